@@ -1,0 +1,24 @@
+// Package interp owns the eBPF interpreter: it executes every RFC 9669
+// instruction with Linux's semantics and is the reference engine the JIT and
+// the kernel are compared against.
+//
+// A Program is validated and predecoded once (Load) and may then run on many
+// goroutines at once, each with its own Machine (registers, call frames and a
+// stack of 8 frames × 512 bytes, as the kernel's MAX_CALL_FRAMES and
+// MAX_BPF_STACK allow).
+//
+// Two modes:
+//
+//   - Checked validates every load, store and atomic against the memory the
+//     run owns (the live part of its stack and the Regions in Args) and
+//     returns a *Fault naming the instruction and address instead of touching
+//     anything else. It never crashes the process, whatever the bytecode, so
+//     it is the only mode for unverified programs (and the oracle for
+//     verifier soundness tests).
+//   - Fast accesses memory at the addresses the program computes, without
+//     checks. It is for programs a verifier has accepted.
+//
+// Addresses are real host addresses in both modes, so pointer values,
+// comparisons and helper arguments look exactly as they do in the JIT and
+// the kernel.
+package interp

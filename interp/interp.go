@@ -1,0 +1,426 @@
+package interp
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/waggle-bpf/waggle/helpers"
+	"github.com/waggle-bpf/waggle/internal/mem"
+	"github.com/waggle-bpf/waggle/isa"
+)
+
+// Mode selects how the interpreter treats memory accesses.
+type Mode int
+
+const (
+	// Checked validates every access against the memory the run owns. It is
+	// the zero value, so a Program is safe unless asked otherwise.
+	Checked Mode = iota
+	// Fast accesses memory without checks. Use it only for programs a
+	// verifier has accepted: a bad address crashes the process.
+	Fast
+)
+
+func (m Mode) String() string {
+	switch m {
+	case Checked:
+		return "checked"
+	case Fast:
+		return "fast"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// Limits of a run, as in the kernel (include/linux/bpf.h, bpf_verifier.h).
+const (
+	StackSize      = 512 // MAX_BPF_STACK: bytes of stack per frame
+	MaxCallFrames  = 8   // MAX_CALL_FRAMES: the main program and 7 nested calls
+	totalStackSize = StackSize * MaxCallFrames
+)
+
+// Options configure Load.
+type Options struct {
+	Mode Mode
+	// Helpers resolves "call N". A program calling an id missing here fails
+	// to load.
+	Helpers helpers.Table
+}
+
+// Program is a validated, predecoded program. It is immutable and safe for
+// concurrent use by many Machines.
+type Program struct {
+	insns []isa.Instruction
+	code  []insn
+	funcs []helpers.Func
+	table helpers.Table
+	mode  Mode
+}
+
+// Load validates prog (isa.ValidateProgram) and prepares it to run. Memory
+// safety is not checked here: that is the verifier's job, or Checked mode's
+// at run time.
+func Load(prog []isa.Instruction, opts Options) (*Program, error) {
+	if err := isa.ValidateProgram(prog); err != nil {
+		return nil, err
+	}
+	if opts.Mode != Checked && opts.Mode != Fast {
+		return nil, fmt.Errorf("interp: unknown mode %d", opts.Mode)
+	}
+	code, funcs, err := decode(prog, opts.Mode, opts.Helpers)
+	if err != nil {
+		return nil, err
+	}
+	return &Program{
+		insns: append([]isa.Instruction(nil), prog...),
+		code:  code,
+		funcs: funcs,
+		table: opts.Helpers,
+		mode:  opts.Mode,
+	}, nil
+}
+
+// Instructions returns the program's slots. The slice must not be modified.
+func (p *Program) Instructions() []isa.Instruction { return p.insns }
+
+// Mode returns the mode the program was loaded in.
+func (p *Program) Mode() Mode { return p.mode }
+
+// Region is memory a run owns besides its stack: input memory, a context,
+// later map values. Checked mode allows accesses only inside regions (reads
+// anywhere in one, writes only if Writable). Data must stay alive and must
+// not be resized while the run uses it.
+type Region struct {
+	Data     []byte
+	Writable bool
+}
+
+// Args are the inputs of one run.
+type Args struct {
+	Regs    [5]uint64 // r1-r5 at entry
+	Regions []Region  // memory the run owns besides its stack
+	// Packet is the socket buffer data legacy LD_ABS and LD_IND read from
+	// (socket filters); a load outside it ends the program with r0 = 0, as
+	// in Linux.
+	Packet []byte
+	// Budget bounds the number of backward jumps executed (every loop
+	// iteration is one), 0 for no bound. Exceeding it ends the run with
+	// ErrBudget. Forward-only code always terminates, so this is the only
+	// count needed.
+	Budget uint64
+}
+
+// Errors a run can end with. Faults are *Fault values wrapping ErrMemory.
+var (
+	ErrMemory    = errors.New("memory access outside the run's regions")
+	ErrBudget    = errors.New("instruction budget exhausted")
+	ErrCallDepth = errors.New("call stack too deep")
+	ErrHelper    = errors.New("helper failed")
+)
+
+// Fault describes a run that stopped at an instruction: a memory access
+// checked mode refused, an exhausted budget, a call too deep or a failing
+// helper. PC is the slot index.
+type Fault struct {
+	PC    int
+	Insn  isa.Instruction
+	Addr  uint64 // the address accessed, for ErrMemory
+	Size  int    // bytes accessed, for ErrMemory
+	Write bool
+	Err   error
+	msg   string
+}
+
+func (f *Fault) Error() string {
+	s := fmt.Sprintf("instruction %d (%s): %v", f.PC, f.Insn, f.Err)
+	if f.msg != "" {
+		s += ": " + f.msg
+	}
+	return s
+}
+
+func (f *Fault) Unwrap() error { return f.Err }
+
+// span is a region in address form.
+type span struct {
+	lo, hi   uint64 // [lo, hi)
+	writable bool
+}
+
+// frame is a saved caller state of a bpf-to-bpf call.
+type frame struct {
+	ret            int
+	r6, r7, r8, r9 uint64
+	fp             uint64
+}
+
+// Machine is an execution context: registers, call frames and stack. It
+// stands in for a CPU, so one Machine runs one program at a time; give each
+// goroutine its own. The zero value is not usable; call NewMachine.
+type Machine struct {
+	regs   [16]uint64 // r0-r10; 16 so that a 4-bit index needs no bounds check
+	args   [5]uint64  // helper arguments, kept here so calls do not allocate
+	stack  []byte     // 8 frames of 512 bytes, 8-byte aligned
+	top    uint64     // address one past the stack, r10 of frame 0
+	depth  int
+	frames [MaxCallFrames]frame
+	spans  []span // checked mode: the Regions of the current run
+	prog   *Program
+	packet []byte
+}
+
+// NewMachine returns a Machine with a zeroed stack.
+func NewMachine() *Machine {
+	m := &Machine{stack: mem.Aligned(totalStackSize)}
+	m.top = mem.Addr(m.stack) + totalStackSize
+	return m
+}
+
+var machines = sync.Pool{New: func() any { return NewMachine() }}
+
+// RunMemory runs p with r1 pointing to mem and r2 holding len(mem), the
+// convention of the conformance suite, on a pooled Machine. mem is the only
+// region besides the stack, and it is writable.
+func (p *Program) RunMemory(data []byte) (uint64, error) {
+	m := machines.Get().(*Machine)
+	defer machines.Put(m)
+	a := Args{Regs: [5]uint64{mem.Addr(data), uint64(len(data))}}
+	a.Regions = []Region{{Data: data, Writable: true}}
+	return m.Run(p, &a)
+}
+
+// Run executes p on m and returns r0 at the final exit.
+func (m *Machine) Run(p *Program, a *Args) (uint64, error) {
+	if p.mode == Checked {
+		m.spans = m.spans[:0]
+		for _, r := range a.Regions {
+			if len(r.Data) == 0 {
+				continue
+			}
+			lo := mem.Addr(r.Data)
+			m.spans = append(m.spans, span{lo: lo, hi: lo + uint64(len(r.Data)), writable: r.Writable})
+		}
+	}
+	m.prog = p
+	m.packet = a.Packet
+	m.depth = 0
+	r0, err := m.run(p, a)
+	m.prog, m.packet = nil, nil
+	runtime.KeepAlive(a)
+	return r0, err
+}
+
+// Memory implements helpers.Env: in checked mode the n bytes at addr must lie
+// inside one region or the live stack.
+func (m *Machine) Memory(addr, n uint64, write bool) ([]byte, error) {
+	if n == 0 {
+		return nil, nil
+	}
+	if m.prog != nil && m.prog.mode == Checked {
+		if why := m.allowed(addr, n, write); why != "" {
+			return nil, fmt.Errorf("%w: %d bytes at %#x: %s", ErrMemory, n, addr, why)
+		}
+	}
+	return mem.Bytes(addr, n), nil
+}
+
+// allowed returns "" if [addr, addr+n) lies in memory the run owns, and
+// otherwise why not.
+func (m *Machine) allowed(addr, n uint64, write bool) string {
+	// The live stack: from the bottom of the current frame to the top of
+	// frame 0. Callers' frames are reachable through pointers they passed.
+	lo := m.regs[10] - StackSize
+	if addr >= lo && addr < m.top && m.top-addr >= n {
+		return ""
+	}
+	for _, s := range m.spans {
+		if addr >= s.lo && addr < s.hi && s.hi-addr >= n {
+			if write && !s.writable {
+				return "the region is read-only"
+			}
+			return ""
+		}
+	}
+	return fmt.Sprintf("the run owns the stack [%#x, %#x) and %s", lo, m.top, m.describeSpans())
+}
+
+func (m *Machine) describeSpans() string {
+	if len(m.spans) == 0 {
+		return "no other memory"
+	}
+	s := ""
+	for i, sp := range m.spans {
+		if i > 0 {
+			s += ", "
+		}
+		s += fmt.Sprintf("[%#x, %#x)", sp.lo, sp.hi)
+	}
+	return s
+}
+
+func (m *Machine) fault(pc int, err error, format string, args ...any) *Fault {
+	return &Fault{PC: pc, Insn: m.prog.insns[pc], Err: err, msg: fmt.Sprintf(format, args...)}
+}
+
+func (m *Machine) memFault(pc int, addr uint64, n int, write bool) *Fault {
+	f := m.fault(pc, ErrMemory, "%s", m.allowed(addr, uint64(n), write))
+	f.Addr, f.Size, f.Write = addr, n, write
+	kind := "read"
+	if write {
+		kind = "write"
+	}
+	f.msg = fmt.Sprintf("%s of %d bytes at %#x: %s", kind, n, addr, f.msg)
+	return f
+}
+
+// load performs a checked load of n bytes.
+func (m *Machine) load(pc int, addr uint64, n uint8) (uint64, error) {
+	if m.allowed(addr, uint64(n), false) != "" {
+		return 0, m.memFault(pc, addr, int(n), false)
+	}
+	switch n {
+	case 1:
+		return mem.Load8(addr), nil
+	case 2:
+		return mem.Load16(addr), nil
+	case 4:
+		return mem.Load32(addr), nil
+	}
+	return mem.Load64(addr), nil
+}
+
+// store performs a checked store of the low n bytes of v.
+func (m *Machine) store(pc int, addr, v uint64, n uint8) error {
+	if m.allowed(addr, uint64(n), true) != "" {
+		return m.memFault(pc, addr, int(n), true)
+	}
+	switch n {
+	case 1:
+		mem.Store8(addr, v)
+	case 2:
+		mem.Store16(addr, v)
+	case 4:
+		mem.Store32(addr, v)
+	default:
+		mem.Store64(addr, v)
+	}
+	return nil
+}
+
+// atomic executes a BPF_ATOMIC instruction (RFC 9669 §5.3). Atomics are
+// really atomic, so programs sharing memory on several Machines see each
+// other's updates as they would on several CPUs.
+func (m *Machine) atomic(pc int, i *insn) error {
+	r := &m.regs
+	addr := r[i.dst&15] + uint64(int64(i.off))
+	if m.prog.mode == Checked {
+		if m.allowed(addr, uint64(i.sz), true) != "" {
+			return m.memFault(pc, addr, int(i.sz), true)
+		}
+		if addr%uint64(i.sz) != 0 {
+			f := m.fault(pc, ErrMemory, "misaligned atomic access of %d bytes at %#x", i.sz, addr)
+			f.Addr, f.Size, f.Write = addr, int(i.sz), true
+			return f
+		}
+	}
+	src := r[i.src&15]
+	op := isa.AtomicOp(i.imm)
+	if i.sz == 8 {
+		var old uint64
+		switch op &^ isa.AtomicFetch {
+		case isa.AtomicAdd:
+			old = mem.AtomicAdd64(addr, src)
+		case isa.AtomicOr:
+			old = mem.AtomicOr64(addr, src)
+		case isa.AtomicAnd:
+			old = mem.AtomicAnd64(addr, src)
+		case isa.AtomicXor:
+			old = mem.AtomicXor64(addr, src)
+		case isa.AtomicXchg &^ isa.AtomicFetch:
+			old = mem.AtomicXchg64(addr, src)
+		case isa.AtomicCmpXchg &^ isa.AtomicFetch:
+			r[0] = mem.AtomicCmpXchg64(addr, r[0], src)
+			return nil
+		}
+		if op.Fetches() {
+			r[i.src&15] = old
+		}
+		return nil
+	}
+	var old uint32
+	s := uint32(src)
+	switch op &^ isa.AtomicFetch {
+	case isa.AtomicAdd:
+		old = mem.AtomicAdd32(addr, s)
+	case isa.AtomicOr:
+		old = mem.AtomicOr32(addr, s)
+	case isa.AtomicAnd:
+		old = mem.AtomicAnd32(addr, s)
+	case isa.AtomicXor:
+		old = mem.AtomicXor32(addr, s)
+	case isa.AtomicXchg &^ isa.AtomicFetch:
+		old = mem.AtomicXchg32(addr, s)
+	case isa.AtomicCmpXchg &^ isa.AtomicFetch:
+		// The old value is zero-extended into r0 (RFC 9669 §5.3.2).
+		r[0] = uint64(mem.AtomicCmpXchg32(addr, uint32(r[0]), s))
+		return nil
+	}
+	if op.Fetches() {
+		r[i.src&15] = uint64(old)
+	}
+	return nil
+}
+
+// ldAbs implements the legacy packet loads: the value is read in network
+// byte order; an offset outside the packet ends the program with r0 = 0
+// (Linux's bpf_skb_load_helper_*). The offset is a 32-bit signed value, as
+// in the kernel's rewrite; the negative SKF_NET_OFF/SKF_LL_OFF areas are not
+// modelled and fail like any other offset outside the packet.
+func (m *Machine) ldAbs(off int32, n uint8) (uint64, bool) {
+	if off < 0 || int64(off)+int64(n) > int64(len(m.packet)) {
+		return 0, false
+	}
+	b := m.packet[off : int(off)+int(n)]
+	switch n {
+	case 1:
+		return uint64(b[0]), true
+	case 2:
+		return uint64(b[0])<<8 | uint64(b[1]), true
+	}
+	return uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3]), true
+}
+
+// call runs the helper f with r1-r5 and leaves the result in r0.
+func (m *Machine) call(pc int, f helpers.Func) error {
+	r := &m.regs
+	m.args = [5]uint64{r[1], r[2], r[3], r[4], r[5]}
+	v, err := f(m, &m.args)
+	if err != nil {
+		return m.fault(pc, ErrHelper, "%v", err)
+	}
+	r[0] = v
+	return nil
+}
+
+// callLocal enters a bpf-to-bpf call: the callee gets a fresh 512-byte frame
+// below the caller's, and r6-r9 are saved for the return.
+func (m *Machine) callLocal(pc, ret int) error {
+	if m.depth+1 >= MaxCallFrames {
+		return m.fault(pc, ErrCallDepth, "%d frames is the limit", MaxCallFrames)
+	}
+	r := &m.regs
+	m.frames[m.depth] = frame{ret: ret, r6: r[6], r7: r[7], r8: r[8], r9: r[9], fp: r[10]}
+	m.depth++
+	r[10] -= StackSize
+	return nil
+}
+
+// ret leaves a bpf-to-bpf call and returns the caller's next pc.
+func (m *Machine) ret() int {
+	m.depth--
+	f := &m.frames[m.depth]
+	r := &m.regs
+	r[6], r[7], r[8], r[9], r[10] = f.r6, f.r7, f.r8, f.r9, f.fp
+	return f.ret
+}
