@@ -128,7 +128,8 @@ type Fault struct {
 	Addr  uint64 // the address accessed, for ErrMemory
 	Size  int    // bytes accessed, for ErrMemory
 	Write bool
-	Err   error
+	Err   error // ErrMemory, ErrBudget, ErrCallDepth or ErrHelper
+	Cause error // what the helper returned, for ErrHelper
 	msg   string
 }
 
@@ -140,7 +141,12 @@ func (f *Fault) Error() string {
 	return s
 }
 
-func (f *Fault) Unwrap() error { return f.Err }
+func (f *Fault) Unwrap() []error {
+	if f.Cause != nil {
+		return []error{f.Err, f.Cause}
+	}
+	return []error{f.Err}
+}
 
 // span is a region in address form.
 type span struct {
@@ -397,7 +403,9 @@ func (m *Machine) call(pc int, f helpers.Func) error {
 	m.args = [5]uint64{r[1], r[2], r[3], r[4], r[5]}
 	v, err := f(m, &m.args)
 	if err != nil {
-		return m.fault(pc, ErrHelper, "%v", err)
+		flt := m.fault(pc, ErrHelper, "%v", err)
+		flt.Cause = err
+		return flt
 	}
 	r[0] = v
 	return nil

@@ -1,0 +1,336 @@
+package interp
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/waggle-bpf/waggle/helpers"
+	"github.com/waggle-bpf/waggle/internal/mem"
+	"github.com/waggle-bpf/waggle/isa"
+)
+
+// A few constructors, enough for these tests; programs elsewhere are text.
+func mov(dst isa.Register, imm int32) isa.Instruction { return isa.Instruction{Op: 0xb7, Dst: dst, Imm: imm} }
+func movr(dst, src isa.Register) isa.Instruction {
+	return isa.Instruction{Op: 0xbf, Dst: dst, Src: src}
+}
+func addr(dst, src isa.Register) isa.Instruction { return isa.Instruction{Op: 0x0f, Dst: dst, Src: src} }
+func addi(dst isa.Register, imm int32) isa.Instruction {
+	return isa.Instruction{Op: 0x07, Dst: dst, Imm: imm}
+}
+func ldx(size isa.Size, dst, src isa.Register, off int16) isa.Instruction {
+	return isa.Instruction{Op: isa.Opcode(isa.ClassLDX) | isa.Opcode(isa.ModeMEM) | isa.Opcode(size), Dst: dst, Src: src, Off: off}
+}
+func stx(size isa.Size, dst isa.Register, off int16, src isa.Register) isa.Instruction {
+	return isa.Instruction{Op: isa.Opcode(isa.ClassSTX) | isa.Opcode(isa.ModeMEM) | isa.Opcode(size), Dst: dst, Src: src, Off: off}
+}
+func atomic(size isa.Size, op isa.AtomicOp, dst isa.Register, off int16, src isa.Register) isa.Instruction {
+	return isa.Instruction{Op: isa.Opcode(isa.ClassSTX) | isa.Opcode(isa.ModeATOMIC) | isa.Opcode(size), Dst: dst, Src: src, Off: off, Imm: int32(op)}
+}
+func call(id int32) isa.Instruction { return isa.Instruction{Op: isa.OpCall, Imm: id} }
+func callLocal(rel int32) isa.Instruction {
+	return isa.Instruction{Op: isa.OpCall, Src: isa.PseudoCall, Imm: rel}
+}
+
+var exit = isa.Instruction{Op: isa.OpExit}
+
+func mustLoad(tb testing.TB, prog []isa.Instruction, opts Options) *Program {
+	tb.Helper()
+	p, err := Load(prog, opts)
+	if err != nil {
+		tb.Fatalf("load: %v", err)
+	}
+	return p
+}
+
+var modes = []Mode{Checked, Fast}
+
+func TestRun_CallLocal(t *testing.T) {
+	prog := []isa.Instruction{
+		mov(isa.R6, 6), mov(isa.R9, 9), mov(isa.R1, 40),
+		stx(isa.SizeDW, isa.R10, -8, isa.R6), // caller's slot
+		callLocal(4),
+		ldx(isa.SizeDW, isa.R2, isa.R10, -8), // still 6: the callee had its own frame
+		addr(isa.R0, isa.R2),
+		addr(isa.R0, isa.R9), // r9 restored
+		exit,
+		// callee at 9
+		mov(isa.R9, 1000),
+		stx(isa.SizeDW, isa.R10, -8, isa.R9),
+		movr(isa.R0, isa.R1),
+		addi(isa.R0, 2),
+		exit,
+	}
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			got, err := mustLoad(t, prog, Options{Mode: mode}).RunMemory(nil)
+			if err != nil || got != 42+6+9 {
+				t.Fatalf("got %d, %v; want 57", got, err)
+			}
+		})
+	}
+}
+
+func TestRun_CallDepth(t *testing.T) {
+	// Endless recursion: the eighth frame is refused, as in the kernel.
+	prog := []isa.Instruction{callLocal(-1), exit}
+	_, err := mustLoad(t, prog, Options{}).RunMemory(nil)
+	var f *Fault
+	if !errors.Is(err, ErrCallDepth) || !errors.As(err, &f) || f.PC != 0 {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestRun_Faults(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		prog   []isa.Instruction
+		err    error
+		pc     int
+		addr   func(data []byte, m *Machine) uint64
+		regs   int // 1: data region is read-only
+		budget uint64
+	}{
+		{name: "read past the input", prog: []isa.Instruction{ldx(isa.SizeW, isa.R0, isa.R1, 14), exit}, err: ErrMemory,
+			addr: func(d []byte, _ *Machine) uint64 { return mem.Addr(d) + 14 }},
+		{name: "read before the input", prog: []isa.Instruction{ldx(isa.SizeB, isa.R0, isa.R1, -1), exit}, err: ErrMemory},
+		{name: "write to a read-only region", prog: []isa.Instruction{mov(isa.R0, 0), stx(isa.SizeB, isa.R1, 0, isa.R0), exit}, err: ErrMemory, pc: 1, regs: 1},
+		{name: "null pointer", prog: []isa.Instruction{mov(isa.R1, 0), ldx(isa.SizeDW, isa.R0, isa.R1, 0), exit}, err: ErrMemory, pc: 1},
+		{name: "below the stack frame", prog: []isa.Instruction{ldx(isa.SizeDW, isa.R0, isa.R10, -520), exit}, err: ErrMemory},
+		{name: "above the stack", prog: []isa.Instruction{ldx(isa.SizeB, isa.R0, isa.R10, 0), exit}, err: ErrMemory},
+		{name: "straddling the stack top", prog: []isa.Instruction{ldx(isa.SizeDW, isa.R0, isa.R10, -4), exit}, err: ErrMemory},
+		{name: "misaligned atomic", prog: []isa.Instruction{mov(isa.R0, 1), atomic(isa.SizeW, isa.AtomicAdd, isa.R10, -6, isa.R0), exit}, err: ErrMemory, pc: 1},
+		{name: "atomic on read-only memory", prog: []isa.Instruction{mov(isa.R0, 1), atomic(isa.SizeW, isa.AtomicAdd, isa.R1, 0, isa.R0), exit}, err: ErrMemory, pc: 1, regs: 1},
+		{name: "endless loop", prog: []isa.Instruction{{Op: isa.OpJA, Off: -1}, exit}, err: ErrBudget, budget: 1000},
+		{name: "callx of an unknown helper", prog: []isa.Instruction{mov(isa.R2, 77), {Op: isa.OpCallX, Dst: 2}, exit}, err: ErrHelper, pc: 1},
+		{name: "callx of a failing helper", prog: []isa.Instruction{mov(isa.R2, 2), {Op: isa.OpCallX, Dst: 2}, exit}, err: ErrHelper, pc: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := mustLoad(t, tc.prog, Options{Helpers: helpers.Table{2: func(helpers.Env, *[5]uint64) (uint64, error) {
+				return 0, errors.New("boom")
+			}}})
+			data := mem.Aligned(14)
+			m := NewMachine()
+			a := &Args{Regs: [5]uint64{mem.Addr(data), 14}, Regions: []Region{{Data: data, Writable: tc.regs == 0}}, Budget: tc.budget}
+			_, err := m.Run(p, a)
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("got %v, want %v", err, tc.err)
+			}
+			var f *Fault
+			if !errors.As(err, &f) {
+				t.Fatalf("%T is not a *Fault", err)
+			}
+			if f.PC != tc.pc {
+				t.Errorf("fault at %d, want %d: %v", f.PC, tc.pc, err)
+			}
+			if tc.addr != nil && f.Addr != tc.addr(data, m) {
+				t.Errorf("fault address %#x, want %#x", f.Addr, tc.addr(data, m))
+			}
+			t.Log(err)
+		})
+	}
+}
+
+func TestLoad_Errors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		prog []isa.Instruction
+		want string
+	}{
+		{"unknown helper", []isa.Instruction{call(99), exit}, "instruction 0 (call 0x63): helper 99: unknown helper"},
+		{"unresolved map", []isa.Instruction{{Op: isa.OpLoadImm64, Dst: 1, Src: isa.PseudoMapFD, Imm: 3}, {}, exit}, "must be resolved by the loader"},
+		{"kfunc", []isa.Instruction{{Op: isa.OpCall, Src: isa.PseudoKfuncCall, Imm: 3}, exit}, "kfunc calls need a kernel"},
+		{"invalid", []isa.Instruction{{Op: 0xb7, Dst: 12}, exit}, "invalid register"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(tc.prog, Options{})
+			if err == nil || !bytes.Contains([]byte(err.Error()), []byte(tc.want)) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestRun_Helpers(t *testing.T) {
+	// helper 1 sums the n bytes at r1 through Env.Memory, which checked mode
+	// validates like any access.
+	sum := func(env helpers.Env, a *[5]uint64) (uint64, error) {
+		b, err := env.Memory(a[0], a[1], false)
+		if err != nil {
+			return 0, err
+		}
+		var s uint64
+		for _, c := range b {
+			s += uint64(c)
+		}
+		return s, nil
+	}
+	table := helpers.Table{1: sum}
+	prog := []isa.Instruction{call(1), exit}
+	for _, mode := range modes {
+		p := mustLoad(t, prog, Options{Mode: mode, Helpers: table})
+		got, err := p.RunMemory([]byte{1, 2, 3, 4})
+		if err != nil || got != 10 {
+			t.Fatalf("%s: got %d, %v", mode, got, err)
+		}
+	}
+	// An out-of-range pointer argument is refused in checked mode.
+	p := mustLoad(t, []isa.Instruction{mov(isa.R2, 100), call(1), exit}, Options{Helpers: table})
+	if _, err := p.RunMemory([]byte{1}); !errors.Is(err, ErrHelper) || !errors.Is(err, ErrMemory) {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestRun_LdAbs(t *testing.T) {
+	pkt := []byte{0x11, 0x22, 0x33, 0x44, 0x55, 0x66}
+	for _, tc := range []struct {
+		name string
+		prog []isa.Instruction
+		want uint64
+	}{
+		{"abs b", []isa.Instruction{{Op: 0x30, Imm: 1}, exit}, 0x22},
+		{"abs h is big-endian", []isa.Instruction{{Op: 0x28, Imm: 1}, exit}, 0x2233},
+		{"abs w is big-endian", []isa.Instruction{{Op: 0x20, Imm: 2}, exit}, 0x33445566},
+		{"abs out of bounds ends with 0", []isa.Instruction{mov(isa.R0, 7), {Op: 0x20, Imm: 3}, mov(isa.R0, 9), exit}, 0},
+		{"ind adds the register", []isa.Instruction{mov(isa.R3, 2), {Op: 0x48, Src: 3, Imm: 1}, exit}, 0x4455},
+		{"ind negative offset ends with 0", []isa.Instruction{mov(isa.R3, -1), mov(isa.R0, 5), {Op: 0x50, Src: 3}, exit}, 0},
+		{"ind offset is 32-bit", []isa.Instruction{{Op: 0x18, Dst: 3, Imm: 1}, {Imm: 1}, {Op: 0x50, Src: 3}, exit}, 0x22},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, mode := range modes {
+				p := mustLoad(t, tc.prog, Options{Mode: mode})
+				got, err := NewMachine().Run(p, &Args{Packet: pkt})
+				if err != nil || got != tc.want {
+					t.Fatalf("%s: got %#x, %v; want %#x", mode, got, err, tc.want)
+				}
+			}
+		})
+	}
+}
+
+// TestRun_AtomicsConcurrent runs one program on 8 goroutines at once, each
+// with its own Machine, all adding to the same counters: atomics must not
+// lose updates.
+func TestRun_AtomicsConcurrent(t *testing.T) {
+	const goroutines, runs = 8, 2000
+	prog := []isa.Instruction{
+		mov(isa.R2, 1),
+		atomic(isa.SizeDW, isa.AtomicAdd, isa.R1, 0, isa.R2),
+		mov(isa.R3, 1),
+		atomic(isa.SizeW, isa.AtomicAdd|isa.AtomicFetch, isa.R1, 8, isa.R3),
+		// cmpxchg loop incrementing the word at 12: r0 = old; r4 = old+1
+		ldx(isa.SizeW, isa.R0, isa.R1, 12),
+		movr(isa.R4, isa.R0),
+		addi(isa.R4, 1),
+		movr(isa.R5, isa.R0),
+		atomic(isa.SizeW, isa.AtomicCmpXchg, isa.R1, 12, isa.R4),
+		{Op: 0x5d, Dst: 0, Src: 5, Off: -6}, // if r0 != r5 goto 4: retry
+		exit,
+	}
+	for _, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			data := mem.Aligned(16)
+			p := mustLoad(t, prog, Options{Mode: mode})
+			var wg sync.WaitGroup
+			errs := make(chan error, goroutines)
+			for range goroutines {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					m := NewMachine()
+					a := &Args{Regs: [5]uint64{mem.Addr(data)}, Regions: []Region{{Data: data, Writable: true}}}
+					for range runs {
+						if _, err := m.Run(p, a); err != nil {
+							errs <- err
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Fatal(err)
+			}
+			le := binary.LittleEndian
+			if got := le.Uint64(data); got != goroutines*runs {
+				t.Errorf("lock add64: %d, want %d", got, goroutines*runs)
+			}
+			if got := le.Uint32(data[8:]); got != goroutines*runs {
+				t.Errorf("fetch add32: %d, want %d", got, goroutines*runs)
+			}
+			if got := le.Uint32(data[12:]); got != goroutines*runs {
+				t.Errorf("cmpxchg32 loop: %d, want %d", got, goroutines*runs)
+			}
+		})
+	}
+}
+
+func TestRun_AtomicOps(t *testing.T) {
+	const start = 0x0f0f_0000_0000_00f0
+	for _, tc := range []struct {
+		op      isa.AtomicOp
+		size    isa.Size
+		src     uint64
+		mem     uint64 // memory after
+		srcOut  uint64 // src after (fetch) or unchanged
+		r0      uint64
+		r0Start uint64
+	}{
+		{op: isa.AtomicAdd, size: isa.SizeDW, src: 0x10, mem: start + 0x10, srcOut: 0x10},
+		{op: isa.AtomicAdd | isa.AtomicFetch, size: isa.SizeDW, src: 0x10, mem: start + 0x10, srcOut: start},
+		{op: isa.AtomicOr | isa.AtomicFetch, size: isa.SizeW, src: 0x0f, mem: start | 0x0f, srcOut: 0xf0},
+		{op: isa.AtomicAnd, size: isa.SizeW, src: 0xffff_ffff_0000_0030, mem: 0x0f0f_0000_0000_0030, srcOut: 0xffff_ffff_0000_0030},
+		{op: isa.AtomicXor | isa.AtomicFetch, size: isa.SizeDW, src: 0xff, mem: 0x0f0f_0000_0000_000f, srcOut: start},
+		{op: isa.AtomicXchg, size: isa.SizeW, src: 0xaaaa_bbbb_cccc_dddd, mem: 0x0f0f_0000_cccc_dddd, srcOut: 0xf0},
+		{op: isa.AtomicCmpXchg, size: isa.SizeDW, src: 7, r0Start: start, mem: 7, srcOut: 7, r0: start},
+		{op: isa.AtomicCmpXchg, size: isa.SizeDW, src: 7, r0Start: 1, mem: start, srcOut: 7, r0: start},
+		// The 32-bit cmpxchg zero-extends the old value into r0 whether or
+		// not it succeeds (see testdata/kernel-bugs).
+		{op: isa.AtomicCmpXchg, size: isa.SizeW, src: 7, r0Start: 0xffff_ffff_0000_00f0, mem: 0x0f0f_0000_0000_0007, srcOut: 7, r0: 0xf0},
+		{op: isa.AtomicCmpXchg, size: isa.SizeW, src: 7, r0Start: 0xffff_ffff_0000_0001, mem: start, srcOut: 7, r0: 0xf0},
+	} {
+		t.Run(fmt.Sprintf("%s %s r0=%#x", tc.size, tc.op, tc.r0Start), func(t *testing.T) {
+			for _, mode := range modes {
+				data := mem.Aligned(8)
+				binary.LittleEndian.PutUint64(data, start)
+				prog := []isa.Instruction{
+					isa.LoadImm64(isa.R2, 0, tc.src)[0], isa.LoadImm64(isa.R2, 0, tc.src)[1],
+					isa.LoadImm64(isa.R0, 0, tc.r0Start)[0], isa.LoadImm64(isa.R0, 0, tc.r0Start)[1],
+					atomic(tc.size, tc.op, isa.R1, 0, isa.R2),
+					stx(isa.SizeDW, isa.R10, -8, isa.R0),
+					movr(isa.R0, isa.R2),
+					exit,
+				}
+				got, err := mustLoad(t, prog, Options{Mode: mode}).RunMemory(data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got != tc.srcOut {
+					t.Errorf("%s: src after %#x, want %#x", mode, got, tc.srcOut)
+				}
+				if m := binary.LittleEndian.Uint64(data); m != tc.mem {
+					t.Errorf("%s: memory %#x, want %#x", mode, m, tc.mem)
+				}
+			}
+			if tc.op == isa.AtomicCmpXchg {
+				prog := []isa.Instruction{
+					isa.LoadImm64(isa.R2, 0, tc.src)[0], isa.LoadImm64(isa.R2, 0, tc.src)[1],
+					isa.LoadImm64(isa.R0, 0, tc.r0Start)[0], isa.LoadImm64(isa.R0, 0, tc.r0Start)[1],
+					atomic(tc.size, tc.op, isa.R1, 0, isa.R2),
+					exit,
+				}
+				data := mem.Aligned(8)
+				binary.LittleEndian.PutUint64(data, start)
+				got, err := mustLoad(t, prog, Options{}).RunMemory(data)
+				if err != nil || got != tc.r0 {
+					t.Errorf("r0 after cmpxchg %#x, %v; want %#x", got, err, tc.r0)
+				}
+			}
+		})
+	}
+}
