@@ -14,11 +14,15 @@ import (
 )
 
 // A few constructors, enough for these tests; programs elsewhere are text.
-func mov(dst isa.Register, imm int32) isa.Instruction { return isa.Instruction{Op: 0xb7, Dst: dst, Imm: imm} }
+func mov(dst isa.Register, imm int32) isa.Instruction {
+	return isa.Instruction{Op: 0xb7, Dst: dst, Imm: imm}
+}
 func movr(dst, src isa.Register) isa.Instruction {
 	return isa.Instruction{Op: 0xbf, Dst: dst, Src: src}
 }
-func addr(dst, src isa.Register) isa.Instruction { return isa.Instruction{Op: 0x0f, Dst: dst, Src: src} }
+func addr(dst, src isa.Register) isa.Instruction {
+	return isa.Instruction{Op: 0x0f, Dst: dst, Src: src}
+}
 func addi(dst isa.Register, imm int32) isa.Instruction {
 	return isa.Instruction{Op: 0x07, Dst: dst, Imm: imm}
 }
