@@ -1,0 +1,26 @@
+// Package kernel owns waggle's Linux backend: it loads programs into the
+// running kernel and runs them there with BPF_PROG_TEST_RUN, so the kernel
+// can serve as the oracle the user-space engines are compared against.
+//
+// # Why program loading is raw here
+//
+// Maps, ELF parsing, attaching and pinning go through github.com/cilium/ebpf,
+// which does them well. Program loading does not: cilium/ebpf v0.22.0's
+// instruction encoder zeroes the offset field of most ALU instructions when
+// it marshals a program, so sdiv/smod (offset 1) silently become div/mod,
+// movsx (offset 8, 16 or 32) becomes mov, and an instruction with a
+// non-zero reserved offset is "repaired" instead of rejected. A differential
+// test that loads through it compares waggle with a different program than
+// the one waggle ran. Load therefore issues BPF_PROG_LOAD itself (SYS_BPF with
+// the bpf_attr layout of include/uapi/linux/bpf.h), passing the exact bytes
+// isa.Encode produces, and Program.Run issues BPF_PROG_TEST_RUN the same way.
+//
+// # Privileges
+//
+// Loading XDP and tc programs needs CAP_BPF and CAP_NET_ADMIN (in practice:
+// root). Supported reports whether this process can load and test-run a
+// program at all; tests call it first and skip, never fail, when it returns
+// an error.
+//
+// Everything except the OS-independent types is built only on Linux.
+package kernel
