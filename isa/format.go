@@ -16,14 +16,28 @@ import (
 //	if r1 s> -0x5 goto +0x3 if w1 == 0x5 goto -0x2   gotol +0x5   call 0x1   exit
 //	r0 = *(u8 *)skb[0xc]    r0 = *(u16 *)skb[r1]
 //
-// Where plain llvm-objdump prints "<unknown>" (32-bit fetching atomics
-// without -mattr=+alu32) the alu32 form is used: "w2 = atomic_fetch_xor((u32
-// *)(r1 + 0x4), w2)", "w0 = cmpxchg32_32(r1 + 0x4, w0, w2)", "w2 =
-// xchg32_32(r1 + 0x4, w2)". Forms LLVM has no text for use the kernel's
-// verifier-log spelling: "call pc+3" (bpf-to-bpf call), "call kfunc#N",
-// "callx r2", and lddw with a pseudo source: "r1 = map_fd(3) ll",
-// "r1 = map_value(3, 0x10) ll", "r1 = btf_id(7, 0) ll", "r1 = func(pc+3) ll",
-// "r1 = map_idx(0) ll", "r1 = map_idx_value(0, 0x10) ll".
+// Where llvm-objdump-19 without -mattr=+alu32 has no faithful text, the alu32
+// form is used: it prints "<unknown>" for 32-bit atomics other than add and
+// prints a 32-bit fetch-add as a plain "lock *(u32 *)(..) += r2"; waggle
+// prints "w2 = atomic_fetch_add((u32 *)(r1 + 0x4), w2)", "w0 =
+// cmpxchg32_32(r1 + 0x4, w0, w2)", "w2 = xchg32_32(r1 + 0x4, w2)". 32-bit
+// loads, stores and non-fetching atomics keep the plain form ("r1 = *(u32
+// *)..", "lock *(u32 *)(..) += r2").
+//
+// Where LLVM's text loses fields, the kernel's verifier-log spelling (or a
+// waggle one) is used instead:
+//
+//	call pc+3                  bpf-to-bpf call (LLVM: "call 0x3")
+//	call kfunc#7               kfunc call by BTF id (LLVM: "call 0x7")
+//	call kfunc#7, 2            the same with off 2, the fd_array index of a module's BTF
+//	callx r2                   indirect call, register in dst (as LLVM)
+//	r0 = *(u8 *)skb[r1 + 0x4]  legacy indirect packet load (LLVM drops the imm: "skb[r1]")
+//	r1 = map_fd(3) ll          lddw src 1 (LLVM: "ld_pseudo r1, 0x1, 0x3")
+//	r1 = map_value(3, 0x10) ll lddw src 2 (LLVM drops the second imm)
+//	r1 = btf_id(7, 0) ll       lddw src 3
+//	r1 = func(pc+3) ll         lddw src 4
+//	r1 = map_idx(0) ll         lddw src 5
+//	r1 = map_idx_value(0, 0x10) ll  lddw src 6
 
 // String returns the instruction in llvm-objdump syntax. For the first slot of
 // a lddw only the low 32 bits of the constant are known; use Format with the
@@ -54,7 +68,7 @@ func Format(ins, next Instruction) string {
 			if ins.Imm == 0 {
 				return fmt.Sprintf("r0 = *(%s *)skb[%s]", uSize(ins.Op.Size()), ins.Src)
 			}
-			return fmt.Sprintf("r0 = *(%s *)skb[%s %s]", uSize(ins.Op.Size()), ins.Src, offset(int16(ins.Imm)))
+			return fmt.Sprintf("r0 = *(%s *)skb[%s %s]", uSize(ins.Op.Size()), ins.Src, immOffset(ins.Imm))
 		}
 	case ClassLDX:
 		switch ins.Op.Mode() {
@@ -92,6 +106,15 @@ func offset(off int16) string {
 		return fmt.Sprintf("- %#x", -int32(off))
 	}
 	return fmt.Sprintf("+ %#x", off)
+}
+
+// immOffset prints the 32-bit displacement of a legacy indirect packet load
+// as "+ 0x4" or "- 0x80000000". (LLVM prints only "skb[r1]" and drops it.)
+func immOffset(imm int32) string {
+	if imm < 0 {
+		return fmt.Sprintf("- %#x", -int64(imm))
+	}
+	return fmt.Sprintf("+ %#x", imm)
 }
 
 // jumpOffset prints a relative jump as "+0x3" or "-0x2".
@@ -168,6 +191,10 @@ func formatJump(ins Instruction, wide bool) string {
 		case PseudoCall:
 			return fmt.Sprintf("call pc%+d", ins.Imm)
 		case PseudoKfuncCall:
+			if ins.Off != 0 {
+				// off selects the module BTF (an fd_array index).
+				return fmt.Sprintf("call kfunc#%d, %d", ins.Imm, ins.Off)
+			}
 			return fmt.Sprintf("call kfunc#%d", ins.Imm)
 		}
 		return "call " + hexS(int64(ins.Imm))
