@@ -46,16 +46,24 @@ type Options struct {
 	// Helpers resolves "call N". A program calling an id missing here fails
 	// to load.
 	Helpers helpers.Table
+	// Trace, if set, is called before every instruction executes, with its
+	// slot index and the registers r0-r10. It is for debugging and for
+	// counting instructions; a program loaded without it pays nothing.
+	Trace func(pc int, regs *[11]uint64)
 }
 
 // Program is a validated, predecoded program. It is immutable and safe for
 // concurrent use by many Machines.
 type Program struct {
 	insns []isa.Instruction
-	code  []insn
+	code  []insn // backward jumps are opBack, which spends fuel
+	plain []insn // the same without opBack, for runs without a budget
 	funcs []helpers.Func
 	table helpers.Table
 	mode  Mode
+	// With Options.Trace, every op is opTrace and traced holds the real ones.
+	trace  func(pc int, regs *[11]uint64)
+	traced []uint8
 }
 
 // Load validates prog (isa.ValidateProgram) and prepares it to run. Memory
@@ -72,13 +80,28 @@ func Load(prog []isa.Instruction, opts Options) (*Program, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Program{
+	p := &Program{
 		insns: append([]isa.Instruction(nil), prog...),
 		code:  code,
 		funcs: funcs,
 		table: opts.Helpers,
 		mode:  opts.Mode,
-	}, nil
+		trace: opts.Trace,
+	}
+	if p.trace != nil {
+		p.traced = make([]uint8, len(code))
+		for pc := range code {
+			p.traced[pc], code[pc].op = code[pc].op, opTrace
+		}
+		return p, nil
+	}
+	p.plain = append([]insn(nil), code...)
+	for pc, i := range p.plain {
+		if i.op == opBack {
+			p.plain[pc].op = i.sz
+		}
+	}
+	return p, nil
 }
 
 // Instructions returns the program's slots. The slice must not be modified.
@@ -165,7 +188,7 @@ type frame struct {
 // stands in for a CPU, so one Machine runs one program at a time; give each
 // goroutine its own. The zero value is not usable; call NewMachine.
 type Machine struct {
-	regs   [16]uint64 // r0-r10; 16 so that a 4-bit index needs no bounds check
+	regs   [256]uint64 // r0-r10; 256 so that a byte index needs no bounds check
 	args   [5]uint64  // helper arguments, kept here so calls do not allocate
 	stack  []byte     // 8 frames of 512 bytes, 8-byte aligned
 	top    uint64     // address one past the stack, r10 of frame 0
@@ -319,7 +342,7 @@ func (m *Machine) store(pc int, addr, v uint64, n uint8) error {
 // other's updates as they would on several CPUs.
 func (m *Machine) atomic(pc int, i *insn) error {
 	r := &m.regs
-	addr := r[i.dst&15] + uint64(int64(i.off))
+	addr := r[i.dst] + uint64(int64(i.off))
 	if m.prog.mode == Checked {
 		if m.allowed(addr, uint64(i.sz), true) != "" {
 			return m.memFault(pc, addr, int(i.sz), true)
@@ -330,7 +353,7 @@ func (m *Machine) atomic(pc int, i *insn) error {
 			return f
 		}
 	}
-	src := r[i.src&15]
+	src := r[i.src]
 	op := isa.AtomicOp(i.imm)
 	if i.sz == 8 {
 		var old uint64
@@ -350,7 +373,7 @@ func (m *Machine) atomic(pc int, i *insn) error {
 			return nil
 		}
 		if op.Fetches() {
-			r[i.src&15] = old
+			r[i.src] = old
 		}
 		return nil
 	}
@@ -373,7 +396,7 @@ func (m *Machine) atomic(pc int, i *insn) error {
 		return nil
 	}
 	if op.Fetches() {
-		r[i.src&15] = uint64(old)
+		r[i.src] = uint64(old)
 	}
 	return nil
 }
@@ -395,6 +418,12 @@ func (m *Machine) ldAbs(off int32, n uint8) (uint64, bool) {
 		return uint64(b[0])<<8 | uint64(b[1]), true
 	}
 	return uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3]), true
+}
+
+// traceHook reports the instruction at pc to the program's trace function.
+func (m *Machine) traceHook(pc int) {
+	regs := (*[11]uint64)(m.regs[:11])
+	m.prog.trace(pc, regs)
 }
 
 // call runs the helper f with r1-r5 and leaves the result in r0.

@@ -8,194 +8,404 @@ import (
 )
 
 // run is the interpreter loop: one jump-table dispatch per instruction on
-// the predecoded op, registers in m.regs indexed with a 4-bit mask so no
-// bounds check is needed. pc is always a valid slot: isa.ValidateProgram
+// the predecoded op, registers in m.regs indexed by a byte so no bounds
+// check is needed. pc is always a valid slot: isa.ValidateProgram
 // proved every jump target lands in the program and the last slot is exit
 // or goto.
+//
+// The inner loop holds every operation that needs no function call (fast
+// loads and stores are inlined); everything else leaves it for the slow
+// path below. Go's calling convention has no callee-saved registers, so one
+// call anywhere in the inner loop would make the compiler spill pc and the
+// instruction pointer to the stack on every iteration; outside it, they stay
+// in registers.
 func (m *Machine) run(p *Program, a *Args) (uint64, error) {
 	code := p.code
+	if a.Budget == 0 && p.plain != nil {
+		code = p.plain
+	}
 	r := &m.regs
 	r[0], r[1], r[2], r[3], r[4], r[5] = 0, a.Regs[0], a.Regs[1], a.Regs[2], a.Regs[3], a.Regs[4]
 	r[6], r[7], r[8], r[9], r[10] = 0, 0, 0, 0, m.top
 	fuel := a.Budget
-	pc := 0
+	i := &code[0]
+	op := i.op
+	pc := 1
 	for {
-		i := &code[pc]
-		pc++
-		op := i.op
-		d, s := i.dst&15, i.src&15
-	dispatch:
-		switch op {
-		case opAdd64I:
-			r[d] += uint64(i.imm)
-		case opSub64I:
-			r[d] -= uint64(i.imm)
-		case opMul64I:
-			r[d] *= uint64(i.imm)
-		case opDiv64I:
-			r[d] = isa.Div64(r[d], uint64(i.imm))
-		case opSDiv64I:
-			r[d] = uint64(isa.SDiv64(int64(r[d]), i.imm))
-		case opOr64I:
-			r[d] |= uint64(i.imm)
-		case opAnd64I:
-			r[d] &= uint64(i.imm)
-		case opLsh64I:
-			r[d] <<= uint64(i.imm) & 63
-		case opRsh64I:
-			r[d] >>= uint64(i.imm) & 63
-		case opMod64I:
-			r[d] = isa.Mod64(r[d], uint64(i.imm))
-		case opSMod64I:
-			r[d] = uint64(isa.SMod64(int64(r[d]), i.imm))
-		case opXor64I:
-			r[d] ^= uint64(i.imm)
-		case opMov64I:
-			r[d] = uint64(i.imm)
-		case opArsh64I:
-			r[d] = uint64(int64(r[d]) >> (uint64(i.imm) & 63))
-		case opAdd64R:
-			r[d] += r[s]
-		case opSub64R:
-			r[d] -= r[s]
-		case opMul64R:
-			r[d] *= r[s]
-		case opDiv64R:
-			r[d] = isa.Div64(r[d], r[s])
-		case opSDiv64R:
-			r[d] = uint64(isa.SDiv64(int64(r[d]), int64(r[s])))
-		case opOr64R:
-			r[d] |= r[s]
-		case opAnd64R:
-			r[d] &= r[s]
-		case opLsh64R:
-			r[d] <<= r[s] & 63
-		case opRsh64R:
-			r[d] >>= r[s] & 63
-		case opMod64R:
-			r[d] = isa.Mod64(r[d], r[s])
-		case opSMod64R:
-			r[d] = uint64(isa.SMod64(int64(r[d]), int64(r[s])))
-		case opXor64R:
-			r[d] ^= r[s]
-		case opMov64R:
-			r[d] = r[s]
-		case opArsh64R:
-			r[d] = uint64(int64(r[d]) >> (r[s] & 63))
-		case opMovSX8to64:
-			r[d] = uint64(int64(int8(r[s])))
-		case opMovSX16to64:
-			r[d] = uint64(int64(int16(r[s])))
-		case opMovSX32to64:
-			r[d] = uint64(int64(int32(r[s])))
-		case opNeg64:
-			r[d] = -r[d]
-		case opAdd32I:
-			r[d] = uint64(uint32(r[d]) + uint32(i.imm))
-		case opSub32I:
-			r[d] = uint64(uint32(r[d]) - uint32(i.imm))
-		case opMul32I:
-			r[d] = uint64(uint32(r[d]) * uint32(i.imm))
-		case opDiv32I:
-			r[d] = uint64(isa.Div32(uint32(r[d]), uint32(i.imm)))
-		case opSDiv32I:
-			r[d] = uint64(uint32(isa.SDiv32(int32(r[d]), int32(i.imm))))
-		case opOr32I:
-			r[d] = uint64(uint32(r[d]) | uint32(i.imm))
-		case opAnd32I:
-			r[d] = uint64(uint32(r[d]) & uint32(i.imm))
-		case opLsh32I:
-			r[d] = uint64(uint32(r[d]) << (uint32(i.imm) & 31))
-		case opRsh32I:
-			r[d] = uint64(uint32(r[d]) >> (uint32(i.imm) & 31))
-		case opMod32I:
-			r[d] = uint64(isa.Mod32(uint32(r[d]), uint32(i.imm)))
-		case opSMod32I:
-			r[d] = uint64(uint32(isa.SMod32(int32(r[d]), int32(i.imm))))
-		case opXor32I:
-			r[d] = uint64(uint32(r[d]) ^ uint32(i.imm))
-		case opMov32I:
-			r[d] = uint64(uint32(i.imm))
-		case opArsh32I:
-			r[d] = uint64(uint32(int32(r[d]) >> (uint32(i.imm) & 31)))
-		case opAdd32R:
-			r[d] = uint64(uint32(r[d]) + uint32(r[s]))
-		case opSub32R:
-			r[d] = uint64(uint32(r[d]) - uint32(r[s]))
-		case opMul32R:
-			r[d] = uint64(uint32(r[d]) * uint32(r[s]))
-		case opDiv32R:
-			r[d] = uint64(isa.Div32(uint32(r[d]), uint32(r[s])))
-		case opSDiv32R:
-			r[d] = uint64(uint32(isa.SDiv32(int32(r[d]), int32(r[s]))))
-		case opOr32R:
-			r[d] = uint64(uint32(r[d]) | uint32(r[s]))
-		case opAnd32R:
-			r[d] = uint64(uint32(r[d]) & uint32(r[s]))
-		case opLsh32R:
-			r[d] = uint64(uint32(r[d]) << (uint32(r[s]) & 31))
-		case opRsh32R:
-			r[d] = uint64(uint32(r[d]) >> (uint32(r[s]) & 31))
-		case opMod32R:
-			r[d] = uint64(isa.Mod32(uint32(r[d]), uint32(r[s])))
-		case opSMod32R:
-			r[d] = uint64(uint32(isa.SMod32(int32(r[d]), int32(r[s]))))
-		case opXor32R:
-			r[d] = uint64(uint32(r[d]) ^ uint32(r[s]))
-		case opMov32R:
-			r[d] = uint64(uint32(r[s]))
-		case opArsh32R:
-			r[d] = uint64(uint32(int32(r[d]) >> (uint32(r[s]) & 31)))
-		case opMovSX8to32:
-			r[d] = uint64(uint32(int32(int8(r[s]))))
-		case opMovSX16to32:
-			r[d] = uint64(uint32(int32(int16(r[s]))))
-		case opNeg32:
-			r[d] = uint64(-uint32(r[d]))
-		case opLE16:
-			r[d] = uint64(uint16(r[d]))
-		case opLE32:
-			r[d] = uint64(uint32(r[d]))
-		case opLE64:
-		case opSwap16:
-			r[d] = uint64(bits.ReverseBytes16(uint16(r[d])))
-		case opSwap32:
-			r[d] = uint64(bits.ReverseBytes32(uint32(r[d])))
-		case opSwap64:
-			r[d] = bits.ReverseBytes64(r[d])
-		case opLddw:
-			r[d] = uint64(i.imm)
+	fast:
+		for {
+			d, s := i.dst, i.src
+		dispatch:
+			switch op {
+			case opAdd64I:
+				r[d] += uint64(i.imm)
+			case opSub64I:
+				r[d] -= uint64(i.imm)
+			case opMul64I:
+				r[d] *= uint64(i.imm)
+			case opDiv64I:
+				r[d] = isa.Div64(r[d], uint64(i.imm))
+			case opSDiv64I:
+				r[d] = uint64(isa.SDiv64(int64(r[d]), i.imm))
+			case opOr64I:
+				r[d] |= uint64(i.imm)
+			case opAnd64I:
+				r[d] &= uint64(i.imm)
+			case opLsh64I:
+				r[d] <<= uint64(i.imm) & 63
+			case opRsh64I:
+				r[d] >>= uint64(i.imm) & 63
+			case opMod64I:
+				r[d] = isa.Mod64(r[d], uint64(i.imm))
+			case opSMod64I:
+				r[d] = uint64(isa.SMod64(int64(r[d]), i.imm))
+			case opXor64I:
+				r[d] ^= uint64(i.imm)
+			case opMov64I:
+				r[d] = uint64(i.imm)
+			case opArsh64I:
+				r[d] = uint64(int64(r[d]) >> (uint64(i.imm) & 63))
+			case opAdd64R:
+				r[d] += r[s]
+			case opSub64R:
+				r[d] -= r[s]
+			case opMul64R:
+				r[d] *= r[s]
+			case opDiv64R:
+				r[d] = isa.Div64(r[d], r[s])
+			case opSDiv64R:
+				r[d] = uint64(isa.SDiv64(int64(r[d]), int64(r[s])))
+			case opOr64R:
+				r[d] |= r[s]
+			case opAnd64R:
+				r[d] &= r[s]
+			case opLsh64R:
+				r[d] <<= r[s] & 63
+			case opRsh64R:
+				r[d] >>= r[s] & 63
+			case opMod64R:
+				r[d] = isa.Mod64(r[d], r[s])
+			case opSMod64R:
+				r[d] = uint64(isa.SMod64(int64(r[d]), int64(r[s])))
+			case opXor64R:
+				r[d] ^= r[s]
+			case opMov64R:
+				r[d] = r[s]
+			case opArsh64R:
+				r[d] = uint64(int64(r[d]) >> (r[s] & 63))
+			case opMovSX8to64:
+				r[d] = uint64(int64(int8(r[s])))
+			case opMovSX16to64:
+				r[d] = uint64(int64(int16(r[s])))
+			case opMovSX32to64:
+				r[d] = uint64(int64(int32(r[s])))
+			case opNeg64:
+				r[d] = -r[d]
+			case opAdd32I:
+				r[d] = uint64(uint32(r[d]) + uint32(i.imm))
+			case opSub32I:
+				r[d] = uint64(uint32(r[d]) - uint32(i.imm))
+			case opMul32I:
+				r[d] = uint64(uint32(r[d]) * uint32(i.imm))
+			case opDiv32I:
+				r[d] = uint64(isa.Div32(uint32(r[d]), uint32(i.imm)))
+			case opSDiv32I:
+				r[d] = uint64(uint32(isa.SDiv32(int32(r[d]), int32(i.imm))))
+			case opOr32I:
+				r[d] = uint64(uint32(r[d]) | uint32(i.imm))
+			case opAnd32I:
+				r[d] = uint64(uint32(r[d]) & uint32(i.imm))
+			case opLsh32I:
+				r[d] = uint64(uint32(r[d]) << (uint32(i.imm) & 31))
+			case opRsh32I:
+				r[d] = uint64(uint32(r[d]) >> (uint32(i.imm) & 31))
+			case opMod32I:
+				r[d] = uint64(isa.Mod32(uint32(r[d]), uint32(i.imm)))
+			case opSMod32I:
+				r[d] = uint64(uint32(isa.SMod32(int32(r[d]), int32(i.imm))))
+			case opXor32I:
+				r[d] = uint64(uint32(r[d]) ^ uint32(i.imm))
+			case opMov32I:
+				r[d] = uint64(uint32(i.imm))
+			case opArsh32I:
+				r[d] = uint64(uint32(int32(r[d]) >> (uint32(i.imm) & 31)))
+			case opAdd32R:
+				r[d] = uint64(uint32(r[d]) + uint32(r[s]))
+			case opSub32R:
+				r[d] = uint64(uint32(r[d]) - uint32(r[s]))
+			case opMul32R:
+				r[d] = uint64(uint32(r[d]) * uint32(r[s]))
+			case opDiv32R:
+				r[d] = uint64(isa.Div32(uint32(r[d]), uint32(r[s])))
+			case opSDiv32R:
+				r[d] = uint64(uint32(isa.SDiv32(int32(r[d]), int32(r[s]))))
+			case opOr32R:
+				r[d] = uint64(uint32(r[d]) | uint32(r[s]))
+			case opAnd32R:
+				r[d] = uint64(uint32(r[d]) & uint32(r[s]))
+			case opLsh32R:
+				r[d] = uint64(uint32(r[d]) << (uint32(r[s]) & 31))
+			case opRsh32R:
+				r[d] = uint64(uint32(r[d]) >> (uint32(r[s]) & 31))
+			case opMod32R:
+				r[d] = uint64(isa.Mod32(uint32(r[d]), uint32(r[s])))
+			case opSMod32R:
+				r[d] = uint64(uint32(isa.SMod32(int32(r[d]), int32(r[s]))))
+			case opXor32R:
+				r[d] = uint64(uint32(r[d]) ^ uint32(r[s]))
+			case opMov32R:
+				r[d] = uint64(uint32(r[s]))
+			case opArsh32R:
+				r[d] = uint64(uint32(int32(r[d]) >> (uint32(r[s]) & 31)))
+			case opMovSX8to32:
+				r[d] = uint64(uint32(int32(int8(r[s]))))
+			case opMovSX16to32:
+				r[d] = uint64(uint32(int32(int16(r[s]))))
+			case opNeg32:
+				r[d] = uint64(-uint32(r[d]))
+			case opLE16:
+				r[d] = uint64(uint16(r[d]))
+			case opLE32:
+				r[d] = uint64(uint32(r[d]))
+			case opLE64:
+			case opSwap16:
+				r[d] = uint64(bits.ReverseBytes16(uint16(r[d])))
+			case opSwap32:
+				r[d] = uint64(bits.ReverseBytes32(uint32(r[d])))
+			case opSwap64:
+				r[d] = bits.ReverseBytes64(r[d])
+			case opLddw:
+				r[d] = uint64(i.imm)
+				pc++
+			case opLdx8:
+				r[d] = mem.Load8(r[s] + uint64(int64(i.off)))
+			case opLdx16:
+				r[d] = mem.Load16(r[s] + uint64(int64(i.off)))
+			case opLdx32:
+				r[d] = mem.Load32(r[s] + uint64(int64(i.off)))
+			case opLdx64:
+				r[d] = mem.Load64(r[s] + uint64(int64(i.off)))
+			case opLdxS8:
+				r[d] = uint64(int64(int8(mem.Load8(r[s] + uint64(int64(i.off))))))
+			case opLdxS16:
+				r[d] = uint64(int64(int16(mem.Load16(r[s] + uint64(int64(i.off))))))
+			case opLdxS32:
+				r[d] = uint64(int64(int32(mem.Load32(r[s] + uint64(int64(i.off))))))
+			case opSt8:
+				mem.Store8(r[d]+uint64(int64(i.off)), uint64(i.imm))
+			case opSt16:
+				mem.Store16(r[d]+uint64(int64(i.off)), uint64(i.imm))
+			case opSt32:
+				mem.Store32(r[d]+uint64(int64(i.off)), uint64(i.imm))
+			case opSt64:
+				mem.Store64(r[d]+uint64(int64(i.off)), uint64(i.imm))
+			case opStx8:
+				mem.Store8(r[d]+uint64(int64(i.off)), r[s])
+			case opStx16:
+				mem.Store16(r[d]+uint64(int64(i.off)), r[s])
+			case opStx32:
+				mem.Store32(r[d]+uint64(int64(i.off)), r[s])
+			case opStx64:
+				mem.Store64(r[d]+uint64(int64(i.off)), r[s])
+			case opJA:
+				pc = int(i.off)
+			case opJEq64I:
+				if r[d] == uint64(i.imm) {
+					pc = int(i.off)
+				}
+			case opJGT64I:
+				if r[d] > uint64(i.imm) {
+					pc = int(i.off)
+				}
+			case opJGE64I:
+				if r[d] >= uint64(i.imm) {
+					pc = int(i.off)
+				}
+			case opJSet64I:
+				if r[d]&uint64(i.imm) != 0 {
+					pc = int(i.off)
+				}
+			case opJNE64I:
+				if r[d] != uint64(i.imm) {
+					pc = int(i.off)
+				}
+			case opJSGT64I:
+				if int64(r[d]) > i.imm {
+					pc = int(i.off)
+				}
+			case opJSGE64I:
+				if int64(r[d]) >= i.imm {
+					pc = int(i.off)
+				}
+			case opJLT64I:
+				if r[d] < uint64(i.imm) {
+					pc = int(i.off)
+				}
+			case opJLE64I:
+				if r[d] <= uint64(i.imm) {
+					pc = int(i.off)
+				}
+			case opJSLT64I:
+				if int64(r[d]) < i.imm {
+					pc = int(i.off)
+				}
+			case opJSLE64I:
+				if int64(r[d]) <= i.imm {
+					pc = int(i.off)
+				}
+			case opJEq64R:
+				if r[d] == r[s] {
+					pc = int(i.off)
+				}
+			case opJGT64R:
+				if r[d] > r[s] {
+					pc = int(i.off)
+				}
+			case opJGE64R:
+				if r[d] >= r[s] {
+					pc = int(i.off)
+				}
+			case opJSet64R:
+				if r[d]&r[s] != 0 {
+					pc = int(i.off)
+				}
+			case opJNE64R:
+				if r[d] != r[s] {
+					pc = int(i.off)
+				}
+			case opJSGT64R:
+				if int64(r[d]) > int64(r[s]) {
+					pc = int(i.off)
+				}
+			case opJSGE64R:
+				if int64(r[d]) >= int64(r[s]) {
+					pc = int(i.off)
+				}
+			case opJLT64R:
+				if r[d] < r[s] {
+					pc = int(i.off)
+				}
+			case opJLE64R:
+				if r[d] <= r[s] {
+					pc = int(i.off)
+				}
+			case opJSLT64R:
+				if int64(r[d]) < int64(r[s]) {
+					pc = int(i.off)
+				}
+			case opJSLE64R:
+				if int64(r[d]) <= int64(r[s]) {
+					pc = int(i.off)
+				}
+			case opJEq32I:
+				if uint32(r[d]) == uint32(i.imm) {
+					pc = int(i.off)
+				}
+			case opJGT32I:
+				if uint32(r[d]) > uint32(i.imm) {
+					pc = int(i.off)
+				}
+			case opJGE32I:
+				if uint32(r[d]) >= uint32(i.imm) {
+					pc = int(i.off)
+				}
+			case opJSet32I:
+				if uint32(r[d])&uint32(i.imm) != 0 {
+					pc = int(i.off)
+				}
+			case opJNE32I:
+				if uint32(r[d]) != uint32(i.imm) {
+					pc = int(i.off)
+				}
+			case opJSGT32I:
+				if int32(r[d]) > int32(i.imm) {
+					pc = int(i.off)
+				}
+			case opJSGE32I:
+				if int32(r[d]) >= int32(i.imm) {
+					pc = int(i.off)
+				}
+			case opJLT32I:
+				if uint32(r[d]) < uint32(i.imm) {
+					pc = int(i.off)
+				}
+			case opJLE32I:
+				if uint32(r[d]) <= uint32(i.imm) {
+					pc = int(i.off)
+				}
+			case opJSLT32I:
+				if int32(r[d]) < int32(i.imm) {
+					pc = int(i.off)
+				}
+			case opJSLE32I:
+				if int32(r[d]) <= int32(i.imm) {
+					pc = int(i.off)
+				}
+			case opJEq32R:
+				if uint32(r[d]) == uint32(r[s]) {
+					pc = int(i.off)
+				}
+			case opJGT32R:
+				if uint32(r[d]) > uint32(r[s]) {
+					pc = int(i.off)
+				}
+			case opJGE32R:
+				if uint32(r[d]) >= uint32(r[s]) {
+					pc = int(i.off)
+				}
+			case opJSet32R:
+				if uint32(r[d])&uint32(r[s]) != 0 {
+					pc = int(i.off)
+				}
+			case opJNE32R:
+				if uint32(r[d]) != uint32(r[s]) {
+					pc = int(i.off)
+				}
+			case opJSGT32R:
+				if int32(r[d]) > int32(r[s]) {
+					pc = int(i.off)
+				}
+			case opJSGE32R:
+				if int32(r[d]) >= int32(r[s]) {
+					pc = int(i.off)
+				}
+			case opJLT32R:
+				if uint32(r[d]) < uint32(r[s]) {
+					pc = int(i.off)
+				}
+			case opJLE32R:
+				if uint32(r[d]) <= uint32(r[s]) {
+					pc = int(i.off)
+				}
+			case opJSLT32R:
+				if int32(r[d]) < int32(r[s]) {
+					pc = int(i.off)
+				}
+			case opJSLE32R:
+				if int32(r[d]) <= int32(r[s]) {
+					pc = int(i.off)
+				}
+			case opExit:
+				if m.depth == 0 {
+					return r[0], nil
+				}
+				break fast
+			case opBack:
+				if fuel--; fuel == 0 {
+					break fast
+				}
+				op = i.sz
+				goto dispatch
+			default:
+				break fast
+			}
+			i = &code[pc]
 			pc++
-		case opLdx8:
-			r[d] = mem.Load8(r[s] + uint64(int64(i.off)))
-		case opLdx16:
-			r[d] = mem.Load16(r[s] + uint64(int64(i.off)))
-		case opLdx32:
-			r[d] = mem.Load32(r[s] + uint64(int64(i.off)))
-		case opLdx64:
-			r[d] = mem.Load64(r[s] + uint64(int64(i.off)))
-		case opLdxS8:
-			r[d] = uint64(int64(int8(mem.Load8(r[s] + uint64(int64(i.off))))))
-		case opLdxS16:
-			r[d] = uint64(int64(int16(mem.Load16(r[s] + uint64(int64(i.off))))))
-		case opLdxS32:
-			r[d] = uint64(int64(int32(mem.Load32(r[s] + uint64(int64(i.off))))))
-		case opSt8:
-			mem.Store8(r[d]+uint64(int64(i.off)), uint64(i.imm))
-		case opSt16:
-			mem.Store16(r[d]+uint64(int64(i.off)), uint64(i.imm))
-		case opSt32:
-			mem.Store32(r[d]+uint64(int64(i.off)), uint64(i.imm))
-		case opSt64:
-			mem.Store64(r[d]+uint64(int64(i.off)), uint64(i.imm))
-		case opStx8:
-			mem.Store8(r[d]+uint64(int64(i.off)), r[s])
-		case opStx16:
-			mem.Store16(r[d]+uint64(int64(i.off)), r[s])
-		case opStx32:
-			mem.Store32(r[d]+uint64(int64(i.off)), r[s])
-		case opStx64:
-			mem.Store64(r[d]+uint64(int64(i.off)), r[s])
+			op = i.op
+		}
+		// The slow path: i is the instruction at pc-1 and op its operation.
+		d, s := i.dst, i.src
+		switch op {
 		case opLdxC:
 			v, err := m.load(pc-1, r[s]+uint64(int64(i.off)), i.sz)
 			if err != nil {
@@ -240,184 +450,6 @@ func (m *Machine) run(p *Program, a *Args) (uint64, error) {
 				return 0, nil
 			}
 			r[0] = v
-		case opJA:
-			pc = int(i.off)
-		case opJEq64I:
-			if r[d] == uint64(i.imm) {
-				pc = int(i.off)
-			}
-		case opJGT64I:
-			if r[d] > uint64(i.imm) {
-				pc = int(i.off)
-			}
-		case opJGE64I:
-			if r[d] >= uint64(i.imm) {
-				pc = int(i.off)
-			}
-		case opJSet64I:
-			if r[d]&uint64(i.imm) != 0 {
-				pc = int(i.off)
-			}
-		case opJNE64I:
-			if r[d] != uint64(i.imm) {
-				pc = int(i.off)
-			}
-		case opJSGT64I:
-			if int64(r[d]) > i.imm {
-				pc = int(i.off)
-			}
-		case opJSGE64I:
-			if int64(r[d]) >= i.imm {
-				pc = int(i.off)
-			}
-		case opJLT64I:
-			if r[d] < uint64(i.imm) {
-				pc = int(i.off)
-			}
-		case opJLE64I:
-			if r[d] <= uint64(i.imm) {
-				pc = int(i.off)
-			}
-		case opJSLT64I:
-			if int64(r[d]) < i.imm {
-				pc = int(i.off)
-			}
-		case opJSLE64I:
-			if int64(r[d]) <= i.imm {
-				pc = int(i.off)
-			}
-		case opJEq64R:
-			if r[d] == r[s] {
-				pc = int(i.off)
-			}
-		case opJGT64R:
-			if r[d] > r[s] {
-				pc = int(i.off)
-			}
-		case opJGE64R:
-			if r[d] >= r[s] {
-				pc = int(i.off)
-			}
-		case opJSet64R:
-			if r[d]&r[s] != 0 {
-				pc = int(i.off)
-			}
-		case opJNE64R:
-			if r[d] != r[s] {
-				pc = int(i.off)
-			}
-		case opJSGT64R:
-			if int64(r[d]) > int64(r[s]) {
-				pc = int(i.off)
-			}
-		case opJSGE64R:
-			if int64(r[d]) >= int64(r[s]) {
-				pc = int(i.off)
-			}
-		case opJLT64R:
-			if r[d] < r[s] {
-				pc = int(i.off)
-			}
-		case opJLE64R:
-			if r[d] <= r[s] {
-				pc = int(i.off)
-			}
-		case opJSLT64R:
-			if int64(r[d]) < int64(r[s]) {
-				pc = int(i.off)
-			}
-		case opJSLE64R:
-			if int64(r[d]) <= int64(r[s]) {
-				pc = int(i.off)
-			}
-		case opJEq32I:
-			if uint32(r[d]) == uint32(i.imm) {
-				pc = int(i.off)
-			}
-		case opJGT32I:
-			if uint32(r[d]) > uint32(i.imm) {
-				pc = int(i.off)
-			}
-		case opJGE32I:
-			if uint32(r[d]) >= uint32(i.imm) {
-				pc = int(i.off)
-			}
-		case opJSet32I:
-			if uint32(r[d])&uint32(i.imm) != 0 {
-				pc = int(i.off)
-			}
-		case opJNE32I:
-			if uint32(r[d]) != uint32(i.imm) {
-				pc = int(i.off)
-			}
-		case opJSGT32I:
-			if int32(r[d]) > int32(i.imm) {
-				pc = int(i.off)
-			}
-		case opJSGE32I:
-			if int32(r[d]) >= int32(i.imm) {
-				pc = int(i.off)
-			}
-		case opJLT32I:
-			if uint32(r[d]) < uint32(i.imm) {
-				pc = int(i.off)
-			}
-		case opJLE32I:
-			if uint32(r[d]) <= uint32(i.imm) {
-				pc = int(i.off)
-			}
-		case opJSLT32I:
-			if int32(r[d]) < int32(i.imm) {
-				pc = int(i.off)
-			}
-		case opJSLE32I:
-			if int32(r[d]) <= int32(i.imm) {
-				pc = int(i.off)
-			}
-		case opJEq32R:
-			if uint32(r[d]) == uint32(r[s]) {
-				pc = int(i.off)
-			}
-		case opJGT32R:
-			if uint32(r[d]) > uint32(r[s]) {
-				pc = int(i.off)
-			}
-		case opJGE32R:
-			if uint32(r[d]) >= uint32(r[s]) {
-				pc = int(i.off)
-			}
-		case opJSet32R:
-			if uint32(r[d])&uint32(r[s]) != 0 {
-				pc = int(i.off)
-			}
-		case opJNE32R:
-			if uint32(r[d]) != uint32(r[s]) {
-				pc = int(i.off)
-			}
-		case opJSGT32R:
-			if int32(r[d]) > int32(r[s]) {
-				pc = int(i.off)
-			}
-		case opJSGE32R:
-			if int32(r[d]) >= int32(r[s]) {
-				pc = int(i.off)
-			}
-		case opJLT32R:
-			if uint32(r[d]) < uint32(r[s]) {
-				pc = int(i.off)
-			}
-		case opJLE32R:
-			if uint32(r[d]) <= uint32(r[s]) {
-				pc = int(i.off)
-			}
-		case opJSLT32R:
-			if int32(r[d]) < int32(r[s]) {
-				pc = int(i.off)
-			}
-		case opJSLE32R:
-			if int32(r[d]) <= int32(r[s]) {
-				pc = int(i.off)
-			}
 		case opCall:
 			if err := m.call(pc-1, p.funcs[i.imm]); err != nil {
 				return 0, err
@@ -435,19 +467,21 @@ func (m *Machine) run(p *Program, a *Args) (uint64, error) {
 			if err := m.call(pc-1, f); err != nil {
 				return 0, err
 			}
-		case opExit:
-			if m.depth == 0 {
-				return r[0], nil
-			}
-			pc = m.ret()
-		case opBack:
-			if fuel--; fuel == 0 {
-				return 0, m.fault(pc-1, ErrBudget, "%d backward jumps", a.Budget)
-			}
-			op = i.sz
-			goto dispatch
+		case opTrace:
+			// Report, then run the real operation in the fast loop (which
+			// comes back here if it is a slow one).
+			m.traceHook(pc - 1)
+			op = p.traced[pc-1]
+			continue
 		case opInvalid:
 			return 0, m.fault(pc-1, isa.ErrInvalidOpcode, "executed the second slot of a lddw")
+		case opExit:
+			pc = m.ret()
+		case opBack:
+			return 0, m.fault(pc-1, ErrBudget, "%d backward jumps", a.Budget)
 		}
+		i = &code[pc]
+		pc++
+		op = i.op
 	}
 }
