@@ -162,6 +162,11 @@ func formatALU(ins Instruction, wide bool) string {
 	var src string
 	if ins.Op.Source() == SourceX {
 		src = regName(ins.Src, wide)
+		if op == ALUMov && wide && ins.Off == 1 {
+			// The kernel's arena pointer cast, which Validate rejects;
+			// printed as LLVM and the kernel do.
+			return fmt.Sprintf("%s = addr_space_cast(%s, %#x, %#x)", dst, src, uint32(ins.Imm)>>16, uint16(ins.Imm))
+		}
 		if op == ALUMov && ins.Off != 0 {
 			src = fmt.Sprintf("(s%d)%s", ins.Off, src)
 		}
@@ -198,7 +203,14 @@ func formatJump(ins Instruction, wide bool) string {
 			return fmt.Sprintf("call kfunc#%d", ins.Imm)
 		}
 		return "call " + hexS(int64(ins.Imm))
-	case jumpCond, 0xf0:
+	case jumpCond:
+		if wide && ins.Op.Source() == SourceK && ins.Src == 0 {
+			// BPF_JCOND with BPF_MAY_GOTO: a kernel extension Validate
+			// rejects, printed as LLVM does so that it can be recognised.
+			return "may_goto " + jumpOffset(int64(ins.Off))
+		}
+		return fmt.Sprintf("<invalid opcode %#02x>", uint8(ins.Op))
+	case 0xf0:
 		return fmt.Sprintf("<invalid opcode %#02x>", uint8(ins.Op))
 	}
 	var src string
