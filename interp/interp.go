@@ -189,9 +189,9 @@ type frame struct {
 // goroutine its own. The zero value is not usable; call NewMachine.
 type Machine struct {
 	regs   [256]uint64 // r0-r10; 256 so that a byte index needs no bounds check
-	args   [5]uint64  // helper arguments, kept here so calls do not allocate
-	stack  []byte     // 8 frames of 512 bytes, 8-byte aligned
-	top    uint64     // address one past the stack, r10 of frame 0
+	args   [5]uint64   // helper arguments, kept here so calls do not allocate
+	stack  []byte      // 8 frames of 512 bytes, 8-byte aligned
+	top    uint64      // address one past the stack, r10 of frame 0
 	depth  int
 	frames [MaxCallFrames]frame
 	spans  []span // checked mode: the Regions of the current run
