@@ -15,4 +15,5 @@ type Error struct {
 	Msg    string // what is wrong, and what to write instead when that is known
 }
 
+// Error returns "line N: message".
 func (e *Error) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Msg) }

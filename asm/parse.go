@@ -51,21 +51,27 @@ func (a *assembler) llvmLine(n int, line string, sections *int) error {
 	line = strings.TrimRight(cutComment(line), " \t")
 	s := strings.TrimLeft(line, " \t")
 	col := len(line) - len(s) + 1 // column of s[0]
-	if s == "" || reFileFormat.MatchString(s) || reReloc.MatchString(s) {
+	// The regexps run only when a cheap test says they may match: most
+	// lines are plain instructions.
+	if s == "" || strings.Contains(s, "file format ") && reFileFormat.MatchString(s) || strings.Contains(s, "R_") && reReloc.MatchString(s) {
 		return nil
 	}
-	if m := reSection.FindStringSubmatch(s); m != nil {
-		*sections++
-		if *sections > 1 {
-			return &Error{Line: n, Column: col, Msg: fmt.Sprintf("second section %q: a listing holds one program per section; parse each section alone", m[1])}
+	if strings.HasPrefix(s, "Disassembly of section ") {
+		if m := reSection.FindStringSubmatch(s); m != nil {
+			*sections++
+			if *sections > 1 {
+				return &Error{Line: n, Column: col, Msg: fmt.Sprintf("second section %q: a listing holds one program per section; parse each section alone", m[1])}
+			}
+			return nil
 		}
-		return nil
 	}
-	if m := reSymbol.FindStringSubmatch(s); m != nil {
-		if !labelName(m[1]) {
-			return &Error{Line: n, Column: col, Msg: fmt.Sprintf("symbol %q cannot be a label", m[1])}
+	if strings.HasSuffix(s, ">:") {
+		if m := reSymbol.FindStringSubmatch(s); m != nil {
+			if !labelName(m[1]) {
+				return &Error{Line: n, Column: col, Msg: fmt.Sprintf("symbol %q cannot be a label", m[1])}
+			}
+			return a.define(m[1], n, col)
 		}
-		return a.define(m[1], n, col)
 	}
 	advance := func(k int) {
 		col += k
@@ -74,25 +80,31 @@ func (a *assembler) llvmLine(n int, line string, sections *int) error {
 
 	it := item{line: n}
 	hint := -1
-	if m := reIndex.FindStringIndex(s); m != nil {
-		advance(m[1])
-	}
-	if m := reBytes.FindStringIndex(s); m != nil {
-		b, err := hex.DecodeString(strings.ReplaceAll(strings.TrimSpace(s[:m[1]]), " ", ""))
-		if err != nil {
-			return &Error{Line: n, Column: col, Msg: fmt.Sprintf("bad bytes column: %v", err)}
+	if isDigit(s[0]) {
+		if m := reIndex.FindStringIndex(s); m != nil {
+			advance(m[1])
 		}
-		if it.raw, err = isa.Decode(b); err != nil {
-			return &Error{Line: n, Column: col, Msg: fmt.Sprintf("bad bytes column: %v", err)}
+	}
+	if len(s) >= 23 && s[2] == ' ' {
+		if m := reBytes.FindStringIndex(s); m != nil {
+			b, err := hex.DecodeString(strings.ReplaceAll(strings.TrimSpace(s[:m[1]]), " ", ""))
+			if err != nil {
+				return &Error{Line: n, Column: col, Msg: fmt.Sprintf("bad bytes column: %v", err)}
+			}
+			if it.raw, err = isa.Decode(b); err != nil {
+				return &Error{Line: n, Column: col, Msg: fmt.Sprintf("bad bytes column: %v", err)}
+			}
+			advance(m[1])
 		}
-		advance(m[1])
 	}
-	if m := reOpcode.FindStringSubmatchIndex(s); m != nil {
-		v, _ := strconv.ParseUint(s[m[2]:m[3]], 16, 8)
-		hint = int(v)
-		advance(m[1])
+	if strings.HasPrefix(s, "(") {
+		if m := reOpcode.FindStringSubmatchIndex(s); m != nil {
+			v, _ := strconv.ParseUint(s[m[2]:m[3]], 16, 8)
+			hint = int(v)
+			advance(m[1])
+		}
 	}
-	for {
+	for strings.IndexByte(s, ':') >= 0 {
 		m := reLabel.FindStringSubmatchIndex(s)
 		if m == nil {
 			break
@@ -106,7 +118,9 @@ func (a *assembler) llvmLine(n int, line string, sections *int) error {
 		}
 		advance(m[1])
 	}
-	s = reAnnotation.ReplaceAllString(s, "")
+	if strings.HasSuffix(s, ">") {
+		s = reAnnotation.ReplaceAllString(s, "")
+	}
 	if s == "" {
 		if it.raw != nil {
 			return &Error{Line: n, Column: col, Msg: "bytes without instruction text"}
@@ -891,7 +905,11 @@ func (p *parser) packetLoad(dst isa.Register, dt token, sz isa.Size, signed bool
 		if ins.Src, err = p.wideReg(); err != nil {
 			return item{}, err
 		}
+		// "skb[r1 + 0x4]", "skb[r1 - 0x4]", and the kernel's "skb[r1 + -4]".
 		if t := p.peek(); t.is("+") || t.is("-") {
+			if t.is("+") && (p.peekAt(1).is("-") || p.peekAt(1).is("+")) {
+				p.next()
+			}
 			if ins.Imm, err = p.imm32(); err != nil {
 				return item{}, err
 			}
