@@ -1,0 +1,169 @@
+package main
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/waggle-bpf/waggle/internal/conformance"
+	"github.com/waggle-bpf/waggle/internal/mem"
+	"github.com/waggle-bpf/waggle/interp"
+	"github.com/waggle-bpf/waggle/isa"
+)
+
+// runResult is what "waggle run --json" prints.
+type runResult struct {
+	Program      string `json:"program"`
+	Mode         string `json:"mode"`
+	R0           uint64 `json:"r0"`
+	R0Hex        string `json:"r0_hex"`
+	Instructions uint64 `json:"instructions,omitempty"`
+	Memory       string `json:"memory_hex,omitempty"`
+	Error        string `json:"error,omitempty"`
+}
+
+func (e *env) runCmd() *cobra.Command {
+	var (
+		format, section, memFile, memHex, memOut, mode string
+		asJSON, trace, count                           bool
+		budget                                         uint64
+	)
+	cmd := &cobra.Command{
+		Use:   "run PROGRAM",
+		Short: "Run a program in the interpreter and print r0",
+		Long: `Run an eBPF program in waggle's interpreter and print r0 at exit.
+
+PROGRAM is assembly (.s), raw bytecode (.bin), hex (a .hex file, or inline
+hex when no file of that name exists), a conformance .data file (its memory
+is used unless --mem or --mem-hex is given), or an ELF object (--section
+picks the program). Input memory is passed as the conformance suite does:
+r1 points to a writable copy of it and r2 holds its length.
+
+The program is not verified yet, so it runs in checked mode: every memory
+access is validated against the stack and the input memory, and a bad one
+stops the run with an error naming the instruction. --mode fast skips the
+checks and must only be used for programs known to be safe.`,
+		Example: `  waggle run examples/checksum/checksum.o --mem examples/checksum/ipv4-header.bin
+  waggle run prog.s --mem-hex "01 02 03 04" --json
+  waggle run "b7 00 00 00 2a 00 00 00 95 00 00 00 00 00 00 00"`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := parseMode(mode)
+			if err != nil {
+				return err
+			}
+			p, err := e.readProgram(args[0], format, section)
+			if err != nil {
+				return err
+			}
+			if p.relocations > 0 {
+				return fmt.Errorf("%s: %d relocations (maps, global data or calls into other sections): running objects that need the loader is not supported yet", p.source, p.relocations)
+			}
+			data, given, err := readMemory(memFile, memHex)
+			if err != nil {
+				return err
+			}
+			if !given {
+				data = p.mem
+			}
+			res := runResult{Program: p.source, Mode: m.String()}
+			var n uint64
+			opts := interp.Options{Mode: m, Helpers: conformance.Helpers()}
+			if trace || count {
+				opts.Trace = func(pc int, regs *[11]uint64) {
+					n++
+					if trace {
+						printTrace(e, p.insns, pc, regs)
+					}
+				}
+			}
+			prog, err := interp.Load(p.insns, opts)
+			if err != nil {
+				return fmt.Errorf("%s: %w", p.source, err)
+			}
+			buf := mem.Aligned(len(data))
+			copy(buf, data)
+			a := &interp.Args{Budget: budget}
+			if len(buf) > 0 {
+				a.Regs = [5]uint64{mem.Addr(buf), uint64(len(buf))}
+				a.Regions = []interp.Region{{Data: buf, Writable: true}}
+			}
+			r0, runErr := interp.NewMachine().Run(prog, a)
+			res.R0, res.R0Hex = r0, fmt.Sprintf("%#x", r0)
+			if count {
+				res.Instructions = n
+			}
+			if len(buf) > 0 && (asJSON || memOut != "") {
+				res.Memory = hex.EncodeToString(buf)
+			}
+			if memOut != "" {
+				if err := os.WriteFile(memOut, buf, 0o644); err != nil {
+					return err
+				}
+			}
+			if runErr != nil {
+				res.Error = runErr.Error()
+			}
+			if asJSON {
+				enc := json.NewEncoder(e.stdout)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(res); err != nil {
+					return err
+				}
+				if runErr != nil {
+					return exitError{code: 1}
+				}
+				return nil
+			}
+			if runErr != nil {
+				return fmt.Errorf("%s: %w", p.source, runErr)
+			}
+			fmt.Fprintf(e.stdout, "r0 = %#x (%d)\n", r0, int64(r0))
+			if count {
+				fmt.Fprintf(e.stdout, "%d instructions executed\n", n)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&format, "format", formatAuto, "program format: "+strings.Join(formats, ", "))
+	f.StringVar(&section, "section", "", "ELF `SECTION` holding the program")
+	f.StringVar(&memFile, "mem", "", "input memory from `FILE`")
+	f.StringVar(&memHex, "mem-hex", "", "input memory as hex bytes")
+	f.StringVar(&memOut, "mem-out", "", "write the memory after the run to `FILE`")
+	f.StringVar(&mode, "mode", "checked", "interpreter mode: checked, or fast for programs known to be safe")
+	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
+	f.BoolVar(&trace, "trace", false, "print each instruction and the nonzero registers before it executes (to stderr)")
+	f.BoolVar(&count, "count", false, "count executed instructions")
+	f.Uint64Var(&budget, "budget", 1<<24, "stop after this many backward jumps (0: no limit)")
+	return cmd
+}
+
+func parseMode(s string) (interp.Mode, error) {
+	switch s {
+	case "checked":
+		return interp.Checked, nil
+	case "fast":
+		return interp.Fast, nil
+	}
+	return 0, fmt.Errorf("--mode is %q, want checked or fast", s)
+}
+
+// printTrace prints one executed instruction with r0-r5 and r10.
+func printTrace(e *env, insns []isa.Instruction, pc int, regs *[11]uint64) {
+	var next isa.Instruction
+	if pc+1 < len(insns) {
+		next = insns[pc+1]
+	}
+	var rs []string
+	for i := range 10 {
+		if regs[i] != 0 {
+			rs = append(rs, fmt.Sprintf("r%d=%#x", i, regs[i]))
+		}
+	}
+	fmt.Fprintf(e.stderr, "%5d: %-40s ; %s\n", pc, isa.Format(insns[pc], next), strings.Join(rs, " "))
+}
