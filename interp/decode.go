@@ -387,7 +387,7 @@ func decode(prog []isa.Instruction, mode Mode, table helpers.Table) ([]insn, []h
 			}
 		}
 		if d.op == opInvalid {
-			return nil, nil, fail("no interpretation for opcode %#02x", uint8(ins.Op))
+			return nil, nil, fail("no interpretation for opcode 0x%02x", uint8(ins.Op))
 		}
 		code[pc] = d
 	}

@@ -89,7 +89,7 @@ func Format(ins, next Instruction) string {
 			return formatAtomic(ins)
 		}
 	}
-	return fmt.Sprintf("<invalid opcode %#02x>", uint8(ins.Op))
+	return fmt.Sprintf("<invalid opcode 0x%02x>", uint8(ins.Op))
 }
 
 // hexS prints a signed value as LLVM does: 0x1f, -0x5.
@@ -153,7 +153,7 @@ func formatALU(ins Instruction, wide bool) string {
 		}
 		return fmt.Sprintf("%s = %s%d %s", r, name, ins.Imm, r)
 	case 0xe0, 0xf0:
-		return fmt.Sprintf("<invalid opcode %#02x>", uint8(ins.Op))
+		return fmt.Sprintf("<invalid opcode 0x%02x>", uint8(ins.Op))
 	}
 	sym := aluSymbols[op>>4]
 	if ins.Off == 1 && (op == ALUDiv || op == ALUMod) {
@@ -209,9 +209,9 @@ func formatJump(ins Instruction, wide bool) string {
 			// rejects, printed as LLVM does so that it can be recognised.
 			return "may_goto " + jumpOffset(int64(ins.Off))
 		}
-		return fmt.Sprintf("<invalid opcode %#02x>", uint8(ins.Op))
+		return fmt.Sprintf("<invalid opcode 0x%02x>", uint8(ins.Op))
 	case 0xf0:
-		return fmt.Sprintf("<invalid opcode %#02x>", uint8(ins.Op))
+		return fmt.Sprintf("<invalid opcode 0x%02x>", uint8(ins.Op))
 	}
 	var src string
 	if ins.Op.Source() == SourceX {

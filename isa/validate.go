@@ -75,7 +75,7 @@ func ValidateProgram(prog []Instruction) error {
 		}
 		hi := prog[i+1]
 		if hi.Op != 0 || hi.Dst != 0 || hi.Src != 0 || hi.Off != 0 {
-			return &Error{Index: i, Insn: ins, Err: ErrLoadImm64, Detail: fmt.Sprintf("second slot %d must have opcode, registers and offset 0, has opcode %#02x dst %d src %d off %d", i+1, uint8(hi.Op), hi.Dst, hi.Src, hi.Off)}
+			return &Error{Index: i, Insn: ins, Err: ErrLoadImm64, Detail: fmt.Sprintf("second slot %d must have opcode, registers and offset 0, has opcode 0x%02x dst %d src %d off %d", i+1, uint8(hi.Op), hi.Dst, hi.Src, hi.Off)}
 		}
 		switch ins.Src {
 		case PseudoMapFD, PseudoMapIdx, PseudoFunc:
@@ -135,10 +135,10 @@ func (ins Instruction) check() *Error {
 		case ModeMEM:
 		case ModeMEMSX:
 			if ins.Op.Size() == SizeDW {
-				return invalidOp("%#02x: sign-extending load of 8 bytes does not exist, use ldxdw", uint8(ins.Op))
+				return invalidOp("0x%02x: sign-extending load of 8 bytes does not exist, use ldxdw", uint8(ins.Op))
 			}
 		default:
-			return invalidOp("%#02x: ldx mode %s, only mem and memsx exist", uint8(ins.Op), ins.Op.Mode())
+			return invalidOp("0x%02x: ldx mode %s, only mem and memsx exist", uint8(ins.Op), ins.Op.Mode())
 		}
 		if ins.Imm != 0 {
 			return reserved("imm", ins.Imm, "0")
@@ -146,7 +146,7 @@ func (ins Instruction) check() *Error {
 		return ins.writesDst()
 	case ClassST:
 		if ins.Op.Mode() != ModeMEM {
-			return invalidOp("%#02x: st mode %s, only mem exists", uint8(ins.Op), ins.Op.Mode())
+			return invalidOp("0x%02x: st mode %s, only mem exists", uint8(ins.Op), ins.Op.Mode())
 		}
 		if ins.Src != 0 {
 			return reserved("src", ins.Src, "r0")
@@ -159,7 +159,7 @@ func (ins Instruction) check() *Error {
 			}
 		case ModeATOMIC:
 			if s := ins.Op.Size(); s != SizeW && s != SizeDW {
-				return invalidOp("%#02x: atomic of size %s, only w (4 bytes) and dw (8 bytes) exist", uint8(ins.Op), s)
+				return invalidOp("0x%02x: atomic of size %s, only w (4 bytes) and dw (8 bytes) exist", uint8(ins.Op), s)
 			}
 			op := AtomicOp(ins.Imm)
 			if !op.Valid() {
@@ -169,7 +169,7 @@ func (ins Instruction) check() *Error {
 				return &Error{Err: ErrReadOnlyFP, Detail: "a fetching atomic writes the old value into src"}
 			}
 		default:
-			return invalidOp("%#02x: stx mode %s, only mem and atomic exist", uint8(ins.Op), ins.Op.Mode())
+			return invalidOp("0x%02x: stx mode %s, only mem and atomic exist", uint8(ins.Op), ins.Op.Mode())
 		}
 	}
 	return nil
@@ -187,10 +187,10 @@ func (ins Instruction) checkALU(c Class) *Error {
 	x := ins.Op.Source() == SourceX
 	switch op {
 	case 0xe0, 0xf0:
-		return invalidOp("%#02x: unknown %s operation %#x", uint8(ins.Op), c, uint8(op))
+		return invalidOp("0x%02x: unknown %s operation %#x", uint8(ins.Op), c, uint8(op))
 	case ALUEnd:
 		if c == ClassALU64 && x {
-			return invalidOp("%#02x: bswap (alu64 end) has no big-endian form, use 0xd7", uint8(ins.Op))
+			return invalidOp("0x%02x: bswap (alu64 end) has no big-endian form, use 0xd7", uint8(ins.Op))
 		}
 		if ins.Src != 0 {
 			return reserved("src", ins.Src, "r0")
@@ -204,7 +204,7 @@ func (ins Instruction) checkALU(c Class) *Error {
 		return ins.writesDst()
 	case ALUNeg:
 		if x {
-			return invalidOp("%#02x: neg has no register-source form, use %#02x", uint8(ins.Op), uint8(ins.Op)&^0x08)
+			return invalidOp("0x%02x: neg has no register-source form, use 0x%02x", uint8(ins.Op), uint8(ins.Op)&^0x08)
 		}
 		if ins.Src != 0 {
 			return reserved("src", ins.Src, "r0")
@@ -262,10 +262,10 @@ func (ins Instruction) checkJump(c Class) *Error {
 	x := ins.Op.Source() == SourceX
 	switch op := ins.Op.JumpOp(); op {
 	case jumpCond, 0xf0:
-		return invalidOp("%#02x: %s is not an RFC 9669 jump (may_goto is a kernel extension)", uint8(ins.Op), op)
+		return invalidOp("0x%02x: %s is not an RFC 9669 jump (may_goto is a kernel extension)", uint8(ins.Op), op)
 	case JumpA:
 		if x {
-			return invalidOp("%#02x: ja has no register form", uint8(ins.Op))
+			return invalidOp("0x%02x: ja has no register form", uint8(ins.Op))
 		}
 		if ins.Dst != 0 {
 			return reserved("dst", ins.Dst, "r0")
@@ -282,7 +282,7 @@ func (ins Instruction) checkJump(c Class) *Error {
 		}
 	case Call:
 		if c == ClassJMP32 {
-			return invalidOp("%#02x: call exists only in class jmp", uint8(ins.Op))
+			return invalidOp("0x%02x: call exists only in class jmp", uint8(ins.Op))
 		}
 		if x {
 			// callx: LLVM's indirect call, register in dst (the conformance
@@ -312,10 +312,10 @@ func (ins Instruction) checkJump(c Class) *Error {
 		}
 	case Exit:
 		if c == ClassJMP32 {
-			return invalidOp("%#02x: exit exists only in class jmp", uint8(ins.Op))
+			return invalidOp("0x%02x: exit exists only in class jmp", uint8(ins.Op))
 		}
 		if x {
-			return invalidOp("%#02x: exit has no register form", uint8(ins.Op))
+			return invalidOp("0x%02x: exit has no register form", uint8(ins.Op))
 		}
 		if ins.Dst != 0 {
 			return reserved("dst", ins.Dst, "r0")
@@ -348,7 +348,7 @@ func (ins Instruction) checkLD() *Error {
 			if ins.Op == 0 {
 				return invalidOp("0x00 is not an instruction (a stray second slot of a lddw?)")
 			}
-			return invalidOp("%#02x: 64-bit immediate load must have size dw (0x18)", uint8(ins.Op))
+			return invalidOp("0x%02x: 64-bit immediate load must have size dw (0x18)", uint8(ins.Op))
 		}
 		if ins.Src > PseudoMapIdxValue {
 			return invalidOp("lddw pseudo source is %d, must be 0-6", ins.Src)
@@ -359,7 +359,7 @@ func (ins Instruction) checkLD() *Error {
 		return ins.writesDst()
 	case ModeABS, ModeIND:
 		if ins.Op.Size() == SizeDW {
-			return invalidOp("%#02x: legacy packet load of 8 bytes does not exist", uint8(ins.Op))
+			return invalidOp("0x%02x: legacy packet load of 8 bytes does not exist", uint8(ins.Op))
 		}
 		if ins.Dst != 0 {
 			return reserved("dst", ins.Dst, "r0 (the result always goes to r0)")
@@ -372,5 +372,5 @@ func (ins Instruction) checkLD() *Error {
 		}
 		return nil
 	}
-	return invalidOp("%#02x: ld mode %s does not exist", uint8(ins.Op), ins.Op.Mode())
+	return invalidOp("0x%02x: ld mode %s does not exist", uint8(ins.Op), ins.Op.Mode())
 }

@@ -63,13 +63,13 @@ func (g *gen) block(n, depth int) {
 		// Finish the previous nodes' jumps once this node is emitted.
 		var fresh *pending
 		switch k := g.r.IntN(100); {
-		case k < 12:
+		case k < 12 && g.branch():
 			l := g.a.newLabel()
 			g.a.jump(g.condJump(), l)
 			fresh = &pending{l, 1 + g.r.IntN(min(8, n-i))}
-		case k < 16 && depth < g.cfg.MaxDepth:
+		case k < 16 && depth < g.cfg.MaxDepth && g.branch():
 			g.ifElse(depth + 1)
-		case k < 19 && depth < g.cfg.MaxDepth && !g.cfg.NoLoops:
+		case k < 19 && depth < g.cfg.MaxDepth && !g.cfg.NoLoops && g.loopBranches < 0:
 			g.loop(depth + 1)
 		default:
 			g.leaf()
@@ -114,8 +114,30 @@ func (g *gen) ifElse(depth int) {
 	g.a.bind(end)
 }
 
+// maxLoopBranches bounds the conditional jumps in a loop body. The
+// verifier cannot prune states across iterations (the counter differs), so
+// every branch in the body multiplies the paths it walks by up to the
+// number of iterations; with more branches, or nested loops, a few programs
+// in ten thousand take it seconds to verify or exceed its limit of 1M
+// instructions.
+const maxLoopBranches = 2
+
+// branch reports whether the block may emit a conditional jump, counting it
+// against the loop body's allowance when inside a loop.
+func (g *gen) branch() bool {
+	if g.loopBranches < 0 {
+		return true
+	}
+	if g.loopBranches == 0 {
+		return false
+	}
+	g.loopBranches--
+	return true
+}
+
 // loop emits a loop of 1 to 4 iterations whose counter c the body does not
-// write, in one of these forms:
+// write, with no loop nested in it and at most maxLoopBranches conditional
+// jumps, in one of these forms:
 //
 //	c = n;  head: body; c -= 1; if c != 0 goto head    (64 or 32 bits)
 //	c = n;  head: body; c += -1; if c s> 0 goto head
@@ -141,7 +163,9 @@ func (g *gen) loop(depth int) {
 	}
 	g.a.bind(head)
 	g.reserved |= 1 << c
+	g.loopBranches = maxLoopBranches
 	g.block(1+g.r.IntN(8), depth)
+	g.loopBranches = -1
 	g.reserved &^= 1 << c
 	switch form {
 	case 0:

@@ -31,7 +31,8 @@ const (
 // Config tunes Generate. The zero value gives the defaults.
 type Config struct {
 	// MaxNodes bounds the number of body nodes (an instruction or a short
-	// fixed sequence); 0 means 48.
+	// fixed sequence); 0 means 96. Each program draws its size uniformly
+	// from 1 to MaxNodes.
 	MaxNodes int
 	// MaxDepth bounds the nesting of if/else and loops; 0 means 3.
 	MaxDepth int
@@ -55,14 +56,15 @@ type Program struct {
 // give the same program.
 func Generate(seed uint64, cfg Config) *Program {
 	if cfg.MaxNodes <= 0 {
-		cfg.MaxNodes = 48
+		cfg.MaxNodes = 96
 	}
 	if cfg.MaxDepth <= 0 {
 		cfg.MaxDepth = 3
 	}
 	g := &gen{
-		r:   rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		cfg: cfg,
+		r:            rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		cfg:          cfg,
+		loopBranches: -1,
 	}
 	p := &Program{Seed: seed, Packet: make([]byte, PacketSize)}
 	g.packet(p.Packet)
@@ -83,6 +85,9 @@ type gen struct {
 	a        asm
 	budget   int    // body nodes left
 	reserved uint16 // registers the body must not write: live loop counters
+	// loopBranches is the number of conditional jumps the loop body being
+	// generated may still have, -1 outside loops.
+	loopBranches int
 }
 
 // Opcodes by their parts.

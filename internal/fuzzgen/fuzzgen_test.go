@@ -135,3 +135,33 @@ func TestCategory(t *testing.T) {
 		}
 	}
 }
+
+func TestUninitStackRead(t *testing.T) {
+	for seed := range uint64(2000) {
+		p := Generate(seed, Config{})
+		if pc := UninitStackRead(p.Insns); pc >= 0 {
+			t.Fatalf("seed %d: slot %d reads uninitialised stack", seed, pc)
+		}
+	}
+	st := func(off int16) isa.Instruction {
+		return isa.Instruction{Op: memOp(isa.ClassST, isa.ModeMEM, isa.SizeW), Dst: isa.R10, Off: off}
+	}
+	ld := ldx(isa.SizeDW, isa.R0, isa.R10, -8)
+	exit := isa.Instruction{Op: isa.OpExit}
+	jeq := isa.Instruction{Op: jmpOp(true, isa.JumpEq, isa.SourceK), Dst: isa.R1, Off: 1}
+	for _, tc := range []struct {
+		name string
+		prog []isa.Instruction
+		want int
+	}{
+		{"written", []isa.Instruction{st(-8), st(-4), ld, exit}, -1},
+		{"half", []isa.Instruction{st(-8), ld, exit}, 1},
+		{"one_path", []isa.Instruction{st(-8), jeq, st(-4), ld, exit}, 3},
+		{"both_paths", []isa.Instruction{st(-8), st(-4), jeq, st(-4), ld, exit}, -1},
+		{"atomic", []isa.Instruction{{Op: memOp(isa.ClassSTX, isa.ModeATOMIC, isa.SizeW), Dst: isa.R10, Off: -4}, exit}, 0},
+	} {
+		if got := UninitStackRead(tc.prog); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
