@@ -31,7 +31,7 @@ const (
 // Config tunes Generate. The zero value gives the defaults.
 type Config struct {
 	// MaxNodes bounds the number of body nodes (an instruction or a short
-	// fixed sequence); 0 means 96. Each program draws its size uniformly
+	// fixed sequence); 0 means 128. Each program draws its size uniformly
 	// from 1 to MaxNodes.
 	MaxNodes int
 	// MaxDepth bounds the nesting of if/else and loops; 0 means 3.
@@ -56,7 +56,7 @@ type Program struct {
 // give the same program.
 func Generate(seed uint64, cfg Config) *Program {
 	if cfg.MaxNodes <= 0 {
-		cfg.MaxNodes = 96
+		cfg.MaxNodes = 128
 	}
 	if cfg.MaxDepth <= 0 {
 		cfg.MaxDepth = 3
