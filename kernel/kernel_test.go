@@ -122,6 +122,31 @@ func TestProgram_RunPacket(t *testing.T) {
 	}
 }
 
+// TestProgram_RunContext passes a __sk_buff in and out: the program returns
+// skb->mark and sets skb->priority.
+func TestProgram_RunContext(t *testing.T) {
+	mustSupported(t)
+	const stw = isa.Opcode(isa.ClassST) | isa.Opcode(isa.ModeMEM) | isa.Opcode(isa.SizeW)
+	prog := []isa.Instruction{
+		{Op: ldxw, Dst: 0, Src: 1, Off: 8}, // r0 = skb->mark
+		{Op: stw, Dst: 1, Off: 32, Imm: 7}, // skb->priority = 7
+		{Op: exit},
+	}
+	p := mustLoad(t, prog, SchedCLS)
+	ctx := make([]byte, 36) // __sk_buff up to priority; len and pkt_type must be 0
+	ctx[8], ctx[9] = 0x34, 0x12
+	res, err := p.Run(&RunOptions{Data: make([]byte, 64), Context: ctx, ContextOut: make([]byte, 256)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Retval != 0x1234 {
+		t.Errorf("retval %#x, want 0x1234", res.Retval)
+	}
+	if len(res.Context) < 36 || res.Context[32] != 7 {
+		t.Errorf("ctx out % x, want priority 7 at offset 32", res.Context)
+	}
+}
+
 func TestLoad_VerifierError(t *testing.T) {
 	mustSupported(t)
 	for _, tc := range []struct {

@@ -3,6 +3,7 @@ package difftest
 import (
 	"bytes"
 	"fmt"
+	"runtime/debug"
 	"testing"
 
 	"github.com/waggle-bpf/waggle/internal/fuzzgen"
@@ -70,8 +71,16 @@ func NewInterp() *Interp {
 }
 
 // Run runs insns (in the kernel's form: fuzzgen.ForInterp is applied here)
-// on a copy of packet in the given mode.
-func (e *Interp) Run(insns []isa.Instruction, packet []byte, mode interp.Mode) Outcome {
+// on a copy of packet in the given mode. An interpreter panic, or in fast
+// mode a memory fault, becomes an Outcome error rather than a crash, so a
+// differential test reports it like any other difference.
+func (e *Interp) Run(insns []isa.Instruction, packet []byte, mode interp.Mode) (o Outcome) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			o = Outcome{Err: fmt.Errorf("interp (%s) panicked: %v", mode, r)}
+		}
+	}()
 	p, err := interp.Load(fuzzgen.ForInterp(insns), interp.Options{Mode: mode})
 	if err != nil {
 		return Outcome{Err: err}
