@@ -119,6 +119,11 @@ type Region struct {
 	Writable bool
 }
 
+// Addr returns the address a program sees for b[0], to pass in Args.Regs;
+// 0 for an empty slice. Keep b alive, and list it in Args.Regions, for as
+// long as the program may use the address.
+func Addr(b []byte) uint64 { return mem.Addr(b) }
+
 // Args are the inputs of one run.
 type Args struct {
 	Regs    [5]uint64 // r1-r5 at entry
