@@ -24,6 +24,12 @@
 //	     r0 = *(u64 or u32 *)(r9 + k) one word of the output
 //	     exit
 //
+// The return value is one 8- or 4-byte word of the output, chosen at random.
+// An XDP test run reports only the low 32 bits of r0; Linux 6.18 neither
+// rejects nor clamps any XDP return value (checked: -1 and
+// 0x123456789abcdef0 come back as 0xffffffff and 0x9abcdef0), and the
+// output packet holds all 64 bits of every register anyway.
+//
 // # Packet layout (PacketSize bytes)
 //
 //	  0 ..  79  in: initial r0-r9 words      out: final r0-r9 (8 bytes each, LE)
