@@ -16,6 +16,11 @@
 //     conversion.
 //   - amd64 and arm64 allow unaligned plain loads and stores; atomics are
 //     only called on naturally aligned addresses (checked by the caller).
+//   - Plain loads and stores are //go:norace. eBPF programs running on
+//     several Machines share memory the way programs on several CPUs do:
+//     a plain load racing with another CPU's atomic add is the program's
+//     business, as in the kernel, and not a bug of the Go process. The race
+//     detector keeps watching every Go-side access.
 package mem
 
 import (
@@ -48,27 +53,43 @@ func ptrOf(addr uint64) unsafe.Pointer {
 }
 
 // Load8 loads one byte.
+//
+//go:norace
 func Load8(addr uint64) uint64 { return uint64(*(*uint8)(ptrOf(addr))) }
 
 // Load16 loads two bytes.
+//
+//go:norace
 func Load16(addr uint64) uint64 { return uint64(*(*uint16)(ptrOf(addr))) }
 
 // Load32 loads four bytes.
+//
+//go:norace
 func Load32(addr uint64) uint64 { return uint64(*(*uint32)(ptrOf(addr))) }
 
 // Load64 loads eight bytes.
+//
+//go:norace
 func Load64(addr uint64) uint64 { return *(*uint64)(ptrOf(addr)) }
 
 // Store8 stores the low byte of v.
+//
+//go:norace
 func Store8(addr, v uint64) { *(*uint8)(ptrOf(addr)) = uint8(v) }
 
 // Store16 stores the low two bytes of v.
+//
+//go:norace
 func Store16(addr, v uint64) { *(*uint16)(ptrOf(addr)) = uint16(v) }
 
 // Store32 stores the low four bytes of v.
+//
+//go:norace
 func Store32(addr, v uint64) { *(*uint32)(ptrOf(addr)) = uint32(v) }
 
 // Store64 stores v.
+//
+//go:norace
 func Store64(addr, v uint64) { *(*uint64)(ptrOf(addr)) = v }
 
 // Bytes returns the n bytes at addr as a slice aliasing that memory.
