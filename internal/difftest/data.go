@@ -1,110 +1,11 @@
 package difftest
 
 import (
-	"bufio"
-	"encoding/binary"
-	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/waggle-bpf/waggle/isa"
 )
-
-// dataCase is a program in the conformance suite's .data format, as far as
-// the raw form goes (conformance README §1): "-- raw" 64-bit instruction
-// words, "-- mem" hex bytes, "-- result" the expected r0.
-type dataCase struct {
-	Insns     []isa.Instruction
-	Mem       []byte
-	Result    uint64
-	HasResult bool
-}
-
-// parseData reads a .data file that has a "-- raw" section. "-- asm" is
-// not assembled here (that is the asm package's job); a file without
-// "-- raw" is an error.
-func parseData(text string) (*dataCase, error) {
-	var c dataCase
-	var section string
-	var words []uint64
-	sc := bufio.NewScanner(strings.NewReader(text))
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSuffix(sc.Text(), "\r")
-		if i := strings.IndexByte(line, '#'); i >= 0 {
-			line = line[:i]
-		}
-		line = strings.TrimSpace(line)
-		if line == "" {
-			continue
-		}
-		if strings.Contains(line, "--") {
-			for _, s := range []string{"asm", "result", "mem", "raw", "no register offset", " c", "error"} {
-				if strings.Contains(line, s) {
-					section = s
-					break
-				}
-			}
-			continue
-		}
-		switch section {
-		case "raw":
-			for _, f := range strings.Fields(line) {
-				v, err := parseNumber(f)
-				if err != nil {
-					return nil, fmt.Errorf("line %d: raw word %q: %w", n, f, err)
-				}
-				words = append(words, v)
-			}
-		case "mem":
-			for _, f := range strings.Fields(line) {
-				b, err := strconv.ParseUint(f, 16, 8)
-				if err != nil {
-					return nil, fmt.Errorf("line %d: mem byte %q: %w", n, f, err)
-				}
-				c.Mem = append(c.Mem, byte(b))
-			}
-		case "result":
-			v, err := parseNumber(line)
-			if err != nil {
-				return nil, fmt.Errorf("line %d: result %q: %w", n, line, err)
-			}
-			c.Result, c.HasResult = v, true
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, err
-	}
-	if len(words) == 0 {
-		return nil, errors.New("no -- raw section")
-	}
-	c.Insns = make([]isa.Instruction, len(words))
-	for i, w := range words {
-		var b [8]byte
-		for j := range b {
-			b[j] = byte(w >> (8 * j))
-		}
-		c.Insns[i] = isa.Unmarshal(b[:], binary.LittleEndian)
-	}
-	return &c, nil
-}
-
-// parseNumber reads hex if the token contains "0x", decimal otherwise.
-func parseNumber(s string) (uint64, error) {
-	if i := strings.Index(s, "0x"); i >= 0 {
-		neg := strings.HasPrefix(s, "-")
-		v, err := strconv.ParseUint(s[i+2:], 16, 64)
-		if neg {
-			v = -v
-		}
-		return v, err
-	}
-	if strings.HasPrefix(s, "-") {
-		v, err := strconv.ParseInt(s, 10, 64)
-		return uint64(v), err
-	}
-	return strconv.ParseUint(s, 10, 64)
-}
 
 // formatData writes a program in the .data format: a header of comment
 // lines, the disassembly as comments, then "-- raw", "-- mem" and
