@@ -3,6 +3,9 @@ package helpers
 import (
 	"errors"
 	"fmt"
+	"io"
+
+	"github.com/waggle-bpf/waggle/maps"
 )
 
 // Env is what a helper sees of the run that called it. Engines implement it,
@@ -12,6 +15,42 @@ type Env interface {
 	// error if the run does not own all of them (or, with write, may not
 	// write them). The slice aliases the program's memory.
 	Memory(addr, n uint64, write bool) ([]byte, error)
+	// State returns the state of the run in progress. Never nil.
+	State() *State
+	// Call runs a callback of the running program (bpf_loop,
+	// bpf_for_each_map_elem, ...) with r1-r5 set to args and returns its r0.
+	// fn is the value the program loaded with a BPF_PSEUDO_FUNC lddw.
+	Call(fn uint64, args [5]uint64) (uint64, error)
+}
+
+// MaxTailCalls is the kernel's MAX_TAIL_CALL_CNT: a run may chain at most
+// this many tail calls.
+const MaxTailCalls = 33
+
+// State is what one run of a program shares with its helpers. Whoever runs
+// the program (the hook, Program.Run) fills it in; engines hand it to
+// helpers through Env.State.
+type State struct {
+	// CPU is the worker slot the program runs on: the index of per-CPU map
+	// values and what bpf_get_smp_processor_id returns.
+	CPU int
+	// Maps resolves the map handles programs pass to helpers.
+	Maps *maps.Registry
+	// Hook is the program type's state for this run (the packet of an XDP
+	// or TC program, the task of a tracing program), for helpers that need
+	// it; see package progtype.
+	Hook any
+	// Trace receives bpf_trace_printk output; nil discards it.
+	Trace io.Writer
+	// Rand is the state of bpf_get_prandom_u32; a zero value is seeded on
+	// first use.
+	Rand uint64
+	// TailCall is set by bpf_tail_call to the program to continue with; the
+	// engine replaces the running program with it when the helper returns,
+	// and clears it.
+	TailCall any
+	// TailCalls counts the tail calls taken in this run.
+	TailCalls int
 }
 
 // Func implements one helper: args holds r1-r5 at the call, the result is

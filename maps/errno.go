@@ -1,0 +1,76 @@
+package maps
+
+import "fmt"
+
+// Errno is a Linux error number. Map operations fail with the errno the
+// kernel's would, on the Go side as an error and on the program side as the
+// negative return value of the helper, so a program sees in waggle what it
+// sees in Linux.
+type Errno int32
+
+// The errno values map operations return (Linux numbering, the same on
+// every architecture Linux runs eBPF on).
+const (
+	EPERM      Errno = 1
+	ENOENT     Errno = 2
+	E2BIG      Errno = 7
+	EBADF      Errno = 9
+	EAGAIN     Errno = 11
+	ENOMEM     Errno = 12
+	EFAULT     Errno = 14
+	EBUSY      Errno = 16
+	EEXIST     Errno = 17
+	EINVAL     Errno = 22
+	ENOSPC     Errno = 28
+	ERANGE     Errno = 34
+	EDEADLK    Errno = 35
+	ELOOP      Errno = 40
+	EOPNOTSUPP Errno = 95
+	ENOTSUPP   Errno = 524 // kernel-internal "operation not supported", seen by programs
+)
+
+var errnoNames = map[Errno]string{
+	EPERM: "EPERM", ENOENT: "ENOENT", E2BIG: "E2BIG", EBADF: "EBADF", EAGAIN: "EAGAIN",
+	ENOMEM: "ENOMEM", EFAULT: "EFAULT", EBUSY: "EBUSY", EEXIST: "EEXIST", EINVAL: "EINVAL",
+	ENOSPC: "ENOSPC", ERANGE: "ERANGE", EDEADLK: "EDEADLK", ELOOP: "ELOOP",
+	EOPNOTSUPP: "EOPNOTSUPP", ENOTSUPP: "ENOTSUPP",
+}
+
+var errnoText = map[Errno]string{
+	EPERM: "operation not permitted", ENOENT: "key does not exist", E2BIG: "map is full",
+	EBADF: "bad map", EAGAIN: "try again", ENOMEM: "out of memory", EFAULT: "bad address",
+	EBUSY: "busy", EEXIST: "key already exists", EINVAL: "invalid argument",
+	ENOSPC: "no space left", ERANGE: "out of range", EDEADLK: "deadlock",
+	ELOOP: "too many levels of nesting", EOPNOTSUPP: "operation not supported by this map type",
+	ENOTSUPP: "operation not supported",
+}
+
+func (e Errno) Error() string {
+	if t, ok := errnoText[e]; ok {
+		return fmt.Sprintf("%s (%s)", t, errnoNames[e])
+	}
+	return fmt.Sprintf("errno %d", int32(e))
+}
+
+// Sentinel errors with cilium/ebpf's names, for errors.Is.
+var (
+	ErrKeyNotExist  = ENOENT // lookup or delete of a missing key; NextKey past the last key
+	ErrKeyExist     = EEXIST // UpdateNoExist of a present key
+	ErrFull         = E2BIG  // no room for a new key
+	ErrNotSupported = EOPNOTSUPP
+)
+
+// Return converts an error of a map operation to the value a helper
+// returns: 0 for nil, -errno otherwise (-EINVAL for errors without one).
+func Return(err error) uint64 {
+	if err == nil {
+		return 0
+	}
+	var e Errno
+	if x, ok := err.(Errno); ok {
+		e = x
+	} else {
+		e = EINVAL
+	}
+	return uint64(-int64(e))
+}
