@@ -231,7 +231,9 @@ const (
 // decode turns validated slots into internal instructions. It resolves
 // helper calls against the table; a call to a helper the table lacks is an
 // error, as it is when the kernel loads the program.
-func decode(prog []isa.Instruction, mode Mode, table helpers.Table) ([]insn, []helpers.Func, error) {
+// funcBase is the value of the PseudoFunc lddw for slot 0; slot n is
+// funcBase + n*isa.InstructionSize (see Program.funcPC).
+func decode(prog []isa.Instruction, mode Mode, table helpers.Table, funcBase uint64) ([]insn, []helpers.Func, error) {
 	code := make([]insn, len(prog))
 	var funcs []helpers.Func
 	funcIndex := map[int32]int64{}
@@ -295,11 +297,19 @@ func decode(prog []isa.Instruction, mode Mode, table helpers.Table) ([]insn, []h
 		case isa.ClassLD:
 			switch ins.Op.Mode() {
 			case isa.ModeIMM:
-				if ins.Src != 0 {
+				d.op = opLddw
+				switch ins.Src {
+				case 0:
+					d.imm = int64(isa.Imm64(ins, prog[pc+1]))
+				case isa.PseudoFunc:
+					// The address of a callback: an opaque value the
+					// program hands to helpers (bpf_loop), which give it
+					// back to Machine.Call.
+					t, _ := ins.JumpTarget(pc)
+					d.imm = int64(funcBase + uint64(t)*isa.InstructionSize)
+				default:
 					return nil, nil, fail("lddw with pseudo source %d must be resolved by the loader before it runs", ins.Src)
 				}
-				d.op = opLddw
-				d.imm = int64(isa.Imm64(ins, prog[pc+1]))
 				code[pc] = d
 				pc++ // the second slot stays opInvalid
 				continue

@@ -76,12 +76,13 @@ func Load(prog []isa.Instruction, opts Options) (*Program, error) {
 	if opts.Mode != Checked && opts.Mode != Fast {
 		return nil, fmt.Errorf("interp: unknown mode %d", opts.Mode)
 	}
-	code, funcs, err := decode(prog, opts.Mode, opts.Helpers)
+	insns := append([]isa.Instruction(nil), prog...)
+	code, funcs, err := decode(insns, opts.Mode, opts.Helpers, mem.SliceAddr(insns))
 	if err != nil {
 		return nil, err
 	}
 	p := &Program{
-		insns: append([]isa.Instruction(nil), prog...),
+		insns: insns,
 		code:  code,
 		funcs: funcs,
 		table: opts.Helpers,
@@ -102,6 +103,29 @@ func Load(prog []isa.Instruction, opts Options) (*Program, error) {
 		}
 	}
 	return p, nil
+}
+
+// funcPC returns the slot a callback address (the value of a PseudoFunc
+// lddw of this program) designates.
+func (p *Program) funcPC(fn uint64) (int, bool) {
+	base := mem.SliceAddr(p.insns)
+	if fn < base || (fn-base)%isa.InstructionSize != 0 {
+		return 0, false
+	}
+	pc := (fn - base) / isa.InstructionSize
+	if pc >= uint64(len(p.code)) || p.code[pc].op == opInvalid {
+		return 0, false
+	}
+	return int(pc), true
+}
+
+// codeFor returns the code to run: without fuel accounting when the run
+// has no budget.
+func (p *Program) codeFor(budget uint64) []insn {
+	if budget == 0 && p.plain != nil {
+		return p.plain
+	}
+	return p.code
 }
 
 // Instructions returns the program's slots. The slice must not be modified.
@@ -137,6 +161,9 @@ type Args struct {
 	// ErrBudget. Forward-only code always terminates, so this is the only
 	// count needed.
 	Budget uint64
+	// State is what the run shares with helpers (CPU, maps, the hook's
+	// state, tail calls); nil gives helpers an empty State.
+	State *helpers.State
 }
 
 // Errors a run can end with. Faults are *Fault values wrapping ErrMemory.
@@ -182,8 +209,9 @@ type span struct {
 	writable bool
 }
 
-// frame is a saved caller state of a bpf-to-bpf call.
+// frame is a saved caller state of a bpf-to-bpf call or callback.
 type frame struct {
+	prog           *Program // the caller, which a tail call may have left
 	ret            int
 	r6, r7, r8, r9 uint64
 	fp             uint64
@@ -193,15 +221,21 @@ type frame struct {
 // stands in for a CPU, so one Machine runs one program at a time; give each
 // goroutine its own. The zero value is not usable; call NewMachine.
 type Machine struct {
-	regs   [256]uint64 // r0-r10; 256 so that a byte index needs no bounds check
-	args   [5]uint64   // helper arguments, kept here so calls do not allocate
-	stack  []byte      // 8 frames of 512 bytes, 8-byte aligned
-	top    uint64      // address one past the stack, r10 of frame 0
+	regs [256]uint64 // r0-r10; 256 so that a byte index needs no bounds check
+	// args holds helper arguments per frame depth, so a helper's arguments
+	// survive the helpers its callbacks call, and calls do not allocate.
+	args   [MaxCallFrames][5]uint64
+	stack  []byte // 8 frames of 512 bytes, 8-byte aligned
+	top    uint64 // address one past the stack, r10 of frame 0
 	depth  int
 	frames [MaxCallFrames]frame
-	spans  []span // checked mode: the Regions of the current run
-	prog   *Program
+	spans  []span   // checked mode: the Regions of the current run
+	prog   *Program // the program running now (tail calls change it)
 	packet []byte
+	state  *helpers.State
+	empty  helpers.State // the State of runs that bring none
+	fuel   uint64        // backward jumps left; from 0 it wraps to "no limit"
+	budget uint64
 }
 
 // NewMachine returns a Machine with a zeroed stack.
@@ -239,10 +273,52 @@ func (m *Machine) Run(p *Program, a *Args) (uint64, error) {
 	m.prog = p
 	m.packet = a.Packet
 	m.depth = 0
-	r0, err := m.run(p, a)
-	m.prog, m.packet = nil, nil
+	m.state = a.State
+	if m.state == nil {
+		m.empty = helpers.State{}
+		m.state = &m.empty
+	}
+	m.fuel, m.budget = a.Budget, a.Budget
+	r := &m.regs
+	r[0], r[1], r[2], r[3], r[4], r[5] = 0, a.Regs[0], a.Regs[1], a.Regs[2], a.Regs[3], a.Regs[4]
+	r[6], r[7], r[8], r[9], r[10] = 0, 0, 0, 0, m.top
+	r0, err := m.exec(p, 0)
+	m.prog, m.packet, m.state = nil, nil, nil
 	runtime.KeepAlive(a)
 	return r0, err
+}
+
+// State implements helpers.Env.
+func (m *Machine) State() *helpers.State { return m.state }
+
+// Call implements helpers.Env: it runs the callback fn of the running
+// program (the value of its PseudoFunc lddw) in a new frame, as a
+// bpf-to-bpf call, with r1-r5 = args, and returns the callback's r0. The
+// caller's r6-r9 are preserved; r0-r5 are the helper's to set.
+func (m *Machine) Call(fn uint64, args [5]uint64) (uint64, error) {
+	p := m.prog
+	if p == nil {
+		return 0, errors.New("interp: Call outside a run")
+	}
+	pc, ok := p.funcPC(fn)
+	if !ok {
+		return 0, fmt.Errorf("callback address %#x is not a function of the running program", fn)
+	}
+	if m.depth+1 >= MaxCallFrames {
+		return 0, fmt.Errorf("%w: a callback would be frame %d, the limit is %d", ErrCallDepth, m.depth+2, MaxCallFrames)
+	}
+	r := &m.regs
+	m.frames[m.depth] = frame{prog: p, ret: -1, r6: r[6], r7: r[7], r8: r[8], r9: r[9], fp: r[10]}
+	m.depth++
+	r[10] -= StackSize
+	r[1], r[2], r[3], r[4], r[5] = args[0], args[1], args[2], args[3], args[4]
+	v, err := m.exec(p, pc)
+	if err != nil {
+		return 0, err
+	}
+	m.ret()
+	m.prog = p
+	return v, nil
 }
 
 // Memory implements helpers.Env: in checked mode the n bytes at addr must lie
@@ -434,8 +510,9 @@ func (m *Machine) traceHook(pc int) {
 // call runs the helper f with r1-r5 and leaves the result in r0.
 func (m *Machine) call(pc int, f helpers.Func) error {
 	r := &m.regs
-	m.args = [5]uint64{r[1], r[2], r[3], r[4], r[5]}
-	v, err := f(m, &m.args)
+	args := &m.args[m.depth]
+	*args = [5]uint64{r[1], r[2], r[3], r[4], r[5]}
+	v, err := f(m, args)
 	if err != nil {
 		flt := m.fault(pc, ErrHelper, "%v", err)
 		flt.Cause = err
@@ -452,17 +529,36 @@ func (m *Machine) callLocal(pc, ret int) error {
 		return m.fault(pc, ErrCallDepth, "%d frames is the limit", MaxCallFrames)
 	}
 	r := &m.regs
-	m.frames[m.depth] = frame{ret: ret, r6: r[6], r7: r[7], r8: r[8], r9: r[9], fp: r[10]}
+	m.frames[m.depth] = frame{prog: m.prog, ret: ret, r6: r[6], r7: r[7], r8: r[8], r9: r[9], fp: r[10]}
 	m.depth++
 	r[10] -= StackSize
 	return nil
 }
 
-// ret leaves a bpf-to-bpf call and returns the caller's next pc.
-func (m *Machine) ret() int {
+// ret leaves a bpf-to-bpf call or callback and returns the caller's next
+// pc and program.
+func (m *Machine) ret() (int, *Program) {
 	m.depth--
 	f := &m.frames[m.depth]
 	r := &m.regs
 	r[6], r[7], r[8], r[9], r[10] = f.r6, f.r7, f.r8, f.r9, f.fp
-	return f.ret
+	return f.ret, f.prog
+}
+
+// tailCall replaces the running program with the one bpf_tail_call asked
+// for, as the kernel does: the new program starts at its first slot in the
+// current frame with r1 = the context given to bpf_tail_call.
+func (m *Machine) tailCall(pc int) (*Program, error) {
+	st := m.state
+	next, ok := st.TailCall.(*Program)
+	st.TailCall = nil
+	if !ok {
+		return nil, m.fault(pc, ErrHelper, "bpf_tail_call target is %T, not an interpreter program", next)
+	}
+	if next.mode != m.prog.mode {
+		return nil, m.fault(pc, ErrHelper, "bpf_tail_call from a %s program into a %s one", m.prog.mode, next.mode)
+	}
+	m.regs[1] = m.args[m.depth][0]
+	m.prog = next
+	return next, nil
 }

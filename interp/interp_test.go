@@ -8,9 +8,11 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/waggle-bpf/waggle/asm"
 	"github.com/waggle-bpf/waggle/helpers"
 	"github.com/waggle-bpf/waggle/internal/mem"
 	"github.com/waggle-bpf/waggle/isa"
+	"github.com/waggle-bpf/waggle/maps"
 )
 
 // A few constructors, enough for these tests; programs elsewhere are text.
@@ -336,5 +338,117 @@ func TestRun_AtomicOps(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRun_Callback runs a bpf_loop-style helper that calls back into the
+// program: the callback gets its own frame, reaches the caller's stack
+// through the pointer it was given, and r6-r9 survive.
+func TestRun_Callback(t *testing.T) {
+	loop := func(env helpers.Env, a *[5]uint64) (uint64, error) {
+		n, fn, ctx := a[0], a[1], a[2]
+		for i := uint64(0); i < n; i++ {
+			ret, err := env.Call(fn, [5]uint64{i, ctx})
+			if err != nil {
+				return 0, err
+			}
+			if ret != 0 {
+				return i + 1, nil
+			}
+		}
+		return n, nil
+	}
+	prog, err := asm.Parse(`
+		r6 = 42
+		r1 = 0
+		*(u64 *)(r10 - 8) = r1
+		r1 = 5
+		r2 = func(cb) ll
+		r3 = r10
+		r3 += -8
+		r4 = 0
+		call 181
+		r1 = *(u64 *)(r10 - 8)
+		r0 += r1
+		r0 += r6
+		exit
+	cb:
+		r6 = 1000
+		r3 = *(u64 *)(r2 + 0)
+		r3 += r1
+		*(u64 *)(r2 + 0) = r3
+		*(u64 *)(r10 - 8) = r3
+		r0 = 0
+		exit`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range modes {
+		p := mustLoad(t, prog, Options{Mode: mode, Helpers: helpers.Table{181: loop}})
+		got, err := p.RunMemory(nil)
+		// 5 iterations + (0+1+2+3+4) + 42
+		if err != nil || got != 5+10+42 {
+			t.Fatalf("%s: got %d, %v; want 57", mode, got, err)
+		}
+	}
+	// A value that is not a function of the program is refused.
+	bad := mustLoad(t, []isa.Instruction{mov(isa.R1, 1), isa.LoadImm64(isa.R2, 0, 0x1234)[0], isa.LoadImm64(isa.R2, 0, 0x1234)[1], call(181), exit}, Options{Helpers: helpers.Table{181: loop}})
+	if _, err := bad.RunMemory(nil); !errors.Is(err, ErrHelper) {
+		t.Fatalf("bad callback: %v", err)
+	}
+}
+
+// TestRun_TailCall: a helper sets State.TailCall; the engine continues in
+// the target with r1 = the context passed to bpf_tail_call, in the same
+// frame, and never returns to the caller. A failed tail call falls through.
+func TestRun_TailCall(t *testing.T) {
+	var progs []*Program
+	tailCall := func(env helpers.Env, a *[5]uint64) (uint64, error) {
+		st := env.State()
+		if a[2] >= uint64(len(progs)) || st.TailCalls >= helpers.MaxTailCalls {
+			return uint64(maps.Return(maps.ENOENT)), nil
+		}
+		st.TailCalls++
+		st.TailCall = progs[a[2]]
+		return 0, nil
+	}
+	table := helpers.Table{12: tailCall}
+	caller, err := asm.Parse(`
+		r6 = r1
+		r1 = 7
+		*(u64 *)(r10 - 8) = r1
+		r1 = r6
+		r2 = 0
+		r3 = *(u64 *)(r6 + 0)
+		call 12
+		r0 = 99
+		exit`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, err := asm.Parse(`
+		r0 = *(u64 *)(r1 + 8)
+		r2 = *(u64 *)(r10 - 8)
+		r0 += r2
+		exit`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range modes {
+		pc := mustLoad(t, caller, Options{Mode: mode, Helpers: table})
+		progs = []*Program{mustLoad(t, target, Options{Mode: mode, Helpers: table})}
+		ctx := mem.Aligned(16)
+		binary.LittleEndian.PutUint64(ctx[8:], 100)
+		st := &helpers.State{}
+		a := &Args{Regs: [5]uint64{Addr(ctx)}, Regions: []Region{{Data: ctx}}, State: st}
+		got, err := NewMachine().Run(pc, a)
+		if err != nil || got != 107 || st.TailCalls != 1 {
+			t.Fatalf("%s: tail call gave %d, %v (%d tail calls); want 107", mode, got, err, st.TailCalls)
+		}
+		binary.LittleEndian.PutUint64(ctx, 5) // no program at index 5
+		got, err = NewMachine().Run(pc, a)
+		if err != nil || got != 99 {
+			t.Fatalf("%s: failed tail call gave %d, %v; want 99", mode, got, err)
+		}
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"github.com/waggle-bpf/waggle/isa"
 )
 
-// run is the interpreter loop: one jump-table dispatch per instruction on
+// exec is the interpreter loop: one jump-table dispatch per instruction on
 // the predecoded op, registers in m.regs indexed by a byte so no bounds
 // check is needed. pc is always a valid slot: isa.ValidateProgram
 // proved every jump target lands in the program and the last slot is exit
@@ -23,18 +23,17 @@ import (
 // itself (fib32: 2.7 ns per instruction without them, 4.2-5.0 with), which
 // is also why the switch keeps its default edge: listing all 256 byte values
 // drops the jump table's range check but moves the spills back in.
-func (m *Machine) run(p *Program, a *Args) (uint64, error) {
-	code := p.code
-	if a.Budget == 0 && p.plain != nil {
-		code = p.plain
-	}
+//
+// exec runs p from slot pc until the frame it starts in exits: the whole
+// run, or one callback (Machine.Call). Tail calls and returns into a caller
+// of another program switch p.
+func (m *Machine) exec(p *Program, pc int) (uint64, error) {
+	base := m.depth
+	code := p.codeFor(m.budget)
 	r := &m.regs
-	r[0], r[1], r[2], r[3], r[4], r[5] = 0, a.Regs[0], a.Regs[1], a.Regs[2], a.Regs[3], a.Regs[4]
-	r[6], r[7], r[8], r[9], r[10] = 0, 0, 0, 0, m.top
-	fuel := a.Budget
-	i := &code[0]
+	i := &code[pc]
 	op := i.op
-	pc := 1
+	pc++
 	for {
 	fast:
 		for {
@@ -446,6 +445,13 @@ func (m *Machine) run(p *Program, a *Args) (uint64, error) {
 			if err := m.call(pc-1, p.funcs[i.imm]); err != nil {
 				return 0, err
 			}
+			if m.state.TailCall != nil {
+				next, err := m.tailCall(pc - 1)
+				if err != nil {
+					return 0, err
+				}
+				p, code, pc = next, next.codeFor(m.budget), 0
+			}
 		case opCallLocal:
 			if err := m.callLocal(pc-1, pc); err != nil {
 				return 0, err
@@ -459,6 +465,13 @@ func (m *Machine) run(p *Program, a *Args) (uint64, error) {
 			if err := m.call(pc-1, f); err != nil {
 				return 0, err
 			}
+			if m.state.TailCall != nil {
+				next, err := m.tailCall(pc - 1)
+				if err != nil {
+					return 0, err
+				}
+				p, code, pc = next, next.codeFor(m.budget), 0
+			}
 		case opTrace:
 			// Report, then run the real operation in the fast loop (which
 			// comes back here if it is a slow one).
@@ -468,13 +481,18 @@ func (m *Machine) run(p *Program, a *Args) (uint64, error) {
 		case opInvalid:
 			return 0, m.fault(pc-1, isa.ErrInvalidOpcode, "executed the second slot of a lddw")
 		case opExit:
-			if m.depth == 0 {
+			if m.depth == base {
 				return r[0], nil
 			}
-			pc = m.ret()
+			var caller *Program
+			pc, caller = m.ret()
+			if caller != p {
+				p, code = caller, caller.codeFor(m.budget)
+				m.prog = p
+			}
 		case opBack:
-			if fuel--; fuel == 0 {
-				return 0, m.fault(pc-1, ErrBudget, "%d backward jumps", a.Budget)
+			if m.fuel--; m.fuel == 0 {
+				return 0, m.fault(pc-1, ErrBudget, "%d backward jumps", m.budget)
 			}
 			op = i.sz // run the jump itself in the fast loop
 			continue

@@ -37,6 +37,15 @@ func Addr(b []byte) uint64 {
 	return uint64(uintptr(unsafe.Pointer(unsafe.SliceData(b))))
 }
 
+// SliceAddr returns the address of s[0], or 0 for an empty slice. The
+// caller must keep s alive while the address is in use.
+func SliceAddr[T any](s []T) uint64 {
+	if len(s) == 0 {
+		return 0
+	}
+	return uint64(uintptr(unsafe.Pointer(unsafe.SliceData(s))))
+}
+
 // Aligned returns a zeroed n-byte slice whose first byte is 8-byte aligned,
 // so programs can use atomics on its 8-byte words.
 func Aligned(n int) []byte {
