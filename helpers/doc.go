@@ -3,3 +3,5 @@
 // a helper through a Table; one Go implementation defines each helper's
 // semantics for every engine.
 package helpers
+
+//go:generate go run mkids.go

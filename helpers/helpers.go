@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/waggle-bpf/waggle/maps"
 )
@@ -73,4 +74,25 @@ func (t Table) Lookup(id int32) (Func, error) {
 		return f, nil
 	}
 	return nil, fmt.Errorf("helper %d: %w", id, ErrUnknown)
+}
+
+// Name returns the kernel's name of helper id, without "bpf_"
+// ("map_lookup_elem"), or "" for an id Linux does not define.
+func Name(id int32) string {
+	if id <= 0 || int(id) >= len(names) {
+		return ""
+	}
+	return names[id]
+}
+
+// ID returns the id of the helper with the given name (with or without
+// "bpf_"), or false.
+func ID(name string) (int32, bool) {
+	name = strings.TrimPrefix(name, "bpf_")
+	for i, n := range names {
+		if n == name && i > 0 {
+			return int32(i), true
+		}
+	}
+	return 0, false
 }
