@@ -6,25 +6,25 @@ type ArgType uint32
 
 // Argument kinds.
 const (
-	ArgDontCare          ArgType = iota // ARG_DONTCARE: unused
-	ArgConstMapPtr                      // ARG_CONST_MAP_PTR: a map handle
-	ArgPtrToMapKey                      // ARG_PTR_TO_MAP_KEY: key_size bytes of readable memory
-	ArgPtrToMapValue                    // ARG_PTR_TO_MAP_VALUE: value_size bytes of readable memory
-	ArgPtrToMem                         // ARG_PTR_TO_MEM: memory, sized by the next argument
-	ArgConstSize                        // ARG_CONST_SIZE: size of the previous argument, > 0
-	ArgConstSizeOrZero                  // ARG_CONST_SIZE_OR_ZERO
-	ArgPtrToCtx                         // ARG_PTR_TO_CTX: the program's context
-	ArgAnything                         // ARG_ANYTHING: any scalar
-	ArgPtrToSpinLock                    // ARG_PTR_TO_SPIN_LOCK
-	ArgPtrToFunc                        // ARG_PTR_TO_FUNC: a callback (BPF_PSEUDO_FUNC)
-	ArgPtrToStackOrNull                 // ARG_PTR_TO_STACK_OR_NULL: callback context
-	ArgPtrToConstStr                    // ARG_PTR_TO_CONST_STR: NUL-terminated read-only string
-	ArgPtrToRingbufMem                  // ARG_PTR_TO_RINGBUF_MEM: memory from bpf_ringbuf_reserve
-	ArgConstAllocSizeOrZero             // ARG_CONST_ALLOC_SIZE_OR_ZERO
-	ArgPtrToLong                        // ARG_PTR_TO_FIXED_SIZE_MEM of 8 bytes (strtol results)
-	ArgPtrToBTFID                       // ARG_PTR_TO_BTF_ID: a kernel object (task, socket)
-	ArgPtrToTimer                       // ARG_PTR_TO_TIMER
-	ArgPtrToDynptr                      // ARG_PTR_TO_DYNPTR
+	ArgDontCare             ArgType = iota // ARG_DONTCARE: unused
+	ArgConstMapPtr                         // ARG_CONST_MAP_PTR: a map handle
+	ArgPtrToMapKey                         // ARG_PTR_TO_MAP_KEY: key_size bytes of readable memory
+	ArgPtrToMapValue                       // ARG_PTR_TO_MAP_VALUE: value_size bytes of readable memory
+	ArgPtrToMem                            // ARG_PTR_TO_MEM: memory, sized by the next argument
+	ArgConstSize                           // ARG_CONST_SIZE: size of the previous argument, > 0
+	ArgConstSizeOrZero                     // ARG_CONST_SIZE_OR_ZERO
+	ArgPtrToCtx                            // ARG_PTR_TO_CTX: the program's context
+	ArgAnything                            // ARG_ANYTHING: any scalar
+	ArgPtrToSpinLock                       // ARG_PTR_TO_SPIN_LOCK
+	ArgPtrToFunc                           // ARG_PTR_TO_FUNC: a callback (BPF_PSEUDO_FUNC)
+	ArgPtrToStackOrNull                    // ARG_PTR_TO_STACK_OR_NULL: callback context
+	ArgPtrToConstStr                       // ARG_PTR_TO_CONST_STR: NUL-terminated read-only string
+	ArgPtrToRingbufMem                     // ARG_PTR_TO_RINGBUF_MEM: memory from bpf_ringbuf_reserve
+	ArgConstAllocSizeOrZero                // ARG_CONST_ALLOC_SIZE_OR_ZERO
+	ArgPtrToLong                           // ARG_PTR_TO_FIXED_SIZE_MEM of 8 bytes (strtol results)
+	ArgPtrToBTFID                          // ARG_PTR_TO_BTF_ID: a kernel object (task, socket)
+	ArgPtrToTimer                          // ARG_PTR_TO_TIMER
+	ArgPtrToDynptr                         // ARG_PTR_TO_DYNPTR
 )
 
 // Argument modifiers.
@@ -42,13 +42,13 @@ type RetType uint32
 
 // Return kinds.
 const (
-	RetInteger              RetType = iota // RET_INTEGER
-	RetVoid                                // RET_VOID
-	RetPtrToMapValueOrNull                 // RET_PTR_TO_MAP_VALUE_OR_NULL
-	RetPtrToMemOrNull                      // RET_PTR_TO_MEM_OR_NULL (ringbuf reserve, size from an argument)
-	RetPtrToBTFIDOrNull                    // RET_PTR_TO_BTF_ID_OR_NULL
-	RetPtrToBTFID                          // RET_PTR_TO_BTF_ID (bpf_get_current_task_btf)
-	RetPtrToSocketOrNull                   // RET_PTR_TO_SOCKET_OR_NULL
+	RetInteger             RetType = iota // RET_INTEGER
+	RetVoid                               // RET_VOID
+	RetPtrToMapValueOrNull                // RET_PTR_TO_MAP_VALUE_OR_NULL
+	RetPtrToMemOrNull                     // RET_PTR_TO_MEM_OR_NULL (ringbuf reserve, size from an argument)
+	RetPtrToBTFIDOrNull                   // RET_PTR_TO_BTF_ID_OR_NULL
+	RetPtrToBTFID                         // RET_PTR_TO_BTF_ID (bpf_get_current_task_btf)
+	RetPtrToSocketOrNull                  // RET_PTR_TO_SOCKET_OR_NULL
 )
 
 // Proto is a helper's prototype: what the verifier checks at a call.

@@ -14,3 +14,5 @@ func clockNs(id int32) uint64 {
 
 func monotonicNs() uint64 { return clockNs(unix.CLOCK_MONOTONIC) }
 func boottimeNs() uint64  { return clockNs(unix.CLOCK_BOOTTIME) }
+
+func coarseNs() uint64 { return clockNs(unix.CLOCK_MONOTONIC_COARSE) }

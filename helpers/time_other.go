@@ -10,3 +10,5 @@ var start = time.Now()
 
 func monotonicNs() uint64 { return uint64(time.Since(start)) }
 func boottimeNs() uint64  { return uint64(time.Since(start)) }
+
+func coarseNs() uint64 { return uint64(time.Since(start)) }

@@ -1,0 +1,666 @@
+package helpers
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/waggle-bpf/waggle/internal/mem"
+	"github.com/waggle-bpf/waggle/maps"
+)
+
+// Helper ids used by name in waggle (enum bpf_func_id).
+const (
+	IDMapLookupElem     int32 = 1
+	IDMapUpdateElem     int32 = 2
+	IDMapDeleteElem     int32 = 3
+	IDTracePrintk       int32 = 6
+	IDGetPrandomU32     int32 = 7
+	IDGetSMPProcessorID int32 = 8
+	IDTailCall          int32 = 12
+	IDPerfEventOutput   int32 = 25
+	IDGetNUMANodeID     int32 = 42
+	IDMapPushElem       int32 = 87
+	IDMapPopElem        int32 = 88
+	IDMapPeekElem       int32 = 89
+	IDSpinLock          int32 = 93
+	IDSpinUnlock        int32 = 94
+	IDStrtol            int32 = 105
+	IDStrtoul           int32 = 106
+	IDJiffies64         int32 = 118
+	IDRingbufOutput     int32 = 130
+	IDRingbufReserve    int32 = 131
+	IDRingbufSubmit     int32 = 132
+	IDRingbufDiscard    int32 = 133
+	IDRingbufQuery      int32 = 134
+	IDKtimeGetCoarseNs  int32 = 160
+	IDForEachMapElem    int32 = 164
+	IDSnprintf          int32 = 165
+	IDLoop              int32 = 181
+	IDStrncmp           int32 = 182
+)
+
+// MaxLoops is BPF_MAX_LOOPS: the most iterations bpf_loop runs.
+const MaxLoops = 1 << 23
+
+// Generic returns the helpers every program type may call that need nothing
+// of a hook: maps, time, randomness, printing, ring buffers, loops and
+// strings. Program-type-specific helpers (packets, tasks) live in package
+// progtype.
+func Generic() Defs {
+	return Defs{
+		{ID: IDMapLookupElem, Name: "map_lookup_elem", Func: mapLookupElem,
+			Proto: Proto{Ret: RetPtrToMapValueOrNull, Args: []ArgType{ArgConstMapPtr, ArgPtrToMapKey}}},
+		{ID: IDMapUpdateElem, Name: "map_update_elem", Func: mapUpdateElem,
+			Proto: Proto{Ret: RetInteger, Args: []ArgType{ArgConstMapPtr, ArgPtrToMapKey, ArgPtrToMapValue, ArgAnything}}},
+		{ID: IDMapDeleteElem, Name: "map_delete_elem", Func: mapDeleteElem,
+			Proto: Proto{Ret: RetInteger, Args: []ArgType{ArgConstMapPtr, ArgPtrToMapKey}}},
+		{ID: IDMapPushElem, Name: "map_push_elem", Func: mapPushElem,
+			Proto: Proto{Ret: RetInteger, Args: []ArgType{ArgConstMapPtr, ArgPtrToMapValue, ArgAnything}}},
+		{ID: IDMapPopElem, Name: "map_pop_elem", Func: mapPopElem,
+			Proto: Proto{Ret: RetInteger, Args: []ArgType{ArgConstMapPtr, ArgPtrToMapValue | ArgUninit}}},
+		{ID: IDMapPeekElem, Name: "map_peek_elem", Func: mapPeekElem,
+			Proto: Proto{Ret: RetInteger, Args: []ArgType{ArgConstMapPtr, ArgPtrToMapValue | ArgUninit}}},
+		{ID: IDTailCall, Name: "tail_call", Func: tailCall,
+			Proto: Proto{Ret: RetVoid, Args: []ArgType{ArgPtrToCtx, ArgConstMapPtr, ArgAnything}}},
+		{ID: IDKtimeGetNs, Name: "ktime_get_ns", Func: KtimeGetNs, Proto: Proto{Ret: RetInteger}},
+		{ID: IDKtimeGetBootNs, Name: "ktime_get_boot_ns", Func: KtimeGetBootNs, Proto: Proto{Ret: RetInteger}},
+		{ID: IDKtimeGetCoarseNs, Name: "ktime_get_coarse_ns", Func: ktimeGetCoarseNs, Proto: Proto{Ret: RetInteger}},
+		{ID: IDJiffies64, Name: "jiffies64", Func: jiffies64, Proto: Proto{Ret: RetInteger}},
+		{ID: IDGetPrandomU32, Name: "get_prandom_u32", Func: getPrandomU32, Proto: Proto{Ret: RetInteger}},
+		{ID: IDGetSMPProcessorID, Name: "get_smp_processor_id", Func: getSMPProcessorID, Proto: Proto{Ret: RetInteger}},
+		{ID: IDGetNUMANodeID, Name: "get_numa_node_id", Func: getNUMANodeID, Proto: Proto{Ret: RetInteger}},
+		{ID: IDTracePrintk, Name: "trace_printk", Func: tracePrintk,
+			Proto: Proto{Ret: RetInteger, Args: []ArgType{ArgPtrToMem | ArgReadOnly, ArgConstSize}, GPLOnly: true}},
+		{ID: IDSnprintf, Name: "snprintf", Func: snprintf,
+			Proto: Proto{Ret: RetInteger, Args: []ArgType{ArgPtrToMem | ArgMaybeNull, ArgConstSizeOrZero, ArgPtrToConstStr, ArgPtrToMem | ArgMaybeNull | ArgReadOnly, ArgConstSizeOrZero}, GPLOnly: true}},
+		{ID: IDPerfEventOutput, Name: "perf_event_output", Func: perfEventOutput,
+			Proto: Proto{Ret: RetInteger, Args: []ArgType{ArgPtrToCtx, ArgConstMapPtr, ArgAnything, ArgPtrToMem | ArgReadOnly, ArgConstSizeOrZero}, GPLOnly: true}},
+		{ID: IDRingbufOutput, Name: "ringbuf_output", Func: ringbufOutput,
+			Proto: Proto{Ret: RetInteger, Args: []ArgType{ArgConstMapPtr, ArgPtrToMem | ArgReadOnly, ArgConstSizeOrZero, ArgAnything}}},
+		{ID: IDRingbufReserve, Name: "ringbuf_reserve", Func: ringbufReserve,
+			Proto: Proto{Ret: RetPtrToMemOrNull, RetSizeArg: 1, Args: []ArgType{ArgConstMapPtr, ArgConstAllocSizeOrZero, ArgAnything}}},
+		{ID: IDRingbufSubmit, Name: "ringbuf_submit", Func: ringbufSubmit,
+			Proto: Proto{Ret: RetVoid, Args: []ArgType{ArgPtrToRingbufMem, ArgAnything}}},
+		{ID: IDRingbufDiscard, Name: "ringbuf_discard", Func: ringbufDiscard,
+			Proto: Proto{Ret: RetVoid, Args: []ArgType{ArgPtrToRingbufMem, ArgAnything}}},
+		{ID: IDRingbufQuery, Name: "ringbuf_query", Func: ringbufQuery,
+			Proto: Proto{Ret: RetInteger, Args: []ArgType{ArgConstMapPtr, ArgAnything}}},
+		{ID: IDLoop, Name: "loop", Func: loop,
+			Proto: Proto{Ret: RetInteger, Args: []ArgType{ArgAnything, ArgPtrToFunc, ArgPtrToStackOrNull, ArgAnything}}},
+		{ID: IDStrncmp, Name: "strncmp", Func: strncmp,
+			Proto: Proto{Ret: RetInteger, Args: []ArgType{ArgPtrToMem | ArgReadOnly, ArgConstSize, ArgPtrToConstStr}}},
+		{ID: IDStrtol, Name: "strtol", Func: strtol,
+			Proto: Proto{Ret: RetInteger, Args: []ArgType{ArgPtrToMem | ArgReadOnly, ArgConstSize, ArgAnything, ArgPtrToLong | ArgUninit}}},
+		{ID: IDStrtoul, Name: "strtoul", Func: strtoul,
+			Proto: Proto{Ret: RetInteger, Args: []ArgType{ArgPtrToMem | ArgReadOnly, ArgConstSize, ArgAnything, ArgPtrToLong | ArgUninit}}},
+		{ID: IDSpinLock, Name: "spin_lock", Func: spinLock,
+			Proto: Proto{Ret: RetVoid, Args: []ArgType{ArgPtrToSpinLock}}},
+		{ID: IDSpinUnlock, Name: "spin_unlock", Func: spinUnlock,
+			Proto: Proto{Ret: RetVoid, Args: []ArgType{ArgPtrToSpinLock}}},
+	}
+}
+
+// errno returns -e as a helper's return value.
+func errno(e maps.Errno) uint64 { return uint64(-int64(e)) }
+
+// mapOf resolves the map handle a program passed.
+func mapOf(env Env, handle uint64) (maps.Map, error) {
+	st := env.State()
+	if st.Maps == nil {
+		return nil, fmt.Errorf("map handle %#x: the run has no maps", handle)
+	}
+	m, ok := st.Maps.Lookup(handle)
+	if !ok {
+		return nil, fmt.Errorf("%#x is not a map", handle)
+	}
+	return m, nil
+}
+
+// keyOf reads the key a program points to.
+func keyOf(env Env, m maps.Map, addr uint64) ([]byte, error) {
+	return env.Memory(addr, uint64(m.Spec().KeySize), false)
+}
+
+func elems(env Env, handle uint64) (maps.Elems, maps.Map, error) {
+	m, err := mapOf(env, handle)
+	if err != nil {
+		return nil, nil, err
+	}
+	e, ok := m.(maps.Elems)
+	if !ok {
+		return nil, m, nil
+	}
+	return e, m, nil
+}
+
+// mapLookupElem is bpf_map_lookup_elem: the address of the value, or 0.
+func mapLookupElem(env Env, a *[5]uint64) (uint64, error) {
+	e, m, err := elems(env, a[0])
+	if err != nil {
+		return 0, err
+	}
+	if e == nil {
+		return 0, nil // the verifier refuses lookups in such maps
+	}
+	key, err := keyOf(env, m, a[1])
+	if err != nil {
+		return 0, err
+	}
+	return e.LookupElem(env.State().CPU, key), nil
+}
+
+// mapUpdateElem is bpf_map_update_elem.
+func mapUpdateElem(env Env, a *[5]uint64) (uint64, error) {
+	e, m, err := elems(env, a[0])
+	if err != nil {
+		return 0, err
+	}
+	if e == nil {
+		return errno(maps.EOPNOTSUPP), nil
+	}
+	key, err := keyOf(env, m, a[1])
+	if err != nil {
+		return 0, err
+	}
+	value, err := env.Memory(a[2], uint64(m.Spec().ValueSize), false)
+	if err != nil {
+		return 0, err
+	}
+	return maps.Return(e.UpdateElem(env.State().CPU, key, value, a[3])), nil
+}
+
+// mapDeleteElem is bpf_map_delete_elem.
+func mapDeleteElem(env Env, a *[5]uint64) (uint64, error) {
+	e, m, err := elems(env, a[0])
+	if err != nil {
+		return 0, err
+	}
+	if e == nil {
+		return errno(maps.EOPNOTSUPP), nil
+	}
+	key, err := keyOf(env, m, a[1])
+	if err != nil {
+		return 0, err
+	}
+	return maps.Return(e.DeleteElem(env.State().CPU, key)), nil
+}
+
+func values(env Env, handle, addr uint64, write bool) (maps.Values, []byte, error) {
+	m, err := mapOf(env, handle)
+	if err != nil {
+		return nil, nil, err
+	}
+	v, ok := m.(maps.Values)
+	if !ok {
+		return nil, nil, nil
+	}
+	b, err := env.Memory(addr, uint64(m.Spec().ValueSize), write)
+	return v, b, err
+}
+
+// mapPushElem is bpf_map_push_elem (queue, stack, bloom filter).
+func mapPushElem(env Env, a *[5]uint64) (uint64, error) {
+	v, b, err := values(env, a[0], a[1], false)
+	if err != nil || v == nil {
+		return errno(maps.EOPNOTSUPP), err
+	}
+	return maps.Return(v.PushElem(b, a[2])), nil
+}
+
+// mapPopElem is bpf_map_pop_elem.
+func mapPopElem(env Env, a *[5]uint64) (uint64, error) {
+	v, b, err := values(env, a[0], a[1], true)
+	if err != nil || v == nil {
+		return errno(maps.EOPNOTSUPP), err
+	}
+	return maps.Return(v.PopElem(b)), nil
+}
+
+// mapPeekElem is bpf_map_peek_elem.
+func mapPeekElem(env Env, a *[5]uint64) (uint64, error) {
+	v, b, err := values(env, a[0], a[1], true)
+	if err != nil || v == nil {
+		return errno(maps.EOPNOTSUPP), err
+	}
+	return maps.Return(v.PeekElem(b)), nil
+}
+
+// ProgramArray is the program side of BPF_MAP_TYPE_PROG_ARRAY, as
+// bpf_tail_call needs it.
+type ProgramArray interface {
+	Program(index uint32) (any, bool)
+}
+
+// tailCall is bpf_tail_call: on success it sets State.TailCall and the
+// engine continues in that program; on failure (index out of range, empty
+// slot, 33 tail calls taken) the program goes on after the call, as in
+// Linux (kernel/bpf/core.c, JMP_TAIL_CALL).
+func tailCall(env Env, a *[5]uint64) (uint64, error) {
+	m, err := mapOf(env, a[1])
+	if err != nil {
+		return 0, err
+	}
+	pa, ok := m.(ProgramArray)
+	if !ok {
+		return 0, fmt.Errorf("bpf_tail_call: map %q is a %s, not a prog_array", m.Spec().Name, m.Spec().Type)
+	}
+	st := env.State()
+	if a[2] >= uint64(m.Spec().MaxEntries) || st.TailCalls >= MaxTailCalls {
+		return errno(maps.ENOENT), nil
+	}
+	prog, ok := pa.Program(uint32(a[2]))
+	if !ok || prog == nil {
+		return errno(maps.ENOENT), nil
+	}
+	st.TailCalls++
+	st.TailCall = prog
+	return 0, nil
+}
+
+func ktimeGetCoarseNs(Env, *[5]uint64) (uint64, error) { return coarseNs(), nil }
+
+// hz is the tick rate jiffies64 counts in. The kernel's CONFIG_HZ is not
+// visible from user space; Debian's kernels use 250.
+const hz = 250
+
+// jiffies64 is bpf_jiffies64: CLOCK_MONOTONIC in ticks of 1/250 s. The
+// kernel's jiffies start at a different origin, so only differences compare.
+func jiffies64(Env, *[5]uint64) (uint64, error) { return monotonicNs() / (1e9 / hz), nil }
+
+// getPrandomU32 is bpf_get_prandom_u32: a per-run splitmix64 stream,
+// seeded from the clock when State.Rand is zero. Not for cryptography, as
+// in the kernel.
+func getPrandomU32(env Env, _ *[5]uint64) (uint64, error) {
+	st := env.State()
+	if st.Rand == 0 {
+		st.Rand = uint64(time.Now().UnixNano()) | 1
+	}
+	st.Rand += 0x9e3779b97f4a7c15
+	z := st.Rand
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return uint64(uint32(z ^ (z >> 31))), nil
+}
+
+func getSMPProcessorID(env Env, _ *[5]uint64) (uint64, error) {
+	return uint64(env.State().CPU), nil
+}
+
+// getNUMANodeID is bpf_get_numa_node_id: user space runs as one node.
+func getNUMANodeID(Env, *[5]uint64) (uint64, error) { return 0, nil }
+
+// tracePrintk is bpf_trace_printk: formats as the kernel does and writes the
+// text to State.Trace (the kernel writes it to the trace pipe), truncated to
+// MaxPrintfBuf-1 bytes; it returns the length of the whole text.
+func tracePrintk(env Env, a *[5]uint64) (uint64, error) {
+	format, err := env.Memory(a[0], a[1], false)
+	if err != nil {
+		return 0, err
+	}
+	text, err := bprintf(env, format, a[2:5])
+	if err != nil {
+		return maps.Return(err), nil
+	}
+	if w := env.State().Trace; w != nil {
+		out := text
+		if len(out) > MaxPrintfBuf-1 {
+			out = out[:MaxPrintfBuf-1]
+		}
+		if _, err := w.Write([]byte(out)); err != nil {
+			return 0, fmt.Errorf("bpf_trace_printk: %w", err)
+		}
+	}
+	return uint64(len(text)), nil
+}
+
+// snprintf is bpf_snprintf(str, str_size, fmt, data, data_len): it writes
+// at most str_size bytes including the NUL, and returns the length of the
+// whole text plus one.
+func snprintf(env Env, a *[5]uint64) (uint64, error) {
+	if a[4]%8 != 0 || a[4] > MaxPrintfArgs*8 || (a[4] != 0 && a[3] == 0) {
+		return errno(maps.EINVAL), nil
+	}
+	format, err := cString(env, a[2])
+	if err != nil {
+		return 0, err
+	}
+	var args []uint64
+	if a[4] > 0 {
+		data, err := env.Memory(a[3], a[4], false)
+		if err != nil {
+			return 0, err
+		}
+		for i := 0; i+8 <= len(data); i += 8 {
+			args = append(args, mem.Load64(mem.Addr(data[i:])))
+		}
+	}
+	text, err := bprintf(env, format, args)
+	if err != nil {
+		return maps.Return(err), nil
+	}
+	if a[1] > 0 {
+		out, err := env.Memory(a[0], a[1], true)
+		if err != nil {
+			return 0, err
+		}
+		n := copy(out[:len(out)-1], text)
+		out[n] = 0
+	}
+	return uint64(len(text) + 1), nil
+}
+
+// cString reads a NUL-terminated string including its NUL (a constant
+// string argument).
+func cString(env Env, addr uint64) ([]byte, error) {
+	var b []byte
+	for n := uint64(0); ; n++ {
+		c, err := env.Memory(addr+n, 1, false)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, c[0])
+		if c[0] == 0 {
+			return b, nil
+		}
+	}
+}
+
+// PerfOutput is the program side of BPF_MAP_TYPE_PERF_EVENT_ARRAY.
+type PerfOutput interface {
+	Output(cpu int, flags uint64, data []byte) error
+}
+
+// perfEventOutput is bpf_perf_event_output(ctx, map, flags, data, size).
+func perfEventOutput(env Env, a *[5]uint64) (uint64, error) {
+	m, err := mapOf(env, a[1])
+	if err != nil {
+		return 0, err
+	}
+	p, ok := m.(PerfOutput)
+	if !ok {
+		return errno(maps.EINVAL), nil
+	}
+	data, err := env.Memory(a[3], a[4], false)
+	if err != nil {
+		return 0, err
+	}
+	return maps.Return(p.Output(env.State().CPU, a[2], data)), nil
+}
+
+// RingBuffer is the program side of BPF_MAP_TYPE_RINGBUF.
+type RingBuffer interface {
+	Output(data []byte, flags uint64) error
+	Reserve(size uint64) uint64
+	Submit(addr, flags uint64)
+	Discard(addr, flags uint64)
+	Query(flags uint64) uint64
+}
+
+func ringbufOf(env Env, handle uint64) (RingBuffer, error) {
+	m, err := mapOf(env, handle)
+	if err != nil {
+		return nil, err
+	}
+	rb, ok := m.(RingBuffer)
+	if !ok {
+		return nil, fmt.Errorf("map %q is a %s, not a ringbuf", m.Spec().Name, m.Spec().Type)
+	}
+	return rb, nil
+}
+
+func ringbufOutput(env Env, a *[5]uint64) (uint64, error) {
+	rb, err := ringbufOf(env, a[0])
+	if err != nil {
+		return 0, err
+	}
+	data, err := env.Memory(a[1], a[2], false)
+	if err != nil {
+		return 0, err
+	}
+	return maps.Return(rb.Output(data, a[3])), nil
+}
+
+func ringbufReserve(env Env, a *[5]uint64) (uint64, error) {
+	rb, err := ringbufOf(env, a[0])
+	if err != nil {
+		return 0, err
+	}
+	if a[2] != 0 {
+		return 0, nil // flags must be 0 (kernel/bpf/ringbuf.c)
+	}
+	return rb.Reserve(a[1]), nil
+}
+
+// ringbufContaining finds the ring buffer a reserved record lives in: the
+// submit and discard helpers get only the record's address.
+func ringbufContaining(env Env, addr uint64) (RingBuffer, error) {
+	st := env.State()
+	if st.Maps != nil {
+		for _, m := range st.Maps.All() {
+			rb, ok := m.(RingBuffer)
+			if !ok {
+				continue
+			}
+			for _, r := range m.Regions() {
+				if lo := mem.Addr(r.Data); addr >= lo && addr < lo+uint64(len(r.Data)) {
+					return rb, nil
+				}
+			}
+		}
+	}
+	return nil, fmt.Errorf("%#x is not a record reserved in a ring buffer", addr)
+}
+
+func ringbufSubmit(env Env, a *[5]uint64) (uint64, error) {
+	rb, err := ringbufContaining(env, a[0])
+	if err != nil {
+		return 0, err
+	}
+	rb.Submit(a[0], a[1])
+	return 0, nil
+}
+
+func ringbufDiscard(env Env, a *[5]uint64) (uint64, error) {
+	rb, err := ringbufContaining(env, a[0])
+	if err != nil {
+		return 0, err
+	}
+	rb.Discard(a[0], a[1])
+	return 0, nil
+}
+
+func ringbufQuery(env Env, a *[5]uint64) (uint64, error) {
+	rb, err := ringbufOf(env, a[0])
+	if err != nil {
+		return 0, err
+	}
+	return rb.Query(a[1]), nil
+}
+
+// loop is bpf_loop(nr_loops, callback, ctx, flags) (kernel/bpf/bpf_iter.c):
+// it calls callback(i, ctx) for i from 0 until nr_loops or until the
+// callback returns nonzero, and returns the number of calls made.
+func loop(env Env, a *[5]uint64) (uint64, error) {
+	n, fn, ctx, flags := uint32(a[0]), a[1], a[2], a[3]
+	if flags != 0 {
+		return errno(maps.EINVAL), nil
+	}
+	if n > MaxLoops {
+		return errno(maps.E2BIG), nil
+	}
+	for i := uint32(0); i < n; i++ {
+		ret, err := env.Call(fn, [5]uint64{uint64(i), ctx})
+		if err != nil {
+			return 0, err
+		}
+		if ret != 0 {
+			return uint64(i + 1), nil
+		}
+	}
+	return uint64(n), nil
+}
+
+// strncmp is bpf_strncmp(s1, s1_sz, s2): Linux's strncmp (lib/string.c),
+// which returns -1, 0 or 1.
+func strncmp(env Env, a *[5]uint64) (uint64, error) {
+	s1, err := env.Memory(a[0], a[1], false)
+	if err != nil {
+		return 0, err
+	}
+	for i := range s1 {
+		c2b, err := env.Memory(a[2]+uint64(i), 1, false)
+		if err != nil {
+			return 0, err
+		}
+		c1, c2 := s1[i], c2b[0]
+		if c1 != c2 {
+			if c1 < c2 {
+				return uint64(1<<64 - 1), nil
+			}
+			return 1, nil
+		}
+		if c1 == 0 {
+			break
+		}
+	}
+	return 0, nil
+}
+
+// strtox is the kernel's __bpf_strtoull (kernel/bpf/helpers.c): skip
+// spaces, an optional '-', then an integer in base 8, 10, 16 or (0) the
+// base its prefix gives; returns the bytes consumed.
+func strtox(buf []byte, flags uint64) (v uint64, neg bool, consumed int, e maps.Errno) {
+	base := flags & 0x1f // BPF_STRTOX_BASE_MASK
+	if len(buf) == 0 || (base != 0 && base != 8 && base != 10 && base != 16) || flags&^0x1f != 0 {
+		return 0, false, 0, maps.EINVAL
+	}
+	i := 0
+	for i < len(buf) && isSpace(buf[i]) {
+		i++
+	}
+	if i < len(buf) && buf[i] == '-' {
+		neg = true
+		i++
+	}
+	if i == len(buf) {
+		return 0, false, 0, maps.EINVAL
+	}
+	s := buf[i:min(len(buf), i+63)]
+	if j := strings.IndexByte(string(s), 0); j >= 0 {
+		s = s[:j]
+	}
+	// _parse_integer_fixup_radix
+	p := 0
+	if base == 0 {
+		switch {
+		case len(s) > 1 && s[0] == '0' && (s[1]|0x20) == 'x' && len(s) > 2 && isHex(s[2]):
+			base, p = 16, 2
+		case len(s) > 0 && s[0] == '0':
+			base = 8
+		default:
+			base = 10
+		}
+	} else if base == 16 && len(s) > 2 && s[0] == '0' && (s[1]|0x20) == 'x' {
+		p = 2
+	}
+	start := p
+	for ; p < len(s); p++ {
+		d, ok := digit(s[p])
+		if !ok || d >= base {
+			break
+		}
+		hi, lo := mulAdd(v, base, d)
+		if hi {
+			return 0, false, 0, maps.ERANGE
+		}
+		v = lo
+	}
+	if p == start {
+		return 0, false, 0, maps.EINVAL
+	}
+	return v, neg, i + p, 0
+}
+
+func isHex(c byte) bool {
+	_, ok := digit(c)
+	return ok
+}
+
+func digit(c byte) (uint64, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return uint64(c - '0'), true
+	case c|0x20 >= 'a' && c|0x20 <= 'f':
+		return uint64(c|0x20-'a') + 10, true
+	}
+	return 0, false
+}
+
+// mulAdd returns v*base+d and whether it overflowed 64 bits.
+func mulAdd(v, base, d uint64) (bool, uint64) {
+	if v > (1<<64-1-d)/base {
+		return true, 0
+	}
+	return false, v*base + d
+}
+
+func strtoCommon(env Env, a *[5]uint64, signed bool) (uint64, error) {
+	res, err := env.Memory(a[3], 8, true)
+	if err != nil {
+		return 0, err
+	}
+	mem.Store64(mem.Addr(res), 0)
+	buf, err := env.Memory(a[0], a[1], false)
+	if err != nil {
+		return 0, err
+	}
+	v, neg, n, e := strtox(buf, a[2])
+	if e != 0 {
+		return errno(e), nil
+	}
+	if signed {
+		switch {
+		case neg && int64(-v) > 0:
+			return errno(maps.ERANGE), nil
+		case neg:
+			v = -v
+		case int64(v) < 0:
+			return errno(maps.ERANGE), nil
+		}
+	} else if neg {
+		return errno(maps.EINVAL), nil
+	}
+	mem.Store64(mem.Addr(res), v)
+	return uint64(n), nil
+}
+
+// strtol is bpf_strtol(buf, buf_len, flags, res).
+func strtol(env Env, a *[5]uint64) (uint64, error) { return strtoCommon(env, a, true) }
+
+// strtoul is bpf_strtoul(buf, buf_len, flags, res).
+func strtoul(env Env, a *[5]uint64) (uint64, error) { return strtoCommon(env, a, false) }
+
+// spinLock is bpf_spin_lock: a test-and-set lock on the 4-byte struct
+// bpf_spin_lock in a map value, shared by every program and engine.
+func spinLock(env Env, a *[5]uint64) (uint64, error) {
+	if _, err := env.Memory(a[0], 4, true); err != nil {
+		return 0, err
+	}
+	for spins := 0; mem.AtomicCmpXchg32(a[0], 0, 1) != 0; spins++ {
+		if spins > 64 {
+			runtime.Gosched()
+		}
+	}
+	return 0, nil
+}
+
+// spinUnlock is bpf_spin_unlock.
+func spinUnlock(env Env, a *[5]uint64) (uint64, error) {
+	if _, err := env.Memory(a[0], 4, true); err != nil {
+		return 0, err
+	}
+	mem.AtomicXchg32(a[0], 0)
+	return 0, nil
+}
