@@ -12,12 +12,24 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+int xdp_tcp(struct xdp_md *ctx);
+int xdp_udp(struct xdp_md *ctx);
+int xdp_icmp(struct xdp_md *ctx);
+
+/* The prog array is filled by the loader from this declaration, as libbpf
+ * and cilium/ebpf do. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
 	__uint(max_entries, 256);
 	__type(key, __u32);
-	__type(value, __u32);
-} protocols SEC(".maps");
+	__array(values, int(struct xdp_md *));
+} protocols SEC(".maps") = {
+	.values = {
+		[IPPROTO_ICMP] = (void *)&xdp_icmp,
+		[IPPROTO_TCP] = (void *)&xdp_tcp,
+		[IPPROTO_UDP] = (void *)&xdp_udp,
+	},
+};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
