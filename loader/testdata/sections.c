@@ -1,0 +1,68 @@
+//go:build ignore
+
+// One trivial program per section name libbpf knows, for the section name to
+// program type table test.
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#define PROG(sec, name) \
+	SEC(sec) int name(void *ctx) { return 0; }
+
+PROG("socket", p_socket)
+PROG("xdp", p_xdp)
+PROG("xdp.frags", p_xdp_frags)
+PROG("xdp/devmap", p_xdp_devmap)
+PROG("xdp/cpumap", p_xdp_cpumap)
+PROG("tc", p_tc)
+PROG("tc/ingress", p_tc_ingress)
+PROG("tcx/ingress", p_tcx_ingress)
+PROG("tcx/egress", p_tcx_egress)
+PROG("classifier", p_classifier)
+PROG("action", p_action)
+PROG("kprobe/do_unlinkat", p_kprobe)
+PROG("kretprobe/do_unlinkat", p_kretprobe)
+PROG("uprobe//bin/sh:main", p_uprobe)
+PROG("uretprobe//bin/sh:main", p_uretprobe)
+PROG("ksyscall/openat", p_ksyscall)
+PROG("tracepoint/syscalls/sys_enter_openat", p_tracepoint)
+PROG("tp/sched/sched_switch", p_tp)
+PROG("raw_tracepoint/sys_enter", p_raw_tracepoint)
+PROG("raw_tp/sys_exit", p_raw_tp)
+PROG("raw_tp.w/sys_exit", p_raw_tp_w)
+PROG("tp_btf/sched_switch", p_tp_btf)
+PROG("fentry/do_unlinkat", p_fentry)
+PROG("fexit/do_unlinkat", p_fexit)
+PROG("fentry.s/do_unlinkat", p_fentry_s)
+PROG("fmod_ret/do_unlinkat", p_fmod_ret)
+PROG("lsm/file_open", p_lsm)
+PROG("iter/task", p_iter)
+PROG("perf_event", p_perf_event)
+PROG("cgroup_skb/ingress", p_cgroup_skb_ingress)
+PROG("cgroup_skb/egress", p_cgroup_skb_egress)
+PROG("cgroup/skb", p_cgroup_skb)
+PROG("cgroup/sock_create", p_cgroup_sock_create)
+PROG("cgroup/connect4", p_cgroup_connect4)
+PROG("cgroup/sysctl", p_cgroup_sysctl)
+PROG("cgroup/dev", p_cgroup_dev)
+PROG("cgroup/getsockopt", p_cgroup_getsockopt)
+PROG("sockops", p_sockops)
+PROG("sk_skb/stream_parser", p_sk_skb_parser)
+PROG("sk_skb/stream_verdict", p_sk_skb_verdict)
+PROG("sk_skb", p_sk_skb)
+PROG("sk_msg", p_sk_msg)
+PROG("sk_lookup", p_sk_lookup)
+PROG("sk_reuseport", p_sk_reuseport)
+PROG("lwt_in", p_lwt_in)
+PROG("lwt_out", p_lwt_out)
+PROG("lwt_xmit", p_lwt_xmit)
+PROG("lwt_seg6local", p_lwt_seg6local)
+PROG("flow_dissector", p_flow_dissector)
+PROG("lirc_mode2", p_lirc_mode2)
+PROG("syscall", p_syscall)
+PROG("struct_ops/test_1", p_struct_ops)
+PROG("netfilter", p_netfilter)
+PROG("freplace/foo", p_freplace)
+PROG("?xdp", p_optional_xdp)
+PROG("unknown_section", p_unknown)
+
+char LICENSE[] SEC("license") = "GPL";
