@@ -338,6 +338,13 @@ func normalise(f *elf.File, data []byte) ([]string, error) {
 		}
 	}
 
+	// The steps below read relocations: from now on they are all REL.
+	if len(notes) > 0 {
+		if f, err = parseELF(data); err != nil {
+			return nil, fmt.Errorf("object with RELA rewritten as REL: %w", err)
+		}
+	}
+
 	// Weak externs read by lddw (`extern int CONFIG_HZ __kconfig __weak`,
 	// which libbpf supports and cilium/ebpf refuses for .kconfig) become
 	// global: both mean the same to waggle, whose runtime provides every

@@ -63,7 +63,7 @@ int loops(struct xdp_md *ctx)
 }
 
 SEC("tc")
-int tc_twice(struct __sk_buff *skb)
+__attribute__((noinline)) int tc_twice(struct __sk_buff *skb)
 {
 	return twice(skb->len) & 1;
 }
