@@ -786,7 +786,7 @@ func TestLoad_errors(t *testing.T) {
 			le(b, relText.Offset+8+16, symIndex("_license")<<32|1)
 		}), `symbol "_license" is in section license, which is not a map, data or program section`},
 		{"bad map definition tail", patch(func(b []byte) {
-			b[maps.Offset+28+24] = 1 // stats.numa_node ok, but make a 4th field non-zero? no: within 28
+			b[maps.Offset+28+24] = 1   // stats.numa_node ok, but make a 4th field non-zero? no: within 28
 			b[maps.Offset+3*28+20] = 7 // outer.inner_map_idx = 7
 		}), "inner_map_idx 7, but its section has 4 maps"},
 	} {
