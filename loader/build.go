@@ -295,7 +295,10 @@ func (b *builder) resolve(p *Program, ins *asm.Instruction, slots *[2]isa.Instru
 			if err != nil {
 				return false, err
 			}
-			idx := b.kconfigMap()
+			idx, err := b.kconfigMap()
+			if err != nil {
+				return false, err
+			}
 			slots[0].Src, slots[0].Imm, slots[1].Imm = isa.PseudoMapIdxValue, int32(idx), int32(off)
 			return true, nil
 		}
@@ -329,13 +332,16 @@ func (b *builder) resolve(p *Program, ins *asm.Instruction, slots *[2]isa.Instru
 }
 
 // kconfigMap returns the index of the .kconfig map, adding it on first use.
-func (b *builder) kconfigMap() int {
+func (b *builder) kconfigMap() (int, error) {
 	if b.kconfig >= 0 {
-		return b.kconfig
+		return b.kconfig, nil
 	}
 	size := uint32(0)
 	if b.kconfigD != nil {
 		size = b.kconfigD.Size
+	}
+	if size > maxDataSize {
+		return 0, fmt.Errorf("%s is %d bytes, more than the %d a map value may have", kconfigName, size, maxDataSize)
 	}
 	ms := &ebpf.MapSpec{
 		Name:       kconfigName,
@@ -352,7 +358,7 @@ func (b *builder) kconfigMap() int {
 	b.kconfig = len(b.obj.Maps)
 	b.mapIdx[kconfigName] = b.kconfig
 	b.obj.Maps = append(b.obj.Maps, ms)
-	return b.kconfig
+	return b.kconfig, nil
 }
 
 // bpfFRdonlyProg is BPF_F_RDONLY_PROG (include/uapi/linux/bpf.h): the

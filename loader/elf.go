@@ -179,6 +179,11 @@ func parseELF(b []byte) (f *elf.File, err error) {
 	return f, nil
 }
 
+// maxDataSize bounds a global data section: Linux refuses array values
+// larger than KMALLOC_MAX_SIZE (4 MiB on x86-64 with 4 KiB pages), and no
+// architecture allows more than this.
+const maxDataSize = 64 << 20
+
 // symbols returns the symbol table with indices, or nil if there is none.
 func symbols(f *elf.File) ([]elfSym, *elf.Section, error) {
 	symtab := f.SectionByType(elf.SHT_SYMTAB)
@@ -254,6 +259,22 @@ func normalise(f *elf.File, data []byte) ([]string, error) {
 	for i, s := range f.Sections {
 		kinds[i] = classify(s)
 	}
+	// Every section the loader or cilium/ebpf reads must lie in the file,
+	// and a zero-filled one (.bss) must be of a size a map value can have:
+	// cilium/ebpf allocates by the sizes the headers claim.
+	for i, s := range f.Sections {
+		switch {
+		case s.Type == elf.SHT_NOBITS:
+			if kinds[i] == kindData && s.Size > maxDataSize {
+				return nil, fmt.Errorf("section %s: %d bytes, more than the %d a map value may have", s.Name, s.Size, maxDataSize)
+			}
+		case kinds[i] != kindOther || s.Type == elf.SHT_REL || s.Type == elf.SHT_RELA || s.Type == elf.SHT_SYMTAB || s.Type == elf.SHT_STRTAB || strings.HasPrefix(s.Name, ".BTF"):
+			if _, err := sectionBytes(data, s); err != nil {
+				return nil, err
+			}
+		}
+	}
+
 	var notes []string
 	weak := make(map[int]bool) // weak externs that lddw reads
 	for i, s := range f.Sections {

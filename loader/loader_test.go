@@ -763,7 +763,7 @@ func TestLoad_errors(t *testing.T) {
 		return b
 	}
 	le := func(b []byte, at uint64, v uint64) { copy(b[at:], le64(v)) }
-	for _, tc := range []struct {
+	cases := []struct {
 		name string
 		obj  []byte
 		want string
@@ -781,15 +781,45 @@ func TestLoad_errors(t *testing.T) {
 			le(b, relText.Offset, 0) // slot 0 is a mov
 		}), "is neither a lddw nor a call"},
 		{"symbol not a map", patch(func(b []byte) {
-			off := bo64(b, relText.Offset)
-			_ = off
-			le(b, relText.Offset+8+16, symIndex("_license")<<32|1)
+			// The second relocation of socket1 (a lddw of counts) now names
+			// the license.
+			le(b, relText.Offset+16+8, symIndex("_license")<<32|1)
 		}), `symbol "_license" is in section license, which is not a map, data or program section`},
-		{"bad map definition tail", patch(func(b []byte) {
-			b[maps.Offset+28+24] = 1   // stats.numa_node ok, but make a 4th field non-zero? no: within 28
-			b[maps.Offset+3*28+20] = 7 // outer.inner_map_idx = 7
-		}), "inner_map_idx 7, but its section has 4 maps"},
+		{"bad inner_map_idx", patch(func(b []byte) {
+			b[maps.Offset+3*28+20] = 7 // outer.inner_map_idx
+		}), "map outer: inner_map_idx 7, but its section has 4 maps"},
+		{"map of maps without inner map", patch(func(b []byte) {
+			b[maps.Offset+3*28+20] = 3 // outer.inner_map_idx = outer
+		}), "map outer: is its own inner map"},
+	}
+	iproute2 := mustRead(t, "testdata/iproute2.o")
+	ip, err := elf.NewFile(bytes.NewReader(iproute2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ipMaps := ip.Section("maps")
+	for _, tc := range []struct {
+		name string
+		at   uint64 // offset in the maps section
+		v    byte
+		want string
+	}{
+		// map_outer (the fourth 36-byte definition) names inner_id 43.
+		{"unknown inner_id", 3*36 + 28, 43, "map map_outer: inner_id 43: no map has that id"},
+		// map_sh gets jmp_tc's id.
+		{"duplicate id", 36 + 20, 1, "maps jmp_tc and map_sh: both have id 1"},
+		// jmp_tc becomes an array: section 1/0 then names a non-prog-array.
+		{"tail call into a non-prog-array", 0, 2, `section "1/0" names map jmp_tc (id 1), which is a Array, not a prog array`},
 	} {
+		b := slices.Clone(iproute2)
+		b[ipMaps.Offset+tc.at] = tc.v
+		cases = append(cases, struct {
+			name string
+			obj  []byte
+			want string
+		}{tc.name, b, tc.want})
+	}
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Load(bytes.NewReader(tc.obj), Options{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -805,14 +835,6 @@ func le64(v uint64) []byte {
 		b[i] = byte(v >> (8 * i))
 	}
 	return b
-}
-
-func bo64(b []byte, at uint64) uint64 {
-	var v uint64
-	for i := 7; i >= 0; i-- {
-		v = v<<8 | uint64(b[at+uint64(i)])
-	}
-	return v
 }
 
 func TestErrNotSupported(t *testing.T) {
