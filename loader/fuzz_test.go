@@ -95,7 +95,7 @@ func TestLoad_mutations(t *testing.T) {
 				regions = append(regions, region{s.Offset, s.Size})
 			}
 		}
-		shoff := uint64(b[0x28]) | uint64(b[0x29])<<8 | uint64(b[0x2a])<<16 | uint64(b[0x2b])<<24
+		shoff := f.ByteOrder.Uint64(b[0x28:])
 		regions = append(regions, region{shoff, uint64(len(f.Sections)) * 64})
 		for cut := 0; cut < len(b); cut += max(1, len(b)/n) {
 			checkNoCrash(t, b[:cut])

@@ -100,7 +100,7 @@ func rawFuncs(tb testing.TB, b []byte) map[string]rawFunc {
 		}
 		m := make(map[uint64]bool)
 		for k := 0; k+ent <= len(data); k += ent {
-			m[binary.LittleEndian.Uint64(data[k:])] = true
+			m[f.ByteOrder.Uint64(data[k:])] = true
 		}
 		relocated[int(s.Info)] = m
 	}
@@ -130,7 +130,7 @@ func rawFuncs(tb testing.TB, b []byte) map[string]rawFunc {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		prog, err := isa.Decode(data[sym.Value:end])
+		prog, err := isa.DecodeOrder(data[sym.Value:end], f.ByteOrder)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -165,7 +165,10 @@ func toRELA(tb testing.TB, b []byte, addend func(sec string, sym elf.Symbol, imp
 	}
 	syms, _ := f.Symbols()
 	out := slices.Clone(b)
-	bo := binary.LittleEndian
+	bo := f.ByteOrder.(binary.AppendByteOrder).(interface {
+		binary.ByteOrder
+		binary.AppendByteOrder
+	})
 	shoff := bo.Uint64(out[0x28:])
 	for i, s := range f.Sections {
 		if s.Type != elf.SHT_REL {

@@ -175,6 +175,7 @@ const (
 	Ksym                        // a lddw of a kernel symbol's address
 )
 
+// String returns "kfunc" or "ksym".
 func (k ExternKind) String() string {
 	switch k {
 	case Kfunc:
@@ -222,6 +223,7 @@ const (
 	MapDefIproute2
 )
 
+// String returns the C struct name of the layout, or "auto".
 func (f MapDefFormat) String() string {
 	switch f {
 	case MapDefAuto:

@@ -848,3 +848,36 @@ func TestErrNotSupported(t *testing.T) {
 		t.Errorf("error %v, want ErrNotSupported", err)
 	}
 }
+
+// readerAt hides the Size method of bytes.Reader, as an *os.File would.
+type readerAt struct{ r *bytes.Reader }
+
+func (r readerAt) ReadAt(p []byte, off int64) (int, error) { return r.r.ReadAt(p, off) }
+
+func TestLoad_readerWithoutSize(t *testing.T) {
+	b := mustRead(t, "testdata/maps.o")
+	obj, err := Load(readerAt{bytes.NewReader(b)}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(obj.Programs) != 2 {
+		t.Errorf("%d programs", len(obj.Programs))
+	}
+	if _, err := LoadFile("testdata/nonexistent.o", Options{}); err == nil {
+		t.Error("no error for a missing file")
+	}
+}
+
+// TestLoad_bigEndian loads the same program built for bpfeb: programs in
+// waggle's form do not depend on the object's byte order.
+func TestLoad_bigEndian(t *testing.T) {
+	eb, le := mustLoad(t, "testdata/globals_eb.o"), mustLoad(t, "testdata/globals.o")
+	if eb.ByteOrder.String() != "BigEndian" {
+		t.Errorf("byte order %v", eb.ByteOrder)
+	}
+	for _, p := range le.Programs {
+		if !reflect.DeepEqual(p.Insns, mustProgram(t, eb, p.Name).Insns) {
+			t.Errorf("%s: big-endian object loads to different instructions", p.Name)
+		}
+	}
+}
