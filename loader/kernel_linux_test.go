@@ -24,14 +24,14 @@ var kernelTypes = map[ebpf.ProgramType]bool{
 	ebpf.CGroupSKB: true,
 }
 
-// TestKernel loads every program of every test object into the running
+// TestLoad_kernel loads every program of every test object into the running
 // kernel twice: waggle's linked instructions, exactly as the loader made
 // them (map indices turned into the fds of real maps), and, when
 // cilium/ebpf can load the object, cilium/ebpf's own program. The kernel
 // must accept waggle's, and both must translate to the same instructions
 // (BPF_OBJ_GET_INFO_BY_FD's xlated code, map ids compared by map name).
 // Root only; skips cleanly otherwise.
-func TestKernel(t *testing.T) {
+func TestLoad_kernel(t *testing.T) {
 	if err := kernel.Supported(); err != nil {
 		t.Skip(err)
 	}

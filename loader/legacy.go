@@ -55,7 +55,10 @@ func (b *builder) legacyMaps() error {
 		for k := 0; k+4 <= len(extra) && k < known; k += 4 {
 			fields[k/4] = b.obj.ByteOrder.Uint32(extra[k:])
 		}
-		if len(extra)%4 != 0 || (len(extra) > known && slices.ContainsFunc(extra[known:], func(c byte) bool { return c != 0 })) {
+		if len(extra)%4 != 0 {
+			return fmt.Errorf("map %s: %d-byte definition is not a whole number of 32-bit fields", ms.Name, size)
+		}
+		if len(extra) > known && slices.ContainsFunc(extra[known:], func(c byte) bool { return c != 0 }) {
 			return fmt.Errorf("map %s: %d-byte %s definition: bytes past the %d this loader understands must be zero", ms.Name, size, format, commonMapDefSize+known)
 		}
 		def := MapDef{Map: i, Format: format, Size: size}

@@ -710,7 +710,7 @@ func TestFromSpec_errors(t *testing.T) {
 // TestKconfigMetaOffset pins the reflection into cilium/ebpf's metadata: if
 // a new version moves it, FromSpec of globals.o can no longer tell the two
 // .kconfig variables apart.
-func TestKconfigMetaOffset(t *testing.T) {
+func Test_kconfigMetaOffset(t *testing.T) {
 	spec, err := ebpf.LoadCollectionSpecFromReader(bytes.NewReader(mustLoadELFData(t, "testdata/globals.o")))
 	if err != nil {
 		t.Fatal(err)
@@ -837,7 +837,7 @@ func le64(v uint64) []byte {
 	return b
 }
 
-func TestErrNotSupported(t *testing.T) {
+func TestFromSpec_notSupported(t *testing.T) {
 	// A spec from a kconfig load whose variable cannot be told.
 	spec := &ebpf.CollectionSpec{Programs: map[string]*ebpf.ProgramSpec{"p": {Name: "p", Instructions: asm.Instructions{
 		{OpCode: asm.LoadImmOp(asm.DWord), Dst: asm.R1, Src: asm.PseudoMapValue},

@@ -12,7 +12,7 @@ import (
 // kconfigMetaKey -> *kconfigMeta{Map, Offset}) and drops the symbol name, so
 // a CollectionSpec offers no other way to know which variable a load reads.
 // The list is walked with reflect, reading only; if cilium/ebpf changes the
-// layout this reports false and the caller falls back (TestFromSpec_kconfig
+// layout this reports false and the caller falls back (Test_kconfigMetaOffset
 // notices).
 func kconfigMetaOffset(ins *asm.Instruction) (off uint32, ok bool) {
 	defer func() {
