@@ -1,6 +1,9 @@
 package maps
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // Errno is a Linux error number. Map operations fail with the errno the
 // kernel's would, on the Go side as an error and on the program side as the
@@ -20,11 +23,13 @@ const (
 	EFAULT     Errno = 14
 	EBUSY      Errno = 16
 	EEXIST     Errno = 17
+	ENODEV     Errno = 19
 	EINVAL     Errno = 22
 	ENOSPC     Errno = 28
 	ERANGE     Errno = 34
 	EDEADLK    Errno = 35
 	ELOOP      Errno = 40
+	EOVERFLOW  Errno = 75
 	EOPNOTSUPP Errno = 95
 	ENOTSUPP   Errno = 524 // kernel-internal "operation not supported", seen by programs
 )
@@ -39,10 +44,11 @@ var errnoNames = map[Errno]string{
 var errnoText = map[Errno]string{
 	EPERM: "operation not permitted", ENOENT: "key does not exist", E2BIG: "map is full",
 	EBADF: "bad map", EAGAIN: "try again", ENOMEM: "out of memory", EFAULT: "bad address",
-	EBUSY: "busy", EEXIST: "key already exists", EINVAL: "invalid argument",
+	EBUSY: "busy", EEXIST: "key already exists", ENODEV: "no such device", EINVAL: "invalid argument",
 	ENOSPC: "no space left", ERANGE: "out of range", EDEADLK: "deadlock",
-	ELOOP: "too many levels of nesting", EOPNOTSUPP: "operation not supported by this map type",
-	ENOTSUPP: "operation not supported",
+	ELOOP: "too many levels of nesting", EOVERFLOW: "value too large",
+	EOPNOTSUPP: "operation not supported by this map type",
+	ENOTSUPP:   "operation not supported",
 }
 
 func (e Errno) Error() string {
@@ -61,16 +67,28 @@ var (
 )
 
 // Return converts an error of a map operation to the value a helper
-// returns: 0 for nil, -errno otherwise (-EINVAL for errors without one).
+// returns: 0 for nil, -errno otherwise. The errno is found with errors.As,
+// so errors wrapped with context keep theirs; errors without one give
+// -EINVAL.
 func Return(err error) uint64 {
 	if err == nil {
 		return 0
 	}
-	var e Errno
-	if x, ok := err.(Errno); ok {
-		e = x
-	} else {
+	e, ok := err.(Errno)
+	if !ok && !errors.As(err, &e) {
 		e = EINVAL
 	}
 	return uint64(-int64(e))
+}
+
+// errnoOf returns the errno an error carries, EINVAL if none.
+func errnoOf(err error) Errno {
+	if e, ok := err.(Errno); ok {
+		return e
+	}
+	var e Errno
+	if errors.As(err, &e) {
+		return e
+	}
+	return EINVAL
 }

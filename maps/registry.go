@@ -27,12 +27,46 @@ func (r *Registry) Remove(m Map) {
 	delete(r.maps, m.Handle())
 }
 
-// Lookup returns the map with the given handle.
+// Lookup returns the map with the given handle. A handle not registered
+// itself may be an inner map that a registered map-in-map holds (what a
+// program's lookup in a map-in-map returns); those are found too.
 func (r *Registry) Lookup(handle uint64) (Map, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	m, ok := r.maps[handle]
-	return m, ok
+	if m, ok := r.maps[handle]; ok {
+		return m, true
+	}
+	for _, m := range r.maps {
+		switch o := m.(type) {
+		case *fdArray:
+			for _, in := range o.inners() {
+				if in.Handle() == handle {
+					return in, true
+				}
+			}
+		case *hashMap:
+			if o.inner != nil {
+				if in, ok := o.inner.get(handle); ok {
+					return in, true
+				}
+			}
+		}
+	}
+	return nil, false
+}
+
+// RingBufOf returns the registered ring buffer whose data holds addr: the
+// map of a sample bpf_ringbuf_submit, bpf_ringbuf_discard and their dynptr
+// variants receive without a map argument.
+func (r *Registry) RingBufOf(addr uint64) (RingBuffer, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	for _, m := range r.maps {
+		if rb, ok := m.(RingBuffer); ok && rb.Contains(addr) {
+			return rb, true
+		}
+	}
+	return nil, false
 }
 
 // All returns the registered maps, in no particular order.

@@ -78,6 +78,7 @@ const (
 	FlagRdOnlyProg  uint32 = 1 << 7  // BPF_F_RDONLY_PROG: programs may only read (.rodata)
 	FlagWrOnlyProg  uint32 = 1 << 8  // BPF_F_WRONLY_PROG
 	FlagMmapable    uint32 = 1 << 10 // BPF_F_MMAPABLE
+	FlagPreserve    uint32 = 1 << 11 // BPF_F_PRESERVE_ELEMS (perf event arrays)
 	FlagInnerMap    uint32 = 1 << 12 // BPF_F_INNER_MAP
 )
 
@@ -101,8 +102,14 @@ type Spec struct {
 	// HashOfMaps).
 	InnerMap *Spec
 	// CPUs is the number of per-CPU slots (worker slots) of per-CPU maps;
-	// 0 means runtime.NumCPU().
+	// 0 means runtime.NumCPU(). It plays the part of the kernel's possible
+	// CPUs everywhere: the per-CPU value layout, the LRU lists of
+	// FlagNoCommonLRU, the CPUs a cpumap may name, the rings of a perf
+	// event array reader.
 	CPUs int
+	// MapExtra is BPF_MAP_CREATE's map_extra: for a BloomFilter, the number
+	// of hash functions in its low 4 bits (0 means 5). Other types require 0.
+	MapExtra uint64
 }
 
 // String describes the map as bpftool map show does.

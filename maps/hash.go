@@ -1,0 +1,748 @@
+package maps
+
+import (
+	"sync"
+
+	"github.com/waggle-bpf/waggle/internal/mem"
+)
+
+// Hash maps (BPF_MAP_TYPE_HASH, PERCPU_HASH, LRU_HASH, LRU_PERCPU_HASH,
+// HASH_OF_MAPS; DEVMAP_HASH reuses the table), after kernel/bpf/hashtab.c.
+//
+// Layout in the mapping (offsets from the header):
+//
+//	data ─► buckets: n_buckets × 8 bytes, n_buckets = roundup_pow_of_two(max_entries)
+//	        ┌──────────────┬──────────────┐
+//	        │ head u32     │ lock u32     │   head: element index, or nulls(bucket)
+//	        └──────────────┴──────────────┘
+//	aux ──► elements: total × elem_size bytes
+//	        ┌──────────────┬──────────────┬──────────────────┬─────────────────────────┐
+//	        │ next u32     │ hash u32     │ key (roundUp8)   │ value                   │
+//	        └──────────────┴──────────────┴──────────────────┴─────────────────────────┘
+//	        value: roundUp8(value_size) bytes, per-CPU: cpus × roundUp8(value_size),
+//	        hash of maps: the inner map's Handle (8 bytes)
+//	free ─► free list links: total × u32 (index+1 of the next free element)
+//
+// Chains are hlist_nulls lists, as in the kernel: a chain ends in the
+// "nulls" value 1<<31 | bucket rather than a plain terminator. Lookups take
+// no lock; they follow next words loaded atomically, and an element being
+// reused can carry a reader into another chain, which then ends in another
+// bucket's nulls: the reader notices and restarts. For this the free list
+// links live outside the elements, so a freed element keeps its next word
+// (the kernel's pcpu_freelist overlays hash_node.pprev for the same reason).
+//
+// Updates take the bucket's spin lock. A new key takes an element from the
+// free list (a lock-free stack with a generation tag against ABA, falling
+// back to elements never used, so untouched memory stays uncommitted). A
+// replaced key gets a new element, linked at the head before the old one is
+// unlinked (htab_map_update_elem), so a concurrent lookup finds one whole
+// value or the other. total = max_entries plus spares for replacements in
+// flight (the kernel's per-CPU extra_elems); if more replacements than that
+// race, the value is overwritten in place under the bucket lock instead.
+// Per-CPU values are updated in place, as the kernel does.
+//
+// Type-specific header state (see header.go):
+//
+//	+72  free_head u64 (atomic): generation<<32 | index+1 of the first free element
+//	+80  bump u32 (atomic): first element never used
+//	+84  total u32: elements in the mapping
+//	+88  free u64: address of the free list links
+//	+96  lru u64: address of the LRU lists, 0 for non-LRU maps (lru.go)
+//	+104 lru_aux u64: address of the LRU element states
+//	+112 tick u64 (atomic): the LRU clock
+//	+120 nlists u32: LRU lists (1, or cpus with BPF_F_NO_COMMON_LRU)
+const (
+	hdrFreeHead = hdrTypeState
+	hdrBump     = hdrTypeState + 8
+	hdrTotal    = hdrTypeState + 12
+	hdrFree     = hdrTypeState + 16
+	hdrLRU      = hdrTypeState + 24
+	hdrLRUAux   = hdrTypeState + 32
+	hdrTick     = hdrTypeState + 40
+	hdrNLists   = hdrTypeState + 48
+
+	nullsBit = 1 << 31
+
+	// maxElements bounds the elements of one table: indices and nulls
+	// share 32 bits.
+	maxElements = 1<<31 - 1
+)
+
+type hashMap struct {
+	base
+	percpu bool
+	lru    *lruState // nil for non-LRU maps
+
+	ks, ksr uint64 // key size, rounded up to 8
+	vsize   uint64 // bytes of a value programs see (8 for hash of maps)
+	vstride uint64 // roundUp8(vsize)
+	varea   uint64 // value bytes of an element: vstride, or vstride*cpus
+	esize   uint64
+	nb      uint64 // buckets
+	mask    uint32
+	seed    uint32
+	total   uint32 // elements
+	max     uint64
+
+	bucketsOff, elemsOff, freeOff uint64
+
+	// hash maps a key to its hash: keyHash, or the identity of a devmap
+	// hash's ifindex key (dev_map_index_hash).
+	hash func(key []byte, seed uint32) uint32
+
+	inner *innerRefs // hash of maps: the Go maps behind the stored handles
+}
+
+// newHash creates a map of the hash family. valueSize is what an element
+// stores (the spec's, or 8 for a hash of maps' handles).
+func newHash(spec Spec, valueSize uint64, seed uint32) (*hashMap, error) {
+	m := &hashMap{
+		percpu: spec.Type == PerCPUHash || spec.Type == LRUPerCPUHash,
+		ks:     uint64(spec.KeySize), ksr: roundUp8(spec.KeySize),
+		vsize: valueSize, vstride: (valueSize + 7) &^ 7,
+		max:  uint64(spec.MaxEntries),
+		hash: keyHash,
+		seed: seed,
+	}
+	if spec.Flags&FlagZeroSeed != 0 {
+		m.seed = 0
+	}
+	m.varea = m.vstride
+	if m.percpu {
+		m.varea *= uint64(spec.CPUs)
+	}
+	m.esize = 8 + m.ksr + m.varea
+	m.nb = roundUpPow2(m.max)
+	m.mask = uint32(m.nb - 1)
+
+	lru := spec.Type == LRUHash || spec.Type == LRUPerCPUHash
+	var spares uint64
+	switch {
+	case lru:
+		// One spare per LRU list: its updates are serialised by the list
+		// lock, so at most one replacement is in flight per list.
+		spares = 1
+		if spec.Flags&FlagNoCommonLRU != 0 {
+			spares = uint64(spec.CPUs)
+		}
+	case !m.percpu:
+		spares = uint64(spec.CPUs) + 1
+	}
+	total := m.max + spares
+	if total > maxElements || m.nb > 1<<31 {
+		return nil, specError(&spec, ENOMEM, "max_entries %d: too many elements for one table", spec.MaxEntries)
+	}
+	m.total = uint32(total)
+
+	m.bucketsOff = headerSize
+	m.elemsOff = m.bucketsOff + m.nb*8
+	m.freeOff = m.elemsOff + total*m.esize
+	size := m.freeOff + total*4 - headerSize
+	var lruSize uint64
+	if lru {
+		lruSize = lruStorage(spec, total)
+	}
+	if err := m.init(spec, size+lruSize); err != nil {
+		return nil, err
+	}
+	m.put64(hdrData, m.addr(m.bucketsOff))
+	m.put64(hdrAux, m.addr(m.elemsOff))
+	m.put32(hdrMask, m.mask)
+	m.put32(hdrSeed, m.seed)
+	m.put32(hdrElemSize, uint32(m.esize))
+	m.put32(hdrTotal, m.total)
+	m.put64(hdrFree, m.addr(m.freeOff))
+	for b := uint64(0); b < m.nb; b++ {
+		native.PutUint32(m.mapping[m.bucketsOff+b*8:], nullsBit|uint32(b))
+	}
+	if lru {
+		m.lru = newLRU(m, m.freeOff+total*4)
+	}
+	return m, nil
+}
+
+// Offsets and addresses of buckets and elements.
+func (m *hashMap) bucketOff(b uint32) uint64 { return m.bucketsOff + uint64(b)*8 }
+func (m *hashMap) elemOff(i uint32) uint64   { return m.elemsOff + uint64(i)*m.esize }
+func (m *hashMap) valueOff(i uint32) uint64  { return m.elemOff(i) + 8 + m.ksr }
+
+func (m *hashMap) loadNext(linkOff uint64) uint32 { return mem.AtomicLoad32(m.hdr + linkOff) }
+func (m *hashMap) storeNext(linkOff uint64, v uint32) {
+	mem.AtomicStore32(m.hdr+linkOff, v)
+}
+
+// keyAt returns element i's key.
+func (m *hashMap) keyAt(i uint32) []byte {
+	o := m.elemOff(i) + 8
+	return m.mapping[o : o+m.ks]
+}
+
+// find looks key up without locks (lookup_nulls_elem_raw): the element
+// index, or false.
+func (m *hashMap) find(key []byte, h uint32) (uint32, bool) {
+	b := h & m.mask
+	nulls := nullsBit | b
+	for {
+		n := m.loadNext(m.bucketOff(b))
+		for steps := uint32(0); n&nullsBit == 0; steps++ {
+			if n >= m.total || steps > m.total {
+				break // a chain changing under us; start over
+			}
+			e := m.elemOff(n)
+			if native.Uint32(m.mapping[e+4:]) == h && string(m.mapping[e+8:e+8+m.ks]) == string(key) {
+				return n, true
+			}
+			n = m.loadNext(e)
+		}
+		if n == nulls {
+			return 0, false
+		}
+	}
+}
+
+// findLocked looks key up in bucket b, whose lock the caller holds. It
+// returns the element and the offset of the link word that points to it.
+func (m *hashMap) findLocked(b uint32, key []byte, h uint32) (idx uint32, link uint64, ok bool) {
+	link = m.bucketOff(b)
+	for n := m.loadNext(link); n&nullsBit == 0 && n < m.total; n = m.loadNext(link) {
+		e := m.elemOff(n)
+		if native.Uint32(m.mapping[e+4:]) == h && string(m.mapping[e+8:e+8+m.ks]) == string(key) {
+			return n, link, true
+		}
+		link = e
+	}
+	return 0, 0, false
+}
+
+// linkOf finds the link word pointing to element i in bucket b (locked).
+func (m *hashMap) linkOf(b, i uint32) (uint64, bool) {
+	link := m.bucketOff(b)
+	for n := m.loadNext(link); n&nullsBit == 0 && n < m.total; n = m.loadNext(link) {
+		if n == i {
+			return link, true
+		}
+		link = m.elemOff(n)
+	}
+	return 0, false
+}
+
+// linkHead puts element i at the head of bucket b (locked), as
+// hlist_nulls_add_head_rcu does.
+func (m *hashMap) linkHead(b, i uint32) {
+	bo := m.bucketOff(b)
+	m.storeNext(m.elemOff(i), m.loadNext(bo))
+	m.storeNext(bo, i)
+}
+
+// unlink removes element i, pointed to by link, from its chain; i keeps its
+// next word for readers standing on it (hlist_nulls_del_rcu).
+func (m *hashMap) unlink(link uint64, i uint32) {
+	m.storeNext(link, m.loadNext(m.elemOff(i)))
+}
+
+func (m *hashMap) lockBucket(b uint32)   { m.lock(m.bucketOff(b) + 4) }
+func (m *hashMap) unlockBucket(b uint32) { m.unlock(m.bucketOff(b) + 4) }
+
+// pop takes a free element: from the free list, else one never used.
+func (m *hashMap) pop() (uint32, bool) {
+	ha := m.hdr + hdrFreeHead
+	for {
+		old := mem.AtomicLoad64(ha)
+		top := uint32(old)
+		if top == 0 {
+			break
+		}
+		next := mem.AtomicLoad32(m.hdr + m.freeOff + uint64(top-1)*4)
+		if mem.CompareAndSwap64(ha, old, (old>>32+1)<<32|uint64(next)) {
+			return top - 1, true
+		}
+	}
+	ba := m.hdr + hdrBump
+	for {
+		b := mem.AtomicLoad32(ba)
+		if b >= m.total {
+			return 0, false
+		}
+		if mem.CompareAndSwap32(ba, b, b+1) {
+			return b, true
+		}
+	}
+}
+
+// push returns element i to the free list.
+func (m *hashMap) push(i uint32) {
+	ha := m.hdr + hdrFreeHead
+	for {
+		old := mem.AtomicLoad64(ha)
+		mem.AtomicStore32(m.hdr+m.freeOff+uint64(i)*4, uint32(old))
+		if mem.CompareAndSwap64(ha, old, (old>>32+1)<<32|uint64(i+1)) {
+			return
+		}
+	}
+}
+
+// reserve counts a new element against max_entries.
+func (m *hashMap) reserve() bool {
+	ca := m.hdr + hdrCount
+	for {
+		c := mem.AtomicLoad64(ca)
+		if c >= m.max {
+			return false
+		}
+		if mem.CompareAndSwap64(ca, c, c+1) {
+			return true
+		}
+	}
+}
+
+func (m *hashMap) release() { mem.AtomicAdd64(m.hdr+hdrCount, ^uint64(0)) }
+
+// writeElem fills element i with key and value. cpu < 0 means value holds
+// every CPU's copy (the Go side); otherwise value is cpu's copy and the
+// other CPUs' copies are zeroed (pcpu_init_value).
+func (m *hashMap) writeElem(i uint32, h uint32, key, value []byte, cpu int) {
+	e := m.elemOff(i)
+	native.PutUint32(m.mapping[e+4:], h)
+	k := m.mapping[e+8 : e+8+m.ksr]
+	copy(k, key)
+	clear(k[m.ks:])
+	m.writeValue(i, value, cpu, true)
+}
+
+// writeValue stores value into element i's value area. For per-CPU maps,
+// cpu < 0 copies every CPU's padded copy; otherwise cpu's copy is written,
+// and with fresh the other CPUs' copies are zeroed.
+func (m *hashMap) writeValue(i uint32, value []byte, cpu int, fresh bool) {
+	v := m.mapping[m.valueOff(i) : m.valueOff(i)+m.varea]
+	if !m.percpu {
+		copy(v, value)
+		return
+	}
+	if cpu < 0 {
+		copy(v, value)
+		return
+	}
+	if fresh {
+		clear(v)
+	}
+	s := v[uint64(cpu)*m.vstride : uint64(cpu+1)*m.vstride]
+	copy(s, value)
+	clear(s[len(value):])
+}
+
+// checkUpdateFlags is check_flags: what the flags say about an existing or
+// missing key.
+func checkUpdateFlags(exists bool, flags uint64) error {
+	switch {
+	case exists && flags&^UpdateLock == UpdateNoExist:
+		return EEXIST
+	case !exists && flags&^UpdateLock == UpdateExist:
+		return ENOENT
+	}
+	return nil
+}
+
+// update is htab_map_update_elem and __htab_percpu_map_update_elem (cpu as
+// for writeValue). LRU maps go to lruUpdate.
+func (m *hashMap) update(key, value []byte, flags uint64, cpu int) error {
+	if flags > UpdateExist {
+		return EINVAL
+	}
+	h := m.hash(key, m.seed)
+	if m.lru != nil {
+		return m.lru.update(key, value, h, flags, cpu)
+	}
+	b := h & m.mask
+	m.lockBucket(b)
+	defer m.unlockBucket(b)
+	old, link, exists := m.findLocked(b, key, h)
+	if err := checkUpdateFlags(exists, flags); err != nil {
+		return err
+	}
+	if exists && m.percpu {
+		m.writeValue(old, value, cpu, false)
+		return nil
+	}
+	var n uint32
+	if !exists {
+		if !m.reserve() {
+			return E2BIG
+		}
+		var ok bool
+		if n, ok = m.pop(); !ok {
+			m.release()
+			return E2BIG // unreachable: total > max_entries
+		}
+	} else {
+		var ok bool
+		if n, ok = m.pop(); !ok {
+			// More replacements in flight than spares: overwrite in
+			// place, under the bucket lock.
+			m.writeValue(old, value, cpu, false)
+			return nil
+		}
+	}
+	m.writeElem(n, h, key, value, cpu)
+	m.linkHead(b, n)
+	if exists {
+		if link == m.bucketOff(b) {
+			link = m.elemOff(n) // old was the head; n is now before it
+		}
+		m.unlink(link, old)
+		m.push(old)
+	}
+	return nil
+}
+
+// remove is htab_map_delete_elem; with value non-nil it first copies the
+// value out (htab_map_lookup_and_delete_elem).
+func (m *hashMap) remove(key, value []byte) error {
+	h := m.hash(key, m.seed)
+	b := h & m.mask
+	m.lockBucket(b)
+	i, link, ok := m.findLocked(b, key, h)
+	if !ok {
+		m.unlockBucket(b)
+		return ENOENT
+	}
+	if value != nil {
+		m.copyValue(value, i)
+	}
+	m.unlink(link, i)
+	if m.lru != nil {
+		m.lru.unlinked(i)
+		m.unlockBucket(b)
+		m.release()
+		return nil
+	}
+	m.unlockBucket(b)
+	m.release()
+	m.push(i)
+	return nil
+}
+
+// copyValue copies element i's value out as the Go side sees it.
+func (m *hashMap) copyValue(dst []byte, i uint32) {
+	o := m.valueOff(i)
+	if m.percpu {
+		copy(dst, m.mapping[o:o+m.varea])
+		return
+	}
+	copy(dst, m.mapping[o:o+uint64(m.spec.ValueSize)])
+}
+
+// Lookup copies key's value (every CPU's copy for per-CPU maps). A Go-side
+// lookup of an LRU map does not mark the element used, as
+// htab_lru_map_lookup_elem_sys does not.
+func (m *hashMap) Lookup(key, value []byte) error {
+	if err := m.check("lookup", key, value, m.goValueSize()); err != nil {
+		return err
+	}
+	if err := m.checkRead("lookup"); err != nil {
+		return err
+	}
+	if m.inner != nil {
+		return m.inner.lookupID(m, key, value)
+	}
+	i, ok := m.find(key, m.hash(key, m.seed))
+	if !ok {
+		return ENOENT
+	}
+	m.copyValue(value, i)
+	return nil
+}
+
+// Update sets key's value with the kernel's flag semantics: EEXIST for
+// UpdateNoExist on a present key, ENOENT for UpdateExist on a missing one,
+// E2BIG for a new key in a full map (an LRU map evicts instead).
+func (m *hashMap) Update(key, value []byte, flags uint64) error {
+	if err := m.check("update", key, value, m.goValueSize()); err != nil {
+		return err
+	}
+	if err := m.checkWrite("update"); err != nil {
+		return err
+	}
+	if flags&UpdateLock != 0 {
+		return m.errorf(EINVAL, "update: BPF_F_LOCK on a map without bpf_spin_lock")
+	}
+	if m.inner != nil {
+		return m.errorf(EOPNOTSUPP, "update: values are maps, not file descriptors: use SetInner")
+	}
+	if err := m.update(key, value, flags, -1); err != nil {
+		if err == EINVAL {
+			return m.errorf(EINVAL, "update: unknown flags %#x", flags)
+		}
+		return err
+	}
+	return nil
+}
+
+// Delete removes key (ENOENT if absent).
+func (m *hashMap) Delete(key []byte) error {
+	if err := m.check("delete", key, nil, 0); err != nil {
+		return err
+	}
+	if err := m.checkWrite("delete"); err != nil {
+		return err
+	}
+	if m.inner != nil {
+		return m.inner.remove(m, key)
+	}
+	return m.remove(key, nil)
+}
+
+// LookupAndDelete copies key's value and removes it.
+func (m *hashMap) LookupAndDelete(key, value []byte) error {
+	if err := m.check("lookup and delete", key, value, m.goValueSize()); err != nil {
+		return err
+	}
+	if err := m.checkRead("lookup and delete"); err != nil {
+		return err
+	}
+	if err := m.checkWrite("lookup and delete"); err != nil {
+		return err
+	}
+	if m.inner != nil {
+		return m.unsupported("lookup and delete", ENOTSUPP)
+	}
+	return m.remove(key, value)
+}
+
+// NextKey is htab_map_get_next_key: the key after key in its chain, else
+// the first key of the following buckets; a key not present restarts from
+// the first bucket.
+func (m *hashMap) NextKey(key, next []byte) error {
+	if err := m.checkNext(key, next); err != nil {
+		return err
+	}
+	if err := m.checkRead("next key"); err != nil {
+		return err
+	}
+	b := uint64(0)
+	if key != nil {
+		h := m.hash(key, m.seed)
+		if i, ok := m.find(key, h); ok {
+			if n := m.loadNext(m.elemOff(i)); n&nullsBit == 0 && n < m.total {
+				copy(next, m.keyAt(n))
+				return nil
+			}
+			b = uint64(h&m.mask) + 1
+		}
+	}
+	for ; b < m.nb; b++ {
+		if n := m.loadNext(m.bucketOff(uint32(b))); n&nullsBit == 0 && n < m.total {
+			copy(next, m.keyAt(n))
+			return nil
+		}
+	}
+	return ENOENT
+}
+
+// LookupElem returns the address of key's value (cpu's copy for per-CPU
+// maps; the inner map's handle for a hash of maps), 0 if absent. An LRU
+// lookup marks the element used.
+func (m *hashMap) LookupElem(cpu int, key []byte) uint64 {
+	if uint64(len(key)) != m.ks || m.closed.Load() {
+		return 0
+	}
+	i, ok := m.find(key, m.hash(key, m.seed))
+	if !ok {
+		return 0
+	}
+	if m.lru != nil {
+		m.lru.touch(i)
+	}
+	a := m.hdr + m.valueOff(i)
+	if m.percpu {
+		if uint(cpu) >= uint(m.spec.CPUs) {
+			return 0
+		}
+		return a + uint64(cpu)*m.vstride
+	}
+	if m.inner != nil {
+		return mem.AtomicLoad64(a)
+	}
+	return a
+}
+
+// UpdateElem is bpf_map_update_elem from a program; per-CPU maps update
+// cpu's copy.
+func (m *hashMap) UpdateElem(cpu int, key, value []byte, flags uint64) error {
+	if uint64(len(key)) != m.ks || uint64(len(value)) != uint64(m.spec.ValueSize) {
+		return EINVAL
+	}
+	if m.closed.Load() {
+		return EBADF
+	}
+	if m.inner != nil {
+		return EOPNOTSUPP // the verifier refuses map-in-map updates from programs
+	}
+	if flags > UpdateExist {
+		return EINVAL
+	}
+	if m.percpu && uint(cpu) >= uint(m.spec.CPUs) {
+		return EINVAL
+	}
+	if !m.percpu && m.lru == nil {
+		cpu = -1
+	}
+	return m.update(key, value, flags, cpu)
+}
+
+// DeleteElem is bpf_map_delete_elem from a program.
+func (m *hashMap) DeleteElem(cpu int, key []byte) error {
+	if uint64(len(key)) != m.ks {
+		return EINVAL
+	}
+	if m.closed.Load() {
+		return EBADF
+	}
+	if m.inner != nil {
+		return m.inner.remove(m, key)
+	}
+	return m.remove(key, nil)
+}
+
+// Regions is the element array; program memory is each element's value.
+func (m *hashMap) Regions() []Region {
+	return []Region{{
+		Data:     m.mapping[m.elemsOff : m.elemsOff+uint64(m.total)*m.esize],
+		Writable: m.spec.Flags&FlagRdOnlyProg == 0 && m.inner == nil,
+		Stride:   m.esize, Offset: 8 + m.ksr, Len: m.varea,
+	}}
+}
+
+// Close unmaps the map.
+func (m *hashMap) Close() error {
+	if m.inner != nil {
+		m.inner.clear()
+	}
+	return m.free()
+}
+
+// innerRefs keeps the Go maps whose handles a map-in-map stores, so
+// Inner can give them back. Go-side changes of a map-in-map are
+// serialised by mu; programs may only look up and delete.
+type innerRefs struct {
+	mu   sync.Mutex
+	refs map[uint64]innerRef
+}
+
+type innerRef struct {
+	m Map
+	n int // slots holding it
+}
+
+func (r *innerRefs) add(m Map) {
+	if r.refs == nil {
+		r.refs = map[uint64]innerRef{}
+	}
+	ref := r.refs[m.Handle()]
+	ref.m = m
+	ref.n++
+	r.refs[m.Handle()] = ref
+}
+
+func (r *innerRefs) drop(h uint64) {
+	if ref, ok := r.refs[h]; ok {
+		if ref.n--; ref.n <= 0 {
+			delete(r.refs, h)
+		} else {
+			r.refs[h] = ref
+		}
+	}
+}
+
+func (r *innerRefs) get(h uint64) (Map, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ref, ok := r.refs[h]
+	return ref.m, ok
+}
+
+func (r *innerRefs) clear() {
+	r.mu.Lock()
+	r.refs = nil
+	r.mu.Unlock()
+}
+
+// lookupID is the Go-side lookup of a map-in-map, which in Linux returns
+// the inner map's id: waggle maps have no ids unless the map stored
+// provides one (an ID() uint32 method).
+func (r *innerRefs) lookupID(m *hashMap, key, value []byte) error {
+	i, ok := m.find(key, m.hash(key, m.seed))
+	if !ok {
+		return ENOENT
+	}
+	return r.writeID(&m.base, mem.AtomicLoad64(m.hdr+m.valueOff(i)), value)
+}
+
+func (r *innerRefs) writeID(b *base, h uint64, value []byte) error {
+	in, ok := r.get(h)
+	if !ok {
+		return ENOENT
+	}
+	if ider, ok := in.(interface{ ID() uint32 }); ok {
+		native.PutUint32(value, ider.ID())
+		return nil
+	}
+	return b.errorf(EOPNOTSUPP, "lookup: inner maps have no ids in user space: use Inner")
+}
+
+func (r *innerRefs) remove(m *hashMap, key []byte) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v := make([]byte, 8)
+	if err := m.remove(key, v); err != nil {
+		return err
+	}
+	r.drop(native.Uint64(v))
+	return nil
+}
+
+// SetInner stores inner under key (BPF_ANY), for a hash of maps. inner must
+// match the InnerMap spec as bpf_map_meta_equal requires; it stays owned by
+// the caller, who must keep it open while it is stored and make it
+// resolvable by the Registry programs use.
+func (m *hashMap) SetInner(key []byte, inner Map) error {
+	if m.inner == nil {
+		return m.unsupported("set inner", EINVAL)
+	}
+	if err := m.check("set inner", key, nil, 0); err != nil {
+		return err
+	}
+	if err := m.checkWrite("set inner"); err != nil {
+		return err
+	}
+	if err := checkInnerMatch(&m.base, inner); err != nil {
+		return err
+	}
+	m.inner.mu.Lock()
+	defer m.inner.mu.Unlock()
+	oldH, had := uint64(0), false
+	if i, ok := m.find(key, m.hash(key, m.seed)); ok {
+		oldH, had = mem.AtomicLoad64(m.hdr+m.valueOff(i)), true
+	}
+	v := make([]byte, 8)
+	native.PutUint64(v, inner.Handle())
+	if err := m.update(key, v, UpdateAny, -1); err != nil {
+		return err
+	}
+	if had {
+		m.inner.drop(oldH)
+	}
+	m.inner.add(inner)
+	return nil
+}
+
+// Inner returns the map stored under key.
+func (m *hashMap) Inner(key []byte) (Map, bool) {
+	if m.inner == nil || uint64(len(key)) != m.ks || m.closed.Load() {
+		return nil, false
+	}
+	i, ok := m.find(key, m.hash(key, m.seed))
+	if !ok {
+		return nil, false
+	}
+	return m.inner.get(mem.AtomicLoad64(m.hdr + m.valueOff(i)))
+}

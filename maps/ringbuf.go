@@ -1,0 +1,407 @@
+package maps
+
+import (
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/waggle-bpf/waggle/internal/mem"
+)
+
+// Ring buffers (BPF_MAP_TYPE_RINGBUF), after kernel/bpf/ringbuf.c: one
+// ring of max_entries bytes (a power of two, a multiple of the page size)
+// shared by every producer, records in reservation order, each an 8-byte
+// header and the sample rounded up to 8 bytes:
+//
+//	┌──────────────────────────────┬──────────────┬──────────────────┐
+//	│ len u32: size | BUSY | DISCARD │ pg_off u32   │ sample, rnd up 8 │
+//	└──────────────────────────────┴──────────────┴──────────────────┘
+//	BUSY = 1<<31 until submitted or discarded; DISCARD = 1<<30.
+//	pg_off: pages from the map's Handle to the header, as the kernel uses it
+//	to find the ring of a sample.
+//
+// The kernel maps the data pages twice in a row so that a record wrapping
+// past the end is contiguous; waggle reserves twice the data size instead
+// and lets a record that starts near the end run into the second half,
+// which only the record being written ever touches (the ring never holds
+// more than max_entries bytes), so samples are always contiguous.
+//
+// The mapping: the header page, then the data (2 × max_entries bytes) at
+// the first page boundary. Type-specific header state:
+//
+//	+72 consumer_pos u64 (atomic)   +80 producer_pos u64 (atomic)
+//	+88 pending_pos u64 (under the lock)   +96 dropped u64 (atomic)
+//
+// Reservations take the map's spin lock; Submit and Discard flip the
+// header atomically and take no lock; the reader consumes in order and
+// stops at a record still BUSY, as the kernel's consumers do. Where Linux
+// differs: a failed bpf_ringbuf_output returns -EAGAIN there as here, but
+// Linux does not count drops; waggle counts every reservation that did not
+// fit (Dropped).
+const (
+	hdrRBCons    = hdrTypeState
+	hdrRBProd    = hdrTypeState + 8
+	hdrRBPending = hdrTypeState + 16
+	hdrRBDropped = hdrTypeState + 24
+
+	rbBusy    = 1 << 31 // BPF_RINGBUF_BUSY_BIT
+	rbDiscard = 1 << 30 // BPF_RINGBUF_DISCARD_BIT
+	rbHdrSize = 8       // BPF_RINGBUF_HDR_SZ
+)
+
+type ringBuf struct {
+	base
+	size, mask uint64
+	dataOff    uint64
+	pageShift  uint
+
+	consMu  sync.Mutex    // one consumer at a time; Close waits for it
+	notify  chan struct{} // producers wake a waiting reader
+	waiting atomic.Int32
+	gone    chan struct{} // closed by Close
+}
+
+func newRingBuf(spec Spec) (*ringBuf, error) {
+	ps := uint64(pageSize())
+	m := &ringBuf{size: uint64(spec.MaxEntries), dataOff: ps, notify: make(chan struct{}, 1), gone: make(chan struct{})}
+	m.mask = m.size - 1
+	for 1<<m.pageShift < ps {
+		m.pageShift++
+	}
+	if err := m.init(spec, ps-headerSize+2*m.size); err != nil {
+		return nil, err
+	}
+	m.put64(hdrData, m.addr(m.dataOff))
+	m.put32(hdrMask, uint32(m.mask))
+	return m, nil
+}
+
+func (m *ringBuf) pos(off int) uint64 { return mem.AtomicLoad64(m.hdr + uint64(off)) }
+
+// Reserve is __bpf_ringbuf_reserve.
+func (m *ringBuf) Reserve(size uint64) uint64 {
+	if m.closed.Load() {
+		return 0
+	}
+	if size > ringbufMaxRecord || (size+rbHdrSize+7)&^7 > m.size {
+		m.drop()
+		return 0
+	}
+	l := (size + rbHdrSize + 7) &^ 7
+	cons := m.pos(hdrRBCons)
+	m.lock(hdrLock)
+	pend := native.Uint64(m.mapping[hdrRBPending:])
+	prod := m.pos(hdrRBProd)
+	for prod-pend > 0 {
+		hl := mem.AtomicLoad32(m.hdr + m.dataOff + pend&m.mask)
+		if hl&rbBusy != 0 {
+			break
+		}
+		pend += (uint64(hl&^rbDiscard) + rbHdrSize + 7) &^ 7
+	}
+	native.PutUint64(m.mapping[hdrRBPending:], pend)
+	next := prod + l
+	if next-cons > m.mask || next-pend > m.mask {
+		m.unlock(hdrLock)
+		m.drop()
+		return 0
+	}
+	h := m.dataOff + prod&m.mask
+	mem.AtomicStore32(m.hdr+h, uint32(size)|rbBusy)
+	native.PutUint32(m.mapping[h+4:], uint32(h>>m.pageShift))
+	mem.AtomicStore64(m.hdr+hdrRBProd, next)
+	m.unlock(hdrLock)
+	return m.hdr + h + rbHdrSize
+}
+
+func (m *ringBuf) drop() { mem.AtomicAdd64(m.hdr+hdrRBDropped, 1) }
+
+// commit is bpf_ringbuf_commit.
+func (m *ringBuf) commit(addr, flags uint64, discard bool) error {
+	if m.closed.Load() {
+		return EBADF
+	}
+	h := addr - rbHdrSize
+	if addr < rbHdrSize || h < m.hdr+m.dataOff || h >= m.hdr+m.dataOff+m.size || (h-m.hdr)%8 != 0 {
+		return EINVAL
+	}
+	l := mem.AtomicLoad32(h)
+	if l&rbBusy == 0 {
+		return EINVAL // not a reserved sample, or committed twice
+	}
+	n := l ^ rbBusy
+	if discard {
+		n |= rbDiscard
+	}
+	if !mem.CompareAndSwap32(h, l, n) {
+		return EINVAL
+	}
+	m.wake(flags)
+	return nil
+}
+
+// wake tells a waiting reader about new data, as the kernel's irq_work
+// does unless RingBufNoWakeup (RingBufForceWakeup always wakes).
+func (m *ringBuf) wake(flags uint64) {
+	if flags&RingBufForceWakeup != 0 || (flags&RingBufNoWakeup == 0 && m.waiting.Load() != 0) {
+		select {
+		case m.notify <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Submit is bpf_ringbuf_submit.
+func (m *ringBuf) Submit(addr, flags uint64) error { return m.commit(addr, flags, false) }
+
+// Discard is bpf_ringbuf_discard.
+func (m *ringBuf) Discard(addr, flags uint64) error { return m.commit(addr, flags, true) }
+
+// Output is bpf_ringbuf_output.
+func (m *ringBuf) Output(data []byte, flags uint64) error {
+	if flags&^(RingBufNoWakeup|RingBufForceWakeup) != 0 {
+		return EINVAL
+	}
+	a := m.Reserve(uint64(len(data)))
+	if a == 0 {
+		if m.closed.Load() {
+			return EBADF
+		}
+		return EAGAIN
+	}
+	copy(m.mapping[a-m.hdr:], data)
+	return m.commit(a, flags, false)
+}
+
+// Query is bpf_ringbuf_query.
+func (m *ringBuf) Query(flags uint64) uint64 {
+	if m.closed.Load() {
+		return 0
+	}
+	switch flags {
+	case RingBufAvailData:
+		return m.pos(hdrRBProd) - m.pos(hdrRBCons)
+	case RingBufRingSize:
+		return m.size
+	case RingBufConsPos:
+		return m.pos(hdrRBCons)
+	case RingBufProdPos:
+		return m.pos(hdrRBProd)
+	}
+	return 0
+}
+
+// Dropped counts reservations that did not fit.
+func (m *ringBuf) Dropped() uint64 {
+	if m.closed.Load() {
+		return 0
+	}
+	return m.pos(hdrRBDropped)
+}
+
+// Contains reports whether addr is in the ring's data.
+func (m *ringBuf) Contains(addr uint64) bool {
+	return addr >= m.hdr+m.dataOff && addr < m.hdr+m.dataOff+2*m.size
+}
+
+// consume copies the next submitted sample into buf (grown as needed),
+// skipping discarded ones, and reports whether there was one and the bytes
+// still to read after it. The caller holds consMu.
+func (m *ringBuf) consume(buf []byte) ([]byte, bool, int) {
+	cons := m.pos(hdrRBCons)
+	for {
+		prod := m.pos(hdrRBProd)
+		if cons == prod {
+			return buf, false, 0
+		}
+		h := m.dataOff + cons&m.mask
+		l := mem.AtomicLoad32(m.hdr + h)
+		if l&rbBusy != 0 {
+			return buf, false, int(prod - cons)
+		}
+		n := uint64(l &^ rbDiscard)
+		total := (n + rbHdrSize + 7) &^ 7
+		if total > m.size {
+			// Never written by this package: a program wrote over a
+			// header. Drop everything up to the producer.
+			mem.AtomicStore64(m.hdr+hdrRBCons, prod)
+			return buf, false, 0
+		}
+		var got bool
+		if l&rbDiscard == 0 {
+			buf = append(buf[:0], m.mapping[h+rbHdrSize:h+rbHdrSize+n]...)
+			got = true
+		}
+		cons += total
+		mem.AtomicStore64(m.hdr+hdrRBCons, cons)
+		if got {
+			return buf, true, int(prod - cons)
+		}
+	}
+}
+
+// Lookup, Update, Delete and NextKey are ENOTSUPP (ringbuf_map_*).
+func (m *ringBuf) Lookup(key, value []byte) error { return m.unsupported("lookup", ENOTSUPP) }
+
+// Update is ENOTSUPP.
+func (m *ringBuf) Update(key, value []byte, flags uint64) error {
+	return m.unsupported("update", ENOTSUPP)
+}
+
+// Delete is ENOTSUPP.
+func (m *ringBuf) Delete(key []byte) error { return m.unsupported("delete", ENOTSUPP) }
+
+// NextKey is ENOTSUPP.
+func (m *ringBuf) NextKey(key, next []byte) error { return m.unsupported("next key", ENOTSUPP) }
+
+// LookupAndDelete is ENOTSUPP.
+func (m *ringBuf) LookupAndDelete(key, value []byte) error {
+	return m.unsupported("lookup and delete", ENOTSUPP)
+}
+
+// Regions is the data area (twice max_entries): samples are written there.
+func (m *ringBuf) Regions() []Region {
+	return []Region{{Data: m.mapping[m.dataOff : m.dataOff+2*m.size], Writable: true}}
+}
+
+// Close wakes readers, waits for a read in progress and unmaps the ring.
+func (m *ringBuf) Close() error {
+	m.consMu.Lock()
+	defer m.consMu.Unlock()
+	if !m.closed.Load() {
+		close(m.gone)
+	}
+	return m.free()
+}
+
+// RingBufRecord is a sample read from a ring buffer.
+type RingBufRecord struct {
+	RawSample []byte
+	// Remaining is the number of bytes in the ring after this record,
+	// submitted or not.
+	Remaining int
+}
+
+// RingBufReader reads a ring buffer map from Go, as cilium/ebpf's
+// ringbuf.Reader reads a kernel one: records in the order they were
+// reserved, discarded ones skipped, Read blocking until a record is
+// submitted, the deadline passes or the reader or map is closed.
+type RingBufReader struct {
+	rb       *ringBuf
+	deadline atomic.Int64 // unix nanoseconds, 0 for none
+	closed   chan struct{}
+	once     sync.Once
+}
+
+// NewRingBufReader returns a reader of m, which must be a RingBuf map.
+// Several readers of one map share its consumer position.
+func NewRingBufReader(m Map) (*RingBufReader, error) {
+	rb, ok := m.(*ringBuf)
+	if !ok {
+		return nil, wrongType("ring buffer reader", m, RingBuf)
+	}
+	if rb.closed.Load() {
+		return nil, rb.errorf(EBADF, "ring buffer reader: map is closed")
+	}
+	return &RingBufReader{rb: rb, closed: make(chan struct{})}, nil
+}
+
+// SetDeadline makes Read give up with os.ErrDeadlineExceeded at t; the
+// zero time removes the deadline. It applies to reads that start waiting
+// after the call.
+func (r *RingBufReader) SetDeadline(t time.Time) {
+	if t.IsZero() {
+		r.deadline.Store(0)
+		return
+	}
+	r.deadline.Store(t.UnixNano())
+}
+
+// Read returns the next record.
+func (r *RingBufReader) Read() (RingBufRecord, error) {
+	var rec RingBufRecord
+	err := r.ReadInto(&rec)
+	return rec, err
+}
+
+// ReadInto reads the next record into rec, reusing rec.RawSample's
+// storage.
+func (r *RingBufReader) ReadInto(rec *RingBufRecord) error {
+	rb := r.rb
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		select {
+		case <-r.closed:
+			return os.ErrClosed
+		default:
+		}
+		rb.consMu.Lock()
+		if rb.closed.Load() {
+			rb.consMu.Unlock()
+			return os.ErrClosed
+		}
+		buf, ok, rem := rb.consume(rec.RawSample)
+		rb.consMu.Unlock()
+		if ok {
+			rec.RawSample, rec.Remaining = buf, rem
+			return nil
+		}
+		// Announce the wait, then look again, so a producer that
+		// committed in between either sees us waiting or is seen.
+		rb.waiting.Add(1)
+		rb.consMu.Lock()
+		ready := !rb.closed.Load() && rb.pos(hdrRBProd) != rb.pos(hdrRBCons) &&
+			mem.AtomicLoad32(rb.hdr+rb.dataOff+rb.pos(hdrRBCons)&rb.mask)&rbBusy == 0
+		rb.consMu.Unlock()
+		if ready {
+			rb.waiting.Add(-1)
+			continue
+		}
+		var expired <-chan time.Time
+		if d := r.deadline.Load(); d != 0 {
+			wait := time.Until(time.Unix(0, d))
+			if wait <= 0 {
+				rb.waiting.Add(-1)
+				return os.ErrDeadlineExceeded
+			}
+			if timer == nil {
+				timer = time.NewTimer(wait)
+			} else {
+				timer.Reset(wait)
+			}
+			expired = timer.C
+		}
+		select {
+		case <-rb.notify:
+		case <-expired:
+			rb.waiting.Add(-1)
+			return os.ErrDeadlineExceeded
+		case <-r.closed:
+			rb.waiting.Add(-1)
+			return os.ErrClosed
+		case <-rb.gone:
+			rb.waiting.Add(-1)
+			return os.ErrClosed
+		}
+		rb.waiting.Add(-1)
+	}
+}
+
+// AvailableBytes is the number of bytes in the ring not yet read.
+func (r *RingBufReader) AvailableBytes() int { return int(r.rb.Query(RingBufAvailData)) }
+
+// BufferSize is the ring's data size.
+func (r *RingBufReader) BufferSize() int { return int(r.rb.size) }
+
+// Close makes pending and later reads fail with os.ErrClosed. The map
+// stays open.
+func (r *RingBufReader) Close() error {
+	r.once.Do(func() { close(r.closed) })
+	return nil
+}
