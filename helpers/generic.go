@@ -227,12 +227,6 @@ func mapPeekElem(env Env, a *[5]uint64) (uint64, error) {
 	return maps.Return(v.PeekElem(b)), nil
 }
 
-// ProgramArray is the program side of BPF_MAP_TYPE_PROG_ARRAY, as
-// bpf_tail_call needs it.
-type ProgramArray interface {
-	Program(index uint32) (any, bool)
-}
-
 // tailCall is bpf_tail_call: on success it sets State.TailCall and the
 // engine continues in that program; on failure (index out of range, empty
 // slot, 33 tail calls taken) the program goes on after the call, as in
@@ -242,7 +236,7 @@ func tailCall(env Env, a *[5]uint64) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	pa, ok := m.(ProgramArray)
+	pa, ok := m.(maps.ProgramArray)
 	if !ok {
 		return 0, fmt.Errorf("bpf_tail_call: map %q is a %s, not a prog_array", m.Spec().Name, m.Spec().Type)
 	}
@@ -367,18 +361,13 @@ func cString(env Env, addr uint64) ([]byte, error) {
 	}
 }
 
-// PerfOutput is the program side of BPF_MAP_TYPE_PERF_EVENT_ARRAY.
-type PerfOutput interface {
-	Output(cpu int, flags uint64, data []byte) error
-}
-
 // perfEventOutput is bpf_perf_event_output(ctx, map, flags, data, size).
 func perfEventOutput(env Env, a *[5]uint64) (uint64, error) {
 	m, err := mapOf(env, a[1])
 	if err != nil {
 		return 0, err
 	}
-	p, ok := m.(PerfOutput)
+	p, ok := m.(maps.PerfEvents)
 	if !ok {
 		return errno(maps.EINVAL), nil
 	}
@@ -389,21 +378,12 @@ func perfEventOutput(env Env, a *[5]uint64) (uint64, error) {
 	return maps.Return(p.Output(env.State().CPU, a[2], data)), nil
 }
 
-// RingBuffer is the program side of BPF_MAP_TYPE_RINGBUF.
-type RingBuffer interface {
-	Output(data []byte, flags uint64) error
-	Reserve(size uint64) uint64
-	Submit(addr, flags uint64)
-	Discard(addr, flags uint64)
-	Query(flags uint64) uint64
-}
-
-func ringbufOf(env Env, handle uint64) (RingBuffer, error) {
+func ringbufOf(env Env, handle uint64) (maps.RingBuffer, error) {
 	m, err := mapOf(env, handle)
 	if err != nil {
 		return nil, err
 	}
-	rb, ok := m.(RingBuffer)
+	rb, ok := m.(maps.RingBuffer)
 	if !ok {
 		return nil, fmt.Errorf("map %q is a %s, not a ringbuf", m.Spec().Name, m.Spec().Type)
 	}
@@ -435,19 +415,10 @@ func ringbufReserve(env Env, a *[5]uint64) (uint64, error) {
 
 // ringbufContaining finds the ring buffer a reserved record lives in: the
 // submit and discard helpers get only the record's address.
-func ringbufContaining(env Env, addr uint64) (RingBuffer, error) {
-	st := env.State()
-	if st.Maps != nil {
-		for _, m := range st.Maps.All() {
-			rb, ok := m.(RingBuffer)
-			if !ok {
-				continue
-			}
-			for _, r := range m.Regions() {
-				if lo := mem.Addr(r.Data); addr >= lo && addr < lo+uint64(len(r.Data)) {
-					return rb, nil
-				}
-			}
+func ringbufContaining(env Env, addr uint64) (maps.RingBuffer, error) {
+	if st := env.State(); st.Maps != nil {
+		if rb, ok := st.Maps.RingBufOf(addr); ok {
+			return rb, nil
 		}
 	}
 	return nil, fmt.Errorf("%#x is not a record reserved in a ring buffer", addr)
@@ -458,8 +429,7 @@ func ringbufSubmit(env Env, a *[5]uint64) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	rb.Submit(a[0], a[1])
-	return 0, nil
+	return 0, rb.Submit(a[0], a[1])
 }
 
 func ringbufDiscard(env Env, a *[5]uint64) (uint64, error) {
@@ -467,8 +437,7 @@ func ringbufDiscard(env Env, a *[5]uint64) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	rb.Discard(a[0], a[1])
-	return 0, nil
+	return 0, rb.Discard(a[0], a[1])
 }
 
 func ringbufQuery(env Env, a *[5]uint64) (uint64, error) {

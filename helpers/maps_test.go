@@ -1,0 +1,152 @@
+package helpers_test
+
+import (
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"github.com/waggle-bpf/waggle/asm"
+	"github.com/waggle-bpf/waggle/helpers"
+	"github.com/waggle-bpf/waggle/interp"
+	"github.com/waggle-bpf/waggle/isa"
+	"github.com/waggle-bpf/waggle/maps"
+)
+
+func mustMap(t *testing.T, spec maps.Spec) maps.Map {
+	t.Helper()
+	m, err := maps.New(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// runMaps runs src with map handles patched into "lddw rN = map_fd(i)" (the
+// i-th map) and every map's memory as a checked region.
+func runMaps(t *testing.T, src string, ms ...maps.Map) uint64 {
+	t.Helper()
+	prog, err := asm.Parse(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := &maps.Registry{}
+	var regions []interp.Region
+	for _, m := range ms {
+		reg.Add(m)
+		for _, r := range m.Regions() {
+			regions = append(regions, interp.Region{Data: r.Data, Writable: r.Writable})
+		}
+	}
+	for i := range prog {
+		if prog[i].IsLoadImm64() && prog[i].Src == isa.PseudoMapFD {
+			h := ms[prog[i].Imm].Handle()
+			pair := isa.LoadImm64(prog[i].Dst, 0, h)
+			prog[i], prog[i+1] = pair[0], pair[1]
+		}
+	}
+	p, err := interp.Load(prog, interp.Options{Helpers: helpers.Generic().Table()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r0, err := interp.NewMachine().Run(p, &interp.Args{Regions: regions, State: &helpers.State{Maps: reg, CPU: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r0
+}
+
+func TestMapHelpers_hash(t *testing.T) {
+	h := mustMap(t, maps.Spec{Name: "h", Type: maps.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 2})
+	got := runMaps(t, `
+		r1 = 7
+		*(u32 *)(r10 - 4) = r1
+		r1 = 100
+		*(u64 *)(r10 - 16) = r1
+		r1 = map_fd(0) ll
+		r2 = r10
+		r2 += -4
+		r3 = r10
+		r3 += -16
+		r4 = 1
+		call 2            // update(7, 100, BPF_NOEXIST) = 0
+		r6 = r0
+		r1 = map_fd(0) ll
+		r2 = r10
+		r2 += -4
+		r3 = r10
+		r3 += -16
+		r4 = 1
+		call 2            // again: -EEXIST
+		r6 <<= 8
+		r0 &= 0xff
+		r6 |= r0
+		r1 = map_fd(0) ll
+		r2 = r10
+		r2 += -4
+		call 1            // lookup(7)
+		if r0 == 0 goto miss
+		r1 = *(u64 *)(r0 + 0)
+		r1 += 1
+		*(u64 *)(r0 + 0) = r1   // in place
+		r6 <<= 16
+		r6 |= r1
+		r0 = r6
+		exit
+	miss:
+		r0 = -1
+		exit`, h)
+	// 0 (first update), 0xef (-17 & 0xff), 101
+	if got != (0<<24|0xef)<<16|101 {
+		t.Fatalf("r0 = %#x", got)
+	}
+	v := make([]byte, 8)
+	if err := h.Lookup(binary.NativeEndian.AppendUint32(nil, 7), v); err != nil || binary.NativeEndian.Uint64(v) != 101 {
+		t.Fatalf("value after the run: %d, %v", binary.NativeEndian.Uint64(v), err)
+	}
+}
+
+func TestMapHelpers_queueAndRingbuf(t *testing.T) {
+	q := mustMap(t, maps.Spec{Name: "q", Type: maps.Queue, ValueSize: 8, MaxEntries: 4})
+	rb := mustMap(t, maps.Spec{Name: "rb", Type: maps.RingBuf, MaxEntries: 4096})
+	got := runMaps(t, `
+		r1 = 42
+		*(u64 *)(r10 - 8) = r1
+		r1 = map_fd(0) ll
+		r2 = r10
+		r2 += -8
+		r3 = 0
+		call 87           // push 42
+		r1 = 0
+		*(u64 *)(r10 - 8) = r1
+		r1 = map_fd(0) ll
+		r2 = r10
+		r2 += -8
+		call 88           // pop
+		r6 = *(u64 *)(r10 - 8)
+		r1 = map_fd(1) ll
+		r2 = 8
+		r3 = 0
+		call 131          // reserve 8 bytes
+		if r0 == 0 goto out
+		*(u64 *)(r0 + 0) = r6
+		r1 = r0
+		r2 = 0
+		call 132          // submit
+	out:
+		r0 = r6
+		exit`, q, rb)
+	if got != 42 {
+		t.Fatalf("popped %d, want 42", got)
+	}
+	rd, err := maps.NewRingBufReader(rb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	rd.SetDeadline(time.Now().Add(time.Second))
+	rec, err := rd.Read()
+	if err != nil || len(rec.RawSample) != 8 || binary.NativeEndian.Uint64(rec.RawSample) != 42 {
+		t.Fatalf("ring buffer record %x, %v", rec.RawSample, err)
+	}
+}
