@@ -1,0 +1,183 @@
+package progtype
+
+import (
+	"sort"
+
+	"github.com/waggle-bpf/waggle/helpers"
+)
+
+// Which helpers each program type may call: the types' get_func_proto in
+// net/core/filter.c, kernel/trace/bpf_trace.c and kernel/bpf/helpers.c
+// (Linux 6.12), for a program loaded with CAP_BPF and CAP_PERFMON (as
+// root), GPL-licensed, not sleepable, and in a kernel built with the
+// options a distribution enables (CONFIG_INET, CONFIG_CGROUPS,
+// CONFIG_SOCK_CGROUP_DATA, CONFIG_XFRM, CONFIG_NET_CLS_ACT, ...).
+
+// idSet is a set of helper ids.
+type idSet map[int32]bool
+
+func setOf(ids ...int32) idSet {
+	s := make(idSet, len(ids))
+	for _, id := range ids {
+		s[id] = true
+	}
+	return s
+}
+
+// baseIDs is bpf_base_func_proto with CAP_BPF and CAP_PERFMON.
+var baseIDs = setOf(
+	idMapLookupElem, idMapUpdateElem, idMapDeleteElem, idMapPushElem, idMapPopElem,
+	idMapPeekElem, idMapLookupPercpuElem, idGetPrandomU32, idGetSmpProcessorID,
+	idGetNumaNodeID, idTailCall, idKtimeGetNs, idKtimeGetBootNs, idKtimeGetTaiNs,
+	idRingbufOutput, idRingbufReserve, idRingbufSubmit, idRingbufDiscard, idRingbufQuery,
+	idStrncmp, idStrtol, idStrtoul, idGetCurrentPidTgid, idGetNsCurrentPidTgid,
+	// CAP_BPF
+	idSpinLock, idSpinUnlock, idJiffies64, idPerCPUPtr, idThisCPUPtr, idTimerInit,
+	idTimerSetCallback, idTimerStart, idTimerCancel, idKptrXchg, idForEachMapElem, idLoop,
+	idUserRingbufDrain, idRingbufReserveDynptr, idRingbufSubmitDynptr, idRingbufDiscardDynptr,
+	idDynptrFromMem, idDynptrRead, idDynptrWrite, idDynptrData, idCgrpStorageGet,
+	idCgrpStorageDelete, idGetCurrentCgroupID, idGetCurrentAncestorCgID,
+	// CAP_PERFMON
+	idTracePrintk, idGetCurrentTask, idGetCurrentTaskBTF, idProbeReadUser, idProbeReadKernel,
+	idProbeReadUserStr, idProbeReadKernelStr, idSnprintfBTF, idSnprintf, idTaskPtRegs,
+	idTraceVprintk,
+)
+
+// skBaseIDs is bpf_sk_base_func_proto: the base and the socket casts.
+var skBaseIDs = union(baseIDs, setOf(idSkcToTCP6Sock, idSkcToTCPSock, idSkcToTCPTimewaitSock,
+	idSkcToTCPRequestSock, idSkcToUDP6Sock, idSkcToUnixSock, idSkcToMPTCPSock, idKtimeGetCoarseNs))
+
+// sockFilterIDs is sk_filter_func_proto.
+var sockFilterIDs = union(skBaseIDs, setOf(idSkbLoadBytes, idSkbLoadBytesRelative,
+	idGetSocketCookie, idGetSocketUID, idPerfEventOutput))
+
+// cgSKBIDs is cg_skb_func_proto (with cgroup_common_func_proto).
+var cgSKBIDs = union(sockFilterIDs, setOf(idSkFullsock, idSkStorageGet, idSkStorageDelete,
+	idPerfEventOutput, idSkbCgroupID, idSkbAncestorCgroupID, idSkCgroupID, idSkAncestorCgroupID,
+	idSkLookupTCP, idSkLookupUDP, idSkRelease, idSkcLookupTCP, idTCPSock, idGetListenerSock,
+	idSkbECNSetCE, idGetLocalStorage))
+
+// tcIDs is tc_cls_act_func_proto.
+var tcIDs = union(skBaseIDs, setOf(idSkbStoreBytes, idSkbLoadBytes, idSkbLoadBytesRelative,
+	idSkbPullData, idCsumDiff, idCsumUpdate, idCsumLevel, idL3CsumReplace, idL4CsumReplace,
+	idCloneRedirect, idGetCgroupClassid, idSkbVlanPush, idSkbVlanPop, idSkbChangeProto,
+	idSkbChangeType, idSkbAdjustRoom, idSkbChangeTail, idSkbChangeHead, idSkbGetTunnelKey,
+	idSkbSetTunnelKey, idSkbGetTunnelOpt, idSkbSetTunnelOpt, idRedirect, idRedirectNeigh,
+	idRedirectPeer, idGetRouteRealm, idGetHashRecalc, idSetHashInvalid, idSetHash,
+	idPerfEventOutput, idGetSmpProcessorID, idSkbUnderCgroup, idGetSocketCookie,
+	idGetSocketUID, idFibLookup, idCheckMTU, idSkFullsock, idSkStorageGet, idSkStorageDelete,
+	idSkbGetXfrmState, idSkbCgroupClassid, idSkbCgroupID, idSkbAncestorCgroupID,
+	idSkLookupTCP, idSkLookupUDP, idSkRelease, idTCPSock, idGetListenerSock, idSkcLookupTCP,
+	idTCPCheckSyncookie, idSkbECNSetCE, idTCPGenSyncookie, idSkAssign, idSkbSetTstamp,
+	idTCPRawGenSyncookieV4, idTCPRawGenSyncookieV6, idTCPRawCheckSyncookieV4,
+	idTCPRawCheckSyncookieV6))
+
+// xdpIDs is xdp_func_proto.
+var xdpIDs = union(skBaseIDs, setOf(idPerfEventOutput, idGetSmpProcessorID, idCsumDiff,
+	idXDPAdjustHead, idXDPAdjustMeta, idRedirect, idRedirectMap, idXDPAdjustTail,
+	idXDPGetBuffLen, idXDPLoadBytes, idXDPStoreBytes, idFibLookup, idCheckMTU,
+	idSkLookupUDP, idSkLookupTCP, idSkRelease, idSkcLookupTCP, idTCPCheckSyncookie,
+	idTCPGenSyncookie, idTCPRawGenSyncookieV4, idTCPRawGenSyncookieV6,
+	idTCPRawCheckSyncookieV4, idTCPRawCheckSyncookieV6))
+
+// tracingIDs is bpf_tracing_func_proto (x86-64 has
+// CONFIG_ARCH_HAS_NON_OVERLAPPING_ADDRESS_SPACE, so the legacy
+// bpf_probe_read and bpf_probe_read_str exist).
+var tracingIDs = union(baseIDs, setOf(idGetCurrentTask, idGetCurrentTaskBTF, idTaskPtRegs,
+	idGetCurrentUIDGid, idGetCurrentComm, idTracePrintk, idGetSmpProcessorID, idGetNumaNodeID,
+	idPerfEventRead, idGetPrandomU32, idProbeWriteUser, idProbeReadUser, idProbeReadKernel,
+	idProbeReadUserStr, idProbeReadKernelStr, idProbeRead, idProbeReadStr, idCgrpStorageGet,
+	idCgrpStorageDelete, idCurrentTaskUnderCgroup, idSendSignal, idSendSignalThread,
+	idPerfEventReadValue, idJiffies64, idGetTaskStack, idCopyFromUser, idCopyFromUserTask,
+	idSnprintfBTF, idPerCPUPtr, idThisCPUPtr, idTaskStorageGet, idTaskStorageDelete,
+	idForEachMapElem, idSnprintf, idGetFuncIP, idGetBranchSnapshot, idFindVMA, idTraceVprintk))
+
+// kprobeIDs is kprobe_prog_func_proto (CONFIG_BPF_KPROBE_OVERRIDE gives
+// bpf_override_return).
+var kprobeIDs = union(tracingIDs, setOf(idPerfEventOutput, idGetStackid, idGetStack,
+	idOverrideReturn, idGetFuncIP, idGetAttachCookie))
+
+// tracepointIDs is tp_prog_func_proto; raw tracepoints (raw_tp_prog_func_proto)
+// allow the same set. bpf_get_func_ip is fentry-only there.
+var tracepointIDs = without(union(tracingIDs, setOf(idPerfEventOutput, idGetStackid,
+	idGetStack, idGetAttachCookie)), idGetFuncIP)
+
+// perfEventIDs is pe_prog_func_proto.
+var perfEventIDs = without(union(tracingIDs, setOf(idPerfEventOutput, idGetStackid, idGetStack,
+	idPerfProgReadValue, idReadBranchRecords, idGetAttachCookie)), idGetFuncIP)
+
+// hookIDs is what a user hook allows unless it says otherwise: the base
+// set, the task helpers and the memory probes.
+var hookIDs = union(baseIDs, setOf(idGetCurrentUIDGid, idGetCurrentComm, idGetCurrentTask,
+	idProbeReadKernel, idProbeReadUser, idProbeReadKernelStr, idProbeReadUserStr, idSendSignal,
+	idSendSignalThread, idGetFuncIP))
+
+func union(sets ...idSet) idSet {
+	out := idSet{}
+	for _, s := range sets {
+		for id := range s {
+			out[id] = true
+		}
+	}
+	return out
+}
+
+func without(s idSet, ids ...int32) idSet {
+	for _, id := range ids {
+		delete(s, id)
+	}
+	return s
+}
+
+func xdpAllowed(k *Kind, id int32) bool        { return xdpIDs[id] }
+func sockFilterAllowed(k *Kind, id int32) bool { return sockFilterIDs[id] }
+func tcAllowed(k *Kind, id int32) bool         { return tcIDs[id] }
+func cgSKBAllowed(k *Kind, id int32) bool      { return cgSKBIDs[id] }
+func kprobeAllowed(k *Kind, id int32) bool     { return kprobeIDs[id] }
+func tracepointAllowed(k *Kind, id int32) bool { return tracepointIDs[id] }
+func rawTPAllowed(k *Kind, id int32) bool      { return tracepointIDs[id] }
+func perfEventAllowed(k *Kind, id int32) bool  { return perfEventIDs[id] }
+
+// Allowed reports whether programs of this Kind may call helper id, as the
+// type's get_func_proto in Linux decides for a privileged, GPL program.
+// Allowed does not mean implemented: see Helpers for the helpers this
+// package implements, and package helpers for the generic ones.
+func (k *Kind) Allowed(id int32) bool { return k.allowed(k, id) }
+
+// AllowedHelpers returns the ids Allowed accepts, in increasing order.
+func (k *Kind) AllowedHelpers() []int32 {
+	var ids []int32
+	for id := int32(1); int(id) < 256; id++ {
+		if k.Allowed(id) {
+			ids = append(ids, id)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids
+}
+
+// Helpers returns this package's implementations of the helpers specific
+// to the Kind's program type that it allows (a new slice each call): the
+// packet helpers of XDP and socket buffer programs, the task, memory-probe,
+// stack and signal helpers of tracing programs and hooks. bpf_redirect has
+// one implementation per family (XDP_REDIRECT or TC_ACT_REDIRECT). The
+// generic helpers (maps, time, tail calls, ...) are package helpers'.
+func (k *Kind) Helpers() helpers.Defs {
+	var src []helpers.Def
+	switch k.run {
+	case runXDP:
+		src = append(src, xdpDefs...)
+	case runSKB:
+		src = append(src, skbDefs...)
+	}
+	src = append(src, taskDefs...)
+	var out helpers.Defs
+	seen := map[int32]bool{}
+	for _, d := range src {
+		if k.Allowed(d.ID) && !seen[d.ID] {
+			seen[d.ID] = true
+			out = append(out, d)
+		}
+	}
+	return out
+}

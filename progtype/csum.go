@@ -1,0 +1,115 @@
+package progtype
+
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
+// The Internet checksum arithmetic of Linux on x86-64, bit for bit: helpers
+// return __wsum values (bpf_csum_diff) whose exact 32-bit form depends on
+// the architecture's csum_partial, so it is reproduced rather than
+// re-derived. Values are in the byte order of memory: a 16- or 32-bit
+// quantity read from a packet with a little-endian load.
+
+var le = binary.LittleEndian
+
+// csumPartial is csum_partial (arch/x86/lib/csum-partial_64.c): the
+// one's-complement sum of buf as little-endian 64-bit words (the tail
+// zero-padded) added to sum with end-around carry, folded to 32 bits by
+// csum_finalize_sum. The kernel's order of additions differs (two
+// accumulators over 80-byte blocks), but end-around-carry addition is
+// associative and commutative, so the result is the same.
+func csumPartial(buf []byte, sum uint32) uint32 {
+	acc := uint64(sum)
+	var c uint64
+	for len(buf) >= 8 {
+		acc, c = bits.Add64(acc, le.Uint64(buf), 0)
+		acc += c
+		buf = buf[8:]
+	}
+	if len(buf) > 0 {
+		var tail [8]byte
+		copy(tail[:], buf)
+		acc, c = bits.Add64(acc, le.Uint64(tail[:]), 0)
+		acc += c
+	}
+	// csum_finalize_sum: (temp64 + ror64(temp64, 32)) >> 32
+	return uint32((acc + bits.RotateLeft64(acc, -32)) >> 32)
+}
+
+// csumAdd is csum_add (include/net/checksum.h): 32-bit one's-complement
+// addition.
+func csumAdd(a, b uint32) uint32 {
+	r := a + b
+	if r < b {
+		r++
+	}
+	return r
+}
+
+// csumSub is csum_sub.
+func csumSub(a, b uint32) uint32 { return csumAdd(a, ^b) }
+
+// csumFold is x86-64 csum_fold (arch/x86/include/asm/checksum_64.h): fold
+// a 32-bit sum to 16 bits and invert it.
+func csumFold(sum uint32) uint16 {
+	r, c := bits.Add32(sum&0xffff0000, sum<<16, 0)
+	r, _ = bits.Add32(r, 0xffff, c)
+	return uint16(^r >> 16)
+}
+
+// csum16Add is csum16_add: 16-bit one's-complement addition.
+func csum16Add(a, b uint16) uint16 {
+	r := a + b
+	if r < b {
+		r++
+	}
+	return r
+}
+
+// csumBlockAdd is csum_block_add: a block's sum at an odd offset is
+// byte-rotated first (csum_shift).
+func csumBlockAdd(sum, sum2 uint32, off int) uint32 {
+	if off&1 != 0 {
+		sum2 = bits.RotateLeft32(sum2, -8)
+	}
+	return csumAdd(sum, sum2)
+}
+
+// csumBlockSub is csum_block_sub.
+func csumBlockSub(sum, sum2 uint32, off int) uint32 { return csumBlockAdd(sum, ^sum2, off) }
+
+// csumReplace4 is csum_replace4: update the 16-bit checksum at *sum for a
+// 32-bit field changing from from to to (RFC 1624).
+func csumReplace4(sum uint16, from, to uint32) uint16 {
+	tmp := csumSub(^uint32(sum), from)
+	return csumFold(csumAdd(tmp, to))
+}
+
+// csumReplace2 is csum_replace2.
+func csumReplace2(sum, from, to uint16) uint16 {
+	return ^csum16Add(csum16Add(^sum, ^from), to)
+}
+
+// csumReplaceByDiff is csum_replace_by_diff.
+func csumReplaceByDiff(sum uint16, diff uint32) uint16 {
+	return csumFold(csumAdd(diff, ^uint32(sum)))
+}
+
+// CsumDiff is bpf_csum_diff (net/core/filter.c) as a pure function: the
+// checksum difference between the 32-bit words of from and to, added to
+// seed. Both lengths must be multiples of 4 and together at most 512 bytes;
+// otherwise ok is false (the helper returns -EINVAL).
+func CsumDiff(from, to []byte, seed uint32) (sum uint32, ok bool) {
+	if (len(from)|len(to))&3 != 0 || len(from)+len(to) > 512 {
+		return 0, false
+	}
+	var diff [512]byte
+	n := 0
+	for i := 0; i < len(from); i += 4 {
+		le.PutUint32(diff[n:], ^le.Uint32(from[i:]))
+		n += 4
+	}
+	n += copy(diff[n:], to)
+	return csumPartial(diff[:n], seed), true
+}

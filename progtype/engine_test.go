@@ -1,0 +1,134 @@
+package progtype_test
+
+import (
+	"errors"
+	"fmt"
+	"github.com/waggle-bpf/waggle/maps"
+	"testing"
+
+	"github.com/waggle-bpf/waggle/asm"
+	"github.com/waggle-bpf/waggle/helpers"
+	"github.com/waggle-bpf/waggle/interp"
+	"github.com/waggle-bpf/waggle/isa"
+	"github.com/waggle-bpf/waggle/progtype"
+)
+
+// mustParse assembles a test program.
+func mustParse(tb testing.TB, src string) []isa.Instruction {
+	tb.Helper()
+	p, err := asm.Parse(src)
+	if err != nil {
+		tb.Fatalf("parse: %v", err)
+	}
+	return p
+}
+
+// mustKind looks up a program type.
+func mustKind(tb testing.TB, t progtype.Type) *progtype.Kind {
+	tb.Helper()
+	k, err := progtype.Lookup(t)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k
+}
+
+// helperTable is the type's helpers plus the clock helpers.
+func helperTable(k *progtype.Kind) helpers.Table {
+	t := helpers.Table{}
+	for id, f := range helpers.Time() {
+		t[id] = f
+	}
+	for _, d := range k.Helpers() {
+		t[d.ID] = d.Func
+	}
+	return t
+}
+
+// engine loads rewritten programs into the interpreter.
+type engine struct {
+	mode interp.Mode
+}
+
+// load rewrites prog for k and loads it.
+func (e engine) load(tb testing.TB, k *progtype.Kind, prog []isa.Instruction) *interp.Program {
+	tb.Helper()
+	rw, err := k.Rewrite(prog)
+	if err != nil {
+		tb.Fatalf("rewrite: %v", err)
+	}
+	p, err := interp.Load(rw.Insns, interp.Options{Mode: e.mode, Helpers: helperTable(k)})
+	if err != nil {
+		tb.Fatalf("load: %v", err)
+	}
+	return p
+}
+
+// exec returns an Exec that runs p on the interpreter.
+func exec(p *interp.Program, st *helpers.State) progtype.Exec {
+	return func(r *progtype.Run) (uint64, error) {
+		regions := make([]interp.Region, len(r.Regions()))
+		for i, reg := range r.Regions() {
+			regions[i] = interp.Region(reg)
+		}
+		if st == nil {
+			st = &helpers.State{}
+		}
+		st.Hook = r
+		return interp.NewMachine().Run(p, &interp.Args{
+			Regs:    [5]uint64{r.Ctx()},
+			Regions: regions,
+			Packet:  r.Packet(),
+			State:   st,
+		})
+	}
+}
+
+// runProg rewrites, loads and runs prog on in, repeat times, as
+// BPF_PROG_TEST_RUN does.
+func runProg(tb testing.TB, mode interp.Mode, k *progtype.Kind, prog []isa.Instruction, in progtype.Input, repeat int) (*progtype.Output, error) {
+	tb.Helper()
+	rw, err := k.Rewrite(prog)
+	if err != nil {
+		tb.Fatalf("rewrite: %v", err)
+	}
+	p, err := interp.Load(rw.Insns, interp.Options{Mode: mode, Helpers: helperTable(k)})
+	if err != nil {
+		tb.Fatalf("load: %v", err)
+	}
+	r, err := rw.NewRun(in)
+	if err != nil {
+		return nil, err
+	}
+	x := exec(p, nil)
+	var r0 uint64
+	for i := 0; i < max(repeat, 1); i++ {
+		if r0, err = x(r); err != nil {
+			return nil, err
+		}
+	}
+	return r.Finish(r0)
+}
+
+const interpChecked = interp.Checked
+
+// mustParseNoTB assembles a program built by the test itself.
+func mustParseNoTB(src string) []isa.Instruction {
+	p, err := asm.Parse(src)
+	if err != nil {
+		panic(fmt.Sprintf("parse %q: %v", src, err))
+	}
+	return p
+}
+
+// disasm prints a program for failure messages.
+func disasm(p []isa.Instruction) string { return asm.Disassemble(p, asm.Listing) }
+
+// waggleErrno returns the errno a waggle error wraps, 0 for none.
+func waggleErrno(err error) int {
+	var e maps.Errno
+	if errors.As(err, &e) {
+		return int(e)
+	}
+	return 0
+}

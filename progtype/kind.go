@@ -1,0 +1,257 @@
+package progtype
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/waggle-bpf/waggle/isa"
+	"github.com/waggle-bpf/waggle/maps"
+)
+
+// errEINVAL is the errno of inputs the kernel's test run refuses.
+var errEINVAL error = maps.EINVAL
+
+// ErrUnsupported is returned (wrapped) for a program type waggle does not
+// run.
+var ErrUnsupported = errors.New("program type not supported")
+
+// Kind describes one program type as waggle runs it: its context layout,
+// the rules and rewrite of context accesses, the helpers it may call and
+// how a run is set up. Kinds are immutable and safe for concurrent use.
+type Kind struct {
+	typ    Type
+	attach AttachType
+	name   string
+	layout *Layout
+	rules  func(k *Kind, a ctxAccess) (conversion, string)
+	// allowed is the type's get_func_proto: whether a helper id may be
+	// called.
+	allowed func(k *Kind, id int32) bool
+	// run is the kind of run state NewRun builds.
+	run runKind
+	// hook is set for user-defined hooks.
+	hook *hookSpec
+}
+
+// runKind selects the run state of a Kind.
+type runKind uint8
+
+const (
+	runXDP runKind = iota
+	runSKB
+	runTrace
+	runHook
+)
+
+// Lookup returns the Kind of a program type with the default attach type.
+func Lookup(t Type) (*Kind, error) { return LookupAttach(t, AttachNone) }
+
+// LookupAttach returns the Kind of a program type loaded with an expected
+// attach type (BPF_PROG_LOAD's expected_attach_type), which changes what
+// some types may do: an XDP program attached to a devmap may read
+// xdp_md.egress_ifindex.
+func LookupAttach(t Type, a AttachType) (*Kind, error) {
+	k := &Kind{typ: t, attach: a, name: t.String()}
+	switch t {
+	case XDP:
+		k.layout, k.rules, k.run, k.allowed = xdpLayout, xdpRules, runXDP, xdpAllowed
+	case SocketFilter:
+		k.layout, k.rules, k.run, k.allowed = skbLayout, skbRules, runSKB, sockFilterAllowed
+	case SchedCLS, SchedACT:
+		k.layout, k.rules, k.run, k.allowed = skbLayout, skbRules, runSKB, tcAllowed
+	case CgroupSKB:
+		k.layout, k.rules, k.run, k.allowed = skbLayout, skbRules, runSKB, cgSKBAllowed
+	case Kprobe:
+		k.layout, k.rules, k.run, k.allowed = ptRegsLayout, kprobeRules, runTrace, kprobeAllowed
+	case Tracepoint:
+		k.layout, k.rules, k.run, k.allowed = tracepointLayout, tracepointRules, runTrace, tracepointAllowed
+	case RawTracepoint:
+		k.layout, k.rules, k.run, k.allowed = rawTPLayout, rawTPRules, runTrace, rawTPAllowed
+	case PerfEvent:
+		k.layout, k.rules, k.run, k.allowed = perfEventLayout, perfEventRules, runTrace, perfEventAllowed
+	case UserHook:
+		return nil, fmt.Errorf("progtype: user hooks are made with NewHook or NewHookFields, not looked up")
+	default:
+		return nil, fmt.Errorf("progtype: %s: %w (%s)", t, ErrUnsupported, unsupportedHint)
+	}
+	return k, nil
+}
+
+// Type returns the program type.
+func (k *Kind) Type() Type { return k.typ }
+
+// AttachType returns the expected attach type the Kind was looked up with.
+func (k *Kind) AttachType() AttachType { return k.attach }
+
+// String returns the type's name, or a user hook's name.
+func (k *Kind) String() string { return k.name }
+
+// Context returns the layout of the context the type's programs receive.
+func (k *Kind) Context() *Layout { return k.layout }
+
+// ctxAccess is one load or store through the context pointer, at UAPI
+// offset off.
+type ctxAccess struct {
+	off, size int
+	write     bool
+	signExt   bool  // BPF_MEMSX
+	store     bool  // BPF_ST: the value is imm
+	imm       int32 // BPF_ST's value
+}
+
+// conversion is the rewrite of one access: the runtime offset and, if not
+// 0, the new access size; or a no-op (ja +0).
+type conversion struct {
+	off  int
+	size int
+	noop bool
+}
+
+// Access is one context access of a program, as Convert found and
+// rewrote it.
+type Access struct {
+	Insn  int    // slot index of the load or store
+	Field string // what it touches: "__sk_buff.cb[2]", "xdp_md.data"
+	Off   int    // UAPI offset
+	Size  int    // bytes accessed
+	Write bool
+	// Rewritten is the instruction that replaces it.
+	Rewritten isa.Instruction
+}
+
+// CheckAccess reports whether a program of this type may access size bytes
+// of its context at UAPI offset off (a store if write, a sign-extending
+// load if signExt), as the kernel's is_valid_access decides, and where the
+// access lands in the runtime layout. A refusal is an *AccessError with
+// Insn -1.
+func (k *Kind) CheckAccess(off, size int, write, signExt bool) (runtimeOff int, err error) {
+	c, reason := k.check(ctxAccess{off: off, size: size, write: write, signExt: signExt})
+	if reason != "" {
+		return 0, k.accessError(-1, ctxAccess{off: off, size: size, write: write}, reason)
+	}
+	return c.off, nil
+}
+
+func (k *Kind) check(a ctxAccess) (conversion, string) {
+	switch a.size {
+	case 1, 2, 4, 8:
+	default:
+		return conversion{}, fmt.Sprintf("invalid access size %d", a.size)
+	}
+	return k.rules(k, a)
+}
+
+func (k *Kind) accessError(insn int, a ctxAccess, reason string) *AccessError {
+	return &AccessError{Insn: insn, Ctx: k.layout.Name, Where: k.layout.describe(a.off),
+		Off: a.off, Size: a.size, Write: a.write, Rule: reason}
+}
+
+// Program is a program rewritten for a Kind, ready for an engine.
+type Program struct {
+	Kind *Kind
+	// Insns is the rewritten program: same length, same slot indices.
+	Insns []isa.Instruction
+	// Accesses lists the context accesses, in slot order.
+	Accesses []Access
+	// ContextEnd is one past the last context byte the program accesses
+	// (the kernel's prog->aux->max_ctx_offset).
+	ContextEnd int
+}
+
+// Convert rewrites the context accesses at the given slot indices (as
+// ContextAccesses or the verifier finds them) from the UAPI layout to the
+// runtime layout, one instruction for one. prog is not modified. An access
+// the kernel would refuse is an *AccessError naming the instruction, the
+// field and the rule.
+//
+// This is the kernel's convert_ctx_accesses (kernel/bpf/verifier.c) with
+// the type's convert_ctx_access (net/core/filter.c), onto the shadow struct
+// described by Layout.
+func (k *Kind) Convert(prog []isa.Instruction, at []int) (*Program, error) {
+	p := &Program{Kind: k, Insns: append([]isa.Instruction(nil), prog...), Accesses: make([]Access, 0, len(at))}
+	for _, pc := range at {
+		if pc < 0 || pc >= len(prog) {
+			return nil, fmt.Errorf("progtype: context access at instruction %d outside the program (%d slots)", pc, len(prog))
+		}
+		ins := prog[pc]
+		a, ok := accessOf(ins)
+		if !ok {
+			if ins.Op.Class() == isa.ClassSTX && ins.Op.Mode() == isa.ModeATOMIC {
+				a = ctxAccess{off: int(ins.Off), size: ins.Op.Size().Bytes(), write: true}
+				return nil, k.accessError(pc, a, "atomic operations on the context are not allowed")
+			}
+			return nil, fmt.Errorf("progtype: instruction %d (%s) is not a load or store", pc, ins.Op)
+		}
+		c, reason := k.check(a)
+		if reason != "" {
+			return nil, k.accessError(pc, a, reason)
+		}
+		nw := ins
+		switch {
+		case c.noop:
+			nw = isa.Instruction{Op: isa.OpJA}
+		default:
+			if c.off < -1<<15 || c.off >= 1<<15 {
+				return nil, fmt.Errorf("progtype: instruction %d: runtime offset %d does not fit an instruction", pc, c.off)
+			}
+			nw.Off = int16(c.off)
+			if c.size != 0 && c.size != a.size {
+				nw.Op = ins.Op&^0x18 | isa.Opcode(sizeCode(c.size))
+			}
+		}
+		p.Insns[pc] = nw
+		p.Accesses = append(p.Accesses, Access{Insn: pc, Field: k.layout.describe(a.off), Off: a.off, Size: a.size, Write: a.write, Rewritten: nw})
+		p.ContextEnd = max(p.ContextEnd, a.off+a.size)
+	}
+	return p, nil
+}
+
+// Rewrite finds the context accesses of prog with ContextAccesses and
+// converts them with Convert.
+func (k *Kind) Rewrite(prog []isa.Instruction) (*Program, error) {
+	at, err := ContextAccesses(prog)
+	if err != nil {
+		return nil, err
+	}
+	return k.Convert(prog, at)
+}
+
+// NewRun prepares a run of the program on in: Kind.NewRun, plus the checks
+// BPF_PROG_TEST_RUN makes against the program (a raw tracepoint's ctx_in
+// must cover every argument the program reads).
+func (p *Program) NewRun(in Input) (*Run, error) {
+	if p.Kind.typ == RawTracepoint && len(in.Context) < p.ContextEnd {
+		return nil, fmt.Errorf("%s: ctx_in of %d bytes, the program reads %d: %w", p.Kind.name, len(in.Context), p.ContextEnd, errEINVAL)
+	}
+	return p.Kind.NewRun(in)
+}
+
+// accessOf decodes a load or store into a context access.
+func accessOf(ins isa.Instruction) (ctxAccess, bool) {
+	c := ins.Op.Class()
+	mode := ins.Op.Mode()
+	a := ctxAccess{off: int(ins.Off), size: ins.Op.Size().Bytes()}
+	switch {
+	case c == isa.ClassLDX && (mode == isa.ModeMEM || mode == isa.ModeMEMSX):
+		a.signExt = mode == isa.ModeMEMSX
+	case c == isa.ClassSTX && mode == isa.ModeMEM:
+		a.write = true
+	case c == isa.ClassST && mode == isa.ModeMEM:
+		a.write, a.store, a.imm = true, true, ins.Imm
+	default:
+		return a, false
+	}
+	return a, true
+}
+
+func sizeCode(n int) isa.Size {
+	switch n {
+	case 1:
+		return isa.SizeB
+	case 2:
+		return isa.SizeH
+	case 4:
+		return isa.SizeW
+	}
+	return isa.SizeDW
+}

@@ -1,0 +1,274 @@
+package progtype
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/waggle-bpf/waggle/helpers"
+	"github.com/waggle-bpf/waggle/internal/mem"
+	"github.com/waggle-bpf/waggle/maps"
+)
+
+// Region is memory a run owns: the context's shadow struct, the packet,
+// memory a hook lends. It has the fields of interp.Region, so an engine
+// converts it with a plain conversion (interp.Region(r)).
+type Region struct {
+	Data     []byte
+	Writable bool
+}
+
+// Input is what one run of a program starts from: BPF_PROG_TEST_RUN's
+// inputs (data_in, ctx_in, flags), and what user space supplies where the
+// kernel would consult itself (the current task, memory that pointers in
+// the context refer to).
+type Input struct {
+	// Data is the packet (data_in) of XDP and socket buffer types.
+	Data []byte
+	// Context is ctx_in: the context in its UAPI layout (an xdp_md, a
+	// __sk_buff, pt_regs, a tracepoint record, raw tracepoint arguments),
+	// nil for none. The fields the kernel's test run accepts are taken;
+	// others must be zero, as there.
+	Context []byte
+	// Flags are BPF_PROG_TEST_RUN's flags: FlagSkbChecksumComplete for
+	// socket buffer types; nothing else is supported.
+	Flags uint32
+	// Task is the current task for bpf_get_current_pid_tgid and friends;
+	// nil means there is none, and those helpers fail as Linux's do
+	// without a current task.
+	Task *Task
+	// FuncIP is what bpf_get_func_ip returns: the address of the probed
+	// function for kprobes.
+	FuncIP uint64
+	// Memory is further memory the program may read through pointers the
+	// hook gives it (in pt_regs, a raw tracepoint's arguments, a user
+	// hook's fields): bpf_probe_read_* read only from this memory, the
+	// context and the packet.
+	Memory []Region
+}
+
+// Task describes the task a program runs on behalf of, as the kernel's
+// current task: bpf_get_current_pid_tgid returns TGID<<32 | PID,
+// bpf_get_current_uid_gid GID<<32 | UID, bpf_get_current_comm Comm.
+type Task struct {
+	PID, TGID uint32
+	UID, GID  uint32
+	Comm      string // at most 15 bytes are used (TASK_COMM_LEN 16)
+	// Struct is the memory bpf_get_current_task points to, readable with
+	// bpf_probe_read_kernel; nil makes the helper return 0.
+	Struct []byte
+	// Signals receives the signals bpf_send_signal and
+	// bpf_send_signal_thread ask for; nil makes them fail with -EPERM.
+	Signals chan<- Signal
+}
+
+// Signal is a request of bpf_send_signal (Thread false: to the whole
+// process) or bpf_send_signal_thread (Thread true). In the kernel the
+// signal is delivered to the current task when the program returns; in user
+// space the hook that ran the program receives the request and decides what
+// delivering it means.
+type Signal struct {
+	Sig    uint32
+	Thread bool
+}
+
+// Output is what a run returns, as BPF_PROG_TEST_RUN returns it.
+type Output struct {
+	// Retval is the low 32 bits of r0.
+	Retval uint32
+	// Data is data_out: the packet after the run (for XDP from data_meta,
+	// so metadata the program added is included; for socket filters and
+	// cgroup_skb with the 14-byte Ethernet header zeroed, as the kernel's
+	// test run leaves it). nil for types without a packet.
+	Data []byte
+	// Context is ctx_out: the context after the run in its UAPI layout,
+	// for the fields the kernel's test run copies back. For xdp_md only
+	// when Input.Context was given (the kernel needs ctx_in to place the
+	// packet); for __sk_buff always.
+	Context []byte
+	// Redirect is the target the last bpf_redirect or bpf_redirect_map
+	// call recorded, nil if none did.
+	Redirect *Redirect
+}
+
+// Redirect is the target recorded by bpf_redirect or bpf_redirect_map.
+type Redirect struct {
+	// Ifindex is bpf_redirect's target.
+	Ifindex uint32
+	// Map and Key are bpf_redirect_map's map and key; Map is nil for
+	// bpf_redirect.
+	Map maps.Map
+	Key uint64
+	// Flags are the helper's flags (BPF_F_INGRESS, BPF_F_BROADCAST, ...).
+	Flags uint64
+}
+
+// Run is the state of one run of a program of a Kind, or of a series of
+// runs on the same input (BPF_PROG_TEST_RUN's repeat runs the program again
+// on what the previous run left): the context's shadow struct, the packet
+// buffer, what helpers change. Engines run the program with r1 = Ctx(),
+// the memory in Regions(), and helpers.State.Hook set to the Run, through
+// which type-specific helpers reach it. Finish returns the result.
+//
+// A Run is used by one goroutine at a time. Reset reuses it for the next
+// input without allocating.
+type Run struct {
+	kind    *Kind
+	shadow  []byte
+	regions []Region
+	xdp     *xdpState
+	skb     *skbState
+	trace   *traceState
+	hook    *hookRun
+	in      Input // the input, with Context and Data owned by the caller
+	rd      Redirect
+	hasRd   bool
+}
+
+// Run errors.
+var (
+	// ErrNoRun is returned (wrapped) by a helper of this package when the
+	// run's helpers.State.Hook is not a *Run of a suitable kind.
+	ErrNoRun = errors.New("helper called without the program type's run state")
+)
+
+// NewRun prepares a run of a program of this Kind on in. It checks the
+// input as BPF_PROG_TEST_RUN does and fails with the errno the kernel
+// would give (maps.EINVAL, ...), wrapped.
+func (k *Kind) NewRun(in Input) (*Run, error) {
+	r := &Run{kind: k}
+	if err := r.Reset(in); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Reset prepares the Run for a new input, reusing its buffers.
+func (r *Run) Reset(in Input) error {
+	r.in = in
+	r.hasRd, r.rd = false, Redirect{}
+	if r.shadow == nil {
+		r.shadow = mem.Aligned(r.kind.layout.RuntimeSize)
+	} else {
+		clear(r.shadow)
+	}
+	var err error
+	switch r.kind.run {
+	case runXDP:
+		err = r.resetXDP(in)
+	case runSKB:
+		err = r.resetSKB(in)
+	case runTrace:
+		err = r.resetTrace(in)
+	case runHook:
+		err = r.resetHook(in)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", r.kind.name, err)
+	}
+	r.buildRegions()
+	return nil
+}
+
+// buildRegions lists the run's memory for the engine.
+func (r *Run) buildRegions() {
+	r.regions = r.kind.layout.regions(r.shadow, r.regions[:0])
+	switch {
+	case r.xdp != nil:
+		r.regions = append(r.regions, Region{Data: r.xdp.buf[:xdpHardEnd], Writable: true})
+	case r.skb != nil && r.kind.typ != SocketFilter:
+		r.regions = append(r.regions, Region{Data: r.skb.buf, Writable: r.skb.l2})
+	}
+	for _, m := range r.in.Memory {
+		if len(m.Data) > 0 {
+			r.regions = append(r.regions, m)
+		}
+	}
+	if r.in.Task != nil && len(r.in.Task.Struct) > 0 {
+		r.regions = append(r.regions, Region{Data: r.in.Task.Struct})
+	}
+}
+
+// Kind returns the Kind the Run is for.
+func (r *Run) Kind() *Kind { return r.kind }
+
+// Ctx returns the address of the context's shadow struct: r1 at entry.
+func (r *Run) Ctx() uint64 { return mem.Addr(r.shadow) }
+
+// Regions returns the memory the program may access besides its stack: the
+// shadow struct (its writable fields writable, the rest read-only), the
+// packet buffer (writable where the type may write packets), and the
+// memory of Input.Memory and Task.Struct (read-only unless marked). A
+// checked engine confines the program to these; the verifier proves the
+// narrower bounds (data to data_end) the kernel enforces. The slice is
+// reused by Reset.
+func (r *Run) Regions() []Region { return r.regions }
+
+// Packet returns the bytes legacy packet loads (BPF_LD_ABS and BPF_LD_IND)
+// read, from skb->data to its end; nil for types without a socket buffer.
+// Helpers that change the packet do not change an engine's copy of this
+// slice taken before the run.
+func (r *Run) Packet() []byte {
+	if r.skb == nil {
+		return nil
+	}
+	return r.skb.buf[r.skb.data:r.skb.tail]
+}
+
+// Finish ends the run (or the series of repeated runs) whose r0 was r0 and
+// returns what BPF_PROG_TEST_RUN would. It may fail where the kernel's test
+// run fails after the program ran (a CHECKSUM_COMPLETE mismatch).
+func (r *Run) Finish(r0 uint64) (*Output, error) {
+	out := &Output{Retval: uint32(r0)}
+	if r.hasRd {
+		rd := r.rd
+		out.Redirect = &rd
+	}
+	var err error
+	switch {
+	case r.xdp != nil:
+		r.finishXDP(out)
+	case r.skb != nil:
+		err = r.finishSKB(out)
+	case r.hook != nil:
+		r.finishHook(out)
+	case r.trace != nil:
+		out.Context = append([]byte(nil), r.shadow[:r.kind.layout.Size]...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", r.kind.name, err)
+	}
+	return out, nil
+}
+
+// runOf returns the Run of the program calling a helper.
+func runOf(env helpers.Env) (*Run, error) {
+	if r, ok := env.State().Hook.(*Run); ok && r != nil {
+		return r, nil
+	}
+	return nil, ErrNoRun
+}
+
+// errno returns -e as a helper's r0.
+func errno(e maps.Errno) uint64 { return uint64(-int64(e)) }
+
+// einval and friends build the errors of Reset.
+func einval(format string, args ...any) error {
+	return fmt.Errorf(format+": %w", append(args, maps.EINVAL)...)
+}
+
+// probeMemory returns the n bytes at addr if they lie inside memory the run
+// lends to probe_read: the shadow struct, the packet buffer, Input.Memory,
+// the task struct and a hook's memory.
+func (r *Run) probeMemory(addr, n uint64) ([]byte, bool) {
+	if n == 0 {
+		return nil, true
+	}
+	for _, reg := range r.regions {
+		lo := mem.Addr(reg.Data)
+		if lo != 0 && addr >= lo && addr-lo <= uint64(len(reg.Data)) && uint64(len(reg.Data))-(addr-lo) >= n {
+			off := addr - lo
+			return reg.Data[off : off+n], true
+		}
+	}
+	return nil, false
+}

@@ -1,0 +1,55 @@
+package progtype_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"testing"
+
+	"github.com/waggle-bpf/waggle/interp"
+	"github.com/waggle-bpf/waggle/progtype"
+)
+
+// ipv4UDP is an Ethernet + IPv4 + UDP packet with a valid IP checksum.
+func ipv4UDP() []byte {
+	p := []byte{
+		0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 1, 0x08, 0x00, // eth: dst 0 (host), src, IPv4
+		0x45, 0, 0, 32, 0x12, 0x34, 0x40, 0, 64, 17, 0, 0, // ip: len 32, DF, ttl 64, UDP
+		10, 0, 0, 1, 10, 0, 0, 2,
+		0x30, 0x39, 0x00, 0x35, 0, 12, 0, 0, // udp 12345 -> 53, len 12, no checksum
+		'p', 'i', 'n', 'g',
+	}
+	var sum uint32
+	for i := 14; i < 34; i += 2 {
+		sum += uint32(p[i])<<8 | uint32(p[i+1])
+	}
+	for sum > 0xffff {
+		sum = sum&0xffff + sum>>16
+	}
+	binary.BigEndian.PutUint16(p[24:], ^uint16(sum))
+	return p
+}
+
+func TestRun_xdpSmoke(t *testing.T) {
+	k := mustKind(t, progtype.XDP)
+	prog := mustParse(t, `
+		r2 = *(u32 *)(r1 + 0)
+		r3 = *(u32 *)(r1 + 4)
+		r0 = r3
+		r0 -= r2
+		r4 = *(u32 *)(r1 + 12)
+		r0 <<= 8
+		r0 |= r4
+		exit`)
+	for _, mode := range []interp.Mode{interp.Checked, interp.Fast} {
+		out, err := runProg(t, mode, k, prog, progtype.Input{Data: ipv4UDP()}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := uint32(len(ipv4UDP())<<8 | 1); out.Retval != want {
+			t.Errorf("%s: retval %#x, want %#x", mode, out.Retval, want)
+		}
+		if !bytes.Equal(out.Data, ipv4UDP()) {
+			t.Errorf("%s: data out %x", mode, out.Data)
+		}
+	}
+}

@@ -1,0 +1,158 @@
+package progtype
+
+import (
+	"fmt"
+
+	"github.com/waggle-bpf/waggle/internal/mem"
+	"github.com/waggle-bpf/waggle/maps"
+)
+
+// The XDP frame, as bpf_prog_test_run_xdp (net/bpf/test_run.c) lays it
+// out in one page:
+//
+//	0        40                256-meta  256                  3776   4096
+//	+--------+-------------------+---------+--------------------+------+
+//	|xdp_frame|    headroom      |  meta   | packet data ...    | tail |
+//	+--------+-------------------+---------+--------------------+------+
+//	hard_start                data_meta   data          data_end  hard_end
+//
+// The program may move data_meta down to the end of the xdp_frame area
+// (bpf_xdp_adjust_meta, bpf_xdp_adjust_head) and data_end up to hard_end
+// (bpf_xdp_adjust_tail); the tailroom holds the skb_shared_info.
+const (
+	// XDPPacketHeadroom is XDP_PACKET_HEADROOM (include/uapi/linux/bpf.h).
+	XDPPacketHeadroom = 256
+	xdpFrameSize      = 4096 // PAGE_SIZE: the frame_sz of a test run
+	// xdpFrameStruct is sizeof(struct xdp_frame) (include/net/xdp.h),
+	// kept at the start of the headroom.
+	xdpFrameStruct = 40
+	// skbSharedInfo is SKB_DATA_ALIGN(sizeof(struct skb_shared_info)),
+	// the tailroom XDP reserves (xdp_data_hard_end).
+	skbSharedInfo = 320
+	xdpHardEnd    = xdpFrameSize - skbSharedInfo
+	ethHLen       = 14 // ETH_HLEN
+	// xdpMaxMeta is the largest metadata xdp_metalen_invalid accepts
+	// (the u8 skb_shared_info.meta_len).
+	xdpMaxMeta = 255
+)
+
+// XDP actions (enum xdp_action, include/uapi/linux/bpf.h).
+const (
+	XDPAborted  = 0
+	XDPDrop     = 1
+	XDPPass     = 2
+	XDPTX       = 3
+	XDPRedirect = 4
+)
+
+// FlagXDPLiveFrames is BPF_F_TEST_XDP_LIVE_FRAMES, which waggle does not
+// support: packets a user-space run transmits or redirects go to the
+// caller through Output, not to a device.
+const FlagXDPLiveFrames = 1 << 1
+
+// xdpState is the xdp_buff of a run: offsets into the frame.
+type xdpState struct {
+	buf             []byte
+	meta, data, end int
+	ctxIn           []byte // a copy of ctx_in, nil for none
+}
+
+// resetXDP is bpf_prog_test_run_xdp's set-up: the ctx_in checks, the
+// headroom, the copy of data_in, and xdp_convert_md_to_buff.
+func (r *Run) resetXDP(in Input) error {
+	if in.Flags != 0 {
+		return einval("flags %#x: only BPF_F_TEST_XDP_LIVE_FRAMES exists for XDP and waggle does not support it", in.Flags)
+	}
+	x := r.xdp
+	if x == nil {
+		x = &xdpState{buf: mem.Aligned(xdpFrameSize)}
+		r.xdp = x
+	} else {
+		clear(x.buf)
+	}
+	x.ctxIn = nil
+	meta, linear := 0, len(in.Data)
+	var ingress, rxq uint32 = 1, 0 // the loopback device's first rx queue
+	if in.Context != nil {
+		ctx, err := ctxIn(in.Context, xdpSize, "xdp_md")
+		if err != nil {
+			return err
+		}
+		x.ctxIn = ctx
+		dataOff, dataEnd := int(le.Uint32(ctx[xdpData:])), int(le.Uint32(ctx[xdpDataEnd:]))
+		switch {
+		case le.Uint32(ctx[xdpDataMeta:]) != 0:
+			return einval("ctx_in: xdp_md.data_meta must be 0 (the metadata is the first data bytes of data_in)")
+		case dataEnd > len(in.Data):
+			return einval("ctx_in: xdp_md.data_end %d is beyond data_in (%d bytes)", dataEnd, len(in.Data))
+		case dataOff > dataEnd:
+			return einval("ctx_in: xdp_md.data %d is beyond data_end %d", dataOff, dataEnd)
+		case dataOff%4 != 0 || dataOff > xdpMaxMeta || dataOff > XDPPacketHeadroom-xdpFrameStruct:
+			return einval("ctx_in: metadata of %d bytes (xdp_md.data): it must be a multiple of 4 and at most %d", dataOff, XDPPacketHeadroom-xdpFrameStruct)
+		}
+		meta, linear = dataOff, dataEnd
+		if e := le.Uint32(ctx[xdpEgressIfindex:]); e != 0 {
+			return einval("ctx_in: xdp_md.egress_ifindex must be 0")
+		}
+		ingress, rxq = le.Uint32(ctx[xdpIngressIfindex:]), le.Uint32(ctx[xdpRxQueueIndex:])
+		if ingress == 0 {
+			if rxq != 0 {
+				return einval("ctx_in: rx_queue_index %d without ingress_ifindex", rxq)
+			}
+			ingress = 1
+		}
+	}
+	maxLinear := xdpFrameSize - (XDPPacketHeadroom - meta) - skbSharedInfo
+	if linear > maxLinear {
+		linear = maxLinear
+	}
+	if len(in.Data)-meta < ethHLen {
+		return einval("data_in of %d bytes (after %d of metadata): XDP needs at least an Ethernet header (%d bytes)", len(in.Data), meta, ethHLen)
+	}
+	if len(in.Data) > linear {
+		return fmt.Errorf("data_in of %d bytes does not fit the linear part (%d bytes); multi-buffer XDP (frags) is not supported: %w", len(in.Data), linear, ErrUnsupported)
+	}
+	x.meta = XDPPacketHeadroom - meta
+	copy(x.buf[x.meta:], in.Data[:linear])
+	x.data = XDPPacketHeadroom
+	x.end = x.meta + linear
+	le.PutUint32(r.shadow[rtXDPIngress:], ingress)
+	le.PutUint32(r.shadow[rtXDPRxQueue:], rxq)
+	r.syncXDP()
+	return nil
+}
+
+// syncXDP writes the packet pointers into the shadow xdp_md.
+func (r *Run) syncXDP() {
+	x := r.xdp
+	base := mem.Addr(x.buf)
+	le.PutUint64(r.shadow[rtXDPData:], base+uint64(x.data))
+	le.PutUint64(r.shadow[rtXDPDataEnd:], base+uint64(x.end))
+	le.PutUint64(r.shadow[rtXDPDataMeta:], base+uint64(x.meta))
+}
+
+// finishXDP is the end of bpf_prog_test_run_xdp: data_out from data_meta
+// to data_end, and xdp_convert_buff_to_md into ctx_out.
+func (r *Run) finishXDP(out *Output) {
+	x := r.xdp
+	out.Data = append([]byte(nil), x.buf[x.meta:x.end]...)
+	if x.ctxIn != nil {
+		ctx := append([]byte(nil), x.ctxIn...)
+		le.PutUint32(ctx[xdpData:], uint32(x.data-x.meta))
+		le.PutUint32(ctx[xdpDataEnd:], uint32(x.end-x.meta))
+		out.Context = ctx
+	}
+}
+
+// ctxIn is bpf_ctx_init (net/bpf/test_run.c): ctx_in may be shorter than
+// the struct (the rest is zero) or longer if the excess is zero.
+func ctxIn(in []byte, size int, name string) ([]byte, error) {
+	for i := size; i < len(in); i++ {
+		if in[i] != 0 {
+			return nil, fmt.Errorf("ctx_in of %d bytes: byte %d beyond %s (%d bytes) is not zero: %w", len(in), i, name, size, maps.E2BIG)
+		}
+	}
+	ctx := make([]byte, size)
+	copy(ctx, in)
+	return ctx, nil
+}
