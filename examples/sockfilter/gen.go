@@ -1,4 +1,4 @@
-// Package sockfilter is a bundled example: a socket filter that keeps TCP segments to ports 80 and 443.
+// Package sockfilter is a bundled example: a socket filter that keeps TCP segments to ports 80 and 443, reading headers relative to the network header.
 // The object file is committed next to its C source; clang is needed only
 // to rebuild it (go generate).
 package sockfilter

@@ -1,0 +1,319 @@
+package waggle_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/google/gopacket/pcapgo"
+
+	"github.com/waggle-bpf/waggle"
+	"github.com/waggle-bpf/waggle/kernel"
+	"github.com/waggle-bpf/waggle/maps"
+)
+
+// examplePrograms are the bundled examples and the program each test runs.
+// check says whether an example did its job on the capture: ret and
+// changed count the frames by verdict and the frames the program modified.
+var examplePrograms = []struct {
+	object, program string
+	check           func(ret map[uint32]int, changed int) bool
+}{
+	{"examples/blocklist/blocklist.o", "xdp_blocklist", func(r map[uint32]int, _ int) bool { return r[1] > 0 && r[2] > 0 }},
+	{"examples/counter/counter.o", "xdp_count", func(r map[uint32]int, _ int) bool { return r[2] == 1000 }},
+	{"examples/tcrewrite/rewrite.o", "tc_rewrite", func(_ map[uint32]int, changed int) bool { return changed > 0 }},
+	{"examples/sockfilter/filter.o", "socket_http", func(r map[uint32]int, _ int) bool { return r[0] > 0 && r[0] < 1000 }},
+	{"examples/events/events.o", "xdp_events", func(r map[uint32]int, _ int) bool { return r[2] == 1000 }},
+	{"examples/tailcall/dispatch.o", "xdp_dispatch", func(r map[uint32]int, _ int) bool { return r[1] > 0 && r[2] > 0 }},
+	{"examples/loop/loop.o", "xdp_marker", func(r map[uint32]int, _ int) bool { return r[1] > 0 && r[2] > 0 }},
+}
+
+// readPcap returns the frames of a capture.
+func readPcap(tb testing.TB, path string) [][]byte {
+	tb.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	r, err := pcapgo.NewReader(f)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var frames [][]byte
+	for {
+		data, _, err := r.ReadPacketData()
+		if errors.Is(err, io.EOF) {
+			return frames
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+		frames = append(frames, data)
+	}
+}
+
+// blocklistEntries are the prefixes the blocklist example is tested with.
+var blocklistEntries = []struct {
+	prefix uint32
+	addr   [4]byte
+}{
+	{32, [4]byte{10, 0, 0, 3}},
+	{30, [4]byte{10, 0, 0, 8}},  // 10.0.0.8-11
+	{24, [4]byte{192, 168, 1, 0}}, // all of 192.168.1.x
+}
+
+// setup fills the maps an example needs before traffic: the blocklist's
+// prefixes. put is the map update of the engine at hand.
+func setup(object string, put func(mapName string, key, value []byte) error) error {
+	if object != "examples/blocklist/blocklist.o" {
+		return nil
+	}
+	for _, e := range blocklistEntries {
+		key := binary.NativeEndian.AppendUint32(nil, e.prefix)
+		key = append(key, e.addr[:]...)
+		if err := put("blocklist", key, make([]byte, 8)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestExamples_kernel runs every example over the bundled capture in waggle
+// and, as root, in the kernel (BPF_PROG_TEST_RUN through cilium/ebpf), and
+// requires the same verdict and output packet for every frame, the same
+// map contents afterwards (per-CPU values summed over CPUs, since the
+// kernel runs each test on whichever CPU the syscall lands on) and the same
+// ring buffer records.
+func TestExamples_kernel(t *testing.T) {
+	frames := readPcap(t, "examples/traffic/traffic.pcap")
+	if len(frames) == 0 {
+		t.Fatal("empty capture")
+	}
+	for _, ex := range examplePrograms {
+		t.Run(ex.program, func(t *testing.T) {
+			coll, err := waggle.LoadCollection(ex.object, &waggle.CollectionOptions{CPUs: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer coll.Close()
+			if err := setup(ex.object, func(name string, k, v []byte) error { return coll.Maps[name].Put(k, v) }); err != nil {
+				t.Fatal(err)
+			}
+			prog := coll.Programs[ex.program]
+			type result struct {
+				ret uint32
+				out []byte
+			}
+			var got []result
+			verdicts := map[uint32]int{}
+			var wrd *maps.RingBufReader
+			var wevents [][]byte
+			if m, ok := coll.Maps["events"]; ok && m.Type() == ebpf.RingBuf {
+				if wrd, err = maps.NewRingBufReader(m.Underlying()); err != nil {
+					t.Fatal(err)
+				}
+				defer wrd.Close()
+			}
+			for i, frame := range frames {
+				opts := &waggle.RunOptions{Data: frame, DataOut: make([]byte, len(frame)+512)}
+				ret, err := prog.Run(opts)
+				if err != nil {
+					t.Fatalf("frame %d: %v", i, err)
+				}
+				got = append(got, result{ret, bytes.Clone(opts.DataOut)})
+				verdicts[ret]++
+				if wrd != nil {
+					drainWaggle(wrd, &wevents)
+				}
+			}
+			changed := 0
+			for i, frame := range frames {
+				if !bytes.Equal(frame, got[i].out) {
+					changed++
+				}
+			}
+			if len(verdicts) <= 4 {
+				t.Logf("%d frames, verdicts %v, %d modified", len(frames), verdicts, changed)
+			} else {
+				t.Logf("%d frames, %d distinct verdicts, %d modified", len(frames), len(verdicts), changed)
+			}
+			if !ex.check(verdicts, changed) {
+				t.Errorf("the example did not do its job: verdicts %v, %d frames modified", verdicts, changed)
+			}
+			if err := kernel.Supported(); err != nil {
+				t.Skipf("kernel comparison: %v", err)
+			}
+			spec, err := ebpf.LoadCollectionSpec(ex.object)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kc, err := ebpf.NewCollection(spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer kc.Close()
+			if err := setup(ex.object, func(name string, k, v []byte) error { return kc.Maps[name].Put(k, v) }); err != nil {
+				t.Fatal(err)
+			}
+			var rd *ringbuf.Reader
+			var kevents [][]byte
+			if m, ok := kc.Maps["events"]; ok && m.Type() == ebpf.RingBuf {
+				if rd, err = ringbuf.NewReader(m); err != nil {
+					t.Fatal(err)
+				}
+				defer rd.Close()
+			}
+			kp := kc.Programs[ex.program]
+			diffs := 0
+			for i, frame := range frames {
+				out := make([]byte, len(frame)+512)
+				opts := &ebpf.RunOptions{Data: frame, DataOut: out}
+				ret, err := kp.Run(opts)
+				if err != nil {
+					t.Fatalf("kernel, frame %d: %v", i, err)
+				}
+				if ret != got[i].ret || !bytes.Equal(opts.DataOut, got[i].out) {
+					if diffs++; diffs <= 3 {
+						t.Errorf("frame %d: kernel returned %d and %d bytes, waggle %d and %d bytes; first difference at byte %d", i, ret, len(opts.DataOut), got[i].ret, len(got[i].out), firstDiff(opts.DataOut, got[i].out))
+					}
+				}
+				if rd != nil {
+					// Drain as we go, as the waggle side's reader below does
+					// at the end: the ring holds 4 KiB.
+					drainKernel(rd, &kevents)
+				}
+			}
+			if diffs > 0 {
+				t.Fatalf("%d of %d frames differ", diffs, len(frames))
+			}
+			compareMaps(t, coll, kc)
+			if rd != nil {
+				if len(wevents) != len(kevents) {
+					t.Fatalf("ring buffer: waggle emitted %d records, the kernel %d", len(wevents), len(kevents))
+				}
+				for i := range wevents {
+					if !bytes.Equal(wevents[i], kevents[i]) {
+						t.Fatalf("ring buffer record %d: waggle % x, kernel % x", i, wevents[i], kevents[i])
+					}
+				}
+				t.Logf("%d ring buffer records agree", len(wevents))
+			}
+		})
+	}
+}
+
+func drainKernel(rd *ringbuf.Reader, into *[][]byte) {
+	for {
+		rd.SetDeadline(time.Now())
+		rec, err := rd.Read()
+		if err != nil {
+			return
+		}
+		*into = append(*into, bytes.Clone(rec.RawSample))
+	}
+}
+
+func drainWaggle(rd *maps.RingBufReader, into *[][]byte) {
+	for {
+		rd.SetDeadline(time.Now())
+		rec, err := rd.Read()
+		if err != nil {
+			return
+		}
+		*into = append(*into, bytes.Clone(rec.RawSample))
+	}
+}
+
+// compareMaps requires the same contents in every map of both collections
+// (per-CPU values summed over CPUs as little-endian u64 words; maps without
+// Go-side iteration skipped).
+func compareMaps(t *testing.T, coll *waggle.Collection, kc *ebpf.Collection) {
+	t.Helper()
+	for name, wm := range coll.Maps {
+		km := kc.Maps[name]
+		switch wm.Type() {
+		case ebpf.ProgramArray, ebpf.RingBuf, ebpf.PerfEventArray:
+			continue
+		}
+		mine := dumpWaggle(t, wm)
+		theirs := dumpKernel(t, km)
+		if fmt.Sprint(mine) != fmt.Sprint(theirs) {
+			t.Errorf("map %s differs:\nwaggle %v\nkernel %v", name, mine, theirs)
+		}
+	}
+}
+
+func perCPU(t ebpf.MapType) bool {
+	return t == ebpf.PerCPUArray || t == ebpf.PerCPUHash || t == ebpf.LRUCPUHash
+}
+
+// sumCPUs adds the per-CPU values (each padded to stride) word by word.
+func sumCPUs(b []byte, valueSize int) []byte {
+	stride := (valueSize + 7) &^ 7
+	sum := make([]byte, valueSize)
+	for off := 0; off+stride <= len(b); off += stride {
+		for w := 0; w+8 <= valueSize; w += 8 {
+			v := binary.NativeEndian.Uint64(sum[w:]) + binary.NativeEndian.Uint64(b[off+w:])
+			binary.NativeEndian.PutUint64(sum[w:], v)
+		}
+	}
+	return sum
+}
+
+func dumpWaggle(t *testing.T, m *waggle.Map) []string {
+	var out []string
+	for k, v := range m.All() {
+		if perCPU(m.Type()) {
+			v = sumCPUs(v, int(m.ValueSize()))
+		}
+		out = append(out, fmt.Sprintf("%x=%x", k, v))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func dumpKernel(t *testing.T, m *ebpf.Map) []string {
+	var out []string
+	it := m.Iterate()
+	var k []byte
+	if perCPU(m.Type()) {
+		var vs [][]byte
+		for it.Next(&k, &vs) {
+			var all []byte
+			for _, v := range vs {
+				p := make([]byte, (len(v)+7)&^7)
+				copy(p, v)
+				all = append(all, p...)
+			}
+			out = append(out, fmt.Sprintf("%x=%x", k, sumCPUs(all, int(m.ValueSize()))))
+		}
+	} else {
+		var v []byte
+		for it.Next(&k, &v) {
+			out = append(out, fmt.Sprintf("%x=%x", k, v))
+		}
+	}
+	if err := it.Err(); err != nil {
+		t.Fatalf("kernel map %v: %v", m, err)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func firstDiff(a, b []byte) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}

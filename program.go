@@ -1,0 +1,199 @@
+package waggle
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/waggle-bpf/waggle/helpers"
+	"github.com/waggle-bpf/waggle/interp"
+	"github.com/waggle-bpf/waggle/isa"
+	"github.com/waggle-bpf/waggle/loader"
+	"github.com/waggle-bpf/waggle/maps"
+	"github.com/waggle-bpf/waggle/progtype"
+)
+
+// Program is a loaded program, ready to run. It is safe for concurrent use:
+// runs on different goroutines each get their own execution context.
+type Program struct {
+	name    string
+	section string
+	typ     ebpf.ProgramType
+	kind    *progtype.Kind
+	prog    *interp.Program
+	insns   []isa.Instruction
+	src     *loader.Program
+	coll    *Collection
+}
+
+// RunOptions are the inputs and outputs of Program.Run, as cilium/ebpf's
+// RunOptions are for BPF_PROG_TEST_RUN.
+type RunOptions struct {
+	// Data is the packet for XDP and socket buffer programs. The kernel
+	// wants at least 14 bytes (an Ethernet header), and so does waggle.
+	Data []byte
+	// DataOut receives the packet after the run; Run shortens it to the
+	// packet's length. Too small a buffer fails with ENOSPC, as in Linux.
+	DataOut []byte
+	// Context is the context in the program type's UAPI layout (an
+	// xdp_md, a __sk_buff, ...): a []byte or a fixed-size struct.
+	Context any
+	// ContextOut receives the context after the run: a []byte or a
+	// pointer to a fixed-size struct.
+	ContextOut any
+	// Repeat runs the program this many times (0 and 1 both mean once),
+	// each run on what the previous one left, as BPF_PROG_TEST_RUN does.
+	Repeat uint32
+	// Flags are BPF_PROG_TEST_RUN's flags; only BPF_F_TEST_RUN_ON_CPU
+	// (which selects CPU) and the checksum flag of socket buffer programs
+	// are meaningful.
+	Flags uint32
+	// CPU is the worker slot to run on (per-CPU map values,
+	// bpf_get_smp_processor_id), below Collection.CPUs().
+	CPU uint32
+	// Task is the current task for tracing helpers
+	// (bpf_get_current_pid_tgid and friends); nil for none.
+	Task *progtype.Task
+}
+
+// Name returns the program's name (its function's symbol).
+func (p *Program) Name() string { return p.name }
+
+// Type returns the program type.
+func (p *Program) Type() ebpf.ProgramType { return p.typ }
+
+// Section returns the ELF section the program came from.
+func (p *Program) Section() string { return p.section }
+
+// Instructions returns the program as it runs: linked, with map references
+// resolved and context accesses rewritten. Slot indices are the object's.
+func (p *Program) Instructions() []isa.Instruction { return p.insns }
+
+// Kind returns the program type's description: its context layout, the
+// helpers it may call.
+func (p *Program) Kind() *progtype.Kind { return p.kind }
+
+// Run runs the program once (or opts.Repeat times) and returns its return
+// value, the low 32 bits of r0, like cilium/ebpf's Program.Run.
+func (p *Program) Run(opts *RunOptions) (uint32, error) {
+	ret, _, err := p.run(opts)
+	return ret, err
+}
+
+// Test runs the program on in and returns its return value and the packet
+// after the run, like cilium/ebpf's Program.Test.
+func (p *Program) Test(in []byte) (uint32, []byte, error) {
+	out := make([]byte, len(in)+256+64)
+	opts := &RunOptions{Data: in, DataOut: out}
+	ret, _, err := p.run(opts)
+	return ret, opts.DataOut, err
+}
+
+// Benchmark runs the program repeat times on in and returns its return
+// value and the mean time of one run, like cilium/ebpf's Benchmark.
+// reset, if not nil, is called before timing starts.
+func (p *Program) Benchmark(in []byte, repeat int, reset func()) (uint32, time.Duration, error) {
+	if repeat < 0 || uint64(repeat) > 1<<32-1 {
+		return 0, 0, fmt.Errorf("repeat %d out of range", repeat)
+	}
+	if reset != nil {
+		reset()
+	}
+	return p.run(&RunOptions{Data: in, Repeat: uint32(repeat)})
+}
+
+// bpfFTestRunOnCPU is BPF_F_TEST_RUN_ON_CPU.
+const bpfFTestRunOnCPU = 1 << 0
+
+// run is Run returning the mean duration of one run too.
+func (p *Program) run(opts *RunOptions) (uint32, time.Duration, error) {
+	if opts == nil {
+		opts = &RunOptions{}
+	}
+	c := p.coll
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return 0, 0, fmt.Errorf("program %s: the collection is closed: %w", p.name, maps.EBADF)
+	}
+	if opts.CPU != 0 && opts.Flags&bpfFTestRunOnCPU == 0 {
+		return 0, 0, fmt.Errorf("program %s: RunOptions.CPU needs BPF_F_TEST_RUN_ON_CPU in Flags, as in Linux: %w", p.name, maps.EINVAL)
+	}
+	if int(opts.CPU) >= c.cpus {
+		return 0, 0, fmt.Errorf("program %s: CPU %d, the collection has %d: %w", p.name, opts.CPU, c.cpus, maps.EINVAL)
+	}
+	var ctx []byte
+	if opts.Context != nil {
+		var err error
+		if ctx, err = contextBytes(opts.Context); err != nil {
+			return 0, 0, fmt.Errorf("program %s: context: %w", p.name, err)
+		}
+	}
+	run, err := p.kind.NewRun(progtype.Input{Data: opts.Data, Context: ctx, Flags: opts.Flags &^ bpfFTestRunOnCPU, Task: opts.Task})
+	if err != nil {
+		return 0, 0, fmt.Errorf("program %s: %w", p.name, err)
+	}
+	regions := c.mapRegions()
+	for _, r := range run.Regions() {
+		regions = append(regions[:len(regions):len(regions)], interp.Region{Data: r.Data, Writable: r.Writable})
+	}
+	st := &helpers.State{CPU: int(opts.CPU), Maps: c.registry, Hook: run, Trace: c.trace}
+	args := &interp.Args{Regs: [5]uint64{run.Ctx()}, Regions: regions, Packet: run.Packet(), State: st}
+	m := c.machines.Get().(*interp.Machine)
+	defer c.machines.Put(m)
+	repeat := max(opts.Repeat, 1)
+	var r0 uint64
+	start := time.Now()
+	for i := uint32(0); i < repeat; i++ {
+		st.TailCalls = 0
+		if r0, err = m.Run(p.prog, args); err != nil {
+			return 0, 0, fmt.Errorf("program %s: %s", p.name, withLine(p.src, err))
+		}
+	}
+	dur := time.Since(start) / time.Duration(repeat)
+	out, err := run.Finish(r0)
+	if err != nil {
+		return 0, 0, fmt.Errorf("program %s: %w", p.name, err)
+	}
+	if opts.DataOut != nil && out.Data != nil {
+		if len(out.Data) > len(opts.DataOut) {
+			return 0, 0, fmt.Errorf("program %s: the packet grew to %d bytes, DataOut holds %d: %w", p.name, len(out.Data), len(opts.DataOut), maps.ENOSPC)
+		}
+		opts.DataOut = opts.DataOut[:copy(opts.DataOut, out.Data)]
+	}
+	if opts.ContextOut != nil && out.Context != nil {
+		if err := contextOut(out.Context, opts.ContextOut); err != nil {
+			return 0, 0, fmt.Errorf("program %s: context out: %w", p.name, err)
+		}
+	}
+	return out.Retval, dur, nil
+}
+
+// contextBytes returns the bytes of a context given as []byte or a
+// fixed-size value.
+func contextBytes(ctx any) ([]byte, error) {
+	if b, ok := ctx.([]byte); ok {
+		return b, nil
+	}
+	return marshalAny(ctx)
+}
+
+// contextOut stores the context after the run into out; a []byte shorter
+// than the context receives a prefix, as the kernel copies ctx_size_out.
+func contextOut(ctx []byte, out any) error {
+	if b, ok := out.([]byte); ok {
+		copy(b, ctx)
+		return nil
+	}
+	n := binarySize(out)
+	if n < 0 {
+		return errors.New("ContextOut must be a []byte or a pointer to a fixed-size type")
+	}
+	if n > len(ctx) {
+		return fmt.Errorf("ContextOut holds %d bytes, the context has %d", n, len(ctx))
+	}
+	return unmarshal(ctx[:n], out)
+}
