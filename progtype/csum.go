@@ -96,20 +96,29 @@ func csumReplaceByDiff(sum uint16, diff uint32) uint16 {
 	return csumFold(csumAdd(diff, ^uint32(sum)))
 }
 
+// csumFrom32to16 is csum_from32to16 (include/net/checksum.h): fold a
+// 32-bit sum to 16 bits without inverting it.
+func csumFrom32to16(sum uint32) uint16 {
+	sum += sum>>16 | sum<<16
+	return uint16(sum >> 16)
+}
+
 // CsumDiff is bpf_csum_diff (net/core/filter.c) as a pure function: the
-// checksum difference between the 32-bit words of from and to, added to
-// seed. Both lengths must be multiples of 4 and together at most 512 bytes;
-// otherwise ok is false (the helper returns -EINVAL).
-func CsumDiff(from, to []byte, seed uint32) (sum uint32, ok bool) {
-	if (len(from)|len(to))&3 != 0 || len(from)+len(to) > 512 {
-		return 0, false
+// one's-complement sum of to minus that of from, added to seed, folded to
+// 16 bits. This is the helper since Linux 6.13 ("bpf: Fix bpf_csum_diff's
+// return value"), whose result no longer depends on the architecture and
+// which takes buffers of any length; before, it returned the unfolded
+// 32-bit sum of x86-64's csum_partial and required multiples of 4 bytes
+// of at most 512 together.
+func CsumDiff(from, to []byte, seed uint32) uint16 {
+	ret := seed
+	switch {
+	case len(from) > 0 && len(to) > 0:
+		ret = csumSub(csumPartial(to, ret), csumPartial(from, 0))
+	case len(to) > 0:
+		ret = csumPartial(to, ret)
+	case len(from) > 0:
+		ret = ^csumPartial(from, ^ret)
 	}
-	var diff [512]byte
-	n := 0
-	for i := 0; i < len(from); i += 4 {
-		le.PutUint32(diff[n:], ^le.Uint32(from[i:]))
-		n += 4
-	}
-	n += copy(diff[n:], to)
-	return csumPartial(diff[:n], seed), true
+	return csumFrom32to16(ret)
 }

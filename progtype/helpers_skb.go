@@ -328,20 +328,15 @@ var protoCsumDiff = helpers.Proto{Args: []helpers.ArgType{
 // CsumDiffHelper is bpf_csum_diff: see CsumDiff. It needs no program type
 // state.
 func CsumDiffHelper(env helpers.Env, args *[5]uint64) (uint64, error) {
-	fromN, toN := uint64(uint32(args[1])), uint64(uint32(args[3]))
-	if (fromN|toN)&3 != 0 || fromN+toN > 512 {
-		return errno(maps.EINVAL), nil
-	}
-	from, err := env.Memory(args[0], fromN, false)
+	from, err := env.Memory(args[0], uint64(uint32(args[1])), false)
 	if err != nil {
 		return 0, err
 	}
-	to, err := env.Memory(args[2], toN, false)
+	to, err := env.Memory(args[2], uint64(uint32(args[3])), false)
 	if err != nil {
 		return 0, err
 	}
-	sum, _ := CsumDiff(from, to, uint32(args[4]))
-	return uint64(sum), nil
+	return uint64(CsumDiff(from, to, uint32(args[4]))), nil
 }
 
 // CsumUpdate is bpf_csum_update: add csum to a CHECKSUM_COMPLETE

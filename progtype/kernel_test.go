@@ -186,6 +186,10 @@ func skbInputs() []diffInput {
 	}
 	le32w(withWire, 160, 200)
 	var out []diffInput
+	for _, p := range testPackets()[:2] {
+		out = append(out, diffInput{p.name + "+csum", progtype.Input{Data: p.data, Context: ctx, Flags: progtype.FlagSkbChecksumComplete}})
+	}
+	out = append(out, diffInput{"vlan+csum", progtype.Input{Data: testPackets()[5].data, Flags: progtype.FlagSkbChecksumComplete}})
 	for _, p := range testPackets() {
 		out = append(out,
 			diffInput{p.name, progtype.Input{Data: p.data}},
@@ -269,9 +273,15 @@ func rawTPInputs() []diffInput {
 // difference in the error, the return value, the packet and the context.
 func diffRun(t *testing.T, k *progtype.Kind, prog []isa.Instruction, kp *kernel.Program, name string, in progtype.Input) bool {
 	t.Helper()
-	opts := &kernel.RunOptions{Data: in.Data, Context: in.Context, Flags: in.Flags}
+	return diffRunRepeat(t, k, prog, kp, name, in, 0)
+}
+
+// diffRunRepeat is diffRun with BPF_PROG_TEST_RUN's repeat.
+func diffRunRepeat(t *testing.T, k *progtype.Kind, prog []isa.Instruction, kp *kernel.Program, name string, in progtype.Input, repeat uint32) bool {
+	t.Helper()
+	opts := &kernel.RunOptions{Data: in.Data, Context: in.Context, Flags: in.Flags, Repeat: repeat}
 	if len(in.Data) > 0 {
-		opts.DataOut = make([]byte, len(in.Data)+512)
+		opts.DataOut = make([]byte, 20000)
 	}
 	switch k.Type() {
 	case progtype.XDP:
@@ -282,7 +292,7 @@ func diffRun(t *testing.T, k *progtype.Kind, prog []isa.Instruction, kp *kernel.
 		opts.ContextOut = make([]byte, 192)
 	}
 	kres, kerr := kp.Run(opts)
-	wres, werr := runProg(t, interpChecked, k, prog, in, 1)
+	wres, werr := runProg(t, interpChecked, k, prog, in, int(repeat))
 	if kerr != nil || werr != nil {
 		if kerr == nil || werr == nil || errnoOf(kerr) != waggleErrno(werr) {
 			t.Errorf("%s: kernel error %v, waggle error %v", name, kerr, werr)
@@ -410,4 +420,577 @@ func fieldPrograms(k *progtype.Kind, off, size int, write, signExt, imm bool) []
 		progs = append(progs, mustParseNoTB(store+"\n"+back+"\n"+exit))
 	}
 	return progs
+}
+
+// programCase is a hand-written program run on several inputs.
+type programCase struct {
+	name   string
+	typ    progtype.Type
+	src    string
+	inputs func() []diffInput
+	repeat uint32
+}
+
+// xdpEpilogue returns data_end - data and data - data_meta, with the
+// helper's result in r7: r0 = r7 << 16 ^ (data_end - data) ^ (data - data_meta) << 12.
+const xdpEpilogue = `
+	r2 = *(u32 *)(r6 + 0)
+	r3 = *(u32 *)(r6 + 4)
+	r4 = *(u32 *)(r6 + 8)
+	r0 = r3
+	r0 -= r2
+	r2 -= r4
+	r2 <<= 12
+	r0 ^= r2
+	r7 <<= 16
+	r0 ^= r7
+	exit`
+
+// skbEpilogue returns len and data_end - data with the helper's result
+// in r7, and stores the protocol and the VLAN fields in cb[0..2].
+const skbEpilogue = `
+	r2 = *(u32 *)(r6 + 16)
+	*(u32 *)(r6 + 48) = r2
+	r2 = *(u32 *)(r6 + 20)
+	r3 = *(u32 *)(r6 + 24)
+	r2 <<= 16
+	r2 |= r3
+	*(u32 *)(r6 + 52) = r2
+	r2 = *(u32 *)(r6 + 28)
+	*(u32 *)(r6 + 56) = r2
+	r2 = *(u32 *)(r6 + 68)
+	*(u32 *)(r6 + 60) = r2
+	r2 = *(u32 *)(r6 + 76)
+	r3 = *(u32 *)(r6 + 80)
+	r0 = r3
+	r0 -= r2
+	r0 <<= 12
+	r2 = *(u32 *)(r6 + 0)
+	r0 ^= r2
+	r7 <<= 20
+	r0 ^= r7
+	exit`
+
+func xdpCall(id int, args string) string {
+	return "r6 = r1\n" + args + fmt.Sprintf("\ncall %d\nr7 = r0\n", id) + xdpEpilogue
+}
+
+func skbCall(id int, args string) string {
+	return "r6 = r1\n" + args + fmt.Sprintf("\ncall %d\nr7 = r0\n", id) + skbEpilogue
+}
+
+func tcOnly(id int, args string) programCase {
+	return programCase{typ: progtype.SchedCLS, src: skbCall(id, args), inputs: skbInputs}
+}
+
+// programCases exercise the helpers and the packet layouts.
+func programCases() []programCase {
+	var cs []programCase
+	add := func(name string, typ progtype.Type, src string, inputs func() []diffInput) {
+		cs = append(cs, programCase{name: name, typ: typ, src: src, inputs: inputs})
+	}
+	add("xdp_fields", progtype.XDP, `
+		r6 = r1
+		r2 = *(u32 *)(r6 + 0)
+		r3 = *(u32 *)(r6 + 4)
+		r5 = r2
+		r5 += 8
+		if r5 > r3 goto out
+		r4 = *(u32 *)(r6 + 12)
+		*(u32 *)(r2 + 0) = r4
+		r4 = *(u32 *)(r6 + 16)
+		*(u32 *)(r2 + 4) = r4
+	out:
+		r7 = 0`+xdpEpilogue, xdpInputs)
+	for _, off := range []int{-14, 14, -1, -256, -216, -215, -212, 100, 28, 29, -40} {
+		add(fmt.Sprintf("xdp_adjust_head_%d", off), progtype.XDP, xdpCall(44, fmt.Sprintf("r2 = %d", off))+"", xdpInputs)
+	}
+	for _, off := range []int{10, -10, 3000, 3500, 4000, -28, -29, -1000} {
+		add(fmt.Sprintf("xdp_adjust_tail_%d", off), progtype.XDP, xdpCall(65, fmt.Sprintf("r2 = %d", off)), xdpInputs)
+	}
+	for _, off := range []int{-4, -8, -3, -32, -36, -216, -220, -252, -256, 4, 8} {
+		add(fmt.Sprintf("xdp_adjust_meta_%d", off), progtype.XDP, xdpCall(54, fmt.Sprintf("r2 = %d", off)), xdpInputs)
+	}
+	add("xdp_meta_then_head", progtype.XDP, `
+		r6 = r1
+		r2 = -8
+		call 54
+		r2 = *(u32 *)(r6 + 8)
+		r3 = *(u32 *)(r6 + 0)
+		r4 = r2
+		r4 += 8
+		if r4 > r3 goto out
+		r5 = 0x11223344
+		*(u32 *)(r2 + 0) = r5
+		*(u32 *)(r2 + 4) = r5
+		r1 = r6
+		r2 = -14
+		call 44
+		r1 = r6
+		r2 = 20
+		call 65
+	out:
+		r7 = 0`+xdpEpilogue, xdpInputs)
+	add("xdp_write_head", progtype.XDP, `
+		r6 = r1
+		r2 = -20
+		call 44
+		r7 = r0
+		r2 = *(u32 *)(r6 + 0)
+		r3 = *(u32 *)(r6 + 4)
+		r4 = r2
+		r4 += 20
+		if r4 > r3 goto out
+		r5 = 0x5a5a5a5a
+		*(u32 *)(r2 + 0) = r5
+		*(u32 *)(r2 + 16) = r5
+	out:`+xdpEpilogue, xdpInputs)
+	for _, c := range []struct{ ifindex, flags int }{{5, 0}, {5, 1}, {0, 0}} {
+		add(fmt.Sprintf("xdp_redirect_%d_%d", c.ifindex, c.flags), progtype.XDP,
+			fmt.Sprintf("r1 = %d\nr2 = %d\ncall 23\nexit", c.ifindex, c.flags), xdpInputs)
+	}
+	add("xdp_csum_diff", progtype.XDP, `
+		r1 = 0x0a000001
+		*(u32 *)(r10 - 8) = r1
+		r1 = 0x0a000102
+		*(u32 *)(r10 - 4) = r1
+		r1 = 0x7f000001
+		*(u32 *)(r10 - 16) = r1
+		r1 = 0xc0a80001
+		*(u32 *)(r10 - 12) = r1
+		r1 = r10
+		r1 += -8
+		r2 = 8
+		r3 = r10
+		r3 += -16
+		r4 = 8
+		r5 = 0x1234
+		call 28
+		exit`, xdpInputs)
+	for _, c := range []struct{ from, to, seed string }{{"0", "4", "0"}, {"4", "0", "0xffff"}, {"8", "8", "0xfffffff0"}, {"3", "4", "0"}} {
+		add("xdp_csum_diff_"+c.from+"_"+c.to, progtype.XDP, fmt.Sprintf(`
+			r1 = -1
+			*(u64 *)(r10 - 8) = r1
+			r1 = 0x1234567
+			*(u64 *)(r10 - 16) = r1
+			r1 = r10
+			r1 += -8
+			r2 = %s
+			r3 = r10
+			r3 += -16
+			r4 = %s
+			r5 = %s
+			call 28
+			exit`, c.from, c.to, c.seed), xdpInputs)
+	}
+	for _, c := range []struct{ off, n int }{{0, 4}, {10, 4}, {38, 4}, {39, 4}, {0, 42}} {
+		add(fmt.Sprintf("xdp_load_store_bytes_%d_%d", c.off, c.n), progtype.XDP, fmt.Sprintf(`
+			r6 = r1
+			r2 = %d
+			r3 = r10
+			r3 += -64
+			r4 = %d
+			call 189
+			r7 = r0
+			r1 = r6
+			r2 = 0
+			r3 = r10
+			r3 += -64
+			r4 = %d
+			call 190
+			r7 <<= 8
+			r7 ^= r0
+		`, c.off, c.n, c.n)+xdpEpilogue, xdpInputs)
+	}
+	add("xdp_get_buff_len", progtype.XDP, "call 188\nexit", xdpInputs)
+	cs = append(cs, skbProgramCases()...)
+	cs = append(cs, programCase{name: "xdp_repeat_head", typ: progtype.XDP, src: xdpCall(44, "r2 = -2"), inputs: xdpInputs, repeat: 5})
+	cs = append(cs, programCase{name: "xdp_repeat_meta_tail", typ: progtype.XDP, src: `
+		r6 = r1
+		r2 = -4
+		call 54
+		r1 = r6
+		r2 = 3
+		call 65
+		r7 = r0` + xdpEpilogue, inputs: xdpInputs, repeat: 7})
+	return cs
+}
+
+// TestKernel_programs runs hand-written programs that use the helpers
+// specific to XDP and socket buffer programs.
+func TestKernel_programs(t *testing.T) {
+	mustKernel(t)
+	runs := 0
+	for _, c := range programCases() {
+		t.Run(c.name, func(t *testing.T) {
+			k := mustKind(t, c.typ)
+			prog := mustParse(t, c.src)
+			kp, err := kernel.Load(prog, kernel.LoadOptions{Type: kernel.ProgType(c.typ)})
+			if err != nil {
+				t.Fatalf("kernel: %+v", err)
+			}
+			defer kp.Close()
+			for _, in := range c.inputs() {
+				runs++
+				diffRunRepeat(t, k, prog, kp, in.name, in.in, c.repeat)
+			}
+		})
+	}
+	t.Logf("%d programs, %d runs compared", len(programCases()), runs)
+}
+
+// storeStack puts v in the 4 bytes at r10-8 and the next 4 bytes at r10-4.
+const storeStack = `
+	r2 = 0x0a000063
+	*(u32 *)(r10 - 8) = r2
+	r2 = 0x11223344
+	*(u32 *)(r10 - 4) = r2`
+
+// skbProgramCases exercise the socket buffer helpers.
+func skbProgramCases() []programCase {
+	var cs []programCase
+	add := func(name string, typ progtype.Type, src string) {
+		cs = append(cs, programCase{name: name, typ: typ, src: src, inputs: skbInputs})
+	}
+	tc := func(name, src string) { add(name, progtype.SchedCLS, src) }
+	tc("tc_fields", `
+		r6 = r1
+		r2 = *(u32 *)(r6 + 76)
+		r3 = *(u32 *)(r6 + 80)
+		r4 = *(u32 *)(r6 + 140)
+		r7 = r2
+		r7 -= r4
+		r5 = r2
+		r5 += 16
+		if r5 > r3 goto out
+		r4 = *(u32 *)(r6 + 4)
+		*(u32 *)(r2 + 0) = r4
+		r4 = *(u32 *)(r6 + 40)
+		*(u32 *)(r2 + 4) = r4
+		r4 = *(u32 *)(r6 + 160)
+		*(u32 *)(r2 + 8) = r4
+		r4 = *(u32 *)(r6 + 0)
+		*(u32 *)(r2 + 12) = r4
+	out:`+skbEpilogue)
+	for _, c := range []struct {
+		off, n int
+		flags  string
+	}{{0, 4, "0"}, {30, 4, "0"}, {30, 4, "1"}, {30, 4, "2"}, {30, 4, "3"}, {30, 4, "4"}, {38, 8, "0"}, {39, 8, "0"}, {-1, 4, "0"}, {0x7fffffff, 4, "0"}} {
+		tc(fmt.Sprintf("skb_store_bytes_%d_%d_%s", c.off, c.n, c.flags), skbCall(9, fmt.Sprintf(`
+			r2 = 0x0a000063
+			*(u32 *)(r10 - 8) = r2
+			r2 = 0x11223344
+			*(u32 *)(r10 - 4) = r2
+			r1 = r6
+			r2 = %d
+			r3 = r10
+			r3 += -8
+			r4 = %d
+			r5 = %s`, c.off, c.n, c.flags)))
+	}
+	for _, typ := range []progtype.Type{progtype.SchedCLS, progtype.SocketFilter, progtype.CgroupSKB} {
+		for _, c := range []struct{ off, n int }{{0, 4}, {14, 8}, {38, 4}, {39, 8}, {0, 64}, {-1, 4}} {
+			src := fmt.Sprintf(zeroStack+`
+				r6 = r1
+				r2 = %d
+				r3 = r10
+				r3 += -64
+				r4 = %d
+				call 26
+				r7 = r0
+				r0 = *(u32 *)(r10 - 64)
+				r1 = *(u32 *)(r10 - 60)
+				r0 ^= r1
+				r1 = *(u32 *)(r10 %+d)
+				r0 ^= r1
+				r7 <<= 20
+				r0 ^= r7
+				exit`, c.off, c.n, -64+((c.n-4)&^3))
+			for r := 0; r < 3; r++ {
+				src2 := fmt.Sprintf(zeroStack+`
+				r6 = r1
+				r2 = %d
+				r3 = r10
+				r3 += -64
+				r4 = %d
+				r5 = %d
+				call 68
+				r7 = r0
+				r0 = *(u32 *)(r10 - 64)
+				r1 = *(u32 *)(r10 %+d)
+				r0 ^= r1
+				r7 <<= 20
+				r0 ^= r7
+				exit`, c.off, c.n, r, -64+((c.n-4)&^3))
+				if typ == progtype.CgroupSKB {
+					src2 = cgWrap(src2)
+				}
+				add(fmt.Sprintf("%s_load_bytes_relative_%d_%d_%d", typ, c.off, c.n, r), typ, src2)
+			}
+			if typ == progtype.CgroupSKB {
+				src = cgWrap(src)
+			}
+			add(fmt.Sprintf("%s_load_bytes_%d_%d", typ, c.off, c.n), typ, src)
+		}
+	}
+	add("socket_filter_ld_abs", progtype.SocketFilter, `
+		r6 = r1
+		r0 = *(u8 *)skb[0]
+		r7 = r0
+		r0 = *(u16 *)skb[2]
+		r7 ^= r0
+		r0 = *(u32 *)skb[16]
+		r7 ^= r0
+		r8 = 4
+		r0 = *(u32 *)skb[r8 + 8]
+		r7 ^= r0
+		r0 = r7
+		exit`)
+	add("socket_filter_ld_abs_out", progtype.SocketFilter, `
+		r6 = r1
+		r0 = *(u32 *)skb[1000]
+		r0 = 5
+		exit`)
+	add("tc_ld_abs", progtype.SchedCLS, `
+		r6 = r1
+		r0 = *(u16 *)skb[12]
+		exit`)
+	// l3_csum_replace: rewrite the IPv4 destination, then fix the header
+	// checksum by the field (4 or 2 bytes) or by a csum_diff.
+	for _, c := range []struct{ off, flags string }{{"24", "4"}, {"24", "2"}, {"25", "4"}, {"24", "0x14"}, {"24", "3"}, {"100", "4"}} {
+		tc("l3_csum_replace_"+c.off+"_"+c.flags, `
+			r6 = r1
+			r2 = 0x0300000a
+			*(u32 *)(r10 - 8) = r2
+			r1 = r6
+			r2 = 30
+			r3 = r10
+			r3 += -8
+			r4 = 4
+			r5 = 0
+			call 9
+			r1 = r6
+			r2 = `+c.off+`
+			r3 = 0x0200000a
+			r4 = 0x0300000a
+			r5 = `+c.flags+`
+			call 10
+			r7 = r0`+skbEpilogue)
+	}
+	tc("l3_csum_replace_diff", `
+		r6 = r1
+		r2 = 0x0200000a
+		*(u32 *)(r10 - 8) = r2
+		r2 = 0x0300000a
+		*(u32 *)(r10 - 4) = r2
+		r1 = r10
+		r1 += -8
+		r2 = 4
+		r3 = r10
+		r3 += -4
+		r4 = 4
+		r5 = 0
+		call 28
+		r8 = r0
+		r1 = r6
+		r2 = 30
+		r3 = r10
+		r3 += -4
+		r4 = 4
+		r5 = 0
+		call 9
+		r1 = r6
+		r2 = 24
+		r3 = 0
+		r4 = r8
+		r5 = 0
+		call 10
+		r7 = r0`+skbEpilogue)
+	// l4_csum_replace on the UDP checksum (zero in the test packet, so
+	// MARK_MANGLED_0 matters) and on a non-zero one set first.
+	for _, flags := range []string{"0x14", "0x34", "0x74", "0x12", "4", "0x24", "0x94", "0x104", "0"} {
+		for _, preset := range []string{"0", "0x1234"} {
+			tc("l4_csum_replace_"+flags+"_"+preset, `
+				r6 = r1
+				r2 = `+preset+`
+				*(u16 *)(r10 - 2) = r2
+				r1 = r6
+				r2 = 40
+				r3 = r10
+				r3 += -2
+				r4 = 2
+				r5 = 0
+				call 9
+				r1 = r6
+				r2 = 40
+				r3 = 0x0200000a
+				r4 = 0x0300000a
+				r5 = `+flags+`
+				call 11
+				r7 = r0`+skbEpilogue)
+		}
+	}
+	tc("csum_update", skbCall(40, "r2 = 0x1234"))
+	tc("csum_level_query", skbCall(135, "r2 = 0"))
+	tc("csum_level_inc_query", `
+		r6 = r1
+		r2 = 1
+		call 135
+		r1 = r6
+		r2 = 0
+		call 135
+		r7 = r0`+skbEpilogue)
+	for _, c := range []string{"14", "0", "1", "100"} {
+		tc("skb_pull_data_"+c, skbCall(39, "r2 = "+c))
+	}
+	for _, c := range []string{"0", "3", "4", "1"} {
+		tc("skb_change_type_"+c, skbCall(32, "r2 = "+c))
+	}
+	for _, c := range []struct{ room, flags string }{{"14", "0"}, {"1", "0"}, {"0", "0"}, {"14", "1"}, {"16000", "0"}, {"17000", "0"}, {"-1", "0"}} {
+		tc("skb_change_head_"+c.room+"_"+c.flags, skbCall(43, "r2 = "+c.room+"\nr3 = "+c.flags))
+	}
+	for _, c := range []struct{ n, flags string }{{"100", "0"}, {"60", "0"}, {"20", "0"}, {"14", "0"}, {"13", "0"}, {"16064", "0"}, {"16065", "0"}, {"100", "1"}} {
+		tc("skb_change_tail_"+c.n+"_"+c.flags, skbCall(38, "r2 = "+c.n+"\nr3 = "+c.flags))
+	}
+	for _, c := range []struct{ diff, mode, flags string }{
+		{"8", "0", "0"}, {"-8", "0", "0"}, {"8", "1", "0"}, {"-4", "1", "0"}, {"20", "1", "0x12"},
+		{"28", "0", "0x12"}, {"20", "1", "0xa"}, {"20", "1", "0x6"}, {"0x1000", "0", "0"},
+		{"-20", "1", "0x80"}, {"-20", "1", "0x100"}, {"8", "1", "0x80"}, {"8", "2", "0"},
+		{"-40", "0", "0"}, {"-1", "0", "0x20"}, {"0", "0", "0"}, {"20", "1", "0x0e00000000000052"},
+		{"10", "1", "0x0e00000000000052"}, {"8", "0", "0x400"},
+	} {
+		tc("skb_adjust_room_"+c.diff+"_"+c.mode+"_"+c.flags, skbCall(50, "r2 = "+c.diff+"\nr3 = "+c.mode+"\nr4 = "+c.flags+" ll"))
+	}
+	tc("skb_adjust_room_twice", `
+		r6 = r1
+		r2 = 20
+		r3 = 1
+		r4 = 2
+		call 50
+		r1 = r6
+		r2 = 20
+		r3 = 1
+		r4 = 2
+		call 50
+		r7 = r0`+skbEpilogue)
+	for _, p := range []string{"0x81", "0xa888", "0x8", "0"} {
+		tc("skb_vlan_push_"+p, skbCall(18, "r2 = "+p+"\nr3 = 0x2345"))
+		tc("skb_vlan_push_twice_"+p, `
+			r6 = r1
+			r2 = `+p+`
+			r3 = 0x17
+			call 18
+			r1 = r6
+			r2 = 0x81
+			r3 = 0xfff
+			call 18
+			r7 = r0`+skbEpilogue)
+	}
+	tc("skb_vlan_pop", skbCall(19, ""))
+	tc("skb_vlan_pop_twice", `
+		r6 = r1
+		call 19
+		r1 = r6
+		call 19
+		r7 = r0`+skbEpilogue)
+	tc("skb_vlan_push_pop", `
+		r6 = r1
+		r2 = 0x81
+		r3 = 0x55
+		call 18
+		r1 = r6
+		r2 = 0x81
+		r3 = 0x66
+		call 18
+		r1 = r6
+		call 19
+		r7 = r0`+skbEpilogue)
+	tc("skb_vlan_push_write", `
+		r6 = r1
+		r2 = 0x81
+		r3 = 0x55
+		call 18
+		r2 = *(u32 *)(r6 + 76)
+		r3 = *(u32 *)(r6 + 80)
+		r4 = r2
+		r4 += 14
+		if r4 > r3 goto out
+		r5 = 0x77
+		*(u8 *)(r2 + 13) = r5
+	out:
+		r7 = 0`+skbEpilogue)
+	tc("set_hash", `
+		r6 = r1
+		r2 = 0x1234
+		call 48
+		r1 = r6
+		call 34
+		r7 = r0`+skbEpilogue)
+	tc("set_hash_invalid", `
+		r6 = r1
+		r2 = 0x1234
+		call 48
+		r1 = r6
+		call 41
+		r7 = 0`+skbEpilogue)
+	tc("get_hash_recalc_nonzero", `
+		call 34
+		if r0 == 0 goto out
+		r0 = 1
+	out:
+		exit`)
+	tc("store_bytes_invalidate_hash", `
+		r6 = r1
+		r2 = 0x99
+		call 48
+		r2 = 0
+		*(u32 *)(r10 - 4) = r2
+		r1 = r6
+		r2 = 60
+		r3 = r10
+		r3 += -4
+		r4 = 1
+		r5 = 2
+		call 9
+		r7 = r0`+skbEpilogue)
+	for _, c := range []struct{ ifindex, flags string }{{"3", "0"}, {"3", "1"}, {"3", "2"}, {"0", "0"}} {
+		tc("redirect_"+c.ifindex+"_"+c.flags, "r1 = "+c.ifindex+"\nr2 = "+c.flags+"\ncall 23\nexit")
+	}
+	for _, proto := range []string{"0xdd86", "0x8", "0x81"} {
+		tc("skb_change_proto_"+proto, skbCall(31, "r2 = "+proto+"\nr3 = 0"))
+	}
+	tc("skb_change_proto_flags", skbCall(31, "r2 = 0xdd86\nr3 = 1"))
+	tc("tc_csum_diff", `
+		r1 = 0x0a000001
+		*(u32 *)(r10 - 8) = r1
+		r1 = 0x7f000001
+		*(u32 *)(r10 - 4) = r1
+		r1 = r10
+		r1 += -8
+		r2 = 4
+		r3 = r10
+		r3 += -4
+		r4 = 4
+		r5 = 0
+		call 28
+		exit`)
+	return cs
+}
+
+// zeroStack clears the 64 bytes of stack the load helpers' tests use, so
+// they never read what an earlier run left there.
+const zeroStack = `
+	*(u64 *)(r10 - 64) = 0
+	*(u64 *)(r10 - 56) = 0
+	*(u64 *)(r10 - 48) = 0
+	*(u64 *)(r10 - 40) = 0
+	*(u64 *)(r10 - 32) = 0
+	*(u64 *)(r10 - 24) = 0
+	*(u64 *)(r10 - 16) = 0
+	*(u64 *)(r10 - 8) = 0`
+
+// cgWrap makes a program returning r0 a cgroup_skb program: the value goes
+// to cb[0] and the program returns 1.
+func cgWrap(src string) string {
+	return strings.Replace(src, "exit", "r1 = r6\n*(u32 *)(r1 + 48) = r0\nr0 = 1\nexit", 1)
 }
