@@ -267,3 +267,15 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// isELF reports whether path is a file starting with the ELF magic.
+func isELF(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var magic [4]byte
+	_, err = io.ReadFull(f, magic[:])
+	return err == nil && string(magic[:]) == elf.ELFMAG
+}

@@ -10,8 +10,8 @@ import (
 	"testing"
 )
 
-// waggle runs the command in-process and returns its status and streams.
-func waggle(t *testing.T, stdin string, args ...string) (int, string, string) {
+// runCLI runs the command in-process and returns its status and streams.
+func runCLI(t *testing.T, stdin string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	code := run(args, strings.NewReader(stdin), &out, &errOut)
@@ -19,11 +19,11 @@ func waggle(t *testing.T, stdin string, args ...string) (int, string, string) {
 }
 
 func TestRun_example(t *testing.T) {
-	code, out, errOut := waggle(t, "", "run", "../../examples/checksum/checksum.o", "--mem", "../../examples/checksum/ipv4-header.bin")
+	code, out, errOut := runCLI(t, "", "run", "../../examples/checksum/checksum.o", "--mem", "../../examples/checksum/ipv4-header.bin")
 	if code != 0 || out != "r0 = 0xb861 (47201)\n" {
 		t.Fatalf("status %d, stdout %q, stderr %q", code, out, errOut)
 	}
-	code, out, _ = waggle(t, "", "run", "../../examples/checksum/checksum.o", "--mem", "../../examples/checksum/ipv4-header.bin", "--json", "--count")
+	code, out, _ = runCLI(t, "", "run", "../../examples/checksum/checksum.o", "--mem", "../../examples/checksum/ipv4-header.bin", "--json", "--count")
 	var res runResult
 	if err := json.Unmarshal([]byte(out), &res); err != nil || code != 0 {
 		t.Fatalf("status %d, %v: %s", code, err, out)
@@ -41,14 +41,14 @@ func TestAsmDisasm_roundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(dir, "p.bin")
-	if code, _, errOut := waggle(t, "", "asm", src, "-o", bin); code != 0 {
+	if code, _, errOut := runCLI(t, "", "asm", src, "-o", bin); code != 0 {
 		t.Fatalf("asm: %s", errOut)
 	}
-	code, out, errOut := waggle(t, "", "run", bin)
+	code, out, errOut := runCLI(t, "", "run", bin)
 	if code != 0 || !strings.HasPrefix(out, "r0 = 0xf (15)") {
 		t.Fatalf("run: %d %q %q", code, out, errOut)
 	}
-	code, out, _ = waggle(t, "", "disasm", bin, "--labels")
+	code, out, _ = runCLI(t, "", "disasm", bin, "--labels")
 	if code != 0 || !strings.Contains(out, "goto L2") {
 		t.Fatalf("disasm: %d %q", code, out)
 	}
@@ -56,7 +56,7 @@ func TestAsmDisasm_roundTrip(t *testing.T) {
 	if err := os.WriteFile(src, []byte(out), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, hexOut, errOut := waggle(t, "", "asm", src, "--hex")
+	code, hexOut, errOut := runCLI(t, "", "asm", src, "--hex")
 	want, _ := os.ReadFile(bin)
 	got, err := parseHex(hexOut)
 	if code != 0 || err != nil || !bytes.Equal(got, want) {
@@ -65,7 +65,7 @@ func TestAsmDisasm_roundTrip(t *testing.T) {
 }
 
 func TestDisasm_elf(t *testing.T) {
-	code, out, errOut := waggle(t, "", "disasm", "../../examples/checksum/checksum.o", "--listing")
+	code, out, errOut := runCLI(t, "", "disasm", "../../examples/checksum/checksum.o", "--listing")
 	if code != 0 {
 		t.Fatal(errOut)
 	}
@@ -77,13 +77,13 @@ func TestDisasm_elf(t *testing.T) {
 }
 
 func TestConformance(t *testing.T) {
-	code, out, _ := waggle(t, "", "conformance", "../../testdata/conformance/tests")
+	code, out, _ := runCLI(t, "", "conformance", "../../testdata/conformance/tests")
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if code != 0 || lines[len(lines)-1] != "626 passed, 0 failed" {
 		t.Fatalf("status %d, output:\n%s", code, out)
 	}
 	// A failing test is named and makes the status 1.
-	code, out, _ = waggle(t, "", "conformance", "--engine", "interp-checked", "../../testdata/conformance/negative/incorrect_return_value_high_bits.data")
+	code, out, _ = runCLI(t, "", "conformance", "--engine", "interp-checked", "../../testdata/conformance/negative/incorrect_return_value_high_bits.data")
 	if code != 1 || !strings.Contains(out, "FAIL: incorrect_return_value_high_bits") || !strings.HasSuffix(out, "0 passed, 1 failed\n") {
 		t.Fatalf("status %d, output:\n%s", code, out)
 	}
@@ -92,7 +92,7 @@ func TestConformance(t *testing.T) {
 func TestPlugin(t *testing.T) {
 	// mov %r0, %r2 (the memory's length); exit
 	prog := "bf 20 00 00 00 00 00 00 95 00 00 00 00 00 00 00\n"
-	code, out, errOut := waggle(t, prog, "conformance-plugin", "aa  bb  11  ")
+	code, out, errOut := runCLI(t, prog, "conformance-plugin", "aa  bb  11  ")
 	if code != 0 || out != "3\n" {
 		t.Fatalf("status %d, stdout %q, stderr %q", code, out, errOut)
 	}
@@ -101,12 +101,12 @@ func TestPlugin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut = waggle(t, hex.EncodeToString(obj)+"\n", "conformance-plugin", "01  02  03  ", "--elf")
+	code, out, errOut = runCLI(t, hex.EncodeToString(obj)+"\n", "conformance-plugin", "01  02  03  ", "--elf")
 	if code != 0 || out != "6\n" {
 		t.Fatalf("--elf: status %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	// Failures exit 1 with the reason on stderr.
-	code, _, errOut = waggle(t, "b7 00 00 00 01 00 00 00\n", "conformance-plugin")
+	code, _, errOut = runCLI(t, "b7 00 00 00 01 00 00 00\n", "conformance-plugin")
 	if code != 1 || !strings.Contains(errOut, "last instruction is not exit") {
 		t.Fatalf("status %d, stderr %q", code, errOut)
 	}
@@ -149,9 +149,88 @@ func TestBadInput(t *testing.T) {
 		{"unknown engine", []string{"conformance", "--engine", "jit", dir}, "", "unknown engine"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			code, _, errOut := waggle(t, tc.stdin, tc.args...)
+			code, _, errOut := runCLI(t, tc.stdin, tc.args...)
 			if code != 1 || !strings.Contains(errOut, tc.want) {
 				t.Fatalf("status %d, stderr %q, want status 1 and %q", code, errOut, tc.want)
+			}
+		})
+	}
+}
+
+func TestRun_pcap(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out.pcap")
+	code, stdout, stderr := runCLI(t, "", "run", "../../examples/tailcall/dispatch.o", "--program", "xdp_dispatch",
+		"--pcap", "../../examples/traffic/traffic.pcap", "--out", out, "--json")
+	if code != 0 {
+		t.Fatalf("status %d: %s", code, stderr)
+	}
+	var sum packetSummary
+	if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Packets != 1000 || sum.Verdicts["XDP_DROP"] != 108 || sum.Verdicts["XDP_PASS"] != 892 || sum.Written != 892 || sum.PacketsPerSec <= 0 {
+		t.Errorf("summary %+v", sum)
+	}
+	st, err := os.Stat(out)
+	if err != nil || st.Size() < 892*60 {
+		t.Errorf("output capture: %v, %v", st, err)
+	}
+	// The written capture replays: every frame in it passes again.
+	code, stdout, _ = runCLI(t, "", "run", "../../examples/tailcall/dispatch.o", "--program", "xdp_dispatch", "--pcap", out, "--json")
+	var again packetSummary
+	if code != 0 || json.Unmarshal([]byte(stdout), &again) != nil || again.Verdicts["XDP_PASS"] != 892 {
+		t.Errorf("replay: %d %s", code, stdout)
+	}
+}
+
+func TestRun_dataIn(t *testing.T) {
+	dir := t.TempDir()
+	frames := filepath.Join(dir, "in.bin")
+	// An IPv4/UDP frame to port 53: the TC example rewrites it to 5353.
+	frame := []byte{
+		2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00,
+		0x45, 0, 0, 28, 0, 1, 0, 0, 40, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 254,
+		0x9c, 0x40, 0, 53, 0, 8, 0, 0,
+	}
+	if err := os.WriteFile(frames, frame, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	outFile := filepath.Join(dir, "out.bin")
+	code, stdout, stderr := runCLI(t, "", "run", "../../examples/tcrewrite/rewrite.o", "--data-in", frames, "--data-out", outFile, "--repeat", "3")
+	if code != 0 || !strings.HasPrefix(stdout, "Return value: 0 (TC_ACT_OK)") {
+		t.Fatalf("status %d, %q, %q", code, stdout, stderr)
+	}
+	got, err := os.ReadFile(outFile)
+	if err != nil || len(got) != len(frame) || got[36] != 0x14 || got[37] != 0xe9 || got[22] != 64 {
+		t.Fatalf("data out % x, %v: want port 5353 and TTL 64", got, err)
+	}
+}
+
+func TestRun_objectErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"several programs", []string{"run", "../../examples/tailcall/dispatch.o", "--pcap", "../../examples/traffic/traffic.pcap"}, "choose one with --program"},
+		{"unknown program", []string{"run", "../../examples/tailcall/dispatch.o", "--program", "nope", "--pcap", "x"}, `no program "nope"`},
+		{"missing capture", []string{"run", "../../examples/counter/counter.o", "--pcap", "/nonexistent.pcap"}, "no such file"},
+		{"not a capture", []string{"run", "../../examples/counter/counter.o", "--pcap", "../../examples/counter/counter.c"}, "not a pcap"},
+		{"unknown type", []string{"run", "../../examples/counter/counter.o", "--type", "lsm", "--data-in", "x"}, "--type"},
+		{"object flags on raw programs", []string{"run", "95 00 00 00 00 00 00 00", "--pcap", "x.pcap"}, "need an ELF object"},
+		{"iface without a bound", []string{"run", "../../examples/counter/counter.o", "--iface", "lo"}, "--packets or --duration"},
+		{"short packet", []string{"run", "../../examples/counter/counter.o", "--data-in", "../../examples/checksum/ipv4-header.bin"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := runCLI(t, "", tc.args...)
+			if tc.want == "" {
+				if code != 0 {
+					t.Fatalf("status %d: %s", code, stderr)
+				}
+				return
+			}
+			if code != 1 || !strings.Contains(stderr, tc.want) {
+				t.Fatalf("status %d, stderr %q, want %q", code, stderr, tc.want)
 			}
 		})
 	}

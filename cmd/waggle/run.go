@@ -32,26 +32,48 @@ func (e *env) runCmd() *cobra.Command {
 		asJSON, trace, count                           bool
 		budget                                         uint64
 	)
+	var obj objectFlags
 	cmd := &cobra.Command{
 		Use:   "run PROGRAM",
-		Short: "Run a program in the interpreter and print r0",
-		Long: `Run an eBPF program in waggle's interpreter and print r0 at exit.
+		Short: "Run a program in user space: on packets, on a capture, or on memory",
+		Long: `Run an eBPF program in waggle's interpreter.
 
-PROGRAM is assembly (.s), raw bytecode (.bin), hex (a .hex file, or inline
-hex when no file of that name exists), a conformance .data file (its memory
-is used unless --mem or --mem-hex is given), or an ELF object (--section
-picks the program). Input memory is passed as the conformance suite does:
-r1 points to a writable copy of it and r2 holds its length.
+Objects with program types. An ELF object whose sections name program types
+(xdp, tc, socket, ...) is loaded whole, with its maps, and one program
+(--program, or the only one) runs:
+  --pcap IN [--out OUT]    over every frame of a capture, writing the frames
+                           it passes or transmits (modified) to OUT, then a
+                           summary: packets, verdicts, packets per second
+  --iface IF               the same, live, on the frames arriving at an
+                           interface (AF_PACKET; needs --packets or --duration)
+  --data-in F [--data-out F] [--ctx-in F] [--ctx-out F] [--repeat N]
+                           once on a packet, as bpftool prog run does
 
-The program is not verified yet, so it runs in checked mode: every memory
-access is validated against the stack and the input memory, and a bad one
-stops the run with an error naming the instruction. --mode fast skips the
-checks and must only be used for programs known to be safe.`,
-		Example: `  waggle run examples/checksum/checksum.o --mem examples/checksum/ipv4-header.bin
+Raw programs. Anything else runs as instructions on memory and prints r0:
+assembly (.s), raw bytecode (.bin), hex (a .hex file, or inline hex when no
+file of that name exists), a conformance .data file (its memory is used
+unless --mem or --mem-hex is given), or an ELF section without a program
+type (--section). Memory is passed as the conformance suite does: r1 points
+to a writable copy, r2 holds its length.
+
+Programs are not verified yet, so they run in checked mode: every memory
+access is validated against the memory the run owns, and a bad one stops
+the run with an error naming the instruction. --mode fast skips the checks
+and must only be used for programs known to be safe.`,
+		Example: `  waggle run examples/tailcall/dispatch.o --program xdp_dispatch --pcap examples/traffic/traffic.pcap
+  waggle run examples/blocklist/blocklist.o --data-in packet.bin --data-out out.bin
+  waggle run examples/checksum/checksum.o --mem examples/checksum/ipv4-header.bin
   waggle run prog.s --mem-hex "01 02 03 04" --json
   waggle run "b7 00 00 00 2a 00 00 00 95 00 00 00 00 00 00 00"`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if isELF(args[0]) && section == "" && memFile == "" && memHex == "" && (obj.given() || hasTypedPrograms(args[0])) {
+				obj.mode, obj.asJSON = mode, asJSON
+				return e.runObject(args[0], &obj)
+			}
+			if obj.given() {
+				return fmt.Errorf("%s: --program, --type, --pcap, --iface and --data-in need an ELF object with program types", args[0])
+			}
 			m, err := parseMode(mode)
 			if err != nil {
 				return err
@@ -140,6 +162,20 @@ checks and must only be used for programs known to be safe.`,
 	f.BoolVar(&trace, "trace", false, "print each instruction and the nonzero registers before it executes (to stderr)")
 	f.BoolVar(&count, "count", false, "count executed instructions")
 	f.Uint64Var(&budget, "budget", 1<<24, "stop after this many backward jumps (0: no limit)")
+	f.StringVar(&obj.program, "program", "", "the object's program to run")
+	f.StringVar(&obj.progType, "type", "", "program type, overriding the section name (xdp, tc, socket, ...)")
+	f.StringVar(&obj.pcapIn, "pcap", "", "run over the frames of this capture `FILE` (pcap or pcapng)")
+	f.StringVar(&obj.pcapOut, "out", "", "write the frames the program passes or transmits to this pcap `FILE`")
+	f.StringVar(&obj.iface, "iface", "", "run live on the frames arriving at this interface")
+	f.IntVar(&obj.packets, "packets", 0, "stop after this many packets (0: all)")
+	f.DurationVar(&obj.duration, "duration", 0, "stop after this long (live runs)")
+	f.StringVar(&obj.dataIn, "data-in", "", "run once on the packet in this `FILE`")
+	f.StringVar(&obj.dataOut, "data-out", "", "write the packet after the run to this `FILE`")
+	f.StringVar(&obj.ctxIn, "ctx-in", "", "the context (xdp_md, __sk_buff, ...) from this `FILE`")
+	f.StringVar(&obj.ctxOut, "ctx-out", "", "write the context after the run to this `FILE`")
+	f.Uint32Var(&obj.repeat, "repeat", 1, "run this many times (with --data-in)")
+	f.IntVar(&obj.cpus, "cpus", 0, "worker slots for per-CPU maps (0: the machine's CPUs)")
+	f.BoolVar(&obj.printTrace, "trace-printk", false, "print bpf_trace_printk output to stderr")
 	return cmd
 }
 
