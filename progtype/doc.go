@@ -50,3 +50,5 @@
 // Everything is checked against the kernel: the tests load the same
 // programs into Linux and run them with BPF_PROG_TEST_RUN when they can.
 package progtype
+
+//go:generate make -C testdata

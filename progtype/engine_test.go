@@ -33,11 +33,13 @@ func mustKind(tb testing.TB, t progtype.Type) *progtype.Kind {
 	return k
 }
 
-// helperTable is the type's helpers plus the clock helpers.
+// helperTable is the type's helpers plus the generic ones it allows.
 func helperTable(k *progtype.Kind) helpers.Table {
 	t := helpers.Table{}
-	for id, f := range helpers.Time() {
-		t[id] = f
+	for _, d := range helpers.Generic() {
+		if k.Allowed(d.ID) {
+			t[d.ID] = d.Func
+		}
 	}
 	for _, d := range k.Helpers() {
 		t[d.ID] = d.Func

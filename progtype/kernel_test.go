@@ -994,3 +994,30 @@ const zeroStack = `
 func cgWrap(src string) string {
 	return strings.Replace(src, "exit", "r1 = r6\n*(u32 *)(r1 + 48) = r0\nr0 = 1\nexit", 1)
 }
+
+// TestKernel_clang runs the clang-built programs of testdata/flow.c in the
+// kernel and in waggle.
+func TestKernel_clang(t *testing.T) {
+	mustKernel(t)
+	for _, c := range clangPrograms {
+		t.Run(c.section, func(t *testing.T) {
+			if c.noKernel != "" {
+				t.Skip(c.noKernel)
+			}
+			prog := loadClang(t, c)
+			k := mustKind(t, c.typ)
+			kp, err := kernel.Load(prog, kernel.LoadOptions{Type: kernel.ProgType(c.typ)})
+			if err != nil {
+				t.Fatalf("kernel: %+v", err)
+			}
+			defer kp.Close()
+			inputs := xdpInputs()
+			if c.typ != progtype.XDP {
+				inputs = skbInputs()
+			}
+			for _, in := range inputs {
+				diffRun(t, k, prog, kp, in.name, in.in)
+			}
+		})
+	}
+}
