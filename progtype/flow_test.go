@@ -13,7 +13,6 @@ import (
 	"github.com/waggle-bpf/waggle/progtype"
 )
 
-
 func TestContextAccesses(t *testing.T) {
 	for _, tc := range []struct {
 		name string
