@@ -48,7 +48,6 @@ type Collection struct {
 	trace    io.Writer
 	registry *maps.Registry
 	all      []maps.Map // in object order, owned
-	machines sync.Pool
 
 	mu      sync.Mutex
 	regions []interp.Region // the maps' memory, for checked runs
@@ -99,7 +98,6 @@ func newCollection(obj *loader.Object, opts *CollectionOptions) (_ *Collection, 
 	if c.cpus <= 0 {
 		c.cpus = runtime.NumCPU()
 	}
-	c.machines.New = func() any { return interp.NewMachine() }
 	defer func() {
 		if err != nil {
 			c.Close()

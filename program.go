@@ -3,6 +3,7 @@ package waggle
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -26,6 +27,17 @@ type Program struct {
 	insns   []isa.Instruction
 	src     *loader.Program
 	coll    *Collection
+	runners sync.Pool // of *runner
+}
+
+// runner is what one run needs, reused across runs: the engine's execution
+// context, the program type's run state, the helpers' state.
+type runner struct {
+	m       *interp.Machine
+	run     *progtype.Run
+	st      helpers.State
+	args    interp.Args
+	regions []interp.Region
 }
 
 // RunOptions are the inputs and outputs of Program.Run, as cilium/ebpf's
@@ -126,24 +138,35 @@ func (p *Program) run(opts *RunOptions) (uint32, time.Duration, error) {
 		return 0, 0, fmt.Errorf("program %s: CPU %d, the collection has %d: %w", p.name, opts.CPU, c.cpus, maps.EINVAL)
 	}
 	var ctx []byte
+	var err error
 	if opts.Context != nil {
-		var err error
 		if ctx, err = contextBytes(opts.Context); err != nil {
 			return 0, 0, fmt.Errorf("program %s: context: %w", p.name, err)
 		}
 	}
-	run, err := p.kind.NewRun(progtype.Input{Data: opts.Data, Context: ctx, Flags: opts.Flags &^ bpfFTestRunOnCPU, Task: opts.Task})
-	if err != nil {
+	in := progtype.Input{Data: opts.Data, Context: ctx, Flags: opts.Flags &^ bpfFTestRunOnCPU, Task: opts.Task}
+	rn, _ := p.runners.Get().(*runner)
+	if rn == nil {
+		rn = &runner{m: interp.NewMachine()}
+	}
+	defer p.runners.Put(rn)
+	if rn.run == nil {
+		if rn.run, err = p.kind.NewRun(in); err != nil {
+			rn.run = nil
+			return 0, 0, fmt.Errorf("program %s: %w", p.name, err)
+		}
+	} else if err := rn.run.Reset(in); err != nil {
 		return 0, 0, fmt.Errorf("program %s: %w", p.name, err)
 	}
-	regions := c.mapRegions()
+	run, m := rn.run, rn.m
+	rn.regions = append(rn.regions[:0], c.mapRegions()...)
 	for _, r := range run.Regions() {
-		regions = append(regions[:len(regions):len(regions)], interp.Region{Data: r.Data, Writable: r.Writable})
+		rn.regions = append(rn.regions, interp.Region{Data: r.Data, Writable: r.Writable})
 	}
-	st := &helpers.State{CPU: int(opts.CPU), Maps: c.registry, Hook: run, Trace: c.trace}
-	args := &interp.Args{Regs: [5]uint64{run.Ctx()}, Regions: regions, Packet: run.Packet(), State: st}
-	m := c.machines.Get().(*interp.Machine)
-	defer c.machines.Put(m)
+	rn.st = helpers.State{CPU: int(opts.CPU), Maps: c.registry, Hook: run, Trace: c.trace}
+	st := &rn.st
+	rn.args = interp.Args{Regs: [5]uint64{run.Ctx()}, Regions: rn.regions, Packet: run.Packet(), State: st}
+	args := &rn.args
 	repeat := max(opts.Repeat, 1)
 	var r0 uint64
 	start := time.Now()

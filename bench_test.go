@@ -1,0 +1,73 @@
+package waggle_test
+
+import (
+	"testing"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/waggle-bpf/waggle"
+	"github.com/waggle-bpf/waggle/kernel"
+)
+
+// BenchmarkExamples runs each example over the frames of the bundled capture
+// in waggle and, as root, in the kernel through BPF_PROG_TEST_RUN (one
+// syscall per frame, as a test harness would), and reports packets per
+// second for both, so they compare in one run:
+//
+//	go test -run '^$' -bench Examples -benchtime 2000x .
+func BenchmarkExamples(b *testing.B) {
+	frames := readPcap(b, "examples/traffic/traffic.pcap")
+	for _, ex := range examplePrograms {
+		b.Run(ex.program, func(b *testing.B) {
+			b.Run("waggle", func(b *testing.B) {
+				coll, err := waggle.LoadCollection(ex.object, &waggle.CollectionOptions{CPUs: 2})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer coll.Close()
+				if err := setup(ex.object, func(name string, k, v []byte) error { return coll.Maps[name].Put(k, v) }); err != nil {
+					b.Fatal(err)
+				}
+				prog := coll.Programs[ex.program]
+				out := make([]byte, 4096)
+				i := 0
+				for b.Loop() {
+					frame := frames[i%len(frames)]
+					i++
+					if _, err := prog.Run(&waggle.RunOptions{Data: frame, DataOut: out}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds()/1e6, "Mpps")
+			})
+			b.Run("kernel", func(b *testing.B) {
+				if err := kernel.Supported(); err != nil {
+					b.Skip(err)
+				}
+				spec, err := ebpf.LoadCollectionSpec(ex.object)
+				if err != nil {
+					b.Fatal(err)
+				}
+				kc, err := ebpf.NewCollection(spec)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer kc.Close()
+				if err := setup(ex.object, func(name string, k, v []byte) error { return kc.Maps[name].Put(k, v) }); err != nil {
+					b.Fatal(err)
+				}
+				prog := kc.Programs[ex.program]
+				out := make([]byte, 4096)
+				i := 0
+				for b.Loop() {
+					frame := frames[i%len(frames)]
+					i++
+					if _, err := prog.Run(&ebpf.RunOptions{Data: frame, DataOut: out}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds()/1e6, "Mpps")
+			})
+		})
+	}
+}
