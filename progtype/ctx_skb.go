@@ -216,7 +216,7 @@ func skbTypeRules(t Type, a ctxAccess) (reason string, done bool) {
 		}
 		if off == skbTstampType {
 			if a.size != 1 {
-				return fmt.Sprintf("a %d-byte access; tstamp_type is read with 1-byte loads", a.size), false
+				return fmt.Sprintf("%s access; tstamp_type is read with 1-byte loads", sized(a.size)), false
 			}
 			return "", true
 		}
@@ -233,7 +233,7 @@ func skbRules(k *Kind, a ctxAccess) (conversion, string) {
 		return conversion{}, fmt.Sprintf("offset %d is outside __sk_buff (%d bytes)", off, skbSize)
 	}
 	if off%size != 0 {
-		return conversion{}, fmt.Sprintf("a %d-byte access at offset %d is misaligned", size, off)
+		return conversion{}, fmt.Sprintf("%s access at offset %d is misaligned", sized(size), off)
 	}
 	reason, done := skbTypeRules(k.typ, a)
 	if reason != "" {
@@ -244,18 +244,18 @@ func skbRules(k *Kind, a ctxAccess) (conversion, string) {
 		switch {
 		case inRange(off, skbCB, cbSize):
 			if off+size > skbCB+cbSize {
-				return conversion{}, fmt.Sprintf("a %d-byte access at offset %d runs past cb[4]", size, off)
+				return conversion{}, fmt.Sprintf("%s access at offset %d runs past cb[4]", sized(size), off)
 			}
 		case inRange(off, skbData, 4), inRange(off, skbDataMeta, 4), inRange(off, skbDataEnd, 4):
 			if a.signExt {
 				return conversion{}, "pointer fields may not be loaded sign-extending"
 			}
 			if size != 4 || off != f.Off {
-				return conversion{}, fmt.Sprintf("a %d-byte load at offset %d; pointer fields are read whole, with 4-byte loads", size, off)
+				return conversion{}, fmt.Sprintf("%s load at offset %d; pointer fields are read whole, with 4-byte loads", sized(size), off)
 			}
 		case inRange(off, skbRemoteIP6, 16), inRange(off, skbLocalIP6, 16), inRange(off, skbRemoteIP4, 4), inRange(off, skbLocalIP4, 4):
 			if size != 4 {
-				return conversion{}, fmt.Sprintf("a %d-byte access; addresses are read with 4-byte loads", size)
+				return conversion{}, fmt.Sprintf("%s access; addresses are read with 4-byte loads", sized(size))
 			}
 		case inRange(off, skbFlowKeys, 8):
 			return conversion{}, "flow_keys is only for flow dissector programs"
@@ -264,11 +264,11 @@ func skbRules(k *Kind, a ctxAccess) (conversion, string) {
 				return conversion{}, "the field is read-only"
 			}
 			if size != 8 {
-				return conversion{}, fmt.Sprintf("a %d-byte load; hwtstamp is read with 8-byte loads", size)
+				return conversion{}, fmt.Sprintf("%s load; hwtstamp is read with 8-byte loads", sized(size))
 			}
 		case inRange(off, skbTstamp, 8):
 			if size != 8 {
-				return conversion{}, fmt.Sprintf("a %d-byte access; tstamp is accessed with 8-byte loads and stores", size)
+				return conversion{}, fmt.Sprintf("%s access; tstamp is accessed with 8-byte loads and stores", sized(size))
 			}
 		case inRange(off, skbSk, 8):
 			return conversion{}, "socket pointers (__sk_buff.sk) are not supported by waggle"
@@ -279,10 +279,10 @@ func skbRules(k *Kind, a ctxAccess) (conversion, string) {
 		default:
 			if a.write {
 				if size != 4 {
-					return conversion{}, fmt.Sprintf("a %d-byte store; the field is written with 4-byte stores", size)
+					return conversion{}, fmt.Sprintf("%s store; the field is written with 4-byte stores", sized(size))
 				}
 			} else if size > 4 {
-				return conversion{}, fmt.Sprintf("an %d-byte load of a 4-byte field", size)
+				return conversion{}, fmt.Sprintf("%s load of a 4-byte field", sized(size))
 			}
 		}
 	}

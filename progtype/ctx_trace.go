@@ -86,11 +86,14 @@ func readOnlyRule(l *Layout, a ctxAccess) string {
 	if a.write {
 		return fmt.Sprintf("%s is read-only", l.Name)
 	}
-	if a.off < 0 || a.off+a.size > l.Size {
+	if a.off < 0 || a.off >= l.Size {
 		return fmt.Sprintf("offset %d is outside %s (%d bytes)", a.off, l.Name, l.Size)
 	}
+	if a.off+a.size > l.Size {
+		return fmt.Sprintf("%s access at offset %d runs past the end of %s (%d bytes)", sized(a.size), a.off, l.Name, l.Size)
+	}
 	if a.off%a.size != 0 {
-		return fmt.Sprintf("a %d-byte access at offset %d is misaligned", a.size, a.off)
+		return fmt.Sprintf("%s access at offset %d is misaligned", sized(a.size), a.off)
 	}
 	return ""
 }
@@ -132,7 +135,7 @@ func perfEventRules(k *Kind, a ctxAccess) (conversion, string) {
 		return conversion{}, r
 	}
 	if a.off < PtRegsSize && a.size != 8 {
-		return conversion{}, fmt.Sprintf("a %d-byte load; registers are read with 8-byte loads", a.size)
+		return conversion{}, fmt.Sprintf("%s load; registers are read with 8-byte loads", sized(a.size))
 	}
 	return conversion{off: a.off}, ""
 }

@@ -62,10 +62,10 @@ func xdpRules(k *Kind, a ctxAccess) (conversion, string) {
 		return conversion{}, fmt.Sprintf("offset %d is outside xdp_md (%d bytes)", off, xdpSize)
 	}
 	if off%size != 0 {
-		return conversion{}, fmt.Sprintf("a %d-byte access at offset %d is misaligned", size, off)
+		return conversion{}, fmt.Sprintf("%s access at offset %d is misaligned", sized(size), off)
 	}
 	if size != 4 {
-		return conversion{}, fmt.Sprintf("a %d-byte load; xdp_md fields are read with 4-byte loads", size)
+		return conversion{}, fmt.Sprintf("%s load; xdp_md fields are read with 4-byte loads", sized(size))
 	}
 	f := xdpLayout.Field(off)
 	c := conversion{off: f.Runtime}

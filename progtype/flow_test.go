@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/waggle-bpf/waggle/internal/fuzzgen"
 	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/progtype"
 )
@@ -281,5 +282,25 @@ func TestContextAccesses_clang(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestContextAccesses_fuzzgen runs the analysis on generated programs the
+// kernel's verifier accepts: the context is read in slots 0 and 1 only,
+// every other access goes to the packet or the stack.
+func TestContextAccesses_fuzzgen(t *testing.T) {
+	n := 2000
+	if testing.Short() {
+		n = 200
+	}
+	for seed := uint64(0); seed < uint64(n); seed++ {
+		p := fuzzgen.Generate(seed, fuzzgen.Config{})
+		got, err := progtype.ContextAccesses(p.Insns)
+		if err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		if !reflect.DeepEqual(got, []int{0, 1}) {
+			t.Fatalf("seed %d: accesses %v, want [0 1]", seed, got)
+		}
 	}
 }

@@ -184,11 +184,11 @@ func RedirectXDP(env helpers.Env, args *[5]uint64) (uint64, error) {
 
 // RedirectMapXDP is bpf_redirect_map for XDP programs
 // (__bpf_xdp_redirect_map in net/core/filter.c with the map types'
-// map_redirect): look up key (a u32) in a devmap, devmap_hash, cpumap or
-// xskmap; on success, or with BPF_F_BROADCAST for a devmap, record the
-// target and return XDP_REDIRECT; otherwise return the action in the low
-// bits of flags. An entry whose value is 0 (a devmap's ifindex, a cpumap's
-// queue size) is absent, as the kernel deletes such entries on update.
+// map_redirect): look key (truncated to u32, as the maps' lookup takes it)
+// up in a devmap, devmap_hash, cpumap or xskmap (maps.Redirector); on
+// success, or with BPF_F_BROADCAST for a devmap, record the target and
+// return XDP_REDIRECT; otherwise return the action in the low bits of
+// flags. Unknown flags give XDP_ABORTED.
 func RedirectMapXDP(env helpers.Env, args *[5]uint64) (uint64, error) {
 	r, _, err := xdpOf(env)
 	if err != nil {
@@ -203,35 +203,31 @@ func RedirectMapXDP(env helpers.Env, args *[5]uint64) (uint64, error) {
 		return 0, fmt.Errorf("bpf_redirect_map: %#x is not a map", args[0])
 	}
 	spec := m.Spec()
+	rdr, ok := m.(maps.Redirector)
+	if !ok {
+		return 0, fmt.Errorf("bpf_redirect_map: map %q is a %s, not a devmap, cpumap or xskmap", spec.Name, spec.Type)
+	}
 	const actionMask = XDPAborted | XDPDrop | XDPPass | XDPTX
 	var flagMask uint64
-	switch spec.Type {
-	case maps.DevMap, maps.DevMapHash:
+	if spec.Type == maps.DevMap || spec.Type == maps.DevMapHash {
 		flagMask = FlagBroadcast | FlagExcludeIngress
-	case maps.CPUMap, maps.XSKMap:
-	default:
-		return 0, fmt.Errorf("bpf_redirect_map: map %q is a %s, not a devmap, cpumap or xskmap", spec.Name, spec.Type)
 	}
 	flags := args[2]
 	if flags&^(actionMask|flagMask) != 0 {
 		return XDPAborted, nil
 	}
-	rd := Redirect{Map: m, Key: uint64(uint32(args[1])), Flags: flags}
-	found := false
-	if spec.KeySize == 4 && spec.ValueSize >= 4 {
-		key := make([]byte, 4)
-		le.PutUint32(key, uint32(args[1]))
-		val := make([]byte, spec.ValueSize)
-		if m.Lookup(key, val) == nil && le.Uint32(val) != 0 {
-			found = true
-			if spec.Type == maps.DevMap || spec.Type == maps.DevMapHash {
-				rd.Ifindex = le.Uint32(val)
-			}
-		}
-	}
+	key := uint32(args[1])
+	entry, found := rdr.RedirectTarget(uint64(key))
 	if !found && flags&FlagBroadcast == 0 {
 		r.hasRd = false
 		return flags & actionMask, nil
+	}
+	rd := Redirect{Map: m, Key: key, Flags: flags}
+	if found {
+		rd.Entry = entry
+		if spec.Type == maps.DevMap || spec.Type == maps.DevMapHash {
+			rd.Ifindex = entry.Value
+		}
 	}
 	r.rd, r.hasRd = rd, true
 	return XDPRedirect, nil

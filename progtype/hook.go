@@ -175,14 +175,14 @@ func hookRules(k *Kind, a ctxAccess) (conversion, string) {
 		return conversion{}, fmt.Sprintf("offset %d is outside %s (%d bytes)", a.off, l.Name, l.Size)
 	}
 	if a.off%a.size != 0 {
-		return conversion{}, fmt.Sprintf("a %d-byte access at offset %d is misaligned", a.size, a.off)
+		return conversion{}, fmt.Sprintf("%s access at offset %d is misaligned", sized(a.size), a.off)
 	}
 	f := l.Field(a.off)
 	if f == nil {
 		return conversion{}, "the bytes are padding"
 	}
 	if a.off+a.size > f.Off+f.Size {
-		return conversion{}, fmt.Sprintf("a %d-byte access at offset %d runs past the field (%d bytes)", a.size, a.off, f.Size)
+		return conversion{}, fmt.Sprintf("%s access at offset %d runs past the field (%d bytes)", sized(a.size), a.off, f.Size)
 	}
 	if f.Kind == Pointer {
 		if a.write {

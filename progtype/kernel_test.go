@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/waggle-bpf/waggle/internal/fuzzgen"
 	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/kernel"
 	"github.com/waggle-bpf/waggle/progtype"
@@ -733,6 +734,21 @@ func skbProgramCases() []programCase {
 			add(fmt.Sprintf("%s_load_bytes_%d_%d", typ, c.off, c.n), typ, src)
 		}
 	}
+	// cgroup_skb's data_end is data + len.
+	add("cgroup_skb_data_end", progtype.CgroupSKB, `
+		r2 = *(u32 *)(r1 + 76)
+		r3 = *(u32 *)(r1 + 80)
+		r4 = *(u32 *)(r1 + 0)
+		r4 &= 0xffff
+		r2 += r4
+		r0 = 0
+		if r2 > r3 goto out
+		r2 += 1
+		r0 = 1
+		if r2 > r3 goto out
+		r0 = 0
+	out:
+		exit`)
 	add("socket_filter_ld_abs", progtype.SocketFilter, `
 		r6 = r1
 		r0 = *(u8 *)skb[0]
@@ -1019,5 +1035,25 @@ func TestKernel_clang(t *testing.T) {
 				diffRun(t, k, prog, kp, in.name, in.in)
 			}
 		})
+	}
+}
+
+// TestKernel_fuzzgen runs generated XDP programs, rewritten by progtype and
+// laid out as a test run, in the kernel and in waggle.
+func TestKernel_fuzzgen(t *testing.T) {
+	mustKernel(t)
+	n := 300
+	if testing.Short() {
+		n = 30
+	}
+	k := mustKind(t, progtype.XDP)
+	for seed := uint64(0); seed < uint64(n); seed++ {
+		p := fuzzgen.Generate(seed, fuzzgen.Config{})
+		kp, err := kernel.Load(p.Insns, kernel.LoadOptions{Type: kernel.XDP})
+		if err != nil {
+			t.Fatalf("seed %d: kernel: %v", seed, err)
+		}
+		diffRun(t, k, p.Insns, kp, fmt.Sprintf("seed %d", seed), progtype.Input{Data: p.Packet})
+		kp.Close()
 	}
 }

@@ -12,8 +12,8 @@ import (
 var errEINVAL error = maps.EINVAL
 
 // ErrUnsupported is returned (wrapped) for a program type waggle does not
-// run.
-var ErrUnsupported = errors.New("program type not supported")
+// run and for inputs it cannot set up (multi-buffer XDP).
+var ErrUnsupported = errors.New("not supported in user space")
 
 // Kind describes one program type as waggle runs it: its context layout,
 // the rules and rewrite of context accesses, the helpers it may call and

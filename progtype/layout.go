@@ -3,7 +3,6 @@ package progtype
 import (
 	"errors"
 	"fmt"
-	"strings"
 )
 
 // Layout describes a context struct twice: as programs see it (the UAPI
@@ -231,22 +230,10 @@ func (e *AccessError) Error() string {
 // Unwrap returns ErrContextAccess.
 func (e *AccessError) Unwrap() error { return ErrContextAccess }
 
-// sizeName spells an access size for messages.
-func sizeName(n int) string {
-	switch n {
-	case 1, 2, 4, 8:
-		return fmt.Sprintf("%d-byte", n)
+// sized spells an access size for messages: "a 4-byte", "an 8-byte".
+func sized(n int) string {
+	if n == 8 {
+		return fmt.Sprintf("an %d-byte", n)
 	}
-	return fmt.Sprintf("%d-byte", n)
-}
-
-// fieldNames lists names for "one of" messages.
-func fieldNames(l *Layout, pred func(*Field) bool) string {
-	var names []string
-	for i := range l.Fields {
-		if pred(&l.Fields[i]) {
-			names = append(names, l.Fields[i].Name)
-		}
-	}
-	return strings.Join(names, ", ")
+	return fmt.Sprintf("a %d-byte", n)
 }

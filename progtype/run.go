@@ -92,13 +92,17 @@ type Output struct {
 
 // Redirect is the target recorded by bpf_redirect or bpf_redirect_map.
 type Redirect struct {
-	// Ifindex is bpf_redirect's target.
+	// Ifindex is the device: bpf_redirect's argument, or the ifindex of
+	// the devmap entry bpf_redirect_map found.
 	Ifindex uint32
-	// Map and Key are bpf_redirect_map's map and key; Map is nil for
-	// bpf_redirect.
-	Map maps.Map
-	Key uint64
-	// Flags are the helper's flags (BPF_F_INGRESS, BPF_F_BROADCAST, ...).
+	// Map and Key are bpf_redirect_map's map and key (nil for
+	// bpf_redirect); Entry is what the map holds there (a cpumap's queue
+	// size, an xskmap's socket), zero for a BPF_F_BROADCAST redirect.
+	Map   maps.Map
+	Key   uint32
+	Entry maps.Redirect
+	// Flags are the helper's flags (BPF_F_INGRESS, BPF_F_BROADCAST,
+	// BPF_F_EXCLUDE_INGRESS).
 	Flags uint64
 }
 

@@ -84,7 +84,7 @@ type skbState struct {
 	network    int  // skb->network_header
 	transport  int  // skb->transport_header, -1 if unset
 	l2         bool // tc: skb->data at the MAC header
-	direct     bool // data/data_end are computed (tc)
+	direct     bool // data_end and data_meta are computed (tc, cgroup_skb)
 	protocol   uint16
 	pktType    uint8
 	vlanProto  uint16
@@ -130,7 +130,7 @@ func (r *Run) resetSKB(in Input) error {
 	*s = skbState{buf: s.buf}
 	t := r.kind.typ
 	s.l2 = t == SchedCLS || t == SchedACT
-	s.direct = s.l2
+	s.direct = t != SocketFilter
 	ctx := make([]byte, skbSize)
 	if in.Context != nil {
 		c, err := ctxIn(in.Context, skbSize, "__sk_buff")

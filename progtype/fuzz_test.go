@@ -1,0 +1,135 @@
+package progtype_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/waggle-bpf/waggle/helpers"
+	"github.com/waggle-bpf/waggle/interp"
+	"github.com/waggle-bpf/waggle/isa"
+	"github.com/waggle-bpf/waggle/progtype"
+)
+
+// allKinds are the kinds the fuzzers rewrite for.
+func allKinds(tb testing.TB) []*progtype.Kind {
+	var ks []*progtype.Kind
+	for _, typ := range []progtype.Type{progtype.XDP, progtype.SocketFilter, progtype.SchedCLS,
+		progtype.CgroupSKB, progtype.Kprobe, progtype.Tracepoint, progtype.RawTracepoint, progtype.PerfEvent} {
+		ks = append(ks, mustKind(tb, typ))
+	}
+	h, err := progtype.NewHook[hookCtx]("fuzz")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return append(ks, h.Kind())
+}
+
+// FuzzRewrite runs the context analysis and every type's rewrite on
+// arbitrary bytecode: an error or a result, never a panic; a result has
+// the program's length and changes only the accesses it reports.
+func FuzzRewrite(f *testing.F) {
+	for _, src := range []string{
+		"r0 = *(u32 *)(r1 + 0)\nexit",
+		"r6 = r1\ncall 5\nr0 = *(u32 *)(r6 + 76)\n*(u32 *)(r6 + 8) = r0\nexit",
+		"*(u64 *)(r10 - 8) = r1\nr2 = *(u64 *)(r10 - 8)\nr0 = *(u8 *)(r2 + 9)\nexit",
+		"call fn\nexit\nfn:\nr0 = *(u32 *)(r1 + 4)\nexit",
+		"r2 = r1\nif r0 == 0 goto l\nr2 = r10\nl:\nr0 = *(u32 *)(r2 - 8)\nexit",
+		"*(u64 *)(r10 - 8) = r1\nr1 = 4\nr2 = func(cb) ll\nr3 = r10\nr3 += -8\nr4 = 0\ncall 181\nexit\ncb:\nr3 = *(u64 *)(r2 + 0)\nr0 = *(u32 *)(r3 + 12)\nexit",
+	} {
+		f.Add(isa.Encode(mustParseNoTB(src)))
+	}
+	kinds := allKinds(f)
+	f.Fuzz(func(t *testing.T, code []byte) {
+		prog, err := isa.Decode(code)
+		if err != nil {
+			return
+		}
+		at, err := progtype.ContextAccesses(prog)
+		if err != nil {
+			return
+		}
+		for _, k := range kinds {
+			p, err := k.Convert(prog, at)
+			if err != nil {
+				continue
+			}
+			if len(p.Insns) != len(prog) {
+				t.Fatalf("%s: %d slots rewritten to %d", k, len(prog), len(p.Insns))
+			}
+			changed := map[int]bool{}
+			for _, a := range p.Accesses {
+				changed[a.Insn] = true
+			}
+			for i := range prog {
+				if prog[i] != p.Insns[i] && !changed[i] {
+					t.Fatalf("%s: instruction %d changed without being an access", k, i)
+				}
+			}
+		}
+	})
+}
+
+// helperIDs are the type-specific helpers the helper fuzzer calls.
+var helperIDs = []int32{44, 65, 54, 188, 189, 190, 23, 28, 9, 26, 68, 10, 11, 40, 135, 39, 32, 31, 38, 43, 50, 18, 19, 34, 41, 48,
+	14, 15, 16, 35, 4, 45, 112, 113, 114, 115, 173, 27, 67, 109, 117}
+
+// FuzzHelpers calls the type-specific helpers with arbitrary arguments on
+// arbitrary packets, twice in a row, in the checked interpreter: a result or
+// an error, never a panic.
+func FuzzHelpers(f *testing.F) {
+	f.Add(uint8(0), uint8(0), uint64(0xfffffffffffffff2), uint64(0), uint64(0), uint64(0), uint8(0), ipv4UDP())
+	f.Add(uint8(2), uint8(16), uint64(30), uint64(0), uint64(4), uint64(1), uint8(2), ipv4UDP())
+	f.Add(uint8(1), uint8(20), uint64(8), uint64(1), uint64(0x12), uint64(0), uint8(0), ipv6TCP())
+	f.Add(uint8(1), uint8(21), uint64(0x81), uint64(7), uint64(0), uint64(0), uint8(0), testPackets()[6].data)
+	kinds := []*progtype.Kind{mustKind(f, progtype.XDP), mustKind(f, progtype.SchedCLS), mustKind(f, progtype.SocketFilter), mustKind(f, progtype.Kprobe)}
+	f.Fuzz(func(t *testing.T, kind, which uint8, a2, a3, a4, a5 uint64, ptrs uint8, data []byte) {
+		k := kinds[int(kind)%len(kinds)]
+		id := helperIDs[int(which)%len(helperIDs)]
+		id2 := helperIDs[int(which/2+ptrs)%len(helperIDs)]
+		reg := func(r int, v uint64, stack bool) string {
+			if stack {
+				return fmt.Sprintf("r%d = r10\nr%d += %d", r, r, -int(v%64)-8)
+			}
+			return fmt.Sprintf("r%d = %#x ll", r, v)
+		}
+		src := "r6 = r1\n" + reg(2, a2, ptrs&1 != 0) + "\n" + reg(3, a3, ptrs&2 != 0) + "\n" + reg(4, a4, ptrs&4 != 0) +
+			"\n" + reg(5, a5, ptrs&8 != 0) + fmt.Sprintf("\nr1 = r6\ncall %d\nr1 = r6\nr2 = r0\nr3 = r10\nr3 += -32\nr4 = 8\nr5 = 1\ncall %d\nexit", id, id2)
+		if ptrs&16 != 0 {
+			src = "r1 = r10\nr1 += -16\nr2 = 16\n" + src[len("r6 = r1\n"):] // r1 on the stack
+			src = "r6 = r1\n" + src
+		}
+		prog := mustParseNoTB(src)
+		p, err := k.Rewrite(prog)
+		if err != nil {
+			return
+		}
+		table := helperTable(k)
+		for _, d := range k.Helpers() {
+			table[d.ID] = d.Func
+		}
+		ip, err := interp.Load(p.Insns, interp.Options{Helpers: table})
+		if err != nil {
+			return
+		}
+		in := progtype.Input{Data: data, Task: &progtype.Task{PID: 1, Comm: "fuzz", Struct: data}, Memory: []progtype.Region{{Data: data}}}
+		if k.Type() == progtype.Kprobe {
+			in = progtype.Input{Context: data[:min(len(data), progtype.PtRegsSize)], Task: in.Task, Memory: in.Memory}
+		}
+		run, err := p.NewRun(in)
+		if err != nil {
+			return
+		}
+		st := &helpers.State{Hook: run}
+		regions := make([]interp.Region, 0, len(run.Regions()))
+		for _, r := range run.Regions() {
+			regions = append(regions, interp.Region(r))
+		}
+		r0, err := interp.NewMachine().Run(ip, &interp.Args{Regs: [5]uint64{run.Ctx()}, Regions: regions, Packet: run.Packet(), State: st})
+		if err != nil {
+			return
+		}
+		if _, err := run.Finish(r0); err != nil {
+			return
+		}
+	})
+}
