@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -82,13 +83,20 @@ var accessForms = []struct {
 // and asks the rewrite; both must accept or both refuse.
 func TestKernel_accessRules(t *testing.T) {
 	mustKernel(t)
-	total, accepted := 0, 0
+	var total, accepted atomic.Int64
+	forms := accessForms
+	if testing.Short() {
+		forms = forms[:1:1]
+		forms = append(forms, accessForms[2])
+	}
+	t.Cleanup(func() { t.Logf("%d accesses compared, %d accepted by both", total.Load(), accepted.Load()) })
 	for _, st := range sweepTypes {
 		k := mustKind(t, st.typ)
 		t.Run(st.typ.String(), func(t *testing.T) {
+			t.Parallel()
 			for off := -8; off < st.size+8; off++ {
 				for _, size := range []int{1, 2, 4, 8} {
-					for _, f := range accessForms {
+					for _, f := range forms {
 						if f.signExt && size == 8 {
 							continue // there is no 8-byte sign-extending load
 						}
@@ -98,7 +106,7 @@ func TestKernel_accessRules(t *testing.T) {
 							kp.Close()
 						}
 						_, werr := k.Convert(prog, []int{1})
-						total++
+						total.Add(1)
 						if why := knownAccessDiff(st.typ, off, size, f.write); why != "" && kerr == nil && werr != nil {
 							continue
 						}
@@ -111,14 +119,13 @@ func TestKernel_accessRules(t *testing.T) {
 							t.Errorf("%s off %d size %d: kernel %v, waggle %v", f.name, off, size, klog, werr)
 						}
 						if werr == nil {
-							accepted++
+							accepted.Add(1)
 						}
 					}
 				}
 			}
 		})
 	}
-	t.Logf("%d accesses compared, %d accepted by both", total, accepted)
 }
 
 // knownAccessDiff explains the accesses the kernel accepts and waggle
@@ -343,6 +350,9 @@ func TestKernel_fields(t *testing.T) {
 	for _, ft := range fieldTypes {
 		k := mustKind(t, ft.typ)
 		inputs := ft.inputs()
+		if testing.Short() && len(inputs) > 4 {
+			inputs = inputs[:4]
+		}
 		t.Run(ft.typ.String(), func(t *testing.T) {
 			for off := 0; off < ft.size; off++ {
 				for _, size := range []int{1, 2, 4, 8} {

@@ -131,7 +131,8 @@ func (r *Run) resetSKB(in Input) error {
 	t := r.kind.typ
 	s.l2 = t == SchedCLS || t == SchedACT
 	s.direct = t != SocketFilter
-	ctx := make([]byte, skbSize)
+	var zero [skbSize]byte
+	ctx := zero[:]
 	if in.Context != nil {
 		c, err := ctxIn(in.Context, skbSize, "__sk_buff")
 		if err != nil {
@@ -173,9 +174,12 @@ func (r *Run) resetSKB(in Input) error {
 	}
 	s.data += ethHLen
 	s.network = s.data
+	// ctx_in's ifindex names the device (the loopback device, 1, by
+	// default); waggle does not check it against the host's devices,
+	// where the kernel answers ENODEV for one that does not exist.
 	ifindex := le.Uint32(ctx[skbIfindex:])
 	if ifindex <= 1 {
-		ifindex = 1 // the loopback device
+		ifindex = 1
 	}
 	// The test run's socket: its family and addresses come from the IP
 	// header.

@@ -58,7 +58,12 @@ type xdpState struct {
 }
 
 // resetXDP is bpf_prog_test_run_xdp's set-up: the ctx_in checks, the
-// headroom, the copy of data_in, and xdp_convert_md_to_buff.
+// headroom, the copy of data_in, and xdp_convert_md_to_buff. The kernel
+// does not test-run programs attached to a devmap at all; waggle runs them
+// with the egress_ifindex of ctx_in, as a devmap would after a redirect.
+// Interface indexes are not checked against the host's devices (the kernel
+// answers ENODEV for an unknown ingress_ifindex, EINVAL for a queue it has
+// not registered).
 func (r *Run) resetXDP(in Input) error {
 	if in.Flags != 0 {
 		return einval("flags %#x: only BPF_F_TEST_XDP_LIVE_FRAMES exists for XDP and waggle does not support it", in.Flags)
@@ -73,6 +78,7 @@ func (r *Run) resetXDP(in Input) error {
 	x.ctxIn = nil
 	meta, linear := 0, len(in.Data)
 	var ingress, rxq uint32 = 1, 0 // the loopback device's first rx queue
+	var egress uint32
 	if in.Context != nil {
 		ctx, err := ctxIn(in.Context, xdpSize, "xdp_md")
 		if err != nil {
@@ -91,8 +97,9 @@ func (r *Run) resetXDP(in Input) error {
 			return einval("ctx_in: metadata of %d bytes (xdp_md.data): it must be a multiple of 4 and at most %d", dataOff, XDPPacketHeadroom-xdpFrameStruct)
 		}
 		meta, linear = dataOff, dataEnd
-		if e := le.Uint32(ctx[xdpEgressIfindex:]); e != 0 {
-			return einval("ctx_in: xdp_md.egress_ifindex must be 0")
+		egress = le.Uint32(ctx[xdpEgressIfindex:])
+		if egress != 0 && r.kind.attach != AttachXDPDevMap {
+			return einval("ctx_in: xdp_md.egress_ifindex must be 0 (it is for programs attached to a devmap)")
 		}
 		ingress, rxq = le.Uint32(ctx[xdpIngressIfindex:]), le.Uint32(ctx[xdpRxQueueIndex:])
 		if ingress == 0 {
@@ -118,6 +125,7 @@ func (r *Run) resetXDP(in Input) error {
 	x.end = x.meta + linear
 	le.PutUint32(r.shadow[rtXDPIngress:], ingress)
 	le.PutUint32(r.shadow[rtXDPRxQueue:], rxq)
+	le.PutUint32(r.shadow[rtXDPEgress:], egress)
 	r.syncXDP()
 	return nil
 }
