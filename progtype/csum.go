@@ -103,14 +103,14 @@ func csumFrom32to16(sum uint32) uint16 {
 	return uint16(sum >> 16)
 }
 
-// CsumDiff is bpf_csum_diff (net/core/filter.c) as a pure function: the
+// ChecksumDiff is bpf_csum_diff (net/core/filter.c) as a pure function: the
 // one's-complement sum of to minus that of from, added to seed, folded to
 // 16 bits. This is the helper since Linux 6.13 ("bpf: Fix bpf_csum_diff's
 // return value"), whose result no longer depends on the architecture and
 // which takes buffers of any length; before, it returned the unfolded
 // 32-bit sum of x86-64's csum_partial and required multiples of 4 bytes
 // of at most 512 together.
-func CsumDiff(from, to []byte, seed uint32) uint16 {
+func ChecksumDiff(from, to []byte, seed uint32) uint16 {
 	ret := seed
 	switch {
 	case len(from) > 0 && len(to) > 0:

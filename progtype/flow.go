@@ -265,6 +265,7 @@ type FlowError struct {
 // NoRegister is FlowError.Reg for errors that concern no register.
 const NoRegister isa.Register = 0xff
 
+// Error returns "instruction N: reason".
 func (e *FlowError) Error() string { return fmt.Sprintf("instruction %d: %s", e.Insn, e.Reason) }
 
 // Unwrap returns ErrContextAccess.

@@ -325,9 +325,9 @@ var protoCsumDiff = helpers.Proto{Args: []helpers.ArgType{
 	helpers.ArgAnything,
 }}
 
-// CsumDiffHelper is bpf_csum_diff: see CsumDiff. It needs no program type
-// state.
-func CsumDiffHelper(env helpers.Env, args *[5]uint64) (uint64, error) {
+// CsumDiff is bpf_csum_diff: see ChecksumDiff. It needs no program type
+// state, so any type may be given it.
+func CsumDiff(env helpers.Env, args *[5]uint64) (uint64, error) {
 	from, err := env.Memory(args[0], uint64(uint32(args[1])), false)
 	if err != nil {
 		return 0, err
@@ -336,7 +336,7 @@ func CsumDiffHelper(env helpers.Env, args *[5]uint64) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return uint64(CsumDiff(from, to, uint32(args[4]))), nil
+	return uint64(ChecksumDiff(from, to, uint32(args[4]))), nil
 }
 
 // CsumUpdate is bpf_csum_update: add csum to a CHECKSUM_COMPLETE
@@ -948,7 +948,7 @@ var skbDefs = helpers.Defs{
 	{ID: idSkbStoreBytes, Name: "skb_store_bytes", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgAnything, helpers.ArgPtrToMem | helpers.ArgReadOnly, helpers.ArgConstSize, helpers.ArgAnything}}, Func: SkbStoreBytes},
 	{ID: idL3CsumReplace, Name: "l3_csum_replace", Proto: protoCtxAny4, Func: L3CsumReplace},
 	{ID: idL4CsumReplace, Name: "l4_csum_replace", Proto: protoCtxAny4, Func: L4CsumReplace},
-	{ID: idCsumDiff, Name: "csum_diff", Proto: protoCsumDiff, Func: CsumDiffHelper},
+	{ID: idCsumDiff, Name: "csum_diff", Proto: protoCsumDiff, Func: CsumDiff},
 	{ID: idCsumUpdate, Name: "csum_update", Proto: protoCtxAny, Func: CsumUpdate},
 	{ID: idCsumLevel, Name: "csum_level", Proto: protoCtxAny, Func: CsumLevel},
 	{ID: idSkbPullData, Name: "skb_pull_data", Proto: protoCtxAny, Func: SkbPullData},

@@ -94,6 +94,12 @@ func GetCurrentTask(env helpers.Env, args *[5]uint64) (uint64, error) {
 // unchecked address into the program's buffer; an address the run does
 // not own (Input.Memory, Task.Struct, the context, the packet) gives
 // -EFAULT and a zeroed buffer, as a faulting read does in Linux.
+//
+// The source is checked against the run's regions, not with env.Memory:
+// an engine's Memory may trust the addresses it is given (the
+// interpreter's fast mode does, for pointers the verifier checked), and
+// this one is unchecked by design. The program's own stack is not among
+// the regions, so probing it gives -EFAULT, where Linux would copy it.
 func probeRead(env helpers.Env, args *[5]uint64) (uint64, error) {
 	r, err := runOf(env)
 	if err != nil {

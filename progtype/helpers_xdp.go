@@ -243,5 +243,5 @@ var xdpDefs = helpers.Defs{
 	{ID: idXDPStoreBytes, Name: "xdp_store_bytes", Proto: protoStoreBytes4, Func: XDPStoreBytes},
 	{ID: idRedirect, Name: "redirect", Proto: protoAnyAny, Func: RedirectXDP},
 	{ID: idRedirectMap, Name: "redirect_map", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgConstMapPtr, helpers.ArgAnything, helpers.ArgAnything}}, Func: RedirectMapXDP},
-	{ID: idCsumDiff, Name: "csum_diff", Proto: protoCsumDiff, Func: CsumDiffHelper},
+	{ID: idCsumDiff, Name: "csum_diff", Proto: protoCsumDiff, Func: CsumDiff},
 }

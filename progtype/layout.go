@@ -219,6 +219,7 @@ type AccessError struct {
 	Rule  string // what the kernel requires
 }
 
+// Error returns "instruction N: read of field: rule" (or "write to").
 func (e *AccessError) Error() string {
 	verb := "read of"
 	if e.Write {

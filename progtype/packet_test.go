@@ -207,19 +207,19 @@ func TestCsumDiff(t *testing.T) {
 	// A header whose checksum field is zero; its sum, folded and
 	// inverted, is the checksum.
 	hdr := []byte{0x45, 0, 0, 0x73, 0, 0, 0x40, 0, 0x40, 0x11, 0, 0, 0xc0, 0xa8, 0, 1, 0xc0, 0xa8, 0, 0xc7}
-	sum := progtype.CsumDiff(nil, hdr, 0)
+	sum := progtype.ChecksumDiff(nil, hdr, 0)
 	if got := ^sum; got != 0x61b8 && got != 0xb861 {
 		t.Errorf("checksum %#04x, want 0xb861 (in memory order)", got)
 	}
 	// Replacing 4 bytes: csum_diff(old, new) added to the old sum is the
 	// new sum.
 	old, nw := hdr[16:20], []byte{10, 0, 0, 1}
-	d := progtype.CsumDiff(old, nw, uint32(sum))
+	d := progtype.ChecksumDiff(old, nw, uint32(sum))
 	hdr2 := append(append([]byte(nil), hdr[:16]...), nw...)
-	if want := progtype.CsumDiff(nil, hdr2, 0); d != want && ^d != ^want {
+	if want := progtype.ChecksumDiff(nil, hdr2, 0); d != want && ^d != ^want {
 		t.Errorf("incremental sum %#x, want %#x", d, want)
 	}
-	if got := progtype.CsumDiff(nil, nil, 0x12345678); got != 0x68ac {
+	if got := progtype.ChecksumDiff(nil, nil, 0x12345678); got != 0x68ac {
 		t.Errorf("a seed alone folds to %#x, want 0x68ac", got)
 	}
 }
