@@ -142,3 +142,32 @@ func ExampleKind_Rewrite() {
 	// 4: xdp_md.data_end became r3 = *(u64 *)(r6 + 0x8)
 	// verdict 3, 18 bytes: ddccbbaa0000000000000000000000000000
 }
+
+// ContextAccesses follows the context pointer from r1 through moves,
+// spills and calls; the verifier will supply the same list.
+func ExampleContextAccesses() {
+	prog, _ := asm.Parse(`
+		*(u64 *)(r10 - 8) = r1     // spill the context
+		r1 = 0
+		call 5                     // bpf_ktime_get_ns clobbers r1-r5
+		r6 = *(u64 *)(r10 - 8)     // fill it back
+		r0 = *(u32 *)(r6 + 12)     // a context access
+		r2 = r10
+		r0 = *(u32 *)(r2 - 8)      // a stack access
+		exit`)
+	at, err := progtype.ContextAccesses(prog)
+	fmt.Println(at, err)
+
+	mixed, _ := asm.Parse(`
+		r2 = r1
+		if r0 == 0 goto l
+		r2 = r10
+	l:
+		r0 = *(u32 *)(r2 - 8)
+		exit`)
+	_, err = progtype.ContextAccesses(mixed)
+	fmt.Println(err)
+	// Output:
+	// [4] <nil>
+	// instruction 3: cannot tell whether r2 points to the context: it does on some paths and not on others, and one rewrite cannot serve both (the kernel: same insn cannot be used with different pointers)
+}

@@ -36,10 +36,14 @@ package progtype
 // pointers"). Atomic operations on the context are errors too.
 //
 // What it does not do: track scalar values, so a branch that only one
-// value could take is assumed taken both ways, and a pointer to the stack
-// stored through a pointer the analysis does not track is not followed.
-// Programs the kernel accepts are handled; programs it rejects may be
-// analysed imprecisely, but never crash it.
+// value could take is assumed taken both ways; a store through a stack
+// pointer whose offset is not constant (one stepped through a loop) may
+// overwrite any spilled value, so a context pointer spilled before it can
+// no longer be used afterwards (an error where the kernel, which knows the
+// bounds, accepts); and a pointer stored through a pointer the analysis
+// does not track (into a map value) is not followed. Programs it accepts
+// are rewritten right; programs the kernel rejects may be analysed
+// imprecisely, but never crash it.
 
 import (
 	"fmt"

@@ -146,7 +146,12 @@ func (k *Kind) NewRun(in Input) (*Run, error) {
 	return r, nil
 }
 
-// Reset prepares the Run for a new input, reusing its buffers.
+// Reset prepares the Run for a new input, reusing its buffers. After a
+// failed Reset the Run must not be run until a Reset succeeds. Reset clears
+// the part of the packet buffer the previous packet covered (as the kernel's
+// fresh buffer is zeroed); a program that wrote outside its packet, which
+// the verifier does not let happen, may leave bytes a later adjust_head
+// exposes.
 func (r *Run) Reset(in Input) error {
 	r.in = in
 	r.hasRd, r.rd = false, Redirect{}

@@ -54,6 +54,7 @@ const FlagXDPLiveFrames = 1 << 1
 type xdpState struct {
 	buf             []byte
 	meta, data, end int
+	lo, hi          int    // the part of buf the packet has covered since the last reset
 	ctxIn           []byte // a copy of ctx_in, nil for none
 }
 
@@ -73,8 +74,9 @@ func (r *Run) resetXDP(in Input) error {
 		x = &xdpState{buf: mem.Aligned(xdpFrameSize)}
 		r.xdp = x
 	} else {
-		clear(x.buf)
+		clear(x.buf[x.lo:x.hi]) // the headroom starts out zero, as kzalloc'd
 	}
+	x.lo, x.hi = xdpFrameSize, 0
 	x.ctxIn = nil
 	meta, linear := 0, len(in.Data)
 	var ingress, rxq uint32 = 1, 0 // the loopback device's first rx queue
@@ -137,6 +139,7 @@ func (r *Run) syncXDP() {
 	le.PutUint64(r.shadow[rtXDPData:], base+uint64(x.data))
 	le.PutUint64(r.shadow[rtXDPDataEnd:], base+uint64(x.end))
 	le.PutUint64(r.shadow[rtXDPDataMeta:], base+uint64(x.meta))
+	x.lo, x.hi = min(x.lo, x.meta), max(x.hi, x.end)
 }
 
 // finishXDP is the end of bpf_prog_test_run_xdp: data_out from data_meta

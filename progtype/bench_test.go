@@ -1,0 +1,61 @@
+package progtype_test
+
+import (
+	"testing"
+
+	"github.com/waggle-bpf/waggle/helpers"
+	"github.com/waggle-bpf/waggle/interp"
+	"github.com/waggle-bpf/waggle/progtype"
+)
+
+// BenchmarkRun measures one run's set-up and result around a small program
+// (Reset, the interpreter, Finish), per packet, as a pcap loop does it.
+func BenchmarkRun(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		typ  progtype.Type
+		src  string
+	}{
+		{"xdp", progtype.XDP, "r2 = *(u32 *)(r1 + 0)\nr3 = *(u32 *)(r1 + 4)\nr0 = 2\nexit"},
+		{"xdp_adjust_head", progtype.XDP, "r2 = -14\ncall 44\nr0 = 2\nexit"},
+		{"sched_cls", progtype.SchedCLS, "r2 = *(u32 *)(r1 + 76)\nr3 = *(u32 *)(r1 + 80)\nr0 = *(u32 *)(r1 + 8)\nexit"},
+		{"sched_cls_store_bytes", progtype.SchedCLS, "r6 = r1\n*(u32 *)(r10 - 4) = 0\nr2 = 0\nr3 = r10\nr3 += -4\nr4 = 4\nr5 = 0\ncall 9\nr0 = 0\nexit"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			k := mustKind(b, c.typ)
+			p, err := k.Rewrite(mustParse(b, c.src))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ip, err := interp.Load(p.Insns, interp.Options{Mode: interp.Fast, Helpers: helperTable(k)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			in := progtype.Input{Data: ipv4UDP()}
+			var st helpers.State
+			run, err := p.NewRun(in)
+			if err != nil {
+				b.Fatal(err)
+			}
+			st.Hook = run
+			m := interp.NewMachine()
+			var regions []interp.Region
+			for b.Loop() {
+				if err := run.Reset(in); err != nil {
+					b.Fatal(err)
+				}
+				regions = regions[:0]
+				for _, r := range run.Regions() {
+					regions = append(regions, interp.Region(r))
+				}
+				r0, err := m.Run(ip, &interp.Args{Regs: [5]uint64{run.Ctx()}, Regions: regions, Packet: run.Packet(), State: &st})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := run.Finish(r0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
