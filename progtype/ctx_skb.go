@@ -115,14 +115,6 @@ var skbLayout = func() *Layout {
 	return l
 }()
 
-func sortFields(fs []Field) {
-	for i := 1; i < len(fs); i++ {
-		for j := i; j > 0 && fs[j].Off < fs[j-1].Off; j-- {
-			fs[j], fs[j-1] = fs[j-1], fs[j]
-		}
-	}
-}
-
 // skbTargetSize is the size of the sk_buff member a __sk_buff field is read
 // from (bpf_convert_ctx_access's target_size), where it is narrower than
 // the field's 4 bytes.

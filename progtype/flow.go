@@ -255,7 +255,6 @@ type frameCtx struct {
 	exit   *state               // joined state at its exits
 	subs   map[[2]int]*frameCtx // callees by (call site, target)
 	callbk bool                 // entered from a helper (a callback), not a call
-	ret    func(*state) *state
 }
 
 // FlowError is an instruction whose memory access the analysis cannot

@@ -38,9 +38,6 @@ const (
 	intMax       = 1<<31 - 1
 )
 
-// checksumUnnecessary is CHECKSUM_UNNECESSARY (bpf_csum_level).
-const checksumUnnecessary = 1
-
 // eNOTSUPP and eALREADY are errnos only some helpers return.
 const (
 	eNOTSUPP = maps.ENOTSUPP
@@ -405,9 +402,7 @@ func SkbPullData(env helpers.Env, args *[5]uint64) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	n := uint64(uint32(args[1]))
-	if n > uint64(s.length()) {
-		r.syncSKB()
+	if uint64(uint32(args[1])) > uint64(s.length()) {
 		return errno(eNOMEM), nil
 	}
 	r.syncSKB()

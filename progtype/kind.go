@@ -5,11 +5,7 @@ import (
 	"fmt"
 
 	"github.com/waggle-bpf/waggle/isa"
-	"github.com/waggle-bpf/waggle/maps"
 )
-
-// errEINVAL is the errno of inputs the kernel's test run refuses.
-var errEINVAL error = maps.EINVAL
 
 // ErrUnsupported is returned (wrapped) for a program type waggle does not
 // run and for inputs it cannot set up (multi-buffer XDP).
@@ -221,7 +217,7 @@ func (k *Kind) Rewrite(prog []isa.Instruction) (*Program, error) {
 // must cover every argument the program reads).
 func (p *Program) NewRun(in Input) (*Run, error) {
 	if p.Kind.typ == RawTracepoint && len(in.Context) < p.ContextEnd {
-		return nil, fmt.Errorf("%s: ctx_in of %d bytes, the program reads %d: %w", p.Kind.name, len(in.Context), p.ContextEnd, errEINVAL)
+		return nil, fmt.Errorf("%s: %w", p.Kind.name, einval("ctx_in of %d bytes, the program reads %d", len(in.Context), p.ContextEnd))
 	}
 	return p.Kind.NewRun(in)
 }

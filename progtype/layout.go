@@ -190,14 +190,19 @@ func (b *layoutBuilder) align(n int) { b.rt = (b.rt + n - 1) / n * n }
 func (b *layoutBuilder) done() *Layout {
 	b.align(8)
 	b.l.RuntimeSize = b.rt
-	fs := b.l.Fields
-	for i := 1; i < len(fs); i++ { // insertion sort by UAPI offset; layouts are small
+	sortFields(b.l.Fields)
+	l := b.l
+	return &l
+}
+
+// sortFields sorts fields by UAPI offset (insertion sort: layouts are
+// small).
+func sortFields(fs []Field) {
+	for i := 1; i < len(fs); i++ {
 		for j := i; j > 0 && fs[j].Off < fs[j-1].Off; j-- {
 			fs[j], fs[j-1] = fs[j-1], fs[j]
 		}
 	}
-	l := b.l
-	return &l
 }
 
 // ErrContextAccess is the class of every *AccessError, for errors.Is.

@@ -48,8 +48,9 @@ const (
 	packetMulticast = 2
 	packetOtherHost = 3
 
-	checksumNone     = 0
-	checksumComplete = 2
+	checksumNone        = 0
+	checksumUnnecessary = 1
+	checksumComplete    = 2
 
 	afInet  = 2
 	afInet6 = 10
