@@ -49,6 +49,33 @@
 //
 // Everything is checked against the kernel: the tests load the same
 // programs into Linux and run them with BPF_PROG_TEST_RUN when they can.
+//
+// # Where waggle differs from Linux
+//
+// Measured against Linux 6.18 (the sources cited are 6.12's where they
+// agree); each difference is deliberate or forced by user space:
+//
+//   - A BPF_STX of a value >= 0xffff to __sk_buff.queue_mapping is stored
+//     truncated to 16 bits; the kernel skips such stores with a compare the
+//     one-instruction rewrite cannot express. A BPF_ST of such a constant
+//     is a no-op, as in the kernel.
+//   - Reads before a tracepoint record (negative offsets), which
+//     tp_prog_is_valid_access lets through by comparing a signed offset
+//     as unsigned, are refused.
+//   - __sk_buff.sk is refused: waggle has no sockets to point to.
+//   - bpf_get_hash_recalc hashes the flow with a fixed function; Linux keys
+//     its hash at random at boot, so no value can match it.
+//   - bpf_probe_read_* read only memory the run owns (the context, the
+//     packet, Input.Memory, Task.Struct); the program's own stack is not
+//     among it.
+//   - Multi-buffer XDP (data_in beyond one page's linear part) is refused
+//     with ErrUnsupported.
+//   - Interface indexes in ctx_in are not checked against the host's
+//     devices; a socket buffer holds at most 20 KiB, beyond which helpers
+//     that grow it fail with -ENOMEM where the kernel would reallocate.
+//   - bpf_get_stack and bpf_get_stackid fail with -EFAULT, as Linux does
+//     when it cannot walk a stack; bpf_send_signal hands the signal to the
+//     hook (Task.Signals) instead of delivering it.
 package progtype
 
 //go:generate make -C testdata
