@@ -19,7 +19,7 @@ func run(t *testing.T, src string, data []byte, st *helpers.State) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := interp.Load(prog, interp.Options{Helpers: helpers.Generic().Table()})
+	p, err := interp.Load(prog, interp.Options{Helpers: helpers.Generic().Table(), Budgeted: true})
 	if err != nil {
 		t.Fatal(err)
 	}

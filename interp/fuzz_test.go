@@ -41,7 +41,7 @@ func FuzzRunChecked(f *testing.F) {
 			prog[i].Src %= 11
 		}
 		prog = append(prog, exit)
-		checked, err := Load(prog, Options{Helpers: table})
+		checked, err := Load(prog, Options{Helpers: table, Budgeted: true})
 		if err != nil {
 			return
 		}
@@ -61,7 +61,7 @@ func FuzzRunChecked(f *testing.F) {
 		after := bytes.Clone(data)
 		copy(data, input)
 		clear(m.stack)
-		fast := mustLoad(t, prog, Options{Mode: Fast, Helpers: table})
+		fast := mustLoad(t, prog, Options{Mode: Fast, Helpers: table, Budgeted: true})
 		got, err := m.Run(fast, a)
 		if err != nil || got != want {
 			t.Fatalf("fast: %#x, %v; checked: %#x", got, err, want)

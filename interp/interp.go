@@ -50,23 +50,30 @@ type Options struct {
 	// slot index and the registers r0-r10. It is for debugging and for
 	// counting instructions; a program loaded without it pays nothing.
 	Trace func(pc int, regs *[11]uint64)
+	// Budgeted makes the program count its backward jumps, so runs can
+	// bound them with Args.Budget (needed for unverified code that may
+	// loop forever). Each loop iteration then takes the slow path once;
+	// without it loops cost nothing extra and Args.Budget must be 0.
+	Budgeted bool
 }
 
 // Program is a validated, predecoded program. It is immutable and safe for
 // concurrent use by many Machines.
 type Program struct {
 	insns []isa.Instruction
-	code  []insn // backward jumps are opBack, which spends fuel
-	plain []insn // the same without opBack, for runs without a budget
+	code  []insn // with Options.Budgeted, backward jumps are opBack, which spends fuel
 	funcs []helpers.Func
-	table helpers.Table
-	mode  Mode
+	table    helpers.Table
+	mode     Mode
+	budgeted bool
 	// With Options.Trace, every op is opTrace and traced holds the real ones.
 	trace  func(pc int, regs *[11]uint64)
 	traced []uint8
 }
 
-// Load validates prog (isa.ValidateProgram) and prepares it to run. Memory
+// Load validates prog (isa.ValidateProgram) and prepares it to run. The
+// Program keeps prog (for error messages and callback addresses): do not
+// modify it afterwards. Memory
 // safety is not checked here: that is the verifier's job, or Checked mode's
 // at run time.
 func Load(prog []isa.Instruction, opts Options) (*Program, error) {
@@ -76,7 +83,7 @@ func Load(prog []isa.Instruction, opts Options) (*Program, error) {
 	if opts.Mode != Checked && opts.Mode != Fast {
 		return nil, fmt.Errorf("interp: unknown mode %d", opts.Mode)
 	}
-	insns := append([]isa.Instruction(nil), prog...)
+	insns := prog[:len(prog):len(prog)]
 	code, funcs, err := decode(insns, opts.Mode, opts.Helpers, mem.SliceAddr(insns))
 	if err != nil {
 		return nil, err
@@ -88,18 +95,20 @@ func Load(prog []isa.Instruction, opts Options) (*Program, error) {
 		table: opts.Helpers,
 		mode:  opts.Mode,
 		trace: opts.Trace,
+		// Tracing counts every instruction anyway, so it keeps opBack.
+		budgeted: opts.Budgeted || opts.Trace != nil,
+	}
+	if !p.budgeted {
+		for pc, i := range code {
+			if i.op == opBack {
+				code[pc].op = i.sz
+			}
+		}
 	}
 	if p.trace != nil {
 		p.traced = make([]uint8, len(code))
 		for pc := range code {
 			p.traced[pc], code[pc].op = code[pc].op, opTrace
-		}
-		return p, nil
-	}
-	p.plain = append([]insn(nil), code...)
-	for pc, i := range p.plain {
-		if i.op == opBack {
-			p.plain[pc].op = i.sz
 		}
 	}
 	return p, nil
@@ -117,15 +126,6 @@ func (p *Program) funcPC(fn uint64) (int, bool) {
 		return 0, false
 	}
 	return int(pc), true
-}
-
-// codeFor returns the code to run: without fuel accounting when the run
-// has no budget.
-func (p *Program) codeFor(budget uint64) []insn {
-	if budget == 0 && p.plain != nil {
-		return p.plain
-	}
-	return p.code
 }
 
 // Instructions returns the program's slots. The slice must not be modified.
@@ -260,6 +260,9 @@ func (p *Program) RunMemory(data []byte) (uint64, error) {
 
 // Run executes p on m and returns r0 at the final exit.
 func (m *Machine) Run(p *Program, a *Args) (uint64, error) {
+	if a.Budget != 0 && !p.budgeted {
+		return 0, errors.New("interp: Args.Budget needs a program loaded with Options.Budgeted")
+	}
 	if p.mode == Checked {
 		m.spans = m.spans[:0]
 		for _, r := range a.Regions {

@@ -116,7 +116,7 @@ func TestRun_Faults(t *testing.T) {
 		{name: "callx of a failing helper", prog: []isa.Instruction{mov(isa.R2, 2), {Op: isa.OpCallX, Dst: 2}, exit}, err: ErrHelper, pc: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := mustLoad(t, tc.prog, Options{Helpers: helpers.Table{2: func(helpers.Env, *[5]uint64) (uint64, error) {
+			p := mustLoad(t, tc.prog, Options{Budgeted: true, Helpers: helpers.Table{2: func(helpers.Env, *[5]uint64) (uint64, error) {
 				return 0, errors.New("boom")
 			}}})
 			data := mem.Aligned(14)

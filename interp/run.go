@@ -29,7 +29,7 @@ import (
 // of another program switch p.
 func (m *Machine) exec(p *Program, pc int) (uint64, error) {
 	base := m.depth
-	code := p.codeFor(m.budget)
+	code := p.code
 	r := &m.regs
 	i := &code[pc]
 	op := i.op
@@ -450,7 +450,7 @@ func (m *Machine) exec(p *Program, pc int) (uint64, error) {
 				if err != nil {
 					return 0, err
 				}
-				p, code, pc = next, next.codeFor(m.budget), 0
+				p, code, pc = next, next.code, 0
 			}
 		case opCallLocal:
 			if err := m.callLocal(pc-1, pc); err != nil {
@@ -470,7 +470,7 @@ func (m *Machine) exec(p *Program, pc int) (uint64, error) {
 				if err != nil {
 					return 0, err
 				}
-				p, code, pc = next, next.codeFor(m.budget), 0
+				p, code, pc = next, next.code, 0
 			}
 		case opTrace:
 			// Report, then run the real operation in the fast loop (which
@@ -487,7 +487,7 @@ func (m *Machine) exec(p *Program, pc int) (uint64, error) {
 			var caller *Program
 			pc, caller = m.ret()
 			if caller != p {
-				p, code = caller, caller.codeFor(m.budget)
+				p, code = caller, caller.code
 				m.prog = p
 			}
 		case opBack:

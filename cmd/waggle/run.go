@@ -94,7 +94,7 @@ and must only be used for programs known to be safe.`,
 			}
 			res := runResult{Program: p.source, Mode: m.String()}
 			var n uint64
-			opts := interp.Options{Mode: m, Helpers: conformance.Helpers()}
+			opts := interp.Options{Mode: m, Helpers: conformance.Helpers(), Budgeted: budget > 0}
 			if trace || count {
 				opts.Trace = func(pc int, regs *[11]uint64) {
 					n++

@@ -46,7 +46,7 @@ func Interpreter(mode interp.Mode) Engine {
 // RunInterpreter runs prog on a copy of data in the interpreter with the
 // suite's calling convention.
 func RunInterpreter(prog []isa.Instruction, data []byte, mode interp.Mode) (uint64, error) {
-	p, err := interp.Load(prog, interp.Options{Mode: mode, Helpers: Helpers()})
+	p, err := interp.Load(prog, interp.Options{Mode: mode, Helpers: Helpers(), Budgeted: true})
 	if err != nil {
 		return 0, err
 	}

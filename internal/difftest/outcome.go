@@ -81,7 +81,7 @@ func (e *Interp) Run(insns []isa.Instruction, packet []byte, mode interp.Mode) (
 			o = Outcome{Err: fmt.Errorf("interp (%s) panicked: %v", mode, r)}
 		}
 	}()
-	p, err := interp.Load(fuzzgen.ForInterp(insns), interp.Options{Mode: mode})
+	p, err := interp.Load(fuzzgen.ForInterp(insns), interp.Options{Mode: mode, Budgeted: true})
 	if err != nil {
 		return Outcome{Err: err}
 	}
