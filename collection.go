@@ -215,18 +215,18 @@ func (c *Collection) newProgram(lp *loader.Program) (*Program, error) {
 	}
 	pp, err := kind.Rewrite(insns)
 	if err != nil {
-		return nil, fmt.Errorf("program %s: %s", lp.Name, withLine(lp, err))
+		return nil, fmt.Errorf("program %s: %w", lp.Name, compactLines(lp.Lines).annotate(err))
 	}
-	rewritten := pp.Insns
+	rewritten := pp.Insns // same slots as lp.Insns: line info still applies
 	table, err := helperTable(kind, lp, rewritten)
 	if err != nil {
 		return nil, fmt.Errorf("program %s: %w", lp.Name, err)
 	}
 	prog, err := interp.Load(rewritten, interp.Options{Mode: c.mode, Helpers: table})
 	if err != nil {
-		return nil, fmt.Errorf("program %s: %s", lp.Name, withLine(lp, err))
+		return nil, fmt.Errorf("program %s: %w", lp.Name, compactLines(lp.Lines).annotate(err))
 	}
-	return &Program{name: lp.Name, section: lp.Section, typ: lp.Type, kind: kind, prog: prog, insns: rewritten, src: lp, coll: c}, nil
+	return &Program{name: lp.Name, section: lp.Section, typ: lp.Type, kind: kind, pt: pp, prog: prog, insns: rewritten, lines: compactLines(lp.Lines), coll: c}, nil
 }
 
 // resolveMaps turns the loader's map references into what programs hold at
@@ -293,7 +293,7 @@ func helperTable(kind *progtype.Kind, lp *loader.Program, insns []isa.Instructio
 		name := helpers.Name(ins.Imm)
 		where := fmt.Sprintf("instruction %d", i)
 		if i < len(lp.Lines) && lp.Lines[i].Line > 0 {
-			where += fmt.Sprintf(" (%s:%d)", lp.Lines[i].File, lp.Lines[i].Line)
+			where += fmt.Sprintf(" (%s:%d: %s)", lp.Lines[i].File, lp.Lines[i].Line, strings.TrimSpace(lp.Lines[i].Text))
 		}
 		switch {
 		case name == "":
@@ -307,26 +307,65 @@ func helperTable(kind *progtype.Kind, lp *loader.Program, insns []isa.Instructio
 	return table, nil
 }
 
-// withLine adds the source line of the instruction an error names, when the
-// object has line info.
-func withLine(lp *loader.Program, err error) string {
-	msg := err.Error()
-	var ie *isa.Error
+// lineTable is a program's BTF line info, compactly: per slot an index
+// into the distinct lines (0: none).
+type lineTable struct {
+	at    []uint32
+	lines []loader.Line // lines[0] is the zero Line
+}
+
+func compactLines(lines []loader.Line) lineTable {
+	t := lineTable{lines: []loader.Line{{}}}
+	if len(lines) == 0 {
+		return t
+	}
+	t.at = make([]uint32, len(lines))
+	index := map[loader.Line]uint32{}
+	for i, l := range lines {
+		if l.Line == 0 {
+			continue
+		}
+		n, ok := index[l]
+		if !ok {
+			n = uint32(len(t.lines))
+			t.lines = append(t.lines, l)
+			index[l] = n
+		}
+		t.at[i] = n
+	}
+	return t
+}
+
+// line returns the source line of slot pc, if known.
+func (t lineTable) line(pc int) (loader.Line, bool) {
+	if pc < 0 || pc >= len(t.at) || t.at[pc] == 0 {
+		return loader.Line{}, false
+	}
+	return t.lines[t.at[pc]], true
+}
+
+// annotate wraps err with the source line of the instruction it names,
+// when the object has line info.
+func (t lineTable) annotate(err error) error {
 	idx := -1
+	var ie *isa.Error
+	var fe *progtype.FlowError
+	var ae *progtype.AccessError
+	var ff *interp.Fault
 	switch {
 	case errors.As(err, &ie):
 		idx = ie.Index
-	default:
-		var pe *progtype.FlowError
-		if errors.As(err, &pe) {
-			idx = pe.Insn
-		}
+	case errors.As(err, &fe):
+		idx = fe.Insn
+	case errors.As(err, &ae):
+		idx = ae.Insn
+	case errors.As(err, &ff):
+		idx = ff.PC
 	}
-	if idx >= 0 && idx < len(lp.Lines) && lp.Lines[idx].Line > 0 {
-		l := lp.Lines[idx]
-		msg += fmt.Sprintf("\n\tat %s:%d: %s", l.File, l.Line, strings.TrimSpace(l.Text))
+	if l, ok := t.line(idx); ok {
+		return fmt.Errorf("%w\n\tat %s:%d: %s", err, l.File, l.Line, strings.TrimSpace(l.Text))
 	}
-	return msg
+	return err
 }
 
 // invalidate marks the cached map regions stale (a map was added to a

@@ -11,7 +11,6 @@ import (
 	"github.com/waggle-bpf/waggle/helpers"
 	"github.com/waggle-bpf/waggle/interp"
 	"github.com/waggle-bpf/waggle/isa"
-	"github.com/waggle-bpf/waggle/loader"
 	"github.com/waggle-bpf/waggle/maps"
 	"github.com/waggle-bpf/waggle/progtype"
 )
@@ -23,9 +22,10 @@ type Program struct {
 	section string
 	typ     ebpf.ProgramType
 	kind    *progtype.Kind
+	pt      *progtype.Program // the rewritten program, which makes its runs
 	prog    *interp.Program
 	insns   []isa.Instruction
-	src     *loader.Program
+	lines   lineTable
 	coll    *Collection
 	runners sync.Pool // of *runner
 }
@@ -82,6 +82,13 @@ func (p *Program) Section() string { return p.section }
 // Instructions returns the program as it runs: linked, with map references
 // resolved and context accesses rewritten. Slot indices are the object's.
 func (p *Program) Instructions() []isa.Instruction { return p.insns }
+
+// SourceLine returns the C source line of slot pc, from the object's BTF
+// line info, if it has one.
+func (p *Program) SourceLine(pc int) (file string, line int, text string, ok bool) {
+	l, ok := p.lines.line(pc)
+	return l.File, l.Line, l.Text, ok
+}
 
 // Kind returns the program type's description: its context layout, the
 // helpers it may call.
@@ -151,7 +158,7 @@ func (p *Program) run(opts *RunOptions) (uint32, time.Duration, error) {
 	}
 	defer p.runners.Put(rn)
 	if rn.run == nil {
-		if rn.run, err = p.kind.NewRun(in); err != nil {
+		if rn.run, err = p.pt.NewRun(in); err != nil {
 			rn.run = nil
 			return 0, 0, fmt.Errorf("program %s: %w", p.name, err)
 		}
@@ -173,7 +180,7 @@ func (p *Program) run(opts *RunOptions) (uint32, time.Duration, error) {
 	for i := uint32(0); i < repeat; i++ {
 		st.TailCalls = 0
 		if r0, err = m.Run(p.prog, args); err != nil {
-			return 0, 0, fmt.Errorf("program %s: %s", p.name, withLine(p.src, err))
+			return 0, 0, fmt.Errorf("program %s: %w", p.name, p.lines.annotate(err))
 		}
 	}
 	dur := time.Since(start) / time.Duration(repeat)

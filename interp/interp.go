@@ -384,6 +384,9 @@ func (m *Machine) memFault(pc int, addr uint64, n int, write bool) *Fault {
 		kind = "write"
 	}
 	f.msg = fmt.Sprintf("%s of %d bytes at %#x: %s", kind, n, addr, f.msg)
+	if addr < 4096 {
+		f.msg += " (a NULL pointer: check a map lookup's result before using it)"
+	}
 	return f
 }
 
