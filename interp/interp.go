@@ -60,9 +60,9 @@ type Options struct {
 // Program is a validated, predecoded program. It is immutable and safe for
 // concurrent use by many Machines.
 type Program struct {
-	insns []isa.Instruction
-	code  []insn // with Options.Budgeted, backward jumps are opBack, which spends fuel
-	funcs []helpers.Func
+	insns    []isa.Instruction
+	code     []insn // with Options.Budgeted, backward jumps are opBack, which spends fuel
+	funcs    []helpers.Func
 	table    helpers.Table
 	mode     Mode
 	budgeted bool
