@@ -1,0 +1,138 @@
+//go:build linux
+
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestRun_iface runs the tail-call dispatcher live on one end of a veth
+// pair while frames are sent from the other end, inside a network
+// namespace. It needs root and iproute2, and skips without them.
+func TestRun_iface(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create a network namespace")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("needs iproute2's ip")
+	}
+	ns := fmt.Sprintf("wgl%d", os.Getpid())
+	a, b := "wgla"+ns[3:], "wglb"+ns[3:]
+	run := func(args ...string) {
+		t.Helper()
+		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+			t.Fatalf("ip %v: %v: %s", args, err, out)
+		}
+	}
+	run("netns", "add", ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	run("link", "add", a, "type", "veth", "peer", "name", b)
+	t.Cleanup(func() { exec.Command("ip", "link", "del", a).Run() })
+	run("link", "set", b, "netns", ns)
+	run("link", "set", a, "up")
+	run("netns", "exec", ns, "ip", "link", "set", b, "up")
+
+	sender, err := socketIn(ns, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(sender)
+
+	out := filepath.Join(t.TempDir(), "live.pcap")
+	type result struct {
+		code           int
+		stdout, stderr string
+	}
+	done := make(chan result, 1)
+	go func() {
+		code, stdout, stderr := runCLI(t, "", "run", "../../examples/tailcall/dispatch.o", "--program", "xdp_dispatch",
+			"--iface", a, "--packets", "20", "--duration", "20s", "--out", out, "--json")
+		done <- result{code, stdout, stderr}
+	}()
+	// 10 TCP and 10 ICMP frames (the dispatcher drops ICMP), sent until the
+	// reader has had them all.
+	frames := [][]byte{ipv4Frame(6), ipv4Frame(1)}
+	var res result
+	sent := 0
+loop:
+	for {
+		select {
+		case res = <-done:
+			break loop
+		case <-time.After(50 * time.Millisecond):
+			if sent < 40 {
+				for _, f := range frames {
+					if err := unix.Send(sender, f, 0); err != nil {
+						t.Fatal(err)
+					}
+				}
+				sent++
+			}
+		}
+	}
+	if res.code != 0 {
+		t.Fatalf("status %d: %s", res.code, res.stderr)
+	}
+	var sum packetSummary
+	if err := json.Unmarshal([]byte(res.stdout), &sum); err != nil {
+		t.Fatalf("%v: %s", err, res.stdout)
+	}
+	if sum.Packets != 20 || sum.Verdicts["XDP_DROP"] == 0 || sum.Verdicts["XDP_PASS"] == 0 || sum.Written != sum.Verdicts["XDP_PASS"] {
+		t.Fatalf("summary %+v", sum)
+	}
+	t.Logf("live on %s: %+v", a, sum)
+}
+
+// socketIn opens an AF_PACKET socket bound to ifname inside network
+// namespace ns: a socket belongs to the namespace it was created in.
+func socketIn(ns, ifname string) (int, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	self, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(self)
+	target, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(target)
+	if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
+		return -1, err
+	}
+	defer unix.Setns(self, unix.CLONE_NEWNET)
+	ifc, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return -1, err
+	}
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: ifc.Index}); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// ipv4Frame returns a minimal Ethernet/IPv4 frame of the given protocol.
+func ipv4Frame(proto byte) []byte {
+	f := make([]byte, 64)
+	copy(f, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 9, 0x08, 0x00})
+	ip := f[14:]
+	ip[0], ip[3], ip[8], ip[9] = 0x45, 50, 64, proto
+	copy(ip[12:], []byte{10, 9, 0, 1, 10, 9, 0, 2})
+	return f
+}
