@@ -241,7 +241,7 @@ func compareMaps(t *testing.T, coll *waggle.Collection, kc *ebpf.Collection) {
 	for name, wm := range coll.Maps {
 		km := kc.Maps[name]
 		switch wm.Type() {
-		case ebpf.ProgramArray, ebpf.RingBuf, ebpf.PerfEventArray:
+		case ebpf.ProgramArray, ebpf.RingBuf, ebpf.PerfEventArray, ebpf.Queue, ebpf.Stack, ebpf.BloomFilter:
 			continue
 		}
 		mine := dumpWaggle(t, wm)

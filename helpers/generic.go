@@ -87,6 +87,8 @@ func Generic() Defs {
 			Proto: Proto{Ret: RetVoid, Args: []ArgType{ArgPtrToRingbufMem, ArgAnything}}},
 		{ID: IDRingbufQuery, Name: "ringbuf_query", Func: ringbufQuery,
 			Proto: Proto{Ret: RetInteger, Args: []ArgType{ArgConstMapPtr, ArgAnything}}},
+		{ID: IDForEachMapElem, Name: "for_each_map_elem", Func: forEachMapElem,
+			Proto: Proto{Ret: RetInteger, Args: []ArgType{ArgConstMapPtr, ArgPtrToFunc, ArgPtrToStackOrNull, ArgAnything}}},
 		{ID: IDLoop, Name: "loop", Func: loop,
 			Proto: Proto{Ret: RetInteger, Args: []ArgType{ArgAnything, ArgPtrToFunc, ArgPtrToStackOrNull, ArgAnything}}},
 		{ID: IDStrncmp, Name: "strncmp", Func: strncmp,
@@ -469,6 +471,54 @@ func loop(env Env, a *[5]uint64) (uint64, error) {
 		}
 	}
 	return uint64(n), nil
+}
+
+// forEachMapElem is bpf_for_each_map_elem(map, callback, ctx, flags)
+// (kernel/bpf/hashtab.c, arraymap.c): it calls callback(map, &key, &value,
+// ctx) for each element, in the map's key order, until the callback returns
+// nonzero, and returns the number of elements visited. Values are the
+// running CPU's for per-CPU maps. The key lives in scratch memory the
+// callback may read, as in the kernel where it may not write it.
+func forEachMapElem(env Env, a *[5]uint64) (uint64, error) {
+	handle, fn, ctx, flags := a[0], a[1], a[2], a[3]
+	if flags != 0 {
+		return errno(maps.EINVAL), nil
+	}
+	e, m, err := elems(env, handle)
+	if err != nil {
+		return 0, err
+	}
+	spec := m.Spec()
+	if e == nil {
+		return errno(maps.EOPNOTSUPP), nil
+	}
+	keyAddr, key, err := env.Scratch(uint64(spec.KeySize))
+	if err != nil {
+		return 0, err
+	}
+	cpu := env.State().CPU
+	next := make([]byte, spec.KeySize)
+	var prev []byte
+	n := uint64(0)
+	for {
+		if err := m.NextKey(prev, next); err != nil {
+			return n, nil // ENOENT: past the last key
+		}
+		copy(key, next)
+		prev = append(prev[:0], next...)
+		value := e.LookupElem(cpu, next)
+		if value == 0 {
+			continue // deleted meanwhile
+		}
+		n++
+		ret, err := env.Call(fn, [5]uint64{handle, keyAddr, value, ctx})
+		if err != nil {
+			return 0, err
+		}
+		if ret != 0 {
+			return n, nil
+		}
+	}
 }
 
 // strncmp is bpf_strncmp(s1, s1_sz, s2): Linux's strncmp (lib/string.c),

@@ -22,7 +22,17 @@ type Env interface {
 	// bpf_for_each_map_elem, ...) with r1-r5 set to args and returns its r0.
 	// fn is the value the program loaded with a BPF_PSEUDO_FUNC lddw.
 	Call(fn uint64, args [5]uint64) (uint64, error)
+	// Scratch returns n bytes (at most ScratchSize) of memory the program
+	// may read, and their address, for a helper to hand the program data it
+	// has no place for (the key bpf_for_each_map_elem passes to its
+	// callback). It stays valid until the helper returns; each call depth
+	// has its own, so callbacks that call the helper again do not clobber
+	// it.
+	Scratch(n uint64) (addr uint64, b []byte, err error)
 }
+
+// ScratchSize is the most Env.Scratch hands out: the largest map key.
+const ScratchSize = 512
 
 // MaxTailCalls is the kernel's MAX_TAIL_CALL_CNT: a run may chain at most
 // this many tail calls.

@@ -234,13 +234,16 @@ type Machine struct {
 	packet []byte
 	state  *helpers.State
 	empty  helpers.State // the State of runs that bring none
+	// scratch is Env.Scratch's memory: helpers.ScratchSize bytes per call
+	// depth, read-only to the program.
+	scratch []byte
 	fuel   uint64        // backward jumps left; from 0 it wraps to "no limit"
 	budget uint64
 }
 
 // NewMachine returns a Machine with a zeroed stack.
 func NewMachine() *Machine {
-	m := &Machine{stack: mem.Aligned(totalStackSize)}
+	m := &Machine{stack: mem.Aligned(totalStackSize), scratch: mem.Aligned(MaxCallFrames * helpers.ScratchSize)}
 	m.top = mem.Addr(m.stack) + totalStackSize
 	return m
 }
@@ -289,6 +292,15 @@ func (m *Machine) Run(p *Program, a *Args) (uint64, error) {
 	m.prog, m.packet, m.state = nil, nil, nil
 	runtime.KeepAlive(a)
 	return r0, err
+}
+
+// Scratch implements helpers.Env.
+func (m *Machine) Scratch(n uint64) (uint64, []byte, error) {
+	if n > helpers.ScratchSize {
+		return 0, nil, fmt.Errorf("scratch of %d bytes, at most %d", n, helpers.ScratchSize)
+	}
+	b := m.scratch[m.depth*helpers.ScratchSize:][:n:n]
+	return mem.Addr(m.scratch) + uint64(m.depth*helpers.ScratchSize), b, nil
 }
 
 // State implements helpers.Env.
@@ -354,6 +366,9 @@ func (m *Machine) allowed(addr, n uint64, write bool) string {
 			}
 			return ""
 		}
+	}
+	if lo, hi := mem.Addr(m.scratch), mem.Addr(m.scratch)+uint64(len(m.scratch)); addr >= lo && addr < hi && hi-addr >= n && !write {
+		return ""
 	}
 	return fmt.Sprintf("the run owns the stack [%#x, %#x) and %s", lo, m.top, m.describeSpans())
 }
