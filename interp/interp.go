@@ -237,8 +237,8 @@ type Machine struct {
 	// scratch is Env.Scratch's memory: helpers.ScratchSize bytes per call
 	// depth, read-only to the program.
 	scratch []byte
-	fuel   uint64        // backward jumps left; from 0 it wraps to "no limit"
-	budget uint64
+	fuel    uint64 // backward jumps left; from 0 it wraps to "no limit"
+	budget  uint64
 }
 
 // NewMachine returns a Machine with a zeroed stack.
