@@ -241,7 +241,8 @@ func compareMaps(t *testing.T, coll *waggle.Collection, kc *ebpf.Collection) {
 	for name, wm := range coll.Maps {
 		km := kc.Maps[name]
 		switch wm.Type() {
-		case ebpf.ProgramArray, ebpf.RingBuf, ebpf.PerfEventArray, ebpf.Queue, ebpf.Stack, ebpf.BloomFilter:
+		case ebpf.ProgramArray, ebpf.RingBuf, ebpf.PerfEventArray, ebpf.Queue, ebpf.Stack, ebpf.BloomFilter,
+			ebpf.ArrayOfMaps, ebpf.HashOfMaps: // Go-side values are kernel object ids
 			continue
 		}
 		mine := dumpWaggle(t, wm)

@@ -370,3 +370,96 @@ int tail(struct xdp_md *ctx)
 }
 
 char _license[] SEC("license") = "GPL";
+
+/* more map types: LRU, map-in-map, devmap redirects, perf events */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, __u64);
+} lru SEC(".maps");
+
+struct inner {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, __u64);
+} inner0 SEC(".maps"), inner1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct inner);
+} outer SEC(".maps") = {
+	.values = { [0] = &inner0, [1] = &inner1 },
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct inner);
+} outer_hash SEC(".maps") = {
+	.values = { [1] = &inner1 },
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, __u32);
+} devs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+} perf SEC(".maps");
+
+SEC("xdp")
+int moremaps(struct xdp_md *ctx)
+{
+	__u32 k, slot = 0;
+	__u64 v, *p;
+	void *m;
+
+	for (__u32 i = 0; i < 8; i++) {
+		__u32 key = i; /* i stays in a register, so the verifier bounds the loop */
+
+		v = i * 3;
+		put(i, bpf_map_update_elem(&lru, &key, &v, BPF_NOEXIST));
+	}
+	slot = 8;
+	k = 5;
+	p = bpf_map_lookup_elem(&lru, &k);
+	put(slot++, p ? *p : 99);
+	put(slot++, bpf_map_delete_elem(&lru, &k));
+
+	k = 1;
+	m = bpf_map_lookup_elem(&outer, &k);
+	put(slot++, m != 0);
+	if (m) {
+		__u32 ik = 2;
+
+		v = 77;
+		put(slot++, bpf_map_update_elem(m, &ik, &v, BPF_ANY));
+	}
+	m = bpf_map_lookup_elem(&outer_hash, &k);
+	put(slot++, m != 0);
+	if (m) {
+		__u32 ik = 2;
+
+		p = bpf_map_lookup_elem(m, &ik);
+		put(slot++, p ? *p : 99); /* 77: the same inner map */
+	}
+	k = 0;
+	put(slot++, bpf_map_lookup_elem(&outer_hash, &k) != 0);
+
+	put(slot++, bpf_redirect_map(&devs, 3, XDP_PASS)); /* empty slot: the fallback */
+	put(slot++, bpf_redirect_map(&devs, 9, XDP_DROP)); /* past the end */
+	v = 1;
+	put(slot++, bpf_perf_event_output(ctx, &perf, BPF_F_CURRENT_CPU, &v, sizeof(v))); /* no reader: -ENOENT */
+	return XDP_PASS;
+}
