@@ -237,7 +237,7 @@ func newDevHash(spec Spec) (*devHash, error) {
 	if err != nil {
 		return nil, err
 	}
-	h.hash = func(key []byte, _ uint32) uint32 { return native.Uint32(key) }
+	h.identity = true
 	return &devHash{h}, nil
 }
 
@@ -276,7 +276,7 @@ func (m *devHash) Lookup(key, value []byte) error {
 	if err := m.checkRead("lookup"); err != nil {
 		return err
 	}
-	i, ok := m.find(key, m.hash(key, 0))
+	i, ok := m.find(key, m.hashOf(key))
 	if !ok {
 		return ENOENT
 	}

@@ -4,9 +4,82 @@
 // can hold pointers into it, and safety for programs on many goroutines at
 // once alongside Go-side access.
 //
-// A Map has two faces. The Go side (Lookup, Update, Delete, NextKey, batch
-// operations) copies keys and values in and out, as the bpf syscall does.
-// The program side (the Elem methods helpers call) works on raw key bytes
-// and hands out the addresses of values in place, as the kernel's helpers
-// do, for the CPU (worker slot) the program runs on.
+// A Map has two faces. The Go side (Lookup, Update, Delete, NextKey,
+// LookupAndDelete, and the batch operations and iterators of batch.go)
+// copies keys and values in and out, as the bpf syscall does. The program
+// side (Elems, Values and the interfaces of kinds.go, which helpers call)
+// works on raw key bytes and hands out the addresses of values in place,
+// as the kernel's helpers do, for the CPU (worker slot) the program runs
+// on.
+//
+// # Types
+//
+// New creates, with the semantics of the kernel file named:
+//
+//	Array, PerCPUArray                 kernel/bpf/arraymap.c
+//	Hash, PerCPUHash, HashOfMaps       kernel/bpf/hashtab.c
+//	LRUHash, LRUPerCPUHash             kernel/bpf/hashtab.c, exact LRU (lru.go)
+//	LPMTrie                            kernel/bpf/lpm_trie.c
+//	ProgArray, ArrayOfMaps             kernel/bpf/arraymap.c (fd arrays)
+//	PerfEventArray + PerfReader        kernel/trace/bpf_trace.c, kernel/events/ring_buffer.c
+//	RingBuf + RingBufReader            kernel/bpf/ringbuf.c
+//	Queue, Stack                       kernel/bpf/queue_stack_maps.c
+//	BloomFilter                        kernel/bpf/bloom_filter.c
+//	DevMap, DevMapHash                 kernel/bpf/devmap.c
+//	CPUMap                             kernel/bpf/cpumap.c
+//	XSKMap                             net/xdp/xskmap.c
+//	StackTrace                         kernel/bpf/stackmap.c (always empty)
+//
+// and refuses with EOPNOTSUPP the types that need kernel objects a process
+// does not have: sockmap, sockhash, reuseport arrays, cgroup arrays and
+// storage, socket, inode and task storage, struct_ops, arenas, and (not yet
+// implemented) user ring buffers.
+//
+// # Memory
+//
+// Each map is one off-heap mapping (internal/mem.Alloc) headed by the
+// 256-byte header Handle points to (header.go draws it). Storage is
+// reserved at creation as the kernel preallocates it (max_entries hash
+// elements, every array index) and committed by the OS as it is first
+// touched. Values are 8-byte aligned; per-CPU values sit at stride
+// roundUp8(ValueSize). A 1,000,000-entry hash map of 8-byte keys and
+// values maps 35 MiB (BenchmarkMemory).
+//
+// # Concurrency
+//
+// Lookups take no lock: hash chains are the kernel's hlist_nulls lists,
+// walked with atomic loads; tries are read under a sequence counter.
+// Updates take spin locks in the off-heap state (per bucket for hashes,
+// per list for LRU maps, per map for tries, queues and ring buffers), so
+// native code can share them later. Values are written in place, so a
+// reader concurrent with a writer may see a torn value, as in Linux; hash
+// updates swap in a new element, so hash lookups see whole values. Elements
+// of preallocated hash maps are reused right away, as the kernel's are: a
+// value pointer held past a concurrent delete may come to show another
+// key's value. Close must not race with other calls, and no program may
+// run against a closed map.
+//
+// # Where waggle differs from Linux
+//
+//   - LRU eviction is exact (lru.go lists the observable differences).
+//   - LPM tries reserve 2·max_entries+1 nodes of address space up front
+//     (max_entries above 2^30-1 fail with ENOMEM); Linux allocates nodes on
+//     demand.
+//   - Values have no BTF, so no bpf_spin_lock: BPF_F_LOCK is EINVAL.
+//   - Programs, maps, perf events, sockets and devices are Go values or
+//     plain numbers, not file descriptors: Go-side updates of fd-holding
+//     maps with descriptors fail with EOPNOTSUPP (use SetProgram, SetInner,
+//     NewPerfReader); devmap and cpumap entries with programs are refused;
+//     ifindexes are not checked against host devices.
+//   - Spec.CPUs plays the part of the possible CPUs everywhere.
+//   - Map names may be longer than 15 characters (loaders truncate for the
+//     kernel); their characters are checked as the kernel checks them.
+//
+// # Verification
+//
+// The kernel differential tests (kernel_linux_test.go, root only) create
+// every comparable type both here and in Linux through cilium/ebpf and run
+// the same random operations against both, requiring the same results and
+// errnos step by step and the same contents at the end; thousands of random
+// specs must get the kernel's errno from New.
 package maps

@@ -20,7 +20,8 @@ import (
 //	        │ next u32     │ hash u32     │ key (roundUp8)   │ value                   │
 //	        └──────────────┴──────────────┴──────────────────┴─────────────────────────┘
 //	        value: roundUp8(value_size) bytes, per-CPU: cpus × roundUp8(value_size),
-//	        hash of maps: the inner map's Handle (8 bytes)
+//	        hash of maps: the inner map's Handle (8 bytes); LRU maps add 16
+//	        bytes of recency state after the value (lru.go)
 //	free ─► free list links: total × u32 (index+1 of the next free element)
 //
 // Chains are hlist_nulls lists, as in the kernel: a chain ends in the
@@ -86,9 +87,9 @@ type hashMap struct {
 
 	bucketsOff, elemsOff, freeOff uint64
 
-	// hash maps a key to its hash: keyHash, or the identity of a devmap
-	// hash's ifindex key (dev_map_index_hash).
-	hash func(key []byte, seed uint32) uint32
+	// identity hashes a devmap hash's u32 key as itself
+	// (dev_map_index_hash) instead of with jhash.
+	identity bool
 
 	inner *innerRefs // hash of maps: the Go maps behind the stored handles
 }
@@ -101,7 +102,6 @@ func newHash(spec Spec, valueSize uint64, seed uint32) (*hashMap, error) {
 		ks:     uint64(spec.KeySize), ksr: roundUp8(spec.KeySize),
 		vsize: valueSize, vstride: (valueSize + 7) &^ 7,
 		max:  uint64(spec.MaxEntries),
-		hash: keyHash,
 		seed: seed,
 	}
 	if spec.Flags&FlagZeroSeed != 0 {
@@ -111,11 +111,14 @@ func newHash(spec Spec, valueSize uint64, seed uint32) (*hashMap, error) {
 	if m.percpu {
 		m.varea *= uint64(spec.CPUs)
 	}
+	lru := spec.Type == LRUHash || spec.Type == LRUPerCPUHash
 	m.esize = 8 + m.ksr + m.varea
+	if lru {
+		m.esize += hotSize
+	}
 	m.nb = roundUpPow2(m.max)
 	m.mask = uint32(m.nb - 1)
 
-	lru := spec.Type == LRUHash || spec.Type == LRUPerCPUHash
 	var spares uint64
 	switch {
 	case lru:
@@ -159,6 +162,14 @@ func newHash(spec Spec, valueSize uint64, seed uint32) (*hashMap, error) {
 		m.lru = newLRU(m, m.freeOff+total*4)
 	}
 	return m, nil
+}
+
+// hashOf is htab_map_hash: jhash of the key with the map's seed.
+func (m *hashMap) hashOf(key []byte) uint32 {
+	if m.identity {
+		return native.Uint32(key)
+	}
+	return keyHash(key, m.seed)
 }
 
 // Offsets and addresses of buckets and elements.
@@ -348,7 +359,7 @@ func (m *hashMap) update(key, value []byte, flags uint64, cpu int) error {
 	if flags > UpdateExist {
 		return EINVAL
 	}
-	h := m.hash(key, m.seed)
+	h := m.hashOf(key)
 	if m.lru != nil {
 		return m.lru.update(key, value, h, flags, cpu)
 	}
@@ -397,7 +408,7 @@ func (m *hashMap) update(key, value []byte, flags uint64, cpu int) error {
 // remove is htab_map_delete_elem; with value non-nil it first copies the
 // value out (htab_map_lookup_and_delete_elem).
 func (m *hashMap) remove(key, value []byte) error {
-	h := m.hash(key, m.seed)
+	h := m.hashOf(key)
 	b := h & m.mask
 	m.lockBucket(b)
 	i, link, ok := m.findLocked(b, key, h)
@@ -444,7 +455,7 @@ func (m *hashMap) Lookup(key, value []byte) error {
 	if m.inner != nil {
 		return m.inner.lookupID(m, key, value)
 	}
-	i, ok := m.find(key, m.hash(key, m.seed))
+	i, ok := m.find(key, m.hashOf(key))
 	if !ok {
 		return ENOENT
 	}
@@ -520,7 +531,7 @@ func (m *hashMap) NextKey(key, next []byte) error {
 	}
 	b := uint64(0)
 	if key != nil {
-		h := m.hash(key, m.seed)
+		h := m.hashOf(key)
 		if i, ok := m.find(key, h); ok {
 			if n := m.loadNext(m.elemOff(i)); n&nullsBit == 0 && n < m.total {
 				copy(next, m.keyAt(n))
@@ -545,7 +556,7 @@ func (m *hashMap) LookupElem(cpu int, key []byte) uint64 {
 	if uint64(len(key)) != m.ks || m.closed.Load() {
 		return 0
 	}
-	i, ok := m.find(key, m.hash(key, m.seed))
+	i, ok := m.find(key, m.hashOf(key))
 	if !ok {
 		return 0
 	}
@@ -670,7 +681,7 @@ func (r *innerRefs) clear() {
 // the inner map's id: waggle maps have no ids unless the map stored
 // provides one (an ID() uint32 method).
 func (r *innerRefs) lookupID(m *hashMap, key, value []byte) error {
-	i, ok := m.find(key, m.hash(key, m.seed))
+	i, ok := m.find(key, m.hashOf(key))
 	if !ok {
 		return ENOENT
 	}
@@ -720,7 +731,7 @@ func (m *hashMap) SetInner(key []byte, inner Map) error {
 	m.inner.mu.Lock()
 	defer m.inner.mu.Unlock()
 	oldH, had := uint64(0), false
-	if i, ok := m.find(key, m.hash(key, m.seed)); ok {
+	if i, ok := m.find(key, m.hashOf(key)); ok {
 		oldH, had = mem.AtomicLoad64(m.hdr+m.valueOff(i)), true
 	}
 	v := make([]byte, 8)
@@ -740,7 +751,7 @@ func (m *hashMap) Inner(key []byte) (Map, bool) {
 	if m.inner == nil || uint64(len(key)) != m.ks || m.closed.Load() {
 		return nil, false
 	}
-	i, ok := m.find(key, m.hash(key, m.seed))
+	i, ok := m.find(key, m.hashOf(key))
 	if !ok {
 		return nil, false
 	}

@@ -56,13 +56,26 @@ import (
 //	           └──────┴──────┴──────┴──────┴──────┴──────┴──────┴──────┴─────────┴─────┘
 //	           head (most recent), tail, free and touched hold index+1 (0: none);
 //	           list l owns elements [bump₀, end) = [l·per, (l+1)·per), per = cap+1
-//	lru_aux ─► element states: total × 40 bytes
-//	           ┌──────┬──────┬──────────┬──────────┬───────┬────────────┬───────┬─────┐
-//	           │ prev │ next │ tick u64 │ snap u64 │ dirty │ touch_next │ state │ pad │
-//	           └──────┴──────┴──────────┴──────────┴───────┴────────────┴───────┴─────┘
+//	lru_aux ─► element states: total × 24 bytes
+//	           ┌──────┬──────┬──────────┬────────────┬───────┐
+//	           │ prev │ next │ snap u64 │ touch_next │ state │
+//	           └──────┴──────┴──────────┴────────────┴───────┘
 //	           state: 0 free, 1 linked (in a chain and on the list),
 //	           2 unlinked (deleted from its chain, still on the list)
 //	scratch ─► total × u32: the drain's sort buffer
+//
+// and at the end of each hash element (elem_size includes it), what a
+// lookup writes, in the cache line it already reads:
+//
+//	┌──────────────────┬───────────┬─────┐
+//	│ tick u64         │ dirty u32 │ pad │
+//	└──────────────────┴───────────┴─────┘
+//
+// The tick is stored plainly (a lookup pays for no fence); the dirty flag
+// is atomic. On strongly ordered machines (x86) the drain, which clears
+// dirty and then reads the tick, sees the last tick; elsewhere it may see
+// an older one, which can only misorder elements touched at nearly the
+// same moment.
 const (
 	lstLock    = 0
 	lstHead    = 4
@@ -77,12 +90,16 @@ const (
 
 	auxPrev      = 0
 	auxNext      = 4
-	auxTick      = 8
-	auxSnap      = 16
-	auxDirty     = 24
-	auxTouchNext = 28
-	auxState     = 32
-	auxSize      = 40
+	auxSnap      = 8
+	auxTouchNext = 16
+	auxState     = 20
+	auxSize      = 24
+
+	// The hot part of an LRU element's state sits at the end of the
+	// element itself, in the cache line a lookup already touches.
+	hotTick  = 0
+	hotDirty = 8
+	hotSize  = 16
 
 	stFree     = 0
 	stLinked   = 1
@@ -158,19 +175,24 @@ func (s *lruState) listFor(cpu int) uint32 {
 // tick advances the map's clock.
 func (s *lruState) tick() uint64 { return mem.AtomicAdd64(s.m.hdr+hdrTick, 1) + 1 }
 
+// hot returns the address of element i's hot state.
+func (s *lruState) hot(i uint32) uint64 { return s.m.hdr + s.m.elemOff(i) + s.m.esize - hotSize }
+
 // touch marks element i used (a program's lookup). Lock-free.
 func (s *lruState) touch(i uint32) {
-	a := s.m.hdr + s.aux(i)
-	mem.AtomicStore64(a+auxTick, s.tick())
-	s.markDirty(i)
+	h := s.hot(i)
+	mem.Store64(h+hotTick, s.tick())
+	if mem.AtomicLoad32(h+hotDirty) == 0 {
+		s.markDirty(i)
+	}
 }
 
 // markDirty pushes i on its list's touched stack unless it is there.
 func (s *lruState) markDirty(i uint32) {
-	a := s.m.hdr + s.aux(i)
-	if mem.AtomicLoad32(a+auxDirty) != 0 || !mem.CompareAndSwap32(a+auxDirty, 0, 1) {
+	if !mem.CompareAndSwap32(s.hot(i)+hotDirty, 0, 1) {
 		return
 	}
+	a := s.m.hdr + s.aux(i)
 	ta := s.m.hdr + s.list(s.listOf(i)) + lstTouched
 	for {
 		old := mem.AtomicLoad32(ta)
@@ -247,10 +269,10 @@ func (s *lruState) drain(l uint32) {
 		i := top - 1
 		a := s.m.hdr + s.aux(i)
 		top = mem.AtomicLoad32(a + auxTouchNext)
-		mem.AtomicStore32(a+auxDirty, 0)
+		mem.AtomicStore32(s.hot(i)+hotDirty, 0)
 		switch s.state(i) {
 		case stLinked:
-			native.PutUint64(s.m.mapping[s.aux(i)+auxSnap:], mem.AtomicLoad64(a+auxTick))
+			native.PutUint64(s.m.mapping[s.aux(i)+auxSnap:], mem.Load64(s.hot(i)+hotTick))
 			scratch[k] = i
 			k++
 		case stUnlinked:

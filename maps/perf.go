@@ -304,6 +304,7 @@ type PerfReader struct {
 	notify   chan struct{}
 	waiting  atomic.Int32
 	deadline atomic.Int64
+	kick     chan struct{} // SetDeadline wakes a waiting Read
 	closed   chan struct{}
 	once     sync.Once
 	paused   atomic.Bool
@@ -332,7 +333,7 @@ func NewPerfReader(m Map, perCPUBuffer int) (*PerfReader, error) {
 	if size > 1<<31 {
 		return nil, a.errorf(EINVAL, "perf reader: buffer size %d too large", perCPUBuffer)
 	}
-	r := &PerfReader{array: a, notify: make(chan struct{}, 1), closed: make(chan struct{})}
+	r := &PerfReader{array: a, notify: make(chan struct{}, 1), kick: make(chan struct{}, 1), closed: make(chan struct{})}
 	for cpu := range cpus {
 		data, err := mem.Alloc(int(size))
 		if err != nil {
@@ -378,14 +379,18 @@ func (r *PerfReader) wake() {
 	}
 }
 
-// SetDeadline makes Read give up with os.ErrDeadlineExceeded at t; the
-// zero time removes the deadline.
+// SetDeadline makes Read give up with os.ErrDeadlineExceeded at t, also
+// a Read already waiting; the zero time removes the deadline.
 func (r *PerfReader) SetDeadline(t time.Time) {
 	if t.IsZero() {
 		r.deadline.Store(0)
-		return
+	} else {
+		r.deadline.Store(t.UnixNano())
 	}
-	r.deadline.Store(t.UnixNano())
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
 }
 
 // Read returns the next record of any CPU.
@@ -449,6 +454,7 @@ func (r *PerfReader) ReadInto(rec *PerfRecord) error {
 		}
 		select {
 		case <-r.notify:
+		case <-r.kick:
 		case <-expired:
 			r.waiting.Add(-1)
 			return os.ErrDeadlineExceeded

@@ -289,7 +289,8 @@ type RingBufRecord struct {
 // submitted, the deadline passes or the reader or map is closed.
 type RingBufReader struct {
 	rb       *ringBuf
-	deadline atomic.Int64 // unix nanoseconds, 0 for none
+	deadline atomic.Int64  // unix nanoseconds, 0 for none
+	kick     chan struct{} // SetDeadline wakes a waiting Read
 	closed   chan struct{}
 	once     sync.Once
 }
@@ -304,18 +305,21 @@ func NewRingBufReader(m Map) (*RingBufReader, error) {
 	if rb.closed.Load() {
 		return nil, rb.errorf(EBADF, "ring buffer reader: map is closed")
 	}
-	return &RingBufReader{rb: rb, closed: make(chan struct{})}, nil
+	return &RingBufReader{rb: rb, kick: make(chan struct{}, 1), closed: make(chan struct{})}, nil
 }
 
-// SetDeadline makes Read give up with os.ErrDeadlineExceeded at t; the
-// zero time removes the deadline. It applies to reads that start waiting
-// after the call.
+// SetDeadline makes Read give up with os.ErrDeadlineExceeded at t, also
+// a Read already waiting; the zero time removes the deadline.
 func (r *RingBufReader) SetDeadline(t time.Time) {
 	if t.IsZero() {
 		r.deadline.Store(0)
-		return
+	} else {
+		r.deadline.Store(t.UnixNano())
 	}
-	r.deadline.Store(t.UnixNano())
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
 }
 
 // Read returns the next record.
@@ -379,6 +383,7 @@ func (r *RingBufReader) ReadInto(rec *RingBufRecord) error {
 		}
 		select {
 		case <-rb.notify:
+		case <-r.kick:
 		case <-expired:
 			rb.waiting.Add(-1)
 			return os.ErrDeadlineExceeded
