@@ -165,6 +165,9 @@ func (m *arrayMap) LookupElem(cpu int, key []byte) uint64 {
 // UpdateElem is array_map_update_elem from a program: a per-CPU array
 // updates cpu's copy only.
 func (m *arrayMap) UpdateElem(cpu int, key, value []byte, flags uint64) error {
+	if m.spec.Flags&FlagRdOnlyProg != 0 {
+		return EPERM
+	}
 	if len(key) != 4 || len(value) != int(m.spec.ValueSize) {
 		return EINVAL
 	}

@@ -51,6 +51,8 @@ var errnoText = map[Errno]string{
 	ENOTSUPP:   "operation not supported",
 }
 
+// Error names the errno the way strerror and errno(1) do, with its
+// symbolic name: "key does not exist (ENOENT)".
 func (e Errno) Error() string {
 	if t, ok := errnoText[e]; ok {
 		return fmt.Sprintf("%s (%s)", t, errnoNames[e])

@@ -579,6 +579,9 @@ func (m *hashMap) LookupElem(cpu int, key []byte) uint64 {
 // UpdateElem is bpf_map_update_elem from a program; per-CPU maps update
 // cpu's copy.
 func (m *hashMap) UpdateElem(cpu int, key, value []byte, flags uint64) error {
+	if m.spec.Flags&FlagRdOnlyProg != 0 {
+		return EPERM
+	}
 	if uint64(len(key)) != m.ks || uint64(len(value)) != uint64(m.spec.ValueSize) {
 		return EINVAL
 	}
@@ -602,6 +605,9 @@ func (m *hashMap) UpdateElem(cpu int, key, value []byte, flags uint64) error {
 
 // DeleteElem is bpf_map_delete_elem from a program.
 func (m *hashMap) DeleteElem(cpu int, key []byte) error {
+	if m.spec.Flags&FlagRdOnlyProg != 0 {
+		return EPERM
+	}
 	if uint64(len(key)) != m.ks {
 		return EINVAL
 	}

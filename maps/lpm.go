@@ -530,6 +530,9 @@ func (m *lpmTrie) LookupElem(cpu int, key []byte) uint64 {
 
 // UpdateElem is bpf_map_update_elem on a trie.
 func (m *lpmTrie) UpdateElem(cpu int, key, value []byte, flags uint64) error {
+	if m.spec.Flags&FlagRdOnlyProg != 0 {
+		return EPERM
+	}
 	if len(key) != int(m.spec.KeySize) || uint64(len(value)) != m.vsize {
 		return EINVAL
 	}
@@ -541,6 +544,9 @@ func (m *lpmTrie) UpdateElem(cpu int, key, value []byte, flags uint64) error {
 
 // DeleteElem is bpf_map_delete_elem on a trie.
 func (m *lpmTrie) DeleteElem(cpu int, key []byte) error {
+	if m.spec.Flags&FlagRdOnlyProg != 0 {
+		return EPERM
+	}
 	if len(key) != int(m.spec.KeySize) {
 		return EINVAL
 	}

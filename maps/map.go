@@ -86,6 +86,9 @@ type Region struct {
 // and per-CPU maps return 0 or EINVAL for a cpu outside [0, CPUs).
 //
 // Keys and values are the program's memory; the map copies what it keeps.
+// Maps created with FlagRdOnlyProg refuse program-side updates and deletes
+// with EPERM (the verifier refuses such programs in Linux; an unverified
+// program must not get to write .rodata either).
 type Elems interface {
 	// LookupElem returns the address of the value for key, 0 if absent
 	// (bpf_map_lookup_elem). For a map-in-map it returns the inner map's
@@ -103,7 +106,11 @@ type Elems interface {
 // For a bloom filter, Push adds a value and Peek tests membership
 // (ENOENT when certainly absent); Pop is EOPNOTSUPP.
 type Values interface {
+	// PushElem is bpf_map_push_elem: UpdateAny, or UpdateExist to make
+	// room in a full queue or stack by dropping the oldest element.
 	PushElem(value []byte, flags uint64) error
+	// PopElem is bpf_map_pop_elem: ENOENT (and a zeroed value) when empty.
 	PopElem(value []byte) error
+	// PeekElem is bpf_map_peek_elem.
 	PeekElem(value []byte) error
 }

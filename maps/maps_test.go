@@ -934,3 +934,23 @@ func TestAccessFlags(t *testing.T) {
 	wantErrno(t, "update write-only", wo.Update(u32(0), u32(0), 0), 0)
 	wantErrno(t, "lookup write-only", wo.Lookup(u32(0), make([]byte, 4)), maps.EPERM)
 }
+
+func TestReadOnlyProg(t *testing.T) {
+	for _, s := range []maps.Spec{
+		{Type: maps.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1, Flags: maps.FlagRdOnlyProg},
+		{Type: maps.Hash, KeySize: 4, ValueSize: 4, MaxEntries: 1, Flags: maps.FlagRdOnlyProg},
+		{Type: maps.LPMTrie, KeySize: 8, ValueSize: 4, MaxEntries: 1, Flags: maps.FlagRdOnlyProg | maps.FlagNoPrealloc},
+	} {
+		m := mustNew(t, s)
+		e := m.(maps.Elems)
+		k := make([]byte, s.KeySize)
+		wantErrno(t, s.Type.String()+" go update", m.Update(k, u32(1), 0), 0)
+		wantErrno(t, s.Type.String()+" prog update", e.UpdateElem(0, k, u32(2), 0), maps.EPERM)
+		if e.LookupElem(0, k) == 0 {
+			t.Errorf("%s: programs may still read", s.Type)
+		}
+		if r := m.Regions(); len(r) != 1 || r[0].Writable {
+			t.Errorf("%s: region writable", s.Type)
+		}
+	}
+}
