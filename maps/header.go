@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"runtime"
 	"sync/atomic"
 
 	"github.com/waggle-bpf/waggle/internal/mem"
@@ -95,6 +96,7 @@ type base struct {
 	mapping []byte // the whole off-heap mapping: header, then storage
 	hdr     uint64 // the mapping's address: Handle
 	closed  atomic.Bool
+	cleanup runtime.Cleanup
 }
 
 // init allocates the mapping (header plus storage bytes) and writes the
@@ -111,6 +113,10 @@ func (b *base) init(spec Spec, storage uint64) error {
 	b.spec = spec
 	b.mapping = m
 	b.hdr = mem.Addr(m)
+	// The backstop for a map dropped without Close: unmap it once the Go
+	// value is unreachable. Programs reach maps through a Registry, which
+	// keeps them reachable while they may run.
+	b.cleanup = runtime.AddCleanup(b, func(m []byte) { _ = mem.Free(m) }, m)
 	native.PutUint32(m[hdrMagic:], HeaderMagic)
 	native.PutUint32(m[hdrType:], uint32(spec.Type))
 	native.PutUint32(m[hdrKeySize:], spec.KeySize)
@@ -147,6 +153,7 @@ func (b *base) free() error {
 	if b.closed.Swap(true) {
 		return b.errorf(EBADF, "close: already closed")
 	}
+	b.cleanup.Stop()
 	return mem.Free(b.mapping)
 }
 

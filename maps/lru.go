@@ -122,13 +122,13 @@ func lruLists(spec Spec) uint64 {
 
 // lruStorage is the bytes of LRU state for total elements.
 func lruStorage(spec Spec, total uint64) uint64 {
-	return lruLists(spec)*lstSize + total*auxSize + total*4
+	return 8 + lruLists(spec)*lstSize + total*auxSize + total*4
 }
 
 func newLRU(m *hashMap, off uint64) *lruState {
 	s := &lruState{m: m, nlists: uint32(lruLists(m.spec))}
 	s.per = m.total / s.nlists
-	s.listsOff = off
+	s.listsOff = (off + 7) &^ 7
 	s.auxOff = off + uint64(s.nlists)*lstSize
 	s.scratchOff = s.auxOff + uint64(m.total)*auxSize
 	m.put64(hdrLRU, m.addr(s.listsOff))

@@ -62,7 +62,10 @@ type Map interface {
 
 	// Close releases the map's memory. Using it afterwards fails with
 	// EBADF; pointers programs obtained from it become invalid, so no
-	// program may run against it any more.
+	// program may run against it any more. A map that becomes unreachable
+	// without Close is released by a cleanup (runtime.AddCleanup) as a
+	// backstop; keep maps reachable (a Registry does) while programs hold
+	// their handles.
 	Close() error
 }
 
