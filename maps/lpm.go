@@ -1,6 +1,7 @@
 package maps
 
 import (
+	"encoding/binary"
 	"math/bits"
 	"runtime"
 
@@ -124,19 +125,36 @@ func extractBit(data []byte, index uint32) uint32 {
 }
 
 // match is longest_prefix_match: how many leading bits of node n's data
-// and key's agree, at most min(n's prefixlen, key's).
+// and key's agree, at most min(n's prefixlen, key's). Like the kernel's,
+// it compares 8, then 4, 2 and 1 bytes at a time.
 func (m *lpmTrie) match(n uint32, plen uint32, kdata []byte) uint32 {
 	limit := min(m.prefixlen(n), plen)
 	nd := m.data(n)
 	prefix := uint32(0)
+	for len(nd) >= 8 {
+		if x := binary.BigEndian.Uint64(nd) ^ binary.BigEndian.Uint64(kdata); x != 0 {
+			return min(prefix+uint32(bits.LeadingZeros64(x)), limit)
+		}
+		if prefix += 64; prefix >= limit {
+			return limit
+		}
+		nd, kdata = nd[8:], kdata[8:]
+	}
+	if len(nd) >= 4 {
+		if x := binary.BigEndian.Uint32(nd) ^ binary.BigEndian.Uint32(kdata); x != 0 {
+			return min(prefix+uint32(bits.LeadingZeros32(x)), limit)
+		}
+		if prefix += 32; prefix >= limit {
+			return limit
+		}
+		nd, kdata = nd[4:], kdata[4:]
+	}
 	for i := range nd {
 		if x := nd[i] ^ kdata[i]; x != 0 {
-			prefix += uint32(bits.LeadingZeros8(x))
-			break
+			return min(prefix+uint32(bits.LeadingZeros8(x)), limit)
 		}
-		prefix += 8
-		if prefix >= limit {
-			break
+		if prefix += 8; prefix >= limit {
+			return limit
 		}
 	}
 	return min(prefix, limit)
