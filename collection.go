@@ -35,6 +35,11 @@ type CollectionOptions struct {
 	// ProgramTypes overrides the program type the section name gives, by
 	// program or section name (what `--type` does for bpftool).
 	ProgramTypes map[string]ebpf.ProgramType
+	// Hooks attaches programs to user-defined hook points (progtype.NewHook),
+	// by program or section name: those programs see the hook's context and
+	// run with Program.Exec. The section name may be anything, such as
+	// "waggle/http_request"; its program type is ignored.
+	Hooks map[string]*progtype.Kind
 }
 
 // Collection is a set of programs and the maps they use, loaded from one
@@ -44,6 +49,7 @@ type Collection struct {
 	Maps     map[string]*Map
 
 	cpus     int
+	hooks    map[string]*progtype.Kind
 	mode     interp.Mode
 	trace    io.Writer
 	registry *maps.Registry
@@ -87,6 +93,7 @@ func newCollection(obj *loader.Object, opts *CollectionOptions) (_ *Collection, 
 		opts = &CollectionOptions{}
 	}
 	c := &Collection{
+		hooks:    opts.Hooks,
 		Programs: map[string]*Program{},
 		Maps:     map[string]*Map{},
 		cpus:     opts.CPUs,
@@ -205,9 +212,16 @@ func (c *Collection) bind(obj *loader.Object, progs []*Program, b loader.Binding
 // newProgram links a loaded program to the collection's maps, rewrites its
 // context accesses for its program type, and prepares it to run.
 func (c *Collection) newProgram(lp *loader.Program) (*Program, error) {
-	kind, err := progtype.LookupAttach(progtype.Type(lp.Type), progtype.AttachType(lp.AttachType))
-	if err != nil {
-		return nil, fmt.Errorf("program %s (section %s): %w", lp.Name, lp.Section, err)
+	kind := c.hooks[lp.Name]
+	if kind == nil {
+		kind = c.hooks[lp.Section]
+	}
+	if kind == nil {
+		var err error
+		kind, err = progtype.LookupAttach(progtype.Type(lp.Type), progtype.AttachType(lp.AttachType))
+		if err != nil {
+			return nil, fmt.Errorf("program %s (section %s): %w (a user hook's program needs CollectionOptions.Hooks)", lp.Name, lp.Section, err)
+		}
 	}
 	insns, err := c.resolveMaps(lp)
 	if err != nil {

@@ -123,6 +123,49 @@ func (p *Program) Benchmark(in []byte, repeat int, reset func()) (uint32, time.D
 	return p.run(&RunOptions{Data: in, Repeat: uint32(repeat)})
 }
 
+// Exec returns a function that runs the program on a prepared run of its
+// program type: what a user hook's Run takes (progtype.Hook.Run), so a Go
+// program runs attached programs at its own hook points:
+//
+//	r0, err := hook.Run(prog.Exec(), &req, progtype.Input{})
+//
+// Runs use CPU slot 0.
+func (p *Program) Exec() progtype.Exec {
+	return func(run *progtype.Run) (uint64, error) {
+		rn, _ := p.runners.Get().(*runner)
+		if rn == nil {
+			rn = &runner{m: interp.NewMachine()}
+		}
+		defer p.runners.Put(rn)
+		r0, err := p.execOn(rn, run, 0, 1)
+		if err != nil {
+			return 0, fmt.Errorf("program %s: %w", p.name, p.lines.annotate(err))
+		}
+		return r0, nil
+	}
+}
+
+// execOn runs the program repeat times on run with runner rn's engine
+// context, on CPU slot cpu, and returns the last r0.
+func (p *Program) execOn(rn *runner, run *progtype.Run, cpu int, repeat uint32) (uint64, error) {
+	c := p.coll
+	rn.regions = append(rn.regions[:0], c.mapRegions()...)
+	for _, r := range run.Regions() {
+		rn.regions = append(rn.regions, interp.Region{Data: r.Data, Writable: r.Writable})
+	}
+	rn.st = helpers.State{CPU: cpu, Maps: c.registry, Hook: run, Trace: c.trace}
+	rn.args = interp.Args{Regs: [5]uint64{run.Ctx()}, Regions: rn.regions, Packet: run.Packet(), State: &rn.st}
+	var r0 uint64
+	var err error
+	for i := uint32(0); i < repeat; i++ {
+		rn.st.TailCalls = 0
+		if r0, err = rn.m.Run(p.prog, &rn.args); err != nil {
+			return 0, err
+		}
+	}
+	return r0, nil
+}
+
 // bpfFTestRunOnCPU is BPF_F_TEST_RUN_ON_CPU.
 const bpfFTestRunOnCPU = 1 << 0
 
@@ -165,23 +208,12 @@ func (p *Program) run(opts *RunOptions) (uint32, time.Duration, error) {
 	} else if err := rn.run.Reset(in); err != nil {
 		return 0, 0, fmt.Errorf("program %s: %w", p.name, err)
 	}
-	run, m := rn.run, rn.m
-	rn.regions = append(rn.regions[:0], c.mapRegions()...)
-	for _, r := range run.Regions() {
-		rn.regions = append(rn.regions, interp.Region{Data: r.Data, Writable: r.Writable})
-	}
-	rn.st = helpers.State{CPU: int(opts.CPU), Maps: c.registry, Hook: run, Trace: c.trace}
-	st := &rn.st
-	rn.args = interp.Args{Regs: [5]uint64{run.Ctx()}, Regions: rn.regions, Packet: run.Packet(), State: st}
-	args := &rn.args
+	run := rn.run
 	repeat := max(opts.Repeat, 1)
-	var r0 uint64
 	start := time.Now()
-	for i := uint32(0); i < repeat; i++ {
-		st.TailCalls = 0
-		if r0, err = m.Run(p.prog, args); err != nil {
-			return 0, 0, fmt.Errorf("program %s: %w", p.name, p.lines.annotate(err))
-		}
+	r0, err := p.execOn(rn, run, int(opts.CPU), repeat)
+	if err != nil {
+		return 0, 0, fmt.Errorf("program %s: %w", p.name, p.lines.annotate(err))
 	}
 	dur := time.Since(start) / time.Duration(repeat)
 	out, err := run.Finish(r0)
