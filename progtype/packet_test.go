@@ -223,3 +223,43 @@ func TestCsumDiff(t *testing.T) {
 		t.Errorf("a seed alone folds to %#x, want 0x68ac", got)
 	}
 }
+
+// ipv6TCP is an Ethernet + IPv6 + TCP packet.
+func ipv6TCP() []byte {
+	p := []byte{0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 1, 0x86, 0xdd,
+		0x60, 0, 0, 0, 0, 20, 6, 64}
+	for i := 0; i < 16; i++ {
+		p = append(p, 0x20, byte(i))[:len(p)+1]
+	}
+	for i := 0; i < 16; i++ {
+		p = append(p, byte(0x30+i))
+	}
+	p = append(p, 0x1f, 0x90, 0x00, 0x50, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0)
+	return p
+}
+
+type testPacket struct {
+	name string
+	data []byte
+}
+
+// testPackets covers the Ethernet parsing of the socket buffer set-up:
+// protocols, VLAN tags, destination kinds.
+func testPackets() []testPacket {
+	udp := ipv4UDP()
+	bcast := append([]byte(nil), udp...)
+	copy(bcast, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	mcast := append([]byte(nil), udp...)
+	copy(mcast, []byte{0x01, 0x00, 0x5e, 0, 0, 1})
+	other := append([]byte(nil), udp...)
+	copy(other, []byte{0x02, 0, 0, 0, 0, 9})
+	vlan := append(append(append([]byte(nil), udp[:12]...), 0x81, 0x00, 0x00, 0x2a), udp[12:]...)
+	qinq := append(append(append([]byte(nil), udp[:12]...), 0x88, 0xa8, 0x00, 0x07, 0x81, 0x00, 0x00, 0x2a), udp[12:]...)
+	arp := append([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x08, 0x06}, make([]byte, 28)...)
+	llc := append([]byte{0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 1, 0x00, 0x30}, make([]byte, 48)...)
+	ipx := append([]byte{0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 1, 0x00, 0x30, 0xff, 0xff}, make([]byte, 46)...)
+	return []testPacket{
+		{"ipv4_udp", udp}, {"ipv6_tcp", ipv6TCP()}, {"broadcast", bcast}, {"multicast", mcast},
+		{"otherhost", other}, {"vlan", vlan}, {"qinq", qinq}, {"arp", arp}, {"llc", llc}, {"ipx", ipx},
+	}
+}
