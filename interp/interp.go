@@ -235,8 +235,10 @@ type Machine struct {
 	state  *helpers.State
 	empty  helpers.State // the State of runs that bring none
 	// scratch is Env.Scratch's memory: helpers.ScratchSize bytes per call
-	// depth, read-only to the program.
+	// depth, read-only to the program, and only the lent bytes (lent[d]) of
+	// depths whose helper call is in progress.
 	scratch []byte
+	lent    [MaxCallFrames]uint64
 	fuel    uint64 // backward jumps left; from 0 it wraps to "no limit"
 	budget  uint64
 }
@@ -285,6 +287,7 @@ func (m *Machine) Run(p *Program, a *Args) (uint64, error) {
 		m.state = &m.empty
 	}
 	m.fuel, m.budget = a.Budget, a.Budget
+	m.lent = [MaxCallFrames]uint64{}
 	r := &m.regs
 	r[0], r[1], r[2], r[3], r[4], r[5] = 0, a.Regs[0], a.Regs[1], a.Regs[2], a.Regs[3], a.Regs[4]
 	r[6], r[7], r[8], r[9], r[10] = 0, 0, 0, 0, m.top
@@ -300,6 +303,7 @@ func (m *Machine) Scratch(n uint64) (uint64, []byte, error) {
 		return 0, nil, fmt.Errorf("scratch of %d bytes, at most %d", n, helpers.ScratchSize)
 	}
 	b := m.scratch[m.depth*helpers.ScratchSize:][:n:n]
+	m.lent[m.depth] = n
 	return mem.Addr(m.scratch) + uint64(m.depth*helpers.ScratchSize), b, nil
 }
 
@@ -367,8 +371,12 @@ func (m *Machine) allowed(addr, n uint64, write bool) string {
 			return ""
 		}
 	}
-	if lo, hi := mem.Addr(m.scratch), mem.Addr(m.scratch)+uint64(len(m.scratch)); addr >= lo && addr < hi && hi-addr >= n && !write {
-		return ""
+	if base := mem.Addr(m.scratch); !write && addr >= base && addr-base < uint64(len(m.scratch)) {
+		d := (addr - base) / helpers.ScratchSize
+		off := (addr - base) % helpers.ScratchSize
+		if off < m.lent[d] && m.lent[d]-off >= n {
+			return ""
+		}
 	}
 	return fmt.Sprintf("the run owns the stack [%#x, %#x) and %s", lo, m.top, m.describeSpans())
 }
@@ -534,6 +542,7 @@ func (m *Machine) call(pc int, f helpers.Func) error {
 	args := &m.args[m.depth]
 	*args = [5]uint64{r[1], r[2], r[3], r[4], r[5]}
 	v, err := f(m, args)
+	m.lent[m.depth] = 0 // scratch is lent for the helper call only
 	if err != nil {
 		flt := m.fault(pc, ErrHelper, "%v", err)
 		flt.Cause = err
