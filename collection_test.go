@@ -79,3 +79,35 @@ func TestCollection_mapAPI(t *testing.T) {
 		t.Fatal("one value for three CPUs was accepted")
 	}
 }
+
+func TestMap_batch(t *testing.T) {
+	coll, err := waggle.LoadCollection("examples/blocklist/blocklist.o", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer coll.Close()
+	m := coll.Maps["stats"] // per-CPU array of 3 u64
+	cpus := coll.CPUs()
+	keys := make([]byte, 4*3)
+	values := make([]byte, 8*cpus*3)
+	for i := range 3 {
+		keys[4*i] = byte(i)
+		values[8*cpus*i] = byte(10 + i)
+	}
+	if n, err := m.BatchUpdate(keys, values, waggle.UpdateAny); err != nil || n != 3 {
+		t.Fatalf("batch update: %d, %v", n, err)
+	}
+	var cursor waggle.MapBatchCursor
+	outK, outV := make([]byte, len(keys)), make([]byte, len(values))
+	n, err := m.BatchLookup(&cursor, outK, outV)
+	if n != 3 || (err != nil && !errors.Is(err, waggle.ErrKeyNotExist)) {
+		t.Fatalf("batch lookup: %d, %v", n, err)
+	}
+	if outV[8*cpus*2] != 12 {
+		t.Errorf("values % x", outV)
+	}
+	// Arrays refuse deletes, as in Linux.
+	if _, err := m.BatchDelete(keys[:4]); err == nil {
+		t.Error("deleted from an array")
+	}
+}

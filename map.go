@@ -274,3 +274,36 @@ func (it *MapIterator) Err() error { return it.err }
 func leUint32(b []byte) uint32 {
 	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
 }
+
+// MapBatchCursor remembers where BatchLookup stopped; the zero value starts
+// at the beginning. A cursor belongs to one map.
+type MapBatchCursor = maps.BatchCursor
+
+// BatchLookup copies up to len(keys)/KeySize entries after cursor into keys
+// and values (laid out back to back, per-CPU values with every CPU's) and
+// returns how many, as BPF_MAP_LOOKUP_BATCH does: at the end of the map the
+// error is ErrKeyNotExist.
+func (m *Map) BatchLookup(cursor *MapBatchCursor, keys, values []byte) (int, error) {
+	n, err := maps.LookupBatch(m.m, cursor, keys, values)
+	return n, m.wrap("batch lookup", err)
+}
+
+// BatchLookupAndDelete is BatchLookup that also deletes what it returns.
+func (m *Map) BatchLookupAndDelete(cursor *MapBatchCursor, keys, values []byte) (int, error) {
+	n, err := maps.LookupAndDeleteBatch(m.m, cursor, keys, values)
+	return n, m.wrap("batch lookup and delete", err)
+}
+
+// BatchUpdate sets the values of the keys, in order, and returns how many
+// it set before the first error.
+func (m *Map) BatchUpdate(keys, values []byte, flags MapUpdateFlags) (int, error) {
+	n, err := maps.UpdateBatch(m.m, keys, values, uint64(flags))
+	return n, m.wrap("batch update", err)
+}
+
+// BatchDelete deletes the keys, in order, and returns how many it deleted
+// before the first error.
+func (m *Map) BatchDelete(keys []byte) (int, error) {
+	n, err := maps.DeleteBatch(m.m, keys)
+	return n, m.wrap("batch delete", err)
+}
