@@ -68,6 +68,9 @@ type RunOptions struct {
 	// Task is the current task for tracing helpers
 	// (bpf_get_current_pid_tgid and friends); nil for none.
 	Task *progtype.Task
+	// Memory is memory the program may read through pointers in its
+	// context (the bpf_probe_read_* helpers), beyond the context and packet.
+	Memory []progtype.Region
 }
 
 // Name returns the program's name (its function's symbol).
@@ -194,7 +197,7 @@ func (p *Program) run(opts *RunOptions) (uint32, time.Duration, error) {
 			return 0, 0, fmt.Errorf("program %s: context: %w", p.name, err)
 		}
 	}
-	in := progtype.Input{Data: opts.Data, Context: ctx, Flags: opts.Flags &^ bpfFTestRunOnCPU, Task: opts.Task}
+	in := progtype.Input{Data: opts.Data, Context: ctx, Flags: opts.Flags &^ bpfFTestRunOnCPU, Task: opts.Task, Memory: opts.Memory}
 	rn, _ := p.runners.Get().(*runner)
 	if rn == nil {
 		rn = &runner{m: interp.NewMachine()}

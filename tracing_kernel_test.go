@@ -1,0 +1,92 @@
+//go:build linux
+
+package waggle_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/waggle-bpf/waggle"
+	"github.com/waggle-bpf/waggle/interp"
+	"github.com/waggle-bpf/waggle/kernel"
+	"github.com/waggle-bpf/waggle/progtype"
+)
+
+//go:generate clang-19 -O2 -g -target bpf -mcpu=v3 -I/usr/include/x86_64-linux-gnu -c testdata/tracing/tracing.c -o testdata/tracing/tracing.o
+
+// TestTracing_kernel runs a raw tracepoint program that calls the task and
+// memory helpers, in Linux from this thread (pinned to CPU 0) and in waggle
+// with this thread as its task and the same user memory, and requires the
+// same results: pid/tgid, uid/gid, comm, CPU, probe_read_user of a buffer
+// and of an unmapped address, probe_read_user_str, trace_printk's length.
+func TestTracing_kernel(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var cpu0 unix.CPUSet
+	cpu0.Set(0)
+	if err := unix.SchedSetaffinity(0, &cpu0); err != nil {
+		t.Skipf("pin to CPU 0: %v", err)
+	}
+	user := []byte("HEADwaggle-string\x00tail-bytes-here")
+	args := make([]byte, 8)
+	binary.NativeEndian.PutUint64(args, waggleAddr(user))
+
+	comm, err := os.ReadFile("/proc/thread-self/comm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := &progtype.Task{
+		PID: uint32(unix.Gettid()), TGID: uint32(unix.Getpid()),
+		UID: uint32(unix.Getuid()), GID: uint32(unix.Getgid()),
+		Comm: strings.TrimSpace(string(comm)),
+	}
+	coll, err := waggle.LoadCollection("testdata/tracing/tracing.o", &waggle.CollectionOptions{CPUs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer coll.Close()
+	ret, err := coll.Programs["task"].Run(&waggle.RunOptions{Context: args, Task: task, Memory: []progtype.Region{{Data: user}}})
+	if err != nil || ret != 0 {
+		t.Fatalf("waggle: %d, %v", ret, err)
+	}
+	mine, err := coll.Maps["results"].LookupBytes(uint32(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kernel.Supported(); err != nil {
+		t.Skipf("kernel comparison: %v", err)
+	}
+	spec, err := ebpf.LoadCollectionSpec("testdata/tracing/tracing.o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := ebpf.NewCollection(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	kret, err := kc.Programs["task"].Run(&ebpf.RunOptions{Context: args})
+	runtime.KeepAlive(user)
+	if err != nil || kret != 0 {
+		t.Fatalf("kernel: %d, %v", kret, err)
+	}
+	var theirs []byte
+	if err := kc.Maps["results"].Lookup(uint32(0), &theirs); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(mine, theirs) {
+		t.Fatalf("results differ:\nwaggle % x\nkernel % x", mine, theirs)
+	}
+	t.Logf("pid/tgid %#x, comm %q: agree", binary.NativeEndian.Uint64(mine), task.Comm)
+}
+
+// waggleAddr is the address a program sees for b[0] in both engines: this
+// process's memory.
+func waggleAddr(b []byte) uint64 { return interp.Addr(b) }
