@@ -9,13 +9,16 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/perf"
 	"golang.org/x/sys/unix"
 
 	"github.com/waggle-bpf/waggle"
 	"github.com/waggle-bpf/waggle/interp"
 	"github.com/waggle-bpf/waggle/kernel"
+	"github.com/waggle-bpf/waggle/maps"
 	"github.com/waggle-bpf/waggle/progtype"
 )
 
@@ -90,3 +93,64 @@ func TestTracing_kernel(t *testing.T) {
 // waggleAddr is the address a program sees for b[0] in both engines: this
 // process's memory.
 func waggleAddr(b []byte) uint64 { return interp.Addr(b) }
+
+// TestPerfEvents_kernel emits a perf sample from an XDP program on CPU 0 in
+// both engines, each with a reader installed, and compares the samples.
+func TestPerfEvents_kernel(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var cpu0 unix.CPUSet
+	cpu0.Set(0)
+	if err := unix.SchedSetaffinity(0, &cpu0); err != nil {
+		t.Skipf("pin to CPU 0: %v", err)
+	}
+	coll, err := waggle.LoadCollection("testdata/tracing/tracing.o", &waggle.CollectionOptions{CPUs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer coll.Close()
+	rd, err := maps.NewPerfReader(coll.Maps["samples"].Underlying(), 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	ret, err := coll.Programs["perf_out"].Run(&waggle.RunOptions{Data: make([]byte, 60)})
+	if err != nil || ret != 2 {
+		t.Fatalf("waggle: %d, %v", ret, err)
+	}
+	rd.SetDeadline(time.Now().Add(time.Second))
+	mine, err := rd.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := kernel.Supported(); err != nil {
+		t.Skipf("kernel comparison: %v", err)
+	}
+	spec, err := ebpf.LoadCollectionSpec("testdata/tracing/tracing.o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := ebpf.NewCollection(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kc.Close()
+	krd, err := perf.NewReader(kc.Maps["samples"], 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer krd.Close()
+	kret, err := kc.Programs["perf_out"].Run(&ebpf.RunOptions{Data: make([]byte, 60)})
+	if err != nil || kret != ret {
+		t.Fatalf("kernel: %d, %v; waggle %d", kret, err, ret)
+	}
+	krd.SetDeadline(time.Now().Add(time.Second))
+	theirs, err := krd.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mine.CPU != theirs.CPU || !bytes.Equal(mine.RawSample, theirs.RawSample) {
+		t.Fatalf("waggle CPU %d % x, kernel CPU %d % x", mine.CPU, mine.RawSample, theirs.CPU, theirs.RawSample)
+	}
+	t.Logf("CPU %d sample % x: agree", mine.CPU, mine.RawSample)
+}

@@ -50,3 +50,17 @@ int task(struct bpf_raw_tracepoint_args *ctx)
 }
 
 char _license[] SEC("license") = "GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+} samples SEC(".maps");
+
+SEC("xdp")
+int perf_out(struct xdp_md *ctx)
+{
+	__u64 sample[2] = {0x1122334455667788ULL, ctx->data_end - ctx->data};
+
+	return bpf_perf_event_output(ctx, &samples, BPF_F_CURRENT_CPU, sample, sizeof(sample)) == 0 ? XDP_PASS : XDP_DROP;
+}
