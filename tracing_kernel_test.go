@@ -114,14 +114,22 @@ func TestPerfEvents_kernel(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rd.Close()
-	ret, err := coll.Programs["perf_out"].Run(&waggle.RunOptions{Data: make([]byte, 60)})
+	packet := make([]byte, 60)
+	for i := range packet {
+		packet[i] = byte(i)
+	}
+	ret, err := coll.Programs["perf_out"].Run(&waggle.RunOptions{Data: packet})
 	if err != nil || ret != 2 {
 		t.Fatalf("waggle: %d, %v", ret, err)
 	}
-	rd.SetDeadline(time.Now().Add(time.Second))
-	mine, err := rd.Read()
-	if err != nil {
-		t.Fatal(err)
+	var mine []maps.PerfRecord
+	for range 2 {
+		rd.SetDeadline(time.Now().Add(time.Second))
+		rec, err := rd.Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		mine = append(mine, rec)
 	}
 	if err := kernel.Supported(); err != nil {
 		t.Skipf("kernel comparison: %v", err)
@@ -140,17 +148,19 @@ func TestPerfEvents_kernel(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer krd.Close()
-	kret, err := kc.Programs["perf_out"].Run(&ebpf.RunOptions{Data: make([]byte, 60)})
+	kret, err := kc.Programs["perf_out"].Run(&ebpf.RunOptions{Data: packet})
 	if err != nil || kret != ret {
 		t.Fatalf("kernel: %d, %v; waggle %d", kret, err, ret)
 	}
-	krd.SetDeadline(time.Now().Add(time.Second))
-	theirs, err := krd.Read()
-	if err != nil {
-		t.Fatal(err)
+	for i := range 2 {
+		krd.SetDeadline(time.Now().Add(time.Second))
+		theirs, err := krd.Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mine[i].CPU != theirs.CPU || !bytes.Equal(mine[i].RawSample, theirs.RawSample) {
+			t.Fatalf("sample %d: waggle CPU %d % x, kernel CPU %d % x", i, mine[i].CPU, mine[i].RawSample, theirs.CPU, theirs.RawSample)
+		}
+		t.Logf("CPU %d sample % x: agree", mine[i].CPU, mine[i].RawSample)
 	}
-	if mine.CPU != theirs.CPU || !bytes.Equal(mine.RawSample, theirs.RawSample) {
-		t.Fatalf("waggle CPU %d % x, kernel CPU %d % x", mine.CPU, mine.RawSample, theirs.CPU, theirs.RawSample)
-	}
-	t.Logf("CPU %d sample % x: agree", mine.CPU, mine.RawSample)
 }

@@ -938,6 +938,7 @@ func RedirectSKB(env helpers.Env, args *[5]uint64) (uint64, error) {
 
 // skbDefs are the socket buffer helpers.
 var skbDefs = helpers.Defs{
+	{ID: helpers.IDPerfEventOutput, Name: "perf_event_output", Proto: protoEventOutput, Func: SkbEventOutput},
 	{ID: idSkbLoadBytes, Name: "skb_load_bytes", Proto: protoLoadBytes, Func: SkbLoadBytes},
 	{ID: idSkbLoadBytesRelative, Name: "skb_load_bytes_relative", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgAnything, helpers.ArgPtrToMem | helpers.ArgUninit, helpers.ArgConstSize, helpers.ArgAnything}}, Func: SkbLoadBytesRelative},
 	{ID: idSkbStoreBytes, Name: "skb_store_bytes", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgAnything, helpers.ArgPtrToMem | helpers.ArgReadOnly, helpers.ArgConstSize, helpers.ArgAnything}}, Func: SkbStoreBytes},

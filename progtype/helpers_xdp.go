@@ -235,6 +235,7 @@ func RedirectMapXDP(env helpers.Env, args *[5]uint64) (uint64, error) {
 
 // xdpDefs are the XDP-specific helpers.
 var xdpDefs = helpers.Defs{
+	{ID: helpers.IDPerfEventOutput, Name: "perf_event_output", Proto: protoEventOutput, Func: XDPEventOutput},
 	{ID: idXDPAdjustHead, Name: "xdp_adjust_head", Proto: protoCtxAny, Func: XDPAdjustHead},
 	{ID: idXDPAdjustTail, Name: "xdp_adjust_tail", Proto: protoCtxAny, Func: XDPAdjustTail},
 	{ID: idXDPAdjustMeta, Name: "xdp_adjust_meta", Proto: protoCtxAny, Func: XDPAdjustMeta},

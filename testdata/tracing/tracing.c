@@ -62,5 +62,10 @@ int perf_out(struct xdp_md *ctx)
 {
 	__u64 sample[2] = {0x1122334455667788ULL, ctx->data_end - ctx->data};
 
-	return bpf_perf_event_output(ctx, &samples, BPF_F_CURRENT_CPU, sample, sizeof(sample)) == 0 ? XDP_PASS : XDP_DROP;
+	if (bpf_perf_event_output(ctx, &samples, BPF_F_CURRENT_CPU, sample, sizeof(sample)))
+		return XDP_DROP;
+	/* The same with the first 14 bytes of the packet appended. */
+	if (bpf_perf_event_output(ctx, &samples, BPF_F_CURRENT_CPU | (14ULL << 32), sample, sizeof(sample)))
+		return XDP_DROP;
+	return XDP_PASS;
 }
