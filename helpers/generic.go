@@ -120,51 +120,37 @@ func mapOf(env Env, handle uint64) (maps.Map, error) {
 	return m, nil
 }
 
-// keyOf reads the key a program points to.
-func keyOf(env Env, m maps.Map, addr uint64) ([]byte, error) {
-	return env.Memory(addr, uint64(m.Spec().KeySize), false)
-}
-
-func elems(env Env, handle uint64) (maps.Elems, maps.Map, error) {
-	m, err := mapOf(env, handle)
-	if err != nil {
-		return nil, nil, err
+// elemKey resolves the map handle a program passed and reads the key it
+// points to. e is nil (and the key unread) for maps without elements.
+func elemKey(env Env, handle, keyAddr uint64) (e maps.Elems, m maps.Map, key []byte, err error) {
+	if m, err = mapOf(env, handle); err != nil {
+		return nil, nil, nil, err
 	}
 	e, ok := m.(maps.Elems)
 	if !ok {
-		return nil, m, nil
+		return nil, m, nil, nil
 	}
-	return e, m, nil
+	key, err = env.Memory(keyAddr, uint64(m.Spec().KeySize), false)
+	return e, m, key, err
 }
 
 // mapLookupElem is bpf_map_lookup_elem: the address of the value, or 0.
 func mapLookupElem(env Env, a *[5]uint64) (uint64, error) {
-	e, m, err := elems(env, a[0])
-	if err != nil {
-		return 0, err
-	}
-	if e == nil {
-		return 0, nil // the verifier refuses lookups in such maps
-	}
-	key, err := keyOf(env, m, a[1])
-	if err != nil {
-		return 0, err
+	e, _, key, err := elemKey(env, a[0], a[1])
+	if err != nil || e == nil {
+		return 0, err // no elements: the verifier refuses lookups in such maps
 	}
 	return e.LookupElem(env.State().CPU, key), nil
 }
 
 // mapUpdateElem is bpf_map_update_elem.
 func mapUpdateElem(env Env, a *[5]uint64) (uint64, error) {
-	e, m, err := elems(env, a[0])
+	e, m, key, err := elemKey(env, a[0], a[1])
 	if err != nil {
 		return 0, err
 	}
 	if e == nil {
 		return errno(maps.EOPNOTSUPP), nil
-	}
-	key, err := keyOf(env, m, a[1])
-	if err != nil {
-		return 0, err
 	}
 	value, err := env.Memory(a[2], uint64(m.Spec().ValueSize), false)
 	if err != nil {
@@ -175,16 +161,12 @@ func mapUpdateElem(env Env, a *[5]uint64) (uint64, error) {
 
 // mapDeleteElem is bpf_map_delete_elem.
 func mapDeleteElem(env Env, a *[5]uint64) (uint64, error) {
-	e, m, err := elems(env, a[0])
+	e, _, key, err := elemKey(env, a[0], a[1])
 	if err != nil {
 		return 0, err
 	}
 	if e == nil {
 		return errno(maps.EOPNOTSUPP), nil
-	}
-	key, err := keyOf(env, m, a[1])
-	if err != nil {
-		return 0, err
 	}
 	return maps.Return(e.DeleteElem(env.State().CPU, key)), nil
 }
@@ -484,12 +466,13 @@ func forEachMapElem(env Env, a *[5]uint64) (uint64, error) {
 	if flags != 0 {
 		return errno(maps.EINVAL), nil
 	}
-	e, m, err := elems(env, handle)
+	m, err := mapOf(env, handle)
 	if err != nil {
 		return 0, err
 	}
 	spec := m.Spec()
-	if e == nil {
+	e, ok := m.(maps.Elems)
+	if !ok {
 		return errno(maps.EOPNOTSUPP), nil
 	}
 	keyAddr, key, err := env.Scratch(uint64(spec.KeySize))
