@@ -6,7 +6,6 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/waggle-bpf/waggle"
-	"github.com/waggle-bpf/waggle/kernel"
 )
 
 // BenchmarkExamples runs each example over the frames of the bundled capture
@@ -41,18 +40,7 @@ func BenchmarkExamples(b *testing.B) {
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds()/1e6, "Mpps")
 			})
 			b.Run("kernel", func(b *testing.B) {
-				if err := kernel.Supported(); err != nil {
-					b.Skip(err)
-				}
-				spec, err := ebpf.LoadCollectionSpec(ex.object)
-				if err != nil {
-					b.Fatal(err)
-				}
-				kc, err := ebpf.NewCollection(spec)
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer kc.Close()
+				kc := kernelCollection(b, ex.object)
 				if err := setup(ex.object, func(name string, k, v []byte) error { return kc.Maps[name].Put(k, v) }); err != nil {
 					b.Fatal(err)
 				}

@@ -132,7 +132,8 @@ func TestExamples_kernel(t *testing.T) {
 				got = append(got, result{ret, bytes.Clone(opts.DataOut)})
 				verdicts[ret]++
 				if wrd != nil {
-					drainWaggle(wrd, &wevents)
+					wrd.SetDeadline(time.Now())
+					drain(wrd.Read, func(r maps.RingBufRecord) []byte { return r.RawSample }, &wevents)
 				}
 			}
 			changed := 0
@@ -149,18 +150,7 @@ func TestExamples_kernel(t *testing.T) {
 			if !ex.check(verdicts, changed) {
 				t.Errorf("the example did not do its job: verdicts %v, %d frames modified", verdicts, changed)
 			}
-			if err := kernel.Supported(); err != nil {
-				t.Skipf("kernel comparison: %v", err)
-			}
-			spec, err := ebpf.LoadCollectionSpec(ex.object)
-			if err != nil {
-				t.Fatal(err)
-			}
-			kc, err := ebpf.NewCollection(spec)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer kc.Close()
+			kc := kernelCollection(t, ex.object)
 			if err := setup(ex.object, func(name string, k, v []byte) error { return kc.Maps[name].Put(k, v) }); err != nil {
 				t.Fatal(err)
 			}
@@ -189,7 +179,8 @@ func TestExamples_kernel(t *testing.T) {
 				if rd != nil {
 					// Drain as we go, as the waggle side's reader below does
 					// at the end: the ring holds 4 KiB.
-					drainKernel(rd, &kevents)
+					rd.SetDeadline(time.Now())
+					drain(rd.Read, func(r ringbuf.Record) []byte { return r.RawSample }, &kevents)
 				}
 			}
 			if diffs > 0 {
@@ -211,25 +202,14 @@ func TestExamples_kernel(t *testing.T) {
 	}
 }
 
-func drainKernel(rd *ringbuf.Reader, into *[][]byte) {
+// drain appends the records a ring-buffer reader has ready, as bytes.
+func drain[R any](read func() (R, error), sample func(R) []byte, into *[][]byte) {
 	for {
-		rd.SetDeadline(time.Now())
-		rec, err := rd.Read()
+		rec, err := read()
 		if err != nil {
 			return
 		}
-		*into = append(*into, bytes.Clone(rec.RawSample))
-	}
-}
-
-func drainWaggle(rd *maps.RingBufReader, into *[][]byte) {
-	for {
-		rd.SetDeadline(time.Now())
-		rec, err := rd.Read()
-		if err != nil {
-			return
-		}
-		*into = append(*into, bytes.Clone(rec.RawSample))
+		*into = append(*into, bytes.Clone(sample(rec)))
 	}
 }
 
@@ -317,4 +297,24 @@ func firstDiff(a, b []byte) int {
 		}
 	}
 	return min(len(a), len(b))
+}
+
+// kernelCollection loads the object into the kernel with cilium/ebpf, for
+// the comparison side of a test, and closes it when the test ends. It skips
+// the test where the kernel cannot load and run programs.
+func kernelCollection(tb testing.TB, path string) *ebpf.Collection {
+	tb.Helper()
+	if err := kernel.Supported(); err != nil {
+		tb.Skipf("kernel comparison: %v", err)
+	}
+	spec, err := ebpf.LoadCollectionSpec(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	kc, err := ebpf.NewCollection(spec)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { kc.Close() })
+	return kc
 }

@@ -6,7 +6,6 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/waggle-bpf/waggle"
-	"github.com/waggle-bpf/waggle/kernel"
 )
 
 //go:generate clang-19 -O2 -g -target bpf -mcpu=v3 -I/usr/include/x86_64-linux-gnu -c testdata/helpers/helpers.c -o testdata/helpers/helpers.o
@@ -27,18 +26,7 @@ func TestHelpers_kernel(t *testing.T) {
 			if err != nil || ret != 2 {
 				t.Fatalf("waggle: %d, %v", ret, err)
 			}
-			if err := kernel.Supported(); err != nil {
-				t.Skipf("kernel comparison: %v", err)
-			}
-			spec, err := ebpf.LoadCollectionSpec("testdata/helpers/helpers.o")
-			if err != nil {
-				t.Fatal(err)
-			}
-			kc, err := ebpf.NewCollection(spec)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer kc.Close()
+			kc := kernelCollection(t, "testdata/helpers/helpers.o")
 			kret, err := kc.Programs[name].Run(&ebpf.RunOptions{Data: make([]byte, 64)})
 			if err != nil || kret != ret {
 				t.Fatalf("kernel: %d, %v; waggle %d", kret, err, ret)

@@ -17,7 +17,6 @@ import (
 
 	"github.com/waggle-bpf/waggle"
 	"github.com/waggle-bpf/waggle/interp"
-	"github.com/waggle-bpf/waggle/kernel"
 	"github.com/waggle-bpf/waggle/maps"
 	"github.com/waggle-bpf/waggle/progtype"
 )
@@ -63,18 +62,7 @@ func TestTracing_kernel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := kernel.Supported(); err != nil {
-		t.Skipf("kernel comparison: %v", err)
-	}
-	spec, err := ebpf.LoadCollectionSpec("testdata/tracing/tracing.o")
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc, err := ebpf.NewCollection(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kc.Close()
+	kc := kernelCollection(t, "testdata/tracing/tracing.o")
 	kret, err := kc.Programs["task"].Run(&ebpf.RunOptions{Context: args})
 	runtime.KeepAlive(user)
 	if err != nil || kret != 0 {
@@ -131,18 +119,7 @@ func TestPerfEvents_kernel(t *testing.T) {
 		}
 		mine = append(mine, rec)
 	}
-	if err := kernel.Supported(); err != nil {
-		t.Skipf("kernel comparison: %v", err)
-	}
-	spec, err := ebpf.LoadCollectionSpec("testdata/tracing/tracing.o")
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc, err := ebpf.NewCollection(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kc.Close()
+	kc := kernelCollection(t, "testdata/tracing/tracing.o")
 	krd, err := perf.NewReader(kc.Maps["samples"], 4096)
 	if err != nil {
 		t.Fatal(err)
