@@ -81,6 +81,13 @@ func NewCollection(spec *ebpf.CollectionSpec, opts *CollectionOptions) (*Collect
 	return newCollection(obj, opts)
 }
 
+// NewCollectionFromObject loads a collection from an object the caller
+// has already read with package loader (to inspect it first, or to change
+// its programs' types). The collection does not keep obj.
+func NewCollectionFromObject(obj *loader.Object, opts *CollectionOptions) (*Collection, error) {
+	return newCollection(obj, opts)
+}
+
 func loaderOptions(opts *CollectionOptions) loader.Options {
 	if opts == nil {
 		return loader.Options{}

@@ -41,13 +41,9 @@ func (f *objectFlags) given() bool {
 	return f.program != "" || f.pcapIn != "" || f.iface != "" || f.dataIn != "" || f.progType != ""
 }
 
-// hasTypedPrograms reports whether the object at path has programs in
-// sections that name a program type.
-func hasTypedPrograms(path string) bool {
-	obj, err := loader.LoadFile(path, loader.Options{})
-	if err != nil {
-		return false
-	}
+// hasTypedPrograms reports whether the object has programs in sections
+// that name a program type.
+func hasTypedPrograms(obj *loader.Object) bool {
 	for _, p := range obj.Programs {
 		if p.Type != ebpf.UnspecifiedProgram {
 			return true
@@ -69,7 +65,8 @@ type packetSummary struct {
 	FirstError    string         `json:"first_error,omitempty"`
 }
 
-func (e *env) runObject(path string, f *objectFlags) error {
+// runObject runs one program of obj, the object read from path.
+func (e *env) runObject(path string, obj *loader.Object, f *objectFlags) error {
 	m, err := parseMode(f.mode)
 	if err != nil {
 		return err
@@ -83,18 +80,15 @@ func (e *env) runObject(path string, f *objectFlags) error {
 		if !ok {
 			return fmt.Errorf("--type %q: want one of %s", f.progType, strings.Join(programTypeNames(), ", "))
 		}
-		opts.ProgramTypes = map[string]ebpf.ProgramType{}
-		if f.program != "" {
-			opts.ProgramTypes[f.program] = t
-		} else if obj, err := loader.LoadFile(path, loader.Options{}); err == nil {
-			for _, p := range obj.Programs {
-				opts.ProgramTypes[p.Name] = t
+		for _, p := range obj.Programs {
+			if f.program == "" || p.Name == f.program {
+				p.Type = t
 			}
 		}
 	}
-	coll, err := waggle.LoadCollection(path, opts)
+	coll, err := waggle.NewCollectionFromObject(obj, opts)
 	if err != nil {
-		return err
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	defer coll.Close()
 	prog, err := pickProgram(coll, f.program)

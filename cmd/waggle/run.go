@@ -13,6 +13,7 @@ import (
 	"github.com/waggle-bpf/waggle/internal/mem"
 	"github.com/waggle-bpf/waggle/interp"
 	"github.com/waggle-bpf/waggle/isa"
+	"github.com/waggle-bpf/waggle/loader"
 )
 
 // runResult is what "waggle run --json" prints.
@@ -67,9 +68,15 @@ and must only be used for programs known to be safe.`,
   waggle run "b7 00 00 00 2a 00 00 00 95 00 00 00 00 00 00 00"`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if isELF(args[0]) && section == "" && memFile == "" && memHex == "" && (obj.given() || hasTypedPrograms(args[0])) {
-				obj.mode, obj.asJSON = mode, asJSON
-				return e.runObject(args[0], &obj)
+			if isELF(args[0]) && section == "" && memFile == "" && memHex == "" {
+				o, err := loader.LoadFile(args[0], loader.Options{})
+				if obj.given() && err != nil {
+					return err
+				}
+				if obj.given() || (err == nil && hasTypedPrograms(o)) {
+					obj.mode, obj.asJSON = mode, asJSON
+					return e.runObject(args[0], o, &obj)
+				}
 			}
 			if obj.given() {
 				return fmt.Errorf("%s: --program, --type, --pcap, --iface and --data-in need an ELF object with program types", args[0])
