@@ -21,6 +21,9 @@
 //	LRUHash, LRUPerCPUHash             kernel/bpf/hashtab.c, exact LRU (lru.go)
 //	LPMTrie                            kernel/bpf/lpm_trie.c
 //	ProgArray, ArrayOfMaps             kernel/bpf/arraymap.c (fd arrays)
+//	CgroupArray (CgroupSlots)          kernel/bpf/arraymap.c (fd arrays of cgroups)
+//	CgroupStorage, PerCPUCgroupStorage kernel/bpf/local_storage.c (LocalStorage:
+//	                                   a storage per Bind, as per attachment)
 //	PerfEventArray + PerfReader        kernel/trace/bpf_trace.c, kernel/events/ring_buffer.c
 //	RingBuf + RingBufReader            kernel/bpf/ringbuf.c
 //	Queue, Stack                       kernel/bpf/queue_stack_maps.c
@@ -31,9 +34,9 @@
 //	StackTrace                         kernel/bpf/stackmap.c (always empty)
 //
 // and refuses with EOPNOTSUPP the types that need kernel objects a process
-// does not have: sockmap, sockhash, reuseport arrays, cgroup arrays and
-// storage, socket, inode and task storage, struct_ops, arenas, and (not yet
-// implemented) user ring buffers.
+// does not have: sockmap, sockhash, reuseport arrays, socket, inode, task
+// and cgroup-local (BPF_MAP_TYPE_CGRP_STORAGE) storage, struct_ops, arenas,
+// and (not yet implemented) user ring buffers.
 //
 // # Memory
 //

@@ -73,6 +73,9 @@ func (m *fdArray) Lookup(key, value []byte) error {
 	if err := m.checkRead("lookup"); err != nil {
 		return err
 	}
+	if m.spec.Type == CgroupArray {
+		return m.errorf(ENOTSUPP, "lookup: cgroup arrays have no lookup")
+	}
 	obj, ok := m.get(uint64(native.Uint32(key)))
 	if !ok {
 		return ENOENT
@@ -85,15 +88,21 @@ func (m *fdArray) Lookup(key, value []byte) error {
 }
 
 func (m *fdArray) getter() string {
-	if m.spec.Type == ProgArray {
+	switch m.spec.Type {
+	case ProgArray:
 		return "Program"
+	case CgroupArray:
+		return "Cgroup"
 	}
 	return "Inner"
 }
 
 func (m *fdArray) setter() string {
-	if m.spec.Type == ProgArray {
+	switch m.spec.Type {
+	case ProgArray:
 		return "SetProgram"
+	case CgroupArray:
+		return "SetCgroup"
 	}
 	return "SetInner"
 }

@@ -220,7 +220,7 @@ func (b *base) unsupported(op string, errno Errno) error {
 // copy at stride roundUp8(ValueSize).
 func (b *base) goValueSize() int {
 	switch b.spec.Type {
-	case PerCPUArray, PerCPUHash, LRUPerCPUHash:
+	case PerCPUArray, PerCPUHash, LRUPerCPUHash, PerCPUCgroupStorage:
 		return int(roundUp8(b.spec.ValueSize)) * b.spec.CPUs
 	}
 	return int(b.spec.ValueSize)

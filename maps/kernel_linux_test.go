@@ -99,7 +99,7 @@ func kernelSpec(s maps.Spec) *ebpf.MapSpec {
 }
 
 func isPerCPU(t maps.Type) bool {
-	return t == maps.PerCPUArray || t == maps.PerCPUHash || t == maps.LRUPerCPUHash
+	return t == maps.PerCPUArray || t == maps.PerCPUHash || t == maps.LRUPerCPUHash || t == maps.PerCPUCgroupStorage
 }
 
 // pair is one map in both worlds.
@@ -737,6 +737,7 @@ func TestKernelDiff_FdMaps(t *testing.T) {
 		{Type: maps.HashOfMaps, KeySize: 4, ValueSize: 4, MaxEntries: 4, InnerMap: inner},
 		{Type: maps.PerfEventArray, KeySize: 4, ValueSize: 4, MaxEntries: 2},
 		{Type: maps.XSKMap, KeySize: 4, ValueSize: 4, MaxEntries: 4},
+		{Type: maps.CgroupArray, KeySize: 4, ValueSize: 4, MaxEntries: 4},
 	} {
 		t.Run(spec.Type.String(), func(t *testing.T) {
 			p := newPair(t, spec)
@@ -744,12 +745,43 @@ func TestKernelDiff_FdMaps(t *testing.T) {
 				k := binary.LittleEndian.AppendUint32(nil, i)
 				p.delete(k)
 				p.nextKey(k)
+				if spec.Type == maps.CgroupArray {
+					p.lookup(k)
+				}
 				if spec.Type == maps.HashOfMaps || spec.Type == maps.XSKMap {
 					continue // Linux resolves the descriptor before anything else
 				}
 				p.update(k, []byte{0, 0, 0, 0}, maps.UpdateExist|maps.UpdateNoExist)
 				if i >= spec.MaxEntries {
 					p.update(k, []byte{0, 0, 0, 0}, maps.UpdateAny) // E2BIG before the descriptor
+				}
+			}
+			p.nextKey(nil)
+		})
+	}
+}
+
+// TestKernelDiff_CgroupStorage compares the Go side of cgroup storage maps
+// that no attachment has bound a storage in: lookups and updates find
+// nothing, deletes are refused, there is no first key.
+func TestKernelDiff_CgroupStorage(t *testing.T) {
+	requireKernel(t)
+	for _, spec := range []maps.Spec{
+		{Type: maps.CgroupStorage, KeySize: 16, ValueSize: 12},
+		{Type: maps.CgroupStorage, KeySize: 8, ValueSize: 4},
+		{Type: maps.PerCPUCgroupStorage, KeySize: 16, ValueSize: 8},
+	} {
+		t.Run(fmt.Sprintf("%s/%d", spec.Type, spec.KeySize), func(t *testing.T) {
+			p := newPair(t, spec)
+			for i := range uint32(3) {
+				k := binary.LittleEndian.AppendUint64(nil, uint64(i))
+				k = append(k, make([]byte, spec.KeySize-8)...)
+				p.lookup(k)
+				p.delete(k)
+				p.nextKey(k)
+				v := make([]byte, p.goValueSize())
+				for _, f := range []uint64{maps.UpdateAny, maps.UpdateExist, maps.UpdateNoExist, maps.UpdateLock} {
+					p.update(k, v, f)
 				}
 			}
 			p.nextKey(nil)
@@ -844,9 +876,10 @@ func TestKernelDiff_Create(t *testing.T) {
 		maps.UnspecifiedMap, maps.Hash, maps.Array, maps.ProgArray, maps.PerfEventArray, maps.PerCPUHash,
 		maps.PerCPUArray, maps.StackTrace, maps.LRUHash, maps.LRUPerCPUHash, maps.LPMTrie,
 		maps.ArrayOfMaps, maps.HashOfMaps, maps.DevMap, maps.CPUMap, maps.XSKMap, maps.Queue,
-		maps.Stack, maps.DevMapHash, maps.RingBuf, maps.BloomFilter, 40,
+		maps.Stack, maps.DevMapHash, maps.RingBuf, maps.BloomFilter, maps.CgroupArray,
+		maps.CgroupStorage, maps.PerCPUCgroupStorage, 40,
 	}
-	sizes := []uint32{0, 1, 3, 4, 5, 8, 12, 16, 20, 36, 64, 260, 261, 1016, 1024, 32768, 32769, 4 << 20, 4<<20 + 1}
+	sizes := []uint32{0, 1, 3, 4, 5, 8, 12, 16, 20, 36, 64, 260, 261, 1016, 1024, 32768, 32769, 65407, 65408, 4 << 20, 4<<20 + 1}
 	entries := []uint32{0, 1, 2, 3, 7, 64, 100, 4096, 8192, 12288, 1 << 16}
 	flagBits := []uint32{
 		maps.FlagNoPrealloc, maps.FlagNoCommonLRU, maps.FlagRdOnly, maps.FlagWrOnly,
@@ -880,6 +913,9 @@ func TestKernelDiff_Create(t *testing.T) {
 			case maps.LPMTrie:
 				s.KeySize = 4 + uint32(r.IntN(20))
 				s.Flags |= maps.FlagNoPrealloc
+			case maps.CgroupStorage, maps.PerCPUCgroupStorage:
+				s.KeySize = []uint32{8, 16}[r.IntN(2)]
+				s.MaxEntries = 0
 			}
 			if s.Type == maps.RingBuf {
 				s.ValueSize = 0

@@ -42,7 +42,7 @@ func wantErrno(tb testing.TB, what string, err error, want maps.Errno) {
 }
 
 func TestNew_Refused(t *testing.T) {
-	for _, typ := range []maps.Type{maps.SockMap, maps.SockHash, maps.CgroupStorage, maps.StructOps, maps.Arena, maps.TaskStorage, maps.CgroupArray, maps.UserRingBuf} {
+	for _, typ := range []maps.Type{maps.SockMap, maps.SockHash, maps.StructOps, maps.Arena, maps.TaskStorage, maps.CgrpStorage, maps.UserRingBuf} {
 		_, err := maps.New(maps.Spec{Type: typ, KeySize: 4, ValueSize: 4, MaxEntries: 1})
 		if !errors.Is(err, maps.EOPNOTSUPP) || !strings.Contains(err.Error(), typ.String()) {
 			t.Errorf("%s: %v, want EOPNOTSUPP naming the type", typ, err)

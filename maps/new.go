@@ -38,8 +38,10 @@ func New(spec Spec) (Map, error) {
 		}
 		m.inner = &innerRefs{}
 		return m, nil
-	case ProgArray, ArrayOfMaps:
+	case ProgArray, ArrayOfMaps, CgroupArray:
 		return newFdArray(spec)
+	case CgroupStorage, PerCPUCgroupStorage:
+		return newCgroupStorage(spec)
 	case PerfEventArray:
 		return newPerfArray(spec)
 	case LPMTrie:

@@ -47,11 +47,8 @@ const (
 // arena page tables that a user-space process does not have. New fails for
 // them with EOPNOTSUPP, never with a stand-in that would behave differently.
 var refused = map[Type]string{
-	CgroupArray:         "it holds cgroup file descriptors",
 	SockMap:             "it holds sockets and redirects between them in the kernel",
 	SockHash:            "it holds sockets and redirects between them in the kernel",
-	CgroupStorage:       "its storage is bound to an attached cgroup",
-	PerCPUCgroupStorage: "its storage is bound to an attached cgroup",
 	ReusePortSockArray:  "it holds SO_REUSEPORT sockets",
 	SkStorage:           "its storage lives in sockets",
 	StructOps:           "it implements kernel structs",
@@ -154,8 +151,10 @@ func checkFor(t Type) func(*Spec) error {
 	switch t {
 	case Array, PerCPUArray:
 		return checkArray
-	case ProgArray, PerfEventArray:
+	case ProgArray, PerfEventArray, CgroupArray:
 		return checkFdArray
+	case CgroupStorage, PerCPUCgroupStorage:
+		return checkCgroupStorage
 	case ArrayOfMaps:
 		return checkArrayOfMaps
 	case Hash, PerCPUHash, LRUHash, LRUPerCPUHash:
