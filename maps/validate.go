@@ -47,16 +47,16 @@ const (
 // arena page tables that a user-space process does not have. New fails for
 // them with EOPNOTSUPP, never with a stand-in that would behave differently.
 var refused = map[Type]string{
-	SockMap:             "it holds sockets and redirects between them in the kernel",
-	SockHash:            "it holds sockets and redirects between them in the kernel",
-	ReusePortSockArray:  "it holds SO_REUSEPORT sockets",
-	SkStorage:           "its storage lives in sockets",
-	StructOps:           "it implements kernel structs",
-	InodeStorage:        "its storage lives in inodes",
-	TaskStorage:         "its storage lives in tasks",
-	CgrpStorage:         "its storage lives in cgroups",
-	UserRingBuf:         "user ring buffers are not implemented yet",
-	Arena:               "it maps pages shared with the kernel's arena allocator",
+	SockMap:            "it holds sockets and redirects between them in the kernel",
+	SockHash:           "it holds sockets and redirects between them in the kernel",
+	ReusePortSockArray: "it holds SO_REUSEPORT sockets",
+	SkStorage:          "its storage lives in sockets",
+	StructOps:          "it implements kernel structs",
+	InodeStorage:       "its storage lives in inodes",
+	TaskStorage:        "its storage lives in tasks",
+	CgrpStorage:        "its storage lives in cgroups",
+	UserRingBuf:        "user ring buffers are not implemented yet",
+	Arena:              "it maps pages shared with the kernel's arena allocator",
 }
 
 func pageSize() int { return mem.PageSize() }

@@ -181,3 +181,60 @@ func (k *Kind) Helpers() helpers.Defs {
 	}
 	return out
 }
+
+// lwtOutIDs is lwt_out_func_proto; lwt_in adds bpf_lwt_push_encap,
+// lwt_xmit the packet-writing, tunnel and redirect helpers, lwt_seg6local
+// the seg6 helpers and not bpf_skb_pull_data.
+var (
+	lwtOutIDs = union(skBaseIDs, setOf(idSkbLoadBytes, idSkbPullData, idCsumDiff,
+		idGetCgroupClassid, idGetRouteRealm, idGetHashRecalc, idPerfEventOutput,
+		idGetSmpProcessorID, idSkbUnderCgroup))
+	lwtInIDs   = union(lwtOutIDs, setOf(idLwtPushEncap))
+	lwtXmitIDs = union(lwtOutIDs, setOf(idSkbGetTunnelKey, idSkbSetTunnelKey, idSkbGetTunnelOpt,
+		idSkbSetTunnelOpt, idRedirect, idCloneRedirect, idSkbChangeTail, idSkbChangeHead,
+		idSkbStoreBytes, idCsumUpdate, idCsumLevel, idL3CsumReplace, idL4CsumReplace,
+		idSetHashInvalid, idLwtPushEncap))
+	lwtSeg6LocalIDs = without(union(lwtOutIDs, setOf(idLwtSeg6StoreBytes, idLwtSeg6Action,
+		idLwtSeg6AdjustSRH)), idSkbPullData)
+)
+
+// cgroupCurrentIDs is cgroup_current_func_proto: the cgroup hooks that run
+// in the context of a process.
+var cgroupCurrentIDs = setOf(idGetCurrentUIDGid, idGetCurrentComm, idGetCgroupClassid,
+	idCurrentTaskUnderCgroup)
+
+// cgSockIDs is sock_filter_func_proto (with cgroup_common_func_proto, whose
+// bpf_get_retval and bpf_set_retval cgroup_sock's attach types all have).
+var cgSockIDs = union(baseIDs, cgroupCurrentIDs, setOf(idGetLocalStorage, idGetRetval,
+	idSetRetval, idGetSocketCookie, idGetNetnsCookie, idPerfEventOutput, idSkStorageGet,
+	idKtimeGetCoarseNs))
+
+// sockOpsIDs is sock_ops_func_proto.
+var sockOpsIDs = union(skBaseIDs, setOf(idGetLocalStorage, idSetsockopt, idGetsockopt,
+	idSockOpsCbFlagsSet, idSockMapUpdate, idSockHashUpdate, idGetSocketCookie,
+	idPerfEventOutput, idSkStorageGet, idSkStorageDelete, idGetNetnsCookie, idLoadHdrOpt,
+	idStoreHdrOpt, idReserveHdrOpt, idTCPSock))
+
+// flowDissectorIDs is flow_dissector_func_proto; skLookupIDs is
+// sk_lookup_func_proto.
+var (
+	flowDissectorIDs = union(skBaseIDs, setOf(idSkbLoadBytes))
+	skLookupIDs      = union(skBaseIDs, setOf(idPerfEventOutput, idSkAssign, idSkRelease))
+)
+
+func lwtAllowed(k *Kind, id int32) bool {
+	switch k.typ {
+	case LWTIn:
+		return lwtInIDs[id]
+	case LWTXmit:
+		return lwtXmitIDs[id]
+	case LWTSeg6Local:
+		return lwtSeg6LocalIDs[id]
+	}
+	return lwtOutIDs[id]
+}
+
+func cgSockAllowed(k *Kind, id int32) bool        { return cgSockIDs[id] }
+func sockOpsAllowed(k *Kind, id int32) bool       { return sockOpsIDs[id] }
+func flowDissectorAllowed(k *Kind, id int32) bool { return flowDissectorIDs[id] }
+func skLookupAllowed(k *Kind, id int32) bool      { return skLookupIDs[id] }

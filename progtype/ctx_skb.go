@@ -47,16 +47,17 @@ const (
 // read-only fields first and the fields some program type may write
 // (tc_cls_act_is_valid_access, the widest set) last:
 //
-//	  0 data        8 data_end   16 data_meta  24 hwtstamp
-//	 32 len        36 pkt_type   40 protocol   44 vlan_present
-//	 48 vlan_tci   52 vlan_proto 56 ingress_ifindex  60 ifindex
-//	 64 hash       68 napi_id    72 family     76 remote_ip4
-//	 80 local_ip4  84 remote_ip6[4]  100 local_ip6[4]
-//	116 remote_port 120 local_port 124 wire_len 128 gso_segs
-//	132 gso_size  136 tstamp_type (a u32 slot)
-//	---- writable from 144 ----
-//	144 tstamp    152 mark      156 priority  160 queue_mapping
-//	164 tc_index  168 tc_classid 172 cb[5]    (192 bytes)
+//	  0 data        8 data_end   16 data_meta  24 flow_keys
+//	 32 sk         40 hwtstamp
+//	 48 len        52 pkt_type   56 protocol   60 vlan_present
+//	 64 vlan_tci   68 vlan_proto 72 ingress_ifindex  76 ifindex
+//	 80 hash       84 napi_id    88 family     92 remote_ip4
+//	 96 local_ip4 100 remote_ip6[4]  116 local_ip6[4]
+//	132 remote_port 136 local_port 140 wire_len 144 gso_segs
+//	148 gso_size  152 tstamp_type (a u32 slot)
+//	---- writable from 160 ----
+//	160 tstamp    168 mark      172 priority  176 queue_mapping
+//	180 tc_index  184 tc_classid 188 cb[5]    (208 bytes)
 //
 // Fields whose kernel storage is narrower (protocol, vlan_tci, tc_index,
 // tc_classid, queue_mapping are u16 in struct sk_buff; pkt_type is 3 bits)
@@ -68,6 +69,8 @@ var skbLayout = func() *Layout {
 		{Name: "data", Kind: Pointer, Off: skbData, Size: 4},
 		{Name: "data_end", Kind: Pointer, Off: skbDataEnd, Size: 4},
 		{Name: "data_meta", Kind: Pointer, Off: skbDataMeta, Size: 4},
+		{Name: "flow_keys", Kind: Pointer, Off: skbFlowKeys, Size: 8},
+		{Name: "sk", Kind: Pointer, Off: skbSk, Size: 8},
 		{Name: "hwtstamp", Off: skbHwtstamp, Size: 8},
 		{Name: "len", Off: skbLen, Size: 4},
 		{Name: "pkt_type", Off: skbPktType, Size: 4},
@@ -105,14 +108,7 @@ var skbLayout = func() *Layout {
 	} {
 		b.place(f, true)
 	}
-	// flow_keys and sk are listed so messages can name them; no program
-	// type of waggle's may access them, so they take no runtime space.
-	l := b.done()
-	l.Fields = append(l.Fields,
-		Field{Name: "flow_keys", Kind: Pointer, Off: skbFlowKeys, Size: 8, Runtime: -1},
-		Field{Name: "sk", Kind: Pointer, Off: skbSk, Size: 8, Runtime: -1})
-	sortFields(l.Fields)
-	return l
+	return b.done()
 }()
 
 // skbTargetSize is the size of the sk_buff member a __sk_buff field is read
@@ -133,6 +129,8 @@ var (
 	rtSkbData        = skbRuntime(skbData)
 	rtSkbDataEnd     = skbRuntime(skbDataEnd)
 	rtSkbDataMeta    = skbRuntime(skbDataMeta)
+	rtSkbFlowKeys    = skbRuntime(skbFlowKeys)
+	rtSkbSk          = skbRuntime(skbSk)
 	rtSkbHwtstamp    = skbRuntime(skbHwtstamp)
 	rtSkbLen         = skbRuntime(skbLen)
 	rtSkbPktType     = skbRuntime(skbPktType)
@@ -263,7 +261,12 @@ func skbRules(k *Kind, a ctxAccess) (conversion, string) {
 				return conversion{}, fmt.Sprintf("%s access; tstamp is accessed with 8-byte loads and stores", sized(size))
 			}
 		case inRange(off, skbSk, 8):
-			return conversion{}, "socket pointers (__sk_buff.sk) are not supported by waggle"
+			if a.write {
+				return conversion{}, "the field is read-only"
+			}
+			if size != 8 {
+				return conversion{}, fmt.Sprintf("%s load; sk is read with an 8-byte load", sized(size))
+			}
 		case off == skbTstampType:
 			return conversion{}, "only tc programs may read tstamp_type"
 		case off > skbTstampType && off < skbHwtstamp:

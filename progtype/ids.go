@@ -162,3 +162,22 @@ const (
 	idSkcToUnixSock          int32 = 178
 	idSkcToMPTCPSock         int32 = 196
 )
+
+// Helper ids of the socket, lwt, flow dissector and cgroup program types.
+const (
+	idSetsockopt        int32 = 49
+	idSockMapUpdate     int32 = 53
+	idGetsockopt        int32 = 57
+	idSockOpsCbFlagsSet int32 = 59
+	idSockHashUpdate    int32 = 70
+	idLwtPushEncap      int32 = 73
+	idLwtSeg6StoreBytes int32 = 74
+	idLwtSeg6AdjustSRH  int32 = 75
+	idLwtSeg6Action     int32 = 76
+	idGetNetnsCookie    int32 = 122
+	idLoadHdrOpt        int32 = 142
+	idStoreHdrOpt       int32 = 143
+	idReserveHdrOpt     int32 = 144
+	idGetRetval         int32 = 186
+	idSetRetval         int32 = 187
+)

@@ -37,6 +37,10 @@ const (
 	runSKB
 	runTrace
 	runHook
+	runSock     // cgroup_sock: a bpf_sock
+	runSockOps  // sock_ops: a bpf_sock_ops and its socket
+	runFlow     // flow_dissector: a packet and bpf_flow_keys
+	runSkLookup // sk_lookup: a bpf_sk_lookup
 )
 
 // Lookup returns the Kind of a program type with the default attach type.
@@ -57,6 +61,20 @@ func LookupAttach(t Type, a AttachType) (*Kind, error) {
 		k.layout, k.rules, k.run, k.allowed = skbLayout, skbRules, runSKB, tcAllowed
 	case CgroupSKB:
 		k.layout, k.rules, k.run, k.allowed = skbLayout, skbRules, runSKB, cgSKBAllowed
+	case LWTIn, LWTOut, LWTXmit, LWTSeg6Local:
+		k.layout, k.rules, k.run, k.allowed = skbLayout, skbRules, runSKB, lwtAllowed
+	case CgroupSock:
+		if a == AttachNone {
+			// bpf_prog_load_fixup_attach_type (kernel/bpf/syscall.c)
+			k.attach = AttachCgroupSockCreate
+		}
+		k.layout, k.rules, k.run, k.allowed = bpfSockLayout, sockRules, runSock, cgSockAllowed
+	case SockOps:
+		k.layout, k.rules, k.run, k.allowed = sockOpsLayout, sockOpsRules, runSockOps, sockOpsAllowed
+	case FlowDissector:
+		k.layout, k.rules, k.run, k.allowed = skbLayout, flowDissectorRules, runFlow, flowDissectorAllowed
+	case SkLookup:
+		k.layout, k.rules, k.run, k.allowed = skLookupLayout, skLookupRules, runSkLookup, skLookupAllowed
 	case Kprobe:
 		k.layout, k.rules, k.run, k.allowed = ptRegsLayout, kprobeRules, runTrace, kprobeAllowed
 	case Tracepoint:

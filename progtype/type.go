@@ -20,20 +20,20 @@ const (
 	XDP             Type = 6  // BPF_PROG_TYPE_XDP: ctx is xdp_md
 	PerfEvent       Type = 7  // BPF_PROG_TYPE_PERF_EVENT: ctx is bpf_perf_event_data
 	CgroupSKB       Type = 8  // BPF_PROG_TYPE_CGROUP_SKB: ctx is __sk_buff, data at the network header
-	CgroupSock      Type = 9  // BPF_PROG_TYPE_CGROUP_SOCK
-	LWTIn           Type = 10 // BPF_PROG_TYPE_LWT_IN
-	LWTOut          Type = 11 // BPF_PROG_TYPE_LWT_OUT
-	LWTXmit         Type = 12 // BPF_PROG_TYPE_LWT_XMIT
-	SockOps         Type = 13 // BPF_PROG_TYPE_SOCK_OPS
+	CgroupSock      Type = 9  // BPF_PROG_TYPE_CGROUP_SOCK: ctx is struct bpf_sock
+	LWTIn           Type = 10 // BPF_PROG_TYPE_LWT_IN: ctx is __sk_buff, data at the network header
+	LWTOut          Type = 11 // BPF_PROG_TYPE_LWT_OUT: as LWTIn
+	LWTXmit         Type = 12 // BPF_PROG_TYPE_LWT_XMIT: as LWTIn, and may write the packet
+	SockOps         Type = 13 // BPF_PROG_TYPE_SOCK_OPS: ctx is struct bpf_sock_ops
 	SkSKB           Type = 14 // BPF_PROG_TYPE_SK_SKB
 	CgroupDevice    Type = 15 // BPF_PROG_TYPE_CGROUP_DEVICE
 	SkMsg           Type = 16 // BPF_PROG_TYPE_SK_MSG
 	RawTracepoint   Type = 17 // BPF_PROG_TYPE_RAW_TRACEPOINT: ctx is u64 args[]
 	CgroupSockAddr  Type = 18 // BPF_PROG_TYPE_CGROUP_SOCK_ADDR
-	LWTSeg6Local    Type = 19 // BPF_PROG_TYPE_LWT_SEG6LOCAL
+	LWTSeg6Local    Type = 19 // BPF_PROG_TYPE_LWT_SEG6LOCAL: as LWTIn
 	LircMode2       Type = 20 // BPF_PROG_TYPE_LIRC_MODE2
 	SkReuseport     Type = 21 // BPF_PROG_TYPE_SK_REUSEPORT
-	FlowDissector   Type = 22 // BPF_PROG_TYPE_FLOW_DISSECTOR
+	FlowDissector   Type = 22 // BPF_PROG_TYPE_FLOW_DISSECTOR: ctx is __sk_buff with flow_keys
 	CgroupSysctl    Type = 23 // BPF_PROG_TYPE_CGROUP_SYSCTL
 	RawTracepointW  Type = 24 // BPF_PROG_TYPE_RAW_TRACEPOINT_WRITABLE
 	CgroupSockopt   Type = 25 // BPF_PROG_TYPE_CGROUP_SOCKOPT
@@ -41,13 +41,13 @@ const (
 	StructOps       Type = 27 // BPF_PROG_TYPE_STRUCT_OPS
 	Ext             Type = 28 // BPF_PROG_TYPE_EXT
 	LSM             Type = 29 // BPF_PROG_TYPE_LSM
-	SkLookup        Type = 30 // BPF_PROG_TYPE_SK_LOOKUP
+	SkLookup        Type = 30 // BPF_PROG_TYPE_SK_LOOKUP: ctx is struct bpf_sk_lookup
 	Syscall         Type = 31 // BPF_PROG_TYPE_SYSCALL
 	Netfilter       Type = 32 // BPF_PROG_TYPE_NETFILTER
 	UserHook        Type = 1 << 31
 	maxLinuxType         = Netfilter
 	userHookTypeTag      = "user_hook"
-	unsupportedHint      = "waggle runs socket_filter, kprobe, sched_cls, sched_act, tracepoint, xdp, perf_event, cgroup_skb, raw_tracepoint and user hooks"
+	unsupportedHint      = "waggle runs socket_filter, kprobe, sched_cls, sched_act, tracepoint, xdp, perf_event, cgroup_skb, cgroup_sock, lwt_in, lwt_out, lwt_xmit, lwt_seg6local, sock_ops, raw_tracepoint, flow_dissector, sk_lookup and user hooks"
 )
 
 var typeNames = [...]string{
@@ -77,11 +77,18 @@ type AttachType uint32
 
 // Attach types that change context access or helpers.
 const (
-	AttachNone             AttachType = 0  // the default (also BPF_CGROUP_INET_INGRESS)
-	AttachCgroupInetEgress AttachType = 1  // BPF_CGROUP_INET_EGRESS
-	AttachXDPDevMap        AttachType = 33 // BPF_XDP_DEVMAP: xdp_md.egress_ifindex is readable
-	AttachXDPCPUMap        AttachType = 35 // BPF_XDP_CPUMAP
-	AttachXDP              AttachType = 37 // BPF_XDP
-	AttachKprobeMulti      AttachType = 42 // BPF_TRACE_KPROBE_MULTI
-	AttachUprobeMulti      AttachType = 48 // BPF_TRACE_UPROBE_MULTI
+	AttachNone              AttachType = 0  // the default (also BPF_CGROUP_INET_INGRESS)
+	AttachCgroupInetEgress  AttachType = 1  // BPF_CGROUP_INET_EGRESS
+	AttachCgroupSockCreate  AttachType = 2  // BPF_CGROUP_INET_SOCK_CREATE: cgroup_sock's default
+	AttachCgroupSockOps     AttachType = 3  // BPF_CGROUP_SOCK_OPS
+	AttachCgroupPostBind4   AttachType = 12 // BPF_CGROUP_INET4_POST_BIND: bpf_sock.src_ip4 and src_port are readable
+	AttachCgroupPostBind6   AttachType = 13 // BPF_CGROUP_INET6_POST_BIND: bpf_sock.src_ip6 and src_port are readable
+	AttachFlowDissector     AttachType = 17 // BPF_FLOW_DISSECTOR
+	AttachCgroupSockRelease AttachType = 34 // BPF_CGROUP_INET_SOCK_RELEASE
+	AttachSkLookup          AttachType = 36 // BPF_SK_LOOKUP: sk_lookup's only attach type
+	AttachXDPDevMap         AttachType = 33 // BPF_XDP_DEVMAP: xdp_md.egress_ifindex is readable
+	AttachXDPCPUMap         AttachType = 35 // BPF_XDP_CPUMAP
+	AttachXDP               AttachType = 37 // BPF_XDP
+	AttachKprobeMulti       AttachType = 42 // BPF_TRACE_KPROBE_MULTI
+	AttachUprobeMulti       AttachType = 48 // BPF_TRACE_UPROBE_MULTI
 )
