@@ -230,7 +230,7 @@ func (c *Collection) newProgram(lp *loader.Program) (*Program, error) {
 			return nil, fmt.Errorf("program %s (section %s): %w (a user hook's program needs CollectionOptions.Hooks)", lp.Name, lp.Section, err)
 		}
 	}
-	insns, err := c.resolveMaps(lp)
+	insns, err := c.resolveMaps(lp, kind)
 	if err != nil {
 		return nil, fmt.Errorf("program %s: %w", lp.Name, err)
 	}
@@ -252,8 +252,10 @@ func (c *Collection) newProgram(lp *loader.Program) (*Program, error) {
 
 // resolveMaps turns the loader's map references into what programs hold at
 // run time: a map's Handle for PseudoMapIdx, the address of global data for
-// PseudoMapIdxValue.
-func (c *Collection) resolveMaps(lp *loader.Program) ([]isa.Instruction, error) {
+// PseudoMapIdxValue. A cgroup storage map the program uses gets the
+// storage of the program's attachment (at the root cgroup), as attaching
+// gives it in Linux.
+func (c *Collection) resolveMaps(lp *loader.Program, kind *progtype.Kind) ([]isa.Instruction, error) {
 	insns := append([]isa.Instruction(nil), lp.Insns...)
 	for i := 0; i+1 < len(insns); i++ {
 		ins := insns[i]
@@ -268,6 +270,11 @@ func (c *Collection) resolveMaps(lp *loader.Program) ([]isa.Instruction, error) 
 			}
 			m := c.all[ins.Imm]
 			v = m.Handle()
+			if ls, ok := m.(maps.LocalStorage); ok {
+				if err := ls.Bind(progtype.RootCgroupID, uint32(kind.AttachPoint())); err != nil {
+					return nil, fmt.Errorf("instruction %d: %w", i, err)
+				}
+			}
 			if ins.Src == isa.PseudoMapIdxValue {
 				e, ok := m.(maps.Elems)
 				if !ok || m.Spec().Type != maps.Array {

@@ -8,6 +8,7 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/waggle-bpf/waggle/maps"
+	"github.com/waggle-bpf/waggle/progtype"
 )
 
 // MapUpdateFlags are the flags of Map.Update, as cilium/ebpf names them.
@@ -128,7 +129,7 @@ func (m *Map) LookupBytes(key any) ([]byte, error) {
 }
 
 // Update sets the value for key. In a prog array the value may be a
-// *Program, in a map-in-map a *Map.
+// *Program, in a map-in-map a *Map, in a cgroup array a *progtype.Cgroup.
 func (m *Map) Update(key, value any, flags MapUpdateFlags) error {
 	k, err := m.key(key)
 	if err != nil {
@@ -144,6 +145,15 @@ func (m *Map) Update(key, value any, flags MapUpdateFlags) error {
 			return m.wrap("update", maps.EINVAL)
 		}
 		return m.wrap("update", pa.SetProgram(leUint32(k), v.prog))
+	case *progtype.Cgroup:
+		cs, ok := m.m.(maps.CgroupSlots)
+		if !ok || m.spec.Type != maps.CgroupArray {
+			return m.wrap("update", fmt.Errorf("a %s holds no cgroups", m.spec.Type))
+		}
+		if len(k) != 4 {
+			return m.wrap("update", maps.EINVAL)
+		}
+		return m.wrap("update", cs.SetCgroup(leUint32(k), v))
 	case *Map:
 		mm, ok := m.m.(maps.MapOfMaps)
 		if !ok {

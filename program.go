@@ -69,8 +69,15 @@ type RunOptions struct {
 	// (bpf_get_current_pid_tgid and friends); nil for none.
 	Task *progtype.Task
 	// Memory is memory the program may read through pointers in its
-	// context (the bpf_probe_read_* helpers), beyond the context and packet.
+	// context (the bpf_probe_read_* helpers), beyond the context and
+	// packet; bpf_probe_write_user writes the regions marked writable.
 	Memory []progtype.Region
+	// Socket is the socket of a sock_ops program, whose options
+	// bpf_setsockopt changes; nil gives each run a new socket.
+	Socket *progtype.Socket
+	// PerfValue is what bpf_perf_prog_read_value returns to a perf_event
+	// program: the counter of the event that ran it.
+	PerfValue *progtype.PerfEventValue
 }
 
 // Name returns the program's name (its function's symbol).
@@ -197,7 +204,8 @@ func (p *Program) run(opts *RunOptions) (uint32, time.Duration, error) {
 			return 0, 0, fmt.Errorf("program %s: context: %w", p.name, err)
 		}
 	}
-	in := progtype.Input{Data: opts.Data, Context: ctx, Flags: opts.Flags &^ bpfFTestRunOnCPU, Task: opts.Task, Memory: opts.Memory}
+	in := progtype.Input{Data: opts.Data, Context: ctx, Flags: opts.Flags &^ bpfFTestRunOnCPU, Task: opts.Task,
+		Memory: opts.Memory, Socket: opts.Socket, PerfValue: opts.PerfValue}
 	rn, _ := p.runners.Get().(*runner)
 	if rn == nil {
 		rn = &runner{m: interp.NewMachine()}

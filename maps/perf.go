@@ -39,8 +39,9 @@ const (
 
 type perfArray struct {
 	base
-	max   uint64
-	rings []atomic.Pointer[perfRing]
+	max      uint64
+	rings    []atomic.Pointer[perfRing]
+	counters []atomic.Pointer[perfCounterSlot] // perfcounter.go
 }
 
 func newPerfArray(spec Spec) (*perfArray, error) {
@@ -49,6 +50,7 @@ func newPerfArray(spec Spec) (*perfArray, error) {
 		return nil, err
 	}
 	m.rings = make([]atomic.Pointer[perfRing], m.max)
+	m.counters = make([]atomic.Pointer[perfCounterSlot], m.max)
 	return m, nil
 }
 
@@ -192,6 +194,9 @@ func (m *perfArray) OutputFrags(cpu int, flags uint64, frags ...[]byte) error {
 	}
 	r := m.rings[index].Load()
 	if r == nil {
+		if m.counters[index].Load() != nil {
+			return EINVAL // a counter, not a PERF_COUNT_SW_BPF_OUTPUT event
+		}
 		return ENOENT
 	}
 	if r.cpu != cpu {
@@ -248,7 +253,8 @@ func (m *perfArray) Delete(key []byte) error {
 	if i >= m.max {
 		return E2BIG
 	}
-	if m.rings[i].Swap(nil) == nil {
+	ring, counter := m.rings[i].Swap(nil), m.counters[i].Swap(nil)
+	if ring == nil && counter == nil {
 		return ENOENT
 	}
 	return nil

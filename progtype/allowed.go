@@ -159,7 +159,9 @@ func (k *Kind) AllowedHelpers() []int32 {
 // Helpers returns this package's implementations of the helpers specific
 // to the Kind's program type that it allows (a new slice each call): the
 // packet helpers of XDP and socket buffer programs, the task, memory-probe,
-// stack and signal helpers of tracing programs and hooks. bpf_redirect has
+// stack, signal and perf counter helpers of tracing programs and hooks,
+// the socket, cgroup and cgroup storage helpers of the socket and cgroup
+// types. bpf_redirect has
 // one implementation per family (XDP_REDIRECT or TC_ACT_REDIRECT). The
 // generic helpers (maps, time, tail calls, ...) are package helpers'.
 func (k *Kind) Helpers() helpers.Defs {
@@ -169,8 +171,19 @@ func (k *Kind) Helpers() helpers.Defs {
 		src = append(src, xdpDefs...)
 	case runSKB:
 		src = append(src, skbDefs...)
+		src = append(src, skbSockDefs...)
+		src = append(src, skbCgroupDefs...)
+	case runSockOps:
+		src = append(src, sockOpsDefs...)
+	case runFlow:
+		src = append(src, flowDefs...)
+	case runSkLookup:
+		src = append(src, skLookupDefs...)
 	}
 	src = append(src, taskDefs...)
+	src = append(src, cgroupDefs...)
+	src = append(src, sockDefs...)
+	src = append(src, tracingDefs...)
 	var out helpers.Defs
 	seen := map[int32]bool{}
 	for _, d := range src {

@@ -163,7 +163,7 @@ func inRange(off, start, size int) bool { return off >= start && off < start+siz
 
 // skbTypeRules applies the program type's own is_valid_access before the
 // common one (net/core/filter.c: sk_filter_is_valid_access,
-// tc_cls_act_is_valid_access, cg_skb_is_valid_access). It returns a reason
+// tc_cls_act_is_valid_access, cg_skb_is_valid_access, lwt_is_valid_access). It returns a reason
 // to refuse, "" to go on to the common checks, or done for an access it has
 // accepted itself.
 func skbTypeRules(t Type, a ctxAccess) (reason string, done bool) {
@@ -190,6 +190,16 @@ func skbTypeRules(t Type, a ctxAccess) (reason string, done bool) {
 			default:
 				return "the field is read-only (cgroup_skb programs may write mark, priority, cb[0..4] and tstamp)", false
 			}
+		}
+	case LWTIn, LWTOut, LWTXmit, LWTSeg6Local:
+		switch {
+		case inRange(off, skbTCClassid, 4), inRange(off, skbFamily, skbLocalPort+4-skbFamily),
+			inRange(off, skbDataMeta, 4), inRange(off, skbTstamp, 8), inRange(off, skbWireLen, 4),
+			inRange(off, skbHwtstamp, 8):
+			return "lwt programs may not access this field (lwt_is_valid_access)", false
+		}
+		if a.write && !inRange(off, skbMark, 4) && !inRange(off, skbPriority, 4) && !inRange(off, skbCB, cbSize) {
+			return "the field is read-only (lwt programs may write mark, priority and cb[0..4])", false
 		}
 	case SchedCLS, SchedACT:
 		if a.write {

@@ -69,18 +69,29 @@ func accessProgram(off, size int, write, signExt, imm bool) []isa.Instruction {
 // sweepTypes are the types whose access rules are compared with the
 // kernel's, with the size of their context.
 var sweepTypes = []struct {
-	typ  progtype.Type
-	size int
+	typ    progtype.Type
+	size   int
+	attach progtype.AttachType
 }{
-	{progtype.XDP, 24},
-	{progtype.SocketFilter, 192},
-	{progtype.SchedCLS, 192},
-	{progtype.SchedACT, 192},
-	{progtype.CgroupSKB, 192},
-	{progtype.Kprobe, progtype.PtRegsSize},
-	{progtype.RawTracepoint, 8 * progtype.RawTracepointArgs},
-	{progtype.PerfEvent, progtype.PerfEventDataSize},
-	{progtype.Tracepoint, 64},
+	{progtype.XDP, 24, 0},
+	{progtype.SocketFilter, 192, 0},
+	{progtype.SchedCLS, 192, 0},
+	{progtype.SchedACT, 192, 0},
+	{progtype.CgroupSKB, 192, 0},
+	{progtype.Kprobe, progtype.PtRegsSize, 0},
+	{progtype.RawTracepoint, 8 * progtype.RawTracepointArgs, 0},
+	{progtype.PerfEvent, progtype.PerfEventDataSize, 0},
+	{progtype.Tracepoint, 64, 0},
+	{progtype.LWTIn, 192, 0},
+	{progtype.LWTOut, 192, 0},
+	{progtype.LWTXmit, 192, 0},
+	{progtype.LWTSeg6Local, 192, 0},
+	{progtype.FlowDissector, 192, progtype.AttachFlowDissector},
+	{progtype.CgroupSock, progtype.BpfSockSize, progtype.AttachCgroupSockCreate},
+	{progtype.CgroupSock, progtype.BpfSockSize, progtype.AttachCgroupPostBind4},
+	{progtype.CgroupSock, progtype.BpfSockSize, progtype.AttachCgroupPostBind6},
+	{progtype.SockOps, progtype.SockOpsSize, 0},
+	{progtype.SkLookup, progtype.SkLookupSize, progtype.AttachSkLookup},
 }
 
 // accessForms are the kinds of access the sweep tries.
@@ -107,9 +118,19 @@ func TestKernel_accessRules(t *testing.T) {
 	}
 	t.Cleanup(func() { t.Logf("%d accesses compared, %d accepted by both", total.Load(), accepted.Load()) })
 	for _, st := range sweepTypes {
-		k := mustKind(t, st.typ)
-		t.Run(st.typ.String(), func(t *testing.T) {
+		k, err := progtype.LookupAttach(st.typ, st.attach)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := st.typ.String()
+		if st.attach != 0 {
+			name += fmt.Sprintf("/attach%d", st.attach)
+		}
+		t.Run(name, func(t *testing.T) {
 			t.Parallel()
+			if err := kernel.ProgramTypeSupported(kernel.ProgType(st.typ)); err != nil {
+				t.Skipf("kernel comparison: %v", err)
+			}
 			for off := -8; off < st.size+8; off++ {
 				for _, size := range []int{1, 2, 4, 8} {
 					for _, f := range forms {
@@ -117,7 +138,7 @@ func TestKernel_accessRules(t *testing.T) {
 							continue // there is no 8-byte sign-extending load
 						}
 						prog := accessProgram(off, size, f.write, f.signExt, f.imm)
-						kp, kerr := kernel.Load(prog, kernel.LoadOptions{Type: kernel.ProgType(st.typ)})
+						kp, kerr := kernel.Load(prog, kernel.LoadOptions{Type: kernel.ProgType(st.typ), ExpectedAttachType: uint32(st.attach)})
 						if kerr == nil {
 							kp.Close()
 						}
@@ -153,9 +174,6 @@ func knownAccessDiff(t progtype.Type, off, size int, write bool) string {
 		// sizeof(void *) as unsigned, so it lets programs read before
 		// the trace record; waggle keeps reads inside it.
 		return "the kernel accepts reads before a tracepoint record"
-	case (t == progtype.SocketFilter || t == progtype.SchedCLS || t == progtype.SchedACT || t == progtype.CgroupSKB) &&
-		off == 168 && size == 8 && !write:
-		return "waggle does not support __sk_buff.sk"
 	}
 	return ""
 }
@@ -272,8 +290,15 @@ func diffRunRepeat(t *testing.T, k *progtype.Kind, prog []isa.Instruction, kp *k
 		if in.Context != nil {
 			opts.ContextOut = make([]byte, 24)
 		}
-	case progtype.SocketFilter, progtype.SchedCLS, progtype.SchedACT, progtype.CgroupSKB:
+	case progtype.SocketFilter, progtype.SchedCLS, progtype.SchedACT, progtype.CgroupSKB,
+		progtype.LWTIn, progtype.LWTOut, progtype.LWTXmit:
 		opts.ContextOut = make([]byte, 192)
+	case progtype.SkLookup:
+		opts.ContextOut = make([]byte, progtype.SkLookupSize)
+	case progtype.FlowDissector:
+		if in.Context != nil {
+			opts.ContextOut = make([]byte, progtype.FlowKeysSize)
+		}
 	}
 	kres, kerr := kp.Run(opts)
 	wres, werr := runProg(t, interpChecked, k, prog, in, int(repeat))
@@ -314,6 +339,9 @@ var fieldTypes = []struct {
 	{progtype.SchedACT, 192, skbInputs},
 	{progtype.CgroupSKB, 192, skbInputs},
 	{progtype.RawTracepoint, 96, rawTPInputs},
+	{progtype.LWTIn, 192, skbInputs},
+	{progtype.LWTOut, 192, skbInputs},
+	{progtype.LWTXmit, 192, skbInputs},
 }
 
 // TestKernel_fields reads every readable byte range of every context field

@@ -35,52 +35,98 @@ func TestKind_Convert(t *testing.T) {
 		{typ: progtype.XDP, insn: "r2 = *(u32 *)(r1 + 2)", want: "misaligned"},
 
 		// __sk_buff for tc.
-		{typ: progtype.SchedCLS, insn: "r2 = *(u32 *)(r1 + 0)", want: "r2 = *(u32 *)(r1 + 0x20)"},
+		{typ: progtype.SchedCLS, insn: "r2 = *(u32 *)(r1 + 0)", want: "r2 = *(u32 *)(r1 + 0x30)"},
 		{typ: progtype.SchedCLS, insn: "*(u32 *)(r1 + 0) = r2", want: "instruction 0: write to __sk_buff.len: the field is read-only"},
 		{typ: progtype.SchedCLS, insn: "r2 = *(u32 *)(r1 + 76)", want: "r2 = *(u64 *)(r1 + 0x0)"},
 		{typ: progtype.SchedCLS, insn: "r2 = *(u32 *)(r1 + 80)", want: "r2 = *(u64 *)(r1 + 0x8)"},
 		{typ: progtype.SchedCLS, insn: "r2 = *(u32 *)(r1 + 140)", want: "r2 = *(u64 *)(r1 + 0x10)"},
 		{typ: progtype.SchedCLS, insn: "r2 = *(u16 *)(r1 + 76)", want: "pointer fields are read whole"},
-		{typ: progtype.SchedCLS, insn: "*(u32 *)(r1 + 8) = r2", want: "*(u32 *)(r1 + 0x98) = r2"},
+		{typ: progtype.SchedCLS, insn: "*(u32 *)(r1 + 8) = r2", want: "*(u32 *)(r1 + 0xa8) = r2"},
 		{typ: progtype.SchedCLS, insn: "*(u16 *)(r1 + 8) = r2", want: "a 2-byte store; the field is written with 4-byte stores"},
-		{typ: progtype.SchedCLS, insn: "r2 = *(u8 *)(r1 + 9)", want: "r2 = *(u8 *)(r1 + 0x99)"},
+		{typ: progtype.SchedCLS, insn: "r2 = *(u8 *)(r1 + 9)", want: "r2 = *(u8 *)(r1 + 0xa9)"},
 		{typ: progtype.SchedCLS, insn: "r2 = *(u64 *)(r1 + 8)", want: "an 8-byte load of a 4-byte field"},
 		// tc_index, tc_classid and queue_mapping are u16 in sk_buff.
-		{typ: progtype.SchedCLS, insn: "*(u32 *)(r1 + 44) = r2", want: "*(u16 *)(r1 + 0xa4) = r2"},
-		{typ: progtype.SchedCLS, insn: "*(u32 *)(r1 + 72) = 7", want: "*(u16 *)(r1 + 0xa8) = 0x7"},
-		{typ: progtype.SchedCLS, insn: "*(u32 *)(r1 + 12) = 3", want: "*(u16 *)(r1 + 0xa0) = 0x3"},
+		{typ: progtype.SchedCLS, insn: "*(u32 *)(r1 + 44) = r2", want: "*(u16 *)(r1 + 0xb4) = r2"},
+		{typ: progtype.SchedCLS, insn: "*(u32 *)(r1 + 72) = 7", want: "*(u16 *)(r1 + 0xb8) = 0x7"},
+		{typ: progtype.SchedCLS, insn: "*(u32 *)(r1 + 12) = 3", want: "*(u16 *)(r1 + 0xb0) = 0x3"},
 		{typ: progtype.SchedCLS, insn: "*(u32 *)(r1 + 12) = 0xffff", want: "goto +0x0"},
 		// A narrow load of the upper bytes of a u16 member gives the
 		// whole member, as the kernel's unmasked load does.
-		{typ: progtype.SchedCLS, insn: "r2 = *(u16 *)(r1 + 18)", want: "r2 = *(u16 *)(r1 + 0x28)"},
-		{typ: progtype.SchedCLS, insn: "r2 = *(u8 *)(r1 + 17)", want: "r2 = *(u8 *)(r1 + 0x29)"},
-		{typ: progtype.SchedCLS, insn: "r2 = *(u8 *)(r1 + 7)", want: "r2 = *(u8 *)(r1 + 0x24)"},
-		{typ: progtype.SchedCLS, insn: "r2 = *(u64 *)(r1 + 48)", want: "r2 = *(u64 *)(r1 + 0xac)"},
-		{typ: progtype.SchedCLS, insn: "*(u8 *)(r1 + 67) = r2", want: "*(u8 *)(r1 + 0xbf) = r2"},
+		{typ: progtype.SchedCLS, insn: "r2 = *(u16 *)(r1 + 18)", want: "r2 = *(u16 *)(r1 + 0x38)"},
+		{typ: progtype.SchedCLS, insn: "r2 = *(u8 *)(r1 + 17)", want: "r2 = *(u8 *)(r1 + 0x39)"},
+		{typ: progtype.SchedCLS, insn: "r2 = *(u8 *)(r1 + 7)", want: "r2 = *(u8 *)(r1 + 0x34)"},
+		{typ: progtype.SchedCLS, insn: "r2 = *(u64 *)(r1 + 48)", want: "r2 = *(u64 *)(r1 + 0xbc)"},
+		{typ: progtype.SchedCLS, insn: "*(u8 *)(r1 + 67) = r2", want: "*(u8 *)(r1 + 0xcf) = r2"},
 		{typ: progtype.SchedCLS, insn: "*(u64 *)(r1 + 64) = r2", want: "runs past cb[4]"},
-		{typ: progtype.SchedCLS, insn: "*(u64 *)(r1 + 152) = r2", want: "*(u64 *)(r1 + 0x90) = r2"},
+		{typ: progtype.SchedCLS, insn: "*(u64 *)(r1 + 152) = r2", want: "*(u64 *)(r1 + 0xa0) = r2"},
 		{typ: progtype.SchedCLS, insn: "r2 = *(u32 *)(r1 + 152)", want: "tstamp is accessed with 8-byte loads and stores"},
-		{typ: progtype.SchedCLS, insn: "r2 = *(u64 *)(r1 + 184)", want: "r2 = *(u64 *)(r1 + 0x18)"},
+		{typ: progtype.SchedCLS, insn: "r2 = *(u64 *)(r1 + 184)", want: "r2 = *(u64 *)(r1 + 0x28)"},
 		{typ: progtype.SchedCLS, insn: "*(u64 *)(r1 + 184) = r2", want: "read-only"},
-		{typ: progtype.SchedCLS, insn: "r2 = *(u8 *)(r1 + 180)", want: "r2 = *(u8 *)(r1 + 0x88)"},
+		{typ: progtype.SchedCLS, insn: "r2 = *(u8 *)(r1 + 180)", want: "r2 = *(u8 *)(r1 + 0x98)"},
 		{typ: progtype.SchedCLS, insn: "r2 = *(u16 *)(r1 + 180)", want: "tstamp_type is read with 1-byte loads"},
 		{typ: progtype.SchedCLS, insn: "r2 = *(u8 *)(r1 + 181)", want: "padding"},
 		{typ: progtype.SchedCLS, insn: "r2 = *(u32 *)(r1 + 88)", want: "tc programs may not access the socket fields"},
 		{typ: progtype.SchedCLS, insn: "r2 = *(u64 *)(r1 + 144)", want: "flow_keys is only for flow dissector programs"},
-		{typ: progtype.SchedCLS, insn: "r2 = *(u64 *)(r1 + 168)", want: "__sk_buff.sk) are not supported by waggle"},
+		{typ: progtype.SchedCLS, insn: "r2 = *(u64 *)(r1 + 168)", want: "r2 = *(u64 *)(r1 + 0x20)"},
+		{typ: progtype.SchedCLS, insn: "r2 = *(u32 *)(r1 + 168)", want: "sk is read with an 8-byte load"},
+		{typ: progtype.SchedCLS, insn: "*(u64 *)(r1 + 168) = r2", want: "read-only"},
+
+		// lwt: data at the network header, mark, priority and cb writable.
+		{typ: progtype.LWTXmit, insn: "r2 = *(u32 *)(r1 + 76)", want: "r2 = *(u64 *)(r1 + 0x0)"},
+		{typ: progtype.LWTIn, insn: "*(u32 *)(r1 + 8) = r2", want: "*(u32 *)(r1 + 0xa8) = r2"},
+		{typ: progtype.LWTOut, insn: "*(u32 *)(r1 + 44) = r2", want: "lwt programs may write mark, priority and cb[0..4]"},
+		{typ: progtype.LWTOut, insn: "r2 = *(u32 *)(r1 + 92)", want: "lwt programs may not access this field"},
+		{typ: progtype.LWTSeg6Local, insn: "r2 = *(u32 *)(r1 + 72)", want: "lwt programs may not access this field"},
+
+		// flow_dissector: data, data_end and flow_keys only.
+		{typ: progtype.FlowDissector, insn: "r2 = *(u32 *)(r1 + 76)", want: "r2 = *(u64 *)(r1 + 0x0)"},
+		{typ: progtype.FlowDissector, insn: "r2 = *(u32 *)(r1 + 80)", want: "r2 = *(u64 *)(r1 + 0x8)"},
+		{typ: progtype.FlowDissector, insn: "r2 = *(u64 *)(r1 + 144)", want: "r2 = *(u64 *)(r1 + 0x18)"},
+		{typ: progtype.FlowDissector, insn: "r2 = *(u32 *)(r1 + 0)", want: "flow dissectors may read only data, data_end and flow_keys"},
+		{typ: progtype.FlowDissector, insn: "*(u32 *)(r1 + 48) = r2", want: "flow dissectors may not write"},
+		{typ: progtype.FlowDissector, insn: "r2 = *(s32 *)(r1 + 76)", want: "not sign-extending"},
+
+		// bpf_sock for cgroup_sock: the UAPI layout, rx_queue_mapping in
+		// an 8-byte slot; what may be read depends on the attach type.
+		{typ: progtype.CgroupSock, insn: "*(u32 *)(r1 + 16) = r2", want: "*(u32 *)(r1 + 0x10) = r2"},
+		{typ: progtype.CgroupSock, insn: "r2 = *(u16 *)(r1 + 4)", want: "r2 = *(u16 *)(r1 + 0x4)"},
+		{typ: progtype.CgroupSock, insn: "r2 = *(u32 *)(r1 + 76)", want: "r2 = *(u64 *)(r1 + 0x50)"},
+		{typ: progtype.CgroupSock, insn: "r2 = *(s16 *)(r1 + 76)", want: "r2 = *(s16 *)(r1 + 0x50)"},
+		{typ: progtype.CgroupSock, insn: "r2 = *(u8 *)(r1 + 76)", want: "r2 = *(u8 *)(r1 + 0x50)"},
+		{typ: progtype.CgroupSock, insn: "r2 = *(u8 *)(r1 + 49)", want: "r2 = *(u8 *)(r1 + 0x31)"},
+		{typ: progtype.CgroupSock, insn: "r2 = *(u16 *)(r1 + 50)", want: "padding"},
+		{typ: progtype.CgroupSock, insn: "*(u32 *)(r1 + 4) = r2", want: "the field is read-only"},
+		{typ: progtype.CgroupSock, insn: "r2 = *(u32 *)(r1 + 24)", want: "only BPF_CGROUP_INET4_POST_BIND programs may read src_ip4"},
+		{typ: progtype.CgroupSock, attach: progtype.AttachCgroupPostBind4, insn: "r2 = *(u32 *)(r1 + 24)", want: "r2 = *(u32 *)(r1 + 0x18)"},
+		{typ: progtype.CgroupSock, attach: progtype.AttachCgroupPostBind4, insn: "r2 = *(u32 *)(r1 + 16)", want: "bound_dev_if, mark and priority"},
+
+		// bpf_sock_ops: reply and sk_txhash are writable.
+		{typ: progtype.SockOps, insn: "*(u32 *)(r1 + 4) = r2", want: "*(u32 *)(r1 + 0x4) = r2"},
+		{typ: progtype.SockOps, insn: "*(u32 *)(r1 + 8) = r2", want: "the field is read-only"},
+		{typ: progtype.SockOps, insn: "r2 = *(u64 *)(r1 + 184)", want: "r2 = *(u64 *)(r1 + 0xb8)"},
+		{typ: progtype.SockOps, insn: "r2 = *(u16 *)(r1 + 0)", want: "read with 4-byte loads"},
+		{typ: progtype.SockOps, insn: "r2 = *(u8 *)(r1 + 212)", want: "r2 = *(u8 *)(r1 + 0xd4)"},
+		{typ: progtype.SockOps, insn: "r2 = *(u32 *)(r1 + 168)", want: "read with 8-byte loads"},
+
+		// bpf_sk_lookup: read-only, narrow loads.
+		{typ: progtype.SkLookup, insn: "r2 = *(u8 *)(r1 + 12)", want: "r2 = *(u8 *)(r1 + 0xc)"},
+		{typ: progtype.SkLookup, insn: "r2 = *(u16 *)(r1 + 10)", want: "r2 = *(u16 *)(r1 + 0x8)"},
+		{typ: progtype.SkLookup, insn: "r2 = *(u32 *)(r1 + 36)", want: "r2 = *(u32 *)(r1 + 0x24)"},
+		{typ: progtype.SkLookup, insn: "r2 = *(u32 *)(r1 + 0)", want: "sk is read with an 8-byte load"},
+		{typ: progtype.SkLookup, insn: "*(u32 *)(r1 + 8) = r2", want: "read-only"},
 
 		// __sk_buff for socket filters: cb only is writable; no packet
 		// pointers.
-		{typ: progtype.SocketFilter, insn: "*(u32 *)(r1 + 52) = r2", want: "*(u32 *)(r1 + 0xb0) = r2"},
+		{typ: progtype.SocketFilter, insn: "*(u32 *)(r1 + 52) = r2", want: "*(u32 *)(r1 + 0xc0) = r2"},
 		{typ: progtype.SocketFilter, insn: "*(u32 *)(r1 + 8) = r2", want: "socket filters may write only cb[0..4]"},
 		{typ: progtype.SocketFilter, insn: "r2 = *(u32 *)(r1 + 76)", want: "socket filters may not access this field"},
 		{typ: progtype.SocketFilter, insn: "r2 = *(u32 *)(r1 + 72)", want: "socket filters may not access this field"},
 
 		// __sk_buff for cgroup_skb: the socket's fields, no tc_classid.
-		{typ: progtype.CgroupSKB, insn: "r2 = *(u32 *)(r1 + 92)", want: "r2 = *(u32 *)(r1 + 0x4c)"},
+		{typ: progtype.CgroupSKB, insn: "r2 = *(u32 *)(r1 + 92)", want: "r2 = *(u32 *)(r1 + 0x5c)"},
 		{typ: progtype.CgroupSKB, insn: "r2 = *(u16 *)(r1 + 92)", want: "addresses are read with 4-byte loads"},
-		{typ: progtype.CgroupSKB, insn: "r2 = *(u32 *)(r1 + 104)", want: "r2 = *(u32 *)(r1 + 0x58)"},
-		{typ: progtype.CgroupSKB, insn: "*(u32 *)(r1 + 32) = r2", want: "*(u32 *)(r1 + 0x9c) = r2"},
+		{typ: progtype.CgroupSKB, insn: "r2 = *(u32 *)(r1 + 104)", want: "r2 = *(u32 *)(r1 + 0x68)"},
+		{typ: progtype.CgroupSKB, insn: "*(u32 *)(r1 + 32) = r2", want: "*(u32 *)(r1 + 0xac) = r2"},
 		{typ: progtype.CgroupSKB, insn: "*(u32 *)(r1 + 44) = r2", want: "cgroup_skb programs may write mark, priority, cb[0..4] and tstamp"},
 		{typ: progtype.CgroupSKB, insn: "r2 = *(u32 *)(r1 + 140)", want: "cgroup_skb programs may not access this field"},
 
@@ -153,7 +199,9 @@ func TestKind_CheckAccess_layouts(t *testing.T) {
 
 func TestLookup(t *testing.T) {
 	for _, typ := range []progtype.Type{progtype.XDP, progtype.SocketFilter, progtype.SchedCLS, progtype.SchedACT,
-		progtype.CgroupSKB, progtype.Kprobe, progtype.Tracepoint, progtype.RawTracepoint, progtype.PerfEvent} {
+		progtype.CgroupSKB, progtype.Kprobe, progtype.Tracepoint, progtype.RawTracepoint, progtype.PerfEvent,
+		progtype.CgroupSock, progtype.LWTIn, progtype.LWTOut, progtype.LWTXmit, progtype.LWTSeg6Local,
+		progtype.SockOps, progtype.FlowDissector, progtype.SkLookup} {
 		k, err := progtype.Lookup(typ)
 		if err != nil {
 			t.Errorf("%s: %v", typ, err)
@@ -163,7 +211,7 @@ func TestLookup(t *testing.T) {
 			t.Errorf("%s: Kind says %s (%s)", typ, k.Type(), k)
 		}
 	}
-	for _, typ := range []progtype.Type{progtype.LWTIn, progtype.SockOps, progtype.Tracing, 99} {
+	for _, typ := range []progtype.Type{progtype.SkSKB, progtype.SkMsg, progtype.Tracing, 99} {
 		if _, err := progtype.Lookup(typ); !errors.Is(err, progtype.ErrUnsupported) {
 			t.Errorf("%s: error %v, want ErrUnsupported", typ, err)
 		}

@@ -44,6 +44,12 @@ type Input struct {
 	// hook's fields): bpf_probe_read_* read only from this memory, the
 	// context and the packet.
 	Memory []Region
+	// PerfValue is what bpf_perf_prog_read_value returns in a perf_event
+	// run: the values of the event that ran the program; nil for none.
+	PerfValue *PerfEventValue
+	// Socket is the socket of a sock_ops run: the options bpf_setsockopt
+	// changes, kept across runs; nil gives each run a new socket.
+	Socket *Socket
 }
 
 // Task describes the task a program runs on behalf of, as the kernel's
@@ -59,6 +65,10 @@ type Task struct {
 	// Signals receives the signals bpf_send_signal and
 	// bpf_send_signal_thread ask for; nil makes them fail with -EPERM.
 	Signals chan<- Signal
+	// Cgroup is the task's cgroup (and that of the sockets it creates),
+	// for bpf_get_current_cgroup_id, bpf_current_task_under_cgroup and
+	// bpf_skb_under_cgroup; nil is the root cgroup.
+	Cgroup *Cgroup
 }
 
 // Signal is a request of bpf_send_signal (Thread false: to the whole
@@ -123,6 +133,8 @@ type Run struct {
 	skb     *skbState
 	trace   *traceState
 	hook    *hookRun
+	sock    *sockState // cgroup_sock, sock_ops, sk_lookup
+	flow    *flowState // flow_dissector
 	in      Input // the input, with Context and Data owned by the caller
 	rd      Redirect
 	hasRd   bool
@@ -170,6 +182,14 @@ func (r *Run) Reset(in Input) error {
 		err = r.resetTrace(in)
 	case runHook:
 		err = r.resetHook(in)
+	case runSock:
+		err = r.resetSock(in)
+	case runSockOps:
+		err = r.resetSockOps(in)
+	case runSkLookup:
+		err = r.resetSkLookup(in)
+	case runFlow:
+		err = r.resetFlow(in)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", r.kind.name, err)
@@ -185,7 +205,19 @@ func (r *Run) buildRegions() {
 	case r.xdp != nil:
 		r.regions = append(r.regions, Region{Data: r.xdp.buf[:xdpHardEnd], Writable: true})
 	case r.skb != nil && r.kind.typ != SocketFilter:
-		r.regions = append(r.regions, Region{Data: r.skb.buf, Writable: r.skb.l2})
+		r.regions = append(r.regions, Region{Data: r.skb.buf, Writable: r.skb.writable})
+	}
+	if r.skb != nil {
+		r.regions = append(r.regions, Region{Data: r.skb.sk})
+	}
+	if r.sock != nil && r.kind.run == runSockOps {
+		r.regions = append(r.regions, Region{Data: r.sock.img})
+		if len(r.sock.pkt) > 0 {
+			r.regions = append(r.regions, Region{Data: r.sock.pkt})
+		}
+	}
+	if r.flow != nil {
+		r.regions = append(r.regions, Region{Data: r.flow.buf[:r.flow.n]}, Region{Data: r.flow.keys, Writable: true})
 	}
 	for _, m := range r.in.Memory {
 		if len(m.Data) > 0 {
@@ -240,6 +272,14 @@ func (r *Run) Finish(r0 uint64) (*Output, error) {
 		err = r.finishSKB(out)
 	case r.hook != nil:
 		r.finishHook(out)
+	case r.kind.run == runSock:
+		r.finishSock(out)
+	case r.kind.run == runSockOps:
+		r.finishSockOps(out)
+	case r.kind.run == runSkLookup:
+		r.finishSkLookup(out)
+	case r.flow != nil:
+		r.finishFlow(out)
 	case r.trace != nil:
 		out.Context = append([]byte(nil), r.shadow[:r.kind.layout.Size]...)
 	}

@@ -80,12 +80,14 @@ const (
 // little-endian, as the kernel's __be16 fields are.
 type skbState struct {
 	buf        []byte
-	data, tail int  // skb->data and skb->data + skb->len
-	mac        int  // skb->mac_header
-	network    int  // skb->network_header
-	transport  int  // skb->transport_header, -1 if unset
-	l2         bool // tc: skb->data at the MAC header
-	direct     bool // data_end and data_meta are computed (tc, cgroup_skb)
+	data, tail int    // skb->data and skb->data + skb->len
+	mac        int    // skb->mac_header
+	network    int    // skb->network_header
+	transport  int    // skb->transport_header, -1 if unset
+	l2         bool   // tc: skb->data at the MAC header
+	writable   bool   // programs may write the packet directly (tc, lwt_xmit)
+	sk         []byte // the test run's socket, a struct bpf_sock image
+	direct     bool   // data_end and data_meta are computed (tc, cgroup_skb)
 	protocol   uint16
 	pktType    uint8
 	vlanProto  uint16
@@ -123,15 +125,16 @@ func (r *Run) resetSKB(in Input) error {
 	}
 	s := r.skb
 	if s == nil {
-		s = &skbState{buf: mem.Aligned(skbBufSize)}
+		s = &skbState{buf: mem.Aligned(skbBufSize), sk: mem.Aligned(BpfSockSize)}
 		r.skb = s
 	} else {
 		clear(s.buf[s.lo:s.hi])
 	}
-	*s = skbState{buf: s.buf}
+	*s = skbState{buf: s.buf, sk: s.sk}
 	t := r.kind.typ
 	s.l2 = t == SchedCLS || t == SchedACT
 	s.direct = t != SocketFilter
+	s.writable = s.l2 || t == LWTXmit
 	var zero [skbSize]byte
 	ctx := zero[:]
 	if in.Context != nil {
@@ -182,9 +185,13 @@ func (r *Run) resetSKB(in Input) error {
 	if ifindex <= 1 {
 		ifindex = 1
 	}
-	// The test run's socket: its family and addresses come from the IP
-	// header.
+	// The test run's socket (sk_alloc with bpf_dummy_proto, then
+	// sock_init_data): family AF_UNSPEC, state TCP_CLOSE, no queue; its
+	// family and addresses come from the IP header.
 	headLen := s.tail - s.data
+	clear(s.sk)
+	le.PutUint32(s.sk[bskState:], tcpClose)
+	le.PutUint32(s.sk[bskRxQueueMapping:], 0xffffffff)
 	switch s.protocol {
 	case be16(ethPIP):
 		if headLen < 20 {
@@ -193,6 +200,9 @@ func (r *Run) resetSKB(in Input) error {
 		le.PutUint32(r.shadow[rtSkbFamily:], afInet)
 		copy(r.shadow[rtSkbLocalIP4:rtSkbLocalIP4+4], s.buf[s.network+12:])
 		copy(r.shadow[rtSkbRemoteIP4:rtSkbRemoteIP4+4], s.buf[s.network+16:])
+		le.PutUint32(s.sk[bskFamily:], afInet)
+		copy(s.sk[bskSrcIP4:bskSrcIP4+4], s.buf[s.network+12:])
+		copy(s.sk[bskDstIP4:bskDstIP4+4], s.buf[s.network+16:])
 	case be16(ethPIPv6):
 		if headLen < 40 {
 			return einval("an IPv6 packet of %d bytes after the Ethernet header: the IPv6 header needs 40", headLen)
@@ -200,7 +210,11 @@ func (r *Run) resetSKB(in Input) error {
 		le.PutUint32(r.shadow[rtSkbFamily:], afInet6)
 		copy(r.shadow[rtSkbLocalIP6:rtSkbLocalIP6+16], s.buf[s.network+8:])
 		copy(r.shadow[rtSkbRemoteIP6:rtSkbRemoteIP6+16], s.buf[s.network+24:])
+		le.PutUint32(s.sk[bskFamily:], afInet6)
+		copy(s.sk[bskSrcIP6:bskSrcIP6+16], s.buf[s.network+8:])
+		copy(s.sk[bskDstIP6:bskDstIP6+16], s.buf[s.network+24:])
 	}
+	le.PutUint64(r.shadow[rtSkbSk:], mem.Addr(s.sk))
 	if s.l2 {
 		s.data -= ethHLen
 	}
