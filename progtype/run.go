@@ -135,7 +135,7 @@ type Run struct {
 	hook    *hookRun
 	sock    *sockState // cgroup_sock, sock_ops, sk_lookup
 	flow    *flowState // flow_dissector
-	in      Input // the input, with Context and Data owned by the caller
+	in      Input      // the input, with Context and Data owned by the caller
 	rd      Redirect
 	hasRd   bool
 }

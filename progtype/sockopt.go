@@ -56,9 +56,9 @@ const (
 	TCPBPFSynIP      = 1006
 	TCPBPFSynMAC     = 1007
 	TCPBPFCbFlags    = 1008 // TCP_BPF_SOCK_OPS_CB_FLAGS
-	IPTOS            = 1   // IP_TOS
-	IPv6TClass       = 67  // IPV6_TCLASS
-	IPv6AutoFlowLbl  = 70  // IPV6_AUTOFLOWLABEL
+	IPTOS            = 1    // IP_TOS
+	IPv6TClass       = 67   // IPV6_TCLASS
+	IPv6AutoFlowLbl  = 70   // IPV6_AUTOFLOWLABEL
 )
 
 // Limits of the options, with Linux's default sysctls and x86-64 sizes
