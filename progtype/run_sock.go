@@ -248,9 +248,6 @@ func (r *Run) resetSkLookup(in Input) error {
 	if err := r.noPacketRun(in); err != nil {
 		return err
 	}
-	if in.Context == nil {
-		return einval("sk_lookup runs need a context (struct bpf_sk_lookup)")
-	}
 	s := r.newSockState()
 	ctx, err := ctxIn(in.Context, SkLookupSize, "bpf_sk_lookup")
 	if err != nil {
@@ -275,6 +272,8 @@ func (r *Run) resetSkLookup(in Input) error {
 		copy(sh[slkRemoteIP6:slkRemoteIP6+16], ctx[slkRemoteIP6:])
 		copy(sh[slkLocalIP6:slkLocalIP6+16], ctx[slkLocalIP6:])
 	default:
+		// Without ctx_in the kernel's context is zeros (when ctx_out is
+		// given, as cilium/ebpf gives it), so family 0 ends here too.
 		return fmt.Errorf("ctx_in: family %d: want AF_INET or AF_INET6: %w", family, eAFNOSUPPORT)
 	}
 	le.PutUint32(sh[slkFamily:], uint32(family))
