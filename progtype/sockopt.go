@@ -174,7 +174,7 @@ func (s *Socket) option(level, name int32) int32 {
 	case SockOpt{SolSocket, SoMaxPacingRate}:
 		return -1 // ~0UL, reported as ~0U
 	case SockOpt{SolSocket, SoTxRehash}:
-		return txrehashDefault
+		return 1 // inet_create: net.core.txrehash
 	case SockOpt{SolTCP, TCPKeepIdle}:
 		return 7200
 	case SockOpt{SolTCP, TCPKeepIntvl}:

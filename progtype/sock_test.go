@@ -1,0 +1,364 @@
+package progtype_test
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/waggle-bpf/waggle/interp"
+	"github.com/waggle-bpf/waggle/maps"
+	"github.com/waggle-bpf/waggle/progtype"
+)
+
+// sockOpsCtx builds a struct bpf_sock_ops: a full TCP socket from
+// 10.0.0.1:40000 to 10.0.0.2:80 (or IPv6), with the TCP state fields given.
+func sockOpsCtx(op uint32, family uint32, full bool, fields map[int]uint32) []byte {
+	b := make([]byte, progtype.SockOpsSize)
+	le := binary.LittleEndian
+	le.PutUint32(b[0:], op)
+	le.PutUint32(b[20:], family)
+	if family == 2 {
+		copy(b[24:], []byte{10, 0, 0, 2})
+		copy(b[28:], []byte{10, 0, 0, 1})
+	} else {
+		for i := 0; i < 16; i++ {
+			b[32+i], b[48+i] = 0x20, byte(i)
+		}
+	}
+	binary.BigEndian.PutUint16(b[66:], 80) // remote_port: be16 in the upper half
+	le.PutUint32(b[68:], 40000)
+	le.PutUint32(b[88:], 1) // state: established
+	if full {
+		le.PutUint32(b[72:], 1)
+		le.PutUint32(b[76:], 10)   // snd_cwnd
+		le.PutUint32(b[112:], 536) // mss_cache
+	}
+	for off, v := range fields {
+		le.PutUint32(b[off:], v)
+	}
+	return b
+}
+
+// sockoptProgram sets and then gets one int option and returns the value
+// read, with the two results in reply: set's in the low 16 bits, get's in
+// the high.
+func sockoptProgram(level, name int, val int32) string {
+	return fmt.Sprintf(`
+		r6 = r1
+		r2 = %d
+		*(u32 *)(r10 - 4) = r2
+		r1 = r6
+		r2 = %d
+		r3 = %d
+		r4 = r10
+		r4 += -4
+		r5 = 4
+		call 49
+		r7 = r0
+		r7 &= 0xffff
+		r1 = r6
+		r2 = %d
+		r3 = %d
+		r4 = r10
+		r4 += -8
+		r5 = 4
+		call 57
+		r0 <<= 16
+		r7 |= r0
+		*(u32 *)(r6 + 4) = r7
+		r0 = *(u32 *)(r10 - 8)
+		exit`, val, level, name, level, name)
+}
+
+// runSockOps runs a sock_ops program on ctx with sock.
+func runSockOps(tb testing.TB, src string, ctx []byte, sock *progtype.Socket) (*progtype.Output, error) {
+	tb.Helper()
+	return runProg(tb, interp.Checked, mustKind(tb, progtype.SockOps), mustParse(tb, src), progtype.Input{Context: ctx, Socket: sock}, 1)
+}
+
+// sockoptResult splits what sockoptProgram returns.
+func sockoptResult(out *progtype.Output) (setErr, getErr int, val int32) {
+	reply := binary.LittleEndian.Uint32(out.Context[4:])
+	return -int(int16(reply)), -int(int16(reply >> 16)), int32(out.Retval)
+}
+
+// TestSockOps_socket checks what a sock_ops run does with its context and
+// socket: the socket struct behind sk, the options, the callback flags,
+// the TCP fields options change, reply and sk_txhash, and a socket that is
+// not full.
+func TestSockOps_socket(t *testing.T) {
+	le := binary.LittleEndian
+	t.Run("sk", func(t *testing.T) {
+		// Read the socket's family, ports, addresses, state, type and
+		// protocol through sk.
+		out, err := runSockOps(t, `
+			r6 = r1
+			r2 = *(u64 *)(r6 + 184)
+			r0 = 0
+			if r2 == 0 goto out
+			r3 = *(u32 *)(r2 + 4)
+			r4 = *(u32 *)(r2 + 44)
+			r3 <<= 16
+			r3 |= r4
+			r0 = r3
+			r3 = *(u16 *)(r2 + 48)
+			r4 = *(u32 *)(r2 + 72)
+			r3 <<= 8
+			r3 |= r4
+			*(u32 *)(r6 + 4) = r3
+			r3 = *(u32 *)(r2 + 8)
+			r4 = *(u32 *)(r2 + 12)
+			r3 <<= 8
+			r3 |= r4
+			*(u32 *)(r6 + 164) = r3
+		out:
+			exit`, sockOpsCtx(4, 2, true, nil), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Retval != 2<<16|40000 {
+			t.Errorf("family, local port %#x, want %#x", out.Retval, 2<<16|40000)
+		}
+		if got, want := le.Uint32(out.Context[4:]), uint32(0x5000)<<8|1; got != want {
+			t.Errorf("dst_port, state %#x, want %#x", got, want)
+		}
+		if got := le.Uint32(out.Context[164:]); got != 1<<8|6 {
+			t.Errorf("type, protocol %#x, want SOCK_STREAM, IPPROTO_TCP", got)
+		}
+		for _, off := range []int{184, 192, 200} {
+			if le.Uint64(out.Context[off:]) != 0 {
+				t.Errorf("ctx_out carries a run pointer at %d", off)
+			}
+		}
+	})
+	t.Run("options", func(t *testing.T) {
+		sock := &progtype.Socket{}
+		out, err := runSockOps(t, sockoptProgram(progtype.SolTCP, progtype.TCPBPFIW, 40), sockOpsCtx(4, 2, true, nil), sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s, g, _ := sockoptResult(out); s != 0 || g != int(maps.EINVAL) {
+			t.Errorf("TCP_BPF_IW: set %d get %d, want 0 and EINVAL (not readable)", s, g)
+		}
+		if cwnd := le.Uint32(out.Context[76:]); cwnd != 40 {
+			t.Errorf("snd_cwnd after TCP_BPF_IW: %d", cwnd)
+		}
+		out, err = runSockOps(t, sockoptProgram(progtype.SolTCP, progtype.TCPBPFIW, 40), sockOpsCtx(4, 2, true, map[int]uint32{152: 3}), sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s, _, _ := sockoptResult(out); s != int(maps.EINVAL) {
+			t.Errorf("TCP_BPF_IW after data went out: %d, want EINVAL", s)
+		}
+		out, err = runSockOps(t, sockoptProgram(progtype.SolTCP, progtype.TCPBPFSndCwndClp, 100), sockOpsCtx(4, 2, true, nil), sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if th := le.Uint32(out.Context[96:]); th != 100 || sock.SndCwndClamp != 100 {
+			t.Errorf("TCP_BPF_SNDCWND_CLAMP: ssthresh %d, clamp %d", th, sock.SndCwndClamp)
+		}
+		// Options persist in the Socket across runs.
+		out, err = runSockOps(t, sockoptProgram(progtype.SolSocket, progtype.SoSndBuf, 10000), sockOpsCtx(4, 2, true, nil), sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s, g, v := sockoptResult(out); s != 0 || g != 0 || v != 20000 {
+			t.Errorf("SO_SNDBUF 10000: set %d get %d value %d, want 20000", s, g, v)
+		}
+		if sock.Options[progtype.SockOpt{Level: progtype.SolSocket, Name: progtype.SoSndBuf}] != 20000 {
+			t.Errorf("Socket.Options: %v", sock.Options)
+		}
+		// A socket that is not full refuses options and reads no sk.
+		out, err = runSockOps(t, sockoptProgram(progtype.SolSocket, progtype.SoMark, 5), sockOpsCtx(4, 2, false, nil), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s, g, v := sockoptResult(out); s != int(maps.EINVAL) || g != int(maps.EINVAL) || v != 0 {
+			t.Errorf("without a full socket: set %d get %d value %d, want EINVAL, EINVAL, 0", s, g, v)
+		}
+	})
+	t.Run("congestion", func(t *testing.T) {
+		sock := &progtype.Socket{Available: []string{"reno", "cubic", "dctcp"}}
+		prog := func(name string) string {
+			b := make([]byte, 8)
+			copy(b, name)
+			return fmt.Sprintf(`
+				r6 = r1
+				r2 = %d ll
+				*(u64 *)(r10 - 8) = r2
+				r1 = r6
+				r2 = 6
+				r3 = 13
+				r4 = r10
+				r4 += -8
+				r5 = 8
+				call 49
+				*(u32 *)(r6 + 4) = r0
+				r1 = r6
+				r2 = 6
+				r3 = 13
+				r4 = r10
+				r4 += -16
+				r5 = 8
+				call 57
+				r0 = *(u64 *)(r10 - 16)
+				r0 >>= 0
+				exit`, int64(binary.LittleEndian.Uint64(b)))
+		}
+		for _, c := range []struct {
+			name string
+			ret  int32
+			now  string
+		}{
+			{"dctcp", 0, "dctcp"}, {"nv", -int32(maps.ENOENT), "dctcp"}, {"cdg", -524, "dctcp"}, {"reno", 0, "reno"},
+		} {
+			out, err := runSockOps(t, prog(c.name), sockOpsCtx(3, 2, true, nil), sock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ret := int32(le.Uint32(out.Context[4:])); ret != c.ret || sock.Congestion != c.now {
+				t.Errorf("TCP_CONGESTION %q: %d, now %q; want %d, %q", c.name, ret, sock.Congestion, c.ret, c.now)
+			}
+			var want [8]byte
+			copy(want[:7], c.now)
+			if got := uint32(out.Retval); got != le.Uint32(want[:]) {
+				t.Errorf("getsockopt after %q: %q", c.name, le.AppendUint32(nil, got))
+			}
+		}
+	})
+	t.Run("cb_flags", func(t *testing.T) {
+		out, err := runSockOps(t, "r6 = r1\nr2 = 0x183\ncall 59\nr1 = *(u32 *)(r6 + 84)\n*(u32 *)(r6 + 4) = r1\nexit", sockOpsCtx(4, 2, true, nil), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Retval != 0x180 || le.Uint32(out.Context[4:]) != 0x03 || le.Uint32(out.Context[84:]) != 0x03 {
+			t.Errorf("cb_flags_set(0x183): ret %#x, seen %#x, ctx %#x; want 0x180, 3, 3", out.Retval, le.Uint32(out.Context[4:]), le.Uint32(out.Context[84:]))
+		}
+	})
+	t.Run("txhash", func(t *testing.T) {
+		for _, full := range []bool{true, false} {
+			out, err := runSockOps(t, "*(u32 *)(r1 + 164) = 0x77\nr0 = 1\nexit", sockOpsCtx(4, 2, full, nil), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := uint32(0)
+			if full {
+				want = 0x77
+			}
+			if got := le.Uint32(out.Context[164:]); got != want {
+				t.Errorf("full %v: sk_txhash %#x, want %#x", full, got, want)
+			}
+		}
+	})
+	t.Run("skb", func(t *testing.T) {
+		seg := []byte{0x1f, 0x90, 0, 0x50, 1, 2, 3, 4}
+		ctx := sockOpsCtx(13, 2, true, map[int]uint32{212: 0x12})
+		out, err := runProg(t, interp.Checked, mustKind(t, progtype.SockOps), mustParse(t, `
+			r2 = *(u64 *)(r1 + 192)
+			r3 = *(u64 *)(r1 + 200)
+			r4 = r2
+			r4 += 8
+			r0 = 0
+			if r4 > r3 goto out
+			r0 = *(u32 *)(r2 + 4)
+			r5 = *(u32 *)(r1 + 208)
+			r6 = *(u8 *)(r1 + 212)
+			r5 <<= 8
+			r5 |= r6
+			*(u32 *)(r1 + 4) = r5
+		out:
+			exit`), progtype.Input{Context: ctx, Data: seg}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Retval != 0x04030201 || le.Uint32(out.Context[4:]) != 8<<8|0x12 {
+			t.Errorf("segment word %#x, skb_len/tcp_flags %#x", out.Retval, le.Uint32(out.Context[4:]))
+		}
+	})
+	t.Run("ctx_in", func(t *testing.T) {
+		bad := func(name string, ctx []byte, data []byte) {
+			_, err := mustKind(t, progtype.SockOps).NewRun(progtype.Input{Context: ctx, Data: data})
+			if !errors.Is(err, maps.EINVAL) {
+				t.Errorf("%s: %v, want EINVAL", name, err)
+			}
+		}
+		bad("sk set", sockOpsCtx(4, 2, true, map[int]uint32{184: 1}), nil)
+		bad("skb_len set", sockOpsCtx(4, 2, true, map[int]uint32{208: 1}), nil)
+		bad("tcp field without a full socket", sockOpsCtx(4, 2, false, map[int]uint32{76: 1}), nil)
+		bad("is_fullsock 2", sockOpsCtx(4, 2, true, map[int]uint32{72: 2}), nil)
+		bad("remote_port low half", sockOpsCtx(4, 2, true, map[int]uint32{64: 80}), nil)
+		bad("tcp flags without a segment", sockOpsCtx(4, 2, true, map[int]uint32{212: 2}), nil)
+		if _, err := mustKind(t, progtype.SockOps).NewRun(progtype.Input{Flags: 1}); !errors.Is(err, maps.EINVAL) {
+			t.Errorf("flags: %v, want EINVAL", err)
+		}
+		long := append(sockOpsCtx(4, 2, true, nil), 1)
+		if _, err := mustKind(t, progtype.SockOps).NewRun(progtype.Input{Context: long}); !errors.Is(err, maps.E2BIG) {
+			t.Errorf("long ctx_in: %v", err)
+		}
+	})
+}
+
+// TestCgroupSock_run writes a created socket's mark, priority and device
+// and reads its fields, as a cgroup/sock program does.
+func TestCgroupSock_run(t *testing.T) {
+	le := binary.LittleEndian
+	ctx := make([]byte, progtype.BpfSockSize)
+	le.PutUint32(ctx[4:], 10) // AF_INET6
+	le.PutUint32(ctx[8:], 2)  // SOCK_DGRAM
+	le.PutUint32(ctx[12:], 17)
+	le.PutUint32(ctx[72:], 7)
+	le.PutUint32(ctx[76:], 0xffffffff) // no queue
+	prog := `
+		r2 = *(u32 *)(r1 + 4)
+		if r2 != 10 goto deny
+		r2 = *(u32 *)(r1 + 12)
+		*(u32 *)(r1 + 16) = r2
+		r2 = 0x1234
+		*(u32 *)(r1 + 20) = r2
+		*(u32 *)(r1 + 0) = 3
+		r2 = *(u32 *)(r1 + 76)
+		r3 = *(u16 *)(r1 + 76)
+		r4 = *(u8 *)(r1 + 76)
+		r0 = 1
+		if r2 != -1 goto deny
+		if r3 != -1 goto deny
+		if r4 != 0xff goto deny
+		exit
+	deny:
+		r0 = 0
+		exit`
+	k := mustKind(t, progtype.CgroupSock)
+	if k.AttachType() != progtype.AttachCgroupSockCreate {
+		t.Errorf("default attach type %d, want BPF_CGROUP_INET_SOCK_CREATE", k.AttachType())
+	}
+	out, err := runProg(t, interp.Checked, k, mustParse(t, prog), progtype.Input{Context: ctx}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Retval != 1 {
+		t.Fatalf("retval %d: a field read differently", out.Retval)
+	}
+	want := append([]byte(nil), ctx...)
+	le.PutUint32(want[0:], 3)
+	le.PutUint32(want[16:], 17)
+	le.PutUint32(want[20:], 0x1234)
+	if string(out.Context) != string(want) {
+		t.Errorf("ctx out\n% x\nwant\n% x", out.Context, want)
+	}
+	for name, c := range map[string]func([]byte){
+		"family":      func(b []byte) { le.PutUint32(b[4:], 0x10000) },
+		"state":       func(b []byte) { le.PutUint32(b[72:], 0x100) },
+		"queue":       func(b []byte) { le.PutUint32(b[76:], 0xffff) },
+		"dst padding": func(b []byte) { b[50] = 1 },
+	} {
+		b := append([]byte(nil), ctx...)
+		c(b)
+		if _, err := k.NewRun(progtype.Input{Context: b}); !errors.Is(err, maps.EINVAL) {
+			t.Errorf("%s: %v, want EINVAL", name, err)
+		}
+	}
+	if _, err := k.NewRun(progtype.Input{Context: ctx, Data: make([]byte, 20)}); !errors.Is(err, maps.EINVAL) {
+		t.Errorf("with a packet: %v, want EINVAL", err)
+	}
+}
