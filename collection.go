@@ -154,8 +154,18 @@ func (c *Collection) specOf(ms *ebpf.MapSpec) maps.Spec {
 		MapExtra:   ms.MapExtra,
 		CPUs:       c.cpus,
 	}
-	if s.Type == maps.PerfEventArray && s.MaxEntries == 0 {
-		s.MaxEntries = uint32(c.cpus) // libbpf and cilium/ebpf default to the CPU count
+	if s.Type == maps.PerfEventArray {
+		// cilium/ebpf's fixupMagicFields: 4-byte keys and values (a BTF
+		// map definition may leave them 0) and a slot per CPU, at most.
+		if s.KeySize == 0 {
+			s.KeySize = 4
+		}
+		if s.ValueSize == 0 {
+			s.ValueSize = 4
+		}
+		if s.MaxEntries == 0 || s.MaxEntries > uint32(c.cpus) {
+			s.MaxEntries = uint32(c.cpus)
+		}
 	}
 	if ms.InnerMap != nil {
 		inner := c.specOf(ms.InnerMap)
