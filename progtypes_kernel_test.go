@@ -22,7 +22,7 @@ import (
 	"github.com/waggle-bpf/waggle/progtype"
 )
 
-//go:generate clang-19 -O2 -g -target bpf -mcpu=v3 -I/usr/include/x86_64-linux-gnu -ffile-prefix-map=$PWD/= -c testdata/progtypes/progtypes.c -o testdata/progtypes/progtypes.o
+//go:generate clang-19 -O2 -g -target bpf -mcpu=v3 -I/usr/include/x86_64-linux-gnu -ffile-prefix-map=$PWD/= -fdebug-compilation-dir=. -c testdata/progtypes/progtypes.c -o testdata/progtypes/progtypes.o
 
 const progtypesObj = "testdata/progtypes/progtypes.o"
 
