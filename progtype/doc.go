@@ -5,12 +5,57 @@
 // # Types and contexts
 //
 // A Kind describes one program type (Lookup): XDP (struct xdp_md), socket
-// filters, tc classifiers and actions and cgroup_skb (struct __sk_buff),
-// kprobes and uprobes (struct pt_regs of x86-64), tracepoints (the raw
-// record), raw tracepoints (u64 args[]), perf events (struct
-// bpf_perf_event_data), and user hooks: program types a Go program defines
-// for its own hook points, with a context it declares as a Go struct
-// (NewHook) or a list of fields (NewHookFields).
+// filters, tc classifiers and actions, cgroup_skb and the lwt types
+// (lwt_in, lwt_out, lwt_xmit, lwt_seg6local) (struct __sk_buff), flow
+// dissectors (__sk_buff with flow_keys, struct bpf_flow_keys), cgroup_sock
+// (struct bpf_sock), sock_ops (struct bpf_sock_ops), sk_lookup (struct
+// bpf_sk_lookup), kprobes and uprobes (struct pt_regs of x86-64),
+// tracepoints (the raw record), raw tracepoints (u64 args[]), perf events
+// (struct bpf_perf_event_data), and user hooks: program types a Go program
+// defines for its own hook points, with a context it declares as a Go
+// struct (NewHook) or a list of fields (NewHookFields).
+//
+// # What a run takes
+//
+// Each type's run starts from an Input as BPF_PROG_TEST_RUN's for that
+// type, where Linux can test-run it:
+//
+//   - XDP, the socket buffer types and lwt: Data is the frame from its
+//     Ethernet header, Context an optional xdp_md or __sk_buff; the lwt
+//     types see the packet from its network header, as cgroup_skb. The
+//     socket behind __sk_buff.sk is the test run's: a socket of the
+//     packet's family and addresses in state TCP_CLOSE, of the current
+//     task's cgroup (Task.Cgroup).
+//   - flow_dissector: Data is the frame; Context an optional
+//     bpf_flow_keys holding only flags; Output.Data is the flow keys.
+//   - sk_lookup: Context is the bpf_sk_lookup of the lookup.
+//   - raw tracepoints, kprobes, tracepoints, perf events: Context is the
+//     arguments, registers or record; Task the current task, Memory the
+//     memory their pointers reach (writable regions are what
+//     bpf_probe_write_user may write), PerfValue the counter
+//     bpf_perf_prog_read_value reads.
+//
+// and, for the types Linux cannot test-run, from the context the hook
+// would give:
+//
+//   - cgroup_sock: Context is the bpf_sock of the socket being created,
+//     bound or released; Output.Context returns the bound_dev_if, mark and
+//     priority the program set.
+//   - sock_ops: Context is the bpf_sock_ops of the callback (op, args, the
+//     addresses and ports, is_fullsock and the TCP state), Data the
+//     segment skb_data points to, Socket the socket whose options
+//     bpf_setsockopt changes; Output.Context returns reply and the TCP
+//     state options changed.
+//
+// # Cgroups
+//
+// Task.Cgroup places the current task, and the sockets it creates, in a
+// cgroup (a Cgroup chain of ids); cgroup arrays hold *Cgroup values for
+// bpf_skb_under_cgroup and bpf_current_task_under_cgroup. A program using
+// a cgroup storage map gets the storage of its attachment: the runtime
+// binds one per (RootCgroupID, Kind.AttachPoint()) when it loads the
+// program (maps.LocalStorage), and it lives as long as the map, as an
+// attached program's storage lives as long as its attachment.
 //
 // # The rewrite
 //
@@ -62,7 +107,30 @@
 //   - Reads before a tracepoint record (negative offsets), which
 //     tp_prog_is_valid_access lets through by comparing a signed offset
 //     as unsigned, are refused.
-//   - __sk_buff.sk is refused: waggle has no sockets to point to.
+//   - Loads through socket pointers (__sk_buff.sk, bpf_sock_ops.sk and
+//     what bpf_sk_fullsock returns) read a struct bpf_sock image as it
+//     is: a 4-byte load of rx_queue_mapping gives 0xffffffff for no queue
+//     where the kernel's rewrite gives a 64-bit -1 (the cgroup_sock
+//     context itself gives -1).
+//   - A cgroup storage lives as long as its map; the kernel's test run
+//     gives each run (with its repeats) a new, zeroed one.
+//   - sock_ops: a write to sk_txhash without a full socket is dropped
+//     from ctx_out, as the kernel drops it, but a later read in the same
+//     run sees it. Socket options follow Linux's code with its default
+//     sysctls (net.core.wmem_max and rmem_max 212992, tcp_rmem[2]
+//     6291456, HZ 250); TCP_BPF_IW takes syn_data as 0; SO_BINDTOIFINDEX
+//     does not check the device; SO_RCVLOWAT does not grow the receive
+//     buffer; no SYN is ever saved; TCP_CONGESTION chooses among
+//     Socket.Available.
+//   - sk_lookup programs have no sockets to select (there are no
+//     sockmaps): bpf_sk_assign takes only NULL.
+//   - A flow dissector's bpf_skb_load_bytes fails with -EFAULT, as in the
+//     kernel's test run, which has no sk_buff behind the context.
+//   - bpf_perf_event_read and bpf_perf_event_read_value read the counters
+//     a Go program installs in a perf event array
+//     (maps.PerfCounters.SetCounter); a slot with an output ring reads 0.
+//   - bpf_get_local_storage, bpf_skb_under_cgroup and the cgroup id
+//     helpers see the cgroups the run is given, not the process's.
 //   - bpf_get_hash_recalc hashes the flow with a fixed function; Linux keys
 //     its hash at random at boot, so no value can match it.
 //   - bpf_probe_read_* read only memory the run owns (the context, the

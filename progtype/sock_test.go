@@ -362,3 +362,42 @@ func TestCgroupSock_run(t *testing.T) {
 		t.Errorf("with a packet: %v, want EINVAL", err)
 	}
 }
+
+// TestPerfProgReadValue reads the values of the event that ran a perf_event
+// program, and fails as Linux does for another size or without an event.
+func TestPerfProgReadValue(t *testing.T) {
+	k := mustKind(t, progtype.PerfEvent)
+	prog := func(size int) string {
+		return fmt.Sprintf(`
+			r2 = -1
+			*(u64 *)(r10 - 24) = r2
+			r2 = r10
+			r2 += -24
+			r3 = %d
+			call 56
+			r1 = *(u64 *)(r10 - 24)
+			r0 &= 0xff
+			r1 <<= 8
+			r0 |= r1
+			exit`, size)
+	}
+	v := &progtype.PerfEventValue{Counter: 77, Enabled: 10, Running: 9}
+	for _, c := range []struct {
+		name string
+		size int
+		in   *progtype.PerfEventValue
+		want uint32
+	}{
+		{"value", 24, v, 77 << 8},
+		{"size", 16, v, 0xea}, // -EINVAL, buffer zeroed
+		{"none", 24, nil, 0xea},
+	} {
+		out, err := runProg(t, interp.Checked, k, mustParse(t, prog(c.size)), progtype.Input{PerfValue: c.in}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Retval != c.want {
+			t.Errorf("%s: %#x, want %#x (counter << 8 | result & 0xff)", c.name, out.Retval, c.want)
+		}
+	}
+}
