@@ -174,3 +174,56 @@ func TestCgroupArray_slots(t *testing.T) {
 		t.Fatal("slot 1 after delete")
 	}
 }
+
+type counter struct{ cpu int }
+
+func (c counter) ReadCounter(cpu int) (uint64, uint64, uint64, maps.Errno) {
+	if cpu != c.cpu {
+		return 0, 0, 0, maps.EINVAL
+	}
+	return 7, 2, 1, 0
+}
+
+// TestPerfCounters installs a counter and reads it as
+// bpf_perf_event_read does, with the errnos of empty slots, bad indexes and
+// flags, and output to a counter's slot.
+func TestPerfCounters(t *testing.T) {
+	m, err := maps.New(maps.Spec{Type: maps.PerfEventArray, KeySize: 4, ValueSize: 4, MaxEntries: 2, CPUs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	pc := m.(maps.PerfCounters)
+	if err := pc.SetCounter(1, counter{cpu: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.SetCounter(2, counter{}); !errors.Is(err, maps.E2BIG) {
+		t.Errorf("past the end: %v", err)
+	}
+	for _, c := range []struct {
+		cpu   int
+		flags uint64
+		v     uint64
+		errno maps.Errno
+	}{
+		{1, maps.PerfCurrentCPU, 7, 0},
+		{0, 1, 0, maps.EINVAL}, // the counter counts on CPU 1
+		{0, maps.PerfCurrentCPU, 0, maps.ENOENT},
+		{0, 2, 0, maps.E2BIG},
+		{1, 1 << 32, 0, maps.EINVAL},
+	} {
+		v, _, _, e := pc.ReadCounter(c.cpu, c.flags)
+		if v != c.v || e != c.errno {
+			t.Errorf("cpu %d flags %#x: %d, %v; want %d, %v", c.cpu, c.flags, v, e, c.v, c.errno)
+		}
+	}
+	if err := m.(maps.PerfEvents).Output(1, maps.PerfCurrentCPU, []byte("x")); !errors.Is(err, maps.EINVAL) {
+		t.Errorf("output to a counter: %v, want EINVAL", err)
+	}
+	if err := m.Delete([]byte{1, 0, 0, 0}); err != nil {
+		t.Errorf("delete the counter: %v", err)
+	}
+	if _, _, _, e := pc.ReadCounter(1, maps.PerfCurrentCPU); e != maps.ENOENT {
+		t.Errorf("after delete: %v", e)
+	}
+}

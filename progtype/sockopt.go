@@ -103,6 +103,7 @@ type SockOpt struct{ Level, Name int32 }
 // snd_ssthresh, bpf_sock_ops_cb_flags, mss_cache, state) is the context's:
 // options that change it (TCP_BPF_IW, TCP_BPF_SNDCWND_CLAMP,
 // bpf_sock_ops_cb_flags_set) change the context, which the run returns.
+// A Socket is used by one run at a time.
 type Socket struct {
 	// Type and Protocol are 0 for SOCK_STREAM and IPPROTO_TCP.
 	Type, Protocol uint32
@@ -118,8 +119,9 @@ type Socket struct {
 	// returns them), by level and name; an option not here has its
 	// default. Setting an entry presets an option.
 	Options map[SockOpt]int32
-	// sndCwndClamp is what TCP_BPF_SNDCWND_CLAMP set; delackMax and
-	// rtoMin what TCP_BPF_DELACK_MAX and TCP_BPF_RTO_MIN set, in jiffies.
+	// SndCwndClamp is what TCP_BPF_SNDCWND_CLAMP set; DelackMax and
+	// RTOMin what TCP_BPF_DELACK_MAX and TCP_BPF_RTO_MIN set, in jiffies
+	// (HZ 250).
 	SndCwndClamp, DelackMax, RTOMin uint32
 }
 
