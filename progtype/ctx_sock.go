@@ -152,32 +152,31 @@ func bpfSockAccess(a ctxAccess) string {
 
 // UAPI offsets of struct bpf_sock_ops.
 const (
-	sopOp             = 0
-	sopArgs           = 4 // args[4], reply, replylong[4]
-	sopFamily         = 20
-	sopRemoteIP4      = 24
-	sopLocalIP4       = 28
-	sopRemoteIP6      = 32 // [4]
-	sopLocalIP6       = 48 // [4]
-	sopRemotePort     = 64 // the be16 port in the upper 16 bits
-	sopLocalPort      = 68 // host order
-	sopIsFullsock     = 72
-	sopSndCwnd        = 76
-	sopSrttUs         = 80
-	sopCbFlags        = 84 // bpf_sock_ops_cb_flags
-	sopState          = 88
-	sopRttMin         = 92
-	sopSndSsthresh    = 96
-	sopSkTxhash       = 164
-	sopBytesReceived  = 168
-	sopBytesAcked     = 176
-	sopSk             = 184
-	sopSkbData        = 192
-	sopSkbDataEnd     = 200
-	sopSkbLen         = 208
-	sopSkbTCPFlags    = 212
-	sopSkbHwtstamp    = 216
-	sopTCPFieldsStart = sopSndCwnd // snd_cwnd..sk_txhash but state and the ones after sk_txhash: read 0 without a full socket
+	sopOp            = 0
+	sopArgs          = 4 // args[4], reply, replylong[4]
+	sopFamily        = 20
+	sopRemoteIP4     = 24
+	sopLocalIP4      = 28
+	sopRemoteIP6     = 32 // [4]
+	sopLocalIP6      = 48 // [4]
+	sopRemotePort    = 64 // the be16 port in the upper 16 bits
+	sopLocalPort     = 68 // host order
+	sopIsFullsock    = 72
+	sopSndCwnd       = 76
+	sopSrttUs        = 80
+	sopCbFlags       = 84 // bpf_sock_ops_cb_flags
+	sopState         = 88
+	sopRttMin        = 92
+	sopSndSsthresh   = 96
+	sopSkTxhash      = 164
+	sopBytesReceived = 168
+	sopBytesAcked    = 176
+	sopSk            = 184
+	sopSkbData       = 192
+	sopSkbDataEnd    = 200
+	sopSkbLen        = 208
+	sopSkbTCPFlags   = 212
+	sopSkbHwtstamp   = 216
 	// SockOpsSize is sizeof(struct bpf_sock_ops).
 	SockOpsSize = 224
 )
