@@ -457,10 +457,14 @@ func loop(env Env, a *[5]uint64) (uint64, error) {
 
 // forEachMapElem is bpf_for_each_map_elem(map, callback, ctx, flags)
 // (kernel/bpf/hashtab.c, arraymap.c): it calls callback(map, &key, &value,
-// ctx) for each element, in the map's key order, until the callback returns
+// ctx) for each element, in the map's order, until the callback returns
 // nonzero, and returns the number of elements visited. Values are the
 // running CPU's for per-CPU maps. The key lives in scratch memory the
-// callback may read, as in the kernel where it may not write it.
+// callback may read, as in the kernel where it may not write it. The walk
+// is maps.WalkElems: it ends whatever the callback does to the map and
+// whatever was written over the map's internals, and a walk that cannot
+// (a corrupt chain, a callback adding elements ahead of it without end)
+// ends the run with the map's error.
 func forEachMapElem(env Env, a *[5]uint64) (uint64, error) {
 	handle, fn, ctx, flags := a[0], a[1], a[2], a[3]
 	if flags != 0 {
@@ -470,38 +474,27 @@ func forEachMapElem(env Env, a *[5]uint64) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	spec := m.Spec()
-	e, ok := m.(maps.Elems)
-	if !ok {
+	if _, ok := m.(maps.Elems); !ok {
 		return errno(maps.EOPNOTSUPP), nil
 	}
-	keyAddr, key, err := env.Scratch(uint64(spec.KeySize))
+	keyAddr, key, err := env.Scratch(uint64(m.Spec().KeySize))
 	if err != nil {
 		return 0, err
 	}
-	cpu := env.State().CPU
-	next := make([]byte, spec.KeySize)
-	var prev []byte
-	n := uint64(0)
-	for {
-		if err := m.NextKey(prev, next); err != nil {
-			return n, nil // ENOENT: past the last key
-		}
-		copy(key, next)
-		prev = append(prev[:0], next...)
-		value := e.LookupElem(cpu, next)
-		if value == 0 {
-			continue // deleted meanwhile
-		}
-		n++
+	var callErr error
+	n, err := maps.WalkElems(m, env.State().CPU, func(k []byte, value uint64) (bool, error) {
+		copy(key, k)
 		ret, err := env.Call(fn, [5]uint64{handle, keyAddr, value, ctx})
-		if err != nil {
-			return 0, err
-		}
-		if ret != 0 {
-			return n, nil
-		}
+		callErr = err
+		return ret != 0, err
+	})
+	if callErr != nil {
+		return 0, callErr
 	}
+	if err != nil {
+		return 0, fmt.Errorf("for_each_map_elem: %w", err)
+	}
+	return n, nil
 }
 
 // strncmp is bpf_strncmp(s1, s1_sz, s2): Linux's strncmp (lib/string.c),
