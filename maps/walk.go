@@ -18,11 +18,13 @@ import (
 // (bpf_for_each_array_elem). Other maps with Elems, which Linux does not
 // walk, follow NextKey.
 //
-// Every walk ends: a chain link past the elements, or a chain longer than
-// the table, fails with ErrCorrupt; a walk that calls fn more than four
-// times per element the map can hold (a callback that keeps adding
-// elements ahead of the walk, or a NextKey walk that keeps restarting
-// because keys it stands on are deleted) fails with ErrIterationAborted.
+// Every walk ends: a chain link past the elements, or a chain that loops,
+// fails with ErrCorrupt; a walk that calls fn more than four times per
+// element the map can hold fails with ErrIterationAborted. (A callback
+// that deletes the element it visits and adds its key back gets the same
+// element back, at the head of the chain, behind the walk, so two such
+// elements can send a walk back and forth without end. A NextKey walk
+// restarts when a key it stands on is deleted.)
 func WalkElems(m Map, cpu int, fn func(key []byte, value uint64) (stop bool, err error)) (uint64, error) {
 	switch x := m.(type) {
 	case *hashMap:
@@ -59,7 +61,17 @@ func (m *hashMap) walk(cpu int, fn func([]byte, uint64) (bool, error)) (uint64, 
 				return calls, m.corrupt("walk: bucket %d: link %d is past the %d elements", b, n, m.total)
 			}
 			if steps >= m.total {
-				return calls, m.corrupt("walk: bucket %d: chain longer than the %d elements (a loop)", b, m.total)
+				// A callback that deletes and adds elements can send the
+				// walk round a chain more than once; a loop in the chain
+				// itself is corruption. The chain, checked under its
+				// lock, tells which.
+				m.lockBucket(b)
+				_, err := m.chain(b, nil)
+				m.unlockBucket(b)
+				if err != nil {
+					return calls, fmt.Errorf("walk: %w", err)
+				}
+				steps = 0
 			}
 			if calls >= limit {
 				return calls, aborted(m.spec, calls, uint64(m.total))
