@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"testing"
 	"time"
@@ -459,3 +460,140 @@ func (c *corruptRun) sweep() {
 // iterBound is more entries than a map of spec s can hold, spares and
 // trie nodes included.
 func iterBound(s maps.Spec) int { return 4*int(s.MaxEntries) + 64 }
+
+// TestCorrupt_Concurrent writes random bytes over each map's memory while
+// goroutines use it from Go and from programs: every operation returns,
+// with a result or an error that carries an errno, and no lock is left
+// held (the watchdog would see the goroutines stop).
+func TestCorrupt_Concurrent(t *testing.T) {
+	rounds := 3000
+	if testing.Short() {
+		rounds = 300
+	}
+	var all []maps.Spec
+	for _, f := range [][]maps.Spec{corruptArrays, corruptHashes, corruptLRUs, corruptTries, corruptQueues, corruptRingBufs, corruptSlots} {
+		all = append(all, f...)
+	}
+	for _, spec := range all {
+		t.Run(spec.Type.String(), func(t *testing.T) {
+			m := mustNew(t, spec)
+			var inner maps.Map
+			if spec.InnerMap != nil {
+				inner = mustNew(t, innerSpec)
+			}
+			ms := maps.Mappings(m)
+			done := make(chan struct{})
+			errs := make(chan error, 4)
+			watchdog := time.AfterFunc(2*time.Minute, func() {
+				panic(fmt.Sprintf("%s: operations hang while the map is written over", spec.Type))
+			})
+			defer watchdog.Stop()
+			for w := range 3 {
+				go func() {
+					errs <- concurrentOps(m, inner, uint64(w), rounds)
+				}()
+			}
+			go func() {
+				defer close(done)
+				rng := rand.New(rand.NewPCG(uint64(len(ms[0])), 7))
+				for range rounds {
+					mp := ms[rng.IntN(len(ms))]
+					off := rng.IntN(len(mp)) &^ 3
+					if off+4 <= len(mp) {
+						v := interesting[rng.IntN(len(interesting))]
+						if rng.IntN(2) == 0 {
+							v = rng.Uint32()
+						}
+						mem.AtomicStore32(mem.Addr(mp)+uint64(off), v)
+					}
+				}
+			}()
+			<-done
+			for range 3 {
+				if err := <-errs; err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+}
+
+// concurrentOps does random operations on m and returns the first error
+// without an errno.
+func concurrentOps(m maps.Map, inner maps.Map, seed uint64, rounds int) error {
+	rng := rand.New(rand.NewPCG(seed, 11))
+	s := m.Spec()
+	vs := len(goValue(m))
+	check := func(what string, err error) error {
+		var e maps.Errno
+		if err == nil || errors.As(err, &e) || errors.Is(err, maps.ErrIterationAborted) || errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil
+		}
+		return fmt.Errorf("%s %s: error without errno: %w", s.Type, what, err)
+	}
+	for range rounds {
+		key := make([]byte, s.KeySize)
+		if len(key) >= 4 {
+			key[0] = byte(rng.IntN(12))
+			if s.Type == maps.LPMTrie {
+				key[0] = byte(rng.IntN(33))
+				key[4] = byte(rng.IntN(4))
+			}
+		}
+		val := make([]byte, vs)
+		var err error
+		what := ""
+		switch rng.IntN(9) {
+		case 0:
+			what, err = "update", m.Update(key, val, maps.UpdateAny)
+		case 1:
+			what, err = "lookup", m.Lookup(key, val)
+		case 2:
+			what, err = "delete", m.Delete(key)
+		case 3:
+			what, err = "next key", m.NextKey(key, make([]byte, s.KeySize))
+		case 4:
+			if e, ok := m.(maps.Elems); ok {
+				e.LookupElem(rng.IntN(2), key)
+				what, err = "update elem", e.UpdateElem(rng.IntN(2), key, val[:s.ValueSize], maps.UpdateAny)
+			}
+		case 5:
+			if e, ok := m.(maps.Elems); ok {
+				what, err = "delete elem", e.DeleteElem(0, key)
+			}
+			if v, ok := m.(maps.Values); ok {
+				_ = v.PushElem(val[:s.ValueSize], maps.UpdateExist)
+				what, err = "pop", v.PopElem(val[:s.ValueSize])
+			}
+		case 6:
+			it := maps.Iterate(m)
+			for range it.All() {
+			}
+			what, err = "iterate", it.Err()
+		case 7:
+			if _, ok := m.(maps.Elems); ok {
+				_, err = maps.WalkElems(m, 0, func([]byte, uint64) (bool, error) { return false, nil })
+				what = "walk"
+			}
+			if mm, ok := m.(maps.MapOfMaps); ok && inner != nil {
+				what, err = "set inner", mm.SetInner(key, inner)
+			}
+		case 8:
+			if rb, ok := m.(maps.RingBuffer); ok {
+				what, err = "output", rb.Output(key, 0)
+				if a := rb.Reserve(16); a != 0 {
+					_ = rb.Submit(a, 0)
+				}
+			}
+			var c maps.BatchCursor
+			_, berr := maps.LookupAndDeleteBatch(m, &c, make([]byte, 4*int(s.KeySize)), make([]byte, 4*vs))
+			if e := check("batch", berr); e != nil {
+				return e
+			}
+		}
+		if e := check(what, err); e != nil {
+			return e
+		}
+	}
+	return nil
+}

@@ -111,9 +111,8 @@ type hashMap struct {
 	links []uint32
 
 	auditMu  sync.Mutex
-	auditGen uint64 // free list generation at the last audit (under auditMu)
-	auditErr error  // what it found
-	audited  bool
+	fulls    uint64 // E2BIG answers (under auditMu)
+	auditErr error  // what the last audit found
 }
 
 // newHash creates a map of the hash family. valueSize is what an element
@@ -537,24 +536,18 @@ func (m *hashMap) linked(i uint32) error {
 // E2BIG, unless the elements counted are not all in the chains. A write
 // over a chain can cut elements off it; they stay counted, and the map
 // would answer E2BIG with room to spare for ever. So a full map is audited
-// (every chain walked, under every lock), and then, if it fails again
-// before max_entries/4 elements have been taken or freed, given the same
-// answer without another walk: the audit costs at most a quarter of what
-// filling the map did.
+// (every chain walked, under every lock) on its first E2BIG and then once
+// every max_entries (at least 64) E2BIGs, which answer as the last audit
+// found: the walk costs about one failed insert per element.
 func (m *hashMap) full() error {
 	if !m.auditMu.TryLock() {
 		return E2BIG // another audit is walking
 	}
 	defer m.auditMu.Unlock()
-	gen := m.freeHead.Load()>>32 + uint64(m.bump.Load())
-	if m.audited && gen-m.auditGen < max(1, m.max/4) {
-		if m.auditErr != nil {
-			return m.auditErr
-		}
-		return E2BIG
+	if m.fulls%max(64, m.max) == 0 {
+		m.auditErr = m.audit()
 	}
-	m.audited, m.auditGen = true, gen
-	m.auditErr = m.audit()
+	m.fulls++
 	if m.auditErr != nil {
 		return m.auditErr
 	}

@@ -34,7 +34,8 @@ import (
 // 2·max_entries+1 nodes always suffice; address space is reserved for them
 // and pages are committed as nodes are first used. (The kernel allocates
 // nodes on demand instead; waggle's reservation limits max_entries to
-// 2^30-1, ENOMEM above.)
+// 2^30-1, ENOMEM above.) An update takes nodes only once it will link
+// them, so an update that fails (a full trie, EEXIST) reuses no node.
 //
 // Updates and deletes take the map's lock and bump a sequence counter to
 // odd before changing links and back to even after; lookups take no lock
@@ -84,10 +85,8 @@ type lpmTrie struct {
 	links              []uint32 // the free queue's links
 	used               []bool   // nodes in the trie (or being put there)
 	inUse              uint32   // how many
-	changes            uint64   // updates and deletes done, for audits
-	audited            bool
-	auditAt            uint64
-	auditErr           error
+	fulls              uint64   // ENOSPC answers, for audits
+	auditErr           error    // what the last audit found
 }
 
 func newLPM(spec Spec) (*lpmTrie, error) {
@@ -351,9 +350,7 @@ func (m *lpmTrie) fill(n, plen, flags uint32, data, value []byte) {
 	}
 }
 
-// checkAdd is trie_check_add_elem. A full trie is audited (see full); the
-// new node, allocated and not yet linked, is the one node in use outside
-// the trie.
+// checkAdd is trie_check_add_elem. A full trie is audited (see full).
 func (m *lpmTrie) checkAdd(flags uint64) error {
 	if flags == UpdateExist {
 		return ENOENT
@@ -367,17 +364,13 @@ func (m *lpmTrie) checkAdd(flags uint64) error {
 
 // full is the answer to a new prefix in a trie holding max_entries: ENOSPC,
 // unless the trie holds fewer, some cut off by a write over a link. Like
-// a full hash map (hashMap.full), the trie is walked whole, at most once
-// per max_entries/4 changes.
+// a full hash map (hashMap.full), the trie is walked whole, once every
+// max_entries answers.
 func (m *lpmTrie) full() error {
-	if m.audited && m.changes-m.auditAt < max(1, uint64(m.max)/4) {
-		if m.auditErr != nil {
-			return m.auditErr
-		}
-		return ENOSPC
+	if m.fulls%max(64, uint64(m.max)) == 0 {
+		m.auditErr = m.audit()
 	}
-	m.audited, m.auditAt = true, m.changes
-	m.auditErr = m.audit(1)
+	m.fulls++
 	if m.auditErr != nil {
 		return m.auditErr
 	}
@@ -385,9 +378,8 @@ func (m *lpmTrie) full() error {
 }
 
 // audit walks the whole trie (locked), checking every node and edge, and
-// counts its prefixes and nodes against the entry and node counts; outside
-// nodes are in use but not linked yet.
-func (m *lpmTrie) audit(outside uint32) error {
+// counts its prefixes and nodes against the entry and node counts.
+func (m *lpmTrie) audit() error {
 	seen := make([]bool, m.nodes)
 	var nodes, leaves uint32
 	type at struct {
@@ -424,8 +416,8 @@ func (m *lpmTrie) audit(outside uint32) error {
 			}
 		}
 	}
-	if leaves != m.entries || nodes+outside != m.inUse {
-		return m.corrupt("%d prefixes and %d nodes counted, %d and %d in the trie: some were cut off", m.entries, m.inUse-outside, leaves, nodes)
+	if leaves != m.entries || nodes != m.inUse {
+		return m.corrupt("%d prefixes and %d nodes counted, %d and %d in the trie: some were cut off", m.entries, m.inUse, leaves, nodes)
 	}
 	return nil
 }
@@ -441,25 +433,14 @@ func (m *lpmTrie) update(key, value []byte, flags uint64) error {
 	}
 	m.writeLock()
 	defer m.writeUnlock()
-	m.changes++
-	nn, err := m.alloc()
-	if err != nil {
-		return err
-	}
-	if err := m.insert(nn, plen, kdata, value, flags); err != nil {
-		if rerr := m.release(nn); rerr != nil {
-			return rerr
-		}
-		return err
-	}
-	return nil
+	return m.insert(plen, kdata, value, flags)
 }
 
-// insert links the new node nn for key (plen, kdata) with value; on error
-// nn is not linked.
-func (m *lpmTrie) insert(nn, plen uint32, kdata, value []byte, flags uint64) error {
-	m.fill(nn, plen, 0, kdata, value)
-
+// insert links a new node for the prefix (plen, kdata) with value. Unlike
+// the kernel, which allocates the node first, it takes nodes only once the
+// insert will link them, so failed inserts (a full trie, EEXIST) recycle
+// no freed node a program may still be reading.
+func (m *lpmTrie) insert(plen uint32, kdata, value []byte, flags uint64) error {
 	slot := m.rootSlot()
 	var node, matchlen uint32
 	parent := int64(-1)
@@ -475,14 +456,7 @@ func (m *lpmTrie) insert(nn, plen uint32, kdata, value []byte, flags uint64) err
 		parent = int64(np)
 		slot = m.childSlot(node, extractBit(kdata, np))
 	}
-	if node == 0 {
-		if err := m.checkAdd(flags); err != nil {
-			return err
-		}
-		m.store(slot, nn)
-		return nil
-	}
-	if m.prefixlen(node) == matchlen {
+	if node != 0 && m.prefixlen(node) == matchlen {
 		if m.flags(node)&lpmIM == 0 {
 			if flags == UpdateNoExist {
 				return EEXIST
@@ -490,6 +464,14 @@ func (m *lpmTrie) insert(nn, plen uint32, kdata, value []byte, flags uint64) err
 		} else if err := m.checkAdd(flags); err != nil {
 			return err
 		}
+		nn, err := m.alloc()
+		if err != nil {
+			if m.flags(node)&lpmIM != 0 {
+				m.entries--
+			}
+			return err
+		}
+		m.fill(nn, plen, 0, kdata, value)
 		m.setChild(nn, 0, m.child(node, 0))
 		m.setChild(nn, 1, m.child(node, 1))
 		m.store(slot, nn)
@@ -498,7 +480,17 @@ func (m *lpmTrie) insert(nn, plen uint32, kdata, value []byte, flags uint64) err
 	if err := m.checkAdd(flags); err != nil {
 		return err
 	}
-	if matchlen == plen {
+	nn, err := m.alloc()
+	if err != nil {
+		m.entries--
+		return err
+	}
+	m.fill(nn, plen, 0, kdata, value)
+	switch {
+	case node == 0:
+		m.store(slot, nn)
+		return nil
+	case matchlen == plen:
 		m.setChild(nn, extractBit(m.data(node), matchlen), node)
 		m.store(slot, nn)
 		return nil
@@ -506,6 +498,9 @@ func (m *lpmTrie) insert(nn, plen uint32, kdata, value []byte, flags uint64) err
 	im, err := m.alloc()
 	if err != nil {
 		m.entries--
+		if rerr := m.release(nn); rerr != nil {
+			return rerr
+		}
 		return err
 	}
 	m.fill(im, matchlen, lpmIM, m.data(node), nil)
@@ -528,7 +523,6 @@ func (m *lpmTrie) remove(key []byte) error {
 	}
 	m.writeLock()
 	defer m.writeUnlock()
-	m.changes++
 	trim, trim2 := m.rootSlot(), m.rootSlot()
 	var parent, node, matchlen uint32
 	above := int64(-1)
