@@ -114,13 +114,14 @@
 // lookup gets NULL, a redirect finds no entry. Corruption off the path is
 // not noticed: other buckets and prefixes go on working. A hash map or
 // trie answers "full" (E2BIG, ENOSPC) only after checking that every
-// counted element is reachable (at most once per max_entries/4 changes),
-// so elements cut off a chain show as ErrCorrupt, not as lost capacity. A
-// ring buffer or perf ring with a record header written over gives up the
-// records from there to the producer, with ErrCorrupt once, and works on.
-// Bytes no structure depends on are what they were written to: a key
-// written over is another key (NextKey reports it), a value is that value,
-// an LRU tick misorders eviction, bloom filter bits answer wrongly.
+// counted element is reachable (on the first such answer, then once every
+// max_entries), so elements cut off a chain show as ErrCorrupt, not as
+// lost capacity. A ring buffer or perf ring with a record header written
+// over gives up the records from there to the producer, with ErrCorrupt
+// once, and works on. Bytes no structure depends on are what they were
+// written to: a key written over is another key (NextKey reports it), a
+// value is that value, an LRU tick misorders eviction, bloom filter bits
+// answer wrongly.
 //
 // # Verification
 //
