@@ -107,7 +107,8 @@ func lookupBatch(m Map, cursor *BatchCursor, keys, values []byte, del bool) (int
 }
 
 // genericLookupBatch is generic_map_lookup_batch: NextKey from the cursor's
-// key, skipping keys that vanish between NextKey and Lookup.
+// key, skipping keys that vanish between NextKey and Lookup, at most as
+// many as a walk may step over (walkLimit).
 func genericLookupBatch(m Map, cursor *BatchCursor, keys, values []byte, n int) (int, error) {
 	s := m.Spec()
 	ks := int(s.KeySize)
@@ -119,7 +120,11 @@ func genericLookupBatch(m Map, cursor *BatchCursor, keys, values []byte, n int) 
 	next := make([]byte, ks)
 	cp := 0
 	var err error
-	for cp < n {
+	for steps := uint64(0); cp < n; steps++ {
+		if steps >= walkLimit(uint64(s.MaxEntries)) {
+			err = aborted(s, steps, uint64(s.MaxEntries))
+			break
+		}
 		if err = m.NextKey(prev, next); err != nil {
 			break
 		}
