@@ -309,10 +309,13 @@ func (s *lruState) evict(l uint32) (uint32, bool, error) {
 				s.setState(i, stFree)
 				err = m.release()
 				m.unlockBucket(b)
+				s.remove(l, i)
 				if err != nil {
+					// Out, and nothing comes in: keep it free.
+					s.freePush(l, i)
+					s.lists[l].live--
 					return 0, false, err
 				}
-				s.remove(l, i)
 				return i, true, nil
 			}
 			m.unlockBucket(b)
