@@ -158,11 +158,11 @@ func (m *fdArray) LookupElem(cpu int, key []byte) uint64 {
 	if m.spec.Type != ArrayOfMaps || len(key) != 4 {
 		return 0
 	}
-	obj, ok := m.get(uint64(native.Uint32(key)))
-	if !ok {
-		return 0
+	obj, _ := m.get(uint64(native.Uint32(key)))
+	if in, ok := obj.(Map); ok {
+		return in.Handle()
 	}
-	return obj.(Map).Handle()
+	return 0
 }
 
 // UpdateElem is refused: programs cannot update fd arrays.
