@@ -68,10 +68,8 @@ const (
 	maxElements = 1<<31 - 1
 
 	// inUse marks an element's free-list link while the element holds a
-	// key, so freeing it twice is noticed; freeing is the transient mark
-	// of an element being pushed.
-	inUse   = 1<<32 - 1
-	freeing = 1<<32 - 2
+	// key, so freeing it twice is noticed.
+	inUse = 1<<32 - 1
 
 	// findRetries bounds the restarts of a lock-free lookup before it
 	// walks the chain under the bucket lock.
@@ -242,17 +240,25 @@ func (m *hashMap) findLocked(b uint32, key []byte, h uint32) (idx uint32, link u
 	link = m.bucketOff(b)
 	n := m.loadNext(link)
 	for steps := uint32(0); n&nullsBit == 0; steps++ {
-		if err := m.checkLink(b, n, steps); err != nil {
-			return 0, 0, false, err
+		// checkLink's checks, inline: this is every update's walk.
+		if n >= m.total || steps >= m.total {
+			return 0, 0, false, m.checkLink(b, n, steps)
 		}
 		e := m.elemOff(n)
-		if native.Uint32(m.mapping[e+4:]) == h && string(m.mapping[e+8:e+8+m.ks]) == string(key) {
+		eh := native.Uint32(m.mapping[e+4:])
+		if eh&m.mask != b {
+			return 0, 0, false, m.checkLink(b, n, steps)
+		}
+		if eh == h && string(m.mapping[e+8:e+8+m.ks]) == string(key) {
 			return n, link, true, nil
 		}
 		link = e
 		n = m.loadNext(e)
 	}
-	return 0, 0, false, m.checkEnd(b, n)
+	if n != nullsBit|b {
+		return 0, 0, false, m.checkEnd(b, n)
+	}
+	return 0, 0, false, nil
 }
 
 // checkLink checks element n, reached as the steps-th link of bucket b's
@@ -357,10 +363,13 @@ func (m *hashMap) pop() (uint32, bool) {
 // and not given back.
 func (m *hashMap) holds(i uint32) bool { return atomic.LoadUint32(&m.links[i]) == inUse }
 
-// push returns element i, which must hold a key, to the free list.
+// push returns element i, which must hold a key, to the free list. An
+// element that does not was in a chain while free: a write over a link put
+// it there. (Two deletes racing to free one such element both get past the
+// check; the free list then hands it out twice, which chain checks catch.)
 func (m *hashMap) push(i uint32) error {
 	p := &m.links[i]
-	if !atomic.CompareAndSwapUint32(p, inUse, freeing) {
+	if atomic.LoadUint32(p) != inUse {
 		return m.corrupt("element %d freed twice: it was in a chain while free", i)
 	}
 	for {
@@ -476,11 +485,6 @@ func (m *hashMap) updateLocked(b, h uint32, key, value []byte, flags uint64, cpu
 	if exists && m.percpu {
 		m.writeValue(old, value, cpu, false)
 		return nil
-	}
-	if exists {
-		if err := m.linked(old); err != nil {
-			return err
-		}
 	}
 	var n uint32
 	if !exists {
