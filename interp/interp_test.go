@@ -44,8 +44,11 @@ func callLocal(rel int32) isa.Instruction {
 
 var exit = isa.Instruction{Op: isa.OpExit}
 
+// mustLoad loads a test program; the tests' programs are known to be safe,
+// so they may run in fast mode unverified.
 func mustLoad(tb testing.TB, prog []isa.Instruction, opts Options) *Program {
 	tb.Helper()
+	opts.UnsafeFastUnverified = opts.Mode == Fast
 	p, err := Load(prog, opts)
 	if err != nil {
 		tb.Fatalf("load: %v", err)
