@@ -246,7 +246,7 @@ func (p *Program) run(ctx context.Context, opts *RunOptions) (uint32, time.Durat
 			rn.run = nil
 			return 0, 0, fmt.Errorf("program %s: %w", p.name, err)
 		}
-	} else if err := rn.run.Reset(in); err != nil {
+	} else if err := p.pt.ResetRun(rn.run, in); err != nil {
 		return 0, 0, fmt.Errorf("program %s: %w", p.name, err)
 	}
 	run := rn.run

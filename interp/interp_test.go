@@ -455,3 +455,51 @@ func TestRun_TailCall(t *testing.T) {
 		}
 	}
 }
+
+// TestRun_stackCleared: in checked mode a run never reads what an earlier
+// run on the same Machine wrote on the stack, whichever program it was and
+// however it ended (an exit, a fault, in a callee's frame).
+func TestRun_stackCleared(t *testing.T) {
+	writer := mustLoad(t, mustParse(t, `
+		r1 = 0x5ec2e7
+		*(u64 *)(r10 - 8) = r1
+		*(u64 *)(r10 - 512) = r1
+		call pc+3
+		r1 = 0
+		r0 = *(u64 *)(r1 + 0)
+		exit
+		r1 = 0x5ec2e7
+		*(u64 *)(r10 - 8) = r1
+		*(u32 *)(r10 - 300) = r1
+		r0 = 0
+		exit`), Options{})
+	reader := mustLoad(t, mustParse(t, `
+		r0 = *(u64 *)(r10 - 8)
+		r1 = *(u64 *)(r10 - 512)
+		r0 |= r1
+		call pc+1
+		exit
+		r1 = *(u64 *)(r10 - 8)
+		r0 |= r1
+		r1 = *(u32 *)(r10 - 300)
+		r0 |= r1
+		exit`), Options{})
+	m := NewMachine()
+	for i := range 3 {
+		if _, err := m.Run(writer, &Args{}); !errors.Is(err, ErrMemory) {
+			t.Fatalf("writer: %v", err)
+		}
+		if got, err := m.Run(reader, &Args{}); err != nil || got != 0 {
+			t.Fatalf("round %d: the reader found %#x, %v; want 0", i, got, err)
+		}
+	}
+}
+
+func mustParse(tb testing.TB, src string) []isa.Instruction {
+	tb.Helper()
+	p, err := asm.Parse(src)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
