@@ -228,9 +228,9 @@ func explainLimit(err error, ctx context.Context, timeout time.Duration) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, interp.ErrBudget):
-		return fmt.Errorf("%w (--budget sets the limit)", err)
+		return fmt.Errorf("--budget reached: %w", err)
 	case errors.Is(err, interp.ErrStopped) && errors.Is(ctx.Err(), context.DeadlineExceeded) && timeout > 0:
-		return fmt.Errorf("%w: --timeout %v reached", err, timeout)
+		return fmt.Errorf("--timeout %v reached: %w", timeout, err)
 	}
 	return err
 }
