@@ -604,3 +604,125 @@ func TestFastMode_refused(t *testing.T) {
 	}
 	coll.Close()
 }
+
+// TestHostile_tailCallMemory: a tail-call target reaches the maps it
+// references, not its caller's: b, entered from a, can write x (its map)
+// but not y (a's), even through a pointer a left on the stack; and the
+// error names b.
+func TestHostile_tailCallMemory(t *testing.T) {
+	arr := func() *ebpf.MapSpec { return &ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 1} }
+	lookup := func(m string) casm.Instructions {
+		return casm.Instructions{
+			casm.StoreImm(casm.RFP, -16, 0, casm.Word),
+			casm.LoadMapPtr(casm.R1, 0).WithReference(m),
+			casm.Mov.Reg(casm.R2, casm.RFP),
+			casm.Add.Imm(casm.R2, -16),
+			casm.FnMapLookupElem.Call(),
+		}
+	}
+	// a: *(r10-8) = &y[0]; tail call b.
+	a := casm.Instructions{casm.Mov.Reg(casm.R6, casm.R1)}
+	a = append(a, lookup("y")...)
+	a = append(a, casm.StoreMem(casm.RFP, -8, casm.R0, casm.DWord),
+		casm.Mov.Reg(casm.R1, casm.R6), casm.LoadMapPtr(casm.R2, 0).WithReference("jt"), casm.Mov.Imm(casm.R3, 0),
+		casm.FnTailCall.Call(), casm.Mov.Imm(casm.R0, 1), casm.Return())
+	// b: x[0] = 5; then, if the packet's byte 20 is 1, *(&y[0]) = 6.
+	b := casm.Instructions{casm.Mov.Reg(casm.R6, casm.R1)}
+	b = append(b, lookup("x")...)
+	b = append(b,
+		casm.Instruction{OpCode: casm.JEq.Op(casm.ImmSource), Dst: casm.R0, Constant: 0, Offset: 8},
+		casm.StoreImm(casm.R0, 0, 5, casm.Word),
+		casm.LoadMem(casm.R2, casm.R6, 0, casm.Word),
+		casm.LoadMem(casm.R3, casm.R2, 20, casm.Byte),
+		casm.Instruction{OpCode: casm.JNE.Op(casm.ImmSource), Dst: casm.R3, Constant: 1, Offset: 3},
+		casm.LoadMem(casm.R4, casm.RFP, -8, casm.DWord),
+		casm.StoreImm(casm.R4, 0, 6, casm.Word),
+		casm.Mov.Imm(casm.R0, 2),
+		casm.Mov.Imm(casm.R0, 2),
+		casm.Return())
+	spec := &ebpf.CollectionSpec{
+		Maps: map[string]*ebpf.MapSpec{"x": arr(), "y": arr(),
+			"jt": {Type: ebpf.ProgramArray, KeySize: 4, ValueSize: 4, MaxEntries: 1}},
+		Programs: map[string]*ebpf.ProgramSpec{
+			"a": {Name: "a", Type: ebpf.XDP, License: "GPL", Instructions: a},
+			"b": {Name: "b", Type: ebpf.XDP, License: "GPL", Instructions: b},
+		},
+	}
+	coll, err := waggle.NewCollection(spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer coll.Close()
+	if err := coll.Maps["jt"].Update(uint32(0), coll.Programs["b"], waggle.UpdateAny); err != nil {
+		t.Fatal(err)
+	}
+	if ret, err := coll.Programs["a"].Run(&waggle.RunOptions{Data: frame()}); err != nil || ret != 2 {
+		t.Fatalf("a, tail-calling b: %d, %v", ret, err)
+	}
+	var x, y uint64
+	if err := coll.Maps["x"].Lookup(uint32(0), &x); err != nil || x != 5 {
+		t.Fatalf("x = %d, %v; want 5", x, err)
+	}
+	in := frame()
+	in[20] = 1
+	_, err = coll.Programs["a"].Run(&waggle.RunOptions{Data: in})
+	if !errors.Is(err, interp.ErrMemory) || !strings.Contains(err.Error(), "in program b, entered by a tail call") {
+		t.Fatalf("b writing a's map: %v", err)
+	}
+	if err := coll.Maps["y"].Lookup(uint32(0), &y); err != nil || y != 0 {
+		t.Fatalf("y = %d, %v; want 0", y, err)
+	}
+}
+
+// TestHostile_innerMaps: a program reaches the values of the inner maps of
+// the map-in-maps it references, also of an inner map stored after it
+// loaded, and nothing else.
+func TestHostile_innerMaps(t *testing.T) {
+	inner := &ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 1}
+	// p: m = outer[packet byte 20]; v = m[0]; *v = 9.
+	p := casm.Instructions{
+		casm.LoadMem(casm.R2, casm.R1, 0, casm.Word),
+		casm.LoadMem(casm.R3, casm.R2, 20, casm.Byte),
+		casm.StoreMem(casm.RFP, -8, casm.R3, casm.Word),
+		casm.LoadMapPtr(casm.R1, 0).WithReference("outer"),
+		casm.Mov.Reg(casm.R2, casm.RFP),
+		casm.Add.Imm(casm.R2, -8),
+		casm.FnMapLookupElem.Call(),
+		{OpCode: casm.JEq.Op(casm.ImmSource), Dst: casm.R0, Constant: 0, Offset: 7},
+		casm.Mov.Reg(casm.R1, casm.R0),
+		casm.StoreImm(casm.RFP, -8, 0, casm.Word),
+		casm.Mov.Reg(casm.R2, casm.RFP),
+		casm.Add.Imm(casm.R2, -8),
+		casm.FnMapLookupElem.Call(),
+		{OpCode: casm.JEq.Op(casm.ImmSource), Dst: casm.R0, Constant: 0, Offset: 1},
+		casm.StoreImm(casm.R0, 0, 9, casm.Word),
+		casm.Mov.Imm(casm.R0, 2),
+		casm.Return(),
+	}
+	spec := &ebpf.CollectionSpec{
+		Maps: map[string]*ebpf.MapSpec{
+			"outer": {Type: ebpf.ArrayOfMaps, KeySize: 4, ValueSize: 4, MaxEntries: 2, InnerMap: inner.Copy()},
+			"in0":   inner.Copy(), "in1": inner.Copy(),
+		},
+		Programs: map[string]*ebpf.ProgramSpec{"p": {Name: "p", Type: ebpf.XDP, License: "GPL", Instructions: p}},
+	}
+	coll, err := waggle.NewCollection(spec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer coll.Close()
+	for slot, name := range []string{"in0", "in1"} {
+		if err := coll.Maps["outer"].Update(uint32(slot), coll.Maps[name], waggle.UpdateAny); err != nil {
+			t.Fatal(err)
+		}
+		in := frame()
+		in[20] = byte(slot)
+		if ret, err := coll.Programs["p"].Run(&waggle.RunOptions{Data: in}); err != nil || ret != 2 {
+			t.Fatalf("slot %d: %d, %v", slot, ret, err)
+		}
+		var v uint64
+		if err := coll.Maps[name].Lookup(uint32(0), &v); err != nil || v != 9 {
+			t.Fatalf("%s = %d, %v; want 9", name, v, err)
+		}
+	}
+}
