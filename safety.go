@@ -159,18 +159,28 @@ const (
 
 // spinLockOffset returns where the value type t holds its struct
 // bpf_spin_lock, lockNone, or lockNoBTF for a map without BTF. Linux looks
-// at the value struct's own members (btf_find_field).
+// at the value struct's own members, or a global data section's variables
+// (btf_find_field).
 func spinLockOffset(t btf.Type) int {
 	if t == nil {
 		return lockNoBTF
 	}
-	s, ok := btf.UnderlyingType(t).(*btf.Struct)
-	if !ok {
-		return lockNone
+	isLock := func(t btf.Type) bool {
+		st, ok := btf.UnderlyingType(t).(*btf.Struct)
+		return ok && st.Name == "bpf_spin_lock"
 	}
-	for _, mb := range s.Members {
-		if st, ok := btf.UnderlyingType(mb.Type).(*btf.Struct); ok && st.Name == "bpf_spin_lock" {
-			return int(mb.Offset.Bytes())
+	switch v := btf.UnderlyingType(t).(type) {
+	case *btf.Struct:
+		for _, mb := range v.Members {
+			if isLock(mb.Type) {
+				return int(mb.Offset.Bytes())
+			}
+		}
+	case *btf.Datasec:
+		for _, vs := range v.Vars {
+			if vr, ok := vs.Type.(*btf.Var); ok && isLock(vr.Type) {
+				return int(vs.Offset)
+			}
 		}
 	}
 	return lockNone

@@ -16,6 +16,7 @@ import (
 
 	"github.com/waggle-bpf/waggle"
 	"github.com/waggle-bpf/waggle/interp"
+	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/maps"
 )
 
@@ -189,6 +190,7 @@ func TestHostile_locks(t *testing.T) {
 		{"lock_stack", "not in a map value"},
 		{"lock_packet", "not in a map value"},
 		{"lock_field", "its struct bpf_spin_lock is at offset 0"},
+		{"lock_bss", "map .bss's value type has no struct bpf_spin_lock field"},
 	} {
 		t.Run(tc.prog, func(t *testing.T) {
 			_, err := coll.Programs[tc.prog].Run(&waggle.RunOptions{Data: frame()})
@@ -210,16 +212,18 @@ func TestHostile_locks(t *testing.T) {
 	}
 }
 
-// TestHostile_lockContention: runs on many goroutines increment a counter
-// under the value's spin lock; no increment is lost.
+// TestHostile_lockContention: runs on many goroutines increment counters
+// under spin locks, in a map value and in global data; no increment is
+// lost.
 func TestHostile_lockContention(t *testing.T) {
 	coll := hostile(t, nil)
 	const goroutines, rounds = 8, 300
 	var wg sync.WaitGroup
-	for range goroutines {
+	for g := range goroutines {
 		wg.Go(func() {
+			prog := []string{"lock_ok", "lock_global"}[g%2]
 			for range rounds {
-				if _, err := coll.Programs["lock_ok"].Run(&waggle.RunOptions{Data: frame()}); err != nil {
+				if _, err := coll.Programs[prog].Run(&waggle.RunOptions{Data: frame()}); err != nil {
 					t.Error(err)
 					return
 				}
@@ -231,8 +235,11 @@ func TestHostile_lockContention(t *testing.T) {
 		Lock, Pad uint32
 		Count     uint64
 	}
-	if err := coll.Maps["locks"].Lookup(uint32(0), &v); err != nil || v.Count != goroutines*rounds {
-		t.Fatalf("count %d, %v; want %d", v.Count, err, goroutines*rounds)
+	if err := coll.Maps["locks"].Lookup(uint32(0), &v); err != nil || v.Count != goroutines/2*rounds {
+		t.Fatalf("count %d, %v; want %d", v.Count, err, goroutines/2*rounds)
+	}
+	if err := coll.Maps[".data.locks"].Lookup(uint32(0), &v); err != nil || v.Count != goroutines/2*rounds {
+		t.Fatalf("global count %d, %v; want %d", v.Count, err, goroutines/2*rounds)
 	}
 }
 
@@ -349,11 +356,11 @@ func TestHostile_poke(t *testing.T) {
 			if err := coll.Maps[".bss"].Lookup(uint32(0), &base); err != nil {
 				t.Fatal(err)
 			}
-			// poke references every map: any value of any of them is its
-			// memory, the ring buffer's records excepted.
+			// Any value of a map poke references is its memory, the ring
+			// buffer's records excepted.
 			var regions []maps.Region
 			for _, m := range coll.Maps {
-				if m.Type() != ebpf.RingBuf {
+				if m.Type() != ebpf.RingBuf && references(poke, m) {
 					regions = append(regions, m.Underlying().Regions()...)
 				}
 			}
@@ -391,6 +398,23 @@ func TestHostile_poke(t *testing.T) {
 	if ret, err := coll.Programs["ring_ok"].Run(&waggle.RunOptions{Data: frame()}); err != nil || ret != 2 {
 		t.Fatalf("ring_ok after the pokes: %d, %v", ret, err)
 	}
+}
+
+// references reports whether p's instructions load m's handle or the
+// address of one of its values (global data).
+func references(p *waggle.Program, m *waggle.Map) bool {
+	insns := p.Instructions()
+	for i := 0; i+1 < len(insns); i++ {
+		if !insns[i].IsLoadImm64() {
+			continue
+		}
+		v := isa.Imm64(insns[i], insns[i+1])
+		if v == m.Underlying().Handle() || valueBytes(m.Underlying().Regions(), v, 1, false) {
+			return true
+		}
+		i++
+	}
+	return false
 }
 
 // valueBytes reports whether the n bytes at addr are program memory by the

@@ -321,6 +321,28 @@ int lock_packet(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 
+/* A lock in global data, as Linux allows since 6.2; and one on a global
+ * variable that is not a lock. */
+struct bpf_spin_lock glock SEC(".data.locks");
+__u64 gcount SEC(".data.locks");
+
+SEC("xdp")
+int lock_global(struct xdp_md *ctx)
+{
+	bpf_spin_lock(&glock);
+	gcount++;
+	bpf_spin_unlock(&glock);
+	return XDP_PASS;
+}
+
+SEC("xdp")
+int lock_bss(struct xdp_md *ctx)
+{
+	bpf_spin_lock((struct bpf_spin_lock *)&counter);
+	bpf_spin_unlock((struct bpf_spin_lock *)&counter);
+	return XDP_PASS;
+}
+
 SEC("xdp")
 int ring_leak(struct xdp_md *ctx)
 {
