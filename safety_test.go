@@ -18,6 +18,7 @@ import (
 	"github.com/waggle-bpf/waggle/interp"
 	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/maps"
+	"github.com/waggle-bpf/waggle/progtype"
 )
 
 //go:generate clang-19 -O2 -g -target bpf -mcpu=v3 -I/usr/include/x86_64-linux-gnu -ffile-prefix-map=$PWD=. -c testdata/hostile/hostile.c -o testdata/hostile/hostile.o
@@ -107,6 +108,40 @@ func TestHostile_bounded(t *testing.T) {
 		// A spent context does not stop the runner's next run.
 		if ret, err := coll.Programs["lock_ok"].Run(&waggle.RunOptions{Data: frame()}); err != nil || ret != 2 {
 			t.Errorf("after a stopped run: %d, %v", ret, err)
+		}
+	})
+	t.Run("Test and Benchmark", func(t *testing.T) {
+		if _, _, err := coll.Programs["forever"].Test(frame()); !errors.Is(err, interp.ErrBudget) {
+			t.Errorf("Test: %v", err)
+		}
+		if _, _, err := coll.Programs["nested_loops"].Benchmark(frame(), 3, nil); !errors.Is(err, interp.ErrBudget) {
+			t.Errorf("Benchmark: %v", err)
+		}
+	})
+	t.Run("hook", func(t *testing.T) {
+		hook, err := progtype.NewHook[StateHook]("loop")
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec := endless()
+		spec.Programs["endless"].Type = ebpf.UnspecifiedProgram
+		c, err := waggle.NewCollection(spec, &waggle.CollectionOptions{Budget: 1 << 16, Hooks: map[string]*progtype.Kind{"endless": hook.Kind()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := hook.Run(c.Programs["endless"].Exec(), &StateHook{}, progtype.Input{}); !errors.Is(err, interp.ErrBudget) {
+			t.Errorf("Exec: %v", err)
+		}
+		c2, err := waggle.NewCollection(spec, &waggle.CollectionOptions{Hooks: map[string]*progtype.Kind{"endless": hook.Kind()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c2.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		if _, err := hook.Run(c2.Programs["endless"].ExecContext(ctx), &StateHook{}, progtype.Input{}); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("ExecContext: %v", err)
 		}
 	})
 	t.Run("spec", func(t *testing.T) {
