@@ -184,30 +184,52 @@ func (p *Program) ExecContext(ctx context.Context) progtype.Exec {
 // line.
 func (p *Program) execOn(ctx context.Context, rn *runner, run *progtype.Run, cpu int, repeat uint32) (uint64, error) {
 	c := p.coll
-	done, err := rn.runContext(ctx)
-	if err != nil {
-		return 0, err
+	var done func()
+	if ctx.Done() != nil {
+		var err error
+		if done, err = rn.runContext(ctx); err != nil {
+			return 0, err
+		}
 	}
-	defer done()
 	rn.regions = rn.regions[:0]
 	for _, r := range run.Regions() {
 		rn.regions = append(rn.regions, interp.Region{Data: r.Data, Writable: r.Writable})
 	}
-	rn.st = helpers.State{CPU: cpu, Maps: c.registry, Hook: run, Trace: c.trace,
-		Records: rn.st.Records[:0], Locks: &c.locks, CheckLock: c.checkLock, Stop: rn.stop}
-	rn.args = interp.Args{Regs: [5]uint64{run.Ctx()}, Regions: rn.regions, Packet: run.Packet(), State: &rn.st,
-		Budget: c.budget, Stop: rn.stop}
+	// Fields are set one by one, and pointers only when they change: the
+	// runner is reused, and rebuilding the structs cost write barriers on
+	// every run.
+	st := &rn.st
+	if st.Maps != c.registry {
+		*st = helpers.State{Maps: c.registry, Trace: c.trace, Locks: &c.locks, CheckLock: c.checkLock}
+	}
+	st.CPU, st.Rand, st.TailCall, st.TailCalls, st.Held = cpu, 0, nil, 0, 0
+	if st.Hook != run {
+		st.Hook = run
+	}
+	if st.Stop != rn.stop {
+		st.Stop, rn.args.Stop = rn.stop, rn.stop
+	}
+	a := &rn.args
+	a.Regs = [5]uint64{run.Ctx()}
+	a.Regions, a.Packet, a.State, a.Budget = rn.regions, run.Packet(), st, c.budget
 	var r0 uint64
+	var err error
 	for i := uint32(0); i < repeat; i++ {
-		rn.st.TailCalls = 0
-		r0, err = rn.m.Run(p.prog, &rn.args)
-		rn.st.Release()
+		st.TailCalls = 0
+		r0, err = rn.m.Run(p.prog, a)
+		st.Release()
 		if err != nil {
-			if errors.Is(err, interp.ErrStopped) {
-				err = fmt.Errorf("%w: %w", err, context.Cause(ctx))
-			}
-			return 0, p.annotate(err)
+			break
 		}
+	}
+	if done != nil {
+		done()
+	}
+	if err != nil {
+		if errors.Is(err, interp.ErrStopped) {
+			err = fmt.Errorf("%w: %w", err, context.Cause(ctx))
+		}
+		return 0, p.annotate(err)
 	}
 	return r0, nil
 }

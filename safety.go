@@ -227,12 +227,10 @@ func (c *Collection) lockRule(addr uint64) error {
 	return errors.New("not in a map value: Linux allows bpf_spin_lock only on the struct bpf_spin_lock field of a map value (not on the stack, the context or the packet)")
 }
 
-// runContext arms the runner's stop flag for ctx: it returns a function
-// to call when the run is over, and an error if ctx is already done.
+// runContext arms the runner's stop flag for ctx, which can be done: it
+// returns a function to call when the run is over, and an error if ctx is
+// already done.
 func (rn *runner) runContext(ctx context.Context) (func(), error) {
-	if ctx.Done() == nil {
-		return func() {}, nil
-	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("%w: %w", interp.ErrStopped, context.Cause(ctx))
 	}

@@ -297,7 +297,7 @@ type Machine struct {
 	stop    *syncatomic.Bool // Args.Stop, or never
 	never   syncatomic.Bool
 	memory  *Memory // checked mode: the running program's Options.Memory
-	hit     span    // checked mode: the span the last access outside the stack found
+	hit     *span   // checked mode: the map span the last access found (never nil: &noSpan)
 	dirty   uint64  // checked mode: the lowest stack address the run wrote
 	callPC  int     // the helper call in progress, for faults in its callbacks
 }
@@ -308,6 +308,7 @@ func NewMachine() *Machine {
 	m.top = mem.Addr(m.stack) + totalStackSize
 	m.dirty = m.top
 	m.stop = &m.never
+	m.hit = &noSpan
 	return m
 }
 
@@ -371,6 +372,9 @@ func (m *Machine) Run(p *Program, a *Args) (uint64, error) {
 	return r0, err
 }
 
+// noSpan is the empty span m.hit starts from.
+var noSpan span
+
 // enter makes p's memory the map memory of checked accesses: at the start
 // of a run and when a tail call enters p.
 func (m *Machine) enter(p *Program) {
@@ -378,7 +382,7 @@ func (m *Machine) enter(p *Program) {
 	if p.memory != nil {
 		m.memory = p.memory()
 	}
-	m.hit = span{}
+	m.hit = &noSpan
 }
 
 // spend spends cost fuel for a frame that a call, callback or tail call at
@@ -463,8 +467,8 @@ func (m *Machine) Memory(addr, n uint64, write bool) ([]byte, error) {
 
 // allowed returns "" if [addr, addr+n) lies in memory the run owns, and
 // otherwise why not. The order is the order of likelihood: the stack, the
-// span the previous access found, the run's regions, the program's map
-// memory (binary search), then what helpers lend.
+// run's few regions (context, packet), the map span the previous map access
+// found, the program's map memory (binary search), then what helpers lend.
 func (m *Machine) allowed(addr, n uint64, write bool) string {
 	// The live stack: from the bottom of the current frame to the top of
 	// frame 0. Callers' frames are reachable through pointers they passed.
@@ -472,12 +476,6 @@ func (m *Machine) allowed(addr, n uint64, write bool) string {
 	if addr >= lo && addr < m.top && m.top-addr >= n {
 		if write && addr < m.dirty {
 			m.dirty = addr
-		}
-		return ""
-	}
-	if m.hit.holds(addr, n) {
-		if write && !m.hit.writable {
-			return "the region is read-only"
 		}
 		return ""
 	}
@@ -489,10 +487,13 @@ func (m *Machine) allowed(addr, n uint64, write bool) string {
 		}
 	}
 	if near == nil {
-		near = m.memory.find(addr)
+		if h := m.hit; addr >= h.lo && addr < h.hi {
+			near = h
+		} else if near = m.memory.find(addr); near != nil {
+			m.hit = near
+		}
 	}
 	if near != nil && near.holds(addr, n) {
-		m.hit = *near
 		if write && !near.writable {
 			return "the region is read-only"
 		}
