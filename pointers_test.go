@@ -9,12 +9,9 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
-	casm "github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/features"
 
 	"github.com/waggle-bpf/waggle"
 	"github.com/waggle-bpf/waggle/interp"
-	"github.com/waggle-bpf/waggle/kernel"
 )
 
 //go:generate clang-19 -O2 -g -target bpf -mcpu=v3 -I/usr/include/x86_64-linux-gnu -ffile-prefix-map=$PWD=. -c testdata/hostile/pointers.c -o testdata/hostile/pointers.o
@@ -98,13 +95,7 @@ func TestSnprintf_pointers(t *testing.T) {
 		}
 	}
 
-	if err := kernel.Supported(); err != nil {
-		t.Skipf("kernel comparison: %v", err)
-	}
-	if err := features.HaveProgramHelper(ebpf.XDP, casm.FnSnprintf); err != nil {
-		t.Skipf("kernel comparison: bpf_snprintf in XDP programs: %v", err)
-	}
-	kc := kernelCollection(t, "testdata/hostile/pointers.o")
+	kc := kernelCollection(t, "testdata/hostile/pointers.o", "pointers") // probes bpf_snprintf in XDP
 	if _, err := kc.Programs["pointers"].Run(&ebpf.RunOptions{Data: make([]byte, 64)}); err != nil {
 		t.Fatal(err)
 	}
