@@ -77,6 +77,7 @@ type Collection struct {
 	gen     atomic.Uint64           // changes when a map-in-map gets a new inner map
 	inner   map[maps.Map][]maps.Map // map-in-map -> every map stored in it
 	lockOff map[maps.Map]int        // where values hold their bpf_spin_lock (spinLockOffset)
+	kept    []*Collection           // collections whose programs or maps c's maps hold (keep)
 }
 
 // LoadCollection loads the object file at path (an ELF object built by

@@ -152,11 +152,17 @@ func (m *Map) Update(key, value any, flags MapUpdateFlags) error {
 		if len(k) != 4 {
 			return m.wrap("update", maps.EINVAL)
 		}
+		if err := m.coll.keep(v.coll); err != nil {
+			return m.wrap("update", err)
+		}
 		return m.wrap("update", pa.SetProgram(leUint32(k), v.prog))
 	case *Map:
 		mm, ok := m.m.(maps.MapOfMaps)
 		if !ok {
 			return m.wrap("update", fmt.Errorf("a %s holds no maps", m.spec.Type))
+		}
+		if err := m.coll.keep(v.coll); err != nil {
+			return m.wrap("update", err)
 		}
 		m.coll.registry.Add(v.m)
 		if err := mm.SetInner(k, v.m); err != nil {

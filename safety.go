@@ -48,13 +48,58 @@ func (c *Collection) release() {
 	}
 }
 
-// free closes the maps, once.
+// free closes the maps, once, and lets go of the collections it kept.
 func (c *Collection) free() {
 	c.freed.Do(func() {
 		for _, m := range c.all {
 			m.Close()
 		}
+		c.mu.Lock()
+		kept := c.kept
+		c.kept = nil
+		c.mu.Unlock()
+		for _, o := range kept {
+			o.release()
+		}
 	})
+}
+
+// keep holds a reference on other, whose program or map a prog array or
+// map-in-map of c now holds, until c is freed: runs of c's programs may
+// reach other's maps (a tail call, an inner map), so other's Close must
+// not unmap them while c lives. other's maps join c's registry, since the
+// helpers a tail-called program of other calls resolve its map handles
+// there.
+func (c *Collection) keep(other *Collection) error {
+	if other == nil || other == c {
+		return nil
+	}
+	// other's lock offsets first, so that no goroutine holds two
+	// collections' mutexes at once.
+	other.mu.Lock()
+	locks := make(map[maps.Map]int, len(other.all))
+	for _, m := range other.all {
+		locks[m] = other.lockOff[m]
+	}
+	other.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, o := range c.kept {
+		if o == other {
+			return nil
+		}
+	}
+	if !other.acquire() {
+		return errCollectionClosed
+	}
+	c.kept = append(c.kept, other)
+	for m, off := range locks {
+		c.registry.Add(m)
+		if _, ok := c.lockOff[m]; !ok {
+			c.lockOff[m] = off
+		}
+	}
+	return nil
 }
 
 // errCollectionClosed is the error of runs and map operations after Close.

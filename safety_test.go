@@ -785,3 +785,42 @@ func TestHostile_innerMaps(t *testing.T) {
 		}
 	}
 }
+
+// TestClose_keptByAnother: a program or map of one collection stored in
+// another's prog array or map-in-map stays usable after its own
+// collection's Close, until the other closes too.
+func TestClose_keptByAnother(t *testing.T) {
+	jt := &ebpf.CollectionSpec{
+		Maps: map[string]*ebpf.MapSpec{"jt": {Type: ebpf.ProgramArray, KeySize: 4, ValueSize: 4, MaxEntries: 1}},
+		Programs: map[string]*ebpf.ProgramSpec{"a": {Name: "a", Type: ebpf.XDP, License: "GPL", Instructions: casm.Instructions{
+			casm.LoadMapPtr(casm.R2, 0).WithReference("jt"), casm.Mov.Imm(casm.R3, 0),
+			casm.FnTailCall.Call(), casm.Mov.Imm(casm.R0, 1), casm.Return(),
+		}}},
+	}
+	a, err := waggle.NewCollection(jt, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := hostile(t, nil)
+	if err := a.Maps["jt"].Update(uint32(0), b.Programs["lock_ok"], waggle.UpdateAny); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	if _, err := b.Programs["lock_ok"].Run(&waggle.RunOptions{Data: frame()}); !errors.Is(err, maps.EBADF) {
+		t.Fatalf("b's program after b.Close: %v", err)
+	}
+	// a's tail call still reaches b's program and b's map.
+	for range 3 {
+		if ret, err := a.Programs["a"].Run(&waggle.RunOptions{Data: frame()}); err != nil || ret != 2 {
+			t.Fatalf("a tail-calling into closed b: %d, %v", ret, err)
+		}
+	}
+	v := make([]byte, 16)
+	if err := b.Maps["locks"].Underlying().Lookup([]byte{0, 0, 0, 0}, v); err != nil || v[8] != 3 {
+		t.Fatalf("b's map, kept by a: % x, %v; want a count of 3", v, err)
+	}
+	a.Close()
+	if err := b.Maps["locks"].Underlying().Lookup([]byte{0, 0, 0, 0}, make([]byte, 16)); !errors.Is(err, maps.EBADF) {
+		t.Fatalf("b's map after a.Close: %v, want EBADF", err)
+	}
+}
