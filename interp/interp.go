@@ -53,11 +53,11 @@ type Options struct {
 	// slot index and the registers r0-r10. It is for debugging and for
 	// counting instructions; a program loaded without it pays nothing.
 	Trace func(pc int, regs *[11]uint64)
-	// Budgeted makes the program count its backward jumps, so runs can
-	// bound them with Args.Budget and stop them with Args.Stop (needed for
-	// unverified code that may loop forever). Each loop iteration then
-	// spends fuel; without it loops cost nothing extra and Args.Budget
-	// and Args.Stop must be unset.
+	// Budgeted makes the program count its loops, calls and callbacks,
+	// so runs can bound them with Args.Budget and stop them with
+	// Args.Stop (needed for unverified code that may loop forever). Each
+	// loop iteration then spends fuel; without it loops cost nothing extra
+	// and Args.Budget and Args.Stop must be unset.
 	Budgeted bool
 	// Memory returns the memory runs of the program may reach besides
 	// their stack and Args.Regions: the values of the maps it references.

@@ -22,7 +22,7 @@ type Engine struct {
 	Run  func(prog []isa.Instruction, mem []byte) (uint64, error)
 }
 
-// Budget bounds the backward jumps of one conformance run: the suite's
+// Budget bounds the instructions of one conformance run: the suite's
 // programs are unverified, so a looping one must end with an error, not
 // hang the runner.
 const Budget = 1 << 24

@@ -62,7 +62,7 @@ type Interp struct {
 	m      *interp.Machine
 	ctx    []byte
 	pkt    []byte
-	Budget uint64 // backward jumps allowed per run
+	Budget uint64 // instructions allowed per run (interp.Args.Budget)
 }
 
 // NewInterp returns an Interp.
