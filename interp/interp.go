@@ -351,8 +351,11 @@ func (m *Machine) Run(p *Program, a *Args) (uint64, error) {
 	m.depth = 0
 	m.state = a.State
 	if m.state == nil {
-		m.empty = helpers.State{}
-		m.state = &m.empty
+		// Only what helpers change: the rest stays zero.
+		e := &m.empty
+		e.Rand, e.TailCall, e.TailCalls, e.Held = 0, nil, 0, 0
+		e.Records = e.Records[:0]
+		m.state = e
 	}
 	m.fuel, m.budget = a.Budget, a.Budget
 	if a.Budget == 0 {
