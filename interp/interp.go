@@ -470,8 +470,9 @@ func (m *Machine) Memory(addr, n uint64, write bool) ([]byte, error) {
 
 // allowed returns "" if [addr, addr+n) lies in memory the run owns, and
 // otherwise why not. The order is the order of likelihood: the stack, the
-// run's few regions (context, packet), the map span the previous map access
-// found, the program's map memory (binary search), then what helpers lend.
+// map span the previous map access found (its slot window tested inline),
+// the run's few regions (context, packet), then, out of line, the
+// program's map memory (binary search) and what helpers lend.
 func (m *Machine) allowed(addr, n uint64, write bool) string {
 	// The live stack: from the bottom of the current frame to the top of
 	// frame 0. Callers' frames are reachable through pointers they passed.
@@ -482,21 +483,32 @@ func (m *Machine) allowed(addr, n uint64, write bool) string {
 		}
 		return ""
 	}
-	var near *span
+	if h := m.hit; addr >= h.lo && addr < h.hi && h.hi-addr >= n && (h.stride == 0 || h.window(addr-h.lo, n)) {
+		if write && !h.writable {
+			return "the region is read-only"
+		}
+		return ""
+	}
 	for i := range m.spans {
 		if s := &m.spans[i]; addr >= s.lo && addr < s.hi {
-			near = s
-			break
+			if s.hi-addr < n {
+				return s.why(addr, n)
+			}
+			if write && !s.writable {
+				return "the region is read-only"
+			}
+			return ""
 		}
 	}
-	if near == nil {
-		if h := m.hit; addr >= h.lo && addr < h.hi {
-			near = h
-		} else if near = m.memory.find(addr); near != nil {
-			m.hit = near
-		}
-	}
+	return m.allowedElsewhere(addr, n, write)
+}
+
+// allowedElsewhere is allowed for memory other than the stack and the
+// run's regions.
+func (m *Machine) allowedElsewhere(addr, n uint64, write bool) string {
+	near := m.memory.find(addr)
 	if near != nil && near.holds(addr, n) {
+		m.hit = near
 		if write && !near.writable {
 			return "the region is read-only"
 		}
@@ -519,7 +531,7 @@ func (m *Machine) allowed(addr, n uint64, write bool) string {
 	if near != nil {
 		return near.why(addr, n)
 	}
-	return fmt.Sprintf("the run owns the stack [%#x, %#x) and %s", lo, m.top, m.describeSpans())
+	return fmt.Sprintf("the run owns the stack [%#x, %#x) and %s", m.regs[10]-StackSize, m.top, m.describeSpans())
 }
 
 func (m *Machine) describeSpans() string {

@@ -503,3 +503,18 @@ func mustParse(tb testing.TB, src string) []isa.Instruction {
 	}
 	return p
 }
+
+// TestSpan_window: the multiplication that stands in for the division by a
+// slot's stride agrees with the division.
+func TestSpan_window(t *testing.T) {
+	for _, stride := range []uint64{3, 7, 24, 40, 56, 72, 1000, 4104, 1<<20 + 8} {
+		s := spanOf(make([]byte, 1), true, stride, 1, stride-2)
+		for _, x := range []uint64{0, 1, stride - 1, stride, stride + 1, 5*stride - 1, 5 * stride, 1<<32 - 1, 1 << 32, 1<<40 + 12345, 1<<63 - 1} {
+			o := x % stride
+			want := o >= 1 && o+1 <= stride-1
+			if got := s.window(x, 1); got != want {
+				t.Errorf("stride %d, offset %d: %v, want %v", stride, x, got, want)
+			}
+		}
+	}
+}

@@ -2,6 +2,7 @@ package interp
 
 import (
 	"fmt"
+	"math/bits"
 	"sort"
 
 	"github.com/waggle-bpf/waggle/internal/mem"
@@ -16,6 +17,7 @@ type span struct {
 	stride   uint64
 	off, len uint64
 	mask     uint64 // stride-1 when stride is a power of two, else 0
+	recip    uint64 // ⌊(2^64-1)/stride⌋+1, to divide by stride with a multiplication
 	writable bool
 }
 
@@ -26,6 +28,8 @@ func spanOf(data []byte, writable bool, stride, off, n uint64) span {
 		s.stride, s.off, s.len = stride, off, n
 		if stride&(stride-1) == 0 {
 			s.mask = stride - 1
+		} else {
+			s.recip = ^uint64(0)/stride + 1
 		}
 	}
 	return s
@@ -40,11 +44,24 @@ func (s *span) holds(addr, n uint64) bool {
 	if s.stride == 0 {
 		return true
 	}
+	return s.window(addr-s.lo, n)
+}
+
+// window reports whether the n bytes at offset x of the span lie inside
+// one slot's window. A division by the stride costs more than the rest of
+// a checked access, so it is a multiplication by the reciprocal: q is
+// ⌊x/stride⌋ or one more (x·recip/2^64 exceeds x/stride by less than 1),
+// which one correction step fixes.
+func (s *span) window(x, n uint64) bool {
 	var o uint64
 	if s.mask != 0 {
-		o = (addr - s.lo) & s.mask
+		o = x & s.mask
 	} else {
-		o = (addr - s.lo) % s.stride
+		q, _ := bits.Mul64(x, s.recip)
+		o = x - q*s.stride
+		if int64(o) < 0 {
+			o += s.stride
+		}
 	}
 	return o >= s.off && o-s.off < s.len && s.len-(o-s.off) >= n
 }
