@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cilium/ebpf"
 
@@ -27,9 +28,19 @@ type CollectionOptions struct {
 	CPUs int
 	// Mode is the interpreter mode programs run in. Until waggle's verifier
 	// lands, programs are unverified and the default, interp.Checked, is the
-	// only safe choice; interp.Fast is for programs known to be correct (it
-	// crashes the process on a bad access).
+	// only safe choice; interp.Fast is refused (ErrUnverifiedFast) unless
+	// UnsafeFastUnverified is set.
 	Mode interp.Mode
+	// UnsafeFastUnverified allows Mode interp.Fast for programs no verifier
+	// has accepted: a bad access in one then reads or writes any memory of
+	// the process, or crashes it. For tests of programs known to be safe
+	// only.
+	UnsafeFastUnverified bool
+	// Budget bounds the instructions each run executes (DefaultBudget,
+	// interp.Args.Budget); a run that reaches it ends with
+	// interp.ErrBudget. 0 means DefaultBudget; math.MaxUint64 means no
+	// bound in practice.
+	Budget uint64
 	// Trace receives bpf_trace_printk output; nil discards it.
 	Trace io.Writer
 	// ProgramTypes overrides the program type the section name gives, by
@@ -51,14 +62,22 @@ type Collection struct {
 	cpus     int
 	hooks    map[string]*progtype.Kind
 	mode     interp.Mode
+	unsafe   bool
+	budget   uint64
 	trace    io.Writer
 	registry *maps.Registry
 	all      []maps.Map // in object order, owned
 
+	refs      atomic.Int64 // runs and map operations in progress ×2, +1 once closed (acquire)
+	freed     sync.Once
+	locks     maps.SpinLocks
+	checkLock func(addr uint64) error // c.lockRule, bound once
+
 	mu      sync.Mutex
-	regions []interp.Region // the maps' memory, for checked runs
-	stale   bool
-	closed  bool
+	gen     atomic.Uint64           // changes when a map-in-map gets a new inner map
+	inner   map[maps.Map][]maps.Map // map-in-map -> every map stored in it
+	lockOff map[maps.Map]int        // where values hold their bpf_spin_lock (spinLockOffset)
+	kept    []*Collection           // collections whose programs or maps c's maps hold (keep)
 }
 
 // LoadCollection loads the object file at path (an ELF object built by
@@ -105,12 +124,21 @@ func newCollection(obj *loader.Object, opts *CollectionOptions) (_ *Collection, 
 		Maps:     map[string]*Map{},
 		cpus:     opts.CPUs,
 		mode:     opts.Mode,
+		unsafe:   opts.UnsafeFastUnverified,
+		budget:   opts.Budget,
 		trace:    opts.Trace,
 		registry: &maps.Registry{},
-		stale:    true,
+		lockOff:  map[maps.Map]int{},
 	}
+	c.checkLock = c.lockRule
 	if c.cpus <= 0 {
 		c.cpus = runtime.NumCPU()
+	}
+	if c.budget == 0 {
+		c.budget = DefaultBudget
+	}
+	if c.mode == interp.Fast && !c.unsafe {
+		return nil, ErrUnverifiedFast
 	}
 	defer func() {
 		if err != nil {
@@ -170,8 +198,9 @@ func (c *Collection) newMap(ms *ebpf.MapSpec) (*Map, error) {
 	if err != nil {
 		return nil, fmt.Errorf("map %s: %w", ms.Name, err)
 	}
-	wm := &Map{name: ms.Name, m: m, spec: spec, coll: c}
+	wm := &Map{name: ms.Name, m: m, spec: spec, coll: c, lockOff: mapLockOffset(ms)}
 	c.registry.Add(m)
+	c.lockOff[m] = wm.lockOff
 	for i, kv := range ms.Contents {
 		if spec.Type == maps.ProgArray || spec.Type == maps.ArrayOfMaps || spec.Type == maps.HashOfMaps {
 			continue // bound after the programs and maps exist (Object.Bindings)
@@ -208,10 +237,11 @@ func (c *Collection) bind(obj *loader.Object, progs []*Program, b loader.Binding
 		if err != nil {
 			return fmt.Errorf("map %s: %w", outer.Name, err)
 		}
-		if err := mm.SetInner(key, c.Maps[obj.Maps[b.Inner].Name].m); err != nil {
+		in := c.Maps[obj.Maps[b.Inner].Name]
+		if err := mm.SetInner(key, in.m); err != nil {
 			return fmt.Errorf("map %s: slot %d: %w", outer.Name, b.Key, err)
 		}
-		c.invalidate()
+		c.addInner(m.m, in.m, in.lockOff)
 	}
 	return nil
 }
@@ -243,11 +273,14 @@ func (c *Collection) newProgram(lp *loader.Program) (*Program, error) {
 	if err != nil {
 		return nil, fmt.Errorf("program %s: %w", lp.Name, err)
 	}
-	prog, err := interp.Load(rewritten, interp.Options{Mode: c.mode, Helpers: table})
+	p := &Program{name: lp.Name, section: lp.Section, typ: lp.Type, kind: kind, pt: pp, insns: rewritten, lines: compactLines(lp.Lines), coll: c, refs: c.referencedMaps(lp)}
+	// Programs are unverified: every run is bounded (Budgeted), and
+	// checked runs reach only the maps the program references (Memory).
+	p.prog, err = interp.Load(rewritten, interp.Options{Mode: c.mode, Helpers: table, Budgeted: true, Memory: p.memory, UnsafeFastUnverified: c.unsafe})
 	if err != nil {
 		return nil, fmt.Errorf("program %s: %w", lp.Name, compactLines(lp.Lines).annotate(err))
 	}
-	return &Program{name: lp.Name, section: lp.Section, typ: lp.Type, kind: kind, pt: pp, prog: prog, insns: rewritten, lines: compactLines(lp.Lines), coll: c}, nil
+	return p, nil
 }
 
 // resolveMaps turns the loader's map references into what programs hold at
@@ -389,54 +422,18 @@ func (t lineTable) annotate(err error) error {
 	return err
 }
 
-// invalidate marks the cached map regions stale (a map was added to a
-// map-in-map).
-func (c *Collection) invalidate() {
-	c.mu.Lock()
-	c.stale = true
-	c.mu.Unlock()
-}
-
-// mapRegions returns the memory of every map programs may reach.
-func (c *Collection) mapRegions() []interp.Region {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.stale {
-		return c.regions
-	}
-	var rs []interp.Region
-	seen := map[maps.Map]bool{}
-	var add func(m maps.Map)
-	add = func(m maps.Map) {
-		if seen[m] {
-			return
-		}
-		seen[m] = true
-		for _, r := range m.Regions() {
-			rs = append(rs, interp.Region{Data: r.Data, Writable: r.Writable})
-		}
-	}
-	for _, m := range c.registry.All() {
-		add(m)
-	}
-	c.regions, c.stale = rs, false
-	return rs
-}
-
 // CPUs returns the number of worker slots of the collection.
 func (c *Collection) CPUs() int { return c.cpus }
 
-// Close releases every map. Programs of the collection must not run
-// afterwards.
+// Close releases every map. Runs and map operations in progress keep the
+// maps until they end (Close does not wait: the last of them frees the
+// maps); runs and map operations that start afterwards fail with EBADF.
 func (c *Collection) Close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return
+	if c.refs.Or(1)&1 != 0 {
+		return // closed before
 	}
-	c.closed = true
-	for _, m := range c.all {
-		m.Close()
+	if c.refs.Load() == 1 {
+		c.free()
 	}
 }
 

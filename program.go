@@ -1,9 +1,11 @@
 package waggle
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -27,7 +29,9 @@ type Program struct {
 	insns   []isa.Instruction
 	lines   lineTable
 	coll    *Collection
-	runners sync.Pool // of *runner
+	runners sync.Pool                  // of *runner
+	refs    []maps.Map                 // the maps its instructions name
+	mem     atomic.Pointer[progMemory] // its map memory, for checked runs
 }
 
 // runner is what one run needs, reused across runs: the engine's execution
@@ -38,6 +42,16 @@ type runner struct {
 	st      helpers.State
 	args    interp.Args
 	regions []interp.Region
+	stop    *atomic.Bool // set when the run's context ends (runContext)
+}
+
+// getRunner returns a pooled runner, or a new one.
+func (p *Program) getRunner() *runner {
+	rn, _ := p.runners.Get().(*runner)
+	if rn == nil {
+		rn = &runner{m: interp.NewMachine(), stop: new(atomic.Bool)}
+	}
+	return rn
 }
 
 // RunOptions are the inputs and outputs of Program.Run, as cilium/ebpf's
@@ -98,9 +112,20 @@ func (p *Program) SourceLine(pc int) (file string, line int, text string, ok boo
 func (p *Program) Kind() *progtype.Kind { return p.kind }
 
 // Run runs the program once (or opts.Repeat times) and returns its return
-// value, the low 32 bits of r0, like cilium/ebpf's Program.Run.
+// value, the low 32 bits of r0, like cilium/ebpf's Program.Run. Every run
+// is bounded by the collection's budget (CollectionOptions.Budget).
 func (p *Program) Run(opts *RunOptions) (uint32, error) {
-	ret, _, err := p.run(opts)
+	ret, _, err := p.run(context.Background(), opts)
+	return ret, err
+}
+
+// RunContext is Run under ctx: when ctx is canceled or its deadline
+// passes, the run in progress ends at its next backward jump, call or
+// callback with an error wrapping interp.ErrStopped and ctx's cause
+// (context.Canceled, context.DeadlineExceeded). (RunOptions.Context is
+// the program's context, as in cilium/ebpf, hence a parameter here.)
+func (p *Program) RunContext(ctx context.Context, opts *RunOptions) (uint32, error) {
+	ret, _, err := p.run(ctx, opts)
 	return ret, err
 }
 
@@ -109,7 +134,7 @@ func (p *Program) Run(opts *RunOptions) (uint32, error) {
 func (p *Program) Test(in []byte) (uint32, []byte, error) {
 	out := make([]byte, len(in)+256+64)
 	opts := &RunOptions{Data: in, DataOut: out}
-	ret, _, err := p.run(opts)
+	ret, _, err := p.run(context.Background(), opts)
 	return ret, opts.DataOut, err
 }
 
@@ -123,7 +148,7 @@ func (p *Program) Benchmark(in []byte, repeat int, reset func()) (uint32, time.D
 	if reset != nil {
 		reset()
 	}
-	return p.run(&RunOptions{Data: in, Repeat: uint32(repeat)})
+	return p.run(context.Background(), &RunOptions{Data: in, Repeat: uint32(repeat)})
 }
 
 // Exec returns a function that runs the program on a prepared run of its
@@ -133,38 +158,78 @@ func (p *Program) Benchmark(in []byte, repeat int, reset func()) (uint32, time.D
 //	r0, err := hook.Run(prog.Exec(), &req, progtype.Input{})
 //
 // Runs use CPU slot 0.
-func (p *Program) Exec() progtype.Exec {
+func (p *Program) Exec() progtype.Exec { return p.ExecContext(context.Background()) }
+
+// ExecContext is Exec whose runs stop when ctx ends, as RunContext's do.
+func (p *Program) ExecContext(ctx context.Context) progtype.Exec {
 	return func(run *progtype.Run) (uint64, error) {
-		rn, _ := p.runners.Get().(*runner)
-		if rn == nil {
-			rn = &runner{m: interp.NewMachine()}
+		if !p.coll.acquire() {
+			return 0, fmt.Errorf("program %s: %w", p.name, errCollectionClosed)
 		}
+		defer p.coll.release()
+		rn := p.getRunner()
 		defer p.runners.Put(rn)
-		r0, err := p.execOn(rn, run, 0, 1)
+		r0, err := p.execOn(ctx, rn, run, 0, 1)
 		if err != nil {
-			return 0, fmt.Errorf("program %s: %w", p.name, p.lines.annotate(err))
+			return 0, fmt.Errorf("program %s: %w", p.name, err)
 		}
 		return r0, nil
 	}
 }
 
 // execOn runs the program repeat times on run with runner rn's engine
-// context, on CPU slot cpu, and returns the last r0.
-func (p *Program) execOn(rn *runner, run *progtype.Run, cpu int, repeat uint32) (uint64, error) {
+// context, on CPU slot cpu, and returns the last r0. Whichever way a run
+// ends, what it still holds (a spin lock, ring buffer records) is given
+// back, so the next run finds the maps usable. Errors carry the source
+// line.
+func (p *Program) execOn(ctx context.Context, rn *runner, run *progtype.Run, cpu int, repeat uint32) (uint64, error) {
 	c := p.coll
-	rn.regions = append(rn.regions[:0], c.mapRegions()...)
+	var done func()
+	if ctx.Done() != nil {
+		var err error
+		if done, err = rn.runContext(ctx); err != nil {
+			return 0, err
+		}
+	}
+	rn.regions = rn.regions[:0]
 	for _, r := range run.Regions() {
 		rn.regions = append(rn.regions, interp.Region{Data: r.Data, Writable: r.Writable})
 	}
-	rn.st = helpers.State{CPU: cpu, Maps: c.registry, Hook: run, Trace: c.trace}
-	rn.args = interp.Args{Regs: [5]uint64{run.Ctx()}, Regions: rn.regions, Packet: run.Packet(), State: &rn.st}
+	// Fields are set one by one, and pointers only when they change: the
+	// runner is reused, and rebuilding the structs cost write barriers on
+	// every run.
+	st := &rn.st
+	if st.Maps != c.registry {
+		*st = helpers.State{Maps: c.registry, Trace: c.trace, Locks: &c.locks, CheckLock: c.checkLock}
+	}
+	st.CPU, st.Rand, st.TailCall, st.TailCalls, st.Held = cpu, 0, nil, 0, 0
+	if st.Hook != run {
+		st.Hook = run
+	}
+	if st.Stop != rn.stop {
+		st.Stop, rn.args.Stop = rn.stop, rn.stop
+	}
+	a := &rn.args
+	a.Regs = [5]uint64{run.Ctx()}
+	a.Regions, a.Packet, a.State, a.Budget = rn.regions, run.Packet(), st, c.budget
 	var r0 uint64
 	var err error
 	for i := uint32(0); i < repeat; i++ {
-		rn.st.TailCalls = 0
-		if r0, err = rn.m.Run(p.prog, &rn.args); err != nil {
-			return 0, err
+		st.TailCalls = 0
+		r0, err = rn.m.Run(p.prog, a)
+		st.Release()
+		if err != nil {
+			break
 		}
+	}
+	if done != nil {
+		done()
+	}
+	if err != nil {
+		if errors.Is(err, interp.ErrStopped) {
+			err = fmt.Errorf("%w: %w", err, context.Cause(ctx))
+		}
+		return 0, p.annotate(err)
 	}
 	return r0, nil
 }
@@ -173,50 +238,52 @@ func (p *Program) execOn(rn *runner, run *progtype.Run, cpu int, repeat uint32) 
 const bpfFTestRunOnCPU = 1 << 0
 
 // run is Run returning the mean duration of one run too.
-func (p *Program) run(opts *RunOptions) (uint32, time.Duration, error) {
+func (p *Program) run(ctx context.Context, opts *RunOptions) (uint32, time.Duration, error) {
+	if !p.coll.acquire() {
+		return 0, 0, fmt.Errorf("program %s: %w", p.name, errCollectionClosed)
+	}
+	// Its own function, so that both functions' defers stay open-coded
+	// (the compiler gives up past 15 returns × defers).
+	defer p.coll.release()
+	return p.runHeld(ctx, opts)
+}
+
+// runHeld is run under a reference on the collection.
+func (p *Program) runHeld(ctx context.Context, opts *RunOptions) (uint32, time.Duration, error) {
 	if opts == nil {
 		opts = &RunOptions{}
 	}
 	c := p.coll
-	c.mu.Lock()
-	closed := c.closed
-	c.mu.Unlock()
-	if closed {
-		return 0, 0, fmt.Errorf("program %s: the collection is closed: %w", p.name, maps.EBADF)
-	}
 	if opts.CPU != 0 && opts.Flags&bpfFTestRunOnCPU == 0 {
 		return 0, 0, fmt.Errorf("program %s: RunOptions.CPU needs BPF_F_TEST_RUN_ON_CPU in Flags, as in Linux: %w", p.name, maps.EINVAL)
 	}
 	if int(opts.CPU) >= c.cpus {
 		return 0, 0, fmt.Errorf("program %s: CPU %d, the collection has %d: %w", p.name, opts.CPU, c.cpus, maps.EINVAL)
 	}
-	var ctx []byte
+	var ctxIn []byte
 	var err error
 	if opts.Context != nil {
-		if ctx, err = contextBytes(opts.Context); err != nil {
+		if ctxIn, err = contextBytes(opts.Context); err != nil {
 			return 0, 0, fmt.Errorf("program %s: context: %w", p.name, err)
 		}
 	}
-	in := progtype.Input{Data: opts.Data, Context: ctx, Flags: opts.Flags &^ bpfFTestRunOnCPU, Task: opts.Task, Memory: opts.Memory}
-	rn, _ := p.runners.Get().(*runner)
-	if rn == nil {
-		rn = &runner{m: interp.NewMachine()}
-	}
+	in := progtype.Input{Data: opts.Data, Context: ctxIn, Flags: opts.Flags &^ bpfFTestRunOnCPU, Task: opts.Task, Memory: opts.Memory}
+	rn := p.getRunner()
 	defer p.runners.Put(rn)
 	if rn.run == nil {
 		if rn.run, err = p.pt.NewRun(in); err != nil {
 			rn.run = nil
 			return 0, 0, fmt.Errorf("program %s: %w", p.name, err)
 		}
-	} else if err := rn.run.Reset(in); err != nil {
+	} else if err := p.pt.ResetRun(rn.run, in); err != nil {
 		return 0, 0, fmt.Errorf("program %s: %w", p.name, err)
 	}
 	run := rn.run
 	repeat := max(opts.Repeat, 1)
 	start := time.Now()
-	r0, err := p.execOn(rn, run, int(opts.CPU), repeat)
+	r0, err := p.execOn(ctx, rn, run, int(opts.CPU), repeat)
 	if err != nil {
-		return 0, 0, fmt.Errorf("program %s: %w", p.name, p.lines.annotate(err))
+		return 0, 0, fmt.Errorf("program %s: %w", p.name, err)
 	}
 	dur := time.Since(start) / time.Duration(repeat)
 	out, err := run.Finish(r0)

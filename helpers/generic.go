@@ -2,7 +2,6 @@ package helpers
 
 import (
 	"fmt"
-	"runtime"
 	"strings"
 	"time"
 
@@ -394,22 +393,34 @@ func ringbufReserve(env Env, a *[5]uint64) (uint64, error) {
 	if a[2] != 0 {
 		return 0, nil // flags must be 0 (kernel/bpf/ringbuf.c)
 	}
-	return rb.Reserve(a[1]), nil
+	addr := rb.Reserve(a[1])
+	if addr != 0 {
+		st := env.State()
+		st.Records = append(st.Records, Record{Ring: rb, Addr: addr, Size: a[1]})
+	}
+	return addr, nil
 }
 
-// ringbufContaining finds the ring buffer a reserved record lives in: the
-// submit and discard helpers get only the record's address.
-func ringbufContaining(env Env, addr uint64) (maps.RingBuffer, error) {
-	if st := env.State(); st.Maps != nil {
-		if rb, ok := st.Maps.RingBufOf(addr); ok {
-			return rb, nil
+// ringbufRecord takes the record at addr out of the run's reserved
+// records: the submit and discard helpers get only the record's address,
+// and Linux's verifier lets them release only a record the program
+// reserved and has not released.
+func ringbufRecord(env Env, addr uint64) (maps.RingBuffer, error) {
+	st := env.State()
+	for i, r := range st.Records {
+		if r.Addr == addr {
+			last := len(st.Records) - 1
+			st.Records[i] = st.Records[last]
+			st.Records[last] = Record{}
+			st.Records = st.Records[:last]
+			return r.Ring, nil
 		}
 	}
-	return nil, fmt.Errorf("%#x is not a record reserved in a ring buffer", addr)
+	return nil, fmt.Errorf("%#x is not a ring buffer record this run reserved and has not submitted or discarded", addr)
 }
 
 func ringbufSubmit(env Env, a *[5]uint64) (uint64, error) {
-	rb, err := ringbufContaining(env, a[0])
+	rb, err := ringbufRecord(env, a[0])
 	if err != nil {
 		return 0, err
 	}
@@ -417,7 +428,7 @@ func ringbufSubmit(env Env, a *[5]uint64) (uint64, error) {
 }
 
 func ringbufDiscard(env Env, a *[5]uint64) (uint64, error) {
-	rb, err := ringbufContaining(env, a[0])
+	rb, err := ringbufRecord(env, a[0])
 	if err != nil {
 		return 0, err
 	}
@@ -637,25 +648,48 @@ func strtol(env Env, a *[5]uint64) (uint64, error) { return strtoCommon(env, a, 
 // strtoul is bpf_strtoul(buf, buf_len, flags, res).
 func strtoul(env Env, a *[5]uint64) (uint64, error) { return strtoCommon(env, a, false) }
 
-// spinLock is bpf_spin_lock: a test-and-set lock on the 4-byte struct
-// bpf_spin_lock in a map value, shared by every program and engine.
+// spinLock is bpf_spin_lock. Linux's verifier allows it only on the
+// bpf_spin_lock field of a map value (State.CheckLock), with one lock held
+// at a time and none at exit; waggle checks the same at run time and fails
+// the run instead of spinning or faulting. The lock itself lives in
+// State.Locks, keyed by the address (see maps.SpinLocks).
 func spinLock(env Env, a *[5]uint64) (uint64, error) {
-	if _, err := env.Memory(a[0], 4, true); err != nil {
-		return 0, err
+	st := env.State()
+	addr := a[0]
+	if st.Held != 0 {
+		return 0, fmt.Errorf("bpf_spin_lock at %#x while the run holds the lock at %#x: Linux allows one lock at a time", addr, st.Held)
 	}
-	for spins := 0; mem.AtomicCmpXchg32(a[0], 0, 1) != 0; spins++ {
-		if spins > 64 {
-			runtime.Gosched()
+	if _, err := env.Memory(addr, 4, true); err != nil {
+		return 0, fmt.Errorf("bpf_spin_lock: %w", err)
+	}
+	if addr%4 != 0 {
+		return 0, fmt.Errorf("bpf_spin_lock at %#x: the lock is not 4-byte aligned", addr)
+	}
+	if st.CheckLock != nil {
+		if err := st.CheckLock(addr); err != nil {
+			return 0, fmt.Errorf("bpf_spin_lock at %#x: %w", addr, err)
 		}
 	}
+	if st.Locks == nil {
+		return 0, fmt.Errorf("bpf_spin_lock at %#x: the run has no lock table (helpers.State.Locks)", addr)
+	}
+	if !st.Locks.Lock(addr, st.Stop) {
+		return 0, fmt.Errorf("bpf_spin_lock at %#x: the run was stopped while waiting for the lock", addr)
+	}
+	st.Held = addr
 	return 0, nil
 }
 
-// spinUnlock is bpf_spin_unlock.
+// spinUnlock is bpf_spin_unlock: only of the lock the run holds.
 func spinUnlock(env Env, a *[5]uint64) (uint64, error) {
-	if _, err := env.Memory(a[0], 4, true); err != nil {
-		return 0, err
+	st := env.State()
+	switch addr := a[0]; {
+	case st.Held == 0:
+		return 0, fmt.Errorf("bpf_spin_unlock at %#x without a bpf_spin_lock held", addr)
+	case st.Held != addr:
+		return 0, fmt.Errorf("bpf_spin_unlock at %#x while the run holds the lock at %#x", addr, st.Held)
 	}
-	mem.AtomicXchg32(a[0], 0)
+	st.Locks.Unlock(st.Held)
+	st.Held = 0
 	return 0, nil
 }

@@ -44,8 +44,11 @@ func callLocal(rel int32) isa.Instruction {
 
 var exit = isa.Instruction{Op: isa.OpExit}
 
+// mustLoad loads a test program; the tests' programs are known to be safe,
+// so they may run in fast mode unverified.
 func mustLoad(tb testing.TB, prog []isa.Instruction, opts Options) *Program {
 	tb.Helper()
+	opts.UnsafeFastUnverified = opts.Mode == Fast
 	p, err := Load(prog, opts)
 	if err != nil {
 		tb.Fatalf("load: %v", err)
@@ -449,6 +452,69 @@ func TestRun_TailCall(t *testing.T) {
 		got, err = NewMachine().Run(pc, a)
 		if err != nil || got != 99 {
 			t.Fatalf("%s: failed tail call gave %d, %v; want 99", mode, got, err)
+		}
+	}
+}
+
+// TestRun_stackCleared: in checked mode a run never reads what an earlier
+// run on the same Machine wrote on the stack, whichever program it was and
+// however it ended (an exit, a fault, in a callee's frame).
+func TestRun_stackCleared(t *testing.T) {
+	writer := mustLoad(t, mustParse(t, `
+		r1 = 0x5ec2e7
+		*(u64 *)(r10 - 8) = r1
+		*(u64 *)(r10 - 512) = r1
+		call pc+3
+		r1 = 0
+		r0 = *(u64 *)(r1 + 0)
+		exit
+		r1 = 0x5ec2e7
+		*(u64 *)(r10 - 8) = r1
+		*(u32 *)(r10 - 300) = r1
+		r0 = 0
+		exit`), Options{})
+	reader := mustLoad(t, mustParse(t, `
+		r0 = *(u64 *)(r10 - 8)
+		r1 = *(u64 *)(r10 - 512)
+		r0 |= r1
+		call pc+1
+		exit
+		r1 = *(u64 *)(r10 - 8)
+		r0 |= r1
+		r1 = *(u32 *)(r10 - 300)
+		r0 |= r1
+		exit`), Options{})
+	m := NewMachine()
+	for i := range 3 {
+		if _, err := m.Run(writer, &Args{}); !errors.Is(err, ErrMemory) {
+			t.Fatalf("writer: %v", err)
+		}
+		if got, err := m.Run(reader, &Args{}); err != nil || got != 0 {
+			t.Fatalf("round %d: the reader found %#x, %v; want 0", i, got, err)
+		}
+	}
+}
+
+func mustParse(tb testing.TB, src string) []isa.Instruction {
+	tb.Helper()
+	p, err := asm.Parse(src)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// TestSpan_window: the multiplication that stands in for the division by a
+// slot's stride agrees with the division.
+func TestSpan_window(t *testing.T) {
+	for _, stride := range []uint64{3, 7, 24, 40, 56, 72, 1000, 4104, 1<<20 + 8} {
+		s := spanOf(make([]byte, 1), true, stride, 1, stride-2)
+		for _, x := range []uint64{0, 1, stride - 1, stride, stride + 1, 5*stride - 1, 5 * stride, 1<<32 - 1, 1 << 32, 1<<40 + 12345, 1<<63 - 1} {
+			o := x % stride
+			want := o >= 1 && o+1 <= stride-1
+			if got := s.window(x, 1); got != want {
+				t.Errorf("stride %d, offset %d: %v, want %v", stride, x, got, want)
+			}
 		}
 	}
 }

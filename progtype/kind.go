@@ -216,10 +216,26 @@ func (k *Kind) Rewrite(prog []isa.Instruction) (*Program, error) {
 // BPF_PROG_TEST_RUN makes against the program (a raw tracepoint's ctx_in
 // must cover every argument the program reads).
 func (p *Program) NewRun(in Input) (*Run, error) {
-	if p.Kind.typ == RawTracepoint && len(in.Context) < p.ContextEnd {
-		return nil, fmt.Errorf("%s: %w", p.Kind.name, einval("ctx_in of %d bytes, the program reads %d", len(in.Context), p.ContextEnd))
+	if err := p.checkInput(in); err != nil {
+		return nil, err
 	}
 	return p.Kind.NewRun(in)
+}
+
+// ResetRun is Run.Reset with the checks NewRun makes against the program,
+// for a Run of this program reused on a new input.
+func (p *Program) ResetRun(r *Run, in Input) error {
+	if err := p.checkInput(in); err != nil {
+		return err
+	}
+	return r.Reset(in)
+}
+
+func (p *Program) checkInput(in Input) error {
+	if p.Kind.typ == RawTracepoint && len(in.Context) < p.ContextEnd {
+		return fmt.Errorf("%s: %w", p.Kind.name, einval("ctx_in of %d bytes, the program reads %d", len(in.Context), p.ContextEnd))
+	}
+	return nil
 }
 
 // accessOf decodes a load or store into a context access.

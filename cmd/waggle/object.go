@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sort"
 	"strings"
@@ -34,6 +36,19 @@ type objectFlags struct {
 	mode               string
 	asJSON, printTrace bool
 	duration           time.Duration
+	// ctx is the command's context, done at --timeout; budget is
+	// --budget (0: no limit).
+	ctx     context.Context
+	budget  uint64
+	timeout time.Duration
+}
+
+// context returns the command's context (its --timeout).
+func (f *objectFlags) context() context.Context {
+	if f.ctx == nil {
+		return context.Background()
+	}
+	return f.ctx
 }
 
 // given reports whether a flag that only object runs have was set.
@@ -63,6 +78,7 @@ type packetSummary struct {
 	Seconds       float64        `json:"seconds"`
 	PacketsPerSec float64        `json:"packets_per_second"`
 	FirstError    string         `json:"first_error,omitempty"`
+	Stopped       string         `json:"stopped,omitempty"`
 }
 
 // runObject runs one program of obj, the object read from path.
@@ -71,7 +87,11 @@ func (e *env) runObject(path string, obj *loader.Object, f *objectFlags) error {
 	if err != nil {
 		return err
 	}
-	opts := &waggle.CollectionOptions{CPUs: f.cpus, Mode: m}
+	budget := f.budget
+	if budget == 0 {
+		budget = math.MaxUint64
+	}
+	opts := &waggle.CollectionOptions{CPUs: f.cpus, Mode: m, Budget: budget}
 	if f.printTrace {
 		opts.Trace = e.stderr
 	}
@@ -156,10 +176,10 @@ func (e *env) runData(prog *waggle.Program, f *objectFlags) error {
 		opts.ContextOut = ctxOut
 	}
 	start := time.Now()
-	ret, err := prog.Run(opts)
+	ret, err := prog.RunContext(f.context(), opts)
 	elapsed := time.Since(start)
 	if err != nil {
-		return err
+		return explainLimit(err, f.context(), f.timeout)
 	}
 	if f.dataOut != "" {
 		if err := os.WriteFile(f.dataOut, opts.DataOut, 0o644); err != nil {
@@ -256,6 +276,10 @@ func (e *env) runPackets(prog *waggle.Program, f *objectFlags, next func() ([]by
 		if !deadline.IsZero() && time.Now().After(deadline) {
 			break
 		}
+		if err := f.context().Err(); err != nil {
+			sum.Stopped = fmt.Sprintf("--timeout %v reached after %d packets", f.timeout, sum.Packets)
+			break
+		}
 		pkt, ci, err := next()
 		if errors.Is(err, io.EOF) || errors.Is(err, errStop) {
 			break
@@ -265,11 +289,11 @@ func (e *env) runPackets(prog *waggle.Program, f *objectFlags, next func() ([]by
 		}
 		sum.Packets++
 		opts := &waggle.RunOptions{Data: pkt, DataOut: buf}
-		ret, err := prog.Run(opts)
+		ret, err := prog.RunContext(f.context(), opts)
 		if err != nil {
 			sum.Errors++
 			if sum.FirstError == "" {
-				sum.FirstError = fmt.Sprintf("packet %d: %v", sum.Packets, err)
+				sum.FirstError = fmt.Sprintf("packet %d: %v", sum.Packets, explainLimit(err, f.context(), f.timeout))
 			}
 			continue
 		}
@@ -313,8 +337,11 @@ func (e *env) printSummary(sum *packetSummary, f *objectFlags) error {
 		if sum.Errors > 0 {
 			fmt.Fprintf(e.stdout, "  %d packets failed; the first: %s\n", sum.Errors, sum.FirstError)
 		}
+		if sum.Stopped != "" {
+			fmt.Fprintf(e.stdout, "  stopped: %s\n", sum.Stopped)
+		}
 	}
-	if sum.Errors > 0 {
+	if sum.Errors > 0 || sum.Stopped != "" {
 		return exitError{code: 1}
 	}
 	return nil

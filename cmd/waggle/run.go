@@ -1,14 +1,19 @@
 package main
 
 import (
+	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/waggle-bpf/waggle"
 	"github.com/waggle-bpf/waggle/internal/conformance"
 	"github.com/waggle-bpf/waggle/internal/mem"
 	"github.com/waggle-bpf/waggle/interp"
@@ -32,6 +37,7 @@ func (e *env) runCmd() *cobra.Command {
 		format, section, memFile, memHex, memOut, mode string
 		asJSON, trace, count                           bool
 		budget                                         uint64
+		timeout                                        time.Duration
 	)
 	var obj objectFlags
 	cmd := &cobra.Command{
@@ -59,8 +65,13 @@ to a writable copy, r2 holds its length.
 
 Programs are not verified yet, so they run in checked mode: every memory
 access is validated against the memory the run owns, and a bad one stops
-the run with an error naming the instruction. --mode fast skips the checks
-and must only be used for programs known to be safe.`,
+the run with an error naming the instruction. Fast mode, which skips the
+checks, needs a verifier and is refused until waggle has one.
+
+Every run is bounded: --budget bounds the instructions a run executes
+(counted where it loops, calls and enters callbacks), and --timeout stops
+the command's runs after a while; a run that reaches either ends with an
+error naming the instruction.`,
 		Example: `  waggle run examples/tailcall/dispatch.o --program xdp_dispatch --pcap examples/traffic/traffic.pcap
   waggle run examples/blocklist/blocklist.o --data-in packet.bin --data-out out.bin
   waggle run examples/checksum/checksum.o --mem examples/checksum/ipv4-header.bin
@@ -68,6 +79,15 @@ and must only be used for programs known to be safe.`,
   waggle run "b7 00 00 00 2a 00 00 00 95 00 00 00 00 00 00 00"`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			if timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, timeout)
+				defer cancel()
+			}
 			if isELF(args[0]) && section == "" && memFile == "" && memHex == "" {
 				o, err := loader.LoadFile(args[0], loader.Options{})
 				if obj.given() && err != nil {
@@ -75,6 +95,7 @@ and must only be used for programs known to be safe.`,
 				}
 				if obj.given() || (err == nil && hasTypedPrograms(o)) {
 					obj.mode, obj.asJSON = mode, asJSON
+					obj.ctx, obj.budget, obj.timeout = ctx, budget, timeout
 					return e.runObject(args[0], o, &obj)
 				}
 			}
@@ -101,7 +122,7 @@ and must only be used for programs known to be safe.`,
 			}
 			res := runResult{Program: p.source, Mode: m.String()}
 			var n uint64
-			opts := interp.Options{Mode: m, Helpers: conformance.Helpers(), Budgeted: budget > 0}
+			opts := interp.Options{Mode: m, Helpers: conformance.Helpers(), Budgeted: true}
 			if trace || count {
 				opts.Trace = func(pc int, regs *[11]uint64) {
 					n++
@@ -116,12 +137,15 @@ and must only be used for programs known to be safe.`,
 			}
 			buf := mem.Aligned(len(data))
 			copy(buf, data)
-			a := &interp.Args{Budget: budget}
+			a := &interp.Args{Budget: budget, Stop: new(atomic.Bool)}
 			if len(buf) > 0 {
 				a.Regs = [5]uint64{mem.Addr(buf), uint64(len(buf))}
 				a.Regions = []interp.Region{{Data: buf, Writable: true}}
 			}
+			stop := context.AfterFunc(ctx, func() { a.Stop.Store(true) })
 			r0, runErr := interp.NewMachine().Run(prog, a)
+			stop()
+			runErr = explainLimit(runErr, ctx, timeout)
 			res.R0, res.R0Hex = r0, fmt.Sprintf("%#x", r0)
 			if count {
 				res.Instructions = n
@@ -164,11 +188,12 @@ and must only be used for programs known to be safe.`,
 	f.StringVar(&memFile, "mem", "", "input memory from `FILE`")
 	f.StringVar(&memHex, "mem-hex", "", "input memory as hex bytes")
 	f.StringVar(&memOut, "mem-out", "", "write the memory after the run to `FILE`")
-	f.StringVar(&mode, "mode", "checked", "interpreter mode: checked, or fast for programs known to be safe")
+	f.StringVar(&mode, "mode", "checked", "interpreter mode: checked (fast needs a verifier, which waggle does not have yet)")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	f.BoolVar(&trace, "trace", false, "print each instruction and the nonzero registers before it executes (to stderr)")
 	f.BoolVar(&count, "count", false, "count executed instructions")
-	f.Uint64Var(&budget, "budget", 1<<24, "stop after this many backward jumps (0: no limit)")
+	f.Uint64Var(&budget, "budget", waggle.DefaultBudget, "stop a run after this many instructions (counted at loops, calls and callbacks; 0: no limit)")
+	f.DurationVar(&timeout, "timeout", 0, "stop running after this long, e.g. 5s (0: no limit)")
 	f.StringVar(&obj.program, "program", "", "the object's program to run")
 	f.StringVar(&obj.progType, "type", "", "program type, overriding the section name (xdp, tc, socket, ...)")
 	f.StringVar(&obj.pcapIn, "pcap", "", "run over the frames of this capture `FILE` (pcap or pcapng)")
@@ -191,9 +216,23 @@ func parseMode(s string) (interp.Mode, error) {
 	case "checked":
 		return interp.Checked, nil
 	case "fast":
-		return interp.Fast, nil
+		return 0, errors.New("--mode fast: fast mode skips the memory checks, which is safe only for programs a verifier has accepted, and waggle has no verifier yet; an unverified program in fast mode can crash waggle or print its memory. Run in checked mode (the default): it stops a bad access with an error naming the instruction")
 	}
-	return 0, fmt.Errorf("--mode is %q, want checked or fast", s)
+	return 0, fmt.Errorf("--mode is %q, want checked", s)
+}
+
+// explainLimit adds the flag to change to a run's budget or deadline
+// error.
+func explainLimit(err error, ctx context.Context, timeout time.Duration) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, interp.ErrBudget):
+		return fmt.Errorf("--budget reached: %w", err)
+	case errors.Is(err, interp.ErrStopped) && errors.Is(ctx.Err(), context.DeadlineExceeded) && timeout > 0:
+		return fmt.Errorf("--timeout %v reached: %w", timeout, err)
+	}
+	return err
 }
 
 // printTrace prints one executed instruction with r0-r5 and r10.
