@@ -143,7 +143,12 @@ func (m *Map) Update(key, value any, flags MapUpdateFlags) error {
 		if len(k) != 4 {
 			return m.wrap("update", maps.EINVAL)
 		}
-		return m.wrap("update", pa.SetProgram(leUint32(k), v.prog))
+		// Linux takes the descriptor of a loaded program; a program that
+		// cannot be prepared has none.
+		if err := v.Prepare(); err != nil {
+			return m.wrap("update", err)
+		}
+		return m.wrap("update", pa.SetProgram(leUint32(k), v))
 	case *Map:
 		mm, ok := m.m.(maps.MapOfMaps)
 		if !ok {
