@@ -69,7 +69,11 @@ and must only be used for programs known to be safe.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if isELF(args[0]) && section == "" && memFile == "" && memHex == "" {
-				o, err := loader.LoadFile(args[0], loader.Options{})
+				lopts, err := obj.loaderOptions()
+				if err != nil {
+					return err
+				}
+				o, err := loader.LoadFile(args[0], lopts)
 				if obj.given() && err != nil {
 					return err
 				}
@@ -170,7 +174,7 @@ and must only be used for programs known to be safe.`,
 	f.BoolVar(&count, "count", false, "count executed instructions")
 	f.Uint64Var(&budget, "budget", 1<<24, "stop after this many backward jumps (0: no limit)")
 	f.StringVar(&obj.program, "program", "", "the object's program to run")
-	f.StringVar(&obj.progType, "type", "", "program type, overriding the section name (xdp, tc, socket, ...)")
+	f.StringVar(&obj.progType, "type", "", "program type (xdp, tc, socket, ...) of the program run, overriding its section name's, and of every program whose section names none")
 	f.StringVar(&obj.pcapIn, "pcap", "", "run over the frames of this capture `FILE` (pcap or pcapng)")
 	f.StringVar(&obj.pcapOut, "out", "", "write the frames the program passes or transmits to this pcap `FILE`")
 	f.StringVar(&obj.iface, "iface", "", "run live on the frames arriving at this interface")
