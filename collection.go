@@ -273,21 +273,23 @@ func (c *Collection) prepare(p *Program) error {
 			return fail(fmt.Errorf("%w (a user hook's program needs CollectionOptions.Hooks)", err))
 		}
 	}
-	insns, arrays, err := c.resolveMaps(lp)
-	if err != nil {
-		return fail(err)
-	}
+	// The context analysis sees map references as the loader left them,
+	// pointers it does not follow, before they become constants.
 	lines := compactLines(lp.Lines)
-	pp, err := kind.Rewrite(insns)
+	pp, err := kind.Rewrite(lp.Insns)
 	if err != nil {
 		return fail(lines.annotate(err))
 	}
-	rewritten := pp.Insns // same slots as lp.Insns: line info still applies
+	rewritten, arrays, err := c.resolveMaps(pp.Insns)
+	if err != nil {
+		return fail(err)
+	}
+	pp.Insns = rewritten // same slots as lp.Insns: line info still applies
 	table, err := helperTable(kind, lp, rewritten)
 	if err != nil {
 		return fail(err)
 	}
-	prog, err := interp.Load(rewritten, interp.Options{Mode: c.mode, Helpers: table})
+	prog, err := interp.Load(rewritten, interp.Options{Mode: c.mode, Helpers: table, ContextVariants: pp.Variants})
 	if err != nil {
 		return fail(lines.annotate(err))
 	}
@@ -299,8 +301,8 @@ func (c *Collection) prepare(p *Program) error {
 // run time: a map's Handle for PseudoMapIdx, the address of global data for
 // PseudoMapIdxValue.
 // It also returns the prog arrays the program refers to.
-func (c *Collection) resolveMaps(lp *loader.Program) ([]isa.Instruction, []maps.ProgramArray, error) {
-	insns := append([]isa.Instruction(nil), lp.Insns...)
+func (c *Collection) resolveMaps(prog []isa.Instruction) ([]isa.Instruction, []maps.ProgramArray, error) {
+	insns := append([]isa.Instruction(nil), prog...)
 	var arrays []maps.ProgramArray
 	for i := 0; i+1 < len(insns); i++ {
 		ins := insns[i]
