@@ -569,15 +569,24 @@ func (m *Machine) atomic(pc int, i *insn) error {
 }
 
 // ldAbs implements the legacy packet loads: the value is read in network
-// byte order; an offset outside the packet ends the program with r0 = 0
-// (Linux's bpf_skb_load_helper_*). The offset is a 32-bit signed value, as
-// in the kernel's rewrite; the negative SKF_NET_OFF/SKF_LL_OFF areas are not
-// modelled and fail like any other offset outside the packet.
+// byte order; a load Linux's bpf_skb_load_helper_* fails ends the program
+// with r0 = 0. The offset is a 32-bit signed value, as in the kernel's
+// rewrite. The program type's run state, when it is a
+// helpers.PacketLoader, finds the bytes: in the packet as helpers left it,
+// and below 0 in the SKF_NET_OFF (network header) and SKF_LL_OFF (MAC
+// header) areas. Without one, Args.Packet is read from 0 on.
 func (m *Machine) ldAbs(off int32, n uint8) (uint64, bool) {
-	if off < 0 || int64(off)+int64(n) > int64(len(m.packet)) {
-		return 0, false
+	var b []byte
+	if pl, ok := m.state.Hook.(helpers.PacketLoader); ok {
+		if b, ok = pl.LoadPacket(off, int(n)); !ok || len(b) != int(n) {
+			return 0, false
+		}
+	} else {
+		if off < 0 || int64(off)+int64(n) > int64(len(m.packet)) {
+			return 0, false
+		}
+		b = m.packet[off : int(off)+int(n)]
 	}
-	b := m.packet[off : int(off)+int(n)]
 	switch n {
 	case 1:
 		return uint64(b[0]), true
