@@ -61,7 +61,7 @@ func TestLoad_kernel(t *testing.T) {
 					if p.Type == ebpf.UnspecifiedProgram {
 						p.Type = defaultType(path)
 					}
-					if !kernelTypes[p.Type] {
+					if !kernelTypes[p.Type] || kernel.ProgramSpecSupported(p) != nil {
 						delete(spec.Programs, name)
 					}
 				}
@@ -95,6 +95,10 @@ func TestLoad_kernel(t *testing.T) {
 					// The kernel wants BTF func_info for callbacks, and
 					// kernel.Load passes no BTF.
 					t.Logf("%s: has callbacks, skipped", p.Name)
+					continue
+				}
+				if err := kernel.HelpersSupported(kernel.ProgType(p.Type), p.Insns); err != nil {
+					t.Logf("%s: skipped: %v", p.Name, err)
 					continue
 				}
 				kp, err := kernel.Load(withFDs(t, p.Insns, fds), kernel.LoadOptions{
