@@ -128,6 +128,11 @@ func TestCollection_perProgramKernel(t *testing.T) {
 		if ps.Type == ebpf.XDP {
 			ps.AttachType = ebpf.AttachXDP
 		}
+		if name != "bad" && name != "untyped" {
+			if err := kernel.ProgramSpecSupported(ps); err != nil {
+				t.Skipf("kernel comparison: %v", err)
+			}
+		}
 		if err := ps.Instructions.AssociateMap("jmp", jmp); err != nil && name == "entry" {
 			t.Fatal(err)
 		}

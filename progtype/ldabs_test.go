@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/waggle-bpf/waggle/kernel"
 	"github.com/waggle-bpf/waggle/progtype"
 )
 
@@ -69,10 +68,7 @@ func TestKernel_ldAbsNegative(t *testing.T) {
 		for _, c := range cases {
 			t.Run(fmt.Sprintf("%s/%s", typ, c.name), func(t *testing.T) {
 				prog := mustParse(t, "r6 = r1\n"+c.body+"\nexit")
-				kp, err := kernel.Load(prog, kernel.LoadOptions{Type: kernel.ProgType(typ)})
-				if err != nil {
-					t.Fatalf("kernel: %+v", err)
-				}
+				kp := mustKernelLoad(t, prog, typ)
 				defer kp.Close()
 				k := mustKind(t, typ)
 				for _, in := range skbInputs() {
@@ -99,10 +95,7 @@ func TestKernel_ldAbsNegative(t *testing.T) {
 			r7 ^= r0
 			r0 = r7
 			exit`, ll(20), net(2)))
-		kp, err := kernel.Load(prog, kernel.LoadOptions{Type: kernel.ProgType(progtype.SchedCLS)})
-		if err != nil {
-			t.Fatalf("kernel: %+v", err)
-		}
+		kp := mustKernelLoad(t, prog, progtype.SchedCLS)
 		defer kp.Close()
 		for _, in := range skbInputs() {
 			runs++
