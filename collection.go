@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -46,6 +47,15 @@ type CollectionOptions struct {
 	// ProgramTypes overrides the program type the section name gives, by
 	// program or section name (what `--type` does for bpftool).
 	ProgramTypes map[string]ebpf.ProgramType
+	// DefaultProgramType is the type of every program that has none: whose
+	// section libbpf does not know (iproute2's "1/0", Open vSwitch's
+	// "tail-3", Cilium's old "from-netdev", functions of a .text-only
+	// object), that ProgramTypes does not name and that no typed program's
+	// prog array holds (those take the type of the programs that tail-call
+	// them; see loader.Program.Type). It is what tc's "bpf obj FILE type T"
+	// does. The zero value leaves them without a type: they cannot run, and
+	// Program.Prepare says so.
+	DefaultProgramType ebpf.ProgramType
 	// Hooks attaches programs to user-defined hook points (progtype.NewHook),
 	// by program or section name: those programs see the hook's context and
 	// run with Program.Exec. The section name may be anything, such as
@@ -111,7 +121,7 @@ func loaderOptions(opts *CollectionOptions) loader.Options {
 	if opts == nil {
 		return loader.Options{}
 	}
-	return loader.Options{ProgramType: opts.ProgramTypes}
+	return loader.Options{ProgramType: opts.ProgramTypes, DefaultType: opts.DefaultProgramType}
 }
 
 func newCollection(obj *loader.Object, opts *CollectionOptions) (_ *Collection, err error) {
@@ -153,12 +163,17 @@ func newCollection(obj *loader.Object, opts *CollectionOptions) (_ *Collection, 
 		c.all = append(c.all, m.m)
 		c.Maps[ms.Name] = m
 	}
+	// Programs are prepared on first use (Program.Prepare), each on its
+	// own: one that cannot be prepared fails only itself and what needs it.
 	progs := make([]*Program, len(obj.Programs))
 	for i, lp := range obj.Programs {
-		p, err := c.newProgram(lp)
-		if err != nil {
-			return nil, err
+		if lp.Type == ebpf.UnspecifiedProgram && opts.DefaultProgramType != ebpf.UnspecifiedProgram {
+			// An object read without the option (NewCollectionFromObject).
+			cp := *lp
+			cp.Type, cp.TypeFrom = opts.DefaultProgramType, loader.TypeFromDefault
+			lp = &cp
 		}
+		p := &Program{name: lp.Name, section: lp.Section, typ: lp.Type, lp: lp, coll: c}
 		progs[i] = p
 		c.Programs[lp.Name] = p
 	}
@@ -225,7 +240,9 @@ func (c *Collection) bind(obj *loader.Object, progs []*Program, b loader.Binding
 		if !ok {
 			return fmt.Errorf("map %s: holds programs but is a %s", outer.Name, m.spec.Type)
 		}
-		if err := pa.SetProgram(b.Key, progs[b.Program].prog); err != nil {
+		// The slot holds the Program itself: it is prepared when the
+		// program holding the array is, or when a tail call reaches it.
+		if err := pa.SetProgram(b.Key, progs[b.Program]); err != nil {
 			return fmt.Errorf("map %s: slot %d: %w", outer.Name, b.Key, err)
 		}
 	case b.Inner >= 0:
@@ -246,48 +263,80 @@ func (c *Collection) bind(obj *loader.Object, progs []*Program, b loader.Binding
 	return nil
 }
 
-// newProgram links a loaded program to the collection's maps, rewrites its
-// context accesses for its program type, and prepares it to run.
-func (c *Collection) newProgram(lp *loader.Program) (*Program, error) {
+// PrepareError is why a program cannot run: it names the program and its
+// section. Program.Prepare, Run, Test, Benchmark and Exec return it, and so
+// does a run whose tail call reaches the program.
+type PrepareError struct {
+	Program string
+	Section string
+	Err     error
+}
+
+// Error returns "program NAME (section SECTION): reason".
+func (e *PrepareError) Error() string {
+	return fmt.Sprintf("program %s (section %s): %v", e.Program, e.Section, e.Err)
+}
+
+// Unwrap returns the reason.
+func (e *PrepareError) Unwrap() error { return e.Err }
+
+// prepare links a program to the collection's maps, rewrites its context
+// accesses for its program type and loads it into the engine: the kernel's
+// BPF_PROG_LOAD, for one program.
+func (c *Collection) prepare(p *Program) error {
+	lp := p.lp
+	fail := func(err error) error { return &PrepareError{Program: lp.Name, Section: lp.Section, Err: err} }
+	if lp.Err != nil {
+		return fail(lp.Err)
+	}
 	kind := c.hooks[lp.Name]
 	if kind == nil {
 		kind = c.hooks[lp.Section]
 	}
 	if kind == nil {
+		if lp.Type == ebpf.UnspecifiedProgram {
+			return fail(fmt.Errorf("section %q names no program type, and no typed program's prog array holds it: give one (CollectionOptions.ProgramTypes or DefaultProgramType; --type on the command line): %w", lp.Section, progtype.ErrUnsupported))
+		}
 		var err error
 		kind, err = progtype.LookupAttach(progtype.Type(lp.Type), progtype.AttachType(lp.AttachType))
 		if err != nil {
-			return nil, fmt.Errorf("program %s (section %s): %w (a user hook's program needs CollectionOptions.Hooks)", lp.Name, lp.Section, err)
+			return fail(fmt.Errorf("%w (a user hook's program needs CollectionOptions.Hooks)", err))
 		}
 	}
-	insns, err := c.resolveMaps(lp)
+	// The context analysis sees map references as the loader left them,
+	// pointers it does not follow, before they become constants.
+	lines := compactLines(lp.Lines)
+	pp, err := kind.Rewrite(lp.Insns)
 	if err != nil {
-		return nil, fmt.Errorf("program %s: %w", lp.Name, err)
+		return fail(lines.annotate(err))
 	}
-	pp, err := kind.Rewrite(insns)
+	rewritten, arrays, err := c.resolveMaps(pp.Insns)
 	if err != nil {
-		return nil, fmt.Errorf("program %s: %w", lp.Name, compactLines(lp.Lines).annotate(err))
+		return fail(err)
 	}
-	rewritten := pp.Insns // same slots as lp.Insns: line info still applies
+	pp.Insns = rewritten // same slots as lp.Insns: line info still applies
 	table, err := helperTable(kind, lp, rewritten)
 	if err != nil {
-		return nil, fmt.Errorf("program %s: %w", lp.Name, err)
+		return fail(err)
 	}
-	p := &Program{name: lp.Name, section: lp.Section, typ: lp.Type, kind: kind, pt: pp, insns: rewritten, lines: compactLines(lp.Lines), coll: c, refs: c.referencedMaps(lp)}
 	// Programs are unverified: every run is bounded (Budgeted), and
 	// checked runs reach only the maps the program references (Memory).
-	p.prog, err = interp.Load(rewritten, interp.Options{Mode: c.mode, Helpers: table, Budgeted: true, Memory: p.memory, UnsafeFastUnverified: c.unsafe})
+	p.refs = c.referencedMaps(lp)
+	prog, err := interp.Load(rewritten, interp.Options{Mode: c.mode, Helpers: table, Budgeted: true, Memory: p.memory, UnsafeFastUnverified: c.unsafe, ContextVariants: pp.Variants})
 	if err != nil {
-		return nil, fmt.Errorf("program %s: %w", lp.Name, compactLines(lp.Lines).annotate(err))
+		return fail(lines.annotate(err))
 	}
-	return p, nil
+	p.kind, p.pt, p.prog, p.insns, p.lines, p.arrays = kind, pp, prog, rewritten, lines, arrays
+	return nil
 }
 
 // resolveMaps turns the loader's map references into what programs hold at
 // run time: a map's Handle for PseudoMapIdx, the address of global data for
 // PseudoMapIdxValue.
-func (c *Collection) resolveMaps(lp *loader.Program) ([]isa.Instruction, error) {
-	insns := append([]isa.Instruction(nil), lp.Insns...)
+// It also returns the prog arrays the program refers to.
+func (c *Collection) resolveMaps(prog []isa.Instruction) ([]isa.Instruction, []maps.ProgramArray, error) {
+	insns := append([]isa.Instruction(nil), prog...)
+	var arrays []maps.ProgramArray
 	for i := 0; i+1 < len(insns); i++ {
 		ins := insns[i]
 		if !ins.IsLoadImm64() {
@@ -297,19 +346,22 @@ func (c *Collection) resolveMaps(lp *loader.Program) ([]isa.Instruction, error) 
 		switch ins.Src {
 		case isa.PseudoMapIdx, isa.PseudoMapIdxValue:
 			if int(ins.Imm) < 0 || int(ins.Imm) >= len(c.all) {
-				return nil, fmt.Errorf("instruction %d: map index %d out of range (%d maps)", i, ins.Imm, len(c.all))
+				return nil, nil, fmt.Errorf("instruction %d: map index %d out of range (%d maps)", i, ins.Imm, len(c.all))
 			}
 			m := c.all[ins.Imm]
 			v = m.Handle()
+			if pa, ok := m.(maps.ProgramArray); ok && ins.Src == isa.PseudoMapIdx && !slices.Contains(arrays, pa) {
+				arrays = append(arrays, pa)
+			}
 			if ins.Src == isa.PseudoMapIdxValue {
 				e, ok := m.(maps.Elems)
 				if !ok || m.Spec().Type != maps.Array {
-					return nil, fmt.Errorf("instruction %d: direct value access into map %s, a %s: only arrays have values at fixed addresses", i, m.Spec().Name, m.Spec().Type)
+					return nil, nil, fmt.Errorf("instruction %d: direct value access into map %s, a %s: only arrays have values at fixed addresses", i, m.Spec().Name, m.Spec().Type)
 				}
 				base := e.LookupElem(0, make([]byte, 4))
 				off := uint64(uint32(insns[i+1].Imm))
 				if base == 0 || off >= uint64(m.Spec().ValueSize) {
-					return nil, fmt.Errorf("instruction %d: offset %d is outside the %d-byte value of map %s", i, off, m.Spec().ValueSize, m.Spec().Name)
+					return nil, nil, fmt.Errorf("instruction %d: offset %d is outside the %d-byte value of map %s", i, off, m.Spec().ValueSize, m.Spec().Name)
 				}
 				v = base + off
 			}
@@ -321,7 +373,7 @@ func (c *Collection) resolveMaps(lp *loader.Program) ([]isa.Instruction, error) 
 		insns[i], insns[i+1] = pair[0], pair[1]
 		i++
 	}
-	return insns, nil
+	return insns, arrays, nil
 }
 
 // helperTable returns the helpers a program of kind may call: the generic
@@ -336,6 +388,9 @@ func helperTable(kind *progtype.Kind, lp *loader.Program, insns []isa.Instructio
 	}
 	for _, d := range kind.Helpers() {
 		table[d.ID] = d.Func
+	}
+	if tail, ok := table[helpers.IDTailCall]; ok {
+		table[helpers.IDTailCall] = preparingTailCall(tail)
 	}
 	for i, ins := range insns {
 		if !ins.IsHelperCall() {
@@ -359,6 +414,28 @@ func helperTable(kind *progtype.Kind, lp *loader.Program, insns []isa.Instructio
 		}
 	}
 	return table, nil
+}
+
+// preparingTailCall wraps bpf_tail_call: prog arrays hold *Program, which
+// is prepared when a tail call first reaches it, and the engine continues in
+// its engine program. A target that cannot be prepared ends the run with
+// its PrepareError, as Linux would never have loaded the object with it.
+func preparingTailCall(tail helpers.Func) helpers.Func {
+	return func(env helpers.Env, a *[5]uint64) (uint64, error) {
+		r0, err := tail(env, a)
+		if err != nil {
+			return r0, err
+		}
+		st := env.State()
+		if p, ok := st.TailCall.(*Program); ok {
+			if err := p.Prepare(); err != nil {
+				st.TailCall = nil
+				return 0, fmt.Errorf("bpf_tail_call: %w", err)
+			}
+			st.TailCall = p.prog
+		}
+		return r0, nil
+	}
 }
 
 // lineTable is a program's BTF line info, compactly: per slot an index

@@ -152,10 +152,15 @@ func (m *Map) Update(key, value any, flags MapUpdateFlags) error {
 		if len(k) != 4 {
 			return m.wrap("update", maps.EINVAL)
 		}
+		// Linux takes the descriptor of a loaded program; a program that
+		// cannot be prepared has none.
+		if err := v.Prepare(); err != nil {
+			return m.wrap("update", err)
+		}
 		if err := m.coll.keep(v.coll); err != nil {
 			return m.wrap("update", err)
 		}
-		return m.wrap("update", pa.SetProgram(leUint32(k), v.prog))
+		return m.wrap("update", pa.SetProgram(leUint32(k), v))
 	case *Map:
 		mm, ok := m.m.(maps.MapOfMaps)
 		if !ok {

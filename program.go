@@ -13,6 +13,7 @@ import (
 	"github.com/waggle-bpf/waggle/helpers"
 	"github.com/waggle-bpf/waggle/interp"
 	"github.com/waggle-bpf/waggle/isa"
+	"github.com/waggle-bpf/waggle/loader"
 	"github.com/waggle-bpf/waggle/maps"
 	"github.com/waggle-bpf/waggle/progtype"
 )
@@ -23,15 +24,23 @@ type Program struct {
 	name    string
 	section string
 	typ     ebpf.ProgramType
-	kind    *progtype.Kind
-	pt      *progtype.Program // the rewritten program, which makes its runs
-	prog    *interp.Program
-	insns   []isa.Instruction
-	lines   lineTable
 	coll    *Collection
 	runners sync.Pool                  // of *runner
-	refs    []maps.Map                 // the maps its instructions name
 	mem     atomic.Pointer[progMemory] // its map memory, for checked runs
+
+	// Preparation, on first use (Prepare): lp is what it starts from; the
+	// fields below it are set once it succeeded, err once it failed.
+	lp        *loader.Program
+	once      sync.Once
+	reachOnce sync.Once
+	err       error
+	kind      *progtype.Kind
+	pt        *progtype.Program // the rewritten program, which makes its runs
+	prog      *interp.Program
+	insns     []isa.Instruction
+	lines     lineTable
+	arrays    []maps.ProgramArray // the prog arrays it refers to
+	refs      []maps.Map          // the maps its instructions name
 }
 
 // runner is what one run needs, reused across runs: the engine's execution
@@ -87,6 +96,64 @@ type RunOptions struct {
 	Memory []progtype.Region
 }
 
+// Prepare prepares the program to run, if that has not happened yet, and
+// returns why it cannot run: a *PrepareError naming the program (no program
+// type, a helper user space lacks or the type may not call, a context
+// access the kernel would refuse, a relocation that cannot be applied), or
+// nil. The collection prepares each program on first use (Run, Test,
+// Benchmark, Exec, Instructions), on its own, as the kernel loads each
+// program of an object on its own: one that cannot be prepared fails
+// itself, and the runs whose tail calls reach it, but not the others.
+//
+// Preparing a program also prepares, ignoring their errors, the programs
+// that the prog arrays it refers to hold, so that a run never pays for a
+// preparation; a tail call into one that failed ends the run with its
+// error.
+func (p *Program) Prepare() error {
+	if err := p.prepareSelf(); err != nil {
+		return err
+	}
+	p.reachOnce.Do(p.prepareReachable)
+	return nil
+}
+
+// prepareSelf prepares the program alone, once.
+func (p *Program) prepareSelf() error {
+	p.once.Do(func() {
+		p.err = p.coll.prepare(p)
+		p.lp = nil
+	})
+	return p.err
+}
+
+// prepareReachable prepares the programs the prog arrays of p hold, and
+// those their prog arrays hold, and so on.
+func (p *Program) prepareReachable() {
+	seen := map[*Program]bool{p: true}
+	work := []*Program{p}
+	for len(work) > 0 {
+		q := work[len(work)-1]
+		work = work[:len(work)-1]
+		for _, pa := range q.arrays {
+			m, ok := pa.(maps.Map)
+			if !ok {
+				continue
+			}
+			for k := uint32(0); k < m.Spec().MaxEntries; k++ {
+				v, ok := pa.Program(k)
+				t, isProg := v.(*Program)
+				if !ok || !isProg || seen[t] {
+					continue
+				}
+				seen[t] = true
+				if t.prepareSelf() == nil {
+					work = append(work, t)
+				}
+			}
+		}
+	}
+}
+
 // Name returns the program's name (its function's symbol).
 func (p *Program) Name() string { return p.name }
 
@@ -98,18 +165,32 @@ func (p *Program) Section() string { return p.section }
 
 // Instructions returns the program as it runs: linked, with map references
 // resolved and context accesses rewritten. Slot indices are the object's.
-func (p *Program) Instructions() []isa.Instruction { return p.insns }
+// It is nil for a program that cannot be prepared (Prepare says why).
+func (p *Program) Instructions() []isa.Instruction {
+	if p.Prepare() != nil {
+		return nil
+	}
+	return p.insns
+}
 
 // SourceLine returns the C source line of slot pc, from the object's BTF
 // line info, if it has one.
 func (p *Program) SourceLine(pc int) (file string, line int, text string, ok bool) {
+	if p.Prepare() != nil {
+		return "", 0, "", false
+	}
 	l, ok := p.lines.line(pc)
 	return l.File, l.Line, l.Text, ok
 }
 
 // Kind returns the program type's description: its context layout, the
-// helpers it may call.
-func (p *Program) Kind() *progtype.Kind { return p.kind }
+// helpers it may call. It is nil for a program that cannot be prepared.
+func (p *Program) Kind() *progtype.Kind {
+	if p.Prepare() != nil {
+		return nil
+	}
+	return p.kind
+}
 
 // Run runs the program once (or opts.Repeat times) and returns its return
 // value, the low 32 bits of r0, like cilium/ebpf's Program.Run. Every run
@@ -163,6 +244,9 @@ func (p *Program) Exec() progtype.Exec { return p.ExecContext(context.Background
 // ExecContext is Exec whose runs stop when ctx ends, as RunContext's do.
 func (p *Program) ExecContext(ctx context.Context) progtype.Exec {
 	return func(run *progtype.Run) (uint64, error) {
+		if err := p.Prepare(); err != nil {
+			return 0, err
+		}
 		if !p.coll.acquire() {
 			return 0, fmt.Errorf("program %s: %w", p.name, errCollectionClosed)
 		}
@@ -252,6 +336,9 @@ func (p *Program) run(ctx context.Context, opts *RunOptions) (uint32, time.Durat
 func (p *Program) runHeld(ctx context.Context, opts *RunOptions) (uint32, time.Duration, error) {
 	if opts == nil {
 		opts = &RunOptions{}
+	}
+	if err := p.Prepare(); err != nil {
+		return 0, 0, err
 	}
 	c := p.coll
 	if opts.CPU != 0 && opts.Flags&bpfFTestRunOnCPU == 0 {

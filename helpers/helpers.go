@@ -113,6 +113,16 @@ func (s *State) Release() bool {
 	return released
 }
 
+// PacketLoader is implemented by a State.Hook whose programs may use the
+// legacy packet loads (LD_ABS and LD_IND): LoadPacket returns the n bytes
+// such a load at offset off reads, as Linux's bpf_skb_load_helper_*
+// (net/core/filter.c) finds them in the packet as it is now, the negative
+// SKF_NET_OFF and SKF_LL_OFF areas included, or false where Linux fails
+// the load (and the program returns 0).
+type PacketLoader interface {
+	LoadPacket(off int32, n int) ([]byte, bool)
+}
+
 // Func implements one helper: args holds r1-r5 at the call, the result is
 // r0. A non-nil error aborts the run; it is for faults the kernel would
 // never let happen (a bad pointer in an unverified program), not for errno

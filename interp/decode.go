@@ -187,8 +187,9 @@ const (
 	opCallLocal // bpf-to-bpf call to slot off, costing imm fuel (frameCosts)
 	opCallX     // helper whose id is in dst (the conformance suite's callx)
 	opExit
-	opBack  // a backward jump: spend fuel, then run the real opcode sz
-	opTrace // tracing: report the instruction, then run Program.traced[pc]
+	opBack       // a backward jump: spend fuel, then run the real opcode sz
+	opTrace      // tracing: report the instruction, then run Program.traced[pc]
+	opCtxVariant // an access with a context form: Program.variants[pc]
 
 	numOps
 )

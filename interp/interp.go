@@ -71,6 +71,19 @@ type Options struct {
 	// for tests and the conformance suite, whose programs are known to be
 	// safe; never set it for programs from elsewhere.
 	UnsafeFastUnverified bool
+	// ContextVariants are loads and stores that run in another form when
+	// their base register holds the run's context (Args.Regs[0], what r1
+	// holds at entry), by slot: the context-access rewrite of an access
+	// that a static analysis could not tell to be one (progtype.Program's
+	// Variants). The instruction at the slot runs otherwise. Both must be
+	// loads, or both stores, through the same base register.
+	ContextVariants map[int]isa.Instruction
+}
+
+// variant is an access with a context form (Options.ContextVariants).
+type variant struct {
+	base uint8
+	code [2]insn // [0] as the program has it, [1] on the context
 }
 
 // Program is a validated, predecoded program. It is immutable and safe for
@@ -89,6 +102,8 @@ type Program struct {
 	// With Options.Trace, every op is opTrace and traced holds the real ones.
 	trace  func(pc int, regs *[11]uint64)
 	traced []uint8
+	// variants are the slots whose op is opCtxVariant.
+	variants map[int]*variant
 }
 
 // Load validates prog (isa.ValidateProgram) and prepares it to run. The
@@ -138,6 +153,18 @@ func Load(prog []isa.Instruction, opts Options) (*Program, error) {
 			}
 		}
 	}
+	if len(opts.ContextVariants) > 0 {
+		p.variants = make(map[int]*variant, len(opts.ContextVariants))
+		for pc, alt := range opts.ContextVariants {
+			v, err := decodeVariant(insns, pc, alt, opts.Mode)
+			if err != nil {
+				return nil, err
+			}
+			v.code[0] = code[pc]
+			p.variants[pc] = v
+			code[pc].op = opCtxVariant
+		}
+	}
 	if p.trace != nil {
 		p.traced = make([]uint8, len(code))
 		for pc := range code {
@@ -145,6 +172,34 @@ func Load(prog []isa.Instruction, opts Options) (*Program, error) {
 		}
 	}
 	return p, nil
+}
+
+// decodeVariant checks and predecodes the context form alt of the access
+// at slot pc.
+func decodeVariant(prog []isa.Instruction, pc int, alt isa.Instruction, mode Mode) (*variant, error) {
+	if pc < 0 || pc >= len(prog) {
+		return nil, fmt.Errorf("interp: context variant at slot %d, outside the %d-slot program", pc, len(prog))
+	}
+	ins := prog[pc]
+	base := func(i isa.Instruction) (isa.Register, bool) {
+		switch c, m := i.Op.Class(), i.Op.Mode(); {
+		case c == isa.ClassLDX && (m == isa.ModeMEM || m == isa.ModeMEMSX):
+			return i.Src, true
+		case (c == isa.ClassST || c == isa.ClassSTX) && m == isa.ModeMEM:
+			return i.Dst, true
+		}
+		return 0, false
+	}
+	b1, ok1 := base(ins)
+	b2, ok2 := base(alt)
+	if !ok1 || !ok2 || b1 != b2 || ins.Op.Class() != alt.Op.Class() {
+		return nil, fmt.Errorf("interp: slot %d: context variant %s of %s: both must be loads or stores through one base register", pc, isa.Format(alt, isa.Instruction{}), isa.Format(ins, isa.Instruction{}))
+	}
+	code, _, err := decode([]isa.Instruction{alt}, mode, nil, 0)
+	if err != nil {
+		return nil, fmt.Errorf("interp: slot %d: context variant: %w", pc, err)
+	}
+	return &variant{base: uint8(b1), code: [2]insn{1: code[0]}}, nil
 }
 
 // funcPC returns the slot a callback address (the value of a PseudoFunc
@@ -300,6 +355,7 @@ type Machine struct {
 	hit     *span   // checked mode: the map span the last access found (never nil: &noSpan)
 	dirty   uint64  // checked mode: the lowest stack address the run wrote
 	callPC  int     // the helper call in progress, for faults in its callbacks
+	ctx     uint64 // Args.Regs[0], for Options.ContextVariants
 }
 
 // NewMachine returns a Machine with a zeroed stack.
@@ -361,6 +417,7 @@ func (m *Machine) Run(p *Program, a *Args) (uint64, error) {
 	if a.Budget == 0 {
 		m.fuel = ^uint64(0)
 	}
+	m.ctx = a.Regs[0]
 	m.lent = [MaxCallFrames]uint64{}
 	r := &m.regs
 	r[0], r[1], r[2], r[3], r[4], r[5] = 0, a.Regs[0], a.Regs[1], a.Regs[2], a.Regs[3], a.Regs[4]
@@ -674,15 +731,24 @@ func (m *Machine) atomic(pc int, i *insn) error {
 }
 
 // ldAbs implements the legacy packet loads: the value is read in network
-// byte order; an offset outside the packet ends the program with r0 = 0
-// (Linux's bpf_skb_load_helper_*). The offset is a 32-bit signed value, as
-// in the kernel's rewrite; the negative SKF_NET_OFF/SKF_LL_OFF areas are not
-// modelled and fail like any other offset outside the packet.
+// byte order; a load Linux's bpf_skb_load_helper_* fails ends the program
+// with r0 = 0. The offset is a 32-bit signed value, as in the kernel's
+// rewrite. The program type's run state, when it is a
+// helpers.PacketLoader, finds the bytes: in the packet as helpers left it,
+// and below 0 in the SKF_NET_OFF (network header) and SKF_LL_OFF (MAC
+// header) areas. Without one, Args.Packet is read from 0 on.
 func (m *Machine) ldAbs(off int32, n uint8) (uint64, bool) {
-	if off < 0 || int64(off)+int64(n) > int64(len(m.packet)) {
-		return 0, false
+	var b []byte
+	if pl, ok := m.state.Hook.(helpers.PacketLoader); ok {
+		if b, ok = pl.LoadPacket(off, int(n)); !ok || len(b) != int(n) {
+			return 0, false
+		}
+	} else {
+		if off < 0 || int64(off)+int64(n) > int64(len(m.packet)) {
+			return 0, false
+		}
+		b = m.packet[off : int(off)+int(n)]
 	}
-	b := m.packet[off : int(off)+int(n)]
 	switch n {
 	case 1:
 		return uint64(b[0]), true

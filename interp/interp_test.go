@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -218,6 +219,64 @@ func TestRun_LdAbs(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRun_ContextVariants: an access with a context form runs that form
+// when its base holds the run's context (Args.Regs[0]) and its own
+// otherwise, in every mode and under tracing; Load refuses variants that
+// are no accesses through the same base.
+func TestRun_ContextVariants(t *testing.T) {
+	ctx, other := mem.Aligned(16), mem.Aligned(16)
+	binary.LittleEndian.PutUint32(ctx[0:], 0x11)
+	binary.LittleEndian.PutUint32(ctx[8:], 0x88)
+	binary.LittleEndian.PutUint32(other[0:], 0x22)
+	// r1 = the context; r2 = the other buffer; r3 != 0 switches r1 to it.
+	prog := []isa.Instruction{
+		{Op: 0x15, Dst: 3, Off: 1}, // if r3 == 0 goto +1
+		movr(isa.R1, isa.R2),
+		ldx(isa.SizeW, isa.R0, isa.R1, 0), // the ambiguous access
+		stx(isa.SizeW, isa.R1, 4, isa.R0), // and a store through it
+		exit,
+	}
+	variants := map[int]isa.Instruction{
+		2: ldx(isa.SizeW, isa.R0, isa.R1, 8),
+		3: stx(isa.SizeW, isa.R1, 12, isa.R0),
+	}
+	for _, mode := range modes {
+		for _, traced := range []bool{false, true} {
+			opts := Options{Mode: mode, ContextVariants: variants}
+			if traced {
+				opts.Trace = func(int, *[11]uint64) {}
+			}
+			p := mustLoad(t, prog, opts)
+			for _, tc := range []struct {
+				switchBase uint64
+				want       uint64
+				buf        []byte
+				at         int
+			}{{0, 0x88, ctx, 12}, {1, 0x22, other, 4}} {
+				a := &Args{Regs: [5]uint64{mem.Addr(ctx), mem.Addr(other), tc.switchBase}, Regions: []Region{{Data: ctx, Writable: true}, {Data: other, Writable: true}}}
+				got, err := NewMachine().Run(p, a)
+				if err != nil || got != tc.want || binary.LittleEndian.Uint32(tc.buf[tc.at:]) != uint32(tc.want) {
+					t.Errorf("%s, traced %v, r3 %d: r0 %#x, %v; stored % x; want %#x", mode, traced, tc.switchBase, got, err, tc.buf, tc.want)
+				}
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name     string
+		variants map[int]isa.Instruction
+		want     string
+	}{
+		{"outside", map[int]isa.Instruction{9: ldx(isa.SizeW, isa.R0, isa.R1, 8)}, "outside the 5-slot program"},
+		{"not an access", map[int]isa.Instruction{1: ldx(isa.SizeW, isa.R0, isa.R1, 8)}, "both must be loads or stores"},
+		{"other base", map[int]isa.Instruction{2: ldx(isa.SizeW, isa.R0, isa.R2, 8)}, "both must be loads or stores"},
+		{"store for load", map[int]isa.Instruction{2: stx(isa.SizeW, isa.R1, 8, isa.R0)}, "both must be loads or stores"},
+	} {
+		if _, err := Load(prog, Options{ContextVariants: tc.variants}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
 	}
 }
 

@@ -489,6 +489,16 @@ func (m *Machine) exec(p *Program, pc int) (uint64, error) {
 			m.traceHook(pc - 1)
 			op = p.traced[pc-1]
 			continue
+		case opCtxVariant:
+			// Run the context form if the base holds the context.
+			v := p.variants[pc-1]
+			k := 0
+			if r[v.base] == m.ctx {
+				k = 1
+			}
+			i = &v.code[k]
+			op = i.op
+			continue
 		case opInvalid:
 			return 0, m.fault(pc-1, isa.ErrInvalidOpcode, "executed the second slot of a lddw")
 		case opExit:

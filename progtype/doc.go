@@ -27,6 +27,9 @@
 //
 // Which instructions access the context is found by ContextAccesses, a
 // small data-flow analysis that stands in for the verifier until it exists.
+// Where it cannot tell and the kernel, path by path, could, Kind.Rewrite
+// settles the access with the type's rules or leaves the choice to run time
+// (Program.Variants, which engines run when the base holds the context).
 //
 // # Runs
 //

@@ -3,6 +3,7 @@ package progtype
 import (
 	"errors"
 	"fmt"
+	"sort"
 
 	"github.com/waggle-bpf/waggle/isa"
 )
@@ -113,6 +114,11 @@ type Access struct {
 	Write bool
 	// Rewritten is the instruction that replaces it.
 	Rewritten isa.Instruction
+	// Variant marks an access that is a context access on some paths
+	// only, as far as the analysis can tell: Rewritten runs when its base
+	// holds the context, the program's own instruction otherwise
+	// (Program.Variants).
+	Variant bool
 }
 
 // CheckAccess reports whether a program of this type may access size bytes
@@ -152,6 +158,12 @@ type Program struct {
 	// ContextEnd is one past the last context byte the program accesses
 	// (the kernel's prog->aux->max_ctx_offset).
 	ContextEnd int
+	// Variants are the accesses whose base is the context on some paths and
+	// another pointer on others as far as ContextAccesses can tell, and
+	// whose rewrite changes them: by slot, the instruction to run when the
+	// base holds the context (interp.Options.ContextVariants). Insns keeps
+	// the program's own instruction there.
+	Variants map[int]isa.Instruction
 }
 
 // Convert rewrites the context accesses at the given slot indices (as
@@ -169,47 +181,87 @@ func (k *Kind) Convert(prog []isa.Instruction, at []int) (*Program, error) {
 		if pc < 0 || pc >= len(prog) {
 			return nil, fmt.Errorf("progtype: context access at instruction %d outside the program (%d slots)", pc, len(prog))
 		}
-		ins := prog[pc]
-		a, ok := accessOf(ins)
-		if !ok {
-			if ins.Op.Class() == isa.ClassSTX && ins.Op.Mode() == isa.ModeATOMIC {
-				a = ctxAccess{off: int(ins.Off), size: ins.Op.Size().Bytes(), write: true}
-				return nil, k.accessError(pc, a, "atomic operations on the context are not allowed")
-			}
-			return nil, fmt.Errorf("progtype: instruction %d (%s) is not a load or store", pc, ins.Op)
+		a, err := k.convertAccess(pc, prog[pc])
+		if err != nil {
+			return nil, err
 		}
-		c, reason := k.check(a)
-		if reason != "" {
-			return nil, k.accessError(pc, a, reason)
-		}
-		nw := ins
-		switch {
-		case c.noop:
-			nw = isa.Instruction{Op: isa.OpJA}
-		default:
-			if c.off < -1<<15 || c.off >= 1<<15 {
-				return nil, fmt.Errorf("progtype: instruction %d: runtime offset %d does not fit an instruction", pc, c.off)
-			}
-			nw.Off = int16(c.off)
-			if c.size != 0 && c.size != a.size {
-				nw.Op = ins.Op&^0x18 | isa.Opcode(sizeCode(c.size))
-			}
-		}
-		p.Insns[pc] = nw
-		p.Accesses = append(p.Accesses, Access{Insn: pc, Field: k.layout.describe(a.off), Off: a.off, Size: a.size, Write: a.write, Rewritten: nw})
-		p.ContextEnd = max(p.ContextEnd, a.off+a.size)
+		p.Insns[pc] = a.Rewritten
+		p.add(a)
 	}
 	return p, nil
 }
 
+// add records a converted access.
+func (p *Program) add(a Access) {
+	p.Accesses = append(p.Accesses, a)
+	p.ContextEnd = max(p.ContextEnd, a.Off+a.Size)
+}
+
+// convertAccess checks and rewrites the context access ins at slot pc.
+func (k *Kind) convertAccess(pc int, ins isa.Instruction) (Access, error) {
+	a, ok := accessOf(ins)
+	if !ok {
+		if ins.Op.Class() == isa.ClassSTX && ins.Op.Mode() == isa.ModeATOMIC {
+			a = ctxAccess{off: int(ins.Off), size: ins.Op.Size().Bytes(), write: true}
+			return Access{}, k.accessError(pc, a, "atomic operations on the context are not allowed")
+		}
+		return Access{}, fmt.Errorf("progtype: instruction %d (%s) is not a load or store", pc, ins.Op)
+	}
+	c, reason := k.check(a)
+	if reason != "" {
+		return Access{}, k.accessError(pc, a, reason)
+	}
+	nw := ins
+	switch {
+	case c.noop:
+		nw = isa.Instruction{Op: isa.OpJA}
+	default:
+		if c.off < -1<<15 || c.off >= 1<<15 {
+			return Access{}, fmt.Errorf("progtype: instruction %d: runtime offset %d does not fit an instruction", pc, c.off)
+		}
+		nw.Off = int16(c.off)
+		if c.size != 0 && c.size != a.size {
+			nw.Op = ins.Op&^0x18 | isa.Opcode(sizeCode(c.size))
+		}
+	}
+	return Access{Insn: pc, Field: k.layout.describe(a.off), Off: a.off, Size: a.size, Write: a.write, Rewritten: nw}, nil
+}
+
 // Rewrite finds the context accesses of prog with ContextAccesses and
-// converts them with Convert.
+// converts them with Convert. An access the analysis finds ambiguous (the
+// context on some paths, another pointer on others, where the kernel saw
+// one of them on each path it found feasible) is settled with the type's
+// rules: one the kernel would refuse as a context access is none in a
+// program it accepts and stays as it is; one whose rewrite changes nothing
+// is right either way; the others become Variants, decided at run time by
+// whether their base holds the context.
 func (k *Kind) Rewrite(prog []isa.Instruction) (*Program, error) {
-	at, err := ContextAccesses(prog)
+	at, ambiguous, err := contextAccesses(prog)
 	if err != nil {
 		return nil, err
 	}
-	return k.Convert(prog, at)
+	p, err := k.Convert(prog, at)
+	if err != nil {
+		return nil, err
+	}
+	for _, pc := range ambiguous {
+		a, err := k.convertAccess(pc, prog[pc])
+		if err != nil || a.Rewritten == prog[pc] {
+			continue // no context access, or one that needs no rewrite
+		}
+		if a.Rewritten.Op.Class() == isa.ClassJMP { // a store the kernel drops
+			ins := prog[pc]
+			return nil, ambiguityError(pc, ins.Dst)
+		}
+		if p.Variants == nil {
+			p.Variants = make(map[int]isa.Instruction)
+		}
+		p.Variants[pc] = a.Rewritten
+		a.Variant = true
+		p.add(a)
+	}
+	sort.Slice(p.Accesses, func(i, j int) bool { return p.Accesses[i].Insn < p.Accesses[j].Insn })
+	return p, nil
 }
 
 // NewRun prepares a run of the program on in: Kind.NewRun, plus the checks

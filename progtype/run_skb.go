@@ -339,3 +339,40 @@ func (r *Run) finishSKB(out *Output) error {
 
 // errEBADMSG is the errno of a CHECKSUM_COMPLETE mismatch.
 const errEBADMSG = maps.Errno(74)
+
+// SKF_NET_OFF and SKF_LL_OFF (include/uapi/linux/filter.h): legacy packet
+// loads at offsets from these on read relative to the network header and
+// the MAC header.
+const (
+	skfNetOff = -0x100000
+	skfLLOff  = -0x200000
+)
+
+// LoadPacket implements helpers.PacketLoader for the socket buffer types:
+// bpf_skb_load_helper_* (net/core/filter.c). An offset from 0 on is from
+// skb->data (the MAC header for tc, the network header for socket filters
+// and cgroup_skb), one from SKF_NET_OFF on from the network header and one
+// from SKF_LL_OFF on from the MAC header; the bytes must lie between the
+// head of the buffer and the end of the packet, and anything else fails.
+// It reads the packet as the helpers the program called left it.
+func (r *Run) LoadPacket(off int32, n int) ([]byte, bool) {
+	s := r.skb
+	if s == nil || n <= 0 {
+		return nil, false
+	}
+	var at int64
+	switch {
+	case off >= 0:
+		at = int64(s.data) + int64(off)
+	case off >= skfNetOff:
+		at = int64(s.network) + int64(off) - skfNetOff
+	case off >= skfLLOff:
+		at = int64(s.mac) + int64(off) - skfLLOff
+	default:
+		return nil, false
+	}
+	if at < 0 || at+int64(n) > int64(s.tail) {
+		return nil, false
+	}
+	return s.buf[at : at+int64(n)], true
+}

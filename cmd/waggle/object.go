@@ -56,6 +56,19 @@ func (f *objectFlags) given() bool {
 	return f.program != "" || f.pcapIn != "" || f.iface != "" || f.dataIn != "" || f.progType != ""
 }
 
+// loaderOptions are the options of reading the object: --type is the type
+// of every program whose section names none.
+func (f *objectFlags) loaderOptions() (loader.Options, error) {
+	if f.progType == "" {
+		return loader.Options{}, nil
+	}
+	t, ok := programTypes[f.progType]
+	if !ok {
+		return loader.Options{}, fmt.Errorf("--type %q: want one of %s", f.progType, strings.Join(programTypeNames(), ", "))
+	}
+	return loader.Options{DefaultType: t}, nil
+}
+
 // hasTypedPrograms reports whether the object has programs in sections
 // that name a program type.
 func hasTypedPrograms(obj *loader.Object) bool {
@@ -96,12 +109,13 @@ func (e *env) runObject(path string, obj *loader.Object, f *objectFlags) error {
 		opts.Trace = e.stderr
 	}
 	if f.progType != "" {
-		t, ok := programTypes[f.progType]
-		if !ok {
-			return fmt.Errorf("--type %q: want one of %s", f.progType, strings.Join(programTypeNames(), ", "))
-		}
+		// The object was loaded with the type as its default
+		// (loaderOptions); the program run takes it whatever its section
+		// says. Its tail-call targets without a type of their own have it
+		// already, as the default.
+		t := programTypes[f.progType]
 		for _, p := range obj.Programs {
-			if f.program == "" || p.Name == f.program {
+			if p.Name == f.program || f.program == "" && len(obj.Programs) == 1 {
 				p.Type = t
 			}
 		}
@@ -350,6 +364,7 @@ func (e *env) printSummary(sum *packetSummary, f *objectFlags) error {
 // programTypes are the --type names, as bpftool spells them.
 var programTypes = map[string]ebpf.ProgramType{
 	"xdp": ebpf.XDP, "tc": ebpf.SchedCLS, "classifier": ebpf.SchedCLS, "action": ebpf.SchedACT,
+	"sched_cls": ebpf.SchedCLS, "sched_act": ebpf.SchedACT,
 	"socket": ebpf.SocketFilter, "socket_filter": ebpf.SocketFilter, "cgroup_skb": ebpf.CGroupSKB,
 	"kprobe": ebpf.Kprobe, "tracepoint": ebpf.TracePoint, "raw_tracepoint": ebpf.RawTracepoint,
 	"perf_event": ebpf.PerfEvent,

@@ -89,7 +89,11 @@ error naming the instruction.`,
 				defer cancel()
 			}
 			if isELF(args[0]) && section == "" && memFile == "" && memHex == "" {
-				o, err := loader.LoadFile(args[0], loader.Options{})
+				lopts, err := obj.loaderOptions()
+				if err != nil {
+					return err
+				}
+				o, err := loader.LoadFile(args[0], lopts)
 				if obj.given() && err != nil {
 					return err
 				}
@@ -195,7 +199,7 @@ error naming the instruction.`,
 	f.Uint64Var(&budget, "budget", waggle.DefaultBudget, "stop a run after this many instructions (counted at loops, calls and callbacks; 0: no limit)")
 	f.DurationVar(&timeout, "timeout", 0, "stop running after this long, e.g. 5s (0: no limit)")
 	f.StringVar(&obj.program, "program", "", "the object's program to run")
-	f.StringVar(&obj.progType, "type", "", "program type, overriding the section name (xdp, tc, socket, ...)")
+	f.StringVar(&obj.progType, "type", "", "program type (xdp, tc, socket, ...) of the program run, overriding its section name's, and of every program whose section names none")
 	f.StringVar(&obj.pcapIn, "pcap", "", "run over the frames of this capture `FILE` (pcap or pcapng)")
 	f.StringVar(&obj.pcapOut, "out", "", "write the frames the program passes or transmits to this pcap `FILE`")
 	f.StringVar(&obj.iface, "iface", "", "run live on the frames arriving at this interface")
