@@ -355,7 +355,7 @@ type Machine struct {
 	hit     *span   // checked mode: the map span the last access found (never nil: &noSpan)
 	dirty   uint64  // checked mode: the lowest stack address the run wrote
 	callPC  int     // the helper call in progress, for faults in its callbacks
-	ctx     uint64 // Args.Regs[0], for Options.ContextVariants
+	ctx     uint64  // Args.Regs[0], for Options.ContextVariants
 }
 
 // NewMachine returns a Machine with a zeroed stack.
