@@ -167,8 +167,10 @@ func (k *Kind) Helpers() helpers.Defs {
 	switch k.run {
 	case runXDP:
 		src = append(src, xdpDefs...)
+		src = append(src, xdpNetDefs...)
 	case runSKB:
 		src = append(src, skbDefs...)
+		src = append(src, netDefs...)
 	}
 	src = append(src, taskDefs...)
 	var out helpers.Defs
