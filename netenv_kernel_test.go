@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/waggle-bpf/waggle"
 	"github.com/waggle-bpf/waggle/netenv"
@@ -25,6 +28,10 @@ type netCase struct {
 	prog string
 	req  []byte
 	size int
+	ctx  []byte // ctx_in, nil for none
+	// mask are byte ranges of the request that are not compared: what
+	// Linux leaves undefined.
+	mask [][2]int
 }
 
 // frame returns the test packet of a request: an Ethernet header with
@@ -56,11 +63,17 @@ func runKernelNet(t *testing.T, n *testNetns, kc *ebpf.Collection, c netCase) ne
 	var err error
 	n.do(t, func() {
 		opts := &ebpf.RunOptions{Data: pkt, DataOut: out}
+		if c.ctx != nil {
+			opts.Context = c.ctx
+		}
 		r.ret, err = kc.Programs[c.prog].Run(opts)
 		r.out = opts.DataOut
 	})
 	if err != nil {
 		t.Fatalf("kernel: %v", err)
+	}
+	if r.ret == shortRet {
+		t.Fatalf("the request of %d bytes is shorter than %s's", len(c.req), c.prog)
 	}
 	return r
 }
@@ -71,6 +84,9 @@ func runWaggleNet(t *testing.T, coll *waggle.Collection, c netCase, opts waggle.
 	pkt := frame(c.req, c.size)
 	opts.Data = pkt
 	opts.DataOut = make([]byte, len(pkt)+512)
+	if c.ctx != nil {
+		opts.Context = c.ctx
+	}
 	var r netRun
 	opts.Output = &r.res
 	ret, err := coll.Programs[c.prog].Run(&opts)
@@ -83,8 +99,12 @@ func runWaggleNet(t *testing.T, coll *waggle.Collection, c netCase, opts waggle.
 
 // compareNet requires the same return value and packet; on a difference
 // it prints both requests' bytes after the Ethernet header.
-func compareNet(t *testing.T, which string, got, want netRun) {
+func compareNet(t *testing.T, which string, c netCase, got, want netRun) {
 	t.Helper()
+	for _, m := range c.mask {
+		clear(got.out[14+m[0] : 14+m[1]])
+		clear(want.out[14+m[0] : 14+m[1]])
+	}
 	if got.ret != want.ret || !bytes.Equal(got.out, want.out) {
 		t.Errorf("%s: waggle returned %d, the kernel %d\nwaggle:\n%skernel:\n%s", which, int32(got.ret), int32(want.ret),
 			hex.Dump(got.out[min(14, len(got.out)):]), hex.Dump(want.out[min(14, len(want.out)):]))
@@ -358,9 +378,448 @@ func TestNetenv_fibKernel(t *testing.T) {
 				t.Run(c.name, func(t *testing.T) {
 					want := runKernelNet(t, n, kc, c)
 					for which, coll := range colls {
-						compareNet(t, which, runWaggleNet(t, coll, c, waggle.RunOptions{}), want)
+						compareNet(t, which, c, runWaggleNet(t, coll, c, waggle.RunOptions{}), want)
 					}
 				})
+			}
+		})
+	}
+}
+
+// helperCases are the requests to bpf_check_mtu, the redirects and
+// bpf_clone_redirect, and the tunnel metadata helpers, on fibHost.
+func helperCases() []netCase {
+	mtu := func(ifindex, mtuLen uint32, diff int32, flags uint32) []byte {
+		b := make([]byte, 20)
+		le.PutUint32(b[0:], ifindex)
+		le.PutUint32(b[4:], mtuLen)
+		le.PutUint32(b[8:], uint32(diff))
+		le.PutUint32(b[12:], flags)
+		return b
+	}
+	redirect := redirectReq
+	var out []netCase
+	for _, c := range []struct {
+		name string
+		req  []byte
+		size int
+	}{
+		{"own device", mtu(0, 0, 0, 0), 0},
+		{"device", mtu(11, 0, 0, 0), 0},
+		{"no device", mtu(99, 0, 0, 0), 0},
+		{"length fits", mtu(11, 1400, 0, 0), 0},
+		{"length too long", mtu(11, 1401, 0, 0), 0},
+		{"length diff", mtu(11, 1300, 101, 0), 0},
+		{"negative diff", mtu(11, 1500, -100, 0), 0},
+		{"long packet", mtu(11, 0, 0, 0), 1420},
+		{"long packet diff", mtu(11, 0, -10, 0), 1420},
+		{"segs", mtu(11, 0, 0, 1), 0},
+		{"segs with length", mtu(11, 1000, 0, 1), 0},
+		{"unknown flag", mtu(11, 0, 0, 2), 0},
+	} {
+		out = append(out, netCase{name: "xdp mtu/" + c.name, prog: "xdp_mtu", req: c.req, size: c.size},
+			netCase{name: "tc mtu/" + c.name, prog: "tc_mtu", req: c.req, size: c.size})
+	}
+	for _, c := range []struct {
+		name string
+		req  []byte
+		size int
+	}{
+		{"redirect", redirect(0, 10, 0, ""), 0},
+		{"redirect ingress", redirect(0, 10, 1, ""), 0},
+		{"redirect bad flag", redirect(0, 10, 2, ""), 0},
+		{"neigh", redirect(1, 10, 0, ""), 0},
+		{"neigh flag", redirect(1, 10, 1, ""), 0},
+		{"neigh nexthop", redirect(2, 10, 0, "10.0.0.2"), 0},
+		{"neigh nexthop v6", redirect(2, 10, 0, "2001:db8::2"), 0},
+		{"neigh short", redirect(3, 10, 0, "10.0.0.2"), 0},
+		{"peer", redirect(4, 10, 0, ""), 0},
+		{"peer flag", redirect(4, 10, 1, ""), 0},
+		{"clone", redirect(5, 10, 0, ""), 0},
+		{"clone ingress", redirect(5, 10, 1, ""), 0},
+		{"clone peer down", redirect(5, 12, 0, ""), 0},
+		{"clone down", redirect(5, 13, 0, ""), 0},
+		{"clone ingress down", redirect(5, 13, 1, ""), 0},
+		{"clone ingress too long", redirect(5, 11, 1, ""), 1500},
+		{"clone too long", redirect(5, 11, 0, ""), 1500},
+		{"clone lo", redirect(5, 1, 0, ""), 0},
+		{"clone no device", redirect(5, 99, 0, ""), 0},
+		{"clone bad flag", redirect(5, 10, 2, ""), 0},
+	} {
+		out = append(out, netCase{name: "redirect/" + c.name, prog: "tc_redirect", req: c.req, size: c.size})
+	}
+	for _, c := range tunnelCases() {
+		out = append(out, netCase{name: "tunnel/" + c.name, prog: "tc_tunnel", req: c.req()})
+	}
+	return out
+}
+
+// redirectReq builds a request to tc_redirect: the operation (0
+// bpf_redirect, 1 and 2 bpf_redirect_neigh without and with a nexthop, 3
+// with a short one, 4 bpf_redirect_peer, 5 bpf_clone_redirect), the
+// device, the flags and the nexthop.
+func redirectReq(op, ifindex uint32, flags uint64, nh string) []byte {
+	b := make([]byte, 48)
+	le.PutUint32(b[0:], op)
+	le.PutUint32(b[4:], ifindex)
+	le.PutUint64(b[8:], flags)
+	if nh != "" {
+		a := netip.MustParseAddr(nh)
+		le.PutUint32(b[24:], map[bool]uint32{true: 2, false: 10}[a.Is4()])
+		copy(b[28:], a.AsSlice())
+	}
+	return b
+}
+
+// le reads and writes the requests' host-order fields.
+var le = binary.LittleEndian
+
+// Offsets of struct tunnel_req in testdata/netenv/net.c.
+const (
+	tunRCGet   = 40
+	tunKey     = 48
+	tunOut     = 92
+	tunOpt     = 136
+	tunReqSize = 168
+)
+
+// shortRet is what the programs of testdata/netenv return for a request
+// the packet is too short for.
+const shortRet = 99
+
+// tunnelCase sets a tunnel key and options and reads them back.
+type tunnelCase struct {
+	name              string
+	setSize, getSize  uint32
+	setFlags, getFlag uint64
+	optLen, optGet    uint32
+	id                uint32
+	remote, local     string
+	tos, ttl          uint8
+	ext               uint16
+	label             uint32
+}
+
+func (c tunnelCase) req() []byte {
+	b := make([]byte, tunReqSize)
+	le.PutUint32(b[0:], c.setSize)
+	le.PutUint32(b[4:], c.getSize)
+	le.PutUint64(b[8:], c.setFlags)
+	le.PutUint64(b[16:], c.getFlag)
+	le.PutUint32(b[24:], c.optLen)
+	le.PutUint32(b[28:], c.optGet)
+	k := b[tunKey:]
+	le.PutUint32(k[0:], c.id)
+	for off, s := range map[int]string{4: c.remote, 28: c.local} {
+		if s == "" {
+			continue
+		}
+		a := netip.MustParseAddr(s)
+		if a.Is4() {
+			le.PutUint32(k[off:], binary.BigEndian.Uint32(a.AsSlice()))
+		} else {
+			copy(k[off:], a.AsSlice())
+		}
+	}
+	k[20], k[21] = c.tos, c.ttl
+	le.PutUint16(k[22:], c.ext)
+	le.PutUint32(k[24:], c.label)
+	copy(b[tunOpt:], []byte{0, 0x81, 0x2, 0x3, 0xa, 0xb, 0xc, 0xd, 0xe, 0xf, 1, 2, 3, 4, 5, 6})
+	return b
+}
+
+func tunnelCases() []tunnelCase {
+	const v6, csum0, df, seq, nokey, flags = 1, 2, 4, 8, 16, 16
+	return []tunnelCase{
+		{name: "no metadata", getSize: 44},
+		{name: "no metadata options", getSize: 44, optGet: 16},
+		{name: "v4", setSize: 44, getSize: 44, id: 42, remote: "192.0.2.1", local: "192.0.2.2", tos: 4, ttl: 64},
+		{name: "v4 flags", setSize: 44, getSize: 44, setFlags: csum0 | df | seq, getFlag: flags, id: 7, remote: "192.0.2.1"},
+		{name: "v4 no key", setSize: 44, getSize: 44, setFlags: nokey, getFlag: flags, remote: "192.0.2.1"},
+		{name: "v4 get as v6", setSize: 44, getSize: 44, getFlag: v6, remote: "192.0.2.1"},
+		{name: "v4 label", setSize: 44, getSize: 44, remote: "192.0.2.1", label: 5},
+		{name: "v4 ext", setSize: 44, getSize: 44, remote: "192.0.2.1", ext: 1},
+		{name: "v4 old layouts", setSize: 28, getSize: 24, id: 9, remote: "192.0.2.1", tos: 1},
+		{name: "v4 oldest", setSize: 22, getSize: 8, id: 9, remote: "192.0.2.1"},
+		{name: "v4 get 22", setSize: 24, getSize: 22, id: 9, remote: "192.0.2.1", ttl: 3},
+		{name: "bad set size", setSize: 20, getSize: 44, remote: "192.0.2.1"},
+		{name: "bad set flag", setSize: 44, getSize: 44, setFlags: 32, remote: "192.0.2.1"},
+		{name: "bad get flag", setSize: 44, getSize: 44, getFlag: 2, remote: "192.0.2.1"},
+		{name: "v6", setSize: 44, getSize: 44, setFlags: v6, getFlag: v6 | flags, id: 1 << 20, remote: "2001:db8::1", local: "2001:db8::2", label: 0x123456, ttl: 9},
+		{name: "v6 get as v4", setSize: 44, getSize: 44, setFlags: v6, remote: "2001:db8::1"},
+		{name: "v6 get 8", setSize: 44, getSize: 8, setFlags: v6, getFlag: v6, remote: "2001:db8::1"},
+		{name: "v6 get 28", setSize: 44, getSize: 28, setFlags: v6, getFlag: v6, remote: "2001:db8::1", label: 3},
+		{name: "options", setSize: 44, getSize: 44, getFlag: flags, optLen: 8, optGet: 16, remote: "192.0.2.1"},
+		{name: "options exact", setSize: 44, getSize: 44, optLen: 8, optGet: 8, remote: "192.0.2.1"},
+		{name: "options too small", setSize: 44, getSize: 44, optLen: 12, optGet: 8, remote: "192.0.2.1"},
+		{name: "options odd", setSize: 44, getSize: 44, optLen: 6, optGet: 16, remote: "192.0.2.1"},
+		{name: "options without key", optLen: 4, getSize: 44, optGet: 4},
+		{name: "options absent", setSize: 44, getSize: 44, optGet: 4, remote: "192.0.2.1"},
+	}
+}
+
+// TestNetenv_helpersKernel compares bpf_check_mtu, bpf_redirect,
+// bpf_redirect_neigh, bpf_redirect_peer, bpf_clone_redirect and the
+// tunnel metadata helpers with Linux on fibHost.
+func TestNetenv_helpersKernel(t *testing.T) {
+	cfg := fibHost(false)
+	n := newTestNetns(t, cfg)
+	kc := kernelCollection(t, netObject)
+	colls := netCollections(t, n, cfg)
+	for _, c := range helperCases() {
+		t.Run(c.name, func(t *testing.T) {
+			want := runKernelNet(t, n, kc, c)
+			for which, coll := range colls {
+				compareNet(t, which, c, runWaggleNet(t, coll, c, waggle.RunOptions{}), want)
+			}
+		})
+	}
+}
+
+// sockHost is fibHost with the sockets openNetnsSockets opens.
+func sockHost() *netenv.Config {
+	c := fibHost(false)
+	ap := netip.MustParseAddrPort
+	c.Sockets = []netenv.Socket{
+		{Proto: "tcp", Local: ap("0.0.0.0:8080")},
+		{Proto: "tcp", Local: ap("10.0.0.1:8080")},
+		{Proto: "tcp", Local: ap("[::]:8081")},
+		{Proto: "tcp", Local: ap("[2001:db8::1]:8082")},
+		{Proto: "tcp", Local: ap("0.0.0.0:8083"), Dev: "netenv1"},
+		{Proto: "tcp", Local: ap("10.0.0.1:40000"), Remote: ap("10.0.0.1:8080")},
+		{Proto: "tcp", Local: ap("10.0.0.1:8080"), Remote: ap("10.0.0.1:40000")},
+		{Proto: "tcp", Local: ap("10.0.0.1:40001"), Remote: ap("10.0.0.1:8080"), State: netenv.SockTimeWait},
+		{Proto: "udp", Local: ap("0.0.0.0:5353")},
+		{Proto: "udp", Local: ap("10.0.0.1:5354"), Remote: ap("10.0.0.2:9999")},
+		{Proto: "udp", Local: ap("[::]:5355")},
+	}
+	return c
+}
+
+// openNetnsSockets opens sockHost's sockets in the namespace (the
+// calling thread's): listeners, a connection and its accepted end, a
+// connection closed from this side (left in TIME_WAIT), UDP sockets.
+func openNetnsSockets(t *testing.T, path string) (err error) {
+	t.Helper()
+	type failure struct{ error }
+	defer func() {
+		if f, ok := recover().(failure); ok {
+			err = f.error
+		}
+	}()
+	must := func(err error) {
+		if err != nil {
+			panic(failure{err})
+		}
+	}
+	var fds []int
+	sock := func(fam, typ int) int {
+		fd, err := unix.Socket(fam, typ|unix.SOCK_CLOEXEC, 0)
+		must(err)
+		must(unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1))
+		must(unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1))
+		fds = append(fds, fd)
+		return fd
+	}
+	in4 := func(a string, port int) *unix.SockaddrInet4 {
+		return &unix.SockaddrInet4{Port: port, Addr: netip.MustParseAddr(a).As4()}
+	}
+	in6 := func(a string, port int) *unix.SockaddrInet6 {
+		return &unix.SockaddrInet6{Port: port, Addr: netip.MustParseAddr(a).As16()}
+	}
+	listen := func(fam int, sa unix.Sockaddr, dev string) int {
+		fd := sock(fam, unix.SOCK_STREAM)
+		if dev != "" {
+			must(unix.BindToDevice(fd, dev))
+		}
+		must(unix.Bind(fd, sa))
+		must(unix.Listen(fd, 8))
+		return fd
+	}
+	listen(unix.AF_INET, in4("0.0.0.0", 8080), "")
+	l := listen(unix.AF_INET, in4("10.0.0.1", 8080), "")
+	listen(unix.AF_INET6, in6("::", 8081), "")
+	listen(unix.AF_INET6, in6("2001:db8::1", 8082), "")
+	listen(unix.AF_INET, in4("0.0.0.0", 8083), "netenv1")
+	connect := func(port int) (int, int) {
+		c := sock(unix.AF_INET, unix.SOCK_STREAM)
+		must(unix.Bind(c, in4("10.0.0.1", port)))
+		must(unix.Connect(c, in4("10.0.0.1", 8080)))
+		a, _, err := unix.Accept4(l, unix.SOCK_CLOEXEC)
+		must(err)
+		fds = append(fds, a)
+		return c, a
+	}
+	connect(40000)
+	c, a := connect(40001)
+	must(unix.Close(c))
+	must(unix.Close(a))
+	// Wait for the FIN exchange over the loopback to leave c in TIME_WAIT.
+	for i := 0; ; i++ {
+		cfg, err := netenv.ReadNamespace(path)
+		must(err)
+		tw := false
+		for _, s := range cfg.Sockets {
+			tw = tw || s.State == netenv.SockTimeWait
+		}
+		if tw {
+			break
+		}
+		if i == 1000 {
+			must(errors.New("the closed connection never reached TIME_WAIT"))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	u := sock(unix.AF_INET, unix.SOCK_DGRAM)
+	must(unix.Bind(u, in4("0.0.0.0", 5353)))
+	u = sock(unix.AF_INET, unix.SOCK_DGRAM)
+	must(unix.Bind(u, in4("10.0.0.1", 5354)))
+	must(unix.Connect(u, in4("10.0.0.2", 9999)))
+	u = sock(unix.AF_INET6, unix.SOCK_DGRAM)
+	must(unix.Bind(u, in6("::", 5355)))
+	t.Cleanup(func() {
+		for _, fd := range fds {
+			if fd != c && fd != a {
+				unix.Close(fd)
+			}
+		}
+	})
+	return nil
+}
+
+// Offsets of struct sk_req in testdata/netenv/net.c.
+const (
+	skFound    = 28
+	skSrcIP6   = 80
+	skRCAssign = 32
+	skTuple    = 116
+	skReqSize  = skTuple + 36
+)
+
+// skReq builds a socket lookup request: op 0 TCP, 1 UDP (xdp_sk, tc_sk;
+// xdp_skc and tc_skc ignore it), the tuple from the packet's point of
+// view, the netns id and flags, and for tc_sk an assign (1 + flags).
+func skReq(op uint32, src, dst string, netns, flags uint64, assign uint32) []byte {
+	b := make([]byte, skReqSize)
+	le.PutUint32(b[0:], op)
+	le.PutUint64(b[8:], netns)
+	le.PutUint64(b[16:], flags)
+	le.PutUint32(b[24:], assign)
+	tuple := b[skTuple:]
+	s, d := netip.MustParseAddrPort(src), netip.MustParseAddrPort(dst)
+	if s.Addr().Is4() {
+		le.PutUint32(b[4:], 12)
+		copy(tuple[0:], s.Addr().AsSlice())
+		copy(tuple[4:], d.Addr().AsSlice())
+		binary.BigEndian.PutUint16(tuple[8:], s.Port())
+		binary.BigEndian.PutUint16(tuple[10:], d.Port())
+	} else {
+		le.PutUint32(b[4:], 36)
+		copy(tuple[0:], s.Addr().AsSlice())
+		copy(tuple[16:], d.Addr().AsSlice())
+		binary.BigEndian.PutUint16(tuple[32:], s.Port())
+		binary.BigEndian.PutUint16(tuple[34:], d.Port())
+	}
+	return b
+}
+
+// TestNetenv_socketsKernel compares the socket lookups (bpf_sk_lookup_tcp,
+// bpf_sk_lookup_udp, bpf_skc_lookup_tcp), what programs read of the
+// sockets found, and bpf_sk_assign with Linux, in a namespace with
+// listening, connected, time-wait and UDP sockets.
+func TestNetenv_socketsKernel(t *testing.T) {
+	cfg := sockHost()
+	n := newTestNetns(t, cfg)
+	var err error
+	n.do(t, func() { err = openNetnsSockets(t, n.path) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc := kernelCollection(t, netObject)
+	colls := netCollections(t, n, cfg)
+	const cur = 1<<64 - 1
+	xdpCtx := func(ingress uint32, size int) []byte {
+		b := make([]byte, 24)
+		binary.LittleEndian.PutUint32(b[4:], uint32(size)) // data_end
+		binary.LittleEndian.PutUint32(b[12:], ingress)
+		return b
+	}
+	skbCtx := func(ifindex uint32) []byte {
+		b := make([]byte, 192)
+		binary.LittleEndian.PutUint32(b[40:], ifindex)
+		return b
+	}
+	type sc struct {
+		name string
+		req  []byte
+		dev  uint32
+		// found says whether Linux finds a socket through
+		// bpf_sk_lookup_* and through bpf_skc_lookup_tcp, which
+		// the test checks too, so that it cannot pass by finding
+		// nothing anywhere.
+		found, foundSkc bool
+	}
+	cases := []sc{
+		{"tcp exact listener", skReq(0, "10.0.0.9:1234", "10.0.0.1:8080", cur, 0, 0), 0, true, true},
+		{"tcp wildcard listener", skReq(0, "10.0.0.9:1234", "10.1.0.1:8080", cur, 0, 0), 0, true, true},
+		{"tcp dual-stack listener", skReq(0, "10.0.0.9:1234", "10.0.0.1:8081", cur, 0, 0), 0, true, true},
+		{"tcp v6 exact", skReq(0, "[2001:db8::9]:1234", "[2001:db8::1]:8082", cur, 0, 0), 0, true, true},
+		{"tcp v6 wildcard", skReq(0, "[2001:db8::9]:1234", "[2001:db8::1]:8081", cur, 0, 0), 0, true, true},
+		{"tcp v6 to v4 listener", skReq(0, "[2001:db8::9]:1234", "[2001:db8::1]:8080", cur, 0, 0), 0, false, false},
+		{"tcp no listener", skReq(0, "10.0.0.9:1234", "10.0.0.1:9", cur, 0, 0), 0, false, false},
+		{"tcp established", skReq(0, "10.0.0.1:40000", "10.0.0.1:8080", cur, 0, 0), 0, true, true},
+		{"tcp established client", skReq(0, "10.0.0.1:8080", "10.0.0.1:40000", cur, 0, 0), 0, true, true},
+		{"tcp time-wait", skReq(0, "10.0.0.1:8080", "10.0.0.1:40001", cur, 0, 0), 0, false, true},
+		{"tcp bound device other", skReq(0, "10.0.0.9:1234", "10.1.0.1:8083", cur, 0, 0), 0, false, false},
+		{"tcp bound device", skReq(0, "10.0.0.9:1234", "10.1.0.1:8083", cur, 0, 0), 11, true, true},
+		{"tcp as udp", skReq(1, "10.0.0.9:1234", "10.0.0.1:8080", cur, 0, 0), 0, false, false},
+		{"udp wildcard", skReq(1, "10.0.0.9:1234", "10.0.0.1:5353", cur, 0, 0), 0, true, false},
+		{"udp connected", skReq(1, "10.0.0.2:9999", "10.0.0.1:5354", cur, 0, 0), 0, true, false},
+		{"udp connected other peer", skReq(1, "10.0.0.3:9999", "10.0.0.1:5354", cur, 0, 0), 0, false, false},
+		{"udp dual-stack", skReq(1, "10.0.0.9:1234", "10.0.0.1:5355", cur, 0, 0), 0, true, false},
+		{"udp v6", skReq(1, "[2001:db8::9]:1234", "[2001:db8::1]:5355", cur, 0, 0), 0, true, false},
+		{"netns 0", skReq(0, "10.0.0.9:1234", "10.0.0.1:8080", 0, 0, 0), 0, false, false},
+		{"netns u32 -1", skReq(0, "10.0.0.9:1234", "10.0.0.1:8080", 0xffffffff, 0, 0), 0, true, true},
+		{"netns too big", skReq(0, "10.0.0.9:1234", "10.0.0.1:8080", 1<<32, 0, 0), 0, false, false},
+		{"flags", skReq(0, "10.0.0.9:1234", "10.0.0.1:8080", cur, 1, 0), 0, false, false},
+		{"assign", skReq(0, "10.0.0.9:1234", "10.0.0.1:8080", cur, 0, 1), 0, true, true},
+		{"assign flags", skReq(0, "10.0.0.9:1234", "10.0.0.1:8080", cur, 0, 2), 0, true, true},
+	}
+	short := skReq(0, "10.0.0.9:1234", "10.0.0.1:8080", cur, 0, 0)
+	binary.LittleEndian.PutUint32(short[4:], 8)
+	cases = append(cases, sc{name: "short tuple", req: short})
+	var all []netCase
+	found := map[string]bool{}
+	for _, c := range cases {
+		var xctx, tctx []byte
+		if c.dev != 0 {
+			xctx, tctx = xdpCtx(c.dev, 14+len(c.req)), skbCtx(c.dev)
+		}
+		all = append(all,
+			netCase{name: "xdp/" + c.name, prog: "xdp_sk", req: c.req, ctx: xctx},
+			netCase{name: "tc/" + c.name, prog: "tc_sk", req: c.req, ctx: tctx})
+		found["xdp/"+c.name], found["tc/"+c.name] = c.found, c.found
+		if c.req[0] == 0 && c.name != "short tuple" {
+			var mask [][2]int
+			if c.name == "tcp time-wait" {
+				// Linux reads src_ip6 and dst_ip6 of an IPv4
+				// time-wait socket from whatever lies there.
+				mask = [][2]int{{skSrcIP6, skSrcIP6 + 32}}
+			}
+			all = append(all,
+				netCase{name: "xdp skc/" + c.name, prog: "xdp_skc", req: c.req, ctx: xctx, mask: mask},
+				netCase{name: "tc skc/" + c.name, prog: "tc_skc", req: c.req, ctx: tctx, mask: mask})
+			found["xdp skc/"+c.name], found["tc skc/"+c.name] = c.foundSkc, c.foundSkc
+		}
+	}
+	for _, c := range all {
+		t.Run(c.name, func(t *testing.T) {
+			want := runKernelNet(t, n, kc, c)
+			if got := le.Uint32(want.out[14+skFound:]) == 1; got != found[c.name] {
+				t.Errorf("Linux found a socket: %v, the test expects %v", got, found[c.name])
+			}
+			for which, coll := range colls {
+				compareNet(t, which, c, runWaggleNet(t, coll, c, waggle.RunOptions{}), want)
 			}
 		})
 	}

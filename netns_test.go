@@ -63,19 +63,28 @@ func (n *testNetns) do(t *testing.T, f func()) {
 	t.Helper()
 	errc := make(chan error, 1)
 	go func() {
+		finished := false
+		defer func() {
+			if !finished {
+				errc <- fmt.Errorf("the function ended the goroutine (t.Fatal is for the test's own)")
+			}
+		}()
 		// The thread is not unlocked, so the runtime ends it.
 		runtime.LockOSThread()
 		h, err := netns.GetFromPath(n.path)
 		if err != nil {
+			finished = true
 			errc <- err
 			return
 		}
 		defer h.Close()
 		if err := netns.Set(h); err != nil {
+			finished = true
 			errc <- err
 			return
 		}
 		f()
+		finished = true
 		errc <- nil
 	}()
 	if err := <-errc; err != nil {

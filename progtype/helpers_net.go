@@ -429,8 +429,8 @@ const (
 // original. The copy is reported in Output.Clones; the result is what
 // Linux's transmit or receive path returns: 0, NET_XMIT_CN (2) for a
 // device that is down or without carrier (a veth whose peer is down),
-// NET_RX_DROP (1) for a receiving device that is down or a packet longer
-// than its MTU.
+// NET_RX_DROP (1) for a receiving device that is down (the MTU is not
+// checked on this path).
 func CloneRedirect(env helpers.Env, args *[5]uint64) (uint64, error) {
 	r, s, err := skbOf(env)
 	if err != nil {
@@ -451,7 +451,8 @@ func CloneRedirect(env helpers.Env, args *[5]uint64) (uint64, error) {
 	}
 	c := Clone{Ifindex: uint32(dev.Index), Flags: flags, Data: append([]byte(nil), s.buf[mac:s.tail]...)}
 	if flags&FlagIngress != 0 {
-		if !forwardable(dev, s) {
+		// ____dev_forward_skb without the MTU check.
+		if dev.Down {
 			return netRxDrop, nil
 		}
 	} else if dev.Down || !carrier(h, dev) {

@@ -158,6 +158,17 @@ func putSock(b []byte, h *netenv.Host, s netenv.Socket) {
 			copy(b[sockDstIP6:sockDstIP6+16], a[:])
 		}
 	}
+	if !v6 && s.Proto == "tcp" && s.State != netenv.SockListen && s.State != netenv.SockClose && s.State != netenv.SockTimeWait {
+		// A connected IPv4 TCP socket also holds its addresses
+		// IPv4-mapped in the IPv6 fields (sk_rcv_saddr_set,
+		// sk_daddr_set). Linux's time-wait sockets have no IPv6
+		// fields; reading them there gives whatever lies at their
+		// offsets, which waggle leaves zero.
+		l, r := netip.AddrFrom16(s.Local.Addr().As16()), netip.AddrFrom16(s.Remote.Addr().As16())
+		a, c := l.As16(), r.As16()
+		copy(b[sockSrcIP6:sockSrcIP6+16], a[:])
+		copy(b[sockDstIP6:sockDstIP6+16], c[:])
+	}
 	le.PutUint32(b[sockState:], s.State.Number())
 	le.PutUint32(b[sockRxQueueMap:], 0xffffffff) // -1: no queue recorded
 }

@@ -8,7 +8,8 @@
 //
 // Every request starts after a 14-byte Ethernet header (EtherType 0x88b5,
 // local experimental, so no stack looks further) and every program returns
-// XDP_PASS or TC_ACT_OK unless it returns what a redirect helper returned.
+// XDP_PASS or TC_ACT_OK unless it returns what a redirect helper returned,
+// or SHORT for a packet too short for its request.
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
@@ -40,6 +41,11 @@ struct fib_req {
 	struct fib p;
 };
 
+/* SHORT is what a program returns when the packet is too short for its
+ * request, so that a test cannot mistake a request of the wrong layout
+ * for an answer. */
+#define SHORT 99
+
 static __always_inline void *req(void *data, void *end, __u32 size)
 {
 	if (data + 14 + size > end)
@@ -50,7 +56,7 @@ static __always_inline void *req(void *data, void *end, __u32 size)
 #define FIB_BODY(ctx, data, end)                                                   \
 	struct fib_req *r = req(data, end, sizeof(*r));                            \
 	if (!r)                                                                    \
-		return 0;                                                          \
+		return SHORT;                                                      \
 	struct fib p = r->p;                                                       \
 	long rc;                                                                   \
 	if (r->plen == 0)                                                          \
@@ -90,7 +96,7 @@ int xdp_mtu(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
 	struct mtu_req *r = req(data, end, sizeof(*r));
 	if (!r)
-		return 0;
+		return SHORT;
 	__u32 mtu = r->mtu_len;
 	r->rc = bpf_check_mtu(ctx, r->ifindex, &mtu, r->len_diff, r->flags);
 	r->mtu_len = mtu;
@@ -103,7 +109,7 @@ int tc_mtu(struct __sk_buff *ctx)
 	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
 	struct mtu_req *r = req(data, end, sizeof(*r));
 	if (!r)
-		return 0;
+		return SHORT;
 	__u32 mtu = r->mtu_len;
 	r->rc = bpf_check_mtu(ctx, r->ifindex, &mtu, r->len_diff, r->flags);
 	r->mtu_len = mtu;
@@ -128,7 +134,7 @@ int tc_redirect(struct __sk_buff *ctx)
 	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
 	struct redirect_req *r = req(data, end, sizeof(*r));
 	if (!r)
-		return 0;
+		return SHORT;
 	struct bpf_redir_neigh nh = r->nh;
 	__u32 ifindex = r->ifindex;
 	__u64 flags = r->flags;
@@ -156,7 +162,7 @@ int tc_redirect(struct __sk_buff *ctx)
 		end = (void *)(long)ctx->data_end;
 		r = req(data, end, sizeof(*r));
 		if (!r)
-			return 0;
+			return SHORT;
 		r->rc = rc;
 		return TC_ACT_OK;
 	}
@@ -221,7 +227,7 @@ int tc_tunnel(struct __sk_buff *ctx)
 	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
 	struct tunnel_req *r = req(data, end, sizeof(*r));
 	if (!r)
-		return 0;
+		return SHORT;
 	struct bpf_tunnel_key key = r->key, out = {};
 	__u8 opt[16], opt_out[16] = {};
 	__builtin_memcpy(opt, r->opt, sizeof(opt));
@@ -271,7 +277,7 @@ int tc_tunnel(struct __sk_buff *ctx)
 	end = (void *)(long)ctx->data_end;
 	r = req(data, end, sizeof(*r));
 	if (!r)
-		return 0;
+		return SHORT;
 	r->rc_set = rc_set;
 	r->rc_opt = rc_opt;
 	r->rc_get = rc_get;
@@ -342,7 +348,7 @@ struct sk_req {
 #define SK_HEAD(data, end)                                                          \
 	struct sk_req *r = req(data, end, sizeof(*r));                              \
 	if (!r)                                                                     \
-		return 0;                                                           \
+		return SHORT;                                                       \
 	struct bpf_sock_tuple t = r->tuple;                                         \
 	__u64 netns = r->netns, flags = r->flags;                                   \
 	__u32 op = r->op, assign __attribute__((unused)) = r->assign;               \
@@ -377,7 +383,7 @@ struct sk_req {
 	end = (void *)(long)ctx->data_end;                                          \
 	r = req(data, end, sizeof(*r));                                             \
 	if (!r)                                                                     \
-		return 0;                                                           \
+		return SHORT;                                                       \
 	o.tuple = r->tuple;                                                         \
 	o.op = r->op;                                                               \
 	o.len = r->len;                                                             \
@@ -444,7 +450,7 @@ int tc_cookie(struct __sk_buff *ctx)
 	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
 	struct cookie_req *r = req(data, end, sizeof(*r));
 	if (!r)
-		return 0;
+		return SHORT;
 	r->cookie = bpf_get_socket_cookie(ctx);
 	r->uid = bpf_get_socket_uid(ctx);
 	return TC_ACT_OK;
