@@ -805,7 +805,7 @@ func SkFullsock(env helpers.Env, args *[5]uint64) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if r.net.host.Socket(i).State == netenv.SockTimeWait {
+	if r.net.sock(i).State == netenv.SockTimeWait {
 		return 0, nil
 	}
 	return args[0], nil
@@ -822,7 +822,7 @@ func GetListenerSock(env helpers.Env, args *[5]uint64) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if s := r.net.host.Socket(i); s.Proto == "tcp" && s.State == netenv.SockListen {
+	if s := r.net.sock(i); s.Proto == "tcp" && s.State == netenv.SockListen {
 		return args[0], nil
 	}
 	return 0, nil

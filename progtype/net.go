@@ -55,7 +55,8 @@ type Clone struct {
 type netState struct {
 	host      *netenv.Host
 	arenaHost *netenv.Host // the host the socket arena was laid out for
-	arena     []byte       // struct bpf_sock per socket of arenaHost
+	arena     []byte       // struct bpf_sock per socket of arenaHost, then own's
+	own       netenv.Socket // the socket a socket program's hook runs for
 	tunnel    *netenv.Tunnel
 	assigned  int // the socket bpf_sk_assign gave the packet, -1 for none
 	clones    []Clone
@@ -102,17 +103,15 @@ func (r *Run) resetNet(in Input) error {
 	n.assigned = -1
 	n.clones = n.clones[:0]
 	if n.arenaHost != n.host {
-		size := n.host.NumSockets() * bpfSockSize
+		size := (n.host.NumSockets() + 1) * bpfSockSize
 		if size > maxSockArenaLen {
 			return fmt.Errorf("the host has %d sockets, waggle lays out at most %d: %w", n.host.NumSockets(), maxSockArenaLen/bpfSockSize, maps.E2BIG)
 		}
-		if cap(n.arena) >= size && size > 0 {
+		if cap(n.arena) >= size {
 			n.arena = n.arena[:size]
 			clear(n.arena)
-		} else if size > 0 {
-			n.arena = mem.Aligned(size)
 		} else {
-			n.arena = nil
+			n.arena = mem.Aligned(size)
 		}
 		for i := range n.host.NumSockets() {
 			putSock(n.arena[i*bpfSockSize:(i+1)*bpfSockSize], n.host, n.host.Socket(i))
@@ -120,6 +119,24 @@ func (r *Run) resetNet(in Input) error {
 		n.arenaHost = n.host
 	}
 	return nil
+}
+
+// setOwn lays out the socket a socket program's hook runs for, in the
+// arena's last slot.
+func (n *netState) setOwn(s netenv.Socket) {
+	n.own = s
+	i := n.host.NumSockets()
+	b := n.arena[i*bpfSockSize : (i+1)*bpfSockSize]
+	clear(b)
+	putSock(b, n.host, s)
+}
+
+// sock returns socket i of the arena: a host socket, or the run's own.
+func (n *netState) sock(i int) netenv.Socket {
+	if i == n.host.NumSockets() {
+		return n.own
+	}
+	return n.host.Socket(i)
 }
 
 // putSock lays a socket out as struct bpf_sock, as

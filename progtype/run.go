@@ -214,6 +214,8 @@ func (r *Run) Reset(in Input) error {
 		err = r.resetTrace(in)
 	case runHook:
 		err = r.resetHook(in)
+	case runSock:
+		err = r.resetSock(in)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", r.kind.name, err)
@@ -288,6 +290,8 @@ func (r *Run) Finish(r0 uint64) (*Output, error) {
 		err = r.finishSKB(out)
 	case r.hook != nil:
 		r.finishHook(out)
+	case r.kind.run == runSock:
+		r.finishSock(out)
 	case r.trace != nil:
 		out.Context = append([]byte(nil), r.shadow[:r.kind.layout.Size]...)
 	}
