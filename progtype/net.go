@@ -54,8 +54,8 @@ type Clone struct {
 // netState is the network part of a run.
 type netState struct {
 	host      *netenv.Host
-	arenaHost *netenv.Host // the host the socket arena was laid out for
-	arena     []byte       // struct bpf_sock per socket of arenaHost, then own's
+	arenaHost *netenv.Host  // the host the socket arena was laid out for
+	arena     []byte        // struct bpf_sock per socket of arenaHost, then own's
 	own       netenv.Socket // the socket a socket program's hook runs for
 	tunnel    *netenv.Tunnel
 	assigned  int // the socket bpf_sk_assign gave the packet, -1 for none
