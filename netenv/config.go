@@ -23,9 +23,15 @@ import (
 type Config struct {
 	// NetnsCookie is the namespace's cookie, what bpf_get_netns_cookie
 	// returns; 0 means 1, the cookie of Linux's initial namespace.
-	NetnsCookie uint64      `json:"netns_cookie,omitempty"`
-	Interfaces  []Interface `json:"interfaces,omitempty"`
-	Routes      []Route     `json:"routes,omitempty"`
+	NetnsCookie uint64 `json:"netns_cookie,omitempty"`
+	// InitNetnsCookie is the cookie of the host's initial namespace,
+	// what bpf_get_netns_cookie returns for a NULL context; 0 means 1.
+	// Linux numbers namespaces as it creates them, so the initial one's
+	// cookie depends on the boot (ReadNamespace reads it from the
+	// namespace of process 1, or of the calling process).
+	InitNetnsCookie uint64      `json:"init_netns_cookie,omitempty"`
+	Interfaces      []Interface `json:"interfaces,omitempty"`
+	Routes          []Route     `json:"routes,omitempty"`
 	// Rules are the policy routing rules (ip rule); nil means Linux's
 	// defaults: lookup local (priority 0), main (32766) and, for IPv4,
 	// default (32767).

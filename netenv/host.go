@@ -17,8 +17,9 @@ var ErrConfig = errors.New("invalid host")
 // connected and local routes, socket cookies) and indexed for the lookups
 // helpers make. A Host is immutable and safe for concurrent use.
 type Host struct {
-	cfg     Config // normalised: every default filled in, derived routes added
-	cookie  uint64
+	cfg        Config // normalised: every default filled in, derived routes added
+	cookie     uint64
+	initCookie uint64
 	ifaces  []Interface // by index
 	byIndex map[int]int // ifindex -> position in ifaces
 	byName  map[string]int
@@ -80,6 +81,11 @@ func New(c *Config) (*Host, error) {
 		h.cookie = 1
 	}
 	h.cfg.NetnsCookie = h.cookie
+	h.initCookie = c.InitNetnsCookie
+	if h.initCookie == 0 {
+		h.initCookie = 1
+	}
+	h.cfg.InitNetnsCookie = h.initCookie
 	if err := h.addInterfaces(c.Interfaces); err != nil {
 		return nil, err
 	}
@@ -532,6 +538,9 @@ func (h *Host) Config() *Config {
 
 // NetnsCookie returns the namespace's cookie.
 func (h *Host) NetnsCookie() uint64 { return h.cookie }
+
+// InitNetnsCookie returns the cookie of the host's initial namespace.
+func (h *Host) InitNetnsCookie() uint64 { return h.initCookie }
 
 // Interfaces returns the interfaces, by index.
 func (h *Host) Interfaces() []Interface { return slices.Clone(h.ifaces) }

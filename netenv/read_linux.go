@@ -62,6 +62,9 @@ func ReadNamespace(path string) (*Config, error) {
 		ch <- result{c, err}
 	}()
 	r := <-ch
+	if r.err == nil {
+		r.c.InitNetnsCookie = initNetnsCookie()
+	}
 	return r.c, r.err
 }
 
@@ -116,6 +119,29 @@ func readCurrent() (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// initNetnsCookie returns the cookie of process 1's namespace, the
+// initial one unless the process runs in a container, or else of the
+// process's own; 0 if it cannot be read (New then takes 1).
+func initNetnsCookie() uint64 {
+	ch := make(chan uint64, 1)
+	go func() {
+		// A thread of its own, never unlocked: it may end up in
+		// process 1's namespace.
+		runtime.LockOSThread()
+		if ns, err := netns.GetFromPath("/proc/1/ns/net"); err == nil {
+			err = netns.Set(ns)
+			ns.Close()
+			if err != nil {
+				ch <- 0
+				return
+			}
+		}
+		c, _ := netnsCookie()
+		ch <- c
+	}()
+	return <-ch
 }
 
 // netnsCookie returns the cookie of the thread's namespace

@@ -114,20 +114,16 @@ func GetSocketCookieSock(env helpers.Env, args *[5]uint64) (uint64, error) {
 	return r.net.own.Cookie, nil
 }
 
-// initNetCookie is the cookie of Linux's initial namespace, what
-// bpf_get_netns_cookie returns for a NULL context.
-const initNetCookie = 1
-
 // GetNetnsCookie is bpf_get_netns_cookie: the cookie of the namespace of
 // the context's socket (the run's host), or of the initial namespace for
-// a NULL context.
+// a NULL context (netenv.Host.InitNetnsCookie).
 func GetNetnsCookie(env helpers.Env, args *[5]uint64) (uint64, error) {
 	r, err := runOf(env)
 	if err != nil {
 		return 0, err
 	}
 	if args[0] == 0 {
-		return initNetCookie, nil
+		return r.net.host.InitNetnsCookie(), nil
 	}
 	return r.net.host.NetnsCookie(), nil
 }
