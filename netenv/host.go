@@ -20,15 +20,15 @@ type Host struct {
 	cfg        Config // normalised: every default filled in, derived routes added
 	cookie     uint64
 	initCookie uint64
-	ifaces  []Interface // by index
-	byIndex map[int]int // ifindex -> position in ifaces
-	byName  map[string]int
-	routes  []route
-	rules   [2][]Rule // IPv4, IPv6, sorted by priority
-	custom4 bool      // IPv4 rules differ from the defaults: local and main are not merged
-	tables  [2]map[uint32]bool
-	neigh   map[neighKey]int // -> position in cfg.Neighbours
-	sockets []Socket
+	ifaces     []Interface // by index
+	byIndex    map[int]int // ifindex -> position in ifaces
+	byName     map[string]int
+	routes     []route
+	rules      [2][]Rule // IPv4, IPv6, sorted by priority
+	custom4    bool      // IPv4 rules differ from the defaults: local and main are not merged
+	tables     [2]map[uint32]bool
+	neigh      map[neighKey]int // -> position in cfg.Neighbours
+	sockets    []Socket
 }
 
 // route is a route resolved against the interfaces.
