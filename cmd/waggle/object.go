@@ -17,6 +17,7 @@ import (
 
 	"github.com/waggle-bpf/waggle"
 	"github.com/waggle-bpf/waggle/loader"
+	"github.com/waggle-bpf/waggle/progtype"
 )
 
 // objectFlags are the flags of "waggle run" for ELF objects with program
@@ -34,6 +35,7 @@ type objectFlags struct {
 	mode               string
 	asJSON, printTrace bool
 	duration           time.Duration
+	net                string
 }
 
 // given reports whether a flag that only object runs have was set.
@@ -72,6 +74,9 @@ func (e *env) runObject(path string, obj *loader.Object, f *objectFlags) error {
 		return err
 	}
 	opts := &waggle.CollectionOptions{CPUs: f.cpus, Mode: m}
+	if opts.Net, err = loadNet(f.net); err != nil {
+		return err
+	}
 	if f.printTrace {
 		opts.Trace = e.stderr
 	}
@@ -146,7 +151,8 @@ func (e *env) runData(prog *waggle.Program, f *objectFlags) error {
 			return err
 		}
 	}
-	opts := &waggle.RunOptions{Data: data, DataOut: make([]byte, len(data)+4096), Repeat: f.repeat}
+	var res progtype.Output
+	opts := &waggle.RunOptions{Data: data, DataOut: make([]byte, len(data)+4096), Repeat: f.repeat, Output: &res}
 	if ctx != nil {
 		opts.Context = ctx
 	}
@@ -172,13 +178,25 @@ func (e *env) runData(prog *waggle.Program, f *objectFlags) error {
 		}
 	}
 	per := elapsed / time.Duration(max(f.repeat, 1))
+	effects := netEffects(&res)
 	if f.asJSON {
-		return json.NewEncoder(e.stdout).Encode(map[string]any{
+		m := map[string]any{
 			"program": prog.Name(), "retval": ret, "verdict": prog.VerdictName(ret),
 			"duration_ns": per.Nanoseconds(), "data_out_len": len(opts.DataOut),
-		})
+		}
+		for k, v := range effects {
+			m[k] = v
+		}
+		return json.NewEncoder(e.stdout).Encode(m)
 	}
 	fmt.Fprintf(e.stdout, "Return value: %d (%s), duration (average): %v\n", ret, prog.VerdictName(ret), per)
+	if effects != nil {
+		b, err := json.Marshal(effects)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "Network: %s\n", b)
+	}
 	return nil
 }
 
@@ -325,7 +343,7 @@ var programTypes = map[string]ebpf.ProgramType{
 	"xdp": ebpf.XDP, "tc": ebpf.SchedCLS, "classifier": ebpf.SchedCLS, "action": ebpf.SchedACT,
 	"socket": ebpf.SocketFilter, "socket_filter": ebpf.SocketFilter, "cgroup_skb": ebpf.CGroupSKB,
 	"kprobe": ebpf.Kprobe, "tracepoint": ebpf.TracePoint, "raw_tracepoint": ebpf.RawTracepoint,
-	"perf_event": ebpf.PerfEvent,
+	"perf_event": ebpf.PerfEvent, "cgroup_sock": ebpf.CGroupSock, "cgroup_sock_addr": ebpf.CGroupSockAddr,
 }
 
 func programTypeNames() []string {
