@@ -57,6 +57,10 @@ type netRun struct {
 // runKernelNet runs a case with BPF_PROG_TEST_RUN inside the namespace.
 func runKernelNet(t *testing.T, n *testNetns, kc *ebpf.Collection, c netCase) netRun {
 	t.Helper()
+	prog := kc.Programs[c.prog]
+	if prog == nil {
+		t.Skipf("this kernel cannot load %s (see the log)", c.prog)
+	}
 	pkt := frame(c.req, c.size)
 	out := make([]byte, len(pkt)+512)
 	var r netRun
@@ -66,7 +70,7 @@ func runKernelNet(t *testing.T, n *testNetns, kc *ebpf.Collection, c netCase) ne
 		if c.ctx != nil {
 			opts.Context = c.ctx
 		}
-		r.ret, err = kc.Programs[c.prog].Run(opts)
+		r.ret, err = prog.Run(opts)
 		r.out = opts.DataOut
 	})
 	if err != nil {

@@ -21,7 +21,7 @@ func TestMapLookupPercpuElem_kernel(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer coll.Close()
-	kc := kernelCollection(t, obj)
+	kc := kernelCollection(t, obj, "percpu")
 	cpus, err := ebpf.PossibleCPU()
 	if err != nil || cpus < 2 {
 		t.Skipf("the kernel comparison needs two CPUs: %d, %v", cpus, err)

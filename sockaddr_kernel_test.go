@@ -105,7 +105,7 @@ func TestCgroupSock_kernel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kc := kernelCollection(t, sockObject)
+	kc := kernelCollection(t, sockObject, "connect4", "connect6", "sendmsg4", "post_bind4")
 	cg := filepath.Join(cgroup2(t), fmt.Sprintf("netenv-%d-%d", os.Getpid(), netnsSeq.Add(1)))
 	if err := os.Mkdir(cg, 0o755); err != nil {
 		t.Skipf("creating a cgroup: %v", err)
