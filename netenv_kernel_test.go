@@ -828,3 +828,50 @@ func TestNetenv_socketsKernel(t *testing.T) {
 		})
 	}
 }
+
+// TestNetenv_emptyKernel compares the empty host, waggle's default, with a
+// fresh namespace whose loopback device is up: every helper must answer
+// what Linux answers without the route, neighbour, socket or device.
+func TestNetenv_emptyKernel(t *testing.T) {
+	lo := &netenv.Config{Interfaces: []netenv.Interface{{Index: 1, Name: "lo", Kind: netenv.KindLoopback}}}
+	n := newTestNetns(t, lo)
+	kc := kernelCollection(t, netObject)
+	empty, err := waggle.LoadCollection(netObject, &waggle.CollectionOptions{CPUs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer empty.Close()
+	colls := map[string]*waggle.Collection{"empty": empty, "read": netCollections(t, n, lo)["read"]}
+	const cur = 1<<64 - 1
+	var cases []netCase
+	for _, p := range []string{"xdp_fib", "tc_fib"} {
+		for name, req := range map[string][]byte{
+			"fib lo":        fibReq(0, false, fib{ifindex: 1, dst: "192.0.2.1"}),
+			"fib lo v6":     fibReq(0, false, fib{ifindex: 1, dst: "2001:db8::1"}),
+			"fib no device": fibReq(0, false, fib{ifindex: 2, dst: "192.0.2.1"}),
+			"fib loopback":  fibReq(progtype.FibLookupOutput, false, fib{ifindex: 1, dst: "127.0.0.1"}),
+		} {
+			cases = append(cases, netCase{name: p + "/" + name, prog: p, req: req})
+		}
+	}
+	for _, p := range []string{"xdp_sk", "tc_sk"} {
+		cases = append(cases,
+			netCase{name: p + "/tcp", prog: p, req: skReq(0, "10.0.0.9:1234", "127.0.0.1:80", cur, 0, 0)},
+			netCase{name: p + "/udp v6", prog: p, req: skReq(1, "[::1]:1234", "[::1]:53", cur, 0, 0)})
+	}
+	cases = append(cases,
+		netCase{name: "mtu own", prog: "tc_mtu", req: make([]byte, 20)},
+		netCase{name: "xdp mtu own", prog: "xdp_mtu", req: make([]byte, 20)},
+		netCase{name: "clone lo", prog: "tc_redirect", req: redirectReq(5, 1, 0, "")},
+		netCase{name: "clone no device", prog: "tc_redirect", req: redirectReq(5, 2, 0, "")},
+		netCase{name: "peer lo", prog: "tc_redirect", req: redirectReq(4, 1, 0, "")},
+		netCase{name: "tunnel none", prog: "tc_tunnel", req: tunnelCase{getSize: 44, optGet: 4}.req()})
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			want := runKernelNet(t, n, kc, c)
+			for which, coll := range colls {
+				compareNet(t, which, c, runWaggleNet(t, coll, c, waggle.RunOptions{}), want)
+			}
+		})
+	}
+}

@@ -138,6 +138,9 @@ func setupCommands(cfg *netenv.Config) [][]string {
 			add("link set dev " + f.Name + " up")
 		}
 		for _, a := range f.Addrs {
+			if f.Kind == netenv.KindLoopback && (a.String() == "127.0.0.1/8" || a.String() == "::1/128") {
+				continue // Linux gives the loopback device these as it comes up
+			}
 			if a.Addr().Is6() {
 				add(fmt.Sprintf("-6 addr add %s dev %s nodad", a, f.Name))
 			} else {
