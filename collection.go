@@ -18,6 +18,7 @@ import (
 	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/loader"
 	"github.com/waggle-bpf/waggle/maps"
+	"github.com/waggle-bpf/waggle/netenv"
 	"github.com/waggle-bpf/waggle/progtype"
 )
 
@@ -61,6 +62,13 @@ type CollectionOptions struct {
 	// run with Program.Exec. The section name may be anything, such as
 	// "waggle/http_request"; its program type is ignored.
 	Hooks map[string]*progtype.Kind
+	// Net is the host's network the network helpers consult: interfaces,
+	// routes and neighbours for bpf_fib_lookup and bpf_check_mtu, sockets
+	// for the socket lookups (netenv.New, netenv.Load,
+	// netenv.ReadNamespace). nil means netenv.Empty(), a host with only
+	// its loopback device, where each helper answers what Linux answers
+	// without the route, neighbour or socket.
+	Net *netenv.Host
 }
 
 // Collection is a set of programs and the maps they use, loaded from one
@@ -70,6 +78,7 @@ type Collection struct {
 	Maps     map[string]*Map
 
 	cpus     int
+	net      *netenv.Host
 	hooks    map[string]*progtype.Kind
 	mode     interp.Mode
 	unsafe   bool
@@ -133,6 +142,7 @@ func newCollection(obj *loader.Object, opts *CollectionOptions) (_ *Collection, 
 		Programs: map[string]*Program{},
 		Maps:     map[string]*Map{},
 		cpus:     opts.CPUs,
+		net:      opts.Net,
 		mode:     opts.Mode,
 		unsafe:   opts.UnsafeFastUnverified,
 		budget:   opts.Budget,

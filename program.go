@@ -15,6 +15,7 @@ import (
 	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/loader"
 	"github.com/waggle-bpf/waggle/maps"
+	"github.com/waggle-bpf/waggle/netenv"
 	"github.com/waggle-bpf/waggle/progtype"
 )
 
@@ -94,6 +95,22 @@ type RunOptions struct {
 	// Memory is memory the program may read through pointers in its
 	// context (the bpf_probe_read_* helpers), beyond the context and packet.
 	Memory []progtype.Region
+	// Tunnel is the tunnel metadata the packet arrived with, as on a
+	// collect-metadata tunnel device (bpf_skb_get_tunnel_key); nil for
+	// none, as in BPF_PROG_TEST_RUN.
+	Tunnel *netenv.Tunnel
+	// Socket is the socket the packet belongs to (bpf_get_socket_cookie,
+	// bpf_get_socket_uid); nil means the test run's own.
+	Socket *netenv.Socket
+	// Ingress runs a tc program as at a clsact ingress hook, where
+	// bpf_sk_assign works; BPF_PROG_TEST_RUN runs at neither.
+	Ingress bool
+	// Output, when not nil, receives everything the run returned: the
+	// return value, the packet and context, the redirect target
+	// (bpf_redirect, bpf_redirect_map, bpf_redirect_neigh,
+	// bpf_redirect_peer), the tunnel metadata the program set, the socket
+	// bpf_sk_assign chose and the copies bpf_clone_redirect sent.
+	Output *progtype.Output
 }
 
 // Prepare prepares the program to run, if that has not happened yet, and
@@ -354,7 +371,8 @@ func (p *Program) runHeld(ctx context.Context, opts *RunOptions) (uint32, time.D
 			return 0, 0, fmt.Errorf("program %s: context: %w", p.name, err)
 		}
 	}
-	in := progtype.Input{Data: opts.Data, Context: ctxIn, Flags: opts.Flags &^ bpfFTestRunOnCPU, Task: opts.Task, Memory: opts.Memory}
+	in := progtype.Input{Data: opts.Data, Context: ctxIn, Flags: opts.Flags &^ bpfFTestRunOnCPU, Task: opts.Task, Memory: opts.Memory,
+		Net: c.net, Tunnel: opts.Tunnel, Socket: opts.Socket, Ingress: opts.Ingress}
 	rn := p.getRunner()
 	defer p.runners.Put(rn)
 	if rn.run == nil {
@@ -387,6 +405,9 @@ func (p *Program) runHeld(ctx context.Context, opts *RunOptions) (uint32, time.D
 		if err := contextOut(out.Context, opts.ContextOut); err != nil {
 			return 0, 0, fmt.Errorf("program %s: context out: %w", p.name, err)
 		}
+	}
+	if opts.Output != nil {
+		*opts.Output = *out
 	}
 	return out.Retval, dur, nil
 }

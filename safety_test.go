@@ -54,8 +54,8 @@ func hostileLine(t *testing.T, text string) string {
 	return ""
 }
 
-// frame is a 64-byte frame, enough for every XDP program here.
-func frame() []byte { return make([]byte, 64) }
+// smallFrame is a 64-byte frame, enough for every XDP program here.
+func smallFrame() []byte { return make([]byte, 64) }
 
 // endless is `r0 = 2; goto -1` as an XDP program, as a CollectionSpec.
 func endless() *ebpf.CollectionSpec {
@@ -79,7 +79,7 @@ func TestHostile_bounded(t *testing.T) {
 		{"nested_loops", hostileLine(t, "bpf_loop(1 << 23, inner")},
 	} {
 		t.Run(tc.prog, func(t *testing.T) {
-			_, err := coll.Programs[tc.prog].Run(&waggle.RunOptions{Data: frame()})
+			_, err := coll.Programs[tc.prog].Run(&waggle.RunOptions{Data: smallFrame()})
 			if !errors.Is(err, interp.ErrBudget) {
 				t.Fatalf("got %v, want a budget error", err)
 			}
@@ -94,7 +94,7 @@ func TestHostile_bounded(t *testing.T) {
 		coll := hostile(t, nil) // the default budget: seconds of running
 		for _, prog := range []string{"forever", "nested_loops"} {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-			_, err := coll.Programs[prog].RunContext(ctx, &waggle.RunOptions{Data: frame()})
+			_, err := coll.Programs[prog].RunContext(ctx, &waggle.RunOptions{Data: smallFrame()})
 			cancel()
 			if !errors.Is(err, interp.ErrStopped) || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "instruction ") {
 				t.Errorf("%s: got %v, want a deadline error naming the instruction", prog, err)
@@ -102,19 +102,19 @@ func TestHostile_bounded(t *testing.T) {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		if _, err := coll.Programs["forever"].RunContext(ctx, &waggle.RunOptions{Data: frame()}); !errors.Is(err, context.Canceled) {
+		if _, err := coll.Programs["forever"].RunContext(ctx, &waggle.RunOptions{Data: smallFrame()}); !errors.Is(err, context.Canceled) {
 			t.Errorf("canceled before the run: %v", err)
 		}
 		// A spent context does not stop the runner's next run.
-		if ret, err := coll.Programs["lock_ok"].Run(&waggle.RunOptions{Data: frame()}); err != nil || ret != 2 {
+		if ret, err := coll.Programs["lock_ok"].Run(&waggle.RunOptions{Data: smallFrame()}); err != nil || ret != 2 {
 			t.Errorf("after a stopped run: %d, %v", ret, err)
 		}
 	})
 	t.Run("Test and Benchmark", func(t *testing.T) {
-		if _, _, err := coll.Programs["forever"].Test(frame()); !errors.Is(err, interp.ErrBudget) {
+		if _, _, err := coll.Programs["forever"].Test(smallFrame()); !errors.Is(err, interp.ErrBudget) {
 			t.Errorf("Test: %v", err)
 		}
-		if _, _, err := coll.Programs["nested_loops"].Benchmark(frame(), 3, nil); !errors.Is(err, interp.ErrBudget) {
+		if _, _, err := coll.Programs["nested_loops"].Benchmark(smallFrame(), 3, nil); !errors.Is(err, interp.ErrBudget) {
 			t.Errorf("Benchmark: %v", err)
 		}
 	})
@@ -152,7 +152,7 @@ func TestHostile_bounded(t *testing.T) {
 			}
 			defer c.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-			_, err = c.Programs["endless"].RunContext(ctx, &waggle.RunOptions{Data: frame()})
+			_, err = c.Programs["endless"].RunContext(ctx, &waggle.RunOptions{Data: smallFrame()})
 			cancel()
 			want := interp.ErrBudget
 			if budget == 0 {
@@ -191,7 +191,7 @@ func TestHostile_budgetIsInstructions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ret, err := c.Programs["count"].Run(&waggle.RunOptions{Data: frame()})
+		ret, err := c.Programs["count"].Run(&waggle.RunOptions{Data: smallFrame()})
 		c.Close()
 		if tc.ok && (err != nil || ret != 100) {
 			t.Errorf("budget %d: %d, %v", tc.budget, ret, err)
@@ -228,13 +228,13 @@ func TestHostile_locks(t *testing.T) {
 		{"lock_bss", "map .bss's value type has no struct bpf_spin_lock field"},
 	} {
 		t.Run(tc.prog, func(t *testing.T) {
-			_, err := coll.Programs[tc.prog].Run(&waggle.RunOptions{Data: frame()})
+			_, err := coll.Programs[tc.prog].Run(&waggle.RunOptions{Data: smallFrame()})
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "hostile.c:") {
 				t.Fatalf("got %v, want %q with the source line", err, tc.want)
 			}
 			before := count()
 			done := make(chan error, 1)
-			go func() { _, err := ok.Run(&waggle.RunOptions{Data: frame()}); done <- err }()
+			go func() { _, err := ok.Run(&waggle.RunOptions{Data: smallFrame()}); done <- err }()
 			select {
 			case err := <-done:
 				if err != nil || count() != before+1 {
@@ -258,7 +258,7 @@ func TestHostile_lockContention(t *testing.T) {
 		wg.Go(func() {
 			prog := []string{"lock_ok", "lock_global"}[g%2]
 			for range rounds {
-				if _, err := coll.Programs[prog].Run(&waggle.RunOptions{Data: frame()}); err != nil {
+				if _, err := coll.Programs[prog].Run(&waggle.RunOptions{Data: smallFrame()}); err != nil {
 					t.Error(err)
 					return
 				}
@@ -294,7 +294,7 @@ func TestHostile_ringBuffer(t *testing.T) {
 		{"ring_twice", "not a ring buffer record this run reserved"},
 		{"ring_ok", ""},
 	} {
-		_, err := coll.Programs[tc.prog].Run(&waggle.RunOptions{Data: frame()})
+		_, err := coll.Programs[tc.prog].Run(&waggle.RunOptions{Data: smallFrame()})
 		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
 			t.Fatalf("%s: %v, want %q", tc.prog, err, tc.want)
 		}
@@ -329,7 +329,7 @@ const (
 )
 
 func pokeFrame(mem, write, key int, off int32, val uint64) []byte {
-	b := frame()
+	b := smallFrame()
 	c := b[14:]
 	c[0], c[1] = byte(mem), byte(write)
 	binary.LittleEndian.PutUint16(c[2:], uint16(key))
@@ -430,7 +430,7 @@ func TestHostile_poke(t *testing.T) {
 		})
 	}
 	// Every refused access left the ring buffer usable.
-	if ret, err := coll.Programs["ring_ok"].Run(&waggle.RunOptions{Data: frame()}); err != nil || ret != 2 {
+	if ret, err := coll.Programs["ring_ok"].Run(&waggle.RunOptions{Data: smallFrame()}); err != nil || ret != 2 {
 		t.Fatalf("ring_ok after the pokes: %d, %v", ret, err)
 	}
 }
@@ -575,7 +575,7 @@ func TestHostile_unreferencedMap(t *testing.T) {
 	defer coll.Close()
 	var addrA, addrB uint64
 	for name, dst := range map[string]*uint64{"leak": &addrB, "leak_a": &addrA} {
-		if _, err := coll.Programs[name].Run(&waggle.RunOptions{Data: frame()}); err != nil {
+		if _, err := coll.Programs[name].Run(&waggle.RunOptions{Data: smallFrame()}); err != nil {
 			t.Fatal(err)
 		}
 		if err := coll.Maps["a"].Lookup(uint32(0), dst); err != nil {
@@ -585,7 +585,7 @@ func TestHostile_unreferencedMap(t *testing.T) {
 	if err := coll.Maps["b"].Put(uint32(0), uint64(7)); err != nil {
 		t.Fatal(err)
 	}
-	in := frame()
+	in := smallFrame()
 	binary.LittleEndian.PutUint64(in[14:], addrB-addrA)
 	if _, err := coll.Programs["poke_a"].Run(&waggle.RunOptions{Data: in}); !errors.Is(err, interp.ErrMemory) {
 		t.Fatalf("a write into map b from a program that does not reference it: %v", err)
@@ -616,14 +616,14 @@ func TestClose_duringRuns(t *testing.T) {
 					var err error
 					switch (g + i) % 4 {
 					case 0:
-						_, err = coll.Programs["forever"].Run(&waggle.RunOptions{Data: frame()})
+						_, err = coll.Programs["forever"].Run(&waggle.RunOptions{Data: smallFrame()})
 						if errors.Is(err, interp.ErrBudget) {
 							err = nil
 						}
 					case 1:
 						_, err = coll.Programs["poke"].Run(&waggle.RunOptions{Data: pokeFrame(mHash, 1, i%8, 0, 1)})
 					case 2:
-						_, err = coll.Programs["lock_ok"].Run(&waggle.RunOptions{Data: frame()})
+						_, err = coll.Programs["lock_ok"].Run(&waggle.RunOptions{Data: smallFrame()})
 					case 3:
 						var v [16]byte
 						err = coll.Maps["hash"].Lookup(uint32(i%8), &v)
@@ -645,7 +645,7 @@ func TestClose_duringRuns(t *testing.T) {
 		time.Sleep(time.Duration(round) * time.Millisecond)
 		coll.Close()
 		wg.Wait()
-		if _, err := coll.Programs["lock_ok"].Run(&waggle.RunOptions{Data: frame()}); !errors.Is(err, maps.EBADF) {
+		if _, err := coll.Programs["lock_ok"].Run(&waggle.RunOptions{Data: smallFrame()}); !errors.Is(err, maps.EBADF) {
 			t.Fatalf("a run after Close: %v", err)
 		}
 	}
@@ -715,14 +715,14 @@ func TestHostile_tailCallMemory(t *testing.T) {
 	if err := coll.Maps["jt"].Update(uint32(0), coll.Programs["b"], waggle.UpdateAny); err != nil {
 		t.Fatal(err)
 	}
-	if ret, err := coll.Programs["a"].Run(&waggle.RunOptions{Data: frame()}); err != nil || ret != 2 {
+	if ret, err := coll.Programs["a"].Run(&waggle.RunOptions{Data: smallFrame()}); err != nil || ret != 2 {
 		t.Fatalf("a, tail-calling b: %d, %v", ret, err)
 	}
 	var x, y uint64
 	if err := coll.Maps["x"].Lookup(uint32(0), &x); err != nil || x != 5 {
 		t.Fatalf("x = %d, %v; want 5", x, err)
 	}
-	in := frame()
+	in := smallFrame()
 	in[20] = 1
 	_, err = coll.Programs["a"].Run(&waggle.RunOptions{Data: in})
 	if !errors.Is(err, interp.ErrMemory) || !strings.Contains(err.Error(), "in program b, entered by a tail call") {
@@ -774,7 +774,7 @@ func TestHostile_innerMaps(t *testing.T) {
 		if err := coll.Maps["outer"].Update(uint32(slot), coll.Maps[name], waggle.UpdateAny); err != nil {
 			t.Fatal(err)
 		}
-		in := frame()
+		in := smallFrame()
 		in[20] = byte(slot)
 		if ret, err := coll.Programs["p"].Run(&waggle.RunOptions{Data: in}); err != nil || ret != 2 {
 			t.Fatalf("slot %d: %d, %v", slot, ret, err)
@@ -806,12 +806,12 @@ func TestClose_keptByAnother(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.Close()
-	if _, err := b.Programs["lock_ok"].Run(&waggle.RunOptions{Data: frame()}); !errors.Is(err, maps.EBADF) {
+	if _, err := b.Programs["lock_ok"].Run(&waggle.RunOptions{Data: smallFrame()}); !errors.Is(err, maps.EBADF) {
 		t.Fatalf("b's program after b.Close: %v", err)
 	}
 	// a's tail call still reaches b's program and b's map.
 	for range 3 {
-		if ret, err := a.Programs["a"].Run(&waggle.RunOptions{Data: frame()}); err != nil || ret != 2 {
+		if ret, err := a.Programs["a"].Run(&waggle.RunOptions{Data: smallFrame()}); err != nil || ret != 2 {
 			t.Fatalf("a tail-calling into closed b: %d, %v", ret, err)
 		}
 	}

@@ -2,6 +2,7 @@ package helpers
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"time"
 
@@ -51,6 +52,8 @@ func Generic() Defs {
 	return Defs{
 		{ID: IDMapLookupElem, Name: "map_lookup_elem", Func: mapLookupElem,
 			Proto: Proto{Ret: RetPtrToMapValueOrNull, Args: []ArgType{ArgConstMapPtr, ArgPtrToMapKey}}},
+		{ID: idMapLookupPercpuElem, Name: "map_lookup_percpu_elem", Func: mapLookupPercpuElem,
+			Proto: Proto{Ret: RetPtrToMapValueOrNull, Args: []ArgType{ArgConstMapPtr, ArgPtrToMapKey, ArgAnything}}},
 		{ID: IDMapUpdateElem, Name: "map_update_elem", Func: mapUpdateElem,
 			Proto: Proto{Ret: RetInteger, Args: []ArgType{ArgConstMapPtr, ArgPtrToMapKey, ArgPtrToMapValue, ArgAnything}}},
 		{ID: IDMapDeleteElem, Name: "map_delete_elem", Func: mapDeleteElem,
@@ -140,6 +143,35 @@ func mapLookupElem(env Env, a *[5]uint64) (uint64, error) {
 		return 0, err // no elements: the verifier refuses lookups in such maps
 	}
 	return e.LookupElem(env.State().CPU, key), nil
+}
+
+// idMapLookupPercpuElem is BPF_FUNC_map_lookup_percpu_elem.
+const idMapLookupPercpuElem int32 = 195
+
+// mapLookupPercpuElem is bpf_map_lookup_percpu_elem: the address of
+// CPU cpu's value of a per-CPU array or hash, 0 if absent or if cpu is not
+// one of the map's (a worker slot here). The verifier refuses other maps;
+// for them the result is 0.
+func mapLookupPercpuElem(env Env, a *[5]uint64) (uint64, error) {
+	e, m, key, err := elemKey(env, a[0], a[1])
+	if err != nil || e == nil {
+		return 0, err
+	}
+	spec := m.Spec()
+	switch spec.Type {
+	case maps.PerCPUArray, maps.PerCPUHash, maps.LRUPerCPUHash:
+	default:
+		return 0, nil
+	}
+	cpus := spec.CPUs
+	if cpus <= 0 {
+		cpus = runtime.NumCPU()
+	}
+	cpu := uint32(a[2])
+	if int64(cpu) >= int64(cpus) {
+		return 0, nil
+	}
+	return e.LookupElem(int(cpu), key), nil
 }
 
 // mapUpdateElem is bpf_map_update_elem.

@@ -80,6 +80,20 @@ var xdpIDs = union(skBaseIDs, setOf(idPerfEventOutput, idGetSmpProcessorID, idCs
 	idTCPGenSyncookie, idTCPRawGenSyncookieV4, idTCPRawGenSyncookieV6,
 	idTCPRawCheckSyncookieV4, idTCPRawCheckSyncookieV6))
 
+// cgroupIDs are cgroup_common_func_proto and cgroup_current_func_proto.
+var cgroupIDs = setOf(idGetLocalStorage, idGetCurrentUIDGid, idGetCurrentPidTgid, idGetCurrentComm,
+	idGetCurrentCgroupID, idGetCurrentAncestorCgID, idGetCgroupClassid)
+
+// sockAddrIDs is sock_addr_func_proto (bpf_bind for connect programs
+// only, sockopts for all but recvmsg, getpeername and getsockname).
+var sockAddrIDs = union(skBaseIDs, cgroupIDs, setOf(idGetSocketCookie, idGetNetnsCookie,
+	idPerfEventOutput, idSkLookupTCP, idSkLookupUDP, idSkRelease, idSkcLookupTCP, idSkStorageGet,
+	idSkStorageDelete))
+
+// sockIDs is sock_filter_func_proto.
+var sockIDs = union(baseIDs, cgroupIDs, setOf(idGetSocketCookie, idGetNetnsCookie, idPerfEventOutput,
+	idSkStorageGet, idKtimeGetCoarseNs))
+
 // tracingIDs is bpf_tracing_func_proto (x86-64 has
 // CONFIG_ARCH_HAS_NON_OVERLAPPING_ADDRESS_SPACE, so the legacy
 // bpf_probe_read and bpf_probe_read_str exist).
@@ -137,6 +151,22 @@ func kprobeAllowed(k *Kind, id int32) bool     { return kprobeIDs[id] }
 func tracepointAllowed(k *Kind, id int32) bool { return tracepointIDs[id] }
 func rawTPAllowed(k *Kind, id int32) bool      { return tracepointIDs[id] }
 func perfEventAllowed(k *Kind, id int32) bool  { return perfEventIDs[id] }
+func sockAllowed(k *Kind, id int32) bool       { return sockIDs[id] }
+
+func sockAddrAllowed(k *Kind, id int32) bool {
+	switch id {
+	case idBind:
+		return k.attach == AttachCgroupInet4Connect || k.attach == AttachCgroupInet6Connect
+	case idSetsockopt, idGetsockopt:
+		switch k.attach {
+		case AttachCgroupUDP4Recvmsg, AttachCgroupUDP6Recvmsg, AttachCgroupInet4Getpeer,
+			AttachCgroupInet6Getpeer, AttachCgroupInet4Getsock, AttachCgroupInet6Getsock:
+			return false
+		}
+		return true
+	}
+	return sockAddrIDs[id]
+}
 
 // Allowed reports whether programs of this Kind may call helper id, as the
 // type's get_func_proto in Linux decides for a privileged, GPL program.
@@ -167,8 +197,12 @@ func (k *Kind) Helpers() helpers.Defs {
 	switch k.run {
 	case runXDP:
 		src = append(src, xdpDefs...)
+		src = append(src, xdpNetDefs...)
 	case runSKB:
 		src = append(src, skbDefs...)
+		src = append(src, netDefs...)
+	case runSock:
+		src = append(src, sockDefs...)
 	}
 	src = append(src, taskDefs...)
 	var out helpers.Defs

@@ -6,6 +6,8 @@
 //
 // A Kind describes one program type (Lookup): XDP (struct xdp_md), socket
 // filters, tc classifiers and actions and cgroup_skb (struct __sk_buff),
+// cgroup socket address programs (struct bpf_sock_addr) and cgroup socket
+// programs (struct bpf_sock),
 // kprobes and uprobes (struct pt_regs of x86-64), tracepoints (the raw
 // record), raw tracepoints (u64 args[]), perf events (struct
 // bpf_perf_event_data), and user hooks: program types a Go program defines
@@ -41,6 +43,17 @@
 // BPF_PROG_TEST_RUN returns (retval, data_out, ctx_out), so the root
 // package's Program.Run mirrors cilium/ebpf's.
 //
+// # The host's network
+//
+// Input.Net is the host the network helpers consult (package netenv; the
+// empty host when nil): bpf_fib_lookup, bpf_check_mtu, the socket lookups,
+// bpf_redirect_peer's peer and bpf_clone_redirect's device. Input.Tunnel is
+// the tunnel metadata a packet arrived with. Output reports what the
+// program asked of the network: the redirect target (Redirect, with Neigh
+// and Nexthop for bpf_redirect_neigh, Peer for bpf_redirect_peer), the
+// tunnel metadata it set (Tunnel), the socket bpf_sk_assign chose
+// (Assigned) and the copies bpf_clone_redirect sent (Clones).
+//
 // # Helpers
 //
 // Kind.Helpers returns the type-specific helpers (bpf_xdp_adjust_head,
@@ -65,7 +78,18 @@
 //   - Reads before a tracepoint record (negative offsets), which
 //     tp_prog_is_valid_access lets through by comparing a signed offset
 //     as unsigned, are refused.
-//   - __sk_buff.sk is refused: waggle has no sockets to point to.
+//   - __sk_buff.sk is refused: the packet's own socket is not laid out.
+//   - Socket pointers from the lookup helpers point to struct bpf_sock
+//     values waggle lays out for the run's host (netenv.Host); reading
+//     src_ip6 and dst_ip6 of an IPv4 time-wait socket gives 0 where Linux
+//     reads whatever lies at those offsets of its inet_timewait_sock.
+//   - bpf_get_socket_cookie of a test run's packet is TestRunSocketCookie;
+//     Linux draws a fresh cookie for every test run's socket.
+//   - Lookups in another namespace (a socket lookup's netns id) find
+//     nothing: a run sees one host.
+//   - bpf_clone_redirect reports the copy in Output.Clones instead of
+//     sending it; bpf_sk_assign works only with Input.Ingress (a test run
+//     runs at neither ingress nor egress, so Linux answers -EOPNOTSUPP).
 //   - bpf_get_hash_recalc hashes the flow with a fixed function; Linux keys
 //     its hash at random at boot, so no value can match it.
 //   - bpf_probe_read_* read only memory the run owns (the context, the

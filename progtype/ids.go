@@ -161,4 +161,10 @@ const (
 	idSkcToUDP6Sock          int32 = 140
 	idSkcToUnixSock          int32 = 178
 	idSkcToMPTCPSock         int32 = 196
+	idSetsockopt             int32 = 49
+	idGetsockopt             int32 = 57
+	idBind                   int32 = 64
+	idGetNetnsCookie         int32 = 122
+	idGetRetval              int32 = 186
+	idSetRetval              int32 = 187
 )

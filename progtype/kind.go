@@ -38,6 +38,7 @@ const (
 	runSKB
 	runTrace
 	runHook
+	runSock
 )
 
 // Lookup returns the Kind of a program type with the default attach type.
@@ -66,6 +67,17 @@ func LookupAttach(t Type, a AttachType) (*Kind, error) {
 		k.layout, k.rules, k.run, k.allowed = rawTPLayout, rawTPRules, runTrace, rawTPAllowed
 	case PerfEvent:
 		k.layout, k.rules, k.run, k.allowed = perfEventLayout, perfEventRules, runTrace, perfEventAllowed
+	case CgroupSockAddr:
+		if !k.sockAddr4() && !k.sockAddr6() {
+			return nil, fmt.Errorf("progtype: cgroup_sock_addr programs need an IPv4 or IPv6 attach type (expected_attach_type %d; sections cgroup/connect4, cgroup/sendmsg6, ...): %w", a, ErrUnsupported)
+		}
+		k.layout, k.rules, k.run, k.allowed = sockAddrLayout, sockAddrRules, runSock, sockAddrAllowed
+	case CgroupSock:
+		if a == AttachNone {
+			// bpf_prog_load_fixup_attach_type
+			k.attach = AttachCgroupInetSockCreate
+		}
+		k.layout, k.rules, k.run, k.allowed = sockLayout, sockRules, runSock, sockAllowed
 	case UserHook:
 		return nil, fmt.Errorf("progtype: user hooks are made with NewHook or NewHookFields, not looked up")
 	default:

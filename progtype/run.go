@@ -3,10 +3,12 @@ package progtype
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/waggle-bpf/waggle/helpers"
 	"github.com/waggle-bpf/waggle/internal/mem"
 	"github.com/waggle-bpf/waggle/maps"
+	"github.com/waggle-bpf/waggle/netenv"
 )
 
 // Region is memory a run owns: the context's shadow struct, the packet,
@@ -44,6 +46,22 @@ type Input struct {
 	// hook's fields): bpf_probe_read_* read only from this memory, the
 	// context and the packet.
 	Memory []Region
+	// Net is the host's network the helpers consult (routes, neighbours,
+	// sockets, interfaces); nil means netenv.Empty(), a host with nothing
+	// but its loopback device.
+	Net *netenv.Host
+	// Tunnel is the tunnel metadata the packet arrived with, as on a
+	// collect-metadata tunnel device (bpf_skb_get_tunnel_key reads it);
+	// nil for none, as in a test run.
+	Tunnel *netenv.Tunnel
+	// Ingress says a tc program runs at ingress (skb->tc_at_ingress), as
+	// on a clsact ingress hook, where bpf_sk_assign works.
+	// BPF_PROG_TEST_RUN runs at neither ingress nor egress: false.
+	Ingress bool
+	// Socket is the socket the packet belongs to (skb->sk), for
+	// bpf_get_socket_cookie and bpf_get_socket_uid; nil means the socket
+	// BPF_PROG_TEST_RUN makes, with cookie TestRunSocketCookie and UID 0.
+	Socket *netenv.Socket
 }
 
 // Task describes the task a program runs on behalf of, as the kernel's
@@ -85,12 +103,23 @@ type Output struct {
 	// when Input.Context was given (the kernel needs ctx_in to place the
 	// packet); for __sk_buff always.
 	Context []byte
-	// Redirect is the target the last bpf_redirect or bpf_redirect_map
-	// call recorded, nil if none did.
+	// Redirect is the target the last bpf_redirect, bpf_redirect_map,
+	// bpf_redirect_neigh or bpf_redirect_peer call recorded, nil if none
+	// did.
 	Redirect *Redirect
+	// Tunnel is the packet's tunnel metadata after the run: what
+	// bpf_skb_set_tunnel_key and bpf_skb_set_tunnel_opt set (TX set), or
+	// what it arrived with; nil for none.
+	Tunnel *netenv.Tunnel
+	// Assigned is the socket bpf_sk_assign gave the packet, nil if none.
+	Assigned *netenv.Socket
+	// Clones are the copies of the packet bpf_clone_redirect sent, in
+	// order.
+	Clones []Clone
 }
 
-// Redirect is the target recorded by bpf_redirect or bpf_redirect_map.
+// Redirect is the target recorded by bpf_redirect, bpf_redirect_map,
+// bpf_redirect_neigh or bpf_redirect_peer.
 type Redirect struct {
 	// Ifindex is the device: bpf_redirect's argument, or the ifindex of
 	// the devmap entry bpf_redirect_map found.
@@ -104,6 +133,17 @@ type Redirect struct {
 	// Flags are the helper's flags (BPF_F_INGRESS, BPF_F_BROADCAST,
 	// BPF_F_EXCLUDE_INGRESS).
 	Flags uint64
+	// Neigh is set by bpf_redirect_neigh: the packet leaves through
+	// Ifindex with its link-layer header filled in from the neighbour
+	// table, for Nexthop if the program gave one (else for the next hop
+	// of the packet's destination).
+	Neigh   bool
+	Nexthop netip.Addr
+	// Peer is set by bpf_redirect_peer: the packet enters the peer of the
+	// veth or netkit device Ifindex, in the peer's namespace; PeerIfindex
+	// is the peer's index when the host knows it.
+	Peer        bool
+	PeerIfindex uint32
 }
 
 // Run is the state of one run of a program of a Kind, or of a series of
@@ -126,6 +166,7 @@ type Run struct {
 	in      Input // the input, with Context and Data owned by the caller
 	rd      Redirect
 	hasRd   bool
+	net     netState
 }
 
 // Run errors.
@@ -160,6 +201,9 @@ func (r *Run) Reset(in Input) error {
 	} else {
 		clear(r.shadow)
 	}
+	if err := r.resetNet(in); err != nil {
+		return fmt.Errorf("%s: %w", r.kind.name, err)
+	}
 	var err error
 	switch r.kind.run {
 	case runXDP:
@@ -170,6 +214,8 @@ func (r *Run) Reset(in Input) error {
 		err = r.resetTrace(in)
 	case runHook:
 		err = r.resetHook(in)
+	case runSock:
+		err = r.resetSock(in)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", r.kind.name, err)
@@ -194,6 +240,9 @@ func (r *Run) buildRegions() {
 	}
 	if r.in.Task != nil && len(r.in.Task.Struct) > 0 {
 		r.regions = append(r.regions, Region{Data: r.in.Task.Struct})
+	}
+	if len(r.net.arena) > 0 {
+		r.regions = append(r.regions, Region{Data: r.net.arena})
 	}
 }
 
@@ -232,6 +281,7 @@ func (r *Run) Finish(r0 uint64) (*Output, error) {
 		rd := r.rd
 		out.Redirect = &rd
 	}
+	r.finishNet(out)
 	var err error
 	switch {
 	case r.xdp != nil:
@@ -240,6 +290,8 @@ func (r *Run) Finish(r0 uint64) (*Output, error) {
 		err = r.finishSKB(out)
 	case r.hook != nil:
 		r.finishHook(out)
+	case r.kind.run == runSock:
+		r.finishSock(out)
 	case r.trace != nil:
 		out.Context = append([]byte(nil), r.shadow[:r.kind.layout.Size]...)
 	}

@@ -47,7 +47,7 @@ const (
 	UserHook        Type = 1 << 31
 	maxLinuxType         = Netfilter
 	userHookTypeTag      = "user_hook"
-	unsupportedHint      = "waggle runs socket_filter, kprobe, sched_cls, sched_act, tracepoint, xdp, perf_event, cgroup_skb, raw_tracepoint and user hooks"
+	unsupportedHint      = "waggle runs socket_filter, kprobe, sched_cls, sched_act, tracepoint, xdp, perf_event, cgroup_skb, cgroup_sock, cgroup_sock_addr, raw_tracepoint and user hooks"
 )
 
 var typeNames = [...]string{

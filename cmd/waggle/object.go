@@ -19,6 +19,7 @@ import (
 
 	"github.com/waggle-bpf/waggle"
 	"github.com/waggle-bpf/waggle/loader"
+	"github.com/waggle-bpf/waggle/progtype"
 )
 
 // objectFlags are the flags of "waggle run" for ELF objects with program
@@ -36,6 +37,7 @@ type objectFlags struct {
 	mode               string
 	asJSON, printTrace bool
 	duration           time.Duration
+	net                string
 	// ctx is the command's context, done at --timeout; budget is
 	// --budget (0: no limit).
 	ctx     context.Context
@@ -105,6 +107,9 @@ func (e *env) runObject(path string, obj *loader.Object, f *objectFlags) error {
 		budget = math.MaxUint64
 	}
 	opts := &waggle.CollectionOptions{CPUs: f.cpus, Mode: m, Budget: budget}
+	if opts.Net, err = loadNet(f.net); err != nil {
+		return err
+	}
 	if f.printTrace {
 		opts.Trace = e.stderr
 	}
@@ -180,7 +185,8 @@ func (e *env) runData(prog *waggle.Program, f *objectFlags) error {
 			return err
 		}
 	}
-	opts := &waggle.RunOptions{Data: data, DataOut: make([]byte, len(data)+4096), Repeat: f.repeat}
+	var res progtype.Output
+	opts := &waggle.RunOptions{Data: data, DataOut: make([]byte, len(data)+4096), Repeat: f.repeat, Output: &res}
 	if ctx != nil {
 		opts.Context = ctx
 	}
@@ -206,13 +212,25 @@ func (e *env) runData(prog *waggle.Program, f *objectFlags) error {
 		}
 	}
 	per := elapsed / time.Duration(max(f.repeat, 1))
+	effects := netEffects(&res)
 	if f.asJSON {
-		return json.NewEncoder(e.stdout).Encode(map[string]any{
+		m := map[string]any{
 			"program": prog.Name(), "retval": ret, "verdict": prog.VerdictName(ret),
 			"duration_ns": per.Nanoseconds(), "data_out_len": len(opts.DataOut),
-		})
+		}
+		for k, v := range effects {
+			m[k] = v
+		}
+		return json.NewEncoder(e.stdout).Encode(m)
 	}
 	fmt.Fprintf(e.stdout, "Return value: %d (%s), duration (average): %v\n", ret, prog.VerdictName(ret), per)
+	if effects != nil {
+		b, err := json.Marshal(effects)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "Network: %s\n", b)
+	}
 	return nil
 }
 
@@ -367,7 +385,7 @@ var programTypes = map[string]ebpf.ProgramType{
 	"sched_cls": ebpf.SchedCLS, "sched_act": ebpf.SchedACT,
 	"socket": ebpf.SocketFilter, "socket_filter": ebpf.SocketFilter, "cgroup_skb": ebpf.CGroupSKB,
 	"kprobe": ebpf.Kprobe, "tracepoint": ebpf.TracePoint, "raw_tracepoint": ebpf.RawTracepoint,
-	"perf_event": ebpf.PerfEvent,
+	"perf_event": ebpf.PerfEvent, "cgroup_sock": ebpf.CGroupSock, "cgroup_sock_addr": ebpf.CGroupSockAddr,
 }
 
 func programTypeNames() []string {

@@ -212,6 +212,7 @@ error naming the instruction.`,
 	f.Uint32Var(&obj.repeat, "repeat", 1, "run this many times (with --data-in)")
 	f.IntVar(&obj.cpus, "cpus", 0, "worker slots for per-CPU maps (0: the machine's CPUs)")
 	f.BoolVar(&obj.printTrace, "trace-printk", false, "print bpf_trace_printk output to stderr")
+	f.StringVar(&obj.net, "net", "", "the host's network the helpers see: a JSON or YAML `FILE`, \"host\" (this namespace) or \"netns:NAME\" (default: an empty host)")
 	return cmd
 }
 
