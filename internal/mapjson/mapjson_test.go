@@ -355,6 +355,8 @@ func TestParseNode_hostile(t *testing.T) {
 		`{"a": 1} x`,
 		`{"a": `,
 		`{"a" 1}`,
+		`{"maps": {"m": [`,
+		`[1, 2`,
 		``,
 	} {
 		if _, err := ParseNode([]byte(in)); err == nil {

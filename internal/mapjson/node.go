@@ -86,14 +86,19 @@ func ParseNodes(data []byte) ([]*Node, error) {
 }
 
 func readNode(d *json.Decoder, depth int) (*Node, error) {
+	n, err := readValue(d, depth)
+	if err == io.EOF && depth > 0 {
+		err = io.ErrUnexpectedEOF // inside an object or array
+	}
+	return n, err
+}
+
+func readValue(d *json.Decoder, depth int) (*Node, error) {
 	if depth > maxDepth {
 		return nil, fmt.Errorf("JSON nests deeper than %d levels", maxDepth)
 	}
 	tok, err := d.Token()
 	if err != nil {
-		if err == io.EOF && depth > 0 {
-			return nil, io.ErrUnexpectedEOF
-		}
 		return nil, err
 	}
 	switch t := tok.(type) {
@@ -104,7 +109,7 @@ func readNode(d *json.Decoder, depth int) (*Node, error) {
 			for d.More() {
 				kt, err := d.Token()
 				if err != nil {
-					return nil, err
+					return nil, closing(err)
 				}
 				k, ok := kt.(string)
 				if !ok {
@@ -116,8 +121,10 @@ func readNode(d *json.Decoder, depth int) (*Node, error) {
 				}
 				n.Keys, n.Values = append(n.Keys, k), append(n.Values, v)
 			}
-			_, err := d.Token() // '}'
-			return n, err
+			if _, err := d.Token(); err != nil { // '}'
+				return nil, closing(err)
+			}
+			return n, nil
 		case '[':
 			n := &Node{Kind: 'a'}
 			for d.More() {
@@ -127,8 +134,10 @@ func readNode(d *json.Decoder, depth int) (*Node, error) {
 				}
 				n.Items = append(n.Items, v)
 			}
-			_, err := d.Token() // ']'
-			return n, err
+			if _, err := d.Token(); err != nil { // ']'
+				return nil, closing(err)
+			}
+			return n, nil
 		}
 		return nil, fmt.Errorf("unexpected %v", t)
 	case string:
@@ -141,4 +150,12 @@ func readNode(d *json.Decoder, depth int) (*Node, error) {
 		return &Node{Kind: 'z'}, nil
 	}
 	return nil, fmt.Errorf("unexpected token %v", tok)
+}
+
+// closing is the error of a container's missing end.
+func closing(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }
