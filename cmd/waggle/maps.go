@@ -143,7 +143,13 @@ func readDumps(path string) ([]mapjson.Dump, error) {
 		}
 		start += nl + 1
 	}
-	nodes, err := mapjson.ParseNodes(data[start:])
+	// Blank them out rather than cut them, so errors give the file's lines.
+	for i := range data[:start] {
+		if data[i] != '\n' {
+			data[i] = ' '
+		}
+	}
+	nodes, err := mapjson.ParseNodes(data)
 	if err != nil {
 		return nil, fmt.Errorf("--map-init %s: not JSON: %w", path, err)
 	}

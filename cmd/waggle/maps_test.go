@@ -266,9 +266,24 @@ func TestRun_events(t *testing.T) {
 			t.Fatalf("packet %d: event % x, frame %v > %v", ev.Packet, data, ip.SrcIP, ip.DstIP)
 		}
 	}
+	// One run on a packet: its record, then the result with the maps.
+	in := filepath.Join(t.TempDir(), "frame.bin")
+	os.WriteFile(in, pkts[0].Data(), 0o644)
+	code, out, errOut = runCLI(t, "", "run", "../../examples/events/events.o", "--data-in", in, "--events", "--map-dump", "--json")
+	lines := strings.SplitN(out, "\n", 2)
+	var ev event
+	var res struct {
+		Verdict string
+		Maps    map[string][]entry
+	}
+	if code != 0 || json.Unmarshal([]byte(lines[0]), &ev) != nil || ev.Packet != 1 || !strings.HasPrefix(ev.Data, "0a000001") ||
+		json.Unmarshal([]byte(lines[1]), &res) != nil || res.Verdict != "XDP_PASS" || len(res.Maps["dropped"]) != 1 {
+		t.Errorf("--data-in --events: status %d, %s\n%s", code, errOut, out)
+	}
+
 	// Text: one line per record, before the summary.
 	code, out, _ = runCLI(t, "", "run", "../../examples/events/events.o", "--pcap", traffic, "--events", "--packets", "2")
-	lines := strings.Split(out, "\n")
+	lines = strings.Split(out, "\n")
 	re := regexp.MustCompile(`^packet [12]: events \(ringbuf\): 16 bytes: [0-9a-f]{8} 0a0000fe [0-9a-f]{8} [0-9a-f]{8}$`)
 	if code != 0 || len(lines) < 3 || !re.MatchString(lines[0]) || !re.MatchString(lines[1]) || !strings.HasPrefix(lines[2], "xdp_events (XDP): 2 packets") {
 		t.Errorf("text events:\n%s", out)
@@ -364,7 +379,8 @@ func TestMapFlags_errors(t *testing.T) {
 		want string
 	}{
 		{"missing file", run(blocklist, "--map-init", filepath.Join(dir, "none.json")), "--map-init: open"},
-		{"malformed JSON", run(blocklist, "--map-init", write("bad.json", `{"maps": {"blocklist": [`)), "--map-init " + dir + "/bad.json: not JSON"},
+		{"malformed JSON", run(blocklist, "--map-init", write("bad.json", `{"maps": {"blocklist": [`)), "--map-init " + dir + "/bad.json: not JSON: line 1, column 25: unexpected EOF"},
+		{"JSON error line", run(blocklist, "--map-init", write("line.json", "xdp_blocklist (XDP): 1 packets\n{\"maps\": {\n\"blocklist\": [1 2]}}")), "line.json: not JSON: line 3, column 17: invalid character '2'"},
 		{"no maps object", run(blocklist, "--map-init", write("nomaps.json", `{"blocklist": []}`)), `no "maps" object`},
 		{"unknown map", run(blocklist, "--map-init", write("unknown.json", `{"maps": {"blocklst": []}}`)), "map blocklst: no such map; the object has blocklist, stats"},
 		{"wrong key size", run(blocklist, "--map-init", write("size.json", `{"maps": {"blocklist": [{"key": ["0x01", "0x02"], "value": 0}]}}`)), "map blocklist, entry 1: key: 2 bytes, want 8"},

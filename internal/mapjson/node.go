@@ -54,16 +54,16 @@ func (n *Node) kindName() string {
 	return "null"
 }
 
-// ParseNode reads one JSON value.
+// ParseNode reads one JSON value. Errors give the line and column.
 func ParseNode(data []byte) (*Node, error) {
 	d := json.NewDecoder(bytes.NewReader(data))
 	d.UseNumber()
 	n, err := readNode(d, 0)
 	if err != nil {
-		return nil, err
+		return nil, at(data, d, err)
 	}
 	if _, err := d.Token(); err != io.EOF {
-		return nil, errors.New("text after the JSON value")
+		return nil, at(data, d, errors.New("text after the JSON value"))
 	}
 	return n, nil
 }
@@ -79,10 +79,23 @@ func ParseNodes(data []byte) ([]*Node, error) {
 			return out, nil
 		}
 		if err != nil {
-			return out, err
+			return out, at(data, d, err)
 		}
 		out = append(out, n)
 	}
+}
+
+// at prefixes a parse error with where the decoder stopped.
+func at(data []byte, d *json.Decoder, err error) error {
+	off := d.InputOffset()
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		off = se.Offset
+	}
+	off = min(max(off, 0), int64(len(data)))
+	line := 1 + bytes.Count(data[:off], []byte{'\n'})
+	col := off - int64(bytes.LastIndexByte(data[:off], '\n'))
+	return fmt.Errorf("line %d, column %d: %w", line, col, err)
 }
 
 func readNode(d *json.Decoder, depth int) (*Node, error) {
