@@ -3,7 +3,6 @@ package waggle_test
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -268,6 +267,9 @@ func TestXDPTools_kernel(t *testing.T) {
 			sort.Strings(progs)
 			if len(progs) == 0 {
 				// Probe the kernel with the object as it is, for the reason.
+				if err := kernel.SpecSupported(spec); err != nil {
+					t.Skipf("no XDP program; the kernel lacks what the object needs: %v", firstLine(err))
+				}
 				kc, err := ebpf.NewCollection(spec)
 				if err == nil {
 					kc.Close()
@@ -368,13 +370,13 @@ func compareXDPTool(t *testing.T, spec *ebpf.CollectionSpec, prog string, rs rul
 		for _, ms := range kspec.Maps {
 			ms.Pinning = ebpf.PinNone
 		}
+		if err := kernel.SpecSupported(kspec); err != nil {
+			row.skipped = "the kernel lacks what it needs: " + firstLine(err)
+			t.Skip(row.skipped)
+		}
 		kc, err := ebpf.NewCollectionWithOptions(kspec, ebpf.CollectionOptions{})
 		if err != nil {
-			if !errors.Is(err, ebpf.ErrNotSupported) {
-				t.Fatalf("kernel: %v", err)
-			}
-			row.skipped = "the kernel lacks a feature it needs: " + firstLine(err)
-			t.Skip(row.skipped)
+			t.Fatalf("kernel: %v", err)
 		}
 		defer kc.Close()
 		coll, err := waggle.NewCollection(kspec.Copy(), &waggle.CollectionOptions{CPUs: cpus})
