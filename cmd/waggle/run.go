@@ -211,7 +211,7 @@ and must only be used for programs known to be safe.`,
 	f.IntVar(&obj.cpus, "cpus", 0, "worker slots for per-CPU maps (0: the machine's CPUs)")
 	f.BoolVar(&obj.printTrace, "trace-printk", false, "print bpf_trace_printk output to stderr")
 	f.StringArrayVar(&obj.mapInit, "map-init", nil, "set map elements from `FILE` (what --map-dump prints), or NAME=FILE (bpftool's dump of map NAME), before the run")
-	f.StringSliceVar(&obj.mapDump, "map-dump", nil, "after the run, print every map, or the NAMEs given after the flag, as bpftool map dump -j does")
+	f.StringSliceVar(&obj.mapDump, "map-dump", nil, "after the run, print every map, or each `NAME` given after the flag (or as --map-dump=A,B), as bpftool map dump -j does")
 	f.Lookup("map-dump").NoOptDefVal = dumpAll
 	f.BoolVar(&obj.events, "events", false, "print ring buffer and perf event array records as the runs emit them")
 	return cmd
