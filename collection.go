@@ -207,8 +207,19 @@ func (c *Collection) specOf(ms *ebpf.MapSpec) maps.Spec {
 		MapExtra:   ms.MapExtra,
 		CPUs:       c.cpus,
 	}
-	if s.Type == maps.PerfEventArray && s.MaxEntries == 0 {
-		s.MaxEntries = uint32(c.cpus) // libbpf and cilium/ebpf default to the CPU count
+	if s.Type == maps.PerfEventArray {
+		if s.MaxEntries == 0 {
+			s.MaxEntries = uint32(c.cpus) // libbpf and cilium/ebpf default to the CPU count
+		}
+		// Keys and values are 4-byte indices and descriptors; libbpf and
+		// cilium/ebpf fill in sizes a BTF declaration leaves at 0 (as
+		// xdp-tools' xdpdump declares its map).
+		if s.KeySize == 0 {
+			s.KeySize = 4
+		}
+		if s.ValueSize == 0 {
+			s.ValueSize = 4
+		}
 	}
 	if ms.InnerMap != nil {
 		inner := c.specOf(ms.InnerMap)

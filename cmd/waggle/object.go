@@ -18,6 +18,7 @@ import (
 	"github.com/google/gopacket/pcapgo"
 
 	"github.com/waggle-bpf/waggle"
+	"github.com/waggle-bpf/waggle/internal/capture"
 	"github.com/waggle-bpf/waggle/loader"
 	"github.com/waggle-bpf/waggle/progtype"
 )
@@ -38,6 +39,18 @@ type objectFlags struct {
 	asJSON, printTrace bool
 	duration           time.Duration
 	net                string
+	// --map-init files, --map-dump (and the maps it names, all if none),
+	// --events.
+	mapInit  []string
+	dumpMaps bool
+	mapDump  []string
+	events   bool
+
+	// Set by runObject for the run functions: the events to print after
+	// each run, and the dump to print with the results.
+	ev   *eventPrinter
+	dump func() (json.RawMessage, error)
+
 	// ctx is the command's context, done at --timeout; budget is
 	// --budget (0: no limit).
 	ctx     context.Context
@@ -55,7 +68,8 @@ func (f *objectFlags) context() context.Context {
 
 // given reports whether a flag that only object runs have was set.
 func (f *objectFlags) given() bool {
-	return f.program != "" || f.pcapIn != "" || f.iface != "" || f.dataIn != "" || f.progType != ""
+	return f.program != "" || f.pcapIn != "" || f.iface != "" || f.dataIn != "" || f.progType != "" ||
+		len(f.mapInit) > 0 || f.dumpMaps || f.events
 }
 
 // loaderOptions are the options of reading the object: --type is the type
@@ -94,6 +108,10 @@ type packetSummary struct {
 	PacketsPerSec float64        `json:"packets_per_second"`
 	FirstError    string         `json:"first_error,omitempty"`
 	Stopped       string         `json:"stopped,omitempty"`
+	// InputError is why the capture could not be read to its end (the
+	// results are those of the packets before).
+	InputError string          `json:"input_error,omitempty"`
+	Maps       json.RawMessage `json:"maps,omitempty"`
 }
 
 // runObject runs one program of obj, the object read from path.
@@ -133,6 +151,22 @@ func (e *env) runObject(path string, obj *loader.Object, f *objectFlags) error {
 	prog, err := pickProgram(coll, f.program)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
+	}
+	om := newObjectMaps(obj, coll, func(msg string) { fmt.Fprintln(e.stderr, "waggle: warning:", msg) })
+	if err := om.init(f.mapInit); err != nil {
+		return err
+	}
+	if f.dumpMaps {
+		if err := om.checkDump(f.mapDump); err != nil {
+			return err
+		}
+		f.dump = func() (json.RawMessage, error) { return om.dump(f.mapDump) }
+	}
+	if f.events {
+		if f.ev, err = newEventPrinter(e, om, f.asJSON); err != nil {
+			return err
+		}
+		defer f.ev.close()
 	}
 	switch {
 	case f.pcapIn != "" && f.iface != "":
@@ -212,6 +246,15 @@ func (e *env) runData(prog *waggle.Program, f *objectFlags) error {
 		}
 	}
 	per := elapsed / time.Duration(max(f.repeat, 1))
+	if f.ev != nil {
+		f.ev.drain(1)
+	}
+	var dump json.RawMessage
+	if f.dump != nil {
+		if dump, err = f.dump(); err != nil {
+			return err
+		}
+	}
 	effects := netEffects(&res)
 	if f.asJSON {
 		m := map[string]any{
@@ -220,6 +263,9 @@ func (e *env) runData(prog *waggle.Program, f *objectFlags) error {
 		}
 		for k, v := range effects {
 			m[k] = v
+		}
+		if dump != nil {
+			m["maps"] = dump
 		}
 		return json.NewEncoder(e.stdout).Encode(m)
 	}
@@ -230,6 +276,9 @@ func (e *env) runData(prog *waggle.Program, f *objectFlags) error {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "Network: %s\n", b)
+	}
+	if dump != nil {
+		e.printDump(dump)
 	}
 	return nil
 }
@@ -244,58 +293,56 @@ func trimZeros(b []byte) []byte {
 	return b[:(n+7)&^7]
 }
 
-// runPcap runs the program over every frame of a capture.
+// runPcap runs the program over every frame of a capture. A capture that
+// breaks off (truncated, or a malformed record) ends the run: the results
+// of the packets before are printed, then the error names the file and the
+// packet.
 func (e *env) runPcap(prog *waggle.Program, f *objectFlags) error {
 	in, err := os.Open(f.pcapIn)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	src, err := newPacketReader(in)
+	size := int64(-1)
+	if st, err := in.Stat(); err == nil && st.Mode().IsRegular() {
+		size = st.Size()
+	}
+	src, err := capture.NewReader(in, size)
 	if err != nil {
 		return fmt.Errorf("%s: %w", f.pcapIn, err)
 	}
-	if src.LinkType() != layers.LinkTypeEthernet {
-		return fmt.Errorf("%s: link type %s; programs here expect Ethernet frames", f.pcapIn, src.LinkType())
+	next := func() ([]byte, gopacket.CaptureInfo, error) {
+		p, err := src.Next()
+		if err != nil {
+			return nil, gopacket.CaptureInfo{}, err
+		}
+		if p.LinkType != capture.LinkTypeEthernet {
+			return nil, gopacket.CaptureInfo{}, fmt.Errorf("packet %d: link type %s; programs here expect Ethernet frames", src.Packets(), layers.LinkType(p.LinkType))
+		}
+		return p.Data, gopacket.CaptureInfo{Timestamp: p.Timestamp, CaptureLength: len(p.Data), Length: p.Length, InterfaceIndex: p.Interface}, nil
 	}
 	write, closeOut, err := e.captureWriter(f)
 	if err != nil {
 		return err
 	}
 	defer closeOut()
-	sum, err := e.runPackets(prog, f, src.ReadPacketData, write)
-	if err != nil {
+	sum, err := e.runPackets(prog, f, next, write)
+	if sum == nil {
 		return err
 	}
-	return e.printSummary(sum, f)
-}
-
-// packetReader reads pcap or pcapng files.
-type packetReader interface {
-	ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
-	LinkType() layers.LinkType
-}
-
-func newPacketReader(r io.ReadSeeker) (packetReader, error) {
-	var magic [4]byte
-	if _, err := io.ReadFull(r, magic[:]); err != nil {
-		return nil, fmt.Errorf("not a capture file: %w", err)
-	}
-	if _, err := r.Seek(0, io.SeekStart); err != nil {
-		return nil, err
-	}
-	if magic == [4]byte{0x0a, 0x0d, 0x0d, 0x0a} {
-		return pcapgo.NewNgReader(r, pcapgo.DefaultNgReaderOptions)
-	}
-	pr, err := pcapgo.NewReader(r)
 	if err != nil {
-		return nil, fmt.Errorf("not a pcap or pcapng file: %w", err)
+		err = fmt.Errorf("%s: %w", f.pcapIn, err)
+		sum.InputError = err.Error()
 	}
-	return pr, nil
+	if perr := e.printSummary(sum, f); err == nil {
+		return perr
+	}
+	return err
 }
 
 // runPackets runs prog on each packet next returns until io.EOF (or
-// --packets or --duration), and hands forwarded packets to emit.
+// --packets or --duration), and hands forwarded packets to emit. When next
+// fails, the summary of the packets so far comes back with the error.
 func (e *env) runPackets(prog *waggle.Program, f *objectFlags, next func() ([]byte, gopacket.CaptureInfo, error), emit func(gopacket.CaptureInfo, []byte) error) (*packetSummary, error) {
 	sum := &packetSummary{Program: prog.Name(), Type: prog.Type().String(), Verdicts: map[string]int{}}
 	buf := make([]byte, 65536+4096)
@@ -304,6 +351,7 @@ func (e *env) runPackets(prog *waggle.Program, f *objectFlags, next func() ([]by
 		deadline = time.Now().Add(f.duration)
 	}
 	start := time.Now()
+	var inputErr error
 	for f.packets == 0 || sum.Packets < f.packets {
 		if !deadline.IsZero() && time.Now().After(deadline) {
 			break
@@ -317,11 +365,15 @@ func (e *env) runPackets(prog *waggle.Program, f *objectFlags, next func() ([]by
 			break
 		}
 		if err != nil {
-			return nil, err
+			inputErr = err
+			break
 		}
 		sum.Packets++
 		opts := &waggle.RunOptions{Data: pkt, DataOut: buf}
 		ret, err := prog.RunContext(f.context(), opts)
+		if f.ev != nil {
+			f.ev.drain(sum.Packets)
+		}
 		if err != nil {
 			sum.Errors++
 			if sum.FirstError == "" {
@@ -341,12 +393,18 @@ func (e *env) runPackets(prog *waggle.Program, f *objectFlags, next func() ([]by
 	if sum.Seconds > 0 {
 		sum.PacketsPerSec = float64(sum.Packets) / sum.Seconds
 	}
-	return sum, nil
+	return sum, inputErr
 }
 
 var errStop = errors.New("stop")
 
 func (e *env) printSummary(sum *packetSummary, f *objectFlags) error {
+	if f.dump != nil {
+		var err error
+		if sum.Maps, err = f.dump(); err != nil {
+			return err
+		}
+	}
 	if f.asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -371,6 +429,9 @@ func (e *env) printSummary(sum *packetSummary, f *objectFlags) error {
 		}
 		if sum.Stopped != "" {
 			fmt.Fprintf(e.stdout, "  stopped: %s\n", sum.Stopped)
+		}
+		if sum.Maps != nil {
+			e.printDump(sum.Maps)
 		}
 	}
 	if sum.Errors > 0 || sum.Stopped != "" {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,9 @@ import (
 	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/loader"
 )
+
+// dumpAll is --map-dump's value when no map is named.
+const dumpAll = "*"
 
 // runResult is what "waggle run --json" prints.
 type runResult struct {
@@ -55,6 +59,19 @@ Objects with program types. An ELF object whose sections name program types
                            interface (AF_PACKET; needs --packets or --duration)
   --data-in F [--data-out F] [--ctx-in F] [--ctx-out F] [--repeat N]
                            once on a packet, as bpftool prog run does
+and, around the run:
+  --map-init FILE          set map elements first, from what --map-dump
+                           prints ({"maps": {NAME: [entries]}}), or
+                           NAME=FILE with bpftool's dump of one map; keys
+                           and values as hex bytes, or typed from BTF as
+                           bpftool's "formatted" shows them
+  --map-dump [NAME...]     afterwards, print every map (or the NAMEs) as
+                           bpftool map dump -j prints it, in {"maps": ...}
+  --events                 print ring buffer and perf event array records
+                           as each packet's run emits them: in text,
+                           "packet N: MAP (TYPE[, CPU C]): LEN bytes: HEX";
+                           with --json, one object per line with packet,
+                           map, type, cpu (perf), and data (hex) or lost
 
 Raw programs. Anything else runs as instructions on memory and prints r0:
 assembly (.s), raw bytecode (.bin), hex (a .hex file, or inline hex when no
@@ -74,10 +91,18 @@ the command's runs after a while; a run that reaches either ends with an
 error naming the instruction.`,
 		Example: `  waggle run examples/tailcall/dispatch.o --program xdp_dispatch --pcap examples/traffic/traffic.pcap
   waggle run examples/blocklist/blocklist.o --data-in packet.bin --data-out out.bin
+  waggle run examples/blocklist/blocklist.o --pcap examples/traffic/traffic.pcap --map-init examples/blocklist/blocklist.json --map-dump
+  waggle run examples/events/events.o --pcap examples/traffic/traffic.pcap --events --packets 5
   waggle run examples/checksum/checksum.o --mem examples/checksum/ipv4-header.bin
   waggle run prog.s --mem-hex "01 02 03 04" --json
   waggle run "b7 00 00 00 2a 00 00 00 95 00 00 00 00 00 00 00"`,
-		Args: cobra.ExactArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			// Names after --map-dump are the maps to dump.
+			if len(args) == 0 || len(args) > 1 && !cmd.Flags().Changed("map-dump") {
+				return fmt.Errorf("accepts 1 arg(s), received %d", len(args))
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			if ctx == nil {
@@ -88,6 +113,8 @@ error naming the instruction.`,
 				ctx, cancel = context.WithTimeout(ctx, timeout)
 				defer cancel()
 			}
+			obj.dumpMaps = cmd.Flags().Changed("map-dump")
+			obj.mapDump = append(slices.DeleteFunc(obj.mapDump, func(s string) bool { return s == dumpAll }), args[1:]...)
 			if isELF(args[0]) && section == "" && memFile == "" && memHex == "" {
 				lopts, err := obj.loaderOptions()
 				if err != nil {
@@ -104,7 +131,7 @@ error naming the instruction.`,
 				}
 			}
 			if obj.given() {
-				return fmt.Errorf("%s: --program, --type, --pcap, --iface and --data-in need an ELF object with program types", args[0])
+				return fmt.Errorf("%s: --program, --type, --pcap, --iface, --data-in, --map-init, --map-dump and --events need an ELF object with program types", args[0])
 			}
 			m, err := parseMode(mode)
 			if err != nil {
@@ -213,6 +240,10 @@ error naming the instruction.`,
 	f.IntVar(&obj.cpus, "cpus", 0, "worker slots for per-CPU maps (0: the machine's CPUs)")
 	f.BoolVar(&obj.printTrace, "trace-printk", false, "print bpf_trace_printk output to stderr")
 	f.StringVar(&obj.net, "net", "", "the host's network the helpers see: a JSON or YAML `FILE`, \"host\" (this namespace) or \"netns:NAME\" (default: an empty host)")
+	f.StringArrayVar(&obj.mapInit, "map-init", nil, "set map elements from `FILE` (what --map-dump prints), or NAME=FILE (bpftool's dump of map NAME), before the run")
+	f.StringSliceVar(&obj.mapDump, "map-dump", nil, "after the run, print every map, or each `NAME` given after the flag (or as --map-dump=A,B), as bpftool map dump -j does")
+	f.Lookup("map-dump").NoOptDefVal = dumpAll
+	f.BoolVar(&obj.events, "events", false, "print ring buffer and perf event array records as the runs emit them")
 	return cmd
 }
 
