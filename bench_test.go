@@ -40,7 +40,7 @@ func BenchmarkExamples(b *testing.B) {
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds()/1e6, "Mpps")
 			})
 			b.Run("kernel", func(b *testing.B) {
-				kc := kernelCollection(b, ex.object)
+				kc := kernelCollection(b, ex.object, ex.program)
 				if err := setup(ex.object, func(name string, k, v []byte) error { return kc.Maps[name].Put(k, v) }); err != nil {
 					b.Fatal(err)
 				}

@@ -26,7 +26,7 @@ func TestHelpers_kernel(t *testing.T) {
 			if err != nil || ret != 2 {
 				t.Fatalf("waggle: %d, %v", ret, err)
 			}
-			kc := kernelCollection(t, "testdata/helpers/helpers.o")
+			kc := kernelCollection(t, "testdata/helpers/helpers.o", name)
 			kret, err := kc.Programs[name].Run(&ebpf.RunOptions{Data: make([]byte, 64)})
 			if err != nil || kret != ret {
 				t.Fatalf("kernel: %d, %v; waggle %d", kret, err, ret)

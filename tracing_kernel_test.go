@@ -62,7 +62,7 @@ func TestTracing_kernel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kc := kernelCollection(t, "testdata/tracing/tracing.o")
+	kc := kernelCollection(t, "testdata/tracing/tracing.o", "task")
 	kret, err := kc.Programs["task"].Run(&ebpf.RunOptions{Context: args})
 	runtime.KeepAlive(user)
 	if err != nil || kret != 0 {
@@ -119,7 +119,7 @@ func TestPerfEvents_kernel(t *testing.T) {
 		}
 		mine = append(mine, rec)
 	}
-	kc := kernelCollection(t, "testdata/tracing/tracing.o")
+	kc := kernelCollection(t, "testdata/tracing/tracing.o", "perf_out")
 	krd, err := perf.NewReader(kc.Maps["samples"], 4096)
 	if err != nil {
 		t.Fatal(err)

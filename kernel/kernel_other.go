@@ -5,6 +5,8 @@ package kernel
 import (
 	"fmt"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/waggle-bpf/waggle/isa"
 )
 
@@ -41,3 +43,18 @@ func (p *Program) Run(*RunOptions) (RunResult, error) { return RunResult{}, errN
 
 // Xlated fails outside Linux with an error wrapping ErrNotSupported.
 func (p *Program) Xlated() ([]isa.Instruction, error) { return nil, errNotLinux }
+
+// HelpersSupported fails outside Linux with an error wrapping ErrNotSupported.
+func HelpersSupported(ProgType, []isa.Instruction) error { return errNotLinux }
+
+// ProgramTypeSupported fails outside Linux with an error wrapping ErrNotSupported.
+func ProgramTypeSupported(ProgType) error { return errNotLinux }
+
+// MapTypeSupported fails outside Linux with an error wrapping ErrNotSupported.
+func MapTypeSupported(uint32) error { return errNotLinux }
+
+// SpecSupported fails outside Linux with an error wrapping ErrNotSupported.
+func SpecSupported(*ebpf.CollectionSpec) error { return errNotLinux }
+
+// ProgramSpecSupported fails outside Linux with an error wrapping ErrNotSupported.
+func ProgramSpecSupported(*ebpf.ProgramSpec) error { return errNotLinux }

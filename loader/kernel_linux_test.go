@@ -53,7 +53,7 @@ func TestLoad_kernel(t *testing.T) {
 					if t, ok := overrides(path)[p.SectionName]; ok {
 						p.Type = t
 					}
-					if !kernelTypes[p.Type] {
+					if !kernelTypes[p.Type] || kernel.ProgramSpecSupported(p) != nil {
 						delete(spec.Programs, name)
 					}
 				}
@@ -87,6 +87,10 @@ func TestLoad_kernel(t *testing.T) {
 					// The kernel wants BTF func_info for callbacks, and
 					// kernel.Load passes no BTF.
 					t.Logf("%s: has callbacks, skipped", p.Name)
+					continue
+				}
+				if err := kernel.HelpersSupported(kernel.ProgType(p.Type), p.Insns); err != nil {
+					t.Logf("%s: skipped: %v", p.Name, err)
 					continue
 				}
 				kp, err := kernel.Load(withFDs(t, p.Insns, fds), kernel.LoadOptions{

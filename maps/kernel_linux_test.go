@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/features"
 	"golang.org/x/sys/unix"
 
 	"github.com/waggle-bpf/waggle/maps"
@@ -115,6 +116,9 @@ type pair struct {
 func newPair(tb testing.TB, spec maps.Spec) *pair {
 	tb.Helper()
 	spec.CPUs = possibleCPUs(tb)
+	if err := features.HaveMapType(ebpf.MapType(spec.Type)); err != nil {
+		tb.Skipf("kernel comparison: this kernel does not create %v maps: %v", ebpf.MapType(spec.Type), err)
+	}
 	w, err := maps.New(spec)
 	if err != nil {
 		tb.Fatalf("waggle: %v", err)
