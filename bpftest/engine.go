@@ -151,6 +151,7 @@ func (in *interpInstance) Close() error {
 }
 
 // outSlack is how much a packet may grow in one run: the room given to
-// DataOut beyond the input's length (encapsulation adds at most a few
-// hundred bytes; the kernel's headroom is 256).
-const outSlack = 1024
+// DataOut beyond the input's length. Encapsulations add at most a few
+// hundred bytes (XDP's headroom is 256); a packet that grows more fails
+// the run with ENOSPC, on both engines.
+const outSlack = 4096
