@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+
+	"github.com/cilium/ebpf"
 )
 
 // Sizes of a test's inputs, as Cilium's harness makes them.
@@ -156,8 +158,8 @@ func runTest(inst Instance, obj *Object, t Test, r *Result) {
 	}
 	data := make([]byte, PacketSize)
 	var ctx []byte
-	if t.Type == "tc" {
-		ctx = make([]byte, ContextSize)
+	if ps := obj.spec.Programs[t.Programs[Check]]; ps.Type == ebpf.SchedCLS || ps.Type == ebpf.SchedACT {
+		ctx = make([]byte, ContextSize) // a __sk_buff; XDP's test run takes no context
 	}
 	var ret uint32
 	var err error
