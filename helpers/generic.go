@@ -2,7 +2,6 @@ package helpers
 
 import (
 	"fmt"
-	"runtime"
 	"strings"
 	"time"
 
@@ -39,6 +38,7 @@ const (
 	IDSnprintf          int32 = 165
 	IDLoop              int32 = 181
 	IDStrncmp           int32 = 182
+	IDMapLookupPercpu   int32 = 195
 )
 
 // MaxLoops is BPF_MAX_LOOPS: the most iterations bpf_loop runs.
@@ -52,10 +52,10 @@ func Generic() Defs {
 	return Defs{
 		{ID: IDMapLookupElem, Name: "map_lookup_elem", Func: mapLookupElem,
 			Proto: Proto{Ret: RetPtrToMapValueOrNull, Args: []ArgType{ArgConstMapPtr, ArgPtrToMapKey}}},
-		{ID: idMapLookupPercpuElem, Name: "map_lookup_percpu_elem", Func: mapLookupPercpuElem,
-			Proto: Proto{Ret: RetPtrToMapValueOrNull, Args: []ArgType{ArgConstMapPtr, ArgPtrToMapKey, ArgAnything}}},
 		{ID: IDMapUpdateElem, Name: "map_update_elem", Func: mapUpdateElem,
 			Proto: Proto{Ret: RetInteger, Args: []ArgType{ArgConstMapPtr, ArgPtrToMapKey, ArgPtrToMapValue, ArgAnything}}},
+		{ID: IDMapLookupPercpu, Name: "map_lookup_percpu_elem", Func: mapLookupPercpuElem,
+			Proto: Proto{Ret: RetPtrToMapValueOrNull, Args: []ArgType{ArgConstMapPtr, ArgPtrToMapKey, ArgAnything}}},
 		{ID: IDMapDeleteElem, Name: "map_delete_elem", Func: mapDeleteElem,
 			Proto: Proto{Ret: RetInteger, Args: []ArgType{ArgConstMapPtr, ArgPtrToMapKey}}},
 		{ID: IDMapPushElem, Name: "map_push_elem", Func: mapPushElem,
@@ -145,30 +145,22 @@ func mapLookupElem(env Env, a *[5]uint64) (uint64, error) {
 	return e.LookupElem(env.State().CPU, key), nil
 }
 
-// idMapLookupPercpuElem is BPF_FUNC_map_lookup_percpu_elem.
-const idMapLookupPercpuElem int32 = 195
-
-// mapLookupPercpuElem is bpf_map_lookup_percpu_elem: the address of
-// CPU cpu's value of a per-CPU array or hash, 0 if absent or if cpu is not
-// one of the map's (a worker slot here). The verifier refuses other maps;
-// for them the result is 0.
+// mapLookupPercpuElem is bpf_map_lookup_percpu_elem: the address of the
+// value that CPU a[2] holds for the key in a per-CPU array or hash, or 0
+// when the key is absent or the CPU is not one of the map's (nr_cpu_ids in
+// Linux). Linux's verifier refuses it on any other map.
 func mapLookupPercpuElem(env Env, a *[5]uint64) (uint64, error) {
 	e, m, key, err := elemKey(env, a[0], a[1])
-	if err != nil || e == nil {
+	if err != nil {
 		return 0, err
 	}
-	spec := m.Spec()
-	switch spec.Type {
+	switch t := m.Spec().Type; t {
 	case maps.PerCPUArray, maps.PerCPUHash, maps.LRUPerCPUHash:
 	default:
-		return 0, nil
-	}
-	cpus := spec.CPUs
-	if cpus <= 0 {
-		cpus = runtime.NumCPU()
+		return 0, fmt.Errorf("bpf_map_lookup_percpu_elem on map %s, a %s: Linux's verifier allows only per-CPU arrays and hashes", m.Spec().Name, t)
 	}
 	cpu := uint32(a[2])
-	if int64(cpu) >= int64(cpus) {
+	if e == nil || cpu >= uint32(m.Spec().CPUs) {
 		return 0, nil
 	}
 	return e.LookupElem(int(cpu), key), nil
