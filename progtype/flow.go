@@ -821,9 +821,10 @@ func (a *analysis) call(f *frameCtx, s *state, pc, target int, entry *state, cal
 	} else {
 		joinInto(sub.call, s)
 	}
-	entry.regs[isa.R10] = value{kind: vStack, frame: uint8(sub.depth)}
-	// The callee's frame starts empty.
+	// The callee's frame starts empty; then r10 points to it (in this
+	// order: dropping the frames below the caller's would forget r10).
 	entry.dropFrames(f.depth)
+	entry.regs[isa.R10] = value{kind: vStack, frame: uint8(sub.depth)}
 	if err := a.flowTo(sub, pc, target, entry); err != nil {
 		return err
 	}

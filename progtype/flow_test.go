@@ -40,6 +40,15 @@ func TestContextAccesses(t *testing.T) {
 			r0 = *(u32 *)(r2 + 12)
 			*(u32 *)(r10 - 16) = r0
 			exit`, want: []int{3}},
+		{name: "spill_fill_in_subprogram", src: `
+			call sub
+			exit
+		sub:
+			*(u64 *)(r10 - 8) = r1
+			r1 = 0
+			r2 = *(u64 *)(r10 - 8)
+			r0 = *(u32 *)(r2 + 0x4c)
+			exit`, want: []int{5}},
 		{name: "partial_spill_is_not_ctx", src: `
 			*(u64 *)(r10 - 8) = r1
 			*(u32 *)(r10 - 8) = r0
