@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cilium/ebpf"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/loader"
 	"github.com/waggle-bpf/waggle/maps"
+	"github.com/waggle-bpf/waggle/netenv"
 	"github.com/waggle-bpf/waggle/progtype"
 )
 
@@ -27,19 +30,45 @@ type CollectionOptions struct {
 	CPUs int
 	// Mode is the interpreter mode programs run in. Until waggle's verifier
 	// lands, programs are unverified and the default, interp.Checked, is the
-	// only safe choice; interp.Fast is for programs known to be correct (it
-	// crashes the process on a bad access).
+	// only safe choice; interp.Fast is refused (ErrUnverifiedFast) unless
+	// UnsafeFastUnverified is set.
 	Mode interp.Mode
+	// UnsafeFastUnverified allows Mode interp.Fast for programs no verifier
+	// has accepted: a bad access in one then reads or writes any memory of
+	// the process, or crashes it. For tests of programs known to be safe
+	// only.
+	UnsafeFastUnverified bool
+	// Budget bounds the instructions each run executes (DefaultBudget,
+	// interp.Args.Budget); a run that reaches it ends with
+	// interp.ErrBudget. 0 means DefaultBudget; math.MaxUint64 means no
+	// bound in practice.
+	Budget uint64
 	// Trace receives bpf_trace_printk output; nil discards it.
 	Trace io.Writer
 	// ProgramTypes overrides the program type the section name gives, by
 	// program or section name (what `--type` does for bpftool).
 	ProgramTypes map[string]ebpf.ProgramType
+	// DefaultProgramType is the type of every program that has none: whose
+	// section libbpf does not know (iproute2's "1/0", Open vSwitch's
+	// "tail-3", Cilium's old "from-netdev", functions of a .text-only
+	// object), that ProgramTypes does not name and that no typed program's
+	// prog array holds (those take the type of the programs that tail-call
+	// them; see loader.Program.Type). It is what tc's "bpf obj FILE type T"
+	// does. The zero value leaves them without a type: they cannot run, and
+	// Program.Prepare says so.
+	DefaultProgramType ebpf.ProgramType
 	// Hooks attaches programs to user-defined hook points (progtype.NewHook),
 	// by program or section name: those programs see the hook's context and
 	// run with Program.Exec. The section name may be anything, such as
 	// "waggle/http_request"; its program type is ignored.
 	Hooks map[string]*progtype.Kind
+	// Net is the host's network the network helpers consult: interfaces,
+	// routes and neighbours for bpf_fib_lookup and bpf_check_mtu, sockets
+	// for the socket lookups (netenv.New, netenv.Load,
+	// netenv.ReadNamespace). nil means netenv.Empty(), a host with only
+	// its loopback device, where each helper answers what Linux answers
+	// without the route, neighbour or socket.
+	Net *netenv.Host
 }
 
 // Collection is a set of programs and the maps they use, loaded from one
@@ -49,16 +78,25 @@ type Collection struct {
 	Maps     map[string]*Map
 
 	cpus     int
+	net      *netenv.Host
 	hooks    map[string]*progtype.Kind
 	mode     interp.Mode
+	unsafe   bool
+	budget   uint64
 	trace    io.Writer
 	registry *maps.Registry
 	all      []maps.Map // in object order, owned
 
+	refs      atomic.Int64 // runs and map operations in progress ×2, +1 once closed (acquire)
+	freed     sync.Once
+	locks     maps.SpinLocks
+	checkLock func(addr uint64) error // c.lockRule, bound once
+
 	mu      sync.Mutex
-	regions []interp.Region // the maps' memory, for checked runs
-	stale   bool
-	closed  bool
+	gen     atomic.Uint64           // changes when a map-in-map gets a new inner map
+	inner   map[maps.Map][]maps.Map // map-in-map -> every map stored in it
+	lockOff map[maps.Map]int        // where values hold their bpf_spin_lock (spinLockOffset)
+	kept    []*Collection           // collections whose programs or maps c's maps hold (keep)
 }
 
 // LoadCollection loads the object file at path (an ELF object built by
@@ -92,7 +130,7 @@ func loaderOptions(opts *CollectionOptions) loader.Options {
 	if opts == nil {
 		return loader.Options{}
 	}
-	return loader.Options{ProgramType: opts.ProgramTypes}
+	return loader.Options{ProgramType: opts.ProgramTypes, DefaultType: opts.DefaultProgramType}
 }
 
 func newCollection(obj *loader.Object, opts *CollectionOptions) (_ *Collection, err error) {
@@ -104,13 +142,23 @@ func newCollection(obj *loader.Object, opts *CollectionOptions) (_ *Collection, 
 		Programs: map[string]*Program{},
 		Maps:     map[string]*Map{},
 		cpus:     opts.CPUs,
+		net:      opts.Net,
 		mode:     opts.Mode,
+		unsafe:   opts.UnsafeFastUnverified,
+		budget:   opts.Budget,
 		trace:    opts.Trace,
 		registry: &maps.Registry{},
-		stale:    true,
+		lockOff:  map[maps.Map]int{},
 	}
+	c.checkLock = c.lockRule
 	if c.cpus <= 0 {
 		c.cpus = runtime.NumCPU()
+	}
+	if c.budget == 0 {
+		c.budget = DefaultBudget
+	}
+	if c.mode == interp.Fast && !c.unsafe {
+		return nil, ErrUnverifiedFast
 	}
 	defer func() {
 		if err != nil {
@@ -125,12 +173,17 @@ func newCollection(obj *loader.Object, opts *CollectionOptions) (_ *Collection, 
 		c.all = append(c.all, m.m)
 		c.Maps[ms.Name] = m
 	}
+	// Programs are prepared on first use (Program.Prepare), each on its
+	// own: one that cannot be prepared fails only itself and what needs it.
 	progs := make([]*Program, len(obj.Programs))
 	for i, lp := range obj.Programs {
-		p, err := c.newProgram(lp)
-		if err != nil {
-			return nil, err
+		if lp.Type == ebpf.UnspecifiedProgram && opts.DefaultProgramType != ebpf.UnspecifiedProgram {
+			// An object read without the option (NewCollectionFromObject).
+			cp := *lp
+			cp.Type, cp.TypeFrom = opts.DefaultProgramType, loader.TypeFromDefault
+			lp = &cp
 		}
+		p := &Program{name: lp.Name, section: lp.Section, typ: lp.Type, lp: lp, coll: c}
 		progs[i] = p
 		c.Programs[lp.Name] = p
 	}
@@ -156,7 +209,9 @@ func (c *Collection) specOf(ms *ebpf.MapSpec) maps.Spec {
 	}
 	if s.Type == maps.PerfEventArray {
 		// cilium/ebpf's fixupMagicFields: 4-byte keys and values (a BTF
-		// map definition may leave them 0) and a slot per CPU, at most.
+		// map definition may leave them 0, as xdp-tools' xdpdump declares
+		// its map) and a slot per CPU, at most (libbpf and cilium/ebpf
+		// default to the CPU count).
 		if s.KeySize == 0 {
 			s.KeySize = 4
 		}
@@ -180,8 +235,9 @@ func (c *Collection) newMap(ms *ebpf.MapSpec) (*Map, error) {
 	if err != nil {
 		return nil, fmt.Errorf("map %s: %w", ms.Name, err)
 	}
-	wm := &Map{name: ms.Name, m: m, spec: spec, coll: c}
+	wm := &Map{name: ms.Name, m: m, spec: spec, coll: c, lockOff: mapLockOffset(ms)}
 	c.registry.Add(m)
+	c.lockOff[m] = wm.lockOff
 	for i, kv := range ms.Contents {
 		if spec.Type == maps.ProgArray || spec.Type == maps.ArrayOfMaps || spec.Type == maps.HashOfMaps {
 			continue // bound after the programs and maps exist (Object.Bindings)
@@ -206,7 +262,9 @@ func (c *Collection) bind(obj *loader.Object, progs []*Program, b loader.Binding
 		if !ok {
 			return fmt.Errorf("map %s: holds programs but is a %s", outer.Name, m.spec.Type)
 		}
-		if err := pa.SetProgram(b.Key, progs[b.Program].prog); err != nil {
+		// The slot holds the Program itself: it is prepared when the
+		// program holding the array is, or when a tail call reaches it.
+		if err := pa.SetProgram(b.Key, progs[b.Program]); err != nil {
 			return fmt.Errorf("map %s: slot %d: %w", outer.Name, b.Key, err)
 		}
 	case b.Inner >= 0:
@@ -218,55 +276,91 @@ func (c *Collection) bind(obj *loader.Object, progs []*Program, b loader.Binding
 		if err != nil {
 			return fmt.Errorf("map %s: %w", outer.Name, err)
 		}
-		if err := mm.SetInner(key, c.Maps[obj.Maps[b.Inner].Name].m); err != nil {
+		in := c.Maps[obj.Maps[b.Inner].Name]
+		if err := mm.SetInner(key, in.m); err != nil {
 			return fmt.Errorf("map %s: slot %d: %w", outer.Name, b.Key, err)
 		}
-		c.invalidate()
+		c.addInner(m.m, in.m, in.lockOff)
 	}
 	return nil
 }
 
-// newProgram links a loaded program to the collection's maps, rewrites its
-// context accesses for its program type, and prepares it to run.
-func (c *Collection) newProgram(lp *loader.Program) (*Program, error) {
+// PrepareError is why a program cannot run: it names the program and its
+// section. Program.Prepare, Run, Test, Benchmark and Exec return it, and so
+// does a run whose tail call reaches the program.
+type PrepareError struct {
+	Program string
+	Section string
+	Err     error
+}
+
+// Error returns "program NAME (section SECTION): reason".
+func (e *PrepareError) Error() string {
+	return fmt.Sprintf("program %s (section %s): %v", e.Program, e.Section, e.Err)
+}
+
+// Unwrap returns the reason.
+func (e *PrepareError) Unwrap() error { return e.Err }
+
+// prepare links a program to the collection's maps, rewrites its context
+// accesses for its program type and loads it into the engine: the kernel's
+// BPF_PROG_LOAD, for one program.
+func (c *Collection) prepare(p *Program) error {
+	lp := p.lp
+	fail := func(err error) error { return &PrepareError{Program: lp.Name, Section: lp.Section, Err: err} }
+	if lp.Err != nil {
+		return fail(lp.Err)
+	}
 	kind := c.hooks[lp.Name]
 	if kind == nil {
 		kind = c.hooks[lp.Section]
 	}
 	if kind == nil {
+		if lp.Type == ebpf.UnspecifiedProgram {
+			return fail(fmt.Errorf("section %q names no program type, and no typed program's prog array holds it: give one (CollectionOptions.ProgramTypes or DefaultProgramType; --type on the command line): %w", lp.Section, progtype.ErrUnsupported))
+		}
 		var err error
 		kind, err = progtype.LookupAttach(progtype.Type(lp.Type), progtype.AttachType(lp.AttachType))
 		if err != nil {
-			return nil, fmt.Errorf("program %s (section %s): %w (a user hook's program needs CollectionOptions.Hooks)", lp.Name, lp.Section, err)
+			return fail(fmt.Errorf("%w (a user hook's program needs CollectionOptions.Hooks)", err))
 		}
 	}
-	insns, err := c.resolveMaps(lp, kind)
+	// The context analysis sees map references as the loader left them,
+	// pointers it does not follow, before they become constants.
+	lines := compactLines(lp.Lines)
+	pp, err := kind.Rewrite(lp.Insns)
 	if err != nil {
-		return nil, fmt.Errorf("program %s: %w", lp.Name, err)
+		return fail(lines.annotate(err))
 	}
-	pp, err := kind.Rewrite(insns)
+	rewritten, arrays, err := c.resolveMaps(pp.Insns, kind)
 	if err != nil {
-		return nil, fmt.Errorf("program %s: %w", lp.Name, compactLines(lp.Lines).annotate(err))
+		return fail(err)
 	}
-	rewritten := pp.Insns // same slots as lp.Insns: line info still applies
+	pp.Insns = rewritten // same slots as lp.Insns: line info still applies
 	table, err := helperTable(kind, lp, rewritten)
 	if err != nil {
-		return nil, fmt.Errorf("program %s: %w", lp.Name, err)
+		return fail(err)
 	}
-	prog, err := interp.Load(rewritten, interp.Options{Mode: c.mode, Helpers: table})
+	// Programs are unverified: every run is bounded (Budgeted), and
+	// checked runs reach only the maps the program references (Memory).
+	p.refs = c.referencedMaps(lp)
+	prog, err := interp.Load(rewritten, interp.Options{Mode: c.mode, Helpers: table, Budgeted: true, Memory: p.memory, UnsafeFastUnverified: c.unsafe, ContextVariants: pp.Variants})
 	if err != nil {
-		return nil, fmt.Errorf("program %s: %w", lp.Name, compactLines(lp.Lines).annotate(err))
+		return fail(lines.annotate(err))
 	}
-	return &Program{name: lp.Name, section: lp.Section, typ: lp.Type, kind: kind, pt: pp, prog: prog, insns: rewritten, lines: compactLines(lp.Lines), coll: c}, nil
+	p.kind, p.pt, p.prog, p.insns, p.lines, p.arrays = kind, pp, prog, rewritten, lines, arrays
+	return nil
 }
 
 // resolveMaps turns the loader's map references into what programs hold at
 // run time: a map's Handle for PseudoMapIdx, the address of global data for
 // PseudoMapIdxValue. A cgroup storage map the program uses gets the
 // storage of the program's attachment (at the root cgroup), as attaching
-// gives it in Linux.
-func (c *Collection) resolveMaps(lp *loader.Program, kind *progtype.Kind) ([]isa.Instruction, error) {
-	insns := append([]isa.Instruction(nil), lp.Insns...)
+// gives it in Linux. It also returns the prog arrays the program refers
+// to.
+func (c *Collection) resolveMaps(prog []isa.Instruction, kind *progtype.Kind) ([]isa.Instruction, []maps.ProgramArray, error) {
+	insns := append([]isa.Instruction(nil), prog...)
+	var arrays []maps.ProgramArray
 	for i := 0; i+1 < len(insns); i++ {
 		ins := insns[i]
 		if !ins.IsLoadImm64() {
@@ -276,24 +370,27 @@ func (c *Collection) resolveMaps(lp *loader.Program, kind *progtype.Kind) ([]isa
 		switch ins.Src {
 		case isa.PseudoMapIdx, isa.PseudoMapIdxValue:
 			if int(ins.Imm) < 0 || int(ins.Imm) >= len(c.all) {
-				return nil, fmt.Errorf("instruction %d: map index %d out of range (%d maps)", i, ins.Imm, len(c.all))
+				return nil, nil, fmt.Errorf("instruction %d: map index %d out of range (%d maps)", i, ins.Imm, len(c.all))
 			}
 			m := c.all[ins.Imm]
 			v = m.Handle()
+			if pa, ok := m.(maps.ProgramArray); ok && ins.Src == isa.PseudoMapIdx && !slices.Contains(arrays, pa) {
+				arrays = append(arrays, pa)
+			}
 			if ls, ok := m.(maps.LocalStorage); ok {
 				if err := ls.Bind(progtype.RootCgroupID, uint32(kind.AttachPoint())); err != nil {
-					return nil, fmt.Errorf("instruction %d: %w", i, err)
+					return nil, nil, fmt.Errorf("instruction %d: %w", i, err)
 				}
 			}
 			if ins.Src == isa.PseudoMapIdxValue {
 				e, ok := m.(maps.Elems)
 				if !ok || m.Spec().Type != maps.Array {
-					return nil, fmt.Errorf("instruction %d: direct value access into map %s, a %s: only arrays have values at fixed addresses", i, m.Spec().Name, m.Spec().Type)
+					return nil, nil, fmt.Errorf("instruction %d: direct value access into map %s, a %s: only arrays have values at fixed addresses", i, m.Spec().Name, m.Spec().Type)
 				}
 				base := e.LookupElem(0, make([]byte, 4))
 				off := uint64(uint32(insns[i+1].Imm))
 				if base == 0 || off >= uint64(m.Spec().ValueSize) {
-					return nil, fmt.Errorf("instruction %d: offset %d is outside the %d-byte value of map %s", i, off, m.Spec().ValueSize, m.Spec().Name)
+					return nil, nil, fmt.Errorf("instruction %d: offset %d is outside the %d-byte value of map %s", i, off, m.Spec().ValueSize, m.Spec().Name)
 				}
 				v = base + off
 			}
@@ -305,7 +402,7 @@ func (c *Collection) resolveMaps(lp *loader.Program, kind *progtype.Kind) ([]isa
 		insns[i], insns[i+1] = pair[0], pair[1]
 		i++
 	}
-	return insns, nil
+	return insns, arrays, nil
 }
 
 // helperTable returns the helpers a program of kind may call: the generic
@@ -320,6 +417,9 @@ func helperTable(kind *progtype.Kind, lp *loader.Program, insns []isa.Instructio
 	}
 	for _, d := range kind.Helpers() {
 		table[d.ID] = d.Func
+	}
+	if tail, ok := table[helpers.IDTailCall]; ok {
+		table[helpers.IDTailCall] = preparingTailCall(tail)
 	}
 	for i, ins := range insns {
 		if !ins.IsHelperCall() {
@@ -343,6 +443,28 @@ func helperTable(kind *progtype.Kind, lp *loader.Program, insns []isa.Instructio
 		}
 	}
 	return table, nil
+}
+
+// preparingTailCall wraps bpf_tail_call: prog arrays hold *Program, which
+// is prepared when a tail call first reaches it, and the engine continues in
+// its engine program. A target that cannot be prepared ends the run with
+// its PrepareError, as Linux would never have loaded the object with it.
+func preparingTailCall(tail helpers.Func) helpers.Func {
+	return func(env helpers.Env, a *[5]uint64) (uint64, error) {
+		r0, err := tail(env, a)
+		if err != nil {
+			return r0, err
+		}
+		st := env.State()
+		if p, ok := st.TailCall.(*Program); ok {
+			if err := p.Prepare(); err != nil {
+				st.TailCall = nil
+				return 0, fmt.Errorf("bpf_tail_call: %w", err)
+			}
+			st.TailCall = p.prog
+		}
+		return r0, nil
+	}
 }
 
 // lineTable is a program's BTF line info, compactly: per slot an index
@@ -406,54 +528,18 @@ func (t lineTable) annotate(err error) error {
 	return err
 }
 
-// invalidate marks the cached map regions stale (a map was added to a
-// map-in-map).
-func (c *Collection) invalidate() {
-	c.mu.Lock()
-	c.stale = true
-	c.mu.Unlock()
-}
-
-// mapRegions returns the memory of every map programs may reach.
-func (c *Collection) mapRegions() []interp.Region {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.stale {
-		return c.regions
-	}
-	var rs []interp.Region
-	seen := map[maps.Map]bool{}
-	var add func(m maps.Map)
-	add = func(m maps.Map) {
-		if seen[m] {
-			return
-		}
-		seen[m] = true
-		for _, r := range m.Regions() {
-			rs = append(rs, interp.Region{Data: r.Data, Writable: r.Writable})
-		}
-	}
-	for _, m := range c.registry.All() {
-		add(m)
-	}
-	c.regions, c.stale = rs, false
-	return rs
-}
-
 // CPUs returns the number of worker slots of the collection.
 func (c *Collection) CPUs() int { return c.cpus }
 
-// Close releases every map. Programs of the collection must not run
-// afterwards.
+// Close releases every map. Runs and map operations in progress keep the
+// maps until they end (Close does not wait: the last of them frees the
+// maps); runs and map operations that start afterwards fail with EBADF.
 func (c *Collection) Close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return
+	if c.refs.Or(1)&1 != 0 {
+		return // closed before
 	}
-	c.closed = true
-	for _, m := range c.all {
-		m.Close()
+	if c.refs.Load() == 1 {
+		c.free()
 	}
 }
 

@@ -13,4 +13,27 @@
 // errno results, per-CPU values per worker, tail calls through prog arrays.
 // Until waggle's verifier lands, programs run in the interpreter's checked
 // mode, which confines every memory access to the memory the run owns.
+//
+// # Program by program
+//
+// Linux loads each program of an object on its own, and so does waggle:
+// LoadCollection fails only for what every program shares (the object, its
+// maps). Each Program is prepared (linked to the maps, its context
+// accesses rewritten for its type, its helpers resolved) when it is first
+// used, or by Program.Prepare; one that cannot be prepared returns a
+// *PrepareError naming it from Prepare, Run, Test, Benchmark and Exec, and
+// fails the runs whose tail calls reach it, not the other programs. Where a
+// cilium/ebpf user would expect NewCollection to fail for a bad program,
+// call Prepare on the programs the test needs:
+//
+//	coll, err := waggle.LoadCollection("obj.o", nil)
+//	...
+//	if err := coll.Programs["xdp_prog"].Prepare(); err != nil {
+//		t.Fatal(err) // program xdp_prog (section xdp): ...
+//	}
+//
+// A program whose section names no type that libbpf knows (iproute2's
+// "1/0", Cilium's old "from-netdev", the functions of an object with only
+// .text) takes the type of the typed programs whose prog arrays hold it,
+// then CollectionOptions.DefaultProgramType; ProgramTypes overrides any.
 package waggle

@@ -15,7 +15,7 @@ import (
 // (return values, errno, outputs) into maps, and afterwards every map must
 // hold the same in both.
 func TestHelpers_kernel(t *testing.T) {
-	for _, name := range []string{"strings", "values", "flags", "callbacks", "prefixes", "locking", "ringq", "tail", "moremaps"} {
+	for _, name := range []string{"strings", "values", "flags", "callbacks", "prefixes", "locking", "ringq", "tail", "moremaps", "percpu"} {
 		t.Run(name, func(t *testing.T) {
 			coll, err := waggle.LoadCollection("testdata/helpers/helpers.o", &waggle.CollectionOptions{CPUs: 2})
 			if err != nil {

@@ -1,6 +1,7 @@
 package waggle_test
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 
@@ -59,16 +60,27 @@ func TestHook_wrongContext(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = waggle.LoadCollection("testdata/hook/hook.o", &waggle.CollectionOptions{
+	coll, err := waggle.LoadCollection("testdata/hook/hook.o", &waggle.CollectionOptions{
 		Hooks: map[string]*progtype.Kind{"deny_admin": hook.Kind()},
 	})
-	if err == nil {
-		t.Fatal("a program reading past its hook's context loaded")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer coll.Close()
+	err = coll.Programs["deny_admin"].Prepare()
+	var pe *waggle.PrepareError
+	if !errors.As(err, &pe) || pe.Program != "deny_admin" {
+		t.Fatalf("a program reading past its hook's context prepared: %v", err)
 	}
 	t.Log(err)
 	// Without the hook, the section names no program type.
-	if _, err := waggle.LoadCollection("testdata/hook/hook.o", nil); err == nil {
-		t.Fatal("loaded a user-hook program without its hook")
+	coll2, err := waggle.LoadCollection("testdata/hook/hook.o", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer coll2.Close()
+	if err := coll2.Programs["deny_admin"].Prepare(); err == nil {
+		t.Fatal("prepared a user-hook program without its hook")
 	} else {
 		t.Log(err)
 	}

@@ -33,10 +33,11 @@ var (
 // fixed-size types encoding/binary reads and writes in the host's byte
 // order. Values of per-CPU maps are slices with one element per CPU.
 type Map struct {
-	name string
-	m    maps.Map
-	spec maps.Spec
-	coll *Collection
+	name    string
+	m       maps.Map
+	spec    maps.Spec
+	coll    *Collection
+	lockOff int // where a value holds its bpf_spin_lock (spinLockOffset)
 }
 
 // Name returns the map's name.
@@ -114,6 +115,10 @@ func (m *Map) Lookup(key, valueOut any) error {
 
 // LookupBytes returns the value for key as bytes, nil if the key is absent.
 func (m *Map) LookupBytes(key any) ([]byte, error) {
+	if !m.coll.acquire() {
+		return nil, m.wrap("lookup", errCollectionClosed)
+	}
+	defer m.coll.release()
 	k, err := m.key(key)
 	if err != nil {
 		return nil, m.wrap("lookup", err)
@@ -131,6 +136,10 @@ func (m *Map) LookupBytes(key any) ([]byte, error) {
 // Update sets the value for key. In a prog array the value may be a
 // *Program, in a map-in-map a *Map, in a cgroup array a *progtype.Cgroup.
 func (m *Map) Update(key, value any, flags MapUpdateFlags) error {
+	if !m.coll.acquire() {
+		return m.wrap("update", errCollectionClosed)
+	}
+	defer m.coll.release()
 	k, err := m.key(key)
 	if err != nil {
 		return m.wrap("update", err)
@@ -144,7 +153,15 @@ func (m *Map) Update(key, value any, flags MapUpdateFlags) error {
 		if len(k) != 4 {
 			return m.wrap("update", maps.EINVAL)
 		}
-		return m.wrap("update", pa.SetProgram(leUint32(k), v.prog))
+		// Linux takes the descriptor of a loaded program; a program that
+		// cannot be prepared has none.
+		if err := v.Prepare(); err != nil {
+			return m.wrap("update", err)
+		}
+		if err := m.coll.keep(v.coll); err != nil {
+			return m.wrap("update", err)
+		}
+		return m.wrap("update", pa.SetProgram(leUint32(k), v))
 	case *progtype.Cgroup:
 		cs, ok := m.m.(maps.CgroupSlots)
 		if !ok || m.spec.Type != maps.CgroupArray {
@@ -159,9 +176,15 @@ func (m *Map) Update(key, value any, flags MapUpdateFlags) error {
 		if !ok {
 			return m.wrap("update", fmt.Errorf("a %s holds no maps", m.spec.Type))
 		}
+		if err := m.coll.keep(v.coll); err != nil {
+			return m.wrap("update", err)
+		}
 		m.coll.registry.Add(v.m)
-		m.coll.invalidate()
-		return m.wrap("update", mm.SetInner(k, v.m))
+		if err := mm.SetInner(k, v.m); err != nil {
+			return m.wrap("update", err)
+		}
+		m.coll.addInner(m.m, v.m, v.lockOff)
+		return nil
 	}
 	var b []byte
 	if m.perCPU() {
@@ -180,6 +203,10 @@ func (m *Map) Put(key, value any) error { return m.Update(key, value, UpdateAny)
 
 // Delete removes key.
 func (m *Map) Delete(key any) error {
+	if !m.coll.acquire() {
+		return m.wrap("delete", errCollectionClosed)
+	}
+	defer m.coll.release()
 	k, err := m.key(key)
 	if err != nil {
 		return m.wrap("delete", err)
@@ -190,6 +217,10 @@ func (m *Map) Delete(key any) error {
 // NextKey stores the key after key into nextKeyOut (the first key for a
 // nil key). ErrKeyNotExist after the last key.
 func (m *Map) NextKey(key, nextKeyOut any) error {
+	if !m.coll.acquire() {
+		return m.wrap("next key", errCollectionClosed)
+	}
+	defer m.coll.release()
 	var k []byte
 	if key != nil {
 		var err error
@@ -212,11 +243,22 @@ func (m *Map) All() iter.Seq2[[]byte, []byte] {
 		var key []byte
 		for {
 			next := make([]byte, m.spec.KeySize)
-			if err := m.m.NextKey(key, next); err != nil {
+			v := make([]byte, m.valueBytes())
+			if !m.coll.acquire() {
 				return
 			}
-			v := make([]byte, m.valueBytes())
-			if err := m.m.Lookup(next, v); err == nil {
+			err := m.m.NextKey(key, next)
+			if err == nil {
+				err = m.m.Lookup(next, v)
+				if errors.Is(err, maps.ENOENT) {
+					err = errSkip
+				}
+			}
+			m.coll.release()
+			if err != nil && err != errSkip {
+				return
+			}
+			if err == nil {
 				if !yield(next, v) {
 					return
 				}
@@ -225,6 +267,9 @@ func (m *Map) All() iter.Seq2[[]byte, []byte] {
 		}
 	}
 }
+
+// errSkip marks a key deleted between NextKey and Lookup in All.
+var errSkip = errors.New("skip")
 
 // Iterate returns an iterator over the map, like cilium/ebpf's.
 func (m *Map) Iterate() *MapIterator {
@@ -243,39 +288,52 @@ type MapIterator struct {
 // whether there was one. Check Err afterwards.
 func (it *MapIterator) Next(keyOut, valueOut any) bool {
 	for !it.done {
-		next := make([]byte, it.m.spec.KeySize)
-		if err := it.m.m.NextKey(it.key, next); err != nil {
-			if !errors.Is(err, maps.ENOENT) {
-				it.err = it.m.wrap("iterate", err)
-			}
-			it.done = true
+		if !it.m.coll.acquire() {
+			it.err, it.done = it.m.wrap("iterate", errCollectionClosed), true
 			return false
 		}
-		it.key = next
-		v := make([]byte, it.m.valueBytes())
-		if err := it.m.m.Lookup(next, v); errors.Is(err, maps.ENOENT) {
-			continue // deleted since NextKey
-		} else if err != nil {
-			it.err, it.done = it.m.wrap("iterate", err), true
-			return false
+		ok := it.next(keyOut, valueOut)
+		it.m.coll.release()
+		if ok {
+			return true
 		}
-		if err := unmarshal(next, keyOut); err != nil {
-			it.err, it.done = it.m.wrap("iterate", err), true
-			return false
-		}
-		if it.m.perCPU() {
-			err := unmarshalPerCPU(v, it.m.stride(), int(it.m.spec.ValueSize), valueOut)
-			if err != nil {
-				it.err, it.done = it.m.wrap("iterate", err), true
-				return false
-			}
-		} else if err := unmarshal(v, valueOut); err != nil {
-			it.err, it.done = it.m.wrap("iterate", err), true
-			return false
-		}
-		return true
 	}
 	return false
+}
+
+// next is one step of Next, under a reference on the collection: false
+// when it returned no entry (the iteration goes on unless done is set: a
+// key deleted between NextKey and Lookup is skipped).
+func (it *MapIterator) next(keyOut, valueOut any) bool {
+	next := make([]byte, it.m.spec.KeySize)
+	if err := it.m.m.NextKey(it.key, next); err != nil {
+		if !errors.Is(err, maps.ENOENT) {
+			it.err = it.m.wrap("iterate", err)
+		}
+		it.done = true
+		return false
+	}
+	it.key = next
+	v := make([]byte, it.m.valueBytes())
+	if err := it.m.m.Lookup(next, v); errors.Is(err, maps.ENOENT) {
+		return false // deleted since NextKey
+	} else if err != nil {
+		it.err, it.done = it.m.wrap("iterate", err), true
+		return false
+	}
+	var err error
+	if err = unmarshal(next, keyOut); err == nil {
+		if it.m.perCPU() {
+			err = unmarshalPerCPU(v, it.m.stride(), int(it.m.spec.ValueSize), valueOut)
+		} else {
+			err = unmarshal(v, valueOut)
+		}
+	}
+	if err != nil {
+		it.err, it.done = it.m.wrap("iterate", err), true
+		return false
+	}
+	return true
 }
 
 // Err returns the error that ended the iteration, if any.
@@ -294,12 +352,20 @@ type MapBatchCursor = maps.BatchCursor
 // returns how many, as BPF_MAP_LOOKUP_BATCH does: at the end of the map the
 // error is ErrKeyNotExist.
 func (m *Map) BatchLookup(cursor *MapBatchCursor, keys, values []byte) (int, error) {
+	if !m.coll.acquire() {
+		return 0, m.wrap("batch lookup", errCollectionClosed)
+	}
+	defer m.coll.release()
 	n, err := maps.LookupBatch(m.m, cursor, keys, values)
 	return n, m.wrap("batch lookup", err)
 }
 
 // BatchLookupAndDelete is BatchLookup that also deletes what it returns.
 func (m *Map) BatchLookupAndDelete(cursor *MapBatchCursor, keys, values []byte) (int, error) {
+	if !m.coll.acquire() {
+		return 0, m.wrap("batch lookup and delete", errCollectionClosed)
+	}
+	defer m.coll.release()
 	n, err := maps.LookupAndDeleteBatch(m.m, cursor, keys, values)
 	return n, m.wrap("batch lookup and delete", err)
 }
@@ -307,6 +373,10 @@ func (m *Map) BatchLookupAndDelete(cursor *MapBatchCursor, keys, values []byte) 
 // BatchUpdate sets the values of the keys, in order, and returns how many
 // it set before the first error.
 func (m *Map) BatchUpdate(keys, values []byte, flags MapUpdateFlags) (int, error) {
+	if !m.coll.acquire() {
+		return 0, m.wrap("batch update", errCollectionClosed)
+	}
+	defer m.coll.release()
 	n, err := maps.UpdateBatch(m.m, keys, values, uint64(flags))
 	return n, m.wrap("batch update", err)
 }
@@ -314,6 +384,10 @@ func (m *Map) BatchUpdate(keys, values []byte, flags MapUpdateFlags) (int, error
 // BatchDelete deletes the keys, in order, and returns how many it deleted
 // before the first error.
 func (m *Map) BatchDelete(keys []byte) (int, error) {
+	if !m.coll.acquire() {
+		return 0, m.wrap("batch delete", errCollectionClosed)
+	}
+	defer m.coll.release()
 	n, err := maps.DeleteBatch(m.m, keys)
 	return n, m.wrap("batch delete", err)
 }

@@ -1,9 +1,11 @@
 package waggle
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -11,7 +13,9 @@ import (
 	"github.com/waggle-bpf/waggle/helpers"
 	"github.com/waggle-bpf/waggle/interp"
 	"github.com/waggle-bpf/waggle/isa"
+	"github.com/waggle-bpf/waggle/loader"
 	"github.com/waggle-bpf/waggle/maps"
+	"github.com/waggle-bpf/waggle/netenv"
 	"github.com/waggle-bpf/waggle/progtype"
 )
 
@@ -21,13 +25,23 @@ type Program struct {
 	name    string
 	section string
 	typ     ebpf.ProgramType
-	kind    *progtype.Kind
-	pt      *progtype.Program // the rewritten program, which makes its runs
-	prog    *interp.Program
-	insns   []isa.Instruction
-	lines   lineTable
 	coll    *Collection
-	runners sync.Pool // of *runner
+	runners sync.Pool                  // of *runner
+	mem     atomic.Pointer[progMemory] // its map memory, for checked runs
+
+	// Preparation, on first use (Prepare): lp is what it starts from; the
+	// fields below it are set once it succeeded, err once it failed.
+	lp        *loader.Program
+	once      sync.Once
+	reachOnce sync.Once
+	err       error
+	kind      *progtype.Kind
+	pt        *progtype.Program // the rewritten program, which makes its runs
+	prog      *interp.Program
+	insns     []isa.Instruction
+	lines     lineTable
+	arrays    []maps.ProgramArray // the prog arrays it refers to
+	refs      []maps.Map          // the maps its instructions name
 }
 
 // runner is what one run needs, reused across runs: the engine's execution
@@ -38,6 +52,16 @@ type runner struct {
 	st      helpers.State
 	args    interp.Args
 	regions []interp.Region
+	stop    *atomic.Bool // set when the run's context ends (runContext)
+}
+
+// getRunner returns a pooled runner, or a new one.
+func (p *Program) getRunner() *runner {
+	rn, _ := p.runners.Get().(*runner)
+	if rn == nil {
+		rn = &runner{m: interp.NewMachine(), stop: new(atomic.Bool)}
+	}
+	return rn
 }
 
 // RunOptions are the inputs and outputs of Program.Run, as cilium/ebpf's
@@ -72,12 +96,88 @@ type RunOptions struct {
 	// context (the bpf_probe_read_* helpers), beyond the context and
 	// packet; bpf_probe_write_user writes the regions marked writable.
 	Memory []progtype.Region
-	// Socket is the socket of a sock_ops program, whose options
-	// bpf_setsockopt changes; nil gives each run a new socket.
-	Socket *progtype.Socket
+	// Tunnel is the tunnel metadata the packet arrived with, as on a
+	// collect-metadata tunnel device (bpf_skb_get_tunnel_key); nil for
+	// none, as in BPF_PROG_TEST_RUN.
+	Tunnel *netenv.Tunnel
+	// Socket is the socket the run is about (progtype.Input.Socket): the
+	// one the packet belongs to (__sk_buff.sk, bpf_get_socket_cookie,
+	// bpf_get_socket_uid), the one a cgroup socket hook runs for, the one
+	// a sock_ops callback runs on, whose options bpf_setsockopt changes
+	// here (so one Socket carries a connection's options across its
+	// callbacks). nil means the one the kernel would make. A Socket is
+	// used by one run at a time.
+	Socket *netenv.Socket
 	// PerfValue is what bpf_perf_prog_read_value returns to a perf_event
 	// program: the counter of the event that ran it.
 	PerfValue *progtype.PerfEventValue
+	// Ingress runs a tc program as at a clsact ingress hook, where
+	// bpf_sk_assign works; BPF_PROG_TEST_RUN runs at neither.
+	Ingress bool
+	// Output, when not nil, receives everything the run returned: the
+	// return value, the packet and context, the redirect target
+	// (bpf_redirect, bpf_redirect_map, bpf_redirect_neigh,
+	// bpf_redirect_peer), the tunnel metadata the program set, the socket
+	// bpf_sk_assign chose and the copies bpf_clone_redirect sent.
+	Output *progtype.Output
+}
+
+// Prepare prepares the program to run, if that has not happened yet, and
+// returns why it cannot run: a *PrepareError naming the program (no program
+// type, a helper user space lacks or the type may not call, a context
+// access the kernel would refuse, a relocation that cannot be applied), or
+// nil. The collection prepares each program on first use (Run, Test,
+// Benchmark, Exec, Instructions), on its own, as the kernel loads each
+// program of an object on its own: one that cannot be prepared fails
+// itself, and the runs whose tail calls reach it, but not the others.
+//
+// Preparing a program also prepares, ignoring their errors, the programs
+// that the prog arrays it refers to hold, so that a run never pays for a
+// preparation; a tail call into one that failed ends the run with its
+// error.
+func (p *Program) Prepare() error {
+	if err := p.prepareSelf(); err != nil {
+		return err
+	}
+	p.reachOnce.Do(p.prepareReachable)
+	return nil
+}
+
+// prepareSelf prepares the program alone, once.
+func (p *Program) prepareSelf() error {
+	p.once.Do(func() {
+		p.err = p.coll.prepare(p)
+		p.lp = nil
+	})
+	return p.err
+}
+
+// prepareReachable prepares the programs the prog arrays of p hold, and
+// those their prog arrays hold, and so on.
+func (p *Program) prepareReachable() {
+	seen := map[*Program]bool{p: true}
+	work := []*Program{p}
+	for len(work) > 0 {
+		q := work[len(work)-1]
+		work = work[:len(work)-1]
+		for _, pa := range q.arrays {
+			m, ok := pa.(maps.Map)
+			if !ok {
+				continue
+			}
+			for k := uint32(0); k < m.Spec().MaxEntries; k++ {
+				v, ok := pa.Program(k)
+				t, isProg := v.(*Program)
+				if !ok || !isProg || seen[t] {
+					continue
+				}
+				seen[t] = true
+				if t.prepareSelf() == nil {
+					work = append(work, t)
+				}
+			}
+		}
+	}
 }
 
 // Name returns the program's name (its function's symbol).
@@ -91,23 +191,48 @@ func (p *Program) Section() string { return p.section }
 
 // Instructions returns the program as it runs: linked, with map references
 // resolved and context accesses rewritten. Slot indices are the object's.
-func (p *Program) Instructions() []isa.Instruction { return p.insns }
+// It is nil for a program that cannot be prepared (Prepare says why).
+func (p *Program) Instructions() []isa.Instruction {
+	if p.Prepare() != nil {
+		return nil
+	}
+	return p.insns
+}
 
 // SourceLine returns the C source line of slot pc, from the object's BTF
 // line info, if it has one.
 func (p *Program) SourceLine(pc int) (file string, line int, text string, ok bool) {
+	if p.Prepare() != nil {
+		return "", 0, "", false
+	}
 	l, ok := p.lines.line(pc)
 	return l.File, l.Line, l.Text, ok
 }
 
 // Kind returns the program type's description: its context layout, the
-// helpers it may call.
-func (p *Program) Kind() *progtype.Kind { return p.kind }
+// helpers it may call. It is nil for a program that cannot be prepared.
+func (p *Program) Kind() *progtype.Kind {
+	if p.Prepare() != nil {
+		return nil
+	}
+	return p.kind
+}
 
 // Run runs the program once (or opts.Repeat times) and returns its return
-// value, the low 32 bits of r0, like cilium/ebpf's Program.Run.
+// value, the low 32 bits of r0, like cilium/ebpf's Program.Run. Every run
+// is bounded by the collection's budget (CollectionOptions.Budget).
 func (p *Program) Run(opts *RunOptions) (uint32, error) {
-	ret, _, err := p.run(opts)
+	ret, _, err := p.run(context.Background(), opts)
+	return ret, err
+}
+
+// RunContext is Run under ctx: when ctx is canceled or its deadline
+// passes, the run in progress ends at its next backward jump, call or
+// callback with an error wrapping interp.ErrStopped and ctx's cause
+// (context.Canceled, context.DeadlineExceeded). (RunOptions.Context is
+// the program's context, as in cilium/ebpf, hence a parameter here.)
+func (p *Program) RunContext(ctx context.Context, opts *RunOptions) (uint32, error) {
+	ret, _, err := p.run(ctx, opts)
 	return ret, err
 }
 
@@ -116,7 +241,7 @@ func (p *Program) Run(opts *RunOptions) (uint32, error) {
 func (p *Program) Test(in []byte) (uint32, []byte, error) {
 	out := make([]byte, len(in)+256+64)
 	opts := &RunOptions{Data: in, DataOut: out}
-	ret, _, err := p.run(opts)
+	ret, _, err := p.run(context.Background(), opts)
 	return ret, opts.DataOut, err
 }
 
@@ -130,7 +255,7 @@ func (p *Program) Benchmark(in []byte, repeat int, reset func()) (uint32, time.D
 	if reset != nil {
 		reset()
 	}
-	return p.run(&RunOptions{Data: in, Repeat: uint32(repeat)})
+	return p.run(context.Background(), &RunOptions{Data: in, Repeat: uint32(repeat)})
 }
 
 // Exec returns a function that runs the program on a prepared run of its
@@ -140,38 +265,81 @@ func (p *Program) Benchmark(in []byte, repeat int, reset func()) (uint32, time.D
 //	r0, err := hook.Run(prog.Exec(), &req, progtype.Input{})
 //
 // Runs use CPU slot 0.
-func (p *Program) Exec() progtype.Exec {
+func (p *Program) Exec() progtype.Exec { return p.ExecContext(context.Background()) }
+
+// ExecContext is Exec whose runs stop when ctx ends, as RunContext's do.
+func (p *Program) ExecContext(ctx context.Context) progtype.Exec {
 	return func(run *progtype.Run) (uint64, error) {
-		rn, _ := p.runners.Get().(*runner)
-		if rn == nil {
-			rn = &runner{m: interp.NewMachine()}
+		if err := p.Prepare(); err != nil {
+			return 0, err
 		}
+		if !p.coll.acquire() {
+			return 0, fmt.Errorf("program %s: %w", p.name, errCollectionClosed)
+		}
+		defer p.coll.release()
+		rn := p.getRunner()
 		defer p.runners.Put(rn)
-		r0, err := p.execOn(rn, run, 0, 1)
+		r0, err := p.execOn(ctx, rn, run, 0, 1)
 		if err != nil {
-			return 0, fmt.Errorf("program %s: %w", p.name, p.lines.annotate(err))
+			return 0, fmt.Errorf("program %s: %w", p.name, err)
 		}
 		return r0, nil
 	}
 }
 
 // execOn runs the program repeat times on run with runner rn's engine
-// context, on CPU slot cpu, and returns the last r0.
-func (p *Program) execOn(rn *runner, run *progtype.Run, cpu int, repeat uint32) (uint64, error) {
+// context, on CPU slot cpu, and returns the last r0. Whichever way a run
+// ends, what it still holds (a spin lock, ring buffer records) is given
+// back, so the next run finds the maps usable. Errors carry the source
+// line.
+func (p *Program) execOn(ctx context.Context, rn *runner, run *progtype.Run, cpu int, repeat uint32) (uint64, error) {
 	c := p.coll
-	rn.regions = append(rn.regions[:0], c.mapRegions()...)
+	var done func()
+	if ctx.Done() != nil {
+		var err error
+		if done, err = rn.runContext(ctx); err != nil {
+			return 0, err
+		}
+	}
+	rn.regions = rn.regions[:0]
 	for _, r := range run.Regions() {
 		rn.regions = append(rn.regions, interp.Region{Data: r.Data, Writable: r.Writable})
 	}
-	rn.st = helpers.State{CPU: cpu, Maps: c.registry, Hook: run, Trace: c.trace}
-	rn.args = interp.Args{Regs: [5]uint64{run.Ctx()}, Regions: rn.regions, Packet: run.Packet(), State: &rn.st}
+	// Fields are set one by one, and pointers only when they change: the
+	// runner is reused, and rebuilding the structs cost write barriers on
+	// every run.
+	st := &rn.st
+	if st.Maps != c.registry {
+		*st = helpers.State{Maps: c.registry, Trace: c.trace, Locks: &c.locks, CheckLock: c.checkLock}
+	}
+	st.CPU, st.Rand, st.TailCall, st.TailCalls, st.Held = cpu, 0, nil, 0, 0
+	if st.Hook != run {
+		st.Hook = run
+	}
+	if st.Stop != rn.stop {
+		st.Stop, rn.args.Stop = rn.stop, rn.stop
+	}
+	a := &rn.args
+	a.Regs = [5]uint64{run.Ctx()}
+	a.Regions, a.Packet, a.State, a.Budget = rn.regions, run.Packet(), st, c.budget
 	var r0 uint64
 	var err error
 	for i := uint32(0); i < repeat; i++ {
-		rn.st.TailCalls = 0
-		if r0, err = rn.m.Run(p.prog, &rn.args); err != nil {
-			return 0, err
+		st.TailCalls = 0
+		r0, err = rn.m.Run(p.prog, a)
+		st.Release()
+		if err != nil {
+			break
 		}
+	}
+	if done != nil {
+		done()
+	}
+	if err != nil {
+		if errors.Is(err, interp.ErrStopped) {
+			err = fmt.Errorf("%w: %w", err, context.Cause(ctx))
+		}
+		return 0, p.annotate(err)
 	}
 	return r0, nil
 }
@@ -180,51 +348,56 @@ func (p *Program) execOn(rn *runner, run *progtype.Run, cpu int, repeat uint32) 
 const bpfFTestRunOnCPU = 1 << 0
 
 // run is Run returning the mean duration of one run too.
-func (p *Program) run(opts *RunOptions) (uint32, time.Duration, error) {
+func (p *Program) run(ctx context.Context, opts *RunOptions) (uint32, time.Duration, error) {
+	if !p.coll.acquire() {
+		return 0, 0, fmt.Errorf("program %s: %w", p.name, errCollectionClosed)
+	}
+	// Its own function, so that both functions' defers stay open-coded
+	// (the compiler gives up past 15 returns × defers).
+	defer p.coll.release()
+	return p.runHeld(ctx, opts)
+}
+
+// runHeld is run under a reference on the collection.
+func (p *Program) runHeld(ctx context.Context, opts *RunOptions) (uint32, time.Duration, error) {
 	if opts == nil {
 		opts = &RunOptions{}
 	}
-	c := p.coll
-	c.mu.Lock()
-	closed := c.closed
-	c.mu.Unlock()
-	if closed {
-		return 0, 0, fmt.Errorf("program %s: the collection is closed: %w", p.name, maps.EBADF)
+	if err := p.Prepare(); err != nil {
+		return 0, 0, err
 	}
+	c := p.coll
 	if opts.CPU != 0 && opts.Flags&bpfFTestRunOnCPU == 0 {
 		return 0, 0, fmt.Errorf("program %s: RunOptions.CPU needs BPF_F_TEST_RUN_ON_CPU in Flags, as in Linux: %w", p.name, maps.EINVAL)
 	}
 	if int(opts.CPU) >= c.cpus {
 		return 0, 0, fmt.Errorf("program %s: CPU %d, the collection has %d: %w", p.name, opts.CPU, c.cpus, maps.EINVAL)
 	}
-	var ctx []byte
+	var ctxIn []byte
 	var err error
 	if opts.Context != nil {
-		if ctx, err = contextBytes(opts.Context); err != nil {
+		if ctxIn, err = contextBytes(opts.Context); err != nil {
 			return 0, 0, fmt.Errorf("program %s: context: %w", p.name, err)
 		}
 	}
-	in := progtype.Input{Data: opts.Data, Context: ctx, Flags: opts.Flags &^ bpfFTestRunOnCPU, Task: opts.Task,
-		Memory: opts.Memory, Socket: opts.Socket, PerfValue: opts.PerfValue}
-	rn, _ := p.runners.Get().(*runner)
-	if rn == nil {
-		rn = &runner{m: interp.NewMachine()}
-	}
+	in := progtype.Input{Data: opts.Data, Context: ctxIn, Flags: opts.Flags &^ bpfFTestRunOnCPU, Task: opts.Task, Memory: opts.Memory,
+		Net: c.net, Tunnel: opts.Tunnel, Socket: opts.Socket, Ingress: opts.Ingress, PerfValue: opts.PerfValue}
+	rn := p.getRunner()
 	defer p.runners.Put(rn)
 	if rn.run == nil {
 		if rn.run, err = p.pt.NewRun(in); err != nil {
 			rn.run = nil
 			return 0, 0, fmt.Errorf("program %s: %w", p.name, err)
 		}
-	} else if err := rn.run.Reset(in); err != nil {
+	} else if err := p.pt.ResetRun(rn.run, in); err != nil {
 		return 0, 0, fmt.Errorf("program %s: %w", p.name, err)
 	}
 	run := rn.run
 	repeat := max(opts.Repeat, 1)
 	start := time.Now()
-	r0, err := p.execOn(rn, run, int(opts.CPU), repeat)
+	r0, err := p.execOn(ctx, rn, run, int(opts.CPU), repeat)
 	if err != nil {
-		return 0, 0, fmt.Errorf("program %s: %w", p.name, p.lines.annotate(err))
+		return 0, 0, fmt.Errorf("program %s: %w", p.name, err)
 	}
 	dur := time.Since(start) / time.Duration(repeat)
 	out, err := run.Finish(r0)
@@ -241,6 +414,9 @@ func (p *Program) run(opts *RunOptions) (uint32, time.Duration, error) {
 		if err := contextOut(out.Context, opts.ContextOut); err != nil {
 			return 0, 0, fmt.Errorf("program %s: context out: %w", p.name, err)
 		}
+	}
+	if opts.Output != nil {
+		*opts.Output = *out
 	}
 	return out.Retval, dur, nil
 }

@@ -24,7 +24,7 @@ func (p *Program) VerdictName(ret uint32) string {
 			return "drop"
 		}
 		return fmt.Sprintf("accept %d bytes", ret)
-	case ebpf.CGroupSKB:
+	case ebpf.CGroupSKB, ebpf.CGroupSock, ebpf.CGroupSockAddr:
 		if ret&1 == 1 {
 			return "allow"
 		}
@@ -45,7 +45,7 @@ func (p *Program) Forwards(ret uint32) bool {
 		return int32(ret) == 0 || int32(ret) == -1 || int32(ret) == 3
 	case ebpf.SocketFilter:
 		return ret != 0
-	case ebpf.CGroupSKB:
+	case ebpf.CGroupSKB, ebpf.CGroupSock, ebpf.CGroupSockAddr:
 		return ret&1 == 1
 	}
 	return true

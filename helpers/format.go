@@ -2,6 +2,7 @@ package helpers
 
 import (
 	"fmt"
+	"hash/maphash"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -27,8 +28,12 @@ const (
 // env.Memory; memory the run does not own reads as empty, as the kernel's
 // nofault copies do.
 //
-// Plain %p prints the value in hex: the kernel hashes pointers for %p, and
-// user space has no hash key to imitate.
+// No conversion prints an address of the process: %p and %pK print what
+// Linux prints with kptr_restrict 0, a 32-bit keyed hash of the pointer
+// (the key is random per process, as the kernel's is per boot), zero-padded
+// to 16 digits; %px, %ps, %pS and %pB, which print the raw address (or a
+// kernel symbol) in Linux, print a 64-bit keyed hash in the same shape.
+// NULL and error pointers (-4095 to -1) print raw, as in Linux.
 func bprintf(env Env, format []byte, args []uint64) (string, error) {
 	end := strings.IndexByte(string(format), 0)
 	if end < 0 {
@@ -84,18 +89,22 @@ func bprintf(env Env, format []byte, args []uint64) (string, error) {
 		case 'p':
 			switch n1 := next(1); {
 			case n1 == 0 || isSpace(n1) || isPunct(n1):
-				out.WriteString(pad(spec, "0x"+strconv.FormatUint(arg, 16)))
+				out.WriteString(pointerText(spec, hashPointer(arg, false)))
 			case (n1 == 'k' || n1 == 'u') && next(2) == 's':
 				if !endOfString(next(3)) {
 					return "", maps.EINVAL
 				}
 				out.WriteString(pad(spec, readString(env, arg)))
 				i += 2
-			case n1 == 'K' || n1 == 'x' || n1 == 's' || n1 == 'S':
-				out.WriteString(pad(spec, fmt.Sprintf("%016x", arg)))
+			case n1 == 'K':
+				out.WriteString(pointerText(spec, hashPointer(arg, false)))
 				i++
-			case n1 == 'B':
-				out.WriteString(pad(spec, "0x"+strconv.FormatUint(arg, 16)))
+			case n1 == 'x':
+				out.WriteString(pointerText(spec, hashPointer(arg, true)))
+				i++
+			case n1 == 's' || n1 == 'S' || n1 == 'B':
+				// A kernel symbol, or "0x%lx" of an address without one.
+				out.WriteString(pad(spec, "0x"+strconv.FormatUint(hashPointer(arg, true), 16)))
 				i++
 			case (n1 == 'i' || n1 == 'I') && (next(2) == '4' || next(2) == '6'):
 				out.WriteString(pad(spec, formatIP(env, arg, n1, next(2))))
@@ -147,6 +156,36 @@ func bprintf(env Env, format []byte, args []uint64) (string, error) {
 		}
 	}
 	return out.String(), nil
+}
+
+// pointerSeed keys the pointer hash of %p; it is drawn once per process
+// and never changes, as the kernel's ptr_key is drawn once per boot.
+var pointerSeed = maphash.MakeSeed()
+
+// hashPointer is lib/vsprintf.c's ptr_to_id: NULL and error pointers as
+// they are, anything else hashed with a per-process key, to 32 bits as
+// Linux does (wide: to 64 bits, for the conversions that print addresses
+// raw in Linux).
+func hashPointer(v uint64, wide bool) uint64 {
+	if v == 0 || v > ^uint64(0)-4095 {
+		return v
+	}
+	h := maphash.Comparable(pointerSeed, v)
+	if wide {
+		return h | 1<<63 // 16 significant digits, as a kernel address has
+	}
+	return uint64(uint32(h))
+}
+
+// pointerText is lib/vsprintf.c's pointer_string: hex, zero-padded to 16
+// digits without a width; with one, padded as a number (spaces, or zeros
+// with the 0 flag), the sign flags ignored.
+func pointerText(spec string, v uint64) string {
+	digits := strconv.FormatUint(v, 16)
+	if strings.Trim(spec, "0+- ") == "" {
+		return fmt.Sprintf("%016s", digits)
+	}
+	return padNumber(strings.NewReplacer("+", "", " ", "").Replace(spec), digits)
 }
 
 func isPrint(c byte) bool { return c >= 0x20 && c < 0x7f }

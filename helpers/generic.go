@@ -2,7 +2,6 @@ package helpers
 
 import (
 	"fmt"
-	"runtime"
 	"strings"
 	"time"
 
@@ -39,6 +38,7 @@ const (
 	IDSnprintf          int32 = 165
 	IDLoop              int32 = 181
 	IDStrncmp           int32 = 182
+	IDMapLookupPercpu   int32 = 195
 )
 
 // MaxLoops is BPF_MAX_LOOPS: the most iterations bpf_loop runs.
@@ -54,6 +54,8 @@ func Generic() Defs {
 			Proto: Proto{Ret: RetPtrToMapValueOrNull, Args: []ArgType{ArgConstMapPtr, ArgPtrToMapKey}}},
 		{ID: IDMapUpdateElem, Name: "map_update_elem", Func: mapUpdateElem,
 			Proto: Proto{Ret: RetInteger, Args: []ArgType{ArgConstMapPtr, ArgPtrToMapKey, ArgPtrToMapValue, ArgAnything}}},
+		{ID: IDMapLookupPercpu, Name: "map_lookup_percpu_elem", Func: mapLookupPercpuElem,
+			Proto: Proto{Ret: RetPtrToMapValueOrNull, Args: []ArgType{ArgConstMapPtr, ArgPtrToMapKey, ArgAnything}}},
 		{ID: IDMapDeleteElem, Name: "map_delete_elem", Func: mapDeleteElem,
 			Proto: Proto{Ret: RetInteger, Args: []ArgType{ArgConstMapPtr, ArgPtrToMapKey}}},
 		{ID: IDMapPushElem, Name: "map_push_elem", Func: mapPushElem,
@@ -141,6 +143,27 @@ func mapLookupElem(env Env, a *[5]uint64) (uint64, error) {
 		return 0, err // no elements: the verifier refuses lookups in such maps
 	}
 	return e.LookupElem(env.State().CPU, key), nil
+}
+
+// mapLookupPercpuElem is bpf_map_lookup_percpu_elem: the address of the
+// value that CPU a[2] holds for the key in a per-CPU array or hash, or 0
+// when the key is absent or the CPU is not one of the map's (nr_cpu_ids in
+// Linux). Linux's verifier refuses it on any other map.
+func mapLookupPercpuElem(env Env, a *[5]uint64) (uint64, error) {
+	e, m, key, err := elemKey(env, a[0], a[1])
+	if err != nil {
+		return 0, err
+	}
+	switch t := m.Spec().Type; t {
+	case maps.PerCPUArray, maps.PerCPUHash, maps.LRUPerCPUHash:
+	default:
+		return 0, fmt.Errorf("bpf_map_lookup_percpu_elem on map %s, a %s: Linux's verifier allows only per-CPU arrays and hashes", m.Spec().Name, t)
+	}
+	cpu := uint32(a[2])
+	if e == nil || cpu >= uint32(m.Spec().CPUs) {
+		return 0, nil
+	}
+	return e.LookupElem(int(cpu), key), nil
 }
 
 // mapUpdateElem is bpf_map_update_elem.
@@ -394,22 +417,34 @@ func ringbufReserve(env Env, a *[5]uint64) (uint64, error) {
 	if a[2] != 0 {
 		return 0, nil // flags must be 0 (kernel/bpf/ringbuf.c)
 	}
-	return rb.Reserve(a[1]), nil
+	addr := rb.Reserve(a[1])
+	if addr != 0 {
+		st := env.State()
+		st.Records = append(st.Records, Record{Ring: rb, Addr: addr, Size: a[1]})
+	}
+	return addr, nil
 }
 
-// ringbufContaining finds the ring buffer a reserved record lives in: the
-// submit and discard helpers get only the record's address.
-func ringbufContaining(env Env, addr uint64) (maps.RingBuffer, error) {
-	if st := env.State(); st.Maps != nil {
-		if rb, ok := st.Maps.RingBufOf(addr); ok {
-			return rb, nil
+// ringbufRecord takes the record at addr out of the run's reserved
+// records: the submit and discard helpers get only the record's address,
+// and Linux's verifier lets them release only a record the program
+// reserved and has not released.
+func ringbufRecord(env Env, addr uint64) (maps.RingBuffer, error) {
+	st := env.State()
+	for i, r := range st.Records {
+		if r.Addr == addr {
+			last := len(st.Records) - 1
+			st.Records[i] = st.Records[last]
+			st.Records[last] = Record{}
+			st.Records = st.Records[:last]
+			return r.Ring, nil
 		}
 	}
-	return nil, fmt.Errorf("%#x is not a record reserved in a ring buffer", addr)
+	return nil, fmt.Errorf("%#x is not a ring buffer record this run reserved and has not submitted or discarded", addr)
 }
 
 func ringbufSubmit(env Env, a *[5]uint64) (uint64, error) {
-	rb, err := ringbufContaining(env, a[0])
+	rb, err := ringbufRecord(env, a[0])
 	if err != nil {
 		return 0, err
 	}
@@ -417,7 +452,7 @@ func ringbufSubmit(env Env, a *[5]uint64) (uint64, error) {
 }
 
 func ringbufDiscard(env Env, a *[5]uint64) (uint64, error) {
-	rb, err := ringbufContaining(env, a[0])
+	rb, err := ringbufRecord(env, a[0])
 	if err != nil {
 		return 0, err
 	}
@@ -457,10 +492,14 @@ func loop(env Env, a *[5]uint64) (uint64, error) {
 
 // forEachMapElem is bpf_for_each_map_elem(map, callback, ctx, flags)
 // (kernel/bpf/hashtab.c, arraymap.c): it calls callback(map, &key, &value,
-// ctx) for each element, in the map's key order, until the callback returns
+// ctx) for each element, in the map's order, until the callback returns
 // nonzero, and returns the number of elements visited. Values are the
 // running CPU's for per-CPU maps. The key lives in scratch memory the
-// callback may read, as in the kernel where it may not write it.
+// callback may read, as in the kernel where it may not write it. The walk
+// is maps.WalkElems: it ends whatever the callback does to the map and
+// whatever was written over the map's internals, and a walk that cannot
+// (a corrupt chain, a callback adding elements ahead of it without end)
+// ends the run with the map's error.
 func forEachMapElem(env Env, a *[5]uint64) (uint64, error) {
 	handle, fn, ctx, flags := a[0], a[1], a[2], a[3]
 	if flags != 0 {
@@ -470,38 +509,27 @@ func forEachMapElem(env Env, a *[5]uint64) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	spec := m.Spec()
-	e, ok := m.(maps.Elems)
-	if !ok {
+	if _, ok := m.(maps.Elems); !ok {
 		return errno(maps.EOPNOTSUPP), nil
 	}
-	keyAddr, key, err := env.Scratch(uint64(spec.KeySize))
+	keyAddr, key, err := env.Scratch(uint64(m.Spec().KeySize))
 	if err != nil {
 		return 0, err
 	}
-	cpu := env.State().CPU
-	next := make([]byte, spec.KeySize)
-	var prev []byte
-	n := uint64(0)
-	for {
-		if err := m.NextKey(prev, next); err != nil {
-			return n, nil // ENOENT: past the last key
-		}
-		copy(key, next)
-		prev = append(prev[:0], next...)
-		value := e.LookupElem(cpu, next)
-		if value == 0 {
-			continue // deleted meanwhile
-		}
-		n++
+	var callErr error
+	n, err := maps.WalkElems(m, env.State().CPU, func(k []byte, value uint64) (bool, error) {
+		copy(key, k)
 		ret, err := env.Call(fn, [5]uint64{handle, keyAddr, value, ctx})
-		if err != nil {
-			return 0, err
-		}
-		if ret != 0 {
-			return n, nil
-		}
+		callErr = err
+		return ret != 0, err
+	})
+	if callErr != nil {
+		return 0, callErr
 	}
+	if err != nil {
+		return 0, fmt.Errorf("for_each_map_elem: %w", err)
+	}
+	return n, nil
 }
 
 // strncmp is bpf_strncmp(s1, s1_sz, s2): Linux's strncmp (lib/string.c),
@@ -644,25 +672,48 @@ func strtol(env Env, a *[5]uint64) (uint64, error) { return strtoCommon(env, a, 
 // strtoul is bpf_strtoul(buf, buf_len, flags, res).
 func strtoul(env Env, a *[5]uint64) (uint64, error) { return strtoCommon(env, a, false) }
 
-// spinLock is bpf_spin_lock: a test-and-set lock on the 4-byte struct
-// bpf_spin_lock in a map value, shared by every program and engine.
+// spinLock is bpf_spin_lock. Linux's verifier allows it only on the
+// bpf_spin_lock field of a map value (State.CheckLock), with one lock held
+// at a time and none at exit; waggle checks the same at run time and fails
+// the run instead of spinning or faulting. The lock itself lives in
+// State.Locks, keyed by the address (see maps.SpinLocks).
 func spinLock(env Env, a *[5]uint64) (uint64, error) {
-	if _, err := env.Memory(a[0], 4, true); err != nil {
-		return 0, err
+	st := env.State()
+	addr := a[0]
+	if st.Held != 0 {
+		return 0, fmt.Errorf("bpf_spin_lock at %#x while the run holds the lock at %#x: Linux allows one lock at a time", addr, st.Held)
 	}
-	for spins := 0; mem.AtomicCmpXchg32(a[0], 0, 1) != 0; spins++ {
-		if spins > 64 {
-			runtime.Gosched()
+	if _, err := env.Memory(addr, 4, true); err != nil {
+		return 0, fmt.Errorf("bpf_spin_lock: %w", err)
+	}
+	if addr%4 != 0 {
+		return 0, fmt.Errorf("bpf_spin_lock at %#x: the lock is not 4-byte aligned", addr)
+	}
+	if st.CheckLock != nil {
+		if err := st.CheckLock(addr); err != nil {
+			return 0, fmt.Errorf("bpf_spin_lock at %#x: %w", addr, err)
 		}
 	}
+	if st.Locks == nil {
+		return 0, fmt.Errorf("bpf_spin_lock at %#x: the run has no lock table (helpers.State.Locks)", addr)
+	}
+	if !st.Locks.Lock(addr, st.Stop) {
+		return 0, fmt.Errorf("bpf_spin_lock at %#x: the run was stopped while waiting for the lock", addr)
+	}
+	st.Held = addr
 	return 0, nil
 }
 
-// spinUnlock is bpf_spin_unlock.
+// spinUnlock is bpf_spin_unlock: only of the lock the run holds.
 func spinUnlock(env Env, a *[5]uint64) (uint64, error) {
-	if _, err := env.Memory(a[0], 4, true); err != nil {
-		return 0, err
+	st := env.State()
+	switch addr := a[0]; {
+	case st.Held == 0:
+		return 0, fmt.Errorf("bpf_spin_unlock at %#x without a bpf_spin_lock held", addr)
+	case st.Held != addr:
+		return 0, fmt.Errorf("bpf_spin_unlock at %#x while the run holds the lock at %#x", addr, st.Held)
 	}
-	mem.AtomicXchg32(a[0], 0)
+	st.Locks.Unlock(st.Held)
+	st.Held = 0
 	return 0, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 
 	"github.com/waggle-bpf/waggle/maps"
 )
@@ -62,6 +63,64 @@ type State struct {
 	TailCall any
 	// TailCalls counts the tail calls taken in this run.
 	TailCalls int
+
+	// Records are the ring buffer records this run reserved and has not
+	// yet submitted or discarded: the only ring buffer memory the program
+	// may reach (checked engines allow exactly these bytes), and the only
+	// addresses bpf_ringbuf_submit and bpf_ringbuf_discard accept.
+	Records []Record
+	// Locks is the table bpf_spin_lock takes its locks in; nil makes the
+	// helper fail. Every run that may share a map value must share it.
+	Locks *maps.SpinLocks
+	// CheckLock validates the address a program passes to bpf_spin_lock:
+	// Linux allows only the bpf_spin_lock field of a map value. nil
+	// accepts any 4-byte aligned address the program may write.
+	CheckLock func(addr uint64) error
+	// Held is the address of the bpf_spin_lock the run holds, 0 for none.
+	// Engines refuse helper calls other than bpf_spin_unlock while it is
+	// set, and a final exit with it set (as Linux's verifier does).
+	Held uint64
+	// Stop is the run's stop flag (interp.Args.Stop): helpers that wait
+	// (bpf_spin_lock) give up when it is set. nil for none.
+	Stop *atomic.Bool
+}
+
+// Record is a ring buffer record a run reserved: Size bytes of sample at
+// Addr in Ring.
+type Record struct {
+	Ring       maps.RingBuffer
+	Addr, Size uint64
+}
+
+// Release gives back what a run still holds when it ends, whichever way it
+// ended: it unlocks the spin lock and discards the ring buffer records, and
+// reports whether there was anything to give back. Whoever runs programs
+// calls it after every run, so that a failed run never leaves a lock held
+// (a hang for the next run) or a record busy (a ring buffer that stops).
+func (s *State) Release() bool {
+	released := s.Held != 0 || len(s.Records) != 0
+	if s.Held != 0 {
+		if s.Locks != nil {
+			s.Locks.Unlock(s.Held)
+		}
+		s.Held = 0
+	}
+	for _, r := range s.Records {
+		r.Ring.Discard(r.Addr, maps.RingBufNoWakeup)
+	}
+	clear(s.Records)
+	s.Records = s.Records[:0]
+	return released
+}
+
+// PacketLoader is implemented by a State.Hook whose programs may use the
+// legacy packet loads (LD_ABS and LD_IND): LoadPacket returns the n bytes
+// such a load at offset off reads, as Linux's bpf_skb_load_helper_*
+// (net/core/filter.c) finds them in the packet as it is now, the negative
+// SKF_NET_OFF and SKF_LL_OFF areas included, or false where Linux fails
+// the load (and the program returns 0).
+type PacketLoader interface {
+	LoadPacket(off int32, n int) ([]byte, bool)
 }
 
 // Func implements one helper: args holds r1-r5 at the call, the result is

@@ -2,6 +2,7 @@ package helpers_test
 
 import (
 	"encoding/binary"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,5 +149,81 @@ func TestMapHelpers_queueAndRingbuf(t *testing.T) {
 	rec, err := rd.Read()
 	if err != nil || len(rec.RawSample) != 8 || binary.NativeEndian.Uint64(rec.RawSample) != 42 {
 		t.Fatalf("ring buffer record %x, %v", rec.RawSample, err)
+	}
+}
+
+// TestMapHelpers_lookupPercpu: bpf_map_lookup_percpu_elem reads any CPU's
+// copy of a per-CPU value (the run is on CPU 1), gives NULL for a CPU the
+// map does not have, and is an error on a map that is not per-CPU (Linux's
+// verifier refuses such programs).
+func TestMapHelpers_lookupPercpu(t *testing.T) {
+	pa := mustMap(t, maps.Spec{Name: "pa", Type: maps.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 1, CPUs: 2})
+	prog := `
+		r1 = 0
+		*(u32 *)(r10 - 4) = r1
+		r1 = 5
+		*(u64 *)(r10 - 16) = r1
+		r1 = map_fd(0) ll
+		r2 = r10
+		r2 += -4
+		r3 = r10
+		r3 += -16
+		r4 = 0
+		call 2            // update CPU 1's copy to 5
+		r1 = map_fd(0) ll
+		r2 = r10
+		r2 += -4
+		r3 = 1
+		call 195          // CPU 1's copy
+		if r0 == 0 goto miss
+		r6 = *(u64 *)(r0 + 0)
+		r1 = map_fd(0) ll
+		r2 = r10
+		r2 += -4
+		r3 = 0
+		call 195          // CPU 0's copy
+		if r0 == 0 goto miss
+		r7 = *(u64 *)(r0 + 0)
+		r1 = map_fd(0) ll
+		r2 = r10
+		r2 += -4
+		r3 = 2
+		call 195          // no CPU 2: NULL
+		r0 <<= 16
+		r6 <<= 8
+		r0 |= r6
+		r0 |= r7
+		exit
+	miss:
+		r0 = -1
+		exit`
+	if got := runMaps(t, prog, pa); got != 5<<8 {
+		t.Fatalf("r0 = %#x, want %#x", got, 5<<8)
+	}
+
+	h := mustMap(t, maps.Spec{Name: "h", Type: maps.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 1})
+	p, err := asm.Parse(`
+		r1 = 0
+		*(u32 *)(r10 - 4) = r1
+		r1 = map_fd(0) ll
+		r2 = r10
+		r2 += -4
+		r3 = 0
+		call 195
+		exit`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair := isa.LoadImm64(isa.R1, 0, h.Handle())
+	p[2], p[3] = pair[0], pair[1]
+	reg := &maps.Registry{}
+	reg.Add(h)
+	lp, err := interp.Load(p, interp.Options{Helpers: helpers.Generic().Table()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = interp.NewMachine().Run(lp, &interp.Args{State: &helpers.State{Maps: reg}})
+	if err == nil || !strings.Contains(err.Error(), "bpf_map_lookup_percpu_elem on map h, a hash") {
+		t.Fatalf("error %v", err)
 	}
 }

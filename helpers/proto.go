@@ -25,6 +25,8 @@ const (
 	ArgPtrToBTFID                          // ARG_PTR_TO_BTF_ID: a kernel object (task, socket)
 	ArgPtrToTimer                          // ARG_PTR_TO_TIMER
 	ArgPtrToDynptr                         // ARG_PTR_TO_DYNPTR
+	ArgPtrToInt                            // ARG_PTR_TO_INT: 4 bytes of readable and writable memory
+	ArgPtrToSockCommon                     // ARG_PTR_TO_BTF_ID_SOCK_COMMON: a socket a lookup returned
 )
 
 // Argument modifiers.
@@ -42,13 +44,14 @@ type RetType uint32
 
 // Return kinds.
 const (
-	RetInteger             RetType = iota // RET_INTEGER
-	RetVoid                               // RET_VOID
-	RetPtrToMapValueOrNull                // RET_PTR_TO_MAP_VALUE_OR_NULL
-	RetPtrToMemOrNull                     // RET_PTR_TO_MEM_OR_NULL (ringbuf reserve, size from an argument)
-	RetPtrToBTFIDOrNull                   // RET_PTR_TO_BTF_ID_OR_NULL
-	RetPtrToBTFID                         // RET_PTR_TO_BTF_ID (bpf_get_current_task_btf)
-	RetPtrToSocketOrNull                  // RET_PTR_TO_SOCKET_OR_NULL
+	RetInteger               RetType = iota // RET_INTEGER
+	RetVoid                                 // RET_VOID
+	RetPtrToMapValueOrNull                  // RET_PTR_TO_MAP_VALUE_OR_NULL
+	RetPtrToMemOrNull                       // RET_PTR_TO_MEM_OR_NULL (ringbuf reserve, size from an argument)
+	RetPtrToBTFIDOrNull                     // RET_PTR_TO_BTF_ID_OR_NULL
+	RetPtrToBTFID                           // RET_PTR_TO_BTF_ID (bpf_get_current_task_btf)
+	RetPtrToSocketOrNull                    // RET_PTR_TO_SOCKET_OR_NULL
+	RetPtrToSockCommonOrNull                // RET_PTR_TO_SOCK_COMMON_OR_NULL (bpf_skc_lookup_tcp)
 )
 
 // Proto is a helper's prototype: what the verifier checks at a call.

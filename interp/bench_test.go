@@ -2,6 +2,7 @@ package interp_test
 
 import (
 	"debug/elf"
+	"sync/atomic"
 	"testing"
 
 	"github.com/waggle-bpf/waggle/interp"
@@ -75,7 +76,7 @@ func TestBenchPrograms(t *testing.T) {
 		if w, ok := want[name]; ok && r0 != w {
 			t.Errorf("%s: r0 = %d, want %d", name, r0, w)
 		}
-		p, err := interp.Load(progs[name], interp.Options{Mode: interp.Fast})
+		p, err := interp.Load(progs[name], interp.Options{Mode: interp.Fast, UnsafeFastUnverified: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -100,9 +101,11 @@ func TestBenchPrograms(t *testing.T) {
 	}
 }
 
-// BenchmarkInterp runs the programs of bench.o in the interpreter (fast and
-// checked) and, as root, in the kernel's JIT through BPF_PROG_TEST_RUN, and
-// reports ns per executed instruction so the engines compare directly:
+// BenchmarkInterp runs the programs of bench.o in the interpreter (fast,
+// checked, and checked with a budget and a stop flag as the runtime runs
+// unverified programs) and, as root, in the kernel's JIT through
+// BPF_PROG_TEST_RUN, and reports ns per executed instruction so the engines
+// compare directly:
 //
 //	go test ./interp -run '^$' -bench Interp -benchtime 2s
 func BenchmarkInterp(b *testing.B) {
@@ -111,14 +114,21 @@ func BenchmarkInterp(b *testing.B) {
 		prog := progs[name]
 		n, _ := executed(b, prog)
 		b.Run(name, func(b *testing.B) {
-			for _, mode := range []interp.Mode{interp.Fast, interp.Checked} {
-				b.Run(mode.String(), func(b *testing.B) {
-					p, err := interp.Load(prog, interp.Options{Mode: mode})
+			for _, v := range []struct {
+				name    string
+				mode    interp.Mode
+				bounded bool
+			}{{"fast", interp.Fast, false}, {"checked", interp.Checked, false}, {"checked-bounded", interp.Checked, true}} {
+				b.Run(v.name, func(b *testing.B) {
+					p, err := interp.Load(prog, interp.Options{Mode: v.mode, UnsafeFastUnverified: v.mode == interp.Fast, Budgeted: v.bounded})
 					if err != nil {
 						b.Fatal(err)
 					}
 					m := interp.NewMachine()
 					a := &interp.Args{}
+					if v.bounded {
+						a.Budget, a.Stop = 1<<40, new(atomic.Bool)
+					}
 					for b.Loop() {
 						if _, err := m.Run(p, a); err != nil {
 							b.Fatal(err)

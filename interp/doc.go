@@ -10,13 +10,18 @@
 // Two modes:
 //
 //   - Checked validates every load, store and atomic against the memory the
-//     run owns (the live part of its stack and the Regions in Args) and
-//     returns a *Fault naming the instruction and address instead of touching
-//     anything else. It never crashes the process, whatever the bytecode, so
-//     it is the only mode for unverified programs (and the oracle for
-//     verifier soundness tests).
+//     run owns (the live part of its stack, the Regions in Args, the
+//     program's Memory, what helpers lend) and returns a *Fault naming the
+//     instruction and address instead of touching anything else. It never
+//     crashes the process, whatever the bytecode, so it is the only mode for
+//     unverified programs (and the oracle for verifier soundness tests).
 //   - Fast accesses memory at the addresses the program computes, without
-//     checks. It is for programs a verifier has accepted.
+//     checks. It is for programs a verifier has accepted; Load refuses it
+//     without Options.UnsafeFastUnverified.
+//
+// Programs loaded with Options.Budgeted can be bounded (Args.Budget, an
+// upper bound of the instructions a run executes) and stopped (Args.Stop)
+// whatever they do, nested callbacks included.
 //
 // Addresses are real host addresses in both modes, so pointer values,
 // comparisons and helper arguments look exactly as they do in the JIT and

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	syncatomic "sync/atomic"
 
 	"github.com/waggle-bpf/waggle/helpers"
 	"github.com/waggle-bpf/waggle/internal/mem"
@@ -19,7 +20,9 @@ const (
 	// the zero value, so a Program is safe unless asked otherwise.
 	Checked Mode = iota
 	// Fast accesses memory without checks. Use it only for programs a
-	// verifier has accepted: a bad address crashes the process.
+	// verifier has accepted: a bad address crashes the process. Load
+	// refuses it unless Options.UnsafeFastUnverified is set, since waggle
+	// has no verifier yet.
 	Fast
 )
 
@@ -50,11 +53,37 @@ type Options struct {
 	// slot index and the registers r0-r10. It is for debugging and for
 	// counting instructions; a program loaded without it pays nothing.
 	Trace func(pc int, regs *[11]uint64)
-	// Budgeted makes the program count its backward jumps, so runs can
-	// bound them with Args.Budget (needed for unverified code that may
-	// loop forever). Each loop iteration then takes the slow path once;
-	// without it loops cost nothing extra and Args.Budget must be 0.
+	// Budgeted makes the program count its loops, calls and callbacks,
+	// so runs can bound them with Args.Budget and stop them with
+	// Args.Stop (needed for unverified code that may loop forever). Each
+	// loop iteration then spends fuel; without it loops cost nothing extra
+	// and Args.Budget and Args.Stop must be unset.
 	Budgeted bool
+	// Memory returns the memory runs of the program may reach besides
+	// their stack and Args.Regions: the values of the maps it references.
+	// Checked runs call it when they start and when a tail call enters the
+	// program, so what it returns may change between runs (a map stored
+	// into a map-in-map). nil means none.
+	Memory func() *Memory
+	// UnsafeFastUnverified allows Mode Fast for a program no verifier has
+	// accepted, and waggle has no verifier yet. A fast run of a program
+	// with a bad access reads or writes any memory of the process. It is
+	// for tests and the conformance suite, whose programs are known to be
+	// safe; never set it for programs from elsewhere.
+	UnsafeFastUnverified bool
+	// ContextVariants are loads and stores that run in another form when
+	// their base register holds the run's context (Args.Regs[0], what r1
+	// holds at entry), by slot: the context-access rewrite of an access
+	// that a static analysis could not tell to be one (progtype.Program's
+	// Variants). The instruction at the slot runs otherwise. Both must be
+	// loads, or both stores, through the same base register.
+	ContextVariants map[int]isa.Instruction
+}
+
+// variant is an access with a context form (Options.ContextVariants).
+type variant struct {
+	base uint8
+	code [2]insn // [0] as the program has it, [1] on the context
 }
 
 // Program is a validated, predecoded program. It is immutable and safe for
@@ -66,9 +95,15 @@ type Program struct {
 	table    helpers.Table
 	mode     Mode
 	budgeted bool
+	memory   func() *Memory
+	// costs is the fuel of a frame starting at each function entry
+	// (frameCosts): slot 0 for tail calls, callbacks for Machine.Call.
+	costs map[int]uint64
 	// With Options.Trace, every op is opTrace and traced holds the real ones.
 	trace  func(pc int, regs *[11]uint64)
 	traced []uint8
+	// variants are the slots whose op is opCtxVariant.
+	variants map[int]*variant
 }
 
 // Load validates prog (isa.ValidateProgram) and prepares it to run. The
@@ -83,18 +118,31 @@ func Load(prog []isa.Instruction, opts Options) (*Program, error) {
 	if opts.Mode != Checked && opts.Mode != Fast {
 		return nil, fmt.Errorf("interp: unknown mode %d", opts.Mode)
 	}
+	if opts.Mode == Fast && !opts.UnsafeFastUnverified {
+		return nil, ErrUnverifiedFast
+	}
 	insns := prog[:len(prog):len(prog)]
 	code, funcs, err := decode(insns, opts.Mode, opts.Helpers, mem.SliceAddr(insns))
 	if err != nil {
 		return nil, err
 	}
+	var callbacks []int
+	for pc, ins := range insns {
+		if ins.IsLoadImm64() && ins.Src == isa.PseudoFunc {
+			if t, ok := ins.JumpTarget(pc); ok {
+				callbacks = append(callbacks, t)
+			}
+		}
+	}
 	p := &Program{
-		insns: insns,
-		code:  code,
-		funcs: funcs,
-		table: opts.Helpers,
-		mode:  opts.Mode,
-		trace: opts.Trace,
+		insns:  insns,
+		code:   code,
+		funcs:  funcs,
+		table:  opts.Helpers,
+		mode:   opts.Mode,
+		trace:  opts.Trace,
+		memory: opts.Memory,
+		costs:  frameCosts(code, callbacks),
 		// Tracing counts every instruction anyway, so it keeps opBack.
 		budgeted: opts.Budgeted || opts.Trace != nil,
 	}
@@ -105,6 +153,18 @@ func Load(prog []isa.Instruction, opts Options) (*Program, error) {
 			}
 		}
 	}
+	if len(opts.ContextVariants) > 0 {
+		p.variants = make(map[int]*variant, len(opts.ContextVariants))
+		for pc, alt := range opts.ContextVariants {
+			v, err := decodeVariant(insns, pc, alt, opts.Mode)
+			if err != nil {
+				return nil, err
+			}
+			v.code[0] = code[pc]
+			p.variants[pc] = v
+			code[pc].op = opCtxVariant
+		}
+	}
 	if p.trace != nil {
 		p.traced = make([]uint8, len(code))
 		for pc := range code {
@@ -112,6 +172,34 @@ func Load(prog []isa.Instruction, opts Options) (*Program, error) {
 		}
 	}
 	return p, nil
+}
+
+// decodeVariant checks and predecodes the context form alt of the access
+// at slot pc.
+func decodeVariant(prog []isa.Instruction, pc int, alt isa.Instruction, mode Mode) (*variant, error) {
+	if pc < 0 || pc >= len(prog) {
+		return nil, fmt.Errorf("interp: context variant at slot %d, outside the %d-slot program", pc, len(prog))
+	}
+	ins := prog[pc]
+	base := func(i isa.Instruction) (isa.Register, bool) {
+		switch c, m := i.Op.Class(), i.Op.Mode(); {
+		case c == isa.ClassLDX && (m == isa.ModeMEM || m == isa.ModeMEMSX):
+			return i.Src, true
+		case (c == isa.ClassST || c == isa.ClassSTX) && m == isa.ModeMEM:
+			return i.Dst, true
+		}
+		return 0, false
+	}
+	b1, ok1 := base(ins)
+	b2, ok2 := base(alt)
+	if !ok1 || !ok2 || b1 != b2 || ins.Op.Class() != alt.Op.Class() {
+		return nil, fmt.Errorf("interp: slot %d: context variant %s of %s: both must be loads or stores through one base register", pc, isa.Format(alt, isa.Instruction{}), isa.Format(ins, isa.Instruction{}))
+	}
+	code, _, err := decode([]isa.Instruction{alt}, mode, nil, 0)
+	if err != nil {
+		return nil, fmt.Errorf("interp: slot %d: context variant: %w", pc, err)
+	}
+	return &variant{base: uint8(b1), code: [2]insn{1: code[0]}}, nil
 }
 
 // funcPC returns the slot a callback address (the value of a PseudoFunc
@@ -156,11 +244,22 @@ type Args struct {
 	// (socket filters); a load outside it ends the program with r0 = 0, as
 	// in Linux.
 	Packet []byte
-	// Budget bounds the number of backward jumps executed (every loop
-	// iteration is one), 0 for no bound. Exceeding it ends the run with
-	// ErrBudget. Forward-only code always terminates, so this is the only
-	// count needed.
+	// Budget bounds the instructions a run executes, 0 for no bound. It
+	// is counted where a program can run code again, not per instruction:
+	// a backward jump from slot p to slot t (a loop iteration) spends
+	// p-t+1 each time it executes, taken or not, and each frame a bpf-to-bpf call, a callback invocation
+	// (each call bpf_loop or bpf_for_each_map_elem makes) or a tail call
+	// starts spends the size of the function it enters (the rest of the
+	// program for malformed code). The sum bounds the instructions
+	// executed from above (see frameCosts), so a run never executes more
+	// than Budget plus one function's length. Exceeding it ends the run
+	// with ErrBudget. It needs a program loaded with Options.Budgeted.
 	Budget uint64
+	// Stop, when set to true by another goroutine, ends the run at its
+	// next backward jump, call or callback with ErrStopped (what a
+	// context's cancellation or deadline does, through context.AfterFunc).
+	// It needs a program loaded with Options.Budgeted.
+	Stop *syncatomic.Bool
 	// State is what the run shares with helpers (CPU, maps, the hook's
 	// state, tail calls); nil gives helpers an empty State.
 	State *helpers.State
@@ -170,9 +269,18 @@ type Args struct {
 var (
 	ErrMemory    = errors.New("memory access outside the run's regions")
 	ErrBudget    = errors.New("instruction budget exhausted")
+	ErrStopped   = errors.New("run stopped")
 	ErrCallDepth = errors.New("call stack too deep")
 	ErrHelper    = errors.New("helper failed")
+	// ErrUnreleased ends a run that exits holding a bpf_spin_lock or ring
+	// buffer records it has not submitted or discarded, and a helper call
+	// made while holding a lock: Linux's verifier refuses such programs.
+	ErrUnreleased = errors.New("resource not released")
 )
+
+// ErrUnverifiedFast is Load's answer to Mode Fast without
+// Options.UnsafeFastUnverified.
+var ErrUnverifiedFast = errors.New("interp: fast mode runs memory accesses unchecked and is only for programs a verifier has accepted; waggle has no verifier yet, so use checked mode (UnsafeFastUnverified exists for tests and the conformance suite)")
 
 // Fault describes a run that stopped at an instruction: a memory access
 // checked mode refused, an exhausted budget, a call too deep or a failing
@@ -183,9 +291,12 @@ type Fault struct {
 	Addr  uint64 // the address accessed, for ErrMemory
 	Size  int    // bytes accessed, for ErrMemory
 	Write bool
-	Err   error // ErrMemory, ErrBudget, ErrCallDepth or ErrHelper
+	Err   error // ErrMemory, ErrBudget, ErrStopped, ErrCallDepth, ErrHelper or ErrUnreleased
 	Cause error // what the helper returned, for ErrHelper
-	msg   string
+	// Program is the program PC is a slot of: the one the run started
+	// with, or one a tail call entered.
+	Program *Program
+	msg     string
 }
 
 func (f *Fault) Error() string {
@@ -201,12 +312,6 @@ func (f *Fault) Unwrap() []error {
 		return []error{f.Err, f.Cause}
 	}
 	return []error{f.Err}
-}
-
-// span is a region in address form.
-type span struct {
-	lo, hi   uint64 // [lo, hi)
-	writable bool
 }
 
 // frame is a saved caller state of a bpf-to-bpf call or callback.
@@ -239,14 +344,27 @@ type Machine struct {
 	// depths whose helper call is in progress.
 	scratch []byte
 	lent    [MaxCallFrames]uint64
-	fuel    uint64 // backward jumps left; from 0 it wraps to "no limit"
+	fuel    uint64 // instructions left (see Args.Budget)
 	budget  uint64
+	cbProg  *Program // the callback whose cost Call found last, and the cost
+	cbPC    int
+	cbCost  uint64
+	stop    *syncatomic.Bool // Args.Stop, or never
+	never   syncatomic.Bool
+	memory  *Memory // checked mode: the running program's Options.Memory
+	hit     *span   // checked mode: the map span the last access found (never nil: &noSpan)
+	dirty   uint64  // checked mode: the lowest stack address the run wrote
+	callPC  int     // the helper call in progress, for faults in its callbacks
+	ctx     uint64  // Args.Regs[0], for Options.ContextVariants
 }
 
 // NewMachine returns a Machine with a zeroed stack.
 func NewMachine() *Machine {
 	m := &Machine{stack: mem.Aligned(totalStackSize), scratch: mem.Aligned(MaxCallFrames * helpers.ScratchSize)}
 	m.top = mem.Addr(m.stack) + totalStackSize
+	m.dirty = m.top
+	m.stop = &m.never
+	m.hit = &noSpan
 	return m
 }
 
@@ -263,10 +381,12 @@ func (p *Program) RunMemory(data []byte) (uint64, error) {
 	return m.Run(p, &a)
 }
 
-// Run executes p on m and returns r0 at the final exit.
+// Run executes p on m and returns r0 at the final exit. In checked mode
+// the stack a run wrote is cleared when it ends, so no run reads what an
+// earlier one left there.
 func (m *Machine) Run(p *Program, a *Args) (uint64, error) {
-	if a.Budget != 0 && !p.budgeted {
-		return 0, errors.New("interp: Args.Budget needs a program loaded with Options.Budgeted")
+	if (a.Budget != 0 || a.Stop != nil) && !p.budgeted {
+		return 0, errors.New("interp: Args.Budget and Args.Stop need a program loaded with Options.Budgeted")
 	}
 	if p.mode == Checked {
 		m.spans = m.spans[:0]
@@ -274,27 +394,72 @@ func (m *Machine) Run(p *Program, a *Args) (uint64, error) {
 			if len(r.Data) == 0 {
 				continue
 			}
-			lo := mem.Addr(r.Data)
-			m.spans = append(m.spans, span{lo: lo, hi: lo + uint64(len(r.Data)), writable: r.Writable})
+			m.spans = append(m.spans, spanOf(r.Data, r.Writable, 0, 0, 0))
 		}
+		m.enter(p)
+	}
+	m.stop = &m.never
+	if a.Stop != nil {
+		m.stop = a.Stop
 	}
 	m.prog = p
 	m.packet = a.Packet
 	m.depth = 0
 	m.state = a.State
 	if m.state == nil {
-		m.empty = helpers.State{}
-		m.state = &m.empty
+		// Only what helpers change: the rest stays zero.
+		e := &m.empty
+		e.Rand, e.TailCall, e.TailCalls, e.Held = 0, nil, 0, 0
+		e.Records = e.Records[:0]
+		m.state = e
 	}
 	m.fuel, m.budget = a.Budget, a.Budget
+	if a.Budget == 0 {
+		m.fuel = ^uint64(0)
+	}
+	m.ctx = a.Regs[0]
 	m.lent = [MaxCallFrames]uint64{}
 	r := &m.regs
 	r[0], r[1], r[2], r[3], r[4], r[5] = 0, a.Regs[0], a.Regs[1], a.Regs[2], a.Regs[3], a.Regs[4]
 	r[6], r[7], r[8], r[9], r[10] = 0, 0, 0, 0, m.top
 	r0, err := m.exec(p, 0)
-	m.prog, m.packet, m.state = nil, nil, nil
+	if p.mode == Checked && m.dirty < m.top {
+		clear(m.stack[m.dirty-mem.Addr(m.stack):])
+		m.dirty = m.top
+	}
+	m.prog, m.packet, m.state, m.memory, m.stop = nil, nil, nil, nil, &m.never
 	runtime.KeepAlive(a)
 	return r0, err
+}
+
+// noSpan is the empty span m.hit starts from.
+var noSpan span
+
+// enter makes p's memory the map memory of checked accesses: at the start
+// of a run and when a tail call enters p.
+func (m *Machine) enter(p *Program) {
+	m.memory = nil
+	if p.memory != nil {
+		m.memory = p.memory()
+	}
+	m.hit = &noSpan
+}
+
+// spend spends cost fuel for a frame that a call, callback or tail call at
+// pc starts, and polls the stop flag.
+func (m *Machine) spend(pc int, cost uint64) error {
+	if m.fuel < cost {
+		return m.budgetFault(pc)
+	}
+	m.fuel -= cost
+	if m.stop.Load() {
+		return m.fault(pc, ErrStopped, "")
+	}
+	return nil
+}
+
+func (m *Machine) budgetFault(pc int) *Fault {
+	return m.fault(pc, ErrBudget, "the run was allowed %d instructions", m.budget)
 }
 
 // Scratch implements helpers.Env.
@@ -326,6 +491,12 @@ func (m *Machine) Call(fn uint64, args [5]uint64) (uint64, error) {
 	if m.depth+1 >= MaxCallFrames {
 		return 0, fmt.Errorf("%w: a callback would be frame %d, the limit is %d", ErrCallDepth, m.depth+2, MaxCallFrames)
 	}
+	if m.cbProg != p || m.cbPC != pc {
+		m.cbProg, m.cbPC, m.cbCost = p, pc, p.costs[pc]
+	}
+	if err := m.spend(m.callPC, m.cbCost); err != nil {
+		return 0, err
+	}
 	r := &m.regs
 	m.frames[m.depth] = frame{prog: p, ret: -1, r6: r[6], r7: r[7], r8: r[8], r9: r[9], fp: r[10]}
 	m.depth++
@@ -355,21 +526,50 @@ func (m *Machine) Memory(addr, n uint64, write bool) ([]byte, error) {
 }
 
 // allowed returns "" if [addr, addr+n) lies in memory the run owns, and
-// otherwise why not.
+// otherwise why not. The order is the order of likelihood: the stack, the
+// map span the previous map access found (its slot window tested inline),
+// the run's few regions (context, packet), then, out of line, the
+// program's map memory (binary search) and what helpers lend.
 func (m *Machine) allowed(addr, n uint64, write bool) string {
 	// The live stack: from the bottom of the current frame to the top of
 	// frame 0. Callers' frames are reachable through pointers they passed.
 	lo := m.regs[10] - StackSize
 	if addr >= lo && addr < m.top && m.top-addr >= n {
+		if write && addr < m.dirty {
+			m.dirty = addr
+		}
 		return ""
 	}
-	for _, s := range m.spans {
-		if addr >= s.lo && addr < s.hi && s.hi-addr >= n {
+	if h := m.hit; addr >= h.lo && addr < h.hi && h.hi-addr >= n && (h.stride == 0 || h.window(addr-h.lo, n)) {
+		if write && !h.writable {
+			return "the region is read-only"
+		}
+		return ""
+	}
+	for i := range m.spans {
+		if s := &m.spans[i]; addr >= s.lo && addr < s.hi {
+			if s.hi-addr < n {
+				return s.why(addr, n)
+			}
 			if write && !s.writable {
 				return "the region is read-only"
 			}
 			return ""
 		}
+	}
+	return m.allowedElsewhere(addr, n, write)
+}
+
+// allowedElsewhere is allowed for memory other than the stack and the
+// run's regions.
+func (m *Machine) allowedElsewhere(addr, n uint64, write bool) string {
+	near := m.memory.find(addr)
+	if near != nil && near.holds(addr, n) {
+		m.hit = near
+		if write && !near.writable {
+			return "the region is read-only"
+		}
+		return ""
 	}
 	if base := mem.Addr(m.scratch); !write && addr >= base && addr-base < uint64(len(m.scratch)) {
 		d := (addr - base) / helpers.ScratchSize
@@ -378,11 +578,21 @@ func (m *Machine) allowed(addr, n uint64, write bool) string {
 			return ""
 		}
 	}
-	return fmt.Sprintf("the run owns the stack [%#x, %#x) and %s", lo, m.top, m.describeSpans())
+	if st := m.state; st != nil {
+		for _, rec := range st.Records {
+			if addr >= rec.Addr && addr-rec.Addr < rec.Size && rec.Size-(addr-rec.Addr) >= n {
+				return ""
+			}
+		}
+	}
+	if near != nil {
+		return near.why(addr, n)
+	}
+	return fmt.Sprintf("the run owns the stack [%#x, %#x) and %s", m.regs[10]-StackSize, m.top, m.describeSpans())
 }
 
 func (m *Machine) describeSpans() string {
-	if len(m.spans) == 0 {
+	if len(m.spans) == 0 && m.memory.Len() == 0 {
 		return "no other memory"
 	}
 	s := ""
@@ -392,11 +602,20 @@ func (m *Machine) describeSpans() string {
 		}
 		s += fmt.Sprintf("[%#x, %#x)", sp.lo, sp.hi)
 	}
+	if n := m.memory.Len(); n > 0 {
+		if s != "" {
+			s += ", "
+		}
+		s += fmt.Sprintf("the values of %d regions of map memory", n)
+	}
+	if st := m.state; st != nil && len(st.Records) > 0 {
+		s += fmt.Sprintf(", %d ring buffer records", len(st.Records))
+	}
 	return s
 }
 
 func (m *Machine) fault(pc int, err error, format string, args ...any) *Fault {
-	return &Fault{PC: pc, Insn: m.prog.insns[pc], Err: err, msg: fmt.Sprintf(format, args...)}
+	return &Fault{PC: pc, Insn: m.prog.insns[pc], Err: err, Program: m.prog, msg: fmt.Sprintf(format, args...)}
 }
 
 func (m *Machine) memFault(pc int, addr uint64, n int, write bool) *Fault {
@@ -512,15 +731,24 @@ func (m *Machine) atomic(pc int, i *insn) error {
 }
 
 // ldAbs implements the legacy packet loads: the value is read in network
-// byte order; an offset outside the packet ends the program with r0 = 0
-// (Linux's bpf_skb_load_helper_*). The offset is a 32-bit signed value, as
-// in the kernel's rewrite; the negative SKF_NET_OFF/SKF_LL_OFF areas are not
-// modelled and fail like any other offset outside the packet.
+// byte order; a load Linux's bpf_skb_load_helper_* fails ends the program
+// with r0 = 0. The offset is a 32-bit signed value, as in the kernel's
+// rewrite. The program type's run state, when it is a
+// helpers.PacketLoader, finds the bytes: in the packet as helpers left it,
+// and below 0 in the SKF_NET_OFF (network header) and SKF_LL_OFF (MAC
+// header) areas. Without one, Args.Packet is read from 0 on.
 func (m *Machine) ldAbs(off int32, n uint8) (uint64, bool) {
-	if off < 0 || int64(off)+int64(n) > int64(len(m.packet)) {
-		return 0, false
+	var b []byte
+	if pl, ok := m.state.Hook.(helpers.PacketLoader); ok {
+		if b, ok = pl.LoadPacket(off, int(n)); !ok || len(b) != int(n) {
+			return 0, false
+		}
+	} else {
+		if off < 0 || int64(off)+int64(n) > int64(len(m.packet)) {
+			return 0, false
+		}
+		b = m.packet[off : int(off)+int(n)]
 	}
-	b := m.packet[off : int(off)+int(n)]
 	switch n {
 	case 1:
 		return uint64(b[0]), true
@@ -536,14 +764,30 @@ func (m *Machine) traceHook(pc int) {
 	m.prog.trace(pc, regs)
 }
 
-// call runs the helper f with r1-r5 and leaves the result in r0.
-func (m *Machine) call(pc int, f helpers.Func) error {
+// call runs the helper f, whose id is id, with r1-r5 and leaves the result
+// in r0. A fault in one of the helper's callbacks (a budget spent, a bad
+// access) is returned as it is, naming the callback's instruction.
+func (m *Machine) call(pc int, id int32, f helpers.Func) error {
+	if m.state.Held != 0 && id != helpers.IDSpinUnlock {
+		what := "a helper call"
+		if id == helpers.IDSpinLock {
+			what = "a second bpf_spin_lock"
+		}
+		return m.fault(pc, ErrUnreleased, "%s while the run holds the bpf_spin_lock at %#x: Linux allows only bpf_spin_unlock until it is released (\"function calls are not allowed while holding a lock\")", what, m.state.Held)
+	}
 	r := &m.regs
 	args := &m.args[m.depth]
 	*args = [5]uint64{r[1], r[2], r[3], r[4], r[5]}
+	saved := m.callPC
+	m.callPC = pc
 	v, err := f(m, args)
+	m.callPC = saved
 	m.lent[m.depth] = 0 // scratch is lent for the helper call only
 	if err != nil {
+		var inner *Fault
+		if errors.As(err, &inner) {
+			return inner
+		}
 		flt := m.fault(pc, ErrHelper, "%v", err)
 		flt.Cause = err
 		return flt
@@ -552,11 +796,27 @@ func (m *Machine) call(pc int, f helpers.Func) error {
 	return nil
 }
 
+// unreleased returns the fault of a final exit at pc that leaves a spin
+// lock held or ring buffer records reserved, nil otherwise.
+func (m *Machine) unreleased(pc int) error {
+	st := m.state
+	switch {
+	case st.Held != 0:
+		return m.fault(pc, ErrUnreleased, "the program exits holding the bpf_spin_lock at %#x; Linux's verifier refuses this (\"bpf_spin_unlock is missing\"); the lock was released", st.Held)
+	case len(st.Records) != 0:
+		return m.fault(pc, ErrUnreleased, "the program exits with %d ring buffer records reserved and neither submitted nor discarded; Linux's verifier refuses this (\"Unreleased reference\"); they were discarded", len(st.Records))
+	}
+	return nil
+}
+
 // callLocal enters a bpf-to-bpf call: the callee gets a fresh 512-byte frame
 // below the caller's, and r6-r9 are saved for the return.
-func (m *Machine) callLocal(pc, ret int) error {
+func (m *Machine) callLocal(pc, ret int, cost uint64) error {
 	if m.depth+1 >= MaxCallFrames {
 		return m.fault(pc, ErrCallDepth, "%d frames is the limit", MaxCallFrames)
+	}
+	if err := m.spend(pc, cost); err != nil {
+		return err
 	}
 	r := &m.regs
 	m.frames[m.depth] = frame{prog: m.prog, ret: ret, r6: r[6], r7: r[7], r8: r[8], r9: r[9], fp: r[10]}
@@ -588,7 +848,15 @@ func (m *Machine) tailCall(pc int) (*Program, error) {
 	if next.mode != m.prog.mode {
 		return nil, m.fault(pc, ErrHelper, "bpf_tail_call from a %s program into a %s one", m.prog.mode, next.mode)
 	}
+	if next.budgeted {
+		if err := m.spend(pc, next.costs[0]); err != nil {
+			return nil, err
+		}
+	}
 	m.regs[1] = m.args[m.depth][0]
 	m.prog = next
+	if next.mode == Checked {
+		m.enter(next)
+	}
 	return next, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -44,8 +45,11 @@ func callLocal(rel int32) isa.Instruction {
 
 var exit = isa.Instruction{Op: isa.OpExit}
 
+// mustLoad loads a test program; the tests' programs are known to be safe,
+// so they may run in fast mode unverified.
 func mustLoad(tb testing.TB, prog []isa.Instruction, opts Options) *Program {
 	tb.Helper()
+	opts.UnsafeFastUnverified = opts.Mode == Fast
 	p, err := Load(prog, opts)
 	if err != nil {
 		tb.Fatalf("load: %v", err)
@@ -215,6 +219,64 @@ func TestRun_LdAbs(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRun_ContextVariants: an access with a context form runs that form
+// when its base holds the run's context (Args.Regs[0]) and its own
+// otherwise, in every mode and under tracing; Load refuses variants that
+// are no accesses through the same base.
+func TestRun_ContextVariants(t *testing.T) {
+	ctx, other := mem.Aligned(16), mem.Aligned(16)
+	binary.LittleEndian.PutUint32(ctx[0:], 0x11)
+	binary.LittleEndian.PutUint32(ctx[8:], 0x88)
+	binary.LittleEndian.PutUint32(other[0:], 0x22)
+	// r1 = the context; r2 = the other buffer; r3 != 0 switches r1 to it.
+	prog := []isa.Instruction{
+		{Op: 0x15, Dst: 3, Off: 1}, // if r3 == 0 goto +1
+		movr(isa.R1, isa.R2),
+		ldx(isa.SizeW, isa.R0, isa.R1, 0), // the ambiguous access
+		stx(isa.SizeW, isa.R1, 4, isa.R0), // and a store through it
+		exit,
+	}
+	variants := map[int]isa.Instruction{
+		2: ldx(isa.SizeW, isa.R0, isa.R1, 8),
+		3: stx(isa.SizeW, isa.R1, 12, isa.R0),
+	}
+	for _, mode := range modes {
+		for _, traced := range []bool{false, true} {
+			opts := Options{Mode: mode, ContextVariants: variants}
+			if traced {
+				opts.Trace = func(int, *[11]uint64) {}
+			}
+			p := mustLoad(t, prog, opts)
+			for _, tc := range []struct {
+				switchBase uint64
+				want       uint64
+				buf        []byte
+				at         int
+			}{{0, 0x88, ctx, 12}, {1, 0x22, other, 4}} {
+				a := &Args{Regs: [5]uint64{mem.Addr(ctx), mem.Addr(other), tc.switchBase}, Regions: []Region{{Data: ctx, Writable: true}, {Data: other, Writable: true}}}
+				got, err := NewMachine().Run(p, a)
+				if err != nil || got != tc.want || binary.LittleEndian.Uint32(tc.buf[tc.at:]) != uint32(tc.want) {
+					t.Errorf("%s, traced %v, r3 %d: r0 %#x, %v; stored % x; want %#x", mode, traced, tc.switchBase, got, err, tc.buf, tc.want)
+				}
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name     string
+		variants map[int]isa.Instruction
+		want     string
+	}{
+		{"outside", map[int]isa.Instruction{9: ldx(isa.SizeW, isa.R0, isa.R1, 8)}, "outside the 5-slot program"},
+		{"not an access", map[int]isa.Instruction{1: ldx(isa.SizeW, isa.R0, isa.R1, 8)}, "both must be loads or stores"},
+		{"other base", map[int]isa.Instruction{2: ldx(isa.SizeW, isa.R0, isa.R2, 8)}, "both must be loads or stores"},
+		{"store for load", map[int]isa.Instruction{2: stx(isa.SizeW, isa.R1, 8, isa.R0)}, "both must be loads or stores"},
+	} {
+		if _, err := Load(prog, Options{ContextVariants: tc.variants}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
 	}
 }
 
@@ -449,6 +511,69 @@ func TestRun_TailCall(t *testing.T) {
 		got, err = NewMachine().Run(pc, a)
 		if err != nil || got != 99 {
 			t.Fatalf("%s: failed tail call gave %d, %v; want 99", mode, got, err)
+		}
+	}
+}
+
+// TestRun_stackCleared: in checked mode a run never reads what an earlier
+// run on the same Machine wrote on the stack, whichever program it was and
+// however it ended (an exit, a fault, in a callee's frame).
+func TestRun_stackCleared(t *testing.T) {
+	writer := mustLoad(t, mustParse(t, `
+		r1 = 0x5ec2e7
+		*(u64 *)(r10 - 8) = r1
+		*(u64 *)(r10 - 512) = r1
+		call pc+3
+		r1 = 0
+		r0 = *(u64 *)(r1 + 0)
+		exit
+		r1 = 0x5ec2e7
+		*(u64 *)(r10 - 8) = r1
+		*(u32 *)(r10 - 300) = r1
+		r0 = 0
+		exit`), Options{})
+	reader := mustLoad(t, mustParse(t, `
+		r0 = *(u64 *)(r10 - 8)
+		r1 = *(u64 *)(r10 - 512)
+		r0 |= r1
+		call pc+1
+		exit
+		r1 = *(u64 *)(r10 - 8)
+		r0 |= r1
+		r1 = *(u32 *)(r10 - 300)
+		r0 |= r1
+		exit`), Options{})
+	m := NewMachine()
+	for i := range 3 {
+		if _, err := m.Run(writer, &Args{}); !errors.Is(err, ErrMemory) {
+			t.Fatalf("writer: %v", err)
+		}
+		if got, err := m.Run(reader, &Args{}); err != nil || got != 0 {
+			t.Fatalf("round %d: the reader found %#x, %v; want 0", i, got, err)
+		}
+	}
+}
+
+func mustParse(tb testing.TB, src string) []isa.Instruction {
+	tb.Helper()
+	p, err := asm.Parse(src)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// TestSpan_window: the multiplication that stands in for the division by a
+// slot's stride agrees with the division.
+func TestSpan_window(t *testing.T) {
+	for _, stride := range []uint64{3, 7, 24, 40, 56, 72, 1000, 4104, 1<<20 + 8} {
+		s := spanOf(make([]byte, 1), true, stride, 1, stride-2)
+		for _, x := range []uint64{0, 1, stride - 1, stride, stride + 1, 5*stride - 1, 5 * stride, 1<<32 - 1, 1 << 32, 1<<40 + 12345, 1<<63 - 1} {
+			o := x % stride
+			want := o >= 1 && o+1 <= stride-1
+			if got := s.window(x, 1); got != want {
+				t.Errorf("stride %d, offset %d: %v, want %v", stride, x, got, want)
+			}
 		}
 	}
 }

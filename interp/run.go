@@ -387,6 +387,17 @@ func (m *Machine) exec(p *Program, pc int) (uint64, error) {
 				if int32(r[d]) <= int32(r[s]) {
 					pc = int(i.off)
 				}
+			case opBack:
+				// Spend the slots jumped back over and poll the stop flag,
+				// then run the jump itself; the slow path reports an empty
+				// tank or a stop.
+				cost := uint64(pc - int(i.off))
+				if m.fuel < cost || m.stop.Load() {
+					break fast
+				}
+				m.fuel -= cost
+				op = i.sz
+				continue
 			default:
 				break fast
 			}
@@ -442,7 +453,7 @@ func (m *Machine) exec(p *Program, pc int) (uint64, error) {
 			}
 			r[0] = v
 		case opCall:
-			if err := m.call(pc-1, p.funcs[i.imm]); err != nil {
+			if err := m.call(pc-1, p.insns[pc-1].Imm, p.funcs[i.imm]); err != nil {
 				return 0, err
 			}
 			if m.state.TailCall != nil {
@@ -453,7 +464,7 @@ func (m *Machine) exec(p *Program, pc int) (uint64, error) {
 				p, code, pc = next, next.code, 0
 			}
 		case opCallLocal:
-			if err := m.callLocal(pc-1, pc); err != nil {
+			if err := m.callLocal(pc-1, pc, uint64(i.imm)); err != nil {
 				return 0, err
 			}
 			pc = int(i.off)
@@ -462,7 +473,7 @@ func (m *Machine) exec(p *Program, pc int) (uint64, error) {
 			if err != nil {
 				return 0, m.fault(pc-1, ErrHelper, "callx: %v", err)
 			}
-			if err := m.call(pc-1, f); err != nil {
+			if err := m.call(pc-1, int32(r[d]), f); err != nil {
 				return 0, err
 			}
 			if m.state.TailCall != nil {
@@ -478,10 +489,23 @@ func (m *Machine) exec(p *Program, pc int) (uint64, error) {
 			m.traceHook(pc - 1)
 			op = p.traced[pc-1]
 			continue
+		case opCtxVariant:
+			// Run the context form if the base holds the context.
+			v := p.variants[pc-1]
+			k := 0
+			if r[v.base] == m.ctx {
+				k = 1
+			}
+			i = &v.code[k]
+			op = i.op
+			continue
 		case opInvalid:
 			return 0, m.fault(pc-1, isa.ErrInvalidOpcode, "executed the second slot of a lddw")
 		case opExit:
 			if m.depth == base {
+				if base == 0 && (m.state.Held != 0 || len(m.state.Records) != 0) {
+					return 0, m.unreleased(pc - 1)
+				}
 				return r[0], nil
 			}
 			var caller *Program
@@ -491,11 +515,12 @@ func (m *Machine) exec(p *Program, pc int) (uint64, error) {
 				m.prog = p
 			}
 		case opBack:
-			if m.fuel--; m.fuel == 0 {
-				return 0, m.fault(pc-1, ErrBudget, "%d backward jumps", m.budget)
+			// The fast loop found the tank too low for the jump, or the
+			// stop flag set.
+			if m.fuel < uint64(pc-int(i.off)) {
+				return 0, m.budgetFault(pc - 1)
 			}
-			op = i.sz // run the jump itself in the fast loop
-			continue
+			return 0, m.fault(pc-1, ErrStopped, "")
 		}
 		i = &code[pc]
 		pc++

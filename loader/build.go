@@ -83,9 +83,12 @@ func build(spec *ebpf.CollectionSpec, opts Options, ef *elfFacts) (*Object, erro
 		}
 	}
 	for _, name := range names {
-		p, err := b.program(name, spec.Programs[name])
+		ps := spec.Programs[name]
+		p, err := b.program(name, ps)
 		if err != nil {
-			return nil, fmt.Errorf("program %s: %w", name, err)
+			// This program alone cannot be linked; the others can.
+			p = b.header(name, ps)
+			p.Err = err
 		}
 		b.obj.Programs = append(b.obj.Programs, p)
 		if b.obj.License == "" {
@@ -98,6 +101,7 @@ func build(spec *ebpf.CollectionSpec, opts Options, ef *elfFacts) (*Object, erro
 	if err := b.bindings(); err != nil {
 		return nil, err
 	}
+	b.inferTypes()
 	return b.obj, nil
 }
 
@@ -184,22 +188,17 @@ func (b *builder) program(name string, ps *ebpf.ProgramSpec) (*Program, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Program{
-		Name:          name,
-		Section:       ps.SectionName,
-		Type:          ps.Type,
-		AttachType:    ps.AttachType,
-		AttachTo:      ps.AttachTo,
-		Flags:         ps.Flags,
-		License:       ps.License,
-		KernelVersion: ps.KernelVersion,
+	if b.ef != nil {
+		for _, f := range funcs {
+			if err := b.ef.badRelocs[f.name]; err != nil {
+				if f.name != name {
+					return nil, fmt.Errorf("function %s: %w", f.name, err)
+				}
+				return nil, err
+			}
+		}
 	}
-	if t, ok := b.opts.ProgramType[ps.SectionName]; ok {
-		p.Type = t
-	}
-	if t, ok := b.opts.ProgramType[name]; ok {
-		p.Type = t
-	}
+	p := b.header(name, ps)
 
 	// Lay out the functions.
 	start := make(map[string]int, len(funcs))
@@ -251,6 +250,116 @@ func (b *builder) program(name string, ps *ebpf.ProgramSpec) (*Program, error) {
 		}
 	}
 	return p, nil
+}
+
+// header returns the program's description without its instructions: name,
+// section, type and the rest.
+func (b *builder) header(name string, ps *ebpf.ProgramSpec) *Program {
+	p := &Program{
+		Name:          name,
+		Section:       ps.SectionName,
+		Type:          ps.Type,
+		AttachType:    ps.AttachType,
+		AttachTo:      ps.AttachTo,
+		Flags:         ps.Flags,
+		License:       ps.License,
+		KernelVersion: ps.KernelVersion,
+	}
+	if b.ef != nil && b.ef.textRenamed && p.Section == textAlias {
+		p.Section = ".text"
+	}
+	if t, ok := b.opts.ProgramType[ps.SectionName]; ok {
+		p.Type, p.TypeFrom = t, TypeFromOption
+	}
+	if t, ok := b.opts.ProgramType[name]; ok {
+		p.Type, p.TypeFrom = t, TypeFromOption
+	}
+	return p
+}
+
+// inferTypes gives a type to the programs that have none: the type of the
+// typed programs whose prog arrays hold them (a prog array accepts only
+// programs of its owner's type, kernel/bpf/core.c
+// __bpf_prog_map_compatible, so a loader that fills one gives its targets
+// that type), then Options.DefaultType. A program that programs of two
+// types tail-call gets neither (the kernel would refuse one of the two
+// calls).
+func (b *builder) inferTypes() {
+	obj := b.obj
+	// The prog arrays each program refers to.
+	uses := make([][]int, len(obj.Programs))
+	for i, p := range obj.Programs {
+		seen := map[int32]bool{}
+		for k := 0; k+1 < len(p.Insns); k++ {
+			ins := p.Insns[k]
+			if !ins.IsLoadImm64() {
+				continue
+			}
+			k++
+			if ins.Src != isa.PseudoMapIdx || seen[ins.Imm] || int(ins.Imm) >= len(obj.Maps) || ins.Imm < 0 {
+				continue
+			}
+			seen[ins.Imm] = true
+			if obj.Maps[ins.Imm].Type == ebpf.ProgramArray {
+				uses[i] = append(uses[i], int(ins.Imm))
+			}
+		}
+	}
+	targets := make(map[int][]int) // prog array -> programs bound in it
+	for _, bnd := range obj.Bindings {
+		if bnd.Program >= 0 {
+			targets[bnd.Map] = append(targets[bnd.Map], bnd.Program)
+		}
+	}
+	type typ struct {
+		t ebpf.ProgramType
+		a ebpf.AttachType
+	}
+	inherited := make(map[int]typ)
+	conflict := make(map[int]bool)
+	var work []int
+	for i, p := range obj.Programs {
+		if p.Type != ebpf.UnspecifiedProgram {
+			work = append(work, i)
+		}
+	}
+	for len(work) > 0 {
+		i := work[len(work)-1]
+		work = work[:len(work)-1]
+		from := typ{obj.Programs[i].Type, obj.Programs[i].AttachType}
+		if t, ok := inherited[i]; ok {
+			from = t
+		}
+		for _, m := range uses[i] {
+			for _, j := range targets[m] {
+				q := obj.Programs[j]
+				if q.Type != ebpf.UnspecifiedProgram || conflict[j] {
+					continue
+				}
+				if t, ok := inherited[j]; ok {
+					if t.t != from.t {
+						conflict[j] = true
+						delete(inherited, j)
+					}
+					continue
+				}
+				inherited[j] = from
+				work = append(work, j)
+			}
+		}
+	}
+	for j, t := range inherited {
+		p := obj.Programs[j]
+		p.Type, p.AttachType, p.TypeFrom = t.t, t.a, TypeFromTailCall
+	}
+	if b.opts.DefaultType == ebpf.UnspecifiedProgram {
+		return
+	}
+	for _, p := range obj.Programs {
+		if p.Type == ebpf.UnspecifiedProgram {
+			p.Type, p.TypeFrom = b.opts.DefaultType, TypeFromDefault
+		}
+	}
 }
 
 // sourceLine converts cilium/ebpf's source annotation.

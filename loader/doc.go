@@ -26,8 +26,12 @@
 //
 // ELF objects are parsed by cilium/ebpf (shared/DESIGN.md, decision 2).
 // Objects it refuses but the kernel runs (legacy "maps" sections written by
-// old clang with zero-size symbols, RELA relocation sections) are normalised
-// in memory first; see RATIONALE.md, "loader". Instruction bytes that no
+// old clang with zero-size symbols, static functions old clang left without
+// a type, RELA relocation sections) are normalised in memory first, and an
+// object whose only code is .text has its functions exposed as programs;
+// see RATIONALE.md, "loader". A program that cannot be linked (a relocation
+// that cannot be applied) carries its error in Program.Err and does not fail
+// the others, as the kernel loads each program on its own. Instruction bytes that no
 // relocation touches are taken from the ELF section itself, never from
 // cilium/ebpf's encoder, which drops the offset field of ALU instructions.
 //

@@ -132,6 +132,26 @@ type elfFacts struct {
 	// normalised describes what readELF changed so that cilium/ebpf accepts
 	// the object (empty when it changed nothing).
 	normalised []string
+	// badRelocs holds, by function name, the first relocation of the
+	// function that could not be applied: normalise drops it, and the
+	// programs that link the function fail with this error.
+	badRelocs map[string]error
+	// textRenamed is set when the object's only program section, .text,
+	// was renamed textAlias so that cilium/ebpf exposes its functions as
+	// programs.
+	textRenamed bool
+}
+
+// textAlias is the name .text gets in an object whose only code is in
+// .text: the same string without its dot (sh_name + 1), which cilium/ebpf
+// does not hide as it hides ".text".
+const textAlias = "text"
+
+// badReloc is a relocation of a program section that normalise dropped.
+type badReloc struct {
+	sec int
+	off uint64
+	err error
 }
 
 // readELF validates and normalises an ELF object and gathers its facts.
@@ -147,12 +167,17 @@ func readELF(b []byte) (*elfFacts, error) {
 		return nil, fmt.Errorf("ELF machine is %s, not EM_BPF", f.Machine)
 	}
 	data := slices.Clone(b)
-	var notes []string
-	n, err := normalise(f, data)
+	notes, bad, err := normalise(f, data)
 	if err != nil {
 		return nil, err
 	}
-	notes = append(notes, n...)
+	data, renamed, err := renameText(f, data)
+	if err != nil {
+		return nil, err
+	}
+	if renamed {
+		notes = append(notes, "the object's only code is in .text: its functions are programs")
+	}
 	if len(notes) > 0 {
 		if f, err = parseELF(data); err != nil {
 			return nil, fmt.Errorf("normalised object: %w", err)
@@ -163,6 +188,10 @@ func readELF(b []byte) (*elfFacts, error) {
 		return nil, err
 	}
 	ef.normalised = notes
+	ef.textRenamed = renamed
+	if err := ef.assignBadRelocs(bad); err != nil {
+		return nil, err
+	}
 	return ef, nil
 }
 
@@ -249,11 +278,11 @@ func shdrAt(data []byte, bo binary.ByteOrder, i int) (int, error) {
 //
 // Relocations of program sections are also checked here, so that a bad one
 // is reported with its section, index and instruction.
-func normalise(f *elf.File, data []byte) ([]string, error) {
+func normalise(f *elf.File, data []byte) (notes []string, bad []badReloc, err error) {
 	bo := f.ByteOrder
 	syms, symtab, err := symbols(f)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	kinds := make([]secKind, len(f.Sections))
 	for i, s := range f.Sections {
@@ -266,16 +295,15 @@ func normalise(f *elf.File, data []byte) ([]string, error) {
 		switch {
 		case s.Type == elf.SHT_NOBITS:
 			if kinds[i] == kindData && s.Size > maxDataSize {
-				return nil, fmt.Errorf("section %s: %d bytes, more than the %d a map value may have", s.Name, s.Size, maxDataSize)
+				return nil, nil, fmt.Errorf("section %s: %d bytes, more than the %d a map value may have", s.Name, s.Size, maxDataSize)
 			}
 		case kinds[i] != kindOther || s.Type == elf.SHT_REL || s.Type == elf.SHT_RELA || s.Type == elf.SHT_SYMTAB || s.Type == elf.SHT_STRTAB || strings.HasPrefix(s.Name, ".BTF"):
 			if _, err := sectionBytes(data, s); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 	}
 
-	var notes []string
 	weak := make(map[int]bool) // weak externs that lddw reads
 	for i, s := range f.Sections {
 		if s.Type != elf.SHT_REL && s.Type != elf.SHT_RELA {
@@ -292,11 +320,11 @@ func normalise(f *elf.File, data []byte) ([]string, error) {
 		ts := f.Sections[target]
 		tdata, err := sectionBytes(data, ts)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		rdata, err := sectionBytes(data, s)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		rela := s.Type == elf.SHT_RELA
 		ent := uint64(relSize)
@@ -304,15 +332,16 @@ func normalise(f *elf.File, data []byte) ([]string, error) {
 			ent = relaSize
 		}
 		if s.Entsize != 0 && s.Entsize != ent {
-			return nil, fmt.Errorf("section %s: entry size %d, %s entries are %d bytes", s.Name, s.Entsize, s.Type, ent)
+			return nil, nil, fmt.Errorf("section %s: entry size %d, %s entries are %d bytes", s.Name, s.Entsize, s.Type, ent)
 		}
 		if uint64(len(rdata))%ent != 0 {
-			return nil, fmt.Errorf("section %s: size %d is not a multiple of the %d-byte entry", s.Name, len(rdata), ent)
+			return nil, nil, fmt.Errorf("section %s: size %d is not a multiple of the %d-byte entry", s.Name, len(rdata), ent)
 		}
 		if symtab == nil && len(rdata) > 0 {
-			return nil, fmt.Errorf("section %s: relocations but no symbol table", s.Name)
+			return nil, nil, fmt.Errorf("section %s: relocations but no symbol table", s.Name)
 		}
 		n := len(rdata) / int(ent)
+		kept := 0 // entries written back, as Elf64_Rel
 		for k := 0; k < n; k++ {
 			e := rdata[k*int(ent):]
 			off := bo.Uint64(e)
@@ -323,46 +352,55 @@ func normalise(f *elf.File, data []byte) ([]string, error) {
 			if tk == kindProgram {
 				where = fmt.Sprintf("section %s: relocation %d at instruction %d", ts.Name, k, off/isa.InstructionSize)
 			}
+			// A relocation of an instruction that cannot be applied fails
+			// the programs that contain the instruction, not the object:
+			// it is dropped here and reported when they are linked.
+			inText := tk == kindProgram && off%isa.InstructionSize == 0 && off < uint64(len(tdata))
+			var relErr error
 			if symNo == 0 || symNo > len(syms) {
-				return nil, fmt.Errorf("%s: symbol index %d is not in the %d-entry symbol table", where, symNo, len(syms))
-			}
-			sym := syms[symNo-1]
-			if tk == kindProgram {
-				if err := checkProgramReloc(f, kinds, tdata, off, sym, bo); err != nil {
-					return nil, fmt.Errorf("%s: %w", where, err)
-				}
-				if sym.Section == elf.SHN_UNDEF && elf.ST_BIND(sym.Info) == elf.STB_WEAK && isa.Unmarshal(tdata[off:], bo).IsLoadImm64() {
+				relErr = fmt.Errorf("symbol index %d is not in the %d-entry symbol table", symNo, len(syms))
+			} else if tk == kindProgram {
+				sym := syms[symNo-1]
+				relErr = checkProgramReloc(f, kinds, tdata, off, sym, bo)
+				if relErr == nil && sym.Section == elf.SHN_UNDEF && elf.ST_BIND(sym.Info) == elf.STB_WEAK && isa.Unmarshal(tdata[off:], bo).IsLoadImm64() {
 					weak[sym.index] = true
 				}
 			}
-			if !rela {
+			if relErr == nil && rela {
+				relErr = writeAddend(tdata, tk, off, typ, int64(bo.Uint64(e[16:])), bo)
+			}
+			switch {
+			case relErr != nil && !inText:
+				return nil, nil, fmt.Errorf("%s: %w", where, relErr)
+			case relErr != nil:
+				bad = append(bad, badReloc{sec: target, off: off, err: fmt.Errorf("%s: %w", where, relErr)})
+				notes = append(notes, fmt.Sprintf("%s: dropped (%v)", where, relErr))
 				continue
 			}
-			addend := int64(bo.Uint64(e[16:]))
-			if err := writeAddend(tdata, tk, off, typ, addend, bo); err != nil {
-				return nil, fmt.Errorf("%s: %w", where, err)
-			}
 			// Compact in place: entry k of 16 bytes never overtakes entry
-			// k of 24 bytes.
-			bo.PutUint64(rdata[k*relSize:], off)
-			bo.PutUint64(rdata[k*relSize+8:], info)
+			// k of 16 or 24 bytes.
+			bo.PutUint64(rdata[kept*relSize:], off)
+			bo.PutUint64(rdata[kept*relSize+8:], info)
+			kept++
 		}
-		if rela {
+		if rela || kept < n {
 			h, err := shdrAt(data, bo, i)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			bo.PutUint32(data[h+shdrType:], uint32(elf.SHT_REL))
-			bo.PutUint64(data[h+shdrSizeAt:], uint64(n*relSize))
+			bo.PutUint64(data[h+shdrSizeAt:], uint64(kept*relSize))
 			bo.PutUint64(data[h+shdrEntAt:], relSize)
-			notes = append(notes, fmt.Sprintf("section %s: %d RELA entries rewritten as REL", s.Name, n))
+			if rela {
+				notes = append(notes, fmt.Sprintf("section %s: %d RELA entries rewritten as REL", s.Name, n))
+			}
 		}
 	}
 
 	// The steps below read relocations: from now on they are all REL.
 	if len(notes) > 0 {
 		if f, err = parseELF(data); err != nil {
-			return nil, fmt.Errorf("object with RELA rewritten as REL: %w", err)
+			return nil, nil, fmt.Errorf("object with RELA rewritten as REL: %w", err)
 		}
 	}
 
@@ -374,7 +412,7 @@ func normalise(f *elf.File, data []byte) ([]string, error) {
 		for idx := range weak {
 			at := symtab.Offset + uint64(idx)*symSize + 4
 			if at >= uint64(len(data)) {
-				return nil, fmt.Errorf("symbol table entry %d lies outside the file", idx)
+				return nil, nil, fmt.Errorf("symbol table entry %d lies outside the file", idx)
 			}
 			data[at] = elf.ST_INFO(elf.STB_GLOBAL, elf.ST_TYPE(data[at]))
 		}
@@ -386,10 +424,23 @@ func normalise(f *elf.File, data []byte) ([]string, error) {
 	if symtab != nil && symtab.Entsize == symSize {
 		k, err := retypeCallTargets(f, kinds, data, syms, symtab)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if k > 0 {
 			notes = append(notes, fmt.Sprintf("%d local call targets typed as functions", k))
+			for i := range syms {
+				syms[i].Info = data[symtab.Offset+uint64(syms[i].index)*symSize+4]
+			}
+		}
+		// ... and so do the static functions that start a program section
+		// (Open vSwitch's datapath), which cilium/ebpf would otherwise find
+		// no symbol for ("missing symbols").
+		k, err = retypeSectionEntries(f, kinds, data, syms, symtab)
+		if err != nil {
+			return nil, nil, err
+		}
+		if k > 0 {
+			notes = append(notes, fmt.Sprintf("%d local symbols starting a program section typed as functions", k))
 			for i := range syms {
 				syms[i].Info = data[symtab.Offset+uint64(syms[i].index)*symSize+4]
 			}
@@ -426,7 +477,7 @@ func normalise(f *elf.File, data []byte) ([]string, error) {
 				}
 				at := symtab.Offset + uint64(sym.index)*symSize + symSizeAt
 				if at+8 > uint64(len(data)) {
-					return nil, fmt.Errorf("symbol %q: symbol table entry %d lies outside the file", sym.Name, sym.index)
+					return nil, nil, fmt.Errorf("symbol %q: symbol table entry %d lies outside the file", sym.Name, sym.index)
 				}
 				bo.PutUint64(data[at:], end-sym.Value)
 				fixed++
@@ -436,7 +487,7 @@ func normalise(f *elf.File, data []byte) ([]string, error) {
 			}
 		}
 	}
-	return notes, nil
+	return notes, bad, nil
 }
 
 func cmpU64(a, b uint64) int {
@@ -768,4 +819,197 @@ func retypeCallTargets(f *elf.File, kinds []secKind, data []byte, syms []elfSym,
 		n++
 	}
 	return n, nil
+}
+
+// retypeSectionEntries gives STT_FUNC to the local STT_NOTYPE symbol at
+// offset 0 of each program section in which cilium/ebpf keeps no symbol at
+// offset 0. Old clang typed no symbol, so a static function in its own
+// section, as Open vSwitch's eBPF datapath declares all of them
+// (`__section("tail-3") static int tail_action_tunnel_set(...)`), came out
+// as a local STT_NOTYPE symbol, which cilium/ebpf skips as a jump label and
+// then refuses the section ("missing symbols"). iproute2 and OVS's loader
+// find programs by section and never needed the symbol's type. Jump labels
+// (LBB0_3) follow the function's symbol at the same offset in the symbol
+// table, so the first one is the function.
+func retypeSectionEntries(f *elf.File, kinds []secKind, data []byte, syms []elfSym, symtab *elf.Section) (int, error) {
+	first := make(map[int]elfSym) // section -> first local NOTYPE symbol at offset 0
+	kept := make(map[int]bool)    // sections with a symbol cilium/ebpf keeps at offset 0
+	for _, sym := range syms {
+		sec := int(sym.Section)
+		if sym.Name == "" || sym.Value != 0 || sec <= 0 || sec >= len(f.Sections) || kinds[sec] != kindProgram {
+			continue
+		}
+		if symbolIn(kindProgram, sym.Symbol) {
+			kept[sec] = true
+			continue
+		}
+		if elf.ST_TYPE(sym.Info) != elf.STT_NOTYPE || elf.ST_BIND(sym.Info) != elf.STB_LOCAL {
+			continue
+		}
+		if _, ok := first[sec]; !ok {
+			first[sec] = sym
+		}
+	}
+	n := 0
+	for sec, sym := range first {
+		if kept[sec] {
+			continue
+		}
+		at := symtab.Offset + uint64(sym.index)*symSize + 4
+		if at >= uint64(len(data)) {
+			return 0, fmt.Errorf("symbol %q: symbol table entry %d lies outside the file", sym.Name, sym.index)
+		}
+		data[at] = elf.ST_INFO(elf.STB_LOCAL, elf.STT_FUNC)
+		n++
+	}
+	return n, nil
+}
+
+// renameText renames .text to textAlias when it is the only program
+// section and has code, so that cilium/ebpf, which hides the functions of
+// .text (libbpf's subprograms), lists them as programs; and points the
+// BTF.ext records of .text (func and line info, CO-RE relocations) at the
+// new name. PREVAIL's test objects, and anything compiled without section
+// attributes, are built so: the program to run is named when it runs. The
+// name is restored in Program.Section. It returns the object, which may
+// have grown.
+func renameText(f *elf.File, data []byte) ([]byte, bool, error) {
+	text := -1
+	for i, s := range f.Sections {
+		switch {
+		case s.Name == textAlias:
+			return data, false, nil // taken: leave the object as it is
+		case classify(s) != kindProgram:
+		case s.Name == ".text":
+			text = i
+		default:
+			return data, false, nil // programs in other sections: .text holds subprograms
+		}
+	}
+	if text < 0 {
+		return data, false, nil
+	}
+	data, ok, err := renameBTFExtSection(f, data, ".text", textAlias)
+	if err != nil || !ok {
+		return data, false, err
+	}
+	bo := f.ByteOrder
+	h, err := shdrAt(data, bo, text)
+	if err != nil {
+		return data, false, err
+	}
+	// sh_name: ".text" -> "text", the same string one byte on.
+	bo.PutUint32(data[h:], bo.Uint32(data[h:])+1)
+	return data, true, nil
+}
+
+// renameBTFExtSection points the .BTF.ext records of section from at the
+// section name to: it appends to to the string table of .BTF (which moves,
+// grown, to the end of the object) and rewrites each sec_name_off. It
+// reports false when the BTF is laid out in a way it does not handle, and
+// changes nothing then.
+//
+//	struct btf_header { u16 magic; u8 version, flags; u32 hdr_len;
+//	    u32 type_off, type_len, str_off, str_len; };
+//	struct btf_ext_header { u16 magic; u8 version, flags; u32 hdr_len;
+//	    u32 func_info_off, func_info_len, line_info_off, line_info_len;
+//	    u32 core_relo_off, core_relo_len; /* if hdr_len >= 32 */ };
+//	each .BTF.ext block: u32 rec_size; then { u32 sec_name_off, num_info;
+//	    num_info records of rec_size bytes } to its end.
+func renameBTFExtSection(f *elf.File, data []byte, from, to string) ([]byte, bool, error) {
+	extSec, btfSec := f.Section(".BTF.ext"), f.Section(".BTF")
+	if extSec == nil || btfSec == nil {
+		return data, true, nil // nothing refers to the name
+	}
+	e, err := sectionBytes(data, extSec)
+	if err != nil {
+		return data, false, err
+	}
+	b, err := sectionBytes(data, btfSec)
+	if err != nil {
+		return data, false, err
+	}
+	bo := f.ByteOrder
+	if len(b) < 24 || len(e) < 24 {
+		return data, false, nil // cilium/ebpf reports malformed BTF itself
+	}
+	strs := uint64(bo.Uint32(b[4:])) + uint64(bo.Uint32(b[16:]))
+	strLen := uint64(bo.Uint32(b[20:]))
+	if strs+strLen != uint64(len(b)) {
+		return data, false, nil // strings are not last: cannot grow them in place
+	}
+	isFrom := func(off uint32) bool {
+		at := strs + uint64(off)
+		end := at + uint64(len(from))
+		return end < uint64(len(b)) && string(b[at:end]) == from && b[end] == 0
+	}
+	// The sec_name_off fields to rewrite.
+	var fields []uint64
+	hdr := uint64(bo.Uint32(e[4:]))
+	blocks := [][2]uint64{{8, 12}, {16, 20}}
+	if hdr >= 32 && len(e) >= 32 {
+		blocks = append(blocks, [2]uint64{24, 28})
+	}
+	for _, blk := range blocks {
+		start := hdr + uint64(bo.Uint32(e[blk[0]:]))
+		end := start + uint64(bo.Uint32(e[blk[1]:]))
+		if end > uint64(len(e)) || start+4 > end {
+			continue
+		}
+		rec := uint64(bo.Uint32(e[start:]))
+		for at := start + 4; at+8 <= end; at += 8 + uint64(bo.Uint32(e[at+4:]))*rec {
+			if isFrom(bo.Uint32(e[at:])) {
+				fields = append(fields, extSec.Offset+at)
+			}
+		}
+	}
+	if len(fields) == 0 {
+		return data, true, nil
+	}
+	if strLen+uint64(len(to))+1 > 1<<32-1 {
+		return data, false, nil
+	}
+	// Move .BTF to the end of the object, with the new string.
+	grown := append(slices.Clone(b), append([]byte(to), 0)...)
+	bo.PutUint32(grown[20:], uint32(strLen)+uint32(len(to))+1)
+	at := (len(data) + 7) &^ 7
+	out := make([]byte, at, at+len(grown))
+	copy(out, data)
+	out = append(out, grown...)
+	idx := slices.Index(f.Sections, btfSec)
+	h, err := shdrAt(out, bo, idx)
+	if err != nil {
+		return data, false, err
+	}
+	bo.PutUint64(out[h+24:], uint64(at)) // sh_offset
+	bo.PutUint64(out[h+shdrSizeAt:], uint64(len(grown)))
+	for _, off := range fields {
+		bo.PutUint32(out[off:], uint32(strLen))
+	}
+	return out, true, nil
+}
+
+// assignBadRelocs files each dropped relocation under the function whose
+// instructions it was meant for.
+func (ef *elfFacts) assignBadRelocs(bad []badReloc) error {
+	if len(bad) == 0 {
+		return nil
+	}
+	ef.badRelocs = make(map[string]error)
+	for _, r := range bad {
+		name := ""
+		for n, sym := range ef.funcs {
+			if int(sym.Section) == r.sec && sym.Value <= r.off && r.off < sym.Value+sym.Size {
+				name = n
+				break
+			}
+		}
+		if name == "" {
+			return fmt.Errorf("%w (and no function holds that instruction)", r.err)
+		}
+		if ef.badRelocs[name] == nil {
+			ef.badRelocs[name] = r.err
+		}
+	}
+	return nil
 }

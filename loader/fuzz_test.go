@@ -24,6 +24,12 @@ func checkNoCrash(t *testing.T, b []byte) {
 		return
 	}
 	for _, p := range obj.Programs {
+		if p.Err != nil {
+			if msg := p.Err.Error(); strings.Contains(msg, "internal error") || strings.Contains(msg, "panicked") {
+				t.Fatalf("%s: crash turned into an error: %v", p.Name, p.Err)
+			}
+			continue
+		}
 		if len(p.Lines) != len(p.Insns) || len(p.Funcs) == 0 {
 			t.Fatalf("%s: %d lines, %d slots, %d funcs", p.Name, len(p.Lines), len(p.Insns), len(p.Funcs))
 		}

@@ -41,7 +41,7 @@ func TestLoad_kernel(t *testing.T) {
 	}
 	for _, path := range files {
 		t.Run(filepath.Base(path), func(t *testing.T) {
-			obj, err := loader.LoadFile(path, loader.Options{ProgramType: overrides(path)})
+			obj, err := loader.LoadFile(path, loader.Options{ProgramType: overrides(path), DefaultType: defaultType(path)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -52,6 +52,14 @@ func TestLoad_kernel(t *testing.T) {
 				for name, p := range spec.Programs {
 					if t, ok := overrides(path)[p.SectionName]; ok {
 						p.Type = t
+					}
+					if lp := obj.Program(name); lp != nil && lp.TypeFrom == loader.TypeFromTailCall {
+						// The type and attach type of its caller: since
+						// Linux 6.17 a tail call needs both to match.
+						p.Type, p.AttachType = lp.Type, lp.AttachType
+					}
+					if p.Type == ebpf.UnspecifiedProgram {
+						p.Type = defaultType(path)
 					}
 					if !kernelTypes[p.Type] || kernel.ProgramSpecSupported(p) != nil {
 						delete(spec.Programs, name)
@@ -152,6 +160,17 @@ func overrides(path string) map[string]ebpf.ProgramType {
 		return map[string]ebpf.ProgramType{"2/0": ebpf.SchedCLS}
 	}
 	return nil
+}
+
+// defaultType is the type of the programs whose sections name none.
+func defaultType(path string) ebpf.ProgramType {
+	switch filepath.Base(path) {
+	case "ovs_oldclang.o":
+		return ebpf.SchedCLS
+	case "textonly.o", "textonly_nobtf.o", "inherit.o":
+		return ebpf.XDP
+	}
+	return ebpf.UnspecifiedProgram
 }
 
 // mapFDs returns a kernel map for every map of obj: cilium/ebpf's when it

@@ -91,9 +91,16 @@ type Program struct {
 	Section string
 	// Type and AttachType are derived from the section name as libbpf does
 	// (cilium/ebpf's copy of libbpf's section_defs), unless
-	// Options.ProgramType overrides the type.
+	// Options.ProgramType overrides the type. A section libbpf does not know
+	// ("ingress", iproute2's "1/0", Open vSwitch's "tail-3", Cilium's old
+	// "from-netdev", ".text") gives no type (ebpf.UnspecifiedProgram); such
+	// a program takes the type of the typed programs whose prog arrays hold
+	// it (Object.Bindings), as a loader puts a tail call only in a prog
+	// array of its own type, and otherwise Options.DefaultType.
 	Type       ebpf.ProgramType
 	AttachType ebpf.AttachType
+	// TypeFrom says where Type came from.
+	TypeFrom TypeSource
 	// AttachTo is the part of the section name after the first slash:
 	// "syscalls/sys_enter_openat" for "tracepoint/syscalls/sys_enter_openat",
 	// "do_unlinkat" for "kprobe/do_unlinkat". Tracepoints keep their group,
@@ -123,6 +130,39 @@ type Program struct {
 	// kernel functions (kfuncs) and kernel symbols (ksyms), which waggle
 	// cannot resolve in user space. Their instructions keep a zero imm.
 	Externs []Extern
+
+	// Err, when not nil, is why this program cannot be linked (a bad
+	// relocation, a call of a function the object does not define, an
+	// instruction that cannot be encoded). As the kernel loads each program
+	// on its own, such a program does not fail the object: the others load,
+	// and Insns, Lines and Funcs of this one may be empty or incomplete.
+	Err error
+}
+
+// TypeSource says how a program's type was decided.
+type TypeSource int
+
+// Sources of a program type.
+const (
+	TypeFromSection  TypeSource = iota // the section name, as libbpf reads it (or none)
+	TypeFromOption                     // Options.ProgramType
+	TypeFromTailCall                   // the type of the programs whose prog arrays hold it
+	TypeFromDefault                    // Options.DefaultType
+)
+
+// String returns "section", "option", "tail call" or "default".
+func (s TypeSource) String() string {
+	switch s {
+	case TypeFromSection:
+		return "section"
+	case TypeFromOption:
+		return "option"
+	case TypeFromTailCall:
+		return "tail call"
+	case TypeFromDefault:
+		return "default"
+	}
+	return fmt.Sprintf("TypeSource(%d)", int(s))
 }
 
 // Func returns the function that slot pc belongs to.
@@ -262,6 +302,13 @@ type Options struct {
 	// get ebpf.UnspecifiedProgram otherwise. A key that names no program and
 	// no section is an error.
 	ProgramType map[string]ebpf.ProgramType
+
+	// DefaultType is the type of every program that has none after the
+	// section name, ProgramType and the prog arrays of typed programs have
+	// been consulted: what tc's "bpf obj FILE" or a loader's
+	// bpf_program__set_type does for sections it does not know.
+	// ebpf.UnspecifiedProgram (the zero value) leaves them without a type.
+	DefaultType ebpf.ProgramType
 
 	// MapDef is the layout of legacy map definitions in "maps" sections.
 	MapDef MapDefFormat

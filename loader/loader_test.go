@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"debug/elf"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -36,6 +37,10 @@ func TestLoad_all(t *testing.T) {
 
 func checkProgram(t *testing.T, obj *Object, p *Program) {
 	t.Helper()
+	if p.Err != nil {
+		t.Errorf("%s: %v", p.Name, p.Err)
+		return
+	}
 	if err := isa.ValidateProgram(p.Insns); err != nil {
 		t.Errorf("%s: %v", p.Name, err)
 	}
@@ -85,7 +90,8 @@ func TestLoad_exactBytes(t *testing.T) {
 			raw := rawFuncs(t, mustRead(t, path))
 			obj := mustLoad(t, path)
 			var fromSpec *Object
-			if spec, err := ebpf.LoadCollectionSpec(path); err == nil {
+			// A spec hides the functions of a .text-only object.
+			if spec, err := ebpf.LoadCollectionSpec(path); err == nil && len(spec.Programs) > 0 {
 				fromSpec, err = FromSpec(spec, Options{})
 				switch {
 				case errors.Is(err, ErrNotSupported):
@@ -140,8 +146,8 @@ func TestLoad_exactBytes(t *testing.T) {
 func TestLoad_fromSpec(t *testing.T) {
 	for _, path := range objects(t) {
 		spec, err := ebpf.LoadCollectionSpec(path)
-		if err != nil {
-			continue // cilium/ebpf refuses it: only Load can
+		if err != nil || len(spec.Programs) == 0 {
+			continue // cilium/ebpf refuses it, or hides its .text: only Load can
 		}
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			a := mustLoad(t, path)
@@ -699,7 +705,11 @@ func TestFromSpec_errors(t *testing.T) {
 		{"wide constant", prog(asm.Mov.Imm(asm.R0, 0).WithSymbol("p"), asm.Instruction{OpCode: asm.Mov.Op(asm.ImmSource), Constant: 1 << 40}, asm.Return()), "does not fit in 32 bits"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := FromSpec(tc.spec, Options{})
+			obj, err := FromSpec(tc.spec, Options{})
+			if err == nil {
+				// A program that cannot be linked fails alone.
+				err = obj.Program("p").Err
+			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v, want %q", err, tc.want)
 			}
@@ -821,7 +831,22 @@ func TestLoad_errors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Load(bytes.NewReader(tc.obj), Options{})
+			obj, err := Load(bytes.NewReader(tc.obj), Options{})
+			if err == nil {
+				// A relocation that cannot be applied fails the program
+				// holding the instruction, not the object.
+				var ok []string
+				for _, p := range obj.Programs {
+					if p.Err != nil && err == nil {
+						err = fmt.Errorf("program %s: %w", p.Name, p.Err)
+					} else if p.Err == nil {
+						ok = append(ok, p.Name)
+					}
+				}
+				if err != nil && len(ok) == 0 {
+					t.Errorf("every program failed with the bad relocation")
+				}
+			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v, want %q", err, tc.want)
 			}
@@ -843,7 +868,10 @@ func TestFromSpec_notSupported(t *testing.T) {
 		{OpCode: asm.LoadImmOp(asm.DWord), Dst: asm.R1, Src: asm.PseudoMapValue},
 		asm.Return(),
 	}}}}
-	_, err := FromSpec(spec, Options{})
+	obj, err := FromSpec(spec, Options{})
+	if err == nil {
+		err = obj.Program("p").Err
+	}
 	if !errors.Is(err, ErrNotSupported) {
 		t.Errorf("error %v, want ErrNotSupported", err)
 	}

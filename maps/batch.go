@@ -2,6 +2,7 @@ package maps
 
 import (
 	"errors"
+	"fmt"
 	"iter"
 )
 
@@ -106,7 +107,8 @@ func lookupBatch(m Map, cursor *BatchCursor, keys, values []byte, del bool) (int
 }
 
 // genericLookupBatch is generic_map_lookup_batch: NextKey from the cursor's
-// key, skipping keys that vanish between NextKey and Lookup.
+// key, skipping keys that vanish between NextKey and Lookup, at most as
+// many as a walk may step over (walkLimit).
 func genericLookupBatch(m Map, cursor *BatchCursor, keys, values []byte, n int) (int, error) {
 	s := m.Spec()
 	ks := int(s.KeySize)
@@ -118,7 +120,11 @@ func genericLookupBatch(m Map, cursor *BatchCursor, keys, values []byte, n int) 
 	next := make([]byte, ks)
 	cp := 0
 	var err error
-	for cp < n {
+	for steps := uint64(0); cp < n; steps++ {
+		if steps >= walkLimit(uint64(s.MaxEntries)) {
+			err = aborted(s, steps, uint64(s.MaxEntries))
+			break
+		}
 		if err = m.NextKey(prev, next); err != nil {
 			break
 		}
@@ -152,7 +158,9 @@ func genericLookupBatch(m Map, cursor *BatchCursor, keys, values []byte, n int) 
 }
 
 // lookupBatch is __htab_map_lookup_and_delete_batch: whole buckets, the
-// cursor being the next bucket.
+// cursor being the next bucket. Each bucket's chain is checked whole
+// under its lock before anything is copied or deleted; a corrupt one ends
+// the batch with ErrCorrupt, the cursor on that bucket.
 func (m *hashMap) lookupBatch(cursor *BatchCursor, keys, values []byte, n int, del bool) (int, error) {
 	ks := int(m.ks)
 	vs := len(values) / n
@@ -162,35 +170,50 @@ func (m *hashMap) lookupBatch(cursor *BatchCursor, keys, values []byte, n int, d
 		return 0, ENOENT
 	}
 	total := 0
+	var elems []uint32
 	for ; b < m.nb; b++ {
 		m.lockBucket(uint32(b))
-		cnt := 0
-		for i := m.loadNext(m.bucketOff(uint32(b))); i&nullsBit == 0 && i < m.total; i = m.loadNext(m.elemOff(i)) {
-			cnt++
+		var err error
+		elems, err = m.chain(uint32(b), elems[:0])
+		if err == nil && del {
+			for _, i := range elems {
+				if err = m.linked(i); err != nil {
+					break
+				}
+			}
 		}
-		if cnt > n-total {
+		if err != nil || len(elems) > n-total {
 			m.unlockBucket(uint32(b))
 			cursor.started, cursor.bucket = true, b
-			if total == 0 {
+			switch {
+			case err != nil:
+				return total, fmt.Errorf("batch: %w", err)
+			case total == 0:
 				return 0, ENOSPC
 			}
 			return total, nil
 		}
-		link := m.bucketOff(uint32(b))
-		for i := m.loadNext(link); i&nullsBit == 0 && i < m.total; i = m.loadNext(link) {
+		for _, i := range elems {
 			copy(keys[total*ks:], m.keyAt(i))
 			m.copyValue(values[total*vs:(total+1)*vs], i)
 			total++
 			if !del {
-				link = m.elemOff(i)
 				continue
 			}
-			m.unlink(link, i)
-			m.release()
+			// Each element is at the head once those before it are gone.
+			m.unlink(m.bucketOff(uint32(b)), i)
 			if m.lru != nil {
 				m.lru.unlinked(i)
 			} else {
-				m.push(i)
+				err = m.push(i)
+			}
+			if err == nil {
+				err = m.release()
+			}
+			if err != nil {
+				m.unlockBucket(uint32(b))
+				cursor.started, cursor.bucket = true, b
+				return total, fmt.Errorf("batch: %w", err)
 			}
 		}
 		m.unlockBucket(uint32(b))

@@ -1,6 +1,8 @@
 package maps
 
 import (
+	"fmt"
+
 	"github.com/waggle-bpf/waggle/internal/mem"
 )
 
@@ -33,6 +35,12 @@ import (
 //     the hook, where Linux requires an AF_XDP socket descriptor.
 //   - A cpumap accepts CPUs below Spec.CPUs (worker slots); Linux accepts
 //     possible CPUs (ENODEV otherwise).
+//
+// The slots are in the mapping, where programs read them (read only; a
+// write over them can still come from elsewhere). A slot holding what no
+// update stores (a program word, a cpumap queue size past the limit or on
+// a CPU past Spec.CPUs) is treated as corrupt: Lookup fails with
+// ErrCorrupt, and programs and redirects see no entry.
 type slotMap struct {
 	base
 	max uint64
@@ -52,6 +60,22 @@ func (m *slotMap) slotAddr(i uint64) uint64 { return m.hdr + headerSize + i*8 }
 
 func (m *slotMap) load(i uint64) uint64 { return mem.AtomicLoad64(m.slotAddr(i)) }
 
+// entry returns slot i's word, 0 for an empty slot, with ErrCorrupt for a
+// word no update stores.
+func (m *slotMap) entry(i uint64) (uint64, error) {
+	w := m.load(i)
+	if w == 0 {
+		return 0, nil
+	}
+	if prog := uint32(w >> 32); prog != 0 {
+		return 0, m.corrupt("slot %d holds program %d; waggle stores none", i, prog)
+	}
+	if m.spec.Type == CPUMap && (uint32(w) > cpumapMaxQsize || i >= uint64(m.spec.CPUs)) {
+		return 0, m.corrupt("slot %d holds queue size %d (at most %d, CPUs below %d)", i, uint32(w), cpumapMaxQsize, m.spec.CPUs)
+	}
+	return w, nil
+}
+
 // Lookup copies the stored value (value and program words); xskmaps refuse
 // (xsk_map_lookup_elem_sys_only).
 func (m *slotMap) Lookup(key, value []byte) error {
@@ -68,7 +92,10 @@ func (m *slotMap) Lookup(key, value []byte) error {
 	if i >= m.max {
 		return ENOENT
 	}
-	w := m.load(i)
+	w, err := m.entry(i)
+	if err != nil {
+		return fmt.Errorf("lookup: %w", err)
+	}
 	if w == 0 {
 		return ENOENT
 	}
@@ -186,7 +213,10 @@ func (m *slotMap) LookupElem(cpu int, key []byte) uint64 {
 		return 0
 	}
 	i := uint64(native.Uint32(key))
-	if i >= m.max || m.load(i) == 0 {
+	if i >= m.max {
+		return 0
+	}
+	if w, err := m.entry(i); w == 0 || err != nil {
 		return 0
 	}
 	return m.slotAddr(i)
@@ -204,8 +234,8 @@ func (m *slotMap) RedirectTarget(key uint64) (Redirect, bool) {
 	if key >= m.max || m.closed.Load() {
 		return Redirect{}, false
 	}
-	w := m.load(key)
-	if w == 0 {
+	w, err := m.entry(key)
+	if w == 0 || err != nil {
 		return Redirect{}, false
 	}
 	return Redirect{Key: uint32(key), Value: uint32(w), Prog: uint32(w >> 32)}, true
@@ -276,11 +306,27 @@ func (m *devHash) Lookup(key, value []byte) error {
 	if err := m.checkRead("lookup"); err != nil {
 		return err
 	}
-	i, ok := m.find(key, m.hashOf(key))
+	i, ok, err := m.find(key, m.hashOf(key))
+	if err != nil {
+		return fmt.Errorf("lookup: %w", err)
+	}
 	if !ok {
 		return ENOENT
 	}
+	w := mem.AtomicLoad64(m.hdr + m.valueOff(i))
+	if err := m.checkEntry(i, w); err != nil {
+		return fmt.Errorf("lookup: %w", err)
+	}
 	copy(value, m.mapping[m.valueOff(i):])
+	return nil
+}
+
+// checkEntry checks the value word w of element i: an ifindex and no
+// program, as Update stores.
+func (m *devHash) checkEntry(i uint32, w uint64) error {
+	if uint32(w) == 0 || w>>32 != 0 {
+		return m.corrupt("element %d holds ifindex %d and program %d; updates store an ifindex and no program", i, uint32(w), w>>32)
+	}
 	return nil
 }
 
@@ -297,18 +343,25 @@ func (m *devHash) RedirectTarget(key uint64) (Redirect, bool) {
 	}
 	var k [4]byte
 	native.PutUint32(k[:], uint32(key))
-	i, ok := m.find(k[:], uint32(key))
-	if !ok {
+	i, ok, err := m.find(k[:], uint32(key))
+	if !ok || err != nil {
 		return Redirect{}, false
 	}
 	w := mem.AtomicLoad64(m.hdr + m.valueOff(i))
+	if m.checkEntry(i, w) != nil {
+		return Redirect{}, false
+	}
 	return Redirect{Key: uint32(key), Value: uint32(w), Prog: uint32(w >> 32)}, true
 }
 
-// RedirectTargets calls fn for each entry in hash order.
+// RedirectTargets calls fn for each entry in hash order. A walk that
+// restarts because keys are deleted under it stops after as many steps as
+// the table has elements.
 func (m *devHash) RedirectTargets(fn func(Redirect) bool) {
 	var k [4]byte
-	for err := m.NextKey(nil, k[:]); err == nil; err = m.NextKey(k[:], k[:]) {
+	steps := uint32(0)
+	for err := m.NextKey(nil, k[:]); err == nil && steps <= m.total; err = m.NextKey(k[:], k[:]) {
+		steps++
 		if r, ok := m.RedirectTarget(uint64(native.Uint32(k[:]))); ok && !fn(r) {
 			return
 		}

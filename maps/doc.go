@@ -46,15 +46,17 @@
 // elements, every array index) and committed by the OS as it is first
 // touched. Values are 8-byte aligned; per-CPU values sit at stride
 // roundUp8(ValueSize). A 1,000,000-entry hash map of 8-byte keys and
-// values maps 35 MiB (BenchmarkMemory).
+// values maps 35 MiB (BenchmarkMemory). What only updates touch (locks,
+// counts, free lists, LRU lists, positions) is kept in Go memory instead
+// (see "Corrupted maps"); MemoryUsage counts both.
 //
 // # Concurrency
 //
 // Lookups take no lock: hash chains are the kernel's hlist_nulls lists,
 // walked with atomic loads; tries are read under a sequence counter.
-// Updates take spin locks in the off-heap state (per bucket for hashes,
-// per list for LRU maps, per map for tries, queues and ring buffers), so
-// native code can share them later. Values are written in place, so a
+// Updates take locks in Go memory (per bucket, in up to 1024 stripes, for
+// hashes; per list for LRU maps; per map for tries, queues and ring
+// buffers). Values are written in place, so a
 // reader concurrent with a writer may see a torn value, as in Linux; hash
 // updates swap in a new element, so hash lookups see whole values. Elements
 // of preallocated hash maps are reused right away, as the kernel's are: a
@@ -78,11 +80,59 @@
 //   - Map names may be longer than 15 characters (loaders truncate for the
 //     kernel); their characters are checked as the kernel checks them.
 //
+// # Corrupted maps
+//
+// Programs get pointers into a map's mapping, and a program (or native
+// code) that writes past a value reaches the map's internals: links,
+// record headers, slots, the header. Checked engines refuse such writes;
+// the maps do not rely on it. Whatever bytes the mapping holds, every
+// operation returns, with no panic, no hang, no access outside the mapping
+// and no lock left held:
+//
+//   - What only updates touch is not in the mapping but in Go memory:
+//     locks, element counts, free lists, LRU lists and touched stacks, a
+//     trie's root, sequence counter, entry count and free queue, queue and
+//     stack indices, ring buffer positions. A write over the mapping cannot
+//     stall a lock, make a map lose capacity through a count, or hand out
+//     one element for two keys through a free list.
+//   - What lookups read from the mapping is checked before use. Hash chain
+//     links: an index below the elements, an element hashed into the
+//     bucket, a chain no longer than the table that ends in its own
+//     bucket's terminator, and (to delete or replace) an element that holds
+//     a key. Trie nodes: an index below the node slots, a prefix length
+//     within the key's bits and longer than the parent's, under the lock a
+//     node in use. Ring buffer and perf records: a header whose record ends
+//     before the producer position. Redirect map slots: what an update
+//     stores. Map-in-map values: a map stored.
+//   - Every walk is bounded by the map's size. A lock-free lookup that
+//     keeps meeting a chain or trie it cannot finish walks it again under
+//     the lock, which settles whether it is corrupt. NextKey checks the
+//     chain or path it reads whole, and that the key it returns leads back
+//     to its element, so that a loop over NextKey ends; Iterate, the batch
+//     operations and WalkElems (bpf_for_each_map_elem) end.
+//
+// What a corrupted map answers: an operation that meets corruption on its
+// path fails with ErrCorrupt (EUCLEAN; -117 to programs), wrapped with the
+// map and what was wrong, and leaves what it found as it was; a program's
+// lookup gets NULL, a redirect finds no entry. Corruption off the path is
+// not noticed: other buckets and prefixes go on working. A hash map or
+// trie answers "full" (E2BIG, ENOSPC) only after checking that every
+// counted element is reachable (on the first such answer, then once every
+// max_entries), so elements cut off a chain show as ErrCorrupt, not as
+// lost capacity. A ring buffer or perf ring with a record header written
+// over gives up the records from there to the producer, with ErrCorrupt
+// once, and works on. Bytes no structure depends on are what they were
+// written to: a key written over is another key (NextKey reports it), a
+// value is that value, an LRU tick misorders eviction, bloom filter bits
+// answer wrongly.
+//
 // # Verification
 //
 // The kernel differential tests (kernel_linux_test.go, root only) create
 // every comparable type both here and in Linux through cilium/ebpf and run
 // the same random operations against both, requiring the same results and
 // errnos step by step and the same contents at the end; thousands of random
-// specs must get the kernel's errno from New.
+// specs must get the kernel's errno from New. The FuzzCorrupt fuzzers
+// (corrupt_test.go) write over every type's whole mapping between
+// operations from Go and from programs.
 package maps

@@ -31,6 +31,7 @@ const (
 	ELOOP      Errno = 40
 	EOVERFLOW  Errno = 75
 	EOPNOTSUPP Errno = 95
+	EUCLEAN    Errno = 117 // "structure needs cleaning": Linux's EFSCORRUPTED
 	ENOTSUPP   Errno = 524 // kernel-internal "operation not supported", seen by programs
 )
 
@@ -38,7 +39,7 @@ var errnoNames = map[Errno]string{
 	EPERM: "EPERM", ENOENT: "ENOENT", E2BIG: "E2BIG", EBADF: "EBADF", EAGAIN: "EAGAIN",
 	ENOMEM: "ENOMEM", EFAULT: "EFAULT", EBUSY: "EBUSY", EEXIST: "EEXIST", EINVAL: "EINVAL",
 	ENOSPC: "ENOSPC", ERANGE: "ERANGE", EDEADLK: "EDEADLK", ELOOP: "ELOOP",
-	EOPNOTSUPP: "EOPNOTSUPP", ENOTSUPP: "ENOTSUPP",
+	EOPNOTSUPP: "EOPNOTSUPP", EUCLEAN: "EUCLEAN", ENOTSUPP: "ENOTSUPP",
 }
 
 var errnoText = map[Errno]string{
@@ -48,6 +49,7 @@ var errnoText = map[Errno]string{
 	ENOSPC: "no space left", ERANGE: "out of range", EDEADLK: "deadlock",
 	ELOOP: "too many levels of nesting", EOVERFLOW: "value too large",
 	EOPNOTSUPP: "operation not supported by this map type",
+	EUCLEAN:    "map state is corrupt",
 	ENOTSUPP:   "operation not supported",
 }
 
@@ -66,6 +68,17 @@ var (
 	ErrKeyExist     = EEXIST // UpdateNoExist of a present key
 	ErrFull         = E2BIG  // no room for a new key
 	ErrNotSupported = EOPNOTSUPP
+
+	// ErrCorrupt is the error of an operation that found the map's memory
+	// in a state no operation leaves it in: a link, index, length or
+	// position out of range, a chain or trie that loops, an element in the
+	// wrong place. Only a write into the map's internals does that (a
+	// program writing past its value, a bug in native code). The operation
+	// fails without touching what it found, the error says which map and
+	// what was wrong, and programs get -EUCLEAN, the errno Linux's
+	// filesystems give for corrupt metadata (EFSCORRUPTED). See the package
+	// documentation for what a corrupted map still answers.
+	ErrCorrupt = EUCLEAN
 )
 
 // Return converts an error of a map operation to the value a helper

@@ -160,16 +160,18 @@ func (m *fdArray) LookupAndDelete(key, value []byte) error {
 }
 
 // LookupElem returns an array of maps' inner handle at key, 0 if empty; 0
-// for prog arrays, whose lookups the verifier refuses.
+// for prog arrays, whose lookups the verifier refuses. The handle comes
+// from the map stored, not from the off-heap slot (which is for native
+// code, and which a stray write could have changed).
 func (m *fdArray) LookupElem(cpu int, key []byte) uint64 {
-	if m.spec.Type != ArrayOfMaps || len(key) != 4 || m.closed.Load() {
+	if m.spec.Type != ArrayOfMaps || len(key) != 4 {
 		return 0
 	}
-	i := uint64(native.Uint32(key))
-	if i >= m.max {
-		return 0
+	obj, _ := m.get(uint64(native.Uint32(key)))
+	if in, ok := obj.(Map); ok {
+		return in.Handle()
 	}
-	return mem.AtomicLoad64(m.slotAddr(i))
+	return 0
 }
 
 // UpdateElem is refused: programs cannot update fd arrays.

@@ -1,7 +1,9 @@
 package maps
 
 import (
+	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/waggle-bpf/waggle/internal/mem"
 )
@@ -13,7 +15,7 @@ import (
 //
 //	data ─► buckets: n_buckets × 8 bytes, n_buckets = roundup_pow_of_two(max_entries)
 //	        ┌──────────────┬──────────────┐
-//	        │ head u32     │ lock u32     │   head: element index, or nulls(bucket)
+//	        │ head u32     │ reserved u32 │   head: element index, or nulls(bucket)
 //	        └──────────────┴──────────────┘
 //	aux ──► elements: total × elem_size bytes
 //	        ┌──────────────┬──────────────┬──────────────────┬─────────────────────────┐
@@ -22,51 +24,56 @@ import (
 //	        value: roundUp8(value_size) bytes, per-CPU: cpus × roundUp8(value_size),
 //	        hash of maps: the inner map's Handle (8 bytes); LRU maps add 16
 //	        bytes of recency state after the value (lru.go)
-//	free ─► free list links: total × u32 (index+1 of the next free element)
 //
 // Chains are hlist_nulls lists, as in the kernel: a chain ends in the
 // "nulls" value 1<<31 | bucket rather than a plain terminator. Lookups take
 // no lock; they follow next words loaded atomically, and an element being
 // reused can carry a reader into another chain, which then ends in another
-// bucket's nulls: the reader notices and restarts. For this the free list
-// links live outside the elements, so a freed element keeps its next word
-// (the kernel's pcpu_freelist overlays hash_node.pprev for the same reason).
+// bucket's nulls: the reader notices and restarts. A freed element keeps
+// its next word for readers standing on it (the kernel's pcpu_freelist
+// overlays hash_node.pprev for the same reason).
 //
-// Updates take the bucket's spin lock. A new key takes an element from the
-// free list (a lock-free stack with a generation tag against ABA, falling
-// back to elements never used, so untouched memory stays uncommitted). A
-// replaced key gets a new element, linked at the head before the old one is
-// unlinked (htab_map_update_elem), so a concurrent lookup finds one whole
-// value or the other. total = max_entries plus spares for replacements in
-// flight (the kernel's per-CPU extra_elems); if more replacements than that
-// race, the value is overwritten in place under the bucket lock instead.
-// Per-CPU values are updated in place, as the kernel does.
+// Updates take the bucket's lock (locks.go). A new key takes an element
+// from the free list (a lock-free stack with a generation tag against ABA,
+// falling back to elements never used, so untouched memory stays
+// uncommitted). A replaced key gets a new element, linked at the head
+// before the old one is unlinked (htab_map_update_elem), so a concurrent
+// lookup finds one whole value or the other. total = max_entries plus
+// spares for replacements in flight (the kernel's per-CPU extra_elems); if
+// more replacements than that race, the value is overwritten in place under
+// the bucket lock instead. Per-CPU values are updated in place, as the
+// kernel does.
 //
-// Type-specific header state (see header.go):
+// The element count, the free list and the LRU lists are Go memory
+// (header.go says why). Whatever the mapping holds, a chain walked under
+// its bucket lock is checked link by link: every index is below total,
+// every element's hash belongs to the bucket, the chain is no longer than
+// the table and ends in its own bucket's nulls. Anything else is
+// ErrCorrupt. A lock-free lookup that keeps meeting a chain it cannot
+// finish walks it again under the lock, where only corruption can explain
+// it.
 //
-//	+72  free_head u64 (atomic): generation<<32 | index+1 of the first free element
-//	+80  bump u32 (atomic): first element never used
+// Type-specific header words (see header.go), written by New:
+//
 //	+84  total u32: elements in the mapping
-//	+88  free u64: address of the free list links
-//	+96  lru u64: address of the LRU lists, 0 for non-LRU maps (lru.go)
-//	+104 lru_aux u64: address of the LRU element states
-//	+112 tick u64 (atomic): the LRU clock
-//	+120 nlists u32: LRU lists (1, or cpus with BPF_F_NO_COMMON_LRU)
+//	+112 tick u64 (atomic): the LRU clock (lru.go)
 const (
-	hdrFreeHead = hdrTypeState
-	hdrBump     = hdrTypeState + 8
-	hdrTotal    = hdrTypeState + 12
-	hdrFree     = hdrTypeState + 16
-	hdrLRU      = hdrTypeState + 24
-	hdrLRUAux   = hdrTypeState + 32
-	hdrTick     = hdrTypeState + 40
-	hdrNLists   = hdrTypeState + 48
+	hdrTotal = hdrTypeState + 12
+	hdrTick  = hdrTypeState + 40
 
 	nullsBit = 1 << 31
 
 	// maxElements bounds the elements of one table: indices and nulls
 	// share 32 bits.
 	maxElements = 1<<31 - 1
+
+	// inUse marks an element's free-list link while the element holds a
+	// key, so freeing it twice is noticed.
+	inUse = 1<<32 - 1
+
+	// findRetries bounds the restarts of a lock-free lookup before it
+	// walks the chain under the bucket lock.
+	findRetries = 4
 )
 
 type hashMap struct {
@@ -85,13 +92,25 @@ type hashMap struct {
 	total   uint32 // elements
 	max     uint64
 
-	bucketsOff, elemsOff, freeOff uint64
+	bucketsOff, elemsOff uint64
 
 	// identity hashes a devmap hash's u32 key as itself
 	// (dev_map_index_hash) instead of with jhash.
 	identity bool
 
 	inner *innerRefs // hash of maps: the Go maps behind the stored handles
+
+	locks    stripes
+	count    atomic.Uint64 // elements holding keys
+	freeHead atomic.Uint64 // generation<<32 | index+1 of the first free element
+	bump     atomic.Uint32 // first element never used
+	// links holds each element's free-list link (index+1 of the next free
+	// element, 0 at the end) while it is free, inUse while it holds a key.
+	links []uint32
+
+	auditMu  sync.Mutex
+	fulls    uint64 // E2BIG answers (under auditMu)
+	auditErr error  // what the last audit found
 }
 
 // newHash creates a map of the hash family. valueSize is what an element
@@ -139,13 +158,8 @@ func newHash(spec Spec, valueSize uint64, seed uint32) (*hashMap, error) {
 
 	m.bucketsOff = headerSize
 	m.elemsOff = m.bucketsOff + m.nb*8
-	m.freeOff = m.elemsOff + total*m.esize
-	size := m.freeOff + total*4 - headerSize
-	var lruSize uint64
-	if lru {
-		lruSize = lruStorage(spec, total)
-	}
-	if err := m.init(spec, size+lruSize); err != nil {
+	size := m.elemsOff + total*m.esize - headerSize
+	if err := m.init(spec, size); err != nil {
 		return nil, err
 	}
 	m.put64(hdrData, m.addr(m.bucketsOff))
@@ -154,12 +168,16 @@ func newHash(spec Spec, valueSize uint64, seed uint32) (*hashMap, error) {
 	m.put32(hdrSeed, m.seed)
 	m.put32(hdrElemSize, uint32(m.esize))
 	m.put32(hdrTotal, m.total)
-	m.put64(hdrFree, m.addr(m.freeOff))
 	for b := uint64(0); b < m.nb; b++ {
 		native.PutUint32(m.mapping[m.bucketsOff+b*8:], nullsBit|uint32(b))
 	}
+	m.locks = newStripes(m.nb)
+	m.private = m.locks.bytes()
 	if lru {
-		m.lru = newLRU(m, m.freeOff+total*4)
+		m.lru = newLRU(m)
+	} else {
+		m.links = make([]uint32, total)
+		m.private += total * 4
 	}
 	return m, nil
 }
@@ -189,52 +207,113 @@ func (m *hashMap) keyAt(i uint32) []byte {
 }
 
 // find looks key up without locks (lookup_nulls_elem_raw): the element
-// index, or false.
-func (m *hashMap) find(key []byte, h uint32) (uint32, bool) {
+// index, or false. A walk that keeps ending somewhere other than its own
+// bucket's nulls, or runs past an index no element has, restarts a few
+// times and then walks under the bucket lock, which settles it.
+func (m *hashMap) find(key []byte, h uint32) (uint32, bool, error) {
 	b := h & m.mask
 	nulls := nullsBit | b
-	for {
+	for range findRetries {
 		n := m.loadNext(m.bucketOff(b))
-		for steps := uint32(0); n&nullsBit == 0; steps++ {
-			if n >= m.total || steps > m.total {
-				break // a chain changing under us; start over
-			}
+		for steps := uint32(0); n&nullsBit == 0 && n < m.total && steps < m.total; steps++ {
 			e := m.elemOff(n)
 			if native.Uint32(m.mapping[e+4:]) == h && string(m.mapping[e+8:e+8+m.ks]) == string(key) {
-				return n, true
+				return n, true, nil
 			}
 			n = m.loadNext(e)
 		}
 		if n == nulls {
-			return 0, false
+			return 0, false, nil
 		}
 	}
+	mu := m.locks.of(b)
+	mu.Lock()
+	defer mu.Unlock()
+	i, _, ok, err := m.findLocked(b, key, h)
+	return i, ok, err
 }
 
-// findLocked looks key up in bucket b, whose lock the caller holds. It
-// returns the element and the offset of the link word that points to it.
-func (m *hashMap) findLocked(b uint32, key []byte, h uint32) (idx uint32, link uint64, ok bool) {
+// findLocked looks key up in bucket b, whose lock the caller holds,
+// checking the chain as it goes (see checkLink). It returns the element and
+// the offset of the link word that points to it.
+func (m *hashMap) findLocked(b uint32, key []byte, h uint32) (idx uint32, link uint64, ok bool, err error) {
 	link = m.bucketOff(b)
-	for n := m.loadNext(link); n&nullsBit == 0 && n < m.total; n = m.loadNext(link) {
+	n := m.loadNext(link)
+	for steps := uint32(0); n&nullsBit == 0; steps++ {
+		// checkLink's checks, inline: this is every update's walk.
+		if n >= m.total || steps >= m.total {
+			return 0, 0, false, m.checkLink(b, n, steps)
+		}
 		e := m.elemOff(n)
-		if native.Uint32(m.mapping[e+4:]) == h && string(m.mapping[e+8:e+8+m.ks]) == string(key) {
-			return n, link, true
+		eh := native.Uint32(m.mapping[e+4:])
+		if eh&m.mask != b {
+			return 0, 0, false, m.checkLink(b, n, steps)
+		}
+		if eh == h && string(m.mapping[e+8:e+8+m.ks]) == string(key) {
+			return n, link, true, nil
 		}
 		link = e
+		n = m.loadNext(e)
 	}
-	return 0, 0, false
+	if n != nullsBit|b {
+		return 0, 0, false, m.checkEnd(b, n)
+	}
+	return 0, 0, false, nil
+}
+
+// checkLink checks element n, reached as the steps-th link of bucket b's
+// chain under the bucket lock: an element index, of an element hashed into
+// b, within a chain no longer than the table.
+func (m *hashMap) checkLink(b, n, steps uint32) error {
+	if n >= m.total {
+		return m.corrupt("bucket %d: link %d is past the %d elements", b, n, m.total)
+	}
+	if steps >= m.total {
+		return m.corrupt("bucket %d: chain longer than the %d elements (a loop)", b, m.total)
+	}
+	if eh := native.Uint32(m.mapping[m.elemOff(n)+4:]); eh&m.mask != b {
+		return m.corrupt("bucket %d: element %d has hash %#x, of bucket %d", b, n, eh, eh&m.mask)
+	}
+	return nil
+}
+
+// checkEnd checks the terminator of bucket b's chain (locked).
+func (m *hashMap) checkEnd(b, n uint32) error {
+	if n != nullsBit|b {
+		return m.corrupt("bucket %d: chain ends in %#x, not its nulls %#x", b, n, nullsBit|b)
+	}
+	return nil
+}
+
+// chain appends bucket b's elements (locked) to buf, in order, checking
+// the whole chain.
+func (m *hashMap) chain(b uint32, buf []uint32) ([]uint32, error) {
+	n := m.loadNext(m.bucketOff(b))
+	for steps := uint32(0); n&nullsBit == 0; steps++ {
+		if err := m.checkLink(b, n, steps); err != nil {
+			return buf, err
+		}
+		buf = append(buf, n)
+		n = m.loadNext(m.elemOff(n))
+	}
+	return buf, m.checkEnd(b, n)
 }
 
 // linkOf finds the link word pointing to element i in bucket b (locked).
-func (m *hashMap) linkOf(b, i uint32) (uint64, bool) {
+func (m *hashMap) linkOf(b, i uint32) (uint64, bool, error) {
 	link := m.bucketOff(b)
-	for n := m.loadNext(link); n&nullsBit == 0 && n < m.total; n = m.loadNext(link) {
+	n := m.loadNext(link)
+	for steps := uint32(0); n&nullsBit == 0; steps++ {
+		if err := m.checkLink(b, n, steps); err != nil {
+			return 0, false, err
+		}
 		if n == i {
-			return link, true
+			return link, true, nil
 		}
 		link = m.elemOff(n)
+		n = m.loadNext(link)
 	}
-	return 0, false
+	return 0, false, m.checkEnd(b, n)
 }
 
 // linkHead puts element i at the head of bucket b (locked), as
@@ -251,62 +330,84 @@ func (m *hashMap) unlink(link uint64, i uint32) {
 	m.storeNext(link, m.loadNext(m.elemOff(i)))
 }
 
-func (m *hashMap) lockBucket(b uint32)   { m.lock(m.bucketOff(b) + 4) }
-func (m *hashMap) unlockBucket(b uint32) { m.unlock(m.bucketOff(b) + 4) }
+func (m *hashMap) lockBucket(b uint32)   { m.locks.of(b).Lock() }
+func (m *hashMap) unlockBucket(b uint32) { m.locks.of(b).Unlock() }
 
 // pop takes a free element: from the free list, else one never used.
 func (m *hashMap) pop() (uint32, bool) {
-	ha := m.hdr + hdrFreeHead
 	for {
-		old := mem.AtomicLoad64(ha)
+		old := m.freeHead.Load()
 		top := uint32(old)
 		if top == 0 {
 			break
 		}
-		next := mem.AtomicLoad32(m.hdr + m.freeOff + uint64(top-1)*4)
-		if mem.CompareAndSwap64(ha, old, (old>>32+1)<<32|uint64(next)) {
+		next := atomic.LoadUint32(&m.links[top-1])
+		if m.freeHead.CompareAndSwap(old, (old>>32+1)<<32|uint64(next)) {
+			atomic.StoreUint32(&m.links[top-1], inUse)
 			return top - 1, true
 		}
 	}
-	ba := m.hdr + hdrBump
 	for {
-		b := mem.AtomicLoad32(ba)
+		b := m.bump.Load()
 		if b >= m.total {
 			return 0, false
 		}
-		if mem.CompareAndSwap32(ba, b, b+1) {
+		if m.bump.CompareAndSwap(b, b+1) {
+			atomic.StoreUint32(&m.links[b], inUse)
 			return b, true
 		}
 	}
 }
 
-// push returns element i to the free list.
-func (m *hashMap) push(i uint32) {
-	ha := m.hdr + hdrFreeHead
+// holds reports whether element i holds a key: taken from the free list
+// and not given back.
+func (m *hashMap) holds(i uint32) bool { return atomic.LoadUint32(&m.links[i]) == inUse }
+
+// push returns element i, which must hold a key, to the free list. An
+// element that does not was in a chain while free: a write over a link put
+// it there. (Two deletes racing to free one such element both get past the
+// check; the free list then hands it out twice, which chain checks catch.)
+func (m *hashMap) push(i uint32) error {
+	p := &m.links[i]
+	if atomic.LoadUint32(p) != inUse {
+		return m.corrupt("element %d freed twice: it was in a chain while free", i)
+	}
 	for {
-		old := mem.AtomicLoad64(ha)
-		mem.AtomicStore32(m.hdr+m.freeOff+uint64(i)*4, uint32(old))
-		if mem.CompareAndSwap64(ha, old, (old>>32+1)<<32|uint64(i+1)) {
-			return
+		old := m.freeHead.Load()
+		atomic.StoreUint32(p, uint32(old))
+		if m.freeHead.CompareAndSwap(old, (old>>32+1)<<32|uint64(i+1)) {
+			return nil
 		}
 	}
 }
 
 // reserve counts a new element against max_entries.
 func (m *hashMap) reserve() bool {
-	ca := m.hdr + hdrCount
 	for {
-		c := mem.AtomicLoad64(ca)
+		c := m.count.Load()
 		if c >= m.max {
 			return false
 		}
-		if mem.CompareAndSwap64(ca, c, c+1) {
+		if m.count.CompareAndSwap(c, c+1) {
 			return true
 		}
 	}
 }
 
-func (m *hashMap) release() { mem.AtomicAdd64(m.hdr+hdrCount, ^uint64(0)) }
+// release uncounts an element. Only counted elements come back (the
+// callers check that the element holds a key), so the count cannot go
+// below zero; if it would, the map says so rather than wrap.
+func (m *hashMap) release() error {
+	for {
+		c := m.count.Load()
+		if c == 0 {
+			return m.corrupt("element count would go below zero")
+		}
+		if m.count.CompareAndSwap(c, c-1) {
+			return nil
+		}
+	}
+}
 
 // writeElem fills element i with key and value. cpu < 0 means value holds
 // every CPU's copy (the Go side); otherwise value is cpu's copy and the
@@ -365,8 +466,19 @@ func (m *hashMap) update(key, value []byte, flags uint64, cpu int) error {
 	}
 	b := h & m.mask
 	m.lockBucket(b)
-	defer m.unlockBucket(b)
-	old, link, exists := m.findLocked(b, key, h)
+	err := m.updateLocked(b, h, key, value, flags, cpu)
+	m.unlockBucket(b)
+	if err == E2BIG {
+		return m.full()
+	}
+	return err
+}
+
+func (m *hashMap) updateLocked(b, h uint32, key, value []byte, flags uint64, cpu int) error {
+	old, link, exists, err := m.findLocked(b, key, h)
+	if err != nil {
+		return err
+	}
 	if err := checkUpdateFlags(exists, flags); err != nil {
 		return err
 	}
@@ -381,8 +493,11 @@ func (m *hashMap) update(key, value []byte, flags uint64, cpu int) error {
 		}
 		var ok bool
 		if n, ok = m.pop(); !ok {
-			m.release()
-			return E2BIG // unreachable: total > max_entries
+			// More replacements in flight than spares hold the rest.
+			if err := m.release(); err != nil {
+				return err
+			}
+			return E2BIG
 		}
 	} else {
 		var ok bool
@@ -400,7 +515,70 @@ func (m *hashMap) update(key, value []byte, flags uint64, cpu int) error {
 			link = m.elemOff(n) // old was the head; n is now before it
 		}
 		m.unlink(link, old)
-		m.push(old)
+		return m.push(old)
+	}
+	return nil
+}
+
+// linked checks that element i, found in a chain under its bucket lock,
+// holds a key: an element on the free list (or, for LRU maps, not linked)
+// got into the chain by a write over a link.
+func (m *hashMap) linked(i uint32) error {
+	if m.lru != nil {
+		if st := m.lru.state(i); st != stLinked {
+			return m.corrupt("element %d is in a chain but its LRU state is %d", i, st)
+		}
+		return nil
+	}
+	if !m.holds(i) {
+		return m.corrupt("element %d is in a chain but free", i)
+	}
+	return nil
+}
+
+// full is the answer to a new key when max_entries elements are counted:
+// E2BIG, unless the elements counted are not all in the chains. A write
+// over a chain can cut elements off it; they stay counted, and the map
+// would answer E2BIG with room to spare for ever. So a full map is audited
+// (every chain walked, under every lock) on its first E2BIG and then once
+// every max_entries (at least 64) E2BIGs, which answer as the last audit
+// found: the walk costs about one failed insert per element.
+func (m *hashMap) full() error {
+	if !m.auditMu.TryLock() {
+		return E2BIG // another audit is walking
+	}
+	defer m.auditMu.Unlock()
+	if m.fulls%max(64, m.max) == 0 {
+		m.auditErr = m.audit()
+	}
+	m.fulls++
+	if m.auditErr != nil {
+		return m.auditErr
+	}
+	return E2BIG
+}
+
+// audit walks every chain under every bucket lock and checks that the
+// elements in them are exactly the elements counted.
+func (m *hashMap) audit() error {
+	m.locks.lockAll()
+	defer m.locks.unlockAll()
+	var buf []uint32
+	reachable := uint64(0)
+	for b := uint32(0); uint64(b) < m.nb; b++ {
+		var err error
+		if buf, err = m.chain(b, buf[:0]); err != nil {
+			return err
+		}
+		for _, i := range buf {
+			if err := m.linked(i); err != nil {
+				return err
+			}
+		}
+		reachable += uint64(len(buf))
+	}
+	if c := m.count.Load(); c != reachable {
+		return m.corrupt("%d elements counted, %d in the chains: a chain lost some", c, reachable)
 	}
 	return nil
 }
@@ -411,10 +589,16 @@ func (m *hashMap) remove(key, value []byte) error {
 	h := m.hashOf(key)
 	b := h & m.mask
 	m.lockBucket(b)
-	i, link, ok := m.findLocked(b, key, h)
+	defer m.unlockBucket(b)
+	i, link, ok, err := m.findLocked(b, key, h)
+	if err != nil {
+		return err
+	}
 	if !ok {
-		m.unlockBucket(b)
 		return ENOENT
+	}
+	if err := m.linked(i); err != nil {
+		return err
 	}
 	if value != nil {
 		m.copyValue(value, i)
@@ -422,14 +606,10 @@ func (m *hashMap) remove(key, value []byte) error {
 	m.unlink(link, i)
 	if m.lru != nil {
 		m.lru.unlinked(i)
-		m.unlockBucket(b)
-		m.release()
-		return nil
+	} else if err := m.push(i); err != nil {
+		return err
 	}
-	m.unlockBucket(b)
-	m.release()
-	m.push(i)
-	return nil
+	return m.release()
 }
 
 // copyValue copies element i's value out as the Go side sees it.
@@ -455,7 +635,10 @@ func (m *hashMap) Lookup(key, value []byte) error {
 	if m.inner != nil {
 		return m.inner.lookupID(m, key, value)
 	}
-	i, ok := m.find(key, m.hashOf(key))
+	i, ok, err := m.find(key, m.hashOf(key))
+	if err != nil {
+		return fmt.Errorf("lookup: %w", err)
+	}
 	if !ok {
 		return ENOENT
 	}
@@ -522,6 +705,12 @@ func (m *hashMap) LookupAndDelete(key, value []byte) error {
 // NextKey is htab_map_get_next_key: the key after key in its chain, else
 // the first key of the following buckets; a key not present restarts from
 // the first bucket.
+//
+// Unlike the kernel's, it reads chains under their bucket locks and checks
+// them whole, and checks that the key it returns hashes to its element's
+// bucket and appears once there: so NextKey(NextKey(k)) always moves on
+// in bucket and chain order, and a caller looping over NextKey ends, with
+// ENOENT or ErrCorrupt, whatever the mapping holds.
 func (m *hashMap) NextKey(key, next []byte) error {
 	if err := m.checkNext(key, next); err != nil {
 		return err
@@ -532,31 +721,117 @@ func (m *hashMap) NextKey(key, next []byte) error {
 	b := uint64(0)
 	if key != nil {
 		h := m.hashOf(key)
-		if i, ok := m.find(key, h); ok {
-			if n := m.loadNext(m.elemOff(i)); n&nullsBit == 0 && n < m.total {
-				copy(next, m.keyAt(n))
-				return nil
-			}
-			b = uint64(h&m.mask) + 1
+		kb := h & m.mask
+		m.lockBucket(kb)
+		where, err := m.nextInChain(kb, key, h, next)
+		m.unlockBucket(kb)
+		switch {
+		case err != nil:
+			return fmt.Errorf("next key: %w", err)
+		case where == nextCopied:
+			return nil
+		case where == keyLast:
+			b = uint64(kb) + 1
 		}
 	}
 	for ; b < m.nb; b++ {
-		if n := m.loadNext(m.bucketOff(uint32(b))); n&nullsBit == 0 && n < m.total {
-			copy(next, m.keyAt(n))
+		if m.loadNext(m.bucketOff(uint32(b))) == nullsBit|uint32(b) {
+			continue
+		}
+		m.lockBucket(uint32(b))
+		ok, err := m.firstKey(uint32(b), next)
+		m.unlockBucket(uint32(b))
+		if err != nil {
+			return fmt.Errorf("next key: %w", err)
+		}
+		if ok {
 			return nil
 		}
 	}
 	return ENOENT
 }
 
+// Where nextInChain found key.
+const (
+	keyAbsent  = iota // not in its chain: start from the first bucket
+	keyLast           // last of its chain: go on with the next bucket
+	nextCopied        // the key after it is in next
+)
+
+// nextInChain finds key in bucket b (locked) and copies the key after it
+// into next, checking the whole chain.
+func (m *hashMap) nextInChain(b uint32, key []byte, h uint32, next []byte) (int, error) {
+	var sb [16]uint32
+	elems, err := m.chain(b, sb[:0])
+	if err != nil {
+		return 0, err
+	}
+	at := -1
+	for p, i := range elems {
+		if !m.holdsKey(i, key, h) {
+			continue
+		}
+		if at >= 0 {
+			return 0, m.corrupt("bucket %d: elements %d and %d hold the same key", b, elems[at], i)
+		}
+		at = p
+	}
+	switch {
+	case at < 0:
+		return keyAbsent, nil
+	case at == len(elems)-1:
+		return keyLast, nil
+	}
+	n := elems[at+1]
+	if err := m.checkKey(n); err != nil {
+		return 0, err
+	}
+	copy(next, m.keyAt(n))
+	return nextCopied, nil
+}
+
+// firstKey copies the first key of bucket b (locked) into next; false if
+// the bucket is empty.
+func (m *hashMap) firstKey(b uint32, next []byte) (bool, error) {
+	n := m.loadNext(m.bucketOff(b))
+	if n&nullsBit != 0 {
+		return false, m.checkEnd(b, n)
+	}
+	if err := m.checkLink(b, n, 0); err != nil {
+		return false, err
+	}
+	if err := m.checkKey(n); err != nil {
+		return false, err
+	}
+	copy(next, m.keyAt(n))
+	return true, nil
+}
+
+// holdsKey reports whether element i holds key, whose hash is h.
+func (m *hashMap) holdsKey(i uint32, key []byte, h uint32) bool {
+	e := m.elemOff(i)
+	return native.Uint32(m.mapping[e+4:]) == h && string(m.mapping[e+8:e+8+m.ks]) == string(key)
+}
+
+// checkKey checks that element i's key hashes to the hash stored with it,
+// so that looking the key up finds the element again.
+func (m *hashMap) checkKey(i uint32) error {
+	stored := native.Uint32(m.mapping[m.elemOff(i)+4:])
+	if h := m.hashOf(m.keyAt(i)); h != stored {
+		return m.corrupt("element %d: key hashes to %#x, the element says %#x", i, h, stored)
+	}
+	return nil
+}
+
 // LookupElem returns the address of key's value (cpu's copy for per-CPU
 // maps; the inner map's handle for a hash of maps), 0 if absent. An LRU
-// lookup marks the element used.
+// lookup marks the element used. A corrupt chain gives 0, as an absent key
+// does: the helper has no other answer.
 func (m *hashMap) LookupElem(cpu int, key []byte) uint64 {
 	if uint64(len(key)) != m.ks || m.closed.Load() {
 		return 0
 	}
-	i, ok := m.find(key, m.hashOf(key))
+	i, ok, _ := m.find(key, m.hashOf(key))
 	if !ok {
 		return 0
 	}
@@ -571,7 +846,12 @@ func (m *hashMap) LookupElem(cpu int, key []byte) uint64 {
 		return a + uint64(cpu)*m.vstride
 	}
 	if m.inner != nil {
-		return mem.AtomicLoad64(a)
+		// Only a handle SetInner stored: anything else in the slot was
+		// written over it.
+		if h := mem.AtomicLoad64(a); m.inner.has(h) {
+			return h
+		}
+		return 0
 	}
 	return a
 }
@@ -641,7 +921,7 @@ func (m *hashMap) Close() error {
 // Inner can give them back. Go-side changes of a map-in-map are
 // serialised by mu; programs may only look up and delete.
 type innerRefs struct {
-	mu   sync.Mutex
+	mu   sync.RWMutex
 	refs map[uint64]innerRef
 }
 
@@ -671,10 +951,18 @@ func (r *innerRefs) drop(h uint64) {
 }
 
 func (r *innerRefs) get(h uint64) (Map, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.mu.RLock()
+	defer r.mu.RUnlock()
 	ref, ok := r.refs[h]
 	return ref.m, ok
+}
+
+// has reports whether h is the handle of a map stored.
+func (r *innerRefs) has(h uint64) bool {
+	r.mu.RLock()
+	_, ok := r.refs[h]
+	r.mu.RUnlock()
+	return ok
 }
 
 func (r *innerRefs) clear() {
@@ -687,7 +975,10 @@ func (r *innerRefs) clear() {
 // the inner map's id: waggle maps have no ids unless the map stored
 // provides one (an ID() uint32 method).
 func (r *innerRefs) lookupID(m *hashMap, key, value []byte) error {
-	i, ok := m.find(key, m.hashOf(key))
+	i, ok, err := m.find(key, m.hashOf(key))
+	if err != nil {
+		return fmt.Errorf("lookup: %w", err)
+	}
 	if !ok {
 		return ENOENT
 	}
@@ -737,7 +1028,11 @@ func (m *hashMap) SetInner(key []byte, inner Map) error {
 	m.inner.mu.Lock()
 	defer m.inner.mu.Unlock()
 	oldH, had := uint64(0), false
-	if i, ok := m.find(key, m.hashOf(key)); ok {
+	i, ok, err := m.find(key, m.hashOf(key))
+	if err != nil {
+		return fmt.Errorf("set inner: %w", err)
+	}
+	if ok {
 		oldH, had = mem.AtomicLoad64(m.hdr+m.valueOff(i)), true
 	}
 	v := make([]byte, 8)
@@ -757,7 +1052,7 @@ func (m *hashMap) Inner(key []byte) (Map, bool) {
 	if m.inner == nil || uint64(len(key)) != m.ks || m.closed.Load() {
 		return nil, false
 	}
-	i, ok := m.find(key, m.hashOf(key))
+	i, ok, _ := m.find(key, m.hashOf(key))
 	if !ok {
 		return nil, false
 	}

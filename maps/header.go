@@ -17,9 +17,10 @@ import (
 // JIT inlines array lookups from data, stride and max_entries, and hash
 // lookups from data, aux, mask, seed and elem_size.
 //
-// All fields are in host byte order. Words marked (atomic) change while the
-// map is in use and are read and written only atomically; the others are
-// written once by New.
+// All fields are in host byte order. The header is written once by New
+// and read by native code; the Go side never reads it back (it keeps its
+// own copies of every field), so a program that writes over a header can
+// mislead native code reading it, not the maps.
 //
 //	Handle
 //	  │
@@ -39,15 +40,26 @@ import (
 //	+48  ├───────────────────────────┬───────────────────────────┤
 //	     │ mask u32                  │ seed u32                  │
 //	+56  ├───────────────────────────┼───────────────────────────┤
-//	     │ elem_size u32             │ lock u32 (atomic)         │
+//	     │ elem_size u32             │ reserved u32, zero        │
 //	+64  ├───────────────────────────┴───────────────────────────┤
-//	     │ count u64 (atomic): live elements                     │
+//	     │ reserved u64, zero                                    │
 //	+72  ├───────────────────────────────────────────────────────┤
-//	     │ type-specific state, 120 bytes (see the type's file)  │
+//	     │ type-specific words, 120 bytes (see the type's file)  │
 //	+192 ├───────────────────────────────────────────────────────┤
 //	     │ reserved for the JIT, 64 bytes, zero                  │
 //	+256 └───────────────────────────────────────────────────────┘
 //	     storage (data, aux, ...) follows in the same mapping
+//
+// What changes while a map is in use is split by who must reach it. What a
+// lookup reads (hash chains and elements, trie nodes, values, ring buffer
+// records) is in the mapping, where native code can follow it without
+// calling Go. What only updates touch (locks, element counts, free lists,
+// LRU lists, queue and ring positions) is in Go memory, which no program
+// and no corrupted word of the mapping can reach: so a map cannot be made
+// to hang on a lock word, to lose capacity through a count, or to hand
+// out an element twice through a free list. Every index and length the Go
+// side reads from the mapping is checked before use (package doc,
+// "Corrupted maps").
 //
 // value_stride is roundUp8(value_size): the distance between array values
 // and between the CPUs' copies of a per-CPU value. cpus is Spec.CPUs. The
@@ -76,9 +88,7 @@ const (
 	hdrMask        = 48
 	hdrSeed        = 52
 	hdrElemSize    = 56
-	hdrLock        = 60
-	hdrCount       = 64
-	hdrTypeState   = 72  // start of the type-specific state
+	hdrTypeState   = 72  // start of the type-specific words
 	hdrJIT         = 192 // start of the JIT's reserved words
 	headerSize     = 256
 
@@ -95,6 +105,7 @@ type base struct {
 	spec    Spec
 	mapping []byte // the whole off-heap mapping: header, then storage
 	hdr     uint64 // the mapping's address: Handle
+	private uint64 // bytes of state the map keeps in Go memory
 	closed  atomic.Bool
 	cleanup runtime.Cleanup
 }
@@ -145,8 +156,9 @@ func (b *base) Spec() Spec {
 // Handle returns the address of the map's header.
 func (b *base) Handle() uint64 { return b.hdr }
 
-// MemoryUsage returns the bytes of the map's mapping.
-func (b *base) MemoryUsage() uint64 { return uint64(cap(b.mapping)) }
+// MemoryUsage returns the bytes of the map's mapping and of the state it
+// keeps in Go memory.
+func (b *base) MemoryUsage() uint64 { return uint64(cap(b.mapping)) + b.private }
 
 // free unmaps the mapping once; later calls fail with EBADF.
 func (b *base) free() error {
@@ -160,6 +172,12 @@ func (b *base) free() error {
 // errorf wraps errno with the map and what went wrong.
 func (b *base) errorf(errno Errno, format string, args ...any) error {
 	return fmt.Errorf("%s %q: %s: %w", b.spec.Type, b.spec.Name, fmt.Sprintf(format, args...), errno)
+}
+
+// corrupt is the error of an operation that found the mapping in a state
+// no operation leaves it in (ErrCorrupt).
+func (b *base) corrupt(format string, args ...any) error {
+	return b.errorf(ErrCorrupt, format, args...)
 }
 
 // check validates the sizes of a Go-side call's key and value (value nil
@@ -228,11 +246,3 @@ func (b *base) goValueSize() int {
 
 // addr returns the address of byte off of the mapping.
 func (b *base) addr(off uint64) uint64 { return b.hdr + off }
-
-// Spin locks on off-heap words, for state shared with native code. A
-// waiter spins briefly, then yields its thread to the scheduler, so a
-// holder preempted by Go's scheduler gets to finish.
-
-func (b *base) lock(off uint64) { spinLock(b.hdr + off) }
-
-func (b *base) unlock(off uint64) { mem.AtomicStore32(b.hdr+off, 0) }

@@ -19,15 +19,10 @@ func TestHeaderLayout(t *testing.T) {
 		{"value_size", hdrValueSize, 12}, {"max_entries", hdrMaxEntries, 16}, {"map_flags", hdrFlags, 20},
 		{"value_stride", hdrValueStride, 24}, {"cpus", hdrCPUs, 28}, {"data", hdrData, 32},
 		{"aux", hdrAux, 40}, {"mask", hdrMask, 48}, {"seed", hdrSeed, 52}, {"elem_size", hdrElemSize, 56},
-		{"lock", hdrLock, 60}, {"count", hdrCount, 64}, {"type state", hdrTypeState, 72},
+		{"type state", hdrTypeState, 72},
 		{"jit", hdrJIT, 192}, {"size", headerSize, 256},
-		{"hash free_head", hdrFreeHead, 72}, {"hash bump", hdrBump, 80}, {"hash total", hdrTotal, 84},
-		{"hash free", hdrFree, 88}, {"hash lru", hdrLRU, 96}, {"hash lru_aux", hdrLRUAux, 104},
-		{"hash tick", hdrTick, 112}, {"hash nlists", hdrNLists, 120},
-		{"ringbuf consumer_pos", hdrRBCons, 72}, {"ringbuf producer_pos", hdrRBProd, 80},
-		{"ringbuf pending_pos", hdrRBPending, 88}, {"ringbuf dropped", hdrRBDropped, 96},
-		{"lpm root", hdrLPMRoot, 72}, {"lpm seq", hdrLPMSeq, 80},
-		{"queue head", hdrQHead, 72}, {"queue tail", hdrQTail, 76},
+		{"hash total", hdrTotal, 84}, {"hash tick", hdrTick, 112},
+		{"lpm nodes", hdrLPMNodes, 96}, {"queue size", hdrQSize, 80},
 	} {
 		if tc.off != tc.want {
 			t.Errorf("%s at %d, want %d", tc.name, tc.off, tc.want)

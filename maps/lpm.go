@@ -2,8 +2,12 @@ package maps
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"math/bits"
 	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"github.com/waggle-bpf/waggle/internal/mem"
 )
@@ -30,30 +34,36 @@ import (
 // 2·max_entries+1 nodes always suffice; address space is reserved for them
 // and pages are committed as nodes are first used. (The kernel allocates
 // nodes on demand instead; waggle's reservation limits max_entries to
-// 2^30-1, ENOMEM above.)
+// 2^30-1, ENOMEM above.) An update takes nodes only once it will link
+// them, so an update that fails (a full trie, EEXIST) reuses no node.
 //
-// Updates and deletes take the map's spin lock and bump a sequence counter
-// to odd before changing links and back to even after; lookups take no lock
-// and retry when the counter moved (a seqlock, where the kernel uses RCU).
-// Freed nodes are reused first-in first-out, so a value address a program
-// got from a lookup stays valid as long as possible after a concurrent
-// delete (the kernel frees after an RCU grace period, when the program has
-// finished).
+// Updates and deletes take the map's lock and bump a sequence counter to
+// odd before changing links and back to even after; lookups take no lock
+// and retry when the counter moved (a seqlock, where the kernel uses RCU),
+// and after a few retries wait for the lock. Freed nodes are reused
+// first-in first-out, so a value address a program got from a lookup stays
+// valid as long as possible after a concurrent delete (the kernel frees
+// after an RCU grace period, when the program has finished).
 //
-// Type-specific header state:
+// The lock, the counter, the root, the entry count and the free queue are
+// Go memory (header.go says why). Every node a walk reaches is checked: an
+// index below the node slots, a prefix length no longer than the key's
+// data and longer than its parent's (which bounds every descent by the
+// key's bits), and, under the lock, a node in use rather than free.
+// NextKey also checks that each child's data extends its parent's prefix
+// and sits on the side its bit says, so that the key it returns leads
+// back to the same node and a loop over NextKey ends. Anything else is
+// ErrCorrupt.
 //
-//	+72 root u32   +76 n_entries u32   +80 seq u32 (atomic)
-//	+84 free_head u32   +88 free_tail u32   +92 bump u32   +96 nodes u32
+// Type-specific header words: +96 nodes u32 (the node slots, written by
+// New).
 const (
-	hdrLPMRoot     = hdrTypeState
-	hdrLPMEntries  = hdrTypeState + 4
-	hdrLPMSeq      = hdrTypeState + 8
-	hdrLPMFreeHead = hdrTypeState + 12
-	hdrLPMFreeTail = hdrTypeState + 16
-	hdrLPMBump     = hdrTypeState + 20
-	hdrLPMNodes    = hdrTypeState + 24
+	hdrLPMNodes = hdrTypeState + 24
 
 	lpmIM = 1 // LPM_TREE_NODE_FLAG_IM
+
+	// lpmRetries bounds a lookup's lock-free attempts.
+	lpmRetries = 16
 )
 
 type lpmTrie struct {
@@ -64,6 +74,19 @@ type lpmTrie struct {
 	nsize         uint64 // node size
 	nodes         uint32 // node slots, including unused index 0
 	max           uint32
+
+	mu   sync.Mutex
+	seq  atomic.Uint32 // odd while a writer changes links
+	root atomic.Uint32
+	// Under mu:
+	entries            uint32
+	bump               uint32 // first node never used
+	freeHead, freeTail uint32
+	links              []uint32 // the free queue's links
+	used               []bool   // nodes in the trie (or being put there)
+	inUse              uint32   // how many
+	fulls              uint64   // ENOSPC answers, for audits
+	auditErr           error    // what the last audit found
 }
 
 func newLPM(spec Spec) (*lpmTrie, error) {
@@ -82,7 +105,10 @@ func newLPM(spec Spec) (*lpmTrie, error) {
 	m.put64(hdrData, m.addr(headerSize))
 	m.put32(hdrElemSize, uint32(m.nsize))
 	m.put32(hdrLPMNodes, m.nodes)
-	m.put32(hdrLPMBump, 1)
+	m.bump = 1
+	m.links = make([]uint32, n)
+	m.used = make([]bool, n)
+	m.private = n * 5
 	return m, nil
 }
 
@@ -103,25 +129,72 @@ func (m *lpmTrie) data(n uint32) []byte {
 }
 func (m *lpmTrie) valueOff(n uint32) uint64 { return m.off(n) + 16 + m.dround }
 
-// Header words: root and the sequence counter are atomic, the rest are
-// plain under the lock.
-func (m *lpmTrie) root() uint32              { return mem.AtomicLoad32(m.hdr + hdrLPMRoot) }
-func (m *lpmTrie) word(off int) uint32       { return native.Uint32(m.mapping[off:]) }
-func (m *lpmTrie) setWord(off int, v uint32) { native.PutUint32(m.mapping[off:], v) }
-
-// slot addresses: a link word is either the root or a node's child.
+// slot addresses: a link word is either the root (0) or a node's child.
 type lpmSlot uint64
 
-func (m *lpmTrie) rootSlot() lpmSlot { return lpmSlot(hdrLPMRoot) }
+func (m *lpmTrie) rootSlot() lpmSlot { return 0 }
 func (m *lpmTrie) childSlot(n, bit uint32) lpmSlot {
 	return lpmSlot(m.off(n) + uint64(bit)*4)
 }
-func (m *lpmTrie) load(s lpmSlot) uint32     { return mem.AtomicLoad32(m.hdr + uint64(s)) }
-func (m *lpmTrie) store(s lpmSlot, v uint32) { mem.AtomicStore32(m.hdr+uint64(s), v) }
+func (m *lpmTrie) load(s lpmSlot) uint32 {
+	if s == 0 {
+		return m.root.Load()
+	}
+	return mem.AtomicLoad32(m.hdr + uint64(s))
+}
+func (m *lpmTrie) store(s lpmSlot, v uint32) {
+	if s == 0 {
+		m.root.Store(v)
+		return
+	}
+	mem.AtomicStore32(m.hdr+uint64(s), v)
+}
 
 // extractBit is extract_bit: bit index of data, most significant first.
 func extractBit(data []byte, index uint32) uint32 {
 	return uint32(data[index/8]>>(7-index%8)) & 1
+}
+
+// errRetry is a lock-free walk's answer to a trie that makes no sense: a
+// writer changed it underneath, or it is corrupt; the lock tells which.
+var errRetry = errors.New("retry under the lock")
+
+// checkNode checks node n, reached below a node of prefix length parent
+// (-1 at the root): an index of a node slot, a prefix length within the
+// key's bits and longer than the parent's, and under the lock (locked) a
+// node in use.
+func (m *lpmTrie) checkNode(n uint32, parent int64, locked bool) error {
+	if n >= m.nodes {
+		if !locked {
+			return errRetry
+		}
+		return m.corrupt("link to node %d, past the %d nodes", n, m.nodes)
+	}
+	np := int64(m.prefixlen(n))
+	if np > int64(m.maxPrefix) || np <= parent {
+		if !locked {
+			return errRetry
+		}
+		if np > int64(m.maxPrefix) {
+			return m.corrupt("node %d: prefix length %d, at most %d", n, np, m.maxPrefix)
+		}
+		return m.corrupt("node %d: prefix length %d below a node of %d (a loop or a misplaced node)", n, np, parent)
+	}
+	if locked && !m.used[n] {
+		return m.corrupt("node %d is in the trie but free", n)
+	}
+	return nil
+}
+
+// checkEdge checks that child c of node n (both checked) holds n's prefix
+// and, at n's prefix length, the bit of the side it hangs on: where a
+// lookup of c's key would look for it.
+func (m *lpmTrie) checkEdge(n, bit, c uint32) error {
+	np := m.prefixlen(n)
+	if m.match(c, np, m.data(n)) < np || extractBit(m.data(c), np) != bit {
+		return m.corrupt("node %d hangs on side %d of node %d but its data does not say so", c, bit, n)
+	}
+	return nil
 }
 
 // match is longest_prefix_match: how many leading bits of node n's data
@@ -162,91 +235,106 @@ func (m *lpmTrie) match(n uint32, plen uint32, kdata []byte) uint32 {
 
 // lookup is trie_lookup_elem: the node of the longest prefix matching key
 // (whose prefixlen is how many bits of its data to match), 0 if none.
-func (m *lpmTrie) lookup(key []byte) uint32 {
+func (m *lpmTrie) lookup(key []byte) (uint32, error) {
 	plen, kdata := native.Uint32(key), key[4:]
 	if plen > m.maxPrefix {
-		return 0
+		return 0, nil
 	}
-	seq := m.hdr + hdrLPMSeq
-	for spins := 0; ; spins++ {
-		s := mem.AtomicLoad32(seq)
+	for try := 0; try < lpmRetries; try++ {
+		s := m.seq.Load()
 		if s&1 != 0 {
-			if spins > 16 {
-				runtime.Gosched()
-			}
+			runtime.Gosched()
 			continue
 		}
-		found := m.walk(plen, kdata)
-		if mem.AtomicLoad32(seq) == s {
-			return found
+		found, err := m.walk(plen, kdata, false)
+		if err == nil && m.seq.Load() == s {
+			return found, nil
 		}
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.walk(plen, kdata, true)
 }
 
-func (m *lpmTrie) walk(plen uint32, kdata []byte) uint32 {
+func (m *lpmTrie) walk(plen uint32, kdata []byte, locked bool) (uint32, error) {
 	found := uint32(0)
-	n := m.root()
-	for steps := uint32(0); n != 0 && n < m.nodes && steps <= m.maxPrefix+1; steps++ {
+	parent := int64(-1)
+	for n := m.root.Load(); n != 0; {
+		if err := m.checkNode(n, parent, locked); err != nil {
+			return 0, err
+		}
 		matchlen := m.match(n, plen, kdata)
 		if matchlen == m.maxPrefix {
-			return n
+			return n, nil
 		}
 		np := m.prefixlen(n)
-		if matchlen < np || np >= m.maxPrefix {
+		if matchlen < np {
 			break
 		}
 		if m.flags(n)&lpmIM == 0 {
 			found = n
 		}
+		parent = int64(np)
 		n = m.child(n, extractBit(kdata, np))
 	}
-	return found
+	return found, nil
 }
 
 // Writers hold the lock and make the sequence counter odd while they work.
 func (m *lpmTrie) writeLock() {
-	m.lock(hdrLock)
-	mem.AtomicAdd32(m.hdr+hdrLPMSeq, 1)
+	m.mu.Lock()
+	m.seq.Add(1)
 }
 
 func (m *lpmTrie) writeUnlock() {
-	mem.AtomicAdd32(m.hdr+hdrLPMSeq, 1)
-	m.unlock(hdrLock)
+	m.seq.Add(1)
+	m.mu.Unlock()
 }
 
 // alloc takes a node: a never-used one while there are, else the oldest
-// freed one.
-func (m *lpmTrie) alloc() (uint32, bool) {
-	if b := m.word(hdrLPMBump); b < m.nodes {
-		m.setWord(hdrLPMBump, b+1)
-		return b, true
+// freed one. 2·max_entries+1 nodes always suffice (see above), so running
+// out means nodes were lost: cut off the trie by a write over a link.
+func (m *lpmTrie) alloc() (uint32, error) {
+	n := uint32(0)
+	switch {
+	case m.bump < m.nodes:
+		n = m.bump
+		m.bump++
+	case m.freeHead != 0:
+		n = m.freeHead
+		m.freeHead = m.links[n]
+		if m.freeHead == 0 {
+			m.freeTail = 0
+		}
+	default:
+		return 0, m.corrupt("all %d nodes in use for %d entries: nodes were cut off the trie", m.nodes-1, m.entries)
 	}
-	h := m.word(hdrLPMFreeHead)
-	if h == 0 {
-		return 0, false
-	}
-	next := native.Uint32(m.mapping[m.off(h):])
-	m.setWord(hdrLPMFreeHead, next)
-	if next == 0 {
-		m.setWord(hdrLPMFreeTail, 0)
-	}
-	return h, true
+	m.used[n] = true
+	m.inUse++
+	return n, nil
 }
 
-// release queues node n for reuse, linking the free queue through child0.
-// Lookups standing on n see the sequence counter move and retry.
-func (m *lpmTrie) release(n uint32) {
+// release queues node n for reuse. Lookups standing on n see the sequence
+// counter move and retry.
+func (m *lpmTrie) release(n uint32) error {
 	if n == 0 {
-		return
+		return nil
 	}
+	if !m.used[n] {
+		return m.corrupt("node %d freed twice", n)
+	}
+	m.used[n] = false
+	m.inUse--
 	native.PutUint32(m.mapping[m.off(n)+4:], 0)
 	native.PutUint32(m.mapping[m.off(n):], 0)
-	if t := m.word(hdrLPMFreeTail); t != 0 {
-		native.PutUint32(m.mapping[m.off(t):], n)
+	m.links[n] = 0
+	if m.freeTail != 0 {
+		m.links[m.freeTail] = n
 	} else {
-		m.setWord(hdrLPMFreeHead, n)
+		m.freeHead = n
 	}
-	m.setWord(hdrLPMFreeTail, n)
+	m.freeTail = n
+	return nil
 }
 
 // fill writes a node's prefix, flags, data and (if value is non-nil) value.
@@ -262,16 +350,75 @@ func (m *lpmTrie) fill(n, plen, flags uint32, data, value []byte) {
 	}
 }
 
-// checkAdd is trie_check_add_elem.
+// checkAdd is trie_check_add_elem. A full trie is audited (see full).
 func (m *lpmTrie) checkAdd(flags uint64) error {
 	if flags == UpdateExist {
 		return ENOENT
 	}
-	e := m.word(hdrLPMEntries)
-	if e == m.max {
-		return ENOSPC
+	if m.entries >= m.max {
+		return m.full()
 	}
-	m.setWord(hdrLPMEntries, e+1)
+	m.entries++
+	return nil
+}
+
+// full is the answer to a new prefix in a trie holding max_entries: ENOSPC,
+// unless the trie holds fewer, some cut off by a write over a link. Like
+// a full hash map (hashMap.full), the trie is walked whole, once every
+// max_entries answers.
+func (m *lpmTrie) full() error {
+	if m.fulls%max(64, uint64(m.max)) == 0 {
+		m.auditErr = m.audit()
+	}
+	m.fulls++
+	if m.auditErr != nil {
+		return m.auditErr
+	}
+	return ENOSPC
+}
+
+// audit walks the whole trie (locked), checking every node and edge, and
+// counts its prefixes and nodes against the entry and node counts.
+func (m *lpmTrie) audit() error {
+	seen := make([]bool, m.nodes)
+	var nodes, leaves uint32
+	type at struct {
+		n      uint32
+		parent int64
+	}
+	stack := []at{{m.root.Load(), -1}}
+	for len(stack) > 0 {
+		t := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if t.n == 0 {
+			continue
+		}
+		if err := m.checkNode(t.n, t.parent, true); err != nil {
+			return err
+		}
+		if seen[t.n] {
+			return m.corrupt("node %d is reached twice", t.n)
+		}
+		seen[t.n] = true
+		nodes++
+		if m.flags(t.n)&lpmIM == 0 {
+			leaves++
+		}
+		for bit := range uint32(2) {
+			if c := m.child(t.n, bit); c != 0 {
+				if err := m.checkNode(c, int64(m.prefixlen(t.n)), true); err != nil {
+					return err
+				}
+				if err := m.checkEdge(t.n, bit, c); err != nil {
+					return err
+				}
+				stack = append(stack, at{c, int64(m.prefixlen(t.n))})
+			}
+		}
+	}
+	if leaves != m.entries || nodes != m.inUse {
+		return m.corrupt("%d prefixes and %d nodes counted, %d and %d in the trie: some were cut off", m.entries, m.inUse, leaves, nodes)
+	}
 	return nil
 }
 
@@ -286,60 +433,75 @@ func (m *lpmTrie) update(key, value []byte, flags uint64) error {
 	}
 	m.writeLock()
 	defer m.writeUnlock()
-	nn, ok := m.alloc()
-	if !ok {
-		return ENOMEM
-	}
-	m.fill(nn, plen, 0, kdata, value)
+	return m.insert(plen, kdata, value, flags)
+}
 
+// insert links a new node for the prefix (plen, kdata) with value. Unlike
+// the kernel, which allocates the node first, it takes nodes only once the
+// insert will link them, so failed inserts (a full trie, EEXIST) recycle
+// no freed node a program may still be reading.
+func (m *lpmTrie) insert(plen uint32, kdata, value []byte, flags uint64) error {
 	slot := m.rootSlot()
 	var node, matchlen uint32
+	parent := int64(-1)
 	for node = m.load(slot); node != 0; node = m.load(slot) {
+		if err := m.checkNode(node, parent, true); err != nil {
+			return err
+		}
 		matchlen = m.match(node, plen, kdata)
 		np := m.prefixlen(node)
 		if np != matchlen || np == plen || np == m.maxPrefix {
 			break
 		}
+		parent = int64(np)
 		slot = m.childSlot(node, extractBit(kdata, np))
 	}
-	if node == 0 {
-		if err := m.checkAdd(flags); err != nil {
-			m.release(nn)
-			return err
-		}
-		m.store(slot, nn)
-		return nil
-	}
-	if m.prefixlen(node) == matchlen {
+	if node != 0 && m.prefixlen(node) == matchlen {
 		if m.flags(node)&lpmIM == 0 {
 			if flags == UpdateNoExist {
-				m.release(nn)
 				return EEXIST
 			}
 		} else if err := m.checkAdd(flags); err != nil {
-			m.release(nn)
 			return err
 		}
+		nn, err := m.alloc()
+		if err != nil {
+			if m.flags(node)&lpmIM != 0 {
+				m.entries--
+			}
+			return err
+		}
+		m.fill(nn, plen, 0, kdata, value)
 		m.setChild(nn, 0, m.child(node, 0))
 		m.setChild(nn, 1, m.child(node, 1))
 		m.store(slot, nn)
-		m.release(node)
-		return nil
+		return m.release(node)
 	}
 	if err := m.checkAdd(flags); err != nil {
-		m.release(nn)
 		return err
 	}
-	if matchlen == plen {
+	nn, err := m.alloc()
+	if err != nil {
+		m.entries--
+		return err
+	}
+	m.fill(nn, plen, 0, kdata, value)
+	switch {
+	case node == 0:
+		m.store(slot, nn)
+		return nil
+	case matchlen == plen:
 		m.setChild(nn, extractBit(m.data(node), matchlen), node)
 		m.store(slot, nn)
 		return nil
 	}
-	im, ok := m.alloc()
-	if !ok {
-		m.setWord(hdrLPMEntries, m.word(hdrLPMEntries)-1)
-		m.release(nn)
-		return ENOMEM
+	im, err := m.alloc()
+	if err != nil {
+		m.entries--
+		if rerr := m.release(nn); rerr != nil {
+			return rerr
+		}
+		return err
 	}
 	m.fill(im, matchlen, lpmIM, m.data(node), nil)
 	if extractBit(kdata, matchlen) != 0 {
@@ -363,12 +525,17 @@ func (m *lpmTrie) remove(key []byte) error {
 	defer m.writeUnlock()
 	trim, trim2 := m.rootSlot(), m.rootSlot()
 	var parent, node, matchlen uint32
+	above := int64(-1)
 	for node = m.load(trim); node != 0; node = m.load(trim) {
+		if err := m.checkNode(node, above, true); err != nil {
+			return err
+		}
 		matchlen = m.match(node, plen, kdata)
 		np := m.prefixlen(node)
 		if np != matchlen || np == plen {
 			break
 		}
+		above = int64(np)
 		parent = node
 		trim2 = trim
 		trim = m.childSlot(node, extractBit(kdata, np))
@@ -376,7 +543,10 @@ func (m *lpmTrie) remove(key []byte) error {
 	if node == 0 || m.prefixlen(node) != plen || m.prefixlen(node) != matchlen || m.flags(node)&lpmIM != 0 {
 		return ENOENT
 	}
-	m.setWord(hdrLPMEntries, m.word(hdrLPMEntries)-1)
+	if m.entries == 0 {
+		return m.corrupt("prefix %d/%d found in a trie that counts no entries", plen, len(kdata)*8)
+	}
+	m.entries--
 	c0, c1 := m.child(node, 0), m.child(node, 1)
 	if c0 != 0 && c1 != 0 {
 		native.PutUint32(m.mapping[m.off(node)+12:], m.flags(node)|lpmIM)
@@ -388,9 +558,10 @@ func (m *lpmTrie) remove(key []byte) error {
 		} else {
 			m.store(trim2, m.child(parent, 0))
 		}
-		m.release(parent)
-		m.release(node)
-		return nil
+		if err := m.release(parent); err != nil {
+			return err
+		}
+		return m.release(node)
 	}
 	switch {
 	case c0 != 0:
@@ -400,30 +571,36 @@ func (m *lpmTrie) remove(key []byte) error {
 	default:
 		m.store(trim, 0)
 	}
-	m.release(node)
-	return nil
+	return m.release(node)
 }
 
 // nextKey is trie_get_next_key: post-order, leftmost first.
 func (m *lpmTrie) nextKey(key, next []byte) error {
-	m.lock(hdrLock)
-	defer m.unlock(hdrLock)
-	searchRoot := m.root()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	searchRoot := m.root.Load()
 	if searchRoot == 0 {
 		return ENOENT
 	}
-	var nextNode uint32
+	// above is the node searchRoot hangs from (0 for the root), and bit
+	// the side.
+	var above, bit uint32
 	if key != nil && native.Uint32(key) <= m.maxPrefix {
 		plen, kdata := native.Uint32(key), key[4:]
 		stack := make([]uint32, 0, m.maxPrefix+1)
 		var node, matchlen uint32
+		parent := int64(-1)
 		for node = searchRoot; node != 0; {
+			if err := m.checkNode(node, parent, true); err != nil {
+				return err
+			}
 			stack = append(stack, node)
 			matchlen = m.match(node, plen, kdata)
 			np := m.prefixlen(node)
 			if np != matchlen || np == plen {
 				break
 			}
+			parent = int64(np)
 			node = m.child(node, extractBit(kdata, np))
 		}
 		if node != 0 && m.prefixlen(node) == matchlen && m.flags(node)&lpmIM == 0 {
@@ -433,14 +610,13 @@ func (m *lpmTrie) nextKey(key, next []byte) error {
 				parent := stack[sp-1]
 				if m.child(parent, 0) == node {
 					if r := m.child(parent, 1); r != 0 {
-						searchRoot = r
+						searchRoot, above, bit = r, parent, 1
 						found = true
 						break
 					}
 				}
 				if m.flags(parent)&lpmIM == 0 {
-					nextNode = parent
-					return m.copyKey(next, nextNode)
+					return m.copyKey(next, parent)
 				}
 				node = parent
 			}
@@ -449,16 +625,33 @@ func (m *lpmTrie) nextKey(key, next []byte) error {
 			}
 		}
 	}
+	parent := int64(-1)
+	if above != 0 {
+		parent = int64(m.prefixlen(above))
+	}
+	var nextNode uint32
 	for node := searchRoot; node != 0; {
+		if err := m.checkNode(node, parent, true); err != nil {
+			return err
+		}
+		if above != 0 {
+			if err := m.checkEdge(above, bit, node); err != nil {
+				return err
+			}
+		}
+		parent, above = int64(m.prefixlen(node)), node
 		if m.flags(node)&lpmIM != 0 {
-			node = m.child(node, 0)
+			node, bit = m.child(node, 0), 0
 			continue
 		}
 		nextNode = node
-		node = m.child(node, 0)
+		node, bit = m.child(node, 0), 0
 		if node == 0 {
-			node = m.child(nextNode, 1)
+			node, bit = m.child(nextNode, 1), 1
 		}
+	}
+	if nextNode == 0 {
+		return m.corrupt("intermediate node without a prefix below it")
 	}
 	return m.copyKey(next, nextNode)
 }
@@ -478,7 +671,10 @@ func (m *lpmTrie) Lookup(key, value []byte) error {
 	if err := m.checkRead("lookup"); err != nil {
 		return err
 	}
-	n := m.lookup(key)
+	n, err := m.lookup(key)
+	if err != nil {
+		return fmt.Errorf("lookup: %w", err)
+	}
 	if n == 0 {
 		return ENOENT
 	}
@@ -539,7 +735,7 @@ func (m *lpmTrie) LookupElem(cpu int, key []byte) uint64 {
 	if len(key) != int(m.spec.KeySize) || m.closed.Load() {
 		return 0
 	}
-	n := m.lookup(key)
+	n, _ := m.lookup(key)
 	if n == 0 {
 		return 0
 	}

@@ -3,6 +3,8 @@ package maps
 import (
 	"cmp"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/waggle-bpf/waggle/internal/mem"
 )
@@ -40,32 +42,17 @@ import (
 // How lookups stay lock-free: a lookup stamps the element with the next
 // tick of the map's clock and, if the element was clean, marks it dirty and
 // pushes it on its list's "touched" stack (a lock-free push; the stack is
-// only ever taken whole). Everything else happens under the list's spin
-// lock: every update first drains the touched stack, moving the touched
-// elements to the head of the list in the order of their ticks, and
-// reclaiming elements that deletes unlinked from their chains. So the list
-// is in exact recency order whenever an eviction looks at its tail. Deletes
-// take only the bucket lock: they unlink the element and push it on the
-// touched stack for the next drain to reclaim.
+// only ever taken whole). Everything else happens under the list's lock:
+// every update first drains the touched stack, moving the touched elements
+// to the head of the list in the order of their ticks, and reclaiming
+// elements that deletes unlinked from their chains. So the list is in exact
+// recency order whenever an eviction looks at its tail. Deletes take only
+// the bucket lock: they unlink the element and push it on the touched stack
+// for the next drain to reclaim.
 //
-// Layout, after the hash table's free list links:
-//
-//	lru ─────► lists: nlists × 64 bytes
-//	           ┌──────┬──────┬──────┬──────┬──────┬──────┬──────┬──────┬─────────┬─────┐
-//	           │ lock │ head │ tail │ live │ cap  │ free │ bump │ end  │ touched │ pad │ u32 each
-//	           └──────┴──────┴──────┴──────┴──────┴──────┴──────┴──────┴─────────┴─────┘
-//	           head (most recent), tail, free and touched hold index+1 (0: none);
-//	           list l owns elements [bump₀, end) = [l·per, (l+1)·per), per = cap+1
-//	lru_aux ─► element states: total × 24 bytes
-//	           ┌──────┬──────┬──────────┬────────────┬───────┐
-//	           │ prev │ next │ snap u64 │ touch_next │ state │
-//	           └──────┴──────┴──────────┴────────────┴───────┘
-//	           state: 0 free, 1 linked (in a chain and on the list),
-//	           2 unlinked (deleted from its chain, still on the list)
-//	scratch ─► total × u32: the drain's sort buffer
-//
-// and at the end of each hash element (elem_size includes it), what a
-// lookup writes, in the cache line it already reads:
+// The lists, the touched stacks and the elements' list state are Go memory
+// (header.go says why); what a lookup writes is at the end of each hash
+// element (elem_size includes it), in the cache line it already reads:
 //
 //	┌──────────────────┬───────────┬─────┐
 //	│ tick u64         │ dirty u32 │ pad │
@@ -75,26 +62,11 @@ import (
 // is atomic. On strongly ordered machines (x86) the drain, which clears
 // dirty and then reads the tick, sees the last tick; elsewhere it may see
 // an older one, which can only misorder elements touched at nearly the
-// same moment.
+// same moment. Dirty is only a hint that spares a lookup the Go-side flag
+// (queued) that decides whether an element is on the touched stack: a
+// write over either word can misorder recency, never put an element on a
+// stack twice. List l owns elements [l·per, (l+1)·per), per = cap+1.
 const (
-	lstLock    = 0
-	lstHead    = 4
-	lstTail    = 8
-	lstLive    = 12
-	lstCap     = 16
-	lstFree    = 20
-	lstBump    = 24
-	lstEnd     = 28
-	lstTouched = 32
-	lstSize    = 64
-
-	auxPrev      = 0
-	auxNext      = 4
-	auxSnap      = 8
-	auxTouchNext = 16
-	auxState     = 20
-	auxSize      = 24
-
 	// The hot part of an LRU element's state sits at the end of the
 	// element itself, in the cache line a lookup already touches.
 	hotTick  = 0
@@ -102,15 +74,39 @@ const (
 	hotSize  = 16
 
 	stFree     = 0
-	stLinked   = 1
-	stUnlinked = 2
+	stLinked   = 1 // in a chain and on the list
+	stUnlinked = 2 // deleted from its chain, still on the list
 )
 
+// lruList is one LRU list. Fields are under mu except touched.
+type lruList struct {
+	mu         sync.Mutex
+	head, tail uint32 // index+1, 0: none; head is the most recent
+	live       uint32 // elements taken for keys
+	free       uint32 // index+1 of the first free element
+	bump       uint32 // first element never used
+	touched    atomic.Uint32
+	_          [64 - 8 - 24]byte
+}
+
+// lruElem is an element's list state.
+type lruElem struct {
+	prev, next uint32 // list links (index+1); next links the free list too
+	hash       uint32 // the hash the element was linked with
+	state      atomic.Uint32
+	queued     atomic.Uint32 // on the touched stack
+	touchNext  atomic.Uint32 // the touched stack's link
+	snap       uint64        // the tick the drain sorts by
+}
+
 type lruState struct {
-	m                            *hashMap
-	nlists                       uint32
-	per                          uint32 // elements a list owns: cap + 1 spare
-	listsOff, auxOff, scratchOff uint64
+	m       *hashMap
+	nlists  uint32
+	per     uint32 // elements a list owns: cap + 1 spare
+	cap     uint32
+	lists   []lruList
+	elems   []lruElem
+	scratch []uint32 // the drains' sort buffers
 }
 
 func lruLists(spec Spec) uint64 {
@@ -120,47 +116,22 @@ func lruLists(spec Spec) uint64 {
 	return 1
 }
 
-// lruStorage is the bytes of LRU state for total elements.
-func lruStorage(spec Spec, total uint64) uint64 {
-	return 8 + lruLists(spec)*lstSize + total*auxSize + total*4
-}
-
-func newLRU(m *hashMap, off uint64) *lruState {
+func newLRU(m *hashMap) *lruState {
 	s := &lruState{m: m, nlists: uint32(lruLists(m.spec))}
 	s.per = m.total / s.nlists
-	s.listsOff = (off + 7) &^ 7
-	s.auxOff = off + uint64(s.nlists)*lstSize
-	s.scratchOff = s.auxOff + uint64(m.total)*auxSize
-	m.put64(hdrLRU, m.addr(s.listsOff))
-	m.put64(hdrLRUAux, m.addr(s.auxOff))
-	m.put32(hdrNLists, s.nlists)
-	for l := uint32(0); l < s.nlists; l++ {
-		s.put(l, lstCap, s.per-1)
-		s.put(l, lstBump, l*s.per)
-		s.put(l, lstEnd, (l+1)*s.per)
+	s.cap = s.per - 1
+	s.lists = make([]lruList, s.nlists)
+	s.elems = make([]lruElem, m.total)
+	s.scratch = make([]uint32, m.total)
+	for l := range s.lists {
+		s.lists[l].bump = uint32(l) * s.per
 	}
+	m.private += uint64(s.nlists)*64 + uint64(m.total)*(32+4)
 	return s
 }
 
-// List fields (plain: only touched under the list lock, except touched).
-func (s *lruState) list(l uint32) uint64 { return s.listsOff + uint64(l)*lstSize }
-func (s *lruState) get(l uint32, f uint64) uint32 {
-	return native.Uint32(s.m.mapping[s.list(l)+f:])
-}
-func (s *lruState) put(l uint32, f uint64, v uint32) {
-	native.PutUint32(s.m.mapping[s.list(l)+f:], v)
-}
-
-// Element state fields.
-func (s *lruState) aux(i uint32) uint64 { return s.auxOff + uint64(i)*auxSize }
-func (s *lruState) auxGet(i uint32, f uint64) uint32 {
-	return native.Uint32(s.m.mapping[s.aux(i)+f:])
-}
-func (s *lruState) auxPut(i uint32, f uint64, v uint32) {
-	native.PutUint32(s.m.mapping[s.aux(i)+f:], v)
-}
-func (s *lruState) state(i uint32) uint32 { return mem.AtomicLoad32(s.m.hdr + s.aux(i) + auxState) }
-func (s *lruState) setState(i, st uint32) { mem.AtomicStore32(s.m.hdr+s.aux(i)+auxState, st) }
+func (s *lruState) state(i uint32) uint32 { return s.elems[i].state.Load() }
+func (s *lruState) setState(i, st uint32) { s.elems[i].state.Store(st) }
 
 func (s *lruState) listOf(i uint32) uint32 { return i / s.per }
 
@@ -189,15 +160,16 @@ func (s *lruState) touch(i uint32) {
 
 // markDirty pushes i on its list's touched stack unless it is there.
 func (s *lruState) markDirty(i uint32) {
-	if !mem.CompareAndSwap32(s.hot(i)+hotDirty, 0, 1) {
+	e := &s.elems[i]
+	if !e.queued.CompareAndSwap(0, 1) {
 		return
 	}
-	a := s.m.hdr + s.aux(i)
-	ta := s.m.hdr + s.list(s.listOf(i)) + lstTouched
+	mem.AtomicStore32(s.hot(i)+hotDirty, 1)
+	t := &s.lists[s.listOf(i)].touched
 	for {
-		old := mem.AtomicLoad32(ta)
-		mem.AtomicStore32(a+auxTouchNext, old)
-		if mem.CompareAndSwap32(ta, old, i+1) {
+		old := t.Load()
+		e.touchNext.Store(old)
+		if t.CompareAndSwap(old, i+1) {
 			return
 		}
 	}
@@ -213,77 +185,84 @@ func (s *lruState) unlinked(i uint32) {
 // List operations; the caller holds list l's lock.
 
 func (s *lruState) pushHead(l, i uint32) {
-	head := s.get(l, lstHead)
-	s.auxPut(i, auxPrev, 0)
-	s.auxPut(i, auxNext, head)
+	L := &s.lists[l]
+	head := L.head
+	s.elems[i].prev = 0
+	s.elems[i].next = head
 	if head != 0 {
-		s.auxPut(head-1, auxPrev, i+1)
+		s.elems[head-1].prev = i + 1
 	} else {
-		s.put(l, lstTail, i+1)
+		L.tail = i + 1
 	}
-	s.put(l, lstHead, i+1)
+	L.head = i + 1
 }
 
 func (s *lruState) remove(l, i uint32) {
-	p, n := s.auxGet(i, auxPrev), s.auxGet(i, auxNext)
+	L := &s.lists[l]
+	p, n := s.elems[i].prev, s.elems[i].next
 	if p != 0 {
-		s.auxPut(p-1, auxNext, n)
+		s.elems[p-1].next = n
 	} else {
-		s.put(l, lstHead, n)
+		L.head = n
 	}
 	if n != 0 {
-		s.auxPut(n-1, auxPrev, p)
+		s.elems[n-1].prev = p
 	} else {
-		s.put(l, lstTail, p)
+		L.tail = p
 	}
 }
 
 func (s *lruState) freePush(l, i uint32) {
 	s.setState(i, stFree)
-	s.auxPut(i, auxNext, s.get(l, lstFree))
-	s.put(l, lstFree, i+1)
+	s.elems[i].next = s.lists[l].free
+	s.lists[l].free = i + 1
 }
 
 func (s *lruState) freePop(l uint32) (uint32, bool) {
-	if top := s.get(l, lstFree); top != 0 {
-		s.put(l, lstFree, s.auxGet(top-1, auxNext))
+	L := &s.lists[l]
+	if top := L.free; top != 0 {
+		L.free = s.elems[top-1].next
 		return top - 1, true
 	}
-	if b := s.get(l, lstBump); b < s.get(l, lstEnd) {
-		s.put(l, lstBump, b+1)
-		return b, true
+	if L.bump < (l+1)*s.per {
+		L.bump++
+		return L.bump - 1, true
 	}
 	return 0, false
 }
 
 // drain empties list l's touched stack: deleted elements are reclaimed,
-// used ones move to the head in the order of their ticks.
+// used ones move to the head in the order of their ticks. An element is
+// on one stack at most once (queued), so the stack holds at most per
+// elements.
 func (s *lruState) drain(l uint32) {
-	top := mem.AtomicXchg32(s.m.hdr+s.list(l)+lstTouched, 0)
+	L := &s.lists[l]
+	top := L.touched.Swap(0)
 	if top == 0 {
 		return
 	}
-	scratch := mem.Uint32s(s.m.mapping[s.scratchOff+uint64(l*s.per)*4 : s.scratchOff+uint64((l+1)*s.per)*4])
+	scratch := s.scratch[l*s.per : (l+1)*s.per]
 	k := 0
-	for n := uint32(0); top != 0 && n <= s.per; n++ {
+	for n := 0; top != 0 && n < len(scratch); n++ {
 		i := top - 1
-		a := s.m.hdr + s.aux(i)
-		top = mem.AtomicLoad32(a + auxTouchNext)
+		e := &s.elems[i]
+		top = e.touchNext.Load()
+		e.queued.Store(0)
 		mem.AtomicStore32(s.hot(i)+hotDirty, 0)
-		switch s.state(i) {
+		switch e.state.Load() {
 		case stLinked:
-			native.PutUint64(s.m.mapping[s.aux(i)+auxSnap:], mem.Load64(s.hot(i)+hotTick))
+			e.snap = mem.Load64(s.hot(i) + hotTick)
 			scratch[k] = i
 			k++
 		case stUnlinked:
 			s.remove(l, i)
 			s.freePush(l, i)
-			s.put(l, lstLive, s.get(l, lstLive)-1)
+			L.live--
 		}
 	}
 	batch := scratch[:k]
 	slices.SortFunc(batch, func(a, b uint32) int {
-		return cmp.Compare(native.Uint64(s.m.mapping[s.aux(a)+auxSnap:]), native.Uint64(s.m.mapping[s.aux(b)+auxSnap:]))
+		return cmp.Compare(s.elems[a].snap, s.elems[b].snap)
 	})
 	for _, i := range batch {
 		s.remove(l, i)
@@ -294,11 +273,12 @@ func (s *lruState) drain(l uint32) {
 // alloc takes an element for a new key on list l (locked, no bucket lock
 // held): a free one while the list has room, else the least recently used
 // element, evicted from its chain.
-func (s *lruState) alloc(l uint32) (uint32, bool) {
-	if s.get(l, lstLive) < s.get(l, lstCap) {
+func (s *lruState) alloc(l uint32) (uint32, bool, error) {
+	L := &s.lists[l]
+	if L.live < s.cap {
 		if i, ok := s.freePop(l); ok {
-			s.put(l, lstLive, s.get(l, lstLive)+1)
-			return i, true
+			L.live++
+			return i, true, nil
 		}
 	}
 	return s.evict(l)
@@ -306,53 +286,78 @@ func (s *lruState) alloc(l uint32) (uint32, bool) {
 
 // evict takes the element at list l's tail out of the map and returns it
 // for reuse; the list's live count is unchanged (one out, one to come in).
-func (s *lruState) evict(l uint32) (uint32, bool) {
+// The element's bucket comes from the hash it was linked with, kept in Go
+// memory; its chain must hold it, or the chain was written over.
+func (s *lruState) evict(l uint32) (uint32, bool, error) {
 	m := s.m
-	for t, n := s.get(l, lstTail), uint32(0); t != 0 && n <= s.per; n++ {
+	for t, n := s.lists[l].tail, uint32(0); t != 0 && n <= s.per; n++ {
 		i := t - 1
-		t = s.auxGet(i, auxPrev)
+		t = s.elems[i].prev
 		if s.state(i) == stLinked {
-			h := native.Uint32(m.mapping[m.elemOff(i)+4:])
-			b := h & m.mask
+			b := s.elems[i].hash & m.mask
 			m.lockBucket(b)
 			if s.state(i) == stLinked {
-				if link, ok := m.linkOf(b, i); ok {
-					m.unlink(link, i)
-					s.setState(i, stFree)
-					m.unlockBucket(b)
-					m.release()
-					s.remove(l, i)
-					return i, true
+				link, ok, err := m.linkOf(b, i)
+				if err == nil && !ok {
+					err = m.corrupt("element %d is linked but not in its bucket %d's chain", i, b)
 				}
+				if err != nil {
+					m.unlockBucket(b)
+					return 0, false, err
+				}
+				m.unlink(link, i)
+				s.setState(i, stFree)
+				err = m.release()
+				m.unlockBucket(b)
+				s.remove(l, i)
+				if err != nil {
+					// Out, and nothing comes in: keep it free.
+					s.freePush(l, i)
+					s.lists[l].live--
+					return 0, false, err
+				}
+				return i, true, nil
 			}
 			m.unlockBucket(b)
 		}
 		if s.state(i) == stUnlinked {
 			s.remove(l, i)
 			s.setState(i, stFree)
-			return i, true
+			return i, true, nil
 		}
 	}
-	return 0, false
+	return 0, false, nil
 }
 
 // update is htab_lru_map_update_elem and __htab_lru_percpu_map_update_elem.
 func (s *lruState) update(key, value []byte, h uint32, flags uint64, cpu int) error {
 	m := s.m
 	l := s.listFor(cpu)
-	m.lock(s.list(l) + lstLock)
-	defer m.unlock(s.list(l) + lstLock)
+	L := &s.lists[l]
+	L.mu.Lock()
+	defer L.mu.Unlock()
 	s.drain(l)
 
 	// Predict from a lock-free lookup, so a doomed update evicts nothing.
-	old, exists := m.find(key, h)
+	old, exists, err := m.find(key, h)
+	if err != nil {
+		return err
+	}
 	if err := checkUpdateFlags(exists, flags); err != nil {
 		return err
 	}
 	b := h & m.mask
 	if exists && m.percpu {
 		m.lockBucket(b)
-		if i, _, ok := m.findLocked(b, key, h); ok {
+		i, _, ok, err := m.findLocked(b, key, h)
+		if err == nil && ok {
+			err = m.linked(i)
+		}
+		if err != nil {
+			m.unlockBucket(b)
+			return err
+		}
+		if ok {
 			m.writeValue(i, value, cpu, false)
 			if s.listOf(i) == l {
 				s.remove(l, i)
@@ -374,30 +379,40 @@ func (s *lruState) update(key, value []byte, h uint32, flags uint64, cpu int) er
 	if exists {
 		// A replacement: the list's spare is free (live ≤ cap < per).
 		if n, ok = s.freePop(l); ok {
-			s.put(l, lstLive, s.get(l, lstLive)+1)
+			L.live++
 		}
-	} else {
-		n, ok = s.alloc(l)
+	} else if n, ok, err = s.alloc(l); err != nil {
+		return err
 	}
 	if !ok {
 		return ENOMEM // bpf_lru_pop_free found nothing: unreachable here
 	}
 	m.writeElem(n, h, key, value, cpu)
+	s.elems[n].hash = h
 
-	m.lockBucket(b)
-	old, link, found := m.findLocked(b, key, h)
-	if err := checkUpdateFlags(found, flags); err != nil {
-		m.unlockBucket(b)
+	// giveBack returns n, taken for nothing.
+	giveBack := func() {
 		s.freePush(l, n)
-		s.put(l, lstLive, s.get(l, lstLive)-1)
+		L.live--
+	}
+	m.lockBucket(b)
+	old, link, found, err := m.findLocked(b, key, h)
+	if err == nil && found {
+		err = m.linked(old)
+	}
+	if err == nil {
+		err = checkUpdateFlags(found, flags)
+	}
+	if err != nil {
+		m.unlockBucket(b)
+		giveBack()
 		return err
 	}
 	if found && m.percpu {
 		// Raced with an insert of the same key: update it in place.
 		m.writeValue(old, value, cpu, false)
 		m.unlockBucket(b)
-		s.freePush(l, n)
-		s.put(l, lstLive, s.get(l, lstLive)-1)
+		giveBack()
 		return nil
 	}
 	s.pushHead(l, n)
@@ -411,21 +426,25 @@ func (s *lruState) update(key, value []byte, h uint32, flags uint64, cpu int) er
 		if s.listOf(old) == l {
 			s.remove(l, old)
 			s.freePush(l, old)
-			s.put(l, lstLive, s.get(l, lstLive)-1)
+			L.live--
 		} else {
 			s.unlinked(old)
 		}
 	} else {
-		mem.AtomicAdd64(m.hdr+hdrCount, 1)
+		m.count.Add(1)
 	}
 	m.unlockBucket(b)
 
 	// A replacement whose old element vanished meanwhile was an insert:
 	// give back an element if that overfilled the list.
-	if s.get(l, lstLive) > s.get(l, lstCap) {
-		if i, ok := s.evict(l); ok {
+	if L.live > s.cap {
+		i, ok, err := s.evict(l)
+		if err != nil {
+			return err
+		}
+		if ok {
 			s.freePush(l, i)
-			s.put(l, lstLive, s.get(l, lstLive)-1)
+			L.live--
 		}
 	}
 	return nil

@@ -132,37 +132,55 @@ func (r *perfRing) get(dst []byte) {
 	}
 }
 
-// next reads one record into rec; false if the ring is empty.
-func (r *perfRing) next(rec *PerfRecord) bool {
+// next reads one record into rec; false if the ring is empty. The ring's
+// memory is written only here, but a record that cannot be (an unknown
+// type, a size past what was written) drops what the ring holds, with
+// ErrCorrupt, rather than read past it.
+func (r *perfRing) next(rec *PerfRecord) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.dead || r.head == r.tail {
-		return false
+		return false, nil
 	}
+	avail := r.head - r.tail
 	var h [8]byte
+	if avail < uint64(len(h)) {
+		return false, r.corrupt(avail, "%d bytes, less than a record header", avail)
+	}
 	r.get(h[:])
 	typ, size := native.Uint32(h[:]), uint64(native.Uint16(h[6:]))
 	rec.CPU = r.cpu
 	rec.LostSamples = 0
-	switch typ {
-	case perfRecordLost:
+	switch {
+	case typ == perfRecordLost && size == perfLostSize && size <= avail:
 		var b [16]byte
 		r.get(b[:])
 		rec.LostSamples = native.Uint64(b[8:])
 		rec.RawSample = rec.RawSample[:0]
-	default:
+	case typ == perfRecordSample && size >= 12 && size <= avail:
 		var s [4]byte
 		r.get(s[:])
 		raw := uint64(native.Uint32(s[:]))
+		if raw > size-12 {
+			return false, r.corrupt(avail, "a sample of %d bytes in a record of %d", raw, size)
+		}
 		if cap(rec.RawSample) < int(raw) {
 			rec.RawSample = make([]byte, raw)
 		}
 		rec.RawSample = rec.RawSample[:raw]
 		r.get(rec.RawSample)
 		r.tail += size - 12 - raw // nothing to skip: raw includes the padding
+	default:
+		return false, r.corrupt(avail, "a record of type %d and %d bytes", typ, size)
 	}
 	rec.Remaining = int(r.head - r.tail)
-	return true
+	return true, nil
+}
+
+// corrupt drops the rest of the ring (mu held) and says why.
+func (r *perfRing) corrupt(avail uint64, format string, args ...any) error {
+	r.tail = r.head
+	return fmt.Errorf("perf ring of CPU %d: %s with %d bytes written: %d bytes dropped: %w", r.cpu, fmt.Sprintf(format, args...), avail, avail, ErrCorrupt)
 }
 
 func (m *perfArray) ring(index uint64) *perfRing {
@@ -406,15 +424,16 @@ func (r *PerfReader) Read() (PerfRecord, error) {
 	return rec, err
 }
 
-func (r *PerfReader) poll(rec *PerfRecord) bool {
+func (r *PerfReader) poll(rec *PerfRecord) (bool, error) {
 	for i := range r.rings {
 		ring := r.rings[(r.next+i)%len(r.rings)]
-		if ring.next(rec) {
+		ok, err := ring.next(rec)
+		if ok || err != nil {
 			r.next = (r.next + i + 1) % len(r.rings)
-			return true
+			return ok, err
 		}
 	}
-	return false
+	return false, nil
 }
 
 // ReadInto reads the next record into rec, reusing its RawSample storage.
@@ -436,13 +455,13 @@ func (r *PerfReader) ReadInto(rec *PerfRecord) error {
 		if len(r.rings) == 0 {
 			return os.ErrClosed
 		}
-		if r.poll(rec) {
-			return nil
+		if ok, err := r.poll(rec); ok || err != nil {
+			return err
 		}
 		r.waiting.Add(1)
-		if r.poll(rec) {
+		if ok, err := r.poll(rec); ok || err != nil {
 			r.waiting.Add(-1)
-			return nil
+			return err
 		}
 		var expired <-chan time.Time
 		if d := r.deadline.Load(); d != 0 {

@@ -1,21 +1,20 @@
 package maps
 
+import "sync"
+
 // Queues and stacks (BPF_MAP_TYPE_QUEUE, BPF_MAP_TYPE_STACK), after
 // kernel/bpf/queue_stack_maps.c: a ring of max_entries+1 slots under the
-// map's spin lock. Push with UpdateExist on a full map overwrites the
-// oldest element, for stacks too (the kernel advances the tail either way).
+// map's lock. Push with UpdateExist on a full map overwrites the oldest
+// element, for stacks too (the kernel advances the tail either way).
 //
 //	data ─► max_entries+1 slots of value_stride bytes
 //
-// Type-specific header state:
+// The lock and the head and tail indices are Go memory (header.go says
+// why): the mapping holds only values, so nothing written into it can
+// point a push or pop outside the ring.
 //
-//	+72 head u32 (next slot to write)   +76 tail u32 (oldest element)
-//	+80 size u32 = max_entries + 1
-const (
-	hdrQHead = hdrTypeState
-	hdrQTail = hdrTypeState + 4
-	hdrQSize = hdrTypeState + 8
-)
+// Type-specific header words: +80 size u32 = max_entries + 1.
+const hdrQSize = hdrTypeState + 8
 
 type queueMap struct {
 	base
@@ -23,6 +22,9 @@ type queueMap struct {
 	size   uint32
 	stride uint64
 	vsize  uint64
+
+	mu         sync.Mutex
+	head, tail uint32 // next slot to write, oldest element (under mu)
 }
 
 func newQueue(spec Spec) (*queueMap, error) {
@@ -40,12 +42,6 @@ func (m *queueMap) slot(i uint32) []byte {
 	return m.mapping[o : o+m.vsize]
 }
 
-// Head and tail are plain words under the map's lock.
-func (m *queueMap) head() uint32     { return native.Uint32(m.mapping[hdrQHead:]) }
-func (m *queueMap) tail() uint32     { return native.Uint32(m.mapping[hdrQTail:]) }
-func (m *queueMap) setHead(v uint32) { native.PutUint32(m.mapping[hdrQHead:], v) }
-func (m *queueMap) setTail(v uint32) { native.PutUint32(m.mapping[hdrQTail:], v) }
-
 // PushElem is queue_stack_map_push_elem: E2BIG when full, unless flags is
 // UpdateExist, which drops the oldest element to make room.
 func (m *queueMap) PushElem(value []byte, flags uint64) error {
@@ -58,17 +54,17 @@ func (m *queueMap) PushElem(value []byte, flags uint64) error {
 	if flags&UpdateNoExist != 0 || flags > UpdateExist {
 		return EINVAL
 	}
-	m.lock(hdrLock)
-	defer m.unlock(hdrLock)
-	h, t := m.head(), m.tail()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h, t := m.head, m.tail
 	if next := (h + 1) % m.size; next == t {
 		if flags&UpdateExist == 0 {
 			return E2BIG
 		}
-		m.setTail((t + 1) % m.size)
+		m.tail = (t + 1) % m.size
 	}
 	copy(m.slot(h), value)
-	m.setHead((h + 1) % m.size)
+	m.head = (h + 1) % m.size
 	return nil
 }
 
@@ -81,9 +77,9 @@ func (m *queueMap) get(value []byte, del bool) error {
 	if m.closed.Load() {
 		return EBADF
 	}
-	m.lock(hdrLock)
-	defer m.unlock(hdrLock)
-	h, t := m.head(), m.tail()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h, t := m.head, m.tail
 	if h == t {
 		clear(value)
 		return ENOENT
@@ -91,7 +87,7 @@ func (m *queueMap) get(value []byte, del bool) error {
 	if !m.stack {
 		copy(value, m.slot(t))
 		if del {
-			m.setTail((t + 1) % m.size)
+			m.tail = (t + 1) % m.size
 		}
 		return nil
 	}
@@ -101,7 +97,7 @@ func (m *queueMap) get(value []byte, del bool) error {
 	}
 	copy(value, m.slot(i))
 	if del {
-		m.setHead(i)
+		m.head = i
 	}
 	return nil
 }

@@ -28,23 +28,25 @@ import (
 // more than max_entries bytes), so samples are always contiguous.
 //
 // The mapping: the header page, then the data (2 × max_entries bytes) at
-// the first page boundary. Type-specific header state:
+// the first page boundary. The positions (consumer, producer, and pending:
+// the first record not yet submitted or discarded), the drop count and the
+// lock are Go memory (header.go says why); in Linux too, programs cannot
+// write them.
 //
-//	+72 consumer_pos u64 (atomic)   +80 producer_pos u64 (atomic)
-//	+88 pending_pos u64 (under the lock)   +96 dropped u64 (atomic)
+// Reservations take the map's lock; Submit and Discard flip the header
+// atomically and take no lock; the reader consumes in order and stops at a
+// record still BUSY, as the kernel's consumers do. Where Linux differs: a
+// failed bpf_ringbuf_output returns -EAGAIN there as here, but Linux does
+// not count drops; waggle counts every reservation that did not fit
+// (Dropped).
 //
-// Reservations take the map's spin lock; Submit and Discard flip the
-// header atomically and take no lock; the reader consumes in order and
-// stops at a record still BUSY, as the kernel's consumers do. Where Linux
-// differs: a failed bpf_ringbuf_output returns -EAGAIN there as here, but
-// Linux does not count drops; waggle counts every reservation that did not
-// fit (Dropped).
+// Record headers are in the data, where a program writing past its sample
+// reaches them. Reserve and the reader check each header they step over: a
+// record must end at or before the producer position. One that does not
+// was written over; everything from it up to the producer is given up (the
+// reader skips it, Reserve stops waiting for it) and that call fails with
+// ErrCorrupt, so the ring goes on working for the records after.
 const (
-	hdrRBCons    = hdrTypeState
-	hdrRBProd    = hdrTypeState + 8
-	hdrRBPending = hdrTypeState + 16
-	hdrRBDropped = hdrTypeState + 24
-
 	rbBusy    = 1 << 31 // BPF_RINGBUF_BUSY_BIT
 	rbDiscard = 1 << 30 // BPF_RINGBUF_DISCARD_BIT
 	rbHdrSize = 8       // BPF_RINGBUF_HDR_SZ
@@ -55,6 +57,11 @@ type ringBuf struct {
 	size, mask uint64
 	dataOff    uint64
 	pageShift  uint
+
+	mu         sync.Mutex // producers
+	cons, prod atomic.Uint64
+	pending    uint64 // under mu
+	dropped    atomic.Uint64
 
 	consMu  sync.Mutex    // one consumer at a time; Close waits for it
 	notify  chan struct{} // producers wake a waiting reader
@@ -77,45 +84,63 @@ func newRingBuf(spec Spec) (*ringBuf, error) {
 	return m, nil
 }
 
-func (m *ringBuf) pos(off int) uint64 { return mem.AtomicLoad64(m.hdr + uint64(off)) }
+// recordLen is the bytes the record whose header word is hl takes in the
+// ring: header and sample, rounded up to 8.
+func recordLen(hl uint32) uint64 { return (uint64(hl&^(rbBusy|rbDiscard)) + rbHdrSize + 7) &^ 7 }
+
+// header returns the address of the record header at position pos.
+func (m *ringBuf) header(pos uint64) uint64 { return m.hdr + m.dataOff + pos&m.mask }
 
 // Reserve is __bpf_ringbuf_reserve.
 func (m *ringBuf) Reserve(size uint64) uint64 {
+	a, _ := m.reserve(size)
+	return a
+}
+
+// reserve is Reserve, with the error of a ring whose headers were
+// written over.
+func (m *ringBuf) reserve(size uint64) (uint64, error) {
 	if m.closed.Load() {
-		return 0
+		return 0, EBADF
 	}
 	if size > ringbufMaxRecord || (size+rbHdrSize+7)&^7 > m.size {
 		m.drop()
-		return 0
+		return 0, nil
 	}
 	l := (size + rbHdrSize + 7) &^ 7
-	cons := m.pos(hdrRBCons)
-	m.lock(hdrLock)
-	pend := native.Uint64(m.mapping[hdrRBPending:])
-	prod := m.pos(hdrRBProd)
-	for prod-pend > 0 {
-		hl := mem.AtomicLoad32(m.hdr + m.dataOff + pend&m.mask)
+	cons := m.cons.Load()
+	m.mu.Lock()
+	pend, prod := m.pending, m.prod.Load()
+	for pend != prod {
+		hl := mem.AtomicLoad32(m.header(pend))
 		if hl&rbBusy != 0 {
 			break
 		}
-		pend += (uint64(hl&^rbDiscard) + rbHdrSize + 7) &^ 7
+		n := recordLen(hl)
+		if n > prod-pend {
+			m.pending = prod
+			m.mu.Unlock()
+			m.drop()
+			return 0, m.corrupt("reserve: the record at %d claims %d bytes, %d were reserved after it: records up to %d given up", pend, n, prod-pend, prod)
+		}
+		pend += n
 	}
-	native.PutUint64(m.mapping[hdrRBPending:], pend)
+	m.pending = pend
 	next := prod + l
 	if next-cons > m.mask || next-pend > m.mask {
-		m.unlock(hdrLock)
+		m.mu.Unlock()
 		m.drop()
-		return 0
+		return 0, nil
 	}
 	h := m.dataOff + prod&m.mask
 	mem.AtomicStore32(m.hdr+h, uint32(size)|rbBusy)
 	native.PutUint32(m.mapping[h+4:], uint32(h>>m.pageShift))
-	mem.AtomicStore64(m.hdr+hdrRBProd, next)
-	m.unlock(hdrLock)
-	return m.hdr + h + rbHdrSize
+	m.prod.Store(next)
+	m.mu.Unlock()
+	return m.hdr + h + rbHdrSize, nil
 }
 
-func (m *ringBuf) drop() { mem.AtomicAdd64(m.hdr+hdrRBDropped, 1) }
+func (m *ringBuf) drop() { m.dropped.Add(1) }
 
 // commit is bpf_ringbuf_commit.
 func (m *ringBuf) commit(addr, flags uint64, discard bool) error {
@@ -163,11 +188,11 @@ func (m *ringBuf) Output(data []byte, flags uint64) error {
 	if flags&^(RingBufNoWakeup|RingBufForceWakeup) != 0 {
 		return EINVAL
 	}
-	a := m.Reserve(uint64(len(data)))
+	a, err := m.reserve(uint64(len(data)))
+	if err != nil {
+		return err
+	}
 	if a == 0 {
-		if m.closed.Load() {
-			return EBADF
-		}
 		return EAGAIN
 	}
 	copy(m.mapping[a-m.hdr:], data)
@@ -181,13 +206,13 @@ func (m *ringBuf) Query(flags uint64) uint64 {
 	}
 	switch flags {
 	case RingBufAvailData:
-		return m.pos(hdrRBProd) - m.pos(hdrRBCons)
+		return m.prod.Load() - m.cons.Load()
 	case RingBufRingSize:
 		return m.size
 	case RingBufConsPos:
-		return m.pos(hdrRBCons)
+		return m.cons.Load()
 	case RingBufProdPos:
-		return m.pos(hdrRBProd)
+		return m.prod.Load()
 	}
 	return 0
 }
@@ -197,7 +222,7 @@ func (m *ringBuf) Dropped() uint64 {
 	if m.closed.Load() {
 		return 0
 	}
-	return m.pos(hdrRBDropped)
+	return m.dropped.Load()
 }
 
 // Contains reports whether addr is in the ring's data.
@@ -207,26 +232,26 @@ func (m *ringBuf) Contains(addr uint64) bool {
 
 // consume copies the next submitted sample into buf (grown as needed),
 // skipping discarded ones, and reports whether there was one and the bytes
-// still to read after it. The caller holds consMu.
-func (m *ringBuf) consume(buf []byte) ([]byte, bool, int) {
-	cons := m.pos(hdrRBCons)
+// still to read after it. The caller holds consMu. A header claiming more
+// than the producer has reserved was written over: the records up to the
+// producer are given up, with ErrCorrupt.
+func (m *ringBuf) consume(buf []byte) ([]byte, bool, int, error) {
+	cons := m.cons.Load()
 	for {
-		prod := m.pos(hdrRBProd)
+		prod := m.prod.Load()
 		if cons == prod {
-			return buf, false, 0
+			return buf, false, 0, nil
 		}
 		h := m.dataOff + cons&m.mask
 		l := mem.AtomicLoad32(m.hdr + h)
 		if l&rbBusy != 0 {
-			return buf, false, int(prod - cons)
+			return buf, false, int(prod - cons), nil
 		}
 		n := uint64(l &^ rbDiscard)
-		total := (n + rbHdrSize + 7) &^ 7
-		if total > m.size {
-			// Never written by this package: a program wrote over a
-			// header. Drop everything up to the producer.
-			mem.AtomicStore64(m.hdr+hdrRBCons, prod)
-			return buf, false, 0
+		total := recordLen(l)
+		if total > prod-cons {
+			m.cons.Store(prod)
+			return buf, false, 0, m.corrupt("read: the record at %d claims %d bytes, %d were reserved after it: records up to %d given up", cons, total, prod-cons, prod)
 		}
 		var got bool
 		if l&rbDiscard == 0 {
@@ -234,9 +259,9 @@ func (m *ringBuf) consume(buf []byte) ([]byte, bool, int) {
 			got = true
 		}
 		cons += total
-		mem.AtomicStore64(m.hdr+hdrRBCons, cons)
+		m.cons.Store(cons)
 		if got {
-			return buf, true, int(prod - cons)
+			return buf, true, int(prod - cons), nil
 		}
 	}
 }
@@ -350,8 +375,11 @@ func (r *RingBufReader) ReadInto(rec *RingBufRecord) error {
 			rb.consMu.Unlock()
 			return os.ErrClosed
 		}
-		buf, ok, rem := rb.consume(rec.RawSample)
+		buf, ok, rem, err := rb.consume(rec.RawSample)
 		rb.consMu.Unlock()
+		if err != nil {
+			return err
+		}
 		if ok {
 			rec.RawSample, rec.Remaining = buf, rem
 			return nil
@@ -360,8 +388,8 @@ func (r *RingBufReader) ReadInto(rec *RingBufRecord) error {
 		// committed in between either sees us waiting or is seen.
 		rb.waiting.Add(1)
 		rb.consMu.Lock()
-		ready := !rb.closed.Load() && rb.pos(hdrRBProd) != rb.pos(hdrRBCons) &&
-			mem.AtomicLoad32(rb.hdr+rb.dataOff+rb.pos(hdrRBCons)&rb.mask)&rbBusy == 0
+		cons := rb.cons.Load()
+		ready := !rb.closed.Load() && rb.prod.Load() != cons && mem.AtomicLoad32(rb.header(cons))&rbBusy == 0
 		rb.consMu.Unlock()
 		if ready {
 			rb.waiting.Add(-1)

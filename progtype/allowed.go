@@ -80,6 +80,14 @@ var xdpIDs = union(skBaseIDs, setOf(idPerfEventOutput, idGetSmpProcessorID, idCs
 	idTCPGenSyncookie, idTCPRawGenSyncookieV4, idTCPRawGenSyncookieV6,
 	idTCPRawCheckSyncookieV4, idTCPRawCheckSyncookieV6))
 
+// sockAddrIDs is sock_addr_func_proto with cgroup_current_func_proto
+// (cgroupAllowed adds cgroup_common_func_proto; sockAddrAllowed bpf_bind
+// for connect programs only and the sockopts for all but recvmsg,
+// getpeername and getsockname).
+var sockAddrIDs = union(skBaseIDs, cgroupCurrentIDs, setOf(idGetSocketCookie, idGetNetnsCookie,
+	idPerfEventOutput, idSkLookupTCP, idSkLookupUDP, idSkRelease, idSkcLookupTCP, idSkStorageGet,
+	idSkStorageDelete))
+
 // tracingIDs is bpf_tracing_func_proto (x86-64 has
 // CONFIG_ARCH_HAS_NON_OVERLAPPING_ADDRESS_SPACE, so the legacy
 // bpf_probe_read and bpf_probe_read_str exist).
@@ -138,6 +146,24 @@ func tracepointAllowed(k *Kind, id int32) bool { return tracepointIDs[id] }
 func rawTPAllowed(k *Kind, id int32) bool      { return tracepointIDs[id] }
 func perfEventAllowed(k *Kind, id int32) bool  { return perfEventIDs[id] }
 
+func sockAddrAllowed(k *Kind, id int32) bool {
+	if ok, decided := cgroupCommonAllowed(k, id); decided {
+		return ok
+	}
+	switch id {
+	case idBind:
+		return k.attach == AttachCgroupInet4Connect || k.attach == AttachCgroupInet6Connect
+	case idSetsockopt, idGetsockopt:
+		switch k.attach {
+		case AttachCgroupUDP4Recvmsg, AttachCgroupUDP6Recvmsg, AttachCgroupInet4Getpeer,
+			AttachCgroupInet6Getpeer, AttachCgroupInet4Getsock, AttachCgroupInet6Getsock:
+			return false
+		}
+		return true
+	}
+	return sockAddrIDs[id]
+}
+
 // Allowed reports whether programs of this Kind may call helper id, as the
 // type's get_func_proto in Linux decides for a privileged, GPL program.
 // Allowed does not mean implemented: see Helpers for the helpers this
@@ -160,17 +186,21 @@ func (k *Kind) AllowedHelpers() []int32 {
 // to the Kind's program type that it allows (a new slice each call): the
 // packet helpers of XDP and socket buffer programs, the task, memory-probe,
 // stack, signal and perf counter helpers of tracing programs and hooks,
-// the socket, cgroup and cgroup storage helpers of the socket and cgroup
-// types. bpf_redirect has
-// one implementation per family (XDP_REDIRECT or TC_ACT_REDIRECT). The
-// generic helpers (maps, time, tail calls, ...) are package helpers'.
+// the network helpers (routes, redirects, tunnels), the socket helpers of
+// every type with sockets, the cgroup and cgroup storage helpers.
+// bpf_redirect, bpf_fib_lookup, bpf_check_mtu and bpf_sk_assign have one
+// implementation per family (XDP or socket buffer; sk_lookup's
+// bpf_sk_assign). The generic helpers (maps, time, tail calls, ...) are
+// package helpers'.
 func (k *Kind) Helpers() helpers.Defs {
 	var src []helpers.Def
 	switch k.run {
 	case runXDP:
 		src = append(src, xdpDefs...)
+		src = append(src, xdpNetDefs...)
 	case runSKB:
 		src = append(src, skbDefs...)
+		src = append(src, netDefs...)
 		src = append(src, skbSockDefs...)
 		src = append(src, skbCgroupDefs...)
 	case runSockOps:
@@ -182,7 +212,7 @@ func (k *Kind) Helpers() helpers.Defs {
 	}
 	src = append(src, taskDefs...)
 	src = append(src, cgroupDefs...)
-	src = append(src, sockDefs...)
+	src = append(src, socketDefs...)
 	src = append(src, tracingDefs...)
 	var out helpers.Defs
 	seen := map[int32]bool{}
@@ -216,11 +246,31 @@ var (
 var cgroupCurrentIDs = setOf(idGetCurrentUIDGid, idGetCurrentComm, idGetCgroupClassid,
 	idCurrentTaskUnderCgroup)
 
-// cgSockIDs is sock_filter_func_proto (with cgroup_common_func_proto, whose
-// bpf_get_retval and bpf_set_retval cgroup_sock's attach types all have).
-var cgSockIDs = union(baseIDs, cgroupCurrentIDs, setOf(idGetLocalStorage, idGetRetval,
-	idSetRetval, idGetSocketCookie, idGetNetnsCookie, idPerfEventOutput, idSkStorageGet,
-	idKtimeGetCoarseNs))
+// cgSockIDs is sock_filter_func_proto with cgroup_current_func_proto
+// (cgroupCommonAllowed adds cgroup_common_func_proto).
+var cgSockIDs = union(baseIDs, cgroupCurrentIDs, setOf(idGetSocketCookie, idGetNetnsCookie,
+	idPerfEventOutput, idSkStorageGet, idKtimeGetCoarseNs))
+
+// cgroupCommonAllowed is cgroup_common_func_proto (kernel/bpf/cgroup.c):
+// every cgroup hook has bpf_get_local_storage, and those whose return
+// value can become an errno have bpf_get_retval and bpf_set_retval. It
+// reports whether id is one of these (decided) and then whether k may
+// call it.
+func cgroupCommonAllowed(k *Kind, id int32) (ok, decided bool) {
+	switch id {
+	case idGetLocalStorage:
+		return true, true
+	case idGetRetval, idSetRetval:
+		switch k.AttachPoint() {
+		case AttachNone, AttachCgroupInetEgress, AttachCgroupSockOps, AttachCgroupUDP4Recvmsg,
+			AttachCgroupUDP6Recvmsg, AttachCgroupInet4Getpeer, AttachCgroupInet6Getpeer,
+			AttachCgroupInet4Getsock, AttachCgroupInet6Getsock:
+			return false, true
+		}
+		return true, true
+	}
+	return false, false
+}
 
 // sockOpsIDs is sock_ops_func_proto.
 var sockOpsIDs = union(skBaseIDs, setOf(idGetLocalStorage, idSetsockopt, idGetsockopt,
@@ -247,7 +297,12 @@ func lwtAllowed(k *Kind, id int32) bool {
 	return lwtOutIDs[id]
 }
 
-func cgSockAllowed(k *Kind, id int32) bool        { return cgSockIDs[id] }
+func cgSockAllowed(k *Kind, id int32) bool {
+	if ok, decided := cgroupCommonAllowed(k, id); decided {
+		return ok
+	}
+	return cgSockIDs[id]
+}
 func sockOpsAllowed(k *Kind, id int32) bool       { return sockOpsIDs[id] }
 func flowDissectorAllowed(k *Kind, id int32) bool { return flowDissectorIDs[id] }
 func skLookupAllowed(k *Kind, id int32) bool      { return skLookupIDs[id] }

@@ -27,7 +27,7 @@ func BenchmarkRun(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			ip, err := interp.Load(p.Insns, interp.Options{Mode: interp.Fast, Helpers: helperTable(k)})
+			ip, err := interp.Load(p.Insns, interp.Options{Mode: interp.Fast, Helpers: helperTable(k), UnsafeFastUnverified: true})
 			if err != nil {
 				b.Fatal(err)
 			}

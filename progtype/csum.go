@@ -13,6 +13,9 @@ import (
 
 var le = binary.LittleEndian
 
+// be reads and writes network-order fields.
+var be = binary.BigEndian
+
 // csumPartial is csum_partial (arch/x86/lib/csum-partial_64.c): the
 // one's-complement sum of buf as little-endian 64-bit words (the tail
 // zero-padded) added to sum with end-around carry, folded to 32 bits by

@@ -146,6 +146,8 @@ var (
 	rtSkbLocalIP4    = skbRuntime(skbLocalIP4)
 	rtSkbRemoteIP6   = skbRuntime(skbRemoteIP6)
 	rtSkbLocalIP6    = skbRuntime(skbLocalIP6)
+	rtSkbRemotePort  = skbRuntime(skbRemotePort)
+	rtSkbLocalPort   = skbRuntime(skbLocalPort)
 	rtSkbWireLen     = skbRuntime(skbWireLen)
 	rtSkbGSOSegs     = skbRuntime(skbGSOSegs)
 	rtSkbGSOSize     = skbRuntime(skbGSOSize)

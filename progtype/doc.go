@@ -8,12 +8,13 @@
 // filters, tc classifiers and actions, cgroup_skb and the lwt types
 // (lwt_in, lwt_out, lwt_xmit, lwt_seg6local) (struct __sk_buff), flow
 // dissectors (__sk_buff with flow_keys, struct bpf_flow_keys), cgroup_sock
-// (struct bpf_sock), sock_ops (struct bpf_sock_ops), sk_lookup (struct
-// bpf_sk_lookup), kprobes and uprobes (struct pt_regs of x86-64),
-// tracepoints (the raw record), raw tracepoints (u64 args[]), perf events
-// (struct bpf_perf_event_data), and user hooks: program types a Go program
-// defines for its own hook points, with a context it declares as a Go
-// struct (NewHook) or a list of fields (NewHookFields).
+// (struct bpf_sock), cgroup_sock_addr (struct bpf_sock_addr), sock_ops
+// (struct bpf_sock_ops), sk_lookup (struct bpf_sk_lookup), kprobes and
+// uprobes (struct pt_regs of x86-64), tracepoints (the raw record), raw
+// tracepoints (u64 args[]), perf events (struct bpf_perf_event_data), and
+// user hooks: program types a Go program defines for its own hook points,
+// with a context it declares as a Go struct (NewHook) or a list of fields
+// (NewHookFields).
 //
 // # What a run takes
 //
@@ -22,10 +23,7 @@
 //
 //   - XDP, the socket buffer types and lwt: Data is the frame from its
 //     Ethernet header, Context an optional xdp_md or __sk_buff; the lwt
-//     types see the packet from its network header, as cgroup_skb. The
-//     socket behind __sk_buff.sk is the test run's: a socket of the
-//     packet's family and addresses in state TCP_CLOSE, of the current
-//     task's cgroup (Task.Cgroup).
+//     types see the packet from its network header, as cgroup_skb.
 //   - flow_dissector: Data is the frame; Context an optional
 //     bpf_flow_keys holding only flags; Output.Data is the flow keys.
 //   - sk_lookup: Context is the bpf_sk_lookup of the lookup.
@@ -39,13 +37,34 @@
 // would give:
 //
 //   - cgroup_sock: Context is the bpf_sock of the socket being created,
-//     bound or released; Output.Context returns the bound_dev_if, mark and
-//     priority the program set.
+//     bound or released (without one, Socket laid out as a bpf_sock);
+//     Output.Context returns the bound_dev_if, mark and priority the
+//     program set.
+//   - cgroup_sock_addr: Context is the bpf_sock_addr of the connect, bind,
+//     sendmsg, recvmsg, getpeername or getsockname call; Output.Context
+//     returns the address the program rewrote.
 //   - sock_ops: Context is the bpf_sock_ops of the callback (op, args, the
 //     addresses and ports, is_fullsock and the TCP state), Data the
-//     segment skb_data points to, Socket the socket whose options
-//     bpf_setsockopt changes; Output.Context returns reply and the TCP
+//     segment skb_data points to; Output.Context returns reply and the TCP
 //     state options changed.
+//
+// # Sockets
+//
+// One socket model serves every type: a socket is a netenv.Socket (its
+// protocol, addresses, state, device, mark, priority, owner, cookie and
+// options), and every socket a program can point to is laid out, for the
+// run, as a struct bpf_sock followed by its struct bpf_tcp_sock in one
+// arena: the sockets of the host (Input.Net), which the lookup helpers
+// return, and the run's own socket, Input.Socket or the one the kernel
+// would make. The own socket is the packet's for the socket buffer types
+// (__sk_buff.sk and __sk_buff.family, local_ip4, ... read it; by default
+// the test run's socket: no protocol, the packet's family and addresses,
+// state TCP_CLOSE), the hook's for cgroup_sock and cgroup_sock_addr
+// (bpf_sock_addr.sk), the callback's for sock_ops (bpf_sock_ops.sk, whose
+// options bpf_setsockopt changes in Input.Socket). bpf_sk_release,
+// bpf_sk_fullsock, bpf_tcp_sock, bpf_get_listener_sock and bpf_sk_assign
+// take any of them; bpf_get_socket_cookie and bpf_get_socket_uid read the
+// own socket. The sockets a Task creates belong to its cgroup.
 //
 // # Cgroups
 //
@@ -72,6 +91,9 @@
 //
 // Which instructions access the context is found by ContextAccesses, a
 // small data-flow analysis that stands in for the verifier until it exists.
+// Where it cannot tell and the kernel, path by path, could, Kind.Rewrite
+// settles the access with the type's rules or leaves the choice to run time
+// (Program.Variants, which engines run when the base holds the context).
 //
 // # Runs
 //
@@ -82,6 +104,17 @@
 // and helpers.State.Hook = the Run; Run.Finish returns what
 // BPF_PROG_TEST_RUN returns (retval, data_out, ctx_out), so the root
 // package's Program.Run mirrors cilium/ebpf's.
+//
+// # The host's network
+//
+// Input.Net is the host the network helpers consult (package netenv; the
+// empty host when nil): bpf_fib_lookup, bpf_check_mtu, the socket lookups,
+// bpf_redirect_peer's peer and bpf_clone_redirect's device. Input.Tunnel is
+// the tunnel metadata a packet arrived with. Output reports what the
+// program asked of the network: the redirect target (Redirect, with Neigh
+// and Nexthop for bpf_redirect_neigh, Peer for bpf_redirect_peer), the
+// tunnel metadata it set (Tunnel), the socket bpf_sk_assign chose
+// (Assigned) and the copies bpf_clone_redirect sent (Clones).
 //
 // # Helpers
 //
@@ -107,21 +140,27 @@
 //   - Reads before a tracepoint record (negative offsets), which
 //     tp_prog_is_valid_access lets through by comparing a signed offset
 //     as unsigned, are refused.
-//   - Loads through socket pointers (__sk_buff.sk, bpf_sock_ops.sk and
-//     what bpf_sk_fullsock returns) read a struct bpf_sock image as it
-//     is: a 4-byte load of rx_queue_mapping gives 0xffffffff for no queue
-//     where the kernel's rewrite gives a 64-bit -1 (the cgroup_sock
-//     context itself gives -1).
+//   - Loads through socket pointers (__sk_buff.sk, bpf_sock_addr.sk,
+//     bpf_sock_ops.sk, what the lookups and casts return) read a struct
+//     bpf_sock image as it is: a 4-byte load of rx_queue_mapping gives
+//     0xffffffff for no queue where the kernel's rewrite gives a 64-bit -1
+//     (the cgroup_sock context itself gives -1). The struct bpf_tcp_sock
+//     of a host's socket, or of an own socket outside sock_ops, is a new
+//     socket's (tcp_init_sock): the model has no TCP state. Reading
+//     src_ip6 and dst_ip6 of an IPv4 time-wait socket gives 0 where Linux
+//     reads whatever lies at those offsets of its inet_timewait_sock.
+//   - bpf_get_socket_cookie of a test run's packet is TestRunSocketCookie;
+//     Linux draws a fresh cookie for every test run's socket.
 //   - A cgroup storage lives as long as its map; the kernel's test run
 //     gives each run (with its repeats) a new, zeroed one.
 //   - sock_ops: a write to sk_txhash without a full socket is dropped
 //     from ctx_out, as the kernel drops it, but a later read in the same
 //     run sees it. Socket options follow Linux's code with its default
 //     sysctls (net.core.wmem_max and rmem_max 212992, tcp_rmem[2]
-//     6291456, HZ 250); TCP_BPF_IW takes syn_data as 0; SO_BINDTOIFINDEX
-//     does not check the device; SO_RCVLOWAT does not grow the receive
-//     buffer; no SYN is ever saved; TCP_CONGESTION chooses among
-//     Socket.Available.
+//     6291456, HZ 250); TCP_BPF_IW takes syn_data as 0; SO_RCVLOWAT does
+//     not grow the receive buffer; no SYN is ever saved; TCP_CONGESTION
+//     chooses among the host's congestion controls
+//     (netenv.Config.CongestionControls).
 //   - sk_lookup programs have no sockets to select (there are no
 //     sockmaps): bpf_sk_assign takes only NULL.
 //   - A flow dissector's bpf_skb_load_bytes fails with -EFAULT, as in the
@@ -131,6 +170,11 @@
 //     (maps.PerfCounters.SetCounter); a slot with an output ring reads 0.
 //   - bpf_get_local_storage, bpf_skb_under_cgroup and the cgroup id
 //     helpers see the cgroups the run is given, not the process's.
+//   - Lookups in another namespace (a socket lookup's netns id) find
+//     nothing: a run sees one host.
+//   - bpf_clone_redirect reports the copy in Output.Clones instead of
+//     sending it; bpf_sk_assign works only with Input.Ingress (a test run
+//     runs at neither ingress nor egress, so Linux answers -EOPNOTSUPP).
 //   - bpf_get_hash_recalc hashes the flow with a fixed function; Linux keys
 //     its hash at random at boot, so no value can match it.
 //   - bpf_probe_read_* read only memory the run owns (the context, the

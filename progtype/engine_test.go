@@ -59,7 +59,7 @@ func (e engine) load(tb testing.TB, k *progtype.Kind, prog []isa.Instruction) *i
 	if err != nil {
 		tb.Fatalf("rewrite: %v", err)
 	}
-	p, err := interp.Load(rw.Insns, interp.Options{Mode: e.mode, Helpers: helperTable(k)})
+	p, err := interp.Load(rw.Insns, interp.Options{Mode: e.mode, Helpers: helperTable(k), UnsafeFastUnverified: e.mode == interp.Fast, ContextVariants: rw.Variants})
 	if err != nil {
 		tb.Fatalf("load: %v", err)
 	}
@@ -94,7 +94,7 @@ func runProg(tb testing.TB, mode interp.Mode, k *progtype.Kind, prog []isa.Instr
 	if err != nil {
 		tb.Fatalf("rewrite: %v", err)
 	}
-	p, err := interp.Load(rw.Insns, interp.Options{Mode: mode, Helpers: helperTable(k)})
+	p, err := interp.Load(rw.Insns, interp.Options{Mode: mode, Helpers: helperTable(k), UnsafeFastUnverified: mode == interp.Fast, ContextVariants: rw.Variants})
 	if err != nil {
 		tb.Fatalf("load: %v", err)
 	}

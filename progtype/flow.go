@@ -12,7 +12,9 @@ package progtype
 // holds an abstract value:
 //
 //	scalar     anything not tracked (numbers, packet and map pointers)
+//	number     a value that is no pointer in a program the kernel accepts
 //	ctx+k      the context pointer plus a constant
+//	ctx+k|num  ctx+k on some paths, a number on the others
 //	ctx+?      the context pointer plus an unknown amount
 //	fp[f]+k    the frame pointer of call frame f plus a constant
 //	fp+?       some frame pointer at an unknown offset
@@ -36,14 +38,45 @@ package progtype
 // pointers"). Atomic operations on the context are errors too.
 //
 // What it does not do: track scalar values, so a branch that only one
-// value could take is assumed taken both ways; a store through a stack
-// pointer whose offset is not constant (one stepped through a loop) may
-// overwrite any spilled value, so a context pointer spilled before it can
-// no longer be used afterwards (an error where the kernel, which knows the
-// bounds, accepts); and a pointer stored through a pointer the analysis
-// does not track (into a map value) is not followed. Programs it accepts
-// are rewritten right; programs the kernel rejects may be analysed
-// imprecisely, but never crash it.
+// value could take is assumed taken both ways, and a store through a stack
+// pointer whose offset is not constant may have overwritten any spilled
+// value; nor follow a pointer stored through a pointer it does not track
+// (into a map value). The kernel, which tracks values and paths, accepts
+// programs this imprecision would make ambiguous. One rule, justified by
+// what the kernel accepts, resolves them:
+//
+// Context or number. A register or slot that holds the context on some
+// paths and a number on the others (a constant, a 32-bit result, a load
+// narrower than 8 bytes, a stack slot a partial or variable-offset store
+// may have overwritten) is the context wherever it is dereferenced. In a
+// program the kernel accepted, no path dereferences a number ("R6 invalid
+// mem access 'scalar'"), and a variable-offset stack store turns the spills
+// it may cover into numbers (check_stack_write_var_off marks them
+// STACK_MISC), so the number paths to such an access are paths the kernel
+// proved infeasible: the context is the only value it can see there. In a
+// program the kernel refused, the rewrite may be applied to a number: the
+// checked interpreter then validates that access as any other, and it
+// faults (a number is no address the run owns) instead of reading the wrong
+// memory. The rule is not extended to the context against an untracked
+// value ("scalar", which may be a packet or map pointer) or a stack
+// pointer: there both could be real, and the kernel refuses one
+// instruction that sees the context and another pointer ("same insn cannot
+// be used with different pointers"), so that stays an error.
+//
+// Context or another pointer. A load or store whose base is the unmodified
+// context on some paths and an untracked value or a stack pointer on
+// others is ambiguous here, where the kernel, path by path, saw only one
+// of them on the paths it found feasible (it refuses an instruction that
+// sees both). Kind.Rewrite settles it with the type's context rules: if
+// the kernel would refuse it as a context access (an 8-byte load of
+// xdp_md.data, a narrow load of a pointer field), no feasible path makes it
+// one, and it is left as it is; if its rewrite changes nothing (most fields
+// keep their UAPI offset and size in the shadow context), it is right
+// either way; only an access the rewrite would change is an error.
+//
+// Programs it accepts are rewritten as the kernel would rewrite them;
+// programs the kernel rejects may be analysed imprecisely, but never crash
+// it.
 
 import (
 	"fmt"
@@ -64,11 +97,14 @@ type vkind uint8
 
 const (
 	vScalar vkind = iota
+	vNum
 	vCtx
+	vCtxNum
 	vCtxVar
 	vStack
 	vStackVar
 	vFunc
+	vCtxOr // ctx+off on some paths, an untracked value or a stack pointer on the others
 	vMixed
 )
 
@@ -76,18 +112,29 @@ const (
 type value struct {
 	kind  vkind
 	frame uint8 // vStack: the call frame
-	off   int32 // vCtx, vStack: the constant offset; vFunc: the target slot
+	off   int32 // vCtx, vCtxNum, vStack: the constant offset; vFunc: the target slot
 }
 
-var scalar = value{}
+var (
+	scalar = value{}
+	number = value{kind: vNum}
+)
 
-func (v value) isCtx() bool   { return v.kind == vCtx || v.kind == vCtxVar }
+func (v value) isCtx() bool   { return v.kind == vCtx || v.kind == vCtxNum || v.kind == vCtxVar }
 func (v value) isStack() bool { return v.kind == vStack || v.kind == vStackVar }
+
+// ambiguous reports whether v is the context on some paths and something
+// else, not a number, on others.
+func (v value) ambiguous() bool { return v.kind == vCtxOr || v.kind == vMixed }
 
 func (v value) String() string {
 	switch v.kind {
+	case vNum:
+		return "number"
 	case vCtx:
 		return fmt.Sprintf("ctx%+d", v.off)
+	case vCtxNum:
+		return fmt.Sprintf("ctx%+d|number", v.off)
 	case vCtxVar:
 		return "ctx+?"
 	case vStack:
@@ -96,6 +143,8 @@ func (v value) String() string {
 		return "fp+?"
 	case vFunc:
 		return fmt.Sprintf("func(%d)", v.off)
+	case vCtxOr:
+		return fmt.Sprintf("ctx%+d|other", v.off)
 	case vMixed:
 		return "mixed"
 	}
@@ -104,13 +153,34 @@ func (v value) String() string {
 
 // join is the least upper bound of two values.
 func join(a, b value) value {
+	if b.kind == vNum || b.kind == vCtxNum && a.kind == vCtx {
+		a, b = b, a
+	}
 	switch {
 	case a == b:
 		return a
 	case a.kind == vMixed || b.kind == vMixed:
 		return value{kind: vMixed}
+	case a.kind == vNum && (b.kind == vCtx || b.kind == vCtxNum):
+		return value{kind: vCtxNum, off: b.off} // see "Context or number"
+	case a.kind == vCtxNum && b.kind == vCtx && a.off == b.off:
+		return a
+	case a.kind == vNum && b.kind == vCtxVar:
+		return b
+	case a.kind == vCtxOr || b.kind == vCtxOr:
+		if b.kind == vCtxOr {
+			a, b = b, a
+		}
+		if b.isCtx() && (b.kind == vCtxVar || b.off != a.off) {
+			return value{kind: vMixed}
+		}
+		return a
 	case a.isCtx() && b.isCtx():
 		return value{kind: vCtxVar}
+	case a.kind == vCtx || a.kind == vCtxNum:
+		return value{kind: vCtxOr, off: a.off} // see "Context or another pointer"
+	case b.kind == vCtx || b.kind == vCtxNum:
+		return value{kind: vCtxOr, off: b.off}
 	case a.isCtx() || b.isCtx():
 		return value{kind: vMixed}
 	case a.isStack() && b.isStack():
@@ -123,7 +193,9 @@ func join(a, b value) value {
 	return scalar
 }
 
-// slot is a stack slot that holds something other than a scalar.
+// slot is a stack slot that holds something other than a number. A slot
+// that is absent holds a number: it was never written (the kernel lets
+// privileged programs read such bytes, as a scalar), or only with numbers.
 type slot struct {
 	frame, idx uint8
 	v          value
@@ -156,18 +228,18 @@ func (s *state) get(frame, idx uint8) value {
 	if i < len(s.slots) && s.slots[i].frame == frame && s.slots[i].idx == idx {
 		return s.slots[i].v
 	}
-	return scalar
+	return number
 }
 
 func (s *state) set(frame, idx uint8, v value) {
 	i := s.find(frame, idx)
 	present := i < len(s.slots) && s.slots[i].frame == frame && s.slots[i].idx == idx
 	switch {
-	case present && v == scalar:
+	case present && v == number:
 		s.slots = append(s.slots[:i], s.slots[i+1:]...)
 	case present:
 		s.slots[i].v = v
-	case v != scalar:
+	case v != number:
 		s.slots = append(s.slots, slot{})
 		copy(s.slots[i+1:], s.slots[i:])
 		s.slots[i] = slot{frame: frame, idx: idx, v: v}
@@ -175,10 +247,12 @@ func (s *state) set(frame, idx uint8, v value) {
 }
 
 // clobberAll models a store through a pointer into the stack at an unknown
-// place: every spilled value may have been overwritten.
+// place: every spilled value may have been overwritten, and those it was
+// are numbers (the kernel's check_stack_write_var_off makes them
+// STACK_MISC).
 func (s *state) clobberAll() {
 	for i := range s.slots {
-		s.slots[i].v = join(s.slots[i].v, scalar)
+		s.slots[i].v = join(s.slots[i].v, number)
 	}
 }
 
@@ -191,7 +265,7 @@ func (s *state) dropFrames(depth int) {
 			if sl.v.kind == vStack && int(sl.v.frame) > depth {
 				sl.v = scalar
 			}
-			if sl.v != scalar {
+			if sl.v != number {
 				kept = append(kept, sl)
 			}
 		}
@@ -212,7 +286,7 @@ func joinInto(dst, src *state) bool {
 			dst.regs[r], changed = j, true
 		}
 	}
-	// Slots absent on one side are scalar there.
+	// Slots absent on one side hold a number there.
 	var out []slot
 	i, j := 0, 0
 	for i < len(dst.slots) || j < len(src.slots) {
@@ -220,11 +294,11 @@ func joinInto(dst, src *state) bool {
 		switch {
 		case j == len(src.slots) || i < len(dst.slots) && slotLess(dst.slots[i], src.slots[j]):
 			a = dst.slots[i]
-			b = slot{frame: a.frame, idx: a.idx}
+			b = slot{frame: a.frame, idx: a.idx, v: number}
 			i++
 		case i == len(dst.slots) || slotLess(src.slots[j], dst.slots[i]):
 			b = src.slots[j]
-			a = slot{frame: b.frame, idx: b.idx}
+			a = slot{frame: b.frame, idx: b.idx, v: number}
 			j++
 		default:
 			a, b = dst.slots[i], src.slots[j]
@@ -235,7 +309,7 @@ func joinInto(dst, src *state) bool {
 		if v != a.v {
 			changed = true
 		}
-		if v != scalar {
+		if v != number {
 			out = append(out, slot{frame: a.frame, idx: a.idx, v: v})
 		}
 	}
@@ -299,22 +373,47 @@ type workItem struct {
 // Code no path reaches is not classified.
 //
 // This analysis stands in for the verifier, which will supply the same
-// list; see the comment at the top of flow.go.
+// list; see the comment at the top of flow.go. Kind.Rewrite resolves some
+// accesses this function calls ambiguous with the type's context rules.
 func ContextAccesses(prog []isa.Instruction) ([]int, error) {
-	if err := isa.ValidateProgram(prog); err != nil {
+	at, ambiguous, err := contextAccesses(prog)
+	if err != nil {
 		return nil, err
+	}
+	if len(ambiguous) > 0 {
+		ins := prog[ambiguous[0]]
+		base := ins.Dst
+		if ins.Op.Class() == isa.ClassLDX {
+			base = ins.Src
+		}
+		return nil, ambiguityError(ambiguous[0], base)
+	}
+	return at, nil
+}
+
+// contextAccesses is ContextAccesses, with the accesses whose base is the
+// unmodified context on some paths and an untracked value or a stack
+// pointer on others listed apart, in ambiguous.
+func contextAccesses(prog []isa.Instruction) (at, ambiguous []int, err error) {
+	if err := isa.ValidateProgram(prog); err != nil {
+		return nil, nil, err
 	}
 	a := &analysis{prog: prog}
 	if err := a.run(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var out []int
 	for pc, v := range a.uses {
-		if a.reached[pc] && v.kind == vCtx {
-			out = append(out, pc)
+		if !a.reached[pc] {
+			continue
+		}
+		switch v.kind {
+		case vCtx, vCtxNum:
+			at = append(at, pc)
+		case vCtxOr:
+			ambiguous = append(ambiguous, pc)
 		}
 	}
-	return out, nil
+	return at, ambiguous, nil
 }
 
 func (a *analysis) run() error {
@@ -405,16 +504,20 @@ func (a *analysis) block(f *frameCtx, pc int) error {
 			}
 		case c == isa.ClassLD:
 			if ins.IsLoadImm64() {
-				if ins.Src == isa.PseudoFunc {
+				switch ins.Src {
+				case isa.PseudoFunc:
 					t, _ := ins.JumpTarget(pc)
 					s.regs[ins.Dst] = value{kind: vFunc, off: int32(t)}
-				} else {
+				case 0:
+					s.regs[ins.Dst] = number
+				default: // a map, a map value, a kernel symbol
 					s.regs[ins.Dst] = scalar
 				}
 			} else { // legacy packet loads clobber r0-r5 like a call
-				for r := isa.R0; r <= isa.R5; r++ {
+				for r := isa.R1; r <= isa.R5; r++ {
 					s.regs[r] = scalar
 				}
+				s.regs[isa.R0] = number
 			}
 		case c.IsALU():
 			alu(s, ins)
@@ -448,10 +551,16 @@ func (a *analysis) memory(s *state, pc int, ins isa.Instruction) error {
 	atomic := ins.Op.Class() == isa.ClassSTX && ins.Op.Mode() == isa.ModeATOMIC
 	switch u.kind {
 	case vMixed:
-		return &FlowError{Insn: pc, Reg: base, Reason: fmt.Sprintf("cannot tell whether %s points to the context: it does on some paths and not on others, and one rewrite cannot serve both (the kernel: same insn cannot be used with different pointers)", base)}
+		return ambiguityError(pc, base)
+	case vCtxOr:
+		if u.off != 0 {
+			return ambiguityError(pc, base)
+		}
+		// The context or another pointer: Kind.Rewrite decides with the
+		// type's rules (see "Context or another pointer").
 	case vCtxVar:
 		return &FlowError{Insn: pc, Reg: base, Reason: fmt.Sprintf("%s points into the context at an offset that is not constant; the context may only be accessed through the unmodified pointer, with the offset in the instruction", base)}
-	case vCtx:
+	case vCtx, vCtxNum:
 		if u.off != 0 {
 			return &FlowError{Insn: pc, Reg: base, Reason: fmt.Sprintf("dereference of modified ctx pointer %s (ctx%+d): put the offset in the instruction, %s", base, u.off, fmt.Sprintf("*(u32 *)(%s + %d)", base, int(u.off)+int(ins.Off)))}
 		}
@@ -463,14 +572,19 @@ func (a *analysis) memory(s *state, pc int, ins isa.Instruction) error {
 	switch ins.Op.Class() {
 	case isa.ClassLDX:
 		out := scalar
-		if ins.Op.Mode() == isa.ModeMEM && size == 8 && v.kind == vStack {
+		switch {
+		case ins.Op.Mode() == isa.ModeMEM && size == 8 && v.kind == vStack:
 			if f, idx, ok := stackSlot(v, ins.Off); ok {
 				out = s.get(f, idx)
 			}
+		case u.isCtx() || u.kind == vCtxOr:
+			// A narrow context field may be a pointer (xdp_md.data).
+		case size < 8 || ins.Op.Mode() == isa.ModeMEMSX:
+			out = number // no pointer is loaded in pieces
 		}
 		s.regs[ins.Dst] = out
 	case isa.ClassST, isa.ClassSTX:
-		stored := scalar
+		stored := number // an immediate, or the result of an atomic operation
 		if ins.Op.Class() == isa.ClassSTX && !atomic && size == 8 {
 			stored = s.regs[ins.Src]
 		}
@@ -482,23 +596,27 @@ func (a *analysis) memory(s *state, pc int, ins isa.Instruction) error {
 					if b == lo && size == 8 {
 						s.set(f, idx, stored)
 					} else {
-						s.set(f, idx, scalar)
+						s.set(f, idx, number) // a pointer overwritten in part is none
 					}
 				}
 			}
-		case vStackVar:
+		case vStackVar, vCtxOr:
 			s.clobberAll()
 		}
 		if atomic {
 			op := isa.AtomicOp(ins.Imm)
 			if op == isa.AtomicCmpXchg {
-				s.regs[isa.R0] = scalar
+				s.regs[isa.R0] = number
 			} else if op.Fetches() {
-				s.regs[ins.Src] = scalar
+				s.regs[ins.Src] = number
 			}
 		}
 	}
 	return nil
+}
+
+func ambiguityError(pc int, base isa.Register) *FlowError {
+	return &FlowError{Insn: pc, Reg: base, Reason: fmt.Sprintf("cannot tell whether %s points to the context: it does on some paths and not on others, and one rewrite cannot serve both (the kernel: same insn cannot be used with different pointers)", base)}
 }
 
 // stackSlot returns the 8-byte slot a stack pointer plus off designates, if
@@ -519,24 +637,32 @@ func alu(s *state, ins isa.Instruction) {
 		src = s.regs[ins.Src]
 	}
 	op := ins.Op.ALUOp()
+	if ins.Op.Class() == isa.ClassALU || op != isa.ALUMov && op != isa.ALUAdd && op != isa.ALUSub {
+		// The kernel refuses these operations on pointers: where they see
+		// a value that is a pointer on some paths only, the paths it is a
+		// number on are the feasible ones.
+		d, src = numberIfAmbiguous(d), numberIfAmbiguous(src)
+	}
 	if ins.Op.Class() == isa.ClassALU { // 32-bit: never a usable pointer
 		if op == isa.ALUMov {
 			d = scalar // the old value does not matter
 		}
 		switch {
-		case d.kind == vMixed || src.kind == vMixed:
+		case d.ambiguous() || src.ambiguous():
 			s.regs[ins.Dst] = value{kind: vMixed}
 		case d.isCtx() || src.isCtx():
 			s.regs[ins.Dst] = value{kind: vCtxVar}
 		default:
-			s.regs[ins.Dst] = scalar
+			// The kernel refuses 32-bit arithmetic on pointers, and a
+			// 32-bit copy of one is a number ("partial copy of pointer").
+			s.regs[ins.Dst] = number
 		}
 		return
 	}
 	var out value
 	switch {
 	case op == isa.ALUMov && ins.Op.Source() == isa.SourceK:
-		out = scalar
+		out = number
 	case op == isa.ALUMov && ins.Off == 0:
 		out = src
 	case op == isa.ALUMov: // movsx
@@ -547,7 +673,7 @@ func alu(s *state, ins isa.Instruction) {
 			imm = -imm
 		}
 		switch d.kind {
-		case vCtx, vStack:
+		case vCtx, vCtxNum, vCtxOr, vStack:
 			out = value{kind: d.kind, frame: d.frame, off: d.off + imm}
 		case vFunc:
 			out = scalar
@@ -556,23 +682,27 @@ func alu(s *state, ins isa.Instruction) {
 		}
 	case op == isa.ALUAdd:
 		switch {
-		case d.kind == vMixed || src.kind == vMixed:
+		case d.ambiguous() || src.ambiguous():
 			out = value{kind: vMixed}
 		case d.isCtx() || src.isCtx():
 			out = value{kind: vCtxVar}
 		case d.isStack() || src.isStack():
 			out = value{kind: vStackVar}
+		case d.kind == vNum && src.kind == vNum:
+			out = number
 		}
 	case op == isa.ALUSub:
 		switch {
-		case d.kind == vMixed || src.kind == vMixed:
+		case d.ambiguous() || src.ambiguous():
 			out = value{kind: vMixed}
 		case d.isCtx() && src.isCtx(), d.isStack() && src.isStack():
-			out = scalar // pointer difference
+			out = number // pointer difference
 		case d.isCtx():
 			out = value{kind: vCtxVar}
 		case d.isStack():
 			out = value{kind: vStackVar}
+		case d.kind == vNum && src.kind == vNum:
+			out = number
 		}
 	default:
 		out = pointerMangled(d)
@@ -580,19 +710,31 @@ func alu(s *state, ins isa.Instruction) {
 	s.regs[ins.Dst] = out
 }
 
+// numberIfAmbiguous is v, or a number if v is a pointer on some paths
+// only (the context or another pointer, or a number) and so a number on
+// every path where an operation the kernel refuses on pointers runs.
+func numberIfAmbiguous(v value) value {
+	if v.kind == vCtxNum || v.ambiguous() {
+		return number
+	}
+	return v
+}
+
 // pointerMangled is the value of an operation the kernel forbids on
-// pointers: a context stays recognisably a context, so a later access
-// through it is reported.
+// pointers (multiplication, shifts, bitwise operations, sign-extending
+// moves): a context stays recognisably a context, so a later access
+// through it is reported; anything else is a number, since a program that
+// made it from a pointer is refused.
 func pointerMangled(v value) value {
 	switch {
-	case v.kind == vMixed:
-		return v
+	case v.ambiguous():
+		return value{kind: vMixed}
 	case v.isCtx():
 		return value{kind: vCtxVar}
 	case v.isStack():
 		return value{kind: vStackVar}
 	}
-	return scalar
+	return number
 }
 
 // Helpers that call back into the program, and which of their arguments
@@ -679,9 +821,10 @@ func (a *analysis) call(f *frameCtx, s *state, pc, target int, entry *state, cal
 	} else {
 		joinInto(sub.call, s)
 	}
-	entry.regs[isa.R10] = value{kind: vStack, frame: uint8(sub.depth)}
-	// The callee's frame starts empty.
+	// The callee's frame starts empty; then r10 points to it (in this
+	// order: dropping the frames below the caller's would forget r10).
 	entry.dropFrames(f.depth)
+	entry.regs[isa.R10] = value{kind: vStack, frame: uint8(sub.depth)}
 	if err := a.flowTo(sub, pc, target, entry); err != nil {
 		return err
 	}

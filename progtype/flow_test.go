@@ -40,6 +40,15 @@ func TestContextAccesses(t *testing.T) {
 			r0 = *(u32 *)(r2 + 12)
 			*(u32 *)(r10 - 16) = r0
 			exit`, want: []int{3}},
+		{name: "spill_fill_in_subprogram", src: `
+			call sub
+			exit
+		sub:
+			*(u64 *)(r10 - 8) = r1
+			r1 = 0
+			r2 = *(u64 *)(r10 - 8)
+			r0 = *(u32 *)(r2 + 0x4c)
+			exit`, want: []int{5}},
 		{name: "partial_spill_is_not_ctx", src: `
 			*(u64 *)(r10 - 8) = r1
 			*(u32 *)(r10 - 8) = r0
@@ -177,6 +186,67 @@ func TestContextAccesses(t *testing.T) {
 			r0 = *(u8 *)skb[0]
 			r0 = *(u32 *)(r2 + 0)
 			exit`, want: nil},
+		// Context or number: a spill that a store at a variable stack
+		// offset may have overwritten is still the context where it is
+		// dereferenced (Cilium's tc_lxc_policy_drop_pktgen).
+		{name: "variable_offset_store_keeps_ctx_spill", src: `
+			*(u64 *)(r10 - 8) = r1
+			r2 = *(u32 *)(r1 + 0)
+			r2 &= 3
+			r2 <<= 2
+			r3 = r10
+			r3 += -32
+			r3 += r2
+			r4 = 7
+			*(u32 *)(r3 + 0) = r4
+			r1 = *(u64 *)(r10 - 8)
+			r0 = *(u32 *)(r1 + 0)
+			exit`, want: []int{1, 10}},
+		{name: "ctx_or_constant", src: `
+			r2 = r1
+			if r0 == 0 goto skip
+			r2 = 5
+		skip:
+			r0 = *(u32 *)(r2 + 4)
+			exit`, want: []int{3}},
+		{name: "ctx_or_partially_overwritten_spill", src: `
+			*(u64 *)(r10 - 8) = r1
+			if r0 == 0 goto skip
+			*(u32 *)(r10 - 8) = r0
+		skip:
+			r2 = *(u64 *)(r10 - 8)
+			r0 = *(u32 *)(r2 + 0)
+			exit`, want: []int{4}},
+		{name: "ctx_or_uninitialised_slot", src: `
+			if r0 == 0 goto skip
+			*(u64 *)(r10 - 8) = r1
+		skip:
+			r2 = *(u64 *)(r10 - 8)
+			r0 = *(u32 *)(r2 + 0)
+			exit`, want: []int{3}},
+		{name: "ctx_or_number_in_arithmetic_is_a_number", src: `
+			r2 = r1
+			if r0 == 0 goto skip
+			r2 = r0
+		skip:
+			w2 += 1
+			r0 = *(u32 *)(r2 + 0)
+			exit`, want: nil},
+		{name: "ctx_or_untracked_is_ambiguous", src: `
+			r2 = r1
+			if r0 == 0 goto skip
+			r2 = *(u64 *)(r1 + 0)
+		skip:
+			r0 = *(u32 *)(r2 + 0)
+			exit`, err: "cannot tell whether r2 points to the context"},
+		{name: "modified_ctx_or_number", src: `
+			r2 = r1
+			r2 += 4
+			if r0 == 0 goto skip
+			r2 = 5
+		skip:
+			r0 = *(u32 *)(r2 + 0)
+			exit`, err: "dereference of modified ctx pointer r2 (ctx+4)"},
 		{name: "pointer_stored_in_map_value_is_lost", src: `
 			r2 = r0
 			*(u64 *)(r2 + 0) = r1

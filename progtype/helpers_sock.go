@@ -4,14 +4,15 @@ import (
 	"fmt"
 
 	"github.com/waggle-bpf/waggle/helpers"
-	"github.com/waggle-bpf/waggle/internal/mem"
 	"github.com/waggle-bpf/waggle/maps"
 )
 
 // The helpers of the socket program types: bpf_setsockopt,
 // bpf_getsockopt and bpf_sock_ops_cb_flags_set of sock_ops programs, the
-// socket casts (bpf_sk_fullsock, bpf_tcp_sock), bpf_skb_ecn_set_ce,
-// bpf_get_local_storage of the cgroup hooks, and sk_lookup's bpf_sk_assign.
+// socket helpers of every type with sockets (the lookups, bpf_sk_release,
+// the casts bpf_sk_fullsock, bpf_tcp_sock and bpf_get_listener_sock, the
+// cookies), bpf_skb_ecn_set_ce, bpf_get_local_storage of the cgroup hooks,
+// and sk_lookup's bpf_sk_assign.
 
 // sockOpsOf returns the run of a sock_ops program.
 func sockOpsOf(env helpers.Env) (*Run, error) {
@@ -42,7 +43,7 @@ func SockOpsSetsockopt(env helpers.Env, args *[5]uint64) (uint64, error) {
 	if !r.fullsock() {
 		return errno(maps.EINVAL), nil
 	}
-	if e := r.sock.sock.setsockopt(sockOpsCtx{r}, int32(args[1]), int32(args[2]), val); e != 0 {
+	if e := r.sockOpts().setsockopt(sockOpsCtx{r}, int32(args[1]), int32(args[2]), val); e != 0 {
 		return errno(e), nil
 	}
 	r.syncSockOpsImage()
@@ -71,7 +72,7 @@ func SockOpsGetsockopt(env helpers.Env, args *[5]uint64) (uint64, error) {
 		clear(out)
 		return errno(maps.EINVAL), nil
 	}
-	if e := r.sock.sock.getsockopt(sockOpsCtx{r}, level, name, out); e != 0 {
+	if e := r.sockOpts().getsockopt(sockOpsCtx{r}, level, name, out); e != 0 {
 		return errno(e), nil
 	}
 	return 0, nil
@@ -93,42 +94,80 @@ func SockOpsCbFlagsSet(env helpers.Env, args *[5]uint64) (uint64, error) {
 	return uint64(int64(v &^ sockOpsAllCbFlags)), nil
 }
 
-// Offsets of struct bpf_tcp_sock.
-const (
-	bpfTCPSockSize = 112
-)
+// sockOf maps a socket pointer argument back to its socket's index in
+// the arena (net.go).
+func sockOf(r *Run, p uint64, helper string) (int, error) {
+	i, ok := r.net.sockIndex(p)
+	if !ok {
+		return 0, fmt.Errorf("bpf_%s: %#x is not a socket of this run", helper, p)
+	}
+	return i, nil
+}
 
-// socketAt returns the socket image of the run at addr, if addr is one:
-// the test run's socket of a socket buffer run, sock_ops' socket.
-func (r *Run) socketAt(addr uint64) (img []byte, tcp bool, ok bool) {
-	if addr == 0 {
-		return nil, false, false
+// sockHeld returns the struct bpf_sock a socket helper's argument points
+// to (or whose struct bpf_tcp_sock it points to), and the socket's index.
+func sockHeld(env helpers.Env, p uint64, helper string) (*Run, int, []byte, error) {
+	r, err := runOf(env)
+	if err != nil {
+		return nil, 0, nil, err
 	}
-	if r.skb != nil && addr == mem.Addr(r.skb.sk) {
-		return r.skb.sk, false, true
+	i, err := sockOf(r, p, helper)
+	if err != nil {
+		return nil, 0, nil, err
 	}
-	if r.kind.run == runSockOps && r.sock != nil && r.fullsock() && addr == mem.Addr(r.sock.img) {
-		return r.sock.img, r.sock.sock.protocol() == ipprotoTCP, true
-	}
-	return nil, false, false
+	return r, i, r.net.slot(i)[:BpfSockSize], nil
+}
+
+// SkRelease is bpf_sk_release: drop the reference a lookup took. Sockets
+// of the model have no reference counts; a pointer that is not a socket
+// is an error.
+func SkRelease(env helpers.Env, args *[5]uint64) (uint64, error) {
+	_, _, _, err := sockHeld(env, args[0], "sk_release")
+	return 0, err
 }
 
 // SkFullsock is bpf_sk_fullsock: the socket itself when it is a full
-// socket (not a request or time-wait socket), else NULL. Every socket a
-// run has is full.
+// socket (not a time-wait or request socket), else NULL.
 func SkFullsock(env helpers.Env, args *[5]uint64) (uint64, error) {
-	r, err := runOf(env)
+	r, i, img, err := sockHeld(env, args[0], "sk_fullsock")
 	if err != nil {
 		return 0, err
 	}
-	img, _, ok := r.socketAt(args[0])
-	if !ok {
-		return 0, fmt.Errorf("bpf_sk_fullsock: %#x is not a socket of this run", args[0])
-	}
-	if s := le.Uint32(img[bskState:]); s == tcpTimeWait || s == tcpNewSynRecv {
+	if !fullState(le.Uint32(img[bskState:])) {
 		return 0, nil
 	}
-	return args[0], nil
+	return r.net.sockAddr(i), nil
+}
+
+// TCPSock is bpf_tcp_sock: the socket's struct bpf_tcp_sock when it is a
+// full TCP socket, else NULL. sock_ops' socket has the TCP fields of its
+// context; any other TCP socket those of a new socket (the model has no
+// TCP state); the test run's socket of socket buffer runs is not TCP.
+func TCPSock(env helpers.Env, args *[5]uint64) (uint64, error) {
+	r, i, img, err := sockHeld(env, args[0], "tcp_sock")
+	if err != nil {
+		return 0, err
+	}
+	if le.Uint32(img[bskProtocol:]) != ipprotoTCP || !fullState(le.Uint32(img[bskState:])) {
+		return 0, nil
+	}
+	if i == r.net.ownIndex() && r.kind.run == runSockOps {
+		r.syncSockOpsImage()
+	}
+	return r.net.sockAddr(i) + tcpSockOff, nil
+}
+
+// GetListenerSock is bpf_get_listener_sock: the socket if it is a
+// listening TCP socket, else NULL.
+func GetListenerSock(env helpers.Env, args *[5]uint64) (uint64, error) {
+	r, i, img, err := sockHeld(env, args[0], "get_listener_sock")
+	if err != nil {
+		return 0, err
+	}
+	if le.Uint32(img[bskProtocol:]) == ipprotoTCP && le.Uint32(img[bskState:]) == tcpListen {
+		return r.net.sockAddr(i), nil
+	}
+	return 0, nil
 }
 
 // TCP states of sockets that are not full.
@@ -136,37 +175,6 @@ const (
 	tcpTimeWait   = 6
 	tcpNewSynRecv = 12
 )
-
-// TCPSock is bpf_tcp_sock: the socket's struct bpf_tcp_sock when it is a
-// full TCP socket, else NULL. The test run's socket of socket buffer runs
-// is not TCP; sock_ops' socket is, with the TCP state of its context.
-func TCPSock(env helpers.Env, args *[5]uint64) (uint64, error) {
-	r, err := runOf(env)
-	if err != nil {
-		return 0, err
-	}
-	_, tcp, ok := r.socketAt(args[0])
-	if !ok {
-		return 0, fmt.Errorf("bpf_tcp_sock: %#x is not a socket of this run", args[0])
-	}
-	if !tcp {
-		return 0, nil
-	}
-	t := r.sock.tcpImage()
-	sh := r.shadow
-	copy(t[0:8], sh[sopSndCwnd:sopSndCwnd+8])  // snd_cwnd, srtt_us
-	copy(t[8:80], sh[sopRttMin:sopSkTxhash])   // rtt_min .. sacked_out
-	copy(t[80:96], sh[sopBytesReceived:sopSk]) // bytes_received, bytes_acked
-	return mem.Addr(t), nil
-}
-
-// tcpImage returns the socket's struct bpf_tcp_sock buffer.
-func (s *sockState) tcpImage() []byte {
-	if s.tcp == nil {
-		s.tcp = mem.Aligned(bpfTCPSockSize)
-	}
-	return s.tcp
-}
 
 // SkbECNSetCE is bpf_skb_ecn_set_ce (INET_ECN_set_ce): marks an ECN-capable
 // IPv4 or IPv6 packet Congestion Experienced, updating the IPv4 checksum
@@ -287,7 +295,7 @@ func SkLookupAssign(env helpers.Env, args *[5]uint64) (uint64, error) {
 
 var (
 	protoSockopt = helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgAnything, helpers.ArgAnything, helpers.ArgPtrToMem | helpers.ArgReadOnly, helpers.ArgConstSize}}
-	protoSockPtr = helpers.Proto{Ret: helpers.RetPtrToSocketOrNull, Args: []helpers.ArgType{helpers.ArgPtrToBTFID}}
+	protoSockPtr = helpers.Proto{Ret: helpers.RetPtrToSocketOrNull, Args: []helpers.ArgType{helpers.ArgPtrToSockCommon}}
 )
 
 // sockOpsDefs are sock_ops' own helpers.
@@ -297,10 +305,19 @@ var sockOpsDefs = helpers.Defs{
 	{ID: idSockOpsCbFlagsSet, Name: "sock_ops_cb_flags_set", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgAnything}}, Func: SockOpsCbFlagsSet},
 }
 
-// sockDefs are the helpers every socket-holding run has.
-var sockDefs = helpers.Defs{
+// socketDefs are the socket helpers of every run with sockets (which of
+// them a type may call, Kind.Allowed decides).
+var socketDefs = helpers.Defs{
+	{ID: idSkLookupTCP, Name: "sk_lookup_tcp", Proto: protoSkLookup, Func: SkLookupTCP},
+	{ID: idSkLookupUDP, Name: "sk_lookup_udp", Proto: protoSkLookup, Func: SkLookupUDP},
+	{ID: idSkcLookupTCP, Name: "skc_lookup_tcp", Proto: protoSkcLookup, Func: SkcLookupTCP},
+	{ID: idSkRelease, Name: "sk_release", Proto: protoSock, Func: SkRelease},
 	{ID: idSkFullsock, Name: "sk_fullsock", Proto: protoSockPtr, Func: SkFullsock},
 	{ID: idTCPSock, Name: "tcp_sock", Proto: protoSockPtr, Func: TCPSock},
+	{ID: idGetListenerSock, Name: "get_listener_sock", Proto: protoSockPtr, Func: GetListenerSock},
+	{ID: idGetSocketCookie, Name: "get_socket_cookie", Proto: protoCtx, Func: GetSocketCookie},
+	{ID: idGetSocketUID, Name: "get_socket_uid", Proto: protoCtx, Func: GetSocketUID},
+	{ID: idGetNetnsCookie, Name: "get_netns_cookie", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx | helpers.ArgMaybeNull}}, Func: GetNetnsCookie},
 	{ID: idGetLocalStorage, Name: "get_local_storage", Proto: helpers.Proto{Ret: helpers.RetPtrToMapValueOrNull, Args: []helpers.ArgType{helpers.ArgConstMapPtr, helpers.ArgAnything}}, Func: GetLocalStorage},
 }
 

@@ -90,7 +90,7 @@ func TestHook_Run(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, mode := range []interp.Mode{interp.Checked, interp.Fast} {
-		ip, err := interp.Load(p.Insns, interp.Options{Mode: mode})
+		ip, err := interp.Load(p.Insns, interp.Options{Mode: mode, UnsafeFastUnverified: mode == interp.Fast})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -161,6 +161,7 @@ const (
 	idSkcToUDP6Sock          int32 = 140
 	idSkcToUnixSock          int32 = 178
 	idSkcToMPTCPSock         int32 = 196
+	idBind                   int32 = 64
 )
 
 // Helper ids of the socket, lwt, flow dissector and cgroup program types.

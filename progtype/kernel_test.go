@@ -43,7 +43,8 @@ func mustKernelLoad(tb testing.TB, prog []isa.Instruction, typ progtype.Type) *k
 	return kp
 }
 
-// accessProgram is a program that makes one context access through r1.
+// accessProgram is a program that makes one context access through r1 and
+// returns 1.
 func accessProgram(off, size int, write, signExt, imm bool) []isa.Instruction {
 	sz := map[int]isa.Size{1: isa.SizeB, 2: isa.SizeH, 4: isa.SizeW, 8: isa.SizeDW}[size]
 	var acc isa.Instruction
@@ -61,7 +62,9 @@ func accessProgram(off, size int, write, signExt, imm bool) []isa.Instruction {
 	return []isa.Instruction{
 		{Op: mov, Dst: isa.R2, Imm: 0},
 		acc,
-		{Op: mov, Dst: isa.R0, Imm: 0},
+		// 1 is a return value every type takes (cgroup_sock_addr's
+		// recvmsg, getpeername and getsockname hooks take only 1).
+		{Op: mov, Dst: isa.R0, Imm: 1},
 		{Op: isa.OpExit},
 	}
 }
@@ -87,10 +90,16 @@ var sweepTypes = []struct {
 	{progtype.LWTXmit, 192, 0},
 	{progtype.LWTSeg6Local, 192, 0},
 	{progtype.FlowDissector, 192, progtype.AttachFlowDissector},
-	{progtype.CgroupSock, progtype.BpfSockSize, progtype.AttachCgroupSockCreate},
-	{progtype.CgroupSock, progtype.BpfSockSize, progtype.AttachCgroupPostBind4},
-	{progtype.CgroupSock, progtype.BpfSockSize, progtype.AttachCgroupPostBind6},
+	{progtype.CgroupSock, progtype.BpfSockSize, progtype.AttachCgroupInetSockCreate},
+	{progtype.CgroupSock, progtype.BpfSockSize, progtype.AttachCgroupInet4PostBind},
+	{progtype.CgroupSock, progtype.BpfSockSize, progtype.AttachCgroupInet6PostBind},
 	{progtype.SockOps, progtype.SockOpsSize, 0},
+	{progtype.CgroupSockAddr, 72, progtype.AttachCgroupInet4Connect},
+	{progtype.CgroupSockAddr, 72, progtype.AttachCgroupInet6Bind},
+	{progtype.CgroupSockAddr, 72, progtype.AttachCgroupUDP4Sendmsg},
+	{progtype.CgroupSockAddr, 72, progtype.AttachCgroupUDP6Sendmsg},
+	{progtype.CgroupSockAddr, 72, progtype.AttachCgroupUDP4Recvmsg},
+	{progtype.CgroupSockAddr, 72, progtype.AttachCgroupInet6Getpeer},
 	{progtype.SkLookup, progtype.SkLookupSize, progtype.AttachSkLookup},
 }
 

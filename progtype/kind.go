@@ -3,6 +3,7 @@ package progtype
 import (
 	"errors"
 	"fmt"
+	"sort"
 
 	"github.com/waggle-bpf/waggle/isa"
 )
@@ -38,6 +39,7 @@ const (
 	runTrace
 	runHook
 	runSock     // cgroup_sock: a bpf_sock
+	runSockAddr // cgroup_sock_addr: a bpf_sock_addr and its socket
 	runSockOps  // sock_ops: a bpf_sock_ops and its socket
 	runFlow     // flow_dissector: a packet and bpf_flow_keys
 	runSkLookup // sk_lookup: a bpf_sk_lookup
@@ -66,7 +68,7 @@ func LookupAttach(t Type, a AttachType) (*Kind, error) {
 	case CgroupSock:
 		if a == AttachNone {
 			// bpf_prog_load_fixup_attach_type (kernel/bpf/syscall.c)
-			k.attach = AttachCgroupSockCreate
+			k.attach = AttachCgroupInetSockCreate
 		}
 		k.layout, k.rules, k.run, k.allowed = bpfSockLayout, sockRules, runSock, cgSockAllowed
 	case SockOps:
@@ -83,6 +85,11 @@ func LookupAttach(t Type, a AttachType) (*Kind, error) {
 		k.layout, k.rules, k.run, k.allowed = rawTPLayout, rawTPRules, runTrace, rawTPAllowed
 	case PerfEvent:
 		k.layout, k.rules, k.run, k.allowed = perfEventLayout, perfEventRules, runTrace, perfEventAllowed
+	case CgroupSockAddr:
+		if !k.sockAddr4() && !k.sockAddr6() {
+			return nil, fmt.Errorf("progtype: cgroup_sock_addr programs need an IPv4 or IPv6 attach type (expected_attach_type %d; sections cgroup/connect4, cgroup/sendmsg6, ...): %w", a, ErrUnsupported)
+		}
+		k.layout, k.rules, k.run, k.allowed = sockAddrLayout, sockAddrRules, runSockAddr, sockAddrAllowed
 	case UserHook:
 		return nil, fmt.Errorf("progtype: user hooks are made with NewHook or NewHookFields, not looked up")
 	default:
@@ -131,6 +138,11 @@ type Access struct {
 	Write bool
 	// Rewritten is the instruction that replaces it.
 	Rewritten isa.Instruction
+	// Variant marks an access that is a context access on some paths
+	// only, as far as the analysis can tell: Rewritten runs when its base
+	// holds the context, the program's own instruction otherwise
+	// (Program.Variants).
+	Variant bool
 }
 
 // CheckAccess reports whether a program of this type may access size bytes
@@ -170,6 +182,12 @@ type Program struct {
 	// ContextEnd is one past the last context byte the program accesses
 	// (the kernel's prog->aux->max_ctx_offset).
 	ContextEnd int
+	// Variants are the accesses whose base is the context on some paths and
+	// another pointer on others as far as ContextAccesses can tell, and
+	// whose rewrite changes them: by slot, the instruction to run when the
+	// base holds the context (interp.Options.ContextVariants). Insns keeps
+	// the program's own instruction there.
+	Variants map[int]isa.Instruction
 }
 
 // Convert rewrites the context accesses at the given slot indices (as
@@ -187,57 +205,113 @@ func (k *Kind) Convert(prog []isa.Instruction, at []int) (*Program, error) {
 		if pc < 0 || pc >= len(prog) {
 			return nil, fmt.Errorf("progtype: context access at instruction %d outside the program (%d slots)", pc, len(prog))
 		}
-		ins := prog[pc]
-		a, ok := accessOf(ins)
-		if !ok {
-			if ins.Op.Class() == isa.ClassSTX && ins.Op.Mode() == isa.ModeATOMIC {
-				a = ctxAccess{off: int(ins.Off), size: ins.Op.Size().Bytes(), write: true}
-				return nil, k.accessError(pc, a, "atomic operations on the context are not allowed")
-			}
-			return nil, fmt.Errorf("progtype: instruction %d (%s) is not a load or store", pc, ins.Op)
+		a, err := k.convertAccess(pc, prog[pc])
+		if err != nil {
+			return nil, err
 		}
-		c, reason := k.check(a)
-		if reason != "" {
-			return nil, k.accessError(pc, a, reason)
-		}
-		nw := ins
-		switch {
-		case c.noop:
-			nw = isa.Instruction{Op: isa.OpJA}
-		default:
-			if c.off < -1<<15 || c.off >= 1<<15 {
-				return nil, fmt.Errorf("progtype: instruction %d: runtime offset %d does not fit an instruction", pc, c.off)
-			}
-			nw.Off = int16(c.off)
-			if c.size != 0 && c.size != a.size {
-				nw.Op = ins.Op&^0x18 | isa.Opcode(sizeCode(c.size))
-			}
-		}
-		p.Insns[pc] = nw
-		p.Accesses = append(p.Accesses, Access{Insn: pc, Field: k.layout.describe(a.off), Off: a.off, Size: a.size, Write: a.write, Rewritten: nw})
-		p.ContextEnd = max(p.ContextEnd, a.off+a.size)
+		p.Insns[pc] = a.Rewritten
+		p.add(a)
 	}
 	return p, nil
 }
 
+// add records a converted access.
+func (p *Program) add(a Access) {
+	p.Accesses = append(p.Accesses, a)
+	p.ContextEnd = max(p.ContextEnd, a.Off+a.Size)
+}
+
+// convertAccess checks and rewrites the context access ins at slot pc.
+func (k *Kind) convertAccess(pc int, ins isa.Instruction) (Access, error) {
+	a, ok := accessOf(ins)
+	if !ok {
+		if ins.Op.Class() == isa.ClassSTX && ins.Op.Mode() == isa.ModeATOMIC {
+			a = ctxAccess{off: int(ins.Off), size: ins.Op.Size().Bytes(), write: true}
+			return Access{}, k.accessError(pc, a, "atomic operations on the context are not allowed")
+		}
+		return Access{}, fmt.Errorf("progtype: instruction %d (%s) is not a load or store", pc, ins.Op)
+	}
+	c, reason := k.check(a)
+	if reason != "" {
+		return Access{}, k.accessError(pc, a, reason)
+	}
+	nw := ins
+	switch {
+	case c.noop:
+		nw = isa.Instruction{Op: isa.OpJA}
+	default:
+		if c.off < -1<<15 || c.off >= 1<<15 {
+			return Access{}, fmt.Errorf("progtype: instruction %d: runtime offset %d does not fit an instruction", pc, c.off)
+		}
+		nw.Off = int16(c.off)
+		if c.size != 0 && c.size != a.size {
+			nw.Op = ins.Op&^0x18 | isa.Opcode(sizeCode(c.size))
+		}
+	}
+	return Access{Insn: pc, Field: k.layout.describe(a.off), Off: a.off, Size: a.size, Write: a.write, Rewritten: nw}, nil
+}
+
 // Rewrite finds the context accesses of prog with ContextAccesses and
-// converts them with Convert.
+// converts them with Convert. An access the analysis finds ambiguous (the
+// context on some paths, another pointer on others, where the kernel saw
+// one of them on each path it found feasible) is settled with the type's
+// rules: one the kernel would refuse as a context access is none in a
+// program it accepts and stays as it is; one whose rewrite changes nothing
+// is right either way; the others become Variants, decided at run time by
+// whether their base holds the context.
 func (k *Kind) Rewrite(prog []isa.Instruction) (*Program, error) {
-	at, err := ContextAccesses(prog)
+	at, ambiguous, err := contextAccesses(prog)
 	if err != nil {
 		return nil, err
 	}
-	return k.Convert(prog, at)
+	p, err := k.Convert(prog, at)
+	if err != nil {
+		return nil, err
+	}
+	for _, pc := range ambiguous {
+		a, err := k.convertAccess(pc, prog[pc])
+		if err != nil || a.Rewritten == prog[pc] {
+			continue // no context access, or one that needs no rewrite
+		}
+		if a.Rewritten.Op.Class() == isa.ClassJMP { // a store the kernel drops
+			ins := prog[pc]
+			return nil, ambiguityError(pc, ins.Dst)
+		}
+		if p.Variants == nil {
+			p.Variants = make(map[int]isa.Instruction)
+		}
+		p.Variants[pc] = a.Rewritten
+		a.Variant = true
+		p.add(a)
+	}
+	sort.Slice(p.Accesses, func(i, j int) bool { return p.Accesses[i].Insn < p.Accesses[j].Insn })
+	return p, nil
 }
 
 // NewRun prepares a run of the program on in: Kind.NewRun, plus the checks
 // BPF_PROG_TEST_RUN makes against the program (a raw tracepoint's ctx_in
 // must cover every argument the program reads).
 func (p *Program) NewRun(in Input) (*Run, error) {
-	if p.Kind.typ == RawTracepoint && len(in.Context) < p.ContextEnd {
-		return nil, fmt.Errorf("%s: %w", p.Kind.name, einval("ctx_in of %d bytes, the program reads %d", len(in.Context), p.ContextEnd))
+	if err := p.checkInput(in); err != nil {
+		return nil, err
 	}
 	return p.Kind.NewRun(in)
+}
+
+// ResetRun is Run.Reset with the checks NewRun makes against the program,
+// for a Run of this program reused on a new input.
+func (p *Program) ResetRun(r *Run, in Input) error {
+	if err := p.checkInput(in); err != nil {
+		return err
+	}
+	return r.Reset(in)
+}
+
+func (p *Program) checkInput(in Input) error {
+	if p.Kind.typ == RawTracepoint && len(in.Context) < p.ContextEnd {
+		return fmt.Errorf("%s: %w", p.Kind.name, einval("ctx_in of %d bytes, the program reads %d", len(in.Context), p.ContextEnd))
+	}
+	return nil
 }
 
 // accessOf decodes a load or store into a context access.

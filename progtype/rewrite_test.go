@@ -97,8 +97,8 @@ func TestKind_Convert(t *testing.T) {
 		{typ: progtype.CgroupSock, insn: "r2 = *(u16 *)(r1 + 50)", want: "padding"},
 		{typ: progtype.CgroupSock, insn: "*(u32 *)(r1 + 4) = r2", want: "the field is read-only"},
 		{typ: progtype.CgroupSock, insn: "r2 = *(u32 *)(r1 + 24)", want: "only BPF_CGROUP_INET4_POST_BIND programs may read src_ip4"},
-		{typ: progtype.CgroupSock, attach: progtype.AttachCgroupPostBind4, insn: "r2 = *(u32 *)(r1 + 24)", want: "r2 = *(u32 *)(r1 + 0x18)"},
-		{typ: progtype.CgroupSock, attach: progtype.AttachCgroupPostBind4, insn: "r2 = *(u32 *)(r1 + 16)", want: "bound_dev_if, mark and priority"},
+		{typ: progtype.CgroupSock, attach: progtype.AttachCgroupInet4PostBind, insn: "r2 = *(u32 *)(r1 + 24)", want: "r2 = *(u32 *)(r1 + 0x18)"},
+		{typ: progtype.CgroupSock, attach: progtype.AttachCgroupInet4PostBind, insn: "r2 = *(u32 *)(r1 + 16)", want: "bound_dev_if, mark and priority"},
 
 		// bpf_sock_ops: reply and sk_txhash are writable.
 		{typ: progtype.SockOps, insn: "*(u32 *)(r1 + 4) = r2", want: "*(u32 *)(r1 + 0x4) = r2"},

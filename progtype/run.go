@@ -3,10 +3,12 @@ package progtype
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/waggle-bpf/waggle/helpers"
 	"github.com/waggle-bpf/waggle/internal/mem"
 	"github.com/waggle-bpf/waggle/maps"
+	"github.com/waggle-bpf/waggle/netenv"
 )
 
 // Region is memory a run owns: the context's shadow struct, the packet,
@@ -44,12 +46,37 @@ type Input struct {
 	// hook's fields): bpf_probe_read_* read only from this memory, the
 	// context and the packet.
 	Memory []Region
+	// Net is the host's network the helpers consult (routes, neighbours,
+	// sockets, interfaces); nil means netenv.Empty(), a host with nothing
+	// but its loopback device.
+	Net *netenv.Host
+	// Tunnel is the tunnel metadata the packet arrived with, as on a
+	// collect-metadata tunnel device (bpf_skb_get_tunnel_key reads it);
+	// nil for none, as in a test run.
+	Tunnel *netenv.Tunnel
+	// Ingress says a tc program runs at ingress (skb->tc_at_ingress), as
+	// on a clsact ingress hook, where bpf_sk_assign works.
+	// BPF_PROG_TEST_RUN runs at neither ingress nor egress: false.
+	Ingress bool
+	// Socket is the socket the run is about: the one the packet belongs
+	// to (skb->sk, which __sk_buff.sk points to and whose fields
+	// __sk_buff.family, local_ip4, ... read), the one a cgroup socket
+	// hook runs for (bpf_sock_addr.sk, a cgroup_sock context made
+	// without ctx_in), the one a sock_ops callback runs on. Its cookie
+	// and owner are what bpf_get_socket_cookie and bpf_get_socket_uid
+	// return. bpf_setsockopt in sock_ops programs changes it (Options,
+	// Congestion, Mark, Priority, Dev), so a Socket passed to the runs of
+	// one connection's callbacks keeps its options across them, as a
+	// socket does; a Socket is used by one run at a time. nil means the
+	// socket the kernel would make: BPF_PROG_TEST_RUN's own for socket
+	// buffer types (no protocol, the packet's addresses, cookie
+	// TestRunSocketCookie, UID 0), a new socket of the context's family,
+	// type and protocol for the cgroup socket types, a new TCP socket for
+	// sock_ops.
+	Socket *netenv.Socket
 	// PerfValue is what bpf_perf_prog_read_value returns in a perf_event
 	// run: the values of the event that ran the program; nil for none.
 	PerfValue *PerfEventValue
-	// Socket is the socket of a sock_ops run: the options bpf_setsockopt
-	// changes, kept across runs; nil gives each run a new socket.
-	Socket *Socket
 }
 
 // Task describes the task a program runs on behalf of, as the kernel's
@@ -95,12 +122,23 @@ type Output struct {
 	// when Input.Context was given (the kernel needs ctx_in to place the
 	// packet); for __sk_buff always.
 	Context []byte
-	// Redirect is the target the last bpf_redirect or bpf_redirect_map
-	// call recorded, nil if none did.
+	// Redirect is the target the last bpf_redirect, bpf_redirect_map,
+	// bpf_redirect_neigh or bpf_redirect_peer call recorded, nil if none
+	// did.
 	Redirect *Redirect
+	// Tunnel is the packet's tunnel metadata after the run: what
+	// bpf_skb_set_tunnel_key and bpf_skb_set_tunnel_opt set (TX set), or
+	// what it arrived with; nil for none.
+	Tunnel *netenv.Tunnel
+	// Assigned is the socket bpf_sk_assign gave the packet, nil if none.
+	Assigned *netenv.Socket
+	// Clones are the copies of the packet bpf_clone_redirect sent, in
+	// order.
+	Clones []Clone
 }
 
-// Redirect is the target recorded by bpf_redirect or bpf_redirect_map.
+// Redirect is the target recorded by bpf_redirect, bpf_redirect_map,
+// bpf_redirect_neigh or bpf_redirect_peer.
 type Redirect struct {
 	// Ifindex is the device: bpf_redirect's argument, or the ifindex of
 	// the devmap entry bpf_redirect_map found.
@@ -114,6 +152,17 @@ type Redirect struct {
 	// Flags are the helper's flags (BPF_F_INGRESS, BPF_F_BROADCAST,
 	// BPF_F_EXCLUDE_INGRESS).
 	Flags uint64
+	// Neigh is set by bpf_redirect_neigh: the packet leaves through
+	// Ifindex with its link-layer header filled in from the neighbour
+	// table, for Nexthop if the program gave one (else for the next hop
+	// of the packet's destination).
+	Neigh   bool
+	Nexthop netip.Addr
+	// Peer is set by bpf_redirect_peer: the packet enters the peer of the
+	// veth or netkit device Ifindex, in the peer's namespace; PeerIfindex
+	// is the peer's index when the host knows it.
+	Peer        bool
+	PeerIfindex uint32
 }
 
 // Run is the state of one run of a program of a Kind, or of a series of
@@ -138,6 +187,7 @@ type Run struct {
 	in      Input      // the input, with Context and Data owned by the caller
 	rd      Redirect
 	hasRd   bool
+	net     netState
 }
 
 // Run errors.
@@ -172,6 +222,9 @@ func (r *Run) Reset(in Input) error {
 	} else {
 		clear(r.shadow)
 	}
+	if err := r.resetNet(in); err != nil {
+		return fmt.Errorf("%s: %w", r.kind.name, err)
+	}
 	var err error
 	switch r.kind.run {
 	case runXDP:
@@ -184,6 +237,8 @@ func (r *Run) Reset(in Input) error {
 		err = r.resetHook(in)
 	case runSock:
 		err = r.resetSock(in)
+	case runSockAddr:
+		err = r.resetSockAddr(in)
 	case runSockOps:
 		err = r.resetSockOps(in)
 	case runSkLookup:
@@ -207,14 +262,8 @@ func (r *Run) buildRegions() {
 	case r.skb != nil && r.kind.typ != SocketFilter:
 		r.regions = append(r.regions, Region{Data: r.skb.buf, Writable: r.skb.writable})
 	}
-	if r.skb != nil {
-		r.regions = append(r.regions, Region{Data: r.skb.sk})
-	}
-	if r.sock != nil && r.kind.run == runSockOps {
-		r.regions = append(r.regions, Region{Data: r.sock.img})
-		if len(r.sock.pkt) > 0 {
-			r.regions = append(r.regions, Region{Data: r.sock.pkt})
-		}
+	if r.sock != nil && r.kind.run == runSockOps && len(r.sock.pkt) > 0 {
+		r.regions = append(r.regions, Region{Data: r.sock.pkt})
 	}
 	if r.flow != nil {
 		r.regions = append(r.regions, Region{Data: r.flow.buf[:r.flow.n]}, Region{Data: r.flow.keys, Writable: true})
@@ -226,6 +275,9 @@ func (r *Run) buildRegions() {
 	}
 	if r.in.Task != nil && len(r.in.Task.Struct) > 0 {
 		r.regions = append(r.regions, Region{Data: r.in.Task.Struct})
+	}
+	if len(r.net.arena) > 0 {
+		r.regions = append(r.regions, Region{Data: r.net.arena})
 	}
 }
 
@@ -264,6 +316,7 @@ func (r *Run) Finish(r0 uint64) (*Output, error) {
 		rd := r.rd
 		out.Redirect = &rd
 	}
+	r.finishNet(out)
 	var err error
 	switch {
 	case r.xdp != nil:
@@ -274,6 +327,8 @@ func (r *Run) Finish(r0 uint64) (*Output, error) {
 		r.finishHook(out)
 	case r.kind.run == runSock:
 		r.finishSock(out)
+	case r.kind.run == runSockAddr:
+		r.finishSockAddr(out)
 	case r.kind.run == runSockOps:
 		r.finishSockOps(out)
 	case r.kind.run == runSkLookup:

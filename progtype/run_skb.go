@@ -2,9 +2,11 @@ package progtype
 
 import (
 	"fmt"
+	"net/netip"
 
 	"github.com/waggle-bpf/waggle/internal/mem"
 	"github.com/waggle-bpf/waggle/maps"
+	"github.com/waggle-bpf/waggle/netenv"
 )
 
 // The socket buffer of a run, as bpf_prog_test_run_skb (net/bpf/test_run.c)
@@ -80,14 +82,13 @@ const (
 // little-endian, as the kernel's __be16 fields are.
 type skbState struct {
 	buf        []byte
-	data, tail int    // skb->data and skb->data + skb->len
-	mac        int    // skb->mac_header
-	network    int    // skb->network_header
-	transport  int    // skb->transport_header, -1 if unset
-	l2         bool   // tc: skb->data at the MAC header
-	writable   bool   // programs may write the packet directly (tc, lwt_xmit)
-	sk         []byte // the test run's socket, a struct bpf_sock image
-	direct     bool   // data_end and data_meta are computed (tc, cgroup_skb)
+	data, tail int  // skb->data and skb->data + skb->len
+	mac        int  // skb->mac_header
+	network    int  // skb->network_header
+	transport  int  // skb->transport_header, -1 if unset
+	l2         bool // tc: skb->data at the MAC header
+	writable   bool // programs may write the packet directly (tc, lwt_xmit)
+	direct     bool // data_end and data_meta are computed (tc, cgroup_skb)
 	protocol   uint16
 	pktType    uint8
 	vlanProto  uint16
@@ -125,12 +126,12 @@ func (r *Run) resetSKB(in Input) error {
 	}
 	s := r.skb
 	if s == nil {
-		s = &skbState{buf: mem.Aligned(skbBufSize), sk: mem.Aligned(BpfSockSize)}
+		s = &skbState{buf: mem.Aligned(skbBufSize)}
 		r.skb = s
 	} else {
 		clear(s.buf[s.lo:s.hi])
 	}
-	*s = skbState{buf: s.buf, sk: s.sk}
+	*s = skbState{buf: s.buf}
 	t := r.kind.typ
 	s.l2 = t == SchedCLS || t == SchedACT
 	s.direct = t != SocketFilter
@@ -185,36 +186,22 @@ func (r *Run) resetSKB(in Input) error {
 	if ifindex <= 1 {
 		ifindex = 1
 	}
-	// The test run's socket (sk_alloc with bpf_dummy_proto, then
-	// sock_init_data): family AF_UNSPEC, state TCP_CLOSE, no queue; its
-	// family and addresses come from the IP header.
+	// The packet's socket: Input.Socket, or the test run's (sk_alloc with
+	// bpf_dummy_proto, then sock_init_data): no protocol, state TCP_CLOSE,
+	// no queue, its family and addresses from the IP header.
 	headLen := s.tail - s.data
-	clear(s.sk)
-	le.PutUint32(s.sk[bskState:], tcpClose)
-	le.PutUint32(s.sk[bskRxQueueMapping:], 0xffffffff)
-	switch s.protocol {
-	case be16(ethPIP):
-		if headLen < 20 {
-			return einval("an IPv4 packet of %d bytes after the Ethernet header: the IP header needs 20", headLen)
-		}
-		le.PutUint32(r.shadow[rtSkbFamily:], afInet)
-		copy(r.shadow[rtSkbLocalIP4:rtSkbLocalIP4+4], s.buf[s.network+12:])
-		copy(r.shadow[rtSkbRemoteIP4:rtSkbRemoteIP4+4], s.buf[s.network+16:])
-		le.PutUint32(s.sk[bskFamily:], afInet)
-		copy(s.sk[bskSrcIP4:bskSrcIP4+4], s.buf[s.network+12:])
-		copy(s.sk[bskDstIP4:bskDstIP4+4], s.buf[s.network+16:])
-	case be16(ethPIPv6):
-		if headLen < 40 {
-			return einval("an IPv6 packet of %d bytes after the Ethernet header: the IPv6 header needs 40", headLen)
-		}
-		le.PutUint32(r.shadow[rtSkbFamily:], afInet6)
-		copy(r.shadow[rtSkbLocalIP6:rtSkbLocalIP6+16], s.buf[s.network+8:])
-		copy(r.shadow[rtSkbRemoteIP6:rtSkbRemoteIP6+16], s.buf[s.network+24:])
-		le.PutUint32(s.sk[bskFamily:], afInet6)
-		copy(s.sk[bskSrcIP6:bskSrcIP6+16], s.buf[s.network+8:])
-		copy(s.sk[bskDstIP6:bskDstIP6+16], s.buf[s.network+24:])
+	switch {
+	case s.protocol == be16(ethPIP) && headLen < 20:
+		return einval("an IPv4 packet of %d bytes after the Ethernet header: the IP header needs 20", headLen)
+	case s.protocol == be16(ethPIPv6) && headLen < 40:
+		return einval("an IPv6 packet of %d bytes after the Ethernet header: the IPv6 header needs 40", headLen)
 	}
-	le.PutUint64(r.shadow[rtSkbSk:], mem.Addr(s.sk))
+	if in.Socket != nil {
+		r.net.setOwn(in.Socket)
+	} else {
+		r.putTestRunSock()
+	}
+	r.skbSocketFields()
 	if s.l2 {
 		s.data -= ethHLen
 	}
@@ -353,3 +340,84 @@ func (r *Run) finishSKB(out *Output) error {
 
 // errEBADMSG is the errno of a CHECKSUM_COMPLETE mismatch.
 const errEBADMSG = maps.Errno(74)
+
+// SKF_NET_OFF and SKF_LL_OFF (include/uapi/linux/filter.h): legacy packet
+// loads at offsets from these on read relative to the network header and
+// the MAC header.
+const (
+	skfNetOff = -0x100000
+	skfLLOff  = -0x200000
+)
+
+// LoadPacket implements helpers.PacketLoader for the socket buffer types:
+// bpf_skb_load_helper_* (net/core/filter.c). An offset from 0 on is from
+// skb->data (the MAC header for tc, the network header for socket filters
+// and cgroup_skb), one from SKF_NET_OFF on from the network header and one
+// from SKF_LL_OFF on from the MAC header; the bytes must lie between the
+// head of the buffer and the end of the packet, and anything else fails.
+// It reads the packet as the helpers the program called left it.
+func (r *Run) LoadPacket(off int32, n int) ([]byte, bool) {
+	s := r.skb
+	if s == nil || n <= 0 {
+		return nil, false
+	}
+	var at int64
+	switch {
+	case off >= 0:
+		at = int64(s.data) + int64(off)
+	case off >= skfNetOff:
+		at = int64(s.network) + int64(off) - skfNetOff
+	case off >= skfLLOff:
+		at = int64(s.mac) + int64(off) - skfLLOff
+	default:
+		return nil, false
+	}
+	if at < 0 || at+int64(n) > int64(s.tail) {
+		return nil, false
+	}
+	return s.buf[at : at+int64(n)], true
+}
+
+// putTestRunSock makes BPF_PROG_TEST_RUN's socket the run's own (net.go):
+// the packet's family and addresses (the source as the local address),
+// no protocol, state TCP_CLOSE, cookie TestRunSocketCookie.
+func (r *Run) putTestRunSock() {
+	s := r.skb
+	own := &r.net.ownBuf
+	*own = netenv.Socket{Cookie: TestRunSocketCookie, State: netenv.SockClose}
+	b := r.net.ownSlot()
+	clear(b)
+	le.PutUint32(b[bskState:], tcpClose)
+	le.PutUint32(b[bskRxQueueMapping:], 0xffffffff)
+	switch s.protocol {
+	case be16(ethPIP):
+		le.PutUint32(b[bskFamily:], afInet)
+		copy(b[bskSrcIP4:bskSrcIP4+4], s.buf[s.network+12:])
+		copy(b[bskDstIP4:bskDstIP4+4], s.buf[s.network+16:])
+		own.Local = netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[bskSrcIP4:])), 0)
+		own.Remote = netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[bskDstIP4:])), 0)
+	case be16(ethPIPv6):
+		le.PutUint32(b[bskFamily:], afInet6)
+		copy(b[bskSrcIP6:bskSrcIP6+16], s.buf[s.network+8:])
+		copy(b[bskDstIP6:bskDstIP6+16], s.buf[s.network+24:])
+		own.Local = netip.AddrPortFrom(netip.AddrFrom16([16]byte(b[bskSrcIP6:])), 0)
+		own.Remote = netip.AddrPortFrom(netip.AddrFrom16([16]byte(b[bskDstIP6:])), 0)
+	}
+}
+
+// skbSocketFields points __sk_buff.sk to the packet's socket and fills the
+// __sk_buff fields the kernel reads from it (bpf_convert_ctx_access):
+// family, the addresses (local is the socket's own) and the ports
+// (remote_port the __be16 in the upper half, as a little-endian CPU loads
+// it).
+func (r *Run) skbSocketFields() {
+	b, sh := r.net.ownSlot(), r.shadow
+	le.PutUint64(sh[rtSkbSk:], r.net.sockAddr(r.net.ownIndex()))
+	le.PutUint32(sh[rtSkbFamily:], le.Uint32(b[bskFamily:]))
+	copy(sh[rtSkbLocalIP4:rtSkbLocalIP4+4], b[bskSrcIP4:])
+	copy(sh[rtSkbRemoteIP4:rtSkbRemoteIP4+4], b[bskDstIP4:])
+	copy(sh[rtSkbLocalIP6:rtSkbLocalIP6+16], b[bskSrcIP6:])
+	copy(sh[rtSkbRemoteIP6:rtSkbRemoteIP6+16], b[bskDstIP6:])
+	le.PutUint32(sh[rtSkbRemotePort:], uint32(le.Uint16(b[bskDstPort:]))<<16)
+	le.PutUint32(sh[rtSkbLocalPort:], le.Uint32(b[bskSrcPort:]))
+}

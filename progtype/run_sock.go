@@ -2,41 +2,53 @@ package progtype
 
 import (
 	"fmt"
+	"net/netip"
 
+	"github.com/waggle-bpf/waggle/helpers"
 	"github.com/waggle-bpf/waggle/internal/mem"
 	"github.com/waggle-bpf/waggle/maps"
+	"github.com/waggle-bpf/waggle/netenv"
 )
 
 // The runs of the socket types. The kernel's BPF_PROG_TEST_RUN runs none
-// of cgroup_sock and sock_ops, and sk_lookup without sockets; waggle runs
-// them on a context the caller gives:
+// of cgroup_sock, cgroup_sock_addr and sock_ops, and sk_lookup without
+// sockets; waggle runs them on the context their hook would pass:
 //
 //   - cgroup_sock: Input.Context is the struct bpf_sock of the socket
 //     being created, bound or released (its family, type, protocol,
-//     addresses and ports); Output.Context is it after the run, with the
+//     addresses and ports); without one, the context is Input.Socket
+//     laid out as struct bpf_sock (a new TCP socket over IPv4 when that
+//     is nil too). Output.Context is it after the run, with the
 //     bound_dev_if, mark and priority the program set. Retval 1 lets the
 //     operation go on, 0 refuses it (EPERM).
+//   - cgroup_sock_addr: Input.Context is the struct bpf_sock_addr of the
+//     connect, bind, sendmsg, recvmsg, getpeername or getsockname call
+//     (the address, the socket's family, type and protocol); its sk is
+//     the run's socket, Input.Socket or a new socket of the context's
+//     family, type and protocol. Output.Context is the context after the
+//     run: the rewritten address, with sk zero. Retval 1 lets the call go
+//     on.
 //   - sock_ops: Input.Context is the struct bpf_sock_ops of the callback
 //     (op, args, the addresses, is_fullsock and the TCP state); its sk and
 //     skb pointers and skb_len must be zero, the run sets them: sk points
 //     to the socket (struct bpf_sock) when is_fullsock, skb_data to a copy
 //     of Input.Data, the segment of the header-option callbacks.
-//     Input.Socket holds the options bpf_setsockopt changes (nil: a new
-//     socket for each run). Output.Context is the context after the run:
-//     reply and the TCP state setsockopt changed. Retval is what the
-//     program returned (1: success).
+//     Input.Socket is the socket, whose options bpf_setsockopt changes
+//     (nil: a new TCP socket for each run). Output.Context is the context
+//     after the run: reply and the TCP state setsockopt changed. Retval is
+//     what the program returned (1: success).
 //   - sk_lookup: as BPF_PROG_TEST_RUN (net/bpf/test_run.c): Input.Context
 //     is the struct bpf_sk_lookup of the packet (family, protocol,
 //     addresses, ports); Output.Context returns it with cookie 0, as no
 //     socket can be selected in user space (there are no sockmaps).
+//
+// The socket a hook runs for is the run's own socket (net.go): its
+// cookie is bpf_get_socket_cookie's, and pointers to it (bpf_sock_addr.sk,
+// bpf_sock_ops.sk) work with the socket helpers as any other socket's.
 
 // sockState is the run state of the socket types.
 type sockState struct {
-	img   []byte // struct bpf_sock of sock_ops' socket, off-heap
-	tcp   []byte // its struct bpf_tcp_sock, made when asked for
 	pkt   []byte // sock_ops: the segment skb_data points to
-	sock  *Socket
-	own   Socket // the socket of runs without Input.Socket
 	ctxIn []byte
 	// sk_lookup
 	noReuseport bool
@@ -45,11 +57,10 @@ type sockState struct {
 // newSockState returns the run's socket state, reused across resets.
 func (r *Run) newSockState() *sockState {
 	if r.sock == nil {
-		r.sock = &sockState{img: mem.Aligned(BpfSockSize)}
+		r.sock = &sockState{}
 	}
 	s := r.sock
-	clear(s.img)
-	*s = sockState{img: s.img, tcp: s.tcp, pkt: s.pkt[:0]}
+	*s = sockState{pkt: s.pkt[:0]}
 	return s
 }
 
@@ -64,18 +75,46 @@ func (r *Run) noPacketRun(in Input) error {
 	return nil
 }
 
+// hookSocket sets the run's own socket for a cgroup socket hook:
+// Input.Socket, or a new socket of the family, type and protocol the
+// context gives (TCP over IPv4 for zeros), with cookie
+// TestRunSocketCookie.
+func (r *Run) hookSocket(in Input, family, typ, proto uint32) {
+	if in.Socket != nil {
+		r.net.setOwn(in.Socket)
+		return
+	}
+	s := &r.net.ownBuf
+	*s = netenv.Socket{Cookie: TestRunSocketCookie, Proto: "tcp", State: netenv.SockClose}
+	if proto == ipprotoUDP || typ == sockDgramType {
+		s.Proto = "udp"
+	}
+	s.Local = netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
+	if family == afInet6 || family == 0 && r.kind.sockAddr6() {
+		s.Local = netip.AddrPortFrom(netip.IPv6Unspecified(), 0)
+	}
+	r.net.setOwn(nil)
+}
+
 // resetSock sets up a cgroup_sock run.
 func (r *Run) resetSock(in Input) error {
 	if err := r.noPacketRun(in); err != nil {
 		return err
 	}
 	s := r.newSockState()
-	ctx, err := ctxIn(in.Context, BpfSockSize, "bpf_sock")
-	if err != nil {
-		return err
-	}
-	if err := checkBpfSock(ctx); err != nil {
-		return err
+	var ctx []byte
+	if in.Context != nil {
+		var err error
+		if ctx, err = ctxIn(in.Context, BpfSockSize, "bpf_sock"); err != nil {
+			return err
+		}
+		if err := checkBpfSock(ctx); err != nil {
+			return err
+		}
+		r.hookSocket(in, le.Uint32(ctx[bskFamily:]), le.Uint32(ctx[bskType:]), le.Uint32(ctx[bskProtocol:]))
+	} else {
+		r.hookSocket(in, 0, 0, 0)
+		ctx = append([]byte(nil), r.net.ownSlot()[:BpfSockSize]...)
 	}
 	s.ctxIn = ctx
 	copy(r.shadow, ctx[:bskRxQueueMapping])
@@ -108,6 +147,56 @@ func (r *Run) finishSock(out *Output) {
 	ctx := make([]byte, BpfSockSize)
 	copy(ctx, r.shadow[:bskRxQueueMapping])
 	copy(ctx[bskRxQueueMapping:], r.sock.ctxIn[bskRxQueueMapping:])
+	out.Context = ctx
+}
+
+// resetSockAddr sets up a cgroup_sock_addr run: the context from ctx_in
+// (zeros without), its sk pointing to the run's own socket.
+func (r *Run) resetSockAddr(in Input) error {
+	if err := r.noPacketRun(in); err != nil {
+		return err
+	}
+	l := r.kind.layout
+	ctx := make([]byte, l.Size)
+	if in.Context != nil {
+		c, err := ctxIn(in.Context, l.Size, l.Name)
+		if err != nil {
+			return err
+		}
+		ctx = c
+	}
+	r.hookSocket(in, le.Uint32(ctx[saFamily:]), le.Uint32(ctx[saType:]), le.Uint32(ctx[saProtocol:]))
+	clear(ctx[saSk : saSk+8])
+	toShadow(l, ctx, r.shadow)
+	le.PutUint64(r.shadow[rtSaSk:], r.net.sockAddr(r.net.ownIndex()))
+	return nil
+}
+
+// toShadow copies the UAPI fields of ctx into the runtime layout.
+func toShadow(l *Layout, ctx, shadow []byte) {
+	for _, f := range l.Fields {
+		if f.Runtime >= 0 {
+			copy(shadow[f.Runtime:f.Runtime+f.Size], ctx[f.Off:f.Off+f.Size])
+		}
+	}
+}
+
+// fromShadow copies the runtime layout back into UAPI fields.
+func fromShadow(l *Layout, shadow []byte) []byte {
+	ctx := make([]byte, l.Size)
+	for _, f := range l.Fields {
+		if f.Runtime >= 0 {
+			copy(ctx[f.Off:f.Off+f.Size], shadow[f.Runtime:f.Runtime+f.Size])
+		}
+	}
+	return ctx
+}
+
+// finishSockAddr returns the context after a cgroup_sock_addr run, with
+// the socket pointer zero.
+func (r *Run) finishSockAddr(out *Output) {
+	ctx := fromShadow(r.kind.layout, r.shadow)
+	clear(ctx[saSk : saSk+8])
 	out.Context = ctx
 }
 
@@ -172,9 +261,10 @@ func (r *Run) resetSockOps(in Input) error {
 		return einval("data_in of %d bytes: at most %d", len(in.Data), skbMaxDataIn)
 	}
 	s.ctxIn = ctx
-	s.sock = in.Socket
-	if s.sock == nil {
-		s.sock = &s.own
+	if in.Socket != nil {
+		r.net.own = in.Socket
+	} else {
+		r.net.ownBuf = netenv.Socket{Cookie: TestRunSocketCookie, Proto: "tcp"}
 	}
 	copy(r.shadow, ctx)
 	if len(in.Data) > 0 {
@@ -188,22 +278,24 @@ func (r *Run) resetSockOps(in Input) error {
 		le.PutUint32(r.shadow[sopSkbLen:], uint32(len(s.pkt)))
 	}
 	if full == 1 {
-		le.PutUint64(r.shadow[sopSk:], mem.Addr(s.img))
+		le.PutUint64(r.shadow[sopSk:], r.net.sockAddr(r.net.ownIndex()))
 	}
 	r.syncSockOpsImage()
 	return nil
 }
 
-// syncSockOpsImage writes the struct bpf_sock that a sock_ops context's sk
-// points to, from the context and the socket's options.
+// syncSockOpsImage lays out the struct bpf_sock and struct bpf_tcp_sock
+// that a sock_ops context's sk points to, from the context (addresses,
+// ports, state, the TCP fields) and the socket (type, protocol, options).
 func (r *Run) syncSockOpsImage() {
-	s, sh, img := r.sock, r.shadow, r.sock.img
-	le.PutUint32(img[bskBoundDevIf:], uint32(s.sock.option(SolSocket, SoBindToIfindex)))
+	o, sh, img := r.sockOpts(), r.shadow, r.net.ownSlot()
+	clear(img)
+	le.PutUint32(img[bskBoundDevIf:], uint32(o.option(SolSocket, SoBindToIfindex)))
 	le.PutUint32(img[bskFamily:], le.Uint32(sh[sopFamily:]))
-	le.PutUint32(img[bskType:], s.sock.typ())
-	le.PutUint32(img[bskProtocol:], s.sock.protocol())
-	le.PutUint32(img[bskMark:], uint32(s.sock.option(SolSocket, SoMark)))
-	le.PutUint32(img[bskPriority:], uint32(s.sock.option(SolSocket, SoPriority)))
+	le.PutUint32(img[bskType:], o.typ())
+	le.PutUint32(img[bskProtocol:], o.protocol())
+	le.PutUint32(img[bskMark:], uint32(o.option(SolSocket, SoMark)))
+	le.PutUint32(img[bskPriority:], uint32(o.option(SolSocket, SoPriority)))
 	copy(img[bskSrcIP4:bskSrcIP4+4], sh[sopLocalIP4:])
 	copy(img[bskSrcIP6:bskSrcIP6+16], sh[sopLocalIP6:])
 	le.PutUint32(img[bskSrcPort:], le.Uint32(sh[sopLocalPort:]))
@@ -212,6 +304,11 @@ func (r *Run) syncSockOpsImage() {
 	copy(img[bskDstIP6:bskDstIP6+16], sh[sopRemoteIP6:])
 	le.PutUint32(img[bskState:], le.Uint32(sh[sopState:]))
 	le.PutUint32(img[bskRxQueueMapping:], 0xffffffff)
+	// struct bpf_tcp_sock: the TCP fields of the context.
+	t := img[tcpSockOff:]
+	copy(t[0:8], sh[sopSndCwnd:sopSndCwnd+8])  // snd_cwnd, srtt_us
+	copy(t[8:80], sh[sopRttMin:sopSkTxhash])   // rtt_min .. sacked_out
+	copy(t[80:96], sh[sopBytesReceived:sopSk]) // bytes_received, bytes_acked
 }
 
 // finishSockOps returns the context after a sock_ops run, without the
@@ -289,4 +386,39 @@ func (r *Run) finishSkLookup(out *Output) {
 	ctx := append([]byte(nil), r.sock.ctxIn...)
 	clear(ctx[slkSk : slkSk+8])
 	out.Context = ctx
+}
+
+// GetSocketCookie is bpf_get_socket_cookie of the socket buffer, socket,
+// socket address and sock_ops types: the cookie of the run's own socket
+// (the packet's, the hook's, the callback's).
+func GetSocketCookie(env helpers.Env, args *[5]uint64) (uint64, error) {
+	r, err := runOf(env)
+	if err != nil {
+		return 0, err
+	}
+	return r.net.own.Cookie, nil
+}
+
+// GetSocketUID is bpf_get_socket_uid: the owner of the packet's socket
+// (Input.Socket; the test run's socket belongs to UID 0).
+func GetSocketUID(env helpers.Env, args *[5]uint64) (uint64, error) {
+	r, _, err := skbOf(env)
+	if err != nil {
+		return 0, err
+	}
+	return uint64(r.net.own.UID), nil
+}
+
+// GetNetnsCookie is bpf_get_netns_cookie: the cookie of the namespace of
+// the context's socket (the run's host), or of the initial namespace for
+// a NULL context (netenv.Host.InitNetnsCookie).
+func GetNetnsCookie(env helpers.Env, args *[5]uint64) (uint64, error) {
+	r, err := runOf(env)
+	if err != nil {
+		return 0, err
+	}
+	if args[0] == 0 {
+		return r.net.host.InitNetnsCookie(), nil
+	}
+	return r.net.host.NetnsCookie(), nil
 }

@@ -73,9 +73,11 @@ func (r *Run) resetXDP(in Input) error {
 	if x == nil {
 		x = &xdpState{buf: mem.Aligned(xdpFrameSize)}
 		r.xdp = x
-	} else {
+	} else if x.lo < x.hi {
 		clear(x.buf[x.lo:x.hi]) // the headroom starts out zero, as kzalloc'd
 	}
+	// Nothing covered yet (lo > hi), until syncXDP: a Reset that fails
+	// below leaves it so, and the next Reset clears nothing.
 	x.lo, x.hi = xdpFrameSize, 0
 	x.ctxIn = nil
 	meta, linear := 0, len(in.Data)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/waggle-bpf/waggle/interp"
 	"github.com/waggle-bpf/waggle/maps"
+	"github.com/waggle-bpf/waggle/netenv"
 	"github.com/waggle-bpf/waggle/progtype"
 )
 
@@ -72,7 +73,7 @@ func sockoptProgram(level, name int, val int32) string {
 }
 
 // runSockOps runs a sock_ops program on ctx with sock.
-func runSockOps(tb testing.TB, src string, ctx []byte, sock *progtype.Socket) (*progtype.Output, error) {
+func runSockOps(tb testing.TB, src string, ctx []byte, sock *netenv.Socket) (*progtype.Output, error) {
 	tb.Helper()
 	return runProg(tb, interp.Checked, mustKind(tb, progtype.SockOps), mustParse(tb, src), progtype.Input{Context: ctx, Socket: sock}, 1)
 }
@@ -133,7 +134,7 @@ func TestSockOps_socket(t *testing.T) {
 		}
 	})
 	t.Run("options", func(t *testing.T) {
-		sock := &progtype.Socket{}
+		sock := &netenv.Socket{}
 		out, err := runSockOps(t, sockoptProgram(progtype.SolTCP, progtype.TCPBPFIW, 40), sockOpsCtx(4, 2, true, nil), sock)
 		if err != nil {
 			t.Fatal(err)
@@ -155,8 +156,9 @@ func TestSockOps_socket(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if th := le.Uint32(out.Context[96:]); th != 100 || sock.SndCwndClamp != 100 {
-			t.Errorf("TCP_BPF_SNDCWND_CLAMP: ssthresh %d, clamp %d", th, sock.SndCwndClamp)
+		clamp := sock.Options[netenv.SockOpt{Level: progtype.SolTCP, Name: progtype.TCPBPFSndCwndClp}]
+		if th := le.Uint32(out.Context[96:]); th != 100 || clamp != 100 {
+			t.Errorf("TCP_BPF_SNDCWND_CLAMP: ssthresh %d, clamp %d", th, clamp)
 		}
 		// Options persist in the Socket across runs.
 		out, err = runSockOps(t, sockoptProgram(progtype.SolSocket, progtype.SoSndBuf, 10000), sockOpsCtx(4, 2, true, nil), sock)
@@ -166,7 +168,7 @@ func TestSockOps_socket(t *testing.T) {
 		if s, g, v := sockoptResult(out); s != 0 || g != 0 || v != 20000 {
 			t.Errorf("SO_SNDBUF 10000: set %d get %d value %d, want 20000", s, g, v)
 		}
-		if sock.Options[progtype.SockOpt{Level: progtype.SolSocket, Name: progtype.SoSndBuf}] != 20000 {
+		if sock.Options[netenv.SockOpt{Level: progtype.SolSocket, Name: progtype.SoSndBuf}] != 20000 {
 			t.Errorf("Socket.Options: %v", sock.Options)
 		}
 		// A socket that is not full refuses options and reads no sk.
@@ -179,7 +181,11 @@ func TestSockOps_socket(t *testing.T) {
 		}
 	})
 	t.Run("congestion", func(t *testing.T) {
-		sock := &progtype.Socket{Available: []string{"reno", "cubic", "dctcp"}}
+		host, err := netenv.New(&netenv.Config{CongestionControls: []string{"reno", "cubic", "dctcp"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sock := &netenv.Socket{}
 		prog := func(name string) string {
 			b := make([]byte, 8)
 			copy(b, name)
@@ -213,7 +219,7 @@ func TestSockOps_socket(t *testing.T) {
 		}{
 			{"dctcp", 0, "dctcp"}, {"nv", -int32(maps.ENOENT), "dctcp"}, {"cdg", -524, "dctcp"}, {"reno", 0, "reno"},
 		} {
-			out, err := runSockOps(t, prog(c.name), sockOpsCtx(3, 2, true, nil), sock)
+			out, err := runProg(t, interp.Checked, mustKind(t, progtype.SockOps), mustParse(t, prog(c.name)), progtype.Input{Context: sockOpsCtx(3, 2, true, nil), Socket: sock, Net: host}, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -329,7 +335,7 @@ func TestCgroupSock_run(t *testing.T) {
 		r0 = 0
 		exit`
 	k := mustKind(t, progtype.CgroupSock)
-	if k.AttachType() != progtype.AttachCgroupSockCreate {
+	if k.AttachType() != progtype.AttachCgroupInetSockCreate {
 		t.Errorf("default attach type %d, want BPF_CGROUP_INET_SOCK_CREATE", k.AttachType())
 	}
 	out, err := runProg(t, interp.Checked, k, mustParse(t, prog), progtype.Input{Context: ctx}, 1)
@@ -399,5 +405,70 @@ func TestPerfProgReadValue(t *testing.T) {
 		if out.Retval != c.want {
 			t.Errorf("%s: %#x, want %#x (counter << 8 | result & 0xff)", c.name, out.Retval, c.want)
 		}
+	}
+}
+
+// TestCheckAccess_sock checks the context rules of cgroup_sock_addr and
+// cgroup_sock programs (sock_addr_is_valid_access and
+// sock_filter_is_valid_access): fields of the attach type's family only,
+// narrow and wide loads where Linux allows them, writes to the address
+// fields and, for socket creation, to bound_dev_if, mark and priority.
+func TestCheckAccess_sock(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		typ       progtype.Type
+		attach    progtype.AttachType
+		off, size int
+		write, ok bool
+	}{
+		{"connect4 user_ip4", progtype.CgroupSockAddr, progtype.AttachCgroupInet4Connect, 4, 4, false, true},
+		{"connect4 user_ip4 byte", progtype.CgroupSockAddr, progtype.AttachCgroupInet4Connect, 7, 1, false, true},
+		{"connect4 user_ip4 write", progtype.CgroupSockAddr, progtype.AttachCgroupInet4Connect, 4, 4, true, true},
+		{"connect4 user_ip4 narrow write", progtype.CgroupSockAddr, progtype.AttachCgroupInet4Connect, 4, 2, true, false},
+		{"connect4 user_ip6", progtype.CgroupSockAddr, progtype.AttachCgroupInet4Connect, 8, 4, false, false},
+		{"connect6 user_ip6 wide", progtype.CgroupSockAddr, progtype.AttachCgroupInet6Connect, 16, 8, false, true},
+		{"connect6 user_ip6 wide write", progtype.CgroupSockAddr, progtype.AttachCgroupInet6Connect, 8, 8, true, true},
+		{"connect6 user_ip4", progtype.CgroupSockAddr, progtype.AttachCgroupInet6Connect, 4, 4, false, false},
+		{"user_port write", progtype.CgroupSockAddr, progtype.AttachCgroupInet4Connect, 24, 4, true, true},
+		{"user_port 8 bytes", progtype.CgroupSockAddr, progtype.AttachCgroupInet4Connect, 24, 8, false, false},
+		{"family", progtype.CgroupSockAddr, progtype.AttachCgroupInet4Connect, 28, 4, false, true},
+		{"family write", progtype.CgroupSockAddr, progtype.AttachCgroupInet4Connect, 28, 4, true, false},
+		{"family byte", progtype.CgroupSockAddr, progtype.AttachCgroupInet4Connect, 28, 1, false, false},
+		{"msg_src_ip4 sendmsg", progtype.CgroupSockAddr, progtype.AttachCgroupUDP4Sendmsg, 40, 4, true, true},
+		{"msg_src_ip4 connect", progtype.CgroupSockAddr, progtype.AttachCgroupInet4Connect, 40, 4, false, false},
+		{"sk", progtype.CgroupSockAddr, progtype.AttachCgroupInet4Connect, 64, 8, false, true},
+		{"sk half", progtype.CgroupSockAddr, progtype.AttachCgroupInet4Connect, 64, 4, false, false},
+		{"sk write", progtype.CgroupSockAddr, progtype.AttachCgroupInet4Connect, 64, 8, true, false},
+		{"past the end", progtype.CgroupSockAddr, progtype.AttachCgroupInet4Connect, 72, 4, false, false},
+		{"sock family", progtype.CgroupSock, progtype.AttachCgroupInetSockCreate, 4, 4, false, true},
+		{"sock mark create", progtype.CgroupSock, progtype.AttachCgroupInetSockCreate, 16, 4, true, true},
+		{"sock mark post bind", progtype.CgroupSock, progtype.AttachCgroupInet4PostBind, 16, 4, false, false},
+		{"sock src_ip4 post bind", progtype.CgroupSock, progtype.AttachCgroupInet4PostBind, 24, 4, false, true},
+		{"sock src_ip4 create", progtype.CgroupSock, progtype.AttachCgroupInetSockCreate, 24, 4, false, false},
+		{"sock src_port post bind6", progtype.CgroupSock, progtype.AttachCgroupInet6PostBind, 44, 4, false, true},
+		{"sock dst_port half", progtype.CgroupSock, progtype.AttachCgroupInetSockRelease, 48, 2, false, true},
+		{"sock dst_port padding", progtype.CgroupSock, progtype.AttachCgroupInetSockRelease, 50, 2, false, false},
+		{"sock state write", progtype.CgroupSock, progtype.AttachCgroupInetSockCreate, 72, 4, true, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			k, err := progtype.LookupAttach(c.typ, c.attach)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = k.CheckAccess(c.off, c.size, c.write, false)
+			if (err == nil) != c.ok {
+				t.Fatalf("got %v, want ok=%v", err, c.ok)
+			}
+			if err != nil && !errors.Is(err, progtype.ErrContextAccess) {
+				t.Fatalf("%v is not an access error", err)
+			}
+		})
+	}
+	if _, err := progtype.LookupAttach(progtype.CgroupSockAddr, progtype.AttachNone); !errors.Is(err, progtype.ErrUnsupported) {
+		t.Fatalf("a socket address program without an attach type: %v", err)
+	}
+	k, err := progtype.Lookup(progtype.CgroupSock)
+	if err != nil || k.AttachType() != progtype.AttachCgroupInetSockCreate {
+		t.Fatalf("cgroup_sock without an attach type: %v, %v", k, err)
 	}
 }

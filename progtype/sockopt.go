@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/waggle-bpf/waggle/maps"
+	"github.com/waggle-bpf/waggle/netenv"
 )
 
 // The socket options of bpf_setsockopt and bpf_getsockopt
@@ -85,117 +86,127 @@ const (
 	sockOpsAllCbFlags = 0x7f // BPF_SOCK_OPS_ALL_CB_FLAGS
 	tcpCANameMax      = 16   // TCP_CA_NAME_MAX
 	sockStream        = 1    // SOCK_STREAM
-	sockRaw           = 3    // SOCK_RAW
 	ipprotoTCP        = 6
+	ifNameSize        = 16 // IFNAMSIZ
 	inetECNMask       = 3
 	txrehashDefault   = 255 // SOCK_TXREHASH_DEFAULT
 )
 
-// SockOpt names one socket option.
-type SockOpt struct{ Level, Name int32 }
-
-// Socket is the socket a sock_ops program works on, as far as its
-// bpf_sock_ops context does not show it: its type and protocol, the
-// options bpf_setsockopt sets and bpf_getsockopt reads, its congestion
-// control. A Socket keeps its options across runs, as a socket does across
-// the callbacks of its life; the zero value is a new TCP socket with
-// Linux's defaults. The TCP state the context shows (snd_cwnd,
-// snd_ssthresh, bpf_sock_ops_cb_flags, mss_cache, state) is the context's:
-// options that change it (TCP_BPF_IW, TCP_BPF_SNDCWND_CLAMP,
-// bpf_sock_ops_cb_flags_set) change the context, which the run returns.
-// A Socket is used by one run at a time.
-type Socket struct {
-	// Type and Protocol are 0 for SOCK_STREAM and IPPROTO_TCP.
-	Type, Protocol uint32
-	// V6Only marks an AF_INET6 socket that does not take IPv4 (IPV6_V6ONLY),
-	// which refuses SOL_IP options.
-	V6Only bool
-	// Congestion is the TCP congestion control ("" is Linux's default,
-	// cubic). Available lists the ones TCP_CONGESTION may select; nil
-	// means reno and cubic, the ones every kernel has.
-	Congestion string
-	Available  []string
-	// Options are the values of the options set so far (as getsockopt
-	// returns them), by level and name; an option not here has its
-	// default. Setting an entry presets an option.
-	Options map[SockOpt]int32
-	// SndCwndClamp is what TCP_BPF_SNDCWND_CLAMP set; DelackMax and
-	// RTOMin what TCP_BPF_DELACK_MAX and TCP_BPF_RTO_MIN set, in jiffies
-	// (HZ 250).
-	SndCwndClamp, DelackMax, RTOMin uint32
+// sockOpts is the socket bpf_setsockopt and bpf_getsockopt work on: the
+// run's own socket (netenv.Socket: its Options, Congestion, Mark, Priority,
+// Dev and V6Only are its options), on the run's host, whose devices
+// SO_BINDTODEVICE and SO_BINDTOIFINDEX name and whose congestion controls
+// TCP_CONGESTION selects. A socket without Options has a new socket's
+// options, with Linux's defaults. The TCP state the context shows
+// (snd_cwnd, snd_ssthresh, bpf_sock_ops_cb_flags, mss_cache, state) is
+// the context's: options that change it (TCP_BPF_IW,
+// TCP_BPF_SNDCWND_CLAMP, bpf_sock_ops_cb_flags_set) change the context,
+// which the run returns.
+type sockOpts struct {
+	s *netenv.Socket
+	h *netenv.Host
 }
 
-func (s *Socket) typ() uint32 {
-	if s.Type == 0 {
-		return sockStream
+// sockOpts returns the options of the run's own socket.
+func (r *Run) sockOpts() sockOpts { return sockOpts{r.net.own, r.net.host} }
+
+// typ and protocol are the socket's type and protocol: UDP's for a
+// "udp" socket, TCP's otherwise (sock_ops callbacks are TCP's).
+func (o sockOpts) typ() uint32 {
+	if o.s.Proto == "udp" {
+		return sockDgramType
 	}
-	return s.Type
+	return sockStream
 }
 
-func (s *Socket) protocol() uint32 {
-	if s.Protocol == 0 && s.typ() == sockStream {
-		return ipprotoTCP
+func (o sockOpts) protocol() uint32 {
+	if o.s.Proto == "udp" {
+		return ipprotoUDP
 	}
-	return s.Protocol
+	return ipprotoTCP
 }
 
 // congestion returns the congestion control's name.
-func (s *Socket) congestion() string {
-	if s.Congestion == "" {
+func (o sockOpts) congestion() string {
+	if o.s.Congestion == "" {
 		return "cubic"
 	}
-	return s.Congestion
-}
-
-func (s *Socket) available(name string) bool {
-	list := s.Available
-	if list == nil {
-		list = []string{"reno", "cubic"}
-	}
-	for _, n := range list {
-		if n == name {
-			return true
-		}
-	}
-	return false
+	return o.s.Congestion
 }
 
 // option returns the value of an int option: what was set, else the default
 // of a new socket.
-func (s *Socket) option(level, name int32) int32 {
-	if v, ok := s.Options[SockOpt{level, name}]; ok {
+func (o sockOpts) option(level, name int32) int32 {
+	s := o.s
+	switch (netenv.SockOpt{Level: level, Name: name}) {
+	case netenv.SockOpt{Level: SolSocket, Name: SoMark}:
+		return int32(s.Mark)
+	case netenv.SockOpt{Level: SolSocket, Name: SoPriority}:
+		return int32(s.Priority)
+	}
+	if v, ok := s.Options[netenv.SockOpt{Level: level, Name: name}]; ok {
 		return v
 	}
-	switch (SockOpt{level, name}) {
-	case SockOpt{SolSocket, SoSndBuf}:
+	switch (netenv.SockOpt{Level: level, Name: name}) {
+	case netenv.SockOpt{Level: SolSocket, Name: SoBindToIfindex}:
+		if f, ok := o.h.InterfaceByName(s.Dev); ok && s.Dev != "" {
+			return int32(f.Index)
+		}
+	case netenv.SockOpt{Level: SolSocket, Name: SoSndBuf}:
 		return tcpWmemDefault
-	case SockOpt{SolSocket, SoRcvBuf}:
+	case netenv.SockOpt{Level: SolSocket, Name: SoRcvBuf}:
 		return tcpRmemDefault
-	case SockOpt{SolSocket, SoRcvLowat}:
+	case netenv.SockOpt{Level: SolSocket, Name: SoRcvLowat}:
 		return 1
-	case SockOpt{SolSocket, SoMaxPacingRate}:
+	case netenv.SockOpt{Level: SolSocket, Name: SoMaxPacingRate}:
 		return -1 // ~0UL, reported as ~0U
-	case SockOpt{SolSocket, SoTxRehash}:
+	case netenv.SockOpt{Level: SolSocket, Name: SoTxRehash}:
 		return 1 // inet_create: net.core.txrehash
-	case SockOpt{SolTCP, TCPKeepIdle}:
+	case netenv.SockOpt{Level: SolTCP, Name: TCPKeepIdle}:
 		return 7200
-	case SockOpt{SolTCP, TCPKeepIntvl}:
+	case netenv.SockOpt{Level: SolTCP, Name: TCPKeepIntvl}:
 		return 75
-	case SockOpt{SolTCP, TCPKeepCnt}:
+	case netenv.SockOpt{Level: SolTCP, Name: TCPKeepCnt}:
 		return 9
-	case SockOpt{SolTCP, TCPSynCnt}:
+	case netenv.SockOpt{Level: SolTCP, Name: TCPSynCnt}:
 		return 6
-	case SockOpt{SolIPv6, IPv6AutoFlowLbl}:
+	case netenv.SockOpt{Level: SolIPv6, Name: IPv6AutoFlowLbl}:
 		return 1
 	}
 	return 0
 }
 
-func (s *Socket) set(level, name, v int32) {
-	if s.Options == nil {
-		s.Options = map[SockOpt]int32{}
+// set sets an int option: SO_MARK and SO_PRIORITY are the socket's Mark
+// and Priority, SO_BINDTOIFINDEX its Dev when the host has the device
+// (Linux does not check the index; one the host lacks stays in Options);
+// the others go to a copy of Options, so a map the socket was given is
+// never written.
+func (o sockOpts) set(level, name, v int32) {
+	s := o.s
+	key := netenv.SockOpt{Level: level, Name: name}
+	switch key {
+	case netenv.SockOpt{Level: SolSocket, Name: SoMark}:
+		s.Mark = uint32(v)
+		return
+	case netenv.SockOpt{Level: SolSocket, Name: SoPriority}:
+		s.Priority = uint32(v)
+		return
 	}
-	s.Options[SockOpt{level, name}] = v
+	opts := make(map[netenv.SockOpt]int32, len(s.Options)+1)
+	for k, x := range s.Options {
+		opts[k] = x
+	}
+	opts[key] = v
+	if key == (netenv.SockOpt{Level: SolSocket, Name: SoBindToIfindex}) {
+		s.Dev = ""
+		if f, ok := o.h.Interface(int(v)); ok && v != 0 {
+			s.Dev = f.Name
+		}
+		if s.Dev != "" || v == 0 {
+			delete(opts, key)
+		}
+	}
+	s.Options = opts
 }
 
 // usecsToJiffies is usecs_to_jiffies for HZ 250: rounded up.
@@ -211,7 +222,7 @@ type sockOptCtx interface {
 }
 
 // setsockopt is __bpf_setsockopt on a full socket: 0 or a negative errno.
-func (s *Socket) setsockopt(c sockOptCtx, level, name int32, val []byte) maps.Errno {
+func (o sockOpts) setsockopt(c sockOptCtx, level, name int32, val []byte) maps.Errno {
 	iv := int32(0)
 	isInt := len(val) == 4
 	if isInt {
@@ -230,25 +241,25 @@ func (s *Socket) setsockopt(c sockOptCtx, level, name int32, val []byte) maps.Er
 			// a name is one Linux would not find either; the empty name
 			// unbinds.
 			if n := bytes.IndexByte(val, 0); n == 0 || len(val) == 0 {
-				s.set(SolSocket, SoBindToIfindex, 0)
+				o.set(SolSocket, SoBindToIfindex, 0)
 				return 0
 			}
 			return maps.ENODEV
 		default:
 			return maps.EINVAL
 		}
-		return s.setSocket(name, iv)
+		return o.setSocket(name, iv)
 	case SolIP:
-		if !s.allowsIP(c) || name != IPTOS || !isInt {
+		if !o.allowsIP(c) || name != IPTOS || !isInt {
 			return maps.EINVAL
 		}
 		// __ip_sock_set_tos: a stream socket keeps its ECN bits.
 		v := uint8(iv)
-		old := uint8(s.option(SolIP, IPTOS))
-		if s.typ() == sockStream {
+		old := uint8(o.option(SolIP, IPTOS))
+		if o.typ() == sockStream {
 			v = v&^inetECNMask | old&inetECNMask
 		}
-		s.set(SolIP, IPTOS, int32(v))
+		o.set(SolIP, IPTOS, int32(v))
 		return 0
 	case SolIPv6:
 		if c.family() != afInet6 || !isInt {
@@ -262,21 +273,21 @@ func (s *Socket) setsockopt(c sockOptCtx, level, name int32, val []byte) maps.Er
 			if iv == -1 {
 				iv = 0
 			}
-			if s.typ() == sockStream {
-				iv = iv&^inetECNMask | s.option(SolIPv6, IPv6TClass)&inetECNMask
+			if o.typ() == sockStream {
+				iv = iv&^inetECNMask | o.option(SolIPv6, IPv6TClass)&inetECNMask
 			}
-			s.set(SolIPv6, IPv6TClass, iv)
+			o.set(SolIPv6, IPv6TClass, iv)
 		case IPv6AutoFlowLbl:
-			s.set(SolIPv6, IPv6AutoFlowLbl, b2i(iv != 0))
+			o.set(SolIPv6, IPv6AutoFlowLbl, b2i(iv != 0))
 		default:
 			return maps.EINVAL
 		}
 		return 0
 	case SolTCP:
-		if s.protocol() != ipprotoTCP {
+		if o.protocol() != ipprotoTCP {
 			return maps.EINVAL
 		}
-		return s.setTCP(c, name, val, iv, isInt)
+		return o.setTCP(c, name, val, iv, isInt)
 	}
 	return maps.EINVAL
 }
@@ -289,21 +300,21 @@ func b2i(b bool) int32 {
 }
 
 // allowsIP is sk_allows_sol_ip_sockopt.
-func (s *Socket) allowsIP(c sockOptCtx) bool {
+func (o sockOpts) allowsIP(c sockOptCtx) bool {
 	switch c.family() {
 	case afInet:
 		return true
 	case afInet6:
-		return s.typ() != sockRaw && !s.V6Only
+		return !o.s.V6Only
 	}
 	return false
 }
 
 // setSocket is sk_setsockopt for the options bpf_setsockopt allows.
-func (s *Socket) setSocket(name, v int32) maps.Errno {
+func (o sockOpts) setSocket(name, v int32) maps.Errno {
 	switch name {
 	case SoReuseAddr, SoKeepAlive, SoReusePort:
-		s.set(SolSocket, name, b2i(v != 0))
+		o.set(SolSocket, name, b2i(v != 0))
 	case SoSndBuf, SoRcvBuf:
 		// val = min_t(u32, val, sysctl_?mem_max), then
 		// max(val * 2, SOCK_MIN_?BUF) with val <= INT_MAX / 2.
@@ -312,31 +323,31 @@ func (s *Socket) setSocket(name, v int32) maps.Errno {
 			limit, floor = sysctlRmemMax, sockMinRcvBuf
 		}
 		u := min(uint32(v), limit, math.MaxInt32/2)
-		s.set(SolSocket, name, max(int32(u)*2, floor))
+		o.set(SolSocket, name, max(int32(u)*2, floor))
 	case SoPriority, SoMark:
-		s.set(SolSocket, name, v)
+		o.set(SolSocket, name, v)
 	case SoRcvLowat:
 		// tcp_set_rcvlowat: at most half the receive buffer's limit.
 		if v < 0 {
 			v = math.MaxInt32
 		}
 		limit := int32(tcpRmemMax >> 1)
-		if _, locked := s.Options[SockOpt{SolSocket, SoRcvBuf}]; locked {
-			limit = s.option(SolSocket, SoRcvBuf) >> 1
+		if _, locked := o.s.Options[netenv.SockOpt{Level: SolSocket, Name: SoRcvBuf}]; locked {
+			limit = o.option(SolSocket, SoRcvBuf) >> 1
 		}
 		v = min(v, limit)
 		if v == 0 {
 			v = 1
 		}
-		s.set(SolSocket, name, v)
+		o.set(SolSocket, name, v)
 	case SoMaxPacingRate:
-		s.set(SolSocket, name, v)
+		o.set(SolSocket, name, v)
 	case SoBindToIfindex:
-		// Interface indexes are not checked against the host's devices.
+		// Linux does not check the index against the devices.
 		if v < 0 {
 			return maps.EINVAL
 		}
-		s.set(SolSocket, name, v)
+		o.set(SolSocket, name, v)
 	case SoTxRehash:
 		if v < -1 || v > 1 {
 			return maps.EINVAL
@@ -344,14 +355,14 @@ func (s *Socket) setSocket(name, v int32) maps.Errno {
 		if uint8(v) == txrehashDefault {
 			v = 1 // net.core.txrehash
 		}
-		s.set(SolSocket, name, int32(uint8(v)))
+		o.set(SolSocket, name, int32(uint8(v)))
 	}
 	return 0
 }
 
 // setTCP is sol_tcp_sockopt (set) with do_tcp_setsockopt and
 // bpf_sol_tcp_setsockopt.
-func (s *Socket) setTCP(c sockOptCtx, name int32, val []byte, v int32, isInt bool) maps.Errno {
+func (o sockOpts) setTCP(c sockOptCtx, name int32, val []byte, v int32, isInt bool) maps.Errno {
 	switch name {
 	case TCPCongestion:
 		if len(val) < 2 {
@@ -362,13 +373,13 @@ func (s *Socket) setTCP(c sockOptCtx, name int32, val []byte, v int32, isInt boo
 		}
 		n := min(tcpCANameMax-1, len(val))
 		cc := cstring(val, n)
-		if cc == s.congestion() {
+		if cc == o.congestion() {
 			return 0
 		}
-		if !s.available(cc) {
+		if !o.h.HasCongestionControl(cc) {
 			return maps.ENOENT
 		}
-		s.Congestion = cc
+		o.s.Congestion = cc
 		return 0
 	case TCPSavedSyn:
 		if len(val) < 1 {
@@ -381,18 +392,18 @@ func (s *Socket) setTCP(c sockOptCtx, name int32, val []byte, v int32, isInt boo
 	}
 	switch name {
 	case TCPNoDelay:
-		s.set(SolTCP, name, b2i(v != 0))
+		o.set(SolTCP, name, b2i(v != 0))
 	case TCPMaxSeg:
 		if v != 0 && (v < tcpMinMSS || v > maxTCPWindow) {
 			return maps.EINVAL
 		}
-		s.set(SolTCP, name, v)
+		o.set(SolTCP, name, v)
 	case TCPKeepIdle, TCPKeepIntvl, TCPKeepCnt, TCPSynCnt:
 		limit := map[int32]int32{TCPKeepIdle: maxTCPKeepIdle, TCPKeepIntvl: maxTCPKeepIntvl, TCPKeepCnt: maxTCPKeepCnt, TCPSynCnt: maxTCPSynCnt}[name]
 		if v < 1 || v > limit {
 			return maps.EINVAL
 		}
-		s.set(SolTCP, name, v)
+		o.set(SolTCP, name, v)
 	case TCPWindowClamp:
 		// tcp_set_window_clamp
 		if v == 0 {
@@ -402,24 +413,24 @@ func (s *Socket) setTCP(c sockOptCtx, name int32, val []byte, v int32, isInt boo
 		} else if v < sockMinRcvBuf/2 {
 			v = sockMinRcvBuf / 2
 		}
-		s.set(SolTCP, name, v)
+		o.set(SolTCP, name, v)
 	case TCPThinLinearTO:
 		if v < 0 || v > 1 {
 			return maps.EINVAL
 		}
-		s.set(SolTCP, name, v)
+		o.set(SolTCP, name, v)
 	case TCPUserTimeout:
 		if v < 0 {
 			return maps.EINVAL
 		}
-		s.set(SolTCP, name, v)
+		o.set(SolTCP, name, v)
 	case TCPNotSentLowat:
-		s.set(SolTCP, name, v)
+		o.set(SolTCP, name, v)
 	case TCPSaveSyn:
 		if v < 0 || v > 2 {
 			return maps.EINVAL
 		}
-		s.set(SolTCP, name, v)
+		o.set(SolTCP, name, v)
 	case TCPBPFIW:
 		// The kernel refuses once data went out beyond a SYN's
 		// (data_segs_out > syn_data); waggle takes syn_data as 0.
@@ -431,18 +442,14 @@ func (s *Socket) setTCP(c sockOptCtx, name int32, val []byte, v int32, isInt boo
 		if v <= 0 {
 			return maps.EINVAL
 		}
-		s.SndCwndClamp = uint32(v)
+		o.set(SolTCP, TCPBPFSndCwndClp, v)
 		c.setU32(sopSndSsthresh, uint32(v))
 	case TCPBPFDelackMax, TCPBPFRTOMin:
 		j := usecsToJiffies(uint32(v))
 		if j > tcpDelackMax || j < tcpTimeoutMin {
 			return maps.EINVAL
 		}
-		if name == TCPBPFDelackMax {
-			s.DelackMax = uint32(j)
-		} else {
-			s.RTOMin = uint32(j)
-		}
+		o.set(SolTCP, name, int32(j)) // in jiffies
 	case TCPBPFCbFlags:
 		if v&^sockOpsAllCbFlags != 0 {
 			return maps.EINVAL
@@ -457,8 +464,8 @@ func (s *Socket) setTCP(c sockOptCtx, name int32, val []byte, v int32, isInt boo
 // getsockopt is __bpf_getsockopt on a full socket: it fills out and returns
 // 0, or a negative errno with out zeroed. Bytes after what the option
 // returns are zeroed.
-func (s *Socket) getsockopt(c sockOptCtx, level, name int32, out []byte) maps.Errno {
-	n, e := s.get(c, level, name, out)
+func (o sockOpts) getsockopt(c sockOptCtx, level, name int32, out []byte) maps.Errno {
+	n, e := o.get(c, level, name, out)
 	if e != 0 {
 		n = 0
 	}
@@ -466,7 +473,7 @@ func (s *Socket) getsockopt(c sockOptCtx, level, name int32, out []byte) maps.Er
 	return e
 }
 
-func (s *Socket) get(c sockOptCtx, level, name int32, out []byte) (int, maps.Errno) {
+func (o sockOpts) get(c sockOptCtx, level, name int32, out []byte) (int, maps.Errno) {
 	isInt := len(out) == 4
 	put := func(v int32) (int, maps.Errno) {
 		le.PutUint32(out, uint32(v))
@@ -480,11 +487,11 @@ func (s *Socket) get(c sockOptCtx, level, name int32, out []byte) (int, maps.Err
 			if !isInt {
 				return 0, maps.EINVAL
 			}
-			return put(s.option(SolSocket, name))
+			return put(o.option(SolSocket, name))
 		}
 		return 0, maps.EINVAL
 	case SolTCP:
-		if s.protocol() != ipprotoTCP {
+		if o.protocol() != ipprotoTCP {
 			return 0, maps.EINVAL
 		}
 		switch name {
@@ -494,7 +501,7 @@ func (s *Socket) get(c sockOptCtx, level, name int32, out []byte) (int, maps.Err
 			}
 			// The name's 16-byte array, up to optlen-1 bytes.
 			var name [tcpCANameMax]byte
-			copy(name[:], s.congestion())
+			copy(name[:], o.congestion())
 			return copy(out[:len(out)-1], name[:]), 0
 		case TCPSavedSyn:
 			// No SYN was saved.
@@ -509,29 +516,29 @@ func (s *Socket) get(c sockOptCtx, level, name int32, out []byte) (int, maps.Err
 			if !isInt {
 				return 0, maps.EINVAL
 			}
-			return put(s.option(SolTCP, name))
+			return put(o.option(SolTCP, name))
 		case TCPMaxSeg:
 			if !isInt {
 				return 0, maps.EINVAL
 			}
 			// mss_cache, or the user's MSS before the connection.
 			v := int32(c.getU32(sopMSSCache))
-			if u := s.option(SolTCP, TCPMaxSeg); u != 0 && (c.tcpState() == tcpClose || c.tcpState() == tcpListen) {
+			if u := o.option(SolTCP, TCPMaxSeg); u != 0 && (c.tcpState() == tcpClose || c.tcpState() == tcpListen) {
 				v = u
 			}
 			return put(v)
 		}
 		return 0, maps.EINVAL
 	case SolIP:
-		if !s.allowsIP(c) || name != IPTOS || !isInt {
+		if !o.allowsIP(c) || name != IPTOS || !isInt {
 			return 0, maps.EINVAL
 		}
-		return put(s.option(SolIP, IPTOS))
+		return put(o.option(SolIP, IPTOS))
 	case SolIPv6:
 		if c.family() != afInet6 || !isInt || (name != IPv6TClass && name != IPv6AutoFlowLbl) {
 			return 0, maps.EINVAL
 		}
-		return put(s.option(SolIPv6, name))
+		return put(o.option(SolIPv6, name))
 	}
 	return 0, maps.EINVAL
 }

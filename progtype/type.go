@@ -47,7 +47,7 @@ const (
 	UserHook        Type = 1 << 31
 	maxLinuxType         = Netfilter
 	userHookTypeTag      = "user_hook"
-	unsupportedHint      = "waggle runs socket_filter, kprobe, sched_cls, sched_act, tracepoint, xdp, perf_event, cgroup_skb, cgroup_sock, lwt_in, lwt_out, lwt_xmit, lwt_seg6local, sock_ops, raw_tracepoint, flow_dissector, sk_lookup and user hooks"
+	unsupportedHint      = "waggle runs socket_filter, kprobe, sched_cls, sched_act, tracepoint, xdp, perf_event, cgroup_skb, cgroup_sock, lwt_in, lwt_out, lwt_xmit, lwt_seg6local, sock_ops, raw_tracepoint, cgroup_sock_addr, flow_dissector, sk_lookup and user hooks"
 )
 
 var typeNames = [...]string{
@@ -77,18 +77,16 @@ type AttachType uint32
 
 // Attach types that change context access or helpers.
 const (
-	AttachNone              AttachType = 0  // the default (also BPF_CGROUP_INET_INGRESS)
-	AttachCgroupInetEgress  AttachType = 1  // BPF_CGROUP_INET_EGRESS
-	AttachCgroupSockCreate  AttachType = 2  // BPF_CGROUP_INET_SOCK_CREATE: cgroup_sock's default
-	AttachCgroupSockOps     AttachType = 3  // BPF_CGROUP_SOCK_OPS
-	AttachCgroupPostBind4   AttachType = 12 // BPF_CGROUP_INET4_POST_BIND: bpf_sock.src_ip4 and src_port are readable
-	AttachCgroupPostBind6   AttachType = 13 // BPF_CGROUP_INET6_POST_BIND: bpf_sock.src_ip6 and src_port are readable
-	AttachFlowDissector     AttachType = 17 // BPF_FLOW_DISSECTOR
-	AttachCgroupSockRelease AttachType = 34 // BPF_CGROUP_INET_SOCK_RELEASE
-	AttachSkLookup          AttachType = 36 // BPF_SK_LOOKUP: sk_lookup's only attach type
-	AttachXDPDevMap         AttachType = 33 // BPF_XDP_DEVMAP: xdp_md.egress_ifindex is readable
-	AttachXDPCPUMap         AttachType = 35 // BPF_XDP_CPUMAP
-	AttachXDP               AttachType = 37 // BPF_XDP
-	AttachKprobeMulti       AttachType = 42 // BPF_TRACE_KPROBE_MULTI
-	AttachUprobeMulti       AttachType = 48 // BPF_TRACE_UPROBE_MULTI
+	AttachNone             AttachType = 0  // the default (also BPF_CGROUP_INET_INGRESS)
+	AttachCgroupInetEgress AttachType = 1  // BPF_CGROUP_INET_EGRESS
+	AttachCgroupSockOps    AttachType = 3  // BPF_CGROUP_SOCK_OPS
+	AttachFlowDissector    AttachType = 17 // BPF_FLOW_DISSECTOR
+	AttachXDPDevMap        AttachType = 33 // BPF_XDP_DEVMAP: xdp_md.egress_ifindex is readable
+	AttachXDPCPUMap        AttachType = 35 // BPF_XDP_CPUMAP
+	AttachSkLookup         AttachType = 36 // BPF_SK_LOOKUP: sk_lookup's only attach type
+	AttachXDP              AttachType = 37 // BPF_XDP
+	AttachKprobeMulti      AttachType = 42 // BPF_TRACE_KPROBE_MULTI
+	AttachUprobeMulti      AttachType = 48 // BPF_TRACE_UPROBE_MULTI
 )
+
+// The attach types of the cgroup socket programs are in ctx_sock.go.

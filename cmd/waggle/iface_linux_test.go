@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,7 +19,9 @@ import (
 
 // TestRun_iface runs the tail-call dispatcher live on one end of a veth
 // pair while frames are sent from the other end, inside a network
-// namespace. It needs root and iproute2, and skips without them.
+// namespace; then the events example with --events, whose records are
+// printed as the frames arrive. It needs root and iproute2, and skips
+// without them.
 func TestRun_iface(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to create a network namespace")
@@ -26,8 +29,8 @@ func TestRun_iface(t *testing.T) {
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("needs iproute2's ip")
 	}
-	ns := fmt.Sprintf("wgl%d", os.Getpid())
-	a, b := "wgla"+ns[3:], "wglb"+ns[3:]
+	ns := fmt.Sprintf("cliio%d", os.Getpid())
+	a, b := "cliioa"+ns[5:], "cliiob"+ns[5:]
 	run := func(args ...string) {
 		t.Helper()
 		if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
@@ -48,49 +51,78 @@ func TestRun_iface(t *testing.T) {
 	}
 	defer unix.Close(sender)
 
-	out := filepath.Join(t.TempDir(), "live.pcap")
-	type result struct {
-		code           int
-		stdout, stderr string
-	}
-	done := make(chan result, 1)
-	go func() {
-		code, stdout, stderr := runCLI(t, "", "run", "../../examples/tailcall/dispatch.o", "--program", "xdp_dispatch",
-			"--iface", a, "--packets", "20", "--duration", "20s", "--out", out, "--json")
-		done <- result{code, stdout, stderr}
-	}()
-	// 10 TCP and 10 ICMP frames (the dispatcher drops ICMP), sent until the
-	// reader has had them all.
-	frames := [][]byte{ipv4Frame(6), ipv4Frame(1)}
-	var res result
-	sent := 0
-loop:
-	for {
-		select {
-		case res = <-done:
-			break loop
-		case <-time.After(50 * time.Millisecond):
-			if sent < 40 {
-				for _, f := range frames {
-					if err := unix.Send(sender, f, 0); err != nil {
-						t.Fatal(err)
+	// live runs the CLI on a while 10 TCP and 10 ICMP frames are sent,
+	// until the run has had its 20 packets.
+	live := func(args ...string) (int, string, string) {
+		type result struct {
+			code           int
+			stdout, stderr string
+		}
+		done := make(chan result, 1)
+		go func() {
+			code, stdout, stderr := runCLI(t, "", append([]string{"run"}, append(args, "--iface", a, "--packets", "20", "--duration", "20s", "--json")...)...)
+			done <- result{code, stdout, stderr}
+		}()
+		frames := [][]byte{ipv4Frame(6), ipv4Frame(1)}
+		sent := 0
+		for {
+			select {
+			case res := <-done:
+				return res.code, res.stdout, res.stderr
+			case <-time.After(50 * time.Millisecond):
+				if sent < 40 {
+					for _, f := range frames {
+						if err := unix.Send(sender, f, 0); err != nil {
+							t.Fatal(err)
+						}
 					}
+					sent++
 				}
-				sent++
 			}
 		}
 	}
-	if res.code != 0 {
-		t.Fatalf("status %d: %s", res.code, res.stderr)
+
+	out := filepath.Join(t.TempDir(), "live.pcap")
+	code, stdout, stderr := live("../../examples/tailcall/dispatch.o", "--program", "xdp_dispatch", "--out", out)
+	if code != 0 {
+		t.Fatalf("status %d: %s", code, stderr)
 	}
 	var sum packetSummary
-	if err := json.Unmarshal([]byte(res.stdout), &sum); err != nil {
-		t.Fatalf("%v: %s", err, res.stdout)
+	if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
+		t.Fatalf("%v: %s", err, stdout)
 	}
 	if sum.Packets != 20 || sum.Verdicts["XDP_DROP"] == 0 || sum.Verdicts["XDP_PASS"] == 0 || sum.Written != sum.Verdicts["XDP_PASS"] {
 		t.Fatalf("summary %+v", sum)
 	}
 	t.Logf("live on %s: %+v", a, sum)
+
+	// Events, live: one record per IPv4 frame (the link's own IPv6 frames
+	// give none), from 10.9.0.1 to 10.9.0.2, each printed with the packet
+	// that emitted it.
+	code, stdout, stderr = live("../../examples/events/events.o", "--events")
+	if code != 0 {
+		t.Fatalf("status %d: %s", code, stderr)
+	}
+	dec := json.NewDecoder(strings.NewReader(stdout))
+	n, last := 0, 0
+	for dec.More() {
+		var ev event
+		if err := dec.Decode(&ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev.Map == "" {
+			break // the summary
+		}
+		n++
+		if ev.Packet <= last || ev.Packet > 20 || !strings.HasPrefix(ev.Data, "0a0900010a090002") {
+			t.Fatalf("event %d after packet %d: %+v", n, last, ev)
+		}
+		last = ev.Packet
+	}
+	if n < 10 {
+		t.Fatalf("%d events for 20 packets of which most are IPv4:\n%s", n, stdout)
+	}
+	t.Logf("live on %s: %d events in 20 packets", a, n)
 }
 
 // socketIn opens an AF_PACKET socket bound to ifname inside network

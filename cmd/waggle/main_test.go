@@ -206,6 +206,48 @@ func TestRun_dataIn(t *testing.T) {
 	}
 }
 
+// TestRun_programTypes: --type is the type of the program run and of every
+// program whose section names none. A .text-only object lists its
+// functions; a program of an object that cannot be prepared does not stop
+// another from running.
+func TestRun_programTypes(t *testing.T) {
+	dir := t.TempDir()
+	small, big := filepath.Join(dir, "small.bin"), filepath.Join(dir, "big.bin")
+	if err := os.WriteFile(small, make([]byte, 64), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(big, make([]byte, 200), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const text = "../../loader/testdata/textonly.o"
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string // in stdout (status 0) or stderr
+	}{
+		{"text function", []string{"run", text, "--program", "drop_big", "--type", "xdp", "--data-in", big}, 0, "Return value: 1 (XDP_DROP)"},
+		{"text function, small", []string{"run", text, "--program", "drop_big", "--type", "xdp", "--data-in", small}, 0, "Return value: 2 (XDP_PASS)"},
+		{"text function without a type", []string{"run", text, "--program", "pass", "--data-in", small}, 1, `program pass (section .text): section ".text" names no program type`},
+		{"unknown text function", []string{"run", text, "--program", "nope", "--type", "xdp", "--data-in", small}, 1, `no program "nope"; the object has drop_big, is_big, pass`},
+		{"bad program elsewhere", []string{"run", "../../testdata/prepare/prepare.o", "--program", "other", "--data-in", small}, 0, "Return value: 3 (XDP_TX)"},
+		{"bad program asked for", []string{"run", "../../testdata/prepare/prepare.o", "--program", "bad", "--data-in", small}, 1, "program bad (section tail-bad)"},
+		{"override", []string{"run", "../../testdata/prepare/prepare.o", "--program", "untyped", "--type", "tc", "--data-in", small}, 0, "Return value: 0 (TC_ACT_OK)"},
+		{"old clang, OVS layout", []string{"run", "../../loader/testdata/ovs_oldclang.o", "--program", "to_stack", "--type", "tc", "--data-in", small}, 0, "Return value: 2 (TC_ACT_SHOT)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runCLI(t, "", tc.args...)
+			out := stdout
+			if tc.code != 0 {
+				out = stderr
+			}
+			if code != tc.code || !strings.Contains(out, tc.want) {
+				t.Fatalf("status %d, stdout %q, stderr %q; want %d and %q", code, stdout, stderr, tc.code, tc.want)
+			}
+		})
+	}
+}
+
 func TestRun_objectErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name string

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sort"
 	"strings"
@@ -16,7 +18,9 @@ import (
 	"github.com/google/gopacket/pcapgo"
 
 	"github.com/waggle-bpf/waggle"
+	"github.com/waggle-bpf/waggle/internal/capture"
 	"github.com/waggle-bpf/waggle/loader"
+	"github.com/waggle-bpf/waggle/progtype"
 )
 
 // objectFlags are the flags of "waggle run" for ELF objects with program
@@ -34,11 +38,51 @@ type objectFlags struct {
 	mode               string
 	asJSON, printTrace bool
 	duration           time.Duration
+	net                string
+	// --map-init files, --map-dump (and the maps it names, all if none),
+	// --events.
+	mapInit  []string
+	dumpMaps bool
+	mapDump  []string
+	events   bool
+
+	// Set by runObject for the run functions: the events to print after
+	// each run, and the dump to print with the results.
+	ev   *eventPrinter
+	dump func() (json.RawMessage, error)
+
+	// ctx is the command's context, done at --timeout; budget is
+	// --budget (0: no limit).
+	ctx     context.Context
+	budget  uint64
+	timeout time.Duration
+}
+
+// context returns the command's context (its --timeout).
+func (f *objectFlags) context() context.Context {
+	if f.ctx == nil {
+		return context.Background()
+	}
+	return f.ctx
 }
 
 // given reports whether a flag that only object runs have was set.
 func (f *objectFlags) given() bool {
-	return f.program != "" || f.pcapIn != "" || f.iface != "" || f.dataIn != "" || f.progType != ""
+	return f.program != "" || f.pcapIn != "" || f.iface != "" || f.dataIn != "" || f.progType != "" ||
+		len(f.mapInit) > 0 || f.dumpMaps || f.events
+}
+
+// loaderOptions are the options of reading the object: --type is the type
+// of every program whose section names none.
+func (f *objectFlags) loaderOptions() (loader.Options, error) {
+	if f.progType == "" {
+		return loader.Options{}, nil
+	}
+	t, ok := programTypes[f.progType]
+	if !ok {
+		return loader.Options{}, fmt.Errorf("--type %q: want one of %s", f.progType, strings.Join(programTypeNames(), ", "))
+	}
+	return loader.Options{DefaultType: t}, nil
 }
 
 // hasTypedPrograms reports whether the object has programs in sections
@@ -63,6 +107,11 @@ type packetSummary struct {
 	Seconds       float64        `json:"seconds"`
 	PacketsPerSec float64        `json:"packets_per_second"`
 	FirstError    string         `json:"first_error,omitempty"`
+	Stopped       string         `json:"stopped,omitempty"`
+	// InputError is why the capture could not be read to its end (the
+	// results are those of the packets before).
+	InputError string          `json:"input_error,omitempty"`
+	Maps       json.RawMessage `json:"maps,omitempty"`
 }
 
 // runObject runs one program of obj, the object read from path.
@@ -71,17 +120,25 @@ func (e *env) runObject(path string, obj *loader.Object, f *objectFlags) error {
 	if err != nil {
 		return err
 	}
-	opts := &waggle.CollectionOptions{CPUs: f.cpus, Mode: m}
+	budget := f.budget
+	if budget == 0 {
+		budget = math.MaxUint64
+	}
+	opts := &waggle.CollectionOptions{CPUs: f.cpus, Mode: m, Budget: budget}
+	if opts.Net, err = loadNet(f.net); err != nil {
+		return err
+	}
 	if f.printTrace {
 		opts.Trace = e.stderr
 	}
 	if f.progType != "" {
-		t, ok := programTypes[f.progType]
-		if !ok {
-			return fmt.Errorf("--type %q: want one of %s", f.progType, strings.Join(programTypeNames(), ", "))
-		}
+		// The object was loaded with the type as its default
+		// (loaderOptions); the program run takes it whatever its section
+		// says. Its tail-call targets without a type of their own have it
+		// already, as the default.
+		t := programTypes[f.progType]
 		for _, p := range obj.Programs {
-			if f.program == "" || p.Name == f.program {
+			if p.Name == f.program || f.program == "" && len(obj.Programs) == 1 {
 				p.Type = t
 			}
 		}
@@ -94,6 +151,22 @@ func (e *env) runObject(path string, obj *loader.Object, f *objectFlags) error {
 	prog, err := pickProgram(coll, f.program)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
+	}
+	om := newObjectMaps(obj, coll, func(msg string) { fmt.Fprintln(e.stderr, "waggle: warning:", msg) })
+	if err := om.init(f.mapInit); err != nil {
+		return err
+	}
+	if f.dumpMaps {
+		if err := om.checkDump(f.mapDump); err != nil {
+			return err
+		}
+		f.dump = func() (json.RawMessage, error) { return om.dump(f.mapDump) }
+	}
+	if f.events {
+		if f.ev, err = newEventPrinter(e, om, f.asJSON); err != nil {
+			return err
+		}
+		defer f.ev.close()
 	}
 	switch {
 	case f.pcapIn != "" && f.iface != "":
@@ -146,7 +219,8 @@ func (e *env) runData(prog *waggle.Program, f *objectFlags) error {
 			return err
 		}
 	}
-	opts := &waggle.RunOptions{Data: data, DataOut: make([]byte, len(data)+4096), Repeat: f.repeat}
+	var res progtype.Output
+	opts := &waggle.RunOptions{Data: data, DataOut: make([]byte, len(data)+4096), Repeat: f.repeat, Output: &res}
 	if ctx != nil {
 		opts.Context = ctx
 	}
@@ -156,10 +230,10 @@ func (e *env) runData(prog *waggle.Program, f *objectFlags) error {
 		opts.ContextOut = ctxOut
 	}
 	start := time.Now()
-	ret, err := prog.Run(opts)
+	ret, err := prog.RunContext(f.context(), opts)
 	elapsed := time.Since(start)
 	if err != nil {
-		return err
+		return explainLimit(err, f.context(), f.timeout)
 	}
 	if f.dataOut != "" {
 		if err := os.WriteFile(f.dataOut, opts.DataOut, 0o644); err != nil {
@@ -172,13 +246,40 @@ func (e *env) runData(prog *waggle.Program, f *objectFlags) error {
 		}
 	}
 	per := elapsed / time.Duration(max(f.repeat, 1))
+	if f.ev != nil {
+		f.ev.drain(1)
+	}
+	var dump json.RawMessage
+	if f.dump != nil {
+		if dump, err = f.dump(); err != nil {
+			return err
+		}
+	}
+	effects := netEffects(&res)
 	if f.asJSON {
-		return json.NewEncoder(e.stdout).Encode(map[string]any{
+		m := map[string]any{
 			"program": prog.Name(), "retval": ret, "verdict": prog.VerdictName(ret),
 			"duration_ns": per.Nanoseconds(), "data_out_len": len(opts.DataOut),
-		})
+		}
+		for k, v := range effects {
+			m[k] = v
+		}
+		if dump != nil {
+			m["maps"] = dump
+		}
+		return json.NewEncoder(e.stdout).Encode(m)
 	}
 	fmt.Fprintf(e.stdout, "Return value: %d (%s), duration (average): %v\n", ret, prog.VerdictName(ret), per)
+	if effects != nil {
+		b, err := json.Marshal(effects)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "Network: %s\n", b)
+	}
+	if dump != nil {
+		e.printDump(dump)
+	}
 	return nil
 }
 
@@ -192,58 +293,56 @@ func trimZeros(b []byte) []byte {
 	return b[:(n+7)&^7]
 }
 
-// runPcap runs the program over every frame of a capture.
+// runPcap runs the program over every frame of a capture. A capture that
+// breaks off (truncated, or a malformed record) ends the run: the results
+// of the packets before are printed, then the error names the file and the
+// packet.
 func (e *env) runPcap(prog *waggle.Program, f *objectFlags) error {
 	in, err := os.Open(f.pcapIn)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	src, err := newPacketReader(in)
+	size := int64(-1)
+	if st, err := in.Stat(); err == nil && st.Mode().IsRegular() {
+		size = st.Size()
+	}
+	src, err := capture.NewReader(in, size)
 	if err != nil {
 		return fmt.Errorf("%s: %w", f.pcapIn, err)
 	}
-	if src.LinkType() != layers.LinkTypeEthernet {
-		return fmt.Errorf("%s: link type %s; programs here expect Ethernet frames", f.pcapIn, src.LinkType())
+	next := func() ([]byte, gopacket.CaptureInfo, error) {
+		p, err := src.Next()
+		if err != nil {
+			return nil, gopacket.CaptureInfo{}, err
+		}
+		if p.LinkType != capture.LinkTypeEthernet {
+			return nil, gopacket.CaptureInfo{}, fmt.Errorf("packet %d: link type %s; programs here expect Ethernet frames", src.Packets(), layers.LinkType(p.LinkType))
+		}
+		return p.Data, gopacket.CaptureInfo{Timestamp: p.Timestamp, CaptureLength: len(p.Data), Length: p.Length, InterfaceIndex: p.Interface}, nil
 	}
 	write, closeOut, err := e.captureWriter(f)
 	if err != nil {
 		return err
 	}
 	defer closeOut()
-	sum, err := e.runPackets(prog, f, src.ReadPacketData, write)
-	if err != nil {
+	sum, err := e.runPackets(prog, f, next, write)
+	if sum == nil {
 		return err
 	}
-	return e.printSummary(sum, f)
-}
-
-// packetReader reads pcap or pcapng files.
-type packetReader interface {
-	ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
-	LinkType() layers.LinkType
-}
-
-func newPacketReader(r io.ReadSeeker) (packetReader, error) {
-	var magic [4]byte
-	if _, err := io.ReadFull(r, magic[:]); err != nil {
-		return nil, fmt.Errorf("not a capture file: %w", err)
-	}
-	if _, err := r.Seek(0, io.SeekStart); err != nil {
-		return nil, err
-	}
-	if magic == [4]byte{0x0a, 0x0d, 0x0d, 0x0a} {
-		return pcapgo.NewNgReader(r, pcapgo.DefaultNgReaderOptions)
-	}
-	pr, err := pcapgo.NewReader(r)
 	if err != nil {
-		return nil, fmt.Errorf("not a pcap or pcapng file: %w", err)
+		err = fmt.Errorf("%s: %w", f.pcapIn, err)
+		sum.InputError = err.Error()
 	}
-	return pr, nil
+	if perr := e.printSummary(sum, f); err == nil {
+		return perr
+	}
+	return err
 }
 
 // runPackets runs prog on each packet next returns until io.EOF (or
-// --packets or --duration), and hands forwarded packets to emit.
+// --packets or --duration), and hands forwarded packets to emit. When next
+// fails, the summary of the packets so far comes back with the error.
 func (e *env) runPackets(prog *waggle.Program, f *objectFlags, next func() ([]byte, gopacket.CaptureInfo, error), emit func(gopacket.CaptureInfo, []byte) error) (*packetSummary, error) {
 	sum := &packetSummary{Program: prog.Name(), Type: prog.Type().String(), Verdicts: map[string]int{}}
 	buf := make([]byte, 65536+4096)
@@ -252,8 +351,13 @@ func (e *env) runPackets(prog *waggle.Program, f *objectFlags, next func() ([]by
 		deadline = time.Now().Add(f.duration)
 	}
 	start := time.Now()
+	var inputErr error
 	for f.packets == 0 || sum.Packets < f.packets {
 		if !deadline.IsZero() && time.Now().After(deadline) {
+			break
+		}
+		if err := f.context().Err(); err != nil {
+			sum.Stopped = fmt.Sprintf("--timeout %v reached after %d packets", f.timeout, sum.Packets)
 			break
 		}
 		pkt, ci, err := next()
@@ -261,15 +365,19 @@ func (e *env) runPackets(prog *waggle.Program, f *objectFlags, next func() ([]by
 			break
 		}
 		if err != nil {
-			return nil, err
+			inputErr = err
+			break
 		}
 		sum.Packets++
 		opts := &waggle.RunOptions{Data: pkt, DataOut: buf}
-		ret, err := prog.Run(opts)
+		ret, err := prog.RunContext(f.context(), opts)
+		if f.ev != nil {
+			f.ev.drain(sum.Packets)
+		}
 		if err != nil {
 			sum.Errors++
 			if sum.FirstError == "" {
-				sum.FirstError = fmt.Sprintf("packet %d: %v", sum.Packets, err)
+				sum.FirstError = fmt.Sprintf("packet %d: %v", sum.Packets, explainLimit(err, f.context(), f.timeout))
 			}
 			continue
 		}
@@ -285,12 +393,18 @@ func (e *env) runPackets(prog *waggle.Program, f *objectFlags, next func() ([]by
 	if sum.Seconds > 0 {
 		sum.PacketsPerSec = float64(sum.Packets) / sum.Seconds
 	}
-	return sum, nil
+	return sum, inputErr
 }
 
 var errStop = errors.New("stop")
 
 func (e *env) printSummary(sum *packetSummary, f *objectFlags) error {
+	if f.dump != nil {
+		var err error
+		if sum.Maps, err = f.dump(); err != nil {
+			return err
+		}
+	}
 	if f.asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -313,8 +427,14 @@ func (e *env) printSummary(sum *packetSummary, f *objectFlags) error {
 		if sum.Errors > 0 {
 			fmt.Fprintf(e.stdout, "  %d packets failed; the first: %s\n", sum.Errors, sum.FirstError)
 		}
+		if sum.Stopped != "" {
+			fmt.Fprintf(e.stdout, "  stopped: %s\n", sum.Stopped)
+		}
+		if sum.Maps != nil {
+			e.printDump(sum.Maps)
+		}
 	}
-	if sum.Errors > 0 {
+	if sum.Errors > 0 || sum.Stopped != "" {
 		return exitError{code: 1}
 	}
 	return nil
@@ -323,9 +443,10 @@ func (e *env) printSummary(sum *packetSummary, f *objectFlags) error {
 // programTypes are the --type names, as bpftool spells them.
 var programTypes = map[string]ebpf.ProgramType{
 	"xdp": ebpf.XDP, "tc": ebpf.SchedCLS, "classifier": ebpf.SchedCLS, "action": ebpf.SchedACT,
+	"sched_cls": ebpf.SchedCLS, "sched_act": ebpf.SchedACT,
 	"socket": ebpf.SocketFilter, "socket_filter": ebpf.SocketFilter, "cgroup_skb": ebpf.CGroupSKB,
 	"kprobe": ebpf.Kprobe, "tracepoint": ebpf.TracePoint, "raw_tracepoint": ebpf.RawTracepoint,
-	"perf_event": ebpf.PerfEvent,
+	"perf_event": ebpf.PerfEvent, "cgroup_sock": ebpf.CGroupSock, "cgroup_sock_addr": ebpf.CGroupSockAddr,
 }
 
 func programTypeNames() []string {

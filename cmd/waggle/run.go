@@ -1,20 +1,29 @@
 package main
 
 import (
+	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/waggle-bpf/waggle"
 	"github.com/waggle-bpf/waggle/internal/conformance"
 	"github.com/waggle-bpf/waggle/internal/mem"
 	"github.com/waggle-bpf/waggle/interp"
 	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/loader"
 )
+
+// dumpAll is --map-dump's value when no map is named.
+const dumpAll = "*"
 
 // runResult is what "waggle run --json" prints.
 type runResult struct {
@@ -32,6 +41,7 @@ func (e *env) runCmd() *cobra.Command {
 		format, section, memFile, memHex, memOut, mode string
 		asJSON, trace, count                           bool
 		budget                                         uint64
+		timeout                                        time.Duration
 	)
 	var obj objectFlags
 	cmd := &cobra.Command{
@@ -49,6 +59,19 @@ Objects with program types. An ELF object whose sections name program types
                            interface (AF_PACKET; needs --packets or --duration)
   --data-in F [--data-out F] [--ctx-in F] [--ctx-out F] [--repeat N]
                            once on a packet, as bpftool prog run does
+and, around the run:
+  --map-init FILE          set map elements first, from what --map-dump
+                           prints ({"maps": {NAME: [entries]}}), or
+                           NAME=FILE with bpftool's dump of one map; keys
+                           and values as hex bytes, or typed from BTF as
+                           bpftool's "formatted" shows them
+  --map-dump [NAME...]     afterwards, print every map (or the NAMEs) as
+                           bpftool map dump -j prints it, in {"maps": ...}
+  --events                 print ring buffer and perf event array records
+                           as each packet's run emits them: in text,
+                           "packet N: MAP (TYPE[, CPU C]): LEN bytes: HEX";
+                           with --json, one object per line with packet,
+                           map, type, cpu (perf), and data (hex) or lost
 
 Raw programs. Anything else runs as instructions on memory and prints r0:
 assembly (.s), raw bytecode (.bin), hex (a .hex file, or inline hex when no
@@ -59,27 +82,56 @@ to a writable copy, r2 holds its length.
 
 Programs are not verified yet, so they run in checked mode: every memory
 access is validated against the memory the run owns, and a bad one stops
-the run with an error naming the instruction. --mode fast skips the checks
-and must only be used for programs known to be safe.`,
+the run with an error naming the instruction. Fast mode, which skips the
+checks, needs a verifier and is refused until waggle has one.
+
+Every run is bounded: --budget bounds the instructions a run executes
+(counted where it loops, calls and enters callbacks), and --timeout stops
+the command's runs after a while; a run that reaches either ends with an
+error naming the instruction.`,
 		Example: `  waggle run examples/tailcall/dispatch.o --program xdp_dispatch --pcap examples/traffic/traffic.pcap
   waggle run examples/blocklist/blocklist.o --data-in packet.bin --data-out out.bin
+  waggle run examples/blocklist/blocklist.o --pcap examples/traffic/traffic.pcap --map-init examples/blocklist/blocklist.json --map-dump
+  waggle run examples/events/events.o --pcap examples/traffic/traffic.pcap --events --packets 5
   waggle run examples/checksum/checksum.o --mem examples/checksum/ipv4-header.bin
   waggle run prog.s --mem-hex "01 02 03 04" --json
   waggle run "b7 00 00 00 2a 00 00 00 95 00 00 00 00 00 00 00"`,
-		Args: cobra.ExactArgs(1),
+		Args: func(cmd *cobra.Command, args []string) error {
+			// Names after --map-dump are the maps to dump.
+			if len(args) == 0 || len(args) > 1 && !cmd.Flags().Changed("map-dump") {
+				return fmt.Errorf("accepts 1 arg(s), received %d", len(args))
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if ctx == nil {
+				ctx = context.Background()
+			}
+			if timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, timeout)
+				defer cancel()
+			}
+			obj.dumpMaps = cmd.Flags().Changed("map-dump")
+			obj.mapDump = append(slices.DeleteFunc(obj.mapDump, func(s string) bool { return s == dumpAll }), args[1:]...)
 			if isELF(args[0]) && section == "" && memFile == "" && memHex == "" {
-				o, err := loader.LoadFile(args[0], loader.Options{})
+				lopts, err := obj.loaderOptions()
+				if err != nil {
+					return err
+				}
+				o, err := loader.LoadFile(args[0], lopts)
 				if obj.given() && err != nil {
 					return err
 				}
 				if obj.given() || (err == nil && hasTypedPrograms(o)) {
 					obj.mode, obj.asJSON = mode, asJSON
+					obj.ctx, obj.budget, obj.timeout = ctx, budget, timeout
 					return e.runObject(args[0], o, &obj)
 				}
 			}
 			if obj.given() {
-				return fmt.Errorf("%s: --program, --type, --pcap, --iface and --data-in need an ELF object with program types", args[0])
+				return fmt.Errorf("%s: --program, --type, --pcap, --iface, --data-in, --map-init, --map-dump and --events need an ELF object with program types", args[0])
 			}
 			m, err := parseMode(mode)
 			if err != nil {
@@ -101,7 +153,7 @@ and must only be used for programs known to be safe.`,
 			}
 			res := runResult{Program: p.source, Mode: m.String()}
 			var n uint64
-			opts := interp.Options{Mode: m, Helpers: conformance.Helpers(), Budgeted: budget > 0}
+			opts := interp.Options{Mode: m, Helpers: conformance.Helpers(), Budgeted: true}
 			if trace || count {
 				opts.Trace = func(pc int, regs *[11]uint64) {
 					n++
@@ -116,12 +168,15 @@ and must only be used for programs known to be safe.`,
 			}
 			buf := mem.Aligned(len(data))
 			copy(buf, data)
-			a := &interp.Args{Budget: budget}
+			a := &interp.Args{Budget: budget, Stop: new(atomic.Bool)}
 			if len(buf) > 0 {
 				a.Regs = [5]uint64{mem.Addr(buf), uint64(len(buf))}
 				a.Regions = []interp.Region{{Data: buf, Writable: true}}
 			}
+			stop := context.AfterFunc(ctx, func() { a.Stop.Store(true) })
 			r0, runErr := interp.NewMachine().Run(prog, a)
+			stop()
+			runErr = explainLimit(runErr, ctx, timeout)
 			res.R0, res.R0Hex = r0, fmt.Sprintf("%#x", r0)
 			if count {
 				res.Instructions = n
@@ -164,13 +219,14 @@ and must only be used for programs known to be safe.`,
 	f.StringVar(&memFile, "mem", "", "input memory from `FILE`")
 	f.StringVar(&memHex, "mem-hex", "", "input memory as hex bytes")
 	f.StringVar(&memOut, "mem-out", "", "write the memory after the run to `FILE`")
-	f.StringVar(&mode, "mode", "checked", "interpreter mode: checked, or fast for programs known to be safe")
+	f.StringVar(&mode, "mode", "checked", "interpreter mode: checked (fast needs a verifier, which waggle does not have yet)")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	f.BoolVar(&trace, "trace", false, "print each instruction and the nonzero registers before it executes (to stderr)")
 	f.BoolVar(&count, "count", false, "count executed instructions")
-	f.Uint64Var(&budget, "budget", 1<<24, "stop after this many backward jumps (0: no limit)")
+	f.Uint64Var(&budget, "budget", waggle.DefaultBudget, "stop a run after this many instructions (counted at loops, calls and callbacks; 0: no limit)")
+	f.DurationVar(&timeout, "timeout", 0, "stop running after this long, e.g. 5s (0: no limit)")
 	f.StringVar(&obj.program, "program", "", "the object's program to run")
-	f.StringVar(&obj.progType, "type", "", "program type, overriding the section name (xdp, tc, socket, ...)")
+	f.StringVar(&obj.progType, "type", "", "program type (xdp, tc, socket, ...) of the program run, overriding its section name's, and of every program whose section names none")
 	f.StringVar(&obj.pcapIn, "pcap", "", "run over the frames of this capture `FILE` (pcap or pcapng)")
 	f.StringVar(&obj.pcapOut, "out", "", "write the frames the program passes or transmits to this pcap `FILE`")
 	f.StringVar(&obj.iface, "iface", "", "run live on the frames arriving at this interface")
@@ -183,6 +239,11 @@ and must only be used for programs known to be safe.`,
 	f.Uint32Var(&obj.repeat, "repeat", 1, "run this many times (with --data-in)")
 	f.IntVar(&obj.cpus, "cpus", 0, "worker slots for per-CPU maps (0: the machine's CPUs)")
 	f.BoolVar(&obj.printTrace, "trace-printk", false, "print bpf_trace_printk output to stderr")
+	f.StringVar(&obj.net, "net", "", "the host's network the helpers see: a JSON or YAML `FILE`, \"host\" (this namespace) or \"netns:NAME\" (default: an empty host)")
+	f.StringArrayVar(&obj.mapInit, "map-init", nil, "set map elements from `FILE` (what --map-dump prints), or NAME=FILE (bpftool's dump of map NAME), before the run")
+	f.StringSliceVar(&obj.mapDump, "map-dump", nil, "after the run, print every map, or each `NAME` given after the flag (or as --map-dump=A,B), as bpftool map dump -j does")
+	f.Lookup("map-dump").NoOptDefVal = dumpAll
+	f.BoolVar(&obj.events, "events", false, "print ring buffer and perf event array records as the runs emit them")
 	return cmd
 }
 
@@ -191,9 +252,23 @@ func parseMode(s string) (interp.Mode, error) {
 	case "checked":
 		return interp.Checked, nil
 	case "fast":
-		return interp.Fast, nil
+		return 0, errors.New("--mode fast: fast mode skips the memory checks, which is safe only for programs a verifier has accepted, and waggle has no verifier yet; an unverified program in fast mode can crash waggle or print its memory. Run in checked mode (the default): it stops a bad access with an error naming the instruction")
 	}
-	return 0, fmt.Errorf("--mode is %q, want checked or fast", s)
+	return 0, fmt.Errorf("--mode is %q, want checked", s)
+}
+
+// explainLimit adds the flag to change to a run's budget or deadline
+// error.
+func explainLimit(err error, ctx context.Context, timeout time.Duration) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, interp.ErrBudget):
+		return fmt.Errorf("--budget reached: %w", err)
+	case errors.Is(err, interp.ErrStopped) && errors.Is(ctx.Err(), context.DeadlineExceeded) && timeout > 0:
+		return fmt.Errorf("--timeout %v reached: %w", timeout, err)
+	}
+	return err
 }
 
 // printTrace prints one executed instruction with r0-r5 and r10.

@@ -4,7 +4,10 @@
 //
 // blocklist is an XDP DDoS dropper: it drops IPv4 packets whose source
 // address falls in a prefix of the blocklist LPM trie, and counts verdicts
-// per CPU.
+// per CPU. Fill the blocklist from the command line:
+//
+//	waggle run examples/blocklist/blocklist.o --pcap examples/traffic/traffic.pcap \
+//		--map-init examples/blocklist/blocklist.json --map-dump
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
@@ -13,7 +16,7 @@
 
 struct lpm_key {
 	__u32 prefixlen;
-	__u32 addr; /* network byte order */
+	__u8 addr[4];
 };
 
 struct {
@@ -24,16 +27,16 @@ struct {
 	__type(value, __u64); /* packets dropped by this prefix */
 } blocklist SEC(".maps");
 
-enum { STAT_PASS, STAT_DROP, STAT_NOT_IPV4, STAT_MAX };
+enum stat { STAT_PASS, STAT_DROP, STAT_NOT_IPV4, STAT_MAX };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, STAT_MAX);
-	__type(key, __u32);
+	__type(key, enum stat);
 	__type(value, __u64);
 } stats SEC(".maps");
 
-static __always_inline void count(__u32 stat)
+static __always_inline void count(enum stat stat)
 {
 	__u64 *n = bpf_map_lookup_elem(&stats, &stat);
 
@@ -62,7 +65,7 @@ int xdp_blocklist(struct xdp_md *ctx)
 		return XDP_DROP;
 
 	key.prefixlen = 32;
-	key.addr = ip->saddr;
+	__builtin_memcpy(key.addr, &ip->saddr, sizeof(key.addr));
 	hits = bpf_map_lookup_elem(&blocklist, &key);
 	if (hits) {
 		__sync_fetch_and_add(hits, 1);

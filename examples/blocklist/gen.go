@@ -3,4 +3,4 @@
 // to rebuild it (go generate).
 package blocklist
 
-//go:generate clang-19 -O2 -g -target bpf -mcpu=v3 -I/usr/include/x86_64-linux-gnu -c blocklist.c -o blocklist.o
+//go:generate sh -c "clang-19 -O2 -g -target bpf -mcpu=v3 -I/usr/include/x86_64-linux-gnu -ffile-prefix-map=$DOLLAR(pwd)=. -c blocklist.c -o blocklist.o"

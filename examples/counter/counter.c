@@ -3,7 +3,9 @@
 // SPDX-License-Identifier: GPL-2.0
 //
 // counter counts packets and bytes per IPv4 source address in a per-CPU
-// hash, and passes every packet.
+// hash, and passes every packet. See the counts from the command line:
+//
+//	waggle run examples/counter/counter.o --pcap examples/traffic/traffic.pcap --map-dump
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
@@ -18,7 +20,7 @@ struct counts {
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 4096);
-	__type(key, __u32); /* source address, network byte order */
+	__type(key, __u8[4]); /* IPv4 source address */
 	__type(value, struct counts);
 } sources SEC(".maps");
 

@@ -3,4 +3,4 @@
 // to rebuild it (go generate).
 package counter
 
-//go:generate clang-19 -O2 -g -target bpf -mcpu=v3 -I/usr/include/x86_64-linux-gnu -c counter.c -o counter.o
+//go:generate sh -c "clang-19 -O2 -g -target bpf -mcpu=v3 -I/usr/include/x86_64-linux-gnu -ffile-prefix-map=$DOLLAR(pwd)=. -c counter.c -o counter.o"

@@ -3,4 +3,4 @@
 // to rebuild it (go generate).
 package loop
 
-//go:generate clang-19 -O2 -g -target bpf -mcpu=v3 -I/usr/include/x86_64-linux-gnu -c loop.c -o loop.o
+//go:generate sh -c "clang-19 -O2 -g -target bpf -mcpu=v3 -I/usr/include/x86_64-linux-gnu -ffile-prefix-map=$DOLLAR(pwd)=. -c loop.c -o loop.o"

@@ -4,7 +4,11 @@
 //
 // loop uses bpf_loop to scan the payload of UDP packets for a marker byte
 // sequence ("WAGGLE") and drops the packets that carry it; it counts the
-// payload bytes it scanned in a global.
+// payload bytes it scanned in a global. The marker is a const volatile
+// global, set before the run as libbpf's skeletons set .rodata:
+//
+//	waggle run examples/loop/loop.o --pcap examples/traffic/traffic.pcap \
+//		--map-init examples/loop/marker.json --map-dump
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
@@ -16,7 +20,7 @@
 #define MAX_SCAN 256
 
 __u64 scanned = 0;
-const char marker[6] = "WAGGLE";
+const volatile char marker[6] = "WAGGLE";
 
 struct scan {
 	struct xdp_md *ctx;

@@ -25,6 +25,7 @@ import (
 	"github.com/waggle-bpf/waggle/internal/ksamples"
 	"github.com/waggle-bpf/waggle/kernel"
 	"github.com/waggle-bpf/waggle/maps"
+	"github.com/waggle-bpf/waggle/netenv"
 	"github.com/waggle-bpf/waggle/progtype"
 )
 
@@ -53,10 +54,7 @@ var sampleTypes = map[string]map[string]ebpf.ProgramType{
 // sampleGaps are the objects the kernel loads and waggle does not yet, with
 // what stops them and whose work removes the gap. An entry whose object
 // loads fails the test, so the list shrinks as the gaps close.
-var sampleGaps = map[string]struct{ reason, owner string }{
-	"tcbpf1_kern.o":  {"bpf_clone_redirect (helper 13) is not implemented", "netenv: the host's network"},
-	"xdp_fwd_kern.o": {"bpf_fib_lookup (helper 69) is not implemented", "netenv: the host's network"},
-}
+var sampleGaps = map[string]struct{ reason, owner string }{}
 
 // sampleTestRun are the program types BPF_PROG_TEST_RUN runs.
 var sampleTestRun = map[ebpf.ProgramType]bool{
@@ -115,6 +113,12 @@ func TestKernelSamples(t *testing.T) {
 		}
 	}
 	frames := readPcap(t, "../../examples/traffic/traffic.pcap")[:48]
+	var host *netenv.Host
+	if kernelErr == nil {
+		if host, err = netenv.ReadHost(); err != nil {
+			t.Fatalf("reading the test's namespace: %v", err)
+		}
+	}
 	var st sampleStats
 	st.built = len(res.Objects)
 	for _, obj := range res.Objects {
@@ -131,7 +135,7 @@ func TestKernelSamples(t *testing.T) {
 			if err := unix.SchedSetaffinity(0, &cpu0); err != nil {
 				t.Skipf("pin to CPU 0: %v", err)
 			}
-			st.object(t, obj, name, kernelErr, pinDir, frames)
+			st.object(t, obj, name, kernelErr, pinDir, frames, host)
 		})
 	}
 	t.Logf("kernel samples: %d objects built; the kernel loads %d, waggle %d, both %d; %d programs test-run in both, %d runs, %d agree; %d programs not compared",
@@ -171,8 +175,38 @@ func loadSampleKernel(path, name, pinDir string) (*ebpf.Collection, error) {
 	return ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: pinDir}})
 }
 
-func (st *sampleStats) object(t *testing.T, path, name string, kernelErr error, pinDir string, frames [][]byte) {
-	wc, werr := waggle.LoadCollection(path, &waggle.CollectionOptions{CPUs: 2, ProgramTypes: sampleTypes[name]})
+// loadSampleWaggle loads an object into waggle as loadSampleKernel loads
+// it into the kernel: every program prepared, the first that cannot be
+// failing the object, as the kernel's loader fails it.
+func loadSampleWaggle(path, name string, opts *waggle.CollectionOptions) (*waggle.Collection, error) {
+	o := waggle.CollectionOptions{}
+	if opts != nil {
+		o = *opts
+	}
+	o.CPUs, o.ProgramTypes = 2, sampleTypes[name]
+	c, err := waggle.LoadCollection(path, &o)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(c.Programs))
+	for n := range c.Programs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err := c.Programs[n].Prepare(); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+func (st *sampleStats) object(t *testing.T, path, name string, kernelErr error, pinDir string, frames [][]byte, host *netenv.Host) {
+	// The kernel's test runs see the namespace of the test (its routes
+	// for bpf_fib_lookup, its devices for bpf_clone_redirect); waggle's
+	// runs see it too, read through netlink.
+	wc, werr := loadSampleWaggle(path, name, &waggle.CollectionOptions{Net: host})
 	if werr == nil {
 		defer wc.Close()
 		st.waggle++
@@ -507,10 +541,10 @@ func TestSamples_sockOps(t *testing.T) {
 	res := samples(t)
 	type want struct {
 		reply int32
-		check func(t *testing.T, s *progtype.Socket, ctx []byte)
+		check func(t *testing.T, s *netenv.Socket, ctx []byte)
 	}
 	var fields map[int]uint32
-	run := func(t *testing.T, c *waggle.Collection, prog string, op, port uint32, sock *progtype.Socket, w want) {
+	run := func(t *testing.T, c *waggle.Collection, prog string, op, port uint32, sock *netenv.Socket, w want) {
 		t.Helper()
 		ctx := sockOps(op, port, fields)
 		out := make([]byte, len(ctx))
@@ -528,14 +562,14 @@ func TestSamples_sockOps(t *testing.T) {
 			w.check(t, sock, out)
 		}
 	}
-	opt := func(s *progtype.Socket, level, name int32) int32 {
-		return s.Options[progtype.SockOpt{Level: level, Name: name}]
+	opt := func(s *netenv.Socket, level, name int32) int32 {
+		return s.Options[netenv.SockOpt{Level: level, Name: name}]
 	}
 	t.Run("tcp_bufs", func(t *testing.T) {
 		c := sampleObject(t, res, "tcp_bufs_kern.o", nil)
-		run(t, c, "bpf_bufs", 2, 80, &progtype.Socket{}, want{reply: -1})
-		run(t, c, "bpf_bufs", 2, 55601, &progtype.Socket{}, want{reply: 40})
-		run(t, c, "bpf_bufs", 3, 55601, &progtype.Socket{}, want{reply: 0, check: func(t *testing.T, s *progtype.Socket, _ []byte) {
+		run(t, c, "bpf_bufs", 2, 80, &netenv.Socket{}, want{reply: -1})
+		run(t, c, "bpf_bufs", 2, 55601, &netenv.Socket{}, want{reply: 40})
+		run(t, c, "bpf_bufs", 3, 55601, &netenv.Socket{}, want{reply: 0, check: func(t *testing.T, s *netenv.Socket, _ []byte) {
 			// 1500000 is clamped to net.core.wmem_max and doubled.
 			if opt(s, progtype.SolSocket, progtype.SoSndBuf) != 425984 || opt(s, progtype.SolSocket, progtype.SoRcvBuf) != 425984 {
 				t.Errorf("buffers %v", s.Options)
@@ -544,10 +578,14 @@ func TestSamples_sockOps(t *testing.T) {
 	})
 	t.Run("tcp_cong", func(t *testing.T) {
 		c := sampleObject(t, res, "tcp_cong_kern.o", nil)
-		run(t, c, "bpf_cong", 6, 55601, &progtype.Socket{}, want{reply: 1})
-		run(t, c, "bpf_cong", 4, 55601, &progtype.Socket{}, want{reply: -2}) // no dctcp: ENOENT
-		s := &progtype.Socket{Available: []string{"reno", "cubic", "dctcp"}}
-		run(t, c, "bpf_cong", 4, 55601, s, want{reply: 0, check: func(t *testing.T, s *progtype.Socket, _ []byte) {
+		run(t, c, "bpf_cong", 6, 55601, &netenv.Socket{}, want{reply: 1})
+		run(t, c, "bpf_cong", 4, 55601, &netenv.Socket{}, want{reply: -2}) // no dctcp: ENOENT
+		host, err := netenv.New(&netenv.Config{CongestionControls: []string{"reno", "cubic", "dctcp"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c = sampleObject(t, res, "tcp_cong_kern.o", &waggle.CollectionOptions{Net: host})
+		run(t, c, "bpf_cong", 4, 55601, &netenv.Socket{}, want{reply: 0, check: func(t *testing.T, s *netenv.Socket, _ []byte) {
 			if s.Congestion != "dctcp" {
 				t.Errorf("congestion %q", s.Congestion)
 			}
@@ -555,33 +593,33 @@ func TestSamples_sockOps(t *testing.T) {
 	})
 	t.Run("tcp_iw", func(t *testing.T) {
 		c := sampleObject(t, res, "tcp_iw_kern.o", nil)
-		run(t, c, "bpf_iw", 4, 55601, &progtype.Socket{}, want{reply: 0, check: func(t *testing.T, s *progtype.Socket, ctx []byte) {
+		run(t, c, "bpf_iw", 4, 55601, &netenv.Socket{}, want{reply: 0, check: func(t *testing.T, s *netenv.Socket, ctx []byte) {
 			if cwnd := binary.LittleEndian.Uint32(ctx[76:]); cwnd != 40 {
 				t.Errorf("snd_cwnd %d, want 40 (TCP_BPF_IW)", cwnd)
 			}
 		}})
 		// Once data went out, the initial window is settled.
 		fields = map[int]uint32{152: 5}
-		run(t, c, "bpf_iw", 4, 55601, &progtype.Socket{}, want{reply: -22})
+		run(t, c, "bpf_iw", 4, 55601, &netenv.Socket{}, want{reply: -22})
 		fields = nil
 	})
 	t.Run("tcp_clamp", func(t *testing.T) {
 		c := sampleObject(t, res, "tcp_clamp_kern.o", nil)
-		run(t, c, "bpf_clamp", 4, 55601, &progtype.Socket{}, want{reply: 0, check: func(t *testing.T, s *progtype.Socket, ctx []byte) {
-			if s.SndCwndClamp != 100 || binary.LittleEndian.Uint32(ctx[96:]) != 100 {
-				t.Errorf("clamp %d, ssthresh %d", s.SndCwndClamp, binary.LittleEndian.Uint32(ctx[96:]))
+		run(t, c, "bpf_clamp", 4, 55601, &netenv.Socket{}, want{reply: 0, check: func(t *testing.T, s *netenv.Socket, ctx []byte) {
+			if clamp := opt(s, progtype.SolTCP, progtype.TCPBPFSndCwndClp); clamp != 100 || binary.LittleEndian.Uint32(ctx[96:]) != 100 {
+				t.Errorf("clamp %d, ssthresh %d", clamp, binary.LittleEndian.Uint32(ctx[96:]))
 			}
 		}})
 	})
 	t.Run("tcp_synrto", func(t *testing.T) {
 		c := sampleObject(t, res, "tcp_synrto_kern.o", nil)
-		run(t, c, "bpf_synrto", 1, 55601, &progtype.Socket{}, want{reply: 10})
+		run(t, c, "bpf_synrto", 1, 55601, &netenv.Socket{}, want{reply: 10})
 	})
 	t.Run("tcp_rwnd", func(t *testing.T) {
 		c := sampleObject(t, res, "tcp_rwnd_kern.o", nil)
-		run(t, c, "bpf_rwnd", 2, 55601, &progtype.Socket{}, want{reply: -1}) // same data center
+		run(t, c, "bpf_rwnd", 2, 55601, &netenv.Socket{}, want{reply: -1}) // same data center
 		fields = map[int]uint32{52: 0x99}
-		run(t, c, "bpf_rwnd", 2, 55601, &progtype.Socket{}, want{reply: 40})
+		run(t, c, "bpf_rwnd", 2, 55601, &netenv.Socket{}, want{reply: 40})
 		fields = nil
 	})
 }
@@ -650,7 +688,7 @@ func TestSamples_run(t *testing.T) {
 	ran, objects := 0, 0
 	for _, obj := range res.Objects {
 		name := filepath.Base(obj)
-		c, err := waggle.LoadCollection(obj, &waggle.CollectionOptions{CPUs: 2, ProgramTypes: sampleTypes[name], Trace: io.Discard})
+		c, err := loadSampleWaggle(obj, name, &waggle.CollectionOptions{Trace: io.Discard})
 		if err != nil {
 			continue
 		}

@@ -463,3 +463,77 @@ int moremaps(struct xdp_md *ctx)
 	put(slot++, bpf_perf_event_output(ctx, &perf, BPF_F_CURRENT_CPU, &v, sizeof(v))); /* no reader: -ENOENT */
 	return XDP_PASS;
 }
+
+/* per-CPU lookups of another CPU's value (bpf_map_lookup_percpu_elem) */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} pcpu_array SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, __u64);
+} pcpu_hash SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, __u64);
+} pcpu_lru SEC(".maps");
+
+/* sum_cpus adds key's value over the CPUs until a lookup fails, as
+ * Cilium's assert_metrics_count does. */
+static __always_inline __u64 sum_cpus(void *map, __u32 key)
+{
+	__u64 sum = 0, *p;
+
+	for (__u32 cpu = 0; cpu < 128; cpu++) {
+		p = bpf_map_lookup_percpu_elem(map, &key, cpu);
+		if (!p)
+			break;
+		sum += *p;
+	}
+	return sum;
+}
+
+SEC("xdp")
+int percpu(struct xdp_md *ctx)
+{
+	__u32 k = 1, me = bpf_get_smp_processor_id(), slot = 0;
+	__u64 v, *p;
+
+	v = 40;
+	put(slot++, bpf_map_update_elem(&pcpu_array, &k, &v, BPF_ANY));
+	v = 41;
+	put(slot++, bpf_map_update_elem(&pcpu_hash, &k, &v, BPF_ANY));
+	v = 42;
+	put(slot++, bpf_map_update_elem(&pcpu_lru, &k, &v, BPF_ANY));
+
+	p = bpf_map_lookup_percpu_elem(&pcpu_array, &k, me);
+	put(slot++, p ? *p : 99);
+	p = bpf_map_lookup_percpu_elem(&pcpu_hash, &k, me);
+	put(slot++, p ? *p : 99);
+	p = bpf_map_lookup_percpu_elem(&pcpu_lru, &k, me);
+	put(slot++, p ? *p : 99);
+
+	put(slot++, sum_cpus(&pcpu_array, 1));
+	put(slot++, sum_cpus(&pcpu_hash, 1));
+	put(slot++, sum_cpus(&pcpu_lru, 1));
+	put(slot++, sum_cpus(&pcpu_array, 0)); /* present, zero everywhere */
+
+	k = 2; /* past the array's end */
+	put(slot++, bpf_map_lookup_percpu_elem(&pcpu_array, &k, me) != 0);
+	k = 3; /* not in the hashes */
+	put(slot++, bpf_map_lookup_percpu_elem(&pcpu_hash, &k, me) != 0);
+	put(slot++, bpf_map_lookup_percpu_elem(&pcpu_lru, &k, me) != 0);
+	k = 1; /* a CPU that does not exist */
+	put(slot++, bpf_map_lookup_percpu_elem(&pcpu_array, &k, 1 << 20) != 0);
+	put(slot++, bpf_map_lookup_percpu_elem(&pcpu_hash, &k, 0xffffffff) != 0);
+	return XDP_PASS;
+}

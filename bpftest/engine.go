@@ -1,0 +1,157 @@
+package bpftest
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+
+	"github.com/waggle-bpf/waggle"
+	"github.com/waggle-bpf/waggle/loader"
+)
+
+// Engine loads test objects and runs their programs: waggle's user-space
+// runtime (Interp) or the running kernel (Kernel).
+type Engine interface {
+	// Name is the engine's name, as the --engine flag spells it.
+	Name() string
+	// Load loads obj with its tail calls in place (Object.Tails) and its
+	// prog arrays filled as they are declared.
+	Load(obj *Object) (Instance, error)
+}
+
+// Instance is a loaded object: its programs share its maps, so what one
+// test leaves in them the next one sees.
+type Instance interface {
+	// Run runs the program called name once, as BPF_PROG_TEST_RUN does, on
+	// the packet data and the context ctx (nil for none), and returns its
+	// return value and the packet and context after the run.
+	Run(name string, data, ctx []byte) (ret uint32, dataOut, ctxOut []byte, err error)
+	// Lookup returns the value at key in the map called name.
+	Lookup(name string, key []byte) ([]byte, error)
+	// Update stores value at key in the map called name.
+	Update(name string, key, value []byte) error
+	// Close releases the instance.
+	Close() error
+}
+
+// Interp is the engine of waggle's user-space runtime: the object runs in
+// a waggle.Collection, with no kernel and no privileges.
+type Interp struct {
+	// Options are the collection's options; nil means the defaults.
+	Options *waggle.CollectionOptions
+}
+
+// Name returns "interp".
+func (Interp) Name() string { return "interp" }
+
+// Load loads obj into a waggle collection, placing its tail calls as
+// Cilium's loader places them.
+func (e Interp) Load(obj *Object) (Instance, error) {
+	lo, err := loader.Load(bytes.NewReader(obj.elf), loader.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", obj.Name, err)
+	}
+	if err := dropPrograms(lo, obj.Dropped); err != nil {
+		return nil, fmt.Errorf("%s: %w", obj.Name, err)
+	}
+	for _, t := range obj.Tails {
+		m, p := lo.MapIndex(t.Map), programIndex(lo, t.Program)
+		if m < 0 || p < 0 {
+			return nil, fmt.Errorf("%s: tail call %s in %s: the loader has no such program or map", obj.Name, t.Program, t.Map)
+		}
+		lo.Bindings = append(lo.Bindings, loader.Binding{Map: m, Key: t.Slot, Program: p, Inner: -1})
+	}
+	c, err := waggle.NewCollectionFromObject(lo, e.Options)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", obj.Name, err)
+	}
+	return &interpInstance{c: c}, nil
+}
+
+// dropPrograms removes the named programs from lo, renumbering the
+// bindings that refer to the others.
+func dropPrograms(lo *loader.Object, names []string) error {
+	if len(names) == 0 {
+		return nil
+	}
+	renum := make([]int, len(lo.Programs))
+	var kept []*loader.Program
+	for i, p := range lo.Programs {
+		if slices.Contains(names, p.Name) {
+			renum[i] = -1
+			continue
+		}
+		renum[i] = len(kept)
+		kept = append(kept, p)
+	}
+	var bs []loader.Binding
+	for _, b := range lo.Bindings {
+		if b.Program >= 0 {
+			if renum[b.Program] < 0 {
+				return fmt.Errorf("program %s is left out, but map %s holds it", lo.Programs[b.Program].Name, lo.Maps[b.Map].Name)
+			}
+			b.Program = renum[b.Program]
+		}
+		bs = append(bs, b)
+	}
+	lo.Programs, lo.Bindings = kept, bs
+	return nil
+}
+
+func programIndex(lo *loader.Object, name string) int {
+	for i, p := range lo.Programs {
+		if p.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+type interpInstance struct {
+	c *waggle.Collection
+}
+
+func (in *interpInstance) Run(name string, data, ctx []byte) (uint32, []byte, []byte, error) {
+	p := in.c.Programs[name]
+	if p == nil {
+		return 0, nil, nil, fmt.Errorf("no program %s", name)
+	}
+	opts := &waggle.RunOptions{Data: data, DataOut: make([]byte, len(data)+outSlack)}
+	var ctxOut []byte
+	if ctx != nil {
+		ctxOut = make([]byte, len(ctx))
+		opts.Context, opts.ContextOut = ctx, ctxOut
+	}
+	ret, err := p.Run(opts)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	return ret, opts.DataOut, ctxOut, nil
+}
+
+func (in *interpInstance) Lookup(name string, key []byte) ([]byte, error) {
+	m := in.c.Maps[name]
+	if m == nil {
+		return nil, fmt.Errorf("no map %s", name)
+	}
+	return m.LookupBytes(key)
+}
+
+func (in *interpInstance) Update(name string, key, value []byte) error {
+	m := in.c.Maps[name]
+	if m == nil {
+		return fmt.Errorf("no map %s", name)
+	}
+	return m.Update(key, value, waggle.UpdateAny)
+}
+
+func (in *interpInstance) Close() error {
+	in.c.Close()
+	return nil
+}
+
+// outSlack is how much a packet may grow in one run: the room given to
+// DataOut beyond the input's length. Encapsulations add at most a few
+// hundred bytes (XDP's headroom is 256); a packet that grows more fails
+// the run with ENOSPC, on both engines.
+const outSlack = 4096

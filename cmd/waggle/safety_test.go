@@ -1,0 +1,112 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/google/gopacket/pcapgo"
+)
+
+// TestRun_hostile: hostile programs through the CLI, as objects (once, and
+// over a capture) and raw, end with a clear error and status 1, never a
+// hang: --budget and --timeout bound objects as they bound raw programs,
+// and fast mode is refused with the reason.
+func TestRun_hostile(t *testing.T) {
+	const obj = "../../testdata/hostile/hostile.o"
+	pkt := filepath.Join(t.TempDir(), "pkt.bin")
+	if err := os.WriteFile(pkt, make([]byte, 64), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"object loop, budget", []string{"run", obj, "--program", "forever", "--data-in", pkt, "--budget", "1000"},
+			[]string{"--budget reached", "instruction 5", "allowed 1000 instructions", "hostile.c:"}},
+		{"object loop, timeout", []string{"run", obj, "--program", "forever", "--data-in", pkt, "--timeout", "50ms"},
+			[]string{"--timeout 50ms reached", "instruction 5", "deadline exceeded"}},
+		{"nested bpf_loops, timeout", []string{"run", obj, "--program", "nested_loops", "--data-in", pkt, "--timeout", "50ms"},
+			[]string{"--timeout 50ms reached", "instruction 13"}},
+		{"lock held at exit", []string{"run", obj, "--program", "lock_at_exit", "--data-in", pkt},
+			[]string{"bpf_spin_unlock is missing"}},
+		{"record never submitted", []string{"run", obj, "--program", "ring_leak", "--data-in", pkt},
+			[]string{"Unreleased reference"}},
+		{"raw loop, timeout", []string{"run", "05 00 ff ff 00 00 00 00 95 00 00 00 00 00 00 00", "--timeout", "50ms", "--budget", "0"},
+			[]string{"--timeout 50ms reached", "instruction 0"}},
+		{"raw loop, default budget", []string{"run", "05 00 ff ff 00 00 00 00 95 00 00 00 00 00 00 00", "--budget", "100000"},
+			[]string{"--budget reached"}},
+		{"fast mode, raw", []string{"run", "95 00 00 00 00 00 00 00", "--mode", "fast"},
+			[]string{"no verifier yet", "checked mode"}},
+		{"fast mode, object", []string{"run", obj, "--program", "lock_ok", "--data-in", pkt, "--mode", "fast"},
+			[]string{"no verifier yet", "checked mode"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := runCLI(t, "", tc.args...)
+			if code != 1 {
+				t.Fatalf("status %d, stderr %q", code, stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr lacks %q: %s", w, stderr)
+				}
+			}
+		})
+	}
+}
+
+// TestRun_hostilePcap: a looping program over a capture stops at
+// --timeout with a summary of what ran, and a budget makes every packet
+// fail alone.
+func TestRun_hostilePcap(t *testing.T) {
+	const obj = "../../testdata/hostile/hostile.o"
+	code, stdout, stderr := runCLI(t, "", "run", obj, "--program", "forever", "--pcap", "../../examples/traffic/traffic.pcap",
+		"--timeout", "100ms", "--json")
+	var sum packetSummary
+	if code != 1 || json.Unmarshal([]byte(stdout), &sum) != nil {
+		t.Fatalf("status %d, %q, %q", code, stdout, stderr)
+	}
+	if sum.Errors < 1 || !strings.Contains(sum.Stopped, "--timeout 100ms") || !strings.Contains(sum.FirstError, "deadline") {
+		t.Errorf("summary %+v", sum)
+	}
+	code, stdout, _ = runCLI(t, "", "run", obj, "--program", "forever", "--pcap", "../../examples/traffic/traffic.pcap",
+		"--budget", "100", "--json")
+	sum = packetSummary{}
+	if code != 1 || json.Unmarshal([]byte(stdout), &sum) != nil || sum.Packets != 1000 || sum.Errors != 1000 || !strings.Contains(sum.FirstError, "--budget reached") {
+		t.Errorf("status %d, summary %+v", code, sum)
+	}
+}
+
+// TestRun_pcapRuntFrame: a capture with a runt frame (which Linux refuses
+// with EINVAL) between good ones: the runt fails alone, the frames after
+// it run as the frames before it (every later run panicked).
+func TestRun_pcapRuntFrame(t *testing.T) {
+	in := filepath.Join(t.TempDir(), "runt.pcap")
+	f, err := os.Create(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := pcapgo.NewWriter(f)
+	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{64, 10, 64, 64, 10, 64} {
+		if err := w.WritePacket(gopacket.CaptureInfo{CaptureLength: n, Length: n}, make([]byte, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Close()
+	code, stdout, stderr := runCLI(t, "", "run", "../../examples/counter/counter.o", "--pcap", in, "--json")
+	var sum packetSummary
+	if code != 1 || json.Unmarshal([]byte(stdout), &sum) != nil {
+		t.Fatalf("status %d, %q, %q", code, stdout, stderr)
+	}
+	if sum.Packets != 6 || sum.Errors != 2 || sum.Verdicts["XDP_PASS"] != 4 || !strings.Contains(sum.FirstError, "packet 2") {
+		t.Errorf("summary %+v", sum)
+	}
+}

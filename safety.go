@@ -1,0 +1,305 @@
+package waggle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+
+	"github.com/waggle-bpf/waggle/interp"
+	"github.com/waggle-bpf/waggle/isa"
+	"github.com/waggle-bpf/waggle/loader"
+	"github.com/waggle-bpf/waggle/maps"
+)
+
+// DefaultBudget is the budget of a run of an unverified program unless
+// CollectionOptions.Budget says otherwise: an upper bound of the
+// instructions it executes (interp.Args.Budget says how it is counted:
+// loops, calls and callbacks, bpf_loop's and bpf_for_each_map_elem's
+// too). 2^31 is far above what legitimate programs run (the kernel's
+// verifier walks at most a million instructions; bpf_loop's most, 2^23
+// calls of a 250-instruction callback, fits), and a run that spends it
+// all takes seconds, not hours.
+const DefaultBudget = 1 << 31
+
+// ErrUnverifiedFast is the error of CollectionOptions.Mode interp.Fast
+// without CollectionOptions.UnsafeFastUnverified.
+var ErrUnverifiedFast = errors.New("fast mode runs memory accesses unchecked, which is safe only for programs a verifier has accepted, and waggle has no verifier yet: use checked mode (the default)")
+
+// acquire takes a reference on the collection's maps for a run or a map
+// operation; false if the collection is closed. refs counts references
+// twice over, plus one once Close was called, so one atomic add both
+// counts and tells whether the collection is closed.
+func (c *Collection) acquire() bool {
+	if c.refs.Add(2)&1 != 0 {
+		c.release()
+		return false
+	}
+	return true
+}
+
+// release drops a reference; the last one after Close frees the maps.
+func (c *Collection) release() {
+	if c.refs.Add(-2) == 1 {
+		c.free()
+	}
+}
+
+// free closes the maps, once, and lets go of the collections it kept.
+func (c *Collection) free() {
+	c.freed.Do(func() {
+		for _, m := range c.all {
+			m.Close()
+		}
+		c.mu.Lock()
+		kept := c.kept
+		c.kept = nil
+		c.mu.Unlock()
+		for _, o := range kept {
+			o.release()
+		}
+	})
+}
+
+// keep holds a reference on other, whose program or map a prog array or
+// map-in-map of c now holds, until c is freed: runs of c's programs may
+// reach other's maps (a tail call, an inner map), so other's Close must
+// not unmap them while c lives. other's maps join c's registry, since the
+// helpers a tail-called program of other calls resolve its map handles
+// there.
+func (c *Collection) keep(other *Collection) error {
+	if other == nil || other == c {
+		return nil
+	}
+	// other's lock offsets first, so that no goroutine holds two
+	// collections' mutexes at once.
+	other.mu.Lock()
+	locks := make(map[maps.Map]int, len(other.all))
+	for _, m := range other.all {
+		locks[m] = other.lockOff[m]
+	}
+	other.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, o := range c.kept {
+		if o == other {
+			return nil
+		}
+	}
+	if !other.acquire() {
+		return errCollectionClosed
+	}
+	c.kept = append(c.kept, other)
+	for m, off := range locks {
+		c.registry.Add(m)
+		if _, ok := c.lockOff[m]; !ok {
+			c.lockOff[m] = off
+		}
+	}
+	return nil
+}
+
+// errCollectionClosed is the error of runs and map operations after Close.
+var errCollectionClosed = fmt.Errorf("the collection is closed: %w", maps.EBADF)
+
+// referencedMaps returns the maps a program's lddw instructions name
+// (its subprograms and callbacks are linked into it): the only maps whose
+// memory its runs may reach, with the inner maps of the map-in-maps among
+// them.
+func (c *Collection) referencedMaps(lp *loader.Program) []maps.Map {
+	var refs []maps.Map
+	seen := map[maps.Map]bool{}
+	for i := 0; i+1 < len(lp.Insns); i++ {
+		ins := lp.Insns[i]
+		if !ins.IsLoadImm64() {
+			continue
+		}
+		if (ins.Src == isa.PseudoMapIdx || ins.Src == isa.PseudoMapIdxValue) && int(ins.Imm) >= 0 && int(ins.Imm) < len(c.all) {
+			if m := c.all[ins.Imm]; !seen[m] {
+				seen[m] = true
+				refs = append(refs, m)
+			}
+		}
+		i++
+	}
+	return refs
+}
+
+// addInner records that inner was stored in the map-in-map outer: programs
+// referencing outer may reach inner's values from now on. A map once stored
+// stays reachable for them (a slight over-approximation of Linux, which
+// allows only the maps stored now; both are memory safe, since a
+// collection's maps live until the collection closes).
+func (c *Collection) addInner(outer, inner maps.Map, lockOff int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.inner == nil {
+		c.inner = map[maps.Map][]maps.Map{}
+	}
+	for _, m := range c.inner[outer] {
+		if m == inner {
+			return
+		}
+	}
+	c.inner[outer] = append(c.inner[outer], inner)
+	if _, ok := c.lockOff[inner]; !ok {
+		c.lockOff[inner] = lockOff
+	}
+	c.gen.Add(1)
+}
+
+// progMemory is a program's map memory for checked runs, for one
+// generation of the collection's map-in-maps.
+type progMemory struct {
+	gen uint64
+	mem *interp.Memory
+}
+
+// memory returns the map memory the program's runs may reach: the values
+// of the maps it references and of the inner maps of those; ring buffers
+// lend only the records a run reserves (helpers.State.Records). It is the
+// program's interp.Options.Memory.
+func (p *Program) memory() *interp.Memory {
+	c := p.coll
+	gen := c.gen.Load()
+	if pm := p.mem.Load(); pm != nil && pm.gen == gen {
+		return pm.mem
+	}
+	var regions []maps.Region
+	c.mu.Lock()
+	seen := map[maps.Map]bool{}
+	var add func(m maps.Map)
+	add = func(m maps.Map) {
+		if seen[m] {
+			return
+		}
+		seen[m] = true
+		if m.Spec().Type != maps.RingBuf {
+			regions = append(regions, m.Regions()...)
+		}
+		for _, in := range c.inner[m] {
+			add(in)
+		}
+	}
+	for _, m := range p.refs {
+		add(m)
+	}
+	c.mu.Unlock()
+	mm, err := interp.NewMemory(regions)
+	if err != nil {
+		mm = nil // maps never overlap; if they did, allow none of them
+	}
+	p.mem.Store(&progMemory{gen: gen, mem: mm})
+	return mm
+}
+
+// Spin lock offsets of a map's value, from its BTF.
+const (
+	lockNone  = -1 // the value has no bpf_spin_lock field
+	lockNoBTF = -2 // the map has no BTF: any 4-byte aligned word of a value
+)
+
+// spinLockOffset returns where the value type t holds its struct
+// bpf_spin_lock, lockNone, or lockNoBTF for a map without BTF. Linux looks
+// at the value struct's own members, or a global data section's variables
+// (btf_find_field).
+func spinLockOffset(t btf.Type) int {
+	if t == nil {
+		return lockNoBTF
+	}
+	isLock := func(t btf.Type) bool {
+		st, ok := btf.UnderlyingType(t).(*btf.Struct)
+		return ok && st.Name == "bpf_spin_lock"
+	}
+	switch v := btf.UnderlyingType(t).(type) {
+	case *btf.Struct:
+		for _, mb := range v.Members {
+			if isLock(mb.Type) {
+				return int(mb.Offset.Bytes())
+			}
+		}
+	case *btf.Datasec:
+		for _, vs := range v.Vars {
+			if vr, ok := vs.Type.(*btf.Var); ok && isLock(vr.Type) {
+				return int(vs.Offset)
+			}
+		}
+	}
+	return lockNone
+}
+
+// mapLockOffset is spinLockOffset of a map spec's value.
+func mapLockOffset(ms *ebpf.MapSpec) int { return spinLockOffset(ms.Value) }
+
+// lockRule is the collection's helpers.State.CheckLock: the address of a
+// bpf_spin_lock must be the bpf_spin_lock field of a value of one of the
+// collection's maps (any 4-byte aligned word of a value when the map has no
+// BTF), never the stack, the context, the packet or a map's internals.
+func (c *Collection) lockRule(addr uint64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for m, off := range c.lockOff {
+		for _, r := range m.Regions() {
+			lo := interp.Addr(r.Data)
+			if addr < lo || addr-lo >= uint64(len(r.Data)) {
+				continue
+			}
+			name := m.Spec().Name
+			o := addr - lo
+			if r.Stride != 0 {
+				o %= r.Stride
+				if o < r.Offset || o-r.Offset >= r.Len {
+					return fmt.Errorf("the address is in map %s but not in a value", name)
+				}
+				o -= r.Offset
+			}
+			switch {
+			case off == lockNone:
+				return fmt.Errorf("map %s's value type has no struct bpf_spin_lock field (Linux allows locks only there)", name)
+			case off == lockNoBTF && o%4 != 0:
+				return fmt.Errorf("offset %d of map %s's value is not 4-byte aligned", o, name)
+			case off >= 0 && o != uint64(off):
+				return fmt.Errorf("offset %d of map %s's value: its struct bpf_spin_lock is at offset %d", o, name, off)
+			case !r.Writable:
+				return fmt.Errorf("map %s is read-only to programs", name)
+			}
+			return nil
+		}
+	}
+	return errors.New("not in a map value: Linux allows bpf_spin_lock only on the struct bpf_spin_lock field of a map value (not on the stack, the context or the packet)")
+}
+
+// runContext arms the runner's stop flag for ctx, which can be done: it
+// returns a function to call when the run is over, and an error if ctx is
+// already done.
+func (rn *runner) runContext(ctx context.Context) (func(), error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", interp.ErrStopped, context.Cause(ctx))
+	}
+	stop := rn.stop
+	unregister := context.AfterFunc(ctx, func() { stop.Store(true) })
+	return func() {
+		if !unregister() {
+			// The function ran, or is running: this flag is spent, and
+			// must not stop the runner's next run.
+			rn.stop = new(atomic.Bool)
+		}
+	}, nil
+}
+
+// annotate adds the source line to an error naming an instruction: of the
+// program the instruction belongs to, which a tail call may have entered.
+func (p *Program) annotate(err error) error {
+	var f *interp.Fault
+	if errors.As(err, &f) && f.Program != nil && f.Program != p.prog {
+		for _, q := range p.coll.Programs {
+			if q.prog == f.Program {
+				return fmt.Errorf("in program %s, entered by a tail call: %w", q.name, q.lines.annotate(err))
+			}
+		}
+	}
+	return p.lines.annotate(err)
+}

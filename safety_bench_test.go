@@ -1,0 +1,59 @@
+package waggle_test
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	casm "github.com/cilium/ebpf/asm"
+
+	"github.com/waggle-bpf/waggle"
+)
+
+// BenchmarkCheckedMapAccess measures a checked access to a map value in a
+// collection of n maps, all referenced by the program: it looks up the
+// last map's value once and loads from it 64 times in a loop.
+//
+//	go test -run '^$' -bench CheckedMapAccess .
+func BenchmarkCheckedMapAccess(b *testing.B) {
+	for _, n := range []int{1, 8, 64} {
+		b.Run(fmt.Sprintf("maps=%d", n), func(b *testing.B) {
+			spec := &ebpf.CollectionSpec{Maps: map[string]*ebpf.MapSpec{}, Programs: map[string]*ebpf.ProgramSpec{}}
+			var insns casm.Instructions
+			for i := range n {
+				name := fmt.Sprintf("m%02d", i)
+				spec.Maps[name] = &ebpf.MapSpec{Type: ebpf.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 4}
+				insns = append(insns, casm.LoadMapPtr(casm.R1, 0).WithReference(name))
+			}
+			insns = append(insns,
+				casm.StoreImm(casm.RFP, -4, 0, casm.Word),
+				casm.Mov.Reg(casm.R2, casm.RFP),
+				casm.Add.Imm(casm.R2, -4),
+				casm.FnMapLookupElem.Call(),
+				casm.Instruction{OpCode: casm.JEq.Op(casm.ImmSource), Dst: casm.R0, Constant: 0, Offset: 5},
+				casm.Mov.Imm(casm.R6, 64),
+				casm.LoadMem(casm.R1, casm.R0, 0, casm.DWord),
+				casm.Add.Imm(casm.R6, -1),
+				casm.Instruction{OpCode: casm.JNE.Op(casm.ImmSource), Dst: casm.R6, Constant: 0, Offset: -3},
+				casm.Mov.Imm(casm.R0, 2),
+				casm.Return())
+			spec.Programs["p"] = &ebpf.ProgramSpec{Name: "p", Type: ebpf.XDP, License: "GPL", Instructions: insns}
+			coll, err := waggle.NewCollection(spec, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer coll.Close()
+			if err := coll.Maps[fmt.Sprintf("m%02d", n-1)].Put(uint32(0), uint64(1)); err != nil {
+				b.Fatal(err)
+			}
+			p := coll.Programs["p"]
+			in := make([]byte, 64)
+			for b.Loop() {
+				if _, err := p.Run(&waggle.RunOptions{Data: in}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/64, "ns/access")
+		})
+	}
+}
