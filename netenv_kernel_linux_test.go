@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -291,10 +292,41 @@ func TestNetenv_socketsKernel(t *testing.T) {
 			found["xdp skc/"+c.name], found["tc skc/"+c.name] = c.foundSkc, c.foundSkc
 		}
 	}
+	// The struct bpf_tcp_sock of what bpf_sk_lookup_tcp finds, and the
+	// socket helpers given that pointer. waggle's sockets have a new
+	// socket's TCP state, which is a listener's; a connection's differs
+	// (sequence numbers, RTT, MSS), and only what the helpers answer is
+	// compared for it.
+	for _, c := range []struct {
+		name, src, dst string
+		listener       bool
+	}{
+		{"listener", "10.0.0.9:1234", "10.0.0.1:8080", true},
+		{"wildcard listener", "10.0.0.9:1234", "10.1.0.1:8080", true},
+		{"v6 listener", "[2001:db8::9]:1234", "[2001:db8::1]:8082", true},
+		{"established", "10.0.0.1:40000", "10.0.0.1:8080", false},
+		{"time-wait", "10.0.0.1:8080", "10.0.0.1:40001", false},
+	} {
+		name := "tc tcp_sock/" + c.name
+		var mask [][2]int
+		if !c.listener {
+			mask = [][2]int{{skTCPFields, skTCPFields + 14*4}}
+		}
+		all = append(all, netCase{name: name, prog: "tc_sk_tcp", req: skTCPReq(c.src, c.dst), mask: mask})
+		found[name] = c.name != "time-wait"
+	}
 	for _, c := range all {
 		t.Run(c.name, func(t *testing.T) {
 			want := runKernelNet(t, n, kc, c)
-			if got := le.Uint32(want.out[14+skFound:]) == 1; got != found[c.name] {
+			if c.prog == "tc_sk_tcp" {
+				// The lookup, bpf_tcp_sock and bpf_sk_fullsock find
+				// the socket, and bpf_get_listener_sock a listener.
+				f := want.out[14+skTCPFound:]
+				wantFound := b2u(found[c.name])
+				if got := [4]uint32{le.Uint32(f), le.Uint32(f[4:]), le.Uint32(f[8:]), le.Uint32(f[12:])}; got != [4]uint32{wantFound, wantFound, wantFound, b2u(strings.Contains(c.name, "listener"))} {
+					t.Errorf("Linux found, tcp_sock, fullsock, listener: %v", got)
+				}
+			} else if got := le.Uint32(want.out[14+skFound:]) == 1; got != found[c.name] {
 				t.Errorf("Linux found a socket: %v, the test expects %v", got, found[c.name])
 			}
 			for which, coll := range colls {
@@ -349,4 +381,11 @@ func TestNetenv_emptyKernel(t *testing.T) {
 			}
 		})
 	}
+}
+
+func b2u(b bool) uint32 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -513,6 +513,19 @@ const (
 // skReq builds a socket lookup request: op 0 TCP, 1 UDP (xdp_sk, tc_sk;
 // xdp_skc and tc_skc ignore it), the tuple from the packet's point of
 // view, the netns id and flags, and for tc_sk an assign (1 + flags).
+// Offsets of struct sk_tcp_req (testdata/netenv/net.c): an sk_req, then
+// what tc_sk_tcp found.
+const (
+	skTCPFound   = skReqSize
+	skTCPFields  = skReqSize + 20 // t[14], after found, tcp, full, listener, state
+	skTCPReqSize = (skTCPFields + 14*4 + 7) &^ 7
+)
+
+// skTCPReq is the request of tc_sk_tcp: a TCP lookup of src -> dst.
+func skTCPReq(src, dst string) []byte {
+	return append(skReq(0, src, dst, 1<<64-1, 0, 0), make([]byte, skTCPReqSize-skReqSize)...)
+}
+
 func skReq(op uint32, src, dst string, netns, flags uint64, assign uint32) []byte {
 	b := make([]byte, skReqSize)
 	le.PutUint32(b[0:], op)

@@ -143,6 +143,8 @@ func TestNew_errors(t *testing.T) {
 		{"proto", "sockets: [{proto: sctp, local: \"0.0.0.0:1\"}]", "proto"},
 		{"cookie", "sockets: [{proto: tcp, local: \"0.0.0.0:1\", cookie: 5}, {proto: tcp, local: \"0.0.0.0:2\", cookie: 5}]", "twice"},
 		{"udp state", "sockets: [{proto: udp, local: \"0.0.0.0:1\", state: listen}]", "UDP"},
+		{"congestion name", "congestion_controls: [reno, \"\"]", "congestion control"},
+		{"congestion long name", "congestion_controls: [abcdefghijklmnop]", "congestion control"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg, err := netenv.Parse([]byte(c.yaml))
@@ -264,4 +266,31 @@ func FuzzParse(f *testing.F) {
 		h.LookupRoute(netenv.RouteQuery{Dst: netip.MustParseAddr("10.0.0.1")})
 		h.LookupSocket(netenv.SocketQuery{Proto: "tcp", Src: netip.MustParseAddrPort("10.0.0.2:1"), Dst: netip.MustParseAddrPort("10.0.0.1:80")})
 	})
+}
+
+// TestHost_socketState checks what a host keeps of its sockets' options
+// and its congestion controls: copies, so that neither the Config nor the
+// caller of Sockets changes the host.
+func TestHost_socketState(t *testing.T) {
+	key := netenv.SockOpt{Level: 1, Name: 7}
+	cfg := &netenv.Config{
+		Sockets:            []netenv.Socket{{Proto: "tcp", Local: netip.MustParseAddrPort("0.0.0.0:80"), Congestion: "reno", Options: map[netenv.SockOpt]int32{key: 9000}}},
+		CongestionControls: []string{"cubic", "bbr"},
+	}
+	h, err := netenv.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Sockets[0].Options[key] = 1
+	h.Sockets()[0].Options[key] = 2
+	h.Config().Sockets[0].Options[key] = 3
+	if s := h.Socket(0); s.Options[key] != 9000 || s.Congestion != "reno" {
+		t.Errorf("socket options %v, congestion %q", s.Options, s.Congestion)
+	}
+	if !h.HasCongestionControl("bbr") || h.HasCongestionControl("reno") {
+		t.Errorf("congestion controls: bbr %v, reno %v", h.HasCongestionControl("bbr"), h.HasCongestionControl("reno"))
+	}
+	if e := netenv.Empty(); !e.HasCongestionControl("reno") || !e.HasCongestionControl("cubic") || e.HasCongestionControl("bbr") {
+		t.Errorf("the empty host's congestion controls are not reno and cubic")
+	}
 }

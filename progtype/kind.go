@@ -66,9 +66,14 @@ func LookupAttach(t Type, a AttachType) (*Kind, error) {
 	case LWTIn, LWTOut, LWTXmit, LWTSeg6Local:
 		k.layout, k.rules, k.run, k.allowed = skbLayout, skbRules, runSKB, lwtAllowed
 	case CgroupSock:
-		if a == AttachNone {
+		switch a {
+		case AttachNone:
 			// bpf_prog_load_fixup_attach_type (kernel/bpf/syscall.c)
 			k.attach = AttachCgroupInetSockCreate
+		case AttachCgroupInetSockCreate, AttachCgroupInetSockRelease, AttachCgroupInet4PostBind, AttachCgroupInet6PostBind:
+		default:
+			// bpf_prog_load_check_attach
+			return nil, fmt.Errorf("progtype: cgroup_sock programs attach at socket creation, release or post-bind, not at expected_attach_type %d: %w", a, ErrUnsupported)
 		}
 		k.layout, k.rules, k.run, k.allowed = bpfSockLayout, sockRules, runSock, cgSockAllowed
 	case SockOps:

@@ -289,8 +289,9 @@ func (r *Run) Ctx() uint64 { return mem.Addr(r.shadow) }
 
 // Regions returns the memory the program may access besides its stack: the
 // shadow struct (its writable fields writable, the rest read-only), the
-// packet buffer (writable where the type may write packets), and the
-// memory of Input.Memory and Task.Struct (read-only unless marked). A
+// packet buffer (writable where the type may write packets), the sockets
+// (read-only), and the memory of Input.Memory and Task.Struct (read-only
+// unless marked). A
 // checked engine confines the program to these; the verifier proves the
 // narrower bounds (data to data_end) the kernel enforces. The slice is
 // reused by Reset.

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/waggle-bpf/waggle/interp"
@@ -439,6 +441,8 @@ func TestCheckAccess_sock(t *testing.T) {
 		{"sk", progtype.CgroupSockAddr, progtype.AttachCgroupInet4Connect, 64, 8, false, true},
 		{"sk half", progtype.CgroupSockAddr, progtype.AttachCgroupInet4Connect, 64, 4, false, false},
 		{"sk write", progtype.CgroupSockAddr, progtype.AttachCgroupInet4Connect, 64, 8, true, false},
+		{"sk upper half", progtype.CgroupSockAddr, progtype.AttachCgroupInet4Connect, 68, 4, false, false},
+		{"padding before sk", progtype.CgroupSockAddr, progtype.AttachCgroupUDP6Sendmsg, 60, 4, false, false},
 		{"past the end", progtype.CgroupSockAddr, progtype.AttachCgroupInet4Connect, 72, 4, false, false},
 		{"sock family", progtype.CgroupSock, progtype.AttachCgroupInetSockCreate, 4, 4, false, true},
 		{"sock mark create", progtype.CgroupSock, progtype.AttachCgroupInetSockCreate, 16, 4, true, true},
@@ -471,4 +475,298 @@ func TestCheckAccess_sock(t *testing.T) {
 	if err != nil || k.AttachType() != progtype.AttachCgroupInetSockCreate {
 		t.Fatalf("cgroup_sock without an attach type: %v, %v", k, err)
 	}
+	if _, err := progtype.LookupAttach(progtype.CgroupSock, progtype.AttachCgroupInet4Connect); !errors.Is(err, progtype.ErrUnsupported) {
+		t.Fatalf("a socket program with a socket address attach type: %v", err)
+	}
+}
+
+// sockHost is a host with a TCP listener on 10.0.0.1:80 and a connection
+// to it, and options set on the listener.
+func sockHost(tb testing.TB) *netenv.Host {
+	tb.Helper()
+	h, err := netenv.New(&netenv.Config{
+		Interfaces: []netenv.Interface{{Index: 2, Name: "eth0", Addrs: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")}}},
+		Sockets: []netenv.Socket{
+			{Proto: "tcp", Local: netip.MustParseAddrPort("10.0.0.1:80"),
+				Options: map[netenv.SockOpt]int32{{Level: progtype.SolSocket, Name: progtype.SoSndBuf}: 9000}},
+			{Proto: "tcp", Local: netip.MustParseAddrPort("10.0.0.1:80"), Remote: netip.MustParseAddrPort("10.0.0.9:1234")},
+			{Proto: "tcp", Local: netip.MustParseAddrPort("10.0.0.1:81"), Remote: netip.MustParseAddrPort("10.0.0.9:1235"), State: netenv.SockTimeWait},
+		},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return h
+}
+
+// lookupTCP is a program prefix that looks up the TCP socket of
+// 10.0.0.9:sport -> 10.0.0.1:dport and leaves it in r6, returning 100
+// when there is none.
+func lookupTCP(sport, dport uint16) string {
+	return fmt.Sprintf(`
+		r9 = r1
+		r2 = 0x0100000a0900000a ll
+		*(u64 *)(r10 - 16) = r2
+		r2 = %d
+		*(u32 *)(r10 - 8) = r2
+		r1 = r9
+		r2 = r10
+		r2 += -16
+		r3 = 12
+		r4 = -1
+		r5 = 0
+		call 84
+		if r0 != 0 goto +2
+		r0 = 100
+		exit
+		r6 = r0
+	`, uint32(sport>>8|sport<<8&0xff00)|uint32(dport>>8|dport<<8&0xff00)<<16)
+}
+
+// TestSockets_model checks that a socket is one thing wherever a pointer
+// to it comes from: a lookup's result, its bpf_tcp_sock, __sk_buff.sk
+// and bpf_sock_ops.sk work with every socket helper, and the socket
+// helpers refuse pointers that are not a socket.
+func TestSockets_model(t *testing.T) {
+	le := binary.LittleEndian
+	host := sockHost(t)
+	tc := mustKind(t, progtype.SchedCLS)
+	run := func(t *testing.T, k *progtype.Kind, src string, in progtype.Input) (*progtype.Output, error) {
+		t.Helper()
+		return runProg(t, interp.Checked, k, mustParse(t, src), in, 1)
+	}
+	t.Run("lookup", func(t *testing.T) {
+		// bpf_tcp_sock of a listener found by bpf_sk_lookup_tcp: a new
+		// socket's TCP state; bpf_sk_fullsock and bpf_get_listener_sock
+		// take the bpf_tcp_sock pointer and give the socket back.
+		out, err := run(t, tc, lookupTCP(1000, 80)+`
+			r1 = r6
+			call 96
+			if r0 != 0 goto +4
+			r1 = r6
+			call 86
+			r0 = 101
+			exit
+			r7 = r0
+			r8 = *(u32 *)(r7 + 0)
+			r8 <<= 16
+			r2 = *(u32 *)(r7 + 28)
+			r8 |= r2
+			r1 = r7
+			call 95
+			r1 = 102
+			if r0 != r6 goto fail
+			r1 = r7
+			call 98
+			r1 = 103
+			if r0 != r6 goto fail
+			r1 = r6
+			call 86
+			r0 = r8
+			exit
+		fail:
+			r8 = r1
+			r1 = r6
+			call 86
+			r0 = r8
+		out:
+			exit`, progtype.Input{Data: ipv4UDP(), Net: host})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Retval != 10<<16|536 {
+			t.Errorf("snd_cwnd<<16|mss_cache = %#x (or failure code %d), want %#x", out.Retval, out.Retval, 10<<16|536)
+		}
+	})
+	t.Run("established", func(t *testing.T) {
+		// The connection is found first; it is no listener.
+		out, err := run(t, tc, lookupTCP(1234, 80)+`
+			r1 = r6
+			call 98
+			r7 = r0
+			r1 = r6
+			call 86
+			r0 = r7
+			exit`, progtype.Input{Data: ipv4UDP(), Net: host})
+		if err != nil || out.Retval != 0 {
+			t.Errorf("bpf_get_listener_sock of a connection: %v, %v", out, err)
+		}
+	})
+	t.Run("skb socket", func(t *testing.T) {
+		// The packet's socket is Input.Socket: __sk_buff.sk points to
+		// it, the __sk_buff fields read it (cgroup_skb may read them),
+		// and the socket helpers take it.
+		s := &netenv.Socket{Proto: "tcp", State: netenv.SockEstablished, Cookie: 7, UID: 5,
+			Local: netip.MustParseAddrPort("10.0.0.1:80"), Remote: netip.MustParseAddrPort("10.0.0.9:1234")}
+		out, err := run(t, mustKind(t, progtype.CgroupSKB), `
+			r6 = r1
+			r7 = *(u64 *)(r6 + 168)
+			r2 = *(u32 *)(r6 + 88)
+			*(u32 *)(r6 + 48) = r2
+			r2 = *(u32 *)(r6 + 96)
+			*(u32 *)(r6 + 52) = r2
+			r2 = *(u32 *)(r6 + 132)
+			*(u32 *)(r6 + 56) = r2
+			r2 = *(u32 *)(r6 + 136)
+			*(u32 *)(r6 + 60) = r2
+			r1 = r7
+			call 96
+			if r0 == 0 goto +1
+			r0 = *(u32 *)(r0 + 0)
+			*(u32 *)(r6 + 64) = r0
+			r1 = r6
+			call 46
+			exit`, progtype.Input{Data: ipv4UDP(), Socket: s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cb := out.Context[48:]
+		if got := [5]uint32{le.Uint32(cb), le.Uint32(cb[4:]), le.Uint32(cb[8:]), le.Uint32(cb[12:]), le.Uint32(cb[16:])}; got != [5]uint32{2, 0x0100000a, 0xd2040000, 80, 10} {
+			t.Errorf("family, local_ip4, remote_port (__be16 1234 in the upper half), local_port, snd_cwnd = %#x", got)
+		}
+		if out.Retval != 7 {
+			t.Errorf("cookie %d, want 7", out.Retval)
+		}
+	})
+	t.Run("sock_ops", func(t *testing.T) {
+		// bpf_sock_ops.sk is the callback's socket; its bpf_tcp_sock
+		// has the context's TCP fields, after the options changed them.
+		out, err := runSockOps(t, `
+			r6 = r1
+			r2 = 40
+			*(u32 *)(r10 - 4) = r2
+			r1 = r6
+			r2 = 6
+			r3 = 1001
+			r4 = r10
+			r4 += -4
+			r5 = 4
+			call 49
+			r1 = *(u64 *)(r6 + 184)
+			if r1 == 0 goto out
+			call 96
+			if r0 == 0 goto out
+			r0 = *(u32 *)(r0 + 0)
+		out:
+			exit`, sockOpsCtx(4, 2, true, nil), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Retval != 40 {
+			t.Errorf("snd_cwnd through bpf_tcp_sock after TCP_BPF_IW: %d, want 40", out.Retval)
+		}
+	})
+	t.Run("not a socket", func(t *testing.T) {
+		for name, ptr := range map[string]string{
+			"context":           "r1 = r9",
+			"inside the socket": "r1 = r6\nr1 += 8",
+			"past the tcp_sock": "r1 = r6\nr1 += 84",
+			"a made-up pointer": "r1 = 4096",
+		} {
+			_, err := run(t, tc, lookupTCP(1000, 80)+ptr+`
+				call 96
+				exit`, progtype.Input{Data: ipv4UDP(), Net: host})
+			if err == nil || !strings.Contains(err.Error(), "not a socket") {
+				t.Errorf("%s: %v, want an error naming it no socket", name, err)
+			}
+		}
+	})
+}
+
+// TestSockOps_socketOptions checks that a sock_ops socket's options are its
+// fields where netenv.Socket has them (SO_MARK, SO_PRIORITY, the bound
+// device, found in the run's host), and that setting an option never
+// writes into an Options map the socket shares.
+func TestSockOps_socketOptions(t *testing.T) {
+	le := binary.LittleEndian
+	host := sockHost(t)
+	run := func(t *testing.T, src string, s *netenv.Socket) *progtype.Output {
+		t.Helper()
+		out, err := runProg(t, interp.Checked, mustKind(t, progtype.SockOps), mustParse(t, src), progtype.Input{Context: sockOpsCtx(4, 2, true, nil), Socket: s, Net: host}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	t.Run("mark", func(t *testing.T) {
+		s := &netenv.Socket{Proto: "tcp"}
+		out := run(t, sockoptProgram(progtype.SolSocket, progtype.SoMark, 5), s)
+		if se, ge, v := sockoptResult(out); se != 0 || ge != 0 || v != 5 || s.Mark != 5 {
+			t.Errorf("SO_MARK 5: set %d get %d value %d, socket mark %d", se, ge, v, s.Mark)
+		}
+		// The socket behind sk shows it.
+		out = run(t, "r1 = *(u64 *)(r1 + 184)\nr0 = *(u32 *)(r1 + 16)\nexit", s)
+		if out.Retval != 5 {
+			t.Errorf("bpf_sock.mark %d, want 5", out.Retval)
+		}
+	})
+	bind := func(name string) string {
+		b := make([]byte, 8)
+		copy(b, name)
+		return fmt.Sprintf(`
+			r6 = r1
+			r2 = %d ll
+			*(u64 *)(r10 - 8) = r2
+			r1 = r6
+			r2 = 1
+			r3 = 25
+			r4 = r10
+			r4 += -8
+			r5 = 8
+			call 49
+			*(u32 *)(r6 + 4) = r0
+			r1 = r6
+			r2 = 1
+			r3 = 62
+			r4 = r10
+			r4 += -16
+			r5 = 4
+			call 57
+			r0 = *(u32 *)(r10 - 16)
+			exit`, int64(le.Uint64(b)))
+	}
+	for _, c := range []struct {
+		name, dev string
+		rc        int32
+		index     uint32
+		want      string
+	}{
+		{"host device", "eth0", 0, 2, "eth0"},
+		{"loopback", "lo", 0, 1, "lo"},
+		{"no such device", "eth9", -int32(maps.ENODEV), 0, ""},
+		{"unbind", "", 0, 0, ""},
+	} {
+		t.Run("bindtodevice "+c.name, func(t *testing.T) {
+			s := &netenv.Socket{Proto: "tcp", Dev: "lo"}
+			if c.name == "no such device" {
+				s.Dev = ""
+			}
+			out := run(t, bind(c.dev), s)
+			if rc := int32(le.Uint32(out.Context[4:])); rc != c.rc || out.Retval != c.index || s.Dev != c.want {
+				t.Errorf("SO_BINDTODEVICE %q: %d, SO_BINDTOIFINDEX %d, Dev %q; want %d, %d, %q", c.dev, rc, out.Retval, s.Dev, c.rc, c.index, c.want)
+			}
+		})
+	}
+	t.Run("bindtoifindex", func(t *testing.T) {
+		// Linux does not check the index: one the host lacks is kept in
+		// Options, with no device name.
+		s := &netenv.Socket{Proto: "tcp"}
+		out := run(t, sockoptProgram(progtype.SolSocket, progtype.SoBindToIfindex, 99), s)
+		key := netenv.SockOpt{Level: progtype.SolSocket, Name: progtype.SoBindToIfindex}
+		if se, _, v := sockoptResult(out); se != 0 || v != 99 || s.Dev != "" || s.Options[key] != 99 {
+			t.Errorf("SO_BINDTOIFINDEX 99: set %d value %d, Dev %q, Options %v", se, v, s.Dev, s.Options)
+		}
+		out = run(t, sockoptProgram(progtype.SolSocket, progtype.SoBindToIfindex, 2), s)
+		if _, _, v := sockoptResult(out); v != 2 || s.Dev != "eth0" || len(s.Options) != 0 {
+			t.Errorf("SO_BINDTOIFINDEX 2: value %d, Dev %q, Options %v", v, s.Dev, s.Options)
+		}
+	})
+	t.Run("copy on write", func(t *testing.T) {
+		s := host.Socket(0)
+		run(t, sockoptProgram(progtype.SolSocket, progtype.SoSndBuf, 10000), &s)
+		key := netenv.SockOpt{Level: progtype.SolSocket, Name: progtype.SoSndBuf}
+		if s.Options[key] != 20000 || host.Socket(0).Options[key] != 9000 {
+			t.Errorf("SO_SNDBUF: the socket has %d (want 20000), the host's %d (want 9000)", s.Options[key], host.Socket(0).Options[key])
+		}
+	})
 }

@@ -237,14 +237,19 @@ func (o sockOpts) setsockopt(c sockOptCtx, level, name int32, val []byte) maps.E
 				return maps.EINVAL
 			}
 		case SoBindToDevice:
-			// Binding to a device by name: user space has no devices, so
-			// a name is one Linux would not find either; the empty name
-			// unbinds.
-			if n := bytes.IndexByte(val, 0); n == 0 || len(val) == 0 {
+			// sock_setbindtodevice: a name of at most IFNAMSIZ-1 bytes,
+			// which the host must have; the empty name unbinds.
+			dev := cstring(val, ifNameSize-1)
+			if dev == "" {
 				o.set(SolSocket, SoBindToIfindex, 0)
 				return 0
 			}
-			return maps.ENODEV
+			f, ok := o.h.InterfaceByName(dev)
+			if !ok {
+				return maps.ENODEV
+			}
+			o.set(SolSocket, SoBindToIfindex, int32(f.Index))
+			return 0
 		default:
 			return maps.EINVAL
 		}

@@ -437,6 +437,76 @@ int tc_skc(struct __sk_buff *ctx)
 }
 #undef ASSIGN
 
+/* A TCP socket's struct bpf_tcp_sock, found through bpf_sk_lookup_tcp, and
+ * the socket helpers given the bpf_tcp_sock pointer (which Linux takes
+ * where a socket is expected). */
+struct sk_tcp_req {
+	struct sk_req in; /* op, len, netns and tuple are used */
+	__s32 found, tcp, full, listener;
+	__u32 state;
+	__u32 t[14];
+};
+
+SEC("tc")
+int tc_sk_tcp(struct __sk_buff *ctx)
+{
+	void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+	struct sk_tcp_req *r = req(data, end, sizeof(*r));
+	if (!r)
+		return SHORT;
+	struct bpf_sock_tuple t = r->in.tuple;
+	__u64 netns = r->in.netns;
+	struct bpf_sock *sk;
+	if (r->in.len == 12)
+		sk = bpf_sk_lookup_tcp(ctx, &t, 12, netns, 0);
+	else
+		sk = bpf_sk_lookup_tcp(ctx, &t, 36, netns, 0);
+	__s32 found = 0, tcp = 0, full = 0, listener = 0;
+	__u32 state = 0, v[14] = {};
+	if (sk) {
+		found = 1;
+		struct bpf_tcp_sock *tp = bpf_tcp_sock(sk);
+		if (tp) {
+			tcp = 1;
+			v[0] = tp->snd_cwnd;
+			v[1] = tp->srtt_us;
+			v[2] = tp->rtt_min;
+			v[3] = tp->snd_ssthresh;
+			v[4] = tp->rcv_nxt;
+			v[5] = tp->snd_nxt;
+			v[6] = tp->snd_una;
+			v[7] = tp->mss_cache;
+			v[8] = tp->ecn_flags;
+			v[9] = tp->packets_out;
+			v[10] = tp->retrans_out;
+			v[11] = tp->total_retrans;
+			v[12] = tp->lost_out;
+			v[13] = tp->sacked_out;
+			struct bpf_sock *f = bpf_sk_fullsock((struct bpf_sock *)tp);
+			if (f) {
+				full = 1;
+				state = f->state;
+			}
+			if (bpf_get_listener_sock((struct bpf_sock *)tp))
+				listener = 1;
+		}
+		bpf_sk_release(sk);
+	}
+	data = (void *)(long)ctx->data;
+	end = (void *)(long)ctx->data_end;
+	r = req(data, end, sizeof(*r));
+	if (!r)
+		return SHORT;
+	r->found = found;
+	r->tcp = tcp;
+	r->full = full;
+	r->listener = listener;
+	r->state = state;
+	for (int i = 0; i < 14; i++)
+		r->t[i] = v[i];
+	return TC_ACT_OK;
+}
+
 /* The socket of the packet itself: its cookie and owner. */
 struct cookie_req {
 	__u64 cookie;
