@@ -163,3 +163,25 @@ func TestCollection_perProgramKernel(t *testing.T) {
 		}
 	}
 }
+
+// TestCollection_externs: a program that refers to a map another object
+// defines (declared extern) cannot be prepared, and its error names the
+// symbol; the programs of the object that refer to nothing undefined run.
+func TestCollection_externs(t *testing.T) {
+	coll, err := waggle.LoadCollection("loader/testdata/externs.o", nil)
+	if err != nil {
+		t.Fatalf("one unresolvable map reference failed the collection: %v", err)
+	}
+	defer coll.Close()
+	err = coll.Programs["uses_extern_map"].Prepare()
+	var pe *waggle.PrepareError
+	if !errors.As(err, &pe) || pe.Program != "uses_extern_map" || !strings.Contains(err.Error(), `"shared_counts"`) {
+		t.Errorf("uses_extern_map: %v, want a PrepareError naming shared_counts", err)
+	}
+	if ret, _, err := coll.Programs["uses_own_map"].Test(make([]byte, 64)); err != nil || ret != 2 {
+		t.Errorf("uses_own_map: %d, %v; want XDP_PASS", ret, err)
+	}
+	if ret, _, err := coll.Programs["uses_asm_symbol"].Test(make([]byte, 64)); err != nil || ret != 2 {
+		t.Errorf("uses_asm_symbol: %d, %v; want XDP_PASS (the symbol is 0)", ret, err)
+	}
+}

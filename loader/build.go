@@ -429,7 +429,12 @@ func (b *builder) resolve(p *Program, ins *asm.Instruction, slots *[2]isa.Instru
 		return true, nil
 
 	case ref != "" && ins.OpCode.IsDWordLoad():
-		// A kernel symbol (__ksym), or a symbol inline assembly refers to.
+		// A kernel symbol (__ksym), or a symbol inline assembly refers to;
+		// not a variable or map the object declares extern for another
+		// object to define.
+		if err := b.externVar(ref); err != nil {
+			return false, err
+		}
 		p.Externs = append(p.Externs, Extern{Slot: pc, Name: ref, Kind: Ksym})
 		slots[0].Imm, slots[1].Imm = 0, 0
 		return true, nil
@@ -438,6 +443,67 @@ func (b *builder) resolve(p *Program, ins *asm.Instruction, slots *[2]isa.Instru
 		return false, fmt.Errorf("reference to %q that is neither a map, a function nor a kernel symbol", ref)
 	}
 	return false, nil
+}
+
+// externVar fails for a symbol the object's BTF declares as an extern
+// variable outside .ksyms and .kconfig: a map or global variable of another
+// object (samples/bpf's xdp_sample.bpf.h declares its maps so, for bpftool
+// gen object to join the objects). Nothing defines it here, so the program
+// cannot run: libbpf refuses such an extern, and the kernel, given the
+// zero cilium/ebpf leaves, refuses the map pointer or memory access; waggle
+// refuses the program, naming the symbol. Symbols without a BTF variable
+// (inline assembly's) stay constants to be patched, as in cilium/ebpf.
+func (b *builder) externVar(name string) error {
+	if b.spec.Types == nil {
+		return nil
+	}
+	types, err := b.spec.Types.AnyTypesByName(name)
+	if err != nil {
+		return nil
+	}
+	for _, t := range types {
+		v, ok := t.(*btf.Var)
+		if !ok || v.Linkage != btf.ExternVar || b.inDatasec(".ksyms", v) || b.inDatasec(kconfigName, v) {
+			continue
+		}
+		what := "variable"
+		if isMapDef(v.Type) {
+			what = "map"
+		}
+		return fmt.Errorf("symbol %q is an extern %s that no section of the object defines (it belongs to another object: link them first, as bpftool gen object does)", name, what)
+	}
+	return nil
+}
+
+// inDatasec reports whether the object's BTF lists v in the data section
+// name.
+func (b *builder) inDatasec(name string, v *btf.Var) bool {
+	var ds *btf.Datasec
+	if b.spec.Types.TypeByName(name, &ds) != nil {
+		return false
+	}
+	for _, vs := range ds.Vars {
+		if vs.Type == v {
+			return true
+		}
+	}
+	return false
+}
+
+// isMapDef reports whether t is a BTF map definition: a struct whose type
+// member is __uint(type, ...), a pointer to an array.
+func isMapDef(t btf.Type) bool {
+	s, ok := btf.UnderlyingType(t).(*btf.Struct)
+	if !ok {
+		return false
+	}
+	for _, m := range s.Members {
+		if p, ok := btf.UnderlyingType(m.Type).(*btf.Pointer); ok && m.Name == "type" {
+			_, arr := btf.UnderlyingType(p.Target).(*btf.Array)
+			return arr
+		}
+	}
+	return false
 }
 
 // kconfigMap returns the index of the .kconfig map, adding it on first use.

@@ -30,8 +30,11 @@
 // a type, RELA relocation sections) are normalised in memory first, and an
 // object whose only code is .text has its functions exposed as programs;
 // see RATIONALE.md, "loader". A program that cannot be linked (a relocation
-// that cannot be applied) carries its error in Program.Err and does not fail
-// the others, as the kernel loads each program on its own. Instruction bytes that no
+// that cannot be applied, a reference to a map or variable the object
+// declares extern for another object to define) carries its error in
+// Program.Err, naming the symbol, and does not fail the others, as the
+// kernel loads each program on its own. Kernel symbols (__ksym) and the
+// symbols of inline assembly are Program.Externs, left 0. Instruction bytes that no
 // relocation touches are taken from the ELF section itself, never from
 // cilium/ebpf's encoder, which drops the offset field of ALU instructions.
 //

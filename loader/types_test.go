@@ -220,3 +220,36 @@ func TestLoad_badRelocationFailsOneProgram(t *testing.T) {
 		}
 	}
 }
+
+// TestLoad_externs: a map or variable the object declares extern for
+// another object to define cannot be resolved, and fails the programs that
+// refer to it, naming the symbol; a kernel symbol (__ksym) and a symbol of
+// inline assembly stay externs with a zero constant, as cilium/ebpf leaves
+// them, and programs that refer to nothing undefined load.
+func TestLoad_externs(t *testing.T) {
+	obj := mustLoad(t, "testdata/externs.o")
+	want := map[string]string{
+		"uses_extern_map": `symbol "shared_counts" is an extern map`,
+		"uses_extern_var": `symbol "shared_total" is an extern variable`,
+	}
+	externs := map[string]string{"uses_ksym": "_stext", "uses_asm_symbol": "ASM_SYMBOL"}
+	for _, p := range obj.Programs {
+		if w, ok := want[p.Name]; ok {
+			if p.Err == nil || !strings.Contains(p.Err.Error(), w) {
+				t.Errorf("%s: %v, want an error with %q", p.Name, p.Err, w)
+			}
+			continue
+		}
+		if p.Err != nil {
+			t.Errorf("%s: %v", p.Name, p.Err)
+			continue
+		}
+		checkProgram(t, obj, p)
+		if name, ok := externs[p.Name]; ok && (len(p.Externs) != 1 || p.Externs[0].Name != name || p.Externs[0].Kind != Ksym) {
+			t.Errorf("%s: externs %v, want the ksym %s", p.Name, p.Externs, name)
+		}
+	}
+	if len(obj.Programs) != 5 {
+		t.Errorf("%d programs, want 5", len(obj.Programs))
+	}
+}
