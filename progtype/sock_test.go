@@ -369,6 +369,25 @@ func TestCgroupSock_run(t *testing.T) {
 	if _, err := k.NewRun(progtype.Input{Context: ctx, Data: make([]byte, 20)}); !errors.Is(err, maps.EINVAL) {
 		t.Errorf("with a packet: %v, want EINVAL", err)
 	}
+	// Without ctx_in the context is the hook's socket: Input.Socket, or a
+	// new TCP socket over IPv4.
+	for _, c := range []struct {
+		name string
+		sock *netenv.Socket
+		want [5]uint32 // family, type, protocol, src_port, state
+	}{
+		{"new socket", nil, [5]uint32{2, 1, 6, 0, 7}},
+		{"given socket", &netenv.Socket{Proto: "udp", Local: netip.MustParseAddrPort("[2001:db8::1]:53"), State: netenv.SockClose}, [5]uint32{10, 2, 17, 53, 7}},
+	} {
+		out, err := runProg(t, interp.Checked, k, mustParse(t, "r0 = 1\nexit"), progtype.Input{Socket: c.sock}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := out.Context
+		if got := [5]uint32{le.Uint32(b[4:]), le.Uint32(b[8:]), le.Uint32(b[12:]), le.Uint32(b[44:]), le.Uint32(b[72:])}; got != c.want || int32(le.Uint32(b[76:])) != -1 {
+			t.Errorf("%s: family, type, protocol, src_port, state %v, rx_queue_mapping %d; want %v, -1", c.name, got, int32(le.Uint32(b[76:])), c.want)
+		}
+	}
 }
 
 // TestPerfProgReadValue reads the values of the event that ran a perf_event
