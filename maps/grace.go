@@ -84,6 +84,10 @@ func (g *grace) enter(cpu int) *atomic.Int64 {
 // now is the tag of memory unlinked before the call.
 func (g *grace) now() uint64 { return g.epoch.Load() }
 
+// reusable reports whether memory tagged t may be reused, without trying
+// to advance the epoch.
+func (g *grace) reusable(t uint64) bool { return g.epoch.Load() >= t+2 }
+
 // passed reports whether memory tagged t may be reused, advancing the
 // epoch as far as the readers allow.
 func (g *grace) passed(t uint64) bool {

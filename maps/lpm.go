@@ -82,6 +82,12 @@ const (
 	// lpmLimbo is the least number of nodes reserved for freed nodes
 	// waiting out a grace period.
 	lpmLimbo = 64
+
+	// lpmBatch is how many freed nodes queue before an update advances
+	// the epoch to reuse them, while nodes never used remain: advancing
+	// costs two atomic read-modify-writes, which a queue of this length
+	// shares among as many updates.
+	lpmBatch = 16
 )
 
 // errGrace is insert's answer when every spare node waits for a grace
@@ -105,6 +111,7 @@ type lpmTrie struct {
 	entries            uint32
 	bump               uint32 // first node never used
 	freeHead, freeTail uint32
+	freeLen            uint32   // nodes in the free queue
 	links              []uint32 // the free queue's links
 	freedAt            []uint64 // the epoch each free node was freed in
 	used               []bool   // nodes in the trie (or being put there)
@@ -340,16 +347,21 @@ func (m *lpmTrie) writeUnlock() {
 }
 
 // alloc takes a node: the oldest freed one once its grace period has
-// passed, else one never used. When every spare node is still waiting for
-// sections to end, a caller that may wait (mayWait, the Go side) gets
-// errGrace and waits for the oldest (update); a program's update reuses the
-// oldest early. 2·max_entries+1 nodes always suffice for the trie (see
-// above), so running out of nodes altogether means nodes were lost: cut off
-// the trie by a write over a link.
+// passed, else one never used. It advances the epoch to get there only
+// once lpmBatch nodes queue or none was never used, so that the updates of
+// a trie without readers share the cost and still reuse nodes freed
+// moments ago, whose memory is in cache. When every spare node is still
+// waiting for sections to end, a caller that may wait (mayWait, the Go
+// side) gets errGrace and waits for the oldest (update); a program's
+// update reuses the oldest early. 2·max_entries+1 nodes always suffice for
+// the trie (see above), so running out of nodes altogether means nodes
+// were lost: cut off the trie by a write over a link.
 func (m *lpmTrie) alloc(mayWait bool) (uint32, error) {
 	n := uint32(0)
 	switch {
-	case m.freeHead != 0 && m.g.passed(m.freedAt[m.freeHead]):
+	case m.freeHead != 0 && m.g.reusable(m.freedAt[m.freeHead]):
+		n = m.popFree()
+	case m.freeHead != 0 && (m.freeLen >= lpmBatch || m.bump >= m.nodes) && m.g.passed(m.freedAt[m.freeHead]):
 		n = m.popFree()
 	case m.bump < m.nodes:
 		n = m.bump
@@ -376,6 +388,7 @@ func (m *lpmTrie) popFree() uint32 {
 	if m.freeHead == 0 {
 		m.freeTail = 0
 	}
+	m.freeLen--
 	return n
 }
 
@@ -395,6 +408,7 @@ func (m *lpmTrie) release(n uint32) error {
 	native.PutUint32(m.mapping[m.off(n):], 0)
 	m.links[n] = 0
 	m.freedAt[n] = m.g.now()
+	m.freeLen++
 	if m.freeTail != 0 {
 		m.links[m.freeTail] = n
 	} else {
