@@ -106,9 +106,9 @@ func (c *Collection) keep(other *Collection) error {
 var errCollectionClosed = fmt.Errorf("the collection is closed: %w", maps.EBADF)
 
 // referencedMaps returns the maps a program's lddw instructions name
-// (its subprograms and callbacks are linked into it): the only maps whose
-// memory its runs may reach, with the inner maps of the map-in-maps among
-// them.
+// (its subprograms and callbacks are linked into it): with the inner maps
+// of the map-in-maps among them, the only maps whose memory its runs may
+// reach and whose handles its helpers accept (reach).
 func (c *Collection) referencedMaps(lp *loader.Program) []maps.Map {
 	var refs []maps.Map
 	seen := map[maps.Map]bool{}
