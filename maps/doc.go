@@ -75,9 +75,10 @@
 //     allocates nodes on demand. A section that lasts while updates free
 //     more nodes than that sees the oldest reused early (Go-side updates
 //     first wait up to a second for it to end); Linux would allocate more.
-//   - devmap and devmap hash entries are replaced in place and reused right
-//     away; Linux frees them after a grace period (call_rcu), so a program
-//     reading a devmap value it looked up sees a concurrent update here.
+//   - devmap slots are rewritten in place and devmap hash elements reused
+//     right away; Linux frees entries after a grace period (call_rcu), so
+//     a program reading a devmap value it looked up may see a concurrent
+//     update here.
 //   - Values have no BTF, so no bpf_spin_lock: BPF_F_LOCK is EINVAL.
 //   - Programs, maps, perf events, sockets and devices are Go values or
 //     plain numbers, not file descriptors: Go-side updates of fd-holding

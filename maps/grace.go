@@ -22,7 +22,8 @@ import (
 //
 // waggle's tries do what Linux's do (lpm.go); hash maps, as Linux's, reuse
 // at once, so that a value pointer held past a concurrent delete may show
-// another key's value. devmap slots are written in place (devmap.go).
+// another key's value. devmaps differ: their slots are rewritten in place
+// and devmap hash elements reused at once (doc.go lists it).
 //
 // The mechanism is epoch-based reclamation with per-CPU reader counts, in
 // the manner of SRCU. A map with grace periods has an epoch E and, per
