@@ -77,15 +77,14 @@ type Collection struct {
 	Programs map[string]*Program
 	Maps     map[string]*Map
 
-	cpus     int
-	net      *netenv.Host
-	hooks    map[string]*progtype.Kind
-	mode     interp.Mode
-	unsafe   bool
-	budget   uint64
-	trace    io.Writer
-	registry *maps.Registry
-	all      []maps.Map // in object order, owned
+	cpus   int
+	net    *netenv.Host
+	hooks  map[string]*progtype.Kind
+	mode   interp.Mode
+	unsafe bool
+	budget uint64
+	trace  io.Writer
+	all    []maps.Map // in object order, owned
 
 	refs      atomic.Int64 // runs and map operations in progress ×2, +1 once closed (acquire)
 	freed     sync.Once
@@ -147,7 +146,6 @@ func newCollection(obj *loader.Object, opts *CollectionOptions) (_ *Collection, 
 		unsafe:   opts.UnsafeFastUnverified,
 		budget:   opts.Budget,
 		trace:    opts.Trace,
-		registry: &maps.Registry{},
 		lockOff:  map[maps.Map]int{},
 	}
 	c.checkLock = c.lockRule
@@ -236,7 +234,6 @@ func (c *Collection) newMap(ms *ebpf.MapSpec) (*Map, error) {
 		return nil, fmt.Errorf("map %s: %w", ms.Name, err)
 	}
 	wm := &Map{name: ms.Name, m: m, spec: spec, coll: c, lockOff: mapLockOffset(ms)}
-	c.registry.Add(m)
 	c.lockOff[m] = wm.lockOff
 	for i, kv := range ms.Contents {
 		if spec.Type == maps.ProgArray || spec.Type == maps.ArrayOfMaps || spec.Type == maps.HashOfMaps {
@@ -244,7 +241,6 @@ func (c *Collection) newMap(ms *ebpf.MapSpec) (*Map, error) {
 		}
 		if err := wm.Update(kv.Key, kv.Value, UpdateAny); err != nil {
 			m.Close()
-			c.registry.Remove(m)
 			return nil, fmt.Errorf("map %s: initial contents, entry %d: %w", ms.Name, i, err)
 		}
 	}
@@ -341,8 +337,9 @@ func (c *Collection) prepare(p *Program) error {
 	if err != nil {
 		return fail(err)
 	}
-	// Programs are unverified: every run is bounded (Budgeted), and
-	// checked runs reach only the maps the program references (Memory).
+	// Programs are unverified: every run is bounded (Budgeted), checked
+	// runs reach only the memory of the maps the program references
+	// (Memory), and helpers only those maps (helpers.State.Maps).
 	p.refs = c.referencedMaps(lp)
 	prog, err := interp.Load(rewritten, interp.Options{Mode: c.mode, Helpers: table, Budgeted: true, Memory: p.memory, UnsafeFastUnverified: c.unsafe, ContextVariants: pp.Variants})
 	if err != nil {
@@ -447,8 +444,9 @@ func helperTable(kind *progtype.Kind, lp *loader.Program, insns []isa.Instructio
 
 // preparingTailCall wraps bpf_tail_call: prog arrays hold *Program, which
 // is prepared when a tail call first reaches it, and the engine continues in
-// its engine program. A target that cannot be prepared ends the run with
-// its PrepareError, as Linux would never have loaded the object with it.
+// its engine program, whose helpers accept the maps it references. A target
+// that cannot be prepared ends the run with its PrepareError, as Linux
+// would never have loaded the object with it.
 func preparingTailCall(tail helpers.Func) helpers.Func {
 	return func(env helpers.Env, a *[5]uint64) (uint64, error) {
 		r0, err := tail(env, a)
@@ -462,6 +460,7 @@ func preparingTailCall(tail helpers.Func) helpers.Func {
 				return 0, fmt.Errorf("bpf_tail_call: %w", err)
 			}
 			st.TailCall = p.prog
+			st.Maps = p.reach().set
 		}
 		return r0, nil
 	}

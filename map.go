@@ -179,7 +179,6 @@ func (m *Map) Update(key, value any, flags MapUpdateFlags) error {
 		if err := m.coll.keep(v.coll); err != nil {
 			return m.wrap("update", err)
 		}
-		m.coll.registry.Add(v.m)
 		if err := mm.SetInner(k, v.m); err != nil {
 			return m.wrap("update", err)
 		}

@@ -22,12 +22,12 @@ import (
 // Program is a loaded program, ready to run. It is safe for concurrent use:
 // runs on different goroutines each get their own execution context.
 type Program struct {
-	name    string
-	section string
-	typ     ebpf.ProgramType
-	coll    *Collection
-	runners sync.Pool                  // of *runner
-	mem     atomic.Pointer[progMemory] // its map memory, for checked runs
+	name       string
+	section    string
+	typ        ebpf.ProgramType
+	coll       *Collection
+	runners    sync.Pool                 // of *runner
+	reachCache atomic.Pointer[progReach] // the maps its runs may use, and their memory
 
 	// Preparation, on first use (Prepare): lp is what it starts from; the
 	// fields below it are set once it succeeded, err once it failed.
@@ -309,10 +309,11 @@ func (p *Program) execOn(ctx context.Context, rn *runner, run *progtype.Run, cpu
 	// runner is reused, and rebuilding the structs cost write barriers on
 	// every run.
 	st := &rn.st
-	if st.Maps != c.registry {
-		*st = helpers.State{Maps: c.registry, Trace: c.trace, Locks: &c.locks, CheckLock: c.checkLock}
+	if st.Locks != &c.locks {
+		*st = helpers.State{Trace: c.trace, Locks: &c.locks, CheckLock: c.checkLock}
 	}
 	st.CPU, st.Rand, st.TailCall, st.TailCalls, st.Held = cpu, 0, nil, 0, 0
+	set := p.reach().set
 	if st.Hook != run {
 		st.Hook = run
 	}
@@ -326,6 +327,9 @@ func (p *Program) execOn(ctx context.Context, rn *runner, run *progtype.Run, cpu
 	var err error
 	for i := uint32(0); i < repeat; i++ {
 		st.TailCalls = 0
+		if st.Maps != set {
+			st.Maps = set // a tail call switched it
+		}
 		r0, err = rn.m.Run(p.prog, a)
 		st.Release()
 		if err != nil {

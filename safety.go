@@ -67,9 +67,10 @@ func (c *Collection) free() {
 // keep holds a reference on other, whose program or map a prog array or
 // map-in-map of c now holds, until c is freed: runs of c's programs may
 // reach other's maps (a tail call, an inner map), so other's Close must
-// not unmap them while c lives. other's maps join c's registry, since the
-// helpers a tail-called program of other calls resolve its map handles
-// there.
+// not unmap them while c lives. other's maps' spin lock offsets join c's,
+// since the locks c's runs take may be in them. (The helpers of other's
+// programs, tail-called from c's, resolve the maps those programs
+// reference, as in other's own runs.)
 func (c *Collection) keep(other *Collection) error {
 	if other == nil || other == c {
 		return nil
@@ -94,7 +95,6 @@ func (c *Collection) keep(other *Collection) error {
 	}
 	c.kept = append(c.kept, other)
 	for m, off := range locks {
-		c.registry.Add(m)
 		if _, ok := c.lockOff[m]; !ok {
 			c.lockOff[m] = off
 		}
@@ -106,9 +106,9 @@ func (c *Collection) keep(other *Collection) error {
 var errCollectionClosed = fmt.Errorf("the collection is closed: %w", maps.EBADF)
 
 // referencedMaps returns the maps a program's lddw instructions name
-// (its subprograms and callbacks are linked into it): the only maps whose
-// memory its runs may reach, with the inner maps of the map-in-maps among
-// them.
+// (its subprograms and callbacks are linked into it): with the inner maps
+// of the map-in-maps among them, the only maps whose memory its runs may
+// reach and whose handles its helpers accept (reach).
 func (c *Collection) referencedMaps(lp *loader.Program) []maps.Map {
 	var refs []maps.Map
 	seen := map[maps.Map]bool{}
@@ -151,23 +151,30 @@ func (c *Collection) addInner(outer, inner maps.Map, lockOff int) {
 	c.gen.Add(1)
 }
 
-// progMemory is a program's map memory for checked runs, for one
-// generation of the collection's map-in-maps.
-type progMemory struct {
+// progReach is what a program's runs may use of the collection's maps,
+// for one generation of its map-in-maps: the maps (for helpers) and their
+// values (for checked memory accesses), from one list, so that a helper
+// accepts exactly the maps whose values the program may touch.
+type progReach struct {
 	gen uint64
+	set *maps.Set
 	mem *interp.Memory
 }
 
-// memory returns the map memory the program's runs may reach: the values
-// of the maps it references and of the inner maps of those; ring buffers
-// lend only the records a run reserves (helpers.State.Records). It is the
-// program's interp.Options.Memory.
-func (p *Program) memory() *interp.Memory {
+// reach returns the maps the program's runs may use: those its lddw
+// instructions load (referencedMaps) and the maps stored in the
+// map-in-maps among them, and in map-in-maps stored there. Their values
+// are the program's checked memory (interp.Options.Memory), but for ring
+// buffers, which lend only the records a run reserves
+// (helpers.State.Records); the maps are the only ones its helpers accept
+// (helpers.State.Maps). Cached until a map-in-map gets a new inner map.
+func (p *Program) reach() *progReach {
 	c := p.coll
 	gen := c.gen.Load()
-	if pm := p.mem.Load(); pm != nil && pm.gen == gen {
-		return pm.mem
+	if r := p.reachCache.Load(); r != nil && r.gen == gen {
+		return r
 	}
+	var all []maps.Map
 	var regions []maps.Region
 	c.mu.Lock()
 	seen := map[maps.Map]bool{}
@@ -177,6 +184,7 @@ func (p *Program) memory() *interp.Memory {
 			return
 		}
 		seen[m] = true
+		all = append(all, m)
 		if m.Spec().Type != maps.RingBuf {
 			regions = append(regions, m.Regions()...)
 		}
@@ -192,9 +200,14 @@ func (p *Program) memory() *interp.Memory {
 	if err != nil {
 		mm = nil // maps never overlap; if they did, allow none of them
 	}
-	p.mem.Store(&progMemory{gen: gen, mem: mm})
-	return mm
+	r := &progReach{gen: gen, set: maps.NewSet(all...), mem: mm}
+	p.reachCache.Store(r)
+	return r
 }
+
+// memory is the program's interp.Options.Memory: the values of the maps
+// its runs may use (reach).
+func (p *Program) memory() *interp.Memory { return p.reach().mem }
 
 // Spin lock offsets of a map's value, from its BTF.
 const (

@@ -109,17 +109,10 @@ func Generic() Defs {
 // errno returns -e as a helper's return value.
 func errno(e maps.Errno) uint64 { return uint64(-int64(e)) }
 
-// mapOf resolves the map handle a program passed.
+// mapOf resolves the map handle a program passed among the maps it
+// references (State.Maps); any other handle fails the run.
 func mapOf(env Env, handle uint64) (maps.Map, error) {
-	st := env.State()
-	if st.Maps == nil {
-		return nil, fmt.Errorf("map handle %#x: the run has no maps", handle)
-	}
-	m, ok := st.Maps.Lookup(handle)
-	if !ok {
-		return nil, fmt.Errorf("%#x is not a map", handle)
-	}
-	return m, nil
+	return env.State().Maps.Resolve(handle)
 }
 
 // elemKey resolves the map handle a program passed and reads the key it
@@ -137,12 +130,16 @@ func elemKey(env Env, handle, keyAddr uint64) (e maps.Elems, m maps.Map, key []b
 }
 
 // mapLookupElem is bpf_map_lookup_elem: the address of the value, or 0.
+// The run's section holds the map first, so the value stays the one found
+// until the run ends (maps.Section).
 func mapLookupElem(env Env, a *[5]uint64) (uint64, error) {
-	e, _, key, err := elemKey(env, a[0], a[1])
+	e, m, key, err := elemKey(env, a[0], a[1])
 	if err != nil || e == nil {
 		return 0, err // no elements: the verifier refuses lookups in such maps
 	}
-	return e.LookupElem(env.State().CPU, key), nil
+	st := env.State()
+	st.Section.Enter(m, st.CPU)
+	return e.LookupElem(st.CPU, key), nil
 }
 
 // mapLookupPercpuElem is bpf_map_lookup_percpu_elem: the address of the
@@ -516,8 +513,10 @@ func forEachMapElem(env Env, a *[5]uint64) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	st := env.State()
+	st.Section.Enter(m, st.CPU)
 	var callErr error
-	n, err := maps.WalkElems(m, env.State().CPU, func(k []byte, value uint64) (bool, error) {
+	n, err := maps.WalkElems(m, st.CPU, func(k []byte, value uint64) (bool, error) {
 		copy(key, k)
 		ret, err := env.Call(fn, [5]uint64{handle, keyAddr, value, ctx})
 		callErr = err

@@ -46,8 +46,16 @@ type State struct {
 	// CPU is the worker slot the program runs on: the index of per-CPU map
 	// values and what bpf_get_smp_processor_id returns.
 	CPU int
-	// Maps resolves the map handles programs pass to helpers.
-	Maps *maps.Registry
+	// Maps is the maps the running program references (its lddw
+	// instructions' and the inner maps of the map-in-maps among them),
+	// the only ones whose handles helpers accept, as Linux's verifier
+	// accepts only those map pointers. A tail call switches it to the
+	// target's. nil: no map handle resolves.
+	Maps *maps.Set
+	// Section is the run's read-side section (rcu_read_lock): helpers
+	// that look maps up enter it, so that trie nodes the program got
+	// pointers to are not reused before the run ends. Release ends it.
+	Section maps.Section
 	// Hook is the program type's state for this run (the packet of an XDP
 	// or TC program, the task of a tracing program), for helpers that need
 	// it; see package progtype.
@@ -93,11 +101,13 @@ type Record struct {
 }
 
 // Release gives back what a run still holds when it ends, whichever way it
-// ended: it unlocks the spin lock and discards the ring buffer records, and
-// reports whether there was anything to give back. Whoever runs programs
-// calls it after every run, so that a failed run never leaves a lock held
-// (a hang for the next run) or a record busy (a ring buffer that stops).
+// ended: it unlocks the spin lock, discards the ring buffer records and
+// ends the read-side section, and reports whether there was a lock or a
+// record to give back. Whoever runs programs calls it after every run, so
+// that a failed run never leaves a lock held (a hang for the next run), a
+// record busy (a ring buffer that stops) or a trie's freed nodes waiting.
 func (s *State) Release() bool {
+	s.Section.Exit()
 	released := s.Held != 0 || len(s.Records) != 0
 	if s.Held != 0 {
 		if s.Locks != nil {

@@ -31,10 +31,9 @@ func runMaps(t *testing.T, src string, ms ...maps.Map) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := &maps.Registry{}
+	reg := maps.NewSet(ms...)
 	var regions []interp.Region
 	for _, m := range ms {
-		reg.Add(m)
 		for _, r := range m.Regions() {
 			regions = append(regions, interp.Region{Data: r.Data, Writable: r.Writable})
 		}
@@ -216,8 +215,7 @@ func TestMapHelpers_lookupPercpu(t *testing.T) {
 	}
 	pair := isa.LoadImm64(isa.R1, 0, h.Handle())
 	p[2], p[3] = pair[0], pair[1]
-	reg := &maps.Registry{}
-	reg.Add(h)
+	reg := maps.NewSet(h)
 	lp, err := interp.Load(p, interp.Options{Helpers: helpers.Generic().Table()})
 	if err != nil {
 		t.Fatal(err)

@@ -58,18 +58,30 @@
 // hashes; per list for LRU maps; per map for tries, queues and ring
 // buffers). Values are written in place, so a
 // reader concurrent with a writer may see a torn value, as in Linux; hash
-// updates swap in a new element, so hash lookups see whole values. Elements
-// of preallocated hash maps are reused right away, as the kernel's are: a
-// value pointer held past a concurrent delete may come to show another
-// key's value. Close must not race with other calls, and no program may
-// run against a closed map.
+// updates swap in a new element, so hash lookups see whole values.
+//
+// What a value pointer shows after a concurrent delete is what it shows in
+// Linux, where a program's run is an RCU read-side section (grace.go has
+// the details). Hash and LRU hash elements are reused right away, as the
+// kernel's are (preallocated or BPF_F_NO_PREALLOC alike): the pointer may
+// come to show another key's value. LPM trie nodes wait out a grace
+// period, as the kernel's do: a pointer looked up inside a Section (each
+// run has one) shows its prefix's value until the section ends. Close must
+// not race with other calls, and no program may run against a closed map.
 //
 // # Where waggle differs from Linux
 //
 //   - LRU eviction is exact (lru.go lists the observable differences).
-//   - LPM tries reserve 2·max_entries+1 nodes of address space up front
-//     (max_entries above 2^30-1 fail with ENOMEM); Linux allocates nodes on
-//     demand.
+//   - LPM tries reserve 2·max_entries+1 nodes of address space up front,
+//     and max(max_entries, 64) more for freed nodes waiting out their grace
+//     period (max_entries above 715,827,881 fail with ENOMEM); Linux
+//     allocates nodes on demand. A section that lasts while updates free
+//     more nodes than that sees the oldest reused early (Go-side updates
+//     first wait up to a second for it to end); Linux would allocate more.
+//   - devmap slots are rewritten in place and devmap hash elements reused
+//     right away; Linux frees entries after a grace period (call_rcu), so
+//     a program reading a devmap value it looked up may see a concurrent
+//     update here.
 //   - Values have no BTF, so no bpf_spin_lock: BPF_F_LOCK is EINVAL.
 //   - Programs, maps, perf events, sockets and devices are Go values or
 //     plain numbers, not file descriptors: Go-side updates of fd-holding

@@ -1,5 +1,7 @@
 package maps
 
+import "time"
+
 // Mappings returns the memory of m that a stray write could reach, for
 // tests that write over it: the map's mapping (header, metadata, storage)
 // and, for a perf event array, the rings its readers installed.
@@ -23,3 +25,16 @@ func Mappings(m Map) [][]byte {
 }
 
 func (b *base) mappingBytes() []byte { return b.mapping }
+
+// LPMGrace sets how long Go-side updates of trie m wait for a grace period
+// (unless wait is 0) and returns how many nodes its updates reused early
+// and how many times a Go-side update waited, so far.
+func LPMGrace(m Map, wait time.Duration) (early, waits uint64) {
+	t := m.(*lpmTrie)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if wait > 0 {
+		t.graceWait = wait
+	}
+	return t.early, t.waits
+}

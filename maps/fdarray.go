@@ -260,20 +260,6 @@ func (m *fdArray) Inner(key []byte) (Map, bool) {
 	return in, ok
 }
 
-// inners lists the maps stored, for Registry.Lookup.
-func (m *fdArray) inners() []Map {
-	if m.spec.Type != ArrayOfMaps {
-		return nil
-	}
-	var out []Map
-	for i := range m.objs {
-		if o := m.objs[i].Load(); o != nil {
-			out = append(out, o.v.(Map))
-		}
-	}
-	return out
-}
-
 // Regions: programs get no pointers into fd arrays.
 func (m *fdArray) Regions() []Region { return nil }
 

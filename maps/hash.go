@@ -1010,8 +1010,8 @@ func (r *innerRefs) remove(m *hashMap, key []byte) error {
 
 // SetInner stores inner under key (BPF_ANY), for a hash of maps. inner must
 // match the InnerMap spec as bpf_map_meta_equal requires; it stays owned by
-// the caller, who must keep it open while it is stored and make it
-// resolvable by the Registry programs use.
+// the caller, who must keep it open while it is stored and put it in
+// the Set of the programs that reference m.
 func (m *hashMap) SetInner(key []byte, inner Map) error {
 	if m.inner == nil {
 		return m.unsupported("set inner", EINVAL)

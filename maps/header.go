@@ -13,7 +13,7 @@ import (
 // Every map lives in one off-heap mapping (internal/mem.Alloc) that starts
 // with a 256-byte header; Handle is the header's address. Programs hold
 // the handle (a lddw with a map reference loads it), helpers resolve it
-// through a Registry, and native code can read the header directly: the
+// through the program's Set, and native code can read the header directly: the
 // JIT inlines array lookups from data, stride and max_entries, and hash
 // lookups from data, aux, mask, seed and elem_size.
 //
@@ -125,8 +125,8 @@ func (b *base) init(spec Spec, storage uint64) error {
 	b.mapping = m
 	b.hdr = mem.Addr(m)
 	// The backstop for a map dropped without Close: unmap it once the Go
-	// value is unreachable. Programs reach maps through a Registry, which
-	// keeps them reachable while they may run.
+	// value is unreachable. Whoever runs programs keeps their maps
+	// reachable (a Set does) while they may run.
 	b.cleanup = runtime.AddCleanup(b, func(m []byte) { _ = mem.Free(m) }, m)
 	native.PutUint32(m[hdrMagic:], HeaderMagic)
 	native.PutUint32(m[hdrType:], uint32(spec.Type))

@@ -29,7 +29,7 @@ type RingBuffer interface {
 	Dropped() uint64
 	// Contains reports whether addr lies in the ring's data, so helpers
 	// can find the ring of a sample (bpf_ringbuf_submit has no map
-	// argument; see Registry.RingBufOf).
+	// argument).
 	Contains(addr uint64) bool
 }
 
@@ -87,8 +87,8 @@ type ProgramArray interface {
 // maps matching the Spec's InnerMap (type, key and value size, flags, and
 // max_entries for arrays unless BPF_F_INNER_MAP, as bpf_map_meta_equal and
 // array_map_meta_equal require). Programs' lookups return the inner map's
-// Handle; the inner map must be resolvable by the Registry the programs use
-// (Registry.Lookup also searches the inner maps of registered map-in-maps).
+// Handle; for programs to pass that handle to helpers, the inner map must be
+// in the Set their helpers resolve handles with.
 // Go-side Update with a descriptor fails with EOPNOTSUPP; Lookup returns an
 // id only for inner maps with an ID() uint32 method.
 type MapOfMaps interface {

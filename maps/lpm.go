@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/waggle-bpf/waggle/internal/mem"
 )
@@ -31,19 +32,32 @@ import (
 //
 // A trie of n entries has at most n-1 intermediate nodes, and an update
 // allocates its new node before it frees the one it replaces, so
-// 2·max_entries+1 nodes always suffice; address space is reserved for them
-// and pages are committed as nodes are first used. (The kernel allocates
-// nodes on demand instead; waggle's reservation limits max_entries to
-// 2^30-1, ENOMEM above.) An update takes nodes only once it will link
-// them, so an update that fails (a full trie, EEXIST) reuses no node.
+// 2·max_entries+1 nodes always hold the trie. Freed nodes wait out a grace
+// period before they are reused (grace.go), as the kernel's do (kfree_rcu),
+// so that a value pointer a program got inside its run's Section stays that
+// prefix's value until the run ends; max(max_entries, 64) more nodes hold
+// them meanwhile. Address space is reserved for all and pages are committed
+// as nodes are first used. (The kernel allocates nodes on demand instead;
+// waggle's reservation limits max_entries to 715,827,881, ENOMEM above.)
+// An update takes nodes only once it will link them, so an update that
+// fails (a full trie, EEXIST) takes no node.
 //
 // Updates and deletes take the map's lock and bump a sequence counter to
 // odd before changing links and back to even after; lookups take no lock
-// and retry when the counter moved (a seqlock, where the kernel uses RCU),
-// and after a few retries wait for the lock. Freed nodes are reused
-// first-in first-out, so a value address a program got from a lookup stays
-// valid as long as possible after a concurrent delete (the kernel frees
-// after an RCU grace period, when the program has finished).
+// and retry when the counter moved (a seqlock: it keeps each walk, and a
+// Go-side lookup's copy of the value, consistent whether or not a section
+// holds the trie), and after a few retries wait for the lock. Freed nodes
+// queue first-in first-out with the epoch of their free; an update takes
+// the oldest once its grace period has passed, else a node never used. When
+// there is neither, every spare node is waiting for a section to end: a
+// Go-side update then waits for it, as synchronize_rcu would (the lock
+// released meanwhile), and a program's update, which must not wait (its
+// own run may be the section), reuses the oldest node early, counted in
+// early. A Go-side wait gives up after graceWait and reuses early too,
+// and waits no more until the epoch moves: a section that never ends must
+// not stall every update. Only a section that lasts while writers free more
+// than max(max_entries, 64) nodes can see an early reuse; Linux, which
+// allocates nodes, has no such bound.
 //
 // The lock, the counter, the root, the entry count and the free queue are
 // Go memory (header.go says why). Every node a walk reaches is checked: an
@@ -64,7 +78,21 @@ const (
 
 	// lpmRetries bounds a lookup's lock-free attempts.
 	lpmRetries = 16
+
+	// lpmLimbo is the least number of nodes reserved for freed nodes
+	// waiting out a grace period.
+	lpmLimbo = 64
+
+	// lpmBatch is how many freed nodes queue before an update advances
+	// the epoch to reuse them, while nodes never used remain: advancing
+	// costs two atomic read-modify-writes, which a queue of this length
+	// shares among as many updates.
+	lpmBatch = 16
 )
+
+// errGrace is insert's answer when every spare node waits for a grace
+// period and the caller may wait (lpmTrie.update).
+var errGrace = errors.New("no node past its grace period")
 
 type lpmTrie struct {
 	base
@@ -78,15 +106,23 @@ type lpmTrie struct {
 	mu   sync.Mutex
 	seq  atomic.Uint32 // odd while a writer changes links
 	root atomic.Uint32
+	g    grace // readers' sections, and the epoch freed nodes are tagged with
 	// Under mu:
 	entries            uint32
 	bump               uint32 // first node never used
 	freeHead, freeTail uint32
+	freeLen            uint32   // nodes in the free queue
 	links              []uint32 // the free queue's links
+	freedAt            []uint64 // the epoch each free node was freed in
 	used               []bool   // nodes in the trie (or being put there)
 	inUse              uint32   // how many
 	fulls              uint64   // ENOSPC answers, for audits
 	auditErr           error    // what the last audit found
+	waitFor            uint64   // the epoch errGrace waits out
+	stalled            uint64   // 1 + the epoch in which a Go-side wait gave up, 0 if none
+	early              uint64   // nodes reused before their grace period
+	waits              uint64   // Go-side updates that waited for a grace period
+	graceWait          time.Duration
 }
 
 func newLPM(spec Spec) (*lpmTrie, error) {
@@ -94,9 +130,9 @@ func newLPM(spec Spec) (*lpmTrie, error) {
 	m.dround = (m.dsize + 7) &^ 7
 	m.maxPrefix = uint32(m.dsize * 8)
 	m.nsize = 16 + m.dround + roundUp8(spec.ValueSize)
-	n := 2*uint64(spec.MaxEntries) + 2
+	n := 2*uint64(spec.MaxEntries) + 2 + max(uint64(spec.MaxEntries), lpmLimbo)
 	if n > maxElements {
-		return nil, specError(&spec, ENOMEM, "max_entries %d: waggle reserves nodes up front and supports at most %d entries", spec.MaxEntries, maxElements/2-1)
+		return nil, specError(&spec, ENOMEM, "max_entries %d: waggle reserves nodes up front and supports at most %d entries", spec.MaxEntries, (maxElements-2)/3)
 	}
 	m.nodes = uint32(n)
 	if err := m.init(spec, n*m.nsize); err != nil {
@@ -107,8 +143,11 @@ func newLPM(spec Spec) (*lpmTrie, error) {
 	m.put32(hdrLPMNodes, m.nodes)
 	m.bump = 1
 	m.links = make([]uint32, n)
+	m.freedAt = make([]uint64, n)
 	m.used = make([]bool, n)
-	m.private = n * 5
+	m.g = newGrace(spec.CPUs)
+	m.graceWait = graceWait
+	m.private = n*13 + uint64(len(m.g.stripes))*64
 	return m, nil
 }
 
@@ -234,8 +273,11 @@ func (m *lpmTrie) match(n uint32, plen uint32, kdata []byte) uint32 {
 }
 
 // lookup is trie_lookup_elem: the node of the longest prefix matching key
-// (whose prefixlen is how many bits of its data to match), 0 if none.
-func (m *lpmTrie) lookup(key []byte) (uint32, error) {
+// (whose prefixlen is how many bits of its data to match), 0 if none. With
+// value not nil it also copies the node's value there, within the same
+// seqlock read (or under the lock), so that the copy is the value of the
+// prefix found even if a writer frees and reuses the node meanwhile.
+func (m *lpmTrie) lookup(key, value []byte) (uint32, error) {
 	plen, kdata := native.Uint32(key), key[4:]
 	if plen > m.maxPrefix {
 		return 0, nil
@@ -247,13 +289,26 @@ func (m *lpmTrie) lookup(key []byte) (uint32, error) {
 			continue
 		}
 		found, err := m.walk(plen, kdata, false)
+		if err == nil && found != 0 && value != nil {
+			m.copyValue(value, found)
+		}
 		if err == nil && m.seq.Load() == s {
 			return found, nil
 		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.walk(plen, kdata, true)
+	found, err := m.walk(plen, kdata, true)
+	if err == nil && found != 0 && value != nil {
+		m.copyValue(value, found)
+	}
+	return found, err
+}
+
+// copyValue copies node n's value, which a writer may be reusing: lookup
+// checks afterwards that none did.
+func (m *lpmTrie) copyValue(value []byte, n uint32) {
+	copy(value, m.mapping[m.valueOff(n):m.valueOff(n)+m.vsize])
 }
 
 func (m *lpmTrie) walk(plen uint32, kdata []byte, locked bool) (uint32, error) {
@@ -291,21 +346,33 @@ func (m *lpmTrie) writeUnlock() {
 	m.mu.Unlock()
 }
 
-// alloc takes a node: a never-used one while there are, else the oldest
-// freed one. 2·max_entries+1 nodes always suffice (see above), so running
-// out means nodes were lost: cut off the trie by a write over a link.
-func (m *lpmTrie) alloc() (uint32, error) {
+// alloc takes a node: the oldest freed one once its grace period has
+// passed, else one never used. It advances the epoch to get there only
+// once lpmBatch nodes queue or none was never used, so that the updates of
+// a trie without readers share the cost and still reuse nodes freed
+// moments ago, whose memory is in cache. When every spare node is still
+// waiting for sections to end, a caller that may wait (mayWait, the Go
+// side) gets errGrace and waits for the oldest (update); a program's
+// update reuses the oldest early. 2·max_entries+1 nodes always suffice for
+// the trie (see above), so running out of nodes altogether means nodes
+// were lost: cut off the trie by a write over a link.
+func (m *lpmTrie) alloc(mayWait bool) (uint32, error) {
 	n := uint32(0)
 	switch {
+	case m.freeHead != 0 && m.g.reusable(m.freedAt[m.freeHead]):
+		n = m.popFree()
+	case m.freeHead != 0 && (m.freeLen >= lpmBatch || m.bump >= m.nodes) && m.g.passed(m.freedAt[m.freeHead]):
+		n = m.popFree()
 	case m.bump < m.nodes:
 		n = m.bump
 		m.bump++
+	case m.freeHead != 0 && mayWait && m.stalled != m.g.now()+1:
+		m.waitFor = m.freedAt[m.freeHead]
+		m.waits++
+		return 0, errGrace
 	case m.freeHead != 0:
-		n = m.freeHead
-		m.freeHead = m.links[n]
-		if m.freeHead == 0 {
-			m.freeTail = 0
-		}
+		m.early++
+		n = m.popFree()
 	default:
 		return 0, m.corrupt("all %d nodes in use for %d entries: nodes were cut off the trie", m.nodes-1, m.entries)
 	}
@@ -314,8 +381,20 @@ func (m *lpmTrie) alloc() (uint32, error) {
 	return n, nil
 }
 
-// release queues node n for reuse. Lookups standing on n see the sequence
-// counter move and retry.
+// popFree takes the node at the head of the free queue.
+func (m *lpmTrie) popFree() uint32 {
+	n := m.freeHead
+	m.freeHead = m.links[n]
+	if m.freeHead == 0 {
+		m.freeTail = 0
+	}
+	m.freeLen--
+	return n
+}
+
+// release queues node n, which the caller has unlinked, for reuse after a
+// grace period. Lookups standing on n see the sequence counter move and
+// retry.
 func (m *lpmTrie) release(n uint32) error {
 	if n == 0 {
 		return nil
@@ -328,6 +407,8 @@ func (m *lpmTrie) release(n uint32) error {
 	native.PutUint32(m.mapping[m.off(n)+4:], 0)
 	native.PutUint32(m.mapping[m.off(n):], 0)
 	m.links[n] = 0
+	m.freedAt[n] = m.g.now()
+	m.freeLen++
 	if m.freeTail != 0 {
 		m.links[m.freeTail] = n
 	} else {
@@ -422,8 +503,10 @@ func (m *lpmTrie) audit() error {
 	return nil
 }
 
-// update is trie_update_elem.
-func (m *lpmTrie) update(key, value []byte, flags uint64) error {
+// update is trie_update_elem. mayWait (the Go side) lets it wait for a
+// grace period when every spare node is waiting for one, with the lock
+// released, and start again.
+func (m *lpmTrie) update(key, value []byte, flags uint64, mayWait bool) error {
 	if flags > UpdateExist {
 		return EINVAL
 	}
@@ -431,16 +514,27 @@ func (m *lpmTrie) update(key, value []byte, flags uint64) error {
 	if plen > m.maxPrefix {
 		return EINVAL
 	}
-	m.writeLock()
-	defer m.writeUnlock()
-	return m.insert(plen, kdata, value, flags)
+	stalled := false
+	for {
+		m.writeLock()
+		if stalled {
+			m.stalled = m.g.now() + 1
+		}
+		err := m.insert(plen, kdata, value, flags, mayWait)
+		t := m.waitFor
+		m.writeUnlock()
+		if err != errGrace {
+			return err
+		}
+		stalled = !m.g.wait(t, m.graceWait)
+	}
 }
 
 // insert links a new node for the prefix (plen, kdata) with value. Unlike
 // the kernel, which allocates the node first, it takes nodes only once the
 // insert will link them, so failed inserts (a full trie, EEXIST) recycle
 // no freed node a program may still be reading.
-func (m *lpmTrie) insert(plen uint32, kdata, value []byte, flags uint64) error {
+func (m *lpmTrie) insert(plen uint32, kdata, value []byte, flags uint64, mayWait bool) error {
 	slot := m.rootSlot()
 	var node, matchlen uint32
 	parent := int64(-1)
@@ -464,7 +558,7 @@ func (m *lpmTrie) insert(plen uint32, kdata, value []byte, flags uint64) error {
 		} else if err := m.checkAdd(flags); err != nil {
 			return err
 		}
-		nn, err := m.alloc()
+		nn, err := m.alloc(mayWait)
 		if err != nil {
 			if m.flags(node)&lpmIM != 0 {
 				m.entries--
@@ -480,7 +574,7 @@ func (m *lpmTrie) insert(plen uint32, kdata, value []byte, flags uint64) error {
 	if err := m.checkAdd(flags); err != nil {
 		return err
 	}
-	nn, err := m.alloc()
+	nn, err := m.alloc(mayWait)
 	if err != nil {
 		m.entries--
 		return err
@@ -495,7 +589,7 @@ func (m *lpmTrie) insert(plen uint32, kdata, value []byte, flags uint64) error {
 		m.store(slot, nn)
 		return nil
 	}
-	im, err := m.alloc()
+	im, err := m.alloc(mayWait)
 	if err != nil {
 		m.entries--
 		if rerr := m.release(nn); rerr != nil {
@@ -671,14 +765,13 @@ func (m *lpmTrie) Lookup(key, value []byte) error {
 	if err := m.checkRead("lookup"); err != nil {
 		return err
 	}
-	n, err := m.lookup(key)
+	n, err := m.lookup(key, value)
 	if err != nil {
 		return fmt.Errorf("lookup: %w", err)
 	}
 	if n == 0 {
 		return ENOENT
 	}
-	copy(value, m.mapping[m.valueOff(n):m.valueOff(n)+m.vsize])
 	return nil
 }
 
@@ -694,7 +787,7 @@ func (m *lpmTrie) Update(key, value []byte, flags uint64) error {
 	if flags&UpdateLock != 0 {
 		return m.errorf(EINVAL, "update: BPF_F_LOCK on a map without bpf_spin_lock")
 	}
-	if err := m.update(key, value, flags); err == EINVAL {
+	if err := m.update(key, value, flags, true); err == EINVAL {
 		return m.errorf(EINVAL, "update: flags %#x, prefix length %d (at most %d)", flags, native.Uint32(key), m.maxPrefix)
 	} else {
 		return err
@@ -735,7 +828,7 @@ func (m *lpmTrie) LookupElem(cpu int, key []byte) uint64 {
 	if len(key) != int(m.spec.KeySize) || m.closed.Load() {
 		return 0
 	}
-	n, _ := m.lookup(key)
+	n, _ := m.lookup(key, nil)
 	if n == 0 {
 		return 0
 	}
@@ -753,7 +846,7 @@ func (m *lpmTrie) UpdateElem(cpu int, key, value []byte, flags uint64) error {
 	if m.closed.Load() {
 		return EBADF
 	}
-	return m.update(key, value, flags)
+	return m.update(key, value, flags, false)
 }
 
 // DeleteElem is bpf_map_delete_elem on a trie.
@@ -778,6 +871,9 @@ func (m *lpmTrie) Regions() []Region {
 		Stride:   m.nsize, Offset: 16 + m.dround, Len: m.vsize,
 	}}
 }
+
+// graceState implements graced: sections hold the trie's epoch.
+func (m *lpmTrie) graceState() *grace { return &m.g }
 
 // Close unmaps the trie.
 func (m *lpmTrie) Close() error { return m.free() }

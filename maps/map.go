@@ -64,7 +64,7 @@ type Map interface {
 	// EBADF; pointers programs obtained from it become invalid, so no
 	// program may run against it any more. A map that becomes unreachable
 	// without Close is released by a cleanup (runtime.AddCleanup) as a
-	// backstop; keep maps reachable (a Registry does) while programs hold
+	// backstop; keep maps reachable (a Set does) while programs hold
 	// their handles.
 	Close() error
 }

@@ -691,11 +691,6 @@ func TestMapInMap(t *testing.T) {
 			if m.(maps.Elems).LookupElem(0, u32(0)) != 0 {
 				t.Error("LookupElem of an empty slot")
 			}
-			var reg maps.Registry
-			reg.Add(m)
-			if got, ok := reg.Lookup(in.Handle()); !ok || got != in {
-				t.Error("Registry does not find the inner map")
-			}
 			wantErrno(t, "lookup id", m.Lookup(u32(1), make([]byte, 4)), maps.EOPNOTSUPP)
 			wantErrno(t, "update fd", m.Update(u32(1), u32(3), 0), maps.EOPNOTSUPP)
 			wantErrno(t, "delete", m.Delete(u32(1)), 0)
@@ -894,25 +889,33 @@ func TestIterate(t *testing.T) {
 	}
 }
 
-func TestRegistry(t *testing.T) {
-	var r maps.Registry
-	a := mustNew(t, maps.Spec{Type: maps.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1})
-	rb := mustNew(t, maps.Spec{Type: maps.RingBuf, MaxEntries: uint32(os.Getpagesize())})
-	r.Add(a)
-	r.Add(rb)
-	if m, ok := r.Lookup(a.Handle()); !ok || m != a {
-		t.Error("Lookup")
+func TestSet(t *testing.T) {
+	var ms []maps.Map
+	for range 20 {
+		ms = append(ms, mustNew(t, maps.Spec{Type: maps.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1}))
 	}
-	s := rb.(maps.RingBuffer).Reserve(8)
-	if got, ok := r.RingBufOf(s); !ok || got != rb.(maps.RingBuffer) {
-		t.Error("RingBufOf a sample")
+	other := mustNew(t, maps.Spec{Type: maps.Hash, KeySize: 4, ValueSize: 4, MaxEntries: 1})
+	for _, n := range []int{0, 1, 8, 9, 20} {
+		// Duplicates and nils are left out.
+		s := maps.NewSet(append(append([]maps.Map{nil}, ms[:n]...), ms[:n]...)...)
+		if s.Len() != n || len(s.All()) != n {
+			t.Fatalf("set of %d maps holds %d", n, s.Len())
+		}
+		for i, m := range ms {
+			got, ok := s.Lookup(m.Handle())
+			if ok != (i < n) || ok && got != m {
+				t.Errorf("set of %d: Lookup of map %d: %v, %v", n, i, got, ok)
+			}
+		}
+		for _, h := range []uint64{0, other.Handle(), ms[0].Handle() + 8, ms[0].Handle() - 1, ^uint64(0)} {
+			if m, err := s.Resolve(h); err == nil {
+				t.Errorf("set of %d resolves %#x to %v", n, h, m)
+			}
+		}
 	}
-	if _, ok := r.RingBufOf(a.Handle()); ok {
-		t.Error("RingBufOf an array")
-	}
-	r.Remove(a)
-	if _, ok := r.Lookup(a.Handle()); ok {
-		t.Error("Lookup after Remove")
+	var none *maps.Set
+	if _, err := none.Resolve(ms[0].Handle()); err == nil || none.Len() != 0 {
+		t.Error("a nil set resolves a handle")
 	}
 }
 

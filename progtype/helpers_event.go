@@ -34,13 +34,9 @@ func eventOutput(env helpers.Env, args *[5]uint64, packet func(*Run) ([]byte, er
 		return errno(maps.EFAULT), nil
 	}
 	st := env.State()
-	var m maps.Map
-	ok := false
-	if st.Maps != nil {
-		m, ok = st.Maps.Lookup(args[1])
-	}
-	if !ok {
-		return 0, fmt.Errorf("perf_event_output: %#x is not a map", args[1])
+	m, err := st.Maps.Resolve(args[1])
+	if err != nil {
+		return 0, fmt.Errorf("perf_event_output: %w", err)
 	}
 	pe, ok := m.(maps.PerfEvents)
 	if !ok {

@@ -194,13 +194,9 @@ func RedirectMapXDP(env helpers.Env, args *[5]uint64) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	reg := env.State().Maps
-	if reg == nil {
-		return 0, fmt.Errorf("bpf_redirect_map: the run has no map registry")
-	}
-	m, ok := reg.Lookup(args[0])
-	if !ok {
-		return 0, fmt.Errorf("bpf_redirect_map: %#x is not a map", args[0])
+	m, err := env.State().Maps.Resolve(args[0])
+	if err != nil {
+		return 0, fmt.Errorf("bpf_redirect_map: %w", err)
 	}
 	spec := m.Spec()
 	rdr, ok := m.(maps.Redirector)

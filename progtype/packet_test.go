@@ -139,8 +139,7 @@ func TestRedirectMapXDP(t *testing.T) {
 	if err := dev.Update(key, val, 0); err != nil {
 		t.Fatal(err)
 	}
-	reg := &maps.Registry{}
-	reg.Add(dev)
+	reg := maps.NewSet(dev)
 	k := mustKind(t, progtype.XDP)
 	for _, tc := range []struct {
 		key, flags string
