@@ -69,6 +69,14 @@ type CollectionOptions struct {
 	// its loopback device, where each helper answers what Linux answers
 	// without the route, neighbour or socket.
 	Net *netenv.Host
+	// RandSeed makes bpf_get_prandom_u32 reproducible: run n of the
+	// collection (counting from 1, in the order runs start) draws from a
+	// generator seeded with RandSeed and n, so the same runs in the same
+	// order see the same numbers. 0 seeds each run from the clock, as
+	// Linux's per-CPU state is unpredictable. Tests whose programs are
+	// statistical (Cilium's SNAT port allocation asserts on retry
+	// counts) use it to pass or fail the same way every time.
+	RandSeed uint64
 }
 
 // Collection is a set of programs and the maps they use, loaded from one
@@ -83,6 +91,8 @@ type Collection struct {
 	mode   interp.Mode
 	unsafe bool
 	budget uint64
+	seed   uint64        // CollectionOptions.RandSeed
+	runs   atomic.Uint64 // runs started, for seed
 	trace  io.Writer
 	all    []maps.Map // in object order, owned
 
@@ -145,6 +155,7 @@ func newCollection(obj *loader.Object, opts *CollectionOptions) (_ *Collection, 
 		mode:     opts.Mode,
 		unsafe:   opts.UnsafeFastUnverified,
 		budget:   opts.Budget,
+		seed:     opts.RandSeed,
 		trace:    opts.Trace,
 		lockOff:  map[maps.Map]int{},
 	}
@@ -550,4 +561,18 @@ func (c *Collection) programNames() string {
 	}
 	sort.Strings(names)
 	return strings.Join(names, ", ")
+}
+
+// randState returns the bpf_get_prandom_u32 state a run starts with: 0
+// (seeded from the clock on first use) or, with a RandSeed, a state drawn
+// from the seed and the run's number (splitmix64's finaliser, so that
+// consecutive runs get unrelated sequences).
+func (c *Collection) randState() uint64 {
+	if c.seed == 0 {
+		return 0
+	}
+	z := c.seed + c.runs.Add(1)*0x9e3779b97f4a7c15
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return (z ^ z>>31) | 1
 }

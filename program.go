@@ -312,7 +312,7 @@ func (p *Program) execOn(ctx context.Context, rn *runner, run *progtype.Run, cpu
 	if st.Locks != &c.locks {
 		*st = helpers.State{Trace: c.trace, Locks: &c.locks, CheckLock: c.checkLock}
 	}
-	st.CPU, st.Rand, st.TailCall, st.TailCalls, st.Held = cpu, 0, nil, 0, 0
+	st.CPU, st.Rand, st.TailCall, st.TailCalls, st.Held = cpu, c.randState(), nil, 0, 0
 	set := p.reach().set
 	if st.Hook != run {
 		st.Hook = run
