@@ -25,6 +25,11 @@ func (e *env) runIface(prog *waggle.Program, f *objectFlags) error {
 	if err != nil {
 		return fmt.Errorf("--iface: %w", err)
 	}
+	// Flags first: a wrong command line is told so, whatever the
+	// privileges.
+	if f.packets == 0 && f.duration == 0 {
+		return errors.New("--iface needs --packets or --duration to know when to stop")
+	}
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
 	if err != nil {
 		return fmt.Errorf("AF_PACKET socket (needs CAP_NET_RAW): %w", err)
@@ -36,9 +41,6 @@ func (e *env) runIface(prog *waggle.Program, f *objectFlags) error {
 	tv := unix.NsecToTimeval((200 * time.Millisecond).Nanoseconds())
 	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
 		return err
-	}
-	if f.packets == 0 && f.duration == 0 {
-		return errors.New("--iface needs --packets or --duration to know when to stop")
 	}
 	var deadline time.Time
 	if f.duration > 0 {
