@@ -194,6 +194,31 @@ var cgroupDefs = helpers.Defs{
 	{ID: idCurrentTaskUnderCgroup, Name: "current_task_under_cgroup", Proto: protoCgroupArray, Func: CurrentTaskUnderCgroup},
 	{ID: idGetCurrentCgroupID, Name: "get_current_cgroup_id", Proto: helpers.Proto{}, Func: GetCurrentCgroupID},
 	{ID: idGetCurrentAncestorCgID, Name: "get_current_ancestor_cgroup_id", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgAnything}}, Func: GetCurrentAncestorCgroupID},
+	{ID: idGetRetval, Name: "get_retval", Proto: helpers.Proto{}, Func: GetRetval},
+	{ID: idSetRetval, Name: "set_retval", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgAnything}}, Func: SetRetval},
+}
+
+// GetRetval is bpf_get_retval: the cgroup run context's retval, what
+// bpf_set_retval last set in this run, 0 before (Output.CgroupRetval).
+// Which hooks may call it, Kind.Allowed says (cgroup_common_func_proto).
+func GetRetval(env helpers.Env, args *[5]uint64) (uint64, error) {
+	r, err := runOf(env)
+	if err != nil {
+		return 0, err
+	}
+	return uint64(int64(r.cgRetval)), nil
+}
+
+// SetRetval is bpf_set_retval: it sets the cgroup run context's retval
+// (an int, as in Linux, which keeps the low 32 bits of the argument) and
+// returns 0.
+func SetRetval(env helpers.Env, args *[5]uint64) (uint64, error) {
+	r, err := runOf(env)
+	if err != nil {
+		return 0, err
+	}
+	r.cgRetval = int32(args[0])
+	return 0, nil
 }
 
 // skbCgroupDefs are the cgroup helpers of socket buffer runs.

@@ -135,6 +135,12 @@ type Output struct {
 	// Clones are the copies of the packet bpf_clone_redirect sent, in
 	// order.
 	Clones []Clone
+	// CgroupRetval is what bpf_set_retval last set (0 if it was not
+	// called): for a cgroup hook, the errno its system call returns. The
+	// hook's own rule applies on top, as in Linux
+	// (bpf_prog_run_array_cg): a program that refuses (returns 0) while
+	// CgroupRetval is 0 makes it -EPERM.
+	CgroupRetval int32
 }
 
 // Redirect is the target recorded by bpf_redirect, bpf_redirect_map,
@@ -188,6 +194,9 @@ type Run struct {
 	rd      Redirect
 	hasRd   bool
 	net     netState
+	// cgRetval is the cgroup run context's retval (bpf_get_retval,
+	// bpf_set_retval): 0 at the start of a run, as a hook's is.
+	cgRetval int32
 }
 
 // Run errors.
@@ -216,7 +225,7 @@ func (k *Kind) NewRun(in Input) (*Run, error) {
 // exposes.
 func (r *Run) Reset(in Input) error {
 	r.in = in
-	r.hasRd, r.rd = false, Redirect{}
+	r.hasRd, r.rd, r.cgRetval = false, Redirect{}, 0
 	if r.shadow == nil {
 		r.shadow = mem.Aligned(r.kind.layout.RuntimeSize)
 	} else {
@@ -312,7 +321,7 @@ func (r *Run) Packet() []byte {
 // returns what BPF_PROG_TEST_RUN would. It may fail where the kernel's test
 // run fails after the program ran (a CHECKSUM_COMPLETE mismatch).
 func (r *Run) Finish(r0 uint64) (*Output, error) {
-	out := &Output{Retval: uint32(r0)}
+	out := &Output{Retval: uint32(r0), CgroupRetval: r.cgRetval}
 	if r.hasRd {
 		rd := r.rd
 		out.Redirect = &rd

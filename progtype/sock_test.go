@@ -789,3 +789,36 @@ func TestSockOps_socketOptions(t *testing.T) {
 		}
 	})
 }
+
+// TestCgroupRetval: bpf_get_retval reads 0 at the start of a run and then
+// what bpf_set_retval set (an int: the low 32 bits), Output.CgroupRetval
+// carries it out, and the next run starts from 0 again. Linux cannot
+// test-run cgroup_sock, so this is against kernel/bpf/cgroup.c's code.
+func TestCgroupRetval(t *testing.T) {
+	k := mustKind(t, progtype.CgroupSock)
+	if !k.Allowed(186) || !k.Allowed(187) {
+		t.Fatal("cgroup/sock_create may not call bpf_get_retval and bpf_set_retval")
+	}
+	prog := mustParse(t, `
+		call 186
+		r6 = r0
+		r1 = 0x7fffffff
+		r1 <<= 4
+		r1 |= 0xd
+		call 187
+		r7 = r0
+		call 186
+		r0 += r6
+		r0 += r7
+		exit`)
+	for i := range 2 {
+		out, err := runProg(t, interp.Checked, k, prog, progtype.Input{}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// set_retval keeps 0x7fffffffd's low 32 bits, 0xfffffffd: -3.
+		if out.Retval != 0xfffffffd || out.CgroupRetval != -3 {
+			t.Errorf("run %d: r0 %#x, CgroupRetval %d; want 0xfffffffd, -3", i, out.Retval, out.CgroupRetval)
+		}
+	}
+}
