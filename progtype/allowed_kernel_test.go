@@ -5,6 +5,8 @@ package progtype_test
 import (
 	"errors"
 	"fmt"
+	"os"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -16,6 +18,7 @@ import (
 	"github.com/waggle-bpf/waggle/helpers"
 	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/kernel"
+	"github.com/waggle-bpf/waggle/netenv"
 	"github.com/waggle-bpf/waggle/progtype"
 )
 
@@ -422,4 +425,130 @@ func TestKernel_allowedHelpers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestKernel_newHelpers runs, in a network namespace of its own, the
+// helpers the socket buffer types and XDP gained after Linux 6.12 and
+// waggle implements: bpf_get_netns_cookie of the context (the packet's
+// socket's namespace; the test run's socket is in the current one) and of
+// NULL (the initial namespace), bpf_get_current_uid_gid and
+// bpf_get_current_comm (the test run's current task is this thread; in
+// waggle, Input.Task).
+func TestKernel_newHelpers(t *testing.T) {
+	mustKernel(t)
+	if os.Geteuid() != 0 {
+		t.Skip("a network namespace of its own needs root")
+	}
+	task := func(t *testing.T) *progtype.Task {
+		comm, err := os.ReadFile("/proc/thread-self/comm")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &progtype.Task{UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), Comm: strings.TrimSuffix(string(comm), "\n")}
+	}
+	const taskSrc = `
+		call 15
+		r7 = r0
+		r1 = r10
+		r1 += -16
+		r2 = 16
+		call 16
+		r7 ^= r0
+		r1 = *(u64 *)(r10 - 16)
+		r7 ^= r1
+		r1 = *(u64 *)(r10 - 8)
+		r1 <<= 1
+		r7 ^= r1
+		r0 = r7
+		r0 >>= 32
+		r7 ^= r0`
+	cases := []struct {
+		typ progtype.Type
+		src string
+	}{
+		{progtype.XDP, taskSrc + `
+		r0 = r7
+		exit`},
+	}
+	for _, typ := range []progtype.Type{progtype.SocketFilter, progtype.SchedCLS, progtype.SchedACT, progtype.CgroupSKB} {
+		cases = append(cases, struct {
+			typ progtype.Type
+			src string
+		}{typ, `
+		r6 = r1
+		call 122
+		*(u32 *)(r6 + 48) = r0
+		r0 >>= 32
+		*(u32 *)(r6 + 52) = r0
+		r1 = 0
+		call 122
+		*(u32 *)(r6 + 56) = r0
+		r0 >>= 32
+		*(u32 *)(r6 + 60) = r0` + taskSrc + `
+		*(u32 *)(r6 + 64) = r7
+		r0 = 1
+		exit`})
+	}
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// The thread enters a namespace of its own and is never unlocked:
+		// the runtime ends it with the goroutine.
+		runtime.LockOSThread()
+		initCookie, err := netnsCookieOfThread()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			t.Errorf("unshare: %v", err)
+			return
+		}
+		cookie, err := netnsCookieOfThread()
+		if err != nil || cookie == initCookie {
+			t.Errorf("the new namespace's cookie %d (%v), the first one's %d", cookie, err, initCookie)
+			return
+		}
+		host, err := netenv.New(&netenv.Config{NetnsCookie: cookie, InitNetnsCookie: initCookie})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		tk := task(t)
+		for _, c := range cases {
+			k := mustKind(t, c.typ)
+			prog := mustParse(t, c.src)
+			if err := kernel.HelpersSupported(kernel.ProgType(c.typ), prog); err != nil {
+				t.Logf("%s: not compared: %v", c.typ, err)
+				continue
+			}
+			kp, err := kernel.Load(prog, kernel.LoadOptions{Type: kernel.ProgType(c.typ)})
+			if err != nil {
+				t.Errorf("%s: kernel refused the program: %+v", c.typ, err)
+				continue
+			}
+			inputs := skbInputs()[:3]
+			if c.typ == progtype.XDP {
+				inputs = xdpInputs()[:2]
+			}
+			for _, in := range inputs {
+				in.in.Net, in.in.Task = host, tk
+				diffRun(t, k, prog, kp, c.typ.String()+"/"+in.name, in.in)
+			}
+			kp.Close()
+		}
+	}()
+	<-done
+}
+
+// netnsCookieOfThread is the cookie of the calling thread's network
+// namespace (SO_NETNS_COOKIE).
+func netnsCookieOfThread() (uint64, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer unix.Close(fd)
+	return unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
 }
