@@ -194,9 +194,10 @@
 //     bpf_probe_write_user to the tracing types, which a kernel built
 //     without them, or locked down, refuses; and the helpers older kernels
 //     did not give a type yet (TestKernel_allowedHelpers lists them all).
-//   - A program's license is not checked: a GPL-only helper
-//     (Proto.GPLOnly, as the kernel's prototypes say) is not refused to a
-//     program whose license is not GPL-compatible.
+//   - Kind.Allowed does not look at a program's license: the root
+//     package's preparation refuses a GPL-only helper (Proto.GPLOnly, as
+//     the kernel's prototypes say) to a program whose license is not
+//     GPL-compatible, as Linux does; a Kind used on its own does not.
 package progtype
 
 //go:generate make -C testdata
