@@ -418,14 +418,18 @@ func (c *Collection) resolveMaps(prog []isa.Instruction, kind *progtype.Kind) ([
 // error naming the helper and saying why.
 func helperTable(kind *progtype.Kind, lp *loader.Program, insns []isa.Instruction) (helpers.Table, error) {
 	table := helpers.Table{}
+	gplOnly := map[int32]bool{}
 	for _, d := range helpers.Generic() {
 		if kind.Allowed(d.ID) {
 			table[d.ID] = d.Func
+			gplOnly[d.ID] = d.Proto.GPLOnly
 		}
 	}
 	for _, d := range kind.Helpers() {
 		table[d.ID] = d.Func
+		gplOnly[d.ID] = d.Proto.GPLOnly
 	}
+	gpl := gplCompatible(lp.License)
 	if tail, ok := table[helpers.IDTailCall]; ok {
 		table[helpers.IDTailCall] = preparingTailCall(tail)
 	}
@@ -433,7 +437,8 @@ func helperTable(kind *progtype.Kind, lp *loader.Program, insns []isa.Instructio
 		if !ins.IsHelperCall() {
 			continue
 		}
-		if _, ok := table[ins.Imm]; ok {
+		_, ok := table[ins.Imm]
+		if ok && (gpl || !gplOnly[ins.Imm]) {
 			continue
 		}
 		name := helpers.Name(ins.Imm)
@@ -442,6 +447,8 @@ func helperTable(kind *progtype.Kind, lp *loader.Program, insns []isa.Instructio
 			where += fmt.Sprintf(" (%s:%d: %s)", lp.Lines[i].File, lp.Lines[i].Line, strings.TrimSpace(lp.Lines[i].Text))
 		}
 		switch {
+		case ok:
+			return nil, fmt.Errorf("%s: bpf_%s (helper %d) is GPL-only and the program's license %q is not GPL-compatible, as Linux refuses it (cannot call GPL-restricted function from non-GPL compatible program): license the object \"GPL\" or \"Dual BSD/GPL\"", where, name, ins.Imm, lp.License)
 		case name == "":
 			return nil, fmt.Errorf("%s: call to helper %d, which Linux does not have", where, ins.Imm)
 		case !kind.Allowed(ins.Imm):
@@ -451,6 +458,16 @@ func helperTable(kind *progtype.Kind, lp *loader.Program, insns []isa.Instructio
 		}
 	}
 	return table, nil
+}
+
+// gplCompatible reports whether a program's license lets it call GPL-only
+// helpers: license_is_gpl_compatible (include/linux/license.h).
+func gplCompatible(license string) bool {
+	switch license {
+	case "GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MIT/GPL", "Dual MPL/GPL":
+		return true
+	}
+	return false
 }
 
 // preparingTailCall wraps bpf_tail_call: prog arrays hold *Program, which

@@ -4,4 +4,4 @@
 // semantics for every engine.
 package helpers
 
-//go:generate go run mkids.go
+//go:generate go run mkids.go /usr/src/linux-source-6.12.tar.xz

@@ -1,9 +1,13 @@
 //go:build ignore
 
-// mkids writes ids.go: the helper names by id, from the ___BPF_FUNC_MAPPER
-// list of a Linux UAPI header (libbpf-dev's /usr/include/linux/bpf.h).
+// mkids writes ids.go: the helper names by id, from the __BPF_FUNC_MAPPER
+// list of a Linux UAPI header (libbpf-dev's /usr/include/linux/bpf.h), or
+// the ___BPF_FUNC_MAPPER list, with explicit ids, of Linux 6.1 and later
+// (linux-source-6.12's include/uapi/linux/bpf.h, which has the helpers
+// Linux added after the one libbpf-dev ships). A .tar.xz argument is a
+// Linux source tarball to take include/uapi/linux/bpf.h from.
 //
-//	go run mkids.go [/usr/include/linux/bpf.h]
+//	go run mkids.go [/usr/include/linux/bpf.h | /usr/src/linux-source-6.12.tar.xz]
 package main
 
 import (
@@ -11,8 +15,10 @@ import (
 	"bytes"
 	"fmt"
 	"go/format"
+	"io"
 	"log"
 	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 )
@@ -22,18 +28,28 @@ func main() {
 	if len(os.Args) > 1 {
 		header = os.Args[1]
 	}
-	f, err := os.Open(header)
-	if err != nil {
-		log.Fatal(err)
+	var f io.Reader
+	if strings.HasSuffix(header, ".tar.xz") {
+		out, err := exec.Command("tar", "-xJOf", header, "--wildcards", "*/include/uapi/linux/bpf.h", "--exclude", "*/tools/*").Output()
+		if err != nil {
+			log.Fatalf("%s: %v", header, err)
+		}
+		f = bytes.NewReader(out)
+	} else {
+		file, err := os.Open(header)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer file.Close()
+		f = file
 	}
-	defer f.Close()
 	fn := regexp.MustCompile(`^\s*FN\(([a-z0-9_]+)(?:,\s*(\d+))?`)
 	var names []string
 	in := false
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		line := sc.Text()
-		if strings.Contains(line, "define __BPF_FUNC_MAPPER(") {
+		if strings.Contains(line, "define __BPF_FUNC_MAPPER(") || strings.Contains(line, "define ___BPF_FUNC_MAPPER(") {
 			in = true
 			continue
 		}
@@ -46,6 +62,9 @@ func main() {
 				break
 			}
 			continue
+		}
+		if m[2] != "" && m[2] != fmt.Sprint(len(names)) {
+			log.Fatalf("%s: helper %s has id %s, expected %d", header, m[1], m[2], len(names))
 		}
 		names = append(names, m[1])
 	}

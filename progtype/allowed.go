@@ -7,11 +7,24 @@ import (
 )
 
 // Which helpers each program type may call: the types' get_func_proto in
-// net/core/filter.c, kernel/trace/bpf_trace.c and kernel/bpf/helpers.c
-// (Linux 6.12), for a program loaded with CAP_BPF and CAP_PERFMON (as
-// root), GPL-licensed, not sleepable, and in a kernel built with the
-// options a distribution enables (CONFIG_INET, CONFIG_CGROUPS,
-// CONFIG_SOCK_CGROUP_DATA, CONFIG_XFRM, CONFIG_NET_CLS_ACT, ...).
+// net/core/filter.c, kernel/trace/bpf_trace.c, kernel/bpf/cgroup.c and
+// kernel/bpf/helpers.c (Linux 6.18), for a program loaded with CAP_BPF and
+// CAP_PERFMON (as root), GPL-licensed, not sleepable, and in a kernel
+// built with the options a distribution enables (CONFIG_INET,
+// CONFIG_CGROUPS, CONFIG_CGROUP_NET_CLASSID, CONFIG_XFRM,
+// CONFIG_NET_CLS_ACT, CONFIG_IPV6_SEG6_BPF, CONFIG_BPF_KPROBE_OVERRIDE,
+// ...) and not locked down. TestKernel_allowedHelpers compares every type,
+// attach type and helper id with the running kernel; the helpers whose
+// answer depends on the kernel's build (its config, its lockdown mode,
+// its version) are listed there with what decides them.
+//
+// "Allowed" is get_func_proto's answer: that the type has the helper. The
+// verifier may still refuse a call for another reason that holds for every
+// program of a type: bpf_copy_from_user and bpf_copy_from_user_task might
+// sleep and non-sleepable programs may not call them (check_helper_call);
+// bpf_get_func_ip, which bpf_tracing_func_proto offers tracepoints, raw
+// tracepoints and perf events, is refused to them by check_get_func_ip, so
+// waggle does not allow it there.
 
 // idSet is a set of helper ids.
 type idSet map[int32]bool
@@ -24,7 +37,12 @@ func setOf(ids ...int32) idSet {
 	return s
 }
 
-// baseIDs is bpf_base_func_proto with CAP_BPF and CAP_PERFMON.
+// baseIDs is bpf_base_func_proto (kernel/bpf/helpers.c) with CAP_BPF and
+// CAP_PERFMON: what every program type has. Since Linux 6.16 ("bpf: Allow
+// some trace helpers for all prog types") it holds the current-task,
+// signal, perf counter and stack helpers that only tracing programs had,
+// and those of cgroup_current_func_proto (kernel/bpf/cgroup.c), which
+// only the cgroup hooks running in a process had.
 var baseIDs = setOf(
 	idMapLookupElem, idMapUpdateElem, idMapDeleteElem, idMapPushElem, idMapPopElem,
 	idMapPeekElem, idMapLookupPercpuElem, idGetPrandomU32, idGetSmpProcessorID,
@@ -41,23 +59,31 @@ var baseIDs = setOf(
 	idTracePrintk, idGetCurrentTask, idGetCurrentTaskBTF, idProbeReadUser, idProbeReadKernel,
 	idProbeReadUserStr, idProbeReadKernelStr, idSnprintfBTF, idSnprintf, idTaskPtRegs,
 	idTraceVprintk,
+	// Linux 6.16
+	idGetCurrentUIDGid, idGetCurrentComm, idGetCgroupClassid, idCurrentTaskUnderCgroup,
+	idTaskStorageGet, idTaskStorageDelete, idSendSignal, idSendSignalThread, idPerfEventRead,
+	idPerfEventReadValue, idGetTaskStack, idGetBranchSnapshot, idFindVMA, idCopyFromUser,
+	idCopyFromUserTask,
 )
 
-// skBaseIDs is bpf_sk_base_func_proto: the base and the socket casts.
+// skBaseIDs is bpf_sk_base_func_proto (net/core/filter.c): the base and the
+// socket casts.
 var skBaseIDs = union(baseIDs, setOf(idSkcToTCP6Sock, idSkcToTCPSock, idSkcToTCPTimewaitSock,
 	idSkcToTCPRequestSock, idSkcToUDP6Sock, idSkcToUnixSock, idSkcToMPTCPSock, idKtimeGetCoarseNs))
 
-// sockFilterIDs is sk_filter_func_proto.
+// sockFilterIDs is sk_filter_func_proto (bpf_get_netns_cookie since
+// Linux 6.13).
 var sockFilterIDs = union(skBaseIDs, setOf(idSkbLoadBytes, idSkbLoadBytesRelative,
-	idGetSocketCookie, idGetSocketUID, idPerfEventOutput))
+	idGetSocketCookie, idGetNetnsCookie, idGetSocketUID, idPerfEventOutput))
 
-// cgSKBIDs is cg_skb_func_proto (with cgroup_common_func_proto).
+// cgSKBIDs is cg_skb_func_proto, which falls back to sk_filter_func_proto
+// (cgSKBAllowed adds cgroup_common_func_proto).
 var cgSKBIDs = union(sockFilterIDs, setOf(idSkFullsock, idSkStorageGet, idSkStorageDelete,
 	idPerfEventOutput, idSkbCgroupID, idSkbAncestorCgroupID, idSkCgroupID, idSkAncestorCgroupID,
 	idSkLookupTCP, idSkLookupUDP, idSkRelease, idSkcLookupTCP, idTCPSock, idGetListenerSock,
-	idSkbECNSetCE, idGetLocalStorage))
+	idSkbECNSetCE))
 
-// tcIDs is tc_cls_act_func_proto.
+// tcIDs is tc_cls_act_func_proto (bpf_get_netns_cookie since Linux 6.13).
 var tcIDs = union(skBaseIDs, setOf(idSkbStoreBytes, idSkbLoadBytes, idSkbLoadBytesRelative,
 	idSkbPullData, idCsumDiff, idCsumUpdate, idCsumLevel, idL3CsumReplace, idL4CsumReplace,
 	idCloneRedirect, idGetCgroupClassid, idSkbVlanPush, idSkbVlanPop, idSkbChangeProto,
@@ -65,12 +91,12 @@ var tcIDs = union(skBaseIDs, setOf(idSkbStoreBytes, idSkbLoadBytes, idSkbLoadByt
 	idSkbSetTunnelKey, idSkbGetTunnelOpt, idSkbSetTunnelOpt, idRedirect, idRedirectNeigh,
 	idRedirectPeer, idGetRouteRealm, idGetHashRecalc, idSetHashInvalid, idSetHash,
 	idPerfEventOutput, idGetSmpProcessorID, idSkbUnderCgroup, idGetSocketCookie,
-	idGetSocketUID, idFibLookup, idCheckMTU, idSkFullsock, idSkStorageGet, idSkStorageDelete,
-	idSkbGetXfrmState, idSkbCgroupClassid, idSkbCgroupID, idSkbAncestorCgroupID,
-	idSkLookupTCP, idSkLookupUDP, idSkRelease, idTCPSock, idGetListenerSock, idSkcLookupTCP,
-	idTCPCheckSyncookie, idSkbECNSetCE, idTCPGenSyncookie, idSkAssign, idSkbSetTstamp,
-	idTCPRawGenSyncookieV4, idTCPRawGenSyncookieV6, idTCPRawCheckSyncookieV4,
-	idTCPRawCheckSyncookieV6))
+	idGetNetnsCookie, idGetSocketUID, idFibLookup, idCheckMTU, idSkFullsock, idSkStorageGet,
+	idSkStorageDelete, idSkbGetXfrmState, idSkbCgroupClassid, idSkbCgroupID,
+	idSkbAncestorCgroupID, idSkLookupTCP, idSkLookupUDP, idSkRelease, idTCPSock,
+	idGetListenerSock, idSkcLookupTCP, idTCPCheckSyncookie, idSkbECNSetCE, idTCPGenSyncookie,
+	idSkAssign, idSkbSetTstamp, idTCPRawGenSyncookieV4, idTCPRawGenSyncookieV6,
+	idTCPRawCheckSyncookieV4, idTCPRawCheckSyncookieV6))
 
 // xdpIDs is xdp_func_proto.
 var xdpIDs = union(skBaseIDs, setOf(idPerfEventOutput, idGetSmpProcessorID, idCsumDiff,
@@ -80,45 +106,38 @@ var xdpIDs = union(skBaseIDs, setOf(idPerfEventOutput, idGetSmpProcessorID, idCs
 	idTCPGenSyncookie, idTCPRawGenSyncookieV4, idTCPRawGenSyncookieV6,
 	idTCPRawCheckSyncookieV4, idTCPRawCheckSyncookieV6))
 
-// sockAddrIDs is sock_addr_func_proto with cgroup_current_func_proto
-// (cgroupAllowed adds cgroup_common_func_proto; sockAddrAllowed bpf_bind
-// for connect programs only and the sockopts for all but recvmsg,
-// getpeername and getsockname).
-var sockAddrIDs = union(skBaseIDs, cgroupCurrentIDs, setOf(idGetSocketCookie, idGetNetnsCookie,
+// sockAddrIDs is sock_addr_func_proto (sockAddrAllowed adds
+// cgroup_common_func_proto and bpf_bind, which only connect programs
+// have). bpf_setsockopt and bpf_getsockopt are there for every attach
+// type, the recvmsg, getpeername and getsockname hooks included.
+var sockAddrIDs = union(skBaseIDs, setOf(idGetSocketCookie, idGetNetnsCookie,
 	idPerfEventOutput, idSkLookupTCP, idSkLookupUDP, idSkRelease, idSkcLookupTCP, idSkStorageGet,
-	idSkStorageDelete))
+	idSkStorageDelete, idSetsockopt, idGetsockopt))
 
-// tracingIDs is bpf_tracing_func_proto (x86-64 has
-// CONFIG_ARCH_HAS_NON_OVERLAPPING_ADDRESS_SPACE, so the legacy
-// bpf_probe_read and bpf_probe_read_str exist).
-var tracingIDs = union(baseIDs, setOf(idGetCurrentTask, idGetCurrentTaskBTF, idTaskPtRegs,
-	idGetCurrentUIDGid, idGetCurrentComm, idTracePrintk, idGetSmpProcessorID, idGetNumaNodeID,
-	idPerfEventRead, idGetPrandomU32, idProbeWriteUser, idProbeReadUser, idProbeReadKernel,
-	idProbeReadUserStr, idProbeReadKernelStr, idProbeRead, idProbeReadStr, idCgrpStorageGet,
-	idCgrpStorageDelete, idCurrentTaskUnderCgroup, idSendSignal, idSendSignalThread,
-	idPerfEventReadValue, idJiffies64, idGetTaskStack, idCopyFromUser, idCopyFromUserTask,
-	idSnprintfBTF, idPerCPUPtr, idThisCPUPtr, idTaskStorageGet, idTaskStorageDelete,
-	idForEachMapElem, idSnprintf, idGetFuncIP, idGetBranchSnapshot, idFindVMA, idTraceVprintk))
+// tracingIDs is what bpf_tracing_func_proto (kernel/trace/bpf_trace.c) and
+// the four tracing types' own get_func_proto give all of them beyond the
+// base: bpf_probe_write_user (unless the kernel is locked down), the
+// legacy bpf_probe_read and bpf_probe_read_str (x86-64 has
+// CONFIG_ARCH_HAS_NON_OVERLAPPING_ADDRESS_SPACE), bpf_perf_event_output,
+// the stack helpers and bpf_get_attach_cookie.
+var tracingIDs = union(baseIDs, setOf(idProbeWriteUser, idProbeRead, idProbeReadStr,
+	idPerfEventOutput, idGetStackid, idGetStack, idGetAttachCookie))
 
 // kprobeIDs is kprobe_prog_func_proto (CONFIG_BPF_KPROBE_OVERRIDE gives
 // bpf_override_return).
-var kprobeIDs = union(tracingIDs, setOf(idPerfEventOutput, idGetStackid, idGetStack,
-	idOverrideReturn, idGetFuncIP, idGetAttachCookie))
+var kprobeIDs = union(tracingIDs, setOf(idGetFuncIP, idOverrideReturn))
 
 // tracepointIDs is tp_prog_func_proto; raw tracepoints (raw_tp_prog_func_proto)
-// allow the same set. bpf_get_func_ip is fentry-only there.
-var tracepointIDs = without(union(tracingIDs, setOf(idPerfEventOutput, idGetStackid,
-	idGetStack, idGetAttachCookie)), idGetFuncIP)
+// allow the same set. bpf_get_func_ip is refused to both (check_get_func_ip).
+var tracepointIDs = tracingIDs
 
 // perfEventIDs is pe_prog_func_proto.
-var perfEventIDs = without(union(tracingIDs, setOf(idPerfEventOutput, idGetStackid, idGetStack,
-	idPerfProgReadValue, idReadBranchRecords, idGetAttachCookie)), idGetFuncIP)
+var perfEventIDs = union(tracingIDs, setOf(idPerfProgReadValue, idReadBranchRecords))
 
 // hookIDs is what a user hook allows unless it says otherwise: the base
-// set, the task helpers and the memory probes.
-var hookIDs = union(baseIDs, setOf(idGetCurrentUIDGid, idGetCurrentComm, idGetCurrentTask,
-	idProbeReadKernel, idProbeReadUser, idProbeReadKernelStr, idProbeReadUserStr, idSendSignal,
-	idSendSignalThread, idGetFuncIP))
+// set (the current-task helpers, signals and memory probes among them)
+// and bpf_get_func_ip.
+var hookIDs = union(baseIDs, setOf(idGetFuncIP))
 
 func union(sets ...idSet) idSet {
 	out := idSet{}
@@ -130,17 +149,9 @@ func union(sets ...idSet) idSet {
 	return out
 }
 
-func without(s idSet, ids ...int32) idSet {
-	for _, id := range ids {
-		delete(s, id)
-	}
-	return s
-}
-
 func xdpAllowed(k *Kind, id int32) bool        { return xdpIDs[id] }
 func sockFilterAllowed(k *Kind, id int32) bool { return sockFilterIDs[id] }
 func tcAllowed(k *Kind, id int32) bool         { return tcIDs[id] }
-func cgSKBAllowed(k *Kind, id int32) bool      { return cgSKBIDs[id] }
 func kprobeAllowed(k *Kind, id int32) bool     { return kprobeIDs[id] }
 func tracepointAllowed(k *Kind, id int32) bool { return tracepointIDs[id] }
 func rawTPAllowed(k *Kind, id int32) bool      { return tracepointIDs[id] }
@@ -150,18 +161,17 @@ func sockAddrAllowed(k *Kind, id int32) bool {
 	if ok, decided := cgroupCommonAllowed(k, id); decided {
 		return ok
 	}
-	switch id {
-	case idBind:
+	if id == idBind {
 		return k.attach == AttachCgroupInet4Connect || k.attach == AttachCgroupInet6Connect
-	case idSetsockopt, idGetsockopt:
-		switch k.attach {
-		case AttachCgroupUDP4Recvmsg, AttachCgroupUDP6Recvmsg, AttachCgroupInet4Getpeer,
-			AttachCgroupInet6Getpeer, AttachCgroupInet4Getsock, AttachCgroupInet6Getsock:
-			return false
-		}
-		return true
 	}
 	return sockAddrIDs[id]
+}
+
+func cgSKBAllowed(k *Kind, id int32) bool {
+	if ok, decided := cgroupCommonAllowed(k, id); decided {
+		return ok
+	}
+	return cgSKBIDs[id]
 }
 
 // Allowed reports whether programs of this Kind may call helper id, as the
@@ -210,6 +220,12 @@ func (k *Kind) Helpers() helpers.Defs {
 	case runSkLookup:
 		src = append(src, skLookupDefs...)
 	}
+	switch {
+	case k.typ == PerfEvent:
+		src = append(src, perfEventDefs...)
+	case k.typ == Kprobe && k.multiProbe():
+		src = append(src, kprobeMultiDefs...)
+	}
 	src = append(src, taskDefs...)
 	src = append(src, cgroupDefs...)
 	src = append(src, socketDefs...)
@@ -227,7 +243,8 @@ func (k *Kind) Helpers() helpers.Defs {
 
 // lwtOutIDs is lwt_out_func_proto; lwt_in adds bpf_lwt_push_encap,
 // lwt_xmit the packet-writing, tunnel and redirect helpers, lwt_seg6local
-// the seg6 helpers and not bpf_skb_pull_data.
+// the seg6 helpers (with CONFIG_IPV6_SEG6_BPF; it falls back to
+// lwt_out_func_proto, bpf_skb_pull_data included).
 var (
 	lwtOutIDs = union(skBaseIDs, setOf(idSkbLoadBytes, idSkbPullData, idCsumDiff,
 		idGetCgroupClassid, idGetRouteRealm, idGetHashRecalc, idPerfEventOutput,
@@ -237,34 +254,47 @@ var (
 		idSkbSetTunnelOpt, idRedirect, idCloneRedirect, idSkbChangeTail, idSkbChangeHead,
 		idSkbStoreBytes, idCsumUpdate, idCsumLevel, idL3CsumReplace, idL4CsumReplace,
 		idSetHashInvalid, idLwtPushEncap))
-	lwtSeg6LocalIDs = without(union(lwtOutIDs, setOf(idLwtSeg6StoreBytes, idLwtSeg6Action,
-		idLwtSeg6AdjustSRH)), idSkbPullData)
+	lwtSeg6LocalIDs = union(lwtOutIDs, setOf(idLwtSeg6StoreBytes, idLwtSeg6Action,
+		idLwtSeg6AdjustSRH))
 )
 
-// cgroupCurrentIDs is cgroup_current_func_proto: the cgroup hooks that run
-// in the context of a process.
-var cgroupCurrentIDs = setOf(idGetCurrentUIDGid, idGetCurrentComm, idGetCgroupClassid,
-	idCurrentTaskUnderCgroup)
+// cgSockIDs is sock_filter_func_proto (cgSockAllowed adds
+// cgroup_common_func_proto). It falls back to bpf_base_func_proto, not
+// bpf_sk_base_func_proto: no socket casts.
+var cgSockIDs = union(baseIDs, setOf(idGetSocketCookie, idGetNetnsCookie, idPerfEventOutput,
+	idSkStorageGet, idKtimeGetCoarseNs))
 
-// cgSockIDs is sock_filter_func_proto with cgroup_current_func_proto
-// (cgroupCommonAllowed adds cgroup_common_func_proto).
-var cgSockIDs = union(baseIDs, cgroupCurrentIDs, setOf(idGetSocketCookie, idGetNetnsCookie,
-	idPerfEventOutput, idSkStorageGet, idKtimeGetCoarseNs))
+// Attach types waggle has no Kind of its own for that decide helpers of
+// the Kinds it has (a sock_ops program may be loaded with any expected
+// attach type, and cgroup_common_func_proto looks at it).
+const (
+	attachCgroupUnixRecvmsg AttachType = 51 // BPF_CGROUP_UNIX_RECVMSG
+	attachCgroupUnixGetpeer AttachType = 52 // BPF_CGROUP_UNIX_GETPEERNAME
+	attachCgroupUnixGetsock AttachType = 53 // BPF_CGROUP_UNIX_GETSOCKNAME
+	attachKprobeSession     AttachType = 56 // BPF_TRACE_KPROBE_SESSION
+	attachUprobeSession     AttachType = 57 // BPF_TRACE_UPROBE_SESSION
+)
 
-// cgroupCommonAllowed is cgroup_common_func_proto (kernel/bpf/cgroup.c):
-// every cgroup hook has bpf_get_local_storage, and those whose return
-// value can become an errno have bpf_get_retval and bpf_set_retval. It
-// reports whether id is one of these (decided) and then whether k may
-// call it.
+// cgroupCommonAllowed is cgroup_common_func_proto (kernel/bpf/cgroup.c),
+// which cg_skb_func_proto, sock_filter_func_proto, sock_addr_func_proto
+// and sock_ops_func_proto ask first: every program of these types has
+// bpf_get_local_storage, and bpf_get_retval and bpf_set_retval unless its
+// expected attach type is one of those listed here: the socket buffer
+// hooks (BPF_CGROUP_INET_INGRESS, which is also expected_attach_type 0, as
+// sock_ops programs are loaded, and _EGRESS), BPF_CGROUP_SOCK_OPS and the
+// recvmsg, getpeername and getsockname hooks, whose return value is no
+// errno. It reports whether id is one of these (decided) and then whether
+// k may call it.
 func cgroupCommonAllowed(k *Kind, id int32) (ok, decided bool) {
 	switch id {
 	case idGetLocalStorage:
 		return true, true
 	case idGetRetval, idSetRetval:
-		switch k.AttachPoint() {
+		switch k.attach {
 		case AttachNone, AttachCgroupInetEgress, AttachCgroupSockOps, AttachCgroupUDP4Recvmsg,
-			AttachCgroupUDP6Recvmsg, AttachCgroupInet4Getpeer, AttachCgroupInet6Getpeer,
-			AttachCgroupInet4Getsock, AttachCgroupInet6Getsock:
+			AttachCgroupUDP6Recvmsg, attachCgroupUnixRecvmsg, AttachCgroupInet4Getpeer,
+			AttachCgroupInet6Getpeer, attachCgroupUnixGetpeer, AttachCgroupInet4Getsock,
+			AttachCgroupInet6Getsock, attachCgroupUnixGetsock:
 			return false, true
 		}
 		return true, true
@@ -272,8 +302,9 @@ func cgroupCommonAllowed(k *Kind, id int32) (ok, decided bool) {
 	return false, false
 }
 
-// sockOpsIDs is sock_ops_func_proto.
-var sockOpsIDs = union(skBaseIDs, setOf(idGetLocalStorage, idSetsockopt, idGetsockopt,
+// sockOpsIDs is sock_ops_func_proto (sockOpsAllowed adds
+// cgroup_common_func_proto).
+var sockOpsIDs = union(skBaseIDs, setOf(idSetsockopt, idGetsockopt,
 	idSockOpsCbFlagsSet, idSockMapUpdate, idSockHashUpdate, idGetSocketCookie,
 	idPerfEventOutput, idSkStorageGet, idSkStorageDelete, idGetNetnsCookie, idLoadHdrOpt,
 	idStoreHdrOpt, idReserveHdrOpt, idTCPSock))
@@ -303,6 +334,24 @@ func cgSockAllowed(k *Kind, id int32) bool {
 	}
 	return cgSockIDs[id]
 }
-func sockOpsAllowed(k *Kind, id int32) bool       { return sockOpsIDs[id] }
+
+func sockOpsAllowed(k *Kind, id int32) bool {
+	if ok, decided := cgroupCommonAllowed(k, id); decided {
+		return ok
+	}
+	return sockOpsIDs[id]
+}
+
+// multiProbe reports whether a kprobe Kind is a multi or session k- or
+// uprobe, whose bpf_get_func_ip and bpf_get_attach_cookie differ
+// (kprobe_prog_func_proto).
+func (k *Kind) multiProbe() bool {
+	switch k.attach {
+	case AttachKprobeMulti, AttachUprobeMulti, attachKprobeSession, attachUprobeSession:
+		return true
+	}
+	return false
+}
+
 func flowDissectorAllowed(k *Kind, id int32) bool { return flowDissectorIDs[id] }
 func skLookupAllowed(k *Kind, id int32) bool      { return skLookupIDs[id] }

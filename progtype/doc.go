@@ -190,6 +190,16 @@
 //   - bpf_get_stack and bpf_get_stackid fail with -EFAULT, as Linux does
 //     when it cannot walk a stack; bpf_send_signal hands the signal to the
 //     hook (Task.Signals) instead of delivering it.
+//   - Kind.Allowed is Linux 6.18's answer in a distribution's build: it
+//     allows bpf_override_return to kprobes (CONFIG_BPF_KPROBE_OVERRIDE),
+//     the seg6 helpers to lwt_seg6local (CONFIG_IPV6_SEG6_BPF) and
+//     bpf_probe_write_user to the tracing types, which a kernel built
+//     without them, or locked down, refuses; and the helpers older kernels
+//     did not give a type yet (TestKernel_allowedHelpers lists them all).
+//   - Kind.Allowed does not look at a program's license: the root
+//     package's preparation refuses a GPL-only helper (Proto.GPLOnly, as
+//     the kernel's prototypes say) to a program whose license is not
+//     GPL-compatible, as Linux does; a Kind used on its own does not.
 package progtype
 
 //go:generate make -C testdata

@@ -826,8 +826,10 @@ var xdpNetDefs = helpers.Defs{
 }
 
 var (
-	protoFibLookup = helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgPtrToMem, helpers.ArgConstSize, helpers.ArgAnything}}
-	protoCheckMTU  = helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgAnything, helpers.ArgPtrToInt, helpers.ArgAnything, helpers.ArgAnything}}
+	// bpf_{xdp,skb}_fib_lookup_proto and bpf_{xdp,skb}_check_mtu_proto
+	// are gpl_only.
+	protoFibLookup = helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgPtrToMem, helpers.ArgConstSize, helpers.ArgAnything}, GPLOnly: true}
+	protoCheckMTU  = helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgAnything, helpers.ArgPtrToInt, helpers.ArgAnything, helpers.ArgAnything}, GPLOnly: true}
 	protoSock      = helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToSockCommon}}
 )
 

@@ -246,6 +246,20 @@ func sendSignal(thread bool) helpers.Func {
 
 var protoProbeRead = helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToMem | helpers.ArgUninit, helpers.ArgConstSizeOrZero, helpers.ArgAnything}, GPLOnly: true}
 
+// perfEventDefs are the helpers whose perf_event prototype differs from
+// the other types': bpf_get_stackid_proto_pe is not gpl_only. Kind.Helpers
+// puts them first.
+var perfEventDefs = helpers.Defs{
+	{ID: idGetStackid, Name: "get_stackid", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgConstMapPtr, helpers.ArgAnything}}, Func: GetStackid},
+}
+
+// kprobeMultiDefs are the helpers whose prototype differs for multi and
+// session probes: bpf_get_func_ip_proto_kprobe_multi and _uprobe_multi
+// are not gpl_only.
+var kprobeMultiDefs = helpers.Defs{
+	{ID: idGetFuncIP, Name: "get_func_ip", Proto: protoCtx, Func: GetFuncIP},
+}
+
 // taskDefs are the helpers of tracing programs and hooks.
 var taskDefs = helpers.Defs{
 	{ID: idGetCurrentPidTgid, Name: "get_current_pid_tgid", Proto: helpers.Proto{}, Func: GetCurrentPidTgid},
@@ -258,7 +272,7 @@ var taskDefs = helpers.Defs{
 	{ID: idProbeReadUser, Name: "probe_read_user", Proto: protoProbeRead, Func: probeRead},
 	{ID: idProbeReadKernelStr, Name: "probe_read_kernel_str", Proto: protoProbeRead, Func: probeReadStr(false)},
 	{ID: idProbeReadUserStr, Name: "probe_read_user_str", Proto: protoProbeRead, Func: probeReadStr(true)},
-	{ID: idGetFuncIP, Name: "get_func_ip", Proto: protoCtx, Func: GetFuncIP},
+	{ID: idGetFuncIP, Name: "get_func_ip", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx}, GPLOnly: true}, Func: GetFuncIP},
 	{ID: idGetStackid, Name: "get_stackid", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgConstMapPtr, helpers.ArgAnything}, GPLOnly: true}, Func: GetStackid},
 	{ID: idGetStack, Name: "get_stack", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgPtrToMem | helpers.ArgUninit, helpers.ArgConstSizeOrZero, helpers.ArgAnything}, GPLOnly: true}, Func: GetStack},
 	{ID: idSendSignal, Name: "send_signal", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgAnything}}, Func: sendSignal(false)},

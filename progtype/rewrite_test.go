@@ -235,7 +235,8 @@ func TestKind_Allowed(t *testing.T) {
 		{progtype.XDP, 9, false},  // skb_store_bytes
 		{progtype.XDP, 51, true},  // redirect_map
 		{progtype.XDP, 1, true},   // map_lookup_elem
-		{progtype.XDP, 16, false}, // get_current_comm
+		{progtype.XDP, 16, true},  // get_current_comm: every type's since Linux 6.16
+		{progtype.XDP, 67, false}, // get_stack
 		{progtype.SchedCLS, 9, true},
 		{progtype.SchedCLS, 44, false},
 		{progtype.SchedCLS, 18, true},      // skb_vlan_push
@@ -250,6 +251,9 @@ func TestKind_Allowed(t *testing.T) {
 		{progtype.RawTracepoint, 67, true}, // get_stack
 		{progtype.PerfEvent, 56, true},     // perf_prog_read_value
 		{progtype.Kprobe, 44, false},
+		{progtype.SchedCLS, 122, true},    // get_netns_cookie
+		{progtype.LWTSeg6Local, 39, true}, // skb_pull_data
+		{progtype.CgroupSKB, 187, false},  // set_retval: no errno from ingress
 	} {
 		if got := mustKind(t, tc.typ).Allowed(tc.id); got != tc.want {
 			t.Errorf("%s: Allowed(%d) = %v, want %v", tc.typ, tc.id, got, tc.want)
