@@ -175,8 +175,10 @@
 //   - bpf_clone_redirect reports the copy in Output.Clones instead of
 //     sending it; bpf_sk_assign works only with Input.Ingress (a test run
 //     runs at neither ingress nor egress, so Linux answers -EOPNOTSUPP).
-//   - bpf_get_hash_recalc hashes the flow with a fixed function; Linux keys
-//     its hash at random at boot, so no value can match it.
+//   - bpf_get_hash_recalc hashes the flow keys Linux's dissector takes
+//     with a fixed function; Linux keys its hash at random at boot, so no
+//     value can match it, but packets hash alike exactly when they do in
+//     Linux.
 //   - bpf_probe_read_* read only memory the run owns (the context, the
 //     packet, Input.Memory, Task.Struct); the program's own stack is not
 //     among it.

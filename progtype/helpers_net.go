@@ -425,7 +425,8 @@ const (
 
 // CloneRedirect is bpf_clone_redirect: send a copy of the packet out of
 // device ifindex (or, with BPF_F_INGRESS, into it) and go on with the
-// original. The copy is reported in Output.Clones; the result is what
+// original. The copy, with its accelerated VLAN tag, is reported in
+// Output.Clones; the result is what
 // Linux's transmit or receive path returns: 0, NET_XMIT_CN (2) for a
 // device that is down or without carrier (a veth whose peer is down),
 // NET_RX_DROP (1) for a receiving device that is down (the MTU is not
@@ -448,7 +449,8 @@ func CloneRedirect(env helpers.Env, args *[5]uint64) (uint64, error) {
 	if mac > s.data {
 		mac = s.data
 	}
-	c := Clone{Ifindex: uint32(dev.Index), Flags: flags, Data: append([]byte(nil), s.buf[mac:s.tail]...)}
+	c := Clone{Ifindex: uint32(dev.Index), Flags: flags, Data: append([]byte(nil), s.buf[mac:s.tail]...),
+		VlanProto: be16(s.vlanProto), VlanTCI: s.vlanTCI}
 	if flags&FlagIngress != 0 {
 		// ____dev_forward_skb without the MTU check.
 		if dev.Down {

@@ -813,7 +813,8 @@ func SkbVlanPop(env helpers.Env, args *[5]uint64) (uint64, error) {
 // GetHashRecalc is bpf_get_hash_recalc: skb->hash, computed from the
 // packet's flow if it is not set (skb_get_hash). Linux hashes the flow
 // keys with a key chosen at random at boot, so the value differs from
-// the kernel's; it is stable for a flow and the same for both directions.
+// the kernel's; packets hash alike exactly when they do in Linux (see
+// flowHash).
 func GetHashRecalc(env helpers.Env, args *[5]uint64) (uint64, error) {
 	r, s, err := skbOf(env)
 	if err != nil {
@@ -848,76 +849,6 @@ func SetHash(env helpers.Env, args *[5]uint64) (uint64, error) {
 	s.hash, s.swHash, s.l4Hash = uint32(args[1]), true, true
 	r.syncSKB()
 	return 0, nil
-}
-
-// flowHash dissects the IPv4 or IPv6 flow of the packet (addresses, the
-// transport protocol and, for TCP, UDP, UDP-Lite and SCTP, the ports) and
-// hashes it direction-independently, never 0 (__flow_hash_from_keys). The
-// second result tells whether ports were part of it (l4_hash).
-func flowHash(s *skbState) (uint32, bool) {
-	p := s.buf[:s.tail]
-	nh := s.network
-	var src, dst []byte
-	var proto byte
-	var l4 int
-	switch s.protocol {
-	case be16(ethPIP):
-		if nh+20 > len(p) {
-			return 1, false
-		}
-		ihl := int(p[nh]&0xf) * 4
-		src, dst, proto = p[nh+12:nh+16], p[nh+16:nh+20], p[nh+9]
-		if le.Uint16(p[nh+6:])&0xff3f != 0 { // a fragment: no ports
-			proto = 0
-		}
-		l4 = nh + ihl
-	case be16(ethPIPv6):
-		if nh+40 > len(p) {
-			return 1, false
-		}
-		src, dst, proto = p[nh+8:nh+24], p[nh+24:nh+40], p[nh+6]
-		l4 = nh + 40
-	default:
-		return 1, false
-	}
-	var sport, dport uint16
-	ports := false
-	switch proto {
-	case 6, 17, 132, 136: // TCP, UDP, SCTP, UDP-Lite
-		if l4+4 <= len(p) {
-			sport, dport, ports = le.Uint16(p[l4:]), le.Uint16(p[l4+2:]), true
-		}
-	}
-	// Canonical order, so both directions hash alike.
-	if c := compareBytes(dst, src); c < 0 || c == 0 && dport < sport {
-		src, dst, sport, dport = dst, src, dport, sport
-	}
-	h := uint32(2166136261) // FNV-1a
-	mix := func(b ...byte) {
-		for _, x := range b {
-			h ^= uint32(x)
-			h *= 16777619
-		}
-	}
-	mix(src...)
-	mix(dst...)
-	mix(proto, byte(sport), byte(sport>>8), byte(dport), byte(dport>>8))
-	if h == 0 {
-		h = 1
-	}
-	return h, ports
-}
-
-func compareBytes(a, b []byte) int {
-	for i := range a {
-		if a[i] != b[i] {
-			if a[i] < b[i] {
-				return -1
-			}
-			return 1
-		}
-	}
-	return 0
 }
 
 // RedirectSKB is bpf_redirect for socket buffer programs: record ifindex

@@ -54,6 +54,26 @@ type Clone struct {
 	Flags   uint64
 	// Data is the packet as it was cloned, from its link-layer header.
 	Data []byte
+	// VlanProto and VlanTCI are the accelerated VLAN tag the copy carries
+	// (skb->vlan_proto and vlan_tci, which bpf_skb_vlan_push sets and
+	// bpf_skb_vlan_pop takes off), VlanProto in host order (0x8100 or
+	// 0x88a8); both 0 for none. Like the packet programs see, Data does
+	// not hold this tag: the device puts it after the MAC addresses (see
+	// Frame).
+	VlanProto uint16
+	VlanTCI   uint16
+}
+
+// Frame returns the copy as a frame: Data with the accelerated VLAN tag,
+// if any, after the MAC addresses, as the device sends it.
+func (c Clone) Frame() []byte {
+	if c.VlanProto == 0 && c.VlanTCI == 0 || len(c.Data) < 12 {
+		return c.Data
+	}
+	f := make([]byte, 0, len(c.Data)+vlanHLen)
+	f = append(f, c.Data[:12]...)
+	f = append(f, byte(c.VlanProto>>8), byte(c.VlanProto), byte(c.VlanTCI>>8), byte(c.VlanTCI))
+	return append(f, c.Data[12:]...)
 }
 
 // netState is the network part of a run.
