@@ -96,6 +96,16 @@ type Task struct {
 	// for bpf_get_current_cgroup_id, bpf_current_task_under_cgroup and
 	// bpf_skb_under_cgroup; nil is the root cgroup.
 	Cgroup *Cgroup
+	// PIDNamespace is the pid namespace PID and TGID are numbered in, for
+	// bpf_get_ns_current_pid_tgid; the zero value matches no namespace.
+	PIDNamespace Namespace
+}
+
+// Namespace names a Linux namespace as stat(2) of its /proc/PID/ns file
+// does: the nsfs device (st_dev) and the inode number (st_ino), which is
+// what programs pass to bpf_get_ns_current_pid_tgid.
+type Namespace struct {
+	Dev, Ino uint64
 }
 
 // Signal is a request of bpf_send_signal (Thread false: to the whole
