@@ -89,6 +89,11 @@ func (o *Object) InlineGlobalData(sections ...string) error {
 	for sec := range vars {
 		delete(spec.Maps, sec)
 	}
+	for name, v := range spec.Variables {
+		if _, ok := vars[v.SectionName]; ok {
+			delete(spec.Variables, name)
+		}
+	}
 	if err := checkReferences(spec); err != nil {
 		return fmt.Errorf("%s: %w", o.Name, err)
 	}
