@@ -56,10 +56,22 @@ var knownDiffs = []struct {
 	// None today: every case that passes in the kernel passes in waggle.
 }
 
+// kernelFails are the cases that fail in the kernel as in waggle, by
+// object and a regexp of case names, with the cause: without a kernel to
+// say so, waggle need not pass them. As root, a listed case that passes in
+// the kernel fails the test, so that the list stays true.
+var kernelFails = []struct {
+	object, cases, cause string
+}{
+	{"v1.12.19/nat_test.o", "nat", "the CHECK program without a SETUP ends in ERROR with no message in both (not investigated)"},
+	{"v1.14.19/tc_l2_announcement.o", "[01]_.*", "the test's own bug: it asserts memcmp(h_source, mac_one, ETH_HLEN) != 0, the MACs differ; Cilium 1.16 fixed it (== 0, ETH_ALEN)"},
+}
+
 // TestCilium builds Cilium's BPF unit tests with clang-19 and runs every
 // test in waggle (user space) and, as root, in the kernel: every case that
 // passes in the kernel must pass in waggle. Without root every case must
-// pass in waggle. -short runs a few objects in user space only.
+// pass in waggle but those kernelFails lists. -short runs a few objects in
+// user space only.
 func TestCilium(t *testing.T) {
 	objs := ciliumObjects(t)
 	kernelErr := kernel.Supported()
@@ -114,16 +126,26 @@ func compare(t *testing.T, object string, user, kern map[string]bpftest.Case, ta
 		u, uok := user[n]
 		k, kok := kern[n]
 		required := true
+		failsToo := listed(kernelFails, object, n)
 		if kern != nil {
 			tab.cases++
 			if kok && k.Status == bpftest.Pass {
 				tab.kernelPass++
+				if failsToo != "" {
+					t.Errorf("%s: passes in the kernel, though listed as failing there (%s): remove it from kernelFails", n, failsToo)
+				}
 			} else {
 				required = false
 				t.Logf("%s: fails in the kernel: %s %s", n, k.Status, strings.Join(k.Logs, "; "))
 			}
-		} else if uok {
-			tab.cases++
+		} else {
+			if uok {
+				tab.cases++
+			}
+			if failsToo != "" {
+				required = false
+				t.Logf("%s: fails in the kernel too: %s", n, failsToo)
+			}
 		}
 		if uok && u.Status == bpftest.Pass {
 			tab.userPass++
@@ -150,12 +172,19 @@ func compare(t *testing.T, object string, user, kern map[string]bpftest.Case, ta
 			continue
 		}
 		tab.diffs = append(tab.diffs, fmt.Sprintf("%s %s: %s", object, n, why))
+		if kern == nil {
+			t.Errorf("%s: fails in waggle: %s", n, why)
+			continue
+		}
 		t.Errorf("%s: passes in the kernel, not in waggle: %s", n, why)
 	}
 }
 
-func known(object, name string) string {
-	for _, d := range knownDiffs {
+func known(object, name string) string { return listed(knownDiffs, object, name) }
+
+// listed returns the cause of the entry of list that names the case, or "".
+func listed(list []struct{ object, cases, cause string }, object, name string) string {
+	for _, d := range list {
 		if d.object == object && regexp.MustCompile("^(?:"+d.cases+")$").MatchString(name) {
 			return d.cause
 		}
