@@ -37,6 +37,18 @@
 // Object.Dropped). Prog arrays declared with contents are filled from their
 // declarations, as cilium/ebpf and libbpf fill them.
 //
+// # Older releases
+//
+// Cilium's tests before 1.19 numbered statuses 0 (error) to 3 (skip):
+// Options.LegacyStatus reads them so. Until 1.17 tail calls sat in
+// sections "ID/KEY", placed at slot KEY of the prog array whose iproute2
+// definition (struct bpf_elf_map in a "maps" section) has that id; Open
+// places them so, and gives the programs whose section names no type the
+// tests' type. From 1.13 to 1.17 configuration was read as the address of
+// a variable that Cilium's loader turned into its value:
+// Object.InlineGlobalData does that. The tests of releases from 2022 to
+// 2025 run this way (TestCiliumReleases).
+//
 // # Engines
 //
 // Interp runs the object in a waggle.Collection; Kernel loads it with

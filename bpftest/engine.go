@@ -56,19 +56,9 @@ func (Interp) Name() string { return "interp" }
 // Load loads obj into a waggle collection, placing its tail calls as
 // Cilium's loader places them.
 func (e Interp) Load(obj *Object) (Instance, error) {
-	lo, err := loader.Load(bytes.NewReader(obj.elf), loader.Options{})
+	lo, err := e.object(obj)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", obj.Name, err)
-	}
-	if err := dropPrograms(lo, obj.Dropped); err != nil {
-		return nil, fmt.Errorf("%s: %w", obj.Name, err)
-	}
-	for _, t := range obj.Tails {
-		m, p := lo.MapIndex(t.Map), programIndex(lo, t.Program)
-		if m < 0 || p < 0 {
-			return nil, fmt.Errorf("%s: tail call %s in %s: the loader has no such program or map", obj.Name, t.Program, t.Map)
-		}
-		lo.Bindings = append(lo.Bindings, loader.Binding{Map: m, Key: t.Slot, Program: p, Inner: -1})
 	}
 	opts := e.Options
 	if opts == nil {
@@ -79,6 +69,34 @@ func (e Interp) Load(obj *Object) (Instance, error) {
 		return nil, fmt.Errorf("%s: %w", obj.Name, err)
 	}
 	return &interpInstance{c: c}, nil
+}
+
+// object returns obj as waggle's loader reads it, with its tail calls
+// placed and the unreachable ones left out.
+func (e Interp) object(obj *Object) (*loader.Object, error) {
+	if obj.rewritten { // the ELF file is not what runs: convert the spec
+		return loader.FromSpec(obj.Spec(), loader.Options{})
+	}
+	lo, err := loader.Load(bytes.NewReader(obj.elf), loader.Options{})
+	if err != nil {
+		return nil, err
+	}
+	// The loader places the programs of "ID/KEY" sections itself; obj.Tails
+	// says which of them are kept, and where.
+	lo.Bindings = slices.DeleteFunc(lo.Bindings, func(b loader.Binding) bool {
+		return b.Program >= 0 && obj.bySection[lo.Programs[b.Program].Name] == lo.Maps[b.Map].Name
+	})
+	if err := dropPrograms(lo, obj.Dropped); err != nil {
+		return nil, err
+	}
+	for _, t := range obj.Tails {
+		m, p := lo.MapIndex(t.Map), programIndex(lo, t.Program)
+		if m < 0 || p < 0 {
+			return nil, fmt.Errorf("tail call %s in %s: the loader has no such program or map", t.Program, t.Map)
+		}
+		lo.Bindings = append(lo.Bindings, loader.Binding{Map: m, Key: t.Slot, Program: p, Inner: -1})
+	}
+	return lo, nil
 }
 
 // dropPrograms removes the named programs from lo, renumbering the

@@ -76,6 +76,12 @@ type Object struct {
 
 	elf  []byte               // the file
 	spec *ebpf.CollectionSpec // parsed once, copied by each load
+	// bySection are the tail calls placed by their section name ("ID/KEY"),
+	// not by a decl tag: the prog array each goes into, by program.
+	bySection map[string]string
+	// rewritten means spec is no longer what elf holds
+	// (InlineGlobalData): engines load spec.
+	rewritten bool
 }
 
 // Errors of the tests' conventions.
@@ -121,6 +127,13 @@ func (o *Object) Bytes() []byte { return o.elf }
 // Spec returns a copy of the object as cilium/ebpf reads it, prepared as
 // the kernel should load it: tail calls placed in their prog arrays
 // (MapSpec.Contents), unreachable tail calls left out, and pinning off.
+// The rest of iproute2's map definitions (MapSpec.Extra: the id that
+// places tail calls, the pinning) is dropped once read, and the programs
+// whose section names no type (tail calls in "ID/KEY" sections, programs
+// in sections such as "from-container" that prog arrays name) take the
+// type of the tests, as Cilium's loader gave them the object's type, and
+// their attach type: Linux lets a prog array hold only programs of the
+// same expected attach type (cilium/ebpf gives "xdp" sections BPF_XDP).
 func (o *Object) Spec() *ebpf.CollectionSpec {
 	spec := o.spec.Copy()
 	for _, name := range o.Dropped {
@@ -130,8 +143,15 @@ func (o *Object) Spec() *ebpf.CollectionSpec {
 		ms := spec.Maps[t.Map]
 		ms.Contents = append(ms.Contents, ebpf.MapKV{Key: t.Slot, Value: t.Program})
 	}
+	check := spec.Programs[o.Tests[0].Programs[Check]]
+	for _, ps := range spec.Programs {
+		if ps.Type == ebpf.UnspecifiedProgram {
+			ps.Type, ps.AttachType = check.Type, check.AttachType
+		}
+	}
 	for _, ms := range spec.Maps {
 		ms.Pinning = ebpf.PinNone
+		ms.Extra = nil
 	}
 	return spec
 }
@@ -199,11 +219,30 @@ func testSection(sec string) (typ, name string, stage Stage, ok bool) {
 const tailTagPrefix = "tail:"
 
 // placeTails finds the tail-call programs and their slots, and drops those
-// that nothing reaches.
+// that nothing reaches. A program is placed by its BTF decl tag
+// (Cilium 1.18 on) or, in a section "ID/KEY" (iproute2's convention, which
+// Cilium used until 1.17), at slot KEY of the prog array whose iproute2
+// definition (struct bpf_elf_map) has that id.
 func (o *Object) placeTails() error {
 	var tails []Tail
 	isTail := map[string]bool{}
 	for name, ps := range o.spec.Programs {
+		if id, slot, ok := tailSection(ps.SectionName); ok {
+			m, err := o.mapByID(id)
+			if err != nil {
+				return fmt.Errorf("program %s (section %s): %w", name, ps.SectionName, err)
+			}
+			if slot >= o.spec.Maps[m].MaxEntries {
+				return fmt.Errorf("program %s (section %s): slot %d is outside %s (%d entries)", name, ps.SectionName, slot, m, o.spec.Maps[m].MaxEntries)
+			}
+			tails = append(tails, Tail{Program: name, Map: m, Slot: slot})
+			isTail[name] = true
+			if o.bySection == nil {
+				o.bySection = map[string]string{}
+			}
+			o.bySection[name] = m
+			continue
+		}
 		if !strings.HasSuffix(ps.SectionName, "/tail") {
 			continue
 		}
@@ -268,6 +307,50 @@ func (o *Object) placeTails() error {
 	}
 	sort.Strings(o.Dropped)
 	return nil
+}
+
+// tailSection splits iproute2's tail-call section name "ID/KEY": two
+// numbers, the map's id in decimal and the slot in decimal or, with 0x,
+// hexadecimal (Cilium's loader read them with %d/%v).
+func tailSection(sec string) (id, slot uint32, ok bool) {
+	a, b, found := strings.Cut(sec, "/")
+	if !found {
+		return 0, 0, false
+	}
+	i, err1 := strconv.ParseUint(a, 10, 32)
+	k, err2 := strconv.ParseUint(b, 0, 32)
+	if err1 != nil || err2 != nil {
+		return 0, 0, false
+	}
+	return uint32(i), uint32(k), true
+}
+
+// mapByID returns the prog array whose iproute2 definition has id: the
+// first 32-bit field after the five that every legacy definition has
+// (MapSpec.Extra).
+func (o *Object) mapByID(id uint32) (string, error) {
+	var found []string
+	for name, ms := range o.spec.Maps {
+		var f [4]byte
+		if ms.Extra == nil || ms.Extra.Size() < 8 {
+			continue // too short to be a struct bpf_elf_map
+		}
+		if _, err := ms.Extra.ReadAt(f[:], 0); err != nil || o.spec.ByteOrder.Uint32(f[:]) != id {
+			continue
+		}
+		found = append(found, name)
+	}
+	sort.Strings(found)
+	switch {
+	case len(found) == 0:
+		return "", fmt.Errorf("no map has iproute2 id %d", id)
+	case len(found) > 1:
+		return "", fmt.Errorf("maps %s and %s both have iproute2 id %d", found[0], found[1], id)
+	}
+	if t := o.spec.Maps[found[0]].Type; t != ebpf.ProgramArray {
+		return "", fmt.Errorf("map %s (iproute2 id %d) is a %s, not a prog array", found[0], id, t)
+	}
+	return found[0], nil
 }
 
 // reachable returns the programs reached from the roots (every program

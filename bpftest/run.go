@@ -38,6 +38,12 @@ type Options struct {
 	// runs them all. The tests of an object share its maps, so a test may
 	// depend on one that ran before it.
 	Run *regexp.Regexp
+	// LegacyStatus reads statuses as Cilium numbered them until 1.18
+	// (trf.proto's ERROR 0, PASS 1, FAIL 2, SKIP 3) rather than as it
+	// does since 1.19 (100 to 103): the check's return value and each
+	// record's status. Results report them as Error, Pass, Fail and Skip
+	// all the same.
+	LegacyStatus bool
 }
 
 // Result is the outcome of one test.
@@ -143,13 +149,13 @@ func Run(obj *Object, opts Options) []Result {
 	}
 	defer inst.Close()
 	for i, t := range tests {
-		runTest(inst, obj, t, &results[i])
+		runTest(inst, obj, t, opts.LegacyStatus, &results[i])
 	}
 	return results
 }
 
 // runTest runs one test's stages and reads its result into r.
-func runTest(inst Instance, obj *Object, t Test, r *Result) {
+func runTest(inst Instance, obj *Object, t Test, legacy bool, r *Result) {
 	for _, name := range []string{ResultMap, MetaMap} {
 		if err := clearMap(inst, obj, name); err != nil {
 			r.Err = err
@@ -178,8 +184,14 @@ func runTest(inst Instance, obj *Object, t Test, r *Result) {
 		}
 	}
 	r.Status = Status(int32(ret))
-	switch r.Status {
-	case Error, Pass, Fail, Skip:
+	if legacy {
+		r.Status = fromLegacy(r.Status)
+	}
+	switch {
+	case r.Status == Error || r.Status == Pass || r.Status == Fail || r.Status == Skip:
+	case legacy:
+		r.Status = Error
+		r.Err = fmt.Errorf("check returned %d, want 0 (error), 1 (pass), 2 (fail) or 3 (skip)", ret)
 	default:
 		r.Err = fmt.Errorf("check returned %d, want 100 (error), 101 (pass), 102 (fail) or 103 (skip)", ret)
 	}
@@ -195,6 +207,27 @@ func runTest(inst Instance, obj *Object, t Test, r *Result) {
 		return
 	}
 	r.Subtests, r.Logs = sr.Subtests, sr.Logs
+	if legacy {
+		for i := range r.Subtests {
+			r.Subtests[i].Status = fromLegacy(r.Subtests[i].Status)
+		}
+	}
+}
+
+// fromLegacy returns the Status that a status numbered as Cilium did until
+// 1.18 means; a number out of that range is Unknown.
+func fromLegacy(s Status) Status {
+	switch s {
+	case 0:
+		return Error
+	case 1:
+		return Pass
+	case 2:
+		return Fail
+	case 3:
+		return Skip
+	}
+	return Unknown
 }
 
 // clearMap zeroes element 0 of the array called name, if the object has
