@@ -39,8 +39,9 @@ import (
 // give the same verdicts, packets and maps on the same frames.
 
 // prepareGaps are the programs the kernel loads and waggle cannot prepare,
-// by tree ("v1.18.4", "workplace"), object and program, with why. An entry whose program prepares
-// fails the test, so the list shrinks as the gaps close.
+// by tree ("v1.18.4", "workplace"), object and program, with why. An entry
+// whose program prepares fails the test, so the list shrinks as the gaps
+// close. None today.
 var prepareGaps = map[string]string{}
 
 // bothRefuse are the objects and programs waggle refuses that the kernel
@@ -56,7 +57,8 @@ var bothRefuse = map[string]string{
 	"v1.10.0/sockops/bpf_redir":    "map of maps without an inner map",
 	"v1.12.19/sockops/bpf_sockops": "map of maps without an inner map",
 	"v1.12.19/sockops/bpf_redir":   "map of maps without an inner map; sockhash",
-	// clang-19 folds an offset into the context pointer of a 2022 source.
+	// clang-19's code for a 2022 source reads the context through a
+	// pointer it moved (ctx+12), which the verifier forbids.
 	"v1.12.19/bpf_xdp/tail_nodeport_nat_ipv6": "dereference of a modified context pointer",
 }
 
@@ -140,6 +142,19 @@ type stats struct {
 	refused                        map[string]int // the kernel's reasons
 	diffs                          []string
 	used                           map[string]bool // the entries of the lists met
+	verdicts                       map[string]int  // the kernel's, by name
+}
+
+// verdict names a program's return value.
+func verdict(typ ebpf.ProgramType, ret uint32) string {
+	names := map[uint32]string{0: "TC_ACT_OK", 2: "TC_ACT_SHOT", 7: "TC_ACT_REDIRECT", 3: "TC_ACT_PIPE"}
+	if typ == ebpf.XDP {
+		names = map[uint32]string{0: "XDP_ABORTED", 1: "XDP_DROP", 2: "XDP_PASS", 3: "XDP_TX", 4: "XDP_REDIRECT"}
+	}
+	if n, ok := names[ret]; ok {
+		return n
+	}
+	return fmt.Sprintf("%d", int32(ret))
 }
 
 // seen records that an entry of bothRefuse, prepareGaps or runGaps was met.
@@ -167,7 +182,7 @@ func TestDatapath(t *testing.T) {
 	for _, bt := range builds {
 		tr, res := bt.tree, bt.res
 		ran[tr.key] = true
-		st := &stats{tree: tr.name, objects: len(res.Objects), failed: len(res.Failed), refused: map[string]int{}, used: used}
+		st := &stats{tree: tr.name, objects: len(res.Objects), failed: len(res.Failed), refused: map[string]int{}, used: used, verdicts: map[string]int{}}
 		all = append(all, st)
 		for _, b := range res.Objects {
 			t.Run(strings.ReplaceAll(tr.name+"/"+b.Name, " ", "_"), func(t *testing.T) {
@@ -185,6 +200,9 @@ func TestDatapath(t *testing.T) {
 	for _, st := range all {
 		t.Logf("%-18s %7d (%d)  %10d  %12d  %15d  %4d  %12d  %4d  %5d  %22d  %13d",
 			st.tree, st.objects, st.failed, st.programs, st.kernel, st.waggle, st.both, st.compared, st.runs, st.agree, st.masked, st.mapsCompared)
+		if len(st.verdicts) > 0 {
+			t.Logf("    verdicts: %v", st.verdicts)
+		}
 		reasons := make([]string, 0, len(st.refused))
 		for r := range st.refused {
 			reasons = append(reasons, r)
@@ -420,7 +438,7 @@ func (st *stats) object(t *testing.T, treeName string, b ciliumdp.Built, kernelE
 		if known {
 			st.seen(key)
 		}
-		runs, agree, masked, first := compareRuns(kp, wp, frames, gap.bytes)
+		runs, agree, masked, first := compareRuns(kp, wp, frames, gap.bytes, st.verdicts)
 		st.runs += runs
 		st.agree += agree
 		st.masked += masked
@@ -664,8 +682,15 @@ func marshalKey(key uint32, n uint32) []byte {
 	return b[:n]
 }
 
-// insnPrefix is the verifier's "123: (5c) w0 &= w5: " before its message.
-var insnPrefix = regexp.MustCompile(`^\d+: \([0-9a-f]+\) [^:]*: `)
+// The parts of a refusal that differ from one program to the next: the
+// verifier's "123: (5c) w0 &= w5: " before its message, registers,
+// offsets and sizes, omitted lines.
+var (
+	insnPrefix  = regexp.MustCompile(`^\d+: \([0-9a-f]+\) [^:]*: `)
+	register    = regexp.MustCompile(`\bR\d+\b`)
+	offSize     = regexp.MustCompile(`\b(off|size)=-?\d+`)
+	omittedLogs = regexp.MustCompile(`\(\d+ line\(s\) omitted\)`)
+)
 
 // reason is why the kernel (or waggle) refused a program or an object,
 // without what differs from one program to the next (its name, the
@@ -684,9 +709,9 @@ func reason(err error) string {
 			break
 		}
 	}
-	msg = regexp.MustCompile(`\bR\d+\b`).ReplaceAllString(msg, "R")
-	msg = regexp.MustCompile(`\b(off|size)=-?\d+`).ReplaceAllString(msg, "$1=N")
-	msg = regexp.MustCompile(`\(\d+ line\(s\) omitted\)`).ReplaceAllString(msg, "")
+	msg = register.ReplaceAllString(msg, "R")
+	msg = offSize.ReplaceAllString(msg, "$1=N")
+	msg = omittedLogs.ReplaceAllString(msg, "")
 	return strings.TrimSpace(msg)
 }
 
@@ -781,13 +806,16 @@ func testFrames(t *testing.T) []frame {
 // agrees when the error or verdict and the output packet are the same;
 // masked counts the runs whose packets differ only at the offsets allow
 // lists; first describes the first run that differs otherwise.
-func compareRuns(kp *ebpf.Program, wp *waggle.Program, frames []frame, allow []int) (runs, agree, masked int, first string) {
+func compareRuns(kp *ebpf.Program, wp *waggle.Program, frames []frame, allow []int, verdicts map[string]int) (runs, agree, masked int, first string) {
 	for _, f := range frames {
 		runs++
 		kopts := &ebpf.RunOptions{Data: f.data, DataOut: make([]byte, len(f.data)+512)}
 		wopts := &waggle.RunOptions{Data: f.data, DataOut: make([]byte, len(f.data)+512)}
 		kret, kerr := kp.Run(kopts)
 		wret, werr := wp.Run(wopts)
+		if kerr == nil {
+			verdicts[verdict(kp.Type(), kret)]++
+		}
 		var diff string
 		switch {
 		case kerr != nil || werr != nil:
