@@ -1,6 +1,7 @@
 package waggle
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -152,6 +153,13 @@ func loaderOptions(opts *CollectionOptions) loader.Options {
 func newCollection(obj *loader.Object, opts *CollectionOptions) (_ *Collection, err error) {
 	if opts == nil {
 		opts = &CollectionOptions{}
+	}
+	if obj.ByteOrder != nil && obj.ByteOrder.Uint16([]byte{1, 0}) != binary.NativeEndian.Uint16([]byte{1, 0}) {
+		// The engines and maps work in the machine's byte order, as
+		// Linux's do: the object's constants, map contents and global
+		// variables would be read backwards.
+		return nil, fmt.Errorf("the object was compiled for %s and this machine is %s; Linux refuses to load it too (build it with -target bpf, or bpfel/bpfeb to match the machine)",
+			orderName(obj.ByteOrder), orderName(binary.NativeEndian))
 	}
 	c := &Collection{
 		hooks:    opts.Hooks,
@@ -599,4 +607,12 @@ func (c *Collection) randState() uint64 {
 	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
 	z = (z ^ z>>27) * 0x94d049bb133111eb
 	return (z ^ z>>31) | 1
+}
+
+// orderName names a byte order as clang's BPF targets do.
+func orderName(bo binary.ByteOrder) string {
+	if bo.Uint16([]byte{1, 0}) == 1 {
+		return "little-endian BPF (bpfel)"
+	}
+	return "big-endian BPF (bpfeb)"
 }

@@ -1,6 +1,7 @@
 package waggle_test
 
 import (
+	"encoding/binary"
 	"errors"
 	"strings"
 	"testing"
@@ -109,5 +110,26 @@ func TestMap_batch(t *testing.T) {
 	// Arrays refuse deletes, as in Linux.
 	if _, err := m.BatchDelete(keys[:4]); err == nil {
 		t.Error("deleted from an array")
+	}
+}
+
+// TestLoadCollection_byteOrder: an object compiled for the other byte
+// order is refused, naming both orders, as cilium/ebpf and Linux refuse
+// it; before, its programs prepared and read their globals backwards.
+func TestLoadCollection_byteOrder(t *testing.T) {
+	if binary.NativeEndian.Uint16([]byte{1, 0}) != 1 {
+		t.Skip("the test's other-order object is big-endian, and so is this machine")
+	}
+	_, err := waggle.LoadCollection("loader/testdata/globals_eb.o", nil)
+	if err == nil {
+		t.Fatal("a big-endian object loaded on a little-endian machine")
+	}
+	for _, want := range []string{"bpfeb", "bpfel", "-target"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if _, err := waggle.LoadCollection("loader/testdata/globals.o", nil); err != nil {
+		t.Errorf("the little-endian build of the same object: %v", err)
 	}
 }

@@ -275,9 +275,20 @@ func TestNetenv_socketsKernel(t *testing.T) {
 		if c.dev != 0 {
 			xctx, tctx = xdpCtx(c.dev, 14+len(c.req)), skbCtx(c.dev)
 		}
+		var fullMask [][2]int
+		if strings.Contains(c.name, "established") {
+			// A connection's rx_queue_mapping is the receive queue
+			// the last packet that updated it came in on, or -1:
+			// over the namespace's loopback, the same kernel gives
+			// -1 in most runs and 0 in some (seen under load), so
+			// neither the declared nor the netlink-read host can
+			// know it. waggle gives -1, a socket's value before a
+			// recorded queue updates it.
+			fullMask = [][2]int{{skRxQueue, skRxQueue + 4}}
+		}
 		all = append(all,
-			netCase{name: "xdp/" + c.name, prog: "xdp_sk", req: c.req, ctx: xctx},
-			netCase{name: "tc/" + c.name, prog: "tc_sk", req: c.req, ctx: tctx})
+			netCase{name: "xdp/" + c.name, prog: "xdp_sk", req: c.req, ctx: xctx, mask: fullMask},
+			netCase{name: "tc/" + c.name, prog: "tc_sk", req: c.req, ctx: tctx, mask: fullMask})
 		found["xdp/"+c.name], found["tc/"+c.name] = c.found, c.found
 		if c.req[0] == 0 && c.name != "short tuple" {
 			var mask [][2]int

@@ -505,6 +505,7 @@ func sockHost() *netenv.Config {
 const (
 	skFound    = 28
 	skSrcIP6   = 80
+	skRxQueue  = 112
 	skRCAssign = 32
 	skTuple    = 116
 	skReqSize  = skTuple + 36

@@ -38,6 +38,8 @@ const (
 	IDSnprintf          int32 = 165
 	IDLoop              int32 = 181
 	IDStrncmp           int32 = 182
+	IDTraceVprintk      int32 = 177
+	IDKtimeGetTAINs     int32 = 208
 	IDMapLookupPercpu   int32 = 195
 )
 
@@ -69,12 +71,15 @@ func Generic() Defs {
 		{ID: IDKtimeGetNs, Name: "ktime_get_ns", Func: KtimeGetNs, Proto: Proto{Ret: RetInteger}},
 		{ID: IDKtimeGetBootNs, Name: "ktime_get_boot_ns", Func: KtimeGetBootNs, Proto: Proto{Ret: RetInteger}},
 		{ID: IDKtimeGetCoarseNs, Name: "ktime_get_coarse_ns", Func: ktimeGetCoarseNs, Proto: Proto{Ret: RetInteger}},
+		{ID: IDKtimeGetTAINs, Name: "ktime_get_tai_ns", Func: ktimeGetTAINs, Proto: Proto{Ret: RetInteger}},
 		{ID: IDJiffies64, Name: "jiffies64", Func: jiffies64, Proto: Proto{Ret: RetInteger}},
 		{ID: IDGetPrandomU32, Name: "get_prandom_u32", Func: getPrandomU32, Proto: Proto{Ret: RetInteger}},
 		{ID: IDGetSMPProcessorID, Name: "get_smp_processor_id", Func: getSMPProcessorID, Proto: Proto{Ret: RetInteger}},
 		{ID: IDGetNUMANodeID, Name: "get_numa_node_id", Func: getNUMANodeID, Proto: Proto{Ret: RetInteger}},
 		{ID: IDTracePrintk, Name: "trace_printk", Func: tracePrintk,
 			Proto: Proto{Ret: RetInteger, Args: []ArgType{ArgPtrToMem | ArgReadOnly, ArgConstSize}, GPLOnly: true}},
+		{ID: IDTraceVprintk, Name: "trace_vprintk", Func: traceVprintk,
+			Proto: Proto{Ret: RetInteger, Args: []ArgType{ArgPtrToMem | ArgReadOnly, ArgConstSize, ArgPtrToMem | ArgMaybeNull | ArgReadOnly, ArgConstSizeOrZero}, GPLOnly: true}},
 		{ID: IDSnprintf, Name: "snprintf", Func: snprintf,
 			Proto: Proto{Ret: RetInteger, Args: []ArgType{ArgPtrToMem | ArgMaybeNull, ArgConstSizeOrZero, ArgPtrToConstStr, ArgPtrToMem | ArgMaybeNull | ArgReadOnly, ArgConstSizeOrZero}, GPLOnly: true}},
 		{ID: IDPerfEventOutput, Name: "perf_event_output", Func: perfEventOutput,
@@ -259,6 +264,10 @@ func tailCall(env Env, a *[5]uint64) (uint64, error) {
 
 func ktimeGetCoarseNs(Env, *[5]uint64) (uint64, error) { return coarseNs(), nil }
 
+// ktimeGetTAINs is bpf_ktime_get_tai_ns: nanoseconds of CLOCK_TAI (the
+// realtime clock without leap seconds; outside Linux, the realtime clock).
+func ktimeGetTAINs(Env, *[5]uint64) (uint64, error) { return taiNs(), nil }
+
 // hz is the tick rate jiffies64 counts in. The kernel's CONFIG_HZ is not
 // visible from user space; Debian's kernels use 250.
 const hz = 250
@@ -297,7 +306,28 @@ func tracePrintk(env Env, a *[5]uint64) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	text, err := bprintf(env, format, a[2:5])
+	return trace(env, "bpf_trace_printk", format, a[2:5])
+}
+
+// traceVprintk is bpf_trace_vprintk(fmt, fmt_size, data, data_len): the
+// trace_printk whose arguments are an array of u64 (at most 12), which
+// libbpf's bpf_printk calls for more than three arguments.
+func traceVprintk(env Env, a *[5]uint64) (uint64, error) {
+	args, ok, err := argArray(env, a[2], a[3])
+	if err != nil || !ok {
+		return errno(maps.EINVAL), err
+	}
+	format, err := env.Memory(a[0], a[1], false)
+	if err != nil {
+		return 0, err
+	}
+	return trace(env, "bpf_trace_vprintk", format, args)
+}
+
+// trace formats format with args into the trace pipe (State.Trace) and
+// returns the length of the text, or the error as an errno.
+func trace(env Env, helper string, format []byte, args []uint64) (uint64, error) {
+	text, err := bprintf(env, format, args)
 	if err != nil {
 		return maps.Return(err), nil
 	}
@@ -307,32 +337,44 @@ func tracePrintk(env Env, a *[5]uint64) (uint64, error) {
 			out = out[:MaxPrintfBuf-1]
 		}
 		if _, err := w.Write([]byte(out)); err != nil {
-			return 0, fmt.Errorf("bpf_trace_printk: %w", err)
+			return 0, fmt.Errorf("%s: %w", helper, err)
 		}
 	}
 	return uint64(len(text)), nil
+}
+
+// argArray reads the u64 arguments of bpf_snprintf and bpf_trace_vprintk
+// from data_len bytes at addr; ok is false when Linux answers EINVAL (a
+// length that is not a multiple of 8 or more than 12 arguments, or a
+// length with no array).
+func argArray(env Env, addr, size uint64) (args []uint64, ok bool, err error) {
+	if size%8 != 0 || size > MaxPrintfArgs*8 || (size != 0 && addr == 0) {
+		return nil, false, nil
+	}
+	if size == 0 {
+		return nil, true, nil
+	}
+	data, err := env.Memory(addr, size, false)
+	if err != nil {
+		return nil, false, err
+	}
+	for i := 0; i+8 <= len(data); i += 8 {
+		args = append(args, mem.Load64(mem.Addr(data[i:])))
+	}
+	return args, true, nil
 }
 
 // snprintf is bpf_snprintf(str, str_size, fmt, data, data_len): it writes
 // at most str_size bytes including the NUL, and returns the length of the
 // whole text plus one.
 func snprintf(env Env, a *[5]uint64) (uint64, error) {
-	if a[4]%8 != 0 || a[4] > MaxPrintfArgs*8 || (a[4] != 0 && a[3] == 0) {
-		return errno(maps.EINVAL), nil
+	args, ok, err := argArray(env, a[3], a[4])
+	if err != nil || !ok {
+		return errno(maps.EINVAL), err
 	}
 	format, err := cString(env, a[2])
 	if err != nil {
 		return 0, err
-	}
-	var args []uint64
-	if a[4] > 0 {
-		data, err := env.Memory(a[3], a[4], false)
-		if err != nil {
-			return 0, err
-		}
-		for i := 0; i+8 <= len(data); i += 8 {
-			args = append(args, mem.Load64(mem.Addr(data[i:])))
-		}
 	}
 	text, err := bprintf(env, format, args)
 	if err != nil {

@@ -16,3 +16,5 @@ func monotonicNs() uint64 { return clockNs(unix.CLOCK_MONOTONIC) }
 func boottimeNs() uint64  { return clockNs(unix.CLOCK_BOOTTIME) }
 
 func coarseNs() uint64 { return clockNs(unix.CLOCK_MONOTONIC_COARSE) }
+
+func taiNs() uint64 { return clockNs(unix.CLOCK_TAI) }

@@ -12,3 +12,5 @@ func monotonicNs() uint64 { return uint64(time.Since(start)) }
 func boottimeNs() uint64  { return uint64(time.Since(start)) }
 
 func coarseNs() uint64 { return uint64(time.Since(start)) }
+
+func taiNs() uint64 { return uint64(time.Now().UnixNano()) }

@@ -152,6 +152,7 @@ var (
 	rtSkbGSOSegs     = skbRuntime(skbGSOSegs)
 	rtSkbGSOSize     = skbRuntime(skbGSOSize)
 	rtSkbTstamp      = skbRuntime(skbTstamp)
+	rtSkbTstampType  = skbRuntime(skbTstampType)
 	rtSkbMark        = skbRuntime(skbMark)
 	rtSkbPriority    = skbRuntime(skbPriority)
 	rtSkbQueueMap    = skbRuntime(skbQueueMapping)

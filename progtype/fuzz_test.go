@@ -71,7 +71,11 @@ func FuzzRewrite(f *testing.F) {
 
 // helperIDs are the type-specific helpers the helper fuzzer calls.
 var helperIDs = []int32{44, 65, 54, 188, 189, 190, 23, 28, 9, 26, 68, 10, 11, 40, 135, 39, 32, 31, 38, 43, 50, 18, 19, 34, 41, 48,
-	14, 15, 16, 35, 4, 45, 112, 113, 114, 115, 173, 27, 67, 109, 117}
+	14, 15, 16, 35, 4, 45, 112, 113, 114, 115, 173, 27, 67, 109, 117,
+	// Added later, at the end so that the corpus keeps its meaning.
+	120, 17, 151, 24, 192,
+	163, 13, 37, 69, 123, 80, 98, 122, 46, 47, 25, 22, 55, 36, 51, 152, 155, 124, 95, 84, 85, 86,
+	83, 79, 97, 20, 29, 21, 30, 33, 99, 96}
 
 // FuzzHelpers calls the type-specific helpers with arbitrary arguments on
 // arbitrary packets, twice in a row, in the checked interpreter: a result or
@@ -132,4 +136,20 @@ func FuzzHelpers(f *testing.F) {
 			return
 		}
 	})
+}
+
+// TestFuzzHelpersCoverage: FuzzHelpers calls every helper its program
+// types implement, so that a helper added later is fuzzed too.
+func TestFuzzHelpersCoverage(t *testing.T) {
+	listed := map[int32]bool{}
+	for _, id := range helperIDs {
+		listed[id] = true
+	}
+	for _, typ := range []progtype.Type{progtype.XDP, progtype.SchedCLS, progtype.SocketFilter, progtype.Kprobe} {
+		for _, d := range mustKind(t, typ).Helpers() {
+			if !listed[d.ID] {
+				t.Errorf("%v implements bpf_%s (%d), which FuzzHelpers does not call: add it to helperIDs", typ, d.Name, d.ID)
+			}
+		}
+	}
 }

@@ -191,6 +191,7 @@ var protoCgroupArray = helpers.Proto{Args: []helpers.ArgType{helpers.ArgConstMap
 
 // cgroupDefs are the cgroup helpers of every run.
 var cgroupDefs = helpers.Defs{
+	{ID: idGetCgroupClassid, Name: "get_cgroup_classid", Proto: helpers.Proto{}, Func: GetCgroupClassid},
 	{ID: idCurrentTaskUnderCgroup, Name: "current_task_under_cgroup", Proto: protoCgroupArray, Func: CurrentTaskUnderCgroup},
 	{ID: idGetCurrentCgroupID, Name: "get_current_cgroup_id", Proto: helpers.Proto{}, Func: GetCurrentCgroupID},
 	{ID: idGetCurrentAncestorCgID, Name: "get_current_ancestor_cgroup_id", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgAnything}}, Func: GetCurrentAncestorCgroupID},
@@ -221,8 +222,52 @@ func SetRetval(env helpers.Env, args *[5]uint64) (uint64, error) {
 	return 0, nil
 }
 
+// GetCgroupClassid is bpf_get_cgroup_classid: the net_cls classid of the
+// current task (Task.Classid), 0 without one. Socket buffer programs pass
+// the packet, whose socket's classid Linux reads only in softirq context,
+// never in a test run, so the task's is the answer there too.
+func GetCgroupClassid(env helpers.Env, args *[5]uint64) (uint64, error) {
+	r, err := runOf(env)
+	if err != nil {
+		return 0, err
+	}
+	if t := r.in.Task; t != nil {
+		return uint64(t.Classid), nil
+	}
+	return 0, nil
+}
+
+// SkbCgroupClassid is bpf_skb_cgroup_classid: the net_cls classid of the
+// packet's socket, which is the task's that made it (Task.Classid); 0
+// without one.
+func SkbCgroupClassid(env helpers.Env, args *[5]uint64) (uint64, error) {
+	r, _, err := skbOf(env)
+	if err != nil {
+		return 0, err
+	}
+	if t := r.in.Task; t != nil {
+		return uint64(t.Classid), nil
+	}
+	return 0, nil
+}
+
+// GetRouteRealm is bpf_get_route_realm: the realm (tclassid) of the route
+// attached to the packet. Packets reach socket buffer programs before
+// routing (tc ingress) or, in a test run, with no route at all, and
+// waggle's routes have no realms, so it is 0, as Linux answers without a
+// route.
+func GetRouteRealm(env helpers.Env, args *[5]uint64) (uint64, error) {
+	if _, _, err := skbOf(env); err != nil {
+		return 0, err
+	}
+	return 0, nil
+}
+
 // skbCgroupDefs are the cgroup helpers of socket buffer runs.
 var skbCgroupDefs = helpers.Defs{
+	{ID: idGetCgroupClassid, Name: "get_cgroup_classid", Proto: protoCtx, Func: GetCgroupClassid},
+	{ID: idSkbCgroupClassid, Name: "skb_cgroup_classid", Proto: protoCtx, Func: SkbCgroupClassid},
+	{ID: idGetRouteRealm, Name: "get_route_realm", Proto: protoCtx, Func: GetRouteRealm},
 	{ID: idSkbUnderCgroup, Name: "skb_under_cgroup", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgConstMapPtr, helpers.ArgAnything}}, Func: SkbUnderCgroup},
 	{ID: idSkbCgroupID, Name: "skb_cgroup_id", Proto: protoCtx, Func: SkbCgroupID},
 	{ID: idSkbAncestorCgroupID, Name: "skb_ancestor_cgroup_id", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgAnything}}, Func: SkbAncestorCgroupID},

@@ -868,7 +868,42 @@ func RedirectSKB(env helpers.Env, args *[5]uint64) (uint64, error) {
 }
 
 // skbDefs are the socket buffer helpers.
+// The clocks of bpf_skb_set_tstamp (enum skb_tstamp_type, Linux 6.11).
+const (
+	skbClockRealtime  = 0
+	skbClockMonotonic = 1
+	skbClockTAI       = 2
+)
+
+// SkbSetTstamp is bpf_skb_set_tstamp(skb, tstamp, tstamp_type): it sets
+// __sk_buff.tstamp and .tstamp_type, for IPv4 and IPv6 packets only
+// (-EOPNOTSUPP otherwise). The clock is realtime, monotonic or TAI; the
+// latter two need a time other than 0; anything else is -EINVAL.
+func SkbSetTstamp(env helpers.Env, args *[5]uint64) (uint64, error) {
+	r, s, err := skbOf(env)
+	if err != nil {
+		return 0, err
+	}
+	if s.protocol != be16(ethPIP) && s.protocol != be16(ethPIPv6) {
+		return errno(maps.EOPNOTSUPP), nil
+	}
+	tstamp, typ := args[1], uint32(args[2])
+	switch typ {
+	case skbClockRealtime:
+	case skbClockMonotonic, skbClockTAI:
+		if tstamp == 0 {
+			return errno(maps.EINVAL), nil
+		}
+	default:
+		return errno(maps.EINVAL), nil
+	}
+	le.PutUint64(r.shadow[rtSkbTstamp:], tstamp)
+	le.PutUint32(r.shadow[rtSkbTstampType:], typ)
+	return 0, nil
+}
+
 var skbDefs = helpers.Defs{
+	{ID: idSkbSetTstamp, Name: "skb_set_tstamp", Proto: protoCtxAnyAny, Func: SkbSetTstamp},
 	{ID: helpers.IDPerfEventOutput, Name: "perf_event_output", Proto: protoEventOutput, Func: SkbEventOutput},
 	{ID: idSkbLoadBytes, Name: "skb_load_bytes", Proto: protoLoadBytes, Func: SkbLoadBytes},
 	{ID: idSkbLoadBytesRelative, Name: "skb_load_bytes_relative", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgAnything, helpers.ArgPtrToMem | helpers.ArgUninit, helpers.ArgConstSize, helpers.ArgAnything}}, Func: SkbLoadBytesRelative},

@@ -76,6 +76,36 @@ func GetCurrentComm(env helpers.Env, args *[5]uint64) (uint64, error) {
 	return 0, nil
 }
 
+// pidnsInfoSize is sizeof(struct bpf_pidns_info): pid and tgid, u32 each.
+const pidnsInfoSize = 8
+
+// GetNsCurrentPidTgid is bpf_get_ns_current_pid_tgid(dev, ino, nsdata,
+// size) (kernel/bpf/helpers.c): the current task's pid and tgid as seen
+// in the pid namespace dev and ino name, written to the struct
+// bpf_pidns_info at nsdata. The task's numbers are those of its own
+// namespace (Task.PIDNamespace), so any other namespace, a size other than
+// 8 or a device number wider than the kernel's 32-bit dev_t gives
+// -EINVAL, and nsdata is zeroed, as in Linux.
+func GetNsCurrentPidTgid(env helpers.Env, args *[5]uint64) (uint64, error) {
+	t, err := taskOf(env)
+	if err != nil {
+		return 0, err
+	}
+	buf, err := env.Memory(args[2], uint64(uint32(args[3])), true)
+	if err != nil {
+		return 0, err
+	}
+	dev, ino := args[0], args[1]
+	if len(buf) != pidnsInfoSize || dev != uint64(uint32(dev)) || t == nil ||
+		t.PIDNamespace == (Namespace{}) || t.PIDNamespace != (Namespace{Dev: dev, Ino: ino}) {
+		clear(buf)
+		return errno(maps.EINVAL), nil
+	}
+	le.PutUint32(buf, t.PID)
+	le.PutUint32(buf[4:], t.TGID)
+	return 0, nil
+}
+
 // GetCurrentTask is bpf_get_current_task: the address of the current
 // task's struct (Task.Struct), which bpf_probe_read_kernel can read; 0
 // when the hook gives none.
@@ -265,6 +295,7 @@ var taskDefs = helpers.Defs{
 	{ID: idGetCurrentPidTgid, Name: "get_current_pid_tgid", Proto: helpers.Proto{}, Func: GetCurrentPidTgid},
 	{ID: idGetCurrentUIDGid, Name: "get_current_uid_gid", Proto: helpers.Proto{}, Func: GetCurrentUIDGid},
 	{ID: idGetCurrentComm, Name: "get_current_comm", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToMem | helpers.ArgUninit, helpers.ArgConstSize}}, Func: GetCurrentComm},
+	{ID: idGetNsCurrentPidTgid, Name: "get_ns_current_pid_tgid", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgAnything, helpers.ArgAnything, helpers.ArgPtrToMem | helpers.ArgUninit, helpers.ArgConstSize}}, Func: GetNsCurrentPidTgid},
 	{ID: idGetCurrentTask, Name: "get_current_task", Proto: helpers.Proto{GPLOnly: true}, Func: GetCurrentTask},
 	{ID: idProbeRead, Name: "probe_read", Proto: protoProbeRead, Func: probeRead},
 	{ID: idProbeReadStr, Name: "probe_read_str", Proto: protoProbeRead, Func: probeReadStr(false)},

@@ -96,6 +96,21 @@ type Task struct {
 	// for bpf_get_current_cgroup_id, bpf_current_task_under_cgroup and
 	// bpf_skb_under_cgroup; nil is the root cgroup.
 	Cgroup *Cgroup
+	// Classid is the net_cls classid of the task's cgroup v1 (and of the
+	// sockets it creates), for bpf_get_cgroup_classid and
+	// bpf_skb_cgroup_classid; 0 is a task in no net_cls cgroup, as every
+	// task of a cgroup v2 host is.
+	Classid uint32
+	// PIDNamespace is the pid namespace PID and TGID are numbered in, for
+	// bpf_get_ns_current_pid_tgid; the zero value matches no namespace.
+	PIDNamespace Namespace
+}
+
+// Namespace names a Linux namespace as stat(2) of its /proc/PID/ns file
+// does: the nsfs device (st_dev) and the inode number (st_ino), which is
+// what programs pass to bpf_get_ns_current_pid_tgid.
+type Namespace struct {
+	Dev, Ino uint64
 }
 
 // Signal is a request of bpf_send_signal (Thread false: to the whole
