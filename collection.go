@@ -49,6 +49,13 @@ type CollectionOptions struct {
 	// ProgramTypes overrides the program type the section name gives, by
 	// program or section name (what `--type` does for bpftool).
 	ProgramTypes map[string]ebpf.ProgramType
+	// AttachTypes overrides the expected attach type the section name
+	// gives, keyed as ProgramTypes: with it, the type and attach type a
+	// loader names for a section that says neither (bpftool's "prog load
+	// OBJ PATH type cgroup/connect4" for Cilium v1.10's "connect4"), on
+	// which context access depends (a cgroup_sock_addr program may write
+	// user_ip4 only when attached to IPv4 connect or sendmsg).
+	AttachTypes map[string]ebpf.AttachType
 	// DefaultProgramType is the type of every program that has none: whose
 	// section libbpf does not know (iproute2's "1/0", Open vSwitch's
 	// "tail-3", Cilium's old "from-netdev", functions of a .text-only
@@ -140,7 +147,7 @@ func loaderOptions(opts *CollectionOptions) loader.Options {
 	if opts == nil {
 		return loader.Options{}
 	}
-	return loader.Options{ProgramType: opts.ProgramTypes, DefaultType: opts.DefaultProgramType}
+	return loader.Options{ProgramType: opts.ProgramTypes, AttachType: opts.AttachTypes, DefaultType: opts.DefaultProgramType}
 }
 
 func newCollection(obj *loader.Object, opts *CollectionOptions) (_ *Collection, err error) {

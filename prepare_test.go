@@ -185,3 +185,69 @@ func TestCollection_externs(t *testing.T) {
 		t.Errorf("uses_asm_symbol: %d, %v; want XDP_PASS (the symbol is 0)", ret, err)
 	}
 }
+
+// TestCollection_attachTypes: a program whose section names neither its
+// type nor its attach type (Cilium v1.10's "connect4") prepares and runs
+// with both given, as bpftool's "prog load ... type cgroup/connect4" gives
+// them, and not with the type alone (writing user_ip4 needs an IPv4
+// connect or sendmsg attach type), as in the kernel.
+func TestCollection_attachTypes(t *testing.T) {
+	const obj = "loader/testdata/untyped.o"
+	types := map[string]ebpf.ProgramType{"connect4": ebpf.CGroupSockAddr}
+	attach := map[string]ebpf.AttachType{"connect4": ebpf.AttachCGroupInet4Connect}
+	coll, err := waggle.LoadCollection(obj, &waggle.CollectionOptions{ProgramTypes: types, AttachTypes: attach})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer coll.Close()
+	p := coll.Programs["sock4_connect"]
+	if err := p.Prepare(); err != nil {
+		t.Fatalf("with its attach type: %v", err)
+	}
+	// struct bpf_sock_addr: user_ip4 at 4, user_port at 24, family 28.
+	ctx := make([]byte, 72)
+	ctx[24], ctx[25] = 0, 80
+	ctx[28] = 2
+	out := make([]byte, len(ctx))
+	if ret, err := p.Run(&waggle.RunOptions{Context: ctx, ContextOut: out}); err != nil || ret != 1 {
+		t.Fatalf("run: %d, %v", ret, err)
+	}
+	if got := out[4:8]; string(got) != "\x0a\x00\x00\x01" {
+		t.Errorf("user_ip4 %x after the run, want 0a000001", got)
+	}
+
+	typeOnly, err := waggle.LoadCollection(obj, &waggle.CollectionOptions{ProgramTypes: types})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer typeOnly.Close()
+	werr := typeOnly.Programs["sock4_connect"].Prepare()
+	if werr == nil || !strings.Contains(werr.Error(), "attach type") {
+		t.Errorf("without its attach type: %v, want an error naming the attach type", werr)
+	}
+	if _, err := waggle.LoadCollection(obj, &waggle.CollectionOptions{AttachTypes: map[string]ebpf.AttachType{"connect6": ebpf.AttachCGroupInet6Connect}}); err == nil || !strings.Contains(err.Error(), `"connect6"`) {
+		t.Errorf("an attach type for a section the object lacks: %v, want an error naming it", err)
+	}
+
+	if err := kernel.Supported(); err != nil {
+		t.Skipf("kernel comparison: %v", err)
+	}
+	for _, tc := range []struct {
+		attach ebpf.AttachType
+		loads  bool
+	}{{ebpf.AttachCGroupInet4Connect, true}, {ebpf.AttachNone, false}} {
+		spec, err := ebpf.LoadCollectionSpec(obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps := spec.Programs["sock4_connect"]
+		ps.Type, ps.AttachType = ebpf.CGroupSockAddr, tc.attach
+		kp, err := ebpf.NewProgram(ps)
+		if err == nil {
+			kp.Close()
+		}
+		if (err == nil) != tc.loads {
+			t.Errorf("attach type %s: the kernel loads it: %v, want %v (%v)", tc.attach, err == nil, tc.loads, err)
+		}
+	}
+}

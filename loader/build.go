@@ -70,16 +70,23 @@ func build(spec *ebpf.CollectionSpec, opts Options, ef *elfFacts) (*Object, erro
 		order = ef.progOrder
 	}
 	names := ordered(spec.Programs, order)
+	var keys [][2]string // option, key
 	for key := range opts.ProgramType {
+		keys = append(keys, [2]string{"ProgramType", key})
+	}
+	for key := range opts.AttachType {
+		keys = append(keys, [2]string{"AttachType", key})
+	}
+	for _, k := range keys {
 		found := false
 		for _, name := range names {
-			if ps := spec.Programs[name]; name == key || ps.SectionName == key {
+			if ps := spec.Programs[name]; name == k[1] || ps.SectionName == k[1] {
 				found = true
 				break
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("option ProgramType: no program or section is called %q", key)
+			return nil, fmt.Errorf("option %s: no program or section is called %q", k[0], k[1])
 		}
 	}
 	for _, name := range names {
@@ -273,6 +280,12 @@ func (b *builder) header(name string, ps *ebpf.ProgramSpec) *Program {
 	}
 	if t, ok := b.opts.ProgramType[name]; ok {
 		p.Type, p.TypeFrom = t, TypeFromOption
+	}
+	if a, ok := b.opts.AttachType[ps.SectionName]; ok {
+		p.AttachType = a
+	}
+	if a, ok := b.opts.AttachType[name]; ok {
+		p.AttachType = a
 	}
 	return p
 }

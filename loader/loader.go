@@ -303,6 +303,14 @@ type Options struct {
 	// no section is an error.
 	ProgramType map[string]ebpf.ProgramType
 
+	// AttachType overrides the expected attach type of programs, keyed as
+	// ProgramType is: what a loader that names a section's type sets with
+	// it (bpftool's "prog load OBJ PATH type cgroup/connect4" sets
+	// BPF_PROG_TYPE_CGROUP_SOCK_ADDR and BPF_CGROUP_INET4_CONNECT), for
+	// sections whose names say neither (Cilium v1.10's "connect4"). A key
+	// that names no program and no section is an error.
+	AttachType map[string]ebpf.AttachType
+
 	// DefaultType is the type of every program that has none after the
 	// section name, ProgramType and the prog arrays of typed programs have
 	// been consulted: what tc's "bpf obj FILE" or a loader's

@@ -253,3 +253,30 @@ func TestLoad_externs(t *testing.T) {
 		t.Errorf("%d programs, want 5", len(obj.Programs))
 	}
 }
+
+// TestLoad_attachTypeOption: Options.AttachType sets the expected attach
+// type of a program by section or program name, and names a key that
+// matches neither.
+func TestLoad_attachTypeOption(t *testing.T) {
+	for _, key := range []string{"connect4", "sock4_connect"} {
+		obj, err := LoadFile("testdata/untyped.o", Options{
+			ProgramType: map[string]ebpf.ProgramType{key: ebpf.CGroupSockAddr},
+			AttachType:  map[string]ebpf.AttachType{key: ebpf.AttachCGroupInet4Connect},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := mustProgram(t, obj, "sock4_connect")
+		if p.Type != ebpf.CGroupSockAddr || p.AttachType != ebpf.AttachCGroupInet4Connect {
+			t.Errorf("by %q: %s, attach type %s", key, p.Type, p.AttachType)
+		}
+	}
+	obj := mustLoad(t, "testdata/untyped.o")
+	if p := mustProgram(t, obj, "sock4_connect"); p.Type != ebpf.UnspecifiedProgram || p.AttachType != ebpf.AttachNone {
+		t.Errorf("without options: %s, attach type %s", p.Type, p.AttachType)
+	}
+	_, err := LoadFile("testdata/untyped.o", Options{AttachType: map[string]ebpf.AttachType{"bind4": ebpf.AttachCGroupInet4Bind}})
+	if err == nil || !strings.Contains(err.Error(), `option AttachType: no program or section is called "bind4"`) {
+		t.Errorf("unknown key: %v", err)
+	}
+}
