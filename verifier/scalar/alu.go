@@ -14,9 +14,12 @@ import (
 // kernel does. off selects sdiv/smod (1) or movsx (8, 16, 32); imm is the
 // byte-swap width and be selects BPF_TO_BE, as in isa.ALU.
 //
-// It follows check_alu_op and adjust_scalar_min_max_vals of Linux 6.12,
-// including where the kernel gives up and the result is Unknown():
-// div, mod, neg and byte swaps, and shifts whose amount is not a known
+// It follows check_alu_op and adjust_scalar_min_max_vals of Linux 6.12
+// with the changes up to 6.18 (the verifier's "linux" target) that show in
+// 6.18's log: neg and byte swaps are tracked, mul keeps signed bounds,
+// add and sub keep an unsigned range whose both ends wrap, tnum_mul is the
+// union-based one. Where the kernel gives up, so does ALU, and the result
+// is Unknown(): div and mod, and shifts whose amount is not a known
 // constant below the operand width. (The kernel rejects a BPF_K shift by
 // the width or more, and a BPF_K div or mod by 0, before it gets here;
 // those are the verifier's to reject.)
@@ -28,11 +31,25 @@ func ALU(op isa.ALUOp, wide bool, off int16, imm int32, be bool, dst, src Value)
 	switch op {
 	case isa.ALUMov:
 		return mov(wide, off, src)
-	case isa.ALUNeg, isa.ALUEnd, isa.ALUDiv, isa.ALUMod:
-		// check_alu_op marks the destination unknown for neg and the
-		// byte swaps (check_reg_arg with DST_OP), and
+	case isa.ALUDiv, isa.ALUMod:
 		// is_safe_to_compute_dst_reg_range refuses div and mod.
 		return Unknown()
+	case isa.ALUEnd:
+		d := dst
+		d.byteSwap(wide || be, int(imm))
+		d.Sync()
+		return d
+	case isa.ALUNeg:
+		// 0 - dst, with dst as the subtrahend.
+		d := Const(0)
+		d.sub32(dst)
+		d.sub64(dst)
+		d.Var = dst.Var.Neg()
+		if !wide {
+			d.zext32()
+		}
+		d.Sync()
+		return d
 	}
 	if !safeToCompute(op, wide, src) {
 		return Unknown()
@@ -129,6 +146,42 @@ func mov(wide bool, off int16, src Value) Value {
 	return d
 }
 
+// byteSwap is BPF_END on a little-endian host as Linux 6.18 tracks it:
+// a swap (bswap, or to big-endian) swaps the tnum's bytes and forgets the
+// bounds; then a 16- or 32-bit form truncates (coerce_reg_to_size). The
+// caller syncs; a 32-bit class BPF_END is not zero-extended again, since
+// le64/be64 keep all 64 bits.
+func (v *Value) byteSwap(swap bool, width int) {
+	if width != 16 && width != 32 {
+		width = 64
+	}
+	if swap {
+		v.Var = v.Var.Bswap(width)
+		v.unbound64()
+		v.unbound32()
+	}
+	if width < 64 {
+		v.truncate(width / 8)
+	}
+}
+
+// truncate is coerce_reg_to_size: keep the low size (1, 2 or 4) bytes.
+func (v *Value) truncate(size int) {
+	v.Var = v.Var.Cast(size)
+	mask := uint64(1)<<(size*8) - 1
+	if v.UMin&^mask == v.UMax&^mask {
+		v.UMin &= mask
+		v.UMax &= mask
+	} else {
+		v.UMin, v.UMax = 0, mask
+	}
+	v.SMin, v.SMax = int64(v.UMin), int64(v.UMax)
+	if size < 4 {
+		v.unbound32()
+	}
+	v.Sync()
+}
+
 // zext32 is zext_32_to_64 with __reg_assign_32_into_64: the upper half
 // becomes zero and the 64-bit bounds are the 32-bit ones.
 func (v *Value) zext32() {
@@ -219,9 +272,10 @@ func (v *Value) add32(s Value) {
 	} else {
 		v.S32Min, v.S32Max = smin, smax
 	}
+	// When both ends wrap the range is still a range, shifted.
 	umin, c1 := bits.Add32(v.U32Min, s.U32Min, 0)
 	umax, c2 := bits.Add32(v.U32Max, s.U32Max, 0)
-	if c1 != 0 || c2 != 0 {
+	if c1 == 0 && c2 != 0 {
 		v.U32Min, v.U32Max = 0, math.MaxUint32
 	} else {
 		v.U32Min, v.U32Max = umin, umax
@@ -238,7 +292,7 @@ func (v *Value) add64(s Value) {
 	}
 	umin, c1 := bits.Add64(v.UMin, s.UMin, 0)
 	umax, c2 := bits.Add64(v.UMax, s.UMax, 0)
-	if c1 != 0 || c2 != 0 {
+	if c1 == 0 && c2 != 0 {
 		v.UMin, v.UMax = 0, math.MaxUint64
 	} else {
 		v.UMin, v.UMax = umin, umax
@@ -253,7 +307,8 @@ func (v *Value) sub32(s Value) {
 	} else {
 		v.S32Min, v.S32Max = smin, smax
 	}
-	if v.U32Min < s.U32Max {
+	// When both ends wrap the range is still a range, shifted.
+	if v.U32Min < s.U32Max && v.U32Max >= s.U32Min {
 		v.U32Min, v.U32Max = 0, math.MaxUint32
 	} else {
 		v.U32Min -= s.U32Max
@@ -269,7 +324,7 @@ func (v *Value) sub64(s Value) {
 	} else {
 		v.SMin, v.SMax = smin, smax
 	}
-	if v.UMin < s.UMax {
+	if v.UMin < s.UMax && v.UMax >= s.UMin {
 		v.UMin, v.UMax = 0, math.MaxUint64
 	} else {
 		v.UMin -= s.UMax
@@ -297,34 +352,62 @@ func subOverflow64(a, b int64) (int64, bool) {
 	return r, (a >= 0) != (b >= 0) && (r >= 0) != (a >= 0)
 }
 
-// mul32 and mul64 are scalar32_min_max_mul and scalar_min_max_mul of 6.12:
-// bounds only for non-negative operands small enough not to overflow.
+// mul32 and mul64 are scalar32_min_max_mul and scalar_min_max_mul as
+// Linux 6.18 does them: unsigned bounds unless a product of the ends
+// overflows, signed bounds from the four products of the ends unless one
+// overflows.
 func (v *Value) mul32(s Value) {
-	if s.S32Min < 0 || v.S32Min < 0 || s.U32Max > math.MaxUint16 || v.U32Max > math.MaxUint16 {
-		v.unbound32()
-		return
-	}
-	v.U32Min *= s.U32Min
-	v.U32Max *= s.U32Max
-	if v.U32Max > math.MaxInt32 {
-		v.S32Min, v.S32Max = math.MinInt32, math.MaxInt32
+	hi1, umax := bits.Mul32(v.U32Max, s.U32Max)
+	hi2, umin := bits.Mul32(v.U32Min, s.U32Min)
+	if hi1 != 0 || hi2 != 0 {
+		v.U32Min, v.U32Max = 0, math.MaxUint32
 	} else {
-		v.S32Min, v.S32Max = int32(v.U32Min), int32(v.U32Max)
+		v.U32Min, v.U32Max = umin, umax
 	}
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	for _, p := range [4]int64{
+		int64(v.S32Min) * int64(s.S32Min), int64(v.S32Min) * int64(s.S32Max),
+		int64(v.S32Max) * int64(s.S32Min), int64(v.S32Max) * int64(s.S32Max),
+	} {
+		if p < math.MinInt32 || p > math.MaxInt32 {
+			v.S32Min, v.S32Max = math.MinInt32, math.MaxInt32
+			return
+		}
+		lo, hi = min(lo, p), max(hi, p)
+	}
+	v.S32Min, v.S32Max = int32(lo), int32(hi)
 }
 
 func (v *Value) mul64(s Value) {
-	if s.SMin < 0 || v.SMin < 0 || s.UMax > math.MaxUint32 || v.UMax > math.MaxUint32 {
-		v.unbound64()
-		return
-	}
-	v.UMin *= s.UMin
-	v.UMax *= s.UMax
-	if v.UMax > math.MaxInt64 {
-		v.SMin, v.SMax = math.MinInt64, math.MaxInt64
+	hi1, umax := bits.Mul64(v.UMax, s.UMax)
+	hi2, umin := bits.Mul64(v.UMin, s.UMin)
+	if hi1 != 0 || hi2 != 0 {
+		v.UMin, v.UMax = 0, math.MaxUint64
 	} else {
-		v.SMin, v.SMax = int64(v.UMin), int64(v.UMax)
+		v.UMin, v.UMax = umin, umax
 	}
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	for _, f := range [4][2]int64{{v.SMin, s.SMin}, {v.SMin, s.SMax}, {v.SMax, s.SMin}, {v.SMax, s.SMax}} {
+		p, ok := mulInt64(f[0], f[1])
+		if !ok {
+			v.SMin, v.SMax = math.MinInt64, math.MaxInt64
+			return
+		}
+		lo, hi = min(lo, p), max(hi, p)
+	}
+	v.SMin, v.SMax = lo, hi
+}
+
+// mulInt64 is a*b and whether it fits in int64 (check_mul_overflow).
+func mulInt64(a, b int64) (int64, bool) {
+	p := a * b
+	if a == 0 || b == 0 {
+		return 0, true
+	}
+	if (a == -1 && b == math.MinInt64) || (b == -1 && a == math.MinInt64) {
+		return p, false
+	}
+	return p, p/b == a
 }
 
 // The bitwise ops below run after v.Var holds the result tnum (as in the

@@ -136,23 +136,22 @@ func (a Tnum) Xor(b Tnum) Tnum {
 	return Tnum{Value: v &^ mu, Mask: mu}
 }
 
-// Mul is the product (tnum_mul of Linux 6.12): the product of the known
-// parts plus, for each bit of a that is 1 or unknown, b's uncertainty
-// shifted to that bit.
+// Mul is the product (tnum_mul as Linux 6.18 computes it): long
+// multiplication over a's bits, adding b shifted for a bit known 1 and
+// taking the union of "added" and "not added" for an unknown bit.
 func (a Tnum) Mul(b Tnum) Tnum {
-	accV := a.Value * b.Value
-	var accM Tnum
+	var acc Tnum
 	for a.Value != 0 || a.Mask != 0 {
 		switch {
 		case a.Value&1 != 0:
-			accM = accM.Add(Tnum{Mask: b.Mask})
+			acc = acc.Add(b)
 		case a.Mask&1 != 0:
-			accM = accM.Add(Tnum{Mask: b.Value | b.Mask})
+			acc = acc.Union(acc.Add(b))
 		}
 		a = a.Rsh(1)
 		b = b.Lsh(1)
 	}
-	return TnumConst(accV).Add(accM)
+	return acc
 }
 
 // Intersect is the tnum of the numbers in both a and b, given that they
@@ -169,6 +168,18 @@ func (a Tnum) Intersect(b Tnum) Tnum {
 func (a Tnum) Union(b Tnum) Tnum {
 	mu := a.Mask | b.Mask | (a.Value ^ b.Value)
 	return Tnum{Value: a.Value &^ mu, Mask: mu}
+}
+
+// Bswap reverses the bytes of the low width (16, 32 or 64) bits and
+// clears the rest, as BPF_END does to the number (tnum_bswap16/32/64).
+func (a Tnum) Bswap(width int) Tnum {
+	switch width {
+	case 16:
+		return Tnum{Value: uint64(bits.ReverseBytes16(uint16(a.Value))), Mask: uint64(bits.ReverseBytes16(uint16(a.Mask)))}
+	case 32:
+		return Tnum{Value: uint64(bits.ReverseBytes32(uint32(a.Value))), Mask: uint64(bits.ReverseBytes32(uint32(a.Mask)))}
+	}
+	return Tnum{Value: bits.ReverseBytes64(a.Value), Mask: bits.ReverseBytes64(a.Mask)}
 }
 
 // Cast keeps the low size bytes, size 1 to 8 (tnum_cast).
