@@ -17,6 +17,7 @@ const (
 	Always Outcome = 1  // the jump is always taken: only the target
 )
 
+// String is "maybe", "never" or "always".
 func (o Outcome) String() string {
 	switch o {
 	case Never:
@@ -160,8 +161,10 @@ func constValue(v Value, wide bool) uint64 {
 // Refine narrows a and b to the numbers for which "if a op b goto" goes
 // the way taken says (reg_set_min_max and regs_refine_cond_op of Linux
 // 6.12). It is meant for a jump whose BranchTaken is Maybe, as the kernel
-// uses it; on a side that cannot happen the result may be inconsistent
-// (see Value.Consistent). For a BPF_K jump b is Const(uint64(int64(imm)))
+// uses it. On a side that cannot happen the result may be inconsistent
+// (Value.Consistent is false: the side is dead); the kernel then logs a
+// "REG INVARIANTS VIOLATION" and continues with unbounded ranges, which is
+// the caller's to decide. For a BPF_K jump b is Const(uint64(int64(imm)))
 // and its refinement is of no use.
 func Refine(op isa.JumpOp, a, b Value, wide, taken bool) (Value, Value) {
 	cond := int(op)

@@ -322,6 +322,7 @@ type event struct {
 	pc, from int
 	safe     bool
 	regs     map[int]string // register -> printed scalar
+	vals     map[int]scalar.Value
 }
 
 var (
@@ -386,14 +387,15 @@ func simulate(prog []isa.Instruction) ([]event, error) {
 		pc, from int
 		regs     [11]*scalar.Value
 	}
-	snapshot := func(regs *[11]*scalar.Value) map[int]string {
-		m := map[int]string{}
+	snap := func(pc, from int, regs *[11]*scalar.Value) event {
+		e := event{pc: pc, from: from, regs: map[int]string{}, vals: map[int]scalar.Value{}}
 		for i, r := range regs {
 			if r != nil {
-				m[i] = r.String()
+				e.regs[i] = r.String()
+				e.vals[i] = *r
 			}
 		}
-		return m
+		return e
 	}
 	var evs []event
 	stack := []path{{pc: 0, from: -1}}
@@ -401,7 +403,7 @@ func simulate(prog []isa.Instruction) ([]event, error) {
 		p := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
 		if p.from >= 0 {
-			evs = append(evs, event{pc: p.pc, from: p.from, regs: snapshot(&p.regs)})
+			evs = append(evs, snap(p.pc, p.from, &p.regs))
 		}
 		regs := p.regs
 		for pc := p.pc; ; {
@@ -429,14 +431,14 @@ func simulate(prog []isa.Instruction) ([]event, error) {
 				}
 				set(ins.Dst, scalar.ALU(op.ALUOp(), op.Class() == isa.ClassALU64, ins.Off, ins.Imm,
 					op.Source() == isa.SourceBE, dst, src))
-				evs = append(evs, event{pc: pc, from: -1, regs: snapshot(&regs)})
+				evs = append(evs, snap(pc, -1, &regs))
 				pc++
 			case isa.ClassLD:
 				if !ins.IsLoadImm64() {
 					return nil, fmt.Errorf("insn %d: unsupported", pc)
 				}
 				set(ins.Dst, scalar.Const(isa.Imm64(ins, prog[pc+1])))
-				evs = append(evs, event{pc: pc, from: -1, regs: snapshot(&regs)})
+				evs = append(evs, snap(pc, -1, &regs))
 				pc += 2
 			case isa.ClassJMP, isa.ClassJMP32:
 				switch {
@@ -447,7 +449,7 @@ func simulate(prog []isa.Instruction) ([]event, error) {
 						regs[r] = nil
 					}
 					set(isa.R0, scalar.Unknown())
-					evs = append(evs, event{pc: pc, from: -1, regs: snapshot(&regs)})
+					evs = append(evs, snap(pc, -1, &regs))
 					pc++
 					continue
 				case op.JumpOp() == isa.JumpA:
@@ -469,11 +471,11 @@ func simulate(prog []isa.Instruction) ([]event, error) {
 				target := pc + 1 + int(ins.Off)
 				switch scalar.BranchTaken(op.JumpOp(), *a, b, wide) {
 				case scalar.Always:
-					evs = append(evs, event{pc: pc, from: -1, regs: snapshot(&regs)})
+					evs = append(evs, snap(pc, -1, &regs))
 					pc = target
 					continue
 				case scalar.Never:
-					evs = append(evs, event{pc: pc, from: -1, regs: snapshot(&regs)})
+					evs = append(evs, snap(pc, -1, &regs))
 					pc++
 					continue
 				}
@@ -487,7 +489,7 @@ func simulate(prog []isa.Instruction) ([]event, error) {
 				}
 				set(ins.Dst, fa)
 				stack = append(stack, path{pc: target, from: pc, regs: other})
-				evs = append(evs, event{pc: pc, from: -1, regs: snapshot(&regs)})
+				evs = append(evs, snap(pc, -1, &regs))
 				pc++
 			default:
 				return nil, fmt.Errorf("insn %d: unsupported class", pc)
