@@ -139,4 +139,3 @@ exit`, m.FD())
 	}
 	t.Logf("%d index programs, %d accepted by the kernel; the verdict predicted from the domain agrees on %d", len(indexCases), accepted, agree)
 }
-
