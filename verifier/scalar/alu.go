@@ -194,12 +194,37 @@ func (v *Value) zext32() {
 	}
 }
 
-// sext64 is coerce_reg_to_size_sx: sign-extend the low size bytes to 64
-// bits (movsx).
+// sext64 is coerce_reg_to_size_sx as Linux 6.18 behaves (seen in its
+// log; 6.12 lacks the second case): sign-extend the low size bytes to 64
+// bits (movsx). In order:
+//
+//   - a constant gives a constant;
+//   - when the low 32 bits, as a signed number, are inside the target's
+//     signed range, sign extension from size bytes is sign extension
+//     from 32 bits, so the 64-bit range is the 32-bit one (with a tnum
+//     from that range when it does not cross zero) and the low 32 bits
+//     keep their bounds;
+//   - a range whose ends share their bits above size bytes and
+//     sign-extend to the same sign maps to the extended ends;
+//   - anything else becomes the target's whole signed range.
 func (v *Value) sext64(size int) {
 	nbits := uint(size * 8)
+	lim := int64(1)<<(nbits-1) - 1
 	if v.Var.IsConst() {
 		*v = Const(sextBits(v.Var.Value, nbits))
+		return
+	}
+	if int64(v.S32Min) >= -lim-1 && int64(v.S32Max) <= lim {
+		lo, hi := int64(v.S32Min), int64(v.S32Max)
+		v.SMin, v.SMax = lo, hi
+		if (lo >= 0) == (hi >= 0) {
+			v.UMin, v.UMax = uint64(lo), uint64(hi)
+			v.Var = TnumRange(uint64(lo), uint64(hi))
+		} else {
+			v.UMin, v.UMax = 0, math.MaxUint64
+			v.Var = TnumUnknown
+		}
+		v.Sync()
 		return
 	}
 	if uint64(v.SMax)>>nbits<<nbits == uint64(v.SMin)>>nbits<<nbits {
@@ -216,7 +241,6 @@ func (v *Value) sext64(size int) {
 		}
 	}
 	// set_sext64_default_val
-	lim := int64(1)<<(nbits-1) - 1
 	v.SMin, v.SMax = -lim-1, lim
 	v.S32Min, v.S32Max = int32(-lim-1), int32(lim)
 	if size == 4 {
@@ -227,14 +251,18 @@ func (v *Value) sext64(size int) {
 	v.Var = TnumUnknown
 }
 
-// sext32 is coerce_subreg_to_size_sx: sign-extend the low size (1 or 2)
-// bytes to 32 bits (32-bit movsx); the caller zero-extends.
+// sext32 is coerce_subreg_to_size_sx, the 32-bit movsx (the same in 6.12
+// and 6.18): sign-extend the low size (1 or 2) bytes to 32 bits. A
+// constant gives a constant; a s32 range whose ends share their bits above
+// size bytes and sign-extend to the same sign maps to the extended ends;
+// anything else becomes the target's whole signed range. The caller
+// zero-extends and syncs.
 func (v *Value) sext32(size int) {
 	nbits := uint(size * 8)
 	if v.Var.IsConst() {
 		c := uint32(sextBits(v.Var.Value, nbits))
 		// The kernel sets var_off to the 64-bit sign extension and only
-		// the 32-bit bounds; zext32 then takes the low half.
+		// the 32-bit bounds; the zero extension takes the low half.
 		v.Var = TnumConst(sextBits(v.Var.Value, nbits))
 		v.S32Min, v.S32Max = int32(c), int32(c)
 		v.U32Min, v.U32Max = c, c

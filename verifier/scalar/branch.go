@@ -177,6 +177,20 @@ func Refine(op isa.JumpOp, a, b Value, wide, taken bool) (Value, Value) {
 	return a, b
 }
 
+// RefineSelf is Refine for a jump that compares a register with itself
+// ("if r1 > r1 goto"). The kernel refines both operands in place, and
+// here they are one register, so each narrowing of either side lands on
+// it.
+func RefineSelf(op isa.JumpOp, v Value, wide, taken bool) Value {
+	cond := int(op)
+	if !taken {
+		cond = reverse(op)
+	}
+	refine(cond, &v, &v, wide)
+	v.Sync()
+	return v
+}
+
 // jsetFalse stands for "no bit of the mask is set", the reverse of JSET
 // (BPF_JSET | BPF_X in rev_opcode).
 const jsetFalse = int(isa.JumpSet) | 0x08

@@ -261,18 +261,25 @@ exit`},
 // not failures.
 const modelled = "6.18"
 
+// modelledKernel reports whether the running kernel is of the modelled
+// series, and its release.
+func modelledKernel(tb testing.TB) (bool, string) {
+	tb.Helper()
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err != nil {
+		tb.Fatal(err)
+	}
+	release := unix.ByteSliceToString(uts.Release[:])
+	return release == modelled || strings.HasPrefix(release, modelled+".") || strings.HasPrefix(release, modelled+"-"), release
+}
+
 // TestPrecision_Kernel compares every scalar the kernel prints with this
 // package's state for it.
 func TestPrecision_Kernel(t *testing.T) {
 	if err := kernel.Supported(); err != nil {
 		t.Skipf("kernel: %v", err)
 	}
-	var uts unix.Utsname
-	if err := unix.Uname(&uts); err != nil {
-		t.Fatal(err)
-	}
-	release := unix.ByteSliceToString(uts.Release[:])
-	strict := release == modelled || strings.HasPrefix(release, modelled+".") || strings.HasPrefix(release, modelled+"-")
+	strict, release := modelledKernel(t)
 	report := t.Errorf
 	if !strict {
 		report = t.Logf
@@ -326,10 +333,12 @@ type event struct {
 }
 
 var (
-	insnLine = regexp.MustCompile(`^(\d+): \([0-9a-f]{2}\) [^;]*;\s*(.*)$`)
-	fromLine = regexp.MustCompile(`^from (\d+) to (\d+): (.*)$`)
-	regName  = regexp.MustCompile(`R(\d+)(?:_[a-zA-Z]+)?=`)
-	scalarID = regexp.MustCompile(`id=\d+(?:[+-]\d+)?,?`)
+	insnLine     = regexp.MustCompile(`^(\d+): \([0-9a-f]{2}\) [^;]*;\s*(.*)$`)
+	bareInsnLine = regexp.MustCompile(`^(\d+): \([0-9a-f]{2}\) [^;]*$`)
+	stateLine    = regexp.MustCompile(`^(\d+): (R\d.*)$`)
+	fromLine     = regexp.MustCompile(`^from (\d+) to (\d+): (.*)$`)
+	regName      = regexp.MustCompile(`R(\d+)(?:_[a-zA-Z]+)?=`)
+	scalarID     = regexp.MustCompile(`id=\d+(?:[+-]\d+)?,?`)
 )
 
 // parseLog reads the kernel's level-2 log into events, keeping only the
@@ -337,9 +346,19 @@ var (
 // not track) and the precision mark removed.
 func parseLog(log string) []event {
 	var evs []event
+	pending := -1 // an instruction printed without its state
 	for _, line := range strings.Split(log, "\n") {
 		line = strings.TrimSpace(line)
-		if m := insnLine.FindStringSubmatch(line); m != nil {
+		if m := stateLine.FindStringSubmatch(line); m != nil {
+			// The state after a jump the kernel decided, printed apart
+			// from the instruction ("12: R9=5").
+			if pc, _ := strconv.Atoi(m[1]); pc == pending {
+				evs = append(evs, event{pc: pc, from: -1, regs: parseRegs(m[2])})
+			}
+			pending = -1
+		} else if m := bareInsnLine.FindStringSubmatch(line); m != nil {
+			pending, _ = strconv.Atoi(m[1])
+		} else if m := insnLine.FindStringSubmatch(line); m != nil {
 			pc, _ := strconv.Atoi(m[1])
 			evs = append(evs, event{pc: pc, from: -1, regs: parseRegs(m[2])})
 		} else if m := fromLine.FindStringSubmatch(line); m != nil {
@@ -488,6 +507,12 @@ func simulate(prog []isa.Instruction) ([]event, error) {
 					set(ins.Src, fb)
 				}
 				set(ins.Dst, fa)
+				if op.Source() == isa.SourceX && ins.Src == ins.Dst {
+					ts := scalar.RefineSelf(op.JumpOp(), *a, wide, true)
+					fs := scalar.RefineSelf(op.JumpOp(), *a, wide, false)
+					other[ins.Dst] = &ts
+					set(ins.Dst, fs)
+				}
 				stack = append(stack, path{pc: target, from: pc, regs: other})
 				evs = append(evs, snap(pc, -1, &regs))
 				pc++

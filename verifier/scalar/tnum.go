@@ -182,6 +182,16 @@ func (a Tnum) Bswap(width int) Tnum {
 	return Tnum{Value: bits.ReverseBytes64(a.Value), Mask: bits.ReverseBytes64(a.Mask)}
 }
 
+// Sext sign-extends the low size (1, 2 or 4) bytes to 64 bits: the bits
+// above take the value of the sign bit, unknown if it is unknown.
+func (a Tnum) Sext(size int) Tnum {
+	s := uint(64 - size*8)
+	return Tnum{
+		Value: uint64(int64(a.Value<<s) >> s),
+		Mask:  uint64(int64(a.Mask<<s) >> s),
+	}
+}
+
 // Cast keeps the low size bytes, size 1 to 8 (tnum_cast).
 func (a Tnum) Cast(size int) Tnum {
 	if size >= 8 {
