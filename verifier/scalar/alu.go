@@ -24,9 +24,8 @@ import (
 // the width or more, and a BPF_K div or mod by 0, before it gets here;
 // those are the verifier's to reject.)
 //
-// Not done here: the kernel forks the path when dst is in [-1, 0] and op
-// is and/or with a constant (maybe_fork_scalars); ALU returns the single
-// state that covers both paths.
+// Before an and or or with a constant the kernel may split the path in
+// two (see Fork); ALU itself returns the single state that covers both.
 func ALU(op isa.ALUOp, wide bool, off int16, imm int32, be bool, dst, src Value) Value {
 	switch op {
 	case isa.ALUMov:
@@ -106,6 +105,30 @@ func ALU(op isa.ALUOp, wide bool, off int16, imm int32, be bool, dst, src Value)
 	}
 	d.Sync()
 	return d
+}
+
+// Fork is maybe_fork_scalars: before "dst &= src" or "dst |= src" with a
+// constant src (op and wide as for ALU), when dst is -1 or 0 (as a 64-bit
+// number, or else in its low 32 bits), the kernel explores the two cases
+// apart, because the result is then exactly known on each. ok reports
+// whether it does; minusOne is dst on the current path, and zero is dst on
+// a path the verifier pushes to run the same instruction again (the
+// kernel's log shows it as "from 7 to 7"). The 32-bit case sets only the
+// low half.
+func Fork(op isa.ALUOp, dst, src Value) (minusOne, zero Value, ok bool) {
+	if op != isa.ALUAnd && op != isa.ALUOr || !src.Var.IsConst() {
+		return dst, dst, false
+	}
+	switch {
+	case dst.SMin == -1 && dst.SMax == 0:
+		return Const(math.MaxUint64), Const(0), true
+	case dst.S32Min == -1 && dst.S32Max == 0:
+		minusOne, zero = dst, dst
+		minusOne.setConst32(math.MaxUint32)
+		zero.setConst32(0)
+		return minusOne, zero, true
+	}
+	return dst, dst, false
 }
 
 // safeToCompute is is_safe_to_compute_dst_reg_range: shifts need a known

@@ -161,10 +161,9 @@ func constValue(v Value, wide bool) uint64 {
 // Refine narrows a and b to the numbers for which "if a op b goto" goes
 // the way taken says (reg_set_min_max and regs_refine_cond_op of Linux
 // 6.12). It is meant for a jump whose BranchTaken is Maybe, as the kernel
-// uses it. On a side that cannot happen the result may be inconsistent
-// (Value.Consistent is false: the side is dead); the kernel then logs a
-// "REG INVARIANTS VIOLATION" and continues with unbounded ranges, which is
-// the caller's to decide. For a BPF_K jump b is Const(uint64(int64(imm)))
+// uses it. A side that cannot happen may come out as no number at all;
+// the kernel then logs "REG INVARIANTS VIOLATION" and goes on with
+// unbounded ranges (and the refined tnum), and so does Refine. For a BPF_K jump b is Const(uint64(int64(imm)))
 // and its refinement is of no use.
 func Refine(op isa.JumpOp, a, b Value, wide, taken bool) (Value, Value) {
 	cond := int(op)
@@ -174,6 +173,8 @@ func Refine(op isa.JumpOp, a, b Value, wide, taken bool) (Value, Value) {
 	refine(cond, &a, &b, wide)
 	a.Sync()
 	b.Sync()
+	a.sanitize()
+	b.sanitize()
 	return a, b
 }
 
@@ -188,6 +189,7 @@ func RefineSelf(op isa.JumpOp, v Value, wide, taken bool) Value {
 	}
 	refine(cond, &v, &v, wide)
 	v.Sync()
+	v.sanitize()
 	return v
 }
 

@@ -183,6 +183,20 @@ func checkALU(tb testing.TB, f aluForm, a, b Value, as, bs []uint64) {
 	}
 }
 
+// checkFork checks that Fork's two states hold every number of dst.
+func checkFork(tb testing.TB, op isa.ALUOp, a, b Value, as []uint64) {
+	tb.Helper()
+	neg, zero, ok := Fork(op, a, b)
+	if !ok {
+		return
+	}
+	for _, x := range as {
+		if !neg.Contains(x) && !zero.Contains(x) {
+			tb.Fatalf("Fork(%#x, %v, %v) = %v, %v: neither holds %#x", uint8(op), a, b, neg, zero, x)
+		}
+	}
+}
+
 // jumps are the conditional jumps.
 var jumps = []isa.JumpOp{isa.JumpEq, isa.JumpNE, isa.JumpGT, isa.JumpGE, isa.JumpLT, isa.JumpLE,
 	isa.JumpSGT, isa.JumpSGE, isa.JumpSLT, isa.JumpSLE, isa.JumpSet}
@@ -246,6 +260,7 @@ func TestALU_Sound(t *testing.T) {
 		for _, f := range alus {
 			checkALU(t, f, a, b, as, bs)
 		}
+		checkFork(t, isa.ALUAnd, a, b, as)
 	}
 }
 
@@ -296,6 +311,7 @@ func FuzzScalar(f *testing.F) {
 		}
 		f := alus[int(sel)%len(alus)]
 		checkALU(t, f, a, b, as, bs)
+		checkFork(t, f.op, a, b, as)
 		// A chain: the result of one step is the operand of the next.
 		c := ALU(f.op, f.wide, f.off, f.imm, f.be, a, b)
 		var cs []uint64
@@ -310,4 +326,42 @@ func FuzzScalar(f *testing.F) {
 		checkBranch(t, op, sel&0x80 != 0, a, b, as, bs)
 		checkBranch(t, op, sel&0x80 != 0, c, a, cs, as)
 	})
+}
+
+// TestFork: the kernel splits and/or on a register that is -1 or 0, in
+// 64 bits or in the low 32, and only with a constant operand.
+func TestFork(t *testing.T) {
+	minus1or0 := Unknown()
+	minus1or0.SMin, minus1or0.SMax = -1, 0
+	minus1or0.Sync()
+	low := Unknown()
+	low.S32Min, low.S32Max = -1, 0
+	low.Sync()
+	for _, tc := range []struct {
+		name      string
+		op        isa.ALUOp
+		dst, src  Value
+		ok        bool
+		neg, zero uint64 // a member of each side
+	}{
+		{"and64", isa.ALUAnd, minus1or0, Const(5), true, math.MaxUint64, 0},
+		{"or64", isa.ALUOr, minus1or0, Const(5), true, math.MaxUint64, 0},
+		{"and32", isa.ALUAnd, low, Const(5), true, 0x12345678ffffffff, 0x1234567800000000},
+		{"xor", isa.ALUXor, minus1or0, Const(5), false, 0, 0},
+		{"src_unknown", isa.ALUAnd, minus1or0, Range(0, 7), false, 0, 0},
+		{"dst_wider", isa.ALUAnd, Range(0, 1), Const(5), false, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			neg, zero, ok := Fork(tc.op, tc.dst, tc.src)
+			if ok != tc.ok {
+				t.Fatalf("Fork(%v, %v) ok = %v", tc.dst, tc.src, ok)
+			}
+			if !ok {
+				return
+			}
+			if !neg.Contains(tc.neg) || neg.Contains(tc.zero) || !zero.Contains(tc.zero) || zero.Contains(tc.neg) {
+				t.Errorf("Fork(%v) = %v, %v", tc.dst, neg, zero)
+			}
+		})
+	}
 }

@@ -170,6 +170,30 @@ func (a Tnum) Union(b Tnum) Tnum {
 	return Tnum{Value: a.Value &^ mu, Mask: mu}
 }
 
+// Next is the smallest number of a greater than z, and false when there
+// is none (tnum_step of later kernels). The numbers of a are a.Value + s
+// for the subsets s of a.Mask, in the order of s.
+func (a Tnum) Next(z uint64) (uint64, bool) {
+	if z < a.Value {
+		return a.Value, true
+	}
+	k := z - a.Value
+	// The smallest subset s of the mask above k sets the lowest bit i
+	// that is in the mask, clear in k, and above every bit of k outside
+	// the mask, keeps k's bits above i and clears those below.
+	lowest := 0
+	if bad := k &^ a.Mask; bad != 0 {
+		lowest = bits.Len64(bad)
+	}
+	for i := lowest; i < 64; i++ {
+		bit := uint64(1) << i
+		if a.Mask&bit != 0 && k&bit == 0 {
+			return a.Value + (k>>i>>1<<1<<i | bit), true
+		}
+	}
+	return 0, false
+}
+
 // Bswap reverses the bytes of the low width (16, 32 or 64) bits and
 // clears the rest, as BPF_END does to the number (tnum_bswap16/32/64).
 func (a Tnum) Bswap(width int) Tnum {

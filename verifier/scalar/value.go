@@ -114,6 +114,16 @@ func (v *Value) Sync() {
 	v.updateBounds()
 }
 
+// sanitize is what reg_bounds_sanity_check does to a Value that stands for
+// no number (a refined side that cannot happen): the ranges become
+// unbounded and the tnum stays.
+func (v *Value) sanitize() {
+	if !v.Consistent() {
+		v.unbound64()
+		v.unbound32()
+	}
+}
+
 // updateBounds is __update_reg_bounds: what the tnum alone proves.
 func (v *Value) updateBounds() {
 	v.updateBounds32()
@@ -134,6 +144,30 @@ func (v *Value) updateBounds64() {
 	v.SMax = min(v.SMax, int64(t.Value|t.Mask&math.MaxInt64))
 	v.UMin = max(v.UMin, t.Value)
 	v.UMax = min(v.UMax, t.Value|t.Mask)
+	// When the tnum and the unsigned range share a single number, that is
+	// the value (__update_reg64_bounds of Linux 6.18's stable series). On
+	// a dead state, where they share none, this picks a number as the
+	// kernel does, so that the logs stay comparable.
+	if t.IsConst() {
+		return
+	}
+	tmax := t.Value | t.Mask
+	step := func(z uint64) uint64 {
+		if n, ok := t.Next(z); ok {
+			return n
+		}
+		return tmax
+	}
+	next := step(v.UMin)
+	uminIn := t.Contains(v.UMin)
+	switch {
+	case uminIn && next > v.UMax:
+		*v = Const(v.UMin)
+	case !uminIn && next == tmax:
+		*v = Const(tmax)
+	case !uminIn && next <= v.UMax && step(next) > v.UMax:
+		*v = Const(next)
+	}
 }
 
 // deduceBounds is __reg_deduce_bounds.
