@@ -245,7 +245,7 @@ func (v *Value) sext64(size int) {
 			v.Var = TnumRange(uint64(lo), uint64(hi))
 		} else {
 			v.UMin, v.UMax = 0, math.MaxUint64
-			v.Var = TnumUnknown
+			v.Var = TnumUnknown()
 		}
 		v.Sync()
 		return
@@ -271,7 +271,7 @@ func (v *Value) sext64(size int) {
 	}
 	v.UMin, v.UMax = 0, math.MaxUint64
 	v.U32Min, v.U32Max = 0, math.MaxUint32
-	v.Var = TnumUnknown
+	v.Var = TnumUnknown()
 }
 
 // sext32 is coerce_subreg_to_size_sx, the 32-bit movsx (the same in 6.12
@@ -306,7 +306,7 @@ func (v *Value) sext32(size int) {
 	lim := int32(1)<<(nbits-1) - 1
 	v.S32Min, v.S32Max = -lim-1, lim
 	v.U32Min, v.U32Max = 0, math.MaxUint32
-	v.Var = TnumUnknown.Subreg()
+	v.Var = TnumUnknown().Subreg()
 }
 
 // sextBits sign-extends the low n bits of x.

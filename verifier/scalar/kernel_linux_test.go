@@ -241,6 +241,37 @@ exit
 r6 = -r6
 r0 = 1
 exit`},
+	{"dead_side", `
+r6 <<= 12
+if w6 == 0 goto +6
+r7 &= 0x3f
+if r7 == r6 goto +2
+r0 = 0
+exit
+r0 = 1
+exit
+r0 = 2
+exit`},
+	{"self_compare", `
+w6 >>= 6
+w6 = -w6
+w6 <<= 31
+if r6 <= r6 goto +3
+r7 += r6
+r0 = 0
+exit
+if w8 s> w8 goto +2
+r0 = 1
+exit
+r0 = 2
+exit`},
+	{"fork", `
+r6 s>>= 63
+r6 &= 5
+w7 s>>= 31
+w7 |= 0x10
+r0 = 0
+exit`},
 	{"sle_sge", `
 if r6 s>= 0 goto +5
 if r6 s<= -1000 goto +2

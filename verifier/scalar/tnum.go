@@ -24,7 +24,7 @@ type Tnum struct {
 func TnumConst(v uint64) Tnum { return Tnum{Value: v} }
 
 // TnumUnknown is the tnum with every bit unknown (tnum_unknown).
-var TnumUnknown = Tnum{Mask: ^uint64(0)}
+func TnumUnknown() Tnum { return Tnum{Mask: ^uint64(0)} }
 
 // TnumRange is the smallest tnum holding every number in [min, max]
 // (tnum_range): the bits above the highest bit in which min and max differ
@@ -32,7 +32,7 @@ var TnumUnknown = Tnum{Mask: ^uint64(0)}
 func TnumRange(min, max uint64) Tnum {
 	n := bits.Len64(min ^ max)
 	if n > 63 {
-		return TnumUnknown
+		return TnumUnknown()
 	}
 	delta := uint64(1)<<n - 1
 	return Tnum{Value: min &^ delta, Mask: delta}

@@ -24,7 +24,7 @@ func TestTnum_Next(t *testing.T) {
 			t.Fatalf("%v.Next(%#x) = %#x, %v; want %#x, %v", a, z, got, ok, want, found)
 		}
 	}
-	if _, ok := TnumUnknown.Next(^uint64(0)); ok {
+	if _, ok := TnumUnknown().Next(^uint64(0)); ok {
 		t.Error("a number above the largest")
 	}
 	if got, ok := (Tnum{1 << 63, 0}).Next(5); !ok || got != 1<<63 {

@@ -26,7 +26,7 @@ type Value struct {
 
 // Unknown is a scalar about which nothing is known (__mark_reg_unknown).
 func Unknown() Value {
-	v := Value{Var: TnumUnknown}
+	v := Value{Var: TnumUnknown()}
 	v.unbound64()
 	v.unbound32()
 	return v

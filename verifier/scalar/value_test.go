@@ -37,7 +37,7 @@ func TestValue_String(t *testing.T) {
 			"scalar(smin=umin=umin32=0xffffffe8,smax=umax=umax32=0xfffffff7,smin32=-24,smax32=-9,var_off=(0xffffffe0; 0x1f))",
 		},
 		{
-			Value{Var: TnumUnknown, SMin: math.MinInt64, SMax: math.MaxInt64, UMin: 1, UMax: 0xffffffffffffff9b,
+			Value{Var: TnumUnknown(), SMin: math.MinInt64, SMax: math.MaxInt64, UMin: 1, UMax: 0xffffffffffffff9b,
 				S32Min: math.MinInt32, S32Max: math.MaxInt32, U32Max: math.MaxUint32},
 			"scalar(umin=1,umax=0xffffffffffffff9b)",
 		},
@@ -47,7 +47,7 @@ func TestValue_String(t *testing.T) {
 			"scalar(smin=0,smax=umax=0xffffffff,smin32=-255,smax32=0,var_off=(0x0; 0xffffffff))",
 		},
 		{
-			Value{Var: TnumUnknown, SMin: -100, SMax: 0, UMax: math.MaxUint64,
+			Value{Var: TnumUnknown(), SMin: -100, SMax: 0, UMax: math.MaxUint64,
 				S32Min: -100, S32Max: 0, U32Max: math.MaxUint32},
 			"scalar(smin=smin32=-100,smax=smax32=0)",
 		},
@@ -76,7 +76,7 @@ func TestTnum_String(t *testing.T) {
 		{TnumConst(5), "5"},
 		{TnumConst(0x12345), "0x12345"},
 		{Tnum{0, 0xff}, "(0x0; 0xff)"},
-		{TnumUnknown, "(0x0; 0xffffffffffffffff)"},
+		{TnumUnknown(), "(0x0; 0xffffffffffffffff)"},
 	} {
 		if got := tc.t.String(); got != tc.want {
 			t.Errorf("%#v.String() = %s, want %s", tc.t, got, tc.want)
@@ -148,7 +148,7 @@ func TestTnum_Sound(t *testing.T) {
 		{0, 255, Tnum{0, 0xff}},
 		{4, 7, Tnum{4, 3}},
 		{0x10, 0x1f, Tnum{0x10, 0xf}},
-		{0, math.MaxUint64, TnumUnknown},
+		{0, math.MaxUint64, TnumUnknown()},
 		{1 << 63, math.MaxUint64, Tnum{1 << 63, math.MaxInt64}},
 	} {
 		if got := TnumRange(tc.min, tc.max); got != tc.want {
