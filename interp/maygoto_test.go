@@ -150,3 +150,47 @@ func TestRun_MayGotoBudget(t *testing.T) {
 		}
 	}
 }
+
+// TestRun_MayGotoTailCall: the program a tail call enters starts with a
+// budget of its own (its prologue sets it up in Linux), whatever the
+// caller spent.
+func TestRun_MayGotoTailCall(t *testing.T) {
+	caller, err := asm.Parse(`
+	loop:
+		may_goto out
+		r6 += 1
+		if r6 < 100 goto loop
+	out:
+		r2 = 0
+		r3 = 0
+		call 12
+		r0 = 99
+		exit`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, err := asm.Parse(`
+		r0 = 0
+	loop:
+		may_goto out
+		r0 += 1
+		goto loop
+	out:
+		exit`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range modes {
+		var next *Program
+		table := helpers.Table{12: func(env helpers.Env, a *[5]uint64) (uint64, error) {
+			env.State().TailCall = next
+			return 0, nil
+		}}
+		p := mustLoad(t, caller, Options{Mode: mode, Helpers: table})
+		next = mustLoad(t, target, Options{Mode: mode, Helpers: table})
+		got, err := NewMachine().Run(p, &Args{State: &helpers.State{}})
+		if err != nil || got != isa.MaxLoops {
+			t.Errorf("%s: got %d, %v; want %d", mode, got, err, isa.MaxLoops)
+		}
+	}
+}
