@@ -102,6 +102,7 @@ type Collection struct {
 	seed   uint64        // CollectionOptions.RandSeed
 	runs   atomic.Uint64 // runs started, for seed
 	trace  io.Writer
+	owners owners     // of the prog arrays: the kind of program they hold
 	all    []maps.Map // in object order, owned
 
 	refs      atomic.Int64 // runs and map operations in progress ×2, +1 once closed (acquire)
@@ -207,9 +208,28 @@ func newCollection(obj *loader.Object, opts *CollectionOptions) (_ *Collection, 
 			cp.Type, cp.TypeFrom = opts.DefaultProgramType, loader.TypeFromDefault
 			lp = &cp
 		}
-		p := &Program{name: lp.Name, section: lp.Section, typ: lp.Type, lp: lp, coll: c}
+		p := &Program{name: lp.Name, section: lp.Section, typ: lp.Type, lp: lp, coll: c, own: ownerOf(lp)}
 		progs[i] = p
 		c.Programs[lp.Name] = p
+	}
+	// Linux loads the programs before it fills the prog arrays: the
+	// first program (in the object's order) that refers to a prog array
+	// decides the kind of program it holds; one of another kind is
+	// refused, and so is filling the array with one.
+	for _, p := range progs {
+		if p.lp.Type == ebpf.UnspecifiedProgram || c.hooks[p.name] != nil || c.hooks[p.section] != nil {
+			continue
+		}
+		for _, mi := range progArraysUsed(obj, p.lp) {
+			name := obj.Maps[mi].Name
+			pa, ok := c.Maps[name].m.(maps.ProgramArray)
+			if !ok {
+				continue
+			}
+			if err := c.owners.claim(pa, name, p.own); err != nil && p.ownerErr == nil {
+				p.ownerErr = err
+			}
+		}
 	}
 	for _, b := range obj.Bindings {
 		if err := c.bind(obj, progs, b); err != nil {
@@ -286,6 +306,11 @@ func (c *Collection) bind(obj *loader.Object, progs []*Program, b loader.Binding
 		}
 		// The slot holds the Program itself: it is prepared when the
 		// program holding the array is, or when a tail call reaches it.
+		if own := progs[b.Program].own; own.typ != ebpf.UnspecifiedProgram {
+			if err := c.owners.claim(pa, outer.Name, own); err != nil {
+				return fmt.Errorf("map %s: slot %d: %w", outer.Name, b.Key, err)
+			}
+		}
 		if err := pa.SetProgram(b.Key, progs[b.Program]); err != nil {
 			return fmt.Errorf("map %s: slot %d: %w", outer.Name, b.Key, err)
 		}
@@ -332,6 +357,9 @@ func (c *Collection) prepare(p *Program) error {
 	fail := func(err error) error { return &PrepareError{Program: lp.Name, Section: lp.Section, Err: err} }
 	if lp.Err != nil {
 		return fail(lp.Err)
+	}
+	if p.ownerErr != nil {
+		return fail(p.ownerErr)
 	}
 	kind := c.hooks[lp.Name]
 	if kind == nil {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"slices"
-	"sort"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/google/gopacket/pcapgo"
 
 	"github.com/waggle-bpf/waggle"
+	"github.com/waggle-bpf/waggle/internal/mapdump"
 	"github.com/waggle-bpf/waggle/kernel"
 	"github.com/waggle-bpf/waggle/maps"
 )
@@ -227,69 +227,15 @@ func compareMaps(t *testing.T, coll *waggle.Collection, kc *ebpf.Collection) {
 			ebpf.XSKMap: // the kernel refuses Go-side lookups
 			continue
 		}
-		mine := dumpWaggle(t, wm)
-		theirs := dumpKernel(t, km)
+		mine := mapdump.Waggle(wm)
+		theirs, err := mapdump.Kernel(km)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if fmt.Sprint(mine) != fmt.Sprint(theirs) {
 			t.Errorf("map %s differs:\nwaggle %v\nkernel %v", name, mine, theirs)
 		}
 	}
-}
-
-func perCPU(t ebpf.MapType) bool {
-	return t == ebpf.PerCPUArray || t == ebpf.PerCPUHash || t == ebpf.LRUCPUHash
-}
-
-// sumCPUs adds the per-CPU values (each padded to stride) word by word.
-func sumCPUs(b []byte, valueSize int) []byte {
-	stride := (valueSize + 7) &^ 7
-	sum := make([]byte, valueSize)
-	for off := 0; off+stride <= len(b); off += stride {
-		for w := 0; w+8 <= valueSize; w += 8 {
-			v := binary.NativeEndian.Uint64(sum[w:]) + binary.NativeEndian.Uint64(b[off+w:])
-			binary.NativeEndian.PutUint64(sum[w:], v)
-		}
-	}
-	return sum
-}
-
-func dumpWaggle(t *testing.T, m *waggle.Map) []string {
-	var out []string
-	for k, v := range m.All() {
-		if perCPU(m.Type()) {
-			v = sumCPUs(v, int(m.ValueSize()))
-		}
-		out = append(out, fmt.Sprintf("%x=%x", k, v))
-	}
-	sort.Strings(out)
-	return out
-}
-
-func dumpKernel(t *testing.T, m *ebpf.Map) []string {
-	var out []string
-	it := m.Iterate()
-	var k []byte
-	if perCPU(m.Type()) {
-		var vs [][]byte
-		for it.Next(&k, &vs) {
-			var all []byte
-			for _, v := range vs {
-				p := make([]byte, (len(v)+7)&^7)
-				copy(p, v)
-				all = append(all, p...)
-			}
-			out = append(out, fmt.Sprintf("%x=%x", k, sumCPUs(all, int(m.ValueSize()))))
-		}
-	} else {
-		var v []byte
-		for it.Next(&k, &v) {
-			out = append(out, fmt.Sprintf("%x=%x", k, v))
-		}
-	}
-	if err := it.Err(); err != nil {
-		t.Fatalf("kernel map %v: %v", m, err)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func firstDiff(a, b []byte) int {

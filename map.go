@@ -158,6 +158,9 @@ func (m *Map) Update(key, value any, flags MapUpdateFlags) error {
 		if err := v.Prepare(); err != nil {
 			return m.wrap("update", err)
 		}
+		if err := m.coll.owners.claim(pa, m.name, v.own); err != nil {
+			return m.wrap("update", err)
+		}
 		if err := m.coll.keep(v.coll); err != nil {
 			return m.wrap("update", err)
 		}

@@ -32,6 +32,8 @@ type Program struct {
 	// Preparation, on first use (Prepare): lp is what it starts from; the
 	// fields below it are set once it succeeded, err once it failed.
 	lp        *loader.Program
+	own       progOwner // its kind, as prog arrays record it
+	ownerErr  error     // a prog array it uses holds programs of another kind
 	once      sync.Once
 	reachOnce sync.Once
 	err       error

@@ -792,7 +792,9 @@ func TestHostile_innerMaps(t *testing.T) {
 func TestClose_keptByAnother(t *testing.T) {
 	jt := &ebpf.CollectionSpec{
 		Maps: map[string]*ebpf.MapSpec{"jt": {Type: ebpf.ProgramArray, KeySize: 4, ValueSize: 4, MaxEntries: 1}},
-		Programs: map[string]*ebpf.ProgramSpec{"a": {Name: "a", Type: ebpf.XDP, License: "GPL", Instructions: casm.Instructions{
+		// AttachXDP, as the "xdp" section gives b's program: a prog array
+		// holds programs of one expected attach type.
+		Programs: map[string]*ebpf.ProgramSpec{"a": {Name: "a", Type: ebpf.XDP, AttachType: ebpf.AttachXDP, License: "GPL", Instructions: casm.Instructions{
 			casm.LoadMapPtr(casm.R2, 0).WithReference("jt"), casm.Mov.Imm(casm.R3, 0),
 			casm.FnTailCall.Call(), casm.Mov.Imm(casm.R0, 1), casm.Return(),
 		}}},

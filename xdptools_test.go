@@ -17,6 +17,7 @@ import (
 	"github.com/cilium/ebpf/perf"
 
 	"github.com/waggle-bpf/waggle"
+	"github.com/waggle-bpf/waggle/internal/mapdump"
 	"github.com/waggle-bpf/waggle/internal/mapjson"
 	"github.com/waggle-bpf/waggle/kernel"
 	"github.com/waggle-bpf/waggle/maps"
@@ -397,7 +398,7 @@ func compareXDPTool(t *testing.T, spec *ebpf.CollectionSpec, prog string, rs rul
 					t.Fatal(err)
 				}
 				var kv any = el.Value
-				if perCPU(km.Type()) {
+				if mapdump.PerCPU(km.Type()) {
 					stride := (int(km.ValueSize()) + 7) &^ 7
 					var per [][]byte
 					for c := range cpus {

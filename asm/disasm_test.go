@@ -30,6 +30,8 @@ func TestDisassemble(t *testing.T) {
 			"call pc-5\n"},
 		{"backward gotol", []isa.Instruction{{Op: isa.OpExit}, {Op: isa.OpJA32, Imm: -2}}, Labels,
 			"L0:\nexit\ngotol L0\n"},
+		{"may_goto loop", []isa.Instruction{{Op: isa.OpMayGoto, Off: 2}, {Op: 0x07, Imm: 1}, {Op: isa.OpJA, Off: -3}, {Op: isa.OpExit}}, Labels,
+			"L0:\nmay_goto L3\nr0 += 0x1\ngoto L0\nL3:\nexit\n"},
 		{"jump to itself", []isa.Instruction{{Op: 0x15, Dst: 1, Off: -1}}, Labels | Listing,
 			"L0:\n       0:\t15 01 ff ff 00 00 00 00\tif r1 == 0x0 goto L0\n"},
 	} {

@@ -27,9 +27,10 @@
 // goto pc+3", "*(u32 *)(r10 -4) = r1", "r0 = *(u32 *)(r1 +4)", "call
 // bpf_map_lookup_elem#1", "call kernel-function#9", "r0 =
 // atomic64_fetch_add((u64 *)(r1 +0), r0)", "r0 = atomic_cmpxchg((u32 *)(r1
-// +0), r0, r2)", decimal immediates. Two kernel extensions that
-// isa.ValidateProgram rejects are parsed so that listings containing them
-// can be read: "may_goto +0x3" and "r1 = addr_space_cast(r2, 0x0, 0x1)".
+// +0), r0, r2)", decimal immediates; "may_goto +0x3" and the log's "may_goto
+// pc+3" (Linux's BPF_JCOND). A kernel extension that isa.ValidateProgram
+// rejects is parsed so that listings containing it can be read:
+// "r1 = addr_space_cast(r2, 0x0, 0x1)".
 //
 // Around the instruction, Parse accepts and ignores what llvm-objdump and
 // the verifier print: a leading "5:" index; llvm-objdump's bytes column

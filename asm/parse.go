@@ -416,10 +416,9 @@ func (p *parser) instruction() (item, error) {
 		}
 		return p.done(it)
 	case t.is("may_goto"):
-		// BPF_JMP|BPF_JCOND, src BPF_MAY_GOTO: a kernel extension;
-		// isa.ValidateProgram rejects it.
+		// BPF_JMP|BPF_JCOND, src BPF_MAY_GOTO.
 		p.next()
-		it := one(isa.Instruction{Op: isa.Opcode(isa.ClassJMP) | 0xe0})
+		it := one(isa.Instruction{Op: isa.OpMayGoto})
 		if err := p.target(&it, fixOff); err != nil {
 			return item{}, err
 		}

@@ -208,8 +208,14 @@ var parseCases = []struct {
 	{"call unknown#195896080", "85 00 00 00 10 23 ad 0b"},
 	{"callx r2", "8d 02 00 00 00 00 00 00"},
 	{"exit", "95 00 00 00 00 00 00 00"},
-	// kernel extensions isa.ValidateProgram rejects, as LLVM prints them
+	// may_goto (BPF_JMP|BPF_JCOND), as LLVM and the verifier log print it
 	{"may_goto +0x3", "e5 00 03 00 00 00 00 00"},
+	{"may_goto -0x2", "e5 00 fe ff 00 00 00 00"},
+	{"may_goto pc+3", "e5 00 03 00 00 00 00 00"},
+	{"      7: (e5) may_goto pc-4", "e5 00 fc ff 00 00 00 00"},
+	{"may_goto", ""},
+	{"may_goto r1", ""},
+	// a kernel extension isa.ValidateProgram rejects, as LLVM prints it
 	{"r1 = addr_space_cast(r2, 0x0, 0x1)", "bf 21 01 00 01 00 00 00"},
 	// decorations: objdump columns, verifier-log index and opcode, comments
 	{"       5:\t71 21 f8 ff 00 00 00 00\tr1 = *(u8 *)(r2 - 0x8)", "71 21 f8 ff 00 00 00 00"},
@@ -255,13 +261,14 @@ func TestParse_instructions(t *testing.T) {
 
 func TestParse_labels(t *testing.T) {
 	src := `
-; a bpf-to-bpf call, forward and backward jumps, a long jump and a function address
+; a bpf-to-bpf call, forward and backward jumps, may_goto, a long jump and a function address
 entry:
 	r1 = func(sub) ll
 	call sub
 	if r0 == 0x0 goto out
 back:	r0 += -1
 	if w0 s> 0x3 goto back
+	may_goto back
 	gotol out
 	goto +0
 out:
@@ -271,11 +278,12 @@ sub:
 	exit
 `
 	want := []isa.Instruction{
-		{Op: isa.OpLoadImm64, Dst: 1, Src: isa.PseudoFunc, Imm: 8}, {},
-		{Op: isa.OpCall, Src: isa.PseudoCall, Imm: 6},
-		{Op: 0x15, Off: 4},
+		{Op: isa.OpLoadImm64, Dst: 1, Src: isa.PseudoFunc, Imm: 9}, {},
+		{Op: isa.OpCall, Src: isa.PseudoCall, Imm: 7},
+		{Op: 0x15, Off: 5},
 		{Op: 0x07, Imm: -1},
 		{Op: 0x66, Off: -2, Imm: 3},
+		{Op: isa.OpMayGoto, Off: -3},
 		{Op: isa.OpJA32, Imm: 1},
 		{Op: isa.OpJA},
 		{Op: isa.OpExit},

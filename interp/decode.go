@@ -182,6 +182,7 @@ const (
 	opJLE32R
 	opJSLT32R
 	opJSLE32R
+	opMayGoto // jump to off once the frame's may_goto budget (Machine.loops) is spent
 
 	opCall      // helper funcs[imm]
 	opCallLocal // bpf-to-bpf call to slot off, costing imm fuel (frameCosts)
@@ -380,9 +381,13 @@ func decode(prog []isa.Instruction, mode Mode, table helpers.Table, funcBase uin
 			default:
 				t, _ := ins.JumpTarget(pc)
 				d.off = int32(t)
-				if op == isa.JumpA {
+				switch {
+				case op == isa.JumpA:
 					d.op = opJA
-				} else {
+				case op == isa.JumpCond:
+					// Validated: only may_goto has this operation.
+					d.op = opMayGoto
+				default:
 					d.op = jumpBase[op>>4]
 					if ins.Op.Source() == isa.SourceX {
 						d.op += jumpReg
@@ -408,7 +413,7 @@ func decode(prog []isa.Instruction, mode Mode, table helpers.Table, funcBase uin
 }
 
 // isJump reports whether op is a jump to slot off.
-func isJump(op uint8) bool { return op >= opJA && op <= opJSLE32R || op == opBack }
+func isJump(op uint8) bool { return op >= opJA && op <= opMayGoto || op == opBack }
 
 // frameCosts returns the fuel a frame starting at each function entry
 // (slot 0, the targets of local calls and the callbacks in funcEntries)

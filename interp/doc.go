@@ -23,6 +23,11 @@
 // upper bound of the instructions a run executes) and stopped (Args.Stop)
 // whatever they do, nested callbacks included.
 //
+// may_goto (Linux's BPF_JCOND) counts down as the kernel's verifier rewrites
+// it: each frame (the run, a bpf-to-bpf call, a callback, a tail call's
+// program) has isa.MaxLoops fall-throughs, after which its may_goto
+// instructions jump.
+//
 // Addresses are real host addresses in both modes, so pointer values,
 // comparisons and helper arguments look exactly as they do in the JIT and
 // the kernel.

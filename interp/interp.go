@@ -320,6 +320,7 @@ type frame struct {
 	ret            int
 	r6, r7, r8, r9 uint64
 	fp             uint64
+	loops          uint32 // the caller's may_goto budget
 }
 
 // Machine is an execution context: registers, call frames and stack. It
@@ -345,17 +346,23 @@ type Machine struct {
 	scratch []byte
 	lent    [MaxCallFrames]uint64
 	fuel    uint64 // instructions left (see Args.Budget)
-	budget  uint64
-	cbProg  *Program // the callback whose cost Call found last, and the cost
-	cbPC    int
-	cbCost  uint64
-	stop    *syncatomic.Bool // Args.Stop, or never
-	never   syncatomic.Bool
-	memory  *Memory // checked mode: the running program's Options.Memory
-	hit     *span   // checked mode: the map span the last access found (never nil: &noSpan)
-	dirty   uint64  // checked mode: the lowest stack address the run wrote
-	callPC  int     // the helper call in progress, for faults in its callbacks
-	ctx     uint64  // Args.Regs[0], for Options.ContextVariants
+	// loops is the running frame's may_goto budget: the fall-throughs its
+	// may_goto instructions have left together. Every frame (the run, a
+	// bpf-to-bpf call, a callback, a tail call's program) starts with
+	// isa.MaxLoops, as Linux's verifier sets it up in each function's
+	// prologue.
+	loops  uint32
+	budget uint64
+	cbProg *Program // the callback whose cost Call found last, and the cost
+	cbPC   int
+	cbCost uint64
+	stop   *syncatomic.Bool // Args.Stop, or never
+	never  syncatomic.Bool
+	memory *Memory // checked mode: the running program's Options.Memory
+	hit    *span   // checked mode: the map span the last access found (never nil: &noSpan)
+	dirty  uint64  // checked mode: the lowest stack address the run wrote
+	callPC int     // the helper call in progress, for faults in its callbacks
+	ctx    uint64  // Args.Regs[0], for Options.ContextVariants
 }
 
 // NewMachine returns a Machine with a zeroed stack.
@@ -413,6 +420,7 @@ func (m *Machine) Run(p *Program, a *Args) (uint64, error) {
 		e.Records = e.Records[:0]
 		m.state = e
 	}
+	m.loops = isa.MaxLoops
 	m.fuel, m.budget = a.Budget, a.Budget
 	if a.Budget == 0 {
 		m.fuel = ^uint64(0)
@@ -498,8 +506,9 @@ func (m *Machine) Call(fn uint64, args [5]uint64) (uint64, error) {
 		return 0, err
 	}
 	r := &m.regs
-	m.frames[m.depth] = frame{prog: p, ret: -1, r6: r[6], r7: r[7], r8: r[8], r9: r[9], fp: r[10]}
+	m.frames[m.depth] = frame{prog: p, ret: -1, r6: r[6], r7: r[7], r8: r[8], r9: r[9], fp: r[10], loops: m.loops}
 	m.depth++
+	m.loops = isa.MaxLoops
 	r[10] -= StackSize
 	r[1], r[2], r[3], r[4], r[5] = args[0], args[1], args[2], args[3], args[4]
 	v, err := m.exec(p, pc)
@@ -819,8 +828,9 @@ func (m *Machine) callLocal(pc, ret int, cost uint64) error {
 		return err
 	}
 	r := &m.regs
-	m.frames[m.depth] = frame{prog: m.prog, ret: ret, r6: r[6], r7: r[7], r8: r[8], r9: r[9], fp: r[10]}
+	m.frames[m.depth] = frame{prog: m.prog, ret: ret, r6: r[6], r7: r[7], r8: r[8], r9: r[9], fp: r[10], loops: m.loops}
 	m.depth++
+	m.loops = isa.MaxLoops
 	r[10] -= StackSize
 	return nil
 }
@@ -832,6 +842,7 @@ func (m *Machine) ret() (int, *Program) {
 	f := &m.frames[m.depth]
 	r := &m.regs
 	r[6], r[7], r[8], r[9], r[10] = f.r6, f.r7, f.r8, f.r9, f.fp
+	m.loops = f.loops
 	return f.ret, f.prog
 }
 
@@ -854,6 +865,7 @@ func (m *Machine) tailCall(pc int) (*Program, error) {
 		}
 	}
 	m.regs[1] = m.args[m.depth][0]
+	m.loops = isa.MaxLoops // the new program's prologue sets its own
 	m.prog = next
 	if next.mode == Checked {
 		m.enter(next)

@@ -387,6 +387,15 @@ func (m *Machine) exec(p *Program, pc int) (uint64, error) {
 				if int32(r[d]) <= int32(r[s]) {
 					pc = int(i.off)
 				}
+			case opMayGoto:
+				// Linux's countdown (the verifier's rewrite of may_goto):
+				// fall through while the frame has budget, jump once it
+				// is spent.
+				if m.loops == 0 {
+					pc = int(i.off)
+				} else {
+					m.loops--
+				}
 			case opBack:
 				// Spend the slots jumped back over and poll the stop flag,
 				// then run the jump itself; the slow path reports an empty

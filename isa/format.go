@@ -203,10 +203,9 @@ func formatJump(ins Instruction, wide bool) string {
 			return fmt.Sprintf("call kfunc#%d", ins.Imm)
 		}
 		return "call " + hexS(int64(ins.Imm))
-	case jumpCond:
+	case JumpCond:
 		if wide && ins.Op.Source() == SourceK && ins.Src == 0 {
-			// BPF_JCOND with BPF_MAY_GOTO: a kernel extension Validate
-			// rejects, printed as LLVM does so that it can be recognised.
+			// BPF_JCOND with BPF_MAY_GOTO, printed as LLVM does.
 			return "may_goto " + jumpOffset(int64(ins.Off))
 		}
 		return fmt.Sprintf("<invalid opcode 0x%02x>", uint8(ins.Op))

@@ -435,8 +435,9 @@ func TestFormat_waggleSpellings(t *testing.T) {
 		{Instruction{Op: 0x40, Src: 1, Imm: 0x7fffffff}, "r0 = *(u32 *)skb[r1 + 0x7fffffff]"},
 		{Instruction{Op: 0x50, Src: 1, Imm: -0x80000000}, "r0 = *(u8 *)skb[r1 - 0x80000000]"},
 		{Instruction{Op: 0x48, Src: 1}, "r0 = *(u16 *)skb[r1]"},
-		// Kernel extensions Validate rejects, printed as llvm-objdump-19
-		// prints "bf 21 01 00 01 00 00 00" and "e5 00 03 00 00 00 00 00".
+		// A kernel extension Validate rejects and may_goto, printed as
+		// llvm-objdump-19 prints "bf 21 01 00 01 00 00 00" and
+		// "e5 00 03 00 00 00 00 00".
 		{Instruction{Op: 0xbf, Dst: 1, Src: 2, Off: 1, Imm: 1}, "r1 = addr_space_cast(r2, 0x0, 0x1)"},
 		{Instruction{Op: 0xe5, Off: 3}, "may_goto +0x3"},
 		{Instruction{Op: 0xe5, Src: 1, Off: 3}, "<invalid opcode 0xe5>"},

@@ -106,6 +106,11 @@ func (ins Instruction) IsLocalCall() bool { return ins.Op == OpCall && ins.Src =
 // IsHelperCall reports whether the instruction calls a helper by id.
 func (ins Instruction) IsHelperCall() bool { return ins.Op == OpCall && ins.Src == 0 }
 
+// IsMayGoto reports whether the instruction is may_goto (BPF_JMP|BPF_JCOND,
+// src BPF_MAY_GOTO): a jump taken only once the frame's loop budget is spent
+// (see MaxLoops).
+func (ins Instruction) IsMayGoto() bool { return ins.Op == OpMayGoto && ins.Src == 0 }
+
 // IsExit reports whether the instruction is exit.
 func (ins Instruction) IsExit() bool { return ins.Op == OpExit }
 

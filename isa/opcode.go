@@ -81,8 +81,17 @@ const (
 	JumpLE   JumpOp = 0xb0 // BPF_JLE
 	JumpSLT  JumpOp = 0xc0 // BPF_JSLT
 	JumpSLE  JumpOp = 0xd0 // BPF_JSLE
-	jumpCond JumpOp = 0xe0 // BPF_JCOND (may_goto): a kernel extension outside RFC 9669, rejected
+	JumpCond JumpOp = 0xe0 // BPF_JCOND: may_goto, a kernel extension outside RFC 9669 (Linux 6.9)
 )
+
+// MaxLoops is the budget of a may_goto countdown, the kernel's BPF_MAX_LOOPS
+// (include/linux/bpf.h): in each call frame, the frame's may_goto
+// instructions together fall through this many times, and every later one
+// jumps. The verifier of Linux 6.9 to 6.12 sets the counter up in every
+// function's prologue; later kernels whose JIT can read the clock (x86-64,
+// arm64 since 6.15) give a frame 250 ms instead, refilling a counter of
+// 0xffff, so the kernel there is not deterministic.
+const MaxLoops = 8 * 1024 * 1024
 
 // Size is the access width of a load or store, bits 3-4 of the opcode.
 type Size uint8
@@ -176,6 +185,7 @@ const (
 	OpExit      Opcode = Opcode(ClassJMP) | Opcode(Exit)                    // 0x95 exit
 	OpJA        Opcode = Opcode(ClassJMP) | Opcode(JumpA)                   // 0x05 goto
 	OpJA32      Opcode = Opcode(ClassJMP32) | Opcode(JumpA)                 // 0x06 gotol
+	OpMayGoto   Opcode = Opcode(ClassJMP) | Opcode(JumpCond)                // 0xe5 may_goto (src 0)
 )
 
 // Class returns the instruction class.
@@ -289,6 +299,10 @@ func (op Opcode) String() string {
 		switch op.JumpOp() {
 		case JumpA, Exit:
 			return name
+		case JumpCond:
+			if op == OpMayGoto {
+				return "may_goto"
+			}
 		case Call:
 			if op.Source() == SourceX {
 				return "callx"

@@ -261,8 +261,27 @@ func (ins Instruction) checkALU(c Class) *Error {
 func (ins Instruction) checkJump(c Class) *Error {
 	x := ins.Op.Source() == SourceX
 	switch op := ins.Op.JumpOp(); op {
-	case jumpCond, 0xf0:
-		return invalidOp("0x%02x: %s is not an RFC 9669 jump (may_goto is a kernel extension)", uint8(ins.Op), op)
+	case 0xf0:
+		return invalidOp("0x%02x: jump operation 0xf0 does not exist", uint8(ins.Op))
+	case JumpCond:
+		// BPF_JCOND, Linux's extension: only may_goto (src 0) exists, and
+		// the kernel refuses every other field (check_cond_jmp_op,
+		// "invalid may_goto off %d imm %d").
+		if c == ClassJMP32 || x {
+			return invalidOp("0x%02x: jcond exists only as 0xe5 (may_goto, class jmp, immediate source)", uint8(ins.Op))
+		}
+		if ins.Src != 0 {
+			return invalidOp("jcond src is %d, only 0 (may_goto) exists", ins.Src)
+		}
+		if ins.Dst != 0 {
+			return reserved("dst", ins.Dst, "r0")
+		}
+		if ins.Imm != 0 {
+			return reserved("imm", ins.Imm, "0")
+		}
+		if ins.Off == 0 {
+			return &Error{Err: ErrJumpRange, Detail: "may_goto +0 goes to the next instruction either way; the kernel refuses it (invalid may_goto off 0)"}
+		}
 	case JumpA:
 		if x {
 			return invalidOp("0x%02x: ja has no register form", uint8(ins.Op))

@@ -148,6 +148,23 @@ func TestContextAccesses(t *testing.T) {
 			r7 += -1
 			if r7 != 0 goto again
 			exit`, want: []int{2}},
+		{name: "can_loop_keeps_ctx", src: `
+			r6 = r1
+		again:
+			may_goto out
+			r0 = *(u32 *)(r6 + 0)
+			goto again
+		out:
+			r0 = *(u32 *)(r6 + 4)
+			exit`, want: []int{2, 4}},
+		{name: "can_loop_changes_ctx", src: `
+		again:
+			may_goto out
+			r0 = *(u32 *)(r1 + 0)
+			r1 += 4
+			goto again
+		out:
+			exit`, err: "offset that is not constant"},
 		{name: "loop_changes_ctx", src: `
 			r7 = 10
 		again:

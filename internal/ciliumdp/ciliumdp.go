@@ -23,7 +23,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -38,6 +37,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/waggle-bpf/waggle/internal/buildcache"
 )
 
 // recipe names this build recipe; changing the build changes it, and so
@@ -304,18 +305,7 @@ func Build(ctx context.Context, dir, cacheRoot string, jobs int, logf func(forma
 		return nil, err
 	}
 	m.Took = time.Since(start).Round(time.Millisecond).String()
-	data, err := json.MarshalIndent(m, "", "\t")
-	if err != nil {
-		return nil, err
-	}
-	objDir := filepath.Join(work, "objs")
-	if err := os.WriteFile(filepath.Join(objDir, "manifest.json"), data, 0o644); err != nil {
-		return nil, err
-	}
-	if err := os.Rename(objDir, out); err != nil {
-		if r, lerr := load(out); lerr == nil {
-			return r, nil // another build finished first
-		}
+	if err := buildcache.Publish(filepath.Join(work, "objs"), out, m); err != nil {
 		return nil, err
 	}
 	return load(out)
@@ -323,13 +313,9 @@ func Build(ctx context.Context, dir, cacheRoot string, jobs int, logf func(forma
 
 // load reads a finished build.
 func load(dir string) (*Result, error) {
-	data, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
-	if err != nil {
-		return nil, err
-	}
 	var m manifest
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("%s: %w", dir, err)
+	if err := buildcache.Load(dir, &m); err != nil {
+		return nil, err
 	}
 	r := &Result{Dir: dir, Failed: m.Failed, Took: m.Took}
 	for _, b := range m.Objects {

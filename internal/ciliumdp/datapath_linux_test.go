@@ -27,6 +27,7 @@ import (
 
 	"github.com/waggle-bpf/waggle"
 	"github.com/waggle-bpf/waggle/internal/ciliumdp"
+	"github.com/waggle-bpf/waggle/internal/mapdump"
 	"github.com/waggle-bpf/waggle/kernel"
 	"github.com/waggle-bpf/waggle/maps"
 	"github.com/waggle-bpf/waggle/netenv"
@@ -886,69 +887,16 @@ func compareMaps(t *testing.T, wc *waggle.Collection, kc *ebpf.Collection) int {
 			continue
 		}
 		n++
-		mine, theirs := dumpWaggle(wm), dumpKernel(t, km)
+		mine := mapdump.Waggle(wm)
+		theirs, err := mapdump.Kernel(km)
+		if err != nil {
+			t.Error(err)
+		}
 		if fmt.Sprint(mine) != fmt.Sprint(theirs) {
 			t.Errorf("map %s differs:\nwaggle %v\nkernel %v", name, mine, theirs)
 		}
 	}
 	return n
-}
-
-func perCPU(t ebpf.MapType) bool {
-	return t == ebpf.PerCPUArray || t == ebpf.PerCPUHash || t == ebpf.LRUCPUHash
-}
-
-// sumCPUs adds the per-CPU values (each padded to 8 bytes) word by word.
-func sumCPUs(b []byte, valueSize int) []byte {
-	stride := (valueSize + 7) &^ 7
-	sum := make([]byte, stride)
-	for off := 0; off+stride <= len(b); off += stride {
-		for w := 0; w+8 <= stride; w += 8 {
-			v := binary.NativeEndian.Uint64(sum[w:]) + binary.NativeEndian.Uint64(b[off+w:])
-			binary.NativeEndian.PutUint64(sum[w:], v)
-		}
-	}
-	return sum[:valueSize]
-}
-
-func dumpWaggle(m *waggle.Map) []string {
-	var out []string
-	for k, v := range m.All() {
-		if perCPU(m.Type()) {
-			v = sumCPUs(v, int(m.ValueSize()))
-		}
-		out = append(out, fmt.Sprintf("%x=%x", k, v))
-	}
-	sort.Strings(out)
-	return out
-}
-
-func dumpKernel(t *testing.T, m *ebpf.Map) []string {
-	var out []string
-	it := m.Iterate()
-	var k []byte
-	if perCPU(m.Type()) {
-		var vs [][]byte
-		for it.Next(&k, &vs) {
-			var all []byte
-			for _, v := range vs {
-				p := make([]byte, (len(v)+7)&^7)
-				copy(p, v)
-				all = append(all, p...)
-			}
-			out = append(out, fmt.Sprintf("%x=%x", k, sumCPUs(all, int(m.ValueSize()))))
-		}
-	} else {
-		var v []byte
-		for it.Next(&k, &v) {
-			out = append(out, fmt.Sprintf("%x=%x", k, v))
-		}
-	}
-	if err := it.Err(); err != nil {
-		t.Errorf("kernel map %v: %v", m, err)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // window is the 24 bytes of b from off, fewer at its end.

@@ -19,7 +19,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -32,6 +31,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/waggle-bpf/waggle/internal/buildcache"
 )
 
 // recipe names this build recipe; changing the build changes it, and so
@@ -162,17 +163,7 @@ func Build(ctx context.Context, src Source, cacheRoot string, jobs int, logf fun
 		return nil, err
 	}
 	m.Took = time.Since(start).Round(time.Second).String()
-	data, err := json.MarshalIndent(m, "", "\t")
-	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(b.objs, "manifest.json"), data, 0o644); err != nil {
-		return nil, err
-	}
-	if err := os.Rename(b.objs, dir); err != nil {
-		if r, lerr := load(dir); lerr == nil {
-			return r, nil // another build finished first
-		}
+	if err := buildcache.Publish(b.objs, dir, m); err != nil {
 		return nil, err
 	}
 	return load(dir)
@@ -180,13 +171,9 @@ func Build(ctx context.Context, src Source, cacheRoot string, jobs int, logf fun
 
 // load reads a finished build.
 func load(dir string) (*Result, error) {
-	data, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
-	if err != nil {
-		return nil, err
-	}
 	var m manifest
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil, fmt.Errorf("%s: %w", dir, err)
+	if err := buildcache.Load(dir, &m); err != nil {
+		return nil, err
 	}
 	objs, err := filepath.Glob(filepath.Join(dir, "*.o"))
 	if err != nil {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/waggle-bpf/waggle"
 	"github.com/waggle-bpf/waggle/internal/ksamples"
+	"github.com/waggle-bpf/waggle/internal/mapdump"
 	"github.com/waggle-bpf/waggle/kernel"
 	"github.com/waggle-bpf/waggle/maps"
 	"github.com/waggle-bpf/waggle/netenv"
@@ -375,7 +376,11 @@ func compareSampleMaps(t *testing.T, wc *waggle.Collection, kc *ebpf.Collection)
 		if strings.HasSuffix(name, ".rodata") || strings.Contains(name, ".kconfig") {
 			continue
 		}
-		mine, theirs := dumpWaggle(t, wm), dumpKernel(t, km)
+		mine := mapdump.Waggle(wm)
+		theirs, err := mapdump.Kernel(km)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if fmt.Sprint(mine) != fmt.Sprint(theirs) {
 			t.Errorf("map %s differs:\nwaggle %v\nkernel %v", name, mine, theirs)
 		}
@@ -405,64 +410,6 @@ func readPcap(tb testing.TB, path string) [][]byte {
 		}
 		frames = append(frames, data)
 	}
-}
-
-func perCPU(t ebpf.MapType) bool {
-	return t == ebpf.PerCPUArray || t == ebpf.PerCPUHash || t == ebpf.LRUCPUHash
-}
-
-// sumCPUs adds the per-CPU values (each padded to 8 bytes) word by word:
-// the kernel runs each test on whichever CPU the syscall lands on.
-func sumCPUs(b []byte, valueSize int) []byte {
-	stride := (valueSize + 7) &^ 7
-	sum := make([]byte, stride)
-	for off := 0; off+stride <= len(b); off += stride {
-		for w := 0; w+8 <= stride; w += 8 {
-			v := binary.NativeEndian.Uint64(sum[w:]) + binary.NativeEndian.Uint64(b[off+w:])
-			binary.NativeEndian.PutUint64(sum[w:], v)
-		}
-	}
-	return sum[:valueSize]
-}
-
-func dumpWaggle(t *testing.T, m *waggle.Map) []string {
-	var out []string
-	for k, v := range m.All() {
-		if perCPU(m.Type()) {
-			v = sumCPUs(v, int(m.ValueSize()))
-		}
-		out = append(out, fmt.Sprintf("%x=%x", k, v))
-	}
-	sort.Strings(out)
-	return out
-}
-
-func dumpKernel(t *testing.T, m *ebpf.Map) []string {
-	var out []string
-	it := m.Iterate()
-	var k []byte
-	if perCPU(m.Type()) {
-		var vs [][]byte
-		for it.Next(&k, &vs) {
-			var all []byte
-			for _, v := range vs {
-				p := make([]byte, (len(v)+7)&^7)
-				copy(p, v)
-				all = append(all, p...)
-			}
-			out = append(out, fmt.Sprintf("%x=%x", k, sumCPUs(all, int(m.ValueSize()))))
-		}
-	} else {
-		var v []byte
-		for it.Next(&k, &v) {
-			out = append(out, fmt.Sprintf("%x=%x", k, v))
-		}
-	}
-	if err := it.Err(); err != nil {
-		t.Fatalf("kernel map %v: %v", m, err)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func firstDiff(a, b []byte) int {

@@ -73,7 +73,7 @@ func main() {
 			}
 		}
 	}
-	// Kernel extensions isa rejects; LLVM prints them.
+	// Kernel extensions LLVM prints: addr_space_cast (isa rejects it), may_goto.
 	prog = append(prog,
 		isa.Instruction{Op: 0xbf, Dst: 1, Src: 2, Off: 1, Imm: 1<<16 | 1}, // addr_space_cast
 		isa.Instruction{Op: 0xe5, Off: 3},                                 // may_goto

@@ -1,0 +1,48 @@
+// Package buildcache keeps what tests build at test time (the kernel's
+// samples, Cilium's datapath) in the user's cache: one folder per key of
+// the build's inputs, published whole by a rename, so that a reader never
+// sees half a build, with a manifest.json saying what the build holds.
+package buildcache
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Manifest is the name of a build's manifest file.
+const Manifest = "manifest.json"
+
+// Publish writes m as the manifest of the finished build in the folder
+// built, then renames built to dir. If another build published dir first,
+// Publish keeps that one and returns nil.
+func Publish(built, dir string, m any) error {
+	data, err := json.MarshalIndent(m, "", "\t")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(built, Manifest), data, 0o644); err != nil {
+		return err
+	}
+	if err := os.Rename(built, dir); err != nil {
+		if _, serr := os.Stat(filepath.Join(dir, Manifest)); serr == nil {
+			return nil // another build finished first
+		}
+		return err
+	}
+	return nil
+}
+
+// Load reads the manifest of the published build in dir into m; an error
+// means there is no finished build there.
+func Load(dir string, m any) error {
+	data, err := os.ReadFile(filepath.Join(dir, Manifest))
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, m); err != nil {
+		return fmt.Errorf("%s: %w", filepath.Join(dir, Manifest), err)
+	}
+	return nil
+}
