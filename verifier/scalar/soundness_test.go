@@ -228,6 +228,25 @@ func checkBranch(tb testing.TB, op isa.JumpOp, wide bool, a, b Value, as, bs []u
 	}
 }
 
+// checkSelf checks BranchTaken and RefineSelf for a register compared with
+// itself.
+func checkSelf(tb testing.TB, op isa.JumpOp, wide bool, a Value, as []uint64) {
+	tb.Helper()
+	pred := BranchTaken(op, a, a, wide)
+	for _, x := range as {
+		taken := isa.Cond(op, x, x, wide)
+		if pred == Always && !taken || pred == Never && taken {
+			tb.Fatalf("jump %#x wide=%v: BranchTaken(%v, itself) = %v, but %#x gives taken=%v", uint8(op), wide, a, pred, x, taken)
+		}
+		if pred != Maybe {
+			continue
+		}
+		if r := RefineSelf(op, a, wide, taken); !r.Contains(x) {
+			tb.Fatalf("jump %#x wide=%v taken=%v: %#x in %v, refined to %v", uint8(op), wide, taken, x, a, r)
+		}
+	}
+}
+
 // samples draws 1 to 3 numbers, and the abstract value built from them.
 func samples(tb testing.TB, r *rand.Rand) (Value, []uint64) {
 	xs := make([]uint64, 1+r.IntN(3))
@@ -280,6 +299,8 @@ func TestBranch_Sound(t *testing.T) {
 		for _, op := range jumps {
 			checkBranch(t, op, true, a, b, as, bs)
 			checkBranch(t, op, false, a, b, as, bs)
+			checkSelf(t, op, true, a, as)
+			checkSelf(t, op, false, a, as)
 		}
 	}
 }
@@ -325,6 +346,7 @@ func FuzzScalar(f *testing.F) {
 		op := jumps[int(sel>>2)%len(jumps)]
 		checkBranch(t, op, sel&0x80 != 0, a, b, as, bs)
 		checkBranch(t, op, sel&0x80 != 0, c, a, cs, as)
+		checkSelf(t, op, sel&0x40 != 0, c, cs)
 	})
 }
 
