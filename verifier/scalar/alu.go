@@ -108,7 +108,7 @@ func ALU(op isa.ALUOp, wide bool, off int16, imm int32, be bool, dst, src Value)
 }
 
 // Fork is maybe_fork_scalars: before "dst &= src" or "dst |= src" with a
-// constant src (op and wide as for ALU), when dst is -1 or 0 (as a 64-bit
+// constant src (op as for ALU, either width), when dst is -1 or 0 (as a 64-bit
 // number, or else in its low 32 bits), the kernel explores the two cases
 // apart, because the result is then exactly known on each. ok reports
 // whether it does; minusOne is dst on the current path, and zero is dst on
