@@ -4,9 +4,11 @@ package progtype_test
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	osexec "os/exec"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -497,6 +499,7 @@ func TestProtosMatchLinux(t *testing.T) {
 	reported := map[string]bool{}
 	var nfields, ndiffs int
 	var report []string
+	union := map[string]bool{}
 	for _, ak := range allowedKinds {
 		kind, err := progtype.LookupAttach(ak.typ, ak.attach)
 		if err != nil {
@@ -517,6 +520,7 @@ func TestProtosMatchLinux(t *testing.T) {
 			ids[d.ID] = true
 			cands := resolveProto(fns, protos, fn, d.Name, 0)
 			if len(cands) == 0 {
+				union[d.Name] = true
 				// Reached some other way (a helper the switch tests with
 				// if): every prototype of the helper.
 				cands = append(append([]string{}, cases[d.Name]...), byFunc["bpf_"+d.Name]...)
@@ -568,6 +572,7 @@ func TestProtosMatchLinux(t *testing.T) {
 			t.Errorf("%s no longer differs from the kernel (listed because %s): remove it from protoDiffs", k, why)
 		}
 	}
+	t.Logf("compared with every prototype of the helper, not resolved through get_func_proto: %v", slices.Sorted(maps.Keys(union)))
 	t.Logf("compared %d (helper, kernel prototype) pairs of %d helper ids, %d fields; %d differences listed, %d unexplained", len(compared), len(ids), nfields, len(protoDiffs), ndiffs)
 }
 
