@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/waggle-bpf/waggle/internal/fuzzgen"
+	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/kernel"
 )
 
@@ -27,6 +28,24 @@ func requireKernel(tb testing.TB) {
 	if err := kernel.Supported(); err != nil {
 		tb.Skipf("kernel differential test needs the kernel: %v", err)
 	}
+}
+
+// mayGotoSupported reports whether the kernel loads may_goto (Linux 6.9 and
+// later), so that the generated loops may use it.
+func mayGotoSupported(t *testing.T) bool {
+	t.Helper()
+	p, err := kernel.Load([]isa.Instruction{
+		{Op: 0xb7, Dst: isa.R0},         // r0 = 0
+		{Op: isa.OpMayGoto, Off: 1},     // may_goto +1
+		{Op: 0xb7, Dst: isa.R0, Imm: 1}, // r0 = 1
+		{Op: isa.OpExit},
+	}, kernel.LoadOptions{Type: kernel.XDP})
+	if err != nil {
+		t.Logf("generated loops without may_goto: the kernel refuses it: %v", err)
+		return false
+	}
+	p.Close()
+	return true
 }
 
 // Knobs of TestKernelDiff, from the environment:
@@ -66,7 +85,7 @@ func TestKernelDiff(t *testing.T) {
 	}
 	n := envUint(t, "WAGGLE_DIFF_N", def)
 	seed0 := envUint(t, "WAGGLE_DIFF_SEED", 0)
-	cfg := fuzzgen.Config{MaxNodes: int(envUint(t, "WAGGLE_DIFF_NODES", 0))}
+	cfg := fuzzgen.Config{MaxNodes: int(envUint(t, "WAGGLE_DIFF_NODES", 0)), MayGoto: mayGotoSupported(t)}
 	workers := runtime.GOMAXPROCS(0)
 
 	var (

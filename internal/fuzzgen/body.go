@@ -162,6 +162,12 @@ func (g *gen) loop(depth int) {
 		g.a.emit(isa.Instruction{Op: aluOp(false, isa.ALUMov, isa.SourceK), Dst: c, Imm: 0})
 	}
 	g.a.bind(head)
+	exit := -1
+	if g.cfg.MayGoto && g.chance(2) {
+		// while (can_loop): out of the loop once the budget is spent.
+		exit = g.a.newLabel()
+		g.a.jump(isa.Instruction{Op: isa.OpMayGoto}, exit)
+	}
 	g.reserved |= 1 << c
 	g.loopBranches = maxLoopBranches
 	g.block(1+g.r.IntN(8), depth)
@@ -177,6 +183,9 @@ func (g *gen) loop(depth int) {
 	default:
 		g.a.emit(isa.Instruction{Op: aluOp(false, isa.ALUAdd, isa.SourceK), Dst: c, Imm: 1})
 		g.a.jump(isa.Instruction{Op: jmpOp(wide, isa.JumpLT, isa.SourceK), Dst: c, Imm: n}, head)
+	}
+	if exit >= 0 {
+		g.a.bind(exit)
 	}
 }
 

@@ -55,6 +55,8 @@ func Category(ins isa.Instruction, pc int) string {
 			return "exit"
 		case op.JumpOp() == isa.Call:
 			return "call"
+		case ins.IsMayGoto():
+			return "may_goto"
 		}
 		if t, ok := ins.JumpTarget(pc); ok && t <= pc {
 			return "loop"

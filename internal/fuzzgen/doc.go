@@ -53,6 +53,9 @@
 // (the "else" reached only by the conditional jump, the join by ja or
 // gotol, so no instruction is unreachable, which the verifier rejects), and
 // short counted loops whose counter register the loop body never writes.
+// With Config.MayGoto, half the loops start with may_goto, as clang compiles
+// `while (can_loop)`: a jump out of the loop that only a spent loop budget
+// takes, which these loops never spend.
 // Every instruction of RFC 9669 that an XDP program may use without helpers
 // appears: ALU and ALU64 of every operation with register and immediate
 // sources, signed division and modulo, movsx, byte swaps, lddw, JMP and

@@ -38,6 +38,11 @@ type Config struct {
 	MaxDepth int
 	// NoLoops leaves out backward jumps.
 	NoLoops bool
+	// MayGoto lets loops start with may_goto (BPF_JCOND, Linux 6.9), the
+	// way clang compiles can_loop: a jump out of the loop taken only when
+	// the kernel's loop budget is spent, which a loop of at most 4
+	// iterations never spends. Off by default: older kernels reject it.
+	MayGoto bool
 }
 
 // Program is one generated program and its input.

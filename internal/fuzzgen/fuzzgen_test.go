@@ -23,8 +23,18 @@ func TestGenerate_Deterministic(t *testing.T) {
 // valid slots, every jump landing in the program, and no unreachable slot
 // (check_cfg rejects those).
 func TestGenerate_Valid(t *testing.T) {
+	mayGotos := 0
 	for seed := range uint64(3000) {
-		p := Generate(seed, Config{})
+		cfg := Config{MayGoto: seed%2 == 1}
+		p := Generate(seed, cfg)
+		for _, ins := range p.Insns {
+			if ins.IsMayGoto() {
+				if !cfg.MayGoto {
+					t.Fatalf("seed %d: may_goto without Config.MayGoto", seed)
+				}
+				mayGotos++
+			}
+		}
 		if err := isa.ValidateProgram(p.Insns); err != nil {
 			t.Fatalf("seed %d: %v", seed, err)
 		}
@@ -41,6 +51,9 @@ func TestGenerate_Valid(t *testing.T) {
 				}
 			}
 		}
+	}
+	if mayGotos == 0 {
+		t.Error("no program generated with Config.MayGoto holds a may_goto")
 	}
 }
 
