@@ -82,6 +82,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/waggle-bpf/waggle/helpers"
 	"github.com/waggle-bpf/waggle/isa"
 )
 
@@ -737,17 +738,6 @@ func pointerMangled(v value) value {
 	return number
 }
 
-// Helpers that call back into the program, and which of their arguments
-// the callback receives as which register: callbackArgs[id][i] is the
-// caller's register passed as callback register r(i+1), or 0 for none.
-var callbackArgs = map[int32][5]isa.Register{
-	idLoop:             {0, isa.R3},       // bpf_loop: callback(index, ctx)
-	idForEachMapElem:   {0, 0, 0, isa.R3}, // callback(map, key, value, ctx)
-	idFindVMA:          {0, 0, isa.R4},    // callback(task, vma, ctx)
-	idUserRingbufDrain: {0, isa.R3},       // callback(dynptr, ctx)
-	idTimerSetCallback: {},                // callback(map, key, value)
-}
-
 // jump handles the last instruction of a block.
 func (a *analysis) jump(f *frameCtx, s *state, pc int, ins isa.Instruction) error {
 	a.reached[pc] = true
@@ -774,9 +764,13 @@ func (a *analysis) jump(f *frameCtx, s *state, pc int, ins isa.Instruction) erro
 					for q := isa.R0; q <= isa.R9; q++ {
 						entry.regs[q] = scalar
 					}
-					for i, from := range callbackArgs[ins.Imm] {
-						if from != 0 {
-							entry.regs[isa.R1+isa.Register(i)] = s.regs[from]
+					// The callback's registers that the helper
+					// passes on from its arguments (the callback
+					// context); the rest are numbers here.
+					cb, _ := helpers.CallbackOf(ins.Imm)
+					for i, r := range cb.Regs {
+						if r.Kind == helpers.CallbackCallerArg {
+							entry.regs[isa.R1+isa.Register(i)] = s.regs[isa.R1+isa.Register(r.Arg)]
 						}
 					}
 					if err := a.call(f, post, pc, int(v.off), entry, true); err != nil {

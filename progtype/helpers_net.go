@@ -796,12 +796,14 @@ func SkAssign(env helpers.Env, args *[5]uint64) (uint64, error) {
 }
 
 // protoSkLookup is the prototype of the socket lookups.
-var protoSkLookup = helpers.Proto{Ret: helpers.RetPtrToSocketOrNull, Args: []helpers.ArgType{
-	helpers.ArgPtrToCtx, helpers.ArgPtrToMem | helpers.ArgReadOnly, helpers.ArgConstSize, helpers.ArgAnything, helpers.ArgAnything,
+// They acquire the socket they return: the program must pass it to
+// bpf_sk_release.
+var protoSkLookup = helpers.Proto{Ret: helpers.RetPtrToSocketOrNull, Acquire: true, Args: []helpers.ArgType{
+	helpers.ArgPtrToCtx, helpers.ArgPtrToMem | helpers.ArgReadOnly, helpers.ArgConstSizeOrZero, helpers.ArgAnything, helpers.ArgAnything,
 }}
 
 // protoSkcLookup is bpf_skc_lookup_tcp's, which may return any socket.
-var protoSkcLookup = helpers.Proto{Ret: helpers.RetPtrToSockCommonOrNull, Args: protoSkLookup.Args}
+var protoSkcLookup = helpers.Proto{Ret: helpers.RetPtrToSockCommonOrNull, Acquire: true, Args: protoSkLookup.Args}
 
 // netDefs are the network helpers of socket buffer programs (the socket
 // helpers are socketDefs).
@@ -810,12 +812,12 @@ var netDefs = helpers.Defs{
 	{ID: idCheckMTU, Name: "check_mtu", Proto: protoCheckMTU, Func: SkbCheckMTU},
 	{ID: idRedirectNeigh, Name: "redirect_neigh", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgAnything, helpers.ArgPtrToMem | helpers.ArgMaybeNull | helpers.ArgReadOnly, helpers.ArgConstSizeOrZero, helpers.ArgAnything}}, Func: RedirectNeigh},
 	{ID: idRedirectPeer, Name: "redirect_peer", Proto: protoAnyAny, Func: RedirectPeer},
-	{ID: idCloneRedirect, Name: "clone_redirect", Proto: protoCtxAnyAny, Func: CloneRedirect},
+	{ID: idCloneRedirect, Name: "clone_redirect", Proto: changesPkt(protoCtxAnyAny), Func: CloneRedirect},
 	{ID: idSkbGetTunnelKey, Name: "skb_get_tunnel_key", Proto: protoTunnelKey(true), Func: SkbGetTunnelKey},
 	{ID: idSkbSetTunnelKey, Name: "skb_set_tunnel_key", Proto: protoTunnelKey(false), Func: SkbSetTunnelKey},
 	{ID: idSkbGetTunnelOpt, Name: "skb_get_tunnel_opt", Proto: protoTunnelOpt(true), Func: SkbGetTunnelOpt},
 	{ID: idSkbSetTunnelOpt, Name: "skb_set_tunnel_opt", Proto: protoTunnelOpt(false), Func: SkbSetTunnelOpt},
-	{ID: idSkAssign, Name: "sk_assign", Proto: protoCtxAnyAny, Func: SkAssign},
+	{ID: idSkAssign, Name: "sk_assign", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgPtrToBTFIDSockCommon, helpers.ArgAnything}}, Func: SkAssign},
 }
 
 // xdpNetDefs are the network helpers of XDP programs (the socket lookups
@@ -829,14 +831,14 @@ var (
 	// bpf_{xdp,skb}_fib_lookup_proto and bpf_{xdp,skb}_check_mtu_proto
 	// are gpl_only.
 	protoFibLookup = helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgPtrToMem, helpers.ArgConstSize, helpers.ArgAnything}, GPLOnly: true}
-	protoCheckMTU  = helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgAnything, helpers.ArgPtrToInt, helpers.ArgAnything, helpers.ArgAnything}, GPLOnly: true}
-	protoSock      = helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToSockCommon}}
+	protoCheckMTU  = helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgAnything, helpers.ArgPtrToFixedSizeMem | helpers.ArgAligned | helpers.ArgWrite, helpers.ArgAnything, helpers.ArgAnything}, ArgSize: [5]uint32{2: 4}, GPLOnly: true}
+	protoSock      = helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToBTFIDSockCommon | helpers.ArgRelease}} // bpf_sk_release
 )
 
 func protoTunnelKey(get bool) helpers.Proto {
 	mem := helpers.ArgPtrToMem | helpers.ArgReadOnly
 	if get {
-		mem = helpers.ArgPtrToMem | helpers.ArgUninit
+		mem = helpers.ArgPtrToUninitMem
 	}
 	return helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, mem, helpers.ArgConstSize, helpers.ArgAnything}}
 }
@@ -844,7 +846,7 @@ func protoTunnelKey(get bool) helpers.Proto {
 func protoTunnelOpt(get bool) helpers.Proto {
 	mem := helpers.ArgPtrToMem | helpers.ArgReadOnly
 	if get {
-		mem = helpers.ArgPtrToMem | helpers.ArgUninit
+		mem = helpers.ArgPtrToUninitMem
 	}
 	return helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, mem, helpers.ArgConstSize}}
 }

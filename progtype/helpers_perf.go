@@ -147,7 +147,7 @@ func (r *Run) userMemory(addr, n uint64) ([]byte, bool) {
 // tracingDefs are the perf counter and user-memory helpers.
 var tracingDefs = helpers.Defs{
 	{ID: idPerfEventRead, Name: "perf_event_read", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgConstMapPtr, helpers.ArgAnything}, GPLOnly: true}, Func: PerfEventRead},
-	{ID: idPerfEventReadValue, Name: "perf_event_read_value", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgConstMapPtr, helpers.ArgAnything, helpers.ArgPtrToMem | helpers.ArgUninit, helpers.ArgConstSize}, GPLOnly: true}, Func: PerfEventReadValue},
-	{ID: idPerfProgReadValue, Name: "perf_prog_read_value", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgPtrToMem | helpers.ArgUninit, helpers.ArgConstSize}, GPLOnly: true}, Func: PerfProgReadValue},
+	{ID: idPerfEventReadValue, Name: "perf_event_read_value", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgConstMapPtr, helpers.ArgAnything, helpers.ArgPtrToUninitMem, helpers.ArgConstSize}, GPLOnly: true}, Func: PerfEventReadValue},
+	{ID: idPerfProgReadValue, Name: "perf_prog_read_value", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgPtrToUninitMem, helpers.ArgConstSize}, GPLOnly: true}, Func: PerfProgReadValue},
 	{ID: idProbeWriteUser, Name: "probe_write_user", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgAnything, helpers.ArgPtrToMem | helpers.ArgReadOnly, helpers.ArgConstSize}, GPLOnly: true}, Func: ProbeWriteUser},
 }

@@ -301,7 +301,7 @@ var (
 // sockOpsDefs are sock_ops' own helpers.
 var sockOpsDefs = helpers.Defs{
 	{ID: idSetsockopt, Name: "setsockopt", Proto: protoSockopt, Func: SockOpsSetsockopt},
-	{ID: idGetsockopt, Name: "getsockopt", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgAnything, helpers.ArgAnything, helpers.ArgPtrToMem | helpers.ArgUninit, helpers.ArgConstSize}}, Func: SockOpsGetsockopt},
+	{ID: idGetsockopt, Name: "getsockopt", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgAnything, helpers.ArgAnything, helpers.ArgPtrToUninitMem, helpers.ArgConstSize}}, Func: SockOpsGetsockopt},
 	{ID: idSockOpsCbFlagsSet, Name: "sock_ops_cb_flags_set", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgAnything}}, Func: SockOpsCbFlagsSet},
 }
 
@@ -313,12 +313,12 @@ var socketDefs = helpers.Defs{
 	{ID: idSkcLookupTCP, Name: "skc_lookup_tcp", Proto: protoSkcLookup, Func: SkcLookupTCP},
 	{ID: idSkRelease, Name: "sk_release", Proto: protoSock, Func: SkRelease},
 	{ID: idSkFullsock, Name: "sk_fullsock", Proto: protoSockPtr, Func: SkFullsock},
-	{ID: idTCPSock, Name: "tcp_sock", Proto: protoSockPtr, Func: TCPSock},
+	{ID: idTCPSock, Name: "tcp_sock", Proto: helpers.Proto{Ret: helpers.RetPtrToTCPSockOrNull, Args: protoSockPtr.Args}, Func: TCPSock},
 	{ID: idGetListenerSock, Name: "get_listener_sock", Proto: protoSockPtr, Func: GetListenerSock},
 	{ID: idGetSocketCookie, Name: "get_socket_cookie", Proto: protoCtx, Func: GetSocketCookie},
 	{ID: idGetSocketUID, Name: "get_socket_uid", Proto: protoCtx, Func: GetSocketUID},
 	{ID: idGetNetnsCookie, Name: "get_netns_cookie", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx | helpers.ArgMaybeNull}}, Func: GetNetnsCookie},
-	{ID: idGetLocalStorage, Name: "get_local_storage", Proto: helpers.Proto{Ret: helpers.RetPtrToMapValueOrNull, Args: []helpers.ArgType{helpers.ArgConstMapPtr, helpers.ArgAnything}}, Func: GetLocalStorage},
+	{ID: idGetLocalStorage, Name: "get_local_storage", Proto: helpers.Proto{Ret: helpers.RetPtrToMapValue, Args: []helpers.ArgType{helpers.ArgConstMapPtr, helpers.ArgAnything}}, Func: GetLocalStorage},
 }
 
 // skbSockDefs are socket buffer helpers of this file.
@@ -328,5 +328,5 @@ var skbSockDefs = helpers.Defs{
 
 // skLookupDefs are sk_lookup's own helpers.
 var skLookupDefs = helpers.Defs{
-	{ID: idSkAssign, Name: "sk_assign", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgPtrToBTFID | helpers.ArgMaybeNull, helpers.ArgAnything}}, Func: SkLookupAssign},
+	{ID: idSkAssign, Name: "sk_assign", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgPtrToSocketOrNull, helpers.ArgAnything}}, Func: SkLookupAssign},
 }

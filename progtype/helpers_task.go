@@ -274,7 +274,11 @@ func sendSignal(thread bool) helpers.Func {
 	}
 }
 
-var protoProbeRead = helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToMem | helpers.ArgUninit, helpers.ArgConstSizeOrZero, helpers.ArgAnything}, GPLOnly: true}
+var protoProbeRead = helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToUninitMem, helpers.ArgConstSizeOrZero, helpers.ArgAnything}, GPLOnly: true}
+
+// protoProbeReadStr is the string variants': they return a negative errno
+// or the bytes copied, at most the size (do_refine_retval_range).
+var protoProbeReadStr = helpers.Proto{Args: protoProbeRead.Args, GPLOnly: true, RetBound: helpers.RetErrnoOrSize, RetSizeArg: 1}
 
 // perfEventDefs are the helpers whose perf_event prototype differs from
 // the other types': bpf_get_stackid_proto_pe is not gpl_only. Kind.Helpers
@@ -294,18 +298,18 @@ var kprobeMultiDefs = helpers.Defs{
 var taskDefs = helpers.Defs{
 	{ID: idGetCurrentPidTgid, Name: "get_current_pid_tgid", Proto: helpers.Proto{}, Func: GetCurrentPidTgid},
 	{ID: idGetCurrentUIDGid, Name: "get_current_uid_gid", Proto: helpers.Proto{}, Func: GetCurrentUIDGid},
-	{ID: idGetCurrentComm, Name: "get_current_comm", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToMem | helpers.ArgUninit, helpers.ArgConstSize}}, Func: GetCurrentComm},
-	{ID: idGetNsCurrentPidTgid, Name: "get_ns_current_pid_tgid", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgAnything, helpers.ArgAnything, helpers.ArgPtrToMem | helpers.ArgUninit, helpers.ArgConstSize}}, Func: GetNsCurrentPidTgid},
+	{ID: idGetCurrentComm, Name: "get_current_comm", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToUninitMem, helpers.ArgConstSize}}, Func: GetCurrentComm},
+	{ID: idGetNsCurrentPidTgid, Name: "get_ns_current_pid_tgid", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgAnything, helpers.ArgAnything, helpers.ArgPtrToUninitMem, helpers.ArgConstSize}}, Func: GetNsCurrentPidTgid},
 	{ID: idGetCurrentTask, Name: "get_current_task", Proto: helpers.Proto{GPLOnly: true}, Func: GetCurrentTask},
 	{ID: idProbeRead, Name: "probe_read", Proto: protoProbeRead, Func: probeRead},
-	{ID: idProbeReadStr, Name: "probe_read_str", Proto: protoProbeRead, Func: probeReadStr(false)},
+	{ID: idProbeReadStr, Name: "probe_read_str", Proto: protoProbeReadStr, Func: probeReadStr(false)},
 	{ID: idProbeReadKernel, Name: "probe_read_kernel", Proto: protoProbeRead, Func: probeRead},
 	{ID: idProbeReadUser, Name: "probe_read_user", Proto: protoProbeRead, Func: probeRead},
-	{ID: idProbeReadKernelStr, Name: "probe_read_kernel_str", Proto: protoProbeRead, Func: probeReadStr(false)},
-	{ID: idProbeReadUserStr, Name: "probe_read_user_str", Proto: protoProbeRead, Func: probeReadStr(true)},
+	{ID: idProbeReadKernelStr, Name: "probe_read_kernel_str", Proto: protoProbeReadStr, Func: probeReadStr(false)},
+	{ID: idProbeReadUserStr, Name: "probe_read_user_str", Proto: protoProbeReadStr, Func: probeReadStr(true)},
 	{ID: idGetFuncIP, Name: "get_func_ip", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx}, GPLOnly: true}, Func: GetFuncIP},
 	{ID: idGetStackid, Name: "get_stackid", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgConstMapPtr, helpers.ArgAnything}, GPLOnly: true}, Func: GetStackid},
-	{ID: idGetStack, Name: "get_stack", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgPtrToMem | helpers.ArgUninit, helpers.ArgConstSizeOrZero, helpers.ArgAnything}, GPLOnly: true}, Func: GetStack},
+	{ID: idGetStack, Name: "get_stack", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgPtrToUninitMem, helpers.ArgConstSizeOrZero, helpers.ArgAnything}, GPLOnly: true, RetBound: helpers.RetErrnoOrSize, RetSizeArg: 2}, Func: GetStack},
 	{ID: idSendSignal, Name: "send_signal", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgAnything}}, Func: sendSignal(false)},
 	{ID: idSendSignalThread, Name: "send_signal_thread", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgAnything}}, Func: sendSignal(true)},
 }

@@ -8,6 +8,13 @@ import (
 )
 
 // Prototypes shared by several helpers.
+// changesPkt returns p for a helper that may move or resize the packet
+// (bpf_helper_changes_pkt_data).
+func changesPkt(p helpers.Proto) helpers.Proto {
+	p.ChangesPktData = true
+	return p
+}
+
 var (
 	protoCtx         = helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx}}
 	protoCtxAny      = helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgAnything}}
@@ -15,7 +22,7 @@ var (
 	protoCtxAny3     = helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgAnything, helpers.ArgAnything, helpers.ArgAnything}}
 	protoCtxAny4     = helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgAnything, helpers.ArgAnything, helpers.ArgAnything, helpers.ArgAnything}}
 	protoAnyAny      = helpers.Proto{Args: []helpers.ArgType{helpers.ArgAnything, helpers.ArgAnything}}
-	protoLoadBytes   = helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgAnything, helpers.ArgPtrToMem | helpers.ArgUninit, helpers.ArgConstSize}}
+	protoLoadBytes   = helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgAnything, helpers.ArgPtrToUninitMem, helpers.ArgConstSize}}
 	protoStoreBytes4 = helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgAnything, helpers.ArgPtrToMem | helpers.ArgReadOnly, helpers.ArgConstSize}}
 )
 
@@ -232,9 +239,9 @@ func RedirectMapXDP(env helpers.Env, args *[5]uint64) (uint64, error) {
 // xdpDefs are the XDP-specific helpers.
 var xdpDefs = helpers.Defs{
 	{ID: helpers.IDPerfEventOutput, Name: "perf_event_output", Proto: protoEventOutput, Func: XDPEventOutput},
-	{ID: idXDPAdjustHead, Name: "xdp_adjust_head", Proto: protoCtxAny, Func: XDPAdjustHead},
-	{ID: idXDPAdjustTail, Name: "xdp_adjust_tail", Proto: protoCtxAny, Func: XDPAdjustTail},
-	{ID: idXDPAdjustMeta, Name: "xdp_adjust_meta", Proto: protoCtxAny, Func: XDPAdjustMeta},
+	{ID: idXDPAdjustHead, Name: "xdp_adjust_head", Proto: changesPkt(protoCtxAny), Func: XDPAdjustHead},
+	{ID: idXDPAdjustTail, Name: "xdp_adjust_tail", Proto: changesPkt(protoCtxAny), Func: XDPAdjustTail},
+	{ID: idXDPAdjustMeta, Name: "xdp_adjust_meta", Proto: changesPkt(protoCtxAny), Func: XDPAdjustMeta},
 	{ID: idXDPGetBuffLen, Name: "xdp_get_buff_len", Proto: protoCtx, Func: XDPGetBuffLen},
 	{ID: idXDPLoadBytes, Name: "xdp_load_bytes", Proto: protoLoadBytes, Func: XDPLoadBytes},
 	{ID: idXDPStoreBytes, Name: "xdp_store_bytes", Proto: protoStoreBytes4, Func: XDPStoreBytes},

@@ -112,5 +112,5 @@ func FlowDissectorLoadBytes(env helpers.Env, args *[5]uint64) (uint64, error) {
 }
 
 var flowDefs = helpers.Defs{
-	{ID: idSkbLoadBytes, Name: "skb_load_bytes", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgAnything, helpers.ArgPtrToMem | helpers.ArgUninit, helpers.ArgConstSize}}, Func: FlowDissectorLoadBytes},
+	{ID: idSkbLoadBytes, Name: "skb_load_bytes", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgAnything, helpers.ArgPtrToUninitMem, helpers.ArgConstSize}}, Func: FlowDissectorLoadBytes},
 }
