@@ -3,19 +3,16 @@ package waggle_test
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
-	"os"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
-	"github.com/google/gopacket/pcapgo"
 
 	"github.com/waggle-bpf/waggle"
+	"github.com/waggle-bpf/waggle/internal/capture"
 	"github.com/waggle-bpf/waggle/internal/mapdump"
 	"github.com/waggle-bpf/waggle/kernel"
 	"github.com/waggle-bpf/waggle/maps"
@@ -40,26 +37,11 @@ var examplePrograms = []struct {
 // readPcap returns the frames of a capture.
 func readPcap(tb testing.TB, path string) [][]byte {
 	tb.Helper()
-	f, err := os.Open(path)
+	frames, err := capture.ReadFile(path)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var frames [][]byte
-	for {
-		data, _, err := r.ReadPacketData()
-		if errors.Is(err, io.EOF) {
-			return frames
-		}
-		if err != nil {
-			tb.Fatal(err)
-		}
-		frames = append(frames, data)
-	}
+	return frames
 }
 
 // blocklistEntries are the prefixes the blocklist example is tested with.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/bits"
+	"os"
 	"time"
 )
 
@@ -553,4 +554,33 @@ func (ifc iface) time(ts uint64) time.Time {
 	hi, lo := bits.Mul64(frac, 1e9)
 	nsec, _ := bits.Div64(hi, lo, ifc.perSec)
 	return time.Unix(int64(min(sec, 1<<62))+ifc.offset, int64(nsec)).UTC()
+}
+
+// ReadFile returns the packets of the capture file at path (their bytes,
+// copied), read with the same bounds as Reader; the error names the file.
+func ReadFile(path string) ([][]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	size := int64(-1)
+	if fi, err := f.Stat(); err == nil {
+		size = fi.Size()
+	}
+	r, err := NewReader(f, size)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var out [][]byte
+	for {
+		p, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return out, fmt.Errorf("%s: %w", path, err)
+		}
+		out = append(out, append([]byte(nil), p.Data...))
+	}
 }

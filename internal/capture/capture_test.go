@@ -339,3 +339,19 @@ func TestReader_timestamps(t *testing.T) {
 		}
 	}
 }
+
+func TestReadFile(t *testing.T) {
+	frames, err := ReadFile("../../examples/traffic/traffic.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(frames) != 1000 {
+		t.Fatalf("%d frames, want the bundled capture's 1000", len(frames))
+	}
+	if len(frames[0]) < 14 || &frames[0][0] == &frames[1][0] {
+		t.Error("frames are not copies of their own")
+	}
+	if _, err := ReadFile("capture_test.go"); err == nil || !strings.Contains(err.Error(), "capture_test.go") {
+		t.Errorf("a Go file read as a capture: %v", err)
+	}
+}

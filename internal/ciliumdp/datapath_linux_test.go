@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"regexp"
 	"runtime"
 	"slices"
@@ -22,10 +21,10 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
 	"golang.org/x/sys/unix"
 
 	"github.com/waggle-bpf/waggle"
+	"github.com/waggle-bpf/waggle/internal/capture"
 	"github.com/waggle-bpf/waggle/internal/ciliumdp"
 	"github.com/waggle-bpf/waggle/internal/mapdump"
 	"github.com/waggle-bpf/waggle/kernel"
@@ -726,23 +725,11 @@ type frame struct {
 // protocols Cilium's datapath branches on.
 func testFrames(t *testing.T) []frame {
 	var out []frame
-	f, err := os.Open("../../examples/traffic/traffic.pcap")
+	captured, err := capture.ReadFile("../../examples/traffic/traffic.pcap")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < 24; i++ {
-		data, _, err := r.ReadPacketData()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	for i, data := range captured[:min(24, len(captured))] {
 		out = append(out, frame{fmt.Sprintf("capture %d", i), data})
 	}
 	mac1 := []byte{0x02, 0, 0, 0, 0, 1}

@@ -18,10 +18,10 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/google/gopacket/pcapgo"
 	"golang.org/x/sys/unix"
 
 	"github.com/waggle-bpf/waggle"
+	"github.com/waggle-bpf/waggle/internal/capture"
 	"github.com/waggle-bpf/waggle/internal/ksamples"
 	"github.com/waggle-bpf/waggle/internal/mapdump"
 	"github.com/waggle-bpf/waggle/kernel"
@@ -390,26 +390,11 @@ func compareSampleMaps(t *testing.T, wc *waggle.Collection, kc *ebpf.Collection)
 // readPcap returns the frames of a capture.
 func readPcap(tb testing.TB, path string) [][]byte {
 	tb.Helper()
-	f, err := os.Open(path)
+	frames, err := capture.ReadFile(path)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(f)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var frames [][]byte
-	for {
-		data, _, err := r.ReadPacketData()
-		if errors.Is(err, io.EOF) {
-			return frames
-		}
-		if err != nil {
-			tb.Fatal(err)
-		}
-		frames = append(frames, data)
-	}
+	return frames
 }
 
 func firstDiff(a, b []byte) int {
