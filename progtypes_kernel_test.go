@@ -3,14 +3,12 @@
 package waggle_test
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -18,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/waggle-bpf/waggle"
+	"github.com/waggle-bpf/waggle/internal/cgroupv2"
 	"github.com/waggle-bpf/waggle/maps"
 	"github.com/waggle-bpf/waggle/progtype"
 )
@@ -56,31 +55,12 @@ func sameResults(t *testing.T, what string, coll *waggle.Collection, kc *ebpf.Co
 // path in it, skipping without cgroup v2.
 func cgroupV2(t *testing.T) (mnt, own string) {
 	t.Helper()
-	f, err := os.Open("/proc/self/mountinfo")
+	mnt, err := cgroupv2.Mount()
 	if err != nil {
 		t.Skipf("cgroup: %v", err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fs := strings.Fields(sc.Text())
-		for i, x := range fs {
-			if x == "-" && i+1 < len(fs) && fs[i+1] == "cgroup2" && fs[3] == "/" {
-				mnt = fs[4]
-			}
-		}
-	}
-	if mnt == "" {
-		t.Skip("cgroup: no cgroup v2 hierarchy")
-	}
-	data, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
+	if own, err = cgroupv2.Own(); err != nil {
 		t.Skipf("cgroup: %v", err)
-	}
-	for _, l := range strings.Split(string(data), "\n") {
-		if p, ok := strings.CutPrefix(l, "0::"); ok {
-			own = p
-		}
 	}
 	return mnt, own
 }
@@ -89,19 +69,9 @@ func cgroupV2(t *testing.T) (mnt, own string) {
 // ids are the inode numbers of the directories.
 func cgroupOf(t *testing.T, mnt, path string) *progtype.Cgroup {
 	t.Helper()
-	var cg *progtype.Cgroup
-	dir := mnt
-	parts := []string{""}
-	if p := strings.Trim(path, "/"); p != "" {
-		parts = append(parts, strings.Split(p, "/")...)
-	}
-	for _, part := range parts {
-		dir = filepath.Join(dir, part)
-		var st unix.Stat_t
-		if err := unix.Stat(dir, &st); err != nil {
-			t.Fatal(err)
-		}
-		cg = &progtype.Cgroup{ID: st.Ino, Parent: cg}
+	cg, err := cgroupv2.Cgroup(mnt, path)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return cg
 }

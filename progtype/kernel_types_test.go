@@ -3,7 +3,6 @@
 package progtype_test
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/waggle-bpf/waggle/internal/cgroupv2"
 	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/kernel"
 	"github.com/waggle-bpf/waggle/progtype"
@@ -446,46 +446,17 @@ func TestKernel_skLookupFields(t *testing.T) {
 // point; it skips when there is no cgroup v2.
 func hostCgroup(tb testing.TB) (*progtype.Cgroup, string) {
 	tb.Helper()
-	mnt := ""
-	f, err := os.Open("/proc/self/mountinfo")
+	mnt, err := cgroupv2.Mount()
 	if err != nil {
 		tb.Skipf("cgroup: %v", err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fs := strings.Fields(sc.Text())
-		for i, x := range fs {
-			if x == "-" && i+1 < len(fs) && fs[i+1] == "cgroup2" && fs[3] == "/" {
-				mnt = fs[4]
-			}
-		}
-	}
-	if mnt == "" {
-		tb.Skip("cgroup: no cgroup v2 hierarchy is mounted")
-	}
-	data, err := os.ReadFile("/proc/self/cgroup")
+	own, err := cgroupv2.Own()
 	if err != nil {
 		tb.Skipf("cgroup: %v", err)
 	}
-	path := ""
-	for _, l := range strings.Split(string(data), "\n") {
-		if p, ok := strings.CutPrefix(l, "0::"); ok {
-			path = p
-		}
-	}
-	var cg *progtype.Cgroup
-	dir := mnt
-	for _, part := range append([]string{""}, strings.Split(strings.Trim(path, "/"), "/")...) {
-		dir = filepath.Join(dir, part)
-		var st syscall.Stat_t
-		if err := syscall.Stat(dir, &st); err != nil {
-			tb.Skipf("cgroup: %v", err)
-		}
-		cg = &progtype.Cgroup{ID: st.Ino, Parent: cg}
-		if part == "" && path == "/" {
-			break
-		}
+	cg, err := cgroupv2.Cgroup(mnt, own)
+	if err != nil {
+		tb.Skipf("cgroup: %v", err)
 	}
 	return cg, mnt
 }
