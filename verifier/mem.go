@@ -505,6 +505,7 @@ func (v *verifier) stackAccess(a access, p *reg, off int) (reg, error) {
 		return out, hinted(e, "the stack is 512 bytes below r10: offsets -512 to -1")
 	}
 	v.growStack(fr, -off)
+	v.entry.sframe, v.entry.spi = int8(p.frame), int16((-off-1)/8)
 	if a.write {
 		return out, v.stackWrite(fr, off, a)
 	}
