@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,6 +39,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cilium/ebpf"
 
 	"github.com/waggle-bpf/waggle/internal/buildcache"
 )
@@ -250,6 +253,52 @@ func must(s string, err error) string {
 	return s
 }
 
+// Typed is a program type and the attach type a program is loaded with.
+type Typed struct {
+	Type   ebpf.ProgramType
+	Attach ebpf.AttachType
+}
+
+// DefaultType is the program type tc or ip link gives the programs of an
+// object whose sections name none (the old releases' "from-container",
+// every release's "2/7" tail calls).
+func DefaultType(name string) ebpf.ProgramType {
+	switch {
+	case strings.HasPrefix(name, "sockops/"):
+		return ebpf.UnspecifiedProgram
+	case name == "bpf_xdp":
+		return ebpf.XDP
+	}
+	return ebpf.SchedCLS
+}
+
+// sockSections are the types Cilium's loader gave the socket programs of
+// v1.10, whose sections ("connect4") are not libbpf's ("cgroup/connect4"):
+// it loaded them with bpftool, naming the type and attach type.
+var sockSections = map[string]Typed{
+	"connect4":     {ebpf.CGroupSockAddr, ebpf.AttachCGroupInet4Connect},
+	"connect6":     {ebpf.CGroupSockAddr, ebpf.AttachCGroupInet6Connect},
+	"bind4":        {ebpf.CGroupSockAddr, ebpf.AttachCGroupInet4Bind},
+	"bind6":        {ebpf.CGroupSockAddr, ebpf.AttachCGroupInet6Bind},
+	"post_bind4":   {ebpf.CGroupSock, ebpf.AttachCGroupInet4PostBind},
+	"post_bind6":   {ebpf.CGroupSock, ebpf.AttachCGroupInet6PostBind},
+	"sendmsg4":     {ebpf.CGroupSockAddr, ebpf.AttachCGroupUDP4Sendmsg},
+	"sendmsg6":     {ebpf.CGroupSockAddr, ebpf.AttachCGroupUDP6Sendmsg},
+	"recvmsg4":     {ebpf.CGroupSockAddr, ebpf.AttachCGroupUDP4Recvmsg},
+	"recvmsg6":     {ebpf.CGroupSockAddr, ebpf.AttachCGroupUDP6Recvmsg},
+	"getpeername4": {ebpf.CGroupSockAddr, ebpf.AttachCgroupInet4GetPeername},
+	"getpeername6": {ebpf.CGroupSockAddr, ebpf.AttachCgroupInet6GetPeername},
+}
+
+// SectionTypes are the types an object's loader gives sections libbpf does
+// not know, by section; nil for none.
+func SectionTypes(name string) map[string]Typed {
+	if name == "bpf_sock" {
+		return maps.Clone(sockSections)
+	}
+	return nil
+}
+
 // Built is an object a build made.
 type Built struct {
 	Object
@@ -354,8 +403,8 @@ func Build(ctx context.Context, dir, cacheRoot string, jobs int, logf func(forma
 // BuildConfigs is Build of the given configurations. With AllConfigs an
 // object's file is named by its configuration: bpf_lxc.3.o for
 // complexity-tests/netnext/bpf_lxc/3.txt. A cold AllConfigs build of the
-// workplace tree (38 objects) takes about two and a half minutes on two
-// idle cores; it is cached like Build's, under its own key.
+// workplace tree (38 objects) took 59 s on two idle cores; it is cached
+// like Build's, under its own key.
 func BuildConfigs(ctx context.Context, dir, cacheRoot string, configs Configs, jobs int, logf func(format string, args ...any)) (*Result, error) {
 	if err := Find(); err != nil {
 		return nil, err
