@@ -39,7 +39,7 @@ type KernelObject struct {
 	// Slots are the prog arrays' slots: prog array, slot, program.
 	Slots map[string]map[uint32]string
 
-	spec  *ebpf.CollectionSpec           // the maps' specs, for Reload
+	spec  *ebpf.CollectionSpec         // the maps' specs, for Reload
 	specs map[string]*ebpf.ProgramSpec // the programs' specs, typed
 }
 
