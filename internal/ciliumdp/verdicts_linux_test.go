@@ -156,6 +156,26 @@ func TestKernelVerdicts(t *testing.T) {
 	t.Logf("%-16s %8d  %8d  %15d  %11v  %10v", "total", total.programs, total.accepted, total.processed, total.ktime.Round(time.Millisecond), total.cpu.Round(time.Millisecond))
 	t.Logf("largest: %s %s (%s): %d processed insns, %d peak states, %d total, kernel time %v, thread CPU %v",
 		largest.Object, largest.Name, largest.Section, largest.Kernel.Processed, largest.Kernel.PeakStates, largest.Kernel.TotalStates, largest.Kernel.Time, largest.Kernel.CPU)
+	// The issue counted the programs that call bpf_xdp_adjust_meta as
+	// refused: a kernel build without it in XDP refuses them; this one
+	// may not.
+	meta, err := callers(progs, asm.FnXdpAdjustMeta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var metaAccepted, metaInsns int
+	for _, p := range meta {
+		if p.Kernel.Accepted {
+			metaAccepted++
+			metaInsns += p.Kernel.Processed
+		}
+	}
+	probe := features.HaveProgramHelper(ebpf.XDP, asm.FnXdpAdjustMeta)
+	t.Logf("%d programs call bpf_xdp_adjust_meta; the kernel accepts %d of them (%d processed insns); the helper probe for XDP says %v; without them: %d programs, %d processed insns",
+		len(meta), metaAccepted, metaInsns, probe, len(progs)-len(meta), total.processed-metaInsns)
+	if probe == nil && metaAccepted != len(meta) {
+		t.Errorf("the kernel offers bpf_xdp_adjust_meta in XDP, yet refuses %d of the %d programs that call it", len(meta)-metaAccepted, len(meta))
+	}
 	for _, why := range slices.Sorted(maps.Keys(reasons)) {
 		r, ok := refusals[why]
 		if !ok {
@@ -215,4 +235,28 @@ func BenchmarkKernelVerify(b *testing.B) {
 			b.ReportMetric(float64(len(names)), "programs")
 		})
 	}
+}
+
+// callers are the programs of progs that call the helper fn.
+func callers(progs []ciliumdp.Program, fn asm.BuiltinFunc) ([]ciliumdp.Program, error) {
+	specs := map[string]*ebpf.CollectionSpec{}
+	var out []ciliumdp.Program
+	for _, p := range progs {
+		spec := specs[p.Path]
+		if spec == nil {
+			var err error
+			if spec, err = ebpf.LoadCollectionSpec(p.Path); err != nil {
+				return nil, err
+			}
+			specs[p.Path] = spec
+		}
+		ps := spec.Programs[p.Name]
+		if ps == nil {
+			return nil, fmt.Errorf("%s: no program %s", p.Path, p.Name)
+		}
+		if slices.ContainsFunc(ps.Instructions, func(ins asm.Instruction) bool { return ins.IsBuiltinCall() && ins.Constant == int64(fn) }) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
 }
