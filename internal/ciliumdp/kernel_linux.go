@@ -164,12 +164,52 @@ func LoadKernel(path string, def ebpf.ProgramType, sections map[string]Typed) (*
 			}
 		}
 	}
+	if err := k.load(spec, inner); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// LoadSpec loads the programs of spec into the kernel each on its own, as
+// LoadKernel does, with spec's types as they are: the maps first (prog
+// arrays filled from their Contents, program names by slot, once the
+// programs loaded), then every program with the verifier's statistics.
+// spec is modified (its programs move to the KernelObject).
+func LoadSpec(spec *ebpf.CollectionSpec) (*KernelObject, error) {
+	k := &KernelObject{Progs: map[string]*ebpf.Program{}, Errs: map[string]error{}, Loads: map[string]KernelLoad{}, Slots: map[string]map[uint32]string{}}
+	for name, ms := range spec.Maps {
+		if ms.Type != ebpf.ProgramArray {
+			continue
+		}
+		for _, kv := range ms.Contents {
+			key, ok1 := kv.Key.(uint32)
+			prog, ok2 := kv.Value.(string)
+			if ok1 && ok2 {
+				if k.Slots[name] == nil {
+					k.Slots[name] = map[uint32]string{}
+				}
+				k.Slots[name][key] = prog
+			}
+		}
+		ms.Contents = nil
+	}
+	if err := k.load(spec, nil); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// load makes the maps of spec, loads its programs each on its own, puts
+// the maps inner (outer, inner, slot) in their maps of maps and the
+// programs in their prog arrays' Slots.
+func (k *KernelObject) load(spec *ebpf.CollectionSpec, inner [][3]string) error {
 	progs := spec.Programs
 	spec.Programs = nil
 	k.spec, k.specs = spec, progs
+	var err error
 	k.Coll, err = ebpf.NewCollection(spec)
 	if err != nil {
-		return nil, fmt.Errorf("maps: %w", err)
+		return fmt.Errorf("maps: %w", err)
 	}
 	for name, ps := range progs {
 		// The kernel is asked even when a probe says it lacks a type or
@@ -196,7 +236,7 @@ func LoadKernel(path string, def ebpf.ProgramType, sections map[string]Typed) (*
 		}
 		if err := om.Put(marshalKey(uint32(key), om.KeySize()), im); err != nil {
 			k.Close()
-			return nil, fmt.Errorf("map of maps %s slot %d (%s): %w", b[0], key, b[1], err)
+			return fmt.Errorf("map of maps %s slot %d (%s): %w", b[0], key, b[1], err)
 		}
 	}
 	for m, slots := range k.Slots {
@@ -205,12 +245,12 @@ func LoadKernel(path string, def ebpf.ProgramType, sections map[string]Typed) (*
 			if p := k.Progs[prog]; p != nil && km != nil {
 				if err := km.Put(key, p); err != nil {
 					k.Close()
-					return nil, fmt.Errorf("prog array %s slot %d (%s): %w", m, key, prog, err)
+					return fmt.Errorf("prog array %s slot %d (%s): %w", m, key, prog, err)
 				}
 			}
 		}
 	}
-	return k, nil
+	return nil
 }
 
 // errNeedsLibrary says that a program needs cilium/ebpf's loader.
@@ -226,9 +266,14 @@ const statsLogSize = 16 << 10
 // the instructions as cilium/ebpf marshals them, its maps' descriptors in
 // the map loads, the BTF of the program's functions and lines. A program
 // that needs more of cilium/ebpf (CO-RE, kfuncs, ksyms, kconfig) gives
-// errNeedsLibrary.
+// errNeedsLibrary, as does one with an attach target (AttachTo).
 func loadProgram(ps *ebpf.ProgramSpec, maps map[string]*ebpf.Map) (*ebpf.Program, KernelLoad, error) {
 	var load KernelLoad
+	if ps.AttachTo != "" || ps.AttachTarget != nil {
+		// The attach target's BTF id is the kernel's (iterators,
+		// tracing): cilium/ebpf finds it.
+		return nil, load, errNeedsLibrary
+	}
 	insns := make(asm.Instructions, len(ps.Instructions))
 	copy(insns, ps.Instructions)
 	for i := range insns {
@@ -403,7 +448,8 @@ func KernelPrograms(objs []Built) ([]Program, error) {
 				if !ok {
 					err = fmt.Errorf("program %s: not in the kernel's collection", p.Name)
 				}
-				p.Kernel = verdictOf(err, k.Loads[p.Name])
+				p.Load = k.Loads[p.Name]
+				p.Kernel = verdictOf(err, p.Load)
 				p.kernelErr = err
 			}
 		}

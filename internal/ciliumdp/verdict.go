@@ -33,6 +33,9 @@ type Program struct {
 	// says it was asked.
 	Kernel  Verdict
 	Checked bool
+	// Load is the kernel's load of the program: its log at level 4 and
+	// its statistics, and whether it went through cilium/ebpf.
+	Load KernelLoad
 	// kernelErr is the kernel's error, for Reason.
 	kernelErr error
 }
