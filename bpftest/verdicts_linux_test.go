@@ -4,6 +4,7 @@ package bpftest_test
 
 import (
 	"maps"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -24,12 +25,15 @@ var unitRefusals = map[string]string{}
 // kernel with the verifier's statistics, as ciliumdp.TestKernelVerdicts
 // does for the datapath: the kernel's verdicts and costs a verifier is
 // measured by. Every refusal must have a reason unitRefusals explains.
-// It needs root, clang-19 and the workplace tree; not in -short:
+// It needs root, clang-19 and the workplace tree, and is opt-in like the
+// datapath's every-configuration set (the loads take 40 s to a minute and
+// a half, mostly making the objects' maps; TestCilium already loads every
+// object in the kernel):
 //
-//	go test ./bpftest -run TestCiliumKernelVerdicts -v -timeout 30m
+//	WAGGLE_CILIUM_ALL=1 go test ./bpftest -run TestCiliumKernelVerdicts -v -timeout 30m
 func TestCiliumKernelVerdicts(t *testing.T) {
-	if testing.Short() {
-		t.Skip("loads every program of Cilium's unit tests in the kernel: not in -short")
+	if os.Getenv(ciliumdp.AllConfigsEnv) != "1" {
+		t.Skipf("loads every program of Cilium's unit tests in the kernel on its own (a minute or more): set %s=1", ciliumdp.AllConfigsEnv)
 	}
 	if err := kernel.Supported(); err != nil {
 		t.Skipf("kernel verdicts: %v", err)

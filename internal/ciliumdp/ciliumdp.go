@@ -80,9 +80,11 @@ func Workplace() (string, bool) {
 	}
 }
 
-// AllConfigsEnv names the variable that opts tests in to the build of
-// every configuration (AllConfigs): set to 1, the tests that use it build
-// the workplace tree's 38 objects (minutes cold, cached after).
+// AllConfigsEnv names the variable that opts tests in to the full sets of
+// Cilium's programs: set to 1, the tests build the workplace tree in every
+// configuration (AllConfigs, 38 objects: a minute cold, cached after) and
+// ask the kernel's verdict on each of their programs, and on each program
+// of Cilium's unit tests.
 const AllConfigsEnv = "WAGGLE_CILIUM_ALL"
 
 // Tools are the programs a build needs.
