@@ -146,12 +146,12 @@ type Configs int
 const (
 	// FirstConfig builds each object once, in the first configuration
 	// of complexity-tests/netnext/OBJECT/ (as Objects says): what
-	// TestDatapath runs, about half a minute on two idle cores.
+	// TestDatapath runs, 8 to 30 s for the workplace tree on two cores.
 	FirstConfig Configs = iota
 	// AllConfigs builds each object in every configuration of
 	// complexity-tests/netnext/OBJECT/N.txt, as Cilium's verifier
-	// complexity test loads them (38 objects for the workplace tree,
-	// about five times FirstConfig's build). Objects whose tree has no
+	// complexity test loads them (38 objects for the workplace tree, a
+	// minute cold on two idle cores). Objects whose tree has no
 	// numbered configurations (v1.12's one file, the Makefile's) build
 	// once, as with FirstConfig.
 	AllConfigs
