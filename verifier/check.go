@@ -164,6 +164,7 @@ func (v *verifier) isStateVisited(pc int) (bool, error) {
 				pruned = true
 				kept = append(kept, cp)
 				v.propagatePrecision(old, cur)
+				v.propagateLiveness(old, cur)
 				continue
 			}
 			if !force && v.jmpsProcessed-v.prevJmps < 20 && v.processed-v.prevInsnsAtJump < 100 {
@@ -174,6 +175,7 @@ func (v *verifier) isStateVisited(pc int) (bool, error) {
 			pruned = true
 			kept = append(kept, cp)
 			v.propagatePrecision(old, cur)
+			v.propagateLiveness(old, cur)
 			continue
 		}
 		if add {
@@ -203,6 +205,12 @@ func (v *verifier) isStateVisited(pc int) (bool, error) {
 	v.prevInsnsAtJump = v.processed
 	clearPrecision(cur)
 	cp := cur.clone()
+	for _, f := range cp.frames {
+		f.read = 0
+	}
+	for _, f := range cur.frames {
+		f.written = 0
+	}
 	cp.branches = 1
 	cp.insn = pc
 	cur.parent = cp

@@ -415,3 +415,55 @@ func sameCallsites(a, b *state) bool {
 	}
 	return true
 }
+
+// markRead records that the current state read stack slot spi of frame f:
+// every checkpoint above it up to the one whose segment overwrote the slot
+// depends on the slot's contents (mark_reg_read).
+func (v *verifier) markRead(s *state, f, spi int) {
+	if spi < 0 || spi >= 64 {
+		return
+	}
+	bit := uint64(1) << uint(spi)
+	for st := s; st != nil; {
+		if f >= len(st.frames) || st.frames[f].written&bit != 0 {
+			return
+		}
+		p := st.parent
+		if p == nil || f >= len(p.frames) || p.frames[f].read&bit != 0 {
+			return
+		}
+		p.frames[f].read |= bit
+		st = p
+	}
+}
+
+// markReadRange marks the slots of bytes [lo, hi) of frame f read.
+func (v *verifier) markReadRange(s *state, f, lo, hi int) {
+	for off := lo; off < hi; off++ {
+		if off >= 0 || off < -maxStack {
+			continue
+		}
+		spi := (-off - 1) / 8
+		v.markRead(s, f, spi)
+		// skip to the next slot
+		next := -8 * (spi + 1)
+		if next > off {
+			off = next
+		}
+	}
+}
+
+// propagateLiveness carries the reads of the paths from a checkpoint
+// that covered the current state to the current state's checkpoints
+// (propagate_liveness).
+func (v *verifier) propagateLiveness(old, cur *state) {
+	for f := 0; f < len(old.frames) && f < len(cur.frames); f++ {
+		r := old.frames[f].read
+		for spi := 0; r != 0 && spi < 64; spi++ {
+			if r&(1<<uint(spi)) != 0 {
+				v.markRead(cur, f, spi)
+				r &^= 1 << uint(spi)
+			}
+		}
+	}
+}

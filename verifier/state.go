@@ -48,6 +48,10 @@ type frame struct {
 	// args are the caller's r1-r5 at that call, for the call to run
 	// again when the callback returns.
 	args [5]reg
+	// read marks, in a checkpoint, the stack slots some path from it read
+	// before writing them (REG_LIVE_READ); written marks the slots the
+	// state overwrote whole since its checkpoint (REG_LIVE_WRITTEN).
+	read, written uint64
 	// loops counts may_goto iterations left in this frame (unused by the
 	// analysis beyond the state: may_goto is explored both ways).
 }
@@ -299,6 +303,9 @@ func (v *verifier) regCovers(rold, rcur *reg, m *idMap) bool {
 // stackCovers is stacksafe: slot by slot, byte by byte.
 func (v *verifier) stackCovers(of, cf *frame, m *idMap) bool {
 	for i := range of.stack {
+		if i < 64 && of.read&(1<<uint(i)) == 0 {
+			continue // no path from the checkpoint read it
+		}
 		os := &of.stack[i]
 		var cs *slot
 		if i < len(cf.stack) {
