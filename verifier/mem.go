@@ -126,6 +126,15 @@ func (v *verifier) checkMem(a access) (reg, error) {
 			"the pointer may be NULL here: test it first (if (!p) return ...;) and use it only on the non-NULL side")
 	}
 	off := a.off + int(p.off)
+	// One instruction, one kind of pointer where the kind decides how it
+	// is rewritten (the context, sockets): check_mem_access's
+	// save_aux_ptr_type.
+	if aux := &v.aux[pc]; !aux.ptrSeen {
+		aux.ptrSeen, aux.ptrType = true, p.typ
+	} else if aux.ptrType != p.typ && (rewritten(aux.ptrType) || rewritten(p.typ)) {
+		return out, hinted(v.errorf(pc, "same insn cannot be used with different pointers"),
+			"this load or store goes through the context on one path and through another pointer on another: use separate accesses on each path")
+	}
 	if a.write && a.value != nil && a.value.isPointer() && !v.allowPtrLeaks {
 		switch p.typ {
 		case ptrMapValue:
@@ -185,6 +194,17 @@ func (v *verifier) checkMem(a access) (reg, error) {
 		return out, nil
 	}
 	return out, nil
+}
+
+// rewritten reports whether accesses through a pointer type are
+// converted at load time, so that one instruction cannot serve two kinds
+// (reg_type_mismatch_ok).
+func rewritten(t regType) bool {
+	switch t {
+	case ptrCtx, ptrSocket, ptrSockCommon, ptrTCPSock, ptrBTFID:
+		return true
+	}
+	return false
 }
 
 func regOf(a access) isa.Register {
