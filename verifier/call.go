@@ -40,15 +40,15 @@ func (v *verifier) checkHelperCall(ins isa.Instruction) error {
 		case name == "":
 			return v.errorf(pc, "invalid func unknown#%d", id)
 		case !v.p.Kind.Allowed(id):
-			return hinted(v.errorf(pc, "program of this type cannot use helper bpf_%s#%d", name, id),
-				"%s programs may not call bpf_%s in Linux", v.p.Kind, name)
+			return hinted(v.errorf(pc, "program of this type cannot use helper bpf_%s#%d (%s programs may not call bpf_%s, as in Linux)", name, id, v.p.Kind, name),
+				"call it from a program type that may, or do without it")
 		default:
 			return v.errorf(pc, "bpf_%s#%d is not available on this target (not implemented in user space yet)", name, id)
 		}
 	}
 	if proto.GPLOnly && !v.p.GPL {
-		return hinted(v.errorf(pc, "cannot call GPL-restricted function from non-GPL compatible program"),
-			"bpf_%s is GPL-only: license the object \"GPL\" or \"Dual BSD/GPL\"", name)
+		return hinted(v.errorf(pc, "cannot call GPL-restricted function from non-GPL compatible program (bpf_%s is GPL-only)", name),
+			"license the object \"GPL\" or \"Dual BSD/GPL\"")
 	}
 	if v.cur.lock != 0 && id != helpers.IDSpinUnlock {
 		return v.errorf(pc, "function calls are not allowed while holding a lock")

@@ -241,7 +241,7 @@ func (v *verifier) pktCompare(s *state, ins isa.Instruction, dst, src *reg, op i
 	// good reports whether a pointer a compared with b is the packet
 	// pointer and b its end (pkt vs pkt_end, or pkt_meta vs pkt).
 	good := func(a, b *reg) bool {
-		return a.typ == ptrPacket && b.typ == ptrPacketEnd || a.typ == ptrPacketMeta && b.typ == ptrPacket
+		return a.mapIdx == b.mapIdx && (a.typ == ptrPacket && b.typ == ptrPacketEnd || a.typ == ptrPacketMeta && b.typ == ptrPacket)
 	}
 	switch op {
 	case isa.JumpGT:
@@ -285,9 +285,9 @@ func (v *verifier) goodPkt(s *state, p *reg, open bool) {
 	if open {
 		rng++
 	}
-	typ, id := p.typ, p.id
+	typ, id, region := p.typ, p.id, p.mapIdx
 	s.forEachReg(func(o *reg) {
-		if o.typ == typ && o.id == id && o.rng < rng {
+		if o.typ == typ && o.id == id && o.mapIdx == region && o.rng < rng {
 			o.rng = rng
 		}
 	})
