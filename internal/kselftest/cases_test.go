@@ -65,7 +65,9 @@ func TestParseTags(t *testing.T) {
 					len(s.unpriv.msgs) == 1 && s.unpriv.msgs[0].Pattern == "bad"
 			}},
 		{name: "unpriv message only", tags: []string{"comment:test_expect_msg_unpriv=3=leak"},
-			check: func(s *spec) bool { return s.modes == modeUnpriv && len(s.priv.msgs) == 0 && s.unpriv.msgs[0].Pattern == "leak" }},
+			check: func(s *spec) bool {
+				return s.modes == modeUnpriv && len(s.priv.msgs) == 0 && s.unpriv.msgs[0].Pattern == "leak"
+			}},
 		{name: "message with = in it", tags: []string{"comment:test_expect_msg=7=R1=ctx() R10=fp0"},
 			check: func(s *spec) bool { return s.priv.msgs[0].Pattern == "R1=ctx() R10=fp0" }},
 		{name: "retval inherited", tags: []string{"comment:test_retval=POINTER_VALUE", "comment:test_expect_failure_unpriv"},
