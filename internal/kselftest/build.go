@@ -21,7 +21,7 @@ import (
 
 // recipe names this build recipe; changing the build changes it, and so
 // the cache key.
-const recipe = "kselftest/1: progs/verifier_*.c, tools/lib/bpf headers + bpf_doc helpers, vmlinux.h from BTF, -mcpu=v3"
+const recipe = "kselftest/2: progs/verifier_*.c, tools/lib/bpf headers + bpf_doc helpers, vmlinux.h from BTF, -mcpu=v3; verifier/*.c dumped"
 
 // Source is what a build reads.
 type Source struct {
@@ -89,6 +89,8 @@ type manifest struct {
 	// Failed maps the sources that did not compile to the compiler's
 	// first error.
 	Failed map[string]string
+	// RawErr is why the older verifier/*.c tests were not dumped.
+	RawErr string
 	Took   string
 }
 
@@ -188,6 +190,9 @@ var extracted = []string{
 	selftests + "/progs/verifier_*.c",
 	selftests + "/progs/*.h",
 	selftests + "/*.h",
+	selftests + "/verifier/*.c",
+	selftests + "/test_verifier.c",
+	"tools/arch/x86/include/*",
 	"tools/include/*",
 	"tools/lib/bpf/*.h",
 	"scripts/bpf_doc.py",
@@ -284,6 +289,14 @@ func (b *builder) build() (*manifest, error) {
 		return nil, err
 	}
 	b.log("kselftest: compiled %d files (%d failed) in %v", len(srcs), len(m.Failed), time.Since(t).Round(time.Millisecond))
+	t = time.Now()
+	if err := b.dumpRaw(); err != nil {
+		if b.ctx.Err() != nil {
+			return nil, b.ctx.Err()
+		}
+		m.RawErr = err.Error()
+	}
+	b.log("kselftest: dumped test_verifier's tests in %v (error: %q)", time.Since(t).Round(time.Millisecond), m.RawErr)
 	return m, nil
 }
 

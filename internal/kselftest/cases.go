@@ -206,10 +206,26 @@ type Case struct {
 	// Skip says why the case is not run anywhere, e.g. it is for another
 	// architecture.
 	Skip string
+
+	// Insns is the bytecode of a test of the older verifier/*.c (whose
+	// Object is ""): little-endian instructions as test_verifier loads
+	// them, with the map loads (BPF_LD_MAP_FD) of Fixups to patch.
+	Insns []byte
+	// Fixups maps a map of test_verifier (see RawMap) to the instructions
+	// that load its fd.
+	Fixups map[string][]int
+	// Index is the test's position among test_verifier's tests.
+	Index int
+	// ExpectProcessed is the expected count of processed instructions
+	// (test_verifier's insn_processed), 0 when not given.
+	ExpectProcessed int
 }
 
-// ID names a case uniquely: file, program and mode.
+// ID names a case uniquely: file, program (or test number) and mode.
 func (c Case) ID() string {
+	if c.Insns != nil {
+		return fmt.Sprintf("%s/#%d@%s", c.File, c.Index, c.Mode)
+	}
 	return c.File + "/" + c.Program + "@" + c.Mode.String()
 }
 
@@ -235,6 +251,9 @@ type Suite struct {
 	Dir string
 	// Files are the source files, sorted.
 	Files []File
+	// Raw is why the older verifier/*.c tests are missing, "" when their
+	// cases are among Cases.
+	Raw string
 	// Cases are the test cases, by file, then in the object's order of
 	// programs, privileged before unprivileged.
 	Cases []Case
@@ -273,12 +292,25 @@ func Build(ctx context.Context, src Source, cacheRoot string, logf func(format s
 		s.Files = append(s.Files, f)
 		s.Cases = append(s.Cases, cases...)
 	}
+	if o.m.RawErr != "" {
+		s.Raw = o.m.RawErr
+		return s, nil
+	}
+	raw, err := rawCases(o.dir)
+	if err != nil {
+		s.Raw = err.Error()
+		return s, nil
+	}
+	s.Cases = append(s.Cases, raw...)
 	return s, nil
 }
 
 // Spec returns a copy of the collection spec of a case's object, for a
-// verifier to load.
+// verifier to load. Raw cases (Insns) have none.
 func (s *Suite) Spec(c Case) (*ebpf.CollectionSpec, error) {
+	if c.Object == "" {
+		return nil, fmt.Errorf("%s: a raw test has no object", c.ID())
+	}
 	s.mu.Lock()
 	spec := s.specs[c.Object]
 	s.mu.Unlock()

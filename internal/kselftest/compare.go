@@ -301,12 +301,27 @@ func (r *Report) Write(w io.Writer) {
 	for _, res := range r.Disagreements() {
 		fmt.Fprintf(w, "DIFF %s [%s]: %s\n", res.Case.ID(), res.Case.Name, res.Why())
 	}
+	// Skips by reason, with the first case of each.
+	var reasons []string
+	skips := map[string][]string{}
 	for _, res := range r.Results {
 		switch {
 		case res.Case.Skip == "" && res.Verdict.Err != nil:
 			fmt.Fprintf(w, "ERROR %s: %s\n", res.Case.ID(), res.Why())
 		case !res.Ran():
-			fmt.Fprintf(w, "SKIP %s: %s\n", res.Case.ID(), res.Why())
+			why := res.Why()
+			if skips[why] == nil {
+				reasons = append(reasons, why)
+			}
+			skips[why] = append(skips[why], res.Case.ID())
 		}
+	}
+	for _, why := range reasons {
+		ids := skips[why]
+		if len(ids) == 1 {
+			fmt.Fprintf(w, "SKIP %s: %s\n", ids[0], why)
+			continue
+		}
+		fmt.Fprintf(w, "SKIP %d cases (%s, ...): %s\n", len(ids), ids[0], why)
 	}
 }

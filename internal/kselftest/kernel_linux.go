@@ -1,6 +1,7 @@
 package kselftest
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
+	"github.com/waggle-bpf/waggle/kernel"
 	"golang.org/x/sys/unix"
 )
 
@@ -85,6 +87,11 @@ func (s *Suite) Kernel(c Case) Verdict {
 		if why := unprivDisabled(); why != "" {
 			return Verdict{Skip: why}
 		}
+	}
+	if c.Insns != nil {
+		v := s.kernelRaw(c)
+		v.Stats()
+		return v
 	}
 	var opts ebpf.CollectionOptions
 	if c.BTFPath != "" {
@@ -278,4 +285,74 @@ func reencoded(spec *ebpf.CollectionSpec) string {
 		}
 	}
 	return ""
+}
+
+// errENOTSUPP is the kernel's ENOTSUPP (524), which test_verifier takes
+// for a feature this kernel lacks.
+const errENOTSUPP = unix.Errno(524)
+
+// kernelRaw loads a raw case as test_verifier.c do_test_single does: the
+// maps of its fixups created and their fds patched into the bytecode,
+// which reaches the kernel byte for byte (waggle's kernel package, not
+// cilium/ebpf).
+func (s *Suite) kernelRaw(c Case) Verdict {
+	if err := kernel.ProgramTypeSupported(kernel.ProgType(c.Type)); err != nil {
+		return Verdict{Skip: err.Error()}
+	}
+	code := slices.Clone(c.Insns)
+	flags := c.Flags &^ (TestingFlags &^ s.testingFlags())
+	var v Verdict
+	err := withoutCaps(dropped(c), func() error {
+		for name, idxs := range c.Fixups {
+			spec, val, ok := RawMap(name)
+			if !ok {
+				v = Verdict{Skip: "no map for fixup_" + name}
+				return nil
+			}
+			m, err := ebpf.NewMap(spec)
+			if err != nil {
+				// test_verifier skips a test whose map this kernel
+				// cannot create.
+				v = Verdict{Skip: fmt.Sprintf("fixup_%s: %v", name, err)}
+				return nil
+			}
+			defer m.Close()
+			if val != nil {
+				if err := m.Put(uint32(0), val); err != nil {
+					return fmt.Errorf("fixup_%s: %w", name, err)
+				}
+			}
+			for _, i := range idxs {
+				if i < 0 || (i+1)*8 > len(code) {
+					return fmt.Errorf("fixup_%s: instruction %d outside the program of %d", name, i, len(code)/8)
+				}
+				binary.LittleEndian.PutUint32(code[i*8+4:], uint32(m.FD()))
+			}
+		}
+		p, err := kernel.LoadBytes(code, kernel.LoadOptions{
+			Type: kernel.ProgType(c.Type), ExpectedAttachType: uint32(c.AttachType),
+			Flags: flags, LogLevel: c.LogLevel, LogSize: logBufSize,
+		})
+		var ve *kernel.VerifierError
+		switch {
+		case err == nil:
+			v = Verdict{Accepted: true, Log: p.VerifierLog()}
+			p.Close()
+		case errors.As(err, &ve) && ve.Errno == errENOTSUPP:
+			v = Verdict{Skip: "the program uses a feature this kernel lacks (ENOTSUPP)"}
+		case errors.As(err, &ve):
+			v = Verdict{Log: ve.Log, Errno: ve.Errno}
+		case errors.Is(err, kernel.ErrNotSupported) && c.Mode == Privileged:
+			v = Verdict{Skip: "the kernel refuses the program before verifying it: " + err.Error()}
+		case errors.Is(err, kernel.ErrNotSupported):
+			v = Verdict{Errno: unix.EPERM}
+		default:
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return Verdict{Err: err}
+	}
+	return v
 }

@@ -150,12 +150,48 @@ func TestSuite(t *testing.T) {
 			t.Errorf("auxiliary program %s is a case", o.Program)
 		}
 	}
+
+	// The older raw tests of verifier/*.c.
+	if s.Raw != "" {
+		t.Fatalf("verifier/*.c: %s", s.Raw)
+	}
+	raw := map[string]int{}
+	for _, c := range s.Cases {
+		if c.Insns != nil {
+			raw[c.Mode.String()+" "+c.Expect.String()]++
+		}
+	}
+	t.Logf("verifier/*.c: %v", raw)
+	// "calls: invalid kfunc call not eliminated": 3 instructions, a
+	// tracepoint (privileged only), REJECT with an errstr.
+	c = findCase(t, s.Cases, "verifier/calls.c", "calls: invalid kfunc call not eliminated", Privileged)
+	if len(c.Insns) != 3*8 || c.Type != ebpf.TracePoint || c.Expect != Failure || c.LogLevel != 4 ||
+		!slices.Equal(patterns(c.Msgs), []string{"invalid kernel function call not eliminated in verifier pass"}) {
+		t.Errorf("calls.c: %+v", c)
+	}
+	for _, o := range s.Cases {
+		if o.File == c.File && o.Index == c.Index && o.Mode == Unprivileged {
+			t.Errorf("a tracepoint test has an unprivileged case")
+		}
+	}
+	// "direct map access, write test 1": mov, lddw (2 slots), st, exit;
+	// the map of fixup_map_array_48b at instruction 1; a socket filter, so
+	// unprivileged too, expecting the same.
+	for _, mode := range []Mode{Privileged, Unprivileged} {
+		c = findCase(t, s.Cases, "verifier/direct_value_access.c", "direct map access, write test 1", mode)
+		if len(c.Insns) != 5*8 || c.Type != ebpf.SocketFilter || c.Expect != Success || len(c.Msgs) != 0 ||
+			len(c.Fixups) != 1 || !slices.Equal(c.Fixups["map_array_48b"], []int{1}) || c.Flags != TestingFlags {
+			t.Errorf("direct_value_access.c: %+v", c)
+		}
+	}
 }
 
 // shortFiles are the files -short loads: the oldest kinds of tests,
 // unprivileged expectations, tail calls with auxiliary programs,
-// log-level-2 messages with regular expressions, and cpu v4 instructions.
-var shortFiles = []string{"verifier_and.c", "verifier_unpriv.c", "verifier_ref_tracking.c", "verifier_bounds.c", "verifier_sdiv.c"}
+// log-level-2 messages with regular expressions, cpu v4 instructions, and
+// two files of the older raw tests.
+var shortFiles = []string{"verifier_and.c", "verifier_unpriv.c", "verifier_ref_tracking.c", "verifier_bounds.c", "verifier_sdiv.c",
+	"verifier/calls.c", "verifier/jmp32.c"}
 
 // TestKernel loads every case into the running kernel and compares its
 // verdicts with the expected ones. The selftests are Linux 6.12's and the
