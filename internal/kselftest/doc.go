@@ -16,6 +16,14 @@
 // the sources are removed after the build. A file that does not compile is
 // counted and reported with the compiler's first error.
 //
+// The older tests of verifier/*.c, struct bpf_test initialisers of raw
+// instructions, are dumped at build time: test_verifier.c's own first part
+// (the struct, the macros, the fill helpers and the tests[] array) is
+// compiled for the host with a main of this package that prints each test
+// as JSON and its instructions into a binary file. They become cases whose
+// Insns hold the bytecode and whose Fixups name the maps test_verifier
+// creates (RawMap); RawSpec turns one into a collection spec.
+//
 // Each program of an object becomes one Case per mode (privileged,
 // unprivileged), with the semantics of test_loader.c: a program with no
 // tag is a privileged test expected to load, __auxiliary programs are no
@@ -27,9 +35,15 @@
 // Suite.Kernel loads a case into the running kernel as test_loader does
 // (the whole object's maps, the test program and the auxiliary ones, the
 // flags, the log level, CAP_SYS_ADMIN dropped as prog_tests/verifier.c
-// drops it), and Compare measures any verifier, waggle's included, against
-// the expected verdicts and, optionally, against the kernel's.
+// drops it) or, for a raw case, as test_verifier does (byte for byte,
+// through waggle's kernel package), and Compare measures any verifier,
+// waggle's included, against the expected verdicts and, optionally,
+// against the kernel's. Unprivileged cases run only where
+// kernel.unprivileged_bpf_disabled is 0 and are skipped otherwise; the
+// harness then still creates every map of the object, where test_loader
+// leaves out the map types unprivileged users cannot create.
 //
 // The selftests are GPL-2.0: no source and no object built from them is
-// committed to this repository; they are built at test time only.
+// committed to this repository; they are built at test time only, into
+// the cache.
 package kselftest

@@ -21,6 +21,9 @@ func cacheRoot() string {
 	return filepath.Join(dir, "waggle", "kselftest")
 }
 
+// isRoot reports whether the kernel's verifier can be asked.
+func isRoot() bool { return os.Geteuid() == 0 }
+
 // mustSuite builds the suite, or skips the test saying what is missing.
 func mustSuite(tb testing.TB) *Suite {
 	tb.Helper()
@@ -199,7 +202,7 @@ var shortFiles = []string{"verifier_and.c", "verifier_unpriv.c", "verifier_ref_t
 // the test fails on harness errors and on a few verdicts every kernel
 // since 5.x gives.
 func TestKernel(t *testing.T) {
-	if os.Geteuid() != 0 {
+	if !isRoot() {
 		t.Skip("loading programs into the kernel needs root")
 	}
 	s := mustSuite(t)

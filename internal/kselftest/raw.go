@@ -2,6 +2,8 @@ package kselftest
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -10,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 )
 
 // The older verifier tests, tools/testing/selftests/bpf/verifier/*.c, are
@@ -404,4 +407,47 @@ func RawMap(fixup string) (*ebpf.MapSpec, []byte, bool) {
 		return nil, nil, false
 	}
 	return m.spec.Copy(), slices.Clone(m.value), true
+}
+
+// RawSpec returns a raw case as a collection spec for a loader that
+// takes one (cilium/ebpf's, waggle's): one program, "test", with the
+// instructions of Case.Fixups referring to maps named after their fixup.
+// cilium/ebpf decodes the bytecode, so an instruction it cannot decode
+// (the junk tests) is an error, and it keeps ALU offsets only for sdiv,
+// smod and movsx.
+func RawSpec(c Case) (*ebpf.CollectionSpec, error) {
+	if c.Insns == nil {
+		return nil, fmt.Errorf("%s: not a raw test", c.ID())
+	}
+	insns, err := asm.AppendInstructions(nil, bytes.NewReader(c.Insns), binary.LittleEndian, "linux")
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.ID(), err)
+	}
+	// Fixups name raw instruction slots; cilium/ebpf's lddw is one entry.
+	slot := make(map[int]int, len(insns))
+	iter := insns.Iterate()
+	for iter.Next() {
+		slot[int(iter.Offset)] = iter.Index
+	}
+	spec := &ebpf.CollectionSpec{Maps: map[string]*ebpf.MapSpec{}, Programs: map[string]*ebpf.ProgramSpec{}}
+	for name, idxs := range c.Fixups {
+		ms, _, ok := RawMap(name)
+		if !ok {
+			return nil, fmt.Errorf("%s: no map for fixup_%s", c.ID(), name)
+		}
+		ms.Name = name
+		spec.Maps[name] = ms
+		for _, i := range idxs {
+			j, ok := slot[i]
+			if !ok || !insns[j].IsLoadFromMap() {
+				return nil, fmt.Errorf("%s: fixup_%s: instruction %d is no map load", c.ID(), name, i)
+			}
+			insns[j] = insns[j].WithReference(name)
+		}
+	}
+	spec.Programs["test"] = &ebpf.ProgramSpec{
+		Name: "test", Type: c.Type, AttachType: c.AttachType, Flags: c.Flags,
+		License: "GPL", Instructions: insns,
+	}
+	return spec, nil
 }
