@@ -47,6 +47,10 @@ func waggleVerifier(s *Suite) func(Case) Verdict {
 			}
 		}
 		if l.err != nil {
+			if c.Insns != nil {
+				// Raw tests: the loader's error names the instruction.
+				return Verdict{Skip: "waggle does not load the test: " + l.err.Error()}
+			}
 			return Verdict{Skip: "waggle does not load the object: " + l.err.Error()}
 		}
 		p := l.coll.Programs[program]
@@ -67,7 +71,9 @@ func waggleVerifier(s *Suite) func(Case) Verdict {
 		}
 		var pe *waggle.PrepareError
 		if errors.As(err, &pe) {
-			return Verdict{Skip: "waggle: " + err.Error()}
+			// Without the program's name, so that the report groups
+			// the skips by reason.
+			return Verdict{Skip: "waggle does not prepare the program: " + pe.Err.Error()}
 		}
 		return Verdict{Err: err}
 	}
