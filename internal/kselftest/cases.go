@@ -262,10 +262,11 @@ type Suite struct {
 	// BuildTook is how long compiling took when the objects were built.
 	BuildTook string
 
-	mu      sync.Mutex
-	specs   map[string]*ebpf.CollectionSpec // by object path
-	probe   sync.Once
-	testing uint32 // TestingFlags the kernel knows
+	mu       sync.Mutex
+	specs    map[string]*ebpf.CollectionSpec // by object path
+	verdicts map[string]Verdict              // the kernel's, by case ID
+	probe    sync.Once
+	testing  uint32 // TestingFlags the kernel knows
 }
 
 // Build returns the suite: the objects from cacheRoot when a build with

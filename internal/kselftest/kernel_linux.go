@@ -78,8 +78,27 @@ func (s *Suite) testingFlags() uint32 {
 // happened at log level 0 is loaded again at level 1 for the log, as
 // libbpf does. An accepted program's Processed and Time come from the
 // verifier's statistics (log level 4, which only appends to the log). It
-// needs root.
+// needs root. The verdict is remembered: asking again for the same case
+// (by ID) returns it without loading the program again.
 func (s *Suite) Kernel(c Case) Verdict {
+	s.mu.Lock()
+	v, ok := s.verdicts[c.ID()]
+	s.mu.Unlock()
+	if ok {
+		return v
+	}
+	v = s.kernel(c)
+	s.mu.Lock()
+	if s.verdicts == nil {
+		s.verdicts = map[string]Verdict{}
+	}
+	s.verdicts[c.ID()] = v
+	s.mu.Unlock()
+	return v
+}
+
+// kernel is Kernel without the memory.
+func (s *Suite) kernel(c Case) Verdict {
 	if c.Skip != "" {
 		return Verdict{Skip: c.Skip}
 	}

@@ -196,19 +196,27 @@ func TestSuite(t *testing.T) {
 var shortFiles = []string{"verifier_and.c", "verifier_unpriv.c", "verifier_ref_tracking.c", "verifier_bounds.c", "verifier_sdiv.c",
 	"verifier/calls.c", "verifier/jmp32.c"}
 
-// TestKernel loads every case into the running kernel and compares its
-// verdicts with the expected ones. The selftests are Linux 6.12's and the
-// kernel is whatever runs here, so disagreements are listed, not failed;
-// the test fails on harness errors and on a few verdicts every kernel
-// since 5.x gives.
-func TestKernel(t *testing.T) {
-	if !isRoot() {
-		t.Skip("loading programs into the kernel needs root")
-	}
+// TestVerdicts measures the running kernel's verifier ("kernel") and
+// waggle's ("waggle") with Compare on every case (those of shortFiles with
+// -short). The suite's kernel verdicts are loaded once and shared.
+func TestVerdicts(t *testing.T) {
 	s := mustSuite(t)
 	cases := s.Cases
 	if testing.Short() {
 		cases = s.Select(shortFiles...)
+	}
+	t.Run("kernel", func(t *testing.T) { testKernel(t, s, cases) })
+	t.Run("waggle", func(t *testing.T) { testWaggle(t, s, cases) })
+}
+
+// testKernel loads the cases into the running kernel and compares its
+// verdicts with the expected ones. The selftests are Linux 6.12's and the
+// kernel is whatever runs here, so disagreements are listed, not failed;
+// the test fails on harness errors and on a few verdicts every kernel
+// since 5.x gives.
+func testKernel(t *testing.T, s *Suite, cases []Case) {
+	if !isRoot() {
+		t.Skip("loading programs into the kernel needs root")
 	}
 	rep := Compare(cases, s.Kernel, nil)
 	var b strings.Builder

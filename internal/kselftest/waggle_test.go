@@ -79,17 +79,12 @@ func waggleVerifier(s *Suite) func(Case) Verdict {
 	}
 }
 
-// TestWaggleVerifier measures waggle's verifier with Compare: against the
+// testWaggle measures waggle's verifier with Compare: against the
 // selftests' expected verdicts and, as root, against this kernel's. It
 // reports the agreement; it fails only when the verifier does not finish
 // within its context or returns an error that is neither a verdict nor a
 // program waggle does not prepare.
-func TestWaggleVerifier(t *testing.T) {
-	s := mustSuite(t)
-	cases := s.Cases
-	if testing.Short() {
-		cases = s.Select(shortFiles...)
-	}
+func testWaggle(t *testing.T, s *Suite, cases []Case) {
 	var kernel func(Case) Verdict
 	if isRoot() {
 		kernel = s.Kernel
