@@ -19,16 +19,6 @@ import (
 // verifier, not a difference to keep. The test fails when one of them
 // changes, so the list stays true.
 var verifyGaps = map[string]string{
-	// No precision tracking yet: every scalar is compared exactly when
-	// states are pruned, so loops whose counters or sums change each
-	// round (callbacks writing the caller's stack, may_goto loops) never
-	// converge; the kernel ignores scalars no safety check depended on.
-	"testdata/foreach/foreach.o foreach_hash":    "BPF program is too large",
-	"testdata/foreach/foreach.o foreach_lru":     "BPF program is too large",
-	"testdata/foreach/foreach.o foreach_pcpu":    "BPF program is too large",
-	"testdata/helpers/helpers.o callbacks":       "BPF program is too large",
-	"testdata/maygoto/maygoto.o maygoto_exhaust": "BPF program is too large",
-	"testdata/maygoto/maygoto.o maygoto_frames":  "BPF program is too large",
 	// bpf_spin_lock arguments (the lock's place in the value's BTF).
 	"testdata/helpers/helpers.o locking": "ARG_PTR_TO_SPIN_LOCK",
 }

@@ -97,9 +97,13 @@ func (v *verifier) checkALU(ins isa.Instruction) error {
 		}
 		return v.errorf(pc, "R%d pointer %s pointer prohibited", ins.Dst, aluNames[op])
 	case off.isPointer():
-		// scalar += pointer
+		// scalar += pointer: the scalar must be precise.
+		v.markPrecise(v.cur, ins.Dst)
 		return v.ptrALU(ins, dst, &off, dst, wide)
 	case dst.isPointer():
+		if x {
+			v.markPrecise(v.cur, ins.Src)
+		}
 		return v.ptrALU(ins, dst, dst, &off, wide)
 	}
 	// Both scalars: the result is no longer a copy of anything.
@@ -109,7 +113,7 @@ func (v *verifier) checkALU(ins isa.Instruction) error {
 		br := v.cur.clone()
 		br.frames[len(br.frames)-1].regs[ins.Dst].setScalar(zero)
 		br.path = &step{prev: v.cur.path, insn: pc, taken: false}
-		v.push(br)
+		v.push(br, false)
 		dst.setScalar(minus)
 	}
 	nv := scalar.ALU(op, wide, ins.Off, ins.Imm, false, dst.v, off.v)

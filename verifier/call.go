@@ -330,6 +330,7 @@ func (v *verifier) checkArg(id int32, name string, proto helpers.Proto, i int, a
 				"bound the size before the call: if (len > sizeof(buf)) return ...;")
 		}
 		meta.sizeMax = r.v.UMax
+		v.markPrecise(v.cur, rn)
 		prev := v.reg(rn - 1)
 		pat := proto.Args[i-1]
 		if pat.Base() != helpers.ArgPtrToMem {
@@ -347,6 +348,7 @@ func (v *verifier) checkArg(id int32, name string, proto helpers.Proto, i int, a
 			return v.errorf(pc, "R%d is not a known constant'", rn)
 		}
 		meta.memSize = r.v.Var.Value
+		v.markPrecise(v.cur, rn)
 	case helpers.ArgPtrToCtx:
 		if mayNull && r.isNull() {
 			return nil
@@ -468,6 +470,7 @@ func (v *verifier) helperMem(rn isa.Register, r *reg, size int, uninit bool, met
 			return v.errorf(pc, "invalid variable-offset indirect access to stack R%d var_off=%s size=%d", rn, r.v.Var, size)
 		}
 		v.growStack(fr, int(-lo))
+		v.markReadRange(v.cur, int(r.frame), int(lo), int(hi))
 		if uninit {
 			meta.uninit = append(meta.uninit, uninitMem{r: *r, size: size})
 			return nil
@@ -586,7 +589,10 @@ func (v *verifier) enterCallback(ins isa.Instruction, proto helpers.Proto, meta 
 	st.insn = meta.funcStart
 	st.callbackDepth++
 	st.path = &step{prev: v.cur.path, insn: pc, taken: true}
-	v.push(st)
+	e := v.entry
+	e.cbEnter = true
+	st.hist = append(st.hist, e)
+	v.push(st, false)
 	return nil
 }
 
@@ -638,6 +644,9 @@ func (v *verifier) checkExit() error {
 	}
 	if len(s.frames) > 1 {
 		if f.callback {
+			if r0.typ == scalarReg {
+				v.markPrecise(s, isa.R0)
+			}
 			if r0.typ != scalarReg {
 				return v.errorf(pc, "At callback return the register R0 is not a known value (%s)", r0.typeName())
 			}
@@ -679,6 +688,9 @@ func (v *verifier) checkExit() error {
 	}
 	lo, hi, ok := v.retRange()
 	if ok {
+		if r0.typ == scalarReg {
+			v.markPrecise(s, isa.R0)
+		}
 		if r0.typ != scalarReg {
 			return v.errorf(pc, "At program exit the register R0 is not a known value (%s)", r0.typeName())
 		}
@@ -701,6 +713,9 @@ func (v *verifier) reenterCallback(s *state, f *frame) error {
 	// entry, which is the frame's own argument registers at entry.
 	caller := s.cur()
 	copy(caller.regs[1:6], f.args[:])
+	if prev := v.prevEntry(s, s.insn); prev != nil {
+		widen(prev, s)
+	}
 	return nil
 }
 

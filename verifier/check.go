@@ -38,7 +38,9 @@ func (v *verifier) explore() error {
 		}
 		v.cur = v.pending[len(v.pending)-1]
 		v.pending = v.pending[:len(v.pending)-1]
-		v.logf("from %d to %d: %s\n", v.cur.path.insn, v.cur.insn, v.formatState(v.cur))
+		if v.log != nil && v.cur.path != nil {
+			v.logf("from %d to %d: %s\n", v.cur.path.insn, v.cur.insn, v.formatState(v.cur))
+		}
 	}
 }
 
@@ -55,7 +57,10 @@ func (v *verifier) finishPath(s *state) {
 
 // push saves a copy of the current state, to continue at slot target
 // later (push_stack).
-func (v *verifier) push(s *state) {
+func (v *verifier) push(s *state, withEntry bool) {
+	if withEntry {
+		s.hist = append(s.hist, v.entry)
+	}
 	if s.parent != nil {
 		s.parent.branches++
 	}
@@ -93,6 +98,7 @@ func (v *verifier) step() error {
 	}
 	v.aux[pc].seen = true
 	ins := v.insns[pc]
+	v.entry = histEntry{insn: int32(pc), frame: int8(len(s.frames) - 1), sframe: -1}
 	var before [isa.MaxRegister + 1]reg
 	if v.log != nil {
 		before = s.cur().regs
@@ -129,6 +135,9 @@ func (v *verifier) step() error {
 	if v.log != nil && (err == nil || err == errPathDone) {
 		v.logInsn(pc, &before)
 	}
+	if err == nil {
+		s.hist = append(s.hist, v.entry)
+	}
 	return err
 }
 
@@ -156,15 +165,19 @@ func (v *verifier) isStateVisited(pc int) (bool, error) {
 				cp.hit++
 				pruned = true
 				kept = append(kept, cp)
+				v.propagatePrecision(old, cur)
+				v.propagateLiveness(old, cur)
 				continue
 			}
 			if !force && v.jmpsProcessed-v.prevJmps < 20 && v.processed-v.prevInsnsAtJump < 100 {
 				add = false
 			}
-		} else if v.covers(old, cur) {
+		} else if v.covers(old, cur, v.inLoop(old)) {
 			cp.hit++
 			pruned = true
 			kept = append(kept, cp)
+			v.propagatePrecision(old, cur)
+			v.propagateLiveness(old, cur)
 			continue
 		}
 		if add {
@@ -192,18 +205,41 @@ func (v *verifier) isStateVisited(pc int) (bool, error) {
 	v.peakStates = max(v.peakStates, v.curStates)
 	v.prevJmps = v.jmpsProcessed
 	v.prevInsnsAtJump = v.processed
+	clearPrecision(cur)
 	cp := cur.clone()
+	for _, f := range cp.frames {
+		f.read = 0
+	}
+	for _, f := range cur.frames {
+		f.written = 0
+	}
 	cp.branches = 1
 	cp.insn = pc
 	cur.parent = cp
+	cur.hist = nil
+	if v.aux[pc].loopHead {
+		cur.loopHead = cp
+	}
 	v.explored[pc] = append(v.explored[pc], &checkpoint{st: cp})
 	return false, nil
+}
+
+// inLoop reports whether a checkpoint lies in a loop still being
+// explored: its precision marks may not be final, so it is compared
+// exactly (the kernel's force_exact for a loop entry in progress).
+func (v *verifier) inLoop(old *state) bool {
+	for h := old.loopHead; h != nil; h = h.loopHead {
+		if h.branches > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (v *verifier) coversIgnoringDepth(old, cur *state) bool {
 	d, c := cur.mayGotoDepth, cur.callbackDepth
 	cur.mayGotoDepth, cur.callbackDepth = old.mayGotoDepth, old.callbackDepth
-	ok := v.covers(old, cur)
+	ok := v.covers(old, cur, true)
 	cur.mayGotoDepth, cur.callbackDepth = d, c
 	return ok
 }

@@ -28,7 +28,10 @@ func (v *verifier) checkJump(ins isa.Instruction) error {
 		body.insn = pc + 1
 		body.mayGotoDepth++
 		body.path = &step{prev: s.path, insn: pc, taken: false}
-		v.push(body)
+		if prev := v.prevEntry(s, pc); prev != nil {
+			widen(prev, body)
+		}
+		v.push(body, true)
 		s.insn = t
 		s.path = &step{prev: s.path, insn: pc, taken: true}
 		return nil
@@ -73,6 +76,18 @@ func (v *verifier) checkCondJump(ins isa.Instruction) error {
 			return v.errorf(pc, "R%d pointer comparison prohibited", ins.Dst)
 		}
 	}
+	if outcome != scalar.Maybe && dst.typ == scalarReg && src.typ == scalarReg {
+		// The decision depends on the values: they must be precise.
+		v.markPrecise(s, ins.Dst)
+		if x {
+			v.markPrecise(s, ins.Src)
+		}
+	}
+	if x && dst.typ == scalarReg && src.typ == scalarReg {
+		v.entry.linked = linkedOf(s, dst.id, src.id)
+	} else if dst.typ == scalarReg {
+		v.entry.linked = linkedOf(s, dst.id)
+	}
 	switch outcome {
 	case scalar.Always:
 		s.insn = target
@@ -89,7 +104,7 @@ func (v *verifier) checkCondJump(ins isa.Instruction) error {
 	okTaken := v.refine(taken, ins, true)
 	okFall := v.refine(s, ins, false)
 	if okTaken {
-		v.push(taken)
+		v.push(taken, true)
 	}
 	if !okFall {
 		// This side cannot happen: continue with the other.

@@ -494,9 +494,11 @@ func (v *verifier) stackAccess(a access, p *reg, off int) (reg, error) {
 		}
 		v.growStack(fr, int(-lo))
 		if a.write {
+			v.markReadRange(v.cur, int(p.frame), int(lo), int(hi)+a.size)
 			v.stackWriteVar(fr, int(lo), int(hi)+a.size, a)
 			return out, nil
 		}
+		v.markReadRange(v.cur, int(p.frame), int(lo), int(hi)+a.size)
 		return v.stackReadVar(fr, int(lo), int(hi)+a.size, a)
 	}
 	off += int(p.v.Var.Value)
@@ -505,9 +507,17 @@ func (v *verifier) stackAccess(a access, p *reg, off int) (reg, error) {
 		return out, hinted(e, "the stack is 512 bytes below r10: offsets -512 to -1")
 	}
 	v.growStack(fr, -off)
+	v.entry.sframe, v.entry.spi = int8(p.frame), int16((-off-1)/8)
 	if a.write {
+		if a.size == 8 && off%8 == 0 {
+			fr.written |= 1 << uint((-off-1)/8)
+		}
+		if a.atomic {
+			v.markReadRange(v.cur, int(p.frame), off, off+a.size)
+		}
 		return out, v.stackWrite(fr, off, a)
 	}
+	v.markReadRange(v.cur, int(p.frame), off, off+a.size)
 	return v.stackRead(fr, off, a)
 }
 

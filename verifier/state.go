@@ -48,6 +48,10 @@ type frame struct {
 	// args are the caller's r1-r5 at that call, for the call to run
 	// again when the callback returns.
 	args [5]reg
+	// read marks, in a checkpoint, the stack slots some path from it read
+	// before writing them (REG_LIVE_READ); written marks the slots the
+	// state overwrote whole since its checkpoint (REG_LIVE_WRITTEN).
+	read, written uint64
 	// loops counts may_goto iterations left in this frame (unused by the
 	// analysis beyond the state: may_goto is explored both ways).
 }
@@ -81,9 +85,13 @@ type state struct {
 	path *step
 	// loopInsn/loopDepth: may_goto depth (the kernel's may_goto_depth).
 	mayGotoDepth int
-	// speculative is unused (unprivileged Spectre paths are not explored).
-	// callbackDepth counts nested callback iterations (callback_unroll_depth).
+	// callbackDepth counts callback iterations (callback_unroll_depth).
 	callbackDepth int
+	// hist is what the state executed since its checkpoint (parent), for
+	// precision tracking; a checkpoint keeps the history that led to it.
+	hist []histEntry
+	// loopHead is the nearest checkpoint at a loop head on the path.
+	loopHead *state
 }
 
 // step is one branch decision on the path to a state, shared between
@@ -107,6 +115,8 @@ func (s *state) clone() *state {
 		path:          s.path,
 		mayGotoDepth:  s.mayGotoDepth,
 		callbackDepth: s.callbackDepth,
+		hist:          s.hist[:len(s.hist):len(s.hist)],
+		loopHead:      s.loopHead,
 	}
 	for i, f := range s.frames {
 		t.frames[i] = f.clone()
@@ -133,6 +143,10 @@ func (s *state) forEachReg(fn func(r *reg)) {
 // comparing them (check_ids): the pairing must be one to one.
 type idMap struct {
 	old, cur []uint32
+	// exact compares imprecise scalars too (RANGE_WITHIN): for states
+	// of a loop still being explored, whose precision marks are not
+	// final.
+	exact bool
 }
 
 func (m *idMap) check(old, cur uint32) bool {
@@ -173,14 +187,14 @@ func (m *idMap) scalarID(old, cur uint32) bool {
 // old stands for, so that exploring cur cannot find anything exploring
 // old did not (states_equal with RANGE_WITHIN). live gives, per frame from
 // the innermost out, the registers that may be read before being written.
-func (v *verifier) covers(old, cur *state) bool {
+func (v *verifier) covers(old, cur *state, exact bool) bool {
 	if len(old.frames) != len(cur.frames) || old.lock != cur.lock || len(old.refs) != len(cur.refs) {
 		return false
 	}
 	if old.mayGotoDepth != cur.mayGotoDepth || old.callbackDepth != cur.callbackDepth {
 		return false
 	}
-	m := &idMap{}
+	m := &idMap{exact: exact}
 	for i := range old.refs {
 		if !m.check(old.refs[i].id, cur.refs[i].id) {
 			return false
@@ -198,7 +212,7 @@ func (v *verifier) covers(old, cur *state) bool {
 		if i == len(old.frames)-1 {
 			live = v.liveIn(cur.insn)
 		} else {
-			live = 1<<6 | 1<<7 | 1<<8 | 1<<9
+			live = v.liveIn(cur.frames[i+1].callsite+1) & (1<<6 | 1<<7 | 1<<8 | 1<<9)
 		}
 		for r := 0; r < int(isa.MaxRegister); r++ {
 			if live&(1<<r) == 0 {
@@ -210,6 +224,14 @@ func (v *verifier) covers(old, cur *state) bool {
 		}
 		if !v.stackCovers(of, cf, m) {
 			return false
+		}
+		if of.callback {
+			// The arguments the helper call runs with again.
+			for r := range of.args {
+				if !v.regCovers(&of.args[r], &cf.args[r], m) {
+					return false
+				}
+			}
 		}
 	}
 	return true
@@ -230,6 +252,9 @@ func (v *verifier) regCovers(rold, rcur *reg, m *idMap) bool {
 			// treat pointers as numbers, but the checkpoint's exploration
 			// did not see one, so it does not cover it.
 			return false
+		}
+		if !rold.precise && !m.exact {
+			return true
 		}
 		return rcur.v.Within(rold.v) && m.scalarID(rold.id, rcur.id)
 	}
@@ -278,6 +303,9 @@ func (v *verifier) regCovers(rold, rcur *reg, m *idMap) bool {
 // stackCovers is stacksafe: slot by slot, byte by byte.
 func (v *verifier) stackCovers(of, cf *frame, m *idMap) bool {
 	for i := range of.stack {
+		if i < 64 && of.read&(1<<uint(i)) == 0 {
+			continue // no path from the checkpoint read it
+		}
 		os := &of.stack[i]
 		var cs *slot
 		if i < len(cf.stack) {

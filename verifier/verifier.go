@@ -172,6 +172,8 @@ type verifier struct {
 	peakStates  int
 
 	pending []*state
+	// entry is the history entry of the instruction being processed.
+	entry   histEntry
 	cur     *state
 	insnIdx int
 	idGen   uint32

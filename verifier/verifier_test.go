@@ -51,6 +51,8 @@ func TestVerify(t *testing.T) {
 		// want is "" for accepted, else a substring of the error.
 		want string
 		hint string
+		// logHas and logLacks are what the log must and must not show.
+		logHas, logLacks string
 	}{
 		{name: "return 0", typ: progtype.XDP, src: "r0 = 0\nexit"},
 		{name: "r0 unset", typ: progtype.XDP, src: "exit", want: "R0 !read_ok"},
@@ -208,6 +210,70 @@ func TestVerify(t *testing.T) {
 			exit
 			r0 = r6
 			exit`, want: "R6 !read_ok"},
+		// Precision: the checkpoint at the join must not cover r6 = 9
+		// after r6 = 0 passed, because the access depends on r6.
+		{name: "precise after join", typ: progtype.XDP, src: `
+			r2 = 0
+			*(u32 *)(r10 - 4) = r2
+			r2 = r10
+			r2 += -4
+			` + mapRef + `
+			call 1
+			if r0 == 0 goto +16
+			r7 = r0
+			call 7
+			r6 = 9
+			if r0 > 10 goto +8
+			r6 = 0
+			r1 = 1
+			r1 = 2
+			r1 = 3
+			r1 = 4
+			r1 = 5
+			r1 = 6
+			goto +0
+			r1 = 1
+			r7 += r6
+			r0 = *(u8 *)(r7 + 0)
+			exit
+			r0 = 0
+			exit`, want: "invalid access to map value, value_size=8 off=9 size=1", logLacks: "20: safe"},
+		// The same with r6 only stored: the checkpoint covers r6 = 9.
+		{name: "imprecise pruned", typ: progtype.XDP, src: `
+			r2 = 0
+			*(u32 *)(r10 - 4) = r2
+			r2 = r10
+			r2 += -4
+			` + mapRef + `
+			call 1
+			if r0 == 0 goto +16
+			r7 = r0
+			call 7
+			r6 = 9
+			if r0 > 10 goto +8
+			r6 = 0
+			r1 = 1
+			r1 = 2
+			r1 = 3
+			r1 = 4
+			r1 = 5
+			r1 = 6
+			goto +0
+			r1 = 1
+			*(u64 *)(r7 + 0) = r6
+			r0 = 0
+			exit
+			r0 = 0
+			exit`, logHas: "20: safe"},
+		// An imprecise counter does not stop a may_goto loop from
+		// converging.
+		{name: "may_goto counter", typ: progtype.XDP, src: `
+			r0 = 0
+			r6 = 0
+			may_goto +2
+			r6 += 1
+			goto -3
+			exit`},
 		{name: "return range cgroup", typ: progtype.CgroupSKB, src: "r0 = 2\nexit", want: "should have been in [0, 1]"},
 		{name: "ringbuf on a hash map", typ: progtype.XDP, src: `
 			` + mapRef + `
@@ -229,6 +295,9 @@ func TestVerify(t *testing.T) {
 				if res.Processed == 0 {
 					t.Fatal("no instruction processed")
 				}
+				if tt.logHas != "" && !strings.Contains(log.String(), tt.logHas) {
+					t.Fatalf("the log lacks %q\n%s", tt.logHas, log.String())
+				}
 				return
 			}
 			if err == nil {
@@ -240,6 +309,9 @@ func TestVerify(t *testing.T) {
 			}
 			if !strings.Contains(ve.Msg, tt.want) {
 				t.Fatalf("error %q, want %q", ve.Msg, tt.want)
+			}
+			if tt.logLacks != "" && strings.Contains(log.String(), tt.logLacks) {
+				t.Fatalf("the log has %q: the path was pruned\n%s", tt.logLacks, log.String())
 			}
 			if tt.hint != "" && !strings.Contains(ve.Hint, tt.hint) {
 				t.Fatalf("hint %q, want it to mention %q", ve.Hint, tt.hint)
