@@ -126,7 +126,7 @@ func (v *verifier) branchTaken(dst, src *reg, op isa.JumpOp, wide bool) scalar.O
 	case src.isPointer() && dst.isNull():
 		ptr = src
 	}
-	if ptr != nil && wide && !ptr.maybeNull() && ptr.typ != ptrPacketEnd && ptr.typ != ptrFunc {
+	if ptr != nil && wide && notNull(ptr) {
 		switch op {
 		case isa.JumpEq:
 			return scalar.Never
@@ -135,6 +135,20 @@ func (v *verifier) branchTaken(dst, src *reg, op isa.JumpOp, wide bool) scalar.O
 		}
 	}
 	return scalar.Maybe
+}
+
+// notNull reports whether a pointer is known not to be NULL, for the
+// types the kernel knows that of (reg_not_null): not the context, the
+// stack or the packet, whose comparisons with 0 stay undecided.
+func notNull(r *reg) bool {
+	if r.maybeNull() {
+		return false
+	}
+	switch r.typ {
+	case ptrSocket, ptrTCPSock, ptrMapValue, ptrMapKey, ptrSockCommon, ptrMem:
+		return true
+	}
+	return false
 }
 
 // refine narrows the state s of one side of a conditional jump; it

@@ -291,6 +291,9 @@ func (v *verifier) mapAccess(a access, p *reg, off int) (reg, error) {
 	if a.write && m.ReadOnly && p.typ == ptrMapValue {
 		return out, v.errorf(pc, "write into map forbidden, value_size=%d off=%d size=%d", size, off, a.size)
 	}
+	if (!a.write || a.atomic) && m.WriteOnly && p.typ == ptrMapValue {
+		return out, v.errorf(pc, "read from map forbidden, value_size=%d off=%d size=%d", size, off, a.size)
+	}
 	if lk := m.SpinLock; lk >= 0 && p.typ == ptrMapValue {
 		lo, hi := int64(off)+p.v.SMin, int64(off)+int64(p.v.UMax)+int64(a.size)
 		if p.v.SMin >= 0 && lo < int64(lk)+4 && hi > int64(lk) {
