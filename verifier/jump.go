@@ -244,7 +244,10 @@ func (v *verifier) markNull(s *state, id, ref uint32, isNull bool) {
 			o.id = 0
 		}
 	})
-	if isNull && ref != 0 {
+	if isNull && ref != 0 && ref == id {
+		// The acquired object itself was NULL: nothing to release. (A
+		// cast of a referenced pointer, whose id is its own, keeps the
+		// reference of what it was cast from.)
 		v.releaseRef(s, ref)
 	}
 }
