@@ -305,7 +305,7 @@ func (p *Program) execOn(ctx context.Context, rn *runner, run *progtype.Run, cpu
 	}
 	rn.regions = rn.regions[:0]
 	for _, r := range run.Regions() {
-		rn.regions = append(rn.regions, interp.Region{Data: r.Data, Writable: r.Writable})
+		rn.regions = append(rn.regions, interp.Region(r))
 	}
 	// Fields are set one by one, and pointers only when they change: the
 	// runner is reused, and rebuilding the structs cost write barriers on

@@ -38,9 +38,8 @@ func (m Mode) String() string {
 
 // Limits of a run, as in the kernel (include/linux/bpf.h, bpf_verifier.h).
 const (
-	StackSize      = 512 // MAX_BPF_STACK: bytes of stack per frame
-	MaxCallFrames  = 8   // MAX_CALL_FRAMES: the main program and 7 nested calls
-	totalStackSize = StackSize * MaxCallFrames
+	StackSize     = 512 // MAX_BPF_STACK: bytes of stack per frame
+	MaxCallFrames = 8   // MAX_CALL_FRAMES: the main program and 7 nested calls
 )
 
 // Options configure Load.
@@ -71,6 +70,20 @@ type Options struct {
 	// for tests and the conformance suite, whose programs are known to be
 	// safe; never set it for programs from elsewhere.
 	UnsafeFastUnverified bool
+	// StrictStack makes checked runs fault (ErrUninitStack) on a read of
+	// stack bytes the frame has not written in this run, as Linux's
+	// verifier rejects such reads ("invalid read from stack") for programs
+	// loaded without CAP_PERFMON (env->allow_uninit_stack false,
+	// check_stack_read_fixed_off). Privileged programs may read them; here
+	// they then read zero, or what an earlier frame at the same depth of
+	// the run left. A frame starts with nothing written: the run's first,
+	// each bpf-to-bpf call and callback, and a tail call's program. An
+	// Env.Memory write (a helper's output) initialises its bytes, as the
+	// kernel marks a helper's MEM_UNINIT memory; an Env.Memory read must
+	// find them initialised, as check_stack_range_initialized does. It is
+	// the soundness oracle of an unprivileged verifier. Fast mode ignores
+	// it.
+	StrictStack bool
 	// ContextVariants are loads and stores that run in another form when
 	// their base register holds the run's context (Args.Regs[0], what r1
 	// holds at entry), by slot: the context-access rewrite of an access
@@ -95,6 +108,7 @@ type Program struct {
 	table    helpers.Table
 	mode     Mode
 	budgeted bool
+	strict   bool // Options.StrictStack, in checked mode
 	memory   func() *Memory
 	// costs is the fuel of a frame starting at each function entry
 	// (frameCosts): slot 0 for tail calls, callbacks for Machine.Call.
@@ -142,6 +156,7 @@ func Load(prog []isa.Instruction, opts Options) (*Program, error) {
 		mode:   opts.Mode,
 		trace:  opts.Trace,
 		memory: opts.Memory,
+		strict: opts.StrictStack && opts.Mode == Checked,
 		costs:  frameCosts(code, callbacks),
 		// Tracing counts every instruction anyway, so it keeps opBack.
 		budgeted: opts.Budgeted || opts.Trace != nil,
@@ -223,12 +238,23 @@ func (p *Program) Instructions() []isa.Instruction { return p.insns }
 func (p *Program) Mode() Mode { return p.mode }
 
 // Region is memory a run owns besides its stack: input memory, a context,
-// later map values. Checked mode allows accesses only inside regions (reads
-// anywhere in one, writes only if Writable). Data must stay alive and must
-// not be resized while the run uses it.
+// a packet. Checked mode allows accesses only inside regions (reads
+// anywhere in one, writes only if Writable), and an access must lie inside
+// one region. Data must stay alive and must not be resized while the run
+// uses it.
 type Region struct {
 	Data     []byte
 	Writable bool
+	// Bounds, when not nil, narrows the region to the bytes of Data from
+	// the address Bounds[0] up to (not including) the address Bounds[1],
+	// as they are at each access: memory whose extent helpers change
+	// during a run, such as a packet from data to data_end, which
+	// bpf_xdp_adjust_head and bpf_skb_change_tail move. Whoever moves the
+	// memory updates Bounds; the engine reads them and needs no refresh.
+	Bounds *[2]uint64
+	// Name says what the region is in fault messages ("the packet (data
+	// to data_end)"); "" for none.
+	Name string
 }
 
 // Addr returns the address a program sees for b[0], to pass in Args.Regs;
@@ -276,6 +302,9 @@ var (
 	// buffer records it has not submitted or discarded, and a helper call
 	// made while holding a lock: Linux's verifier refuses such programs.
 	ErrUnreleased = errors.New("resource not released")
+	// ErrUninitStack ends a run with Options.StrictStack that reads stack
+	// bytes its frame has not written.
+	ErrUninitStack = errors.New("read of uninitialised stack")
 )
 
 // ErrUnverifiedFast is Load's answer to Mode Fast without
@@ -288,10 +317,10 @@ var ErrUnverifiedFast = errors.New("interp: fast mode runs memory accesses unche
 type Fault struct {
 	PC    int
 	Insn  isa.Instruction
-	Addr  uint64 // the address accessed, for ErrMemory
-	Size  int    // bytes accessed, for ErrMemory
+	Addr  uint64 // the address accessed, for ErrMemory and ErrUninitStack
+	Size  int    // bytes accessed, for ErrMemory and ErrUninitStack
 	Write bool
-	Err   error // ErrMemory, ErrBudget, ErrStopped, ErrCallDepth, ErrHelper or ErrUnreleased
+	Err   error // ErrMemory, ErrUninitStack, ErrBudget, ErrStopped, ErrCallDepth, ErrHelper or ErrUnreleased
 	Cause error // what the helper returned, for ErrHelper
 	// Program is the program PC is a slot of: the one the run started
 	// with, or one a tail call entered.
@@ -360,16 +389,24 @@ type Machine struct {
 	never  syncatomic.Bool
 	memory *Memory // checked mode: the running program's Options.Memory
 	hit    *span   // checked mode: the map span the last access found (never nil: &noSpan)
-	dirty  uint64  // checked mode: the lowest stack address the run wrote
-	callPC int     // the helper call in progress, for faults in its callbacks
-	ctx    uint64  // Args.Regs[0], for Options.ContextVariants
+	// dirty is, per frame, the lowest stack address the run wrote
+	// (checked mode), the frame's r10 if none.
+	dirty [MaxCallFrames]uint64
+	// init has, per frame, a bit for each stack byte the frame wrote
+	// (checked mode with Options.StrictStack, when strict is set).
+	init   [MaxCallFrames][StackSize / 64]uint64
+	strict bool
+	callPC int    // the helper call in progress, for faults in its callbacks
+	ctx    uint64 // Args.Regs[0], for Options.ContextVariants
 }
 
 // NewMachine returns a Machine with a zeroed stack.
 func NewMachine() *Machine {
-	m := &Machine{stack: mem.Aligned(totalStackSize), scratch: mem.Aligned(MaxCallFrames * helpers.ScratchSize)}
-	m.top = mem.Addr(m.stack) + totalStackSize
-	m.dirty = m.top
+	m := &Machine{stack: mem.Aligned(stackBytes), scratch: mem.Aligned(MaxCallFrames * helpers.ScratchSize)}
+	m.top = mem.Addr(m.stack) + stackBytes
+	for k := range m.dirty {
+		m.dirty[k] = m.framePointer(k)
+	}
 	m.stop = &m.never
 	m.hit = &noSpan
 	return m
@@ -401,9 +438,15 @@ func (m *Machine) Run(p *Program, a *Args) (uint64, error) {
 			if len(r.Data) == 0 {
 				continue
 			}
-			m.spans = append(m.spans, spanOf(r.Data, r.Writable, 0, 0, 0))
+			s := spanOf(r.Data, r.Writable, 0, 0, 0)
+			s.bounds, s.name = r.Bounds, r.Name
+			m.spans = append(m.spans, s)
 		}
 		m.enter(p)
+		m.strict = p.strict
+		if m.strict {
+			m.init[0] = [StackSize / 64]uint64{}
+		}
 	}
 	m.stop = &m.never
 	if a.Stop != nil {
@@ -431,9 +474,8 @@ func (m *Machine) Run(p *Program, a *Args) (uint64, error) {
 	r[0], r[1], r[2], r[3], r[4], r[5] = 0, a.Regs[0], a.Regs[1], a.Regs[2], a.Regs[3], a.Regs[4]
 	r[6], r[7], r[8], r[9], r[10] = 0, 0, 0, 0, m.top
 	r0, err := m.exec(p, 0)
-	if p.mode == Checked && m.dirty < m.top {
-		clear(m.stack[m.dirty-mem.Addr(m.stack):])
-		m.dirty = m.top
+	if p.mode == Checked {
+		m.clearStack()
 	}
 	m.prog, m.packet, m.state, m.memory, m.stop = nil, nil, nil, nil, &m.never
 	runtime.KeepAlive(a)
@@ -507,9 +549,7 @@ func (m *Machine) Call(fn uint64, args [5]uint64) (uint64, error) {
 	}
 	r := &m.regs
 	m.frames[m.depth] = frame{prog: p, ret: -1, r6: r[6], r7: r[7], r8: r[8], r9: r[9], fp: r[10], loops: m.loops}
-	m.depth++
-	m.loops = isa.MaxLoops
-	r[10] -= StackSize
+	m.enterFrame()
 	r[1], r[2], r[3], r[4], r[5] = args[0], args[1], args[2], args[3], args[4]
 	v, err := m.exec(p, pc)
 	if err != nil {
@@ -521,7 +561,9 @@ func (m *Machine) Call(fn uint64, args [5]uint64) (uint64, error) {
 }
 
 // Memory implements helpers.Env: in checked mode the n bytes at addr must lie
-// inside one region or the live stack.
+// inside one region or one live stack frame. With Options.StrictStack, the
+// stack bytes of a read must have been written, and those of a write count
+// as written from now on.
 func (m *Machine) Memory(addr, n uint64, write bool) ([]byte, error) {
 	if n == 0 {
 		return nil, nil
@@ -529,6 +571,13 @@ func (m *Machine) Memory(addr, n uint64, write bool) ([]byte, error) {
 	if m.prog != nil && m.prog.mode == Checked {
 		if why := m.allowed(addr, n, write); why != "" {
 			return nil, fmt.Errorf("%w: %d bytes at %#x: %s", ErrMemory, n, addr, why)
+		}
+		if m.strict {
+			if write {
+				m.markInit(addr, n)
+			} else if why := m.uninit(addr, n); why != "" {
+				return nil, fmt.Errorf("%w: %d bytes at %#x: %s", ErrUninitStack, n, addr, why)
+			}
 		}
 	}
 	return mem.Bytes(addr, n), nil
@@ -540,12 +589,14 @@ func (m *Machine) Memory(addr, n uint64, write bool) ([]byte, error) {
 // the run's few regions (context, packet), then, out of line, the
 // program's map memory (binary search) and what helpers lend.
 func (m *Machine) allowed(addr, n uint64, write bool) string {
-	// The live stack: from the bottom of the current frame to the top of
-	// frame 0. Callers' frames are reachable through pointers they passed.
-	lo := m.regs[10] - StackSize
-	if addr >= lo && addr < m.top && m.top-addr >= n {
-		if write && addr < m.dirty {
-			m.dirty = addr
+	// The running frame: the 512 bytes below r10. Callers' frames, which
+	// it reaches through pointers they passed, are tested out of line.
+	if fp := m.regs[10]; addr < fp && fp-addr <= StackSize {
+		if fp-addr < n {
+			return m.stackWhy(addr, n)
+		}
+		if write && addr < m.dirty[m.depth] {
+			m.dirty[m.depth] = addr
 		}
 		return ""
 	}
@@ -556,8 +607,13 @@ func (m *Machine) allowed(addr, n uint64, write bool) string {
 		return ""
 	}
 	for i := range m.spans {
-		if s := &m.spans[i]; addr >= s.lo && addr < s.hi {
-			if s.hi-addr < n {
+		s := &m.spans[i]
+		lo, hi := s.lo, s.hi
+		if s.bounds != nil {
+			lo, hi = max(lo, s.bounds[0]), min(hi, s.bounds[1])
+		}
+		if addr >= lo && addr < hi {
+			if hi-addr < n {
 				return s.why(addr, n)
 			}
 			if write && !s.writable {
@@ -569,9 +625,18 @@ func (m *Machine) allowed(addr, n uint64, write bool) string {
 	return m.allowedElsewhere(addr, n, write)
 }
 
-// allowedElsewhere is allowed for memory other than the stack and the
-// run's regions.
+// allowedElsewhere is allowed for memory other than the running frame and
+// the run's regions.
 func (m *Machine) allowedElsewhere(addr, n uint64, write bool) string {
+	if base := m.top - stackBytes; addr >= base && addr < m.top {
+		if k, fp := m.frameOf(addr); k < m.depth && fp-addr <= StackSize && fp-addr >= n {
+			if write && addr < m.dirty[k] {
+				m.dirty[k] = addr
+			}
+			return ""
+		}
+		return m.stackWhy(addr, n)
+	}
 	near := m.memory.find(addr)
 	if near != nil && near.holds(addr, n) {
 		m.hit = near
@@ -597,7 +662,15 @@ func (m *Machine) allowedElsewhere(addr, n uint64, write bool) string {
 	if near != nil {
 		return near.why(addr, n)
 	}
-	return fmt.Sprintf("the run owns the stack [%#x, %#x) and %s", m.regs[10]-StackSize, m.top, m.describeSpans())
+	for i := range m.spans {
+		if s := &m.spans[i]; s.bounds != nil && addr >= s.lo && addr < s.hi {
+			// Inside the memory a moving region lies in, outside where it
+			// lies now.
+			lo, hi := s.extent()
+			return fmt.Sprintf("the access lies outside %s [%#x, %#x)", s.title(), lo, hi)
+		}
+	}
+	return fmt.Sprintf("the run owns the stack frame [%#x, %#x) (r10-512 to r10 of frame %d, the running one), its callers' frames and %s", m.regs[10]-StackSize, m.regs[10], m.depth, m.describeSpans())
 }
 
 func (m *Machine) describeSpans() string {
@@ -605,11 +678,16 @@ func (m *Machine) describeSpans() string {
 		return "no other memory"
 	}
 	s := ""
-	for i, sp := range m.spans {
+	for i := range m.spans {
 		if i > 0 {
 			s += ", "
 		}
-		s += fmt.Sprintf("[%#x, %#x)", sp.lo, sp.hi)
+		sp := &m.spans[i]
+		lo, hi := sp.extent()
+		if sp.name != "" {
+			s += sp.name + " "
+		}
+		s += fmt.Sprintf("[%#x, %#x)", lo, hi)
 	}
 	if n := m.memory.Len(); n > 0 {
 		if s != "" {
@@ -646,6 +724,11 @@ func (m *Machine) load(pc int, addr uint64, n uint8) (uint64, error) {
 	if m.allowed(addr, uint64(n), false) != "" {
 		return 0, m.memFault(pc, addr, int(n), false)
 	}
+	if m.strict {
+		if why := m.uninit(addr, uint64(n)); why != "" {
+			return 0, m.uninitFault(pc, addr, int(n), why)
+		}
+	}
 	switch n {
 	case 1:
 		return mem.Load8(addr), nil
@@ -661,6 +744,9 @@ func (m *Machine) load(pc int, addr uint64, n uint8) (uint64, error) {
 func (m *Machine) store(pc int, addr, v uint64, n uint8) error {
 	if m.allowed(addr, uint64(n), true) != "" {
 		return m.memFault(pc, addr, int(n), true)
+	}
+	if m.strict {
+		m.markInit(addr, uint64(n))
 	}
 	switch n {
 	case 1:
@@ -689,6 +775,12 @@ func (m *Machine) atomic(pc int, i *insn) error {
 			f := m.fault(pc, ErrMemory, "misaligned atomic access of %d bytes at %#x", i.sz, addr)
 			f.Addr, f.Size, f.Write = addr, int(i.sz), true
 			return f
+		}
+		// An atomic reads what it changes.
+		if m.strict {
+			if why := m.uninit(addr, uint64(i.sz)); why != "" {
+				return m.uninitFault(pc, addr, int(i.sz), why)
+			}
 		}
 	}
 	src := r[i.src]
@@ -829,9 +921,7 @@ func (m *Machine) callLocal(pc, ret int, cost uint64) error {
 	}
 	r := &m.regs
 	m.frames[m.depth] = frame{prog: m.prog, ret: ret, r6: r[6], r7: r[7], r8: r[8], r9: r[9], fp: r[10], loops: m.loops}
-	m.depth++
-	m.loops = isa.MaxLoops
-	r[10] -= StackSize
+	m.enterFrame()
 	return nil
 }
 
@@ -869,6 +959,12 @@ func (m *Machine) tailCall(pc int) (*Program, error) {
 	m.prog = next
 	if next.mode == Checked {
 		m.enter(next)
+		// The new program's frame starts with nothing written, as the
+		// verifier sees it.
+		m.strict = next.strict
+		if m.strict {
+			m.init[m.depth] = [StackSize / 64]uint64{}
+		}
 	}
 	return next, nil
 }

@@ -19,6 +19,27 @@ type span struct {
 	mask     uint64 // stride-1 when stride is a power of two, else 0
 	recip    uint64 // ⌊(2^64-1)/stride⌋+1, to divide by stride with a multiplication
 	writable bool
+	// bounds, when not nil, narrows [lo, hi) to [bounds[0], bounds[1])
+	// as they are now (Region.Bounds); name is Region.Name.
+	bounds *[2]uint64
+	name   string
+}
+
+// extent returns the span's range as it is now.
+func (s *span) extent() (lo, hi uint64) {
+	lo, hi = s.lo, s.hi
+	if s.bounds != nil {
+		lo, hi = max(lo, s.bounds[0]), min(hi, s.bounds[1])
+	}
+	return lo, hi
+}
+
+// title names the span for messages.
+func (s *span) title() string {
+	if s.name != "" {
+		return s.name
+	}
+	return "the region"
 }
 
 func spanOf(data []byte, writable bool, stride, off, n uint64) span {
@@ -70,7 +91,8 @@ func (s *span) window(x, n uint64) bool {
 // allowed.
 func (s *span) why(addr, n uint64) string {
 	if s.stride == 0 {
-		return fmt.Sprintf("the access runs past the end of the region [%#x, %#x)", s.lo, s.hi)
+		lo, hi := s.extent()
+		return fmt.Sprintf("the access runs past the end of %s [%#x, %#x)", s.title(), lo, hi)
 	}
 	o := (addr - s.lo) % s.stride
 	return fmt.Sprintf("[%#x, %#x) is map storage of %d-byte slots whose value is the %d bytes at offset %d; this access covers slot offsets %d to %d (a slot's links, key or flags, or past its value), which programs may not touch",
