@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	syncatomic "sync/atomic"
 
@@ -662,43 +663,54 @@ func (m *Machine) allowedElsewhere(addr, n uint64, write bool) string {
 	if near != nil {
 		return near.why(addr, n)
 	}
+	// Inside the memory a moving region lies in, outside where it lies
+	// now: name the nearest such region (a non-empty one on a tie).
+	var best *span
+	var bestDist uint64
 	for i := range m.spans {
-		if s := &m.spans[i]; s.bounds != nil && addr >= s.lo && addr < s.hi {
-			// Inside the memory a moving region lies in, outside where it
-			// lies now.
-			lo, hi := s.extent()
-			return fmt.Sprintf("the access lies outside %s [%#x, %#x)", s.title(), lo, hi)
+		s := &m.spans[i]
+		if s.bounds == nil || addr < s.lo || addr >= s.hi {
+			continue
 		}
+		lo, hi := s.extent()
+		d := addr - hi + 1
+		if addr < lo {
+			d = lo - addr
+		}
+		if best == nil || d < bestDist || d == bestDist && lo < hi {
+			best, bestDist = s, d
+		}
+	}
+	if best != nil {
+		lo, hi := best.extent()
+		return fmt.Sprintf("the access lies outside %s [%#x, %#x)", best.title(), lo, hi)
 	}
 	return fmt.Sprintf("the run owns the stack frame [%#x, %#x) (r10-512 to r10 of frame %d, the running one), its callers' frames and %s", m.regs[10]-StackSize, m.regs[10], m.depth, m.describeSpans())
 }
 
 func (m *Machine) describeSpans() string {
-	if len(m.spans) == 0 && m.memory.Len() == 0 {
-		return "no other memory"
-	}
-	s := ""
+	var parts []string
 	for i := range m.spans {
-		if i > 0 {
-			s += ", "
-		}
 		sp := &m.spans[i]
 		lo, hi := sp.extent()
+		p := fmt.Sprintf("[%#x, %#x)", lo, hi)
 		if sp.name != "" {
-			s += sp.name + " "
+			p = sp.name + " " + p
 		}
-		s += fmt.Sprintf("[%#x, %#x)", lo, hi)
+		parts = append(parts, p)
 	}
 	if n := m.memory.Len(); n > 0 {
-		if s != "" {
-			s += ", "
+		parts = append(parts, fmt.Sprintf("the values of %d regions of map memory", n))
+	}
+	if st := m.state; st != nil {
+		for _, rec := range st.Records {
+			parts = append(parts, fmt.Sprintf("the ring buffer record [%#x, %#x)", rec.Addr, rec.Addr+rec.Size))
 		}
-		s += fmt.Sprintf("the values of %d regions of map memory", n)
 	}
-	if st := m.state; st != nil && len(st.Records) > 0 {
-		s += fmt.Sprintf(", %d ring buffer records", len(st.Records))
+	if len(parts) == 0 {
+		return "no other memory"
 	}
-	return s
+	return strings.Join(parts, ", ")
 }
 
 func (m *Machine) fault(pc int, err error, format string, args ...any) *Fault {

@@ -132,8 +132,8 @@ func (m *Machine) stackWhy(addr, n uint64) string {
 	fp := m.regs[10]
 	s := fmt.Sprintf("the access is at r10%+d of frame %d, the running one", int64(addr-fp), m.depth)
 	if addr >= m.top-stackBytes && addr < m.top {
-		if k, kfp := m.frameOf(addr); k < m.depth && kfp-addr <= StackSize {
-			s += fmt.Sprintf(", r10%+d of its caller frame %d", int64(addr-kfp), k)
+		if k, kfp := m.frameOf(addr); k < m.depth {
+			s += fmt.Sprintf(", r10%+d of frame %d", int64(addr-kfp), k)
 		}
 	}
 	return s + fmt.Sprintf(", and %d bytes long: a frame owns the %d bytes below its r10 and reaches its callers' frames only through pointers they pass; an access must lie inside one frame", n, StackSize)
