@@ -391,8 +391,10 @@ type Machine struct {
 	memory *Memory // checked mode: the running program's Options.Memory
 	hit    *span   // checked mode: the map span the last access found (never nil: &noSpan)
 	// dirty is, per frame, the lowest stack address the run wrote
-	// (checked mode), the frame's r10 if none.
-	dirty [MaxCallFrames]uint64
+	// (checked mode), the frame's r10 if none; dirtied has bit k set when
+	// frame k's is not.
+	dirty   [MaxCallFrames]uint64
+	dirtied uint8
 	// init has, per frame, a bit for each stack byte the frame wrote
 	// (checked mode with Options.StrictStack, when strict is set).
 	init   [MaxCallFrames][StackSize / 64]uint64
@@ -598,6 +600,7 @@ func (m *Machine) allowed(addr, n uint64, write bool) string {
 		}
 		if write && addr < m.dirty[m.depth] {
 			m.dirty[m.depth] = addr
+			m.dirtied |= 1 << m.depth
 		}
 		return ""
 	}
@@ -633,6 +636,7 @@ func (m *Machine) allowedElsewhere(addr, n uint64, write bool) string {
 		if k, fp := m.frameOf(addr); k < m.depth && fp-addr <= StackSize && fp-addr >= n {
 			if write && addr < m.dirty[k] {
 				m.dirty[k] = addr
+				m.dirtied |= 1 << k
 			}
 			return ""
 		}

@@ -59,12 +59,13 @@ func (m *Machine) enterFrame() {
 // run reads what an earlier one left there.
 func (m *Machine) clearStack() {
 	base := mem.Addr(m.stack)
-	for k := range m.dirty {
-		if fp := m.framePointer(k); m.dirty[k] < fp {
-			clear(m.stack[m.dirty[k]-base : fp-base])
-			m.dirty[k] = fp
-		}
+	for d := m.dirtied; d != 0; d &= d - 1 {
+		k := bits.TrailingZeros8(d)
+		fp := m.framePointer(k)
+		clear(m.stack[m.dirty[k]-base : fp-base])
+		m.dirty[k] = fp
 	}
+	m.dirtied = 0
 }
 
 // liveFrame returns the live frame that owns the n bytes at addr and the

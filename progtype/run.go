@@ -301,10 +301,10 @@ func (r *Run) buildRegions() {
 		r.regions = append(r.regions, Region{Data: r.skb.buf, Writable: r.skb.writable, Bounds: &r.skb.bounds, Name: namePacket})
 	}
 	if r.sock != nil && r.kind.run == runSockOps && len(r.sock.pkt) > 0 {
-		r.regions = append(r.regions, Region{Data: r.sock.pkt})
+		r.regions = append(r.regions, Region{Data: r.sock.pkt, Name: "the packet (skb_data to skb_data_end)"})
 	}
 	if r.flow != nil {
-		r.regions = append(r.regions, Region{Data: r.flow.buf[:r.flow.n]}, Region{Data: r.flow.keys, Writable: true})
+		r.regions = append(r.regions, Region{Data: r.flow.buf[:r.flow.n], Name: namePacket}, Region{Data: r.flow.keys, Writable: true, Name: "the bpf_flow_keys"})
 	}
 	for _, m := range r.in.Memory {
 		if len(m.Data) > 0 {
