@@ -360,16 +360,17 @@ type Machine struct {
 	regs [256]uint64 // r0-r10; 256 so that a byte index needs no bounds check
 	// args holds helper arguments per frame depth, so a helper's arguments
 	// survive the helpers its callbacks call, and calls do not allocate.
-	args   [MaxCallFrames][5]uint64
-	stack  []byte // 8 frames of 512 bytes, 8-byte aligned
-	top    uint64 // address one past the stack, r10 of frame 0
-	depth  int
-	frames [MaxCallFrames]frame
-	spans  []span   // checked mode: the Regions of the current run
-	prog   *Program // the program running now (tail calls change it)
-	packet []byte
-	state  *helpers.State
-	empty  helpers.State // the State of runs that bring none
+	args    [MaxCallFrames][5]uint64
+	stack   []byte // 8 frames of 512 bytes, 8-byte aligned
+	top     uint64 // address one past the stack, r10 of frame 0
+	depth   int
+	frames  [MaxCallFrames]frame
+	spans   []span   // checked mode: the Regions of the current run
+	regions []Region // checked mode: Args.Regions of the last run, for their names
+	prog    *Program // the program running now (tail calls change it)
+	packet  []byte
+	state   *helpers.State
+	empty   helpers.State // the State of runs that bring none
 	// scratch is Env.Scratch's memory: helpers.ScratchSize bytes per call
 	// depth, read-only to the program, and only the lent bytes (lent[d]) of
 	// depths whose helper call is in progress.
@@ -437,13 +438,22 @@ func (m *Machine) Run(p *Program, a *Args) (uint64, error) {
 	}
 	if p.mode == Checked {
 		m.spans = m.spans[:0]
-		for _, r := range a.Regions {
+		for i := range a.Regions {
+			r := &a.Regions[i]
 			if len(r.Data) == 0 {
 				continue
 			}
-			s := spanOf(r.Data, r.Writable, 0, 0, 0)
-			s.bounds, s.name = r.Bounds, r.Name
-			m.spans = append(m.spans, s)
+			var bounds uint64
+			if r.Bounds != nil {
+				bounds = mem.SliceAddr(r.Bounds[:])
+			}
+			lo := mem.Addr(r.Data)
+			m.spans = append(m.spans, span{lo: lo, hi: lo + uint64(len(r.Data)), writable: r.Writable, bounds: bounds, region: uint32(i + 1)})
+		}
+		// Kept after the run, and stored only when it changes: a pointer
+		// store costs a write barrier while the collector marks.
+		if len(m.regions) != len(a.Regions) || len(a.Regions) != 0 && &m.regions[0] != &a.Regions[0] {
+			m.regions = a.Regions
 		}
 		m.enter(p)
 		m.strict = p.strict
@@ -613,12 +623,12 @@ func (m *Machine) allowed(addr, n uint64, write bool) string {
 	for i := range m.spans {
 		s := &m.spans[i]
 		lo, hi := s.lo, s.hi
-		if s.bounds != nil {
-			lo, hi = max(lo, s.bounds[0]), min(hi, s.bounds[1])
+		if s.bounds != 0 {
+			lo, hi = max(lo, mem.Load64(s.bounds)), min(hi, mem.Load64(s.bounds+8))
 		}
 		if addr >= lo && addr < hi {
 			if hi-addr < n {
-				return s.why(addr, n)
+				return s.why(addr, n, m.name(s))
 			}
 			if write && !s.writable {
 				return "the region is read-only"
@@ -665,7 +675,7 @@ func (m *Machine) allowedElsewhere(addr, n uint64, write bool) string {
 		}
 	}
 	if near != nil {
-		return near.why(addr, n)
+		return near.why(addr, n, "")
 	}
 	// Inside the memory a moving region lies in, outside where it lies
 	// now: name the nearest such region (a non-empty one on a tie).
@@ -673,7 +683,7 @@ func (m *Machine) allowedElsewhere(addr, n uint64, write bool) string {
 	var bestDist uint64
 	for i := range m.spans {
 		s := &m.spans[i]
-		if s.bounds == nil || addr < s.lo || addr >= s.hi {
+		if s.bounds == 0 || addr < s.lo || addr >= s.hi {
 			continue
 		}
 		lo, hi := s.extent()
@@ -687,9 +697,21 @@ func (m *Machine) allowedElsewhere(addr, n uint64, write bool) string {
 	}
 	if best != nil {
 		lo, hi := best.extent()
-		return fmt.Sprintf("the access lies outside %s [%#x, %#x)", best.title(), lo, hi)
+		name := m.name(best)
+		if name == "" {
+			name = "the region"
+		}
+		return fmt.Sprintf("the access lies outside %s [%#x, %#x)", name, lo, hi)
 	}
 	return fmt.Sprintf("the run owns the stack frame [%#x, %#x) (r10-512 to r10 of frame %d, the running one), its callers' frames and %s", m.regs[10]-StackSize, m.regs[10], m.depth, m.describeSpans())
+}
+
+// name returns the Name of the region s is a span of, "" for none.
+func (m *Machine) name(s *span) string {
+	if s.region == 0 || int(s.region) > len(m.regions) {
+		return ""
+	}
+	return m.regions[s.region-1].Name
 }
 
 func (m *Machine) describeSpans() string {
@@ -698,8 +720,8 @@ func (m *Machine) describeSpans() string {
 		sp := &m.spans[i]
 		lo, hi := sp.extent()
 		p := fmt.Sprintf("[%#x, %#x)", lo, hi)
-		if sp.name != "" {
-			p = sp.name + " " + p
+		if name := m.name(sp); name != "" {
+			p = name + " " + p
 		}
 		parts = append(parts, p)
 	}

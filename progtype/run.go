@@ -287,36 +287,61 @@ func (r *Run) Reset(in Input) error {
 
 // buildRegions lists the run's memory for the engine.
 func (r *Run) buildRegions() {
-	r.regions = r.kind.layout.regions(r.shadow, r.regions[:0])
+	// The packet first: a checked engine tries regions in order, and
+	// packet accesses are the most frequent. Packet and metadata are two
+	// regions, as the verifier keeps packet and metadata pointers apart:
+	// a metadata access stays below data, a packet access below data_end.
+	l := regionList{r: r.regions}
 	switch {
 	case r.xdp != nil:
-		// Two regions, as the verifier keeps packet and metadata pointers
-		// apart: a metadata access stays below data, a packet access
-		// below data_end.
-		buf := r.xdp.buf[:xdpHardEnd]
-		r.regions = append(r.regions,
-			Region{Data: buf, Writable: true, Bounds: &r.xdp.metaBounds, Name: nameMeta},
-			Region{Data: buf, Writable: true, Bounds: &r.xdp.bounds, Name: namePacket})
+		l.add(Region{Data: r.xdp.buf[:xdpHardEnd], Writable: true, Bounds: &r.xdp.bounds, Name: namePacket})
 	case r.skb != nil && r.skb.direct:
-		r.regions = append(r.regions, Region{Data: r.skb.buf, Writable: r.skb.writable, Bounds: &r.skb.bounds, Name: namePacket})
+		l.add(Region{Data: r.skb.buf, Writable: r.skb.writable, Bounds: &r.skb.bounds, Name: namePacket})
+	}
+	r.kind.layout.regions(r.shadow, &l)
+	if r.xdp != nil {
+		l.add(Region{Data: r.xdp.buf[:xdpHardEnd], Writable: true, Bounds: &r.xdp.metaBounds, Name: nameMeta})
 	}
 	if r.sock != nil && r.kind.run == runSockOps && len(r.sock.pkt) > 0 {
-		r.regions = append(r.regions, Region{Data: r.sock.pkt, Name: "the packet (skb_data to skb_data_end)"})
+		l.add(Region{Data: r.sock.pkt, Name: "the packet (skb_data to skb_data_end)"})
 	}
 	if r.flow != nil {
-		r.regions = append(r.regions, Region{Data: r.flow.buf[:r.flow.n], Name: namePacket}, Region{Data: r.flow.keys, Writable: true, Name: "the bpf_flow_keys"})
+		l.add(Region{Data: r.flow.buf[:r.flow.n], Name: namePacket})
+		l.add(Region{Data: r.flow.keys, Writable: true, Name: "the bpf_flow_keys"})
 	}
 	for _, m := range r.in.Memory {
 		if len(m.Data) > 0 {
-			r.regions = append(r.regions, m)
+			l.add(m)
 		}
 	}
 	if r.in.Task != nil && len(r.in.Task.Struct) > 0 {
-		r.regions = append(r.regions, Region{Data: r.in.Task.Struct})
+		l.add(Region{Data: r.in.Task.Struct})
 	}
 	if len(r.net.arena) > 0 {
-		r.regions = append(r.regions, Region{Data: r.net.arena})
+		l.add(Region{Data: r.net.arena})
 	}
+	r.regions = l.r[:l.n]
+}
+
+// regionList rebuilds a Run's regions in place, storing a region only
+// where it differs from what its slot holds: a reset Run's regions are
+// mostly those of the run before, and storing a Region (three pointers)
+// costs write barriers whenever the garbage collector is marking.
+type regionList struct {
+	r []Region
+	n int
+}
+
+func (l *regionList) add(reg Region) {
+	if l.n < len(l.r) {
+		if p := &l.r[l.n]; len(p.Data) != len(reg.Data) || len(reg.Data) != 0 && &p.Data[0] != &reg.Data[0] ||
+			p.Writable != reg.Writable || p.Bounds != reg.Bounds || p.Name != reg.Name {
+			*p = reg
+		}
+	} else {
+		l.r = append(l.r, reg)
+	}
+	l.n++
 }
 
 // Names of the packet regions in fault messages.
