@@ -252,6 +252,7 @@ type Region struct {
 	// during a run, such as a packet from data to data_end, which
 	// bpf_xdp_adjust_head and bpf_skb_change_tail move. Whoever moves the
 	// memory updates Bounds; the engine reads them and needs no refresh.
+	// Bounds must stay alive while the run uses the region.
 	Bounds *[2]uint64
 	// Name says what the region is in fault messages ("the packet (data
 	// to data_end)"); "" for none.
@@ -361,7 +362,7 @@ type Machine struct {
 	// args holds helper arguments per frame depth, so a helper's arguments
 	// survive the helpers its callbacks call, and calls do not allocate.
 	args    [MaxCallFrames][5]uint64
-	stack   []byte // 8 frames of 512 bytes, 8-byte aligned
+	stack   []byte // 8 frames of 512 bytes, frameStride apart (stack.go), 8-byte aligned
 	top     uint64 // address one past the stack, r10 of frame 0
 	depth   int
 	frames  [MaxCallFrames]frame
@@ -456,10 +457,10 @@ func (m *Machine) Run(p *Program, a *Args) (uint64, error) {
 			m.regions = a.Regions
 		}
 		m.enter(p)
-		m.strict = p.strict
-		if m.strict {
-			m.init[0] = [StackSize / 64]uint64{}
-		}
+	}
+	m.strict = p.strict
+	if m.strict {
+		m.init[0] = [StackSize / 64]uint64{}
 	}
 	m.stop = &m.never
 	if a.Stop != nil {
@@ -622,19 +623,23 @@ func (m *Machine) allowed(addr, n uint64, write bool) string {
 	}
 	for i := range m.spans {
 		s := &m.spans[i]
-		lo, hi := s.lo, s.hi
+		if addr < s.lo || addr >= s.hi {
+			continue
+		}
+		hi := s.hi
 		if s.bounds != 0 {
-			lo, hi = max(lo, mem.Load64(s.bounds)), min(hi, mem.Load64(s.bounds+8))
-		}
-		if addr >= lo && addr < hi {
-			if hi-addr < n {
-				return s.why(addr, n, m.name(s))
+			lo := mem.Load64(s.bounds)
+			if hi = min(hi, mem.Load64(s.bounds+8)); addr < lo || addr >= hi {
+				continue // another region may lie in the same memory
 			}
-			if write && !s.writable {
-				return "the region is read-only"
-			}
-			return ""
 		}
+		if hi-addr < n {
+			return s.why(addr, n, m.name(s))
+		}
+		if write && !s.writable {
+			return "the region is read-only"
+		}
+		return ""
 	}
 	return m.allowedElsewhere(addr, n, write)
 }
