@@ -76,6 +76,7 @@ func (v *verifier) checkHelperCall(ins isa.Instruction) error {
 	for _, u := range meta.uninit {
 		if u.r.typ == ptrStack {
 			fr := v.cur.frames[u.r.frame]
+			fr.own()
 			base := int(u.r.off) + int(int64(u.r.v.SMin))
 			hi := int(u.r.off) + int(u.r.v.SMax) + u.size
 			for off := base; off < hi && off < 0; off++ {

@@ -346,6 +346,18 @@ func TestVerify(t *testing.T) {
 			exit
 			r0 = 0
 			exit`, want: "bpf_spin_lock cannot be accessed directly"},
+		{name: "ctx or stack", typ: progtype.XDP, src: `
+			r6 = r1
+			r3 = 0
+			*(u64 *)(r10 - 8) = r3
+			call 7
+			r2 = r10
+			r2 += -8
+			if r0 > 5 goto +1
+			r2 = r6
+			r0 = *(u32 *)(r2 + 0)
+			r0 = 0
+			exit`, want: "same insn cannot be used with different pointers"},
 		{name: "return range cgroup", typ: progtype.CgroupSKB, src: "r0 = 2\nexit", want: "should have been in [0, 1]"},
 		{name: "ringbuf on a hash map", typ: progtype.XDP, src: `
 			` + mapRef + `
