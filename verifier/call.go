@@ -40,15 +40,15 @@ func (v *verifier) checkHelperCall(ins isa.Instruction) error {
 		case name == "":
 			return v.errorf(pc, "invalid func unknown#%d", id)
 		case !v.p.Kind.Allowed(id):
-			return hinted(v.errorf(pc, "program of this type cannot use helper bpf_%s#%d", name, id),
-				"%s programs may not call bpf_%s in Linux", v.p.Kind, name)
+			return hinted(v.errorf(pc, "program of this type cannot use helper bpf_%s#%d (%s programs may not call bpf_%s, as in Linux)", name, id, v.p.Kind, name),
+				"call it from a program type that may, or do without it")
 		default:
 			return v.errorf(pc, "bpf_%s#%d is not available on this target (not implemented in user space yet)", name, id)
 		}
 	}
 	if proto.GPLOnly && !v.p.GPL {
-		return hinted(v.errorf(pc, "cannot call GPL-restricted function from non-GPL compatible program"),
-			"bpf_%s is GPL-only: license the object \"GPL\" or \"Dual BSD/GPL\"", name)
+		return hinted(v.errorf(pc, "cannot call GPL-restricted function from non-GPL compatible program (bpf_%s is GPL-only)", name),
+			"license the object \"GPL\" or \"Dual BSD/GPL\"")
 	}
 	if v.cur.lock != 0 && id != helpers.IDSpinUnlock {
 		return v.errorf(pc, "function calls are not allowed while holding a lock")
@@ -447,6 +447,15 @@ func (v *verifier) helperMem(rn isa.Register, r *reg, size int, uninit bool, met
 		return nil
 	case ptrMapValue, ptrMapKey:
 		p := *r
+		if r.typ == ptrMapValue {
+			mm := v.p.Maps[r.mapIdx]
+			if uninit && mm.ReadOnly {
+				return v.errorf(pc, "write into map forbidden, value_size=%d off=%d size=%d", mm.Spec.ValueSize, off, size)
+			}
+			if !uninit && mm.WriteOnly {
+				return v.errorf(pc, "read from map forbidden, value_size=%d off=%d size=%d", mm.Spec.ValueSize, off, size)
+			}
+		}
 		m := v.p.Maps[r.mapIdx].Spec
 		lim := int64(m.ValueSize)
 		if r.typ == ptrMapKey {
@@ -540,6 +549,9 @@ func (v *verifier) spinLock(rn isa.Register, r *reg, lock bool) error {
 	return nil
 }
 
+// idGetLocalStorage is bpf_get_local_storage's id.
+const idGetLocalStorage = 81
+
 // checkMapFunc is check_map_func_compatibility, for the maps and helpers
 // whose pairing the kernel restricts.
 func (v *verifier) checkMapFunc(id int32, name string, idx int32) error {
@@ -548,6 +560,13 @@ func (v *verifier) checkMapFunc(id int32, name string, idx int32) error {
 		return v.errorf(v.insnIdx, "cannot pass map_type %d into func bpf_%s#%d", uint32(m.Type), name, id)
 	}
 	switch id {
+	case idGetLocalStorage:
+		if m.Type != maps.CgroupStorage && m.Type != maps.PerCPUCgroupStorage {
+			return bad()
+		}
+		if f := v.reg(isa.R2); f.typ != scalarReg || !f.v.IsConst() || f.v.Var.Value != 0 {
+			return v.errorf(v.insnIdx, "get_local_storage() doesn't support non-zero flags")
+		}
 	case helpers.IDTailCall:
 		if m.Type != maps.ProgArray {
 			return bad()
@@ -562,6 +581,10 @@ func (v *verifier) checkMapFunc(id int32, name string, idx int32) error {
 		}
 	}
 	switch m.Type {
+	case maps.CgroupStorage, maps.PerCPUCgroupStorage:
+		if id != idGetLocalStorage {
+			return bad()
+		}
 	case maps.ProgArray:
 		if id != helpers.IDTailCall {
 			return bad()
