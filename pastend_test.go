@@ -16,15 +16,21 @@ import (
 
 // TestRun_pastDataEnd: the runtime's checked runs reach the packet up to
 // data_end and no further. A program that reads the byte after its bounds
-// check, which the kernel's verifier refuses, faults on a packet that ends
-// where the check does, and the error names the C line; the program that
-// reads the last checked byte runs clean, as in the kernel.
+// check, which the kernel's verifier refuses (and waggle's), faults when
+// run unverified on a packet that ends where the check does, and the error
+// names the C line; the program that reads the last checked byte runs
+// clean, as in the kernel.
 func TestRun_pastDataEnd(t *testing.T) {
-	coll, err := waggle.LoadCollection("testdata/pastend/pastend.o", nil)
+	coll, err := waggle.LoadCollection("testdata/pastend/pastend.o", &waggle.CollectionOptions{Unverified: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer coll.Close()
+	verified, err := waggle.LoadCollection("testdata/pastend/pastend.o", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer verified.Close()
 	pkt := make([]byte, 14) // an Ethernet header, no more
 	pkt[13] = 1
 	for _, tc := range []struct {
@@ -53,6 +59,15 @@ func TestRun_pastDataEnd(t *testing.T) {
 				if _, err := coll.Programs[tc.program].Run(&waggle.RunOptions{Data: append(pkt, 0)}); err != nil {
 					t.Errorf("on a 15-byte packet: %v", err)
 				}
+			}
+			vret, err := verified.Programs[tc.program].Run(&waggle.RunOptions{Data: pkt})
+			switch {
+			case tc.fault == "" && (err != nil || vret != tc.want):
+				t.Errorf("verified: %d, %v; want %d", vret, err, tc.want)
+			case tc.fault != "" && (err == nil || errors.Is(err, interp.ErrMemory)):
+				t.Errorf("verified: %d, %v; want the verifier to refuse it", vret, err)
+			case err != nil:
+				t.Logf("verified: %v", err)
 			}
 			if kernel.Supported() != nil {
 				return
