@@ -57,6 +57,31 @@ type runner struct {
 	stop    *atomic.Bool // set when the run's context ends (runContext)
 }
 
+// setRegions makes regs the engine's regions of the next run. They are
+// mostly those of the run before (the same run state, reset): comparing
+// costs reads only, while copying regions (three pointers each) costs
+// write barriers whenever the garbage collector is marking.
+func (rn *runner) setRegions(regs []progtype.Region) {
+	if len(rn.regions) == len(regs) {
+		same := true
+		for i := range regs {
+			a, b := &rn.regions[i], &regs[i]
+			if len(a.Data) != len(b.Data) || len(a.Data) != 0 && &a.Data[0] != &b.Data[0] ||
+				a.Writable != b.Writable || a.Bounds != b.Bounds || a.Name != b.Name {
+				same = false
+				break
+			}
+		}
+		if same {
+			return
+		}
+	}
+	rn.regions = rn.regions[:0]
+	for _, r := range regs {
+		rn.regions = append(rn.regions, interp.Region(r))
+	}
+}
+
 // getRunner returns a pooled runner, or a new one.
 func (p *Program) getRunner() *runner {
 	rn, _ := p.runners.Get().(*runner)
@@ -303,10 +328,7 @@ func (p *Program) execOn(ctx context.Context, rn *runner, run *progtype.Run, cpu
 			return 0, err
 		}
 	}
-	rn.regions = rn.regions[:0]
-	for _, r := range run.Regions() {
-		rn.regions = append(rn.regions, interp.Region{Data: r.Data, Writable: r.Writable})
-	}
+	rn.setRegions(run.Regions())
 	// Fields are set one by one, and pointers only when they change: the
 	// runner is reused, and rebuilding the structs cost write barriers on
 	// every run.

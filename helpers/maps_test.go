@@ -2,6 +2,8 @@ package helpers_test
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -223,5 +225,68 @@ func TestMapHelpers_lookupPercpu(t *testing.T) {
 	_, err = interp.NewMachine().Run(lp, &interp.Args{State: &helpers.State{Maps: reg}})
 	if err == nil || !strings.Contains(err.Error(), "bpf_map_lookup_percpu_elem on map h, a hash") {
 		t.Fatalf("error %v", err)
+	}
+}
+
+// TestRingbufRecordBounds: a checked run reaches a ring buffer record for
+// exactly the size it reserved, and only until it submits it, as Linux's
+// verifier allows (a PTR_TO_MEM of mem_size = the constant size, released
+// by submit); the ring's other bytes (record headers, other records) are
+// not the program's. The ring's data area is not among the run's regions,
+// as Program.Run leaves it out.
+func TestRingbufRecordBounds(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		off   int // the byte written, relative to the record
+		after bool
+		fault bool
+	}{
+		{name: "the first byte", off: 0},
+		{name: "the last byte", off: 12},
+		{name: "one past", off: 13, fault: true},
+		{name: "the header before it", off: -1, fault: true},
+		{name: "after the submit", off: 0, after: true, fault: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rb := mustMap(t, maps.Spec{Name: "rb", Type: maps.RingBuf, MaxEntries: 4096})
+			access := fmt.Sprintf("*(u8 *)(r6 %+d) = 1", tc.off)
+			before, after := access, ""
+			if tc.after {
+				before, after = "", access
+			}
+			prog, err := asm.Parse(fmt.Sprintf(`
+				r1 = map_fd(0) ll
+				r2 = 13
+				r3 = 0
+				call 131
+				if r0 == 0 goto out
+				r6 = r0
+				%s
+				r1 = r6
+				r2 = 0
+				call 132
+				%s
+			out:
+				r0 = 0
+				exit`, before, after))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pair := isa.LoadImm64(isa.R1, 0, rb.Handle())
+			prog[0], prog[1] = pair[0], pair[1]
+			p, err := interp.Load(prog, interp.Options{Helpers: helpers.Generic().Table()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := &helpers.State{Maps: maps.NewSet(rb)}
+			_, err = interp.NewMachine().Run(p, &interp.Args{State: st})
+			st.Release()
+			if tc.fault != errors.Is(err, interp.ErrMemory) || !tc.fault && err != nil {
+				t.Fatalf("%v, want a fault: %v", err, tc.fault)
+			}
+			if err != nil {
+				t.Log(err)
+			}
+		})
 	}
 }

@@ -10,11 +10,18 @@
 // Two modes:
 //
 //   - Checked validates every load, store and atomic against the memory the
-//     run owns (the live part of its stack, the Regions in Args, the
-//     program's Memory, what helpers lend) and returns a *Fault naming the
-//     instruction and address instead of touching anything else. It never
-//     crashes the process, whatever the bytecode, so it is the only mode for
-//     unverified programs (and the oracle for verifier soundness tests).
+//     run owns (its live stack frames, each alone, the Regions in Args at
+//     their current bounds, the program's Memory, what helpers lend for
+//     the size they lend it) and returns a *Fault naming the instruction
+//     and address instead of touching anything else. It never crashes the
+//     process, whatever the bytecode, so it is the only mode for
+//     unverified programs, and it is the oracle for verifier soundness
+//     tests: each region is exactly what Linux's verifier lets a program
+//     reach (a packet from data to data_end, a frame the 512 bytes below
+//     its r10, a ring buffer record its reserved size), so a program the
+//     kernel accepts never faults and one reaching past those edges does.
+//     Options.StrictStack adds the unprivileged rule that a frame reads
+//     only stack bytes it wrote.
 //   - Fast accesses memory at the addresses the program computes, without
 //     checks. It is for programs a verifier has accepted; Load refuses it
 //     without Options.UnsafeFastUnverified.

@@ -2,6 +2,7 @@ package interp
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 
 	"github.com/waggle-bpf/waggle/helpers"
@@ -12,7 +13,9 @@ import (
 // FuzzRunChecked executes arbitrary bytecode in checked mode: the run ends
 // with a result or an error, never a crash. When the checked run succeeds,
 // the fast run of the same program on the same machine and memory must agree
-// with it exactly, since it performs the same, now proven, accesses.
+// with it exactly, since it performs the same, now proven, accesses, and
+// so must a checked run with Options.StrictStack unless it stops at a read
+// of unwritten stack.
 func FuzzRunChecked(f *testing.F) {
 	f.Add(isa.Encode([]isa.Instruction{mov(isa.R0, 1), exit}), []byte{1, 2, 3, 4})
 	f.Add(isa.Encode([]isa.Instruction{ldx(isa.SizeW, isa.R0, isa.R1, 0), exit}), []byte{1, 2, 3, 4})
@@ -59,6 +62,16 @@ func FuzzRunChecked(f *testing.F) {
 			return
 		}
 		after := bytes.Clone(data)
+		// With StrictStack the run gives the same result or stops at a
+		// read of unwritten stack, nothing else.
+		copy(data, input)
+		strict, err := Load(prog, Options{Helpers: table, Budgeted: true, StrictStack: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := m.Run(strict, a); err != nil && !errors.Is(err, ErrUninitStack) || err == nil && got != want {
+			t.Fatalf("strict: %#x, %v; checked: %#x", got, err, want)
+		}
 		copy(data, input)
 		clear(m.stack)
 		fast := mustLoad(t, prog, Options{Mode: Fast, Helpers: table, Budgeted: true})

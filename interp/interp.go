@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	syncatomic "sync/atomic"
 
@@ -38,9 +39,8 @@ func (m Mode) String() string {
 
 // Limits of a run, as in the kernel (include/linux/bpf.h, bpf_verifier.h).
 const (
-	StackSize      = 512 // MAX_BPF_STACK: bytes of stack per frame
-	MaxCallFrames  = 8   // MAX_CALL_FRAMES: the main program and 7 nested calls
-	totalStackSize = StackSize * MaxCallFrames
+	StackSize     = 512 // MAX_BPF_STACK: bytes of stack per frame
+	MaxCallFrames = 8   // MAX_CALL_FRAMES: the main program and 7 nested calls
 )
 
 // Options configure Load.
@@ -71,6 +71,20 @@ type Options struct {
 	// for tests and the conformance suite, whose programs are known to be
 	// safe; never set it for programs from elsewhere.
 	UnsafeFastUnverified bool
+	// StrictStack makes checked runs fault (ErrUninitStack) on a read of
+	// stack bytes the frame has not written in this run, as Linux's
+	// verifier rejects such reads ("invalid read from stack") for programs
+	// loaded without CAP_PERFMON (env->allow_uninit_stack false,
+	// check_stack_read_fixed_off). Privileged programs may read them; here
+	// they then read zero, or what an earlier frame at the same depth of
+	// the run left. A frame starts with nothing written: the run's first,
+	// each bpf-to-bpf call and callback, and a tail call's program. An
+	// Env.Memory write (a helper's output) initialises its bytes, as the
+	// kernel marks a helper's MEM_UNINIT memory; an Env.Memory read must
+	// find them initialised, as check_stack_range_initialized does. It is
+	// the soundness oracle of an unprivileged verifier. Fast mode ignores
+	// it.
+	StrictStack bool
 	// ContextVariants are loads and stores that run in another form when
 	// their base register holds the run's context (Args.Regs[0], what r1
 	// holds at entry), by slot: the context-access rewrite of an access
@@ -95,6 +109,7 @@ type Program struct {
 	table    helpers.Table
 	mode     Mode
 	budgeted bool
+	strict   bool // Options.StrictStack, in checked mode
 	memory   func() *Memory
 	// costs is the fuel of a frame starting at each function entry
 	// (frameCosts): slot 0 for tail calls, callbacks for Machine.Call.
@@ -142,6 +157,7 @@ func Load(prog []isa.Instruction, opts Options) (*Program, error) {
 		mode:   opts.Mode,
 		trace:  opts.Trace,
 		memory: opts.Memory,
+		strict: opts.StrictStack && opts.Mode == Checked,
 		costs:  frameCosts(code, callbacks),
 		// Tracing counts every instruction anyway, so it keeps opBack.
 		budgeted: opts.Budgeted || opts.Trace != nil,
@@ -223,12 +239,24 @@ func (p *Program) Instructions() []isa.Instruction { return p.insns }
 func (p *Program) Mode() Mode { return p.mode }
 
 // Region is memory a run owns besides its stack: input memory, a context,
-// later map values. Checked mode allows accesses only inside regions (reads
-// anywhere in one, writes only if Writable). Data must stay alive and must
-// not be resized while the run uses it.
+// a packet. Checked mode allows accesses only inside regions (reads
+// anywhere in one, writes only if Writable), and an access must lie inside
+// one region. Data must stay alive and must not be resized while the run
+// uses it.
 type Region struct {
 	Data     []byte
 	Writable bool
+	// Bounds, when not nil, narrows the region to the bytes of Data from
+	// the address Bounds[0] up to (not including) the address Bounds[1],
+	// as they are at each access: memory whose extent helpers change
+	// during a run, such as a packet from data to data_end, which
+	// bpf_xdp_adjust_head and bpf_skb_change_tail move. Whoever moves the
+	// memory updates Bounds; the engine reads them and needs no refresh.
+	// Bounds must stay alive while the run uses the region.
+	Bounds *[2]uint64
+	// Name says what the region is in fault messages ("the packet (data
+	// to data_end)"); "" for none.
+	Name string
 }
 
 // Addr returns the address a program sees for b[0], to pass in Args.Regs;
@@ -276,6 +304,9 @@ var (
 	// buffer records it has not submitted or discarded, and a helper call
 	// made while holding a lock: Linux's verifier refuses such programs.
 	ErrUnreleased = errors.New("resource not released")
+	// ErrUninitStack ends a run with Options.StrictStack that reads stack
+	// bytes its frame has not written.
+	ErrUninitStack = errors.New("read of uninitialised stack")
 )
 
 // ErrUnverifiedFast is Load's answer to Mode Fast without
@@ -288,10 +319,10 @@ var ErrUnverifiedFast = errors.New("interp: fast mode runs memory accesses unche
 type Fault struct {
 	PC    int
 	Insn  isa.Instruction
-	Addr  uint64 // the address accessed, for ErrMemory
-	Size  int    // bytes accessed, for ErrMemory
+	Addr  uint64 // the address accessed, for ErrMemory and ErrUninitStack
+	Size  int    // bytes accessed, for ErrMemory and ErrUninitStack
 	Write bool
-	Err   error // ErrMemory, ErrBudget, ErrStopped, ErrCallDepth, ErrHelper or ErrUnreleased
+	Err   error // ErrMemory, ErrUninitStack, ErrBudget, ErrStopped, ErrCallDepth, ErrHelper or ErrUnreleased
 	Cause error // what the helper returned, for ErrHelper
 	// Program is the program PC is a slot of: the one the run started
 	// with, or one a tail call entered.
@@ -330,16 +361,17 @@ type Machine struct {
 	regs [256]uint64 // r0-r10; 256 so that a byte index needs no bounds check
 	// args holds helper arguments per frame depth, so a helper's arguments
 	// survive the helpers its callbacks call, and calls do not allocate.
-	args   [MaxCallFrames][5]uint64
-	stack  []byte // 8 frames of 512 bytes, 8-byte aligned
-	top    uint64 // address one past the stack, r10 of frame 0
-	depth  int
-	frames [MaxCallFrames]frame
-	spans  []span   // checked mode: the Regions of the current run
-	prog   *Program // the program running now (tail calls change it)
-	packet []byte
-	state  *helpers.State
-	empty  helpers.State // the State of runs that bring none
+	args    [MaxCallFrames][5]uint64
+	stack   []byte // 8 frames of 512 bytes, frameStride apart (stack.go), 8-byte aligned
+	top     uint64 // address one past the stack, r10 of frame 0
+	depth   int
+	frames  [MaxCallFrames]frame
+	spans   []span   // checked mode: the Regions of the current run
+	regions []Region // checked mode: Args.Regions of the last run, for their names
+	prog    *Program // the program running now (tail calls change it)
+	packet  []byte
+	state   *helpers.State
+	empty   helpers.State // the State of runs that bring none
 	// scratch is Env.Scratch's memory: helpers.ScratchSize bytes per call
 	// depth, read-only to the program, and only the lent bytes (lent[d]) of
 	// depths whose helper call is in progress.
@@ -360,16 +392,26 @@ type Machine struct {
 	never  syncatomic.Bool
 	memory *Memory // checked mode: the running program's Options.Memory
 	hit    *span   // checked mode: the map span the last access found (never nil: &noSpan)
-	dirty  uint64  // checked mode: the lowest stack address the run wrote
-	callPC int     // the helper call in progress, for faults in its callbacks
-	ctx    uint64  // Args.Regs[0], for Options.ContextVariants
+	// dirty is, per frame, the lowest stack address the run wrote
+	// (checked mode), the frame's r10 if none; dirtied has bit k set when
+	// frame k's is not.
+	dirty   [MaxCallFrames]uint64
+	dirtied uint8
+	// init has, per frame, a bit for each stack byte the frame wrote
+	// (checked mode with Options.StrictStack, when strict is set).
+	init   [MaxCallFrames][StackSize / 64]uint64
+	strict bool
+	callPC int    // the helper call in progress, for faults in its callbacks
+	ctx    uint64 // Args.Regs[0], for Options.ContextVariants
 }
 
 // NewMachine returns a Machine with a zeroed stack.
 func NewMachine() *Machine {
-	m := &Machine{stack: mem.Aligned(totalStackSize), scratch: mem.Aligned(MaxCallFrames * helpers.ScratchSize)}
-	m.top = mem.Addr(m.stack) + totalStackSize
-	m.dirty = m.top
+	m := &Machine{stack: mem.Aligned(stackBytes), scratch: mem.Aligned(MaxCallFrames * helpers.ScratchSize)}
+	m.top = mem.Addr(m.stack) + stackBytes
+	for k := range m.dirty {
+		m.dirty[k] = m.framePointer(k)
+	}
 	m.stop = &m.never
 	m.hit = &noSpan
 	return m
@@ -397,13 +439,28 @@ func (m *Machine) Run(p *Program, a *Args) (uint64, error) {
 	}
 	if p.mode == Checked {
 		m.spans = m.spans[:0]
-		for _, r := range a.Regions {
+		for i := range a.Regions {
+			r := &a.Regions[i]
 			if len(r.Data) == 0 {
 				continue
 			}
-			m.spans = append(m.spans, spanOf(r.Data, r.Writable, 0, 0, 0))
+			var bounds uint64
+			if r.Bounds != nil {
+				bounds = mem.SliceAddr(r.Bounds[:])
+			}
+			lo := mem.Addr(r.Data)
+			m.spans = append(m.spans, span{lo: lo, hi: lo + uint64(len(r.Data)), writable: r.Writable, bounds: bounds, region: uint32(i + 1)})
+		}
+		// Kept after the run, and stored only when it changes: a pointer
+		// store costs a write barrier while the collector marks.
+		if len(m.regions) != len(a.Regions) || len(a.Regions) != 0 && &m.regions[0] != &a.Regions[0] {
+			m.regions = a.Regions
 		}
 		m.enter(p)
+	}
+	m.strict = p.strict
+	if m.strict {
+		m.init[0] = [StackSize / 64]uint64{}
 	}
 	m.stop = &m.never
 	if a.Stop != nil {
@@ -431,9 +488,8 @@ func (m *Machine) Run(p *Program, a *Args) (uint64, error) {
 	r[0], r[1], r[2], r[3], r[4], r[5] = 0, a.Regs[0], a.Regs[1], a.Regs[2], a.Regs[3], a.Regs[4]
 	r[6], r[7], r[8], r[9], r[10] = 0, 0, 0, 0, m.top
 	r0, err := m.exec(p, 0)
-	if p.mode == Checked && m.dirty < m.top {
-		clear(m.stack[m.dirty-mem.Addr(m.stack):])
-		m.dirty = m.top
+	if p.mode == Checked {
+		m.clearStack()
 	}
 	m.prog, m.packet, m.state, m.memory, m.stop = nil, nil, nil, nil, &m.never
 	runtime.KeepAlive(a)
@@ -507,9 +563,7 @@ func (m *Machine) Call(fn uint64, args [5]uint64) (uint64, error) {
 	}
 	r := &m.regs
 	m.frames[m.depth] = frame{prog: p, ret: -1, r6: r[6], r7: r[7], r8: r[8], r9: r[9], fp: r[10], loops: m.loops}
-	m.depth++
-	m.loops = isa.MaxLoops
-	r[10] -= StackSize
+	m.enterFrame()
 	r[1], r[2], r[3], r[4], r[5] = args[0], args[1], args[2], args[3], args[4]
 	v, err := m.exec(p, pc)
 	if err != nil {
@@ -521,7 +575,9 @@ func (m *Machine) Call(fn uint64, args [5]uint64) (uint64, error) {
 }
 
 // Memory implements helpers.Env: in checked mode the n bytes at addr must lie
-// inside one region or the live stack.
+// inside one region or one live stack frame. With Options.StrictStack, the
+// stack bytes of a read must have been written, and those of a write count
+// as written from now on.
 func (m *Machine) Memory(addr, n uint64, write bool) ([]byte, error) {
 	if n == 0 {
 		return nil, nil
@@ -529,6 +585,13 @@ func (m *Machine) Memory(addr, n uint64, write bool) ([]byte, error) {
 	if m.prog != nil && m.prog.mode == Checked {
 		if why := m.allowed(addr, n, write); why != "" {
 			return nil, fmt.Errorf("%w: %d bytes at %#x: %s", ErrMemory, n, addr, why)
+		}
+		if m.strict {
+			if write {
+				m.markInit(addr, n)
+			} else if why := m.uninit(addr, n); why != "" {
+				return nil, fmt.Errorf("%w: %d bytes at %#x: %s", ErrUninitStack, n, addr, why)
+			}
 		}
 	}
 	return mem.Bytes(addr, n), nil
@@ -540,12 +603,15 @@ func (m *Machine) Memory(addr, n uint64, write bool) ([]byte, error) {
 // the run's few regions (context, packet), then, out of line, the
 // program's map memory (binary search) and what helpers lend.
 func (m *Machine) allowed(addr, n uint64, write bool) string {
-	// The live stack: from the bottom of the current frame to the top of
-	// frame 0. Callers' frames are reachable through pointers they passed.
-	lo := m.regs[10] - StackSize
-	if addr >= lo && addr < m.top && m.top-addr >= n {
-		if write && addr < m.dirty {
-			m.dirty = addr
+	// The running frame: the 512 bytes below r10. Callers' frames, which
+	// it reaches through pointers they passed, are tested out of line.
+	if fp := m.regs[10]; addr < fp && fp-addr <= StackSize {
+		if fp-addr < n {
+			return m.stackWhy(addr, n)
+		}
+		if write && addr < m.dirty[m.depth] {
+			m.dirty[m.depth] = addr
+			m.dirtied |= 1 << m.depth
 		}
 		return ""
 	}
@@ -556,22 +622,41 @@ func (m *Machine) allowed(addr, n uint64, write bool) string {
 		return ""
 	}
 	for i := range m.spans {
-		if s := &m.spans[i]; addr >= s.lo && addr < s.hi {
-			if s.hi-addr < n {
-				return s.why(addr, n)
-			}
-			if write && !s.writable {
-				return "the region is read-only"
-			}
-			return ""
+		s := &m.spans[i]
+		if addr < s.lo || addr >= s.hi {
+			continue
 		}
+		hi := s.hi
+		if s.bounds != 0 {
+			lo := mem.Load64(s.bounds)
+			if hi = min(hi, mem.Load64(s.bounds+8)); addr < lo || addr >= hi {
+				continue // another region may lie in the same memory
+			}
+		}
+		if hi-addr < n {
+			return s.why(addr, n, m.name(s))
+		}
+		if write && !s.writable {
+			return "the region is read-only"
+		}
+		return ""
 	}
 	return m.allowedElsewhere(addr, n, write)
 }
 
-// allowedElsewhere is allowed for memory other than the stack and the
-// run's regions.
+// allowedElsewhere is allowed for memory other than the running frame and
+// the run's regions.
 func (m *Machine) allowedElsewhere(addr, n uint64, write bool) string {
+	if base := m.top - stackBytes; addr >= base && addr < m.top {
+		if k, fp := m.frameOf(addr); k < m.depth && fp-addr <= StackSize && fp-addr >= n {
+			if write && addr < m.dirty[k] {
+				m.dirty[k] = addr
+				m.dirtied |= 1 << k
+			}
+			return ""
+		}
+		return m.stackWhy(addr, n)
+	}
 	near := m.memory.find(addr)
 	if near != nil && near.holds(addr, n) {
 		m.hit = near
@@ -595,32 +680,68 @@ func (m *Machine) allowedElsewhere(addr, n uint64, write bool) string {
 		}
 	}
 	if near != nil {
-		return near.why(addr, n)
+		return near.why(addr, n, "")
 	}
-	return fmt.Sprintf("the run owns the stack [%#x, %#x) and %s", m.regs[10]-StackSize, m.top, m.describeSpans())
+	// Inside the memory a moving region lies in, outside where it lies
+	// now: name the nearest such region (a non-empty one on a tie).
+	var best *span
+	var bestDist uint64
+	for i := range m.spans {
+		s := &m.spans[i]
+		if s.bounds == 0 || addr < s.lo || addr >= s.hi {
+			continue
+		}
+		lo, hi := s.extent()
+		d := addr - hi + 1
+		if addr < lo {
+			d = lo - addr
+		}
+		if best == nil || d < bestDist || d == bestDist && lo < hi {
+			best, bestDist = s, d
+		}
+	}
+	if best != nil {
+		lo, hi := best.extent()
+		name := m.name(best)
+		if name == "" {
+			name = "the region"
+		}
+		return fmt.Sprintf("the access lies outside %s [%#x, %#x)", name, lo, hi)
+	}
+	return fmt.Sprintf("the run owns the stack frame [%#x, %#x) (r10-512 to r10 of frame %d, the running one), its callers' frames and %s", m.regs[10]-StackSize, m.regs[10], m.depth, m.describeSpans())
+}
+
+// name returns the Name of the region s is a span of, "" for none.
+func (m *Machine) name(s *span) string {
+	if s.region == 0 || int(s.region) > len(m.regions) {
+		return ""
+	}
+	return m.regions[s.region-1].Name
 }
 
 func (m *Machine) describeSpans() string {
-	if len(m.spans) == 0 && m.memory.Len() == 0 {
-		return "no other memory"
-	}
-	s := ""
-	for i, sp := range m.spans {
-		if i > 0 {
-			s += ", "
+	var parts []string
+	for i := range m.spans {
+		sp := &m.spans[i]
+		lo, hi := sp.extent()
+		p := fmt.Sprintf("[%#x, %#x)", lo, hi)
+		if name := m.name(sp); name != "" {
+			p = name + " " + p
 		}
-		s += fmt.Sprintf("[%#x, %#x)", sp.lo, sp.hi)
+		parts = append(parts, p)
 	}
 	if n := m.memory.Len(); n > 0 {
-		if s != "" {
-			s += ", "
+		parts = append(parts, fmt.Sprintf("the values of %d regions of map memory", n))
+	}
+	if st := m.state; st != nil {
+		for _, rec := range st.Records {
+			parts = append(parts, fmt.Sprintf("the ring buffer record [%#x, %#x)", rec.Addr, rec.Addr+rec.Size))
 		}
-		s += fmt.Sprintf("the values of %d regions of map memory", n)
 	}
-	if st := m.state; st != nil && len(st.Records) > 0 {
-		s += fmt.Sprintf(", %d ring buffer records", len(st.Records))
+	if len(parts) == 0 {
+		return "no other memory"
 	}
-	return s
+	return strings.Join(parts, ", ")
 }
 
 func (m *Machine) fault(pc int, err error, format string, args ...any) *Fault {
@@ -646,6 +767,11 @@ func (m *Machine) load(pc int, addr uint64, n uint8) (uint64, error) {
 	if m.allowed(addr, uint64(n), false) != "" {
 		return 0, m.memFault(pc, addr, int(n), false)
 	}
+	if m.strict {
+		if why := m.uninit(addr, uint64(n)); why != "" {
+			return 0, m.uninitFault(pc, addr, int(n), why)
+		}
+	}
 	switch n {
 	case 1:
 		return mem.Load8(addr), nil
@@ -661,6 +787,9 @@ func (m *Machine) load(pc int, addr uint64, n uint8) (uint64, error) {
 func (m *Machine) store(pc int, addr, v uint64, n uint8) error {
 	if m.allowed(addr, uint64(n), true) != "" {
 		return m.memFault(pc, addr, int(n), true)
+	}
+	if m.strict {
+		m.markInit(addr, uint64(n))
 	}
 	switch n {
 	case 1:
@@ -689,6 +818,12 @@ func (m *Machine) atomic(pc int, i *insn) error {
 			f := m.fault(pc, ErrMemory, "misaligned atomic access of %d bytes at %#x", i.sz, addr)
 			f.Addr, f.Size, f.Write = addr, int(i.sz), true
 			return f
+		}
+		// An atomic reads what it changes.
+		if m.strict {
+			if why := m.uninit(addr, uint64(i.sz)); why != "" {
+				return m.uninitFault(pc, addr, int(i.sz), why)
+			}
 		}
 	}
 	src := r[i.src]
@@ -829,9 +964,7 @@ func (m *Machine) callLocal(pc, ret int, cost uint64) error {
 	}
 	r := &m.regs
 	m.frames[m.depth] = frame{prog: m.prog, ret: ret, r6: r[6], r7: r[7], r8: r[8], r9: r[9], fp: r[10], loops: m.loops}
-	m.depth++
-	m.loops = isa.MaxLoops
-	r[10] -= StackSize
+	m.enterFrame()
 	return nil
 }
 
@@ -869,6 +1002,12 @@ func (m *Machine) tailCall(pc int) (*Program, error) {
 	m.prog = next
 	if next.mode == Checked {
 		m.enter(next)
+		// The new program's frame starts with nothing written, as the
+		// verifier sees it.
+		m.strict = next.strict
+		if m.strict {
+			m.init[m.depth] = [StackSize / 64]uint64{}
+		}
 	}
 	return next, nil
 }

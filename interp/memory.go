@@ -19,6 +19,22 @@ type span struct {
 	mask     uint64 // stride-1 when stride is a power of two, else 0
 	recip    uint64 // ⌊(2^64-1)/stride⌋+1, to divide by stride with a multiplication
 	writable bool
+	// bounds, when not 0, is the address of a Region.Bounds, which
+	// narrows [lo, hi) to the two addresses it holds now. region is 1 +
+	// the index of the span's Args.Regions entry (for its Name), 0 for
+	// map memory. A span holds no Go pointer: building a run's spans is
+	// then a plain copy, half the cost of one with pointer fields.
+	bounds uint64
+	region uint32
+}
+
+// extent returns the span's range as it is now.
+func (s *span) extent() (lo, hi uint64) {
+	lo, hi = s.lo, s.hi
+	if s.bounds != 0 {
+		lo, hi = max(lo, mem.Load64(s.bounds)), min(hi, mem.Load64(s.bounds+8))
+	}
+	return lo, hi
 }
 
 func spanOf(data []byte, writable bool, stride, off, n uint64) span {
@@ -67,10 +83,14 @@ func (s *span) window(x, n uint64) bool {
 }
 
 // why explains, for an address inside s, why an access of n bytes is not
-// allowed.
-func (s *span) why(addr, n uint64) string {
+// allowed; name is what s is ("the region" if "").
+func (s *span) why(addr, n uint64, name string) string {
 	if s.stride == 0 {
-		return fmt.Sprintf("the access runs past the end of the region [%#x, %#x)", s.lo, s.hi)
+		lo, hi := s.extent()
+		if name == "" {
+			name = "the region"
+		}
+		return fmt.Sprintf("the access runs past the end of %s [%#x, %#x)", name, lo, hi)
 	}
 	o := (addr - s.lo) % s.stride
 	return fmt.Sprintf("[%#x, %#x) is map storage of %d-byte slots whose value is the %d bytes at offset %d; this access covers slot offsets %d to %d (a slot's links, key or flags, or past its value), which programs may not touch",

@@ -113,19 +113,18 @@ func (l *Layout) Writable(off int) bool {
 
 // regions splits a shadow buffer of this layout into the regions an engine
 // receives: the writable ranges writable, everything else read-only.
-func (l *Layout) regions(shadow []byte, out []Region) []Region {
+func (l *Layout) regions(shadow []byte, out *regionList) {
 	at := 0
 	for _, r := range l.writable {
 		if r[0] > at {
-			out = append(out, Region{Data: shadow[at:r[0]]})
+			out.add(Region{Data: shadow[at:r[0]]})
 		}
-		out = append(out, Region{Data: shadow[r[0]:r[1]], Writable: true})
+		out.add(Region{Data: shadow[r[0]:r[1]], Writable: true})
 		at = r[1]
 	}
 	if at < len(shadow) {
-		out = append(out, Region{Data: shadow[at:]})
+		out.add(Region{Data: shadow[at:]})
 	}
-	return out
 }
 
 // describe names a UAPI offset for messages: "__sk_buff.mark",

@@ -17,6 +17,14 @@ import (
 type Region struct {
 	Data     []byte
 	Writable bool
+	// Bounds, when not nil, narrows the region to the addresses from
+	// Bounds[0] up to Bounds[1] inside Data, as they are at each access:
+	// the packet from data to data_end (and its metadata from data_meta
+	// to data), which helpers that change packet data move during a run.
+	// The Run updates them; an engine reads them at every access.
+	Bounds *[2]uint64
+	// Name says what the region is, for fault messages.
+	Name string
 }
 
 // Input is what one run of a program starts from: BPF_PROG_TEST_RUN's
@@ -279,31 +287,68 @@ func (r *Run) Reset(in Input) error {
 
 // buildRegions lists the run's memory for the engine.
 func (r *Run) buildRegions() {
-	r.regions = r.kind.layout.regions(r.shadow, r.regions[:0])
+	// The packet first: a checked engine tries regions in order, and
+	// packet accesses are the most frequent. Packet and metadata are two
+	// regions, as the verifier keeps packet and metadata pointers apart:
+	// a metadata access stays below data, a packet access below data_end.
+	l := regionList{r: r.regions}
 	switch {
 	case r.xdp != nil:
-		r.regions = append(r.regions, Region{Data: r.xdp.buf[:xdpHardEnd], Writable: true})
-	case r.skb != nil && r.kind.typ != SocketFilter:
-		r.regions = append(r.regions, Region{Data: r.skb.buf, Writable: r.skb.writable})
+		l.add(Region{Data: r.xdp.buf[:xdpHardEnd], Writable: true, Bounds: &r.xdp.bounds, Name: namePacket})
+	case r.skb != nil && r.skb.direct:
+		l.add(Region{Data: r.skb.buf, Writable: r.skb.writable, Bounds: &r.skb.bounds, Name: namePacket})
+	}
+	r.kind.layout.regions(r.shadow, &l)
+	if r.xdp != nil {
+		l.add(Region{Data: r.xdp.buf[:xdpHardEnd], Writable: true, Bounds: &r.xdp.metaBounds, Name: nameMeta})
 	}
 	if r.sock != nil && r.kind.run == runSockOps && len(r.sock.pkt) > 0 {
-		r.regions = append(r.regions, Region{Data: r.sock.pkt})
+		l.add(Region{Data: r.sock.pkt, Name: "the packet (skb_data to skb_data_end)"})
 	}
 	if r.flow != nil {
-		r.regions = append(r.regions, Region{Data: r.flow.buf[:r.flow.n]}, Region{Data: r.flow.keys, Writable: true})
+		l.add(Region{Data: r.flow.buf[:r.flow.n], Name: namePacket})
+		l.add(Region{Data: r.flow.keys, Writable: true, Name: "the bpf_flow_keys"})
 	}
 	for _, m := range r.in.Memory {
 		if len(m.Data) > 0 {
-			r.regions = append(r.regions, m)
+			l.add(m)
 		}
 	}
 	if r.in.Task != nil && len(r.in.Task.Struct) > 0 {
-		r.regions = append(r.regions, Region{Data: r.in.Task.Struct})
+		l.add(Region{Data: r.in.Task.Struct})
 	}
 	if len(r.net.arena) > 0 {
-		r.regions = append(r.regions, Region{Data: r.net.arena})
+		l.add(Region{Data: r.net.arena})
 	}
+	r.regions = l.r[:l.n]
 }
+
+// regionList rebuilds a Run's regions in place, storing a region only
+// where it differs from what its slot holds: a reset Run's regions are
+// mostly those of the run before, and storing a Region (three pointers)
+// costs write barriers whenever the garbage collector is marking.
+type regionList struct {
+	r []Region
+	n int
+}
+
+func (l *regionList) add(reg Region) {
+	if l.n < len(l.r) {
+		if p := &l.r[l.n]; len(p.Data) != len(reg.Data) || len(reg.Data) != 0 && &p.Data[0] != &reg.Data[0] ||
+			p.Writable != reg.Writable || p.Bounds != reg.Bounds || p.Name != reg.Name {
+			*p = reg
+		}
+	} else {
+		l.r = append(l.r, reg)
+	}
+	l.n++
+}
+
+// Names of the packet regions in fault messages.
+const (
+	namePacket = "the packet (data to data_end)"
+	nameMeta   = "the packet's metadata (data_meta to data)"
+)
 
 // Kind returns the Kind the Run is for.
 func (r *Run) Kind() *Kind { return r.kind }
@@ -313,12 +358,13 @@ func (r *Run) Ctx() uint64 { return mem.Addr(r.shadow) }
 
 // Regions returns the memory the program may access besides its stack: the
 // shadow struct (its writable fields writable, the rest read-only), the
-// packet buffer (writable where the type may write packets), the sockets
-// (read-only), and the memory of Input.Memory and Task.Struct (read-only
-// unless marked). A
-// checked engine confines the program to these; the verifier proves the
-// narrower bounds (data to data_end) the kernel enforces. The slice is
-// reused by Reset.
+// packet from data to data_end and XDP's metadata from data_meta to data
+// (writable where the type may write packets; their Bounds follow the
+// helpers that move them, across the repeated runs of one input too), the
+// sockets (read-only), and the memory of Input.Memory and Task.Struct
+// (read-only unless marked). A checked engine confines the program to
+// these, which are the bounds Linux's verifier proves: a program the
+// kernel accepts stays inside them. The slice is reused by Reset.
 func (r *Run) Regions() []Region { return r.regions }
 
 // Packet returns the bytes legacy packet loads (BPF_LD_ABS and BPF_LD_IND)

@@ -104,6 +104,9 @@ type skbState struct {
 	gsoSegs    uint32
 	lo, hi     int // the part of buf used since the last reset
 	ctxIn      []byte
+	// bounds are the addresses of data and data_end, the Bounds of the
+	// packet's Region (direct access only).
+	bounds [2]uint64
 }
 
 // be16 returns the in-memory (network order) form of a host-order value.
@@ -291,6 +294,7 @@ func (r *Run) syncSKB() {
 		// bpf_compute_data_pointers; data_meta is data (no metadata).
 		le.PutUint64(sh[rtSkbDataEnd:], base+uint64(s.tail))
 		le.PutUint64(sh[rtSkbDataMeta:], data)
+		s.bounds = [2]uint64{data, base + uint64(s.tail)}
 	}
 	if s.data < s.lo {
 		s.lo = s.data

@@ -56,6 +56,9 @@ type xdpState struct {
 	meta, data, end int
 	lo, hi          int    // the part of buf the packet has covered since the last reset
 	ctxIn           []byte // a copy of ctx_in, nil for none
+	// bounds and metaBounds are the addresses of data and data_end, and
+	// of data_meta and data: the Bounds of the packet's Regions.
+	bounds, metaBounds [2]uint64
 }
 
 // resetXDP is bpf_prog_test_run_xdp's set-up: the ctx_in checks, the
@@ -134,13 +137,16 @@ func (r *Run) resetXDP(in Input) error {
 	return nil
 }
 
-// syncXDP writes the packet pointers into the shadow xdp_md.
+// syncXDP writes the packet pointers into the shadow xdp_md and the
+// packet's Regions.
 func (r *Run) syncXDP() {
 	x := r.xdp
 	base := mem.Addr(x.buf)
 	le.PutUint64(r.shadow[rtXDPData:], base+uint64(x.data))
 	le.PutUint64(r.shadow[rtXDPDataEnd:], base+uint64(x.end))
 	le.PutUint64(r.shadow[rtXDPDataMeta:], base+uint64(x.meta))
+	x.bounds = [2]uint64{base + uint64(x.data), base + uint64(x.end)}
+	x.metaBounds = [2]uint64{base + uint64(x.meta), base + uint64(x.data)}
 	x.lo, x.hi = min(x.lo, x.meta), max(x.hi, x.end)
 }
 
