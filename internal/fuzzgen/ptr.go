@@ -3,6 +3,7 @@ package fuzzgen
 import (
 	"encoding/binary"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 
 	"github.com/waggle-bpf/waggle/isa"
@@ -147,6 +148,38 @@ const (
 // returning the accumulator. With probability MutatePercent one snippet
 // is a near miss. The same seed and config always give the same program.
 func GeneratePtr(seed uint64, cfg PtrConfig) *PtrProgram {
+	return generatePtr(rand.New(rand.NewPCG(seed, seed^0x632be59bd9b4e019)), seed, cfg)
+}
+
+// GeneratePtrBytes is GeneratePtr with its choices read from b, for
+// fuzzing: each choice takes the next 8 bytes, so that a fuzzer's
+// mutations of b change individual choices; once b is used up, the
+// choices come from a generator seeded with b's hash. Seed is that hash.
+func GeneratePtrBytes(b []byte, cfg PtrConfig) *PtrProgram {
+	h := uint64(14695981039346656037) // FNV-1a
+	for _, c := range b {
+		h = (h ^ uint64(c)) * 1099511628211
+	}
+	return generatePtr(rand.New(&bytesSource{b: b, rest: rand.NewPCG(h, ^h)}), h, cfg)
+}
+
+// bytesSource is a rand.Source reading b, then rest.
+type bytesSource struct {
+	b    []byte
+	rest *rand.PCG
+}
+
+func (s *bytesSource) Uint64() uint64 {
+	if len(s.b) == 0 {
+		return s.rest.Uint64()
+	}
+	var w [8]byte
+	n := copy(w[:], s.b)
+	s.b = s.b[n:]
+	return binary.LittleEndian.Uint64(w[:])
+}
+
+func generatePtr(r *rand.Rand, seed uint64, cfg PtrConfig) *PtrProgram {
 	if cfg.MaxSnippets <= 0 {
 		cfg.MaxSnippets = 6
 	}
@@ -156,10 +189,7 @@ func GeneratePtr(seed uint64, cfg PtrConfig) *PtrProgram {
 	if len(cfg.Types) == 0 {
 		cfg.Types = []ProgType{XDP, SchedCLS, SocketFilter}
 	}
-	g := &pgen{
-		r:   rand.New(rand.NewPCG(seed, seed^0x632be59bd9b4e019)),
-		cfg: cfg,
-	}
+	g := &pgen{r: r, cfg: cfg}
 	p := &PtrProgram{Seed: seed}
 	g.typ = cfg.Types[g.r.IntN(len(cfg.Types))]
 	p.Type = g.typ
@@ -394,6 +424,16 @@ func (g *pgen) mix(t isa.Register) {
 
 func (g *pgen) size() isa.Size { return sizes[g.pick(4)] }
 
+// fit returns s, or the largest size of at most n bytes if s is larger.
+func fit(s isa.Size, n int) isa.Size {
+	for i := len(sizes) - 1; i > 0; i-- {
+		if sizes[i] == s && s.Bytes() > n {
+			s = sizes[i-1]
+		}
+	}
+	return s
+}
+
 // pktAccess: a constant-offset packet load or store behind a bounds
 // check.
 //
@@ -412,7 +452,16 @@ func (g *pgen) pktAccess() {
 	store := g.chance(3)
 	v, bad := g.variant(
 		[]string{"jgt", "jlt-rev", "jle-else", "jge-rev-else", "jge-minus1", "two-checks"},
-		[]string{"off-by-one", "no-check", "wrong-side", "jmp32", "vs-data", "after-join", "size-up", "neg-off", "jge-exact"})
+		[]string{"off-by-one", "no-check", "wrong-side", "jmp32", "vs-data", "after-join", "size-up", "neg-off", "jge-exact", "jge-zero-off"})
+	switch {
+	case v == "jge-minus1" && n == 1:
+		// data + 0 < data_end proves a byte, but Linux derives no range
+		// from a comparison of the unmodified pointer (off 0, right-open)
+		// and rejects the access: that is "jge-zero-off", a near miss.
+		v = "jgt"
+	case v == "jge-zero-off":
+		s, off, n = isa.SizeB, 0, 1
+	}
 	g.name("pkt", v, bad)
 	g.pktPtrs(isa.R2, isa.R3)
 	skip := g.a.newLabel()
@@ -445,7 +494,7 @@ func (g *pgen) pktAccess() {
 		g.ja(skip)
 		g.a.bind(ok)
 		at()
-	case "jge-minus1": // data + n - 1 < data_end
+	case "jge-minus1", "jge-zero-off": // data + n - 1 < data_end
 		check(n - 1)
 		g.jmpX(true, isa.JumpGE, isa.R4, isa.R3, skip)
 		at()
@@ -483,12 +532,11 @@ func (g *pgen) pktAccess() {
 	case "size-up":
 		check(n)
 		g.jmpX(true, isa.JumpGT, isa.R4, isa.R3, skip)
-		bigger := s + 1
 		if s == isa.SizeDW {
-			bigger = isa.SizeDW
 			off++
+		} else {
+			s = sizes[slices.Index(sizes[:], s)+1]
 		}
-		s = bigger
 		at()
 	case "neg-off":
 		check(n)
@@ -757,9 +805,7 @@ func (g *pgen) mapLookup() {
 	}
 	g.e(callHelper(fnMapLookup))
 	s := g.size()
-	for s.Bytes() > vs {
-		s--
-	}
+	s = fit(s, vs)
 	sb := s.Bytes()
 	store := g.chance(3)
 	constOff := int16(g.pick(vs-sb+1) / sb * sb)
@@ -928,7 +974,8 @@ func (g *pgen) mapUpdate() {
 // stackSpill: spills and fills of pointers and bounded scalars.
 func (g *pgen) stackSpill() {
 	v, bad := g.variant(
-		[]string{"ctx", "stack-ptr", "bounded-scalar", "scalar-32", "uninit-read"},
+		// uninit-read leaves the output uncomparable: rarer.
+		[]string{"ctx", "ctx", "stack-ptr", "stack-ptr", "bounded-scalar", "bounded-scalar", "scalar-32", "scalar-32", "uninit-read"},
 		[]string{"partial-spill-ptr", "clobbered-ptr", "misaligned-fill", "narrow-fill-bounds", "fill-past-frame"})
 	g.name("spill", v, bad)
 	slot := int16(stackSpill + 8*g.pick(7))
@@ -1078,7 +1125,16 @@ func (g *pgen) ctxField() {
 			g.e(ldx(isa.SizeH, isa.R2, rCtx, f.off+2*int16(g.pick(2))))
 		}
 	case "write", "write-read":
-		g.e(stx(isa.SizeW, rCtx, f.off, rAcc))
+		src := rAcc
+		if g.typ == SchedCLS && f.off == 12 {
+			// Linux ignores a queue_mapping of NO_QUEUE_MAPPING (0xffff)
+			// or more; waggle's one-instruction context rewrite stores it
+			// truncated (a known difference, progtype/ctx_skb.go), so
+			// write only values below.
+			g.e(movReg(isa.R3, rAcc), alu64K(isa.ALUAnd, isa.R3, 0x7fff))
+			src = isa.R3
+		}
+		g.e(stx(isa.SizeW, rCtx, f.off, src))
 		if v == "write" {
 			return
 		}
@@ -1139,19 +1195,25 @@ func (g *pgen) scalarChain() {
 		onStack = true
 	}
 	s := g.size()
-	for s.Bytes() > limitBytes {
-		s--
-	}
+	s = fit(s, limitBytes)
 	limit := int32(limitBytes - s.Bytes())
 	// The unknown value.
 	r := isa.R4
+	if onStack && bad {
+		// A wrong bound may let the offset reach below the initialised
+		// stack, which Linux lets privileged programs read, at constant
+		// and variable offsets alike.
+		g.setNondet("may read uninitialised stack")
+	}
 	switch g.pick(3) {
 	case 0:
 		g.e(movReg(r, rAcc))
 	case 1:
 		g.e(alu32X(isa.ALUMov, r, rAcc))
 	default:
-		g.e(ldx(isa.SizeDW, r, isa.R10, int16(stackSpill+8*g.pick(7))))
+		// From the value buffer, never a pointer (the spill slots may
+		// hold one, and a pointer's value differs between runs).
+		g.e(ldx(isa.SizeDW, r, isa.R10, int16(stackValue+8*g.pick(6))))
 	}
 	for range g.pick(4) {
 		g.scalarOp(r)
@@ -1315,9 +1377,7 @@ func (g *pgen) bpfCall() {
 		s = isa.SizeW
 	} else {
 		s = g.size()
-		for s.Bytes() > size {
-			s--
-		}
+		s = fit(s, size)
 		off = int16(g.pick(size-s.Bytes()+1) / s.Bytes() * s.Bytes())
 		if v == "off-past-end" {
 			off = int16(size - s.Bytes() + s.Bytes())

@@ -97,28 +97,75 @@ func sectionOf(t fuzzgen.ProgType) string {
 	return "socket"
 }
 
-// Run runs p on its input number in in the checked interpreter, on maps
-// holding p.Maps.
-func (r *Interp) Run(p *fuzzgen.PtrProgram, in int) Outcome {
+// Run runs p on each of its inputs in the checked interpreter, on maps
+// reset to p.Maps before each run. A program waggle cannot prepare gives
+// every input that error.
+func (r *Interp) Run(p *fuzzgen.PtrProgram) []Outcome {
+	out := make([]Outcome, len(p.Packets))
 	c, err := waggle.NewCollectionFromObject(object(p), &waggle.CollectionOptions{CPUs: 1, Budget: InterpBudget, RandSeed: 1})
 	if err != nil {
-		return Outcome{Err: err}
+		for i := range out {
+			out[i].Err = err
+		}
+		return out
 	}
 	defer c.Close()
-	pkt := p.Packets[in]
-	if n := len(pkt) + packetSlack; len(r.out) < n {
-		r.out = make([]byte, n)
+	for in, pkt := range p.Packets {
+		if in > 0 {
+			if err := resetWaggle(c, p.Maps); err != nil {
+				out[in].Err = err
+				continue
+			}
+		}
+		if n := len(pkt) + packetSlack; len(r.out) < n {
+			r.out = make([]byte, n)
+		}
+		opts := &waggle.RunOptions{Data: pkt, DataOut: r.out[:len(pkt)+packetSlack]}
+		ret, err := c.Programs["prog"].Run(opts)
+		if err != nil {
+			out[in].Err = err
+			continue
+		}
+		dump, err := dumpWaggle(c)
+		if err != nil {
+			out[in].Err = err
+			continue
+		}
+		out[in] = Outcome{Ret: ret, Packet: bytes.Clone(opts.DataOut), Maps: dump}
 	}
-	opts := &waggle.RunOptions{Data: pkt, DataOut: r.out[:len(pkt)+packetSlack]}
-	ret, err := c.Programs["prog"].Run(opts)
-	if err != nil {
-		return Outcome{Err: err}
+	return out
+}
+
+// resetWaggle gives the collection's maps the contents es, as Kernel.reset
+// does.
+func resetWaggle(c *waggle.Collection, es []fuzzgen.MapEntry) error {
+	for i, spec := range fuzzgen.PtrMaps() {
+		m := c.Maps[mapName(i)]
+		if spec.Type == fuzzgen.ArrayMap {
+			zero := make([]byte, spec.ValueSize)
+			for j := range spec.MaxEntries {
+				if err := m.Put(j, zero); err != nil {
+					return fmt.Errorf("reset map %d: %w", i, err)
+				}
+			}
+			continue
+		}
+		var keys [][]byte
+		for k := range m.All() {
+			keys = append(keys, k)
+		}
+		for _, k := range keys {
+			if err := m.Delete(k); err != nil {
+				return fmt.Errorf("reset map %d: %w", i, err)
+			}
+		}
 	}
-	dump, err := dumpWaggle(c)
-	if err != nil {
-		return Outcome{Err: err}
+	for _, e := range es {
+		if err := c.Maps[mapName(e.Map)].Put(e.Key, e.Value); err != nil {
+			return fmt.Errorf("fill map %d: %w", e.Map, err)
+		}
 	}
-	return Outcome{Ret: ret, Packet: bytes.Clone(opts.DataOut), Maps: dump}
+	return nil
 }
 
 // dumpWaggle returns the contents of the collection's maps.

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/waggle-bpf/waggle"
 	"github.com/waggle-bpf/waggle/internal/fuzzgen"
 	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/kernel"
@@ -102,13 +103,22 @@ type Report struct {
 	// counts its reasons to reject, numbers replaced by N.
 	KernelAccepted int
 	KernelErrors   map[string]int
+	// Clean counts the programs without a near miss (PtrProgram.Mutation
+	// empty) and CleanAccepted those of them Linux accepted: every
+	// rejection of one is a generator bug or a trick Linux cannot follow.
+	Clean, CleanAccepted int
 	// Accepted counts the programs the verifier under test accepted.
 	Accepted int
 	// AcceptsKernelRejects are the verifier's bugs, or documented kernel
 	// differences (Known, with the name in Detail).
 	AcceptsKernelRejects, KnownDifferences CaseList
+	// CleanRejected are the programs without a near miss Linux rejected.
+	CleanRejected CaseList
 	// RejectsKernelAccepts are the verifier's false alarms.
 	RejectsKernelAccepts CaseList
+	// Refused are accepted programs waggle's runtime would not prepare
+	// for running (its context analysis, progtype's, refused them).
+	Refused CaseList
 	// Runs counts interpreter runs of accepted programs (one per input);
 	// Escapes are those that accessed memory out of bounds, RunErrors
 	// those that failed otherwise.
@@ -153,7 +163,8 @@ func Verdicts(ctx context.Context, seed, n uint64, verify Verifier, opts Options
 	if !useKernel && verify == nil {
 		return nil, errors.New("verifuzz: no verifier and no kernel: nothing to measure")
 	}
-	rep := &Report{Kernel: useKernel, KernelErrors: map[string]int{}, Variants: map[string][2]int{}}
+	rep := newReport()
+	rep.Kernel = useKernel
 	var (
 		next  atomic.Uint64
 		mu    sync.Mutex
@@ -176,7 +187,7 @@ func Verdicts(ctx context.Context, seed, n uint64, verify Verifier, opts Options
 					k.Close()
 				}
 			}()
-			local := &Report{KernelErrors: map[string]int{}, Variants: map[string][2]int{}}
+			local := newReport()
 			defer func() {
 				if k != nil {
 					local.KernelLoad, local.KernelRun = k.LoadTime, k.RunTime
@@ -205,6 +216,10 @@ func Verdicts(ctx context.Context, seed, n uint64, verify Verifier, opts Options
 		return rep, fatal
 	}
 	return rep, ctx.Err()
+}
+
+func newReport() *Report {
+	return &Report{KernelErrors: map[string]int{}, Variants: map[string][2]int{}}
 }
 
 // worker processes programs with its own kernel maps and interpreter.
@@ -236,6 +251,14 @@ func (w *worker) one(rep *Report, p *fuzzgen.PtrProgram) error {
 			kv.Accepted, kprog = true, prog
 			rep.KernelAccepted++
 			defer prog.Close()
+		}
+		if p.Mutation == "" {
+			rep.Clean++
+			if kv.Accepted {
+				rep.CleanAccepted++
+			} else {
+				rep.CleanRejected.add(Case{Seed: p.Seed, Type: p.Type, Kernel: kv.Reason, Input: -1, Detail: strings.Join(p.Snippets, " ")}, w.max)
+			}
 		}
 		for _, s := range p.Snippets {
 			c := rep.Variants[s]
@@ -275,10 +298,17 @@ func (w *worker) one(rep *Report, p *fuzzgen.PtrProgram) error {
 	if !wv.Accepted {
 		return nil
 	}
-	for in := range p.Packets {
-		t0 := time.Now()
-		o := w.in.Run(p, in)
-		rep.Interp += time.Since(t0)
+	t0 := time.Now()
+	outs := w.in.Run(p)
+	rep.Interp += time.Since(t0)
+	var perr *waggle.PrepareError
+	if len(outs) > 0 && errors.As(outs[0].Err, &perr) {
+		c := base
+		c.Kernel, c.Detail = kv.Reason, perr.Err.Error()
+		rep.Refused.add(c, w.max)
+		return nil
+	}
+	for in, o := range outs {
 		rep.Runs++
 		c := base
 		c.Input = in
@@ -316,6 +346,8 @@ func (w *worker) one(rep *Report, p *fuzzgen.PtrProgram) error {
 func (r *Report) merge(o *Report, max int) {
 	r.Programs += o.Programs
 	r.KernelAccepted += o.KernelAccepted
+	r.Clean += o.Clean
+	r.CleanAccepted += o.CleanAccepted
 	r.Accepted += o.Accepted
 	r.Runs += o.Runs
 	r.Compared += o.Compared
@@ -327,9 +359,9 @@ func (r *Report) merge(o *Report, max int) {
 		r.Variants[k] = [2]int{c[0] + v[0], c[1] + v[1]}
 	}
 	for _, l := range []struct{ to, from *CaseList }{
-		{&r.AcceptsKernelRejects, &o.AcceptsKernelRejects}, {&r.KnownDifferences, &o.KnownDifferences},
+		{&r.AcceptsKernelRejects, &o.AcceptsKernelRejects}, {&r.KnownDifferences, &o.KnownDifferences}, {&r.CleanRejected, &o.CleanRejected},
 		{&r.RejectsKernelAccepts, &o.RejectsKernelAccepts}, {&r.Escapes, &o.Escapes},
-		{&r.RunErrors, &o.RunErrors}, {&r.Diffs, &o.Diffs},
+		{&r.RunErrors, &o.RunErrors}, {&r.Diffs, &o.Diffs}, {&r.Refused, &o.Refused},
 	} {
 		l.to.N += l.from.N
 		for _, c := range l.from.Cases {
@@ -408,6 +440,9 @@ func (r *Report) Summary(topErrors int) string {
 		fmt.Fprintf(&b, "kernel accepted %d (%.1f%%); loads %v (%.0f programs/s per worker), test runs %v for %d compared runs\n",
 			r.KernelAccepted, pct(r.KernelAccepted, r.Programs), r.KernelLoad.Round(time.Millisecond),
 			float64(r.Programs)/r.KernelLoad.Seconds(), r.KernelRun.Round(time.Millisecond), r.Compared)
+		fmt.Fprintf(&b, "programs without a near miss %d, kernel accepted %d (%.2f%%); with one %d, kernel accepted %d (%.1f%%)\n",
+			r.Clean, r.CleanAccepted, pct(r.CleanAccepted, r.Clean), r.Programs-r.Clean, r.KernelAccepted-r.CleanAccepted,
+			pct(r.KernelAccepted-r.CleanAccepted, r.Programs-r.Clean))
 	}
 	fmt.Fprintf(&b, "verifier accepted %d (%.1f%%); interpreter runs %d in %v (%.0f runs/s per worker)\n",
 		r.Accepted, pct(r.Accepted, r.Programs), r.Runs, r.Interp.Round(time.Millisecond), float64(r.Runs)/r.Interp.Seconds())
@@ -433,9 +468,11 @@ func (r *Report) Summary(topErrors int) string {
 		name string
 		l    CaseList
 	}{
+		{"kernel rejects a program without a near miss", r.CleanRejected},
 		{"verifier accepts, kernel rejects (bugs)", r.AcceptsKernelRejects},
 		{"known kernel differences", r.KnownDifferences},
 		{"verifier rejects, kernel accepts", r.RejectsKernelAccepts},
+		{"accepted, but waggle refuses to prepare it", r.Refused},
 		{"escapes (out-of-bounds in the checked interpreter)", r.Escapes},
 		{"interpreter run errors", r.RunErrors},
 		{"kernel and interpreter differ", r.Diffs},
