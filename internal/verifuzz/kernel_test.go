@@ -75,11 +75,11 @@ func checkReport(tb testing.TB, rep *Report) {
 // rejection messages, the acceptance of each snippet variant and the
 // throughput. Knobs:
 //
-//	WAGGLE_VFUZZ_N     programs (default 20000, 2000 with -short)
+//	WAGGLE_VFUZZ_N     programs (default 10000, 2000 with -short)
 //	WAGGLE_VFUZZ_SEED  first seed (default 0)
 func TestKernelVerdicts(t *testing.T) {
 	requireKernel(t)
-	def := uint64(20_000)
+	def := uint64(10_000)
 	if testing.Short() {
 		def = 2_000
 	}
