@@ -104,6 +104,7 @@ type Collection struct {
 	trace  io.Writer
 	owners owners     // of the prog arrays: the kind of program they hold
 	all    []maps.Map // in object order, owned
+	frozen []bool     // by object order: the map is frozen (.rodata), as cilium/ebpf freezes it
 
 	refs      atomic.Int64 // runs and map operations in progress ×2, +1 once closed (acquire)
 	freed     sync.Once
@@ -196,6 +197,7 @@ func newCollection(obj *loader.Object, opts *CollectionOptions) (_ *Collection, 
 			return nil, err
 		}
 		c.all = append(c.all, m.m)
+		c.frozen = append(c.frozen, strings.HasPrefix(ms.Name, ".rodata") || ms.Name == ".kconfig")
 		c.Maps[ms.Name] = m
 	}
 	// Programs are prepared on first use (Program.Prepare), each on its
@@ -361,19 +363,9 @@ func (c *Collection) prepare(p *Program) error {
 	if p.ownerErr != nil {
 		return fail(p.ownerErr)
 	}
-	kind := c.hooks[lp.Name]
-	if kind == nil {
-		kind = c.hooks[lp.Section]
-	}
-	if kind == nil {
-		if lp.Type == ebpf.UnspecifiedProgram {
-			return fail(fmt.Errorf("section %q names no program type, and no typed program's prog array holds it: give one (CollectionOptions.ProgramTypes or DefaultProgramType; --type on the command line): %w", lp.Section, progtype.ErrUnsupported))
-		}
-		var err error
-		kind, err = progtype.LookupAttach(progtype.Type(lp.Type), progtype.AttachType(lp.AttachType))
-		if err != nil {
-			return fail(fmt.Errorf("%w (a user hook's program needs CollectionOptions.Hooks)", err))
-		}
+	kind, err := c.kindOf(lp)
+	if err != nil {
+		return fail(err)
 	}
 	// The context analysis sees map references as the loader left them,
 	// pointers it does not follow, before they become constants.
@@ -401,6 +393,25 @@ func (c *Collection) prepare(p *Program) error {
 	}
 	p.kind, p.pt, p.prog, p.insns, p.lines, p.arrays = kind, pp, prog, rewritten, lines, arrays
 	return nil
+}
+
+// kindOf returns the program type a program runs as: a user hook's, or
+// the one its section or the options name.
+func (c *Collection) kindOf(lp *loader.Program) (*progtype.Kind, error) {
+	if kind := c.hooks[lp.Name]; kind != nil {
+		return kind, nil
+	}
+	if kind := c.hooks[lp.Section]; kind != nil {
+		return kind, nil
+	}
+	if lp.Type == ebpf.UnspecifiedProgram {
+		return nil, fmt.Errorf("section %q names no program type, and no typed program's prog array holds it: give one (CollectionOptions.ProgramTypes or DefaultProgramType; --type on the command line): %w", lp.Section, progtype.ErrUnsupported)
+	}
+	kind, err := progtype.LookupAttach(progtype.Type(lp.Type), progtype.AttachType(lp.AttachType))
+	if err != nil {
+		return nil, fmt.Errorf("%w (a user hook's program needs CollectionOptions.Hooks)", err)
+	}
+	return kind, nil
 }
 
 // resolveMaps turns the loader's map references into what programs hold at

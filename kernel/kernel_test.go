@@ -192,6 +192,43 @@ func TestLoad_Log(t *testing.T) {
 	}
 }
 
+// TestLoad_Cost: Cost counts the bpf(2) calls of a load and their time,
+// including the repeat with a log of a failing load and the calls that
+// grew the log buffer.
+func TestLoad_Cost(t *testing.T) {
+	mustSupported(t)
+	good := []isa.Instruction{{Op: mov64, Imm: 1}, {Op: exit}}
+	for _, tc := range []struct {
+		name      string
+		prog      []isa.Instruction
+		opts      LoadOptions
+		minCalls  int
+		wantError bool
+	}{
+		{"no log", good, LoadOptions{Type: XDP}, 1, false},
+		{"stats", good, LoadOptions{Type: XDP, LogLevel: 4}, 1, false},
+		// 64 bytes hold no log line: at least one call grows the buffer.
+		{"log grows", good, LoadOptions{Type: XDP, LogLevel: 1, LogSize: 64}, 2, false},
+		// Refused without a log, then again with one.
+		{"refused", []isa.Instruction{{Op: exit}}, LoadOptions{Type: XDP}, 2, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var cost LoadCost
+			tc.opts.Cost = &cost
+			p, err := Load(tc.prog, tc.opts)
+			if (err != nil) != tc.wantError {
+				t.Fatalf("error %v, want one: %v", err, tc.wantError)
+			}
+			if p != nil {
+				p.Close()
+			}
+			if cost.Calls < tc.minCalls || cost.Wall <= 0 || cost.CPU < 0 {
+				t.Errorf("cost %+v, want at least %d calls and some time", cost, tc.minCalls)
+			}
+		})
+	}
+}
+
 func TestLoad_BadBytecode(t *testing.T) {
 	for _, code := range [][]byte{nil, make([]byte, 7)} {
 		if _, err := LoadBytes(code, LoadOptions{Type: XDP}); err == nil {

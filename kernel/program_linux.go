@@ -57,6 +57,23 @@ func LoadBytes(code []byte, opts LoadOptions) (*Program, error) {
 		expectedAttachType: opts.ExpectedAttachType,
 	}
 	copy(attr.progName[:unix.BPF_OBJ_NAME_LEN-1], opts.Name)
+	if b := opts.BTF; b != nil {
+		attr.progBTFFD = uint32(b.FD)
+		if b.FuncInfoRecSize != 0 && len(b.FuncInfo) > 0 {
+			attr.funcInfoRecSize, attr.funcInfo = b.FuncInfoRecSize, bytesPtr(b.FuncInfo)
+			attr.funcInfoCnt = uint32(len(b.FuncInfo)) / b.FuncInfoRecSize
+		}
+		if b.LineInfoRecSize != 0 && len(b.LineInfo) > 0 {
+			attr.lineInfoRecSize, attr.lineInfo = b.LineInfoRecSize, bytesPtr(b.LineInfo)
+			attr.lineInfoCnt = uint32(len(b.LineInfo)) / b.LineInfoRecSize
+		}
+	}
+	if opts.Cost != nil {
+		// The thread's CPU clock measures this load alone only if the
+		// goroutine stays on the thread.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+	}
 
 	logSize := opts.LogSize
 	if logSize <= 0 {
@@ -74,7 +91,7 @@ func LoadBytes(code []byte, opts LoadOptions) (*Program, error) {
 			attr.logLevel, attr.logSize, attr.logBuf = 0, 0, ptr{}
 		}
 		attr.logTrueSize = 0
-		fd, err := sysRetry(unix.BPF_PROG_LOAD, &attr)
+		fd, err := loadCall(&attr, opts.Cost)
 		if err == nil {
 			p := &Program{fd: int(fd), typ: opts.Type}
 			if level != 0 {
@@ -112,6 +129,33 @@ func LoadBytes(code []byte, opts LoadOptions) (*Program, error) {
 func sysRetry[T any](cmd int, attr *T) (uintptr, error) {
 	for {
 		r, err := bpf(cmd, attr)
+		if err == unix.EAGAIN || err == unix.EINTR {
+			continue
+		}
+		return r, err
+	}
+}
+
+// loadCall is sysRetry for BPF_PROG_LOAD, adding the calls' cost to cost
+// when it is not nil.
+func loadCall(attr *progLoadAttr, cost *LoadCost) (uintptr, error) {
+	if cost == nil {
+		return sysRetry(unix.BPF_PROG_LOAD, attr)
+	}
+	for {
+		var c0, c1 unix.Timespec
+		cpuErr := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &c0)
+		w0 := time.Now()
+		r, err := bpf(unix.BPF_PROG_LOAD, attr)
+		wall := time.Since(w0)
+		if cpuErr == nil {
+			cpuErr = unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &c1)
+		}
+		if cpuErr == nil {
+			cost.CPU += time.Duration(c1.Nano() - c0.Nano())
+		}
+		cost.Wall += wall
+		cost.Calls++
 		if err == unix.EAGAIN || err == unix.EINTR {
 			continue
 		}

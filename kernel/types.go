@@ -62,6 +62,36 @@ type LoadOptions struct {
 	// LogSize is the initial size of the log buffer in bytes, 0 for 1 MiB.
 	// The buffer grows to the size the kernel asks for when it is too small.
 	LogSize int
+	// BTF is the program's BTF and its func and line info, nil for none.
+	BTF *ProgramBTF
+	// Cost, when not nil, receives what the load cost the calling thread.
+	Cost *LoadCost
+}
+
+// ProgramBTF is the BTF a program is loaded with: bpf_attr's prog_btf_fd,
+// func_info and line_info (records as the kernel reads them, struct
+// bpf_func_info and struct bpf_line_info).
+type ProgramBTF struct {
+	// FD is a BTF object the kernel holds (BPF_BTF_LOAD).
+	FD                               int
+	FuncInfo, LineInfo               []byte
+	FuncInfoRecSize, LineInfoRecSize uint32
+}
+
+// LoadCost is what a load cost: the time spent in the bpf(2) calls that
+// load the program, where the verifier runs. Load measures it with the
+// goroutine locked to its thread, so that CPU is this load's alone on a
+// busy machine.
+type LoadCost struct {
+	// CPU is the thread's CPU time (CLOCK_THREAD_CPUTIME_ID) spent in the
+	// calls.
+	CPU time.Duration
+	// Wall is the wall-clock time of the calls.
+	Wall time.Duration
+	// Calls counts the calls: more than one when the verifier gave up on
+	// a pending signal (EAGAIN) and started again, or the log buffer
+	// grew, or a failing load was repeated with a log.
+	Calls int
 }
 
 // VerifierError is a failed BPF_PROG_LOAD. Error() is one line: the errno

@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,16 +35,19 @@ import (
 	"runtime"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cilium/ebpf"
 
 	"github.com/waggle-bpf/waggle/internal/buildcache"
 )
 
 // recipe names this build recipe; changing the build changes it, and so
 // the cache key.
-const recipe = "ciliumdp/3: -Wno-error=GROUP retries shared by a tree's objects, make OBJECT.o KERNEL=netnext MACRO=<complexity-tests/netnext first config> CLANG=clang-19 LLC=llc-19, stub Makefile.defs"
+const recipe = "ciliumdp/4: -Wno-error=GROUP retries shared by a tree's objects, make OBJECT.o KERNEL=netnext MACRO=<complexity-tests/netnext config> CLANG=clang-19 LLC=llc-19, stub Makefile.defs, a tree copy per job"
 
 // WorkplaceEnv names the variable that says where the workplace's Cilium
 // bpf/ tree is; WorkplaceDir is where it is looked for otherwise, beside
@@ -76,6 +80,13 @@ func Workplace() (string, bool) {
 	}
 }
 
+// AllConfigsEnv names the variable that opts tests in to the full sets of
+// Cilium's programs: set to 1, the tests build the workplace tree in every
+// configuration (AllConfigs, 38 objects: a minute cold, cached after) and
+// ask the kernel's verdict on each of their programs, and on each program
+// of Cilium's unit tests.
+const AllConfigsEnv = "WAGGLE_CILIUM_ALL"
+
 // Tools are the programs a build needs.
 var Tools = []string{"make", "clang-19", "llc-19", "nice"}
 
@@ -84,6 +95,9 @@ var Tools = []string{"make", "clang-19", "llc-19", "nice"}
 type Object struct {
 	// Name is the object's name without .o: "bpf_lxc", "sockops/bpf_redir".
 	Name string
+	// Config is the number of the complexity-tests/netnext/OBJECT/N.txt
+	// file the configuration comes from, 0 for any other source.
+	Config int `json:",omitempty"`
 	// Macro is the make variable the configuration is given through
 	// (MAX_LXC_OPTIONS, ...); "" builds with the Makefile's own options.
 	Macro string
@@ -93,6 +107,15 @@ type Object struct {
 	// From says where the configuration comes from: a complexity-tests
 	// file, or the Makefile.
 	From string
+}
+
+// Label names the object in its configuration: its Name, followed by
+// ".N" for the complexity-tests file N.txt ("bpf_lxc.3").
+func (o Object) Label() string {
+	if o.Config == 0 {
+		return o.Name
+	}
+	return fmt.Sprintf("%s.%d", o.Name, o.Config)
 }
 
 // objects are the datapath objects Cilium's verifier test builds, with the
@@ -114,6 +137,34 @@ var objects = []struct{ name, macro string }{
 // Makefile's own. Sockops objects (sockops/Makefile, until v1.13) build
 // with their Makefile's options.
 func Objects(dir string) ([]Object, error) {
+	return objectsOf(dir, FirstConfig)
+}
+
+// Configs says which configurations of each object a build builds.
+type Configs int
+
+const (
+	// FirstConfig builds each object once, in the first configuration
+	// of complexity-tests/netnext/OBJECT/ (as Objects says): what
+	// TestDatapath runs, 8 to 30 s for the workplace tree on two cores.
+	FirstConfig Configs = iota
+	// AllConfigs builds each object in every configuration of
+	// complexity-tests/netnext/OBJECT/N.txt, as Cilium's verifier
+	// complexity test loads them (38 objects for the workplace tree, a
+	// minute cold on two idle cores). Objects whose tree has no
+	// numbered configurations (v1.12's one file, the Makefile's) build
+	// once, as with FirstConfig.
+	AllConfigs
+)
+
+// AllObjects returns every configuration of every object of the bpf/ tree
+// dir: one Object for each complexity-tests/netnext/OBJECT/N.txt, in the
+// order of N, else what Objects returns for that object.
+func AllObjects(dir string) ([]Object, error) {
+	return objectsOf(dir, AllConfigs)
+}
+
+func objectsOf(dir string, configs Configs) ([]Object, error) {
 	var out []Object
 	for _, o := range objects {
 		if _, err := os.Stat(filepath.Join(dir, o.name+".c")); err != nil {
@@ -124,13 +175,21 @@ func Objects(dir string) ([]Object, error) {
 		files, _ := filepath.Glob(filepath.Join(ct, o.name, "*.txt"))
 		sort.Slice(files, func(i, j int) bool { return configOrder(files[i]) < configOrder(files[j]) })
 		switch {
+		case len(files) > 0 && configs == AllConfigs:
+			for _, f := range files {
+				c, err := configFile(dir, f, obj)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, c)
+			}
+			continue
 		case len(files) > 0:
-			data, err := os.ReadFile(files[0])
+			c, err := configFile(dir, files[0], obj)
 			if err != nil {
 				return nil, err
 			}
-			obj.Options = strings.Fields(string(data))
-			obj.From = filepath.ToSlash(must(filepath.Rel(dir, files[0])))
+			obj = c
 		default:
 			f := filepath.Join(ct, o.name+".txt")
 			data, err := os.ReadFile(f)
@@ -167,6 +226,22 @@ func Objects(dir string) ([]Object, error) {
 	return out, nil
 }
 
+// configFile is obj in the configuration of the complexity-tests file
+// path (N.txt, options one a line).
+func configFile(dir, path string, obj Object) (Object, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Object{}, err
+	}
+	obj.Options = strings.Fields(string(data))
+	obj.From = filepath.ToSlash(must(filepath.Rel(dir, path)))
+	obj.Config, _ = strconv.Atoi(strings.TrimSuffix(filepath.Base(path), ".txt"))
+	if len(obj.Options) == 0 {
+		return Object{}, fmt.Errorf("%s: %s has no configuration", obj.Name, obj.From)
+	}
+	return obj, nil
+}
+
 // configOrder sorts complexity-tests files by number: 2.txt before 10.txt.
 func configOrder(path string) string {
 	n := strings.TrimSuffix(filepath.Base(path), ".txt")
@@ -178,6 +253,52 @@ func must(s string, err error) string {
 		return ""
 	}
 	return s
+}
+
+// Typed is a program type and the attach type a program is loaded with.
+type Typed struct {
+	Type   ebpf.ProgramType
+	Attach ebpf.AttachType
+}
+
+// DefaultType is the program type tc or ip link gives the programs of an
+// object whose sections name none (the old releases' "from-container",
+// every release's "2/7" tail calls).
+func DefaultType(name string) ebpf.ProgramType {
+	switch {
+	case strings.HasPrefix(name, "sockops/"):
+		return ebpf.UnspecifiedProgram
+	case name == "bpf_xdp":
+		return ebpf.XDP
+	}
+	return ebpf.SchedCLS
+}
+
+// sockSections are the types Cilium's loader gave the socket programs of
+// v1.10, whose sections ("connect4") are not libbpf's ("cgroup/connect4"):
+// it loaded them with bpftool, naming the type and attach type.
+var sockSections = map[string]Typed{
+	"connect4":     {ebpf.CGroupSockAddr, ebpf.AttachCGroupInet4Connect},
+	"connect6":     {ebpf.CGroupSockAddr, ebpf.AttachCGroupInet6Connect},
+	"bind4":        {ebpf.CGroupSockAddr, ebpf.AttachCGroupInet4Bind},
+	"bind6":        {ebpf.CGroupSockAddr, ebpf.AttachCGroupInet6Bind},
+	"post_bind4":   {ebpf.CGroupSock, ebpf.AttachCGroupInet4PostBind},
+	"post_bind6":   {ebpf.CGroupSock, ebpf.AttachCGroupInet6PostBind},
+	"sendmsg4":     {ebpf.CGroupSockAddr, ebpf.AttachCGroupUDP4Sendmsg},
+	"sendmsg6":     {ebpf.CGroupSockAddr, ebpf.AttachCGroupUDP6Sendmsg},
+	"recvmsg4":     {ebpf.CGroupSockAddr, ebpf.AttachCGroupUDP4Recvmsg},
+	"recvmsg6":     {ebpf.CGroupSockAddr, ebpf.AttachCGroupUDP6Recvmsg},
+	"getpeername4": {ebpf.CGroupSockAddr, ebpf.AttachCgroupInet4GetPeername},
+	"getpeername6": {ebpf.CGroupSockAddr, ebpf.AttachCgroupInet6GetPeername},
+}
+
+// SectionTypes are the types an object's loader gives sections libbpf does
+// not know, by section; nil for none.
+func SectionTypes(name string) map[string]Typed {
+	if name == "bpf_sock" {
+		return maps.Clone(sockSections)
+	}
+	return nil
 }
 
 // Built is an object a build made.
@@ -215,9 +336,15 @@ type manifest struct {
 // Key returns the cache key of a build of the tree dir: a hash of its
 // files, the compilers, the CPU count (Makefile.bpf passes
 // -D__NR_CPUS__=$(nproc)) and this recipe.
-func Key(dir string) (string, error) {
+func Key(dir string) (string, error) { return key(dir, FirstConfig) }
+
+// key is Key for a build of the given configurations.
+func key(dir string, configs Configs) (string, error) {
 	h := sha256.New()
 	fmt.Fprintln(h, recipe)
+	if configs == AllConfigs {
+		fmt.Fprintln(h, "every configuration")
+	}
 	fmt.Fprintln(h, runtime.NumCPU())
 	for _, tool := range []string{"clang-19", "llc-19"} {
 		out, err := exec.Command(tool, "--version").Output()
@@ -270,16 +397,25 @@ func Find() error {
 // with the same inputs finished there, else building them with jobs
 // objects at a time (0: 2), each compiler at nice 10. logf reports
 // progress. An object the compiler refuses is in Result.Failed, not an
-// error.
+// error. It builds each object in its first configuration (FirstConfig).
 func Build(ctx context.Context, dir, cacheRoot string, jobs int, logf func(format string, args ...any)) (*Result, error) {
+	return BuildConfigs(ctx, dir, cacheRoot, FirstConfig, jobs, logf)
+}
+
+// BuildConfigs is Build of the given configurations. With AllConfigs an
+// object's file is named by its configuration: bpf_lxc.3.o for
+// complexity-tests/netnext/bpf_lxc/3.txt. A cold AllConfigs build of the
+// workplace tree (38 objects) took 59 s on two idle cores; it is cached
+// like Build's, under its own key.
+func BuildConfigs(ctx context.Context, dir, cacheRoot string, configs Configs, jobs int, logf func(format string, args ...any)) (*Result, error) {
 	if err := Find(); err != nil {
 		return nil, err
 	}
-	objs, err := Objects(dir)
+	objs, err := objectsOf(dir, configs)
 	if err != nil {
 		return nil, err
 	}
-	key, err := Key(dir)
+	key, err := key(dir, configs)
 	if err != nil {
 		return nil, err
 	}
@@ -300,7 +436,7 @@ func Build(ctx context.Context, dir, cacheRoot string, jobs int, logf func(forma
 	}
 	defer os.RemoveAll(work)
 	start := time.Now()
-	m, err := build(ctx, dir, work, objs, jobs, logf)
+	m, err := build(ctx, dir, work, objs, configs, jobs, logf)
 	if err != nil {
 		return nil, err
 	}
@@ -339,15 +475,23 @@ ECHO_CLEAN := true
 ECHO_GEN := true
 `
 
-func build(ctx context.Context, dir, work string, objs []Object, jobs int, logf func(string, ...any)) (*manifest, error) {
+func build(ctx context.Context, dir, work string, objs []Object, configs Configs, jobs int, logf func(string, ...any)) (*manifest, error) {
 	t := time.Now()
-	src := filepath.Join(work, "src")
-	tree := filepath.Join(src, "bpf")
-	if err := copyTree(dir, tree); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(filepath.Join(src, "Makefile.defs"), fmt.Appendf(nil, defs, src), 0o644); err != nil {
-		return nil, err
+	// Every job builds in a copy of its own: make writes OBJECT.o into
+	// the tree, and two configurations of one object may build at once.
+	trees := make([]string, jobs)
+	for j := range trees {
+		src := filepath.Join(work, "src")
+		if j > 0 {
+			src += strconv.Itoa(j)
+		}
+		trees[j] = filepath.Join(src, "bpf")
+		if err := copyTree(dir, trees[j]); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(src, "Makefile.defs"), fmt.Appendf(nil, defs, src), 0o644); err != nil {
+			return nil, err
+		}
 	}
 	objDir := filepath.Join(work, "objs")
 	if err := os.Mkdir(objDir, 0o755); err != nil {
@@ -359,15 +503,15 @@ func build(ctx context.Context, dir, work string, objs []Object, jobs int, logf 
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	ch := make(chan int)
-	for range jobs {
+	for j := range jobs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range ch {
-				b, err := buildObject(ctx, tree, objDir, objs[i], groups)
+				b, err := buildObject(ctx, trees[j], objDir, objs[i], configs == AllConfigs, groups)
 				mu.Lock()
 				if err != nil {
-					m.Failed[objs[i].Name] = err.Error()
+					m.Failed[objs[i].Label()] = err.Error()
 				} else {
 					built[i] = b
 				}
@@ -405,7 +549,9 @@ func build(ctx context.Context, dir, work string, objs []Object, jobs int, logf 
 // The groups one object needed are shared with the objects of the tree not
 // yet started (groups), which start with them: the sources share their
 // headers, and every retry is a whole compile.
-func buildObject(ctx context.Context, tree, objDir string, o Object, groups *warningGroups) (*Built, error) {
+//
+// byConfig names the object's file by its configuration (Label).
+func buildObject(ctx context.Context, tree, objDir string, o Object, byConfig bool, groups *warningGroups) (*Built, error) {
 	mk := filepath.Join(tree, filepath.Dir(o.Name))
 	target := filepath.Base(o.Name) + ".o"
 	noError := groups.get()
@@ -440,6 +586,9 @@ func buildObject(ctx context.Context, tree, objDir string, o Object, groups *war
 		groups.add(more)
 	}
 	name := strings.ReplaceAll(o.Name, "/", "_") + ".o"
+	if byConfig {
+		name = strings.ReplaceAll(o.Label(), "/", "_") + ".o"
+	}
 	path := filepath.Join(objDir, name)
 	if err := os.Rename(filepath.Join(mk, target), path); err != nil {
 		return nil, err

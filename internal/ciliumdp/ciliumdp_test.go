@@ -44,7 +44,7 @@ func TestObjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Object{
-		{Name: "bpf_lxc", Macro: "MAX_LXC_OPTIONS", Options: []string{"-DSKIP_DEBUG=1", "-DENABLE_IPV4=1"}, From: "complexity-tests/netnext/bpf_lxc/1.txt"},
+		{Name: "bpf_lxc", Config: 1, Macro: "MAX_LXC_OPTIONS", Options: []string{"-DSKIP_DEBUG=1", "-DENABLE_IPV4=1"}, From: "complexity-tests/netnext/bpf_lxc/1.txt"},
 		{Name: "bpf_host", Macro: "MAX_HOST_OPTIONS", Options: []string{"-DENABLE_IPV6=1", "-DENABLE_NODEPORT=1"}, From: "complexity-tests/netnext/bpf_host.txt line 2"},
 		{Name: "bpf_xdp", Macro: "MAX_XDP_OPTIONS", From: "Makefile MAX_XDP_OPTIONS"},
 		{Name: "bpf_sock", Macro: "MAX_LB_OPTIONS", From: "Makefile MAX_LB_OPTIONS"},
@@ -53,6 +53,27 @@ func TestObjects(t *testing.T) {
 	}
 	if !reflect.DeepEqual(objs, want) {
 		t.Errorf("Objects:\n got %+v\nwant %+v", objs, want)
+	}
+	// Every configuration: bpf_lxc's three files in the order of N, the
+	// others as before.
+	all, err := AllObjects(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantAll := append([]Object{
+		want[0],
+		{Name: "bpf_lxc", Config: 2, Macro: "MAX_LXC_OPTIONS", Options: []string{"-DTWO=1"}, From: "complexity-tests/netnext/bpf_lxc/2.txt"},
+		{Name: "bpf_lxc", Config: 10, Macro: "MAX_LXC_OPTIONS", Options: []string{"-DTEN=1"}, From: "complexity-tests/netnext/bpf_lxc/10.txt"},
+	}, want[1:]...)
+	if !reflect.DeepEqual(all, wantAll) {
+		t.Errorf("AllObjects:\n got %+v\nwant %+v", all, wantAll)
+	}
+	var labels []string
+	for _, o := range all {
+		labels = append(labels, o.Label())
+	}
+	if got, want := strings.Join(labels, " "), "bpf_lxc.1 bpf_lxc.2 bpf_lxc.10 bpf_host bpf_xdp bpf_sock sockops/bpf_sockops sockops/bpf_redir"; got != want {
+		t.Errorf("labels %q, want %q", got, want)
 	}
 }
 
@@ -65,6 +86,12 @@ func TestObjects_errors(t *testing.T) {
 	})
 	if _, err := Objects(dir); err == nil || !strings.Contains(err.Error(), "no configuration") {
 		t.Errorf("blank configuration list: %v", err)
+	}
+	dir = writeTree(t, map[string]string{
+		"bpf_lxc.c": "", "complexity-tests/netnext/bpf_lxc/1.txt": "-DA=1", "complexity-tests/netnext/bpf_lxc/2.txt": "\n",
+	})
+	if _, err := AllObjects(dir); err == nil || !strings.Contains(err.Error(), "bpf_lxc/2.txt has no configuration") {
+		t.Errorf("blank configuration file: %v", err)
 	}
 }
 

@@ -5,15 +5,12 @@ package ciliumdp_test
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"runtime"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -238,63 +235,17 @@ func TestDatapath(t *testing.T) {
 	}
 }
 
-// defaultType is the program type tc or ip link gives the programs of an
-// object whose sections name none (the old releases' "from-container",
-// every release's "2/7" tail calls).
-func defaultType(name string) ebpf.ProgramType {
-	switch {
-	case strings.HasPrefix(name, "sockops/"):
-		return ebpf.UnspecifiedProgram
-	case name == "bpf_xdp":
-		return ebpf.XDP
-	}
-	return ebpf.SchedCLS
-}
-
-// typed is a program type and the attach type it is loaded with.
-type typed struct {
-	typ    ebpf.ProgramType
-	attach ebpf.AttachType
-}
-
-// sockSections are the types Cilium's loader gave the socket programs of
-// v1.10, whose sections ("connect4") are not libbpf's ("cgroup/connect4"):
-// it loaded them with bpftool, naming the type and attach type.
-var sockSections = map[string]typed{
-	"connect4":     {ebpf.CGroupSockAddr, ebpf.AttachCGroupInet4Connect},
-	"connect6":     {ebpf.CGroupSockAddr, ebpf.AttachCGroupInet6Connect},
-	"bind4":        {ebpf.CGroupSockAddr, ebpf.AttachCGroupInet4Bind},
-	"bind6":        {ebpf.CGroupSockAddr, ebpf.AttachCGroupInet6Bind},
-	"post_bind4":   {ebpf.CGroupSock, ebpf.AttachCGroupInet4PostBind},
-	"post_bind6":   {ebpf.CGroupSock, ebpf.AttachCGroupInet6PostBind},
-	"sendmsg4":     {ebpf.CGroupSockAddr, ebpf.AttachCGroupUDP4Sendmsg},
-	"sendmsg6":     {ebpf.CGroupSockAddr, ebpf.AttachCGroupUDP6Sendmsg},
-	"recvmsg4":     {ebpf.CGroupSockAddr, ebpf.AttachCGroupUDP4Recvmsg},
-	"recvmsg6":     {ebpf.CGroupSockAddr, ebpf.AttachCGroupUDP6Recvmsg},
-	"getpeername4": {ebpf.CGroupSockAddr, ebpf.AttachCgroupInet4GetPeername},
-	"getpeername6": {ebpf.CGroupSockAddr, ebpf.AttachCgroupInet6GetPeername},
-}
-
-// sectionTypes are the types an object's loader gives sections libbpf does
-// not know, by section.
-func sectionTypes(name string) map[string]typed {
-	if name == "bpf_sock" {
-		return sockSections
-	}
-	return nil
-}
-
 func (st *stats) object(t *testing.T, treeName string, b ciliumdp.Built, kernelErr error, host *netenv.Host, frames []frame) {
-	def := defaultType(b.Name)
+	def := ciliumdp.DefaultType(b.Name)
 	opts := &waggle.CollectionOptions{CPUs: 2, DefaultProgramType: def, Net: host, Trace: io.Discard}
-	if sec := sectionTypes(b.Name); sec != nil {
+	if sec := ciliumdp.SectionTypes(b.Name); sec != nil {
 		if spec, err := ebpf.LoadCollectionSpec(b.Path); err == nil {
 			opts.ProgramTypes = map[string]ebpf.ProgramType{}
 			opts.AttachTypes = map[string]ebpf.AttachType{}
 			for _, ps := range spec.Programs {
 				if tt, ok := sec[ps.SectionName]; ok && ps.Type == ebpf.UnspecifiedProgram {
-					opts.ProgramTypes[ps.SectionName] = tt.typ
-					opts.AttachTypes[ps.SectionName] = tt.attach
+					opts.ProgramTypes[ps.SectionName] = tt.Type
+					opts.AttachTypes[ps.SectionName] = tt.Attach
 				}
 			}
 		}
@@ -314,16 +265,16 @@ func (st *stats) object(t *testing.T, treeName string, b ciliumdp.Built, kernelE
 			st.refused["waggle refuses the object (no kernel to ask): "+bothRefuse[objKey]]++
 			return
 		}
-		k, kerr := loadKernel(b.Path, def, sectionTypes(b.Name))
+		k, kerr := ciliumdp.LoadKernel(b.Path, def, ciliumdp.SectionTypes(b.Name))
 		if kerr == nil {
-			k.close()
+			k.Close()
 			t.Errorf("the kernel loads %s, waggle does not: %v", b.Name, err)
 			return
 		}
 		if !listed {
 			t.Errorf("both refuse %s: list it in bothRefuse (kernel: %s; waggle: %s)", b.Name, firstLine(kerr.Error()), firstLine(err.Error()))
 		}
-		st.refused["the kernel refuses the object: "+reason(kerr)]++
+		st.refused["the kernel refuses the object: "+ciliumdp.Reason(kerr)]++
 		t.Logf("both refuse the object: kernel: %s; waggle: %s", firstLine(kerr.Error()), firstLine(err.Error()))
 		return
 	}
@@ -364,17 +315,17 @@ func (st *stats) object(t *testing.T, treeName string, b ciliumdp.Built, kernelE
 		}
 		return
 	}
-	k, err := loadKernel(b.Path, def, sectionTypes(b.Name))
+	k, err := ciliumdp.LoadKernel(b.Path, def, ciliumdp.SectionTypes(b.Name))
 	if err != nil {
-		st.refused["the kernel refuses the object: "+reason(err)] += len(names)
+		st.refused["the kernel refuses the object: "+ciliumdp.Reason(err)] += len(names)
 		t.Logf("the kernel refuses the object: %v", err)
 		return
 	}
-	defer k.close()
+	defer k.Close()
 	var both []string
 	for _, n := range names {
 		key := objKey + "/" + n
-		kerr, ok := k.errs[n]
+		kerr, ok := k.Errs[n]
 		if !ok {
 			t.Errorf("program %s: in waggle's collection, not in the kernel's", n)
 			continue
@@ -384,7 +335,7 @@ func (st *stats) object(t *testing.T, treeName string, b ciliumdp.Built, kernelE
 			st.seen(key)
 		}
 		if kerr != nil {
-			st.refused["the kernel: "+reason(kerr)]++
+			st.refused["the kernel: "+ciliumdp.Reason(kerr)]++
 			t.Logf("program %s: the kernel refuses it: %s", n, firstLine(kerr.Error()))
 			switch {
 			case werrs[n] != nil && listed:
@@ -416,8 +367,8 @@ func (st *stats) object(t *testing.T, treeName string, b ciliumdp.Built, kernelE
 		case known:
 			t.Errorf("program %s prepares in waggle now: remove it from prepareGaps", n)
 		}
-		if wt := wc.Programs[n].Type(); wt != k.progs[n].Type() {
-			t.Errorf("program %s: type %s in waggle, %s in the kernel", n, wt, k.progs[n].Type())
+		if wt := wc.Programs[n].Type(); wt != k.Progs[n].Type() {
+			t.Errorf("program %s: type %s in waggle, %s in the kernel", n, wt, k.Progs[n].Type())
 		}
 		st.both++
 		both = append(both, n)
@@ -427,7 +378,7 @@ func (st *stats) object(t *testing.T, treeName string, b ciliumdp.Built, kernelE
 	}
 	ran := false
 	for _, n := range both {
-		kp, wp := k.progs[n], wc.Programs[n]
+		kp, wp := k.Progs[n], wc.Programs[n]
 		if !testRunTypes[kp.Type()] {
 			continue
 		}
@@ -454,21 +405,21 @@ func (st *stats) object(t *testing.T, treeName string, b ciliumdp.Built, kernelE
 		}
 	}
 	if ran {
-		st.mapsCompared += compareMaps(t, wc, k.coll)
+		st.mapsCompared += compareMaps(t, wc, k.Coll)
 	}
 }
 
 // syncProgArrays empties in waggle's prog arrays the slots whose program
 // the kernel refused (the kernel's slot stays empty, so a tail call there
 // falls through in both), then checks that both hold the same slots.
-func (st *stats) syncProgArrays(t *testing.T, wc *waggle.Collection, k *kernelObject) bool {
+func (st *stats) syncProgArrays(t *testing.T, wc *waggle.Collection, k *ciliumdp.KernelObject) bool {
 	ok := true
 	for name, wm := range wc.Maps {
 		if wm.Type() != ebpf.ProgramArray {
 			continue
 		}
-		for key, prog := range k.slots[name] {
-			if k.errs[prog] != nil || k.progs[prog] == nil {
+		for key, prog := range k.Slots[name] {
+			if k.Errs[prog] != nil || k.Progs[prog] == nil {
 				if err := wm.Delete(key); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 					t.Errorf("prog array %s: delete slot %d: %v", name, key, err)
 				}
@@ -485,7 +436,7 @@ func (st *stats) syncProgArrays(t *testing.T, wc *waggle.Collection, k *kernelOb
 				wkeys = append(wkeys, key)
 			}
 		}
-		if km := k.coll.Maps[name]; km != nil {
+		if km := k.Coll.Maps[name]; km != nil {
 			var key uint32
 			var id uint32
 			it := km.Iterate()
@@ -501,218 +452,6 @@ func (st *stats) syncProgArrays(t *testing.T, wc *waggle.Collection, k *kernelOb
 		}
 	}
 	return ok
-}
-
-// kernelObject is an object loaded into the kernel program by program, as
-// Cilium's loader loads it: maps unpinned (each object its own), programs
-// of untyped sections of the object's type, tail calls put in their prog
-// arrays.
-type kernelObject struct {
-	coll  *ebpf.Collection // the maps
-	progs map[string]*ebpf.Program
-	errs  map[string]error             // every program: nil or why the kernel refused it
-	slots map[string]map[uint32]string // prog array, slot, program
-}
-
-func (k *kernelObject) close() {
-	for _, p := range k.progs {
-		p.Close()
-	}
-	k.coll.Close()
-}
-
-// tailCallSection parses iproute2's "ID/KEY" section names (sscanf "%i/%i").
-func tailCallSection(s string) (id, key uint32, ok bool) {
-	a, b, found := strings.Cut(s, "/")
-	if !found {
-		return 0, 0, false
-	}
-	i, err1 := strconv.ParseUint(a, 0, 32)
-	k, err2 := strconv.ParseUint(b, 0, 32)
-	if err1 != nil || err2 != nil {
-		return 0, 0, false
-	}
-	return uint32(i), uint32(k), true
-}
-
-func loadKernel(path string, def ebpf.ProgramType, sections map[string]typed) (*kernelObject, error) {
-	spec, err := ebpf.LoadCollectionSpec(path)
-	if err != nil {
-		return nil, err
-	}
-	k := &kernelObject{progs: map[string]*ebpf.Program{}, errs: map[string]error{}, slots: map[string]map[uint32]string{}}
-	// The entry programs' attach type, for the programs they tail-call:
-	// since Linux 6.17 a tail call needs both type and attach type to
-	// match.
-	attach := ebpf.AttachNone
-	for _, ps := range spec.Programs {
-		if ps.Type == def && ps.AttachType != ebpf.AttachNone {
-			attach = ps.AttachType
-		}
-	}
-	byID := map[uint32]string{}
-	defs := map[string]elfMap{}
-	for name, ms := range spec.Maps {
-		ms.Pinning = ebpf.PinNone
-		if ms.Extra != nil {
-			// struct bpf_elf_map (iproute2's, Cilium's until 2025): id,
-			// pinning, inner_id, inner_idx follow the five common
-			// fields; cilium/ebpf wants them drained.
-			extra := make([]byte, ms.Extra.Size())
-			if _, err := ms.Extra.ReadAt(extra, 0); err != nil && len(extra) > 0 {
-				return nil, fmt.Errorf("map %s: %w", name, err)
-			}
-			ms.Extra = nil
-			var def elfMap
-			for i, f := range []*uint32{&def.id, &def.pinning, &def.innerID, &def.innerIdx} {
-				if len(extra) >= 4*i+4 {
-					*f = binary.LittleEndian.Uint32(extra[4*i:])
-				}
-			}
-			if def.id != 0 {
-				byID[def.id] = name
-			}
-			defs[name] = def
-		}
-		if ms.Type == ebpf.ProgramArray {
-			for _, kv := range ms.Contents {
-				key, ok1 := kv.Key.(uint32)
-				prog, ok2 := kv.Value.(string)
-				if ok1 && ok2 {
-					if k.slots[name] == nil {
-						k.slots[name] = map[uint32]string{}
-					}
-					k.slots[name][key] = prog
-				}
-			}
-			ms.Contents = nil
-		}
-	}
-	// iproute2's maps of maps: the inner map is the map whose id is
-	// inner_id, and a map with an id and inner_idx goes in that slot of
-	// the maps of maps whose inner_id is its id (bpf_maps_attach_all).
-	var inner [][3]string // outer, inner, slot
-	for name, d := range defs {
-		ms := spec.Maps[name]
-		if (ms.Type == ebpf.ArrayOfMaps || ms.Type == ebpf.HashOfMaps) && ms.InnerMap == nil && d.innerID != 0 {
-			if in, ok := byID[d.innerID]; ok {
-				ms.InnerMap = spec.Maps[in].Copy()
-				ms.InnerMap.Contents = nil
-			}
-		}
-		if d.id != 0 && d.innerID == 0 && d.innerIdx != ^uint32(0) {
-			for outer, od := range defs {
-				if od.innerID == d.id {
-					inner = append(inner, [3]string{outer, name, strconv.FormatUint(uint64(d.innerIdx), 10)})
-				}
-			}
-		}
-	}
-	for name, ps := range spec.Programs {
-		if tt, ok := sections[ps.SectionName]; ok && ps.Type == ebpf.UnspecifiedProgram {
-			ps.Type, ps.AttachType = tt.typ, tt.attach
-		}
-		if ps.Type == ebpf.UnspecifiedProgram {
-			ps.Type, ps.AttachType = def, attach
-		}
-		if id, key, ok := tailCallSection(ps.SectionName); ok {
-			if m, ok := byID[id]; ok {
-				if k.slots[m] == nil {
-					k.slots[m] = map[uint32]string{}
-				}
-				k.slots[m][key] = name
-			}
-		}
-	}
-	progs := spec.Programs
-	spec.Programs = nil
-	k.coll, err = ebpf.NewCollection(spec)
-	if err != nil {
-		return nil, fmt.Errorf("maps: %w", err)
-	}
-	for name, ps := range progs {
-		if err := kernel.ProgramSpecSupported(ps); err != nil {
-			k.errs[name] = fmt.Errorf("not supported by this kernel: %w", err)
-			continue
-		}
-		one := &ebpf.CollectionSpec{Maps: spec.Maps, Programs: map[string]*ebpf.ProgramSpec{name: ps}, Types: spec.Types, ByteOrder: spec.ByteOrder, Variables: nil}
-		c, err := ebpf.NewCollectionWithOptions(one, ebpf.CollectionOptions{MapReplacements: k.coll.Maps})
-		if err != nil {
-			k.errs[name] = err
-			continue
-		}
-		k.progs[name] = c.Programs[name]
-		delete(c.Programs, name)
-		c.Close()
-		k.errs[name] = nil
-	}
-	for _, b := range inner {
-		key, _ := strconv.ParseUint(b[2], 10, 32)
-		om, im := k.coll.Maps[b[0]], k.coll.Maps[b[1]]
-		if om == nil || im == nil {
-			continue
-		}
-		if err := om.Put(marshalKey(uint32(key), om.KeySize()), im); err != nil {
-			k.close()
-			return nil, fmt.Errorf("map of maps %s slot %d (%s): %w", b[0], key, b[1], err)
-		}
-	}
-	for m, slots := range k.slots {
-		km := k.coll.Maps[m]
-		for key, prog := range slots {
-			if p := k.progs[prog]; p != nil && km != nil {
-				if err := km.Put(key, p); err != nil {
-					k.close()
-					return nil, fmt.Errorf("prog array %s slot %d (%s): %w", m, key, prog, err)
-				}
-			}
-		}
-	}
-	return k, nil
-}
-
-// elfMap is the part of iproute2's struct bpf_elf_map past the five
-// fields every legacy definition has.
-type elfMap struct{ id, pinning, innerID, innerIdx uint32 }
-
-// marshalKey is key as the bytes of a map key of size n.
-func marshalKey(key uint32, n uint32) []byte {
-	b := make([]byte, max(n, 4))
-	binary.NativeEndian.PutUint32(b, key)
-	return b[:n]
-}
-
-// The parts of a refusal that differ from one program to the next: the
-// verifier's "123: (5c) w0 &= w5: " before its message, registers,
-// offsets and sizes, omitted lines.
-var (
-	insnPrefix  = regexp.MustCompile(`^\d+: \([0-9a-f]+\) [^:]*: `)
-	register    = regexp.MustCompile(`\bR\d+\b`)
-	offSize     = regexp.MustCompile(`\b(off|size)=-?\d+`)
-	omittedLogs = regexp.MustCompile(`\(\d+ line\(s\) omitted\)`)
-)
-
-// reason is why the kernel (or waggle) refused a program or an object,
-// without what differs from one program to the next (its name, the
-// instruction, the registers, the omitted lines), so that refusals group.
-func reason(err error) string {
-	msg := firstLine(err.Error())
-	var ve *ebpf.VerifierError
-	if errors.As(err, &ve) {
-		// The verifier's own words: the line that says why.
-		for i := len(ve.Log) - 1; i >= 0; i-- {
-			l := ve.Log[i]
-			if strings.HasPrefix(l, "processed ") || strings.HasPrefix(l, "verification time") || strings.HasPrefix(l, "stack depth") || l == "" {
-				continue
-			}
-			msg = insnPrefix.ReplaceAllString(l, "")
-			break
-		}
-	}
-	msg = register.ReplaceAllString(msg, "R")
-	msg = offSize.ReplaceAllString(msg, "$1=N")
-	msg = omittedLogs.ReplaceAllString(msg, "")
-	return strings.TrimSpace(msg)
 }
 
 // frame is one input frame and where it came from.

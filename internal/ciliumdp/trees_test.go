@@ -113,6 +113,70 @@ func TestBuild(t *testing.T) {
 	}
 }
 
+// buildAll builds (or finds in the cache) the workplace tree in every
+// configuration of complexity-tests/netnext, skipping unless
+// $WAGGLE_CILIUM_ALL=1, without the tools or without the tree.
+func buildAll(t testing.TB, ctx context.Context) *ciliumdp.Result {
+	t.Helper()
+	if os.Getenv(ciliumdp.AllConfigsEnv) != "1" {
+		t.Skipf("builds Cilium's datapath in all 38 configurations (minutes cold, cached by inputs after): set %s=1", ciliumdp.AllConfigsEnv)
+	}
+	if err := ciliumdp.Find(); err != nil {
+		t.Skipf("cilium datapath: %v", err)
+	}
+	dir, ok := ciliumdp.Workplace()
+	if !ok {
+		t.Skipf("no workplace tree (%s beside the repository or its parents, or $%s)", ciliumdp.WorkplaceDir, ciliumdp.WorkplaceEnv)
+	}
+	start := time.Now()
+	res, err := ciliumdp.BuildConfigs(ctx, dir, cacheRoot(), ciliumdp.AllConfigs, 2, t.Logf)
+	if err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	t.Logf("every configuration: %d objects built in %s (cached %v, build took %s, %v now)", len(res.Objects), res.Dir, res.Cached, res.Took, time.Since(start).Round(time.Millisecond))
+	for name, msg := range res.Failed {
+		t.Errorf("%s did not build with clang-19: %s", name, firstLine(msg))
+	}
+	return res
+}
+
+// TestBuildAll builds the workplace tree in every configuration of
+// complexity-tests/netnext, as Cilium's verifier complexity test does:
+// one object per configuration file, each an eBPF ELF with programs.
+// Opt-in: WAGGLE_CILIUM_ALL=1 go test ./internal/ciliumdp -run TestBuildAll -timeout 30m
+func TestBuildAll(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 25*time.Minute)
+	defer cancel()
+	res := buildAll(t, ctx)
+	dir, _ := ciliumdp.Workplace()
+	want, err := ciliumdp.AllObjects(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Objects) != len(want) {
+		t.Errorf("%d objects built, want %d (one per configuration)", len(res.Objects), len(want))
+	}
+	files := map[string]bool{}
+	for _, o := range res.Objects {
+		if o.Config == 0 {
+			t.Errorf("%s: no configuration number", o.Label())
+		}
+		if base := filepath.Base(o.Path); files[base] {
+			t.Errorf("%s: file %s built twice", o.Label(), base)
+		} else {
+			files[base] = true
+		}
+		spec, err := ebpf.LoadCollectionSpec(o.Path)
+		if err != nil {
+			t.Errorf("%s: %v", o.Label(), err)
+			continue
+		}
+		if len(spec.Programs) == 0 {
+			t.Errorf("%s has no programs", o.Label())
+		}
+	}
+}
+
 func firstLine(s string) string {
 	s = strings.TrimSpace(s)
 	if i := strings.IndexByte(s, '\n'); i >= 0 {

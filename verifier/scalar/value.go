@@ -359,3 +359,37 @@ func formatUnum(x uint64) string {
 	}
 	return fmt.Sprintf("%#x", x)
 }
+
+// Truncate returns v cut to its low size bytes (1, 2 or 4) and
+// zero-extended, as a load of size bytes or a narrowing fill leaves a
+// register (coerce_reg_to_size). Size 8 returns v.
+func (v Value) Truncate(size int) Value {
+	if size >= 8 {
+		return v
+	}
+	v.truncate(size)
+	return v
+}
+
+// SignExtend returns v cut to its low size bytes (1, 2 or 4) and
+// sign-extended to 64 bits, as a sign-extending load leaves a register
+// (coerce_reg_to_size_sx). Size 8 returns v.
+func (v Value) SignExtend(size int) Value {
+	if size >= 8 {
+		return v
+	}
+	v.sext64(size)
+	v.Sync()
+	return v
+}
+
+// Within reports whether every number of v is one of old's: old's ranges
+// hold v's and old's tnum holds v's (range_within and tnum_in, how the
+// kernel decides that an explored state covers the current one).
+func (v Value) Within(old Value) bool {
+	return old.SMin <= v.SMin && v.SMax <= old.SMax &&
+		old.UMin <= v.UMin && v.UMax <= old.UMax &&
+		old.S32Min <= v.S32Min && v.S32Max <= old.S32Max &&
+		old.U32Min <= v.U32Min && v.U32Max <= old.U32Max &&
+		old.Var.In(v.Var)
+}

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/waggle-bpf/waggle"
+	"github.com/waggle-bpf/waggle/loader"
+	"github.com/waggle-bpf/waggle/verifier"
+)
+
+// verifyLine is one program's verdict, as --json prints it.
+type verifyLine struct {
+	Object           string `json:"object"`
+	Section          string `json:"section"`
+	Program          string `json:"program"`
+	Verdict          string `json:"verdict"`
+	Error            string `json:"error,omitempty"`
+	Insn             *int   `json:"insn,omitempty"`
+	Line             string `json:"line,omitempty"`
+	ProcessedInsns   int    `json:"processed_insns"`
+	States           int    `json:"states"`
+	VerificationUsec int64  `json:"verification_usec"`
+}
+
+func (e *env) verifyCmd() *cobra.Command {
+	var (
+		program, progType, target string
+		showLog, unpriv, asJSON   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "verify OBJ...",
+		Short: "Verify the programs of clang-built objects as Linux's verifier would",
+		Long: `Verify every program of each object (or only --program) with waggle's
+verifier: it explores every path of the program, tracking the type and range
+of every register and stack slot, and rejects what Linux's verifier rejects:
+out-of-bounds or unchecked memory accesses, unbounded loops, uninitialised
+reads, bad helper arguments and leaked references.
+
+A rejection prints the instruction, its source line, the branches taken on
+the way there, the registers and a hint. --log prints a kernel-style log of
+every processed instruction, which can be compared with the kernel's
+(bpftool prog load ... -d, or "verifier log" of libbpf).
+
+--target user (the default) checks against the helpers waggle's runtime has;
+linux and host are not implemented yet.
+
+Exits 0 only if every program was accepted.`,
+		Example: `  waggle verify examples/counter/counter.o
+  waggle verify prog.o --program xdp_main --log
+  waggle verify out/*.o --json`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			switch target {
+			case "user":
+			case "linux", "host":
+				return fmt.Errorf("--target %s is not implemented yet: only user (the helpers waggle's runtime has)", target)
+			default:
+				return fmt.Errorf("--target is %q, want user, linux or host", target)
+			}
+			f := &objectFlags{progType: progType}
+			lopts, err := f.loaderOptions()
+			if err != nil {
+				return err
+			}
+			rejected, found := 0, 0
+			enc := json.NewEncoder(e.stdout)
+			for _, path := range args {
+				obj, err := loader.LoadFile(path, lopts)
+				if err != nil {
+					return err
+				}
+				coll, err := waggle.NewCollectionFromObject(obj, &waggle.CollectionOptions{})
+				if err != nil {
+					return fmt.Errorf("%s: %w", path, err)
+				}
+				names := make([]string, 0, len(coll.Programs))
+				for n := range coll.Programs {
+					if program == "" || n == program {
+						names = append(names, n)
+					}
+				}
+				sort.Strings(names)
+				for _, n := range names {
+					p := coll.Programs[n]
+					found++
+					var log bytes.Buffer
+					opts := &verifier.Options{Unprivileged: unpriv}
+					if showLog {
+						opts.Log = &log
+					}
+					res, verr := p.Verify(context.Background(), opts)
+					line := verifyLine{Object: path, Section: p.Section(), Program: n, Verdict: "accepted"}
+					if res != nil {
+						line.ProcessedInsns, line.States, line.VerificationUsec = res.Processed, res.States, res.Duration.Microseconds()
+					}
+					var ve *verifier.Error
+					if verr != nil {
+						rejected++
+						line.Verdict, line.Error = "rejected", verr.Error()
+						if errors.As(verr, &ve) && ve.Insn >= 0 {
+							insn := ve.Insn
+							line.Insn = &insn
+							if ve.File != "" {
+								line.Line = fmt.Sprintf("%s:%d", ve.File, ve.Line)
+							}
+						}
+					}
+					if asJSON {
+						if err := enc.Encode(line); err != nil {
+							return err
+						}
+						continue
+					}
+					if showLog {
+						fmt.Fprint(e.stdout, log.String())
+					}
+					switch {
+					case verr == nil:
+						fmt.Fprintf(e.stdout, "%s: %s (%s): accepted, processed %d insns, %d states\n", path, n, p.Section(), res.Processed, res.States)
+					case ve != nil:
+						fmt.Fprintf(e.stdout, "%s: %s (%s): rejected\n%s", path, n, p.Section(), indent(ve.Explain()))
+					default:
+						fmt.Fprintf(e.stdout, "%s: %s (%s): rejected: %v\n", path, n, p.Section(), verr)
+					}
+				}
+				coll.Close()
+			}
+			if program != "" && found == 0 {
+				return fmt.Errorf("no program %q", program)
+			}
+			if rejected > 0 {
+				return exitError{code: 1}
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&program, "program", "", "verify only this program (function name)")
+	fl.StringVar(&progType, "type", "", "program type of programs whose section names none ("+strings.Join(programTypeNames(), ", ")+")")
+	fl.StringVar(&target, "target", "user", "what the program will run on: user, linux or host")
+	fl.BoolVar(&showLog, "log", false, "print a kernel-style log of every processed instruction")
+	fl.BoolVar(&unpriv, "unprivileged", false, "apply the rules for programs loaded without CAP_BPF")
+	fl.BoolVar(&asJSON, "json", false, "print one JSON object per program")
+	return cmd
+}
+
+func indent(s string) string {
+	return "  " + strings.ReplaceAll(strings.TrimSuffix(s, "\n"), "\n", "\n  ") + "\n"
+}

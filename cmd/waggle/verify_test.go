@@ -1,0 +1,53 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func TestVerifyCmd(t *testing.T) {
+	code, out, errOut := runCLI(t, "", "verify", "../../examples/counter/counter.o")
+	if code != 0 || !strings.Contains(out, "xdp_count (xdp): accepted") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	code, out, _ = runCLI(t, "", "verify", "../../testdata/buggy/buggy.o")
+	if code != 1 {
+		t.Fatalf("exit %d for a rejected program, want 1", code)
+	}
+	for _, want := range []string{"rejected", "R0 invalid mem access 'map_value_or_null'", "buggy.c:23", "hint:", "registers:"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, _ = runCLI(t, "", "verify", "--json", "../../testdata/buggy/buggy.o", "../../examples/counter/counter.o")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1: one program is rejected", code)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d JSON lines, want 2:\n%s", len(lines), out)
+	}
+	var got []map[string]any
+	for _, l := range lines {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		got = append(got, m)
+	}
+	for _, k := range []string{"object", "section", "program", "verdict", "processed_insns", "states", "verification_usec"} {
+		if _, ok := got[1][k]; !ok {
+			t.Errorf("JSON lacks key %q: %v", k, got[1])
+		}
+	}
+	if got[0]["verdict"] != "rejected" || got[0]["insn"] != float64(7) || got[0]["line"] == nil || got[1]["verdict"] != "accepted" {
+		t.Errorf("verdicts: %v", got)
+	}
+	if code, _, errOut := runCLI(t, "", "verify", "--target", "moon", "../../examples/counter/counter.o"); code == 0 || !strings.Contains(errOut, "--target") {
+		t.Errorf("--target moon: exit %d, %q", code, errOut)
+	}
+	if code, _, errOut := runCLI(t, "", "verify", "--program", "nope", "../../examples/counter/counter.o"); code == 0 || !strings.Contains(errOut, "no program") {
+		t.Errorf("--program nope: exit %d, %q", code, errOut)
+	}
+}

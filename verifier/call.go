@@ -1,0 +1,767 @@
+package verifier
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+
+	"github.com/waggle-bpf/waggle/helpers"
+	"github.com/waggle-bpf/waggle/isa"
+	"github.com/waggle-bpf/waggle/maps"
+	"github.com/waggle-bpf/waggle/progtype"
+	"github.com/waggle-bpf/waggle/verifier/scalar"
+)
+
+// callMeta is what the arguments of one helper call told (struct
+// bpf_call_arg_meta).
+type callMeta struct {
+	mapIdx    int32 // the ArgConstMapPtr map, -1 for none
+	memSize   uint64
+	sizeMax   uint64 // the largest value of the size argument
+	release   uint32 // the reference an argument releases
+	funcStart int    // the ArgPtrToFunc callback's first slot, -1 for none
+	uninit    []uninitMem
+}
+
+// uninitMem is stack memory a helper fills.
+type uninitMem struct {
+	r    reg
+	size int
+}
+
+// checkHelperCall is check_helper_call.
+func (v *verifier) checkHelperCall(ins isa.Instruction) error {
+	pc := v.insnIdx
+	id := ins.Imm
+	name := helpers.Name(id)
+	proto, ok := v.p.Helpers[id]
+	if !ok {
+		switch {
+		case name == "":
+			return v.errorf(pc, "invalid func unknown#%d", id)
+		case !v.p.Kind.Allowed(id):
+			return hinted(v.errorf(pc, "program of this type cannot use helper bpf_%s#%d", name, id),
+				"%s programs may not call bpf_%s in Linux", v.p.Kind, name)
+		default:
+			return v.errorf(pc, "bpf_%s#%d is not available on this target (not implemented in user space yet)", name, id)
+		}
+	}
+	if proto.GPLOnly && !v.p.GPL {
+		return hinted(v.errorf(pc, "cannot call GPL-restricted function from non-GPL compatible program"),
+			"bpf_%s is GPL-only: license the object \"GPL\" or \"Dual BSD/GPL\"", name)
+	}
+	if v.cur.lock != 0 && id != helpers.IDSpinUnlock {
+		return v.errorf(pc, "function calls are not allowed while holding a lock")
+	}
+	meta := callMeta{mapIdx: -1, funcStart: -1}
+	for i, at := range proto.Args {
+		if at == helpers.ArgDontCare {
+			break
+		}
+		if err := v.checkArg(id, name, proto, i, at, &meta); err != nil {
+			return err
+		}
+	}
+	if id == helpers.IDTailCall && len(v.cur.refs) > 0 {
+		return v.errorf(pc, "tail_call would lead to reference leak")
+	}
+	if meta.release != 0 {
+		if !v.hasRef(v.cur, meta.release) {
+			return v.errorf(pc, "release reference id=%d not found", meta.release)
+		}
+		v.releaseRef(v.cur, meta.release)
+	}
+	f := v.cur.cur()
+	// The helper fills memory it was given to fill.
+	for _, u := range meta.uninit {
+		if u.r.typ == ptrStack {
+			fr := v.cur.frames[u.r.frame]
+			base := int(u.r.off) + int(int64(u.r.v.SMin))
+			hi := int(u.r.off) + int(u.r.v.SMax) + u.size
+			for off := base; off < hi && off < 0; off++ {
+				if off < -maxStack {
+					continue
+				}
+				v.growStack(fr, -off)
+				s, k := byteAt(fr, off)
+				if s.spilled() {
+					for j := range s.kinds {
+						if s.kinds[j] == stackSpill {
+							s.kinds[j] = stackMisc
+						}
+					}
+					s.spill = reg{}
+				}
+				s.kinds[k] = stackMisc
+			}
+		}
+	}
+	// A callback: explore it as a call from here.
+	if cb := proto.Callback; cb != nil && meta.funcStart >= 0 {
+		if err := v.enterCallback(ins, proto, &meta); err != nil {
+			return err
+		}
+	}
+	for r := isa.R1; r <= isa.R5; r++ {
+		f.regs[r] = reg{}
+	}
+	r0 := &f.regs[isa.R0]
+	if err := v.setReturn(r0, id, proto, &meta); err != nil {
+		return err
+	}
+	if proto.ChangesPktData {
+		v.cur.forEachReg(func(o *reg) {
+			if o.isPkt() || o.typ == ptrPacketEnd {
+				if v.allowPtrLeaks {
+					o.setUnknown()
+				} else {
+					*o = reg{}
+				}
+			}
+		})
+	}
+	v.cur.insn = pc + 1
+	return nil
+}
+
+// setReturn sets r0 after a helper call from its return type.
+func (v *verifier) setReturn(r0 *reg, id int32, proto helpers.Proto, meta *callMeta) error {
+	pc := v.insnIdx
+	ret := proto.Ret
+	null := ret&helpers.RetMaybeNull != 0
+	switch ret.Base() {
+	case helpers.RetInteger:
+		r0.setUnknown()
+		switch proto.RetBound {
+		case helpers.RetCPU:
+			r0.setScalar(scalar.Range(0, uint64(runtime.NumCPU()-1)))
+		case helpers.RetErrnoOrSize:
+			val := scalar.Unknown()
+			val.SMin, val.SMax = -helpers.MaxErrno, int64(meta.sizeMax)
+			val.Sync()
+			r0.setScalar(val)
+		}
+		return nil
+	case helpers.RetVoid:
+		*r0 = reg{}
+		return nil
+	case helpers.RetPtrToMapValue:
+		if meta.mapIdx < 0 {
+			return v.errorf(pc, "kernel subsystem misconfigured verifier")
+		}
+		m := v.p.Maps[meta.mapIdx].Spec
+		if m.Type == maps.ArrayOfMaps || m.Type == maps.HashOfMaps {
+			if m.InnerMap == nil {
+				return v.errorf(pc, "map %s holds maps of unknown shape", m.Name)
+			}
+			r0.setPointer(constMapPtr)
+			r0.mapIdx = v.innerMap(*m.InnerMap)
+		} else {
+			r0.setPointer(ptrMapValue)
+			r0.mapIdx = meta.mapIdx
+		}
+	case helpers.RetPtrToSocket:
+		r0.setPointer(ptrSocket)
+	case helpers.RetPtrToTCPSock:
+		r0.setPointer(ptrTCPSock)
+	case helpers.RetPtrToSockCommon:
+		r0.setPointer(ptrSockCommon)
+	case helpers.RetPtrToMem:
+		r0.setPointer(ptrMem)
+		r0.size = uint32(meta.memSize)
+		if ret&helpers.RetRingbuf != 0 {
+			r0.flags |= flagRingbuf
+		}
+		if ret&helpers.RetReadOnly != 0 {
+			r0.flags |= flagRdonly
+		}
+	case helpers.RetPtrToMemOrBTFID, helpers.RetPtrToBTFID:
+		r0.setPointer(ptrBTFID)
+	default:
+		return v.errorf(pc, "unknown return type %s of func bpf_%s#%d", ret, helpers.Name(id), id)
+	}
+	if null {
+		r0.flags |= flagMaybeNull
+		r0.id = v.nextID()
+	}
+	if proto.Acquire {
+		ref := v.nextID()
+		v.cur.refs = append(v.cur.refs, refState{id: ref, insn: pc})
+		r0.ref = ref
+		if r0.id == 0 {
+			r0.id = ref
+		}
+	}
+	return nil
+}
+
+// innerMap adds a map-in-map's inner map to the program's maps.
+func (v *verifier) innerMap(spec maps.Spec) int32 {
+	for i := range v.p.Maps {
+		if v.p.Maps[i].Spec.Name == spec.Name && v.p.Maps[i].Spec.Type == spec.Type && v.p.Maps[i].Spec.ValueSize == spec.ValueSize && v.p.Maps[i].Spec.KeySize == spec.KeySize {
+			return int32(i)
+		}
+	}
+	// Copy-on-write: the caller's slice is not changed.
+	v.p = &Program{Name: v.p.Name, Insns: v.p.Insns, Kind: v.p.Kind, Maps: append(append([]Map(nil), v.p.Maps...), Map{Spec: spec}),
+		Helpers: v.p.Helpers, GPL: v.p.GPL, Lines: v.p.Lines, Funcs: v.p.Funcs}
+	return int32(len(v.p.Maps) - 1)
+}
+
+func (v *verifier) hasRef(s *state, id uint32) bool {
+	for _, r := range s.refs {
+		if r.id == id {
+			return true
+		}
+	}
+	return false
+}
+
+// releaseRef drops a reference and every register that holds it
+// (release_reference).
+func (v *verifier) releaseRef(s *state, id uint32) {
+	for i, r := range s.refs {
+		if r.id == id {
+			s.refs = append(s.refs[:i:i], s.refs[i+1:]...)
+			break
+		}
+	}
+	s.forEachReg(func(o *reg) {
+		if o.ref == id {
+			if v.allowPtrLeaks {
+				o.setUnknown()
+			} else {
+				*o = reg{}
+			}
+		}
+	})
+}
+
+// typeMismatch is the kernel's "R1 type=scalar expected=map_ptr".
+func (v *verifier) typeMismatch(r isa.Register, got *reg, expected ...string) error {
+	e := v.errorf(v.insnIdx, "R%d type=%s expected=%s", r, got.typeName(), strings.Join(expected, ", "))
+	if got.maybeNull() {
+		return hinted(e, "r%d may be NULL: test it first (if (!p) return ...;)", r)
+	}
+	return e
+}
+
+var memTypes = []string{"fp", "pkt", "pkt_meta", "map_key", "map_value", "mem", "ringbuf_mem"}
+
+// checkArg is check_func_arg for argument i (register r1+i).
+func (v *verifier) checkArg(id int32, name string, proto helpers.Proto, i int, at helpers.ArgType, meta *callMeta) error {
+	pc := v.insnIdx
+	rn := isa.Register(i + 1)
+	r, err := v.readReg(rn)
+	if err != nil {
+		return err
+	}
+	base := at.Base()
+	mayNull := at&helpers.ArgMaybeNull != 0
+	if at&helpers.ArgRelease != 0 && !(mayNull && r.isNull()) {
+		if r.ref == 0 {
+			return v.errorf(pc, "R%d must be referenced when passed to release function", rn)
+		}
+		if meta.release != 0 {
+			return v.errorf(pc, "more than one arg with ref_obj_id R%d %d %d", rn, r.ref, meta.release)
+		}
+		meta.release = r.ref
+	}
+	switch base {
+	case helpers.ArgAnything:
+		if v.isPointerLeak(r) {
+			return v.errorf(pc, "R%d leaks addr into helper function", rn)
+		}
+	case helpers.ArgScalar:
+		if r.typ != scalarReg {
+			return v.typeMismatch(rn, r, "scalar")
+		}
+	case helpers.ArgConstMapPtr:
+		if r.typ != constMapPtr || r.maybeNull() {
+			return v.typeMismatch(rn, r, "map_ptr")
+		}
+		meta.mapIdx = r.mapIdx
+		return v.checkMapFunc(id, name, r.mapIdx)
+	case helpers.ArgPtrToMapKey, helpers.ArgPtrToMapValue:
+		if meta.mapIdx < 0 {
+			return v.errorf(pc, "invalid map_ptr to access map->key")
+		}
+		if mayNull && r.isNull() {
+			return nil
+		}
+		if !isMemType(r) {
+			return v.typeMismatch(rn, r, "fp", "pkt", "pkt_meta", "map_key", "map_value")
+		}
+		m := v.p.Maps[meta.mapIdx].Spec
+		size := m.KeySize
+		if base == helpers.ArgPtrToMapValue {
+			size = m.ValueSize
+		}
+		return v.helperMem(rn, r, int(size), false, meta)
+	case helpers.ArgPtrToMem:
+		if mayNull && r.isNull() {
+			return nil
+		}
+		if !isMemType(r) {
+			return v.typeMismatch(rn, r, memTypes...)
+		}
+		if at&helpers.ArgFixedSize != 0 {
+			return v.helperMem(rn, r, int(proto.ArgSize[i]), at&helpers.ArgUninit != 0, meta)
+		}
+		// Sized by the next argument: checked there.
+	case helpers.ArgConstSize, helpers.ArgConstSizeOrZero:
+		if r.typ != scalarReg {
+			return v.typeMismatch(rn, r, "scalar")
+		}
+		if i == 0 {
+			return v.errorf(pc, "ARG_CONST_SIZE cannot be first argument")
+		}
+		if r.v.SMin < 0 {
+			return hinted(v.errorf(pc, "R%d min value is negative, either use unsigned or 'var &= const'", rn),
+				"the size may be negative: make it unsigned or bound it")
+		}
+		if r.v.UMin == 0 && base == helpers.ArgConstSize {
+			if r.v.UMax == 0 {
+				return v.errorf(pc, "R%d invalid zero-sized read: u64=[0,0]", rn)
+			}
+		}
+		if r.v.UMax >= maxVarOff {
+			return hinted(v.errorf(pc, "R%d unbounded memory access, use 'var &= const' or 'if (var < const)'", rn),
+				"bound the size before the call: if (len > sizeof(buf)) return ...;")
+		}
+		meta.sizeMax = r.v.UMax
+		v.markPrecise(v.cur, rn)
+		prev := v.reg(rn - 1)
+		pat := proto.Args[i-1]
+		if pat.Base() != helpers.ArgPtrToMem {
+			return nil
+		}
+		if r.v.UMax == 0 || pat&helpers.ArgMaybeNull != 0 && prev.isNull() {
+			if prev.isNull() && r.v.UMax != 0 {
+				return v.errorf(pc, "R%d type=scalar expected=%s", rn-1, strings.Join(memTypes, ", "))
+			}
+			return nil
+		}
+		return v.helperMem(rn-1, prev, int(r.v.UMax), pat&helpers.ArgUninit != 0, meta)
+	case helpers.ArgConstAllocSizeOrZero:
+		if r.typ != scalarReg || !r.v.IsConst() {
+			return v.errorf(pc, "R%d is not a known constant'", rn)
+		}
+		meta.memSize = r.v.Var.Value
+		v.markPrecise(v.cur, rn)
+	case helpers.ArgPtrToCtx:
+		if mayNull && r.isNull() {
+			return nil
+		}
+		if r.typ != ptrCtx {
+			return v.typeMismatch(rn, r, "ctx")
+		}
+		if r.off != 0 || !r.v.IsConst() || r.v.Var.Value != 0 {
+			return v.errorf(pc, "dereference of modified ctx ptr R%d off=%d disallowed", rn, r.off)
+		}
+	case helpers.ArgPtrToStack:
+		if mayNull && r.isNull() {
+			return nil
+		}
+		if r.typ != ptrStack {
+			return v.typeMismatch(rn, r, "fp")
+		}
+	case helpers.ArgPtrToFunc:
+		if r.typ != ptrFunc {
+			return v.typeMismatch(rn, r, "func")
+		}
+		meta.funcStart = int(r.mapIdx)
+	case helpers.ArgPtrToRingbufMem:
+		if r.typ != ptrMem || r.flags&flagRingbuf == 0 {
+			return v.typeMismatch(rn, r, "ringbuf_mem")
+		}
+		if r.off != 0 || !r.v.IsConst() || r.v.Var.Value != 0 {
+			return v.errorf(pc, "R%d must have zero offset when passed to release func", rn)
+		}
+	case helpers.ArgPtrToSockCommon, helpers.ArgPtrToBTFIDSockCommon:
+		if mayNull && r.isNull() {
+			return nil
+		}
+		switch r.typ {
+		case ptrSocket, ptrSockCommon, ptrTCPSock:
+		default:
+			return v.typeMismatch(rn, r, "sock_common", "sock", "tcp_sock")
+		}
+		if r.maybeNull() {
+			return v.typeMismatch(rn, r, "sock_common", "sock", "tcp_sock")
+		}
+	case helpers.ArgPtrToSocket:
+		if mayNull && r.isNull() {
+			return nil
+		}
+		if r.typ != ptrSocket || r.maybeNull() {
+			return v.typeMismatch(rn, r, "sock")
+		}
+	case helpers.ArgPtrToConstStr:
+		if r.typ != ptrMapValue {
+			return v.typeMismatch(rn, r, "map_value")
+		}
+		m := v.p.Maps[r.mapIdx]
+		if !m.ReadOnly || m.Frozen == nil {
+			return v.errorf(pc, "R%d does not point to a readonly map'", rn)
+		}
+		if !r.v.IsConst() {
+			return v.errorf(pc, "R%d is not a constant address'", rn)
+		}
+		off := int(r.off) + int(r.v.Var.Value)
+		if off < 0 || off >= len(m.Frozen) || !strings.Contains(string(m.Frozen[off:]), "\x00") {
+			return v.errorf(pc, "string is not zero-terminated")
+		}
+	default:
+		return v.errorf(pc, "argument %d of bpf_%s#%d has type %s, which waggle's verifier does not support yet", i+1, name, id, at)
+	}
+	return nil
+}
+
+func isMemType(r *reg) bool {
+	if r.maybeNull() {
+		return false
+	}
+	switch r.typ {
+	case ptrStack, ptrPacket, ptrPacketMeta, ptrMapKey, ptrMapValue, ptrMem:
+		return true
+	}
+	return false
+}
+
+// helperMem is check_helper_mem_access: size bytes at r must be
+// accessible (and initialised, unless the helper fills them).
+func (v *verifier) helperMem(rn isa.Register, r *reg, size int, uninit bool, meta *callMeta) error {
+	pc := v.insnIdx
+	a := access{base: rn, off: 0, size: size, write: uninit}
+	off := int(r.off)
+	switch r.typ {
+	case ptrPacket, ptrPacketMeta:
+		if off < 0 || off+size > int(r.rng) || r.v.SMin < 0 {
+			e := v.errorf(pc, "invalid access to packet, off=%d size=%d, R%d(id=%d,off=%d,r=%d)", off, size, rn, r.id, r.off, r.rng)
+			return hinted(e, "check the packet's length before passing it to the helper: if (data + %d > data_end) return ...;", off+size)
+		}
+		return nil
+	case ptrMapValue, ptrMapKey:
+		p := *r
+		m := v.p.Maps[r.mapIdx].Spec
+		lim := int64(m.ValueSize)
+		if r.typ == ptrMapKey {
+			lim = int64(m.KeySize)
+		}
+		return v.regionAccess(a, &p, off, lim, "map value", func(o int) string {
+			return fmt.Sprintf("invalid access to map value, value_size=%d off=%d size=%d", lim, o, size)
+		})
+	case ptrMem:
+		p := *r
+		return v.regionAccess(a, &p, off, int64(r.size), "memory", func(o int) string {
+			return fmt.Sprintf("invalid access to memory, mem_size=%d off=%d size=%d", r.size, o, size)
+		})
+	case ptrStack:
+		fr := v.cur.frames[r.frame]
+		lo, hi := int64(off)+r.v.SMin, int64(off)+r.v.SMax+int64(size)
+		if !r.v.IsConst() && !v.allowPtrLeaks {
+			return v.errorf(pc, "R%d variable offset stack access prohibited for !root", rn)
+		}
+		if r.v.SMin == -1<<63 || lo < -maxStack || hi > 0 || size == 0 && lo >= 0 {
+			if r.v.IsConst() {
+				return v.errorf(pc, "invalid indirect access to stack R%d off=%d size=%d", rn, lo, size)
+			}
+			return v.errorf(pc, "invalid variable-offset indirect access to stack R%d var_off=%s size=%d", rn, r.v.Var, size)
+		}
+		v.growStack(fr, int(-lo))
+		v.markReadRange(v.cur, int(r.frame), int(lo), int(hi))
+		if uninit {
+			meta.uninit = append(meta.uninit, uninitMem{r: *r, size: size})
+			return nil
+		}
+		for o := int(lo); o < int(hi); o++ {
+			s, k := byteAt(fr, o)
+			switch s.kinds[k] {
+			case stackMisc, stackZero:
+				continue
+			case stackSpill:
+				if s.spill.typ == scalarReg || v.allowPtrLeaks {
+					continue
+				}
+			default:
+				if v.allowUninit {
+					continue
+				}
+			}
+			if r.v.IsConst() {
+				return hinted(v.errorf(pc, "invalid read from stack R%d off %d+%d size %d", rn, lo, o-int(lo), size),
+					"the helper reads %d bytes there, and some were never written: initialise the whole buffer (e.g. struct key k = {}; or __builtin_memset) before the call", size)
+			}
+			return v.errorf(pc, "invalid read from stack R%d var_off %s+%d size %d", rn, r.v.Var, o-int(lo), size)
+		}
+		return nil
+	}
+	return v.typeMismatch(rn, r, memTypes...)
+}
+
+// checkMapFunc is check_map_func_compatibility, for the maps and helpers
+// whose pairing the kernel restricts.
+func (v *verifier) checkMapFunc(id int32, name string, idx int32) error {
+	m := v.p.Maps[idx].Spec
+	bad := func() error {
+		return v.errorf(v.insnIdx, "cannot pass map_type %d into func bpf_%s#%d", uint32(m.Type), name, id)
+	}
+	switch id {
+	case helpers.IDTailCall:
+		if m.Type != maps.ProgArray {
+			return bad()
+		}
+	case helpers.IDRingbufOutput, helpers.IDRingbufReserve, helpers.IDRingbufQuery:
+		if m.Type != maps.RingBuf {
+			return bad()
+		}
+	case helpers.IDPerfEventOutput:
+		if m.Type != maps.PerfEventArray {
+			return bad()
+		}
+	}
+	switch m.Type {
+	case maps.ProgArray:
+		if id != helpers.IDTailCall {
+			return bad()
+		}
+	case maps.RingBuf:
+		switch id {
+		case helpers.IDRingbufOutput, helpers.IDRingbufReserve, helpers.IDRingbufQuery:
+		default:
+			return bad()
+		}
+	}
+	if v.p.Maps[idx].ReadOnly {
+		switch id {
+		case helpers.IDMapUpdateElem, helpers.IDMapDeleteElem:
+			return v.errorf(v.insnIdx, "write into map forbidden")
+		}
+	}
+	return nil
+}
+
+// enterCallback starts exploring a callback a helper calls: a new frame
+// with the registers the helper passes. The state that continues after
+// the callback returns goes back to the call, as the helper may call the
+// callback again.
+func (v *verifier) enterCallback(ins isa.Instruction, proto helpers.Proto, meta *callMeta) error {
+	pc := v.insnIdx
+	cb := proto.Callback
+	if len(v.cur.frames) >= maxFrames {
+		return v.errorf(pc, "the call stack of %d frames is too deep !", len(v.cur.frames)+1)
+	}
+	sub := v.subprogAt(meta.funcStart)
+	if sub < 0 {
+		return v.errorf(pc, "callback at insn %d is not a function", meta.funcStart)
+	}
+	st := v.cur.clone()
+	caller := st.cur()
+	nf := newFrame(pc, sub, len(st.frames))
+	nf.callback = true
+	nf.async = cb.Async
+	nf.retMin, nf.retMax = cb.RetMin, cb.RetMax
+	nf.callbackCall = pc
+	copy(nf.args[:], caller.regs[1:6])
+	for k, cr := range cb.Regs {
+		r := &nf.regs[k+1]
+		switch cr.Kind {
+		case helpers.CallbackNotInit:
+		case helpers.CallbackScalar:
+			r.setUnknown()
+		case helpers.CallbackCallerArg:
+			*r = caller.regs[cr.Arg+1]
+		case helpers.CallbackMapPtr:
+			r.setPointer(constMapPtr)
+			r.mapIdx = meta.mapIdx
+		case helpers.CallbackMapKey:
+			r.setPointer(ptrMapKey)
+			r.mapIdx = meta.mapIdx
+		case helpers.CallbackMapValue:
+			r.setPointer(ptrMapValue)
+			r.mapIdx = meta.mapIdx
+		default:
+			return v.errorf(pc, "callbacks of bpf_%s are not supported yet", helpers.Name(ins.Imm))
+		}
+	}
+	st.frames = append(st.frames, nf)
+	st.insn = meta.funcStart
+	st.callbackDepth++
+	st.path = &step{prev: v.cur.path, insn: pc, taken: true}
+	e := v.entry
+	e.cbEnter = true
+	st.hist = append(st.hist, e)
+	v.push(st, false)
+	return nil
+}
+
+func (v *verifier) subprogAt(start int) int {
+	for i, sp := range v.subprogs {
+		if sp.start == start {
+			return i
+		}
+	}
+	return -1
+}
+
+// checkLocalCall is check_func_call for a bpf-to-bpf call.
+func (v *verifier) checkLocalCall(ins isa.Instruction) error {
+	pc := v.insnIdx
+	s := v.cur
+	if len(s.frames) >= maxFrames {
+		return hinted(v.errorf(pc, "the call stack of %d frames is too deep !", len(s.frames)+1),
+			"calls may nest at most 8 deep: inline some functions (static __always_inline)")
+	}
+	if s.lock != 0 {
+		return v.errorf(pc, "function calls are not allowed while holding a lock")
+	}
+	t := pc + 1 + int(ins.Imm)
+	sub := v.subprogAt(t)
+	if sub < 0 {
+		return v.errorf(pc, "call to insn %d, which starts no function", t)
+	}
+	caller := s.cur()
+	nf := newFrame(pc, sub, len(s.frames))
+	for r := isa.R1; r <= isa.R5; r++ {
+		nf.regs[r] = caller.regs[r]
+	}
+	s.frames = append(s.frames, nf)
+	s.insn = t
+	return nil
+}
+
+// checkExit is the exit instruction: the return from a function, a
+// callback or the program (prepare_func_exit, check_return_code,
+// check_reference_leak).
+func (v *verifier) checkExit() error {
+	pc := v.insnIdx
+	s := v.cur
+	f := s.cur()
+	r0, err := v.readReg(isa.R0)
+	if err != nil {
+		return err
+	}
+	if len(s.frames) > 1 {
+		if f.callback {
+			if r0.typ == scalarReg {
+				v.markPrecise(s, isa.R0)
+			}
+			if r0.typ != scalarReg {
+				return v.errorf(pc, "At callback return the register R0 is not a known value (%s)", r0.typeName())
+			}
+			if r0.v.SMin < int64(f.retMin) || r0.v.SMax > int64(f.retMax) {
+				return hinted(v.errorf(pc, "At callback return the register R0 has %s should have been in [%d, %d]", scalarRange(r0), f.retMin, f.retMax),
+					"return %d to %d from the callback", f.retMin, f.retMax)
+			}
+		}
+		if r0.typ == ptrStack && int(r0.frame) == len(s.frames)-1 {
+			return v.errorf(pc, "cannot return stack pointer to the caller")
+		}
+		ret := *r0
+		s.frames = s.frames[:len(s.frames)-1]
+		caller := s.cur()
+		for r := isa.R1; r <= isa.R5; r++ {
+			caller.regs[r] = reg{}
+		}
+		if f.callback {
+			// Back to the helper call: it may call the callback again,
+			// or return.
+			s.insn = f.callbackCall
+			caller.regs[isa.R0] = reg{}
+			// Restore the arguments so the call can be checked again.
+			return v.reenterCallback(s, f)
+		}
+		caller.regs[isa.R0] = ret
+		s.insn = f.callsite + 1
+		return nil
+	}
+	if len(s.refs) > 0 {
+		return hinted(v.errorf(pc, "Unreleased reference id=%d alloc_insn=%d", s.refs[0].id, s.refs[0].insn),
+			"every path must release what insn %d acquired (bpf_sk_release, bpf_ringbuf_submit or bpf_ringbuf_discard) before exit", s.refs[0].insn)
+	}
+	if s.lock != 0 {
+		return v.errorf(pc, "bpf_spin_unlock is missing")
+	}
+	if v.isPointerLeak(r0) {
+		return v.errorf(pc, "R0 leaks addr as return value")
+	}
+	lo, hi, ok := v.retRange()
+	if ok {
+		if r0.typ == scalarReg {
+			v.markPrecise(s, isa.R0)
+		}
+		if r0.typ != scalarReg {
+			return v.errorf(pc, "At program exit the register R0 is not a known value (%s)", r0.typeName())
+		}
+		if r0.v.SMin < lo || r0.v.SMax > hi {
+			return hinted(v.errorf(pc, "At program exit the register R0 has %s should have been in [%d, %d]", scalarRange(r0), lo, hi),
+				"%s programs return %d to %d", v.p.Kind, lo, hi)
+		}
+	}
+	return errPathDone
+}
+
+// reenterCallback continues after a callback returned: the helper call
+// runs again with the arguments it had (the callback may be called once
+// more); the caller's argument registers are restored from the callback
+// frame's copy.
+func (v *verifier) reenterCallback(s *state, f *frame) error {
+	// The registers r1-r5 of the call were clobbered for the callee's
+	// return; the call needs them again. They are kept in the frame that
+	// made the call: restore from the checkpointed copy of the callback
+	// entry, which is the frame's own argument registers at entry.
+	caller := s.cur()
+	copy(caller.regs[1:6], f.args[:])
+	if prev := v.prevEntry(s, s.insn); prev != nil {
+		widen(prev, s)
+	}
+	return nil
+}
+
+func scalarRange(r *reg) string {
+	var b strings.Builder
+	known := false
+	if r.v.SMin > -1<<63 {
+		fmt.Fprintf(&b, "smin=%d", r.v.SMin)
+		known = true
+	}
+	if r.v.SMax < 1<<63-1 {
+		if known {
+			b.WriteString(" ")
+		}
+		fmt.Fprintf(&b, "smax=%d", r.v.SMax)
+		known = true
+	}
+	if !known {
+		return "unknown scalar value"
+	}
+	return b.String()
+}
+
+// retRange is the range a program type's r0 must be in at exit.
+func (v *verifier) retRange() (lo, hi int64, ok bool) {
+	k := v.p.Kind
+	switch k.Type() {
+	case progtype.CgroupSKB:
+		if k.AttachType() == progtype.AttachCgroupInetEgress {
+			return 0, 3, true
+		}
+		return 0, 1, true
+	case progtype.CgroupSock, progtype.SockOps:
+		return 0, 1, true
+	case progtype.CgroupSockAddr:
+		switch k.AttachType() {
+		case progtype.AttachCgroupInet4Bind, progtype.AttachCgroupInet6Bind:
+			return 0, 3, true
+		case progtype.AttachCgroupUDP4Recvmsg, progtype.AttachCgroupUDP6Recvmsg,
+			progtype.AttachCgroupInet4Getpeer, progtype.AttachCgroupInet6Getpeer,
+			progtype.AttachCgroupInet4Getsock, progtype.AttachCgroupInet6Getsock:
+			return 1, 1, true
+		}
+		return 0, 1, true
+	case progtype.SkLookup:
+		return 0, 1, true
+	}
+	return 0, 0, false
+}

@@ -1,0 +1,419 @@
+package verifier
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/waggle-bpf/waggle/helpers"
+	"github.com/waggle-bpf/waggle/isa"
+)
+
+// checkShape checks what does not depend on values (check_subprogs and
+// check_cfg): valid instructions, functions that end in exit or a jump,
+// jumps that stay in their function and land on an instruction, no
+// unreachable instruction, no loops for unprivileged programs. It marks
+// the slots where checkpoints may be stored.
+func (v *verifier) checkShape() error {
+	if err := isa.ValidateProgram(v.insns); err != nil {
+		var ie *isa.Error
+		if errors.As(err, &ie) {
+			if ie.Detail != "" {
+				return v.shapeErr(ie.Index, "%v: %s", ie.Err, ie.Detail)
+			}
+			return v.shapeErr(ie.Index, "%v", ie.Err)
+		}
+		return v.shapeErr(-1, "%v", err)
+	}
+	n := len(v.insns)
+	v.mid = make([]bool, n)
+	for pc := 0; pc < n; pc++ {
+		if v.insns[pc].IsLoadImm64() && pc+1 < n {
+			v.mid[pc+1] = true
+			pc++
+		}
+	}
+	// Functions: the entry, every bpf-to-bpf call target and every
+	// function pointer.
+	starts := map[int]bool{0: true}
+	for pc := 0; pc < n; pc++ {
+		ins := v.insns[pc]
+		switch {
+		case ins.IsLocalCall():
+			t := pc + 1 + int(ins.Imm)
+			if t < 0 || t >= n {
+				return v.shapeErr(pc, "function calls to an offset out of range: call pc%+d goes to insn %d, outside the program (%d insns)", ins.Imm, t, n)
+			}
+			starts[t] = true
+		case ins.IsLoadImm64() && ins.Src == isa.PseudoFunc:
+			t := pc + 1 + int(ins.Imm)
+			if t < 0 || t >= n {
+				return v.shapeErr(pc, "function pointer to insn %d is outside the program (%d insns)", t, n)
+			}
+			starts[t] = true
+		case ins.Op.Class() == isa.ClassJMP && ins.Src == isa.PseudoKfuncCall && ins.Op == isa.OpCall:
+			return v.shapeErr(pc, "calls of kernel functions (kfuncs) are not supported")
+		}
+		if ins.IsLoadImm64() {
+			pc++
+		}
+	}
+	var list []int
+	for s := range starts {
+		list = append(list, s)
+	}
+	sort.Ints(list)
+	names := map[int]string{}
+	global := map[int]bool{}
+	for _, f := range v.p.Funcs {
+		names[f.Start] = f.Name
+		if f.BTF != nil && f.BTF.Linkage == 1 && f.Start != 0 { // btf.GlobalFunc
+			global[f.Start] = true
+		}
+	}
+	for i, s := range list {
+		end := n
+		if i+1 < len(list) {
+			end = list[i+1]
+		}
+		v.subprogs = append(v.subprogs, subprog{start: s, end: end, name: names[s], global: global[s]})
+	}
+	if v.subprogs[0].name == "" {
+		v.subprogs[0].name = v.p.Name
+	}
+	// Jumps stay in their function; functions end in exit or ja.
+	for si, sp := range v.subprogs {
+		for pc := sp.start; pc < sp.end; pc++ {
+			ins := v.insns[pc]
+			if ins.IsLoadImm64() {
+				if pc+1 >= sp.end {
+					return v.shapeErr(pc, "the second half of ldimm64 insn %d is in another function", pc)
+				}
+				pc++
+				continue
+			}
+			if ins.Op.Class() != isa.ClassJMP && ins.Op.Class() != isa.ClassJMP32 {
+				continue
+			}
+			if ins.IsLocalCall() || ins.IsHelperCall() || ins.IsExit() || ins.Op == isa.OpCall {
+				continue
+			}
+			t, ok := ins.JumpTarget(pc)
+			if !ok {
+				continue
+			}
+			if t < sp.start || t >= sp.end {
+				return v.shapeErr(pc, "jump out of range from insn %d to %d", pc, t)
+			}
+		}
+		last := v.insns[sp.end-1]
+		if sp.end-2 >= sp.start && v.insns[sp.end-2].IsLoadImm64() {
+			last = isa.Instruction{}
+		}
+		if !last.IsExit() && !isJA(last) {
+			return v.shapeErr(sp.end-1, "last insn is not an exit or jmp (function %s falls off its end at insn %d)", v.funcName(si), sp.end-1)
+		}
+	}
+	return v.checkCFG()
+}
+
+func isJA(ins isa.Instruction) bool {
+	return (ins.Op.Class() == isa.ClassJMP || ins.Op.Class() == isa.ClassJMP32) && ins.Op.JumpOp() == isa.JumpA && ins.Src == 0 && ins.Op.Source() == isa.SourceK
+}
+
+func (v *verifier) funcName(si int) string {
+	if n := v.subprogs[si].name; n != "" {
+		return n
+	}
+	return fmt.Sprintf("at insn %d", v.subprogs[si].start)
+}
+
+// successors returns the slots control may go to after pc, and whether
+// the edge to each is a branch (a jump taken) rather than a fall-through.
+func (v *verifier) successors(pc int, buf []int) []int {
+	ins := v.insns[pc]
+	next := pc + ins.Width()
+	cls := ins.Op.Class()
+	if cls != isa.ClassJMP && cls != isa.ClassJMP32 {
+		return append(buf, next)
+	}
+	switch {
+	case ins.IsExit():
+		return buf
+	case ins.Op == isa.OpCall:
+		buf = append(buf, next)
+		if ins.IsLocalCall() {
+			t, _ := ins.JumpTarget(pc)
+			buf = append(buf, t)
+		}
+		return buf
+	}
+	t, _ := ins.JumpTarget(pc)
+	if isJA(ins) {
+		return append(buf, t)
+	}
+	return append(buf, next, t)
+}
+
+// checkCFG walks the control-flow graph depth first from the entry: every
+// slot must be reached, no jump may land in the middle of a lddw, and an
+// unprivileged program may not loop (a back edge).
+func (v *verifier) checkCFG() error {
+	n := len(v.insns)
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := make([]uint8, n)
+	mid := v.mid
+	type item struct {
+		pc   int
+		next int // index of the next successor to visit
+	}
+	var succ []int
+	stack := []item{{pc: 0}}
+	color[0] = grey
+	// Function pointers are entries too.
+	var extra []int
+	for pc := 0; pc < n; pc++ {
+		ins := v.insns[pc]
+		if ins.IsLoadImm64() && ins.Src == isa.PseudoFunc {
+			extra = append(extra, pc+1+int(ins.Imm))
+		}
+	}
+	mark := func(pc int) { v.aux[pc].prune = true }
+	for len(stack) > 0 || len(extra) > 0 {
+		if len(stack) == 0 {
+			e := extra[0]
+			extra = extra[1:]
+			if color[e] == white {
+				color[e] = grey
+				stack = append(stack, item{pc: e})
+			}
+			continue
+		}
+		top := &stack[len(stack)-1]
+		succ = v.successors(top.pc, succ[:0])
+		if top.next >= len(succ) {
+			color[top.pc] = black
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		w := succ[top.next]
+		top.next++
+		from := top.pc
+		ins := v.insns[from]
+		if w < 0 || w >= n {
+			return v.shapeErr(from, "jump out of range from insn %d to %d", from, w)
+		}
+		if mid[w] {
+			return v.shapeErr(from, "jump into the middle of ldimm64 insn %d", w-1)
+		}
+		// Checkpoint slots, as the kernel marks them (visit_insn).
+		cls := ins.Op.Class()
+		if cls == isa.ClassJMP || cls == isa.ClassJMP32 {
+			switch {
+			case ins.Op == isa.OpCall:
+				mark(from + 1)
+				if ins.IsLocalCall() {
+					mark(from)
+				}
+				if _, ok := helpers.CallbackOf(ins.Imm); ok && ins.IsHelperCall() {
+					mark(from)
+					v.aux[from].loopHead = true
+				}
+			case ins.IsMayGoto():
+				mark(from)
+				v.aux[from].loopHead = true
+				mark(w)
+			case isJA(ins):
+				mark(w)
+			case !ins.IsExit():
+				mark(from)
+				mark(w)
+			}
+		}
+		switch color[w] {
+		case white:
+			color[w] = grey
+			stack = append(stack, item{pc: w})
+		case grey:
+			// A back edge: a loop.
+			if ins.IsLocalCall() && w != from+1 {
+				return v.shapeErr(from, "recursive call from insn %d to %d", from, w)
+			}
+			if v.opts.Unprivileged {
+				return v.shapeErr(from, "back-edge from insn %d to %d", from, w)
+			}
+			v.aux[w].loopHead = true
+			mark(w)
+		}
+	}
+	for pc := 0; pc < n; pc++ {
+		if mid[pc] {
+			continue
+		}
+		if color[pc] == white {
+			return v.shapeErr(pc, "unreachable insn %d", pc)
+		}
+	}
+	return nil
+}
+
+// computeLiveness finds, for every slot, the registers that may be read
+// before being written on some path from there (a backward data-flow
+// analysis within each function; calls read r1-r5 and write r0-r5).
+func (v *verifier) computeLiveness() {
+	n := len(v.insns)
+	changed := true
+	var succ []int
+	for changed {
+		changed = false
+		for pc := n - 1; pc >= 0; pc-- {
+			if v.mid[pc] {
+				continue // the second half of a lddw is never executed
+			}
+			use, def := v.useDef(pc)
+			var out uint16
+			ins := v.insns[pc]
+			succ = v.successors(pc, succ[:0])
+			for _, s := range succ {
+				if s < 0 || s >= n {
+					continue
+				}
+				if ins.IsLocalCall() && s != pc+1 {
+					continue // the callee has its own liveness
+				}
+				out |= v.aux[s].live
+			}
+			in := use | out&^def
+			if in != v.aux[pc].live {
+				v.aux[pc].live = in
+				changed = true
+			}
+		}
+	}
+}
+
+func (v *verifier) liveIn(pc int) uint16 {
+	if pc < 0 || pc >= len(v.aux) {
+		return 0x3ff
+	}
+	return v.aux[pc].live
+}
+
+// useDef returns the registers an instruction reads and writes.
+func (v *verifier) useDef(pc int) (use, def uint16) {
+	ins := v.insns[pc]
+	bit := func(r isa.Register) uint16 { return 1 << r }
+	const args = 1<<1 | 1<<2 | 1<<3 | 1<<4 | 1<<5
+	const clobber = args | 1
+	switch ins.Op.Class() {
+	case isa.ClassALU, isa.ClassALU64:
+		op := ins.Op.ALUOp()
+		if op != isa.ALUMov {
+			use |= bit(ins.Dst)
+		}
+		if ins.Op.Source() == isa.SourceX && op != isa.ALUNeg && op != isa.ALUEnd {
+			use |= bit(ins.Src)
+		}
+		def |= bit(ins.Dst)
+	case isa.ClassLDX:
+		use |= bit(ins.Src)
+		def |= bit(ins.Dst)
+	case isa.ClassST:
+		use |= bit(ins.Dst)
+	case isa.ClassSTX:
+		use |= bit(ins.Dst) | bit(ins.Src)
+		if ins.Op.Mode() == isa.ModeATOMIC {
+			switch {
+			case isa.AtomicOp(ins.Imm) == isa.AtomicCmpXchg:
+				use |= 1
+				def |= 1
+			case isa.AtomicOp(ins.Imm)&isa.AtomicFetch != 0:
+				def |= bit(ins.Src)
+			}
+		}
+	case isa.ClassLD:
+		if ins.IsLoadImm64() {
+			def |= bit(ins.Dst)
+		} else { // LD_ABS, LD_IND
+			use |= 1 << 6
+			if ins.Op.Mode() == isa.ModeIND {
+				use |= bit(ins.Src)
+			}
+			def |= clobber
+		}
+	case isa.ClassJMP, isa.ClassJMP32:
+		switch {
+		case ins.IsExit():
+			use |= 1
+		case ins.Op == isa.OpCall:
+			use |= args
+			def |= clobber
+		case ins.IsMayGoto(), isJA(ins):
+		default:
+			use |= bit(ins.Dst)
+			if ins.Op.Source() == isa.SourceX {
+				use |= bit(ins.Src)
+			}
+		}
+	}
+	return use &^ (1 << 10), def
+}
+
+// checkStackDepth checks the stack of the deepest chain of calls
+// (check_max_stack_depth): at most 512 bytes in all.
+func (v *verifier) checkStackDepth() error {
+	type edge struct{ from, to int }
+	idx := func(start int) int {
+		for i, sp := range v.subprogs {
+			if sp.start == start {
+				return i
+			}
+		}
+		return -1
+	}
+	var calls [][]int = make([][]int, len(v.subprogs))
+	for si, sp := range v.subprogs {
+		for pc := sp.start; pc < sp.end; pc++ {
+			ins := v.insns[pc]
+			if ins.IsLocalCall() && v.aux[pc].seen {
+				if t := idx(pc + 1 + int(ins.Imm)); t >= 0 {
+					calls[si] = append(calls[si], t)
+				}
+			}
+		}
+	}
+	round := func(d int) int { return (max(d, 1) + 31) / 32 * 32 }
+	var walk func(si, depth, total int, chain []int) error
+	walk = func(si, depth, total int, chain []int) error {
+		total += round(v.subprogs[si].stackDepth)
+		chain = append(chain, si)
+		if total > maxStack {
+			return &Error{Program: v.p.Name, Insn: v.subprogs[si].start, Msg: fmt.Sprintf("combined stack size of %d calls is %d. Too large", len(chain), total),
+				Hint: "keep less on the stack: the functions on one chain of calls share 512 bytes"}
+		}
+		if depth >= maxFrames {
+			return nil
+		}
+		for _, c := range calls[si] {
+			if v.subprogs[c].global {
+				continue
+			}
+			if err := walk(c, depth+1, total, chain); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for si, sp := range v.subprogs {
+		if si == 0 || sp.global {
+			if err := walk(si, 1, 0, nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

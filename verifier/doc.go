@@ -1,0 +1,45 @@
+// Package verifier is waggle's eBPF verifier: abstract interpretation in
+// the Linux verifier's model, which proves, before a program runs, that
+// every path ends, stays inside the memory it may touch and calls helpers
+// with the arguments they expect.
+//
+// Verify explores the program one path at a time from its entry, as
+// kernel/bpf/verifier.c's do_check does. Every register has a type (not
+// initialised, scalar, context, stack, map pointer, map value or NULL,
+// packet, packet end, packet metadata, helper memory, socket, function)
+// and, for scalars and pointer offsets, the value domain of package
+// scalar: a tnum with signed and unsigned 64- and 32-bit bounds. Stack
+// slots hold spilled registers or byte kinds (data, zero, uninitialised).
+// Conditional jumps narrow both sides; NULL checks settle every copy of a
+// pointer; comparisons of packet pointers with the packet's end prove a
+// readable range for every pointer of the same origin. Helper calls are
+// checked against the prototypes of package helpers; references (ring
+// buffer records, sockets) must be released on every path.
+//
+// States are pruned as the kernel prunes them: at jump targets and after
+// calls a checkpoint is stored, and a path that reaches a checkpoint whose
+// exploration finished and that covers it (every range of the old state
+// holds the new one's, types and ids agree) ends there. Registers dead at
+// a checkpoint (by a liveness analysis of the code) are not compared.
+// Exploration stops at 1,000,000 processed instructions, as the kernel's.
+//
+// A rejection is an *Error: the instruction, its source line, the branch
+// decisions that led there, the registers, and a hint that says what to
+// change. Options.Log receives a kernel-style log of every processed
+// instruction.
+//
+// # What is missing
+//
+// This is the first part of the verifier (issue 7). Not done yet:
+//   - precision tracking: every scalar is compared exactly when states are
+//     pruned, where the kernel ignores scalars no safety check depended on;
+//     loops whose counters change each round (may_goto, callbacks writing
+//     to the caller's stack) therefore do not converge and hit the budget;
+//   - global functions verified on their own from their BTF signature
+//     (they are verified inline, as static functions are);
+//   - bpf_spin_lock, timers, dynptrs, kptrs, kfuncs and BTF-typed kernel
+//     pointers; socket field access is checked by size only;
+//   - the unprivileged rules beyond pointer leaks, pointer comparisons,
+//     uninitialised stack and loops (Spectre sanitation);
+//   - the linux and host targets.
+package verifier

@@ -1,0 +1,343 @@
+package verifier
+
+import (
+	"github.com/waggle-bpf/waggle/isa"
+)
+
+// What one byte of a stack slot holds (enum bpf_stack_slot_type).
+const (
+	stackInvalid uint8 = iota // never written
+	stackSpill                // part of a spilled register
+	stackMisc                 // some data
+	stackZero                 // a zero byte
+)
+
+// maxStack is the size of one frame's stack (MAX_BPF_STACK).
+const maxStack = 512
+
+// maxFrames is how deep bpf-to-bpf calls may nest (MAX_CALL_FRAMES).
+const maxFrames = 8
+
+// slot is 8 bytes of stack (struct bpf_stack_state). kinds[7] is the byte
+// at the slot's lowest address, kinds[0] its highest, as in the kernel.
+type slot struct {
+	kinds [8]uint8
+	spill reg
+}
+
+func (s *slot) spilled() bool { return s.kinds[7] == stackSpill }
+
+// frame is one call frame (struct bpf_func_state).
+type frame struct {
+	regs [isa.MaxRegister + 1]reg
+	// stack holds slot i for bytes fp-8*(i+1) .. fp-8*i-1; it grows as the
+	// program writes deeper.
+	stack []slot
+	// callsite is the slot of the call that made this frame, -1 for the
+	// program's entry.
+	callsite int
+	// subprog is the frame's function (index in verifier.subprogs).
+	subprog int
+	// callback frames: the callback's allowed r0 range at exit, and
+	// whether it runs later (async: timers).
+	callback     bool
+	async        bool
+	retMin       int32
+	retMax       int32
+	callbackCall int // helper call slot that called the callback
+	// args are the caller's r1-r5 at that call, for the call to run
+	// again when the callback returns.
+	args [5]reg
+	// read marks, in a checkpoint, the stack slots some path from it read
+	// before writing them (REG_LIVE_READ); written marks the slots the
+	// state overwrote whole since its checkpoint (REG_LIVE_WRITTEN).
+	read, written uint64
+	// loops counts may_goto iterations left in this frame (unused by the
+	// analysis beyond the state: may_goto is explored both ways).
+}
+
+func (f *frame) clone() *frame {
+	g := *f
+	g.stack = append([]slot(nil), f.stack...)
+	return &g
+}
+
+// refState is one acquired reference (struct bpf_reference_state).
+type refState struct {
+	id   uint32
+	insn int // the slot that acquired it
+}
+
+// state is the abstract machine state at one point of one path (struct
+// bpf_verifier_state).
+type state struct {
+	frames []*frame
+	refs   []refState
+	// lock is the id of a held bpf_spin_lock, 0 for none.
+	lock uint32
+	// insn is the slot the state is at.
+	insn int
+	// parent is the checkpoint this path passed last; branches counts the
+	// paths still being explored below a checkpoint.
+	parent   *state
+	branches int
+	// path is the branch decisions from the entry to here.
+	path *step
+	// loopInsn/loopDepth: may_goto depth (the kernel's may_goto_depth).
+	mayGotoDepth int
+	// callbackDepth counts callback iterations (callback_unroll_depth).
+	callbackDepth int
+	// hist is what the state executed since its checkpoint (parent), for
+	// precision tracking; a checkpoint keeps the history that led to it.
+	hist []histEntry
+	// loopHead is the nearest checkpoint at a loop head on the path.
+	loopHead *state
+}
+
+// step is one branch decision on the path to a state, shared between
+// the states that took it.
+type step struct {
+	prev  *step
+	insn  int
+	taken bool
+	depth int
+}
+
+func (s *state) cur() *frame { return s.frames[len(s.frames)-1] }
+
+func (s *state) clone() *state {
+	t := &state{
+		frames:        make([]*frame, len(s.frames)),
+		refs:          append([]refState(nil), s.refs...),
+		lock:          s.lock,
+		insn:          s.insn,
+		parent:        s.parent,
+		path:          s.path,
+		mayGotoDepth:  s.mayGotoDepth,
+		callbackDepth: s.callbackDepth,
+		hist:          s.hist[:len(s.hist):len(s.hist)],
+		loopHead:      s.loopHead,
+	}
+	for i, f := range s.frames {
+		t.frames[i] = f.clone()
+	}
+	return t
+}
+
+// forEachReg calls fn for every register and spilled register of every
+// frame (bpf_for_each_reg_in_vstate).
+func (s *state) forEachReg(fn func(r *reg)) {
+	for _, f := range s.frames {
+		for i := range f.regs {
+			fn(&f.regs[i])
+		}
+		for i := range f.stack {
+			if f.stack[i].spilled() {
+				fn(&f.stack[i].spill)
+			}
+		}
+	}
+}
+
+// idMap pairs ids of an old state with ids of the current one while
+// comparing them (check_ids): the pairing must be one to one.
+type idMap struct {
+	old, cur []uint32
+	// exact compares imprecise scalars too (RANGE_WITHIN): for states
+	// of a loop still being explored, whose precision marks are not
+	// final.
+	exact bool
+}
+
+func (m *idMap) check(old, cur uint32) bool {
+	if old == 0 && cur == 0 {
+		return true
+	}
+	if old == 0 || cur == 0 {
+		return false
+	}
+	for i := range m.old {
+		if m.old[i] == old {
+			return m.cur[i] == cur
+		}
+		if m.cur[i] == cur {
+			return false
+		}
+	}
+	m.old = append(m.old, old)
+	m.cur = append(m.cur, cur)
+	return true
+}
+
+// scalarID checks a scalar's link id: an old scalar with no id covers any;
+// an old linked scalar covers only a current one linked the same way
+// (check_scalar_ids).
+func (m *idMap) scalarID(old, cur uint32) bool {
+	if old == 0 {
+		return true
+	}
+	if cur == 0 {
+		// A fresh, unique id stands for "linked to nothing".
+		cur = ^uint32(0) - uint32(len(m.cur))
+	}
+	return m.check(old, cur)
+}
+
+// covers reports whether every concrete state cur stands for is one that
+// old stands for, so that exploring cur cannot find anything exploring
+// old did not (states_equal with RANGE_WITHIN). live gives, per frame from
+// the innermost out, the registers that may be read before being written.
+func (v *verifier) covers(old, cur *state, exact bool) bool {
+	if len(old.frames) != len(cur.frames) || old.lock != cur.lock || len(old.refs) != len(cur.refs) {
+		return false
+	}
+	if old.mayGotoDepth != cur.mayGotoDepth || old.callbackDepth != cur.callbackDepth {
+		return false
+	}
+	m := &idMap{exact: exact}
+	for i := range old.refs {
+		if !m.check(old.refs[i].id, cur.refs[i].id) {
+			return false
+		}
+	}
+	for i := range old.frames {
+		of, cf := old.frames[i], cur.frames[i]
+		if of.callsite != cf.callsite || of.subprog != cf.subprog || of.callback != cf.callback {
+			return false
+		}
+		// Registers: in the innermost frame, only those live at the
+		// instruction; in callers, r6-r9 (r0-r5 are clobbered by the
+		// return, r10 is fixed).
+		var live uint16
+		if i == len(old.frames)-1 {
+			live = v.liveIn(cur.insn)
+		} else {
+			live = v.liveIn(cur.frames[i+1].callsite+1) & (1<<6 | 1<<7 | 1<<8 | 1<<9)
+		}
+		for r := 0; r < int(isa.MaxRegister); r++ {
+			if live&(1<<r) == 0 {
+				continue
+			}
+			if !v.regCovers(&of.regs[r], &cf.regs[r], m) {
+				return false
+			}
+		}
+		if !v.stackCovers(of, cf, m) {
+			return false
+		}
+		if of.callback {
+			// The arguments the helper call runs with again.
+			for r := range of.args {
+				if !v.regCovers(&of.args[r], &cf.args[r], m) {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// regCovers is regsafe: whether rold stands for every value rcur does.
+func (v *verifier) regCovers(rold, rcur *reg, m *idMap) bool {
+	if rold.typ == notInit {
+		// Nothing was read from it on any path from here.
+		return true
+	}
+	if rcur.typ == notInit {
+		return false
+	}
+	if rold.typ == scalarReg {
+		if rcur.typ != scalarReg {
+			// A pointer where a number was: privileged programs may
+			// treat pointers as numbers, but the checkpoint's exploration
+			// did not see one, so it does not cover it.
+			return false
+		}
+		if !rold.precise && !m.exact {
+			return true
+		}
+		return rcur.v.Within(rold.v) && m.scalarID(rold.id, rcur.id)
+	}
+	if rold.typ != rcur.typ || rold.flags != rcur.flags {
+		return false
+	}
+	switch rold.typ {
+	case ptrPacket, ptrPacketMeta:
+		if rold.rng > rcur.rng || rold.off != rcur.off {
+			return false
+		}
+		return rcur.v.Within(rold.v) && m.check(rold.id, rcur.id)
+	case ptrStack:
+		return rold.frame == rcur.frame && rold.off == rcur.off && rcur.v.Within(rold.v)
+	case ptrMapValue, ptrMapKey, constMapPtr:
+		if rold.mapIdx != rcur.mapIdx || rold.off != rcur.off || !rcur.v.Within(rold.v) {
+			return false
+		}
+		if rold.maybeNull() || rold.typ == constMapPtr {
+			if !m.check(rold.id, rcur.id) && rold.maybeNull() {
+				return false
+			}
+		}
+		return m.check(rold.ref, rcur.ref) || rold.ref == 0 && rcur.ref == 0
+	case ptrMem:
+		if rold.size != rcur.size || rold.off != rcur.off || !rcur.v.Within(rold.v) {
+			return false
+		}
+		if rold.maybeNull() && !m.check(rold.id, rcur.id) {
+			return false
+		}
+		return rold.ref == 0 && rcur.ref == 0 || m.check(rold.ref, rcur.ref)
+	case ptrFunc:
+		return rold.mapIdx == rcur.mapIdx
+	default:
+		if rold.off != rcur.off || !rcur.v.Within(rold.v) {
+			return false
+		}
+		if rold.maybeNull() && !m.check(rold.id, rcur.id) {
+			return false
+		}
+		return rold.ref == 0 && rcur.ref == 0 || m.check(rold.ref, rcur.ref)
+	}
+}
+
+// stackCovers is stacksafe: slot by slot, byte by byte.
+func (v *verifier) stackCovers(of, cf *frame, m *idMap) bool {
+	for i := range of.stack {
+		if i < 64 && of.read&(1<<uint(i)) == 0 {
+			continue // no path from the checkpoint read it
+		}
+		os := &of.stack[i]
+		var cs *slot
+		if i < len(cf.stack) {
+			cs = &cf.stack[i]
+		}
+		for b := 0; b < 8; b++ {
+			ok := os.kinds[b]
+			if ok == stackInvalid {
+				continue
+			}
+			ck := stackInvalid
+			if cs != nil {
+				ck = cs.kinds[b]
+			}
+			if ok == stackMisc && (ck == stackZero || ck == stackMisc || v.allowUninit) {
+				continue
+			}
+			if ok == stackMisc && ck == stackSpill && cs.spill.typ == scalarReg {
+				continue
+			}
+			if ok != ck {
+				return false
+			}
+		}
+		if os.spilled() {
+			if cs == nil || !cs.spilled() {
+				return false
+			}
+			if !v.regCovers(&os.spill, &cs.spill, m) {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -1,0 +1,226 @@
+package verifier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/waggle-bpf/waggle/helpers"
+	"github.com/waggle-bpf/waggle/isa"
+	"github.com/waggle-bpf/waggle/loader"
+	"github.com/waggle-bpf/waggle/maps"
+	"github.com/waggle-bpf/waggle/progtype"
+)
+
+// Program is what Verify checks: one linked program and everything it may
+// reach.
+type Program struct {
+	// Name names the program in errors and logs.
+	Name string
+	// Insns is the linked program (loader.Program.Insns): bpf-to-bpf calls
+	// are "call pc+N", map references are lddw with src
+	// isa.PseudoMapIdx or isa.PseudoMapIdxValue and an index into Maps.
+	Insns []isa.Instruction
+	// Kind is the program type: its context rules and return values.
+	Kind *progtype.Kind
+	// Maps are the maps the program's map references index.
+	Maps []Map
+	// Helpers are the helpers the program may call, with their
+	// prototypes, by id: what its type allows on the target.
+	Helpers map[int32]helpers.Proto
+	// GPL says whether the license is GPL-compatible (GPL-only helpers).
+	GPL bool
+	// Lines is the BTF line info per slot (loader.Program.Lines), for
+	// errors; it may be nil.
+	Lines []loader.Line
+	// Funcs are the program's functions (loader.Program.Funcs); with BTF,
+	// global functions are verified on their own.
+	Funcs []loader.Func
+}
+
+// Map is one map a program refers to.
+type Map struct {
+	Spec maps.Spec
+	// ReadOnly maps (BPF_F_RDONLY_PROG: .rodata) may not be written by the
+	// program. When Frozen is set too, it is the map's value (of key 0, an
+	// array's only element), and loads at constant offsets give constants,
+	// as the kernel reads a frozen read-only map at verification.
+	ReadOnly bool
+	Frozen   []byte
+}
+
+// Options tune a verification. The zero Options verify a privileged
+// program (CAP_BPF and CAP_PERFMON) with the kernel's budget.
+type Options struct {
+	// Unprivileged applies the rules for programs loaded without CAP_BPF:
+	// no pointer leaks, no pointer comparisons, no uninitialised stack
+	// reads, no loops.
+	Unprivileged bool
+	// MaxInsns is the budget of processed instructions; 0 means the
+	// kernel's 1,000,000 (BPF_COMPLEXITY_LIMIT_INSNS).
+	MaxInsns int
+	// Log, when not nil, receives a kernel-style log: one line per
+	// processed instruction with the registers it changed.
+	Log io.Writer
+}
+
+// MaxInsns is the kernel's budget of processed instructions
+// (BPF_COMPLEXITY_LIMIT_INSNS).
+const MaxInsns = 1_000_000
+
+// Result is what a verification found.
+type Result struct {
+	// Processed counts processed instructions, as the kernel's
+	// "processed N insns" does.
+	Processed int
+	// States counts the checkpoints stored (total_states); PeakStates is
+	// the most stored at once (peak_states).
+	States, PeakStates int
+	// StackDepth is the stack each function uses, in bytes, in Funcs order.
+	StackDepth []int
+	// CtxAccesses are the slots that load or store through the context
+	// pointer: the accesses the rewrite converts.
+	CtxAccesses []int
+	// Duration is how long the verification took.
+	Duration time.Duration
+}
+
+// ErrRejected is the error every rejection wraps.
+var ErrRejected = errors.New("rejected by the verifier")
+
+// Verify checks that p is safe to run: it explores every path, as the
+// Linux verifier does, and returns what it found, or an *Error that says
+// why not. ctx cancels a verification. Verify never panics and never runs
+// past opts.MaxInsns processed instructions.
+func Verify(ctx context.Context, p *Program, opts *Options) (res *Result, err error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	start := time.Now()
+	v := &verifier{p: p, opts: opts, ctx: ctx, maxInsns: opts.MaxInsns, log: opts.Log,
+		allowUninit: !opts.Unprivileged, allowPtrLeaks: !opts.Unprivileged}
+	if v.maxInsns <= 0 {
+		v.maxInsns = MaxInsns
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = v.errorf(v.insnIdx, "internal error: %v", r)
+			res = nil
+		}
+	}()
+	if err := v.run(); err != nil {
+		return nil, err
+	}
+	res = &Result{Processed: v.processed, States: v.totalStates, PeakStates: v.peakStates, Duration: time.Since(start)}
+	for _, sp := range v.subprogs {
+		res.StackDepth = append(res.StackDepth, sp.stackDepth)
+	}
+	for i, a := range v.aux {
+		if a.ctxAccess {
+			res.CtxAccesses = append(res.CtxAccesses, i)
+		}
+	}
+	return res, nil
+}
+
+// subprog is one function of the program.
+type subprog struct {
+	start, end int // [start, end) slots
+	name       string
+	stackDepth int
+	global     bool
+	// tailCall marks a function that calls bpf_tail_call.
+	tailCall bool
+}
+
+// insnAux is what the verifier learns about one slot
+// (struct bpf_insn_aux_data).
+type insnAux struct {
+	seen      bool
+	prune     bool // a checkpoint may be stored here
+	loopHead  bool // target of a back edge: always checkpoint
+	ctxAccess bool
+	// ptrType is the pointer type a load or store went through on the
+	// paths seen so far (one instruction, one kind of pointer).
+	ptrType regType
+	ptrSeen bool
+	// live is the set of registers that may be read before they are
+	// written, starting here.
+	live uint16
+}
+
+// checkpoint lists for one slot.
+type verifier struct {
+	p             *Program
+	opts          *Options
+	ctx           context.Context
+	log           io.Writer
+	maxInsns      int
+	allowUninit   bool
+	allowPtrLeaks bool
+
+	insns    []isa.Instruction
+	subprogs []subprog
+	aux      []insnAux
+	mid      []bool // second halves of lddw
+
+	explored    [][]*checkpoint
+	totalStates int
+	curStates   int
+	peakStates  int
+
+	pending []*state
+	// entry is the history entry of the instruction being processed.
+	entry   histEntry
+	cur     *state
+	insnIdx int
+	idGen   uint32
+
+	processed       int
+	jmpsProcessed   int
+	prevJmps        int
+	prevInsnsAtJump int
+	// logRegs holds the registers before an instruction, to print what
+	// it changed.
+}
+
+type checkpoint struct {
+	st          *state
+	hit, miss   int
+	loopEntries int
+}
+
+func (v *verifier) nextID() uint32 {
+	v.idGen++
+	return v.idGen
+}
+
+// run is the whole verification: the program's shape, then its paths.
+func (v *verifier) run() error {
+	p := v.p
+	if p.Kind == nil {
+		return &Error{Insn: -1, Msg: "no program type: the verifier needs one (progtype.Kind)"}
+	}
+	if len(p.Insns) == 0 {
+		return &Error{Insn: -1, Msg: "empty program"}
+	}
+	if len(p.Insns) > MaxInsns {
+		return &Error{Insn: -1, Msg: fmt.Sprintf("program is too large (%d insns): at most %d", len(p.Insns), MaxInsns)}
+	}
+	v.insns = p.Insns
+	v.aux = make([]insnAux, len(v.insns))
+	v.explored = make([][]*checkpoint, len(v.insns))
+	if err := v.checkShape(); err != nil {
+		return err
+	}
+	v.computeLiveness()
+	if err := v.explore(); err != nil {
+		return err
+	}
+	if err := v.checkStackDepth(); err != nil {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,347 @@
+package verifier_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/waggle-bpf/waggle/asm"
+	"github.com/waggle-bpf/waggle/helpers"
+	"github.com/waggle-bpf/waggle/maps"
+	"github.com/waggle-bpf/waggle/progtype"
+	"github.com/waggle-bpf/waggle/verifier"
+)
+
+// program builds a verifier.Program of type t from assembly, with one
+// hash map (4-byte keys, 8-byte values) as map index 0 and the helpers
+// the type may call.
+func program(t testing.TB, typ progtype.Type, src string) *verifier.Program {
+	t.Helper()
+	insns, err := asm.Parse(src)
+	if err != nil {
+		t.Fatalf("assemble: %v", err)
+	}
+	kind, err := progtype.Lookup(typ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &verifier.Program{Name: "test", Insns: insns, Kind: kind, GPL: true, Helpers: map[int32]helpers.Proto{},
+		Maps: []verifier.Map{{Spec: maps.Spec{Name: "m", Type: maps.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 16}}}}
+	for _, d := range helpers.Generic() {
+		if kind.Allowed(d.ID) {
+			p.Helpers[d.ID] = d.Proto
+		}
+	}
+	for _, d := range kind.Helpers() {
+		p.Helpers[d.ID] = d.Proto
+	}
+	return p
+}
+
+// The map reference "r1 = map_idx(0) ll" is written as its encoding.
+const mapRef = "r1 = map_idx(0) ll"
+
+func TestVerify(t *testing.T) {
+	tests := []struct {
+		name string
+		typ  progtype.Type
+		src  string
+		// want is "" for accepted, else a substring of the error.
+		want string
+		hint string
+		// logHas and logLacks are what the log must and must not show.
+		logHas, logLacks string
+	}{
+		{name: "return 0", typ: progtype.XDP, src: "r0 = 0\nexit"},
+		{name: "r0 unset", typ: progtype.XDP, src: "exit", want: "R0 !read_ok"},
+		{name: "fall off the end", typ: progtype.XDP, src: "r0 = 0", want: "last instruction is not exit or goto"},
+		{name: "unreachable", typ: progtype.XDP, src: "r0 = 0\nexit\nr0 = 1\nexit", want: "unreachable insn 2"},
+		{name: "jump out of range", typ: progtype.XDP, src: "r0 = 0\ngoto +5\nexit", want: "jump out of range"},
+		{name: "into lddw", typ: progtype.XDP, src: "r0 = 0\nif r1 == 0 goto +1\nr2 = 0x100000000 ll\nexit", want: "second slot of the lddw"},
+		{name: "stack write and read", typ: progtype.XDP, src: "r1 = 7\n*(u64 *)(r10 - 8) = r1\nr0 = *(u64 *)(r10 - 8)\nexit"},
+		{name: "stack out of bounds", typ: progtype.XDP, src: "r1 = 7\n*(u64 *)(r10 - 520) = r1\nr0 = 0\nexit", want: "invalid write to stack R10 off=-520 size=8"},
+		{name: "stack above fp", typ: progtype.XDP, src: "r0 = *(u64 *)(r10 + 0)\nexit", want: "invalid read from stack R10 off=0 size=8"},
+		{name: "deref scalar", typ: progtype.XDP, src: "r1 = 5\nr0 = *(u64 *)(r1 + 0)\nexit", want: "R1 invalid mem access 'scalar'", hint: "holds a number"},
+		{name: "packet without check", typ: progtype.XDP, src: "r2 = *(u32 *)(r1 + 0)\nr0 = *(u8 *)(r2 + 0)\nexit", want: "invalid access to packet", hint: "data_end"},
+		{name: "packet with check", typ: progtype.XDP, src: `
+			r2 = *(u32 *)(r1 + 0)
+			r3 = *(u32 *)(r1 + 4)
+			r4 = r2
+			r4 += 14
+			r0 = 1
+			if r4 > r3 goto +1
+			r0 = *(u8 *)(r2 + 13)
+			exit`},
+		{name: "packet off by one", typ: progtype.XDP, src: `
+			r2 = *(u32 *)(r1 + 0)
+			r3 = *(u32 *)(r1 + 4)
+			r4 = r2
+			r4 += 14
+			r0 = 1
+			if r4 > r3 goto +1
+			r0 = *(u8 *)(r2 + 14)
+			exit`, want: "invalid access to packet, off=14 size=1"},
+		{name: "packet check reversed", typ: progtype.XDP, src: `
+			r2 = *(u32 *)(r1 + 0)
+			r3 = *(u32 *)(r1 + 4)
+			r4 = r2
+			r4 += 4
+			r0 = 1
+			if r3 >= r4 goto +1
+			exit
+			r0 = *(u32 *)(r2 + 0)
+			exit`},
+		{name: "ctx bad offset", typ: progtype.XDP, src: "r0 = *(u32 *)(r1 + 100)\nexit", want: "invalid bpf_context access off=100 size=4"},
+		{name: "ctx write read-only", typ: progtype.XDP, src: "r2 = 1\n*(u32 *)(r1 + 0) = r2\nr0 = 0\nexit", want: "invalid bpf_context access"},
+		{name: "modified ctx", typ: progtype.XDP, src: "r1 += 4\nr0 = *(u32 *)(r1 + 0)\nexit", want: "dereference of modified ctx ptr"},
+		{name: "map lookup unchecked", typ: progtype.XDP, src: `
+			r2 = 0
+			*(u32 *)(r10 - 4) = r2
+			r2 = r10
+			r2 += -4
+			` + mapRef + `
+			call 1
+			r0 = *(u64 *)(r0 + 0)
+			exit`, want: "R0 invalid mem access 'map_value_or_null'", hint: "NULL"},
+		{name: "map lookup checked", typ: progtype.XDP, src: `
+			r2 = 0
+			*(u32 *)(r10 - 4) = r2
+			r2 = r10
+			r2 += -4
+			` + mapRef + `
+			call 1
+			if r0 == 0 goto +2
+			r0 = *(u64 *)(r0 + 0)
+			exit
+			r0 = 0
+			exit`},
+		{name: "map value out of bounds", typ: progtype.XDP, src: `
+			r2 = 0
+			*(u32 *)(r10 - 4) = r2
+			r2 = r10
+			r2 += -4
+			` + mapRef + `
+			call 1
+			if r0 == 0 goto +2
+			r0 = *(u64 *)(r0 + 4)
+			exit
+			r0 = 0
+			exit`, want: "invalid access to map value, value_size=8 off=4 size=8"},
+		{name: "map value variable index", typ: progtype.XDP, src: `
+			r2 = 0
+			*(u32 *)(r10 - 4) = r2
+			r2 = r10
+			r2 += -4
+			` + mapRef + `
+			call 1
+			if r0 == 0 goto +5
+			r1 = *(u32 *)(r0 + 0)
+			r1 &= 7
+			r0 += r1
+			r0 = *(u8 *)(r0 + 0)
+			exit
+			r0 = 0
+			exit`},
+		{name: "map value unbounded index", typ: progtype.XDP, src: `
+			r2 = 0
+			*(u32 *)(r10 - 4) = r2
+			r2 = r10
+			r2 += -4
+			` + mapRef + `
+			call 1
+			if r0 == 0 goto +4
+			r1 = *(u32 *)(r0 + 0)
+			r0 += r1
+			r0 = *(u8 *)(r0 + 0)
+			exit
+			r0 = 0
+			exit`, want: "R0 unbounded memory access", hint: "bound the index"},
+		{name: "uninitialised key privileged", typ: progtype.XDP, src: `
+			r2 = r10
+			r2 += -4
+			` + mapRef + `
+			call 1
+			r0 = 0
+			exit`},
+		{name: "key out of stack", typ: progtype.XDP, src: `
+			r2 = r10
+			r2 += -2
+			` + mapRef + `
+			call 1
+			r0 = 0
+			exit`, want: "invalid indirect access to stack R2 off=-2 size=4"},
+		{name: "scalar key", typ: progtype.XDP, src: `
+			r2 = 0
+			` + mapRef + `
+			call 1
+			r0 = 0
+			exit`, want: "R2 type=scalar expected=fp"},
+		{name: "args clobbered", typ: progtype.XDP, src: "call 7\nr0 = r1\nexit", want: "R1 !read_ok", hint: "clobber"},
+		{name: "unknown helper", typ: progtype.XDP, src: "call 9999\nr0 = 0\nexit", want: "invalid func unknown#9999"},
+		{name: "helper not for type", typ: progtype.SocketFilter, src: "call 23\nr0 = 0\nexit", want: "program of this type cannot use helper"},
+		{name: "bounded loop", typ: progtype.XDP, src: `
+			r0 = 0
+			r1 = 0
+			r0 += r1
+			r1 += 1
+			if r1 < 10 goto -3
+			exit`},
+		{name: "infinite loop", typ: progtype.XDP, src: `
+			r0 = 0
+			r0 += 1
+			goto -2`, want: "BPF program is too large"},
+		{name: "divide by zero imm", typ: progtype.XDP, src: "r0 = 1\nr0 /= 0\nexit", want: "div by zero"},
+		{name: "pointer arithmetic 32", typ: progtype.XDP, src: "r1 = r10\nw1 += 4\nr0 = 0\nexit", want: "32-bit pointer arithmetic prohibited"},
+		{name: "pointer times", typ: progtype.XDP, src: "r1 = r10\nr1 *= 2\nr0 = 0\nexit", want: "pointer arithmetic with *= operator prohibited"},
+		{name: "fp read only", typ: progtype.XDP, src: "r10 = 0\nr0 = 0\nexit", want: "frame pointer r10 is read-only"},
+		{name: "local call", typ: progtype.XDP, src: `
+			r1 = 3
+			call pc+2
+			r0 = 0
+			exit
+			r0 = r1
+			exit`},
+		{name: "callee reads r6", typ: progtype.XDP, src: `
+			r6 = 3
+			call pc+2
+			r0 = 0
+			exit
+			r0 = r6
+			exit`, want: "R6 !read_ok"},
+		// Precision: the checkpoint at the join must not cover r6 = 9
+		// after r6 = 0 passed, because the access depends on r6.
+		{name: "precise after join", typ: progtype.XDP, src: `
+			r2 = 0
+			*(u32 *)(r10 - 4) = r2
+			r2 = r10
+			r2 += -4
+			` + mapRef + `
+			call 1
+			if r0 == 0 goto +16
+			r7 = r0
+			call 7
+			r6 = 9
+			if r0 > 10 goto +8
+			r6 = 0
+			r1 = 1
+			r1 = 2
+			r1 = 3
+			r1 = 4
+			r1 = 5
+			r1 = 6
+			goto +0
+			r1 = 1
+			r7 += r6
+			r0 = *(u8 *)(r7 + 0)
+			exit
+			r0 = 0
+			exit`, want: "invalid access to map value, value_size=8 off=9 size=1", logLacks: "20: safe"},
+		// The same with r6 only stored: the checkpoint covers r6 = 9.
+		{name: "imprecise pruned", typ: progtype.XDP, src: `
+			r2 = 0
+			*(u32 *)(r10 - 4) = r2
+			r2 = r10
+			r2 += -4
+			` + mapRef + `
+			call 1
+			if r0 == 0 goto +16
+			r7 = r0
+			call 7
+			r6 = 9
+			if r0 > 10 goto +8
+			r6 = 0
+			r1 = 1
+			r1 = 2
+			r1 = 3
+			r1 = 4
+			r1 = 5
+			r1 = 6
+			goto +0
+			r1 = 1
+			*(u64 *)(r7 + 0) = r6
+			r0 = 0
+			exit
+			r0 = 0
+			exit`, logHas: "20: safe"},
+		// An imprecise counter does not stop a may_goto loop from
+		// converging.
+		{name: "may_goto counter", typ: progtype.XDP, src: `
+			r0 = 0
+			r6 = 0
+			may_goto +2
+			r6 += 1
+			goto -3
+			exit`},
+		{name: "return range cgroup", typ: progtype.CgroupSKB, src: "r0 = 2\nexit", want: "should have been in [0, 1]"},
+		{name: "ringbuf on a hash map", typ: progtype.XDP, src: `
+			` + mapRef + `
+			r2 = 8
+			r3 = 0
+			call 131
+			r0 = 0
+			exit`, want: "cannot pass map_type"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := program(t, tt.typ, tt.src)
+			var log bytes.Buffer
+			res, err := verifier.Verify(context.Background(), p, &verifier.Options{Log: &log, MaxInsns: 100000})
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("rejected: %v\n%s", err, log.String())
+				}
+				if res.Processed == 0 {
+					t.Fatal("no instruction processed")
+				}
+				if tt.logHas != "" && !strings.Contains(log.String(), tt.logHas) {
+					t.Fatalf("the log lacks %q\n%s", tt.logHas, log.String())
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("accepted, want an error with %q\n%s", tt.want, log.String())
+			}
+			var ve *verifier.Error
+			if !errors.As(err, &ve) || !errors.Is(err, verifier.ErrRejected) {
+				t.Fatalf("error %T %v is not a *verifier.Error", err, err)
+			}
+			if !strings.Contains(ve.Msg, tt.want) {
+				t.Fatalf("error %q, want %q", ve.Msg, tt.want)
+			}
+			if tt.logLacks != "" && strings.Contains(log.String(), tt.logLacks) {
+				t.Fatalf("the log has %q: the path was pruned\n%s", tt.logLacks, log.String())
+			}
+			if tt.hint != "" && !strings.Contains(ve.Hint, tt.hint) {
+				t.Fatalf("hint %q, want it to mention %q", ve.Hint, tt.hint)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("Error() is not one line: %q", err.Error())
+			}
+		})
+	}
+}
+
+// TestVerify_path checks that an error names the branches that led to it.
+func TestVerify_path(t *testing.T) {
+	p := program(t, progtype.XDP, `
+		r2 = *(u32 *)(r1 + 0)
+		r3 = *(u32 *)(r1 + 4)
+		r0 = 0
+		if r2 == r3 goto +1
+		exit
+		r0 = *(u8 *)(r2 + 0)
+		exit`)
+	_, err := verifier.Verify(context.Background(), p, nil)
+	var ve *verifier.Error
+	if !errors.As(err, &ve) {
+		t.Fatalf("got %v, want a rejection", err)
+	}
+	if ve.Insn != 5 || len(ve.Path) != 1 || ve.Path[0].Insn != 3 || !ve.Path[0].Taken {
+		t.Fatalf("insn %d, path %+v; want insn 5 after taking the branch at 3", ve.Insn, ve.Path)
+	}
+	if !strings.Contains(ve.Explain(), "insn 3: branch taken") {
+		t.Fatalf("Explain does not show the path:\n%s", ve.Explain())
+	}
+}
