@@ -12,8 +12,8 @@ import (
 	"github.com/waggle-bpf/waggle/maps"
 )
 
-//go:generate clang-19 -O2 -g -target bpf -mcpu=v3 -I/usr/include/x86_64-linux-gnu -c testdata/hammer/hammer.c -o testdata/hammer/hammer.o
-//go:generate clang-19 -O2 -g -target bpf -mcpu=v3 -I/usr/include/x86_64-linux-gnu -c testdata/buggy/buggy.c -o testdata/buggy/buggy.o
+//go:generate clang-19 -O2 -g -target bpf -mcpu=v3 -I/usr/include/x86_64-linux-gnu -ffile-prefix-map=$PWD=. -c testdata/hammer/hammer.c -o testdata/hammer/hammer.o
+//go:generate clang-19 -O2 -g -target bpf -mcpu=v3 -I/usr/include/x86_64-linux-gnu -ffile-prefix-map=$PWD=. -c testdata/buggy/buggy.c -o testdata/buggy/buggy.o
 
 // TestHammer runs one program on 8 goroutines at once (each its own CPU
 // slot) updating a shared hash, an LRU hash, a per-CPU hash and a ring

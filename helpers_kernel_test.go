@@ -8,7 +8,7 @@ import (
 	"github.com/waggle-bpf/waggle"
 )
 
-//go:generate clang-19 -O2 -g -target bpf -mcpu=v3 -I/usr/include/x86_64-linux-gnu -c testdata/helpers/helpers.c -o testdata/helpers/helpers.o
+//go:generate clang-19 -O2 -g -target bpf -mcpu=v3 -I/usr/include/x86_64-linux-gnu -ffile-prefix-map=$PWD=. -c testdata/helpers/helpers.c -o testdata/helpers/helpers.o
 
 // TestHelpers_kernel runs each program of testdata/helpers once in waggle
 // and in Linux: every program writes the results of the helpers it calls

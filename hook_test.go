@@ -9,7 +9,7 @@ import (
 	"github.com/waggle-bpf/waggle/progtype"
 )
 
-//go:generate clang-19 -O2 -g -target bpf -mcpu=v3 -I/usr/include/x86_64-linux-gnu -c testdata/hook/hook.c -o testdata/hook/hook.o
+//go:generate clang-19 -O2 -g -target bpf -mcpu=v3 -I/usr/include/x86_64-linux-gnu -ffile-prefix-map=$PWD=. -c testdata/hook/hook.c -o testdata/hook/hook.o
 
 // Request is the context of the http_request hook: the same layout as
 // struct request in testdata/hook/hook.c.

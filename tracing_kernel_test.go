@@ -21,7 +21,7 @@ import (
 	"github.com/waggle-bpf/waggle/progtype"
 )
 
-//go:generate clang-19 -O2 -g -target bpf -mcpu=v3 -I/usr/include/x86_64-linux-gnu -c testdata/tracing/tracing.c -o testdata/tracing/tracing.o
+//go:generate clang-19 -O2 -g -target bpf -mcpu=v3 -I/usr/include/x86_64-linux-gnu -ffile-prefix-map=$PWD=. -c testdata/tracing/tracing.c -o testdata/tracing/tracing.o
 
 // TestTracing_kernel runs a raw tracepoint program that calls the task and
 // memory helpers, in Linux from this thread (pinned to CPU 0) and in waggle

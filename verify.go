@@ -48,7 +48,10 @@ func (p *Program) verifierProgram() (*verifier.Program, error) {
 	}
 	for i, m := range c.all {
 		spec := m.Spec()
-		vm := verifier.Map{Spec: spec, ReadOnly: spec.Flags&flagRdonlyProg != 0}
+		vm := verifier.Map{Spec: spec, ReadOnly: spec.Flags&flagRdonlyProg != 0, SpinLock: c.lockOff[m]}
+		if vm.SpinLock < 0 {
+			vm.SpinLock = -1
+		}
 		if vm.ReadOnly && i < len(c.frozen) && c.frozen[i] {
 			wm := c.Maps[spec.Name]
 			if wm == nil {

@@ -76,6 +76,7 @@ func (v *verifier) checkHelperCall(ins isa.Instruction) error {
 	for _, u := range meta.uninit {
 		if u.r.typ == ptrStack {
 			fr := v.cur.frames[u.r.frame]
+			fr.own()
 			base := int(u.r.off) + int(int64(u.r.v.SMin))
 			hi := int(u.r.off) + int(u.r.v.SMax) + u.size
 			for off := base; off < hi && off < 0; off++ {
@@ -203,7 +204,7 @@ func (v *verifier) innerMap(spec maps.Spec) int32 {
 		}
 	}
 	// Copy-on-write: the caller's slice is not changed.
-	v.p = &Program{Name: v.p.Name, Insns: v.p.Insns, Kind: v.p.Kind, Maps: append(append([]Map(nil), v.p.Maps...), Map{Spec: spec}),
+	v.p = &Program{Name: v.p.Name, Insns: v.p.Insns, Kind: v.p.Kind, Maps: append(append([]Map(nil), v.p.Maps...), Map{Spec: spec, SpinLock: -1}),
 		Helpers: v.p.Helpers, GPL: v.p.GPL, Lines: v.p.Lines, Funcs: v.p.Funcs}
 	return int32(len(v.p.Maps) - 1)
 }
@@ -397,6 +398,8 @@ func (v *verifier) checkArg(id int32, name string, proto helpers.Proto, i int, a
 		if r.typ != ptrSocket || r.maybeNull() {
 			return v.typeMismatch(rn, r, "sock")
 		}
+	case helpers.ArgPtrToSpinLock:
+		return v.spinLock(rn, r, id == helpers.IDSpinLock)
 	case helpers.ArgPtrToConstStr:
 		if r.typ != ptrMapValue {
 			return v.typeMismatch(rn, r, "map_value")
@@ -498,6 +501,43 @@ func (v *verifier) helperMem(rn isa.Register, r *reg, size int, uninit bool, met
 		return nil
 	}
 	return v.typeMismatch(rn, r, memTypes...)
+}
+
+// spinLock is process_spin_lock: the lock of a map value, taken or
+// released.
+func (v *verifier) spinLock(rn isa.Register, r *reg, lock bool) error {
+	pc := v.insnIdx
+	if r.typ != ptrMapValue || r.maybeNull() {
+		return v.typeMismatch(rn, r, "map_value")
+	}
+	if !r.v.IsConst() {
+		return v.errorf(pc, "R%d doesn't have constant offset. bpf_spin_lock has to be at the constant offset", rn)
+	}
+	m := v.p.Maps[r.mapIdx]
+	if m.SpinLock < 0 {
+		return v.errorf(pc, "map '%s' has no valid bpf_spin_lock", m.Spec.Name)
+	}
+	off := int(r.off) + int(r.v.Var.Value)
+	if off != m.SpinLock {
+		return v.errorf(pc, "off %d doesn't point to 'struct bpf_spin_lock' that is at %d", off, m.SpinLock)
+	}
+	id := uint32(r.mapIdx)<<16 | r.id&0xffff | 1<<31
+	s := v.cur
+	if lock {
+		if s.lock != 0 {
+			return v.errorf(pc, "Locked two spin locks are not allowed")
+		}
+		s.lock = id
+		return nil
+	}
+	if s.lock == 0 {
+		return v.errorf(pc, "bpf_spin_unlock without taking a lock")
+	}
+	if s.lock != id {
+		return v.errorf(pc, "bpf_spin_unlock of different lock")
+	}
+	s.lock = 0
+	return nil
 }
 
 // checkMapFunc is check_map_func_compatibility, for the maps and helpers

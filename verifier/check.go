@@ -38,7 +38,9 @@ func (v *verifier) explore() error {
 		}
 		v.cur = v.pending[len(v.pending)-1]
 		v.pending = v.pending[:len(v.pending)-1]
-		v.logf("from %d to %d: %s\n", v.cur.path.insn, v.cur.insn, v.formatState(v.cur))
+		if v.log != nil && v.cur.path != nil {
+			v.logf("from %d to %d: %s\n", v.cur.path.insn, v.cur.insn, v.formatState(v.cur))
+		}
 	}
 }
 

@@ -181,7 +181,7 @@ func (v *verifier) formatState(s *state) string {
 		}
 		var b strings.Builder
 		any := false
-		for k := 7; k >= 0; k-- {
+		for k := 0; k < 8; k++ { // the slot's highest byte first, as the kernel prints it
 			c := "?"
 			switch sl.kinds[k] {
 			case stackMisc:

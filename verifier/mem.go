@@ -126,6 +126,15 @@ func (v *verifier) checkMem(a access) (reg, error) {
 			"the pointer may be NULL here: test it first (if (!p) return ...;) and use it only on the non-NULL side")
 	}
 	off := a.off + int(p.off)
+	// One instruction, one kind of pointer where the kind decides how it
+	// is rewritten (the context, sockets): check_mem_access's
+	// save_aux_ptr_type.
+	if aux := &v.aux[pc]; !aux.ptrSeen {
+		aux.ptrSeen, aux.ptrType = true, p.typ
+	} else if aux.ptrType != p.typ && (rewritten(aux.ptrType) || rewritten(p.typ)) {
+		return out, hinted(v.errorf(pc, "same insn cannot be used with different pointers"),
+			"this load or store goes through the context on one path and through another pointer on another: use separate accesses on each path")
+	}
 	if a.write && a.value != nil && a.value.isPointer() && !v.allowPtrLeaks {
 		switch p.typ {
 		case ptrMapValue:
@@ -185,6 +194,17 @@ func (v *verifier) checkMem(a access) (reg, error) {
 		return out, nil
 	}
 	return out, nil
+}
+
+// rewritten reports whether accesses through a pointer type are
+// converted at load time, so that one instruction cannot serve two kinds
+// (reg_type_mismatch_ok).
+func rewritten(t regType) bool {
+	switch t {
+	case ptrCtx, ptrSocket, ptrSockCommon, ptrTCPSock, ptrBTFID:
+		return true
+	}
+	return false
 }
 
 func regOf(a access) isa.Register {
@@ -252,6 +272,12 @@ func (v *verifier) mapAccess(a access, p *reg, off int) (reg, error) {
 	}
 	if a.write && m.ReadOnly && p.typ == ptrMapValue {
 		return out, v.errorf(pc, "write into map forbidden, value_size=%d off=%d size=%d", size, off, a.size)
+	}
+	if lk := m.SpinLock; lk >= 0 && p.typ == ptrMapValue {
+		lo, hi := int64(off)+p.v.SMin, int64(off)+int64(p.v.UMax)+int64(a.size)
+		if p.v.SMin >= 0 && lo < int64(lk)+4 && hi > int64(lk) {
+			return out, v.errorf(pc, "bpf_spin_lock cannot be accessed directly by load/store")
+		}
 	}
 	err := v.regionAccess(a, p, off, size, what, func(o int) string {
 		if p.typ == ptrMapKey {
@@ -529,6 +555,9 @@ func rw(a access) string {
 }
 
 func (v *verifier) growStack(f *frame, depth int) {
+	if len(f.stack)*8 < depth {
+		f.own()
+	}
 	for len(f.stack)*8 < depth {
 		f.stack = append(f.stack, slot{})
 	}
@@ -547,6 +576,7 @@ func byteAt(f *frame, off int) (*slot, int) {
 // stackWrite is check_stack_write_fixed_off.
 func (v *verifier) stackWrite(f *frame, off int, a access) error {
 	pc := v.insnIdx
+	f.own()
 	spi := (-off - 1) / 8
 	s := &f.stack[spi]
 	aligned := off%8 == 0
@@ -556,13 +586,13 @@ func (v *verifier) stackWrite(f *frame, off int, a access) error {
 		if r.v.UMax > 1<<(uint(a.size)*8)-1 && a.size < 8 {
 			r.id = 0
 		}
-		v.spill(s, &r, a.size)
+		v.spill(f, spi, &r, a.size)
 		return nil
 	}
 	if val == nil && aligned && v.allowPtrLeaks {
 		var r reg
 		r.setConst(uint64(int64(*a.imm)))
-		v.spill(s, &r, a.size)
+		v.spill(f, spi, &r, a.size)
 		return nil
 	}
 	if val != nil && val.isPointer() {
@@ -575,7 +605,7 @@ func (v *verifier) stackWrite(f *frame, off int, a access) error {
 		if val.typ == ptrStack && int(val.frame) < len(v.cur.frames)-1 && f != v.cur.cur() {
 			return v.errorf(pc, "cannot spill pointers to stack into stack frame of the caller")
 		}
-		v.spill(s, val, 8)
+		v.spill(f, spi, val, 8)
 		return nil
 	}
 	// Data: the bytes become misc (or zero), and a spilled register
@@ -609,8 +639,17 @@ func (v *verifier) stackWrite(f *frame, off int, a access) error {
 
 // spill saves a register of size bytes into an aligned slot
 // (save_register_state).
-func (v *verifier) spill(s *slot, r *reg, size int) {
+func (v *verifier) spill(f *frame, spi int, r *reg, size int) {
+	s := &f.stack[spi]
 	s.spill = *r
+	s.spill.precise = false
+	if spi < 64 {
+		if r.precise {
+			f.spillPrecise |= 1 << uint(spi)
+		} else {
+			f.spillPrecise &^= 1 << uint(spi)
+		}
+	}
 	for i := 7; i >= 0; i-- {
 		if i >= 8-size {
 			s.kinds[i] = stackSpill
@@ -637,6 +676,7 @@ func (v *verifier) stackRead(f *frame, off int, a access) (reg, error) {
 			}
 			if a.size <= spillSize && off%8 == 0 {
 				out = s.spill
+				out.precise = spi < 64 && f.spillPrecise&(1<<uint(spi)) != 0
 				if a.size < 8 && out.v.UMax > 1<<(uint(a.size)*8)-1 {
 					out.id = 0
 				}
@@ -677,7 +717,9 @@ func (v *verifier) stackRead(f *frame, off int, a access) (reg, error) {
 				return out, v.errorf(pc, "corrupted spill memory")
 			}
 		}
-		return s.spill, nil
+		out = s.spill
+		out.precise = spi < 64 && f.spillPrecise&(1<<uint(spi)) != 0
+		return out, nil
 	}
 	zeros := 0
 	for i := 0; i < a.size; i++ {
@@ -710,6 +752,7 @@ func (v *verifier) uninit(off, i, size int) error {
 // stackWriteVar is check_stack_write_var_off: every byte the access may
 // touch becomes data.
 func (v *verifier) stackWriteVar(f *frame, lo, hi int, a access) {
+	f.own()
 	zero := a.value != nil && a.value.isNull() || a.imm != nil && *a.imm == 0
 	for off := lo; off < hi; off++ {
 		s, k := byteAt(f, off)

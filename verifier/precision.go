@@ -62,7 +62,12 @@ func (b *backtrack) clearReg(r isa.Register)   { b.regs[b.frame] &^= 1 << r }
 // clearPrecision makes every scalar of s imprecise, as a new checkpoint
 // starts (mark_all_scalars_imprecise).
 func clearPrecision(s *state) {
-	s.forEachReg(func(r *reg) { r.precise = false })
+	for _, f := range s.frames {
+		for i := range f.regs {
+			f.regs[i].precise = false
+		}
+		f.spillPrecise = 0
+	}
 }
 
 // markPrecise marks register r of the current frame of s precise, and
@@ -151,12 +156,11 @@ func (v *verifier) markIn(p *state, b *backtrack, prune bool) {
 				b.slots[f] &^= 1 << uint(spi)
 				continue
 			}
-			sp := &fr.stack[spi].spill
-			if sp.precise && prune {
+			if fr.spillPrecise&(1<<uint(spi)) != 0 && prune {
 				b.slots[f] &^= 1 << uint(spi)
 				continue
 			}
-			sp.precise = true
+			fr.spillPrecise |= 1 << uint(spi)
 		}
 	}
 }
@@ -165,11 +169,14 @@ func (v *verifier) markIn(p *state, b *backtrack, prune bool) {
 // every scalar of s and of its checkpoints becomes precise.
 func (v *verifier) markAllPrecise(s *state) {
 	for st := s; st != nil; st = st.parent {
-		st.forEachReg(func(r *reg) {
-			if r.typ == scalarReg {
-				r.precise = true
+		for _, f := range st.frames {
+			for i := range f.regs {
+				if f.regs[i].typ == scalarReg {
+					f.regs[i].precise = true
+				}
 			}
-		})
+			f.spillPrecise = ^uint64(0)
+		}
 	}
 }
 
@@ -354,7 +361,7 @@ func (v *verifier) propagatePrecision(old, cur *state) {
 			}
 		}
 		for spi := range of.stack {
-			if spi < 64 && of.stack[spi].spilled() && of.stack[spi].spill.typ == scalarReg && of.stack[spi].spill.precise {
+			if spi < 64 && of.stack[spi].spilled() && of.stack[spi].spill.typ == scalarReg && of.spillPrecise&(1<<uint(spi)) != 0 {
 				b.slots[f] |= 1 << uint(spi)
 			}
 		}
@@ -375,7 +382,18 @@ func widen(prev, cur *state) {
 		}
 		for spi := 0; spi < len(pf.stack) && spi < len(cf.stack); spi++ {
 			if pf.stack[spi].spilled() && cf.stack[spi].spilled() {
-				widenReg(&pf.stack[spi].spill, &cf.stack[spi].spill)
+				r := cf.stack[spi].spill
+				o := pf.stack[spi].spill
+				if spi < 64 {
+					o.precise = pf.spillPrecise&(1<<uint(spi)) != 0
+					r.precise = cf.spillPrecise&(1<<uint(spi)) != 0
+				}
+				widenReg(&o, &r)
+				r.precise = false
+				if r != cf.stack[spi].spill {
+					cf.own()
+					cf.stack[spi].spill = r
+				}
 			}
 		}
 	}

@@ -52,14 +52,30 @@ type frame struct {
 	// before writing them (REG_LIVE_READ); written marks the slots the
 	// state overwrote whole since its checkpoint (REG_LIVE_WRITTEN).
 	read, written uint64
+	// shared marks a stack that another frame may refer to too.
+	shared bool
+	// spillPrecise marks the spilled scalars that are precise; it is kept
+	// apart from the slots so that marking a checkpoint's spills does not
+	// copy a stack it shares.
+	spillPrecise uint64
 	// loops counts may_goto iterations left in this frame (unused by the
 	// analysis beyond the state: may_goto is explored both ways).
 }
 
+// clone copies the frame; the two share the stack until one of them
+// changes it (own).
 func (f *frame) clone() *frame {
+	f.shared = true
 	g := *f
-	g.stack = append([]slot(nil), f.stack...)
 	return &g
+}
+
+// own gives the frame a stack of its own before it is changed.
+func (f *frame) own() {
+	if f.shared {
+		f.stack = append(make([]slot, 0, len(f.stack)+2), f.stack...)
+		f.shared = false
+	}
 }
 
 // refState is one acquired reference (struct bpf_reference_state).
@@ -133,7 +149,12 @@ func (s *state) forEachReg(fn func(r *reg)) {
 		}
 		for i := range f.stack {
 			if f.stack[i].spilled() {
-				fn(&f.stack[i].spill)
+				r := f.stack[i].spill
+				fn(&r)
+				if r != f.stack[i].spill {
+					f.own()
+					f.stack[i].spill = r
+				}
 			}
 		}
 	}
@@ -334,7 +355,9 @@ func (v *verifier) stackCovers(of, cf *frame, m *idMap) bool {
 			if cs == nil || !cs.spilled() {
 				return false
 			}
-			if !v.regCovers(&os.spill, &cs.spill, m) {
+			o := os.spill
+			o.precise = i < 64 && of.spillPrecise&(1<<uint(i)) != 0
+			if !v.regCovers(&o, &cs.spill, m) {
 				return false
 			}
 		}

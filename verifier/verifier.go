@@ -49,6 +49,9 @@ type Map struct {
 	// as the kernel reads a frozen read-only map at verification.
 	ReadOnly bool
 	Frozen   []byte
+	// SpinLock is where the value holds its struct bpf_spin_lock (from
+	// the map's BTF), or -1 for none.
+	SpinLock int
 }
 
 // Options tune a verification. The zero Options verify a privileged

@@ -28,7 +28,10 @@ func program(t testing.TB, typ progtype.Type, src string) *verifier.Program {
 		t.Fatal(err)
 	}
 	p := &verifier.Program{Name: "test", Insns: insns, Kind: kind, GPL: true, Helpers: map[int32]helpers.Proto{},
-		Maps: []verifier.Map{{Spec: maps.Spec{Name: "m", Type: maps.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 16}}}}
+		Maps: []verifier.Map{
+			{Spec: maps.Spec{Name: "m", Type: maps.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 16}, SpinLock: -1},
+			{Spec: maps.Spec{Name: "locked", Type: maps.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 16}, SpinLock: 0},
+		}}
 	for _, d := range helpers.Generic() {
 		if kind.Allowed(d.ID) {
 			p.Helpers[d.ID] = d.Proto
@@ -274,6 +277,87 @@ func TestVerify(t *testing.T) {
 			r6 += 1
 			goto -3
 			exit`},
+		{name: "spin lock", typ: progtype.XDP, src: `
+			r2 = 0
+			*(u32 *)(r10 - 4) = r2
+			r2 = r10
+			r2 += -4
+			r1 = map_idx(1) ll
+			call 1
+			if r0 == 0 goto +8
+			r6 = r0
+			r1 = r6
+			call 93
+			r1 = *(u32 *)(r6 + 4)
+			r1 = r6
+			call 94
+			r0 = 0
+			exit
+			r0 = 0
+			exit`},
+		{name: "spin lock held at exit", typ: progtype.XDP, src: `
+			r2 = 0
+			*(u32 *)(r10 - 4) = r2
+			r2 = r10
+			r2 += -4
+			r1 = map_idx(1) ll
+			call 1
+			if r0 == 0 goto +5
+			r6 = r0
+			r1 = r6
+			call 93
+			r0 = 0
+			exit
+			r0 = 0
+			exit`, want: "bpf_spin_unlock is missing"},
+		{name: "call under spin lock", typ: progtype.XDP, src: `
+			r2 = 0
+			*(u32 *)(r10 - 4) = r2
+			r2 = r10
+			r2 += -4
+			r1 = map_idx(1) ll
+			call 1
+			if r0 == 0 goto +8
+			r6 = r0
+			r1 = r6
+			call 93
+			call 7
+			r1 = r6
+			call 94
+			r0 = 0
+			exit
+			r0 = 0
+			exit`, want: "function calls are not allowed while holding a lock"},
+		{name: "spin lock read directly", typ: progtype.XDP, src: `
+			r2 = 0
+			*(u32 *)(r10 - 4) = r2
+			r2 = r10
+			r2 += -4
+			r1 = map_idx(1) ll
+			call 1
+			if r0 == 0 goto +8
+			r6 = r0
+			r1 = r6
+			call 93
+			r1 = *(u32 *)(r6 + 0)
+			r1 = r6
+			call 94
+			r0 = 0
+			exit
+			r0 = 0
+			exit`, want: "bpf_spin_lock cannot be accessed directly"},
+		{name: "ctx or stack", typ: progtype.XDP, src: `
+			r6 = r1
+			r3 = 0
+			*(u64 *)(r10 - 8) = r3
+			call 7
+			r2 = r10
+			r2 += -8
+			if r0 > 5 goto +1
+			r2 = r6
+			r0 = *(u32 *)(r2 + 0)
+			r0 = 0
+			exit`, want: "same insn cannot be used with different pointers"},
 		{name: "return range cgroup", typ: progtype.CgroupSKB, src: "r0 = 2\nexit", want: "should have been in [0, 1]"},
 		{name: "ringbuf on a hash map", typ: progtype.XDP, src: `
 			` + mapRef + `

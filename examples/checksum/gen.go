@@ -3,4 +3,4 @@
 // The object file is committed; clang is needed only to rebuild it.
 package checksum
 
-//go:generate clang-19 -O2 -g -target bpf -mcpu=v3 -c checksum.c -o checksum.o
+//go:generate clang-19 -O2 -g -target bpf -mcpu=v3 -ffile-prefix-map=$PWD=. -c checksum.c -o checksum.o

@@ -3,4 +3,4 @@
 // to rebuild it (go generate).
 package tailcall
 
-//go:generate clang-19 -O2 -g -target bpf -mcpu=v3 -I/usr/include/x86_64-linux-gnu -c dispatch.c -o dispatch.o
+//go:generate clang-19 -O2 -g -target bpf -mcpu=v3 -I/usr/include/x86_64-linux-gnu -ffile-prefix-map=$PWD=. -c dispatch.c -o dispatch.o

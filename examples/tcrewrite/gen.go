@@ -3,4 +3,4 @@
 // to rebuild it (go generate).
 package tcrewrite
 
-//go:generate clang-19 -O2 -g -target bpf -mcpu=v3 -I/usr/include/x86_64-linux-gnu -c rewrite.c -o rewrite.o
+//go:generate clang-19 -O2 -g -target bpf -mcpu=v3 -I/usr/include/x86_64-linux-gnu -ffile-prefix-map=$PWD=. -c rewrite.c -o rewrite.o
