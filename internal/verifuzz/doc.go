@@ -15,8 +15,21 @@
 //     (return value, packet and map contents) on programs the kernel
 //     accepted, which are bugs in waggle's runtime or in the generator.
 //
-// Verdicts is the entry point. Programs use a fixed set of maps
-// (fuzzgen.PtrMaps) that each worker creates once, in the kernel and in
-// waggle, and resets before every run, so that a million programs take
-// minutes rather than hours.
+// Verdicts is the entry point; Waggle adapts waggle's verifier to it.
+// Programs use a fixed set of maps (fuzzgen.PtrMaps) that each kernel
+// worker creates once and resets before every run; the interpreter runs
+// each program in a collection of its own, resetting its maps between
+// inputs. Measured on the 2-core test machine (100,000 programs, two
+// workers): 1,220 programs/s in all, the kernel verifying about 1,060
+// programs/s per worker and the checked interpreter making about 4,500
+// runs/s per worker (a run includes the map reset and dump), so a
+// million programs take a quarter of an hour plus the verifier under
+// test's own time.
+//
+// The tests:
+//
+//	go test ./internal/verifuzz -run TestKernelVerdicts -v     # generator and interpreter vs the kernel
+//	WAGGLE_VFUZZ_WAGGLE=1 WAGGLE_VFUZZ_N=1000000 go test ./internal/verifuzz \
+//	    -run TestWaggleVerifier -v -timeout 0                  # waggle's verifier: agreement, escapes
+//	go test ./internal/verifuzz -run XXX -fuzz FuzzKernelVerdicts
 package verifuzz
