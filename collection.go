@@ -1,6 +1,7 @@
 package waggle
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -39,6 +40,12 @@ type CollectionOptions struct {
 	// the process, or crashes it. For tests of programs known to be safe
 	// only.
 	UnsafeFastUnverified bool
+	// Unverified runs programs without waggle's verifier, in checked mode:
+	// every access is checked at run time instead, and a bad one ends the
+	// run with a fault. By default a program runs only once the verifier
+	// accepted it (Program.Prepare returns the *verifier.Error otherwise),
+	// as BPF_PROG_LOAD loads only programs Linux's verifier accepted.
+	Unverified bool
 	// Budget bounds the instructions each run executes (DefaultBudget,
 	// interp.Args.Budget); a run that reaches it ends with
 	// interp.ErrBudget. 0 means DefaultBudget; math.MaxUint64 means no
@@ -99,6 +106,7 @@ type Collection struct {
 	mode   interp.Mode
 	unsafe bool
 	budget uint64
+	verify bool          // CollectionOptions.Unverified unset
 	seed   uint64        // CollectionOptions.RandSeed
 	runs   atomic.Uint64 // runs started, for seed
 	trace  io.Writer
@@ -171,6 +179,7 @@ func newCollection(obj *loader.Object, opts *CollectionOptions) (_ *Collection, 
 		net:      opts.Net,
 		mode:     opts.Mode,
 		unsafe:   opts.UnsafeFastUnverified,
+		verify:   !opts.Unverified,
 		budget:   opts.Budget,
 		seed:     opts.RandSeed,
 		trace:    opts.Trace,
@@ -370,9 +379,22 @@ func (c *Collection) prepare(p *Program) error {
 	// The context analysis sees map references as the loader left them,
 	// pointers it does not follow, before they become constants.
 	lines := compactLines(lp.Lines)
-	pp, err := kind.Rewrite(lp.Insns)
-	if err != nil {
-		return fail(lines.annotate(err))
+	var pp *progtype.Program
+	if c.verify {
+		// The verifier finds the context accesses on its way.
+		res, err := p.Verify(context.Background(), nil)
+		if err != nil {
+			return fail(err)
+		}
+		pp, err = kind.Convert(lp.Insns, res.CtxAccesses)
+		if err != nil {
+			return fail(lines.annotate(err))
+		}
+	} else {
+		pp, err = kind.Rewrite(lp.Insns)
+		if err != nil {
+			return fail(lines.annotate(err))
+		}
 	}
 	rewritten, arrays, err := c.resolveMaps(pp.Insns, kind)
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 // refuse (a map value used without a NULL check) faults in the checked
 // interpreter, and the error names the instruction and the C line.
 func TestRun_faultNamesSourceLine(t *testing.T) {
-	coll, err := waggle.LoadCollection("testdata/buggy/buggy.o", nil)
+	coll, err := waggle.LoadCollection("testdata/buggy/buggy.o", &waggle.CollectionOptions{Unverified: true})
 	if err != nil {
 		t.Fatal(err)
 	}

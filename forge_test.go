@@ -31,7 +31,7 @@ func forgeFrame(delta uint64) []byte {
 // tail call through a forged prog array, for_each_map_elem, redirect_map
 // and lookup_percpu_elem.
 func TestHostile_forgedHandle(t *testing.T) {
-	coll, err := waggle.LoadCollection("testdata/forge/forge.o", &waggle.CollectionOptions{CPUs: 2})
+	coll, err := waggle.LoadCollection("testdata/forge/forge.o", &waggle.CollectionOptions{CPUs: 2, Unverified: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func errString(err error) string {
 // map, held by a map-in-map it does not reference. After a tail call,
 // helpers accept the target's maps and no longer the caller's.
 func TestHostile_forgedInnerHandle(t *testing.T) {
-	coll, err := waggle.LoadCollection("testdata/forge/forge.o", &waggle.CollectionOptions{CPUs: 2})
+	coll, err := waggle.LoadCollection("testdata/forge/forge.o", &waggle.CollectionOptions{CPUs: 2, Unverified: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,9 @@ func hostile(tb testing.TB, opts *waggle.CollectionOptions) *waggle.Collection {
 	if opts == nil {
 		opts = &waggle.CollectionOptions{CPUs: 2}
 	}
+	// Its programs are unsafe on purpose: they run unverified, and the
+	// checked interpreter stops them.
+	opts.Unverified = true
 	coll, err := waggle.LoadCollection("testdata/hostile/hostile.o", opts)
 	if err != nil {
 		tb.Fatal(err)
@@ -125,7 +128,7 @@ func TestHostile_bounded(t *testing.T) {
 		}
 		spec := endless()
 		spec.Programs["endless"].Type = ebpf.UnspecifiedProgram
-		c, err := waggle.NewCollection(spec, &waggle.CollectionOptions{Budget: 1 << 16, Hooks: map[string]*progtype.Kind{"endless": hook.Kind()}})
+		c, err := waggle.NewCollection(spec, &waggle.CollectionOptions{Unverified: true, Budget: 1 << 16, Hooks: map[string]*progtype.Kind{"endless": hook.Kind()}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -133,7 +136,7 @@ func TestHostile_bounded(t *testing.T) {
 		if _, err := hook.Run(c.Programs["endless"].Exec(), &StateHook{}, progtype.Input{}); !errors.Is(err, interp.ErrBudget) {
 			t.Errorf("Exec: %v", err)
 		}
-		c2, err := waggle.NewCollection(spec, &waggle.CollectionOptions{Hooks: map[string]*progtype.Kind{"endless": hook.Kind()}})
+		c2, err := waggle.NewCollection(spec, &waggle.CollectionOptions{Unverified: true, Hooks: map[string]*progtype.Kind{"endless": hook.Kind()}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -146,7 +149,7 @@ func TestHostile_bounded(t *testing.T) {
 	})
 	t.Run("spec", func(t *testing.T) {
 		for _, budget := range []uint64{0, 1000} {
-			c, err := waggle.NewCollection(endless(), &waggle.CollectionOptions{Budget: budget})
+			c, err := waggle.NewCollection(endless(), &waggle.CollectionOptions{Unverified: true, Budget: budget})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -187,7 +190,7 @@ func TestHostile_budgetIsInstructions(t *testing.T) {
 		budget uint64
 		ok     bool
 	}{{100 * 4, true}, {100*4 - 1, false}} {
-		c, err := waggle.NewCollection(spec, &waggle.CollectionOptions{Budget: tc.budget})
+		c, err := waggle.NewCollection(spec, &waggle.CollectionOptions{Unverified: true, Budget: tc.budget})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -568,7 +571,7 @@ func TestHostile_unreferencedMap(t *testing.T) {
 			"poke_a": {Name: "poke_a", Type: ebpf.XDP, License: "GPL", Instructions: pokeA},
 		},
 	}
-	coll, err := waggle.NewCollection(spec, nil)
+	coll, err := waggle.NewCollection(spec, &waggle.CollectionOptions{Unverified: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -707,7 +710,7 @@ func TestHostile_tailCallMemory(t *testing.T) {
 			"b": {Name: "b", Type: ebpf.XDP, License: "GPL", Instructions: b},
 		},
 	}
-	coll, err := waggle.NewCollection(spec, nil)
+	coll, err := waggle.NewCollection(spec, &waggle.CollectionOptions{Unverified: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -765,7 +768,7 @@ func TestHostile_innerMaps(t *testing.T) {
 		},
 		Programs: map[string]*ebpf.ProgramSpec{"p": {Name: "p", Type: ebpf.XDP, License: "GPL", Instructions: p}},
 	}
-	coll, err := waggle.NewCollection(spec, nil)
+	coll, err := waggle.NewCollection(spec, &waggle.CollectionOptions{Unverified: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -799,7 +802,7 @@ func TestClose_keptByAnother(t *testing.T) {
 			casm.FnTailCall.Call(), casm.Mov.Imm(casm.R0, 1), casm.Return(),
 		}}},
 	}
-	a, err := waggle.NewCollection(jt, nil)
+	a, err := waggle.NewCollection(jt, &waggle.CollectionOptions{Unverified: true})
 	if err != nil {
 		t.Fatal(err)
 	}

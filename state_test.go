@@ -104,7 +104,7 @@ func TestRuns_interleaved(t *testing.T) {
 			spec := &ebpf.CollectionSpec{Programs: map[string]*ebpf.ProgramSpec{
 				"p": {Name: "p", Type: tc.typ, License: "GPL", Instructions: stateProgram(t, tc.load)},
 			}}
-			used, err := waggle.NewCollection(spec, nil)
+			used, err := waggle.NewCollection(spec, &waggle.CollectionOptions{Unverified: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -112,7 +112,7 @@ func TestRuns_interleaved(t *testing.T) {
 			p := used.Programs["p"]
 			good := func(i int) {
 				t.Helper()
-				fresh, err := waggle.NewCollection(spec, nil)
+				fresh, err := waggle.NewCollection(spec, &waggle.CollectionOptions{Unverified: true})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -150,7 +150,7 @@ func TestRuns_interleaved(t *testing.T) {
 		spec := &ebpf.CollectionSpec{Programs: map[string]*ebpf.ProgramSpec{
 			"p": {Name: "p", SectionName: "waggle/state", Type: ebpf.UnspecifiedProgram, License: "GPL", Instructions: stateProgram(t, "r6 = *(u64 *)(r1 + 0)\n")},
 		}}
-		coll, err := waggle.NewCollection(spec, &waggle.CollectionOptions{Hooks: map[string]*progtype.Kind{"p": hook.Kind()}})
+		coll, err := waggle.NewCollection(spec, &waggle.CollectionOptions{Unverified: true, Hooks: map[string]*progtype.Kind{"p": hook.Kind()}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -209,7 +209,7 @@ func TestRuns_rawTracepointReused(t *testing.T) {
 	spec := &ebpf.CollectionSpec{Programs: map[string]*ebpf.ProgramSpec{
 		"p": {Name: "p", Type: ebpf.RawTracepoint, License: "GPL", Instructions: stateProgram(t, "r6 = *(u64 *)(r1 + 8)\n")},
 	}}
-	coll, err := waggle.NewCollection(spec, nil)
+	coll, err := waggle.NewCollection(spec, &waggle.CollectionOptions{Unverified: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,9 @@ import (
 // flagRdonlyProg is BPF_F_RDONLY_PROG: programs may only read the map.
 const flagRdonlyProg = 1 << 7
 
+// flagWronlyProg is BPF_F_WRONLY_PROG: programs may only write the map.
+const flagWronlyProg = 1 << 8
+
 // Verify runs waggle's verifier on the program, as BPF_PROG_LOAD runs
 // Linux's: it explores every path and returns what it found, or a
 // *verifier.Error that says why the program is unsafe. opts may be nil.
@@ -48,7 +51,7 @@ func (p *Program) verifierProgram() (*verifier.Program, error) {
 	}
 	for i, m := range c.all {
 		spec := m.Spec()
-		vm := verifier.Map{Spec: spec, ReadOnly: spec.Flags&flagRdonlyProg != 0, SpinLock: c.lockOff[m]}
+		vm := verifier.Map{Spec: spec, ReadOnly: spec.Flags&flagRdonlyProg != 0, WriteOnly: spec.Flags&flagWronlyProg != 0, SpinLock: c.lockOff[m]}
 		if vm.SpinLock < 0 {
 			vm.SpinLock = -1
 		}

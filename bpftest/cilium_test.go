@@ -53,7 +53,10 @@ var ciliumFlags = []string{
 var knownDiffs = []struct {
 	object, cases, cause string
 }{
-	// None today: every case that passes in the kernel passes in waggle.
+	// The unrolled memcmp check explores more states in waggle's verifier
+	// than in Linux's (988,381 processed instructions) and reaches the
+	// 1,000,000-instruction budget; not investigated yet.
+	{"builtins.o", "builtin_memcmp", "waggle's verifier reaches the 1,000,000-instruction budget where Linux's processes 988,381"},
 }
 
 // kernelFails are the cases that fail in the kernel as in waggle, by

@@ -21,6 +21,11 @@ type callMeta struct {
 	release   uint32 // the reference an argument releases
 	funcStart int    // the ArgPtrToFunc callback's first slot, -1 for none
 	uninit    []uninitMem
+	// write says the memory argument being checked is written by the
+	// helper.
+	write bool
+	// argRef is the reference the first referenced argument holds.
+	argRef uint32
 }
 
 // uninitMem is stack memory a helper fills.
@@ -40,15 +45,15 @@ func (v *verifier) checkHelperCall(ins isa.Instruction) error {
 		case name == "":
 			return v.errorf(pc, "invalid func unknown#%d", id)
 		case !v.p.Kind.Allowed(id):
-			return hinted(v.errorf(pc, "program of this type cannot use helper bpf_%s#%d", name, id),
-				"%s programs may not call bpf_%s in Linux", v.p.Kind, name)
+			return hinted(v.errorf(pc, "program of this type cannot use helper bpf_%s#%d (%s programs may not call bpf_%s, as in Linux)", name, id, v.p.Kind, name),
+				"call it from a program type that may, or do without it")
 		default:
 			return v.errorf(pc, "bpf_%s#%d is not available on this target (not implemented in user space yet)", name, id)
 		}
 	}
 	if proto.GPLOnly && !v.p.GPL {
-		return hinted(v.errorf(pc, "cannot call GPL-restricted function from non-GPL compatible program"),
-			"bpf_%s is GPL-only: license the object \"GPL\" or \"Dual BSD/GPL\"", name)
+		return hinted(v.errorf(pc, "cannot call GPL-restricted function from non-GPL compatible program (bpf_%s is GPL-only)", name),
+			"license the object \"GPL\" or \"Dual BSD/GPL\"")
 	}
 	if v.cur.lock != 0 && id != helpers.IDSpinUnlock {
 		return v.errorf(pc, "function calls are not allowed while holding a lock")
@@ -185,13 +190,15 @@ func (v *verifier) setReturn(r0 *reg, id int32, proto helpers.Proto, meta *callM
 		r0.flags |= flagMaybeNull
 		r0.id = v.nextID()
 	}
+	switch id {
+	case 95, 96, 98: // bpf_sk_fullsock, bpf_tcp_sock, bpf_get_listener_sock: casts of their argument
+		r0.ref = meta.argRef
+	}
 	if proto.Acquire {
 		ref := v.nextID()
 		v.cur.refs = append(v.cur.refs, refState{id: ref, insn: pc})
 		r0.ref = ref
-		if r0.id == 0 {
-			r0.id = ref
-		}
+		r0.id = ref // a NULL check of it settles the reference too
 	}
 	return nil
 }
@@ -257,6 +264,10 @@ func (v *verifier) checkArg(id int32, name string, proto helpers.Proto, i int, a
 	if err != nil {
 		return err
 	}
+	meta.write = false
+	if r.ref != 0 && meta.argRef == 0 {
+		meta.argRef = r.ref
+	}
 	base := at.Base()
 	mayNull := at&helpers.ArgMaybeNull != 0
 	if at&helpers.ArgRelease != 0 && !(mayNull && r.isNull()) {
@@ -307,6 +318,7 @@ func (v *verifier) checkArg(id int32, name string, proto helpers.Proto, i int, a
 			return v.typeMismatch(rn, r, memTypes...)
 		}
 		if at&helpers.ArgFixedSize != 0 {
+			meta.write = at&(helpers.ArgUninit|helpers.ArgWrite) != 0
 			return v.helperMem(rn, r, int(proto.ArgSize[i]), at&helpers.ArgUninit != 0, meta)
 		}
 		// Sized by the next argument: checked there.
@@ -322,9 +334,8 @@ func (v *verifier) checkArg(id int32, name string, proto helpers.Proto, i int, a
 				"the size may be negative: make it unsigned or bound it")
 		}
 		if r.v.UMin == 0 && base == helpers.ArgConstSize {
-			if r.v.UMax == 0 {
-				return v.errorf(pc, "R%d invalid zero-sized read: u64=[0,0]", rn)
-			}
+			return hinted(v.errorf(pc, "R%d invalid zero-sized read: u64=[%d,%d]", rn, r.v.UMin, r.v.UMax),
+				"the size may be 0 here, which this helper does not take: check it first (if (len == 0) return ...;)")
 		}
 		if r.v.UMax >= maxVarOff {
 			return hinted(v.errorf(pc, "R%d unbounded memory access, use 'var &= const' or 'if (var < const)'", rn),
@@ -343,6 +354,7 @@ func (v *verifier) checkArg(id int32, name string, proto helpers.Proto, i int, a
 			}
 			return nil
 		}
+		meta.write = pat&(helpers.ArgUninit|helpers.ArgWrite) != 0
 		return v.helperMem(rn-1, prev, int(r.v.UMax), pat&helpers.ArgUninit != 0, meta)
 	case helpers.ArgConstAllocSizeOrZero:
 		if r.typ != scalarReg || !r.v.IsConst() {
@@ -447,6 +459,15 @@ func (v *verifier) helperMem(rn isa.Register, r *reg, size int, uninit bool, met
 		return nil
 	case ptrMapValue, ptrMapKey:
 		p := *r
+		if r.typ == ptrMapValue {
+			mm := v.p.Maps[r.mapIdx]
+			if (uninit || meta.write) && mm.ReadOnly {
+				return v.errorf(pc, "write into map forbidden, value_size=%d off=%d size=%d", mm.Spec.ValueSize, off, size)
+			}
+			if !uninit && mm.WriteOnly {
+				return v.errorf(pc, "read from map forbidden, value_size=%d off=%d size=%d", mm.Spec.ValueSize, off, size)
+			}
+		}
 		m := v.p.Maps[r.mapIdx].Spec
 		lim := int64(m.ValueSize)
 		if r.typ == ptrMapKey {
@@ -540,6 +561,9 @@ func (v *verifier) spinLock(rn isa.Register, r *reg, lock bool) error {
 	return nil
 }
 
+// idGetLocalStorage is bpf_get_local_storage's id.
+const idGetLocalStorage = 81
+
 // checkMapFunc is check_map_func_compatibility, for the maps and helpers
 // whose pairing the kernel restricts.
 func (v *verifier) checkMapFunc(id int32, name string, idx int32) error {
@@ -548,6 +572,13 @@ func (v *verifier) checkMapFunc(id int32, name string, idx int32) error {
 		return v.errorf(v.insnIdx, "cannot pass map_type %d into func bpf_%s#%d", uint32(m.Type), name, id)
 	}
 	switch id {
+	case idGetLocalStorage:
+		if m.Type != maps.CgroupStorage && m.Type != maps.PerCPUCgroupStorage {
+			return bad()
+		}
+		if f := v.reg(isa.R2); f.typ != scalarReg || !f.v.IsConst() || f.v.Var.Value != 0 {
+			return v.errorf(v.insnIdx, "get_local_storage() doesn't support non-zero flags")
+		}
 	case helpers.IDTailCall:
 		if m.Type != maps.ProgArray {
 			return bad()
@@ -562,6 +593,14 @@ func (v *verifier) checkMapFunc(id int32, name string, idx int32) error {
 		}
 	}
 	switch m.Type {
+	case maps.StackTrace:
+		if id != 27 { // bpf_get_stackid
+			return bad()
+		}
+	case maps.CgroupStorage, maps.PerCPUCgroupStorage:
+		if id != idGetLocalStorage {
+			return bad()
+		}
 	case maps.ProgArray:
 		if id != helpers.IDTailCall {
 			return bad()

@@ -379,7 +379,7 @@ func (v *verifier) checkStackDepth() error {
 	for si, sp := range v.subprogs {
 		for pc := sp.start; pc < sp.end; pc++ {
 			ins := v.insns[pc]
-			if ins.IsLocalCall() && v.aux[pc].seen {
+			if ins.IsLocalCall() {
 				if t := idx(pc + 1 + int(ins.Imm)); t >= 0 {
 					calls[si] = append(calls[si], t)
 				}
@@ -395,8 +395,8 @@ func (v *verifier) checkStackDepth() error {
 			return &Error{Program: v.p.Name, Insn: v.subprogs[si].start, Msg: fmt.Sprintf("combined stack size of %d calls is %d. Too large", len(chain), total),
 				Hint: "keep less on the stack: the functions on one chain of calls share 512 bytes"}
 		}
-		if depth >= maxFrames {
-			return nil
+		if depth > maxFrames {
+			return &Error{Program: v.p.Name, Insn: v.subprogs[si].start, Msg: fmt.Sprintf("the call stack of %d frames is too deep !", depth)}
 		}
 		for _, c := range calls[si] {
 			if v.subprogs[c].global {

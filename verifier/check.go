@@ -169,6 +169,10 @@ func (v *verifier) isStateVisited(pc int) (bool, error) {
 				v.propagateLiveness(old, cur)
 				continue
 			}
+			if v.loopsForever(old, cur) {
+				return false, hinted(v.errorf(pc, "infinite loop detected at insn %d", pc),
+					"the loop comes back to insn %d with nothing changed: some value must change and be tested on each round", pc)
+			}
 			if !force && v.jmpsProcessed-v.prevJmps < 20 && v.processed-v.prevInsnsAtJump < 100 {
 				add = false
 			}
@@ -222,6 +226,37 @@ func (v *verifier) isStateVisited(pc int) (bool, error) {
 	}
 	v.explored[pc] = append(v.explored[pc], &checkpoint{st: cp})
 	return false, nil
+}
+
+// loopsForever reports whether the current state is an in-progress
+// ancestor's state again, unchanged: a loop that cannot end
+// (states_maybe_looping with an exact comparison).
+func (v *verifier) loopsForever(old, cur *state) bool {
+	if len(old.frames) != len(cur.frames) || old.mayGotoDepth != cur.mayGotoDepth || old.callbackDepth != cur.callbackDepth {
+		return false
+	}
+	of, cf := old.cur(), cur.cur()
+	for i := range of.regs {
+		a, b := of.regs[i], cf.regs[i]
+		a.precise, b.precise = false, false
+		if a != b {
+			return false
+		}
+	}
+	for i := range old.frames {
+		a, b := old.frames[i].stack, cur.frames[i].stack
+		if len(a) != len(b) {
+			return false
+		}
+		for j := range a {
+			x, y := a[j], b[j]
+			x.spill.precise, y.spill.precise = false, false
+			if x != y {
+				return false
+			}
+		}
+	}
+	return v.covers(old, cur, true)
 }
 
 // inLoop reports whether a checkpoint lies in a loop still being

@@ -126,7 +126,7 @@ func (v *verifier) branchTaken(dst, src *reg, op isa.JumpOp, wide bool) scalar.O
 	case src.isPointer() && dst.isNull():
 		ptr = src
 	}
-	if ptr != nil && wide && !ptr.maybeNull() && ptr.typ != ptrPacketEnd && ptr.typ != ptrFunc {
+	if ptr != nil && wide && notNull(ptr) {
 		switch op {
 		case isa.JumpEq:
 			return scalar.Never
@@ -135,6 +135,20 @@ func (v *verifier) branchTaken(dst, src *reg, op isa.JumpOp, wide bool) scalar.O
 		}
 	}
 	return scalar.Maybe
+}
+
+// notNull reports whether a pointer is known not to be NULL, for the
+// types the kernel knows that of (reg_not_null): not the context, the
+// stack or the packet, whose comparisons with 0 stay undecided.
+func notNull(r *reg) bool {
+	if r.maybeNull() {
+		return false
+	}
+	switch r.typ {
+	case ptrSocket, ptrTCPSock, ptrMapValue, ptrMapKey, ptrSockCommon, ptrMem:
+		return true
+	}
+	return false
 }
 
 // refine narrows the state s of one side of a conditional jump; it
@@ -230,7 +244,10 @@ func (v *verifier) markNull(s *state, id, ref uint32, isNull bool) {
 			o.id = 0
 		}
 	})
-	if isNull && ref != 0 {
+	if isNull && ref != 0 && ref == id {
+		// The acquired object itself was NULL: nothing to release. (A
+		// cast of a referenced pointer, whose id is its own, keeps the
+		// reference of what it was cast from.)
 		v.releaseRef(s, ref)
 	}
 }
@@ -241,7 +258,7 @@ func (v *verifier) pktCompare(s *state, ins isa.Instruction, dst, src *reg, op i
 	// good reports whether a pointer a compared with b is the packet
 	// pointer and b its end (pkt vs pkt_end, or pkt_meta vs pkt).
 	good := func(a, b *reg) bool {
-		return a.typ == ptrPacket && b.typ == ptrPacketEnd || a.typ == ptrPacketMeta && b.typ == ptrPacket
+		return a.mapIdx == b.mapIdx && (a.typ == ptrPacket && b.typ == ptrPacketEnd || a.typ == ptrPacketMeta && b.typ == ptrPacket)
 	}
 	switch op {
 	case isa.JumpGT:
@@ -285,9 +302,9 @@ func (v *verifier) goodPkt(s *state, p *reg, open bool) {
 	if open {
 		rng++
 	}
-	typ, id := p.typ, p.id
+	typ, id, region := p.typ, p.id, p.mapIdx
 	s.forEachReg(func(o *reg) {
-		if o.typ == typ && o.id == id && o.rng < rng {
+		if o.typ == typ && o.id == id && o.mapIdx == region && o.rng < rng {
 			o.rng = rng
 		}
 	})

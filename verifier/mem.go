@@ -3,6 +3,7 @@ package verifier
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 
 	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/maps"
@@ -147,6 +148,23 @@ func (v *verifier) checkMem(a access) (reg, error) {
 			return out, v.errorf(pc, "R%d leaks addr into mem", regOf(a))
 		}
 	}
+	// Stack accesses (and atomics anywhere) must be aligned to their size
+	// (check_ptr_alignment): spill tracking depends on it.
+	if p.typ == ptrStack || a.atomic && p.typ != ptrPacket && p.typ != ptrPacketMeta {
+		at := p.v.Var.Add(scalar.TnumConst(uint64(int64(off))))
+		if at.Value&uint64(a.size-1) != 0 || at.Mask&uint64(a.size-1) != 0 {
+			desc := ""
+			if p.typ == ptrStack {
+				desc = "stack "
+			}
+			vo := p.v.Var.String()
+			if p.v.Var.IsConst() {
+				vo = fmt.Sprint(int64(p.v.Var.Value))
+			}
+			return out, hinted(v.errorf(pc, "misaligned %saccess off %s+%d+%d size %d", desc, vo, p.off, a.off, a.size),
+				"an access of %d bytes must be at an offset that is a multiple of %d", a.size, a.size)
+		}
+	}
 	var err error
 	switch p.typ {
 	case ptrStack:
@@ -273,6 +291,9 @@ func (v *verifier) mapAccess(a access, p *reg, off int) (reg, error) {
 	if a.write && m.ReadOnly && p.typ == ptrMapValue {
 		return out, v.errorf(pc, "write into map forbidden, value_size=%d off=%d size=%d", size, off, a.size)
 	}
+	if (!a.write || a.atomic) && m.WriteOnly && p.typ == ptrMapValue {
+		return out, v.errorf(pc, "read from map forbidden, value_size=%d off=%d size=%d", size, off, a.size)
+	}
 	if lk := m.SpinLock; lk >= 0 && p.typ == ptrMapValue {
 		lo, hi := int64(off)+p.v.SMin, int64(off)+int64(p.v.UMax)+int64(a.size)
 		if p.v.SMin >= 0 && lo < int64(lk)+4 && hi > int64(lk) {
@@ -389,6 +410,20 @@ func (v *verifier) ctxAccess(a access, p *reg, off int) (reg, error) {
 	}
 	l := kind.Context()
 	if f := l.Field(off); f != nil && (f.Kind == progtype.Pointer || f.Name == "sk" && a.size == 8) && off == f.Off {
+		if kind.Type() == progtype.UserHook {
+			// A user hook's []byte member is a pointer pair, NAME and
+			// NAME_end, checked as a packet and its end are.
+			if base := l.FieldByName(strings.TrimSuffix(f.Name, "_end")); strings.HasSuffix(f.Name, "_end") && base != nil && base.Kind == progtype.Pointer {
+				out.setPointer(ptrPacketEnd)
+				out.mapIdx = int32(base.Off)
+				return out, nil
+			}
+			if end := l.FieldByName(f.Name + "_end"); end != nil && end.Kind == progtype.Pointer {
+				out.setPointer(ptrPacket)
+				out.mapIdx = int32(f.Off)
+				return out, nil
+			}
+		}
 		t, flags := ctxPointer(l.Name, f.Name)
 		if t != notInit {
 			out.setPointer(t)
@@ -476,8 +511,13 @@ func (v *verifier) checkLdAbs(ins isa.Instruction) error {
 	default:
 		return v.errorf(pc, "BPF_LD_[ABS|IND] instructions not allowed for this program type")
 	}
-	if len(v.cur.frames) > 1 {
-		return v.errorf(pc, "BPF_LD_[ABS|IND] instructions cannot be mixed with bpf-to-bpf calls")
+	for _, f := range v.cur.frames {
+		if f.callback {
+			return v.errorf(pc, "cannot use BPF_LD_[ABS|IND] within callback")
+		}
+	}
+	if v.cur.lock != 0 {
+		return v.errorf(pc, "BPF_LD_[ABS|IND] cannot be used inside bpf_spin_lock-ed region")
 	}
 	r6, err := v.readReg(isa.R6)
 	if err != nil {

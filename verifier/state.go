@@ -1,6 +1,8 @@
 package verifier
 
 import (
+	"math/bits"
+
 	"github.com/waggle-bpf/waggle/isa"
 )
 
@@ -284,7 +286,7 @@ func (v *verifier) regCovers(rold, rcur *reg, m *idMap) bool {
 	}
 	switch rold.typ {
 	case ptrPacket, ptrPacketMeta:
-		if rold.rng > rcur.rng || rold.off != rcur.off {
+		if rold.rng > rcur.rng || rold.off != rcur.off || rold.mapIdx != rcur.mapIdx {
 			return false
 		}
 		return rcur.v.Within(rold.v) && m.check(rold.id, rcur.id)
@@ -323,14 +325,19 @@ func (v *verifier) regCovers(rold, rcur *reg, m *idMap) bool {
 
 // stackCovers is stacksafe: slot by slot, byte by byte.
 func (v *verifier) stackCovers(of, cf *frame, m *idMap) bool {
-	for i := range of.stack {
-		if i < 64 && of.read&(1<<uint(i)) == 0 {
-			continue // no path from the checkpoint read it
+	// Only the slots some path from the checkpoint read matter.
+	for r := of.read; r != 0; r &= r - 1 {
+		i := bits.TrailingZeros64(r)
+		if i >= len(of.stack) {
+			break
 		}
 		os := &of.stack[i]
 		var cs *slot
 		if i < len(cf.stack) {
 			cs = &cf.stack[i]
+			if cs.kinds == os.kinds && !os.spilled() {
+				continue // the same bytes
+			}
 		}
 		for b := 0; b < 8; b++ {
 			ok := os.kinds[b]
@@ -355,8 +362,14 @@ func (v *verifier) stackCovers(of, cf *frame, m *idMap) bool {
 			if cs == nil || !cs.spilled() {
 				return false
 			}
+			if of.spillPrecise&(1<<uint(i)) == 0 && !m.exact && os.spill.typ == scalarReg {
+				if cs.spill.typ != scalarReg {
+					return false
+				}
+				continue // an imprecise spilled scalar covers any scalar
+			}
 			o := os.spill
-			o.precise = i < 64 && of.spillPrecise&(1<<uint(i)) != 0
+			o.precise = of.spillPrecise&(1<<uint(i)) != 0
 			if !v.regCovers(&o, &cs.spill, m) {
 				return false
 			}

@@ -49,6 +49,8 @@ type Map struct {
 	// as the kernel reads a frozen read-only map at verification.
 	ReadOnly bool
 	Frozen   []byte
+	// WriteOnly maps (BPF_F_WRONLY_PROG) may not be read by the program.
+	WriteOnly bool
 	// SpinLock is where the value holds its struct bpf_spin_lock (from
 	// the map's BTF), or -1 for none.
 	SpinLock int

@@ -21,6 +21,7 @@ import (
 	"github.com/waggle-bpf/waggle/internal/capture"
 	"github.com/waggle-bpf/waggle/loader"
 	"github.com/waggle-bpf/waggle/progtype"
+	"github.com/waggle-bpf/waggle/verifier"
 )
 
 // objectFlags are the flags of "waggle run" for ELF objects with program
@@ -36,6 +37,7 @@ type objectFlags struct {
 	repeat             uint32
 	cpus               int
 	mode               string
+	unverified         bool
 	asJSON, printTrace bool
 	duration           time.Duration
 	net                string
@@ -124,7 +126,7 @@ func (e *env) runObject(path string, obj *loader.Object, f *objectFlags) error {
 	if budget == 0 {
 		budget = math.MaxUint64
 	}
-	opts := &waggle.CollectionOptions{CPUs: f.cpus, Mode: m, Budget: budget}
+	opts := &waggle.CollectionOptions{CPUs: f.cpus, Mode: m, Budget: budget, Unverified: f.unverified}
 	if opts.Net, err = loadNet(f.net); err != nil {
 		return err
 	}
@@ -151,6 +153,15 @@ func (e *env) runObject(path string, obj *loader.Object, f *objectFlags) error {
 	prog, err := pickProgram(coll, f.program)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
+	}
+	// Verify (and prepare) before the first packet: a rejected program
+	// is said once, with its explanation.
+	if err := prog.Prepare(); err != nil {
+		var ve *verifier.Error
+		if errors.As(err, &ve) {
+			fmt.Fprint(e.stderr, indent(ve.Explain()))
+			return exitError{code: 1, msg: fmt.Sprintf("%s: %v (waggle verify %s --program %s tells more; --unverified runs it anyway, checked at run time)", path, err, path, prog.Name())}
+		}
 	}
 	om := newObjectMaps(obj, coll, func(msg string) { fmt.Fprintln(e.stderr, "waggle: warning:", msg) })
 	if err := om.init(f.mapInit); err != nil {

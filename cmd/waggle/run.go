@@ -80,10 +80,13 @@ unless --mem or --mem-hex is given), or an ELF section without a program
 type (--section). Memory is passed as the conformance suite does: r1 points
 to a writable copy, r2 holds its length.
 
-Programs are not verified yet, so they run in checked mode: every memory
-access is validated against the memory the run owns, and a bad one stops
-the run with an error naming the instruction. Fast mode, which skips the
-checks, needs a verifier and is refused until waggle has one.
+Programs of objects are verified first, as Linux loads only what its
+verifier accepts (waggle verify says why one is rejected); --unverified
+runs them without the verifier. Raw programs are not verified. Either way
+they run in checked mode: every memory access is validated against the
+memory the run owns, and a bad one stops the run with an error naming the
+instruction. Fast mode, which skips those checks, is refused until the
+verifier's soundness is established.
 
 Every run is bounded: --budget bounds the instructions a run executes
 (counted where it loops, calls and enters callbacks), and --timeout stops
@@ -226,6 +229,7 @@ error naming the instruction.`,
 	f.Uint64Var(&budget, "budget", waggle.DefaultBudget, "stop a run after this many instructions (counted at loops, calls and callbacks; 0: no limit)")
 	f.DurationVar(&timeout, "timeout", 0, "stop running after this long, e.g. 5s (0: no limit)")
 	f.StringVar(&obj.program, "program", "", "the object's program to run")
+	f.BoolVar(&obj.unverified, "unverified", false, "run the object's programs without verifying them first (checked mode catches bad accesses at run time)")
 	f.StringVar(&obj.progType, "type", "", "program type (xdp, tc, socket, ...) of the program run, overriding its section name's, and of every program whose section names none")
 	f.StringVar(&obj.pcapIn, "pcap", "", "run over the frames of this capture `FILE` (pcap or pcapng)")
 	f.StringVar(&obj.pcapOut, "out", "", "write the frames the program passes or transmits to this pcap `FILE`")

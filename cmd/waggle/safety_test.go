@@ -27,9 +27,9 @@ func TestRun_hostile(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{"object loop, budget", []string{"run", obj, "--program", "forever", "--data-in", pkt, "--budget", "1000"},
+		{"object loop, budget", []string{"run", obj, "--program", "forever", "--data-in", pkt, "--budget", "1000", "--unverified"},
 			[]string{"--budget reached", "instruction 5", "allowed 1000 instructions", "hostile.c:"}},
-		{"object loop, timeout", []string{"run", obj, "--program", "forever", "--data-in", pkt, "--timeout", "50ms"},
+		{"object loop, timeout", []string{"run", obj, "--program", "forever", "--data-in", pkt, "--timeout", "50ms", "--unverified"},
 			[]string{"--timeout 50ms reached", "instruction 5", "deadline exceeded"}},
 		{"nested bpf_loops, timeout", []string{"run", obj, "--program", "nested_loops", "--data-in", pkt, "--timeout", "50ms"},
 			[]string{"--timeout 50ms reached", "instruction 13"}},
@@ -66,7 +66,7 @@ func TestRun_hostile(t *testing.T) {
 func TestRun_hostilePcap(t *testing.T) {
 	const obj = "../../testdata/hostile/hostile.o"
 	code, stdout, stderr := runCLI(t, "", "run", obj, "--program", "forever", "--pcap", "../../examples/traffic/traffic.pcap",
-		"--timeout", "100ms", "--json")
+		"--timeout", "100ms", "--json", "--unverified")
 	var sum packetSummary
 	if code != 1 || json.Unmarshal([]byte(stdout), &sum) != nil {
 		t.Fatalf("status %d, %q, %q", code, stdout, stderr)
@@ -75,7 +75,7 @@ func TestRun_hostilePcap(t *testing.T) {
 		t.Errorf("summary %+v", sum)
 	}
 	code, stdout, _ = runCLI(t, "", "run", obj, "--program", "forever", "--pcap", "../../examples/traffic/traffic.pcap",
-		"--budget", "100", "--json")
+		"--budget", "100", "--json", "--unverified")
 	sum = packetSummary{}
 	if code != 1 || json.Unmarshal([]byte(stdout), &sum) != nil || sum.Packets != 1000 || sum.Errors != 1000 || !strings.Contains(sum.FirstError, "--budget reached") {
 		t.Errorf("status %d, summary %+v", code, sum)

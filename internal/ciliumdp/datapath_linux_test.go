@@ -27,6 +27,7 @@ import (
 	"github.com/waggle-bpf/waggle/kernel"
 	"github.com/waggle-bpf/waggle/maps"
 	"github.com/waggle-bpf/waggle/netenv"
+	"github.com/waggle-bpf/waggle/verifier"
 )
 
 // Cilium's datapath of six years (the releases of ciliumsrc.Releases and
@@ -136,6 +137,7 @@ type stats struct {
 	programs, kernel, waggle, both int
 	compared, runs, agree, masked  int
 	mapsCompared                   int
+	bothVerifiers                  int            // programs both verifiers refuse
 	refused                        map[string]int // the kernel's reasons
 	diffs                          []string
 	used                           map[string]bool // the entries of the lists met
@@ -207,6 +209,9 @@ func TestDatapath(t *testing.T) {
 		sort.Strings(reasons)
 		for _, r := range reasons {
 			t.Logf("    refused %d: %s", st.refused[r], r)
+		}
+		if st.bothVerifiers > 0 {
+			t.Logf("    waggle's verifier refuses %d of the programs the kernel refuses, the others for reasons outside the verifier", st.bothVerifiers)
 		}
 		for _, d := range st.diffs {
 			t.Logf("    difference: %s", d)
@@ -340,10 +345,16 @@ func (st *stats) object(t *testing.T, treeName string, b ciliumdp.Built, kernelE
 			switch {
 			case werrs[n] != nil && listed:
 				t.Logf("program %s: waggle refuses it too: %s", n, firstLine(werrs[n].Error()))
+			case errors.Is(werrs[n], verifier.ErrRejected):
+				// Both verifiers refuse it: agreement.
+				st.bothVerifiers++
+				t.Logf("program %s: waggle's verifier refuses it too: %s", n, firstLine(werrs[n].Error()))
 			case werrs[n] != nil:
 				t.Errorf("program %s: both refuse it: list it in bothRefuse (waggle: %s)", n, firstLine(werrs[n].Error()))
 			case listed:
 				t.Errorf("program %s prepares in waggle now: remove it from bothRefuse", n)
+			default:
+				t.Errorf("program %s: waggle's verifier accepts it, the kernel's refuses it (%s)", n, firstLine(kerr.Error()))
 			}
 			continue
 		}

@@ -1,0 +1,146 @@
+package kselftest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/waggle-bpf/waggle"
+	"github.com/waggle-bpf/waggle/verifier"
+)
+
+// waggleVerifier is waggle's verifier as Compare runs it: each object is
+// loaded once as a waggle Collection (a raw case as RawSpec gives it), each
+// case's program verified in its mode. Objects and programs waggle does
+// not load are skipped with the reason.
+func waggleVerifier(s *Suite) func(Case) Verdict {
+	type loaded struct {
+		coll *waggle.Collection
+		err  error
+	}
+	colls := map[string]loaded{}
+	return func(c Case) Verdict {
+		program := c.Program
+		l, ok := colls[c.Object]
+		if c.Insns != nil {
+			program, ok = "test", false
+		}
+		if !ok {
+			var spec *ebpf.CollectionSpec
+			var err error
+			if c.Insns != nil {
+				spec, err = RawSpec(c)
+			} else {
+				spec, err = s.Spec(c)
+			}
+			if err == nil {
+				l.coll, l.err = waggle.NewCollection(spec, nil)
+			} else {
+				l.err = err
+			}
+			if c.Insns == nil {
+				colls[c.Object] = l
+			}
+		}
+		if l.err != nil {
+			if c.Insns != nil {
+				// Raw tests: the loader's error names the instruction.
+				return Verdict{Skip: "waggle does not load the test: " + l.err.Error()}
+			}
+			return Verdict{Skip: "waggle does not load the object: " + l.err.Error()}
+		}
+		p := l.coll.Programs[program]
+		if p == nil {
+			return Verdict{Skip: "waggle has no program " + c.Program}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		var log strings.Builder
+		res, err := p.Verify(ctx, &verifier.Options{Unprivileged: c.Mode == Unprivileged, Log: &log})
+		switch {
+		case err == nil:
+			return Verdict{Accepted: true, Log: log.String(), Processed: res.Processed, Time: res.Duration}
+		case errors.Is(err, verifier.ErrRejected):
+			return Verdict{Log: log.String() + err.Error() + "\n"}
+		case ctx.Err() != nil:
+			return Verdict{Err: fmt.Errorf("waggle's verifier: %w", err)}
+		}
+		var pe *waggle.PrepareError
+		if errors.As(err, &pe) {
+			// Without the program's name, so that the report groups
+			// the skips by reason.
+			return Verdict{Skip: "waggle does not prepare the program: " + pe.Err.Error()}
+		}
+		return Verdict{Err: err}
+	}
+}
+
+// knownAccepts are the cases waggle's verifier accepts and Linux's refuses
+// (privileged), with what waggle lacks: each is a gap to close, not a
+// difference to keep. A case accepted against the kernel's refusal that
+// is not listed fails the test, and so does (on a full run) a listed one
+// that no longer is.
+var knownAccepts = map[string]string{
+	"verifier/direct_value_access.c/#353@priv":                                    "lddw's reserved fields with a map reference are not checked",
+	"verifier/ld_imm64.c/#471@priv":                                               "lddw's reserved fields with a map reference are not checked",
+	"verifier_direct_packet_access.c/packet_access_test17_pruning_alignment@priv": "BPF_F_STRICT_ALIGNMENT is not applied",
+	"verifier_helper_packet_access.c/test12_cls_unsuitable_helper_2@priv":         "helpers without packet access (the proto's pkt_access) are not told apart",
+	"verifier_jeq_infer_not_null.c/unchanged_for_jne_true_branch@priv":            "comparing two maybe-NULL pointers does not keep them unchecked as Linux does",
+	"verifier_ld_ind.c/ld_abs_subprog_early_exit@priv":                            "LD_ABS in a subprogram is not treated as a possible return",
+	"verifier_ld_ind.c/ld_abs_void_subprog_reject@priv":                           "LD_ABS in a subprogram is not checked against its BTF return type",
+	"verifier_ld_ind.c/ld_ind_subprog_early_exit@priv":                            "LD_IND in a subprogram is not treated as a possible return",
+	"verifier_ld_ind.c/ld_ind_void_subprog_reject@priv":                           "LD_IND in a subprogram is not checked against its BTF return type",
+	"verifier_meta_access.c/meta_access_test10@priv":                              "packet metadata bounds are not checked as Linux does",
+	"verifier_meta_access.c/meta_access_test6@priv":                               "packet metadata bounds are not checked as Linux does",
+	"verifier_mtu.c/tc_uninit_mtu@priv":                                           "uninitialised stack given to a helper that reads and writes it",
+	"verifier_ref_tracking.c/_64_bit_access_of_member@priv":                       "bpf_sock field sizes are not checked",
+	"verifier_var_off.c/zero_sized_access_max_out_of_bound@priv":                  "zero-sized variable-offset stack access bounds",
+}
+
+// testWaggle measures waggle's verifier with Compare: against the
+// selftests' expected verdicts and, as root, against this kernel's. It
+// fails when the verifier does not finish within its context or returns
+// an error that is neither a verdict nor a program waggle does not
+// prepare; when it accepts a program the kernel refuses that knownAccepts
+// does not list; and, on a full run, when it agrees with the kernel on
+// fewer than 95% of the cases both decide.
+func testWaggle(t *testing.T, s *Suite, cases []Case) {
+	var kernel func(Case) Verdict
+	if isRoot() {
+		kernel = s.Kernel
+	}
+	rep := Compare(cases, waggleVerifier(s), kernel)
+	var b strings.Builder
+	rep.Write(&b)
+	t.Logf("waggle's verifier against the selftests (%d cases, took %v):\n%s", len(cases), rep.Took.Round(time.Millisecond), b.String())
+	seen := map[string]bool{}
+	for _, r := range rep.Results {
+		if r.Verdict.Err != nil {
+			t.Errorf("%s: %v", r.Case.ID(), r.Verdict.Err)
+		}
+		if r.KernelCompared() && r.Verdict.Accepted && !r.Kernel.Accepted {
+			id := r.Case.ID()
+			if why, ok := knownAccepts[id]; ok {
+				seen[id] = true
+				t.Logf("%s: known gap, accepted where the kernel refuses: %s", id, why)
+				continue
+			}
+			t.Errorf("%s: waggle's verifier accepts it, the kernel refuses it: %s", id, r.Kernel.Reason())
+		}
+	}
+	if kernel == nil || testing.Short() {
+		return
+	}
+	for id := range knownAccepts {
+		if !seen[id] {
+			t.Errorf("%s is listed in knownAccepts but the kernel's and waggle's verdicts no longer differ that way: remove it", id)
+		}
+	}
+	if tot := rep.Total; tot.KernelCompared > 0 && tot.AgreeKernel*100 < 95*tot.KernelCompared {
+		t.Errorf("waggle's verifier agrees with the kernel on %d of %d cases (%.1f%%), below 95%%", tot.AgreeKernel, tot.KernelCompared, 100*float64(tot.AgreeKernel)/float64(tot.KernelCompared))
+	}
+}
