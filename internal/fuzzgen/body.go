@@ -37,7 +37,7 @@ func (a *asm) resolve() []isa.Instruction {
 			panic("BUG: fuzzgen: unbound label")
 		}
 		rel := t - f.pc - 1
-		if a.insns[f.pc].Op == isa.OpJA32 {
+		if a.insns[f.pc].Op == isa.OpJA32 || a.insns[f.pc].IsLocalCall() {
 			a.insns[f.pc].Imm = int32(rel)
 		} else {
 			if rel < math.MinInt16 || rel > math.MaxInt16 {

@@ -1,5 +1,10 @@
-// Package fuzzgen owns the random program generator of the differential
-// tests: from a seed it deterministically builds an XDP program that the
+// Package fuzzgen owns the random program generators of the differential
+// tests. Generate, described here, feeds the engines' comparison with the
+// kernel; GeneratePtr (ptr.go) feeds the verifier's, with programs that
+// do pointer and bounds tricks, right or with one near miss, for XDP,
+// sched_cls and socket filter, and their inputs (internal/verifuzz).
+//
+// From a seed Generate deterministically builds an XDP program that the
 // Linux 6.18 verifier accepts, together with its input packet, such that the
 // output packet and the return value capture the program's whole final
 // state. The same program runs in the kernel (BPF_PROG_TEST_RUN) and in
