@@ -26,6 +26,9 @@ type callMeta struct {
 	write bool
 	// argRef is the reference the first referenced argument holds.
 	argRef uint32
+	// constKey is the map key when it is a known constant on the stack,
+	// -1 otherwise (get_constant_map_key).
+	constKey int64
 }
 
 // uninitMem is stack memory a helper fills.
@@ -58,7 +61,7 @@ func (v *verifier) checkHelperCall(ins isa.Instruction) error {
 	if v.cur.lock != 0 && id != helpers.IDSpinUnlock {
 		return v.errorf(pc, "function calls are not allowed while holding a lock")
 	}
-	meta := callMeta{mapIdx: -1, funcStart: -1}
+	meta := callMeta{mapIdx: -1, funcStart: -1, constKey: -1}
 	for i, at := range proto.Args {
 		if at == helpers.ArgDontCare {
 			break
@@ -165,6 +168,12 @@ func (v *verifier) setReturn(r0 *reg, id int32, proto helpers.Proto, meta *callM
 		} else {
 			r0.setPointer(ptrMapValue)
 			r0.mapIdx = meta.mapIdx
+			// A lookup in an array with a constant key in range cannot
+			// fail (Linux 6.14 on).
+			if id == helpers.IDMapLookupElem && (m.Type == maps.Array || m.Type == maps.PerCPUArray) &&
+				meta.constKey >= 0 && meta.constKey < int64(m.MaxEntries) {
+				null = false
+			}
 		}
 	case helpers.RetPtrToSocket:
 		r0.setPointer(ptrSocket)
@@ -201,6 +210,45 @@ func (v *verifier) setReturn(r0 *reg, id int32, proto helpers.Proto, meta *callM
 		r0.id = ref // a NULL check of it settles the reference too
 	}
 	return nil
+}
+
+// constKey returns the value of a map key of size bytes on the stack when
+// it is a known constant (zero bytes, or a spilled constant of the key's
+// size), marking it precise; -1 otherwise (get_constant_map_key).
+func (v *verifier) constKey(r *reg, size int) int64 {
+	if !v.allowPtrLeaks || r.typ != ptrStack || !r.v.IsConst() {
+		return -1
+	}
+	off := int(r.off) + int(int64(r.v.Var.Value))
+	if off >= 0 || off < -maxStack {
+		return -1
+	}
+	f := v.cur.frames[r.frame]
+	slot := -off - 1
+	spi, k := slot/8, slot%8
+	if spi >= len(f.stack) {
+		return -1
+	}
+	s := &f.stack[spi]
+	zeros := 0
+	for i := k; i >= 0 && s.kinds[i] == stackZero; i-- {
+		zeros++
+	}
+	if zeros >= size {
+		return 0
+	}
+	if !s.spilled() || s.spill.typ != scalarReg {
+		return -1
+	}
+	spill := 0
+	for i := k; i >= 0 && s.kinds[i] == stackSpill; i-- {
+		spill++
+	}
+	if spill != size || !s.spill.v.IsConst() {
+		return -1
+	}
+	v.markPreciseSlot(v.cur, int(r.frame), spi)
+	return int64(s.spill.v.Var.Value & (1<<(8*uint(size)) - 1))
 }
 
 // innerMap adds a map-in-map's inner map to the program's maps.
@@ -308,6 +356,8 @@ func (v *verifier) checkArg(id int32, name string, proto helpers.Proto, i int, a
 		size := m.KeySize
 		if base == helpers.ArgPtrToMapValue {
 			size = m.ValueSize
+		} else {
+			meta.constKey = v.constKey(r, int(size))
 		}
 		return v.helperMem(rn, r, int(size), false, meta)
 	case helpers.ArgPtrToMem:
