@@ -222,20 +222,32 @@ func BenchmarkKernelVerify(b *testing.B) {
 			}
 			defer k.Close()
 			names := slices.Sorted(maps.Keys(k.Loads))
-			var cpu, ktime time.Duration
-			var insns, n int
+			// waggle's verifier on the same programs, interleaved with the
+			// kernel's program by program, on the thread CPU clock.
+			w := newWaggleVerifier(b.Context(), 2*time.Minute)
+			defer w.close()
+			var cpu, ktime, wcpu time.Duration
+			var insns, winsns, n int
 			for b.Loop() {
 				for _, name := range names {
 					load, _ := k.Reload(name) // a refusal costs too
 					cpu += load.CPU
 					ktime += load.VerifyTime
 					insns += load.Processed
+					wv := w.verify(ciliumdp.Program{Path: o.Path, Object: o.Label(), Name: name})
+					wcpu += wv.CPU
+					winsns += wv.Processed
 				}
 				n++
 			}
 			b.ReportMetric(float64(cpu.Microseconds())/float64(n), "kernel-cpu-µs/op")
 			b.ReportMetric(float64(ktime.Microseconds())/float64(n), "kernel-µs/op")
 			b.ReportMetric(float64(insns)/float64(n), "insns/op")
+			b.ReportMetric(float64(wcpu.Microseconds())/float64(n), "waggle-cpu-µs/op")
+			b.ReportMetric(float64(winsns)/float64(n), "waggle-insns/op")
+			if cpu > 0 {
+				b.ReportMetric(float64(wcpu)/float64(cpu), "waggle/kernel-cpu")
+			}
 			b.ReportMetric(float64(len(names)), "programs")
 		})
 	}
