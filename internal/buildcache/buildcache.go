@@ -5,10 +5,13 @@
 package buildcache
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 )
 
 // Manifest is the name of a build's manifest file.
@@ -45,4 +48,30 @@ func Load(dir string, m any) error {
 		return fmt.Errorf("%s: %w", filepath.Join(dir, Manifest), err)
 	}
 	return nil
+}
+
+// ClangSysIncludes returns clang-19's own include directories as
+// -idirafter options, as the kernel's Makefiles compute them for BPF
+// builds (get_sys_includes): the BPF target has no system headers of its
+// own, so the host's are searched last.
+func ClangSysIncludes(ctx context.Context) ([]string, error) {
+	cmd := exec.CommandContext(ctx, "clang-19", "-v", "-E", "-")
+	cmd.Stdin = strings.NewReader("")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("clang-19 -v: %w", err)
+	}
+	var dirs []string
+	in := false
+	for _, l := range strings.Split(string(out), "\n") {
+		switch {
+		case strings.HasPrefix(l, "#include <...> search starts here:"):
+			in = true
+		case strings.HasPrefix(l, "End of search list."):
+			in = false
+		case in && strings.HasPrefix(l, " /"):
+			dirs = append(dirs, "-idirafter", strings.TrimSpace(l))
+		}
+	}
+	return dirs, nil
 }

@@ -314,27 +314,7 @@ func firstError(msg string) string {
 
 // sysIncludes are clang's own include directories (the Makefile's
 // get_sys_includes), as -idirafter options.
-func (b *builder) sysIncludes() ([]string, error) {
-	cmd := exec.CommandContext(b.ctx, "clang-19", "-v", "-E", "-")
-	cmd.Stdin = strings.NewReader("")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return nil, fmt.Errorf("clang-19 -v: %w", err)
-	}
-	var dirs []string
-	in := false
-	for _, l := range strings.Split(string(out), "\n") {
-		switch {
-		case strings.HasPrefix(l, "#include <...> search starts here:"):
-			in = true
-		case strings.HasPrefix(l, "End of search list."):
-			in = false
-		case in && strings.HasPrefix(l, " /"):
-			dirs = append(dirs, "-idirafter", strings.TrimSpace(l))
-		}
-	}
-	return dirs, nil
-}
+func (b *builder) sysIncludes() ([]string, error) { return buildcache.ClangSysIncludes(b.ctx) }
 
 // compile is the Makefile's CLANG_BPF_BUILD_RULE with test_progs'
 // TRUNNER_BPF_CFLAGS: BPF_CFLAGS (-Werror left out: clang-19 warns where
