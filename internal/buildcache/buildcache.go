@@ -6,8 +6,11 @@ package buildcache
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,4 +77,34 @@ func ClangSysIncludes(ctx context.Context) ([]string, error) {
 		}
 	}
 	return dirs, nil
+}
+
+// Key returns a cache key for a build: a hash of its recipe, the contents
+// and names of its input files ("" for an input that is absent) and
+// clang-19's version.
+func Key(recipe string, files ...string) (string, error) {
+	h := sha256.New()
+	fmt.Fprintln(h, recipe)
+	for _, f := range files {
+		if f == "" {
+			fmt.Fprintln(h, "none")
+			continue
+		}
+		r, err := os.Open(f)
+		if err != nil {
+			return "", err
+		}
+		_, err = io.Copy(h, r)
+		r.Close()
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintln(h, f)
+	}
+	out, err := exec.Command("clang-19", "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("clang-19 --version: %w", err)
+	}
+	h.Write(out)
+	return hex.EncodeToString(h.Sum(nil))[:24], nil
 }

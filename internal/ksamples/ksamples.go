@@ -17,8 +17,6 @@ package ksamples
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -106,30 +104,7 @@ type manifest struct {
 
 // Key returns the cache key of a build of src: a hash of the inputs.
 func Key(src Source) (string, error) {
-	h := sha256.New()
-	fmt.Fprintln(h, recipe)
-	for _, f := range []string{src.Tarball, src.Config, src.BTF} {
-		if f == "" {
-			fmt.Fprintln(h, "none")
-			continue
-		}
-		r, err := os.Open(f)
-		if err != nil {
-			return "", err
-		}
-		_, err = io.Copy(h, r)
-		r.Close()
-		if err != nil {
-			return "", err
-		}
-		fmt.Fprintln(h, f)
-	}
-	out, err := exec.Command("clang-19", "--version").Output()
-	if err != nil {
-		return "", fmt.Errorf("clang-19 --version: %w", err)
-	}
-	h.Write(out)
-	return hex.EncodeToString(h.Sum(nil))[:24], nil
+	return buildcache.Key(recipe, src.Tarball, src.Config, src.BTF)
 }
 
 // Build returns the objects of src's samples/bpf, from cacheRoot if a build

@@ -3,10 +3,7 @@ package kselftest
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,26 +57,7 @@ func Find() (Source, error) {
 
 // Key returns the cache key of a build of src: a hash of the inputs.
 func Key(src Source) (string, error) {
-	h := sha256.New()
-	fmt.Fprintln(h, recipe)
-	for _, f := range []string{src.Tarball, src.BTF} {
-		r, err := os.Open(f)
-		if err != nil {
-			return "", err
-		}
-		_, err = io.Copy(h, r)
-		r.Close()
-		if err != nil {
-			return "", err
-		}
-		fmt.Fprintln(h, f)
-	}
-	out, err := exec.Command("clang-19", "--version").Output()
-	if err != nil {
-		return "", fmt.Errorf("clang-19 --version: %w", err)
-	}
-	h.Write(out)
-	return hex.EncodeToString(h.Sum(nil))[:24], nil
+	return buildcache.Key(recipe, src.Tarball, src.BTF)
 }
 
 // manifest is what a finished build leaves beside its objects.
