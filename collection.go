@@ -360,9 +360,12 @@ func (e *PrepareError) Error() string {
 // Unwrap returns the reason.
 func (e *PrepareError) Unwrap() error { return e.Err }
 
-// prepare links a program to the collection's maps, rewrites its context
-// accesses for its program type and loads it into the engine: the kernel's
-// BPF_PROG_LOAD, for one program.
+// prepare makes a program ready to run, as BPF_PROG_LOAD does for one
+// program, in one ordered pipeline: the helpers its type allows (one
+// table, for the verifier and the engine), the verifier (or, for
+// CollectionOptions.Unverified, a check of its helper calls), the rewrite
+// of its context accesses, the link of its map references to the
+// collection's maps, and the engine. Each step runs once.
 func (c *Collection) prepare(p *Program) error {
 	lp := p.lp
 	fail := func(err error) error { return &PrepareError{Program: lp.Name, Section: lp.Section, Err: err} }
@@ -376,13 +379,17 @@ func (c *Collection) prepare(p *Program) error {
 	if err != nil {
 		return fail(err)
 	}
-	// The context analysis sees map references as the loader left them,
-	// pointers it does not follow, before they become constants.
 	lines := compactLines(lp.Lines)
+	// The helpers: what the verifier checks calls against is what the
+	// engine calls.
+	table := kind.HelperTable(lp.License)
+	// Verify, and rewrite the context accesses: those the verifier found,
+	// or, unverified, every access that may be one, decided at run time.
+	// Both see map references as the loader left them, before they become
+	// addresses.
 	var pp *progtype.Program
 	if c.verify {
-		// The verifier finds the context accesses on its way.
-		res, err := p.Verify(context.Background(), nil)
+		res, err := p.verify(context.Background(), kind, table, nil)
 		if err != nil {
 			return fail(err)
 		}
@@ -391,25 +398,29 @@ func (c *Collection) prepare(p *Program) error {
 			return fail(lines.annotate(err))
 		}
 	} else {
+		if err := checkCalls(table, lp); err != nil {
+			return fail(err)
+		}
 		pp, err = kind.Rewrite(lp.Insns)
 		if err != nil {
 			return fail(lines.annotate(err))
 		}
 	}
+	// Link the map references to the collection's maps.
 	rewritten, arrays, err := c.resolveMaps(pp.Insns, kind)
 	if err != nil {
 		return fail(err)
 	}
 	pp.Insns = rewritten // same slots as lp.Insns: line info still applies
-	table, err := helperTable(kind, lp, rewritten)
-	if err != nil {
-		return fail(err)
+	funcs := table.Funcs
+	if tail, ok := funcs[helpers.IDTailCall]; ok {
+		funcs[helpers.IDTailCall] = preparingTailCall(tail)
 	}
-	// Programs are unverified: every run is bounded (Budgeted), checked
-	// runs reach only the memory of the maps the program references
-	// (Memory), and helpers only those maps (helpers.State.Maps).
+	// The engine. Every run is bounded (Budgeted), checked runs reach only
+	// the memory of the maps the program references (Memory), and helpers
+	// only those maps (helpers.State.Maps).
 	p.refs = c.referencedMaps(lp)
-	prog, err := interp.Load(rewritten, interp.Options{Mode: c.mode, Helpers: table, Budgeted: true, Memory: p.memory, UnsafeFastUnverified: c.unsafe, ContextVariants: pp.Variants})
+	prog, err := interp.Load(rewritten, interp.Options{Mode: c.mode, Helpers: funcs, Budgeted: true, Memory: p.memory, UnsafeFastUnverified: c.unsafe, ContextVariants: pp.Variants})
 	if err != nil {
 		return fail(lines.annotate(err))
 	}
@@ -489,61 +500,24 @@ func (c *Collection) resolveMaps(prog []isa.Instruction, kind *progtype.Kind) ([
 	return insns, arrays, nil
 }
 
-// helperTable returns the helpers a program of kind may call: the generic
-// ones its type allows and the type's own. A call to anything else is an
-// error naming the helper and saying why.
-func helperTable(kind *progtype.Kind, lp *loader.Program, insns []isa.Instruction) (helpers.Table, error) {
-	table := helpers.Table{}
-	gplOnly := map[int32]bool{}
-	for _, d := range helpers.Generic() {
-		if kind.Allowed(d.ID) {
-			table[d.ID] = d.Func
-			gplOnly[d.ID] = d.Proto.GPLOnly
-		}
-	}
-	for _, d := range kind.Helpers() {
-		table[d.ID] = d.Func
-		gplOnly[d.ID] = d.Proto.GPLOnly
-	}
-	gpl := gplCompatible(lp.License)
-	if tail, ok := table[helpers.IDTailCall]; ok {
-		table[helpers.IDTailCall] = preparingTailCall(tail)
-	}
-	for i, ins := range insns {
+// checkCalls checks the helper calls of a program that runs unverified
+// against the helpers it may call (the verifier checks them otherwise): a
+// call to any other is an error naming the instruction and the helper, and
+// saying why.
+func checkCalls(table *progtype.HelperTable, lp *loader.Program) error {
+	for i, ins := range lp.Insns {
 		if !ins.IsHelperCall() {
 			continue
 		}
-		_, ok := table[ins.Imm]
-		if ok && (gpl || !gplOnly[ins.Imm]) {
-			continue
-		}
-		name := helpers.Name(ins.Imm)
-		where := fmt.Sprintf("instruction %d", i)
-		if i < len(lp.Lines) && lp.Lines[i].Line > 0 {
-			where += fmt.Sprintf(" (%s:%d: %s)", lp.Lines[i].File, lp.Lines[i].Line, strings.TrimSpace(lp.Lines[i].Text))
-		}
-		switch {
-		case ok:
-			return nil, fmt.Errorf("%s: bpf_%s (helper %d) is GPL-only and the program's license %q is not GPL-compatible, as Linux refuses it (cannot call GPL-restricted function from non-GPL compatible program): license the object \"GPL\" or \"Dual BSD/GPL\"", where, name, ins.Imm, lp.License)
-		case name == "":
-			return nil, fmt.Errorf("%s: call to helper %d, which Linux does not have", where, ins.Imm)
-		case !kind.Allowed(ins.Imm):
-			return nil, fmt.Errorf("%s: %s programs may not call bpf_%s (helper %d), as in Linux", where, kind, name, ins.Imm)
-		default:
-			return nil, fmt.Errorf("%s: bpf_%s (helper %d) is not implemented in user space yet", where, name, ins.Imm)
+		if err := table.Check(ins.Imm); err != nil {
+			where := fmt.Sprintf("instruction %d", i)
+			if i < len(lp.Lines) && lp.Lines[i].Line > 0 {
+				where += fmt.Sprintf(" (%s:%d: %s)", lp.Lines[i].File, lp.Lines[i].Line, strings.TrimSpace(lp.Lines[i].Text))
+			}
+			return fmt.Errorf("%s: %w", where, err)
 		}
 	}
-	return table, nil
-}
-
-// gplCompatible reports whether a program's license lets it call GPL-only
-// helpers: license_is_gpl_compatible (include/linux/license.h).
-func gplCompatible(license string) bool {
-	switch license {
-	case "GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MIT/GPL", "Dual MPL/GPL":
-		return true
-	}
-	return false
+	return nil
 }
 
 // preparingTailCall wraps bpf_tail_call: prog arrays hold *Program, which

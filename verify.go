@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/waggle-bpf/waggle/helpers"
+	"github.com/waggle-bpf/waggle/progtype"
 	"github.com/waggle-bpf/waggle/verifier"
 )
 
@@ -18,7 +18,21 @@ const flagWronlyProg = 1 << 8
 // Linux's: it explores every path and returns what it found, or a
 // *verifier.Error that says why the program is unsafe. opts may be nil.
 func (p *Program) Verify(ctx context.Context, opts *verifier.Options) (*verifier.Result, error) {
-	vp, err := p.verifierProgram()
+	lp := p.lp
+	if lp.Err != nil {
+		return nil, &PrepareError{Program: lp.Name, Section: lp.Section, Err: lp.Err}
+	}
+	kind, err := p.coll.kindOf(lp)
+	if err != nil {
+		return nil, &PrepareError{Program: lp.Name, Section: lp.Section, Err: err}
+	}
+	return p.verify(ctx, kind, kind.HelperTable(lp.License), opts)
+}
+
+// verify runs the verifier on the program of the given kind, which may
+// call the helpers of table.
+func (p *Program) verify(ctx context.Context, kind *progtype.Kind, table *progtype.HelperTable, opts *verifier.Options) (*verifier.Result, error) {
+	vp, err := p.verifierProgram(kind, table)
 	if err != nil {
 		return nil, err
 	}
@@ -27,27 +41,12 @@ func (p *Program) Verify(ctx context.Context, opts *verifier.Options) (*verifier
 
 // verifierProgram is what the verifier needs of a program: its linked
 // instructions, type, maps and helpers.
-func (p *Program) verifierProgram() (*verifier.Program, error) {
+func (p *Program) verifierProgram(kind *progtype.Kind, table *progtype.HelperTable) (*verifier.Program, error) {
 	lp := p.lp
-	if lp.Err != nil {
-		return nil, &PrepareError{Program: lp.Name, Section: lp.Section, Err: lp.Err}
-	}
 	c := p.coll
-	kind, err := c.kindOf(lp)
-	if err != nil {
-		return nil, &PrepareError{Program: lp.Name, Section: lp.Section, Err: err}
-	}
 	vp := &verifier.Program{
-		Name: lp.Name, Insns: lp.Insns, Kind: kind, GPL: gplCompatible(lp.License),
-		Lines: lp.Lines, Funcs: lp.Funcs, Helpers: map[int32]helpers.Proto{},
-	}
-	for _, d := range helpers.Generic() {
-		if kind.Allowed(d.ID) {
-			vp.Helpers[d.ID] = d.Proto
-		}
-	}
-	for _, d := range kind.Helpers() {
-		vp.Helpers[d.ID] = d.Proto
+		Name: lp.Name, Insns: lp.Insns, Kind: kind, GPL: table.GPL,
+		Lines: lp.Lines, Funcs: lp.Funcs, Helpers: table.Protos,
 	}
 	for i, m := range c.all {
 		spec := m.Spec()

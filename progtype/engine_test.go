@@ -34,18 +34,7 @@ func mustKind(tb testing.TB, t progtype.Type) *progtype.Kind {
 }
 
 // helperTable is the type's helpers plus the generic ones it allows.
-func helperTable(k *progtype.Kind) helpers.Table {
-	t := helpers.Table{}
-	for _, d := range helpers.Generic() {
-		if k.Allowed(d.ID) {
-			t[d.ID] = d.Func
-		}
-	}
-	for _, d := range k.Helpers() {
-		t[d.ID] = d.Func
-	}
-	return t
-}
+func helperTable(k *progtype.Kind) helpers.Table { return k.HelperTable("GPL").Funcs }
 
 // engine loads rewritten programs into the interpreter.
 type engine struct {
