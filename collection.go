@@ -30,15 +30,16 @@ type CollectionOptions struct {
 	// CPUs is the number of worker slots: how many values per-CPU maps hold
 	// and the range of RunOptions.CPU. 0 means runtime.NumCPU().
 	CPUs int
-	// Mode is the interpreter mode programs run in. Until waggle's verifier
-	// lands, programs are unverified and the default, interp.Checked, is the
-	// only safe choice; interp.Fast is refused (ErrUnverifiedFast) unless
+	// Mode is the interpreter mode programs run in: interp.Checked (the
+	// default) validates every memory access at run time; interp.Fast
+	// runs them unchecked, which the verifier's acceptance makes safe.
+	// With Unverified, interp.Fast is refused (ErrUnverifiedFast) unless
 	// UnsafeFastUnverified is set.
 	Mode interp.Mode
-	// UnsafeFastUnverified allows Mode interp.Fast for programs no verifier
-	// has accepted: a bad access in one then reads or writes any memory of
+	// UnsafeFastUnverified allows Mode interp.Fast for programs that run
+	// Unverified: a bad access in one then reads or writes any memory of
 	// the process, or crashes it. For tests of programs known to be safe
-	// only.
+	// only. Verified programs need no such flag.
 	UnsafeFastUnverified bool
 	// Unverified runs programs without waggle's verifier, in checked mode:
 	// every access is checked at run time instead, and a bad one ends the
@@ -192,7 +193,7 @@ func newCollection(obj *loader.Object, opts *CollectionOptions) (_ *Collection, 
 	if c.budget == 0 {
 		c.budget = DefaultBudget
 	}
-	if c.mode == interp.Fast && !c.unsafe {
+	if c.mode == interp.Fast && !c.verify && !c.unsafe {
 		return nil, ErrUnverifiedFast
 	}
 	defer func() {
@@ -420,7 +421,10 @@ func (c *Collection) prepare(p *Program) error {
 	// the memory of the maps the program references (Memory), and helpers
 	// only those maps (helpers.State.Maps).
 	p.refs = c.referencedMaps(lp)
-	prog, err := interp.Load(rewritten, interp.Options{Mode: c.mode, Helpers: funcs, Budgeted: true, Memory: p.memory, UnsafeFastUnverified: c.unsafe, ContextVariants: pp.Variants})
+	// A verified program is valid (the verifier validated it once, and
+	// the rewrite and the link keep it so) and may run in fast mode.
+	prog, err := interp.Load(rewritten, interp.Options{Mode: c.mode, Helpers: funcs, Budgeted: true, Memory: p.memory,
+		Verified: c.verify, UnsafeFastUnverified: c.unsafe && !c.verify, ContextVariants: pp.Variants})
 	if err != nil {
 		return fail(lines.annotate(err))
 	}

@@ -25,9 +25,10 @@ import (
 // all takes seconds, not hours.
 const DefaultBudget = 1 << 31
 
-// ErrUnverifiedFast is the error of CollectionOptions.Mode interp.Fast
-// without CollectionOptions.UnsafeFastUnverified.
-var ErrUnverifiedFast = errors.New("fast mode runs memory accesses unchecked, which is safe only for programs a verifier has accepted, and waggle has no verifier yet: use checked mode (the default)")
+// ErrUnverifiedFast is the error of CollectionOptions.Mode interp.Fast for
+// programs that run CollectionOptions.Unverified, without
+// CollectionOptions.UnsafeFastUnverified.
+var ErrUnverifiedFast = errors.New("fast mode runs memory accesses unchecked, which is safe only for programs the verifier has accepted, and these run unverified: run them in checked mode (the default), or verify them")
 
 // acquire takes a reference on the collection's maps for a run or a map
 // operation; false if the collection is closed. refs counts references

@@ -654,19 +654,6 @@ func TestClose_duringRuns(t *testing.T) {
 	}
 }
 
-// TestFastMode_refused: fast mode needs a verifier; only the explicit
-// unsafe option allows it.
-func TestFastMode_refused(t *testing.T) {
-	if _, err := waggle.LoadCollection("testdata/hostile/hostile.o", &waggle.CollectionOptions{Mode: interp.Fast}); !errors.Is(err, waggle.ErrUnverifiedFast) {
-		t.Fatalf("fast mode: %v", err)
-	}
-	coll, err := waggle.LoadCollection("examples/counter/counter.o", &waggle.CollectionOptions{Mode: interp.Fast, UnsafeFastUnverified: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	coll.Close()
-}
-
 // TestHostile_tailCallMemory: a tail-call target reaches the maps it
 // references, not its caller's: b, entered from a, can write x (its map)
 // but not y (a's), even through a pointer a left on the stack; and the

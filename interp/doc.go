@@ -23,8 +23,9 @@
 //     Options.StrictStack adds the unprivileged rule that a frame reads
 //     only stack bytes it wrote.
 //   - Fast accesses memory at the addresses the program computes, without
-//     checks. It is for programs a verifier has accepted; Load refuses it
-//     without Options.UnsafeFastUnverified.
+//     checks. It is for programs the verifier has accepted
+//     (Options.Verified); Load refuses it for others unless
+//     Options.UnsafeFastUnverified is set.
 //
 // Programs loaded with Options.Budgeted can be bounded (Args.Budget, an
 // upper bound of the instructions a run executes) and stopped (Args.Stop)

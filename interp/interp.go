@@ -20,10 +20,10 @@ const (
 	// Checked validates every access against the memory the run owns. It is
 	// the zero value, so a Program is safe unless asked otherwise.
 	Checked Mode = iota
-	// Fast accesses memory without checks. Use it only for programs a
+	// Fast accesses memory without checks. Use it only for programs the
 	// verifier has accepted: a bad address crashes the process. Load
-	// refuses it unless Options.UnsafeFastUnverified is set, since waggle
-	// has no verifier yet.
+	// refuses it unless Options.Verified (or, for tests,
+	// Options.UnsafeFastUnverified) is set.
 	Fast
 )
 
@@ -65,11 +65,19 @@ type Options struct {
 	// program, so what it returns may change between runs (a map stored
 	// into a map-in-map). nil means none.
 	Memory func() *Memory
+	// Verified says waggle's verifier accepted the program, and that it
+	// was changed since only as the verifier's findings direct (its
+	// context accesses rewritten, its map references linked), which keeps
+	// it valid. Load then allows Mode Fast, whose accesses the verifier
+	// proved in bounds, and does not run isa.ValidateProgram again: the
+	// verifier ran it, and a preparation validates a program once. Never
+	// set it for a program the verifier did not accept.
+	Verified bool
 	// UnsafeFastUnverified allows Mode Fast for a program no verifier has
-	// accepted, and waggle has no verifier yet. A fast run of a program
-	// with a bad access reads or writes any memory of the process. It is
-	// for tests and the conformance suite, whose programs are known to be
-	// safe; never set it for programs from elsewhere.
+	// accepted. A fast run of a program with a bad access reads or writes
+	// any memory of the process. It is for tests and the conformance
+	// suite, whose programs are known to be safe; never set it for
+	// programs from elsewhere.
 	UnsafeFastUnverified bool
 	// StrictStack makes checked runs fault (ErrUninitStack) on a read of
 	// stack bytes the frame has not written in this run, as Linux's
@@ -121,19 +129,21 @@ type Program struct {
 	variants map[int]*variant
 }
 
-// Load validates prog (isa.ValidateProgram) and prepares it to run. The
-// Program keeps prog (for error messages and callback addresses): do not
-// modify it afterwards. Memory
-// safety is not checked here: that is the verifier's job, or Checked mode's
-// at run time.
+// Load validates prog (isa.ValidateProgram, unless Options.Verified says
+// the verifier did) and prepares it to run. The Program keeps prog (for
+// error messages and callback addresses): do not modify it afterwards.
+// Memory safety is not checked here: that is the verifier's job, or
+// Checked mode's at run time.
 func Load(prog []isa.Instruction, opts Options) (*Program, error) {
-	if err := isa.ValidateProgram(prog); err != nil {
-		return nil, err
+	if !opts.Verified {
+		if err := isa.ValidateProgram(prog); err != nil {
+			return nil, err
+		}
 	}
 	if opts.Mode != Checked && opts.Mode != Fast {
 		return nil, fmt.Errorf("interp: unknown mode %d", opts.Mode)
 	}
-	if opts.Mode == Fast && !opts.UnsafeFastUnverified {
+	if opts.Mode == Fast && !opts.Verified && !opts.UnsafeFastUnverified {
 		return nil, ErrUnverifiedFast
 	}
 	insns := prog[:len(prog):len(prog)]
@@ -309,9 +319,9 @@ var (
 	ErrUninitStack = errors.New("read of uninitialised stack")
 )
 
-// ErrUnverifiedFast is Load's answer to Mode Fast without
-// Options.UnsafeFastUnverified.
-var ErrUnverifiedFast = errors.New("interp: fast mode runs memory accesses unchecked and is only for programs a verifier has accepted; waggle has no verifier yet, so use checked mode (UnsafeFastUnverified exists for tests and the conformance suite)")
+// ErrUnverifiedFast is Load's answer to Mode Fast for a program neither
+// Options.Verified nor Options.UnsafeFastUnverified vouches for.
+var ErrUnverifiedFast = errors.New("interp: fast mode runs memory accesses unchecked and is only for programs the verifier has accepted (Options.Verified); run an unverified program in checked mode (UnsafeFastUnverified exists for tests and the conformance suite)")
 
 // Fault describes a run that stopped at an instruction: a memory access
 // checked mode refused, an exhausted budget, a call too deep or a failing

@@ -577,3 +577,44 @@ func TestSpan_window(t *testing.T) {
 		}
 	}
 }
+
+// TestLoad_verified: a program the verifier accepted runs in fast mode
+// without UnsafeFastUnverified, and Load does not validate it again (here
+// a reserved field only isa.ValidateProgram refuses shows it was not
+// run); any other program needs UnsafeFastUnverified for fast mode.
+func TestLoad_verified(t *testing.T) {
+	ok := []isa.Instruction{mov(isa.R0, 7), exit}
+	reserved := []isa.Instruction{mov(isa.R0, 7), {Op: isa.OpExit, Imm: 1}} // exit with imm 1
+	if err := isa.ValidateProgram(reserved); err == nil {
+		t.Fatal("isa.ValidateProgram accepts the reserved field: the test shows nothing")
+	}
+	for _, tc := range []struct {
+		name    string
+		prog    []isa.Instruction
+		opts    Options
+		wantErr error // nil: loads and returns 7
+	}{
+		{"fast, unverified", ok, Options{Mode: Fast}, ErrUnverifiedFast},
+		{"fast, unverified, unsafe", ok, Options{Mode: Fast, UnsafeFastUnverified: true}, nil},
+		{"fast, verified", ok, Options{Mode: Fast, Verified: true}, nil},
+		{"checked, verified", ok, Options{Verified: true}, nil},
+		{"validated when unverified", reserved, Options{}, isa.ErrReserved},
+		{"not validated again when verified", reserved, Options{Verified: true}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := Load(tc.prog, tc.opts)
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("Load: %v, want %v", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if r0, err := NewMachine().Run(p, &Args{}); r0 != 7 || err != nil {
+				t.Fatalf("run: %d, %v; want 7", r0, err)
+			}
+		})
+	}
+}

@@ -122,6 +122,9 @@ func (e *env) runObject(path string, obj *loader.Object, f *objectFlags) error {
 	if err != nil {
 		return err
 	}
+	if f.mode == "fast" && f.unverified {
+		return errUnverifiedFast("--unverified runs the program without the verifier")
+	}
 	budget := f.budget
 	if budget == 0 {
 		budget = math.MaxUint64

@@ -82,11 +82,11 @@ to a writable copy, r2 holds its length.
 
 Programs of objects are verified first, as Linux loads only what its
 verifier accepts (waggle verify says why one is rejected); --unverified
-runs them without the verifier. Raw programs are not verified. Either way
-they run in checked mode: every memory access is validated against the
+runs them without the verifier. Raw programs are not verified. By default
+programs run in checked mode: every memory access is validated against the
 memory the run owns, and a bad one stops the run with an error naming the
-instruction. Fast mode, which skips those checks, is refused until the
-verifier's soundness is established.
+instruction. --mode fast skips those checks; it runs only programs the
+verifier accepted, and is refused with --unverified and for raw programs.
 
 Every run is bounded: --budget bounds the instructions a run executes
 (counted where it loops, calls and enters callbacks), and --timeout stops
@@ -139,6 +139,9 @@ error naming the instruction.`,
 			m, err := parseMode(mode)
 			if err != nil {
 				return err
+			}
+			if m == interp.Fast {
+				return errUnverifiedFast("raw programs are not verified")
 			}
 			p, err := e.readProgram(args[0], format, section)
 			if err != nil {
@@ -222,7 +225,7 @@ error naming the instruction.`,
 	f.StringVar(&memFile, "mem", "", "input memory from `FILE`")
 	f.StringVar(&memHex, "mem-hex", "", "input memory as hex bytes")
 	f.StringVar(&memOut, "mem-out", "", "write the memory after the run to `FILE`")
-	f.StringVar(&mode, "mode", "checked", "interpreter mode: checked (fast needs a verifier, which waggle does not have yet)")
+	f.StringVar(&mode, "mode", "checked", "interpreter mode: checked, or fast (no run-time memory checks) for programs of objects the verifier accepted")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	f.BoolVar(&trace, "trace", false, "print each instruction and the nonzero registers before it executes (to stderr)")
 	f.BoolVar(&count, "count", false, "count executed instructions")
@@ -256,9 +259,15 @@ func parseMode(s string) (interp.Mode, error) {
 	case "checked":
 		return interp.Checked, nil
 	case "fast":
-		return 0, errors.New("--mode fast: fast mode skips the memory checks, which is safe only for programs a verifier has accepted, and waggle has no verifier yet; an unverified program in fast mode can crash waggle or print its memory. Run in checked mode (the default): it stops a bad access with an error naming the instruction")
+		return interp.Fast, nil
 	}
-	return 0, fmt.Errorf("--mode is %q, want checked", s)
+	return 0, fmt.Errorf("--mode is %q, want checked or fast", s)
+}
+
+// errUnverifiedFast refuses --mode fast for a program the verifier has not
+// accepted, saying why it was not.
+func errUnverifiedFast(why string) error {
+	return fmt.Errorf("--mode fast: %s, and fast mode skips the memory checks, which is safe only for programs the verifier has accepted; an unverified program in fast mode can crash waggle or print its memory. Run it in checked mode (the default): it stops a bad access with an error naming the instruction", why)
 }
 
 // explainLimit adds the flag to change to a run's budget or deadline

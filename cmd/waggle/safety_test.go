@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -42,9 +44,11 @@ func TestRun_hostile(t *testing.T) {
 		{"raw loop, default budget", []string{"run", "05 00 ff ff 00 00 00 00 95 00 00 00 00 00 00 00", "--budget", "100000"},
 			[]string{"--budget reached"}},
 		{"fast mode, raw", []string{"run", "95 00 00 00 00 00 00 00", "--mode", "fast"},
-			[]string{"no verifier yet", "checked mode"}},
-		{"fast mode, object", []string{"run", obj, "--program", "lock_ok", "--data-in", pkt, "--mode", "fast"},
-			[]string{"no verifier yet", "checked mode"}},
+			[]string{"raw programs are not verified", "checked mode"}},
+		{"fast mode, unverified object", []string{"run", obj, "--program", "lock_ok", "--data-in", pkt, "--mode", "fast", "--unverified"},
+			[]string{"--unverified runs the program without the verifier", "checked mode"}},
+		{"fast mode, object the verifier refuses", []string{"run", obj, "--program", "forever", "--data-in", pkt, "--mode", "fast"},
+			[]string{"waggle verify"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := runCLI(t, "", tc.args...)
@@ -108,5 +112,46 @@ func TestRun_pcapRuntFrame(t *testing.T) {
 	}
 	if sum.Packets != 6 || sum.Errors != 2 || sum.Verdicts["XDP_PASS"] != 4 || !strings.Contains(sum.FirstError, "packet 2") {
 		t.Errorf("summary %+v", sum)
+	}
+}
+
+// TestRun_fastVerified: --mode fast runs an object's program the verifier
+// accepted, and prints what checked mode prints.
+func TestRun_fastVerified(t *testing.T) {
+	args := []string{"run", "../../examples/counter/counter.o", "--pcap", "../../examples/traffic/traffic.pcap", "--cpus", "1", "--map-dump", "--json"}
+	code, checked, stderr := runCLI(t, "", args...)
+	if code != 0 || !strings.Contains(checked, "sources") {
+		t.Fatalf("checked: status %d, %q, %q", code, checked, stderr)
+	}
+	code, fast, stderr := runCLI(t, "", append(args, "--mode", "fast")...)
+	if code != 0 {
+		t.Fatalf("fast: status %d, %q", code, stderr)
+	}
+	// Verdicts, packets and maps must be the same; timings differ.
+	var c, f map[string]any
+	if err := json.Unmarshal([]byte(checked), &c); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal([]byte(fast), &f); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []map[string]any{c, f} {
+		delete(m, "seconds")
+		delete(m, "packets_per_second")
+		// A hash's entries come in the order of its buckets.
+		ms, _ := m["maps"].(map[string]any)
+		for name, entries := range ms {
+			list, _ := entries.([]any)
+			var sorted []string
+			for _, e := range list {
+				b, _ := json.Marshal(e)
+				sorted = append(sorted, string(b))
+			}
+			slices.Sort(sorted)
+			ms[name] = sorted
+		}
+	}
+	if !reflect.DeepEqual(c, f) || c["maps"] == nil {
+		t.Fatalf("fast mode printed\n%s\nchecked mode\n%s", fast, checked)
 	}
 }
