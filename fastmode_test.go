@@ -105,4 +105,3 @@ func firstLines(s string) string {
 	lines := strings.SplitN(s, "\n", 20)
 	return strings.Join(lines[:min(len(lines), 19)], "\n")
 }
-
