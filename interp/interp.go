@@ -98,14 +98,24 @@ type Options struct {
 	// holds at entry), by slot: the context-access rewrite of an access
 	// that a static analysis could not tell to be one (progtype.Program's
 	// Variants). The instruction at the slot runs otherwise. Both must be
-	// loads, or both stores, through the same base register.
+	// loads, or both stores, through the same base register; the context
+	// form of a store may also be "ja +0", a store the context ignores.
 	ContextVariants map[int]isa.Instruction
+	// ContextFaults are loads, stores and atomic operations that end the
+	// run with a fault (ErrContext, with the error given) when their base
+	// register holds the run's context, and run as they are otherwise:
+	// accesses the context's rules refuse, in a program no verifier has
+	// checked (progtype.Program's Faults). A slot may not be in both.
+	ContextFaults map[int]error
 }
 
-// variant is an access with a context form (Options.ContextVariants).
+// variant is an access with a context form (Options.ContextVariants), or
+// one that faults on the context (Options.ContextFaults).
 type variant struct {
-	base uint8
-	code [2]insn // [0] as the program has it, [1] on the context
+	base  uint8
+	code  [2]insn // [0] as the program has it, [1] on the context
+	skip  bool    // on the context: nothing (a store the context ignores)
+	fault error   // on the context: the fault's reason
 }
 
 // Program is a validated, predecoded program. It is immutable and safe for
@@ -179,8 +189,8 @@ func Load(prog []isa.Instruction, opts Options) (*Program, error) {
 			}
 		}
 	}
-	if len(opts.ContextVariants) > 0 {
-		p.variants = make(map[int]*variant, len(opts.ContextVariants))
+	if len(opts.ContextVariants)+len(opts.ContextFaults) > 0 {
+		p.variants = make(map[int]*variant, len(opts.ContextVariants)+len(opts.ContextFaults))
 		for pc, alt := range opts.ContextVariants {
 			v, err := decodeVariant(insns, pc, alt, opts.Mode)
 			if err != nil {
@@ -188,6 +198,20 @@ func Load(prog []isa.Instruction, opts Options) (*Program, error) {
 			}
 			v.code[0] = code[pc]
 			p.variants[pc] = v
+			code[pc].op = opCtxVariant
+		}
+		for pc, reason := range opts.ContextFaults {
+			if pc < 0 || pc >= len(insns) {
+				return nil, fmt.Errorf("interp: context fault at slot %d, outside the %d-slot program", pc, len(insns))
+			}
+			b, ok := accessBase(insns[pc])
+			if !ok && insns[pc].Op.Class() == isa.ClassSTX && insns[pc].Op.Mode() == isa.ModeATOMIC {
+				b, ok = insns[pc].Dst, true
+			}
+			if !ok || reason == nil || p.variants[pc] != nil {
+				return nil, fmt.Errorf("interp: slot %d: a context fault needs a load, store or atomic operation, a reason, and no context variant", pc)
+			}
+			p.variants[pc] = &variant{base: uint8(b), code: [2]insn{code[pc]}, fault: reason}
 			code[pc].op = opCtxVariant
 		}
 	}
@@ -207,17 +231,11 @@ func decodeVariant(prog []isa.Instruction, pc int, alt isa.Instruction, mode Mod
 		return nil, fmt.Errorf("interp: context variant at slot %d, outside the %d-slot program", pc, len(prog))
 	}
 	ins := prog[pc]
-	base := func(i isa.Instruction) (isa.Register, bool) {
-		switch c, m := i.Op.Class(), i.Op.Mode(); {
-		case c == isa.ClassLDX && (m == isa.ModeMEM || m == isa.ModeMEMSX):
-			return i.Src, true
-		case (c == isa.ClassST || c == isa.ClassSTX) && m == isa.ModeMEM:
-			return i.Dst, true
-		}
-		return 0, false
+	b1, ok1 := accessBase(ins)
+	b2, ok2 := accessBase(alt)
+	if ok1 && ins.Op.Class() != isa.ClassLDX && alt == (isa.Instruction{Op: isa.OpJA}) {
+		return &variant{base: uint8(b1), skip: true}, nil // a store the context ignores
 	}
-	b1, ok1 := base(ins)
-	b2, ok2 := base(alt)
 	if !ok1 || !ok2 || b1 != b2 || ins.Op.Class() != alt.Op.Class() {
 		return nil, fmt.Errorf("interp: slot %d: context variant %s of %s: both must be loads or stores through one base register", pc, isa.Format(alt, isa.Instruction{}), isa.Format(ins, isa.Instruction{}))
 	}
@@ -226,6 +244,17 @@ func decodeVariant(prog []isa.Instruction, pc int, alt isa.Instruction, mode Mod
 		return nil, fmt.Errorf("interp: slot %d: context variant: %w", pc, err)
 	}
 	return &variant{base: uint8(b1), code: [2]insn{1: code[0]}}, nil
+}
+
+// accessBase returns the base register of a load or store.
+func accessBase(i isa.Instruction) (isa.Register, bool) {
+	switch c, m := i.Op.Class(), i.Op.Mode(); {
+	case c == isa.ClassLDX && (m == isa.ModeMEM || m == isa.ModeMEMSX):
+		return i.Src, true
+	case (c == isa.ClassST || c == isa.ClassSTX) && m == isa.ModeMEM:
+		return i.Dst, true
+	}
+	return 0, false
 }
 
 // funcPC returns the slot a callback address (the value of a PseudoFunc
@@ -317,6 +346,9 @@ var (
 	// ErrUninitStack ends a run with Options.StrictStack that reads stack
 	// bytes its frame has not written.
 	ErrUninitStack = errors.New("read of uninitialised stack")
+	// ErrContext ends a run that accesses its context in a way the
+	// program type's rules refuse (Options.ContextFaults).
+	ErrContext = errors.New("invalid context access")
 )
 
 // ErrUnverifiedFast is Load's answer to Mode Fast for a program neither

@@ -280,6 +280,47 @@ func TestRun_ContextVariants(t *testing.T) {
 	}
 }
 
+// TestRun_ContextFaults: an access in ContextFaults faults (ErrContext,
+// naming the reason) when its base holds the context and runs as it is
+// otherwise; a store whose context form is "ja +0" is skipped on the
+// context only.
+func TestRun_ContextFaults(t *testing.T) {
+	// r1 = the context; r2 = the other buffer; r3 != 0 switches r1 to it.
+	prog := []isa.Instruction{
+		{Op: 0x15, Dst: 3, Off: 1}, // if r3 == 0 goto +1
+		movr(isa.R1, isa.R2),
+		mov(isa.R0, 5),
+		stx(isa.SizeW, isa.R1, 0, isa.R0),                   // ignored on the context
+		atomic(isa.SizeW, isa.AtomicAdd, isa.R1, 4, isa.R0), // refused on the context
+		exit,
+	}
+	opts := Options{ContextVariants: map[int]isa.Instruction{3: {Op: isa.OpJA}}, ContextFaults: map[int]error{4: errors.New("no atomics here")}}
+	for _, mode := range modes {
+		opts.Mode = mode
+		p := mustLoad(t, prog, opts)
+		ctx, other := mem.Aligned(16), mem.Aligned(16)
+		a := &Args{Regs: [5]uint64{mem.Addr(ctx), mem.Addr(other), 0}, Regions: []Region{{Data: ctx, Writable: true}, {Data: other, Writable: true}}}
+		_, err := NewMachine().Run(p, a)
+		var f *Fault
+		if !errors.Is(err, ErrContext) || !errors.As(err, &f) || f.PC != 4 || !strings.Contains(err.Error(), "no atomics here") {
+			t.Errorf("%s, on the context: %v, want an ErrContext fault at 4", mode, err)
+		}
+		if binary.LittleEndian.Uint32(ctx) != 0 {
+			t.Errorf("%s: the ignored store wrote the context: % x", mode, ctx)
+		}
+		a.Regs[2] = 1
+		if r0, err := NewMachine().Run(p, a); err != nil || r0 != 5 || binary.LittleEndian.Uint32(other) != 5 || binary.LittleEndian.Uint32(other[4:]) != 5 {
+			t.Errorf("%s, elsewhere: %d, %v; memory % x", mode, r0, err, other)
+		}
+	}
+	if _, err := Load(prog, Options{ContextFaults: map[int]error{2: errors.New("x")}}); err == nil {
+		t.Error("a context fault on a mov loaded")
+	}
+	if _, err := Load(prog, Options{ContextVariants: map[int]isa.Instruction{3: {Op: isa.OpJA}}, ContextFaults: map[int]error{3: errors.New("x")}}); err == nil {
+		t.Error("a slot both a context variant and a context fault loaded")
+	}
+}
+
 // TestRun_AtomicsConcurrent runs one program on 8 goroutines at once, each
 // with its own Machine, all adding to the same counters: atomics must not
 // lose updates.

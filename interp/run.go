@@ -503,6 +503,12 @@ func (m *Machine) exec(p *Program, pc int) (uint64, error) {
 			v := p.variants[pc-1]
 			k := 0
 			if r[v.base] == m.ctx {
+				if v.fault != nil {
+					return 0, m.fault(pc-1, ErrContext, "%v", v.fault)
+				}
+				if v.skip {
+					break
+				}
 				k = 1
 			}
 			i = &v.code[k]
