@@ -424,7 +424,7 @@ func (c *Collection) prepare(p *Program) error {
 	// A verified program is valid (the verifier validated it once, and
 	// the rewrite and the link keep it so) and may run in fast mode.
 	prog, err := interp.Load(rewritten, interp.Options{Mode: c.mode, Helpers: funcs, Budgeted: true, Memory: p.memory,
-		Verified: c.verify, UnsafeFastUnverified: c.unsafe && !c.verify, ContextVariants: pp.Variants})
+		Verified: c.verify, UnsafeFastUnverified: c.unsafe && !c.verify, ContextVariants: pp.Variants, ContextFaults: pp.Faults})
 	if err != nil {
 		return fail(lines.annotate(err))
 	}
@@ -590,14 +590,11 @@ func (t lineTable) line(pc int) (loader.Line, bool) {
 func (t lineTable) annotate(err error) error {
 	idx := -1
 	var ie *isa.Error
-	var fe *progtype.FlowError
 	var ae *progtype.AccessError
 	var ff *interp.Fault
 	switch {
 	case errors.As(err, &ie):
 		idx = ie.Index
-	case errors.As(err, &fe):
-		idx = fe.Insn
 	case errors.As(err, &ae):
 		idx = ae.Insn
 	case errors.As(err, &ff):

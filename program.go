@@ -367,7 +367,14 @@ func (p *Program) execOn(ctx context.Context, rn *runner, run *progtype.Run, cpu
 		if errors.Is(err, interp.ErrStopped) {
 			err = fmt.Errorf("%w: %w", err, context.Cause(ctx))
 		}
-		return 0, p.annotate(err)
+		err = p.annotate(err)
+		var f *interp.Fault
+		if errors.As(err, &f) && errors.Is(f.Err, interp.ErrMemory) {
+			if e := run.ContextFault(f.Addr, f.Size); e != nil {
+				err = fmt.Errorf("%w (%w)", e, err)
+			}
+		}
+		return 0, err
 	}
 	return r0, nil
 }

@@ -15,15 +15,16 @@ func BenchmarkRun(b *testing.B) {
 		name string
 		typ  progtype.Type
 		src  string
+		ctx  []int // the context accesses, as the verifier finds them
 	}{
-		{"xdp", progtype.XDP, "r2 = *(u32 *)(r1 + 0)\nr3 = *(u32 *)(r1 + 4)\nr0 = 2\nexit"},
-		{"xdp_adjust_head", progtype.XDP, "r2 = -14\ncall 44\nr0 = 2\nexit"},
-		{"sched_cls", progtype.SchedCLS, "r2 = *(u32 *)(r1 + 76)\nr3 = *(u32 *)(r1 + 80)\nr0 = *(u32 *)(r1 + 8)\nexit"},
-		{"sched_cls_store_bytes", progtype.SchedCLS, "r6 = r1\n*(u32 *)(r10 - 4) = 0\nr2 = 0\nr3 = r10\nr3 += -4\nr4 = 4\nr5 = 0\ncall 9\nr0 = 0\nexit"},
+		{"xdp", progtype.XDP, "r2 = *(u32 *)(r1 + 0)\nr3 = *(u32 *)(r1 + 4)\nr0 = 2\nexit", []int{0, 1}},
+		{"xdp_adjust_head", progtype.XDP, "r2 = -14\ncall 44\nr0 = 2\nexit", nil},
+		{"sched_cls", progtype.SchedCLS, "r2 = *(u32 *)(r1 + 76)\nr3 = *(u32 *)(r1 + 80)\nr0 = *(u32 *)(r1 + 8)\nexit", []int{0, 1, 2}},
+		{"sched_cls_store_bytes", progtype.SchedCLS, "r6 = r1\n*(u32 *)(r10 - 4) = 0\nr2 = 0\nr3 = r10\nr3 += -4\nr4 = 4\nr5 = 0\ncall 9\nr0 = 0\nexit", nil},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			k := mustKind(b, c.typ)
-			p, err := k.Rewrite(mustParse(b, c.src))
+			p, err := k.Convert(mustParse(b, c.src), c.ctx)
 			if err != nil {
 				b.Fatal(err)
 			}

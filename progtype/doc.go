@@ -89,11 +89,12 @@
 //
 //	instruction 7: write to __sk_buff.len: the field is read-only
 //
-// Which instructions access the context is found by ContextAccesses, a
-// small data-flow analysis that stands in for the verifier until it exists.
-// Where it cannot tell and the kernel, path by path, could, Kind.Rewrite
-// settles the access with the type's rules or leaves the choice to run time
-// (Program.Variants, which engines run when the base holds the context).
+// Which instructions access the context is the verifier's finding
+// (verifier.Result.CtxAccesses), which Kind.Convert rewrites. For a
+// program that runs unverified, Kind.Rewrite leaves the choice to run time:
+// every load and store whose conversion changes it runs converted when its
+// base holds the context (Program.Variants), and one the rules refuse
+// faults there (Program.Faults).
 //
 // # Runs
 //

@@ -1,16 +1,18 @@
 package progtype_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"github.com/waggle-bpf/waggle/maps"
 	"testing"
 
 	"github.com/waggle-bpf/waggle/asm"
 	"github.com/waggle-bpf/waggle/helpers"
 	"github.com/waggle-bpf/waggle/interp"
 	"github.com/waggle-bpf/waggle/isa"
+	"github.com/waggle-bpf/waggle/maps"
 	"github.com/waggle-bpf/waggle/progtype"
+	"github.com/waggle-bpf/waggle/verifier"
 )
 
 // mustParse assembles a test program.
@@ -41,16 +43,32 @@ type engine struct {
 	mode interp.Mode
 }
 
-// load rewrites prog for k and loads it.
+// load prepares prog for k and loads it.
 func (e engine) load(tb testing.TB, k *progtype.Kind, prog []isa.Instruction) *interp.Program {
 	tb.Helper()
-	rw, err := k.Rewrite(prog)
-	if err != nil {
-		tb.Fatalf("rewrite: %v", err)
-	}
-	p, err := interp.Load(rw.Insns, interp.Options{Mode: e.mode, Helpers: helperTable(k), UnsafeFastUnverified: e.mode == interp.Fast, ContextVariants: rw.Variants})
+	rw := prepare(tb, k, prog)
+	p, err := interp.Load(rw.Insns, interp.Options{Mode: e.mode, Helpers: helperTable(k), UnsafeFastUnverified: e.mode == interp.Fast, ContextVariants: rw.Variants, ContextFaults: rw.Faults})
 	if err != nil {
 		tb.Fatalf("load: %v", err)
+	}
+	return p
+}
+
+// prepare converts prog's context accesses for k as the runtime does: those
+// waggle's verifier finds if it accepts the program (Convert), otherwise
+// each decided at run time (Rewrite).
+func prepare(tb testing.TB, k *progtype.Kind, prog []isa.Instruction) *progtype.Program {
+	tb.Helper()
+	table := k.HelperTable("GPL")
+	var p *progtype.Program
+	res, err := verifier.Verify(context.Background(), &verifier.Program{Name: "test", Insns: prog, Kind: k, Helpers: table.Protos, GPL: true}, nil)
+	if err == nil {
+		p, err = k.Convert(prog, res.CtxAccesses)
+	} else {
+		p, err = k.Rewrite(prog)
+	}
+	if err != nil {
+		tb.Fatalf("rewrite: %v", err)
 	}
 	return p
 }
@@ -75,15 +93,12 @@ func exec(p *interp.Program, st *helpers.State) progtype.Exec {
 	}
 }
 
-// runProg rewrites, loads and runs prog on in, repeat times, as
+// runProg prepares, loads and runs prog on in, repeat times, as
 // BPF_PROG_TEST_RUN does.
 func runProg(tb testing.TB, mode interp.Mode, k *progtype.Kind, prog []isa.Instruction, in progtype.Input, repeat int) (*progtype.Output, error) {
 	tb.Helper()
-	rw, err := k.Rewrite(prog)
-	if err != nil {
-		tb.Fatalf("rewrite: %v", err)
-	}
-	p, err := interp.Load(rw.Insns, interp.Options{Mode: mode, Helpers: helperTable(k), UnsafeFastUnverified: mode == interp.Fast, ContextVariants: rw.Variants})
+	rw := prepare(tb, k, prog)
+	p, err := interp.Load(rw.Insns, interp.Options{Mode: mode, Helpers: helperTable(k), UnsafeFastUnverified: mode == interp.Fast, ContextVariants: rw.Variants, ContextFaults: rw.Faults})
 	if err != nil {
 		tb.Fatalf("load: %v", err)
 	}

@@ -69,7 +69,7 @@ func ExampleNewHook() {
 	if err != nil {
 		panic(err)
 	}
-	ip, err := interp.Load(p.Insns, interp.Options{})
+	ip, err := interp.Load(p.Insns, interp.Options{ContextVariants: p.Variants, ContextFaults: p.Faults})
 	if err != nil {
 		panic(err)
 	}
@@ -79,9 +79,10 @@ func ExampleNewHook() {
 		fmt.Println(path, r0, req.Verdict, err)
 	}
 
-	// A program may not write what the hook keeps read-only.
+	// A program may not write what the hook keeps read-only: the verifier
+	// finds the access, and its conversion refuses it.
 	bad, _ := asm.Parse("*(u32 *)(r1 + 0) = 1\nexit")
-	_, err = hook.Kind().Rewrite(bad)
+	_, err = hook.Kind().Convert(bad, []int{0})
 	fmt.Println(err)
 	// Output:
 	//  0 pid      4 bytes
@@ -94,13 +95,9 @@ func ExampleNewHook() {
 	// instruction 0: write to http_request.pid: the field is read-only (tag it `bpf:",rw"` or set HookField.Writable)
 }
 
-// An XDP program runs on a packet as BPF_PROG_TEST_RUN runs it: the
-// rewrite turns the 4-byte loads of xdp_md.data and data_end into 8-byte
-// pointer loads, the run lays the packet out with 256 bytes of headroom,
-// and Finish returns the verdict and the packet.
-func ExampleKind_Rewrite() {
-	k, _ := progtype.Lookup(progtype.XDP)
-	prog, _ := asm.Parse(`
+// xdpExample adjusts the packet's head and writes 4 bytes at its new
+// start: slots 3 and 4 load xdp_md.data and data_end.
+const xdpExample = `
 		r6 = r1
 		r2 = -4
 		call 44              // bpf_xdp_adjust_head(ctx, -4)
@@ -114,19 +111,24 @@ func ExampleKind_Rewrite() {
 		*(u32 *)(r2 + 0) = r4
 		r0 = 3               // XDP_TX
 	out:
-		exit`)
-	p, err := k.Rewrite(prog)
+		exit`
+
+// An XDP program runs on a packet as BPF_PROG_TEST_RUN runs it: the
+// rewrite turns the 4-byte loads of xdp_md.data and data_end, which the
+// verifier found (verifier.Result.CtxAccesses), into 8-byte pointer loads,
+// the run lays the packet out with 256 bytes of headroom, and Finish
+// returns the verdict and the packet.
+func ExampleKind_Convert() {
+	k, _ := progtype.Lookup(progtype.XDP)
+	prog, _ := asm.Parse(xdpExample)
+	p, err := k.Convert(prog, []int{3, 4})
 	if err != nil {
 		panic(err)
 	}
 	for _, a := range p.Accesses {
 		fmt.Printf("%d: %s became %s\n", a.Insn, a.Field, a.Rewritten)
 	}
-	table := helpers.Table{}
-	for _, d := range k.Helpers() {
-		table[d.ID] = d.Func
-	}
-	ip, _ := interp.Load(p.Insns, interp.Options{Helpers: table})
+	ip, _ := interp.Load(p.Insns, interp.Options{Helpers: k.HelperTable("GPL").Funcs})
 	run, err := p.NewRun(progtype.Input{Data: make([]byte, 14)})
 	if err != nil {
 		panic(err)
@@ -143,31 +145,31 @@ func ExampleKind_Rewrite() {
 	// verdict 3, 18 bytes: ddccbbaa0000000000000000000000000000
 }
 
-// ContextAccesses follows the context pointer from r1 through moves,
-// spills and calls; the verifier will supply the same list.
-func ExampleContextAccesses() {
-	prog, _ := asm.Parse(`
-		*(u64 *)(r10 - 8) = r1     // spill the context
-		r1 = 0
-		call 5                     // bpf_ktime_get_ns clobbers r1-r5
-		r6 = *(u64 *)(r10 - 8)     // fill it back
-		r0 = *(u32 *)(r6 + 12)     // a context access
-		r2 = r10
-		r0 = *(u32 *)(r2 - 8)      // a stack access
-		exit`)
-	at, err := progtype.ContextAccesses(prog)
-	fmt.Println(at, err)
-
-	mixed, _ := asm.Parse(`
-		r2 = r1
-		if r0 == 0 goto l
-		r2 = r10
-	l:
-		r0 = *(u32 *)(r2 - 8)
-		exit`)
-	_, err = progtype.ContextAccesses(mixed)
-	fmt.Println(err)
+// Without the verifier, which loads and stores reach the context is
+// decided at run time: every access whose conversion changes it runs
+// converted when its base holds the context (Variants), and one the
+// context's rules refuse faults there (Faults). The store at slot 10 goes
+// to the packet here; through the context it would write xdp_md.data,
+// which is read-only.
+func ExampleKind_Rewrite() {
+	k, _ := progtype.Lookup(progtype.XDP)
+	prog, _ := asm.Parse(xdpExample)
+	p, _ := k.Rewrite(prog)
+	for _, pc := range []int{3, 4} {
+		fmt.Printf("%d: on the context %s\n", pc, p.Variants[pc])
+	}
+	fmt.Printf("10: on the context, %v\n", p.Faults[10])
+	ip, _ := interp.Load(p.Insns, interp.Options{Helpers: k.HelperTable("GPL").Funcs, ContextVariants: p.Variants, ContextFaults: p.Faults})
+	run, _ := p.NewRun(progtype.Input{Data: make([]byte, 14)})
+	r0, err := interpExec(ip)(run)
+	if err != nil {
+		panic(err)
+	}
+	out, _ := run.Finish(r0)
+	fmt.Printf("verdict %d, %d bytes: %x\n", out.Retval, len(out.Data), out.Data)
 	// Output:
-	// [4] <nil>
-	// instruction 3: cannot tell whether r2 points to the context: it does on some paths and not on others, and one rewrite cannot serve both (the kernel: same insn cannot be used with different pointers)
+	// 3: on the context r2 = *(u64 *)(r6 + 0x0)
+	// 4: on the context r3 = *(u64 *)(r6 + 0x8)
+	// 10: on the context, instruction 10: write to xdp_md.data: xdp_md is read-only
+	// verdict 3, 18 bytes: ddccbbaa0000000000000000000000000000
 }

@@ -76,9 +76,6 @@ func TestKernel_contextFlow(t *testing.T) {
 			if (err == nil) != tc.accepted {
 				t.Fatalf("the kernel says %v; the test expects it to accept the program: %v", err, tc.accepted)
 			}
-			if _, err := k.Rewrite(prog); err != nil {
-				t.Fatalf("rewrite: %v", err)
-			}
 			if kp != nil {
 				defer kp.Close()
 				for _, n := range []int{64, 99, 100, 200} {

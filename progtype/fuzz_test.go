@@ -2,6 +2,7 @@ package progtype_test
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/waggle-bpf/waggle/helpers"
@@ -24,9 +25,10 @@ func allKinds(tb testing.TB) []*progtype.Kind {
 	return append(ks, h.Kind())
 }
 
-// FuzzRewrite runs the context analysis and every type's rewrite on
-// arbitrary bytecode: an error or a result, never a panic; a result has
-// the program's length and changes only the accesses it reports.
+// FuzzRewrite runs every type's Rewrite and Convert on arbitrary bytecode:
+// an error or a result, never a panic. Rewrite keeps the program as it is
+// and offers a context form only for loads and stores; Convert of the
+// accesses Rewrite found changes exactly those, as Rewrite's forms say.
 func FuzzRewrite(f *testing.F) {
 	for _, src := range []string{
 		"r0 = *(u32 *)(r1 + 0)\nexit",
@@ -44,25 +46,29 @@ func FuzzRewrite(f *testing.F) {
 		if err != nil {
 			return
 		}
-		at, err := progtype.ContextAccesses(prog)
-		if err != nil {
-			return
-		}
 		for _, k := range kinds {
-			p, err := k.Convert(prog, at)
+			p, err := k.Rewrite(prog)
 			if err != nil {
 				continue
 			}
-			if len(p.Insns) != len(prog) {
-				t.Fatalf("%s: %d slots rewritten to %d", k, len(prog), len(p.Insns))
+			if !slices.Equal(p.Insns, prog) {
+				t.Fatalf("%s: Rewrite changed the program", k)
 			}
-			changed := map[int]bool{}
-			for _, a := range p.Accesses {
-				changed[a.Insn] = true
+			var at []int
+			for pc, alt := range p.Variants {
+				if c := prog[pc].Op.Class(); c != isa.ClassLDX && c != isa.ClassST && c != isa.ClassSTX {
+					t.Fatalf("%s: a context form %v for %v, no load or store", k, alt, prog[pc])
+				}
+				at = append(at, pc)
+			}
+			slices.Sort(at)
+			c, err := k.Convert(prog, at)
+			if err != nil {
+				t.Fatalf("%s: Convert of the accesses Rewrite converts: %v", k, err)
 			}
 			for i := range prog {
-				if prog[i] != p.Insns[i] && !changed[i] {
-					t.Fatalf("%s: instruction %d changed without being an access", k, i)
+				if alt, ok := p.Variants[i]; ok && c.Insns[i] != alt || !ok && c.Insns[i] != prog[i] {
+					t.Fatalf("%s: instruction %d: Convert gives %v, Rewrite's context form %v", k, i, c.Insns[i], alt)
 				}
 			}
 		}
@@ -107,11 +113,7 @@ func FuzzHelpers(f *testing.F) {
 		if err != nil {
 			return
 		}
-		table := helperTable(k)
-		for _, d := range k.Helpers() {
-			table[d.ID] = d.Func
-		}
-		ip, err := interp.Load(p.Insns, interp.Options{Helpers: table})
+		ip, err := interp.Load(p.Insns, interp.Options{Helpers: helperTable(k), ContextVariants: p.Variants, ContextFaults: p.Faults})
 		if err != nil {
 			return
 		}

@@ -90,7 +90,7 @@ func TestHook_Run(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, mode := range []interp.Mode{interp.Checked, interp.Fast} {
-		ip, err := interp.Load(p.Insns, interp.Options{Mode: mode, UnsafeFastUnverified: mode == interp.Fast})
+		ip, err := interp.Load(p.Insns, interp.Options{Mode: mode, UnsafeFastUnverified: mode == interp.Fast, ContextVariants: p.Variants, ContextFaults: p.Faults})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,7 +141,7 @@ func TestHook_errors(t *testing.T) {
 		"r0 = *(s32 *)(r1 + 40)",       // pointers are read whole
 		"lock *(u32 *)(r1 + 24) += r0", // atomics
 	} {
-		if _, err := h.Kind().Rewrite(mustParse(t, src+"\nexit")); err == nil {
+		if _, err := h.Kind().Convert(mustParse(t, src+"\nexit"), []int{0}); err == nil {
 			t.Errorf("%q was accepted", src)
 		}
 	}

@@ -3,7 +3,6 @@ package progtype
 import (
 	"errors"
 	"fmt"
-	"sort"
 
 	"github.com/waggle-bpf/waggle/isa"
 )
@@ -143,10 +142,9 @@ type Access struct {
 	Write bool
 	// Rewritten is the instruction that replaces it.
 	Rewritten isa.Instruction
-	// Variant marks an access that is a context access on some paths
-	// only, as far as the analysis can tell: Rewritten runs when its base
-	// holds the context, the program's own instruction otherwise
-	// (Program.Variants).
+	// Variant marks an access of a program Rewrite prepared, which may be
+	// a context access: Rewritten runs when its base holds the context,
+	// the program's own instruction otherwise (Program.Variants).
 	Variant bool
 }
 
@@ -187,16 +185,23 @@ type Program struct {
 	// ContextEnd is one past the last context byte the program accesses
 	// (the kernel's prog->aux->max_ctx_offset).
 	ContextEnd int
-	// Variants are the accesses whose base is the context on some paths and
-	// another pointer on others as far as ContextAccesses can tell, and
-	// whose rewrite changes them: by slot, the instruction to run when the
-	// base holds the context (interp.Options.ContextVariants). Insns keeps
-	// the program's own instruction there.
+	// Variants are, for a program Rewrite prepared (no verifier told which
+	// accesses are the context's), the loads and stores whose conversion
+	// changes them: by slot, the instruction to run when the base holds the
+	// context (interp.Options.ContextVariants). Insns keeps the program's
+	// own instruction there.
 	Variants map[int]isa.Instruction
+	// Faults are, for a program Rewrite prepared, the loads, stores and
+	// atomic operations that are no valid context access: by slot, the
+	// *AccessError a run faults with when the base holds the context
+	// (interp.Options.ContextFaults).
+	Faults map[int]error
+	// dynamic is set for a program Rewrite prepared.
+	dynamic bool
 }
 
 // Convert rewrites the context accesses at the given slot indices (as
-// ContextAccesses or the verifier finds them) from the UAPI layout to the
+// the verifier finds them, verifier.Result.CtxAccesses) from the UAPI layout to the
 // runtime layout, one instruction for one. prog is not modified. An access
 // the kernel would refuse is an *AccessError naming the instruction, the
 // field and the rule.
@@ -256,51 +261,98 @@ func (k *Kind) convertAccess(pc int, ins isa.Instruction) (Access, error) {
 	return Access{Insn: pc, Field: k.layout.describe(a.off), Off: a.off, Size: a.size, Write: a.write, Rewritten: nw}, nil
 }
 
-// Rewrite finds the context accesses of prog with ContextAccesses and
-// converts them with Convert. An access the analysis finds ambiguous (the
-// context on some paths, another pointer on others, where the kernel saw
-// one of them on each path it found feasible) is settled with the type's
-// rules: one the kernel would refuse as a context access is none in a
-// program it accepts and stays as it is; one whose rewrite changes nothing
-// is right either way; the others become Variants, decided at run time by
-// whether their base holds the context.
+// Rewrite prepares the context accesses of a program no verifier has
+// analysed, which runs in the checked interpreter: with no analysis to say
+// which loads and stores go through the context pointer, each is decided
+// at run time, by whether its base register holds the run's context. Every
+// load and store whose conversion (Convert's) changes it becomes a
+// Variant, run converted on the context and as it is elsewhere; every one
+// the type's rules refuse as a context access, and every atomic operation,
+// becomes a Fault, an error on the context and an ordinary access
+// elsewhere. Accesses through r10 are never the context. prog is not
+// modified: Insns is a copy.
+//
+// This is what the kernel's convert_ctx_accesses does for the accesses
+// its verifier found (insn_aux_data[].ptr_type == PTR_TO_CTX), decided
+// where the kernel decides it statically. Why at run time: a static
+// analysis without the verifier's value tracking cannot tell, on paths it
+// cannot prove infeasible, whether a register holds the context or another
+// pointer, and the verifier itself stops at the first error, where an
+// unverified program must still run. At run time the question has an exact
+// answer. A program the kernel accepts reaches its context only through
+// the unmodified context pointer (check_ctx_access: "dereference of
+// modified ctx ptr"), so on the paths it takes each access sees the same
+// conversion as the kernel's; no other pointer of a run equals the
+// context's address, as regions do not overlap. A program the kernel
+// refuses may reach the context another way (through the context plus an
+// offset, which is no context access here and reads the runtime layout as
+// any memory): the checked interpreter keeps it to the run's memory, as it
+// keeps every unverified access.
+//
+// ContextEnd is 0: the accesses are not known before the run. A raw
+// tracepoint's run then has exactly ctx_in for a context, and a read past
+// it fails the run with EINVAL (Program.NewRun, Run.ContextFault) where
+// BPF_PROG_TEST_RUN fails before the run.
 func (k *Kind) Rewrite(prog []isa.Instruction) (*Program, error) {
-	at, ambiguous, err := contextAccesses(prog)
-	if err != nil {
-		return nil, err
-	}
-	p, err := k.Convert(prog, at)
-	if err != nil {
-		return nil, err
-	}
-	for _, pc := range ambiguous {
-		a, err := k.convertAccess(pc, prog[pc])
-		if err != nil || a.Rewritten == prog[pc] {
-			continue // no context access, or one that needs no rewrite
+	p := &Program{Kind: k, Insns: append([]isa.Instruction(nil), prog...), dynamic: true}
+	for pc := 0; pc < len(prog); pc++ {
+		ins := prog[pc]
+		if ins.IsLoadImm64() {
+			pc++
+			continue
 		}
-		if a.Rewritten.Op.Class() == isa.ClassJMP { // a store the kernel drops
-			ins := prog[pc]
-			return nil, ambiguityError(pc, ins.Dst)
+		base, ok := accessBase(ins)
+		if !ok || base == isa.R10 {
+			continue
 		}
-		if p.Variants == nil {
-			p.Variants = make(map[int]isa.Instruction)
+		a, err := k.convertAccess(pc, ins)
+		switch {
+		case err != nil:
+			if p.Faults == nil {
+				p.Faults = make(map[int]error)
+			}
+			p.Faults[pc] = err
+		case a.Rewritten != ins:
+			if p.Variants == nil {
+				p.Variants = make(map[int]isa.Instruction)
+			}
+			p.Variants[pc] = a.Rewritten
+			a.Variant = true
+			p.Accesses = append(p.Accesses, a)
 		}
-		p.Variants[pc] = a.Rewritten
-		a.Variant = true
-		p.add(a)
 	}
-	sort.Slice(p.Accesses, func(i, j int) bool { return p.Accesses[i].Insn < p.Accesses[j].Insn })
 	return p, nil
+}
+
+// accessBase returns the base register of a load, store or atomic
+// operation.
+func accessBase(ins isa.Instruction) (isa.Register, bool) {
+	switch c, m := ins.Op.Class(), ins.Op.Mode(); {
+	case c == isa.ClassLDX && (m == isa.ModeMEM || m == isa.ModeMEMSX):
+		return ins.Src, true
+	case (c == isa.ClassST || c == isa.ClassSTX) && m == isa.ModeMEM, c == isa.ClassSTX && m == isa.ModeATOMIC:
+		return ins.Dst, true
+	}
+	return 0, false
 }
 
 // NewRun prepares a run of the program on in: Kind.NewRun, plus the checks
 // BPF_PROG_TEST_RUN makes against the program (a raw tracepoint's ctx_in
 // must cover every argument the program reads).
+//
+// For a program Rewrite prepared, whose context reads are known only as it
+// runs, a raw tracepoint's context is exactly ctx_in: a read past it
+// faults, and Run.ContextFault says it is that check's EINVAL.
 func (p *Program) NewRun(in Input) (*Run, error) {
 	if err := p.checkInput(in); err != nil {
 		return nil, err
 	}
-	return p.Kind.NewRun(in)
+	r, err := p.Kind.NewRun(in)
+	if err != nil {
+		return nil, err
+	}
+	p.limit(r, in)
+	return r, nil
 }
 
 // ResetRun is Run.Reset with the checks NewRun makes against the program,
@@ -309,7 +361,11 @@ func (p *Program) ResetRun(r *Run, in Input) error {
 	if err := p.checkInput(in); err != nil {
 		return err
 	}
-	return r.Reset(in)
+	if err := r.Reset(in); err != nil {
+		return err
+	}
+	p.limit(r, in)
+	return nil
 }
 
 func (p *Program) checkInput(in Input) error {
@@ -317,6 +373,15 @@ func (p *Program) checkInput(in Input) error {
 		return fmt.Errorf("%s: %w", p.Kind.name, einval("ctx_in of %d bytes, the program reads %d", len(in.Context), p.ContextEnd))
 	}
 	return nil
+}
+
+// limit narrows a raw tracepoint's context to ctx_in for a program whose
+// reads are not known before it runs.
+func (p *Program) limit(r *Run, in Input) {
+	if p.dynamic && p.Kind.typ == RawTracepoint {
+		r.ctxEnd, r.ctxLimited = len(in.Context), true
+		r.buildRegions()
+	}
 }
 
 // accessOf decodes a load or store into a context access.

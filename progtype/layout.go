@@ -116,11 +116,14 @@ func (l *Layout) Writable(off int) bool {
 func (l *Layout) regions(shadow []byte, out *regionList) {
 	at := 0
 	for _, r := range l.writable {
-		if r[0] > at {
-			out.add(Region{Data: shadow[at:r[0]]})
+		lo, hi := min(r[0], len(shadow)), min(r[1], len(shadow))
+		if lo > at {
+			out.add(Region{Data: shadow[at:lo]})
 		}
-		out.add(Region{Data: shadow[r[0]:r[1]], Writable: true})
-		at = r[1]
+		if hi > lo {
+			out.add(Region{Data: shadow[lo:hi], Writable: true})
+		}
+		at = max(at, hi)
 	}
 	if at < len(shadow) {
 		out.add(Region{Data: shadow[at:]})

@@ -91,7 +91,7 @@ func TestRun_Reset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ip, err := interp.Load(p.Insns, interp.Options{Helpers: helperTable(k)})
+	ip, err := interp.Load(p.Insns, interp.Options{Helpers: helperTable(k), ContextVariants: p.Variants, ContextFaults: p.Faults})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestRedirectMapXDP(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ip, err := interp.Load(p.Insns, interp.Options{Helpers: helperTable(k)})
+		ip, err := interp.Load(p.Insns, interp.Options{Helpers: helperTable(k), ContextVariants: p.Variants, ContextFaults: p.Faults})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -214,9 +214,14 @@ type Run struct {
 	sock    *sockState // cgroup_sock, sock_ops, sk_lookup
 	flow    *flowState // flow_dissector
 	in      Input      // the input, with Context and Data owned by the caller
-	rd      Redirect
-	hasRd   bool
-	net     netState
+	// ctxEnd, when ctxLimited, is where the context's regions end: a raw
+	// tracepoint's ctx_in, for a program whose reads are not known before
+	// it runs (Program.NewRun).
+	ctxEnd     int
+	ctxLimited bool
+	rd         Redirect
+	hasRd      bool
+	net        netState
 	// cgRetval is the cgroup run context's retval (bpf_get_retval,
 	// bpf_set_retval): 0 at the start of a run, as a hook's is.
 	cgRetval int32
@@ -248,6 +253,7 @@ func (k *Kind) NewRun(in Input) (*Run, error) {
 // exposes.
 func (r *Run) Reset(in Input) error {
 	r.in = in
+	r.ctxLimited = false
 	r.hasRd, r.rd, r.cgRetval = false, Redirect{}, 0
 	if r.shadow == nil {
 		r.shadow = mem.Aligned(r.kind.layout.RuntimeSize)
@@ -298,7 +304,11 @@ func (r *Run) buildRegions() {
 	case r.skb != nil && r.skb.direct:
 		l.add(Region{Data: r.skb.buf, Writable: r.skb.writable, Bounds: &r.skb.bounds, Name: namePacket})
 	}
-	r.kind.layout.regions(r.shadow, &l)
+	shadow := r.shadow
+	if r.ctxLimited {
+		shadow = shadow[:min(r.ctxEnd, len(shadow))]
+	}
+	r.kind.layout.regions(shadow, &l)
 	if r.xdp != nil {
 		l.add(Region{Data: r.xdp.buf[:xdpHardEnd], Writable: true, Bounds: &r.xdp.metaBounds, Name: nameMeta})
 	}
@@ -366,6 +376,19 @@ func (r *Run) Ctx() uint64 { return mem.Addr(r.shadow) }
 // these, which are the bounds Linux's verifier proves: a program the
 // kernel accepts stays inside them. The slice is reused by Reset.
 func (r *Run) Regions() []Region { return r.regions }
+
+// ContextFault explains a memory fault of a run at addr (n bytes): a read
+// of a raw tracepoint's context past ctx_in, by a program whose reads were
+// not known before it ran (Kind.Rewrite's), is BPF_PROG_TEST_RUN's
+// refusal of that ctx_in (maps.EINVAL, wrapped), which Linux gives before
+// the run for the program its verifier has seen. nil for any other fault.
+func (r *Run) ContextFault(addr uint64, n int) error {
+	ctx := r.Ctx()
+	if !r.ctxLimited || addr < ctx+uint64(r.ctxEnd) || addr-ctx >= uint64(r.kind.layout.Size) {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", r.kind.name, einval("ctx_in of %d bytes, the program reads %d", r.ctxEnd, addr-ctx+uint64(n)))
+}
 
 // Packet returns the bytes legacy packet loads (BPF_LD_ABS and BPF_LD_IND)
 // read, from skb->data to its end; nil for types without a socket buffer.

@@ -2,10 +2,12 @@ package progtype_test
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"testing"
 
 	"github.com/waggle-bpf/waggle/interp"
+	"github.com/waggle-bpf/waggle/maps"
 	"github.com/waggle-bpf/waggle/progtype"
 )
 
@@ -269,12 +271,36 @@ func TestRun_tracingContexts(t *testing.T) {
 	}
 	// A raw tracepoint's ctx_in must cover what the program reads, as
 	// BPF_PROG_TEST_RUN requires.
-	p, err := mustKind(t, progtype.RawTracepoint).Rewrite(mustParse(t, "r0 = *(u64 *)(r1 + 16)\nexit"))
+	p, err := mustKind(t, progtype.RawTracepoint).Convert(mustParse(t, "r0 = *(u64 *)(r1 + 16)\nexit"), []int{0})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := p.NewRun(progtype.Input{Context: args[:16]}); err == nil {
 		t.Error("a 16-byte ctx_in for a program reading 24 bytes was accepted")
+	}
+	// Unverified (Rewrite), the reads are known only as the program runs:
+	// the context is ctx_in, and the read past it is the same EINVAL.
+	dyn, err := mustKind(t, progtype.RawTracepoint).Rewrite(mustParse(t, "r0 = *(u64 *)(r1 + 16)\nexit"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip, err := interp.Load(dyn.Insns, interp.Options{ContextVariants: dyn.Variants, ContextFaults: dyn.Faults})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{16, 24, 0} {
+		run, err := dyn.NewRun(progtype.Input{Context: args[:n]})
+		if err != nil {
+			t.Fatalf("ctx_in of %d bytes: %v", n, err)
+		}
+		r0, err := interpExec(ip)(run)
+		var f *interp.Fault
+		switch {
+		case n >= 24 && (err != nil || r0 != binary.LittleEndian.Uint64(args[16:])):
+			t.Errorf("ctx_in of %d bytes: %#x, %v", n, r0, err)
+		case n < 24 && (!errors.As(err, &f) || !errors.Is(run.ContextFault(f.Addr, f.Size), maps.EINVAL)):
+			t.Errorf("ctx_in of %d bytes: %v, want a fault that is EINVAL", n, err)
+		}
 	}
 	if _, err := mustKind(t, progtype.Kprobe).NewRun(progtype.Input{Context: make([]byte, progtype.PtRegsSize+1)}); err == nil {
 		t.Error("a ctx_in longer than pt_regs was accepted")

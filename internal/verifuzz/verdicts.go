@@ -128,7 +128,7 @@ type Report struct {
 	// SlowVerify to judge.
 	Slow CaseList
 	// Refused are accepted programs waggle's runtime would not prepare
-	// for running (its context analysis, progtype's, refused them).
+	// for running.
 	Refused CaseList
 	// Runs counts interpreter runs of accepted programs (one per input);
 	// Escapes are those that accessed memory out of bounds, RunErrors
