@@ -212,7 +212,13 @@ type Proto struct {
 	// lookups. bpf_map_lookup_elem acquires only for sockmap and sockhash,
 	// which depends on the map; Acquire is false for it.
 	Acquire bool
-	// Callback is set for helpers that call back into the program.
+	// Cast helpers return their socket argument seen as another type
+	// (is_ptr_cast_function in verifier.c: bpf_sk_fullsock, bpf_tcp_sock;
+	// waggle counts bpf_get_listener_sock too): the result holds the
+	// argument's reference, and releasing either releases both.
+	Cast bool
+	// Callback is set for helpers that call back into the program: which
+	// argument is the callback and what it receives and returns.
 	Callback *Callback
 }
 

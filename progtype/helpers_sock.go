@@ -295,7 +295,9 @@ func SkLookupAssign(env helpers.Env, args *[5]uint64) (uint64, error) {
 
 var (
 	protoSockopt = helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgAnything, helpers.ArgAnything, helpers.ArgPtrToMem | helpers.ArgReadOnly, helpers.ArgConstSize}}
-	protoSockPtr = helpers.Proto{Ret: helpers.RetPtrToSocketOrNull, Args: []helpers.ArgType{helpers.ArgPtrToSockCommon}}
+	// protoSockCast is a socket seen as another type: the result holds the
+	// argument's reference.
+	protoSockCast = helpers.Proto{Ret: helpers.RetPtrToSocketOrNull, Args: []helpers.ArgType{helpers.ArgPtrToSockCommon}, Cast: true}
 )
 
 // sockOpsDefs are sock_ops' own helpers.
@@ -312,9 +314,9 @@ var socketDefs = helpers.Defs{
 	{ID: idSkLookupUDP, Name: "sk_lookup_udp", Proto: protoSkLookup, Func: SkLookupUDP},
 	{ID: idSkcLookupTCP, Name: "skc_lookup_tcp", Proto: protoSkcLookup, Func: SkcLookupTCP},
 	{ID: idSkRelease, Name: "sk_release", Proto: protoSock, Func: SkRelease},
-	{ID: idSkFullsock, Name: "sk_fullsock", Proto: protoSockPtr, Func: SkFullsock},
-	{ID: idTCPSock, Name: "tcp_sock", Proto: helpers.Proto{Ret: helpers.RetPtrToTCPSockOrNull, Args: protoSockPtr.Args}, Func: TCPSock},
-	{ID: idGetListenerSock, Name: "get_listener_sock", Proto: protoSockPtr, Func: GetListenerSock},
+	{ID: idSkFullsock, Name: "sk_fullsock", Proto: protoSockCast, Func: SkFullsock},
+	{ID: idTCPSock, Name: "tcp_sock", Proto: helpers.Proto{Ret: helpers.RetPtrToTCPSockOrNull, Args: protoSockCast.Args, Cast: true}, Func: TCPSock},
+	{ID: idGetListenerSock, Name: "get_listener_sock", Proto: protoSockCast, Func: GetListenerSock},
 	{ID: idGetSocketCookie, Name: "get_socket_cookie", Proto: protoCtx, Func: GetSocketCookie},
 	{ID: idGetSocketUID, Name: "get_socket_uid", Proto: protoCtx, Func: GetSocketUID},
 	{ID: idGetNetnsCookie, Name: "get_netns_cookie", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx | helpers.ArgMaybeNull}}, Func: GetNetnsCookie},

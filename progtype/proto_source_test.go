@@ -297,18 +297,26 @@ var kernelSizes = map[string]uint32{
 type kernelFacts struct {
 	pktData   map[string]bool
 	acquire   map[string]bool
+	cast      map[string]bool
 	bound     map[string]helpers.RetBound
 	callbacks map[string]helpers.Callback
 }
 
 func parseFacts(t *testing.T, src string) kernelFacts {
-	f := kernelFacts{pktData: map[string]bool{}, acquire: map[string]bool{}, bound: map[string]helpers.RetBound{}, callbacks: map[string]helpers.Callback{}}
+	f := kernelFacts{pktData: map[string]bool{}, acquire: map[string]bool{}, cast: map[string]bool{}, bound: map[string]helpers.RetBound{}, callbacks: map[string]helpers.Callback{}}
 	for name := range caseGroups(funcBody(t, src, "bool bpf_helper_changes_pkt_data(")) {
 		f.pktData[name] = true
 	}
 	for _, m := range funcIDRE.FindAllStringSubmatch(funcBody(t, src, "static bool is_acquire_function("), -1) {
 		f.acquire[m[1]] = true
 	}
+	for _, m := range funcIDRE.FindAllStringSubmatch(funcBody(t, src, "static bool is_ptr_cast_function("), -1) {
+		f.cast[m[1]] = true
+	}
+	// waggle's verifier keeps the reference through bpf_get_listener_sock
+	// too (stricter than 6.12's is_ptr_cast_function: releasing the
+	// socket invalidates the listener's pointer).
+	f.cast["get_listener_sock"] = true
 	for name, body := range caseGroups(funcBody(t, src, "static int do_refine_retval_range(")) {
 		switch {
 		case strings.Contains(body, "msize_max_value"):
@@ -429,6 +437,7 @@ func compareProto(t *testing.T, d helpers.Def, k kernelProto, facts kernelFacts)
 	}
 	check("changes_pkt_data", p.ChangesPktData == facts.pktData[d.Name], p.ChangesPktData, facts.pktData[d.Name])
 	check("acquire", p.Acquire == facts.acquire[d.Name], p.Acquire, facts.acquire[d.Name])
+	check("cast", p.Cast == facts.cast[d.Name], p.Cast, facts.cast[d.Name])
 	check("ret_bound", p.RetBound == facts.bound[d.Name], p.RetBound, facts.bound[d.Name])
 	kc, kok := facts.callbacks[d.Name]
 	if kok {

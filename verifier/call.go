@@ -201,8 +201,7 @@ func (v *verifier) setReturn(r0 *reg, id int32, proto helpers.Proto, meta *callM
 	} else if r0.typ == ptrMapValue && v.p.Maps[r0.mapIdx].SpinLock >= 0 {
 		r0.id = v.nextID() // tells its bpf_spin_lock apart from other values'
 	}
-	switch id {
-	case 95, 96, 98: // bpf_sk_fullsock, bpf_tcp_sock, bpf_get_listener_sock: casts of their argument
+	if proto.Cast {
 		r0.ref = meta.argRef
 	}
 	if proto.Acquire {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/waggle-bpf/waggle/helpers"
 	"github.com/waggle-bpf/waggle/isa"
 )
 
@@ -219,7 +218,7 @@ func (v *verifier) checkCFG() error {
 				if ins.IsLocalCall() {
 					mark(from)
 				}
-				if _, ok := helpers.CallbackOf(ins.Imm); ok && ins.IsHelperCall() {
+				if ins.IsHelperCall() && v.p.Helpers[ins.Imm].Callback != nil {
 					mark(from)
 					v.aux[from].loopHead = true
 				}
