@@ -43,6 +43,9 @@ const (
 	IDMapLookupPercpu   int32 = 195
 )
 
+// ringbufMaps are the map types the ring buffer helpers take.
+var ringbufMaps = []maps.Type{maps.RingBuf}
+
 // MaxLoops is BPF_MAX_LOOPS: the most iterations bpf_loop runs.
 const MaxLoops = 1 << 23
 
@@ -67,7 +70,7 @@ func Generic() Defs {
 		{ID: IDMapPeekElem, Name: "map_peek_elem", Func: mapPeekElem,
 			Proto: Proto{Ret: RetInteger, Args: []ArgType{ArgConstMapPtr, ArgPtrToMapValue | ArgUninit | ArgWrite}}},
 		{ID: IDTailCall, Name: "tail_call", Func: tailCall,
-			Proto: Proto{Ret: RetVoid, Args: []ArgType{ArgPtrToCtx, ArgConstMapPtr, ArgAnything}, ChangesPktData: true}},
+			Proto: Proto{Ret: RetVoid, Args: []ArgType{ArgPtrToCtx, ArgConstMapPtr, ArgAnything}, ChangesPktData: true, MapTypes: []maps.Type{maps.ProgArray}}},
 		{ID: IDKtimeGetNs, Name: "ktime_get_ns", Func: KtimeGetNs, Proto: Proto{Ret: RetInteger}},
 		{ID: IDKtimeGetBootNs, Name: "ktime_get_boot_ns", Func: KtimeGetBootNs, Proto: Proto{Ret: RetInteger}},
 		{ID: IDKtimeGetCoarseNs, Name: "ktime_get_coarse_ns", Func: ktimeGetCoarseNs, Proto: Proto{Ret: RetInteger}},
@@ -83,17 +86,17 @@ func Generic() Defs {
 		{ID: IDSnprintf, Name: "snprintf", Func: snprintf,
 			Proto: Proto{Ret: RetInteger, Args: []ArgType{ArgPtrToMem | ArgMaybeNull, ArgConstSizeOrZero, ArgPtrToConstStr, ArgPtrToMem | ArgMaybeNull | ArgReadOnly, ArgConstSizeOrZero}, GPLOnly: true}},
 		{ID: IDPerfEventOutput, Name: "perf_event_output", Func: perfEventOutput,
-			Proto: Proto{Ret: RetInteger, Args: []ArgType{ArgPtrToCtx, ArgConstMapPtr, ArgAnything, ArgPtrToMem | ArgReadOnly, ArgConstSizeOrZero}, GPLOnly: true}},
+			Proto: Proto{Ret: RetInteger, Args: []ArgType{ArgPtrToCtx, ArgConstMapPtr, ArgAnything, ArgPtrToMem | ArgReadOnly, ArgConstSizeOrZero}, GPLOnly: true, MapTypes: []maps.Type{maps.PerfEventArray}}},
 		{ID: IDRingbufOutput, Name: "ringbuf_output", Func: ringbufOutput,
-			Proto: Proto{Ret: RetInteger, Args: []ArgType{ArgConstMapPtr, ArgPtrToMem | ArgReadOnly, ArgConstSizeOrZero, ArgAnything}}},
+			Proto: Proto{Ret: RetInteger, Args: []ArgType{ArgConstMapPtr, ArgPtrToMem | ArgReadOnly, ArgConstSizeOrZero, ArgAnything}, MapTypes: ringbufMaps}},
 		{ID: IDRingbufReserve, Name: "ringbuf_reserve", Func: ringbufReserve,
-			Proto: Proto{Ret: RetPtrToRingbufMemOrNull, RetSizeArg: 1, Args: []ArgType{ArgConstMapPtr, ArgConstAllocSizeOrZero, ArgAnything}, Acquire: true}},
+			Proto: Proto{Ret: RetPtrToRingbufMemOrNull, RetSizeArg: 1, Args: []ArgType{ArgConstMapPtr, ArgConstAllocSizeOrZero, ArgAnything}, Acquire: true, MapTypes: ringbufMaps}},
 		{ID: IDRingbufSubmit, Name: "ringbuf_submit", Func: ringbufSubmit,
 			Proto: Proto{Ret: RetVoid, Args: []ArgType{ArgPtrToRingbufMem | ArgRelease, ArgAnything}}},
 		{ID: IDRingbufDiscard, Name: "ringbuf_discard", Func: ringbufDiscard,
 			Proto: Proto{Ret: RetVoid, Args: []ArgType{ArgPtrToRingbufMem | ArgRelease, ArgAnything}}},
 		{ID: IDRingbufQuery, Name: "ringbuf_query", Func: ringbufQuery,
-			Proto: Proto{Ret: RetInteger, Args: []ArgType{ArgConstMapPtr, ArgAnything}}},
+			Proto: Proto{Ret: RetInteger, Args: []ArgType{ArgConstMapPtr, ArgAnything}, MapTypes: ringbufMaps}},
 		{ID: IDForEachMapElem, Name: "for_each_map_elem", Func: forEachMapElem,
 			Proto: Proto{Ret: RetInteger, Args: []ArgType{ArgConstMapPtr, ArgPtrToFunc, ArgPtrToStackOrNull, ArgAnything},
 				Callback: callbackProto(IDForEachMapElem)}},

@@ -1,6 +1,10 @@
 package helpers
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/waggle-bpf/waggle/maps"
+)
 
 // ArgType is the kind of one helper argument, as the verifier checks it
 // (enum bpf_arg_type in include/linux/bpf.h): a base kind with modifiers
@@ -212,6 +216,10 @@ type Proto struct {
 	// lookups. bpf_map_lookup_elem acquires only for sockmap and sockhash,
 	// which depends on the map; Acquire is false for it.
 	Acquire bool
+	// MapTypes, when not empty, are the map types the ArgConstMapPtr
+	// argument may be (the helper's side of check_map_func_compatibility
+	// in verifier.c: bpf_tail_call takes prog arrays only).
+	MapTypes []maps.Type
 	// Cast helpers return their socket argument seen as another type
 	// (is_ptr_cast_function in verifier.c: bpf_sk_fullsock, bpf_tcp_sock;
 	// waggle counts bpf_get_listener_sock too): the result holds the

@@ -72,6 +72,7 @@ func SkbEventOutput(env helpers.Env, args *[5]uint64) (uint64, error) {
 }
 
 var protoEventOutput = helpers.Proto{
-	Args:    []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgConstMapPtr, helpers.ArgAnything, helpers.ArgPtrToMem | helpers.ArgReadOnly, helpers.ArgConstSizeOrZero},
-	GPLOnly: true,
+	MapTypes: []maps.Type{maps.PerfEventArray},
+	Args:     []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgConstMapPtr, helpers.ArgAnything, helpers.ArgPtrToMem | helpers.ArgReadOnly, helpers.ArgConstSizeOrZero},
+	GPLOnly:  true,
 }

@@ -320,7 +320,8 @@ var socketDefs = helpers.Defs{
 	{ID: idGetSocketCookie, Name: "get_socket_cookie", Proto: protoCtx, Func: GetSocketCookie},
 	{ID: idGetSocketUID, Name: "get_socket_uid", Proto: protoCtx, Func: GetSocketUID},
 	{ID: idGetNetnsCookie, Name: "get_netns_cookie", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx | helpers.ArgMaybeNull}}, Func: GetNetnsCookie},
-	{ID: idGetLocalStorage, Name: "get_local_storage", Proto: helpers.Proto{Ret: helpers.RetPtrToMapValue, Args: []helpers.ArgType{helpers.ArgConstMapPtr, helpers.ArgAnything}}, Func: GetLocalStorage},
+	{ID: idGetLocalStorage, Name: "get_local_storage", Proto: helpers.Proto{Ret: helpers.RetPtrToMapValue, Args: []helpers.ArgType{helpers.ArgConstMapPtr, helpers.ArgAnything},
+		MapTypes: []maps.Type{maps.CgroupStorage, maps.PerCPUCgroupStorage}}, Func: GetLocalStorage},
 }
 
 // skbSockDefs are socket buffer helpers of this file.

@@ -3,6 +3,7 @@ package verifier
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/waggle-bpf/waggle/helpers"
@@ -342,7 +343,7 @@ func (v *verifier) checkArg(id int32, name string, proto helpers.Proto, i int, a
 			return v.typeMismatch(rn, r, "map_ptr")
 		}
 		meta.mapIdx = r.mapIdx
-		return v.checkMapFunc(id, name, r.mapIdx)
+		return v.checkMapFunc(id, name, proto, r.mapIdx)
 	case helpers.ArgPtrToMapKey, helpers.ArgPtrToMapValue:
 		if meta.mapIdx < 0 {
 			return v.errorf(pc, "invalid map_ptr to access map->key")
@@ -616,31 +617,19 @@ func (v *verifier) spinLock(rn isa.Register, r *reg, lock bool) error {
 const idGetLocalStorage = 81
 
 // checkMapFunc is check_map_func_compatibility, for the maps and helpers
-// whose pairing the kernel restricts.
-func (v *verifier) checkMapFunc(id int32, name string, idx int32) error {
+// whose pairing the kernel restricts: the helper's side from its
+// prototype (Proto.MapTypes), the map's side here.
+func (v *verifier) checkMapFunc(id int32, name string, proto helpers.Proto, idx int32) error {
 	m := v.p.Maps[idx].Spec
 	bad := func() error {
 		return v.errorf(v.insnIdx, "cannot pass map_type %d into func bpf_%s#%d", uint32(m.Type), name, id)
 	}
-	switch id {
-	case idGetLocalStorage:
-		if m.Type != maps.CgroupStorage && m.Type != maps.PerCPUCgroupStorage {
-			return bad()
-		}
+	if len(proto.MapTypes) > 0 && !slices.Contains(proto.MapTypes, m.Type) {
+		return bad()
+	}
+	if id == idGetLocalStorage {
 		if f := v.reg(isa.R2); f.typ != scalarReg || !f.v.IsConst() || f.v.Var.Value != 0 {
 			return v.errorf(v.insnIdx, "get_local_storage() doesn't support non-zero flags")
-		}
-	case helpers.IDTailCall:
-		if m.Type != maps.ProgArray {
-			return bad()
-		}
-	case helpers.IDRingbufOutput, helpers.IDRingbufReserve, helpers.IDRingbufQuery:
-		if m.Type != maps.RingBuf {
-			return bad()
-		}
-	case helpers.IDPerfEventOutput:
-		if m.Type != maps.PerfEventArray {
-			return bad()
 		}
 	}
 	switch m.Type {
