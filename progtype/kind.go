@@ -180,7 +180,8 @@ type Program struct {
 	Kind *Kind
 	// Insns is the rewritten program: same length, same slot indices.
 	Insns []isa.Instruction
-	// Accesses lists the context accesses, in slot order.
+	// Accesses lists the context accesses, in slot order: for a program
+	// Rewrite prepared, the loads and stores that may be (Variants).
 	Accesses []Access
 	// ContextEnd is one past the last context byte the program accesses
 	// (the kernel's prog->aux->max_ctx_offset).
