@@ -96,8 +96,8 @@ type Options struct {
 	// ContextVariants are loads and stores that run in another form when
 	// their base register holds the run's context (Args.Regs[0], what r1
 	// holds at entry), by slot: the context-access rewrite of an access
-	// that a static analysis could not tell to be one (progtype.Program's
-	// Variants). The instruction at the slot runs otherwise. Both must be
+	// that may be one, in a program no verifier has checked
+	// (progtype.Program's Variants). The instruction at the slot runs otherwise. Both must be
 	// loads, or both stores, through the same base register; the context
 	// form of a store may also be "ja +0", a store the context ignores.
 	ContextVariants map[int]isa.Instruction
@@ -364,7 +364,7 @@ type Fault struct {
 	Addr  uint64 // the address accessed, for ErrMemory and ErrUninitStack
 	Size  int    // bytes accessed, for ErrMemory and ErrUninitStack
 	Write bool
-	Err   error // ErrMemory, ErrUninitStack, ErrBudget, ErrStopped, ErrCallDepth, ErrHelper or ErrUnreleased
+	Err   error // ErrMemory, ErrUninitStack, ErrBudget, ErrStopped, ErrCallDepth, ErrHelper, ErrUnreleased or ErrContext
 	Cause error // what the helper returned, for ErrHelper
 	// Program is the program PC is a slot of: the one the run started
 	// with, or one a tail call entered.
