@@ -11,16 +11,20 @@
 // Programs keep Linux's semantics: XDP and TC return codes, adjust_head and
 // adjust_tail reflected in DataOut, maps with the kernel's update flags and
 // errno results, per-CPU values per worker, tail calls through prog arrays.
-// Until waggle's verifier lands, programs run in the interpreter's checked
-// mode, which confines every memory access to the memory the run owns.
+// A program runs only once waggle's verifier has accepted it, as Linux
+// loads only what its verifier accepts; by default it runs in the
+// interpreter's checked mode, which confines every memory access to the
+// memory the run owns, and CollectionOptions.Mode interp.Fast runs it
+// without those checks. CollectionOptions.Unverified runs programs without
+// the verifier, in checked mode only.
 //
 // # Program by program
 //
 // Linux loads each program of an object on its own, and so does waggle:
 // LoadCollection fails only for what every program shares (the object, its
-// maps). Each Program is prepared (linked to the maps, its context
-// accesses rewritten for its type, its helpers resolved) when it is first
-// used, or by Program.Prepare; one that cannot be prepared returns a
+// maps). Each Program is prepared (verified, its context accesses
+// rewritten for its type, linked to the maps, its helpers resolved) when it
+// is first used, or by Program.Prepare; one that cannot be prepared returns a
 // *PrepareError naming it from Prepare, Run, Test, Benchmark and Exec, and
 // fails the runs whose tail calls reach it, not the other programs. Where a
 // cilium/ebpf user would expect NewCollection to fail for a bad program,
