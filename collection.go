@@ -125,6 +125,22 @@ type Collection struct {
 	inner   map[maps.Map][]maps.Map // map-in-map -> every map stored in it
 	lockOff map[maps.Map]int        // where values hold their bpf_spin_lock (spinLockOffset)
 	kept    []*Collection           // collections whose programs or maps c's maps hold (keep)
+	// tables are the helpers each program type may call under a license,
+	// for the verifier and the engine (helperTable): built once.
+	tables map[tableKey]*progtype.HelperTable
+}
+
+// tableKey identifies a helper table: a kind and a license.
+type tableKey struct {
+	kind    kindKey
+	license string
+}
+
+// kindKey identifies a progtype.Kind: Lookup makes a new one per call.
+type kindKey struct {
+	typ    progtype.Type
+	attach progtype.AttachType
+	name   string
 }
 
 // LoadCollection loads the object file at path (an ELF object built by
@@ -383,7 +399,7 @@ func (c *Collection) prepare(p *Program) error {
 	lines := compactLines(lp.Lines)
 	// The helpers: what the verifier checks calls against is what the
 	// engine calls.
-	table := kind.HelperTable(lp.License)
+	table := c.helperTable(kind, lp.License)
 	// Verify, and rewrite the context accesses: those the verifier found,
 	// or, unverified, every access that may be one, decided at run time.
 	// Both see map references as the loader left them, before they become
@@ -413,17 +429,13 @@ func (c *Collection) prepare(p *Program) error {
 		return fail(err)
 	}
 	pp.Insns = rewritten // same slots as lp.Insns: line info still applies
-	funcs := table.Funcs
-	if tail, ok := funcs[helpers.IDTailCall]; ok {
-		funcs[helpers.IDTailCall] = preparingTailCall(tail)
-	}
 	// The engine. Every run is bounded (Budgeted), checked runs reach only
 	// the memory of the maps the program references (Memory), and helpers
 	// only those maps (helpers.State.Maps).
 	p.refs = c.referencedMaps(lp)
 	// A verified program is valid (the verifier validated it once, and
 	// the rewrite and the link keep it so) and may run in fast mode.
-	prog, err := interp.Load(rewritten, interp.Options{Mode: c.mode, Helpers: funcs, Budgeted: true, Memory: p.memory,
+	prog, err := interp.Load(rewritten, interp.Options{Mode: c.mode, Helpers: table.Funcs, Budgeted: true, Memory: p.memory,
 		Verified: c.verify, UnsafeFastUnverified: c.unsafe && !c.verify, ContextVariants: pp.Variants, ContextFaults: pp.Faults})
 	if err != nil {
 		return fail(lines.annotate(err))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/waggle-bpf/waggle/helpers"
 	"github.com/waggle-bpf/waggle/progtype"
 	"github.com/waggle-bpf/waggle/verifier"
 )
@@ -26,7 +27,7 @@ func (p *Program) Verify(ctx context.Context, opts *verifier.Options) (*verifier
 	if err != nil {
 		return nil, &PrepareError{Program: lp.Name, Section: lp.Section, Err: err}
 	}
-	return p.verify(ctx, kind, kind.HelperTable(lp.License), opts)
+	return p.verify(ctx, kind, p.coll.helperTable(kind, lp.License), opts)
 }
 
 // verify runs the verifier on the program of the given kind, which may
@@ -47,6 +48,7 @@ func (p *Program) verifierProgram(kind *progtype.Kind, table *progtype.HelperTab
 	vp := &verifier.Program{
 		Name: lp.Name, Insns: lp.Insns, Kind: kind, GPL: table.GPL,
 		Lines: lp.Lines, Funcs: lp.Funcs, Helpers: table.Protos,
+		Maps: make([]verifier.Map, 0, len(c.all)),
 	}
 	for i, m := range c.all {
 		spec := m.Spec()
@@ -67,4 +69,26 @@ func (p *Program) verifierProgram(kind *progtype.Kind, table *progtype.HelperTab
 		vp.Maps = append(vp.Maps, vm)
 	}
 	return vp, nil
+}
+
+// helperTable returns the helpers programs of kind with the given license
+// may call (progtype.Kind.HelperTable), built once per kind and license:
+// the verifier and the engine only read it. Its bpf_tail_call prepares
+// the program it continues with (preparingTailCall).
+func (c *Collection) helperTable(kind *progtype.Kind, license string) *progtype.HelperTable {
+	key := tableKey{kindKey{kind.Type(), kind.AttachType(), kind.String()}, license}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t, ok := c.tables[key]; ok {
+		return t
+	}
+	t := kind.HelperTable(license)
+	if tail, ok := t.Funcs[helpers.IDTailCall]; ok {
+		t.Funcs[helpers.IDTailCall] = preparingTailCall(tail)
+	}
+	if c.tables == nil {
+		c.tables = map[tableKey]*progtype.HelperTable{}
+	}
+	c.tables[key] = t
+	return t
 }
