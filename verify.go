@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/waggle-bpf/waggle/helpers"
 	"github.com/waggle-bpf/waggle/verifier"
 )
 
@@ -17,6 +16,10 @@ const flagWronlyProg = 1 << 8
 // Verify runs waggle's verifier on the program, as BPF_PROG_LOAD runs
 // Linux's: it explores every path and returns what it found, or a
 // *verifier.Error that says why the program is unsafe. opts may be nil.
+// opts.Target says what the program is verified for: waggle's runtime
+// (progtype.TargetUser, the default, what Prepare and Run verify), upstream
+// Linux (progtype.TargetLinux) or the running kernel (progtype.TargetHost),
+// which differ in the helpers a program may call.
 func (p *Program) Verify(ctx context.Context, opts *verifier.Options) (*verifier.Result, error) {
 	vp, err := p.verifierProgram()
 	if err != nil {
@@ -37,17 +40,11 @@ func (p *Program) verifierProgram() (*verifier.Program, error) {
 	if err != nil {
 		return nil, &PrepareError{Program: lp.Name, Section: lp.Section, Err: err}
 	}
+	// Helpers are left nil: the verifier takes those of its
+	// Options.Target (progtype.Kind.TargetHelpers).
 	vp := &verifier.Program{
 		Name: lp.Name, Insns: lp.Insns, Kind: kind, GPL: gplCompatible(lp.License),
-		Lines: lp.Lines, Funcs: lp.Funcs, Helpers: map[int32]helpers.Proto{},
-	}
-	for _, d := range helpers.Generic() {
-		if kind.Allowed(d.ID) {
-			vp.Helpers[d.ID] = d.Proto
-		}
-	}
-	for _, d := range kind.Helpers() {
-		vp.Helpers[d.ID] = d.Proto
+		Lines: lp.Lines, Funcs: lp.Funcs,
 	}
 	for i, m := range c.all {
 		spec := m.Spec()

@@ -229,6 +229,8 @@ var argTokens = map[string]helpers.ArgType{
 	"MEM_FIXED_SIZE":               helpers.ArgFixedSize,
 	"MEM_ALIGNED":                  helpers.ArgAligned,
 	"MEM_WRITE":                    helpers.ArgWrite,
+	"DYNPTR_TYPE_LOCAL":            helpers.ArgDynptrLocal,
+	"DYNPTR_TYPE_RINGBUF":          helpers.ArgDynptrRingbuf,
 }
 
 var retTokens = map[string]helpers.RetType{
@@ -239,6 +241,7 @@ var retTokens = map[string]helpers.RetType{
 	"RET_PTR_TO_RINGBUF_MEM_OR_NULL": helpers.RetPtrToRingbufMemOrNull,
 	"RET_PTR_TO_BTF_ID_OR_NULL":      helpers.RetPtrToBTFIDOrNull,
 	"RET_PTR_TO_BTF_ID_TRUSTED":      helpers.RetPtrToBTFIDTrusted,
+	"RET_PTR_TO_DYNPTR_MEM_OR_NULL":  helpers.RetPtrToMem | helpers.RetMaybeNull,
 	"PTR_MAYBE_NULL":                 helpers.RetMaybeNull,
 	"MEM_RDONLY":                     helpers.RetReadOnly,
 	"MEM_RINGBUF":                    helpers.RetRingbuf,
@@ -289,7 +292,7 @@ func kernelRet(expr string) (helpers.RetType, error) {
 // kernelSizes are the sizes of the types arg*_size names.
 var kernelSizes = map[string]uint32{
 	"u8": 1, "u16": 2, "u32": 4, "int": 4, "u64": 8, "s64": 8, "long": 8, "__u64": 8,
-	"struct bpf_pidns_info": 8,
+	"struct bpf_pidns_info": 8, "struct iphdr": 20, "struct ipv6hdr": 40, "struct tcphdr": 20,
 }
 
 // kernelFacts is what verifier.c and filter.c know of helper ids besides
@@ -464,7 +467,9 @@ func compareProto(t *testing.T, d helpers.Def, k kernelProto, facts kernelFacts)
 }
 
 // TestProtosMatchLinux compares the prototype of every helper waggle
-// implements (the generic ones and every program type's) with Linux 6.12's
+// implements (the generic ones and every program type's) and of every
+// other helper target linux offers (the prototypes waggle has without an
+// implementation) with Linux 6.12's
 // bpf_func_proto and what its verifier knows of the helper besides: gpl_only,
 // the return type, each argument's type with its modifiers and fixed size,
 // whether it changes packet data, acquires a reference or has a bounded
@@ -516,6 +521,20 @@ func TestProtosMatchLinux(t *testing.T) {
 			}
 		}
 		defs = append(defs, kind.Helpers()...)
+		// Target linux adds the prototypes of the helpers waggle does not
+		// implement.
+		linux, err := kind.TargetHelpers(progtype.TargetLinux, false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range slices.Sorted(maps.Keys(linux)) {
+			if _, ok := defs.ByID(id); !ok {
+				defs = append(defs, helpers.Def{ID: id, Name: helpers.Name(id), Proto: linux[id]})
+			}
+		}
+		if len(linux) != len(kind.AllowedHelpers()) {
+			t.Errorf("%v: target linux has %d prototypes, Allowed %d helpers", kind, len(linux), len(kind.AllowedHelpers()))
+		}
 		for _, d := range defs {
 			ids[d.ID] = true
 			cands := resolveProto(fns, protos, fn, d.Name, 0)
