@@ -38,15 +38,15 @@ const (
 
 // Argument modifiers (enum bpf_type_flag).
 const (
-	ArgMaybeNull ArgType = 1 << (8 + iota) // PTR_MAYBE_NULL: 0 is allowed too
-	ArgReadOnly                            // MEM_RDONLY: the helper only reads
-	ArgUninit                              // MEM_UNINIT: memory may be uninitialised; the helper fills it
-	ArgRelease                             // OBJ_RELEASE: the helper releases the reference passed
-	ArgFixedSize                           // MEM_FIXED_SIZE: Proto.ArgSize gives the size
-	ArgAligned                             // MEM_ALIGNED: aligned to its size
-	ArgWrite                               // MEM_WRITE: the helper writes the memory
-	ArgDynptrLocal                         // DYNPTR_TYPE_LOCAL: a dynptr to local memory
-	ArgDynptrRingbuf                       // DYNPTR_TYPE_RINGBUF: a dynptr to a ring buffer record
+	ArgMaybeNull     ArgType = 1 << (8 + iota) // PTR_MAYBE_NULL: 0 is allowed too
+	ArgReadOnly                                // MEM_RDONLY: the helper only reads
+	ArgUninit                                  // MEM_UNINIT: memory may be uninitialised; the helper fills it
+	ArgRelease                                 // OBJ_RELEASE: the helper releases the reference passed
+	ArgFixedSize                               // MEM_FIXED_SIZE: Proto.ArgSize gives the size
+	ArgAligned                                 // MEM_ALIGNED: aligned to its size
+	ArgWrite                                   // MEM_WRITE: the helper writes the memory
+	ArgDynptrLocal                             // DYNPTR_TYPE_LOCAL: a dynptr to local memory
+	ArgDynptrRingbuf                           // DYNPTR_TYPE_RINGBUF: a dynptr to a ring buffer record
 )
 
 // Argument kinds the kernel names as a base with modifiers.
