@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/waggle-bpf/waggle/helpers"
@@ -46,13 +47,19 @@ func kernelSource(t *testing.T) string {
 	if _, err := os.Stat(linuxTarball); err != nil {
 		t.Skipf("the kernel's helper prototypes are read from %s (Debian package linux-source-6.12): %v", linuxTarball, err)
 	}
-	out, err := osexec.Command("tar", "-xJOf", linuxTarball, "--wildcards",
-		"linux-source-6.12/kernel/bpf/*.c", "linux-source-6.12/net/core/*.c", "linux-source-6.12/kernel/trace/bpf_trace.c").Output()
+	out, err := readKernelSource()
 	if err != nil {
 		t.Fatalf("reading %s: %v", linuxTarball, err)
 	}
-	return string(out)
+	return out
 }
+
+// readKernelSource unpacks the files once for the tests of the package.
+var readKernelSource = sync.OnceValues(func() (string, error) {
+	out, err := osexec.Command("tar", "-xJOf", linuxTarball, "--wildcards",
+		"linux-source-6.12/kernel/bpf/*.c", "linux-source-6.12/net/core/*.c", "linux-source-6.12/kernel/trace/bpf_trace.c").Output()
+	return string(out), err
+})
 
 var (
 	protoDefRE   = regexp.MustCompile(`(?m)^(?:static\s+)?(?:const\s+)?struct bpf_func_proto\s+(\w+)\s*(?:__\w+\s*)?=\s*\{((?s:.*?))\n\};`)
@@ -635,4 +642,43 @@ func TestCallbacksHaveFuncArg(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestTargetLinux_source checks targetPairs against Linux 6.12's
+// get_func_proto functions: a pair target linux offers resolves to a
+// prototype through the type's function and those it falls back to, one
+// it does not offer does not; a helper it offers only privileged is left
+// by the type's own switch to the capability-gated part of
+// bpf_base_func_proto or to bpf_sk_base_func_proto. Pairs whose answer
+// depends on the attach type are left to TestTargetHelpers.
+func TestTargetLinux_source(t *testing.T) {
+	src := kernelSource(t)
+	protos := parseProtos(src)
+	fns := parseFuncProtos(src)
+	base := fns["bpf_base_func_proto"]
+	capBPF := strings.Index(base, "CAP_BPF")
+	if capBPF < 0 || fns["bpf_sk_base_func_proto"] == "" {
+		t.Fatal("the kernel's source has no capability check in bpf_base_func_proto, or no bpf_sk_base_func_proto: the parser no longer fits")
+	}
+	checked := 0
+	for _, tc := range targetPairs {
+		if tc.attach != progtype.AttachNone {
+			continue
+		}
+		fn := kindFuncProto[tc.typ]
+		got := len(resolveProto(fns, protos, fn, tc.helper, 0)) > 0
+		if got != tc.linux {
+			t.Errorf("%v, bpf_%s: Linux 6.12's %s offers it: %v; targetPairs says %v", tc.typ, tc.helper, fn, got, tc.linux)
+		}
+		if tc.linux && !tc.unpriv {
+			_, own := caseGroups(fns[fn])[tc.helper]
+			at := strings.Index(base, "case BPF_FUNC_"+tc.helper+":")
+			_, sk := caseGroups(fns["bpf_sk_base_func_proto"])[tc.helper]
+			if own || !(at > capBPF || sk) {
+				t.Errorf("%v, bpf_%s: offered unprivileged in Linux 6.12 (in %s's own switch: %v; in bpf_base_func_proto at %d, its CAP_BPF check at %d; in bpf_sk_base_func_proto: %v)", tc.typ, tc.helper, fn, own, at, capBPF, sk)
+			}
+		}
+		checked++
+	}
+	t.Logf("%d (program type, helper) pairs checked against Linux 6.12", checked)
 }

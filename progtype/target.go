@@ -221,7 +221,7 @@ func (k *Kind) HelperUnavailable(t Target, unprivileged bool, id int32) (why, hi
 			"call it from a program type that may, or do without it"
 	}
 	if t != TargetUser && k.hook == nil && unprivileged && k.capGated(id) {
-		return fmt.Sprintf("%s needs CAP_BPF or CAP_PERFMON, which an unprivileged program lacks (target %s)", name, t),
+		return fmt.Sprintf("target %s: %s needs CAP_BPF or CAP_PERFMON, which an unprivileged program lacks", t, name),
 			"load the program with CAP_BPF and CAP_PERFMON, or do without " + name
 	}
 	switch t {
@@ -232,7 +232,7 @@ func (k *Kind) HelperUnavailable(t Target, unprivileged bool, id int32) (why, hi
 		if _, ok := helpers.Generic().ByID(id); ok {
 			return "", ""
 		}
-		return fmt.Sprintf("%s is not implemented in waggle's user-space runtime (target user)", name),
+		return fmt.Sprintf("target user: waggle's user-space runtime does not implement %s", name),
 			"to run the program in waggle, do without " + name + "; to check it for a kernel, verify with target linux or host (--target)"
 	case TargetLinux:
 		return "", ""
@@ -242,7 +242,7 @@ func (k *Kind) HelperUnavailable(t Target, unprivileged bool, id int32) (why, hi
 		case err != nil:
 			return err.Error(), "probe as root, or verify with target linux (--target)"
 		case !has:
-			return fmt.Sprintf("the running kernel does not let %s programs call %s, though upstream Linux does (target host, probed)", k, name),
+			return fmt.Sprintf("target host: the running kernel does not let %s programs call %s, though upstream Linux does (probed)", k, name),
 				"this kernel's build lacks it: do without " + name + " here, or run on a kernel that has it (target linux checks against upstream Linux 6.18)"
 		}
 	}
