@@ -32,6 +32,10 @@ func (p *Program) Verify(ctx context.Context, opts *verifier.Options) (*verifier
 // instructions, type, maps and helpers.
 func (p *Program) verifierProgram() (*verifier.Program, error) {
 	lp := p.lp
+	if lp == nil {
+		// prepareSelf drops the linked program once it is prepared.
+		return nil, fmt.Errorf("program %s: already prepared (Prepare, Run): verify it before, or in another Collection", p.name)
+	}
 	if lp.Err != nil {
 		return nil, &PrepareError{Program: lp.Name, Section: lp.Section, Err: lp.Err}
 	}
