@@ -3,6 +3,7 @@ package progtype
 import (
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"strings"
 
@@ -258,13 +259,19 @@ func (k *Kind) hostHasHelper(id int32) (bool, error) {
 		return false, err
 	}
 	err := features.HaveProgramHelper(ebpf.ProgramType(k.typ), asm.BuiltinFunc(id))
+	var ve *ebpf.VerifierError
 	switch {
 	case err == nil:
 		return true, nil
 	case errors.Is(err, ebpf.ErrNotSupported):
 		return false, nil
+	case errors.As(err, &ve):
+		// The kernel has the helper for the type and refused the probe
+		// for something else (bpf_copy_from_user: "helper call might
+		// sleep in a non-sleepable prog"): the verifier decides the call.
+		return true, nil
 	}
-	return false, fmt.Errorf("target host: %w: probing whether it lets %s programs call bpf_%s: %w (probing loads programs into the kernel: run as root)", ErrHostProbe, k, helpers.Name(id), err)
+	return false, fmt.Errorf("target host: %w: probing whether it lets %s programs call bpf_%s: %w%s", ErrHostProbe, k, helpers.Name(id), err, asRoot(err))
 }
 
 // HostProgramType reports, by probing the running kernel, whether it has
@@ -283,7 +290,7 @@ func (k *Kind) HostProgramType() error {
 	case errors.Is(err, ebpf.ErrNotSupported):
 		return fmt.Errorf("the running kernel has no %s programs (target host, probed)", k.typ)
 	}
-	return fmt.Errorf("target host: %w: probing it for %s programs: %w (probing loads programs into the kernel: run as root)", ErrHostProbe, k.typ, err)
+	return fmt.Errorf("target host: %w: probing it for %s programs: %w%s", ErrHostProbe, k.typ, err, asRoot(err))
 }
 
 // HostMapType reports, by probing the running kernel, whether it has maps
@@ -299,7 +306,15 @@ func HostMapType(t maps.Type) error {
 	case errors.Is(err, ebpf.ErrNotSupported):
 		return fmt.Errorf("the running kernel has no %s maps (target host, probed)", t)
 	}
-	return fmt.Errorf("target host: %w: probing it for %s maps: %w (probing creates maps in the kernel: run as root)", ErrHostProbe, t, err)
+	return fmt.Errorf("target host: %w: probing it for %s maps: %w%s", ErrHostProbe, t, err, asRoot(err))
+}
+
+// asRoot is the advice for a probe that failed for want of permission.
+func asRoot(err error) string {
+	if errors.Is(err, os.ErrPermission) {
+		return " (probing loads programs and creates maps in the kernel: run as root)"
+	}
+	return ""
 }
 
 // hostCanProbe says why the running system cannot be probed, if it cannot.
