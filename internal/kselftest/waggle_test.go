@@ -10,6 +10,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/waggle-bpf/waggle"
+	"github.com/waggle-bpf/waggle/progtype"
 	"github.com/waggle-bpf/waggle/verifier"
 )
 
@@ -60,7 +61,7 @@ func waggleVerifier(s *Suite) func(Case) Verdict {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		var log strings.Builder
-		res, err := p.Verify(ctx, &verifier.Options{Unprivileged: c.Mode == Unprivileged, Log: &log})
+		res, err := p.Verify(ctx, &verifier.Options{Unprivileged: c.Mode == Unprivileged, Log: &log, Target: progtype.TargetHost})
 		switch {
 		case err == nil:
 			return Verdict{Accepted: true, Log: log.String(), Processed: res.Processed, Time: res.Duration}
