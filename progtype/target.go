@@ -169,8 +169,12 @@ var capBPFIDs = setOf(idSpinLock, idSpinUnlock, idJiffies64, idPerCPUPtr, idThis
 	idCgrpStorageGet, idCgrpStorageDelete, idGetCurrentCgroupID, idGetCurrentAncestorCgID)
 
 // capPerfmonIDs are the helpers bpf_base_func_proto offers only with
-// CAP_PERFMON (the tracing helpers Linux 6.16 added to it among them), and
-// the socket casts bpf_sk_base_func_proto offers only with CAP_PERFMON.
+// CAP_PERFMON, and the socket casts bpf_sk_base_func_proto offers only
+// with CAP_PERFMON. The tracing helpers Linux 6.16 moved into
+// bpf_base_func_proto ("bpf: Allow some trace helpers for all prog
+// types") are taken to be behind its CAP_PERFMON check, after
+// bpf_trace_vprintk, as tracing helpers; 6.12's source, which has them
+// only for tracing types, cannot confirm it.
 var capPerfmonIDs = setOf(idTracePrintk, idGetCurrentTask, idGetCurrentTaskBTF,
 	idProbeReadUser, idProbeReadKernel, idProbeReadUserStr, idProbeReadKernelStr, idSnprintfBTF,
 	idSnprintf, idTaskPtRegs, idTraceVprintk,

@@ -9,9 +9,13 @@ import "github.com/waggle-bpf/waggle/helpers"
 // of Linux 6.12 (kernel/bpf/helpers.c, kernel/bpf/*storage.c,
 // kernel/bpf/ringbuf.c, kernel/bpf/stackmap.c, kernel/bpf/task_iter.c,
 // kernel/trace/bpf_trace.c, net/core/filter.c, net/core/sock_map.c,
-// net/core/bpf_sk_storage.c, net/ipv6/seg6_local.c); none of these
-// changed up to 6.18. TestProtosMatchLinux compares them with the source
-// field by field. Func is nil in every one.
+// net/core/bpf_sk_storage.c, net/ipv6/seg6_local.c). No change to these
+// prototypes up to 6.18 is known here (6.16 moved the task, signal and
+// copy_from_user helpers into bpf_base_func_proto with their prototypes;
+// 6.13 gave tc and socket filters bpf_get_netns_cookie, which waggle
+// implements); the 6.18 source was not at hand to check.
+// TestProtosMatchLinux compares them with 6.12's field by field. Func is
+// nil in every one.
 var protoOnlyDefs = helpers.Defs{
 	// Sockets in sock_ops programs.
 	{ID: idSockMapUpdate, Name: "sock_map_update", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgConstMapPtr, helpers.ArgPtrToMapKey, helpers.ArgAnything}}},
