@@ -57,7 +57,7 @@ func forTarget(p *Program, opts *Options) (*Program, error) {
 func (v *verifier) unavailableHelper(pc int, id int32) *Error {
 	name := helpers.Name(id)
 	if name == "" {
-		return v.errorf(pc, "invalid func unknown#%d", id)
+		return hinted(v.errorf(pc, "invalid func unknown#%d", id), "Linux has no helper %d: call one it has", id)
 	}
 	why, hint := v.p.Kind.HelperUnavailable(v.opts.Target, v.opts.Unprivileged, id)
 	if why == "" {
