@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/waggle-bpf/waggle/helpers"
+	"github.com/waggle-bpf/waggle/progtype"
 	"github.com/waggle-bpf/waggle/verifier"
 )
 
@@ -21,7 +23,7 @@ const flagWronlyProg = 1 << 8
 // Linux (progtype.TargetLinux) or the running kernel (progtype.TargetHost),
 // which differ in the helpers a program may call.
 func (p *Program) Verify(ctx context.Context, opts *verifier.Options) (*verifier.Result, error) {
-	vp, err := p.verifierProgram()
+	vp, err := p.verifierProgram(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -29,8 +31,8 @@ func (p *Program) Verify(ctx context.Context, opts *verifier.Options) (*verifier
 }
 
 // verifierProgram is what the verifier needs of a program: its linked
-// instructions, type, maps and helpers.
-func (p *Program) verifierProgram() (*verifier.Program, error) {
+// instructions, type, maps and helpers (for the target of opts).
+func (p *Program) verifierProgram(opts *verifier.Options) (*verifier.Program, error) {
 	lp := p.lp
 	if lp == nil {
 		// prepareSelf drops the linked program once it is prepared.
@@ -44,11 +46,18 @@ func (p *Program) verifierProgram() (*verifier.Program, error) {
 	if err != nil {
 		return nil, &PrepareError{Program: lp.Name, Section: lp.Section, Err: err}
 	}
-	// Helpers are left nil: the verifier takes those of its
-	// Options.Target (progtype.Kind.TargetHelpers).
+	// The runtime's helpers (target user, what Prepare verifies for) are
+	// built once per program type; for the other targets Helpers are
+	// left nil and the verifier takes those of opts.Target
+	// (progtype.Kind.TargetHelpers), probing the host's per program.
+	var protos map[int32]helpers.Proto
+	if opts == nil || opts.Target == progtype.TargetUser {
+		protos = c.helperProtos(kind)
+	}
 	vp := &verifier.Program{
 		Name: lp.Name, Insns: lp.Insns, Kind: kind, GPL: gplCompatible(lp.License),
-		Lines: lp.Lines, Funcs: lp.Funcs,
+		Lines: lp.Lines, Funcs: lp.Funcs, Helpers: protos,
+		Maps: make([]verifier.Map, 0, len(c.all)),
 	}
 	for i, m := range c.all {
 		spec := m.Spec()
@@ -69,4 +78,24 @@ func (p *Program) verifierProgram() (*verifier.Program, error) {
 		vp.Maps = append(vp.Maps, vm)
 	}
 	return vp, nil
+}
+
+// helperProtos are the prototypes of the helpers programs of kind may
+// call in waggle's runtime (progtype.TargetUser), built once per kind: the
+// verifier only reads them.
+func (c *Collection) helperProtos(kind *progtype.Kind) map[int32]helpers.Proto {
+	key := kindKey{kind.Type(), kind.AttachType(), kind.String()}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if protos, ok := c.protos[key]; ok {
+		return protos
+	}
+	// Target user decides without probing and never fails; were it to,
+	// nil Helpers leave the verifier to say why.
+	protos, _ := kind.TargetHelpers(progtype.TargetUser, false, nil)
+	if c.protos == nil {
+		c.protos = map[kindKey]map[int32]helpers.Proto{}
+	}
+	c.protos[key] = protos
+	return protos
 }
