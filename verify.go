@@ -46,13 +46,24 @@ func (p *Program) verifierProgram(opts *verifier.Options) (*verifier.Program, er
 	if err != nil {
 		return nil, &PrepareError{Program: lp.Name, Section: lp.Section, Err: err}
 	}
-	// The runtime's helpers (target user, what Prepare verifies for) are
-	// built once per program type; for the other targets Helpers are
-	// left nil and the verifier takes those of opts.Target
-	// (progtype.Kind.TargetHelpers), probing the host's per program.
-	var protos map[int32]helpers.Proto
-	if opts == nil || opts.Target == progtype.TargetUser {
-		protos = c.helperProtos(kind)
+	// The helper tables of targets user and linux are built once per
+	// program type; host's is linux's narrowed to what the running kernel
+	// offers of the helpers the program calls (probed once per process).
+	var o verifier.Options
+	if opts != nil {
+		o = *opts
+	}
+	t := o.Target
+	if t == progtype.TargetHost {
+		t = progtype.TargetLinux
+	}
+	protos, err := c.helperProtos(kind, t, o.Unprivileged)
+	if err == nil && o.Target == progtype.TargetHost {
+		protos, err = kind.HostHelpers(protos, progtype.HelperCalls(lp.Insns))
+	}
+	if err != nil {
+		// Not a verdict: the target cannot be decided.
+		return nil, fmt.Errorf("verifier: %s: %w", lp.Name, err)
 	}
 	vp := &verifier.Program{
 		Name: lp.Name, Insns: lp.Insns, Kind: kind, GPL: gplCompatible(lp.License),
@@ -80,22 +91,35 @@ func (p *Program) verifierProgram(opts *verifier.Options) (*verifier.Program, er
 	return vp, nil
 }
 
+// protoKey identifies a helper table: the program type, the target
+// (user or linux; host's is linux's narrowed per program) and whether the
+// program is unprivileged.
+type protoKey struct {
+	kind   kindKey
+	target progtype.Target
+	unpriv bool
+}
+
 // helperProtos are the prototypes of the helpers programs of kind may
-// call in waggle's runtime (progtype.TargetUser), built once per kind: the
-// verifier only reads them.
-func (c *Collection) helperProtos(kind *progtype.Kind) map[int32]helpers.Proto {
-	key := kindKey{kind.Type(), kind.AttachType(), kind.String()}
+// call on target t (progtype.TargetUser or TargetLinux), built once per
+// kind: the verifier only reads them. An error is TargetHelpers'.
+func (c *Collection) helperProtos(kind *progtype.Kind, t progtype.Target, unpriv bool) (map[int32]helpers.Proto, error) {
+	if t == progtype.TargetUser {
+		unpriv = false // the runtime's helpers are the same
+	}
+	key := protoKey{kindKey{kind.Type(), kind.AttachType(), kind.String()}, t, unpriv}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if protos, ok := c.protos[key]; ok {
-		return protos
+		return protos, nil
 	}
-	// Target user decides without probing and never fails; were it to,
-	// nil Helpers leave the verifier to say why.
-	protos, _ := kind.TargetHelpers(progtype.TargetUser, false, nil)
+	protos, err := kind.TargetHelpers(t, unpriv, nil)
+	if err != nil {
+		return nil, err
+	}
 	if c.protos == nil {
-		c.protos = map[kindKey]map[int32]helpers.Proto{}
+		c.protos = map[protoKey]map[int32]helpers.Proto{}
 	}
 	c.protos[key] = protos
-	return protos
+	return protos, nil
 }

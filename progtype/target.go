@@ -115,24 +115,35 @@ func (k *Kind) TargetHelpers(t Target, unprivileged bool, calls []int32) (map[in
 		if k.hook != nil {
 			return nil, fmt.Errorf("%s is a user hook, which runs only in waggle: target host needs a kernel program type", k)
 		}
-		linux := k.linuxHelpers(unprivileged)
-		out := map[int32]helpers.Proto{}
-		for _, id := range calls {
-			p, ok := linux[id]
-			if !ok {
-				continue
-			}
-			has, err := k.hostHasHelper(id)
-			if err != nil {
-				return nil, err
-			}
-			if has {
-				out[id] = p
-			}
-		}
-		return out, nil
+		return k.HostHelpers(k.linuxHelpers(unprivileged), calls)
 	}
 	return nil, fmt.Errorf("unknown target %d: want %s", t, strings.Join(TargetNames(), ", "))
+}
+
+// HostHelpers narrows linux, the Kind's TargetLinux table, to TargetHost's
+// for a program that calls the helpers calls: those of them the running
+// kernel lets the Kind's type call, probed. Callers that keep the linux
+// table (it is the same for every program of a type) use it to avoid
+// building it again.
+func (k *Kind) HostHelpers(linux map[int32]helpers.Proto, calls []int32) (map[int32]helpers.Proto, error) {
+	if k.hook != nil {
+		return nil, fmt.Errorf("%s is a user hook, which runs only in waggle: target host needs a kernel program type", k)
+	}
+	out := map[int32]helpers.Proto{}
+	for _, id := range calls {
+		p, ok := linux[id]
+		if !ok {
+			continue
+		}
+		has, err := k.hostHasHelper(id)
+		if err != nil {
+			return nil, err
+		}
+		if has {
+			out[id] = p
+		}
+	}
+	return out, nil
 }
 
 // linuxHelpers is TargetLinux's table: the prototype of every helper
