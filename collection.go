@@ -126,8 +126,13 @@ type Collection struct {
 	lockOff map[maps.Map]int        // where values hold their bpf_spin_lock (spinLockOffset)
 	kept    []*Collection           // collections whose programs or maps c's maps hold (keep)
 	// tables are the helpers each program type may call under a license,
-	// for the verifier and the engine (helperTable): built once.
+	// on target user: the verifier's prototypes and the engine's
+	// implementations (helperTable), built once.
 	tables map[tableKey]*progtype.HelperTable
+	// protos are the helper prototypes of the other targets (linux; host's
+	// are linux's narrowed per program), by kind, target and privilege,
+	// for Program.Verify: built once.
+	protos map[protoKey]map[int32]helpers.Proto
 }
 
 // tableKey identifies a helper table: a kind and a license.
@@ -406,7 +411,7 @@ func (c *Collection) prepare(p *Program) error {
 	// addresses.
 	var pp *progtype.Program
 	if c.verify {
-		res, err := p.verify(context.Background(), kind, table, nil)
+		res, err := p.verify(context.Background(), kind, table)
 		if err != nil {
 			return fail(err)
 		}
