@@ -62,8 +62,8 @@ var protoOnlyDefs = helpers.Defs{
 	{ID: idSkcToTCPTimewaitSock, Name: "skc_to_tcp_timewait_sock", Proto: protoSkcCast},
 	{ID: idSkcToTCPRequestSock, Name: "skc_to_tcp_request_sock", Proto: protoSkcCast},
 	{ID: idSkcToUDP6Sock, Name: "skc_to_udp6_sock", Proto: protoSkcCast},
-	{ID: idSkcToUnixSock, Name: "skc_to_unix_sock", Proto: protoSkcCast},
-	{ID: idSkcToMPTCPSock, Name: "skc_to_mptcp_sock", Proto: helpers.Proto{Ret: helpers.RetPtrToBTFIDOrNull, Args: []helpers.ArgType{helpers.ArgPtrToSockCommon}}},
+	{ID: idSkcToUnixSock, Name: "skc_to_unix_sock", Proto: helpers.Proto{Ret: protoSkcCast.Ret, Args: protoSkcCast.Args}}, // no is_ptr_cast_function
+	{ID: idSkcToMPTCPSock, Name: "skc_to_mptcp_sock", Proto: helpers.Proto{Ret: helpers.RetPtrToBTFIDOrNull, Args: []helpers.ArgType{helpers.ArgPtrToSockCommon}, Cast: true}},
 
 	// Tasks, user memory, kernel variables.
 	{ID: idGetTaskStack, Name: "get_task_stack", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToBTFID, helpers.ArgPtrToUninitMem, helpers.ArgConstSizeOrZero, helpers.ArgAnything}, RetBound: helpers.RetErrnoOrSize, RetSizeArg: 2}},
@@ -101,7 +101,7 @@ var protoOnlyDefs = helpers.Defs{
 
 // protoSkcCast is bpf_skc_to_*_sock: a socket of any kind to a BTF-typed
 // kernel socket of one kind, or NULL.
-var protoSkcCast = helpers.Proto{Ret: helpers.RetPtrToBTFIDOrNull, Args: []helpers.ArgType{helpers.ArgPtrToBTFIDSockCommon}}
+var protoSkcCast = helpers.Proto{Ret: helpers.RetPtrToBTFIDOrNull, Args: []helpers.ArgType{helpers.ArgPtrToBTFIDSockCommon}, Cast: true}
 
 // protoSkStorageGetCgSock is bpf_sk_storage_get in cgroup_sock programs
 // (bpf_sk_storage_get_cg_sock_proto): the socket is the context.
