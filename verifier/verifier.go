@@ -190,6 +190,11 @@ type verifier struct {
 	// logBefore holds the registers before an instruction, to print what
 	// it changed.
 	logBefore [isa.MaxRegister + 1]reg
+	// lg is the kernel-style log, nil without Options.Log.
+	lg *logState
+	// maxStatesPerInsn is the most checkpoints one slot had when a new
+	// one was considered (max_states_per_insn).
+	maxStatesPerInsn int
 	// freeFrames are frames of finished paths, for clone to reuse.
 	freeFrames []*frame
 	// links holds the linked registers of conditional jumps that
@@ -227,8 +232,14 @@ func (v *verifier) run() error {
 		return err
 	}
 	v.computeLiveness()
+	if v.log != nil {
+		v.logStart()
+	}
 	if err := v.explore(); err != nil {
 		return err
+	}
+	if v.lg != nil {
+		v.logSummary()
 	}
 	if err := v.checkStackDepth(); err != nil {
 		return err

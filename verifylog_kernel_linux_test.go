@@ -1,0 +1,212 @@
+package waggle_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/waggle-bpf/waggle"
+	"github.com/waggle-bpf/waggle/kernel"
+	"github.com/waggle-bpf/waggle/verifier"
+)
+
+// Thresholds of TestVerifyLog_kernel: the share of the kernel's log
+// lines (after normaliseLog) that waggle's log has too, in order (the
+// longest common subsequence of the two), over all programs and for the
+// worst one.
+const (
+	logMatchTotal = 0.0
+	logMatchWorst = 0.0
+)
+
+// TestVerifyLog_kernel loads every program of the project's own objects
+// (examples/ and testdata/) that both verifiers accept into the kernel
+// with the level 2 verifier log, verifies it with waggle's verifier and
+// Options.Log, and diffs the two logs line by line after normaliseLog.
+// It reports each program's share of identical lines and fails below
+// logMatchTotal over all of them or logMatchWorst for one. With
+// WAGGLE_VERIFYLOG_DIR set, it writes both logs of each program there.
+func TestVerifyLog_kernel(t *testing.T) {
+	if err := kernel.Supported(); err != nil {
+		t.Skipf("kernel BPF: %v", err)
+	}
+	dir := os.Getenv("WAGGLE_VERIFYLOG_DIR")
+	var objs []string
+	for _, glob := range []string{"examples/*/*.o", "testdata/*/*.o"} {
+		m, _ := filepath.Glob(glob)
+		objs = append(objs, m...)
+	}
+	sort.Strings(objs)
+	var same, total, programs int
+	worst, worstName := 1.0, ""
+	for _, path := range objs {
+		coll, err := waggle.LoadCollection(path, nil)
+		if err != nil {
+			continue
+		}
+		spec, err := ebpf.LoadCollectionSpec(path)
+		if err != nil {
+			coll.Close()
+			continue
+		}
+		names := make([]string, 0, len(coll.Programs))
+		for n := range coll.Programs {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			ps := spec.Programs[n]
+			if ps == nil || ps.Type == ebpf.UnspecifiedProgram {
+				continue
+			}
+			klog, err := kernelLog(spec, n)
+			if err != nil {
+				t.Logf("%s %s: not compared: the kernel does not accept it: %v", path, n, errLine(err))
+				continue
+			}
+			var wlog bytes.Buffer
+			if _, err := coll.Programs[n].Verify(context.Background(), &verifier.Options{Log: &wlog}); err != nil {
+				t.Logf("%s %s: not compared: waggle rejects it: %v", path, n, errLine(err))
+				continue
+			}
+			k, w := normaliseLog(klog), normaliseLog(wlog.String())
+			common := commonLines(k, w)
+			share := float64(common) / float64(max(len(k), len(w), 1))
+			t.Logf("%s %s: %d of %d kernel lines identical (waggle %d lines): %.1f%%", path, n, common, len(k), len(w), 100*share)
+			programs++
+			same += common
+			total += max(len(k), len(w))
+			if share < worst {
+				worst, worstName = share, path+" "+n
+			}
+			if dir != "" {
+				base := filepath.Join(dir, strings.NewReplacer("/", "_", ".o", "").Replace(path)+"_"+n)
+				os.WriteFile(base+".kernel", []byte(strings.Join(k, "\n")+"\n"), 0o644)
+				os.WriteFile(base+".waggle", []byte(strings.Join(w, "\n")+"\n"), 0o644)
+			}
+		}
+		coll.Close()
+	}
+	if programs == 0 {
+		t.Fatal("no program compared")
+	}
+	all := float64(same) / float64(total)
+	t.Logf("%d programs: %.1f%% of log lines identical after normalisation; worst %.1f%% (%s)", programs, 100*all, 100*worst, worstName)
+	if all < logMatchTotal {
+		t.Errorf("%.1f%% of log lines identical, want at least %.1f%%", 100*all, 100*logMatchTotal)
+	}
+	if worst < logMatchWorst {
+		t.Errorf("%s: %.1f%% of log lines identical, want at least %.1f%% for every program", worstName, 100*worst, 100*logMatchWorst)
+	}
+}
+
+// kernelLog loads program name of spec alone with the level 2 verifier
+// log and returns the log.
+func kernelLog(spec *ebpf.CollectionSpec, name string) (string, error) {
+	s := spec.Copy()
+	for n := range s.Programs {
+		if n != name {
+			delete(s.Programs, n)
+		}
+	}
+	for _, m := range s.Maps {
+		if m.Type == ebpf.ProgramArray {
+			m.Contents = nil
+		}
+	}
+	coll, err := ebpf.NewCollectionWithOptions(s, ebpf.CollectionOptions{Programs: ebpf.ProgramOptions{
+		LogLevel: ebpf.LogLevelInstruction, LogSizeStart: 1 << 20,
+	}})
+	if err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return "", fmt.Errorf("rejected: %w", err)
+		}
+		return "", err
+	}
+	defer coll.Close()
+	return coll.Programs[name].VerifierLog, nil
+}
+
+var (
+	// lddw of a map reference: the kernel prints the map's address
+	// (0xffff...), waggle the map's name (map[name]); the padding after
+	// the instruction depends on its length.
+	logMapLoad = regexp.MustCompile(`^(\d+: \(18\) r\d+ = )(0xffff[0-9a-f]{12}|map\[[^\]]*\](\+\d+)?)( *;|$)`)
+	// 6.18's stack liveness analysis prints its progress: "(0) frame 0
+	// insn 33 +live -24", "(0) live stack update done in 2 iterations".
+	logStackLiveness = regexp.MustCompile(`^\(\d+\) (frame \d+ insn \d+ [+]|live stack update)`)
+)
+
+// normaliseLog splits a verifier log into lines and makes the parts that
+// waggle cannot print as the kernel does the same on both sides:
+//   - the map address of an lddw of a map reference becomes "<map>",
+//     and the padding after it one space;
+//   - lines the kernel prints from analyses waggle does not have are
+//     dropped: the "Live regs before insn:" table (6.15+) and the
+//     stack liveness progress lines (6.18);
+//   - empty lines are dropped (both sides print them before "from X to
+//     Y", which keeps them in order);
+//   - trailing white space is dropped.
+func normaliseLog(log string) []string {
+	var out []string
+	liveTable := false
+	for _, l := range strings.Split(log, "\n") {
+		l = strings.TrimRight(l, " \t")
+		switch {
+		case l == "":
+			continue
+		case l == "Live regs before insn:":
+			liveTable = true
+			continue
+		case liveTable && strings.HasPrefix(l, "  "):
+			continue
+		case logStackLiveness.MatchString(l):
+			continue
+		}
+		liveTable = false
+		if m := logMapLoad.FindStringSubmatchIndex(l); m != nil {
+			rest := l[m[1]:]
+			sep := ""
+			if strings.HasSuffix(l[:m[1]], ";") {
+				sep = " ;"
+			}
+			l = l[m[2]:m[3]] + "<map>" + sep + rest
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// commonLines is the length of the longest common subsequence of a and
+// b: the lines a diff keeps.
+func commonLines(a, b []string) int {
+	if len(a) == 0 || len(b) == 0 {
+		return 0
+	}
+	prev := make([]int32, len(b)+1)
+	cur := make([]int32, len(b)+1)
+	for i := range a {
+		for j := range b {
+			switch {
+			case a[i] == b[j]:
+				cur[j+1] = prev[j] + 1
+			case prev[j+1] >= cur[j]:
+				cur[j+1] = prev[j+1]
+			default:
+				cur[j+1] = cur[j]
+			}
+		}
+		prev, cur = cur, prev
+	}
+	return int(prev[len(b)])
+}
