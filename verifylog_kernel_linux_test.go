@@ -144,22 +144,38 @@ var (
 	logMapLoad = regexp.MustCompile(`^(\d+: \(18\) r\d+ = )(0xffff[0-9a-f]{12}|map\[[^\]]*\](\+\d+)?)( *;|$)`)
 	// 6.18's stack liveness analysis prints its progress: "(0) frame 0
 	// insn 33 +live -24", "(0) live stack update done in 2 iterations".
-	logStackLiveness = regexp.MustCompile(`^\(\d+\) (frame \d+ insn \d+ [+]|live stack update)`)
+	logStackLiveness = regexp.MustCompile(`^\([0-9,]+\) (frame \d+ insn \d+ [+]|live stack update)`)
+	// 6.18's loop analysis prints strongly connected components: "SCC
+	// enter (5)", "SCC backedge (1)", "SCC exit (1)".
+	logSCC = regexp.MustCompile(`^SCC (enter|exit|backedge) \(\d+\)$`)
+	// Register ids: "id=3," in "map_value_or_null(id=3,...)", "scalar(id=2)".
+	logID = regexp.MustCompile(`\b(ref_obj_)?id=\d+,?| refs=[0-9,]+`)
+	// An instruction line without its state, and a state line.
+	logInsnLine  = regexp.MustCompile(`^\d+: \([0-9a-f]{2}\) `)
+	logStateLine = regexp.MustCompile(`^\d+:( frame\d+:)? (R\d+|fp-\d+)=`)
 )
 
 // normaliseLog splits a verifier log into lines and makes the parts that
 // waggle cannot print as the kernel does the same on both sides:
 //   - the map address of an lddw of a map reference becomes "<map>",
 //     and the padding after it one space;
-//   - lines the kernel prints from analyses waggle does not have are
-//     dropped: the "Live regs before insn:" table (6.15+) and the
-//     stack liveness progress lines (6.18);
+//   - register ids ("id=N") are dropped: the kernel numbers more things
+//     than waggle does (a scalar spilled to the stack gets an id), so
+//     the numbers drift apart after the first one;
+//   - lines the kernel prints from analyses waggle does not log are
+//     dropped: the "Live regs before insn:" table (6.15+), the stack
+//     liveness progress lines and the loop analysis lines ("SCC enter
+//     (1)", 6.18) and the precision backtracking
+//     ("mark_precise: ..."); when they came between an instruction and
+//     its state, which the kernel then prints on a line of its own
+//     ("6: R1=0 ..."), the state is put back after the instruction,
+//     aligned as the kernel aligns it;
 //   - empty lines are dropped (both sides print them before "from X to
 //     Y", which keeps them in order);
 //   - trailing white space is dropped.
 func normaliseLog(log string) []string {
 	var out []string
-	liveTable := false
+	liveTable, dropped := false, false
 	for _, l := range strings.Split(log, "\n") {
 		l = strings.TrimRight(l, " \t")
 		switch {
@@ -170,10 +186,24 @@ func normaliseLog(log string) []string {
 			continue
 		case liveTable && strings.HasPrefix(l, "  "):
 			continue
-		case logStackLiveness.MatchString(l):
+		case logStackLiveness.MatchString(l), logSCC.MatchString(l), strings.HasPrefix(l, "mark_precise: "):
+			dropped = true
 			continue
 		}
 		liveTable = false
+		l = logID.ReplaceAllStringFunc(l, func(s string) string { return "" })
+		l = strings.ReplaceAll(l, "(,", "(")
+		if n := len(out); dropped && n > 0 && logStateLine.MatchString(l) &&
+			logInsnLine.MatchString(out[n-1]) && !strings.Contains(out[n-1], " ;") {
+			// The state of the instruction before: back on its line.
+			insn := out[n-1]
+			pos := len(insn) + 1
+			pad := (max(pos+4, 40)+7)/8*8 - pos - 1
+			out[n-1] = insn + strings.Repeat(" ", pad) + ";" + l[strings.IndexByte(l, ':')+1:]
+			dropped = false
+			continue
+		}
+		dropped = false
 		if m := logMapLoad.FindStringSubmatchIndex(l); m != nil {
 			rest := l[m[1]:]
 			sep := ""

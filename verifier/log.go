@@ -250,6 +250,12 @@ func (v *verifier) logInsnEnd(pc int, before *[isa.MaxRegister + 1]reg, err erro
 				v.logCall()
 			}
 			l.regs |= 0x3f // r0, and the arguments (clobbered: not printed)
+			if ins.IsHelperCall() {
+				if pr, ok := v.p.Helpers[ins.Imm]; ok && pr.Callback != nil {
+					// Setting up the callback uses the whole state.
+					l.all = true
+				}
+			}
 		case ins.IsExit():
 			mark(isa.R0)
 			if len(v.cur.frames) < l.depth && l.frame != nil {
