@@ -19,13 +19,20 @@ import (
 	"github.com/waggle-bpf/waggle/verifier"
 )
 
-// Thresholds of TestVerifyLog_kernel: the share of the kernel's log
-// lines (after normaliseLog) that waggle's log has too, in order (the
-// longest common subsequence of the two), over all programs and for the
-// worst one.
+// Thresholds of TestVerifyLog_kernel: the share of identical lines (the
+// longest common subsequence of the two logs after normaliseLog, over
+// the longer log), over all lines of all programs and for the worst
+// program. Measured on Linux 6.18 with the project's objects: 55% over
+// all lines (the worst programs are long and waggle explores them
+// differently), 22% for the worst (maygoto_bounded), 15 of 71 programs
+// identical. What is left is not the log's layout but what waggle's
+// exploration does differently: the stack bytes a narrow write leaves
+// (waggle "mmmm0", the kernel "????0"), where checkpoints are stored
+// and so which paths are pruned, precision marks ("P") and ids given
+// to spilled scalars.
 const (
-	logMatchTotal = 0.0
-	logMatchWorst = 0.0
+	logMatchTotal = 0.50
+	logMatchWorst = 0.20
 )
 
 // TestVerifyLog_kernel loads every program of the project's own objects
@@ -46,8 +53,8 @@ func TestVerifyLog_kernel(t *testing.T) {
 		objs = append(objs, m...)
 	}
 	sort.Strings(objs)
-	var same, total, programs int
-	worst, worstName := 1.0, ""
+	var same, total, programs, identical int
+	worst, worstName, mean := 1.0, "", 0.0
 	for _, path := range objs {
 		coll, err := waggle.LoadCollection(path, nil)
 		if err != nil {
@@ -83,6 +90,10 @@ func TestVerifyLog_kernel(t *testing.T) {
 			share := float64(common) / float64(max(len(k), len(w), 1))
 			t.Logf("%s %s: %d of %d kernel lines identical (waggle %d lines): %.1f%%", path, n, common, len(k), len(w), 100*share)
 			programs++
+			mean += share
+			if common == len(k) && len(k) == len(w) {
+				identical++
+			}
 			same += common
 			total += max(len(k), len(w))
 			if share < worst {
@@ -100,7 +111,8 @@ func TestVerifyLog_kernel(t *testing.T) {
 		t.Fatal("no program compared")
 	}
 	all := float64(same) / float64(total)
-	t.Logf("%d programs: %.1f%% of log lines identical after normalisation; worst %.1f%% (%s)", programs, 100*all, 100*worst, worstName)
+	t.Logf("%d programs, %d identical: %.1f%% of log lines identical after normalisation (a program's share %.1f%% on average); worst %.1f%% (%s)",
+		programs, identical, 100*all, 100*mean/float64(programs), 100*worst, worstName)
 	if all < logMatchTotal {
 		t.Errorf("%.1f%% of log lines identical, want at least %.1f%%", 100*all, 100*logMatchTotal)
 	}

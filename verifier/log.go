@@ -257,9 +257,11 @@ func (v *verifier) logInsnEnd(pc int, before *[isa.MaxRegister + 1]reg, err erro
 				}
 			}
 		case ins.IsExit():
-			mark(isa.R0)
 			if len(v.cur.frames) < l.depth && l.frame != nil {
+				// prepare_func_exit reads r0 without marking it.
 				v.logReturn()
+			} else {
+				mark(isa.R0)
 			}
 		case ins.IsMayGoto() || isJA(ins):
 		default:

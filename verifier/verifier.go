@@ -66,8 +66,10 @@ type Options struct {
 	// MaxInsns is the budget of processed instructions; 0 means the
 	// kernel's 1,000,000 (BPF_COMPLEXITY_LIMIT_INSNS).
 	MaxInsns int
-	// Log, when not nil, receives a kernel-style log: one line per
-	// processed instruction with the registers it changed.
+	// Log, when not nil, receives a kernel-style log in the layout of
+	// the Linux verifier's level 2 log (log.go): one line per processed
+	// instruction with the registers and stack slots it used, the state
+	// where each path starts, the pruned paths ("safe") and the counts.
 	Log io.Writer
 }
 
