@@ -46,8 +46,10 @@ reads, bad helper arguments and leaked references.
 
 A rejection prints the instruction, its source line, the branches taken on
 the way there, the registers and a hint. --log prints a kernel-style log of
-every processed instruction, which can be compared with the kernel's
-(bpftool prog load ... -d, or "verifier log" of libbpf).
+every processed instruction in the layout of the kernel's level 2 log
+(bpftool prog load ... -d, or libbpf's log_level=2), so the two can be
+diffed; an lddw of a map prints map[name] where the kernel prints the map's
+address, and ids may be numbered differently.
 
 --target user (the default) checks against the helpers waggle's runtime has;
 linux and host are not implemented yet.
