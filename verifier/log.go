@@ -1,6 +1,7 @@
 package verifier
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -309,6 +310,16 @@ func (v *verifier) logReturn() {
 	l.write(b)
 	l.newPath = true
 	l.from = v.insnIdx
+}
+
+// logError ends the log of a rejected program as the kernel's ends: the
+// message after the instruction that failed, then the counts.
+func (v *verifier) logError(err error) {
+	var e *Error
+	if errors.As(err, &e) {
+		v.lg.printf("%s\n", e.Msg)
+	}
+	v.logSummary()
 }
 
 // logSummary is the last line.

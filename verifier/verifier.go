@@ -238,6 +238,9 @@ func (v *verifier) run() error {
 		v.logStart()
 	}
 	if err := v.explore(); err != nil {
+		if v.lg != nil {
+			v.logError(err)
+		}
 		return err
 	}
 	if v.lg != nil {
