@@ -94,6 +94,9 @@ func TestVerifyLog_kernel(t *testing.T) {
 			if !kAccepted {
 				rejected++
 			}
+			if dir != "" {
+				os.WriteFile(filepath.Join(dir, strings.NewReplacer("/", "_", ".o", "").Replace(path)+"_"+n+".raw"), []byte(klog), 0o644)
+			}
 			k, w := normaliseLog(klog), normaliseLog(wlog.String())
 			common := commonLines(k, w)
 			share := float64(common) / float64(max(len(k), len(w), 1))
@@ -164,13 +167,17 @@ var (
 	// lddw of a map reference: the kernel prints the map's address
 	// (0xffff...), waggle the map's name (map[name]); the padding after
 	// the instruction depends on its length.
-	logMapLoad = regexp.MustCompile(`^(\d+: \(18\) r\d+ = )(0xffff[0-9a-f]{12}|map\[[^\]]*\](\+\d+)?)( *;|$)`)
+	logMapLoad = regexp.MustCompile(`^((?:[ 0-9]{3} +)?\d+: (?:[.0-9]{10} )?\(18\) r\d+ = )(0xffff[0-9a-f]{12}|map\[[^\]]*\](\+\d+)?)( *;|$)`)
 	// 6.18's stack liveness analysis prints its progress: "(0) frame 0
 	// insn 33 +live -24", "(0) live stack update done in 2 iterations".
 	logStackLiveness = regexp.MustCompile(`^\([0-9,]+\) (frame \d+ insn \d+ [+]|live stack update)`)
 	// 6.18's loop analysis prints strongly connected components: "SCC
 	// enter (5)", "SCC backedge (1)", "SCC exit (1)".
 	logSCC = regexp.MustCompile(`^SCC (enter|exit|backedge) \(\d+\)$`)
+	// A row of the "Live regs before insn:" table: the number of the
+	// loop (strongly connected component) the instruction is in, its
+	// index and the live registers.
+	logLiveRow = regexp.MustCompile(`^[ 0-9]{3} +\d+: [.0-9]{10} `)
 	// Register ids: "id=3," in "map_value_or_null(id=3,...)", "scalar(id=2)".
 	logID = regexp.MustCompile(`\b(ref_obj_)?id=\d+,?| refs=[0-9,]+`)
 	// An instruction line without its state, and a state line.
@@ -185,8 +192,10 @@ var (
 //   - register ids ("id=N") are dropped: the kernel numbers more things
 //     than waggle does (a scalar spilled to the stack gets an id), so
 //     the numbers drift apart after the first one;
+//   - the first column of the "Live regs before insn:" table (6.15+),
+//     the number of the loop an instruction is in, is left empty;
 //   - lines the kernel prints from analyses waggle does not log are
-//     dropped: the "Live regs before insn:" table (6.15+), the stack
+//     dropped: the stack
 //     liveness progress lines and the loop analysis lines ("SCC enter
 //     (1)", 6.18) and the precision backtracking
 //     ("mark_precise: ..."); when they came between an instruction and
@@ -206,14 +215,16 @@ func normaliseLog(log string) []string {
 			continue
 		case l == "Live regs before insn:":
 			liveTable = true
-			continue
-		case liveTable && strings.HasPrefix(l, "  "):
-			continue
+		case liveTable && logLiveRow.MatchString(l):
+			// The loop number the kernel prints first: waggle does not.
+			l = "   " + l[3:]
 		case logStackLiveness.MatchString(l), logSCC.MatchString(l), strings.HasPrefix(l, "mark_precise: "):
 			dropped = true
 			continue
 		}
-		liveTable = false
+		if !logLiveRow.MatchString(l) && l != "Live regs before insn:" {
+			liveTable = false
+		}
 		l = logID.ReplaceAllStringFunc(l, func(s string) string { return "" })
 		l = strings.ReplaceAll(l, "(,", "(")
 		if n := len(out); dropped && n > 0 && logStateLine.MatchString(l) &&

@@ -89,6 +89,132 @@ func (v *verifier) logStart() {
 	for i, sp := range v.subprogs {
 		l.printf("func#%d @%d\n", i, sp.start)
 	}
+	v.logLiveRegs()
+}
+
+// logLiveRegs prints the registers live before each instruction, as
+// Linux 6.15+ does before exploring ("Live regs before insn:"): a
+// backward data-flow analysis within each function, in which a helper
+// call reads its arguments and a bpf-to-bpf call r1-r5. The kernel
+// prints the number of the loop (strongly connected component) an
+// instruction is in before it; waggle leaves that column empty.
+func (v *verifier) logLiveRegs() {
+	n := len(v.insns)
+	use := make([]uint16, n)
+	def := make([]uint16, n)
+	for pc := range v.insns {
+		if !v.mid[pc] {
+			use[pc], def[pc] = v.logUseDef(pc)
+		}
+	}
+	live := make([]uint16, n)
+	var succ []int
+	for changed := true; changed; {
+		changed = false
+		for pc := n - 1; pc >= 0; pc-- {
+			if v.mid[pc] {
+				continue
+			}
+			var out uint16
+			succ = v.successors(pc, succ[:0])
+			for _, s := range succ {
+				if s < 0 || s >= n || v.insns[pc].IsLocalCall() && s != pc+1 {
+					continue
+				}
+				out |= live[s]
+			}
+			if in := use[pc] | out&^def[pc]; in != live[pc] {
+				live[pc] = in
+				changed = true
+			}
+		}
+	}
+	l := v.lg
+	l.printf("Live regs before insn:\n")
+	b := l.buf
+	for pc := range v.insns {
+		if v.mid[pc] {
+			continue
+		}
+		b = fmt.Appendf(b[:0], "    %3d: ", pc)
+		for r := range 10 {
+			if live[pc]&(1<<r) != 0 {
+				b = append(b, byte('0'+r))
+			} else {
+				b = append(b, '.')
+			}
+		}
+		b = append(b, ' ')
+		b = v.appendInsn(b, pc)
+		b = append(b, '\n')
+		l.write(b)
+	}
+	l.buf = b
+}
+
+// logUseDef is the registers instruction pc reads and writes, for
+// logLiveRegs.
+func (v *verifier) logUseDef(pc int) (use, def uint16) {
+	const callerSaved = 0x3f // r0-r5
+	ins := v.insns[pc]
+	dst, src := uint16(1)<<(ins.Dst&15), uint16(1)<<(ins.Src&15)
+	x := ins.Op.Source() == isa.SourceX
+	switch c := ins.Op.Class(); c {
+	case isa.ClassALU, isa.ClassALU64:
+		op := ins.Op.ALUOp()
+		if op != isa.ALUMov {
+			use |= dst
+		}
+		if x && op != isa.ALUEnd && op != isa.ALUNeg {
+			use |= src
+		}
+		def = dst
+	case isa.ClassLDX:
+		use, def = src, dst
+	case isa.ClassST:
+		use = dst
+	case isa.ClassSTX:
+		use = dst | src
+		if ins.Op.Mode() == isa.ModeATOMIC {
+			switch a := isa.AtomicOp(ins.Imm); {
+			case a == isa.AtomicCmpXchg:
+				use |= 1
+				def = 1
+			case a.Fetches():
+				def = src
+			}
+		}
+	case isa.ClassLD:
+		if ins.IsLoadImm64() {
+			def = dst
+		} else {
+			use = 1 << isa.R6
+			if ins.Op.Mode() == isa.ModeIND {
+				use |= src
+			}
+			def = callerSaved
+		}
+	case isa.ClassJMP, isa.ClassJMP32:
+		switch {
+		case ins.IsExit():
+			use = 1
+		case ins.Op == isa.OpCall:
+			def = callerSaved
+			use = callerSaved &^ 1
+			if ins.IsHelperCall() {
+				if pr, ok := v.p.Helpers[ins.Imm]; ok {
+					use = uint16(1)<<(len(pr.Args)+1) - 2
+				}
+			}
+		case ins.IsMayGoto() || isJA(ins):
+		default:
+			use = dst
+			if x {
+				use |= src
+			}
+		}
+	}
+	return use, def
 }
 
 // write ends a waiting instruction line, then writes b.

@@ -446,6 +446,13 @@ func TestVerify_log(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `func#0 @0
+Live regs before insn:
+      0: .1........ (61) r4 = *(u32 *)(r1 +12)
+      1: ....4..... (b7) r0 = 2
+      2: 0...4..... (63) *(u32 *)(r10 -4) = r0
+      3: 0...4..... (25) if r4 > 0x7 goto pc+1
+      4: .......... (b7) r0 = 1
+      5: 0......... (95) exit
 0: R1=ctx() R10=fp0
 0: (61) r4 = *(u32 *)(r1 +12)         ; R1=ctx() R4=scalar(smin=0,smax=umax=0xffffffff,var_off=(0x0; 0xffffffff))
 1: (b7) r0 = 2                        ; R0=2
