@@ -174,6 +174,9 @@ var (
 	// 6.18's loop analysis prints strongly connected components: "SCC
 	// enter (5)", "SCC backedge (1)", "SCC exit (1)".
 	logSCC = regexp.MustCompile(`^SCC (enter|exit|backedge) \(\d+\)$`)
+	// Precision backtracking: "mark_precise: frame0: regs=r1 stack=
+	// before 4: (b4) w1 = 0", "frame 0: propagating r1,r2".
+	logPrecision = regexp.MustCompile(`^(mark_precise: |frame ?\d+: propagating )`)
 	// A row of the "Live regs before insn:" table: the number of the
 	// loop (strongly connected component) the instruction is in, its
 	// index and the live registers.
@@ -198,7 +201,7 @@ var (
 //     dropped: the stack
 //     liveness progress lines and the loop analysis lines ("SCC enter
 //     (1)", 6.18) and the precision backtracking
-//     ("mark_precise: ..."); when they came between an instruction and
+//     ("mark_precise: ...", "frame 0: propagating r1"); when they came between an instruction and
 //     its state, which the kernel then prints on a line of its own
 //     ("6: R1=0 ..."), the state is put back after the instruction,
 //     aligned as the kernel aligns it;
@@ -218,7 +221,7 @@ func normaliseLog(log string) []string {
 		case liveTable && logLiveRow.MatchString(l):
 			// The loop number the kernel prints first: waggle does not.
 			l = "   " + l[3:]
-		case logStackLiveness.MatchString(l), logSCC.MatchString(l), strings.HasPrefix(l, "mark_precise: "):
+		case logStackLiveness.MatchString(l), logSCC.MatchString(l), logPrecision.MatchString(l):
 			dropped = true
 			continue
 		}
