@@ -66,6 +66,9 @@ func (v *verifier) push(s *state, withEntry bool) {
 		s.parent.branches++
 	}
 	s.branches = 1
+	if v.lg != nil {
+		v.logPush(s)
+	}
 	v.pending = append(v.pending, s)
 }
 

@@ -79,6 +79,11 @@ type logState struct {
 	frame *frame
 	depth int
 	buf   []byte
+	// level1 keeps the log in out until the end, and a path's start in
+	// pushed, so that the log of a path that ended can be taken back.
+	level1 bool
+	out    []byte
+	pushed map[*state]int
 }
 
 // logStart prints what the kernel prints before exploring: the
@@ -86,10 +91,30 @@ type logState struct {
 func (v *verifier) logStart() {
 	l := &logState{w: v.log, all: true, from: -1}
 	v.lg = l
+	if v.opts.LogLevel == 1 {
+		l.level1 = true
+		l.pushed = make(map[*state]int)
+		return
+	}
 	for i, sp := range v.subprogs {
 		l.printf("func#%d @%d\n", i, sp.start)
 	}
 	v.logLiveRegs()
+}
+
+// logPush notes where the log is when a path is saved for later
+// (push_stack): at level 1, the log goes back there when it starts.
+// A waiting instruction line counts as ended, as in the kernel's log.
+func (v *verifier) logPush(s *state) {
+	l := v.lg
+	if !l.level1 {
+		return
+	}
+	pos := len(l.out)
+	if l.line != nil {
+		pos += len(l.line) + 1
+	}
+	l.pushed[s] = pos
 }
 
 // logLiveRegs prints the registers live before each instruction, as
@@ -221,11 +246,27 @@ func (v *verifier) logUseDef(pc int) (use, def uint16) {
 func (l *logState) write(b []byte) {
 	if l.line != nil {
 		l.line = append(l.line, '\n')
-		l.w.Write(l.line)
-		l.line = l.line[:0]
+		l.emit(l.line)
 		l.line = nil
 	}
+	l.emit(b)
+}
+
+func (l *logState) emit(b []byte) {
+	if l.level1 {
+		l.out = append(l.out, b...)
+		return
+	}
 	l.w.Write(b)
+}
+
+// flush writes what a level 1 log kept.
+func (l *logState) flush() {
+	l.write(nil)
+	if l.level1 {
+		l.w.Write(l.out)
+		l.out = l.out[:0]
+	}
 }
 
 func (l *logState) printf(format string, args ...any) {
@@ -258,6 +299,14 @@ func (v *verifier) logPop(s *state) {
 	if s.path != nil {
 		l.from = s.path.insn
 	}
+	if pos, ok := l.pushed[s]; ok {
+		// Level 1: the log goes back to where the path was saved,
+		// byte for byte as the kernel's does (which may be in the
+		// middle of a line the state was appended to later).
+		delete(l.pushed, s)
+		l.write(nil)
+		l.out = l.out[:min(pos, len(l.out))]
+	}
 }
 
 // logInsnStart prints, before instruction pc is processed, the state the
@@ -266,13 +315,13 @@ func (v *verifier) logInsnStart(pc int) {
 	l := v.lg
 	s := v.cur
 	f := s.cur()
-	if l.newPath {
+	if l.newPath && !l.level1 {
 		b := fmt.Appendf(l.buf[:0], "\nfrom %d to %d:", l.from, pc)
 		b = v.appendState(b, s, f, true)
 		l.buf = b
 		l.write(b)
-		l.newPath = false
 	}
+	l.newPath = false
 	v.logInsnState(pc)
 	if pc < len(v.p.Lines) {
 		ln := &v.p.Lines[pc]
@@ -318,7 +367,7 @@ func (v *verifier) logInsnState(pc int) {
 		b = append(b, ':')
 	}
 	b = v.appendState(b, s, s.cur(), l.all)
-	l.w.Write(b)
+	l.emit(b)
 	if len(b) <= cap(l.buf) || l.buf == nil {
 		l.buf = b
 	}
@@ -452,6 +501,7 @@ func (v *verifier) logError(err error) {
 func (v *verifier) logSummary() {
 	v.lg.printf("processed %d insns (limit %d) max_states_per_insn %d total_states %d peak_states %d mark_read %d\n",
 		v.processed, MaxInsns, v.maxStatesPerInsn, v.totalStates, v.peakStates, 0)
+	v.lg.flush()
 }
 
 // appendState appends frame f of s as print_verifier_state does: all of

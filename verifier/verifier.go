@@ -71,6 +71,12 @@ type Options struct {
 	// instruction with the registers and stack slots it used, the state
 	// where each path starts, the pruned paths ("safe") and the counts.
 	Log io.Writer
+	// LogLevel is the kernel's log level for Log: 2 (the default, and
+	// any value but 1) logs every path; 1 logs only the last path explored, as the
+	// kernel's level 1 does: the log of a path that ended well is taken
+	// back when the next one starts at its branch, so that a rejection
+	// shows the path to the error.
+	LogLevel int
 }
 
 // MaxInsns is the kernel's budget of processed instructions

@@ -34,6 +34,7 @@ func (e *env) verifyCmd() *cobra.Command {
 	var (
 		program, progType, target string
 		showLog, unpriv, asJSON   bool
+		logLevel                  int
 	)
 	cmd := &cobra.Command{
 		Use:   "verify OBJ...",
@@ -49,7 +50,9 @@ the way there, the registers and a hint. --log prints a kernel-style log of
 every processed instruction in the layout of the kernel's level 2 log
 (bpftool prog load ... -d, or libbpf's log_level=2), so the two can be
 diffed; an lddw of a map prints map[name] where the kernel prints the map's
-address, and ids may be numbered differently.
+address, and ids may be numbered differently. --log-level 1 prints, like
+the kernel's level 1, only the last path explored: for a rejected program,
+the path to the error.
 
 --target user (the default) checks against the helpers waggle's runtime has;
 linux and host are not implemented yet.
@@ -57,6 +60,7 @@ linux and host are not implemented yet.
 Exits 0 only if every program was accepted.`,
 		Example: `  waggle verify examples/counter/counter.o
   waggle verify prog.o --program xdp_main --log
+  waggle verify prog.o --log --log-level 1
   waggle verify out/*.o --json`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -66,6 +70,9 @@ Exits 0 only if every program was accepted.`,
 				return fmt.Errorf("--target %s is not implemented yet: only user (the helpers waggle's runtime has)", target)
 			default:
 				return fmt.Errorf("--target is %q, want user, linux or host", target)
+			}
+			if logLevel != 1 && logLevel != 2 {
+				return fmt.Errorf("--log-level is %d, want 1 or 2", logLevel)
 			}
 			f := &objectFlags{progType: progType}
 			lopts, err := f.loaderOptions()
@@ -96,7 +103,7 @@ Exits 0 only if every program was accepted.`,
 					var log bytes.Buffer
 					opts := &verifier.Options{Unprivileged: unpriv}
 					if showLog {
-						opts.Log = &log
+						opts.Log, opts.LogLevel = &log, logLevel
 					}
 					res, verr := p.Verify(context.Background(), opts)
 					line := verifyLine{Object: path, Section: p.Section(), Program: n, Verdict: "accepted"}
@@ -149,6 +156,7 @@ Exits 0 only if every program was accepted.`,
 	fl.StringVar(&progType, "type", "", "program type of programs whose section names none ("+strings.Join(programTypeNames(), ", ")+")")
 	fl.StringVar(&target, "target", "user", "what the program will run on: user, linux or host")
 	fl.BoolVar(&showLog, "log", false, "print a kernel-style log of every processed instruction")
+	fl.IntVar(&logLevel, "log-level", 2, "with --log: 2 logs every path, 1 only the last one (the path to an error), as the kernel's log levels")
 	fl.BoolVar(&unpriv, "unprivileged", false, "apply the rules for programs loaded without CAP_BPF")
 	fl.BoolVar(&asJSON, "json", false, "print one JSON object per program")
 	return cmd
