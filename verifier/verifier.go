@@ -237,23 +237,27 @@ func (v *verifier) run() error {
 	v.aux = make([]insnAux, len(v.insns))
 	v.explored = make([][]*checkpoint, len(v.insns))
 	if err := v.checkShape(); err != nil {
+		if v.log != nil {
+			// The kernel's log has the message and the counts (0).
+			v.lg = &logState{w: v.log}
+			v.logError(err)
+		}
 		return err
 	}
 	v.computeLiveness()
 	if v.log != nil {
 		v.logStart()
 	}
-	if err := v.explore(); err != nil {
-		if v.lg != nil {
-			v.logError(err)
-		}
-		return err
+	err := v.explore()
+	if err == nil {
+		err = v.checkStackDepth()
 	}
 	if v.lg != nil {
-		v.logSummary()
+		if err != nil {
+			v.logError(err)
+		} else {
+			v.logSummary()
+		}
 	}
-	if err := v.checkStackDepth(); err != nil {
-		return err
-	}
-	return nil
+	return err
 }
