@@ -13,6 +13,7 @@ import (
 
 	"github.com/waggle-bpf/waggle"
 	"github.com/waggle-bpf/waggle/loader"
+	"github.com/waggle-bpf/waggle/progtype"
 	"github.com/waggle-bpf/waggle/verifier"
 )
 
@@ -54,22 +55,26 @@ address, and ids may be numbered differently. --log-level 1 prints, like
 the kernel's level 1, only the last path explored: for a rejected program,
 the path to the error.
 
---target user (the default) checks against the helpers waggle's runtime has;
-linux and host are not implemented yet.
+--target says what the programs are verified for, which decides the helpers
+they may call: user (the default) the helpers waggle's runtime implements,
+linux those upstream Linux 6.18 offers the program type (implemented in
+waggle or not), host those the running kernel offers, probed (it needs root;
+it also checks that the kernel has the program and map types). A call to a
+helper the target lacks is rejected with the kernel's message ("program of
+this type cannot use helper bpf_xdp_adjust_meta#54") and why. --target host
+predicts what this kernel's verifier says.
 
 Exits 0 only if every program was accepted.`,
 		Example: `  waggle verify examples/counter/counter.o
   waggle verify prog.o --program xdp_main --log
   waggle verify prog.o --log --log-level 1
-  waggle verify out/*.o --json`,
+  waggle verify out/*.o --json
+  waggle verify prog.o --target host`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			switch target {
-			case "user":
-			case "linux", "host":
-				return fmt.Errorf("--target %s is not implemented yet: only user (the helpers waggle's runtime has)", target)
-			default:
-				return fmt.Errorf("--target is %q, want user, linux or host", target)
+			tgt, err := progtype.ParseTarget(target)
+			if err != nil {
+				return fmt.Errorf("--target: %w", err)
 			}
 			if logLevel != 1 && logLevel != 2 {
 				return fmt.Errorf("--log-level is %d, want 1 or 2", logLevel)
@@ -101,7 +106,7 @@ Exits 0 only if every program was accepted.`,
 					p := coll.Programs[n]
 					found++
 					var log bytes.Buffer
-					opts := &verifier.Options{Unprivileged: unpriv}
+					opts := &verifier.Options{Unprivileged: unpriv, Target: tgt}
 					if showLog {
 						opts.Log, opts.LogLevel = &log, logLevel
 					}
@@ -109,6 +114,11 @@ Exits 0 only if every program was accepted.`,
 					line := verifyLine{Object: path, Section: p.Section(), Program: n, Verdict: "accepted"}
 					if res != nil {
 						line.ProcessedInsns, line.States, line.VerificationUsec = res.Processed, res.States, res.Duration.Microseconds()
+					}
+					if errors.Is(verr, progtype.ErrHostProbe) {
+						// No verdict: the target cannot be decided here.
+						coll.Close()
+						return verr
 					}
 					var ve *verifier.Error
 					if verr != nil {
@@ -154,7 +164,7 @@ Exits 0 only if every program was accepted.`,
 	fl := cmd.Flags()
 	fl.StringVar(&program, "program", "", "verify only this program (function name)")
 	fl.StringVar(&progType, "type", "", "program type of programs whose section names none ("+strings.Join(programTypeNames(), ", ")+")")
-	fl.StringVar(&target, "target", "user", "what the program will run on: user, linux or host")
+	fl.StringVar(&target, "target", "user", "what the programs are verified for: "+strings.Join(progtype.TargetNames(), ", ")+" (waggle's runtime, upstream Linux 6.18, the running kernel)")
 	fl.BoolVar(&showLog, "log", false, "print a kernel-style log of every processed instruction")
 	fl.IntVar(&logLevel, "log-level", 2, "with --log: 2 logs every path, 1 only the last one (the path to an error), as the kernel's log levels")
 	fl.BoolVar(&unpriv, "unprivileged", false, "apply the rules for programs loaded without CAP_BPF")
