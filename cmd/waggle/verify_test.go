@@ -79,7 +79,7 @@ func TestVerifyCmd_log(t *testing.T) {
 // TestVerifyCmd_target: --target decides the helpers programs may call.
 // testdata/target's xfrm calls bpf_skb_get_xfrm_state, which Linux offers
 // tc programs and waggle's runtime does not implement; unprivileged calls
-// bpf_loop, which Linux offers only with CAP_BPF.
+// bpf_jiffies64, which Linux offers only with CAP_BPF.
 func TestVerifyCmd_target(t *testing.T) {
 	const obj = "../../testdata/target/target.o"
 	code, out, errOut := runCLI(t, "", "verify", obj)
@@ -100,7 +100,7 @@ func TestVerifyCmd_target(t *testing.T) {
 		t.Fatalf("--json: %v: %q (stderr %q)", err, out, errOut)
 	}
 	if code != 1 || line["verdict"] != "rejected" || line["program"] != "unprivileged" || line["insn"] == nil || line["line"] == nil ||
-		!strings.Contains(line["error"].(string), "bpf_loop#181") || !strings.Contains(line["error"].(string), "CAP_BPF") {
+		!strings.Contains(line["error"].(string), "bpf_jiffies64#118") || !strings.Contains(line["error"].(string), "CAP_BPF") {
 		t.Errorf("--target linux --unprivileged: exit %d, %v", code, line)
 	}
 	for _, bad := range []string{"foo", "", "Linux"} {
