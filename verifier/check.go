@@ -184,7 +184,7 @@ func (v *verifier) isStateVisited(pc int) (bool, error) {
 			if !force && v.jmpsProcessed-v.prevJmps < 20 && v.processed-v.prevInsnsAtJump < 100 {
 				add = false
 			}
-		} else if v.covers(old, cur, v.inLoop(old)) {
+		} else if v.covers(old, cur, v.exploreALULimits || v.inLoop(old)) {
 			cp.hit++
 			pruned = true
 			kept = append(kept, cp)

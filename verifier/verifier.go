@@ -178,6 +178,11 @@ type insnAux struct {
 	// live is the set of registers that may be read before they are
 	// written, starting here.
 	live uint16
+	// aluState and aluLimit are the Spectre mask of an unprivileged
+	// pointer operation, which every path must share (alu_state,
+	// alu_limit).
+	aluState uint8
+	aluLimit uint32
 }
 
 // checkpoint lists for one slot.
@@ -189,6 +194,10 @@ type verifier struct {
 	maxInsns      int
 	allowUninit   bool
 	allowPtrLeaks bool
+	// exploreALULimits makes pruning compare scalars exactly, once an
+	// unprivileged program moved a pointer by a register
+	// (explore_alu_limits): paths must agree on every mask.
+	exploreALULimits bool
 
 	insns    []isa.Instruction
 	subprogs []subprog
