@@ -183,6 +183,10 @@ type verifier struct {
 	insnIdx int
 	idGen   uint32
 
+	// globals holds, per subprogram, what global functions need
+	// (global.go).
+	globals []globalFn
+
 	processed       int
 	jmpsProcessed   int
 	prevJmps        int
@@ -221,7 +225,11 @@ func (v *verifier) run() error {
 		return err
 	}
 	v.computeLiveness()
+	v.initGlobals()
 	if err := v.explore(); err != nil {
+		return err
+	}
+	if err := v.verifyGlobals(); err != nil {
 		return err
 	}
 	if err := v.checkStackDepth(); err != nil {
