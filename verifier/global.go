@@ -207,9 +207,17 @@ func (v *verifier) callGlobal(si int) error {
 	caller := s.cur()
 	for i, a := range g.args {
 		rn := isa.R1 + isa.Register(i)
-		if detail, err := v.globalArg(i, a, rn, &caller.regs[rn]); err != nil {
+		detail, err := v.globalArg(i, a, rn, &caller.regs[rn])
+		if e, ok := err.(*Error); ok {
+			// The memory check's own error, said as the call's.
+			v.logf("%s\n", e.Msg)
+			e.Msg = fmt.Sprintf("Caller passes invalid args into func#%d ('%s'): %s", si, sp.name, e.Msg)
+			return e
+		}
+		if err != nil {
 			return err
-		} else if detail != "" {
+		}
+		if detail != "" {
 			return bad(detail)
 		}
 	}
@@ -682,7 +690,8 @@ func isProgCtxType(p *btf.Pointer, typ progtype.Type) bool {
 	switch {
 	case want == "":
 		return false
-	case want == "__sk_buff" && s.Name == "sk_buff", want == "xdp_md" && s.Name == "xdp_buff":
+	case want == "__sk_buff" && s.Name == "sk_buff", want == "xdp_md" && s.Name == "xdp_buff",
+		typ == progtype.Kprobe && s.Name == "bpf_user_pt_regs_t":
 		return true
 	}
 	return s.Name == want

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -420,5 +421,65 @@ func TestVerify_globalOnce(t *testing.T) {
 	// 10 instructions of the entry, the callee's 6 four times or once.
 	if static != 10+4*6 || global != 10+6 {
 		t.Fatalf("processed %d insns with a static callee, %d with a global one; want %d and %d", static, global, 10+4*6, 10+6)
+	}
+}
+
+// TestVerify_globalStack checks that global functions count in the
+// stack of the chains of calls they are on, and that many calls of them
+// do not make the check slow.
+func TestVerify_globalStack(t *testing.T) {
+	entry := fn{name: "prog", start: 0, global: true, params: []btf.Type{btfXDPMd}}
+	t.Run("combined", func(t *testing.T) {
+		p := withFuncs(program(t, progtype.XDP, `
+			r1 = 0
+			*(u64 *)(r10 - 256) = r1
+			call pc+2
+			r0 = 0
+			exit
+			r1 = 0
+			*(u64 *)(r10 - 296) = r1
+			r0 = 0
+			exit`), entry, fn{name: "f", start: 5, global: true})
+		_, err := verifier.Verify(context.Background(), p, nil)
+		if err == nil || !strings.Contains(err.Error(), "combined stack size of 2 calls is 576") {
+			t.Fatalf("got %v, want the combined stack refused", err)
+		}
+	})
+	// Eight functions deep, each calling the next 30 times: 30^7 chains;
+	// nine are too many.
+	for _, tc := range []struct {
+		depth, calls int
+		want         string
+	}{{8, 30, ""}, {9, 1, "the call stack of 9 frames is too deep"}} {
+		t.Run(fmt.Sprintf("%d deep, %d calls", tc.depth, tc.calls), func(t *testing.T) {
+			testCallChain(t, tc.depth, tc.calls, tc.want)
+		})
+	}
+}
+
+// testCallChain verifies depth global functions, each calling the next
+// calls times.
+func testCallChain(t *testing.T, depth, calls int, want string) {
+	t.Helper()
+	var src strings.Builder
+	fns := []fn{{name: "prog", start: 0, global: true, params: []btf.Type{btfXDPMd}}}
+	for i := range depth {
+		start := i * (calls + 2)
+		if i > 0 {
+			fns = append(fns, fn{name: fmt.Sprintf("f%d", i), start: start, global: true})
+		}
+		for j := range calls {
+			if i < depth-1 {
+				fmt.Fprintf(&src, "call pc+%d\n", calls+1-j)
+			} else {
+				src.WriteString("r0 = 0\n")
+			}
+		}
+		src.WriteString("r0 = 0\nexit\n")
+	}
+	p := withFuncs(program(t, progtype.XDP, src.String()), fns...)
+	_, err := verifier.Verify(context.Background(), p, nil)
+	if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+		t.Fatalf("got %v, want %q", err, want)
 	}
 }
