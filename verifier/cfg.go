@@ -397,7 +397,8 @@ func (v *verifier) checkStackDepth() error {
 				Hint: "keep less on the stack: the functions on one chain of calls share 512 bytes"}
 		}
 		if depth > maxFrames {
-			return &Error{Program: v.p.Name, Insn: v.subprogs[si].start, Msg: fmt.Sprintf("the call stack of %d frames is too deep !", depth)}
+			// Linux counts the frames below the one that does not fit.
+			return &Error{Program: v.p.Name, Insn: v.subprogs[si].start, Msg: fmt.Sprintf("the call stack of %d frames is too deep !", depth-1)}
 		}
 		// A function reached again at the same depth with the same
 		// stack below it has nothing new to tell: without this, calls

@@ -450,7 +450,7 @@ func TestVerify_globalStack(t *testing.T) {
 	for _, tc := range []struct {
 		depth, calls int
 		want         string
-	}{{8, 30, ""}, {9, 1, "the call stack of 9 frames is too deep"}} {
+	}{{8, 30, ""}, {9, 1, "the call stack of 8 frames is too deep !"}} {
 		t.Run(fmt.Sprintf("%d deep, %d calls", tc.depth, tc.calls), func(t *testing.T) {
 			testCallChain(t, tc.depth, tc.calls, tc.want)
 		})
