@@ -81,6 +81,13 @@ func (v *verifier) step() error {
 	if pc < 0 || pc >= len(v.insns) {
 		return v.errorf(pc, "invalid insn idx %d insn_cnt %d", pc, len(v.insns))
 	}
+	// Linux counts an instruction before it looks for a checkpoint that
+	// covers it: a pruned path counts one.
+	v.processed++
+	if v.processed > v.maxInsns {
+		return hinted(v.errorf(pc, "BPF program is too large. Processed %d insn", v.processed),
+			"the verifier explores every path, one at a time; split the program with tail calls or bpf_loop, or make branches converge")
+	}
 	if v.aux[pc].prune {
 		pruned, err := v.isStateVisited(pc)
 		if err != nil {
@@ -90,11 +97,6 @@ func (v *verifier) step() error {
 			v.logf("%d: safe\n", pc)
 			return errPathDone
 		}
-	}
-	v.processed++
-	if v.processed > v.maxInsns {
-		return hinted(v.errorf(pc, "BPF program is too large. Processed %d insn", v.processed),
-			"the verifier explores every path, one at a time; split the program with tail calls or bpf_loop, or make branches converge")
 	}
 	if v.processed&4095 == 0 && v.ctx != nil {
 		if err := v.ctx.Err(); err != nil {
