@@ -360,7 +360,7 @@ func (v *verifier) clobberStack(r *reg, size int) {
 					s.kinds[j] = stackMisc
 				}
 			}
-			s.spill = reg{}
+			s.sp = nil
 			if spi := (-off - 1) / 8; spi < 64 {
 				fr.spillPrecise &^= 1 << uint(spi)
 			}
