@@ -21,13 +21,15 @@ const globalFnObj = "testdata/globalfn/globalfn.o"
 // of globalfn.c, which call global functions: "" for accepted, else a
 // substring of the error.
 var globalFnVerdicts = map[string]string{
-	"ok_calls":          "",
-	"ok_dead_call":      "",
-	"bad_caller_bounds": "invalid variable-offset read from stack",
-	"bad_maybe_null":    "invalid mem access 'mem_or_null'",
-	"bad_too_small":     "Caller passes invalid args into func#1 ('sum'): invalid indirect access to stack",
-	"bad_live_call":     "invalid variable-offset read from stack",
-	"bad_stale_packet":  "R6 invalid mem access 'scalar'",
+	"ok_calls":            "",
+	"ok_dead_call":        "",
+	"ok_nonnull":          "",
+	"bad_null_to_nonnull": "Caller passes invalid args into func#1 ('deref'): arg#0 is expected to be non-NULL",
+	"bad_caller_bounds":   "invalid variable-offset read from stack",
+	"bad_maybe_null":      "invalid mem access 'mem_or_null'",
+	"bad_too_small":       "Caller passes invalid args into func#1 ('sum'): invalid indirect access to stack",
+	"bad_live_call":       "invalid variable-offset read from stack",
+	"bad_stale_packet":    "R6 invalid mem access 'scalar'",
 }
 
 // TestGlobalFuncs verifies clang-built programs that call global

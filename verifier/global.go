@@ -273,6 +273,13 @@ func (v *verifier) globalArg(i int, a globalArg, rn isa.Register, r *reg) (strin
 			return d, nil
 		}
 		if r.isNull() {
+			// NULL, which only a nullable argument takes (Linux 6.18
+			// refuses it for __arg_nonnull; 6.12 let it through). The
+			// verdict depends on the value: it is precise.
+			v.markPrecise(v.cur, rn)
+			if !a.nullable {
+				return fmt.Sprintf("arg#%d is expected to be non-NULL", i), nil
+			}
 			return "", nil
 		}
 		p := *r

@@ -185,6 +185,15 @@ func TestVerify_global(t *testing.T) {
 			exit`,
 			fns:  []fn{entry, {name: "f", start: 4, global: true, params: []btf.Type{btfIntPtr}}},
 			want: "invalid access to packet"},
+		{name: "NULL to __arg_nonnull", src: `
+			r1 = 0
+			call pc+2
+			r0 = 0
+			exit
+			r0 = *(u32 *)(r1 + 0)
+			exit`,
+			fns:  []fn{entry, {name: "f", start: 4, global: true, params: []btf.Type{btfIntPtr}, tags: [][]string{{"arg:nonnull"}}}},
+			want: "Caller passes invalid args into func#1 ('f'): arg#0 is expected to be non-NULL"},
 		{name: "maybe-NULL memory to __arg_nonnull", src: `
 			r1 = 0
 			*(u32 *)(r10 - 4) = r1

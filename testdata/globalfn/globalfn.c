@@ -109,6 +109,28 @@ int bad_too_small(struct xdp_md *ctx)
 	return sum((const struct big *)&small) ? XDP_PASS : XDP_DROP;
 }
 
+// deref takes memory that is never NULL.
+__global int deref(const __u32 *p __attribute__((btf_decl_tag("arg:nonnull"))))
+{
+	return *p;
+}
+
+SEC("xdp")
+int bad_null_to_nonnull(struct xdp_md *ctx)
+{
+	const __u32 *volatile p = 0;
+
+	return deref(p) ? XDP_PASS : XDP_DROP;
+}
+
+SEC("xdp")
+int ok_nonnull(struct xdp_md *ctx)
+{
+	__u32 x = ctx->ingress_ifindex;
+
+	return deref(&x) ? XDP_PASS : XDP_DROP;
+}
+
 // broken reads past its own stack, whatever it is given.
 __global int broken(__u32 i)
 {
