@@ -166,11 +166,14 @@ func (v *verifier) verifyGlobal(si int) error {
 	return nil
 }
 
-// globalErr adds to an error found in a global function that the
-// function was verified on its own.
+// globalErr adds to the hint of an error found in a global function that
+// the function was verified on its own.
 func (v *verifier) globalErr(e *Error, si int) *Error {
+	note := fmt.Sprintf("%s() is a global function: Linux verifies it once, for any arguments its BTF prototype allows, not for what its callers pass; check its arguments inside it, or make it static", v.subprogs[si].name)
 	if e.Hint == "" {
-		e.Hint = fmt.Sprintf("%s() is a global function: Linux verifies it once, for any arguments its BTF prototype allows, not for what its callers pass; check its arguments inside it, or make it static", v.subprogs[si].name)
+		e.Hint = note
+	} else {
+		e.Hint += "; " + note
 	}
 	return e
 }

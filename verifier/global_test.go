@@ -78,14 +78,17 @@ func TestVerify_global(t *testing.T) {
 		// want is "" for accepted, else a substring of the error.
 		want   string
 		logHas []string
+		// inGlobal says the error is found verifying a global function.
+		inGlobal bool
 	}{
 		{name: "static callee sees the caller's bounds", src: varStack,
 			fns: []fn{entry, {name: "f", start: 4, params: []btf.Type{btfInt}}}},
 		{name: "without BTF the callee is static", src: varStack},
 		{name: "global callee does not", src: varStack,
-			fns:    []fn{entry, {name: "f", start: 4, global: true, params: []btf.Type{btfInt}}},
-			want:   "math between fp pointer and register with unbounded min value",
-			logHas: []string{"Func#1 ('f') is global and assumed valid.", "Validating f() func#1..."}},
+			fns:      []fn{entry, {name: "f", start: 4, global: true, params: []btf.Type{btfInt}}},
+			want:     "math between fp pointer and register with unbounded min value",
+			logHas:   []string{"Func#1 ('f') is global and assumed valid.", "Validating f() func#1..."},
+			inGlobal: true},
 		{name: "ctx argument given the stack", src: `
 			r1 = r10
 			r1 += -8
@@ -392,6 +395,9 @@ func TestVerify_global(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "\n") {
 				t.Fatalf("Error() is not one line: %q", err.Error())
+			}
+			if tt.inGlobal && !strings.Contains(ve.Hint, "is a global function") {
+				t.Fatalf("the hint %q does not say the function is verified on its own", ve.Hint)
 			}
 		})
 	}
