@@ -662,7 +662,13 @@ func hideStructOps(obj string) (string, error) {
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
 	}
-	tmp := out + ".tmp"
+	// Written aside and renamed: another test process may do the same.
+	f, err := os.CreateTemp(filepath.Dir(obj), filepath.Base(out)+".*")
+	if err != nil {
+		return "", err
+	}
+	tmp := f.Name()
+	f.Close()
 	cmd := exec.Command("llvm-objcopy-19", "--rename-section", ".struct_ops=.waggle.ignored.struct_ops", obj, tmp)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		os.Remove(tmp)
