@@ -10,6 +10,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/waggle-bpf/waggle"
+	"github.com/waggle-bpf/waggle/progtype"
 	"github.com/waggle-bpf/waggle/verifier"
 )
 
@@ -23,6 +24,12 @@ func waggleVerifier(s *Suite) func(Case) Verdict {
 		err  error
 	}
 	colls := map[string]loaded{}
+	// Target host, the kernel the verdicts are compared with; probing it
+	// needs root, and without root upstream Linux's rules stand in.
+	target := progtype.TargetHost
+	if !isRoot() {
+		target = progtype.TargetLinux
+	}
 	return func(c Case) Verdict {
 		program := c.Program
 		l, ok := colls[c.Object]
@@ -60,7 +67,7 @@ func waggleVerifier(s *Suite) func(Case) Verdict {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		var log strings.Builder
-		res, err := p.Verify(ctx, &verifier.Options{Unprivileged: c.Mode == Unprivileged, Log: &log})
+		res, err := p.Verify(ctx, &verifier.Options{Unprivileged: c.Mode == Unprivileged, Log: &log, Target: target})
 		switch {
 		case err == nil:
 			return Verdict{Accepted: true, Log: log.String(), Processed: res.Processed, Time: res.Duration}
