@@ -23,6 +23,11 @@ func newFrame(callsite, subprog, frameno int) *frame {
 func (v *verifier) explore() error {
 	st := &state{frames: []*frame{newFrame(-1, 0, 0)}, branches: 1, last: -1}
 	st.frames[0].regs[isa.R1].setPointer(ptrCtx)
+	return v.exploreFrom(st)
+}
+
+// exploreFrom explores every path from the state st.
+func (v *verifier) exploreFrom(st *state) error {
 	v.cur = st
 	for {
 		err := v.step()

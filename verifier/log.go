@@ -852,3 +852,10 @@ func (v *verifier) mapName(i int32) string {
 	}
 	return "idx:" + strconv.Itoa(int(i))
 }
+
+// logf prints a line of the log, when there is one.
+func (v *verifier) logf(format string, args ...any) {
+	if v.lg != nil {
+		v.lg.printf(format, args...)
+	}
+}

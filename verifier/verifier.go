@@ -216,6 +216,10 @@ type verifier struct {
 	insnIdx int
 	idGen   uint32
 
+	// globals holds, per subprogram, what global functions need
+	// (global.go).
+	globals []globalFn
+
 	processed       int
 	jmpsProcessed   int
 	prevJmps        int
@@ -273,7 +277,11 @@ func (v *verifier) run() error {
 	if v.log != nil {
 		v.logStart()
 	}
+	v.initGlobals()
 	err := v.explore()
+	if err == nil {
+		err = v.verifyGlobals()
+	}
 	if err == nil {
 		err = v.checkStackDepth()
 	}
