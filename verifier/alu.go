@@ -208,6 +208,13 @@ func (v *verifier) ptrALU(ins isa.Instruction, dst, ptr, off *reg, wide bool) er
 	if err := v.saneOffset(pc, &p, &p); err != nil {
 		return err
 	}
+	var info sanitizeInfo
+	sanitize := op == isa.ALUAdd || op == isa.ALUSub
+	if sanitize {
+		if why := v.sanitizePtr(ins, &p, &o, ptr == dst, ptr, &info, false); why != 0 {
+			return v.sanitizeErr(ins, why, off == dst)
+		}
+	}
 	res := p
 	switch op {
 	case isa.ALUAdd:
@@ -245,6 +252,14 @@ func (v *verifier) ptrALU(ins isa.Instruction, dst, ptr, off *reg, wide bool) er
 	}
 	if err := v.saneOffset(pc, &res, &p); err != nil {
 		return err
+	}
+	if err := v.sanitizeBoundsCheck(d, &res); err != nil {
+		return err
+	}
+	if sanitize {
+		if why := v.sanitizePtr(ins, &res, &o, ptr == dst, ptr, &info, true); why != 0 {
+			return v.sanitizeErr(ins, why, off == dst)
+		}
 	}
 	*dst = res
 	return nil

@@ -721,6 +721,9 @@ func (v *verifier) subprogAt(start int) int {
 func (v *verifier) checkLocalCall(ins isa.Instruction) error {
 	pc := v.insnIdx
 	s := v.cur
+	if si := v.subprogAt(pc + 1 + int(ins.Imm)); si > 0 && v.subprogs[si].global {
+		return v.callGlobal(si)
+	}
 	if len(s.frames) >= maxFrames {
 		return hinted(v.errorf(pc, "the call stack of %d frames is too deep !", len(s.frames)+1),
 			"calls may nest at most 8 deep: inline some functions (static __always_inline)")
@@ -797,6 +800,13 @@ func (v *verifier) checkExit() error {
 	}
 	if v.isPointerLeak(r0) {
 		return v.errorf(pc, "R0 leaks addr as return value")
+	}
+	if f.subprog != 0 {
+		// A global function verified on its own returns a scalar.
+		if r0.typ != scalarReg {
+			return v.errorf(pc, "At subprogram exit the register R0 is not a scalar value (%s)", r0.typeName())
+		}
+		return errPathDone
 	}
 	lo, hi, ok := v.retRange()
 	if ok {

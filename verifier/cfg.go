@@ -37,6 +37,10 @@ func (v *verifier) checkShape() error {
 	starts := map[int]bool{0: true}
 	for pc := 0; pc < n; pc++ {
 		ins := v.insns[pc]
+		if v.opts.Unprivileged && (ins.IsLocalCall() || ins.IsLoadImm64() && ins.Src == isa.PseudoFunc) {
+			return hinted(v.shapeErr(pc, "loading/calling other bpf or kernel functions are allowed for CAP_BPF and CAP_SYS_ADMIN"),
+				"unprivileged programs are one function: mark the callee __always_inline, or load with CAP_BPF")
+		}
 		switch {
 		case ins.IsLocalCall():
 			t := pc + 1 + int(ins.Imm)
@@ -386,6 +390,7 @@ func (v *verifier) checkStackDepth() error {
 		}
 	}
 	round := func(d int) int { return (max(d, 1) + 31) / 32 * 32 }
+	seen := map[[3]int]bool{}
 	var walk func(si, depth, total int, chain []int) error
 	walk = func(si, depth, total int, chain []int) error {
 		total += round(v.subprogs[si].stackDepth)
@@ -395,24 +400,26 @@ func (v *verifier) checkStackDepth() error {
 				Hint: "keep less on the stack: the functions on one chain of calls share 512 bytes"}
 		}
 		if depth > maxFrames {
-			return &Error{Program: v.p.Name, Insn: v.subprogs[si].start, Msg: fmt.Sprintf("the call stack of %d frames is too deep !", depth)}
+			// Linux counts the frames below the one that does not fit.
+			return &Error{Program: v.p.Name, Insn: v.subprogs[si].start, Msg: fmt.Sprintf("the call stack of %d frames is too deep !", depth-1)}
 		}
+		// A function reached again at the same depth with the same
+		// stack below it has nothing new to tell: without this, calls
+		// many times over (global functions are verified once, so
+		// exploration does not bound them) take exponential time.
+		k := [3]int{si, depth, total}
+		if seen[k] {
+			return nil
+		}
+		seen[k] = true
 		for _, c := range calls[si] {
-			if v.subprogs[c].global {
-				continue
-			}
+			// Global functions too: verified on their own, they still
+			// run on their caller's stack.
 			if err := walk(c, depth+1, total, chain); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
-	for si, sp := range v.subprogs {
-		if si == 0 || sp.global {
-			if err := walk(si, 1, 0, nil); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return walk(0, 1, 0, nil)
 }

@@ -23,6 +23,15 @@
 // a checkpoint (by a liveness analysis of the code) are not compared.
 // Exploration stops at 1,000,000 processed instructions, as the kernel's.
 //
+// Global functions (BTF linkage global in the program's func info) are
+// verified as Linux verifies them: once, on their own, for any arguments
+// their BTF prototype allows (the context, scalars, sized memory that may
+// be NULL unless __arg_nonnull), not for what a caller passes. A call
+// checks the caller's registers against the prototype and returns an
+// unknown scalar; the memory it passes may have been written. A global
+// function only ever called from dead code is not verified. Without BTF,
+// every function is static.
+//
 // A rejection is an *Error: the instruction, its source line, the branch
 // decisions that led there, the registers, and a hint that says what to
 // change. Options.Log receives a kernel-style log of every processed
@@ -43,8 +52,7 @@
 //     pruned, where the kernel ignores scalars no safety check depended on;
 //     loops whose counters change each round (may_goto, callbacks writing
 //     to the caller's stack) therefore do not converge and hit the budget;
-//   - global functions verified on their own from their BTF signature
-//     (they are verified inline, as static functions are);
+//   - global functions' __arg_trusted and struct bpf_dynptr * arguments;
 //   - bpf_spin_lock, timers, dynptrs, kptrs, kfuncs and BTF-typed kernel
 //     pointers; socket field access is checked by size only;
 //   - the unprivileged rules beyond pointer leaks, pointer comparisons,

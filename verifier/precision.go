@@ -373,7 +373,7 @@ func (v *verifier) backtrackInsn(e *histEntry, b *backtrack) bool {
 	case isa.ClassJMP, isa.ClassJMP32:
 		switch {
 		case ins.Op == isa.OpCall:
-			if ins.IsLocalCall() {
+			if ins.IsLocalCall() && !v.isGlobalCall(int(e.insn)) {
 				// Callees are walked through at their frame changes.
 				return false
 			}

@@ -18,7 +18,7 @@ import (
 
 // recipe names this build recipe; changing the build changes it, and so
 // the cache key.
-const recipe = "kselftest/2: progs/verifier_*.c, tools/lib/bpf headers + bpf_doc helpers, vmlinux.h from BTF, -mcpu=v3; verifier/*.c dumped"
+const recipe = "kselftest/3: progs/verifier_*.c and progs/test_global_func*.c, tools/lib/bpf headers + bpf_doc helpers, vmlinux.h from BTF, -mcpu=v3; verifier/*.c dumped"
 
 // Source is what a build reads.
 type Source struct {
@@ -62,7 +62,8 @@ func Key(src Source) (string, error) {
 
 // manifest is what a finished build leaves beside its objects.
 type manifest struct {
-	// Sources are the verifier_*.c files tried, sorted.
+	// Sources are the verifier_*.c and test_global_func*.c files tried,
+	// sorted.
 	Sources []string
 	// Failed maps the sources that did not compile to the compiler's
 	// first error.
@@ -166,6 +167,7 @@ const selftests = "tools/testing/selftests/bpf"
 // below the top folder.
 var extracted = []string{
 	selftests + "/progs/verifier_*.c",
+	selftests + "/progs/test_global_func*.c",
 	selftests + "/progs/*.h",
 	selftests + "/*.h",
 	selftests + "/verifier/*.c",
@@ -233,6 +235,13 @@ func (b *builder) build() (*manifest, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The global functions' tests (prog_tests/test_global_funcs.c runs
+	// them with test_loader, as verifier.c runs verifier_*.c).
+	globals, err := filepath.Glob(filepath.Join(b.tree, selftests, "progs", "test_global_func*.c"))
+	if err != nil {
+		return nil, err
+	}
+	srcs = append(srcs, globals...)
 	if len(srcs) == 0 {
 		return nil, fmt.Errorf("%s: no %s/progs/verifier_*.c", b.src.Tarball, selftests)
 	}
