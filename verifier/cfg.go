@@ -15,6 +15,19 @@ import (
 // unreachable instruction, no loops for unprivileged programs. It marks
 // the slots where checkpoints may be stored.
 func (v *verifier) checkShape() error {
+	for pc := 0; pc+1 < len(v.insns); pc++ {
+		lo, hi := v.insns[pc], v.insns[pc+1]
+		if !lo.IsLoadImm64() {
+			continue
+		}
+		// resolve_pseudo_ldimm64: a map itself has nothing in the second
+		// slot's imm (a map value has its offset there).
+		if hi.Op == 0 && hi.Dst == 0 && hi.Src == 0 && hi.Off == 0 && hi.Imm != 0 &&
+			(lo.Src == isa.PseudoMapIdx || lo.Src == isa.PseudoMapFD) {
+			return v.shapeErr(pc, "unrecognized bpf_ld_imm64 insn")
+		}
+		pc++
+	}
 	if err := isa.ValidateProgram(v.insns); err != nil {
 		var ie *isa.Error
 		if errors.As(err, &ie) {

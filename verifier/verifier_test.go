@@ -9,6 +9,7 @@ import (
 
 	"github.com/waggle-bpf/waggle/asm"
 	"github.com/waggle-bpf/waggle/helpers"
+	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/maps"
 	"github.com/waggle-bpf/waggle/progtype"
 	"github.com/waggle-bpf/waggle/verifier"
@@ -402,6 +403,47 @@ func TestVerify(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "\n") {
 				t.Fatalf("Error() is not one line: %q", err.Error())
+			}
+		})
+	}
+}
+
+// TestVerify_kernelRefusals holds programs Linux refuses that waggle's
+// verifier once accepted (internal/kselftest's knownAccepts), each with
+// the kernel's message. patch, when set, edits the assembled program
+// (what assembly cannot write); opts, when set, replaces the defaults.
+func TestVerify_kernelRefusals(t *testing.T) {
+	tests := []struct {
+		name  string
+		typ   progtype.Type
+		src   string
+		patch func([]isa.Instruction)
+		opts  *verifier.Options
+		want  string
+	}{
+		// verifier/ld_imm64.c "test14 ld_imm64: reject 2nd imm != 0".
+		{name: "map reference with a second imm", typ: progtype.XDP, src: mapRef + "\nr0 = 0\nexit",
+			patch: func(p []isa.Instruction) { p[1].Imm = 47 }, want: "unrecognized bpf_ld_imm64 insn"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := program(t, tt.typ, tt.src)
+			if tt.patch != nil {
+				tt.patch(p.Insns)
+			}
+			opts := tt.opts
+			if opts == nil {
+				opts = &verifier.Options{}
+			}
+			var log bytes.Buffer
+			opts.Log = &log
+			_, err := verifier.Verify(context.Background(), p, opts)
+			var ve *verifier.Error
+			if !errors.As(err, &ve) {
+				t.Fatalf("got %v, want a rejection with %q\n%s", err, tt.want, log.String())
+			}
+			if !strings.Contains(ve.Msg, tt.want) {
+				t.Fatalf("error %q, want %q\n%s", ve.Msg, tt.want, log.String())
 			}
 		})
 	}

@@ -85,8 +85,6 @@ func waggleVerifier(s *Suite) func(Case) Verdict {
 // is not listed fails the test, and so does (on a full run) a listed one
 // that no longer is.
 var knownAccepts = map[string]string{
-	"verifier/direct_value_access.c/#353@priv":                                    "lddw's reserved fields with a map reference are not checked",
-	"verifier/ld_imm64.c/#471@priv":                                               "lddw's reserved fields with a map reference are not checked",
 	"verifier_direct_packet_access.c/packet_access_test17_pruning_alignment@priv": "BPF_F_STRICT_ALIGNMENT is not applied",
 	"verifier_helper_packet_access.c/test12_cls_unsuitable_helper_2@priv":         "helpers without packet access (the proto's pkt_access) are not told apart",
 	"verifier_jeq_infer_not_null.c/unchanged_for_jne_true_branch@priv":            "comparing two maybe-NULL pointers does not keep them unchecked as Linux does",
