@@ -404,6 +404,11 @@ func (v *verifier) checkArg(id int32, name string, proto helpers.Proto, i int, a
 			if prev.isNull() && r.v.UMax != 0 {
 				return v.errorf(pc, "R%d type=scalar expected=%s", rn-1, strings.Join(memTypes, ", "))
 			}
+			if prev.typ == ptrStack {
+				// Zero bytes of the stack: the offsets must still be
+				// inside it (check_stack_access_within_bounds).
+				return v.helperMem(rn-1, prev, 0, pat&helpers.ArgUninit != 0, meta)
+			}
 			return nil
 		}
 		meta.write = pat&(helpers.ArgUninit|helpers.ArgWrite) != 0

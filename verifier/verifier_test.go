@@ -426,6 +426,19 @@ func TestVerify_kernelDifferences(t *testing.T) {
 		// verifier/ld_imm64.c "test14 ld_imm64: reject 2nd imm != 0".
 		{name: "map reference with a second imm", typ: progtype.XDP, src: mapRef + "\nr0 = 0\nexit",
 			patch: func(p []isa.Instruction) { p[1].Imm = 47 }, want: "unrecognized bpf_ld_imm64 insn"},
+		// verifier_var_off.c zero_sized_access_max_out_of_bound.
+		{name: "zero-sized stack access past r10", typ: progtype.SocketFilter, src: `
+			r0 = 0
+			*(u64 *)(r10 - 16) = r0
+			*(u64 *)(r10 - 8) = r0
+			r1 = *(u32 *)(r1 + 0)
+			r1 &= 63
+			r1 += -16
+			r1 += r10
+			r2 = 0
+			r3 = 0
+			call 113
+			exit`, want: "invalid variable-offset indirect access to stack R1"},
 		// Linux refuses this one ("invalid write to stack R8 off=2
 		// size=1"): on the fall-through of "if r4 > 64" it keeps r4 in
 		// [64, 64] and bit 1 set, which no value satisfies, and explores

@@ -96,7 +96,6 @@ var knownAccepts = map[string]string{
 	"verifier_meta_access.c/meta_access_test6@priv":                               "packet metadata bounds are not checked as Linux does",
 	"verifier_mtu.c/tc_uninit_mtu@priv":                                           "uninitialised stack given to a helper that reads and writes it",
 	"verifier_ref_tracking.c/_64_bit_access_of_member@priv":                       "bpf_sock field sizes are not checked",
-	"verifier_var_off.c/zero_sized_access_max_out_of_bound@priv":                  "zero-sized variable-offset stack access bounds",
 }
 
 // testWaggle measures waggle's verifier with Compare: against the
