@@ -354,6 +354,9 @@ func (v *verifier) checkArg(id int32, name string, proto helpers.Proto, i int, a
 		if !isMemType(r) {
 			return v.typeMismatch(rn, r, "fp", "pkt", "pkt_meta", "map_key", "map_value")
 		}
+		if err := v.helperPktAccess(r, proto); err != nil {
+			return err
+		}
 		m := v.p.Maps[meta.mapIdx].Spec
 		size := m.KeySize
 		if base == helpers.ArgPtrToMapValue {
@@ -368,6 +371,9 @@ func (v *verifier) checkArg(id int32, name string, proto helpers.Proto, i int, a
 		}
 		if !isMemType(r) {
 			return v.typeMismatch(rn, r, memTypes...)
+		}
+		if err := v.helperPktAccess(r, proto); err != nil {
+			return err
 		}
 		if at&helpers.ArgFixedSize != 0 {
 			meta.write = at&(helpers.ArgUninit|helpers.ArgWrite) != 0
@@ -499,6 +505,17 @@ func isMemType(r *reg) bool {
 		return true
 	}
 	return false
+}
+
+// helperPktAccess is may_access_direct_pkt_data for a helper's memory
+// argument: only helpers whose prototype says PktAccess take packet
+// pointers (cgroup sockopt programs' buffers aside).
+func (v *verifier) helperPktAccess(r *reg, proto helpers.Proto) error {
+	if (r.typ == ptrPacket || r.typ == ptrPacketMeta) && !proto.PktAccess && v.p.Kind.Type() != progtype.CgroupSockopt {
+		return hinted(v.errorf(v.insnIdx, "helper access to the packet is not allowed"),
+			"this helper does not take packet pointers: copy the bytes to the stack first")
+	}
+	return nil
 }
 
 // helperMem is check_helper_mem_access: size bytes at r must be

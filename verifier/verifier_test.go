@@ -439,6 +439,19 @@ func TestVerify_kernelDifferences(t *testing.T) {
 			r3 = 0
 			call 113
 			exit`, want: "invalid variable-offset indirect access to stack R1"},
+		// verifier_helper_packet_access.c test12_cls_unsuitable_helper_2:
+		// bpf_skb_load_bytes may not write into the packet directly.
+		{name: "packet to a helper without packet access", typ: progtype.SchedCLS, src: `
+			r6 = *(u32 *)(r1 + 76)
+			r7 = *(u32 *)(r1 + 80)
+			r3 = r6
+			r6 += 8
+			if r6 > r7 goto +3
+			r2 = 0
+			r4 = 4
+			call 26
+			r0 = 0
+			exit`, want: "helper access to the packet is not allowed"},
 		// Linux refuses this one ("invalid write to stack R8 off=2
 		// size=1"): on the fall-through of "if r4 > 64" it keeps r4 in
 		// [64, 64] and bit 1 set, which no value satisfies, and explores
