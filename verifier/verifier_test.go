@@ -452,6 +452,37 @@ func TestVerify_kernelDifferences(t *testing.T) {
 			call 26
 			r0 = 0
 			exit`, want: "helper access to the packet is not allowed"},
+		// verifier_jeq_infer_not_null.c unchanged_for_jne_true_branch: r0
+		// is 0, and r7 differing from it proves nothing.
+		{name: "maybe-NULL unequal to a NULL register", typ: progtype.CgroupSKB, src: `
+			r6 = *(u64 *)(r1 + 168)
+			if r6 == 0 goto +9
+			r1 = r6
+			call 95
+			r7 = r0
+			r1 = r6
+			call 95
+			if r0 != 0 goto +3
+			if r0 != r7 goto +1
+			goto +1
+			r0 = *(u32 *)(r7 + 8)
+			r0 = 0
+			exit`, want: "R7 invalid mem access 'sock_or_null'"},
+		// socket_for_jne_false_branch: equal to a socket that is not
+		// NULL, r7 is not NULL either.
+		{name: "maybe-NULL equal to a socket", typ: progtype.CgroupSKB, src: `
+			r6 = *(u64 *)(r1 + 168)
+			if r6 == 0 goto +8
+			r1 = r6
+			call 95
+			r7 = r0
+			r1 = r6
+			call 95
+			if r0 == 0 goto +2
+			if r0 != r7 goto +1
+			r0 = *(u32 *)(r7 + 8)
+			r0 = 1
+			exit`},
 		// Linux refuses this one ("invalid write to stack R8 off=2
 		// size=1"): on the fall-through of "if r4 > 64" it keeps r4 in
 		// [64, 64] and bit 1 set, which no value satisfies, and explores

@@ -86,7 +86,6 @@ func waggleVerifier(s *Suite) func(Case) Verdict {
 // that no longer is.
 var knownAccepts = map[string]string{
 	"verifier_direct_packet_access.c/packet_access_test17_pruning_alignment@priv": "BPF_F_STRICT_ALIGNMENT is not applied",
-	"verifier_jeq_infer_not_null.c/unchanged_for_jne_true_branch@priv":            "comparing two maybe-NULL pointers does not keep them unchecked as Linux does",
 	"verifier_ld_ind.c/ld_abs_subprog_early_exit@priv":                            "LD_ABS in a subprogram is not treated as a possible return",
 	"verifier_ld_ind.c/ld_abs_void_subprog_reject@priv":                           "LD_ABS in a subprogram is not checked against its BTF return type",
 	"verifier_ld_ind.c/ld_ind_subprog_early_exit@priv":                            "LD_IND in a subprogram is not treated as a possible return",
