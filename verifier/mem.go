@@ -193,7 +193,7 @@ func (v *verifier) checkMem(a access) (reg, error) {
 		if a.write {
 			return out, v.errorf(pc, "cannot write into %s", p.typeName())
 		}
-		if !p.v.IsConst() || off < 0 || off+a.size > sockSize(p.typ) || off%a.size != 0 {
+		if !p.v.IsConst() || !sockFieldOK(p.typ, off, a.size) {
 			return out, v.errorf(pc, "R%d invalid %s access off=%d size=%d", a.base, p.typeName(), off, a.size)
 		}
 		out = v.loaded(a, out)
@@ -372,6 +372,41 @@ func (v *verifier) canWritePacket() bool {
 }
 
 const flowKeysSize = 56 // sizeof(struct bpf_flow_keys)
+
+// sockFieldOK is bpf_sock_is_valid_access, bpf_sock_common_is_valid_access
+// and bpf_tcp_sock_is_valid_access (net/core/filter.c): which loads of
+// size bytes at off the socket structures allow. bpf_sock's fields are 4
+// bytes; some of them (and the addresses) may be read in narrower
+// powers of two at their start, dst_port in 2 or 1; a sock_common has
+// no type, protocol, mark or priority. bpf_tcp_sock's are 4 bytes
+// except the 8 of bytes_received and bytes_acked.
+func sockFieldOK(t regType, off, size int) bool {
+	if off < 0 || off >= sockSize(t) || size <= 0 || off%size != 0 {
+		return false
+	}
+	if t == ptrTCPSock {
+		if off == 80 || off == 88 { // bytes_received, bytes_acked
+			return size == 8
+		}
+		return size == 4
+	}
+	if t == ptrSockCommon && off >= 8 && off < 24 { // type ... priority
+		return false
+	}
+	narrow := size <= 4 && size&(size-1) == 0
+	switch {
+	case off == 4 || off == 8 || off == 12 || off == 44 || off == 72 || off == 76:
+		// family, type, protocol, src_port, state, rx_queue_mapping
+		return narrow
+	case off >= 24 && off < 44 || off >= 52 && off < 72: // src_ip4, src_ip6, dst_ip4, dst_ip6
+		return narrow
+	case off >= 48 && off < 50: // dst_port (__be16), or the word it starts
+		return size == 4 || narrow && size <= 2
+	case off >= 50 && off < 52:
+		return false
+	}
+	return size == 4
+}
 
 func sockSize(t regType) int {
 	switch t {

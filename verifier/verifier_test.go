@@ -408,6 +408,25 @@ func TestVerify(t *testing.T) {
 	}
 }
 
+// sockLookup looks up a TCP socket (bpf_sk_lookup_tcp with a zeroed
+// tuple) into r0 and r6, and skips the next 4 instructions when there is
+// none.
+const sockLookup = `
+	r2 = 0
+	*(u64 *)(r10 - 8) = r2
+	*(u64 *)(r10 - 16) = r2
+	*(u64 *)(r10 - 24) = r2
+	*(u64 *)(r10 - 32) = r2
+	*(u64 *)(r10 - 40) = r2
+	r2 = r10
+	r2 += -40
+	r3 = 36
+	r4 = 0
+	r5 = 0
+	call 84
+	r6 = r0
+	if r0 == 0 goto +4`
+
 // TestVerify_kernelDifferences holds programs Linux refuses that waggle's
 // verifier once accepted (internal/kselftest's knownAccepts), each with
 // the kernel's message, and programs Linux refuses that waggle's verifier
@@ -483,6 +502,32 @@ func TestVerify_kernelDifferences(t *testing.T) {
 			r0 = *(u32 *)(r7 + 8)
 			r0 = 1
 			exit`},
+		// verifier_ref_tracking.c _64_bit_access_of_member: bpf_sock's
+		// fields are 4 bytes.
+		{name: "socket field read in 8 bytes", typ: progtype.SchedCLS, src: sockLookup + `
+			r2 = *(u64 *)(r0 + 0)
+			r1 = r6
+			call 86
+			r0 = 0
+			exit`, want: "invalid sock access off=0 size=8"},
+		{name: "socket protocol read in 2 bytes", typ: progtype.SchedCLS, src: sockLookup + `
+			r2 = *(u16 *)(r0 + 12)
+			r1 = r6
+			call 86
+			r0 = 0
+			exit`},
+		{name: "socket dst_port read in 2 bytes", typ: progtype.SchedCLS, src: sockLookup + `
+			r2 = *(u16 *)(r0 + 48)
+			r1 = r6
+			call 86
+			r0 = 0
+			exit`},
+		{name: "socket mark read in 2 bytes", typ: progtype.SchedCLS, src: sockLookup + `
+			r2 = *(u16 *)(r0 + 16)
+			r1 = r6
+			call 86
+			r0 = 0
+			exit`, want: "invalid sock access off=16 size=2"},
 		// Linux refuses this one ("invalid write to stack R8 off=2
 		// size=1"): on the fall-through of "if r4 > 64" it keeps r4 in
 		// [64, 64] and bit 1 set, which no value satisfies, and explores

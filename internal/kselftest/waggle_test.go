@@ -93,7 +93,6 @@ var knownAccepts = map[string]string{
 	"verifier_meta_access.c/meta_access_test10@priv":                              "packet metadata bounds are not checked as Linux does",
 	"verifier_meta_access.c/meta_access_test6@priv":                               "packet metadata bounds are not checked as Linux does",
 	"verifier_mtu.c/tc_uninit_mtu@priv":                                           "uninitialised stack given to a helper that reads and writes it",
-	"verifier_ref_tracking.c/_64_bit_access_of_member@priv":                       "bpf_sock field sizes are not checked",
 }
 
 // testWaggle measures waggle's verifier with Compare: against the
