@@ -63,6 +63,12 @@ type Options struct {
 	// no pointer leaks, no pointer comparisons, no uninitialised stack
 	// reads, no loops.
 	Unprivileged bool
+	// NoPerfmon applies the rules for programs loaded with CAP_BPF but
+	// without CAP_PERFMON (nor CAP_SYS_ADMIN): loops are allowed, but
+	// pointer leaks, pointer comparisons and uninitialised stack reads
+	// are not (Linux's allow_ptr_leaks and allow_uninit_stack need
+	// CAP_PERFMON).
+	NoPerfmon bool
 	// MaxInsns is the budget of processed instructions; 0 means the
 	// kernel's 1,000,000 (BPF_COMPLEXITY_LIMIT_INSNS).
 	MaxInsns int
@@ -105,7 +111,7 @@ func Verify(ctx context.Context, p *Program, opts *Options) (res *Result, err er
 	}
 	start := time.Now()
 	v := &verifier{p: p, opts: opts, ctx: ctx, maxInsns: opts.MaxInsns, log: opts.Log,
-		allowUninit: !opts.Unprivileged, allowPtrLeaks: !opts.Unprivileged}
+		allowUninit: !opts.Unprivileged && !opts.NoPerfmon, allowPtrLeaks: !opts.Unprivileged && !opts.NoPerfmon}
 	if v.maxInsns <= 0 {
 		v.maxInsns = MaxInsns
 	}

@@ -427,6 +427,17 @@ const sockLookup = `
 	r6 = r0
 	if r0 == 0 goto +4`
 
+// checkMTU calls bpf_check_mtu with mtu_len on a stack slot never written.
+const checkMTU = `
+	r3 = r10
+	r3 += -4
+	r2 = 0
+	r4 = 0
+	r5 = 0
+	call 163
+	r0 = 0
+	exit`
+
 // TestVerify_kernelDifferences holds programs Linux refuses that waggle's
 // verifier once accepted (internal/kselftest's knownAccepts), each with
 // the kernel's message, and programs Linux refuses that waggle's verifier
@@ -528,6 +539,13 @@ func TestVerify_kernelDifferences(t *testing.T) {
 			call 86
 			r0 = 0
 			exit`, want: "invalid sock access off=16 size=2"},
+		// verifier_mtu.c tc_uninit_mtu, which prog_tests/verifier.c
+		// loads without CAP_PERFMON: bpf_check_mtu reads the length it
+		// writes back, and that stack is never written.
+		{name: "uninitialised mtu_len without CAP_PERFMON", typ: progtype.SchedCLS, src: checkMTU,
+			opts: &verifier.Options{NoPerfmon: true}, want: "invalid read from stack R3 off -4+0 size 4"},
+		// With CAP_PERFMON Linux lets the stack be read uninitialised.
+		{name: "uninitialised mtu_len", typ: progtype.SchedCLS, src: checkMTU},
 		// Linux refuses this one ("invalid write to stack R8 off=2
 		// size=1"): on the fall-through of "if r4 > 64" it keeps r4 in
 		// [64, 64] and bit 1 set, which no value satisfies, and explores
