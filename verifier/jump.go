@@ -264,9 +264,12 @@ func (v *verifier) markNull(s *state, id, ref uint32, isNull bool) {
 // with the packet's end proves a readable range on one side.
 func (v *verifier) pktCompare(s *state, ins isa.Instruction, dst, src *reg, op isa.JumpOp, taken bool) {
 	// good reports whether a pointer a compared with b is the packet
-	// pointer and b its end (pkt vs pkt_end, or pkt_meta vs pkt).
+	// pointer and b its end (pkt vs pkt_end, or pkt_meta vs pkt). The
+	// metadata ends where the packet starts: only the packet pointer
+	// itself, without any offset, bounds it (reg_is_init_pkt_pointer).
 	good := func(a, b *reg) bool {
-		return a.mapIdx == b.mapIdx && (a.typ == ptrPacket && b.typ == ptrPacketEnd || a.typ == ptrPacketMeta && b.typ == ptrPacket)
+		return a.mapIdx == b.mapIdx && (a.typ == ptrPacket && b.typ == ptrPacketEnd ||
+			a.typ == ptrPacketMeta && b.typ == ptrPacket && b.off == 0 && b.v.IsConst() && b.v.Var.Value == 0)
 	}
 	switch op {
 	case isa.JumpGT:

@@ -546,6 +546,29 @@ func TestVerify_kernelDifferences(t *testing.T) {
 			opts: &verifier.Options{NoPerfmon: true}, want: "invalid read from stack R3 off -4+0 size 4"},
 		// With CAP_PERFMON Linux lets the stack be read uninitialised.
 		{name: "uninitialised mtu_len", typ: progtype.SchedCLS, src: checkMTU},
+		// verifier_meta_access.c meta_access_test6: the metadata's end is
+		// the packet's start, not 8 bytes into the packet.
+		{name: "metadata against data plus 8", typ: progtype.XDP, src: `
+			r2 = *(u32 *)(r1 + 8)
+			r3 = *(u32 *)(r1 + 0)
+			r0 = r3
+			r0 += 8
+			r4 = r2
+			r4 += 8
+			if r4 > r0 goto +1
+			r0 = *(u8 *)(r2 + 0)
+			r0 = 0
+			exit`, want: "invalid access to packet"},
+		// meta_access_test7: against the packet's start it is bounded.
+		{name: "metadata against data", typ: progtype.XDP, src: `
+			r2 = *(u32 *)(r1 + 8)
+			r3 = *(u32 *)(r1 + 0)
+			r4 = r2
+			r4 += 8
+			if r4 > r3 goto +1
+			r0 = *(u8 *)(r2 + 0)
+			r0 = 0
+			exit`},
 		// Linux refuses this one ("invalid write to stack R8 off=2
 		// size=1"): on the fall-through of "if r4 > 64" it keeps r4 in
 		// [64, 64] and bit 1 set, which no value satisfies, and explores

@@ -90,8 +90,6 @@ var knownAccepts = map[string]string{
 	"verifier_ld_ind.c/ld_abs_void_subprog_reject@priv":                           "LD_ABS in a subprogram is not checked against its BTF return type",
 	"verifier_ld_ind.c/ld_ind_subprog_early_exit@priv":                            "LD_IND in a subprogram is not treated as a possible return",
 	"verifier_ld_ind.c/ld_ind_void_subprog_reject@priv":                           "LD_IND in a subprogram is not checked against its BTF return type",
-	"verifier_meta_access.c/meta_access_test10@priv":                              "packet metadata bounds are not checked as Linux does",
-	"verifier_meta_access.c/meta_access_test6@priv":                               "packet metadata bounds are not checked as Linux does",
 }
 
 // testWaggle measures waggle's verifier with Compare: against the
