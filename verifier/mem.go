@@ -149,20 +149,27 @@ func (v *verifier) checkMem(a access) (reg, error) {
 		}
 	}
 	// Stack accesses (and atomics anywhere) must be aligned to their size
-	// (check_ptr_alignment): spill tracking depends on it.
-	if p.typ == ptrStack || a.atomic && p.typ != ptrPacket && p.typ != ptrPacketMeta {
-		at := p.v.Var.Add(scalar.TnumConst(uint64(int64(off))))
+	// (check_ptr_alignment): spill tracking depends on it. With
+	// BPF_F_STRICT_ALIGNMENT every access must, packet data as if it
+	// started 2 bytes into an aligned word (NET_IP_ALIGN).
+	if p.typ == ptrStack || a.atomic || v.opts.StrictAlignment {
+		pkt := p.typ == ptrPacket || p.typ == ptrPacketMeta
+		ipAlign := 0
+		if pkt {
+			ipAlign = 2
+		}
+		at := p.v.Var.Add(scalar.TnumConst(uint64(int64(ipAlign + off))))
 		if at.Value&uint64(a.size-1) != 0 || at.Mask&uint64(a.size-1) != 0 {
-			desc := ""
-			if p.typ == ptrStack {
-				desc = "stack "
-			}
 			vo := p.v.Var.String()
 			if p.v.Var.IsConst() {
 				vo = fmt.Sprint(int64(p.v.Var.Value))
 			}
-			return out, hinted(v.errorf(pc, "misaligned %saccess off %s+%d+%d size %d", desc, vo, p.off, a.off, a.size),
-				"an access of %d bytes must be at an offset that is a multiple of %d", a.size, a.size)
+			hint := fmt.Sprintf("an access of %d bytes must be at an offset that is a multiple of %d", a.size, a.size)
+			if pkt {
+				return out, hinted(v.errorf(pc, "misaligned packet access off %d+%s+%d+%d size %d", ipAlign, vo, p.off, a.off, a.size),
+					"%s, counting from 2 bytes before the packet (BPF_F_STRICT_ALIGNMENT)", hint)
+			}
+			return out, hinted(v.errorf(pc, "misaligned %saccess off %s+%d+%d size %d", alignDesc(p.typ), vo, p.off, a.off, a.size), "%s", hint)
 		}
 	}
 	var err error
@@ -360,6 +367,29 @@ func (v *verifier) packetAccess(a access, p *reg, off int) error {
 		return hinted(e, "R%d offset is outside of the packet: add a bounds check such as `if (data + %d > data_end) return XDP_DROP;` (or TC_ACT_SHOT) before this access", a.base, need)
 	}
 	return nil
+}
+
+// alignDesc names a pointer type in check_ptr_alignment's messages.
+func alignDesc(t regType) string {
+	switch t {
+	case ptrStack:
+		return "stack "
+	case ptrFlowKeys:
+		return "flow keys "
+	case ptrMapKey:
+		return "key "
+	case ptrMapValue:
+		return "value "
+	case ptrCtx:
+		return "context "
+	case ptrSocket:
+		return "sock "
+	case ptrSockCommon:
+		return "sock_common "
+	case ptrTCPSock:
+		return "tcp_sock "
+	}
+	return ""
 }
 
 // canWritePacket is may_access_direct_pkt_data for writes.

@@ -69,6 +69,10 @@ type Options struct {
 	// are not (Linux's allow_ptr_leaks and allow_uninit_stack need
 	// CAP_PERFMON).
 	NoPerfmon bool
+	// StrictAlignment is BPF_F_STRICT_ALIGNMENT: every load and store
+	// must be aligned to its size, packet data counted from 2 bytes
+	// before the packet (NET_IP_ALIGN).
+	StrictAlignment bool
 	// MaxInsns is the budget of processed instructions; 0 means the
 	// kernel's 1,000,000 (BPF_COMPLEXITY_LIMIT_INSNS).
 	MaxInsns int

@@ -438,6 +438,22 @@ const checkMTU = `
 	r0 = 0
 	exit`
 
+// strictAlign is verifier_direct_packet_access.c's test17: a 4-byte store
+// at data + 14 or data + 15, minus 4.
+const strictAlign = `
+	r2 = *(u32 *)(r1 + 76)
+	r3 = *(u32 *)(r1 + 80)
+	r7 = *(u32 *)(r1 + 8)
+	r0 = r2
+	r0 += 14
+	if r7 > 1 goto +4
+	if r0 > r3 goto +1
+	*(u32 *)(r0 - 4) = r0
+	r0 = 0
+	exit
+	r0 += 1
+	goto -6`
+
 // TestVerify_kernelDifferences holds programs Linux refuses that waggle's
 // verifier once accepted (internal/kselftest's knownAccepts), each with
 // the kernel's message, and programs Linux refuses that waggle's verifier
@@ -569,6 +585,24 @@ func TestVerify_kernelDifferences(t *testing.T) {
 			r0 = *(u8 *)(r2 + 0)
 			r0 = 0
 			exit`},
+		// verifier_direct_packet_access.c
+		// packet_access_test17_pruning_alignment, loaded with
+		// BPF_F_STRICT_ALIGNMENT: data + 15 - 4 is 2 bytes off a word
+		// once the packet starts at NET_IP_ALIGN.
+		{name: "strict alignment in the packet", typ: progtype.SchedCLS, src: strictAlign,
+			opts: &verifier.Options{StrictAlignment: true}, want: "misaligned packet access off 2+0+15+-4 size 4"},
+		{name: "packet without strict alignment", typ: progtype.SchedCLS, src: strictAlign},
+		{name: "strict alignment in a map value", typ: progtype.XDP, src: `
+			r2 = 0
+			*(u32 *)(r10 - 4) = r2
+			r2 = r10
+			r2 += -4
+			` + mapRef + `
+			call 1
+			if r0 == 0 goto +1
+			r1 = *(u32 *)(r0 + 2)
+			r0 = 0
+			exit`, opts: &verifier.Options{StrictAlignment: true}, want: "misaligned value access off 0+0+2 size 4"},
 		// Linux refuses this one ("invalid write to stack R8 off=2
 		// size=1"): on the fall-through of "if r4 > 64" it keeps r4 in
 		// [64, 64] and bit 1 set, which no value satisfies, and explores
