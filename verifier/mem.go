@@ -606,6 +606,23 @@ func (v *verifier) checkLdAbs(ins isa.Instruction) error {
 	// Linux knows nothing of the result, not even its size
 	// (check_ld_abs marks r0 unknown), so neither does waggle.
 	f.regs[isa.R0].setUnknown()
+	if len(v.cur.frames) > 1 {
+		// A load that fails returns 0 from the function (the exit
+		// bpf_gen_ld_abs emits): in a subprogram the caller sees that
+		// return too. The path splits: the load succeeded (explored
+		// later), or the function returned 0.
+		s := v.cur
+		ok := s.clone()
+		ok.insn = pc + 1
+		ok.path = &step{prev: s.path, insn: pc, taken: false}
+		v.push(ok, true)
+		s.path = &step{prev: s.path, insn: pc, taken: true}
+		s.cur().regs[isa.R0].setConst(0)
+		if err := v.checkExit(); err != nil {
+			return err
+		}
+		s.insn-- // step moves past the load
+	}
 	return nil
 }
 

@@ -7,9 +7,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cilium/ebpf/btf"
+
 	"github.com/waggle-bpf/waggle/asm"
 	"github.com/waggle-bpf/waggle/helpers"
-	"github.com/waggle-bpf/waggle/isa"
+	"github.com/waggle-bpf/waggle/loader"
 	"github.com/waggle-bpf/waggle/maps"
 	"github.com/waggle-bpf/waggle/progtype"
 	"github.com/waggle-bpf/waggle/verifier"
@@ -454,24 +456,46 @@ const strictAlign = `
 	r0 += 1
 	goto -6`
 
+// ldAbsSub calls a subprogram at slot 3 that loads with LD_ABS.
+const ldAbsSub = `
+	call pc+2
+	r0 = 0
+	exit
+	r6 = r1
+	r0 = *(u32 *)skb[0]
+	r0 = 1
+	exit`
+
+// subprogReturns gives a program BTF for its entry and its subprogram at
+// slot 3, which returns ret.
+func subprogReturns(ret btf.Type) func(*verifier.Program) {
+	return func(p *verifier.Program) {
+		i32 := &btf.Int{Name: "int", Size: 4, Encoding: btf.Signed}
+		p.Funcs = []loader.Func{
+			{Name: "test", Start: 0, BTF: &btf.Func{Name: "test", Type: &btf.FuncProto{Return: i32}, Linkage: btf.GlobalFunc}},
+			{Name: "sub", Start: 3, BTF: &btf.Func{Name: "sub", Type: &btf.FuncProto{Return: ret}, Linkage: btf.StaticFunc}},
+		}
+	}
+}
+
 // TestVerify_kernelDifferences holds programs Linux refuses that waggle's
 // verifier once accepted (internal/kselftest's knownAccepts), each with
 // the kernel's message, and programs Linux refuses that waggle's verifier
 // accepts on purpose (want ""). patch, when set, edits the assembled
-// program (what assembly cannot write); opts, when set, replaces the
-// defaults.
+// program (what assembly cannot write: odd encodings, BTF); opts, when
+// set, replaces the defaults.
 func TestVerify_kernelDifferences(t *testing.T) {
 	tests := []struct {
 		name  string
 		typ   progtype.Type
 		src   string
-		patch func([]isa.Instruction)
+		patch func(*verifier.Program)
 		opts  *verifier.Options
 		want  string
 	}{
 		// verifier/ld_imm64.c "test14 ld_imm64: reject 2nd imm != 0".
 		{name: "map reference with a second imm", typ: progtype.XDP, src: mapRef + "\nr0 = 0\nexit",
-			patch: func(p []isa.Instruction) { p[1].Imm = 47 }, want: "unrecognized bpf_ld_imm64 insn"},
+			patch: func(p *verifier.Program) { p.Insns[1].Imm = 47 }, want: "unrecognized bpf_ld_imm64 insn"},
 		// verifier_var_off.c zero_sized_access_max_out_of_bound.
 		{name: "zero-sized stack access past r10", typ: progtype.SocketFilter, src: `
 			r0 = 0
@@ -603,6 +627,44 @@ func TestVerify_kernelDifferences(t *testing.T) {
 			r1 = *(u32 *)(r0 + 2)
 			r0 = 0
 			exit`, opts: &verifier.Options{StrictAlignment: true}, want: "misaligned value access off 0+0+2 size 4"},
+		// verifier_ld_ind.c ld_abs_subprog_early_exit: a failed LD_ABS
+		// returns 0 from the subprogram, so the caller's r0 may be 0
+		// and r9 is read on that path.
+		{name: "LD_ABS failure returns from a subprogram", typ: progtype.SocketFilter, src: `
+			call pc+4
+			if r0 != 0 goto +1
+			r0 = r9
+			r0 = 0
+			exit
+			r6 = r1
+			r0 = *(u32 *)skb[0]
+			r0 = 1
+			exit`, want: "R9 !read_ok"},
+		{name: "LD_IND failure returns from a subprogram", typ: progtype.SocketFilter, src: `
+			call pc+4
+			if r0 != 0 goto +1
+			r0 = r9
+			r0 = 0
+			exit
+			r6 = r1
+			r7 = 0
+			r0 = *(u32 *)skb[r7 + 0]
+			r0 = 1
+			exit`, want: "R9 !read_ok"},
+		{name: "LD_ABS in a subprogram, both returns safe", typ: progtype.SocketFilter, src: `
+			call pc+2
+			r0 = 0
+			exit
+			r6 = r1
+			r0 = *(u32 *)skb[0]
+			r0 = 1
+			exit`},
+		// ld_abs_void_subprog_reject: a function with LD_ABS must return
+		// int by its BTF, since a failed load returns 0 from it.
+		{name: "LD_ABS in a void subprogram", typ: progtype.SocketFilter, src: ldAbsSub,
+			patch: subprogReturns(&btf.Void{}), want: "LD_ABS is only allowed in functions that return 'int'."},
+		{name: "LD_ABS in an int subprogram", typ: progtype.SocketFilter, src: ldAbsSub,
+			patch: subprogReturns(&btf.Int{Name: "int", Size: 4, Encoding: btf.Signed})},
 		// Linux refuses this one ("invalid write to stack R8 off=2
 		// size=1"): on the fall-through of "if r4 > 64" it keeps r4 in
 		// [64, 64] and bit 1 set, which no value satisfies, and explores
@@ -625,7 +687,7 @@ func TestVerify_kernelDifferences(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := program(t, tt.typ, tt.src)
 			if tt.patch != nil {
-				tt.patch(p.Insns)
+				tt.patch(p)
 			}
 			opts := tt.opts
 			if opts == nil {

@@ -88,12 +88,7 @@ func waggleVerifier(s *Suite) func(Case) Verdict {
 // difference to keep. A case accepted against the kernel's refusal that
 // is not listed fails the test, and so does (on a full run) a listed one
 // that no longer is.
-var knownAccepts = map[string]string{
-	"verifier_ld_ind.c/ld_abs_subprog_early_exit@priv":  "LD_ABS in a subprogram is not treated as a possible return",
-	"verifier_ld_ind.c/ld_abs_void_subprog_reject@priv": "LD_ABS in a subprogram is not checked against its BTF return type",
-	"verifier_ld_ind.c/ld_ind_subprog_early_exit@priv":  "LD_IND in a subprogram is not treated as a possible return",
-	"verifier_ld_ind.c/ld_ind_void_subprog_reject@priv": "LD_IND in a subprogram is not checked against its BTF return type",
-}
+var knownAccepts = map[string]string{}
 
 // testWaggle measures waggle's verifier with Compare: against the
 // selftests' expected verdicts and, as root, against this kernel's. It
