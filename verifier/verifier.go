@@ -182,6 +182,10 @@ type verifier struct {
 	mid      []bool // second halves of lddw
 
 	explored    [][]*checkpoint
+	// loopEntries are the loop-head checkpoints a path came back to and
+	// was pruned against while they were still being explored (a may_goto
+	// or callback loop converging: the kernel's used_as_loop_entry).
+	loopEntries map[*state]bool
 	totalStates int
 	curStates   int
 	peakStates  int
