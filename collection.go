@@ -124,6 +124,16 @@ type Collection struct {
 	inner   map[maps.Map][]maps.Map // map-in-map -> every map stored in it
 	lockOff map[maps.Map]int        // where values hold their bpf_spin_lock (spinLockOffset)
 	kept    []*Collection           // collections whose programs or maps c's maps hold (keep)
+	// protos are the helper prototypes each program type may call, for
+	// the verifier, by kind (type, attach type, name): built once.
+	protos map[kindKey]map[int32]helpers.Proto
+}
+
+// kindKey identifies a progtype.Kind: Lookup makes a new one per call.
+type kindKey struct {
+	typ    progtype.Type
+	attach progtype.AttachType
+	name   string
 }
 
 // LoadCollection loads the object file at path (an ELF object built by

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/waggle-bpf/waggle/helpers"
+	"github.com/waggle-bpf/waggle/progtype"
 	"github.com/waggle-bpf/waggle/verifier"
 )
 
@@ -39,15 +40,7 @@ func (p *Program) verifierProgram() (*verifier.Program, error) {
 	}
 	vp := &verifier.Program{
 		Name: lp.Name, Insns: lp.Insns, Kind: kind, GPL: gplCompatible(lp.License),
-		Lines: lp.Lines, Funcs: lp.Funcs, Helpers: map[int32]helpers.Proto{},
-	}
-	for _, d := range helpers.Generic() {
-		if kind.Allowed(d.ID) {
-			vp.Helpers[d.ID] = d.Proto
-		}
-	}
-	for _, d := range kind.Helpers() {
-		vp.Helpers[d.ID] = d.Proto
+		Lines: lp.Lines, Funcs: lp.Funcs, Helpers: c.helperProtos(kind),
 	}
 	for i, m := range c.all {
 		spec := m.Spec()
@@ -68,4 +61,29 @@ func (p *Program) verifierProgram() (*verifier.Program, error) {
 		vp.Maps = append(vp.Maps, vm)
 	}
 	return vp, nil
+}
+
+// helperProtos are the prototypes of the helpers programs of kind may
+// call, built once per kind: the verifier only reads them.
+func (c *Collection) helperProtos(kind *progtype.Kind) map[int32]helpers.Proto {
+	key := kindKey{kind.Type(), kind.AttachType(), kind.String()}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if protos, ok := c.protos[key]; ok {
+		return protos
+	}
+	protos := map[int32]helpers.Proto{}
+	for _, d := range helpers.Generic() {
+		if kind.Allowed(d.ID) {
+			protos[d.ID] = d.Proto
+		}
+	}
+	for _, d := range kind.Helpers() {
+		protos[d.ID] = d.Proto
+	}
+	if c.protos == nil {
+		c.protos = map[kindKey]map[int32]helpers.Proto{}
+	}
+	c.protos[key] = protos
+	return protos
 }

@@ -110,7 +110,7 @@ func (v *verifier) checkALU(ins isa.Instruction) error {
 	dst.id = 0
 	if minus, zero, ok := scalar.Fork(op, dst.v, off.v); ok {
 		// maybe_fork_scalars: explore dst = 0 apart, from this insn.
-		br := v.cur.clone()
+		br := v.clone(v.cur)
 		br.frames[len(br.frames)-1].regs[ins.Dst].setScalar(zero)
 		br.path = &step{prev: v.cur.path, insn: pc, taken: false}
 		v.push(br, false)

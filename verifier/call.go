@@ -99,7 +99,7 @@ func (v *verifier) checkHelperCall(ins isa.Instruction) error {
 							s.kinds[j] = stackMisc
 						}
 					}
-					s.spill = reg{}
+					s.sp = nil
 				}
 				s.kinds[k] = stackMisc
 			}
@@ -239,18 +239,18 @@ func (v *verifier) constKey(r *reg, size int) int64 {
 	if zeros >= size {
 		return 0
 	}
-	if !s.spilled() || s.spill.typ != scalarReg {
+	if !s.spilled() || s.sp.typ != scalarReg {
 		return -1
 	}
 	spill := 0
 	for i := k; i >= 0 && s.kinds[i] == stackSpill; i-- {
 		spill++
 	}
-	if spill != size || !s.spill.v.IsConst() {
+	if spill != size || !s.sp.v.IsConst() {
 		return -1
 	}
 	v.markPreciseSlot(v.cur, int(r.frame), spi)
-	return int64(s.spill.v.Var.Value & (1<<(8*uint(size)) - 1))
+	return int64(s.sp.v.Var.Value & (1<<(8*uint(size)) - 1))
 }
 
 // innerMap adds a map-in-map's inner map to the program's maps.
@@ -579,7 +579,7 @@ func (v *verifier) helperMem(rn isa.Register, r *reg, size int, uninit bool, met
 			case stackMisc, stackZero:
 				continue
 			case stackSpill:
-				if s.spill.typ == scalarReg || v.allowPtrLeaks {
+				if s.sp == nil || s.sp.typ == scalarReg || v.allowPtrLeaks {
 					continue
 				}
 			default:
@@ -709,13 +709,14 @@ func (v *verifier) enterCallback(ins isa.Instruction, proto helpers.Proto, meta 
 	if sub < 0 {
 		return v.errorf(pc, "callback at insn %d is not a function", meta.funcStart)
 	}
-	st := v.cur.clone()
+	st := v.clone(v.cur)
 	caller := st.cur()
 	nf := newFrame(pc, sub, len(st.frames))
 	nf.callback = true
 	nf.async = cb.Async
 	nf.retMin, nf.retMax = cb.RetMin, cb.RetMax
 	nf.callbackCall = pc
+	nf.args = new([5]reg)
 	copy(nf.args[:], caller.regs[1:6])
 	for k, cr := range cb.Regs {
 		r := &nf.regs[k+1]

@@ -33,6 +33,7 @@ func (v *verifier) explore() error {
 			return err
 		}
 		v.finishPath(v.cur)
+		v.recycle(v.cur)
 		if len(v.pending) == 0 {
 			return nil
 		}
@@ -99,9 +100,8 @@ func (v *verifier) step() error {
 	v.aux[pc].seen = true
 	ins := v.insns[pc]
 	v.entry = histEntry{insn: int32(pc), frame: int8(len(s.frames) - 1), sframe: -1}
-	var before [isa.MaxRegister + 1]reg
 	if v.log != nil {
-		before = s.cur().regs
+		v.logBefore = s.cur().regs
 	}
 	var err error
 	switch ins.Op.Class() {
@@ -133,7 +133,7 @@ func (v *verifier) step() error {
 		err = v.errorf(pc, "unknown insn class %d", ins.Op.Class())
 	}
 	if v.log != nil && (err == nil || err == errPathDone) {
-		v.logInsn(pc, &before)
+		v.logInsn(pc, &v.logBefore)
 	}
 	if err == nil {
 		s.hist = append(s.hist, v.entry)
@@ -214,7 +214,7 @@ func (v *verifier) isStateVisited(pc int) (bool, error) {
 	v.prevJmps = v.jmpsProcessed
 	v.prevInsnsAtJump = v.processed
 	clearPrecision(cur)
-	cp := cur.clone()
+	cp := v.clone(cur)
 	for _, f := range cp.frames {
 		f.read = 0
 	}
@@ -254,9 +254,15 @@ func (v *verifier) loopsForever(old, cur *state) bool {
 		}
 		for j := range a {
 			x, y := a[j], b[j]
-			x.spill.precise, y.spill.precise = false, false
-			if x != y {
+			if x.kinds != y.kinds || (x.sp == nil) != (y.sp == nil) {
 				return false
+			}
+			if x.sp != nil && x.sp != y.sp {
+				xr, yr := *x.sp, *y.sp
+				xr.precise, yr.precise = false, false
+				if xr != yr {
+					return false
+				}
 			}
 		}
 	}

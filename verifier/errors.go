@@ -176,7 +176,7 @@ func (v *verifier) formatState(s *state) string {
 		sl := &f.stack[i]
 		off := -8 * (i + 1)
 		if sl.spilled() {
-			parts = append(parts, fmt.Sprintf("fp%d=%s", off, sl.spill.format(v)))
+			parts = append(parts, fmt.Sprintf("fp%d=%s", off, sl.sp.format(v)))
 			continue
 		}
 		var b strings.Builder

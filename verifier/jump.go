@@ -24,7 +24,7 @@ func (v *verifier) checkJump(ins isa.Instruction) error {
 		return v.checkExit()
 	case ins.IsMayGoto():
 		t, _ := ins.JumpTarget(pc)
-		body := s.clone()
+		body := v.clone(s)
 		body.insn = pc + 1
 		body.mayGotoDepth++
 		body.path = &step{prev: s.path, insn: pc, taken: false}
@@ -84,9 +84,9 @@ func (v *verifier) checkCondJump(ins isa.Instruction) error {
 		}
 	}
 	if x && dst.typ == scalarReg && src.typ == scalarReg {
-		v.entry.linked = linkedOf(s, dst.id, src.id)
+		v.linkJump(s, dst.id, src.id)
 	} else if dst.typ == scalarReg {
-		v.entry.linked = linkedOf(s, dst.id)
+		v.linkJump(s, dst.id)
 	}
 	switch outcome {
 	case scalar.Always:
@@ -96,7 +96,7 @@ func (v *verifier) checkCondJump(ins isa.Instruction) error {
 		s.insn = pc + 1
 		return nil
 	}
-	taken := s.clone()
+	taken := v.clone(s)
 	taken.insn = target
 	taken.path = &step{prev: s.path, insn: pc, taken: true}
 	s.insn = pc + 1

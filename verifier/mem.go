@@ -743,7 +743,7 @@ func (v *verifier) stackWrite(f *frame, off int, a access) error {
 				s.kinds[i] = stackMisc
 			}
 		}
-		s.spill = reg{}
+		s.sp = nil
 	}
 	for i := 0; i < a.size; i++ {
 		ss, k := byteAt(f, off+i)
@@ -753,7 +753,7 @@ func (v *verifier) stackWrite(f *frame, off int, a access) error {
 					ss.kinds[j] = stackMisc
 				}
 			}
-			ss.spill = reg{}
+			ss.sp = nil
 		}
 		ss.kinds[k] = kind
 	}
@@ -764,8 +764,9 @@ func (v *verifier) stackWrite(f *frame, off int, a access) error {
 // (save_register_state).
 func (v *verifier) spill(f *frame, spi int, r *reg, size int) {
 	s := &f.stack[spi]
-	s.spill = *r
-	s.spill.precise = false
+	c := *r
+	c.precise = false
+	s.setSpill(&c)
 	if spi < 64 {
 		if r.precise {
 			f.spillPrecise |= 1 << uint(spi)
@@ -794,11 +795,11 @@ func (v *verifier) stackRead(f *frame, off int, a access) (reg, error) {
 			spillSize++
 		}
 		if a.size != 8 || spillSize != 8 {
-			if s.spill.typ != scalarReg {
+			if s.sp.typ != scalarReg {
 				return out, v.errorf(pc, "invalid size of register fill")
 			}
 			if a.size <= spillSize && off%8 == 0 {
-				out = s.spill
+				out = *s.sp
 				out.precise = spi < 64 && f.spillPrecise&(1<<uint(spi)) != 0
 				if a.size < 8 && out.v.UMax > 1<<(uint(a.size)*8)-1 {
 					out.id = 0
@@ -820,7 +821,7 @@ func (v *verifier) stackRead(f *frame, off int, a access) (reg, error) {
 					}
 				}
 				switch {
-				case spills == a.size && s.spill.isNull(), zeros == a.size:
+				case spills == a.size && s.sp.isNull(), zeros == a.size:
 					out.setConst(0)
 				default:
 					out.setUnknown()
@@ -840,7 +841,7 @@ func (v *verifier) stackRead(f *frame, off int, a access) (reg, error) {
 				return out, v.errorf(pc, "corrupted spill memory")
 			}
 		}
-		out = s.spill
+		out = *s.sp
 		out.precise = spi < 64 && f.spillPrecise&(1<<uint(spi)) != 0
 		return out, nil
 	}
@@ -885,7 +886,7 @@ func (v *verifier) stackWriteVar(f *frame, lo, hi int, a access) {
 					s.kinds[j] = stackMisc
 				}
 			}
-			s.spill = reg{}
+			s.sp = nil
 		}
 		if zero && s.kinds[k] == stackZero {
 			continue

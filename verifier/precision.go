@@ -24,9 +24,11 @@ type histEntry struct {
 	// touched (sframe -1 for none).
 	sframe int8
 	spi    int16
-	// linked are the registers and slots a conditional jump refined with
-	// its operands (linked scalars).
-	linked []linkRef
+	// nlinked registers and slots, from verifier.links[linked], are
+	// what a conditional jump refined with its operands (linked
+	// scalars). Entries hold no pointers: histories are copied often.
+	nlinked uint16
+	linked  int32
 	// cbEnter marks the helper call that entered a callback, at the
 	// start of the callback's frame.
 	cbEnter bool
@@ -152,7 +154,7 @@ func (v *verifier) markIn(p *state, b *backtrack, prune bool) {
 			if b.slots[f]&(1<<uint(spi)) == 0 {
 				continue
 			}
-			if spi >= len(fr.stack) || !fr.stack[spi].spilled() || fr.stack[spi].spill.typ != scalarReg {
+			if spi >= len(fr.stack) || !fr.stack[spi].spilled() || fr.stack[spi].sp.typ != scalarReg {
 				b.slots[f] &^= 1 << uint(spi)
 				continue
 			}
@@ -189,15 +191,19 @@ func (v *verifier) backtrackInsn(e *histEntry, b *backtrack) bool {
 		return false
 	}
 	// Linked registers refined together at a jump are wanted together.
-	if len(e.linked) > 0 {
+	if e.nlinked == linksLost {
+		return false
+	}
+	if e.nlinked > 0 {
+		linked := v.links[e.linked : e.linked+int32(e.nlinked)]
 		any := false
-		for _, l := range e.linked {
+		for _, l := range linked {
 			if l.reg >= 0 && b.regs[l.frame]&(1<<l.reg) != 0 || l.reg < 0 && b.slots[l.frame]&(1<<uint(l.spi)) != 0 {
 				any = true
 			}
 		}
 		if any {
-			for _, l := range e.linked {
+			for _, l := range linked {
 				if l.reg >= 0 {
 					b.regs[l.frame] |= 1 << l.reg
 				} else {
@@ -319,11 +325,12 @@ func (v *verifier) backtrackInsn(e *histEntry, b *backtrack) bool {
 	return true
 }
 
-// linkedOf lists the registers and spilled slots of s linked to the
-// scalars of registers a and b (of the current frame), for the history
-// of a conditional jump.
-func linkedOf(s *state, ids ...uint32) []linkRef {
-	var out []linkRef
+// linkJump records in the history entry of the conditional jump being
+// processed the registers and spilled slots of s linked to the scalars
+// with the given ids, when there are at least two.
+func (v *verifier) linkJump(s *state, ids ...uint32) {
+	start := len(v.links)
+	out := v.links
 	for _, id := range ids {
 		if id == 0 {
 			continue
@@ -335,17 +342,33 @@ func linkedOf(s *state, ids ...uint32) []linkRef {
 				}
 			}
 			for spi := range fr.stack {
-				if spi < 64 && fr.stack[spi].spilled() && fr.stack[spi].spill.typ == scalarReg && fr.stack[spi].spill.id == id {
+				if spi < 64 && fr.stack[spi].spilled() && fr.stack[spi].sp.typ == scalarReg && fr.stack[spi].sp.id == id {
 					out = append(out, linkRef{frame: int8(f), reg: -1, spi: int16(spi)})
 				}
 			}
 		}
 	}
-	if len(out) < 2 {
-		return nil
+	switch n := len(out) - start; {
+	case n < 2:
+		v.links = out[:start]
+	case len(out) > maxLinks:
+		// A program that links that many scalars that often gets
+		// precision the conservative way, not unbounded memory.
+		v.links = out[:start]
+		v.entry.nlinked = linksLost
+	default:
+		v.links = out
+		v.entry.linked, v.entry.nlinked = int32(start), uint16(n)
 	}
-	return out
 }
+
+// maxLinks bounds verifier.links; linksLost marks a history entry whose
+// linked registers were not kept: backtracking through it gives up and
+// marks everything precise.
+const (
+	maxLinks  = 1 << 22
+	linksLost = 0xffff
+)
 
 // propagatePrecision carries the precise scalars of a checkpoint that
 // covered the current state to the current state's history: the paths
@@ -361,7 +384,7 @@ func (v *verifier) propagatePrecision(old, cur *state) {
 			}
 		}
 		for spi := range of.stack {
-			if spi < 64 && of.stack[spi].spilled() && of.stack[spi].spill.typ == scalarReg && of.spillPrecise&(1<<uint(spi)) != 0 {
+			if spi < 64 && of.stack[spi].spilled() && of.stack[spi].sp.typ == scalarReg && of.spillPrecise&(1<<uint(spi)) != 0 {
 				b.slots[f] |= 1 << uint(spi)
 			}
 		}
@@ -382,17 +405,17 @@ func widen(prev, cur *state) {
 		}
 		for spi := 0; spi < len(pf.stack) && spi < len(cf.stack); spi++ {
 			if pf.stack[spi].spilled() && cf.stack[spi].spilled() {
-				r := cf.stack[spi].spill
-				o := pf.stack[spi].spill
+				r := *cf.stack[spi].sp
+				o := *pf.stack[spi].sp
 				if spi < 64 {
 					o.precise = pf.spillPrecise&(1<<uint(spi)) != 0
 					r.precise = cf.spillPrecise&(1<<uint(spi)) != 0
 				}
 				widenReg(&o, &r)
 				r.precise = false
-				if r != cf.stack[spi].spill {
+				if r != *cf.stack[spi].sp {
 					cf.own()
-					cf.stack[spi].spill = r
+					cf.stack[spi].setSpill(&r)
 				}
 			}
 		}

@@ -22,12 +22,25 @@ const maxFrames = 8
 
 // slot is 8 bytes of stack (struct bpf_stack_state). kinds[7] is the byte
 // at the slot's lowest address, kinds[0] its highest, as in the kernel.
+//
+// sp is the spilled register when the slot holds one (kinds[7] is
+// stackSpill), else nil. Spilled registers are shared between the
+// stacks of states and never changed in place: a change stores a new
+// one (setSpill), so that copying a stack copies 16 bytes per slot and
+// comparing two stacks can skip the slots that share their spill.
 type slot struct {
 	kinds [8]uint8
-	spill reg
+	sp    *reg
 }
 
 func (s *slot) spilled() bool { return s.kinds[7] == stackSpill }
+
+// setSpill stores a copy of r as the slot's spilled register.
+func (s *slot) setSpill(r *reg) {
+	c := new(reg)
+	*c = *r
+	s.sp = c
+}
 
 // frame is one call frame (struct bpf_func_state).
 type frame struct {
@@ -48,8 +61,9 @@ type frame struct {
 	retMax       int32
 	callbackCall int // helper call slot that called the callback
 	// args are the caller's r1-r5 at that call, for the call to run
-	// again when the callback returns.
-	args [5]reg
+	// again when the callback returns. They never change after the
+	// callback's entry, so clones share them.
+	args *[5]reg
 	// read marks, in a checkpoint, the stack slots some path from it read
 	// before writing them (REG_LIVE_READ); written marks the slots the
 	// state overwrote whole since its checkpoint (REG_LIVE_WRITTEN).
@@ -62,14 +76,6 @@ type frame struct {
 	spillPrecise uint64
 	// loops counts may_goto iterations left in this frame (unused by the
 	// analysis beyond the state: may_goto is explored both ways).
-}
-
-// clone copies the frame; the two share the stack until one of them
-// changes it (own).
-func (f *frame) clone() *frame {
-	f.shared = true
-	g := *f
-	return &g
 }
 
 // own gives the frame a stack of its own before it is changed.
@@ -123,7 +129,9 @@ type step struct {
 
 func (s *state) cur() *frame { return s.frames[len(s.frames)-1] }
 
-func (s *state) clone() *state {
+// clone copies s for another path or a checkpoint. The frames are copies;
+// their stacks are shared until written (frame.own).
+func (v *verifier) clone(s *state) *state {
 	t := &state{
 		frames:        make([]*frame, len(s.frames)),
 		refs:          append([]refState(nil), s.refs...),
@@ -137,25 +145,46 @@ func (s *state) clone() *state {
 		loopHead:      s.loopHead,
 	}
 	for i, f := range s.frames {
-		t.frames[i] = f.clone()
+		f.shared = true
+		var g *frame
+		if n := len(v.freeFrames); n > 0 {
+			g = v.freeFrames[n-1]
+			v.freeFrames = v.freeFrames[:n-1]
+		} else {
+			g = new(frame)
+		}
+		*g = *f
+		t.frames[i] = g
 	}
 	return t
+}
+
+// recycle takes back the frames of a state whose path ended: nothing
+// refers to them any more (checkpoints and pending paths hold copies),
+// and clone reuses them instead of allocating.
+func (v *verifier) recycle(s *state) {
+	v.freeFrames = append(v.freeFrames, s.frames...)
+	s.frames = nil
 }
 
 // forEachReg calls fn for every register and spilled register of every
 // frame (bpf_for_each_reg_in_vstate).
 func (s *state) forEachReg(fn func(r *reg)) {
+	var tmp *reg // fn gets spilled registers through a copy
 	for _, f := range s.frames {
 		for i := range f.regs {
 			fn(&f.regs[i])
 		}
 		for i := range f.stack {
 			if f.stack[i].spilled() {
-				r := f.stack[i].spill
-				fn(&r)
-				if r != f.stack[i].spill {
+				if tmp == nil {
+					tmp = new(reg)
+				}
+				*tmp = *f.stack[i].sp
+				fn(tmp)
+				if *tmp != *f.stack[i].sp {
 					f.own()
-					f.stack[i].spill = r
+					f.stack[i].setSpill(tmp)
 				}
 			}
 		}
@@ -335,8 +364,8 @@ func (v *verifier) stackCovers(of, cf *frame, m *idMap) bool {
 		var cs *slot
 		if i < len(cf.stack) {
 			cs = &cf.stack[i]
-			if cs.kinds == os.kinds && !os.spilled() {
-				continue // the same bytes
+			if cs.kinds == os.kinds && (!os.spilled() || os.sp == cs.sp && os.sp.id == 0 && os.sp.ref == 0) {
+				continue // the same bytes, or the same register spilled
 			}
 		}
 		for b := 0; b < 8; b++ {
@@ -351,7 +380,7 @@ func (v *verifier) stackCovers(of, cf *frame, m *idMap) bool {
 			if ok == stackMisc && (ck == stackZero || ck == stackMisc || v.allowUninit) {
 				continue
 			}
-			if ok == stackMisc && ck == stackSpill && cs.spill.typ == scalarReg {
+			if ok == stackMisc && ck == stackSpill && cs.sp.typ == scalarReg {
 				continue
 			}
 			if ok != ck {
@@ -362,15 +391,15 @@ func (v *verifier) stackCovers(of, cf *frame, m *idMap) bool {
 			if cs == nil || !cs.spilled() {
 				return false
 			}
-			if of.spillPrecise&(1<<uint(i)) == 0 && !m.exact && os.spill.typ == scalarReg {
-				if cs.spill.typ != scalarReg {
+			if of.spillPrecise&(1<<uint(i)) == 0 && !m.exact && os.sp.typ == scalarReg {
+				if cs.sp.typ != scalarReg {
 					return false
 				}
 				continue // an imprecise spilled scalar covers any scalar
 			}
-			o := os.spill
+			o := *os.sp
 			o.precise = of.spillPrecise&(1<<uint(i)) != 0
-			if !v.regCovers(&o, &cs.spill, m) {
+			if !v.regCovers(&o, cs.sp, m) {
 				return false
 			}
 		}

@@ -201,8 +201,14 @@ type verifier struct {
 	jmpsProcessed   int
 	prevJmps        int
 	prevInsnsAtJump int
-	// logRegs holds the registers before an instruction, to print what
+	// logBefore holds the registers before an instruction, to print what
 	// it changed.
+	logBefore [isa.MaxRegister + 1]reg
+	// freeFrames are frames of finished paths, for clone to reuse.
+	freeFrames []*frame
+	// links holds the linked registers of conditional jumps that
+	// history entries name (histEntry.links).
+	links []linkRef
 }
 
 type checkpoint struct {
