@@ -612,7 +612,7 @@ func (v *verifier) checkLdAbs(ins isa.Instruction) error {
 		// return too. The path splits: the load succeeded (explored
 		// later), or the function returned 0.
 		s := v.cur
-		ok := s.clone()
+		ok := v.clone(s)
 		ok.insn = pc + 1
 		ok.path = &step{prev: s.path, insn: pc, taken: false}
 		v.push(ok, true)

@@ -181,7 +181,7 @@ type verifier struct {
 	aux      []insnAux
 	mid      []bool // second halves of lddw
 
-	explored    [][]*checkpoint
+	explored [][]*checkpoint
 	// loopEntries are the loop-head checkpoints a path came back to and
 	// was pruned against while they were still being explored (a may_goto
 	// or callback loop converging: the kernel's used_as_loop_entry).
