@@ -279,6 +279,9 @@ func (v *verifier) loopsForever(old, cur *state) bool {
 // diamonds of 0/1 flags inside a loop double the paths at each one
 // (Cilium's builtin_memcmp test).
 func (v *verifier) inLoop(old *state) bool {
+	if len(v.loopEntries) == 0 {
+		return false // no loop converged yet: no walk up the chain
+	}
 	for h := old.loopHead; h != nil; h = h.loopHead {
 		if h.branches > 0 && v.loopEntries[h] {
 			return true
