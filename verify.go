@@ -41,6 +41,7 @@ func (p *Program) verifierProgram() (*verifier.Program, error) {
 	vp := &verifier.Program{
 		Name: lp.Name, Insns: lp.Insns, Kind: kind, GPL: gplCompatible(lp.License),
 		Lines: lp.Lines, Funcs: lp.Funcs, Helpers: c.helperProtos(kind),
+		Maps: make([]verifier.Map, 0, len(c.all)),
 	}
 	for i, m := range c.all {
 		spec := m.Spec()

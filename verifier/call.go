@@ -745,7 +745,7 @@ func (v *verifier) enterCallback(ins isa.Instruction, proto helpers.Proto, meta 
 	st.path = &step{prev: v.cur.path, insn: pc, taken: true}
 	e := v.entry
 	e.cbEnter = true
-	st.hist = append(st.hist, e)
+	v.record(st, e)
 	v.push(st, false)
 	return nil
 }

@@ -21,7 +21,7 @@ func newFrame(callsite, subprog, frameno int) *frame {
 // explore is do_check: it follows one path at a time, depth first, from
 // the entry, and keeps the other sides of branches to explore later.
 func (v *verifier) explore() error {
-	st := &state{frames: []*frame{newFrame(-1, 0, 0)}, branches: 1}
+	st := &state{frames: []*frame{newFrame(-1, 0, 0)}, branches: 1, last: -1}
 	st.frames[0].regs[isa.R1].setPointer(ptrCtx)
 	v.cur = st
 	for {
@@ -60,7 +60,7 @@ func (v *verifier) finishPath(s *state) {
 // later (push_stack).
 func (v *verifier) push(s *state, withEntry bool) {
 	if withEntry {
-		s.hist = append(s.hist, v.entry)
+		v.record(s, v.entry)
 	}
 	if s.parent != nil {
 		s.parent.branches++
@@ -136,7 +136,7 @@ func (v *verifier) step() error {
 		v.logInsn(pc, &v.logBefore)
 	}
 	if err == nil {
-		s.hist = append(s.hist, v.entry)
+		v.record(s, v.entry)
 	}
 	return err
 }
@@ -224,7 +224,7 @@ func (v *verifier) isStateVisited(pc int) (bool, error) {
 	cp.branches = 1
 	cp.insn = pc
 	cur.parent = cp
-	cur.hist = nil
+	cur.hist, cur.nexec, cur.last = nil, 0, -1
 	if v.aux[pc].loopHead {
 		cur.loopHead = cp
 	}

@@ -15,8 +15,12 @@ import (
 // checkpoint is used for pruning only once every path below it is
 // explored, so its marks are final by then.
 
-// histEntry is one instruction a state executed since its checkpoint
-// (struct bpf_insn_hist_entry, for every instruction).
+// histEntry is an instruction a state executed since its checkpoint
+// that the walk back cannot infer (struct bpf_insn_hist_entry): the
+// first of the segment, one reached other than from the instruction
+// before it in the same frame (a jump, a call, a return), and one with
+// facts to keep (a stack slot, linked registers, a callback's entry).
+// The others are implied: the instruction before, in the same frame.
 type histEntry struct {
 	insn  int32
 	frame int8 // the frame that executed it
@@ -24,6 +28,11 @@ type histEntry struct {
 	// touched (sframe -1 for none).
 	sframe int8
 	spi    int16
+	// jumped says the instruction executed before it was prev, in
+	// frame prevFrame, not the one before it in the same frame.
+	jumped    bool
+	prevFrame int8
+	prev      int32
 	// nlinked registers and slots, from verifier.links[linked], are
 	// what a conditional jump refined with its operands (linked
 	// scalars). Entries hold no pointers: histories are copied often.
@@ -103,14 +112,12 @@ func (v *verifier) backtrackFrom(s *state, b *backtrack) {
 	// The current state itself.
 	v.markIn(s, b, false)
 	for st := s; st != nil; st = st.parent {
-		for i := len(st.hist) - 1; i >= 0; i-- {
-			if !v.backtrackInsn(&st.hist[i], b) {
-				v.markAllPrecise(s)
-				return
-			}
-			if b.empty() {
-				return
-			}
+		if !v.backtrackSegment(st, b) {
+			v.markAllPrecise(s)
+			return
+		}
+		if b.empty() {
+			return
 		}
 		p := st.parent
 		if p == nil {
@@ -127,6 +134,66 @@ func (v *verifier) backtrackFrom(s *state, b *backtrack) {
 			return
 		}
 	}
+}
+
+// backtrackSegment walks back through the instructions st executed since
+// its checkpoint, the last first (get_prev_insn_idx). It reports false
+// when the history does not add up or an instruction cannot be walked.
+func (v *verifier) backtrackSegment(st *state, b *backtrack) bool {
+	h := len(st.hist)
+	if h == 0 {
+		return st.nexec == 0
+	}
+	i, f := st.last, st.lastFrame
+	for n := 0; n < st.nexec; n++ {
+		if i < 0 || i >= len(v.insns) {
+			return false
+		}
+		e := histEntry{insn: int32(i), frame: f, sframe: -1}
+		implied := true
+		if top := &st.hist[h-1]; int(top.insn) == i && top.frame == f {
+			e, implied = *top, false
+			h--
+		}
+		if !v.backtrackInsn(&e, b) {
+			return false
+		}
+		if b.empty() {
+			return true
+		}
+		if !implied && h == 0 {
+			return true // the segment's first instruction
+		}
+		if e.jumped {
+			i, f = int(e.prev), e.prevFrame
+		} else {
+			i--
+			if i > 0 && v.mid[i] {
+				i-- // the first half of an lddw
+			}
+		}
+	}
+	return false
+}
+
+// record notes in the history of s that it executed the instruction of
+// e (push_insn_history, for the entries the walk back cannot infer).
+func (v *verifier) record(s *state, e histEntry) {
+	first := s.nexec == 0
+	if !first {
+		next := s.last + 1
+		if v.insns[s.last].IsLoadImm64() {
+			next++
+		}
+		if int(e.insn) != next || e.frame != s.lastFrame {
+			e.jumped, e.prev, e.prevFrame = true, int32(s.last), s.lastFrame
+		}
+	}
+	if first || e.jumped || e.sframe >= 0 || e.nlinked > 0 || e.cbEnter {
+		s.hist = append(s.hist, e)
+	}
+	s.last, s.lastFrame = int(e.insn), e.frame
+	s.nexec++
 }
 
 // markIn marks the wanted scalars of b precise in checkpoint p; those

@@ -112,8 +112,14 @@ type state struct {
 	// callbackDepth counts callback iterations (callback_unroll_depth).
 	callbackDepth int
 	// hist is what the state executed since its checkpoint (parent), for
-	// precision tracking; a checkpoint keeps the history that led to it.
-	hist []histEntry
+	// precision tracking, as far as it cannot be inferred (histEntry); a
+	// checkpoint keeps the history that led to it. nexec counts the
+	// instructions executed since the checkpoint, last is the latest of
+	// them (-1 for none) and lastFrame the frame that executed it.
+	hist      []histEntry
+	nexec     int
+	last      int
+	lastFrame int8
 	// loopHead is the nearest checkpoint at a loop head on the path.
 	loopHead *state
 }
@@ -142,6 +148,9 @@ func (v *verifier) clone(s *state) *state {
 		mayGotoDepth:  s.mayGotoDepth,
 		callbackDepth: s.callbackDepth,
 		hist:          s.hist[:len(s.hist):len(s.hist)],
+		nexec:         s.nexec,
+		last:          s.last,
+		lastFrame:     s.lastFrame,
 		loopHead:      s.loopHead,
 	}
 	for i, f := range s.frames {
