@@ -125,8 +125,9 @@ type Collection struct {
 	lockOff map[maps.Map]int        // where values hold their bpf_spin_lock (spinLockOffset)
 	kept    []*Collection           // collections whose programs or maps c's maps hold (keep)
 	// protos are the helper prototypes each program type may call, for
-	// the verifier, by kind (type, attach type, name): built once.
-	protos map[kindKey]map[int32]helpers.Proto
+	// the verifier, by kind (type, attach type, name), target and
+	// privilege: built once.
+	protos map[protoKey]map[int32]helpers.Proto
 }
 
 // kindKey identifies a progtype.Kind: Lookup makes a new one per call.

@@ -38,13 +38,15 @@ const (
 
 // Argument modifiers (enum bpf_type_flag).
 const (
-	ArgMaybeNull ArgType = 1 << (8 + iota) // PTR_MAYBE_NULL: 0 is allowed too
-	ArgReadOnly                            // MEM_RDONLY: the helper only reads
-	ArgUninit                              // MEM_UNINIT: memory may be uninitialised; the helper fills it
-	ArgRelease                             // OBJ_RELEASE: the helper releases the reference passed
-	ArgFixedSize                           // MEM_FIXED_SIZE: Proto.ArgSize gives the size
-	ArgAligned                             // MEM_ALIGNED: aligned to its size
-	ArgWrite                               // MEM_WRITE: the helper writes the memory
+	ArgMaybeNull     ArgType = 1 << (8 + iota) // PTR_MAYBE_NULL: 0 is allowed too
+	ArgReadOnly                                // MEM_RDONLY: the helper only reads
+	ArgUninit                                  // MEM_UNINIT: memory may be uninitialised; the helper fills it
+	ArgRelease                                 // OBJ_RELEASE: the helper releases the reference passed
+	ArgFixedSize                               // MEM_FIXED_SIZE: Proto.ArgSize gives the size
+	ArgAligned                                 // MEM_ALIGNED: aligned to its size
+	ArgWrite                                   // MEM_WRITE: the helper writes the memory
+	ArgDynptrLocal                             // DYNPTR_TYPE_LOCAL: a dynptr to local memory
+	ArgDynptrRingbuf                           // DYNPTR_TYPE_RINGBUF: a dynptr to a ring buffer record
 )
 
 // Argument kinds the kernel names as a base with modifiers.
@@ -55,7 +57,7 @@ const (
 	ArgPtrToMapValueOrNull = ArgPtrToMapValue | ArgMaybeNull    // ARG_PTR_TO_MAP_VALUE_OR_NULL
 	ArgPtrToBTFIDOrNull    = ArgPtrToBTFID | ArgMaybeNull       // ARG_PTR_TO_BTF_ID_OR_NULL
 	ArgPtrToSocketOrNull   = ArgPtrToSocket | ArgMaybeNull      // ARG_PTR_TO_SOCKET_OR_NULL
-	argModifiers           = ArgMaybeNull | ArgReadOnly | ArgUninit | ArgRelease | ArgFixedSize | ArgAligned | ArgWrite
+	argModifiers           = ArgMaybeNull | ArgReadOnly | ArgUninit | ArgRelease | ArgFixedSize | ArgAligned | ArgWrite | ArgDynptrLocal | ArgDynptrRingbuf
 )
 
 // Base returns the kind without modifiers.
@@ -77,7 +79,7 @@ var argNames = [...]string{
 	ArgKptrXchgDest: "ARG_KPTR_XCHG_DEST",
 }
 
-var flagNames = []string{"PTR_MAYBE_NULL", "MEM_RDONLY", "MEM_UNINIT", "OBJ_RELEASE", "MEM_FIXED_SIZE", "MEM_ALIGNED", "MEM_WRITE"}
+var flagNames = []string{"PTR_MAYBE_NULL", "MEM_RDONLY", "MEM_UNINIT", "OBJ_RELEASE", "MEM_FIXED_SIZE", "MEM_ALIGNED", "MEM_WRITE", "DYNPTR_TYPE_LOCAL", "DYNPTR_TYPE_RINGBUF"}
 
 // String returns the kernel's names of the kind and its modifiers, e.g.
 // "ARG_PTR_TO_MEM|MEM_RDONLY".

@@ -125,6 +125,13 @@
 // helper waggle cannot honour in user space returns the errno Linux returns
 // when the feature is absent.
 //
+// Kind.TargetHelpers gives the helpers a program may call for a Target,
+// with their prototypes, for the verifier: TargetUser those waggle
+// implements, TargetLinux every helper Kind.Allowed accepts (waggle has
+// the prototypes of those it does not implement), TargetHost those the
+// running kernel offers the type (probed with cilium/ebpf's features
+// package); Kind.HelperUnavailable says why one is missing.
+//
 // Everything is checked against the kernel: the tests load the same
 // programs into Linux and run them with BPF_PROG_TEST_RUN when they can.
 //

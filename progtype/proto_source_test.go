@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/waggle-bpf/waggle/helpers"
@@ -46,13 +47,19 @@ func kernelSource(t *testing.T) string {
 	if _, err := os.Stat(linuxTarball); err != nil {
 		t.Skipf("the kernel's helper prototypes are read from %s (Debian package linux-source-6.12): %v", linuxTarball, err)
 	}
-	out, err := osexec.Command("tar", "-xJOf", linuxTarball, "--wildcards",
-		"linux-source-6.12/kernel/bpf/*.c", "linux-source-6.12/net/core/*.c", "linux-source-6.12/kernel/trace/bpf_trace.c").Output()
+	out, err := readKernelSource()
 	if err != nil {
 		t.Fatalf("reading %s: %v", linuxTarball, err)
 	}
-	return string(out)
+	return out
 }
+
+// readKernelSource unpacks the files once for the tests of the package.
+var readKernelSource = sync.OnceValues(func() (string, error) {
+	out, err := osexec.Command("tar", "-xJOf", linuxTarball, "--wildcards",
+		"linux-source-6.12/kernel/bpf/*.c", "linux-source-6.12/net/core/*.c", "linux-source-6.12/kernel/trace/bpf_trace.c").Output()
+	return string(out), err
+})
 
 var (
 	protoDefRE   = regexp.MustCompile(`(?m)^(?:static\s+)?(?:const\s+)?struct bpf_func_proto\s+(\w+)\s*(?:__\w+\s*)?=\s*\{((?s:.*?))\n\};`)
@@ -229,6 +236,8 @@ var argTokens = map[string]helpers.ArgType{
 	"MEM_FIXED_SIZE":               helpers.ArgFixedSize,
 	"MEM_ALIGNED":                  helpers.ArgAligned,
 	"MEM_WRITE":                    helpers.ArgWrite,
+	"DYNPTR_TYPE_LOCAL":            helpers.ArgDynptrLocal,
+	"DYNPTR_TYPE_RINGBUF":          helpers.ArgDynptrRingbuf,
 }
 
 var retTokens = map[string]helpers.RetType{
@@ -239,6 +248,7 @@ var retTokens = map[string]helpers.RetType{
 	"RET_PTR_TO_RINGBUF_MEM_OR_NULL": helpers.RetPtrToRingbufMemOrNull,
 	"RET_PTR_TO_BTF_ID_OR_NULL":      helpers.RetPtrToBTFIDOrNull,
 	"RET_PTR_TO_BTF_ID_TRUSTED":      helpers.RetPtrToBTFIDTrusted,
+	"RET_PTR_TO_DYNPTR_MEM_OR_NULL":  helpers.RetPtrToMem | helpers.RetMaybeNull,
 	"PTR_MAYBE_NULL":                 helpers.RetMaybeNull,
 	"MEM_RDONLY":                     helpers.RetReadOnly,
 	"MEM_RINGBUF":                    helpers.RetRingbuf,
@@ -289,7 +299,7 @@ func kernelRet(expr string) (helpers.RetType, error) {
 // kernelSizes are the sizes of the types arg*_size names.
 var kernelSizes = map[string]uint32{
 	"u8": 1, "u16": 2, "u32": 4, "int": 4, "u64": 8, "s64": 8, "long": 8, "__u64": 8,
-	"struct bpf_pidns_info": 8,
+	"struct bpf_pidns_info": 8, "struct iphdr": 20, "struct ipv6hdr": 40, "struct tcphdr": 20,
 }
 
 // kernelFacts is what verifier.c and filter.c know of helper ids besides
@@ -464,7 +474,9 @@ func compareProto(t *testing.T, d helpers.Def, k kernelProto, facts kernelFacts)
 }
 
 // TestProtosMatchLinux compares the prototype of every helper waggle
-// implements (the generic ones and every program type's) with Linux 6.12's
+// implements (the generic ones and every program type's) and of every
+// other helper target linux offers (the prototypes waggle has without an
+// implementation) with Linux 6.12's
 // bpf_func_proto and what its verifier knows of the helper besides: gpl_only,
 // the return type, each argument's type with its modifiers and fixed size,
 // whether it changes packet data, acquires a reference or has a bounded
@@ -516,6 +528,20 @@ func TestProtosMatchLinux(t *testing.T) {
 			}
 		}
 		defs = append(defs, kind.Helpers()...)
+		// Target linux adds the prototypes of the helpers waggle does not
+		// implement.
+		linux, err := kind.TargetHelpers(progtype.TargetLinux, false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range slices.Sorted(maps.Keys(linux)) {
+			if _, ok := defs.ByID(id); !ok {
+				defs = append(defs, helpers.Def{ID: id, Name: helpers.Name(id), Proto: linux[id]})
+			}
+		}
+		if len(linux) != len(kind.AllowedHelpers()) {
+			t.Errorf("%v: target linux has %d prototypes, Allowed %d helpers", kind, len(linux), len(kind.AllowedHelpers()))
+		}
 		for _, d := range defs {
 			ids[d.ID] = true
 			cands := resolveProto(fns, protos, fn, d.Name, 0)
@@ -616,4 +642,43 @@ func TestCallbacksHaveFuncArg(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestTargetLinux_source checks targetPairs against Linux 6.12's
+// get_func_proto functions: a pair target linux offers resolves to a
+// prototype through the type's function and those it falls back to, one
+// it does not offer does not; a helper it offers only privileged is left
+// by the type's own switch to the capability-gated part of
+// bpf_base_func_proto or to bpf_sk_base_func_proto. Pairs whose answer
+// depends on the attach type are left to TestTargetHelpers.
+func TestTargetLinux_source(t *testing.T) {
+	src := kernelSource(t)
+	protos := parseProtos(src)
+	fns := parseFuncProtos(src)
+	base := fns["bpf_base_func_proto"]
+	capBPF := strings.Index(base, "CAP_BPF")
+	if capBPF < 0 || fns["bpf_sk_base_func_proto"] == "" {
+		t.Fatal("the kernel's source has no capability check in bpf_base_func_proto, or no bpf_sk_base_func_proto: the parser no longer fits")
+	}
+	checked := 0
+	for _, tc := range targetPairs {
+		if tc.attach != progtype.AttachNone {
+			continue
+		}
+		fn := kindFuncProto[tc.typ]
+		got := len(resolveProto(fns, protos, fn, tc.helper, 0)) > 0
+		if got != tc.linux {
+			t.Errorf("%v, bpf_%s: Linux 6.12's %s offers it: %v; targetPairs says %v", tc.typ, tc.helper, fn, got, tc.linux)
+		}
+		if tc.linux && !tc.unpriv {
+			_, own := caseGroups(fns[fn])[tc.helper]
+			at := strings.Index(base, "case BPF_FUNC_"+tc.helper+":")
+			_, sk := caseGroups(fns["bpf_sk_base_func_proto"])[tc.helper]
+			if own || !(at > capBPF || sk) {
+				t.Errorf("%v, bpf_%s: offered unprivileged in Linux 6.12 (in %s's own switch: %v; in bpf_base_func_proto at %d, its CAP_BPF check at %d; in bpf_sk_base_func_proto: %v)", tc.typ, tc.helper, fn, own, at, capBPF, sk)
+			}
+		}
+		checked++
+	}
+	t.Logf("%d (program type, helper) pairs checked against Linux 6.12", checked)
 }

@@ -44,15 +44,7 @@ func (v *verifier) checkHelperCall(ins isa.Instruction) error {
 	name := helpers.Name(id)
 	proto, ok := v.p.Helpers[id]
 	if !ok {
-		switch {
-		case name == "":
-			return v.errorf(pc, "invalid func unknown#%d", id)
-		case !v.p.Kind.Allowed(id):
-			return hinted(v.errorf(pc, "program of this type cannot use helper bpf_%s#%d (%s programs may not call bpf_%s, as in Linux)", name, id, v.p.Kind, name),
-				"call it from a program type that may, or do without it")
-		default:
-			return v.errorf(pc, "bpf_%s#%d is not available on this target (not implemented in user space yet)", name, id)
-		}
+		return v.unavailableHelper(pc, id)
 	}
 	if proto.GPLOnly && !v.p.GPL {
 		return hinted(v.errorf(pc, "cannot call GPL-restricted function from non-GPL compatible program (bpf_%s is GPL-only)", name),

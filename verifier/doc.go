@@ -28,6 +28,14 @@
 // change. Options.Log receives a kernel-style log of every processed
 // instruction.
 //
+// Options.Target says what the program is verified for, which decides the
+// helpers it may call: waggle's runtime (progtype.TargetUser, the
+// default), upstream Linux 6.18 (progtype.TargetLinux: every helper the
+// program type's get_func_proto offers, from its prototype) or the
+// running kernel (progtype.TargetHost: probed). A call to a helper the
+// target lacks is refused with Linux's "program of this type cannot use
+// helper" and why.
+//
 // # What is missing
 //
 // This is the first part of the verifier (issue 7). Not done yet:
@@ -40,6 +48,5 @@
 //   - bpf_spin_lock, timers, dynptrs, kptrs, kfuncs and BTF-typed kernel
 //     pointers; socket field access is checked by size only;
 //   - the unprivileged rules beyond pointer leaks, pointer comparisons,
-//     uninitialised stack and loops (Spectre sanitation);
-//   - the linux and host targets.
+//     uninitialised stack and loops (Spectre sanitation).
 package verifier

@@ -28,7 +28,8 @@ type Program struct {
 	// Maps are the maps the program's map references index.
 	Maps []Map
 	// Helpers are the helpers the program may call, with their
-	// prototypes, by id: what its type allows on the target.
+	// prototypes, by id. When nil, Verify takes those of Options.Target
+	// (progtype.Kind.TargetHelpers).
 	Helpers map[int32]helpers.Proto
 	// GPL says whether the license is GPL-compatible (GPL-only helpers).
 	GPL bool
@@ -57,8 +58,19 @@ type Map struct {
 }
 
 // Options tune a verification. The zero Options verify a privileged
-// program (CAP_BPF and CAP_PERFMON) with the kernel's budget.
+// program (CAP_BPF and CAP_PERFMON) for waggle's runtime with the
+// kernel's budget.
 type Options struct {
+	// Target is what the program is verified for, which decides the
+	// helpers it may call when Program.Helpers is nil:
+	// progtype.TargetUser (the default) the helpers waggle's runtime
+	// implements, progtype.TargetLinux those upstream Linux 6.18 offers
+	// the program type, progtype.TargetHost those the running kernel
+	// offers (probed; it also checks that the kernel has the program's
+	// type and its maps' types, and needs root). A call to a helper the
+	// target lacks is rejected with Linux's message ("program of this
+	// type cannot use helper bpf_xdp_adjust_meta#54") and why.
+	Target progtype.Target
 	// Unprivileged applies the rules for programs loaded without CAP_BPF:
 	// no pointer leaks, no pointer comparisons, no uninitialised stack
 	// reads, no loops.
@@ -114,6 +126,10 @@ func Verify(ctx context.Context, p *Program, opts *Options) (res *Result, err er
 		opts = &Options{}
 	}
 	start := time.Now()
+	p, err = forTarget(p, opts)
+	if err != nil {
+		return nil, err
+	}
 	v := &verifier{p: p, opts: opts, ctx: ctx, maxInsns: opts.MaxInsns, log: opts.Log,
 		allowUninit: !opts.Unprivileged && !opts.NoPerfmon, allowPtrLeaks: !opts.Unprivileged && !opts.NoPerfmon}
 	if v.maxInsns <= 0 {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/waggle-bpf/waggle"
 	"github.com/waggle-bpf/waggle/loader"
+	"github.com/waggle-bpf/waggle/progtype"
 	"github.com/waggle-bpf/waggle/verifier"
 )
 
@@ -49,21 +50,25 @@ the way there, the registers and a hint. --log prints a kernel-style log of
 every processed instruction, which can be compared with the kernel's
 (bpftool prog load ... -d, or "verifier log" of libbpf).
 
---target user (the default) checks against the helpers waggle's runtime has;
-linux and host are not implemented yet.
+--target says what the programs are verified for, which decides the helpers
+they may call: user (the default) the helpers waggle's runtime implements,
+linux those upstream Linux 6.18 offers the program type (implemented in
+waggle or not), host those the running kernel offers, probed (it needs root;
+it also checks that the kernel has the program and map types). A call to a
+helper the target lacks is rejected with the kernel's message ("program of
+this type cannot use helper bpf_xdp_adjust_meta#54") and why. --target host
+predicts what this kernel's verifier says.
 
 Exits 0 only if every program was accepted.`,
 		Example: `  waggle verify examples/counter/counter.o
   waggle verify prog.o --program xdp_main --log
-  waggle verify out/*.o --json`,
+  waggle verify out/*.o --json
+  waggle verify prog.o --target host`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			switch target {
-			case "user":
-			case "linux", "host":
-				return fmt.Errorf("--target %s is not implemented yet: only user (the helpers waggle's runtime has)", target)
-			default:
-				return fmt.Errorf("--target is %q, want user, linux or host", target)
+			tgt, err := progtype.ParseTarget(target)
+			if err != nil {
+				return fmt.Errorf("--target: %w", err)
 			}
 			f := &objectFlags{progType: progType}
 			lopts, err := f.loaderOptions()
@@ -92,7 +97,7 @@ Exits 0 only if every program was accepted.`,
 					p := coll.Programs[n]
 					found++
 					var log bytes.Buffer
-					opts := &verifier.Options{Unprivileged: unpriv}
+					opts := &verifier.Options{Unprivileged: unpriv, Target: tgt}
 					if showLog {
 						opts.Log = &log
 					}
@@ -100,6 +105,11 @@ Exits 0 only if every program was accepted.`,
 					line := verifyLine{Object: path, Section: p.Section(), Program: n, Verdict: "accepted"}
 					if res != nil {
 						line.ProcessedInsns, line.States, line.VerificationUsec = res.Processed, res.States, res.Duration.Microseconds()
+					}
+					if errors.Is(verr, progtype.ErrHostProbe) {
+						// No verdict: the target cannot be decided here.
+						coll.Close()
+						return verr
 					}
 					var ve *verifier.Error
 					if verr != nil {
@@ -145,7 +155,7 @@ Exits 0 only if every program was accepted.`,
 	fl := cmd.Flags()
 	fl.StringVar(&program, "program", "", "verify only this program (function name)")
 	fl.StringVar(&progType, "type", "", "program type of programs whose section names none ("+strings.Join(programTypeNames(), ", ")+")")
-	fl.StringVar(&target, "target", "user", "what the program will run on: user, linux or host")
+	fl.StringVar(&target, "target", "user", "what the programs are verified for: "+strings.Join(progtype.TargetNames(), ", ")+" (waggle's runtime, upstream Linux 6.18, the running kernel)")
 	fl.BoolVar(&showLog, "log", false, "print a kernel-style log of every processed instruction")
 	fl.BoolVar(&unpriv, "unprivileged", false, "apply the rules for programs loaded without CAP_BPF")
 	fl.BoolVar(&asJSON, "json", false, "print one JSON object per program")

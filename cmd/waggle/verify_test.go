@@ -51,3 +51,38 @@ func TestVerifyCmd(t *testing.T) {
 		t.Errorf("--program nope: exit %d, %q", code, errOut)
 	}
 }
+
+// TestVerifyCmd_target: --target decides the helpers programs may call.
+// testdata/target's xfrm calls bpf_skb_get_xfrm_state, which Linux offers
+// tc programs and waggle's runtime does not implement; unprivileged calls
+// bpf_loop, which Linux offers only with CAP_BPF.
+func TestVerifyCmd_target(t *testing.T) {
+	const obj = "../../testdata/target/target.o"
+	code, out, errOut := runCLI(t, "", "verify", obj)
+	if code != 1 || !strings.Contains(out, "xfrm (tc): rejected") || !strings.Contains(out, "program of this type cannot use helper bpf_skb_get_xfrm_state#66") ||
+		!strings.Contains(out, "target user") || !strings.Contains(out, "hint:") {
+		t.Errorf("default target: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if code2, out2, _ := runCLI(t, "", "verify", "--target", "user", obj); code2 != code || out2 != out {
+		t.Errorf("--target user: exit %d, %q; the default: exit %d, %q", code2, out2, code, out)
+	}
+	code, out, errOut = runCLI(t, "", "verify", "--target", "linux", obj)
+	if code != 0 || strings.Count(out, ": accepted") != 3 {
+		t.Errorf("--target linux: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, "", "verify", "--target", "linux", "--unprivileged", "--program", "unprivileged", "--json", obj)
+	var line map[string]any
+	if err := json.Unmarshal([]byte(out), &line); err != nil {
+		t.Fatalf("--json: %v: %q (stderr %q)", err, out, errOut)
+	}
+	if code != 1 || line["verdict"] != "rejected" || line["program"] != "unprivileged" || line["insn"] == nil || line["line"] == nil ||
+		!strings.Contains(line["error"].(string), "bpf_loop#181") || !strings.Contains(line["error"].(string), "CAP_BPF") {
+		t.Errorf("--target linux --unprivileged: exit %d, %v", code, line)
+	}
+	for _, bad := range []string{"foo", "", "Linux"} {
+		code, _, errOut := runCLI(t, "", "verify", "--target", bad, obj)
+		if code == 0 || !strings.Contains(errOut, "--target") || !strings.Contains(errOut, "user, linux, host") {
+			t.Errorf("--target %q: exit %d, stderr %q", bad, code, errOut)
+		}
+	}
+}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/waggle-bpf/waggle"
 	"github.com/waggle-bpf/waggle/internal/ciliumdp"
+	"github.com/waggle-bpf/waggle/progtype"
 	"github.com/waggle-bpf/waggle/verifier"
 )
 
@@ -26,7 +27,8 @@ const verifyEnv = "WAGGLE_CILIUM_VERIFY"
 // waggleVerifier verifies Cilium's programs with waggle's verifier, object
 // by object, as ciliumdp.Compare calls it: each object is loaded into
 // waggle once (typed as LoadKernel types it), each program verified on
-// its own, on the thread CPU clock.
+// its own for target host (the helpers, program and map types the
+// running kernel offers, probed), on the thread CPU clock.
 type waggleVerifier struct {
 	ctx     context.Context
 	timeout time.Duration
@@ -94,7 +96,7 @@ func (w *waggleVerifier) verify(p ciliumdp.Program) ciliumdp.Verdict {
 	var c0, c1 unix.Timespec
 	unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &c0)
 	w0 := time.Now()
-	res, err := wp.Verify(ctx, nil)
+	res, err := wp.Verify(ctx, &verifier.Options{Target: progtype.TargetHost})
 	wall := time.Since(w0)
 	unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &c1)
 	v := ciliumdp.Verdict{Accepted: err == nil, CPU: time.Duration(c1.Nano() - c0.Nano()), Wall: wall, Time: wall}
@@ -112,7 +114,11 @@ func (w *waggleVerifier) verify(p ciliumdp.Program) ciliumdp.Verdict {
 // Cilium's datapath (TestKernelVerdicts' set: each object's first
 // configuration, or every one with WAGGLE_CILIUM_ALL=1) and logs
 // ciliumdp.Compare's report: agreement, the disagreements on each side,
-// processed instructions and CPU time of both. It fails when waggle's
+// processed instructions and CPU time of both. waggle verifies for target
+// host, which predicts this kernel's verdict: a kernel build that refuses
+// bpf_xdp_adjust_meta in XDP (the 21 programs of bpf_xdp's configurations
+// with ENABLE_NODEPORT_ACCELERATION that call it) is refused by both for
+// it, and one that offers it by neither. It fails when waggle's
 // verifier ends in an internal error or a refusal that is not a
 // *verifier.Error, or accepts a program the kernel refuses. Opt-in while
 // the verifier grows (minutes):

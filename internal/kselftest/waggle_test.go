@@ -10,6 +10,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/waggle-bpf/waggle"
+	"github.com/waggle-bpf/waggle/progtype"
 	"github.com/waggle-bpf/waggle/verifier"
 )
 
@@ -23,6 +24,12 @@ func waggleVerifier(s *Suite) func(Case) Verdict {
 		err  error
 	}
 	colls := map[string]loaded{}
+	// Target host, the kernel the verdicts are compared with; probing it
+	// needs root, and without root upstream Linux's rules stand in.
+	target := progtype.TargetHost
+	if !isRoot() {
+		target = progtype.TargetLinux
+	}
 	return func(c Case) Verdict {
 		program := c.Program
 		l, ok := colls[c.Object]
@@ -60,7 +67,7 @@ func waggleVerifier(s *Suite) func(Case) Verdict {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		var log strings.Builder
-		opts := &verifier.Options{Unprivileged: c.Mode == Unprivileged, NoPerfmon: c.WithoutPerfmon(), Log: &log,
+		opts := &verifier.Options{Unprivileged: c.Mode == Unprivileged, NoPerfmon: c.WithoutPerfmon(), Log: &log, Target: target,
 			// BPF_F_ANY_ALIGNMENT wins over BPF_F_STRICT_ALIGNMENT, as
 			// in bpf_check.
 			StrictAlignment: c.Flags&FlagStrictAlignment != 0 && c.Flags&FlagAnyAlignment == 0}
