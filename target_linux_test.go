@@ -18,7 +18,7 @@ import (
 
 // TestVerify_target verifies testdata/target's programs for each target.
 // Target linux accepts meta (bpf_xdp_adjust_meta in XDP) and xfrm
-// (bpf_skb_get_xfrm_state in tc), and refuses unprivileged's bpf_loop
+// (bpf_skb_get_xfrm_state in tc), and refuses unprivileged's bpf_jiffies64
 // without CAP_BPF; target user gives the runtime's answer: meta is
 // accepted exactly when the runtime implements bpf_xdp_adjust_meta, and
 // then runs; xfrm is refused, the runtime lacking bpf_skb_get_xfrm_state.
@@ -51,7 +51,7 @@ func TestVerify_target(t *testing.T) {
 		}
 	}
 	err = verify("unprivileged", &verifier.Options{Target: progtype.TargetLinux, Unprivileged: true})
-	if err == nil || !strings.Contains(err.Error(), "program of this type cannot use helper bpf_loop#181") || !strings.Contains(err.Error(), "CAP_BPF") {
+	if err == nil || !strings.Contains(err.Error(), "program of this type cannot use helper bpf_jiffies64#118") || !strings.Contains(err.Error(), "CAP_BPF") {
 		t.Errorf("unprivileged, target linux without CAP_BPF: %v", err)
 	}
 

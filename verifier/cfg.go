@@ -105,6 +105,10 @@ func (v *verifier) checkShape() error {
 	starts := map[int]bool{0: true}
 	for pc := 0; pc < n; pc++ {
 		ins := v.insns[pc]
+		if v.opts.Unprivileged && (ins.IsLocalCall() || ins.IsLoadImm64() && ins.Src == isa.PseudoFunc) {
+			return hinted(v.shapeErr(pc, "loading/calling other bpf or kernel functions are allowed for CAP_BPF and CAP_SYS_ADMIN"),
+				"unprivileged programs are one function: mark the callee __always_inline, or load with CAP_BPF")
+		}
 		switch {
 		case ins.IsLocalCall():
 			t := pc + 1 + int(ins.Imm)

@@ -39,8 +39,8 @@ func (v *verifier) explore() error {
 		}
 		v.cur = v.pending[len(v.pending)-1]
 		v.pending = v.pending[:len(v.pending)-1]
-		if v.log != nil && v.cur.path != nil {
-			v.logf("from %d to %d: %s\n", v.cur.path.insn, v.cur.insn, v.formatState(v.cur))
+		if v.lg != nil {
+			v.logPop(v.cur)
 		}
 	}
 }
@@ -66,6 +66,9 @@ func (v *verifier) push(s *state, withEntry bool) {
 		s.parent.branches++
 	}
 	s.branches = 1
+	if v.lg != nil {
+		v.logPush(s)
+	}
 	v.pending = append(v.pending, s)
 }
 
@@ -77,20 +80,24 @@ func (v *verifier) step() error {
 	if pc < 0 || pc >= len(v.insns) {
 		return v.errorf(pc, "invalid insn idx %d insn_cnt %d", pc, len(v.insns))
 	}
+	// Like the kernel, count an instruction before pruning: a pruned
+	// path's last instruction counts too.
+	v.processed++
+	if v.processed > v.maxInsns {
+		return hinted(v.errorf(pc, "BPF program is too large. Processed %d insn", v.processed),
+			"the verifier explores every path, one at a time; split the program with tail calls or bpf_loop, or make branches converge")
+	}
 	if v.aux[pc].prune {
 		pruned, err := v.isStateVisited(pc)
 		if err != nil {
 			return err
 		}
 		if pruned {
-			v.logf("%d: safe\n", pc)
+			if v.lg != nil {
+				v.logSafe(pc)
+			}
 			return errPathDone
 		}
-	}
-	v.processed++
-	if v.processed > v.maxInsns {
-		return hinted(v.errorf(pc, "BPF program is too large. Processed %d insn", v.processed),
-			"the verifier explores every path, one at a time; split the program with tail calls or bpf_loop, or make branches converge")
 	}
 	if v.processed&4095 == 0 && v.ctx != nil {
 		if err := v.ctx.Err(); err != nil {
@@ -100,7 +107,8 @@ func (v *verifier) step() error {
 	v.aux[pc].seen = true
 	ins := v.insns[pc]
 	v.entry = histEntry{insn: int32(pc), frame: int8(len(s.frames) - 1), sframe: -1}
-	if v.log != nil {
+	if v.lg != nil {
+		v.logInsnStart(pc)
 		v.logBefore = s.cur().regs
 	}
 	var err error
@@ -132,8 +140,8 @@ func (v *verifier) step() error {
 	default:
 		err = v.errorf(pc, "unknown insn class %d", ins.Op.Class())
 	}
-	if v.log != nil && (err == nil || err == errPathDone) {
-		v.logInsn(pc, &v.logBefore)
+	if v.lg != nil && (err == nil || err == errPathDone) {
+		v.logInsnEnd(pc, &v.logBefore, err)
 	}
 	if err == nil {
 		v.record(s, v.entry)
@@ -205,6 +213,7 @@ func (v *verifier) isStateVisited(pc int) (bool, error) {
 	if pruned {
 		return true, nil
 	}
+	v.maxStatesPerInsn = max(v.maxStatesPerInsn, len(list))
 	if !add {
 		return false, nil
 	}
@@ -329,40 +338,4 @@ func (v *verifier) writeReg(r isa.Register) (*reg, error) {
 // which unprivileged programs may not (is_pointer_value).
 func (v *verifier) isPointerLeak(r *reg) bool {
 	return !v.allowPtrLeaks && r.isPointer()
-}
-
-func (v *verifier) logf(format string, args ...any) {
-	if v.log != nil {
-		fmt.Fprintf(v.log, format, args...)
-	}
-}
-
-// logInsn prints one processed instruction and the registers it changed,
-// as the kernel's level 2 log does: "0: (b7) r0 = 0 ; R0_w=0".
-func (v *verifier) logInsn(pc int, before *[isa.MaxRegister + 1]reg) {
-	ins := v.insns[pc]
-	next := isa.Instruction{}
-	if pc+1 < len(v.insns) {
-		next = v.insns[pc+1]
-	}
-	line := fmt.Sprintf("%d: (%02x) %s", pc, uint8(ins.Op), isa.Format(ins, next))
-	var changed []string
-	if len(v.cur.frames) > 0 {
-		after := &v.cur.cur().regs
-		for i := range after {
-			if after[i] != before[i] && after[i].typ != notInit {
-				changed = append(changed, fmt.Sprintf("R%d_w=%s", i, after[i].format(v)))
-			}
-		}
-	}
-	if len(changed) > 0 {
-		line += " ; "
-		for i, c := range changed {
-			if i > 0 {
-				line += " "
-			}
-			line += c
-		}
-	}
-	fmt.Fprintln(v.log, line)
 }

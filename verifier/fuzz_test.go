@@ -1,6 +1,7 @@
 package verifier_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -13,7 +14,8 @@ import (
 
 // FuzzVerify feeds arbitrary bytecode to the verifier: whatever it is,
 // Verify returns a result or a *verifier.Error, never panics (an internal
-// error is how a recovered panic shows) and never runs past its budget.
+// error is how a recovered panic shows) and never runs past its budget;
+// with a log, it says the same.
 func FuzzVerify(f *testing.F) {
 	for _, src := range []string{
 		"r0 = 0\nexit",
@@ -34,6 +36,16 @@ func FuzzVerify(f *testing.F) {
 		p := *base
 		p.Insns = insns
 		res, err := verifier.Verify(context.Background(), &p, &verifier.Options{MaxInsns: 20000})
+		// The log changes nothing but what is printed.
+		var log bytes.Buffer
+		lres, lerr := verifier.Verify(context.Background(), &p, &verifier.Options{MaxInsns: 20000, Log: &log, LogLevel: 1 + len(code)/8%2})
+		if (err == nil) != (lerr == nil) || err != nil && err.Error() != lerr.Error() ||
+			err == nil && (res.Processed != lres.Processed || res.States != lres.States) {
+			t.Fatalf("with a log: %v, without: %v", lerr, err)
+		}
+		if !strings.Contains(log.String(), "processed ") {
+			t.Fatalf("the log has no counts:\n%s", log.String())
+		}
 		if err == nil {
 			if res.Processed > 20000 {
 				t.Fatalf("processed %d insns, budget 20000", res.Processed)

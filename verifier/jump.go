@@ -90,9 +90,11 @@ func (v *verifier) checkCondJump(ins isa.Instruction) error {
 	}
 	switch outcome {
 	case scalar.Always:
+		v.speculate(s, ins, pc+1)
 		s.insn = target
 		return nil
 	case scalar.Never:
+		v.speculate(s, ins, target)
 		s.insn = pc + 1
 		return nil
 	}
@@ -111,6 +113,26 @@ func (v *verifier) checkCondJump(ins isa.Instruction) error {
 		return errPathDone
 	}
 	return nil
+}
+
+// speculate explores, for an unprivileged program, the side of a decided
+// jump that cannot be taken, as a CPU may still run it speculatively
+// (sanitize_speculative_path, Spectre v1): the registers compared are
+// unknown there, and what the path does must be safe too.
+func (v *verifier) speculate(s *state, ins isa.Instruction, next int) {
+	if !v.opts.Unprivileged {
+		return
+	}
+	spec := v.clone(s)
+	spec.insn = next
+	spec.speculative = true
+	spec.path = &step{prev: s.path, insn: v.insnIdx, taken: next != v.insnIdx+1}
+	f := spec.cur()
+	f.regs[ins.Dst].setUnknown()
+	if ins.Op.Source() == isa.SourceX {
+		f.regs[ins.Src].setUnknown()
+	}
+	v.push(spec, true)
 }
 
 // branchTaken is is_branch_taken: whether the jump is decided.

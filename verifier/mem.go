@@ -702,6 +702,10 @@ func (v *verifier) stackWrite(f *frame, off int, a access) error {
 	f.own()
 	spi := (-off - 1) / 8
 	s := &f.stack[spi]
+	if !v.allowPtrLeaks && s.spilled() && s.sp.typ != scalarReg && a.size != 8 {
+		return hinted(v.errorf(pc, "attempt to corrupt spilled pointer on stack"),
+			"unprivileged programs may overwrite a saved pointer only whole (8 bytes)")
+	}
 	aligned := off%8 == 0
 	val := a.value
 	if val != nil && val.typ == scalarReg && aligned && v.allowPtrLeaks {

@@ -1,11 +1,6 @@
 package verifier
 
-import (
-	"fmt"
-	"strings"
-
-	"github.com/waggle-bpf/waggle/verifier/scalar"
-)
+import "github.com/waggle-bpf/waggle/verifier/scalar"
 
 // regType is what a register holds, in the kernel's model (enum
 // bpf_reg_type, without the modifiers: those are flags).
@@ -119,64 +114,4 @@ func (r *reg) typeName() string {
 		s += "_or_null"
 	}
 	return s
-}
-
-// String prints the register as the kernel's log does (print_reg_state).
-func (r *reg) format(v *verifier) string {
-	switch r.typ {
-	case notInit:
-		return "?"
-	case scalarReg:
-		if r.v.IsConst() {
-			if r.id == 0 {
-				return fmt.Sprint(int64(r.v.Var.Value))
-			}
-		}
-		s := r.v.String()
-		if r.id != 0 {
-			// print_scalar_ranges with an id goes inside scalar(...)
-			if strings.HasPrefix(s, "scalar(") {
-				inner := strings.TrimSuffix(strings.TrimPrefix(s, "scalar("), ")")
-				if inner == "" {
-					return fmt.Sprintf("scalar(id=%d)", r.id)
-				}
-				return fmt.Sprintf("scalar(id=%d,%s)", r.id, inner)
-			}
-			return fmt.Sprintf("scalar(id=%d,%s)", r.id, s)
-		}
-		return s
-	case ptrStack:
-		if r.v.IsConst() && r.v.Var.Value == 0 {
-			return fmt.Sprintf("fp%d", r.off)
-		}
-	}
-	var parts []string
-	if r.id != 0 {
-		parts = append(parts, fmt.Sprintf("id=%d", r.id))
-	}
-	if r.ref != 0 {
-		parts = append(parts, fmt.Sprintf("ref_obj_id=%d", r.ref))
-	}
-	if r.off != 0 || r.typ == ptrStack {
-		parts = append(parts, fmt.Sprintf("off=%d", r.off))
-	}
-	switch r.typ {
-	case ptrPacket, ptrPacketMeta:
-		parts = append(parts, fmt.Sprintf("r=%d", r.rng))
-	case constMapPtr, ptrMapValue, ptrMapKey:
-		if v != nil && int(r.mapIdx) < len(v.p.Maps) {
-			m := v.p.Maps[r.mapIdx].Spec
-			parts = append(parts, "map="+m.Name, fmt.Sprintf("ks=%d,vs=%d", m.KeySize, m.ValueSize))
-		}
-	case ptrMem:
-		parts = append(parts, fmt.Sprintf("sz=%d", r.size))
-	}
-	if !(r.v.IsConst() && r.v.Var.Value == 0) {
-		s := r.v.String()
-		s = strings.TrimSuffix(strings.TrimPrefix(s, "scalar("), ")")
-		if s != "" {
-			parts = append(parts, s)
-		}
-	}
-	return r.typeName() + "(" + strings.Join(parts, ",") + ")"
 }

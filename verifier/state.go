@@ -122,6 +122,9 @@ type state struct {
 	lastFrame int8
 	// loopHead is the nearest checkpoint at a loop head on the path.
 	loopHead *state
+	// speculative marks a path a CPU may only run speculatively: the
+	// side of a decided jump, explored for unprivileged programs.
+	speculative bool
 }
 
 // step is one branch decision on the path to a state, shared between
@@ -152,6 +155,7 @@ func (v *verifier) clone(s *state) *state {
 		last:          s.last,
 		lastFrame:     s.lastFrame,
 		loopHead:      s.loopHead,
+		speculative:   s.speculative,
 	}
 	for i, f := range s.frames {
 		f.shared = true
@@ -253,6 +257,10 @@ func (v *verifier) covers(old, cur *state, exact bool) bool {
 		return false
 	}
 	if old.mayGotoDepth != cur.mayGotoDepth || old.callbackDepth != cur.callbackDepth {
+		return false
+	}
+	if old.speculative && !cur.speculative {
+		// What a speculative path proved does not hold for a real one.
 		return false
 	}
 	m := &idMap{exact: exact}

@@ -88,9 +88,17 @@ type Options struct {
 	// MaxInsns is the budget of processed instructions; 0 means the
 	// kernel's 1,000,000 (BPF_COMPLEXITY_LIMIT_INSNS).
 	MaxInsns int
-	// Log, when not nil, receives a kernel-style log: one line per
-	// processed instruction with the registers it changed.
+	// Log, when not nil, receives a kernel-style log in the layout of
+	// the Linux verifier's level 2 log (log.go): one line per processed
+	// instruction with the registers and stack slots it used, the state
+	// where each path starts, the pruned paths ("safe") and the counts.
 	Log io.Writer
+	// LogLevel is the kernel's log level for Log: 2 (the default, and
+	// any value but 1) logs every path; 1 logs only the last path explored, as the
+	// kernel's level 1 does: the log of a path that ended well is taken
+	// back when the next one starts at its branch, so that a rejection
+	// shows the path to the error.
+	LogLevel int
 }
 
 // MaxInsns is the kernel's budget of processed instructions
@@ -220,6 +228,11 @@ type verifier struct {
 	// logBefore holds the registers before an instruction, to print what
 	// it changed.
 	logBefore [isa.MaxRegister + 1]reg
+	// lg is the kernel-style log, nil without Options.Log.
+	lg *logState
+	// maxStatesPerInsn is the most checkpoints one slot had when a new
+	// one was considered (max_states_per_insn).
+	maxStatesPerInsn int
 	// freeFrames are frames of finished paths, for clone to reuse.
 	freeFrames []*frame
 	// links holds the linked registers of conditional jumps that
@@ -254,14 +267,27 @@ func (v *verifier) run() error {
 	v.aux = make([]insnAux, len(v.insns))
 	v.explored = make([][]*checkpoint, len(v.insns))
 	if err := v.checkShape(); err != nil {
+		if v.log != nil {
+			// The kernel's log has the message and the counts (0).
+			v.lg = &logState{w: v.log}
+			v.logError(err)
+		}
 		return err
 	}
 	v.computeLiveness()
-	if err := v.explore(); err != nil {
-		return err
+	if v.log != nil {
+		v.logStart()
 	}
-	if err := v.checkStackDepth(); err != nil {
-		return err
+	err := v.explore()
+	if err == nil {
+		err = v.checkStackDepth()
 	}
-	return nil
+	if v.lg != nil {
+		if err != nil {
+			v.logError(err)
+		} else {
+			v.logSummary()
+		}
+	}
+	return err
 }

@@ -35,6 +35,7 @@ func (e *env) verifyCmd() *cobra.Command {
 	var (
 		program, progType, target string
 		showLog, unpriv, asJSON   bool
+		logLevel                  int
 	)
 	cmd := &cobra.Command{
 		Use:   "verify OBJ...",
@@ -47,8 +48,12 @@ reads, bad helper arguments and leaked references.
 
 A rejection prints the instruction, its source line, the branches taken on
 the way there, the registers and a hint. --log prints a kernel-style log of
-every processed instruction, which can be compared with the kernel's
-(bpftool prog load ... -d, or "verifier log" of libbpf).
+every processed instruction in the layout of the kernel's level 2 log
+(bpftool prog load ... -d, or libbpf's log_level=2), so the two can be
+diffed; an lddw of a map prints map[name] where the kernel prints the map's
+address, and ids may be numbered differently. --log-level 1 prints, like
+the kernel's level 1, only the last path explored: for a rejected program,
+the path to the error.
 
 --target says what the programs are verified for, which decides the helpers
 they may call: user (the default) the helpers waggle's runtime implements,
@@ -62,6 +67,7 @@ predicts what this kernel's verifier says.
 Exits 0 only if every program was accepted.`,
 		Example: `  waggle verify examples/counter/counter.o
   waggle verify prog.o --program xdp_main --log
+  waggle verify prog.o --log --log-level 1
   waggle verify out/*.o --json
   waggle verify prog.o --target host`,
 		Args: cobra.MinimumNArgs(1),
@@ -69,6 +75,9 @@ Exits 0 only if every program was accepted.`,
 			tgt, err := progtype.ParseTarget(target)
 			if err != nil {
 				return fmt.Errorf("--target: %w", err)
+			}
+			if logLevel != 1 && logLevel != 2 {
+				return fmt.Errorf("--log-level is %d, want 1 or 2", logLevel)
 			}
 			f := &objectFlags{progType: progType}
 			lopts, err := f.loaderOptions()
@@ -99,7 +108,7 @@ Exits 0 only if every program was accepted.`,
 					var log bytes.Buffer
 					opts := &verifier.Options{Unprivileged: unpriv, Target: tgt}
 					if showLog {
-						opts.Log = &log
+						opts.Log, opts.LogLevel = &log, logLevel
 					}
 					res, verr := p.Verify(context.Background(), opts)
 					line := verifyLine{Object: path, Section: p.Section(), Program: n, Verdict: "accepted"}
@@ -157,6 +166,7 @@ Exits 0 only if every program was accepted.`,
 	fl.StringVar(&progType, "type", "", "program type of programs whose section names none ("+strings.Join(programTypeNames(), ", ")+")")
 	fl.StringVar(&target, "target", "user", "what the programs are verified for: "+strings.Join(progtype.TargetNames(), ", ")+" (waggle's runtime, upstream Linux 6.18, the running kernel)")
 	fl.BoolVar(&showLog, "log", false, "print a kernel-style log of every processed instruction")
+	fl.IntVar(&logLevel, "log-level", 2, "with --log: 2 logs every path, 1 only the last one (the path to an error), as the kernel's log levels")
 	fl.BoolVar(&unpriv, "unprivileged", false, "apply the rules for programs loaded without CAP_BPF")
 	fl.BoolVar(&asJSON, "json", false, "print one JSON object per program")
 	return cmd

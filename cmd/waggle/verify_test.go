@@ -52,10 +52,34 @@ func TestVerifyCmd(t *testing.T) {
 	}
 }
 
+func TestVerifyCmd_log(t *testing.T) {
+	code, out, errOut := runCLI(t, "", "verify", "--log", "../../examples/counter/counter.o")
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	for _, want := range []string{
+		"func#0 @0\n", "Live regs before insn:\n", "0: R1=ctx() R10=fp0\n",
+		"0: (61) r7 = *(u32 *)(r1 +4)          ; R1=ctx() R7=pkt_end()\n",
+		"43: (95) exit\n", "processed ",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--log output lacks %q:\n%s", want, out)
+		}
+	}
+	// Level 1: only the path to the error, no "from X to Y" states.
+	code, out, _ = runCLI(t, "", "verify", "--log", "--log-level", "1", "../../testdata/buggy/buggy.o")
+	if code != 1 || !strings.Contains(out, "R0 invalid mem access 'map_value_or_null'\nprocessed ") || strings.Contains(out, "Live regs") {
+		t.Errorf("--log-level 1: exit %d, output:\n%s", code, out)
+	}
+	if code, _, errOut := runCLI(t, "", "verify", "--log", "--log-level", "3", "../../examples/counter/counter.o"); code == 0 || !strings.Contains(errOut, "--log-level is 3") {
+		t.Errorf("--log-level 3: exit %d, stderr %q", code, errOut)
+	}
+}
+
 // TestVerifyCmd_target: --target decides the helpers programs may call.
 // testdata/target's xfrm calls bpf_skb_get_xfrm_state, which Linux offers
 // tc programs and waggle's runtime does not implement; unprivileged calls
-// bpf_loop, which Linux offers only with CAP_BPF.
+// bpf_jiffies64, which Linux offers only with CAP_BPF.
 func TestVerifyCmd_target(t *testing.T) {
 	const obj = "../../testdata/target/target.o"
 	code, out, errOut := runCLI(t, "", "verify", obj)
@@ -76,7 +100,7 @@ func TestVerifyCmd_target(t *testing.T) {
 		t.Fatalf("--json: %v: %q (stderr %q)", err, out, errOut)
 	}
 	if code != 1 || line["verdict"] != "rejected" || line["program"] != "unprivileged" || line["insn"] == nil || line["line"] == nil ||
-		!strings.Contains(line["error"].(string), "bpf_loop#181") || !strings.Contains(line["error"].(string), "CAP_BPF") {
+		!strings.Contains(line["error"].(string), "bpf_jiffies64#118") || !strings.Contains(line["error"].(string), "CAP_BPF") {
 		t.Errorf("--target linux --unprivileged: exit %d, %v", code, line)
 	}
 	for _, bad := range []string{"foo", "", "Linux"} {
