@@ -212,6 +212,11 @@ type Proto struct {
 	// forgets every packet pointer after the call. bpf_tail_call is one,
 	// since the program it continues with may be.
 	ChangesPktData bool
+	// PktAccess helpers take packet pointers as memory arguments
+	// (bpf_func_proto's pkt_access): in the program types with direct
+	// packet access, the verifier refuses a packet pointer given to any
+	// other helper.
+	PktAccess bool
 	// Acquire helpers return a reference the program must release on
 	// every path, with the helper whose argument has ArgRelease
 	// (is_acquire_function in verifier.c): bpf_ringbuf_reserve, the socket

@@ -428,11 +428,14 @@ func (b *builder) resolve(p *Program, ins *asm.Instruction, slots *[2]isa.Instru
 		if !ok {
 			return false, fmt.Errorf("symbol %q is not a map or data section of the object", ref)
 		}
+		// The second slot's imm is kept: a map value's offset, and for a
+		// map itself what must be 0 (the verifier refuses anything else,
+		// as the kernel does).
+		slots[1].Imm = int32(uint32(uint64(ins.Constant) >> 32))
 		if ins.Src == asm.PseudoMapFD {
-			slots[0].Src, slots[0].Imm, slots[1].Imm = isa.PseudoMapIdx, int32(idx), 0
+			slots[0].Src, slots[0].Imm = isa.PseudoMapIdx, int32(idx)
 		} else {
 			slots[0].Src, slots[0].Imm = isa.PseudoMapIdxValue, int32(idx)
-			slots[1].Imm = int32(uint32(uint64(ins.Constant) >> 32))
 		}
 		return true, nil
 

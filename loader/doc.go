@@ -13,6 +13,8 @@
 //
 //	lddw dst, map_idx(i)          src = isa.PseudoMapIdx,      imm = i, second imm = 0
 //
+// (a second imm other than 0 is kept, for the verifier to refuse as the
+// kernel does)
 // and a reference into global data (.data, .rodata, .bss, .data.*,
 // .rodata.*, .kconfig) becomes
 //

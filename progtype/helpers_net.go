@@ -798,12 +798,12 @@ func SkAssign(env helpers.Env, args *[5]uint64) (uint64, error) {
 // protoSkLookup is the prototype of the socket lookups.
 // They acquire the socket they return: the program must pass it to
 // bpf_sk_release.
-var protoSkLookup = helpers.Proto{Ret: helpers.RetPtrToSocketOrNull, Acquire: true, Args: []helpers.ArgType{
+var protoSkLookup = helpers.Proto{Ret: helpers.RetPtrToSocketOrNull, Acquire: true, PktAccess: true, Args: []helpers.ArgType{
 	helpers.ArgPtrToCtx, helpers.ArgPtrToMem | helpers.ArgReadOnly, helpers.ArgConstSizeOrZero, helpers.ArgAnything, helpers.ArgAnything,
 }}
 
 // protoSkcLookup is bpf_skc_lookup_tcp's, which may return any socket.
-var protoSkcLookup = helpers.Proto{Ret: helpers.RetPtrToSockCommonOrNull, Acquire: true, Args: protoSkLookup.Args}
+var protoSkcLookup = helpers.Proto{Ret: helpers.RetPtrToSockCommonOrNull, Acquire: true, PktAccess: true, Args: protoSkLookup.Args}
 
 // netDefs are the network helpers of socket buffer programs (the socket
 // helpers are socketDefs).

@@ -316,7 +316,7 @@ func L4CsumReplace(env helpers.Env, args *[5]uint64) (uint64, error) {
 }
 
 // protoCsumDiff is bpf_csum_diff's prototype.
-var protoCsumDiff = helpers.Proto{Args: []helpers.ArgType{
+var protoCsumDiff = helpers.Proto{PktAccess: true, Args: []helpers.ArgType{
 	helpers.ArgPtrToMem | helpers.ArgMaybeNull | helpers.ArgReadOnly, helpers.ArgConstSizeOrZero,
 	helpers.ArgPtrToMem | helpers.ArgMaybeNull | helpers.ArgReadOnly, helpers.ArgConstSizeOrZero,
 	helpers.ArgAnything,

@@ -346,6 +346,9 @@ func (v *verifier) checkArg(id int32, name string, proto helpers.Proto, i int, a
 		if !isMemType(r) {
 			return v.typeMismatch(rn, r, "fp", "pkt", "pkt_meta", "map_key", "map_value")
 		}
+		if err := v.helperPktAccess(r, proto); err != nil {
+			return err
+		}
 		m := v.p.Maps[meta.mapIdx].Spec
 		size := m.KeySize
 		if base == helpers.ArgPtrToMapValue {
@@ -360,6 +363,9 @@ func (v *verifier) checkArg(id int32, name string, proto helpers.Proto, i int, a
 		}
 		if !isMemType(r) {
 			return v.typeMismatch(rn, r, memTypes...)
+		}
+		if err := v.helperPktAccess(r, proto); err != nil {
+			return err
 		}
 		if at&helpers.ArgFixedSize != 0 {
 			meta.write = at&(helpers.ArgUninit|helpers.ArgWrite) != 0
@@ -395,6 +401,11 @@ func (v *verifier) checkArg(id int32, name string, proto helpers.Proto, i int, a
 		if r.v.UMax == 0 || pat&helpers.ArgMaybeNull != 0 && prev.isNull() {
 			if prev.isNull() && r.v.UMax != 0 {
 				return v.errorf(pc, "R%d type=scalar expected=%s", rn-1, strings.Join(memTypes, ", "))
+			}
+			if prev.typ == ptrStack {
+				// Zero bytes of the stack: the offsets must still be
+				// inside it (check_stack_access_within_bounds).
+				return v.helperMem(rn-1, prev, 0, pat&helpers.ArgUninit != 0, meta)
 			}
 			return nil
 		}
@@ -486,6 +497,17 @@ func isMemType(r *reg) bool {
 		return true
 	}
 	return false
+}
+
+// helperPktAccess is may_access_direct_pkt_data for a helper's memory
+// argument: only helpers whose prototype says PktAccess take packet
+// pointers (cgroup sockopt programs' buffers aside).
+func (v *verifier) helperPktAccess(r *reg, proto helpers.Proto) error {
+	if (r.typ == ptrPacket || r.typ == ptrPacketMeta) && !proto.PktAccess && v.p.Kind.Type() != progtype.CgroupSockopt {
+		return hinted(v.errorf(v.insnIdx, "helper access to the packet is not allowed"),
+			"this helper does not take packet pointers: copy the bytes to the stack first")
+	}
+	return nil
 }
 
 // helperMem is check_helper_mem_access: size bytes at r must be

@@ -5,8 +5,63 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/cilium/ebpf/btf"
+
+	"github.com/waggle-bpf/waggle/helpers"
 	"github.com/waggle-bpf/waggle/isa"
 )
+
+// checkIntReturns is check_btf_func's rule for functions other than the
+// entry: one with LD_ABS or LD_IND (whose failure returns 0 from it) or a
+// tail call (which returns the callee's result from it) must return an
+// int or an enum by its BTF prototype. Functions without BTF are not
+// checked.
+func (v *verifier) checkIntReturns() error {
+	protos := map[int]*btf.FuncProto{}
+	for _, f := range v.p.Funcs {
+		if f.BTF == nil {
+			continue
+		}
+		if fp, ok := f.BTF.Type.(*btf.FuncProto); ok {
+			protos[f.Start] = fp
+		}
+	}
+	for _, sp := range v.subprogs[1:] {
+		fp := protos[sp.start]
+		if fp == nil {
+			continue
+		}
+		var ldAbs, tailCall bool
+		for pc := sp.start; pc < sp.end; pc++ {
+			ins := v.insns[pc]
+			switch {
+			case ins.IsLoadImm64():
+				pc++
+			case ins.Op.Class() == isa.ClassLD && (ins.Op.Mode() == isa.ModeABS || ins.Op.Mode() == isa.ModeIND):
+				ldAbs = true
+			case ins.IsHelperCall() && ins.Imm == helpers.IDTailCall:
+				tailCall = true
+			}
+		}
+		scalarRet := false
+		switch t := btf.UnderlyingType(fp.Return).(type) {
+		case *btf.Int:
+			scalarRet = t.Size <= 8
+		case *btf.Enum:
+			scalarRet = true
+		}
+		switch {
+		case scalarRet:
+		case ldAbs:
+			return hinted(v.shapeErr(sp.start, "LD_ABS is only allowed in functions that return 'int'."),
+				"function %s loads from the packet with LD_ABS or LD_IND, which return 0 from it when the load fails: declare it to return int", sp.name)
+		case tailCall:
+			return hinted(v.shapeErr(sp.start, "tail_call is only allowed in functions that return 'int'."),
+				"function %s makes a tail call, whose program's result it returns: declare it to return int", sp.name)
+		}
+	}
+	return nil
+}
 
 // checkShape checks what does not depend on values (check_subprogs and
 // check_cfg): valid instructions, functions that end in exit or a jump,
@@ -14,6 +69,19 @@ import (
 // unreachable instruction, no loops for unprivileged programs. It marks
 // the slots where checkpoints may be stored.
 func (v *verifier) checkShape() error {
+	for pc := 0; pc+1 < len(v.insns); pc++ {
+		lo, hi := v.insns[pc], v.insns[pc+1]
+		if !lo.IsLoadImm64() {
+			continue
+		}
+		// resolve_pseudo_ldimm64: a map itself has nothing in the second
+		// slot's imm (a map value has its offset there).
+		if hi.Op == 0 && hi.Dst == 0 && hi.Src == 0 && hi.Off == 0 && hi.Imm != 0 &&
+			(lo.Src == isa.PseudoMapIdx || lo.Src == isa.PseudoMapFD) {
+			return v.shapeErr(pc, "unrecognized bpf_ld_imm64 insn")
+		}
+		pc++
+	}
 	if err := isa.ValidateProgram(v.insns); err != nil {
 		var ie *isa.Error
 		if errors.As(err, &ie) {
@@ -116,6 +184,9 @@ func (v *verifier) checkShape() error {
 		if !last.IsExit() && !isJA(last) {
 			return v.shapeErr(sp.end-1, "last insn is not an exit or jmp (function %s falls off its end at insn %d)", v.funcName(si), sp.end-1)
 		}
+	}
+	if err := v.checkIntReturns(); err != nil {
+		return err
 	}
 	return v.checkCFG()
 }

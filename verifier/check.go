@@ -175,6 +175,10 @@ func (v *verifier) isStateVisited(pc int) (bool, error) {
 			// a sibling waiting. A may_goto loop converges when the
 			// same state comes back with another depth.
 			if v.aux[pc].loopHead && (old.mayGotoDepth != cur.mayGotoDepth || old.callbackDepth != cur.callbackDepth) && v.coversIgnoringDepth(old, cur) {
+				if v.loopEntries == nil {
+					v.loopEntries = map[*state]bool{}
+				}
+				v.loopEntries[old] = true
 				cp.hit++
 				pruned = true
 				kept = append(kept, cp)
@@ -280,11 +284,20 @@ func (v *verifier) loopsForever(old, cur *state) bool {
 }
 
 // inLoop reports whether a checkpoint lies in a loop still being
-// explored: its precision marks may not be final, so it is compared
-// exactly (the kernel's force_exact for a loop entry in progress).
+// explored that paths were pruned against while in progress (a may_goto
+// or callback loop converging): its precision marks may not be final, so
+// it is compared exactly (the kernel's force_exact for a loop entry in
+// progress). A plain bounded loop is never pruned against while in
+// progress, so every finished checkpoint in it has final marks and is
+// compared as any other, as in Linux: comparing exactly there made
+// diamonds of 0/1 flags inside a loop double the paths at each one
+// (Cilium's builtin_memcmp test).
 func (v *verifier) inLoop(old *state) bool {
+	if len(v.loopEntries) == 0 {
+		return false // no loop converged yet: no walk up the chain
+	}
 	for h := old.loopHead; h != nil; h = h.loopHead {
-		if h.branches > 0 {
+		if h.branches > 0 && v.loopEntries[h] {
 			return true
 		}
 	}

@@ -213,15 +213,23 @@ func (v *verifier) refine(s *state, ins isa.Instruction, taken bool) bool {
 			v.syncLinked(s, src)
 		}
 		return true
-	case wide && (op == isa.JumpEq || op == isa.JumpNE) && (dst.maybeNull() && src.isNull() || src.maybeNull() && dst.isNull()):
-		p := dst
-		if src.maybeNull() {
-			p = src
-		}
+	case wide && !x && ins.Imm == 0 && (op == isa.JumpEq || op == isa.JumpNE) && dst.maybeNull():
+		// Only a comparison with the immediate 0 is a NULL check: one
+		// with a register that holds 0 leaves the pointer unchecked.
 		isNull := op == isa.JumpEq == taken
-		v.markNull(s, p.id, p.ref, isNull)
+		v.markNull(s, dst.id, dst.ref, isNull)
 		return true
 	case wide && dst.typ != scalarReg && src.typ != scalarReg:
+		if x && (op == isa.JumpEq) == taken && (op == isa.JumpEq || op == isa.JumpNE) && dst.typ != ptrBTFID && src.typ != ptrBTFID {
+			// Equal to a pointer that is not NULL: not NULL either
+			// (this register only, as the kernel).
+			if notNull(dst) && src.maybeNull() {
+				src.flags &^= flagMaybeNull
+			}
+			if notNull(src) && dst.maybeNull() {
+				dst.flags &^= flagMaybeNull
+			}
+		}
 		v.pktCompare(s, ins, dst, src, op, taken)
 		return true
 	}
@@ -278,9 +286,12 @@ func (v *verifier) markNull(s *state, id, ref uint32, isNull bool) {
 // with the packet's end proves a readable range on one side.
 func (v *verifier) pktCompare(s *state, ins isa.Instruction, dst, src *reg, op isa.JumpOp, taken bool) {
 	// good reports whether a pointer a compared with b is the packet
-	// pointer and b its end (pkt vs pkt_end, or pkt_meta vs pkt).
+	// pointer and b its end (pkt vs pkt_end, or pkt_meta vs pkt). The
+	// metadata ends where the packet starts: only the packet pointer
+	// itself, without any offset, bounds it (reg_is_init_pkt_pointer).
 	good := func(a, b *reg) bool {
-		return a.mapIdx == b.mapIdx && (a.typ == ptrPacket && b.typ == ptrPacketEnd || a.typ == ptrPacketMeta && b.typ == ptrPacket)
+		return a.mapIdx == b.mapIdx && (a.typ == ptrPacket && b.typ == ptrPacketEnd ||
+			a.typ == ptrPacketMeta && b.typ == ptrPacket && b.off == 0 && b.v.IsConst() && b.v.Var.Value == 0)
 	}
 	switch op {
 	case isa.JumpGT:

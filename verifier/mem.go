@@ -149,20 +149,27 @@ func (v *verifier) checkMem(a access) (reg, error) {
 		}
 	}
 	// Stack accesses (and atomics anywhere) must be aligned to their size
-	// (check_ptr_alignment): spill tracking depends on it.
-	if p.typ == ptrStack || a.atomic && p.typ != ptrPacket && p.typ != ptrPacketMeta {
-		at := p.v.Var.Add(scalar.TnumConst(uint64(int64(off))))
+	// (check_ptr_alignment): spill tracking depends on it. With
+	// BPF_F_STRICT_ALIGNMENT every access must, packet data as if it
+	// started 2 bytes into an aligned word (NET_IP_ALIGN).
+	if p.typ == ptrStack || a.atomic || v.opts.StrictAlignment {
+		pkt := p.typ == ptrPacket || p.typ == ptrPacketMeta
+		ipAlign := 0
+		if pkt {
+			ipAlign = 2
+		}
+		at := p.v.Var.Add(scalar.TnumConst(uint64(int64(ipAlign + off))))
 		if at.Value&uint64(a.size-1) != 0 || at.Mask&uint64(a.size-1) != 0 {
-			desc := ""
-			if p.typ == ptrStack {
-				desc = "stack "
-			}
 			vo := p.v.Var.String()
 			if p.v.Var.IsConst() {
 				vo = fmt.Sprint(int64(p.v.Var.Value))
 			}
-			return out, hinted(v.errorf(pc, "misaligned %saccess off %s+%d+%d size %d", desc, vo, p.off, a.off, a.size),
-				"an access of %d bytes must be at an offset that is a multiple of %d", a.size, a.size)
+			hint := fmt.Sprintf("an access of %d bytes must be at an offset that is a multiple of %d", a.size, a.size)
+			if pkt {
+				return out, hinted(v.errorf(pc, "misaligned packet access off %d+%s+%d+%d size %d", ipAlign, vo, p.off, a.off, a.size),
+					"%s, counting from 2 bytes before the packet (BPF_F_STRICT_ALIGNMENT)", hint)
+			}
+			return out, hinted(v.errorf(pc, "misaligned %saccess off %s+%d+%d size %d", alignDesc(p.typ), vo, p.off, a.off, a.size), "%s", hint)
 		}
 	}
 	var err error
@@ -193,7 +200,7 @@ func (v *verifier) checkMem(a access) (reg, error) {
 		if a.write {
 			return out, v.errorf(pc, "cannot write into %s", p.typeName())
 		}
-		if !p.v.IsConst() || off < 0 || off+a.size > sockSize(p.typ) || off%a.size != 0 {
+		if !p.v.IsConst() || !sockFieldOK(p.typ, off, a.size) {
 			return out, v.errorf(pc, "R%d invalid %s access off=%d size=%d", a.base, p.typeName(), off, a.size)
 		}
 		out = v.loaded(a, out)
@@ -362,6 +369,29 @@ func (v *verifier) packetAccess(a access, p *reg, off int) error {
 	return nil
 }
 
+// alignDesc names a pointer type in check_ptr_alignment's messages.
+func alignDesc(t regType) string {
+	switch t {
+	case ptrStack:
+		return "stack "
+	case ptrFlowKeys:
+		return "flow keys "
+	case ptrMapKey:
+		return "key "
+	case ptrMapValue:
+		return "value "
+	case ptrCtx:
+		return "context "
+	case ptrSocket:
+		return "sock "
+	case ptrSockCommon:
+		return "sock_common "
+	case ptrTCPSock:
+		return "tcp_sock "
+	}
+	return ""
+}
+
 // canWritePacket is may_access_direct_pkt_data for writes.
 func (v *verifier) canWritePacket() bool {
 	switch v.p.Kind.Type() {
@@ -372,6 +402,41 @@ func (v *verifier) canWritePacket() bool {
 }
 
 const flowKeysSize = 56 // sizeof(struct bpf_flow_keys)
+
+// sockFieldOK is bpf_sock_is_valid_access, bpf_sock_common_is_valid_access
+// and bpf_tcp_sock_is_valid_access (net/core/filter.c): which loads of
+// size bytes at off the socket structures allow. bpf_sock's fields are 4
+// bytes; some of them (and the addresses) may be read in narrower
+// powers of two at their start, dst_port in 2 or 1; a sock_common has
+// no type, protocol, mark or priority. bpf_tcp_sock's are 4 bytes
+// except the 8 of bytes_received and bytes_acked.
+func sockFieldOK(t regType, off, size int) bool {
+	if off < 0 || off >= sockSize(t) || size <= 0 || off%size != 0 {
+		return false
+	}
+	if t == ptrTCPSock {
+		if off == 80 || off == 88 { // bytes_received, bytes_acked
+			return size == 8
+		}
+		return size == 4
+	}
+	if t == ptrSockCommon && off >= 8 && off < 24 { // type ... priority
+		return false
+	}
+	narrow := size <= 4 && size&(size-1) == 0
+	switch {
+	case off == 4 || off == 8 || off == 12 || off == 44 || off == 72 || off == 76:
+		// family, type, protocol, src_port, state, rx_queue_mapping
+		return narrow
+	case off >= 24 && off < 44 || off >= 52 && off < 72: // src_ip4, src_ip6, dst_ip4, dst_ip6
+		return narrow
+	case off >= 48 && off < 50: // dst_port (__be16), or the word it starts
+		return size == 4 || narrow && size <= 2
+	case off >= 50 && off < 52:
+		return false
+	}
+	return size == 4
+}
 
 func sockSize(t regType) int {
 	switch t {
@@ -541,6 +606,23 @@ func (v *verifier) checkLdAbs(ins isa.Instruction) error {
 	// Linux knows nothing of the result, not even its size
 	// (check_ld_abs marks r0 unknown), so neither does waggle.
 	f.regs[isa.R0].setUnknown()
+	if len(v.cur.frames) > 1 {
+		// A load that fails returns 0 from the function (the exit
+		// bpf_gen_ld_abs emits): in a subprogram the caller sees that
+		// return too. The path splits: the load succeeded (explored
+		// later), or the function returned 0.
+		s := v.cur
+		ok := v.clone(s)
+		ok.insn = pc + 1
+		ok.path = &step{prev: s.path, insn: pc, taken: false}
+		v.push(ok, true)
+		s.path = &step{prev: s.path, insn: pc, taken: true}
+		s.cur().regs[isa.R0].setConst(0)
+		if err := v.checkExit(); err != nil {
+			return err
+		}
+		s.insn-- // step moves past the load
+	}
 	return nil
 }
 

@@ -75,6 +75,16 @@ type Options struct {
 	// no pointer leaks, no pointer comparisons, no uninitialised stack
 	// reads, no loops.
 	Unprivileged bool
+	// NoPerfmon applies the rules for programs loaded with CAP_BPF but
+	// without CAP_PERFMON (nor CAP_SYS_ADMIN): loops are allowed, but
+	// pointer leaks, pointer comparisons and uninitialised stack reads
+	// are not (Linux's allow_ptr_leaks and allow_uninit_stack need
+	// CAP_PERFMON).
+	NoPerfmon bool
+	// StrictAlignment is BPF_F_STRICT_ALIGNMENT: every load and store
+	// must be aligned to its size, packet data counted from 2 bytes
+	// before the packet (NET_IP_ALIGN).
+	StrictAlignment bool
 	// MaxInsns is the budget of processed instructions; 0 means the
 	// kernel's 1,000,000 (BPF_COMPLEXITY_LIMIT_INSNS).
 	MaxInsns int
@@ -129,7 +139,7 @@ func Verify(ctx context.Context, p *Program, opts *Options) (res *Result, err er
 		return nil, err
 	}
 	v := &verifier{p: p, opts: opts, ctx: ctx, maxInsns: opts.MaxInsns, log: opts.Log,
-		allowUninit: !opts.Unprivileged, allowPtrLeaks: !opts.Unprivileged}
+		allowUninit: !opts.Unprivileged && !opts.NoPerfmon, allowPtrLeaks: !opts.Unprivileged && !opts.NoPerfmon}
 	if v.maxInsns <= 0 {
 		v.maxInsns = MaxInsns
 	}
@@ -204,7 +214,11 @@ type verifier struct {
 	aux      []insnAux
 	mid      []bool // second halves of lddw
 
-	explored    [][]*checkpoint
+	explored [][]*checkpoint
+	// loopEntries are the loop-head checkpoints a path came back to and
+	// was pruned against while they were still being explored (a may_goto
+	// or callback loop converging: the kernel's used_as_loop_entry).
+	loopEntries map[*state]bool
 	totalStates int
 	curStates   int
 	peakStates  int

@@ -231,6 +231,14 @@ func (c Case) ID() string {
 	return c.File + "/" + c.Program + "@" + c.Mode.String()
 }
 
+// WithoutPerfmon reports whether a privileged case is loaded without
+// CAP_PERFMON too: prog_tests/verifier.c runs verifier_mtu.c so
+// (test_verifier_mtu), where Linux then neither allows uninitialised
+// stack reads nor pointer leaks.
+func (c Case) WithoutPerfmon() bool {
+	return c.Mode == Privileged && c.File == "verifier_mtu.c"
+}
+
 // File is one source file of the suite.
 type File struct {
 	// Name is the source file's name, e.g. "verifier_and.c".

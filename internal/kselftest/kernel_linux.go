@@ -35,7 +35,7 @@ func dropped(c Case) []int {
 	switch {
 	case c.Mode == Unprivileged:
 		return []int{capSysAdmin, capNetAdmin, capPerfmon, capBPF}
-	case c.File == "verifier_mtu.c":
+	case c.WithoutPerfmon():
 		return []int{capSysAdmin, capPerfmon}
 	}
 	return []int{capSysAdmin}

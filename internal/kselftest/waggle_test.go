@@ -67,7 +67,11 @@ func waggleVerifier(s *Suite) func(Case) Verdict {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		var log strings.Builder
-		res, err := p.Verify(ctx, &verifier.Options{Unprivileged: c.Mode == Unprivileged, Log: &log, Target: target})
+		opts := &verifier.Options{Unprivileged: c.Mode == Unprivileged, NoPerfmon: c.WithoutPerfmon(), Log: &log, Target: target,
+			// BPF_F_ANY_ALIGNMENT wins over BPF_F_STRICT_ALIGNMENT, as
+			// in bpf_check.
+			StrictAlignment: c.Flags&FlagStrictAlignment != 0 && c.Flags&FlagAnyAlignment == 0}
+		res, err := p.Verify(ctx, opts)
 		switch {
 		case err == nil:
 			return Verdict{Accepted: true, Log: log.String(), Processed: res.Processed, Time: res.Duration}
@@ -91,22 +95,7 @@ func waggleVerifier(s *Suite) func(Case) Verdict {
 // difference to keep. A case accepted against the kernel's refusal that
 // is not listed fails the test, and so does (on a full run) a listed one
 // that no longer is.
-var knownAccepts = map[string]string{
-	"verifier/direct_value_access.c/#353@priv":                                    "lddw's reserved fields with a map reference are not checked",
-	"verifier/ld_imm64.c/#471@priv":                                               "lddw's reserved fields with a map reference are not checked",
-	"verifier_direct_packet_access.c/packet_access_test17_pruning_alignment@priv": "BPF_F_STRICT_ALIGNMENT is not applied",
-	"verifier_helper_packet_access.c/test12_cls_unsuitable_helper_2@priv":         "helpers without packet access (the proto's pkt_access) are not told apart",
-	"verifier_jeq_infer_not_null.c/unchanged_for_jne_true_branch@priv":            "comparing two maybe-NULL pointers does not keep them unchecked as Linux does",
-	"verifier_ld_ind.c/ld_abs_subprog_early_exit@priv":                            "LD_ABS in a subprogram is not treated as a possible return",
-	"verifier_ld_ind.c/ld_abs_void_subprog_reject@priv":                           "LD_ABS in a subprogram is not checked against its BTF return type",
-	"verifier_ld_ind.c/ld_ind_subprog_early_exit@priv":                            "LD_IND in a subprogram is not treated as a possible return",
-	"verifier_ld_ind.c/ld_ind_void_subprog_reject@priv":                           "LD_IND in a subprogram is not checked against its BTF return type",
-	"verifier_meta_access.c/meta_access_test10@priv":                              "packet metadata bounds are not checked as Linux does",
-	"verifier_meta_access.c/meta_access_test6@priv":                               "packet metadata bounds are not checked as Linux does",
-	"verifier_mtu.c/tc_uninit_mtu@priv":                                           "uninitialised stack given to a helper that reads and writes it",
-	"verifier_ref_tracking.c/_64_bit_access_of_member@priv":                       "bpf_sock field sizes are not checked",
-	"verifier_var_off.c/zero_sized_access_max_out_of_bound@priv":                  "zero-sized variable-offset stack access bounds",
-}
+var knownAccepts = map[string]string{}
 
 // testWaggle measures waggle's verifier with Compare: against the
 // selftests' expected verdicts and, as root, against this kernel's. It

@@ -45,9 +45,10 @@ type Options struct {
 	// NoKernel leaves the kernel out even when this process could use
 	// it: no kernel verdicts, no comparison of runs.
 	NoKernel bool
-	// Known names the documented kernel difference (testdata/kernel-bugs)
-	// that explains why the verifier accepts p although the kernel
-	// rejected it with reason, or returns "". nil knows none.
+	// Known names the documented kernel difference (testdata/kernel-bugs,
+	// or a program the kernel refuses only for its own imprecision) that
+	// explains why the verifier accepts p although the kernel rejected it
+	// with reason, or returns "". nil knows none.
 	Known func(p *fuzzgen.PtrProgram, reason string) string
 	// MaxCases bounds the cases kept per list of the report; 0 means 20.
 	MaxCases int
