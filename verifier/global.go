@@ -499,44 +499,10 @@ func globalArgs(fn *btf.Func, kind *progtype.Kind) ([]globalArg, string) {
 }
 
 // skipModifiers skips typedefs and qualifiers (btf_type_skip_modifiers).
-func skipModifiers(t btf.Type) btf.Type {
-	for range 64 {
-		switch m := t.(type) {
-		case *btf.Typedef:
-			t = m.Type
-		case *btf.Volatile:
-			t = m.Type
-		case *btf.Const:
-			t = m.Type
-		case *btf.Restrict:
-			t = m.Type
-		case *btf.TypeTag:
-			t = m.Type
-		default:
-			return t
-		}
-	}
-	return t
-}
+func skipModifiers(t btf.Type) btf.Type { return btf.UnderlyingType(t) }
 
 // skipQualifiers skips qualifiers but stops at a typedef.
-func skipQualifiers(t btf.Type) btf.Type {
-	for range 64 {
-		switch m := t.(type) {
-		case *btf.Volatile:
-			t = m.Type
-		case *btf.Const:
-			t = m.Type
-		case *btf.Restrict:
-			t = m.Type
-		case *btf.TypeTag:
-			t = m.Type
-		default:
-			return t
-		}
-	}
-	return t
-}
+func skipQualifiers(t btf.Type) btf.Type { return btf.QualifiedType(t) }
 
 func isScalarType(t btf.Type) bool {
 	switch t.(type) {
