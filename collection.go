@@ -388,7 +388,7 @@ func (e *PrepareError) Unwrap() error { return e.Err }
 // CollectionOptions.Unverified, a check of its helper calls), the rewrite
 // of its context accesses, the link of its map references to the
 // collection's maps, and the engine. Each step runs once.
-func (c *Collection) prepare(p *Program) error {
+func (c *Collection) prepare(ctx context.Context, p *Program) error {
 	lp := p.lp
 	fail := func(err error) error { return &PrepareError{Program: lp.Name, Section: lp.Section, Err: err} }
 	if lp.Err != nil {
@@ -411,7 +411,7 @@ func (c *Collection) prepare(p *Program) error {
 	// addresses.
 	var pp *progtype.Program
 	if c.verify {
-		res, err := p.verify(context.Background(), kind, table)
+		res, err := p.verify(ctx, kind, table)
 		if err != nil {
 			return fail(err)
 		}

@@ -1,6 +1,7 @@
 package waggle_test
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/waggle-bpf/waggle"
 	"github.com/waggle-bpf/waggle/kernel"
+	"github.com/waggle-bpf/waggle/verifier"
 )
 
 //go:generate clang-19 -O2 -g -target bpf -mcpu=v3 -I/usr/include/x86_64-linux-gnu -ffile-prefix-map=$PWD=. -c testdata/prepare/prepare.c -o testdata/prepare/prepare.o
@@ -249,5 +251,30 @@ func TestCollection_attachTypes(t *testing.T) {
 		if (err == nil) != tc.loads {
 			t.Errorf("attach type %s: the kernel loads it: %v, want %v (%v)", tc.attach, err == nil, tc.loads, err)
 		}
+	}
+}
+
+// TestPrepareContext: a preparation whose context is done fails with the
+// context's error, not a verdict, and the program stays unprepared: runs
+// give that error.
+func TestPrepareContext(t *testing.T) {
+	coll, err := waggle.LoadCollection("examples/counter/counter.o", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer coll.Close()
+	var prog *waggle.Program
+	for _, p := range coll.Programs {
+		prog = p
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err = prog.PrepareContext(ctx)
+	var ve *verifier.Error
+	if !errors.Is(err, context.Canceled) || errors.As(err, &ve) {
+		t.Fatalf("PrepareContext(canceled) = %v; want context.Canceled and no verdict", err)
+	}
+	if _, err := prog.Run(&waggle.RunOptions{Data: make([]byte, 64)}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run after a stopped preparation: %v", err)
 	}
 }

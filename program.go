@@ -162,8 +162,14 @@ type RunOptions struct {
 // that the prog arrays it refers to hold, so that a run never pays for a
 // preparation; a tail call into one that failed ends the run with its
 // error.
-func (p *Program) Prepare() error {
-	if err := p.prepareSelf(); err != nil {
+func (p *Program) Prepare() error { return p.PrepareContext(context.Background()) }
+
+// PrepareContext is Prepare with a context that bounds the verification
+// (the verifier stops when ctx is done, and the program stays
+// unprepared with that error). The context of the first preparation
+// counts: a program is prepared once.
+func (p *Program) PrepareContext(ctx context.Context) error {
+	if err := p.prepareSelf(ctx); err != nil {
 		return err
 	}
 	p.reachOnce.Do(p.prepareReachable)
@@ -171,9 +177,9 @@ func (p *Program) Prepare() error {
 }
 
 // prepareSelf prepares the program alone, once.
-func (p *Program) prepareSelf() error {
+func (p *Program) prepareSelf(ctx context.Context) error {
 	p.once.Do(func() {
-		p.err = p.coll.prepare(p)
+		p.err = p.coll.prepare(ctx, p)
 		p.lp = nil
 	})
 	return p.err
@@ -199,7 +205,7 @@ func (p *Program) prepareReachable() {
 					continue
 				}
 				seen[t] = true
-				if t.prepareSelf() == nil {
+				if t.prepareSelf(context.Background()) == nil {
 					work = append(work, t)
 				}
 			}

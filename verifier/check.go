@@ -2,7 +2,6 @@ package verifier
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/verifier/scalar"
@@ -106,7 +105,7 @@ func (v *verifier) step() error {
 	}
 	if v.processed&4095 == 0 && v.ctx != nil {
 		if err := v.ctx.Err(); err != nil {
-			return &Error{Program: v.p.Name, Insn: pc, Msg: fmt.Sprintf("verification stopped: %v", err)}
+			return v.stopped(pc, err)
 		}
 	}
 	v.aux[pc].seen = true

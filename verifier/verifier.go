@@ -143,6 +143,9 @@ func Verify(ctx context.Context, p *Program, opts *Options) (res *Result, err er
 	if v.maxInsns <= 0 {
 		v.maxInsns = MaxInsns
 	}
+	if ctx != nil && ctx.Err() != nil {
+		return nil, v.stopped(0, ctx.Err())
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = v.errorf(v.insnIdx, "internal error: %v", r)
@@ -307,4 +310,10 @@ func (v *verifier) run() error {
 		}
 	}
 	return err
+}
+
+// stopped is the error of a verification its context ended: no verdict,
+// so not an *Error (it wraps the context's error, not ErrRejected).
+func (v *verifier) stopped(pc int, err error) error {
+	return fmt.Errorf("verifier: %s: verification stopped at insn %d after %d processed insns: %w", v.p.Name, pc, v.processed, err)
 }

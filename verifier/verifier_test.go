@@ -736,6 +736,46 @@ func TestVerify_path(t *testing.T) {
 	}
 }
 
+// TestVerify_stopped: a verification whose context ends gives no verdict:
+// the error wraps the context's, not ErrRejected, and is no *Error; a
+// long program stops within the processed instructions of one check.
+func TestVerify_stopped(t *testing.T) {
+	p := program(t, progtype.XDP, `
+		r0 = 0
+		exit`)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := verifier.Verify(ctx, p, nil)
+	var ve *verifier.Error
+	if !errors.Is(err, context.Canceled) || errors.Is(err, verifier.ErrRejected) || errors.As(err, &ve) {
+		t.Fatalf("canceled: %v; want an error wrapping context.Canceled and no verdict", err)
+	}
+	// A loop that takes long to converge, stopped while it runs.
+	long := program(t, progtype.XDP, `
+		r1 = 0
+		r1 += 1
+		if r1 < 100000 goto -2
+		r0 = 0
+		exit`)
+	ctx, cancel = context.WithCancel(context.Background())
+	var done int
+	opts := &verifier.Options{Log: writerFunc(func(b []byte) (int, error) {
+		if done++; done == 1000 {
+			cancel()
+		}
+		return len(b), nil
+	})}
+	_, err = verifier.Verify(ctx, long, opts)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled while running: %v", err)
+	}
+}
+
+// writerFunc is an io.Writer from a function.
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
 // TestVerify_log checks the kernel-style log line for line: the layout
 // is the kernel's level 2 log (TestVerifyLog_kernel in the root package
 // diffs it against the running kernel's).

@@ -159,7 +159,10 @@ func (e *env) runObject(path string, obj *loader.Object, f *objectFlags) error {
 	}
 	// Verify (and prepare) before the first packet: a rejected program
 	// is said once, with its explanation.
-	if err := prog.Prepare(); err != nil {
+	if err := prog.PrepareContext(f.context()); err != nil {
+		if f.context().Err() != nil && f.timeout > 0 {
+			return fmt.Errorf("%s: --timeout %v reached while verifying %s: %w", path, f.timeout, prog.Name(), err)
+		}
 		var ve *verifier.Error
 		if errors.As(err, &ve) {
 			fmt.Fprint(e.stderr, indent(ve.Explain()))

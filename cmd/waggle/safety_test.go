@@ -155,3 +155,12 @@ func TestRun_fastVerified(t *testing.T) {
 		t.Fatalf("fast mode printed\n%s\nchecked mode\n%s", fast, checked)
 	}
 }
+
+// TestRun_timeoutVerifying: --timeout bounds the verification too; a
+// timeout reached while verifying says so, and is not a rejection.
+func TestRun_timeoutVerifying(t *testing.T) {
+	code, out, stderr := runCLI(t, "", "run", "../../examples/counter/counter.o", "--pcap", "../../examples/traffic/traffic.pcap", "--timeout", "1ns")
+	if code == 0 || !strings.Contains(stderr, "--timeout 1ns reached while verifying") || strings.Contains(stderr, "--unverified runs it anyway") {
+		t.Fatalf("status %d, stdout %q, stderr %q", code, out, stderr)
+	}
+}
