@@ -147,7 +147,13 @@ func (v *verifier) checkShape() error {
 		if i+1 < len(list) {
 			end = list[i+1]
 		}
-		v.subprogs = append(v.subprogs, subprog{start: s, end: end, name: names[s], global: global[s]})
+		sp := subprog{start: s, end: end, name: names[s], global: global[s]}
+		for pc := s; pc < end; pc++ {
+			if ins := v.insns[pc]; ins.IsHelperCall() && ins.Imm == helpers.IDTailCall && !v.mid[pc] {
+				sp.tailCall = true
+			}
+		}
+		v.subprogs = append(v.subprogs, sp)
 	}
 	if v.subprogs[0].name == "" {
 		v.subprogs[0].name = v.p.Name
@@ -460,10 +466,20 @@ func (v *verifier) checkStackDepth() error {
 			}
 		}
 	}
-	round := func(d int) int { return (max(d, 1) + 31) / 32 * 32 }
+	// Frames are rounded to 16 bytes, as Linux rounds them for the JIT
+	// (round_up_stack_depth; its interpreter, which Debian's kernels
+	// never use, rounds to 32).
+	round := func(d int) int { return (d + 15) / 16 * 16 }
 	seen := map[[3]int]bool{}
 	var walk func(si, depth, total int, chain []int) error
 	walk = func(si, depth, total int, chain []int) error {
+		if si != 0 && v.subprogs[si].tailCall && total >= 256 {
+			// A tail call unwinds its own frame, not its callers':
+			// Linux keeps their stack under 256 bytes.
+			return &Error{Program: v.p.Name, Insn: v.subprogs[si].start,
+				Msg:  fmt.Sprintf("tail_calls are not allowed when call stack of previous frames is %d bytes. Too large", total),
+				Hint: "a function that tail-calls must be reached with less than 256 bytes on its callers' stacks"}
+		}
 		total += round(v.subprogs[si].stackDepth)
 		chain = append(chain, si)
 		if total > maxStack {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cilium/ebpf/btf"
 	"github.com/waggle-bpf/waggle/loader"
+	"github.com/waggle-bpf/waggle/maps"
 	"github.com/waggle-bpf/waggle/progtype"
 	"github.com/waggle-bpf/waggle/verifier"
 )
@@ -456,7 +457,7 @@ func TestVerify_globalStack(t *testing.T) {
 			r0 = 0
 			exit`), entry, fn{name: "f", start: 5, global: true})
 		_, err := verifier.Verify(context.Background(), p, nil)
-		if err == nil || !strings.Contains(err.Error(), "combined stack size of 2 calls is 576") {
+		if err == nil || !strings.Contains(err.Error(), "combined stack size of 2 calls is 560") {
 			t.Fatalf("got %v, want the combined stack refused", err)
 		}
 	})
@@ -496,5 +497,38 @@ func testCallChain(t *testing.T, depth, calls int, want string) {
 	_, err := verifier.Verify(context.Background(), p, nil)
 	if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
 		t.Fatalf("got %v, want %q", err, want)
+	}
+}
+
+// TestVerify_tailCallStack: a function that tail-calls must be reached
+// with less than 256 bytes on its callers' stacks (a tail call unwinds
+// only its own frame), as Linux requires.
+func TestVerify_tailCallStack(t *testing.T) {
+	for _, tc := range []struct {
+		depth int
+		want  string
+	}{
+		{240, ""},
+		{248, "tail_calls are not allowed when call stack of previous frames is 256 bytes. Too large"}, // 248 rounds up to 256
+	} {
+		p := withFuncs(program(t, progtype.SocketFilter, fmt.Sprintf(`
+			r0 = 0
+			*(u64 *)(r10 - %d) = r0
+			call pc+2
+			r0 = 0
+			exit
+			r2 = map_idx(2) ll
+			r3 = 0
+			call 12
+			r0 = 0
+			exit`, tc.depth)), fn{name: "prog", start: 0}, fn{name: "f", start: 5})
+		p.Maps = append(p.Maps, verifier.Map{Spec: maps.Spec{Name: "jmp", Type: maps.ProgArray, KeySize: 4, ValueSize: 4, MaxEntries: 4}, SpinLock: -1})
+		_, err := verifier.Verify(context.Background(), p, nil)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("callers' stack %d: %v", tc.depth, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("callers' stack %d: %v, want %q", tc.depth, err, tc.want)
+		}
 	}
 }

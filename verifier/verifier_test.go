@@ -209,6 +209,27 @@ func TestVerify(t *testing.T) {
 			exit
 			r0 = r1
 			exit`},
+		// Frames round to 16 bytes, as Linux rounds them for its JIT:
+		// 200 and 304 bytes fit in 512 (checked against Linux 6.18), 216
+		// and 296 do not.
+		{name: "combined stack of 512 bytes", typ: progtype.SocketFilter, src: `
+			r0 = 0
+			*(u64 *)(r10 - 200) = r0
+			call pc+2
+			r0 = 0
+			exit
+			r0 = 0
+			*(u64 *)(r10 - 304) = r0
+			exit`},
+		{name: "combined stack of 528 bytes", typ: progtype.SocketFilter, src: `
+			r0 = 0
+			*(u64 *)(r10 - 216) = r0
+			call pc+2
+			r0 = 0
+			exit
+			r0 = 0
+			*(u64 *)(r10 - 296) = r0
+			exit`, want: "combined stack size of 2 calls is 528. Too large"},
 		{name: "callee reads r6", typ: progtype.XDP, src: `
 			r6 = 3
 			call pc+2
