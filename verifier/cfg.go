@@ -14,8 +14,8 @@ import (
 // checkIntReturns is check_btf_func's rule for functions other than the
 // entry: one with LD_ABS or LD_IND (whose failure returns 0 from it) or a
 // tail call (which returns the callee's result from it) must return an
-// int or an enum by its BTF prototype. Functions without BTF are not
-// checked.
+// int or an enum by its BTF prototype. A program without BTF func info
+// may have neither outside its entry (check_abnormal_return).
 func (v *verifier) checkIntReturns() error {
 	protos := map[int]*btf.FuncProto{}
 	for _, f := range v.p.Funcs {
@@ -29,6 +29,21 @@ func (v *verifier) checkIntReturns() error {
 	for _, sp := range v.subprogs[1:] {
 		fp := protos[sp.start]
 		if fp == nil {
+			if len(protos) > 0 {
+				continue
+			}
+			for pc := sp.start; pc < sp.end; pc++ {
+				ins := v.insns[pc]
+				switch {
+				case v.mid[pc]:
+				case ins.Op.Class() == isa.ClassLD && (ins.Op.Mode() == isa.ModeABS || ins.Op.Mode() == isa.ModeIND):
+					return hinted(v.shapeErr(pc, "LD_ABS is not allowed in subprogs without BTF"),
+						"build with -g (BTF): a function using LD_ABS or LD_IND needs its prototype")
+				case ins.IsHelperCall() && ins.Imm == helpers.IDTailCall:
+					return hinted(v.shapeErr(pc, "tail_call is not allowed in subprogs without BTF"),
+						"build with -g (BTF): a function making a tail call needs its prototype")
+				}
+			}
 			continue
 		}
 		var ldAbs, tailCall bool

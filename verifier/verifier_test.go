@@ -489,12 +489,16 @@ const ldAbsSub = `
 
 // subprogReturns gives a program BTF for its entry and its subprogram at
 // slot 3, which returns ret.
-func subprogReturns(ret btf.Type) func(*verifier.Program) {
+func subprogReturns(ret btf.Type) func(*verifier.Program) { return subprogAt(3, ret) }
+
+// subprogAt gives a program BTF for its entry and its subprogram at slot
+// start, which returns ret.
+func subprogAt(start int, ret btf.Type) func(*verifier.Program) {
 	return func(p *verifier.Program) {
 		i32 := &btf.Int{Name: "int", Size: 4, Encoding: btf.Signed}
 		p.Funcs = []loader.Func{
 			{Name: "test", Start: 0, BTF: &btf.Func{Name: "test", Type: &btf.FuncProto{Return: i32}, Linkage: btf.GlobalFunc}},
-			{Name: "sub", Start: 3, BTF: &btf.Func{Name: "sub", Type: &btf.FuncProto{Return: ret}, Linkage: btf.StaticFunc}},
+			{Name: "sub", Start: start, BTF: &btf.Func{Name: "sub", Type: &btf.FuncProto{Return: ret}, Linkage: btf.StaticFunc}},
 		}
 	}
 }
@@ -660,7 +664,7 @@ func TestVerify_kernelDifferences(t *testing.T) {
 			r6 = r1
 			r0 = *(u32 *)skb[0]
 			r0 = 1
-			exit`, want: "R9 !read_ok"},
+			exit`, patch: subprogAt(5, &btf.Int{Name: "int", Size: 4, Encoding: btf.Signed}), want: "R9 !read_ok"},
 		{name: "LD_IND failure returns from a subprogram", typ: progtype.SocketFilter, src: `
 			call pc+4
 			if r0 != 0 goto +1
@@ -671,7 +675,7 @@ func TestVerify_kernelDifferences(t *testing.T) {
 			r7 = 0
 			r0 = *(u32 *)skb[r7 + 0]
 			r0 = 1
-			exit`, want: "R9 !read_ok"},
+			exit`, patch: subprogAt(5, &btf.Int{Name: "int", Size: 4, Encoding: btf.Signed}), want: "R9 !read_ok"},
 		{name: "LD_ABS in a subprogram, both returns safe", typ: progtype.SocketFilter, src: `
 			call pc+2
 			r0 = 0
@@ -679,7 +683,11 @@ func TestVerify_kernelDifferences(t *testing.T) {
 			r6 = r1
 			r0 = *(u32 *)skb[0]
 			r0 = 1
-			exit`},
+			exit`, patch: subprogReturns(&btf.Int{Name: "int", Size: 4, Encoding: btf.Signed})},
+		// Without BTF func info, no function but the entry may use LD_ABS
+		// (check_abnormal_return).
+		{name: "LD_ABS in a subprogram without BTF", typ: progtype.SocketFilter, src: ldAbsSub,
+			want: "LD_ABS is not allowed in subprogs without BTF"},
 		// ld_abs_void_subprog_reject: a function with LD_ABS must return
 		// int by its BTF, since a failed load returns 0 from it.
 		{name: "LD_ABS in a void subprogram", typ: progtype.SocketFilter, src: ldAbsSub,
