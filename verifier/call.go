@@ -87,12 +87,7 @@ func (v *verifier) checkHelperCall(ins isa.Instruction) error {
 				v.growStack(fr, -off)
 				s, k := byteAt(fr, off)
 				if s.spilled() {
-					for j := range s.kinds {
-						if s.kinds[j] == stackSpill {
-							s.kinds[j] = stackMisc
-						}
-					}
-					s.sp = nil
+					s.dropSpill()
 				}
 				s.kinds[k] = stackMisc
 			}

@@ -742,22 +742,12 @@ func (v *verifier) stackWrite(f *frame, off int, a access) error {
 		kind = stackZero
 	}
 	if s.spilled() {
-		for i := range s.kinds {
-			if s.kinds[i] == stackSpill {
-				s.kinds[i] = stackMisc
-			}
-		}
-		s.sp = nil
+		s.dropSpill()
 	}
 	for i := 0; i < a.size; i++ {
 		ss, k := byteAt(f, off+i)
 		if ss.spilled() && ss != s {
-			for j := range ss.kinds {
-				if ss.kinds[j] == stackSpill {
-					ss.kinds[j] = stackMisc
-				}
-			}
-			ss.sp = nil
+			ss.dropSpill()
 		}
 		ss.kinds[k] = kind
 	}
@@ -885,12 +875,7 @@ func (v *verifier) stackWriteVar(f *frame, lo, hi int, a access) {
 	for off := lo; off < hi; off++ {
 		s, k := byteAt(f, off)
 		if s.spilled() {
-			for j := range s.kinds {
-				if s.kinds[j] == stackSpill {
-					s.kinds[j] = stackMisc
-				}
-			}
-			s.sp = nil
+			s.dropSpill()
 		}
 		if zero && s.kinds[k] == stackZero {
 			continue

@@ -35,6 +35,17 @@ type slot struct {
 
 func (s *slot) spilled() bool { return s.kinds[7] == stackSpill }
 
+// dropSpill forgets the register spilled in the slot: its bytes become
+// data.
+func (s *slot) dropSpill() {
+	for i := range s.kinds {
+		if s.kinds[i] == stackSpill {
+			s.kinds[i] = stackMisc
+		}
+	}
+	s.sp = nil
+}
+
 // setSpill stores a copy of r as the slot's spilled register.
 func (s *slot) setSpill(r *reg) {
 	c := new(reg)
