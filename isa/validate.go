@@ -56,6 +56,23 @@ func (ins Instruction) Validate() error {
 // jump, so execution can never run past the end. Errors are *Error values
 // naming the slot index.
 func ValidateProgram(prog []Instruction) error {
+	return ValidateProgramWith(prog, ValidateOptions{})
+}
+
+// ValidateOptions relax ValidateProgramWith's checks for callers that make
+// them elsewhere.
+type ValidateOptions struct {
+	// FPWrites leaves writes to r10 (ErrReadOnlyFP) to the caller. Linux's
+	// verifier refuses them only on the paths that reach them
+	// (check_reg_arg with DST_OP), so a write to r10 in dead code loads;
+	// a verifier that walks the paths sets this and refuses the write
+	// where it is reached.
+	FPWrites bool
+}
+
+// ValidateProgramWith is ValidateProgram with some checks left to the
+// caller, as o says.
+func ValidateProgramWith(prog []Instruction, o ValidateOptions) error {
 	if len(prog) == 0 {
 		return &Error{Err: ErrEmpty}
 	}
@@ -63,7 +80,9 @@ func ValidateProgram(prog []Instruction) error {
 	second := make([]bool, len(prog))
 	for i := 0; i < len(prog); i++ {
 		ins := prog[i]
-		if err := ins.check(); err != nil {
+		// writesDst is each path's last check, so an instruction refused
+		// only for writing r10 is otherwise valid.
+		if err := ins.check(); err != nil && !(o.FPWrites && err.Err == ErrReadOnlyFP) {
 			err.Index, err.Insn = i, ins
 			return err
 		}

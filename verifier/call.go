@@ -770,23 +770,12 @@ func (v *verifier) checkExit() error {
 	pc := v.insnIdx
 	s := v.cur
 	f := s.cur()
-	r0, err := v.readReg(isa.R0)
-	if err != nil {
-		return err
-	}
-	if len(s.frames) > 1 {
-		if f.callback {
-			if r0.typ == scalarReg {
-				v.markPrecise(s, isa.R0)
-			}
-			if r0.typ != scalarReg {
-				return v.errorf(pc, "At callback return the register R0 is not a known value (%s)", r0.typeName())
-			}
-			if r0.v.SMin < int64(f.retMin) || r0.v.SMax > int64(f.retMax) {
-				return hinted(v.errorf(pc, "At callback return the register R0 has %s should have been in [%d, %d]", scalarRange(r0), f.retMin, f.retMax),
-					"return %d to %d from the callback", f.retMin, f.retMax)
-			}
-		}
+	if len(s.frames) > 1 && !f.callback {
+		// prepare_func_exit: a static function's r0 goes back to the
+		// caller as it is, set or not; the caller is refused if it reads
+		// an r0 that was never set (verifier/calls.c, "stack depth check
+		// using three frames").
+		r0 := v.reg(isa.R0)
 		if r0.typ == ptrStack && int(r0.frame) == len(s.frames)-1 {
 			return v.errorf(pc, "cannot return stack pointer to the caller")
 		}
@@ -796,17 +785,37 @@ func (v *verifier) checkExit() error {
 		for r := isa.R1; r <= isa.R5; r++ {
 			caller.regs[r] = reg{}
 		}
-		if f.callback {
-			// Back to the helper call: it may call the callback again,
-			// or return.
-			s.insn = f.callbackCall
-			caller.regs[isa.R0] = reg{}
-			// Restore the arguments so the call can be checked again.
-			return v.reenterCallback(s, f)
-		}
 		caller.regs[isa.R0] = ret
 		s.insn = f.callsite + 1
 		return nil
+	}
+	r0, err := v.readReg(isa.R0)
+	if err != nil {
+		return err
+	}
+	if len(s.frames) > 1 {
+		// A callback's r0 is checked against its range.
+		if r0.typ == scalarReg {
+			v.markPrecise(s, isa.R0)
+		}
+		if r0.typ != scalarReg {
+			return v.errorf(pc, "At callback return the register R0 is not a known value (%s)", r0.typeName())
+		}
+		if r0.v.SMin < int64(f.retMin) || r0.v.SMax > int64(f.retMax) {
+			return hinted(v.errorf(pc, "At callback return the register R0 has %s should have been in [%d, %d]", scalarRange(r0), f.retMin, f.retMax),
+				"return %d to %d from the callback", f.retMin, f.retMax)
+		}
+		s.frames = s.frames[:len(s.frames)-1]
+		caller := s.cur()
+		for r := isa.R1; r <= isa.R5; r++ {
+			caller.regs[r] = reg{}
+		}
+		// Back to the helper call: it may call the callback again, or
+		// return.
+		s.insn = f.callbackCall
+		caller.regs[isa.R0] = reg{}
+		// Restore the arguments so the call can be checked again.
+		return v.reenterCallback(s, f)
 	}
 	if len(s.refs) > 0 {
 		return hinted(v.errorf(pc, "Unreleased reference id=%d alloc_insn=%d", s.refs[0].id, s.refs[0].insn),

@@ -22,7 +22,8 @@ type access struct {
 	size   int
 	write  bool
 	sx     bool // sign-extending load
-	value  *reg // the stored register (nil for BPF_ST or loads)
+	value  *reg // a copy of the stored register (nil for BPF_ST or loads)
+	src    *reg // the stored register itself (BPF_STX), for spills to link with
 	imm    *int32
 	dst    isa.Register // the loaded register (loads)
 	atomic bool
@@ -55,7 +56,7 @@ func (v *verifier) checkStore(ins isa.Instruction) error {
 			return err
 		}
 		c := *val
-		a.value = &c
+		a.value, a.src = &c, val
 	} else {
 		imm := ins.Imm
 		a.imm = &imm
@@ -95,6 +96,13 @@ func (v *verifier) checkAtomic(ins isa.Instruction) error {
 	switch dst.typ {
 	case ptrCtx, ptrPacket, ptrPacketMeta, ptrFlowKeys, ptrSocket, ptrSockCommon, ptrTCPSock:
 		return v.errorf(pc, "BPF_ATOMIC stores into R%d %s is not allowed", ins.Dst, dst.typeName())
+	}
+	// check_atomic: a fetch writes the old value into src (r0 for
+	// cmpxchg), checked as a destination before the memory.
+	if op&isa.AtomicFetch != 0 && op != isa.AtomicCmpXchg {
+		if _, err := v.writeReg(ins.Src); err != nil {
+			return err
+		}
 	}
 	c := *src
 	a := access{base: ins.Dst, off: int(ins.Off), size: size, atomic: true}
@@ -708,15 +716,28 @@ func (v *verifier) stackWrite(f *frame, off int, a access) error {
 	}
 	aligned := off%8 == 0
 	val := a.value
+	if a.atomic {
+		// check_atomic writes with no value register: what the slot holds
+		// afterwards is the operation's result, unknown data, never the
+		// operand.
+		val = nil
+	}
 	if val != nil && val.typ == scalarReg && aligned && v.allowPtrLeaks {
 		r := *val
-		if r.v.UMax > 1<<(uint(a.size)*8)-1 && a.size < 8 {
+		if fits := a.size == 8 || r.v.UMax <= 1<<(uint(a.size)*8)-1; !fits {
+			// A narrowing spill breaks the link.
 			r.id = 0
+		} else if r.id == 0 && !r.v.IsConst() && a.src != nil {
+			// assign_scalar_id_before_mov: the register and its spilled
+			// copy are linked, so that a bounds check on a fill of the
+			// slot bounds the register too (and the other way).
+			r.id = v.nextID()
+			a.src.id = r.id
 		}
 		v.spill(f, spi, &r, a.size)
 		return nil
 	}
-	if val == nil && aligned && v.allowPtrLeaks {
+	if val == nil && a.imm != nil && aligned && v.allowPtrLeaks {
 		var r reg
 		r.setConst(uint64(int64(*a.imm)))
 		v.spill(f, spi, &r, a.size)

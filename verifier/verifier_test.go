@@ -201,7 +201,29 @@ func TestVerify(t *testing.T) {
 		{name: "divide by zero imm", typ: progtype.XDP, src: "r0 = 1\nr0 /= 0\nexit", want: "div by zero"},
 		{name: "pointer arithmetic 32", typ: progtype.XDP, src: "r1 = r10\nw1 += 4\nr0 = 0\nexit", want: "32-bit pointer arithmetic prohibited"},
 		{name: "pointer times", typ: progtype.XDP, src: "r1 = r10\nr1 *= 2\nr0 = 0\nexit", want: "pointer arithmetic with *= operator prohibited"},
-		{name: "fp read only", typ: progtype.XDP, src: "r10 = 0\nr0 = 0\nexit", want: "frame pointer r10 is read-only"},
+		{name: "fp read only", typ: progtype.XDP, src: "r10 = 0\nr0 = 0\nexit", want: "frame pointer is read only"},
+		// Linux refuses a write to r10 only where a path reaches it
+		// (verifier_bounds.c, bounds_deduct_positive_overlap).
+		{name: "fp write in dead code", typ: progtype.XDP, src: "r0 = 0\nif r0 == 0 goto +1\nr10 = 0\nexit"},
+		{name: "load into fp", typ: progtype.XDP, src: "r1 = 0\n*(u64 *)(r10 - 8) = r1\nr10 = *(u64 *)(r10 - 8)\nr0 = 0\nexit", want: "frame pointer is read only"},
+		{name: "lddw into fp", typ: progtype.XDP, src: "r10 = 0x100000000 ll\nr0 = 0\nexit", want: "frame pointer is read only"},
+		{name: "mov into fp", typ: progtype.XDP, src: "r1 = 0\nr10 = r1\nr0 = 0\nexit", want: "frame pointer is read only"},
+		{name: "bswap fp", typ: progtype.XDP, src: "r10 = bswap64 r10\nr0 = 0\nexit", want: "frame pointer is read only"},
+		// An atomic on a stack slot leaves unknown data there, not its
+		// operand: with the operand spilled, 10 + 5 would read as 5 and
+		// the division by r3 - 5 would pass as by zero... the other way.
+		{name: "atomic on spilled scalar", typ: progtype.XDP, src: `
+			r1 = 10
+			*(u64 *)(r10 - 8) = r1
+			r2 = 5
+			lock *(u64 *)(r10 - 8) += r2
+			r3 = *(u64 *)(r10 - 8)
+			r0 = 0
+			if r3 != 5 goto +1
+			exit
+			r0 = 1
+			exit`, logHas: "R3=scalar()"},
+		{name: "fetch into fp", typ: progtype.XDP, src: "r1 = 0\n*(u64 *)(r10 - 8) = r1\nr10 = atomic64_fetch_add((u64 *)(r10 - 8), r10)\nr0 = 0\nexit", want: "frame pointer is read only"},
 		{name: "local call", typ: progtype.XDP, src: `
 			r1 = 3
 			call pc+2

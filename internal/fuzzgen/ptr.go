@@ -976,7 +976,7 @@ func (g *pgen) stackSpill() {
 	v, bad := g.variant(
 		// uninit-read leaves the output uncomparable: rarer.
 		[]string{"ctx", "ctx", "stack-ptr", "stack-ptr", "bounded-scalar", "bounded-scalar", "scalar-32", "scalar-32", "uninit-read"},
-		[]string{"partial-spill-ptr", "clobbered-ptr", "misaligned-fill", "narrow-fill-bounds", "fill-past-frame"})
+		[]string{"partial-spill-ptr", "clobbered-ptr", "misaligned-fill", "narrow-fill-bounds", "fill-past-frame", "atomic-over-bounded"})
 	g.name("spill", v, bad)
 	slot := int16(stackSpill + 8*g.pick(7))
 	switch v {
@@ -1000,9 +1000,15 @@ func (g *pgen) stackSpill() {
 		g.e(movReg(isa.R2, isa.R10), alu64K(isa.ALUAdd, isa.R2, stackValue))
 		g.e(stx(isa.SizeDW, isa.R10, slot, isa.R2), ldx(isa.SizeDW, isa.R3, isa.R10, slot))
 		g.access(isa.R3, int16(8*g.pick(6)), isa.SizeDW, g.chance(2), isa.R4)
-	case "bounded-scalar", "scalar-32", "narrow-fill-bounds":
+	case "bounded-scalar", "scalar-32", "narrow-fill-bounds", "atomic-over-bounded":
 		g.e(movReg(isa.R2, rAcc), alu64K(isa.ALUAnd, isa.R2, 31))
 		switch v {
+		case "atomic-over-bounded":
+			// An atomic add on the spilled bound leaves a sum in the
+			// slot, not the bound: the fill is unknown.
+			g.e(stx(isa.SizeDW, isa.R10, slot, isa.R2), movImm(isa.R5, 40),
+				isa.Instruction{Op: memOp(isa.ClassSTX, isa.ModeATOMIC, isa.SizeDW), Dst: isa.R10, Src: isa.R5, Off: slot, Imm: int32(isa.AtomicAdd)},
+				ldx(isa.SizeDW, isa.R3, isa.R10, slot))
 		case "bounded-scalar":
 			g.e(stx(isa.SizeDW, isa.R10, slot, isa.R2), ldx(isa.SizeDW, isa.R3, isa.R10, slot))
 		case "scalar-32":
