@@ -896,6 +896,10 @@ func (v *verifier) stackWriteVar(f *frame, lo, hi int, a access) {
 	for off := lo; off < hi; off++ {
 		s, k := byteAt(f, off)
 		if s.spilled() {
+			// Zero over a spilled zero keeps it (check_stack_write_var_off).
+			if zero && s.kinds[k] == stackSpill && s.sp.typ == scalarReg && s.sp.v.IsConst() && s.sp.v.Var.Value == 0 {
+				continue
+			}
 			s.dropSpill()
 		}
 		if zero && s.kinds[k] == stackZero {

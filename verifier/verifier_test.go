@@ -223,6 +223,21 @@ func TestVerify(t *testing.T) {
 			exit
 			r0 = 1
 			exit`, logHas: "R3=scalar()"},
+		{name: "kfunc call in dead code", typ: progtype.XDP, src: "r0 = 1\nif r0 > 0 goto +1\ncall kfunc#0\nr0 = 0\nexit"},
+		{name: "kfunc call reached", typ: progtype.XDP, src: "r0 = 1\ncall kfunc#0\nr0 = 0\nexit", want: "kfuncs"},
+		// A variable-offset zero store keeps a spilled zero (bpf_st_mem.c).
+		{name: "var-off zero over spilled zero", typ: progtype.SkLookup, src: `
+			*(u64 *)(r10 - 16) = 0
+			*(u64 *)(r10 - 24) = 0
+			call 7
+			if r0 <= 16 goto +2
+			r0 = 0
+			exit
+			r0 -= 32
+			r0 += r10
+			*(u8 *)(r0 + 0) = 0
+			r0 = *(u32 *)(r10 - 20)
+			exit`},
 		{name: "fetch into fp", typ: progtype.XDP, src: "r1 = 0\n*(u64 *)(r10 - 8) = r1\nr10 = atomic64_fetch_add((u64 *)(r10 - 8), r10)\nr0 = 0\nexit", want: "frame pointer is read only"},
 		{name: "local call", typ: progtype.XDP, src: `
 			r1 = 3
