@@ -77,7 +77,7 @@ func Generic() Defs {
 		{ID: IDKtimeGetTAINs, Name: "ktime_get_tai_ns", Func: ktimeGetTAINs, Proto: Proto{Ret: RetInteger}},
 		{ID: IDJiffies64, Name: "jiffies64", Func: jiffies64, Proto: Proto{Ret: RetInteger}},
 		{ID: IDGetPrandomU32, Name: "get_prandom_u32", Func: getPrandomU32, Proto: Proto{Ret: RetInteger}},
-		{ID: IDGetSMPProcessorID, Name: "get_smp_processor_id", Func: getSMPProcessorID, Proto: Proto{Ret: RetInteger, RetBound: RetCPU}},
+		{ID: IDGetSMPProcessorID, Name: "get_smp_processor_id", Func: getSMPProcessorID, Proto: Proto{Ret: RetInteger, RetBound: RetCPU, Fastcall: true}},
 		{ID: IDGetNUMANodeID, Name: "get_numa_node_id", Func: getNUMANodeID, Proto: Proto{Ret: RetInteger}},
 		{ID: IDTracePrintk, Name: "trace_printk", Func: tracePrintk,
 			Proto: Proto{Ret: RetInteger, Args: []ArgType{ArgPtrToMem | ArgReadOnly, ArgConstSize}, GPLOnly: true}},

@@ -232,6 +232,11 @@ type Proto struct {
 	// waggle counts bpf_get_listener_sock too): the result holds the
 	// argument's reference, and releasing either releases both.
 	Cast bool
+	// Fastcall is allow_fastcall: the kernel inlines the helper keeping
+	// r1-r5 (bpf_get_smp_processor_id on x86-64), so the spills and fills
+	// clang's bpf_fastcall puts around a call of it may be dropped, and
+	// their stack with them (see the verifier's fastcall.go).
+	Fastcall bool
 	// Callback is set for helpers that call back into the program: which
 	// argument is the callback and what it receives and returns.
 	Callback *Callback

@@ -555,6 +555,7 @@ func (v *verifier) helperMem(rn isa.Register, r *reg, size int, uninit bool, met
 			return v.errorf(pc, "invalid variable-offset indirect access to stack R%d var_off=%s size=%d", rn, r.v.Var, size)
 		}
 		v.growStack(fr, int(-lo))
+		v.fastcallContract(int(r.frame), int(lo))
 		v.markReadRange(v.cur, int(r.frame), int(lo), int(hi))
 		if uninit {
 			meta.uninit = append(meta.uninit, uninitMem{r: *r, size: size})

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/waggle-bpf/waggle/helpers"
 	"github.com/waggle-bpf/waggle/isa"
@@ -91,7 +92,7 @@ type logState struct {
 func (v *verifier) logStart() {
 	l := &logState{w: v.log, all: true, from: -1}
 	v.lg = l
-	if v.opts.LogLevel == 1 {
+	if v.opts.LogLevel&3 == 1 {
 		l.level1 = true
 		l.pushed = make(map[*state]int)
 		return
@@ -499,6 +500,18 @@ func (v *verifier) logError(err error) {
 
 // logSummary is the last line.
 func (v *verifier) logSummary() {
+	if v.opts.LogLevel&4 != 0 {
+		// BPF_LOG_STATS (print_verification_stats).
+		v.lg.printf("verification time %d usec\n", time.Since(v.start).Microseconds())
+		b := []byte("stack depth ")
+		for i, sp := range v.subprogs {
+			if i > 0 {
+				b = append(b, '+')
+			}
+			b = strconv.AppendInt(b, int64(sp.stackDepth), 10)
+		}
+		v.lg.printf("%s\n", b)
+	}
 	v.lg.printf("processed %d insns (limit %d) max_states_per_insn %d total_states %d peak_states %d mark_read %d\n",
 		v.processed, MaxInsns, v.maxStatesPerInsn, v.totalStates, v.peakStates, 0)
 	v.lg.flush()

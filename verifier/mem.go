@@ -650,6 +650,7 @@ func (v *verifier) stackAccess(a access, p *reg, off int) (reg, error) {
 			return out, v.errorf(pc, "invalid variable-offset%s stack R%d var_off=%s off=%d size=%d", rw(a), a.base, p.v.Var, off, a.size)
 		}
 		v.growStack(fr, int(-lo))
+		v.fastcallContract(int(p.frame), int(lo))
 		if a.write {
 			v.markReadRange(v.cur, int(p.frame), int(lo), int(hi)+a.size)
 			v.stackWriteVar(fr, int(lo), int(hi)+a.size, a)
@@ -664,6 +665,7 @@ func (v *verifier) stackAccess(a access, p *reg, off int) (reg, error) {
 		return out, hinted(e, "the stack is 512 bytes below r10: offsets -512 to -1")
 	}
 	v.growStack(fr, -off)
+	v.fastcallContract(int(p.frame), off)
 	v.entry.sframe, v.entry.spi = int8(p.frame), int16((-off-1)/8)
 	if a.write {
 		if a.size == 8 && off%8 == 0 {

@@ -93,11 +93,13 @@ type Options struct {
 	// instruction with the registers and stack slots it used, the state
 	// where each path starts, the pruned paths ("safe") and the counts.
 	Log io.Writer
-	// LogLevel is the kernel's log level for Log: 2 (the default, and
-	// any value but 1) logs every path; 1 logs only the last path explored, as the
-	// kernel's level 1 does: the log of a path that ended well is taken
-	// back when the next one starts at its branch, so that a rejection
-	// shows the path to the error.
+	// LogLevel is the kernel's log level for Log, a set of bits: with 1
+	// and not 2, only the last path explored is logged, as the kernel's
+	// level 1 does (the log of a path that ended well is taken back when
+	// the next one starts at its branch, so that a rejection shows the
+	// path to the error); otherwise (2, the default) every path is. 4
+	// (BPF_LOG_STATS) adds the verification time and each function's
+	// stack depth ("stack depth 32+16") before the counts.
 	LogLevel int
 }
 
@@ -118,6 +120,11 @@ type Result struct {
 	// CtxAccesses are the slots that load or store through the context
 	// pointer: the accesses the rewrite converts.
 	CtxAccesses []int
+	// FastcallNops are the spills and fills of bpf_fastcall patterns that
+	// Linux removes, and whose stack StackDepth leaves out: an engine
+	// that sizes frames from StackDepth must drop them too (they are
+	// no-ops wherever helpers keep r1-r5).
+	FastcallNops []int
 	// Duration is how long the verification took.
 	Duration time.Duration
 }
@@ -138,7 +145,7 @@ func Verify(ctx context.Context, p *Program, opts *Options) (res *Result, err er
 	if err != nil {
 		return nil, err
 	}
-	v := &verifier{p: p, opts: opts, ctx: ctx, maxInsns: opts.MaxInsns, log: opts.Log,
+	v := &verifier{p: p, start: start, opts: opts, ctx: ctx, maxInsns: opts.MaxInsns, log: opts.Log,
 		allowUninit: !opts.Unprivileged && !opts.NoPerfmon, allowPtrLeaks: !opts.Unprivileged && !opts.NoPerfmon}
 	if v.maxInsns <= 0 {
 		v.maxInsns = MaxInsns
@@ -159,6 +166,7 @@ func Verify(ctx context.Context, p *Program, opts *Options) (res *Result, err er
 	for _, sp := range v.subprogs {
 		res.StackDepth = append(res.StackDepth, sp.stackDepth)
 	}
+	res.FastcallNops = v.fastcallNops
 	for i, a := range v.aux {
 		if a.ctxAccess {
 			res.CtxAccesses = append(res.CtxAccesses, i)
@@ -175,6 +183,12 @@ type subprog struct {
 	global     bool
 	// tailCall marks a function that calls bpf_tail_call.
 	tailCall bool
+	// fastcallOff is the lowest offset of the function's bpf_fastcall
+	// slots (math.MinInt16 once something else touched them), and
+	// keepFastcallStack says a pattern around a helper Linux does not
+	// inline keeps them (fastcall.go).
+	fastcallOff       int
+	keepFastcallStack bool
 }
 
 // insnAux is what the verifier learns about one slot
@@ -196,11 +210,17 @@ type insnAux struct {
 	// alu_limit).
 	aluState uint8
 	aluLimit uint32
+	// fastcallPattern marks a spill or fill of a bpf_fastcall pattern;
+	// fastcallSpills, on the call, counts the pairs Linux removes.
+	fastcallPattern bool
+	fastcallSpills  uint8
 }
 
 // checkpoint lists for one slot.
 type verifier struct {
 	p             *Program
+	start         time.Time
+	fastcallNops  []int
 	opts          *Options
 	ctx           context.Context
 	log           io.Writer
@@ -295,11 +315,13 @@ func (v *verifier) run() error {
 		v.logStart()
 	}
 	v.initGlobals()
+	v.markFastcall()
 	err := v.explore()
 	if err == nil {
 		err = v.verifyGlobals()
 	}
 	if err == nil {
+		v.fastcallNops = v.removeFastcall()
 		err = v.checkStackDepth()
 	}
 	if v.lg != nil {

@@ -76,8 +76,8 @@ Exits 0 only if every program was accepted.`,
 			if err != nil {
 				return fmt.Errorf("--target: %w", err)
 			}
-			if logLevel != 1 && logLevel != 2 {
-				return fmt.Errorf("--log-level is %d, want 1 or 2", logLevel)
+			if logLevel != 1 && logLevel != 2 && logLevel != 5 && logLevel != 6 {
+				return fmt.Errorf("--log-level is %d, want 1 or 2, plus 4 for the stack depths and time (5, 6)", logLevel)
 			}
 			f := &objectFlags{progType: progType}
 			lopts, err := f.loaderOptions()
@@ -166,7 +166,7 @@ Exits 0 only if every program was accepted.`,
 	fl.StringVar(&progType, "type", "", "program type of programs whose section names none ("+strings.Join(programTypeNames(), ", ")+")")
 	fl.StringVar(&target, "target", "user", "what the programs are verified for: "+strings.Join(progtype.TargetNames(), ", ")+" (waggle's runtime, upstream Linux 6.18, the running kernel)")
 	fl.BoolVar(&showLog, "log", false, "print a kernel-style log of every processed instruction")
-	fl.IntVar(&logLevel, "log-level", 2, "with --log: 2 logs every path, 1 only the last one (the path to an error), as the kernel's log levels")
+	fl.IntVar(&logLevel, "log-level", 2, "with --log: 2 logs every path, 1 only the last one (the path to an error), as the kernel's log levels; add 4 for the stack depths and time (BPF_LOG_STATS)")
 	fl.BoolVar(&unpriv, "unprivileged", false, "apply the rules for programs loaded without CAP_BPF")
 	fl.BoolVar(&asJSON, "json", false, "print one JSON object per program")
 	return cmd

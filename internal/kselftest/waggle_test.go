@@ -64,10 +64,15 @@ func waggleVerifier(s *Suite) func(Case) Verdict {
 		if p == nil {
 			return Verdict{Skip: "waggle has no program " + c.Program}
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
 		var log strings.Builder
-		opts := &verifier.Options{Unprivileged: c.Mode == Unprivileged, NoPerfmon: c.WithoutPerfmon(), Log: &log, Target: target,
+		// The log level the kernel gets: the case's, with the stats.
+		level := int(c.LogLevel) | 4
+		if c.LogLevel == 0 {
+			level = 2 | 4
+		}
+		opts := &verifier.Options{Unprivileged: c.Mode == Unprivileged, NoPerfmon: c.WithoutPerfmon(), Log: &log, LogLevel: level, Target: target,
 			// BPF_F_ANY_ALIGNMENT wins over BPF_F_STRICT_ALIGNMENT, as
 			// in bpf_check.
 			StrictAlignment: c.Flags&FlagStrictAlignment != 0 && c.Flags&FlagAnyAlignment == 0}
