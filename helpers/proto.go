@@ -228,8 +228,8 @@ type Proto struct {
 	// in verifier.c: bpf_tail_call takes prog arrays only).
 	MapTypes []maps.Type
 	// Cast helpers return their socket argument seen as another type
-	// (is_ptr_cast_function in verifier.c: bpf_sk_fullsock, bpf_tcp_sock;
-	// waggle counts bpf_get_listener_sock too): the result holds the
+	// (is_ptr_cast_function in verifier.c: bpf_sk_fullsock, bpf_tcp_sock,
+	// the bpf_skc_to_* casts; not bpf_get_listener_sock): the result holds the
 	// argument's reference, and releasing either releases both.
 	Cast bool
 	// Fastcall is allow_fastcall: the kernel inlines the helper keeping

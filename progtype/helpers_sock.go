@@ -316,7 +316,10 @@ var socketDefs = helpers.Defs{
 	{ID: idSkRelease, Name: "sk_release", Proto: protoSock, Func: SkRelease},
 	{ID: idSkFullsock, Name: "sk_fullsock", Proto: protoSockCast, Func: SkFullsock},
 	{ID: idTCPSock, Name: "tcp_sock", Proto: helpers.Proto{Ret: helpers.RetPtrToTCPSockOrNull, Args: protoSockCast.Args, Cast: true}, Func: TCPSock},
-	{ID: idGetListenerSock, Name: "get_listener_sock", Proto: protoSockCast, Func: GetListenerSock},
+	// The listener is no cast: it holds no reference (listening sockets
+	// are freed after an RCU grace period), so it stays usable after its
+	// argument is released and may not be released itself.
+	{ID: idGetListenerSock, Name: "get_listener_sock", Proto: helpers.Proto{Ret: helpers.RetPtrToSocketOrNull, Args: protoSockCast.Args}, Func: GetListenerSock},
 	{ID: idGetSocketCookie, Name: "get_socket_cookie", Proto: protoCtx, Func: GetSocketCookie},
 	{ID: idGetSocketUID, Name: "get_socket_uid", Proto: protoCtx, Func: GetSocketUID},
 	{ID: idGetNetnsCookie, Name: "get_netns_cookie", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx | helpers.ArgMaybeNull}}, Func: GetNetnsCookie},

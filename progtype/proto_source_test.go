@@ -323,10 +323,6 @@ func parseFacts(t *testing.T, src string) kernelFacts {
 	for _, m := range funcIDRE.FindAllStringSubmatch(funcBody(t, src, "static bool is_ptr_cast_function("), -1) {
 		f.cast[m[1]] = true
 	}
-	// waggle's verifier keeps the reference through bpf_get_listener_sock
-	// too (stricter than 6.12's is_ptr_cast_function: releasing the
-	// socket invalidates the listener's pointer).
-	f.cast["get_listener_sock"] = true
 	for name, body := range caseGroups(funcBody(t, src, "static int do_refine_retval_range(")) {
 		switch {
 		case strings.Contains(body, "msize_max_value"):
