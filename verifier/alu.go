@@ -106,7 +106,9 @@ func (v *verifier) checkALU(ins isa.Instruction) error {
 		}
 		return v.ptrALU(ins, dst, dst, &off, wide)
 	}
-	// Both scalars: the result is no longer a copy of anything.
+	// Both scalars: the result is no longer a copy of anything, unless it
+	// is one plus a constant ("r1 = r2; r1 += 4", addConst).
+	linkID, linkOff := v.linkedAdd(ins, dst, &off, wide)
 	dst.id = 0
 	if minus, zero, ok := scalar.Fork(op, dst.v, off.v); ok {
 		// maybe_fork_scalars: explore dst = 0 apart, from this insn.
@@ -118,7 +120,45 @@ func (v *verifier) checkALU(ins isa.Instruction) error {
 	}
 	nv := scalar.ALU(op, wide, ins.Off, ins.Imm, false, dst.v, off.v)
 	dst.setScalar(nv)
+	if linkID != 0 {
+		dst.id, dst.off = linkID, linkOff
+	}
 	return nil
+}
+
+// linkedAdd is the BPF_ADD_CONST part of adjust_reg_min_max_vals (Linux
+// 6.18 with its stable fixes): the id and offset dst keeps after "dst +=
+// c" or "dst -= c" when it is linked and not yet offset, or 0.
+func (v *verifier) linkedAdd(ins isa.Instruction, dst, src *reg, wide bool) (uint32, int32) {
+	op := ins.Op.ALUOp()
+	if v.opts.Unprivileged || op != isa.ALUAdd && op != isa.ALUSub || dst.id == 0 || dst.id&addConst != 0 ||
+		ins.Op.Source() == isa.SourceX && ins.Src == ins.Dst {
+		return 0, 0
+	}
+	var c int64
+	flag := addConst64
+	if wide {
+		if !src.v.IsConst() {
+			return 0, 0
+		}
+		c = int64(src.v.Var.Value)
+		if c < math.MinInt32 || c > math.MaxInt32 {
+			return 0, 0
+		}
+	} else {
+		// The link holds only for a dst whose upper half was zero.
+		if !src.v.Var.Subreg().IsConst() || dst.v.UMax > math.MaxUint32 {
+			return 0, 0
+		}
+		c, flag = int64(int32(uint32(src.v.Var.Value))), addConst32
+	}
+	if op == isa.ALUSub {
+		if c == math.MinInt32 {
+			return 0, 0
+		}
+		c = -c
+	}
+	return dst.id | flag, int32(c)
 }
 
 // mov is the register form of BPF_MOV.
@@ -145,17 +185,13 @@ func (v *verifier) mov(ins isa.Instruction, dst, src *reg, wide bool) error {
 	// A copy of an unknown scalar is linked to it: a bounds check on one
 	// applies to both.
 	if wide && !sx {
-		if src.id == 0 && !src.v.IsConst() {
-			src.id = v.nextID()
-		}
+		v.idBeforeMov(src)
 		*dst = *src
 		return nil
 	}
 	id := uint32(0)
 	if !wide && !sx && src.v.UMax <= math.MaxUint32 && !src.v.IsConst() {
-		if src.id == 0 {
-			src.id = v.nextID()
-		}
+		v.idBeforeMov(src)
 		id = src.id
 	}
 	nv := scalar.ALU(isa.ALUMov, wide, ins.Off, 0, false, scalar.Unknown(), src.v)

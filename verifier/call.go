@@ -66,6 +66,17 @@ func (v *verifier) checkHelperCall(ins isa.Instruction) error {
 	if id == helpers.IDTailCall && len(v.cur.refs) > 0 {
 		return v.errorf(pc, "tail_call would lead to reference leak")
 	}
+	if id == helpers.IDTailCall && v.opts.Unprivileged && meta.mapIdx >= 0 {
+		// record_func_map and do_misc_fixups: an unprivileged tail call
+		// bounds its index against one prog array, so every path must
+		// bring the same one.
+		a := &v.aux[pc]
+		if a.tailMap != 0 && a.tailMap != meta.mapIdx+1 {
+			return hinted(v.errorf(pc, "tail_call abusing map_ptr"),
+				"unprivileged programs must tail-call through one prog array per call site: make a call per array")
+		}
+		a.tailMap = meta.mapIdx + 1
+	}
 	if meta.release != 0 {
 		if !v.hasRef(v.cur, meta.release) {
 			return v.errorf(pc, "release reference id=%d not found", meta.release)

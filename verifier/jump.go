@@ -83,10 +83,16 @@ func (v *verifier) checkCondJump(ins isa.Instruction) error {
 			v.markPrecise(s, ins.Src)
 		}
 	}
-	if x && dst.typ == scalarReg && src.typ == scalarReg {
-		v.linkJump(s, dst.id, src.id)
-	} else if dst.typ == scalarReg {
-		v.linkJump(s, dst.id)
+	if outcome == scalar.Maybe {
+		// Both sides follow: the registers linked to the operands.
+		switch {
+		case x && dst.typ == scalarReg && src.typ == scalarReg:
+			v.linkJump(s, src.id, dst.id)
+		case x && src.typ == scalarReg:
+			v.linkJump(s, src.id)
+		case dst.typ == scalarReg:
+			v.linkJump(s, dst.id)
+		}
 	}
 	switch outcome {
 	case scalar.Always:
@@ -242,11 +248,29 @@ func (v *verifier) syncLinked(s *state, r *reg) {
 	if r.id == 0 || r.typ != scalarReg {
 		return
 	}
-	val, id := r.v, r.id
+	known := *r
+	base := known.id &^ addConst
 	s.forEachReg(func(o *reg) {
-		if o.typ == scalarReg && o.id == id {
-			o.v = val
+		if o == r || o.typ != scalarReg || o.id&^addConst != base {
+			return
 		}
+		if o.id&addConst == 0 && known.id&addConst == 0 || o.id&addConst == known.id&addConst && o.off == known.off {
+			o.v = known.v
+			return
+		}
+		if o.id&addConst|known.id&addConst == addConst {
+			// One added in 32 bits, the other in 64: the difference of
+			// their constants does not relate them.
+			return
+		}
+		// The same number plus another constant, in 32 bits where
+		// either added in 32 bits (their base is below 2^32).
+		delta := int64(o.off) - int64(known.off)
+		nv := scalar.ALU(isa.ALUAdd, true, 0, 0, false, known.v, scalar.Const(uint64(delta)))
+		if (o.id|known.id)&addConst32 != 0 {
+			nv = scalar.ALU(isa.ALUMov, false, 0, 0, false, scalar.Unknown(), nv)
+		}
+		o.v = nv
 	})
 }
 

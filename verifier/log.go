@@ -659,7 +659,11 @@ func (r *reg) appendFormat(b []byte, v *verifier, frameNo int) []byte {
 		sep = true
 	}
 	if r.id != 0 {
-		item("id=" + strconv.FormatUint(uint64(r.id), 10))
+		id := "id=" + strconv.FormatUint(uint64(r.id&^addConst), 10)
+		if r.id&addConst != 0 && r.typ == scalarReg {
+			id += fmt.Sprintf("%+d", r.off)
+		}
+		item(id)
 	}
 	if r.ref != 0 {
 		item("ref_obj_id=" + strconv.FormatUint(uint64(r.ref), 10))

@@ -476,6 +476,14 @@ func (v *verifier) ctxAccess(a access, p *reg, off int) (reg, error) {
 		e := v.errorf(pc, "invalid bpf_context access off=%d size=%d", off, a.size)
 		return out, hinted(e, "%v", err)
 	}
+	if v.opts.Unprivileged && kind.Type() == progtype.CgroupSKB {
+		// cg_skb_is_valid_access: the packet and a written tstamp need
+		// CAP_BPF.
+		if f := kind.Context().Field(off); f != nil && (f.Name == "data" || f.Name == "data_end" || a.write && f.Name == "tstamp") {
+			return out, hinted(v.errorf(pc, "invalid bpf_context access off=%d size=%d", off, a.size),
+				"cgroup_skb programs need CAP_BPF to read the packet (data, data_end) or to write tstamp")
+		}
+	}
 	aux := &v.aux[pc]
 	aux.ctxAccess = true
 	if a.write {
@@ -728,13 +736,13 @@ func (v *verifier) stackWrite(f *frame, off int, a access) error {
 		r := *val
 		if fits := a.size == 8 || r.v.UMax <= 1<<(uint(a.size)*8)-1; !fits {
 			// A narrowing spill breaks the link.
-			r.id = 0
-		} else if r.id == 0 && !r.v.IsConst() && a.src != nil {
-			// assign_scalar_id_before_mov: the register and its spilled
-			// copy are linked, so that a bounds check on a fill of the
-			// slot bounds the register too (and the other way).
-			r.id = v.nextID()
-			a.src.id = r.id
+			r.id, r.off = 0, 0
+		} else if a.src != nil {
+			// The register and its spilled copy are linked, so that a
+			// bounds check on a fill of the slot bounds the register too
+			// (and the other way).
+			v.idBeforeMov(a.src)
+			r.id, r.off = a.src.id, a.src.off
 		}
 		v.spill(f, spi, &r, a.size)
 		return nil
@@ -819,7 +827,7 @@ func (v *verifier) stackRead(f *frame, off int, a access) (reg, error) {
 				out = *s.sp
 				out.precise = spi < 64 && f.spillPrecise&(1<<uint(spi)) != 0
 				if a.size < 8 && out.v.UMax > 1<<(uint(a.size)*8)-1 {
-					out.id = 0
+					out.id, out.off = 0, 0
 				}
 			} else {
 				spills, zeros := 0, 0
@@ -857,6 +865,11 @@ func (v *verifier) stackRead(f *frame, off int, a access) (reg, error) {
 			if s.kinds[i] != stackSpill {
 				return out, v.errorf(pc, "corrupted spill memory")
 			}
+		}
+		if a.atomic && s.sp.isPointer() && !v.allowPtrLeaks {
+			// An atomic reads the slot as a number.
+			return out, hinted(v.errorf(pc, "leaking pointer from stack off %d", off),
+				"an atomic operation would turn the saved pointer into a number, which unprivileged programs may not see")
 		}
 		out = *s.sp
 		out.precise = spi < 64 && f.spillPrecise&(1<<uint(spi)) != 0

@@ -392,26 +392,50 @@ func (v *verifier) backtrackInsn(e *histEntry, b *backtrack) bool {
 	return true
 }
 
+// maxLinked is how many registers and slots one conditional jump keeps
+// linked (LINKED_REGS_MAX).
+const maxLinked = 6
+
 // linkJump records in the history entry of the conditional jump being
 // processed the registers and spilled slots of s linked to the scalars
-// with the given ids, when there are at least two.
+// with the given ids, when there are at least two (collect_linked_regs,
+// in its order: the innermost frame first, registers before slots, each
+// id in turn). Past maxLinked, the others lose their link.
 func (v *verifier) linkJump(s *state, ids ...uint32) {
 	start := len(v.links)
 	out := v.links
 	for _, id := range ids {
+		id &^= addConst
 		if id == 0 {
 			continue
 		}
-		for f, fr := range s.frames {
+		for f := len(s.frames) - 1; f >= 0; f-- {
+			fr := s.frames[f]
 			for r := 0; r < int(isa.R10); r++ {
-				if fr.regs[r].typ == scalarReg && fr.regs[r].id == id {
-					out = append(out, linkRef{frame: int8(f), reg: int8(r)})
+				o := &fr.regs[r]
+				if o.typ != scalarReg || o.id&^addConst != id {
+					continue
 				}
+				if len(out)-start == maxLinked {
+					o.id, o.off = 0, 0
+					continue
+				}
+				out = append(out, linkRef{frame: int8(f), reg: int8(r)})
 			}
 			for spi := range fr.stack {
-				if spi < 64 && fr.stack[spi].spilled() && fr.stack[spi].sp.typ == scalarReg && fr.stack[spi].sp.id == id {
-					out = append(out, linkRef{frame: int8(f), reg: -1, spi: int16(spi)})
+				sl := &fr.stack[spi]
+				if !sl.spilled() || sl.sp.typ != scalarReg || sl.sp.id&^addConst != id {
+					continue
 				}
+				if len(out)-start == maxLinked || spi >= 64 {
+					fr.own()
+					sl = &fr.stack[spi]
+					c := *sl.sp
+					c.id, c.off = 0, 0
+					sl.setSpill(&c)
+					continue
+				}
+				out = append(out, linkRef{frame: int8(f), reg: -1, spi: int16(spi)})
 			}
 		}
 	}
@@ -493,7 +517,7 @@ func widenReg(old, cur *reg) {
 	if old.typ != scalarReg || cur.typ != scalarReg || old.precise || cur.precise {
 		return
 	}
-	if old.v == cur.v && old.id == cur.id {
+	if old.v == cur.v && old.id == cur.id && old.off == cur.off {
 		return
 	}
 	cur.setUnknown()

@@ -74,6 +74,36 @@ type reg struct {
 
 func (r *reg) isPointer() bool { return r.typ != notInit && r.typ != scalarReg }
 
+// The flags of the id of a scalar that is a linked register plus a
+// constant: after "r1 = r2; r1 += 4", r1 has r2's id with addConst64 and
+// off 4, so that a bounds check on r2 bounds r1 too, 4 higher (and the
+// other way); "w1 += 4" on a copy of a 32-bit r2 gives addConst32, and r1
+// is r2 + 4 zero-extended from 32 bits. Compilers emit the pattern for
+// loop counters and lengths. Linux 6.18 (BPF_ADD_CONST64/32, with the
+// 2026 stable fixes) takes constants from -2^31 to 2^31-1, added or
+// subtracted.
+const (
+	addConst64 uint32 = 1 << 31
+	addConst32 uint32 = 1 << 30
+	addConst          = addConst64 | addConst32
+)
+
+// idBeforeMov is assign_scalar_id_before_mov: a scalar about to be copied
+// (a register move, a spill) gets an id, so that the copy is linked to it;
+// a register that is a linked one plus a constant loses that link first,
+// as an offset of an offset cannot be kept.
+func (v *verifier) idBeforeMov(r *reg) {
+	if r.typ != scalarReg {
+		return
+	}
+	if r.id&addConst != 0 {
+		r.id, r.off = 0, 0
+	}
+	if r.id == 0 && !r.v.IsConst() {
+		r.id = v.nextID()
+	}
+}
+
 func (r *reg) isPkt() bool { return r.typ == ptrPacket || r.typ == ptrPacketMeta }
 
 func (r *reg) isNull() bool { return r.typ == scalarReg && r.v.IsConst() && r.v.Var.Value == 0 }

@@ -256,7 +256,12 @@ func (m *idMap) scalarID(old, cur uint32) bool {
 		// A fresh, unique id stands for "linked to nothing".
 		cur = ^uint32(0) - uint32(len(m.cur))
 	}
-	return m.check(old, cur)
+	if !m.check(old, cur) {
+		return false
+	}
+	// A linked register plus a constant is linked to the others of its
+	// base id: the bases must pair too.
+	return old&addConst == 0 || m.check(old&^addConst, cur&^addConst)
 }
 
 // covers reports whether every concrete state cur stands for is one that
@@ -335,6 +340,12 @@ func (v *verifier) regCovers(rold, rcur *reg, m *idMap) bool {
 		}
 		if !rold.precise && !m.exact {
 			return true
+		}
+		// Linked plus a constant and plainly linked are different links;
+		// plus a constant, the constants must agree.
+		if rold.id&addConst != 0 && (rcur.id&addConst != rold.id&addConst || rold.off != rcur.off) ||
+			rold.id != 0 && rold.id&addConst == 0 && rcur.id&addConst != 0 {
+			return false
 		}
 		return rcur.v.Within(rold.v) && m.scalarID(rold.id, rcur.id)
 	}

@@ -107,6 +107,10 @@ type Options struct {
 // (BPF_COMPLEXITY_LIMIT_INSNS).
 const MaxInsns = 1_000_000
 
+// maxUnprivInsns is the most instructions a program loaded without
+// CAP_BPF may have (BPF_MAXINSNS).
+const maxUnprivInsns = 4096
+
 // Result is what a verification found.
 type Result struct {
 	// Processed counts processed instructions, as the kernel's
@@ -214,6 +218,9 @@ type insnAux struct {
 	// fastcallSpills, on the call, counts the pairs Linux removes.
 	fastcallPattern bool
 	fastcallSpills  uint8
+	// tailMap is, for an unprivileged bpf_tail_call, 1 + the index of
+	// the prog array the paths so far called through.
+	tailMap int32
 }
 
 // checkpoint lists for one slot.
@@ -298,6 +305,11 @@ func (v *verifier) run() error {
 	}
 	if len(p.Insns) > MaxInsns {
 		return &Error{Insn: -1, Msg: fmt.Sprintf("program is too large (%d insns): at most %d", len(p.Insns), MaxInsns)}
+	}
+	if v.opts.Unprivileged && len(p.Insns) > maxUnprivInsns {
+		// bpf_prog_load refuses it (E2BIG) before the verifier runs.
+		return &Error{Insn: -1, Msg: fmt.Sprintf("program is too large (%d insns): at most %d without CAP_BPF", len(p.Insns), maxUnprivInsns),
+			Hint: "split the program with tail calls, or load it with CAP_BPF"}
 	}
 	v.insns = p.Insns
 	v.aux = make([]insnAux, len(v.insns))

@@ -59,6 +59,7 @@ func TestVerify(t *testing.T) {
 		hint string
 		// logHas and logLacks are what the log must and must not show.
 		logHas, logLacks string
+		unpriv           bool
 	}{
 		{name: "return 0", typ: progtype.XDP, src: "r0 = 0\nexit"},
 		{name: "r0 unset", typ: progtype.XDP, src: "exit", want: "R0 !read_ok"},
@@ -238,6 +239,10 @@ func TestVerify(t *testing.T) {
 			*(u8 *)(r0 + 0) = 0
 			r0 = *(u32 *)(r10 - 20)
 			exit`},
+		{name: "unprivileged cgroup_skb data", typ: progtype.CgroupSKB, unpriv: true, src: "r2 = *(u32 *)(r1 + 76)\nr0 = 1\nexit", want: "invalid bpf_context access off=76 size=4"},
+		{name: "cgroup_skb data", typ: progtype.CgroupSKB, src: "r2 = *(u32 *)(r1 + 76)\nr0 = 1\nexit"},
+		{name: "unprivileged too large", typ: progtype.SocketFilter, unpriv: true, src: strings.Repeat("r0 = 0\n", 4096) + "exit", want: "at most 4096 without CAP_BPF"},
+		{name: "privileged 4097 insns", typ: progtype.SocketFilter, src: strings.Repeat("r0 = 0\n", 4096) + "exit"},
 		{name: "fetch into fp", typ: progtype.XDP, src: "r1 = 0\n*(u64 *)(r10 - 8) = r1\nr10 = atomic64_fetch_add((u64 *)(r10 - 8), r10)\nr0 = 0\nexit", want: "frame pointer is read only"},
 		{name: "local call", typ: progtype.XDP, src: `
 			r1 = 3
@@ -432,7 +437,7 @@ func TestVerify(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := program(t, tt.typ, tt.src)
 			var log bytes.Buffer
-			res, err := verifier.Verify(context.Background(), p, &verifier.Options{Log: &log, MaxInsns: 100000})
+			res, err := verifier.Verify(context.Background(), p, &verifier.Options{Log: &log, MaxInsns: 100000, Unprivileged: tt.unpriv})
 			if tt.want == "" {
 				if err != nil {
 					t.Fatalf("rejected: %v\n%s", err, log.String())
