@@ -106,6 +106,9 @@ func (v *verifier) checkALU(ins isa.Instruction) error {
 		}
 		return v.ptrALU(ins, dst, dst, &off, wide)
 	}
+	if err := v.sanitizeVal(ins); err != nil {
+		return err
+	}
 	// Both scalars: the result is no longer a copy of anything, unless it
 	// is one plus a constant ("r1 = r2; r1 += 4", addConst).
 	linkID, linkOff := v.linkedAdd(ins, dst, &off, wide)

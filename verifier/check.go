@@ -2,6 +2,7 @@ package verifier
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/verifier/scalar"
@@ -109,6 +110,10 @@ func (v *verifier) step() error {
 		}
 	}
 	v.aux[pc].seen = true
+	if s.speculative && v.aux[pc].nospec {
+		// A barrier stands before pc: speculation stops there.
+		return errPathDone
+	}
 	ins := v.insns[pc]
 	v.entry = histEntry{insn: int32(pc), frame: int8(len(s.frames) - 1), sframe: -1}
 	if v.lg != nil {
@@ -150,7 +155,27 @@ func (v *verifier) step() error {
 	if err == nil {
 		v.record(s, v.entry)
 	}
+	if err != nil && err != errPathDone && s.speculative && recoverableWithNospec(err) {
+		// Linux 6.17 on: what only a mispredicted path would do is
+		// prevented with a speculation barrier (nospec) before pc, not
+		// refused; later speculative paths stop there too. waggle's
+		// engines do not speculate, so the barrier has nothing to emit.
+		v.aux[pc].nospec = true
+		v.aux[pc].aluState, v.aux[pc].aluLimit = 0, 0
+		return errPathDone
+	}
 	return err
+}
+
+// recoverableWithNospec is error_recoverable_with_nospec: the refusals
+// (EPERM, EACCES, EINVAL) a speculation barrier can stand in for, not the
+// budget, the verifier's own faults or a stopped context.
+func recoverableWithNospec(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	return !strings.HasPrefix(e.Msg, "BPF program is too large") && !strings.HasPrefix(e.Msg, "internal error")
 }
 
 // isStateVisited looks for a checkpoint at pc that covers the current

@@ -29,6 +29,7 @@ const (
 	aluSanitizeDst
 	aluNegValue
 	aluImmediate
+	aluNonPointer
 )
 
 // ptrLimit is retrieve_ptr_limit: how far the pointer may move in the
@@ -130,6 +131,24 @@ func (v *verifier) sanitizePtr(ins isa.Instruction, ptr, off *reg, ptrIsDst bool
 	spec.cur().regs[ins.Dst] = *orig
 	v.push(spec, true)
 	return 0
+}
+
+// sanitizeVal is sanitize_val_alu: an unprivileged add or sub of two
+// registers holding numbers is marked so, and may not be an instruction
+// that moves a pointer on another path (its mask would apply to both).
+func (v *verifier) sanitizeVal(ins isa.Instruction) error {
+	if !v.opts.Unprivileged || ins.Op.Source() == isa.SourceK {
+		return nil
+	}
+	if op := ins.Op.ALUOp(); op != isa.ALUAdd && op != isa.ALUSub {
+		return nil
+	}
+	a := &v.aux[v.insnIdx]
+	if a.aluState != 0 && (a.aluState != aluNonPointer || a.aluLimit != 0) {
+		return v.sanitizeErr(ins, sanitizePaths, false)
+	}
+	a.aluState, a.aluLimit = aluNonPointer, 0
+	return nil
 }
 
 // sanitizeErr is sanitize_err: the refusal for a reason.

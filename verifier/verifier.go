@@ -218,6 +218,10 @@ type insnAux struct {
 	// fastcallSpills, on the call, counts the pairs Linux removes.
 	fastcallPattern bool
 	fastcallSpills  uint8
+	// nospec marks a speculation barrier before the instruction: a
+	// speculative path was refused there (Linux 6.17's Spectre v1
+	// fallback), so speculative paths stop there.
+	nospec bool
 	// tailMap is, for an unprivileged bpf_tail_call, 1 + the index of
 	// the prog array the paths so far called through.
 	tailMap int32
