@@ -278,6 +278,30 @@ func (v *verifier) regionAccess(a access, p *reg, off int, size int64, what stri
 	return nil
 }
 
+// specialFields is the end of check_map_access: no access to size bytes
+// at off from the map value p, by an instruction or a helper, may touch a
+// field only helpers handle (its struct bpf_spin_lock or struct
+// bpf_timer). The access is already known to be inside the value.
+func (v *verifier) specialFields(m *Map, p *reg, off, size int) error {
+	lo, hi := int64(off)+p.v.SMin, int64(off)+int64(p.v.UMax)+int64(size)
+	// Linux checks the fields in the order of their offsets.
+	type field struct {
+		off, size int
+		name      string
+	}
+	fields := [2]field{{m.SpinLock, 4, "bpf_spin_lock"}, {m.Timer, 16, "bpf_timer"}}
+	if m.Timer >= 0 && m.Timer < m.SpinLock {
+		fields[0], fields[1] = fields[1], fields[0]
+	}
+	for _, f := range fields {
+		if f.off >= 0 && lo < int64(f.off+f.size) && int64(f.off) < hi {
+			return hinted(v.errorf(v.insnIdx, "%s cannot be accessed directly by load/store", f.name),
+				"the struct %s at offset %d of the value is for its helpers only: access the other fields", f.name, f.off)
+		}
+	}
+	return nil
+}
+
 // mapAccess is check_map_access, and a load from a frozen read-only map.
 func (v *verifier) mapAccess(a access, p *reg, off int) (reg, error) {
 	pc := v.insnIdx
@@ -301,12 +325,6 @@ func (v *verifier) mapAccess(a access, p *reg, off int) (reg, error) {
 	if (!a.write || a.atomic) && m.WriteOnly && p.typ == ptrMapValue {
 		return out, v.errorf(pc, "read from map forbidden, value_size=%d off=%d size=%d", size, off, a.size)
 	}
-	if lk := m.SpinLock; lk >= 0 && p.typ == ptrMapValue {
-		lo, hi := int64(off)+p.v.SMin, int64(off)+int64(p.v.UMax)+int64(a.size)
-		if p.v.SMin >= 0 && lo < int64(lk)+4 && hi > int64(lk) {
-			return out, v.errorf(pc, "bpf_spin_lock cannot be accessed directly by load/store")
-		}
-	}
 	err := v.regionAccess(a, p, off, size, what, func(o int) string {
 		if p.typ == ptrMapKey {
 			return fmt.Sprintf("invalid access to map key, key_size=%d off=%d size=%d", size, o, a.size)
@@ -315,6 +333,11 @@ func (v *verifier) mapAccess(a access, p *reg, off int) (reg, error) {
 	})
 	if err != nil {
 		return out, err
+	}
+	if p.typ == ptrMapValue {
+		if err := v.specialFields(m, p, off, a.size); err != nil {
+			return out, err
+		}
 	}
 	if a.write {
 		return out, nil

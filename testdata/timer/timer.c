@@ -1,0 +1,329 @@
+// SPDX-License-Identifier: GPL-2.0
+//
+// timer arms bpf_timer callbacks, rightly and wrongly, for the verifier:
+// TestVerify_kernel compares waggle's verdict on every program with the
+// running kernel's, and TestVerifyTimer_messages (timer_linux_test.go)
+// checks waggle's messages are Linux's. A timer callback is an async
+// callback: it runs later, on its own stack, with (map, key, value) of
+// the timer's map, and must return 0.
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#define CLOCK_MONOTONIC 1
+
+struct elem {
+	__u64 counter;
+	struct bpf_timer t; /* at offset 8 */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, struct elem);
+} tarr SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, struct elem);
+} tarr2 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16);
+	__type(key, __u32);
+	__type(value, struct elem);
+} thash SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16);
+	__type(key, __u32);
+	__type(value, struct elem);
+} tlru SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, __u64);
+} plain SEC(".maps");
+
+struct locked {
+	__u64 counter;
+	struct bpf_spin_lock l;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct locked);
+} lockmap SEC(".maps");
+
+/* The callbacks: static functions, their address taken (BPF_PSEUDO_FUNC). */
+
+static int cb_count(void *map, __u32 *key, struct elem *val)
+{
+	val->counter += *key + 1;
+	return 0;
+}
+
+static int cb_ret1(void *map, __u32 *key, struct elem *val)
+{
+	val->counter++;
+	return 1;
+}
+
+static int cb_rearm(void *map, __u32 *key, struct elem *val)
+{
+	/* A callback may start its own timer again. */
+	bpf_timer_start(&val->t, 1000000, 0);
+	return 0;
+}
+
+static int cb_store_timer(void *map, __u32 *key, struct elem *val)
+{
+	/* The callback may not write its timer's bytes either. */
+	*(volatile __u64 *)&val->t = 0;
+	return 0;
+}
+
+static int cb_lookup(void *map, __u32 *key, struct elem *val)
+{
+	/* The map pointer is the timer's map: it may look up in it. */
+	__u32 k = 1;
+	struct elem *e = bpf_map_lookup_elem(map, &k);
+
+	if (e)
+		e->counter = val->counter;
+	return 0;
+}
+
+/* Correct uses. */
+
+SEC("xdp")
+int timer_array_ok(struct xdp_md *ctx)
+{
+	__u32 k = 0;
+	struct elem *v = bpf_map_lookup_elem(&tarr, &k);
+
+	if (!v)
+		return XDP_PASS;
+	v->counter++;
+	bpf_timer_init(&v->t, &tarr, CLOCK_MONOTONIC);
+	bpf_timer_set_callback(&v->t, cb_count);
+	bpf_timer_start(&v->t, 1000, 0);
+	return XDP_PASS;
+}
+
+SEC("tc")
+int timer_hash_ok(struct __sk_buff *skb)
+{
+	__u32 k = skb->len & 3;
+	struct elem init = {}, *v;
+
+	bpf_map_update_elem(&thash, &k, &init, BPF_NOEXIST);
+	v = bpf_map_lookup_elem(&thash, &k);
+	if (!v)
+		return 0;
+	if (bpf_timer_init(&v->t, &thash, CLOCK_MONOTONIC) && v->counter > 10) {
+		bpf_timer_cancel(&v->t);
+		return 0;
+	}
+	bpf_timer_set_callback(&v->t, cb_rearm);
+	bpf_timer_start(&v->t, 5000, 0);
+	return 0;
+}
+
+SEC("socket")
+int timer_socket_ok(struct __sk_buff *skb)
+{
+	__u32 k = 2;
+	struct elem *v = bpf_map_lookup_elem(&tlru, &k);
+
+	if (!v)
+		return 0;
+	bpf_timer_init(&v->t, &tlru, CLOCK_MONOTONIC);
+	bpf_timer_set_callback(&v->t, cb_lookup);
+	return bpf_timer_start(&v->t, 0, 0) ? 0 : skb->len;
+}
+
+SEC("xdp")
+int timer_two_callbacks(struct xdp_md *ctx)
+{
+	__u32 k = 1;
+	struct elem *v = bpf_map_lookup_elem(&tarr, &k);
+	long r;
+
+	if (!v)
+		return XDP_PASS;
+	bpf_timer_init(&v->t, &tarr, CLOCK_MONOTONIC);
+	if (ctx->data_end - ctx->data > 64)
+		r = bpf_timer_set_callback(&v->t, cb_count);
+	else
+		r = bpf_timer_set_callback(&v->t, cb_lookup);
+	/* bpf_timer_set_callback returns a number the caller may test. */
+	if (r)
+		return XDP_DROP;
+	return XDP_PASS;
+}
+
+/* Incorrect uses. */
+
+SEC("tracepoint/syscalls/sys_enter_nanosleep")
+int timer_tracing(void *ctx)
+{
+	__u32 k = 0;
+	struct elem *v = bpf_map_lookup_elem(&tarr, &k);
+
+	if (v)
+		bpf_timer_init(&v->t, &tarr, CLOCK_MONOTONIC);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_nanosleep")
+int lock_tracing(void *ctx)
+{
+	__u32 k = 0;
+	struct locked *v = bpf_map_lookup_elem(&lockmap, &k);
+
+	if (v)
+		v->counter++;
+	return 0;
+}
+
+SEC("socket")
+int lock_socket(struct __sk_buff *skb)
+{
+	__u32 k = 0;
+	struct locked *v = bpf_map_lookup_elem(&lockmap, &k);
+
+	if (v)
+		v->counter++;
+	return 0;
+}
+
+SEC("xdp")
+int timer_var_off(struct xdp_md *ctx)
+{
+	__u32 k = 0;
+	struct elem *v = bpf_map_lookup_elem(&tarr, &k);
+	__u32 i = bpf_get_prandom_u32() & 8;
+
+	if (!v)
+		return XDP_PASS;
+	bpf_timer_init((struct bpf_timer *)((char *)v + i), &tarr, CLOCK_MONOTONIC);
+	return XDP_PASS;
+}
+
+SEC("xdp")
+int timer_wrong_off(struct xdp_md *ctx)
+{
+	__u32 k = 0;
+	struct elem *v = bpf_map_lookup_elem(&tarr, &k);
+
+	if (!v)
+		return XDP_PASS;
+	bpf_timer_init((struct bpf_timer *)&v->counter, &tarr, CLOCK_MONOTONIC);
+	return XDP_PASS;
+}
+
+SEC("xdp")
+int timer_no_timer(struct xdp_md *ctx)
+{
+	__u32 k = 0;
+	__u64 *v = bpf_map_lookup_elem(&plain, &k);
+
+	if (!v)
+		return XDP_PASS;
+	bpf_timer_init((struct bpf_timer *)v, &plain, CLOCK_MONOTONIC);
+	return XDP_PASS;
+}
+
+SEC("xdp")
+int timer_other_map(struct xdp_md *ctx)
+{
+	__u32 k = 0;
+	struct elem *v = bpf_map_lookup_elem(&tarr, &k);
+
+	if (!v)
+		return XDP_PASS;
+	bpf_timer_init(&v->t, &tarr2, CLOCK_MONOTONIC);
+	return XDP_PASS;
+}
+
+SEC("xdp")
+int timer_cb_ret1(struct xdp_md *ctx)
+{
+	__u32 k = 0;
+	struct elem *v = bpf_map_lookup_elem(&tarr, &k);
+
+	if (!v)
+		return XDP_PASS;
+	bpf_timer_init(&v->t, &tarr, CLOCK_MONOTONIC);
+	bpf_timer_set_callback(&v->t, cb_ret1);
+	return XDP_PASS;
+}
+
+SEC("xdp")
+int timer_store(struct xdp_md *ctx)
+{
+	__u32 k = 0;
+	struct elem *v = bpf_map_lookup_elem(&tarr, &k);
+
+	if (!v)
+		return XDP_PASS;
+	*(volatile __u64 *)((char *)&v->t + 8) = 1;
+	return XDP_PASS;
+}
+
+SEC("xdp")
+int timer_load(struct xdp_md *ctx)
+{
+	__u32 k = 0;
+	struct elem *v = bpf_map_lookup_elem(&tarr, &k);
+
+	if (!v)
+		return XDP_PASS;
+	return *(volatile __u32 *)((char *)&v->t + 4) ? XDP_DROP : XDP_PASS;
+}
+
+SEC("xdp")
+int timer_cb_store(struct xdp_md *ctx)
+{
+	__u32 k = 0;
+	struct elem *v = bpf_map_lookup_elem(&tarr, &k);
+
+	if (!v)
+		return XDP_PASS;
+	bpf_timer_init(&v->t, &tarr, CLOCK_MONOTONIC);
+	bpf_timer_set_callback(&v->t, cb_store_timer);
+	return XDP_PASS;
+}
+
+SEC("tc")
+int timer_helper_value(struct __sk_buff *skb)
+{
+	__u32 k = 0;
+	struct elem *v = bpf_map_lookup_elem(&tarr, &k);
+
+	if (!v)
+		return 0;
+	/* A helper reading the whole value reads the timer's bytes. */
+	bpf_map_update_elem(&tarr2, &k, v, BPF_ANY);
+	return 0;
+}
+
+SEC("xdp")
+int timer_on_stack(struct xdp_md *ctx)
+{
+	struct bpf_timer t = {};
+
+	bpf_timer_init(&t, &tarr, CLOCK_MONOTONIC);
+	return XDP_PASS;
+}
+
+char _license[] SEC("license") = "GPL";
