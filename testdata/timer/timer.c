@@ -326,4 +326,204 @@ int timer_on_stack(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 
+/* Callbacks calling on: themselves, functions, bpf_loop. */
+
+static int cb_self(void *map, __u32 *key, struct elem *val)
+{
+	/* Arms itself again: a new entry into the callback, no loop. */
+	bpf_timer_set_callback(&val->t, cb_self);
+	bpf_timer_start(&val->t, 1000, 0);
+	return 0;
+}
+
+static __attribute__((noinline)) int bump(struct elem *val, __u32 by)
+{
+	val->counter += by;
+	return val->counter > 100;
+}
+
+static int cb_calls(void *map, __u32 *key, struct elem *val)
+{
+	if (bump(val, *key))
+		val->counter = 0;
+	return 0;
+}
+
+static long step(__u64 i, __u64 *sum)
+{
+	*sum += i;
+	return 0;
+}
+
+static int cb_loop(void *map, __u32 *key, struct elem *val)
+{
+	/* A callback called now, on the timer callback's own stack. */
+	__u64 sum = 0;
+
+	bpf_loop(8, step, &sum, 0);
+	val->counter = sum;
+	return 0;
+}
+
+static int cb_loop_value(void *map, __u32 *key, struct elem *val)
+{
+	/* bpf_loop's context must be on the stack. */
+	bpf_loop(8, step, val, 0);
+	return 0;
+}
+
+static int cb_ret_key(void *map, __u32 *key, struct elem *val)
+{
+	return *key;
+}
+
+static int cb_ret_ptr(void *map, __u32 *key, struct elem *val)
+{
+	return (long)val;
+}
+
+#define ARM(name, cb)                                                \
+	SEC("xdp")                                                   \
+	int name(struct xdp_md *ctx)                                 \
+	{                                                            \
+		__u32 k = 3;                                         \
+		struct elem *v = bpf_map_lookup_elem(&tarr, &k);     \
+                                                                     \
+		if (!v)                                              \
+			return XDP_PASS;                             \
+		bpf_timer_init(&v->t, &tarr, CLOCK_MONOTONIC);       \
+		bpf_timer_set_callback(&v->t, cb);                   \
+		bpf_timer_start(&v->t, 1000, 0);                     \
+		return XDP_PASS;                                     \
+	}
+
+ARM(timer_self_rearm, cb_self)
+ARM(timer_cb_calls, cb_calls)
+ARM(timer_cb_loop, cb_loop)
+ARM(timer_cb_loop_value, cb_loop_value)
+ARM(timer_cb_ret_key, cb_ret_key)
+ARM(timer_cb_ret_ptr, cb_ret_ptr)
+
+/* A value with both a lock and a timer. */
+
+struct both {
+	struct bpf_spin_lock l; /* at 0 */
+	__u32 pad;
+	struct bpf_timer t; /* at 8 */
+	__u64 n;            /* at 24 */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, struct both);
+} bothmap SEC(".maps");
+
+static int cb_both(void *map, __u32 *key, struct both *val)
+{
+	bpf_spin_lock(&val->l);
+	val->n++;
+	bpf_spin_unlock(&val->l);
+	return 0;
+}
+
+SEC("tc")
+int timer_lock_ok(struct __sk_buff *skb)
+{
+	__u32 k = 0;
+	struct both *v = bpf_map_lookup_elem(&bothmap, &k);
+
+	if (!v)
+		return 0;
+	bpf_timer_init(&v->t, &bothmap, CLOCK_MONOTONIC);
+	bpf_timer_set_callback(&v->t, cb_both);
+	bpf_spin_lock(&v->l);
+	v->n = 0;
+	bpf_spin_unlock(&v->l);
+	return 0;
+}
+
+SEC("tc")
+int timer_lock_store(struct __sk_buff *skb)
+{
+	__u32 k = 0;
+	struct both *v = bpf_map_lookup_elem(&bothmap, &k);
+
+	if (!v)
+		return 0;
+	/* Bytes 0-15 hold the lock and half the timer: the lock, at the
+	 * lower offset, is named. */
+	bpf_skb_load_bytes(skb, 0, v, 16);
+	return 0;
+}
+
+SEC("tc")
+int timer_locked_call(struct __sk_buff *skb)
+{
+	__u32 k = 0;
+	struct both *v = bpf_map_lookup_elem(&bothmap, &k);
+
+	if (!v)
+		return 0;
+	bpf_spin_lock(&v->l);
+	bpf_timer_start(&v->t, 10, 0);
+	bpf_spin_unlock(&v->l);
+	return 0;
+}
+
+/* Inner maps holding timers: each lookup of the outer map is its own. */
+
+struct inner {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct elem);
+};
+
+struct inner inner0 SEC(".maps"), inner1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__array(values, struct inner);
+} outer SEC(".maps") = {
+	.values = { &inner0, &inner1 },
+};
+
+SEC("xdp")
+int timer_inner_ok(struct xdp_md *ctx)
+{
+	__u32 k = 0;
+	void *in = bpf_map_lookup_elem(&outer, &k);
+	struct elem *v;
+
+	if (!in)
+		return XDP_PASS;
+	v = bpf_map_lookup_elem(in, &k);
+	if (!v)
+		return XDP_PASS;
+	bpf_timer_init(&v->t, in, CLOCK_MONOTONIC);
+	bpf_timer_set_callback(&v->t, cb_lookup);
+	return XDP_PASS;
+}
+
+SEC("xdp")
+int timer_inner_mismatch(struct xdp_md *ctx)
+{
+	__u32 k0 = 0, k1 = 1;
+	void *in0 = bpf_map_lookup_elem(&outer, &k0);
+	void *in1 = bpf_map_lookup_elem(&outer, &k1);
+	struct elem *v;
+
+	if (!in0 || !in1)
+		return XDP_PASS;
+	v = bpf_map_lookup_elem(in0, &k0);
+	if (!v)
+		return XDP_PASS;
+	bpf_timer_init(&v->t, in1, CLOCK_MONOTONIC);
+	return XDP_PASS;
+}
+
 char _license[] SEC("license") = "GPL";
