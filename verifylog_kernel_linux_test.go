@@ -15,6 +15,7 @@ import (
 
 	"github.com/waggle-bpf/waggle"
 	"github.com/waggle-bpf/waggle/kernel"
+	"github.com/waggle-bpf/waggle/progtype"
 	"github.com/waggle-bpf/waggle/verifier"
 )
 
@@ -87,7 +88,7 @@ func TestVerifyLog_kernel(t *testing.T) {
 				continue
 			}
 			var wlog bytes.Buffer
-			_, werr := coll.Programs[n].Verify(context.Background(), &verifier.Options{Log: &wlog})
+			_, werr := coll.Programs[n].Verify(context.Background(), &verifier.Options{Log: &wlog, Target: progtype.TargetHost})
 			var pe *waggle.PrepareError
 			if errors.As(werr, &pe) {
 				t.Logf("%s %s: not compared: waggle cannot prepare it: %v", path, n, werr)
@@ -103,7 +104,7 @@ func TestVerifyLog_kernel(t *testing.T) {
 				// Level 1: the path to the error.
 				k1, _, err := kernelLog(spec, n, ebpf.LogLevelBranch)
 				var w1 bytes.Buffer
-				coll.Programs[n].Verify(context.Background(), &verifier.Options{Log: &w1, LogLevel: 1})
+				coll.Programs[n].Verify(context.Background(), &verifier.Options{Log: &w1, LogLevel: 1, Target: progtype.TargetHost})
 				if err == nil {
 					k, w := normaliseLog(k1), normaliseLog(w1.String())
 					c := commonLines(k, w)

@@ -817,6 +817,10 @@ func (v *verifier) enterAsyncCallback(ins isa.Instruction, cb *helpers.Callback,
 			r.setPointer(ptrMapKey)
 		case helpers.CallbackMapValue:
 			r.setPointer(ptrMapValue)
+			// Linux 6.18 gives the value an id of its own (its log
+			// prints R3=map_value(id=N,...)); it tells the value's
+			// bpf_spin_lock apart.
+			r.id = v.nextID()
 		default:
 			return v.errorf(pc, "async callbacks of bpf_%s are not supported yet", helpers.Name(ins.Imm))
 		}
