@@ -1,0 +1,137 @@
+package verifier_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/waggle-bpf/waggle/asm"
+	"github.com/waggle-bpf/waggle/maps"
+	"github.com/waggle-bpf/waggle/progtype"
+	"github.com/waggle-bpf/waggle/verifier"
+)
+
+// timerProgram builds an XDP program for target linux with map 0 an
+// array whose 24-byte values hold a struct bpf_timer at offset 8 and map
+// 1 an array of the same shape without BTF.
+func timerProgram(t testing.TB, src string) *verifier.Program {
+	t.Helper()
+	insns, err := asm.Parse(src)
+	if err != nil {
+		t.Fatalf("assemble: %v", err)
+	}
+	kind, err := progtype.Lookup(progtype.XDP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := maps.Spec{Type: maps.Array, KeySize: 4, ValueSize: 24, MaxEntries: 4}
+	timers, nobtf := spec, spec
+	timers.Name, nobtf.Name = "timers", "nobtf"
+	return &verifier.Program{Name: "test", Insns: insns, Kind: kind, GPL: true, Maps: []verifier.Map{
+		{Spec: timers, SpinLock: -1, Timer: 8},
+		{Spec: nobtf, SpinLock: -1, Timer: -1, NoBTF: true},
+	}}
+}
+
+// timerArm looks up key 0 of map 0 into r6, bpf_timer_init's it and sets
+// the callback at label cb. %MAP% is the map bpf_timer_init is given.
+const timerArm = `
+	r2 = 0
+	*(u32 *)(r10 - 12) = r2
+	r2 = r10
+	r2 += -12
+	r1 = map_idx(0) ll
+	call 1
+	if r0 == 0 goto out
+	r6 = r0
+	r1 = r0
+	r1 += 8
+	r2 = map_idx(0) ll
+	r3 = 1
+	call 169
+	r1 = r6
+	r1 += 8
+	r2 = func(cb) ll
+	call 170
+out:
+	r0 = 0
+	exit
+cb:
+`
+
+// TestVerifyTimer checks the rules of bpf_timer_* and of the timer
+// callback that programs built from C cannot show (timer.c, compared with
+// the kernel by TestVerify_kernel and TestVerifyTimer_messages, shows the
+// others): the callback's own stack, a map without BTF, the callback's
+// registers and the log's async_cb.
+func TestVerifyTimer(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		src       string
+		noPerfmon bool
+		want      string // "" for accepted, else a substring of the error
+		logHas    string
+	}{
+		{name: "callback", src: timerArm + "r0 = 0\nexit", logHas: "R1=map_ptr(map=timers,ks=4,vs=24) R2=map_key(map=timers,ks=4,vs=24) R3=map_value(id=1,map=timers,ks=4,vs=24) R10=fp0 async_cb"},
+		{name: "callback touches key and value", src: timerArm + "r1 = *(u32 *)(r2 + 0)\n*(u64 *)(r3 + 0) = r1\nr1 = *(u64 *)(r3 + 0)\nr0 = 0\nexit"},
+		{name: "callback r4 unset", src: timerArm + "r0 = r4\nexit", want: "R4 !read_ok"},
+		{name: "callback writes its timer", src: timerArm + "r1 = 0\n*(u32 *)(r3 + 20) = r1\nr0 = 0\nexit", want: "bpf_timer cannot be accessed directly by load/store"},
+		{name: "callback returns r1", src: timerArm + "r0 = r1\nexit", want: "At async callback return the register R0 is not a known value (map_ptr)"},
+		{name: "callback returns 2", src: timerArm + "r0 = 2\nexit", want: "At async callback return the register R0 has smin=2 smax=2 should have been in [0, 0]"},
+		// The caller's stack is not the callback's: without CAP_PERFMON
+		// reading a slot the callback never wrote is refused, though the
+		// caller wrote it.
+		{name: "callback reads the caller's stack", noPerfmon: true,
+			src: "r1 = 7\n*(u64 *)(r10 - 8) = r1\n" + timerArm + "r0 = *(u64 *)(r10 - 8)\nr0 = 0\nexit", want: "invalid read from stack"},
+		{name: "caller's stack kept", noPerfmon: true,
+			src: "r1 = 7\n*(u64 *)(r10 - 8) = r1\n" + timerArm + "r1 = 1\n*(u64 *)(r10 - 8) = r1\nr0 = *(u64 *)(r10 - 8)\nr0 = 0\nexit"},
+		{name: "no BTF", src: strings.Replace(strings.Replace(timerArm, "r1 = map_idx(0) ll\n\tcall 1", "r1 = map_idx(1) ll\n\tcall 1", 1), "r2 = map_idx(0)", "r2 = map_idx(1)", 1) + "r0 = 0\nexit",
+			want: "map 'nobtf' has to have BTF in order to use bpf_timer"},
+		{name: "timer_start before init is the helper's business", src: `
+			r2 = 0
+			*(u32 *)(r10 - 4) = r2
+			r2 = r10
+			r2 += -4
+			r1 = map_idx(0) ll
+			call 1
+			if r0 == 0 goto +5
+			r1 = r0
+			r1 += 8
+			r2 = 0
+			r3 = 0
+			call 171
+			r0 = 0
+			exit`},
+		// Key 7 is past the array's end: the lookup may fail.
+		{name: "timer pointer may be NULL", src: `
+			r2 = 7
+			*(u32 *)(r10 - 4) = r2
+			r2 = r10
+			r2 += -4
+			r1 = map_idx(0) ll
+			call 1
+			r1 = r0
+			call 172
+			r0 = 0
+			exit`, want: "R1 type=map_value_or_null expected=map_value"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var log bytes.Buffer
+			_, err := verifier.Verify(context.Background(), timerProgram(t, tc.src),
+				&verifier.Options{Target: progtype.TargetLinux, NoPerfmon: tc.noPerfmon, Log: &log})
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("rejected: %v\n%s", err, log.String())
+			case tc.want != "" && !errors.Is(err, verifier.ErrRejected):
+				t.Fatalf("got %v, want a rejection with %q", err, tc.want)
+			case tc.want != "" && !strings.Contains(err.Error(), tc.want):
+				t.Fatalf("error %q, want %q", err, tc.want)
+			}
+			if tc.logHas != "" && !strings.Contains(log.String(), tc.logHas) {
+				t.Errorf("the log lacks %q:\n%s", tc.logHas, log.String())
+			}
+		})
+	}
+}
