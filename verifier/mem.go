@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/cilium/ebpf/btf"
+
 	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/maps"
 	"github.com/waggle-bpf/waggle/progtype"
@@ -582,8 +584,26 @@ func (v *verifier) checkLoadImm64(lo, hi isa.Instruction) error {
 		dst.mapIdx = int32(idx)
 		dst.off = int32(off)
 	case isa.PseudoFunc:
+		// A callback is a static function of a program with BTF func
+		// info (check_ld_imm).
+		t := pc + 1 + int(lo.Imm)
+		hasInfo, static := false, false
+		for _, f := range v.p.Funcs {
+			if f.BTF != nil {
+				hasInfo = true
+				if f.Start == t {
+					static = f.BTF.Linkage == btf.StaticFunc
+				}
+			}
+		}
+		if !hasInfo {
+			return hinted(v.errorf(pc, "missing btf func_info"), "build with -g: Linux takes callbacks only from programs with BTF")
+		}
+		if !static {
+			return hinted(v.errorf(pc, "callback function not static"), "make the callback a static function")
+		}
 		dst.setPointer(ptrFunc)
-		dst.mapIdx = int32(pc + 1 + int(lo.Imm))
+		dst.mapIdx = int32(t)
 	default:
 		return v.errorf(pc, "lddw with src %d (kernel symbols, map file descriptors) is not supported", lo.Src)
 	}

@@ -7,7 +7,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cilium/ebpf/btf"
+
 	"github.com/waggle-bpf/waggle/asm"
+	"github.com/waggle-bpf/waggle/isa"
+	"github.com/waggle-bpf/waggle/loader"
 	"github.com/waggle-bpf/waggle/maps"
 	"github.com/waggle-bpf/waggle/progtype"
 	"github.com/waggle-bpf/waggle/verifier"
@@ -29,10 +33,40 @@ func timerProgram(t testing.TB, src string) *verifier.Program {
 	spec := maps.Spec{Type: maps.Array, KeySize: 4, ValueSize: 24, MaxEntries: 4}
 	timers, nobtf := spec, spec
 	timers.Name, nobtf.Name = "timers", "nobtf"
-	return &verifier.Program{Name: "test", Insns: insns, Kind: kind, GPL: true, Maps: []verifier.Map{
+	// BTF func info: the entry global, the callbacks static, as clang
+	// emits them (Linux takes callbacks only so).
+	proto := &btf.FuncProto{Return: &btf.Int{Name: "int", Size: 4, Encoding: btf.Signed}}
+	funcs := []loader.Func{{Name: "test", Start: 0, BTF: &btf.Func{Name: "test", Type: proto, Linkage: btf.GlobalFunc}}}
+	for pc, ins := range insns {
+		if ins.IsLoadImm64() && ins.Src == isa.PseudoFunc {
+			t := pc + 1 + int(ins.Imm)
+			funcs = append(funcs, loader.Func{Name: "cb", Start: t, BTF: &btf.Func{Name: "cb", Type: proto, Linkage: btf.StaticFunc}})
+		}
+	}
+	return &verifier.Program{Name: "test", Insns: insns, Kind: kind, GPL: true, Funcs: funcs, Maps: []verifier.Map{
 		{Spec: timers, SpinLock: -1, Timer: 8},
 		{Spec: nobtf, SpinLock: -1, Timer: -1, NoBTF: true},
 	}}
+}
+
+// TestVerifyTimer_callbackLinkage: a callback must be a static function
+// of a program with BTF func info (check_ld_imm; timer.c's programs are
+// compared with the kernel, and a global callback is refused by Linux
+// 6.18 with this message).
+func TestVerifyTimer_callbackLinkage(t *testing.T) {
+	src := timerArm + "r0 = 0\nexit"
+	p := timerProgram(t, src)
+	p.Funcs[1].BTF.Linkage = btf.GlobalFunc
+	_, err := verifier.Verify(context.Background(), p, &verifier.Options{Target: progtype.TargetLinux})
+	if err == nil || !strings.Contains(err.Error(), "callback function not static") {
+		t.Errorf("global callback: got %v, want \"callback function not static\"", err)
+	}
+	p = timerProgram(t, src)
+	p.Funcs = nil
+	_, err = verifier.Verify(context.Background(), p, &verifier.Options{Target: progtype.TargetLinux})
+	if err == nil || !strings.Contains(err.Error(), "missing btf func_info") {
+		t.Errorf("without BTF: got %v, want \"missing btf func_info\"", err)
+	}
 }
 
 // timerArm looks up key 0 of map 0 into r6, bpf_timer_init's it and sets
