@@ -55,6 +55,9 @@ var timerVerdicts = map[string]string{
 	// Inner maps holding timers.
 	"timer_inner_ok":       "",
 	"timer_inner_mismatch": "timer pointer in R1 map_uid=1 doesn't match map pointer in R2 map_uid=2",
+	// The callback's function and stack.
+	"timer_global_cb":  "callback function not static",
+	"timer_big_stacks": "",
 }
 
 // TestVerifyTimer_messages verifies the bpf_timer programs of timer.c for

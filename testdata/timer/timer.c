@@ -63,6 +63,19 @@ struct {
 	__type(value, struct locked);
 } lockmap SEC(".maps");
 
+/* A global function may not be a callback. It comes first in .text: the
+ * relocation of a reference to a global function resolves to the start
+ * of .text in cilium/ebpf 0.22 (a reference to a later one loads the
+ * first function instead). */
+
+__attribute__((noinline)) int global_cb(void *map, __u32 *key, struct elem *val)
+{
+	if (!val)
+		return 0;
+	val->counter++;
+	return 0;
+}
+
 /* The callbacks: static functions, their address taken (BPF_PSEUDO_FUNC). */
 
 static int cb_count(void *map, __u32 *key, struct elem *val)
@@ -523,6 +536,40 @@ int timer_inner_mismatch(struct xdp_md *ctx)
 	if (!v)
 		return XDP_PASS;
 	bpf_timer_init(&v->t, in1, CLOCK_MONOTONIC);
+	return XDP_PASS;
+}
+
+/* A callback must be static (global_cb, first in .text). */
+
+ARM(timer_global_cb, global_cb)
+
+/* An async callback runs on a stack of its own: 400 bytes here and 400
+ * in the program that arms it fit. */
+
+static int cb_big_stack(void *map, __u32 *key, struct elem *val)
+{
+	volatile char buf[400];
+
+	buf[0] = 1;
+	buf[399] = (char)val->counter;
+	val->counter = buf[0] + buf[399];
+	return 0;
+}
+
+SEC("xdp")
+int timer_big_stacks(struct xdp_md *ctx)
+{
+	volatile char buf[400];
+	__u32 k = 0;
+	struct elem *v;
+
+	buf[0] = 1;
+	buf[399] = 2;
+	v = bpf_map_lookup_elem(&tarr, &k);
+	if (!v)
+		return buf[0] + buf[399];
+	bpf_timer_init(&v->t, &tarr, CLOCK_MONOTONIC);
+	bpf_timer_set_callback(&v->t, cb_big_stack);
 	return XDP_PASS;
 }
 
