@@ -22,11 +22,17 @@ import (
 // 1 an array of the same shape without BTF.
 func timerProgram(t testing.TB, src string) *verifier.Program {
 	t.Helper()
+	return timerProgramOf(t, progtype.XDP, src)
+}
+
+// timerProgramOf is timerProgram for program type typ.
+func timerProgramOf(t testing.TB, typ progtype.Type, src string) *verifier.Program {
+	t.Helper()
 	insns, err := asm.Parse(src)
 	if err != nil {
 		t.Fatalf("assemble: %v", err)
 	}
-	kind, err := progtype.Lookup(progtype.XDP)
+	kind, err := progtype.Lookup(typ)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,6 +109,7 @@ cb:
 func TestVerifyTimer(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
+		typ       progtype.Type // XDP when 0
 		src       string
 		noPerfmon bool
 		want      string // "" for accepted, else a substring of the error
@@ -123,6 +130,22 @@ func TestVerifyTimer(t *testing.T) {
 			src: "r1 = 7\n*(u64 *)(r10 - 8) = r1\n" + timerArm + "r1 = 1\n*(u64 *)(r10 - 8) = r1\nr0 = *(u64 *)(r10 - 8)\nr0 = 0\nexit"},
 		{name: "no BTF", src: strings.Replace(strings.Replace(timerArm, "r1 = map_idx(0) ll\n\tcall 1", "r1 = map_idx(1) ll\n\tcall 1", 1), "r2 = map_idx(0)", "r2 = map_idx(1)", 1) + "r0 = 0\nexit",
 			want: "map 'nobtf' has to have BTF in order to use bpf_timer"},
+		// LD_ABS in a socket filter's timer callback: Linux does not
+		// look at the async callback's own frame for "within
+		// callback", and r6 is not set there.
+		{name: "LD_ABS in the callback", typ: progtype.SocketFilter, src: timerArm + "r0 = *(u8 *)skb[0]\nr0 = 0\nexit", want: "R6 !read_ok"},
+		{name: "LD_ABS in bpf_loop's callback in the callback", typ: progtype.SocketFilter, src: timerArm + `
+			r1 = 2
+			r2 = func(step) ll
+			r3 = 0
+			r4 = 0
+			call 181
+			r0 = 0
+			exit
+		step:
+			r0 = *(u8 *)skb[0]
+			r0 = 0
+			exit`, want: "cannot use BPF_LD_[ABS|IND] within callback"},
 		{name: "timer_start before init is the helper's business", src: `
 			r2 = 0
 			*(u32 *)(r10 - 4) = r2
@@ -153,7 +176,11 @@ func TestVerifyTimer(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var log bytes.Buffer
-			_, err := verifier.Verify(context.Background(), timerProgram(t, tc.src),
+			typ := tc.typ
+			if typ == 0 {
+				typ = progtype.XDP
+			}
+			_, err := verifier.Verify(context.Background(), timerProgramOf(t, typ, tc.src),
 				&verifier.Options{Target: progtype.TargetLinux, NoPerfmon: tc.noPerfmon, Log: &log})
 			switch {
 			case tc.want == "" && err != nil:
