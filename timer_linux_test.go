@@ -55,6 +55,7 @@ var timerVerdicts = map[string]string{
 	// Inner maps holding timers.
 	"timer_inner_ok":       "",
 	"timer_inner_mismatch": "timer pointer in R1 map_uid=1 doesn't match map pointer in R2 map_uid=2",
+	"timer_cb_write_key":   "write to change key R2 not allowed",
 	// The callback's function and stack.
 	"timer_global_cb":  "callback function not static",
 	"timer_big_stacks": "",

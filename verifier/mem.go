@@ -318,7 +318,7 @@ func (v *verifier) mapAccess(a access, p *reg, off int) (reg, error) {
 	if p.typ == ptrMapKey {
 		size, what = int64(m.Spec.KeySize), "map key"
 		if a.write {
-			return out, v.errorf(pc, "R%d cannot write into map_key", a.base)
+			return out, v.errorf(pc, "write to change key R%d not allowed", a.base)
 		}
 	}
 	if a.write && m.ReadOnly && p.typ == ptrMapValue {

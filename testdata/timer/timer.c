@@ -410,7 +410,15 @@ static int cb_ret_ptr(void *map, __u32 *key, struct elem *val)
 		return XDP_PASS;                                     \
 	}
 
+static int cb_write_key(void *map, __u32 *key, struct elem *val)
+{
+	/* The key is read-only. */
+	*(volatile __u32 *)key = 1;
+	return 0;
+}
+
 ARM(timer_self_rearm, cb_self)
+ARM(timer_cb_write_key, cb_write_key)
 ARM(timer_cb_calls, cb_calls)
 ARM(timer_cb_loop, cb_loop)
 ARM(timer_cb_loop_value, cb_loop_value)
