@@ -275,6 +275,13 @@ func checkMapFields(ms *ebpf.MapSpec) error {
 	if ms.Value == nil {
 		return nil
 	}
+	if spinLockOffset(ms.Value) >= 0 {
+		switch ms.Type {
+		case ebpf.Hash, ebpf.Array, ebpf.CGroupStorage, ebpf.SkStorage, ebpf.InodeStorage, ebpf.TaskStorage, ebpf.CgroupStorage:
+		default:
+			return fmt.Errorf("its value holds a struct bpf_spin_lock, which Linux allows only in hash, array and local storage maps, not %s: %w", ms.Type, maps.EOPNOTSUPP)
+		}
+	}
 	if timerOffset(ms.Value) >= 0 {
 		switch ms.Type {
 		case ebpf.Hash, ebpf.LRUHash, ebpf.Array:

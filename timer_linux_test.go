@@ -124,25 +124,35 @@ func TestVerifyTimer_messages(t *testing.T) {
 }
 
 // TestTimerMapTypes: Linux creates maps whose values hold a struct
-// bpf_timer only as hash, LRU hash and array maps (map_check_btf,
-// EOPNOTSUPP); waggle's collections refuse the others alike. As root the
-// kernel's answer is checked too.
+// bpf_timer only as hash, LRU hash and array maps, and those holding a
+// struct bpf_spin_lock as hash and array maps (and local storages)
+// (map_check_btf, EOPNOTSUPP); waggle's collections refuse the others
+// alike. As root the kernel's answer is checked too.
 func TestTimerMapTypes(t *testing.T) {
-	elem := &btf.Struct{Name: "elem", Size: 24, Members: []btf.Member{
-		{Name: "n", Type: &btf.Int{Name: "u64", Size: 8}, Offset: 0},
+	u64 := &btf.Int{Name: "u64", Size: 8}
+	timer := &btf.Struct{Name: "elem", Size: 24, Members: []btf.Member{
+		{Name: "n", Type: u64, Offset: 0},
 		{Name: "t", Type: &btf.Struct{Name: "bpf_timer", Size: 16}, Offset: 64},
+	}}
+	lock := &btf.Struct{Name: "locked", Size: 16, Members: []btf.Member{
+		{Name: "n", Type: u64, Offset: 0},
+		{Name: "l", Type: &btf.Struct{Name: "bpf_spin_lock", Size: 4, Members: []btf.Member{{Name: "val", Type: &btf.Int{Name: "u32", Size: 4}}}}, Offset: 64},
+		{Name: "pad", Type: &btf.Int{Name: "u32", Size: 4}, Offset: 96},
 	}}
 	key := &btf.Int{Name: "u32", Size: 4}
 	for _, tc := range []struct {
-		typ ebpf.MapType
-		ok  bool
+		typ   ebpf.MapType
+		value *btf.Struct
+		ok    bool
 	}{
-		{ebpf.Array, true}, {ebpf.Hash, true}, {ebpf.LRUHash, true},
-		{ebpf.PerCPUArray, false}, {ebpf.PerCPUHash, false}, {ebpf.LRUCPUHash, false},
+		{ebpf.Array, timer, true}, {ebpf.Hash, timer, true}, {ebpf.LRUHash, timer, true},
+		{ebpf.PerCPUArray, timer, false}, {ebpf.PerCPUHash, timer, false}, {ebpf.LRUCPUHash, timer, false},
+		{ebpf.Array, lock, true}, {ebpf.Hash, lock, true},
+		{ebpf.LRUHash, lock, false}, {ebpf.PerCPUArray, lock, false}, {ebpf.PerCPUHash, lock, false},
 	} {
-		t.Run(tc.typ.String(), func(t *testing.T) {
-			ms := &ebpf.MapSpec{Name: "timers", Type: tc.typ, KeySize: 4, ValueSize: 24, MaxEntries: 4, Key: key, Value: elem}
-			spec := &ebpf.CollectionSpec{Maps: map[string]*ebpf.MapSpec{"timers": ms}, Programs: map[string]*ebpf.ProgramSpec{}}
+		t.Run(tc.typ.String()+"/"+tc.value.Members[1].Type.TypeName(), func(t *testing.T) {
+			ms := &ebpf.MapSpec{Name: "special", Type: tc.typ, KeySize: 4, ValueSize: tc.value.Size, MaxEntries: 4, Key: key, Value: tc.value}
+			spec := &ebpf.CollectionSpec{Maps: map[string]*ebpf.MapSpec{"special": ms}, Programs: map[string]*ebpf.ProgramSpec{}}
 			coll, err := waggle.NewCollection(spec, nil)
 			if err == nil {
 				coll.Close()
@@ -152,8 +162,8 @@ func TestTimerMapTypes(t *testing.T) {
 				t.Fatalf("refused: %v", err)
 			case !tc.ok && !errors.Is(err, maps.EOPNOTSUPP):
 				t.Fatalf("got %v, want EOPNOTSUPP", err)
-			case !tc.ok && !strings.Contains(err.Error(), "struct bpf_timer"):
-				t.Fatalf("error %q does not name the timer", err)
+			case !tc.ok && !strings.Contains(err.Error(), "struct "+tc.value.Members[1].Type.TypeName()):
+				t.Fatalf("error %q does not name the field", err)
 			}
 			if kernel.Supported() != nil {
 				return
