@@ -196,3 +196,49 @@ func TestVerifyTimer(t *testing.T) {
 		})
 	}
 }
+
+// FuzzVerifyTimer is FuzzVerify for programs arming timers, verified for
+// target linux (which offers the bpf_timer_* helpers): whatever the
+// bytecode, Verify returns a result or a *verifier.Error, never panics
+// and stays within its budget.
+func FuzzVerifyTimer(f *testing.F) {
+	for _, cb := range []string{
+		"r0 = 0\nexit",
+		"r1 = *(u32 *)(r2 + 0)\n*(u64 *)(r3 + 0) = r1\nr0 = 0\nexit",
+		"r1 = r3\nr1 += 8\nr2 = func(cb) ll\ncall 170\nr0 = 0\nexit",
+		"r0 = 1\nexit",
+	} {
+		f.Add(isa.Encode(timerProgram(f, timerArm+cb).Insns))
+	}
+	f.Fuzz(func(t *testing.T, code []byte) {
+		insns, err := isa.Decode(code)
+		if err != nil || len(insns) == 0 || len(insns) > 256 {
+			return
+		}
+		p := timerProgram(t, "r0 = 0\nexit")
+		p.Insns = insns
+		// Every lddw of a function names a static function.
+		p.Funcs = p.Funcs[:1]
+		for pc, ins := range insns {
+			if ins.IsLoadImm64() && ins.Src == isa.PseudoFunc {
+				fn := *p.Funcs[0].BTF
+				fn.Linkage = btf.StaticFunc
+				p.Funcs = append(p.Funcs, loader.Func{Name: "cb", Start: pc + 1 + int(ins.Imm), BTF: &fn})
+			}
+		}
+		res, err := verifier.Verify(context.Background(), p, &verifier.Options{Target: progtype.TargetLinux, MaxInsns: 20000})
+		if err == nil {
+			if res.Processed > 20000 {
+				t.Fatalf("processed %d insns, budget 20000", res.Processed)
+			}
+			return
+		}
+		var ve *verifier.Error
+		if !errors.As(err, &ve) {
+			t.Fatalf("error %T is not a *verifier.Error: %v", err, err)
+		}
+		if strings.Contains(ve.Msg, "internal error") {
+			t.Fatalf("verifier panicked: %v", err)
+		}
+	})
+}
