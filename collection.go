@@ -308,11 +308,14 @@ func (c *Collection) specOf(ms *ebpf.MapSpec) maps.Spec {
 
 func (c *Collection) newMap(ms *ebpf.MapSpec) (*Map, error) {
 	spec := c.specOf(ms)
+	if err := checkMapFields(ms); err != nil {
+		return nil, fmt.Errorf("map %s: %w", ms.Name, err)
+	}
 	m, err := maps.New(spec)
 	if err != nil {
 		return nil, fmt.Errorf("map %s: %w", ms.Name, err)
 	}
-	wm := &Map{name: ms.Name, m: m, spec: spec, coll: c, lockOff: mapLockOffset(ms)}
+	wm := &Map{name: ms.Name, m: m, spec: spec, coll: c, lockOff: mapLockOffset(ms), fields: mapFields(ms)}
 	c.lockOff[m] = wm.lockOff
 	for i, kv := range ms.Contents {
 		if spec.Type == maps.ProgArray || spec.Type == maps.ArrayOfMaps || spec.Type == maps.HashOfMaps {

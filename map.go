@@ -9,6 +9,7 @@ import (
 
 	"github.com/waggle-bpf/waggle/maps"
 	"github.com/waggle-bpf/waggle/progtype"
+	"github.com/waggle-bpf/waggle/verifier"
 )
 
 // MapUpdateFlags are the flags of Map.Update, as cilium/ebpf names them.
@@ -38,6 +39,9 @@ type Map struct {
 	spec    maps.Spec
 	coll    *Collection
 	lockOff int // where a value holds its bpf_spin_lock (spinLockOffset)
+	// fields are its values' special fields as the verifier needs them
+	// (mapFields).
+	fields verifier.Map
 }
 
 // Name returns the map's name.

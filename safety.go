@@ -13,6 +13,7 @@ import (
 	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/loader"
 	"github.com/waggle-bpf/waggle/maps"
+	"github.com/waggle-bpf/waggle/verifier"
 )
 
 // DefaultBudget is the budget of a run of an unverified program unless
@@ -220,24 +221,31 @@ const (
 // bpf_spin_lock, lockNone, or lockNoBTF for a map without BTF. Linux looks
 // at the value struct's own members, or a global data section's variables
 // (btf_find_field).
-func spinLockOffset(t btf.Type) int {
+func spinLockOffset(t btf.Type) int { return fieldOffset(t, "bpf_spin_lock") }
+
+// timerOffset is spinLockOffset for struct bpf_timer.
+func timerOffset(t btf.Type) int { return fieldOffset(t, "bpf_timer") }
+
+// fieldOffset returns where the value type t holds a struct named name,
+// lockNone, or lockNoBTF for a map without BTF.
+func fieldOffset(t btf.Type, name string) int {
 	if t == nil {
 		return lockNoBTF
 	}
-	isLock := func(t btf.Type) bool {
+	is := func(t btf.Type) bool {
 		st, ok := btf.UnderlyingType(t).(*btf.Struct)
-		return ok && st.Name == "bpf_spin_lock"
+		return ok && st.Name == name
 	}
 	switch v := btf.UnderlyingType(t).(type) {
 	case *btf.Struct:
 		for _, mb := range v.Members {
-			if isLock(mb.Type) {
+			if is(mb.Type) {
 				return int(mb.Offset.Bytes())
 			}
 		}
 	case *btf.Datasec:
 		for _, vs := range v.Vars {
-			if vr, ok := vs.Type.(*btf.Var); ok && isLock(vr.Type) {
+			if vr, ok := vs.Type.(*btf.Var); ok && is(vr.Type) {
 				return int(vs.Offset)
 			}
 		}
@@ -247,6 +255,47 @@ func spinLockOffset(t btf.Type) int {
 
 // mapLockOffset is spinLockOffset of a map spec's value.
 func mapLockOffset(ms *ebpf.MapSpec) int { return spinLockOffset(ms.Value) }
+
+// mapFields is what the verifier knows of the special fields of a map
+// spec's values (its verifier.Map without Spec and access flags), and of
+// the inner maps of a map-in-map.
+func mapFields(ms *ebpf.MapSpec) verifier.Map {
+	vm := verifier.Map{SpinLock: max(spinLockOffset(ms.Value), -1), Timer: max(timerOffset(ms.Value), -1), NoBTF: ms.Value == nil}
+	if ms.InnerMap != nil {
+		in := mapFields(ms.InnerMap)
+		vm.Inner = &in
+	}
+	return vm
+}
+
+// checkMapFields refuses, as Linux's map_check_btf does when it creates
+// the map, a map whose values hold a struct bpf_timer or bpf_spin_lock
+// that its type cannot have.
+func checkMapFields(ms *ebpf.MapSpec) error {
+	if ms.Value == nil {
+		return nil
+	}
+	if spinLockOffset(ms.Value) >= 0 {
+		switch ms.Type {
+		case ebpf.Hash, ebpf.Array, ebpf.CGroupStorage, ebpf.SkStorage, ebpf.InodeStorage, ebpf.TaskStorage, ebpf.CgroupStorage:
+		default:
+			return fmt.Errorf("its value holds a struct bpf_spin_lock, which Linux allows only in hash, array and local storage maps, not %s: %w", ms.Type, maps.EOPNOTSUPP)
+		}
+	}
+	if timerOffset(ms.Value) >= 0 {
+		switch ms.Type {
+		case ebpf.Hash, ebpf.LRUHash, ebpf.Array:
+		default:
+			return fmt.Errorf("its value holds a struct bpf_timer, which Linux allows only in hash, LRU hash and array maps, not %s: %w", ms.Type, maps.EOPNOTSUPP)
+		}
+	}
+	if ms.InnerMap != nil {
+		if err := checkMapFields(ms.InnerMap); err != nil {
+			return fmt.Errorf("inner map: %w", err)
+		}
+	}
+	return nil
+}
 
 // lockRule is the collection's helpers.State.CheckLock: the address of a
 // bpf_spin_lock must be the bpf_spin_lock field of a value of one of the

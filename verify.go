@@ -89,15 +89,14 @@ func (p *Program) verifierProgram(kind *progtype.Kind, protos map[int32]helpers.
 	}
 	for i, m := range c.all {
 		spec := m.Spec()
-		vm := verifier.Map{Spec: spec, ReadOnly: spec.Flags&flagRdonlyProg != 0, WriteOnly: spec.Flags&flagWronlyProg != 0, SpinLock: c.lockOff[m]}
-		if vm.SpinLock < 0 {
-			vm.SpinLock = -1
+		wm := c.Maps[spec.Name]
+		if wm == nil {
+			return nil, fmt.Errorf("map %s: not in the collection", spec.Name)
 		}
+		vm := wm.fields
+		vm.Spec, vm.ReadOnly, vm.WriteOnly = spec, spec.Flags&flagRdonlyProg != 0, spec.Flags&flagWronlyProg != 0
+		vm.SpinLock = max(c.lockOff[m], -1)
 		if vm.ReadOnly && i < len(c.frozen) && c.frozen[i] {
-			wm := c.Maps[spec.Name]
-			if wm == nil {
-				return nil, fmt.Errorf("map %s: not in the collection", spec.Name)
-			}
 			b, err := wm.LookupBytes(uint32(0))
 			if err == nil && b != nil {
 				vm.Frozen = b[:spec.ValueSize]

@@ -30,6 +30,11 @@ type callMeta struct {
 	// constKey is the map key when it is a known constant on the stack,
 	// -1 otherwise (get_constant_map_key).
 	constKey int64
+	// mapUID is the map_uid of the map argument (reg.mapUID); timer says
+	// the map came from an ARG_PTR_TO_TIMER argument, whose map a later
+	// ARG_CONST_MAP_PTR must be.
+	mapUID uint32
+	timer  bool
 }
 
 // uninitMem is stack memory a helper fills.
@@ -163,10 +168,11 @@ func (v *verifier) setReturn(r0 *reg, id int32, proto helpers.Proto, meta *callM
 				return v.errorf(pc, "map %s holds maps of unknown shape", m.Name)
 			}
 			r0.setPointer(constMapPtr)
-			r0.mapIdx = v.innerMap(*m.InnerMap)
+			r0.mapIdx = v.innerMap(meta.mapIdx, *m.InnerMap)
 		} else {
 			r0.setPointer(ptrMapValue)
 			r0.mapIdx = meta.mapIdx
+			r0.setMapUID(meta.mapUID)
 			// A lookup in an array with a constant key in range cannot
 			// fail (Linux 6.14 on).
 			if id == helpers.IDMapLookupElem && (m.Type == maps.Array || m.Type == maps.PerCPUArray) &&
@@ -251,15 +257,20 @@ func (v *verifier) constKey(r *reg, size int) int64 {
 	return int64(s.sp.v.Var.Value & (1<<(8*uint(size)) - 1))
 }
 
-// innerMap adds a map-in-map's inner map to the program's maps.
-func (v *verifier) innerMap(spec maps.Spec) int32 {
+// innerMap adds the inner map of the map-in-map outer to the program's
+// maps, with the special fields the outer map's Map.Inner knows of.
+func (v *verifier) innerMap(outer int32, spec maps.Spec) int32 {
 	for i := range v.p.Maps {
 		if v.p.Maps[i].Spec.Name == spec.Name && v.p.Maps[i].Spec.Type == spec.Type && v.p.Maps[i].Spec.ValueSize == spec.ValueSize && v.p.Maps[i].Spec.KeySize == spec.KeySize {
 			return int32(i)
 		}
 	}
+	in := Map{Spec: spec, SpinLock: -1, Timer: -1}
+	if o := v.p.Maps[outer].Inner; o != nil {
+		in.SpinLock, in.Timer, in.NoBTF = o.SpinLock, o.Timer, o.NoBTF
+	}
 	// Copy-on-write: the caller's slice is not changed.
-	v.p = &Program{Name: v.p.Name, Insns: v.p.Insns, Kind: v.p.Kind, Maps: append(append([]Map(nil), v.p.Maps...), Map{Spec: spec, SpinLock: -1}),
+	v.p = &Program{Name: v.p.Name, Insns: v.p.Insns, Kind: v.p.Kind, Maps: append(append([]Map(nil), v.p.Maps...), in),
 		Helpers: v.p.Helpers, GPL: v.p.GPL, Lines: v.p.Lines, Funcs: v.p.Funcs}
 	return int32(len(v.p.Maps) - 1)
 }
@@ -340,7 +351,14 @@ func (v *verifier) checkArg(id int32, name string, proto helpers.Proto, i int, a
 		if r.typ != constMapPtr || r.maybeNull() {
 			return v.typeMismatch(rn, r, "map_ptr")
 		}
+		if meta.timer && (meta.mapIdx != r.mapIdx || meta.mapUID != r.mapUID()) {
+			// bpf_timer_init: the timer's own map, and for an inner
+			// map the one its lookup found (map_uid).
+			return hinted(v.errorf(pc, "timer pointer in R1 map_uid=%d doesn't match map pointer in R2 map_uid=%d", meta.mapUID, r.mapUID()),
+				"pass bpf_timer_init the map the timer's value was looked up in")
+		}
 		meta.mapIdx = r.mapIdx
+		meta.mapUID = r.mapUID()
 		return v.checkMapFunc(id, name, proto, r.mapIdx)
 	case helpers.ArgPtrToMapKey, helpers.ArgPtrToMapValue:
 		if meta.mapIdx < 0 {
@@ -473,6 +491,11 @@ func (v *verifier) checkArg(id int32, name string, proto helpers.Proto, i int, a
 		}
 	case helpers.ArgPtrToSpinLock:
 		return v.spinLock(rn, r, id == helpers.IDSpinLock)
+	case helpers.ArgPtrToTimer:
+		if r.typ != ptrMapValue || r.maybeNull() {
+			return v.typeMismatch(rn, r, "map_value")
+		}
+		return v.timerArg(rn, r, meta)
 	case helpers.ArgPtrToConstStr:
 		if r.typ != ptrMapValue {
 			return v.typeMismatch(rn, r, "map_value")
@@ -545,9 +568,13 @@ func (v *verifier) helperMem(rn isa.Register, r *reg, size int, uninit bool, met
 		if r.typ == ptrMapKey {
 			lim = int64(m.KeySize)
 		}
-		return v.regionAccess(a, &p, off, lim, "map value", func(o int) string {
+		err := v.regionAccess(a, &p, off, lim, "map value", func(o int) string {
 			return fmt.Sprintf("invalid access to map value, value_size=%d off=%d size=%d", lim, o, size)
 		})
+		if err == nil && r.typ == ptrMapValue {
+			err = v.specialFields(&v.p.Maps[r.mapIdx], r, off, size)
+		}
+		return err
 	case ptrMem:
 		p := *r
 		return v.regionAccess(a, &p, off, int64(r.size), "memory", func(o int) string {
@@ -634,6 +661,36 @@ func (v *verifier) spinLock(rn isa.Register, r *reg, lock bool) error {
 	return nil
 }
 
+// timerArg is process_timer_func: r must point at the struct bpf_timer
+// of a map value, at a constant offset; the map is the helper's map from
+// then on (bpf_timer_init's map argument, bpf_timer_set_callback's
+// callback's map).
+func (v *verifier) timerArg(rn isa.Register, r *reg, meta *callMeta) error {
+	pc := v.insnIdx
+	if !r.v.IsConst() {
+		return hinted(v.errorf(pc, "R%d doesn't have constant offset. bpf_timer has to be at the constant offset", rn),
+			"pass &value->timer, not a pointer moved by a variable")
+	}
+	m := v.p.Maps[r.mapIdx]
+	name := kernelMapName(m.Spec.Name)
+	if m.NoBTF {
+		return hinted(v.errorf(pc, "map '%s' has to have BTF in order to use bpf_timer", name),
+			"declare the map with BTF (struct { __uint(type, ...); __type(value, struct elem); } m SEC(\".maps\");)")
+	}
+	if m.Timer < 0 {
+		return hinted(v.errorf(pc, "map '%s' has no valid bpf_timer", name),
+			"the map's value type needs a struct bpf_timer field")
+	}
+	off := int64(r.off) + int64(r.v.Var.Value)
+	if off != int64(m.Timer) {
+		return v.errorf(pc, "off %d doesn't point to 'struct bpf_timer' that is at %d", off, m.Timer)
+	}
+	meta.mapIdx = r.mapIdx
+	meta.mapUID = r.mapUID()
+	meta.timer = true
+	return nil
+}
+
 // idGetLocalStorage is bpf_get_local_storage's id.
 const idGetLocalStorage = 81
 
@@ -689,6 +746,9 @@ func (v *verifier) checkMapFunc(id int32, name string, proto helpers.Proto, idx 
 func (v *verifier) enterCallback(ins isa.Instruction, proto helpers.Proto, meta *callMeta) error {
 	pc := v.insnIdx
 	cb := proto.Callback
+	if cb.Async {
+		return v.enterAsyncCallback(ins, cb, meta)
+	}
 	if len(v.cur.frames) >= maxFrames {
 		return v.errorf(pc, "the call stack of %d frames is too deep !", len(v.cur.frames)+1)
 	}
@@ -733,6 +793,61 @@ func (v *verifier) enterCallback(ins isa.Instruction, proto helpers.Proto, meta 
 	e := v.entry
 	e.cbEnter = true
 	v.record(st, e)
+	v.push(st, false)
+	return nil
+}
+
+// enterAsyncCallback queues a callback that runs later, on its own
+// (bpf_timer_set_callback's: push_async_cb, set_timer_callback_state).
+// It is not a call from here: the helper returns at once, and the
+// callback runs when the timer fires, with a state of its own, one frame
+// and an empty stack that cannot reach the caller's, no references and
+// no lock, and r1-r3 the timer's map, a key and the value holding the
+// timer. Its path has no checkpoint above it, so precision backtracking
+// stops at its first instruction.
+func (v *verifier) enterAsyncCallback(ins isa.Instruction, cb *helpers.Callback, meta *callMeta) error {
+	pc := v.insnIdx
+	sub := v.subprogAt(meta.funcStart)
+	if sub < 0 {
+		return v.errorf(pc, "callback at insn %d is not a function", meta.funcStart)
+	}
+	if meta.mapIdx < 0 {
+		return v.errorf(pc, "callback of bpf_%s without the timer's map", helpers.Name(ins.Imm))
+	}
+	v.subprogs[sub].async = true
+	nf := newFrame(-1, sub, 0)
+	nf.callback = true
+	nf.async = true
+	nf.callbackCall = pc
+	for k, cr := range cb.Regs {
+		r := &nf.regs[k+1]
+		switch cr.Kind {
+		case helpers.CallbackNotInit:
+		case helpers.CallbackMapPtr:
+			r.setPointer(constMapPtr)
+		case helpers.CallbackMapKey:
+			r.setPointer(ptrMapKey)
+		case helpers.CallbackMapValue:
+			r.setPointer(ptrMapValue)
+			// Linux 6.18 gives the value an id of its own (its log
+			// prints R3=map_value(id=N,...)); it tells the value's
+			// bpf_spin_lock apart.
+			r.id = v.nextID()
+		default:
+			return v.errorf(pc, "async callbacks of bpf_%s are not supported yet", helpers.Name(ins.Imm))
+		}
+		if r.typ != notInit {
+			r.mapIdx = meta.mapIdx
+			r.setMapUID(meta.mapUID)
+		}
+	}
+	st := &state{
+		frames:     []*frame{nf},
+		insn:       meta.funcStart,
+		last:       -1,
+		asyncEntry: v.cur.asyncEntry + 1,
+		path:       &step{prev: v.cur.path, insn: pc, taken: true},
+	}
 	v.push(st, false)
 	return nil
 }
@@ -838,6 +953,21 @@ func (v *verifier) checkExit() error {
 	}
 	if v.isPointerLeak(r0) {
 		return v.errorf(pc, "R0 leaks addr as return value")
+	}
+	if f.async {
+		// A timer's callback returns 0 (check_return_code's async
+		// case); nothing reads it but the kernel's timer code.
+		if r0.typ == scalarReg {
+			v.markPrecise(s, isa.R0)
+		}
+		if r0.typ != scalarReg {
+			return v.errorf(pc, "At async callback return the register R0 is not a known value (%s)", r0.typeName())
+		}
+		if r0.v.SMin < 0 || r0.v.SMax > 0 {
+			return hinted(v.errorf(pc, "At async callback return the register R0 has %s should have been in [0, 0]", scalarRange(r0)),
+				"a timer callback returns 0")
+		}
+		return errPathDone
 	}
 	if f.subprog != 0 {
 		// A global function verified on its own returns a scalar.

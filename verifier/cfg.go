@@ -9,6 +9,7 @@ import (
 
 	"github.com/waggle-bpf/waggle/helpers"
 	"github.com/waggle-bpf/waggle/isa"
+	"github.com/waggle-bpf/waggle/progtype"
 )
 
 // checkIntReturns is check_btf_func's rule for functions other than the
@@ -83,6 +84,32 @@ func (v *verifier) checkIntReturns() error {
 // jumps that stay in their function and land on an instruction, no
 // unreachable instruction, no loops for unprivileged programs. It marks
 // the slots where checkpoints may be stored.
+// mapProgCompat is check_map_prog_compatibility, as the program's lddw
+// at pc names the map: Linux refuses maps with some special fields to
+// some program types when it resolves the reference, whatever the
+// program does with them.
+func (v *verifier) mapProgCompat(pc int, m *Map) error {
+	t := v.p.Kind.Type()
+	tracing := t == progtype.Kprobe || t == progtype.Tracepoint || t == progtype.PerfEvent ||
+		t == progtype.RawTracepoint || t == progtype.RawTracepointW
+	refuse := func(msg, field string) error {
+		return hinted(v.shapeErr(pc, "%s", msg),
+			"Linux refuses a map whose value holds a struct %s to this program type as soon as the program refers to it: use a map without one", field)
+	}
+	if m.SpinLock >= 0 {
+		if t == progtype.SocketFilter {
+			return refuse("socket filter progs cannot use bpf_spin_lock yet", "bpf_spin_lock")
+		}
+		if tracing {
+			return refuse("tracing progs cannot use bpf_spin_lock yet", "bpf_spin_lock")
+		}
+	}
+	if m.Timer >= 0 && tracing {
+		return refuse("tracing progs cannot use bpf_timer yet", "bpf_timer")
+	}
+	return nil
+}
+
 func (v *verifier) checkShape() error {
 	for pc := 0; pc+1 < len(v.insns); pc++ {
 		lo, hi := v.insns[pc], v.insns[pc+1]
@@ -94,6 +121,11 @@ func (v *verifier) checkShape() error {
 		if hi.Op == 0 && hi.Dst == 0 && hi.Src == 0 && hi.Off == 0 && hi.Imm != 0 &&
 			(lo.Src == isa.PseudoMapIdx || lo.Src == isa.PseudoMapFD) {
 			return v.shapeErr(pc, "unrecognized bpf_ld_imm64 insn")
+		}
+		if (lo.Src == isa.PseudoMapIdx || lo.Src == isa.PseudoMapIdxValue) && lo.Imm >= 0 && int(lo.Imm) < len(v.p.Maps) {
+			if err := v.mapProgCompat(pc, &v.p.Maps[lo.Imm]); err != nil {
+				return err
+			}
 		}
 		pc++
 	}
@@ -320,7 +352,13 @@ func (v *verifier) checkCFG() error {
 				}
 				if ins.IsHelperCall() && v.p.Helpers[ins.Imm].Callback != nil {
 					mark(from)
-					v.aux[from].loopHead = true
+					// A helper calling back now may call again: a loop.
+					// One that sets up a callback for later (a timer)
+					// is only a checkpoint, so that a callback arming
+					// itself is pruned there (visit_insn).
+					if !v.p.Helpers[ins.Imm].Callback.Async {
+						v.aux[from].loopHead = true
+					}
 				}
 			case ins.IsMayGoto():
 				mark(from)
@@ -527,5 +565,13 @@ func (v *verifier) checkStackDepth() error {
 		}
 		return nil
 	}
-	return walk(0, 1, 0, nil)
+	// Async callbacks (timers) run on a stack of their own: roots too.
+	for si := range v.subprogs {
+		if si == 0 || v.subprogs[si].async {
+			if err := walk(si, 1, 0, nil); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

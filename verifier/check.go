@@ -210,7 +210,11 @@ func (v *verifier) isStateVisited(pc int) (bool, error) {
 				v.propagateLiveness(old, cur)
 				continue
 			}
-			if v.loopsForever(old, cur) {
+			// Another entry into an async callback (a timer arming
+			// its callback again) is no loop: the same state may come
+			// back while the old one is not done (it does not prune
+			// either).
+			if old.asyncEntry == cur.asyncEntry && v.loopsForever(old, cur) {
 				return false, hinted(v.errorf(pc, "infinite loop detected at insn %d", pc),
 					"the loop comes back to insn %d with nothing changed: some value must change and be tested on each round", pc)
 			}

@@ -32,6 +32,21 @@
 // function only ever called from dead code is not verified. Without BTF,
 // every function is static.
 //
+// Callbacks a helper calls at once (bpf_loop, bpf_for_each_map_elem) are
+// explored as calls from the helper, again until their states converge.
+// A bpf_timer's callback (bpf_timer_set_callback) runs later, on its own:
+// it is explored as Linux explores an async callback, from a state of its
+// own with one frame, an empty stack, no references and no lock, r1-r3
+// the timer's map, a key and the value holding the timer; it must return
+// 0, and the program goes on after the helper at once. The bpf_timer_*
+// helpers take the struct bpf_timer of a map value (Map.Timer, from BTF)
+// at its constant offset, bpf_timer_init the timer's own map (an inner
+// map of a map-in-map is told apart by its lookup); no load, store or
+// helper memory argument may touch the timer's or the spin lock's bytes;
+// tracing programs may not refer to a map holding a timer or a spin lock,
+// socket filters to one holding a spin lock. Target user refuses the
+// bpf_timer_* helpers: waggle's runtime has no timers.
+//
 // A rejection is an *Error: the instruction, its source line, the branch
 // decisions that led there, the registers, and a hint that says what to
 // change. Options.Log receives a kernel-style log of every processed
@@ -53,8 +68,8 @@
 //     loops whose counters change each round (may_goto, callbacks writing
 //     to the caller's stack) therefore do not converge and hit the budget;
 //   - global functions' __arg_trusted and struct bpf_dynptr * arguments;
-//   - bpf_spin_lock, timers, dynptrs, kptrs, kfuncs and BTF-typed kernel
-//     pointers; socket field access is checked by size only;
+//   - bpf_spin_lock, dynptrs, kptrs, kfuncs, workqueues and BTF-typed
+//     kernel pointers; socket field access is checked by size only;
 //   - the unprivileged rules beyond pointer leaks, pointer comparisons,
 //     uninitialised stack and loops (Spectre sanitation).
 package verifier

@@ -522,7 +522,7 @@ func TestVerify_tailCallStack(t *testing.T) {
 			call 12
 			r0 = 0
 			exit`, tc.depth)), fn{name: "prog", start: 0}, fn{name: "f", start: 5})
-		p.Maps = append(p.Maps, verifier.Map{Spec: maps.Spec{Name: "jmp", Type: maps.ProgArray, KeySize: 4, ValueSize: 4, MaxEntries: 4}, SpinLock: -1})
+		p.Maps = append(p.Maps, verifier.Map{Spec: maps.Spec{Name: "jmp", Type: maps.ProgArray, KeySize: 4, ValueSize: 4, MaxEntries: 4}, SpinLock: -1, Timer: -1})
 		_, err := verifier.Verify(context.Background(), p, nil)
 		switch {
 		case tc.want == "" && err != nil:

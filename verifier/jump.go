@@ -290,6 +290,11 @@ func (v *verifier) markNull(s *state, id, ref uint32, isNull bool) {
 			return
 		}
 		o.flags &^= flagMaybeNull
+		if o.typ == constMapPtr && int(o.mapIdx) < len(v.p.Maps) && v.p.Maps[o.mapIdx].Timer >= 0 {
+			// An inner map holding timers: the lookup's id tells it
+			// apart from the other inner maps (mark_ptr_not_null_reg).
+			o.setMapUID(o.id)
+		}
 		if o.typ == ptrMapValue && int(o.mapIdx) < len(v.p.Maps) && v.p.Maps[o.mapIdx].SpinLock >= 0 {
 			return // the id tells its lock apart
 		}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/cilium/ebpf/btf"
+
 	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/maps"
 	"github.com/waggle-bpf/waggle/progtype"
@@ -286,6 +288,30 @@ func (v *verifier) regionAccess(a access, p *reg, off int, size int64, what stri
 	return nil
 }
 
+// specialFields is the end of check_map_access: no access to size bytes
+// at off from the map value p, by an instruction or a helper, may touch a
+// field only helpers handle (its struct bpf_spin_lock or struct
+// bpf_timer). The access is already known to be inside the value.
+func (v *verifier) specialFields(m *Map, p *reg, off, size int) error {
+	lo, hi := int64(off)+p.v.SMin, int64(off)+int64(p.v.UMax)+int64(size)
+	// Linux checks the fields in the order of their offsets.
+	type field struct {
+		off, size int
+		name      string
+	}
+	fields := [2]field{{m.SpinLock, 4, "bpf_spin_lock"}, {m.Timer, 16, "bpf_timer"}}
+	if m.Timer >= 0 && m.Timer < m.SpinLock {
+		fields[0], fields[1] = fields[1], fields[0]
+	}
+	for _, f := range fields {
+		if f.off >= 0 && lo < int64(f.off+f.size) && int64(f.off) < hi {
+			return hinted(v.errorf(v.insnIdx, "%s cannot be accessed directly by load/store", f.name),
+				"the struct %s at offset %d of the value is for its helpers only: access the other fields", f.name, f.off)
+		}
+	}
+	return nil
+}
+
 // mapAccess is check_map_access, and a load from a frozen read-only map.
 func (v *verifier) mapAccess(a access, p *reg, off int) (reg, error) {
 	pc := v.insnIdx
@@ -300,7 +326,7 @@ func (v *verifier) mapAccess(a access, p *reg, off int) (reg, error) {
 	if p.typ == ptrMapKey {
 		size, what = int64(m.Spec.KeySize), "map key"
 		if a.write {
-			return out, v.errorf(pc, "R%d cannot write into map_key", a.base)
+			return out, v.errorf(pc, "write to change key R%d not allowed", a.base)
 		}
 	}
 	if a.write && m.ReadOnly && p.typ == ptrMapValue {
@@ -308,12 +334,6 @@ func (v *verifier) mapAccess(a access, p *reg, off int) (reg, error) {
 	}
 	if (!a.write || a.atomic) && m.WriteOnly && p.typ == ptrMapValue {
 		return out, v.errorf(pc, "read from map forbidden, value_size=%d off=%d size=%d", size, off, a.size)
-	}
-	if lk := m.SpinLock; lk >= 0 && p.typ == ptrMapValue {
-		lo, hi := int64(off)+p.v.SMin, int64(off)+int64(p.v.UMax)+int64(a.size)
-		if p.v.SMin >= 0 && lo < int64(lk)+4 && hi > int64(lk) {
-			return out, v.errorf(pc, "bpf_spin_lock cannot be accessed directly by load/store")
-		}
 	}
 	err := v.regionAccess(a, p, off, size, what, func(o int) string {
 		if p.typ == ptrMapKey {
@@ -323,6 +343,11 @@ func (v *verifier) mapAccess(a access, p *reg, off int) (reg, error) {
 	})
 	if err != nil {
 		return out, err
+	}
+	if p.typ == ptrMapValue {
+		if err := v.specialFields(m, p, off, a.size); err != nil {
+			return out, err
+		}
 	}
 	if a.write {
 		return out, nil
@@ -575,8 +600,26 @@ func (v *verifier) checkLoadImm64(lo, hi isa.Instruction) error {
 		dst.mapIdx = int32(idx)
 		dst.off = int32(off)
 	case isa.PseudoFunc:
+		// A callback is a static function of a program with BTF func
+		// info (check_ld_imm).
+		t := pc + 1 + int(lo.Imm)
+		hasInfo, static := false, false
+		for _, f := range v.p.Funcs {
+			if f.BTF != nil {
+				hasInfo = true
+				if f.Start == t {
+					static = f.BTF.Linkage == btf.StaticFunc
+				}
+			}
+		}
+		if !hasInfo {
+			return hinted(v.errorf(pc, "missing btf func_info"), "build with -g: Linux takes callbacks only from programs with BTF")
+		}
+		if !static {
+			return hinted(v.errorf(pc, "callback function not static"), "make the callback a static function")
+		}
 		dst.setPointer(ptrFunc)
-		dst.mapIdx = int32(pc + 1 + int(lo.Imm))
+		dst.mapIdx = int32(t)
 	default:
 		return v.errorf(pc, "lddw with src %d (kernel symbols, map file descriptors) is not supported", lo.Src)
 	}
@@ -593,7 +636,9 @@ func (v *verifier) checkLdAbs(ins isa.Instruction) error {
 		return v.errorf(pc, "BPF_LD_[ABS|IND] instructions not allowed for this program type")
 	}
 	for _, f := range v.cur.frames {
-		if f.callback {
+		// An async callback's own frame is its state's first, which
+		// Linux does not look at (it has no skb in r6 anyway).
+		if f.callback && !f.async {
 			return v.errorf(pc, "cannot use BPF_LD_[ABS|IND] within callback")
 		}
 	}

@@ -64,7 +64,9 @@ type reg struct {
 	// Program.Maps; for ptrFunc, the subprogram's first slot.
 	mapIdx int32
 	// rng is, for packet pointers, how many bytes from the packet pointer
-	// with off 0 (of the same id) a bounds check proved readable.
+	// with off 0 (of the same id) a bounds check proved readable. For map
+	// pointers, keys and values it holds the map's uid instead (mapUID:
+	// the kernel keeps range and map_uid in one union too).
 	rng int32
 	// size is, for ptrMem, the memory's size in bytes.
 	size uint32
@@ -111,6 +113,15 @@ func (r *reg) isNull() bool { return r.typ == scalarReg && r.v.IsConst() && r.v.
 func (r *reg) isConst() bool { return r.typ == scalarReg && r.v.IsConst() }
 
 func (r *reg) maybeNull() bool { return r.flags&flagMaybeNull != 0 }
+
+// mapUID is a map pointer's, key's or value's map_uid: 0, except for an
+// inner map holding a bpf_timer, where it is the id of the lookup that
+// found the inner map, so that bpf_timer_init can tell two inner maps of
+// one map-in-map apart.
+func (r *reg) mapUID() uint32 { return uint32(r.rng) }
+
+// setMapUID sets mapUID.
+func (r *reg) setMapUID(uid uint32) { r.rng = int32(uid) }
 
 // setUnknown makes r an unknown scalar (__mark_reg_unknown).
 func (r *reg) setUnknown() { *r = reg{typ: scalarReg, v: scalar.Unknown()} }

@@ -65,7 +65,9 @@ type frame struct {
 	// subprog is the frame's function (index in verifier.subprogs).
 	subprog int
 	// callback frames: the callback's allowed r0 range at exit, and
-	// whether it runs later (async: timers).
+	// whether it runs later (async: timers). An async callback's frame
+	// is the first of a state of its own (it has no caller: the helper
+	// that set it up returned long before it runs), with no args.
 	callback     bool
 	async        bool
 	retMin       int32
@@ -122,6 +124,9 @@ type state struct {
 	mayGotoDepth int
 	// callbackDepth counts callback iterations (callback_unroll_depth).
 	callbackDepth int
+	// asyncEntry counts the async callbacks (timers) the path is nested
+	// in: 0 for the program's own paths (async_entry_cnt).
+	asyncEntry int
 	// hist is what the state executed since its checkpoint (parent), for
 	// precision tracking, as far as it cannot be inferred (histEntry); a
 	// checkpoint keeps the history that led to it. nexec counts the
@@ -161,6 +166,7 @@ func (v *verifier) clone(s *state) *state {
 		path:          s.path,
 		mayGotoDepth:  s.mayGotoDepth,
 		callbackDepth: s.callbackDepth,
+		asyncEntry:    s.asyncEntry,
 		hist:          s.hist[:len(s.hist):len(s.hist)],
 		nexec:         s.nexec,
 		last:          s.last,
@@ -287,7 +293,7 @@ func (v *verifier) covers(old, cur *state, exact bool) bool {
 	}
 	for i := range old.frames {
 		of, cf := old.frames[i], cur.frames[i]
-		if of.callsite != cf.callsite || of.subprog != cf.subprog || of.callback != cf.callback {
+		if of.callsite != cf.callsite || of.subprog != cf.subprog || of.callback != cf.callback || of.async != cf.async {
 			return false
 		}
 		// Registers: in the innermost frame, only those live at the
@@ -310,7 +316,7 @@ func (v *verifier) covers(old, cur *state, exact bool) bool {
 		if !v.stackCovers(of, cf, m) {
 			return false
 		}
-		if of.callback {
+		if of.callback && !of.async {
 			// The arguments the helper call runs with again.
 			for r := range of.args {
 				if !v.regCovers(&of.args[r], &cf.args[r], m) {
@@ -363,6 +369,9 @@ func (v *verifier) regCovers(rold, rcur *reg, m *idMap) bool {
 	case ptrMapValue, ptrMapKey, constMapPtr:
 		if rold.mapIdx != rcur.mapIdx || rold.off != rcur.off || !rcur.v.Within(rold.v) {
 			return false
+		}
+		if (rold.mapUID() != 0 || rcur.mapUID() != 0) && !m.check(rold.mapUID(), rcur.mapUID()) {
+			return false // another inner map of the same map-in-map
 		}
 		if rold.maybeNull() || rold.typ == constMapPtr {
 			if !m.check(rold.id, rcur.id) && rold.maybeNull() {

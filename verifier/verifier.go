@@ -55,6 +55,18 @@ type Map struct {
 	// SpinLock is where the value holds its struct bpf_spin_lock (from
 	// the map's BTF), or -1 for none.
 	SpinLock int
+	// Timer is where the value holds its struct bpf_timer (from the map's
+	// BTF), or -1 for none. Loads and stores may not touch its 16 bytes;
+	// the bpf_timer_* helpers take a pointer to it.
+	Timer int
+	// NoBTF says the map was created without BTF (a legacy map
+	// definition): its values have no special fields, and Linux names
+	// the missing BTF when a program passes one to bpf_timer_init.
+	NoBTF bool
+	// Inner is, for a map of maps (Spec.InnerMap), what is known of the
+	// special fields of the maps it holds: its SpinLock, Timer and NoBTF
+	// apply to them (its Spec is not used). nil: none.
+	Inner *Map
 }
 
 // Options tune a verification. The zero Options verify a privileged
@@ -193,6 +205,9 @@ type subprog struct {
 	// inline keeps them (fastcall.go).
 	fastcallOff       int
 	keepFastcallStack bool
+	// async marks a function a helper runs later (a bpf_timer
+	// callback): its stack is a root of its own (is_async_cb).
+	async bool
 }
 
 // insnAux is what the verifier learns about one slot

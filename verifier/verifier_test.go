@@ -32,8 +32,8 @@ func program(t testing.TB, typ progtype.Type, src string) *verifier.Program {
 	}
 	p := &verifier.Program{Name: "test", Insns: insns, Kind: kind, GPL: true, Helpers: map[int32]helpers.Proto{},
 		Maps: []verifier.Map{
-			{Spec: maps.Spec{Name: "m", Type: maps.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 16}, SpinLock: -1},
-			{Spec: maps.Spec{Name: "locked", Type: maps.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 16}, SpinLock: 0},
+			{Spec: maps.Spec{Name: "m", Type: maps.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 16}, SpinLock: -1, Timer: -1},
+			{Spec: maps.Spec{Name: "locked", Type: maps.Hash, KeySize: 4, ValueSize: 8, MaxEntries: 16}, SpinLock: 0, Timer: -1},
 		}}
 	for _, d := range helpers.Generic() {
 		if kind.Allowed(d.ID) {
