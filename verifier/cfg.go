@@ -521,6 +521,15 @@ func (v *verifier) checkStackDepth() error {
 					calls[si] = append(calls[si], t)
 				}
 			}
+			// A callback whose address is taken runs on this
+			// function's stack (bpf_loop, for_each_map_elem), as if
+			// called from here; an async one (a timer's) runs on a
+			// stack of its own (check_max_stack_depth_subprog).
+			if ins.IsLoadImm64() && ins.Src == isa.PseudoFunc {
+				if t := idx(pc + 1 + int(ins.Imm)); t >= 0 && !v.subprogs[t].async {
+					calls[si] = append(calls[si], t)
+				}
+			}
 		}
 	}
 	// Frames are rounded to 16 bytes, as Linux rounds them for the JIT
