@@ -178,8 +178,20 @@ func (v *verifier) setReturn(r0 *reg, id int32, proto helpers.Proto, meta *callM
 		if ret&helpers.RetReadOnly != 0 {
 			r0.flags |= flagRdonly
 		}
-	case helpers.RetPtrToMemOrBTFID, helpers.RetPtrToBTFID:
+	case helpers.RetPtrToBTFID:
+		kt := v.kernelTypes()
+		if _, err := kt.Spec(); err != nil {
+			return v.noBTF(pc, fmt.Sprintf("the result of bpf_%s#%d (a kernel object)", helpers.Name(id), id), err)
+		}
+		bid, err := kt.structID(proto.RetBTF)
+		if proto.RetBTF == "" || err != nil {
+			return v.errorf(pc, "invalid return type %d of func bpf_%s#%d", uint32(ret.Base()), helpers.Name(id), id)
+		}
 		r0.setPointer(ptrBTFID)
+		r0.mapIdx = int32(bid)
+		if ret&helpers.RetTrusted != 0 {
+			r0.flags |= flagTrusted
+		}
 	default:
 		return v.errorf(pc, "unknown return type %s of func bpf_%s#%d", ret, helpers.Name(id), id)
 	}
@@ -441,7 +453,7 @@ func (v *verifier) checkArg(id int32, name string, proto helpers.Proto, i int, a
 		if r.off != 0 || !r.v.IsConst() || r.v.Var.Value != 0 {
 			return v.errorf(pc, "R%d must have zero offset when passed to release func", rn)
 		}
-	case helpers.ArgPtrToSockCommon, helpers.ArgPtrToBTFIDSockCommon:
+	case helpers.ArgPtrToSockCommon:
 		if mayNull && r.isNull() {
 			return nil
 		}
@@ -453,6 +465,37 @@ func (v *verifier) checkArg(id int32, name string, proto helpers.Proto, i int, a
 		if r.maybeNull() {
 			return v.typeMismatch(rn, r, "sock_common", "sock", "tcp_sock")
 		}
+	case helpers.ArgPtrToBTFIDSockCommon:
+		// A bpf_sock of any kind, or a kernel socket (BTF) that starts
+		// with a struct sock_common.
+		expected := []string{"sock_common", "sock", "tcp_sock", "xdp_sock", "ptr_", "trusted_ptr_"}
+		if mayNull && r.isNull() {
+			return nil
+		}
+		switch {
+		case r.maybeNull():
+			return v.typeMismatch(rn, r, expected...)
+		case r.typ == ptrSocket, r.typ == ptrSockCommon, r.typ == ptrTCPSock:
+		case r.typ == ptrBTFID && r.flags&(flagUntrusted|flagRCU) == 0:
+			return v.btfArg(rn, r, "sock_common", at&helpers.ArgRelease != 0, false)
+		default:
+			return v.typeMismatch(rn, r, expected...)
+		}
+	case helpers.ArgPtrToBTFID:
+		// ARG_PTR_TO_BTF_ID: a kernel object of the helper's type
+		// (arg_btf_id), or one that starts with it; untrusted pointers
+		// may not be passed on.
+		if mayNull && r.isNull() {
+			return nil
+		}
+		if r.typ != ptrBTFID || r.flags&flagUntrusted != 0 || r.maybeNull() && !mayNull || r.flags&flagTrusted != 0 && r.flags&flagRCU != 0 {
+			return v.typeMismatch(rn, r, "ptr_", "trusted_ptr_", "rcu_ptr_")
+		}
+		want := proto.ArgBTF[i]
+		if want == "" {
+			return v.errorf(pc, "verifier internal error: missing arg compatible BTF ID (argument %d of bpf_%s#%d)", i+1, name, id)
+		}
+		return v.btfArg(rn, r, want, at&helpers.ArgRelease != 0, at&helpers.ArgRelease != 0) // strict for releases (bpf_sk_release takes ARG_PTR_TO_BTF_ID_SOCK_COMMON)
 	case helpers.ArgPtrToSocket:
 		if mayNull && r.isNull() {
 			return nil
@@ -484,7 +527,7 @@ func (v *verifier) checkArg(id int32, name string, proto helpers.Proto, i int, a
 }
 
 func isMemType(r *reg) bool {
-	if r.maybeNull() {
+	if r.maybeNull() || r.flags&flagUntrusted != 0 {
 		return false
 	}
 	switch r.typ {

@@ -269,7 +269,7 @@ func (v *verifier) markNull(s *state, id, ref uint32, isNull bool) {
 		if o.typ == ptrMapValue && int(o.mapIdx) < len(v.p.Maps) && v.p.Maps[o.mapIdx].SpinLock >= 0 {
 			return // the id tells its lock apart
 		}
-		if o.typ != constMapPtr && o.typ != ptrSocket && o.typ != ptrSockCommon && o.typ != ptrTCPSock && o.typ != ptrMem && o.typ != ptrBTFID {
+		if o.typ != constMapPtr && o.typ != ptrSocket && o.typ != ptrSockCommon && o.typ != ptrTCPSock && o.typ != ptrMem {
 			// Map values keep no id once known (they need none).
 			o.id = 0
 		}

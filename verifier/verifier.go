@@ -93,6 +93,12 @@ type Options struct {
 	// instruction with the registers and stack slots it used, the state
 	// where each path starts, the pruned paths ("safe") and the counts.
 	Log io.Writer
+	// KernelTypes is the kernel's BTF, which programs that read kernel
+	// objects need (BTF-typed pointers from helpers such as
+	// bpf_get_current_task_btf, loads through map pointers). Share one
+	// between verifications to read it once; when nil, a verification
+	// that needs it loads the running kernel's (NewKernelTypes).
+	KernelTypes *KernelTypes
 	// LogLevel is the kernel's log level for Log: 2 (the default, and
 	// any value but 1) logs every path; 1 logs only the last path explored, as the
 	// kernel's level 1 does: the log of a path that ended well is taken
@@ -251,6 +257,8 @@ type verifier struct {
 	maxStatesPerInsn int
 	// freeFrames are frames of finished paths, for clone to reuse.
 	freeFrames []*frame
+	// kt is the kernel's BTF (kernelTypes), nil until needed.
+	kt *KernelTypes
 	// links holds the linked registers of conditional jumps that
 	// history entries name (histEntry.links).
 	links []linkRef

@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: GPL-2.0
+//
+// btfptr has programs that read kernel objects through BTF-typed pointers
+// (PTR_TO_BTF_ID): the task bpf_get_current_task_btf returns, the kernel
+// sockets of bpf_skc_to_*_sock, the pt_regs of bpf_task_pt_regs, and the
+// struct bpf_array behind a map pointer. TestVerify_kernel compares every
+// verdict with the running kernel's; TestBTFPointers checks waggle's
+// messages. Programs named ok_* are safe; bad_* are refused, each for one
+// reason.
+//
+// waggle's loader applies no CO-RE relocations, so fields are read at the
+// offsets of the kernel this object was built against (Linux 6.18,
+// x86-64: the OFF_* below, from its BTF). On another kernel the loads read
+// other fields, which waggle and the kernel judge alike: both use the
+// running kernel's BTF.
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+
+#define OFF_TASK_STACK 32         // void *stack
+#define OFF_TASK_MM 1136          // struct mm_struct *mm
+#define OFF_TASK_PID 1264         // pid_t pid
+#define OFF_TASK_TGID 1268        // pid_t tgid
+#define OFF_TASK_REAL_PARENT 1280 // struct task_struct __rcu *real_parent
+#define OFF_TASK_GROUP_LEADER 1328
+#define OFF_TASK_COMM 1752 // char comm[16]
+#define SIZE_TASK 3264
+#define OFF_PT_REGS_IP 128
+#define OFF_MAP_MAX_ENTRIES 76 // struct bpf_map, at the start of struct bpf_array
+#define OFF_TCP_SOCK_SND_CWND 1444
+
+struct task_struct;
+struct pt_regs;
+struct tcp_sock;
+
+#define FIELD(p, off, type) (*(type *)((char *)(p) + (off)))
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, __u64);
+} arr SEC(".maps");
+
+// ok_task_pid returns the current task's pid, read through the trusted
+// task pointer.
+SEC("tracepoint/syscalls/sys_enter_getpid")
+int ok_task_pid(void *ctx)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+
+	return FIELD(t, OFF_TASK_PID, int) & 1;
+}
+
+// ok_parent_tgid follows task->real_parent (an RCU pointer in the
+// kernel's list of trusted fields) and reads its tgid.
+SEC("tracepoint/syscalls/sys_enter_getpid")
+int ok_parent_tgid(void *ctx)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct task_struct *p = FIELD(t, OFF_TASK_REAL_PARENT, struct task_struct *);
+
+	return FIELD(p, OFF_TASK_TGID, int) & 1;
+}
+
+// ok_pt_regs reads the instruction pointer of the parent's registers:
+// bpf_task_pt_regs takes the RCU pointer as its task.
+SEC("tracepoint/syscalls/sys_enter_getpid")
+int ok_pt_regs(void *ctx)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct task_struct *p = FIELD(t, OFF_TASK_REAL_PARENT, struct task_struct *);
+	struct pt_regs *r = (struct pt_regs *)bpf_task_pt_regs(p);
+
+	return FIELD(r, OFF_PT_REGS_IP, long) & 1;
+}
+
+// ok_comm reads one byte of the task's name: inside an array member.
+SEC("raw_tracepoint/sys_enter")
+int ok_comm(void *ctx)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct task_struct *g = FIELD(t, OFF_TASK_GROUP_LEADER, struct task_struct *);
+
+	return FIELD(g, OFF_TASK_COMM + 3, char) & 1;
+}
+
+// ok_void_ptr reads through task->stack, a void *: read-only memory the
+// kernel reads with probing loads (Linux 6.17 on; a scalar before).
+SEC("tracepoint/syscalls/sys_enter_getpid")
+int ok_void_ptr(void *ctx)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	long *s = FIELD(t, OFF_TASK_STACK, long *);
+
+	return s[3] & 1;
+}
+
+// ok_map_ptr reads the array's max_entries through the map pointer.
+SEC("tracepoint/syscalls/sys_enter_getpid")
+int ok_map_ptr(void *ctx)
+{
+	return FIELD(&arr, OFF_MAP_MAX_ENTRIES, __u32) == 4;
+}
+
+// bad_write writes into the task.
+SEC("tracepoint/syscalls/sys_enter_getpid")
+int bad_write(void *ctx)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+
+	FIELD(t, OFF_TASK_PID, int) = 1;
+	return 0;
+}
+
+// bad_beyond reads past the end of struct task_struct.
+SEC("tracepoint/syscalls/sys_enter_getpid")
+int bad_beyond(void *ctx)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+
+	return FIELD(t, SIZE_TASK, int) & 1;
+}
+
+// bad_var_off reads the task at an offset only known at run time.
+SEC("tracepoint/syscalls/sys_enter_getpid")
+int bad_var_off(void *ctx)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	__u64 i = bpf_get_prandom_u32() & 8;
+
+	return FIELD(t, OFF_TASK_PID + i, int) & 1;
+}
+
+// bad_ptr_half reads half of the real_parent pointer.
+SEC("tracepoint/syscalls/sys_enter_getpid")
+int bad_ptr_half(void *ctx)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+
+	return FIELD(t, OFF_TASK_REAL_PARENT + 4, int) & 1;
+}
+
+// bad_member_end reads 8 bytes across the end of comm.
+SEC("tracepoint/syscalls/sys_enter_getpid")
+int bad_member_end(void *ctx)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+
+	return FIELD(t, OFF_TASK_COMM + 12, long) & 1;
+}
+
+// bad_wrong_type gives bpf_task_pt_regs an mm_struct, not a task.
+SEC("tracepoint/syscalls/sys_enter_getpid")
+int bad_wrong_type(void *ctx)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	void *mm = FIELD(t, OFF_TASK_MM, void *);
+
+	return bpf_task_pt_regs(mm) != 0;
+}
+
+// bad_map_ptr_write writes into the map's struct bpf_array.
+SEC("tracepoint/syscalls/sys_enter_getpid")
+int bad_map_ptr_write(void *ctx)
+{
+	FIELD(&arr, OFF_MAP_MAX_ENTRIES, __u32) = 1;
+	return 0;
+}
+
+// ok_skb_tcp_sock casts the socket of a packet to a tcp_sock and reads
+// its congestion window after the NULL check.
+SEC("tc")
+int ok_skb_tcp_sock(struct __sk_buff *skb)
+{
+	struct bpf_sock *sk = skb->sk;
+	struct tcp_sock *tp;
+
+	if (!sk)
+		return TC_ACT_OK;
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (!tp)
+		return TC_ACT_OK;
+	return FIELD(tp, OFF_TCP_SOCK_SND_CWND, __u32) > 10 ? TC_ACT_SHOT : TC_ACT_OK;
+}
+
+// ok_tcp6_of_tcp casts a kernel tcp_sock again: a tcp_sock starts with a
+// sock_common, which bpf_skc_to_tcp6_sock takes.
+SEC("tc")
+int ok_tcp6_of_tcp(struct __sk_buff *skb)
+{
+	struct bpf_sock *sk = skb->sk;
+	struct tcp_sock *tp;
+
+	if (!sk)
+		return TC_ACT_OK;
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (!tp)
+		return TC_ACT_OK;
+	return bpf_skc_to_tcp6_sock(tp) ? TC_ACT_SHOT : TC_ACT_OK;
+}
+
+// bad_unchecked reads the tcp_sock without testing it for NULL.
+SEC("tc")
+int bad_unchecked(struct __sk_buff *skb)
+{
+	struct bpf_sock *sk = skb->sk;
+	struct tcp_sock *tp;
+
+	if (!sk)
+		return TC_ACT_OK;
+	tp = bpf_skc_to_tcp_sock(sk);
+	return FIELD(tp, OFF_TCP_SOCK_SND_CWND, __u32) > 10 ? TC_ACT_SHOT : TC_ACT_OK;
+}
+
+// ok_lookup_tcp_sock looks a socket up, casts it and releases it.
+SEC("xdp")
+int ok_lookup_tcp_sock(struct xdp_md *ctx)
+{
+	struct bpf_sock_tuple tuple = {};
+	struct bpf_sock *sk;
+	struct tcp_sock *tp;
+	int ret = XDP_PASS;
+
+	sk = bpf_sk_lookup_tcp(ctx, &tuple, sizeof(tuple.ipv4), BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return XDP_PASS;
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (tp && FIELD(tp, OFF_TCP_SOCK_SND_CWND, __u32) > 10)
+		ret = XDP_DROP;
+	bpf_sk_release(sk);
+	return ret;
+}
+
+// bad_release_cast releases the cast pointer twice: the cast holds the
+// reference of the socket it came from.
+SEC("xdp")
+int bad_release_cast(struct xdp_md *ctx)
+{
+	struct bpf_sock_tuple tuple = {};
+	struct bpf_sock *sk;
+	struct tcp_sock *tp;
+
+	sk = bpf_sk_lookup_tcp(ctx, &tuple, sizeof(tuple.ipv4), BPF_F_CURRENT_NETNS, 0);
+	if (!sk)
+		return XDP_PASS;
+	tp = bpf_skc_to_tcp_sock(sk);
+	if (tp)
+		bpf_sk_release(tp);
+	bpf_sk_release(sk);
+	return XDP_PASS;
+}
+
+char _license[] SEC("license") = "GPL";
