@@ -459,11 +459,16 @@ func (v *verifier) btfAccess(a access, p *reg, off int) (reg, error) {
 				flags &^= flagUntrusted
 			}
 		default:
-			// Walking unknown pointers yields the old plain PTR_TO_BTF_ID.
-			flags &^= flagTrusted | flagRCU
+			// Walking unknown pointers: upstream's code says the old
+			// plain PTR_TO_BTF_ID (clear_trusted_flags), but Linux 6.18
+			// as it runs gives untrusted_ptr_ (task->mm of the current
+			// task; checked by TestBTFPointers).
+			flags = flags&^(flagTrusted|flagRCU) | flagUntrusted
 		}
 	default:
-		flags &^= flagTrusted | flagRCU
+		// A plain pointer's fields: untrusted too on Linux 6.18 (the
+		// socket of a bpf_skc_to_tcp_sock result).
+		flags = flags&^(flagTrusted|flagRCU) | flagUntrusted
 	}
 	out.setPointer(ptrBTFID)
 	out.mapIdx = id

@@ -75,6 +75,18 @@ int ok_pt_regs(void *ctx)
 	return FIELD(r, OFF_PT_REGS_IP, long) & 1;
 }
 
+// ok_grandparent follows real_parent twice: an RCU pointer's listed
+// fields are RCU pointers too.
+SEC("tracepoint/syscalls/sys_enter_getpid")
+int ok_grandparent(void *ctx)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct task_struct *p = FIELD(t, OFF_TASK_REAL_PARENT, struct task_struct *);
+	struct task_struct *g = FIELD(p, OFF_TASK_REAL_PARENT, struct task_struct *);
+
+	return bpf_task_pt_regs(g) != 0;
+}
+
 // ok_comm reads one byte of the task's name: inside an array member.
 SEC("raw_tracepoint/sys_enter")
 int ok_comm(void *ctx)
@@ -150,9 +162,21 @@ int bad_member_end(void *ctx)
 	return FIELD(t, OFF_TASK_COMM + 12, long) & 1;
 }
 
-// bad_wrong_type gives bpf_task_pt_regs an mm_struct, not a task.
+// bad_wrong_type gives bpf_task_pt_regs a pt_regs, not a task.
 SEC("tracepoint/syscalls/sys_enter_getpid")
 int bad_wrong_type(void *ctx)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	void *regs = (void *)bpf_task_pt_regs(t);
+
+	return bpf_task_pt_regs(regs) != 0;
+}
+
+// bad_untrusted_arg gives bpf_task_pt_regs task->mm: a field the kernel
+// does not list as trusted gives an untrusted pointer, which helpers
+// do not take.
+SEC("tracepoint/syscalls/sys_enter_getpid")
+int bad_untrusted_arg(void *ctx)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
 	void *mm = FIELD(t, OFF_TASK_MM, void *);
