@@ -64,7 +64,11 @@ func (p *Program) Verify(ctx context.Context, opts *verifier.Options) (*verifier
 	if err != nil {
 		return nil, err
 	}
-	return verifier.Verify(ctx, vp, opts)
+	if o.KernelTypes == nil && o.Target != progtype.TargetUser {
+		// Read the kernel's BTF once per collection, not per program.
+		o.KernelTypes = c.kernelTypes()
+	}
+	return verifier.Verify(ctx, vp, &o)
 }
 
 // verify is the verification of Prepare: for target user, against the
