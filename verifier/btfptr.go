@@ -138,7 +138,7 @@ func (v *verifier) kernelTypes() *KernelTypes {
 
 // noBTF is the error for a program that needs the kernel's BTF where it
 // cannot be had.
-func (v *verifier) noBTF(pc int, what string, err error) error {
+func (v *verifier) noBTF(pc int, what string, err error) *Error {
 	return hinted(v.errorf(pc, "%s needs the kernel's BTF, which is missing: %v", what, err),
 		"verify on a kernel with BTF (CONFIG_DEBUG_INFO_BTF: /sys/kernel/btf/vmlinux), or give it in Options.KernelTypes")
 }
