@@ -195,3 +195,91 @@ func btfLayout(t *testing.T, kt *verifier.KernelTypes) {
 		t.Skipf("this kernel's task_struct or pt_regs is laid out differently (pid at %d, real_parent at %d, pt_regs of %d bytes)", off["pid"], off["real_parent"], regs.Size)
 	}
 }
+
+// TestVerify_globalTrusted checks global functions' __arg_trusted
+// arguments for target linux: the function is verified with a trusted
+// pointer to the kernel struct of its prototype, and a call must pass
+// one (kselftest's verifier_global_ptr_args.c compares with the kernel).
+func TestVerify_globalTrusted(t *testing.T) {
+	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
+		t.Skipf("no kernel BTF: %v", err)
+	}
+	kt := verifier.NewKernelTypes()
+	btfLayout(t, kt)
+	taskP := &btf.Pointer{Target: &btf.Struct{Name: "task_struct___local"}}
+	ctxP := &btf.Pointer{Target: &btf.Void{}}
+	entry := fn{name: "prog", start: 0, global: true, params: []btf.Type{ctxP}, tags: [][]string{{"arg:ctx"}}}
+	callee := func(start int, tags ...string) fn {
+		return fn{name: "f", start: start, global: true, params: []btf.Type{taskP}, tags: [][]string{tags}}
+	}
+	tests := []struct {
+		name, src string
+		fns       []fn
+		want, log string
+	}{
+		{name: "trusted task", src: `
+			call 158
+			r1 = r0
+			call pc+2
+			r0 = 0
+			exit
+			r0 = *(u32 *)(r1 + 1264)
+			exit`, fns: []fn{entry, callee(5, "arg:trusted")}, log: "R1=trusted_ptr_task_struct(id="},
+		{name: "NULL to nonnull", src: `
+			r1 = 0
+			call pc+2
+			r0 = 0
+			exit
+			r0 = *(u32 *)(r1 + 1264)
+			exit`, fns: []fn{entry, callee(4, "arg:trusted")}, want: "Caller passes invalid args into func#1 ('f'): R1 type=scalar expected=ptr_, trusted_ptr_, rcu_ptr_"},
+		{name: "nullable must be tested", src: `
+			r1 = 0
+			call pc+2
+			r0 = 0
+			exit
+			r0 = *(u32 *)(r1 + 1264)
+			exit`, fns: []fn{entry, callee(4, "arg:trusted", "arg:nullable")}, want: "R1 invalid mem access 'trusted_ptr_or_null_'"},
+		{name: "untrusted", src: `
+			call 158
+			r1 = *(u64 *)(r0 + 1288)
+			call pc+2
+			r0 = 0
+			exit
+			r0 = *(u32 *)(r1 + 1264)
+			exit`, fns: []fn{entry, callee(5, "arg:trusted")}, want: "R1 type=untrusted_ptr_ expected=ptr_, trusted_ptr_, rcu_ptr_"},
+		{name: "trusted and nonnull", src: `
+			call 158
+			r1 = r0
+			call pc+2
+			r0 = 0
+			exit
+			r0 = 0
+			exit`, fns: []fn{entry, callee(5, "arg:trusted", "arg:nonnull")}, want: "arg#0 has invalid combination of tags"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			insns, err := asm.Parse(tc.src)
+			if err != nil {
+				t.Fatalf("assemble: %v", err)
+			}
+			kind, err := progtype.Lookup(progtype.Kprobe)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := withFuncs(&verifier.Program{Name: "test", Insns: insns, Kind: kind, GPL: true}, tc.fns...)
+			var log bytes.Buffer
+			_, err = verifier.Verify(context.Background(), p, &verifier.Options{Target: progtype.TargetLinux, KernelTypes: kt, Log: &log})
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("rejected: %v", err)
+			case tc.want != "" && err == nil:
+				t.Fatalf("accepted, want %q", tc.want)
+			case tc.want != "" && !strings.Contains(err.Error(), tc.want):
+				t.Fatalf("error %q, want %q", err, tc.want)
+			}
+			if tc.log != "" && !strings.Contains(log.String(), tc.log) {
+				t.Errorf("log has no %q:\n%s", tc.log, log.String())
+			}
+		})
+	}
+}
