@@ -28,6 +28,8 @@ var btfPtrVerdicts = map[string]string{
 	"ok_comm":            "",
 	"ok_void_ptr":        "",
 	"ok_map_ptr":         "",
+	"ok_find_vma":        "",
+	"bad_find_vma_write": "only read is supported",
 	"ok_skb_tcp_sock":    "",
 	"ok_tcp6_of_tcp":     "",
 	"ok_lookup_tcp_sock": "",

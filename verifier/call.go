@@ -753,6 +753,15 @@ func (v *verifier) enterCallback(ins isa.Instruction, proto helpers.Proto, meta 
 		case helpers.CallbackMapValue:
 			r.setPointer(ptrMapValue)
 			r.mapIdx = meta.mapIdx
+		case helpers.CallbackBTFID:
+			// A kernel object (bpf_find_vma's vm_area_struct): a plain
+			// PTR_TO_BTF_ID, as Linux 6.18 gives it.
+			id, err := v.kernelTypes().structID(cr.BTF)
+			if err != nil {
+				return v.noBTF(pc, fmt.Sprintf("the callback of bpf_%s", helpers.Name(ins.Imm)), err)
+			}
+			r.setPointer(ptrBTFID)
+			r.mapIdx = int32(id)
 		default:
 			return v.errorf(pc, "callbacks of bpf_%s are not supported yet", helpers.Name(ins.Imm))
 		}

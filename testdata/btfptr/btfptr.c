@@ -108,6 +108,39 @@ int ok_void_ptr(void *ctx)
 	return s[3] & 1;
 }
 
+static long vma_cb(struct task_struct *task, void *vma, void *data)
+{
+	return FIELD(vma, 0, long) & 1;
+}
+
+// ok_find_vma reads the vm_area_struct bpf_find_vma gives its callback.
+SEC("tracepoint/syscalls/sys_enter_getpid")
+int ok_find_vma(void *ctx)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	long d = 0;
+
+	bpf_find_vma(t, 0, vma_cb, &d, 0);
+	return 0;
+}
+
+// bad_find_vma_write writes into the vm_area_struct.
+static long vma_write_cb(struct task_struct *task, void *vma, void *data)
+{
+	FIELD(vma, 0, long) = 0;
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_getpid")
+int bad_find_vma_write(void *ctx)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	long d = 0;
+
+	bpf_find_vma(t, 0, vma_write_cb, &d, 0);
+	return 0;
+}
+
 // ok_map_ptr reads the array's max_entries through the map pointer.
 SEC("tracepoint/syscalls/sys_enter_getpid")
 int ok_map_ptr(void *ctx)
