@@ -88,7 +88,7 @@ func (p *Program) verifierProgram(kind *progtype.Kind, protos map[int32]helpers.
 	c := p.coll
 	vp := &verifier.Program{
 		Name: lp.Name, Insns: lp.Insns, Kind: kind, GPL: progtype.GPLCompatible(lp.License),
-		Lines: lp.Lines, Funcs: lp.Funcs, Helpers: protos,
+		Lines: lp.Lines, Funcs: lp.Funcs, Helpers: protos, Sleepable: lp.Flags&bpfFSleepable != 0,
 		Maps: make([]verifier.Map, 0, len(c.all)),
 	}
 	for i, m := range c.all {

@@ -441,15 +441,18 @@ func (v *verifier) btfAccess(a access, p *reg, off int) (reg, error) {
 	case p.flags&(flagTrusted|flagRCU) != 0 || p.ref != 0:
 		// By default a pointer loaded from a trusted one is not trusted,
 		// unless the kernel lists the field as inheriting the trust
-		// (the BTF_TYPE_SAFE_* structs in the kernel's own BTF). The
-		// program types waggle verifies are not sleepable: they run
-		// in an RCU read section (in_rcu_cs).
+		// (the BTF_TYPE_SAFE_* structs in the kernel's own BTF). A
+		// program that does not sleep runs in an RCU read section
+		// (in_rcu_cs).
 		switch {
 		case kt.safeField(p.mapIdx, "__safe_trusted", field, id):
 			flags |= flagTrusted
 		case kt.safeField(p.mapIdx, "__safe_trusted_or_null", field, id):
 			flags |= flagTrusted | flagMaybeNull
-		case p.maybeNull():
+		case p.maybeNull() || v.p.Sleepable:
+			// Outside an RCU read section (sleepable programs: waggle
+			// has no bpf_rcu_read_lock), or through a pointer that may
+			// be NULL: untrusted.
 			flags = flagUntrusted
 		case kt.safeField(p.mapIdx, "__safe_rcu", field, id):
 			flags |= flagRCU

@@ -261,7 +261,7 @@ func (v *verifier) innerMap(spec maps.Spec) int32 {
 	}
 	// Copy-on-write: the caller's slice is not changed.
 	v.p = &Program{Name: v.p.Name, Insns: v.p.Insns, Kind: v.p.Kind, Maps: append(append([]Map(nil), v.p.Maps...), Map{Spec: spec, SpinLock: -1}),
-		Helpers: v.p.Helpers, GPL: v.p.GPL, Lines: v.p.Lines, Funcs: v.p.Funcs}
+		Helpers: v.p.Helpers, GPL: v.p.GPL, Lines: v.p.Lines, Funcs: v.p.Funcs, Sleepable: v.p.Sleepable}
 	return int32(len(v.p.Maps) - 1)
 }
 

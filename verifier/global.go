@@ -24,11 +24,11 @@ import (
 type globalArgKind uint8
 
 const (
-	gArgScalar globalArgKind = iota // an int or enum: ARG_ANYTHING
-	gArgCtx                         // the program's context: ARG_PTR_TO_CTX
-	gArgMem                         // sized memory: ARG_PTR_TO_MEM
-	gArgArena                       // __arg_arena: ARG_PTR_TO_ARENA
-	gArgTrusted                     // __arg_trusted: ARG_PTR_TO_BTF_ID | PTR_TRUSTED, a kernel object
+	gArgScalar  globalArgKind = iota // an int or enum: ARG_ANYTHING
+	gArgCtx                          // the program's context: ARG_PTR_TO_CTX
+	gArgMem                          // sized memory: ARG_PTR_TO_MEM
+	gArgArena                        // __arg_arena: ARG_PTR_TO_ARENA
+	gArgTrusted                      // __arg_trusted: ARG_PTR_TO_BTF_ID | PTR_TRUSTED, a kernel object
 )
 
 // globalArg is one argument of a global function.

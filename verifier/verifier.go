@@ -39,6 +39,10 @@ type Program struct {
 	// Funcs are the program's functions (loader.Program.Funcs); with BTF,
 	// global functions are verified on their own.
 	Funcs []loader.Func
+	// Sleepable programs (BPF_F_SLEEPABLE: "uprobe.s", "lsm.s") run
+	// outside an RCU read section: fields of kernel objects they read
+	// are untrusted, even those the kernel lists as RCU-protected.
+	Sleepable bool
 }
 
 // Map is one map a program refers to.

@@ -87,6 +87,28 @@ int ok_grandparent(void *ctx)
 	return bpf_task_pt_regs(g) != 0;
 }
 
+// bad_sleepable_parent passes task->real_parent to bpf_task_pt_regs from
+// a sleepable program: outside an RCU read section the field is
+// untrusted.
+SEC("uprobe.s")
+int bad_sleepable_parent(void *ctx)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct task_struct *p = FIELD(t, OFF_TASK_REAL_PARENT, struct task_struct *);
+
+	return bpf_task_pt_regs(p) != 0;
+}
+
+// ok_sleepable_task passes the current task itself from a sleepable
+// program: it stays trusted.
+SEC("uprobe.s")
+int ok_sleepable_task(void *ctx)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+
+	return bpf_task_pt_regs(t) != 0;
+}
+
 // ok_comm reads one byte of the task's name: inside an array member.
 SEC("raw_tracepoint/sys_enter")
 int ok_comm(void *ctx)
