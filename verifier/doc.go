@@ -76,7 +76,7 @@
 //     bpf_rcu_read_lock (a sleepable program's kernel object fields are
 //     all untrusted); a trusted kernel object
 //     as helper memory (ARG_PTR_TO_MEM accepts trusted_ptr_ in Linux,
-//     waggle refuses it); bpf_sock_from_file (not offered);
+//     waggle refuses it);
 //   - the unprivileged rules beyond pointer leaks, pointer comparisons,
 //     uninitialised stack and loops (Spectre sanitation).
 package verifier
