@@ -303,7 +303,7 @@ func (v *verifier) typeMismatch(r isa.Register, got *reg, expected ...string) er
 	return e
 }
 
-var memTypes = []string{"fp", "pkt", "pkt_meta", "map_key", "map_value", "mem", "ringbuf_mem"}
+var memTypes = []string{"fp", "pkt", "pkt_meta", "map_key", "map_value", "mem", "ringbuf_mem", "buf", "trusted_ptr_"}
 
 // checkArg is check_func_arg for argument i (register r1+i).
 func (v *verifier) checkArg(id int32, name string, proto helpers.Proto, i int, at helpers.ArgType, meta *callMeta) error {
@@ -368,7 +368,16 @@ func (v *verifier) checkArg(id int32, name string, proto helpers.Proto, i int, a
 		if mayNull && r.isNull() {
 			return nil
 		}
-		if !isMemType(r) {
+		switch {
+		case isMemType(r):
+		case r.typ == ptrBTFID && r.flags == flagTrusted:
+			// A trusted kernel object is memory the helper may read
+			// (mem_types has PTR_TO_BTF_ID | PTR_TRUSTED), the bytes
+			// checked as a load of them (check_helper_mem_access).
+			if at&helpers.ArgReadOnly == 0 {
+				return v.errorf(pc, "bpf_%s() may write into memory pointed by R%d type=%s", name, rn, r.typeName())
+			}
+		default:
 			return v.typeMismatch(rn, r, memTypes...)
 		}
 		if err := v.helperPktAccess(r, proto); err != nil {
@@ -585,6 +594,10 @@ func (v *verifier) helperMem(rn isa.Register, r *reg, size int, uninit bool, met
 		return v.regionAccess(a, &p, off, int64(r.size), "memory", func(o int) string {
 			return fmt.Sprintf("invalid access to memory, mem_size=%d off=%d size=%d", r.size, o, size)
 		})
+	case ptrBTFID:
+		p := *r
+		_, err := v.btfAccess(access{base: rn, size: size}, &p, off)
+		return err
 	case ptrStack:
 		fr := v.cur.frames[r.frame]
 		lo, hi := int64(off)+r.v.SMin, int64(off)+r.v.SMax+int64(size)

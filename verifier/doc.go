@@ -55,12 +55,12 @@
 // untrusted as the kernel's BTF_TYPE_SAFE_* lists decide), or read-only
 // untrusted memory for other pointers; writes, variable offsets and reads
 // beyond the struct are refused with Linux's messages. Helpers take them
-// by struct (btf_struct_ids_match); a map pointer reads the kernel's
-// struct of the map (struct bpf_array ...). The kernel turns these loads
-// into probing loads that cannot fault; waggle's runtime has neither the
-// objects nor the helpers, so such programs are verified for
-// progtype.TargetLinux and TargetHost only (a map pointer load is refused
-// for TargetUser).
+// by struct (btf_struct_ids_match), and a trusted one as memory a helper
+// reads; a map pointer reads the kernel's struct of the map (struct
+// bpf_array ...). The kernel turns these loads into probing loads that
+// cannot fault; waggle's runtime has neither the objects nor the helpers,
+// so such programs are verified for progtype.TargetLinux and TargetHost
+// only (a map pointer load is refused for TargetUser).
 //
 // # What is missing
 //
@@ -70,13 +70,13 @@
 //     loops whose counters change each round (may_goto, callbacks writing
 //     to the caller's stack) therefore do not converge and hit the budget;
 //   - global functions' struct bpf_dynptr * arguments;
-//   - bpf_spin_lock, timers, dynptrs, kptrs and kfuncs; socket field access is checked
-//     by size only; kernel variables (ldimm64 BTF ids, bpf_per_cpu_ptr,
-//     bpf_this_cpu_ptr), __user and __percpu kernel pointers (refused);
+//   - bpf_spin_lock, timers, dynptrs, kptrs and kfuncs; socket field
+//     access is checked by size only;
+//   - kernel variables (ldimm64 BTF ids, bpf_per_cpu_ptr,
+//     bpf_this_cpu_ptr), __user and __percpu kernel pointers and kernel
+//     objects as helpers' map keys or values (all refused), and
 //     bpf_rcu_read_lock (a sleepable program's kernel object fields are
-//     all untrusted); a trusted kernel object
-//     as helper memory (ARG_PTR_TO_MEM accepts trusted_ptr_ in Linux,
-//     waggle refuses it);
+//     all untrusted);
 //   - the unprivileged rules beyond pointer leaks, pointer comparisons,
 //     uninitialised stack and loops (Spectre sanitation).
 package verifier

@@ -42,6 +42,43 @@ struct {
 	__type(value, __u64);
 } arr SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, sizeof(__u32));
+} events SEC(".maps");
+
+// ok_output_comm sends the task's name straight from the task: a trusted
+// kernel object is memory a helper may read.
+SEC("tracepoint/syscalls/sys_enter_getpid")
+int ok_output_comm(void *ctx)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+
+	bpf_perf_event_output(ctx, &events, BPF_F_CURRENT_CPU, (char *)t + OFF_TASK_COMM, 16);
+	return 0;
+}
+
+// bad_output_beyond sends 32 bytes from the 16 of the task's name.
+SEC("tracepoint/syscalls/sys_enter_getpid")
+int bad_output_beyond(void *ctx)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+
+	bpf_perf_event_output(ctx, &events, BPF_F_CURRENT_CPU, (char *)t + OFF_TASK_COMM, 32);
+	return 0;
+}
+
+// bad_read_into_task gives the task to a helper that writes its memory.
+SEC("tracepoint/syscalls/sys_enter_getpid")
+int bad_read_into_task(void *ctx)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+
+	bpf_probe_read_kernel((char *)t + OFF_TASK_COMM, 8, ctx);
+	return 0;
+}
+
 // ok_task_pid returns the current task's pid, read through the trusted
 // task pointer.
 SEC("tracepoint/syscalls/sys_enter_getpid")
