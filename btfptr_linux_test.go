@@ -29,6 +29,8 @@ var btfPtrVerdicts = map[string]string{
 	"ok_void_ptr":          "",
 	"ok_map_ptr":           "",
 	"ok_find_vma":          "",
+	"ok_ptr_arith":         "",
+	"bad_arith_or_null":    "R0 pointer arithmetic on ptr_or_null_ prohibited, null-check it first",
 	"ok_output_comm":       "",
 	"bad_output_beyond":    "access beyond the end of member comm (mend:1768) in struct task_struct with off 1752 size 32",
 	"bad_read_into_task":   "bpf_probe_read_kernel() may write into memory pointed by R1 type=trusted_ptr_",

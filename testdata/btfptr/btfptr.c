@@ -207,6 +207,34 @@ int ok_map_ptr(void *ctx)
 	return FIELD(&arr, OFF_MAP_MAX_ENTRIES, __u32) == 4;
 }
 
+// ok_ptr_arith moves the task pointer to its pid before reading it: a
+// constant offset, kept in the pointer.
+SEC("tracepoint/syscalls/sys_enter_getpid")
+int ok_ptr_arith(void *ctx)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	int *pid;
+
+	asm volatile("%0 = %1; %0 += %2" : "=r"(pid) : "r"(t), "i"(OFF_TASK_PID));
+	return *pid & 1;
+}
+
+// bad_arith_or_null moves a tcp_sock that may be NULL.
+SEC("tc")
+int bad_arith_or_null(struct __sk_buff *skb)
+{
+	struct bpf_sock *sk = skb->sk;
+	long r;
+
+	if (!sk)
+		return TC_ACT_OK;
+	asm volatile("r1 = %1; call %[skc]; r0 += 8; %0 = r0"
+		     : "=r"(r)
+		     : "r"(sk), [skc] "i"(BPF_FUNC_skc_to_tcp_sock)
+		     : "r0", "r1", "r2", "r3", "r4", "r5");
+	return r != 0;
+}
+
 // bad_write writes into the task.
 SEC("tracepoint/syscalls/sys_enter_getpid")
 int bad_write(void *ctx)
