@@ -29,6 +29,8 @@ var btfPtrVerdicts = map[string]string{
 	"ok_void_ptr":          "",
 	"ok_map_ptr":           "",
 	"ok_find_vma":          "",
+	"ok_trusted_not_null":  "",
+	"bad_untrusted_null":   "invalid read from stack R10 off=8 size=8",
 	"ok_ptr_arith":         "",
 	"bad_arith_or_null":    "R0 pointer arithmetic on ptr_or_null_ prohibited, null-check it first",
 	"ok_output_comm":       "",

@@ -167,8 +167,15 @@ func notNull(r *reg) bool {
 		return false
 	}
 	switch r.typ {
-	case ptrSocket, ptrTCPSock, ptrMapValue, ptrMapKey, ptrSockCommon, ptrMem:
+	case ptrSocket, ptrTCPSock, ptrMapValue, ptrMapKey, ptrSockCommon:
 		return true
+	case ptrMem:
+		// Untrusted memory a kernel object pointed to may be NULL.
+		return r.flags&flagUntrusted == 0
+	case ptrBTFID:
+		// A trusted kernel object (is_trusted_reg): referenced, or
+		// trusted with no other modifier.
+		return r.ref != 0 || r.flags == flagTrusted
 	}
 	return false
 }

@@ -235,6 +235,35 @@ int bad_arith_or_null(struct __sk_buff *skb)
 	return r != 0;
 }
 
+// ok_trusted_not_null compares the trusted task with NULL: the kernel
+// knows it is not, and does not look at the other side (which reads the
+// stack out of bounds).
+SEC("tracepoint/syscalls/sys_enter_getpid")
+int ok_trusted_not_null(void *ctx)
+{
+	long r;
+
+	asm volatile("call %[f]; if r0 != 0 goto 1f; r0 = *(u64 *)(r10 + 8); 1: %0 = 0"
+		     : "=r"(r)
+		     : [f] "i"(BPF_FUNC_get_current_task_btf)
+		     : "r0", "r1", "r2", "r3", "r4", "r5");
+	return r;
+}
+
+// bad_untrusted_null compares an untrusted pointer with NULL: both sides
+// are looked at.
+SEC("tracepoint/syscalls/sys_enter_getpid")
+int bad_untrusted_null(void *ctx)
+{
+	long r;
+
+	asm volatile("call %[f]; r0 = *(u64 *)(r0 + %[parent]); if r0 != 0 goto 1f; r0 = *(u64 *)(r10 + 8); 1: %0 = 0"
+		     : "=r"(r)
+		     : [f] "i"(BPF_FUNC_get_current_task_btf), [parent] "i"(OFF_TASK_REAL_PARENT + 8)
+		     : "r0", "r1", "r2", "r3", "r4", "r5");
+	return r;
+}
+
 // bad_write writes into the task.
 SEC("tracepoint/syscalls/sys_enter_getpid")
 int bad_write(void *ctx)
