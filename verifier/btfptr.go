@@ -30,7 +30,8 @@ import (
 // BTF-typed kernel pointers and of the structs behind map pointers. It is
 // loaded on first use and shared by every verification given the same
 // KernelTypes (Options.KernelTypes), so that a collection reads
-// /sys/kernel/btf/vmlinux once. It is safe for concurrent use.
+// /sys/kernel/btf/vmlinux once. It is safe for concurrent use; the zero
+// KernelTypes loads the running kernel's BTF.
 type KernelTypes struct {
 	once sync.Once
 	load func() (*btf.Spec, error)
@@ -86,11 +87,16 @@ func (k *KernelTypes) structID(name string) (btf.TypeID, error) {
 		}
 		return id, nil
 	}
-	var st *btf.Struct
-	if err := spec.TypeByName(name, &st); err == nil {
-		id, err = spec.TypeID(st)
-		if err != nil {
-			id = 0
+	// The struct of that name with the lowest id, as the kernel's
+	// btf_find_by_name_kind finds one where several share a name.
+	if types, err := spec.AnyTypesByName(name); err == nil {
+		for _, t := range types {
+			if _, ok := t.(*btf.Struct); !ok {
+				continue
+			}
+			if tid, err := spec.TypeID(t); err == nil && (id == 0 || tid < id) {
+				id = tid
+			}
 		}
 	}
 	k.mu.Lock()

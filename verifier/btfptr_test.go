@@ -283,3 +283,39 @@ func TestVerify_globalTrusted(t *testing.T) {
 		})
 	}
 }
+
+// TestKernelTypes_shared verifies programs that read kernel objects from
+// several goroutines sharing one KernelTypes, which loads the BTF once
+// (run with -race).
+func TestKernelTypes_shared(t *testing.T) {
+	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
+		t.Skipf("no kernel BTF: %v", err)
+	}
+	kt := verifier.NewKernelTypes()
+	kind, err := progtype.Lookup(progtype.Tracepoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	insns, err := asm.Parse(`
+		call 158
+		r1 = *(u64 *)(r0 + 1280)
+		r0 = *(u8 *)(r1 + 0)
+		r0 = 0
+		exit`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			p := &verifier.Program{Name: "shared", Insns: insns, Kind: kind, GPL: true}
+			_, err := verifier.Verify(context.Background(), p, &verifier.Options{Target: progtype.TargetLinux, KernelTypes: kt})
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
