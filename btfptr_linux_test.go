@@ -29,6 +29,7 @@ var btfPtrVerdicts = map[string]string{
 	"ok_void_ptr":          "",
 	"ok_map_ptr":           "",
 	"ok_find_vma":          "",
+	"bad_task_key":         "bpf_map_lookup_elem() may write into memory pointed by R2 type=trusted_ptr_",
 	"ok_trusted_not_null":  "",
 	"bad_untrusted_null":   "invalid read from stack R10 off=8 size=8",
 	"ok_ptr_arith":         "",

@@ -350,6 +350,11 @@ func (v *verifier) checkArg(id int32, name string, proto helpers.Proto, i int, a
 		if mayNull && r.isNull() {
 			return nil
 		}
+		if r.typ == ptrBTFID && r.flags == flagTrusted {
+			// A trusted kernel object passes the type check (mem_types),
+			// then the arguments without MEM_RDONLY refuse it.
+			return v.errorf(pc, "bpf_%s() may write into memory pointed by R%d type=%s", name, rn, r.typeName())
+		}
 		if !isMemType(r) {
 			return v.typeMismatch(rn, r, "fp", "pkt", "pkt_meta", "map_key", "map_value")
 		}

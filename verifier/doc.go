@@ -73,8 +73,8 @@
 //   - bpf_spin_lock, timers, dynptrs, kptrs and kfuncs; socket field
 //     access is checked by size only;
 //   - kernel variables (ldimm64 BTF ids, bpf_per_cpu_ptr,
-//     bpf_this_cpu_ptr), __user and __percpu kernel pointers and kernel
-//     objects as helpers' map keys or values (all refused), and
+//     bpf_this_cpu_ptr) and __user and __percpu kernel pointers (all
+//     refused), and
 //     bpf_rcu_read_lock (a sleepable program's kernel object fields are
 //     all untrusted);
 //   - the unprivileged rules beyond pointer leaks, pointer comparisons,

@@ -264,6 +264,23 @@ int bad_untrusted_null(void *ctx)
 	return r;
 }
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4);
+	__type(key, __u32);
+	__type(value, __u64);
+} by_pid SEC(".maps");
+
+// bad_task_key looks the task's pid up in a map straight from the task:
+// map keys are not read-only helper memory.
+SEC("tracepoint/syscalls/sys_enter_getpid")
+int bad_task_key(void *ctx)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+
+	return bpf_map_lookup_elem(&by_pid, (char *)t + OFF_TASK_PID) != 0;
+}
+
 // bad_write writes into the task.
 SEC("tracepoint/syscalls/sys_enter_getpid")
 int bad_write(void *ctx)
