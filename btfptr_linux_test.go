@@ -53,7 +53,7 @@ var btfPtrVerdicts = map[string]string{
 	"ok_grandparent":       "",
 	"bad_map_ptr_write":    "only read from bpf_array is supported",
 	"bad_unchecked":        "R0 invalid mem access 'ptr_or_null_'",
-	"bad_release_cast":     "R1 must be referenced when passed to release function",
+	"bad_release_cast":     "R1 type=scalar expected=sock_common, sock, tcp_sock, xdp_sock, ptr_, trusted_ptr_",
 }
 
 // TestBTFPointers verifies programs that read kernel objects through

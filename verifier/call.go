@@ -303,6 +303,10 @@ func (v *verifier) typeMismatch(r isa.Register, got *reg, expected ...string) er
 	return e
 }
 
+// btfSockCommonTypes are the types an ARG_PTR_TO_BTF_ID_SOCK_COMMON
+// argument takes (btf_id_sock_common_types), as Linux lists them.
+var btfSockCommonTypes = []string{"sock_common", "sock", "tcp_sock", "xdp_sock", "ptr_", "trusted_ptr_"}
+
 var memTypes = []string{"fp", "pkt", "pkt_meta", "map_key", "map_value", "mem", "ringbuf_mem", "buf", "trusted_ptr_"}
 
 // checkArg is check_func_arg for argument i (register r1+i).
@@ -320,6 +324,16 @@ func (v *verifier) checkArg(id int32, name string, proto helpers.Proto, i int, a
 	base := at.Base()
 	mayNull := at&helpers.ArgMaybeNull != 0
 	if at&helpers.ArgRelease != 0 && !(mayNull && r.isNull()) {
+		// The type is checked first (check_reg_type): a socket
+		// released twice is a number by the second release.
+		if r.typ == scalarReg {
+			switch base {
+			case helpers.ArgPtrToBTFIDSockCommon:
+				return v.typeMismatch(rn, r, btfSockCommonTypes...)
+			case helpers.ArgPtrToRingbufMem:
+				return v.typeMismatch(rn, r, "ringbuf_mem")
+			}
+		}
 		if r.ref == 0 {
 			return v.errorf(pc, "R%d must be referenced when passed to release function", rn)
 		}
@@ -482,7 +496,7 @@ func (v *verifier) checkArg(id int32, name string, proto helpers.Proto, i int, a
 	case helpers.ArgPtrToBTFIDSockCommon:
 		// A bpf_sock of any kind, or a kernel socket (BTF) that starts
 		// with a struct sock_common.
-		expected := []string{"sock_common", "sock", "tcp_sock", "xdp_sock", "ptr_", "trusted_ptr_"}
+		expected := btfSockCommonTypes
 		if mayNull && r.isNull() {
 			return nil
 		}
