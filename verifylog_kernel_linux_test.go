@@ -15,6 +15,7 @@ import (
 
 	"github.com/waggle-bpf/waggle"
 	"github.com/waggle-bpf/waggle/kernel"
+	"github.com/waggle-bpf/waggle/progtype"
 	"github.com/waggle-bpf/waggle/verifier"
 )
 
@@ -41,7 +42,8 @@ const (
 
 // TestVerifyLog_kernel loads every program of the project's own objects
 // (examples/ and testdata/) on which both verifiers agree into the kernel
-// with the level 2 verifier log, verifies it with waggle's verifier and
+// with the level 2 verifier log, verifies it with waggle's verifier for
+// target host (the helpers this kernel offers, as TestVerify_kernel) and
 // Options.Log, and diffs the two logs line by line after normaliseLog.
 // It reports each program's share of identical lines and fails below
 // logMatchTotal over all of them or logMatchWorst for one; programs both
@@ -87,7 +89,7 @@ func TestVerifyLog_kernel(t *testing.T) {
 				continue
 			}
 			var wlog bytes.Buffer
-			_, werr := coll.Programs[n].Verify(context.Background(), &verifier.Options{Log: &wlog})
+			_, werr := coll.Programs[n].Verify(context.Background(), &verifier.Options{Log: &wlog, Target: progtype.TargetHost})
 			var pe *waggle.PrepareError
 			if errors.As(werr, &pe) {
 				t.Logf("%s %s: not compared: waggle cannot prepare it: %v", path, n, werr)
@@ -103,7 +105,7 @@ func TestVerifyLog_kernel(t *testing.T) {
 				// Level 1: the path to the error.
 				k1, _, err := kernelLog(spec, n, ebpf.LogLevelBranch)
 				var w1 bytes.Buffer
-				coll.Programs[n].Verify(context.Background(), &verifier.Options{Log: &w1, LogLevel: 1})
+				coll.Programs[n].Verify(context.Background(), &verifier.Options{Log: &w1, LogLevel: 1, Target: progtype.TargetHost})
 				if err == nil {
 					k, w := normaliseLog(k1), normaliseLog(w1.String())
 					c := commonLines(k, w)
