@@ -319,3 +319,81 @@ func TestKernelTypes_shared(t *testing.T) {
 		}
 	}
 }
+
+// fakeKernel is a kernel BTF of a few hand-made structs, for the tests
+// that need no running kernel: a task_struct with a pid, a pointer to its
+// parent, a union, a bitfield and a flexible array.
+func fakeKernel(t *testing.T) *verifier.KernelTypes {
+	t.Helper()
+	i32 := &btf.Int{Name: "int", Size: 4, Encoding: btf.Signed}
+	i64 := &btf.Int{Name: "long", Size: 8, Encoding: btf.Signed}
+	char := &btf.Int{Name: "char", Size: 1, Encoding: btf.Char}
+	task := &btf.Struct{Name: "task_struct", Size: 40}
+	u := &btf.Union{Size: 8, Members: []btf.Member{{Name: "a", Type: i32}, {Name: "b", Type: i64}}}
+	task.Members = []btf.Member{
+		{Name: "pid", Type: i32, Offset: 0},
+		{Name: "flags", Type: i32, Offset: 32, BitfieldSize: 3},
+		{Name: "real_parent", Type: &btf.Pointer{Target: task}, Offset: 64},
+		{Name: "u", Type: u, Offset: 128},
+		{Name: "stack", Type: &btf.Pointer{Target: &btf.Void{}}, Offset: 192},
+		{Name: "comm", Type: &btf.Array{Index: i32, Type: char, Nelems: 8}, Offset: 256},
+		{Name: "tail", Type: &btf.Array{Index: i32, Type: i32, Nelems: 0}, Offset: 320},
+	}
+	b, err := btf.NewBuilder([]btf.Type{task}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := b.Marshal(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := btf.LoadSpecFromReader(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return verifier.KernelTypesFrom(spec)
+}
+
+// TestVerify_btfWalk walks a hand-made kernel struct: what each load of
+// it gives, on any platform.
+func TestVerify_btfWalk(t *testing.T) {
+	kt := fakeKernel(t)
+	kind, err := progtype.Lookup(progtype.Tracepoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, src, want, log string }{
+		{name: "pid", src: "r0 = *(u32 *)(r0 + 0)"},
+		{name: "pid and flags", src: "r0 = *(u64 *)(r0 + 0)", want: "access beyond the end of member pid (mend:4) in struct task_struct with off 0 size 8"},
+		{name: "bitfield", src: "r0 = *(u8 *)(r0 + 4)"},
+		{name: "parent", src: "r0 = *(u64 *)(r0 + 8)\nr0 = *(u32 *)(r0 + 0)", log: "R0=untrusted_ptr_task_struct()"},
+		{name: "half a pointer", src: "r0 = *(u32 *)(r0 + 12)", want: "cannot access ptr member real_parent with moff 8 in struct task_struct with off 12 size 4"},
+		{name: "union", src: "r0 = *(u64 *)(r0 + 16)"},
+		{name: "void pointer", src: "r0 = *(u64 *)(r0 + 24)\nr0 = *(u64 *)(r0 + 4096)", log: "R0=rdonly_untrusted_mem("},
+		{name: "array element", src: "r0 = *(u16 *)(r0 + 34)"},
+		{name: "flexible array", src: "r0 = *(u32 *)(r0 + 4000)"},
+		{name: "hole", src: "r0 = *(u8 *)(r0 + 6)", want: "struct task_struct doesn't have field at offset 6"},
+		{name: "no such struct", src: "r1 = r0\ncall 175", want: "invalid return type 8 of func bpf_task_pt_regs#175"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			insns, err := asm.Parse("call 158\n" + tc.src + "\nr0 = 0\nexit")
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := &verifier.Program{Name: "walk", Insns: insns, Kind: kind, GPL: true}
+			var log bytes.Buffer
+			_, err = verifier.Verify(context.Background(), p, &verifier.Options{Target: progtype.TargetLinux, KernelTypes: kt, Log: &log})
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("rejected: %v", err)
+			case tc.want != "" && err == nil:
+				t.Fatalf("accepted, want %q", tc.want)
+			case tc.want != "" && !strings.Contains(err.Error(), tc.want):
+				t.Fatalf("error %q, want %q", err, tc.want)
+			}
+			if tc.log != "" && !strings.Contains(log.String(), tc.log) {
+				t.Errorf("log has no %q:\n%s", tc.log, log.String())
+			}
+		})
+	}
+}
