@@ -424,7 +424,8 @@ func (v *verifier) btfAccess(a access, p *reg, off int) (reg, error) {
 	}
 	res, next, field, flags, err := btfStructAccess(t, off, a.size)
 	if err != nil {
-		return out, v.errorf(pc, "%v", err)
+		return out, hinted(v.errorf(pc, "%v", err),
+			"a load reads one member of this kernel's struct %s, whole for a pointer: check the offset against its BTF (bpftool btf dump file /sys/kernel/btf/vmlinux format c)", tname)
 	}
 	switch res {
 	case walkScalar:
