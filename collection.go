@@ -22,6 +22,7 @@ import (
 	"github.com/waggle-bpf/waggle/maps"
 	"github.com/waggle-bpf/waggle/netenv"
 	"github.com/waggle-bpf/waggle/progtype"
+	"github.com/waggle-bpf/waggle/verifier"
 )
 
 // CollectionOptions configure how a collection is loaded. The zero value is
@@ -133,6 +134,21 @@ type Collection struct {
 	// are linux's narrowed per program), by kind, target and privilege,
 	// for Program.Verify: built once.
 	protos map[protoKey]map[int32]helpers.Proto
+	// kt is the kernel's BTF for Program.Verify on targets linux and
+	// host, shared by the collection's programs: read at most once, when
+	// a program first reads a kernel object (kernelTypes).
+	kt *verifier.KernelTypes
+}
+
+// kernelTypes returns the collection's kernel BTF, loaded when first
+// needed.
+func (c *Collection) kernelTypes() *verifier.KernelTypes {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.kt == nil {
+		c.kt = verifier.NewKernelTypes()
+	}
+	return c.kt
 }
 
 // tableKey identifies a helper table: a kind and a license.

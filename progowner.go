@@ -15,6 +15,10 @@ import (
 // multi-buffer packets ("xdp.frags" sections).
 const bpfFXDPHasFrags = 1 << 5
 
+// bpfFSleepable is BPF_F_SLEEPABLE: a program that may sleep ("uprobe.s",
+// "lsm.s" sections).
+const bpfFSleepable = 1 << 4
+
 // progOwner is what Linux records of the first program that uses a prog
 // array or joins it (struct bpf_map_owner, __bpf_prog_map_compatible in
 // kernel/bpf/core.c): every other program that uses or joins the array

@@ -64,7 +64,11 @@ func (p *Program) Verify(ctx context.Context, opts *verifier.Options) (*verifier
 	if err != nil {
 		return nil, err
 	}
-	return verifier.Verify(ctx, vp, opts)
+	if o.KernelTypes == nil && o.Target != progtype.TargetUser {
+		// Read the kernel's BTF once per collection, not per program.
+		o.KernelTypes = c.kernelTypes()
+	}
+	return verifier.Verify(ctx, vp, &o)
 }
 
 // verify is the verification of Prepare: for target user, against the
@@ -84,7 +88,7 @@ func (p *Program) verifierProgram(kind *progtype.Kind, protos map[int32]helpers.
 	c := p.coll
 	vp := &verifier.Program{
 		Name: lp.Name, Insns: lp.Insns, Kind: kind, GPL: progtype.GPLCompatible(lp.License),
-		Lines: lp.Lines, Funcs: lp.Funcs, Helpers: protos,
+		Lines: lp.Lines, Funcs: lp.Funcs, Helpers: protos, Sleepable: lp.Flags&bpfFSleepable != 0,
 		Maps: make([]verifier.Map, 0, len(c.all)),
 	}
 	for i, m := range c.all {

@@ -44,7 +44,8 @@ const (
 
 // TestVerifyLog_kernel loads every program of the project's own objects
 // (examples/ and testdata/) on which both verifiers agree into the kernel
-// with the level 2 verifier log, verifies it with waggle's verifier and
+// with the level 2 verifier log, verifies it with waggle's verifier for
+// target host (the helpers this kernel offers, as TestVerify_kernel) and
 // Options.Log, and diffs the two logs line by line after normaliseLog.
 // It reports each program's share of identical lines and fails below
 // logMatchTotal over all of them or logMatchWorst for one; programs both

@@ -199,6 +199,14 @@ type Proto struct {
 	// ArgSize is, for an argument with ArgFixedSize, the size of the
 	// memory it points to (arg1_size ... arg5_size), by argument (0-based).
 	ArgSize [5]uint32
+	// ArgBTF is, for an ArgPtrToBTFID argument, the kernel struct it must
+	// point to (arg1_btf_id ... arg5_btf_id: "task_struct"), by argument
+	// (0-based). ArgPtrToBTFIDSockCommon arguments take a sock_common
+	// whatever it says.
+	ArgBTF [5]string
+	// RetBTF is, for a RetPtrToBTFID result, the kernel struct it points
+	// to (ret_btf_id: "tcp_sock").
+	RetBTF string
 	// RetSizeArg is the argument (0-based) whose value bounds the result:
 	// the size of the memory a RetPtrToMem points to, the largest result
 	// of RetErrnoOrSize.

@@ -310,10 +310,66 @@ type kernelFacts struct {
 	cast      map[string]bool
 	bound     map[string]helpers.RetBound
 	callbacks map[string]helpers.Callback
+	// btfIDs are the structs of the BTF id lists (BTF_ID_LIST,
+	// BTF_ID_LIST_SINGLE), by list and index.
+	btfIDs map[string][]string
+}
+
+var (
+	btfIDListSingleRE = regexp.MustCompile(`BTF_ID_LIST(?:_GLOBAL)?_SINGLE\((\w+),\s*struct,\s*(\w+)\)`)
+	btfIDListRE       = regexp.MustCompile(`(?m)^BTF_ID_LIST\((\w+)\)\n((?:BTF_ID\(struct,\s*\w+\)\n)+)`)
+	btfIDRE           = regexp.MustCompile(`BTF_ID\(struct,\s*(\w+)\)`)
+	btfIDExprRE       = regexp.MustCompile(`^&(\w+)\[(\w+)\]$`)
+)
+
+// btfSockTypes and btfTracingTypes are include/linux/btf_ids.h's
+// btf_sock_ids and btf_tracing_ids, which bpf_func_proto's btf ids index.
+var (
+	btfSockTypes = map[string]string{"INET": "inet_sock", "INET_CONN": "inet_connection_sock",
+		"INET_REQ": "inet_request_sock", "INET_TW": "inet_timewait_sock", "REQ": "request_sock",
+		"SOCK": "sock", "SOCK_COMMON": "sock_common", "TCP": "tcp_sock", "TCP_REQ": "tcp_request_sock",
+		"TCP_TW": "tcp_timewait_sock", "TCP6": "tcp6_sock", "UDP": "udp_sock", "UDP6": "udp6_sock",
+		"UNIX": "unix_sock", "MPTCP": "mptcp_sock", "SOCKET": "socket"}
+	btfTracingTypes = map[string]string{"TASK": "task_struct", "FILE": "file", "VMA": "vm_area_struct"}
+)
+
+// btfStruct is the struct a bpf_func_proto btf id expression names
+// ("&btf_sock_ids[BTF_SOCK_TYPE_TCP]"), "" for none, or false when it
+// cannot be resolved.
+func (f kernelFacts) btfStruct(expr string) (string, bool) {
+	if expr == "" || expr == "BPF_PTR_POISON" {
+		return "", true
+	}
+	m := btfIDExprRE.FindStringSubmatch(expr)
+	if m == nil {
+		return "", false
+	}
+	switch m[1] {
+	case "btf_sock_ids":
+		n, ok := btfSockTypes[strings.TrimPrefix(m[2], "BTF_SOCK_TYPE_")]
+		return n, ok
+	case "btf_tracing_ids":
+		n, ok := btfTracingTypes[strings.TrimPrefix(m[2], "BTF_TRACING_TYPE_")]
+		return n, ok
+	}
+	i, err := strconv.Atoi(m[2])
+	if list := f.btfIDs[m[1]]; err != nil || i < 0 || i >= len(list) {
+		return "", false
+	}
+	return f.btfIDs[m[1]][i], true
 }
 
 func parseFacts(t *testing.T, src string) kernelFacts {
-	f := kernelFacts{pktData: map[string]bool{}, acquire: map[string]bool{}, cast: map[string]bool{}, bound: map[string]helpers.RetBound{}, callbacks: map[string]helpers.Callback{}}
+	f := kernelFacts{pktData: map[string]bool{}, acquire: map[string]bool{}, cast: map[string]bool{}, bound: map[string]helpers.RetBound{}, callbacks: map[string]helpers.Callback{},
+		btfIDs: map[string][]string{}}
+	for _, m := range btfIDListSingleRE.FindAllStringSubmatch(src, -1) {
+		f.btfIDs[m[1]] = []string{m[2]}
+	}
+	for _, m := range btfIDListRE.FindAllStringSubmatch(src, -1) {
+		for _, id := range btfIDRE.FindAllStringSubmatch(m[2], -1) {
+			f.btfIDs[m[1]] = append(f.btfIDs[m[1]], id[1])
+		}
+	}
 	for name := range caseGroups(funcBody(t, src, "bool bpf_helper_changes_pkt_data(")) {
 		f.pktData[name] = true
 	}
@@ -419,6 +475,11 @@ func compareProto(t *testing.T, d helpers.Def, k kernelProto, facts kernelFacts)
 		t.Errorf("%s: %v", k.name, err)
 	}
 	check("ret_type", p.Ret == ret, p.Ret, ret)
+	if kb, ok := facts.btfStruct(k.fields["ret_btf_id"]); !ok {
+		t.Errorf("%s: unknown ret_btf_id %q", k.name, k.fields["ret_btf_id"])
+	} else if kb != "" || p.RetBTF != "" {
+		check("ret_btf_id", p.RetBTF == kb, p.RetBTF, kb)
+	}
 	for i := range 5 {
 		n := strconv.Itoa(i + 1)
 		ka, err := kernelArg(k.fields["arg"+n+"_type"])
@@ -430,6 +491,11 @@ func compareProto(t *testing.T, d helpers.Def, k kernelProto, facts kernelFacts)
 			wa = p.Args[i]
 		}
 		check("arg"+n+"_type", wa == ka, wa, ka)
+		if kb, ok := facts.btfStruct(k.fields["arg"+n+"_btf_id"]); !ok {
+			t.Errorf("%s: unknown arg%s_btf_id %q", k.name, n, k.fields["arg"+n+"_btf_id"])
+		} else if kb != "" || p.ArgBTF[i] != "" {
+			check("arg"+n+"_btf_id", p.ArgBTF[i] == kb, p.ArgBTF[i], kb)
+		}
 		if ka&helpers.ArgFixedSize != 0 {
 			expr := k.fields["arg"+n+"_size"]
 			size, ok := kernelSizes[strings.TrimSuffix(strings.TrimPrefix(expr, "sizeof("), ")")]
@@ -484,7 +550,8 @@ func compareProto(t *testing.T, d helpers.Def, k kernelProto, facts kernelFacts)
 // implementation) with Linux 6.12's
 // bpf_func_proto and what its verifier knows of the helper besides: gpl_only,
 // the return type, each argument's type with its modifiers and fixed size,
-// whether it changes packet data, acquires a reference or has a bounded
+// the structs of its BTF-typed arguments and result (arg*_btf_id,
+// ret_btf_id), whether it changes packet data, acquires a reference or has a bounded
 // result, and its callback's signature. Where the kernel has several
 // prototypes for one helper (one per program type family: bpf_skb_load_bytes
 // and its XDP and flow dissector variants), the helper is compared with

@@ -57,29 +57,29 @@ var protoOnlyDefs = helpers.Defs{
 	{ID: idSkAncestorCgroupID, Name: "sk_ancestor_cgroup_id", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToBTFIDSockCommon, helpers.ArgAnything}}},
 
 	// Casts of sockets to BTF-typed kernel sockets.
-	{ID: idSkcToTCP6Sock, Name: "skc_to_tcp6_sock", Proto: protoSkcCast},
-	{ID: idSkcToTCPSock, Name: "skc_to_tcp_sock", Proto: protoSkcCast},
-	{ID: idSkcToTCPTimewaitSock, Name: "skc_to_tcp_timewait_sock", Proto: protoSkcCast},
-	{ID: idSkcToTCPRequestSock, Name: "skc_to_tcp_request_sock", Proto: protoSkcCast},
-	{ID: idSkcToUDP6Sock, Name: "skc_to_udp6_sock", Proto: protoSkcCast},
-	{ID: idSkcToUnixSock, Name: "skc_to_unix_sock", Proto: helpers.Proto{Ret: protoSkcCast.Ret, Args: protoSkcCast.Args}}, // no is_ptr_cast_function
-	{ID: idSkcToMPTCPSock, Name: "skc_to_mptcp_sock", Proto: helpers.Proto{Ret: helpers.RetPtrToBTFIDOrNull, Args: []helpers.ArgType{helpers.ArgPtrToSockCommon}, Cast: true}},
+	{ID: idSkcToTCP6Sock, Name: "skc_to_tcp6_sock", Proto: skcCast("tcp6_sock", true)},
+	{ID: idSkcToTCPSock, Name: "skc_to_tcp_sock", Proto: skcCast("tcp_sock", true)},
+	{ID: idSkcToTCPTimewaitSock, Name: "skc_to_tcp_timewait_sock", Proto: skcCast("tcp_timewait_sock", true)},
+	{ID: idSkcToTCPRequestSock, Name: "skc_to_tcp_request_sock", Proto: skcCast("tcp_request_sock", true)},
+	{ID: idSkcToUDP6Sock, Name: "skc_to_udp6_sock", Proto: skcCast("udp6_sock", true)},
+	{ID: idSkcToUnixSock, Name: "skc_to_unix_sock", Proto: skcCast("unix_sock", false)}, // no is_ptr_cast_function
+	{ID: idSkcToMPTCPSock, Name: "skc_to_mptcp_sock", Proto: helpers.Proto{Ret: helpers.RetPtrToBTFIDOrNull, Args: []helpers.ArgType{helpers.ArgPtrToSockCommon}, RetBTF: "mptcp_sock", Cast: true}},
 
 	// Tasks, user memory, kernel variables.
-	{ID: idGetTaskStack, Name: "get_task_stack", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToBTFID, helpers.ArgPtrToUninitMem, helpers.ArgConstSizeOrZero, helpers.ArgAnything}, RetBound: helpers.RetErrnoOrSize, RetSizeArg: 2}},
+	{ID: idGetTaskStack, Name: "get_task_stack", Proto: helpers.Proto{ArgBTF: taskArg(0), Args: []helpers.ArgType{helpers.ArgPtrToBTFID, helpers.ArgPtrToUninitMem, helpers.ArgConstSizeOrZero, helpers.ArgAnything}, RetBound: helpers.RetErrnoOrSize, RetSizeArg: 2}},
 	{ID: idCopyFromUser, Name: "copy_from_user", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToUninitMem, helpers.ArgConstSizeOrZero, helpers.ArgAnything}}},
-	{ID: idCopyFromUserTask, Name: "copy_from_user_task", Proto: helpers.Proto{GPLOnly: true, Args: []helpers.ArgType{helpers.ArgPtrToUninitMem, helpers.ArgConstSizeOrZero, helpers.ArgAnything, helpers.ArgPtrToBTFID, helpers.ArgAnything}}},
+	{ID: idCopyFromUserTask, Name: "copy_from_user_task", Proto: helpers.Proto{ArgBTF: taskArg(3), GPLOnly: true, Args: []helpers.ArgType{helpers.ArgPtrToUninitMem, helpers.ArgConstSizeOrZero, helpers.ArgAnything, helpers.ArgPtrToBTFID, helpers.ArgAnything}}},
 	{ID: idSnprintfBTF, Name: "snprintf_btf", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToMem, helpers.ArgConstSize, helpers.ArgPtrToMem | helpers.ArgReadOnly, helpers.ArgConstSize, helpers.ArgAnything}}},
 	{ID: idPerCPUPtr, Name: "per_cpu_ptr", Proto: helpers.Proto{Ret: helpers.RetPtrToMemOrBTFID | helpers.RetMaybeNull | helpers.RetReadOnly, Args: []helpers.ArgType{helpers.ArgPtrToPercpuBTFID, helpers.ArgAnything}}},
 	{ID: idThisCPUPtr, Name: "this_cpu_ptr", Proto: helpers.Proto{Ret: helpers.RetPtrToMemOrBTFID | helpers.RetReadOnly, Args: []helpers.ArgType{helpers.ArgPtrToPercpuBTFID}}},
-	{ID: idTaskStorageGet, Name: "task_storage_get", Proto: helpers.Proto{Ret: helpers.RetPtrToMapValueOrNull, Args: []helpers.ArgType{helpers.ArgConstMapPtr, helpers.ArgPtrToBTFIDOrNull, helpers.ArgPtrToMapValueOrNull, helpers.ArgAnything}}},
-	{ID: idTaskStorageDelete, Name: "task_storage_delete", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgConstMapPtr, helpers.ArgPtrToBTFIDOrNull}}},
-	{ID: idGetCurrentTaskBTF, Name: "get_current_task_btf", Proto: helpers.Proto{GPLOnly: true, Ret: helpers.RetPtrToBTFIDTrusted}},
-	{ID: idTaskPtRegs, Name: "task_pt_regs", Proto: helpers.Proto{GPLOnly: true, Ret: helpers.RetPtrToBTFID, Args: []helpers.ArgType{helpers.ArgPtrToBTFID}}},
+	{ID: idTaskStorageGet, Name: "task_storage_get", Proto: helpers.Proto{ArgBTF: taskArg(1), Ret: helpers.RetPtrToMapValueOrNull, Args: []helpers.ArgType{helpers.ArgConstMapPtr, helpers.ArgPtrToBTFIDOrNull, helpers.ArgPtrToMapValueOrNull, helpers.ArgAnything}}},
+	{ID: idTaskStorageDelete, Name: "task_storage_delete", Proto: helpers.Proto{ArgBTF: taskArg(1), Args: []helpers.ArgType{helpers.ArgConstMapPtr, helpers.ArgPtrToBTFIDOrNull}}},
+	{ID: idGetCurrentTaskBTF, Name: "get_current_task_btf", Proto: helpers.Proto{GPLOnly: true, Ret: helpers.RetPtrToBTFIDTrusted, RetBTF: "task_struct"}},
+	{ID: idTaskPtRegs, Name: "task_pt_regs", Proto: helpers.Proto{ArgBTF: taskArg(0), RetBTF: "pt_regs", GPLOnly: true, Ret: helpers.RetPtrToBTFID, Args: []helpers.ArgType{helpers.ArgPtrToBTFID}}},
 	{ID: idGetBranchSnapshot, Name: "get_branch_snapshot", Proto: helpers.Proto{GPLOnly: true, Args: []helpers.ArgType{helpers.ArgPtrToUninitMem, helpers.ArgConstSizeOrZero}}},
-	{ID: idFindVMA, Name: "find_vma", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToBTFID, helpers.ArgAnything, helpers.ArgPtrToFunc, helpers.ArgPtrToStackOrNull, helpers.ArgAnything}, Callback: callbackOf(idFindVMA)}},
-	{ID: idCgrpStorageGet, Name: "cgrp_storage_get", Proto: helpers.Proto{Ret: helpers.RetPtrToMapValueOrNull, Args: []helpers.ArgType{helpers.ArgConstMapPtr, helpers.ArgPtrToBTFIDOrNull, helpers.ArgPtrToMapValueOrNull, helpers.ArgAnything}}},
-	{ID: idCgrpStorageDelete, Name: "cgrp_storage_delete", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgConstMapPtr, helpers.ArgPtrToBTFIDOrNull}}},
+	{ID: idFindVMA, Name: "find_vma", Proto: helpers.Proto{ArgBTF: taskArg(0), Args: []helpers.ArgType{helpers.ArgPtrToBTFID, helpers.ArgAnything, helpers.ArgPtrToFunc, helpers.ArgPtrToStackOrNull, helpers.ArgAnything}, Callback: callbackOf(idFindVMA)}},
+	{ID: idCgrpStorageGet, Name: "cgrp_storage_get", Proto: helpers.Proto{ArgBTF: [5]string{1: "cgroup"}, Ret: helpers.RetPtrToMapValueOrNull, Args: []helpers.ArgType{helpers.ArgConstMapPtr, helpers.ArgPtrToBTFIDOrNull, helpers.ArgPtrToMapValueOrNull, helpers.ArgAnything}}},
+	{ID: idCgrpStorageDelete, Name: "cgrp_storage_delete", Proto: helpers.Proto{ArgBTF: [5]string{1: "cgroup"}, Args: []helpers.ArgType{helpers.ArgConstMapPtr, helpers.ArgPtrToBTFIDOrNull}}},
 
 	// Timers and kptrs.
 	{ID: idTimerInit, Name: "timer_init", Proto: helpers.Proto{GPLOnly: true, Args: []helpers.ArgType{helpers.ArgPtrToTimer, helpers.ArgConstMapPtr, helpers.ArgAnything}}},
@@ -99,9 +99,20 @@ var protoOnlyDefs = helpers.Defs{
 	{ID: idUserRingbufDrain, Name: "user_ringbuf_drain", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgConstMapPtr, helpers.ArgPtrToFunc, helpers.ArgPtrToStackOrNull, helpers.ArgAnything}, Callback: callbackOf(idUserRingbufDrain)}},
 }
 
-// protoSkcCast is bpf_skc_to_*_sock: a socket of any kind to a BTF-typed
-// kernel socket of one kind, or NULL.
-var protoSkcCast = helpers.Proto{Ret: helpers.RetPtrToBTFIDOrNull, Args: []helpers.ArgType{helpers.ArgPtrToBTFIDSockCommon}, Cast: true}
+// skcCast is bpf_skc_to_*_sock: a socket of any kind to a BTF-typed
+// kernel socket of one kind (ret_btf_id: the btf_sock_ids entry), or
+// NULL. cast says whether is_ptr_cast_function counts it.
+func skcCast(ret string, cast bool) helpers.Proto {
+	return helpers.Proto{Ret: helpers.RetPtrToBTFIDOrNull, Args: []helpers.ArgType{helpers.ArgPtrToBTFIDSockCommon}, RetBTF: ret, Cast: cast}
+}
+
+// taskArg is the ArgBTF of a helper whose argument i (0-based) is a
+// task (btf_tracing_ids[BTF_TRACING_TYPE_TASK]).
+func taskArg(i int) [5]string {
+	var a [5]string
+	a[i] = "task_struct"
+	return a
+}
 
 // protoSkStorageGetCgSock is bpf_sk_storage_get in cgroup_sock programs
 // (bpf_sk_storage_get_cg_sock_proto): the socket is the context.

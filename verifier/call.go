@@ -195,8 +195,20 @@ func (v *verifier) setReturn(r0 *reg, id int32, proto helpers.Proto, meta *callM
 		if ret&helpers.RetReadOnly != 0 {
 			r0.flags |= flagRdonly
 		}
-	case helpers.RetPtrToMemOrBTFID, helpers.RetPtrToBTFID:
+	case helpers.RetPtrToBTFID:
+		kt := v.kernelTypes()
+		if _, err := kt.Spec(); err != nil {
+			return v.noBTF(pc, fmt.Sprintf("the result of bpf_%s#%d (a kernel object)", helpers.Name(id), id), err)
+		}
+		bid, err := kt.structID(proto.RetBTF)
+		if proto.RetBTF == "" || err != nil {
+			return v.errorf(pc, "invalid return type %d of func bpf_%s#%d", uint32(ret.Base()), helpers.Name(id), id)
+		}
 		r0.setPointer(ptrBTFID)
+		r0.mapIdx = int32(bid)
+		if ret&helpers.RetTrusted != 0 {
+			r0.flags |= flagTrusted
+		}
 	default:
 		return v.errorf(pc, "unknown return type %s of func bpf_%s#%d", ret, helpers.Name(id), id)
 	}
@@ -271,7 +283,7 @@ func (v *verifier) innerMap(outer int32, spec maps.Spec) int32 {
 	}
 	// Copy-on-write: the caller's slice is not changed.
 	v.p = &Program{Name: v.p.Name, Insns: v.p.Insns, Kind: v.p.Kind, Maps: append(append([]Map(nil), v.p.Maps...), in),
-		Helpers: v.p.Helpers, GPL: v.p.GPL, Lines: v.p.Lines, Funcs: v.p.Funcs}
+		Helpers: v.p.Helpers, GPL: v.p.GPL, Lines: v.p.Lines, Funcs: v.p.Funcs, Sleepable: v.p.Sleepable}
 	return int32(len(v.p.Maps) - 1)
 }
 
@@ -313,7 +325,11 @@ func (v *verifier) typeMismatch(r isa.Register, got *reg, expected ...string) er
 	return e
 }
 
-var memTypes = []string{"fp", "pkt", "pkt_meta", "map_key", "map_value", "mem", "ringbuf_mem"}
+// btfSockCommonTypes are the types an ARG_PTR_TO_BTF_ID_SOCK_COMMON
+// argument takes (btf_id_sock_common_types), as Linux lists them.
+var btfSockCommonTypes = []string{"sock_common", "sock", "tcp_sock", "xdp_sock", "ptr_", "trusted_ptr_"}
+
+var memTypes = []string{"fp", "pkt", "pkt_meta", "map_key", "map_value", "mem", "ringbuf_mem", "buf", "trusted_ptr_"}
 
 // checkArg is check_func_arg for argument i (register r1+i).
 func (v *verifier) checkArg(id int32, name string, proto helpers.Proto, i int, at helpers.ArgType, meta *callMeta) error {
@@ -330,6 +346,16 @@ func (v *verifier) checkArg(id int32, name string, proto helpers.Proto, i int, a
 	base := at.Base()
 	mayNull := at&helpers.ArgMaybeNull != 0
 	if at&helpers.ArgRelease != 0 && !(mayNull && r.isNull()) {
+		// The type is checked first (check_reg_type): a socket
+		// released twice is a number by the second release.
+		if r.typ == scalarReg {
+			switch base {
+			case helpers.ArgPtrToBTFIDSockCommon:
+				return v.typeMismatch(rn, r, btfSockCommonTypes...)
+			case helpers.ArgPtrToRingbufMem:
+				return v.typeMismatch(rn, r, "ringbuf_mem")
+			}
+		}
 		if r.ref == 0 {
 			return v.errorf(pc, "R%d must be referenced when passed to release function", rn)
 		}
@@ -367,6 +393,11 @@ func (v *verifier) checkArg(id int32, name string, proto helpers.Proto, i int, a
 		if mayNull && r.isNull() {
 			return nil
 		}
+		if r.typ == ptrBTFID && r.flags == flagTrusted {
+			// A trusted kernel object passes the type check (mem_types),
+			// then the arguments without MEM_RDONLY refuse it.
+			return v.errorf(pc, "bpf_%s() may write into memory pointed by R%d type=%s", name, rn, r.typeName())
+		}
 		if !isMemType(r) {
 			return v.typeMismatch(rn, r, "fp", "pkt", "pkt_meta", "map_key", "map_value")
 		}
@@ -385,7 +416,16 @@ func (v *verifier) checkArg(id int32, name string, proto helpers.Proto, i int, a
 		if mayNull && r.isNull() {
 			return nil
 		}
-		if !isMemType(r) {
+		switch {
+		case isMemType(r):
+		case r.typ == ptrBTFID && r.flags == flagTrusted:
+			// A trusted kernel object is memory the helper may read
+			// (mem_types has PTR_TO_BTF_ID | PTR_TRUSTED), the bytes
+			// checked as a load of them (check_helper_mem_access).
+			if at&helpers.ArgReadOnly == 0 {
+				return v.errorf(pc, "bpf_%s() may write into memory pointed by R%d type=%s", name, rn, r.typeName())
+			}
+		default:
 			return v.typeMismatch(rn, r, memTypes...)
 		}
 		if err := v.helperPktAccess(r, proto); err != nil {
@@ -470,7 +510,7 @@ func (v *verifier) checkArg(id int32, name string, proto helpers.Proto, i int, a
 		if r.off != 0 || !r.v.IsConst() || r.v.Var.Value != 0 {
 			return v.errorf(pc, "R%d must have zero offset when passed to release func", rn)
 		}
-	case helpers.ArgPtrToSockCommon, helpers.ArgPtrToBTFIDSockCommon:
+	case helpers.ArgPtrToSockCommon:
 		if mayNull && r.isNull() {
 			return nil
 		}
@@ -482,6 +522,37 @@ func (v *verifier) checkArg(id int32, name string, proto helpers.Proto, i int, a
 		if r.maybeNull() {
 			return v.typeMismatch(rn, r, "sock_common", "sock", "tcp_sock")
 		}
+	case helpers.ArgPtrToBTFIDSockCommon:
+		// A bpf_sock of any kind, or a kernel socket (BTF) that starts
+		// with a struct sock_common.
+		expected := btfSockCommonTypes
+		if mayNull && r.isNull() {
+			return nil
+		}
+		switch {
+		case r.maybeNull():
+			return v.typeMismatch(rn, r, expected...)
+		case r.typ == ptrSocket, r.typ == ptrSockCommon, r.typ == ptrTCPSock:
+		case r.typ == ptrBTFID && r.flags&(flagUntrusted|flagRCU) == 0:
+			return v.btfArg(rn, r, "sock_common", at&helpers.ArgRelease != 0, false)
+		default:
+			return v.typeMismatch(rn, r, expected...)
+		}
+	case helpers.ArgPtrToBTFID:
+		// ARG_PTR_TO_BTF_ID: a kernel object of the helper's type
+		// (arg_btf_id), or one that starts with it; untrusted pointers
+		// may not be passed on.
+		if mayNull && r.isNull() {
+			return nil
+		}
+		if r.typ != ptrBTFID || r.flags&flagUntrusted != 0 || r.maybeNull() && !mayNull || r.flags&flagTrusted != 0 && r.flags&flagRCU != 0 {
+			return v.typeMismatch(rn, r, "ptr_", "trusted_ptr_", "rcu_ptr_")
+		}
+		want := proto.ArgBTF[i]
+		if want == "" {
+			return v.errorf(pc, "verifier internal error: missing arg compatible BTF ID (argument %d of bpf_%s#%d)", i+1, name, id)
+		}
+		return v.btfArg(rn, r, want, at&helpers.ArgRelease != 0, at&helpers.ArgRelease != 0) // strict for releases (bpf_sk_release takes ARG_PTR_TO_BTF_ID_SOCK_COMMON)
 	case helpers.ArgPtrToSocket:
 		if mayNull && r.isNull() {
 			return nil
@@ -518,7 +589,7 @@ func (v *verifier) checkArg(id int32, name string, proto helpers.Proto, i int, a
 }
 
 func isMemType(r *reg) bool {
-	if r.maybeNull() {
+	if r.maybeNull() || r.flags&flagUntrusted != 0 {
 		return false
 	}
 	switch r.typ {
@@ -580,6 +651,10 @@ func (v *verifier) helperMem(rn isa.Register, r *reg, size int, uninit bool, met
 		return v.regionAccess(a, &p, off, int64(r.size), "memory", func(o int) string {
 			return fmt.Sprintf("invalid access to memory, mem_size=%d off=%d size=%d", r.size, o, size)
 		})
+	case ptrBTFID:
+		p := *r
+		_, err := v.btfAccess(access{base: rn, size: size}, &p, off)
+		return err
 	case ptrStack:
 		fr := v.cur.frames[r.frame]
 		lo, hi := int64(off)+r.v.SMin, int64(off)+r.v.SMax+int64(size)
@@ -782,6 +857,15 @@ func (v *verifier) enterCallback(ins isa.Instruction, proto helpers.Proto, meta 
 		case helpers.CallbackMapValue:
 			r.setPointer(ptrMapValue)
 			r.mapIdx = meta.mapIdx
+		case helpers.CallbackBTFID:
+			// A kernel object (bpf_find_vma's vm_area_struct): a plain
+			// PTR_TO_BTF_ID, as Linux 6.18 gives it.
+			id, err := v.kernelTypes().structID(cr.BTF)
+			if err != nil {
+				return v.noBTF(pc, fmt.Sprintf("the callback of bpf_%s", helpers.Name(ins.Imm)), err)
+			}
+			r.setPointer(ptrBTFID)
+			r.mapIdx = int32(id)
 		default:
 			return v.errorf(pc, "callbacks of bpf_%s are not supported yet", helpers.Name(ins.Imm))
 		}

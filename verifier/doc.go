@@ -6,8 +6,8 @@
 // Verify explores the program one path at a time from its entry, as
 // kernel/bpf/verifier.c's do_check does. Every register has a type (not
 // initialised, scalar, context, stack, map pointer, map value or NULL,
-// packet, packet end, packet metadata, helper memory, socket, function)
-// and, for scalars and pointer offsets, the value domain of package
+// packet, packet end, packet metadata, helper memory, socket, function,
+// kernel object) and, for scalars and pointer offsets, the value domain of package
 // scalar: a tnum with signed and unsigned 64- and 32-bit bounds. Stack
 // slots hold spilled registers or byte kinds (data, zero, uninitialised).
 // Conditional jumps narrow both sides; NULL checks settle every copy of a
@@ -60,6 +60,23 @@
 // target lacks is refused with Linux's "program of this type cannot use
 // helper" and why.
 //
+// Kernel objects (PTR_TO_BTF_ID) are typed by the kernel's BTF
+// (Options.KernelTypes, /sys/kernel/btf/vmlinux by default, read once per
+// KernelTypes): bpf_get_current_task_btf's trusted task, the kernel
+// sockets of bpf_skc_to_*_sock, bpf_task_pt_regs's pt_regs, bpf_find_vma's
+// vm_area_struct, __arg_trusted arguments of global functions. A load
+// through one walks the struct to the member at its constant offset
+// (btf_struct_access): a scalar, a pointer to a struct (trusted, RCU or
+// untrusted as the kernel's BTF_TYPE_SAFE_* lists decide), or read-only
+// untrusted memory for other pointers; writes, variable offsets and reads
+// beyond the struct are refused with Linux's messages. Helpers take them
+// by struct (btf_struct_ids_match), and a trusted one as memory a helper
+// reads; a map pointer reads the kernel's struct of the map (struct
+// bpf_array ...). The kernel turns these loads into probing loads that
+// cannot fault; waggle's runtime has neither the objects nor the helpers,
+// so such programs are verified for progtype.TargetLinux and TargetHost
+// only (a map pointer load is refused for TargetUser).
+//
 // # What is missing
 //
 // This is the first part of the verifier (issue 7). Not done yet:
@@ -67,9 +84,14 @@
 //     pruned, where the kernel ignores scalars no safety check depended on;
 //     loops whose counters change each round (may_goto, callbacks writing
 //     to the caller's stack) therefore do not converge and hit the budget;
-//   - global functions' __arg_trusted and struct bpf_dynptr * arguments;
-//   - bpf_spin_lock, dynptrs, kptrs, kfuncs, workqueues and BTF-typed
-//     kernel pointers; socket field access is checked by size only;
+//   - global functions' struct bpf_dynptr * arguments;
+//   - bpf_spin_lock, timers, dynptrs, kptrs and kfuncs; socket field
+//     access is checked by size only;
+//   - kernel variables (ldimm64 BTF ids, bpf_per_cpu_ptr,
+//     bpf_this_cpu_ptr) and __user and __percpu kernel pointers (all
+//     refused), and
+//     bpf_rcu_read_lock (a sleepable program's kernel object fields are
+//     all untrusted);
 //   - the unprivileged rules beyond pointer leaks, pointer comparisons,
 //     uninitialised stack and loops (Spectre sanitation).
 package verifier

@@ -24,10 +24,11 @@ import (
 type globalArgKind uint8
 
 const (
-	gArgScalar globalArgKind = iota // an int or enum: ARG_ANYTHING
-	gArgCtx                         // the program's context: ARG_PTR_TO_CTX
-	gArgMem                         // sized memory: ARG_PTR_TO_MEM
-	gArgArena                       // __arg_arena: ARG_PTR_TO_ARENA
+	gArgScalar  globalArgKind = iota // an int or enum: ARG_ANYTHING
+	gArgCtx                          // the program's context: ARG_PTR_TO_CTX
+	gArgMem                          // sized memory: ARG_PTR_TO_MEM
+	gArgArena                        // __arg_arena: ARG_PTR_TO_ARENA
+	gArgTrusted                      // __arg_trusted: ARG_PTR_TO_BTF_ID | PTR_TRUSTED, a kernel object
 )
 
 // globalArg is one argument of a global function.
@@ -35,8 +36,12 @@ type globalArg struct {
 	kind globalArgKind
 	// size is the memory's size, for gArgMem.
 	size uint32
-	// nullable is set for gArgMem unless the argument is __arg_nonnull.
+	// nullable is set for gArgMem unless the argument is __arg_nonnull,
+	// and for gArgTrusted with __arg_nullable.
 	nullable bool
+	// kernelType is, for gArgTrusted, the name of the kernel struct it
+	// points to (the prototype's, without a CO-RE flavor suffix).
+	kernelType string
 }
 
 // globalFn is what the verifier knows of one global function.
@@ -150,6 +155,18 @@ func (v *verifier) verifyGlobal(si int) error {
 		case gArgMem:
 			r.setPointer(ptrMem)
 			r.size = a.size
+			if a.nullable {
+				r.flags |= flagMaybeNull
+			}
+			r.id = v.nextID()
+		case gArgTrusted:
+			id, err := v.kernelTypes().structID(a.kernelType)
+			if err != nil {
+				return v.globalErr(v.trustedArgErr(sp.start, i, a, err), si)
+			}
+			r.setPointer(ptrBTFID)
+			r.mapIdx = int32(id)
+			r.flags = flagTrusted
 			if a.nullable {
 				r.flags |= flagMaybeNull
 			}
@@ -271,6 +288,21 @@ func (v *verifier) globalArg(i int, a globalArg, rn isa.Register, r *reg) (strin
 		if r.typ != ptrCtx {
 			return fmt.Sprintf("arg#%d expects pointer to ctx", i), nil
 		}
+	case gArgTrusted:
+		// check_reg_type for ARG_PTR_TO_BTF_ID | PTR_TRUSTED: a kernel
+		// object of the struct (or one starting with it), not untrusted;
+		// NULL only when nullable.
+		if r.isNull() && a.nullable {
+			v.markPrecise(v.cur, rn)
+			return "", nil
+		}
+		if r.typ != ptrBTFID || r.flags&flagUntrusted != 0 || r.maybeNull() && !a.nullable || r.flags&flagTrusted != 0 && r.flags&flagRCU != 0 {
+			return fmt.Sprintf("R%d type=%s expected=ptr_, trusted_ptr_, rcu_ptr_", rn, r.typeName()), nil
+		}
+		if _, err := v.kernelTypes().structID(a.kernelType); err != nil {
+			return "", v.trustedArgErr(v.insnIdx, i, a, err)
+		}
+		return "", v.btfArg(rn, r, a.kernelType, false, false)
 	case gArgMem:
 		if d := ptrOffDetail(rn, r); d != "" {
 			return d, nil
@@ -295,6 +327,15 @@ func (v *verifier) globalArg(i int, a globalArg, rn isa.Register, r *reg) (strin
 		}
 	}
 	return "", nil
+}
+
+// trustedArgErr is the error for an __arg_trusted argument whose struct
+// the kernel's BTF lacks, or without kernel BTF.
+func (v *verifier) trustedArgErr(pc, i int, a globalArg, err error) *Error {
+	if _, serr := v.kernelTypes().Spec(); serr != nil {
+		return v.noBTF(pc, fmt.Sprintf("arg#%d (__arg_trusted struct %s *)", i, a.kernelType), serr)
+	}
+	return v.errorf(pc, "arg#%d has type struct %s, but no matching kernel type: %v", i, a.kernelType, err)
 }
 
 // ptrOffDetail is check_func_arg_reg_off for an argument of a global
@@ -474,10 +515,26 @@ func globalArgs(fn *btf.Func, kind *progtype.Kind) ([]globalArg, string) {
 			}
 			return nil, fmt.Sprintf("arg#%d of %s() is a struct bpf_dynptr *, which waggle's verifier does not support yet", i, fn.Name)
 		case tags&tagTrusted != 0:
-			if tags&tagNonnull != 0 {
+			if tags&tagNonnull != 0 || tags&^(tagTrusted|tagNullable) != 0 {
 				return nil, combo
 			}
-			return nil, fmt.Sprintf("arg#%d of %s() is __arg_trusted (a pointer to a kernel object), which waggle's verifier does not support yet", i, fn.Name)
+			// btf_get_ptr_to_btf_id: a struct (or its forward
+			// declaration), found in the kernel's BTF by name.
+			target := skipModifiers(ptr.Target)
+			name := target.TypeName()
+			switch tt := target.(type) {
+			case *btf.Struct:
+			case *btf.Fwd:
+				if tt.Kind != btf.FwdStruct {
+					return nil, fmt.Sprintf("arg#%d reference type('%s %s') is not a struct", i, btfKind(target), name)
+				}
+			default:
+				return nil, fmt.Sprintf("arg#%d reference type('%s %s') is not a struct", i, btfKind(target), name)
+			}
+			if k := strings.Index(name, "___"); k > 0 {
+				name = name[:k] // a CO-RE flavor: task_struct___local
+			}
+			args[i] = globalArg{kind: gArgTrusted, nullable: tags&tagNullable != 0, kernelType: name}
 		case tags&tagArena != 0:
 			if tags&^tagArena != 0 {
 				return nil, fmt.Sprintf("arg#%d arena cannot be combined with any other tags", i)

@@ -173,8 +173,15 @@ func notNull(r *reg) bool {
 		return false
 	}
 	switch r.typ {
-	case ptrSocket, ptrTCPSock, ptrMapValue, ptrMapKey, ptrSockCommon, ptrMem:
+	case ptrSocket, ptrTCPSock, ptrMapValue, ptrMapKey, ptrSockCommon:
 		return true
+	case ptrMem:
+		// Untrusted memory a kernel object pointed to may be NULL.
+		return r.flags&flagUntrusted == 0
+	case ptrBTFID:
+		// A trusted kernel object (is_trusted_reg): referenced, or
+		// trusted with no other modifier.
+		return r.ref != 0 || r.flags == flagTrusted
 	}
 	return false
 }
@@ -298,7 +305,7 @@ func (v *verifier) markNull(s *state, id, ref uint32, isNull bool) {
 		if o.typ == ptrMapValue && int(o.mapIdx) < len(v.p.Maps) && v.p.Maps[o.mapIdx].SpinLock >= 0 {
 			return // the id tells its lock apart
 		}
-		if o.typ != constMapPtr && o.typ != ptrSocket && o.typ != ptrSockCommon && o.typ != ptrTCPSock && o.typ != ptrMem && o.typ != ptrBTFID {
+		if o.typ != constMapPtr && o.typ != ptrSocket && o.typ != ptrSockCommon && o.typ != ptrTCPSock && o.typ != ptrMem {
 			// Map values keep no id once known (they need none).
 			o.id = 0
 		}

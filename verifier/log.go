@@ -641,6 +641,9 @@ func (r *reg) appendFormat(b []byte, v *verifier, frameNo int) []byte {
 		}
 	}
 	b = append(b, r.typeName()...)
+	if r.typ == ptrBTFID && v != nil {
+		b = append(b, v.btfName(r.mapIdx)...)
+	}
 	if r.typ == ptrStack {
 		if frameNo >= 0 && int(r.frame) != frameNo {
 			b = fmt.Appendf(b, "[%d]", r.frame)

@@ -142,7 +142,7 @@ func (v *verifier) checkMem(a access) (reg, error) {
 	// save_aux_ptr_type.
 	if aux := &v.aux[pc]; !aux.ptrSeen {
 		aux.ptrSeen, aux.ptrType = true, p.typ
-	} else if aux.ptrType != p.typ && (rewritten(aux.ptrType) || rewritten(p.typ)) {
+	} else if aux.ptrType != p.typ && (rewritten(aux.ptrType) || rewritten(p.typ)) && !(!a.write && memOrBTF(aux.ptrType) && memOrBTF(p.typ)) {
 		return out, hinted(v.errorf(pc, "same insn cannot be used with different pointers"),
 			"this load or store goes through the context on one path and through another pointer on another: use separate accesses on each path")
 	}
@@ -197,6 +197,11 @@ func (v *verifier) checkMem(a access) (reg, error) {
 		if a.write && p.flags&flagRdonly != 0 {
 			return out, v.errorf(pc, "R%d cannot write into %s", a.base, p.typeName())
 		}
+		if p.flags&flagUntrusted != 0 {
+			// Read-only memory a kernel object points to: read through
+			// probing loads, which cannot fault (any offset).
+			return v.loaded(a, out), nil
+		}
 		err = v.regionAccess(a, &p, off, int64(p.size), "memory", func(o int) string {
 			return fmt.Sprintf("invalid access to memory, mem_size=%d off=%d size=%d", p.size, o, a.size)
 		})
@@ -215,7 +220,9 @@ func (v *verifier) checkMem(a access) (reg, error) {
 		}
 		out = v.loaded(a, out)
 	case ptrBTFID:
-		return out, v.errorf(pc, "R%d invalid mem access '%s': kernel object fields are not supported yet", a.base, p.typeName())
+		out, err = v.btfAccess(a, &p, off)
+	case constMapPtr:
+		out, err = v.mapPtrAccess(a, &p, off)
 	case scalarReg:
 		return out, hinted(v.errorf(pc, "R%d invalid mem access 'scalar'", a.base),
 			"r%d holds a number, not a pointer: only pointers the verifier tracks (ctx, stack, map values after a NULL check, packet data after a bounds check) can be dereferenced", a.base)
@@ -241,6 +248,11 @@ func rewritten(t regType) bool {
 	}
 	return false
 }
+
+// memOrBTF reports whether loads through t may share an instruction with
+// loads through a kernel object pointer: on one path trusted, on another
+// not, or memory (save_aux_ptr_type's allow_trust_mismatch).
+func memOrBTF(t regType) bool { return t == ptrMem || t == ptrBTFID }
 
 func regOf(a access) isa.Register {
 	return a.base

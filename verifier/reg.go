@@ -32,6 +32,9 @@ const (
 	flagRdonly                      // MEM_RDONLY: reads only
 	flagRingbuf                     // MEM_RINGBUF: a ring buffer record
 	flagAlloc                       // MEM_ALLOC (unused yet)
+	flagTrusted                     // PTR_TRUSTED: a kernel object valid for the whole program (ptrBTFID)
+	flagUntrusted                   // PTR_UNTRUSTED: read only through probing loads, never passed on
+	flagRCU                         // MEM_RCU: valid inside the RCU read section the program runs in
 )
 
 var regTypeNames = [...]string{
@@ -61,7 +64,8 @@ type reg struct {
 	// ref is the reference a pointer holds (acquired by a helper), or 0.
 	ref uint32
 	// mapIdx is, for map pointers, values and keys, the map's index in
-	// Program.Maps; for ptrFunc, the subprogram's first slot.
+	// Program.Maps; for ptrFunc, the subprogram's first slot; for
+	// ptrBTFID, the kernel BTF id of the struct it points to (btfptr.go).
 	mapIdx int32
 	// rng is, for packet pointers, how many bytes from the packet pointer
 	// with off 0 (of the same id) a bounds check proved readable. For map
@@ -136,7 +140,10 @@ func (r *reg) setScalar(v scalar.Value) { *r = reg{typ: scalarReg, v: v} }
 func (r *reg) setPointer(t regType) { *r = reg{typ: t, v: scalar.Const(0)} }
 
 // typeName is the type as the kernel's messages name it (reg_type_str):
-// "map_value_or_null", "pkt", "scalar".
+// "map_value_or_null", "pkt", "scalar", "trusted_ptr_", "ptr_or_null_".
+// The modifiers come first in the kernel's order (rdonly_, ringbuf_,
+// rcu_, untrusted_, trusted_); a BTF pointer's "or_null_" comes after
+// "ptr_", where its struct's name follows in the log.
 func (r *reg) typeName() string {
 	s := "?"
 	if int(r.typ) < len(regTypeNames) {
@@ -148,11 +155,28 @@ func (r *reg) typeName() string {
 	case r.typ == ptrMem && r.flags&flagRingbuf != 0:
 		s = "ringbuf_mem"
 	}
-	if r.flags&flagRdonly != 0 {
-		s = "rdonly_" + s
-	}
 	if r.flags&flagMaybeNull != 0 {
-		s += "_or_null"
+		if r.typ == ptrBTFID {
+			s += "or_null_"
+		} else {
+			s += "_or_null"
+		}
 	}
-	return s
+	if r.flags&(flagRdonly|flagRCU|flagUntrusted|flagTrusted) == 0 {
+		return s
+	}
+	var pre string
+	if r.flags&flagRdonly != 0 {
+		pre += "rdonly_"
+	}
+	if r.flags&flagRCU != 0 {
+		pre += "rcu_"
+	}
+	if r.flags&flagUntrusted != 0 {
+		pre += "untrusted_"
+	}
+	if r.flags&flagTrusted != 0 {
+		pre += "trusted_"
+	}
+	return pre + s
 }

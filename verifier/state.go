@@ -389,6 +389,15 @@ func (v *verifier) regCovers(rold, rcur *reg, m *idMap) bool {
 		return rold.ref == 0 && rcur.ref == 0 || m.check(rold.ref, rcur.ref)
 	case ptrFunc:
 		return rold.mapIdx == rcur.mapIdx
+	case ptrBTFID:
+		// The same kernel struct at the same offset (regs_exact).
+		if rold.mapIdx != rcur.mapIdx || rold.off != rcur.off || rold.v != rcur.v {
+			return false
+		}
+		if (rold.maybeNull() || rold.id != 0 || rcur.id != 0) && !m.check(rold.id, rcur.id) {
+			return false
+		}
+		return rold.ref == 0 && rcur.ref == 0 || m.check(rold.ref, rcur.ref)
 	default:
 		if rold.off != rcur.off || !rcur.v.Within(rold.v) {
 			return false

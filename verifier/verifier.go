@@ -39,6 +39,10 @@ type Program struct {
 	// Funcs are the program's functions (loader.Program.Funcs); with BTF,
 	// global functions are verified on their own.
 	Funcs []loader.Func
+	// Sleepable programs (BPF_F_SLEEPABLE: "uprobe.s", "lsm.s") run
+	// outside an RCU read section: fields of kernel objects they read
+	// are untrusted, even those the kernel lists as RCU-protected.
+	Sleepable bool
 }
 
 // Map is one map a program refers to.
@@ -105,6 +109,12 @@ type Options struct {
 	// instruction with the registers and stack slots it used, the state
 	// where each path starts, the pruned paths ("safe") and the counts.
 	Log io.Writer
+	// KernelTypes is the kernel's BTF, which programs that read kernel
+	// objects need (BTF-typed pointers from helpers such as
+	// bpf_get_current_task_btf, loads through map pointers). Share one
+	// between verifications to read it once; when nil, a verification
+	// that needs it loads the running kernel's (NewKernelTypes).
+	KernelTypes *KernelTypes
 	// LogLevel is the kernel's log level for Log, a set of bits: with 1
 	// and not 2, only the last path explored is logged, as the kernel's
 	// level 1 does (the log of a path that ended well is taken back when
@@ -297,6 +307,8 @@ type verifier struct {
 	maxStatesPerInsn int
 	// freeFrames are frames of finished paths, for clone to reuse.
 	freeFrames []*frame
+	// kt is the kernel's BTF (kernelTypes), nil until needed.
+	kt *KernelTypes
 	// links holds the linked registers of conditional jumps that
 	// history entries name (histEntry.links).
 	links []linkRef
