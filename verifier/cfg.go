@@ -342,13 +342,29 @@ func (v *verifier) checkCFG() error {
 			return v.shapeErr(from, "jump into the middle of ldimm64 insn %d", w-1)
 		}
 		// Checkpoint slots, as the kernel marks them (visit_insn).
+		if ins.IsLoadImm64() && ins.Src == isa.PseudoFunc {
+			// A function's address: the lddw, what follows it and the
+			// function (visit_func_call_insn with visit_callee).
+			mark(from)
+			if from+2 < n {
+				mark(from + 2)
+			}
+			if t, ok := ins.JumpTarget(from); ok && t >= 0 && t < n {
+				mark(t)
+			}
+		}
 		cls := ins.Op.Class()
 		if cls == isa.ClassJMP || cls == isa.ClassJMP32 {
 			switch {
 			case ins.Op == isa.OpCall:
 				mark(from + 1)
 				if ins.IsLocalCall() {
+					// The call and the callee's entry (a BRANCH edge in
+					// visit_func_call_insn).
 					mark(from)
+					if t, ok := ins.JumpTarget(from); ok && t == w {
+						mark(w)
+					}
 				}
 				if ins.IsHelperCall() && v.p.Helpers[ins.Imm].Callback != nil {
 					mark(from)
@@ -367,8 +383,13 @@ func (v *verifier) checkCFG() error {
 			case isJA(ins):
 				mark(w)
 			case !ins.IsExit():
+				// A conditional jump and its target; its fall-through
+				// is no checkpoint slot (push_insn marks BRANCH edges
+				// only).
 				mark(from)
-				mark(w)
+				if t, ok := ins.JumpTarget(from); ok && t == w {
+					mark(w)
+				}
 			}
 		}
 		switch color[w] {
@@ -488,6 +509,17 @@ func (v *verifier) useDef(pc int) (use, def uint16) {
 			use |= 1
 		case ins.Op == isa.OpCall:
 			use |= args
+			if proto, ok := v.p.Helpers[ins.Imm]; ok && ins.IsHelperCall() {
+				// A helper reads its parameters only (get_call_summary
+				// in compute_insn_live_regs).
+				use &^= args
+				for i, a := range proto.Args {
+					if a == helpers.ArgDontCare || i >= 5 {
+						break
+					}
+					use |= bit(isa.R1 + isa.Register(i))
+				}
+			}
 			def |= clobber
 		case ins.IsMayGoto(), isJA(ins):
 		default:
