@@ -564,7 +564,7 @@ func appendRefs(b []byte, s *state, frameNo, frames int) []byte {
 	return b
 }
 
-var slotChars = [...]byte{stackInvalid: '?', stackSpill: 'r', stackMisc: 'm', stackZero: '0'}
+var slotChars = [...]byte{stackInvalid: '?', stackSpill: 'r', stackMisc: 'm', stackZero: '0', stackDynptr: 'd'}
 
 // appendSlot appends stack slot i, " fp-8=...", unless it is all
 // invalid.

@@ -644,8 +644,7 @@ func (v *verifier) stackAccess(a access, p *reg, off int) (reg, error) {
 		v.growStack(fr, int(-lo))
 		if a.write {
 			v.markReadRange(v.cur, int(p.frame), int(lo), int(hi)+a.size)
-			v.stackWriteVar(fr, int(lo), int(hi)+a.size, a)
-			return out, nil
+			return out, v.stackWriteVar(fr, int(lo), int(hi)+a.size, a)
 		}
 		v.markReadRange(v.cur, int(p.frame), int(lo), int(hi)+a.size)
 		return v.stackReadVar(fr, int(lo), int(hi)+a.size, a)
@@ -705,6 +704,9 @@ func (v *verifier) stackWrite(f *frame, off int, a access) error {
 	if !v.allowPtrLeaks && s.spilled() && s.sp.typ != scalarReg && a.size != 8 {
 		return hinted(v.errorf(pc, "attempt to corrupt spilled pointer on stack"),
 			"unprivileged programs may overwrite a saved pointer only whole (8 bytes)")
+	}
+	if err := v.destroyDynptr(f, spi); err != nil {
+		return err
 	}
 	aligned := off%8 == 0
 	val := a.value
@@ -809,7 +811,7 @@ func (v *verifier) stackRead(f *frame, off int, a access) (reg, error) {
 					case stackZero:
 						zeros++
 					default:
-						if !v.allowUninit {
+						if !v.allowUninit || ss.kinds[k] != stackInvalid {
 							return out, v.uninit(off, i, a.size)
 						}
 					}
@@ -849,7 +851,7 @@ func (v *verifier) stackRead(f *frame, off int, a access) (reg, error) {
 		case stackSpill:
 			// part of a spill in another slot: data
 		default:
-			if !v.allowUninit {
+			if !v.allowUninit || ss.kinds[k] != stackInvalid {
 				return out, v.uninit(off, i, a.size)
 			}
 		}
@@ -869,8 +871,13 @@ func (v *verifier) uninit(off, i, size int) error {
 
 // stackWriteVar is check_stack_write_var_off: every byte the access may
 // touch becomes data.
-func (v *verifier) stackWriteVar(f *frame, lo, hi int, a access) {
+func (v *verifier) stackWriteVar(f *frame, lo, hi int, a access) error {
 	f.own()
+	for off := lo; off < hi; off++ {
+		if err := v.destroyDynptr(f, (-off-1)/8); err != nil {
+			return err
+		}
+	}
 	zero := a.value != nil && a.value.isNull() || a.imm != nil && *a.imm == 0
 	for off := lo; off < hi; off++ {
 		s, k := byteAt(f, off)
@@ -884,6 +891,7 @@ func (v *verifier) stackWriteVar(f *frame, lo, hi int, a access) {
 			s.kinds[k] = stackMisc
 		}
 	}
+	return nil
 }
 
 // stackReadVar is check_stack_read_var_off.
@@ -897,7 +905,7 @@ func (v *verifier) stackReadVar(f *frame, lo, hi int, a access) (reg, error) {
 			zeros++
 		case stackMisc, stackSpill:
 		default:
-			if !v.allowUninit {
+			if !v.allowUninit || s.kinds[k] != stackInvalid {
 				return out, v.errorf(v.insnIdx, "invalid read from stack R%d var_off=%s+%d size %d", a.base, v.reg(a.base).v.Var, off, a.size)
 			}
 		}
