@@ -136,8 +136,16 @@ func (v *verifier) invalidate(o *reg) {
 // for dynptrs): argument rn of a helper taking a dynptr.
 func (v *verifier) dynptrArg(rn isa.Register, r *reg, at helpers.ArgType, meta *callMeta) error {
 	pc := v.insnIdx
-	if r.typ == ptrDynptr && (r.off != 0 || !r.v.IsConst() || r.v.Var.Value != 0) {
-		return v.errorf(pc, "dereference of modified dynptr_ptr ptr R%d off=%d disallowed", rn, r.off)
+	if r.typ == ptrDynptr {
+		// __check_ptr_off_reg: only the pointer the callback got.
+		switch {
+		case r.off < 0:
+			return v.errorf(pc, "negative offset dynptr_ptr ptr R%d off=%d disallowed", rn, r.off)
+		case r.off != 0:
+			return v.errorf(pc, "dereference of modified dynptr_ptr ptr R%d off=%d disallowed", rn, r.off)
+		case !r.v.IsConst() || r.v.Var.Value != 0:
+			return v.errorf(pc, "variable dynptr_ptr access var_off=%s disallowed", r.v.Var)
+		}
 	}
 	if at&helpers.ArgRelease != 0 {
 		if r.typ != ptrStack {
