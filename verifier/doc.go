@@ -14,7 +14,10 @@
 // pointer; comparisons of packet pointers with the packet's end prove a
 // readable range for every pointer of the same origin. Helper calls are
 // checked against the prototypes of package helpers; references (ring
-// buffer records, sockets) must be released on every path.
+// buffer records, sockets, ring buffer dynptrs) must be released on every
+// path. Dynptrs (struct bpf_dynptr) live in two stack slots of their own
+// kind, created and used only through helpers (dynptr.go); the callback
+// of bpf_user_ringbuf_drain gets a const one.
 //
 // States are pruned as the kernel prunes them: at jump targets and after
 // calls a checkpoint is stored, and a path that reaches a checkpoint whose
@@ -53,8 +56,9 @@
 //     loops whose counters change each round (may_goto, callbacks writing
 //     to the caller's stack) therefore do not converge and hit the budget;
 //   - global functions' __arg_trusted and struct bpf_dynptr * arguments;
-//   - bpf_spin_lock, timers, dynptrs, kptrs, kfuncs and BTF-typed kernel
-//     pointers; socket field access is checked by size only;
+//   - bpf_spin_lock, timers, kptrs, kfuncs (so the kfunc dynptrs: skb and
+//     xdp dynptrs, slices, clones) and BTF-typed kernel pointers; socket
+//     field access is checked by size only;
 //   - the unprivileged rules beyond pointer leaks, pointer comparisons,
 //     uninitialised stack and loops (Spectre sanitation).
 package verifier
