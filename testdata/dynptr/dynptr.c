@@ -440,3 +440,89 @@ int bad_drain_deref(struct xdp_md *ctx)
 	bpf_user_ringbuf_drain(&urb, deref_cb, 0, 0);
 	return XDP_PASS;
 }
+
+/* Forged dynptrs, for unverified runs (TestDynptr_forged): the verifier
+ * refuses them all. */
+
+struct fake {
+	__u64 data;
+	__u32 size;
+	__u32 off;
+};
+
+/* Bad: a local dynptr made up over memory past a map value. */
+SEC("socket")
+int bad_forge_read(void *ctx)
+{
+	struct fake f = {};
+	__u8 *v = value(0);
+	__u64 x = 0;
+
+	if (!v)
+		return 0;
+	f.data = (__u64)v + 4096;
+	f.size = 64 | 1 << 28;
+	bpf_dynptr_read(&x, sizeof(x), (struct bpf_dynptr *)&f, 0, 0);
+	return x;
+}
+
+/* Bad: a ring buffer dynptr made up over a map value, submitted. */
+SEC("socket")
+int bad_forge_submit(void *ctx)
+{
+	struct fake f = {};
+	__u8 *v = value(0);
+
+	if (!v)
+		return 0;
+	f.data = (__u64)v;
+	f.size = 8 | 2 << 28;
+	bpf_ringbuf_submit_dynptr((struct bpf_dynptr *)&f, 0);
+	return 0;
+}
+
+/* Bad: a dynptr of an unknown type. */
+SEC("socket")
+int bad_forge_type(void *ctx)
+{
+	struct fake f = {};
+	__u8 *v = value(0);
+	__u64 x = 0;
+
+	if (!v)
+		return 0;
+	f.data = (__u64)v;
+	f.size = 8 | 5 << 28;
+	return bpf_dynptr_read(&x, sizeof(x), (struct bpf_dynptr *)&f, 0, 0);
+}
+
+/* Bad: bpf_dynptr_data of a made-up dynptr, then a write through it. */
+SEC("socket")
+int bad_forge_data(void *ctx)
+{
+	struct fake f = {};
+	__u8 *v = value(0), *p;
+
+	if (!v)
+		return 0;
+	f.data = (__u64)v + 8192;
+	f.size = 64 | 1 << 28;
+	p = bpf_dynptr_data((struct bpf_dynptr *)&f, 0, 8);
+	if (p)
+		*p = 1;
+	return 0;
+}
+
+static long scribble_cb(const struct bpf_dynptr *d, void *ctx)
+{
+	*(volatile __u64 *)d = 0;
+	return 0;
+}
+
+/* Bad: the drain callback writes its dynptr. */
+SEC("xdp")
+int bad_forge_scribble(struct xdp_md *ctx)
+{
+	bpf_user_ringbuf_drain(&urb, scribble_cb, 0, 0);
+	return XDP_PASS;
+}
