@@ -29,7 +29,8 @@
 // Global functions (BTF linkage global in the program's func info) are
 // verified as Linux verifies them: once, on their own, for any arguments
 // their BTF prototype allows (the context, scalars, sized memory that may
-// be NULL unless __arg_nonnull), not for what a caller passes. A call
+// be NULL unless __arg_nonnull, an initialised dynptr they may only read
+// through), not for what a caller passes. A call
 // checks the caller's registers against the prototype and returns an
 // unknown scalar; the memory it passes may have been written. A global
 // function only ever called from dead code is not verified. Without BTF,
@@ -55,7 +56,7 @@
 //     pruned, where the kernel ignores scalars no safety check depended on;
 //     loops whose counters change each round (may_goto, callbacks writing
 //     to the caller's stack) therefore do not converge and hit the budget;
-//   - global functions' __arg_trusted and struct bpf_dynptr * arguments;
+//   - global functions' __arg_trusted arguments;
 //   - bpf_spin_lock, timers, kptrs, kfuncs (so the kfunc dynptrs: skb and
 //     xdp dynptrs, slices, clones) and BTF-typed kernel pointers; socket
 //     field access is checked by size only;

@@ -526,3 +526,81 @@ int bad_forge_scribble(struct xdp_md *ctx)
 	bpf_user_ringbuf_drain(&urb, scribble_cb, 0, 0);
 	return XDP_PASS;
 }
+
+/* Global functions taking a dynptr. */
+
+__noinline int global_read(const struct bpf_dynptr *d)
+{
+	__u8 x = 0;
+
+	if (!d)
+		return 0;
+	bpf_dynptr_read(&x, 1, (struct bpf_dynptr *)d, 1, 0);
+	return x;
+}
+
+__noinline int global_deref(const struct bpf_dynptr *d)
+{
+	if (!d)
+		return 0;
+	return *(volatile __u8 *)d;
+}
+
+__noinline int global_release(struct bpf_dynptr *d)
+{
+	if (d)
+		bpf_ringbuf_discard_dynptr(d, 0);
+	return 0;
+}
+
+/* Good: a global function reads a local and a ring buffer dynptr. */
+SEC("socket")
+int good_global(void *ctx)
+{
+	struct bpf_dynptr d, r;
+	__u8 *v = value(2);
+
+	if (!v)
+		return 0;
+	v[1] = 33;
+	bpf_dynptr_from_mem(v, 64, 0, &d);
+	put(0, global_read(&d));
+	bpf_ringbuf_reserve_dynptr(&rb, 8, 0, &r);
+	put(1, global_read(&r));
+	bpf_ringbuf_discard_dynptr(&r, 0);
+	return 0;
+}
+
+/* Bad: an uninitialised dynptr given to a global function. */
+SEC("socket")
+int bad_global_uninit(void *ctx)
+{
+	struct bpf_dynptr d;
+
+	return global_read(&d);
+}
+
+/* Bad: a global function reads its dynptr's bytes. */
+SEC("socket")
+int bad_global_deref(void *ctx)
+{
+	struct bpf_dynptr d;
+	__u8 *v = value(2);
+
+	if (!v)
+		return 0;
+	bpf_dynptr_from_mem(v, 64, 0, &d);
+	return global_deref(&d);
+}
+
+/* Bad: a global function releases its dynptr. */
+SEC("socket")
+int bad_global_release(void *ctx)
+{
+	struct bpf_dynptr r;
+
+	bpf_ringbuf_reserve_dynptr(&rb, 8, 0, &r);
+	global_release(&r);
+	bpf_ringbuf_discard_dynptr(&r, 0);
+	return 0;
+}
