@@ -115,7 +115,7 @@ func TestDynptrRun_kernel(t *testing.T) {
 		{},
 		{0, 0, 0, 0, 0, 0, 0, 1, 2},
 	}
-	for _, name := range []string{"good_local", "good_ringbuf", "good_overwrite_local", "good_reinit_local", "good_drain", "good_drain_slice", "good_global"} {
+	for _, name := range []string{"good_local", "good_ringbuf", "good_overwrite_local", "good_reinit_local", "good_drain", "good_drain_slice", "good_global", "good_join_local", "good_join_ringbuf"} {
 		t.Run(name, func(t *testing.T) {
 			kc := kernelProgram(t, path, name)
 			coll, err := waggle.LoadCollection(path, nil)

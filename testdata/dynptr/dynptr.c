@@ -604,3 +604,88 @@ int bad_global_release(void *ctx)
 	bpf_ringbuf_discard_dynptr(&r, 0);
 	return 0;
 }
+
+/* Paths that meet with different dynptrs: state pruning must tell them
+ * apart. */
+
+/* Bad: a ring buffer dynptr on one path, a local one on the other, both
+ * discarded. */
+SEC("socket")
+int bad_join_types(void *ctx)
+{
+	struct bpf_dynptr d;
+	__u8 *v = value(0);
+
+	if (!v)
+		return 0;
+	if (bpf_get_prandom_u32() & 1)
+		bpf_ringbuf_reserve_dynptr(&rb, 8, 0, &d);
+	else
+		bpf_dynptr_from_mem(v, 64, 0, &d);
+	bpf_ringbuf_discard_dynptr(&d, 0);
+	return 0;
+}
+
+/* Bad: initialised on one path only. */
+SEC("socket")
+int bad_join_init(void *ctx)
+{
+	struct bpf_dynptr d;
+	__u8 *v = value(0), x = 0;
+
+	if (!v)
+		return 0;
+	if (bpf_get_prandom_u32() & 1)
+		bpf_dynptr_from_mem(v, 64, 0, &d);
+	bpf_dynptr_read(&x, 1, &d, 0, 0);
+	return x;
+}
+
+/* Good: local dynptrs over different values on the two paths. */
+SEC("socket")
+int good_join_local(void *ctx)
+{
+	struct bpf_dynptr d;
+	__u8 *v = value(0), *w = value(1), x = 0;
+
+	if (!v || !w)
+		return 0;
+	if (bpf_get_prandom_u32() & 1)
+		bpf_dynptr_from_mem(v, 64, 0, &d);
+	else
+		bpf_dynptr_from_mem(w, 32, 0, &d);
+	bpf_dynptr_read(&x, 1, &d, 0, 0);
+	return 0;
+}
+
+/* Good: a ring buffer dynptr on each path, released after they meet. */
+SEC("socket")
+int good_join_ringbuf(void *ctx)
+{
+	struct bpf_dynptr d;
+
+	if (bpf_get_prandom_u32() & 1)
+		bpf_ringbuf_reserve_dynptr(&rb, 8, 0, &d);
+	else
+		bpf_ringbuf_reserve_dynptr(&rb, 16, 0, &d);
+	bpf_ringbuf_discard_dynptr(&d, 0);
+	return 0;
+}
+
+/* Bad: a ring buffer dynptr on one path, a slot of it overwritten after
+ * the paths meet. */
+SEC("socket")
+int bad_join_overwrite(void *ctx)
+{
+	struct bpf_dynptr d;
+	__u8 *v = value(0);
+
+	if (!v)
+		return 0;
+	if (bpf_get_prandom_u32() & 1)
+		bpf_dynptr_from_mem(v, 64, 0, &d);
+	else
+		bpf_ringbuf_reserve_dynptr(&rb, 8, 0, &d);
+	*(volatile __u64 *)&d = 0;
+	return 0;
+}
