@@ -773,7 +773,9 @@ func (v *verifier) spill(f *frame, spi int, r *reg, size int) {
 	for i := 7; i >= 0; i-- {
 		if i >= 8-size {
 			s.kinds[i] = stackSpill
-		} else if s.kinds[i] != stackInvalid || v.allowUninit {
+		} else if s.kinds[i] != stackInvalid && s.kinds[i] != stackZero {
+			// mark_stack_slot_misc: the bytes above a narrower spill
+			// keep being zero or never written.
 			s.kinds[i] = stackMisc
 		}
 	}

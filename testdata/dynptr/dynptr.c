@@ -44,7 +44,7 @@ static __u8 *value(__u32 k)
 
 /* Good: a local dynptr over a map value, written, read back, sliced. */
 SEC("socket")
-int good_local(void *ctx)
+int good_local(struct __sk_buff *ctx)
 {
 	struct bpf_dynptr d;
 	__u8 buf[8] = {1, 2, 3, 4, 5, 6, 7, 8}, back[8] = {};
@@ -77,7 +77,7 @@ int good_local(void *ctx)
 /* Good: a ring buffer dynptr submitted, another discarded, a third
  * (too large) still discarded although its reservation failed. */
 SEC("socket")
-int good_ringbuf(void *ctx)
+int good_ringbuf(struct __sk_buff *ctx)
 {
 	struct bpf_dynptr d;
 	__u64 x = 0x1122334455667788;
@@ -109,7 +109,7 @@ int good_ringbuf(void *ctx)
 
 /* Good: a local dynptr overwritten by a store is just gone. */
 SEC("socket")
-int good_overwrite_local(void *ctx)
+int good_overwrite_local(struct __sk_buff *ctx)
 {
 	struct bpf_dynptr d;
 	__u8 *v = value(1);
@@ -123,7 +123,7 @@ int good_overwrite_local(void *ctx)
 
 /* Good: reinitialising a local dynptr. */
 SEC("socket")
-int good_reinit_local(void *ctx)
+int good_reinit_local(struct __sk_buff *ctx)
 {
 	struct bpf_dynptr d;
 	__u8 *v = value(1), x = 0;
@@ -137,7 +137,7 @@ int good_reinit_local(void *ctx)
 
 /* Bad: the ring buffer dynptr is never released. */
 SEC("socket")
-int bad_leak(void *ctx)
+int bad_leak(struct __sk_buff *ctx)
 {
 	struct bpf_dynptr d;
 
@@ -147,7 +147,7 @@ int bad_leak(void *ctx)
 
 /* Bad: released only when the reservation worked. */
 SEC("socket")
-int bad_leak_on_failure(void *ctx)
+int bad_leak_on_failure(struct __sk_buff *ctx)
 {
 	struct bpf_dynptr d;
 
@@ -159,7 +159,7 @@ int bad_leak_on_failure(void *ctx)
 
 /* Bad: released twice. */
 SEC("socket")
-int bad_double_release(void *ctx)
+int bad_double_release(struct __sk_buff *ctx)
 {
 	struct bpf_dynptr d;
 
@@ -171,7 +171,7 @@ int bad_double_release(void *ctx)
 
 /* Bad: a store over a referenced dynptr. */
 SEC("socket")
-int bad_overwrite_ringbuf(void *ctx)
+int bad_overwrite_ringbuf(struct __sk_buff *ctx)
 {
 	struct bpf_dynptr d;
 
@@ -183,7 +183,7 @@ int bad_overwrite_ringbuf(void *ctx)
 
 /* Bad: reading a dynptr's bytes. */
 SEC("socket")
-int bad_read_bytes(void *ctx)
+int bad_read_bytes(struct __sk_buff *ctx)
 {
 	struct bpf_dynptr d;
 	__u8 *v = value(0);
@@ -196,7 +196,7 @@ int bad_read_bytes(void *ctx)
 
 /* Bad: a dynptr's bytes given to a helper as memory. */
 SEC("socket")
-int bad_bytes_as_mem(void *ctx)
+int bad_bytes_as_mem(struct __sk_buff *ctx)
 {
 	struct bpf_dynptr d;
 	__u8 *v = value(0);
@@ -211,7 +211,7 @@ int bad_bytes_as_mem(void *ctx)
 
 /* Bad: a helper filling memory over a dynptr. */
 SEC("socket")
-int bad_fill_over(void *ctx)
+int bad_fill_over(struct __sk_buff *ctx)
 {
 	struct bpf_dynptr d;
 	__u8 *v = value(0);
@@ -225,7 +225,7 @@ int bad_fill_over(void *ctx)
 
 /* Bad: an uninitialised dynptr read. */
 SEC("socket")
-int bad_uninit(void *ctx)
+int bad_uninit(struct __sk_buff *ctx)
 {
 	struct bpf_dynptr d;
 	__u8 x;
@@ -235,7 +235,7 @@ int bad_uninit(void *ctx)
 
 /* Bad: a local dynptr submitted to the ring buffer. */
 SEC("socket")
-int bad_wrong_type(void *ctx)
+int bad_wrong_type(struct __sk_buff *ctx)
 {
 	struct bpf_dynptr d;
 	__u8 *v = value(0);
@@ -249,7 +249,7 @@ int bad_wrong_type(void *ctx)
 
 /* Bad: dynptr_from_mem over the stack. */
 SEC("socket")
-int bad_from_stack(void *ctx)
+int bad_from_stack(struct __sk_buff *ctx)
 {
 	struct bpf_dynptr d;
 	__u8 buf[16] = {};
@@ -260,7 +260,7 @@ int bad_from_stack(void *ctx)
 
 /* Bad: a dynptr at an offset not a multiple of 8. */
 SEC("socket")
-int bad_misaligned(void *ctx)
+int bad_misaligned(struct __sk_buff *ctx)
 {
 	__u64 buf[3] = {};
 	__u8 *v = value(0);
@@ -273,7 +273,7 @@ int bad_misaligned(void *ctx)
 
 /* Bad: the ring buffer slice used after the dynptr was submitted. */
 SEC("socket")
-int bad_slice_after_release(void *ctx)
+int bad_slice_after_release(struct __sk_buff *ctx)
 {
 	struct bpf_dynptr d;
 	__u64 *p;
@@ -288,7 +288,7 @@ int bad_slice_after_release(void *ctx)
 
 /* Bad: the slice used past its size. */
 SEC("socket")
-int bad_slice_oob(void *ctx)
+int bad_slice_oob(struct __sk_buff *ctx)
 {
 	struct bpf_dynptr d;
 	__u8 *v = value(0), *p;
@@ -304,7 +304,7 @@ int bad_slice_oob(void *ctx)
 
 /* Bad: the slice used without a NULL check. */
 SEC("socket")
-int bad_slice_null(void *ctx)
+int bad_slice_null(struct __sk_buff *ctx)
 {
 	struct bpf_dynptr d;
 	__u8 *v = value(0), *p;
@@ -318,7 +318,7 @@ int bad_slice_null(void *ctx)
 
 /* Bad: a local dynptr's slice used after the dynptr was overwritten. */
 SEC("socket")
-int bad_slice_after_overwrite(void *ctx)
+int bad_slice_after_overwrite(struct __sk_buff *ctx)
 {
 	struct bpf_dynptr d;
 	__u8 *v = value(0), *p;
@@ -335,7 +335,7 @@ int bad_slice_after_overwrite(void *ctx)
 
 /* Bad: the ring buffer dynptr overwritten by a new one. */
 SEC("socket")
-int bad_reinit_ringbuf(void *ctx)
+int bad_reinit_ringbuf(struct __sk_buff *ctx)
 {
 	struct bpf_dynptr d;
 	__u8 *v = value(0);
@@ -452,7 +452,7 @@ struct fake {
 
 /* Bad: a local dynptr made up over memory past a map value. */
 SEC("socket")
-int bad_forge_read(void *ctx)
+int bad_forge_read(struct __sk_buff *ctx)
 {
 	struct fake f = {};
 	__u8 *v = value(0);
@@ -468,7 +468,7 @@ int bad_forge_read(void *ctx)
 
 /* Bad: a ring buffer dynptr made up over a map value, submitted. */
 SEC("socket")
-int bad_forge_submit(void *ctx)
+int bad_forge_submit(struct __sk_buff *ctx)
 {
 	struct fake f = {};
 	__u8 *v = value(0);
@@ -483,7 +483,7 @@ int bad_forge_submit(void *ctx)
 
 /* Bad: a dynptr of an unknown type. */
 SEC("socket")
-int bad_forge_type(void *ctx)
+int bad_forge_type(struct __sk_buff *ctx)
 {
 	struct fake f = {};
 	__u8 *v = value(0);
@@ -498,7 +498,7 @@ int bad_forge_type(void *ctx)
 
 /* Bad: bpf_dynptr_data of a made-up dynptr, then a write through it. */
 SEC("socket")
-int bad_forge_data(void *ctx)
+int bad_forge_data(struct __sk_buff *ctx)
 {
 	struct fake f = {};
 	__u8 *v = value(0), *p;
@@ -555,7 +555,7 @@ __noinline int global_release(struct bpf_dynptr *d)
 
 /* Good: a global function reads a local and a ring buffer dynptr. */
 SEC("socket")
-int good_global(void *ctx)
+int good_global(struct __sk_buff *ctx)
 {
 	struct bpf_dynptr d, r;
 	__u8 *v = value(2);
@@ -573,7 +573,7 @@ int good_global(void *ctx)
 
 /* Bad: an uninitialised dynptr given to a global function. */
 SEC("socket")
-int bad_global_uninit(void *ctx)
+int bad_global_uninit(struct __sk_buff *ctx)
 {
 	struct bpf_dynptr d;
 
@@ -582,7 +582,7 @@ int bad_global_uninit(void *ctx)
 
 /* Bad: a global function reads its dynptr's bytes. */
 SEC("socket")
-int bad_global_deref(void *ctx)
+int bad_global_deref(struct __sk_buff *ctx)
 {
 	struct bpf_dynptr d;
 	__u8 *v = value(2);
@@ -595,7 +595,7 @@ int bad_global_deref(void *ctx)
 
 /* Bad: a global function releases its dynptr. */
 SEC("socket")
-int bad_global_release(void *ctx)
+int bad_global_release(struct __sk_buff *ctx)
 {
 	struct bpf_dynptr r;
 
@@ -611,7 +611,7 @@ int bad_global_release(void *ctx)
 /* Bad: a ring buffer dynptr on one path, a local one on the other, both
  * discarded. */
 SEC("socket")
-int bad_join_types(void *ctx)
+int bad_join_types(struct __sk_buff *ctx)
 {
 	struct bpf_dynptr d;
 	__u8 *v = value(0);
@@ -628,7 +628,7 @@ int bad_join_types(void *ctx)
 
 /* Bad: initialised on one path only. */
 SEC("socket")
-int bad_join_init(void *ctx)
+int bad_join_init(struct __sk_buff *ctx)
 {
 	struct bpf_dynptr d;
 	__u8 *v = value(0), x = 0;
@@ -643,7 +643,7 @@ int bad_join_init(void *ctx)
 
 /* Good: local dynptrs over different values on the two paths. */
 SEC("socket")
-int good_join_local(void *ctx)
+int good_join_local(struct __sk_buff *ctx)
 {
 	struct bpf_dynptr d;
 	__u8 *v = value(0), *w = value(1), x = 0;
@@ -660,7 +660,7 @@ int good_join_local(void *ctx)
 
 /* Good: a ring buffer dynptr on each path, released after they meet. */
 SEC("socket")
-int good_join_ringbuf(void *ctx)
+int good_join_ringbuf(struct __sk_buff *ctx)
 {
 	struct bpf_dynptr d;
 
@@ -675,7 +675,7 @@ int good_join_ringbuf(void *ctx)
 /* Bad: a ring buffer dynptr on one path, a slot of it overwritten after
  * the paths meet. */
 SEC("socket")
-int bad_join_overwrite(void *ctx)
+int bad_join_overwrite(struct __sk_buff *ctx)
 {
 	struct bpf_dynptr d;
 	__u8 *v = value(0);
