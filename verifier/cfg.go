@@ -325,8 +325,12 @@ func (v *verifier) checkCFG() error {
 			case isJA(ins):
 				mark(w)
 			case !ins.IsExit():
+				// A conditional jump and its branch target, not its
+				// fall-through (push_insn marks BRANCH edges only).
 				mark(from)
-				mark(w)
+				if w != from+1 || ins.Off == 0 {
+					mark(w)
+				}
 			}
 		}
 		switch color[w] {
