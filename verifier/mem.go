@@ -839,6 +839,11 @@ func (v *verifier) stackRead(f *frame, off int, a access) (reg, error) {
 				return out, v.errorf(pc, "corrupted spill memory")
 			}
 		}
+		if a.atomic && !v.allowPtrLeaks && s.sp.typ != scalarReg {
+			// An atomic operation takes the slot as a number
+			// (check_stack_read_fixed_off with dst_regno -1).
+			return out, v.errorf(pc, "leaking pointer from stack off %d", off)
+		}
 		out = *s.sp
 		out.precise = spi < 64 && f.spillPrecise&(1<<uint(spi)) != 0
 		return out, nil
