@@ -122,3 +122,50 @@ func TestVerify_dynptr(t *testing.T) {
 		})
 	}
 }
+
+// TestDynptr_run runs good_local and good_drain in waggle alone and
+// checks what they record, as Linux 6.18 records it
+// (TestDynptrRun_kernel compares with the kernel where there is one).
+func TestDynptr_run(t *testing.T) {
+	neg := func(e maps.Errno) uint64 { return uint64(-int64(e)) }
+	for _, tc := range []struct {
+		prog    string
+		samples [][]byte
+		want    []uint64
+	}{
+		// from_mem, write, read, write past the end (-E2BIG), the bytes
+		// read back, a slice's byte, a slice past the end (NULL), flags
+		// (-EINVAL), a read through the NULL dynptr that left (-EINVAL).
+		{prog: "good_local", want: []uint64{0, 0, 0, neg(maps.E2BIG), 0x0000080706050403, 6, 1, neg(maps.EINVAL), neg(maps.EINVAL)}},
+		// Three samples given to the callback (the third, 4 bytes, makes
+		// it stop), the sum of the first two.
+		{prog: "good_drain", samples: [][]byte{{5, 0, 0, 0, 0, 0, 0, 0}, {7, 0, 0, 0, 0, 0, 0, 0, 1}, {9, 0, 0, 0}, {1, 0, 0, 0, 0, 0, 0, 0}},
+			want: []uint64{3, 12}},
+	} {
+		t.Run(tc.prog, func(t *testing.T) {
+			coll, err := waggle.LoadCollection("testdata/dynptr/dynptr.o", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer coll.Close()
+			w, err := maps.NewUserRingBufWriter(coll.Maps["urb"].Underlying())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range tc.samples {
+				if err := w.Write(s); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := coll.Programs[tc.prog].Run(&waggle.RunOptions{Data: make([]byte, 64)}); err != nil {
+				t.Fatal(err)
+			}
+			for i, want := range tc.want {
+				var got uint64
+				if err := coll.Maps["out"].Lookup(uint32(i), &got); err != nil || got != want {
+					t.Errorf("out[%d] = %#x (%v), want %#x", i, got, err, want)
+				}
+			}
+		})
+	}
+}
