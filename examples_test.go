@@ -204,7 +204,7 @@ func compareMaps(t *testing.T, coll *waggle.Collection, kc *ebpf.Collection) {
 	for name, wm := range coll.Maps {
 		km := kc.Maps[name]
 		switch wm.Type() {
-		case ebpf.ProgramArray, ebpf.RingBuf, ebpf.PerfEventArray, ebpf.Queue, ebpf.Stack, ebpf.BloomFilter,
+		case ebpf.ProgramArray, ebpf.RingBuf, ebpf.UserRingbuf, ebpf.PerfEventArray, ebpf.Queue, ebpf.Stack, ebpf.BloomFilter,
 			ebpf.ArrayOfMaps, ebpf.HashOfMaps, // Go-side values are kernel object ids
 			ebpf.XSKMap: // the kernel refuses Go-side lookups
 			continue

@@ -54,7 +54,7 @@ const MaxLoops = 1 << 23
 // strings. Program-type-specific helpers (packets, tasks) live in package
 // progtype.
 func Generic() Defs {
-	return Defs{
+	return append(Defs{
 		{ID: IDMapLookupElem, Name: "map_lookup_elem", Func: mapLookupElem,
 			Proto: Proto{Ret: RetPtrToMapValueOrNull, Args: []ArgType{ArgConstMapPtr, ArgPtrToMapKey}, PktAccess: true}},
 		{ID: IDMapUpdateElem, Name: "map_update_elem", Func: mapUpdateElem,
@@ -113,7 +113,7 @@ func Generic() Defs {
 			Proto: Proto{Ret: RetVoid, Args: []ArgType{ArgPtrToSpinLock}}},
 		{ID: IDSpinUnlock, Name: "spin_unlock", Func: spinUnlock,
 			Proto: Proto{Ret: RetVoid, Args: []ArgType{ArgPtrToSpinLock}}},
-	}
+	}, dynptrDefs()...)
 }
 
 // errno returns -e as a helper's return value.

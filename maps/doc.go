@@ -26,6 +26,7 @@
 //	                                   a storage per Bind, as per attachment)
 //	PerfEventArray + PerfReader        kernel/trace/bpf_trace.c, kernel/events/ring_buffer.c
 //	RingBuf + RingBufReader            kernel/bpf/ringbuf.c
+//	UserRingBuf + UserRingBufWriter    kernel/bpf/ringbuf.c, libbpf's user_ring_buffer
 //	Queue, Stack                       kernel/bpf/queue_stack_maps.c
 //	BloomFilter                        kernel/bpf/bloom_filter.c
 //	DevMap, DevMapHash                 kernel/bpf/devmap.c
@@ -35,8 +36,8 @@
 //
 // and refuses with EOPNOTSUPP the types that need kernel objects a process
 // does not have: sockmap, sockhash, reuseport arrays, socket, inode, task
-// and cgroup-local (BPF_MAP_TYPE_CGRP_STORAGE) storage, struct_ops, arenas,
-// and (not yet implemented) user ring buffers.
+// and cgroup-local (BPF_MAP_TYPE_CGRP_STORAGE) storage, struct_ops and
+// arenas.
 //
 // # Memory
 //

@@ -877,7 +877,7 @@ func TestKernelDiff_Create(t *testing.T) {
 		maps.PerCPUArray, maps.StackTrace, maps.LRUHash, maps.LRUPerCPUHash, maps.LPMTrie,
 		maps.ArrayOfMaps, maps.HashOfMaps, maps.DevMap, maps.CPUMap, maps.XSKMap, maps.Queue,
 		maps.Stack, maps.DevMapHash, maps.RingBuf, maps.BloomFilter, maps.CgroupArray,
-		maps.CgroupStorage, maps.PerCPUCgroupStorage, 40,
+		maps.CgroupStorage, maps.PerCPUCgroupStorage, maps.UserRingBuf, 40,
 	}
 	sizes := []uint32{0, 1, 3, 4, 5, 8, 12, 16, 20, 36, 64, 260, 261, 1016, 1024, 32768, 32769, 65407, 65408, 4 << 20, 4<<20 + 1}
 	entries := []uint32{0, 1, 2, 3, 7, 64, 100, 4096, 8192, 12288, 1 << 16}
@@ -908,7 +908,7 @@ func TestKernelDiff_Create(t *testing.T) {
 			switch s.Type {
 			case maps.Array, maps.PerCPUArray, maps.DevMap, maps.CPUMap, maps.XSKMap, maps.ProgArray, maps.PerfEventArray, maps.ArrayOfMaps, maps.DevMapHash, maps.StackTrace:
 				s.KeySize = 4
-			case maps.Queue, maps.Stack, maps.BloomFilter, maps.RingBuf:
+			case maps.Queue, maps.Stack, maps.BloomFilter, maps.RingBuf, maps.UserRingBuf:
 				s.KeySize = 0
 			case maps.LPMTrie:
 				s.KeySize = 4 + uint32(r.IntN(20))
@@ -917,7 +917,7 @@ func TestKernelDiff_Create(t *testing.T) {
 				s.KeySize = []uint32{8, 16}[r.IntN(2)]
 				s.MaxEntries = 0
 			}
-			if s.Type == maps.RingBuf {
+			if s.Type == maps.RingBuf || s.Type == maps.UserRingBuf {
 				s.ValueSize = 0
 			}
 		}

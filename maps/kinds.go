@@ -33,6 +33,17 @@ type RingBuffer interface {
 	Contains(addr uint64) bool
 }
 
+// UserRingBuffer is the program side of a BPF_MAP_TYPE_USER_RINGBUF map
+// (kernel/bpf/ringbuf.c): Go produces with a UserRingBufWriter, programs
+// consume with bpf_user_ringbuf_drain.
+type UserRingBuffer interface {
+	// Drain is bpf_user_ringbuf_drain: fn gets each submitted sample's
+	// address and size in order and returns the callback's result (0
+	// goes on, else stop). The number of samples fn got, or a negative
+	// errno (userringbuf.go).
+	Drain(flags uint64, fn func(addr uint64, size uint32) uint64) int64
+}
+
 // Ring buffer flags (include/uapi/linux/bpf.h).
 const (
 	RingBufNoWakeup    uint64 = 1 << 0 // BPF_RB_NO_WAKEUP

@@ -42,7 +42,7 @@ func wantErrno(tb testing.TB, what string, err error, want maps.Errno) {
 }
 
 func TestNew_Refused(t *testing.T) {
-	for _, typ := range []maps.Type{maps.SockMap, maps.SockHash, maps.StructOps, maps.Arena, maps.TaskStorage, maps.CgrpStorage, maps.UserRingBuf} {
+	for _, typ := range []maps.Type{maps.SockMap, maps.SockHash, maps.StructOps, maps.Arena, maps.TaskStorage, maps.CgrpStorage} {
 		_, err := maps.New(maps.Spec{Type: typ, KeySize: 4, ValueSize: 4, MaxEntries: 1})
 		if !errors.Is(err, maps.EOPNOTSUPP) || !strings.Contains(err.Error(), typ.String()) {
 			t.Errorf("%s: %v, want EOPNOTSUPP naming the type", typ, err)
@@ -67,6 +67,9 @@ func TestNew_Validation(t *testing.T) {
 		{"lpm prealloc", maps.Spec{Type: maps.LPMTrie, KeySize: 8, ValueSize: 4, MaxEntries: 1}, maps.EINVAL, "NO_PREALLOC"},
 		{"lpm key", maps.Spec{Type: maps.LPMTrie, KeySize: 4, ValueSize: 4, MaxEntries: 1, Flags: maps.FlagNoPrealloc}, maps.EINVAL, "key size 4"},
 		{"ringbuf size", maps.Spec{Type: maps.RingBuf, MaxEntries: 4097}, maps.EINVAL, "power of two"},
+		{"user ringbuf size", maps.Spec{Type: maps.UserRingBuf, MaxEntries: 2048}, maps.EINVAL, "power of two"},
+		{"user ringbuf value", maps.Spec{Type: maps.UserRingBuf, ValueSize: 4, MaxEntries: 4096}, maps.EINVAL, "value size 4"},
+		{"user ringbuf flags", maps.Spec{Type: maps.UserRingBuf, MaxEntries: 4096, Flags: maps.FlagMmapable}, maps.EINVAL, "flags"},
 		{"queue key", maps.Spec{Type: maps.Queue, KeySize: 4, ValueSize: 4, MaxEntries: 1}, maps.EINVAL, "no key"},
 		{"bloom extra", maps.Spec{Type: maps.BloomFilter, ValueSize: 4, MaxEntries: 1, MapExtra: 16}, maps.EINVAL, "map_extra"},
 		{"extra elsewhere", maps.Spec{Type: maps.Hash, KeySize: 4, ValueSize: 4, MaxEntries: 1, MapExtra: 1}, maps.EINVAL, "only for bloom"},

@@ -52,6 +52,8 @@ func New(spec Spec) (Map, error) {
 		return newBloom(spec, seed())
 	case RingBuf:
 		return newRingBuf(spec)
+	case UserRingBuf:
+		return newUserRingBuf(spec)
 	case DevMap, CPUMap, XSKMap:
 		return newSlotMap(spec)
 	case DevMapHash:

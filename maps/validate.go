@@ -55,7 +55,6 @@ var refused = map[Type]string{
 	InodeStorage:       "its storage lives in inodes",
 	TaskStorage:        "its storage lives in tasks",
 	CgrpStorage:        "its storage lives in cgroups",
-	UserRingBuf:        "user ring buffers are not implemented yet",
 	Arena:              "it maps pages shared with the kernel's arena allocator",
 }
 
@@ -167,7 +166,7 @@ func checkFor(t Type) func(*Spec) error {
 		return checkQueue
 	case BloomFilter:
 		return checkBloom
-	case RingBuf:
+	case RingBuf, UserRingBuf:
 		return checkRingBuf
 	case DevMap, DevMapHash:
 		return checkDevMap
@@ -375,7 +374,8 @@ func checkBloom(s *Spec) error {
 	return checkFlags(s, bloomFlagMask)
 }
 
-// checkRingBuf is ringbuf_map_alloc (kernel/bpf/ringbuf.c).
+// checkRingBuf is ringbuf_map_alloc (kernel/bpf/ringbuf.c), for both
+// kinds of ring.
 func checkRingBuf(s *Spec) error {
 	if s.Flags&^ringFlagMask != 0 {
 		return specError(s, EINVAL, "flags %#x not allowed", s.Flags&^ringFlagMask)

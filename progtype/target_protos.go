@@ -87,16 +87,6 @@ var protoOnlyDefs = helpers.Defs{
 	{ID: idTimerStart, Name: "timer_start", Proto: helpers.Proto{GPLOnly: true, Args: []helpers.ArgType{helpers.ArgPtrToTimer, helpers.ArgAnything, helpers.ArgAnything}}},
 	{ID: idTimerCancel, Name: "timer_cancel", Proto: helpers.Proto{GPLOnly: true, Args: []helpers.ArgType{helpers.ArgPtrToTimer}}},
 	{ID: idKptrXchg, Name: "kptr_xchg", Proto: helpers.Proto{Ret: helpers.RetPtrToBTFIDOrNull, Args: []helpers.ArgType{helpers.ArgKptrXchgDest, helpers.ArgPtrToBTFIDOrNull | helpers.ArgRelease}, Acquire: true}},
-
-	// Dynptrs.
-	{ID: idDynptrFromMem, Name: "dynptr_from_mem", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToUninitMem, helpers.ArgConstSizeOrZero, helpers.ArgAnything, helpers.ArgPtrToDynptr | helpers.ArgDynptrLocal | helpers.ArgUninit | helpers.ArgWrite}}},
-	{ID: idRingbufReserveDynptr, Name: "ringbuf_reserve_dynptr", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgConstMapPtr, helpers.ArgAnything, helpers.ArgAnything, helpers.ArgPtrToDynptr | helpers.ArgDynptrRingbuf | helpers.ArgUninit | helpers.ArgWrite}}},
-	{ID: idRingbufSubmitDynptr, Name: "ringbuf_submit_dynptr", Proto: helpers.Proto{Ret: helpers.RetVoid, Args: []helpers.ArgType{helpers.ArgPtrToDynptr | helpers.ArgDynptrRingbuf | helpers.ArgRelease, helpers.ArgAnything}}},
-	{ID: idRingbufDiscardDynptr, Name: "ringbuf_discard_dynptr", Proto: helpers.Proto{Ret: helpers.RetVoid, Args: []helpers.ArgType{helpers.ArgPtrToDynptr | helpers.ArgDynptrRingbuf | helpers.ArgRelease, helpers.ArgAnything}}},
-	{ID: idDynptrRead, Name: "dynptr_read", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToUninitMem, helpers.ArgConstSizeOrZero, helpers.ArgPtrToDynptr | helpers.ArgReadOnly, helpers.ArgAnything, helpers.ArgAnything}}},
-	{ID: idDynptrWrite, Name: "dynptr_write", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToDynptr | helpers.ArgReadOnly, helpers.ArgAnything, helpers.ArgPtrToMem | helpers.ArgReadOnly, helpers.ArgConstSizeOrZero, helpers.ArgAnything}}},
-	{ID: idDynptrData, Name: "dynptr_data", Proto: helpers.Proto{Ret: helpers.RetPtrToMem | helpers.RetMaybeNull, Args: []helpers.ArgType{helpers.ArgPtrToDynptr | helpers.ArgReadOnly, helpers.ArgAnything, helpers.ArgConstAllocSizeOrZero}, RetSizeArg: 2}},
-	{ID: idUserRingbufDrain, Name: "user_ringbuf_drain", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgConstMapPtr, helpers.ArgPtrToFunc, helpers.ArgPtrToStackOrNull, helpers.ArgAnything}, Callback: callbackOf(idUserRingbufDrain)}},
 }
 
 // skcCast is bpf_skc_to_*_sock: a socket of any kind to a BTF-typed

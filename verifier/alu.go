@@ -226,7 +226,7 @@ func (v *verifier) ptrALU(ins isa.Instruction, dst, ptr, off *reg, wide bool) er
 			"test the pointer against NULL before using it: if (!p) return ...;")
 	}
 	switch ptr.typ {
-	case ptrCtx, ptrMapValue, ptrMapKey, ptrStack, ptrPacketMeta, ptrPacket, ptrBTFID, ptrMem, ptrFunc:
+	case ptrCtx, ptrMapValue, ptrMapKey, ptrStack, ptrPacketMeta, ptrPacket, ptrBTFID, ptrMem, ptrFunc, ptrDynptr:
 	case ptrFlowKeys:
 		if !known {
 			return v.errorf(pc, "R%d pointer arithmetic on %s prohibited", d, ptr.typeName())

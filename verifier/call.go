@@ -35,6 +35,13 @@ type callMeta struct {
 	// ARG_CONST_MAP_PTR must be.
 	mapUID uint32
 	timer  bool
+	// Dynptr arguments (dynptr.go): the one the call releases, the one
+	// it creates, and the id and reference of the first initialised one
+	// (for bpf_dynptr_data's memory).
+	releaseDynptr isa.Register
+	newDynptr     *newDynptr
+	hasDynptr     bool
+	dynID, dynRef uint32
 }
 
 // uninitMem is stack memory a helper fills.
@@ -82,11 +89,22 @@ func (v *verifier) checkHelperCall(ins isa.Instruction) error {
 		}
 		a.tailMap = meta.mapIdx + 1
 	}
+	if id == idDynptrFromMem {
+		if r1 := v.reg(isa.R1); r1.typ != ptrMapValue {
+			return hinted(v.errorf(pc, "Unsupported reg type %s for bpf_dynptr_from_mem data", r1.typeName()),
+				"bpf_dynptr_from_mem takes a map value (a global variable, or a value looked up in a map)")
+		}
+	}
 	if meta.release != 0 {
 		if !v.hasRef(v.cur, meta.release) {
 			return v.errorf(pc, "release reference id=%d not found", meta.release)
 		}
 		v.releaseRef(v.cur, meta.release)
+	}
+	if meta.releaseDynptr != 0 {
+		if err := v.releaseDynptr(meta.releaseDynptr); err != nil {
+			return err
+		}
 	}
 	f := v.cur.cur()
 	// The helper fills memory it was given to fill.
@@ -108,6 +126,9 @@ func (v *verifier) checkHelperCall(ins isa.Instruction) error {
 				s.kinds[k] = stackMisc
 			}
 		}
+	}
+	if meta.newDynptr != nil {
+		v.makeDynptr(meta.newDynptr)
 	}
 	// A callback: explore it as a call from here.
 	if cb := proto.Callback; cb != nil && meta.funcStart >= 0 {
@@ -220,6 +241,13 @@ func (v *verifier) setReturn(r0 *reg, id int32, proto helpers.Proto, meta *callM
 	}
 	if proto.Cast {
 		r0.ref = meta.argRef
+	}
+	if id == idDynptrData {
+		if !meta.hasDynptr {
+			return v.errorf(pc, "verifier internal error: no dynptr arg found")
+		}
+		r0.rng = int32(meta.dynID)
+		r0.ref = meta.dynRef
 	}
 	if proto.Acquire {
 		ref := v.nextID()
@@ -344,6 +372,12 @@ func (v *verifier) checkArg(id int32, name string, proto helpers.Proto, i int, a
 		meta.argRef = r.ref
 	}
 	base := at.Base()
+	if base == helpers.ArgPtrToDynptr {
+		if r.typ != ptrStack && r.typ != ptrDynptr {
+			return v.typeMismatch(rn, r, "fp", "dynptr_ptr")
+		}
+		return v.dynptrArg(rn, r, at, meta)
+	}
 	mayNull := at&helpers.ArgMaybeNull != 0
 	if at&helpers.ArgRelease != 0 && !(mayNull && r.isNull()) {
 		// The type is checked first (check_reg_type): a socket
@@ -671,6 +705,15 @@ func (v *verifier) helperMem(rn isa.Register, r *reg, size int, uninit bool, met
 		v.fastcallContract(int(r.frame), int(lo))
 		v.markReadRange(v.cur, int(r.frame), int(lo), int(hi))
 		if uninit {
+			// check_stack_range_initialized's raw mode: the helper
+			// writes there, and must not write over a dynptr.
+			for o := int(lo); o < int(hi); o++ {
+				if o >= -8*len(fr.stack) {
+					if s, k := byteAt(fr, o); s.kinds[k] == stackDynptr {
+						return v.errorf(pc, "potential write to dynptr at off=%d disallowed", o)
+					}
+				}
+			}
 			meta.uninit = append(meta.uninit, uninitMem{r: *r, size: size})
 			return nil
 		}
@@ -683,7 +726,7 @@ func (v *verifier) helperMem(rn isa.Register, r *reg, size int, uninit bool, met
 				if s.sp == nil || s.sp.typ == scalarReg || v.allowPtrLeaks {
 					continue
 				}
-			default:
+			case stackInvalid:
 				if v.allowUninit {
 					continue
 				}
@@ -766,8 +809,15 @@ func (v *verifier) timerArg(rn isa.Register, r *reg, meta *callMeta) error {
 	return nil
 }
 
-// idGetLocalStorage is bpf_get_local_storage's id.
-const idGetLocalStorage = 81
+// Ids of helpers the verifier treats specially.
+const (
+	idGetLocalStorage      = 81  // bpf_get_local_storage
+	idDynptrFromMem        = 197 // bpf_dynptr_from_mem: data must be a map value
+	idRingbufReserveDynptr = 198
+	idRingbufSubmitDynptr  = 199
+	idRingbufDiscardDynptr = 200
+	idDynptrData           = 203 // bpf_dynptr_data: memory of the dynptr
+)
 
 // checkMapFunc is check_map_func_compatibility, for the maps and helpers
 // whose pairing the kernel restricts: the helper's side from its
@@ -800,8 +850,23 @@ func (v *verifier) checkMapFunc(id int32, name string, proto helpers.Proto, idx 
 		}
 	case maps.RingBuf:
 		switch id {
-		case helpers.IDRingbufOutput, helpers.IDRingbufReserve, helpers.IDRingbufQuery:
+		case helpers.IDRingbufOutput, helpers.IDRingbufReserve, helpers.IDRingbufQuery,
+			idRingbufReserveDynptr, idRingbufSubmitDynptr, idRingbufDiscardDynptr:
 		default:
+			return bad()
+		}
+	case maps.UserRingBuf:
+		if id != helpers.IDUserRingbufDrain {
+			return bad()
+		}
+	}
+	switch id {
+	case helpers.IDRingbufOutput, helpers.IDRingbufReserve, helpers.IDRingbufQuery, idRingbufReserveDynptr:
+		if m.Type != maps.RingBuf {
+			return bad()
+		}
+	case helpers.IDUserRingbufDrain:
+		if m.Type != maps.UserRingBuf {
 			return bad()
 		}
 	}
@@ -866,6 +931,12 @@ func (v *verifier) enterCallback(ins isa.Instruction, proto helpers.Proto, meta 
 			}
 			r.setPointer(ptrBTFID)
 			r.mapIdx = int32(id)
+		case helpers.CallbackDynptr:
+			// mark_dynptr_cb_reg: a local dynptr the callback may read
+			// and write through, not change.
+			r.setPointer(ptrDynptr)
+			r.dyn = dynLocal | dynFirst
+			r.id = v.nextID()
 		default:
 			return v.errorf(pc, "callbacks of bpf_%s are not supported yet", helpers.Name(ins.Imm))
 		}

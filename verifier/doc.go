@@ -14,7 +14,10 @@
 // pointer; comparisons of packet pointers with the packet's end prove a
 // readable range for every pointer of the same origin. Helper calls are
 // checked against the prototypes of package helpers; references (ring
-// buffer records, sockets) must be released on every path.
+// buffer records, sockets, ring buffer dynptrs) must be released on every
+// path. Dynptrs (struct bpf_dynptr) live in two stack slots of their own
+// kind, created and used only through helpers (dynptr.go); the callback
+// of bpf_user_ringbuf_drain gets a const one.
 //
 // States are pruned as the kernel prunes them: at jump targets and after
 // calls a checkpoint is stored, and a path that reaches a checkpoint whose
@@ -26,7 +29,8 @@
 // Global functions (BTF linkage global in the program's func info) are
 // verified as Linux verifies them: once, on their own, for any arguments
 // their BTF prototype allows (the context, scalars, sized memory that may
-// be NULL unless __arg_nonnull), not for what a caller passes. A call
+// be NULL unless __arg_nonnull, an initialised dynptr they may only read
+// through), not for what a caller passes. A call
 // checks the caller's registers against the prototype and returns an
 // unknown scalar; the memory it passes may have been written. A global
 // function only ever called from dead code is not verified. Without BTF,
@@ -77,21 +81,40 @@
 // so such programs are verified for progtype.TargetLinux and TargetHost
 // only (a map pointer load is refused for TargetUser).
 //
+// Scalars a safety check depended on are marked precise, back along the
+// path that computed them (mark_chain_precision); a checkpoint compares
+// only its precise scalars by range, the others by type. Copies of one
+// unknown scalar, in registers or spilled to the stack, are linked: a
+// bounds check on one bounds the others, shifted by the constant where
+// one is the other plus a constant (BPF_ADD_CONST, negative and 32-bit
+// constants included, as in Linux 6.18's stable series).
+//
+// Unprivileged programs (Options.Unprivileged: no CAP_BPF) follow Linux's
+// extra rules: no pointer leaks, comparisons or arithmetic beyond what
+// Spectre sanitation can mask (one mask per instruction over all paths),
+// no uninitialised stack, no loops, no bpf-to-bpf calls, at most 4,096
+// instructions; the paths a mispredicted branch or mask could take are
+// explored too, and, as Linux 6.17 on does, a refusal on such a path
+// places a speculation barrier there instead of refusing the program.
+//
+// bpf_fastcall spill and fill pairs around bpf_get_smp_processor_id leave
+// a function's stack depth when nothing else touches their slots, as
+// Linux counts it (Result.FastcallNops lists them).
+//
 // # What is missing
 //
-// This is the first part of the verifier (issue 7). Not done yet:
-//   - precision tracking: every scalar is compared exactly when states are
-//     pruned, where the kernel ignores scalars no safety check depended on;
-//     loops whose counters change each round (may_goto, callbacks writing
-//     to the caller's stack) therefore do not converge and hit the budget;
-//   - global functions' struct bpf_dynptr * arguments;
-//   - bpf_spin_lock, timers, dynptrs, kptrs and kfuncs; socket field
-//     access is checked by size only;
+// Refused with an error that says so:
+//   - kfuncs (calls of kernel functions by BTF id, and so the kfunc
+//     dynptrs: skb and xdp dynptrs, slices, clones), kptrs, arenas,
+//     workqueues and the other BTF-defined map fields but bpf_spin_lock
+//     and bpf_timer;
 //   - kernel variables (ldimm64 BTF ids, bpf_per_cpu_ptr,
-//     bpf_this_cpu_ptr) and __user and __percpu kernel pointers (all
-//     refused), and
-//     bpf_rcu_read_lock (a sleepable program's kernel object fields are
-//     all untrusted);
-//   - the unprivileged rules beyond pointer leaks, pointer comparisons,
-//     uninitialised stack and loops (Spectre sanitation).
+//     bpf_this_cpu_ptr) and __user and __percpu kernel pointers;
+//   - bpf_rcu_read_lock (a sleepable program's kernel object fields are
+//     all untrusted).
+//
+// Verified differently from Linux, with the same verdicts on every
+// program measured (see the README): some programs take more processed
+// instructions than in Linux (checkpoints compare spilled scalars' links
+// more strictly), and the log differs where exploration does.
 package verifier

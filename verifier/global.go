@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/cilium/ebpf/btf"
+	"github.com/waggle-bpf/waggle/helpers"
 	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/progtype"
 )
@@ -29,6 +30,7 @@ const (
 	gArgMem                          // sized memory: ARG_PTR_TO_MEM
 	gArgArena                        // __arg_arena: ARG_PTR_TO_ARENA
 	gArgTrusted                      // __arg_trusted: ARG_PTR_TO_BTF_ID | PTR_TRUSTED, a kernel object
+	gArgDynptr                       // struct bpf_dynptr *: ARG_PTR_TO_DYNPTR|MEM_RDONLY
 )
 
 // globalArg is one argument of a global function.
@@ -171,6 +173,12 @@ func (v *verifier) verifyGlobal(si int) error {
 				r.flags |= flagMaybeNull
 			}
 			r.id = v.nextID()
+		case gArgDynptr:
+			// Any initialised dynptr, taken for a local one, which the
+			// function may read through but not change or release.
+			r.setPointer(ptrDynptr)
+			r.dyn = dynLocal | dynFirst
+			r.id = v.nextID()
 		}
 	}
 	st := &state{frames: []*frame{f}, branches: 1, insn: sp.start}
@@ -303,6 +311,15 @@ func (v *verifier) globalArg(i int, a globalArg, rn isa.Register, r *reg) (strin
 			return "", v.trustedArgErr(v.insnIdx, i, a, err)
 		}
 		return "", v.btfArg(rn, r, a.kernelType, false, false)
+	case gArgDynptr:
+		if d := ptrOffDetail(rn, r); d != "" {
+			return d, nil
+		}
+		if r.typ != ptrStack && r.typ != ptrDynptr {
+			return fmt.Sprintf("arg#%d expected pointer to stack or const struct bpf_dynptr", i), nil
+		}
+		meta := callMeta{mapIdx: -1, funcStart: -1, constKey: -1}
+		return "", v.dynptrArg(rn, r, helpers.ArgPtrToDynptr|helpers.ArgReadOnly, &meta)
 	case gArgMem:
 		if d := ptrOffDetail(rn, r); d != "" {
 			return d, nil
@@ -513,7 +530,7 @@ func globalArgs(fn *btf.Func, kind *progtype.Kind) ([]globalArg, string) {
 			if tags != 0 {
 				return nil, combo
 			}
-			return nil, fmt.Sprintf("arg#%d of %s() is a struct bpf_dynptr *, which waggle's verifier does not support yet", i, fn.Name)
+			args[i] = globalArg{kind: gArgDynptr}
 		case tags&tagTrusted != 0:
 			if tags&tagNonnull != 0 || tags&^(tagTrusted|tagNullable) != 0 {
 				return nil, combo

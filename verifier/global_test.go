@@ -260,7 +260,7 @@ func TestVerify_global(t *testing.T) {
 			fns: []fn{entry, {name: "f", start: 4, global: true,
 				params: []btf.Type{&btf.Pointer{Target: &btf.Fwd{Name: "S", Kind: btf.FwdStruct}}}}},
 			want: "arg#0 reference type('FWD S') size cannot be determined"},
-		{name: "dynptr not supported", src: `
+		{name: "dynptr given a scalar", src: `
 			r1 = 0
 			call pc+2
 			r0 = 0
@@ -269,7 +269,18 @@ func TestVerify_global(t *testing.T) {
 			exit`,
 			fns: []fn{entry, {name: "f", start: 4, global: true,
 				params: []btf.Type{&btf.Pointer{Target: &btf.Struct{Name: "bpf_dynptr", Size: 16}}}}},
-			want: "does not support yet"},
+			want: "Caller passes invalid args into func#1 ('f'): arg#0 expected pointer to stack or const struct bpf_dynptr"},
+		{name: "dynptr not initialised", src: `
+			r1 = r10
+			r1 += -16
+			call pc+2
+			r0 = 0
+			exit
+			r0 = 0
+			exit`,
+			fns: []fn{entry, {name: "f", start: 5, global: true,
+				params: []btf.Type{&btf.Pointer{Target: &btf.Struct{Name: "bpf_dynptr", Size: 16}}}}},
+			want: "Caller passes invalid args into func#1 ('f'): Expected an initialized dynptr as arg #0"},
 		{name: "struct by value", src: `
 			r1 = 0
 			call pc+2

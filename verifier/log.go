@@ -428,9 +428,17 @@ func (v *verifier) logInsnEnd(pc int, before *[isa.MaxRegister + 1]reg, err erro
 			}
 			l.regs |= 0x3f // r0, and the arguments (clobbered: not printed)
 			if ins.IsHelperCall() {
-				if pr, ok := v.p.Helpers[ins.Imm]; ok && pr.Callback != nil {
+				pr, ok := v.p.Helpers[ins.Imm]
+				if ok && pr.Callback != nil {
 					// Setting up the callback uses the whole state.
 					l.all = true
+				}
+				for i, at := range pr.Args {
+					if at.Base() == helpers.ArgPtrToDynptr {
+						// The dynptr the call made or used: Linux
+						// prints it after the call.
+						stackAt(isa.R1+isa.Register(i), 16)
+					}
 				}
 			}
 		case ins.IsExit():
@@ -577,7 +585,7 @@ func appendRefs(b []byte, s *state, frameNo, frames int) []byte {
 	return b
 }
 
-var slotChars = [...]byte{stackInvalid: '?', stackSpill: 'r', stackMisc: 'm', stackZero: '0'}
+var slotChars = [...]byte{stackInvalid: '?', stackSpill: 'r', stackMisc: 'm', stackZero: '0', stackDynptr: 'd'}
 
 // appendSlot appends stack slot i, " fp-8=...", unless it is all
 // invalid.
@@ -590,6 +598,34 @@ func (v *verifier) appendSlot(b []byte, sl *slot, i, frameNo int) []byte {
 	}
 	if !valid {
 		return b
+	}
+	if sl.kinds[0] == stackDynptr && sl.sp != nil {
+		// print_verifier_state: a dynptr once, at its first slot, as
+		// fp-16=dynptr_ringbuf(id=1,ref_id=2,dynptr_id=1). Linux 6.18
+		// prints dynptr_id=1 for every dynptr (what it prints there is
+		// the first-slot flag, as observed), and so does waggle.
+		d := sl.sp
+		if d.dyn&dynFirst == 0 {
+			return b
+		}
+		b = append(b, " fp"...)
+		b = strconv.AppendInt(b, int64(-8*(i+1)), 10)
+		b = append(b, "=dynptr_"...)
+		b = append(b, dynTypeName(d.dyn)...)
+		b = append(b, '(')
+		sep := ""
+		for _, f := range []struct {
+			name string
+			v    uint32
+		}{{"id=", d.id}, {"ref_id=", d.ref}, {"dynptr_id=", 1}} {
+			if f.v != 0 {
+				b = append(b, sep...)
+				b = append(b, f.name...)
+				b = strconv.AppendUint(b, uint64(f.v), 10)
+				sep = ","
+			}
+		}
+		return append(b, ')')
 	}
 	b = append(b, " fp"...)
 	b = strconv.AppendInt(b, int64(-8*(i+1)), 10)
@@ -672,6 +708,8 @@ func (r *reg) appendFormat(b []byte, v *verifier, frameNo int) []byte {
 		item("ref_obj_id=" + strconv.FormatUint(uint64(r.ref), 10))
 	}
 	switch r.typ {
+	case ptrDynptr:
+		item("type=" + dynTypeName(r.dyn))
 	case constMapPtr, ptrMapValue, ptrMapKey:
 		if v != nil && r.mapIdx >= 0 && int(r.mapIdx) < len(v.p.Maps) {
 			m := v.p.Maps[r.mapIdx].Spec

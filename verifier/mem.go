@@ -718,8 +718,7 @@ func (v *verifier) stackAccess(a access, p *reg, off int) (reg, error) {
 		v.fastcallContract(int(p.frame), int(lo))
 		if a.write {
 			v.markReadRange(v.cur, int(p.frame), int(lo), int(hi)+a.size)
-			v.stackWriteVar(fr, int(lo), int(hi)+a.size, a)
-			return out, nil
+			return out, v.stackWriteVar(fr, int(lo), int(hi)+a.size, a)
 		}
 		v.markReadRange(v.cur, int(p.frame), int(lo), int(hi)+a.size)
 		return v.stackReadVar(fr, int(lo), int(hi)+a.size, a)
@@ -780,6 +779,9 @@ func (v *verifier) stackWrite(f *frame, off int, a access) error {
 	if !v.allowPtrLeaks && s.spilled() && s.sp.typ != scalarReg && a.size != 8 {
 		return hinted(v.errorf(pc, "attempt to corrupt spilled pointer on stack"),
 			"unprivileged programs may overwrite a saved pointer only whole (8 bytes)")
+	}
+	if err := v.destroyDynptr(f, spi); err != nil {
+		return err
 	}
 	aligned := off%8 == 0
 	val := a.value
@@ -859,7 +861,9 @@ func (v *verifier) spill(f *frame, spi int, r *reg, size int) {
 	for i := 7; i >= 0; i-- {
 		if i >= 8-size {
 			s.kinds[i] = stackSpill
-		} else if s.kinds[i] != stackInvalid || v.allowUninit {
+		} else if s.kinds[i] != stackInvalid && s.kinds[i] != stackZero {
+			// mark_stack_slot_misc: the bytes above a narrower spill
+			// keep being zero or never written.
 			s.kinds[i] = stackMisc
 		}
 	}
@@ -897,7 +901,7 @@ func (v *verifier) stackRead(f *frame, off int, a access) (reg, error) {
 					case stackZero:
 						zeros++
 					default:
-						if !v.allowUninit {
+						if !v.allowUninit || ss.kinds[k] != stackInvalid {
 							return out, v.uninit(off, i, a.size)
 						}
 					}
@@ -923,10 +927,10 @@ func (v *verifier) stackRead(f *frame, off int, a access) (reg, error) {
 				return out, v.errorf(pc, "corrupted spill memory")
 			}
 		}
-		if a.atomic && s.sp.isPointer() && !v.allowPtrLeaks {
-			// An atomic reads the slot as a number.
-			return out, hinted(v.errorf(pc, "leaking pointer from stack off %d", off),
-				"an atomic operation would turn the saved pointer into a number, which unprivileged programs may not see")
+		if a.atomic && !v.allowPtrLeaks && s.sp.typ != scalarReg {
+			// An atomic operation takes the slot as a number
+			// (check_stack_read_fixed_off with dst_regno -1).
+			return out, v.errorf(pc, "leaking pointer from stack off %d", off)
 		}
 		out = *s.sp
 		out.precise = spi < 64 && f.spillPrecise&(1<<uint(spi)) != 0
@@ -942,7 +946,7 @@ func (v *verifier) stackRead(f *frame, off int, a access) (reg, error) {
 		case stackSpill:
 			// part of a spill in another slot: data
 		default:
-			if !v.allowUninit {
+			if !v.allowUninit || ss.kinds[k] != stackInvalid {
 				return out, v.uninit(off, i, a.size)
 			}
 		}
@@ -962,8 +966,13 @@ func (v *verifier) uninit(off, i, size int) error {
 
 // stackWriteVar is check_stack_write_var_off: every byte the access may
 // touch becomes data.
-func (v *verifier) stackWriteVar(f *frame, lo, hi int, a access) {
+func (v *verifier) stackWriteVar(f *frame, lo, hi int, a access) error {
 	f.own()
+	for off := lo; off < hi; off++ {
+		if err := v.destroyDynptr(f, (-off-1)/8); err != nil {
+			return err
+		}
+	}
 	zero := a.value != nil && a.value.isNull() || a.imm != nil && *a.imm == 0
 	for off := lo; off < hi; off++ {
 		s, k := byteAt(f, off)
@@ -981,6 +990,7 @@ func (v *verifier) stackWriteVar(f *frame, lo, hi int, a access) {
 			s.kinds[k] = stackMisc
 		}
 	}
+	return nil
 }
 
 // stackReadVar is check_stack_read_var_off.
@@ -994,7 +1004,7 @@ func (v *verifier) stackReadVar(f *frame, lo, hi int, a access) (reg, error) {
 			zeros++
 		case stackMisc, stackSpill:
 		default:
-			if !v.allowUninit {
+			if !v.allowUninit || s.kinds[k] != stackInvalid {
 				return out, v.errorf(v.insnIdx, "invalid read from stack R%d var_off=%s+%d size %d", a.base, v.reg(a.base).v.Var, off, a.size)
 			}
 		}

@@ -24,6 +24,7 @@ const (
 	ptrFlowKeys                  // PTR_TO_FLOW_KEYS: a flow dissector's bpf_flow_keys
 	ptrFunc                      // PTR_TO_FUNC: a subprogram (reg.mapIdx holds its first slot)
 	ptrBTFID                     // PTR_TO_BTF_ID: a kernel object
+	ptrDynptr                    // CONST_PTR_TO_DYNPTR: a dynptr a helper passes a callback (reg.dyn)
 )
 
 // Register flags (enum bpf_type_flag, as far as waggle tracks them).
@@ -43,7 +44,7 @@ var regTypeNames = [...]string{
 	ptrPacket: "pkt", ptrPacketMeta: "pkt_meta", ptrPacketEnd: "pkt_end",
 	ptrMem: "mem", ptrSocket: "sock", ptrSockCommon: "sock_common",
 	ptrTCPSock: "tcp_sock", ptrFlowKeys: "flow_keys", ptrFunc: "func",
-	ptrBTFID: "ptr_",
+	ptrBTFID: "ptr_", ptrDynptr: "dynptr_ptr",
 }
 
 // reg is one register's abstract value (struct bpf_reg_state).
@@ -52,6 +53,10 @@ type reg struct {
 	flags uint8
 	// frame is, for ptrStack, the call frame whose stack it points into.
 	frame uint8
+	// dyn is, for ptrDynptr and the registers that describe a dynptr's
+	// stack slots, the dynptr's type (dynLocal, dynRingbuf) and, in
+	// dynFirst, whether the slot is the dynptr's first (dynptr.go).
+	dyn uint8
 	// off is a pointer's fixed offset; the variable part is v.
 	off int32
 	// v is a scalar's value, or a pointer's variable offset.
@@ -70,7 +75,9 @@ type reg struct {
 	// rng is, for packet pointers, how many bytes from the packet pointer
 	// with off 0 (of the same id) a bounds check proved readable. For map
 	// pointers, keys and values it holds the map's uid instead (mapUID:
-	// the kernel keeps range and map_uid in one union too).
+	// the kernel keeps range and map_uid in one union too). For ptrMem
+	// from bpf_dynptr_data it is the id of the dynptr the memory belongs
+	// to (dynptr_id; dynID), which destroying the dynptr invalidates.
 	rng int32
 	// size is, for ptrMem, the memory's size in bytes.
 	size uint32

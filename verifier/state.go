@@ -12,6 +12,7 @@ const (
 	stackSpill                // part of a spilled register
 	stackMisc                 // some data
 	stackZero                 // a zero byte
+	stackDynptr               // part of a dynptr (dynptr.go)
 )
 
 // maxStack is the size of one frame's stack (MAX_BPF_STACK).
@@ -398,6 +399,8 @@ func (v *verifier) regCovers(rold, rcur *reg, m *idMap) bool {
 			return false
 		}
 		return rold.ref == 0 && rcur.ref == 0 || m.check(rold.ref, rcur.ref)
+	case ptrDynptr:
+		return rold.dyn == rcur.dyn && rold.off == rcur.off && rcur.v.Within(rold.v) && m.check(rold.ref, rcur.ref)
 	default:
 		if rold.off != rcur.off || !rcur.v.Within(rold.v) {
 			return false
@@ -421,6 +424,14 @@ func (v *verifier) stackCovers(of, cf *frame, m *idMap) bool {
 		var cs *slot
 		if i < len(cf.stack) {
 			cs = &cf.stack[i]
+		}
+		if os.kinds[0] == stackDynptr {
+			if cs == nil || !dynptrCovers(dynptrSlot(of, i), dynptrSlot(cf, i), m) {
+				return false
+			}
+			continue
+		}
+		if cs != nil {
 			if cs.kinds == os.kinds && (!os.spilled() || os.sp == cs.sp && os.sp.id == 0 && os.sp.ref == 0) {
 				continue // the same bytes, or the same register spilled
 			}

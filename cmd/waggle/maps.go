@@ -54,6 +54,8 @@ func typeName(t ebpf.MapType) string {
 	switch t {
 	case ebpf.RingBuf:
 		return "ringbuf"
+	case ebpf.UserRingbuf:
+		return "user_ringbuf"
 	case ebpf.PerfEventArray:
 		return "perf_event_array"
 	case ebpf.ProgramArray:
@@ -84,6 +86,8 @@ func elementless(t ebpf.MapType) string {
 	switch t {
 	case ebpf.RingBuf, ebpf.PerfEventArray:
 		return "it holds records, not elements (--events prints them)"
+	case ebpf.UserRingbuf:
+		return "it holds records user space produces, not elements"
 	case ebpf.Queue, ebpf.Stack, ebpf.BloomFilter:
 		return "its values have no keys to dump"
 	}
@@ -176,7 +180,7 @@ func (om *objectMaps) set(d mapjson.Dump) error {
 		return fmt.Errorf("map %s: no such map; the object has %s", d.Name, om.names())
 	}
 	m := om.coll.Maps[d.Name]
-	if desc.Type == ebpf.RingBuf || desc.Type == ebpf.PerfEventArray {
+	if desc.Type == ebpf.RingBuf || desc.Type == ebpf.PerfEventArray || desc.Type == ebpf.UserRingbuf {
 		return fmt.Errorf("map %s: a %s cannot be set: %s", d.Name, typeName(desc.Type), elementless(desc.Type))
 	}
 	base := func(key []byte) []byte {

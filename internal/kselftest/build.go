@@ -18,7 +18,7 @@ import (
 
 // recipe names this build recipe; changing the build changes it, and so
 // the cache key.
-const recipe = "kselftest/3: progs/verifier_*.c and progs/test_global_func*.c, tools/lib/bpf headers + bpf_doc helpers, vmlinux.h from BTF, -mcpu=v3; verifier/*.c dumped"
+const recipe = "kselftest/4: progs/verifier_*.c, progs/test_global_func*.c, progs/dynptr_fail.c and progs/user_ringbuf_fail.c, tools/lib/bpf headers + bpf_doc helpers, vmlinux.h from BTF, -mcpu=v3; verifier/*.c dumped"
 
 // Source is what a build reads.
 type Source struct {
@@ -62,8 +62,8 @@ func Key(src Source) (string, error) {
 
 // manifest is what a finished build leaves beside its objects.
 type manifest struct {
-	// Sources are the verifier_*.c and test_global_func*.c files tried,
-	// sorted.
+	// Sources are the verifier_*.c, test_global_func*.c and dynptr
+	// files tried, sorted.
 	Sources []string
 	// Failed maps the sources that did not compile to the compiler's
 	// first error.
@@ -168,6 +168,8 @@ const selftests = "tools/testing/selftests/bpf"
 var extracted = []string{
 	selftests + "/progs/verifier_*.c",
 	selftests + "/progs/test_global_func*.c",
+	selftests + "/progs/dynptr_fail.c",
+	selftests + "/progs/user_ringbuf_fail.c",
 	selftests + "/progs/*.h",
 	selftests + "/*.h",
 	selftests + "/verifier/*.c",
@@ -242,6 +244,13 @@ func (b *builder) build() (*manifest, error) {
 		return nil, err
 	}
 	srcs = append(srcs, globals...)
+	// The dynptr tests that prog_tests/dynptr.c and user_ringbuf.c run
+	// with test_loader (RUN_TESTS).
+	for _, f := range []string{"dynptr_fail.c", "user_ringbuf_fail.c"} {
+		if p := filepath.Join(b.tree, selftests, "progs", f); fileExists(p) {
+			srcs = append(srcs, p)
+		}
+	}
 	if len(srcs) == 0 {
 		return nil, fmt.Errorf("%s: no %s/progs/verifier_*.c", b.src.Tarball, selftests)
 	}
@@ -317,4 +326,10 @@ func (b *builder) compile(src string, sys []string) error {
 		"-ffile-prefix-map="+b.tree+"=linux", "-c", src, "-o", obj)
 	_, err := b.run(sdir, "clang-19", args...)
 	return err
+}
+
+// fileExists reports whether path names a file.
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

@@ -334,7 +334,28 @@ func (s *Suite) Spec(c Case) (*ebpf.CollectionSpec, error) {
 		s.specs[c.Object] = spec
 		s.mu.Unlock()
 	}
-	return spec.Copy(), nil
+	spec = spec.Copy()
+	// libbpf rounds ring buffers up to a power-of-two number of pages
+	// (adjust_ringbuf_sz); cilium/ebpf leaves them as declared. Both
+	// verifiers get what libbpf would create.
+	for _, ms := range spec.Maps {
+		if ms.Type == ebpf.RingBuf || ms.Type == ebpf.UserRingbuf {
+			ms.MaxEntries = ringbufSize(ms.MaxEntries)
+		}
+	}
+	return spec, nil
+}
+
+// ringbufSize is libbpf's adjust_ringbuf_sz: the smallest power-of-two
+// number of pages that holds n bytes.
+func ringbufSize(n uint32) uint32 {
+	page := uint32(os.Getpagesize())
+	for mul := uint32(1); mul <= ^uint32(0)/page; mul <<= 1 {
+		if mul*page >= n {
+			return mul * page
+		}
+	}
+	return n
 }
 
 // Select returns the cases of the named files (all when none are named).

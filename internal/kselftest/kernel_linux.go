@@ -172,13 +172,6 @@ func (s *Suite) loadOnce(c Case, opts ebpf.CollectionOptions, level uint32, noBT
 			return ok && ms.Type == ebpf.ProgramArray && spec.Programs[name] == nil
 		})
 	}
-	// libbpf rounds ring buffers up to a power-of-two number of pages
-	// (adjust_ringbuf_sz); cilium/ebpf leaves them as declared.
-	for _, ms := range spec.Maps {
-		if ms.Type == ebpf.RingBuf || ms.Type == ebpf.UserRingbuf {
-			ms.MaxEntries = ringbufSize(ms.MaxEntries)
-		}
-	}
 	if noBTF {
 		stripBTF(spec)
 	}
@@ -265,18 +258,6 @@ func withoutCaps(caps []int, fn func() error) error {
 	}
 	runtime.UnlockOSThread()
 	return err
-}
-
-// ringbufSize is libbpf's adjust_ringbuf_sz: the smallest power-of-two
-// number of pages that holds n bytes.
-func ringbufSize(n uint32) uint32 {
-	page := uint32(os.Getpagesize())
-	for mul := uint32(1); mul <= ^uint32(0)/page; mul <<= 1 {
-		if mul*page >= n {
-			return mul * page
-		}
-	}
-	return n
 }
 
 // stripBTF removes the programs' func and line info, as libbpf loads
