@@ -96,6 +96,7 @@ var kernelImprecise = map[uint64]string{
 	2876288: "dead branch: (r7 + 13) | 7 is at least 15, so r4 > 14 always holds; the kernel explores the other side with r4 = 15",
 	3331638: "dead branch: r4 >= 64 with bit 1 set is at least 66, so r4 > 64 always holds; the kernel explores the other side with r4 = 66",
 	3694459: "dead branch: (r7 + 8) | 6 is at least 14, so r4 > 8 always holds; the kernel explores the other side with r4 = 14",
+	9128694: "dead branch: (w7 + 8) | 6 is at least 14, so r4 s> 8 always holds; the kernel explores the other side and refuses r8 + r4 there",
 }
 
 // knownImprecise is Options.Known for kernelImprecise.
