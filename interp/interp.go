@@ -7,7 +7,7 @@ import (
 	"strings"
 	"sync"
 	syncatomic "sync/atomic"
-	
+
 	"github.com/waggle-bpf/waggle/helpers"
 	"github.com/waggle-bpf/waggle/internal/engine"
 	"github.com/waggle-bpf/waggle/internal/mem"
