@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/waggle-bpf/waggle"
-	"github.com/waggle-bpf/waggle/interp"
 )
 
 // TestFastMode_verified: programs the verifier accepted run in fast mode
@@ -18,9 +17,9 @@ func TestFastMode_verified(t *testing.T) {
 	frames := readPcap(t, "examples/traffic/traffic.pcap")
 	for _, ex := range examplePrograms {
 		t.Run(ex.program, func(t *testing.T) {
-			results := map[interp.Mode]string{}
-			for _, mode := range []interp.Mode{interp.Checked, interp.Fast} {
-				coll, err := waggle.LoadCollection(ex.object, &waggle.CollectionOptions{CPUs: 1, Mode: mode, RandSeed: 1})
+			results := map[waggle.Engine]string{}
+			for _, mode := range waggle.Engines() {
+				coll, err := waggle.LoadCollection(ex.object, &waggle.CollectionOptions{CPUs: 1, Engine: mode, RandSeed: 1})
 				if err != nil {
 					t.Fatalf("%s: %v", mode, err)
 				}
@@ -52,10 +51,10 @@ func TestFastMode_verified(t *testing.T) {
 				}
 				results[mode] = b.String()
 			}
-			if results[interp.Checked] != results[interp.Fast] {
-				t.Fatalf("fast mode differs from checked mode:\nchecked:\n%s\nfast:\n%s", firstLines(results[interp.Checked]), firstLines(results[interp.Fast]))
+			if results[waggle.EngineInterp] != results[waggle.EngineInterpFast] {
+				t.Fatalf("fast mode differs from checked mode:\nchecked:\n%s\nfast:\n%s", firstLines(results[waggle.EngineInterp]), firstLines(results[waggle.EngineInterpFast]))
 			}
-			if !strings.Contains(results[interp.Fast], "frame 0:") {
+			if !strings.Contains(results[waggle.EngineInterpFast], "frame 0:") {
 				t.Fatal("no frame ran")
 			}
 		})
@@ -65,11 +64,11 @@ func TestFastMode_verified(t *testing.T) {
 // TestFastMode_refused: an unverified program runs in fast mode only with
 // the unsafe option; the error says why.
 func TestFastMode_refused(t *testing.T) {
-	_, err := waggle.LoadCollection("testdata/hostile/hostile.o", &waggle.CollectionOptions{Mode: interp.Fast, Unverified: true})
+	_, err := waggle.LoadCollection("testdata/hostile/hostile.o", &waggle.CollectionOptions{Engine: waggle.EngineInterpFast, Unverified: true})
 	if !errors.Is(err, waggle.ErrUnverifiedFast) || !strings.Contains(err.Error(), "unverified") {
 		t.Fatalf("fast mode, unverified: %v", err)
 	}
-	coll, err := waggle.LoadCollection("examples/counter/counter.o", &waggle.CollectionOptions{Mode: interp.Fast, Unverified: true, UnsafeFastUnverified: true})
+	coll, err := waggle.LoadCollection("examples/counter/counter.o", &waggle.CollectionOptions{Engine: waggle.EngineInterpFast, Unverified: true, UnsafeFastUnverified: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +79,7 @@ func TestFastMode_refused(t *testing.T) {
 		}
 	}
 	// A program the verifier refuses never runs, in fast mode either.
-	hostile, err := waggle.LoadCollection("testdata/hostile/hostile.o", &waggle.CollectionOptions{Mode: interp.Fast})
+	hostile, err := waggle.LoadCollection("testdata/hostile/hostile.o", &waggle.CollectionOptions{Engine: waggle.EngineInterpFast})
 	if err != nil {
 		t.Fatal(err)
 	}
