@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/waggle-bpf/waggle/internal/engine"
-	"github.com/waggle-bpf/waggle/interp"
+	"github.com/waggle-bpf/waggle/internal/engines"
 )
 
 // Engine selects what executes a collection's programs
@@ -49,16 +49,13 @@ func ParseEngine(name string) (Engine, error) {
 	return 0, fmt.Errorf("unknown engine %q (want one of %v)", name, Engines())
 }
 
-// impl returns the engine behind e: the one place the runtime names a
-// concrete engine.
+// impl returns the engine behind e.
 func (e Engine) impl() (engine.Engine, error) {
-	switch e {
-	case EngineInterp:
-		return interp.Engine{Mode: interp.Checked}, nil
-	case EngineInterpFast:
-		return interp.Engine{Mode: interp.Fast}, nil
+	all := engines.All()
+	if e < 0 || int(e) >= len(all) {
+		return nil, fmt.Errorf("unknown engine %d: %w", int(e), engine.ErrNotSupported)
 	}
-	return nil, fmt.Errorf("unknown engine %d: %w", int(e), engine.ErrNotSupported)
+	return all[e], nil
 }
 
 // Fault describes a run that stopped at an instruction: a memory access
