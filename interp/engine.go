@@ -93,3 +93,6 @@ func (em machine) Run(p engine.Program, a *Args) (uint64, error) {
 	}
 	return em.m.Run(ip, a)
 }
+
+// String returns Name, so that engines print by name.
+func (e Engine) String() string { return e.Name() }
