@@ -2,64 +2,12 @@ package waggle_test
 
 import (
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/waggle-bpf/waggle"
 )
-
-// TestFastMode_verified: programs the verifier accepted run in fast mode
-// without UnsafeFastUnverified, and give what checked mode gives: the same
-// verdicts, packets and map contents over the example capture.
-func TestFastMode_verified(t *testing.T) {
-	frames := readPcap(t, "examples/traffic/traffic.pcap")
-	for _, ex := range examplePrograms {
-		t.Run(ex.program, func(t *testing.T) {
-			results := map[waggle.Engine]string{}
-			for _, mode := range waggle.Engines() {
-				coll, err := waggle.LoadCollection(ex.object, &waggle.CollectionOptions{CPUs: 1, Engine: mode, RandSeed: 1})
-				if err != nil {
-					t.Fatalf("%s: %v", mode, err)
-				}
-				defer coll.Close()
-				if err := setup(ex.object, func(name string, k, v []byte) error { return coll.Maps[name].Put(k, v) }); err != nil {
-					t.Fatal(err)
-				}
-				prog := coll.Programs[ex.program]
-				var b strings.Builder
-				for i, frame := range frames {
-					opts := &waggle.RunOptions{Data: frame, DataOut: make([]byte, len(frame)+512)}
-					ret, err := prog.Run(opts)
-					if err != nil {
-						t.Fatalf("%s: frame %d: %v", mode, i, err)
-					}
-					fmt.Fprintf(&b, "frame %d: %d %x\n", i, ret, opts.DataOut)
-				}
-				for _, name := range sortedMaps(coll) {
-					m := coll.Maps[name]
-					if m.Type().String() == "RingBuf" {
-						continue
-					}
-					var entries []string // a hash's order differs between maps
-					for k, v := range m.All() {
-						entries = append(entries, fmt.Sprintf("map %s: %x %x\n", name, k, v))
-					}
-					slices.Sort(entries)
-					b.WriteString(strings.Join(entries, ""))
-				}
-				results[mode] = b.String()
-			}
-			if results[waggle.EngineInterp] != results[waggle.EngineInterpFast] {
-				t.Fatalf("fast mode differs from checked mode:\nchecked:\n%s\nfast:\n%s", firstLines(results[waggle.EngineInterp]), firstLines(results[waggle.EngineInterpFast]))
-			}
-			if !strings.Contains(results[waggle.EngineInterpFast], "frame 0:") {
-				t.Fatal("no frame ran")
-			}
-		})
-	}
-}
 
 // TestFastMode_refused: an unverified program runs in fast mode only with
 // the unsafe option; the error says why.
