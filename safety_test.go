@@ -15,7 +15,7 @@ import (
 	casm "github.com/cilium/ebpf/asm"
 
 	"github.com/waggle-bpf/waggle"
-	"github.com/waggle-bpf/waggle/interp"
+	"github.com/waggle-bpf/waggle/internal/mem"
 	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/maps"
 	"github.com/waggle-bpf/waggle/progtype"
@@ -459,7 +459,7 @@ func references(p *waggle.Program, m *waggle.Map) bool {
 // map's own description of it (maps.Region).
 func valueBytes(regions []maps.Region, addr, n uint64, write bool) bool {
 	for _, r := range regions {
-		lo := interp.Addr(r.Data)
+		lo := mem.Addr(r.Data)
 		if addr < lo || addr+n > lo+uint64(len(r.Data)) || (write && !r.Writable) {
 			continue
 		}
