@@ -16,7 +16,7 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/waggle-bpf/waggle/helpers"
-	"github.com/waggle-bpf/waggle/interp"
+	"github.com/waggle-bpf/waggle/internal/engine"
 	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/loader"
 	"github.com/waggle-bpf/waggle/maps"
@@ -31,13 +31,13 @@ type CollectionOptions struct {
 	// CPUs is the number of worker slots: how many values per-CPU maps hold
 	// and the range of RunOptions.CPU. 0 means runtime.NumCPU().
 	CPUs int
-	// Mode is the interpreter mode programs run in: interp.Checked (the
-	// default) validates every memory access at run time; interp.Fast
-	// runs them unchecked, which the verifier's acceptance makes safe.
-	// With Unverified, interp.Fast is refused (ErrUnverifiedFast) unless
-	// UnsafeFastUnverified is set.
-	Mode interp.Mode
-	// UnsafeFastUnverified allows Mode interp.Fast for programs that run
+	// Engine is what runs the programs: EngineInterp (the default)
+	// checks every memory access at run time; EngineInterpFast runs
+	// them unchecked, which the verifier's acceptance makes safe. With
+	// Unverified, an engine that does not check (EngineInterpFast) is
+	// refused (ErrUnverifiedFast) unless UnsafeFastUnverified is set.
+	Engine Engine
+	// UnsafeFastUnverified allows EngineInterpFast for programs that run
 	// Unverified: a bad access in one then reads or writes any memory of
 	// the process, or crashes it. For tests of programs known to be safe
 	// only. Verified programs need no such flag.
@@ -49,8 +49,8 @@ type CollectionOptions struct {
 	// as BPF_PROG_LOAD loads only programs Linux's verifier accepted.
 	Unverified bool
 	// Budget bounds the instructions each run executes (DefaultBudget,
-	// interp.Args.Budget); a run that reaches it ends with
-	// interp.ErrBudget. 0 means DefaultBudget; math.MaxUint64 means no
+	// see DefaultBudget for how it is counted); a run that reaches it
+	// ends with ErrBudget. 0 means DefaultBudget; math.MaxUint64 means no
 	// bound in practice.
 	Budget uint64
 	// Trace receives bpf_trace_printk output; nil discards it.
@@ -105,7 +105,7 @@ type Collection struct {
 	cpus   int
 	net    *netenv.Host
 	hooks  map[string]*progtype.Kind
-	mode   interp.Mode
+	engine engine.Engine // CollectionOptions.Engine
 	unsafe bool
 	budget uint64
 	verify bool          // CollectionOptions.Unverified unset
@@ -215,7 +215,6 @@ func newCollection(obj *loader.Object, opts *CollectionOptions) (_ *Collection, 
 		Maps:     map[string]*Map{},
 		cpus:     opts.CPUs,
 		net:      opts.Net,
-		mode:     opts.Mode,
 		unsafe:   opts.UnsafeFastUnverified,
 		verify:   !opts.Unverified,
 		budget:   opts.Budget,
@@ -230,7 +229,10 @@ func newCollection(obj *loader.Object, opts *CollectionOptions) (_ *Collection, 
 	if c.budget == 0 {
 		c.budget = DefaultBudget
 	}
-	if c.mode == interp.Fast && !c.verify && !c.unsafe {
+	if c.engine, err = opts.Engine.impl(); err != nil {
+		return nil, err
+	}
+	if !c.engine.Checked() && !c.verify && !c.unsafe {
 		return nil, ErrUnverifiedFast
 	}
 	defer func() {
@@ -459,7 +461,7 @@ func (c *Collection) prepare(ctx context.Context, p *Program) error {
 	p.refs = c.referencedMaps(lp)
 	// A verified program is valid (the verifier validated it once, and
 	// the rewrite and the link keep it so) and may run in fast mode.
-	prog, err := interp.Load(rewritten, interp.Options{Mode: c.mode, Helpers: table.Funcs, Budgeted: true, Memory: p.memory,
+	prog, err := c.engine.Load(rewritten, engine.Options{Helpers: table.Funcs, Budgeted: true, Memory: p.memory,
 		Verified: c.verify, UnsafeFastUnverified: c.unsafe && !c.verify, ContextVariants: pp.Variants, ContextFaults: pp.Faults})
 	if err != nil {
 		return fail(lines.annotate(err))
@@ -627,7 +629,7 @@ func (t lineTable) annotate(err error) error {
 	idx := -1
 	var ie *isa.Error
 	var ae *progtype.AccessError
-	var ff *interp.Fault
+	var ff *engine.Fault
 	switch {
 	case errors.As(err, &ie):
 		idx = ie.Index

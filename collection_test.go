@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/waggle-bpf/waggle"
-	"github.com/waggle-bpf/waggle/interp"
 )
 
 // TestRun_faultNamesSourceLine: a program the kernel's verifier would
@@ -20,7 +19,7 @@ func TestRun_faultNamesSourceLine(t *testing.T) {
 	}
 	defer coll.Close()
 	_, err = coll.Programs["buggy"].Run(&waggle.RunOptions{Data: make([]byte, 64)})
-	if !errors.Is(err, interp.ErrMemory) {
+	if !errors.Is(err, waggle.ErrMemory) {
 		t.Fatalf("got %v, want a memory fault", err)
 	}
 	for _, want := range []string{"program buggy", "instruction ", "buggy.c:23", "*v += 1"} {

@@ -14,7 +14,7 @@
 // A program runs only once waggle's verifier has accepted it, as Linux
 // loads only what its verifier accepts; by default it runs in the
 // interpreter's checked mode, which confines every memory access to the
-// memory the run owns, and CollectionOptions.Mode interp.Fast runs it
+// memory the run owns, and CollectionOptions.Engine EngineInterpFast runs it
 // without those checks. CollectionOptions.Unverified runs programs without
 // the verifier, in checked mode only.
 //

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/waggle-bpf/waggle"
-	"github.com/waggle-bpf/waggle/interp"
 	"github.com/waggle-bpf/waggle/maps"
 )
 
@@ -103,7 +102,7 @@ func TestHostile_forgedHandle(t *testing.T) {
 			}
 			delta := handle(tc.victim) - handle(tc.own)
 			_, err := p.Run(&waggle.RunOptions{Data: forgeFrame(delta)})
-			var f *interp.Fault
+			var f *waggle.Fault
 			if !errors.As(err, &f) || !errors.Is(err, maps.ErrUnreferenced) || !strings.Contains(err.Error(), "instruction ") {
 				t.Fatalf("with %s's handle: %v, want a fault naming the instruction and maps.ErrUnreferenced", tc.victim, err)
 			}

@@ -8,7 +8,6 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/waggle-bpf/waggle"
-	"github.com/waggle-bpf/waggle/interp"
 	"github.com/waggle-bpf/waggle/kernel"
 )
 
@@ -47,7 +46,7 @@ func TestRun_pastDataEnd(t *testing.T) {
 			switch {
 			case tc.fault == "" && (err != nil || ret != tc.want):
 				t.Fatalf("%d, %v; want %d", ret, err, tc.want)
-			case tc.fault != "" && !errors.Is(err, interp.ErrMemory):
+			case tc.fault != "" && !errors.Is(err, waggle.ErrMemory):
 				t.Fatalf("%d, %v; want a memory fault", ret, err)
 			case tc.fault != "":
 				for _, want := range []string{tc.fault, "outside the packet (data to data_end)"} {
@@ -64,7 +63,7 @@ func TestRun_pastDataEnd(t *testing.T) {
 			switch {
 			case tc.fault == "" && (err != nil || vret != tc.want):
 				t.Errorf("verified: %d, %v; want %d", vret, err, tc.want)
-			case tc.fault != "" && (err == nil || errors.Is(err, interp.ErrMemory)):
+			case tc.fault != "" && (err == nil || errors.Is(err, waggle.ErrMemory)):
 				t.Errorf("verified: %d, %v; want the verifier to refuse it", vret, err)
 			case err != nil:
 				t.Logf("verified: %v", err)

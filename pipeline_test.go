@@ -9,7 +9,6 @@ import (
 	casm "github.com/cilium/ebpf/asm"
 
 	"github.com/waggle-bpf/waggle"
-	"github.com/waggle-bpf/waggle/interp"
 	"github.com/waggle-bpf/waggle/verifier"
 )
 
@@ -52,9 +51,9 @@ func TestPrepare_contextAccesses(t *testing.T) {
 	}
 	defer unverified.Close()
 	p := unverified.Programs["p"]
-	var f *interp.Fault
+	var f *waggle.Fault
 	_, err = p.Run(&waggle.RunOptions{Data: make([]byte, 14)})
-	if !errors.Is(err, interp.ErrContext) || !errors.As(err, &f) || f.PC != 7 || !strings.Contains(err.Error(), "xdp_md.data") {
+	if !errors.Is(err, waggle.ErrContext) || !errors.As(err, &f) || f.PC != 7 || !strings.Contains(err.Error(), "xdp_md.data") {
 		t.Fatalf("through the context: %v, want ErrContext at instruction 7 naming xdp_md.data", err)
 	}
 	t.Log(err)

@@ -11,7 +11,7 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/waggle-bpf/waggle"
-	"github.com/waggle-bpf/waggle/interp"
+	"github.com/waggle-bpf/waggle/internal/mem"
 )
 
 //go:generate clang-19 -O2 -g -target bpf -mcpu=v3 -I/usr/include/x86_64-linux-gnu -ffile-prefix-map=$PWD=. -c testdata/hostile/pointers.c -o testdata/hostile/pointers.o
@@ -88,7 +88,7 @@ func TestSnprintf_pointers(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkPointerShapes(t, "waggle", mine, false)
-	addr := interp.Addr(coll.Maps["out"].Underlying().Regions()[0].Data)
+	addr := mem.Addr(coll.Maps["out"].Underlying().Regions()[0].Data)
 	for _, raw := range []string{fmt.Sprintf("%x", addr), fmt.Sprintf("%x", addr&0xffffffff)} {
 		if strings.Contains(string(mine.Text[:]), raw) {
 			t.Errorf("waggle printed the value's address %s: %q", raw, mine.Text)

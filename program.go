@@ -11,7 +11,7 @@ import (
 	"github.com/cilium/ebpf"
 
 	"github.com/waggle-bpf/waggle/helpers"
-	"github.com/waggle-bpf/waggle/interp"
+	"github.com/waggle-bpf/waggle/internal/engine"
 	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/loader"
 	"github.com/waggle-bpf/waggle/maps"
@@ -39,7 +39,7 @@ type Program struct {
 	err       error
 	kind      *progtype.Kind
 	pt        *progtype.Program // the rewritten program, which makes its runs
-	prog      *interp.Program
+	prog      engine.Program
 	insns     []isa.Instruction
 	lines     lineTable
 	arrays    []maps.ProgramArray // the prog arrays it refers to
@@ -49,11 +49,11 @@ type Program struct {
 // runner is what one run needs, reused across runs: the engine's execution
 // context, the program type's run state, the helpers' state.
 type runner struct {
-	m       *interp.Machine
+	m       engine.Machine
 	run     *progtype.Run
 	st      helpers.State
-	args    interp.Args
-	regions []interp.Region
+	args    engine.Args
+	regions []engine.Region
 	stop    *atomic.Bool // set when the run's context ends (runContext)
 }
 
@@ -78,7 +78,7 @@ func (rn *runner) setRegions(regs []progtype.Region) {
 	}
 	rn.regions = rn.regions[:0]
 	for _, r := range regs {
-		rn.regions = append(rn.regions, interp.Region(r))
+		rn.regions = append(rn.regions, engine.Region(r))
 	}
 }
 
@@ -86,7 +86,7 @@ func (rn *runner) setRegions(regs []progtype.Region) {
 func (p *Program) getRunner() *runner {
 	rn, _ := p.runners.Get().(*runner)
 	if rn == nil {
-		rn = &runner{m: interp.NewMachine(), stop: new(atomic.Bool)}
+		rn = &runner{m: p.coll.engine.NewMachine(), stop: new(atomic.Bool)}
 	}
 	return rn
 }
@@ -261,7 +261,7 @@ func (p *Program) Run(opts *RunOptions) (uint32, error) {
 
 // RunContext is Run under ctx: when ctx is canceled or its deadline
 // passes, the run in progress ends at its next backward jump, call or
-// callback with an error wrapping interp.ErrStopped and ctx's cause
+// callback with an error wrapping ErrStopped and ctx's cause
 // (context.Canceled, context.DeadlineExceeded). (RunOptions.Context is
 // the program's context, as in cilium/ebpf, hence a parameter here.)
 func (p *Program) RunContext(ctx context.Context, opts *RunOptions) (uint32, error) {
@@ -370,12 +370,12 @@ func (p *Program) execOn(ctx context.Context, rn *runner, run *progtype.Run, cpu
 		done()
 	}
 	if err != nil {
-		if errors.Is(err, interp.ErrStopped) {
+		if errors.Is(err, engine.ErrStopped) {
 			err = fmt.Errorf("%w: %w", err, context.Cause(ctx))
 		}
 		err = p.annotate(err)
-		var f *interp.Fault
-		if errors.As(err, &f) && errors.Is(f.Err, interp.ErrMemory) {
+		var f *engine.Fault
+		if errors.As(err, &f) && errors.Is(f.Err, engine.ErrMemory) {
 			if e := run.ContextFault(f.Addr, f.Size); e != nil {
 				err = fmt.Errorf("%w (%w)", e, err)
 			}

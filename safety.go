@@ -9,7 +9,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 
-	"github.com/waggle-bpf/waggle/interp"
+	"github.com/waggle-bpf/waggle/internal/engine"
+	"github.com/waggle-bpf/waggle/internal/mem"
 	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/loader"
 	"github.com/waggle-bpf/waggle/maps"
@@ -18,7 +19,9 @@ import (
 
 // DefaultBudget is the budget of a run of an unverified program unless
 // CollectionOptions.Budget says otherwise: an upper bound of the
-// instructions it executes (interp.Args.Budget says how it is counted:
+// instructions it executes (counted where a program can run code again, not per instruction:
+// a loop iteration spends its length, a call or callback the size of the
+// function it enters;
 // loops, calls and callbacks, bpf_loop's and bpf_for_each_map_elem's
 // too). 2^31 is far above what legitimate programs run (the kernel's
 // verifier walks at most a million instructions; bpf_loop's most, 2^23
@@ -26,7 +29,7 @@ import (
 // all takes seconds, not hours.
 const DefaultBudget = 1 << 31
 
-// ErrUnverifiedFast is the error of CollectionOptions.Mode interp.Fast for
+// ErrUnverifiedFast is the error of CollectionOptions.Engine EngineInterpFast for
 // programs that run CollectionOptions.Unverified, without
 // CollectionOptions.UnsafeFastUnverified.
 var ErrUnverifiedFast = errors.New("fast mode runs memory accesses unchecked, which is safe only for programs the verifier has accepted, and these run unverified: run them in checked mode (the default), or verify them")
@@ -160,13 +163,13 @@ func (c *Collection) addInner(outer, inner maps.Map, lockOff int) {
 type progReach struct {
 	gen uint64
 	set *maps.Set
-	mem *interp.Memory
+	mem engine.Memory
 }
 
 // reach returns the maps the program's runs may use: those its lddw
 // instructions load (referencedMaps) and the maps stored in the
 // map-in-maps among them, and in map-in-maps stored there. Their values
-// are the program's checked memory (interp.Options.Memory), but for ring
+// are the program's checked memory (engine.Options.Memory), but for ring
 // buffers, which lend only the records a run reserves
 // (helpers.State.Records); the maps are the only ones its helpers accept
 // (helpers.State.Maps). Cached until a map-in-map gets a new inner map.
@@ -198,7 +201,7 @@ func (p *Program) reach() *progReach {
 		add(m)
 	}
 	c.mu.Unlock()
-	mm, err := interp.NewMemory(regions)
+	mm, err := c.engine.NewMemory(regions)
 	if err != nil {
 		mm = nil // maps never overlap; if they did, allow none of them
 	}
@@ -207,9 +210,9 @@ func (p *Program) reach() *progReach {
 	return r
 }
 
-// memory is the program's interp.Options.Memory: the values of the maps
+// memory is the program's engine.Options.Memory: the values of the maps
 // its runs may use (reach).
-func (p *Program) memory() *interp.Memory { return p.reach().mem }
+func (p *Program) memory() engine.Memory { return p.reach().mem }
 
 // Spin lock offsets of a map's value, from its BTF.
 const (
@@ -306,7 +309,7 @@ func (c *Collection) lockRule(addr uint64) error {
 	defer c.mu.Unlock()
 	for m, off := range c.lockOff {
 		for _, r := range m.Regions() {
-			lo := interp.Addr(r.Data)
+			lo := mem.Addr(r.Data)
 			if addr < lo || addr-lo >= uint64(len(r.Data)) {
 				continue
 			}
@@ -340,7 +343,7 @@ func (c *Collection) lockRule(addr uint64) error {
 // already done.
 func (rn *runner) runContext(ctx context.Context) (func(), error) {
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("%w: %w", interp.ErrStopped, context.Cause(ctx))
+		return nil, fmt.Errorf("%w: %w", engine.ErrStopped, context.Cause(ctx))
 	}
 	stop := rn.stop
 	unregister := context.AfterFunc(ctx, func() { stop.Store(true) })
@@ -356,7 +359,7 @@ func (rn *runner) runContext(ctx context.Context) (func(), error) {
 // annotate adds the source line to an error naming an instruction: of the
 // program the instruction belongs to, which a tail call may have entered.
 func (p *Program) annotate(err error) error {
-	var f *interp.Fault
+	var f *engine.Fault
 	if errors.As(err, &f) && f.Program != nil && f.Program != p.prog {
 		for _, q := range p.coll.Programs {
 			if q.prog == f.Program {

@@ -15,7 +15,7 @@ import (
 	casm "github.com/cilium/ebpf/asm"
 
 	"github.com/waggle-bpf/waggle"
-	"github.com/waggle-bpf/waggle/interp"
+	"github.com/waggle-bpf/waggle/internal/mem"
 	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/maps"
 	"github.com/waggle-bpf/waggle/progtype"
@@ -83,7 +83,7 @@ func TestHostile_bounded(t *testing.T) {
 	} {
 		t.Run(tc.prog, func(t *testing.T) {
 			_, err := coll.Programs[tc.prog].Run(&waggle.RunOptions{Data: smallFrame()})
-			if !errors.Is(err, interp.ErrBudget) {
+			if !errors.Is(err, waggle.ErrBudget) {
 				t.Fatalf("got %v, want a budget error", err)
 			}
 			for _, want := range []string{"program " + tc.prog, "instruction ", tc.want, "1048576 instructions"} {
@@ -99,7 +99,7 @@ func TestHostile_bounded(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 			_, err := coll.Programs[prog].RunContext(ctx, &waggle.RunOptions{Data: smallFrame()})
 			cancel()
-			if !errors.Is(err, interp.ErrStopped) || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "instruction ") {
+			if !errors.Is(err, waggle.ErrStopped) || !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "instruction ") {
 				t.Errorf("%s: got %v, want a deadline error naming the instruction", prog, err)
 			}
 		}
@@ -114,10 +114,10 @@ func TestHostile_bounded(t *testing.T) {
 		}
 	})
 	t.Run("Test and Benchmark", func(t *testing.T) {
-		if _, _, err := coll.Programs["forever"].Test(smallFrame()); !errors.Is(err, interp.ErrBudget) {
+		if _, _, err := coll.Programs["forever"].Test(smallFrame()); !errors.Is(err, waggle.ErrBudget) {
 			t.Errorf("Test: %v", err)
 		}
-		if _, _, err := coll.Programs["nested_loops"].Benchmark(smallFrame(), 3, nil); !errors.Is(err, interp.ErrBudget) {
+		if _, _, err := coll.Programs["nested_loops"].Benchmark(smallFrame(), 3, nil); !errors.Is(err, waggle.ErrBudget) {
 			t.Errorf("Benchmark: %v", err)
 		}
 	})
@@ -133,7 +133,7 @@ func TestHostile_bounded(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		if _, err := hook.Run(c.Programs["endless"].Exec(), &StateHook{}, progtype.Input{}); !errors.Is(err, interp.ErrBudget) {
+		if _, err := hook.Run(c.Programs["endless"].Exec(), &StateHook{}, progtype.Input{}); !errors.Is(err, waggle.ErrBudget) {
 			t.Errorf("Exec: %v", err)
 		}
 		c2, err := waggle.NewCollection(spec, &waggle.CollectionOptions{Unverified: true, Hooks: map[string]*progtype.Kind{"endless": hook.Kind()}})
@@ -157,9 +157,9 @@ func TestHostile_bounded(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 			_, err = c.Programs["endless"].RunContext(ctx, &waggle.RunOptions{Data: smallFrame()})
 			cancel()
-			want := interp.ErrBudget
+			want := waggle.ErrBudget
 			if budget == 0 {
-				want = interp.ErrStopped
+				want = waggle.ErrStopped
 			}
 			if !errors.Is(err, want) || !strings.Contains(err.Error(), "instruction 1 (goto -0x1)") {
 				t.Errorf("budget %d: got %v, want %v at instruction 1", budget, err, want)
@@ -199,7 +199,7 @@ func TestHostile_budgetIsInstructions(t *testing.T) {
 		if tc.ok && (err != nil || ret != 100) {
 			t.Errorf("budget %d: %d, %v", tc.budget, ret, err)
 		}
-		if !tc.ok && !errors.Is(err, interp.ErrBudget) {
+		if !tc.ok && !errors.Is(err, waggle.ErrBudget) {
 			t.Errorf("budget %d: %d, %v; want a budget error", tc.budget, ret, err)
 		}
 	}
@@ -417,7 +417,7 @@ func TestHostile_poke(t *testing.T) {
 					switch {
 					case ok && (err != nil || ret != 2):
 						t.Errorf("write %d at %d: %d, %v; want it allowed", write, off, ret, err)
-					case !ok && !errors.Is(err, interp.ErrMemory):
+					case !ok && !errors.Is(err, waggle.ErrMemory):
 						t.Errorf("write %d at %d: %d, %v; want a memory fault", write, off, ret, err)
 					}
 				}
@@ -459,7 +459,7 @@ func references(p *waggle.Program, m *waggle.Map) bool {
 // map's own description of it (maps.Region).
 func valueBytes(regions []maps.Region, addr, n uint64, write bool) bool {
 	for _, r := range regions {
-		lo := interp.Addr(r.Data)
+		lo := mem.Addr(r.Data)
 		if addr < lo || addr+n > lo+uint64(len(r.Data)) || (write && !r.Writable) {
 			continue
 		}
@@ -590,7 +590,7 @@ func TestHostile_unreferencedMap(t *testing.T) {
 	}
 	in := smallFrame()
 	binary.LittleEndian.PutUint64(in[14:], addrB-addrA)
-	if _, err := coll.Programs["poke_a"].Run(&waggle.RunOptions{Data: in}); !errors.Is(err, interp.ErrMemory) {
+	if _, err := coll.Programs["poke_a"].Run(&waggle.RunOptions{Data: in}); !errors.Is(err, waggle.ErrMemory) {
 		t.Fatalf("a write into map b from a program that does not reference it: %v", err)
 	}
 	var v uint64
@@ -620,7 +620,7 @@ func TestClose_duringRuns(t *testing.T) {
 					switch (g + i) % 4 {
 					case 0:
 						_, err = coll.Programs["forever"].Run(&waggle.RunOptions{Data: smallFrame()})
-						if errors.Is(err, interp.ErrBudget) {
+						if errors.Is(err, waggle.ErrBudget) {
 							err = nil
 						}
 					case 1:
@@ -715,7 +715,7 @@ func TestHostile_tailCallMemory(t *testing.T) {
 	in := smallFrame()
 	in[20] = 1
 	_, err = coll.Programs["a"].Run(&waggle.RunOptions{Data: in})
-	if !errors.Is(err, interp.ErrMemory) || !strings.Contains(err.Error(), "in program b, entered by a tail call") {
+	if !errors.Is(err, waggle.ErrMemory) || !strings.Contains(err.Error(), "in program b, entered by a tail call") {
 		t.Fatalf("b writing a's map: %v", err)
 	}
 	if err := coll.Maps["y"].Lookup(uint32(0), &y); err != nil || y != 0 {

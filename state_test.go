@@ -11,7 +11,6 @@ import (
 
 	"github.com/waggle-bpf/waggle"
 	"github.com/waggle-bpf/waggle/asm"
-	"github.com/waggle-bpf/waggle/interp"
 	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/maps"
 	"github.com/waggle-bpf/waggle/progtype"
@@ -134,7 +133,7 @@ func TestRuns_interleaved(t *testing.T) {
 						t.Fatalf("secret: %d, %v", ret, err)
 					}
 					good(i)
-					if _, err := p.Run(tc.faulted); !errors.Is(err, interp.ErrMemory) {
+					if _, err := p.Run(tc.faulted); !errors.Is(err, waggle.ErrMemory) {
 						t.Fatalf("fault: %v, want a memory fault", err)
 					}
 					good(i)
@@ -165,7 +164,7 @@ func TestRuns_interleaved(t *testing.T) {
 						t.Fatalf("round %d: secret: %d, %v", round, r0, err)
 					}
 				case 61:
-					if !errors.Is(err, interp.ErrMemory) {
+					if !errors.Is(err, waggle.ErrMemory) {
 						t.Fatalf("round %d: fault: %v", round, err)
 					}
 				default:

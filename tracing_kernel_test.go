@@ -16,7 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/waggle-bpf/waggle"
-	"github.com/waggle-bpf/waggle/interp"
+	"github.com/waggle-bpf/waggle/internal/mem"
 	"github.com/waggle-bpf/waggle/maps"
 	"github.com/waggle-bpf/waggle/progtype"
 )
@@ -80,7 +80,7 @@ func TestTracing_kernel(t *testing.T) {
 
 // waggleAddr is the address a program sees for b[0] in both engines: this
 // process's memory.
-func waggleAddr(b []byte) uint64 { return interp.Addr(b) }
+func waggleAddr(b []byte) uint64 { return mem.Addr(b) }
 
 // TestPerfEvents_kernel emits a perf sample from an XDP program on CPU 0 in
 // both engines, each with a reader installed, and compares the samples.

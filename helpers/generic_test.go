@@ -9,8 +9,9 @@ import (
 
 	"github.com/waggle-bpf/waggle/asm"
 	"github.com/waggle-bpf/waggle/helpers"
+	"github.com/waggle-bpf/waggle/internal/engine"
+	"github.com/waggle-bpf/waggle/internal/engines"
 	"github.com/waggle-bpf/waggle/internal/mem"
-	"github.com/waggle-bpf/waggle/interp"
 	"github.com/waggle-bpf/waggle/maps"
 )
 
@@ -32,12 +33,12 @@ func runErr(t *testing.T, src string, data []byte, st *helpers.State) (uint64, e
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := interp.Load(prog, interp.Options{Helpers: helpers.Generic().Table(), Budgeted: true})
+	p, err := checkedEngine(t).Load(prog, engine.Options{Helpers: helpers.Generic().Table(), Budgeted: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &interp.Args{Regs: [5]uint64{interp.Addr(data), uint64(len(data))}, Regions: []interp.Region{{Data: data, Writable: true}}, State: st, Budget: 1 << 20}
-	return interp.NewMachine().Run(p, a)
+	a := &engine.Args{Regs: [5]uint64{mem.Addr(data), uint64(len(data))}, Regions: []engine.Region{{Data: data, Writable: true}}, State: st, Budget: 1 << 20}
+	return p.Engine().NewMachine().Run(p, a)
 }
 
 // cstr lays out strings NUL-terminated at fixed 32-byte slots of a buffer.
@@ -76,9 +77,9 @@ func TestTracePrintk(t *testing.T) {
 			for i, v := range tc.args {
 				switch v {
 				case strArg:
-					tc.args[i] = int64(interp.Addr(data) + 32)
+					tc.args[i] = int64(mem.Addr(data) + 32)
 				case ipArg:
-					tc.args[i] = int64(interp.Addr(data) + 64)
+					tc.args[i] = int64(mem.Addr(data) + 64)
 				}
 			}
 			binary.LittleEndian.PutUint64(data[96:], uint64(tc.args[0]))
@@ -103,7 +104,7 @@ func TestTracePrintk(t *testing.T) {
 func TestSnprintf(t *testing.T) {
 	data := cstr("x=%d y=%s", "abc")
 	binary.LittleEndian.PutUint64(data[64:], 42)
-	binary.LittleEndian.PutUint64(data[72:], interp.Addr(data)+32)
+	binary.LittleEndian.PutUint64(data[72:], mem.Addr(data)+32)
 	// snprintf(out = data+96, 8, fmt = data, args = data+64, 16)
 	got := run(t, `
 		r6 = r1
@@ -361,17 +362,17 @@ func TestSpinLock_contention(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := interp.Load(prog, interp.Options{Helpers: helpers.Generic().Table()})
+	p, err := checkedEngine(t).Load(prog, engine.Options{Helpers: helpers.Generic().Table()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
 	for range goroutines {
 		wg.Go(func() {
-			m := interp.NewMachine()
+			m := p.Engine().NewMachine()
 			for range rounds {
 				st := &helpers.State{Locks: locks}
-				a := &interp.Args{Regs: [5]uint64{interp.Addr(data)}, Regions: []interp.Region{{Data: data, Writable: true}}, State: st}
+				a := &engine.Args{Regs: [5]uint64{mem.Addr(data)}, Regions: []engine.Region{{Data: data, Writable: true}}, State: st}
 				if _, err := m.Run(p, a); err != nil {
 					t.Error(err)
 					return
@@ -397,4 +398,15 @@ func TestNames(t *testing.T) {
 			t.Errorf("helper %d is %q in the kernel, %q here", d.ID, helpers.Name(d.ID), d.Name)
 		}
 	}
+}
+
+// checkedEngine is the engine helper tests run programs on: the checked
+// interpreter, through the engine seam.
+func checkedEngine(tb testing.TB) engine.Engine {
+	tb.Helper()
+	e, err := engines.ByName(engines.Interp)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return e
 }

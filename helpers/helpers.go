@@ -88,7 +88,7 @@ type State struct {
 	// Engines refuse helper calls other than bpf_spin_unlock while it is
 	// set, and a final exit with it set (as Linux's verifier does).
 	Held uint64
-	// Stop is the run's stop flag (interp.Args.Stop): helpers that wait
+	// Stop is the run's stop flag (the engine seam's Args.Stop): helpers that wait
 	// (bpf_spin_lock) give up when it is set. nil for none.
 	Stop *atomic.Bool
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/waggle-bpf/waggle/asm"
 	"github.com/waggle-bpf/waggle/helpers"
-	"github.com/waggle-bpf/waggle/interp"
+	"github.com/waggle-bpf/waggle/internal/engine"
 	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/maps"
 )
@@ -34,10 +34,10 @@ func runMaps(t *testing.T, src string, ms ...maps.Map) uint64 {
 		t.Fatal(err)
 	}
 	reg := maps.NewSet(ms...)
-	var regions []interp.Region
+	var regions []engine.Region
 	for _, m := range ms {
 		for _, r := range m.Regions() {
-			regions = append(regions, interp.Region{Data: r.Data, Writable: r.Writable})
+			regions = append(regions, engine.Region{Data: r.Data, Writable: r.Writable})
 		}
 	}
 	for i := range prog {
@@ -47,11 +47,11 @@ func runMaps(t *testing.T, src string, ms ...maps.Map) uint64 {
 			prog[i], prog[i+1] = pair[0], pair[1]
 		}
 	}
-	p, err := interp.Load(prog, interp.Options{Helpers: helpers.Generic().Table()})
+	p, err := checkedEngine(t).Load(prog, engine.Options{Helpers: helpers.Generic().Table()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r0, err := interp.NewMachine().Run(p, &interp.Args{Regions: regions, State: &helpers.State{Maps: reg, CPU: 1}})
+	r0, err := p.Engine().NewMachine().Run(p, &engine.Args{Regions: regions, State: &helpers.State{Maps: reg, CPU: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,11 +218,11 @@ func TestMapHelpers_lookupPercpu(t *testing.T) {
 	pair := isa.LoadImm64(isa.R1, 0, h.Handle())
 	p[2], p[3] = pair[0], pair[1]
 	reg := maps.NewSet(h)
-	lp, err := interp.Load(p, interp.Options{Helpers: helpers.Generic().Table()})
+	lp, err := checkedEngine(t).Load(p, engine.Options{Helpers: helpers.Generic().Table()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = interp.NewMachine().Run(lp, &interp.Args{State: &helpers.State{Maps: reg}})
+	_, err = lp.Engine().NewMachine().Run(lp, &engine.Args{State: &helpers.State{Maps: reg}})
 	if err == nil || !strings.Contains(err.Error(), "bpf_map_lookup_percpu_elem on map h, a hash") {
 		t.Fatalf("error %v", err)
 	}
@@ -274,14 +274,14 @@ func TestRingbufRecordBounds(t *testing.T) {
 			}
 			pair := isa.LoadImm64(isa.R1, 0, rb.Handle())
 			prog[0], prog[1] = pair[0], pair[1]
-			p, err := interp.Load(prog, interp.Options{Helpers: helpers.Generic().Table()})
+			p, err := checkedEngine(t).Load(prog, engine.Options{Helpers: helpers.Generic().Table()})
 			if err != nil {
 				t.Fatal(err)
 			}
 			st := &helpers.State{Maps: maps.NewSet(rb)}
-			_, err = interp.NewMachine().Run(p, &interp.Args{State: st})
+			_, err = p.Engine().NewMachine().Run(p, &engine.Args{State: st})
 			st.Release()
-			if tc.fault != errors.Is(err, interp.ErrMemory) || !tc.fault && err != nil {
+			if tc.fault != errors.Is(err, engine.ErrMemory) || !tc.fault && err != nil {
 				t.Fatalf("%v, want a fault: %v", err, tc.fault)
 			}
 			if err != nil {

@@ -1,6 +1,9 @@
 // Package interp owns the eBPF interpreter: it executes every RFC 9669
 // instruction with Linux's semantics and is the reference engine the JIT and
-// the kernel are compared against.
+// the kernel are compared against. Engine{Mode} is the interpreter as an
+// engine of the seam (internal/engine), which is how the runtime, the CLI
+// and the test harnesses use it; Region, Args, Fault and the run errors
+// are the seam's types under this package's names.
 //
 // A Program is validated and predecoded once (Load) and may then run on many
 // goroutines at once, each with its own Machine (registers, call frames and a

@@ -9,6 +9,7 @@ import (
 	syncatomic "sync/atomic"
 
 	"github.com/waggle-bpf/waggle/helpers"
+	"github.com/waggle-bpf/waggle/internal/engine"
 	"github.com/waggle-bpf/waggle/internal/mem"
 	"github.com/waggle-bpf/waggle/isa"
 )
@@ -277,115 +278,37 @@ func (p *Program) Instructions() []isa.Instruction { return p.insns }
 // Mode returns the mode the program was loaded in.
 func (p *Program) Mode() Mode { return p.mode }
 
-// Region is memory a run owns besides its stack: input memory, a context,
-// a packet. Checked mode allows accesses only inside regions (reads
-// anywhere in one, writes only if Writable), and an access must lie inside
-// one region. Data must stay alive and must not be resized while the run
-// uses it.
-type Region struct {
-	Data     []byte
-	Writable bool
-	// Bounds, when not nil, narrows the region to the bytes of Data from
-	// the address Bounds[0] up to (not including) the address Bounds[1],
-	// as they are at each access: memory whose extent helpers change
-	// during a run, such as a packet from data to data_end, which
-	// bpf_xdp_adjust_head and bpf_skb_change_tail move. Whoever moves the
-	// memory updates Bounds; the engine reads them and needs no refresh.
-	// Bounds must stay alive while the run uses the region.
-	Bounds *[2]uint64
-	// Name says what the region is in fault messages ("the packet (data
-	// to data_end)"); "" for none.
-	Name string
-}
+// Region is memory a run owns besides its stack (engine.Region).
+type Region = engine.Region
 
 // Addr returns the address a program sees for b[0], to pass in Args.Regs;
 // 0 for an empty slice. Keep b alive, and list it in Args.Regions, for as
 // long as the program may use the address.
 func Addr(b []byte) uint64 { return mem.Addr(b) }
 
-// Args are the inputs of one run.
-type Args struct {
-	Regs    [5]uint64 // r1-r5 at entry
-	Regions []Region  // memory the run owns besides its stack
-	// Packet is the socket buffer data legacy LD_ABS and LD_IND read from
-	// (socket filters); a load outside it ends the program with r0 = 0, as
-	// in Linux.
-	Packet []byte
-	// Budget bounds the instructions a run executes, 0 for no bound. It
-	// is counted where a program can run code again, not per instruction:
-	// a backward jump from slot p to slot t (a loop iteration) spends
-	// p-t+1 each time it executes, taken or not, and each frame a bpf-to-bpf call, a callback invocation
-	// (each call bpf_loop or bpf_for_each_map_elem makes) or a tail call
-	// starts spends the size of the function it enters (the rest of the
-	// program for malformed code). The sum bounds the instructions
-	// executed from above (see frameCosts), so a run never executes more
-	// than Budget plus one function's length. Exceeding it ends the run
-	// with ErrBudget. It needs a program loaded with Options.Budgeted.
-	Budget uint64
-	// Stop, when set to true by another goroutine, ends the run at its
-	// next backward jump, call or callback with ErrStopped (what a
-	// context's cancellation or deadline does, through context.AfterFunc).
-	// It needs a program loaded with Options.Budgeted.
-	Stop *syncatomic.Bool
-	// State is what the run shares with helpers (CPU, maps, the hook's
-	// state, tail calls); nil gives helpers an empty State.
-	State *helpers.State
-}
+// Args are the inputs of one run (engine.Args).
+type Args = engine.Args
 
-// Errors a run can end with. Faults are *Fault values wrapping ErrMemory.
+// Errors a run can end with: the engine seam's (package
+// internal/engine). Faults are *Fault values wrapping ErrMemory.
 var (
-	ErrMemory    = errors.New("memory access outside the run's regions")
-	ErrBudget    = errors.New("instruction budget exhausted")
-	ErrStopped   = errors.New("run stopped")
-	ErrCallDepth = errors.New("call stack too deep")
-	ErrHelper    = errors.New("helper failed")
-	// ErrUnreleased ends a run that exits holding a bpf_spin_lock or ring
-	// buffer records it has not submitted or discarded, and a helper call
-	// made while holding a lock: Linux's verifier refuses such programs.
-	ErrUnreleased = errors.New("resource not released")
-	// ErrUninitStack ends a run with Options.StrictStack that reads stack
-	// bytes its frame has not written.
-	ErrUninitStack = errors.New("read of uninitialised stack")
-	// ErrContext ends a run that accesses its context in a way the
-	// program type's rules refuse (Options.ContextFaults).
-	ErrContext = errors.New("invalid context access")
+	ErrMemory      = engine.ErrMemory
+	ErrBudget      = engine.ErrBudget
+	ErrStopped     = engine.ErrStopped
+	ErrCallDepth   = engine.ErrCallDepth
+	ErrHelper      = engine.ErrHelper
+	ErrUnreleased  = engine.ErrUnreleased
+	ErrUninitStack = engine.ErrUninitStack
+	ErrContext     = engine.ErrContext
 )
 
 // ErrUnverifiedFast is Load's answer to Mode Fast for a program neither
 // Options.Verified nor Options.UnsafeFastUnverified vouches for.
 var ErrUnverifiedFast = errors.New("interp: fast mode runs memory accesses unchecked and is only for programs the verifier has accepted (Options.Verified); run an unverified program in checked mode (UnsafeFastUnverified exists for tests and the conformance suite)")
 
-// Fault describes a run that stopped at an instruction: a memory access
-// checked mode refused, an exhausted budget, a call too deep or a failing
-// helper. PC is the slot index.
-type Fault struct {
-	PC    int
-	Insn  isa.Instruction
-	Addr  uint64 // the address accessed, for ErrMemory and ErrUninitStack
-	Size  int    // bytes accessed, for ErrMemory and ErrUninitStack
-	Write bool
-	Err   error // ErrMemory, ErrUninitStack, ErrBudget, ErrStopped, ErrCallDepth, ErrHelper, ErrUnreleased or ErrContext
-	Cause error // what the helper returned, for ErrHelper
-	// Program is the program PC is a slot of: the one the run started
-	// with, or one a tail call entered.
-	Program *Program
-	msg     string
-}
-
-func (f *Fault) Error() string {
-	s := fmt.Sprintf("instruction %d (%s): %v", f.PC, f.Insn, f.Err)
-	if f.msg != "" {
-		s += ": " + f.msg
-	}
-	return s
-}
-
-func (f *Fault) Unwrap() []error {
-	if f.Cause != nil {
-		return []error{f.Err, f.Cause}
-	}
-	return []error{f.Err}
-}
+// Fault describes a run that stopped at an instruction (engine.Fault).
+// Its Program is the *Program the instruction belongs to.
+type Fault = engine.Fault
 
 // frame is a saved caller state of a bpf-to-bpf call or callback.
 type frame struct {
@@ -787,7 +710,7 @@ func (m *Machine) describeSpans() string {
 }
 
 func (m *Machine) fault(pc int, err error, format string, args ...any) *Fault {
-	return &Fault{PC: pc, Insn: m.prog.insns[pc], Err: err, Program: m.prog, msg: fmt.Sprintf(format, args...)}
+	return &Fault{PC: pc, Insn: m.prog.insns[pc], Err: err, Program: m.prog, Detail: fmt.Sprintf(format, args...)}
 }
 
 func (m *Machine) memFault(pc int, addr uint64, n int, write bool) *Fault {
@@ -797,9 +720,9 @@ func (m *Machine) memFault(pc int, addr uint64, n int, write bool) *Fault {
 	if write {
 		kind = "write"
 	}
-	f.msg = fmt.Sprintf("%s of %d bytes at %#x: %s", kind, n, addr, f.msg)
+	f.Detail = fmt.Sprintf("%s of %d bytes at %#x: %s", kind, n, addr, f.Detail)
 	if addr < 4096 {
-		f.msg += " (a NULL pointer: check a map lookup's result before using it)"
+		f.Detail += " (a NULL pointer: check a map lookup's result before using it)"
 	}
 	return f
 }

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/waggle-bpf/waggle/helpers"
-	"github.com/waggle-bpf/waggle/interp"
+	"github.com/waggle-bpf/waggle/internal/engine"
 	"github.com/waggle-bpf/waggle/progtype"
 )
 
@@ -28,7 +28,7 @@ func BenchmarkRun(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			ip, err := interp.Load(p.Insns, interp.Options{Mode: interp.Fast, Helpers: helperTable(k), UnsafeFastUnverified: true})
+			ip, err := fast.Load(p.Insns, engine.Options{Helpers: helperTable(k), UnsafeFastUnverified: true})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -39,17 +39,17 @@ func BenchmarkRun(b *testing.B) {
 				b.Fatal(err)
 			}
 			st.Hook = run
-			m := interp.NewMachine()
-			var regions []interp.Region
+			m := ip.Engine().NewMachine()
+			var regions []engine.Region
 			for b.Loop() {
 				if err := run.Reset(in); err != nil {
 					b.Fatal(err)
 				}
 				regions = regions[:0]
 				for _, r := range run.Regions() {
-					regions = append(regions, interp.Region(r))
+					regions = append(regions, engine.Region(r))
 				}
-				r0, err := m.Run(ip, &interp.Args{Regs: [5]uint64{run.Ctx()}, Regions: regions, Packet: run.Packet(), State: &st})
+				r0, err := m.Run(ip, &engine.Args{Regs: [5]uint64{run.Ctx()}, Regions: regions, Packet: run.Packet(), State: &st})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/waggle-bpf/waggle/interp"
+	"github.com/waggle-bpf/waggle/internal/engine"
 	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/progtype"
 )
@@ -109,8 +109,8 @@ func TestRewrite_clang(t *testing.T) {
 			if c.typ == progtype.XDP {
 				in.Context = nil
 			}
-			ws, errS := runPrepared(t, interpChecked, static, in)
-			wd, errD := runPrepared(t, interpChecked, dynamic, in)
+			ws, errS := runPrepared(t, checked, static, in)
+			wd, errD := runPrepared(t, checked, dynamic, in)
 			if errS != nil || errD != nil {
 				t.Fatalf("Convert's run: %v; Rewrite's run: %v", errS, errD)
 			}
@@ -126,9 +126,9 @@ func TestRewrite_clang(t *testing.T) {
 
 // runPrepared loads a rewritten or converted program and runs it once on
 // in.
-func runPrepared(tb testing.TB, mode interp.Mode, p *progtype.Program, in progtype.Input) (*progtype.Output, error) {
+func runPrepared(tb testing.TB, mode engine.Engine, p *progtype.Program, in progtype.Input) (*progtype.Output, error) {
 	tb.Helper()
-	ip, err := interp.Load(p.Insns, interp.Options{Mode: mode, Helpers: helperTable(p.Kind), UnsafeFastUnverified: mode == interp.Fast, ContextVariants: p.Variants, ContextFaults: p.Faults})
+	ip, err := mode.Load(p.Insns, engine.Options{Helpers: helperTable(p.Kind), UnsafeFastUnverified: !mode.Checked(), ContextVariants: p.Variants, ContextFaults: p.Faults})
 	if err != nil {
 		tb.Fatalf("load: %v", err)
 	}

@@ -8,7 +8,8 @@ import (
 
 	"github.com/waggle-bpf/waggle/asm"
 	"github.com/waggle-bpf/waggle/helpers"
-	"github.com/waggle-bpf/waggle/interp"
+	"github.com/waggle-bpf/waggle/internal/engine"
+	"github.com/waggle-bpf/waggle/internal/engines"
 	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/maps"
 	"github.com/waggle-bpf/waggle/progtype"
@@ -38,20 +39,16 @@ func mustKind(tb testing.TB, t progtype.Type) *progtype.Kind {
 // helperTable is the type's helpers plus the generic ones it allows.
 func helperTable(k *progtype.Kind) helpers.Table { return k.HelperTable("GPL").Funcs }
 
-// engine loads rewritten programs into the interpreter.
-type engine struct {
-	mode interp.Mode
-}
+// checked and fast are the engines tests run programs on: the
+// interpreter checking every access, and without checks.
+var checked, fast = mustEngine(engines.Interp), mustEngine(engines.InterpFast)
 
-// load prepares prog for k and loads it.
-func (e engine) load(tb testing.TB, k *progtype.Kind, prog []isa.Instruction) *interp.Program {
-	tb.Helper()
-	rw := prepare(tb, k, prog)
-	p, err := interp.Load(rw.Insns, interp.Options{Mode: e.mode, Helpers: helperTable(k), UnsafeFastUnverified: e.mode == interp.Fast, ContextVariants: rw.Variants, ContextFaults: rw.Faults})
+func mustEngine(name string) engine.Engine {
+	e, err := engines.ByName(name)
 	if err != nil {
-		tb.Fatalf("load: %v", err)
+		panic(err)
 	}
-	return p
+	return e
 }
 
 // prepare converts prog's context accesses for k as the runtime does: those
@@ -74,17 +71,17 @@ func prepare(tb testing.TB, k *progtype.Kind, prog []isa.Instruction) *progtype.
 }
 
 // exec returns an Exec that runs p on the interpreter.
-func exec(p *interp.Program, st *helpers.State) progtype.Exec {
+func exec(p engine.Program, st *helpers.State) progtype.Exec {
 	return func(r *progtype.Run) (uint64, error) {
-		regions := make([]interp.Region, len(r.Regions()))
+		regions := make([]engine.Region, len(r.Regions()))
 		for i, reg := range r.Regions() {
-			regions[i] = interp.Region(reg)
+			regions[i] = engine.Region(reg)
 		}
 		if st == nil {
 			st = &helpers.State{}
 		}
 		st.Hook = r
-		return interp.NewMachine().Run(p, &interp.Args{
+		return p.Engine().NewMachine().Run(p, &engine.Args{
 			Regs:    [5]uint64{r.Ctx()},
 			Regions: regions,
 			Packet:  r.Packet(),
@@ -95,10 +92,10 @@ func exec(p *interp.Program, st *helpers.State) progtype.Exec {
 
 // runProg prepares, loads and runs prog on in, repeat times, as
 // BPF_PROG_TEST_RUN does.
-func runProg(tb testing.TB, mode interp.Mode, k *progtype.Kind, prog []isa.Instruction, in progtype.Input, repeat int) (*progtype.Output, error) {
+func runProg(tb testing.TB, eng engine.Engine, k *progtype.Kind, prog []isa.Instruction, in progtype.Input, repeat int) (*progtype.Output, error) {
 	tb.Helper()
 	rw := prepare(tb, k, prog)
-	p, err := interp.Load(rw.Insns, interp.Options{Mode: mode, Helpers: helperTable(k), UnsafeFastUnverified: mode == interp.Fast, ContextVariants: rw.Variants, ContextFaults: rw.Faults})
+	p, err := eng.Load(rw.Insns, engine.Options{Helpers: helperTable(k), UnsafeFastUnverified: !eng.Checked(), ContextVariants: rw.Variants, ContextFaults: rw.Faults})
 	if err != nil {
 		tb.Fatalf("load: %v", err)
 	}
@@ -115,8 +112,6 @@ func runProg(tb testing.TB, mode interp.Mode, k *progtype.Kind, prog []isa.Instr
 	}
 	return r.Finish(r0)
 }
-
-const interpChecked = interp.Checked
 
 // mustParseNoTB assembles a program built by the test itself.
 func mustParseNoTB(src string) []isa.Instruction {

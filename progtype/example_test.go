@@ -5,19 +5,19 @@ import (
 
 	"github.com/waggle-bpf/waggle/asm"
 	"github.com/waggle-bpf/waggle/helpers"
-	"github.com/waggle-bpf/waggle/interp"
+	"github.com/waggle-bpf/waggle/internal/engine"
 	"github.com/waggle-bpf/waggle/progtype"
 )
 
 // interpExec runs a rewritten program on the interpreter: r1 is the
 // context, the run's memory its regions, the run the helpers' hook state.
-func interpExec(p *interp.Program) progtype.Exec {
+func interpExec(p engine.Program) progtype.Exec {
 	return func(r *progtype.Run) (uint64, error) {
-		var regions []interp.Region
+		var regions []engine.Region
 		for _, reg := range r.Regions() {
-			regions = append(regions, interp.Region(reg))
+			regions = append(regions, engine.Region(reg))
 		}
-		return interp.NewMachine().Run(p, &interp.Args{
+		return p.Engine().NewMachine().Run(p, &engine.Args{
 			Regs:    [5]uint64{r.Ctx()},
 			Regions: regions,
 			Packet:  r.Packet(),
@@ -69,7 +69,7 @@ func ExampleNewHook() {
 	if err != nil {
 		panic(err)
 	}
-	ip, err := interp.Load(p.Insns, interp.Options{ContextVariants: p.Variants, ContextFaults: p.Faults})
+	ip, err := checked.Load(p.Insns, engine.Options{ContextVariants: p.Variants, ContextFaults: p.Faults})
 	if err != nil {
 		panic(err)
 	}
@@ -128,7 +128,7 @@ func ExampleKind_Convert() {
 	for _, a := range p.Accesses {
 		fmt.Printf("%d: %s became %s\n", a.Insn, a.Field, a.Rewritten)
 	}
-	ip, _ := interp.Load(p.Insns, interp.Options{Helpers: k.HelperTable("GPL").Funcs})
+	ip, _ := checked.Load(p.Insns, engine.Options{Helpers: k.HelperTable("GPL").Funcs})
 	run, err := p.NewRun(progtype.Input{Data: make([]byte, 14)})
 	if err != nil {
 		panic(err)
@@ -159,7 +159,7 @@ func ExampleKind_Rewrite() {
 		fmt.Printf("%d: on the context %s\n", pc, p.Variants[pc])
 	}
 	fmt.Printf("10: on the context, %v\n", p.Faults[10])
-	ip, _ := interp.Load(p.Insns, interp.Options{Helpers: k.HelperTable("GPL").Funcs, ContextVariants: p.Variants, ContextFaults: p.Faults})
+	ip, _ := checked.Load(p.Insns, engine.Options{Helpers: k.HelperTable("GPL").Funcs, ContextVariants: p.Variants, ContextFaults: p.Faults})
 	run, _ := p.NewRun(progtype.Input{Data: make([]byte, 14)})
 	r0, err := interpExec(ip)(run)
 	if err != nil {

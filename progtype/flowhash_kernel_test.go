@@ -25,7 +25,7 @@ func TestKernel_flowHash(t *testing.T) {
 			var kh, wh []uint32
 			for _, f := range flowFrames() {
 				kres, kerr := kp.Run(&kernel.RunOptions{Data: f.data, DataOut: make([]byte, len(f.data)+64)})
-				wres, werr := runProg(t, interpChecked, k, prog, progtype.Input{Data: f.data}, 0)
+				wres, werr := runProg(t, checked, k, prog, progtype.Input{Data: f.data}, 0)
 				if kerr != nil || werr != nil {
 					if kerr == nil || werr == nil || errnoOf(kerr) != waggleErrno(werr) {
 						t.Errorf("%s: kernel error %v, waggle error %v", f.name, kerr, werr)

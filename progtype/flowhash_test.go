@@ -166,7 +166,7 @@ func TestGetHashRecalc_flows(t *testing.T) {
 	prog := mustParse(t, flowHashPrograms[0].src)
 	hash := map[string]uint32{}
 	for _, f := range flowFrames() {
-		out, err := runProg(t, interpChecked, k, prog, progtype.Input{Data: f.data}, 0)
+		out, err := runProg(t, checked, k, prog, progtype.Input{Data: f.data}, 0)
 		if err != nil {
 			continue
 		}

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/waggle-bpf/waggle/interp"
+	"github.com/waggle-bpf/waggle/internal/engine"
 	"github.com/waggle-bpf/waggle/kernel"
 	"github.com/waggle-bpf/waggle/progtype"
 )
@@ -85,12 +85,12 @@ func TestKernel_contextFlow(t *testing.T) {
 			}
 			// Refused: the run whose store misses the spill is right, the
 			// one whose store overwrites it faults.
-			out, err := runProg(t, interpChecked, k, prog, progtype.Input{Data: packetOf(64)}, 1)
+			out, err := runProg(t, checked, k, prog, progtype.Input{Data: packetOf(64)}, 1)
 			if err != nil || out.Retval != 64 {
 				t.Errorf("64 bytes: %v, %v", out, err)
 			}
-			_, err = runProg(t, interpChecked, k, prog, progtype.Input{Data: packetOf(tc.faultAt)}, 1)
-			if !errors.Is(err, interp.ErrMemory) {
+			_, err = runProg(t, checked, k, prog, progtype.Input{Data: packetOf(tc.faultAt)}, 1)
+			if !errors.Is(err, engine.ErrMemory) {
 				t.Errorf("%d bytes: %v, want a memory fault", tc.faultAt, err)
 			}
 		})

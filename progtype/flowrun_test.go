@@ -88,7 +88,7 @@ func TestRewrite_ambiguous(t *testing.T) {
 				n    int
 				want uint32
 			}{{64, tc.short}, {200, tc.long}} {
-				out, err := runProg(t, interpChecked, k, prog, progtype.Input{Data: packetOf(c.n)}, 1)
+				out, err := runProg(t, checked, k, prog, progtype.Input{Data: packetOf(c.n)}, 1)
 				if err != nil {
 					t.Fatalf("%d bytes: %v", c.n, err)
 				}

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/waggle-bpf/waggle/helpers"
-	"github.com/waggle-bpf/waggle/interp"
+	"github.com/waggle-bpf/waggle/internal/engine"
 	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/progtype"
 )
@@ -113,7 +113,7 @@ func FuzzHelpers(f *testing.F) {
 		if err != nil {
 			return
 		}
-		ip, err := interp.Load(p.Insns, interp.Options{Helpers: helperTable(k), ContextVariants: p.Variants, ContextFaults: p.Faults})
+		ip, err := checked.Load(p.Insns, engine.Options{Helpers: helperTable(k), ContextVariants: p.Variants, ContextFaults: p.Faults})
 		if err != nil {
 			return
 		}
@@ -126,11 +126,11 @@ func FuzzHelpers(f *testing.F) {
 			return
 		}
 		st := &helpers.State{Hook: run}
-		regions := make([]interp.Region, 0, len(run.Regions()))
+		regions := make([]engine.Region, 0, len(run.Regions()))
 		for _, r := range run.Regions() {
-			regions = append(regions, interp.Region(r))
+			regions = append(regions, engine.Region(r))
 		}
-		r0, err := interp.NewMachine().Run(ip, &interp.Args{Regs: [5]uint64{run.Ctx()}, Regions: regions, Packet: run.Packet(), State: st})
+		r0, err := ip.Engine().NewMachine().Run(ip, &engine.Args{Regs: [5]uint64{run.Ctx()}, Regions: regions, Packet: run.Packet(), State: st})
 		if err != nil {
 			return
 		}

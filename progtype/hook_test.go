@@ -5,7 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/waggle-bpf/waggle/interp"
+	"github.com/waggle-bpf/waggle/internal/engine"
+	"github.com/waggle-bpf/waggle/internal/engines"
 	"github.com/waggle-bpf/waggle/progtype"
 )
 
@@ -89,8 +90,8 @@ func TestHook_Run(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, mode := range []interp.Mode{interp.Checked, interp.Fast} {
-		ip, err := interp.Load(p.Insns, interp.Options{Mode: mode, UnsafeFastUnverified: mode == interp.Fast, ContextVariants: p.Variants, ContextFaults: p.Faults})
+	for _, mode := range engines.All() {
+		ip, err := mode.Load(p.Insns, engine.Options{UnsafeFastUnverified: !mode.Checked(), ContextVariants: p.Variants, ContextFaults: p.Faults})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -180,7 +181,7 @@ func TestNewHookFields(t *testing.T) {
 		call 14
 		exit`)
 	task := &progtype.Task{PID: 3, TGID: 4}
-	out, err := runProg(t, interp.Checked, k, prog, progtype.Input{Context: ctx, Task: task}, 1)
+	out, err := runProg(t, checked, k, prog, progtype.Input{Context: ctx, Task: task}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -310,7 +310,7 @@ func diffRunRepeat(t *testing.T, k *progtype.Kind, prog []isa.Instruction, kp *k
 		}
 	}
 	kres, kerr := kp.Run(opts)
-	wres, werr := runProg(t, interpChecked, k, prog, in, int(repeat))
+	wres, werr := runProg(t, checked, k, prog, in, int(repeat))
 	if kerr != nil || werr != nil {
 		if kerr == nil || werr == nil || errnoOf(kerr) != waggleErrno(werr) {
 			t.Errorf("%s: kernel error %v, waggle error %v", name, kerr, werr)

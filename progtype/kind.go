@@ -189,13 +189,13 @@ type Program struct {
 	// Variants are, for a program Rewrite prepared (no verifier told which
 	// accesses are the context's), the loads and stores whose conversion
 	// changes them: by slot, the instruction to run when the base holds the
-	// context (interp.Options.ContextVariants). Insns keeps the program's
+	// context (engine.Options.ContextVariants). Insns keeps the program's
 	// own instruction there.
 	Variants map[int]isa.Instruction
 	// Faults are, for a program Rewrite prepared, the loads, stores and
 	// atomic operations that are no valid context access: by slot, the
 	// *AccessError a run faults with when the base holds the context
-	// (interp.Options.ContextFaults).
+	// (engine.Options.ContextFaults).
 	Faults map[int]error
 	// dynamic is set for a program Rewrite prepared.
 	dynamic bool

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/waggle-bpf/waggle/helpers"
-	"github.com/waggle-bpf/waggle/interp"
+	"github.com/waggle-bpf/waggle/internal/engine"
 	"github.com/waggle-bpf/waggle/maps"
 	"github.com/waggle-bpf/waggle/progtype"
 )
@@ -91,7 +91,7 @@ func TestRun_Reset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ip, err := interp.Load(p.Insns, interp.Options{Helpers: helperTable(k), ContextVariants: p.Variants, ContextFaults: p.Faults})
+	ip, err := checked.Load(p.Insns, engine.Options{Helpers: helperTable(k), ContextVariants: p.Variants, ContextFaults: p.Faults})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestRun_Reset(t *testing.T) {
 		}
 		outs = append(outs, out.Data)
 	}
-	fresh, err := runProg(t, interp.Checked, k, prog, progtype.Input{Data: ipv4UDP()}, 1)
+	fresh, err := runProg(t, checked, k, prog, progtype.Input{Data: ipv4UDP()}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func TestRedirectMapXDP(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ip, err := interp.Load(p.Insns, interp.Options{Helpers: helperTable(k), ContextVariants: p.Variants, ContextFaults: p.Faults})
+		ip, err := checked.Load(p.Insns, engine.Options{Helpers: helperTable(k), ContextVariants: p.Variants, ContextFaults: p.Faults})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -166,7 +166,7 @@ func TestRedirectMapXDP(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r0, err := interp.NewMachine().Run(ip, &interp.Args{Regs: [5]uint64{run.Ctx()}, State: &helpers.State{Hook: run, Maps: reg}})
+		r0, err := ip.Engine().NewMachine().Run(ip, &engine.Args{Regs: [5]uint64{run.Ctx()}, State: &helpers.State{Hook: run, Maps: reg}})
 		if err != nil {
 			t.Fatal(err)
 		}

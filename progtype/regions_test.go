@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/waggle-bpf/waggle/interp"
+	"github.com/waggle-bpf/waggle/internal/engine"
 	"github.com/waggle-bpf/waggle/kernel"
 	"github.com/waggle-bpf/waggle/progtype"
 )
@@ -231,11 +231,11 @@ func TestRegions_Edges(t *testing.T) {
 				in.Data = append(make([]byte, tc.meta), data...)
 				in.Context = xdpCtxIn(tc.meta, len(in.Data))
 			}
-			_, err := runProg(t, interp.Checked, k, mustParse(t, tc.src), in, tc.repeat)
+			_, err := runProg(t, checked, k, mustParse(t, tc.src), in, tc.repeat)
 			switch {
 			case tc.fault == "" && err != nil:
 				t.Fatalf("%v, want a clean run", err)
-			case tc.fault != "" && (!errors.Is(err, interp.ErrMemory) || !strings.Contains(err.Error(), tc.fault)):
+			case tc.fault != "" && (!errors.Is(err, engine.ErrMemory) || !strings.Contains(err.Error(), tc.fault)):
 				t.Fatalf("%v, want a memory fault saying %q", err, tc.fault)
 			case err != nil:
 				t.Log(err)
@@ -327,11 +327,11 @@ func TestRegions_Kernel(t *testing.T) {
 			if tc.meta > 0 {
 				in.Context = xdpCtxIn(tc.meta, len(data))
 			}
-			out, err := runProg(t, interp.Checked, k, prog, in, 1)
+			out, err := runProg(t, checked, k, prog, in, 1)
 			switch {
 			case tc.ok && err != nil:
 				t.Fatalf("checked run: %v, want a clean run", err)
-			case !tc.ok && !errors.Is(err, interp.ErrMemory):
+			case !tc.ok && !errors.Is(err, engine.ErrMemory):
 				t.Fatalf("checked run: %v, want a memory fault", err)
 			case err != nil:
 				t.Logf("checked run: %v", err)

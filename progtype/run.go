@@ -12,8 +12,8 @@ import (
 )
 
 // Region is memory a run owns: the context's shadow struct, the packet,
-// memory a hook lends. It has the fields of interp.Region, so an engine
-// converts it with a plain conversion (interp.Region(r)).
+// memory a hook lends. It has the fields of the engine seam's Region (internal/engine), so the runtime
+// converts it with a plain conversion (engine.Region(r)).
 type Region struct {
 	Data     []byte
 	Writable bool

@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"testing"
 
-	"github.com/waggle-bpf/waggle/interp"
+	"github.com/waggle-bpf/waggle/internal/engines"
 	"github.com/waggle-bpf/waggle/progtype"
 )
 
@@ -40,7 +40,7 @@ func TestRun_xdpSmoke(t *testing.T) {
 		r0 <<= 8
 		r0 |= r4
 		exit`)
-	for _, mode := range []interp.Mode{interp.Checked, interp.Fast} {
+	for _, mode := range engines.All() {
 		out, err := runProg(t, mode, k, prog, progtype.Input{Data: ipv4UDP()}, 1)
 		if err != nil {
 			t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/waggle-bpf/waggle/interp"
 	"github.com/waggle-bpf/waggle/maps"
 	"github.com/waggle-bpf/waggle/netenv"
 	"github.com/waggle-bpf/waggle/progtype"
@@ -77,7 +76,7 @@ func sockoptProgram(level, name int, val int32) string {
 // runSockOps runs a sock_ops program on ctx with sock.
 func runSockOps(tb testing.TB, src string, ctx []byte, sock *netenv.Socket) (*progtype.Output, error) {
 	tb.Helper()
-	return runProg(tb, interp.Checked, mustKind(tb, progtype.SockOps), mustParse(tb, src), progtype.Input{Context: ctx, Socket: sock}, 1)
+	return runProg(tb, checked, mustKind(tb, progtype.SockOps), mustParse(tb, src), progtype.Input{Context: ctx, Socket: sock}, 1)
 }
 
 // sockoptResult splits what sockoptProgram returns.
@@ -221,7 +220,7 @@ func TestSockOps_socket(t *testing.T) {
 		}{
 			{"dctcp", 0, "dctcp"}, {"nv", -int32(maps.ENOENT), "dctcp"}, {"cdg", -524, "dctcp"}, {"reno", 0, "reno"},
 		} {
-			out, err := runProg(t, interp.Checked, mustKind(t, progtype.SockOps), mustParse(t, prog(c.name)), progtype.Input{Context: sockOpsCtx(3, 2, true, nil), Socket: sock, Net: host}, 1)
+			out, err := runProg(t, checked, mustKind(t, progtype.SockOps), mustParse(t, prog(c.name)), progtype.Input{Context: sockOpsCtx(3, 2, true, nil), Socket: sock, Net: host}, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -262,7 +261,7 @@ func TestSockOps_socket(t *testing.T) {
 	t.Run("skb", func(t *testing.T) {
 		seg := []byte{0x1f, 0x90, 0, 0x50, 1, 2, 3, 4}
 		ctx := sockOpsCtx(13, 2, true, map[int]uint32{212: 0x12})
-		out, err := runProg(t, interp.Checked, mustKind(t, progtype.SockOps), mustParse(t, `
+		out, err := runProg(t, checked, mustKind(t, progtype.SockOps), mustParse(t, `
 			r2 = *(u64 *)(r1 + 192)
 			r3 = *(u64 *)(r1 + 200)
 			r4 = r2
@@ -340,7 +339,7 @@ func TestCgroupSock_run(t *testing.T) {
 	if k.AttachType() != progtype.AttachCgroupInetSockCreate {
 		t.Errorf("default attach type %d, want BPF_CGROUP_INET_SOCK_CREATE", k.AttachType())
 	}
-	out, err := runProg(t, interp.Checked, k, mustParse(t, prog), progtype.Input{Context: ctx}, 1)
+	out, err := runProg(t, checked, k, mustParse(t, prog), progtype.Input{Context: ctx}, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +378,7 @@ func TestCgroupSock_run(t *testing.T) {
 		{"new socket", nil, [5]uint32{2, 1, 6, 0, 7}},
 		{"given socket", &netenv.Socket{Proto: "udp", Local: netip.MustParseAddrPort("[2001:db8::1]:53"), State: netenv.SockClose}, [5]uint32{10, 2, 17, 53, 7}},
 	} {
-		out, err := runProg(t, interp.Checked, k, mustParse(t, "r0 = 1\nexit"), progtype.Input{Socket: c.sock}, 1)
+		out, err := runProg(t, checked, k, mustParse(t, "r0 = 1\nexit"), progtype.Input{Socket: c.sock}, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -419,7 +418,7 @@ func TestPerfProgReadValue(t *testing.T) {
 		{"size", 16, v, 0xea}, // -EINVAL, buffer zeroed
 		{"none", 24, nil, 0xea},
 	} {
-		out, err := runProg(t, interp.Checked, k, mustParse(t, prog(c.size)), progtype.Input{PerfValue: c.in}, 1)
+		out, err := runProg(t, checked, k, mustParse(t, prog(c.size)), progtype.Input{PerfValue: c.in}, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -552,7 +551,7 @@ func TestSockets_model(t *testing.T) {
 	tc := mustKind(t, progtype.SchedCLS)
 	run := func(t *testing.T, k *progtype.Kind, src string, in progtype.Input) (*progtype.Output, error) {
 		t.Helper()
-		return runProg(t, interp.Checked, k, mustParse(t, src), in, 1)
+		return runProg(t, checked, k, mustParse(t, src), in, 1)
 	}
 	t.Run("lookup", func(t *testing.T) {
 		// bpf_tcp_sock of a listener found by bpf_sk_lookup_tcp: a new
@@ -701,7 +700,7 @@ func TestSockOps_socketOptions(t *testing.T) {
 	host := sockHost(t)
 	run := func(t *testing.T, src string, s *netenv.Socket) *progtype.Output {
 		t.Helper()
-		out, err := runProg(t, interp.Checked, mustKind(t, progtype.SockOps), mustParse(t, src), progtype.Input{Context: sockOpsCtx(4, 2, true, nil), Socket: s, Net: host}, 1)
+		out, err := runProg(t, checked, mustKind(t, progtype.SockOps), mustParse(t, src), progtype.Input{Context: sockOpsCtx(4, 2, true, nil), Socket: s, Net: host}, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -812,7 +811,7 @@ func TestCgroupRetval(t *testing.T) {
 		r0 += r7
 		exit`)
 	for i := range 2 {
-		out, err := runProg(t, interp.Checked, k, prog, progtype.Input{}, 1)
+		out, err := runProg(t, checked, k, prog, progtype.Input{}, 1)
 		if err != nil {
 			t.Fatal(err)
 		}

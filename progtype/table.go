@@ -19,7 +19,7 @@ type HelperTable struct {
 	// than waggle's) gives the verifier its own map instead.
 	Protos map[int32]helpers.Proto
 	// Funcs are the implementations, by id: what the engine calls
-	// (interp.Options.Helpers). Its ids are Protos'.
+	// (engine.Options.Helpers). Its ids are Protos'.
 	Funcs helpers.Table
 	// GPL says whether the license lets the program call GPL-only helpers
 	// (Proto.GPLOnly).

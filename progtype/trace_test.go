@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/waggle-bpf/waggle/interp"
+	"github.com/waggle-bpf/waggle/internal/engine"
+	"github.com/waggle-bpf/waggle/internal/engines"
+	"github.com/waggle-bpf/waggle/internal/mem"
 	"github.com/waggle-bpf/waggle/maps"
 	"github.com/waggle-bpf/waggle/progtype"
 )
@@ -16,7 +18,7 @@ import (
 func runTrace(t *testing.T, typ progtype.Type, src string, in progtype.Input) uint32 {
 	t.Helper()
 	var got []uint32
-	for _, mode := range []interp.Mode{interp.Checked, interp.Fast} {
+	for _, mode := range engines.All() {
 		out, err := runProg(t, mode, mustKind(t, typ), mustParse(t, src), in, 1)
 		if err != nil {
 			t.Fatalf("%s: %v", mode, err)
@@ -147,7 +149,7 @@ func TestRun_sendSignal(t *testing.T) {
 		{"r1 = 65\ncall 109\nexit", neg(eINVAL), nil},
 		{"r1 = 10\ncall 109\nr1 = 11\ncall 109\nexit", neg(eBUSY), &progtype.Signal{Sig: 10}},
 	} {
-		out, err := runProg(t, interp.Checked, k, mustParse(t, tc.src), in, 1)
+		out, err := runProg(t, checked, k, mustParse(t, tc.src), in, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -171,7 +173,7 @@ func TestRun_sendSignal(t *testing.T) {
 // context, and fails with -EFAULT and a zeroed buffer elsewhere.
 func TestRun_probeRead(t *testing.T) {
 	lent := []byte("hello\x00world, a longer string\x00")
-	addr := interp.Addr(lent)
+	addr := mem.Addr(lent)
 	var regs progtype.PtRegs
 	regs.DI = addr
 	regs.SI = addr + 6
@@ -284,7 +286,7 @@ func TestRun_tracingContexts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ip, err := interp.Load(dyn.Insns, interp.Options{ContextVariants: dyn.Variants, ContextFaults: dyn.Faults})
+	ip, err := checked.Load(dyn.Insns, engine.Options{ContextVariants: dyn.Variants, ContextFaults: dyn.Faults})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +296,7 @@ func TestRun_tracingContexts(t *testing.T) {
 			t.Fatalf("ctx_in of %d bytes: %v", n, err)
 		}
 		r0, err := interpExec(ip)(run)
-		var f *interp.Fault
+		var f *engine.Fault
 		switch {
 		case n >= 24 && (err != nil || r0 != binary.LittleEndian.Uint64(args[16:])):
 			t.Errorf("ctx_in of %d bytes: %#x, %v", n, r0, err)

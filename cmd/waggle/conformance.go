@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/waggle-bpf/waggle/internal/conformance"
-	"github.com/waggle-bpf/waggle/interp"
+	"github.com/waggle-bpf/waggle/internal/engines"
 	"github.com/waggle-bpf/waggle/isa"
 )
 
@@ -60,11 +60,23 @@ Exits 1 if any run failed.`,
 }
 
 func engineByName(name string) (conformance.Engine, error) {
+	// "interp-checked" is the checked interpreter's name in this
+	// command's output since before the engine seam.
 	switch name {
-	case "interp-checked", "interp":
-		return conformance.Interpreter(interp.Checked), nil
-	case "interp-fast":
-		return conformance.Interpreter(interp.Fast), nil
+	case "interp-checked", engines.Interp:
+		e, err := engines.ByName(engines.Interp)
+		if err != nil {
+			return conformance.Engine{}, err
+		}
+		ce := conformance.On(e)
+		ce.Name = "interp-checked"
+		return ce, nil
+	case engines.InterpFast:
+		e, err := engines.ByName(name)
+		if err != nil {
+			return conformance.Engine{}, err
+		}
+		return conformance.On(e), nil
 	}
 	return conformance.Engine{}, fmt.Errorf("unknown engine %q, want interp-checked or interp-fast", name)
 }
@@ -102,14 +114,14 @@ the status is 1. The interpreter runs in checked mode unless --fast is given.`,
 }
 
 func (e *env) plugin(args []string) (uint64, error) {
-	mode, useELF := interp.Checked, false
+	name, useELF := engines.Interp, false
 	var memory []byte
 	for i, a := range args {
 		switch a {
 		case "--checked", "--interpret":
-			mode = interp.Checked
+			name = engines.Interp
 		case "--fast":
-			mode = interp.Fast
+			name = engines.InterpFast
 		case "--elf":
 			useELF = true
 		case "--jit":
@@ -144,7 +156,11 @@ func (e *env) plugin(args []string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return conformance.RunInterpreter(prog, memory, mode)
+	eng, err := engines.ByName(name)
+	if err != nil {
+		return 0, err
+	}
+	return conformance.RunOn(eng, prog, memory)
 }
 
 // pluginELF returns the function "main" of the runner's minimal ELF object.

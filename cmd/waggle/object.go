@@ -129,7 +129,7 @@ func (e *env) runObject(path string, obj *loader.Object, f *objectFlags) error {
 	if budget == 0 {
 		budget = math.MaxUint64
 	}
-	opts := &waggle.CollectionOptions{CPUs: f.cpus, Mode: m, Budget: budget, Unverified: f.unverified}
+	opts := &waggle.CollectionOptions{CPUs: f.cpus, Engine: m, Budget: budget, Unverified: f.unverified}
 	if opts.Net, err = loadNet(f.net); err != nil {
 		return err
 	}

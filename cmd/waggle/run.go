@@ -16,8 +16,9 @@ import (
 
 	"github.com/waggle-bpf/waggle"
 	"github.com/waggle-bpf/waggle/internal/conformance"
+	"github.com/waggle-bpf/waggle/internal/engine"
+	"github.com/waggle-bpf/waggle/internal/engines"
 	"github.com/waggle-bpf/waggle/internal/mem"
-	"github.com/waggle-bpf/waggle/interp"
 	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/loader"
 )
@@ -140,7 +141,7 @@ error naming the instruction.`,
 			if err != nil {
 				return err
 			}
-			if m == interp.Fast {
+			if m != waggle.EngineInterp {
 				return errUnverifiedFast("raw programs are not verified")
 			}
 			p, err := e.readProgram(args[0], format, section)
@@ -157,9 +158,13 @@ error naming the instruction.`,
 			if !given {
 				data = p.mem
 			}
-			res := runResult{Program: p.source, Mode: m.String()}
+			eng, err := engines.ByName(m.String())
+			if err != nil {
+				return err
+			}
+			res := runResult{Program: p.source, Mode: mode}
 			var n uint64
-			opts := interp.Options{Mode: m, Helpers: conformance.Helpers(), Budgeted: true}
+			opts := engine.Options{Helpers: conformance.Helpers(), Budgeted: true}
 			if trace || count {
 				opts.Trace = func(pc int, regs *[11]uint64) {
 					n++
@@ -168,19 +173,19 @@ error naming the instruction.`,
 					}
 				}
 			}
-			prog, err := interp.Load(p.insns, opts)
+			prog, err := eng.Load(p.insns, opts)
 			if err != nil {
 				return fmt.Errorf("%s: %w", p.source, err)
 			}
 			buf := mem.Aligned(len(data))
 			copy(buf, data)
-			a := &interp.Args{Budget: budget, Stop: new(atomic.Bool)}
+			a := &engine.Args{Budget: budget, Stop: new(atomic.Bool)}
 			if len(buf) > 0 {
 				a.Regs = [5]uint64{mem.Addr(buf), uint64(len(buf))}
-				a.Regions = []interp.Region{{Data: buf, Writable: true}}
+				a.Regions = []engine.Region{{Data: buf, Writable: true}}
 			}
 			stop := context.AfterFunc(ctx, func() { a.Stop.Store(true) })
-			r0, runErr := interp.NewMachine().Run(prog, a)
+			r0, runErr := eng.NewMachine().Run(prog, a)
 			stop()
 			runErr = explainLimit(runErr, ctx, timeout)
 			res.R0, res.R0Hex = r0, fmt.Sprintf("%#x", r0)
@@ -254,12 +259,13 @@ error naming the instruction.`,
 	return cmd
 }
 
-func parseMode(s string) (interp.Mode, error) {
+// parseMode returns the engine --mode names.
+func parseMode(s string) (waggle.Engine, error) {
 	switch s {
 	case "checked":
-		return interp.Checked, nil
+		return waggle.EngineInterp, nil
 	case "fast":
-		return interp.Fast, nil
+		return waggle.EngineInterpFast, nil
 	}
 	return 0, fmt.Errorf("--mode is %q, want checked or fast", s)
 }
@@ -276,9 +282,9 @@ func explainLimit(err error, ctx context.Context, timeout time.Duration) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, interp.ErrBudget):
+	case errors.Is(err, waggle.ErrBudget):
 		return fmt.Errorf("--budget reached: %w", err)
-	case errors.Is(err, interp.ErrStopped) && errors.Is(ctx.Err(), context.DeadlineExceeded) && timeout > 0:
+	case errors.Is(err, waggle.ErrStopped) && errors.Is(ctx.Err(), context.DeadlineExceeded) && timeout > 0:
 		return fmt.Errorf("--timeout %v reached: %w", timeout, err)
 	}
 	return err

@@ -9,8 +9,8 @@ import (
 	"strings"
 
 	"github.com/waggle-bpf/waggle/helpers"
+	"github.com/waggle-bpf/waggle/internal/engine"
 	"github.com/waggle-bpf/waggle/internal/mem"
-	"github.com/waggle-bpf/waggle/interp"
 	"github.com/waggle-bpf/waggle/isa"
 )
 
@@ -31,35 +31,35 @@ const Budget = 1 << 24
 // bpf_ktime_get_ns, the only helper the suite calls (README §3).
 func Helpers() helpers.Table { return helpers.Time() }
 
-// Interpreter returns the engine that runs programs in waggle's interpreter
-// in the given mode. The suite's programs are not verified (Linux's verifier
-// refuses some of them, see README §3), so Fast mode is for measuring only:
-// it runs with interp.Options.UnsafeFastUnverified, which exists for the
-// suite, whose programs touch only their memory.
-func Interpreter(mode interp.Mode) Engine {
+// On returns the conformance Engine that runs programs on e. The suite's
+// programs are not verified (Linux's verifier refuses some of them, see
+// README §3), so an engine that does not check memory accesses is for
+// measuring only: it runs with engine.Options.UnsafeFastUnverified, which
+// exists for the suite, whose programs touch only their memory.
+func On(e engine.Engine) Engine {
 	return Engine{
-		Name: "interp-" + mode.String(),
+		Name: e.Name(),
 		Run: func(prog []isa.Instruction, data []byte) (uint64, error) {
-			return RunInterpreter(prog, data, mode)
+			return RunOn(e, prog, data)
 		},
 	}
 }
 
-// RunInterpreter runs prog on a copy of data in the interpreter with the
-// suite's calling convention.
-func RunInterpreter(prog []isa.Instruction, data []byte, mode interp.Mode) (uint64, error) {
-	p, err := interp.Load(prog, interp.Options{Mode: mode, Helpers: Helpers(), Budgeted: true, UnsafeFastUnverified: mode == interp.Fast})
+// RunOn runs prog on a copy of data on engine e with the suite's calling
+// convention.
+func RunOn(e engine.Engine, prog []isa.Instruction, data []byte) (uint64, error) {
+	p, err := e.Load(prog, engine.Options{Helpers: Helpers(), Budgeted: true, UnsafeFastUnverified: !e.Checked()})
 	if err != nil {
 		return 0, err
 	}
 	buf := mem.Aligned(len(data))
 	copy(buf, data)
-	a := &interp.Args{Budget: Budget}
+	a := &engine.Args{Budget: Budget}
 	if len(buf) > 0 {
 		a.Regs = [5]uint64{mem.Addr(buf), uint64(len(buf))}
-		a.Regions = []interp.Region{{Data: buf, Writable: true}}
+		a.Regions = []engine.Region{{Data: buf, Writable: true}}
 	}
-	return interp.NewMachine().Run(p, a)
+	return e.NewMachine().Run(p, a)
 }
 
 // Outcome is the verdict on one test, in the upstream runner's terms.

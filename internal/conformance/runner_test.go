@@ -6,11 +6,17 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/waggle-bpf/waggle/interp"
+	enginelist "github.com/waggle-bpf/waggle/internal/engines"
 	"github.com/waggle-bpf/waggle/isa"
 )
 
-var engines = []Engine{Interpreter(interp.Checked), Interpreter(interp.Fast)}
+var engines = func() []Engine {
+	var out []Engine
+	for _, e := range enginelist.All() {
+		out = append(out, On(e))
+	}
+	return out
+}()
 
 // TestSuite is the project's rule (testdata/conformance/README.md §6): every
 // file of the suite passes on every engine, with every CPU version and group.

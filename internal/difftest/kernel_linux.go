@@ -9,8 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/waggle-bpf/waggle/internal/conformance"
+	"github.com/waggle-bpf/waggle/internal/engine"
 	"github.com/waggle-bpf/waggle/internal/fuzzgen"
-	"github.com/waggle-bpf/waggle/interp"
 	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/kernel"
 )
@@ -63,9 +64,9 @@ func (r *Runner) Kernel(insns []isa.Instruction, packet []byte) Outcome {
 }
 
 // Interp runs insns (kernel form) in the interpreter.
-func (r *Runner) Interp(insns []isa.Instruction, packet []byte, mode interp.Mode) Outcome {
+func (r *Runner) Interp(insns []isa.Instruction, packet []byte, eng engine.Engine) Outcome {
 	t0 := time.Now()
-	o := r.interp.Run(insns, packet, mode)
+	o := r.interp.Run(insns, packet, eng)
 	r.InterpTime += time.Since(t0)
 	return o
 }
@@ -120,9 +121,9 @@ func (r *Runner) Check(p *fuzzgen.Program) (Result, error) {
 		return Result{}, fmt.Errorf("seed %d: kernel: %w", p.Seed, k.Err)
 	}
 	d := &Diff{Seed: p.Seed, Insns: p.Insns, Packet: p.Packet, Kernel: k}
-	d.Checked = r.Interp(p.Insns, p.Packet, interp.Checked)
+	d.Checked = r.Interp(p.Insns, p.Packet, Checked())
 	if d.Checked.Err == nil {
-		d.Fast = r.Interp(p.Insns, p.Packet, interp.Fast)
+		d.Fast = r.Interp(p.Insns, p.Packet, Fast())
 	}
 	if agrees(k, d.Checked) && same(d.Checked, d.Fast) {
 		return Result{}, nil
@@ -146,7 +147,7 @@ func (r *Runner) knownBug(insns []isa.Instruction, packet []byte, want Outcome) 
 		if v == nil {
 			return false
 		}
-		if !same(want, r.Interp(v, packet, interp.Checked)) {
+		if !same(want, r.Interp(v, packet, Checked())) {
 			return false // not neutral: no conclusion
 		}
 		return agrees(r.Kernel(v, packet), want)
@@ -227,8 +228,8 @@ func (r *Runner) criterion(d *Diff) (differs, []isa.Instruction) {
 			if _, ok := kernelOK(insns, packet); !ok {
 				return false
 			}
-			c := r.Interp(insns, packet, interp.Checked)
-			return c.Err == nil && !same(c, r.Interp(insns, packet, interp.Fast))
+			c := r.Interp(insns, packet, Checked())
+			return c.Err == nil && !same(c, r.Interp(insns, packet, Fast()))
 		}, d.Insns
 	}
 	retDiffers := func(insns []isa.Instruction, packet []byte) bool {
@@ -236,7 +237,7 @@ func (r *Runner) criterion(d *Diff) (differs, []isa.Instruction) {
 		if !ok {
 			return false
 		}
-		c := r.Interp(insns, packet, interp.Checked)
+		c := r.Interp(insns, packet, Checked())
 		return c.Err != nil || uint32(c.Ret) != uint32(k.Ret)
 	}
 	start := d.Insns
@@ -253,7 +254,7 @@ func (r *Runner) criterion(d *Diff) (differs, []isa.Instruction) {
 	}
 	return func(insns []isa.Instruction, packet []byte) bool {
 		k, ok := kernelOK(insns, packet)
-		return ok && !agrees(k, r.Interp(insns, packet, interp.Checked))
+		return ok && !agrees(k, r.Interp(insns, packet, Checked()))
 	}, d.Insns
 }
 
@@ -283,7 +284,7 @@ func (r *Runner) Minimise(d *Diff) ([]isa.Instruction, []byte) {
 		}
 		// Stay on the same known bug rather than drift to another
 		// difference.
-		want := r.Interp(c, packet, interp.Checked)
+		want := r.Interp(c, packet, Checked())
 		k := r.knownBug(c, packet, want)
 		return k != nil && k.Name == d.Known.Name
 	}
@@ -414,16 +415,9 @@ func writes(ins isa.Instruction) (isa.Register, bool) {
 func (r *Runner) Reproducer(d *Diff) string {
 	insns, packet := r.Minimise(d)
 	k := r.Kernel(insns, packet)
-	c := r.Interp(insns, packet, interp.Checked)
+	c := r.Interp(insns, packet, Checked())
 	conf := fuzzgen.ForConformance(insns)
-	p, err := interp.Load(conf, interp.Options{})
-	var result uint64
-	var runErr error
-	if err == nil {
-		result, runErr = p.RunMemory(bytes.Clone(packet))
-	} else {
-		runErr = err
-	}
+	result, runErr := conformance.RunOn(Checked(), conf, packet)
 	header := []string{
 		fmt.Sprintf("Kernel differential test, fuzzgen seed %d, minimised from %d to %d slots.", d.Seed, len(d.Insns), len(insns)),
 	}

@@ -6,9 +6,10 @@ import (
 	"runtime/debug"
 	"testing"
 
+	"github.com/waggle-bpf/waggle/internal/engine"
+	"github.com/waggle-bpf/waggle/internal/engines"
 	"github.com/waggle-bpf/waggle/internal/fuzzgen"
 	"github.com/waggle-bpf/waggle/internal/mem"
-	"github.com/waggle-bpf/waggle/interp"
 	"github.com/waggle-bpf/waggle/isa"
 )
 
@@ -54,36 +55,53 @@ func RequireNoDiff(tb testing.TB, want, got Outcome) {
 	}
 }
 
-// Interp runs generated programs in the interpreter. It stands in for the
-// kernel's XDP context with a fake one of two u64 words {data, data_end},
-// which is what fuzzgen.ForInterp's loads read. It reuses its buffers and
-// machine, so use one per goroutine.
+// Checked returns the checked interpreter, the reference engine: it
+// checks every memory access.
+func Checked() engine.Engine { return mustEngine(engines.Interp) }
+
+// Fast returns the interpreter without memory checks.
+func Fast() engine.Engine { return mustEngine(engines.InterpFast) }
+
+func mustEngine(name string) engine.Engine {
+	e, err := engines.ByName(name)
+	if err != nil {
+		panic("BUG: " + err.Error())
+	}
+	return e
+}
+
+// Interp runs generated programs on waggle's engines (through the seam,
+// internal/engine). It stands in for the kernel's XDP context with a fake
+// one of two u64 words {data, data_end}, which is what fuzzgen.ForInterp's
+// loads read. It reuses its buffers and machines, so use one per
+// goroutine.
 type Interp struct {
-	m      *interp.Machine
-	ctx    []byte
-	pkt    []byte
-	Budget uint64 // instructions allowed per run (interp.Args.Budget)
+	machines map[engine.Engine]engine.Machine
+	ctx      []byte
+	pkt      []byte
+	Budget   uint64 // instructions allowed per run (engine.Args.Budget)
 }
 
 // NewInterp returns an Interp.
 func NewInterp() *Interp {
-	return &Interp{m: interp.NewMachine(), ctx: mem.Aligned(16), Budget: 1 << 20}
+	return &Interp{machines: map[engine.Engine]engine.Machine{}, ctx: mem.Aligned(16), Budget: 1 << 20}
 }
 
 // Run runs insns (in the kernel's form: fuzzgen.ForInterp is applied here)
-// on a copy of packet in the given mode. An interpreter panic, or in fast
-// mode a memory fault, becomes an Outcome error rather than a crash, so a
-// differential test reports it like any other difference.
-func (e *Interp) Run(insns []isa.Instruction, packet []byte, mode interp.Mode) (o Outcome) {
+// on a copy of packet on engine eng. An engine panic, or on an engine that
+// does not check memory a memory fault, becomes an Outcome error rather
+// than a crash, so a differential test reports it like any other
+// difference.
+func (e *Interp) Run(insns []isa.Instruction, packet []byte, eng engine.Engine) (o Outcome) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			o = Outcome{Err: fmt.Errorf("interp (%s) panicked: %v", mode, r)}
+			o = Outcome{Err: fmt.Errorf("%s panicked: %v", eng.Name(), r)}
 		}
 	}()
-	// Fast mode runs unverified here: the generator's programs are ones
-	// Linux's verifier accepts, and a fault is caught above.
-	p, err := interp.Load(fuzzgen.ForInterp(insns), interp.Options{Mode: mode, Budgeted: true, UnsafeFastUnverified: mode == interp.Fast})
+	// An unchecked engine runs unverified here: the generator's programs
+	// are ones Linux's verifier accepts, and a fault is caught above.
+	p, err := eng.Load(fuzzgen.ForInterp(insns), engine.Options{Budgeted: true, UnsafeFastUnverified: !eng.Checked()})
 	if err != nil {
 		return Outcome{Err: err}
 	}
@@ -95,12 +113,17 @@ func (e *Interp) Run(insns []isa.Instruction, packet []byte, mode interp.Mode) (
 	data := mem.Addr(pkt)
 	putU64(e.ctx[0:], data)
 	putU64(e.ctx[8:], data+uint64(len(pkt)))
-	args := interp.Args{
+	args := engine.Args{
 		Regs:    [5]uint64{mem.Addr(e.ctx)},
-		Regions: []interp.Region{{Data: e.ctx}, {Data: pkt, Writable: true}},
+		Regions: []engine.Region{{Data: e.ctx}, {Data: pkt, Writable: true}},
 		Budget:  e.Budget,
 	}
-	r0, err := e.m.Run(p, &args)
+	m := e.machines[eng]
+	if m == nil {
+		m = eng.NewMachine()
+		e.machines[eng] = m
+	}
+	r0, err := m.Run(p, &args)
 	return Outcome{Ret: r0, Packet: bytes.Clone(pkt), Err: err}
 }
 

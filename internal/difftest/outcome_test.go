@@ -4,12 +4,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/waggle-bpf/waggle/interp"
 	"github.com/waggle-bpf/waggle/isa"
 )
 
 // TestInterp_Fault checks that a bad access is an error in both modes: a
-// *interp.Fault in checked mode, a recovered fault in fast mode (which only
+// *engine.Fault in checked mode, a recovered fault in fast mode (which only
 // verified programs should reach, but a differential test must survive an
 // engine bug).
 func TestInterp_Fault(t *testing.T) {
@@ -19,15 +18,15 @@ func TestInterp_Fault(t *testing.T) {
 		{Op: isa.OpExit},
 	}
 	e := NewInterp()
-	if o := e.Run(prog, make([]byte, 16), interp.Checked); o.Err == nil {
+	if o := e.Run(prog, make([]byte, 16), Checked()); o.Err == nil {
 		t.Errorf("checked: %v, want a fault", o)
 	}
-	if o := e.Run(prog, make([]byte, 16), interp.Fast); o.Err == nil || !strings.Contains(o.Err.Error(), "panicked") {
+	if o := e.Run(prog, make([]byte, 16), Fast()); o.Err == nil || !strings.Contains(o.Err.Error(), "panicked") {
 		t.Errorf("fast: %v, want a recovered fault", o)
 	}
 	// The Interp still works afterwards.
 	ok := []isa.Instruction{{Op: isa.Opcode(isa.ClassALU64) | isa.Opcode(isa.ALUMov), Imm: 3}, {Op: isa.OpExit}}
-	if o := e.Run(ok, nil, interp.Fast); o.Err != nil || o.Ret != 3 {
+	if o := e.Run(ok, nil, Fast()); o.Err != nil || o.Ret != 3 {
 		t.Errorf("after the fault: %v", o)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/waggle-bpf/waggle/internal/fuzzgen"
-	"github.com/waggle-bpf/waggle/interp"
 	"github.com/waggle-bpf/waggle/isa"
 )
 
@@ -44,7 +43,7 @@ func TestRewritesNeutral(t *testing.T) {
 	n := 0
 	for seed := range uint64(300) {
 		p := fuzzgen.Generate(seed, fuzzgen.Config{})
-		want := e.Run(p.Insns, p.Packet, interp.Checked)
+		want := e.Run(p.Insns, p.Packet, Checked())
 		if want.Err != nil {
 			t.Fatalf("seed %d: %v", seed, want.Err)
 		}
@@ -61,7 +60,7 @@ func TestRewritesNeutral(t *testing.T) {
 				if v == nil {
 					t.Fatalf("seed %d: no rewrite at %d", seed, pc)
 				}
-				if got := e.Run(v, p.Packet, interp.Checked); !same(want, got) {
+				if got := e.Run(v, p.Packet, Checked()); !same(want, got) {
 					t.Fatalf("seed %d: rewriting slot %d (%v) changes the result:\nwant %v\ngot  %v", seed, pc, ins, want, got)
 				}
 			}

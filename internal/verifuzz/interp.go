@@ -12,7 +12,6 @@ import (
 
 	"github.com/waggle-bpf/waggle"
 	"github.com/waggle-bpf/waggle/internal/fuzzgen"
-	"github.com/waggle-bpf/waggle/interp"
 	"github.com/waggle-bpf/waggle/loader"
 )
 
@@ -26,7 +25,7 @@ type Outcome struct {
 
 // Escape reports whether the run ended in an out-of-bounds access caught
 // by the checked interpreter.
-func (o Outcome) Escape() bool { return errors.Is(o.Err, interp.ErrMemory) }
+func (o Outcome) Escape() bool { return errors.Is(o.Err, waggle.ErrMemory) }
 
 func (o Outcome) String() string {
 	if o.Err != nil {

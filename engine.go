@@ -1,0 +1,82 @@
+package waggle
+
+import (
+	"fmt"
+
+	"github.com/waggle-bpf/waggle/internal/engine"
+	"github.com/waggle-bpf/waggle/internal/engines"
+)
+
+// Engine selects what executes a collection's programs
+// (CollectionOptions.Engine). Every engine runs every program with the
+// same results; they differ in speed and in what they check at run time.
+type Engine int
+
+const (
+	// EngineInterp is the interpreter in checked mode, the default: every
+	// load, store and atomic operation is checked against the memory the
+	// run owns (its stack, its context and packet, the values of the maps
+	// it references), and a bad one ends the run with a *Fault wrapping
+	// ErrMemory instead of touching anything else. It is the only engine
+	// for CollectionOptions.Unverified programs.
+	EngineInterp Engine = iota
+	// EngineInterpFast is the interpreter without memory checks, for
+	// programs the verifier accepted, whose accesses it proved in bounds.
+	// With CollectionOptions.Unverified it is refused (ErrUnverifiedFast)
+	// unless CollectionOptions.UnsafeFastUnverified is set.
+	EngineInterpFast
+)
+
+// Engines lists every engine, in the order of the constants: what an
+// engine-matrix test runs each case on.
+func Engines() []Engine { return []Engine{EngineInterp, EngineInterpFast} }
+
+// String returns the engine's name, as the CLI's --engine flag spells it.
+func (e Engine) String() string {
+	if impl, err := e.impl(); err == nil {
+		return impl.Name()
+	}
+	return fmt.Sprintf("Engine(%d)", int(e))
+}
+
+// ParseEngine returns the engine String names ("interp", "interp-fast").
+func ParseEngine(name string) (Engine, error) {
+	for _, e := range Engines() {
+		if e.String() == name {
+			return e, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown engine %q (want one of %v)", name, Engines())
+}
+
+// impl returns the engine behind e.
+func (e Engine) impl() (engine.Engine, error) {
+	all := engines.All()
+	if e < 0 || int(e) >= len(all) {
+		return nil, fmt.Errorf("unknown engine %d: %w", int(e), engine.ErrNotSupported)
+	}
+	return all[e], nil
+}
+
+// Fault describes a run that stopped at an instruction: a memory access
+// the checked engine refused, an exhausted budget, a call too deep or a
+// failing helper. Its Err is one of the errors below.
+type Fault = engine.Fault
+
+// Errors a run can end with (errors.Is): a *Fault wraps one of them.
+var (
+	// ErrMemory: a checked run accessed memory outside what it owns.
+	ErrMemory = engine.ErrMemory
+	// ErrBudget: a run used up its budget (CollectionOptions.Budget).
+	ErrBudget = engine.ErrBudget
+	// ErrStopped: a run's context ended (RunContext, ExecContext).
+	ErrStopped = engine.ErrStopped
+	// ErrCallDepth: bpf-to-bpf calls and callbacks nested too deep.
+	ErrCallDepth = engine.ErrCallDepth
+	// ErrHelper: a helper failed.
+	ErrHelper = engine.ErrHelper
+	// ErrUnreleased: a run ended holding a lock or ring buffer records.
+	ErrUnreleased = engine.ErrUnreleased
+	// ErrContext: a run accessed its context as its type forbids.
+	ErrContext = engine.ErrContext
+)
