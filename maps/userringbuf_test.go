@@ -3,6 +3,7 @@ package maps_test
 import (
 	"encoding/binary"
 	"errors"
+	"math"
 	"os"
 	"testing"
 
@@ -93,7 +94,7 @@ func TestUserRingBuf_Limits(t *testing.T) {
 		{-1, maps.E2BIG},
 		{ps - 7, maps.E2BIG}, // 8-byte header: the record is larger than the ring
 		{maps.DynptrMaxSize + 1, maps.E2BIG},
-		{1 << 40, maps.E2BIG},
+		{math.MaxInt, maps.E2BIG},
 	} {
 		if _, err := w.Reserve(tc.size); !errors.Is(err, tc.want) {
 			t.Errorf("reserve %d: %v, want %v", tc.size, err, tc.want)
