@@ -69,11 +69,11 @@ type frame struct {
 	// whether it runs later (async: timers). An async callback's frame
 	// is the first of a state of its own (it has no caller: the helper
 	// that set it up returned long before it runs), with no args.
-	callback bool
+	callback     bool
 	// loops counts the callback iterations this frame's helper call has
 	// run on the path (callback_depth): bpf_loop stops calling its
 	// callback at its count's bound.
-	loops        int
+	loops int
 	async        bool
 	retMin       int32
 	retMax       int32
