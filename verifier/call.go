@@ -130,20 +130,10 @@ func (v *verifier) checkHelperCall(ins isa.Instruction) error {
 	if meta.newDynptr != nil {
 		v.makeDynptr(meta.newDynptr)
 	}
-	// A callback: explore it as a call from here; bpf_loop calls it at
-	// most its count's bound times (the count is precise).
+	// A callback: explore it as a call from here.
 	if cb := proto.Callback; cb != nil && meta.funcStart >= 0 {
-		enter := true
-		if id == helpers.IDLoop {
-			v.markPrecise(v.cur, isa.R1)
-			if uint64(f.loops) >= v.reg(isa.R1).v.UMax {
-				enter, f.loops = false, 0
-			}
-		}
-		if enter {
-			if err := v.enterCallback(ins, proto, &meta); err != nil {
-				return err
-			}
+		if err := v.enterCallback(ins, proto, &meta); err != nil {
+			return err
 		}
 	}
 	for r := isa.R1; r <= isa.R5; r++ {
@@ -954,10 +944,6 @@ func (v *verifier) enterCallback(ins isa.Instruction, proto helpers.Proto, meta 
 	st.frames = append(st.frames, nf)
 	st.insn = meta.funcStart
 	st.callbackDepth++
-	// One more iteration on the callback's path; none yet on the path
-	// that goes on after the call (push_callback_call).
-	caller.loops++
-	v.cur.cur().loops = 0
 	st.path = &step{prev: v.cur.path, insn: pc, taken: true}
 	e := v.entry
 	e.cbEnter = true

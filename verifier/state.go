@@ -70,10 +70,6 @@ type frame struct {
 	// is the first of a state of its own (it has no caller: the helper
 	// that set it up returned long before it runs), with no args.
 	callback     bool
-	// loops counts the callback iterations this frame's helper call has
-	// run on the path (callback_depth): bpf_loop stops calling its
-	// callback at its count's bound.
-	loops int
 	async        bool
 	retMin       int32
 	retMax       int32
@@ -298,7 +294,7 @@ func (v *verifier) covers(old, cur *state, exact bool) bool {
 	}
 	for i := range old.frames {
 		of, cf := old.frames[i], cur.frames[i]
-		if of.callsite != cf.callsite || of.subprog != cf.subprog || of.callback != cf.callback || of.async != cf.async || of.loops > cf.loops {
+		if of.callsite != cf.callsite || of.subprog != cf.subprog || of.callback != cf.callback || of.async != cf.async {
 			return false
 		}
 		// Registers: in the innermost frame, only those live at the
