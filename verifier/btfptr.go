@@ -170,28 +170,6 @@ const (
 // must not loop).
 const maxWalk = 64
 
-// skipModifiers skips typedefs, qualifiers and type tags
-// (btf_type_skip_modifiers).
-func skipBTFModifiers(t btf.Type) btf.Type {
-	for range maxWalk {
-		switch x := t.(type) {
-		case *btf.Typedef:
-			t = x.Type
-		case *btf.Const:
-			t = x.Type
-		case *btf.Volatile:
-			t = x.Type
-		case *btf.Restrict:
-			t = x.Type
-		case *btf.TypeTag:
-			t = x.Type
-		default:
-			return t
-		}
-	}
-	return t
-}
-
 // btfMembers returns a struct's or union's members and size.
 func btfMembers(t btf.Type) (ms []btf.Member, size int, union, ok bool) {
 	switch x := t.(type) {
@@ -224,7 +202,7 @@ func resolveSize(t btf.Type) (outer btf.Type, size int, elem btf.Type, nelems in
 		case *btf.Pointer:
 			size = 8
 		case *btf.Typedef, *btf.Const, *btf.Volatile, *btf.Restrict, *btf.TypeTag:
-			t = skipBTFModifiers(t)
+			t = skipModifiers(t)
 			continue
 		case *btf.Array:
 			if array == nil {
@@ -258,7 +236,7 @@ func resolveSize(t btf.Type) (outer btf.Type, size int, elem btf.Type, nelems in
 // __rcu member). Its errors are the kernel's messages.
 func btfWalk(t btf.Type, off, size int, flags *uint8) (int, btf.Type, string, error) {
 	for range maxWalk {
-		t = skipBTFModifiers(t)
+		t = skipModifiers(t)
 		tname := t.TypeName()
 		members, tsize, union, ok := btfMembers(t)
 		if !ok {
@@ -276,7 +254,7 @@ func btfWalk(t btf.Type, off, size int, flags *uint8) (int, btf.Type, string, er
 				return 0, nil, "", beyond
 			}
 			last := members[len(members)-1]
-			arr, ok := skipBTFModifiers(last.Type).(*btf.Array)
+			arr, ok := skipModifiers(last.Type).(*btf.Array)
 			if !ok || arr.Nelems != 0 {
 				return 0, nil, "", beyond
 			}
@@ -284,7 +262,7 @@ func btfWalk(t btf.Type, off, size int, flags *uint8) (int, btf.Type, string, er
 			if off < moff {
 				return 0, nil, "", beyond
 			}
-			et := skipBTFModifiers(arr.Type)
+			et := skipModifiers(arr.Type)
 			if _, isInt := et.(*btf.Int); isInt {
 				return walkScalar, nil, "", nil
 			}
@@ -350,7 +328,7 @@ func btfWalk(t btf.Type, off, size int, flags *uint8) (int, btf.Type, string, er
 						return 0, nil, "", fmt.Errorf("member %s of struct %s is a __%s pointer, which waggle's verifier does not support yet", m.Name, tname, tt.Value)
 					}
 				}
-				st := skipBTFModifiers(p.Target)
+				st := skipModifiers(p.Target)
 				if _, _, _, isStruct := btfMembers(st); isStruct {
 					*flags |= tag
 					return walkPtr, st, m.Name, nil
@@ -515,7 +493,7 @@ func (k *KernelTypes) safeField(base int32, suffix, field string, want int32) bo
 		if !ok || m.Name != field {
 			continue
 		}
-		if id, err := k.typeID(skipBTFModifiers(p.Target)); err == nil && id == want {
+		if id, err := k.typeID(skipModifiers(p.Target)); err == nil && id == want {
 			return true
 		}
 	}

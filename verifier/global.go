@@ -572,7 +572,8 @@ func globalArgs(fn *btf.Func, kind *progtype.Kind) ([]globalArg, string) {
 	return args, ""
 }
 
-// skipModifiers skips typedefs and qualifiers (btf_type_skip_modifiers).
+// skipModifiers skips typedefs, qualifiers and type tags
+// (btf_type_skip_modifiers).
 func skipModifiers(t btf.Type) btf.Type { return btf.UnderlyingType(t) }
 
 // skipQualifiers skips qualifiers but stops at a typedef.
@@ -589,41 +590,8 @@ func isScalarType(t btf.Type) bool {
 // btfSize is btf_resolve_size: the size of a type, through typedefs,
 // qualifiers and arrays; false for types without one.
 func btfSize(t btf.Type) (uint32, bool) {
-	n := uint64(1)
-	for range 64 {
-		var size uint64
-		switch x := t.(type) {
-		case *btf.Int:
-			size = uint64(x.Size)
-		case *btf.Struct:
-			size = uint64(x.Size)
-		case *btf.Union:
-			size = uint64(x.Size)
-		case *btf.Enum:
-			size = uint64(x.Size)
-		case *btf.Float:
-			size = uint64(x.Size)
-		case *btf.Pointer:
-			size = 8
-		case *btf.Typedef, *btf.Volatile, *btf.Const, *btf.Restrict, *btf.TypeTag:
-			t = skipModifiers(t)
-			continue
-		case *btf.Array:
-			if n != 0 && uint64(x.Nelems) > 0xffffffff/n {
-				return 0, false
-			}
-			n *= uint64(x.Nelems)
-			t = x.Type
-			continue
-		default:
-			return 0, false
-		}
-		if n != 0 && size > 0xffffffff/n {
-			return 0, false
-		}
-		return uint32(n * size), true
-	}
-	return 0, false
+	_, size, _, _, err := resolveSize(t)
+	return uint32(size), err == nil
 }
 
 // btfKind names a type's BTF kind as the kernel's messages do
