@@ -1,0 +1,46 @@
+package jitrt
+
+// Exit reasons, in ExecCtx.Exit.
+const (
+	// ExitOK: the run's function returned; R0 holds its result.
+	ExitOK = 1 + iota
+	// ExitCall: the code wants Go to run something for it (a helper, a
+	// legacy packet load): Site says which call site, Prog which program's
+	// code, Args holds r1-r5. Go sets Ret and resumes at ResumePC on
+	// ResumeSP.
+	ExitCall
+	// ExitFault: the run stopped at slot PC for the reason in Fault.
+	ExitFault
+)
+
+// Fault reasons, in ExecCtx.Fault.
+const (
+	FaultBudget    = 1 + iota // the instruction budget is spent
+	FaultStopped              // the stop flag is set
+	FaultCallDepth            // a call would exceed the frame limit
+)
+
+// ExecCtx is what machine code and Go share during a run. The code holds
+// its address in a register for the whole run and reads and writes the
+// fields at offsets the generator takes from unsafe.Offsetof; Jump's
+// assembly uses the go_asm.h names. It holds no Go pointers: the
+// collector does not scan what the code holds.
+type ExecCtx struct {
+	GoSP, GoBP uintptr // Go's stack and frame pointers, saved by Jump
+	Exit       uint64  // why the code came back (Exit*)
+	R0         uint64  // ExitOK: the result
+	ResumePC   uintptr // ExitCall: where to resume
+	ResumeSP   uintptr // ExitCall: the stack pointer to resume with
+	Site       uint64  // ExitCall: the call site's index in Prog's table
+	Prog       uint64  // ExitCall: the code of the program that exited (its address)
+	Args       [5]uint64
+	Ret        uint64  // ExitCall: the value r0 gets when the code resumes
+	Tail       uintptr // after a tail call site: the entry to continue in, 0 for none
+	Target     uintptr // the function the entry stub calls
+	Fuel       uint64  // instructions left, for budgeted programs
+	Stop       uintptr // the address of the run's stop flag (a 4-byte value, 0 or 1)
+	Depth      uint64  // frames below the run's first (bpf-to-bpf calls, callbacks)
+	PC         uint64  // ExitFault: the slot; ExitOK: the exit instruction's slot
+	Fault      uint64  // ExitFault: why (Fault*)
+	Worker     uint64  // the CPU slot the run is on, for inline helpers
+}
