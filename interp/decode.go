@@ -2,7 +2,6 @@ package interp
 
 import (
 	"fmt"
-	"sort"
 
 	"github.com/waggle-bpf/waggle/helpers"
 	"github.com/waggle-bpf/waggle/isa"
@@ -185,7 +184,7 @@ const (
 	opMayGoto // jump to off once the frame's may_goto budget (Machine.loops) is spent
 
 	opCall      // helper funcs[imm]
-	opCallLocal // bpf-to-bpf call to slot off, costing imm fuel (frameCosts)
+	opCallLocal // bpf-to-bpf call to slot off, costing imm fuel (engine.FrameCosts)
 	opCallX     // helper whose id is in dst (the conformance suite's callx)
 	opExit
 	opBack       // a backward jump: spend fuel, then run the real opcode sz
@@ -414,66 +413,6 @@ func decode(prog []isa.Instruction, mode Mode, table helpers.Table, funcBase uin
 
 // isJump reports whether op is a jump to slot off.
 func isJump(op uint8) bool { return op >= opJA && op <= opMayGoto || op == opBack }
-
-// frameCosts returns the fuel a frame starting at each function entry
-// (slot 0, the targets of local calls and the callbacks in funcEntries)
-// costs: a bound on the slots its pc can advance through without a
-// backward jump. It is the function's size when the function is well
-// formed (every jump stays inside it and its last slot is exit or goto), as
-// compiled code is, and the rest of the program from the entry otherwise
-// (unverified code may jump anywhere). It also stores each local call's
-// cost in its imm.
-//
-// Why this bounds a run: within one frame every instruction moves the pc
-// forward except backward jumps, which move it back by p-t and are charged
-// p-t+1 (Program.code's opBack). So the instructions a frame executes are at
-// most its forward reach plus what its backward jumps paid: charging each
-// frame's reach when it starts (calls, callbacks, tail calls) makes the
-// fuel an upper bound of the instructions a run executes, give or take the
-// first frame's reach.
-func frameCosts(code []insn, callbacks []int) map[int]uint64 {
-	entries := map[int]bool{0: true}
-	for _, t := range callbacks {
-		entries[t] = true
-	}
-	for _, c := range code {
-		if c.op == opCallLocal {
-			entries[int(c.off)] = true
-		}
-	}
-	sorted := make([]int, 0, len(entries))
-	for e := range entries {
-		sorted = append(sorted, e)
-	}
-	sort.Ints(sorted)
-	costs := make(map[int]uint64, len(sorted))
-	for k, e := range sorted {
-		end := len(code)
-		if k+1 < len(sorted) {
-			end = sorted[k+1]
-		}
-		cost := uint64(end - e)
-		last := code[end-1].op
-		if last == opBack {
-			last = code[end-1].sz
-		}
-		if last != opExit && last != opJA {
-			cost = uint64(len(code) - e)
-		}
-		for pc := e; pc < end && cost == uint64(end-e); pc++ {
-			if isJump(code[pc].op) && (int(code[pc].off) < e || int(code[pc].off) >= end) {
-				cost = uint64(len(code) - e)
-			}
-		}
-		costs[e] = cost
-	}
-	for pc := range code {
-		if code[pc].op == opCallLocal {
-			code[pc].imm = int64(costs[int(code[pc].off)])
-		}
-	}
-	return costs
-}
 
 func endOp(bswap, be bool, width int32) uint8 {
 	if bswap || be {

@@ -131,7 +131,7 @@ type Program struct {
 	strict   bool // Options.StrictStack, in checked mode
 	memory   func() *Memory
 	// costs is the fuel of a frame starting at each function entry
-	// (frameCosts): slot 0 for tail calls, callbacks for Machine.Call.
+	// (engine.FrameCosts): slot 0 for tail calls, callbacks for Machine.Call.
 	costs map[int]uint64
 	// With Options.Trace, every op is opTrace and traced holds the real ones.
 	trace  func(pc int, regs *[11]uint64)
@@ -162,14 +162,6 @@ func Load(prog []isa.Instruction, opts Options) (*Program, error) {
 	if err != nil {
 		return nil, err
 	}
-	var callbacks []int
-	for pc, ins := range insns {
-		if ins.IsLoadImm64() && ins.Src == isa.PseudoFunc {
-			if t, ok := ins.JumpTarget(pc); ok {
-				callbacks = append(callbacks, t)
-			}
-		}
-	}
 	p := &Program{
 		insns:  insns,
 		code:   code,
@@ -179,9 +171,14 @@ func Load(prog []isa.Instruction, opts Options) (*Program, error) {
 		trace:  opts.Trace,
 		memory: opts.Memory,
 		strict: opts.StrictStack && opts.Mode == Checked,
-		costs:  frameCosts(code, callbacks),
+		costs:  engine.FrameCosts(insns),
 		// Tracing counts every instruction anyway, so it keeps opBack.
 		budgeted: opts.Budgeted || opts.Trace != nil,
+	}
+	for pc := range code {
+		if code[pc].op == opCallLocal {
+			code[pc].imm = int64(p.costs[int(code[pc].off)])
+		}
 	}
 	if !p.budgeted {
 		for pc, i := range code {
