@@ -25,11 +25,16 @@ const (
 	// With CollectionOptions.Unverified it is refused (ErrUnverifiedFast)
 	// unless CollectionOptions.UnsafeFastUnverified is set.
 	EngineInterpFast
+	// EngineJIT compiles programs to x86-64 machine code (linux/amd64),
+	// for programs the verifier accepted: the fastest engine, checking no
+	// memory access, like EngineInterpFast. Elsewhere loading fails with
+	// an error saying why.
+	EngineJIT
 )
 
 // Engines lists every engine, in the order of the constants: what an
 // engine-matrix test runs each case on.
-func Engines() []Engine { return []Engine{EngineInterp, EngineInterpFast} }
+func Engines() []Engine { return []Engine{EngineInterp, EngineInterpFast, EngineJIT} }
 
 // String returns the engine's name, as the CLI's --engine flag spells it.
 func (e Engine) String() string {
@@ -39,7 +44,8 @@ func (e Engine) String() string {
 	return fmt.Sprintf("Engine(%d)", int(e))
 }
 
-// ParseEngine returns the engine String names ("interp", "interp-fast").
+// ParseEngine returns the engine String names ("interp", "interp-fast",
+// "jit").
 func ParseEngine(name string) (Engine, error) {
 	for _, e := range Engines() {
 		if e.String() == name {

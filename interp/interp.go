@@ -836,32 +836,9 @@ func (m *Machine) atomic(pc int, i *insn) error {
 	return nil
 }
 
-// ldAbs implements the legacy packet loads: the value is read in network
-// byte order; a load Linux's bpf_skb_load_helper_* fails ends the program
-// with r0 = 0. The offset is a 32-bit signed value, as in the kernel's
-// rewrite. The program type's run state, when it is a
-// helpers.PacketLoader, finds the bytes: in the packet as helpers left it,
-// and below 0 in the SKF_NET_OFF (network header) and SKF_LL_OFF (MAC
-// header) areas. Without one, Args.Packet is read from 0 on.
+// ldAbs is a legacy packet load (engine.LoadPacket).
 func (m *Machine) ldAbs(off int32, n uint8) (uint64, bool) {
-	var b []byte
-	if pl, ok := m.state.Hook.(helpers.PacketLoader); ok {
-		if b, ok = pl.LoadPacket(off, int(n)); !ok || len(b) != int(n) {
-			return 0, false
-		}
-	} else {
-		if off < 0 || int64(off)+int64(n) > int64(len(m.packet)) {
-			return 0, false
-		}
-		b = m.packet[off : int(off)+int(n)]
-	}
-	switch n {
-	case 1:
-		return uint64(b[0]), true
-	case 2:
-		return uint64(b[0])<<8 | uint64(b[1]), true
-	}
-	return uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3]), true
+	return engine.LoadPacket(m.state, m.packet, off, n)
 }
 
 // traceHook reports the instruction at pc to the program's trace function.

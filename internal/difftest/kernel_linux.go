@@ -89,6 +89,7 @@ type Diff struct {
 	Kernel  Outcome
 	Checked Outcome
 	Fast    Outcome // zero unless Checked ran without error
+	JIT     Outcome // zero unless Checked ran without error
 	// Known is set when the difference is one of the known kernel bugs.
 	Known *KnownBug
 }
@@ -101,14 +102,14 @@ type KnownBug struct {
 	Evidence string
 }
 
-// ModesDiffer reports whether the interpreter's checked and fast modes
-// disagree: always an interpreter bug.
+// ModesDiffer reports whether waggle's engines disagree (the
+// interpreter's checked and fast modes, the JIT): always a waggle bug.
 func (d *Diff) ModesDiffer() bool {
-	return d.Checked.Err == nil && !same(d.Checked, d.Fast)
+	return d.Checked.Err == nil && (!same(d.Checked, d.Fast) || !same(d.Checked, d.JIT))
 }
 
-// Check runs a generated program in the kernel and in both interpreter
-// modes. The fast mode runs only after the kernel has verified the program
+// Check runs a generated program in the kernel and on waggle's engines.
+// The unchecked engines (the fast interpreter, the JIT) run only after the kernel has verified the program
 // and the checked mode has run it without a fault, so it never touches
 // memory it does not own.
 func (r *Runner) Check(p *fuzzgen.Program) (Result, error) {
@@ -124,8 +125,9 @@ func (r *Runner) Check(p *fuzzgen.Program) (Result, error) {
 	d.Checked = r.Interp(p.Insns, p.Packet, Checked())
 	if d.Checked.Err == nil {
 		d.Fast = r.Interp(p.Insns, p.Packet, Fast())
+		d.JIT = r.Interp(p.Insns, p.Packet, JIT())
 	}
-	if agrees(k, d.Checked) && same(d.Checked, d.Fast) {
+	if agrees(k, d.Checked) && same(d.Checked, d.Fast) && same(d.Checked, d.JIT) {
 		return Result{}, nil
 	}
 	if !d.ModesDiffer() && d.Checked.Err == nil {

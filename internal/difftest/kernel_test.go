@@ -208,8 +208,8 @@ func TestKernelDiff(t *testing.T) {
 			t.Errorf("... and %d more differences", len(failures)-maxReported)
 			break
 		}
-		t.Errorf("difference on seed %d (rerun: WAGGLE_DIFF_SEED=%d WAGGLE_DIFF_N=1):\nkernel:  %v\nchecked: %v\nfast:    %v\nreproducer:\n%s",
-			d.Seed, d.Seed, d.Kernel, d.Checked, d.Fast, r.Reproducer(d))
+		t.Errorf("difference on seed %d (rerun: WAGGLE_DIFF_SEED=%d WAGGLE_DIFF_N=1):\nkernel:  %v\nchecked: %v\nfast:    %v\njit:     %v\nreproducer:\n%s",
+			d.Seed, d.Seed, d.Kernel, d.Checked, d.Fast, d.JIT, r.Reproducer(d))
 	}
 	for _, d := range failures[min(len(failures), maxReported):] {
 		t.Logf("also differs: seed %d", d.Seed)
@@ -276,7 +276,7 @@ func FuzzKernelDiff(f *testing.F) {
 			t.Logf("seed %d: known kernel bug %s: %s", seed, res.Diff.Known.Name, res.Diff.Known.Evidence)
 		case res.Diff != nil:
 			d := res.Diff
-			t.Fatalf("seed %d differs:\nkernel:  %v\nchecked: %v\nfast:    %v\nreproducer:\n%s", seed, d.Kernel, d.Checked, d.Fast, r.Reproducer(d))
+			t.Fatalf("seed %d differs:\nkernel:  %v\nchecked: %v\nfast:    %v\njit:     %v\nreproducer:\n%s", seed, d.Kernel, d.Checked, d.Fast, d.JIT, r.Reproducer(d))
 		}
 	})
 }

@@ -62,6 +62,11 @@ func Checked() engine.Engine { return mustEngine(engines.Interp) }
 // Fast returns the interpreter without memory checks.
 func Fast() engine.Engine { return mustEngine(engines.InterpFast) }
 
+// JIT returns the JIT. A fault in machine code kills the process (Go
+// cannot recover from it), so run a program on it only after the
+// checked interpreter ran it on the same input without a fault.
+func JIT() engine.Engine { return mustEngine(engines.JIT) }
+
 func mustEngine(name string) engine.Engine {
 	e, err := engines.ByName(name)
 	if err != nil {

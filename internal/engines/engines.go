@@ -11,18 +11,20 @@ import (
 
 	"github.com/waggle-bpf/waggle/internal/engine"
 	"github.com/waggle-bpf/waggle/interp"
+	"github.com/waggle-bpf/waggle/jit/amd64"
 )
 
 // Names of the engines, as ByName and the CLI spell them.
 const (
 	Interp     = "interp"      // the interpreter, checking every access
 	InterpFast = "interp-fast" // the interpreter, for verified programs
+	JIT        = amd64.Name    // x86-64 machine code, for verified programs (linux/amd64)
 )
 
 // All returns every engine, checked ones first. An engine-matrix test
 // runs each case on each of them.
 func All() []engine.Engine {
-	return []engine.Engine{interp.Engine{Mode: interp.Checked}, interp.Engine{Mode: interp.Fast}}
+	return []engine.Engine{interp.Engine{Mode: interp.Checked}, interp.Engine{Mode: interp.Fast}, amd64.Engine{}}
 }
 
 // Names returns the names of All's engines, in order.

@@ -18,6 +18,7 @@ const (
 	FaultBudget    = 1 + iota // the instruction budget is spent
 	FaultStopped              // the stop flag is set
 	FaultCallDepth            // a call would exceed the frame limit
+	FaultContext              // an access the context's rules refuse
 )
 
 // ExecCtx is what machine code and Go share during a run. The code holds
@@ -43,4 +44,5 @@ type ExecCtx struct {
 	PC         uint64  // ExitFault: the slot; ExitOK: the exit instruction's slot
 	Fault      uint64  // ExitFault: why (Fault*)
 	Worker     uint64  // the CPU slot the run is on, for inline helpers
+	Ctx        uint64  // the run's context (r1 at entry), for context variants
 }

@@ -1,0 +1,763 @@
+package amd64
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/waggle-bpf/waggle/helpers"
+	"github.com/waggle-bpf/waggle/internal/jitrt"
+	"github.com/waggle-bpf/waggle/isa"
+)
+
+// The register map. eBPF's registers live in x86-64 registers for the
+// whole run, as in Linux's JIT (arch/x86/net/bpf_jit_comp.c): the
+// arguments r1-r5 where the System V ABI passes them, the callee-saved
+// r6-r9 in callee-saved registers, r10 in the frame pointer.
+//
+//	eBPF  x86-64   role
+//	r0    rax      return value (and the comparand of cmpxchg)
+//	r1    rdi      argument 1
+//	r2    rsi      argument 2
+//	r3    rdx      argument 3 (clobbered by div: saved around it)
+//	r4    rcx      argument 4 (cl is the shift count: saved around shifts)
+//	r5    r8       argument 5
+//	r6    rbx      callee-saved
+//	r7    r13      callee-saved
+//	r8    r14      callee-saved
+//	r9    r15      callee-saved
+//	r10   rbp      frame pointer, read-only
+//	-     r9 r10 r11  scratch within one instruction's code
+//	-     r12      *jitrt.ExecCtx for the whole run
+//	-     rsp      the machine stack (jitrt.Stack), never a goroutine's
+var regMap = [11]Reg{RAX, RDI, RSI, RDX, RCX, R8, RBX, R13, R14, R15, RBP}
+
+const (
+	ecReg = R12 // *jitrt.ExecCtx
+	tmp   = R11 // scratch
+	tmp2  = R10 // scratch
+	tmp3  = R9  // scratch
+)
+
+// Frame layout. A function's prologue pushes the caller's r10 and r6-r9
+// and points rbp (r10) at the last of them; the 512 bytes of eBPF stack
+// lie below rbp, and below them the frame's may_goto budget:
+//
+//	rbp+40  return address
+//	rbp+32  caller's rbp (r10)
+//	rbp+24  caller's rbx (r6)
+//	rbp+16  caller's r13 (r7)
+//	rbp+8   caller's r14 (r8)
+//	rbp+0   caller's r15 (r9)
+//	rbp-512 ... rbp-1   the eBPF stack (r10-512 to r10-1)
+//	rbp-520 may_goto budget (4 bytes used)
+//	rsp = rbp-528
+const (
+	stackSize   = 512
+	loopsOff    = -stackSize - 8
+	frameBelow  = stackSize + 16 // keeps rsp 16-byte aligned relative to entry
+	maxFrames   = 8              // MAX_CALL_FRAMES
+	callGoSaved = 10             // registers the exit to Go saves
+)
+
+// ExecCtx field offsets, from the type itself.
+var (
+	offGoSP     = int32(unsafe.Offsetof(jitrt.ExecCtx{}.GoSP))
+	offGoBP     = int32(unsafe.Offsetof(jitrt.ExecCtx{}.GoBP))
+	offExit     = int32(unsafe.Offsetof(jitrt.ExecCtx{}.Exit))
+	offR0       = int32(unsafe.Offsetof(jitrt.ExecCtx{}.R0))
+	offResumePC = int32(unsafe.Offsetof(jitrt.ExecCtx{}.ResumePC))
+	offResumeSP = int32(unsafe.Offsetof(jitrt.ExecCtx{}.ResumeSP))
+	offSite     = int32(unsafe.Offsetof(jitrt.ExecCtx{}.Site))
+	offProg     = int32(unsafe.Offsetof(jitrt.ExecCtx{}.Prog))
+	offArgs     = int32(unsafe.Offsetof(jitrt.ExecCtx{}.Args))
+	offRet      = int32(unsafe.Offsetof(jitrt.ExecCtx{}.Ret))
+	offTail     = int32(unsafe.Offsetof(jitrt.ExecCtx{}.Tail))
+	offTarget   = int32(unsafe.Offsetof(jitrt.ExecCtx{}.Target))
+	offFuel     = int32(unsafe.Offsetof(jitrt.ExecCtx{}.Fuel))
+	offStop     = int32(unsafe.Offsetof(jitrt.ExecCtx{}.Stop))
+	offDepth    = int32(unsafe.Offsetof(jitrt.ExecCtx{}.Depth))
+	offPC       = int32(unsafe.Offsetof(jitrt.ExecCtx{}.PC))
+	offFault    = int32(unsafe.Offsetof(jitrt.ExecCtx{}.Fault))
+	offCtx      = int32(unsafe.Offsetof(jitrt.ExecCtx{}.Ctx))
+)
+
+// siteKind says what Go does at an exit from a call site.
+type siteKind uint8
+
+const (
+	siteHelper siteKind = iota // a helper by id
+	siteTail                   // bpf_tail_call: then continue in ExecCtx.Tail if set
+	siteCallX                  // callx: the helper id is in ExecCtx.Ret
+	siteLdAbs                  // LD_ABS: offset imm
+	siteLdInd                  // LD_IND: offset ExecCtx.Ret + imm
+)
+
+// site is a place where the code exits to Go.
+type site struct {
+	kind siteKind
+	pc   int
+	id   int32 // helper id
+	fn   helpers.Func
+	imm  int32 // LD_ABS/LD_IND offset
+	size uint8 // LD_ABS/LD_IND bytes
+}
+
+// compiled is a program's machine code before it is mapped.
+type compiled struct {
+	code  []byte
+	entry int         // the entry stub: calls ExecCtx.Target with r1-r5 from Args
+	funcs map[int]int // function entry slot -> offset of its prologue
+	sites []site
+	// pcs maps code offsets back to slots, sorted: pcs[k] is the first
+	// offset of slot k's code (-1 for a lddw's second slot).
+	pcs []int
+}
+
+// options are what compile needs of engine.Options.
+type options struct {
+	helpers  helpers.Table
+	budgeted bool
+	costs    map[int]uint64
+	funcBase uint64 // the address of the program's first slot (PseudoFunc values)
+	// variants and faults are engine.Options.ContextVariants and
+	// ContextFaults: accesses that run in another form, or fault, when
+	// their base register holds the run's context.
+	variants map[int]isa.Instruction
+	faults   map[int]error
+}
+
+// compiler holds the state of one compile.
+type compiler struct {
+	a      Asm
+	prog   []isa.Instruction
+	opts   options
+	insn   []Label // the code of each slot, after any prologue
+	fn     map[int]Label
+	sites  []site
+	cold   []cold
+	exitGo Label // restore Go's SP and BP and return from jitrt.Jump
+	callGo Label // save state, exit to Go for a call site, resume
+	fault  Label // ExitFault with PC and Fault set
+	entry  Label
+	loops  bool // the program has may_goto
+}
+
+// cold is an out-of-line fault: the code at label stores pc and the
+// reason and exits.
+type cold struct {
+	label  Label
+	pc     int
+	reason uint64
+}
+
+// compile translates a validated program.
+func compile(prog []isa.Instruction, opts options) (*compiled, error) {
+	c := &compiler{prog: prog, opts: opts, fn: map[int]Label{}}
+	c.insn = make([]Label, len(prog))
+	for pc := range prog {
+		c.insn[pc] = c.a.NewLabel()
+	}
+	for e := range opts.costs {
+		c.fn[e] = c.a.NewLabel()
+	}
+	if _, ok := c.fn[0]; !ok {
+		c.fn[0] = c.a.NewLabel()
+	}
+	for _, ins := range prog {
+		if ins.IsMayGoto() {
+			c.loops = true
+		}
+	}
+	c.exitGo, c.callGo, c.fault, c.entry = c.a.NewLabel(), c.a.NewLabel(), c.a.NewLabel(), c.a.NewLabel()
+	c.stubs()
+	pcs := make([]int, len(prog))
+	for pc := 0; pc < len(prog); pc++ {
+		if l, ok := c.fn[pc]; ok {
+			c.a.Bind(l)
+			c.prologue()
+		}
+		c.a.Bind(c.insn[pc])
+		pcs[pc] = c.a.Len()
+		n, err := c.slot(pc)
+		if err != nil {
+			return nil, fmt.Errorf("instruction %d (%s): %w", pc, prog[pc], err)
+		}
+		if n == 2 {
+			pc++
+			pcs[pc] = -1
+			c.a.Bind(c.insn[pc])
+		}
+	}
+	for _, k := range c.cold {
+		c.a.Bind(k.label)
+		c.a.StoreImm(8, ecReg, offPC, int32(k.pc))
+		c.a.MovImm32(tmp, uint32(k.reason))
+		c.a.Jmp(c.fault)
+	}
+	code, err := c.a.Finish()
+	if err != nil {
+		return nil, err
+	}
+	out := &compiled{code: code, funcs: map[int]int{}, sites: c.sites, pcs: pcs}
+	out.entry, _ = c.a.Offset(c.entry)
+	for e, l := range c.fn {
+		out.funcs[e], _ = c.a.Offset(l)
+	}
+	return out, nil
+}
+
+// stubs emits the code every program shares: the entry, the exit to Go
+// and back for call sites, and the fault exit.
+func (c *compiler) stubs() {
+	a := &c.a
+	// entry: call ExecCtx.Target with r1-r5 = Args, then exit with its
+	// r0. jitrt.Jump enters here on a fresh stack, for a run and for each
+	// callback a helper runs.
+	a.Bind(c.entry)
+	for i, r := range regMap[1:6] {
+		a.Load(8, r, ecReg, offArgs+int32(8*i))
+	}
+	a.Load(8, tmp, ecReg, offTarget)
+	a.CallReg(tmp)
+	a.Store(8, ecReg, offR0, RAX)
+	a.StoreImm(8, ecReg, offExit, jitrt.ExitOK)
+	a.Bind(c.exitGo)
+	a.Load(8, RSP, ecReg, offGoSP)
+	a.Load(8, RBP, ecReg, offGoBP)
+	a.Ret()
+
+	// callGo: a call site stored its index in Site and called here. Save
+	// what Go will clobber (r1-r10 of the eBPF frame), hand r1-r5 and
+	// the program's identity (its code's address) to Go, and exit. Go
+	// resumes at resume on the same stack with Ret set.
+	a.Bind(c.callGo)
+	saved := []Reg{RBP, RBX, R13, R14, R15, RDI, RSI, RDX, RCX, R8}
+	for _, r := range saved {
+		a.Push(r)
+	}
+	for i, r := range regMap[1:6] {
+		a.Store(8, ecReg, offArgs+int32(8*i), r)
+	}
+	a.LeaLabel(RAX, c.entry)
+	a.Store(8, ecReg, offProg, RAX)
+	a.Store(8, ecReg, offResumeSP, RSP)
+	resume := a.NewLabel()
+	a.LeaLabel(RAX, resume)
+	a.Store(8, ecReg, offResumePC, RAX)
+	a.StoreImm(8, ecReg, offExit, jitrt.ExitCall)
+	a.Jmp(c.exitGo)
+	a.Bind(resume)
+	for i := len(saved) - 1; i >= 0; i-- {
+		a.Pop(saved[i])
+	}
+	a.Load(8, RAX, ecReg, offRet)
+	a.Ret()
+
+	// fault: PC is stored, the reason is in tmp.
+	a.Bind(c.fault)
+	a.Store(8, ecReg, offFault, tmp)
+	a.LeaLabel(RAX, c.entry)
+	a.Store(8, ecReg, offProg, RAX)
+	a.StoreImm(8, ecReg, offExit, jitrt.ExitFault)
+	a.Jmp(c.exitGo)
+}
+
+// prologue starts a function's frame (see the frame layout above).
+func (c *compiler) prologue() {
+	a := &c.a
+	for _, r := range []Reg{RBP, RBX, R13, R14, R15} {
+		a.Push(r)
+	}
+	a.Mov(W64, RBP, RSP)
+	a.ALUImm(SUB, W64, RSP, frameBelow)
+	if c.loops {
+		a.StoreImm(4, RBP, loopsOff, isa.MaxLoops)
+	}
+}
+
+// epilogue ends a function's frame, restoring the caller's r6-r10, and
+// leaves the return address on top of the stack.
+func (c *compiler) epilogue() {
+	a := &c.a
+	a.Mov(W64, RSP, RBP)
+	for _, r := range []Reg{R15, R14, R13, RBX, RBP} {
+		a.Pop(r)
+	}
+}
+
+// coldFault returns a label whose code ends the run with a fault at pc.
+func (c *compiler) coldFault(pc int, reason uint64) Label {
+	l := c.a.NewLabel()
+	c.cold = append(c.cold, cold{label: l, pc: pc, reason: reason})
+	return l
+}
+
+// spend emits the budget check of slot pc: cost fuel, then the stop
+// flag, as the interpreter spends them (engine.Args.Budget).
+func (c *compiler) spend(pc int, cost uint64) {
+	a := &c.a
+	a.ALUMemImm(SUB, W64, ecReg, offFuel, int32(cost))
+	a.Jcc(CondB, c.coldFault(pc, jitrt.FaultBudget))
+	a.Load(8, tmp, ecReg, offStop)
+	a.CmpMem8Imm(tmp, 0, 0)
+	a.Jcc(CondNE, c.coldFault(pc, jitrt.FaultStopped))
+}
+
+// callSite emits an exit to Go for site s and returns its index.
+func (c *compiler) callSite(s site) int {
+	c.sites = append(c.sites, s)
+	k := len(c.sites) - 1
+	c.a.StoreImm(8, ecReg, offSite, int32(k))
+	c.a.Call(c.callGo)
+	return k
+}
+
+func width(wide bool) Width {
+	if wide {
+		return W64
+	}
+	return W32
+}
+
+// bpfALU maps eBPF ALU operations with an x86 two-operand form.
+var bpfALU = map[isa.ALUOp]ALUOp{isa.ALUAdd: ADD, isa.ALUSub: SUB, isa.ALUOr: OR, isa.ALUAnd: AND, isa.ALUXor: XOR}
+
+var shiftOps = map[isa.ALUOp]ShiftOp{isa.ALULsh: SHL, isa.ALURsh: SHR, isa.ALUArsh: SAR}
+
+// conds maps eBPF conditional jumps to x86 condition codes after cmp
+// (JSET: after test).
+var conds = map[isa.JumpOp]Cond{
+	isa.JumpEq: CondE, isa.JumpNE: CondNE, isa.JumpSet: CondNE,
+	isa.JumpGT: CondA, isa.JumpGE: CondAE, isa.JumpLT: CondB, isa.JumpLE: CondBE,
+	isa.JumpSGT: CondG, isa.JumpSGE: CondGE, isa.JumpSLT: CondL, isa.JumpSLE: CondLE,
+}
+
+// slot emits slot pc and returns the slots it took (2 for lddw): the
+// instruction, behind a test of its base register where it has a
+// context form.
+func (c *compiler) slot(pc int) (int, error) {
+	ins := c.prog[pc]
+	alt, isVariant := c.opts.variants[pc]
+	_, isFault := c.opts.faults[pc]
+	if !isVariant && !isFault {
+		return c.instruction(pc, ins)
+	}
+	base, ok := accessBase(ins)
+	if !ok {
+		return 0, fmt.Errorf("a context variant or fault needs a load, store or atomic operation")
+	}
+	a := &c.a
+	other, done := a.NewLabel(), a.NewLabel()
+	a.Load(8, tmp, ecReg, offCtx)
+	a.ALU(CMP, W64, regMap[base%11], tmp)
+	a.Jcc(CondNE, other)
+	switch {
+	case isFault:
+		a.Jmp(c.coldFault(pc, jitrt.FaultContext))
+	case alt == (isa.Instruction{Op: isa.OpJA}): // a store the context ignores
+	default:
+		if _, err := c.instruction(pc, alt); err != nil {
+			return 0, fmt.Errorf("context variant %s: %w", alt, err)
+		}
+	}
+	a.Jmp(done)
+	a.Bind(other)
+	n, err := c.instruction(pc, ins)
+	a.Bind(done)
+	return n, err
+}
+
+// accessBase returns the base register of a load, store or atomic
+// operation.
+func accessBase(i isa.Instruction) (isa.Register, bool) {
+	switch c, m := i.Op.Class(), i.Op.Mode(); {
+	case c == isa.ClassLDX && (m == isa.ModeMEM || m == isa.ModeMEMSX):
+		return i.Src, true
+	case c == isa.ClassST && m == isa.ModeMEM, c == isa.ClassSTX && (m == isa.ModeMEM || m == isa.ModeATOMIC):
+		return i.Dst, true
+	}
+	return 0, false
+}
+
+// instruction emits ins, the instruction of slot pc, and returns the
+// slots it took (2 for lddw).
+func (c *compiler) instruction(pc int, ins isa.Instruction) (int, error) {
+	a := &c.a
+	dst, src := regMap[ins.Dst%11], regMap[ins.Src%11]
+	switch cl := ins.Op.Class(); cl {
+	case isa.ClassALU, isa.ClassALU64:
+		return 1, c.alu(ins, cl == isa.ClassALU64, dst, src)
+	case isa.ClassLD:
+		switch ins.Op.Mode() {
+		case isa.ModeIMM:
+			switch ins.Src {
+			case 0:
+				a.MovImm64(dst, isa.Imm64(ins, c.prog[pc+1]))
+			case isa.PseudoFunc:
+				t, _ := ins.JumpTarget(pc)
+				a.MovImm64(dst, c.opts.funcBase+uint64(t)*isa.InstructionSize)
+			default:
+				return 0, fmt.Errorf("lddw with pseudo source %d must be resolved by the loader before it runs", ins.Src)
+			}
+			return 2, nil
+		case isa.ModeABS, isa.ModeIND:
+			s := site{kind: siteLdAbs, pc: pc, imm: ins.Imm, size: uint8(ins.Op.Size().Bytes())}
+			if ins.Op.Mode() == isa.ModeIND {
+				s.kind = siteLdInd
+				a.Store(8, ecReg, offRet, src)
+			}
+			c.callSite(s)
+			return 1, nil
+		}
+	case isa.ClassLDX:
+		n := ins.Op.Size().Bytes()
+		if ins.Op.Mode() == isa.ModeMEMSX {
+			a.LoadSX(n, dst, src, int32(ins.Off))
+		} else {
+			a.Load(n, dst, src, int32(ins.Off))
+		}
+		return 1, nil
+	case isa.ClassST:
+		a.StoreImm(ins.Op.Size().Bytes(), dst, int32(ins.Off), ins.Imm)
+		return 1, nil
+	case isa.ClassSTX:
+		n := ins.Op.Size().Bytes()
+		if ins.Op.Mode() == isa.ModeATOMIC {
+			return 1, c.atomic(ins, n, dst, src)
+		}
+		a.Store(n, dst, int32(ins.Off), src)
+		return 1, nil
+	case isa.ClassJMP, isa.ClassJMP32:
+		return 1, c.jump(pc, ins, cl == isa.ClassJMP, dst, src)
+	}
+	return 0, fmt.Errorf("no code for opcode %#02x", uint8(ins.Op))
+}
+
+func (c *compiler) alu(ins isa.Instruction, wide bool, dst, src Reg) error {
+	a := &c.a
+	w := width(wide)
+	x := ins.Op.Source() == isa.SourceX
+	op := ins.Op.ALUOp()
+	imm := ins.Imm
+	switch op {
+	case isa.ALUAdd, isa.ALUSub, isa.ALUOr, isa.ALUAnd, isa.ALUXor:
+		if x {
+			a.ALU(bpfALU[op], w, dst, src)
+		} else {
+			a.ALUImm(bpfALU[op], w, dst, imm)
+		}
+	case isa.ALUMov:
+		switch {
+		case x && ins.Off != 0: // movsx
+			if ins.Off == 32 {
+				a.Movsx(W64, dst, src, 4)
+			} else {
+				a.Movsx(w, dst, src, int(ins.Off)/8)
+			}
+		case x:
+			a.Mov(w, dst, src)
+		case wide:
+			a.MovImm64(dst, uint64(int64(imm)))
+		default:
+			a.MovImm32(dst, uint32(imm))
+		}
+	case isa.ALUMul:
+		if x {
+			a.Imul(w, dst, src)
+		} else {
+			a.ImulImm(w, dst, dst, imm)
+		}
+	case isa.ALUNeg:
+		a.Neg(w, dst)
+	case isa.ALULsh, isa.ALURsh, isa.ALUArsh:
+		sh := shiftOps[op]
+		if !x {
+			mask := int32(31)
+			if wide {
+				mask = 63
+			}
+			if n := uint8(imm & mask); n != 0 {
+				a.ShiftImm(sh, w, dst, n)
+			} else if !wide {
+				a.Mov(W32, dst, dst) // a 32-bit op zero-extends even by 0
+			}
+			return nil
+		}
+		switch {
+		case src == RCX:
+			a.Shift(sh, w, dst)
+		case dst == RCX:
+			a.Mov(W64, tmp, RCX)
+			a.Mov(W64, RCX, src)
+			a.Shift(sh, w, tmp)
+			a.Mov(W64, RCX, tmp)
+		default:
+			a.Mov(W64, tmp, RCX)
+			a.Mov(W64, RCX, src)
+			a.Shift(sh, w, dst)
+			a.Mov(W64, RCX, tmp)
+		}
+	case isa.ALUDiv, isa.ALUMod:
+		c.divmod(op == isa.ALUMod, ins.Off == 1, wide, x, dst, src, imm)
+	case isa.ALUEnd:
+		c.endian(ins, wide, dst)
+	default:
+		return fmt.Errorf("no code for ALU operation %#02x", uint8(op))
+	}
+	return nil
+}
+
+// divmod emits BPF_DIV/BPF_MOD (signed with off 1) with Linux's rules:
+// division by zero gives 0, modulo by zero leaves the dividend (its low
+// half for 32 bits), and INT_MIN / -1 is INT_MIN, INT_MIN % -1 is 0,
+// where the hardware would trap.
+func (c *compiler) divmod(mod, signed, wide, x bool, dst, src Reg, imm int32) {
+	a := &c.a
+	w := width(wide)
+	if !x {
+		switch {
+		case imm == 0 && mod:
+			if !wide {
+				a.Mov(W32, dst, dst)
+			}
+			return
+		case imm == 0:
+			a.MovImm32(dst, 0)
+			return
+		case imm == -1 && signed && mod:
+			a.MovImm32(dst, 0)
+			return
+		case imm == -1 && signed:
+			a.Neg(w, dst)
+			return
+		}
+		if wide {
+			a.MovImm64(tmp, uint64(int64(imm)))
+		} else {
+			a.MovImm32(tmp, uint32(imm))
+		}
+	} else {
+		a.Mov(W64, tmp, src)
+	}
+	var done, zero, minus1 Label
+	if x {
+		done, zero = a.NewLabel(), a.NewLabel()
+		a.Test(w, tmp, tmp)
+		a.Jcc(CondE, zero)
+		if signed {
+			minus1 = a.NewLabel()
+			a.ALUImm(CMP, w, tmp, -1)
+			a.Jcc(CondE, minus1)
+		}
+	}
+	// rdx:rax / tmp, with r0 and r3 kept in scratch registers.
+	a.Mov(W64, tmp3, RAX)
+	a.Mov(W64, tmp2, RDX)
+	a.Mov(W64, RAX, dst)
+	if signed {
+		if wide {
+			a.Cqo()
+		} else {
+			a.Cdq()
+		}
+		a.Idiv(w, tmp)
+	} else {
+		a.ALU(XOR, W32, RDX, RDX)
+		a.Div(w, tmp)
+	}
+	res := RAX
+	if mod {
+		res = RDX
+	}
+	a.Mov(W64, tmp, res)
+	a.Mov(W64, RAX, tmp3)
+	a.Mov(W64, RDX, tmp2)
+	a.Mov(w, dst, tmp)
+	if !x {
+		return
+	}
+	a.Jmp(done)
+	// The divisor is 0.
+	a.Bind(zero)
+	switch {
+	case !mod:
+		a.MovImm32(dst, 0)
+	case !wide:
+		a.Mov(W32, dst, dst)
+	}
+	if signed {
+		a.Jmp(done)
+		// The divisor is -1: the hardware traps on INT_MIN / -1.
+		a.Bind(minus1)
+		if mod {
+			a.MovImm32(dst, 0)
+		} else {
+			a.Neg(w, dst)
+		}
+	}
+	a.Bind(done)
+}
+
+// endian emits the byte-order operations: to little-endian truncates on
+// this host, to big-endian and bswap (ALU64) swap.
+func (c *compiler) endian(ins isa.Instruction, wide bool, dst Reg) {
+	a := &c.a
+	swap := wide || ins.Op.Source() == isa.SourceBE
+	switch ins.Imm {
+	case 16:
+		if swap {
+			a.Ror16(dst, 8)
+		}
+		a.Movzx(dst, dst, 2)
+	case 32:
+		if swap {
+			a.Bswap(W32, dst)
+		} else {
+			a.Mov(W32, dst, dst)
+		}
+	case 64:
+		if swap {
+			a.Bswap(W64, dst)
+		}
+	}
+}
+
+// atomic emits BPF_ATOMIC on [dst+off], n of 4 or 8 bytes.
+func (c *compiler) atomic(ins isa.Instruction, n int, dst, src Reg) error {
+	a := &c.a
+	off := int32(ins.Off)
+	op := isa.AtomicOp(ins.Imm)
+	w := width(n == 8)
+	switch op {
+	case isa.AtomicAdd, isa.AtomicOr, isa.AtomicAnd, isa.AtomicXor:
+		a.LockALU(bpfALU[isa.ALUOp(op)], n, dst, off, src)
+	case isa.AtomicAdd | isa.AtomicFetch:
+		a.LockXadd(n, dst, off, src)
+	case isa.AtomicXchg:
+		a.XchgMem(n, dst, off, src)
+	case isa.AtomicCmpXchg:
+		a.LockCmpxchg(n, dst, off, src)
+		if n == 4 {
+			a.Mov(W32, RAX, RAX) // the old value, zero-extended, also when equal
+		}
+	case isa.AtomicOr | isa.AtomicFetch, isa.AtomicAnd | isa.AtomicFetch, isa.AtomicXor | isa.AtomicFetch:
+		// A cmpxchg loop: rax is the comparand, so r0 is kept in tmp2
+		// (and used as the operand when src is r0).
+		a.Lea(tmp, dst, off)
+		a.Mov(W64, tmp2, RAX)
+		operand := src
+		if src == RAX {
+			operand = tmp2
+		}
+		loop := a.NewLabel()
+		a.Bind(loop)
+		a.Load(n, RAX, tmp, 0)
+		a.Mov(W64, tmp3, RAX)
+		a.ALU(bpfALU[isa.ALUOp(op&^isa.AtomicFetch)], w, tmp3, operand)
+		a.LockCmpxchg(n, tmp, 0, tmp3)
+		a.Jcc(CondNE, loop)
+		if src != RAX {
+			a.Mov(W64, src, RAX)
+			a.Mov(W64, RAX, tmp2)
+		}
+	default:
+		return fmt.Errorf("no code for atomic operation %#x", uint32(op))
+	}
+	return nil
+}
+
+func (c *compiler) jump(pc int, ins isa.Instruction, wide bool, dst, src Reg) error {
+	a := &c.a
+	switch op := ins.Op.JumpOp(); op {
+	case isa.Exit:
+		a.StoreImm(8, ecReg, offPC, int32(pc))
+		c.epilogue()
+		a.Ret()
+		return nil
+	case isa.Call:
+		return c.call(pc, ins, dst)
+	default:
+		t, _ := ins.JumpTarget(pc)
+		if c.opts.budgeted && t <= pc {
+			c.spend(pc, uint64(pc+1-t))
+		}
+		switch op {
+		case isa.JumpA:
+			a.Jmp(c.insn[t])
+		case isa.JumpCond: // may_goto: jump once the frame's budget is spent
+			a.ALUMemImm(CMP, W32, RBP, loopsOff, 0)
+			a.Jcc(CondE, c.insn[t])
+			a.ALUMemImm(SUB, W32, RBP, loopsOff, 1)
+		default:
+			cc, ok := conds[op]
+			if !ok {
+				return fmt.Errorf("no code for jump operation %#02x", uint8(op))
+			}
+			w := width(wide)
+			x := ins.Op.Source() == isa.SourceX
+			switch {
+			case op == isa.JumpSet && x:
+				a.Test(w, dst, src)
+			case op == isa.JumpSet:
+				a.TestImm(w, dst, ins.Imm)
+			case x:
+				a.ALU(CMP, w, dst, src)
+			default:
+				a.ALUImm(CMP, w, dst, ins.Imm)
+			}
+			a.Jcc(cc, c.insn[t])
+		}
+		return nil
+	}
+}
+
+func (c *compiler) call(pc int, ins isa.Instruction, dst Reg) error {
+	a := &c.a
+	switch {
+	case ins.Op.Source() == isa.SourceX: // callx
+		a.Store(8, ecReg, offRet, dst)
+		c.callSite(site{kind: siteCallX, pc: pc})
+		c.tailCheck()
+	case ins.Src == isa.PseudoCall:
+		t, _ := ins.JumpTarget(pc)
+		a.ALUMemImm(CMP, W64, ecReg, offDepth, maxFrames-1)
+		a.Jcc(CondAE, c.coldFault(pc, jitrt.FaultCallDepth))
+		if c.opts.budgeted {
+			c.spend(pc, c.opts.costs[t])
+		}
+		a.ALUMemImm(ADD, W64, ecReg, offDepth, 1)
+		a.Call(c.fn[t])
+		a.ALUMemImm(SUB, W64, ecReg, offDepth, 1)
+	case ins.Src == isa.PseudoKfuncCall:
+		return fmt.Errorf("kfunc calls need a kernel; user space has no kernel functions")
+	default:
+		f, err := c.opts.helpers.Lookup(ins.Imm)
+		if err != nil {
+			return err
+		}
+		s := site{kind: siteHelper, pc: pc, id: ins.Imm, fn: f}
+		if ins.Imm == helpers.IDTailCall {
+			s.kind = siteTail
+		}
+		c.callSite(s)
+		if s.kind == siteTail {
+			c.tailCheck()
+		}
+	}
+	return nil
+}
+
+// tailCheck follows a call site that may take a tail call. Go set Tail
+// to the target's entry if it is taken: leave this frame as if
+// returning, with r1 the context given (rdi, as the exit to Go restored
+// it), and enter the target, whose exit returns to this frame's caller.
+func (c *compiler) tailCheck() {
+	a := &c.a
+	next := a.NewLabel()
+	a.Load(8, tmp, ecReg, offTail)
+	a.Test(W64, tmp, tmp)
+	a.Jcc(CondE, next)
+	c.epilogue()
+	a.JmpReg(tmp)
+	a.Bind(next)
+}

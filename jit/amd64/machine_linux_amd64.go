@@ -1,0 +1,351 @@
+//go:build linux && amd64
+
+package amd64
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/waggle-bpf/waggle/helpers"
+	"github.com/waggle-bpf/waggle/internal/engine"
+	"github.com/waggle-bpf/waggle/internal/jitrt"
+	"github.com/waggle-bpf/waggle/internal/mem"
+)
+
+// stackBytes is a Machine's machine stack. A run uses at most
+// maxFrames frames of 576 bytes, the exits to Go 88 bytes each: 64 KiB
+// leaves ten times that.
+const stackBytes = 64 << 10
+
+// Machine runs compiled programs: an execution context, a machine stack
+// with a guard page, and what helpers see of the run (helpers.Env). One
+// Machine runs one program at a time; give each goroutine its own.
+type Machine struct {
+	ec    jitrt.ExecCtx
+	stack *jitrt.Stack
+	err   error // NewMachine's, returned by every Run
+	state *helpers.State
+	empty helpers.State
+	// packet is Args.Packet, for LD_ABS and LD_IND.
+	packet []byte
+	// entered are the programs this run entered: its own, then the
+	// targets of its tail calls. ExecCtx.Prog names one of them.
+	entered []*Program
+	// final is the program the run's first frame runs now (tail calls
+	// replace it), whose exit ends the run.
+	final *Program
+	// cur is the program whose call site Go serves now, for Env.Call.
+	cur    *Program
+	callPC int
+	nested int // callbacks in progress (Env.Call)
+	budget uint64
+	stop   *atomic.Bool // the run's stop flag, whose address is ExecCtx.Stop
+	never  atomic.Bool
+	// args are the helpers' arguments per frame depth, so that those of
+	// a helper survive the helpers its callbacks call.
+	args    [maxFrames + 1][5]uint64
+	scratch []byte
+	lent    [maxFrames + 1]uint64
+}
+
+// NewMachine returns a Machine with its own machine stack.
+func (Engine) NewMachine() engine.Machine { return NewMachine() }
+
+// NewMachine returns a Machine. If the machine stack cannot be mapped,
+// every Run returns why.
+func NewMachine() *Machine {
+	m := &Machine{scratch: mem.Aligned((maxFrames + 1) * helpers.ScratchSize)}
+	st, err := jitrt.NewStack(stackBytes)
+	if err != nil {
+		m.err = fmt.Errorf("jit: %w", err)
+		return m
+	}
+	m.stack = st
+	runtime.AddCleanup(m, func(s *jitrt.Stack) { s.Free() }, st)
+	return m
+}
+
+// Run runs p, which the JIT compiled, with the inputs a, and returns r0.
+func (m *Machine) Run(ep engine.Program, a *engine.Args) (uint64, error) {
+	if m.err != nil {
+		return 0, m.err
+	}
+	p, ok := ep.(*Program)
+	if !ok {
+		return 0, fmt.Errorf("jit: cannot run a %T, which another engine loaded: %w", ep, engine.ErrNotSupported)
+	}
+	if (a.Budget != 0 || a.Stop != nil) && !p.budgeted {
+		return 0, errors.New("jit: Args.Budget and Args.Stop need a program loaded with Options.Budgeted")
+	}
+	ec := &m.ec
+	ec.Args, ec.Ctx = a.Regs, a.Regs[0]
+	ec.Target = p.funcs[0]
+	ec.Depth, ec.Tail = 0, 0
+	m.budget, ec.Fuel = a.Budget, a.Budget
+	if a.Budget == 0 {
+		ec.Fuel = ^uint64(0)
+	}
+	stop := a.Stop
+	if stop == nil {
+		stop = &m.never
+	}
+	m.stop, ec.Stop = stop, uintptr(unsafe.Pointer(stop))
+	m.state = a.State
+	if m.state == nil {
+		e := &m.empty
+		e.Rand, e.TailCall, e.TailCalls, e.Held = 0, nil, 0, 0
+		e.Records = e.Records[:0]
+		m.state = e
+	}
+	m.packet = a.Packet
+	m.entered = append(m.entered[:0], p)
+	m.final, m.cur, m.nested = p, p, 0
+	m.lent = [maxFrames + 1]uint64{}
+	r0, exited, err := m.loop(p, m.stack.Top())
+	if err == nil && exited {
+		err = m.unreleased()
+	}
+	clear(m.entered)
+	m.final, m.cur, m.state, m.packet, m.stop = nil, nil, nil, nil, nil
+	runtime.KeepAlive(a)
+	runtime.KeepAlive(stop)
+	return r0, err
+}
+
+// loop enters p's code (its entry stub calls ExecCtx.Target) with the
+// stack pointer sp and serves its exits until the call returns: with its
+// r0 and exited set, or with r0 = 0 where a legacy packet load failed,
+// which ends the frame the loop started (the run, or a callback) as in
+// Linux.
+func (m *Machine) loop(p *Program, sp uintptr) (r0 uint64, exited bool, err error) {
+	ec := &m.ec
+	jitrt.Jump(p.code.addr(), sp, ec)
+	for {
+		switch ec.Exit {
+		case jitrt.ExitOK:
+			return ec.R0, true, nil
+		case jitrt.ExitCall:
+			q := m.program(ec.Prog)
+			if q == nil {
+				return 0, false, fmt.Errorf("jit: an exit from code at %#x, which no program of the run owns", ec.Prog)
+			}
+			if ec.Site >= uint64(len(q.sites)) {
+				return 0, false, fmt.Errorf("jit: an exit from call site %d, of %d", ec.Site, len(q.sites))
+			}
+			v, ok, err := m.serve(q, &q.sites[ec.Site])
+			if err != nil || !ok {
+				return 0, false, err
+			}
+			ec.Ret = v
+			jitrt.Jump(ec.ResumePC, ec.ResumeSP, ec)
+		case jitrt.ExitFault:
+			q := m.program(ec.Prog)
+			if q == nil {
+				return 0, false, fmt.Errorf("jit: a fault in code at %#x, which no program of the run owns", ec.Prog)
+			}
+			pc := int(ec.PC)
+			switch ec.Fault {
+			case jitrt.FaultBudget:
+				return 0, false, m.budgetFault(q, pc)
+			case jitrt.FaultStopped:
+				return 0, false, m.fault(q, pc, engine.ErrStopped, "")
+			case jitrt.FaultCallDepth:
+				return 0, false, m.fault(q, pc, engine.ErrCallDepth, "%d frames is the limit", maxFrames)
+			case jitrt.FaultContext:
+				return 0, false, m.fault(q, pc, engine.ErrContext, "%v", q.faults[pc])
+			}
+			return 0, false, fmt.Errorf("jit: fault %d at instruction %d", ec.Fault, pc)
+		default:
+			return 0, false, fmt.Errorf("jit: the code exited with reason %d", ec.Exit)
+		}
+	}
+}
+
+// program returns the program of the run whose code is at addr.
+func (m *Machine) program(addr uint64) *Program {
+	for _, p := range m.entered {
+		if uint64(p.code.addr()) == addr {
+			return p
+		}
+	}
+	return nil
+}
+
+// serve does what call site s of p asks: a helper, a legacy packet load.
+// ok is false where a failed packet load ends the frame with r0 = 0.
+func (m *Machine) serve(p *Program, s *site) (v uint64, ok bool, err error) {
+	ec := &m.ec
+	ec.Tail = 0
+	f, id := s.fn, s.id
+	switch s.kind {
+	case siteLdAbs:
+		v, ok = engine.LoadPacket(m.state, m.packet, s.imm, s.size)
+		return v, ok, nil
+	case siteLdInd:
+		v, ok = engine.LoadPacket(m.state, m.packet, int32(ec.Ret+uint64(int64(s.imm))), s.size)
+		return v, ok, nil
+	case siteCallX:
+		id = int32(ec.Ret)
+		if f, err = p.table.Lookup(id); err != nil {
+			return 0, false, m.fault(p, s.pc, engine.ErrHelper, "callx: %v", err)
+		}
+	}
+	st := m.state
+	if st.Held != 0 && id != helpers.IDSpinUnlock {
+		what := "a helper call"
+		if id == helpers.IDSpinLock {
+			what = "a second bpf_spin_lock"
+		}
+		return 0, false, m.fault(p, s.pc, engine.ErrUnreleased, "%s while the run holds the bpf_spin_lock at %#x: Linux allows only bpf_spin_unlock until it is released (\"function calls are not allowed while holding a lock\")", what, st.Held)
+	}
+	d := ec.Depth
+	args := &m.args[d]
+	*args = ec.Args
+	savedPC, savedCur := m.callPC, m.cur
+	m.callPC, m.cur = s.pc, p
+	v, err = f(m, args)
+	m.callPC, m.cur = savedPC, savedCur
+	m.lent[d] = 0 // scratch is lent for the helper call only
+	if err != nil {
+		var inner *engine.Fault
+		if errors.As(err, &inner) {
+			return 0, false, inner
+		}
+		flt := m.fault(p, s.pc, engine.ErrHelper, "%v", err)
+		flt.Cause = err
+		return 0, false, flt
+	}
+	if st.TailCall != nil {
+		if err := m.tailCall(p, s.pc); err != nil {
+			return 0, false, err
+		}
+	}
+	return v, true, nil
+}
+
+// tailCall makes the code continue in the program bpf_tail_call asked
+// for, in the current frame (ExecCtx.Tail, which the code after a helper
+// call site checks), as the kernel does.
+func (m *Machine) tailCall(p *Program, pc int) error {
+	st := m.state
+	next, ok := st.TailCall.(*Program)
+	st.TailCall = nil
+	if !ok {
+		return m.fault(p, pc, engine.ErrHelper, "bpf_tail_call target is %T, not a program the JIT compiled", next)
+	}
+	if next.budgeted {
+		if err := m.spend(p, pc, next.costs[0]); err != nil {
+			return err
+		}
+	}
+	m.ec.Tail = next.funcs[0]
+	if m.program(uint64(next.code.addr())) == nil {
+		m.entered = append(m.entered, next)
+	}
+	if m.ec.Depth == 0 && m.nested == 0 {
+		m.final = next
+	}
+	return nil
+}
+
+// spend spends cost fuel for a frame Go starts at pc of p (a callback, a
+// tail call), and polls the stop flag, as the code does at calls.
+func (m *Machine) spend(p *Program, pc int, cost uint64) error {
+	ec := &m.ec
+	if ec.Fuel < cost {
+		return m.budgetFault(p, pc)
+	}
+	ec.Fuel -= cost
+	if m.stop.Load() {
+		return m.fault(p, pc, engine.ErrStopped, "")
+	}
+	return nil
+}
+
+func (m *Machine) fault(p *Program, pc int, err error, format string, args ...any) *engine.Fault {
+	f := &engine.Fault{PC: pc, Err: err, Program: p, Detail: fmt.Sprintf(format, args...)}
+	if pc >= 0 && pc < len(p.insns) {
+		f.Insn = p.insns[pc]
+	}
+	return f
+}
+
+func (m *Machine) budgetFault(p *Program, pc int) *engine.Fault {
+	return m.fault(p, pc, engine.ErrBudget, "the run was allowed %d instructions", m.budget)
+}
+
+// unreleased returns the fault of a final exit that leaves a spin lock
+// held or ring buffer records reserved, nil otherwise.
+func (m *Machine) unreleased() error {
+	st, p, pc := m.state, m.final, int(m.ec.PC)
+	switch {
+	case st.Held != 0:
+		return m.fault(p, pc, engine.ErrUnreleased, "the program exits holding the bpf_spin_lock at %#x; Linux's verifier refuses this (\"bpf_spin_unlock is missing\"); the lock was released", st.Held)
+	case len(st.Records) != 0:
+		return m.fault(p, pc, engine.ErrUnreleased, "the program exits with %d ring buffer records reserved and neither submitted nor discarded; Linux's verifier refuses this (\"Unreleased reference\"); they were discarded", len(st.Records))
+	}
+	return nil
+}
+
+// Memory implements helpers.Env. Machine code checks no access, and
+// neither does this: the verifier proved the program's pointers good.
+func (m *Machine) Memory(addr, n uint64, write bool) ([]byte, error) {
+	if n == 0 {
+		return nil, nil
+	}
+	return mem.Bytes(addr, n), nil
+}
+
+// State implements helpers.Env.
+func (m *Machine) State() *helpers.State { return m.state }
+
+// Scratch implements helpers.Env.
+func (m *Machine) Scratch(n uint64) (uint64, []byte, error) {
+	if n > helpers.ScratchSize {
+		return 0, nil, fmt.Errorf("scratch of %d bytes, at most %d", n, helpers.ScratchSize)
+	}
+	d := m.ec.Depth
+	b := m.scratch[d*helpers.ScratchSize:][:n:n]
+	m.lent[d] = n
+	return mem.Addr(m.scratch) + d*helpers.ScratchSize, b, nil
+}
+
+// Call implements helpers.Env: it runs the callback fn of the program
+// whose helper is running (the value of its PseudoFunc lddw) in a new
+// frame on the machine stack below the helper's caller, with r1-r5 =
+// args, and returns its r0.
+func (m *Machine) Call(fn uint64, args [5]uint64) (uint64, error) {
+	p := m.cur
+	if p == nil {
+		return 0, errors.New("jit: Call outside a run")
+	}
+	pc, ok := p.funcPC(fn)
+	if !ok {
+		return 0, fmt.Errorf("callback address %#x is not a function of the running program", fn)
+	}
+	ec := &m.ec
+	d := ec.Depth
+	if d+1 >= maxFrames {
+		return 0, fmt.Errorf("%w: a callback would be frame %d, the limit is %d", engine.ErrCallDepth, d+2, maxFrames)
+	}
+	if p.budgeted {
+		if err := m.spend(p, m.callPC, p.costs[pc]); err != nil {
+			return 0, err
+		}
+	}
+	// What the exit that called the helper left, for its resumption.
+	resumePC, resumeSP, site, prog, saved := ec.ResumePC, ec.ResumeSP, ec.Site, ec.Prog, ec.Args
+	ec.Args, ec.Target, ec.Depth = args, p.funcs[pc], d+1
+	m.nested++
+	v, _, err := m.loop(p, resumeSP&^15)
+	m.nested--
+	ec.ResumePC, ec.ResumeSP, ec.Site, ec.Prog, ec.Args, ec.Depth = resumePC, resumeSP, site, prog, saved, d
+	m.cur = p
+	if err != nil {
+		return 0, err
+	}
+	return v, nil
+}
