@@ -101,10 +101,15 @@ func sectionOf(t fuzzgen.ProgType) string {
 // reset to p.Maps before each run. A program waggle cannot prepare gives
 // every input that error.
 func (r *Interp) Run(p *fuzzgen.PtrProgram) []Outcome {
-	out := make([]Outcome, len(p.Packets))
 	// Unverified: what runs is what the verifier under test accepted, not
 	// what waggle's own verifier would let run.
-	c, err := waggle.NewCollectionFromObject(object(p), &waggle.CollectionOptions{CPUs: 1, Budget: InterpBudget, RandSeed: 1, Unverified: true})
+	return r.RunOn(p, &waggle.CollectionOptions{CPUs: 1, Budget: InterpBudget, RandSeed: 1, Unverified: true})
+}
+
+// RunOn is Run in a collection loaded with opts.
+func (r *Interp) RunOn(p *fuzzgen.PtrProgram, opts *waggle.CollectionOptions) []Outcome {
+	out := make([]Outcome, len(p.Packets))
+	c, err := waggle.NewCollectionFromObject(object(p), opts)
 	if err != nil {
 		for i := range out {
 			out[i].Err = err

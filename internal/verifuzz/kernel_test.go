@@ -47,6 +47,7 @@ func checkReport(tb testing.TB, rep *Report) {
 		{"escapes", rep.Escapes},
 		{"runs that only one engine could make", rep.RunErrors},
 		{"runs on which the kernel and the interpreter differ", rep.Diffs},
+		{"runs on which the interpreter and the JIT differ", rep.JITDiffs},
 	} {
 		if l.l.N > 0 {
 			tb.Errorf("%d %s, first %v", l.l.N, l.what, l.l.Cases[0])

@@ -52,6 +52,11 @@ type Options struct {
 	Known func(p *fuzzgen.PtrProgram, reason string) string
 	// MaxCases bounds the cases kept per list of the report; 0 means 20.
 	MaxCases int
+	// JIT runs every accepted program whose checked runs all ended
+	// without an error on the JIT too (verified by waggle's verifier, as
+	// the runtime loads it), and compares the runs (Report.JITCompared,
+	// JITDiffs).
+	JIT bool
 }
 
 // Case is one program a report singles out.
@@ -140,6 +145,13 @@ type Report struct {
 	// those whose return value, packet or maps differ.
 	Compared int
 	Diffs    CaseList
+	// JITCompared counts the runs compared between the checked
+	// interpreter and the JIT (Options.JIT); JITDiffs are those whose
+	// return value, packet or maps differ, or that only one could make;
+	// JITRefused counts programs waggle would not load on the JIT (its
+	// verifier refused them).
+	JITCompared, JITRefused int
+	JITDiffs                CaseList
 	// Variants counts, per snippet "kind/variant", the programs holding it
 	// and how many of them the kernel accepted.
 	Variants map[string][2]int
@@ -337,6 +349,9 @@ func (w *worker) one(rep *Report, p *fuzzgen.PtrProgram) error {
 		rep.Refused.add(c, w.max)
 		return nil
 	}
+	if w.opts.JIT {
+		w.compareJIT(rep, p, base, outs)
+	}
 	for in, o := range outs {
 		rep.Runs++
 		c := base
@@ -371,6 +386,35 @@ func (w *worker) one(rep *Report, p *fuzzgen.PtrProgram) error {
 	return nil
 }
 
+// compareJIT runs p on the JIT and compares each run with its checked
+// run, outs. It runs nothing if a checked run failed: a fault in machine
+// code would end the process.
+func (w *worker) compareJIT(rep *Report, p *fuzzgen.PtrProgram, base Case, outs []Outcome) {
+	for _, o := range outs {
+		if o.Err != nil {
+			return
+		}
+	}
+	t0 := time.Now()
+	jouts := w.in.RunOn(p, &waggle.CollectionOptions{CPUs: 1, Budget: InterpBudget, RandSeed: 1, Engine: waggle.EngineJIT})
+	rep.Interp += time.Since(t0)
+	var perr *waggle.PrepareError
+	if len(jouts) > 0 && errors.As(jouts[0].Err, &perr) {
+		rep.JITRefused++
+		return
+	}
+	for in, o := range outs {
+		j := jouts[in]
+		rep.JITCompared++
+		if j.Err != nil || p.Nondet == "" && !same(o, j) {
+			c := base
+			c.Input = in
+			c.Detail = "interpreter " + o.String() + "; JIT " + j.String()
+			rep.JITDiffs.add(c, w.max)
+		}
+	}
+}
+
 // merge adds o's counts into r.
 func (r *Report) merge(o *Report, max int) {
 	r.Programs += o.Programs
@@ -380,6 +424,8 @@ func (r *Report) merge(o *Report, max int) {
 	r.Accepted += o.Accepted
 	r.Runs += o.Runs
 	r.Compared += o.Compared
+	r.JITCompared += o.JITCompared
+	r.JITRefused += o.JITRefused
 	for _, m := range []struct{ to, from map[string]int }{
 		{r.KernelErrors, o.KernelErrors}, {r.BugKinds, o.BugKinds}, {r.FalseAlarmKinds, o.FalseAlarmKinds},
 	} {
@@ -395,6 +441,7 @@ func (r *Report) merge(o *Report, max int) {
 		{&r.AcceptsKernelRejects, &o.AcceptsKernelRejects}, {&r.KnownDifferences, &o.KnownDifferences}, {&r.CleanRejected, &o.CleanRejected},
 		{&r.RejectsKernelAccepts, &o.RejectsKernelAccepts}, {&r.Escapes, &o.Escapes},
 		{&r.RunErrors, &o.RunErrors}, {&r.Diffs, &o.Diffs}, {&r.Refused, &o.Refused}, {&r.Slow, &o.Slow},
+		{&r.JITDiffs, &o.JITDiffs},
 	} {
 		l.to.N += l.from.N
 		for _, c := range l.from.Cases {
@@ -498,6 +545,7 @@ func (r *Report) Summary(topErrors int) string {
 		{"escapes (out-of-bounds in the checked interpreter)", r.Escapes},
 		{"interpreter run errors", r.RunErrors},
 		{"kernel and interpreter differ", r.Diffs},
+		{fmt.Sprintf("interpreter and JIT differ (of %d runs compared; %d programs the JIT would not load)", r.JITCompared, r.JITRefused), r.JITDiffs},
 	} {
 		fmt.Fprintf(&b, "%s: %d\n", l.name, l.l.N)
 		for _, c := range l.l.Cases {

@@ -58,7 +58,7 @@ func TestWaggleVerifier(t *testing.T) {
 	}
 	n := envUint(t, "WAGGLE_VFUZZ_N", def)
 	seed := envUint(t, "WAGGLE_VFUZZ_SEED", 0)
-	rep, err := Verdicts(context.Background(), seed, n, Waggle(context.Background(), nil, 10*time.Second), Options{MaxCases: 10, Known: knownImprecise})
+	rep, err := Verdicts(context.Background(), seed, n, Waggle(context.Background(), nil, 10*time.Second), Options{MaxCases: 10, Known: knownImprecise, JIT: true})
 	if rep != nil {
 		t.Logf("\n%s", rep.Summary(20))
 	}
@@ -67,6 +67,9 @@ func TestWaggleVerifier(t *testing.T) {
 	}
 	if rep.Escapes.N > 0 {
 		t.Errorf("%d escapes, first %v", rep.Escapes.N, rep.Escapes.Cases[0])
+	}
+	if rep.JITDiffs.N > 0 {
+		t.Errorf("%d runs differ between the interpreter and the JIT, first %v", rep.JITDiffs.N, rep.JITDiffs.Cases[0])
 	}
 	if slice {
 		if rep.AcceptsKernelRejects.N > 0 {
