@@ -1,0 +1,242 @@
+//go:build linux && amd64
+
+package amd64_test
+
+import (
+	"errors"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/waggle-bpf/waggle/asm"
+	"github.com/waggle-bpf/waggle/helpers"
+	"github.com/waggle-bpf/waggle/internal/engine"
+	"github.com/waggle-bpf/waggle/interp"
+	"github.com/waggle-bpf/waggle/isa"
+	"github.com/waggle-bpf/waggle/jit/amd64"
+)
+
+func parse(tb testing.TB, src string) []isa.Instruction {
+	tb.Helper()
+	p, err := asm.Parse(src)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// both loads prog on the checked interpreter and the JIT.
+func both(tb testing.TB, prog []isa.Instruction, opts engine.Options) (ref, jit engine.Program) {
+	tb.Helper()
+	ro := opts
+	ref, err := interp.Engine{Mode: interp.Checked}.Load(prog, ro)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	jo := opts
+	jo.UnsafeFastUnverified = true
+	jit, err = amd64.Engine{}.Load(prog, jo)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ref, jit
+}
+
+// sameRun runs both programs with a and requires the same r0 and the
+// same error class and slot.
+func sameRun(t *testing.T, ref, jit engine.Program, a func() *engine.Args) (uint64, error) {
+	t.Helper()
+	want, werr := interp.Engine{Mode: interp.Checked}.NewMachine().Run(ref, a())
+	got, gerr := amd64.Engine{}.NewMachine().Run(jit, a())
+	if want != got || (werr == nil) != (gerr == nil) {
+		t.Fatalf("interpreter: %d, %v\njit:         %d, %v", want, werr, got, gerr)
+	}
+	if werr != nil {
+		var wf, gf *engine.Fault
+		if !errors.As(werr, &wf) || !errors.As(gerr, &gf) || wf.PC != gf.PC || !errors.Is(gerr, wf.Err) {
+			t.Fatalf("interpreter: %v\njit:         %v", werr, gerr)
+		}
+	}
+	return got, gerr
+}
+
+// TestLimits: the budget, the frame limit and the stop flag end a run
+// on the JIT at the slot they end it on the interpreter.
+func TestLimits(t *testing.T) {
+	loop := parse(t, `
+		r0 = 0
+	top:
+		r0 += 1
+		if r0 != 0 goto top
+		exit`)
+	recurse := parse(t, `
+		call f
+		exit
+	f:
+		r0 = 1
+		call f
+		exit`)
+	ref, jit := both(t, loop, engine.Options{Budgeted: true})
+	for _, budget := range []uint64{1, 2, 3, 100, 12345} {
+		_, err := sameRun(t, ref, jit, func() *engine.Args { return &engine.Args{Budget: budget} })
+		if !errors.Is(err, engine.ErrBudget) {
+			t.Fatalf("budget %d: %v", budget, err)
+		}
+	}
+	ref, jit = both(t, recurse, engine.Options{})
+	if _, err := sameRun(t, ref, jit, func() *engine.Args { return &engine.Args{} }); !errors.Is(err, engine.ErrCallDepth) {
+		t.Fatalf("recursion: %v", err)
+	}
+	// A run that never ends stops when asked.
+	var stop atomic.Bool
+	time.AfterFunc(20*time.Millisecond, func() { stop.Store(true) })
+	_, err := amd64.Engine{}.NewMachine().Run(jit2(t, loop), &engine.Args{Stop: &stop})
+	if !errors.Is(err, engine.ErrStopped) {
+		t.Fatalf("stop: %v", err)
+	}
+}
+
+func jit2(t *testing.T, prog []isa.Instruction) engine.Program {
+	_, j := both(t, prog, engine.Options{Budgeted: true})
+	return j
+}
+
+// TestHelpers: helpers run in Go with r1-r5 and set r0; r1-r5 and r6-r9
+// survive the call as the interpreter keeps them; callbacks re-enter
+// the code, nested, through Env.Call; a helper's error is a fault at
+// its call.
+func TestHelpers(t *testing.T) {
+	table := helpers.Table{
+		1: func(env helpers.Env, a *[5]uint64) (uint64, error) { return a[0]*1000 + a[1]*100 + a[2]*10 + a[3] + a[4]<<32, nil },
+		// 2 calls the callback in r1 r2 times with the index and sums
+		// its results, like bpf_loop.
+		2: func(env helpers.Env, a *[5]uint64) (uint64, error) {
+			var sum uint64
+			for i := range a[1] {
+				v, err := env.Call(a[0], [5]uint64{i, a[2]})
+				if err != nil {
+					return 0, err
+				}
+				sum += v
+			}
+			return sum, nil
+		},
+		3: func(env helpers.Env, a *[5]uint64) (uint64, error) { return 0, errors.New("no") },
+	}
+	prog := parse(t, `
+		r6 = 6
+		r7 = 7
+		r8 = 8
+		r9 = 9
+		r1 = 1
+		r2 = 2
+		r3 = 3
+		r4 = 4
+		r5 = 5
+		call 1
+		r0 += r1
+		r0 += r2
+		r0 += r3
+		r0 += r4
+		r0 += r5
+		r0 += r6
+		r0 += r7
+		r0 += r8
+		r0 += r9
+		r6 = r0
+		r1 = func(cb)
+		r2 = 10
+		r3 = 3
+		call 2
+		r0 += r6
+		exit
+	cb:
+		r0 = r1
+		r0 *= r2
+		if r1 != 7 goto out
+		r1 = func(cb2)
+		r2 = 2
+		r3 = 1000
+		call 2
+	out:
+		exit
+	cb2:
+		r0 = r2
+		exit`)
+	ref, jit := both(t, prog, engine.Options{Helpers: table})
+	got, _ := sameRun(t, ref, jit, func() *engine.Args { return &engine.Args{} })
+	if want := uint64(1234 + 5<<32 + 45 + 3*45 - 21 + 2000); got != want {
+		t.Errorf("r0 %d, want %d", got, want)
+	}
+	ref, jit = both(t, parse(t, "r0 = 1\ncall 3\nexit"), engine.Options{Helpers: table})
+	if _, err := sameRun(t, ref, jit, func() *engine.Args { return &engine.Args{} }); !errors.Is(err, engine.ErrHelper) {
+		t.Errorf("failing helper: %v", err)
+	}
+}
+
+// TestStress runs programs whose helpers grow the goroutine stack (so
+// it moves while machine code is parked in a helper) on several
+// goroutines while the collector runs: every result must be right.
+func TestStress(t *testing.T) {
+	table := helpers.Table{1: func(env helpers.Env, a *[5]uint64) (uint64, error) {
+		return deep(int(a[0]%64) + 200), nil
+	}}
+	prog := parse(t, `
+		r6 = 0
+		r7 = 0
+	top:
+		r1 = r6
+		call 1
+		r7 += r0
+		r6 += 1
+		if r6 < 100 goto top
+		r0 = r7
+		exit`)
+	_, jit := both(t, prog, engine.Options{Helpers: table})
+	var want uint64
+	for i := range 100 {
+		want += deep(i%64 + 200)
+	}
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+				runtime.GC()
+			}
+		}
+	}()
+	defer close(done)
+	runs := 300
+	if testing.Short() {
+		runs = 30
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			m := amd64.Engine{}.NewMachine()
+			for range runs {
+				got, err := m.Run(jit, &engine.Args{})
+				if err != nil || got != want {
+					t.Errorf("r0 %d, %v, want %d", got, err, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// deep recurses n frames of 1 KiB each, so the goroutine's stack grows.
+func deep(n int) uint64 {
+	var pad [1024]byte
+	pad[n%1024] = byte(n)
+	if n == 0 {
+		return uint64(pad[0])
+	}
+	return deep(n-1) + uint64(pad[n%1024])
+}
