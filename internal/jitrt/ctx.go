@@ -11,6 +11,11 @@ const (
 	ExitCall
 	// ExitFault: the run stopped at slot PC for the reason in Fault.
 	ExitFault
+	// ExitYield: the fuel ran out at slot PC, which needs Site fuel: Go
+	// refills it from the run's budget (or ends the run), polls the stop
+	// flag and resumes at ResumePC on ResumeSP, where the code spends
+	// the fuel again.
+	ExitYield
 )
 
 // Fault reasons, in ExecCtx.Fault.
@@ -38,8 +43,7 @@ type ExecCtx struct {
 	Ret        uint64  // ExitCall: the value r0 gets when the code resumes
 	Tail       uintptr // after a tail call site: the entry to continue in, 0 for none
 	Target     uintptr // the function the entry stub calls
-	Fuel       uint64  // instructions left, for budgeted programs
-	Stop       uintptr // the address of the run's stop flag (a 4-byte value, 0 or 1)
+	Fuel       uint64  // fuel left before the code must yield (ExitYield)
 	Depth      uint64  // frames below the run's first (bpf-to-bpf calls, callbacks)
 	PC         uint64  // ExitFault: the slot; ExitOK: the exit instruction's slot
 	Fault      uint64  // ExitFault: why (Fault*)

@@ -74,7 +74,6 @@ var (
 	offTail     = int32(unsafe.Offsetof(jitrt.ExecCtx{}.Tail))
 	offTarget   = int32(unsafe.Offsetof(jitrt.ExecCtx{}.Target))
 	offFuel     = int32(unsafe.Offsetof(jitrt.ExecCtx{}.Fuel))
-	offStop     = int32(unsafe.Offsetof(jitrt.ExecCtx{}.Stop))
 	offDepth    = int32(unsafe.Offsetof(jitrt.ExecCtx{}.Depth))
 	offPC       = int32(unsafe.Offsetof(jitrt.ExecCtx{}.PC))
 	offFault    = int32(unsafe.Offsetof(jitrt.ExecCtx{}.Fault))
@@ -137,17 +136,20 @@ type compiler struct {
 	cold   []cold
 	exitGo Label // restore Go's SP and BP and return from jitrt.Jump
 	callGo Label // save state, exit to Go for a call site, resume
+	yield  Label // save state, exit to Go for more fuel, resume
 	fault  Label // ExitFault with PC and Fault set
 	entry  Label
 	loops  bool // the program has may_goto
 }
 
-// cold is an out-of-line fault: the code at label stores pc and the
-// reason and exits.
+// cold is out-of-line code at label: a fault at pc with reason, or,
+// with retry set, a yield for cost fuel and then a jump back to retry.
 type cold struct {
 	label  Label
 	pc     int
 	reason uint64
+	cost   uint64
+	retry  Label
 }
 
 // compile translates a validated program.
@@ -168,7 +170,7 @@ func compile(prog []isa.Instruction, opts options) (*compiled, error) {
 			c.loops = true
 		}
 	}
-	c.exitGo, c.callGo, c.fault, c.entry = c.a.NewLabel(), c.a.NewLabel(), c.a.NewLabel(), c.a.NewLabel()
+	c.exitGo, c.callGo, c.fault, c.entry, c.yield = c.a.NewLabel(), c.a.NewLabel(), c.a.NewLabel(), c.a.NewLabel(), c.a.NewLabel()
 	c.stubs()
 	pcs := make([]int, len(prog))
 	for pc := 0; pc < len(prog); pc++ {
@@ -191,6 +193,12 @@ func compile(prog []isa.Instruction, opts options) (*compiled, error) {
 	for _, k := range c.cold {
 		c.a.Bind(k.label)
 		c.a.StoreImm(8, ecReg, offPC, int32(k.pc))
+		if k.retry != 0 {
+			c.a.StoreImm(8, ecReg, offSite, int32(k.cost))
+			c.a.Call(c.yield)
+			c.a.Jmp(k.retry)
+			continue
+		}
 		c.a.MovImm32(tmp, uint32(k.reason))
 		c.a.Jmp(c.fault)
 	}
@@ -253,6 +261,27 @@ func (c *compiler) stubs() {
 	a.Load(8, RAX, ecReg, offRet)
 	a.Ret()
 
+	// yield: the fuel ran out; PC and Site (the fuel needed) are stored.
+	// As callGo, but r0 is live too, and Go changes no register.
+	a.Bind(c.yield)
+	saved = append(saved, RAX)
+	for _, r := range saved {
+		a.Push(r)
+	}
+	a.LeaLabel(RAX, c.entry)
+	a.Store(8, ecReg, offProg, RAX)
+	a.Store(8, ecReg, offResumeSP, RSP)
+	resumeYield := a.NewLabel()
+	a.LeaLabel(RAX, resumeYield)
+	a.Store(8, ecReg, offResumePC, RAX)
+	a.StoreImm(8, ecReg, offExit, jitrt.ExitYield)
+	a.Jmp(c.exitGo)
+	a.Bind(resumeYield)
+	for i := len(saved) - 1; i >= 0; i-- {
+		a.Pop(saved[i])
+	}
+	a.Ret()
+
 	// fault: PC is stored, the reason is in tmp.
 	a.Bind(c.fault)
 	a.Store(8, ecReg, offFault, tmp)
@@ -292,15 +321,19 @@ func (c *compiler) coldFault(pc int, reason uint64) Label {
 	return l
 }
 
-// spend emits the budget check of slot pc: cost fuel, then the stop
-// flag, as the interpreter spends them (engine.Args.Budget).
+// spend emits the budget check of slot pc: cost fuel, as the
+// interpreter spends it (engine.Args.Budget). The fuel in ExecCtx is a
+// slice of the run's budget: when it runs out the code yields, and Go
+// refills it (or ends the run with the budget fault the interpreter
+// gives at this slot) and polls the stop flag, so the hot path is two
+// instructions.
 func (c *compiler) spend(pc int, cost uint64) {
 	a := &c.a
+	check, yield := a.NewLabel(), a.NewLabel()
+	a.Bind(check)
 	a.ALUMemImm(SUB, W64, ecReg, offFuel, int32(cost))
-	a.Jcc(CondB, c.coldFault(pc, jitrt.FaultBudget))
-	a.Load(8, tmp, ecReg, offStop)
-	a.CmpMem8Imm(tmp, 0, 0)
-	a.Jcc(CondNE, c.coldFault(pc, jitrt.FaultStopped))
+	a.Jcc(CondB, yield)
+	c.cold = append(c.cold, cold{label: yield, pc: pc, cost: cost, retry: check})
 }
 
 // callSite emits an exit to Go for site s and returns its index.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"runtime"
 	"sync/atomic"
-	"unsafe"
 
 	"github.com/waggle-bpf/waggle/helpers"
 	"github.com/waggle-bpf/waggle/internal/engine"
@@ -42,8 +41,12 @@ type Machine struct {
 	callPC int
 	nested int // callbacks in progress (Env.Call)
 	budget uint64
-	stop   *atomic.Bool // the run's stop flag, whose address is ExecCtx.Stop
-	never  atomic.Bool
+	// reserve is the run's budget beyond ExecCtx.Fuel; unbounded runs
+	// (no Args.Budget) never spend it.
+	reserve   uint64
+	unbounded bool
+	stop      *atomic.Bool // the run's stop flag, polled when the fuel runs out
+	never     atomic.Bool
 	// args are the helpers' arguments per frame depth, so that those of
 	// a helper survive the helpers its callbacks call.
 	args    [maxFrames + 1][5]uint64
@@ -84,15 +87,16 @@ func (m *Machine) Run(ep engine.Program, a *engine.Args) (uint64, error) {
 	ec.Args, ec.Ctx = a.Regs, a.Regs[0]
 	ec.Target = p.funcs[0]
 	ec.Depth, ec.Tail = 0, 0
-	m.budget, ec.Fuel = a.Budget, a.Budget
-	if a.Budget == 0 {
-		ec.Fuel = ^uint64(0)
+	m.budget, m.unbounded = a.Budget, a.Budget == 0
+	ec.Fuel, m.reserve = fuelSlice, 0
+	if !m.unbounded {
+		ec.Fuel = min(a.Budget, fuelSlice)
+		m.reserve = a.Budget - ec.Fuel
 	}
-	stop := a.Stop
-	if stop == nil {
-		stop = &m.never
+	m.stop = a.Stop
+	if m.stop == nil {
+		m.stop = &m.never
 	}
-	m.stop, ec.Stop = stop, uintptr(unsafe.Pointer(stop))
 	m.state = a.State
 	if m.state == nil {
 		e := &m.empty
@@ -111,7 +115,6 @@ func (m *Machine) Run(ep engine.Program, a *engine.Args) (uint64, error) {
 	clear(m.entered)
 	m.final, m.cur, m.state, m.packet, m.stop = nil, nil, nil, nil, nil
 	runtime.KeepAlive(a)
-	runtime.KeepAlive(stop)
 	return r0, err
 }
 
@@ -140,6 +143,19 @@ func (m *Machine) loop(p *Program, sp uintptr) (r0 uint64, exited bool, err erro
 				return 0, false, err
 			}
 			ec.Ret = v
+			jitrt.Jump(ec.ResumePC, ec.ResumeSP, ec)
+		case jitrt.ExitYield:
+			q := m.program(ec.Prog)
+			if q == nil {
+				return 0, false, fmt.Errorf("jit: a yield from code at %#x, which no program of the run owns", ec.Prog)
+			}
+			// The code took Site from Fuel and found too little: what
+			// was left is Fuel + Site (mod 2^64).
+			ec.Fuel += ec.Site
+			if err := m.spend(q, int(ec.PC), ec.Site); err != nil {
+				return 0, false, err
+			}
+			ec.Fuel += ec.Site // the code spends it again when it resumes
 			jitrt.Jump(ec.ResumePC, ec.ResumeSP, ec)
 		case jitrt.ExitFault:
 			q := m.program(ec.Prog)
@@ -251,14 +267,39 @@ func (m *Machine) tailCall(p *Program, pc int) error {
 	return nil
 }
 
-// spend spends cost fuel for a frame Go starts at pc of p (a callback, a
-// tail call), and polls the stop flag, as the code does at calls.
-func (m *Machine) spend(p *Program, pc int, cost uint64) error {
+// fuelSlice is the most fuel the code gets at once: when it is spent the
+// code yields to Go, which polls the stop flag, so a run notices a stop
+// within about this many instructions.
+const fuelSlice = 1 << 20
+
+// take spends cost fuel from ExecCtx.Fuel and the reserve behind it,
+// refilling Fuel with up to a slice; false if the budget has less left.
+func (m *Machine) take(cost uint64) bool {
 	ec := &m.ec
-	if ec.Fuel < cost {
+	if ec.Fuel >= cost {
+		ec.Fuel -= cost
+		return true
+	}
+	if m.unbounded {
+		ec.Fuel = fuelSlice
+		return true
+	}
+	total := ec.Fuel + m.reserve
+	if total < cost {
+		return false
+	}
+	total -= cost
+	ec.Fuel = min(total, fuelSlice)
+	m.reserve = total - ec.Fuel
+	return true
+}
+
+// spend spends cost fuel for a frame Go starts at pc of p (a callback, a
+// tail call), and polls the stop flag, as the interpreter does at calls.
+func (m *Machine) spend(p *Program, pc int, cost uint64) error {
+	if !m.take(cost) {
 		return m.budgetFault(p, pc)
 	}
-	ec.Fuel -= cost
 	if m.stop.Load() {
 		return m.fault(p, pc, engine.ErrStopped, "")
 	}
