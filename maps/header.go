@@ -92,6 +92,15 @@ const (
 	hdrJIT         = 192 // start of the JIT's reserved words
 	headerSize     = 256
 
+	// Offsets of the header words native code reads (the JIT's inline
+	// lookups), as the diagram above places them.
+	HeaderType        = hdrType
+	HeaderMaxEntries  = hdrMaxEntries
+	HeaderValueStride = hdrValueStride
+	HeaderCPUs        = hdrCPUs
+	HeaderData        = hdrData
+	HeaderElemSize    = hdrElemSize
+
 	// HeaderMagic is the first word of every map header ("wmap" read as
 	// little-endian bytes), so a handle can be recognised.
 	HeaderMagic = 0x70616d77

@@ -7,6 +7,7 @@ import (
 	"github.com/waggle-bpf/waggle/helpers"
 	"github.com/waggle-bpf/waggle/internal/jitrt"
 	"github.com/waggle-bpf/waggle/isa"
+	"github.com/waggle-bpf/waggle/maps"
 )
 
 // The register map. eBPF's registers live in x86-64 registers for the
@@ -78,6 +79,7 @@ var (
 	offPC       = int32(unsafe.Offsetof(jitrt.ExecCtx{}.PC))
 	offFault    = int32(unsafe.Offsetof(jitrt.ExecCtx{}.Fault))
 	offCtx      = int32(unsafe.Offsetof(jitrt.ExecCtx{}.Ctx))
+	offWorker   = int32(unsafe.Offsetof(jitrt.ExecCtx{}.Worker))
 )
 
 // siteKind says what Go does at an exit from a call site.
@@ -118,6 +120,10 @@ type options struct {
 	budgeted bool
 	costs    map[int]uint64
 	funcBase uint64 // the address of the program's first slot (PseudoFunc values)
+	// inline allows native code for helpers whose semantics it has
+	// (array lookups): only for verified programs, whose map arguments
+	// are handles of the program's maps, and whose calls hold no lock.
+	inline bool
 	// variants and faults are engine.Options.ContextVariants and
 	// ContextFaults: accesses that run in another form, or fault, when
 	// their base register holds the run's context.
@@ -772,12 +778,65 @@ func (c *compiler) call(pc int, ins isa.Instruction, dst Reg) error {
 		if ins.Imm == helpers.IDTailCall {
 			s.kind = siteTail
 		}
+		if c.opts.inline && ins.Imm == helpers.IDMapLookupElem && helpers.IsMapLookupElem(f) {
+			c.arrayLookup(s)
+			return nil
+		}
 		c.callSite(s)
 		if s.kind == siteTail {
 			c.tailCheck()
 		}
 	}
 	return nil
+}
+
+// arrayLookup emits bpf_map_lookup_elem with arrays and per-CPU arrays
+// inline, from the map's header (maps/header.go), as Linux's
+// array_map_gen_lookup does: r0 = the value's address, or 0 for an
+// index past the end. Other maps exit to Go (site s).
+func (c *compiler) arrayLookup(s site) {
+	a := &c.a
+	r1, r2 := regMap[1], regMap[2]
+	array, percpu, null, slow, done := a.NewLabel(), a.NewLabel(), a.NewLabel(), a.NewLabel(), a.NewLabel()
+	a.Load(4, tmp, r1, maps.HeaderType)
+	a.ALUImm(CMP, W32, tmp, int32(maps.Array))
+	a.Jcc(CondE, array)
+	a.ALUImm(CMP, W32, tmp, int32(maps.PerCPUArray))
+	a.Jcc(CondE, percpu)
+	a.Jmp(slow)
+
+	// The index, checked; its value's address (CPU 0's for per-CPU).
+	index := func() {
+		a.Load(4, tmp, r2, 0)
+		a.ALULoad(CMP, W32, tmp, r1, maps.HeaderMaxEntries)
+		a.Jcc(CondAE, null)
+		a.Load(4, tmp2, r1, maps.HeaderElemSize)
+		a.Imul(W64, tmp, tmp2)
+		a.ALULoad(ADD, W64, tmp, r1, maps.HeaderData)
+	}
+	a.Bind(array)
+	index()
+	a.Mov(W64, RAX, tmp)
+	a.Jmp(done)
+
+	a.Bind(percpu)
+	index()
+	a.Load(8, tmp2, ecReg, offWorker)
+	a.ALULoad(CMP, W32, tmp2, r1, maps.HeaderCPUs)
+	a.Jcc(CondAE, null)
+	a.Load(4, tmp3, r1, maps.HeaderValueStride)
+	a.Imul(W64, tmp2, tmp3)
+	a.ALU(ADD, W64, tmp, tmp2)
+	a.Mov(W64, RAX, tmp)
+	a.Jmp(done)
+
+	a.Bind(null)
+	a.MovImm32(RAX, 0)
+	a.Jmp(done)
+
+	a.Bind(slow)
+	c.callSite(s)
+	a.Bind(done)
 }
 
 // tailCheck follows a call site that may take a tail call. Go set Tail

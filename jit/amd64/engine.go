@@ -112,6 +112,7 @@ func (e Engine) Load(insns []isa.Instruction, opts engine.Options) (engine.Progr
 		budgeted: opts.Budgeted,
 		costs:    costs,
 		funcBase: mem.SliceAddr(insns),
+		inline:   opts.Verified,
 		variants: opts.ContextVariants,
 		faults:   opts.ContextFaults,
 	})

@@ -98,6 +98,10 @@ func (m *Machine) Run(ep engine.Program, a *engine.Args) (uint64, error) {
 		m.stop = &m.never
 	}
 	m.state = a.State
+	ec.Worker = 0
+	if m.state != nil {
+		ec.Worker = uint64(m.state.CPU)
+	}
 	if m.state == nil {
 		e := &m.empty
 		e.Rand, e.TailCall, e.TailCalls, e.Held = 0, nil, 0, 0

@@ -1,0 +1,98 @@
+package waggle_test
+
+import (
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+
+	"github.com/waggle-bpf/waggle"
+)
+
+// TestArrayLookup_engines reads an array and a per-CPU array with
+// bpf_map_lookup_elem at every index and one past the end, on every CPU
+// slot, on every engine (the JIT inlines these lookups): the same value,
+// or NULL past the end.
+func TestArrayLookup_engines(t *testing.T) {
+	const cpus, entries = 3, 5
+	prog := func(m string) *ebpf.ProgramSpec {
+		// The index is the packet's first byte.
+		return &ebpf.ProgramSpec{
+			Name: "lookup_" + m, Type: ebpf.XDP, License: "GPL",
+			Instructions: asm.Instructions{
+				asm.LoadMem(asm.R2, asm.R1, 0, asm.Word), // data
+				asm.LoadMem(asm.R3, asm.R1, 4, asm.Word), // data_end
+				asm.Mov.Reg(asm.R4, asm.R2),
+				asm.Add.Imm(asm.R4, 1),
+				asm.Mov.Imm(asm.R0, 0),
+				jump(asm.JGT.Reg(asm.R4, asm.R3, ""), 11), // to the exit
+				asm.LoadMem(asm.R5, asm.R2, 0, asm.Byte),
+				asm.StoreMem(asm.RFP, -4, asm.R5, asm.Word),
+				asm.LoadMapPtr(asm.R1, 0).WithReference(m),
+				asm.Mov.Reg(asm.R2, asm.RFP),
+				asm.Add.Imm(asm.R2, -4),
+				asm.FnMapLookupElem.Call(),
+				asm.Mov.Reg(asm.R1, asm.R0),
+				asm.Mov.Imm(asm.R0, 0xdead),
+				jump(asm.JEq.Imm(asm.R1, 0, ""), 1),
+				asm.LoadMem(asm.R0, asm.R1, 0, asm.Word),
+				asm.Return(),
+			},
+		}
+	}
+	spec := &ebpf.CollectionSpec{
+		Maps: map[string]*ebpf.MapSpec{
+			"arr":   {Name: "arr", Type: ebpf.Array, KeySize: 4, ValueSize: 12, MaxEntries: entries},
+			"pcarr": {Name: "pcarr", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 4, MaxEntries: entries},
+		},
+		Programs: map[string]*ebpf.ProgramSpec{"lookup_arr": prog("arr"), "lookup_pcarr": prog("pcarr")},
+	}
+	for _, e := range waggle.Engines() {
+		t.Run(e.String(), func(t *testing.T) {
+			coll, err := waggle.NewCollection(spec, &waggle.CollectionOptions{CPUs: cpus, Engine: e})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer coll.Close()
+			for k := uint32(0); k < entries; k++ {
+				if err := coll.Maps["arr"].Put(k, [3]uint32{100 + k, 1, 2}); err != nil {
+					t.Fatal(err)
+				}
+				v := make([]uint32, cpus)
+				for c := range v {
+					v[c] = 1000*uint32(c) + k
+				}
+				if err := coll.Maps["pcarr"].Put(k, v); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for cpu := uint32(0); cpu < cpus; cpu++ {
+				for k := uint32(0); k <= entries; k++ {
+					opts := &waggle.RunOptions{Data: append([]byte{byte(k)}, make([]byte, 63)...), CPU: cpu, Flags: 1}
+					got, err := coll.Programs["lookup_arr"].Run(opts)
+					want := 100 + k
+					if k == entries {
+						want = 0xdead
+					}
+					if err != nil || got != want {
+						t.Errorf("array, CPU %d, index %d: %#x, %v, want %#x", cpu, k, got, err, want)
+					}
+					got, err = coll.Programs["lookup_pcarr"].Run(opts)
+					want = 1000*cpu + k
+					if k == entries {
+						want = 0xdead
+					}
+					if err != nil || got != want {
+						t.Errorf("per-CPU array, CPU %d, index %d: %#x, %v, want %#x", cpu, k, got, err, want)
+					}
+				}
+			}
+		})
+	}
+}
+
+// jump sets a jump's offset in slots.
+func jump(ins asm.Instruction, off int16) asm.Instruction {
+	ins.Offset = off
+	return ins
+}
