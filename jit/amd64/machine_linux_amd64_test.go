@@ -109,7 +109,9 @@ func jit2(t *testing.T, prog []isa.Instruction) engine.Program {
 // its call.
 func TestHelpers(t *testing.T) {
 	table := helpers.Table{
-		1: func(env helpers.Env, a *[5]uint64) (uint64, error) { return a[0]*1000 + a[1]*100 + a[2]*10 + a[3] + a[4]<<32, nil },
+		1: func(env helpers.Env, a *[5]uint64) (uint64, error) {
+			return a[0]*1000 + a[1]*100 + a[2]*10 + a[3] + a[4]<<32, nil
+		},
 		// 2 calls the callback in r1 r2 times with the index and sums
 		// its results, like bpf_loop.
 		2: func(env helpers.Env, a *[5]uint64) (uint64, error) {
