@@ -42,6 +42,11 @@ type CollectionOptions struct {
 	// the process, or crashes it. For tests of programs known to be safe
 	// only. Verified programs need no such flag.
 	UnsafeFastUnverified bool
+	// BlindConstants keeps the programs' immediates out of the machine
+	// code EngineJIT generates (Linux's net.core.bpf_jit_harden): each is
+	// stored xor a random key and restored at run time, which costs a
+	// few percent. Other engines ignore it.
+	BlindConstants bool
 	// Unverified runs programs without waggle's verifier, in checked mode:
 	// every access is checked at run time instead, and a bad one ends the
 	// run with a fault. By default a program runs only once the verifier
@@ -107,6 +112,7 @@ type Collection struct {
 	hooks  map[string]*progtype.Kind
 	engine engine.Engine // CollectionOptions.Engine
 	unsafe bool
+	blind  bool // CollectionOptions.BlindConstants
 	budget uint64
 	verify bool          // CollectionOptions.Unverified unset
 	seed   uint64        // CollectionOptions.RandSeed
@@ -216,6 +222,7 @@ func newCollection(obj *loader.Object, opts *CollectionOptions) (_ *Collection, 
 		cpus:     opts.CPUs,
 		net:      opts.Net,
 		unsafe:   opts.UnsafeFastUnverified,
+		blind:    opts.BlindConstants,
 		verify:   !opts.Unverified,
 		budget:   opts.Budget,
 		seed:     opts.RandSeed,
@@ -462,7 +469,8 @@ func (c *Collection) prepare(ctx context.Context, p *Program) error {
 	// A verified program is valid (the verifier validated it once, and
 	// the rewrite and the link keep it so) and may run in fast mode.
 	prog, err := c.engine.Load(rewritten, engine.Options{Helpers: table.Funcs, Budgeted: true, Memory: p.memory,
-		Verified: c.verify, UnsafeFastUnverified: c.unsafe && !c.verify, ContextVariants: pp.Variants, ContextFaults: pp.Faults})
+		Verified: c.verify, UnsafeFastUnverified: c.unsafe && !c.verify, ContextVariants: pp.Variants, ContextFaults: pp.Faults,
+		BlindConstants: c.blind})
 	if err != nil {
 		return fail(lines.annotate(err))
 	}

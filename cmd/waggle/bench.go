@@ -21,6 +21,7 @@ func (e *env) benchCmd() *cobra.Command {
 		round       time.Duration
 		jsonOut     bool
 		only        []string
+		blind       bool
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -68,7 +69,7 @@ with the geometric mean over the programs.`,
 				}
 				cases = sel
 			}
-			rs, err := bench.Run(cases, bench.Options{Engines: engines, Kernel: !noKernel, Rounds: rounds, Round: round})
+			rs, err := bench.Run(cases, bench.Options{Engines: engines, Kernel: !noKernel, Rounds: rounds, Round: round, BlindConstants: blind})
 			if err != nil {
 				return err
 			}
@@ -86,6 +87,7 @@ with the geometric mean over the programs.`,
 	f.DurationVar(&round, "round", 20*time.Millisecond, "CPU time one measurement aims at")
 	f.BoolVar(&jsonOut, "json", false, "print the results as JSON")
 	f.StringSliceVar(&only, "program", nil, "measure only these programs of the suite")
+	f.BoolVar(&blind, "blind-constants", false, "load the programs with their constants blinded (the JIT's bpf_jit_harden)")
 	return cmd
 }
 

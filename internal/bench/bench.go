@@ -72,6 +72,9 @@ type Options struct {
 	Rounds int
 	// Round is the CPU time one measurement aims at; 0 means 20 ms.
 	Round time.Duration
+	// BlindConstants loads the programs with
+	// CollectionOptions.BlindConstants.
+	BlindConstants bool
 }
 
 // Result is what one engine did with one case.
@@ -126,7 +129,7 @@ func runCase(c Case, opts Options) []Result {
 	var rs []*runner
 	var res []Result
 	for _, e := range opts.Engines {
-		r, err := loadWaggle(c, e)
+		r, err := loadWaggle(c, e, opts.BlindConstants)
 		if err != nil {
 			res = append(res, Result{Case: c.Name, Engine: e.String(), Err: err})
 			continue
@@ -217,12 +220,12 @@ func calibrate(r *runner, round time.Duration) (uint32, uint32, error) {
 	}
 }
 
-func loadWaggle(c Case, e waggle.Engine) (*runner, error) {
+func loadWaggle(c Case, e waggle.Engine, blind bool) (*runner, error) {
 	spec, err := ebpf.LoadCollectionSpecFromReader(bytes.NewReader(c.Object))
 	if err != nil {
 		return nil, err
 	}
-	coll, err := waggle.NewCollection(spec, &waggle.CollectionOptions{CPUs: 1, Engine: e})
+	coll, err := waggle.NewCollection(spec, &waggle.CollectionOptions{CPUs: 1, Engine: e, BlindConstants: blind})
 	if err != nil {
 		return nil, err
 	}

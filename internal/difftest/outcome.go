@@ -85,6 +85,8 @@ type Interp struct {
 	ctx      []byte
 	pkt      []byte
 	Budget   uint64 // instructions allowed per run (engine.Args.Budget)
+	// BlindConstants loads programs with engine.Options.BlindConstants.
+	BlindConstants bool
 }
 
 // NewInterp returns an Interp.
@@ -106,7 +108,7 @@ func (e *Interp) Run(insns []isa.Instruction, packet []byte, eng engine.Engine) 
 	}()
 	// An unchecked engine runs unverified here: the generator's programs
 	// are ones Linux's verifier accepts, and a fault is caught above.
-	p, err := eng.Load(fuzzgen.ForInterp(insns), engine.Options{Budgeted: true, UnsafeFastUnverified: !eng.Checked()})
+	p, err := eng.Load(fuzzgen.ForInterp(insns), engine.Options{Budgeted: true, UnsafeFastUnverified: !eng.Checked(), BlindConstants: e.BlindConstants})
 	if err != nil {
 		return Outcome{Err: err}
 	}

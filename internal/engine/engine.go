@@ -97,6 +97,12 @@ type Options struct {
 	// program no verifier accepted. It is for tests and the conformance
 	// suite, whose programs are known to be safe.
 	UnsafeFastUnverified bool
+	// BlindConstants has an engine that generates machine code (the JIT)
+	// keep the program's immediates out of it, as Linux's
+	// bpf_jit_harden does: each is stored xor a random key and restored
+	// in a register at run time, so that a program cannot plant chosen
+	// bytes in executable memory (JIT spraying). Interpreters ignore it.
+	BlindConstants bool
 	// StrictStack makes checked runs fault (ErrUninitStack) on a read of
 	// stack bytes the frame has not written in this run, the
 	// unprivileged rule of Linux's verifier. Engines that are not

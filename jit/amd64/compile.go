@@ -2,6 +2,7 @@ package amd64
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"unsafe"
 
 	"github.com/waggle-bpf/waggle/helpers"
@@ -30,7 +31,14 @@ import (
 //	-     r9 r10 r11  scratch within one instruction's code
 //	-     r12      *jitrt.ExecCtx for the whole run
 //	-     rsp      the machine stack (jitrt.Stack), never a goroutine's
-var regMap = [11]Reg{RAX, RDI, RSI, RDX, RCX, R8, RBX, R13, R14, R15, RBP}
+//	-     r9       also "ax" (slot 11): a blinded constant (BlindConstants)
+var regMap = [16]Reg{RAX, RDI, RSI, RDX, RCX, R8, RBX, R13, R14, R15, RBP, R9}
+
+// regAX is the slot of the register blinded constants are restored in,
+// Linux's BPF_REG_AX: r9 of x86-64, which no eBPF register maps to and
+// which an instruction's code only uses as scratch after reading its
+// source.
+const regAX isa.Register = 11
 
 const (
 	ecReg = R12 // *jitrt.ExecCtx
@@ -120,6 +128,8 @@ type options struct {
 	budgeted bool
 	costs    map[int]uint64
 	funcBase uint64 // the address of the program's first slot (PseudoFunc values)
+	// blind keeps immediates out of the code (BlindConstants).
+	blind bool
 	// inline allows native code for helpers whose semantics it has
 	// (array lookups): only for verified programs, whose map arguments
 	// are handles of the program's maps, and whose calls hold no lock.
@@ -388,7 +398,7 @@ func (c *compiler) slot(pc int) (int, error) {
 	a := &c.a
 	other, done := a.NewLabel(), a.NewLabel()
 	a.Load(8, tmp, ecReg, offCtx)
-	a.ALU(CMP, W64, regMap[base%11], tmp)
+	a.ALU(CMP, W64, regMap[base&15], tmp)
 	a.Jcc(CondNE, other)
 	switch {
 	case isFault:
@@ -422,7 +432,10 @@ func accessBase(i isa.Instruction) (isa.Register, bool) {
 // slots it took (2 for lddw).
 func (c *compiler) instruction(pc int, ins isa.Instruction) (int, error) {
 	a := &c.a
-	dst, src := regMap[ins.Dst%11], regMap[ins.Src%11]
+	if c.opts.blind {
+		ins = c.blindConstant(ins)
+	}
+	dst, src := regMap[ins.Dst&15], regMap[ins.Src&15]
 	switch cl := ins.Op.Class(); cl {
 	case isa.ClassALU, isa.ClassALU64:
 		return 1, c.alu(ins, cl == isa.ClassALU64, dst, src)
@@ -431,7 +444,15 @@ func (c *compiler) instruction(pc int, ins isa.Instruction) (int, error) {
 		case isa.ModeIMM:
 			switch ins.Src {
 			case 0:
-				a.MovImm64(dst, isa.Imm64(ins, c.prog[pc+1]))
+				v := isa.Imm64(ins, c.prog[pc+1])
+				if c.opts.blind {
+					key := rand.Uint64()
+					a.MovImm64(dst, v^key)
+					a.MovImm64(regMap[regAX], key)
+					a.ALU(XOR, W64, dst, regMap[regAX])
+				} else {
+					a.MovImm64(dst, v)
+				}
 			case isa.PseudoFunc:
 				t, _ := ins.JumpTarget(pc)
 				a.MovImm64(dst, c.opts.funcBase+uint64(t)*isa.InstructionSize)
@@ -470,6 +491,43 @@ func (c *compiler) instruction(pc int, ins isa.Instruction) (int, error) {
 		return 1, c.jump(pc, ins, cl == isa.ClassJMP, dst, src)
 	}
 	return 0, fmt.Errorf("no code for opcode %#02x", uint8(ins.Op))
+}
+
+// blindConstant returns ins with its immediate moved into regAX,
+// emitting the code that puts it there from the immediate xor a random
+// key and the key (bpf_jit_blind_insn in Linux): ALU operations but
+// shifts, conditional jumps, stores of an immediate. A lddw is loaded
+// blinded in place. Other instructions come back unchanged.
+func (c *compiler) blindConstant(ins isa.Instruction) isa.Instruction {
+	a := &c.a
+	key := int32(rand.Uint32())
+	load := func() {
+		// Both sign-extended: ax = sign-extended imm.
+		a.MovImm64(regMap[regAX], uint64(int64(ins.Imm^key)))
+		a.ALUImm(XOR, W64, regMap[regAX], key)
+	}
+	switch cl := ins.Op.Class(); {
+	case (cl == isa.ClassALU || cl == isa.ClassALU64) && ins.Op.Source() == isa.SourceK:
+		switch ins.Op.ALUOp() {
+		case isa.ALUAdd, isa.ALUSub, isa.ALUMul, isa.ALUDiv, isa.ALUMod, isa.ALUOr, isa.ALUAnd, isa.ALUXor, isa.ALUMov:
+			load()
+			ins.Op |= isa.Opcode(isa.SourceX)
+			ins.Src, ins.Imm = regAX, 0
+		}
+	case (cl == isa.ClassJMP || cl == isa.ClassJMP32) && ins.Op.Source() == isa.SourceK:
+		switch ins.Op.JumpOp() {
+		case isa.JumpA, isa.JumpCond, isa.Call, isa.Exit:
+		default:
+			load()
+			ins.Op |= isa.Opcode(isa.SourceX)
+			ins.Src, ins.Imm = regAX, 0
+		}
+	case cl == isa.ClassST && ins.Op.Mode() == isa.ModeMEM:
+		load()
+		ins.Op = isa.Opcode(isa.ClassSTX) | isa.Opcode(isa.ModeMEM) | isa.Opcode(ins.Op.Size())
+		ins.Src, ins.Imm = regAX, 0
+	}
+	return ins
 }
 
 func (c *compiler) alu(ins isa.Instruction, wide bool, dst, src Reg) error {

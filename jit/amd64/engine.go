@@ -113,6 +113,7 @@ func (e Engine) Load(insns []isa.Instruction, opts engine.Options) (engine.Progr
 		costs:    costs,
 		funcBase: mem.SliceAddr(insns),
 		inline:   opts.Verified,
+		blind:    opts.BlindConstants,
 		variants: opts.ContextVariants,
 		faults:   opts.ContextFaults,
 	})

@@ -3,6 +3,7 @@
 package amd64_test
 
 import (
+	"bytes"
 	"errors"
 	"runtime"
 	"sync"
@@ -241,4 +242,54 @@ func deep(n int) uint64 {
 		return uint64(pad[0])
 	}
 	return deep(n-1) + uint64(pad[n%1024])
+}
+
+// TestBlindConstants: with BlindConstants the program's immediates are
+// nowhere in the machine code, and the program computes the same.
+func TestBlindConstants(t *testing.T) {
+	prog := parse(t, `
+		r0 = 0x12345678
+		r0 += 0x7eadbeef
+		r0 *= 0x3c0ffee3
+		w0 /= 0x4dd1dd1e
+		*(u32 *)(r10 - 4) = 0x5eedf00d
+		r1 = *(u32 *)(r10 - 4)
+		r0 ^= r1
+		if r0 == 0x6afebabe goto out
+		r2 = 0x1122334455667788 ll
+		r0 += r2
+	out:
+		exit`)
+	immediates := [][]byte{{0x78, 0x56, 0x34, 0x12}, {0xef, 0xbe, 0xad, 0x7e}, {0xe3, 0xfe, 0x0f, 0x3c}, {0x1e, 0xdd, 0xd1, 0x4d},
+		{0x0d, 0xf0, 0xed, 0x5e}, {0xbe, 0xba, 0xfe, 0x6a}, {0x88, 0x77, 0x66, 0x55}, {0x44, 0x33, 0x22, 0x11}}
+	want, _ := interp.NewMachine().Run(mustLoadInterp(t, prog), &engine.Args{})
+	for _, blind := range []bool{false, true} {
+		p, err := amd64.Engine{}.Load(prog, engine.Options{UnsafeFastUnverified: true, BlindConstants: blind})
+		if err != nil {
+			t.Fatal(err)
+		}
+		code := p.(*amd64.Program).Code()
+		found := 0
+		for _, imm := range immediates {
+			if bytes.Contains(code, imm) {
+				found++
+			}
+		}
+		if blind && found > 0 || !blind && found != len(immediates) {
+			t.Errorf("blind %v: %d of %d immediates in the code", blind, found, len(immediates))
+		}
+		got, err := amd64.Engine{}.NewMachine().Run(p, &engine.Args{})
+		if err != nil || got != want {
+			t.Errorf("blind %v: r0 %#x, %v, want %#x", blind, got, err, want)
+		}
+	}
+}
+
+func mustLoadInterp(t *testing.T, prog []isa.Instruction) *interp.Program {
+	t.Helper()
+	p, err := interp.Load(prog, interp.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
