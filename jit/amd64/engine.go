@@ -58,6 +58,7 @@ type Program struct {
 	insns    []isa.Instruction
 	code     *code
 	funcs    map[int]uintptr // function entry slot -> address
+	entry    uintptr         // funcs[0], the program's start
 	sites    []site
 	table    helpers.Table // for callx
 	pcs      []int
@@ -128,6 +129,7 @@ func (e Engine) Load(insns []isa.Instruction, opts engine.Options) (engine.Progr
 	for pc, off := range c.funcs {
 		p.funcs[pc] = cm.addr() + uintptr(off)
 	}
+	p.entry = p.funcs[0]
 	cm.release(p)
 	return p, nil
 }

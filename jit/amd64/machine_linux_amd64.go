@@ -85,7 +85,7 @@ func (m *Machine) Run(ep engine.Program, a *engine.Args) (uint64, error) {
 	}
 	ec := &m.ec
 	ec.Args, ec.Ctx = a.Regs, a.Regs[0]
-	ec.Target = p.funcs[0]
+	ec.Target = p.entry
 	ec.Depth, ec.Tail = 0, 0
 	m.budget, m.unbounded = a.Budget, a.Budget == 0
 	ec.Fuel, m.reserve = fuelSlice, 0
@@ -93,31 +93,50 @@ func (m *Machine) Run(ep engine.Program, a *engine.Args) (uint64, error) {
 		ec.Fuel = min(a.Budget, fuelSlice)
 		m.reserve = a.Budget - ec.Fuel
 	}
-	m.stop = a.Stop
-	if m.stop == nil {
-		m.stop = &m.never
+	// Pointer fields are stored only when they change, and kept after the
+	// run: a pointer store costs a write barrier check, and the fields
+	// are few (the interpreter does the same with its regions).
+	stop := a.Stop
+	if stop == nil {
+		stop = &m.never
 	}
-	m.state = a.State
-	ec.Worker = 0
-	if m.state != nil {
-		ec.Worker = uint64(m.state.CPU)
+	if m.stop != stop {
+		m.stop = stop
 	}
-	if m.state == nil {
-		e := &m.empty
-		e.Rand, e.TailCall, e.TailCalls, e.Held = 0, nil, 0, 0
-		e.Records = e.Records[:0]
-		m.state = e
+	st := a.State
+	if st == nil {
+		// Only what helpers change: the rest stays zero.
+		st = &m.empty
+		st.Rand, st.TailCall, st.TailCalls, st.Held = 0, nil, 0, 0
+		st.Records = st.Records[:0]
 	}
-	m.packet = a.Packet
-	m.entered = append(m.entered[:0], p)
-	m.final, m.cur, m.nested = p, p, 0
-	m.lent = [maxFrames + 1]uint64{}
+	if m.state != st {
+		m.state = st
+	}
+	ec.Worker = uint64(st.CPU)
+	if len(a.Packet) != len(m.packet) || len(a.Packet) != 0 && &a.Packet[0] != &m.packet[0] {
+		m.packet = a.Packet
+	}
+	if len(m.entered) != 1 || m.entered[0] != p {
+		clear(m.entered)
+		m.entered = append(m.entered[:0], p)
+	}
+	if m.final != p {
+		m.final = p
+	}
+	if m.cur != p {
+		m.cur = p
+	}
+	m.nested = 0
 	r0, exited, err := m.loop(p, m.stack.Top())
-	if err == nil && exited {
+	if err == nil && exited && (st.Held != 0 || len(st.Records) != 0) {
 		err = m.unreleased()
 	}
-	clear(m.entered)
-	m.final, m.cur, m.state, m.packet, m.stop = nil, nil, nil, nil, nil
+	if len(m.entered) > 1 {
+		// Tail calls entered others: keep only the run's program.
+		clear(m.entered[1:])
+		m.entered = m.entered[:1]
+	}
 	runtime.KeepAlive(a)
 	return r0, err
 }
@@ -261,7 +280,7 @@ func (m *Machine) tailCall(p *Program, pc int) error {
 			return err
 		}
 	}
-	m.ec.Tail = next.funcs[0]
+	m.ec.Tail = next.entry
 	if m.program(uint64(next.code.addr())) == nil {
 		m.entered = append(m.entered, next)
 	}

@@ -293,3 +293,19 @@ func mustLoadInterp(t *testing.T, prog []isa.Instruction) *interp.Program {
 	}
 	return p
 }
+
+// BenchmarkMachineRun is the JIT's fixed cost per run, without the
+// runtime around it: enter, "r0 = 2; exit", leave.
+//
+//	go test ./jit/amd64 -run '^$' -bench MachineRun
+func BenchmarkMachineRun(b *testing.B) {
+	_, p := both(b, parse(b, "r0 = 2\nexit"), engine.Options{Budgeted: true})
+	m := amd64.Engine{}.NewMachine()
+	a := &engine.Args{Budget: 1 << 30}
+	b.ReportAllocs()
+	for b.Loop() {
+		if r0, err := m.Run(p, a); err != nil || r0 != 2 {
+			b.Fatal(r0, err)
+		}
+	}
+}
