@@ -98,7 +98,11 @@ const (
 	HeaderMaxEntries  = hdrMaxEntries
 	HeaderValueStride = hdrValueStride
 	HeaderCPUs        = hdrCPUs
+	HeaderKeySize     = hdrKeySize
 	HeaderData        = hdrData
+	HeaderAux         = hdrAux
+	HeaderMask        = hdrMask
+	HeaderSeed        = hdrSeed
 	HeaderElemSize    = hdrElemSize
 
 	// HeaderMagic is the first word of every map header ("wmap" read as

@@ -156,6 +156,9 @@ type compiler struct {
 	fault  Label // ExitFault with PC and Fault set
 	entry  Label
 	loops  bool // the program has may_goto
+	// hashLookup is the shared routine of inline hash lookups, emitted
+	// once at the end if a call site uses it.
+	hashLookup Label
 }
 
 // cold is out-of-line code at label: a fault at pc with reason, or,
@@ -217,6 +220,9 @@ func compile(prog []isa.Instruction, opts options) (*compiled, error) {
 		}
 		c.a.MovImm32(tmp, uint32(k.reason))
 		c.a.Jmp(c.fault)
+	}
+	if c.hashLookup != 0 {
+		c.emitHashLookup()
 	}
 	code, err := c.a.Finish()
 	if err != nil {
@@ -837,7 +843,7 @@ func (c *compiler) call(pc int, ins isa.Instruction, dst Reg) error {
 			s.kind = siteTail
 		}
 		if c.opts.inline && ins.Imm == helpers.IDMapLookupElem && helpers.IsMapLookupElem(f) {
-			c.arrayLookup(s)
+			c.mapLookup(s)
 			return nil
 		}
 		c.callSite(s)
@@ -848,19 +854,35 @@ func (c *compiler) call(pc int, ins isa.Instruction, dst Reg) error {
 	return nil
 }
 
-// arrayLookup emits bpf_map_lookup_elem with arrays and per-CPU arrays
-// inline, from the map's header (maps/header.go), as Linux's
-// array_map_gen_lookup does: r0 = the value's address, or 0 for an
-// index past the end. Other maps exit to Go (site s).
-func (c *compiler) arrayLookup(s site) {
+// mapLookup emits bpf_map_lookup_elem natively for the maps whose
+// lookup needs nothing but the map's memory (maps/header.go): arrays and
+// per-CPU arrays inline, as Linux's array_map_gen_lookup does (r0 = the
+// value's address, or 0 for an index past the end), hashes and per-CPU
+// hashes through a shared routine (emitHashLookup). Other maps (LRU
+// hashes, which record use; maps of maps; tries) and a hash chain the
+// routine cannot finish exit to Go (site s).
+func (c *compiler) mapLookup(s site) {
 	a := &c.a
 	r1, r2 := regMap[1], regMap[2]
-	array, percpu, null, slow, done := a.NewLabel(), a.NewLabel(), a.NewLabel(), a.NewLabel(), a.NewLabel()
+	array, percpu, hash, null, slow, done := a.NewLabel(), a.NewLabel(), a.NewLabel(), a.NewLabel(), a.NewLabel(), a.NewLabel()
 	a.Load(4, tmp, r1, maps.HeaderType)
 	a.ALUImm(CMP, W32, tmp, int32(maps.Array))
 	a.Jcc(CondE, array)
 	a.ALUImm(CMP, W32, tmp, int32(maps.PerCPUArray))
 	a.Jcc(CondE, percpu)
+	a.ALUImm(CMP, W32, tmp, int32(maps.Hash))
+	a.Jcc(CondE, hash)
+	a.ALUImm(CMP, W32, tmp, int32(maps.PerCPUHash))
+	a.Jcc(CondE, hash)
+	a.Jmp(slow)
+
+	a.Bind(hash)
+	if c.hashLookup == 0 {
+		c.hashLookup = a.NewLabel()
+	}
+	a.Call(c.hashLookup)
+	a.Test(W64, tmp, tmp)
+	a.Jcc(CondE, done)
 	a.Jmp(slow)
 
 	// The index, checked; its value's address (CPU 0's for per-CPU).
@@ -895,6 +917,234 @@ func (c *compiler) arrayLookup(s site) {
 	a.Bind(slow)
 	c.callSite(s)
 	a.Bind(done)
+}
+
+// emitHashLookup emits the routine inline hash lookups call: with r1
+// (rdi) a hash or per-CPU hash's handle and r2 (rsi) the key, it returns
+// rax = the value's address (this worker's copy) or 0, and r11 = 0; or
+// r11 = 1 when the lookup must go to Go (a chain it met being changed,
+// HashRetries times). It follows maps/hash.go's find: jhash of the key
+// with the map's seed (jhash2 is the same function for keys of whole
+// words), the bucket's chain of elements, each compared by hash and
+// key, the chain's end checked against the bucket's nulls. It keeps
+// every eBPF register but r0.
+func (c *compiler) emitHashLookup() {
+	a := &c.a
+	const (
+		handle, key = RDI, RSI
+		ra, rb, rc  = R9, R10, R11 // jhash's a, b, c
+		cur, left   = R8, RCX      // key cursor, bytes left
+		h           = RDX          // the hash
+	)
+	saved := []Reg{RDX, RCX, R8, RBX, R13, R14, R15}
+	a.Bind(c.hashLookup)
+	for _, r := range saved {
+		a.Push(r)
+	}
+	// a = b = c = 0xdeadbeef + length + seed
+	a.Load(4, left, handle, maps.HeaderKeySize)
+	a.Lea(ra, left, 0)
+	a.ALUImm(ADD, W32, ra, int32(-0x21524111)) // 0xdeadbeef
+	a.ALULoad(ADD, W32, ra, handle, maps.HeaderSeed)
+	a.Mov(W32, rb, ra)
+	a.Mov(W32, rc, ra)
+	a.Mov(W64, cur, key)
+	rol := func(dst, src Reg, n uint8, op ALUOp) { // dst op= rol32(src, n)
+		a.Mov(W32, RAX, src)
+		a.ShiftImm(ROL, W32, RAX, n)
+		a.ALU(op, W32, dst, RAX)
+	}
+	mix := func() {
+		a.ALU(SUB, W32, ra, rc)
+		rol(ra, rc, 4, XOR)
+		a.ALU(ADD, W32, rc, rb)
+		a.ALU(SUB, W32, rb, ra)
+		rol(rb, ra, 6, XOR)
+		a.ALU(ADD, W32, ra, rc)
+		a.ALU(SUB, W32, rc, rb)
+		rol(rc, rb, 8, XOR)
+		a.ALU(ADD, W32, rb, ra)
+		a.ALU(SUB, W32, ra, rc)
+		rol(ra, rc, 16, XOR)
+		a.ALU(ADD, W32, rc, rb)
+		a.ALU(SUB, W32, rb, ra)
+		rol(rb, ra, 19, XOR)
+		a.ALU(ADD, W32, ra, rc)
+		a.ALU(SUB, W32, rc, rb)
+		rol(rc, rb, 4, XOR)
+		a.ALU(ADD, W32, rb, ra)
+	}
+	blocks, tail, final, hashed := a.NewLabel(), a.NewLabel(), a.NewLabel(), a.NewLabel()
+	a.Bind(blocks)
+	a.ALUImm(CMP, W64, left, 12)
+	a.Jcc(CondBE, tail)
+	a.ALULoad(ADD, W32, ra, cur, 0)
+	a.ALULoad(ADD, W32, rb, cur, 4)
+	a.ALULoad(ADD, W32, rc, cur, 8)
+	mix()
+	a.ALUImm(ADD, W64, cur, 12)
+	a.ALUImm(SUB, W64, left, 12)
+	a.Jmp(blocks)
+	// The last 1 to 12 bytes, little-endian into a, b, c; none: c is
+	// the hash.
+	a.Bind(tail)
+	a.Test(W64, left, left)
+	a.Jcc(CondE, hashed)
+	for i := range 12 {
+		a.ALUImm(CMP, W64, left, int32(i))
+		a.Jcc(CondBE, final)
+		a.Load(1, RAX, cur, int32(i))
+		if sh := uint8(8 * (i % 4)); sh != 0 {
+			a.ShiftImm(SHL, W32, RAX, sh)
+		}
+		a.ALU(ADD, W32, []Reg{ra, rb, rc}[i/4], RAX)
+	}
+	a.Bind(final)
+	rol2 := func(dst, src Reg, n uint8) { // dst ^= src; dst -= rol32(src, n)
+		a.ALU(XOR, W32, dst, src)
+		rol(dst, src, n, SUB)
+	}
+	rol2(rc, rb, 14)
+	rol2(ra, rc, 11)
+	rol2(rb, ra, 25)
+	rol2(rc, rb, 16)
+	rol2(ra, rc, 4)
+	rol2(rb, ra, 14)
+	rol2(rc, rb, 24)
+	a.Bind(hashed)
+	a.Mov(W32, h, rc)
+
+	// The chain: rbx = the bucket's address, r14 = tries left; ecx = the
+	// element index, r8 = steps, rax = the element; r10 = the bucket's
+	// nulls where the chain ends (scratch while keys are compared).
+	const (
+		bucket, nulls, tries = RBX, R10, R14
+		n, steps, elem       = RCX, R8, RAX
+		kcur, ecur, kleft    = R13, R11, R15
+		tmpv                 = R9
+	)
+	retry, walk, next, end, found, absent, slow, out := a.NewLabel(), a.NewLabel(), a.NewLabel(), a.NewLabel(), a.NewLabel(), a.NewLabel(), a.NewLabel(), a.NewLabel()
+	a.Mov(W32, nulls, h)
+	a.ALULoad(AND, W32, nulls, handle, maps.HeaderMask)
+	a.Load(8, bucket, handle, maps.HeaderData)
+	a.LeaIndex(bucket, bucket, nulls, 8, 0)
+	a.MovImm32(tries, maps.HashRetries)
+	a.Bind(retry)
+	a.Load(4, n, bucket, 0)
+	a.MovImm32(steps, 0)
+	a.Bind(walk)
+	a.TestImm(W32, n, int32(-0x80000000))
+	a.Jcc(CondNE, end)
+	a.ALULoad(CMP, W32, n, handle, maps.HeaderHashTotal)
+	a.Jcc(CondAE, end)
+	a.ALULoad(CMP, W32, steps, handle, maps.HeaderHashTotal)
+	a.Jcc(CondAE, end)
+	a.Load(4, elem, handle, maps.HeaderElemSize)
+	a.Imul(W64, elem, n)
+	a.ALULoad(ADD, W64, elem, handle, maps.HeaderAux)
+	a.ALULoad(CMP, W32, h, elem, 4)
+	a.Jcc(CondNE, next)
+	// Compare the key: 8 bytes at a time and the last 8 (overlapping)
+	// for keys of 8 bytes or more; two overlapping 4- or 2-byte words,
+	// or one byte, for shorter ones. Nothing outside either key is read.
+	a.Mov(W64, kcur, key)
+	a.Lea(ecur, elem, 8)
+	a.Load(4, kleft, handle, maps.HeaderKeySize)
+	words, small, tiny, one, equal := a.NewLabel(), a.NewLabel(), a.NewLabel(), a.NewLabel(), a.NewLabel()
+	both := func(size int) { // the size bytes at kcur and ecur differ: next
+		if size == 8 {
+			a.Load(8, tmpv, kcur, 0)
+			a.ALULoad(CMP, W64, tmpv, ecur, 0)
+		} else {
+			a.Load(size, tmpv, kcur, 0)
+			a.Load(size, nulls, ecur, 0) // nulls is recomputed at the end
+			a.ALU(CMP, W64, tmpv, nulls)
+		}
+		a.Jcc(CondNE, next)
+	}
+	toEnd := func(size int32) { // move both cursors to the last size bytes
+		a.ALU(ADD, W64, kcur, kleft)
+		a.ALUImm(SUB, W64, kcur, size)
+		a.ALU(ADD, W64, ecur, kleft)
+		a.ALUImm(SUB, W64, ecur, size)
+	}
+	a.ALUImm(CMP, W64, kleft, 8)
+	a.Jcc(CondB, small)
+	a.Bind(words)
+	both(8)
+	a.ALUImm(ADD, W64, kcur, 8)
+	a.ALUImm(ADD, W64, ecur, 8)
+	a.ALUImm(SUB, W64, kleft, 8)
+	a.ALUImm(CMP, W64, kleft, 8)
+	a.Jcc(CondAE, words)
+	a.Test(W64, kleft, kleft)
+	a.Jcc(CondE, equal)
+	toEnd(8)
+	both(8)
+	a.Jmp(equal)
+	a.Bind(small)
+	a.ALUImm(CMP, W64, kleft, 4)
+	a.Jcc(CondB, tiny)
+	both(4)
+	toEnd(4)
+	both(4)
+	a.Jmp(equal)
+	a.Bind(tiny)
+	a.ALUImm(CMP, W64, kleft, 2)
+	a.Jcc(CondB, one)
+	both(2)
+	toEnd(2)
+	both(2)
+	a.Jmp(equal)
+	a.Bind(one)
+	both(1)
+	a.Bind(equal)
+	a.Jmp(found)
+	a.Bind(next)
+	a.Load(4, n, elem, 0)
+	a.ALUImm(ADD, W32, steps, 1)
+	a.Jmp(walk)
+	a.Bind(end)
+	a.Mov(W32, nulls, h)
+	a.ALULoad(AND, W32, nulls, handle, maps.HeaderMask)
+	a.ALUImm(OR, W32, nulls, int32(-0x80000000)) // maps.HashNulls
+	a.ALU(CMP, W32, n, nulls)
+	a.Jcc(CondE, absent)
+	a.ALUImm(SUB, W32, tries, 1)
+	a.Jcc(CondNE, retry)
+	a.Jmp(slow)
+
+	a.Bind(found)
+	// elem + 8 + roundUp8(key_size), plus this worker's copy.
+	a.Load(4, tmpv, handle, maps.HeaderKeySize)
+	a.ALUImm(ADD, W64, tmpv, 7)
+	a.ALUImm(AND, W64, tmpv, -8)
+	a.Lea(elem, elem, 8)
+	a.ALU(ADD, W64, elem, tmpv)
+	a.Load(4, tmpv, handle, maps.HeaderType)
+	a.ALUImm(CMP, W32, tmpv, int32(maps.PerCPUHash))
+	a.Jcc(CondNE, out)
+	a.Load(8, tmpv, ecReg, offWorker)
+	a.ALULoad(CMP, W32, tmpv, handle, maps.HeaderCPUs)
+	a.Jcc(CondAE, absent)
+	a.Load(4, kleft, handle, maps.HeaderValueStride)
+	a.Imul(W64, tmpv, kleft)
+	a.ALU(ADD, W64, elem, tmpv)
+	a.Jmp(out)
+
+	a.Bind(absent)
+	a.MovImm32(RAX, 0)
+	a.Bind(out)
+	a.MovImm32(R11, 0)
+	restore := a.NewLabel()
+	a.Bind(restore)
+	for i := len(saved) - 1; i >= 0; i-- {
+		a.Pop(saved[i])
+	}
+	a.Ret()
+	a.Bind(slow)
+	a.MovImm32(R11, 1)
+	a.Jmp(restore)
 }
 
 // tailCheck follows a call site that may take a tail call. Go set Tail
