@@ -57,6 +57,7 @@ import (
 //
 //	+84  total u32: elements in the mapping
 //	+112 tick u64 (atomic): the LRU clock (lru.go)
+//
 // HeaderHashTotal is the offset of the total word of a hash family
 // header, and HashNulls the bit that marks a chain's end (with the
 // bucket's index): what native code needs to walk a chain as find does.
