@@ -57,18 +57,6 @@ import (
 //
 //	+84  total u32: elements in the mapping
 //	+112 tick u64 (atomic): the LRU clock (lru.go)
-//
-// HeaderHashTotal is the offset of the total word of a hash family
-// header, and HashNulls the bit that marks a chain's end (with the
-// bucket's index): what native code needs to walk a chain as find does.
-const (
-	HeaderHashTotal = hdrTotal
-	HashNulls       = nullsBit
-	// HashRetries is how many times a lock-free lookup walks a chain that
-	// ended in another bucket's nulls before it asks the locked walk.
-	HashRetries = findRetries
-)
-
 const (
 	hdrTotal = hdrTypeState + 12
 	hdrTick  = hdrTypeState + 40
@@ -86,6 +74,17 @@ const (
 	// findRetries bounds the restarts of a lock-free lookup before it
 	// walks the chain under the bucket lock.
 	findRetries = 4
+)
+
+// HeaderHashTotal is the offset of the total word of a hash family
+// header, and HashNulls the bit that marks a chain's end (with the
+// bucket's index): what native code needs to walk a chain as find does.
+const (
+	HeaderHashTotal = hdrTotal
+	HashNulls       = nullsBit
+	// HashRetries is how many times a lock-free lookup walks a chain that
+	// ended in another bucket's nulls before it asks the locked walk.
+	HashRetries = findRetries
 )
 
 type hashMap struct {
