@@ -65,7 +65,6 @@ const (
 	loopsOff    = -stackSize - 8
 	frameBelow  = stackSize + 16 // keeps rsp 16-byte aligned relative to entry
 	maxFrames   = 8              // MAX_CALL_FRAMES
-	callGoSaved = 10             // registers the exit to Go saves
 )
 
 // ExecCtx field offsets, from the type itself.
@@ -256,13 +255,17 @@ func (c *compiler) stubs() {
 	a.Load(8, RBP, ecReg, offGoBP)
 	a.Ret()
 
-	// callGo: a call site stored its index in Site and called here. Save
-	// what Go will clobber (r1-r10 of the eBPF frame), hand r1-r5 and
-	// the program's identity (its code's address) to Go, and exit. Go
-	// resumes at resume on the same stack with Ret set.
+	// callGo: a call site stored its index in Site and the address to
+	// resume at in rax, and jumped here. Save what Go will clobber (r1-r10
+	// of the eBPF frame), hand r1-r5 and the program's identity (its
+	// code's address) to Go, and exit. Go resumes at the call site's own
+	// continuation (callSite), on this stack, which restores the
+	// registers. Neither way is a call or a return: the only ones on the
+	// path are Go's call of jitrt.Jump and the exit's return from it,
+	// which match, so the processor predicts both returns.
 	a.Bind(c.callGo)
-	saved := []Reg{RBP, RBX, R13, R14, R15, RDI, RSI, RDX, RCX, R8}
-	for _, r := range saved {
+	a.Store(8, ecReg, offResumePC, RAX)
+	for _, r := range callGoSaved {
 		a.Push(r)
 	}
 	for i, r := range regMap[1:6] {
@@ -271,22 +274,14 @@ func (c *compiler) stubs() {
 	a.LeaLabel(RAX, c.entry)
 	a.Store(8, ecReg, offProg, RAX)
 	a.Store(8, ecReg, offResumeSP, RSP)
-	resume := a.NewLabel()
-	a.LeaLabel(RAX, resume)
-	a.Store(8, ecReg, offResumePC, RAX)
 	a.StoreImm(8, ecReg, offExit, jitrt.ExitCall)
 	a.Jmp(c.exitGo)
-	a.Bind(resume)
-	for i := len(saved) - 1; i >= 0; i-- {
-		a.Pop(saved[i])
-	}
-	a.Load(8, RAX, ecReg, offRet)
-	a.Ret()
 
 	// yield: the fuel ran out; PC and Site (the fuel needed) are stored.
-	// As callGo, but r0 is live too, and Go changes no register.
+	// As callGo, but called (it is rare), and r0 is live too, and Go
+	// changes no register.
 	a.Bind(c.yield)
-	saved = append(saved, RAX)
+	saved := append(callGoSaved[:len(callGoSaved):len(callGoSaved)], RAX)
 	for _, r := range saved {
 		a.Push(r)
 	}
@@ -358,12 +353,26 @@ func (c *compiler) spend(pc int, cost uint64) {
 	c.cold = append(c.cold, cold{label: yield, pc: pc, cost: cost, retry: check})
 }
 
-// callSite emits an exit to Go for site s and returns its index.
+// callGoSaved are the registers an exit to Go saves on the machine
+// stack, in push order.
+var callGoSaved = []Reg{RBP, RBX, R13, R14, R15, RDI, RSI, RDX, RCX, R8}
+
+// callSite emits an exit to Go for site s, and the continuation Go
+// resumes at, which restores the registers and takes r0 from Ret; it
+// returns the site's index.
 func (c *compiler) callSite(s site) int {
+	a := &c.a
 	c.sites = append(c.sites, s)
 	k := len(c.sites) - 1
-	c.a.StoreImm(8, ecReg, offSite, int32(k))
-	c.a.Call(c.callGo)
+	cont := a.NewLabel()
+	a.StoreImm(8, ecReg, offSite, int32(k))
+	a.LeaLabel(RAX, cont)
+	a.Jmp(c.callGo)
+	a.Bind(cont)
+	for i := len(callGoSaved) - 1; i >= 0; i-- {
+		a.Pop(callGoSaved[i])
+	}
+	a.Load(8, RAX, ecReg, offRet)
 	return k
 }
 

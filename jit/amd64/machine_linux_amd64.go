@@ -47,9 +47,6 @@ type Machine struct {
 	unbounded bool
 	stop      *atomic.Bool // the run's stop flag, polled when the fuel runs out
 	never     atomic.Bool
-	// args are the helpers' arguments per frame depth, so that those of
-	// a helper survive the helpers its callbacks call.
-	args    [maxFrames + 1][5]uint64
 	scratch []byte
 	lent    [maxFrames + 1]uint64
 }
@@ -206,7 +203,7 @@ func (m *Machine) loop(p *Program, sp uintptr) (r0 uint64, exited bool, err erro
 // program returns the program of the run whose code is at addr.
 func (m *Machine) program(addr uint64) *Program {
 	for _, p := range m.entered {
-		if uint64(p.code.addr()) == addr {
+		if p.addr == addr {
 			return p
 		}
 	}
@@ -240,14 +237,15 @@ func (m *Machine) serve(p *Program, s *site) (v uint64, ok bool, err error) {
 		}
 		return 0, false, m.fault(p, s.pc, engine.ErrUnreleased, "%s while the run holds the bpf_spin_lock at %#x: Linux allows only bpf_spin_unlock until it is released (\"function calls are not allowed while holding a lock\")", what, st.Held)
 	}
-	d := ec.Depth
-	args := &m.args[d]
-	*args = ec.Args
+	// The helper reads its arguments where the code stored them: Call
+	// puts them back after a callback's exits overwrote them. (Copying
+	// them would cost a store-forwarding stall: the code has just written
+	// them eight bytes at a time.)
 	savedPC, savedCur := m.callPC, m.cur
 	m.callPC, m.cur = s.pc, p
-	v, err = f(m, args)
+	v, err = f(m, &ec.Args)
 	m.callPC, m.cur = savedPC, savedCur
-	m.lent[d] = 0 // scratch is lent for the helper call only
+	m.lent[ec.Depth] = 0 // scratch is lent for the helper call only
 	if err != nil {
 		var inner *engine.Fault
 		if errors.As(err, &inner) {
@@ -281,7 +279,7 @@ func (m *Machine) tailCall(p *Program, pc int) error {
 		}
 	}
 	m.ec.Tail = next.entry
-	if m.program(uint64(next.code.addr())) == nil {
+	if m.program(next.addr) == nil {
 		m.entered = append(m.entered, next)
 	}
 	if m.ec.Depth == 0 && m.nested == 0 {

@@ -309,3 +309,36 @@ func BenchmarkMachineRun(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkHelperExit is the cost of a helper that exits to Go (a
+// trivial one), per call: 100 calls per run.
+//
+//	go test ./jit/amd64 -run '^$' -bench HelperExit
+func BenchmarkHelperExit(b *testing.B) {
+	table := helpers.Table{7: func(env helpers.Env, a *[5]uint64) (uint64, error) { return a[0] + 1, nil }}
+	prog := parse(b, `
+		r6 = 0
+	top:
+		r1 = r6
+		call 7
+		r6 = r0
+		if r6 < 100 goto top
+		r0 = r6
+		exit`)
+	for _, e := range []engine.Engine{interp.Engine{Mode: interp.Fast}, amd64.Engine{}} {
+		b.Run(e.Name(), func(b *testing.B) {
+			p, err := e.Load(prog, engine.Options{Helpers: table, UnsafeFastUnverified: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			m := e.NewMachine()
+			a := &engine.Args{}
+			for b.Loop() {
+				if r0, err := m.Run(p, a); err != nil || r0 != 100 {
+					b.Fatal(r0, err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/100, "ns/call")
+		})
+	}
+}
