@@ -1,6 +1,7 @@
 package waggle_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -95,4 +96,56 @@ func TestArrayLookup_engines(t *testing.T) {
 func jump(ins asm.Instruction, off int16) asm.Instruction {
 	ins.Offset = off
 	return ins
+}
+
+// TestNativeHelpers_engines: bpf_get_prandom_u32 (which the JIT computes
+// inline) gives the same numbers on every engine from the same seed, and
+// bpf_get_smp_processor_id the CPU slot.
+func TestNativeHelpers_engines(t *testing.T) {
+	spec := &ebpf.CollectionSpec{Programs: map[string]*ebpf.ProgramSpec{
+		"rand": {Name: "rand", Type: ebpf.XDP, License: "GPL", Instructions: asm.Instructions{
+			asm.FnGetPrandomU32.Call(),
+			asm.Mov.Reg(asm.R6, asm.R0),
+			asm.FnGetPrandomU32.Call(),
+			asm.LSh.Imm(asm.R6, 7),
+			asm.Xor.Reg(asm.R6, asm.R0),
+			asm.FnGetPrandomU32.Call(),
+			asm.Add.Reg(asm.R0, asm.R6),
+			asm.Return(),
+		}},
+		"cpu": {Name: "cpu", Type: ebpf.XDP, License: "GPL", Instructions: asm.Instructions{
+			asm.FnGetSmpProcessorId.Call(),
+			asm.Return(),
+		}},
+	}}
+	var want []uint32
+	for _, e := range waggle.Engines() {
+		coll, err := waggle.NewCollection(spec, &waggle.CollectionOptions{CPUs: 3, Engine: e, RandSeed: 42})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []uint32
+		for range 5 {
+			r, err := coll.Programs["rand"].Run(&waggle.RunOptions{Data: make([]byte, 64)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, r)
+		}
+		if want == nil {
+			want = got
+		} else if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: prandom gave %v, %s gave %v", e, got, waggle.Engines()[0], want)
+		}
+		for cpu := range uint32(3) {
+			r, err := coll.Programs["cpu"].Run(&waggle.RunOptions{Data: make([]byte, 64), CPU: cpu, Flags: 1})
+			if err != nil || r != cpu {
+				t.Errorf("%s: CPU slot %d: smp id %d, %v", e, cpu, r, err)
+			}
+		}
+		coll.Close()
+	}
+	if len(want) == 5 && want[0] == want[1] {
+		t.Errorf("prandom repeats: %v", want)
+	}
 }

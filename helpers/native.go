@@ -2,12 +2,21 @@ package helpers
 
 import "reflect"
 
-// IsMapLookupElem reports whether f is this package's
-// bpf_map_lookup_elem, whose semantics an engine may implement natively
-// for the maps whose header it can read (an array lookup is a bounds
-// check and an address computation: maps/header.go). An engine does so
-// only when the table has this implementation, so that a table that
-// replaces the helper keeps its own.
-func IsMapLookupElem(f Func) bool {
-	return f != nil && reflect.ValueOf(f).Pointer() == reflect.ValueOf(Func(mapLookupElem)).Pointer()
+// natives are the helpers whose semantics an engine may implement
+// natively, by id: their Go implementation here defines them, and the
+// native form must agree with it.
+var natives = map[int32]Func{
+	IDMapLookupElem:     mapLookupElem,     // arrays: a bounds check and an address (maps/header.go)
+	IDGetPrandomU32:     getPrandomU32,     // State.Rand, a splitmix64 step
+	IDGetSMPProcessorID: getSMPProcessorID, // State.CPU
+}
+
+// IsStandard reports whether f is this package's implementation of helper
+// id, for the helpers an engine may implement natively (bpf_map_lookup_elem,
+// bpf_get_prandom_u32, bpf_get_smp_processor_id). An engine does so only
+// when the table has this implementation, so that a table that replaces
+// the helper keeps its own.
+func IsStandard(id int32, f Func) bool {
+	g, ok := natives[id]
+	return ok && f != nil && reflect.ValueOf(f).Pointer() == reflect.ValueOf(g).Pointer()
 }

@@ -49,4 +49,8 @@ type ExecCtx struct {
 	Fault      uint64  // ExitFault: why (Fault*)
 	Worker     uint64  // the CPU slot the run is on, for inline helpers
 	Ctx        uint64  // the run's context (r1 at entry), for context variants
+	// Rand is the address of the run's helpers.State.Rand, which inline
+	// bpf_get_prandom_u32 advances. The Machine keeps the State alive;
+	// it is a plain word, so the code's stores need no write barrier.
+	Rand uintptr
 }

@@ -87,6 +87,7 @@ var (
 	offFault    = int32(unsafe.Offsetof(jitrt.ExecCtx{}.Fault))
 	offCtx      = int32(unsafe.Offsetof(jitrt.ExecCtx{}.Ctx))
 	offWorker   = int32(unsafe.Offsetof(jitrt.ExecCtx{}.Worker))
+	offRand     = int32(unsafe.Offsetof(jitrt.ExecCtx{}.Rand))
 )
 
 // siteKind says what Go does at an exit from a call site.
@@ -851,9 +852,18 @@ func (c *compiler) call(pc int, ins isa.Instruction, dst Reg) error {
 		if ins.Imm == helpers.IDTailCall {
 			s.kind = siteTail
 		}
-		if c.opts.inline && ins.Imm == helpers.IDMapLookupElem && helpers.IsMapLookupElem(f) {
-			c.mapLookup(s)
-			return nil
+		if c.opts.inline && helpers.IsStandard(ins.Imm, f) {
+			switch ins.Imm {
+			case helpers.IDMapLookupElem:
+				c.mapLookup(s)
+				return nil
+			case helpers.IDGetSMPProcessorID:
+				a.Load(8, RAX, ecReg, offWorker)
+				return nil
+			case helpers.IDGetPrandomU32:
+				c.prandom(s)
+				return nil
+			}
 		}
 		c.callSite(s)
 		if s.kind == siteTail {
@@ -923,6 +933,39 @@ func (c *compiler) mapLookup(s site) {
 	a.MovImm32(RAX, 0)
 	a.Jmp(done)
 
+	a.Bind(slow)
+	c.callSite(s)
+	a.Bind(done)
+}
+
+// prandom emits bpf_get_prandom_u32 inline: a splitmix64 step of the
+// run's helpers.State.Rand, which the Machine points ExecCtx.Rand at, as
+// the helper computes it. A state of 0 (not seeded yet) goes to Go
+// (site s), which seeds it from the clock.
+func (c *compiler) prandom(s site) {
+	a := &c.a
+	slow, done := a.NewLabel(), a.NewLabel()
+	a.Load(8, tmp, ecReg, offRand)
+	a.Load(8, RAX, tmp, 0)
+	a.Test(W64, RAX, RAX)
+	a.Jcc(CondE, slow)
+	a.MovImm64(tmp2, 0x9e3779b97f4a7c15)
+	a.ALU(ADD, W64, RAX, tmp2)
+	a.Store(8, tmp, 0, RAX)
+	for _, k := range []struct {
+		shift uint8
+		mul   uint64
+	}{{30, 0xbf58476d1ce4e5b9}, {27, 0x94d049bb133111eb}} {
+		a.Mov(W64, tmp2, RAX)
+		a.ShiftImm(SHR, W64, tmp2, k.shift)
+		a.ALU(XOR, W64, RAX, tmp2)
+		a.MovImm64(tmp2, k.mul)
+		a.Imul(W64, RAX, tmp2)
+	}
+	a.Mov(W64, tmp2, RAX)
+	a.ShiftImm(SHR, W64, tmp2, 31)
+	a.ALU(XOR, W32, RAX, tmp2) // and the upper half cleared
+	a.Jmp(done)
 	a.Bind(slow)
 	c.callSite(s)
 	a.Bind(done)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/waggle-bpf/waggle/helpers"
 	"github.com/waggle-bpf/waggle/internal/engine"
@@ -111,6 +112,7 @@ func (m *Machine) Run(ep engine.Program, a *engine.Args) (uint64, error) {
 		m.state = st
 	}
 	ec.Worker = uint64(st.CPU)
+	ec.Rand = uintptr(unsafe.Pointer(&st.Rand))
 	if len(a.Packet) != len(m.packet) || len(a.Packet) != 0 && &a.Packet[0] != &m.packet[0] {
 		m.packet = a.Packet
 	}
