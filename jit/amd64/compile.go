@@ -61,10 +61,10 @@ const (
 //	rbp-520 may_goto budget (4 bytes used)
 //	rsp = rbp-528
 const (
-	stackSize   = 512
-	loopsOff    = -stackSize - 8
-	frameBelow  = stackSize + 16 // keeps rsp 16-byte aligned relative to entry
-	maxFrames   = 8              // MAX_CALL_FRAMES
+	stackSize  = 512
+	loopsOff   = -stackSize - 8
+	frameBelow = stackSize + 16 // keeps rsp 16-byte aligned relative to entry
+	maxFrames  = 8              // MAX_CALL_FRAMES
 )
 
 // ExecCtx field offsets, from the type itself.

@@ -48,8 +48,8 @@ type Machine struct {
 	unbounded bool
 	stop      *atomic.Bool // the run's stop flag, polled when the fuel runs out
 	never     atomic.Bool
-	scratch []byte
-	lent    [maxFrames + 1]uint64
+	scratch   []byte
+	lent      [maxFrames + 1]uint64
 }
 
 // NewMachine returns a Machine with its own machine stack.
