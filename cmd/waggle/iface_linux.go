@@ -8,7 +8,6 @@ import (
 	"net"
 	"time"
 
-	"github.com/google/gopacket"
 	"golang.org/x/sys/unix"
 
 	"github.com/waggle-bpf/waggle"
@@ -47,30 +46,32 @@ func (e *env) runIface(prog *waggle.Program, f *objectFlags) error {
 		deadline = time.Now().Add(f.duration)
 	}
 	buf := make([]byte, 65536)
-	next := func() ([]byte, gopacket.CaptureInfo, error) {
+	next := func() ([]byte, time.Time, error) {
 		for {
 			if !deadline.IsZero() && time.Now().After(deadline) {
-				return nil, gopacket.CaptureInfo{}, errStop
+				return nil, time.Time{}, errStop
 			}
 			n, from, err := unix.Recvfrom(fd, buf, 0)
 			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
 				continue
 			}
 			if err != nil {
-				return nil, gopacket.CaptureInfo{}, fmt.Errorf("read %s: %w", f.iface, err)
+				return nil, time.Time{}, fmt.Errorf("read %s: %w", f.iface, err)
 			}
 			if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
 				continue // ingress only, as XDP sees
 			}
-			return buf[:n], gopacket.CaptureInfo{Timestamp: time.Now(), CaptureLength: n, Length: n, InterfaceIndex: ifc.Index}, nil
+			return buf[:n], time.Now(), nil
 		}
 	}
 	write, closeOut, err := e.captureWriter(f)
 	if err != nil {
 		return err
 	}
-	defer closeOut()
 	sum, err := e.runPackets(prog, f, next, write)
+	if cerr := closeOut(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return err
 	}

@@ -13,9 +13,6 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
 
 	"github.com/waggle-bpf/waggle"
 	"github.com/waggle-bpf/waggle/internal/capture"
@@ -328,22 +325,24 @@ func (e *env) runPcap(prog *waggle.Program, f *objectFlags) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", f.pcapIn, err)
 	}
-	next := func() ([]byte, gopacket.CaptureInfo, error) {
+	next := func() ([]byte, time.Time, error) {
 		p, err := src.Next()
 		if err != nil {
-			return nil, gopacket.CaptureInfo{}, err
+			return nil, time.Time{}, err
 		}
 		if p.LinkType != capture.LinkTypeEthernet {
-			return nil, gopacket.CaptureInfo{}, fmt.Errorf("packet %d: link type %s; programs here expect Ethernet frames", src.Packets(), layers.LinkType(p.LinkType))
+			return nil, time.Time{}, fmt.Errorf("packet %d: link type %s; programs here expect Ethernet frames", src.Packets(), capture.LinkTypeName(p.LinkType))
 		}
-		return p.Data, gopacket.CaptureInfo{Timestamp: p.Timestamp, CaptureLength: len(p.Data), Length: p.Length, InterfaceIndex: p.Interface}, nil
+		return p.Data, p.Timestamp, nil
 	}
 	write, closeOut, err := e.captureWriter(f)
 	if err != nil {
 		return err
 	}
-	defer closeOut()
 	sum, err := e.runPackets(prog, f, next, write)
+	if cerr := closeOut(); sum != nil && cerr != nil {
+		return cerr
+	}
 	if sum == nil {
 		return err
 	}
@@ -360,7 +359,7 @@ func (e *env) runPcap(prog *waggle.Program, f *objectFlags) error {
 // runPackets runs prog on each packet next returns until io.EOF (or
 // --packets or --duration), and hands forwarded packets to emit. When next
 // fails, the summary of the packets so far comes back with the error.
-func (e *env) runPackets(prog *waggle.Program, f *objectFlags, next func() ([]byte, gopacket.CaptureInfo, error), emit func(gopacket.CaptureInfo, []byte) error) (*packetSummary, error) {
+func (e *env) runPackets(prog *waggle.Program, f *objectFlags, next func() ([]byte, time.Time, error), emit func(time.Time, []byte) error) (*packetSummary, error) {
 	sum := &packetSummary{Program: prog.Name(), Type: prog.Type().String(), Verdicts: map[string]int{}}
 	buf := make([]byte, 65536+4096)
 	var deadline time.Time
@@ -377,7 +376,7 @@ func (e *env) runPackets(prog *waggle.Program, f *objectFlags, next func() ([]by
 			sum.Stopped = fmt.Sprintf("--timeout %v reached after %d packets", f.timeout, sum.Packets)
 			break
 		}
-		pkt, ci, err := next()
+		pkt, ts, err := next()
 		if errors.Is(err, io.EOF) || errors.Is(err, errStop) {
 			break
 		}
@@ -400,7 +399,7 @@ func (e *env) runPackets(prog *waggle.Program, f *objectFlags, next func() ([]by
 		}
 		sum.Verdicts[prog.VerdictName(ret)]++
 		if prog.Forwards(ret) {
-			if err := emit(ci, prog.Truncate(ret, opts.DataOut)); err != nil {
+			if err := emit(ts, prog.Truncate(ret, opts.DataOut)); err != nil {
 				return nil, err
 			}
 			sum.Written++
@@ -476,22 +475,35 @@ func programTypeNames() []string {
 }
 
 // captureWriter returns a function writing packets to --out (a no-op
-// without it) and one closing the file.
-func (e *env) captureWriter(f *objectFlags) (func(gopacket.CaptureInfo, []byte) error, func(), error) {
+// without it) and one flushing and closing the file.
+func (e *env) captureWriter(f *objectFlags) (func(time.Time, []byte) error, func() error, error) {
 	if f.pcapOut == "" {
-		return func(gopacket.CaptureInfo, []byte) error { return nil }, func() {}, nil
+		return func(time.Time, []byte) error { return nil }, func() error { return nil }, nil
 	}
 	of, err := os.Create(f.pcapOut)
 	if err != nil {
 		return nil, nil, err
 	}
-	w := pcapgo.NewWriter(of)
-	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+	w, err := capture.NewWriter(of, capture.LinkTypeEthernet, capture.Nanoseconds)
+	if err != nil {
 		of.Close()
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("--out %s: %w", f.pcapOut, err)
 	}
-	return func(ci gopacket.CaptureInfo, pkt []byte) error {
-		ci.CaptureLength, ci.Length = len(pkt), len(pkt)
-		return w.WritePacket(ci, pkt)
-	}, func() { of.Close() }, nil
+	write := func(ts time.Time, pkt []byte) error {
+		if err := w.WritePacket(ts, len(pkt), pkt); err != nil {
+			return fmt.Errorf("--out %s: %w", f.pcapOut, err)
+		}
+		return nil
+	}
+	closeOut := func() error {
+		err := w.Flush()
+		if cerr := of.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("--out %s: %w", f.pcapOut, err)
+		}
+		return nil
+	}
+	return write, closeOut, nil
 }
