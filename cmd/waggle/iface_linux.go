@@ -46,12 +46,21 @@ func (e *env) runIface(prog *waggle.Program, f *objectFlags) error {
 		deadline = time.Now().Add(f.duration)
 	}
 	buf := make([]byte, 65536)
-	next := func() ([]byte, time.Time, error) {
+	// With wait false, a frame not yet there is errWouldBlock: the reader
+	// hands out the frames it has rather than wait with them.
+	next := func(wait bool) ([]byte, time.Time, error) {
+		flags := 0
+		if !wait {
+			flags = unix.MSG_DONTWAIT
+		}
 		for {
 			if !deadline.IsZero() && time.Now().After(deadline) {
 				return nil, time.Time{}, errStop
 			}
-			n, from, err := unix.Recvfrom(fd, buf, 0)
+			n, from, err := unix.Recvfrom(fd, buf, flags)
+			if errors.Is(err, unix.EAGAIN) && !wait {
+				return nil, time.Time{}, errWouldBlock
+			}
 			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
 				continue
 			}

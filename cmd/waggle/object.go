@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"sort"
@@ -25,15 +24,20 @@ import (
 // types: run one program of the object on packets, as BPF_PROG_TEST_RUN
 // or a hook would.
 type objectFlags struct {
-	program, progType  string
-	pcapIn, pcapOut    string
-	iface              string
-	packets            int
-	dataIn, dataOut    string
-	ctxIn, ctxOut      string
-	repeat             uint32
-	cpus               int
-	mode               string
+	program, progType string
+	pcapIn, pcapOut   string
+	iface             string
+	packets           int
+	dataIn, dataOut   string
+	ctxIn, ctxOut     string
+	repeat            uint32
+	cpus              int
+	mode              string
+	// --workers, and whether it was given; nworkers is the count
+	// runObject settles on (packetWorkers).
+	workers            int
+	workersSet         bool
+	nworkers           int
 	unverified         bool
 	asJSON, printTrace bool
 	duration           time.Duration
@@ -68,7 +72,7 @@ func (f *objectFlags) context() context.Context {
 // given reports whether a flag that only object runs have was set.
 func (f *objectFlags) given() bool {
 	return f.program != "" || f.pcapIn != "" || f.iface != "" || f.dataIn != "" || f.progType != "" ||
-		len(f.mapInit) > 0 || f.dumpMaps || f.events
+		len(f.mapInit) > 0 || f.dumpMaps || f.events || f.workersSet
 }
 
 // loaderOptions are the options of reading the object: --type is the type
@@ -131,7 +135,7 @@ func (e *env) runObject(path string, obj *loader.Object, f *objectFlags) error {
 		return err
 	}
 	if f.printTrace {
-		opts.Trace = e.stderr
+		opts.Trace = &lockedWriter{w: e.stderr} // workers run at once
 	}
 	if f.progType != "" {
 		// The object was loaded with the type as its default
@@ -181,6 +185,13 @@ func (e *env) runObject(path string, obj *loader.Object, f *objectFlags) error {
 			return err
 		}
 		defer f.ev.close()
+	}
+	if f.pcapIn != "" || f.iface != "" {
+		if f.nworkers, err = packetWorkers(f, coll.CPUs()); err != nil {
+			return err
+		}
+	} else if f.workersSet {
+		return errors.New("--workers applies to runs over packets, --pcap or --iface")
 	}
 	switch {
 	case f.pcapIn != "" && f.iface != "":
@@ -325,7 +336,7 @@ func (e *env) runPcap(prog *waggle.Program, f *objectFlags) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", f.pcapIn, err)
 	}
-	next := func() ([]byte, time.Time, error) {
+	next := func(bool) ([]byte, time.Time, error) {
 		p, err := src.Next()
 		if err != nil {
 			return nil, time.Time{}, err
@@ -355,64 +366,6 @@ func (e *env) runPcap(prog *waggle.Program, f *objectFlags) error {
 	}
 	return err
 }
-
-// runPackets runs prog on each packet next returns until io.EOF (or
-// --packets or --duration), and hands forwarded packets to emit. When next
-// fails, the summary of the packets so far comes back with the error.
-func (e *env) runPackets(prog *waggle.Program, f *objectFlags, next func() ([]byte, time.Time, error), emit func(time.Time, []byte) error) (*packetSummary, error) {
-	sum := &packetSummary{Program: prog.Name(), Type: prog.Type().String(), Verdicts: map[string]int{}}
-	buf := make([]byte, 65536+4096)
-	var deadline time.Time
-	if f.duration > 0 {
-		deadline = time.Now().Add(f.duration)
-	}
-	start := time.Now()
-	var inputErr error
-	for f.packets == 0 || sum.Packets < f.packets {
-		if !deadline.IsZero() && time.Now().After(deadline) {
-			break
-		}
-		if err := f.context().Err(); err != nil {
-			sum.Stopped = fmt.Sprintf("--timeout %v reached after %d packets", f.timeout, sum.Packets)
-			break
-		}
-		pkt, ts, err := next()
-		if errors.Is(err, io.EOF) || errors.Is(err, errStop) {
-			break
-		}
-		if err != nil {
-			inputErr = err
-			break
-		}
-		sum.Packets++
-		opts := &waggle.RunOptions{Data: pkt, DataOut: buf}
-		ret, err := prog.RunContext(f.context(), opts)
-		if f.ev != nil {
-			f.ev.drain(sum.Packets)
-		}
-		if err != nil {
-			sum.Errors++
-			if sum.FirstError == "" {
-				sum.FirstError = fmt.Sprintf("packet %d: %v", sum.Packets, explainLimit(err, f.context(), f.timeout))
-			}
-			continue
-		}
-		sum.Verdicts[prog.VerdictName(ret)]++
-		if prog.Forwards(ret) {
-			if err := emit(ts, prog.Truncate(ret, opts.DataOut)); err != nil {
-				return nil, err
-			}
-			sum.Written++
-		}
-	}
-	sum.Seconds = time.Since(start).Seconds()
-	if sum.Seconds > 0 {
-		sum.PacketsPerSec = float64(sum.Packets) / sum.Seconds
-	}
-	return sum, inputErr
-}
-
-var errStop = errors.New("stop")
 
 func (e *env) printSummary(sum *packetSummary, f *objectFlags) error {
 	if f.dump != nil {
@@ -472,38 +425,4 @@ func programTypeNames() []string {
 	}
 	sort.Strings(names)
 	return names
-}
-
-// captureWriter returns a function writing packets to --out (a no-op
-// without it) and one flushing and closing the file.
-func (e *env) captureWriter(f *objectFlags) (func(time.Time, []byte) error, func() error, error) {
-	if f.pcapOut == "" {
-		return func(time.Time, []byte) error { return nil }, func() error { return nil }, nil
-	}
-	of, err := os.Create(f.pcapOut)
-	if err != nil {
-		return nil, nil, err
-	}
-	w, err := capture.NewWriter(of, capture.LinkTypeEthernet, capture.Nanoseconds)
-	if err != nil {
-		of.Close()
-		return nil, nil, fmt.Errorf("--out %s: %w", f.pcapOut, err)
-	}
-	write := func(ts time.Time, pkt []byte) error {
-		if err := w.WritePacket(ts, len(pkt), pkt); err != nil {
-			return fmt.Errorf("--out %s: %w", f.pcapOut, err)
-		}
-		return nil
-	}
-	closeOut := func() error {
-		err := w.Flush()
-		if cerr := of.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("--out %s: %w", f.pcapOut, err)
-		}
-		return nil
-	}
-	return write, closeOut, nil
 }
