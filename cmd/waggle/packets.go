@@ -24,14 +24,20 @@ import (
 //
 // The reader copies each packet into a batch and hands batch k to worker
 // k mod N, so which packets run on which CPU slot depends only on the
-// capture and N, as per-CPU map values then do. The collector takes the
+// capture and N, and so do per-CPU map values. The collector takes the
 // batches back in the reader's order, so --out keeps the input's order and
 // the first error is the first in packet order. A channel operation that
 // wakes a goroutine costs more than a run of a small program is meant to;
 // per batch it costs little (RATIONALE.md, cmd/waggle).
+//
+// Starting more workers costs milliseconds of CPU time (threads, and the
+// caches of the scheduler's other Ps, filled with fresh pages), as much as
+// running a thousand packets: the first serialBatches batches run on the
+// first worker alone, and a capture that holds no more runs as with one.
 const (
-	batchPackets = 64
-	batchBytes   = 256 << 10
+	batchPackets  = 64
+	batchBytes    = 256 << 10
+	serialBatches = 16
 	// runBuf is the packet buffer of a run: the largest packet an
 	// AF_PACKET socket reads, plus room to grow. (Program types take at
 	// most a page of linear data, as in Linux.)
@@ -160,39 +166,73 @@ func packetWorkers(f *objectFlags, cpus int) (int, error) {
 }
 
 // runPackets runs prog on each packet next returns until io.EOF or
-// errStop (or --packets, --duration or --timeout), over workers, and hands
-// the forwarded packets to emit in the input's order. When next fails,
-// the summary of the packets before comes back with the error.
+// errStop (or --packets, --duration or --timeout), over f.nworkers
+// workers, and hands the forwarded packets to emit in the input's order.
+// When next fails, the summary of the packets before comes back with the
+// error.
 func (e *env) runPackets(prog *waggle.Program, f *objectFlags, next nextFunc, emit func(time.Time, []byte) error) (*packetSummary, error) {
-	n := max(f.nworkers, 1)
-	ctx := f.context()
 	start := time.Now()
+	r := &packetReader{f: f, next: next}
+	if f.duration > 0 {
+		r.deadline = start.Add(f.duration)
+	}
+	c := &packetCollector{prog: prog, keepOut: f.pcapOut != "", emit: emit,
+		sum: &packetSummary{Program: prog.Name(), Type: prog.Type().String()}}
+	// The first worker runs in this goroutine, alone for the first
+	// serialBatches batches (all of them with one worker): no hand-offs.
+	w, b := newPacketWorker(prog, f, 0, c.keepOut), &batch{}
+	stop := false
+	var err error
+	for !stop && err == nil && (f.nworkers <= 1 || r.seq < serialBatches) {
+		stop = r.fill(b)
+		if len(b.slots) > 0 {
+			w.run(b)
+			err = c.collect(b)
+		}
+	}
+	if !stop && err == nil {
+		err = runParallel(r, c, f.nworkers, func(cpu int) *packetWorker { return newPacketWorker(prog, f, cpu, c.keepOut) })
+	}
+	if err != nil {
+		return nil, err
+	}
+	sum := c.sum
+	sum.Verdicts = c.verdicts.names(prog)
+	if c.skipped || r.stopped {
+		sum.Stopped = fmt.Sprintf("--timeout %v reached after %d packets", f.timeout, sum.Packets)
+	}
+	sum.Seconds = time.Since(start).Seconds()
+	if sum.Seconds > 0 {
+		sum.PacketsPerSec = float64(sum.Packets) / sum.Seconds
+	}
+	return sum, r.err
+}
+
+// runParallel runs the batches r fills from now on, on n workers, one
+// goroutine each, batch k on worker k mod n, and collects them in order in
+// this goroutine. When the collector fails (emit), the reader stops and
+// the workers finish what they hold.
+func runParallel(r *packetReader, c *packetCollector, n int, newWorker func(cpu int) *packetWorker) error {
+	next := r.seq // the first batch to collect
 	nbatches := 4 * n
 	free := make(chan *batch, nbatches)
 	for range nbatches {
 		free <- &batch{}
 	}
 	done := make(chan *batch, nbatches)
-	quit := make(chan struct{}) // closed when the collector gives up (emit failed)
-
-	// The reader: its results are read after done is closed.
-	var inputErr error
-	var readerStopped bool // by --timeout
+	quit := make(chan struct{}) // closed when the collector gives up
 	work := make([]chan *batch, n)
 	for i := range work {
 		work[i] = make(chan *batch, 2)
 	}
+
+	// The reader. r's results are read after done is closed.
 	go func() {
 		defer func() {
 			for _, w := range work {
 				close(w)
 			}
 		}()
-		var deadline time.Time
-		if f.duration > 0 {
-			deadline = time.Now().Add(f.duration)
-		}
-		seq, read := 0, 0
 		for stop := false; !stop; {
 			var b *batch
 			select {
@@ -200,42 +240,16 @@ func (e *env) runPackets(prog *waggle.Program, f *objectFlags, next nextFunc, em
 			case <-quit:
 				return
 			}
-			b.reset(seq, read)
-			for len(b.slots) < batchPackets && len(b.data) < batchBytes {
-				if f.packets > 0 && read == f.packets || !deadline.IsZero() && time.Now().After(deadline) {
-					stop = true
-					break
-				}
-				if ctx.Err() != nil {
-					stop, readerStopped = true, true
-					break
-				}
-				pkt, ts, err := next(len(b.slots) == 0)
-				if errors.Is(err, errWouldBlock) {
-					break
-				}
-				if errors.Is(err, io.EOF) || errors.Is(err, errStop) {
-					stop = true
-					break
-				}
-				if err != nil {
-					stop, inputErr = true, err
-					break
-				}
-				b.data = append(b.data, pkt...)
-				b.slots = append(b.slots, slot{end: len(b.data), ts: ts})
-				read++
-			}
+			stop = r.fill(b)
 			if len(b.slots) == 0 {
 				free <- b
 				continue
 			}
 			select {
-			case work[seq%n] <- b:
+			case work[b.seq%n] <- b:
 			case <-quit:
 				return
 			}
-			seq++
 		}
 	}()
 
@@ -244,7 +258,11 @@ func (e *env) runPackets(prog *waggle.Program, f *objectFlags, next nextFunc, em
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			e.packetWorker(prog, f, uint32(i), f.pcapOut != "", work[i], done)
+			w := newWorker(i)
+			for b := range work[i] {
+				w.run(b)
+				done <- b
+			}
 		}()
 	}
 	go func() {
@@ -252,110 +270,170 @@ func (e *env) runPackets(prog *waggle.Program, f *objectFlags, next nextFunc, em
 		close(done)
 	}()
 
-	// The collector, in the reader's order.
-	sum := &packetSummary{Program: prog.Name(), Type: prog.Type().String()}
-	var verdicts verdictCounts
-	var emitErr error
-	skipped := false
+	// The collector, in the reader's order: batch k waits in pending
+	// until those before it are collected. At most nbatches are out, all
+	// from k on, so k mod nbatches is free.
 	pending := make([]*batch, nbatches)
-	want := 0
+	var err error
 	for b := range done {
-		if emitErr != nil {
+		if err != nil {
 			continue // draining, until the workers are done
 		}
 		pending[b.seq%nbatches] = b
-		for b := pending[want%nbatches]; b != nil && b.seq == want; b = pending[want%nbatches] {
-			pending[want%nbatches] = nil
-			want++
-			if skipped {
-				free <- b
-				continue
-			}
-			sum.Packets += b.ran
-			sum.Errors += b.errors
-			sum.Written += b.written
-			if b.firstErr != nil && sum.FirstError == "" {
-				sum.FirstError = b.firstErr.Error()
-			}
-			verdicts.merge(&b.verdicts)
-			skipped = b.ran < len(b.slots)
-			if f.pcapOut != "" {
-				for i := range b.ran {
-					s := &b.slots[i]
-					if s.fwd {
-						if err := emit(s.ts, b.out[s.outStart:s.outEnd]); err != nil {
-							emitErr = err
-							break
-						}
-					}
-				}
-			}
+		for b := pending[next%nbatches]; b != nil && b.seq == next; b = pending[next%nbatches] {
+			pending[next%nbatches] = nil
+			next++
+			err = c.collect(b)
 			free <- b
-			if emitErr != nil {
+			if err != nil {
 				close(quit)
 				break
 			}
 		}
 	}
-	if emitErr != nil {
-		return nil, emitErr
-	}
-	sum.Verdicts = verdicts.names(prog)
-	if skipped || readerStopped {
-		sum.Stopped = fmt.Sprintf("--timeout %v reached after %d packets", f.timeout, sum.Packets)
-	}
-	sum.Seconds = time.Since(start).Seconds()
-	if sum.Seconds > 0 {
-		sum.PacketsPerSec = float64(sum.Packets) / sum.Seconds
-	}
-	return sum, inputErr
+	return err
 }
 
-// packetWorker runs the batches of in on CPU slot cpu and sends them to
-// done. Its run options and packet buffer are reused from run to run.
-// With keepOut, it copies each forwarded packet into its batch for --out.
-func (e *env) packetWorker(prog *waggle.Program, f *objectFlags, cpu uint32, keepOut bool, in <-chan *batch, done chan<- *batch) {
-	ctx := f.context()
+// packetReader fills batches from a packet source.
+type packetReader struct {
+	f        *objectFlags
+	next     nextFunc
+	deadline time.Time // --duration, if given
+	seq      int       // batches filled
+	read     int       // packets read
+	stopped  bool      // by the run's context (--timeout)
+	err      error     // why the source could not be read to its end
+}
+
+// fill resets b and fills it with the next packets, up to batchPackets or
+// batchBytes, and reports whether the source is done (its end, an error,
+// --packets, --duration, --timeout). Only the first packet of a batch is
+// waited for: a live source hands out what it has.
+func (r *packetReader) fill(b *batch) (stop bool) {
+	b.reset(r.seq, r.read)
+	ctx := r.f.context()
+	for len(b.slots) < batchPackets && len(b.data) < batchBytes {
+		if r.f.packets > 0 && r.read == r.f.packets || !r.deadline.IsZero() && time.Now().After(r.deadline) {
+			stop = true
+			break
+		}
+		if ctx.Err() != nil {
+			stop, r.stopped = true, true
+			break
+		}
+		pkt, ts, err := r.next(len(b.slots) == 0)
+		if errors.Is(err, errWouldBlock) {
+			break
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, errStop) {
+			stop = true
+			break
+		}
+		if err != nil {
+			stop, r.err = true, err
+			break
+		}
+		b.data = append(b.data, pkt...)
+		b.slots = append(b.slots, slot{end: len(b.data), ts: ts})
+		r.read++
+	}
+	if len(b.slots) > 0 {
+		r.seq++
+	}
+	return stop
+}
+
+// packetWorker runs the program on the packets of batches, on one CPU
+// slot, with run options and a packet buffer reused from run to run.
+type packetWorker struct {
+	prog    *waggle.Program
+	f       *objectFlags
+	keepOut bool // copy each forwarded packet into its batch, for --out
+	opts    waggle.RunOptions
+	buf     []byte
+}
+
+func newPacketWorker(prog *waggle.Program, f *objectFlags, cpu int, keepOut bool) *packetWorker {
+	return &packetWorker{prog: prog, f: f, keepOut: keepOut, buf: make([]byte, runBuf),
+		opts: waggle.RunOptions{CPU: uint32(cpu), Flags: testRunOnCPU}}
+}
+
+// run runs the packets of b and sets its results. Once the run's context
+// is done (--timeout), the packets left are not run.
+func (w *packetWorker) run(b *batch) {
+	ctx := w.f.context()
 	stopped := ctx.Done()
-	buf := make([]byte, runBuf)
-	opts := &waggle.RunOptions{CPU: cpu, Flags: testRunOnCPU}
-	for b := range in {
-		off := 0
-		b.ran = len(b.slots)
-		for i := range b.slots {
-			select {
-			case <-stopped:
-				b.ran = i
-			default:
+	prog, opts := w.prog, &w.opts
+	off := 0
+	b.ran = len(b.slots)
+	for i := range b.slots {
+		select {
+		case <-stopped:
+			b.ran = i
+		default:
+		}
+		if b.ran < len(b.slots) {
+			break
+		}
+		s := &b.slots[i]
+		opts.Data, opts.DataOut = b.data[off:s.end], w.buf
+		off = s.end
+		ret, err := prog.RunContext(ctx, opts)
+		if w.f.ev != nil {
+			w.f.ev.drain(b.first + i + 1)
+		}
+		if err != nil {
+			if b.errors++; b.firstErr == nil {
+				b.firstErr = fmt.Errorf("packet %d: %w", b.first+i+1, explainLimit(err, ctx, w.f.timeout))
 			}
-			if b.ran < len(b.slots) {
-				break
+			continue
+		}
+		b.verdicts.add(ret, 1)
+		if prog.Forwards(ret) {
+			b.written++
+			if w.keepOut {
+				s.fwd, s.outStart = true, len(b.out)
+				b.out = append(b.out, prog.Truncate(ret, opts.DataOut)...)
+				s.outEnd = len(b.out)
 			}
-			s := &b.slots[i]
-			opts.Data, opts.DataOut = b.data[off:s.end], buf
-			off = s.end
-			ret, err := prog.RunContext(ctx, opts)
-			if f.ev != nil {
-				f.ev.drain(b.first + i + 1)
-			}
-			if err != nil {
-				if b.errors++; b.firstErr == nil {
-					b.firstErr = fmt.Errorf("packet %d: %w", b.first+i+1, explainLimit(err, ctx, f.timeout))
-				}
-				continue
-			}
-			b.verdicts.add(ret, 1)
-			if prog.Forwards(ret) {
-				b.written++
-				if keepOut {
-					s.fwd, s.outStart = true, len(b.out)
-					b.out = append(b.out, prog.Truncate(ret, opts.DataOut)...)
-					s.outEnd = len(b.out)
+		}
+	}
+}
+
+// packetCollector sums the results of batches taken in the reader's order
+// and writes their forwarded packets.
+type packetCollector struct {
+	prog     *waggle.Program
+	keepOut  bool
+	emit     func(time.Time, []byte) error
+	sum      *packetSummary
+	verdicts verdictCounts
+	skipped  bool // a batch was cut short by --timeout: the rest are ignored
+}
+
+func (c *packetCollector) collect(b *batch) error {
+	if c.skipped {
+		return nil
+	}
+	sum := c.sum
+	sum.Packets += b.ran
+	sum.Errors += b.errors
+	sum.Written += b.written
+	if b.firstErr != nil && sum.FirstError == "" {
+		sum.FirstError = b.firstErr.Error()
+	}
+	c.verdicts.merge(&b.verdicts)
+	c.skipped = b.ran < len(b.slots)
+	if c.keepOut {
+		for i := range b.ran {
+			if s := &b.slots[i]; s.fwd {
+				if err := c.emit(s.ts, b.out[s.outStart:s.outEnd]); err != nil {
+					return err
 				}
 			}
 		}
-		done <- b
 	}
+	return nil
 }
 
 // captureWriter returns a function writing packets to --out (a no-op

@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -14,7 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/waggle-bpf/waggle"
 	"github.com/waggle-bpf/waggle/internal/capture"
+	"github.com/waggle-bpf/waggle/loader"
 )
 
 // mustWriteCapture writes frames as a nanosecond pcap of link type
@@ -210,12 +215,95 @@ func TestRun_workersStop(t *testing.T) {
 	}
 }
 
+// mustProgram loads a program of an example object on a collection of two
+// CPU slots.
+func mustProgram(tb testing.TB, path, name string) *waggle.Program {
+	tb.Helper()
+	obj, err := loader.LoadFile(path, loader.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	coll, err := waggle.NewCollectionFromObject(obj, &waggle.CollectionOptions{CPUs: 2})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(coll.Close)
+	prog := coll.Programs[name]
+	if prog == nil {
+		tb.Fatalf("no program %s", name)
+	}
+	return prog
+}
+
+// sliceSource is a packet source over frames; at calls hook before
+// reading packet i (counting from 0).
+func sliceSource(frames [][]byte, hook func(i int)) nextFunc {
+	i := 0
+	return func(bool) ([]byte, time.Time, error) {
+		if hook != nil {
+			hook(i)
+		}
+		if i == len(frames) {
+			return nil, time.Time{}, io.EOF
+		}
+		i++
+		return frames[i-1], time.Unix(int64(i), 0), nil
+	}
+}
+
+// TestRunPackets_stopParallel: a run whose context ends, or whose --out
+// fails, while several workers run stops reading, lets the workers finish
+// and reports it, without hanging.
+func TestRunPackets_stopParallel(t *testing.T) {
+	one, err := capture.ReadFile(traffic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frames [][]byte
+	for range 5 {
+		frames = append(frames, one...)
+	}
+	prog := mustProgram(t, "../../examples/tailcall/dispatch.o", "xdp_dispatch")
+	e := &env{stdout: io.Discard, stderr: io.Discard}
+
+	// The context ends when packet 2001 is to be read.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	f := &objectFlags{ctx: ctx, timeout: time.Second, nworkers: 2}
+	sum, err := e.runPackets(prog, f, sliceSource(frames, func(i int) {
+		if i == 2000 {
+			cancel()
+		}
+	}), func(time.Time, []byte) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Packets < serialBatches*batchPackets || sum.Packets > 2000 || sum.Errors > 2 || !strings.Contains(sum.Stopped, "--timeout 1s reached after") {
+		t.Errorf("summary %+v; want at most 2,000 packets and the stop", sum)
+	}
+
+	// --out fails at the 1,500th packet written.
+	f = &objectFlags{nworkers: 2, pcapOut: "out.pcap"}
+	written := 0
+	sum, err = e.runPackets(prog, f, sliceSource(frames, nil), func(time.Time, []byte) error {
+		if written++; written == 1500 {
+			return errors.New("disk full")
+		}
+		return nil
+	})
+	if sum != nil || err == nil || err.Error() != "disk full" || written != 1500 {
+		t.Errorf("summary %+v, error %v after %d packets written", sum, err, written)
+	}
+}
+
 // TestRun_workersBadCapture: a capture that breaks off, or claims a
 // record no file holds, or has frames of another link type gives the
 // results of the packets before it and an error naming the packet, with
 // any number of workers.
 func TestRun_workersBadCapture(t *testing.T) {
-	orig, err := os.ReadFile(traffic)
+	// Broken past the packets the first worker runs alone.
+	const at = 3001
+	orig, err := os.ReadFile(repeatedTraffic(t, 5))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,8 +315,8 @@ func TestRun_workersBadCapture(t *testing.T) {
 		}
 		return p
 	}
-	off := 24 // packet 501's record
-	for range 500 {
+	off := 24 // packet at's record
+	for range at - 1 {
 		off += 16 + int(binary.LittleEndian.Uint32(orig[off+8:]))
 	}
 	huge := binary.LittleEndian.AppendUint64(bytes.Clone(orig[:off]), 0)
@@ -240,8 +328,8 @@ func TestRun_workersBadCapture(t *testing.T) {
 		packets    int
 		want       string
 	}{
-		{"cut mid-record", write("cut.pcap", orig[:off+16+10]), 500, ": packet 501 (byte " + fmt.Sprint(off) + "): truncated: the record claims"},
-		{"4 GiB record", write("huge.pcap", append(huge, make([]byte, 100)...)), 500, ": packet 501 (byte " + fmt.Sprint(off) + "): the record claims 4294967295 captured bytes"},
+		{"cut mid-record", write("cut.pcap", orig[:off+16+10]), at - 1, fmt.Sprintf(": packet %d (byte %d): truncated: the record claims", at, off)},
+		{"4 GiB record", write("huge.pcap", append(huge, make([]byte, 100)...)), at - 1, fmt.Sprintf(": packet %d (byte %d): the record claims 4294967295 captured bytes", at, off)},
 		{"cut file header", write("header.pcap", orig[:20]), -1, "pcap file header: truncated"},
 		{"not a capture", write("junk.pcap", []byte("GET / HTTP/1.1\r\n\r\n")), -1, "not a pcap or pcapng file"},
 		{"Linux cooked capture", sll, 0, "packet 1: link type 113 (LINUX_SLL); programs here expect Ethernet frames"},
