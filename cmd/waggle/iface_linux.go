@@ -54,7 +54,9 @@ func (e *env) runIface(prog *waggle.Program, f *objectFlags) error {
 			flags = unix.MSG_DONTWAIT
 		}
 		for {
-			if !deadline.IsZero() && time.Now().After(deadline) {
+			// --timeout too: a quiet interface leaves Recvfrom every
+			// 200 ms (SO_RCVTIMEO).
+			if !deadline.IsZero() && time.Now().After(deadline) || f.context().Err() != nil {
 				return nil, time.Time{}, errStop
 			}
 			n, from, err := unix.Recvfrom(fd, buf, flags)

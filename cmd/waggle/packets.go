@@ -326,7 +326,7 @@ func (r *packetReader) fill(b *batch) (stop bool) {
 			break
 		}
 		if errors.Is(err, io.EOF) || errors.Is(err, errStop) {
-			stop = true
+			stop, r.stopped = true, ctx.Err() != nil
 			break
 		}
 		if err != nil {
