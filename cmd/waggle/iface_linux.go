@@ -8,7 +8,6 @@ import (
 	"net"
 	"time"
 
-	"github.com/google/gopacket"
 	"golang.org/x/sys/unix"
 
 	"github.com/waggle-bpf/waggle"
@@ -47,30 +46,43 @@ func (e *env) runIface(prog *waggle.Program, f *objectFlags) error {
 		deadline = time.Now().Add(f.duration)
 	}
 	buf := make([]byte, 65536)
-	next := func() ([]byte, gopacket.CaptureInfo, error) {
+	// With wait false, a frame not yet there is errWouldBlock: the reader
+	// hands out the frames it has rather than wait with them.
+	next := func(wait bool) ([]byte, time.Time, error) {
+		flags := 0
+		if !wait {
+			flags = unix.MSG_DONTWAIT
+		}
 		for {
-			if !deadline.IsZero() && time.Now().After(deadline) {
-				return nil, gopacket.CaptureInfo{}, errStop
+			// --timeout too: a quiet interface leaves Recvfrom every
+			// 200 ms (SO_RCVTIMEO).
+			if !deadline.IsZero() && time.Now().After(deadline) || f.context().Err() != nil {
+				return nil, time.Time{}, errStop
 			}
-			n, from, err := unix.Recvfrom(fd, buf, 0)
+			n, from, err := unix.Recvfrom(fd, buf, flags)
+			if errors.Is(err, unix.EAGAIN) && !wait {
+				return nil, time.Time{}, errWouldBlock
+			}
 			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
 				continue
 			}
 			if err != nil {
-				return nil, gopacket.CaptureInfo{}, fmt.Errorf("read %s: %w", f.iface, err)
+				return nil, time.Time{}, fmt.Errorf("read %s: %w", f.iface, err)
 			}
 			if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
 				continue // ingress only, as XDP sees
 			}
-			return buf[:n], gopacket.CaptureInfo{Timestamp: time.Now(), CaptureLength: n, Length: n, InterfaceIndex: ifc.Index}, nil
+			return buf[:n], time.Now(), nil
 		}
 	}
 	write, closeOut, err := e.captureWriter(f)
 	if err != nil {
 		return err
 	}
-	defer closeOut()
 	sum, err := e.runPackets(prog, f, next, write)
+	if cerr := closeOut(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return err
 	}

@@ -123,6 +123,21 @@ func TestRun_iface(t *testing.T) {
 		t.Fatalf("%d events for 20 packets of which most are IPv4:\n%s", n, stdout)
 	}
 	t.Logf("live on %s: %d events in 20 packets", a, n)
+
+	// --timeout ends a run on a quiet interface (a veth whose peer is
+	// down: nothing arrives there) that would wait for packets that never
+	// come, with two workers too.
+	quiet := "cliioq" + ns[5:]
+	run("link", "add", quiet, "type", "veth", "peer", "name", "cliiop"+ns[5:])
+	t.Cleanup(func() { exec.Command("ip", "link", "del", quiet).Run() })
+	run("link", "set", quiet, "up")
+	for _, workers := range []string{"1", "2"} {
+		code, stdout, stderr = runCLI(t, "", "run", "../../examples/counter/counter.o", "--iface", quiet, "--packets", "1000000", "--timeout", "300ms", "--cpus", "2", "--workers", workers, "--json")
+		sum = packetSummary{}
+		if code != 1 || json.Unmarshal([]byte(stdout), &sum) != nil || !strings.Contains(sum.Stopped, "--timeout 300ms reached") {
+			t.Fatalf("--workers %s: status %d, stdout %q, stderr %q", workers, code, stdout, stderr)
+		}
+	}
 }
 
 // socketIn opens an AF_PACKET socket bound to ifname inside network

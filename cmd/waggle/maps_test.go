@@ -128,7 +128,8 @@ func TestRun_mapInit(t *testing.T) {
 	if drops == 0 || drops == len(pkts) {
 		t.Fatalf("the capture gives %d drops: no test", drops)
 	}
-	res, _ := runJSON(t, "run", blocklist, "--pcap", traffic, "--map-init", "../../examples/blocklist/blocklist.json", "--map-dump", "--cpus", "2")
+	// One worker: every packet runs on CPU 0.
+	res, _ := runJSON(t, "run", blocklist, "--pcap", traffic, "--map-init", "../../examples/blocklist/blocklist.json", "--map-dump", "--cpus", "2", "--workers", "1")
 	var verdicts map[string]int
 	json.Unmarshal(res["verdicts"], &verdicts)
 	if verdicts["XDP_DROP"] != drops || verdicts["XDP_PASS"] != len(pkts)-drops {
@@ -162,7 +163,7 @@ func TestRun_mapInit(t *testing.T) {
 	// so a run on one non-IPv4 frame adds one STAT_NOT_IPV4 and nothing
 	// else.
 	dir := t.TempDir()
-	code, text, errOut := runCLI(t, "", "run", blocklist, "--pcap", traffic, "--map-init", "../../examples/blocklist/blocklist.json", "--map-dump", "--cpus", "2")
+	code, text, errOut := runCLI(t, "", "run", blocklist, "--pcap", traffic, "--map-init", "../../examples/blocklist/blocklist.json", "--map-dump", "--cpus", "2", "--workers", "1")
 	if code != 0 {
 		t.Fatal(errOut)
 	}
@@ -224,7 +225,7 @@ func TestRun_mapInitExamples(t *testing.T) {
 	dir := t.TempDir()
 	init := filepath.Join(dir, "init.json")
 	os.WriteFile(init, []byte(`{"maps": {"sources": [{"key": [10, 0, 0, 1], "value": {"packets": 1000000}}]}}`), 0o644)
-	res, _ = runJSON(t, "run", "../../examples/counter/counter.o", "--pcap", traffic, "--map-init", init, "--map-dump", "sources", "--cpus", "2")
+	res, _ = runJSON(t, "run", "../../examples/counter/counter.o", "--pcap", traffic, "--map-init", init, "--map-dump", "sources", "--cpus", "2", "--workers", "1")
 	n := count(pkts, func(ip *layers.IPv4) bool { return ip.SrcIP.Equal(net.IPv4(10, 0, 0, 1)) })
 	want := fmt.Sprintf(`"formatted":{"key":[10,0,0,1],"values":[{"cpu":0,"value":{"packets":%d,`, 1000000+n)
 	if !strings.Contains(string(res["maps"]), want) || !strings.Contains(string(res["maps"]), `{"cpu":1,"value":{"packets":1000000,"bytes":0}}`) {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"sort"
@@ -13,9 +12,6 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
 
 	"github.com/waggle-bpf/waggle"
 	"github.com/waggle-bpf/waggle/internal/capture"
@@ -28,15 +24,20 @@ import (
 // types: run one program of the object on packets, as BPF_PROG_TEST_RUN
 // or a hook would.
 type objectFlags struct {
-	program, progType  string
-	pcapIn, pcapOut    string
-	iface              string
-	packets            int
-	dataIn, dataOut    string
-	ctxIn, ctxOut      string
-	repeat             uint32
-	cpus               int
-	mode               string
+	program, progType string
+	pcapIn, pcapOut   string
+	iface             string
+	packets           int
+	dataIn, dataOut   string
+	ctxIn, ctxOut     string
+	repeat            uint32
+	cpus              int
+	mode              string
+	// --workers, and whether it was given; nworkers is the count
+	// runObject settles on (packetWorkers).
+	workers            int
+	workersSet         bool
+	nworkers           int
 	unverified         bool
 	asJSON, printTrace bool
 	duration           time.Duration
@@ -71,7 +72,7 @@ func (f *objectFlags) context() context.Context {
 // given reports whether a flag that only object runs have was set.
 func (f *objectFlags) given() bool {
 	return f.program != "" || f.pcapIn != "" || f.iface != "" || f.dataIn != "" || f.progType != "" ||
-		len(f.mapInit) > 0 || f.dumpMaps || f.events
+		len(f.mapInit) > 0 || f.dumpMaps || f.events || f.workersSet
 }
 
 // loaderOptions are the options of reading the object: --type is the type
@@ -134,7 +135,7 @@ func (e *env) runObject(path string, obj *loader.Object, f *objectFlags) error {
 		return err
 	}
 	if f.printTrace {
-		opts.Trace = e.stderr
+		opts.Trace = &lockedWriter{w: e.stderr} // workers run at once
 	}
 	if f.progType != "" {
 		// The object was loaded with the type as its default
@@ -184,6 +185,13 @@ func (e *env) runObject(path string, obj *loader.Object, f *objectFlags) error {
 			return err
 		}
 		defer f.ev.close()
+	}
+	if f.pcapIn != "" || f.iface != "" {
+		if f.nworkers, err = packetWorkers(f, coll.CPUs()); err != nil {
+			return err
+		}
+	} else if f.workersSet {
+		return errors.New("--workers applies to runs over packets, --pcap or --iface")
 	}
 	switch {
 	case f.pcapIn != "" && f.iface != "":
@@ -328,22 +336,24 @@ func (e *env) runPcap(prog *waggle.Program, f *objectFlags) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", f.pcapIn, err)
 	}
-	next := func() ([]byte, gopacket.CaptureInfo, error) {
+	next := func(bool) ([]byte, time.Time, error) {
 		p, err := src.Next()
 		if err != nil {
-			return nil, gopacket.CaptureInfo{}, err
+			return nil, time.Time{}, err
 		}
 		if p.LinkType != capture.LinkTypeEthernet {
-			return nil, gopacket.CaptureInfo{}, fmt.Errorf("packet %d: link type %s; programs here expect Ethernet frames", src.Packets(), layers.LinkType(p.LinkType))
+			return nil, time.Time{}, fmt.Errorf("packet %d: link type %s; programs here expect Ethernet frames", src.Packets(), capture.LinkTypeName(p.LinkType))
 		}
-		return p.Data, gopacket.CaptureInfo{Timestamp: p.Timestamp, CaptureLength: len(p.Data), Length: p.Length, InterfaceIndex: p.Interface}, nil
+		return p.Data, p.Timestamp, nil
 	}
 	write, closeOut, err := e.captureWriter(f)
 	if err != nil {
 		return err
 	}
-	defer closeOut()
 	sum, err := e.runPackets(prog, f, next, write)
+	if cerr := closeOut(); sum != nil && cerr != nil {
+		return cerr
+	}
 	if sum == nil {
 		return err
 	}
@@ -356,64 +366,6 @@ func (e *env) runPcap(prog *waggle.Program, f *objectFlags) error {
 	}
 	return err
 }
-
-// runPackets runs prog on each packet next returns until io.EOF (or
-// --packets or --duration), and hands forwarded packets to emit. When next
-// fails, the summary of the packets so far comes back with the error.
-func (e *env) runPackets(prog *waggle.Program, f *objectFlags, next func() ([]byte, gopacket.CaptureInfo, error), emit func(gopacket.CaptureInfo, []byte) error) (*packetSummary, error) {
-	sum := &packetSummary{Program: prog.Name(), Type: prog.Type().String(), Verdicts: map[string]int{}}
-	buf := make([]byte, 65536+4096)
-	var deadline time.Time
-	if f.duration > 0 {
-		deadline = time.Now().Add(f.duration)
-	}
-	start := time.Now()
-	var inputErr error
-	for f.packets == 0 || sum.Packets < f.packets {
-		if !deadline.IsZero() && time.Now().After(deadline) {
-			break
-		}
-		if err := f.context().Err(); err != nil {
-			sum.Stopped = fmt.Sprintf("--timeout %v reached after %d packets", f.timeout, sum.Packets)
-			break
-		}
-		pkt, ci, err := next()
-		if errors.Is(err, io.EOF) || errors.Is(err, errStop) {
-			break
-		}
-		if err != nil {
-			inputErr = err
-			break
-		}
-		sum.Packets++
-		opts := &waggle.RunOptions{Data: pkt, DataOut: buf}
-		ret, err := prog.RunContext(f.context(), opts)
-		if f.ev != nil {
-			f.ev.drain(sum.Packets)
-		}
-		if err != nil {
-			sum.Errors++
-			if sum.FirstError == "" {
-				sum.FirstError = fmt.Sprintf("packet %d: %v", sum.Packets, explainLimit(err, f.context(), f.timeout))
-			}
-			continue
-		}
-		sum.Verdicts[prog.VerdictName(ret)]++
-		if prog.Forwards(ret) {
-			if err := emit(ci, prog.Truncate(ret, opts.DataOut)); err != nil {
-				return nil, err
-			}
-			sum.Written++
-		}
-	}
-	sum.Seconds = time.Since(start).Seconds()
-	if sum.Seconds > 0 {
-		sum.PacketsPerSec = float64(sum.Packets) / sum.Seconds
-	}
-	return sum, inputErr
-}
-
-var errStop = errors.New("stop")
 
 func (e *env) printSummary(sum *packetSummary, f *objectFlags) error {
 	if f.dump != nil {
@@ -473,25 +425,4 @@ func programTypeNames() []string {
 	}
 	sort.Strings(names)
 	return names
-}
-
-// captureWriter returns a function writing packets to --out (a no-op
-// without it) and one closing the file.
-func (e *env) captureWriter(f *objectFlags) (func(gopacket.CaptureInfo, []byte) error, func(), error) {
-	if f.pcapOut == "" {
-		return func(gopacket.CaptureInfo, []byte) error { return nil }, func() {}, nil
-	}
-	of, err := os.Create(f.pcapOut)
-	if err != nil {
-		return nil, nil, err
-	}
-	w := pcapgo.NewWriter(of)
-	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
-		of.Close()
-		return nil, nil, err
-	}
-	return func(ci gopacket.CaptureInfo, pkt []byte) error {
-		ci.CaptureLength, ci.Length = len(pkt), len(pkt)
-		return w.WritePacket(ci, pkt)
-	}, func() { of.Close() }, nil
 }

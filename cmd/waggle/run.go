@@ -118,6 +118,7 @@ error naming the instruction.`,
 				defer cancel()
 			}
 			obj.dumpMaps = cmd.Flags().Changed("map-dump")
+			obj.workersSet = cmd.Flags().Changed("workers")
 			obj.mapDump = append(slices.DeleteFunc(obj.mapDump, func(s string) bool { return s == dumpAll }), args[1:]...)
 			if isELF(args[0]) && section == "" && memFile == "" && memHex == "" {
 				lopts, err := obj.loaderOptions()
@@ -250,6 +251,7 @@ error naming the instruction.`,
 	f.StringVar(&obj.ctxOut, "ctx-out", "", "write the context after the run to this `FILE`")
 	f.Uint32Var(&obj.repeat, "repeat", 1, "run this many times (with --data-in)")
 	f.IntVar(&obj.cpus, "cpus", 0, "worker slots for per-CPU maps (0: the machine's CPUs)")
+	f.IntVar(&obj.workers, "workers", 0, "run --pcap or --iface packets on this many workers at once, each on its own CPU slot (default: one per core, at most --cpus; one with --events)")
 	f.BoolVar(&obj.printTrace, "trace-printk", false, "print bpf_trace_printk output to stderr")
 	f.StringVar(&obj.net, "net", "", "the host's network the helpers see: a JSON or YAML `FILE`, \"host\" (this namespace) or \"netns:NAME\" (default: an empty host)")
 	f.StringArrayVar(&obj.mapInit, "map-init", nil, "set map elements from `FILE` (what --map-dump prints), or NAME=FILE (bpftool's dump of map NAME), before the run")

@@ -1,8 +1,11 @@
 // Command mkpcap writes the examples' packet capture: 1,000 Ethernet frames
-// from a fixed seed, so the file is the same on every run.
+// from a fixed seed, so the file is the same on every run. -n writes more
+// (or fewer) of the same mix, for measuring runs over large captures.
 package main
 
 import (
+	"bufio"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -15,29 +18,32 @@ import (
 )
 
 func main() {
-	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: mkpcap OUT.pcap")
+	n := flag.Int("n", 1000, "number of frames")
+	flag.Parse()
+	if flag.NArg() != 1 || *n < 0 {
+		fmt.Fprintln(os.Stderr, "usage: mkpcap [-n FRAMES] OUT.pcap")
 		os.Exit(2)
 	}
-	if err := write(os.Args[1]); err != nil {
+	if err := write(flag.Arg(0), *n); err != nil {
 		fmt.Fprintln(os.Stderr, "mkpcap:", err)
 		os.Exit(1)
 	}
 }
 
-func write(path string) error {
+func write(path string, n int) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	w := pcapgo.NewWriter(f)
+	bw := bufio.NewWriterSize(f, 1<<20)
+	w := pcapgo.NewWriter(bw)
 	if err := w.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
 		return err
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	start := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
-	for i := 0; i < 1000; i++ {
+	for i := 0; i < n; i++ {
 		frame, err := packet(rng, i)
 		if err != nil {
 			return err
@@ -46,6 +52,9 @@ func write(path string) error {
 		if err := w.WritePacket(ci, frame); err != nil {
 			return err
 		}
+	}
+	if err := bw.Flush(); err != nil {
+		return err
 	}
 	return f.Close()
 }
