@@ -32,7 +32,7 @@ type objectFlags struct {
 	ctxIn, ctxOut     string
 	repeat            uint32
 	cpus              int
-	mode              string
+	engine            waggle.Engine
 	// --workers, and whether it was given; nworkers is the count
 	// runObject settles on (packetWorkers).
 	workers            int
@@ -119,13 +119,11 @@ type packetSummary struct {
 
 // runObject runs one program of obj, the object read from path.
 func (e *env) runObject(path string, obj *loader.Object, f *objectFlags) error {
-	m, err := parseMode(f.mode)
-	if err != nil {
-		return err
+	m := f.engine
+	if m != waggle.EngineInterp && f.unverified {
+		return errUnchecked(m, "--unverified runs the program without the verifier")
 	}
-	if f.mode == "fast" && f.unverified {
-		return errUnverifiedFast("--unverified runs the program without the verifier")
-	}
+	var err error
 	budget := f.budget
 	if budget == 0 {
 		budget = math.MaxUint64

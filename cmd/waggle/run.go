@@ -29,7 +29,8 @@ const dumpAll = "*"
 // runResult is what "waggle run --json" prints.
 type runResult struct {
 	Program      string `json:"program"`
-	Mode         string `json:"mode"`
+	Mode         string `json:"mode"`   // "checked" or "fast" (any engine that does not check)
+	Engine       string `json:"engine"` // the engine's name
 	R0           uint64 `json:"r0"`
 	R0Hex        string `json:"r0_hex"`
 	Instructions uint64 `json:"instructions,omitempty"`
@@ -39,10 +40,10 @@ type runResult struct {
 
 func (e *env) runCmd() *cobra.Command {
 	var (
-		format, section, memFile, memHex, memOut, mode string
-		asJSON, trace, count                           bool
-		budget                                         uint64
-		timeout                                        time.Duration
+		format, section, memFile, memHex, memOut, mode, engineName string
+		asJSON, trace, count                                       bool
+		budget                                                     uint64
+		timeout                                                    time.Duration
 	)
 	var obj objectFlags
 	cmd := &cobra.Command{
@@ -84,10 +85,13 @@ to a writable copy, r2 holds its length.
 Programs of objects are verified first, as Linux loads only what its
 verifier accepts (waggle verify says why one is rejected); --unverified
 runs them without the verifier. Raw programs are not verified. By default
-programs run in checked mode: every memory access is validated against the
-memory the run owns, and a bad one stops the run with an error naming the
-instruction. --mode fast skips those checks; it runs only programs the
-verifier accepted, and is refused with --unverified and for raw programs.
+programs run on the checked interpreter (--engine interp): every memory
+access is validated against the memory the run owns, and a bad one stops
+the run with an error naming the instruction. --engine interp-fast (the
+interpreter without those checks) and --engine jit (x86-64 machine code)
+run only programs the verifier accepted, and are refused with --unverified
+and for raw programs. (--mode checked and --mode fast are the older
+spellings of interp and interp-fast.)
 
 Every run is bounded: --budget bounds the instructions a run executes
 (counted where it loops, calls and enters callbacks), and --timeout stops
@@ -120,6 +124,10 @@ error naming the instruction.`,
 			obj.dumpMaps = cmd.Flags().Changed("map-dump")
 			obj.workersSet = cmd.Flags().Changed("workers")
 			obj.mapDump = append(slices.DeleteFunc(obj.mapDump, func(s string) bool { return s == dumpAll }), args[1:]...)
+			eng, err := engineFlag(cmd, engineName, mode)
+			if err != nil {
+				return err
+			}
 			if isELF(args[0]) && section == "" && memFile == "" && memHex == "" {
 				lopts, err := obj.loaderOptions()
 				if err != nil {
@@ -130,7 +138,7 @@ error naming the instruction.`,
 					return err
 				}
 				if obj.given() || (err == nil && hasTypedPrograms(o)) {
-					obj.mode, obj.asJSON = mode, asJSON
+					obj.engine, obj.asJSON = eng, asJSON
 					obj.ctx, obj.budget, obj.timeout = ctx, budget, timeout
 					return e.runObject(args[0], o, &obj)
 				}
@@ -138,12 +146,8 @@ error naming the instruction.`,
 			if obj.given() {
 				return fmt.Errorf("%s: --program, --type, --pcap, --iface, --data-in, --map-init, --map-dump and --events need an ELF object with program types", args[0])
 			}
-			m, err := parseMode(mode)
-			if err != nil {
-				return err
-			}
-			if m != waggle.EngineInterp {
-				return errUnverifiedFast("raw programs are not verified")
+			if eng != waggle.EngineInterp {
+				return errUnchecked(eng, "raw programs are not verified")
 			}
 			p, err := e.readProgram(args[0], format, section)
 			if err != nil {
@@ -159,11 +163,11 @@ error naming the instruction.`,
 			if !given {
 				data = p.mem
 			}
-			eng, err := engines.ByName(m.String())
+			impl, err := engines.ByName(eng.String())
 			if err != nil {
 				return err
 			}
-			res := runResult{Program: p.source, Mode: mode}
+			res := runResult{Program: p.source, Mode: modeName(eng), Engine: eng.String()}
 			var n uint64
 			opts := engine.Options{Helpers: conformance.Helpers(), Budgeted: true}
 			if trace || count {
@@ -174,7 +178,7 @@ error naming the instruction.`,
 					}
 				}
 			}
-			prog, err := eng.Load(p.insns, opts)
+			prog, err := impl.Load(p.insns, opts)
 			if err != nil {
 				return fmt.Errorf("%s: %w", p.source, err)
 			}
@@ -186,7 +190,7 @@ error naming the instruction.`,
 				a.Regions = []engine.Region{{Data: buf, Writable: true}}
 			}
 			stop := context.AfterFunc(ctx, func() { a.Stop.Store(true) })
-			r0, runErr := eng.NewMachine().Run(prog, a)
+			r0, runErr := impl.NewMachine().Run(prog, a)
 			stop()
 			runErr = explainLimit(runErr, ctx, timeout)
 			res.R0, res.R0Hex = r0, fmt.Sprintf("%#x", r0)
@@ -231,7 +235,9 @@ error naming the instruction.`,
 	f.StringVar(&memFile, "mem", "", "input memory from `FILE`")
 	f.StringVar(&memHex, "mem-hex", "", "input memory as hex bytes")
 	f.StringVar(&memOut, "mem-out", "", "write the memory after the run to `FILE`")
-	f.StringVar(&mode, "mode", "checked", "interpreter mode: checked, or fast (no run-time memory checks) for programs of objects the verifier accepted")
+	f.StringVar(&engineName, "engine", waggle.EngineInterp.String(), "what runs the program: "+strings.Join(engineList(), ", ")+" (all but interp run only programs of objects the verifier accepted, unchecked)")
+	f.StringVar(&mode, "mode", "checked", "the older spelling of --engine: checked (interp) or fast (interp-fast)")
+	f.Lookup("mode").Hidden = true
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	f.BoolVar(&trace, "trace", false, "print each instruction and the nonzero registers before it executes (to stderr)")
 	f.BoolVar(&count, "count", false, "count executed instructions")
@@ -261,6 +267,32 @@ error naming the instruction.`,
 	return cmd
 }
 
+// engineFlag returns the engine --engine names, or --mode, its older
+// spelling, if that is given instead.
+func engineFlag(cmd *cobra.Command, name, mode string) (waggle.Engine, error) {
+	byEngine, byMode := cmd.Flags().Changed("engine"), cmd.Flags().Changed("mode")
+	switch {
+	case byEngine && byMode:
+		return 0, fmt.Errorf("--engine and --mode both given: --mode checked is --engine interp, --mode fast is --engine interp-fast")
+	case byMode:
+		return parseMode(mode)
+	}
+	e, err := waggle.ParseEngine(name)
+	if err != nil {
+		return 0, fmt.Errorf("--engine: %w", err)
+	}
+	return e, nil
+}
+
+// modeName is the --mode name of an engine, for the JSON output's "mode":
+// "checked" for the checked interpreter, "fast" for the others.
+func modeName(e waggle.Engine) string {
+	if e == waggle.EngineInterp {
+		return "checked"
+	}
+	return "fast"
+}
+
 // parseMode returns the engine --mode names.
 func parseMode(s string) (waggle.Engine, error) {
 	switch s {
@@ -272,10 +304,11 @@ func parseMode(s string) (waggle.Engine, error) {
 	return 0, fmt.Errorf("--mode is %q, want checked or fast", s)
 }
 
-// errUnverifiedFast refuses --mode fast for a program the verifier has not
-// accepted, saying why it was not.
-func errUnverifiedFast(why string) error {
-	return fmt.Errorf("--mode fast: %s, and fast mode skips the memory checks, which is safe only for programs the verifier has accepted; an unverified program in fast mode can crash waggle or print its memory. Run it in checked mode (the default): it stops a bad access with an error naming the instruction", why)
+// errUnchecked refuses an engine that checks no memory access (--engine
+// interp-fast or jit) for a program the verifier has not accepted, saying
+// why it was not.
+func errUnchecked(e waggle.Engine, why string) error {
+	return fmt.Errorf("--engine %s: %s, and %s skips the memory checks, which is safe only for programs the verifier has accepted; an unverified program there can crash waggle or print its memory. Run it in checked mode (--engine interp, the default): it stops a bad access with an error naming the instruction", e, why, e)
 }
 
 // explainLimit adds the flag to change to a run's budget or deadline

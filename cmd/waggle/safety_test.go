@@ -115,44 +115,71 @@ func TestRun_pcapRuntFrame(t *testing.T) {
 	}
 }
 
-// TestRun_fastVerified: --mode fast runs an object's program the verifier
-// accepted, and prints what checked mode prints.
+// TestRun_fastVerified: the unchecked engines (--mode fast, --engine
+// interp-fast, --engine jit) run an object's program the verifier
+// accepted, and print what checked mode prints.
 func TestRun_fastVerified(t *testing.T) {
 	args := []string{"run", "../../examples/counter/counter.o", "--pcap", "../../examples/traffic/traffic.pcap", "--cpus", "1", "--map-dump", "--json"}
 	code, checked, stderr := runCLI(t, "", args...)
 	if code != 0 || !strings.Contains(checked, "sources") {
 		t.Fatalf("checked: status %d, %q, %q", code, checked, stderr)
 	}
-	code, fast, stderr := runCLI(t, "", append(args, "--mode", "fast")...)
-	if code != 0 {
-		t.Fatalf("fast: status %d, %q", code, stderr)
-	}
-	// Verdicts, packets and maps must be the same; timings differ.
-	var c, f map[string]any
-	if err := json.Unmarshal([]byte(checked), &c); err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal([]byte(fast), &f); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range []map[string]any{c, f} {
-		delete(m, "seconds")
-		delete(m, "packets_per_second")
-		// A hash's entries come in the order of its buckets.
-		ms, _ := m["maps"].(map[string]any)
-		for name, entries := range ms {
-			list, _ := entries.([]any)
-			var sorted []string
-			for _, e := range list {
-				b, _ := json.Marshal(e)
-				sorted = append(sorted, string(b))
+	for _, flags := range [][]string{{"--mode", "fast"}, {"--engine", "interp-fast"}, {"--engine", "jit"}} {
+		code, fast, stderr := runCLI(t, "", append(args, flags...)...)
+		if code != 0 {
+			t.Fatalf("%v: status %d, %q", flags, code, stderr)
+		}
+		// Verdicts, packets and maps must be the same; timings differ.
+		var c, f map[string]any
+		if err := json.Unmarshal([]byte(checked), &c); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal([]byte(fast), &f); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range []map[string]any{c, f} {
+			delete(m, "seconds")
+			delete(m, "packets_per_second")
+			// A hash's entries come in the order of its buckets.
+			ms, _ := m["maps"].(map[string]any)
+			for name, entries := range ms {
+				list, _ := entries.([]any)
+				var sorted []string
+				for _, e := range list {
+					b, _ := json.Marshal(e)
+					sorted = append(sorted, string(b))
+				}
+				slices.Sort(sorted)
+				ms[name] = sorted
 			}
-			slices.Sort(sorted)
-			ms[name] = sorted
+		}
+		if !reflect.DeepEqual(c, f) || c["maps"] == nil {
+			t.Fatalf("%v printed\n%s\nchecked mode\n%s", flags, fast, checked)
 		}
 	}
-	if !reflect.DeepEqual(c, f) || c["maps"] == nil {
-		t.Fatalf("fast mode printed\n%s\nchecked mode\n%s", fast, checked)
+}
+
+// TestRun_engineFlag: --engine names an engine, --mode is its older
+// spelling, and giving both, or an unknown one, is an error that says so;
+// unchecked engines refuse raw programs.
+func TestRun_engineFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--engine", "turbo"}, `unknown engine "turbo"`},
+		{[]string{"--engine", "jit", "--mode", "fast"}, "--engine and --mode both given"},
+		{[]string{"--engine", "jit"}, "--engine jit: raw programs are not verified"},
+		{[]string{"--mode", "turbo"}, "--mode"},
+	} {
+		code, _, stderr := runCLI(t, "", append([]string{"run", "95 00 00 00 00 00 00 00"}, tc.args...)...)
+		if code != 1 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: status %d, stderr %q, want %q", tc.args, code, stderr, tc.want)
+		}
+	}
+	code, out, stderr := runCLI(t, "", "run", "b7 00 00 00 2a 00 00 00 95 00 00 00 00 00 00 00", "--json")
+	if code != 0 || !strings.Contains(out, `"engine": "interp"`) || !strings.Contains(out, `"mode": "checked"`) {
+		t.Errorf("status %d, %q, %q", code, out, stderr)
 	}
 }
 
