@@ -255,7 +255,7 @@ func (p *Program) Kind() *progtype.Kind {
 // value, the low 32 bits of r0, like cilium/ebpf's Program.Run. Every run
 // is bounded by the collection's budget (CollectionOptions.Budget).
 func (p *Program) Run(opts *RunOptions) (uint32, error) {
-	ret, _, err := p.run(context.Background(), opts)
+	ret, _, err := p.run(context.Background(), opts, false)
 	return ret, err
 }
 
@@ -265,7 +265,7 @@ func (p *Program) Run(opts *RunOptions) (uint32, error) {
 // (context.Canceled, context.DeadlineExceeded). (RunOptions.Context is
 // the program's context, as in cilium/ebpf, hence a parameter here.)
 func (p *Program) RunContext(ctx context.Context, opts *RunOptions) (uint32, error) {
-	ret, _, err := p.run(ctx, opts)
+	ret, _, err := p.run(ctx, opts, false)
 	return ret, err
 }
 
@@ -274,7 +274,7 @@ func (p *Program) RunContext(ctx context.Context, opts *RunOptions) (uint32, err
 func (p *Program) Test(in []byte) (uint32, []byte, error) {
 	out := make([]byte, len(in)+256+64)
 	opts := &RunOptions{Data: in, DataOut: out}
-	ret, _, err := p.run(context.Background(), opts)
+	ret, _, err := p.run(context.Background(), opts, false)
 	return ret, opts.DataOut, err
 }
 
@@ -288,7 +288,7 @@ func (p *Program) Benchmark(in []byte, repeat int, reset func()) (uint32, time.D
 	if reset != nil {
 		reset()
 	}
-	return p.run(context.Background(), &RunOptions{Data: in, Repeat: uint32(repeat)})
+	return p.run(context.Background(), &RunOptions{Data: in, Repeat: uint32(repeat)}, true)
 }
 
 // Exec returns a function that runs the program on a prepared run of its
@@ -388,19 +388,22 @@ func (p *Program) execOn(ctx context.Context, rn *runner, run *progtype.Run, cpu
 // bpfFTestRunOnCPU is BPF_F_TEST_RUN_ON_CPU.
 const bpfFTestRunOnCPU = 1 << 0
 
-// run is Run returning the mean duration of one run too.
-func (p *Program) run(ctx context.Context, opts *RunOptions) (uint32, time.Duration, error) {
+// run is Run returning the mean duration of one run too, when timed (the
+// clock is read only then).
+func (p *Program) run(ctx context.Context, opts *RunOptions, timed bool) (uint32, time.Duration, error) {
 	if !p.coll.acquire() {
 		return 0, 0, fmt.Errorf("program %s: %w", p.name, errCollectionClosed)
 	}
 	// Its own function, so that both functions' defers stay open-coded
 	// (the compiler gives up past 15 returns × defers).
 	defer p.coll.release()
-	return p.runHeld(ctx, opts)
+	return p.runHeld(ctx, opts, timed)
 }
 
-// runHeld is run under a reference on the collection.
-func (p *Program) runHeld(ctx context.Context, opts *RunOptions) (uint32, time.Duration, error) {
+// runHeld is run under a reference on the collection. It allocates
+// nothing and copies only what opts asks for (DataOut, ContextOut,
+// Output).
+func (p *Program) runHeld(ctx context.Context, opts *RunOptions, timed bool) (uint32, time.Duration, error) {
 	if opts == nil {
 		opts = &RunOptions{}
 	}
@@ -435,31 +438,61 @@ func (p *Program) runHeld(ctx context.Context, opts *RunOptions) (uint32, time.D
 	}
 	run := rn.run
 	repeat := max(opts.Repeat, 1)
-	start := time.Now()
+	var start time.Time
+	if timed {
+		start = time.Now()
+	}
 	r0, err := p.execOn(ctx, rn, run, int(opts.CPU), repeat)
 	if err != nil {
 		return 0, 0, fmt.Errorf("program %s: %w", p.name, err)
 	}
-	dur := time.Since(start) / time.Duration(repeat)
-	out, err := run.Finish(r0)
+	var dur time.Duration
+	if timed {
+		dur = time.Since(start) / time.Duration(repeat)
+	}
+	ret, err := p.finish(run, r0, opts)
 	if err != nil {
 		return 0, 0, fmt.Errorf("program %s: %w", p.name, err)
 	}
+	return ret, dur, nil
+}
+
+// finish ends a run whose r0 was r0 and copies out what opts asks for:
+// the packet into DataOut, the context into ContextOut, everything into
+// Output. Without them it allocates and copies nothing.
+func (p *Program) finish(run *progtype.Run, r0 uint64, opts *RunOptions) (uint32, error) {
+	var parts progtype.OutputParts
+	if opts.DataOut != nil {
+		parts |= progtype.OutputData
+	}
+	if opts.ContextOut != nil {
+		parts |= progtype.OutputContext
+	}
+	var view progtype.Output // lent by the Run, copied below
+	out := &view
+	if opts.Output != nil {
+		var err error
+		if out, err = run.Finish(r0); err != nil { // every part, copied
+			return 0, err
+		}
+	} else if err := run.FinishInto(r0, out, parts); err != nil {
+		return 0, err
+	}
 	if opts.DataOut != nil && out.Data != nil {
 		if len(out.Data) > len(opts.DataOut) {
-			return 0, 0, fmt.Errorf("program %s: the packet grew to %d bytes, DataOut holds %d: %w", p.name, len(out.Data), len(opts.DataOut), maps.ENOSPC)
+			return 0, fmt.Errorf("the packet grew to %d bytes, DataOut holds %d: %w", len(out.Data), len(opts.DataOut), maps.ENOSPC)
 		}
 		opts.DataOut = opts.DataOut[:copy(opts.DataOut, out.Data)]
 	}
 	if opts.ContextOut != nil && out.Context != nil {
 		if err := contextOut(out.Context, opts.ContextOut); err != nil {
-			return 0, 0, fmt.Errorf("program %s: context out: %w", p.name, err)
+			return 0, fmt.Errorf("context out: %w", err)
 		}
 	}
 	if opts.Output != nil {
 		*opts.Output = *out
 	}
-	return out.Retval, dur, nil
+	return out.Retval, nil
 }
 
 // contextBytes returns the bytes of a context given as []byte or a

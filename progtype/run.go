@@ -220,11 +220,14 @@ type Run struct {
 	ctxEnd     int
 	ctxLimited bool
 	rd         Redirect
-	hasRd      bool
+	hasRd      bool // rd is set; rd is zero when not
 	net        netState
 	// cgRetval is the cgroup run context's retval (bpf_get_retval,
 	// bpf_set_retval): 0 at the start of a run, as a hook's is.
 	cgRetval int32
+	// ctxInBuf holds the copy of ctx_in (Run.ctxIn), ctxOut the context
+	// FinishInto lends: reused, so that runs allocate nothing.
+	ctxInBuf, ctxOut []byte
 }
 
 // Run errors.
@@ -253,8 +256,18 @@ func (k *Kind) NewRun(in Input) (*Run, error) {
 // exposes.
 func (r *Run) Reset(in Input) error {
 	r.in = in
+	return r.reset()
+}
+
+// reset is Reset of the input in r.in, which the resets of the types read
+// in place.
+func (r *Run) reset() error {
+	in := &r.in
 	r.ctxLimited = false
-	r.hasRd, r.rd, r.cgRetval = false, Redirect{}, 0
+	r.cgRetval = 0
+	if r.hasRd { // rd is zero otherwise
+		r.rd, r.hasRd = Redirect{}, false
+	}
 	if r.shadow == nil {
 		r.shadow = mem.Aligned(r.kind.layout.RuntimeSize)
 	} else {
@@ -402,40 +415,120 @@ func (r *Run) Packet() []byte {
 }
 
 // Finish ends the run (or the series of repeated runs) whose r0 was r0 and
-// returns what BPF_PROG_TEST_RUN would. It may fail where the kernel's test
-// run fails after the program ran (a CHECKSUM_COMPLETE mismatch).
+// returns what BPF_PROG_TEST_RUN would, every part of it, in memory of its
+// own. It may fail where the kernel's test run fails after the program ran
+// (a CHECKSUM_COMPLETE mismatch).
 func (r *Run) Finish(r0 uint64) (*Output, error) {
-	out := &Output{Retval: uint32(r0), CgroupRetval: r.cgRetval}
-	if r.hasRd {
-		rd := r.rd
-		out.Redirect = &rd
+	out := &Output{}
+	if err := r.FinishInto(r0, out, OutputAll); err != nil {
+		return nil, err
 	}
-	r.finishNet(out)
+	out.Data = cloneBytes(out.Data)
+	out.Context = cloneBytes(out.Context)
+	return out, nil
+}
+
+// OutputParts selects what Run.FinishInto puts in an Output beyond the
+// return values.
+type OutputParts uint8
+
+// The parts of an Output.
+const (
+	// OutputData is Output.Data, the packet after the run (data_out).
+	OutputData OutputParts = 1 << iota
+	// OutputContext is Output.Context, the context after the run
+	// (ctx_out).
+	OutputContext
+	// OutputEffects are Redirect, Tunnel, Assigned and Clones: what
+	// the program asked of the network.
+	OutputEffects
+	// OutputAll is every part, what Finish returns.
+	OutputAll = OutputData | OutputContext | OutputEffects
+)
+
+// FinishInto is Finish for callers that run a program many times and want
+// only part of what it returns: it does what ending a run does (a hook's
+// writable fields copied back, the CHECKSUM_COMPLETE check, the Ethernet
+// header pushed back), sets out's Retval and CgroupRetval, and fills the
+// parts selected, leaving the others as they are. It allocates nothing
+// once the Run has built one context after a run: Data and Context are
+// the Run's own memory, valid until its next Reset or Finish, which the
+// caller copies if it keeps them. OutputEffects are copies, made only when
+// the program redirected, set tunnel metadata, assigned a socket or
+// cloned the packet.
+func (r *Run) FinishInto(r0 uint64, out *Output, parts OutputParts) error {
+	out.Retval, out.CgroupRetval = uint32(r0), r.cgRetval
+	if parts&OutputEffects != 0 {
+		out.Redirect = nil
+		if r.hasRd {
+			rd := r.rd
+			out.Redirect = &rd
+		}
+		r.finishNet(out)
+	}
 	var err error
 	switch {
 	case r.xdp != nil:
-		r.finishXDP(out)
+		r.finishXDP(out, parts)
 	case r.skb != nil:
-		err = r.finishSKB(out)
+		err = r.finishSKB(out, parts)
 	case r.hook != nil:
-		r.finishHook(out)
+		r.finishHook(out, parts)
 	case r.kind.run == runSock:
-		r.finishSock(out)
+		r.finishSock(out, parts)
 	case r.kind.run == runSockAddr:
-		r.finishSockAddr(out)
+		r.finishSockAddr(out, parts)
 	case r.kind.run == runSockOps:
-		r.finishSockOps(out)
+		r.finishSockOps(out, parts)
 	case r.kind.run == runSkLookup:
-		r.finishSkLookup(out)
+		r.finishSkLookup(out, parts)
 	case r.flow != nil:
-		r.finishFlow(out)
+		r.finishFlow(out, parts)
 	case r.trace != nil:
-		out.Context = append([]byte(nil), r.shadow[:r.kind.layout.Size]...)
+		if parts&OutputContext != 0 {
+			out.Context = r.shadow[:r.kind.layout.Size]
+		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", r.kind.name, err)
+		return fmt.Errorf("%s: %w", r.kind.name, err)
 	}
-	return out, nil
+	return nil
+}
+
+// ctxOutBuf returns the Run's buffer for a context after the run, n
+// bytes, zeroed: what FinishInto lends.
+func (r *Run) ctxOutBuf(n int) []byte {
+	if cap(r.ctxOut) < n {
+		r.ctxOut = make([]byte, n)
+	}
+	r.ctxOut = r.ctxOut[:n]
+	clear(r.ctxOut)
+	return r.ctxOut
+}
+
+// ctxIn is bpf_ctx_init (net/bpf/test_run.c) into the Run's ctx_in
+// buffer: ctx_in may be shorter than the struct (the rest is zero) or
+// longer if the excess is zero. The copy is valid until the next Reset.
+func (r *Run) ctxIn(in []byte, size int, name string) ([]byte, error) {
+	for i := size; i < len(in); i++ {
+		if in[i] != 0 {
+			return nil, fmt.Errorf("ctx_in of %d bytes: byte %d beyond %s (%d bytes) is not zero: %w", len(in), i, name, size, maps.E2BIG)
+		}
+	}
+	if cap(r.ctxInBuf) < size {
+		r.ctxInBuf = make([]byte, size)
+	}
+	ctx := r.ctxInBuf[:size]
+	clear(ctx[copy(ctx, in):])
+	return ctx, nil
+}
+
+// cloneBytes returns a copy of b, nil for an empty b.
+func cloneBytes(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return append([]byte(nil), b...)
 }
 
 // runOf returns the Run of the program calling a helper.
