@@ -54,32 +54,27 @@ type runner struct {
 	st      helpers.State
 	args    engine.Args
 	regions []engine.Region
-	stop    *atomic.Bool // set when the run's context ends (runContext)
+	// regionsOf and regionsGen are the run state and its RegionsGen
+	// that regions were converted from (setRegions).
+	regionsOf  *progtype.Run
+	regionsGen uint64
+	stop       *atomic.Bool // set when the run's context ends (runContext)
 }
 
-// setRegions makes regs the engine's regions of the next run. They are
-// mostly those of the run before (the same run state, reset): comparing
-// costs reads only, while copying regions (three pointers each) costs
-// write barriers whenever the garbage collector is marking.
-func (rn *runner) setRegions(regs []progtype.Region) {
-	if len(rn.regions) == len(regs) {
-		same := true
-		for i := range regs {
-			a, b := &rn.regions[i], &regs[i]
-			if len(a.Data) != len(b.Data) || len(a.Data) != 0 && &a.Data[0] != &b.Data[0] ||
-				a.Writable != b.Writable || a.Bounds != b.Bounds || a.Name != b.Name {
-				same = false
-				break
-			}
-		}
-		if same {
-			return
-		}
+// setRegions makes run's regions the engine's regions of the next run.
+// They are mostly those of the run before (the same run state, reset):
+// they are converted again only when the run's regions changed
+// (progtype.Run.RegionsGen), since copying regions (three pointers each)
+// costs write barriers whenever the garbage collector is marking.
+func (rn *runner) setRegions(run *progtype.Run) {
+	if rn.regionsOf == run && rn.regionsGen == run.RegionsGen() {
+		return
 	}
 	rn.regions = rn.regions[:0]
-	for _, r := range regs {
+	for _, r := range run.Regions() {
 		rn.regions = append(rn.regions, engine.Region(r))
 	}
+	rn.regionsOf, rn.regionsGen = run, run.RegionsGen()
 }
 
 // getRunner returns a pooled runner, or a new one.
@@ -334,7 +329,7 @@ func (p *Program) execOn(ctx context.Context, rn *runner, run *progtype.Run, cpu
 			return 0, err
 		}
 	}
-	rn.setRegions(run.Regions())
+	rn.setRegions(run)
 	// Fields are set one by one, and pointers only when they change: the
 	// runner is reused, and rebuilding the structs cost write barriers on
 	// every run.

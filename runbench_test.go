@@ -30,11 +30,11 @@ func BenchmarkRun_exit(b *testing.B) {
 			prog := coll.Programs["exit"]
 			opts := &waggle.RunOptions{Data: make([]byte, 64)}
 			b.ReportAllocs()
-			for b.Loop() {
+			cpuLoop(b, func() {
 				if ret, err := prog.Run(opts); err != nil || ret != 2 {
 					b.Fatalf("ret %d, %v", ret, err)
 				}
-			}
+			})
 		})
 	}
 }

@@ -225,6 +225,11 @@ type Run struct {
 	// cgRetval is the cgroup run context's retval (bpf_get_retval,
 	// bpf_set_retval): 0 at the start of a run, as a hook's is.
 	cgRetval int32
+	// fixedN is how many of regions buildRegions made for a context of
+	// fixedLen bytes and keeps (fixedOK) across resets.
+	fixedN, fixedLen int
+	fixedOK          bool
+	regionsGen       uint64 // RegionsGen
 	// ctxInBuf holds the copy of ctx_in (Run.ctxIn), ctxOut the context
 	// FinishInto lends: reused, so that runs allocate nothing.
 	ctxInBuf, ctxOut []byte
@@ -310,20 +315,30 @@ func (r *Run) buildRegions() {
 	// packet accesses are the most frequent. Packet and metadata are two
 	// regions, as the verifier keeps packet and metadata pointers apart:
 	// a metadata access stays below data, a packet access below data_end.
-	l := regionList{r: r.regions}
-	switch {
-	case r.xdp != nil:
-		l.add(Region{Data: r.xdp.buf[:xdpHardEnd], Writable: true, Bounds: &r.xdp.bounds, Name: namePacket})
-	case r.skb != nil && r.skb.direct:
-		l.add(Region{Data: r.skb.buf, Writable: r.skb.writable, Bounds: &r.skb.bounds, Name: namePacket})
-	}
+	//
+	// The regions up to the metadata lie in buffers the Run keeps for
+	// its life, and the type's reset makes them the same way every time:
+	// they change only with the context's limit (ctxLimited), so they
+	// are built once per limit and kept, which saves a reset the
+	// comparisons regionList makes.
 	shadow := r.shadow
 	if r.ctxLimited {
 		shadow = shadow[:min(r.ctxEnd, len(shadow))]
 	}
-	r.kind.layout.regions(shadow, &l)
-	if r.xdp != nil {
-		l.add(Region{Data: r.xdp.buf[:xdpHardEnd], Writable: true, Bounds: &r.xdp.metaBounds, Name: nameMeta})
+	l := regionList{r: r.regions, n: r.fixedN}
+	if !r.fixedOK || r.fixedLen != len(shadow) {
+		l.n = 0
+		switch {
+		case r.xdp != nil:
+			l.add(Region{Data: r.xdp.buf[:xdpHardEnd], Writable: true, Bounds: &r.xdp.bounds, Name: namePacket})
+		case r.skb != nil && r.skb.direct:
+			l.add(Region{Data: r.skb.buf, Writable: r.skb.writable, Bounds: &r.skb.bounds, Name: namePacket})
+		}
+		r.kind.layout.regions(shadow, &l)
+		if r.xdp != nil {
+			l.add(Region{Data: r.xdp.buf[:xdpHardEnd], Writable: true, Bounds: &r.xdp.metaBounds, Name: nameMeta})
+		}
+		r.fixedN, r.fixedLen, r.fixedOK = l.n, len(shadow), true
 	}
 	if r.sock != nil && r.kind.run == runSockOps && len(r.sock.pkt) > 0 {
 		l.add(Region{Data: r.sock.pkt, Name: "the packet (skb_data to skb_data_end)"})
@@ -343,6 +358,9 @@ func (r *Run) buildRegions() {
 	if len(r.net.arena) > 0 {
 		l.add(Region{Data: r.net.arena})
 	}
+	if l.changed || l.n != len(r.regions) {
+		r.regionsGen++
+	}
 	r.regions = l.r[:l.n]
 }
 
@@ -351,8 +369,9 @@ func (r *Run) buildRegions() {
 // mostly those of the run before, and storing a Region (three pointers)
 // costs write barriers whenever the garbage collector is marking.
 type regionList struct {
-	r []Region
-	n int
+	r       []Region
+	n       int
+	changed bool // a slot was stored
 }
 
 func (l *regionList) add(reg Region) {
@@ -360,9 +379,11 @@ func (l *regionList) add(reg Region) {
 		if p := &l.r[l.n]; len(p.Data) != len(reg.Data) || len(reg.Data) != 0 && &p.Data[0] != &reg.Data[0] ||
 			p.Writable != reg.Writable || p.Bounds != reg.Bounds || p.Name != reg.Name {
 			*p = reg
+			l.changed = true
 		}
 	} else {
 		l.r = append(l.r, reg)
+		l.changed = true
 	}
 	l.n++
 }
@@ -389,6 +410,11 @@ func (r *Run) Ctx() uint64 { return mem.Addr(r.shadow) }
 // these, which are the bounds Linux's verifier proves: a program the
 // kernel accepts stays inside them. The slice is reused by Reset.
 func (r *Run) Regions() []Region { return r.regions }
+
+// RegionsGen changes whenever a Reset changes the Regions, and only then:
+// a caller that keeps a converted copy of them (an engine's) converts
+// again only when it changed.
+func (r *Run) RegionsGen() uint64 { return r.regionsGen }
 
 // ContextFault explains a memory fault of a run at addr (n bytes): a read
 // of a raw tracepoint's context past ctx_in, by a program whose reads were
