@@ -18,10 +18,11 @@ func threadCPU() (int64, bool) {
 }
 
 // cpuLoop runs f b.N times (for b.Loop) on one locked OS thread and
-// reports the thread's CPU time per call as "cpu-ns/op": on this shared
-// machine wall time counts the time other processes took the core, the
-// thread's CPU clock does not.
-func cpuLoop(b *testing.B, f func()) {
+// reports the thread's CPU time per call as "cpu-ns/op", or, when each
+// call makes runs > 1 runs, the time per run as "cpu-ns/run" and
+// "ns/run": on this shared machine wall time counts the time other
+// processes took the core, the thread's CPU clock does not.
+func cpuLoop(b *testing.B, runs int, f func()) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	c0, ok := threadCPU()
@@ -30,7 +31,18 @@ func cpuLoop(b *testing.B, f func()) {
 		f()
 		n++
 	}
-	if c1, ok1 := threadCPU(); ok && ok1 && n > 0 {
-		b.ReportMetric(float64(c1-c0)/float64(n), "cpu-ns/op")
+	c1, ok1 := threadCPU()
+	if n == 0 {
+		return
+	}
+	if runs > 1 {
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n*runs), "ns/run")
+	}
+	if ok && ok1 {
+		if runs > 1 {
+			b.ReportMetric(float64(c1-c0)/float64(n*runs), "cpu-ns/run")
+		} else {
+			b.ReportMetric(float64(c1-c0)/float64(n), "cpu-ns/op")
+		}
 	}
 }

@@ -321,7 +321,6 @@ func (p *Program) ExecContext(ctx context.Context) progtype.Exec {
 // back, so the next run finds the maps usable. Errors carry the source
 // line.
 func (p *Program) execOn(ctx context.Context, rn *runner, run *progtype.Run, cpu int, repeat uint32) (uint64, error) {
-	c := p.coll
 	var done func()
 	if ctx.Done() != nil {
 		var err error
@@ -329,6 +328,20 @@ func (p *Program) execOn(ctx context.Context, rn *runner, run *progtype.Run, cpu
 			return 0, err
 		}
 	}
+	r0, err := p.exec(rn, run, cpu, repeat)
+	if done != nil {
+		done()
+	}
+	if err != nil {
+		return 0, p.runError(ctx, run, err)
+	}
+	return r0, nil
+}
+
+// exec is execOn under the context's stop flag (runContext), if any, with
+// the engine's error as it is.
+func (p *Program) exec(rn *runner, run *progtype.Run, cpu int, repeat uint32) (uint64, error) {
+	c := p.coll
 	rn.setRegions(run)
 	// Fields are set one by one, and pointers only when they change: the
 	// runner is reused, and rebuilding the structs cost write barriers on
@@ -361,23 +374,24 @@ func (p *Program) execOn(ctx context.Context, rn *runner, run *progtype.Run, cpu
 			break
 		}
 	}
-	if done != nil {
-		done()
+	return r0, err
+}
+
+// runError explains the error a run of run under ctx ended with: the
+// context's cause for a stopped run, the source line, and for a memory
+// fault in the context what the program type says of it.
+func (p *Program) runError(ctx context.Context, run *progtype.Run, err error) error {
+	if errors.Is(err, engine.ErrStopped) {
+		err = fmt.Errorf("%w: %w", err, context.Cause(ctx))
 	}
-	if err != nil {
-		if errors.Is(err, engine.ErrStopped) {
-			err = fmt.Errorf("%w: %w", err, context.Cause(ctx))
+	err = p.annotate(err)
+	var f *engine.Fault
+	if errors.As(err, &f) && errors.Is(f.Err, engine.ErrMemory) {
+		if e := run.ContextFault(f.Addr, f.Size); e != nil {
+			err = fmt.Errorf("%w (%w)", e, err)
 		}
-		err = p.annotate(err)
-		var f *engine.Fault
-		if errors.As(err, &f) && errors.Is(f.Err, engine.ErrMemory) {
-			if e := run.ContextFault(f.Addr, f.Size); e != nil {
-				err = fmt.Errorf("%w (%w)", e, err)
-			}
-		}
-		return 0, err
 	}
-	return r0, nil
+	return err
 }
 
 // bpfFTestRunOnCPU is BPF_F_TEST_RUN_ON_CPU.
@@ -405,12 +419,8 @@ func (p *Program) runHeld(ctx context.Context, opts *RunOptions, timed bool) (ui
 	if err := p.Prepare(); err != nil {
 		return 0, 0, err
 	}
-	c := p.coll
-	if opts.CPU != 0 && opts.Flags&bpfFTestRunOnCPU == 0 {
-		return 0, 0, fmt.Errorf("program %s: RunOptions.CPU needs BPF_F_TEST_RUN_ON_CPU in Flags, as in Linux: %w", p.name, maps.EINVAL)
-	}
-	if int(opts.CPU) >= c.cpus {
-		return 0, 0, fmt.Errorf("program %s: CPU %d, the collection has %d: %w", p.name, opts.CPU, c.cpus, maps.EINVAL)
+	if err := p.checkCPU(opts.Flags, opts.CPU, "RunOptions"); err != nil {
+		return 0, 0, err
 	}
 	var ctxIn []byte
 	var err error
@@ -420,15 +430,10 @@ func (p *Program) runHeld(ctx context.Context, opts *RunOptions, timed bool) (ui
 		}
 	}
 	in := progtype.Input{Data: opts.Data, Context: ctxIn, Flags: opts.Flags &^ bpfFTestRunOnCPU, Task: opts.Task, Memory: opts.Memory,
-		Net: c.net, Tunnel: opts.Tunnel, Socket: opts.Socket, Ingress: opts.Ingress, PerfValue: opts.PerfValue}
+		Net: p.coll.net, Tunnel: opts.Tunnel, Socket: opts.Socket, Ingress: opts.Ingress, PerfValue: opts.PerfValue}
 	rn := p.getRunner()
 	defer p.runners.Put(rn)
-	if rn.run == nil {
-		if rn.run, err = p.pt.NewRun(in); err != nil {
-			rn.run = nil
-			return 0, 0, fmt.Errorf("program %s: %w", p.name, err)
-		}
-	} else if err := p.pt.ResetRun(rn.run, in); err != nil {
+	if err := p.reset(rn, &in); err != nil {
 		return 0, 0, fmt.Errorf("program %s: %w", p.name, err)
 	}
 	run := rn.run
@@ -445,27 +450,54 @@ func (p *Program) runHeld(ctx context.Context, opts *RunOptions, timed bool) (ui
 	if timed {
 		dur = time.Since(start) / time.Duration(repeat)
 	}
-	ret, err := p.finish(run, r0, opts)
+	ret, err := finish(run, r0, &opts.DataOut, opts.ContextOut, nil, opts.Output)
 	if err != nil {
 		return 0, 0, fmt.Errorf("program %s: %w", p.name, err)
 	}
 	return ret, dur, nil
 }
 
-// finish ends a run whose r0 was r0 and copies out what opts asks for:
-// the packet into DataOut, the context into ContextOut, everything into
-// Output. Without them it allocates and copies nothing.
-func (p *Program) finish(run *progtype.Run, r0 uint64, opts *RunOptions) (uint32, error) {
+// checkCPU checks the CPU slot a run asks for, as BPF_PROG_TEST_RUN
+// does; what names the options for the message.
+func (p *Program) checkCPU(flags, cpu uint32, what string) error {
+	if cpu != 0 && flags&bpfFTestRunOnCPU == 0 {
+		return fmt.Errorf("program %s: %s.CPU needs BPF_F_TEST_RUN_ON_CPU in Flags, as in Linux: %w", p.name, what, maps.EINVAL)
+	}
+	if int(cpu) >= p.coll.cpus {
+		return fmt.Errorf("program %s: CPU %d, the collection has %d: %w", p.name, cpu, p.coll.cpus, maps.EINVAL)
+	}
+	return nil
+}
+
+// reset prepares rn's run state for in: a new one on the runner's first
+// run, the one of the run before afterwards.
+func (p *Program) reset(rn *runner, in *progtype.Input) error {
+	if rn.run != nil {
+		return p.pt.ResetRun(rn.run, *in)
+	}
+	run, err := p.pt.NewRun(*in)
+	if err != nil {
+		return err
+	}
+	rn.run = run
+	return nil
+}
+
+// finish ends a run whose r0 was r0 and copies out what the caller asks
+// for: the packet into *dataOut (shortened to the packet's length), the
+// context into ctxOut (RunOptions.ContextOut) or ctxOutBytes, everything
+// into output. Without them it allocates and copies nothing.
+func finish(run *progtype.Run, r0 uint64, dataOut *[]byte, ctxOut any, ctxOutBytes []byte, output *progtype.Output) (uint32, error) {
 	var parts progtype.OutputParts
-	if opts.DataOut != nil {
+	if *dataOut != nil {
 		parts |= progtype.OutputData
 	}
-	if opts.ContextOut != nil {
+	if ctxOut != nil || ctxOutBytes != nil {
 		parts |= progtype.OutputContext
 	}
 	var view progtype.Output // lent by the Run, copied below
 	out := &view
-	if opts.Output != nil {
+	if output != nil {
 		var err error
 		if out, err = run.Finish(r0); err != nil { // every part, copied
 			return 0, err
@@ -473,19 +505,24 @@ func (p *Program) finish(run *progtype.Run, r0 uint64, opts *RunOptions) (uint32
 	} else if err := run.FinishInto(r0, out, parts); err != nil {
 		return 0, err
 	}
-	if opts.DataOut != nil && out.Data != nil {
-		if len(out.Data) > len(opts.DataOut) {
-			return 0, fmt.Errorf("the packet grew to %d bytes, DataOut holds %d: %w", len(out.Data), len(opts.DataOut), maps.ENOSPC)
+	if d := *dataOut; d != nil && out.Data != nil {
+		if len(out.Data) > len(d) {
+			return 0, fmt.Errorf("the packet grew to %d bytes, DataOut holds %d: %w", len(out.Data), len(d), maps.ENOSPC)
 		}
-		opts.DataOut = opts.DataOut[:copy(opts.DataOut, out.Data)]
+		*dataOut = d[:copy(d, out.Data)]
 	}
-	if opts.ContextOut != nil && out.Context != nil {
-		if err := contextOut(out.Context, opts.ContextOut); err != nil {
-			return 0, fmt.Errorf("context out: %w", err)
+	if out.Context != nil {
+		if ctxOutBytes != nil {
+			copy(ctxOutBytes, out.Context) // a prefix, as the kernel copies ctx_size_out
+		}
+		if ctxOut != nil {
+			if err := contextOut(out.Context, ctxOut); err != nil {
+				return 0, fmt.Errorf("context out: %w", err)
+			}
 		}
 	}
-	if opts.Output != nil {
-		*opts.Output = *out
+	if output != nil {
+		*output = *out
 	}
 	return out.Retval, nil
 }

@@ -370,6 +370,22 @@ func (p *Program) ResetRun(r *Run, in Input) error {
 	return nil
 }
 
+// ResetRunData is ResetRun on the input of r's last Reset with data and
+// ctx as its Data and Context: what a caller running the program over
+// many packets or contexts resets r with between them, without passing
+// the rest of the Input again.
+func (p *Program) ResetRunData(r *Run, data, ctx []byte) error {
+	r.in.Data, r.in.Context = data, ctx
+	if err := p.checkInput(&r.in); err != nil {
+		return err
+	}
+	if err := r.reset(); err != nil {
+		return err
+	}
+	p.limit(r)
+	return nil
+}
+
 func (p *Program) checkInput(in *Input) error {
 	if p.Kind.typ == RawTracepoint && len(in.Context) < p.ContextEnd {
 		return fmt.Errorf("%s: %w", p.Kind.name, einval("ctx_in of %d bytes, the program reads %d", len(in.Context), p.ContextEnd))
