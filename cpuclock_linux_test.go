@@ -19,10 +19,11 @@ func threadCPU() (int64, bool) {
 
 // cpuLoop runs f b.N times (for b.Loop) on one locked OS thread and
 // reports the thread's CPU time per call as "cpu-ns/op", or, when each
-// call makes runs > 1 runs, the time per run as "cpu-ns/run" and
-// "ns/run": on this shared machine wall time counts the time other
-// processes took the core, the thread's CPU clock does not.
-func cpuLoop(b *testing.B, runs int, f func()) {
+// call makes runs > 1 runs (or calls, ...: unit), the time per one as
+// "cpu-ns/"+unit and "ns/"+unit: on this shared machine wall time counts
+// the time other processes took the core, the thread's CPU clock does
+// not.
+func cpuLoop(b *testing.B, runs int, unit string, f func()) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	c0, ok := threadCPU()
@@ -36,11 +37,11 @@ func cpuLoop(b *testing.B, runs int, f func()) {
 		return
 	}
 	if runs > 1 {
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n*runs), "ns/run")
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n*runs), "ns/"+unit)
 	}
 	if ok && ok1 {
 		if runs > 1 {
-			b.ReportMetric(float64(c1-c0)/float64(n*runs), "cpu-ns/run")
+			b.ReportMetric(float64(c1-c0)/float64(n*runs), "cpu-ns/"+unit)
 		} else {
 			b.ReportMetric(float64(c1-c0)/float64(n), "cpu-ns/op")
 		}

@@ -30,7 +30,7 @@ func BenchmarkRun_exit(b *testing.B) {
 			prog := coll.Programs["exit"]
 			opts := &waggle.RunOptions{Data: make([]byte, 64)}
 			b.ReportAllocs()
-			cpuLoop(b, 1, func() {
+			cpuLoop(b, 1, "op", func() {
 				if ret, err := prog.Run(opts); err != nil || ret != 2 {
 					b.Fatalf("ret %d, %v", ret, err)
 				}
@@ -82,7 +82,7 @@ func BenchmarkRunBatch(b *testing.B) {
 				runs := make([]waggle.BatchRun, batch)
 				next := 0
 				b.ReportAllocs()
-				cpuLoop(b, batch, func() {
+				cpuLoop(b, batch, "run", func() {
 					for i := range runs {
 						runs[i].Data = bn.frames[next]
 						next = (next + 1) % len(bn.frames)
@@ -96,7 +96,7 @@ func BenchmarkRunBatch(b *testing.B) {
 				next := 0
 				opts := &waggle.RunOptions{}
 				b.ReportAllocs()
-				cpuLoop(b, batch, func() {
+				cpuLoop(b, batch, "run", func() {
 					for range batch {
 						opts.Data = bn.frames[next]
 						next = (next + 1) % len(bn.frames)
