@@ -54,6 +54,10 @@ type runner struct {
 	st      helpers.State
 	args    engine.Args
 	regions []engine.Region
+	// in is what the input run was last reset with holds besides its
+	// Data and Context, when inOK (reset).
+	in   inputKey
+	inOK bool
 	// regionsOf and regionsGen are the run state and its RegionsGen
 	// that regions were converted from (setRegions).
 	regionsOf  *progtype.Run
@@ -429,11 +433,18 @@ func (p *Program) runHeld(ctx context.Context, opts *RunOptions, timed bool) (ui
 			return 0, 0, fmt.Errorf("program %s: context: %w", p.name, err)
 		}
 	}
-	in := progtype.Input{Data: opts.Data, Context: ctxIn, Flags: opts.Flags &^ bpfFTestRunOnCPU, Task: opts.Task, Memory: opts.Memory,
-		Net: p.coll.net, Tunnel: opts.Tunnel, Socket: opts.Socket, Ingress: opts.Ingress, PerfValue: opts.PerfValue}
 	rn := p.getRunner()
 	defer p.runners.Put(rn)
-	if err := p.reset(rn, &in); err != nil {
+	if rn.inOK && rn.in == p.keyOf(opts) {
+		// The input of the run before, but for the packet and context:
+		// the run state keeps the rest.
+		err = p.pt.ResetRunData(rn.run, opts.Data, ctxIn)
+	} else {
+		in := progtype.Input{Data: opts.Data, Context: ctxIn, Flags: opts.Flags &^ bpfFTestRunOnCPU, Task: opts.Task, Memory: opts.Memory,
+			Net: p.coll.net, Tunnel: opts.Tunnel, Socket: opts.Socket, Ingress: opts.Ingress, PerfValue: opts.PerfValue}
+		err = p.reset(rn, &in)
+	}
+	if err != nil {
 		return 0, 0, fmt.Errorf("program %s: %w", p.name, err)
 	}
 	run := rn.run
@@ -472,15 +483,50 @@ func (p *Program) checkCPU(flags, cpu uint32, what string) error {
 // reset prepares rn's run state for in: a new one on the runner's first
 // run, the one of the run before afterwards.
 func (p *Program) reset(rn *runner, in *progtype.Input) error {
+	rn.inOK = false
 	if rn.run != nil {
-		return p.pt.ResetRun(rn.run, *in)
+		if err := p.pt.ResetRun(rn.run, *in); err != nil {
+			return err
+		}
+	} else {
+		run, err := p.pt.NewRun(*in)
+		if err != nil {
+			return err
+		}
+		rn.run = run
 	}
-	run, err := p.pt.NewRun(*in)
-	if err != nil {
-		return err
-	}
-	rn.run = run
+	rn.in, rn.inOK = inputKey{flags: in.Flags, ingress: in.Ingress, task: in.Task, mem: first(in.Memory), memLen: len(in.Memory),
+		net: in.Net, tunnel: in.Tunnel, socket: in.Socket, perf: in.PerfValue}, true
 	return nil
+}
+
+// inputKey is what a progtype.Input holds besides its Data and Context,
+// comparable: runs whose inputs have the same key differ only in their
+// packet and context, and reset a run state with ResetRunData.
+type inputKey struct {
+	flags   uint32
+	ingress bool
+	task    *progtype.Task
+	mem     *progtype.Region // the first of Memory, nil for none
+	memLen  int
+	net     *netenv.Host
+	tunnel  *netenv.Tunnel
+	socket  *netenv.Socket
+	perf    *progtype.PerfEventValue
+}
+
+// keyOf returns the key of the input opts gives a run of p.
+func (p *Program) keyOf(opts *RunOptions) inputKey {
+	return inputKey{flags: opts.Flags &^ bpfFTestRunOnCPU, ingress: opts.Ingress, task: opts.Task, mem: first(opts.Memory),
+		memLen: len(opts.Memory), net: p.coll.net, tunnel: opts.Tunnel, socket: opts.Socket, perf: opts.PerfValue}
+}
+
+// first returns the address of s's first element, nil for an empty s.
+func first(s []progtype.Region) *progtype.Region {
+	if len(s) == 0 {
+		return nil
+	}
+	return &s[0]
 }
 
 // finish ends a run whose r0 was r0 and copies out what the caller asks

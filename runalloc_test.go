@@ -9,6 +9,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 
 	"github.com/waggle-bpf/waggle"
+	"github.com/waggle-bpf/waggle/progtype"
 )
 
 // exitSpec is a collection of one program of type typ that returns ret.
@@ -94,6 +95,48 @@ func TestRun_allocs(t *testing.T) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// TestRun_inputChanges requires that a run sees the input its RunOptions
+// give, although Run resets the run state of the run before with only the
+// packet and context when nothing else changed: a new Task, the same Task
+// changed in place, and no Task.
+func TestRun_inputChanges(t *testing.T) {
+	spec := &ebpf.CollectionSpec{Programs: map[string]*ebpf.ProgramSpec{"pid": {
+		Name: "pid", Type: ebpf.Kprobe, License: "GPL",
+		Instructions: asm.Instructions{asm.FnGetCurrentPidTgid.Call(), asm.Return()},
+	}}}
+	coll, err := waggle.NewCollection(spec, &waggle.CollectionOptions{CPUs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer coll.Close()
+	prog := coll.Programs["pid"]
+	a, b := &progtype.Task{PID: 11, TGID: 11}, &progtype.Task{PID: 22, TGID: 22}
+	for i, step := range []struct {
+		task *progtype.Task
+		pid  uint32 // the low half of bpf_get_current_pid_tgid, 0 without a task
+		set  uint32 // a's PID before the run, if not 0
+	}{
+		{a, 11, 0}, {a, 11, 0}, {b, 22, 0}, {a, 11, 0}, {a, 33, 33}, {nil, 0, 0}, {a, 33, 0},
+	} {
+		if step.set != 0 {
+			a.PID = step.set
+		}
+		ret, err := prog.Run(&waggle.RunOptions{Task: step.task})
+		if err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+		if step.task == nil {
+			if ret == 11 || ret == 22 || ret == 33 {
+				t.Fatalf("run %d without a task: pid %d, the task of a run before", i, ret)
+			}
+			continue
+		}
+		if ret != step.pid {
+			t.Fatalf("run %d: pid %d, want %d", i, ret, step.pid)
 		}
 	}
 }
