@@ -54,32 +54,31 @@ type runner struct {
 	st      helpers.State
 	args    engine.Args
 	regions []engine.Region
-	stop    *atomic.Bool // set when the run's context ends (runContext)
+	// in is what the input run was last reset with holds besides its
+	// Data and Context, when inOK (reset).
+	in   inputKey
+	inOK bool
+	// regionsOf and regionsGen are the run state and its RegionsGen
+	// that regions were converted from (setRegions).
+	regionsOf  *progtype.Run
+	regionsGen uint64
+	stop       *atomic.Bool // set when the run's context ends (runContext)
 }
 
-// setRegions makes regs the engine's regions of the next run. They are
-// mostly those of the run before (the same run state, reset): comparing
-// costs reads only, while copying regions (three pointers each) costs
-// write barriers whenever the garbage collector is marking.
-func (rn *runner) setRegions(regs []progtype.Region) {
-	if len(rn.regions) == len(regs) {
-		same := true
-		for i := range regs {
-			a, b := &rn.regions[i], &regs[i]
-			if len(a.Data) != len(b.Data) || len(a.Data) != 0 && &a.Data[0] != &b.Data[0] ||
-				a.Writable != b.Writable || a.Bounds != b.Bounds || a.Name != b.Name {
-				same = false
-				break
-			}
-		}
-		if same {
-			return
-		}
+// setRegions makes run's regions the engine's regions of the next run.
+// They are mostly those of the run before (the same run state, reset):
+// they are converted again only when the run's regions changed
+// (progtype.Run.RegionsGen), since copying regions (three pointers each)
+// costs write barriers whenever the garbage collector is marking.
+func (rn *runner) setRegions(run *progtype.Run) {
+	if rn.regionsOf == run && rn.regionsGen == run.RegionsGen() {
+		return
 	}
 	rn.regions = rn.regions[:0]
-	for _, r := range regs {
+	for _, r := range run.Regions() {
 		rn.regions = append(rn.regions, engine.Region(r))
 	}
+	rn.regionsOf, rn.regionsGen = run, run.RegionsGen()
 }
 
 // getRunner returns a pooled runner, or a new one.
@@ -255,7 +254,7 @@ func (p *Program) Kind() *progtype.Kind {
 // value, the low 32 bits of r0, like cilium/ebpf's Program.Run. Every run
 // is bounded by the collection's budget (CollectionOptions.Budget).
 func (p *Program) Run(opts *RunOptions) (uint32, error) {
-	ret, _, err := p.run(context.Background(), opts)
+	ret, _, err := p.run(context.Background(), opts, false)
 	return ret, err
 }
 
@@ -265,7 +264,7 @@ func (p *Program) Run(opts *RunOptions) (uint32, error) {
 // (context.Canceled, context.DeadlineExceeded). (RunOptions.Context is
 // the program's context, as in cilium/ebpf, hence a parameter here.)
 func (p *Program) RunContext(ctx context.Context, opts *RunOptions) (uint32, error) {
-	ret, _, err := p.run(ctx, opts)
+	ret, _, err := p.run(ctx, opts, false)
 	return ret, err
 }
 
@@ -274,7 +273,7 @@ func (p *Program) RunContext(ctx context.Context, opts *RunOptions) (uint32, err
 func (p *Program) Test(in []byte) (uint32, []byte, error) {
 	out := make([]byte, len(in)+256+64)
 	opts := &RunOptions{Data: in, DataOut: out}
-	ret, _, err := p.run(context.Background(), opts)
+	ret, _, err := p.run(context.Background(), opts, false)
 	return ret, opts.DataOut, err
 }
 
@@ -288,7 +287,7 @@ func (p *Program) Benchmark(in []byte, repeat int, reset func()) (uint32, time.D
 	if reset != nil {
 		reset()
 	}
-	return p.run(context.Background(), &RunOptions{Data: in, Repeat: uint32(repeat)})
+	return p.run(context.Background(), &RunOptions{Data: in, Repeat: uint32(repeat)}, true)
 }
 
 // Exec returns a function that runs the program on a prepared run of its
@@ -326,7 +325,6 @@ func (p *Program) ExecContext(ctx context.Context) progtype.Exec {
 // back, so the next run finds the maps usable. Errors carry the source
 // line.
 func (p *Program) execOn(ctx context.Context, rn *runner, run *progtype.Run, cpu int, repeat uint32) (uint64, error) {
-	c := p.coll
 	var done func()
 	if ctx.Done() != nil {
 		var err error
@@ -334,7 +332,21 @@ func (p *Program) execOn(ctx context.Context, rn *runner, run *progtype.Run, cpu
 			return 0, err
 		}
 	}
-	rn.setRegions(run.Regions())
+	r0, err := p.exec(rn, run, cpu, repeat)
+	if done != nil {
+		done()
+	}
+	if err != nil {
+		return 0, p.runError(ctx, run, err)
+	}
+	return r0, nil
+}
+
+// exec is execOn under the context's stop flag (runContext), if any, with
+// the engine's error as it is.
+func (p *Program) exec(rn *runner, run *progtype.Run, cpu int, repeat uint32) (uint64, error) {
+	c := p.coll
+	rn.setRegions(run)
 	// Fields are set one by one, and pointers only when they change: the
 	// runner is reused, and rebuilding the structs cost write barriers on
 	// every run.
@@ -366,53 +378,53 @@ func (p *Program) execOn(ctx context.Context, rn *runner, run *progtype.Run, cpu
 			break
 		}
 	}
-	if done != nil {
-		done()
+	return r0, err
+}
+
+// runError explains the error a run of run under ctx ended with: the
+// context's cause for a stopped run, the source line, and for a memory
+// fault in the context what the program type says of it.
+func (p *Program) runError(ctx context.Context, run *progtype.Run, err error) error {
+	if errors.Is(err, engine.ErrStopped) {
+		err = fmt.Errorf("%w: %w", err, context.Cause(ctx))
 	}
-	if err != nil {
-		if errors.Is(err, engine.ErrStopped) {
-			err = fmt.Errorf("%w: %w", err, context.Cause(ctx))
+	err = p.annotate(err)
+	var f *engine.Fault
+	if errors.As(err, &f) && errors.Is(f.Err, engine.ErrMemory) {
+		if e := run.ContextFault(f.Addr, f.Size); e != nil {
+			err = fmt.Errorf("%w (%w)", e, err)
 		}
-		err = p.annotate(err)
-		var f *engine.Fault
-		if errors.As(err, &f) && errors.Is(f.Err, engine.ErrMemory) {
-			if e := run.ContextFault(f.Addr, f.Size); e != nil {
-				err = fmt.Errorf("%w (%w)", e, err)
-			}
-		}
-		return 0, err
 	}
-	return r0, nil
+	return err
 }
 
 // bpfFTestRunOnCPU is BPF_F_TEST_RUN_ON_CPU.
 const bpfFTestRunOnCPU = 1 << 0
 
-// run is Run returning the mean duration of one run too.
-func (p *Program) run(ctx context.Context, opts *RunOptions) (uint32, time.Duration, error) {
+// run is Run returning the mean duration of one run too, when timed (the
+// clock is read only then).
+func (p *Program) run(ctx context.Context, opts *RunOptions, timed bool) (uint32, time.Duration, error) {
 	if !p.coll.acquire() {
 		return 0, 0, fmt.Errorf("program %s: %w", p.name, errCollectionClosed)
 	}
 	// Its own function, so that both functions' defers stay open-coded
 	// (the compiler gives up past 15 returns × defers).
 	defer p.coll.release()
-	return p.runHeld(ctx, opts)
+	return p.runHeld(ctx, opts, timed)
 }
 
-// runHeld is run under a reference on the collection.
-func (p *Program) runHeld(ctx context.Context, opts *RunOptions) (uint32, time.Duration, error) {
+// runHeld is run under a reference on the collection. It allocates
+// nothing and copies only what opts asks for (DataOut, ContextOut,
+// Output).
+func (p *Program) runHeld(ctx context.Context, opts *RunOptions, timed bool) (uint32, time.Duration, error) {
 	if opts == nil {
 		opts = &RunOptions{}
 	}
 	if err := p.Prepare(); err != nil {
 		return 0, 0, err
 	}
-	c := p.coll
-	if opts.CPU != 0 && opts.Flags&bpfFTestRunOnCPU == 0 {
-		return 0, 0, fmt.Errorf("program %s: RunOptions.CPU needs BPF_F_TEST_RUN_ON_CPU in Flags, as in Linux: %w", p.name, maps.EINVAL)
-	}
-	if int(opts.CPU) >= c.cpus {
-		return 0, 0, fmt.Errorf("program %s: CPU %d, the collection has %d: %w", p.name, opts.CPU, c.cpus, maps.EINVAL)
+	if err := p.checkCPU(opts.Flags, opts.CPU, "RunOptions"); err != nil {
+		return 0, 0, err
 	}
 	var ctxIn []byte
 	var err error
@@ -421,45 +433,144 @@ func (p *Program) runHeld(ctx context.Context, opts *RunOptions) (uint32, time.D
 			return 0, 0, fmt.Errorf("program %s: context: %w", p.name, err)
 		}
 	}
-	in := progtype.Input{Data: opts.Data, Context: ctxIn, Flags: opts.Flags &^ bpfFTestRunOnCPU, Task: opts.Task, Memory: opts.Memory,
-		Net: c.net, Tunnel: opts.Tunnel, Socket: opts.Socket, Ingress: opts.Ingress, PerfValue: opts.PerfValue}
 	rn := p.getRunner()
 	defer p.runners.Put(rn)
-	if rn.run == nil {
-		if rn.run, err = p.pt.NewRun(in); err != nil {
-			rn.run = nil
-			return 0, 0, fmt.Errorf("program %s: %w", p.name, err)
-		}
-	} else if err := p.pt.ResetRun(rn.run, in); err != nil {
+	if rn.inOK && rn.in == p.keyOf(opts) {
+		// The input of the run before, but for the packet and context:
+		// the run state keeps the rest.
+		err = p.pt.ResetRunData(rn.run, opts.Data, ctxIn)
+	} else {
+		in := progtype.Input{Data: opts.Data, Context: ctxIn, Flags: opts.Flags &^ bpfFTestRunOnCPU, Task: opts.Task, Memory: opts.Memory,
+			Net: p.coll.net, Tunnel: opts.Tunnel, Socket: opts.Socket, Ingress: opts.Ingress, PerfValue: opts.PerfValue}
+		err = p.reset(rn, &in)
+	}
+	if err != nil {
 		return 0, 0, fmt.Errorf("program %s: %w", p.name, err)
 	}
 	run := rn.run
 	repeat := max(opts.Repeat, 1)
-	start := time.Now()
+	var start time.Time
+	if timed {
+		start = time.Now()
+	}
 	r0, err := p.execOn(ctx, rn, run, int(opts.CPU), repeat)
 	if err != nil {
 		return 0, 0, fmt.Errorf("program %s: %w", p.name, err)
 	}
-	dur := time.Since(start) / time.Duration(repeat)
-	out, err := run.Finish(r0)
+	var dur time.Duration
+	if timed {
+		dur = time.Since(start) / time.Duration(repeat)
+	}
+	ret, err := finish(run, r0, &opts.DataOut, opts.ContextOut, nil, opts.Output)
 	if err != nil {
 		return 0, 0, fmt.Errorf("program %s: %w", p.name, err)
 	}
-	if opts.DataOut != nil && out.Data != nil {
-		if len(out.Data) > len(opts.DataOut) {
-			return 0, 0, fmt.Errorf("program %s: the packet grew to %d bytes, DataOut holds %d: %w", p.name, len(out.Data), len(opts.DataOut), maps.ENOSPC)
+	return ret, dur, nil
+}
+
+// checkCPU checks the CPU slot a run asks for, as BPF_PROG_TEST_RUN
+// does; what names the options for the message.
+func (p *Program) checkCPU(flags, cpu uint32, what string) error {
+	if cpu != 0 && flags&bpfFTestRunOnCPU == 0 {
+		return fmt.Errorf("program %s: %s.CPU needs BPF_F_TEST_RUN_ON_CPU in Flags, as in Linux: %w", p.name, what, maps.EINVAL)
+	}
+	if int(cpu) >= p.coll.cpus {
+		return fmt.Errorf("program %s: CPU %d, the collection has %d: %w", p.name, cpu, p.coll.cpus, maps.EINVAL)
+	}
+	return nil
+}
+
+// reset prepares rn's run state for in: a new one on the runner's first
+// run, the one of the run before afterwards.
+func (p *Program) reset(rn *runner, in *progtype.Input) error {
+	rn.inOK = false
+	if rn.run != nil {
+		if err := p.pt.ResetRun(rn.run, *in); err != nil {
+			return err
 		}
-		opts.DataOut = opts.DataOut[:copy(opts.DataOut, out.Data)]
+	} else {
+		run, err := p.pt.NewRun(*in)
+		if err != nil {
+			return err
+		}
+		rn.run = run
 	}
-	if opts.ContextOut != nil && out.Context != nil {
-		if err := contextOut(out.Context, opts.ContextOut); err != nil {
-			return 0, 0, fmt.Errorf("program %s: context out: %w", p.name, err)
+	rn.in, rn.inOK = inputKey{flags: in.Flags, ingress: in.Ingress, task: in.Task, mem: first(in.Memory), memLen: len(in.Memory),
+		net: in.Net, tunnel: in.Tunnel, socket: in.Socket, perf: in.PerfValue}, true
+	return nil
+}
+
+// inputKey is what a progtype.Input holds besides its Data and Context,
+// comparable: runs whose inputs have the same key differ only in their
+// packet and context, and reset a run state with ResetRunData.
+type inputKey struct {
+	flags   uint32
+	ingress bool
+	task    *progtype.Task
+	mem     *progtype.Region // the first of Memory, nil for none
+	memLen  int
+	net     *netenv.Host
+	tunnel  *netenv.Tunnel
+	socket  *netenv.Socket
+	perf    *progtype.PerfEventValue
+}
+
+// keyOf returns the key of the input opts gives a run of p.
+func (p *Program) keyOf(opts *RunOptions) inputKey {
+	return inputKey{flags: opts.Flags &^ bpfFTestRunOnCPU, ingress: opts.Ingress, task: opts.Task, mem: first(opts.Memory),
+		memLen: len(opts.Memory), net: p.coll.net, tunnel: opts.Tunnel, socket: opts.Socket, perf: opts.PerfValue}
+}
+
+// first returns the address of s's first element, nil for an empty s.
+func first(s []progtype.Region) *progtype.Region {
+	if len(s) == 0 {
+		return nil
+	}
+	return &s[0]
+}
+
+// finish ends a run whose r0 was r0 and copies out what the caller asks
+// for: the packet into *dataOut (shortened to the packet's length), the
+// context into ctxOut (RunOptions.ContextOut) or ctxOutBytes, everything
+// into output. Without them it allocates and copies nothing.
+func finish(run *progtype.Run, r0 uint64, dataOut *[]byte, ctxOut any, ctxOutBytes []byte, output *progtype.Output) (uint32, error) {
+	var parts progtype.OutputParts
+	if *dataOut != nil {
+		parts |= progtype.OutputData
+	}
+	if ctxOut != nil || ctxOutBytes != nil {
+		parts |= progtype.OutputContext
+	}
+	var view progtype.Output // lent by the Run, copied below
+	out := &view
+	if output != nil {
+		var err error
+		if out, err = run.Finish(r0); err != nil { // every part, copied
+			return 0, err
+		}
+	} else if err := run.FinishInto(r0, out, parts); err != nil {
+		return 0, err
+	}
+	if d := *dataOut; d != nil && out.Data != nil {
+		if len(out.Data) > len(d) {
+			return 0, fmt.Errorf("the packet grew to %d bytes, DataOut holds %d: %w", len(out.Data), len(d), maps.ENOSPC)
+		}
+		*dataOut = d[:copy(d, out.Data)]
+	}
+	if out.Context != nil {
+		if ctxOutBytes != nil {
+			copy(ctxOutBytes, out.Context) // a prefix, as the kernel copies ctx_size_out
+		}
+		if ctxOut != nil {
+			if err := contextOut(out.Context, ctxOut); err != nil {
+				return 0, fmt.Errorf("context out: %w", err)
+			}
 		}
 	}
-	if opts.Output != nil {
-		*opts.Output = *out
+	if output != nil {
+		*output = *out
 	}
-	return out.Retval, dur, nil
+	return out.Retval, nil
 }
 
 // contextBytes returns the bytes of a context given as []byte or a

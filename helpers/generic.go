@@ -126,30 +126,30 @@ func mapOf(env Env, handle uint64) (maps.Map, error) {
 }
 
 // elemKey resolves the map handle a program passed and reads the key it
-// points to. e is nil (and the key unread) for maps without elements.
-func elemKey(env Env, handle, keyAddr uint64) (e maps.Elems, m maps.Map, key []byte, err error) {
-	if m, err = mapOf(env, handle); err != nil {
-		return nil, nil, nil, err
+// points to. The key is unread (nil) for maps without elements
+// (ent.Elems nil).
+func elemKey(env Env, handle, keyAddr uint64) (ent *maps.Entry, key []byte, err error) {
+	if ent, err = env.State().Maps.Entry(handle); err != nil {
+		return nil, nil, err
 	}
-	e, ok := m.(maps.Elems)
-	if !ok {
-		return nil, m, nil, nil
+	if ent.Elems == nil {
+		return ent, nil, nil
 	}
-	key, err = env.Memory(keyAddr, uint64(m.Spec().KeySize), false)
-	return e, m, key, err
+	key, err = env.Memory(keyAddr, uint64(ent.KeySize), false)
+	return ent, key, err
 }
 
 // mapLookupElem is bpf_map_lookup_elem: the address of the value, or 0.
 // The run's section holds the map first, so the value stays the one found
 // until the run ends (maps.Section).
 func mapLookupElem(env Env, a *[5]uint64) (uint64, error) {
-	e, m, key, err := elemKey(env, a[0], a[1])
-	if err != nil || e == nil {
+	ent, key, err := elemKey(env, a[0], a[1])
+	if err != nil || ent.Elems == nil {
 		return 0, err // no elements: the verifier refuses lookups in such maps
 	}
 	st := env.State()
-	st.Section.Enter(m, st.CPU)
-	return e.LookupElem(st.CPU, key), nil
+	st.Section.EnterEntry(ent, st.CPU)
+	return ent.Elems.LookupElem(st.CPU, key), nil
 }
 
 // mapLookupPercpuElem is bpf_map_lookup_percpu_elem: the address of the
@@ -157,10 +157,11 @@ func mapLookupElem(env Env, a *[5]uint64) (uint64, error) {
 // when the key is absent or the CPU is not one of the map's (nr_cpu_ids in
 // Linux). Linux's verifier refuses it on any other map.
 func mapLookupPercpuElem(env Env, a *[5]uint64) (uint64, error) {
-	e, m, key, err := elemKey(env, a[0], a[1])
+	ent, key, err := elemKey(env, a[0], a[1])
 	if err != nil {
 		return 0, err
 	}
+	e, m := ent.Elems, ent.Map
 	switch t := m.Spec().Type; t {
 	case maps.PerCPUArray, maps.PerCPUHash, maps.LRUPerCPUHash:
 	default:
@@ -175,26 +176,27 @@ func mapLookupPercpuElem(env Env, a *[5]uint64) (uint64, error) {
 
 // mapUpdateElem is bpf_map_update_elem.
 func mapUpdateElem(env Env, a *[5]uint64) (uint64, error) {
-	e, m, key, err := elemKey(env, a[0], a[1])
+	ent, key, err := elemKey(env, a[0], a[1])
 	if err != nil {
 		return 0, err
 	}
-	if e == nil {
+	if ent.Elems == nil {
 		return errno(maps.EOPNOTSUPP), nil
 	}
-	value, err := env.Memory(a[2], uint64(m.Spec().ValueSize), false)
+	value, err := env.Memory(a[2], uint64(ent.ValueSize), false)
 	if err != nil {
 		return 0, err
 	}
-	return maps.Return(e.UpdateElem(env.State().CPU, key, value, a[3])), nil
+	return maps.Return(ent.Elems.UpdateElem(env.State().CPU, key, value, a[3])), nil
 }
 
 // mapDeleteElem is bpf_map_delete_elem.
 func mapDeleteElem(env Env, a *[5]uint64) (uint64, error) {
-	e, _, key, err := elemKey(env, a[0], a[1])
+	ent, key, err := elemKey(env, a[0], a[1])
 	if err != nil {
 		return 0, err
 	}
+	e := ent.Elems
 	if e == nil {
 		return errno(maps.EOPNOTSUPP), nil
 	}

@@ -179,11 +179,21 @@ type heldMap struct {
 // counts of concurrent sections). Entering a map s holds, or a map
 // without grace periods, does nothing.
 func (s *Section) Enter(m Map, cpu int) {
-	gm, ok := m.(graced)
-	if !ok {
-		return
+	if gm, ok := m.(graced); ok {
+		s.enter(gm.graceState(), cpu)
 	}
-	g := gm.graceState()
+}
+
+// EnterEntry is Enter for a map of a Set, whose Entry knows whether it
+// has grace periods.
+func (s *Section) EnterEntry(e *Entry, cpu int) {
+	if e.g != nil {
+		s.enter(e.g, cpu)
+	}
+}
+
+// enter makes s hold the map whose grace periods are g.
+func (s *Section) enter(g *grace, cpu int) {
 	for i := range s.held {
 		if s.held[i].g == g {
 			return

@@ -930,10 +930,12 @@ func (m *hashMap) Close() error {
 
 // innerRefs keeps the Go maps whose handles a map-in-map stores, so
 // Inner can give them back. Go-side changes of a map-in-map are
-// serialised by mu; programs may only look up and delete.
+// serialised by mu; programs may only look up and delete. A program's
+// lookup checks the handle it found against set, which takes no lock.
 type innerRefs struct {
-	mu   sync.RWMutex
+	mu   sync.Mutex
 	refs map[uint64]innerRef
+	set  handleSet // the keys of refs, for has
 }
 
 type innerRef struct {
@@ -941,20 +943,25 @@ type innerRef struct {
 	n int // slots holding it
 }
 
+// add counts one more slot holding m; the caller holds mu.
 func (r *innerRefs) add(m Map) {
 	if r.refs == nil {
 		r.refs = map[uint64]innerRef{}
 	}
-	ref := r.refs[m.Handle()]
+	h := m.Handle()
+	ref := r.refs[h]
 	ref.m = m
 	ref.n++
-	r.refs[m.Handle()] = ref
+	r.refs[h] = ref
+	r.set.add(h)
 }
 
+// drop counts one slot less holding the map h; the caller holds mu.
 func (r *innerRefs) drop(h uint64) {
 	if ref, ok := r.refs[h]; ok {
 		if ref.n--; ref.n <= 0 {
 			delete(r.refs, h)
+			r.set.remove(h)
 		} else {
 			r.refs[h] = ref
 		}
@@ -962,23 +969,20 @@ func (r *innerRefs) drop(h uint64) {
 }
 
 func (r *innerRefs) get(h uint64) (Map, bool) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	ref, ok := r.refs[h]
 	return ref.m, ok
 }
 
-// has reports whether h is the handle of a map stored.
-func (r *innerRefs) has(h uint64) bool {
-	r.mu.RLock()
-	_, ok := r.refs[h]
-	r.mu.RUnlock()
-	return ok
-}
+// has reports whether h is the handle of a map stored. It takes no lock:
+// it is on the path of every lookup a program makes.
+func (r *innerRefs) has(h uint64) bool { return r.set.has(h) }
 
 func (r *innerRefs) clear() {
 	r.mu.Lock()
 	r.refs = nil
+	r.set.clear()
 	r.mu.Unlock()
 }
 
@@ -1048,13 +1052,16 @@ func (m *hashMap) SetInner(key []byte, inner Map) error {
 	}
 	v := make([]byte, 8)
 	native.PutUint64(v, inner.Handle())
+	// The new map is counted before a lookup can find its handle, the old
+	// one dropped after none can (innerRefs.has takes no lock).
+	m.inner.add(inner)
 	if err := m.update(key, v, UpdateAny, -1); err != nil {
+		m.inner.drop(inner.Handle())
 		return err
 	}
 	if had {
 		m.inner.drop(oldH)
 	}
-	m.inner.add(inner)
 	return nil
 }
 

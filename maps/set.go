@@ -23,7 +23,19 @@ var ErrUnreferenced = errors.New("not a map the program references")
 // being replaced.
 type Set struct {
 	handles []uint64 // sorted
-	maps    []Map    // maps[i] has handles[i]
+	entries []Entry  // entries[i] is the map with handles[i]
+}
+
+// Entry is a map of a Set with what map helpers ask of it on every call,
+// found once, when the Set is built: a helper resolving a handle then
+// makes no interface assertion and copies no Spec.
+type Entry struct {
+	Map Map
+	// Elems is Map's element operations, nil for a map without elements.
+	Elems Elems
+	// KeySize and ValueSize are those of Map's Spec.
+	KeySize, ValueSize uint32
+	g                  *grace // Map's grace periods, nil for a map without
 }
 
 // NewSet returns the set of ms (nil entries and duplicates left out).
@@ -38,25 +50,32 @@ func NewSet(ms ...Map) *Set {
 		if found {
 			continue
 		}
+		spec := m.Spec()
+		e := Entry{Map: m, KeySize: spec.KeySize, ValueSize: spec.ValueSize}
+		e.Elems, _ = m.(Elems)
+		if gm, ok := m.(graced); ok {
+			e.g = gm.graceState()
+		}
 		s.handles = slices.Insert(s.handles, i, h)
-		s.maps = slices.Insert(s.maps, i, m)
+		s.entries = slices.Insert(s.entries, i, e)
 	}
 	return s
 }
 
-// Lookup returns the map in s with the given handle.
-func (s *Set) Lookup(handle uint64) (Map, bool) {
+// find returns the entry of the map with the given handle, nil if s has
+// none.
+func (s *Set) find(handle uint64) *Entry {
 	if s == nil {
-		return nil, false
+		return nil
 	}
 	h := s.handles
 	if len(h) <= 8 {
 		for i, x := range h {
 			if x == handle {
-				return s.maps[i], true
+				return &s.entries[i]
 			}
 		}
-		return nil, false
+		return nil
 	}
 	lo, hi := 0, len(h)
 	for lo < hi {
@@ -68,7 +87,15 @@ func (s *Set) Lookup(handle uint64) (Map, bool) {
 		}
 	}
 	if lo < len(h) && h[lo] == handle {
-		return s.maps[lo], true
+		return &s.entries[lo]
+	}
+	return nil
+}
+
+// Lookup returns the map in s with the given handle.
+func (s *Set) Lookup(handle uint64) (Map, bool) {
+	if e := s.find(handle); e != nil {
+		return e.Map, true
 	}
 	return nil, false
 }
@@ -76,8 +103,18 @@ func (s *Set) Lookup(handle uint64) (Map, bool) {
 // Resolve is Lookup for helpers: a handle not in s is an error saying so,
 // for the helper to fail the run with.
 func (s *Set) Resolve(handle uint64) (Map, error) {
-	if m, ok := s.Lookup(handle); ok {
-		return m, nil
+	e, err := s.Entry(handle)
+	if err != nil {
+		return nil, err
+	}
+	return e.Map, nil
+}
+
+// Entry is Resolve returning the map's Entry, which the caller must not
+// modify.
+func (s *Set) Entry(handle uint64) (*Entry, error) {
+	if e := s.find(handle); e != nil {
+		return e, nil
 	}
 	if s == nil {
 		return nil, fmt.Errorf("map handle %#x: the run has no maps", handle)
@@ -90,7 +127,7 @@ func (s *Set) Len() int {
 	if s == nil {
 		return 0
 	}
-	return len(s.maps)
+	return len(s.entries)
 }
 
 // All returns the maps in s, in handle order.
@@ -98,5 +135,9 @@ func (s *Set) All() []Map {
 	if s == nil {
 		return nil
 	}
-	return slices.Clone(s.maps)
+	all := make([]Map, len(s.entries))
+	for i := range s.entries {
+		all[i] = s.entries[i].Map
+	}
+	return all
 }

@@ -104,7 +104,11 @@
 // the rewritten program with r1 = Run.Ctx(), the memory of Run.Regions(),
 // and helpers.State.Hook = the Run; Run.Finish returns what
 // BPF_PROG_TEST_RUN returns (retval, data_out, ctx_out), so the root
-// package's Program.Run mirrors cilium/ebpf's.
+// package's Program.Run mirrors cilium/ebpf's. A caller running a program
+// at a high rate resets one Run for each input (Program.ResetRun, or
+// Program.ResetRunData for a new packet and context) and takes only the
+// parts of the result it wants, without copies (Run.FinishInto): none of
+// these allocate once the Run has been used.
 //
 // # The host's network
 //

@@ -222,7 +222,7 @@ func RedirectMapXDP(env helpers.Env, args *[5]uint64) (uint64, error) {
 	key := uint32(args[1])
 	entry, found := rdr.RedirectTarget(uint64(key))
 	if !found && flags&FlagBroadcast == 0 {
-		r.hasRd = false
+		r.rd, r.hasRd = Redirect{}, false
 		return flags & actionMask, nil
 	}
 	rd := Redirect{Map: m, Key: key, Flags: flags}

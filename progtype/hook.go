@@ -199,7 +199,7 @@ func hookRules(k *Kind, a ctxAccess) (conversion, string) {
 }
 
 // resetHook copies ctx_in into the shadow struct.
-func (r *Run) resetHook(in Input) error {
+func (r *Run) resetHook(in *Input) error {
 	if len(in.Data) != 0 {
 		return einval("data_in of %d bytes: hook programs take no packet", len(in.Data))
 	}
@@ -215,8 +215,10 @@ func (r *Run) resetHook(in Input) error {
 }
 
 // finishHook returns the context and writes it back into the Go value.
-func (r *Run) finishHook(out *Output) {
-	out.Context = append([]byte(nil), r.shadow[:r.kind.layout.Size]...)
+func (r *Run) finishHook(out *Output, parts OutputParts) {
+	if parts&OutputContext != 0 {
+		out.Context = r.shadow[:r.kind.layout.Size]
+	}
 	if r.hook.back != nil {
 		r.hook.back(r.shadow)
 	}

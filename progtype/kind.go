@@ -345,42 +345,59 @@ func accessBase(ins isa.Instruction) (isa.Register, bool) {
 // runs, a raw tracepoint's context is exactly ctx_in: a read past it
 // faults, and Run.ContextFault says it is that check's EINVAL.
 func (p *Program) NewRun(in Input) (*Run, error) {
-	if err := p.checkInput(in); err != nil {
+	if err := p.checkInput(&in); err != nil {
 		return nil, err
 	}
 	r, err := p.Kind.NewRun(in)
 	if err != nil {
 		return nil, err
 	}
-	p.limit(r, in)
+	p.limit(r)
 	return r, nil
 }
 
 // ResetRun is Run.Reset with the checks NewRun makes against the program,
 // for a Run of this program reused on a new input.
 func (p *Program) ResetRun(r *Run, in Input) error {
-	if err := p.checkInput(in); err != nil {
+	if err := p.checkInput(&in); err != nil {
 		return err
 	}
-	if err := r.Reset(in); err != nil {
+	r.in = in
+	if err := r.reset(); err != nil {
 		return err
 	}
-	p.limit(r, in)
+	p.limit(r)
 	return nil
 }
 
-func (p *Program) checkInput(in Input) error {
+// ResetRunData is ResetRun on the input of r's last Reset with data and
+// ctx as its Data and Context: what a caller running the program over
+// many packets or contexts resets r with between them, without passing
+// the rest of the Input again.
+func (p *Program) ResetRunData(r *Run, data, ctx []byte) error {
+	r.in.Data, r.in.Context = data, ctx
+	if err := p.checkInput(&r.in); err != nil {
+		return err
+	}
+	if err := r.reset(); err != nil {
+		return err
+	}
+	p.limit(r)
+	return nil
+}
+
+func (p *Program) checkInput(in *Input) error {
 	if p.Kind.typ == RawTracepoint && len(in.Context) < p.ContextEnd {
 		return fmt.Errorf("%s: %w", p.Kind.name, einval("ctx_in of %d bytes, the program reads %d", len(in.Context), p.ContextEnd))
 	}
 	return nil
 }
 
-// limit narrows a raw tracepoint's context to ctx_in for a program whose
-// reads are not known before it runs.
-func (p *Program) limit(r *Run, in Input) {
+// limit narrows a raw tracepoint's context to ctx_in (r's input) for a
+// program whose reads are not known before it runs.
+func (p *Program) limit(r *Run) {
 	if p.dynamic && p.Kind.typ == RawTracepoint {
-		r.ctxEnd, r.ctxLimited = len(in.Context), true
+		r.ctxEnd, r.ctxLimited = len(r.in.Context), true
 		r.buildRegions()
 	}
 }

@@ -119,7 +119,7 @@ const (
 
 // resetNet prepares the network state for an input. The type's reset
 // lays out the run's own socket (setOwn).
-func (r *Run) resetNet(in Input) error {
+func (r *Run) resetNet(in *Input) error {
 	n := &r.net
 	n.host = in.Net
 	if n.host == nil {

@@ -220,11 +220,19 @@ type Run struct {
 	ctxEnd     int
 	ctxLimited bool
 	rd         Redirect
-	hasRd      bool
+	hasRd      bool // rd is set; rd is zero when not
 	net        netState
 	// cgRetval is the cgroup run context's retval (bpf_get_retval,
 	// bpf_set_retval): 0 at the start of a run, as a hook's is.
 	cgRetval int32
+	// fixedN is how many of regions buildRegions made for a context of
+	// fixedLen bytes and keeps (fixedOK) across resets.
+	fixedN, fixedLen int
+	fixedOK          bool
+	regionsGen       uint64 // RegionsGen
+	// ctxInBuf holds the copy of ctx_in (Run.ctxIn), ctxOut the context
+	// FinishInto lends: reused, so that runs allocate nothing.
+	ctxInBuf, ctxOut []byte
 }
 
 // Run errors.
@@ -253,8 +261,18 @@ func (k *Kind) NewRun(in Input) (*Run, error) {
 // exposes.
 func (r *Run) Reset(in Input) error {
 	r.in = in
+	return r.reset()
+}
+
+// reset is Reset of the input in r.in, which the resets of the types read
+// in place.
+func (r *Run) reset() error {
+	in := &r.in
 	r.ctxLimited = false
-	r.hasRd, r.rd, r.cgRetval = false, Redirect{}, 0
+	r.cgRetval = 0
+	if r.hasRd { // rd is zero otherwise
+		r.rd, r.hasRd = Redirect{}, false
+	}
 	if r.shadow == nil {
 		r.shadow = mem.Aligned(r.kind.layout.RuntimeSize)
 	} else {
@@ -297,20 +315,30 @@ func (r *Run) buildRegions() {
 	// packet accesses are the most frequent. Packet and metadata are two
 	// regions, as the verifier keeps packet and metadata pointers apart:
 	// a metadata access stays below data, a packet access below data_end.
-	l := regionList{r: r.regions}
-	switch {
-	case r.xdp != nil:
-		l.add(Region{Data: r.xdp.buf[:xdpHardEnd], Writable: true, Bounds: &r.xdp.bounds, Name: namePacket})
-	case r.skb != nil && r.skb.direct:
-		l.add(Region{Data: r.skb.buf, Writable: r.skb.writable, Bounds: &r.skb.bounds, Name: namePacket})
-	}
+	//
+	// The regions up to the metadata lie in buffers the Run keeps for
+	// its life, and the type's reset makes them the same way every time:
+	// they change only with the context's limit (ctxLimited), so they
+	// are built once per limit and kept, which saves a reset the
+	// comparisons regionList makes.
 	shadow := r.shadow
 	if r.ctxLimited {
 		shadow = shadow[:min(r.ctxEnd, len(shadow))]
 	}
-	r.kind.layout.regions(shadow, &l)
-	if r.xdp != nil {
-		l.add(Region{Data: r.xdp.buf[:xdpHardEnd], Writable: true, Bounds: &r.xdp.metaBounds, Name: nameMeta})
+	l := regionList{r: r.regions, n: r.fixedN}
+	if !r.fixedOK || r.fixedLen != len(shadow) {
+		l.n = 0
+		switch {
+		case r.xdp != nil:
+			l.add(Region{Data: r.xdp.buf[:xdpHardEnd], Writable: true, Bounds: &r.xdp.bounds, Name: namePacket})
+		case r.skb != nil && r.skb.direct:
+			l.add(Region{Data: r.skb.buf, Writable: r.skb.writable, Bounds: &r.skb.bounds, Name: namePacket})
+		}
+		r.kind.layout.regions(shadow, &l)
+		if r.xdp != nil {
+			l.add(Region{Data: r.xdp.buf[:xdpHardEnd], Writable: true, Bounds: &r.xdp.metaBounds, Name: nameMeta})
+		}
+		r.fixedN, r.fixedLen, r.fixedOK = l.n, len(shadow), true
 	}
 	if r.sock != nil && r.kind.run == runSockOps && len(r.sock.pkt) > 0 {
 		l.add(Region{Data: r.sock.pkt, Name: "the packet (skb_data to skb_data_end)"})
@@ -330,6 +358,9 @@ func (r *Run) buildRegions() {
 	if len(r.net.arena) > 0 {
 		l.add(Region{Data: r.net.arena})
 	}
+	if l.changed || l.n != len(r.regions) {
+		r.regionsGen++
+	}
 	r.regions = l.r[:l.n]
 }
 
@@ -338,8 +369,9 @@ func (r *Run) buildRegions() {
 // mostly those of the run before, and storing a Region (three pointers)
 // costs write barriers whenever the garbage collector is marking.
 type regionList struct {
-	r []Region
-	n int
+	r       []Region
+	n       int
+	changed bool // a slot was stored
 }
 
 func (l *regionList) add(reg Region) {
@@ -347,9 +379,11 @@ func (l *regionList) add(reg Region) {
 		if p := &l.r[l.n]; len(p.Data) != len(reg.Data) || len(reg.Data) != 0 && &p.Data[0] != &reg.Data[0] ||
 			p.Writable != reg.Writable || p.Bounds != reg.Bounds || p.Name != reg.Name {
 			*p = reg
+			l.changed = true
 		}
 	} else {
 		l.r = append(l.r, reg)
+		l.changed = true
 	}
 	l.n++
 }
@@ -377,6 +411,11 @@ func (r *Run) Ctx() uint64 { return mem.Addr(r.shadow) }
 // kernel accepts stays inside them. The slice is reused by Reset.
 func (r *Run) Regions() []Region { return r.regions }
 
+// RegionsGen changes whenever a Reset changes the Regions, and only then:
+// a caller that keeps a converted copy of them (an engine's) converts
+// again only when it changed.
+func (r *Run) RegionsGen() uint64 { return r.regionsGen }
+
 // ContextFault explains a memory fault of a run at addr (n bytes): a read
 // of a raw tracepoint's context past ctx_in, by a program whose reads were
 // not known before it ran (Kind.Rewrite's), is BPF_PROG_TEST_RUN's
@@ -402,40 +441,120 @@ func (r *Run) Packet() []byte {
 }
 
 // Finish ends the run (or the series of repeated runs) whose r0 was r0 and
-// returns what BPF_PROG_TEST_RUN would. It may fail where the kernel's test
-// run fails after the program ran (a CHECKSUM_COMPLETE mismatch).
+// returns what BPF_PROG_TEST_RUN would, every part of it, in memory of its
+// own. It may fail where the kernel's test run fails after the program ran
+// (a CHECKSUM_COMPLETE mismatch).
 func (r *Run) Finish(r0 uint64) (*Output, error) {
-	out := &Output{Retval: uint32(r0), CgroupRetval: r.cgRetval}
-	if r.hasRd {
-		rd := r.rd
-		out.Redirect = &rd
+	out := &Output{}
+	if err := r.FinishInto(r0, out, OutputAll); err != nil {
+		return nil, err
 	}
-	r.finishNet(out)
+	out.Data = cloneBytes(out.Data)
+	out.Context = cloneBytes(out.Context)
+	return out, nil
+}
+
+// OutputParts selects what Run.FinishInto puts in an Output beyond the
+// return values.
+type OutputParts uint8
+
+// The parts of an Output.
+const (
+	// OutputData is Output.Data, the packet after the run (data_out).
+	OutputData OutputParts = 1 << iota
+	// OutputContext is Output.Context, the context after the run
+	// (ctx_out).
+	OutputContext
+	// OutputEffects are Redirect, Tunnel, Assigned and Clones: what
+	// the program asked of the network.
+	OutputEffects
+	// OutputAll is every part, what Finish returns.
+	OutputAll = OutputData | OutputContext | OutputEffects
+)
+
+// FinishInto is Finish for callers that run a program many times and want
+// only part of what it returns: it does what ending a run does (a hook's
+// writable fields copied back, the CHECKSUM_COMPLETE check, the Ethernet
+// header pushed back), sets out's Retval and CgroupRetval, and fills the
+// parts selected, leaving the others as they are. It allocates nothing
+// once the Run has built one context after a run: Data and Context are
+// the Run's own memory, valid until its next Reset or Finish, which the
+// caller copies if it keeps them. OutputEffects are copies, made only when
+// the program redirected, set tunnel metadata, assigned a socket or
+// cloned the packet.
+func (r *Run) FinishInto(r0 uint64, out *Output, parts OutputParts) error {
+	out.Retval, out.CgroupRetval = uint32(r0), r.cgRetval
+	if parts&OutputEffects != 0 {
+		out.Redirect = nil
+		if r.hasRd {
+			rd := r.rd
+			out.Redirect = &rd
+		}
+		r.finishNet(out)
+	}
 	var err error
 	switch {
 	case r.xdp != nil:
-		r.finishXDP(out)
+		r.finishXDP(out, parts)
 	case r.skb != nil:
-		err = r.finishSKB(out)
+		err = r.finishSKB(out, parts)
 	case r.hook != nil:
-		r.finishHook(out)
+		r.finishHook(out, parts)
 	case r.kind.run == runSock:
-		r.finishSock(out)
+		r.finishSock(out, parts)
 	case r.kind.run == runSockAddr:
-		r.finishSockAddr(out)
+		r.finishSockAddr(out, parts)
 	case r.kind.run == runSockOps:
-		r.finishSockOps(out)
+		r.finishSockOps(out, parts)
 	case r.kind.run == runSkLookup:
-		r.finishSkLookup(out)
+		r.finishSkLookup(out, parts)
 	case r.flow != nil:
-		r.finishFlow(out)
+		r.finishFlow(out, parts)
 	case r.trace != nil:
-		out.Context = append([]byte(nil), r.shadow[:r.kind.layout.Size]...)
+		if parts&OutputContext != 0 {
+			out.Context = r.shadow[:r.kind.layout.Size]
+		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", r.kind.name, err)
+		return fmt.Errorf("%s: %w", r.kind.name, err)
 	}
-	return out, nil
+	return nil
+}
+
+// ctxOutBuf returns the Run's buffer for a context after the run, n
+// bytes, zeroed: what FinishInto lends.
+func (r *Run) ctxOutBuf(n int) []byte {
+	if cap(r.ctxOut) < n {
+		r.ctxOut = make([]byte, n)
+	}
+	r.ctxOut = r.ctxOut[:n]
+	clear(r.ctxOut)
+	return r.ctxOut
+}
+
+// ctxIn is bpf_ctx_init (net/bpf/test_run.c) into the Run's ctx_in
+// buffer: ctx_in may be shorter than the struct (the rest is zero) or
+// longer if the excess is zero. The copy is valid until the next Reset.
+func (r *Run) ctxIn(in []byte, size int, name string) ([]byte, error) {
+	for i := size; i < len(in); i++ {
+		if in[i] != 0 {
+			return nil, fmt.Errorf("ctx_in of %d bytes: byte %d beyond %s (%d bytes) is not zero: %w", len(in), i, name, size, maps.E2BIG)
+		}
+	}
+	if cap(r.ctxInBuf) < size {
+		r.ctxInBuf = make([]byte, size)
+	}
+	ctx := r.ctxInBuf[:size]
+	clear(ctx[copy(ctx, in):])
+	return ctx, nil
+}
+
+// cloneBytes returns a copy of b, nil for an empty b.
+func cloneBytes(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return append([]byte(nil), b...)
 }
 
 // runOf returns the Run of the program calling a helper.

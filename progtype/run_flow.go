@@ -33,7 +33,7 @@ type flowState struct {
 // without head- or tailroom: a page).
 const flowMaxDataIn = 4096
 
-func (r *Run) resetFlow(in Input) error {
+func (r *Run) resetFlow(in *Input) error {
 	if in.Flags != 0 {
 		return einval("flags %#x: flow dissector runs take no flags", in.Flags)
 	}
@@ -53,7 +53,7 @@ func (r *Run) resetFlow(in Input) error {
 	f.ctxIn = nil
 	var flags uint32
 	if in.Context != nil {
-		ctx, err := ctxIn(in.Context, FlowKeysSize, "bpf_flow_keys")
+		ctx, err := r.ctxIn(in.Context, FlowKeysSize, "bpf_flow_keys")
 		if err != nil {
 			return err
 		}
@@ -79,15 +79,17 @@ func (r *Run) resetFlow(in Input) error {
 
 // finishFlow clamps nhoff and thoff into the packet, as bpf_flow_dissect
 // does, and returns the keys.
-func (r *Run) finishFlow(out *Output) {
+func (r *Run) finishFlow(out *Output, parts OutputParts) {
 	f := r.flow
 	clampU16 := func(v, lo, hi uint16) uint16 { return min(max(v, lo), hi) }
 	nh := clampU16(le.Uint16(f.keys[fkNhoff:]), ethHLen, uint16(f.n))
 	le.PutUint16(f.keys[fkNhoff:], nh)
 	le.PutUint16(f.keys[fkThoff:], clampU16(le.Uint16(f.keys[fkThoff:]), nh, uint16(f.n)))
-	out.Data = append([]byte(nil), f.keys...)
-	if f.ctxIn != nil {
-		out.Context = append([]byte(nil), f.ctxIn...)
+	if parts&OutputData != 0 {
+		out.Data = f.keys
+	}
+	if f.ctxIn != nil && parts&OutputContext != 0 {
+		out.Context = f.ctxIn
 	}
 }
 

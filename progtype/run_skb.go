@@ -117,7 +117,7 @@ func be16(v uint16) uint16 { return v>>8 | v<<8 }
 // for the ctx_in fields the kernel accepts (mark, priority,
 // ingress_ifindex, ifindex, cb, tstamp, wire_len, gso_segs, gso_size,
 // hwtstamp; every other byte must be zero).
-func (r *Run) resetSKB(in Input) error {
+func (r *Run) resetSKB(in *Input) error {
 	if in.Flags&^FlagSkbChecksumComplete != 0 {
 		return einval("flags %#x: only BPF_F_TEST_SKB_CHECKSUM_COMPLETE is accepted", in.Flags)
 	}
@@ -142,7 +142,7 @@ func (r *Run) resetSKB(in Input) error {
 	var zero [skbSize]byte
 	ctx := zero[:]
 	if in.Context != nil {
-		c, err := ctxIn(in.Context, skbSize, "__sk_buff")
+		c, err := r.ctxIn(in.Context, skbSize, "__sk_buff")
 		if err != nil {
 			return err
 		}
@@ -307,7 +307,7 @@ func (r *Run) syncSKB() {
 // finishSKB is the end of bpf_prog_test_run_skb: the Ethernet header pushed
 // back (zeroed) for types that run at the network header, the
 // CHECKSUM_COMPLETE check, and convert_skb_to___skb into ctx_out.
-func (r *Run) finishSKB(out *Output) error {
+func (r *Run) finishSKB(out *Output, parts OutputParts) error {
 	s, sh := r.skb, r.shadow
 	data := s.data
 	if !s.l2 {
@@ -326,8 +326,13 @@ func (r *Run) finishSKB(out *Output) error {
 			return fmt.Errorf("skb->csum does not match the packet after the run: %w", errEBADMSG)
 		}
 	}
-	out.Data = append([]byte(nil), s.buf[data:s.tail]...)
-	ctx := make([]byte, skbSize)
+	if parts&OutputData != 0 {
+		out.Data = s.buf[data:s.tail]
+	}
+	if parts&OutputContext == 0 {
+		return nil
+	}
+	ctx := r.ctxOutBuf(skbSize)
 	copy(ctx, s.ctxIn)
 	le.PutUint32(ctx[skbMark:], le.Uint32(sh[rtSkbMark:]))
 	le.PutUint32(ctx[skbPriority:], le.Uint32(sh[rtSkbPriority:]))

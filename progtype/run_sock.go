@@ -65,7 +65,7 @@ func (r *Run) newSockState() *sockState {
 }
 
 // noPacketRun checks that a run of a type without a packet got none.
-func (r *Run) noPacketRun(in Input) error {
+func (r *Run) noPacketRun(in *Input) error {
 	if len(in.Data) != 0 {
 		return einval("data_in of %d bytes: %s programs take no packet", len(in.Data), r.kind.typ)
 	}
@@ -79,7 +79,7 @@ func (r *Run) noPacketRun(in Input) error {
 // Input.Socket, or a new socket of the family, type and protocol the
 // context gives (TCP over IPv4 for zeros), with cookie
 // TestRunSocketCookie.
-func (r *Run) hookSocket(in Input, family, typ, proto uint32) {
+func (r *Run) hookSocket(in *Input, family, typ, proto uint32) {
 	if in.Socket != nil {
 		r.net.setOwn(in.Socket)
 		return
@@ -97,7 +97,7 @@ func (r *Run) hookSocket(in Input, family, typ, proto uint32) {
 }
 
 // resetSock sets up a cgroup_sock run.
-func (r *Run) resetSock(in Input) error {
+func (r *Run) resetSock(in *Input) error {
 	if err := r.noPacketRun(in); err != nil {
 		return err
 	}
@@ -105,7 +105,7 @@ func (r *Run) resetSock(in Input) error {
 	var ctx []byte
 	if in.Context != nil {
 		var err error
-		if ctx, err = ctxIn(in.Context, BpfSockSize, "bpf_sock"); err != nil {
+		if ctx, err = r.ctxIn(in.Context, BpfSockSize, "bpf_sock"); err != nil {
 			return err
 		}
 		if err := checkBpfSock(ctx); err != nil {
@@ -114,7 +114,7 @@ func (r *Run) resetSock(in Input) error {
 		r.hookSocket(in, le.Uint32(ctx[bskFamily:]), le.Uint32(ctx[bskType:]), le.Uint32(ctx[bskProtocol:]))
 	} else {
 		r.hookSocket(in, 0, 0, 0)
-		ctx = append([]byte(nil), r.net.ownSlot()[:BpfSockSize]...)
+		ctx, _ = r.ctxIn(r.net.ownSlot()[:BpfSockSize], BpfSockSize, "bpf_sock")
 	}
 	s.ctxIn = ctx
 	copy(r.shadow, ctx[:bskRxQueueMapping])
@@ -143,8 +143,11 @@ func checkBpfSock(ctx []byte) error {
 }
 
 // finishSock returns the bpf_sock after a cgroup_sock run.
-func (r *Run) finishSock(out *Output) {
-	ctx := make([]byte, BpfSockSize)
+func (r *Run) finishSock(out *Output, parts OutputParts) {
+	if parts&OutputContext == 0 {
+		return
+	}
+	ctx := r.ctxOutBuf(BpfSockSize)
 	copy(ctx, r.shadow[:bskRxQueueMapping])
 	copy(ctx[bskRxQueueMapping:], r.sock.ctxIn[bskRxQueueMapping:])
 	out.Context = ctx
@@ -152,18 +155,14 @@ func (r *Run) finishSock(out *Output) {
 
 // resetSockAddr sets up a cgroup_sock_addr run: the context from ctx_in
 // (zeros without), its sk pointing to the run's own socket.
-func (r *Run) resetSockAddr(in Input) error {
+func (r *Run) resetSockAddr(in *Input) error {
 	if err := r.noPacketRun(in); err != nil {
 		return err
 	}
 	l := r.kind.layout
-	ctx := make([]byte, l.Size)
-	if in.Context != nil {
-		c, err := ctxIn(in.Context, l.Size, l.Name)
-		if err != nil {
-			return err
-		}
-		ctx = c
+	ctx, err := r.ctxIn(in.Context, l.Size, l.Name) // zeros without ctx_in
+	if err != nil {
+		return err
 	}
 	r.hookSocket(in, le.Uint32(ctx[saFamily:]), le.Uint32(ctx[saType:]), le.Uint32(ctx[saProtocol:]))
 	clear(ctx[saSk : saSk+8])
@@ -182,8 +181,7 @@ func toShadow(l *Layout, ctx, shadow []byte) {
 }
 
 // fromShadow copies the runtime layout back into UAPI fields.
-func fromShadow(l *Layout, shadow []byte) []byte {
-	ctx := make([]byte, l.Size)
+func fromShadow(l *Layout, shadow, ctx []byte) []byte {
 	for _, f := range l.Fields {
 		if f.Runtime >= 0 {
 			copy(ctx[f.Off:f.Off+f.Size], shadow[f.Runtime:f.Runtime+f.Size])
@@ -194,8 +192,11 @@ func fromShadow(l *Layout, shadow []byte) []byte {
 
 // finishSockAddr returns the context after a cgroup_sock_addr run, with
 // the socket pointer zero.
-func (r *Run) finishSockAddr(out *Output) {
-	ctx := fromShadow(r.kind.layout, r.shadow)
+func (r *Run) finishSockAddr(out *Output, parts OutputParts) {
+	if parts&OutputContext == 0 {
+		return
+	}
+	ctx := fromShadow(r.kind.layout, r.shadow, r.ctxOutBuf(r.kind.layout.Size))
 	clear(ctx[saSk : saSk+8])
 	out.Context = ctx
 }
@@ -216,12 +217,12 @@ const (
 var sockOpsTCPOnly = [][2]int{{sopSndCwnd, sopState}, {sopState + 4, sopSkTxhash + 4}, {sopBytesReceived, sopSk}}
 
 // resetSockOps sets up a sock_ops run.
-func (r *Run) resetSockOps(in Input) error {
+func (r *Run) resetSockOps(in *Input) error {
 	if in.Flags != 0 {
 		return einval("flags %#x: sock_ops runs take no flags", in.Flags)
 	}
 	s := r.newSockState()
-	ctx, err := ctxIn(in.Context, SockOpsSize, "bpf_sock_ops")
+	ctx, err := r.ctxIn(in.Context, SockOpsSize, "bpf_sock_ops")
 	if err != nil {
 		return err
 	}
@@ -313,8 +314,12 @@ func (r *Run) syncSockOpsImage() {
 
 // finishSockOps returns the context after a sock_ops run, without the
 // run's pointers.
-func (r *Run) finishSockOps(out *Output) {
-	ctx := append([]byte(nil), r.shadow[:SockOpsSize]...)
+func (r *Run) finishSockOps(out *Output, parts OutputParts) {
+	if parts&OutputContext == 0 {
+		return
+	}
+	ctx := r.ctxOutBuf(SockOpsSize)
+	copy(ctx, r.shadow[:SockOpsSize])
 	clear(ctx[sopSk : sopSkbDataEnd+8])
 	clear(ctx[sopSkbLen : sopSkbLen+4])
 	if le.Uint32(ctx[sopIsFullsock:]) == 0 {
@@ -341,12 +346,12 @@ const (
 )
 
 // resetSkLookup is bpf_prog_test_run_sk_lookup's set-up.
-func (r *Run) resetSkLookup(in Input) error {
+func (r *Run) resetSkLookup(in *Input) error {
 	if err := r.noPacketRun(in); err != nil {
 		return err
 	}
 	s := r.newSockState()
-	ctx, err := ctxIn(in.Context, SkLookupSize, "bpf_sk_lookup")
+	ctx, err := r.ctxIn(in.Context, SkLookupSize, "bpf_sk_lookup")
 	if err != nil {
 		return err
 	}
@@ -382,8 +387,12 @@ func (r *Run) resetSkLookup(in Input) error {
 }
 
 // finishSkLookup returns ctx_in with cookie 0: no socket was selected.
-func (r *Run) finishSkLookup(out *Output) {
-	ctx := append([]byte(nil), r.sock.ctxIn...)
+func (r *Run) finishSkLookup(out *Output, parts OutputParts) {
+	if parts&OutputContext == 0 {
+		return
+	}
+	ctx := r.ctxOutBuf(len(r.sock.ctxIn))
+	copy(ctx, r.sock.ctxIn)
 	clear(ctx[slkSk : slkSk+8])
 	out.Context = ctx
 }

@@ -53,3 +53,58 @@ func TestRun_xdpSmoke(t *testing.T) {
 		}
 	}
 }
+
+// TestRun_resetAllocs requires that resetting a used Run and finishing it
+// allocate nothing, whatever parts of the output are asked for (with no
+// effects to copy), for the types that take packets and those that take a
+// context: what lets a caller run a program over many inputs without
+// allocating.
+func TestRun_resetAllocs(t *testing.T) {
+	xdpMD := make([]byte, 24)
+	binary.LittleEndian.PutUint32(xdpMD[4:], uint32(len(ipv4UDP())))
+	for _, tc := range []struct {
+		name   string
+		typ    progtype.Type
+		in     progtype.Input
+		attach progtype.AttachType
+	}{
+		{"xdp", progtype.XDP, progtype.Input{Data: ipv4UDP()}, 0},
+		{"xdp ctx_in", progtype.XDP, progtype.Input{Data: ipv4UDP(), Context: xdpMD}, 0},
+		{"tc", progtype.SchedCLS, progtype.Input{Data: ipv4UDP()}, 0},
+		{"tc ctx_in", progtype.SchedCLS, progtype.Input{Data: ipv4UDP(), Context: make([]byte, 184)}, 0},
+		{"socket filter", progtype.SocketFilter, progtype.Input{Data: ipv4UDP()}, 0},
+		{"flow dissector", progtype.FlowDissector, progtype.Input{Data: ipv4UDP()}, 0},
+		{"kprobe", progtype.Kprobe, progtype.Input{Context: make([]byte, 64)}, 0},
+		{"cgroup sock", progtype.CgroupSock, progtype.Input{}, 0},
+		{"cgroup sock_addr", progtype.CgroupSockAddr, progtype.Input{}, progtype.AttachCgroupInet4Connect},
+		{"sock_ops", progtype.SockOps, progtype.Input{}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k, err := progtype.LookupAttach(tc.typ, tc.attach)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := k.NewRun(tc.in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, parts := range []progtype.OutputParts{0, progtype.OutputData, progtype.OutputContext, progtype.OutputAll} {
+				var out progtype.Output
+				n := testing.AllocsPerRun(50, func() {
+					if err := r.Reset(tc.in); err != nil {
+						t.Fatal(err)
+					}
+					if err := r.FinishInto(0, &out, parts); err != nil {
+						t.Fatal(err)
+					}
+				})
+				if n != 0 {
+					t.Errorf("parts %#x: %v allocations per reset and finish, want 0", parts, n)
+				}
+				if parts&progtype.OutputData != 0 && len(tc.in.Data) > 0 && len(out.Data) == 0 {
+					t.Errorf("parts %#x: no Data", parts)
+				}
+			}
+		})
+	}
+}

@@ -10,7 +10,7 @@ type traceState struct{}
 // a shorter ctx_in is padded with zeros, and reads past a tracepoint
 // record's end read zeros where the kernel would read whatever follows the
 // record.
-func (r *Run) resetTrace(in Input) error {
+func (r *Run) resetTrace(in *Input) error {
 	if len(in.Data) != 0 {
 		return einval("data_in of %d bytes: %s programs take no packet", len(in.Data), r.kind.typ)
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/waggle-bpf/waggle/internal/mem"
-	"github.com/waggle-bpf/waggle/maps"
 )
 
 // The XDP frame, as bpf_prog_test_run_xdp (net/bpf/test_run.c) lays it
@@ -68,7 +67,7 @@ type xdpState struct {
 // Interface indexes are not checked against the host's devices (the kernel
 // answers ENODEV for an unknown ingress_ifindex, EINVAL for a queue it has
 // not registered).
-func (r *Run) resetXDP(in Input) error {
+func (r *Run) resetXDP(in *Input) error {
 	if in.Flags != 0 {
 		return einval("flags %#x: only BPF_F_TEST_XDP_LIVE_FRAMES exists for XDP and waggle does not support it", in.Flags)
 	}
@@ -87,7 +86,7 @@ func (r *Run) resetXDP(in Input) error {
 	var ingress, rxq uint32 = 1, 0 // the loopback device's first rx queue
 	var egress uint32
 	if in.Context != nil {
-		ctx, err := ctxIn(in.Context, xdpSize, "xdp_md")
+		ctx, err := r.ctxIn(in.Context, xdpSize, "xdp_md")
 		if err != nil {
 			return err
 		}
@@ -152,26 +151,16 @@ func (r *Run) syncXDP() {
 
 // finishXDP is the end of bpf_prog_test_run_xdp: data_out from data_meta
 // to data_end, and xdp_convert_buff_to_md into ctx_out.
-func (r *Run) finishXDP(out *Output) {
+func (r *Run) finishXDP(out *Output, parts OutputParts) {
 	x := r.xdp
-	out.Data = append([]byte(nil), x.buf[x.meta:x.end]...)
-	if x.ctxIn != nil {
-		ctx := append([]byte(nil), x.ctxIn...)
+	if parts&OutputData != 0 {
+		out.Data = x.buf[x.meta:x.end]
+	}
+	if x.ctxIn != nil && parts&OutputContext != 0 {
+		ctx := r.ctxOutBuf(len(x.ctxIn))
+		copy(ctx, x.ctxIn)
 		le.PutUint32(ctx[xdpData:], uint32(x.data-x.meta))
 		le.PutUint32(ctx[xdpDataEnd:], uint32(x.end-x.meta))
 		out.Context = ctx
 	}
-}
-
-// ctxIn is bpf_ctx_init (net/bpf/test_run.c): ctx_in may be shorter than
-// the struct (the rest is zero) or longer if the excess is zero.
-func ctxIn(in []byte, size int, name string) ([]byte, error) {
-	for i := size; i < len(in); i++ {
-		if in[i] != 0 {
-			return nil, fmt.Errorf("ctx_in of %d bytes: byte %d beyond %s (%d bytes) is not zero: %w", len(in), i, name, size, maps.E2BIG)
-		}
-	}
-	ctx := make([]byte, size)
-	copy(ctx, in)
-	return ctx, nil
 }

@@ -1,0 +1,154 @@
+package waggle
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/waggle-bpf/waggle/internal/engine"
+	"github.com/waggle-bpf/waggle/netenv"
+	"github.com/waggle-bpf/waggle/progtype"
+)
+
+// BatchRun is one run of Program.RunBatch: its input, and what the run
+// returned. A slice of them, with their buffers, can be reused from batch
+// to batch.
+type BatchRun struct {
+	// Data is the packet for XDP and socket buffer programs, as
+	// RunOptions.Data.
+	Data []byte
+	// Context is the context in the program type's UAPI layout (an
+	// xdp_md, a __sk_buff, ...), as RunOptions.Context; nil for none.
+	// It is a []byte only: encode a struct once (binary.Encode) rather
+	// than on every run.
+	Context []byte
+	// DataOut, if not nil, receives the packet after the run: RunBatch
+	// writes it into DataOut's whole capacity and sets DataOut to the
+	// packet's length, so the same buffer serves batch after batch.
+	// Too small a buffer fails the run with ENOSPC, as in Linux.
+	DataOut []byte
+	// ContextOut, if not nil, receives the context after the run (a
+	// prefix, if shorter), as RunOptions.ContextOut does.
+	ContextOut []byte
+	// Output, if not nil, receives everything the run returned, as
+	// RunOptions.Output: copies, which allocate.
+	Output *progtype.Output
+	// Retval is what RunBatch sets: the run's return value, the low 32
+	// bits of r0.
+	Retval uint32
+}
+
+// RunBatchOptions are what the runs of a Program.RunBatch share: the
+// fields of RunOptions that are not one run's input or output.
+type RunBatchOptions struct {
+	// Flags are BPF_PROG_TEST_RUN's flags, as RunOptions.Flags.
+	Flags uint32
+	// CPU is the worker slot every run of the batch uses (per-CPU map
+	// values, bpf_get_smp_processor_id), below Collection.CPUs(); it
+	// needs BPF_F_TEST_RUN_ON_CPU in Flags, as RunOptions.CPU does.
+	CPU uint32
+	// Task, Memory, Tunnel, Socket, PerfValue and Ingress are those of
+	// RunOptions, for every run.
+	Task      *progtype.Task
+	Memory    []progtype.Region
+	Tunnel    *netenv.Tunnel
+	Socket    *netenv.Socket
+	PerfValue *progtype.PerfEventValue
+	Ingress   bool
+}
+
+// RunBatch runs the program once for each element of runs, in order, on
+// one execution context and one CPU slot (opts.CPU), and sets each one's
+// Retval and the outputs it asks for. Each run is what Run would do with
+// the element's Data and Context and opts' other fields, map side effects
+// included; RunBatch pays once for what Run pays on every call (the
+// collection's reference, the program's preparation, the execution
+// context), reads no clock and allocates nothing unless an element asks
+// for an Output.
+//
+// It returns the number of runs that completed. A run that fails (an
+// input BPF_PROG_TEST_RUN refuses, a fault, a DataOut too small) stops the
+// batch: the count is its index, runs[count], and the error names it
+// ("run 3 of 64: ..."). A nil opts is the zero RunBatchOptions.
+//
+// A batch runs on the calling goroutine. To use several cores, split the
+// packets and call RunBatch from one goroutine per core, each with its
+// own CPU slot, as packets on different CPUs of a Linux host are.
+func (p *Program) RunBatch(runs []BatchRun, opts *RunBatchOptions) (int, error) {
+	return p.RunBatchContext(context.Background(), runs, opts)
+}
+
+// RunBatchContext is RunBatch under ctx: when ctx is canceled or its
+// deadline passes, the run in progress ends as RunContext's would (at its
+// next backward jump, call or callback) and no further run starts; the
+// error wraps ErrStopped and ctx's cause.
+func (p *Program) RunBatchContext(ctx context.Context, runs []BatchRun, opts *RunBatchOptions) (int, error) {
+	if !p.coll.acquire() {
+		return 0, fmt.Errorf("program %s: %w", p.name, errCollectionClosed)
+	}
+	defer p.coll.release()
+	return p.runBatchHeld(ctx, runs, opts)
+}
+
+// runBatchHeld is RunBatchContext under a reference on the collection.
+func (p *Program) runBatchHeld(ctx context.Context, runs []BatchRun, opts *RunBatchOptions) (int, error) {
+	if opts == nil {
+		opts = &RunBatchOptions{}
+	}
+	if err := p.Prepare(); err != nil {
+		return 0, err
+	}
+	if err := p.checkCPU(opts.Flags, opts.CPU, "RunBatchOptions"); err != nil {
+		return 0, err
+	}
+	if len(runs) == 0 {
+		return 0, nil
+	}
+	in := progtype.Input{Flags: opts.Flags &^ bpfFTestRunOnCPU, Task: opts.Task, Memory: opts.Memory,
+		Net: p.coll.net, Tunnel: opts.Tunnel, Socket: opts.Socket, Ingress: opts.Ingress, PerfValue: opts.PerfValue}
+	rn := p.getRunner()
+	defer p.runners.Put(rn)
+	var done func()
+	if ctx.Done() != nil {
+		var err error
+		if done, err = rn.runContext(ctx); err != nil {
+			return 0, fmt.Errorf("program %s: run 0 of %d: %w", p.name, len(runs), err)
+		}
+		defer done()
+	}
+	for i := range runs {
+		b := &runs[i]
+		if err := p.runBatchItem(ctx, rn, &in, b, i == 0, int(opts.CPU), done != nil); err != nil {
+			return i, fmt.Errorf("program %s: run %d of %d: %w", p.name, i, len(runs), err)
+		}
+	}
+	return len(runs), nil
+}
+
+// runBatchItem is one run of a batch on rn, the first one if first (which
+// resets rn's run state with in, while the others change only its Data and
+// Context); stoppable says the batch runs under a context, whose end stops
+// it before the run starts.
+func (p *Program) runBatchItem(ctx context.Context, rn *runner, in *progtype.Input, b *BatchRun, first bool, cpu int, stoppable bool) error {
+	if stoppable && rn.stop.Load() {
+		return fmt.Errorf("%w: %w", engine.ErrStopped, context.Cause(ctx))
+	}
+	if first {
+		in.Data, in.Context = b.Data, b.Context
+		if err := p.reset(rn, in); err != nil {
+			return err
+		}
+	} else if err := p.pt.ResetRunData(rn.run, b.Data, b.Context); err != nil {
+		return err
+	}
+	r0, err := p.exec(rn, rn.run, cpu, 1)
+	if err != nil {
+		return p.runError(ctx, rn.run, err)
+	}
+	if b.DataOut != nil {
+		b.DataOut = b.DataOut[:cap(b.DataOut)]
+	}
+	if b.Retval, err = finish(rn.run, r0, &b.DataOut, nil, b.ContextOut, b.Output); err != nil {
+		return err
+	}
+	return nil
+}
