@@ -28,14 +28,15 @@ import (
 //	r8    r14      callee-saved
 //	r9    r15      callee-saved
 //	r10   rbp      frame pointer, read-only
-//	-     r9 r10 r11  scratch within one instruction's code
+//	-     r10 r11  scratch within one instruction's code
+//	-     r10      also "ax" (slot 11): a blinded constant (BlindConstants)
+//	-     r9       the fuel slice left (ExecCtx.Fuel while the code runs)
 //	-     r12      *jitrt.ExecCtx for the whole run
 //	-     rsp      the machine stack (jitrt.Stack), never a goroutine's
-//	-     r9       also "ax" (slot 11): a blinded constant (BlindConstants)
-var regMap = [16]Reg{RAX, RDI, RSI, RDX, RCX, R8, RBX, R13, R14, R15, RBP, R9}
+var regMap = [16]Reg{RAX, RDI, RSI, RDX, RCX, R8, RBX, R13, R14, R15, RBP, R10}
 
 // regAX is the slot of the register blinded constants are restored in,
-// Linux's BPF_REG_AX: r9 of x86-64, which no eBPF register maps to and
+// Linux's BPF_REG_AX: r10 of x86-64, which no eBPF register maps to and
 // which an instruction's code only uses as scratch after reading its
 // source.
 const regAX isa.Register = 11
@@ -44,7 +45,10 @@ const (
 	ecReg = R12 // *jitrt.ExecCtx
 	tmp   = R11 // scratch
 	tmp2  = R10 // scratch
-	tmp3  = R9  // scratch
+	// fuelReg holds the fuel slice while the code runs: a back-edge
+	// spends it without touching memory. Every exit stores it in
+	// ExecCtx.Fuel and every entry and resumption loads it back.
+	fuelReg = R9
 )
 
 // Frame layout. A function's prologue pushes the caller's r10 and r6-r9
@@ -247,11 +251,13 @@ func (c *compiler) stubs() {
 	for i, r := range regMap[1:6] {
 		a.Load(8, r, ecReg, offArgs+int32(8*i))
 	}
+	a.Load(8, fuelReg, ecReg, offFuel)
 	a.Load(8, tmp, ecReg, offTarget)
 	a.CallReg(tmp)
 	a.Store(8, ecReg, offR0, RAX)
 	a.StoreImm(8, ecReg, offExit, jitrt.ExitOK)
 	a.Bind(c.exitGo)
+	a.Store(8, ecReg, offFuel, fuelReg)
 	a.Load(8, RSP, ecReg, offGoSP)
 	a.Load(8, RBP, ecReg, offGoBP)
 	a.Ret()
@@ -298,6 +304,7 @@ func (c *compiler) stubs() {
 	for i := len(saved) - 1; i >= 0; i-- {
 		a.Pop(saved[i])
 	}
+	a.Load(8, fuelReg, ecReg, offFuel)
 	a.Ret()
 
 	// fault: PC is stored, the reason is in tmp.
@@ -349,7 +356,7 @@ func (c *compiler) spend(pc int, cost uint64) {
 	a := &c.a
 	check, yield := a.NewLabel(), a.NewLabel()
 	a.Bind(check)
-	a.ALUMemImm(SUB, W64, ecReg, offFuel, int32(cost))
+	a.ALUImm(SUB, W64, fuelReg, int32(cost))
 	a.Jcc(CondB, yield)
 	c.cold = append(c.cold, cold{label: yield, pc: pc, cost: cost, retry: check})
 }
@@ -374,6 +381,7 @@ func (c *compiler) callSite(s site) int {
 		a.Pop(callGoSaved[i])
 	}
 	a.Load(8, RAX, ecReg, offRet)
+	a.Load(8, fuelReg, ecReg, offFuel)
 	return k
 }
 
@@ -663,8 +671,8 @@ func (c *compiler) divmod(mod, signed, wide, x bool, dst, src Reg, imm int32) {
 			a.Jcc(CondE, minus1)
 		}
 	}
-	// rdx:rax / tmp, with r0 and r3 kept in scratch registers.
-	a.Mov(W64, tmp3, RAX)
+	// rdx:rax / tmp, with r0 kept on the stack and r3 in tmp2.
+	a.Push(RAX)
 	a.Mov(W64, tmp2, RDX)
 	a.Mov(W64, RAX, dst)
 	if signed {
@@ -683,7 +691,7 @@ func (c *compiler) divmod(mod, signed, wide, x bool, dst, src Reg, imm int32) {
 		res = RDX
 	}
 	a.Mov(W64, tmp, res)
-	a.Mov(W64, RAX, tmp3)
+	a.Pop(RAX)
 	a.Mov(W64, RDX, tmp2)
 	a.Mov(w, dst, tmp)
 	if !x {
@@ -762,13 +770,21 @@ func (c *compiler) atomic(ins isa.Instruction, n int, dst, src Reg) error {
 		if src == RAX {
 			operand = tmp2
 		}
+		// The new value in a register neither the operand nor these,
+		// kept on the stack.
+		nv := RCX
+		if src == RCX {
+			nv = RDX
+		}
+		a.Push(nv)
 		loop := a.NewLabel()
 		a.Bind(loop)
 		a.Load(n, RAX, tmp, 0)
-		a.Mov(W64, tmp3, RAX)
-		a.ALU(bpfALU[isa.ALUOp(op&^isa.AtomicFetch)], w, tmp3, operand)
-		a.LockCmpxchg(n, tmp, 0, tmp3)
+		a.Mov(W64, nv, RAX)
+		a.ALU(bpfALU[isa.ALUOp(op&^isa.AtomicFetch)], w, nv, operand)
+		a.LockCmpxchg(n, tmp, 0, nv)
 		a.Jcc(CondNE, loop)
+		a.Pop(nv)
 		if src != RAX {
 			a.Mov(W64, src, RAX)
 			a.Mov(W64, RAX, tmp2)
@@ -923,8 +939,8 @@ func (c *compiler) mapLookup(s site) {
 	a.Load(8, tmp2, ecReg, offWorker)
 	a.ALULoad(CMP, W32, tmp2, r1, maps.HeaderCPUs)
 	a.Jcc(CondAE, null)
-	a.Load(4, tmp3, r1, maps.HeaderValueStride)
-	a.Imul(W64, tmp2, tmp3)
+	a.Load(4, RAX, r1, maps.HeaderValueStride)
+	a.Imul(W64, tmp2, RAX)
 	a.ALU(ADD, W64, tmp, tmp2)
 	a.Mov(W64, RAX, tmp)
 	a.Jmp(done)
@@ -988,7 +1004,7 @@ func (c *compiler) emitHashLookup() {
 		cur, left   = R8, RCX      // key cursor, bytes left
 		h           = RDX          // the hash
 	)
-	saved := []Reg{RDX, RCX, R8, RBX, R13, R14, R15}
+	saved := []Reg{fuelReg, RDX, RCX, R8, RBX, R13, R14, R15}
 	a.Bind(c.hashLookup)
 	for _, r := range saved {
 		a.Push(r)
