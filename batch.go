@@ -2,9 +2,12 @@ package waggle
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/waggle-bpf/waggle/internal/engine"
+	"github.com/waggle-bpf/waggle/maps"
 	"github.com/waggle-bpf/waggle/netenv"
 	"github.com/waggle-bpf/waggle/progtype"
 )
@@ -54,6 +57,14 @@ type RunBatchOptions struct {
 	Socket    *netenv.Socket
 	PerfValue *progtype.PerfEventValue
 	Ingress   bool
+	// Workers spreads the batch over this many goroutines, one per CPU
+	// slot: runs is cut into Workers consecutive parts, and part k runs
+	// on CPU slot k (so Workers may not exceed Collection.CPUs, and CPU
+	// and BPF_F_TEST_RUN_ON_CPU are not for it). 0 and 1 run the batch on
+	// the calling goroutine. As on a Linux host, the runs on different
+	// CPUs see each other's map updates only as atomics and per-CPU maps
+	// order them.
+	Workers int
 }
 
 // RunBatch runs the program once for each element of runs, in order, on
@@ -70,9 +81,10 @@ type RunBatchOptions struct {
 // batch: the count is its index, runs[count], and the error names it
 // ("run 3 of 64: ..."). A nil opts is the zero RunBatchOptions.
 //
-// A batch runs on the calling goroutine. To use several cores, split the
-// packets and call RunBatch from one goroutine per core, each with its
-// own CPU slot, as packets on different CPUs of a Linux host are.
+// A batch runs on the calling goroutine, or with opts.Workers on one
+// goroutine per CPU slot. With workers, a failing run stops only its
+// worker's part: RunBatch returns the first failing run's index and
+// error, and runs of later parts may have run.
 func (p *Program) RunBatch(runs []BatchRun, opts *RunBatchOptions) (int, error) {
 	return p.RunBatchContext(context.Background(), runs, opts)
 }
@@ -97,6 +109,12 @@ func (p *Program) runBatchHeld(ctx context.Context, runs []BatchRun, opts *RunBa
 	if err := p.Prepare(); err != nil {
 		return 0, err
 	}
+	if opts.Workers > 1 {
+		return p.runBatchWorkers(ctx, runs, opts)
+	}
+	if opts.Workers < 0 {
+		return 0, fmt.Errorf("program %s: RunBatchOptions.Workers is %d: %w", p.name, opts.Workers, maps.EINVAL)
+	}
 	if err := p.checkCPU(opts.Flags, opts.CPU, "RunBatchOptions"); err != nil {
 		return 0, err
 	}
@@ -119,6 +137,47 @@ func (p *Program) runBatchHeld(ctx context.Context, runs []BatchRun, opts *RunBa
 		b := &runs[i]
 		if err := p.runBatchItem(ctx, rn, &in, b, i == 0, int(opts.CPU), done != nil); err != nil {
 			return i, fmt.Errorf("program %s: run %d of %d: %w", p.name, i, len(runs), err)
+		}
+	}
+	return len(runs), nil
+}
+
+// runBatchWorkers is runBatchHeld on opts.Workers goroutines, part k of
+// runs on CPU slot k.
+func (p *Program) runBatchWorkers(ctx context.Context, runs []BatchRun, opts *RunBatchOptions) (int, error) {
+	n := opts.Workers
+	switch {
+	case n > p.coll.cpus:
+		return 0, fmt.Errorf("program %s: RunBatchOptions.Workers is %d, the collection has %d CPU slots: %w", p.name, n, p.coll.cpus, maps.EINVAL)
+	case opts.CPU != 0 || opts.Flags&bpfFTestRunOnCPU != 0:
+		return 0, fmt.Errorf("program %s: RunBatchOptions.Workers chooses the CPU slots; CPU and BPF_F_TEST_RUN_ON_CPU are for one worker: %w", p.name, maps.EINVAL)
+	}
+	n = min(n, len(runs))
+	type part struct {
+		start, done int
+		err         error
+	}
+	parts := make([]part, n)
+	var wg sync.WaitGroup
+	for k := range n {
+		lo, hi := k*len(runs)/n, (k+1)*len(runs)/n
+		sub := *opts
+		sub.Workers, sub.CPU, sub.Flags = 0, uint32(k), opts.Flags|bpfFTestRunOnCPU
+		parts[k].start = lo
+		wg.Go(func() {
+			parts[k].done, parts[k].err = p.runBatchHeld(ctx, runs[lo:hi], &sub)
+		})
+	}
+	wg.Wait()
+	for k, pt := range parts {
+		if pt.err != nil {
+			// The part's error counts in the part: say where in runs.
+			cause := errors.Unwrap(pt.err)
+			if cause == nil {
+				cause = pt.err
+			}
+			i := pt.start + pt.done
+			return i, fmt.Errorf("program %s: run %d of %d (worker %d): %w", p.name, i, len(runs), k, cause)
 		}
 	}
 	return len(runs), nil

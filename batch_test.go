@@ -316,3 +316,72 @@ func TestRunBatch_allocs(t *testing.T) {
 		}
 	}
 }
+
+// TestRunBatch_workers spreads a batch over worker goroutines, one per
+// CPU slot: every run ran, on the slot of its part (the per-CPU counter
+// and bpf_get_smp_processor_id say which), on every engine; a failing
+// run is reported by its index in the whole batch; bad worker counts are
+// refused.
+func TestRunBatch_workers(t *testing.T) {
+	spec := &ebpf.CollectionSpec{
+		Maps: map[string]*ebpf.MapSpec{"hits": {Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 1}},
+		Programs: map[string]*ebpf.ProgramSpec{"p": {Name: "p", Type: ebpf.XDP, License: "GPL", Instructions: asm.Instructions{
+			asm.StoreImm(asm.RFP, -4, 0, asm.Word),
+			asm.LoadMapPtr(asm.R1, 0).WithReference("hits"),
+			asm.Mov.Reg(asm.R2, asm.RFP),
+			asm.Add.Imm(asm.R2, -4),
+			asm.FnMapLookupElem.Call(),
+			asm.Instruction{OpCode: asm.JEq.Op(asm.ImmSource), Dst: asm.R0, Constant: 0, Offset: 3},
+			asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+			asm.Add.Imm(asm.R1, 1),
+			asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+			asm.FnGetSmpProcessorId.Call(),
+			asm.Return(),
+		}}},
+	}
+	for _, e := range waggle.Engines() {
+		t.Run(e.String(), func(t *testing.T) {
+			coll, err := waggle.NewCollection(spec, &waggle.CollectionOptions{CPUs: 3, Engine: e})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer coll.Close()
+			runs := make([]waggle.BatchRun, 100)
+			for i := range runs {
+				runs[i].Data = make([]byte, 64)
+			}
+			if n, err := coll.Programs["p"].RunBatch(runs, &waggle.RunBatchOptions{Workers: 3}); err != nil || n != 100 {
+				t.Fatalf("RunBatch: %d, %v", n, err)
+			}
+			// Parts of consecutive runs: [0, 33), [33, 66), [66, 100).
+			for i, r := range runs {
+				want := uint32(0)
+				for k := range 3 {
+					if i >= k*100/3 {
+						want = uint32(k)
+					}
+				}
+				if r.Retval != want {
+					t.Fatalf("run %d on CPU slot %d, want %d", i, r.Retval, want)
+				}
+			}
+			var hits []uint64
+			if err := coll.Maps["hits"].Lookup(uint32(0), &hits); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(hits, []uint64{33, 33, 34}) {
+				t.Errorf("per-CPU hits %v, want [33 33 34]", hits)
+			}
+			// The first failing run is named in the whole batch.
+			runs[70].Data = make([]byte, 10)
+			if n, err := coll.Programs["p"].RunBatch(runs, &waggle.RunBatchOptions{Workers: 3}); n != 70 || !errors.Is(err, maps.EINVAL) || !bytes.Contains([]byte(err.Error()), []byte("run 70 of 100")) {
+				t.Errorf("a bad run 70: %d, %v", n, err)
+			}
+			for _, bad := range []waggle.RunBatchOptions{{Workers: 4}, {Workers: -1}, {Workers: 2, CPU: 1, Flags: 1}} {
+				if _, err := coll.Programs["p"].RunBatch(runs, &bad); !errors.Is(err, maps.EINVAL) {
+					t.Errorf("%+v: %v, want EINVAL", bad, err)
+				}
+			}
+		})
+	}
+}
