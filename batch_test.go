@@ -167,22 +167,7 @@ func TestRunBatch_equalsRuns(t *testing.T) {
 // slot: bpf_get_smp_processor_id returns it, and per-CPU values on it
 // change, not the others.
 func TestRunBatch_cpu(t *testing.T) {
-	spec := &ebpf.CollectionSpec{
-		Maps: map[string]*ebpf.MapSpec{"hits": {Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 1}},
-		Programs: map[string]*ebpf.ProgramSpec{"p": {Name: "p", Type: ebpf.XDP, License: "GPL", Instructions: asm.Instructions{
-			asm.StoreImm(asm.RFP, -4, 0, asm.Word),
-			asm.LoadMapPtr(asm.R1, 0).WithReference("hits"),
-			asm.Mov.Reg(asm.R2, asm.RFP),
-			asm.Add.Imm(asm.R2, -4),
-			asm.FnMapLookupElem.Call(),
-			asm.Instruction{OpCode: asm.JEq.Op(asm.ImmSource), Dst: asm.R0, Constant: 0, Offset: 3},
-			asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
-			asm.Add.Imm(asm.R1, 1),
-			asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
-			asm.FnGetSmpProcessorId.Call(),
-			asm.Return(),
-		}}},
-	}
+	spec := cpuHitsSpec()
 	coll, err := waggle.NewCollection(spec, &waggle.CollectionOptions{CPUs: 4})
 	if err != nil {
 		t.Fatal(err)
@@ -323,22 +308,7 @@ func TestRunBatch_allocs(t *testing.T) {
 // run is reported by its index in the whole batch; bad worker counts are
 // refused.
 func TestRunBatch_workers(t *testing.T) {
-	spec := &ebpf.CollectionSpec{
-		Maps: map[string]*ebpf.MapSpec{"hits": {Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 1}},
-		Programs: map[string]*ebpf.ProgramSpec{"p": {Name: "p", Type: ebpf.XDP, License: "GPL", Instructions: asm.Instructions{
-			asm.StoreImm(asm.RFP, -4, 0, asm.Word),
-			asm.LoadMapPtr(asm.R1, 0).WithReference("hits"),
-			asm.Mov.Reg(asm.R2, asm.RFP),
-			asm.Add.Imm(asm.R2, -4),
-			asm.FnMapLookupElem.Call(),
-			asm.Instruction{OpCode: asm.JEq.Op(asm.ImmSource), Dst: asm.R0, Constant: 0, Offset: 3},
-			asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
-			asm.Add.Imm(asm.R1, 1),
-			asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
-			asm.FnGetSmpProcessorId.Call(),
-			asm.Return(),
-		}}},
-	}
+	spec := cpuHitsSpec()
 	for _, e := range waggle.Engines() {
 		t.Run(e.String(), func(t *testing.T) {
 			coll, err := waggle.NewCollection(spec, &waggle.CollectionOptions{CPUs: 3, Engine: e})
@@ -383,5 +353,26 @@ func TestRunBatch_workers(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// cpuHitsSpec is an XDP program p that counts its runs in the per-CPU
+// array hits and returns the CPU slot it ran on.
+func cpuHitsSpec() *ebpf.CollectionSpec {
+	return &ebpf.CollectionSpec{
+		Maps: map[string]*ebpf.MapSpec{"hits": {Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 1}},
+		Programs: map[string]*ebpf.ProgramSpec{"p": {Name: "p", Type: ebpf.XDP, License: "GPL", Instructions: asm.Instructions{
+			asm.StoreImm(asm.RFP, -4, 0, asm.Word),
+			asm.LoadMapPtr(asm.R1, 0).WithReference("hits"),
+			asm.Mov.Reg(asm.R2, asm.RFP),
+			asm.Add.Imm(asm.R2, -4),
+			asm.FnMapLookupElem.Call(),
+			asm.Instruction{OpCode: asm.JEq.Op(asm.ImmSource), Dst: asm.R0, Constant: 0, Offset: 3},
+			asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+			asm.Add.Imm(asm.R1, 1),
+			asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+			asm.FnGetSmpProcessorId.Call(),
+			asm.Return(),
+		}}},
 	}
 }
