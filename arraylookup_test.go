@@ -16,37 +16,12 @@ import (
 // or NULL past the end.
 func TestArrayLookup_engines(t *testing.T) {
 	const cpus, entries = 3, 5
-	prog := func(m string) *ebpf.ProgramSpec {
-		// The index is the packet's first byte.
-		return &ebpf.ProgramSpec{
-			Name: "lookup_" + m, Type: ebpf.XDP, License: "GPL",
-			Instructions: asm.Instructions{
-				asm.LoadMem(asm.R2, asm.R1, 0, asm.Word), // data
-				asm.LoadMem(asm.R3, asm.R1, 4, asm.Word), // data_end
-				asm.Mov.Reg(asm.R4, asm.R2),
-				asm.Add.Imm(asm.R4, 1),
-				asm.Mov.Imm(asm.R0, 0),
-				jump(asm.JGT.Reg(asm.R4, asm.R3, ""), 11), // to the exit
-				asm.LoadMem(asm.R5, asm.R2, 0, asm.Byte),
-				asm.StoreMem(asm.RFP, -4, asm.R5, asm.Word),
-				asm.LoadMapPtr(asm.R1, 0).WithReference(m),
-				asm.Mov.Reg(asm.R2, asm.RFP),
-				asm.Add.Imm(asm.R2, -4),
-				asm.FnMapLookupElem.Call(),
-				asm.Mov.Reg(asm.R1, asm.R0),
-				asm.Mov.Imm(asm.R0, 0xdead),
-				jump(asm.JEq.Imm(asm.R1, 0, ""), 1),
-				asm.LoadMem(asm.R0, asm.R1, 0, asm.Word),
-				asm.Return(),
-			},
-		}
-	}
 	spec := &ebpf.CollectionSpec{
 		Maps: map[string]*ebpf.MapSpec{
 			"arr":   {Name: "arr", Type: ebpf.Array, KeySize: 4, ValueSize: 12, MaxEntries: entries},
 			"pcarr": {Name: "pcarr", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 4, MaxEntries: entries},
 		},
-		Programs: map[string]*ebpf.ProgramSpec{"lookup_arr": prog("arr"), "lookup_pcarr": prog("pcarr")},
+		Programs: map[string]*ebpf.ProgramSpec{"lookup_arr": lookupProg("arr", 4), "lookup_pcarr": lookupProg("pcarr", 4)},
 	}
 	for _, e := range waggle.Engines() {
 		t.Run(e.String(), func(t *testing.T) {
@@ -69,7 +44,7 @@ func TestArrayLookup_engines(t *testing.T) {
 			}
 			for cpu := uint32(0); cpu < cpus; cpu++ {
 				for k := uint32(0); k <= entries; k++ {
-					opts := &waggle.RunOptions{Data: append([]byte{byte(k)}, make([]byte, 63)...), CPU: cpu, Flags: 1}
+					opts := &waggle.RunOptions{Data: append([]byte{0, byte(k)}, make([]byte, 63)...), CPU: cpu, Flags: 1}
 					got, err := coll.Programs["lookup_arr"].Run(opts)
 					want := 100 + k
 					if k == entries {

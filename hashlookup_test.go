@@ -17,7 +17,7 @@ import (
 func TestHashLookup_engines(t *testing.T) {
 	const cpus, keys = 2, 40
 	sizes := []uint32{1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 16, 17, 24, 31, 64}
-	prog := hashLookupProg
+	prog := lookupProg
 	spec := &ebpf.CollectionSpec{Maps: map[string]*ebpf.MapSpec{}, Programs: map[string]*ebpf.ProgramSpec{}}
 	for _, ks := range sizes {
 		for _, typ := range []ebpf.MapType{ebpf.Hash, ebpf.PerCPUHash} {
@@ -86,7 +86,7 @@ func TestHashLookup_collisions(t *testing.T) {
 			Maps:     map[string]*ebpf.MapSpec{"h": {Name: "h", Type: ebpf.Hash, KeySize: ks, ValueSize: 4, MaxEntries: 8, Flags: 0x40 /* BPF_F_ZERO_SEED */}},
 			Programs: map[string]*ebpf.ProgramSpec{},
 		}
-		p := hashLookupProg("h", ks)
+		p := lookupProg("h", ks)
 		spec.Programs["h"] = p
 		for _, e := range waggle.Engines() {
 			coll, err := waggle.NewCollection(spec, &waggle.CollectionOptions{CPUs: 1, Engine: e})
@@ -117,10 +117,10 @@ func TestHashLookup_collisions(t *testing.T) {
 	}
 }
 
-// hashLookupProg returns a program that looks the packet's bytes from
+// lookupProg returns a program that looks the packet's bytes from
 // offset 1, copied to the stack, up in map m, whose keys have ks bytes,
 // and returns the value's first word, or 0xdead if it is absent.
-func hashLookupProg(m string, ks uint32) *ebpf.ProgramSpec {
+func lookupProg(m string, ks uint32) *ebpf.ProgramSpec {
 	insns := asm.Instructions{
 		asm.LoadMem(asm.R2, asm.R1, 0, asm.Word),
 		asm.LoadMem(asm.R3, asm.R1, 4, asm.Word),
