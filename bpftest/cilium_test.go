@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/waggle-bpf/waggle"
 	"github.com/waggle-bpf/waggle/bpftest"
 	"github.com/waggle-bpf/waggle/kernel"
 )
@@ -106,7 +107,7 @@ func TestCilium(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			user := caseMap(bpftest.Run(obj, bpftest.Options{Engine: bpftest.Interp{}}))
+			user := caseMap(bpftest.Run(obj, bpftest.Options{Engine: userEngine(t)}))
 			var kern map[string]bpftest.Case
 			if kernelErr == nil {
 				kern = caseMap(bpftest.Run(obj, bpftest.Options{Engine: bpftest.Kernel{}}))
@@ -116,6 +117,23 @@ func TestCilium(t *testing.T) {
 			compare(t, name, user, kern, &tab)
 		})
 	}
+}
+
+// userEngine is the engine TestCilium runs the user-space side on: the
+// checked interpreter, or the one WAGGLE_BPFTEST_ENGINE names
+// (waggle.ParseEngine: interp-fast, jit), to run Cilium's tests on it:
+//
+//	WAGGLE_BPFTEST_ENGINE=jit go test ./bpftest -run 'TestCilium$' -v
+func userEngine(t *testing.T) bpftest.Engine {
+	name := os.Getenv("WAGGLE_BPFTEST_ENGINE")
+	if name == "" {
+		return bpftest.Interp{}
+	}
+	e, err := waggle.ParseEngine(name)
+	if err != nil {
+		t.Fatalf("WAGGLE_BPFTEST_ENGINE: %v", err)
+	}
+	return bpftest.Interp{Options: &waggle.CollectionOptions{RandSeed: bpftest.DefaultRandSeed, Engine: e}}
 }
 
 // compare checks one object's cases and counts them in tab.
