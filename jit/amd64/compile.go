@@ -124,6 +124,8 @@ type compiled struct {
 	// pcs maps code offsets back to slots, sorted: pcs[k] is the first
 	// offset of slot k's code (-1 for a lddw's second slot).
 	pcs []int
+	// stubs are the offsets of the shared code, by name, for listings.
+	stubs map[string]int
 }
 
 // options are what compile needs of engine.Options.
@@ -232,8 +234,16 @@ func compile(prog []isa.Instruction, opts options) (*compiled, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &compiled{code: code, funcs: map[int]int{}, sites: c.sites, pcs: pcs}
+	out := &compiled{code: code, funcs: map[int]int{}, sites: c.sites, pcs: pcs, stubs: map[string]int{}}
 	out.entry, _ = c.a.Offset(c.entry)
+	for name, l := range map[string]Label{"entry": c.entry, "exitGo": c.exitGo, "callGo": c.callGo, "yield": c.yield, "fault": c.fault, "hashLookup": c.hashLookup} {
+		if l == 0 {
+			continue // not emitted
+		}
+		if off, ok := c.a.Offset(l); ok {
+			out.stubs[name] = off
+		}
+	}
 	for e, l := range c.fn {
 		out.funcs[e], _ = c.a.Offset(l)
 	}
