@@ -73,3 +73,36 @@ func TestJITDiff(t *testing.T) {
 	t.Logf("%d programs (seeds %d..%d) in %v: %d compared, %d ended with an error on the checked interpreter (not run on the JIT), %d differences",
 		n, seed0, seed0+n-1, time.Since(start).Round(time.Millisecond), ran.Load(), faulted.Load(), len(fails))
 }
+
+// FuzzJITDiff is TestJITDiff for go test -fuzz: the fuzzer picks the
+// generator's seed and whether loops use may_goto and the JIT blinds
+// constants; the checked interpreter and the JIT must agree.
+//
+//	go test ./internal/difftest -run '^$' -fuzz FuzzJITDiff -fuzztime 5m
+func FuzzJITDiff(f *testing.F) {
+	if err := jitrt.Supported(); err != nil {
+		f.Skip(err)
+	}
+	for _, s := range []uint64{0, 1, 42, 1 << 32, 0xdeadbeef} {
+		f.Add(s, s%2 == 0, s%3 == 0)
+	}
+	var (
+		mu sync.Mutex
+		e  = NewInterp()
+	)
+	f.Fuzz(func(t *testing.T, seed uint64, mayGoto, blind bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		p := fuzzgen.Generate(seed, fuzzgen.Config{MayGoto: mayGoto})
+		want := e.Run(p.Insns, p.Packet, Checked())
+		if want.Err != nil {
+			return // a fault in machine code would end the fuzzer
+		}
+		e.BlindConstants = blind
+		got := e.Run(p.Insns, p.Packet, JIT())
+		e.BlindConstants = false
+		if !same(want, got) {
+			t.Fatalf("seed %d (may_goto %v, blinded %v):\nchecked: %v\njit:     %v\nprogram:\n%s", seed, mayGoto, blind, want, got, disasm(p.Insns, "  "))
+		}
+	})
+}
