@@ -121,20 +121,30 @@ func (d dynptr) checkOffLen(off, n uint64) uint64 {
 // ring buffer.
 func (d dynptr) known() bool { return d.typ == DynptrLocal || d.typ == DynptrRingbuf }
 
+// dynptrArgs checks the size and flags a dynptr constructor is given: no
+// flags (-EINVAL), at most DYNPTR_MAX_SIZE (-E2BIG). On either it makes
+// the dynptr at b NULL and returns the errno for r0, else 0.
+func dynptrArgs(b []byte, size uint32, flags uint64) uint64 {
+	switch {
+	case flags != 0:
+		setNull(b)
+		return errno(maps.EINVAL)
+	case size > dynptrSizeMask:
+		setNull(b)
+		return errno(maps.E2BIG)
+	}
+	return 0
+}
+
 // dynptrFromMem is bpf_dynptr_from_mem(data, size, flags, ptr).
 func dynptrFromMem(env Env, a *[5]uint64) (uint64, error) {
 	b, err := env.Memory(a[3], DynptrSize, true)
 	if err != nil {
 		return 0, err
 	}
-	size, flags := uint32(a[1]), a[2]
-	switch {
-	case flags != 0:
-		setNull(b)
-		return errno(maps.EINVAL), nil
-	case size > dynptrSizeMask:
-		setNull(b)
-		return errno(maps.E2BIG), nil
+	size := uint32(a[1])
+	if e := dynptrArgs(b, size, a[2]); e != 0 {
+		return e, nil
 	}
 	initDynptr(b, a[0], DynptrLocal, size)
 	return 0, nil
@@ -153,14 +163,9 @@ func ringbufReserveDynptr(env Env, a *[5]uint64) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	size, flags := uint32(a[1]), a[2]
-	switch {
-	case flags != 0:
-		setNull(b)
-		return errno(maps.EINVAL), nil
-	case size > dynptrSizeMask:
-		setNull(b)
-		return errno(maps.E2BIG), nil
+	size := uint32(a[1])
+	if e := dynptrArgs(b, size, a[2]); e != 0 {
+		return e, nil
 	}
 	addr := rb.Reserve(uint64(size))
 	if addr == 0 {

@@ -46,18 +46,14 @@ func TestJITDiff(t *testing.T) {
 				if i >= n {
 					return
 				}
-				cfg := fuzzgen.Config{MayGoto: i%2 == 0}
-				p := fuzzgen.Generate(seed0+i, cfg)
-				want := e.Run(p.Insns, p.Packet, Checked())
+				// may_goto in every other program; every other pair of
+				// programs with its constants blinded.
+				p, want, got := compareJIT(e, seed0+i, i%2 == 0, i%4 >= 2)
 				if want.Err != nil {
 					faulted.Add(1)
 					continue
 				}
 				ran.Add(1)
-				// Every other program with its constants blinded.
-				e.BlindConstants = i%4 >= 2
-				got := e.Run(p.Insns, p.Packet, JIT())
-				e.BlindConstants = false
 				if !same(want, got) {
 					mu.Lock()
 					if len(fails) < maxReported {
@@ -93,16 +89,28 @@ func FuzzJITDiff(f *testing.F) {
 	f.Fuzz(func(t *testing.T, seed uint64, mayGoto, blind bool) {
 		mu.Lock()
 		defer mu.Unlock()
-		p := fuzzgen.Generate(seed, fuzzgen.Config{MayGoto: mayGoto})
-		want := e.Run(p.Insns, p.Packet, Checked())
+		p, want, got := compareJIT(e, seed, mayGoto, blind)
 		if want.Err != nil {
-			return // a fault in machine code would end the fuzzer
+			return // not run on the JIT
 		}
-		e.BlindConstants = blind
-		got := e.Run(p.Insns, p.Packet, JIT())
-		e.BlindConstants = false
 		if !same(want, got) {
 			t.Fatalf("seed %d (may_goto %v, blinded %v):\nchecked: %v\njit:     %v\nprogram:\n%s", seed, mayGoto, blind, want, got, disasm(p.Insns, "  "))
 		}
 	})
+}
+
+// compareJIT generates the program of seed and runs it on the checked
+// interpreter (want) and, if that ran without an error, on the JIT (got),
+// whose constants are blinded if blind. A program the interpreter
+// faulted on does not run on the JIT: a fault in machine code would end
+// the process.
+func compareJIT(e *Interp, seed uint64, mayGoto, blind bool) (p *fuzzgen.Program, want, got Outcome) {
+	p = fuzzgen.Generate(seed, fuzzgen.Config{MayGoto: mayGoto})
+	if want = e.Run(p.Insns, p.Packet, Checked()); want.Err != nil {
+		return p, want, Outcome{}
+	}
+	e.BlindConstants = blind
+	got = e.Run(p.Insns, p.Packet, JIT())
+	e.BlindConstants = false
+	return p, want, got
 }

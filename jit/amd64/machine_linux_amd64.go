@@ -149,14 +149,17 @@ func (m *Machine) loop(p *Program, sp uintptr) (r0 uint64, exited bool, err erro
 	ec := &m.ec
 	jitrt.Jump(p.code.addr(), sp, ec)
 	for {
-		switch ec.Exit {
-		case jitrt.ExitOK:
+		if ec.Exit == jitrt.ExitOK {
 			return ec.R0, true, nil
+		}
+		// Every other exit comes from code of a program the run entered,
+		// which stored its address.
+		q := m.program(ec.Prog)
+		if q == nil {
+			return 0, false, fmt.Errorf("jit: exit %d from code at %#x, which no program of the run owns", ec.Exit, ec.Prog)
+		}
+		switch ec.Exit {
 		case jitrt.ExitCall:
-			q := m.program(ec.Prog)
-			if q == nil {
-				return 0, false, fmt.Errorf("jit: an exit from code at %#x, which no program of the run owns", ec.Prog)
-			}
 			if ec.Site >= uint64(len(q.sites)) {
 				return 0, false, fmt.Errorf("jit: an exit from call site %d, of %d", ec.Site, len(q.sites))
 			}
@@ -165,12 +168,7 @@ func (m *Machine) loop(p *Program, sp uintptr) (r0 uint64, exited bool, err erro
 				return 0, false, err
 			}
 			ec.Ret = v
-			jitrt.Jump(ec.ResumePC, ec.ResumeSP, ec)
 		case jitrt.ExitYield:
-			q := m.program(ec.Prog)
-			if q == nil {
-				return 0, false, fmt.Errorf("jit: a yield from code at %#x, which no program of the run owns", ec.Prog)
-			}
 			// The code took Site from Fuel and found too little: what
 			// was left is Fuel + Site (mod 2^64).
 			ec.Fuel += ec.Site
@@ -178,12 +176,7 @@ func (m *Machine) loop(p *Program, sp uintptr) (r0 uint64, exited bool, err erro
 				return 0, false, err
 			}
 			ec.Fuel += ec.Site // the code spends it again when it resumes
-			jitrt.Jump(ec.ResumePC, ec.ResumeSP, ec)
 		case jitrt.ExitFault:
-			q := m.program(ec.Prog)
-			if q == nil {
-				return 0, false, fmt.Errorf("jit: a fault in code at %#x, which no program of the run owns", ec.Prog)
-			}
 			pc := int(ec.PC)
 			switch ec.Fault {
 			case jitrt.FaultBudget:
@@ -199,6 +192,7 @@ func (m *Machine) loop(p *Program, sp uintptr) (r0 uint64, exited bool, err erro
 		default:
 			return 0, false, fmt.Errorf("jit: the code exited with reason %d", ec.Exit)
 		}
+		jitrt.Jump(ec.ResumePC, ec.ResumeSP, ec)
 	}
 }
 
