@@ -12,9 +12,30 @@ import (
 // TestFastMode_refused: an unverified program runs in fast mode only with
 // the unsafe option; the error says why.
 func TestFastMode_refused(t *testing.T) {
-	_, err := waggle.LoadCollection("testdata/hostile/hostile.o", &waggle.CollectionOptions{Engine: waggle.EngineInterpFast, Unverified: true})
-	if !errors.Is(err, waggle.ErrUnverifiedFast) || !strings.Contains(err.Error(), "unverified") {
-		t.Fatalf("fast mode, unverified: %v", err)
+	for _, e := range []waggle.Engine{waggle.EngineInterpFast, waggle.EngineJIT} {
+		_, err := waggle.LoadCollection("testdata/hostile/hostile.o", &waggle.CollectionOptions{Engine: e, Unverified: true})
+		if !errors.Is(err, waggle.ErrUnverifiedFast) || !strings.Contains(err.Error(), "unverified") {
+			t.Fatalf("%s, unverified: %v", e, err)
+		}
+		// Every hostile program the verifier refuses never runs, on any
+		// unchecked engine; those it accepts (nested bpf_loops) end at the
+		// budget.
+		hostile, err := waggle.LoadCollection("testdata/hostile/hostile.o", &waggle.CollectionOptions{Engine: e, Budget: 1 << 22})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, p := range hostile.Programs {
+			if err := p.Prepare(); err == nil {
+				if _, err := p.Run(&waggle.RunOptions{Data: make([]byte, 64)}); err != nil && !errors.Is(err, waggle.ErrBudget) {
+					t.Errorf("%s on %s, verified: %v", name, e, err)
+				}
+				continue
+			}
+			if _, err := p.Run(&waggle.RunOptions{Data: make([]byte, 64)}); err == nil {
+				t.Errorf("%s ran %s, which the verifier refuses", e, name)
+			}
+		}
+		hostile.Close()
 	}
 	coll, err := waggle.LoadCollection("examples/counter/counter.o", &waggle.CollectionOptions{Engine: waggle.EngineInterpFast, Unverified: true, UnsafeFastUnverified: true})
 	if err != nil {

@@ -342,3 +342,28 @@ func BenchmarkHelperExit(b *testing.B) {
 		})
 	}
 }
+
+// TestLoad_refused: the JIT refuses what it must not run, with an error,
+// never a crash: unverified programs, malformed ones (a jump out of the
+// program, falling off the end, a bad opcode, a kfunc call), tracing.
+func TestLoad_refused(t *testing.T) {
+	ok := parse(t, "r0 = 0\nexit")
+	if _, err := (amd64.Engine{}).Load(ok, engine.Options{}); !errors.Is(err, amd64.ErrUnverified) {
+		t.Errorf("unverified: %v", err)
+	}
+	if _, err := (amd64.Engine{}).Load(ok, engine.Options{UnsafeFastUnverified: true, Trace: func(int, *[11]uint64) {}}); !errors.Is(err, engine.ErrNotSupported) {
+		t.Errorf("trace: %v", err)
+	}
+	for name, prog := range map[string][]isa.Instruction{
+		"jump out":     {{Op: isa.OpJA, Off: 5}, {Op: isa.OpExit}},
+		"no exit":      {{Op: isa.Opcode(isa.ClassALU64) | isa.Opcode(isa.ALUMov), Imm: 1}},
+		"bad opcode":   {{Op: 0xff}, {Op: isa.OpExit}},
+		"kfunc":        {{Op: isa.OpCall, Src: isa.PseudoKfuncCall, Imm: 1}, {Op: isa.OpExit}},
+		"empty":        nil,
+		"unknown call": {{Op: isa.OpCall, Imm: 9999}, {Op: isa.OpExit}},
+	} {
+		if _, err := (amd64.Engine{}).Load(prog, engine.Options{UnsafeFastUnverified: true}); err == nil {
+			t.Errorf("%s: loaded", name)
+		}
+	}
+}
