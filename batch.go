@@ -196,10 +196,15 @@ func (p *Program) runBatchItem(ctx context.Context, rn *runner, in *progtype.Inp
 		if err := p.reset(rn, in); err != nil {
 			return err
 		}
-	} else if err := p.pt.ResetRunData(rn.run, b.Data, b.Context); err != nil {
-		return err
+		p.execSetup(rn, rn.run, cpu)
+	} else {
+		if err := p.pt.ResetRunData(rn.run, b.Data, b.Context); err != nil {
+			return err
+		}
+		rn.setArgs(rn.run)
 	}
-	r0, err := p.exec(rn, rn.run, cpu, 1)
+	rn.st.Rand, rn.st.TailCall = p.coll.randState(), nil
+	r0, err := p.execRun(rn)
 	if err != nil {
 		return p.runError(ctx, rn.run, err)
 	}

@@ -345,17 +345,30 @@ func (p *Program) execOn(ctx context.Context, rn *runner, run *progtype.Run, cpu
 // exec is execOn under the context's stop flag (runContext), if any, with
 // the engine's error as it is.
 func (p *Program) exec(rn *runner, run *progtype.Run, cpu int, repeat uint32) (uint64, error) {
+	p.execSetup(rn, run, cpu)
+	st := &rn.st
+	st.Rand, st.TailCall = p.coll.randState(), nil
+	var r0 uint64
+	var err error
+	for i := uint32(0); i < repeat; i++ {
+		if r0, err = p.execRun(rn); err != nil {
+			break
+		}
+	}
+	return r0, err
+}
+
+// execSetup makes rn's engine arguments and helper state those of runs of
+// run on CPU slot cpu: what execRun keeps from run to run. Fields are set
+// one by one, and pointers only when they change: the runner is reused,
+// and rebuilding the structs cost write barriers on every run.
+func (p *Program) execSetup(rn *runner, run *progtype.Run, cpu int) {
 	c := p.coll
-	rn.setRegions(run)
-	// Fields are set one by one, and pointers only when they change: the
-	// runner is reused, and rebuilding the structs cost write barriers on
-	// every run.
 	st := &rn.st
 	if st.Locks != &c.locks {
 		*st = helpers.State{Trace: c.trace, Locks: &c.locks, CheckLock: c.checkLock}
 	}
-	st.CPU, st.Rand, st.TailCall, st.TailCalls, st.Held = cpu, c.randState(), nil, 0, 0
-	set := p.reach().set
+	st.CPU, st.Held = cpu, 0
 	if st.Hook != run {
 		st.Hook = run
 	}
@@ -364,20 +377,32 @@ func (p *Program) exec(rn *runner, run *progtype.Run, cpu int, repeat uint32) (u
 	}
 	a := &rn.args
 	a.Regs = [5]uint64{run.Ctx()}
-	a.Regions, a.Packet, a.State, a.Budget = rn.regions, run.Packet(), st, c.budget
-	var r0 uint64
-	var err error
-	for i := uint32(0); i < repeat; i++ {
-		st.TailCalls = 0
-		if st.Maps != set {
-			st.Maps = set // a tail call switched it
-		}
-		r0, err = rn.m.Run(p.prog, a)
-		st.Release()
-		if err != nil {
-			break
-		}
+	a.State, a.Budget = st, c.budget
+	rn.setArgs(run)
+}
+
+// setArgs makes the memory of run (its regions and legacy packet) that of
+// rn's next run: what a reset for a new input may change.
+func (rn *runner) setArgs(run *progtype.Run) {
+	rn.setRegions(run)
+	a := &rn.args
+	a.Regions = rn.regions
+	if pkt := run.Packet(); len(pkt) != len(a.Packet) || len(pkt) != 0 && &pkt[0] != &a.Packet[0] {
+		a.Packet = pkt
 	}
+}
+
+// execRun is one run with the arguments execSetup (and, after a reset,
+// setArgs) made: the state a run starts from, the engine's run, and the
+// release of what the run still holds.
+func (p *Program) execRun(rn *runner) (uint64, error) {
+	st := &rn.st
+	st.TailCalls = 0
+	if set := p.reach().set; st.Maps != set {
+		st.Maps = set // a tail call switched it, or the maps changed
+	}
+	r0, err := rn.m.Run(p.prog, &rn.args)
+	st.Release()
 	return r0, err
 }
 
@@ -534,6 +559,9 @@ func first(s []progtype.Region) *progtype.Region {
 // context into ctxOut (RunOptions.ContextOut) or ctxOutBytes, everything
 // into output. Without them it allocates and copies nothing.
 func finish(run *progtype.Run, r0 uint64, dataOut *[]byte, ctxOut any, ctxOutBytes []byte, output *progtype.Output) (uint32, error) {
+	if *dataOut == nil && ctxOut == nil && ctxOutBytes == nil && output == nil {
+		return run.FinishRetval(r0)
+	}
 	var parts progtype.OutputParts
 	if *dataOut != nil {
 		parts |= progtype.OutputData

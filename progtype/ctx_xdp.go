@@ -33,14 +33,17 @@ var xdpLayout = func() *Layout {
 	return b.done()
 }()
 
-// Runtime offsets of the xdp_md shadow.
-var (
-	rtXDPData     = xdpLayout.Field(xdpData).Runtime
-	rtXDPDataEnd  = xdpLayout.Field(xdpDataEnd).Runtime
-	rtXDPDataMeta = xdpLayout.Field(xdpDataMeta).Runtime
-	rtXDPIngress  = xdpLayout.Field(xdpIngressIfindex).Runtime
-	rtXDPRxQueue  = xdpLayout.Field(xdpRxQueueIndex).Runtime
-	rtXDPEgress   = xdpLayout.Field(xdpEgressIfindex).Runtime
+// Runtime offsets of the xdp_md shadow, as xdpLayout places them
+// (TestXDPRuntimeOffsets): constants, so that the per-packet reset
+// (resetXDPData, syncXDP) stores without bounds checks.
+const (
+	rtXDPData     = 0
+	rtXDPDataEnd  = 8
+	rtXDPDataMeta = 16
+	rtXDPIngress  = 24
+	rtXDPRxQueue  = 28
+	rtXDPEgress   = 32
+	rtXDPSize     = 40
 )
 
 // xdpRules is xdp_is_valid_access and __is_valid_xdp_access

@@ -521,6 +521,20 @@ func (r *Run) FinishInto(r0 uint64, out *Output, parts OutputParts) error {
 	return nil
 }
 
+// FinishRetval ends the run whose r0 was r0 as FinishInto does when the
+// caller wants no part of the output, and returns only the return value:
+// the per-packet end of a caller that keeps only verdicts.
+func (r *Run) FinishRetval(r0 uint64) (uint32, error) {
+	if r.xdp != nil {
+		return uint32(r0), nil // finishXDP checks nothing
+	}
+	var out Output
+	if err := r.FinishInto(r0, &out, 0); err != nil {
+		return 0, err
+	}
+	return out.Retval, nil
+}
+
 // ctxOutBuf returns the Run's buffer for a context after the run, n
 // bytes, zeroed: what FinishInto lends.
 func (r *Run) ctxOutBuf(n int) []byte {

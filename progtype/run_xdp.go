@@ -136,16 +136,53 @@ func (r *Run) resetXDP(in *Input) error {
 	return nil
 }
 
+// resetXDPData is the reset of an XDP run for a new packet, data, when
+// everything else of its input is what the last reset had and there is no
+// ctx_in: bpf_prog_test_run_xdp's set-up cut to what a packet changes (the
+// headroom and tail the last packet covered cleared, the copy, the
+// pointers). The shadow xdp_md is read-only to programs and its interface
+// fields stay those of the reset before; the regions stay too, since the
+// frame buffer does. It reports false, having changed nothing, where a
+// full reset is needed: a ctx_in now or in the reset before, what a run
+// left (a redirect, tunnel metadata, clones, an assigned socket, a cgroup
+// retval), or a packet the full reset must refuse.
+func (r *Run) resetXDPData(data []byte) bool {
+	x := r.xdp
+	n := len(data)
+	if x == nil || x.ctxIn != nil || r.hasRd || r.cgRetval != 0 || r.ctxLimited ||
+		r.net.tunnel != nil || len(r.net.clones) != 0 || r.net.assigned >= 0 ||
+		n < ethHLen || n > xdpHardEnd-XDPPacketHeadroom {
+		return false
+	}
+	start, end := XDPPacketHeadroom, XDPPacketHeadroom+n
+	if x.lo < x.hi {
+		// The copy below overwrites [start, end): clear what it does not.
+		if lo, hi := x.lo, min(x.hi, start); lo < hi {
+			clear(x.buf[lo:hi])
+		}
+		if lo, hi := max(x.lo, end), x.hi; lo < hi {
+			clear(x.buf[lo:hi])
+		}
+	}
+	copy(x.buf[start:end], data)
+	x.meta, x.data, x.end = start, start, end
+	x.lo, x.hi = xdpFrameSize, 0
+	r.syncXDP()
+	return true
+}
+
 // syncXDP writes the packet pointers into the shadow xdp_md and the
 // packet's Regions.
 func (r *Run) syncXDP() {
 	x := r.xdp
 	base := mem.Addr(x.buf)
-	le.PutUint64(r.shadow[rtXDPData:], base+uint64(x.data))
-	le.PutUint64(r.shadow[rtXDPDataEnd:], base+uint64(x.end))
-	le.PutUint64(r.shadow[rtXDPDataMeta:], base+uint64(x.meta))
-	x.bounds = [2]uint64{base + uint64(x.data), base + uint64(x.end)}
-	x.metaBounds = [2]uint64{base + uint64(x.meta), base + uint64(x.data)}
+	data, end, meta := base+uint64(x.data), base+uint64(x.end), base+uint64(x.meta)
+	sh := (*[rtXDPSize]byte)(r.shadow)
+	le.PutUint64(sh[rtXDPData:], data)
+	le.PutUint64(sh[rtXDPDataEnd:], end)
+	le.PutUint64(sh[rtXDPDataMeta:], meta)
+	x.bounds = [2]uint64{data, end}
+	x.metaBounds = [2]uint64{meta, data}
 	x.lo, x.hi = min(x.lo, x.meta), max(x.hi, x.end)
 }
 
