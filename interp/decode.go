@@ -230,6 +230,52 @@ const (
 	numCondOp = opJSLE64I - opJEq64I + 1
 )
 
+// taken reports whether the conditional jump op (opJEq64I to opJSLE32R)
+// jumps when its destination register holds x and its source register y
+// (imm is the immediate, the source of the immediate forms).
+func taken(op uint8, x, y uint64, imm int64) bool {
+	k := op - opJEq64I
+	wide := k < jump32
+	if !wide {
+		k -= jump32
+	}
+	if k >= jumpReg {
+		k -= jumpReg
+	} else {
+		y = uint64(imm)
+	}
+	sx, sy := int64(x), int64(y)
+	if !wide {
+		x, y = uint64(uint32(x)), uint64(uint32(y))
+		sx, sy = int64(int32(x)), int64(int32(y))
+	}
+	switch k + opJEq64I {
+	case opJEq64I:
+		return x == y
+	case opJGT64I:
+		return x > y
+	case opJGE64I:
+		return x >= y
+	case opJSet64I:
+		return x&y != 0
+	case opJNE64I:
+		return x != y
+	case opJSGT64I:
+		return sx > sy
+	case opJSGE64I:
+		return sx >= sy
+	case opJLT64I:
+		return x < y
+	case opJLE64I:
+		return x <= y
+	case opJSLT64I:
+		return sx < sy
+	case opJSLE64I:
+		return sx <= sy
+	}
+	return false
+}
+
 // decode turns validated slots into internal instructions. It resolves
 // helper calls against the table; a call to a helper the table lacks is an
 // error, as it is when the kernel loads the program.
@@ -396,9 +442,10 @@ func decode(prog []isa.Instruction, mode Mode, table helpers.Table, funcBase uin
 					}
 				}
 				if t <= pc {
-					// Backward: every loop passes here, so fuel is spent
-					// here (pc-t+1, the slots it jumps back over) and
-					// nowhere else but at calls and callbacks.
+					// Backward: every loop takes one, so fuel is spent
+					// here when it is taken (pc-t+1, the slots it jumps
+					// back over) and nowhere else but at calls and
+					// callbacks.
 					d.sz, d.op = d.op, opBack
 				}
 			}

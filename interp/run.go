@@ -397,9 +397,14 @@ func (m *Machine) exec(p *Program, pc int) (uint64, error) {
 					m.loops--
 				}
 			case opBack:
-				// Spend the slots jumped back over and poll the stop flag,
-				// then run the jump itself; the slow path reports an empty
-				// tank or a stop.
+				// A backward jump that is taken (every loop iteration
+				// takes one) spends the slots it jumps back over and
+				// polls the stop flag, then runs the jump itself; the
+				// slow path reports an empty tank or a stop. One not
+				// taken costs nothing (engine.Args.Budget).
+				if i.sz != opJA && i.sz != opMayGoto && !taken(i.sz, r[d], r[s], i.imm) {
+					break
+				}
 				cost := uint64(pc - int(i.off))
 				if m.fuel < cost || m.stop.Load() {
 					break fast

@@ -151,12 +151,14 @@ type Args struct {
 	// Budget bounds the instructions a run executes, 0 for no bound. It
 	// is counted where a program can run code again, not per instruction:
 	// a backward jump from slot p to slot t (a loop iteration) spends
-	// p-t+1 each time it executes, taken or not, and each frame a
-	// bpf-to-bpf call, a callback invocation (each call bpf_loop or
-	// bpf_for_each_map_elem makes) or a tail call starts spends the size
-	// of the function it enters (the rest of the program for malformed
-	// code). The sum bounds the instructions executed from above, so a
-	// run never executes more than Budget plus one function's length.
+	// p-t+1 each time it is taken (a may_goto each time it executes),
+	// and each frame a bpf-to-bpf call, a callback invocation (each call
+	// bpf_loop or bpf_for_each_map_elem makes) or a tail call starts
+	// spends the size of the function it enters (the rest of the program
+	// for malformed code). The sum bounds the instructions executed from
+	// above, so a run never executes more than Budget plus one function's
+	// length: between two taken backward jumps a frame runs forward, and
+	// the distances telescope to at most the function's length.
 	// Exceeding it ends the run with ErrBudget. It needs a program loaded
 	// with Options.Budgeted.
 	Budget uint64

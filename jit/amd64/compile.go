@@ -175,6 +175,8 @@ type cold struct {
 	reason uint64
 	cost   uint64
 	retry  Label
+	// target, for spendTaken, is where the jump goes once it spent cost.
+	target Label
 }
 
 // compile translates a validated program.
@@ -217,6 +219,11 @@ func compile(prog []isa.Instruction, opts options) (*compiled, error) {
 	}
 	for _, k := range c.cold {
 		c.a.Bind(k.label)
+		if k.target != 0 {
+			c.a.ALUImm(SUB, W64, fuelReg, int32(k.cost))
+			c.a.Jcc(CondAE, k.target)
+			k.retry = k.label
+		}
 		c.a.StoreImm(8, ecReg, offPC, int32(k.pc))
 		if k.retry != 0 {
 			c.a.StoreImm(8, ecReg, offSite, int32(k.cost))
@@ -369,6 +376,17 @@ func (c *compiler) spend(pc int, cost uint64) {
 	a.ALUImm(SUB, W64, fuelReg, int32(cost))
 	a.Jcc(CondB, yield)
 	c.cold = append(c.cold, cold{label: yield, pc: pc, cost: cost, retry: check})
+}
+
+// spendTaken returns the label of cold code that spends the budget of a
+// backward conditional jump at slot pc, cost fuel, and goes on to target:
+// the jump goes there instead of to target, so that the budget is spent
+// only when the jump is taken. Without enough fuel it yields as spend
+// does, and spends again when Go resumes it.
+func (c *compiler) spendTaken(pc int, cost uint64, target Label) Label {
+	l := c.a.NewLabel()
+	c.cold = append(c.cold, cold{label: l, pc: pc, cost: cost, target: target})
+	return l
 }
 
 // callGoSaved are the registers an exit to Go saves on the machine
@@ -817,8 +835,16 @@ func (c *compiler) jump(pc int, ins isa.Instruction, wide bool, dst, src Reg) er
 		return c.call(pc, ins, dst)
 	default:
 		t, _ := ins.JumpTarget(pc)
+		target := c.insn[t]
 		if c.opts.budgeted && t <= pc {
-			c.spend(pc, uint64(pc+1-t))
+			cost := uint64(pc + 1 - t)
+			if op == isa.JumpA || op == isa.JumpCond {
+				c.spend(pc, cost) // always taken; may_goto always spends
+			} else {
+				// Spent when taken (engine.Args.Budget), out of line:
+				// a loop's exits cost nothing, its back edge a jump.
+				target = c.spendTaken(pc, cost, target)
+			}
 		}
 		switch op {
 		case isa.JumpA:
@@ -844,7 +870,7 @@ func (c *compiler) jump(pc int, ins isa.Instruction, wide bool, dst, src Reg) er
 			default:
 				a.ALUImm(CMP, w, dst, ins.Imm)
 			}
-			a.Jcc(cc, c.insn[t])
+			a.Jcc(cc, target)
 		}
 		return nil
 	}
