@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"fmt"
 	"runtime"
+	"slices"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
@@ -29,8 +30,10 @@ func lockThread() func() {
 	return runtime.UnlockOSThread
 }
 
-// loadKernel loads c into the kernel; its runs are BPF_PROG_TEST_RUN,
-// which runs the program Repeat times in the calling thread.
+// loadKernel loads c's program (and only it, so that a program of the
+// object the kernel refuses fails its own case only) into the kernel,
+// and puts c.Maps in its maps; its runs are BPF_PROG_TEST_RUN, which runs
+// the program Repeat times in the calling thread.
 func loadKernel(c Case) (*runner, error) {
 	if err := kernel.Supported(); err != nil {
 		return nil, err
@@ -39,14 +42,42 @@ func loadKernel(c Case) (*runner, error) {
 	if err != nil {
 		return nil, err
 	}
+	ps := spec.Programs[c.Program]
+	if ps == nil {
+		return nil, fmt.Errorf("the object has no program %s", c.Program)
+	}
+	for name := range spec.Programs {
+		if name != c.Program {
+			delete(spec.Programs, name)
+		}
+	}
 	coll, err := ebpf.NewCollection(spec)
 	if err != nil {
-		return nil, err
+		if usesMayGoto(ps) {
+			return nil, fmt.Errorf("the kernel refused the program, which uses may_goto (can_loop, Linux 6.9 and later): %w", err)
+		}
+		return nil, fmt.Errorf("the kernel refused the program: %w", err)
 	}
 	p := coll.Programs[c.Program]
-	if p == nil {
-		coll.Close()
-		return nil, fmt.Errorf("the object has no program %s", c.Program)
+	for i, me := range c.Maps {
+		m := coll.Maps[me.Map]
+		if m == nil {
+			coll.Close()
+			return nil, fmt.Errorf("map entry %d: the object has no map %s", i, me.Map)
+		}
+		var v any = me.Value
+		if perCPU(m.Type()) {
+			n, err := ebpf.PossibleCPU()
+			if err != nil {
+				coll.Close()
+				return nil, err
+			}
+			v = slices.Repeat([][]byte{me.Value}, n)
+		}
+		if err := m.Put(me.Key, v); err != nil {
+			coll.Close()
+			return nil, fmt.Errorf("map entry %d: %w", i, err)
+		}
 	}
 	opts := &ebpf.RunOptions{Data: c.Data}
 	return &runner{
@@ -57,4 +88,15 @@ func loadKernel(c Case) (*runner, error) {
 		},
 		close: coll.Close,
 	}, nil
+}
+
+// usesMayGoto reports whether p has a may_goto instruction
+// (BPF_JMP|BPF_JCOND, opcode 0xe5), which kernels before 6.9 refuse.
+func usesMayGoto(p *ebpf.ProgramSpec) bool {
+	for _, ins := range p.Instructions {
+		if ins.OpCode == 0xe5 {
+			return true
+		}
+	}
+	return false
 }
