@@ -46,8 +46,12 @@ func loadKernel(c Case) (*runner, error) {
 	if ps == nil {
 		return nil, fmt.Errorf("the object has no program %s", c.Program)
 	}
+	if ps.Type == ebpf.UnspecifiedProgram {
+		return nil, fmt.Errorf("program %s is of no type the kernel knows (section %q)", c.Program, ps.SectionName)
+	}
+	keep := tailCallTargets(spec)
 	for name := range spec.Programs {
-		if name != c.Program {
+		if name != c.Program && !keep[name] {
 			delete(spec.Programs, name)
 		}
 	}
@@ -59,6 +63,10 @@ func loadKernel(c Case) (*runner, error) {
 		return nil, fmt.Errorf("the kernel refused the program: %w", err)
 	}
 	p := coll.Programs[c.Program]
+	if p == nil {
+		coll.Close()
+		return nil, fmt.Errorf("the kernel did not load program %s", c.Program)
+	}
 	for i, me := range c.Maps {
 		m := coll.Maps[me.Map]
 		if m == nil {
@@ -99,4 +107,22 @@ func usesMayGoto(p *ebpf.ProgramSpec) bool {
 		}
 	}
 	return false
+}
+
+// tailCallTargets are the programs the object's program arrays name in
+// their initial contents: loading them is part of loading any program
+// of the object.
+func tailCallTargets(spec *ebpf.CollectionSpec) map[string]bool {
+	keep := map[string]bool{}
+	for _, m := range spec.Maps {
+		if m.Type != ebpf.ProgramArray {
+			continue
+		}
+		for _, kv := range m.Contents {
+			if name, ok := kv.Value.(string); ok {
+				keep[name] = true
+			}
+		}
+	}
+	return keep
 }
