@@ -9,8 +9,10 @@ import (
 	"slices"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"golang.org/x/sys/unix"
 
+	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/kernel"
 )
 
@@ -58,7 +60,9 @@ func loadKernel(c Case) (*runner, error) {
 	coll, err := ebpf.NewCollection(spec)
 	if err != nil {
 		if usesMayGoto(ps) {
-			return nil, fmt.Errorf("the kernel refused the program, which uses may_goto (can_loop, Linux 6.9 and later): %w", err)
+			if perr := probeMayGoto(); perr != nil {
+				return nil, fmt.Errorf("this kernel refuses may_goto (can_loop; Linux 6.9 and later take it), which the program uses: %w", perr)
+			}
 		}
 		return nil, fmt.Errorf("the kernel refused the program: %w", err)
 	}
@@ -99,14 +103,33 @@ func loadKernel(c Case) (*runner, error) {
 }
 
 // usesMayGoto reports whether p has a may_goto instruction
-// (BPF_JMP|BPF_JCOND, opcode 0xe5), which kernels before 6.9 refuse.
+// (BPF_JMP|BPF_JCOND), which kernels before 6.9 refuse.
 func usesMayGoto(p *ebpf.ProgramSpec) bool {
 	for _, ins := range p.Instructions {
-		if ins.OpCode == 0xe5 {
+		if ins.OpCode == asm.OpCode(isa.OpMayGoto) {
 			return true
 		}
 	}
 	return false
+}
+
+// probeMayGoto loads the smallest XDP program with a may_goto: nil if
+// the kernel takes it.
+func probeMayGoto() error {
+	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type: ebpf.XDP,
+		Instructions: asm.Instructions{
+			asm.Mov.Imm(asm.R0, 1),
+			{OpCode: asm.OpCode(isa.OpMayGoto), Offset: 1},
+			asm.Mov.Imm(asm.R0, 2),
+			asm.Return(),
+		},
+		License: "GPL",
+	})
+	if err != nil {
+		return err
+	}
+	return p.Close()
 }
 
 // tailCallTargets are the programs the object's program arrays name in
