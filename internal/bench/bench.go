@@ -88,7 +88,7 @@ func Suite() []Case {
 func ObjectCases(obj []byte, programs []string, data []byte) ([]Case, error) {
 	spec, err := ebpf.LoadCollectionSpecFromReader(bytes.NewReader(obj))
 	if err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
+		return nil, fmt.Errorf("not an ELF object: %w", err)
 	}
 	var names []string
 	for n := range spec.Programs {
@@ -104,12 +104,12 @@ func ObjectCases(obj []byte, programs []string, data []byte) ([]Case, error) {
 	var cs []Case
 	for _, p := range programs {
 		if spec.Programs[p] == nil {
-			return nil, fmt.Errorf("bench: the object has no program %q; it has %s", p, strings.Join(names, ", "))
+			return nil, fmt.Errorf("the object has no program %q; it has %s", p, strings.Join(names, ", "))
 		}
 		cs = append(cs, Case{Name: p, Object: obj, Program: p, Data: data})
 	}
 	if len(cs) == 0 {
-		return nil, errors.New("bench: the object has no programs")
+		return nil, errors.New("the object has no programs")
 	}
 	return cs, nil
 }
