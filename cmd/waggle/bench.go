@@ -11,10 +11,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/spf13/cobra"
 
 	"github.com/waggle-bpf/waggle"
 	"github.com/waggle-bpf/waggle/internal/bench"
+	"github.com/waggle-bpf/waggle/loader"
 )
 
 // maxBenchData bounds --data-in: a packet or context, not a file to slurp.
@@ -30,6 +32,7 @@ func (e *env) benchCmd() *cobra.Command {
 		only        []string
 		blind       bool
 		dataIn      string
+		mapInit     []string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench [OBJ]",
@@ -49,12 +52,14 @@ Ethernet, VLAN, IPv4/IPv6 and TCP/UDP against a hash-map blocklist, a
 bpf_loop user and a can_loop loop), each case on its own packet and map
 entries. With OBJ, an ELF object, it measures the object's programs (all
 of them, or those --program names), each on --data-in's packet or a
-64-byte zeroed one. A program the kernel (or an engine) refuses gets an
-error line; the other columns are still measured.
+64-byte zeroed one, after --map-init's elements were put in its maps
+(waggle's and the kernel's alike). A program the kernel (or an engine)
+refuses gets an error line; the other columns are still measured.
 
   waggle bench
   waggle bench --program xdp_firewall,can_loop --engine jit,kernel
-  waggle bench examples/blocklist/blocklist.o --data-in pkt.bin --json`,
+  waggle bench examples/blocklist/blocklist.o --data-in pkt.bin \
+      --map-init examples/blocklist/blocklist.json --json`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			engines, kernel, err := benchEngines(engineNames, noKernel)
@@ -82,7 +87,19 @@ error line; the other columns are still measured.
 				if cases, err = bench.ObjectCases(obj, only, data); err != nil {
 					return fmt.Errorf("%s: %w", args[0], err)
 				}
+				if len(mapInit) > 0 {
+					ms, err := e.benchMapEntries(args[0], mapInit)
+					if err != nil {
+						return err
+					}
+					for i := range cases {
+						cases[i].Maps = ms
+					}
+				}
 			} else {
+				if len(mapInit) > 0 {
+					return errors.New("--map-init sets the maps of an object: give the object (the suite's cases set their own)")
+				}
 				if cases, err = suiteCases(only); err != nil {
 					return err
 				}
@@ -111,6 +128,7 @@ error line; the other columns are still measured.
 	f.BoolVar(&jsonOut, "json", false, "print the results as JSON")
 	f.StringSliceVar(&only, "program", nil, "measure only these programs (of the suite, or of OBJ)")
 	f.StringVar(&dataIn, "data-in", "", "the packet every run gets, from this `FILE` (raw bytes; with the suite, it replaces every case's packet)")
+	f.StringArrayVar(&mapInit, "map-init", nil, "with OBJ, set map elements from `FILE` before the runs, in waggle's maps and the kernel's (what waggle run --map-init takes: --map-dump's output, or NAME=FILE with bpftool's dump of map NAME)")
 	f.BoolVar(&blind, "blind-constants", false, "load the programs with their constants blinded (the JIT's bpf_jit_harden)")
 	return cmd
 }
@@ -342,4 +360,43 @@ func printBenchJSON(e *env, rs []bench.Result) error {
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
+}
+
+// benchMapEntries reads --map-init for the object at path, in the forms
+// waggle run takes, into the elements bench puts in waggle's maps and
+// the kernel's alike: every element of each map set, but an array's
+// zeros (its elements start as zeros).
+func (e *env) benchMapEntries(path string, args []string) ([]bench.MapEntry, error) {
+	obj, err := loader.LoadFile(path, loader.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	coll, err := waggle.NewCollectionFromObject(obj, &waggle.CollectionOptions{CPUs: 1})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	defer coll.Close()
+	om := newObjectMaps(obj, coll, func(msg string) { fmt.Fprintln(e.stderr, "waggle: warning:", msg) })
+	if err := om.init(args); err != nil {
+		return nil, err
+	}
+	var es []bench.MapEntry
+	for _, name := range om.order {
+		if !om.initialized[name] {
+			continue
+		}
+		desc := om.desc[name]
+		if why := dumpable(desc.Type); why != "" {
+			return nil, fmt.Errorf("--map-init: map %s is a %s: waggle bench sets only elements of bytes (%s)", name, typeName(desc.Type), why)
+		}
+		array := desc.Type == ebpf.Array || desc.Type == ebpf.PerCPUArray
+		for k, v := range coll.Maps[name].All() {
+			v = v[:desc.ValueSize] // the one CPU's value of a per-CPU map
+			if array && !slices.ContainsFunc(v, func(b byte) bool { return b != 0 }) {
+				continue
+			}
+			es = append(es, bench.MapEntry{Map: name, Key: k, Value: v})
+		}
+	}
+	return es, nil
 }

@@ -158,3 +158,48 @@ func TestBench_errors(t *testing.T) {
 		})
 	}
 }
+
+// TestBench_mapInit measures examples/blocklist with its blocklist set
+// by --map-init: a packet from a blocked source is dropped on every
+// engine (and in the kernel, when this process can use it), one from
+// another source passed, so the elements reached every engine's maps.
+func TestBench_mapInit(t *testing.T) {
+	engines := benchEnginesHere(t)
+	kernelErr := kernel.Supported()
+	for _, tc := range []struct {
+		src  byte
+		want uint32
+	}{{3, 1 /* XDP_DROP */}, {4, 2 /* XDP_PASS */}} {
+		frame := make([]byte, 64)
+		copy(frame[12:], []byte{0x08, 0x00, 0x45})
+		copy(frame[26:], []byte{10, 0, 0, tc.src})
+		pkt := filepath.Join(t.TempDir(), "pkt.bin")
+		if err := os.WriteFile(pkt, frame, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errOut := runCLI(t, "", "bench", "../../examples/blocklist/blocklist.o", "--data-in", pkt,
+			"--map-init", "../../examples/blocklist/blocklist.json", "--engine", engines, "--rounds", "1", "--round", "1ms", "--json")
+		if code != 0 {
+			t.Fatalf("status %d: %s%s", code, out, errOut)
+		}
+		var res benchJSON
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		if len(res.Results) != strings.Count(engines, ",")+1 {
+			t.Errorf("%d results for %s", len(res.Results), engines)
+		}
+		for _, r := range res.Results {
+			if r.Engine == "kernel" && kernelErr != nil {
+				continue
+			}
+			if r.Error != "" || r.Ret != tc.want {
+				t.Errorf("10.0.0.%d on %s: returned %d (error %q), want %d", tc.src, r.Engine, r.Ret, r.Error, tc.want)
+			}
+		}
+	}
+	code, _, errOut := runCLI(t, "", "bench", "--map-init", "../../examples/blocklist/blocklist.json")
+	if code == 0 || !strings.Contains(errOut, "give the object") {
+		t.Errorf("--map-init without an object: status %d, %s", code, errOut)
+	}
+}
