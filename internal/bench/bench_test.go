@@ -235,3 +235,47 @@ func TestObjectCases(t *testing.T) {
 		t.Error("garbage was taken for an object")
 	}
 }
+
+// BenchmarkSuite runs each suite case on each engine and, when this
+// process can, in the kernel (BPF_PROG_TEST_RUN): one run per iteration
+// through the public API, so each op includes the call's entry and exit
+// (the kernel's, a syscall). Wall-clock ns/op, unlike waggle bench's
+// thread CPU time:
+//
+//	go test ./internal/bench -run '^$' -bench Suite -benchmem
+func BenchmarkSuite(b *testing.B) {
+	for _, c := range Suite() {
+		b.Run(c.Name, func(b *testing.B) {
+			for _, e := range waggle.Engines() {
+				b.Run(e.String(), func(b *testing.B) {
+					if e == waggle.EngineJIT && !jitHere() {
+						b.Skipf("the JIT is linux/amd64's, not %s/%s", runtime.GOOS, runtime.GOARCH)
+					}
+					r, err := loadWaggle(c, e, false)
+					benchRunner(b, r, err)
+				})
+			}
+			b.Run(Kernel, func(b *testing.B) {
+				if err := kernel.Supported(); err != nil {
+					b.Skipf("no kernel: %v", err)
+				}
+				r, err := loadKernel(c)
+				benchRunner(b, r, err)
+			})
+		})
+	}
+}
+
+func benchRunner(b *testing.B, r *runner, err error) {
+	b.Helper()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.close()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.run(1); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
