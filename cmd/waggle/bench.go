@@ -54,7 +54,8 @@ entries. With OBJ, an ELF object, it measures the object's programs (all
 of them, or those --program names), each on --data-in's packet or a
 64-byte zeroed one, after --map-init's elements were put in its maps
 (waggle's and the kernel's alike). A program the kernel (or an engine)
-refuses gets an error line; the other columns are still measured.
+refuses gets an error line; the other columns are still measured, and
+the command fails only if a program got no measurement at all.
 
   waggle bench
   waggle bench --program xdp_firewall,can_loop --engine jit,kernel
@@ -114,10 +115,14 @@ refuses gets an error line; the other columns are still measured.
 				return err
 			}
 			if jsonOut {
-				return printBenchJSON(e, rs)
+				err = printBenchJSON(e, rs)
+			} else {
+				printBench(e, rs)
 			}
-			printBench(e, rs)
-			return nil
+			if err != nil {
+				return err
+			}
+			return unmeasured(rs)
 		},
 	}
 	f := cmd.Flags()
@@ -204,6 +209,30 @@ func engineList() []string {
 		names = append(names, e.String())
 	}
 	return names
+}
+
+// unmeasured fails the command (after the results were printed) if a
+// program got no measurement at all; one engine failing (the kernel's,
+// without root) is only a line of the output.
+func unmeasured(rs []bench.Result) error {
+	ok := map[string]bool{}
+	var order []string
+	for _, r := range rs {
+		if _, seen := ok[r.Case]; !seen {
+			order = append(order, r.Case)
+		}
+		ok[r.Case] = ok[r.Case] || r.Err == nil
+	}
+	var none []string
+	for _, c := range order {
+		if !ok[c] {
+			none = append(none, c)
+		}
+	}
+	if len(none) > 0 {
+		return exitError{code: 1, msg: fmt.Sprintf("no engine measured %s", strings.Join(none, ", "))}
+	}
+	return nil
 }
 
 // benchJIT is the engine the interpreters' ratio column divides by.

@@ -149,6 +149,7 @@ func TestBench_errors(t *testing.T) {
 		{"missing object", []string{"nothing.o"}, "nothing.o"},
 		{"missing data", []string{"--data-in", "nothing.bin"}, "--data-in"},
 		{"two objects", []string{"a.o", "b.o"}, "accepts at most 1 arg"},
+		{"no engine runs it", []string{"../../examples/checksum/checksum.o", "--engine", "interp"}, "no engine measured checksum"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errOut := runCLI(t, "", append([]string{"bench", "--rounds", "1", "--round", "1ms"}, tc.args...)...)
