@@ -368,4 +368,7 @@ func Engines(rs []Result) []string {
 	return es
 }
 
+// errNoMayGoto is why the kernel cannot run a program with may_goto.
+var errNoMayGoto = errors.New("this kernel refuses may_goto")
+
 var errNoClock = errors.New("bench: the thread CPU clock is Linux's (CLOCK_THREAD_CPUTIME_ID)")

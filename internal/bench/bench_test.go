@@ -124,7 +124,7 @@ func TestSuite_engines(t *testing.T) {
 					t.Skipf("no kernel to compare with: %v", err)
 				}
 				r, err := loadKernel(c)
-				if err != nil && strings.Contains(err.Error(), "this kernel refuses may_goto") {
+				if errors.Is(err, errNoMayGoto) {
 					t.Skipf("no kernel to compare with: %v", err)
 				}
 				check(t, r, err)

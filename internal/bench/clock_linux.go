@@ -61,7 +61,7 @@ func loadKernel(c Case) (*runner, error) {
 	if err != nil {
 		if usesMayGoto(ps) {
 			if perr := probeMayGoto(); perr != nil {
-				return nil, fmt.Errorf("this kernel refuses may_goto (can_loop; Linux 6.9 and later take it), which the program uses: %w", perr)
+				return nil, fmt.Errorf("%w (can_loop; Linux 6.9 and later take it), which the program uses: %w", errNoMayGoto, perr)
 			}
 		}
 		return nil, fmt.Errorf("the kernel refused the program: %w", err)
