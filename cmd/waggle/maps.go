@@ -23,13 +23,15 @@ type objectMaps struct {
 	coll  *waggle.Collection
 	order []string
 	desc  map[string]*mapjson.Map
+	// initialized are the maps init put elements in.
+	initialized map[string]bool
 }
 
 // newObjectMaps describes the maps of coll, loaded from obj. A map whose
 // BTF does not fit its sizes is described without it (its elements print
 // as hex), with a warning on warn.
 func newObjectMaps(obj *loader.Object, coll *waggle.Collection, warn func(string)) *objectMaps {
-	om := &objectMaps{coll: coll, desc: map[string]*mapjson.Map{}}
+	om := &objectMaps{coll: coll, desc: map[string]*mapjson.Map{}, initialized: map[string]bool{}}
 	for _, ms := range obj.Maps {
 		m, ok := coll.Maps[ms.Name]
 		if !ok {
@@ -183,6 +185,7 @@ func (om *objectMaps) set(d mapjson.Dump) error {
 	if desc.Type == ebpf.RingBuf || desc.Type == ebpf.PerfEventArray || desc.Type == ebpf.UserRingbuf {
 		return fmt.Errorf("map %s: a %s cannot be set: %s", d.Name, typeName(desc.Type), elementless(desc.Type))
 	}
+	om.initialized[d.Name] = true
 	base := func(key []byte) []byte {
 		if desc.KeySize == 0 {
 			return nil

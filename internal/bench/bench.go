@@ -20,6 +20,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -30,13 +31,26 @@ import (
 //go:embed testdata/suite.o
 var suiteObject []byte
 
+//go:embed testdata/extra.o
+var extraObject []byte
+
 // Case is one program to measure: Program of the ELF object Object, run
-// on the packet Data.
+// on the packet Data, after Maps were put in the object's maps.
 type Case struct {
 	Name    string
 	Object  []byte
 	Program string
 	Data    []byte
+	// Maps are elements put in the object's maps before the first run,
+	// the same in every engine and in the kernel.
+	Maps []MapEntry
+}
+
+// MapEntry is an element of a map, in the bytes the program sees. In a
+// per-CPU map, Value is one CPU's value, which every CPU gets.
+type MapEntry struct {
+	Map        string
+	Key, Value []byte
 }
 
 // suitePrograms are the programs of testdata/suite.c, in the order the
@@ -44,17 +58,60 @@ type Case struct {
 var suitePrograms = []string{"entry", "lcg", "memsum", "fib32", "prime", "memcpy_", "strcmp_", "log2_", "switch_", "array_lookup", "hash_lookup"}
 
 // Suite returns the built-in cases: the programs of testdata/suite.c,
-// each on a 64-byte packet.
+// each on a 64-byte packet, then those of testdata/extra.c: a sieve, a
+// 1 MiB memcpy, a 64-case switch, the Internet checksum of a 1500-byte
+// frame, an XDP firewall on an IPv4 packet it drops and on an IPv6 one
+// it passes (with a blocklist of 16 rules), a bpf_loop user and a
+// can_loop loop.
 func Suite() []Case {
 	var cs []Case
 	for _, p := range suitePrograms {
-		name := p
-		if name[len(name)-1] == '_' {
-			name = name[:len(name)-1]
-		}
-		cs = append(cs, Case{Name: name, Object: suiteObject, Program: p, Data: make([]byte, 64)})
+		cs = append(cs, Case{Name: strings.TrimSuffix(p, "_"), Object: suiteObject, Program: p, Data: make([]byte, 64)})
 	}
+	extra := func(name, prog string, data []byte, ms []MapEntry) {
+		cs = append(cs, Case{Name: name, Object: extraObject, Program: prog, Data: data, Maps: ms})
+	}
+	extra("sieve", "sieve", make([]byte, 64), nil)
+	extra("memcpy_1m", "memcpy_1m", make([]byte, 64), nil)
+	extra("switch64", "switch64", make([]byte, 64), nil)
+	extra("checksum", "checksum", checksumPacket(), nil)
+	extra("xdp_firewall", "xdp_firewall", firewallV4Packet(), firewallRules())
+	extra("xdp_firewall_v6", "xdp_firewall", firewallV6Packet(), firewallRules())
+	extra("bpf_loop", "bpf_loop_", make([]byte, 64), nil)
+	extra("can_loop", "can_loop_", make([]byte, 64), nil)
 	return cs
+}
+
+// ObjectCases returns the cases of the ELF object obj: the programs
+// named, in that order, or all of them (by name) if none is, each run on
+// data (a 64-byte zeroed packet if nil).
+func ObjectCases(obj []byte, programs []string, data []byte) ([]Case, error) {
+	spec, err := ebpf.LoadCollectionSpecFromReader(bytes.NewReader(obj))
+	if err != nil {
+		return nil, fmt.Errorf("not an ELF object: %w", err)
+	}
+	var names []string
+	for n := range spec.Programs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	if len(programs) == 0 {
+		programs = names
+	}
+	if data == nil {
+		data = make([]byte, 64)
+	}
+	var cs []Case
+	for _, p := range programs {
+		if spec.Programs[p] == nil {
+			return nil, fmt.Errorf("the object has no program %q; it has %s", p, strings.Join(names, ", "))
+		}
+		cs = append(cs, Case{Name: p, Object: obj, Program: p, Data: data})
+	}
+	if len(cs) == 0 {
+		return nil, errors.New("the object has no programs")
+	}
+	return cs, nil
 }
 
 // Kernel is the name Result.Engine gives the kernel's JIT.
@@ -238,6 +295,21 @@ func loadWaggle(c Case, e waggle.Engine, blind bool) (*runner, error) {
 		coll.Close()
 		return nil, err
 	}
+	for i, me := range c.Maps {
+		m := coll.Maps[me.Map]
+		if m == nil {
+			coll.Close()
+			return nil, fmt.Errorf("map entry %d: the object has no map %s", i, me.Map)
+		}
+		var v any = me.Value
+		if perCPU(m.Type()) {
+			v = slices.Repeat([][]byte{me.Value}, coll.CPUs())
+		}
+		if err := m.Put(me.Key, v); err != nil {
+			coll.Close()
+			return nil, fmt.Errorf("map entry %d: %w", i, err)
+		}
+	}
 	opts := &waggle.RunOptions{Data: c.Data}
 	return &runner{
 		engine: e.String(),
@@ -247,6 +319,15 @@ func loadWaggle(c Case, e waggle.Engine, blind bool) (*runner, error) {
 		},
 		close: coll.Close,
 	}, nil
+}
+
+// perCPU reports whether maps of type t have a value per CPU.
+func perCPU(t ebpf.MapType) bool {
+	switch t {
+	case ebpf.PerCPUArray, ebpf.PerCPUHash, ebpf.LRUCPUHash, ebpf.PerCPUCGroupStorage:
+		return true
+	}
+	return false
 }
 
 // Geomean returns, per engine, the geometric mean over the cases of the
@@ -286,5 +367,8 @@ func Engines(rs []Result) []string {
 	}
 	return es
 }
+
+// errNoMayGoto is why the kernel cannot run a program with may_goto.
+var errNoMayGoto = errors.New("this kernel refuses may_goto")
 
 var errNoClock = errors.New("bench: the thread CPU clock is Linux's (CLOCK_THREAD_CPUTIME_ID)")

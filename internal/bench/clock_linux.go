@@ -6,10 +6,13 @@ import (
 	"bytes"
 	"fmt"
 	"runtime"
+	"slices"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"golang.org/x/sys/unix"
 
+	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/kernel"
 )
 
@@ -29,8 +32,10 @@ func lockThread() func() {
 	return runtime.UnlockOSThread
 }
 
-// loadKernel loads c into the kernel; its runs are BPF_PROG_TEST_RUN,
-// which runs the program Repeat times in the calling thread.
+// loadKernel loads c's program (and only it, so that a program of the
+// object the kernel refuses fails its own case only) into the kernel,
+// and puts c.Maps in its maps; its runs are BPF_PROG_TEST_RUN, which runs
+// the program Repeat times in the calling thread.
 func loadKernel(c Case) (*runner, error) {
 	if err := kernel.Supported(); err != nil {
 		return nil, err
@@ -39,14 +44,52 @@ func loadKernel(c Case) (*runner, error) {
 	if err != nil {
 		return nil, err
 	}
+	ps := spec.Programs[c.Program]
+	if ps == nil {
+		return nil, fmt.Errorf("the object has no program %s", c.Program)
+	}
+	if ps.Type == ebpf.UnspecifiedProgram {
+		return nil, fmt.Errorf("program %s is of no type the kernel knows (section %q)", c.Program, ps.SectionName)
+	}
+	keep := tailCallTargets(spec)
+	for name := range spec.Programs {
+		if name != c.Program && !keep[name] {
+			delete(spec.Programs, name)
+		}
+	}
 	coll, err := ebpf.NewCollection(spec)
 	if err != nil {
-		return nil, err
+		if usesMayGoto(ps) {
+			if perr := probeMayGoto(); perr != nil {
+				return nil, fmt.Errorf("%w (can_loop; Linux 6.9 and later take it), which the program uses: %w", errNoMayGoto, perr)
+			}
+		}
+		return nil, fmt.Errorf("the kernel refused the program: %w", err)
 	}
 	p := coll.Programs[c.Program]
 	if p == nil {
 		coll.Close()
-		return nil, fmt.Errorf("the object has no program %s", c.Program)
+		return nil, fmt.Errorf("the kernel did not load program %s", c.Program)
+	}
+	for i, me := range c.Maps {
+		m := coll.Maps[me.Map]
+		if m == nil {
+			coll.Close()
+			return nil, fmt.Errorf("map entry %d: the object has no map %s", i, me.Map)
+		}
+		var v any = me.Value
+		if perCPU(m.Type()) {
+			n, err := ebpf.PossibleCPU()
+			if err != nil {
+				coll.Close()
+				return nil, err
+			}
+			v = slices.Repeat([][]byte{me.Value}, n)
+		}
+		if err := m.Put(me.Key, v); err != nil {
+			coll.Close()
+			return nil, fmt.Errorf("map entry %d: %w", i, err)
+		}
 	}
 	opts := &ebpf.RunOptions{Data: c.Data}
 	return &runner{
@@ -57,4 +100,52 @@ func loadKernel(c Case) (*runner, error) {
 		},
 		close: coll.Close,
 	}, nil
+}
+
+// usesMayGoto reports whether p has a may_goto instruction
+// (BPF_JMP|BPF_JCOND), which kernels before 6.9 refuse.
+func usesMayGoto(p *ebpf.ProgramSpec) bool {
+	for _, ins := range p.Instructions {
+		if ins.OpCode == asm.OpCode(isa.OpMayGoto) {
+			return true
+		}
+	}
+	return false
+}
+
+// probeMayGoto loads the smallest XDP program with a may_goto: nil if
+// the kernel takes it.
+func probeMayGoto() error {
+	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type: ebpf.XDP,
+		Instructions: asm.Instructions{
+			asm.Mov.Imm(asm.R0, 1),
+			{OpCode: asm.OpCode(isa.OpMayGoto), Offset: 1},
+			asm.Mov.Imm(asm.R0, 2),
+			asm.Return(),
+		},
+		License: "GPL",
+	})
+	if err != nil {
+		return err
+	}
+	return p.Close()
+}
+
+// tailCallTargets are the programs the object's program arrays name in
+// their initial contents: loading them is part of loading any program
+// of the object.
+func tailCallTargets(spec *ebpf.CollectionSpec) map[string]bool {
+	keep := map[string]bool{}
+	for _, m := range spec.Maps {
+		if m.Type != ebpf.ProgramArray {
+			continue
+		}
+		for _, kv := range m.Contents {
+			if name, ok := kv.Value.(string); ok {
+				keep[name] = true
+			}
+		}
+	}
+	return keep
 }

@@ -6,8 +6,9 @@
 // uBPF's and rbpf's suites have them) and helper-heavy ones (array and
 // hash map lookups). Each is an XDP program that reads nothing from its
 // context, so the very same bytes run in waggle and, through
-// BPF_PROG_TEST_RUN, in the kernel's JIT. Rebuild with
-// `go generate ./internal/bench`.
+// BPF_PROG_TEST_RUN, in the kernel's JIT. The suite's programs that need
+// the kernel's headers, packets or map entries are in extra.c. Rebuild
+// with `go generate ./internal/bench`.
 
 #include "../../../interp/testdata/bench/bench.c"
 
