@@ -29,8 +29,8 @@
 //     checked against the memory the run owns, and a bad one ends the run
 //     with a *Fault wrapping ErrMemory. Name it to keep those checks for
 //     verified programs too: a second line of defence against a verifier
-//     bug, at about 20 times the JIT's time on loops and lookups (the
-//     README's waggle bench table).
+//     bug, at about 18 times the JIT's time (the geomean of the README's
+//     waggle bench table).
 //   - EngineInterpFast, the interpreter without the checks.
 //
 // CollectionOptions.Unverified runs programs without the verifier, on the
