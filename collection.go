@@ -31,10 +31,16 @@ type CollectionOptions struct {
 	// CPUs is the number of worker slots: how many values per-CPU maps hold
 	// and the range of RunOptions.CPU. 0 means runtime.NumCPU().
 	CPUs int
-	// Engine is what runs the programs: EngineInterp (the default)
-	// checks every memory access at run time; EngineInterpFast runs
-	// them unchecked, which the verifier's acceptance makes safe. With
-	// Unverified, an engine that does not check (EngineInterpFast) is
+	// Engine is what runs the programs. The zero value, EngineAuto,
+	// picks the JIT (EngineJIT) on linux/amd64 for verified programs and
+	// the checked interpreter (EngineInterp) for Unverified ones and on
+	// other platforms; Collection.Engine says which it picked. The JIT
+	// and EngineInterpFast check no memory access at run time: the
+	// verifier proved the program's accesses in bounds, and that proof is
+	// all that stands between a verifier bug and the process's memory, as
+	// in Linux. EngineInterp checks every access at run time as well, a
+	// second line of defence at a fraction of the speed. With Unverified,
+	// an engine that does not check (EngineInterpFast, EngineJIT) is
 	// refused (ErrUnverifiedFast) unless UnsafeFastUnverified is set.
 	Engine Engine
 	// UnsafeFastUnverified allows EngineInterpFast for programs that run
@@ -110,7 +116,8 @@ type Collection struct {
 	cpus   int
 	net    *netenv.Host
 	hooks  map[string]*progtype.Kind
-	engine engine.Engine // CollectionOptions.Engine
+	engine engine.Engine // CollectionOptions.Engine, picked (kind)
+	kind   Engine        // the concrete engine: never EngineAuto
 	unsafe bool
 	blind  bool // CollectionOptions.BlindConstants
 	budget uint64
@@ -145,6 +152,11 @@ type Collection struct {
 	// a program first reads a kernel object (kernelTypes).
 	kt *verifier.KernelTypes
 }
+
+// Engine returns the engine that runs the collection's programs: the one
+// CollectionOptions.Engine named, or, for EngineAuto, the one it picked
+// (EngineJIT or EngineInterp). It is never EngineAuto.
+func (c *Collection) Engine() Engine { return c.kind }
 
 // kernelTypes returns the collection's kernel BTF, loaded when first
 // needed.
@@ -236,7 +248,8 @@ func newCollection(obj *loader.Object, opts *CollectionOptions) (_ *Collection, 
 	if c.budget == 0 {
 		c.budget = DefaultBudget
 	}
-	if c.engine, err = opts.Engine.impl(); err != nil {
+	c.kind = opts.Engine.pick(c.verify)
+	if c.engine, err = c.kind.impl(); err != nil {
 		return nil, err
 	}
 	if !c.engine.Checked() && !c.verify && !c.unsafe {

@@ -12,11 +12,30 @@
 // adjust_tail reflected in DataOut, maps with the kernel's update flags and
 // errno results, per-CPU values per worker, tail calls through prog arrays.
 // A program runs only once waggle's verifier has accepted it, as Linux
-// loads only what its verifier accepts; by default it runs in the
-// interpreter's checked mode, which confines every memory access to the
-// memory the run owns, and CollectionOptions.Engine EngineInterpFast runs it
-// without those checks. CollectionOptions.Unverified runs programs without
-// the verifier, in checked mode only.
+// loads only what its verifier accepts.
+//
+// # Engines
+//
+// CollectionOptions.Engine chooses what runs the programs; the default
+// (EngineAuto) picks one when the collection loads, and Collection.Engine
+// says which:
+//
+//   - EngineJIT, x86-64 machine code, by default on linux/amd64: the
+//     fastest, and like Linux's JIT it checks no memory access at run
+//     time. The verifier's proof that every access stays in bounds is
+//     what keeps a program inside its memory.
+//   - EngineInterp, the interpreter in checked mode, by default elsewhere
+//     and for CollectionOptions.Unverified programs: every access is
+//     checked against the memory the run owns, and a bad one ends the run
+//     with a *Fault wrapping ErrMemory. Name it to keep those checks for
+//     verified programs too: a second line of defence against a verifier
+//     bug, at about 18 times the JIT's time (the geomean of the README's
+//     waggle bench table).
+//   - EngineInterpFast, the interpreter without the checks.
+//
+// CollectionOptions.Unverified runs programs without the verifier, on the
+// checked interpreter only (the unchecked engines refuse them,
+// ErrUnverifiedFast). Every engine gives the same results.
 //
 // # Program by program
 //

@@ -13,13 +13,24 @@ import (
 type Engine int
 
 const (
-	// EngineInterp is the interpreter in checked mode, the default: every
-	// load, store and atomic operation is checked against the memory the
-	// run owns (its stack, its context and packet, the values of the maps
-	// it references), and a bad one ends the run with a *Fault wrapping
+	// EngineAuto, the zero value and so the default, picks an engine when
+	// the collection loads (Collection.Engine says which): EngineJIT
+	// where the JIT runs (linux/amd64) for programs the verifier accepts,
+	// EngineInterp for CollectionOptions.Unverified programs and on
+	// every other platform. The JIT checks no memory access at run time:
+	// the verifier's proof is what keeps a program inside its memory, as
+	// in Linux. Ask for EngineInterp to have every access checked as
+	// well.
+	EngineAuto Engine = iota
+	// EngineInterp is the interpreter in checked mode: every load, store
+	// and atomic operation is checked against the memory the run owns
+	// (its stack, its context and packet, the values of the maps it
+	// references), and a bad one ends the run with a *Fault wrapping
 	// ErrMemory instead of touching anything else. It is the only engine
-	// for CollectionOptions.Unverified programs.
-	EngineInterp Engine = iota
+	// for CollectionOptions.Unverified programs, and a second line of
+	// defence for verified ones (a verifier bug becomes a fault, not a
+	// corrupted process).
+	EngineInterp
 	// EngineInterpFast is the interpreter without memory checks, for
 	// programs the verifier accepted, whose accesses it proved in bounds.
 	// With CollectionOptions.Unverified it is refused (ErrUnverifiedFast)
@@ -32,36 +43,60 @@ const (
 	EngineJIT
 )
 
-// Engines lists every engine, in the order of the constants: what an
-// engine-matrix test runs each case on.
+// Engines lists the concrete engines, in the order of the constants:
+// what an engine-matrix test runs each case on. EngineAuto is not one of
+// them: it picks one of these.
 func Engines() []Engine { return []Engine{EngineInterp, EngineInterpFast, EngineJIT} }
 
-// String returns the engine's name, as the CLI's --engine flag spells it.
+// autoName is EngineAuto's name.
+const autoName = "auto"
+
+// String returns the engine's name, as the CLI's --engine flag spells it:
+// "auto", "interp", "interp-fast", "jit".
 func (e Engine) String() string {
+	if e == EngineAuto {
+		return autoName
+	}
 	if impl, err := e.impl(); err == nil {
 		return impl.Name()
 	}
 	return fmt.Sprintf("Engine(%d)", int(e))
 }
 
-// ParseEngine returns the engine String names ("interp", "interp-fast",
-// "jit").
+// ParseEngine returns the engine String names ("auto", "interp",
+// "interp-fast", "jit").
 func ParseEngine(name string) (Engine, error) {
+	if name == autoName {
+		return EngineAuto, nil
+	}
 	for _, e := range Engines() {
 		if e.String() == name {
 			return e, nil
 		}
 	}
-	return 0, fmt.Errorf("unknown engine %q (want one of %v)", name, Engines())
+	return 0, fmt.Errorf("unknown engine %q (want one of %v)", name, append([]Engine{EngineAuto}, Engines()...))
+}
+
+// pick returns the concrete engine e stands for in a collection whose
+// programs are verified (or not): e itself, or EngineAuto's choice.
+func (e Engine) pick(verified bool) Engine {
+	if e != EngineAuto {
+		return e
+	}
+	if verified && engines.JITSupported() == nil {
+		return EngineJIT
+	}
+	return EngineInterp
 }
 
 // impl returns the engine behind e.
 func (e Engine) impl() (engine.Engine, error) {
-	all := engines.All()
-	if e < 0 || int(e) >= len(all) {
+	all := engines.All() // in the order of Engines
+	i := int(e) - int(EngineInterp)
+	if e == EngineAuto || i < 0 || i >= len(all) {
 		return nil, fmt.Errorf("unknown engine %d: %w", int(e), engine.ErrNotSupported)
 	}
-	return all[e], nil
+	return all[i], nil
 }
 
 // Fault describes a run that stopped at an instruction: a memory access

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -125,7 +126,7 @@ func TestEngines(t *testing.T) {
 // TestEngine_names: the engines print, parse and list in one order, and
 // an unknown one is refused with the seam's ErrNotSupported.
 func TestEngine_names(t *testing.T) {
-	want := []string{"interp", "interp-fast", "jit"}
+	want := []string{"interp", "interp-fast", "jit"} // auto is none of them
 	var got []string
 	for _, e := range waggle.Engines() {
 		got = append(got, e.String())
@@ -137,6 +138,9 @@ func TestEngine_names(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("engines %v, want %v", got, want)
 	}
+	if e, err := waggle.ParseEngine("auto"); err != nil || e != waggle.EngineAuto || e.String() != "auto" {
+		t.Errorf("ParseEngine(auto) = %v, %v, want EngineAuto", e, err)
+	}
 	if _, err := waggle.ParseEngine("turbo"); err == nil {
 		t.Error("ParseEngine accepted turbo, which does not exist")
 	}
@@ -144,4 +148,93 @@ func TestEngine_names(t *testing.T) {
 	if !errors.Is(err, engine.ErrNotSupported) || !strings.Contains(err.Error(), "unknown engine 99") {
 		t.Fatalf("engine 99: %v", err)
 	}
+}
+
+// TestEngine_auto: the default engine (the zero value, EngineAuto) is the
+// JIT on linux/amd64 for verified programs and the checked interpreter
+// for unverified ones and on other platforms; an engine named is the one
+// that runs. Collection.Engine says which, and the programs run there.
+func TestEngine_auto(t *testing.T) {
+	native := runtime.GOOS == "linux" && runtime.GOARCH == "amd64"
+	verifiedDefault := waggle.EngineInterp
+	if native {
+		verifiedDefault = waggle.EngineJIT
+	}
+	for _, tc := range []struct {
+		name string
+		opts *waggle.CollectionOptions
+		want waggle.Engine
+	}{
+		{"nil options", nil, verifiedDefault},
+		{"auto", &waggle.CollectionOptions{Engine: waggle.EngineAuto}, verifiedDefault},
+		{"auto blinded", &waggle.CollectionOptions{BlindConstants: true}, verifiedDefault},
+		{"auto unverified", &waggle.CollectionOptions{Unverified: true}, waggle.EngineInterp},
+		{"auto unverified, unsafe allowed", &waggle.CollectionOptions{Unverified: true, UnsafeFastUnverified: true}, waggle.EngineInterp},
+		{"interp", &waggle.CollectionOptions{Engine: waggle.EngineInterp}, waggle.EngineInterp},
+		{"interp-fast", &waggle.CollectionOptions{Engine: waggle.EngineInterpFast}, waggle.EngineInterpFast},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			coll, err := waggle.LoadCollection("examples/counter/counter.o", tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer coll.Close()
+			if got := coll.Engine(); got != tc.want {
+				t.Fatalf("Engine() = %v, want %v", got, tc.want)
+			}
+			frame := make([]byte, 64)
+			ret, err := coll.Programs["xdp_count"].Run(&waggle.RunOptions{Data: frame})
+			if err != nil || ret != 2 {
+				t.Fatalf("run on %v: %d, %v, want XDP_PASS", tc.want, ret, err)
+			}
+		})
+	}
+	t.Run("jit", func(t *testing.T) {
+		coll, err := waggle.LoadCollection("examples/counter/counter.o", &waggle.CollectionOptions{Engine: waggle.EngineJIT})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer coll.Close()
+		if coll.Engine() != waggle.EngineJIT {
+			t.Fatalf("Engine() = %v, want jit", coll.Engine())
+		}
+		err = coll.Programs["xdp_count"].Prepare()
+		if native != (err == nil) {
+			t.Fatalf("prepare on the JIT, %s/%s: %v", runtime.GOOS, runtime.GOARCH, err)
+		}
+	})
+	// Unverified on the JIT, named: refused, as before.
+	if _, err := waggle.LoadCollection("examples/counter/counter.o", &waggle.CollectionOptions{Engine: waggle.EngineJIT, Unverified: true}); !errors.Is(err, waggle.ErrUnverifiedFast) {
+		t.Fatalf("unverified on the JIT: %v, want ErrUnverifiedFast", err)
+	}
+}
+
+// The default engine picks itself: the JIT for verified programs on
+// linux/amd64, the checked interpreter elsewhere and for unverified
+// programs; Collection.Engine says which. A collection that wants every
+// memory access checked at run time as well, not only proved by the
+// verifier, names EngineInterp. Every engine gives the same results.
+func ExampleCollection_Engine() {
+	frame := make([]byte, 64)
+	for _, opts := range []*waggle.CollectionOptions{
+		nil,                           // EngineAuto: jit on linux/amd64, interp elsewhere
+		{Engine: waggle.EngineInterp}, // checked at run time too
+		{Unverified: true},            // EngineAuto without the verifier: interp
+	} {
+		coll, err := waggle.LoadCollection("examples/counter/counter.o", opts)
+		if err != nil {
+			panic(err)
+		}
+		ret, err := coll.Programs["xdp_count"].Run(&waggle.RunOptions{Data: frame})
+		if opts == nil {
+			fmt.Println("default:", ret, err)
+		} else {
+			fmt.Printf("%s: %d %v\n", coll.Engine(), ret, err)
+		}
+		coll.Close()
+	}
+	// Output:
+	// default: 2 <nil>
+	// interp: 2 <nil>
+	// interp: 2 <nil>
 }

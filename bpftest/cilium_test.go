@@ -119,11 +119,12 @@ func TestCilium(t *testing.T) {
 	}
 }
 
-// userEngine is the engine TestCilium runs the user-space side on: the
-// checked interpreter, or the one WAGGLE_BPFTEST_ENGINE names
-// (waggle.ParseEngine: interp-fast, jit), to run Cilium's tests on it:
+// userEngine is the engine TestCilium runs the user-space side on:
+// waggle's default (EngineAuto: the JIT on linux/amd64), or the one
+// WAGGLE_BPFTEST_ENGINE names (waggle.ParseEngine: interp, interp-fast,
+// jit), to run Cilium's tests on it:
 //
-//	WAGGLE_BPFTEST_ENGINE=jit go test ./bpftest -run 'TestCilium$' -v
+//	WAGGLE_BPFTEST_ENGINE=interp go test ./bpftest -run 'TestCilium$' -v
 func userEngine(t *testing.T) bpftest.Engine {
 	name := os.Getenv("WAGGLE_BPFTEST_ENGINE")
 	if name == "" {

@@ -35,7 +35,9 @@ type Instance interface {
 }
 
 // Interp is the engine of waggle's user-space runtime: the object runs in
-// a waggle.Collection, with no kernel and no privileges.
+// a waggle.Collection, with no kernel and no privileges, on the engine its
+// options name (by default waggle's pick: the JIT on linux/amd64, the
+// checked interpreter elsewhere; waggle.EngineAuto).
 type Interp struct {
 	// Options are the collection's options; nil means the defaults with
 	// RandSeed DefaultRandSeed, so that a test whose program is

@@ -15,6 +15,13 @@
 // the bpf_attr layout of include/uapi/linux/bpf.h), passing the exact bytes
 // isa.Encode produces, and Program.Run issues BPF_PROG_TEST_RUN the same way.
 //
+// NewCollection is the exception: it loads a whole object (maps, prog
+// arrays, programs) with cilium/ebpf's NewCollection, for `waggle run
+// --engine kernel`. Instructions cilium/ebpf read from an ELF file itself
+// survive the round trip (it decodes sdiv, smod and movsx's offsets into
+// opcodes of its own and encodes them back); instructions built as
+// isa.Instructions do not, and go through Load.
+//
 // # Privileges
 //
 // Loading XDP and tc programs needs CAP_BPF and CAP_NET_ADMIN (in practice:

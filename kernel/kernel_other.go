@@ -58,3 +58,6 @@ func SpecSupported(*ebpf.CollectionSpec) error { return errNotLinux }
 
 // ProgramSpecSupported fails outside Linux with an error wrapping ErrNotSupported.
 func ProgramSpecSupported(*ebpf.ProgramSpec) error { return errNotLinux }
+
+// NewCollection fails outside Linux with an error wrapping ErrNotSupported.
+func NewCollection(*ebpf.CollectionSpec) (*Collection, error) { return nil, errNotLinux }

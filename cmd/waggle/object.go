@@ -33,6 +33,13 @@ type objectFlags struct {
 	repeat            uint32
 	cpus              int
 	engine            waggle.Engine
+	// ran names the engine that runs the program, for the output: the
+	// collection's (waggle.Collection.Engine), or "kernel".
+	ran string
+	// run, when set, runs the program instead of its RunContext: a
+	// BPF_PROG_TEST_RUN of the kernel's copy (--engine kernel). It sets
+	// opts.DataOut (and fills opts.ContextOut) as RunContext does.
+	run runFunc
 	// --workers, and whether it was given; nworkers is the count
 	// runObject settles on (packetWorkers).
 	workers            int
@@ -103,6 +110,7 @@ func hasTypedPrograms(obj *loader.Object) bool {
 type packetSummary struct {
 	Program       string         `json:"program"`
 	Type          string         `json:"type"`
+	Engine        string         `json:"engine"` // the engine that ran the packets
 	Packets       int            `json:"packets"`
 	Verdicts      map[string]int `json:"verdicts"`
 	Written       int            `json:"written,omitempty"`
@@ -120,7 +128,7 @@ type packetSummary struct {
 // runObject runs one program of obj, the object read from path.
 func (e *env) runObject(path string, obj *loader.Object, f *objectFlags) error {
 	m := f.engine
-	if m != waggle.EngineInterp && f.unverified {
+	if m != waggle.EngineInterp && m != waggle.EngineAuto && f.unverified {
 		return errUnchecked(m, "--unverified runs the program without the verifier")
 	}
 	var err error
@@ -152,6 +160,7 @@ func (e *env) runObject(path string, obj *loader.Object, f *objectFlags) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	defer coll.Close()
+	f.ran = coll.Engine().String()
 	prog, err := pickProgram(coll, f.program)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
@@ -201,6 +210,10 @@ func (e *env) runObject(path string, obj *loader.Object, f *objectFlags) error {
 	}
 	return e.runData(prog, f)
 }
+
+// runFunc runs a program once (opts.Repeat times) on opts's inputs:
+// waggle.Program.RunContext, or its kernel counterpart.
+type runFunc func(ctx context.Context, opts *waggle.RunOptions) (uint32, error)
 
 // pickProgram returns the named program, or the only one.
 func pickProgram(coll *waggle.Collection, name string) (*waggle.Program, error) {
@@ -252,8 +265,12 @@ func (e *env) runData(prog *waggle.Program, f *objectFlags) error {
 		ctxOut = make([]byte, 4096)
 		opts.ContextOut = ctxOut
 	}
+	run := f.run
+	if run == nil {
+		run = prog.RunContext
+	}
 	start := time.Now()
-	ret, err := prog.RunContext(f.context(), opts)
+	ret, err := run(f.context(), opts)
 	elapsed := time.Since(start)
 	if err != nil {
 		return explainLimit(err, f.context(), f.timeout)
@@ -281,7 +298,7 @@ func (e *env) runData(prog *waggle.Program, f *objectFlags) error {
 	effects := netEffects(&res)
 	if f.asJSON {
 		m := map[string]any{
-			"program": prog.Name(), "retval": ret, "verdict": prog.VerdictName(ret),
+			"program": prog.Name(), "engine": f.ran, "retval": ret, "verdict": prog.VerdictName(ret),
 			"duration_ns": per.Nanoseconds(), "data_out_len": len(opts.DataOut),
 		}
 		for k, v := range effects {
@@ -292,7 +309,7 @@ func (e *env) runData(prog *waggle.Program, f *objectFlags) error {
 		}
 		return json.NewEncoder(e.stdout).Encode(m)
 	}
-	fmt.Fprintf(e.stdout, "Return value: %d (%s), duration (average): %v\n", ret, prog.VerdictName(ret), per)
+	fmt.Fprintf(e.stdout, "Return value: %d (%s), duration (average): %v, engine: %s\n", ret, prog.VerdictName(ret), per, f.ran)
 	if effects != nil {
 		b, err := json.Marshal(effects)
 		if err != nil {
@@ -379,7 +396,7 @@ func (e *env) printSummary(sum *packetSummary, f *objectFlags) error {
 			return err
 		}
 	} else {
-		fmt.Fprintf(e.stdout, "%s (%s): %d packets in %.3fs, %.0f packets/s\n", sum.Program, sum.Type, sum.Packets, sum.Seconds, sum.PacketsPerSec)
+		fmt.Fprintf(e.stdout, "%s (%s): %d packets in %.3fs, %.0f packets/s, engine: %s\n", sum.Program, sum.Type, sum.Packets, sum.Seconds, sum.PacketsPerSec, sum.Engine)
 		var names []string
 		for n := range sum.Verdicts {
 			names = append(names, n)

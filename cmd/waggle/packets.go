@@ -177,7 +177,7 @@ func (e *env) runPackets(prog *waggle.Program, f *objectFlags, next nextFunc, em
 		r.deadline = start.Add(f.duration)
 	}
 	c := &packetCollector{prog: prog, keepOut: f.pcapOut != "", emit: emit,
-		sum: &packetSummary{Program: prog.Name(), Type: prog.Type().String()}}
+		sum: &packetSummary{Program: prog.Name(), Type: prog.Type().String(), Engine: f.ran}}
 	// The first worker runs in this goroutine, alone for the first
 	// serialBatches batches (all of them with one worker): no hand-offs.
 	w, b := newPacketWorker(prog, f, 0, c.keepOut), &batch{}
@@ -347,6 +347,7 @@ func (r *packetReader) fill(b *batch) (stop bool) {
 // slot, with run options and a packet buffer reused from run to run.
 type packetWorker struct {
 	prog    *waggle.Program
+	runOne  runFunc // f.run, or prog.RunContext
 	f       *objectFlags
 	keepOut bool // copy each forwarded packet into its batch, for --out
 	opts    waggle.RunOptions
@@ -354,8 +355,12 @@ type packetWorker struct {
 }
 
 func newPacketWorker(prog *waggle.Program, f *objectFlags, cpu int, keepOut bool) *packetWorker {
-	return &packetWorker{prog: prog, f: f, keepOut: keepOut, buf: make([]byte, runBuf),
+	w := &packetWorker{prog: prog, runOne: f.run, f: f, keepOut: keepOut, buf: make([]byte, runBuf),
 		opts: waggle.RunOptions{CPU: uint32(cpu), Flags: testRunOnCPU}}
+	if w.runOne == nil {
+		w.runOne = prog.RunContext
+	}
+	return w
 }
 
 // run runs the packets of b and sets its results. Once the run's context
@@ -378,7 +383,7 @@ func (w *packetWorker) run(b *batch) {
 		s := &b.slots[i]
 		opts.Data, opts.DataOut = b.data[off:s.end], w.buf
 		off = s.end
-		ret, err := prog.RunContext(ctx, opts)
+		ret, err := w.runOne(ctx, opts)
 		if w.f.ev != nil {
 			w.f.ev.drain(b.first + i + 1)
 		}

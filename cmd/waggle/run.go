@@ -49,7 +49,8 @@ func (e *env) runCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run PROGRAM",
 		Short: "Run a program in user space: on packets, on a capture, or on memory",
-		Long: `Run an eBPF program in waggle's interpreter.
+		Long: `Run an eBPF program in waggle's runtime (or, with --engine kernel, in the
+running kernel).
 
 Objects with program types. An ELF object whose sections name program types
 (xdp, tc, socket, ...) is loaded whole, with its maps, and one program
@@ -84,14 +85,24 @@ to a writable copy, r2 holds its length.
 
 Programs of objects are verified first, as Linux loads only what its
 verifier accepts (waggle verify says why one is rejected); --unverified
-runs them without the verifier. Raw programs are not verified. By default
-programs run on the checked interpreter (--engine interp): every memory
-access is validated against the memory the run owns, and a bad one stops
-the run with an error naming the instruction. --engine interp-fast (the
-interpreter without those checks) and --engine jit (x86-64 machine code)
-run only programs the verifier accepted, and are refused with --unverified
-and for raw programs. (--mode checked and --mode fast are the older
-spellings of interp and interp-fast.)
+runs them without the verifier. Raw programs are not verified.
+
+Engines (--engine; the output names the one that ran):
+  auto         the default: jit on linux/amd64 for verified programs,
+               interp for --unverified and raw programs and elsewhere
+  jit          x86-64 machine code (linux/amd64); like Linux's JIT it
+               checks no memory access at run time: the verifier's proof
+               keeps the program in bounds
+  interp       the checked interpreter: every memory access is validated
+               against the memory the run owns, and a bad one stops the
+               run with an error naming the instruction
+  interp-fast  the interpreter without those checks
+  kernel       the running kernel: the object is loaded with Linux's
+               verifier and each run is a BPF_PROG_TEST_RUN (root), with
+               the same --data-in, --ctx-in, --repeat and --pcap inputs
+jit and interp-fast run only programs the verifier accepted, and are
+refused with --unverified and for raw programs. (--mode checked and
+--mode fast are the older spellings of interp and interp-fast.)
 
 Every run is bounded: --budget bounds the instructions a run executes
 (counted where it loops, calls and enters callbacks), and --timeout stops
@@ -124,7 +135,7 @@ error naming the instruction.`,
 			obj.dumpMaps = cmd.Flags().Changed("map-dump")
 			obj.workersSet = cmd.Flags().Changed("workers")
 			obj.mapDump = append(slices.DeleteFunc(obj.mapDump, func(s string) bool { return s == dumpAll }), args[1:]...)
-			eng, err := engineFlag(cmd, engineName, mode)
+			eng, kern, err := engineFlag(cmd, engineName, mode)
 			if err != nil {
 				return err
 			}
@@ -140,13 +151,23 @@ error naming the instruction.`,
 				if obj.given() || (err == nil && hasTypedPrograms(o)) {
 					obj.engine, obj.asJSON = eng, asJSON
 					obj.ctx, obj.budget, obj.timeout = ctx, budget, timeout
+					if kern {
+						return e.runKernel(cmd, args[0], o, &obj)
+					}
 					return e.runObject(args[0], o, &obj)
 				}
 			}
 			if obj.given() {
 				return fmt.Errorf("%s: --program, --type, --pcap, --iface, --data-in, --map-init, --map-dump and --events need an ELF object with program types", args[0])
 			}
-			if eng != waggle.EngineInterp {
+			if kern {
+				return fmt.Errorf("%s: --engine kernel runs programs of ELF objects whose sections name a program type (xdp, tc, socket, ...); a raw program has none", args[0])
+			}
+			switch eng {
+			case waggle.EngineAuto:
+				eng = waggle.EngineInterp // raw programs are not verified
+			case waggle.EngineInterp:
+			default:
 				return errUnchecked(eng, "raw programs are not verified")
 			}
 			p, err := e.readProgram(args[0], format, section)
@@ -235,7 +256,7 @@ error naming the instruction.`,
 	f.StringVar(&memFile, "mem", "", "input memory from `FILE`")
 	f.StringVar(&memHex, "mem-hex", "", "input memory as hex bytes")
 	f.StringVar(&memOut, "mem-out", "", "write the memory after the run to `FILE`")
-	f.StringVar(&engineName, "engine", waggle.EngineInterp.String(), "what runs the program: "+strings.Join(engineList(), ", ")+" (all but interp run only programs of objects the verifier accepted, unchecked)")
+	f.StringVar(&engineName, "engine", waggle.EngineAuto.String(), "what runs the program: auto (jit on linux/amd64 for verified programs, interp otherwise), "+strings.Join(engineList(), ", ")+" (interp-fast and jit run only programs of objects the verifier accepted, unchecked), or kernel (BPF_PROG_TEST_RUN, root)")
 	f.StringVar(&mode, "mode", "checked", "the older spelling of --engine: checked (interp) or fast (interp-fast)")
 	f.Lookup("mode").Hidden = true
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
@@ -267,21 +288,35 @@ error naming the instruction.`,
 	return cmd
 }
 
+// kernelEngine is --engine's name for the running kernel.
+const kernelEngine = "kernel"
+
 // engineFlag returns the engine --engine names, or --mode, its older
-// spelling, if that is given instead.
-func engineFlag(cmd *cobra.Command, name, mode string) (waggle.Engine, error) {
+// spelling, if that is given instead; kernel reports --engine kernel.
+func engineFlag(cmd *cobra.Command, name, mode string) (e waggle.Engine, kernel bool, err error) {
 	byEngine, byMode := cmd.Flags().Changed("engine"), cmd.Flags().Changed("mode")
 	switch {
 	case byEngine && byMode:
-		return 0, fmt.Errorf("--engine and --mode both given: --mode checked is --engine interp, --mode fast is --engine interp-fast")
+		return 0, false, fmt.Errorf("--engine and --mode both given: --mode checked is --engine interp, --mode fast is --engine interp-fast")
 	case byMode:
-		return parseMode(mode)
+		e, err := parseMode(mode)
+		return e, false, err
 	}
-	e, err := waggle.ParseEngine(name)
+	return parseEngine(name)
+}
+
+// parseEngine returns the engine an --engine value names: one of
+// waggle's (auto, interp, interp-fast, jit), or kernel.
+func parseEngine(name string) (e waggle.Engine, kernel bool, err error) {
+	if name == kernelEngine {
+		return waggle.EngineAuto, true, nil
+	}
+	e, err = waggle.ParseEngine(name)
 	if err != nil {
-		return 0, fmt.Errorf("--engine: %w", err)
+		names := append([]string{waggle.EngineAuto.String()}, engineList()...)
+		return 0, false, fmt.Errorf("--engine: unknown engine %q, want one of %s or %s", name, strings.Join(names, ", "), kernelEngine)
 	}
-	return e, nil
+	return e, false, nil
 }
 
 // modeName is the --mode name of an engine, for the JSON output's "mode":
@@ -308,7 +343,7 @@ func parseMode(s string) (waggle.Engine, error) {
 // interp-fast or jit) for a program the verifier has not accepted, saying
 // why it was not.
 func errUnchecked(e waggle.Engine, why string) error {
-	return fmt.Errorf("--engine %s: %s, and %s skips the memory checks, which is safe only for programs the verifier has accepted; an unverified program there can crash waggle or print its memory. Run it in checked mode (--engine interp, the default): it stops a bad access with an error naming the instruction", e, why, e)
+	return fmt.Errorf("--engine %s: %s, and %s skips the memory checks, which is safe only for programs the verifier has accepted; an unverified program there can crash waggle or print its memory. Run it in checked mode (--engine interp, which --engine auto, the default, picks for it): it stops a bad access with an error naming the instruction", e, why, e)
 }
 
 // explainLimit adds the flag to change to a run's budget or deadline

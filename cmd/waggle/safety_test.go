@@ -2,9 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -120,14 +122,26 @@ func TestRun_pcapRuntFrame(t *testing.T) {
 // accepted, and print what checked mode prints.
 func TestRun_fastVerified(t *testing.T) {
 	args := []string{"run", "../../examples/counter/counter.o", "--pcap", "../../examples/traffic/traffic.pcap", "--cpus", "1", "--map-dump", "--json"}
-	code, checked, stderr := runCLI(t, "", args...)
-	if code != 0 || !strings.Contains(checked, "sources") {
+	code, checked, stderr := runCLI(t, "", append(args, "--engine", "interp")...)
+	if code != 0 || !strings.Contains(checked, "sources") || !strings.Contains(checked, `"engine": "interp"`) {
 		t.Fatalf("checked: status %d, %q, %q", code, checked, stderr)
 	}
-	for _, flags := range [][]string{{"--mode", "fast"}, {"--engine", "interp-fast"}, {"--engine", "jit"}} {
+	for _, tc := range []struct {
+		flags  []string
+		engine string
+	}{
+		{[]string{"--mode", "fast"}, "interp-fast"},
+		{[]string{"--engine", "interp-fast"}, "interp-fast"},
+		{[]string{"--engine", "jit"}, "jit"},
+		{nil, defaultEngine()},
+	} {
+		flags := tc.flags
 		code, fast, stderr := runCLI(t, "", append(args, flags...)...)
 		if code != 0 {
 			t.Fatalf("%v: status %d, %q", flags, code, stderr)
+		}
+		if want := fmt.Sprintf(`"engine": %q`, tc.engine); !strings.Contains(fast, want) {
+			t.Fatalf("%v: the output names no %s:\n%s", flags, want, fast)
 		}
 		// Verdicts, packets and maps must be the same; timings differ.
 		var c, f map[string]any
@@ -138,6 +152,7 @@ func TestRun_fastVerified(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, m := range []map[string]any{c, f} {
+			delete(m, "engine")
 			delete(m, "seconds")
 			delete(m, "packets_per_second")
 			// A hash's entries come in the order of its buckets.
@@ -177,9 +192,60 @@ func TestRun_engineFlag(t *testing.T) {
 			t.Errorf("%v: status %d, stderr %q, want %q", tc.args, code, stderr, tc.want)
 		}
 	}
-	code, out, stderr := runCLI(t, "", "run", "b7 00 00 00 2a 00 00 00 95 00 00 00 00 00 00 00", "--json")
-	if code != 0 || !strings.Contains(out, `"engine": "interp"`) || !strings.Contains(out, `"mode": "checked"`) {
-		t.Errorf("status %d, %q, %q", code, out, stderr)
+	// A raw program is not verified: the default (auto) runs it checked,
+	// and says so.
+	for _, flags := range [][]string{nil, {"--engine", "auto"}, {"--engine", "interp"}} {
+		code, out, stderr := runCLI(t, "", append([]string{"run", "b7 00 00 00 2a 00 00 00 95 00 00 00 00 00 00 00", "--json"}, flags...)...)
+		if code != 0 || !strings.Contains(out, `"engine": "interp"`) || !strings.Contains(out, `"mode": "checked"`) {
+			t.Errorf("%v: status %d, %q, %q", flags, code, out, stderr)
+		}
+	}
+}
+
+// defaultEngine is the engine --engine auto picks for a verified
+// program: the JIT where it runs.
+func defaultEngine() string {
+	if runtime.GOOS == "linux" && runtime.GOARCH == "amd64" {
+		return "jit"
+	}
+	return "interp"
+}
+
+// TestRun_defaultEngine: without --engine, an object's verified program
+// runs on the JIT on linux/amd64 (the interpreter elsewhere), an
+// --unverified one on the checked interpreter; the JSON and the text
+// output of packet and --data-in runs name the engine that ran.
+func TestRun_defaultEngine(t *testing.T) {
+	pkt := filepath.Join(t.TempDir(), "pkt.bin")
+	if err := os.WriteFile(pkt, make([]byte, 64), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		engine string
+	}{
+		{"pcap", []string{"--pcap", "../../examples/traffic/traffic.pcap"}, defaultEngine()},
+		{"pcap unverified", []string{"--pcap", "../../examples/traffic/traffic.pcap", "--unverified"}, "interp"},
+		{"data-in", []string{"--data-in", pkt}, defaultEngine()},
+		{"data-in unverified", []string{"--data-in", pkt, "--unverified"}, "interp"},
+		{"data-in auto", []string{"--data-in", pkt, "--engine", "auto"}, defaultEngine()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append([]string{"run", "../../examples/counter/counter.o"}, tc.args...)
+			code, out, stderr := runCLI(t, "", append(args, "--json")...)
+			var res struct{ Engine string }
+			if code != 0 || json.Unmarshal([]byte(out), &res) != nil {
+				t.Fatalf("status %d, %q, %q", code, out, stderr)
+			}
+			if res.Engine != tc.engine {
+				t.Errorf("JSON engine %q, want %q:\n%s", res.Engine, tc.engine, out)
+			}
+			code, out, stderr = runCLI(t, "", args...)
+			if code != 0 || !strings.Contains(out, ", engine: "+tc.engine+"\n") {
+				t.Errorf("text: status %d, %q, %q: want the engine %s named", code, out, stderr, tc.engine)
+			}
+		})
 	}
 }
 

@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/waggle-bpf/waggle"
 	"github.com/waggle-bpf/waggle/bpftest"
 )
 
@@ -48,22 +50,23 @@ a case; a check without one is a case itself. Prints every case with its
 status and the test's own log messages, and ends with the line
 "N passed, M failed". Exits 1 if any case failed or could not run.
 
---engine interp (the default) runs in waggle's user-space runtime, without
-privileges; --engine kernel loads the object into the running kernel and
-runs it with BPF_PROG_TEST_RUN (root).`,
+By default the tests run in waggle's user-space runtime, without
+privileges, on the engine waggle picks (--engine auto: the JIT on
+linux/amd64, the checked interpreter elsewhere); --engine interp,
+interp-fast or jit names one. --engine kernel loads the object into the
+running kernel and runs it with BPF_PROG_TEST_RUN (root).`,
 		Example: `  waggle test examples/unittest/unittest.o
   waggle test out/*.o --run 'lb4' --json
   sudo waggle test out/tc_lb4_clusterip.o --engine kernel`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts := bpftest.Options{}
-			switch engine {
-			case "interp":
-				opts.Engine = bpftest.Interp{}
-			case "kernel":
-				opts.Engine = bpftest.Kernel{}
-			default:
-				return fmt.Errorf("--engine is %q, want interp or kernel", engine)
+			opts := bpftest.Options{Engine: bpftest.Kernel{}}
+			eng, kern, err := parseEngine(engine)
+			if err != nil {
+				return err
+			}
+			if !kern {
+				opts.Engine = bpftest.Interp{Options: &waggle.CollectionOptions{Engine: eng, RandSeed: bpftest.DefaultRandSeed}}
 			}
 			if runRE != "" {
 				re, err := regexp.Compile(runRE)
@@ -122,7 +125,7 @@ runs it with BPF_PROG_TEST_RUN (root).`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&runRE, "run", "", "run only the tests whose name matches `REGEX`")
-	f.StringVar(&engine, "engine", "interp", "where tests run: interp (user space) or kernel (BPF_PROG_TEST_RUN, root)")
+	f.StringVar(&engine, "engine", waggle.EngineAuto.String(), "where tests run: in user space on "+strings.Join(append([]string{"auto"}, engineList()...), ", ")+", or kernel (BPF_PROG_TEST_RUN, root)")
 	f.BoolVar(&asJSON, "json", false, "print the cases and counts as JSON")
 	return cmd
 }

@@ -50,7 +50,7 @@ func TestTest_json(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	if code != 1 || rep.Engine != "interp" || rep.Passed != 11 || rep.Failed != 3 || rep.Skipped != 1 || len(rep.Cases) != 15 {
+	if code != 1 || rep.Engine != "auto" || rep.Passed != 11 || rep.Failed != 3 || rep.Skipped != 1 || len(rep.Cases) != 15 {
 		t.Errorf("status %d, report %+v", code, rep)
 	}
 	c := rep.Cases[3]
@@ -70,13 +70,29 @@ func TestTest_kernel(t *testing.T) {
 	}
 }
 
+// TestTest_engines: every user-space engine prints what the default
+// prints, case by case.
+func TestTest_engines(t *testing.T) {
+	args := []string{"test", "../../bpftest/testdata/convention.o", "../../examples/unittest/ttl_test.o"}
+	_, want, _ := runCLI(t, "", args...)
+	if !strings.HasSuffix(want, "11 passed, 3 failed\n") {
+		t.Fatalf("default engine:\n%s", want)
+	}
+	for _, e := range []string{"interp", "interp-fast", "jit"} {
+		code, got, errOut := runCLI(t, "", append(args, "--engine", e)...)
+		if code != 1 || got != want {
+			t.Errorf("--engine %s: status %d:\n%s\nthe default:\n%s\nstderr: %s", e, code, got, want, errOut)
+		}
+	}
+}
+
 func TestTest_errors(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		code int
 		want string
 	}{
-		{[]string{"test", "../../examples/unittest/ttl_test.o", "--engine", "jit"}, 1, `--engine is "jit", want interp or kernel`},
+		{[]string{"test", "../../examples/unittest/ttl_test.o", "--engine", "turbo"}, 1, `--engine: unknown engine "turbo", want one of auto, interp, interp-fast, jit or kernel`},
 		{[]string{"test", "../../examples/unittest/ttl_test.o", "--run", "("}, 1, "--run: error parsing regexp"},
 		{[]string{"test"}, 1, "requires at least 1 arg"},
 	} {

@@ -27,6 +27,10 @@ func All() []engine.Engine {
 	return []engine.Engine{interp.Engine{Mode: interp.Checked}, interp.Engine{Mode: interp.Fast}, amd64.Engine{}}
 }
 
+// JITSupported returns why the JIT cannot run on this platform, or nil
+// where it can (linux/amd64): what picks the default engine.
+func JITSupported() error { return amd64.Supported() }
+
 // Names returns the names of All's engines, in order.
 func Names() []string {
 	var names []string

@@ -32,6 +32,10 @@ var (
 // nor Options.UnsafeFastUnverified vouches for.
 var ErrUnverified = errors.New("jit: machine code runs memory accesses unchecked and is only for programs the verifier has accepted (Options.Verified); run an unverified program on the checked interpreter")
 
+// Supported returns why the JIT cannot run here (it runs on linux/amd64
+// only), or nil.
+func Supported() error { return jitrt.Supported() }
+
 // Name returns "jit".
 func (Engine) Name() string { return Name }
 

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/spf13/cobra"
+
+	"github.com/waggle-bpf/waggle"
+	"github.com/waggle-bpf/waggle/kernel"
+	"github.com/waggle-bpf/waggle/loader"
+)
+
+// kernelRefused are the flags of "waggle run" that --engine kernel cannot
+// honour, and why.
+var kernelRefused = []struct{ flag, why string }{
+	{"iface", "live runs on an interface attach the program (issue 9); --engine kernel only test-runs it (BPF_PROG_TEST_RUN): give --pcap or --data-in"},
+	{"unverified", "the kernel runs only what its verifier accepts"},
+	{"cpus", "the kernel's per-CPU maps have a value per CPU of this machine"},
+	{"budget", "the kernel bounds runs by verifying them, not with an instruction budget"},
+	{"net", "the kernel's helpers see the network namespace waggle runs in"},
+	{"trace-printk", "the kernel writes bpf_trace_printk output to /sys/kernel/tracing/trace_pipe; read it there"},
+	{"map-init", "setting the kernel's maps is not supported yet; run in user space"},
+	{"map-dump", "dumping the kernel's maps is not supported yet; run in user space (or use bpftool while it runs)"},
+	{"events", "reading the kernel's ring buffers is not supported yet; run in user space"},
+}
+
+// runKernel runs one program of the object at path (read as obj) in the
+// running kernel: loaded with Linux's verifier by cilium/ebpf, and each run
+// a BPF_PROG_TEST_RUN on the inputs a user-space run takes (--data-in,
+// --ctx-in, --repeat, --pcap), with the same output. The object is also
+// read into a waggle collection, never prepared, for the program's name,
+// type and verdicts, so the two runs name them alike.
+func (e *env) runKernel(cmd *cobra.Command, path string, obj *loader.Object, f *objectFlags) error {
+	for _, r := range kernelRefused {
+		if cmd.Flags().Changed(r.flag) {
+			return fmt.Errorf("--engine kernel with --%s: %s", r.flag, r.why)
+		}
+	}
+	if err := kernel.Supported(); err != nil {
+		return fmt.Errorf("--engine kernel: the probe (load an XDP program with BPF_PROG_LOAD and run it with BPF_PROG_TEST_RUN) failed: %w", err)
+	}
+	if f.progType != "" {
+		// As runObject: --type is the type of the program run.
+		t := programTypes[f.progType]
+		for _, p := range obj.Programs {
+			if p.Name == f.program || f.program == "" && len(obj.Programs) == 1 {
+				p.Type = t
+			}
+		}
+	}
+	coll, err := waggle.NewCollectionFromObject(obj, &waggle.CollectionOptions{CPUs: 1})
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	defer coll.Close()
+	prog, err := pickProgram(coll, f.program)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	spec, err := ebpf.LoadCollectionSpec(path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := kernelSpec(spec, prog); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	kc, err := kernel.NewCollection(spec)
+	if err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			fmt.Fprintf(e.stderr, "%+v\n", ve)
+		}
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	defer kc.Close()
+	kp := kc.Programs[prog.Name()]
+	if kp == nil {
+		return fmt.Errorf("%s: cilium/ebpf loaded no program %s", path, prog.Name())
+	}
+	f.ran, f.run = kernelEngine, kernelRun(kp)
+	switch {
+	case f.pcapIn != "":
+		if f.nworkers, err = packetWorkers(f, runtime.NumCPU()); err != nil {
+			return err
+		}
+		return e.runPcap(prog, f)
+	case f.workersSet:
+		return errors.New("--workers applies to runs over packets, --pcap")
+	}
+	return e.runData(prog, f)
+}
+
+// kernelSpec makes spec load as the waggle collection that names prog
+// runs it: prog with the type waggle gives it (--type, or its section's),
+// programs whose section names no type with prog's (they are what its
+// prog arrays hold, as tc loads them), and no map pinned: a test run
+// leaves nothing behind.
+func kernelSpec(spec *ebpf.CollectionSpec, prog *waggle.Program) error {
+	ps := spec.Programs[prog.Name()]
+	if ps == nil {
+		return fmt.Errorf("cilium/ebpf reads no program %s in the object (it has %s)", prog.Name(), strings.Join(specPrograms(spec), ", "))
+	}
+	ps.Type = prog.Type()
+	for _, p := range spec.Programs {
+		if p.Type == ebpf.UnspecifiedProgram {
+			p.Type = prog.Type()
+		}
+	}
+	for _, m := range spec.Maps {
+		m.Pinning = ebpf.PinNone
+	}
+	return nil
+}
+
+func specPrograms(spec *ebpf.CollectionSpec) []string {
+	var names []string
+	for n := range spec.Programs {
+		names = append(names, n)
+	}
+	return names
+}
+
+// kernelRun returns a runFunc that test-runs p in the kernel: opts's
+// packet, context and repeat count; its DataOut holds the packet after
+// the run, as waggle.Program.Run leaves it. The CPU options are waggle's
+// slots, which a test run of a packet program does not take (it runs on
+// the calling thread's CPU).
+func kernelRun(p *kernel.Program) runFunc {
+	return func(ctx context.Context, opts *waggle.RunOptions) (uint32, error) {
+		if err := ctx.Err(); err != nil {
+			return 0, fmt.Errorf("%w: %w", waggle.ErrStopped, err)
+		}
+		ko := &kernel.RunOptions{Data: opts.Data, DataOut: opts.DataOut, Repeat: opts.Repeat}
+		if c, ok := opts.Context.([]byte); ok && c != nil {
+			ko.Context = c
+		}
+		if opts.ContextOut != nil {
+			out, ok := opts.ContextOut.([]byte)
+			if !ok {
+				return 0, fmt.Errorf("kernel test run: ContextOut is a %T, want []byte", opts.ContextOut)
+			}
+			ko.ContextOut = out
+		}
+		res, err := p.Run(ko)
+		if err != nil {
+			return 0, err
+		}
+		if opts.DataOut != nil {
+			opts.DataOut = res.Data
+		}
+		return res.Retval, nil
+	}
+}
