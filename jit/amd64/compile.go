@@ -3,6 +3,7 @@ package amd64
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"unsafe"
 
 	"github.com/waggle-bpf/waggle/helpers"
@@ -915,6 +916,10 @@ func (c *compiler) call(pc int, ins isa.Instruction, dst Reg) error {
 			case helpers.IDGetPrandomU32:
 				c.prandom(s)
 				return nil
+			case helpers.IDLoop:
+				if c.loop(s) {
+					return nil
+				}
 			}
 		}
 		c.callSite(s)
@@ -988,6 +993,87 @@ func (c *compiler) mapLookup(s site) {
 	a.Bind(slow)
 	c.callSite(s)
 	a.Bind(done)
+}
+
+// maxLoopCallbacks is the most functions a native bpf_loop compares its
+// callback with; a program with more calls bpf_loop through Go.
+const maxLoopCallbacks = 16
+
+// loop emits bpf_loop(nr_loops, callback, ctx, flags) natively, and
+// reports whether it did: the loop of the helper (helpers' loop), calling
+// the callback as a bpf-to-bpf call, so an iteration costs a call rather
+// than an exit to Go and a re-entry. Each call is a frame, as Go's
+// Machine.Call makes it: the depth goes up by one and the callback's
+// frame cost is spent, at the call site's slot. What the helper would
+// fail or refuse (flags, more than MaxLoops, a depth at the limit, a
+// callback that is none of the program's functions) goes to Go (site s),
+// which does as before.
+//
+// The loop keeps i, nr_loops and ctx on the machine stack, below the
+// caller's frame, since every eBPF register is the callback's or the
+// caller's.
+func (c *compiler) loop(s site) bool {
+	var entries []int
+	for pc := range c.fn {
+		if pc != 0 {
+			entries = append(entries, pc)
+		}
+	}
+	if len(entries) == 0 || len(entries) > maxLoopCallbacks {
+		return false
+	}
+	slices.Sort(entries)
+	a := &c.a
+	r1, r2, r3, r4 := regMap[1], regMap[2], regMap[3], regMap[4]
+	slow, done := a.NewLabel(), a.NewLabel()
+	a.Test(W64, r4, r4)
+	a.Jcc(CondNE, slow)
+	a.ALUImm(CMP, W32, r1, int32(helpers.MaxLoops))
+	a.Jcc(CondA, slow)
+	a.ALUMemImm(CMP, W64, ecReg, offDepth, maxFrames-1)
+	a.Jcc(CondAE, slow)
+	bodies := make([]Label, len(entries))
+	for k, t := range entries {
+		bodies[k] = a.NewLabel()
+		a.MovImm64(tmp, c.opts.funcBase+uint64(t)*isa.InstructionSize)
+		a.ALU(CMP, W64, r2, tmp)
+		a.Jcc(CondE, bodies[k])
+	}
+	a.Jmp(slow)
+	for k, t := range entries {
+		// [rsp] i, [rsp+8] nr_loops, [rsp+16] ctx; 32 bytes keep the
+		// stack 16-byte aligned.
+		top, end := a.NewLabel(), a.NewLabel()
+		a.Bind(bodies[k])
+		a.ALUImm(SUB, W64, RSP, 32)
+		a.Mov(W32, r1, r1) // nr_loops is a u32
+		a.Store(8, RSP, 8, r1)
+		a.Store(8, RSP, 16, r3)
+		a.StoreImm(8, RSP, 0, 0)
+		a.Bind(top)
+		a.Load(8, RAX, RSP, 0)
+		a.ALULoad(CMP, W64, RAX, RSP, 8)
+		a.Jcc(CondAE, end) // r0 = i = nr_loops
+		if c.opts.budgeted {
+			c.spend(s.pc, c.opts.costs[t])
+		}
+		a.ALUMemImm(ADD, W64, ecReg, offDepth, 1)
+		a.Mov(W64, r1, RAX)
+		a.Load(8, r2, RSP, 16)
+		a.Call(c.fn[t])
+		a.ALUMemImm(SUB, W64, ecReg, offDepth, 1)
+		a.ALUMemImm(ADD, W64, RSP, 0, 1)
+		a.Test(W64, RAX, RAX)
+		a.Jcc(CondE, top)
+		a.Load(8, RAX, RSP, 0) // the callback ended the loop: r0 = i + 1
+		a.Bind(end)
+		a.ALUImm(ADD, W64, RSP, 32)
+		a.Jmp(done)
+	}
+	a.Bind(slow)
+	c.callSite(s)
+	a.Bind(done)
+	return true
 }
 
 // prandom emits bpf_get_prandom_u32 inline: a splitmix64 step of the
