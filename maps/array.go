@@ -2,43 +2,56 @@ package maps
 
 // Arrays (BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_PERCPU_ARRAY), after
 // kernel/bpf/arraymap.c. Every index exists from creation, zeroed; values
-// sit at stride roundUp8(value_size), and a per-CPU array keeps the cpus
-// copies of one index adjacent:
+// sit at stride roundUp8(value_size), and a per-CPU array keeps one block
+// of max_entries values per CPU, as the kernel keeps each CPU's copy in
+// that CPU's own per-CPU area:
 //
 //	data ─► ┌─────────────┬─────────────┬─────┬─────────────┐
 //	 array  │ value 0     │ value 1     │ ... │ value max-1 │   stride each
 //	        └─────────────┴─────────────┴─────┴─────────────┘
-//	data ─► ┌───────┬───────┬─────┬───────┬───────┬─────┐
-//	 percpu │ 0/cpu0│ 0/cpu1│ ... │ 1/cpu0│ 1/cpu1│ ... │     stride each
-//	        └───────┴───────┴─────┴───────┴───────┴─────┘
+//	data ─► ┌───────┬───────┬─────┬───────────┬───────┬───────┬─────┐
+//	 percpu │ 0/cpu0│ 1/cpu0│ ... │ max-1/cpu0│ 0/cpu1│ 1/cpu1│ ... │
+//	        └───────┴───────┴─────┴───────────┴───────┴───────┴─────┘
 //
-// so an inlined lookup is data + index*stride (+ cpu*stride for per-CPU:
-// data + (index*cpus + cpu)*stride).
+// so an inlined lookup is data + index*stride (+ cpu*max*stride for
+// per-CPU: the header's value stride, hdrValueStride, is a CPU's block).
+// Two CPUs that update the same index (a per-rule counter) write
+// max_entries*stride bytes apart, in different cache lines unless the
+// array is tiny, rather than next to each other in one.
 
 type arrayMap struct {
 	base
 	percpu bool
 	stride uint64 // roundUp8(value_size)
-	elem   uint64 // bytes per index: stride, or stride*cpus
+	elem   uint64 // bytes per index of one CPU: stride
+	cpuOff uint64 // bytes per CPU's block: max*stride (per-CPU arrays)
 	max    uint64
 }
 
 func newArray(spec Spec) (*arrayMap, error) {
 	m := &arrayMap{percpu: spec.Type == PerCPUArray, stride: roundUp8(spec.ValueSize), max: uint64(spec.MaxEntries)}
 	m.elem = m.stride
+	m.cpuOff = m.max * m.stride
+	size := m.cpuOff
 	if m.percpu {
-		m.elem *= uint64(spec.CPUs)
+		size *= uint64(spec.CPUs)
 	}
-	if err := m.init(spec, m.max*m.elem); err != nil {
+	if err := m.init(spec, size); err != nil {
 		return nil, err
 	}
 	m.put64(hdrData, m.hdr+headerSize)
 	m.put32(hdrElemSize, uint32(m.elem))
+	if m.percpu {
+		m.put32(hdrValueStride, uint32(m.cpuOff))
+	}
 	return m, nil
 }
 
 // off returns the mapping offset of index i's value (CPU 0's for per-CPU).
 func (m *arrayMap) off(i uint64) uint64 { return headerSize + i*m.elem }
+
+// offCPU returns the mapping offset of CPU cpu's copy of index i's value.
+func (m *arrayMap) offCPU(i uint64, cpu int) uint64 { return m.off(i) + uint64(cpu)*m.cpuOff }
 
 func (m *arrayMap) index(key []byte) uint64 { return uint64(native.Uint32(key)) }
 
@@ -57,7 +70,10 @@ func (m *arrayMap) Lookup(key, value []byte) error {
 	}
 	o := m.off(i)
 	if m.percpu {
-		copy(value, m.mapping[o:o+m.elem])
+		for cpu := range m.spec.CPUs {
+			o := m.offCPU(i, cpu)
+			copy(value[uint64(cpu)*m.stride:], m.mapping[o:o+m.stride])
+		}
 		return nil
 	}
 	copy(value, m.mapping[o:o+uint64(m.spec.ValueSize)])
@@ -90,7 +106,10 @@ func (m *arrayMap) Update(key, value []byte, flags uint64) error {
 	}
 	o := m.off(i)
 	if m.percpu {
-		copy(m.mapping[o:o+m.elem], value)
+		for cpu := range m.spec.CPUs {
+			o := m.offCPU(i, cpu)
+			copy(m.mapping[o:o+m.stride], value[uint64(cpu)*m.stride:])
+		}
 		return nil
 	}
 	copy(m.mapping[o:], value)
@@ -157,7 +176,7 @@ func (m *arrayMap) LookupElem(cpu int, key []byte) uint64 {
 		if uint(cpu) >= uint(m.spec.CPUs) {
 			return 0
 		}
-		return m.hdr + m.off(i) + uint64(cpu)*m.stride
+		return m.hdr + m.offCPU(i, cpu)
 	}
 	return m.hdr + m.off(i)
 }
@@ -192,7 +211,7 @@ func (m *arrayMap) UpdateElem(cpu int, key, value []byte, flags uint64) error {
 		if uint(cpu) >= uint(m.spec.CPUs) {
 			return EINVAL
 		}
-		o += uint64(cpu) * m.stride
+		o = m.offCPU(i, cpu)
 	}
 	copy(m.mapping[o:], value)
 	return nil
@@ -205,10 +224,18 @@ func (m *arrayMap) DeleteElem(cpu int, key []byte) error { return EINVAL }
 // value_size bytes.
 func (m *arrayMap) Regions() []Region {
 	return []Region{{
-		Data:     m.mapping[headerSize : headerSize+m.max*m.elem],
+		Data:     m.mapping[headerSize:m.off(0)+m.size()],
 		Writable: m.spec.Flags&FlagRdOnlyProg == 0,
 		Stride:   m.stride, Len: uint64(m.spec.ValueSize),
 	}}
+}
+
+// size returns the bytes of the values: one block, or one per CPU.
+func (m *arrayMap) size() uint64 {
+	if m.percpu {
+		return m.cpuOff * uint64(m.spec.CPUs)
+	}
+	return m.cpuOff
 }
 
 // Close unmaps the array.

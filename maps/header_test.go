@@ -48,18 +48,19 @@ func TestHeaderLayout(t *testing.T) {
 		{"key_size", mem.Load32(h + hdrKeySize), 4},
 		{"value_size", mem.Load32(h + hdrValueSize), 12},
 		{"max_entries", mem.Load32(h + hdrMaxEntries), 5},
-		{"value_stride", mem.Load32(h + hdrValueStride), 16},
+		{"value_stride", mem.Load32(h + hdrValueStride), 5 * 16}, // a CPU's block
 		{"cpus", mem.Load32(h + hdrCPUs), 3},
 		{"data", mem.Load64(h + hdrData), h + headerSize},
-		{"elem_size", mem.Load32(h + hdrElemSize), 48},
+		{"elem_size", mem.Load32(h + hdrElemSize), 16},
 	} {
 		if f.got != f.want {
 			t.Errorf("array header %s = %#x, want %#x", f.name, f.got, f.want)
 		}
 	}
-	// The inlined per-CPU array lookup: data + (index*cpus + cpu)*stride.
+	// The inlined per-CPU array lookup: data + index*elem_size +
+	// cpu*value_stride, each CPU's copies in a block of their own.
 	key := []byte{3, 0, 0, 0}
-	if got, want := m.(Elems).LookupElem(2, key), mem.Load64(h+hdrData)+(3*3+2)*16; got != want {
+	if got, want := m.(Elems).LookupElem(2, key), mem.Load64(h+hdrData)+3*16+2*5*16; got != want {
 		t.Errorf("LookupElem %#x, the header says %#x", got, want)
 	}
 

@@ -153,7 +153,8 @@ func TestArray(t *testing.T) {
 func TestPerCPUArray(t *testing.T) {
 	m := mustNew(t, maps.Spec{Type: maps.PerCPUArray, KeySize: 4, ValueSize: 4, MaxEntries: 2, CPUs: 3})
 	e := m.(maps.Elems)
-	// Go side: 3 CPUs at stride 8, padding kept as written.
+	// Go side: 3 CPUs at stride 8, padding kept as written; in the
+	// mapping each CPU's copies are a block of 2 values.
 	v := []byte{1, 0, 0, 0, 0xaa, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0, 0}
 	wantErrno(t, "update", m.Update(u32(1), v, 0), 0)
 	for cpu := range 3 {
@@ -161,7 +162,7 @@ func TestPerCPUArray(t *testing.T) {
 		if a%8 != 0 || mem.Load32(a) != uint64(cpu+1) {
 			t.Errorf("cpu %d: %#x holds %d", cpu, a, mem.Load32(a))
 		}
-		if next := e.LookupElem(cpu+1, u32(1)); cpu < 2 && next-a != 8 {
+		if next := e.LookupElem(cpu+1, u32(1)); cpu < 2 && next-a != 2*8 {
 			t.Errorf("stride %d", next-a)
 		}
 	}

@@ -104,7 +104,7 @@ func (m *arrayMap) walk(cpu int, fn func([]byte, uint64) (bool, error)) (uint64,
 		native.PutUint32(key[:], uint32(i))
 		value := m.hdr + m.off(i)
 		if m.percpu {
-			value += uint64(cpu) * m.stride
+			value = m.hdr + m.offCPU(i, cpu)
 		}
 		stop, err := fn(key[:], value)
 		if err != nil || stop {

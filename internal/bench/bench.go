@@ -278,37 +278,9 @@ func calibrate(r *runner, round time.Duration) (uint32, uint32, error) {
 }
 
 func loadWaggle(c Case, e waggle.Engine, blind bool) (*runner, error) {
-	spec, err := ebpf.LoadCollectionSpecFromReader(bytes.NewReader(c.Object))
+	coll, p, err := load(c, &waggle.CollectionOptions{CPUs: 1, Engine: e, BlindConstants: blind})
 	if err != nil {
 		return nil, err
-	}
-	coll, err := waggle.NewCollection(spec, &waggle.CollectionOptions{CPUs: 1, Engine: e, BlindConstants: blind})
-	if err != nil {
-		return nil, err
-	}
-	p := coll.Programs[c.Program]
-	if p == nil {
-		coll.Close()
-		return nil, fmt.Errorf("the object has no program %s", c.Program)
-	}
-	if err := p.Prepare(); err != nil {
-		coll.Close()
-		return nil, err
-	}
-	for i, me := range c.Maps {
-		m := coll.Maps[me.Map]
-		if m == nil {
-			coll.Close()
-			return nil, fmt.Errorf("map entry %d: the object has no map %s", i, me.Map)
-		}
-		var v any = me.Value
-		if perCPU(m.Type()) {
-			v = slices.Repeat([][]byte{me.Value}, coll.CPUs())
-		}
-		if err := m.Put(me.Key, v); err != nil {
-			coll.Close()
-			return nil, fmt.Errorf("map entry %d: %w", i, err)
-		}
 	}
 	opts := &waggle.RunOptions{Data: c.Data}
 	return &runner{
@@ -319,6 +291,44 @@ func loadWaggle(c Case, e waggle.Engine, blind bool) (*runner, error) {
 		},
 		close: coll.Close,
 	}, nil
+}
+
+// load loads c's object with opts, prepares c's program and puts c's map
+// entries (a per-CPU value on every CPU).
+func load(c Case, opts *waggle.CollectionOptions) (*waggle.Collection, *waggle.Program, error) {
+	spec, err := ebpf.LoadCollectionSpecFromReader(bytes.NewReader(c.Object))
+	if err != nil {
+		return nil, nil, err
+	}
+	coll, err := waggle.NewCollection(spec, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	p := coll.Programs[c.Program]
+	if p == nil {
+		coll.Close()
+		return nil, nil, fmt.Errorf("the object has no program %s", c.Program)
+	}
+	if err := p.Prepare(); err != nil {
+		coll.Close()
+		return nil, nil, err
+	}
+	for i, me := range c.Maps {
+		m := coll.Maps[me.Map]
+		if m == nil {
+			coll.Close()
+			return nil, nil, fmt.Errorf("map entry %d: the object has no map %s", i, me.Map)
+		}
+		var v any = me.Value
+		if perCPU(m.Type()) {
+			v = slices.Repeat([][]byte{me.Value}, coll.CPUs())
+		}
+		if err := m.Put(me.Key, v); err != nil {
+			coll.Close()
+			return nil, nil, fmt.Errorf("map entry %d: %w", i, err)
+		}
+	}
+	return coll, p, nil
 }
 
 // perCPU reports whether maps of type t have a value per CPU.
