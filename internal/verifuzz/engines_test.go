@@ -11,7 +11,8 @@ import (
 )
 
 // engineKnobs turns the knobs of one comparison into the generator's
-// configuration and the JIT's constant blinding:
+// configuration (always with PtrConfig.Helpers) and the JIT's constant
+// blinding:
 //
 //	bits 0-1  3: every program has a near miss (most are then rejected;
 //	          those accepted are safe near misses), else none
@@ -20,6 +21,7 @@ import (
 //	bits 4-5  program type: all, xdp, sched_cls, socket_filter
 //	bits 6-7  at most 6, 3, 10 or 16 snippets
 func engineKnobs(knobs uint8) (cfg fuzzgen.PtrConfig, blind bool) {
+	cfg.Helpers = true
 	cfg.MutatePercent = -1
 	if knobs&3 == 3 {
 		cfg.MutatePercent = 100

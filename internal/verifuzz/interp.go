@@ -81,6 +81,7 @@ func object(p *fuzzgen.PtrProgram) *loader.Object {
 		Type:    ebpf.ProgramType(p.Type),
 		License: "GPL",
 		Insns:   p.Insns,
+		Funcs:   progFuncs(p),
 	}}
 	return obj
 }
