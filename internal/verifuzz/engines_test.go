@@ -1,12 +1,15 @@
 package verifuzz
 
 import (
+	"errors"
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/waggle-bpf/waggle"
 	"github.com/waggle-bpf/waggle/internal/fuzzgen"
 )
 
@@ -210,4 +213,36 @@ func FuzzEngines(f *testing.F) {
 			t.Fatalf("seed %d, knobs %#08b: engines differ:\n%v", seed, knobs, res)
 		}
 	})
+}
+
+// Test_diffWaggle: two of waggle's runs agree only with the same error
+// class and, when both ran, the same return value, packet and maps;
+// nondeterministic programs are compared for failure only.
+func Test_diffWaggle(t *testing.T) {
+	ok := Outcome{Ret: 1, Packet: []byte{1, 2}, Maps: "m0[00] = 01\n"}
+	fault := Outcome{Err: fmt.Errorf("run: %w", waggle.ErrMemory)}
+	budget := Outcome{Err: fmt.Errorf("run: %w", waggle.ErrBudget)}
+	for _, tc := range []struct {
+		name   string
+		a, b   Outcome
+		nondet bool
+		differ bool
+	}{
+		{"same", ok, ok, false, false},
+		{"ret", ok, Outcome{Ret: 2, Packet: ok.Packet, Maps: ok.Maps}, false, true},
+		{"packet", ok, Outcome{Ret: 1, Packet: []byte{1, 3}, Maps: ok.Maps}, false, true},
+		{"maps", ok, Outcome{Ret: 1, Packet: ok.Packet, Maps: "m0[00] = 02\n"}, false, true},
+		{"nondet values", ok, Outcome{Ret: 2}, true, false},
+		{"nondet failure", ok, fault, true, true},
+		{"fault and run", fault, ok, false, true},
+		{"fault and budget", fault, budget, false, true},
+		{"same class, other words", fault, Outcome{Err: fmt.Errorf("other: %w", waggle.ErrMemory)}, false, false},
+		{"unclassified errors", Outcome{Err: errors.New("a")}, Outcome{Err: errors.New("b")}, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if d := diffWaggle(tc.a, tc.b, tc.nondet); (d != "") != tc.differ {
+				t.Errorf("diffWaggle(%v, %v, %v) = %q, want a difference: %v", tc.a, tc.b, tc.nondet, d, tc.differ)
+			}
+		})
+	}
 }
