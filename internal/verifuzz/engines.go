@@ -24,9 +24,13 @@ import (
 const KernelEngine = "kernel"
 
 // VerifyTimeout bounds one verification by waggle's verifier in
-// EngineRunner: a program it cannot judge in that time counts as refused
-// (EngineReport.Refused), not as a hang of the comparison.
-const VerifyTimeout = 10 * time.Second
+// EngineRunner: a program it cannot judge in that time counts as
+// rejected, with the reason "verification timed out", and runs nowhere.
+// Such programs are near misses the verifier walks to its limit of
+// processed instructions (TestWaggleVerifier reports the slow ones); the
+// bound keeps each go test -fuzz input well under the fuzzer's 10 s,
+// after which it calls the worker hung.
+const VerifyTimeout = 3 * time.Second
 
 // EngineRunner runs generated programs on every engine that can run
 // them here and compares the runs (Compare). Use one per goroutine: it
@@ -94,7 +98,8 @@ func (r *EngineRunner) Engines() []string {
 type EngineResult struct {
 	Program *fuzzgen.PtrProgram
 	// Rejected is waggle's verifier's reason to reject the program, ""
-	// when it accepted it. A rejected program runs nowhere.
+	// when it accepted it (see VerifyTimeout). A rejected program runs
+	// nowhere.
 	Rejected string
 	// Refused is why waggle would not prepare a program its verifier
 	// accepted (or judged too slowly), on any engine; nil when it did.
@@ -188,8 +193,11 @@ func (r *EngineRunner) runVerified(p *fuzzgen.PtrProgram, opts *waggle.Collectio
 	defer cancel()
 	if err := c.Programs["prog"].PrepareContext(ctx); err != nil {
 		var verr *verifier.Error
-		if errors.As(err, &verr) {
+		switch {
+		case errors.As(err, &verr):
 			return nil, verr.Msg, nil
+		case errors.Is(err, context.DeadlineExceeded):
+			return nil, "verification timed out", nil
 		}
 		return nil, "", err
 	}
