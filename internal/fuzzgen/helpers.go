@@ -17,10 +17,11 @@ import "github.com/waggle-bpf/waggle/isa"
 //	skb_store_bytes   bpf_skb_store_bytes(skb, off, stack, n, flags)
 //	skb_load_bytes_relative  (skb, off, stack, n, mac or network header)
 //	get_hash_recalc   bpf_get_hash_recalc(skb)
+//	get_prandom_u32, get_smp_processor_id  (the JIT inlines both)
 //	xdp_adjust_tail   bpf_xdp_adjust_tail(xdp, delta)
 //	xdp_load_bytes, xdp_store_bytes  (xdp, off, stack, n)
 func (g *pgen) helperCall() {
-	vs := []string{"loop"}
+	vs := []string{"loop", "loop", "get_prandom_u32", "get_smp_processor_id"}
 	switch g.typ {
 	case XDP:
 		vs = append(vs, "csum_diff", "csum_diff-pkt", "xdp_adjust_tail", "xdp_load_bytes", "xdp_store_bytes")
@@ -88,6 +89,17 @@ func (g *pgen) helperCall() {
 		g.e(callHelper(fnSkbLoadBytesRelative))
 		g.mix(isa.R0)
 		readBack()
+	case "get_prandom_u32", "get_smp_processor_id":
+		// The JIT inlines both; the kernel's numbers are its own.
+		if v == "get_prandom_u32" {
+			g.e(callHelper(fnGetPrandomU32))
+		} else {
+			g.e(callHelper(fnGetSmpProcessorID))
+		}
+		g.mix(isa.R0)
+		if g.kernelDiff == "" {
+			g.kernelDiff = "bpf_" + v + ": the kernel's random state and CPU are its own"
+		}
 	case "get_hash_recalc":
 		g.e(movReg(isa.R1, rCtx), callHelper(fnGetHashRecalc))
 		g.mix(isa.R0)

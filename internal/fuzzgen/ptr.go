@@ -118,7 +118,8 @@ type PtrConfig struct {
 	// MayGoto lets loops use may_goto (Linux 6.9 and later).
 	MayGoto bool
 	// Helpers adds snippets that call more helpers, on the packet, the
-	// stack and through a callback (helperCall: bpf_loop, bpf_csum_diff,
+	// stack and through a callback (helperCall: bpf_loop,
+	// bpf_get_prandom_u32, bpf_get_smp_processor_id, bpf_csum_diff,
 	// bpf_skb_store_bytes, bpf_skb_load_bytes_relative,
 	// bpf_get_hash_recalc, bpf_xdp_adjust_tail, bpf_xdp_load_bytes,
 	// bpf_xdp_store_bytes), for comparing engines. It is off by default so
@@ -152,6 +153,8 @@ const (
 	fnSkbLoadBytes  = 26
 	fnXDPAdjustHead = 44
 	// Those of PtrConfig.Helpers.
+	fnGetPrandomU32        = 7
+	fnGetSmpProcessorID    = 8
 	fnSkbStoreBytes        = 9
 	fnCsumDiff             = 28
 	fnGetHashRecalc        = 34
