@@ -2,6 +2,7 @@ package verifuzz
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/waggle-bpf/waggle/internal/fuzzgen"
@@ -70,5 +71,60 @@ func TestKernelBug_bpfLoopE2BIG(t *testing.T) {
 				t.Errorf("%s on %s: %v, want ret %#x", typ, name, res.Runs[i][0], want)
 			}
 		}
+	}
+}
+
+// bpfLoopDeadCallback calls bpf_loop twice with two callbacks, the second
+// time for 0 iterations, and returns the first call's result (1).
+//
+//	r1 = 1; r2 = func(cb1) ll; r3 = 0; r4 = 0; call bpf_loop; r6 = r0
+//	r1 = 0; r2 = func(cb2) ll; r3 = 0; r4 = 0; call bpf_loop
+//	r0 = r6; exit
+//	cb1: r0 = 0; exit
+//	cb2: r0 = 0; exit
+func bpfLoopDeadCallback() *fuzzgen.PtrProgram {
+	mov := func(r isa.Register, imm int32) isa.Instruction {
+		return isa.Instruction{Op: isa.Opcode(isa.ClassALU64) | isa.Opcode(isa.ALUMov), Dst: r, Imm: imm}
+	}
+	movReg := func(dst, src isa.Register) isa.Instruction {
+		return isa.Instruction{Op: isa.Opcode(isa.ClassALU64) | isa.Opcode(isa.ALUMov) | isa.Opcode(isa.SourceX), Dst: dst, Src: src}
+	}
+	var insns []isa.Instruction
+	call := func(nr int32, cb int) {
+		fn := isa.LoadImm64(isa.R2, isa.PseudoFunc, 0)
+		fn[0].Imm = int32(cb - (len(insns) + 1) - 1)
+		insns = append(insns, mov(isa.R1, nr), fn[0], fn[1], mov(isa.R3, 0), mov(isa.R4, 0), isa.Instruction{Op: isa.OpCall, Imm: 181})
+	}
+	call(1, 15)
+	insns = append(insns, movReg(isa.R6, isa.R0))
+	call(0, 17)
+	insns = append(insns, movReg(isa.R0, isa.R6), isa.Instruction{Op: isa.OpExit},
+		mov(isa.R0, 0), isa.Instruction{Op: isa.OpExit}, // cb1, slot 15
+		mov(isa.R0, 0), isa.Instruction{Op: isa.OpExit}) // cb2, slot 17
+	return &fuzzgen.PtrProgram{Type: fuzzgen.XDP, Insns: insns, Packets: [][]byte{make([]byte, 64)}}
+}
+
+// TestKernelBug_bpfLoopDeadCallback pins a Linux 6.18 bug FuzzEngines
+// found: a program with two bpf_loop calls whose second, for a known 0
+// iterations, takes another callback, which the verifier then never
+// explores and removes as dead code, is refused with "verifier bug: No
+// program to jit at insn N (subprog < 0)" (and a WARN in
+// jit_subprogs); waggle accepts it and every engine returns 1. FuzzEngines
+// counts such programs among those the kernel did not run. If the kernel
+// starts loading it, this test says so.
+func TestKernelBug_bpfLoopDeadCallback(t *testing.T) {
+	r := NewEngineRunner(false)
+	defer r.Close()
+	res := r.Compare(bpfLoopDeadCallback())
+	if res.Rejected != "" || res.Refused != nil || len(res.Diffs) > 0 {
+		t.Fatalf("rejected %q, refused %v, diffs %q", res.Rejected, res.Refused, res.Diffs)
+	}
+	for i, name := range res.Engines {
+		if o := res.Runs[i][0]; o.Err != nil || o.Ret != 1 {
+			t.Errorf("%s: %v, want ret 1", name, o)
+		}
+	}
+	if r.NoKernel == nil && !strings.Contains(res.Skipped[KernelEngine], "No program to jit") {
+		t.Errorf("the kernel: %q, engines %v: it no longer refuses the program; drop the note in testdata/kernel-bugs/README.md", res.Skipped[KernelEngine], res.Engines)
 	}
 }
