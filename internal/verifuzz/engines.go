@@ -102,7 +102,7 @@ type EngineResult struct {
 	// nowhere.
 	Rejected string
 	// Refused is why waggle would not prepare a program its verifier
-	// accepted (or judged too slowly), on any engine; nil when it did.
+	// accepted, on any engine; nil when it did.
 	Refused error
 	// Engines names the engines that ran the program, the reference (the
 	// checked interpreter) first; Runs holds their outcomes, one per
