@@ -30,6 +30,14 @@ func (a *asm) jump(ins isa.Instruction, l int) {
 	a.emit(ins)
 }
 
+// funcRef emits a lddw of the address of the subprogram at label l
+// (BPF_PSEUDO_FUNC, imm relative like a call's) into dst.
+func (a *asm) funcRef(dst isa.Register, l int) {
+	lo := isa.LoadImm64(dst, isa.PseudoFunc, 0)
+	a.fixups = append(a.fixups, fixup{len(a.insns), l})
+	a.emit(lo[0], lo[1])
+}
+
 func (a *asm) resolve() []isa.Instruction {
 	for _, f := range a.fixups {
 		t := a.labels[f.label]
@@ -37,7 +45,7 @@ func (a *asm) resolve() []isa.Instruction {
 			panic("BUG: fuzzgen: unbound label")
 		}
 		rel := t - f.pc - 1
-		if a.insns[f.pc].Op == isa.OpJA32 || a.insns[f.pc].IsLocalCall() {
+		if ins := a.insns[f.pc]; ins.Op == isa.OpJA32 || ins.IsLocalCall() || ins.IsLoadImm64() && ins.Src == isa.PseudoFunc {
 			a.insns[f.pc].Imm = int32(rel)
 		} else {
 			if rel < math.MinInt16 || rel > math.MaxInt16 {

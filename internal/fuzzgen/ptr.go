@@ -97,6 +97,12 @@ type PtrProgram struct {
 	// stores a pointer where the output shows it. Such programs are still
 	// run for safety, but their outputs are not compared.
 	Nondet string
+	// KernelDiff says why the program's results may differ between
+	// waggle and the kernel although waggle's engines must agree ("" for
+	// none): it reads state the kernel keeps to itself (the random key of
+	// bpf_get_hash_recalc's flow hash), or meets a documented kernel bug
+	// (testdata/kernel-bugs/README.md).
+	KernelDiff string
 }
 
 // PtrConfig tunes GeneratePtr. The zero value gives the defaults.
@@ -111,6 +117,14 @@ type PtrConfig struct {
 	Types []ProgType
 	// MayGoto lets loops use may_goto (Linux 6.9 and later).
 	MayGoto bool
+	// Helpers adds snippets that call more helpers, on the packet, the
+	// stack and through a callback (helperCall: bpf_loop,
+	// bpf_get_prandom_u32, bpf_get_smp_processor_id, bpf_csum_diff,
+	// bpf_skb_store_bytes, bpf_skb_load_bytes_relative,
+	// bpf_get_hash_recalc, bpf_xdp_adjust_tail, bpf_xdp_load_bytes,
+	// bpf_xdp_store_bytes), for comparing engines. It is off by default so
+	// that a seed keeps giving the program tests have recorded.
+	Helpers bool
 }
 
 // Registers with a fixed role in generated programs.
@@ -138,6 +152,17 @@ const (
 	fnMapDelete     = 3
 	fnSkbLoadBytes  = 26
 	fnXDPAdjustHead = 44
+	// Those of PtrConfig.Helpers.
+	fnGetPrandomU32        = 7
+	fnGetSmpProcessorID    = 8
+	fnSkbStoreBytes        = 9
+	fnCsumDiff             = 28
+	fnGetHashRecalc        = 34
+	fnXDPAdjustTail        = 65
+	fnSkbLoadBytesRelative = 68
+	fnLoop                 = 181
+	fnXDPLoadBytes         = 189
+	fnXDPStoreBytes        = 190
 )
 
 // GeneratePtr returns the verifier-exercising program for seed: a prologue,
@@ -217,7 +242,7 @@ func generatePtr(r *rand.Rand, seed uint64, cfg PtrConfig) *PtrProgram {
 		sub.emit()
 	}
 	p.Insns = g.a.resolve()
-	p.Snippets, p.Mutation, p.Nondet = g.names, g.mutation, g.nondet
+	p.Snippets, p.Mutation, p.Nondet, p.KernelDiff = g.names, g.mutation, g.nondet, g.kernelDiff
 	p.Maps = g.mapContents()
 	p.Packets = g.packets()
 	return p
@@ -233,7 +258,9 @@ type pgen struct {
 	names    []string
 	mutation string
 	nondet   string
-	subs     []subprog
+	// kernelDiff is PtrProgram.KernelDiff.
+	kernelDiff string
+	subs       []subprog
 }
 
 type subprog struct {
@@ -358,6 +385,9 @@ func (g *pgen) snippet() {
 	add(5, g.loop)
 	add(4, g.ptrArith)
 	add(2, g.leak)
+	if g.cfg.Helpers {
+		add(14, g.helperCall)
+	}
 	total := 0
 	for _, c := range cs {
 		total += c.w

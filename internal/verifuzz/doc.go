@@ -16,6 +16,13 @@
 //     accepted, which are bugs in waggle's runtime or in the generator.
 //
 // Verdicts is the entry point; Waggle adapts waggle's verifier to it.
+//
+// EngineRunner.Compare is the other use of the programs: it keeps those
+// waggle's verifier accepts and runs them, on the same inputs and map
+// contents, on the checked and the fast interpreter, the JIT and, as
+// root, the kernel, and compares the return values, failures, packets
+// and maps (FuzzEngines, TestEnginesGenerated; with
+// fuzzgen.PtrConfig.Helpers, for calls of more helpers).
 // Programs use a fixed set of maps (fuzzgen.PtrMaps) that each kernel
 // worker creates once and resets before every run; the interpreter runs
 // each program in a collection of its own, resetting its maps between
@@ -32,4 +39,7 @@
 //	WAGGLE_VFUZZ_WAGGLE=1 WAGGLE_VFUZZ_N=1000000 go test ./internal/verifuzz \
 //	    -run TestWaggleVerifier -v -timeout 0                  # waggle's verifier: agreement, escapes
 //	go test ./internal/verifuzz -run XXX -fuzz FuzzKernelVerdicts
+//	WAGGLE_ENGINES_N=100000 go test ./internal/verifuzz \
+//	    -run TestEnginesGenerated -v -timeout 0                # every engine, and the kernel as root
+//	go test ./internal/verifuzz -run '^$' -fuzz FuzzEngines -fuzztime 10m
 package verifuzz

@@ -81,6 +81,7 @@ func object(p *fuzzgen.PtrProgram) *loader.Object {
 		Type:    ebpf.ProgramType(p.Type),
 		License: "GPL",
 		Insns:   p.Insns,
+		Funcs:   progFuncs(p),
 	}}
 	return obj
 }
@@ -108,15 +109,23 @@ func (r *Interp) Run(p *fuzzgen.PtrProgram) []Outcome {
 
 // RunOn is Run in a collection loaded with opts.
 func (r *Interp) RunOn(p *fuzzgen.PtrProgram, opts *waggle.CollectionOptions) []Outcome {
-	out := make([]Outcome, len(p.Packets))
 	c, err := waggle.NewCollectionFromObject(object(p), opts)
 	if err != nil {
+		out := make([]Outcome, len(p.Packets))
 		for i := range out {
 			out[i].Err = err
 		}
 		return out
 	}
 	defer c.Close()
+	return runInputs(c, p, &r.out)
+}
+
+// runInputs runs c's program on each of p's inputs, with c's maps reset to
+// p.Maps before each run but the first (c was loaded with them), reusing
+// *buf for the output packet.
+func runInputs(c *waggle.Collection, p *fuzzgen.PtrProgram, buf *[]byte) []Outcome {
+	out := make([]Outcome, len(p.Packets))
 	for in, pkt := range p.Packets {
 		if in > 0 {
 			if err := resetWaggle(c, p.Maps); err != nil {
@@ -124,10 +133,10 @@ func (r *Interp) RunOn(p *fuzzgen.PtrProgram, opts *waggle.CollectionOptions) []
 				continue
 			}
 		}
-		if n := len(pkt) + packetSlack; len(r.out) < n {
-			r.out = make([]byte, n)
+		if n := len(pkt) + packetSlack; len(*buf) < n {
+			*buf = make([]byte, n)
 		}
-		opts := &waggle.RunOptions{Data: pkt, DataOut: r.out[:len(pkt)+packetSlack]}
+		opts := &waggle.RunOptions{Data: pkt, DataOut: (*buf)[:len(pkt)+packetSlack]}
 		ret, err := c.Programs["prog"].Run(opts)
 		if err != nil {
 			out[in].Err = err

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 
 	"github.com/waggle-bpf/waggle/internal/fuzzgen"
 	"github.com/waggle-bpf/waggle/isa"
@@ -70,8 +71,21 @@ func (k *Kernel) Load(p *fuzzgen.PtrProgram) (*kernel.Program, error) {
 			insns[i].Src, insns[i].Imm = isa.PseudoMapFD, int32(k.maps[ins.Imm].FD())
 		}
 	}
+	opts := kernel.LoadOptions{Type: kernel.ProgType(p.Type)}
+	if funcs := progFuncs(p); funcs != nil {
+		b, recs, err := funcInfo(funcs)
+		if err != nil {
+			return nil, err
+		}
+		h, err := btf.NewHandle(b)
+		if err != nil {
+			return nil, fmt.Errorf("load BTF: %w", err)
+		}
+		defer h.Close()
+		opts.BTF = &kernel.ProgramBTF{FD: h.FD(), FuncInfo: recs, FuncInfoRecSize: btf.FuncInfoSize}
+	}
 	t0 := time.Now()
-	prog, err := kernel.Load(insns, kernel.LoadOptions{Type: kernel.ProgType(p.Type)})
+	prog, err := kernel.Load(insns, opts)
 	k.LoadTime += time.Since(t0)
 	return prog, err
 }
