@@ -224,7 +224,7 @@ func (m *arrayMap) DeleteElem(cpu int, key []byte) error { return EINVAL }
 // value_size bytes.
 func (m *arrayMap) Regions() []Region {
 	return []Region{{
-		Data:     m.mapping[headerSize:m.off(0)+m.size()],
+		Data:     m.mapping[headerSize : m.off(0)+m.size()],
 		Writable: m.spec.Flags&FlagRdOnlyProg == 0,
 		Stride:   m.stride, Len: uint64(m.spec.ValueSize),
 	}}
