@@ -163,6 +163,9 @@ type compiler struct {
 	fault  Label // ExitFault with PC and Fault set
 	entry  Label
 	loops  bool // the program has may_goto
+	// exits are the conditional backward jumps that leave an inner loop
+	// (loopExits): they spend fuel out of line, the others in line.
+	exits map[int]bool
 	// hashLookup is the shared routine of inline hash lookups, emitted
 	// once at the end if a call site uses it.
 	hashLookup Label
@@ -178,11 +181,13 @@ type cold struct {
 	retry  Label
 	// target, for spendTaken, is where the jump goes once it spent cost.
 	target Label
+	// recheck, for a latch, is its comparison, made again.
+	recheck *latchCheck
 }
 
 // compile translates a validated program.
 func compile(prog []isa.Instruction, opts options) (*compiled, error) {
-	c := &compiler{prog: prog, opts: opts, fn: map[int]Label{}}
+	c := &compiler{prog: prog, opts: opts, fn: map[int]Label{}, exits: loopExits(prog)}
 	c.insn = make([]Label, len(prog))
 	for pc := range prog {
 		c.insn[pc] = c.a.NewLabel()
@@ -224,6 +229,18 @@ func compile(prog []isa.Instruction, opts options) (*compiled, error) {
 			c.a.ALUImm(SUB, W64, fuelReg, int32(k.cost))
 			c.a.Jcc(CondAE, k.target)
 			k.retry = k.label
+		}
+		if r := k.recheck; r != nil {
+			// A latch short of fuel: falling through spends nothing.
+			cc, err := c.compare(r.ins, r.wide, r.dst, r.src)
+			if err != nil {
+				return nil, err
+			}
+			taken := c.a.NewLabel()
+			c.a.Jcc(cc, taken)
+			c.a.ALUImm(ADD, W64, fuelReg, int32(k.cost))
+			c.a.Jmp(r.cont)
+			c.a.Bind(taken)
 		}
 		c.a.StoreImm(8, ecReg, offPC, int32(k.pc))
 		if k.retry != 0 {
@@ -839,12 +856,18 @@ func (c *compiler) jump(pc int, ins isa.Instruction, wide bool, dst, src Reg) er
 		target := c.insn[t]
 		if c.opts.budgeted && t <= pc {
 			cost := uint64(pc + 1 - t)
-			if op == isa.JumpA || op == isa.JumpCond {
+			switch {
+			case op == isa.JumpA || op == isa.JumpCond:
 				c.spend(pc, cost) // always taken; may_goto always spends
-			} else {
+			case c.exits[pc]:
 				// Spent when taken (engine.Args.Budget), out of line:
-				// a loop's exits cost nothing, its back edge a jump.
+				// the exit of an inner loop costs nothing while the
+				// inner loop runs.
 				target = c.spendTaken(pc, cost, target)
+			default:
+				// A loop's own back edge, mostly taken: spent in line
+				// before the jump, given back when it falls through.
+				return c.latch(pc, ins, wide, dst, src, cost, target)
 			}
 		}
 		switch op {
@@ -855,26 +878,100 @@ func (c *compiler) jump(pc int, ins isa.Instruction, wide bool, dst, src Reg) er
 			a.Jcc(CondE, c.insn[t])
 			a.ALUMemImm(SUB, W32, RBP, loopsOff, 1)
 		default:
-			cc, ok := conds[op]
-			if !ok {
-				return fmt.Errorf("no code for jump operation %#02x", uint8(op))
-			}
-			w := width(wide)
-			x := ins.Op.Source() == isa.SourceX
-			switch {
-			case op == isa.JumpSet && x:
-				a.Test(w, dst, src)
-			case op == isa.JumpSet:
-				a.TestImm(w, dst, ins.Imm)
-			case x:
-				a.ALU(CMP, w, dst, src)
-			default:
-				a.ALUImm(CMP, w, dst, ins.Imm)
+			cc, err := c.compare(ins, wide, dst, src)
+			if err != nil {
+				return err
 			}
 			a.Jcc(cc, target)
 		}
 		return nil
 	}
+}
+
+// compare emits the comparison of conditional jump ins and returns the
+// condition under which it jumps.
+func (c *compiler) compare(ins isa.Instruction, wide bool, dst, src Reg) (Cond, error) {
+	a := &c.a
+	op := ins.Op.JumpOp()
+	cc, ok := conds[op]
+	if !ok {
+		return 0, fmt.Errorf("no code for jump operation %#02x", uint8(op))
+	}
+	w := width(wide)
+	x := ins.Op.Source() == isa.SourceX
+	switch {
+	case op == isa.JumpSet && x:
+		a.Test(w, dst, src)
+	case op == isa.JumpSet:
+		a.TestImm(w, dst, ins.Imm)
+	case x:
+		a.ALU(CMP, w, dst, src)
+	default:
+		a.ALUImm(CMP, w, dst, ins.Imm)
+	}
+	return cc, nil
+}
+
+// latch emits the conditional backward jump at slot pc that is a loop's
+// own back edge, spending cost fuel when it is taken: the fuel is taken
+// before the comparison (the loop's path is the old two instructions and
+// the jump) and given back when the jump falls through. Short of fuel, the
+// cold path compares again: a jump that falls through spent nothing, one
+// taken yields for more, as spend does.
+func (c *compiler) latch(pc int, ins isa.Instruction, wide bool, dst, src Reg, cost uint64, target Label) error {
+	a := &c.a
+	check, short, cont := a.NewLabel(), a.NewLabel(), a.NewLabel()
+	a.Bind(check)
+	a.ALUImm(SUB, W64, fuelReg, int32(cost))
+	a.Jcc(CondB, short)
+	cc, err := c.compare(ins, wide, dst, src)
+	if err != nil {
+		return err
+	}
+	a.Jcc(cc, target)
+	a.ALUImm(ADD, W64, fuelReg, int32(cost))
+	a.Bind(cont)
+	c.cold = append(c.cold, cold{label: short, pc: pc, cost: cost, retry: check, recheck: &latchCheck{ins: ins, wide: wide, dst: dst, src: src, cont: cont}})
+	return nil
+}
+
+// latchCheck is what the cold path of a latch compares again.
+type latchCheck struct {
+	ins      isa.Instruction
+	wide     bool
+	dst, src Reg
+	cont     Label // after the latch
+}
+
+// loopExits returns the slots of the conditional backward jumps that
+// leave an inner loop: p jumps back to t, and another backward jump q to
+// u encloses p (u <= p < q) and starts after t (t < u). Such a jump is
+// taken once per inner loop, and runs not taken on every iteration of it.
+func loopExits(prog []isa.Instruction) map[int]bool {
+	type edge struct{ from, to int }
+	var back []edge
+	for pc, ins := range prog {
+		if ins.Op.Class() != isa.ClassJMP && ins.Op.Class() != isa.ClassJMP32 {
+			continue
+		}
+		switch ins.Op.JumpOp() {
+		case isa.Exit, isa.Call:
+			continue
+		}
+		if t, ok := ins.JumpTarget(pc); ok && t <= pc {
+			back = append(back, edge{pc, t})
+		}
+	}
+	exits := map[int]bool{}
+	for _, e := range back {
+		for _, f := range back {
+			if f.to > e.to && f.to <= e.from && e.from < f.from {
+				exits[e.from] = true
+				break
+			}
+		}
+	}
+	return exits
 }
 
 func (c *compiler) call(pc int, ins isa.Instruction, dst Reg) error {

@@ -147,7 +147,7 @@ func (m *Machine) Run(ep engine.Program, a *engine.Args) (uint64, error) {
 // Linux.
 func (m *Machine) loop(p *Program, sp uintptr) (r0 uint64, exited bool, err error) {
 	ec := &m.ec
-	jitrt.Jump(p.code.addr(), sp, ec)
+	jitrt.Jump(uintptr(p.addr), sp, ec) // the entry stub starts the code
 	for {
 		if ec.Exit == jitrt.ExitOK {
 			return ec.R0, true, nil
