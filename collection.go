@@ -17,6 +17,7 @@ import (
 
 	"github.com/waggle-bpf/waggle/helpers"
 	"github.com/waggle-bpf/waggle/internal/engine"
+	"github.com/waggle-bpf/waggle/internal/engines"
 	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/loader"
 	"github.com/waggle-bpf/waggle/maps"
@@ -488,6 +489,16 @@ func (c *Collection) prepare(ctx context.Context, p *Program) error {
 		return fail(lines.annotate(err))
 	}
 	p.kind, p.pt, p.prog, p.insns, p.lines, p.arrays = kind, pp, prog, rewritten, lines, arrays
+	if c.verify && c.engine.Name() == engines.JIT {
+		// The JIT walks the tries the program names natively, without
+		// the helper that enters them into the run's section: every run
+		// enters them before it starts (Program.execRun).
+		for _, m := range p.refs {
+			if m.Spec().Type == maps.LPMTrie {
+				p.tries = append(p.tries, m)
+			}
+		}
+	}
 	return nil
 }
 
@@ -602,6 +613,9 @@ func preparingTailCall(tail helpers.Func) helpers.Func {
 			}
 			st.TailCall = p.prog
 			st.Maps = p.reach().set
+			for _, m := range p.tries {
+				st.Section.Enter(m, st.CPU) // as execRun does for the run's program
+			}
 		}
 		return r0, nil
 	}

@@ -44,6 +44,7 @@ type Program struct {
 	lines     lineTable
 	arrays    []maps.ProgramArray // the prog arrays it refers to
 	refs      []maps.Map          // the maps its instructions name
+	tries     []maps.Map          // the tries of refs each run holds from its start (collection.go)
 }
 
 // runner is what one run needs, reused across runs: the engine's execution
@@ -400,6 +401,9 @@ func (p *Program) execRun(rn *runner) (uint64, error) {
 	st.TailCalls = 0
 	if set := p.reach().set; st.Maps != set {
 		st.Maps = set // a tail call switched it, or the maps changed
+	}
+	for _, m := range p.tries {
+		st.Section.Enter(m, st.CPU)
 	}
 	r0, err := rn.m.Run(p.prog, &rn.args)
 	st.Release()

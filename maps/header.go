@@ -20,7 +20,10 @@ import (
 // All fields are in host byte order. The header is written once by New
 // and read by native code; the Go side never reads it back (it keeps its
 // own copies of every field), so a program that writes over a header can
-// mislead native code reading it, not the maps.
+// mislead native code reading it, not the maps. The exceptions are an LPM
+// trie's root and seqlock counter, which its updates write and every
+// lookup reads (lpm.go): a corrupt root is a link the walk checks, a
+// corrupt counter sends lookups to the lock.
 //
 //	Handle
 //	  │
@@ -62,11 +65,13 @@ import (
 // "Corrupted maps").
 //
 // value_stride is roundUp8(value_size): the distance between array values
-// and between the CPUs' copies of a per-CPU value. cpus is Spec.CPUs. The
+// and between the CPUs' copies of a per-CPU hash value; a per-CPU array's is
+// the distance between its CPUs' blocks (max_entries × roundUp8(value_size)).
+// cpus is Spec.CPUs. The
 // meaning of data, aux, mask, seed and elem_size per type:
 //
-//	array, percpu_array   data = values (percpu: max_entries × cpus × stride,
-//	                      the CPUs of one index adjacent); mask = 0
+//	array, percpu_array   data = values (percpu: cpus blocks of max_entries ×
+//	                      stride, one per CPU); elem_size = stride; mask = 0
 //	hash family           data = buckets, aux = elements, mask = n_buckets-1,
 //	                      seed = jhash initval, elem_size (hash.go)
 //	lpm_trie              data = nodes, elem_size = node size (lpm.go)
@@ -104,6 +109,11 @@ const (
 	HeaderMask        = hdrMask
 	HeaderSeed        = hdrSeed
 	HeaderElemSize    = hdrElemSize
+	// HeaderLPMNodes, HeaderLPMRoot and HeaderLPMSeq are an LPM trie's
+	// node count, root node and seqlock counter (lpm.go).
+	HeaderLPMNodes = hdrLPMNodes
+	HeaderLPMRoot  = hdrLPMRoot
+	HeaderLPMSeq   = hdrLPMSeq
 
 	// HeaderMagic is the first word of every map header ("wmap" read as
 	// little-endian bytes), so a handle can be recognised.

@@ -22,7 +22,7 @@ func TestHeaderLayout(t *testing.T) {
 		{"type state", hdrTypeState, 72},
 		{"jit", hdrJIT, 192}, {"size", headerSize, 256},
 		{"hash total", hdrTotal, 84}, {"hash tick", hdrTick, 112},
-		{"lpm nodes", hdrLPMNodes, 96}, {"queue size", hdrQSize, 80},
+		{"lpm nodes", hdrLPMNodes, 96}, {"lpm root", hdrLPMRoot, 100}, {"lpm seq", hdrLPMSeq, 104}, {"queue size", hdrQSize, 80},
 	} {
 		if tc.off != tc.want {
 			t.Errorf("%s at %d, want %d", tc.name, tc.off, tc.want)

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/waggle-bpf/waggle/internal/mem"
 )
@@ -59,8 +60,11 @@ import (
 // than max(max_entries, 64) nodes can see an early reuse; Linux, which
 // allocates nodes, has no such bound.
 //
-// The lock, the counter, the root, the entry count and the free queue are
-// Go memory (header.go says why). Every node a walk reaches is checked: an
+// The lock, the entry count and the free queue are Go memory (header.go
+// says why); the seqlock's counter and the root are header words, which a
+// native lookup reads to walk the trie as lookup does (a corrupt root is a
+// bad link, a corrupt counter sends lookups to the lock). Every node a
+// walk reaches is checked: an
 // index below the node slots, a prefix length no longer than the key's
 // data and longer than its parent's (which bounds every descent by the
 // key's bits), and, under the lock, a node in use rather than free.
@@ -70,9 +74,12 @@ import (
 // ErrCorrupt.
 //
 // Type-specific header words: +96 nodes u32 (the node slots, written by
-// New).
+// New), +100 root u32 (the root node's index, 0 for none), +104 seq u32
+// (odd while a writer changes links).
 const (
 	hdrLPMNodes = hdrTypeState + 24
+	hdrLPMRoot  = hdrTypeState + 28
+	hdrLPMSeq   = hdrTypeState + 32
 
 	lpmIM = 1 // LPM_TREE_NODE_FLAG_IM
 
@@ -104,9 +111,9 @@ type lpmTrie struct {
 	max           uint32
 
 	mu   sync.Mutex
-	seq  atomic.Uint32 // odd while a writer changes links
-	root atomic.Uint32
-	g    grace // readers' sections, and the epoch freed nodes are tagged with
+	seq  *atomic.Uint32 // odd while a writer changes links (header word hdrLPMSeq)
+	root *atomic.Uint32 // header word hdrLPMRoot
+	g    grace          // readers' sections, and the epoch freed nodes are tagged with
 	// Under mu:
 	entries            uint32
 	bump               uint32 // first node never used
@@ -141,6 +148,8 @@ func newLPM(spec Spec) (*lpmTrie, error) {
 	m.put64(hdrData, m.addr(headerSize))
 	m.put32(hdrElemSize, uint32(m.nsize))
 	m.put32(hdrLPMNodes, m.nodes)
+	m.seq = (*atomic.Uint32)(unsafe.Pointer(&m.mapping[hdrLPMSeq]))
+	m.root = (*atomic.Uint32)(unsafe.Pointer(&m.mapping[hdrLPMRoot]))
 	m.bump = 1
 	m.links = make([]uint32, n)
 	m.freedAt = make([]uint64, n)

@@ -636,6 +636,12 @@ func (a *Asm) Imul(w Width, dst, src Reg) {
 	a.rr(w.enc("Imul"), 0x0FAF, dst, src)
 }
 
+// Bsr emits "bsr dst, src" (0F BD /r): dst = the index of src's highest
+// set bit; src must not be zero (dst is then undefined).
+func (a *Asm) Bsr(w Width, dst, src Reg) {
+	a.rr(w.enc("Bsr"), 0x0FBD, dst, src)
+}
+
 // ImulImm emits "imul dst, src, imm": dst = src * imm, with 6B /r ib when
 // imm fits in int8, else 69 /r id.
 func (a *Asm) ImulImm(w Width, dst, src Reg, imm int32) {

@@ -592,6 +592,17 @@ func TestAsm_decodeRegisterOps(t *testing.T) {
 			}
 		}
 	})
+	exhaustive(t, "Bsr", func(c *checker) {
+		for _, w := range widths {
+			for _, dst := range allRegs {
+				for _, src := range allRegs {
+					c.check(fmt.Sprintf("Bsr(%v, %v, %v)", w, dst, src),
+						func(a *Asm) { a.Bsr(w, dst, src) },
+						want{op: x86asm.BSR, args: []x86asm.Arg{xreg(dst, int(w)), xreg(src, int(w))}, rexW: w == W64})
+				}
+			}
+		}
+	})
 	exhaustive(t, "Movzx", func(c *checker) {
 		for _, from := range []int{1, 2} {
 			for _, dst := range allRegs {

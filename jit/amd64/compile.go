@@ -169,6 +169,13 @@ type compiler struct {
 	// hashLookup is the shared routine of inline hash lookups, emitted
 	// once at the end if a call site uses it.
 	hashLookup Label
+	// lpmLookup is the shared routine of inline trie lookups
+	// (emitLPMLookup), emitted once at the end if a call site uses it.
+	lpmLookup Label
+	// consts are the values the program's lddws load: a map handle in r1
+	// that is one of them is a map the program names, whose trie the run
+	// holds in its section before it starts (waggle.Program).
+	consts []uint64
 }
 
 // cold is out-of-line code at label: a fault at pc with reason, or,
@@ -188,6 +195,12 @@ type cold struct {
 // compile translates a validated program.
 func compile(prog []isa.Instruction, opts options) (*compiled, error) {
 	c := &compiler{prog: prog, opts: opts, fn: map[int]Label{}, exits: loopExits(prog)}
+	for pc := 0; pc+1 < len(prog); pc++ {
+		if ins := prog[pc]; ins.IsLoadImm64() && ins.Src == 0 {
+			c.consts = append(c.consts, isa.Imm64(ins, prog[pc+1]))
+			pc++
+		}
+	}
 	c.insn = make([]Label, len(prog))
 	for pc := range prog {
 		c.insn[pc] = c.a.NewLabel()
@@ -255,13 +268,16 @@ func compile(prog []isa.Instruction, opts options) (*compiled, error) {
 	if c.hashLookup != 0 {
 		c.emitHashLookup()
 	}
+	if c.lpmLookup != 0 {
+		c.emitLPMLookup()
+	}
 	code, err := c.a.Finish()
 	if err != nil {
 		return nil, err
 	}
 	out := &compiled{code: code, funcs: map[int]int{}, sites: c.sites, pcs: pcs, stubs: map[string]int{}}
 	out.entry, _ = c.a.Offset(c.entry)
-	for name, l := range map[string]Label{"entry": c.entry, "exitGo": c.exitGo, "callGo": c.callGo, "yield": c.yield, "fault": c.fault, "hashLookup": c.hashLookup} {
+	for name, l := range map[string]Label{"entry": c.entry, "exitGo": c.exitGo, "callGo": c.callGo, "yield": c.yield, "fault": c.fault, "hashLookup": c.hashLookup, "lpmLookup": c.lpmLookup} {
 		if l == 0 {
 			continue // not emitted
 		}
@@ -1031,9 +1047,11 @@ func (c *compiler) call(pc int, ins isa.Instruction, dst Reg) error {
 // lookup needs nothing but the map's memory (maps/header.go): arrays and
 // per-CPU arrays inline, as Linux's array_map_gen_lookup does (r0 = the
 // value's address, or 0 for an index past the end), hashes and per-CPU
-// hashes through a shared routine (emitHashLookup). Other maps (LRU
-// hashes, which record use; maps of maps; tries) and a hash chain the
-// routine cannot finish exit to Go (site s).
+// hashes through a shared routine (emitHashLookup), tries the program
+// names (an lddw of their handle: the run holds them in its section)
+// through another (emitLPMLookup). Other maps (LRU hashes, which record
+// use; maps of maps; tries reached through one) and a lookup a routine
+// cannot finish exit to Go (site s).
 func (c *compiler) mapLookup(s site) {
 	a := &c.a
 	r1, r2 := regMap[1], regMap[2]
@@ -1047,6 +1065,26 @@ func (c *compiler) mapLookup(s site) {
 	a.Jcc(CondE, hash)
 	a.ALUImm(CMP, W32, tmp, int32(maps.PerCPUHash))
 	a.Jcc(CondE, hash)
+	if len(c.consts) > 0 && len(c.consts) <= maxTrieConsts {
+		// A trie the program names (an lddw of its handle), which the run
+		// holds in its section: walked natively.
+		lpm := a.NewLabel()
+		a.ALUImm(CMP, W32, tmp, int32(maps.LPMTrie))
+		a.Jcc(CondNE, slow)
+		for _, v := range c.consts {
+			a.MovImm64(tmp, v)
+			a.ALU(CMP, W64, r1, tmp)
+			a.Jcc(CondE, lpm)
+		}
+		a.Jmp(slow)
+		a.Bind(lpm)
+		if c.lpmLookup == 0 {
+			c.lpmLookup = a.NewLabel()
+		}
+		a.Call(c.lpmLookup)
+		a.Test(W64, tmp, tmp)
+		a.Jcc(CondE, done)
+	}
 	a.Jmp(slow)
 
 	a.Bind(hash)
@@ -1204,6 +1242,187 @@ func (c *compiler) prandom(s site) {
 	a.Bind(slow)
 	c.callSite(s)
 	a.Bind(done)
+}
+
+// maxTrieConsts bounds the lddw values a trie lookup compares its map
+// with; a program with more looks tries up through Go.
+const maxTrieConsts = 32
+
+// emitLPMLookup emits the routine inline trie lookups call: with r1 (rdi)
+// an LPM trie's handle and r2 (rsi) the key, it returns rax = the address
+// of the value of the longest matching prefix or 0, and r11 = 0; or r11 = 1
+// when the lookup must go to Go: a writer was changing the trie (the
+// seqlock's counter odd, or moved during the walk) or a node failed the
+// checks maps/lpm.go's walk makes (an index past the nodes, a prefix length
+// past the key's bits or not longer than its parent's), which Go retries
+// and, under the lock, tells from corruption. It follows lpm.go's lookup:
+// from the root, the bits each node's prefix shares with the key, compared
+// 8, 4 and 1 bytes at a time; a node whose prefix the key does not fully
+// share ends the walk; the last real (not intermediate) node passed is the
+// answer. It keeps every eBPF register but r0.
+func (c *compiler) emitLPMLookup() {
+	a := &c.a
+	const (
+		handle, key   = RDI, RSI
+		data, n, best = RBX, R13, R14
+		np            = R15 // the node's prefix length, the parent's once it moves on
+		plen, maxP    = R8, RCX
+		limit         = RDX
+		prefix, x     = R10, R9
+		node          = RAX
+	)
+	saved := []Reg{fuelReg, RDX, RCX, R8, RBX, R13, R14, R15}
+	a.Bind(c.lpmLookup)
+	for _, r := range saved {
+		a.Push(r)
+	}
+	a.Push(RAX) // [rsp]: the seqlock's counter at the start
+	ret, slow, null := a.NewLabel(), a.NewLabel(), a.NewLabel()
+
+	// maxP = (key_size-4)*8; a prefix length past it matches nothing.
+	a.Load(4, maxP, handle, maps.HeaderKeySize)
+	a.ALUImm(SUB, W64, maxP, 4)
+	a.ShiftImm(SHL, W64, maxP, 3)
+	a.Load(4, plen, key, 0)
+	a.ALU(CMP, W64, plen, maxP)
+	a.Jcc(CondA, null)
+	a.Load(4, x, handle, maps.HeaderLPMSeq)
+	a.TestImm(W32, x, 1)
+	a.Jcc(CondNE, slow)
+	a.Store(8, RSP, 0, x)
+	a.Load(8, data, handle, maps.HeaderData)
+	a.Load(4, n, handle, maps.HeaderLPMRoot)
+	a.MovImm32(best, 0)
+	a.MovImm64(np, ^uint64(0)) // the root's parent: -1
+
+	walk, done, exact := a.NewLabel(), a.NewLabel(), a.NewLabel()
+	a.Bind(walk)
+	a.Test(W32, n, n)
+	a.Jcc(CondE, done)
+	a.ALULoad(CMP, W32, n, handle, maps.HeaderLPMNodes)
+	a.Jcc(CondAE, slow)
+	a.Load(4, tmp, handle, maps.HeaderElemSize)
+	a.Mov(W32, node, n)
+	a.Imul(W64, node, tmp)
+	a.ALU(ADD, W64, node, data)
+	a.Load(4, tmp, node, 8) // prefixlen
+	a.ALU(CMP, W64, tmp, maxP)
+	a.Jcc(CondA, slow)
+	a.ALU(CMP, W64, tmp, np)
+	a.Jcc(CondLE, slow) // not longer than the parent's: a loop, or a writer
+	a.Mov(W64, np, tmp)
+	a.Mov(W64, limit, np)
+	a.ALU(CMP, W64, plen, limit)
+	a.Cmov(CondB, W64, limit, plen)
+
+	// prefix = the leading bits the node's data and the key's agree on,
+	// at most limit (lpm.go's match).
+	a.MovImm32(prefix, 0)
+	words, halves, bytes, matched, clamp := a.NewLabel(), a.NewLabel(), a.NewLabel(), a.NewLabel(), a.NewLabel()
+	diff := func(size int) { // x != 0 at byte offset prefix/8: add its leading zeros
+		a.Bsr(W64, tmp, x)
+		a.ALUImm(SUB, W64, tmp, int32(8*size-1))
+		a.ALU(SUB, W64, prefix, tmp) // prefix += 8*size-1 - bsr
+		a.Jmp(clamp)
+	}
+	chunk := func(size int, self, next Label) {
+		differs := a.NewLabel()
+		a.Bind(self)
+		a.Mov(W64, tmp, maxP)
+		a.ALU(SUB, W64, tmp, prefix)
+		a.ALUImm(CMP, W64, tmp, int32(8*size))
+		a.Jcc(CondB, next)
+		a.Mov(W64, tmp, prefix)
+		a.ShiftImm(SHR, W64, tmp, 3)
+		a.LeaIndex(x, node, tmp, 1, 16)
+		a.Load(size, x, x, 0)
+		a.LeaIndex(tmp, key, tmp, 1, 4)
+		if size == 1 {
+			a.Load(1, tmp, tmp, 0)
+			a.ALU(XOR, W32, x, tmp)
+		} else {
+			a.ALULoad(XOR, width(size == 8), x, tmp, 0)
+			a.Bswap(width(size == 8), x)
+		}
+		a.Test(W64, x, x)
+		a.Jcc(CondNE, differs)
+		a.ALUImm(ADD, W64, prefix, int32(8*size))
+		a.ALU(CMP, W64, prefix, limit)
+		a.Jcc(CondAE, clamp)
+		a.Jmp(self)
+		a.Bind(differs)
+		diff(size)
+	}
+	chunk(8, words, halves)
+	chunk(4, halves, bytes)
+	chunk(1, bytes, matched)
+	a.Bind(matched) // every byte agrees
+	a.Bind(clamp)
+	a.ALU(CMP, W64, prefix, limit)
+	a.Cmov(CondA, W64, prefix, limit)
+
+	a.ALU(CMP, W64, prefix, maxP)
+	a.Jcc(CondE, exact)
+	a.ALU(CMP, W64, prefix, np)
+	a.Jcc(CondB, done)       // the key leaves the node's prefix
+	a.Load(4, tmp, node, 12) // flags
+	a.TestImm(W32, tmp, 1)   // an intermediate node holds no value
+	skip := a.NewLabel()
+	a.Jcc(CondNE, skip)
+	a.Mov(W32, best, n)
+	a.Bind(skip)
+	// The child on the side of the key's bit after the node's prefix.
+	a.Mov(W64, tmp, np)
+	a.ShiftImm(SHR, W64, tmp, 3)
+	a.LeaIndex(tmp, key, tmp, 1, 4)
+	a.Load(1, x, tmp, 0)
+	a.Push(RCX)
+	a.Mov(W32, RCX, np)
+	a.ALUImm(AND, W32, RCX, 7)
+	a.Shift(SHL, W32, x)
+	a.Pop(RCX)
+	a.TestImm(W32, x, 0x80)
+	right := a.NewLabel()
+	a.Jcc(CondNE, right)
+	a.Load(4, n, node, 0)
+	a.Jmp(walk)
+	a.Bind(right)
+	a.Load(4, n, node, 4)
+	a.Jmp(walk)
+
+	a.Bind(exact)
+	a.Mov(W32, best, n)
+	a.Bind(done)
+	// The walk saw one version of the trie only if no writer began.
+	a.Load(4, tmp, handle, maps.HeaderLPMSeq)
+	a.ALULoad(CMP, W32, tmp, RSP, 0)
+	a.Jcc(CondNE, slow)
+	a.Test(W32, best, best)
+	a.Jcc(CondE, null)
+	// The value: data + best*node_size + 16 + round8(key_size-4).
+	a.Load(4, tmp, handle, maps.HeaderElemSize)
+	a.Mov(W32, RAX, best)
+	a.Imul(W64, RAX, tmp)
+	a.ALU(ADD, W64, RAX, data)
+	a.Load(4, tmp, handle, maps.HeaderKeySize)
+	a.ALUImm(ADD, W64, tmp, 3)
+	a.ALUImm(AND, W64, tmp, -8)
+	a.ALU(ADD, W64, RAX, tmp)
+	a.ALUImm(ADD, W64, RAX, 16)
+	a.MovImm32(tmp, 0)
+	a.Jmp(ret)
+	a.Bind(null)
+	a.MovImm32(RAX, 0)
+	a.MovImm32(tmp, 0)
+	a.Jmp(ret)
+	a.Bind(slow)
+	a.MovImm32(tmp, 1)
+	a.Bind(ret)
+	a.Pop(tmp2) // the counter's slot
+	for i := len(saved) - 1; i >= 0; i-- {
+		a.Pop(saved[i])
+	}
+	a.Ret()
 }
 
 // emitHashLookup emits the routine inline hash lookups call: with r1
