@@ -349,10 +349,31 @@ func (p *Program) exec(rn *runner, run *progtype.Run, cpu int, repeat uint32) (u
 	p.execSetup(rn, run, cpu)
 	st := &rn.st
 	st.Rand, st.TailCall = p.coll.randState(), nil
-	var r0 uint64
-	var err error
-	for i := uint32(0); i < repeat; i++ {
-		if r0, err = p.execRun(rn); err != nil {
+	r0, err := p.execRun(rn)
+	if repeat <= 1 || err != nil {
+		return r0, err
+	}
+	// The repeats run what the first ran, on the same arguments: an
+	// engine that can runs them again for less (engine.Rerunner).
+	rr, _ := rn.m.(engine.Rerunner)
+	set := p.reach().set
+	for i := uint32(1); i < repeat; i++ {
+		if rr == nil {
+			if r0, err = p.execRun(rn); err != nil {
+				break
+			}
+			continue
+		}
+		st.TailCalls = 0
+		if st.Maps != set {
+			st.Maps = set // a tail call switched it
+		}
+		for _, m := range p.tries {
+			st.Section.Enter(m, st.CPU)
+		}
+		r0, err = rr.Rerun()
+		st.Release()
+		if err != nil {
 			break
 		}
 	}

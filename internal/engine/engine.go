@@ -63,6 +63,16 @@ type Machine interface {
 	Run(p Program, a *Args) (uint64, error)
 }
 
+// Rerunner is a Machine that runs the program and arguments of its last
+// Run again for less than Run costs, skipping what Run checks and
+// converts that cannot have changed: the repeats of BPF_PROG_TEST_RUN.
+// The caller must not have changed the Args (their fields or what their
+// pointers reach, but for the memory the run may change) since that Run,
+// nor run the Machine otherwise.
+type Rerunner interface {
+	Rerun() (uint64, error)
+}
+
 // Memory is map memory prepared by Engine.NewMemory. It is immutable and
 // safe for concurrent use; build a new one when the set changes.
 type Memory interface {

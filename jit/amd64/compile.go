@@ -172,6 +172,10 @@ type compiler struct {
 	// lpmLookup is the shared routine of inline trie lookups
 	// (emitLPMLookup), emitted once at the end if a call site uses it.
 	lpmLookup Label
+	// saved are the registers of r6-r9 each function saves (savedRegs),
+	// by entry; cur are those of the function being compiled.
+	saved map[int][]Reg
+	cur   []Reg
 	// consts are the values the program's lddws load: a map handle in r1
 	// that is one of them is a map the program names, whose trie the run
 	// holds in its section before it starts (waggle.Program).
@@ -216,12 +220,14 @@ func compile(prog []isa.Instruction, opts options) (*compiled, error) {
 			c.loops = true
 		}
 	}
+	c.saved = savedRegs(prog, c.fn)
 	c.exitGo, c.callGo, c.fault, c.entry, c.yield = c.a.NewLabel(), c.a.NewLabel(), c.a.NewLabel(), c.a.NewLabel(), c.a.NewLabel()
 	c.stubs()
 	pcs := make([]int, len(prog))
 	for pc := 0; pc < len(prog); pc++ {
 		if l, ok := c.fn[pc]; ok {
 			c.a.Bind(l)
+			c.cur = c.saved[pc]
 			c.prologue()
 		}
 		c.a.Bind(c.insn[pc])
@@ -370,24 +376,101 @@ func (c *compiler) stubs() {
 // prologue starts a function's frame (see the frame layout above).
 func (c *compiler) prologue() {
 	a := &c.a
-	for _, r := range []Reg{RBP, RBX, R13, R14, R15} {
+	a.Push(RBP)
+	for _, r := range c.cur {
 		a.Push(r)
 	}
 	a.Mov(W64, RBP, RSP)
-	a.ALUImm(SUB, W64, RSP, frameBelow)
+	// The return address, rbp and the saved registers above, the
+	// frame below: rsp stays 16-byte aligned relative to the entry.
+	below := int32(frameBelow)
+	if len(c.cur)%2 == 1 {
+		below += 8
+	}
+	a.ALUImm(SUB, W64, RSP, below)
 	if c.loops {
 		a.StoreImm(4, RBP, loopsOff, isa.MaxLoops)
 	}
 }
 
-// epilogue ends a function's frame, restoring the caller's r6-r10, and
-// leaves the return address on top of the stack.
+// epilogue ends a function's frame, restoring the caller's r6-r10 that
+// the function saved, and leaves the return address on top of the stack.
 func (c *compiler) epilogue() {
 	a := &c.a
 	a.Mov(W64, RSP, RBP)
-	for _, r := range []Reg{R15, R14, R13, RBX, RBP} {
-		a.Pop(r)
+	for i := len(c.cur) - 1; i >= 0; i-- {
+		a.Pop(c.cur[i])
 	}
+	a.Pop(RBP)
+}
+
+// calleeSaved are the machine registers of r6-r9, which a function
+// keeps for its caller: it saves those it uses.
+var calleeSaved = [4]Reg{RBX, R13, R14, R15}
+
+// savedRegs returns, per function entry (fn's keys), the registers of
+// r6-r9 the function names in any instruction, which its prologue saves
+// and its epilogue restores, as Linux's JIT saves only the callee-saved
+// registers a program uses. Code whose jumps leave their function, or
+// whose functions do not end in an exit or a jump, runs one function's
+// slots in another's frame: every function saves all four then.
+func savedRegs(prog []isa.Instruction, fn map[int]Label) map[int][]Reg {
+	entries := make([]int, 0, len(fn))
+	for e := range fn {
+		entries = append(entries, e)
+	}
+	slices.Sort(entries)
+	out := make(map[int][]Reg, len(entries))
+	all := calleeSaved[:]
+	for k, e := range entries {
+		end := len(prog)
+		if k+1 < len(entries) {
+			end = entries[k+1]
+		}
+		var used [4]bool
+		wellFormed := end > e
+		for pc := e; pc < end && wellFormed; pc++ {
+			ins := prog[pc]
+			for _, r := range []isa.Register{ins.Dst, ins.Src} {
+				if r >= 6 && r <= 9 {
+					used[r-6] = true
+				}
+			}
+			if ins.IsLoadImm64() {
+				pc++
+				continue
+			}
+			if c := ins.Op.Class(); c == isa.ClassJMP || c == isa.ClassJMP32 {
+				if ins.IsLocalCall() {
+					continue
+				}
+				if t, ok := ins.JumpTarget(pc); ok && (t < e || t >= end) {
+					wellFormed = false
+				}
+			}
+		}
+		if last := prog[end-1]; !wellFormed || last.Op.Class() != isa.ClassJMP ||
+			last.Op.JumpOp() != isa.Exit && last.Op.JumpOp() != isa.JumpA {
+			return allSaved(entries, all)
+		}
+		var regs []Reg
+		for i, u := range used {
+			if u {
+				regs = append(regs, calleeSaved[i])
+			}
+		}
+		out[e] = regs
+	}
+	return out
+}
+
+// allSaved gives every entry every register of all.
+func allSaved(entries []int, all []Reg) map[int][]Reg {
+	out := make(map[int][]Reg, len(entries))
+	for _, e := range entries {
+		out[e] = all
+	}
+	return out
 }
 
 // coldFault returns a label whose code ends the run with a fault at pc.

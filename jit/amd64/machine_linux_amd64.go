@@ -38,10 +38,14 @@ type Machine struct {
 	// replace it), whose exit ends the run.
 	final *Program
 	// cur is the program whose call site Go serves now, for Env.Call.
-	cur    *Program
-	callPC int
-	nested int // callbacks in progress (Env.Call)
-	budget uint64
+	cur *Program
+	// last and lastArgs are the program and arguments of the last Run,
+	// which Rerun runs again.
+	last     *Program
+	lastArgs *engine.Args
+	callPC   int
+	nested   int // callbacks in progress (Env.Call)
+	budget   uint64
 	// reserve is the run's budget beyond ExecCtx.Fuel; unbounded runs
 	// (no Args.Budget) never spend it.
 	reserve   uint64
@@ -126,9 +130,45 @@ func (m *Machine) Run(ep engine.Program, a *engine.Args) (uint64, error) {
 	if m.cur != p {
 		m.cur = p
 	}
+	if m.last != p {
+		m.last = p
+	}
+	if m.lastArgs != a {
+		m.lastArgs = a
+	}
+	return m.run(p)
+}
+
+// Rerun implements engine.Rerunner: the program and Args of the last Run,
+// with only what a run changes set again.
+func (m *Machine) Rerun() (uint64, error) {
+	p, a := m.last, m.lastArgs
+	if p == nil || m.err != nil {
+		return 0, errors.Join(errors.New("jit: Rerun without a Run before it"), m.err)
+	}
+	ec := &m.ec
+	ec.Args, ec.Ctx = a.Regs, a.Regs[0]
+	ec.Target = p.entry
+	ec.Depth, ec.Tail = 0, 0
+	ec.Fuel, m.reserve = fuelSlice, 0
+	if !m.unbounded {
+		ec.Fuel = min(m.budget, fuelSlice)
+		m.reserve = m.budget - ec.Fuel
+	}
+	if m.final != p {
+		m.final = p
+	}
+	if m.cur != p {
+		m.cur = p
+	}
+	return m.run(p)
+}
+
+// run runs p once its run's state is set, and ends the run.
+func (m *Machine) run(p *Program) (uint64, error) {
 	m.nested = 0
 	r0, exited, err := m.loop(p, m.stack.Top())
-	if err == nil && exited && (st.Held != 0 || len(st.Records) != 0) {
+	if st := m.state; err == nil && exited && (st.Held != 0 || len(st.Records) != 0) {
 		err = m.unreleased()
 	}
 	if len(m.entered) > 1 {
@@ -136,7 +176,7 @@ func (m *Machine) Run(ep engine.Program, a *engine.Args) (uint64, error) {
 		clear(m.entered[1:])
 		m.entered = m.entered[:1]
 	}
-	runtime.KeepAlive(a)
+	runtime.KeepAlive(m.lastArgs)
 	return r0, err
 }
 
