@@ -2,12 +2,15 @@ package amd64
 
 import (
 	"fmt"
+	"math"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 	"unsafe"
 
 	"github.com/waggle-bpf/waggle/helpers"
 	"github.com/waggle-bpf/waggle/internal/jitrt"
+	"github.com/waggle-bpf/waggle/internal/mem"
 	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/maps"
 )
@@ -176,6 +179,9 @@ type compiler struct {
 	// by entry; cur are those of the function being compiled.
 	saved map[int][]Reg
 	cur   []Reg
+	// targets and halves mark the slots jumps go to and the second slots
+	// of lddws (knownMap), computed on first use.
+	targets, halves []bool
 	// consts are the values the program's lddws load: a map handle in r1
 	// that is one of them is a map the program names, whose trie the run
 	// holds in its section before it starts (waggle.Program).
@@ -1136,6 +1142,9 @@ func (c *compiler) call(pc int, ins isa.Instruction, dst Reg) error {
 // use; maps of maps; tries reached through one) and a lookup a routine
 // cannot finish exit to Go (site s).
 func (c *compiler) mapLookup(s site) {
+	if h, ok := c.knownMap(s.pc); ok && c.knownLookup(s, h) {
+		return
+	}
 	a := &c.a
 	r1, r2 := regMap[1], regMap[2]
 	array, percpu, hash, null, slow, done := a.NewLabel(), a.NewLabel(), a.NewLabel(), a.NewLabel(), a.NewLabel(), a.NewLabel()
@@ -1325,6 +1334,150 @@ func (c *compiler) prandom(s site) {
 	a.Bind(slow)
 	c.callSite(s)
 	a.Bind(done)
+}
+
+// knownMap returns the map handle r1 holds at the helper call in slot
+// pc, when an lddw in the same basic block loads it and nothing after it
+// writes r1: the clang pattern "r1 = map ll; ...; call". Only a verified
+// program's code asks (options.inline): there the verifier proved r1 a
+// map at the call, so the value is a handle of one of its maps.
+func (c *compiler) knownMap(pc int) (uint64, bool) {
+	if !c.opts.inline || c.opts.blind {
+		return 0, false
+	}
+	if c.targets == nil {
+		c.targets = jumpTargets(c.prog)
+	}
+	for q := pc - 1; q >= 0; q-- {
+		if c.targets[q+1] {
+			return 0, false // another path reaches the call
+		}
+		ins := c.prog[q]
+		if c.second(q) {
+			continue // the second slot of an lddw
+		}
+		if ins.IsLoadImm64() && ins.Dst == 1 {
+			if ins.Src != 0 || q+1 >= len(c.prog) {
+				return 0, false
+			}
+			return isa.Imm64(ins, c.prog[q+1]), true
+		}
+		if writesR1(ins) {
+			return 0, false
+		}
+	}
+	return 0, false
+}
+
+// second reports whether slot q is the second slot of an lddw.
+func (c *compiler) second(q int) bool {
+	if c.halves == nil {
+		c.halves = make([]bool, len(c.prog)+1)
+		for i := 0; i < len(c.prog); i++ {
+			if c.prog[i].IsLoadImm64() {
+				c.halves[i+1] = true
+				i++
+			}
+		}
+	}
+	return c.halves[q]
+}
+
+// writesR1 reports whether ins may change r1: an ALU or load into it, a
+// call (which clobbers r1-r5) or an atomic fetch into it; stores and
+// jumps do not.
+func writesR1(ins isa.Instruction) bool {
+	switch ins.Op.Class() {
+	case isa.ClassALU, isa.ClassALU64, isa.ClassLDX, isa.ClassLD:
+		return ins.Dst == 1 || ins.Op.Class() == isa.ClassLD && ins.Op.Mode() != isa.ModeIMM
+	case isa.ClassJMP, isa.ClassJMP32:
+		return ins.Op.JumpOp() == isa.Call
+	case isa.ClassSTX:
+		return ins.Op.Mode() == isa.ModeATOMIC && (ins.Src == 1 || ins.Dst == 1)
+	}
+	return false
+}
+
+// jumpTargets marks the slots jumps and calls go to, and those after a
+// jump (where a block starts too).
+func jumpTargets(prog []isa.Instruction) []bool {
+	t := make([]bool, len(prog)+1)
+	for pc, ins := range prog {
+		if c := ins.Op.Class(); c != isa.ClassJMP && c != isa.ClassJMP32 {
+			continue
+		}
+		if to, ok := ins.JumpTarget(pc); ok && to >= 0 && to <= len(prog) {
+			t[to] = true
+		}
+	}
+	return t
+}
+
+// knownLookup emits bpf_map_lookup_elem on the map whose handle is h, as
+// Linux's verifier inlines lookups of a map it knows: an array's bounds
+// check and address with its size and address as constants, a hash's or
+// a trie's routine called without asking the map its type. It reports
+// false, emitting nothing, for a map whose header it does not recognise
+// or whose lookups have no native form.
+func (c *compiler) knownLookup(s site, h uint64) bool {
+	if h == 0 || h%8 != 0 || mem.Load32(h) != maps.HeaderMagic {
+		return false
+	}
+	a := &c.a
+	r2 := regMap[2]
+	done, slow, null := a.NewLabel(), a.NewLabel(), a.NewLabel()
+	switch typ := maps.Type(mem.Load32(h + maps.HeaderType)); typ {
+	case maps.Array, maps.PerCPUArray:
+		max, elem := mem.Load32(h+maps.HeaderMaxEntries), mem.Load32(h+maps.HeaderElemSize)
+		data := mem.Load64(h + maps.HeaderData)
+		if max > math.MaxInt32 || elem > math.MaxInt32 {
+			return false
+		}
+		a.Load(4, tmp, r2, 0)
+		a.ALUImm(CMP, W32, tmp, int32(max))
+		a.Jcc(CondAE, null)
+		if elem&(elem-1) == 0 && elem != 0 {
+			a.ShiftImm(SHL, W64, tmp, uint8(bits.TrailingZeros64(elem)))
+		} else {
+			a.ImulImm(W64, tmp, tmp, int32(elem))
+		}
+		if typ == maps.PerCPUArray {
+			cpus, stride := mem.Load32(h+maps.HeaderCPUs), mem.Load32(h+maps.HeaderValueStride)
+			if stride > math.MaxInt32 {
+				return false
+			}
+			a.Load(8, RAX, ecReg, offWorker)
+			a.ALUImm(CMP, W64, RAX, int32(min(cpus, math.MaxInt32)))
+			a.Jcc(CondAE, null)
+			a.ImulImm(W64, RAX, RAX, int32(stride))
+			a.ALU(ADD, W64, tmp, RAX)
+		}
+		a.MovImm64(RAX, data)
+		a.ALU(ADD, W64, RAX, tmp)
+		a.Jmp(done)
+		a.Bind(null)
+		a.MovImm32(RAX, 0)
+		a.Bind(done)
+		return true
+	case maps.Hash, maps.PerCPUHash:
+		if c.hashLookup == 0 {
+			c.hashLookup = a.NewLabel()
+		}
+		a.Call(c.hashLookup)
+	case maps.LPMTrie:
+		if c.lpmLookup == 0 {
+			c.lpmLookup = a.NewLabel()
+		}
+		a.Call(c.lpmLookup)
+	default:
+		return false
+	}
+	a.Test(W64, tmp, tmp)
+	a.Jcc(CondE, done)
+	a.Bind(slow)
+	c.callSite(s)
+	a.Bind(done)
+	return true
 }
 
 // maxTrieConsts bounds the lddw values a trie lookup compares its map
