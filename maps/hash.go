@@ -85,6 +85,17 @@ const (
 	// HashRetries is how many times a lock-free lookup walks a chain that
 	// ended in another bucket's nulls before it asks the locked walk.
 	HashRetries = findRetries
+	// HeaderHashTick is the offset of an LRU hash's clock, a u64 each
+	// lookup takes the next tick of (lru.go).
+	HeaderHashTick = hdrTick
+	// LRUHotSize is the size of the state at the end of an LRU hash's
+	// elements that a lookup writes, LRUHotTick and LRUHotDirty the
+	// offsets in it of the element's tick (u64) and dirty flag (u32):
+	// a lookup stores a new tick, and queues an element not dirty for
+	// the next drain (which Go does).
+	LRUHotSize  = hotSize
+	LRUHotTick  = hotTick
+	LRUHotDirty = hotDirty
 )
 
 type hashMap struct {

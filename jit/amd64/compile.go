@@ -1136,10 +1136,10 @@ func (c *compiler) call(pc int, ins isa.Instruction, dst Reg) error {
 // lookup needs nothing but the map's memory (maps/header.go): arrays and
 // per-CPU arrays inline, as Linux's array_map_gen_lookup does (r0 = the
 // value's address, or 0 for an index past the end), hashes and per-CPU
-// hashes through a shared routine (emitHashLookup), tries the program
-// names (an lddw of their handle: the run holds them in its section)
-// through another (emitLPMLookup). Other maps (LRU hashes, which record
-// use; maps of maps; tries reached through one) and a lookup a routine
+// hashes, per-CPU hashes and LRU hashes through a shared routine
+// (emitHashLookup), tries the program names (an lddw of their handle: the
+// run holds them in its section) through another (emitLPMLookup). Other
+// maps (maps of maps; tries reached through one) and a lookup a routine
 // cannot finish exit to Go (site s).
 func (c *compiler) mapLookup(s site) {
 	if h, ok := c.knownMap(s.pc); ok && c.knownLookup(s, h) {
@@ -1156,6 +1156,10 @@ func (c *compiler) mapLookup(s site) {
 	a.ALUImm(CMP, W32, tmp, int32(maps.Hash))
 	a.Jcc(CondE, hash)
 	a.ALUImm(CMP, W32, tmp, int32(maps.PerCPUHash))
+	a.Jcc(CondE, hash)
+	a.ALUImm(CMP, W32, tmp, int32(maps.LRUHash))
+	a.Jcc(CondE, hash)
+	a.ALUImm(CMP, W32, tmp, int32(maps.LRUPerCPUHash))
 	a.Jcc(CondE, hash)
 	if len(c.consts) > 0 && len(c.consts) <= maxTrieConsts {
 		// A trie the program names (an lddw of its handle), which the run
@@ -1459,7 +1463,7 @@ func (c *compiler) knownLookup(s site, h uint64) bool {
 		a.MovImm32(RAX, 0)
 		a.Bind(done)
 		return true
-	case maps.Hash, maps.PerCPUHash:
+	case maps.Hash, maps.PerCPUHash, maps.LRUHash, maps.LRUPerCPUHash:
 		if c.hashLookup == 0 {
 			c.hashLookup = a.NewLabel()
 		}
@@ -1662,7 +1666,9 @@ func (c *compiler) emitLPMLookup() {
 }
 
 // emitHashLookup emits the routine inline hash lookups call: with r1
-// (rdi) a hash or per-CPU hash's handle and r2 (rsi) the key, it returns
+// (rdi) the handle of a hash, per-CPU hash or LRU hash (which it stamps
+// as lruState.touch does, sending an element to Go when it must be
+// queued) and r2 (rsi) the key, it returns
 // rax = the value's address (this worker's copy) or 0, and r11 = 0; or
 // r11 = 1 when the lookup must go to Go (a chain it met being changed,
 // HashRetries times). It follows maps/hash.go's find: jhash of the key
@@ -1857,6 +1863,27 @@ func (c *compiler) emitHashLookup() {
 	a.Jmp(slow)
 
 	a.Bind(found)
+	// An LRU hash's lookup makes the element the most recently used, as
+	// lruState.touch does: a new tick of the map's clock stored at the
+	// element's end, then, for an element not marked dirty (not queued for
+	// the next drain), Go, which queues it.
+	lru, value := a.NewLabel(), a.NewLabel()
+	a.Load(4, tmpv, handle, maps.HeaderType)
+	a.ALUImm(CMP, W32, tmpv, int32(maps.LRUHash))
+	a.Jcc(CondE, lru)
+	a.ALUImm(CMP, W32, tmpv, int32(maps.LRUPerCPUHash))
+	a.Jcc(CondNE, value)
+	a.Bind(lru)
+	a.MovImm32(tmpv, 1)
+	a.LockXadd(8, handle, maps.HeaderHashTick, tmpv)
+	a.ALUImm(ADD, W64, tmpv, 1)
+	a.Load(4, kleft, handle, maps.HeaderElemSize)
+	a.ALU(ADD, W64, kleft, elem) // the element's end
+	a.Store(8, kleft, maps.LRUHotTick-maps.LRUHotSize, tmpv)
+	a.Load(4, tmpv, kleft, maps.LRUHotDirty-maps.LRUHotSize)
+	a.Test(W32, tmpv, tmpv)
+	a.Jcc(CondE, slow)
+	a.Bind(value)
 	// elem + 8 + roundUp8(key_size), plus this worker's copy.
 	a.Load(4, tmpv, handle, maps.HeaderKeySize)
 	a.ALUImm(ADD, W64, tmpv, 7)
@@ -1864,8 +1891,12 @@ func (c *compiler) emitHashLookup() {
 	a.Lea(elem, elem, 8)
 	a.ALU(ADD, W64, elem, tmpv)
 	a.Load(4, tmpv, handle, maps.HeaderType)
+	percpu := a.NewLabel()
 	a.ALUImm(CMP, W32, tmpv, int32(maps.PerCPUHash))
+	a.Jcc(CondE, percpu)
+	a.ALUImm(CMP, W32, tmpv, int32(maps.LRUPerCPUHash))
 	a.Jcc(CondNE, out)
+	a.Bind(percpu)
 	a.Load(8, tmpv, ecReg, offWorker)
 	a.ALULoad(CMP, W32, tmpv, handle, maps.HeaderCPUs)
 	a.Jcc(CondAE, absent)
