@@ -191,6 +191,7 @@ func (p *Program) runBatchItem(ctx context.Context, rn *runner, in *progtype.Inp
 	if stoppable && rn.stop.Load() {
 		return fmt.Errorf("%w: %w", engine.ErrStopped, context.Cause(ctx))
 	}
+	again := false
 	if first {
 		in.Data, in.Context = b.Data, b.Context
 		if err := p.reset(rn, in); err != nil {
@@ -201,10 +202,10 @@ func (p *Program) runBatchItem(ctx context.Context, rn *runner, in *progtype.Inp
 		if err := p.pt.ResetRunData(rn.run, b.Data, b.Context); err != nil {
 			return err
 		}
-		rn.setArgs(rn.run)
+		again = !rn.setArgs(rn.run)
 	}
 	rn.st.Rand, rn.st.TailCall = p.coll.randState(), nil
-	r0, err := p.execRun(rn)
+	r0, err := p.execRun(rn, again)
 	if err != nil {
 		return p.runError(ctx, rn.run, err)
 	}

@@ -349,33 +349,11 @@ func (p *Program) exec(rn *runner, run *progtype.Run, cpu int, repeat uint32) (u
 	p.execSetup(rn, run, cpu)
 	st := &rn.st
 	st.Rand, st.TailCall = p.coll.randState(), nil
-	r0, err := p.execRun(rn)
-	if repeat <= 1 || err != nil {
-		return r0, err
-	}
+	r0, err := p.execRun(rn, false)
 	// The repeats run what the first ran, on the same arguments: an
 	// engine that can runs them again for less (engine.Rerunner).
-	rr, _ := rn.m.(engine.Rerunner)
-	set := p.reach().set
-	for i := uint32(1); i < repeat; i++ {
-		if rr == nil {
-			if r0, err = p.execRun(rn); err != nil {
-				break
-			}
-			continue
-		}
-		st.TailCalls = 0
-		if st.Maps != set {
-			st.Maps = set // a tail call switched it
-		}
-		for _, m := range p.tries {
-			st.Section.Enter(m, st.CPU)
-		}
-		r0, err = rr.Rerun()
-		st.Release()
-		if err != nil {
-			break
-		}
+	for i := uint32(1); i < repeat && err == nil; i++ {
+		r0, err = p.execRun(rn, true)
 	}
 	return r0, err
 }
@@ -404,20 +382,25 @@ func (p *Program) execSetup(rn *runner, run *progtype.Run, cpu int) {
 }
 
 // setArgs makes the memory of run (its regions and legacy packet) that of
-// rn's next run: what a reset for a new input may change.
-func (rn *runner) setArgs(run *progtype.Run) {
+// rn's next run: what a reset for a new input may change. It reports
+// whether the arguments changed.
+func (rn *runner) setArgs(run *progtype.Run) bool {
+	gen := rn.regionsOf == run && rn.regionsGen == run.RegionsGen()
 	rn.setRegions(run)
 	a := &rn.args
 	a.Regions = rn.regions
 	if pkt := run.Packet(); len(pkt) != len(a.Packet) || len(pkt) != 0 && &pkt[0] != &a.Packet[0] {
 		a.Packet = pkt
+		return true
 	}
+	return !gen
 }
 
 // execRun is one run with the arguments execSetup (and, after a reset,
 // setArgs) made: the state a run starts from, the engine's run, and the
-// release of what the run still holds.
-func (p *Program) execRun(rn *runner) (uint64, error) {
+// release of what the run still holds. again says the arguments are those
+// of the runner's last run, which an engine.Rerunner runs for less.
+func (p *Program) execRun(rn *runner, again bool) (uint64, error) {
 	st := &rn.st
 	st.TailCalls = 0
 	if set := p.reach().set; st.Maps != set {
@@ -426,7 +409,13 @@ func (p *Program) execRun(rn *runner) (uint64, error) {
 	for _, m := range p.tries {
 		st.Section.Enter(m, st.CPU)
 	}
-	r0, err := rn.m.Run(p.prog, &rn.args)
+	var r0 uint64
+	var err error
+	if rr, ok := rn.m.(engine.Rerunner); ok && again {
+		r0, err = rr.Rerun()
+	} else {
+		r0, err = rn.m.Run(p.prog, &rn.args)
+	}
 	st.Release()
 	return r0, err
 }
