@@ -2,6 +2,7 @@ package helpers
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -257,10 +258,10 @@ func tailCall(env Env, a *[5]uint64) (uint64, error) {
 		return 0, fmt.Errorf("bpf_tail_call: map %q is a %s, not a prog_array", m.Spec().Name, m.Spec().Type)
 	}
 	st := env.State()
-	if a[2] >= uint64(m.Spec().MaxEntries) || st.TailCalls >= MaxTailCalls {
+	if a[2] > math.MaxUint32 || st.TailCalls >= MaxTailCalls {
 		return errno(maps.ENOENT), nil
 	}
-	prog, ok := pa.Program(uint32(a[2]))
+	prog, ok := pa.Program(uint32(a[2])) // false past max_entries
 	if !ok || prog == nil {
 		return errno(maps.ENOENT), nil
 	}

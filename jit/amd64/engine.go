@@ -59,17 +59,19 @@ func (m memory) Len() int { return int(m) }
 // use by many Machines; its code is unmapped when it is no longer
 // reachable (or by Free).
 type Program struct {
-	insns    []isa.Instruction
-	code     *code
-	funcs    map[int]uintptr // function entry slot -> address
-	entry    uintptr         // funcs[0], the program's start
-	addr     uint64          // the code's address, which its exits report (ExecCtx.Prog)
-	sites    []site
-	table    helpers.Table // for callx
-	pcs      []int
-	costs    map[int]uint64
-	budgeted bool
-	faults   map[int]error // engine.Options.ContextFaults
+	insns []isa.Instruction
+	code  *code
+	funcs map[int]uintptr // function entry slot -> address
+	entry uintptr         // funcs[0], the program's start
+	addr  uint64          // the code's address, which its exits report (ExecCtx.Prog)
+	sites []site
+	table helpers.Table // for callx
+	pcs   []int
+	costs map[int]uint64
+	// entryCost is costs[0], what a tail call into the program spends.
+	entryCost uint64
+	budgeted  bool
+	faults    map[int]error // engine.Options.ContextFaults
 }
 
 // Instructions returns the program's slots. The slice must not be
@@ -130,7 +132,7 @@ func (e Engine) Load(insns []isa.Instruction, opts engine.Options) (engine.Progr
 	if err != nil {
 		return nil, err
 	}
-	p := &Program{insns: insns, code: cm, funcs: map[int]uintptr{}, sites: c.sites, table: opts.Helpers, pcs: c.pcs, costs: costs, budgeted: opts.Budgeted, faults: opts.ContextFaults}
+	p := &Program{insns: insns, code: cm, funcs: map[int]uintptr{}, sites: c.sites, table: opts.Helpers, pcs: c.pcs, costs: costs, entryCost: costs[0], budgeted: opts.Budgeted, faults: opts.ContextFaults}
 	for pc, off := range c.funcs {
 		p.funcs[pc] = cm.addr() + uintptr(off)
 	}

@@ -172,8 +172,9 @@ func (m *Machine) run(p *Program) (uint64, error) {
 		err = m.unreleased()
 	}
 	if len(m.entered) > 1 {
-		// Tail calls entered others: keep only the run's program.
-		clear(m.entered[1:])
+		// Tail calls entered others: keep only the run's program. (The
+		// slots keep the others, programs of the same collection, alive
+		// until overwritten: clearing them cost write barriers per run.)
 		m.entered = m.entered[:1]
 	}
 	runtime.KeepAlive(m.lastArgs)
@@ -310,7 +311,7 @@ func (m *Machine) tailCall(p *Program, pc int) error {
 		return m.fault(p, pc, engine.ErrHelper, "bpf_tail_call target is %T, not a program the JIT compiled", next)
 	}
 	if next.budgeted {
-		if err := m.spend(p, pc, next.costs[0]); err != nil {
+		if err := m.spend(p, pc, next.entryCost); err != nil {
 			return err
 		}
 	}
