@@ -244,7 +244,7 @@ func (r *EngineRunner) compareKernel(res *EngineResult, ref []Outcome) {
 			// header, for instance).
 		case k.Err != nil || w.Err != nil:
 			d = fmt.Sprintf("%s %s, kernel %s", res.Engines[0], errOrOK(w.Err), errOrOK(k.Err))
-		case p.Nondet == "" && p.KernelDiff == "" && !same(k, w):
+		case p.Nondet == "" && p.KernelDiff == "" && !r.k.MayEvict(p) && !same(k, w):
 			d = describeDiff(k, w)
 		}
 		if d != "" {
@@ -462,7 +462,7 @@ func (rep *EngineReport) Merge(o *EngineReport, max int) {
 }
 
 // uses returns the helpers p calls ("id name"), the types of the maps it
-// references ("array", "hash"), each once, and whether it makes a
+// references ("array", "hash", "lpm_trie", ...), each once, and whether it makes a
 // bpf-to-bpf call.
 func uses(p *fuzzgen.PtrProgram) (called, mapTypes []string, local bool) {
 	specs := fuzzgen.PtrMaps()
@@ -497,6 +497,14 @@ func mapTypeName(t fuzzgen.MapType) string {
 		return "array"
 	case fuzzgen.HashMap:
 		return "hash"
+	case fuzzgen.PerCPUArrayMap:
+		return "percpu_array"
+	case fuzzgen.PerCPUHashMap:
+		return "percpu_hash"
+	case fuzzgen.LRUHashMap:
+		return "lru_hash"
+	case fuzzgen.LPMTrieMap:
+		return "lpm_trie"
 	}
 	return fmt.Sprintf("map_type_%d", t)
 }

@@ -47,10 +47,18 @@ func engineKnobs(knobs uint8) (cfg fuzzgen.PtrConfig, blind bool) {
 // of the seed alone, so that the seed reproduces the program.
 func seedKnobs(seed uint64) uint8 { return uint8((seed * 0x9e3779b97f4a7c15) >> 56) }
 
-// compareOne generates the program of seed and knobs and compares the
-// engines on it.
+// seedMoreMaps reports whether the program of seed uses
+// fuzzgen.PtrConfig.MoreMaps: half the seeds, by a hash of the seed
+// independent of seedKnobs, so that the other half keep the programs
+// they gave before the option existed.
+func seedMoreMaps(seed uint64) bool { return (seed*0xbf58476d1ce4e5b9)>>63 == 1 }
+
+// compareOne generates the program of seed and knobs (with
+// PtrConfig.MoreMaps as seedMoreMaps says) and compares the engines on
+// it.
 func compareOne(r *EngineRunner, seed uint64, knobs uint8) *EngineResult {
 	cfg, blind := engineKnobs(knobs)
+	cfg.MoreMaps = seedMoreMaps(seed)
 	r.BlindConstants = blind
 	return r.Compare(fuzzgen.GeneratePtr(seed, cfg))
 }
@@ -168,7 +176,7 @@ func checkCoverage(t *testing.T, rep *EngineReport) {
 			t.Errorf("no accepted program calls %s", h)
 		}
 	}
-	for _, m := range []string{"array", "hash"} {
+	for _, m := range []string{"array", "hash", "percpu_array", "percpu_hash", "lru_hash", "lpm_trie"} {
 		if rep.MapTypes[m] == 0 {
 			t.Errorf("no accepted program references a %s map", m)
 		}
