@@ -132,7 +132,11 @@ type EngineResult struct {
 // (p.Nondet: uninitialised stack, pointers in the output) are compared
 // for failure only, and so are the kernel's runs of programs whose
 // results depend on the kernel's own state or meet a documented kernel
-// bug (p.KernelDiff).
+// bug (p.KernelDiff). Of a per-CPU map, the values compared are those of
+// waggle's CPU 0 and of the CPU the kernel's test run ran on (Kernel.Run
+// pins it). Runs using the LRU hash on a machine where Linux's LRU may
+// evict early (Kernel.MayEvict) are compared with the kernel for failure
+// only.
 func (r *EngineRunner) Compare(p *fuzzgen.PtrProgram) *EngineResult {
 	res := &EngineResult{Program: p, Skipped: map[string]string{}}
 	var ref []Outcome

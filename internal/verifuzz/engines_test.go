@@ -82,7 +82,9 @@ func logLeftOut(tb testing.TB, r *EngineRunner) {
 // TestEnginesGenerated is FuzzEngines over a fixed range of seeds, so CI
 // covers the comparison without -fuzz: generated programs with helper
 // calls (map lookup, update and delete, skb_load_bytes,
-// xdp_adjust_head), array and hash maps, bpf-to-bpf calls and loops,
+// xdp_adjust_head), array and hash maps (and, for half the seeds,
+// per-CPU arrays and hashes, LPM tries and an LRU hash: seedMoreMaps),
+// bpf-to-bpf calls and loops,
 // kept when waggle's verifier accepts them, run on the checked
 // interpreter, the fast interpreter, the JIT and, as root, the kernel
 // (EngineRunner.Compare). Any difference fails, with the program, the
@@ -189,8 +191,8 @@ func checkCoverage(t *testing.T, rep *EngineReport) {
 // FuzzEngines compares waggle's engines and, as root, the kernel on
 // generated programs: from the fuzz input (the generator's seed and the
 // knobs of engineKnobs: near misses, may_goto, blinded constants,
-// program type, size) it generates a program with helper calls and map
-// operations (fuzzgen.GeneratePtr), keeps it if waggle's verifier accepts
+// program type, size; the seed also decides seedMoreMaps) it generates a
+// program with helper calls and map operations (fuzzgen.GeneratePtr), keeps it if waggle's verifier accepts
 // it, and runs it on the same inputs and map contents on the checked
 // interpreter, the fast interpreter, the JIT and the kernel, requiring
 // the same return value, failure or success, output packet and maps
