@@ -182,6 +182,9 @@ func checkCoverage(t *testing.T, rep *EngineReport) {
 		if rep.MapTypes[m] == 0 {
 			t.Errorf("no accepted program references a %s map", m)
 		}
+		if rep.MapsChanged[m] == 0 {
+			t.Errorf("no accepted program's runs change a %s map", m)
+		}
 	}
 	if rep.Runs[KernelEngine] > 0 && rep.KernelCompared*2 < rep.Accepted {
 		t.Errorf("the kernel ran only %d of %d accepted programs", rep.KernelCompared, rep.Accepted)
