@@ -380,7 +380,7 @@ type EngineReport struct {
 	// wrote it (through a value pointer, an update or a delete), so that
 	// the comparison of maps saw the type's writes.
 	MapsChanged map[string]int
-	Elapsed                            time.Duration
+	Elapsed     time.Duration
 }
 
 // NewEngineReport returns an empty report.
