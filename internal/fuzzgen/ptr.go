@@ -37,9 +37,23 @@ type MapType uint32
 
 // Map types of PtrMaps.
 const (
-	HashMap  MapType = 1 // BPF_MAP_TYPE_HASH
-	ArrayMap MapType = 2 // BPF_MAP_TYPE_ARRAY
+	HashMap        MapType = 1  // BPF_MAP_TYPE_HASH
+	ArrayMap       MapType = 2  // BPF_MAP_TYPE_ARRAY
+	PerCPUHashMap  MapType = 5  // BPF_MAP_TYPE_PERCPU_HASH
+	PerCPUArrayMap MapType = 6  // BPF_MAP_TYPE_PERCPU_ARRAY
+	LRUHashMap     MapType = 9  // BPF_MAP_TYPE_LRU_HASH
+	LPMTrieMap     MapType = 11 // BPF_MAP_TYPE_LPM_TRIE
 )
+
+// PerCPU reports whether each CPU has its own value for a key.
+func (t MapType) PerCPU() bool { return t == PerCPUHashMap || t == PerCPUArrayMap }
+
+// IsArray reports whether the map holds every key below MaxEntries, always
+// (its elements are reset by writing zeros, never deleted).
+func (t MapType) IsArray() bool { return t == ArrayMap || t == PerCPUArrayMap }
+
+// FlagNoPrealloc is BPF_F_NO_PREALLOC, which Linux requires of LPM tries.
+const FlagNoPrealloc = 1
 
 // MapSpec describes one map of PtrMaps.
 type MapSpec struct {
@@ -47,19 +61,47 @@ type MapSpec struct {
 	KeySize    uint32
 	ValueSize  uint32
 	MaxEntries uint32
+	Flags      uint32
 }
+
+// basicMaps is the number of maps programs use without
+// PtrConfig.MoreMaps: the first ones of PtrMaps.
+const basicMaps = 5
+
+// LRUMaxEntries is the capacity of PtrMaps' LRU hash: far above what a
+// program and its initial contents can insert (fewer than 30 keys), so
+// that neither waggle nor Linux evicts, since they evict differently
+// (maps/lru.go). Linux's common LRU moves free elements to a CPU's own
+// list 128 at a time and evicts when the global list cannot give that
+// many (kernel/bpf/bpf_lru_list.c, LOCAL_FREE_TARGET): 1024 elements
+// leave 128 spare with up to LRUMaxCPUs possible CPUs.
+const (
+	LRUMaxEntries = 1024
+	LRUMaxCPUs    = 6
+)
 
 // PtrMaps returns the maps a PtrProgram may refer to, by index: a map
 // reference is a lddw with src isa.PseudoMapIdx and imm the index. Every
 // program gets the same set, so a runner creates them once and only resets
-// their contents (PtrProgram.Maps) before each run.
+// their contents (PtrProgram.Maps) before each run. Programs generated
+// without PtrConfig.MoreMaps refer only to the first five (arrays and
+// hashes); the others are a per-CPU array, two LPM tries (keys of a u32
+// prefix length and 4 or 16 bytes of data), an LRU hash and a per-CPU
+// hash. Value sizes that are not multiples of 8 leave per-CPU values
+// padding (Linux rounds each CPU's value up to 8 bytes).
 func PtrMaps() []MapSpec {
 	return []MapSpec{
-		{ArrayMap, 4, 8, 4},
-		{ArrayMap, 4, 16, 4},
-		{ArrayMap, 4, 48, 2},
-		{HashMap, 4, 16, 8},
-		{HashMap, 8, 48, 8},
+		{ArrayMap, 4, 8, 4, 0},
+		{ArrayMap, 4, 16, 4, 0},
+		{ArrayMap, 4, 48, 2, 0},
+		{HashMap, 4, 16, 8, 0},
+		{HashMap, 8, 48, 8, 0},
+		// PtrConfig.MoreMaps
+		{PerCPUArrayMap, 4, 12, 4, 0},
+		{LPMTrieMap, 4 + 4, 8, 16, FlagNoPrealloc},
+		{LPMTrieMap, 4 + 16, 16, 16, FlagNoPrealloc},
+		{LRUHashMap, 4, 16, LRUMaxEntries, 0},
+		{PerCPUHashMap, 8, 24, 8, 0},
 	}
 }
 
@@ -125,6 +167,11 @@ type PtrConfig struct {
 	// bpf_xdp_store_bytes), for comparing engines. It is off by default so
 	// that a seed keeps giving the program tests have recorded.
 	Helpers bool
+	// MoreMaps lets the map snippets use every map of PtrMaps, half the
+	// time one beyond the arrays and hashes (a per-CPU array, LPM tries,
+	// an LRU hash, a per-CPU hash), and gives those maps initial
+	// contents. Off by default, like Helpers.
+	MoreMaps bool
 }
 
 // Registers with a fixed role in generated programs.
@@ -142,6 +189,7 @@ const (
 	stackSpill    = -128 // spill slots, -128 to -72
 	stackInitLow  = -128 // lowest initialised byte
 	stackUninit   = -256 // reads here read what the kernel left
+	stackLPMKey   = -40  // LPM trie keys (8 or 20 bytes), in the value buffer
 	ptrPacketSize = 256  // largest input packet
 )
 
@@ -245,6 +293,9 @@ func generatePtr(r *rand.Rand, seed uint64, cfg PtrConfig) *PtrProgram {
 	p.Snippets, p.Mutation, p.Nondet, p.KernelDiff = g.names, g.mutation, g.nondet, g.kernelDiff
 	p.Maps = g.mapContents()
 	p.Packets = g.packets()
+	if cfg.MoreMaps {
+		p.Maps = append(p.Maps, g.moreMapContents()...)
+	}
 	return p
 }
 
@@ -776,6 +827,10 @@ func (g *pgen) mapKey(m int, bad bool) string {
 			return "null-key"
 		}
 	}
+	if PtrMaps()[m].Type == LPMTrieMap {
+		g.lpmKey(m)
+		return ""
+	}
 	switch g.pick(4) {
 	case 0: // a constant key
 		g.e(stImm(ksize, isa.R10, stackKey, int32(g.pick(5))))
@@ -785,6 +840,68 @@ func (g *pgen) mapKey(m int, bad bool) string {
 	}
 	g.e(movReg(isa.R2, isa.R10), alu64K(isa.ALUAdd, isa.R2, stackKey))
 	return ""
+}
+
+// pickMap returns the index of a map for a map snippet: one of the first
+// five, or with PtrConfig.MoreMaps half the time one of the others.
+func (g *pgen) pickMap() int {
+	if g.cfg.MoreMaps && g.chance(2) {
+		return basicMaps + g.pick(len(PtrMaps())-basicMaps)
+	}
+	return g.pick(basicMaps)
+}
+
+// lpmKey builds a key for LPM trie m at stackLPMKey and points r2 at it:
+//
+//	*(u32 *)(r10 + stackLPMKey) = prefix length
+//	*(u32 *)(r10 + stackLPMKey + 4 + 4i) = data word i
+//	r2 = r10 + stackLPMKey
+//
+// The prefix length is mostly the trie's longest, which a lookup matches
+// against every prefix, else shorter, from the accumulator (now and then
+// past the longest: a lookup misses, an update fails), or one past it.
+// Data words are the trie's initial data (lpmWord), or the accumulator
+// masked to the same small bytes.
+func (g *pgen) lpmKey(m int) {
+	words := (int(PtrMaps()[m].KeySize) - 4) / 4
+	maxLen := int32(32 * words)
+	switch g.pick(6) {
+	case 0:
+		g.e(stImm(isa.SizeW, isa.R10, stackLPMKey, int32(g.pick(int(maxLen)+1))))
+	case 1:
+		g.e(movReg(isa.R1, rAcc), alu64K(isa.ALUAnd, isa.R1, 2*maxLen-1), stx(isa.SizeW, isa.R10, stackLPMKey, isa.R1))
+	case 2:
+		if g.chance(4) {
+			g.e(stImm(isa.SizeW, isa.R10, stackLPMKey, maxLen+1))
+			break
+		}
+		fallthrough
+	default:
+		g.e(stImm(isa.SizeW, isa.R10, stackLPMKey, maxLen))
+	}
+	for i := range words {
+		off := int16(stackLPMKey + 4 + 4*i)
+		if g.chance(4) {
+			g.e(movReg(isa.R1, rAcc), alu64K(isa.ALUAnd, isa.R1, 0x03030303), stx(isa.SizeW, isa.R10, off, isa.R1))
+			continue
+		}
+		g.e(stImm(isa.SizeW, isa.R10, off, int32(g.lpmWord(i))))
+	}
+	g.e(movReg(isa.R2, isa.R10), alu64K(isa.ALUAdd, isa.R2, stackLPMKey))
+}
+
+// lpmWord returns a data word of an LPM key or prefix: bytes 0-3, so that
+// keys and prefixes often share their first bytes, and words past the
+// first mostly 0.
+func (g *pgen) lpmWord(i int) uint32 {
+	if i > 0 && !g.chance(3) {
+		return 0
+	}
+	var w uint32
+	for b := range 4 {
+		w |= uint32(g.pick(4)) << (8 * b)
+	}
+	return w
 }
 
 // lookup emits a bpf_map_lookup_elem of map m with a key on the stack,
@@ -814,7 +931,7 @@ func (g *pgen) nullCheck(r isa.Register, skip int) {
 //	if r0 == 0 goto skip
 //	access *(size *)(r0 + off), or r0 += index; access *(size *)(r0 + 0)
 func (g *pgen) mapLookup() {
-	m := g.pick(len(PtrMaps()))
+	m := g.pickMap()
 	vs := int(PtrMaps()[m].ValueSize)
 	v, bad := g.variant(
 		[]string{"const", "mask", "ucheck", "atomic", "spill-before-check", "value-as-key"},
@@ -855,7 +972,7 @@ func (g *pgen) mapLookup() {
 	case "r0-after-call", "r1-after-call":
 		g.nullCheck(isa.R0, skip)
 		g.e(movReg(isa.R8, isa.R0))
-		g.lookup(g.pick(len(PtrMaps())))
+		g.lookup(g.pickMap())
 		if v == "r0-after-call" {
 			g.access(isa.R0, constOff, s, store, isa.R5)
 		} else {
@@ -864,7 +981,7 @@ func (g *pgen) mapLookup() {
 		g.access(isa.R8, constOff, s, store, isa.R5)
 	case "value-as-key":
 		g.nullCheck(isa.R0, skip)
-		m2 := g.pick(len(PtrMaps()))
+		m2 := g.pickMap()
 		if int(PtrMaps()[m2].KeySize) > vs {
 			m2 = 0
 		}
@@ -951,7 +1068,7 @@ func (g *pgen) boundIndex(r isa.Register, limit int32, v string, skip int) {
 // mapUpdate: bpf_map_update_elem or bpf_map_delete_elem with key and value
 // on the stack.
 func (g *pgen) mapUpdate() {
-	m := g.pick(len(PtrMaps()))
+	m := g.pickMap()
 	vs := int32(PtrMaps()[m].ValueSize)
 	v, bad := g.variant([]string{"update", "update", "delete", "value-from-map"},
 		[]string{"value-past-frame", "value-scalar", "bad-key", "flags-ptr", "key-uninit-ok"})
@@ -1220,7 +1337,7 @@ func (g *pgen) scalarChain() {
 	var limitBytes int
 	onStack := false
 	if g.chance(2) {
-		m := g.pick(len(PtrMaps()))
+		m := g.pickMap()
 		g.lookup(m)
 		g.nullCheck(isa.R0, skip)
 		g.e(movReg(isa.R8, isa.R0))
@@ -1370,7 +1487,7 @@ func (g *pgen) bpfCall() {
 		g.e(movReg(isa.R1, rCtx))
 		size = -1
 	case "map-value", "maybe-null":
-		m := g.pick(len(PtrMaps()))
+		m := g.pickMap()
 		g.lookup(m)
 		if v == "map-value" {
 			g.nullCheck(isa.R0, skip)
@@ -1582,7 +1699,7 @@ func (g *pgen) leak() {
 	switch v {
 	case "into-map":
 		skip := g.a.newLabel()
-		m := g.pick(len(PtrMaps()))
+		m := g.pickMap()
 		g.lookup(m)
 		g.jmpK(true, isa.JumpEq, isa.R0, 0, skip)
 		g.e(stx(isa.SizeDW, isa.R0, 0, rCtx))
@@ -1623,7 +1740,7 @@ func (g *pgen) leak() {
 // few of the keys 0-7 in each hash.
 func (g *pgen) mapContents() []MapEntry {
 	var out []MapEntry
-	for i, m := range PtrMaps() {
+	for i, m := range PtrMaps()[:basicMaps] {
 		var keys []uint64
 		if m.Type == ArrayMap {
 			for k := range m.MaxEntries {
@@ -1651,6 +1768,90 @@ func (g *pgen) mapContents() []MapEntry {
 				binary.LittleEndian.PutUint64(val, uint64(g.pick(64)))
 			}
 			out = append(out, MapEntry{Map: i, Key: key, Value: val})
+		}
+	}
+	return out
+}
+
+// moreMapContents returns the initial contents of the maps of
+// PtrConfig.MoreMaps: every element of the per-CPU array (each CPU's value
+// the same), a few of the keys 0-7 in the LRU and per-CPU hashes, and a
+// few prefixes in each trie: the empty prefix now and then, others of
+// whole bytes and of any length, with data of lpmWord, so that lookups
+// hit, miss and choose between nested prefixes.
+func (g *pgen) moreMapContents() []MapEntry {
+	var out []MapEntry
+	value := func(n uint32) []byte {
+		v := make([]byte, n)
+		for j := range v {
+			v[j] = byte(g.r.Uint32())
+		}
+		if g.chance(2) {
+			binary.LittleEndian.PutUint64(v, uint64(g.pick(64)))
+		}
+		return v
+	}
+	for i, m := range PtrMaps()[basicMaps:] {
+		i += basicMaps
+		switch m.Type {
+		case LPMTrieMap:
+			words := (int(m.KeySize) - 4) / 4
+			seen := map[string]bool{}
+			for range g.pick(8) {
+				plen := 8 * g.pick(4*words+1)
+				if g.chance(3) {
+					plen = g.pick(32*words + 1)
+				}
+				key := make([]byte, m.KeySize)
+				binary.LittleEndian.PutUint32(key, uint32(plen))
+				for w := range words {
+					binary.LittleEndian.PutUint32(key[4+4*w:], g.lpmWord(w))
+				}
+				// Linux keeps the bits past the prefix as given; one
+				// entry per prefix, the first given.
+				p := string(key[:4]) + string(maskPrefix(key[4:], plen))
+				if seen[p] {
+					continue
+				}
+				seen[p] = true
+				out = append(out, MapEntry{Map: i, Key: key, Value: value(m.ValueSize)})
+			}
+		default:
+			var keys []uint64
+			if m.Type.IsArray() {
+				for k := range m.MaxEntries {
+					keys = append(keys, uint64(k))
+				}
+			} else {
+				for k := range uint64(8) {
+					if g.chance(2) {
+						keys = append(keys, k)
+					}
+				}
+			}
+			for _, k := range keys {
+				key := make([]byte, m.KeySize)
+				if m.KeySize == 4 {
+					binary.LittleEndian.PutUint32(key, uint32(k))
+				} else {
+					binary.LittleEndian.PutUint64(key, k)
+				}
+				out = append(out, MapEntry{Map: i, Key: key, Value: value(m.ValueSize)})
+			}
+		}
+	}
+	return out
+}
+
+// maskPrefix returns data with the bits past the first plen cleared.
+func maskPrefix(data []byte, plen int) []byte {
+	out := make([]byte, len(data))
+	for i := range out {
+		switch {
+		case plen >= 8*(i+1):
+			out[i] = data[i]
+		case plen > 8*i:
+			out[i] = data[i] & byte(0xff<<(8-(plen-8*i)))
 		}
 	}
 	return out

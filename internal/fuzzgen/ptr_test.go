@@ -144,3 +144,64 @@ func FuzzGeneratePtr(f *testing.F) {
 		checkPtrProgram(t, GeneratePtrBytes(b, PtrConfig{MayGoto: true}))
 	})
 }
+
+// TestGeneratePtr_MoreMaps: with PtrConfig.MoreMaps programs refer to
+// every map of PtrMaps, the new maps get initial contents (tries some
+// prefixes, the per-CPU array every element), and the programs stay well
+// formed.
+func TestGeneratePtr_MoreMaps(t *testing.T) {
+	specs := PtrMaps()
+	refs := make([]int, len(specs))
+	filled := make([]int, len(specs))
+	const n = 2000
+	for seed := range uint64(n) {
+		p := GeneratePtr(seed, PtrConfig{MoreMaps: true, MayGoto: true})
+		checkPtrProgram(t, p)
+		seen := map[int32]bool{}
+		for _, ins := range p.Insns {
+			if ins.IsLoadImm64() && ins.Src == isa.PseudoMapIdx && !seen[ins.Imm] {
+				seen[ins.Imm] = true
+				refs[ins.Imm]++
+			}
+		}
+		got := map[int]int{}
+		for _, e := range p.Maps {
+			got[e.Map]++
+			if specs[e.Map].Type == LPMTrieMap {
+				if plen := int(e.Key[0]) | int(e.Key[1])<<8; plen > 8*(len(e.Key)-4) {
+					t.Fatalf("seed %d: map %d: prefix length %d in a %d-byte key", seed, e.Map, plen, len(e.Key))
+				}
+			}
+		}
+		for m, c := range got {
+			if c > 0 {
+				filled[m]++
+			}
+			if specs[m].Type.IsArray() && c != int(specs[m].MaxEntries) {
+				t.Fatalf("seed %d: array %d has %d initial elements, want %d", seed, m, c, specs[m].MaxEntries)
+			}
+		}
+	}
+	for m, s := range specs {
+		if refs[m] < n/40 {
+			t.Errorf("map %d (type %d): referenced by %d of %d programs", m, s.Type, refs[m], n)
+		}
+		if m >= basicMaps && filled[m] < n/2 {
+			t.Errorf("map %d (type %d): initial contents in %d of %d programs", m, s.Type, filled[m], n)
+		}
+	}
+	// Without MoreMaps nothing beyond the first five maps.
+	for seed := range uint64(500) {
+		p := GeneratePtr(seed, PtrConfig{})
+		for _, ins := range p.Insns {
+			if ins.IsLoadImm64() && ins.Src == isa.PseudoMapIdx && ins.Imm >= basicMaps {
+				t.Fatalf("seed %d: map %d without MoreMaps", seed, ins.Imm)
+			}
+		}
+		for _, e := range p.Maps {
+			if e.Map >= basicMaps {
+				t.Fatalf("seed %d: contents for map %d without MoreMaps", seed, e.Map)
+			}
+		}
+	}
+}

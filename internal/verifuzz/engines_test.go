@@ -47,10 +47,18 @@ func engineKnobs(knobs uint8) (cfg fuzzgen.PtrConfig, blind bool) {
 // of the seed alone, so that the seed reproduces the program.
 func seedKnobs(seed uint64) uint8 { return uint8((seed * 0x9e3779b97f4a7c15) >> 56) }
 
-// compareOne generates the program of seed and knobs and compares the
-// engines on it.
+// seedMoreMaps reports whether the program of seed uses
+// fuzzgen.PtrConfig.MoreMaps: half the seeds, by a hash of the seed
+// independent of seedKnobs, so that the other half keep the programs
+// they gave before the option existed.
+func seedMoreMaps(seed uint64) bool { return (seed*0xbf58476d1ce4e5b9)>>63 == 1 }
+
+// compareOne generates the program of seed and knobs (with
+// PtrConfig.MoreMaps as seedMoreMaps says) and compares the engines on
+// it.
 func compareOne(r *EngineRunner, seed uint64, knobs uint8) *EngineResult {
 	cfg, blind := engineKnobs(knobs)
+	cfg.MoreMaps = seedMoreMaps(seed)
 	r.BlindConstants = blind
 	return r.Compare(fuzzgen.GeneratePtr(seed, cfg))
 }
@@ -74,7 +82,9 @@ func logLeftOut(tb testing.TB, r *EngineRunner) {
 // TestEnginesGenerated is FuzzEngines over a fixed range of seeds, so CI
 // covers the comparison without -fuzz: generated programs with helper
 // calls (map lookup, update and delete, skb_load_bytes,
-// xdp_adjust_head), array and hash maps, bpf-to-bpf calls and loops,
+// xdp_adjust_head), array and hash maps (and, for half the seeds,
+// per-CPU arrays and hashes, LPM tries and an LRU hash: seedMoreMaps),
+// bpf-to-bpf calls and loops,
 // kept when waggle's verifier accepts them, run on the checked
 // interpreter, the fast interpreter, the JIT and, as root, the kernel
 // (EngineRunner.Compare). Any difference fails, with the program, the
@@ -168,9 +178,12 @@ func checkCoverage(t *testing.T, rep *EngineReport) {
 			t.Errorf("no accepted program calls %s", h)
 		}
 	}
-	for _, m := range []string{"array", "hash"} {
+	for _, m := range []string{"array", "hash", "percpu_array", "percpu_hash", "lru_hash", "lpm_trie"} {
 		if rep.MapTypes[m] == 0 {
 			t.Errorf("no accepted program references a %s map", m)
+		}
+		if rep.MapsChanged[m] == 0 {
+			t.Errorf("no accepted program's runs change a %s map", m)
 		}
 	}
 	if rep.Runs[KernelEngine] > 0 && rep.KernelCompared*2 < rep.Accepted {
@@ -181,8 +194,8 @@ func checkCoverage(t *testing.T, rep *EngineReport) {
 // FuzzEngines compares waggle's engines and, as root, the kernel on
 // generated programs: from the fuzz input (the generator's seed and the
 // knobs of engineKnobs: near misses, may_goto, blinded constants,
-// program type, size) it generates a program with helper calls and map
-// operations (fuzzgen.GeneratePtr), keeps it if waggle's verifier accepts
+// program type, size; the seed also decides seedMoreMaps) it generates a
+// program with helper calls and map operations (fuzzgen.GeneratePtr), keeps it if waggle's verifier accepts
 // it, and runs it on the same inputs and map contents on the checked
 // interpreter, the fast interpreter, the JIT and the kernel, requiring
 // the same return value, failure or success, output packet and maps

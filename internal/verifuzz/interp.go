@@ -12,6 +12,7 @@ import (
 
 	"github.com/waggle-bpf/waggle"
 	"github.com/waggle-bpf/waggle/internal/fuzzgen"
+	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/loader"
 )
 
@@ -56,34 +57,62 @@ type Interp struct {
 }
 
 // object returns p as waggle's loader would read it: one program of p's
-// type referring to the maps of fuzzgen.PtrMaps by index, holding
-// contents.
+// type and the maps of fuzzgen.PtrMaps it refers to (usedMaps), holding
+// their contents, with the program's map indices renumbered to theirs in
+// the object. The maps keep their names (mapName of their index in
+// PtrMaps). Leaving out the maps p does not use keeps the cost of a
+// collection to what the program uses (the LRU hash preallocates a
+// thousand elements); no run can touch them.
 func object(p *fuzzgen.PtrProgram) *loader.Object {
 	obj := &loader.Object{License: "GPL"}
-	for i, m := range fuzzgen.PtrMaps() {
+	specs := fuzzgen.PtrMaps()
+	used := usedMaps(p)
+	at := make([]int32, len(specs))
+	for j, i := range used {
+		m := specs[i]
+		at[i] = int32(j)
 		ms := &ebpf.MapSpec{
 			Name:       mapName(i),
 			Type:       ebpf.MapType(m.Type),
 			KeySize:    m.KeySize,
 			ValueSize:  m.ValueSize,
 			MaxEntries: m.MaxEntries,
+			Flags:      m.Flags,
 		}
 		for _, e := range p.Maps {
 			if e.Map == i {
-				ms.Contents = append(ms.Contents, ebpf.MapKV{Key: e.Key, Value: e.Value})
+				ms.Contents = append(ms.Contents, ebpf.MapKV{Key: e.Key, Value: waggleValue(m, e.Value)})
 			}
 		}
 		obj.Maps = append(obj.Maps, ms)
+	}
+	insns := slices.Clone(p.Insns)
+	for k, ins := range insns {
+		if ins.IsLoadImm64() && ins.Src == isa.PseudoMapIdx && ins.Imm >= 0 && int(ins.Imm) < len(specs) {
+			insns[k].Imm = at[ins.Imm]
+		}
 	}
 	obj.Programs = []*loader.Program{{
 		Name:    "prog",
 		Section: sectionOf(p.Type),
 		Type:    ebpf.ProgramType(p.Type),
 		License: "GPL",
-		Insns:   p.Insns,
+		Insns:   insns,
 		Funcs:   progFuncs(p),
 	}}
 	return obj
+}
+
+// waggleValue returns v, a value of a map of spec m, as waggle's Go side
+// takes it: for a per-CPU map, every CPU's value (one CPU, runs use
+// CollectionOptions.CPUs 1), padded to 8 bytes.
+func waggleValue(m fuzzgen.MapSpec, v []byte) []byte {
+	if !m.Type.PerCPU() {
+		return v
+	}
+	out := make([]byte, (len(v)+7)&^7)
+	copy(out, v)
+	return out
 }
 
 func mapName(i int) string { return fmt.Sprintf("m%d", i) }
@@ -126,9 +155,10 @@ func (r *Interp) RunOn(p *fuzzgen.PtrProgram, opts *waggle.CollectionOptions) []
 // *buf for the output packet.
 func runInputs(c *waggle.Collection, p *fuzzgen.PtrProgram, buf *[]byte) []Outcome {
 	out := make([]Outcome, len(p.Packets))
+	used := usedMaps(p)
 	for in, pkt := range p.Packets {
 		if in > 0 {
-			if err := resetWaggle(c, p.Maps); err != nil {
+			if err := resetWaggle(c, used, p.Maps); err != nil {
 				out[in].Err = err
 				continue
 			}
@@ -142,7 +172,7 @@ func runInputs(c *waggle.Collection, p *fuzzgen.PtrProgram, buf *[]byte) []Outco
 			out[in].Err = err
 			continue
 		}
-		dump, err := dumpWaggle(c)
+		dump, err := dumpWaggle(c, used)
 		if err != nil {
 			out[in].Err = err
 			continue
@@ -152,13 +182,15 @@ func runInputs(c *waggle.Collection, p *fuzzgen.PtrProgram, buf *[]byte) []Outco
 	return out
 }
 
-// resetWaggle gives the collection's maps the contents es, as Kernel.reset
-// does.
-func resetWaggle(c *waggle.Collection, es []fuzzgen.MapEntry) error {
-	for i, spec := range fuzzgen.PtrMaps() {
+// resetWaggle gives the collection's maps (those of used) the contents
+// es, as Kernel.reset does.
+func resetWaggle(c *waggle.Collection, used []int, es []fuzzgen.MapEntry) error {
+	specs := fuzzgen.PtrMaps()
+	for _, i := range used {
+		spec := specs[i]
 		m := c.Maps[mapName(i)]
-		if spec.Type == fuzzgen.ArrayMap {
-			zero := make([]byte, spec.ValueSize)
+		if spec.Type.IsArray() {
+			zero := waggleValue(spec, make([]byte, spec.ValueSize))
 			for j := range spec.MaxEntries {
 				if err := m.Put(j, zero); err != nil {
 					return fmt.Errorf("reset map %d: %w", i, err)
@@ -177,18 +209,27 @@ func resetWaggle(c *waggle.Collection, es []fuzzgen.MapEntry) error {
 		}
 	}
 	for _, e := range es {
-		if err := c.Maps[mapName(e.Map)].Put(e.Key, e.Value); err != nil {
+		if !slices.Contains(used, e.Map) {
+			continue
+		}
+		if err := c.Maps[mapName(e.Map)].Put(e.Key, waggleValue(specs[e.Map], e.Value)); err != nil {
 			return fmt.Errorf("fill map %d: %w", e.Map, err)
 		}
 	}
 	return nil
 }
 
-// dumpWaggle returns the contents of the collection's maps.
-func dumpWaggle(c *waggle.Collection) (string, error) {
+// dumpWaggle returns the contents of the collection's maps (those of
+// used); of a per-CPU map, the value of CPU 0, the one the runs use.
+func dumpWaggle(c *waggle.Collection, used []int) (string, error) {
 	var all []entry
-	for i := range fuzzgen.PtrMaps() {
+	specs := fuzzgen.PtrMaps()
+	for _, i := range used {
+		spec := specs[i]
 		for k, v := range c.Maps[mapName(i)].All() {
+			if spec.Type.PerCPU() {
+				v = v[:spec.ValueSize]
+			}
 			all = append(all, entry{i, k, v})
 		}
 	}
@@ -213,4 +254,31 @@ func formatEntries(es []entry) string {
 		fmt.Fprintf(&b, "%s[%s] = %s\n", mapName(e.m), hex.EncodeToString(e.k), hex.EncodeToString(e.v))
 	}
 	return b.String()
+}
+
+// usedMaps returns the indices into fuzzgen.PtrMaps of the maps p refers
+// to, in order. Only they take part in runs and their comparison: a run
+// cannot change the others.
+func usedMaps(p *fuzzgen.PtrProgram) []int {
+	n := len(fuzzgen.PtrMaps())
+	var used []int
+	for _, ins := range p.Insns {
+		if ins.IsLoadImm64() && ins.Src == isa.PseudoMapIdx && ins.Imm >= 0 && int(ins.Imm) < n && !slices.Contains(used, int(ins.Imm)) {
+			used = append(used, int(ins.Imm))
+		}
+	}
+	slices.Sort(used)
+	return used
+}
+
+// usesMap reports whether p refers to a map of fuzzgen.PtrMaps whose type
+// is.
+func usesMap(p *fuzzgen.PtrProgram, is func(fuzzgen.MapType) bool) bool {
+	specs := fuzzgen.PtrMaps()
+	for _, ins := range p.Insns {
+		if ins.IsLoadImm64() && ins.Src == isa.PseudoMapIdx && ins.Imm >= 0 && int(ins.Imm) < len(specs) && is(specs[ins.Imm].Type) {
+			return true
+		}
+	}
+	return false
 }

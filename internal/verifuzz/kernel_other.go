@@ -28,3 +28,6 @@ func (k *Kernel) Load(*fuzzgen.PtrProgram) (*kernel.Program, error) { return nil
 func (k *Kernel) Run(*kernel.Program, *fuzzgen.PtrProgram, int) Outcome {
 	return Outcome{Err: errNotLinux}
 }
+
+// MayEvict reports false: there is no kernel LRU here.
+func (k *Kernel) MayEvict(*fuzzgen.PtrProgram) bool { return false }
