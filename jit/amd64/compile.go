@@ -227,6 +227,7 @@ func compile(prog []isa.Instruction, opts options) (*compiled, error) {
 		}
 	}
 	c.saved = savedRegs(prog, c.fn)
+	heads := loopHeads(prog)
 	c.exitGo, c.callGo, c.fault, c.entry, c.yield = c.a.NewLabel(), c.a.NewLabel(), c.a.NewLabel(), c.a.NewLabel(), c.a.NewLabel()
 	c.stubs()
 	pcs := make([]int, len(prog))
@@ -235,6 +236,13 @@ func compile(prog []isa.Instruction, opts options) (*compiled, error) {
 			c.a.Bind(l)
 			c.cur = c.saved[pc]
 			c.prologue()
+		}
+		if heads[pc] {
+			// A loop's head starts a 16-byte block, so where the code
+			// lands in memory does not change how its loop decodes and
+			// predicts (fib32 ran at 1.1x or 1.7x the kernel's JIT with
+			// its loop 7 bytes apart).
+			c.a.Nop((16 - c.a.Len()%16) % 16)
 		}
 		c.a.Bind(c.insn[pc])
 		pcs[pc] = c.a.Len()
@@ -1046,6 +1054,20 @@ type latchCheck struct {
 	wide     bool
 	dst, src Reg
 	cont     Label // after the latch
+}
+
+// loopHeads marks the slots backward jumps go to.
+func loopHeads(prog []isa.Instruction) []bool {
+	heads := make([]bool, len(prog))
+	for pc, ins := range prog {
+		if c := ins.Op.Class(); c != isa.ClassJMP && c != isa.ClassJMP32 || ins.IsLocalCall() {
+			continue
+		}
+		if t, ok := ins.JumpTarget(pc); ok && t <= pc && t >= 0 {
+			heads[t] = true
+		}
+	}
+	return heads
 }
 
 // loopExits returns the slots of the conditional backward jumps that
