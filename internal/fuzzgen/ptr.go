@@ -1741,36 +1741,52 @@ func (g *pgen) leak() {
 func (g *pgen) mapContents() []MapEntry {
 	var out []MapEntry
 	for i, m := range PtrMaps()[:basicMaps] {
-		var keys []uint64
-		if m.Type == ArrayMap {
-			for k := range m.MaxEntries {
-				keys = append(keys, uint64(k))
-			}
-		} else {
-			for k := range uint64(8) {
-				if g.chance(2) {
-					keys = append(keys, k)
-				}
-			}
-		}
-		for _, k := range keys {
-			key := make([]byte, m.KeySize)
-			if m.KeySize == 4 {
-				binary.LittleEndian.PutUint32(key, uint32(k))
-			} else {
-				binary.LittleEndian.PutUint64(key, k)
-			}
-			val := make([]byte, m.ValueSize)
-			for j := range val {
-				val[j] = byte(g.r.Uint32())
-			}
-			if g.chance(2) {
-				binary.LittleEndian.PutUint64(val, uint64(g.pick(64)))
-			}
-			out = append(out, MapEntry{Map: i, Key: key, Value: val})
+		for _, key := range g.elemKeys(m) {
+			out = append(out, MapEntry{Map: i, Key: key, Value: g.mapValue(m.ValueSize)})
 		}
 	}
 	return out
+}
+
+// elemKeys returns the keys an array or hash m starts with: every index of
+// an array, a few of the keys 0-7 of a hash, in m's key size.
+func (g *pgen) elemKeys(m MapSpec) [][]byte {
+	var keys []uint64
+	if m.Type.IsArray() {
+		for k := range m.MaxEntries {
+			keys = append(keys, uint64(k))
+		}
+	} else {
+		for k := range uint64(8) {
+			if g.chance(2) {
+				keys = append(keys, k)
+			}
+		}
+	}
+	out := make([][]byte, len(keys))
+	for j, k := range keys {
+		key := make([]byte, m.KeySize)
+		if m.KeySize == 4 {
+			binary.LittleEndian.PutUint32(key, uint32(k))
+		} else {
+			binary.LittleEndian.PutUint64(key, k)
+		}
+		out[j] = key
+	}
+	return out
+}
+
+// mapValue returns a value of n random bytes, half the time with a small
+// number (an index) in its first word.
+func (g *pgen) mapValue(n uint32) []byte {
+	v := make([]byte, n)
+	for j := range v {
+		v[j] = byte(g.r.Uint32())
+	}
+	if g.chance(2) {
+		binary.LittleEndian.PutUint64(v, uint64(g.pick(64)))
+	}
+	return v
 }
 
 // moreMapContents returns the initial contents of the maps of
@@ -1781,16 +1797,6 @@ func (g *pgen) mapContents() []MapEntry {
 // hit, miss and choose between nested prefixes.
 func (g *pgen) moreMapContents() []MapEntry {
 	var out []MapEntry
-	value := func(n uint32) []byte {
-		v := make([]byte, n)
-		for j := range v {
-			v[j] = byte(g.r.Uint32())
-		}
-		if g.chance(2) {
-			binary.LittleEndian.PutUint64(v, uint64(g.pick(64)))
-		}
-		return v
-	}
 	for i, m := range PtrMaps()[basicMaps:] {
 		i += basicMaps
 		switch m.Type {
@@ -1814,29 +1820,11 @@ func (g *pgen) moreMapContents() []MapEntry {
 					continue
 				}
 				seen[p] = true
-				out = append(out, MapEntry{Map: i, Key: key, Value: value(m.ValueSize)})
+				out = append(out, MapEntry{Map: i, Key: key, Value: g.mapValue(m.ValueSize)})
 			}
 		default:
-			var keys []uint64
-			if m.Type.IsArray() {
-				for k := range m.MaxEntries {
-					keys = append(keys, uint64(k))
-				}
-			} else {
-				for k := range uint64(8) {
-					if g.chance(2) {
-						keys = append(keys, k)
-					}
-				}
-			}
-			for _, k := range keys {
-				key := make([]byte, m.KeySize)
-				if m.KeySize == 4 {
-					binary.LittleEndian.PutUint32(key, uint32(k))
-				} else {
-					binary.LittleEndian.PutUint64(key, k)
-				}
-				out = append(out, MapEntry{Map: i, Key: key, Value: value(m.ValueSize)})
+			for _, key := range g.elemKeys(m) {
+				out = append(out, MapEntry{Map: i, Key: key, Value: g.mapValue(m.ValueSize)})
 			}
 		}
 	}

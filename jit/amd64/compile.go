@@ -1196,20 +1196,14 @@ func (c *compiler) mapLookup(s site) {
 		}
 		a.Jmp(slow)
 		a.Bind(lpm)
-		if c.lpmLookup == 0 {
-			c.lpmLookup = a.NewLabel()
-		}
-		a.Call(c.lpmLookup)
+		c.callRoutine(&c.lpmLookup)
 		a.Test(W64, tmp, tmp)
 		a.Jcc(CondE, done)
 	}
 	a.Jmp(slow)
 
 	a.Bind(hash)
-	if c.hashLookup == 0 {
-		c.hashLookup = a.NewLabel()
-	}
-	a.Call(c.hashLookup)
+	c.callRoutine(&c.hashLookup)
 	a.Test(W64, tmp, tmp)
 	a.Jcc(CondE, done)
 	a.Jmp(slow)
@@ -1486,15 +1480,9 @@ func (c *compiler) knownLookup(s site, h uint64) bool {
 		a.Bind(done)
 		return true
 	case maps.Hash, maps.PerCPUHash, maps.LRUHash, maps.LRUPerCPUHash:
-		if c.hashLookup == 0 {
-			c.hashLookup = a.NewLabel()
-		}
-		a.Call(c.hashLookup)
+		c.callRoutine(&c.hashLookup)
 	case maps.LPMTrie:
-		if c.lpmLookup == 0 {
-			c.lpmLookup = a.NewLabel()
-		}
-		a.Call(c.lpmLookup)
+		c.callRoutine(&c.lpmLookup)
 	default:
 		return false
 	}
@@ -1504,6 +1492,15 @@ func (c *compiler) knownLookup(s site, h uint64) bool {
 	c.callSite(s)
 	a.Bind(done)
 	return true
+}
+
+// callRoutine calls the shared routine whose label is *l (hashLookup,
+// lpmLookup), which compile emits after the program once a call uses it.
+func (c *compiler) callRoutine(l *Label) {
+	if *l == 0 {
+		*l = c.a.NewLabel()
+	}
+	c.a.Call(*l)
 }
 
 // maxTrieConsts bounds the lddw values a trie lookup compares its map
