@@ -249,7 +249,7 @@ func newCollection(obj *loader.Object, opts *CollectionOptions) (_ *Collection, 
 	if c.budget == 0 {
 		c.budget = DefaultBudget
 	}
-	c.kind = opts.Engine.pick(c.verify)
+	c.kind = opts.Engine.Resolve(c.verify)
 	if c.engine, err = c.kind.impl(); err != nil {
 		return nil, err
 	}

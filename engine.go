@@ -77,9 +77,11 @@ func ParseEngine(name string) (Engine, error) {
 	return 0, fmt.Errorf("unknown engine %q (want one of %v)", name, append([]Engine{EngineAuto}, Engines()...))
 }
 
-// pick returns the concrete engine e stands for in a collection whose
-// programs are verified (or not): e itself, or EngineAuto's choice.
-func (e Engine) pick(verified bool) Engine {
+// Resolve returns the engine e stands for in a collection whose programs
+// are verified (or, with verified false, CollectionOptions.Unverified):
+// e itself, or EngineAuto's choice on this platform, which
+// Collection.Engine reports once a collection exists.
+func (e Engine) Resolve(verified bool) Engine {
 	if e != EngineAuto {
 		return e
 	}

@@ -182,6 +182,14 @@ func TestEngine_auto(t *testing.T) {
 			if got := coll.Engine(); got != tc.want {
 				t.Fatalf("Engine() = %v, want %v", got, tc.want)
 			}
+			var e waggle.Engine
+			verified := true
+			if tc.opts != nil {
+				e, verified = tc.opts.Engine, !tc.opts.Unverified
+			}
+			if got := e.Resolve(verified); got != tc.want {
+				t.Fatalf("%v.Resolve(%v) = %v, want %v as the collection picked", e, verified, got, tc.want)
+			}
 			frame := make([]byte, 64)
 			ret, err := coll.Programs["xdp_count"].Run(&waggle.RunOptions{Data: frame})
 			if err != nil || ret != 2 {

@@ -75,7 +75,11 @@ running kernel and runs it with BPF_PROG_TEST_RUN (root).`,
 				}
 				opts.Run = re
 			}
-			report := testReport{Engine: engine, Cases: []testCase{}}
+			name := engine
+			if !kern {
+				name = eng.Resolve(true).String() // bpftest loads verified collections
+			}
+			report := testReport{Engine: name, Cases: []testCase{}}
 			var sum bpftest.Summary
 			for _, path := range args {
 				obj, err := bpftest.Open(path)
