@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
-	ciliumasm "github.com/cilium/ebpf/asm"
 
 	"github.com/waggle-bpf/waggle"
 	"github.com/waggle-bpf/waggle/isa"
@@ -78,20 +77,9 @@ func haveMayGoto(t *testing.T) {
 	if err := kernel.Supported(); err != nil {
 		t.Skipf("kernel comparison: %v", err)
 	}
-	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Type: ebpf.XDP,
-		Instructions: ciliumasm.Instructions{
-			ciliumasm.Mov.Imm(ciliumasm.R0, 1),
-			{OpCode: ciliumasm.OpCode(isa.OpMayGoto), Offset: 1},
-			ciliumasm.Mov.Imm(ciliumasm.R0, 2),
-			ciliumasm.Return(),
-		},
-		License: "GPL",
-	})
-	if err != nil {
-		t.Skipf("kernel comparison: this kernel refuses may_goto: %v", err)
+	if err := kernel.MayGotoSupported(); err != nil {
+		t.Skipf("kernel comparison: %v", err)
 	}
-	p.Close()
 }
 
 // mayGotoBudget checks a count of can_loop iterations that only the budget

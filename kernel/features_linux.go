@@ -69,6 +69,30 @@ func ProgramTypeSupported(typ ProgType) error {
 	return nil
 }
 
+// MayGotoSupported reports whether the running kernel's verifier takes
+// may_goto (BPF_JMP|BPF_JCOND, Linux 6.9 and later: libbpf's can_loop): it
+// loads the smallest XDP program with one. The error wraps ErrNotSupported
+// when the kernel refuses it.
+func MayGotoSupported() error {
+	if err := Supported(); err != nil {
+		return err
+	}
+	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Type: ebpf.XDP,
+		Instructions: ciliumasm.Instructions{
+			ciliumasm.Mov.Imm(ciliumasm.R0, 1),
+			{OpCode: ciliumasm.OpCode(isa.OpMayGoto), Offset: 1},
+			ciliumasm.Mov.Imm(ciliumasm.R0, 2),
+			ciliumasm.Return(),
+		},
+		License: "GPL",
+	})
+	if err != nil {
+		return fmt.Errorf("%w: this kernel refuses may_goto: %v", ErrNotSupported, err)
+	}
+	return p.Close()
+}
+
 // MapTypeSupported reports whether the running kernel creates maps of type
 // typ (enum bpf_map_type). The error wraps ErrNotSupported.
 func MapTypeSupported(typ uint32) error {

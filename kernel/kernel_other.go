@@ -50,6 +50,9 @@ func HelpersSupported(ProgType, []isa.Instruction) error { return errNotLinux }
 // ProgramTypeSupported fails outside Linux with an error wrapping ErrNotSupported.
 func ProgramTypeSupported(ProgType) error { return errNotLinux }
 
+// MayGotoSupported fails outside Linux with an error wrapping ErrNotSupported.
+func MayGotoSupported() error { return errNotLinux }
+
 // MapTypeSupported fails outside Linux with an error wrapping ErrNotSupported.
 func MapTypeSupported(uint32) error { return errNotLinux }
 

@@ -60,7 +60,7 @@ func loadKernel(c Case) (*runner, error) {
 	coll, err := ebpf.NewCollection(spec)
 	if err != nil {
 		if usesMayGoto(ps) {
-			if perr := probeMayGoto(); perr != nil {
+			if perr := kernel.MayGotoSupported(); perr != nil {
 				return nil, fmt.Errorf("%w (can_loop; Linux 6.9 and later take it), which the program uses: %w", errNoMayGoto, perr)
 			}
 		}
@@ -111,25 +111,6 @@ func usesMayGoto(p *ebpf.ProgramSpec) bool {
 		}
 	}
 	return false
-}
-
-// probeMayGoto loads the smallest XDP program with a may_goto: nil if
-// the kernel takes it.
-func probeMayGoto() error {
-	p, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Type: ebpf.XDP,
-		Instructions: asm.Instructions{
-			asm.Mov.Imm(asm.R0, 1),
-			{OpCode: asm.OpCode(isa.OpMayGoto), Offset: 1},
-			asm.Mov.Imm(asm.R0, 2),
-			asm.Return(),
-		},
-		License: "GPL",
-	})
-	if err != nil {
-		return err
-	}
-	return p.Close()
 }
 
 // tailCallTargets are the programs the object's program arrays name in
