@@ -10,6 +10,8 @@ import (
 	"github.com/cilium/ebpf/asm"
 
 	"github.com/waggle-bpf/waggle"
+	"github.com/waggle-bpf/waggle/internal/mem"
+	"github.com/waggle-bpf/waggle/maps"
 )
 
 // lpmSpec is an XDP program that looks the key at byte 14 of its packet
@@ -241,5 +243,69 @@ func TestLPMLookup_concurrent(t *testing.T) {
 			t.Fatalf("%s: %d hits, %d changes: the test raced nothing", e, hits, changes)
 		}
 		t.Logf("%s: %d hits while Go made %d changes", e, hits, changes)
+	}
+}
+
+// TestLPMLookup_corrupt writes over a trie's nodes (its root's children
+// pointing back at the root, a loop; a link past the node slots; a prefix
+// length past the key's bits) and looks keys up on every engine: the JIT's
+// native walk must send such a walk to Go, which refuses the corrupt trie,
+// so that every engine ends, gives the same answers, and none reads outside
+// the map.
+func TestLPMLookup_corrupt(t *testing.T) {
+	const n = 4
+	for _, corrupt := range []struct {
+		name  string
+		write func(node func(i uint32) uint64, root uint32, nodes uint32)
+	}{
+		{"a loop", func(node func(uint32) uint64, root, _ uint32) {
+			mem.Store32(node(root), uint64(root))
+			mem.Store32(node(root)+4, uint64(root))
+		}},
+		{"past the nodes", func(node func(uint32) uint64, root, nodes uint32) {
+			mem.Store32(node(root), uint64(nodes+5))
+			mem.Store32(node(root)+4, 0xffffffff)
+		}},
+		{"a prefix past the key", func(node func(uint32) uint64, root, _ uint32) {
+			mem.Store32(node(root)+8, 1000)
+		}},
+	} {
+		t.Run(corrupt.name, func(t *testing.T) {
+			var want []uint32
+			for _, e := range waggle.Engines() {
+				coll, err := waggle.NewCollection(lpmSpec(n), &waggle.CollectionOptions{Engine: e, CPUs: 1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				trie := coll.Maps["trie"]
+				for i, p := range [][4]byte{{10, 0, 0, 0}, {10, 1, 0, 0}, {10, 1, 2, 0}, {192, 168, 0, 0}} {
+					key := binary.NativeEndian.AppendUint32(nil, uint32(8+8*(i%3)))
+					if err := trie.Put(append(key, p[:]...), uint32(i+1)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				h := trie.Underlying().Handle()
+				nsize, data := mem.Load32(h+maps.HeaderElemSize), mem.Load64(h+maps.HeaderData)
+				root, nodes := uint32(mem.Load32(h+maps.HeaderLPMRoot)), uint32(mem.Load32(h+maps.HeaderLPMNodes))
+				corrupt.write(func(i uint32) uint64 { return data + uint64(i)*nsize }, root, nodes)
+				var got []uint32
+				for _, a := range [][4]byte{{10, 1, 2, 3}, {10, 9, 9, 9}, {192, 168, 1, 1}, {1, 2, 3, 4}} {
+					frame := make([]byte, 64)
+					binary.NativeEndian.PutUint32(frame[14:], 32)
+					copy(frame[18:], a[:])
+					ret, err := coll.Programs["lookup"].Run(&waggle.RunOptions{Data: frame})
+					if err != nil {
+						t.Fatalf("%s: %v", e, err)
+					}
+					got = append(got, ret)
+				}
+				coll.Close()
+				if want == nil {
+					want = got
+				} else if !slices.Equal(got, want) {
+					t.Fatalf("%s: %v, %s gave %v", e, got, waggle.Engines()[0], want)
+				}
+			}
+		})
 	}
 }
