@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/cilium/ebpf"
@@ -137,22 +138,55 @@ func ordered[V any](m map[string]V, order []string) []string {
 type function struct {
 	name  string
 	insns asm.Instructions
+	// labels are the symbols inside the function that its jumps refer
+	// to (hand-built programs: asm.JEq.Imm(r, 0, "out")), at their slot
+	// from the function's start.
+	labels map[string]int
 }
 
 // split cuts an instruction stream at its symbols. The first function takes
-// def as its name when the stream does not start with a symbol.
+// def as its name when the stream does not start with a symbol. A symbol
+// that jumps refer to, and no call or function pointer, is a label inside
+// the function, as cilium/ebpf's encoder treats it (objects from ELF files
+// have no such symbols: their jumps are offsets already).
 func split(insns asm.Instructions, def string) []function {
+	jumpedTo, called := map[string]bool{}, map[string]bool{}
+	for _, ins := range insns {
+		switch ref := ins.Reference(); {
+		case ref == "":
+		case ins.IsFunctionReference():
+			called[ref] = true
+		case isJump(ins.OpCode):
+			jumpedTo[ref] = true
+		}
+	}
 	var out []function
+	slot := 0
 	for i, ins := range insns {
-		if sym := ins.Symbol(); sym != "" || i == 0 {
+		sym := ins.Symbol()
+		if sym != "" && i != 0 && jumpedTo[sym] && !called[sym] {
+			f := &out[len(out)-1]
+			if f.labels == nil {
+				f.labels = map[string]int{}
+			}
+			f.labels[sym] = slot
+		} else if sym != "" || i == 0 {
 			if sym == "" {
 				sym = def
 			}
 			out = append(out, function{name: sym})
+			slot = 0
 		}
 		out[len(out)-1].insns = append(out[len(out)-1].insns, ins)
+		slot += int(ins.Width())
 	}
 	return out
+}
+
+// isJump reports whether op is a jump that takes an offset: not a call or
+// an exit.
+func isJump(op asm.OpCode) bool {
+	return op.Class().IsJump() && op.JumpOp() != asm.Call && op.JumpOp() != asm.Exit
 }
 
 // link collects the functions a program reaches: those in its own stream
@@ -236,7 +270,10 @@ func (b *builder) program(name string, ps *ebpf.ProgramSpec) (*Program, error) {
 				return nil, where(err)
 			}
 			w := int(ins.Width())
-			reloc, err := b.resolve(p, ins, slots, pc, start)
+			reloc, err := b.resolve(p, ins, slots, pc, start, func(label string) (int, bool) {
+				at, ok := f.labels[label]
+				return start[f.name] + at, ok
+			})
 			if err != nil {
 				return nil, where(err)
 			}
@@ -385,9 +422,25 @@ func sourceLine(src fmt.Stringer) Line {
 
 // resolve rewrites the reference an instruction makes, if any, in slots, and
 // reports whether it did.
-func (b *builder) resolve(p *Program, ins *asm.Instruction, slots *[2]isa.Instruction, pc int, start map[string]int) (bool, error) {
+func (b *builder) resolve(p *Program, ins *asm.Instruction, slots *[2]isa.Instruction, pc int, start map[string]int, label func(string) (int, bool)) (bool, error) {
 	ref := ins.Reference()
 	switch {
+	case ref != "" && isJump(ins.OpCode):
+		t, ok := label(ref)
+		if !ok {
+			return false, fmt.Errorf("jump to %q, which is no label of the function", ref)
+		}
+		d := t - pc - 1
+		if ins.OpCode.Class() == asm.Jump32Class && ins.OpCode.JumpOp() == asm.Ja {
+			slots[0].Imm = int32(d) // gotol
+			return true, nil
+		}
+		if d < math.MinInt16 || d > math.MaxInt16 {
+			return false, fmt.Errorf("jump to %q is %d instructions away, more than a 16-bit offset reaches", ref, d)
+		}
+		slots[0].Off = int16(d)
+		return true, nil
+
 	case ins.IsFunctionReference():
 		if ref == "" {
 			if ins.Constant == -1 {

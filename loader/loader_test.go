@@ -695,6 +695,79 @@ func TestFromSpec_handBuilt(t *testing.T) {
 	}
 }
 
+// TestFromSpec_labels: in a hand-built program, a symbol that jumps refer
+// to (and no call) is a label inside its function, as cilium/ebpf's
+// encoder has it, not the start of a function; labels are the function's
+// own (two functions may both have an "out"), and a jump to a label of
+// another function, or past a 16-bit offset, is an error.
+func TestFromSpec_labels(t *testing.T) {
+	spec := &ebpf.CollectionSpec{Programs: map[string]*ebpf.ProgramSpec{"p": {
+		Name: "p", Type: ebpf.XDP, License: "MIT",
+		Instructions: asm.Instructions{
+			asm.Mov.Imm(asm.R0, 0),
+			asm.JEq.Imm(asm.R1, 0, "out"),
+			asm.LoadImm(asm.R2, 1, asm.DWord),
+			asm.Call.Label("f"),
+			asm.Ja.Label("out"),
+			asm.Return().WithSymbol("out"),
+			asm.JEq.Imm(asm.R1, 0, "out").WithSymbol("f"),
+			asm.Mov.Imm(asm.R0, 1),
+			asm.Mov.Imm(asm.R0, 2).WithSymbol("out"),
+			asm.Return(),
+		},
+	}}}
+	obj, err := FromSpec(spec, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := obj.Programs[0]
+	want := []isa.Instruction{
+		{Op: 0xb7, Dst: isa.R0},
+		{Op: 0x15, Dst: isa.R1, Off: 4},
+		{Op: isa.OpLoadImm64, Dst: isa.R2, Imm: 1}, {},
+		{Op: isa.OpCall, Src: isa.PseudoCall, Imm: 2},
+		{Op: 0x05, Off: 0},
+		{Op: isa.OpExit},
+		{Op: 0x15, Dst: isa.R1, Off: 1},
+		{Op: 0xb7, Dst: isa.R0, Imm: 1},
+		{Op: 0xb7, Dst: isa.R0, Imm: 2},
+		{Op: isa.OpExit},
+	}
+	if !slices.Equal(p.Insns, want) {
+		t.Errorf("got\n%+v\nwant\n%+v", p.Insns, want)
+	}
+	if len(p.Funcs) != 2 || p.Funcs[1].Name != "f" || p.Funcs[1].Start != 7 {
+		t.Errorf("funcs %+v", p.Funcs)
+	}
+
+	// A jump into another function's label.
+	spec.Programs["p"].Instructions = asm.Instructions{
+		asm.Call.Label("f"),
+		asm.Ja.Label("there"),
+		asm.Return(),
+		asm.Mov.Imm(asm.R0, 1).WithSymbol("f"),
+		asm.Return().WithSymbol("there"),
+	}
+	if obj, err := FromSpec(spec, Options{}); err == nil && obj.Programs[0].Err == nil {
+		t.Error("a jump to another function's label was linked")
+	} else if err == nil && !strings.Contains(obj.Programs[0].Err.Error(), `jump to "there"`) {
+		t.Errorf("error %v does not name the label", obj.Programs[0].Err)
+	}
+
+	// Too far for a 16-bit offset.
+	far := asm.Instructions{asm.Ja.Label("end")}
+	for range 1 << 15 {
+		far = append(far, asm.Mov.Imm(asm.R0, 0))
+	}
+	far = append(far, asm.Return().WithSymbol("end"))
+	spec.Programs["p"].Instructions = far
+	if obj, err := FromSpec(spec, Options{}); err == nil && obj.Programs[0].Err == nil {
+		t.Error("a jump past a 16-bit offset was linked")
+	} else if err == nil && !strings.Contains(obj.Programs[0].Err.Error(), "16-bit offset") {
+		t.Errorf("error %v does not say why", obj.Programs[0].Err)
+	}
+}
+
 func TestFromSpec_errors(t *testing.T) {
 	prog := func(insns ...asm.Instruction) *ebpf.CollectionSpec {
 		return &ebpf.CollectionSpec{Programs: map[string]*ebpf.ProgramSpec{"p": {Name: "p", Instructions: insns}}}
