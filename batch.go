@@ -205,7 +205,7 @@ func (p *Program) runBatchItem(ctx context.Context, rn *runner, in *progtype.Inp
 		again = !rn.setArgs(rn.run)
 	}
 	rn.st.Rand, rn.st.TailCall = p.coll.randState(), nil
-	r0, err := p.execRun(rn, again)
+	r0, _, err := p.execRun(rn, again, 1)
 	if err != nil {
 		return p.runError(ctx, rn.run, err)
 	}

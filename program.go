@@ -51,6 +51,7 @@ type Program struct {
 // context, the program type's run state, the helpers' state.
 type runner struct {
 	m       engine.Machine
+	rr      engine.Rerunner // m, if it is one
 	run     *progtype.Run
 	st      helpers.State
 	args    engine.Args
@@ -87,6 +88,7 @@ func (p *Program) getRunner() *runner {
 	rn, _ := p.runners.Get().(*runner)
 	if rn == nil {
 		rn = &runner{m: p.coll.engine.NewMachine(), stop: new(atomic.Bool)}
+		rn.rr, _ = rn.m.(engine.Rerunner)
 	}
 	return rn
 }
@@ -349,14 +351,25 @@ func (p *Program) exec(rn *runner, run *progtype.Run, cpu int, repeat uint32) (u
 	p.execSetup(rn, run, cpu)
 	st := &rn.st
 	st.Rand, st.TailCall = p.coll.randState(), nil
-	r0, err := p.execRun(rn, false)
+	r0, _, err := p.execRun(rn, false, 1)
 	// The repeats run what the first ran, on the same arguments: an
-	// engine that can runs them again for less (engine.Rerunner).
-	for i := uint32(1); i < repeat && err == nil; i++ {
-		r0, err = p.execRun(rn, true)
+	// engine that can runs them again for less (engine.Rerunner), many
+	// at a time, and the context is polled between those.
+	for left := repeat - 1; left > 0 && err == nil; {
+		if rn.stop.Load() {
+			return 0, engine.ErrStopped
+		}
+		var ran uint32
+		r0, ran, err = p.execRun(rn, true, min(left, repeatChunk))
+		left -= ran
 	}
 	return r0, err
 }
+
+// repeatChunk is the most repeats one Rerun makes: the runs between
+// polls of the run's context, and the longest a writer of an LPM trie
+// the program uses waits for them (they hold its grace section).
+const repeatChunk = 1 << 12
 
 // execSetup makes rn's engine arguments and helper state those of runs of
 // run on CPU slot cpu: what execRun keeps from run to run. Fields are set
@@ -396,11 +409,13 @@ func (rn *runner) setArgs(run *progtype.Run) bool {
 	return !gen
 }
 
-// execRun is one run with the arguments execSetup (and, after a reset,
+// execRun is a run with the arguments execSetup (and, after a reset,
 // setArgs) made: the state a run starts from, the engine's run, and the
 // release of what the run still holds. again says the arguments are those
-// of the runner's last run, which an engine.Rerunner runs for less.
-func (p *Program) execRun(rn *runner, again bool) (uint64, error) {
+// of the runner's last run, which an engine.Rerunner runs for less, up
+// to n times in a row (see engine.Rerunner): it returns the last r0 and
+// how many runs it made.
+func (p *Program) execRun(rn *runner, again bool, n uint32) (uint64, uint32, error) {
 	st := &rn.st
 	st.TailCalls = 0
 	if set := p.reach().set; st.Maps != set {
@@ -410,14 +425,15 @@ func (p *Program) execRun(rn *runner, again bool) (uint64, error) {
 		st.Section.Enter(m, st.CPU)
 	}
 	var r0 uint64
+	ran := uint32(1)
 	var err error
-	if rr, ok := rn.m.(engine.Rerunner); ok && again {
-		r0, err = rr.Rerun()
+	if rn.rr != nil && again {
+		r0, ran, err = rn.rr.Rerun(n)
 	} else {
 		r0, err = rn.m.Run(p.prog, &rn.args)
 	}
 	st.Release()
-	return r0, err
+	return r0, ran, err
 }
 
 // runError explains the error a run of run under ctx ended with: the

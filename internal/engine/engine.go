@@ -69,8 +69,16 @@ type Machine interface {
 // The caller must not have changed the Args (their fields or what their
 // pointers reach, but for the memory the run may change) since that Run,
 // nor run the Machine otherwise.
+//
+// Rerun makes up to n (at least 1) runs in a row, each on what the one
+// before left, and returns the last one's r0 and how many it made. It
+// makes fewer than n only after a run that needed the engine's runtime
+// (a helper served in Go, a refill of fuel), so that the caller does what
+// it does between runs (helpers.State.Release) before going on; runs
+// that need nothing of it need nothing between them either. An error
+// ends the run it happened in, which counts.
 type Rerunner interface {
-	Rerun() (uint64, error)
+	Rerun(n uint32) (r0 uint64, ran uint32, err error)
 }
 
 // Memory is map memory prepared by Engine.NewMemory. It is immutable and

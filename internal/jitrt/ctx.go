@@ -53,4 +53,11 @@ type ExecCtx struct {
 	// bpf_get_prandom_u32 advances. The Machine keeps the State alive;
 	// it is a plain word, so the code's stores need no write barrier.
 	Rand uintptr
+	// Repeat is how many more times the entry stub calls Target after
+	// the call returns, each time with r1-r5 from Args, Fuel from Fuel0
+	// and Tail 0: the repeats of a test run, without leaving the code.
+	// Go sets it to 0 whenever it serves an exit, so that a run which
+	// needed Go ends the repeating and Go does its work between runs.
+	Repeat uint64
+	Fuel0  uint64 // the fuel each repeated run starts with
 }

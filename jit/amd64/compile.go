@@ -96,6 +96,8 @@ var (
 	offCtx      = int32(unsafe.Offsetof(jitrt.ExecCtx{}.Ctx))
 	offWorker   = int32(unsafe.Offsetof(jitrt.ExecCtx{}.Worker))
 	offRand     = int32(unsafe.Offsetof(jitrt.ExecCtx{}.Rand))
+	offRepeat   = int32(unsafe.Offsetof(jitrt.ExecCtx{}.Repeat))
+	offFuel0    = int32(unsafe.Offsetof(jitrt.ExecCtx{}.Fuel0))
 )
 
 // siteKind says what Go does at an exit from a call site.
@@ -318,13 +320,29 @@ func (c *compiler) stubs() {
 	// entry: call ExecCtx.Target with r1-r5 = Args, then exit with its
 	// r0. jitrt.Jump enters here on a fresh stack, for a run and for each
 	// callback a helper runs.
+	//
+	// While ExecCtx.Repeat is not 0 it calls Target again, as
+	// BPF_PROG_TEST_RUN's loop calls the program: each run from Args and
+	// Fuel0, on the stack and frame depth the run before left (both as
+	// at the start, since a function returns to the depth it was called
+	// at).
 	a.Bind(c.entry)
+	a.Load(8, fuelReg, ecReg, offFuel)
+	again := a.NewLabel()
+	a.Bind(again)
 	for i, r := range regMap[1:6] {
 		a.Load(8, r, ecReg, offArgs+int32(8*i))
 	}
-	a.Load(8, fuelReg, ecReg, offFuel)
 	a.Load(8, tmp, ecReg, offTarget)
 	a.CallReg(tmp)
+	done := a.NewLabel()
+	a.ALUMemImm(CMP, W64, ecReg, offRepeat, 0)
+	a.Jcc(CondE, done)
+	a.ALUMemImm(SUB, W64, ecReg, offRepeat, 1)
+	a.Load(8, fuelReg, ecReg, offFuel0)
+	a.StoreImm(8, ecReg, offTail, 0)
+	a.Jmp(again)
+	a.Bind(done)
 	a.Store(8, ecReg, offR0, RAX)
 	a.StoreImm(8, ecReg, offExit, jitrt.ExitOK)
 	a.Bind(c.exitGo)

@@ -43,7 +43,9 @@ type Machine struct {
 	// which Rerun runs again.
 	last     *Program
 	lastArgs *engine.Args
-	callPC   int
+	// cut is how many repeats (ExecCtx.Repeat) an exit to Go cancelled.
+	cut    uint64
+	callPC int
 	nested   int // callbacks in progress (Env.Call)
 	budget   uint64
 	// reserve is the run's budget beyond ExecCtx.Fuel; unbounded runs
@@ -95,6 +97,7 @@ func (m *Machine) Run(ep engine.Program, a *engine.Args) (uint64, error) {
 		ec.Fuel = min(a.Budget, fuelSlice)
 		m.reserve = a.Budget - ec.Fuel
 	}
+	ec.Fuel0, ec.Repeat = ec.Fuel, 0
 	// Pointer fields are stored only when they change, and kept after the
 	// run: a pointer store costs a write barrier check, and the fields
 	// are few (the interpreter does the same with its regions).
@@ -140,11 +143,12 @@ func (m *Machine) Run(ep engine.Program, a *engine.Args) (uint64, error) {
 }
 
 // Rerun implements engine.Rerunner: the program and Args of the last Run,
-// with only what a run changes set again.
-func (m *Machine) Rerun() (uint64, error) {
+// with only what a run changes set again. The entry stub makes the n
+// runs itself (ExecCtx.Repeat) until one exits to Go.
+func (m *Machine) Rerun(n uint32) (uint64, uint32, error) {
 	p, a := m.last, m.lastArgs
-	if p == nil || m.err != nil {
-		return 0, errors.Join(errors.New("jit: Rerun without a Run before it"), m.err)
+	if p == nil || m.err != nil || n == 0 {
+		return 0, 0, errors.Join(errors.New("jit: Rerun without a Run before it, or of no runs"), m.err)
 	}
 	ec := &m.ec
 	ec.Args, ec.Ctx = a.Regs, a.Regs[0]
@@ -155,13 +159,15 @@ func (m *Machine) Rerun() (uint64, error) {
 		ec.Fuel = min(m.budget, fuelSlice)
 		m.reserve = m.budget - ec.Fuel
 	}
+	ec.Fuel0, ec.Repeat, m.cut = ec.Fuel, uint64(n-1), 0
 	if m.final != p {
 		m.final = p
 	}
 	if m.cur != p {
 		m.cur = p
 	}
-	return m.run(p)
+	r0, err := m.run(p)
+	return r0, n - uint32(m.cut), err
 }
 
 // run runs p once its run's state is set, and ends the run.
@@ -192,6 +198,12 @@ func (m *Machine) loop(p *Program, sp uintptr) (r0 uint64, exited bool, err erro
 	for {
 		if ec.Exit == jitrt.ExitOK {
 			return ec.R0, true, nil
+		}
+		if ec.Repeat != 0 {
+			// The run needs Go: it ends the repeating (Rerun), and
+			// Go does what it does between runs before the next.
+			m.cut += ec.Repeat
+			ec.Repeat = 0
 		}
 		// Every other exit comes from code of a program the run entered,
 		// which stored its address.
