@@ -46,8 +46,8 @@ type Machine struct {
 	// cut is how many repeats (ExecCtx.Repeat) an exit to Go cancelled.
 	cut    uint64
 	callPC int
-	nested   int // callbacks in progress (Env.Call)
-	budget   uint64
+	nested int // callbacks in progress (Env.Call)
+	budget uint64
 	// reserve is the run's budget beyond ExecCtx.Fuel; unbounded runs
 	// (no Args.Budget) never spend it.
 	reserve   uint64
