@@ -233,20 +233,55 @@ func (l Label) String() string { return fmt.Sprintf("L%d", int32(l)) }
 // memory size other than those listed, rsp as an index, a register above
 // R15) are bugs in the code generator and panic with a message saying
 // which; Finish returns an error for labels referenced but never bound.
+//
+// Jumps take the short form (rel8) where it reaches, as Linux's JIT
+// emits them: a jump backward, to a bound label, whenever the distance
+// fits; a jump forward when SetShortJumps said so. Forward jumps are
+// numbered in the order they are emitted; after Finish, ShortJumps says
+// which of them a short form would have reached, so that a code
+// generator emitting the same code again (the same jumps, in the same
+// order) can ask for those (SetShortJumps). The shorter code only brings
+// labels closer, but for alignment padding: a short jump that ends up
+// out of reach fails Finish with a *FarJumpsError naming it.
 type Asm struct {
 	buf    []byte
 	labels []int      // labels[l-1] is the position of Label l, -1 while unbound
-	refs   []labelRef // rel32 fields Finish patches
+	refs   []labelRef // rel32 and rel8 fields Finish patches
+	jumps  int        // forward jumps emitted so far
+	short  []bool     // short[j]: emit forward jump j short (SetShortJumps)
+	reach  []bool     // reach[j]: a short form of forward jump j reaches (Finish)
 }
 
-// labelRef is a rel32 field at buf[at:at+4] holding l's position relative
-// to the end of the field. Every label reference this encoder emits ends
-// its instruction, so the end of the field is the end of the instruction,
-// which is what the CPU adds a rel32 to.
+// labelRef is a rel32 (or, if short, rel8) field at buf[at:] holding l's
+// position relative to the end of the field. Every label reference this
+// encoder emits ends its instruction, so the end of the field is the end
+// of the instruction, which is what the CPU adds a rel32 to. jump is the
+// number of a forward jump, -1 for other references.
 type labelRef struct {
-	at int
-	l  Label
+	at    int
+	l     Label
+	short bool
+	jump  int
 }
+
+// FarJumpsError is Finish's error when forward jumps that SetShortJumps
+// made short do not reach their labels: emit the code again with those
+// long.
+type FarJumpsError struct {
+	Jumps []int // their numbers
+}
+
+func (e *FarJumpsError) Error() string {
+	return fmt.Sprintf("amd64: finish: short forward jumps %v do not reach their labels", e.Jumps)
+}
+
+// SetShortJumps makes forward jump j short where short[j] (ShortJumps).
+// Call it before emitting.
+func (a *Asm) SetShortJumps(short []bool) { a.short = short }
+
+// ShortJumps returns, after Finish, which forward jumps a short form
+// would have reached, assuming the code between them stays as it is.
+func (a *Asm) ShortJumps() []bool { return a.reach }
 
 // Len returns the number of bytes emitted so far.
 func (a *Asm) Len() int { return len(a.buf) }
@@ -294,6 +329,9 @@ func (a *Asm) checkLabel(l Label, method string) {
 // binding the labels it named.
 func (a *Asm) Finish() ([]byte, error) {
 	var unbound []Label
+	var far []int
+	a.reach = slices.Grow(a.reach[:0], a.jumps)[:a.jumps]
+	clear(a.reach)
 	for _, r := range a.refs {
 		target := a.labels[r.l-1]
 		if target < 0 {
@@ -302,14 +340,34 @@ func (a *Asm) Finish() ([]byte, error) {
 			}
 			continue
 		}
+		if r.short {
+			rel := target - (r.at + 1)
+			if rel < math.MinInt8 || rel > math.MaxInt8 {
+				far = append(far, r.jump)
+				continue
+			}
+			a.buf[r.at] = byte(int8(rel))
+			if r.jump >= 0 {
+				a.reach[r.jump] = true
+			}
+			continue
+		}
 		rel := int64(target) - int64(r.at+4)
 		if rel < math.MinInt32 || rel > math.MaxInt32 {
 			return nil, fmt.Errorf("amd64: finish: %v at %d is out of rel32 range from %d", r.l, target, r.at)
 		}
 		binary.LittleEndian.PutUint32(a.buf[r.at:], uint32(int32(rel)))
+		// The short form brings the label as much closer as it is
+		// shorter: its rel8 would be this rel32.
+		if r.jump >= 0 && rel <= math.MaxInt8 {
+			a.reach[r.jump] = true
+		}
 	}
 	if len(unbound) > 0 {
 		return nil, fmt.Errorf("amd64: finish: labels referenced but never bound: %v", unbound)
+	}
+	if len(far) > 0 {
+		return nil, &FarJumpsError{Jumps: far}
 	}
 	return a.buf, nil
 }
@@ -490,7 +548,34 @@ func fitsInt8(v int32) bool { return v >= math.MinInt8 && v <= math.MaxInt8 }
 // rel32 emits a rel32 field referring to l, patched by Finish.
 func (a *Asm) rel32(l Label, method string) {
 	a.checkLabel(l, method)
-	a.refs = append(a.refs, labelRef{at: len(a.buf), l: l})
+	a.refs = append(a.refs, labelRef{at: len(a.buf), l: l, jump: -1})
+	a.imm32(0)
+}
+
+// jump emits a jump to l: short (op8 rel8) where it reaches (see Asm),
+// else long (op32 rel32).
+func (a *Asm) jump(l Label, op8 []byte, op32 []byte, method string) {
+	a.checkLabel(l, method)
+	if target := a.labels[l-1]; target >= 0 {
+		if rel := target - (len(a.buf) + len(op8) + 1); rel >= math.MinInt8 {
+			a.buf = append(a.buf, op8...)
+			a.buf = append(a.buf, byte(int8(rel)))
+			return
+		}
+		a.buf = append(a.buf, op32...)
+		a.rel32(l, method)
+		return
+	}
+	j := a.jumps
+	a.jumps++
+	if j < len(a.short) && a.short[j] {
+		a.buf = append(a.buf, op8...)
+		a.refs = append(a.refs, labelRef{at: len(a.buf), l: l, short: true, jump: j})
+		a.buf = append(a.buf, 0)
+		return
+	}
+	a.buf = append(a.buf, op32...)
+	a.refs = append(a.refs, labelRef{at: len(a.buf), l: l, jump: j})
 	a.imm32(0)
 }
 
@@ -879,17 +964,16 @@ func (a *Asm) LockCmpxchg(size int, base Reg, disp int32, src Reg) {
 // patched by Finish. Code is small enough that no short (rel8) forms are
 // needed, so nothing moves once emitted.
 
-// Jmp emits "jmp l" (E9 rel32).
+// Jmp emits "jmp l": EB rel8 where it reaches (see Asm), else E9 rel32.
 func (a *Asm) Jmp(l Label) {
-	a.buf = append(a.buf, 0xE9)
-	a.rel32(l, "Jmp")
+	a.jump(l, []byte{0xEB}, []byte{0xE9}, "Jmp")
 }
 
-// Jcc emits "jcc l" (0F 80+cc rel32).
+// Jcc emits "jcc l": 70+cc rel8 where it reaches (see Asm), else 0F 80+cc
+// rel32.
 func (a *Asm) Jcc(cc Cond, l Label) {
 	checkCond(cc, "Jcc")
-	a.buf = append(a.buf, 0x0F, 0x80|byte(cc))
-	a.rel32(l, "Jcc")
+	a.jump(l, []byte{0x70 | byte(cc)}, []byte{0x0F, 0x80 | byte(cc)}, "Jcc")
 }
 
 // Call emits "call l" (E8 rel32).

@@ -2,6 +2,7 @@ package amd64
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -1021,6 +1022,82 @@ func TestAsm_labels(t *testing.T) {
 	}
 }
 
+// TestAsm_shortJumps: a jump backward takes the short form exactly when
+// its rel8 reaches (-128); a forward one when SetShortJumps asks, and
+// Finish says which long ones would have reached (+127) and fails,
+// naming them, for short ones that do not.
+func TestAsm_shortJumps(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		jump func(a *Asm, l Label)
+		op   x86asm.Op
+		long int // the long form's length
+	}{
+		{"jmp", func(a *Asm, l Label) { a.Jmp(l) }, x86asm.JMP, 5},
+		{"jcc", func(a *Asm, l Label) { a.Jcc(CondBE, l) }, x86asm.JBE, 6},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Backward: the rel8 counts from the end of the 2-byte jump.
+			for _, gap := range []int{0, 1, 126, 127, 128} {
+				var a Asm
+				l := a.NewLabel()
+				a.Bind(l)
+				a.Nop(gap)
+				tc.jump(&a, l)
+				code, err := a.Finish()
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantLen := 2
+				if gap+2 > 128 {
+					wantLen = tc.long
+				}
+				inst, err := x86asm.Decode(code[gap:], 64)
+				if op, to := target(t, code, gap); err != nil || op != tc.op || to != 0 || inst.Len != wantLen {
+					t.Errorf("back over %d bytes: %v to %d, %d bytes (%v), want %v to 0, %d bytes", gap, op, to, inst.Len, err, tc.op, wantLen)
+				}
+			}
+			// Forward, long, then short where the long one said it
+			// reaches.
+			for _, gap := range []int{0, 127, 128} {
+				emit := func(short []bool) ([]byte, *Asm, error) {
+					var a Asm
+					a.SetShortJumps(short)
+					l := a.NewLabel()
+					tc.jump(&a, l)
+					a.Nop(gap)
+					a.Bind(l)
+					code, err := a.Finish()
+					return code, &a, err
+				}
+				code, a, err := emit(nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if op, to := target(t, code, 0); op != tc.op || to != tc.long+gap {
+					t.Errorf("forward over %d: %v to %d", gap, op, to)
+				}
+				reach := a.ShortJumps()
+				if len(reach) != 1 || reach[0] != (gap <= 127) {
+					t.Errorf("forward over %d: ShortJumps %v", gap, reach)
+				}
+				code, _, err = emit([]bool{true})
+				var far *FarJumpsError
+				if gap > 127 {
+					if !errors.As(err, &far) || len(far.Jumps) != 1 || far.Jumps[0] != 0 {
+						t.Errorf("short forward over %d: %v, want a FarJumpsError for jump 0", gap, err)
+					}
+					continue
+				}
+				inst, derr := x86asm.Decode(code, 64)
+				if op, to := target(t, code, 0); err != nil || derr != nil || op != tc.op || to != 2+gap || inst.Len != 2 {
+					t.Errorf("short forward over %d: %v to %d (%v)", gap, op, to, err)
+				}
+			}
+		})
+	}
+}
+
 func TestAsm_Offset(t *testing.T) {
 	var a Asm
 	a.Nop(3)
@@ -1056,7 +1133,7 @@ func TestAsm_Finish_unbound(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Finish after Bind: %v", err)
 	}
-	if op, got := target(t, code, 5); op != x86asm.JE || got != len(code) {
+	if op, got := target(t, code, 2); op != x86asm.JE || got != len(code) { // after a short jmp
 		t.Errorf("je to %d, want %d", got, len(code))
 	}
 }

@@ -63,7 +63,7 @@ type Program struct {
 	code  *code
 	funcs map[int]uintptr // function entry slot -> address
 	entry uintptr         // funcs[0], the program's start
-	addr  uint64          // the code's address, which its exits report (ExecCtx.Prog)
+	addr  uint64          // its entry stub's address: where runs start, and what its exits report (ExecCtx.Prog)
 	sites []site
 	table helpers.Table // for callx
 	pcs   []int
@@ -136,7 +136,7 @@ func (e Engine) Load(insns []isa.Instruction, opts engine.Options) (engine.Progr
 	for pc, off := range c.funcs {
 		p.funcs[pc] = cm.addr() + uintptr(off)
 	}
-	p.entry, p.addr = p.funcs[0], uint64(cm.addr())
+	p.entry, p.addr = p.funcs[0], uint64(cm.addr())+uint64(c.entry)
 	cm.release(p)
 	return p, nil
 }

@@ -5,6 +5,7 @@ package amd64_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -96,6 +97,61 @@ func TestLimits(t *testing.T) {
 	_, err := amd64.Engine{}.NewMachine().Run(jit2(t, loop), &engine.Args{Stop: &stop})
 	if !errors.Is(err, engine.ErrStopped) {
 		t.Fatalf("stop: %v", err)
+	}
+}
+
+// TestFusedLatch: a loop's exit test followed by its back edge ("if
+// cond goto +1; goto top"), which the JIT emits as one latch taken when
+// the condition fails, ends and runs out of budget where the interpreter
+// does: for every condition, 64- and 32-bit, register and immediate, on
+// both sides of each bound, and not fused where another jump goes to the
+// back edge.
+func TestFusedLatch(t *testing.T) {
+	conds := []string{"==", "!=", ">", ">=", "<", "<=", "s>", "s>=", "s<", "s<=", "&"}
+	for _, cond := range conds {
+		for _, w := range []string{"r", "w"} {
+			for _, rhs := range []string{"7", "r2", "-3"} {
+				if w == "w" && rhs == "r2" {
+					rhs = "w2"
+				}
+				for _, start := range []int{-9, 0, 3, 7, 8, 40} {
+					src := fmt.Sprintf(`
+						r0 = 0
+						r1 = %d
+						r2 = 7
+					top:
+						r0 += 1
+						r1 += 1
+						if r0 > 30 goto out
+						if %s1 %s %s goto +1
+						goto top
+						r0 += 100
+					out:
+						exit`, start, w, cond, rhs)
+					ref, jit := both(t, parse(t, src), engine.Options{Budgeted: true})
+					for _, budget := range []uint64{0, 1, 5, 6, 7, 8, 20, 40, 200} {
+						if _, err := sameRun(t, ref, jit, func() *engine.Args { return &engine.Args{Budget: budget} }); err != nil && !errors.Is(err, engine.ErrBudget) {
+							t.Fatalf("%s: budget %d: %v", src, budget, err)
+						}
+					}
+				}
+			}
+		}
+	}
+	// Another jump to the back edge: not fused, and still right.
+	ref, jit := both(t, parse(t, `
+		r0 = 0
+		if r1 == 5 goto back
+	top:
+		r0 += 1
+		if r0 == 9 goto +1
+	back:
+		goto top
+		exit`), engine.Options{Budgeted: true})
+	for _, budget := range []uint64{0, 3, 4, 30} {
+		for _, r1 := range []uint64{0, 5} {
+			sameRun(t, ref, jit, func() *engine.Args { return &engine.Args{Budget: budget, Regs: [5]uint64{r1}} })
+		}
 	}
 }
 
