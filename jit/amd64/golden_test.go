@@ -13,6 +13,7 @@ import (
 	"github.com/waggle-bpf/waggle/asm"
 	"github.com/waggle-bpf/waggle/helpers"
 	"github.com/waggle-bpf/waggle/internal/engine"
+	"github.com/waggle-bpf/waggle/loader"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden/*.txt from the code generated now")
@@ -97,4 +98,30 @@ func disassemble(t *testing.T, c *compiled) string {
 		off += in.Len
 	}
 	return b.String()
+}
+
+// BenchmarkCompile is the time to translate the programs of the
+// interpreter's benchmark object (loops, calls, branches), each run
+// translating all of them: two passes and sometimes a third, since jumps
+// are made short where they reach and small loops placed in one line.
+//
+//	go test ./jit/amd64 -run '^$' -bench Compile
+func BenchmarkCompile(b *testing.B) {
+	obj, err := loader.LoadFile("../../interp/testdata/bench/bench.o", loader.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var insns int
+	for _, p := range obj.Programs {
+		insns += len(p.Insns)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, p := range obj.Programs {
+			if _, err := compile(p.Insns, options{budgeted: true, costs: engine.FrameCosts(p.Insns)}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*insns), "ns/insn")
 }
