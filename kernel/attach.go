@@ -1,6 +1,10 @@
 package kernel
 
-import "github.com/cilium/ebpf"
+import (
+	"strings"
+
+	"github.com/cilium/ebpf"
+)
 
 // AttachOptions configure AttachFile.
 type AttachOptions struct {
@@ -15,4 +19,14 @@ type AttachOptions struct {
 	// has fixed its program types and before it is loaded (RunIface adds
 	// its verdict counter there).
 	Prepare func(*ebpf.CollectionSpec) error
+}
+
+// MapPinName is the file name Attached.Pin pins a map of the given name
+// under in DIR/maps: the name with dots made underscores, as bpffs refuses
+// dots; "" for a name no file can have.
+func MapPinName(name string) string {
+	if name == "" || strings.ContainsAny(name, "/\x00") || len(name) > 255 {
+		return ""
+	}
+	return strings.ReplaceAll(name, ".", "_")
 }

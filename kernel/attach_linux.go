@@ -348,14 +348,14 @@ func (f *tcFilter) delete() error {
 func (f *tcFilter) pinName() string {
 	q := ""
 	if f.addedQdsc {
-		q = ".qdisc"
+		q = "_qdisc"
 	}
-	return fmt.Sprintf("tc.%d.%v.%d.%d%s", f.ifindex, f.dir, f.prio, f.handle, q)
+	return fmt.Sprintf("tc_%d_%v_%d_%d%s", f.ifindex, f.dir, f.prio, f.handle, q)
 }
 
 // parseTCPin reads a pinName back.
 func parseTCPin(name string) (*tcFilter, bool) {
-	parts := strings.Split(name, ".")
+	parts := strings.Split(name, "_")
 	if len(parts) < 5 || len(parts) > 6 || parts[0] != "tc" || len(parts) == 6 && parts[5] != "qdisc" {
 		return nil, false
 	}

@@ -156,13 +156,15 @@ func (a *Attached) Close() error {
 
 // The layout Pin makes in its directory, which Detach reads back:
 //
-//	DIR/link              the bpf link (DIR/link.cpuN: perf_event's, one per CPU)
-//	DIR/tc.IF.DIR.PRIO.H  instead of link for a clsact filter: its program,
+//	DIR/link              the bpf link (DIR/link_cpuN: perf_event's, one per CPU)
+//	DIR/tc_IF_DIR_PRIO_H  instead of link for a clsact filter: its program,
 //	                      pinned under a name that says where the filter is
 //	                      (interface index, direction, priority, handle;
-//	                      ".qdisc" if the qdisc was made for it)
+//	                      "_qdisc" after if the qdisc was made for it)
 //	DIR/prog              the program
-//	DIR/maps/NAME         each map of the object, by its name
+//	DIR/maps/NAME         each map of the object, by its name with dots
+//	                      made underscores (".rodata" is "_rodata"): bpffs
+//	                      refuses names with dots (EPERM)
 const (
 	pinLink = "link"
 	pinProg = "prog"
@@ -199,7 +201,7 @@ func (a *Attached) Pin(dir string) ([]string, error) {
 	for i, l := range a.links {
 		name := pinLink
 		if a.Hook.Kind == HookPerfEvent {
-			name = fmt.Sprintf("%s.cpu%d", pinLink, a.cpus[i])
+			name = fmt.Sprintf("%s_cpu%d", pinLink, a.cpus[i])
 		}
 		if err := pin(l, name); err != nil {
 			return fail(err)
@@ -207,7 +209,15 @@ func (a *Attached) Pin(dir string) ([]string, error) {
 	}
 	prog := a.Collection.Programs[a.Program]
 	if a.tc != nil {
-		if err := pin(prog, a.tc.pinName()); err != nil {
+		// A second descriptor: cilium/ebpf moves a pinned object's pin
+		// when asked to pin it again.
+		clone, err := prog.Clone()
+		if err != nil {
+			return fail(err)
+		}
+		err = pin(clone, a.tc.pinName())
+		clone.Close()
+		if err != nil {
 			return fail(err)
 		}
 		a.tc.pinned = true
@@ -224,11 +234,17 @@ func (a *Attached) Pin(dir string) ([]string, error) {
 			names = append(names, n)
 		}
 		sort.Strings(names)
+		seen := map[string]string{}
 		for _, n := range names {
-			if strings.ContainsAny(n, "/\x00") || n == "." || n == ".." {
+			file := MapPinName(n)
+			if file == "" {
 				return fail(fmt.Errorf("map %q: not a name a file can have", n))
 			}
-			if err := pin(a.Collection.Maps[n], filepath.Join(pinMaps, n)); err != nil {
+			if other, ok := seen[file]; ok {
+				return fail(fmt.Errorf("maps %q and %q would both be pinned as %s", other, n, file))
+			}
+			seen[file] = n
+			if err := pin(a.Collection.Maps[n], filepath.Join(pinMaps, file)); err != nil {
 				return fail(err)
 			}
 		}
@@ -278,7 +294,7 @@ func Detach(dir string) ([]string, error) {
 	for _, e := range ents {
 		n := e.Name()
 		switch {
-		case n == pinLink || strings.HasPrefix(n, pinLink+".cpu") && isDigits(n[len(pinLink)+4:]):
+		case n == pinLink || strings.HasPrefix(n, pinLink+"_cpu") && isDigits(n[len(pinLink)+4:]):
 			links = append(links, n)
 		case n == pinProg:
 			prog = n

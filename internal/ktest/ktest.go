@@ -7,6 +7,7 @@
 package ktest
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -165,3 +167,56 @@ func Tracefs(tb testing.TB) {
 	}
 	tb.Logf("mounted tracefs at %s (it stays mounted)", dir)
 }
+
+// Listen returns an AF_PACKET socket in this process's network namespace
+// bound to ifname, receiving every frame that arrives there (and able to
+// send). It is closed when the test ends.
+func Listen(tb testing.TB, ifname string) int {
+	tb.Helper()
+	ifc, err := net.InterfaceByName(ifname)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	all := int(htons(unix.ETH_P_ALL))
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, all)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { unix.Close(fd) })
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_ALL), Ifindex: ifc.Index}); err != nil {
+		tb.Fatal(err)
+	}
+	tv := unix.NsecToTimeval(int64(100 * time.Millisecond))
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		tb.Fatal(err)
+	}
+	return fd
+}
+
+// Await reads frames arriving on fd (from Listen) until n of them
+// satisfy match, and fails the test if that takes more than 10 seconds.
+func Await(tb testing.TB, fd, n int, match func([]byte) bool) {
+	tb.Helper()
+	buf := make([]byte, 65536)
+	deadline := time.Now().Add(10 * time.Second)
+	for n > 0 {
+		if time.Now().After(deadline) {
+			tb.Fatalf("waited 10s for %d more frames", n)
+		}
+		k, from, err := unix.Recvfrom(fd, buf, 0)
+		if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
+			continue
+		}
+		if match(buf[:k]) {
+			n--
+		}
+	}
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
