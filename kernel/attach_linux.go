@@ -102,7 +102,11 @@ func (a *Attachment) attach(prog *ebpf.Program) (link.Link, error) {
 			return nil, err
 		}
 		flags := map[XDPMode]link.XDPAttachFlags{XDPGeneric: link.XDPGenericMode, XDPDriver: link.XDPDriverMode, XDPOffload: link.XDPOffloadMode}[h.XDPMode]
-		return link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifc.Index, Flags: flags})
+		l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifc.Index, Flags: flags})
+		if errors.Is(err, unix.EEXIST) || errors.Is(err, unix.EBUSY) {
+			err = fmt.Errorf("%w (%s has an XDP program already: ip link show %s; waggle detach the one waggle pinned)", err, h.Interface, h.Interface)
+		}
+		return l, err
 	case HookTCX:
 		ifc, err := net.InterfaceByName(h.Interface)
 		if err != nil {

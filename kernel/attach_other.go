@@ -45,3 +45,6 @@ func (a *Attached) Close() error { return nil }
 
 // Detach fails outside Linux with an error wrapping ErrNotSupported.
 func Detach(string) ([]string, error) { return nil, errNotLinux }
+
+// CheckPinDir fails outside Linux with an error wrapping ErrNotSupported.
+func CheckPinDir(string) error { return errNotLinux }

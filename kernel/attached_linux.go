@@ -252,8 +252,11 @@ func (a *Attached) Pin(dir string) ([]string, error) {
 	return pinned, nil
 }
 
-// mkPinDir makes dir on a bpffs, or takes it if it exists and is empty.
-func mkPinDir(dir string) error {
+// CheckPinDir reports whether Attached.Pin can pin in dir: a directory on
+// a bpffs that does not exist yet, or is empty. Callers check it before
+// attaching, so that a bad directory leaves nothing attached even for a
+// moment.
+func CheckPinDir(dir string) error {
 	var st unix.Statfs_t
 	if err := unix.Statfs(filepath.Dir(dir), &st); err != nil {
 		return fmt.Errorf("pin directory %s: %w", dir, err)
@@ -261,18 +264,25 @@ func mkPinDir(dir string) error {
 	if uint32(st.Type) != unix.BPF_FS_MAGIC {
 		return fmt.Errorf("pin directory %s: %s is not on a bpffs (mount -t bpf bpf /sys/fs/bpf)", dir, filepath.Dir(dir))
 	}
-	err := os.Mkdir(dir, 0o700)
-	if errors.Is(err, os.ErrExist) {
-		ents, rerr := os.ReadDir(dir)
-		if rerr != nil {
-			return fmt.Errorf("pin directory %s: %w", dir, rerr)
-		}
-		if len(ents) > 0 {
-			return fmt.Errorf("pin directory %s is not empty (waggle detach %s removes an attachment)", dir, dir)
-		}
+	ents, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
 		return nil
+	case err != nil:
+		return fmt.Errorf("pin directory %s: %w", dir, err)
+	case len(ents) > 0:
+		return fmt.Errorf("pin directory %s is not empty (waggle detach %s removes an attachment)", dir, dir)
 	}
-	if err != nil {
+	return nil
+}
+
+// mkPinDir makes dir on a bpffs, or takes it if it exists and is empty.
+func mkPinDir(dir string) error {
+	if err := CheckPinDir(dir); err != nil {
+		return err
+	}
+	err := os.Mkdir(dir, 0o700)
+	if err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("pin directory %s: %w", dir, err)
 	}
 	return nil
