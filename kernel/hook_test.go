@@ -160,3 +160,23 @@ func TestParseXDPMode(t *testing.T) {
 		t.Error("ParseXDPMode(turbo) succeeded")
 	}
 }
+
+// FuzzParseSection: any section name gives a hook or an error, never a
+// panic, and a hook it gives prints and checks without one.
+func FuzzParseSection(f *testing.F) {
+	for _, s := range []string{"xdp", "tcx/ingress", "tp/a/b", "uprobe//bin/x:f+0x10", "kprobe/f+1", "cgroup/sock", "lsm/x", "uprobe/:", "uprobe/a:+", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		h, err := ParseSection(s)
+		if err != nil {
+			if h != (Hook{}) {
+				t.Fatalf("%q: an error and a hook %+v", s, h)
+			}
+			return
+		}
+		_ = h.String()
+		_ = h.Check()
+		h.ProgramType()
+	})
+}
