@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -128,7 +129,7 @@ func (f *hookFlags) hook() (kernel.Hook, error) {
 	}
 	// The flags that qualify a hook, with the hook they belong to.
 	if f.cmd.Flags().Changed("mode") {
-		if h.Kind != kernel.HookXDP && h.Kind != kernel.HookNone {
+		if h.Kind != kernel.HookXDP {
 			return h, errors.New("--mode goes with --xdp")
 		}
 		if h.XDPMode, err = kernel.ParseXDPMode(f.mode); err != nil {
@@ -136,7 +137,7 @@ func (f *hookFlags) hook() (kernel.Hook, error) {
 		}
 	}
 	if f.cmd.Flags().Changed("direction") {
-		if h.Kind != kernel.HookTCX && h.Kind != kernel.HookNone {
+		if h.Kind != kernel.HookTCX {
 			return h, errors.New("--direction goes with --tcx")
 		}
 		if h.Direction, err = kernel.ParseDirection(f.direction); err != nil {
@@ -144,16 +145,16 @@ func (f *hookFlags) hook() (kernel.Hook, error) {
 		}
 	}
 	for _, q := range []struct {
-		flag string
-		kind []kernel.HookKind
+		flag, with string
+		kinds      []kernel.HookKind
 	}{
-		{"tc-legacy", []kernel.HookKind{kernel.HookTCX}},
-		{"pid", []kernel.HookKind{kernel.HookUprobe, kernel.HookUretprobe}},
-		{"freq", []kernel.HookKind{kernel.HookPerfEvent}},
-		{"attach-type", []kernel.HookKind{kernel.HookCgroup}},
+		{"tc-legacy", "--tcx", []kernel.HookKind{kernel.HookTCX}},
+		{"pid", "--uprobe or --uretprobe", []kernel.HookKind{kernel.HookUprobe, kernel.HookUretprobe}},
+		{"freq", "--perf-event", []kernel.HookKind{kernel.HookPerfEvent}},
+		{"attach-type", "--cgroup", []kernel.HookKind{kernel.HookCgroup}},
 	} {
-		if f.cmd.Flags().Changed(q.flag) && h.Kind != q.kind[0] && (len(q.kind) < 2 || h.Kind != q.kind[1]) {
-			return h, fmt.Errorf("--%s goes with --%v", q.flag, q.kind[0])
+		if f.cmd.Flags().Changed(q.flag) && !slices.Contains(q.kinds, h.Kind) {
+			return h, fmt.Errorf("--%s goes with %s", q.flag, q.with)
 		}
 	}
 	return h, nil

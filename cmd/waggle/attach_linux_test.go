@@ -161,6 +161,8 @@ func TestAttachCmd_errors(t *testing.T) {
 		{"no interface", []string{"../../examples/counter/counter.o"}, "give the interface"},
 		{"wrong type", []string{"../../examples/counter/counter.o", "--tcx", "lo", "--direction", "ingress"}, "the tcx hook takes SchedCLS programs"},
 		{"no such interface", []string{"../../examples/counter/counter.o", "--xdp", "waggle-nonesuch"}, "waggle-nonesuch"},
+		{"freq without perf-event", []string{"../../examples/counter/counter.o", "--xdp", "lo", "--freq", "99"}, "--freq goes with --perf-event"},
+		{"direction without tcx", []string{"../../examples/counter/counter.o", "--direction", "egress"}, "--direction goes with --tcx"},
 		{"bad tracepoint", []string{"../../kernel/testdata/attach/hooks.o", "--program", "tp_openat", "--tracepoint", "openat"}, "want GROUP/NAME"},
 		{"pin and duration", []string{"../../examples/counter/counter.o", "--xdp", "lo", "--pin", "/sys/fs/bpf/x", "--duration", "1s"}, "--duration"},
 		{"not on bpffs", []string{"../../examples/counter/counter.o", "--xdp", "lo", "--mode", "generic", "--pin", filepath.Join(t.TempDir(), "x")}, "not on a bpffs"},

@@ -61,12 +61,7 @@ func (e *env) runKernelIface(path string, prog *waggle.Program, f *objectFlags) 
 	a, err := kernel.AttachFile(path, kernel.AttachOptions{
 		Program: prog.Name(),
 		Hook:    h,
-		Prepare: func(spec *ebpf.CollectionSpec) error {
-			if ps := spec.Programs[prog.Name()]; ps != nil {
-				ps.Type = typ // --type, as the waggle collection has it
-			}
-			return kernel.CountVerdicts(spec, typ)
-		},
+		Prepare: func(spec *ebpf.CollectionSpec) error { return kernel.CountVerdicts(spec, typ) },
 	})
 	if err != nil {
 		var ve *ebpf.VerifierError
