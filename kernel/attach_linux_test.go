@@ -624,6 +624,17 @@ func TestDetach_foreign(t *testing.T) {
 	if ents, _ := os.ReadDir(dir); len(ents) != 2 {
 		t.Fatalf("Detach touched a foreign directory: %v", ents)
 	}
+	// Nor is a directory without a link, even one holding only what Pin
+	// makes besides it.
+	if err := os.Remove(filepath.Join(dir, "somebodys_map")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Detach(dir); err == nil || !strings.Contains(err.Error(), "no link") {
+		t.Fatalf("Detach of a directory without a link: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "prog")); err != nil {
+		t.Fatalf("Detach touched a directory without a link: %v", err)
+	}
 }
 
 func Test_parseCPUList(t *testing.T) {

@@ -185,7 +185,7 @@ func (a *Attached) Pin(dir string) ([]string, error) {
 	}
 	var pinned []string
 	fail := func(err error) ([]string, error) {
-		if _, derr := Detach(dir); derr != nil {
+		if _, derr := detach(dir, true); derr != nil {
 			err = errors.Join(err, fmt.Errorf("undo: %w", derr))
 		}
 		return nil, err
@@ -294,7 +294,11 @@ func mkPinDir(dir string) error {
 // program's and the maps' pins, and the directory. It returns the paths
 // it removed. A directory holding anything Pin does not make is refused
 // before anything is touched.
-func Detach(dir string) ([]string, error) {
+func Detach(dir string) ([]string, error) { return detach(dir, false) }
+
+// detach is Detach; partial takes a directory Pin left half made, with no
+// link in it yet.
+func detach(dir string, partial bool) ([]string, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("detach: %w", err)
@@ -326,6 +330,9 @@ func Detach(dir string) ([]string, error) {
 			}
 			return nil, fmt.Errorf("detach %s: it holds %s, which waggle attach --pin does not make: not an attachment's directory", dir, n)
 		}
+	}
+	if len(links)+len(tcs) == 0 && !partial {
+		return nil, fmt.Errorf("detach %s: it holds no link, which waggle attach --pin makes: not an attachment's directory", dir)
 	}
 	var removed []string
 	var errs []error
