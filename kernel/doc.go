@@ -22,6 +22,17 @@
 // opcodes of its own and encodes them back); instructions built as
 // isa.Instructions do not, and go through Load.
 //
+// # Attaching
+//
+// AttachFile loads an object with cilium/ebpf and attaches one program to
+// a Hook (XDP, TCX, tracepoints, raw tracepoints, uprobes, perf_event,
+// cgroups, socket filters, kprobes, fentry/fexit, LSM), read from its
+// section name (ParseSection) or given; HookSupported probes the hook
+// first and names the probe a missing hook failed. Attached.Pin keeps the
+// program attached past the process, with its maps, under a bpffs
+// directory that Detach removes. CountVerdicts makes programs count their
+// return values, for live runs that report verdicts.
+//
 // # Privileges
 //
 // Loading XDP and tc programs needs CAP_BPF and CAP_NET_ADMIN (in practice:

@@ -5,16 +5,16 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/waggle-bpf/waggle/internal/ktest"
 )
 
 // TestRun_iface runs the tail-call dispatcher live on one end of a veth
@@ -45,7 +45,7 @@ func TestRun_iface(t *testing.T) {
 	run("link", "set", a, "up")
 	run("netns", "exec", ns, "ip", "link", "set", b, "up")
 
-	sender, err := socketIn(ns, b)
+	sender, err := ktest.SocketIn(ns, b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestRun_iface(t *testing.T) {
 			code, stdout, stderr := runCLI(t, "", append([]string{"run"}, append(args, "--iface", a, "--packets", "20", "--duration", "20s", "--json")...)...)
 			done <- result{code, stdout, stderr}
 		}()
-		frames := [][]byte{ipv4Frame(6), ipv4Frame(1)}
+		frames := [][]byte{ktest.IPv4Frame(6), ktest.IPv4Frame(1)}
 		sent := 0
 		for {
 			select {
@@ -138,48 +138,4 @@ func TestRun_iface(t *testing.T) {
 			t.Fatalf("--workers %s: status %d, stdout %q, stderr %q", workers, code, stdout, stderr)
 		}
 	}
-}
-
-// socketIn opens an AF_PACKET socket bound to ifname inside network
-// namespace ns: a socket belongs to the namespace it was created in.
-func socketIn(ns, ifname string) (int, error) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	self, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return -1, err
-	}
-	defer unix.Close(self)
-	target, err := unix.Open("/run/netns/"+ns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return -1, err
-	}
-	defer unix.Close(target)
-	if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
-		return -1, err
-	}
-	defer unix.Setns(self, unix.CLONE_NEWNET)
-	ifc, err := net.InterfaceByName(ifname)
-	if err != nil {
-		return -1, err
-	}
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return -1, err
-	}
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Ifindex: ifc.Index}); err != nil {
-		unix.Close(fd)
-		return -1, err
-	}
-	return fd, nil
-}
-
-// ipv4Frame returns a minimal Ethernet/IPv4 frame of the given protocol.
-func ipv4Frame(proto byte) []byte {
-	f := make([]byte, 64)
-	copy(f, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 9, 0x08, 0x00})
-	ip := f[14:]
-	ip[0], ip[3], ip[8], ip[9] = 0x45, 50, 64, proto
-	copy(ip[12:], []byte{10, 9, 0, 1, 10, 9, 0, 2})
-	return f
 }

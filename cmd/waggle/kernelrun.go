@@ -18,7 +18,6 @@ import (
 // kernelRefused are the flags of "waggle run" that --engine kernel cannot
 // honour, and why.
 var kernelRefused = []struct{ flag, why string }{
-	{"iface", "live runs on an interface attach the program (issue 9); --engine kernel only test-runs it (BPF_PROG_TEST_RUN): give --pcap or --data-in"},
 	{"unverified", "the kernel runs only what its verifier accepts"},
 	{"cpus", "the kernel's per-CPU maps have a value per CPU of this machine"},
 	{"budget", "the kernel bounds runs by verifying them, not with an instruction budget"},
@@ -32,13 +31,19 @@ var kernelRefused = []struct{ flag, why string }{
 // runKernel runs one program of the object at path (read as obj) in the
 // running kernel: loaded with Linux's verifier by cilium/ebpf, and each run
 // a BPF_PROG_TEST_RUN on the inputs a user-space run takes (--data-in,
-// --ctx-in, --repeat, --pcap), with the same output. The object is also
+// --ctx-in, --repeat, --pcap), with the same output; or, with --iface,
+// attached to the interface for real (runKernelIface). The object is also
 // read into a waggle collection, never prepared, for the program's name,
 // type and verdicts, so the two runs name them alike.
 func (e *env) runKernel(cmd *cobra.Command, path string, obj *loader.Object, f *objectFlags) error {
 	for _, r := range kernelRefused {
 		if cmd.Flags().Changed(r.flag) {
 			return fmt.Errorf("--engine kernel with --%s: %s", r.flag, r.why)
+		}
+	}
+	if f.iface != "" {
+		if err := kernelIfaceFlags(cmd, f); err != nil {
+			return err
 		}
 	}
 	if err := kernel.Supported(); err != nil {
@@ -61,6 +66,9 @@ func (e *env) runKernel(cmd *cobra.Command, path string, obj *loader.Object, f *
 	prog, err := pickProgram(coll, f.program)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
+	}
+	if f.iface != "" {
+		return e.runKernelIface(path, prog, f)
 	}
 	spec, err := ebpf.LoadCollectionSpec(path)
 	if err != nil {

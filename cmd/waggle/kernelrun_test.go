@@ -108,7 +108,8 @@ func TestRun_kernelRefused(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{obj, "--iface", "lo", "--packets", "1"}, "--engine kernel with --iface: live runs on an interface attach the program (issue 9)"},
+		{[]string{obj, "--iface", "lo"}, "--iface needs --packets or --duration"},
+		{[]string{obj, "--iface", "lo", "--packets", "1", "--out", "x.pcap"}, "--engine kernel --iface with --out"},
 		{[]string{obj, "--pcap", pcap, "--unverified"}, "--engine kernel with --unverified"},
 		{[]string{obj, "--pcap", pcap, "--map-dump"}, "--engine kernel with --map-dump"},
 		{[]string{obj, "--pcap", pcap, "--map-init", "x.json"}, "--engine kernel with --map-init"},

@@ -99,7 +99,12 @@ Engines (--engine; the output names the one that ran):
   interp-fast  the interpreter without those checks
   kernel       the running kernel: the object is loaded with Linux's
                verifier and each run is a BPF_PROG_TEST_RUN (root), with
-               the same --data-in, --ctx-in, --repeat and --pcap inputs
+               the same --data-in, --ctx-in, --repeat and --pcap inputs;
+               with --iface, the program is attached to the interface for
+               real (XDP; tc programs at TCX ingress) until --packets or
+               --duration, and the verdicts its runs returned, counted in
+               a map waggle adds to the object, are reported (no --out:
+               the kernel hands the frames on itself)
 jit and interp-fast run only programs the verifier accepted, and are
 refused with --unverified and for raw programs. (--mode checked and
 --mode fast are the older spellings of interp and interp-fast.)
