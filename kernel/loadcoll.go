@@ -342,6 +342,18 @@ func (e *LoadError) Error() string {
 	return fmt.Sprintf("%s: the kernel refuses %d programs (%s); first: %v", e.Path, len(e.Refused), strings.Join(names, ", "), e.Refused[0])
 }
 
+// Format prints Error for %v and %s; %+v prints each refusal with %+v
+// (both verdicts and the verifier's log).
+func (e *LoadError) Format(f fmt.State, verb rune) {
+	if verb != 'v' || !f.Flag('+') {
+		fmt.Fprint(f, e.Error())
+		return
+	}
+	for _, r := range e.Refused {
+		fmt.Fprintf(f, "%s: %+v", e.Path, r)
+	}
+}
+
 // Unwrap returns the refusals.
 func (e *LoadError) Unwrap() []error {
 	out := make([]error, len(e.Refused))
