@@ -275,10 +275,8 @@ func programError(p *loader.Program, ps *ebpf.ProgramSpec, err error) *ProgramEr
 		pe.Log = ve.Log
 	}
 	pe.Kernel = ve != nil || errors.As(err, &errno)
-	if pe.Kernel {
-		if perr := ProgramTypeSupported(ProgType(p.Type)); perr != nil {
-			pe.Probe = firstLine(perr)
-		}
+	if perr := ProgramTypeSupported(ProgType(p.Type)); perr != nil {
+		pe.Probe = firstLine(perr)
 	}
 	for i := len(pe.Log) - 1; i >= 0; i-- {
 		if m := insnLine.FindStringSubmatch(pe.Log[i]); m != nil {
