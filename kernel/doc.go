@@ -22,6 +22,18 @@
 // opcodes of its own and encodes them back); instructions built as
 // isa.Instructions do not, and go through Load.
 //
+// # Loading objects
+//
+// LoadCollection loads an object file the way libbpf or tc would: waggle's
+// loader reads and normalises it (so objects cilium/ebpf alone refuses
+// load too), cilium/ebpf creates its maps and loads its programs from the
+// normalised CollectionSpec (resolving CO-RE relocations against the
+// kernel's BTF), then the object's prog arrays and maps of maps are filled
+// and, with CollectionOptions.PinPath, maps and programs are pinned on a
+// bpffs under PinPath/maps and PinPath/progs. A refused program is a
+// *ProgramError with the verifier's log, the instruction the log stops at,
+// its C source line and waggle's verifier's verdict on the same program.
+//
 // # Privileges
 //
 // Loading XDP and tc programs needs CAP_BPF and CAP_NET_ADMIN (in practice:
