@@ -374,3 +374,17 @@ func TestLoadCollection_CORE(t *testing.T) {
 		t.Error("core_read (BPF_CORE_READ) not loaded")
 	}
 }
+
+// BenchmarkLoadCollection measures loading the counter example into the
+// kernel and closing it: waggle's loader, the conversion, cilium/ebpf's map
+// creation and BPF_PROG_LOAD (the verifier). Root only.
+func BenchmarkLoadCollection(b *testing.B) {
+	mustSupported(b)
+	for b.Loop() {
+		c, err := LoadCollection("../examples/counter/counter.o", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
+	}
+}

@@ -28,6 +28,7 @@ type loadProgram struct {
 	Pin           string `json:"pinned,omitempty"`
 	Waggle        string `json:"waggle,omitempty"`
 	Disagree      bool   `json:"verdicts_differ,omitempty"`
+	Log           string `json:"log,omitempty"` // --log-level
 }
 
 // loadMap is one map of the loaded object.
@@ -229,6 +230,7 @@ func describeLoad(path, pin string, c *kernel.LoadedCollection) (*loadResult, er
 		if p.Waggle != nil {
 			lp.Waggle, lp.Disagree = p.Waggle.String(), p.Waggle.Disagrees(true)
 		}
+		lp.Log = p.Log
 		res.Programs = append(res.Programs, lp)
 	}
 	for _, m := range c.Maps {
@@ -284,6 +286,9 @@ func printLoad(w io.Writer, res *loadResult) {
 		fmt.Fprintln(w)
 		if p.Disagree {
 			fmt.Fprintf(w, "  verdicts differ: the kernel accepts it, waggle's verifier %s\n", p.Waggle)
+		}
+		if p.Log != "" {
+			fmt.Fprintf(w, "  verifier log:\n%s", indent(p.Log))
 		}
 	}
 	for _, m := range res.Maps {

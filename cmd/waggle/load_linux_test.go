@@ -49,8 +49,14 @@ func TestLoad_kernel(t *testing.T) {
 	}
 
 	code, out, _ := runCLI(t, "", "load", "../../examples/counter/counter.o")
-	if code != 0 || !strings.Contains(out, "released when waggle exits") || !strings.Contains(out, "prog xdp_count: xdp (section xdp), id ") {
+	if code != 0 || !strings.Contains(out, "released when waggle exits") || !strings.Contains(out, "prog xdp_count: xdp (section xdp), id ") ||
+		strings.Contains(out, "verifier log") {
 		t.Errorf("status %d, %q", code, out)
+	}
+	// --log-level: the verifier's log of an accepted program.
+	code, out, _ = runCLI(t, "", "load", "../../examples/counter/counter.o", "--log-level", "6")
+	if code != 0 || !strings.Contains(out, "verifier log:") || !strings.Contains(out, "processed ") {
+		t.Errorf("--log-level 6: status %d, %q", code, out)
 	}
 }
 
