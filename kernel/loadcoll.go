@@ -3,6 +3,7 @@ package kernel
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -624,6 +625,15 @@ func patchDataOffsets(obj *loader.Object, p *loader.Program, ps *ebpf.ProgramSpe
 func isDataSection(name string) bool {
 	return name == ".bss" || strings.HasPrefix(name, ".data") || strings.HasPrefix(name, ".rodata")
 }
+
+// ProgramPinPath is where LoadCollection pins the program called name
+// under the pin path dir: dir/progs/NAME, '.' written '_'.
+func ProgramPinPath(dir, name string) string { return filepath.Join(dir, "progs", pinName(name)) }
+
+// MapPinPath is where LoadCollection pins (and looks for, to reuse) the
+// map called name under the pin path dir: dir/maps/NAME, '.' written '_'
+// (.rodata is dir/maps/_rodata).
+func MapPinPath(dir, name string) string { return filepath.Join(dir, "maps", pinName(name)) }
 
 // pinName is the bpffs file name of an object's map or program: bpffs
 // refuses '.' in names (kernel/bpf/inode.c, bpf_lookup), so it becomes '_',

@@ -97,7 +97,7 @@ func LoadObject(obj *loader.Object, opts *CollectionOptions) (*LoadedCollection,
 			}
 			continue
 		}
-		path := mapPin(opts.PinPath, name)
+		path := MapPinPath(opts.PinPath, name)
 		m, err := ebpf.LoadPinnedMap(path, nil)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
@@ -128,7 +128,7 @@ func LoadObject(obj *loader.Object, opts *CollectionOptions) (*LoadedCollection,
 	}()
 	for name := range repl {
 		if err := sameConstants(pl.spec.Maps[name], coll.Maps[name]); err != nil {
-			return nil, fmt.Errorf("map %s pinned at %s: %w (remove the pin, or pin elsewhere)", name, mapPin(opts.PinPath, name), err)
+			return nil, fmt.Errorf("map %s pinned at %s: %w (remove the pin, or pin elsewhere)", name, MapPinPath(opts.PinPath, name), err)
 		}
 	}
 
@@ -216,7 +216,7 @@ func LoadObject(obj *loader.Object, opts *CollectionOptions) (*LoadedCollection,
 		}
 		lm := &LoadedMap{Name: name, Map: m}
 		if pinned(name) {
-			lm.Pin = mapPin(opts.PinPath, name)
+			lm.Pin = MapPinPath(opts.PinPath, name)
 			if _, lm.Reused = repl[name]; !lm.Reused {
 				if err := pinAt(lm.Pin, m.Pin); err != nil {
 					return nil, fmt.Errorf("map %s: %w", name, err)
@@ -228,7 +228,7 @@ func LoadObject(obj *loader.Object, opts *CollectionOptions) (*LoadedCollection,
 	}
 	if opts.PinPath != "" {
 		for _, p := range out.Programs {
-			p.Pin = filepath.Join(opts.PinPath, "progs", pinName(p.Name))
+			p.Pin = ProgramPinPath(opts.PinPath, p.Name)
 			if err := os.Remove(p.Pin); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return nil, fmt.Errorf("program %s: replace the pin %s: %w", p.Name, p.Pin, err)
 			}
@@ -334,9 +334,6 @@ func sameConstants(spec *ebpf.MapSpec, m *ebpf.Map) error {
 	}
 	return nil
 }
-
-// mapPin is where a map is pinned under dir.
-func mapPin(dir, name string) string { return filepath.Join(dir, "maps", pinName(name)) }
 
 // pinAt creates path's directory and pins there.
 func pinAt(path string, pin func(string) error) error {

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -260,10 +261,13 @@ func TestProgramError(t *testing.T) {
 	}
 }
 
-func Test_pinName(t *testing.T) {
+func TestMapPinPath(t *testing.T) {
 	for in, want := range map[string]string{"counts": "counts", ".rodata": "_rodata", ".data.custom": "_data_custom"} {
-		if got := pinName(in); got != want {
-			t.Errorf("pinName(%q) = %q, want %q", in, got, want)
+		if got := MapPinPath("d", in); got != filepath.Join("d", "maps", want) {
+			t.Errorf("MapPinPath(d, %q) = %q, want d/maps/%s", in, got, want)
+		}
+		if got := ProgramPinPath("d", in); got != filepath.Join("d", "progs", want) {
+			t.Errorf("ProgramPinPath(d, %q) = %q, want d/progs/%s", in, got, want)
 		}
 	}
 }
