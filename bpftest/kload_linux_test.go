@@ -17,9 +17,9 @@ import (
 )
 
 // loadCiliumEnv, set to 1, adds Cilium's unit-test objects to
-// TestLoadCollection_count: loading their ~120 objects (some 3,500
-// programs) through Linux's verifier takes about two and a half minutes
-// of a core, too long for every go test run.
+// TestLoadCollection_count: loading their 120 objects (2,770 programs)
+// through Linux's verifier takes two and a half to five minutes, too long
+// for every go test run.
 const loadCiliumEnv = "WAGGLE_LOAD_CILIUM"
 
 // loadTally counts one group's objects and programs.
