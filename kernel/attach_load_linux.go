@@ -4,24 +4,35 @@ import (
 	"fmt"
 
 	"github.com/cilium/ebpf"
+
+	"github.com/waggle-bpf/waggle/loader"
 )
 
-// loadObject reads the ELF object at path, lets prepare change its spec
-// (program types from the hook, no map pinning), and loads it into the
-// kernel with cilium/ebpf. It is the one place AttachFile loads through:
-// waggle's normalising loader (kernel.LoadCollection, issue 9) replaces it
-// here, so that attach takes every object load takes.
+// loadObject reads the ELF object at path with waggle's loader (so that
+// objects cilium/ebpf alone refuses attach too), lets prepare change its
+// spec (program types from the hook, maps unpinned, counters added), and
+// loads it with LoadObject. It is the one place AttachFile loads through.
+// What prepare decides is final: the loader's programs take the types
+// and attach types their specs have after it.
 func loadObject(path string, prepare func(*ebpf.CollectionSpec) error) (*ebpf.Collection, error) {
-	spec, err := ebpf.LoadCollectionSpec(path)
+	obj, err := loader.LoadFile(path, loader.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	if err := prepare(spec); err != nil {
+	if obj.Spec == nil {
+		return nil, fmt.Errorf("read %s: the loader kept no CollectionSpec", path)
+	}
+	if err := prepare(obj.Spec); err != nil {
 		return nil, err
 	}
-	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{})
+	for _, p := range obj.Programs {
+		if ps := obj.Spec.Programs[p.Name]; ps != nil && ps.Type != ebpf.UnspecifiedProgram {
+			p.Type, p.AttachType = ps.Type, ps.AttachType
+		}
+	}
+	lc, err := LoadObject(obj, &CollectionOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("load %s into the kernel: %w", path, err)
 	}
-	return coll, nil
+	return lc.Collection, nil
 }

@@ -22,9 +22,21 @@
 // opcodes of its own and encodes them back); instructions built as
 // isa.Instructions do not, and go through Load.
 //
+// # Loading objects
+//
+// LoadCollection loads an object file the way libbpf or tc would: waggle's
+// loader reads and normalises it (so objects cilium/ebpf alone refuses
+// load too), cilium/ebpf creates its maps and loads its programs from the
+// normalised CollectionSpec (resolving CO-RE relocations against the
+// kernel's BTF), then the object's prog arrays and maps of maps are filled
+// and, with CollectionOptions.PinPath, maps and programs are pinned on a
+// bpffs under PinPath/maps and PinPath/progs. A refused program is a
+// *ProgramError with the verifier's log, the instruction the log stops at,
+// its C source line and waggle's verifier's verdict on the same program.
+//
 // # Attaching
 //
-// AttachFile loads an object with cilium/ebpf and attaches one program to
+// AttachFile loads an object as LoadCollection does and attaches one program to
 // a Hook (XDP, TCX, tracepoints, raw tracepoints, uprobes, perf_event,
 // cgroups, socket filters, kprobes, fentry/fexit, LSM), read from its
 // section name (ParseSection) or given; HookSupported probes the hook

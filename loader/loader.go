@@ -59,6 +59,17 @@ type Object struct {
 	BTF *btf.Spec
 	// ByteOrder is the byte order the object was compiled for.
 	ByteOrder binary.ByteOrder
+
+	// Spec is the CollectionSpec cilium/ebpf read from the object after
+	// normalisation (Load, LoadFile), or the one FromSpec was given: what a
+	// loader hands to the kernel through cilium/ebpf, as package kernel
+	// does. Programs and Maps above are built from it but share no memory
+	// with it; copy it (CollectionSpec.Copy) before changing it.
+	Spec *ebpf.CollectionSpec
+	// Normalised says what Load changed in the object so that cilium/ebpf
+	// reads it ("section .relxdp: 4 RELA entries rewritten as REL"), one
+	// note per change; empty when it changed nothing or for FromSpec.
+	Normalised []string
 }
 
 // Program returns the program called name, or nil.
@@ -365,7 +376,12 @@ func FromSpec(spec *ebpf.CollectionSpec, opts Options) (obj *Object, err error) 
 		return nil, errors.New("nil CollectionSpec")
 	}
 	defer recoverError("convert CollectionSpec", &err)
-	return build(spec, opts, nil)
+	obj, err = build(spec, opts, nil)
+	if err != nil {
+		return nil, err
+	}
+	obj.Spec = spec
+	return obj, nil
 }
 
 func loadBytes(b []byte, opts Options) (obj *Object, err error) {
@@ -378,7 +394,11 @@ func loadBytes(b []byte, opts Options) (obj *Object, err error) {
 	if err != nil {
 		return nil, err
 	}
-	return build(spec, opts, ef)
+	if obj, err = build(spec, opts, ef); err != nil {
+		return nil, err
+	}
+	obj.Spec, obj.Normalised = spec, ef.normalised
+	return obj, nil
 }
 
 // parseSpec runs cilium/ebpf's ELF reader, turning a panic into an error.

@@ -65,5 +65,6 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(e.asmCmd(), e.disasmCmd(), e.runCmd(), e.testCmd(), e.conformanceCmd(), e.pluginCmd(), e.verifyCmd(), e.benchCmd(), e.attachCmd(), e.detachCmd())
+	root.AddCommand(e.loadCmd())
 	return root
 }
