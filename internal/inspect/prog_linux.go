@@ -1,0 +1,325 @@
+//go:build linux
+
+package inspect
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+	"golang.org/x/sys/unix"
+
+	"github.com/waggle-bpf/waggle/isa"
+	"github.com/waggle-bpf/waggle/kernel"
+)
+
+// OpenProgram opens the program ref names. The caller closes it.
+func OpenProgram(ref Ref) (*ebpf.Program, error) {
+	if ref.Path != "" {
+		p, err := ebpf.LoadPinnedProgram(ref.Path, &ebpf.LoadPinOptions{ReadOnly: true})
+		if err != nil {
+			return nil, fmt.Errorf("program pinned at %s: %w", ref.Path, err)
+		}
+		return p, nil
+	}
+	p, err := ebpf.NewProgramFromID(ebpf.ProgramID(ref.ID))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("program id %d: no such program", ref.ID)
+		}
+		return nil, fmt.Errorf("program id %d: %w", ref.ID, err)
+	}
+	return p, nil
+}
+
+// Programs describes every program loaded in the kernel, by id.
+func Programs() ([]Program, error) {
+	var out []Program
+	var id ebpf.ProgramID
+	for {
+		next, err := ebpf.ProgramGetNextID(id)
+		if errors.Is(err, os.ErrNotExist) {
+			return out, nil
+		}
+		if err != nil {
+			return out, fmt.Errorf("next program after id %d: %w", id, err)
+		}
+		id = next
+		p, err := ebpf.NewProgramFromID(id)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // unloaded since
+		}
+		if err != nil {
+			return out, fmt.Errorf("program id %d: %w", id, err)
+		}
+		d, err := DescribeProgram(p)
+		p.Close()
+		if err != nil {
+			return out, err
+		}
+		out = append(out, d)
+	}
+}
+
+// ShowProgram describes the program ref names.
+func ShowProgram(ref Ref) (Program, error) {
+	p, err := OpenProgram(ref)
+	if err != nil {
+		return Program{}, err
+	}
+	defer p.Close()
+	return DescribeProgram(p)
+}
+
+// DescribeProgram says what bpftool prog show says about p.
+func DescribeProgram(p *ebpf.Program) (Program, error) {
+	info, err := p.Info()
+	if err != nil {
+		return Program{}, fmt.Errorf("program info: %w", err)
+	}
+	id, _ := info.ID()
+	d := Program{ID: uint32(id), Type: ProgTypeName(uint32(info.Type)), Name: info.Name, Tag: info.Tag}
+	if d.GPLCompatible, err = kernel.ProgramGPLCompatible(p.FD()); err != nil {
+		return Program{}, fmt.Errorf("program id %d: %w", id, err)
+	}
+	if st, err := p.Stats(); err == nil {
+		d.RunTimeNs, d.RunCnt, d.RecursionMisses = uint64(st.Runtime), st.RunCount, st.RecursionMisses
+	}
+	if lt, ok := info.LoadTime(); ok {
+		d.LoadedAt = bootTime().Add(lt).Unix()
+	}
+	d.UID, _ = info.CreatedByUID()
+	if n, err := info.TranslatedSize(); err == nil {
+		d.BytesXlated = uint32(n)
+	}
+	if n, err := info.JitedSize(); err == nil {
+		d.Jited, d.BytesJited = true, n
+	}
+	d.BytesMemlock, _ = info.Memlock()
+	if ids, ok := info.MapIDs(); ok {
+		for _, m := range ids {
+			d.MapIDs = append(d.MapIDs, uint32(m))
+		}
+	}
+	if b, ok := info.BTFID(); ok {
+		d.BTFID = uint32(b)
+	}
+	d.VerifiedInsns, _ = info.VerifiedInstructions()
+	return d, nil
+}
+
+// bootTime is when the machine booted, on the wall clock: load times are
+// CLOCK_BOOTTIME nanoseconds.
+func bootTime() time.Time {
+	var real, boot unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_REALTIME, &real) != nil || unix.ClockGettime(unix.CLOCK_BOOTTIME, &boot) != nil {
+		return time.Unix(0, 0)
+	}
+	return time.Unix(real.Unix()).Add(-time.Duration(boot.Nano()))
+}
+
+// Xlated is a program's translated code, formatted.
+type Xlated struct {
+	Program Program
+	Insns   []XlatedInsn
+}
+
+// DumpXlated reads and formats the translated code of the program ref
+// names.
+func DumpXlated(ref Ref) (Xlated, error) {
+	p, err := OpenProgram(ref)
+	if err != nil {
+		return Xlated{}, err
+	}
+	defer p.Close()
+	desc, err := DescribeProgram(p)
+	if err != nil {
+		return Xlated{}, err
+	}
+	raw, err := kernel.ProgramXlatedBytes(p.FD())
+	if err != nil {
+		return Xlated{}, fmt.Errorf("program %s: %w", ref, err)
+	}
+	insns, err := isa.Decode(raw)
+	if err != nil {
+		return Xlated{}, fmt.Errorf("program %s: translated code: %w", ref, err)
+	}
+	info, err := p.Info()
+	if err != nil {
+		return Xlated{}, fmt.Errorf("program %s: %w", ref, err)
+	}
+	a := Annotations{Lines: map[int]SourceLine{}, Funcs: map[int]*btf.Func{}, MapName: mapNames()}
+	if lines, err := info.LineInfos(); err == nil {
+		for _, l := range lines {
+			a.Lines[int(l.Offset)] = sourceLine(l.Line)
+		}
+	}
+	if funcs, err := info.FuncInfos(); err == nil {
+		for _, f := range funcs {
+			a.Funcs[int(f.Offset)] = f.Func
+		}
+	}
+	if ks, err := loadKallsyms(); err == nil {
+		a.Symbol, a.CallBase = ks.exact, ks.byName["__bpf_call_base"]
+	}
+	return Xlated{Program: desc, Insns: FormatXlated(insns, a)}, nil
+}
+
+func sourceLine(l *btf.Line) SourceLine {
+	return SourceLine{File: l.FileName(), Line: strings.TrimSpace(l.Line()), Number: l.LineNumber(), Column: l.LineColumn()}
+}
+
+// mapNames names maps by id, asking the kernel once per id.
+func mapNames() func(uint32) string {
+	cache := map[uint32]string{}
+	return func(id uint32) string {
+		if n, ok := cache[id]; ok {
+			return n
+		}
+		name := ""
+		if m, err := ebpf.NewMapFromID(ebpf.MapID(id)); err == nil {
+			if info, err := m.Info(); err == nil {
+				name = info.Name
+			}
+			m.Close()
+		}
+		cache[id] = name
+		return name
+	}
+}
+
+// Jited is a program's machine code, disassembled.
+type Jited struct {
+	Program Program
+	Funcs   []JitedFunc
+}
+
+// DumpJited reads and disassembles the machine code of the program ref
+// names. Only x86-64 code is disassembled: it is what the kernel's JIT
+// produces on the machines waggle's tests run on.
+func DumpJited(ref Ref, arch string) (Jited, error) {
+	if arch != "amd64" {
+		return Jited{}, fmt.Errorf("%w: disassembling %s machine code (only amd64's)", ErrNotSupported, arch)
+	}
+	p, err := OpenProgram(ref)
+	if err != nil {
+		return Jited{}, err
+	}
+	defer p.Close()
+	desc, err := DescribeProgram(p)
+	if err != nil {
+		return Jited{}, err
+	}
+	info, err := p.Info()
+	if err != nil {
+		return Jited{}, fmt.Errorf("program %s: %w", ref, err)
+	}
+	code, ok := info.JitedInsns()
+	if !ok {
+		return Jited{}, fmt.Errorf("program %s: the kernel shows no machine code (JIT disabled, or kernel.kptr_restrict hides it)", ref)
+	}
+	in := JitedInput{Code: code, Lines: map[uint64]SourceLine{}}
+	in.FuncLens, _ = info.JitedFuncLens()
+	if addrs, ok := info.JitedKsymAddrs(); ok {
+		for _, a := range addrs {
+			in.Addrs = append(in.Addrs, uint64(a))
+		}
+	}
+	if funcs, err := info.FuncInfos(); err == nil {
+		for _, f := range funcs {
+			in.Names = append(in.Names, f.Func.Name)
+			in.Protos = append(in.Protos, FuncPrototype(f.Func))
+		}
+	}
+	if len(in.Names) == 0 {
+		in.Names = []string{desc.Name}
+	}
+	if jl, ok := info.JitedLineInfos(); ok {
+		if lines, err := info.LineInfos(); err == nil && len(lines) == len(jl) {
+			for i, l := range lines {
+				if _, dup := in.Lines[jl[i]]; !dup {
+					in.Lines[jl[i]] = sourceLine(l.Line)
+				}
+			}
+		}
+	}
+	if ks, err := loadKallsyms(); err == nil {
+		in.Symbol = ks.exact
+	}
+	funcs, err := DisasmJited(in)
+	if err != nil {
+		return Jited{}, fmt.Errorf("program %s: %w", ref, err)
+	}
+	return Jited{Program: desc, Funcs: funcs}, nil
+}
+
+// kallsyms is /proc/kallsyms: kernel symbols by address. Addresses read as
+// zero without CAP_SYSLOG (kernel.kptr_restrict); then it holds nothing.
+type kallsyms struct {
+	addrs  []uint64
+	names  []string
+	byName map[string]uint64
+}
+
+func loadKallsyms() (*kallsyms, error) {
+	f, err := os.Open("/proc/kallsyms")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	ks := &kallsyms{byName: map[string]uint64{}}
+	type sym struct {
+		addr uint64
+		name string
+	}
+	var syms []sym
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		a, rest, ok := strings.Cut(line, " ")
+		if !ok || len(rest) < 3 {
+			continue
+		}
+		kind := rest[0]
+		if kind != 't' && kind != 'T' && kind != 'w' && kind != 'W' {
+			continue // functions only: calls go to them
+		}
+		addr, err := strconv.ParseUint(a, 16, 64)
+		if err != nil || addr == 0 {
+			continue
+		}
+		name, _, _ := strings.Cut(rest[2:], "\t") // drop " [module]"
+		syms = append(syms, sym{addr, name})
+		if _, dup := ks.byName[name]; !dup {
+			ks.byName[name] = addr
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("/proc/kallsyms: %w", err)
+	}
+	if len(syms) == 0 {
+		return nil, errors.New("/proc/kallsyms: no addresses (kernel.kptr_restrict)")
+	}
+	sort.Slice(syms, func(i, j int) bool { return syms[i].addr < syms[j].addr })
+	for _, s := range syms {
+		ks.addrs = append(ks.addrs, s.addr)
+		ks.names = append(ks.names, s.name)
+	}
+	return ks, nil
+}
+
+// exact returns the symbol at addr, or "".
+func (ks *kallsyms) exact(addr uint64) string {
+	i := sort.Search(len(ks.addrs), func(i int) bool { return ks.addrs[i] >= addr })
+	if i < len(ks.addrs) && ks.addrs[i] == addr {
+		return ks.names[i]
+	}
+	return ""
+}
