@@ -204,8 +204,10 @@ func (e *env) printXlated(x inspect.Xlated, linum, opcodes bool) {
 			fmt.Fprintln(w, lineText(ins.Src, ins.File, ins.LineNum, ins.LineCol, linum))
 		}
 		fmt.Fprintf(w, "%4d: %s\n", ins.PC, ins.Disasm)
+		if opcodes {
+			fmt.Fprintf(w, "       %s\n", ins.Opcodes)
+		}
 	}
-	_ = opcodes
 }
 
 func (e *env) printJited(j inspect.Jited, linum, opcodes bool) {

@@ -64,6 +64,12 @@ func ptrTo[T any](v T) *T { return &v }
 
 // Raw describes t, whose id in spec is id. Types that refer to others give
 // their ids in spec (0 for void or a type spec does not hold).
+//
+// Two things differ from bpftool's dump of an object file: data sections
+// have the sizes and variable offsets cilium/ebpf fixes up from the ELF
+// symbols (the object's BTF has zeros until libbpf fixes them at load),
+// and declaration tags are not types of their own (cilium/ebpf folds them
+// into the tagged types' Tags), so they are not listed.
 func Raw(spec TypeIDer, id btf.TypeID, t btf.Type) RawType {
 	idOf := func(t btf.Type) btf.TypeID {
 		if t == nil {
@@ -78,11 +84,7 @@ func Raw(spec TypeIDer, id btf.TypeID, t btf.Type) RawType {
 		}
 		return n
 	}
-	name := t.TypeName()
-	if name == "" {
-		name = "(anon)"
-	}
-	r := RawType{ID: id, Kind: kindName(t), Name: name}
+	r := RawType{ID: id, Kind: kindName(t), Name: anon(t.TypeName())}
 	switch t := t.(type) {
 	case *btf.Int:
 		r.Size, r.BitsOffset, r.NrBits = ptrTo(t.Size), ptrTo(uint32(0)), ptrTo(t.Size*8)
@@ -135,7 +137,7 @@ func Raw(spec TypeIDer, id btf.TypeID, t btf.Type) RawType {
 	case *btf.FuncProto:
 		r.RetTypeID, r.Vlen = ptrTo(idOf(t.Return)), ptrTo(len(t.Params))
 		for _, p := range t.Params {
-			r.Params = append(r.Params, RawMember{Name: p.Name, TypeID: idOf(p.Type)})
+			r.Params = append(r.Params, RawMember{Name: anon(p.Name), TypeID: idOf(p.Type)})
 		}
 	case *btf.Var:
 		r.TypeID = ptrTo(idOf(t.Type))
@@ -154,10 +156,18 @@ func Raw(spec TypeIDer, id btf.TypeID, t btf.Type) RawType {
 	return r
 }
 
+// anon is how bpftool prints an empty name.
+func anon(name string) string {
+	if name == "" {
+		return "(anon)"
+	}
+	return name
+}
+
 func rawMembers(ms []btf.Member, idOf func(btf.Type) btf.TypeID) []RawMember {
 	out := make([]RawMember, 0, len(ms))
 	for _, m := range ms {
-		rm := RawMember{Name: m.Name, TypeID: idOf(m.Type), BitsOffset: ptrTo(uint32(m.Offset))}
+		rm := RawMember{Name: anon(m.Name), TypeID: idOf(m.Type), BitsOffset: ptrTo(uint32(m.Offset))}
 		if m.BitfieldSize > 0 {
 			rm.BitfieldSize = ptrTo(uint32(m.BitfieldSize))
 		}

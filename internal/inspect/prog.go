@@ -83,14 +83,16 @@ type SourceLine struct {
 // -j` shows it, with the slot it starts at (pc) and, for a map reference,
 // the map's name.
 type XlatedInsn struct {
-	Proto    string `json:"proto,omitempty"`
-	Src      string `json:"src,omitempty"`
-	File     string `json:"file,omitempty"`
-	LineNum  uint32 `json:"line_num,omitempty"`
-	LineCol  uint32 `json:"line_col,omitempty"`
-	PC       int    `json:"pc"`
-	Disasm   string `json:"disasm"`
-	Map      string `json:"map,omitempty"`
+	Proto   string `json:"proto,omitempty"`
+	Src     string `json:"src,omitempty"`
+	File    string `json:"file,omitempty"`
+	LineNum uint32 `json:"line_num,omitempty"`
+	LineCol uint32 `json:"line_col,omitempty"`
+	PC      int    `json:"pc"`
+	Disasm  string `json:"disasm"`
+	Map     string `json:"map,omitempty"`
+	// Opcodes are the instruction's bytes (both slots of a lddw).
+	Opcodes  string `json:"opcodes"`
 	HasLine  bool   `json:"-"`
 	Function string `json:"-"` // the function starting here, for text headers
 }
@@ -159,6 +161,7 @@ func FormatXlated(insns []isa.Instruction, a Annotations) []XlatedInsn {
 			text = "call " + helperText(ins, a)
 		}
 		x.Disasm = fmt.Sprintf("(%02x) %s", uint8(ins.Op), text)
+		x.Opcodes = spacedHex(isa.Encode(insns[i:min(i+ins.Width(), len(insns))]))
 		out = append(out, x)
 		if ins.IsLoadImm64() {
 			i++
