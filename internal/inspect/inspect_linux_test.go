@@ -3,6 +3,7 @@
 package inspect
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -335,6 +336,44 @@ func TestMapElements_bpftool(t *testing.T) {
 				t.Errorf("update exist of a deleted element: %v", err)
 			}
 		})
+	}
+}
+
+// TestMapHandle_objects stores a program in a prog array by its id, as
+// map update does with a VALUE that is an id or pin, and reads back the
+// program's id.
+func TestMapHandle_objects(t *testing.T) {
+	mustKernel(t)
+	arr, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.ProgramArray, KeySize: 4, ValueSize: 4, MaxEntries: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer arr.Close()
+	p := newProg(t, ebpf.XDP, ebpf.AttachNone, 2)
+	h, err := OpenMapHandle(Ref{ID: mapID(t, arr)}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if !h.HoldsObjects() {
+		t.Fatal("a prog array does not hold objects")
+	}
+	key := []byte{1, 0, 0, 0}
+	if err := h.UpdateObject(key, Ref{ID: progID(t, p)}, ebpf.UpdateAny); err != nil {
+		t.Fatal(err)
+	}
+	e, err := h.Lookup(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := binary.NativeEndian.Uint32(e.Value); got != progID(t, p) {
+		t.Errorf("slot 1 holds program %d, want %d", got, progID(t, p))
+	}
+	if err := h.UpdateObject(key, Ref{ID: 1<<32 - 1}, ebpf.UpdateAny); err == nil || !strings.Contains(err.Error(), "no such program") {
+		t.Errorf("a missing program: %v", err)
+	}
+	if _, err := ParseValue(h.Format, "01 00 00 00", nil); err == nil {
+		t.Error("bytes parse as a prog array's value")
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/waggle-bpf/waggle/internal/mapjson"
 )
 
@@ -85,6 +87,10 @@ func ParseKey(m *mapjson.Map, arg string) ([]byte, error) {
 // bpftool fills them; JSON may also give {"values": [{"cpu": N, "value":
 // V}, ...]}.
 func ParseValue(m *mapjson.Map, arg string, base []byte) ([]byte, error) {
+	switch m.Type {
+	case ebpf.ProgramArray, ebpf.ArrayOfMaps, ebpf.HashOfMaps:
+		return nil, fmt.Errorf("map %s is a %s: its values are programs or maps, given by id or pin, not bytes", m.Name, MapTypeName(uint32(m.Type)))
+	}
 	b, hex := ParseHex(arg)
 	if hex && len(b) == int(m.ValueSize) {
 		if !m.PerCPU() {

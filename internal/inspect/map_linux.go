@@ -215,13 +215,13 @@ func (h *MapHandle) Lookup(key []byte) (Entry, error) {
 	if h.Format.PerCPU() {
 		var vs [][]byte
 		if err := h.Map.Lookup(key, &vs); err != nil {
-			return Entry{}, fmt.Errorf("map %s: lookup: %w", h.Format.Name, err)
+			return Entry{}, fmt.Errorf("map %s: %w", h.Format.Name, err)
 		}
 		return Entry{Key: key, Value: padPerCPU(vs, h.Format.Stride())}, nil
 	}
 	v, err := h.Map.LookupBytes(key)
 	if err != nil {
-		return Entry{}, fmt.Errorf("map %s: lookup: %w", h.Format.Name, err)
+		return Entry{}, fmt.Errorf("map %s: %w", h.Format.Name, err)
 	}
 	if v == nil {
 		return Entry{}, fmt.Errorf("map %s: lookup: %w", h.Format.Name, ebpf.ErrKeyNotExist)
@@ -247,7 +247,7 @@ func (h *MapHandle) Update(key, value []byte, flags ebpf.MapUpdateFlags) error {
 		v = vs
 	}
 	if err := h.Map.Update(key, v, flags); err != nil {
-		return fmt.Errorf("map %s: update: %w", h.Format.Name, err)
+		return fmt.Errorf("map %s: %w", h.Format.Name, err)
 	}
 	return nil
 }
@@ -278,7 +278,7 @@ func (h *MapHandle) UpdateObject(key []byte, obj Ref, flags ebpf.MapUpdateFlags)
 		return fmt.Errorf("map %s is a %s: its values are bytes, not objects", h.Format.Name, h.Desc.Type)
 	}
 	if err := h.Map.Update(key, v, flags); err != nil {
-		return fmt.Errorf("map %s: update: %w", h.Format.Name, err)
+		return fmt.Errorf("map %s: %w", h.Format.Name, err)
 	}
 	return nil
 }
@@ -299,7 +299,7 @@ func (h *MapHandle) Delete(key []byte) error {
 		return fmt.Errorf("map %s: key of %d bytes, want %d", h.Format.Name, len(key), h.Format.KeySize)
 	}
 	if err := h.Map.Delete(key); err != nil {
-		return fmt.Errorf("map %s: delete: %w", h.Format.Name, err)
+		return fmt.Errorf("map %s: %w", h.Format.Name, err)
 	}
 	return nil
 }
