@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -721,17 +720,62 @@ func TestProbeFeatures_bpftool(t *testing.T) {
 	}
 }
 
-// BenchmarkProgramsList measures listing every program (one
-// BPF_OBJ_GET_INFO_BY_FD and a stats read per program).
+// BenchmarkPrograms lists every program in the kernel (a few info calls
+// per program); ns/prog is per program listed.
 func BenchmarkPrograms(b *testing.B) {
-	mustKernel(b)
+	loadObject(b, blocklistObject)
+	n := 0
+	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Programs(); err != nil {
+		ps, err := Programs()
+		if err != nil {
+			b.Fatal(err)
+		}
+		n = len(ps)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(max(n, 1)), "ns/prog")
+}
+
+// BenchmarkDumpXlated reads, decodes and formats the blocklist example's
+// translated code, kallsyms included.
+func BenchmarkDumpXlated(b *testing.B) {
+	coll := loadObject(b, blocklistObject)
+	id := progID(b, coll.Programs["xdp_blocklist"])
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DumpXlated(Ref{ID: id}); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
-func TestMain(m *testing.M) {
-	os.Exit(m.Run())
+// BenchmarkMapDump dumps a 4096-element hash map with BTF (struct keys,
+// u64 values) and formats each element as bpftool map dump -j does.
+func BenchmarkMapDump(b *testing.B) {
+	coll := loadObject(b, blocklistObject)
+	m := coll.Maps["blocklist"]
+	for i := range 1024 {
+		k := []byte{32, 0, 0, 0, 10, byte(i >> 16), byte(i >> 8), byte(i)}
+		if err := m.Update(k, uint64(i), ebpf.UpdateAny); err != nil {
+			b.Fatal(err)
+		}
+	}
+	h, err := OpenMapHandle(Ref{ID: mapID(b, m)}, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		entries, err := h.Dump()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, e := range entries {
+			if _, err := EntryJSON(h.Format, e); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1024, "ns/elem")
 }

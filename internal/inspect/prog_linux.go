@@ -4,6 +4,7 @@ package inspect
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -167,7 +168,7 @@ func DumpXlated(ref Ref) (Xlated, error) {
 		}
 	}
 	if ks, err := loadKallsyms(); err == nil {
-		a.Symbol, a.CallBase = ks.exact, ks.byName["__bpf_call_base"]
+		a.Symbol, a.CallBase = ks.exact, ks.callBase
 	}
 	return Xlated{Program: desc, Insns: FormatXlated(insns, a)}, nil
 }
@@ -260,12 +261,19 @@ func DumpJited(ref Ref, arch string) (Jited, error) {
 	return Jited{Program: desc, Funcs: funcs}, nil
 }
 
-// kallsyms is /proc/kallsyms: kernel symbols by address. Addresses read as
-// zero without CAP_SYSLOG (kernel.kptr_restrict); then it holds nothing.
+// kallsyms is /proc/kallsyms: the kernel's function symbols by address.
+// Addresses read as zero without CAP_SYSLOG (kernel.kptr_restrict); then
+// loading fails. The names sit in one buffer, not a string each: the
+// kernel has over a hundred thousand of them and a dump resolves a few.
 type kallsyms struct {
-	addrs  []uint64
-	names  []string
-	byName map[string]uint64
+	syms     []ksym // by address
+	names    []byte
+	callBase uint64 // __bpf_call_base
+}
+
+type ksym struct {
+	addr       uint64
+	start, end uint32 // the name in names
 }
 
 func loadKallsyms() (*kallsyms, error) {
@@ -274,52 +282,50 @@ func loadKallsyms() (*kallsyms, error) {
 		return nil, err
 	}
 	defer f.Close()
-	ks := &kallsyms{byName: map[string]uint64{}}
-	type sym struct {
-		addr uint64
-		name string
-	}
-	var syms []sym
+	ks := &kallsyms{}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		line := sc.Text()
-		a, rest, ok := strings.Cut(line, " ")
-		if !ok || len(rest) < 3 {
+		// "ffffffff81000000 T _stext" or "... t name\t[module]"
+		line := sc.Bytes()
+		sp := bytes.IndexByte(line, ' ')
+		if sp < 0 || len(line) < sp+4 {
 			continue
 		}
-		kind := rest[0]
-		if kind != 't' && kind != 'T' && kind != 'w' && kind != 'W' {
-			continue // functions only: calls go to them
+		switch line[sp+1] {
+		case 't', 'T', 'w', 'W': // functions only: calls go to them
+		default:
+			continue
 		}
-		addr, err := strconv.ParseUint(a, 16, 64)
+		addr, err := strconv.ParseUint(string(line[:sp]), 16, 64)
 		if err != nil || addr == 0 {
 			continue
 		}
-		name, _, _ := strings.Cut(rest[2:], "\t") // drop " [module]"
-		syms = append(syms, sym{addr, name})
-		if _, dup := ks.byName[name]; !dup {
-			ks.byName[name] = addr
+		name := line[sp+3:]
+		if tab := bytes.IndexByte(name, '\t'); tab >= 0 {
+			name = name[:tab]
 		}
+		if ks.callBase == 0 && string(name) == "__bpf_call_base" {
+			ks.callBase = addr
+		}
+		start := uint32(len(ks.names))
+		ks.names = append(ks.names, name...)
+		ks.syms = append(ks.syms, ksym{addr, start, uint32(len(ks.names))})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("/proc/kallsyms: %w", err)
 	}
-	if len(syms) == 0 {
+	if len(ks.syms) == 0 {
 		return nil, errors.New("/proc/kallsyms: no addresses (kernel.kptr_restrict)")
 	}
-	sort.Slice(syms, func(i, j int) bool { return syms[i].addr < syms[j].addr })
-	for _, s := range syms {
-		ks.addrs = append(ks.addrs, s.addr)
-		ks.names = append(ks.names, s.name)
-	}
+	sort.Slice(ks.syms, func(i, j int) bool { return ks.syms[i].addr < ks.syms[j].addr })
 	return ks, nil
 }
 
 // exact returns the symbol at addr, or "".
 func (ks *kallsyms) exact(addr uint64) string {
-	i := sort.Search(len(ks.addrs), func(i int) bool { return ks.addrs[i] >= addr })
-	if i < len(ks.addrs) && ks.addrs[i] == addr {
-		return ks.names[i]
+	i := sort.Search(len(ks.syms), func(i int) bool { return ks.syms[i].addr >= addr })
+	if i < len(ks.syms) && ks.syms[i].addr == addr {
+		return string(ks.names[ks.syms[i].start:ks.syms[i].end])
 	}
 	return ""
 }
