@@ -670,12 +670,14 @@ func (e *env) btfCmd() *cobra.Command {
 		kernelBTF, asJSON bool
 		typeNames         []string
 		format            string
+		btfID             uint32
 	)
 	dump := &cobra.Command{
-		Use:   "dump [OBJ | --kernel]",
+		Use:   "dump [OBJ | --kernel | --id N]",
 		Short: "Print the BTF types of an object file or of the kernel",
-		Long: `Print the BTF types of a clang-built object file, or with --kernel those of
-the running kernel (/sys/kernel/btf/vmlinux). --format raw (the default)
+		Long: `Print the BTF types of a clang-built object file, with --kernel those of
+the running kernel (/sys/kernel/btf/vmlinux), or with --id those of a BTF
+object loaded in the kernel (a program's or map's btf_id). --format raw (the default)
 prints each type with its id as bpftool btf dump does; c prints C
 declarations, each after the types it needs; json is bpftool -j's layout
 (--json is the same). The kernel has tens of thousands of types: --type
@@ -695,17 +697,27 @@ with their dependencies, which is the useful form:
 			}
 			var spec *btf.Spec
 			var err error
+			given := 0
+			for _, g := range []bool{kernelBTF, len(args) == 1, btfID != 0} {
+				if g {
+					given++
+				}
+			}
 			switch {
-			case kernelBTF && len(args) == 0:
+			case given != 1:
+				return errors.New("give one of an object file, --kernel or --id")
+			case btfID != 0:
+				if spec, err = inspect.LoadBTFByID(btfID); err != nil {
+					return err
+				}
+			case kernelBTF:
 				if spec, err = btf.LoadKernelSpec(); err != nil {
 					return fmt.Errorf("kernel BTF: %w", err)
 				}
-			case !kernelBTF && len(args) == 1:
+			default:
 				if spec, err = btf.LoadSpec(args[0]); err != nil {
 					return fmt.Errorf("%s: %w", args[0], err)
 				}
-			default:
-				return errors.New("give an object file or --kernel (not both)")
 			}
 			types, err := inspect.SelectTypes(spec, typeNames)
 			if err != nil {
@@ -726,6 +738,7 @@ with their dependencies, which is the useful form:
 		},
 	}
 	dump.Flags().BoolVar(&kernelBTF, "kernel", false, "the running kernel's BTF")
+	dump.Flags().Uint32Var(&btfID, "id", 0, "the BTF object with this id in the kernel")
 	dump.Flags().StringArrayVar(&typeNames, "type", nil, "only the types of this name (repeatable)")
 	dump.Flags().StringVar(&format, "format", "raw", "raw, c or json")
 	dump.Flags().BoolVarP(&asJSON, "json", "j", false, "the same as --format json")

@@ -95,6 +95,20 @@ func TestInspect_kernel(t *testing.T) {
 		}
 	}
 
+	// The map's BTF, read back from the kernel, has the object's key type
+	// (cilium/ebpf gives a map a BTF object of its own).
+	var mapInfo struct {
+		BTFID uint32 `json:"btf_id"`
+	}
+	if err := json.Unmarshal([]byte(mustRun("map", "show", mapPin, "--json")), &mapInfo); err != nil {
+		t.Fatal(err)
+	}
+	fromKernel := mustRun("btf", "dump", "--id", fmt.Sprint(mapInfo.BTFID), "--type", "lpm_key", "--format", "c")
+	if fromObject := mustRun("btf", "dump", "../../examples/blocklist/blocklist.o", "--type", "lpm_key", "--format", "c"); fromKernel != fromObject || fromKernel == "" {
+		t.Errorf("btf dump --id:\n%s\nof the object:\n%s", fromKernel, fromObject)
+	}
+	mustFail("no such BTF object", "btf", "dump", "--id", "4294967295")
+
 	key := `{"prefixlen": 32, "addr": [10, 0, 0, 1]}`
 	mustRun("map", "update", mapPin, key, "5")
 	if out := mustRun("map", "lookup", mapPin, "20 00 00 00 0a 00 00 01"); out != `{"key": {"prefixlen": 32, "addr": [10, 0, 0, 1]}, "value": 5}`+"\n" {

@@ -41,8 +41,8 @@ func TestBTFDump(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"btf", "dump"}, "give an object file or --kernel"},
-		{[]string{"btf", "dump", obj, "--kernel"}, "give an object file or --kernel"},
+		{[]string{"btf", "dump"}, "give one of an object file, --kernel or --id"},
+		{[]string{"btf", "dump", obj, "--kernel"}, "give one of an object file, --kernel or --id"},
 		{[]string{"btf", "dump", obj, "--format", "yaml"}, `--format "yaml"`},
 		{[]string{"btf", "dump", obj, "--type", "no_such"}, `type "no_such"`},
 		{[]string{"btf", "dump", "no-such-file.o"}, "no-such-file.o"},

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 
 	"github.com/waggle-bpf/waggle/internal/mapjson"
 )
@@ -82,3 +83,6 @@ func Links() ([]Link, error) { return nil, errNotLinux }
 
 // ProbeFeatures probes nothing outside Linux: Err says so.
 func ProbeFeatures(bool) *Features { return &Features{err: errNotLinux} }
+
+// LoadBTFByID fails outside Linux with an error wrapping ErrNotSupported.
+func LoadBTFByID(uint32) (*btf.Spec, error) { return nil, errNotLinux }
