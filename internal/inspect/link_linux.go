@@ -22,7 +22,7 @@ func Links() ([]Link, error) {
 		out = append(out, DescribeLink(info))
 	}
 	if err := it.Err(); err != nil {
-		return out, err
+		return out, privileged(err)
 	}
 	return out, nil
 }

@@ -29,7 +29,7 @@ func OpenMap(ref Ref, write bool) (*ebpf.Map, error) {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("map id %d: no such map", ref.ID)
 		}
-		return nil, fmt.Errorf("map id %d: %w", ref.ID, err)
+		return nil, fmt.Errorf("map id %d: %w", ref.ID, privileged(err))
 	}
 	return m, nil
 }
@@ -44,7 +44,7 @@ func Maps() ([]Map, error) {
 			return out, nil
 		}
 		if err != nil {
-			return out, fmt.Errorf("next map after id %d: %w", id, err)
+			return out, fmt.Errorf("next map after id %d: %w", id, privileged(err))
 		}
 		id = next
 		m, err := ebpf.NewMapFromID(id)

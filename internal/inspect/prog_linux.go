@@ -35,7 +35,7 @@ func OpenProgram(ref Ref) (*ebpf.Program, error) {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("program id %d: no such program", ref.ID)
 		}
-		return nil, fmt.Errorf("program id %d: %w", ref.ID, err)
+		return nil, fmt.Errorf("program id %d: %w", ref.ID, privileged(err))
 	}
 	return p, nil
 }
@@ -50,7 +50,7 @@ func Programs() ([]Program, error) {
 			return out, nil
 		}
 		if err != nil {
-			return out, fmt.Errorf("next program after id %d: %w", id, err)
+			return out, fmt.Errorf("next program after id %d: %w", id, privileged(err))
 		}
 		id = next
 		p, err := ebpf.NewProgramFromID(id)
@@ -328,4 +328,13 @@ func (ks *kallsyms) exact(addr uint64) string {
 		return string(ks.names[ks.syms[i].start:ks.syms[i].end])
 	}
 	return ""
+}
+
+// privileged adds the fix to a permission error: reading the kernel's
+// objects takes CAP_SYS_ADMIN.
+func privileged(err error) error {
+	if errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("%w (listing and opening the kernel's eBPF objects needs CAP_SYS_ADMIN: run as root)", err)
+	}
+	return err
 }
