@@ -3,6 +3,7 @@ package inspect
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -98,7 +99,7 @@ func TestWriteC(t *testing.T) {
 	node := &btf.Struct{Name: "node", Size: 16}
 	node.Members = []btf.Member{
 		{Name: "next", Type: &btf.Pointer{Target: node}},
-		{Name: "other", Type: &btf.Pointer{Target: &btf.Struct{Name: "elsewhere"}}},
+		{Name: "other", Type: &btf.Pointer{Target: &btf.Struct{Name: "elsewhere"}}, Offset: 64},
 	}
 	nodeT := &btf.Typedef{Name: "node_t", Type: node}
 	color := &btf.Enum{Name: "color", Size: 4, Values: []btf.EnumValue{{Name: "RED", Value: 0}, {Name: "BLUE", Value: 5}}}
@@ -113,8 +114,14 @@ func TestWriteC(t *testing.T) {
 		{Name: "pp", Type: &btf.Pointer{Target: &btf.Const{Type: &btf.Pointer{Target: char}}}, Offset: 448},
 	}}
 	other := &btf.Struct{Name: "node", Size: 4, Members: []btf.Member{{Name: "x", Type: u32}}} // a second "node"
+	// Layouts C would not give by itself: a gap, a packed struct, a
+	// one-byte enum.
+	i32 := &btf.Int{Name: "int", Size: 4, Encoding: btf.Signed}
+	gap := &btf.Struct{Name: "gap", Size: 16, Members: []btf.Member{{Name: "a", Type: char}, {Name: "b", Type: i32, Offset: 64}}}
+	packed := &btf.Struct{Name: "pk", Size: 5, Members: []btf.Member{{Name: "a", Type: char}, {Name: "b", Type: i32, Offset: 8}}}
+	small := &btf.Enum{Name: "small", Size: 1, Values: []btf.EnumValue{{Name: "S0", Value: 0}}}
 	var b bytes.Buffer
-	if err := WriteC(&b, []btf.Type{outer, other}); err != nil {
+	if err := WriteC(&b, []btf.Type{outer, other, gap, packed, small}); err != nil {
 		t.Fatal(err)
 	}
 	want := `struct node;
@@ -150,6 +157,22 @@ struct node___2 {
 	unsigned int x;
 };
 
+struct gap {
+	char a;
+	long: 0;
+	int b;
+	long: 0;
+};
+
+struct pk {
+	char a;
+	int b;
+} __attribute__((packed));
+
+enum small {
+	S0 = 0
+} __attribute__((mode(byte)));
+
 `
 	if b.String() != want {
 		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
@@ -162,7 +185,9 @@ struct node___2 {
 }
 
 // TestWriteC_kernel writes the running kernel's types as one C header and
-// has gcc check it: every type after what it needs, names unique.
+// has gcc check it: every type after what it needs, names unique, and the
+// layout BTF gives: the size of every struct and the offset of every
+// member that is not a bitfield, as static assertions.
 func TestWriteC_kernel(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: compiles the kernel's types")
@@ -179,24 +204,51 @@ func TestWriteC_kernel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	types = TypeDefinitions(types)
 	dir := t.TempDir()
 	h, err := os.Create(filepath.Join(dir, "vmlinux.h"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteC(h, TypeDefinitions(types)); err != nil {
+	if err := WriteC(h, types); err != nil {
 		t.Fatal(err)
 	}
 	h.Close()
-	c := filepath.Join(dir, "t.c")
-	if err := os.WriteFile(c, []byte("#include \"vmlinux.h\"\n"), 0o644); err != nil {
+
+	names := map[string]int{} // the tag namespace
+	for _, ty := range types {
+		switch ty.(type) {
+		case *btf.Struct, *btf.Union, *btf.Enum:
+			names[ty.TypeName()]++
+		}
+	}
+	var c strings.Builder
+	c.WriteString("#include \"vmlinux.h\"\n")
+	asserts := 0
+	for _, ty := range types {
+		s, ok := ty.(*btf.Struct)
+		if !ok || s.Name == "" || names[s.Name] > 1 { // a second one prints as name___2
+			continue
+		}
+		fmt.Fprintf(&c, "_Static_assert(sizeof(struct %s) == %d, \"sizeof %s\");\n", s.Name, s.Size, s.Name)
+		asserts++
+		for _, m := range s.Members {
+			if m.Name == "" || m.BitfieldSize > 0 {
+				continue
+			}
+			fmt.Fprintf(&c, "_Static_assert(__builtin_offsetof(struct %s, %s) == %d, \"offsetof %s.%s\");\n", s.Name, m.Name, m.Offset/8, s.Name, m.Name)
+			asserts++
+		}
+	}
+	src := filepath.Join(dir, "t.c")
+	if err := os.WriteFile(src, []byte(c.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(gcc, "-fsyntax-only", "-w", "-I", dir, c).CombinedOutput()
+	out, err := exec.Command(gcc, "-fsyntax-only", "-w", "-fmax-errors=20", "-I", dir, src).CombinedOutput()
 	if err != nil {
-		lines := strings.SplitN(string(out), "\n", 20)
-		t.Fatalf("gcc: %v\n%s", err, strings.Join(lines, "\n"))
+		t.Fatalf("gcc: %v\n%s", err, out)
 	}
+	t.Logf("%d types, %d layout assertions", len(types), asserts)
 }
 
 func TestSelectTypes(t *testing.T) {

@@ -20,9 +20,8 @@ import (
 // object's types go through TypeDefinitions first, as libbpf prints only
 // types).
 //
-// The layout is the types' natural one: members are printed in order
-// with their bitfield widths, without the explicit padding or packed
-// attributes libbpf adds where the offsets in BTF depart from it.
+// The layout is BTF's: explicit padding and packed attributes where the
+// offsets depart from C's natural layout, as libbpf adds them.
 func WriteC(w io.Writer, types []btf.Type) error {
 	d := newCWriter()
 	for _, t := range types {
@@ -213,16 +212,24 @@ func (d *cWriter) composite(t btf.Type, name, kw string, members []btf.Member, b
 }
 
 // body is the definition of a struct or union, its members indented one
-// level deeper than indent.
+// level deeper than indent, laid out as BTF says: where a member's offset
+// is past where C would put it, anonymous bitfields pad up to it ("long:
+// 64;"), as libbpf's btf_dump_emit_bit_padding does; a struct whose
+// members are not at their natural alignment, or whose size is not a
+// multiple of it, is packed; a struct longer than its members is padded
+// at the end.
 func (d *cWriter) body(t btf.Type, indent int) string {
 	var kw, name string
 	var members []btf.Member
+	var size uint32
+	isStruct := false
 	switch t := t.(type) {
 	case *btf.Struct:
-		kw, name, members = "struct", d.name(t), t.Members
+		kw, name, members, size, isStruct = "struct", d.name(t), t.Members, t.Size, true
 	case *btf.Union:
-		kw, name, members = "union", d.name(t), t.Members
+		kw, name, members, size = "union", d.name(t), t.Members, t.Size
 	}
+	packed := isStruct && structPacked(members, size)
 	var b strings.Builder
 	b.WriteString(kw)
 	if name != "" {
@@ -230,16 +237,151 @@ func (d *cWriter) body(t btf.Type, indent int) string {
 	}
 	b.WriteString(" {\n")
 	pad := strings.Repeat("\t", indent+1)
+	off, prevBitfield := uint64(0), false
 	for _, m := range members {
+		mOff, mBits := uint64(m.Offset), uint64(m.BitfieldSize)
+		mAlign := uint64(1)
+		if !packed {
+			mAlign = uint64(alignOf(m.Type, 0))
+		}
+		if isStruct {
+			bitPadding(&b, pad, off, mOff, mAlign, prevBitfield && mBits != 0)
+		}
 		b.WriteString(pad)
 		b.WriteString(d.decl(m.Type, m.Name, indent+1))
-		if m.BitfieldSize > 0 {
-			fmt.Fprintf(&b, ": %d", m.BitfieldSize)
+		if mBits > 0 {
+			fmt.Fprintf(&b, ": %d", mBits)
+			off, prevBitfield = mOff+mBits, true
+		} else {
+			n, _ := btf.Sizeof(m.Type)
+			off, prevBitfield = mOff+uint64(max(n, 0))*8, false
 		}
 		b.WriteString(";\n")
 	}
+	if isStruct {
+		bitPadding(&b, pad, off, uint64(size)*8, uint64(alignOf(t, 0)), false)
+	}
 	b.WriteString(strings.Repeat("\t", indent) + "}")
+	if packed {
+		b.WriteString(" __attribute__((packed))")
+	}
 	return b.String()
+}
+
+// alignOf is a type's alignment in bytes on a 64-bit target (libbpf's
+// btf__align_of); 1 for a struct that must be packed.
+func alignOf(t btf.Type, depth int) int {
+	if depth > maxCDepth {
+		return 1
+	}
+	switch t := t.(type) {
+	case *btf.Int:
+		return int(min(t.Size, 8))
+	case *btf.Enum:
+		return int(min(t.Size, 8))
+	case *btf.Float:
+		return int(min(t.Size, 8))
+	case *btf.Pointer:
+		return 8
+	case *btf.Typedef:
+		return alignOf(t.Type, depth+1)
+	case *btf.Const:
+		return alignOf(t.Type, depth+1)
+	case *btf.Volatile:
+		return alignOf(t.Type, depth+1)
+	case *btf.Restrict:
+		return alignOf(t.Type, depth+1)
+	case *btf.TypeTag:
+		return alignOf(t.Type, depth+1)
+	case *btf.Array:
+		return alignOf(t.Type, depth+1)
+	case *btf.Struct:
+		return compositeAlign(t.Members, t.Size, depth)
+	case *btf.Union:
+		return compositeAlign(t.Members, t.Size, depth)
+	}
+	return 1
+}
+
+func compositeAlign(members []btf.Member, size uint32, depth int) int {
+	most := 1
+	for _, m := range members {
+		a := alignOf(m.Type, depth+1)
+		most = max(most, a)
+		if m.BitfieldSize == 0 && uint64(m.Offset)%uint64(8*a) != 0 {
+			return 1
+		}
+	}
+	if size%uint32(most) != 0 {
+		return 1
+	}
+	return most
+}
+
+// structPacked reports whether a struct's layout needs
+// __attribute__((packed)) (libbpf's btf_is_struct_packed).
+func structPacked(members []btf.Member, size uint32) bool {
+	most := 1
+	for _, m := range members {
+		a := alignOf(m.Type, 0)
+		if m.BitfieldSize == 0 && uint64(m.Offset)%uint64(8*a) != 0 {
+			return true
+		}
+		most = max(most, a)
+	}
+	return size%uint32(most) != 0
+}
+
+// bitPadding writes anonymous bitfields that move a struct's layout from
+// bit cur to bit next, where a member aligned to align bytes starts (or
+// the struct ends): libbpf's btf_dump_emit_bit_padding. It pads with the
+// largest of long, int, short and char that reaches an aligned boundary
+// within the gap, relying on the compiler's natural alignment where it
+// can.
+func bitPadding(b *strings.Builder, pad string, cur, next, align uint64, inBitfield bool) {
+	if cur >= next {
+		return
+	}
+	pads := [...]struct {
+		name string
+		bits uint64
+	}{{"long", 64}, {"int", 32}, {"short", 16}, {"char", 8}}
+	roundup := func(x, to uint64) uint64 { return (x + to - 1) / to * to }
+	var newOff, padBits uint64
+	var padType string
+	for _, p := range pads {
+		padBits, padType = p.bits, p.name
+		newOff = roundup(cur, padBits)
+		if newOff <= next {
+			break
+		}
+	}
+	if newOff > cur && newOff <= next {
+		if inBitfield || newOff == next && roundup(cur, align*8) != newOff || newOff != next && next-newOff <= newOff-cur {
+			n := uint64(0)
+			if inBitfield {
+				n = newOff - cur
+			}
+			fmt.Fprintf(b, "%s%s: %d;\n", pad, padType, n)
+		}
+		cur = newOff
+	}
+	for cur != next {
+		bits := min(next-cur, padBits)
+		if bits == padBits {
+			fmt.Fprintf(b, "%s%s: %d;\n", pad, padType, padBits)
+			cur += bits
+			continue
+		}
+		for i := len(pads) - 1; i >= 0; i-- {
+			if pads[i].bits < bits {
+				continue
+			}
+			fmt.Fprintf(b, "%s%s: %d;\n", pad, pads[i].name, bits)
+			cur += bits
+			break
+		}
+	}
 }
 
 func (d *cWriter) enumBody(t *btf.Enum, indent int) string {
@@ -265,6 +407,24 @@ func (d *cWriter) enumBody(t *btf.Enum, indent int) string {
 		b.WriteByte('\n')
 	}
 	b.WriteString(strings.Repeat("\t", indent) + "}")
+	// An enum's size is the compiler's to choose unless forced, as
+	// libbpf's btf_dump_emit_enum_def forces it.
+	switch t.Size {
+	case 1:
+		b.WriteString(" __attribute__((mode(byte)))")
+	case 2:
+		b.WriteString(" __attribute__((mode(HI)))")
+	case 8:
+		wide := false
+		for _, v := range t.Values {
+			if t.Signed && (int64(v.Value) < math.MinInt32 || int64(v.Value) > math.MaxUint32) || !t.Signed && v.Value > math.MaxUint32 {
+				wide = true // a value C's int cannot hold makes the enum 8 bytes itself
+			}
+		}
+		if !wide {
+			b.WriteString(" __attribute__((mode(word)))")
+		}
+	}
 	return b.String()
 }
 
