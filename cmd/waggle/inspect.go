@@ -625,7 +625,31 @@ func (e *env) printFeatures(f *inspect.Features) {
 		}
 		return "is NOT available"
 	}
-	fmt.Fprintln(w, "Scanning eBPF program types...")
+	fmt.Fprintln(w, "Scanning system configuration...")
+	for _, sc := range f.Sysctls {
+		if sc.Err != "" {
+			fmt.Fprintf(w, "%s could not be read: %s\n", sc.Name, sc.Err)
+			continue
+		}
+		fmt.Fprintln(w, sysctlText(sc))
+	}
+	if f.ConfigSource == "" {
+		fmt.Fprintln(w, "the kernel's build configuration could not be found")
+	}
+	for _, c := range f.Config {
+		if c.Set {
+			fmt.Fprintf(w, "%s is set to %s\n", c.Name, c.Value)
+		} else {
+			fmt.Fprintf(w, "%s is not set\n", c.Name)
+		}
+	}
+	fmt.Fprintln(w, "\nScanning system call availability...")
+	if f.BPFSyscall {
+		fmt.Fprintln(w, "bpf() syscall is available")
+	} else {
+		fmt.Fprintln(w, "bpf() syscall is NOT available")
+	}
+	fmt.Fprintln(w, "\nScanning eBPF program types...")
 	for _, p := range f.ProgramTypes {
 		fmt.Fprintf(w, "eBPF program_type %s %s\n", p.Name, avail(p))
 	}
@@ -650,6 +674,29 @@ func (e *env) printFeatures(f *inspect.Features) {
 	for _, p := range f.Misc {
 		fmt.Fprintf(w, "%s %s\n", miscNames[p.Name], avail(p))
 	}
+}
+
+// sysctlText is bpftool's phrase for a bpf sysctl's value.
+func sysctlText(sc inspect.Sysctl) string {
+	phrases := map[string][]string{
+		"unprivileged_bpf_disabled": {"bpf() syscall for unprivileged users is enabled",
+			"bpf() syscall restricted to privileged users (without recovery)",
+			"bpf() syscall restricted to privileged users (admin can change)"},
+		"bpf_jit_enable": {"JIT compiler is disabled", "JIT compiler is enabled",
+			"JIT compiler is enabled with debugging traces in kernel logs"},
+		"bpf_jit_harden": {"JIT compiler hardening is disabled",
+			"JIT compiler hardening is enabled for unprivileged users",
+			"JIT compiler hardening is enabled for all users"},
+		"bpf_jit_kallsyms": {"JIT compiler kallsyms exports are disabled",
+			"JIT compiler kallsyms exports are enabled for root"},
+	}
+	if sc.Name == "bpf_jit_limit" {
+		return fmt.Sprintf("Global memory limit for JIT compiler for unprivileged users is %d bytes", sc.Value)
+	}
+	if p := phrases[sc.Name]; sc.Value >= 0 && sc.Value < int64(len(p)) {
+		return p[sc.Value]
+	}
+	return fmt.Sprintf("%s has the unknown value %d", sc.Name, sc.Value)
 }
 
 // miscNames are bpftool's phrases for the miscellaneous features.

@@ -3,13 +3,19 @@
 package inspect
 
 import (
+	"compress/gzip"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/features"
+	"golang.org/x/sys/unix"
 
 	"github.com/waggle-bpf/waggle/helpers"
 	"github.com/waggle-bpf/waggle/kernel"
@@ -25,6 +31,7 @@ import (
 func ProbeFeatures(withHelpers bool) *Features {
 	start := time.Now()
 	f := &Features{}
+	f.Sysctls, f.Config, f.ConfigSource = systemConfig()
 	if err := kernel.Supported(); err != nil {
 		f.err = fmt.Errorf("feature probe: %w", err)
 		return f
@@ -37,6 +44,7 @@ func ProbeFeatures(withHelpers bool) *Features {
 		}
 		return p
 	}
+	f.BPFSyscall = true // Supported loaded a program
 	var avail []uint32
 	for t := uint32(1); t < uint32(len(progTypeNames)); t++ {
 		p := probe(progTypeNames[t], features.HaveProgramType(ebpf.ProgramType(t)))
@@ -84,4 +92,48 @@ func ProbeFeatures(withHelpers bool) *Features {
 	}
 	f.Elapsed = time.Since(start)
 	return f
+}
+
+// systemConfig reads the bpf sysctls and the kernel's build options (from
+// /proc/config.gz, or the config file of the running release in /boot or
+// its modules' directory, as bpftool looks for them).
+func systemConfig() ([]Sysctl, []ConfigOption, string) {
+	var sysctls []Sysctl
+	for _, s := range bpfSysctls {
+		sc := Sysctl{Name: s.name}
+		b, err := os.ReadFile("/proc/sys/" + s.path)
+		if err == nil {
+			sc.Value, err = strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		}
+		if err != nil {
+			sc.Err = err.Error()
+		}
+		sysctls = append(sysctls, sc)
+	}
+	var uts unix.Utsname
+	release := ""
+	if unix.Uname(&uts) == nil {
+		release = unix.ByteSliceToString(uts.Release[:])
+	}
+	for _, path := range []string{"/boot/config-" + release, "/lib/modules/" + release + "/config", "/proc/config.gz"} {
+		f, err := os.Open(path)
+		if err != nil {
+			continue
+		}
+		var r io.Reader = f
+		if strings.HasSuffix(path, ".gz") {
+			zr, err := gzip.NewReader(f)
+			if err != nil {
+				f.Close()
+				continue
+			}
+			r = zr
+		}
+		opts, err := ParseKernelConfig(r)
+		f.Close()
+		if err == nil {
+			return sysctls, opts, path
+		}
+	}
+	return sysctls, nil, ""
 }

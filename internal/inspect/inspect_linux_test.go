@@ -679,6 +679,9 @@ func TestProbeFeatures_bpftool(t *testing.T) {
 	var want map[string]map[string]any
 	bpftool(t, &want, "feature", "probe", "kernel")
 	got := asMap(t, f)
+	if !reflect.DeepEqual(got["system_config"], want["system_config"]) || !reflect.DeepEqual(got["syscall_config"], want["syscall_config"]) {
+		t.Errorf("system:\n%v %v\nbpftool:\n%v %v", got["system_config"], got["syscall_config"], want["system_config"], want["syscall_config"])
+	}
 	compared := 0
 	for _, sec := range []string{"program_types", "map_types", "misc"} {
 		g := got[sec].(map[string]any)

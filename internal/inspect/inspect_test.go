@@ -312,6 +312,9 @@ func TestDisasmJited(t *testing.T) {
 
 func TestFeatures_MarshalJSON(t *testing.T) {
 	f := &Features{
+		Sysctls:      []Sysctl{{Name: "bpf_jit_enable", Value: 1}, {Name: "bpf_jit_limit", Err: "no such file"}},
+		Config:       []ConfigOption{{Name: "CONFIG_BPF", Value: "y", Set: true}, {Name: "CONFIG_KPROBE_EVENTS"}},
+		BPFSyscall:   true,
 		ProgramTypes: []Probe{{Name: "xdp", Available: true}, {Name: "lsm"}},
 		MapTypes:     []Probe{{Name: "hash", Available: true}},
 		Helpers:      []HelperSet{{ProgType: "xdp", Helpers: []string{"bpf_map_lookup_elem"}}, {ProgType: "tracing", Err: "no probe"}},
@@ -321,7 +324,8 @@ func TestFeatures_MarshalJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"program_types":{"have_xdp_prog_type":true,"have_lsm_prog_type":false},` +
+	want := `{"system_config":{"bpf_jit_enable":1,"CONFIG_BPF":"y","CONFIG_KPROBE_EVENTS":null},"syscall_config":{"have_bpf_syscall":true},` +
+		`"program_types":{"have_xdp_prog_type":true,"have_lsm_prog_type":false},` +
 		`"map_types":{"have_hash_map_type":true},` +
 		`"helpers":{"xdp_available_helpers":["bpf_map_lookup_elem"],"tracing_available_helpers":[]},` +
 		`"misc":{"have_bounded_loops":true}}`
@@ -348,5 +352,34 @@ func TestTypeNames(t *testing.T) {
 		if tc.got != tc.want {
 			t.Errorf("got %q, want %q", tc.got, tc.want)
 		}
+	}
+}
+
+func TestParseKernelConfig(t *testing.T) {
+	cfg := "# comment\nCONFIG_BPF=y\n# CONFIG_KPROBE_EVENTS is not set\nCONFIG_HZ=250\nCONFIG_BPF_JIT=m\nCONFIG_DEFAULT_HOSTNAME=\"(none)\"\nnoise\n"
+	opts, err := ParseKernelConfig(strings.NewReader(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]ConfigOption{}
+	for _, o := range opts {
+		got[o.Name] = o
+	}
+	if len(opts) != len(configOptions) {
+		t.Errorf("%d options, want bpftool's %d", len(opts), len(configOptions))
+	}
+	for name, want := range map[string]ConfigOption{
+		"CONFIG_BPF":           {Name: "CONFIG_BPF", Value: "y", Set: true},
+		"CONFIG_HZ":            {Name: "CONFIG_HZ", Value: "250", Set: true},
+		"CONFIG_BPF_JIT":       {Name: "CONFIG_BPF_JIT", Value: "m", Set: true},
+		"CONFIG_KPROBE_EVENTS": {Name: "CONFIG_KPROBE_EVENTS"},
+		"CONFIG_XFRM":          {Name: "CONFIG_XFRM"},
+	} {
+		if got[name] != want {
+			t.Errorf("%s: %+v, want %+v", name, got[name], want)
+		}
+	}
+	if _, err := ParseKernelConfig(strings.NewReader("CONFIG_X=" + strings.Repeat("y", maxConfigLine+1))); err == nil {
+		t.Error("an endless line parses")
 	}
 }
