@@ -28,10 +28,6 @@ func (e *env) printJSON(v any) error {
 	return enc.Encode(v)
 }
 
-func refArg(args []string) (inspect.Ref, error) {
-	return inspect.ParseRef(args...)
-}
-
 func (e *env) progCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -68,7 +64,7 @@ A program is named by its id or by the path of its pin in a bpffs
 		Short: "Show one program",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(_ *cobra.Command, args []string) error {
-			ref, err := refArg(args)
+			ref, err := inspect.ParseRef(args...)
 			if err != nil {
 				return err
 			}
@@ -95,7 +91,7 @@ function they call, source lines (";") and function prototypes from the
 program's BTF; --linum adds each line's file, line and column.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(_ *cobra.Command, args []string) error {
-			ref, err := refArg(args)
+			ref, err := inspect.ParseRef(args...)
 			if err != nil {
 				return err
 			}
@@ -122,7 +118,7 @@ named from BTF), calls resolved to kernel symbols, source lines from the
 program's line info. Only x86-64 code is disassembled.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(_ *cobra.Command, args []string) error {
-			ref, err := refArg(args)
+			ref, err := inspect.ParseRef(args...)
 			if err != nil {
 				return err
 			}
@@ -283,7 +279,7 @@ id or pin.`,
 		Short: "Show one map",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(_ *cobra.Command, args []string) error {
-			ref, err := refArg(args)
+			ref, err := inspect.ParseRef(args...)
 			if err != nil {
 				return err
 			}
@@ -420,7 +416,7 @@ id or pin.`,
 		Short: "Pin the map at PATH in a bpffs, so it outlives its programs",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(_ *cobra.Command, args []string) error {
-			ref, err := refArg(args[:1])
+			ref, err := inspect.ParseRef(args[:1]...)
 			if err != nil {
 				return err
 			}
@@ -432,7 +428,7 @@ id or pin.`,
 }
 
 func (e *env) openMap(refArgs []string, write bool) (*inspect.MapHandle, error) {
-	ref, err := refArg(refArgs)
+	ref, err := inspect.ParseRef(refArgs...)
 	if err != nil {
 		return nil, err
 	}

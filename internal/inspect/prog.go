@@ -92,9 +92,10 @@ type XlatedInsn struct {
 	Disasm  string `json:"disasm"`
 	Map     string `json:"map,omitempty"`
 	// Opcodes are the instruction's bytes (both slots of a lddw).
-	Opcodes  string `json:"opcodes"`
-	HasLine  bool   `json:"-"`
-	Function string `json:"-"` // the function starting here, for text headers
+	Opcodes string `json:"opcodes"`
+	// HasLine is whether the instruction starts a source line (Src may
+	// be empty on a line of its own).
+	HasLine bool `json:"-"`
 }
 
 // Annotations are what makes translated instructions readable: source
@@ -128,7 +129,7 @@ func FormatXlated(insns []isa.Instruction, a Annotations) []XlatedInsn {
 		}
 		x := XlatedInsn{PC: i}
 		if fn := a.Funcs[i]; fn != nil {
-			x.Proto, x.Function = FuncPrototype(fn), fn.Name
+			x.Proto = FuncPrototype(fn)
 		}
 		if l, ok := a.Lines[i]; ok {
 			x.Src, x.File, x.LineNum, x.LineCol, x.HasLine = l.Line, l.File, l.Number, l.Column, true
