@@ -428,52 +428,73 @@ func TestMapHandle_hostile(t *testing.T) {
 // (their opcodes, source lines and function prototypes) with bpftool's
 // dump of the same program.
 func TestDumpXlated_bpftool(t *testing.T) {
-	coll := loadObject(t, blocklistObject)
-	id := progID(t, coll.Programs["xdp_blocklist"])
-	x, err := DumpXlated(Ref{ID: id})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want []map[string]any
-	bpftool(t, &want, "prog", "dump", "xlated", "id", fmt.Sprint(id))
-	if len(x.Insns) != len(want) {
-		t.Fatalf("%d instructions, bpftool %d", len(x.Insns), len(want))
-	}
-	slots := 0
-	var maps, calls []string
-	for i, ins := range x.Insns {
-		w := want[i]
-		if !strings.HasPrefix(w["disasm"].(string), ins.Disasm[:4]) {
-			t.Errorf("instruction %d: %q, bpftool %q", i, ins.Disasm, w["disasm"])
-		}
-		if src, _ := w["src"].(string); src != ins.Src {
-			t.Errorf("instruction %d: source %q, bpftool %q", i, ins.Src, src)
-		}
-		if proto, _ := w["proto"].(string); proto != ins.Proto {
-			t.Errorf("instruction %d: prototype %q, bpftool %q", i, ins.Proto, proto)
-		}
-		if ins.PC != slots {
-			t.Errorf("instruction %d at pc %d, want %d", i, ins.PC, slots)
-		}
-		slots += (len(ins.Opcodes) + 1) / 24 // "xx " per byte, 8 bytes a slot
-		if ins.Map != "" {
-			maps = append(maps, ins.Map)
-		}
-		if strings.Contains(ins.Disasm, "call ") {
-			calls = append(calls, ins.Disasm)
-			if bt := w["disasm"].(string); !strings.HasSuffix(bt, ins.Disasm[strings.Index(ins.Disasm, "call "):]) {
-				t.Errorf("instruction %d: %q, bpftool %q", i, ins.Disasm, bt)
+	for _, tc := range []struct {
+		obj, prog string
+		maps      []string
+		subcalls  bool
+	}{
+		{blocklistObject, "xdp_blocklist", []string{"blocklist", "stats"}, false},
+		{"../../testdata/globalfn/globalfn.o", "ok_calls", nil, true},
+	} {
+		t.Run(tc.prog, func(t *testing.T) {
+			coll := loadObject(t, tc.obj, tc.prog)
+			id := progID(t, coll.Programs[tc.prog])
+			x, err := DumpXlated(Ref{ID: id})
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-	}
-	if slots*8 != int(x.Program.BytesXlated) {
-		t.Errorf("%d slots, the program has %d bytes", slots, x.Program.BytesXlated)
-	}
-	if !strings.Contains(strings.Join(maps, " "), "blocklist") || !strings.Contains(strings.Join(maps, " "), "stats") {
-		t.Errorf("map references name %q", maps)
-	}
-	if len(calls) == 0 {
-		t.Error("no helper calls")
+			var want []map[string]any
+			bpftool(t, &want, "prog", "dump", "xlated", "id", fmt.Sprint(id))
+			if len(x.Insns) != len(want) {
+				t.Fatalf("%d instructions, bpftool %d", len(x.Insns), len(want))
+			}
+			slots := 0
+			var maps []string
+			calls, subcalls := 0, 0
+			for i, ins := range x.Insns {
+				w := want[i]
+				bt := w["disasm"].(string)
+				if !strings.HasPrefix(bt, ins.Disasm[:4]) {
+					t.Errorf("instruction %d: %q, bpftool %q", i, ins.Disasm, bt)
+				}
+				if src, _ := w["src"].(string); src != ins.Src {
+					t.Errorf("instruction %d: source %q, bpftool %q", i, ins.Src, src)
+				}
+				if proto, _ := w["proto"].(string); proto != ins.Proto {
+					t.Errorf("instruction %d: prototype %q, bpftool %q", i, ins.Proto, proto)
+				}
+				if ins.PC != slots {
+					t.Errorf("instruction %d at pc %d, want %d", i, ins.PC, slots)
+				}
+				slots += (len(ins.Opcodes) + 1) / 24 // "xx " per byte, 8 bytes a slot
+				if ins.Map != "" {
+					maps = append(maps, ins.Map)
+				}
+				if c := strings.Index(ins.Disasm, "call "); c >= 0 {
+					// bpftool: "(85) call bpf_map_lookup_elem#123" for
+					// helpers, "(85) call pc+5#bpf_prog_<tag>_F" for
+					// subprograms.
+					calls++
+					if strings.Contains(ins.Disasm, "call pc") {
+						subcalls++
+					}
+					if mine := ins.Disasm[c:]; !strings.HasSuffix(bt, mine) && !strings.HasPrefix(bt[c:], mine+"#") {
+						t.Errorf("instruction %d: %q, bpftool %q", i, ins.Disasm, bt)
+					}
+				}
+			}
+			if slots*8 != int(x.Program.BytesXlated) {
+				t.Errorf("%d slots, the program has %d bytes", slots, x.Program.BytesXlated)
+			}
+			for _, m := range tc.maps {
+				if !slices.Contains(maps, m) {
+					t.Errorf("no reference names map %s: %q", m, maps)
+				}
+			}
+			if calls == 0 || tc.subcalls != (subcalls > 0) {
+				t.Errorf("%d calls, %d to subprograms", calls, subcalls)
+			}
+		})
 	}
 }
 
