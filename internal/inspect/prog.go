@@ -120,7 +120,7 @@ type Annotations struct {
 // the kernel function it resolved to, a bpf-to-bpf call its relative
 // target.
 func FormatXlated(insns []isa.Instruction, a Annotations) []XlatedInsn {
-	var out []XlatedInsn
+	out := make([]XlatedInsn, 0, len(insns))
 	for i := 0; i < len(insns); i++ {
 		ins := insns[i]
 		var next isa.Instruction
