@@ -64,7 +64,7 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(e.asmCmd(), e.disasmCmd(), e.runCmd(), e.testCmd(), e.conformanceCmd(), e.pluginCmd(), e.verifyCmd(), e.benchCmd(), e.attachCmd(), e.detachCmd())
-	root.AddCommand(e.loadCmd())
+	root.AddCommand(e.asmCmd(), e.disasmCmd(), e.runCmd(), e.testCmd(), e.conformanceCmd(), e.pluginCmd(), e.verifyCmd(), e.benchCmd(),
+		e.loadCmd(), e.attachCmd(), e.detachCmd(), e.progCmd(), e.mapCmd(), e.linkCmd(), e.btfCmd(), e.featureCmd())
 	return root
 }
