@@ -12,6 +12,7 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/waggle-bpf/waggle/internal/ktest"
 	"github.com/waggle-bpf/waggle/kernel"
 	"github.com/waggle-bpf/waggle/loader"
 )
@@ -26,7 +27,10 @@ const loadCiliumEnv = "WAGGLE_LOAD_CILIUM"
 type loadTally struct {
 	objects, loaded, partial, none                 int
 	programs, progLoaded, progRefused, progSkipped int
-	reasons                                        map[string]int
+	// Of the programs loaded: those of an interface's hooks (XDP, tc)
+	// attached to a veth and detached, and those that failed to.
+	attached, attachFailed int
+	reasons                map[string]int
 }
 
 func (t *loadTally) reason(r string) {
@@ -38,8 +42,8 @@ func (t *loadTally) reason(r string) {
 
 func (t *loadTally) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d objects: %d load whole, %d in part, %d not at all; %d programs: %d loaded, %d refused, %d skipped",
-		t.objects, t.loaded, t.partial, t.none, t.programs, t.progLoaded, t.progRefused, t.progSkipped)
+	fmt.Fprintf(&b, "%d objects: %d load whole, %d in part, %d not at all; %d programs: %d loaded, %d refused, %d skipped; of an interface's hooks %d attached and detached, %d failed to",
+		t.objects, t.loaded, t.partial, t.none, t.programs, t.progLoaded, t.progRefused, t.progSkipped, t.attached, t.attachFailed)
 	keys := make([]string, 0, len(t.reasons))
 	for k := range t.reasons {
 		keys = append(keys, k)
@@ -91,8 +95,9 @@ func TestLoadCollection_count(t *testing.T) {
 				t.Fatal("no objects")
 			}
 			var tally loadTally
+			veth := ktest.NewVeth(t)
 			for _, path := range files {
-				countLoad(t, path, &tally)
+				countLoad(t, path, veth, &tally)
 			}
 			t.Logf("%s: %s", g.name, &tally)
 		})
@@ -119,8 +124,10 @@ func xdpToolsFiles(tb testing.TB) []string {
 	return nil
 }
 
-// countLoad loads one object and counts the result.
-func countLoad(t *testing.T, path string, tally *loadTally) {
+// countLoad loads one object and counts the result; each program loaded
+// for an interface's hook (XDP, tc) is attached to veth (XDP generic, TCX
+// ingress) and detached.
+func countLoad(t *testing.T, path string, veth *ktest.Veth, tally *loadTally) {
 	t.Helper()
 	name := filepath.Base(path)
 	tally.objects++
@@ -159,6 +166,27 @@ func countLoad(t *testing.T, path string, tally *loadTally) {
 		tally.partial++
 	default:
 		tally.none++
+	}
+	for _, p := range c.Programs {
+		var h kernel.Hook
+		switch p.Type {
+		case ebpf.XDP:
+			h = kernel.Hook{Kind: kernel.HookXDP, Interface: veth.Host, XDPMode: kernel.XDPGeneric}
+		case ebpf.SchedCLS, ebpf.SchedACT:
+			h = kernel.Hook{Kind: kernel.HookTCX, Interface: veth.Host, Direction: kernel.Ingress}
+		default:
+			continue
+		}
+		a, err := kernel.Attach(p.Program, h)
+		if err == nil {
+			err = a.Close()
+		}
+		if err != nil {
+			tally.attachFailed++
+			t.Errorf("%s: %s: loaded, but attaching it to %v on %s and detaching it: %v", name, p.Name, h.Kind, veth.Host, err)
+			continue
+		}
+		tally.attached++
 	}
 	for _, s := range c.Skipped {
 		t.Logf("%s: %s: skipped: %v", name, s.Name, s.Reason)
