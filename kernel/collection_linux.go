@@ -24,6 +24,21 @@ func NewCollection(spec *ebpf.CollectionSpec) (*Collection, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load into the kernel: %w", err)
 	}
+	return adopt(coll)
+}
+
+// NewCollectionFrom holds what LoadCollection or LoadObject loaded as a
+// Collection, whose programs Run with BPF_PROG_TEST_RUN. The Collection
+// takes lc's programs and maps: closing it closes them.
+func NewCollectionFrom(lc *LoadedCollection) (*Collection, error) {
+	if lc == nil || lc.Collection == nil {
+		return nil, fmt.Errorf("no loaded collection")
+	}
+	return adopt(lc.Collection)
+}
+
+// adopt holds coll's programs as Programs, and coll, which Close closes.
+func adopt(coll *ebpf.Collection) (*Collection, error) {
 	c := &Collection{Programs: map[string]*Program{}, coll: coll}
 	for name, ep := range coll.Programs {
 		// The Program owns a descriptor of its own, so that closing it

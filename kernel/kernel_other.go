@@ -64,3 +64,6 @@ func ProgramSpecSupported(*ebpf.ProgramSpec) error { return errNotLinux }
 
 // NewCollection fails outside Linux with an error wrapping ErrNotSupported.
 func NewCollection(*ebpf.CollectionSpec) (*Collection, error) { return nil, errNotLinux }
+
+// NewCollectionFrom fails outside Linux with an error wrapping ErrNotSupported.
+func NewCollectionFrom(*LoadedCollection) (*Collection, error) { return nil, errNotLinux }

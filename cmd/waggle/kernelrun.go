@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/spf13/cobra"
@@ -70,19 +69,26 @@ func (e *env) runKernel(cmd *cobra.Command, path string, obj *loader.Object, f *
 	if f.iface != "" {
 		return e.runKernelIface(path, prog, f)
 	}
-	spec, err := ebpf.LoadCollectionSpec(path)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if err := kernelSpec(spec, prog); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	kc, err := kernel.NewCollection(spec)
-	if err != nil {
-		var ve *ebpf.VerifierError
-		if errors.As(err, &ve) {
-			fmt.Fprintf(e.stderr, "%+v\n", ve)
+	// The object as waggle load loads it (waggle's loader, then
+	// cilium/ebpf): the program run, with the type the user-space run
+	// gives it, and what its prog arrays hold.
+	for _, p := range obj.Programs {
+		if p.Name == prog.Name() || p.Type == ebpf.UnspecifiedProgram {
+			p.Type = prog.Type()
 		}
+	}
+	lc, err := kernel.LoadObject(obj, &kernel.CollectionOptions{Programs: []string{prog.Name()}})
+	if err != nil {
+		var le *kernel.LoadError
+		if errors.As(err, &le) {
+			le.Path = path
+			fmt.Fprintf(e.stderr, "%+v\n", le)
+		}
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	kc, err := kernel.NewCollectionFrom(lc)
+	if err != nil {
+		lc.Close()
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	defer kc.Close()
@@ -103,35 +109,6 @@ func (e *env) runKernel(cmd *cobra.Command, path string, obj *loader.Object, f *
 	return e.runData(prog, f)
 }
 
-// kernelSpec makes spec load as the waggle collection that names prog
-// runs it: prog with the type waggle gives it (--type, or its section's),
-// programs whose section names no type with prog's (they are what its
-// prog arrays hold, as tc loads them), and no map pinned: a test run
-// leaves nothing behind.
-func kernelSpec(spec *ebpf.CollectionSpec, prog *waggle.Program) error {
-	ps := spec.Programs[prog.Name()]
-	if ps == nil {
-		return fmt.Errorf("cilium/ebpf reads no program %s in the object (it has %s)", prog.Name(), strings.Join(specPrograms(spec), ", "))
-	}
-	ps.Type = prog.Type()
-	for _, p := range spec.Programs {
-		if p.Type == ebpf.UnspecifiedProgram {
-			p.Type = prog.Type()
-		}
-	}
-	for _, m := range spec.Maps {
-		m.Pinning = ebpf.PinNone
-	}
-	return nil
-}
-
-func specPrograms(spec *ebpf.CollectionSpec) []string {
-	var names []string
-	for n := range spec.Programs {
-		names = append(names, n)
-	}
-	return names
-}
 
 // kernelRun returns a runFunc that test-runs p in the kernel: opts's
 // packet, context and repeat count; its DataOut holds the packet after

@@ -131,3 +131,43 @@ func TestRun_kernelRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestRun_kernelNormalised: --engine kernel loads the object as waggle
+// load does, through waggle's loader, so objects cilium/ebpf alone cannot
+// read (old clang's legacy maps, with zero-size symbols) run in the
+// kernel too, with the return value and packet of the user-space run.
+func TestRun_kernelNormalised(t *testing.T) {
+	if err := kernel.Supported(); err != nil {
+		t.Skipf("no kernel to compare with: %v", err)
+	}
+	pkt := filepath.Join(t.TempDir(), "pkt.bin")
+	frame := make([]byte, 64)
+	frame[12], frame[13], frame[23] = 0x08, 0x00, 17 // IPv4, UDP
+	if err := os.WriteFile(pkt, frame, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, obj := range []string{"legacy_oldclang.o", "legacy_nobtf.o"} {
+		var res [2]struct {
+			Engine string
+			Retval uint32
+		}
+		var outs [2][]byte
+		for i, engine := range []string{"kernel", "interp"} {
+			out := filepath.Join(dir, engine+".bin")
+			code, stdout, errOut := runCLI(t, "", "run", "../../loader/testdata/"+obj, "--program", "count_proto", "--data-in", pkt,
+				"--data-out", out, "--repeat", "3", "--engine", engine, "--json")
+			if code != 0 || json.Unmarshal([]byte(stdout), &res[i]) != nil {
+				t.Fatalf("%s on %s: status %d: %q, %q", obj, engine, code, stdout, errOut)
+			}
+			b, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			outs[i] = b
+		}
+		if res[0].Engine != "kernel" || res[0].Retval != res[1].Retval || !bytes.Equal(outs[0], outs[1]) {
+			t.Errorf("%s: kernel %+v % x, user space %+v % x", obj, res[0], outs[0], res[1], outs[1])
+		}
+	}
+}
