@@ -109,7 +109,6 @@ func (e *env) runKernel(cmd *cobra.Command, path string, obj *loader.Object, f *
 	return e.runData(prog, f)
 }
 
-
 // kernelRun returns a runFunc that test-runs p in the kernel: opts's
 // packet, context and repeat count; its DataOut holds the packet after
 // the run, as waggle.Program.Run leaves it. The CPU options are waggle's
