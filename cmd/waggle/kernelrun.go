@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
@@ -10,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/waggle-bpf/waggle"
+	"github.com/waggle-bpf/waggle/internal/mapdump"
 	"github.com/waggle-bpf/waggle/kernel"
 	"github.com/waggle-bpf/waggle/loader"
 )
@@ -22,8 +25,6 @@ var kernelRefused = []struct{ flag, why string }{
 	{"budget", "the kernel bounds runs by verifying them, not with an instruction budget"},
 	{"net", "the kernel's helpers see the network namespace waggle runs in"},
 	{"trace-printk", "the kernel writes bpf_trace_printk output to /sys/kernel/tracing/trace_pipe; read it there"},
-	{"map-init", "setting the kernel's maps is not supported yet; run in user space"},
-	{"map-dump", "dumping the kernel's maps is not supported yet; run in user space (or use bpftool while it runs)"},
 	{"events", "reading the kernel's ring buffers is not supported yet; run in user space"},
 }
 
@@ -57,7 +58,17 @@ func (e *env) runKernel(cmd *cobra.Command, path string, obj *loader.Object, f *
 			}
 		}
 	}
-	coll, err := waggle.NewCollectionFromObject(obj, &waggle.CollectionOptions{CPUs: 1})
+	// The waggle collection names the program and its verdicts, and
+	// stages --map-init and --map-dump (kernelMaps): a per-CPU map's
+	// value there has one slot per CPU the kernel's has.
+	cpus := 1
+	if len(f.mapInit) > 0 || f.dumpMaps {
+		var err error
+		if cpus, err = ebpf.PossibleCPU(); err != nil {
+			return fmt.Errorf("--engine kernel: %w", err)
+		}
+	}
+	coll, err := waggle.NewCollectionFromObject(obj, &waggle.CollectionOptions{CPUs: cpus})
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -86,12 +97,16 @@ func (e *env) runKernel(cmd *cobra.Command, path string, obj *loader.Object, f *
 		}
 		return fmt.Errorf("%s: %w", path, err)
 	}
+	kmaps := lc.Collection.Maps
 	kc, err := kernel.NewCollectionFrom(lc)
 	if err != nil {
 		lc.Close()
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	defer kc.Close()
+	if err := e.kernelMaps(obj, coll, kmaps, f); err != nil {
+		return err
+	}
 	kp := kc.Programs[prog.Name()]
 	if kp == nil {
 		return fmt.Errorf("%s: cilium/ebpf loaded no program %s", path, prog.Name())
@@ -139,4 +154,118 @@ func kernelRun(p *kernel.Program) runFunc {
 		}
 		return res.Retval, nil
 	}
+}
+
+// kernelMaps applies --map-init to the kernel's maps and sets up
+// --map-dump of them, through the waggle collection coll of the same
+// object: --map-init's document is read into coll's maps as a user-space
+// run reads it (the same errors, the same typed entries), and their
+// elements are copied into the kernel's; --map-dump copies the kernel's
+// elements into coll's maps after the runs and prints those as a
+// user-space run prints its own. Maps of programs or maps are the
+// object's in the kernel: --map-init refuses them.
+func (e *env) kernelMaps(obj *loader.Object, coll *waggle.Collection, kmaps map[string]*ebpf.Map, f *objectFlags) error {
+	if len(f.mapInit) == 0 && !f.dumpMaps {
+		return nil
+	}
+	om := newObjectMaps(obj, coll, func(msg string) { fmt.Fprintln(e.stderr, "waggle: warning:", msg) })
+	if err := om.init(f.mapInit); err != nil {
+		return err
+	}
+	for _, name := range om.order {
+		if !om.initialized[name] {
+			continue
+		}
+		desc, km := om.desc[name], kmaps[name]
+		if why := dumpable(desc.Type); why != "" {
+			return fmt.Errorf("--engine kernel with --map-init: map %s is a %s: only elements of bytes are copied into the kernel (%s)", name, typeName(desc.Type), why)
+		}
+		if km == nil {
+			return fmt.Errorf("--engine kernel with --map-init: the kernel's collection has no map %s", name)
+		}
+		for k, v := range coll.Maps[name].All() {
+			if err := km.Update(k, kernelValue(desc.Type, v, int(desc.ValueSize)), ebpf.UpdateAny); err != nil {
+				return fmt.Errorf("--map-init: map %s in the kernel, key %x: %w", name, k, err)
+			}
+		}
+	}
+	if !f.dumpMaps {
+		return nil
+	}
+	if err := om.checkDump(f.mapDump); err != nil {
+		return err
+	}
+	f.dump = func() (json.RawMessage, error) {
+		for _, name := range om.order {
+			if km := kmaps[name]; km != nil && dumpable(om.desc[name].Type) == "" {
+				if err := copyKernelMap(coll.Maps[name], km); err != nil {
+					return nil, fmt.Errorf("--map-dump: map %s in the kernel: %w", name, err)
+				}
+			}
+		}
+		return om.dump(f.mapDump)
+	}
+	return nil
+}
+
+// kernelValue is v, a value as a waggle map holds it (a per-CPU map's
+// values one after the other, each padded to 8 bytes), as cilium/ebpf
+// takes it for the kernel's map: a per-CPU map's as one []byte per CPU.
+func kernelValue(t ebpf.MapType, v []byte, size int) any {
+	if !mapdump.PerCPU(t) {
+		return v
+	}
+	stride := (size + 7) &^ 7
+	var vs [][]byte
+	for off := 0; off+size <= len(v); off += stride {
+		vs = append(vs, v[off:off+size])
+	}
+	return vs
+}
+
+// copyKernelMap makes w hold km's elements: w's keys that km lacks are
+// deleted (an array's stay, as the kernel's array has every key).
+func copyKernelMap(w *waggle.Map, km *ebpf.Map) error {
+	var stale [][]byte
+	for k := range w.All() {
+		stale = append(stale, bytes.Clone(k))
+	}
+	seen := map[string]bool{}
+	it := km.Iterate()
+	var k []byte
+	put := func(v []byte) error {
+		seen[string(k)] = true
+		return w.Put(k, v)
+	}
+	if mapdump.PerCPU(km.Type()) {
+		var vs [][]byte
+		for it.Next(&k, &vs) {
+			var all []byte
+			for _, v := range vs {
+				all = append(all, v...)
+				all = append(all, make([]byte, (len(v)+7)&^7-len(v))...)
+			}
+			if err := put(all); err != nil {
+				return err
+			}
+		}
+	} else {
+		var v []byte
+		for it.Next(&k, &v) {
+			if err := put(v); err != nil {
+				return err
+			}
+		}
+	}
+	if err := it.Err(); err != nil {
+		return err
+	}
+	for _, k := range stale {
+		if !seen[string(k)] && km.Type() != ebpf.Array && km.Type() != ebpf.PerCPUArray {
+			if err := w.Delete(k); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

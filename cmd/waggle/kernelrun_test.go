@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -111,8 +112,6 @@ func TestRun_kernelRefused(t *testing.T) {
 		{[]string{obj, "--iface", "lo"}, "--iface needs --packets or --duration"},
 		{[]string{obj, "--iface", "lo", "--packets", "1", "--out", "x.pcap"}, "--engine kernel --iface with --out"},
 		{[]string{obj, "--pcap", pcap, "--unverified"}, "--engine kernel with --unverified"},
-		{[]string{obj, "--pcap", pcap, "--map-dump"}, "--engine kernel with --map-dump"},
-		{[]string{obj, "--pcap", pcap, "--map-init", "x.json"}, "--engine kernel with --map-init"},
 		{[]string{obj, "--pcap", pcap, "--events"}, "--engine kernel with --events"},
 		{[]string{obj, "--pcap", pcap, "--budget", "10"}, "--engine kernel with --budget"},
 		{[]string{obj, "--pcap", pcap, "--cpus", "2"}, "--engine kernel with --cpus"},
@@ -169,5 +168,67 @@ func TestRun_kernelNormalised(t *testing.T) {
 		if res[0].Engine != "kernel" || res[0].Retval != res[1].Retval || !bytes.Equal(outs[0], outs[1]) {
 			t.Errorf("%s: kernel %+v % x, user space %+v % x", obj, res[0], outs[0], res[1], outs[1])
 		}
+	}
+}
+
+// TestRun_kernelMaps: --map-init and --map-dump work with --engine kernel
+// as without it: the blocklist example's trie set from its JSON, run over
+// the capture in the kernel, dumps what the JIT's run dumps (the hit
+// counts included); the counter example's per-CPU map, summed over the
+// CPUs, counts what the JIT's counts; a prog array, which holds programs,
+// is refused with the reason.
+func TestRun_kernelMaps(t *testing.T) {
+	if err := kernel.Supported(); err != nil {
+		t.Skipf("no kernel to compare with: %v", err)
+	}
+	const pcap = "../../examples/traffic/traffic.pcap"
+	dumps := func(engine string, args ...string) map[string]json.RawMessage {
+		t.Helper()
+		code, stdout, stderr := runCLI(t, "", append(append([]string{"run"}, args...), "--pcap", pcap, "--map-dump", "--json", "--engine", engine)...)
+		var res struct {
+			Engine string
+			Maps   map[string]json.RawMessage
+		}
+		if code != 0 || json.Unmarshal([]byte(stdout), &res) != nil || len(res.Maps) == 0 {
+			t.Fatalf("%v on %s: status %d, %q, %q", args, engine, code, stdout, stderr)
+		}
+		return res.Maps
+	}
+	bl := []string{"../../examples/blocklist/blocklist.o", "--map-init", "../../examples/blocklist/blocklist.json"}
+	k, u := dumps("kernel", bl...), dumps("jit", bl...)
+	if !bytes.Equal(k["blocklist"], u["blocklist"]) || !bytes.Contains(k["blocklist"], []byte(`"prefixlen": 32`)) {
+		t.Errorf("blocklist: kernel %s\nuser space %s", k["blocklist"], u["blocklist"])
+	}
+	sums := func(raw json.RawMessage) map[string][2]uint64 {
+		var elems []struct {
+			Formatted struct {
+				Key    []int
+				Values []struct {
+					Value struct{ Packets, Bytes uint64 }
+				}
+			}
+		}
+		if err := json.Unmarshal(raw, &elems); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string][2]uint64{}
+		for _, e := range elems {
+			var s [2]uint64
+			for _, v := range e.Formatted.Values {
+				s[0] += v.Value.Packets
+				s[1] += v.Value.Bytes
+			}
+			out[fmt.Sprint(e.Formatted.Key)] = s
+		}
+		return out
+	}
+	kc, uc := sums(dumps("kernel", "../../examples/counter/counter.o")["sources"]), sums(dumps("jit", "../../examples/counter/counter.o")["sources"])
+	if len(kc) == 0 || !reflect.DeepEqual(kc, uc) {
+		t.Errorf("counter, per source summed over the CPUs: kernel %v, user space %v", kc, uc)
+	}
+	code, _, stderr := runCLI(t, "", "run", "../../examples/tailcall/dispatch.o", "--program", "xdp_dispatch", "--pcap", pcap,
+		"--map-init", "../../examples/tailcall/reroute.json", "--engine", "kernel")
+	if code != 1 || !strings.Contains(stderr, "map protocols is a prog_array") {
+		t.Errorf("a prog array in --map-init: status %d, %q", code, stderr)
 	}
 }
