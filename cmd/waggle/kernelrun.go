@@ -25,7 +25,6 @@ var kernelRefused = []struct{ flag, why string }{
 	{"budget", "the kernel bounds runs by verifying them, not with an instruction budget"},
 	{"net", "the kernel's helpers see the network namespace waggle runs in"},
 	{"trace-printk", "the kernel writes bpf_trace_printk output to /sys/kernel/tracing/trace_pipe; read it there"},
-	{"events", "reading the kernel's ring buffers is not supported yet; run in user space"},
 }
 
 // runKernel runs one program of the object at path (read as obj) in the
@@ -107,6 +106,9 @@ func (e *env) runKernel(cmd *cobra.Command, path string, obj *loader.Object, f *
 	if err := e.kernelMaps(obj, coll, kmaps, f); err != nil {
 		return err
 	}
+	if f.ev != nil {
+		defer f.ev.close()
+	}
 	kp := kc.Programs[prog.Name()]
 	if kp == nil {
 		return fmt.Errorf("%s: cilium/ebpf loaded no program %s", path, prog.Name())
@@ -164,11 +166,20 @@ func kernelRun(p *kernel.Program) runFunc {
 // elements into coll's maps after the runs and prints those as a
 // user-space run prints its own. Maps of programs or maps are the
 // object's in the kernel: --map-init refuses them.
+//
+// --events reads the kernel's ring buffers and perf event arrays after
+// each run (f.ev; the caller closes it).
 func (e *env) kernelMaps(obj *loader.Object, coll *waggle.Collection, kmaps map[string]*ebpf.Map, f *objectFlags) error {
-	if len(f.mapInit) == 0 && !f.dumpMaps {
+	if len(f.mapInit) == 0 && !f.dumpMaps && !f.events {
 		return nil
 	}
 	om := newObjectMaps(obj, coll, func(msg string) { fmt.Fprintln(e.stderr, "waggle: warning:", msg) })
+	if f.events {
+		var err error
+		if f.ev, err = newKernelEventPrinter(e, om, kmaps, f.asJSON); err != nil {
+			return err
+		}
+	}
 	if err := om.init(f.mapInit); err != nil {
 		return err
 	}

@@ -112,7 +112,6 @@ func TestRun_kernelRefused(t *testing.T) {
 		{[]string{obj, "--iface", "lo"}, "--iface needs --packets or --duration"},
 		{[]string{obj, "--iface", "lo", "--packets", "1", "--out", "x.pcap"}, "--engine kernel --iface with --out"},
 		{[]string{obj, "--pcap", pcap, "--unverified"}, "--engine kernel with --unverified"},
-		{[]string{obj, "--pcap", pcap, "--events"}, "--engine kernel with --events"},
 		{[]string{obj, "--pcap", pcap, "--budget", "10"}, "--engine kernel with --budget"},
 		{[]string{obj, "--pcap", pcap, "--cpus", "2"}, "--engine kernel with --cpus"},
 		{[]string{obj, "--pcap", pcap, "--net", "host"}, "--engine kernel with --net"},
@@ -230,5 +229,31 @@ func TestRun_kernelMaps(t *testing.T) {
 		"--map-init", "../../examples/tailcall/reroute.json", "--engine", "kernel")
 	if code != 1 || !strings.Contains(stderr, "map protocols is a prog_array") {
 		t.Errorf("a prog array in --map-init: status %d, %q", code, stderr)
+	}
+}
+
+// TestRun_kernelEvents: --events with --engine kernel prints the records
+// the program writes to the kernel's ring buffer, each with its packet,
+// as the same run in user space prints its own: the events example over
+// the bundled capture, line for line.
+func TestRun_kernelEvents(t *testing.T) {
+	if err := kernel.Supported(); err != nil {
+		t.Skipf("no kernel to compare with: %v", err)
+	}
+	var outs [2][]string
+	for i, engine := range []string{"kernel", "jit"} {
+		code, stdout, stderr := runCLI(t, "", "run", "../../examples/events/events.o", "--pcap", "../../examples/traffic/traffic.pcap",
+			"--events", "--json", "--engine", engine)
+		if code != 0 {
+			t.Fatalf("%s: status %d: %s", engine, code, stderr)
+		}
+		for _, l := range strings.Split(stdout, "\n") {
+			if strings.HasPrefix(l, `{"packet":`) {
+				outs[i] = append(outs[i], l)
+			}
+		}
+	}
+	if len(outs[0]) < 100 || !reflect.DeepEqual(outs[0], outs[1]) {
+		t.Errorf("kernel: %d records, user space: %d; first kernel %q", len(outs[0]), len(outs[1]), outs[0][:min(3, len(outs[0]))])
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/perf"
+	"github.com/cilium/ebpf/ringbuf"
 
 	"github.com/waggle-bpf/waggle"
 	"github.com/waggle-bpf/waggle/internal/mapjson"
@@ -311,6 +313,55 @@ type eventPrinter struct {
 	perfs  []namedPerf
 	rec    maps.RingBufRecord
 	prec   maps.PerfRecord
+	// The kernel's, for --engine kernel (newKernelEventPrinter).
+	krings []namedKernelRing
+	kperfs []namedKernelPerf
+	krec   ringbuf.Record
+	kprec  perf.Record
+}
+
+type namedKernelRing struct {
+	name string
+	r    *ringbuf.Reader
+}
+
+type namedKernelPerf struct {
+	name string
+	r    *perf.Reader
+}
+
+// newKernelEventPrinter reads the records programs write to the kernel's
+// ring buffers and perf event arrays (kmaps, by the names of om's maps),
+// as newEventPrinter reads waggle's.
+func newKernelEventPrinter(e *env, om *objectMaps, kmaps map[string]*ebpf.Map, asJSON bool) (*eventPrinter, error) {
+	ep := &eventPrinter{e: e, asJSON: asJSON}
+	for _, name := range om.order {
+		km := kmaps[name]
+		if km == nil {
+			continue
+		}
+		switch km.Type() {
+		case ebpf.RingBuf:
+			r, err := ringbuf.NewReader(km)
+			if err != nil {
+				ep.close()
+				return nil, fmt.Errorf("--events: map %s in the kernel: %w", name, err)
+			}
+			ep.krings = append(ep.krings, namedKernelRing{name, r})
+		case ebpf.PerfEventArray:
+			r, err := perf.NewReader(km, perfBuffer)
+			if err != nil {
+				ep.close()
+				return nil, fmt.Errorf("--events: map %s in the kernel: %w", name, err)
+			}
+			ep.kperfs = append(ep.kperfs, namedKernelPerf{name, r})
+		}
+	}
+	if len(ep.krings) == 0 && len(ep.kperfs) == 0 {
+		ep.close()
+		return nil, fmt.Errorf("--events: the object has no ring buffer or perf event array; its maps are %s", om.names())
+	}
+	return ep, nil
 }
 
 type namedRing struct {
@@ -362,6 +413,12 @@ func (ep *eventPrinter) close() {
 	for _, p := range ep.perfs {
 		p.r.Close()
 	}
+	for _, r := range ep.krings {
+		r.r.Close()
+	}
+	for _, p := range ep.kperfs {
+		p.r.Close()
+	}
 }
 
 // event is one line of --events --json.
@@ -389,6 +446,23 @@ func (ep *eventPrinter) drain(packet int) {
 			ev := event{Packet: packet, Map: p.name, Type: "perf_event_array", CPU: &cpu, Lost: ep.prec.LostSamples}
 			if ev.Lost == 0 {
 				ev.Data = hex.EncodeToString(ep.prec.RawSample)
+			}
+			ep.print(ev)
+		}
+	}
+	for _, r := range ep.krings {
+		r.r.SetDeadline(time.Now())
+		for r.r.ReadInto(&ep.krec) == nil {
+			ep.print(event{Packet: packet, Map: r.name, Type: "ringbuf", Data: hex.EncodeToString(ep.krec.RawSample)})
+		}
+	}
+	for _, p := range ep.kperfs {
+		p.r.SetDeadline(time.Now())
+		for p.r.ReadInto(&ep.kprec) == nil {
+			cpu := ep.kprec.CPU
+			ev := event{Packet: packet, Map: p.name, Type: "perf_event_array", CPU: &cpu, Lost: ep.kprec.LostSamples}
+			if ev.Lost == 0 {
+				ev.Data = hex.EncodeToString(ep.kprec.RawSample)
 			}
 			ep.print(ev)
 		}
