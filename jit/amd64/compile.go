@@ -1232,6 +1232,8 @@ func loopHeads(prog []isa.Instruction) []bool {
 // leave an inner loop: p jumps back to t, and another backward jump q to
 // u encloses p (u <= p < q) and starts after t (t < u). Such a jump is
 // taken once per inner loop, and runs not taken on every iteration of it.
+// So are those that jump back to the head of a loop whose own back edge
+// comes later (q > p, u = t): a "continue", taken only on some paths.
 func loopExits(prog []isa.Instruction) map[int]bool {
 	type edge struct{ from, to int }
 	var back []edge
@@ -1250,7 +1252,12 @@ func loopExits(prog []isa.Instruction) map[int]bool {
 	exits := map[int]bool{}
 	for _, e := range back {
 		for _, f := range back {
-			if f.to > e.to && f.to <= e.from && e.from < f.from {
+			inner := f.to > e.to && f.to <= e.from && e.from < f.from
+			// A "continue": the loop's own back edge comes after it
+			// (array_lookup's "if (!v) continue" ran the latch's spend
+			// and refund on every iteration, for a jump never taken).
+			cont := f.to == e.to && f.from > e.from
+			if inner || cont {
 				exits[e.from] = true
 				break
 			}
