@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/perf"
-	"github.com/cilium/ebpf/ringbuf"
 
 	"github.com/waggle-bpf/waggle"
 	"github.com/waggle-bpf/waggle/internal/mapjson"
@@ -313,55 +311,16 @@ type eventPrinter struct {
 	perfs  []namedPerf
 	rec    maps.RingBufRecord
 	prec   maps.PerfRecord
-	// The kernel's, for --engine kernel (newKernelEventPrinter).
-	krings []namedKernelRing
-	kperfs []namedKernelPerf
-	krec   ringbuf.Record
-	kprec  perf.Record
+	// kernel reads the kernel's, for --engine kernel
+	// (newKernelEventPrinter, Linux only).
+	kernel kernelEvents
 }
 
-type namedKernelRing struct {
-	name string
-	r    *ringbuf.Reader
-}
-
-type namedKernelPerf struct {
-	name string
-	r    *perf.Reader
-}
-
-// newKernelEventPrinter reads the records programs write to the kernel's
-// ring buffers and perf event arrays (kmaps, by the names of om's maps),
-// as newEventPrinter reads waggle's.
-func newKernelEventPrinter(e *env, om *objectMaps, kmaps map[string]*ebpf.Map, asJSON bool) (*eventPrinter, error) {
-	ep := &eventPrinter{e: e, asJSON: asJSON}
-	for _, name := range om.order {
-		km := kmaps[name]
-		if km == nil {
-			continue
-		}
-		switch km.Type() {
-		case ebpf.RingBuf:
-			r, err := ringbuf.NewReader(km)
-			if err != nil {
-				ep.close()
-				return nil, fmt.Errorf("--events: map %s in the kernel: %w", name, err)
-			}
-			ep.krings = append(ep.krings, namedKernelRing{name, r})
-		case ebpf.PerfEventArray:
-			r, err := perf.NewReader(km, perfBuffer)
-			if err != nil {
-				ep.close()
-				return nil, fmt.Errorf("--events: map %s in the kernel: %w", name, err)
-			}
-			ep.kperfs = append(ep.kperfs, namedKernelPerf{name, r})
-		}
-	}
-	if len(ep.krings) == 0 && len(ep.kperfs) == 0 {
-		ep.close()
-		return nil, fmt.Errorf("--events: the object has no ring buffer or perf event array; its maps are %s", om.names())
-	}
-	return ep, nil
+// kernelEvents reads the records of the kernel's ring buffers and perf
+// event arrays and prints them with an eventPrinter.
+type kernelEvents interface {
+	drain(ep *eventPrinter, packet int)
+	close()
 }
 
 type namedRing struct {
@@ -413,11 +372,8 @@ func (ep *eventPrinter) close() {
 	for _, p := range ep.perfs {
 		p.r.Close()
 	}
-	for _, r := range ep.krings {
-		r.r.Close()
-	}
-	for _, p := range ep.kperfs {
-		p.r.Close()
+	if ep.kernel != nil {
+		ep.kernel.close()
 	}
 }
 
@@ -450,22 +406,8 @@ func (ep *eventPrinter) drain(packet int) {
 			ep.print(ev)
 		}
 	}
-	for _, r := range ep.krings {
-		r.r.SetDeadline(time.Now())
-		for r.r.ReadInto(&ep.krec) == nil {
-			ep.print(event{Packet: packet, Map: r.name, Type: "ringbuf", Data: hex.EncodeToString(ep.krec.RawSample)})
-		}
-	}
-	for _, p := range ep.kperfs {
-		p.r.SetDeadline(time.Now())
-		for p.r.ReadInto(&ep.kprec) == nil {
-			cpu := ep.kprec.CPU
-			ev := event{Packet: packet, Map: p.name, Type: "perf_event_array", CPU: &cpu, Lost: ep.kprec.LostSamples}
-			if ev.Lost == 0 {
-				ev.Data = hex.EncodeToString(ep.kprec.RawSample)
-			}
-			ep.print(ev)
-		}
+	if ep.kernel != nil {
+		ep.kernel.drain(ep, packet)
 	}
 }
 
