@@ -112,8 +112,8 @@ func WriteLabels(w io.Writer, labels []Label) error {
 }
 
 type labelWriter struct {
-	bw  *bufio.Writer
-	n   int
+	bw *bufio.Writer
+	n  int
 }
 
 func newLabelWriter(w io.Writer) *labelWriter { return &labelWriter{bw: bufio.NewWriter(w)} }
