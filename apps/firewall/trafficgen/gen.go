@@ -22,11 +22,12 @@ type Packet struct {
 // Hosts are the addresses a Generator chose for its Scenario, so a firewall
 // configuration can name them (allow the resolvers, say).
 type Hosts struct {
-	Clients4, Clients6 []netip.Addr
-	Resolvers          []netip.Addr // the victim's DNS resolvers (IPv4 and IPv6)
-	NTPServers         []netip.Addr
-	Reflectors         []netip.Addr // amplification reflectors; reflector i answers from AmpPorts[i%len(AmpPorts)]
-	Scanner            netip.Addr
+	Clients4   []netip.Addr `json:"clients4"`
+	Clients6   []netip.Addr `json:"clients6"`
+	Resolvers  []netip.Addr `json:"resolvers"` // the victim's DNS resolvers (IPv4 and IPv6)
+	NTPServers []netip.Addr `json:"ntp_servers"`
+	Reflectors []netip.Addr `json:"reflectors"` // amplification reflectors; reflector i answers from AmpPorts[i%len(AmpPorts)]
+	Scanner    netip.Addr   `json:"scanner"`
 }
 
 // Generator produces a Scenario's packets in timestamp order. It holds only

@@ -388,15 +388,15 @@ func TestScenario_hostile(t *testing.T) {
 		{"victim4 is v6", func(s *Scenario) { s.Victim4 = netip.MustParseAddr("::1") }, "Victim4"},
 		{"victim6 is v4", func(s *Scenario) { s.Victim6 = netip.MustParseAddr("10.0.0.1") }, "Victim6"},
 		{"negative clients", func(s *Scenario) { s.Clients = -1 }, "clients"},
-		{"billions of clients", func(s *Scenario) { s.Clients = 1 << 40 }, "clients"},
-		{"billions of reflectors", func(s *Scenario) { s.Reflectors = 1 << 40 }, "reflectors"},
+		{"billions of clients", func(s *Scenario) { s.Clients = math.MaxInt }, "clients"},
+		{"billions of reflectors", func(s *Scenario) { s.Reflectors = math.MaxInt }, "reflectors"},
 		{"huge payload", func(s *Scenario) { s.AmpPayload = 1 << 30 }, "payload"},
 		{"tiny payload", func(s *Scenario) { s.AmpPayload = 3 }, "payload"},
 		{"scan ports", func(s *Scenario) { s.ScanPorts = 70000 }, "scanned ports"},
 		{"amp port", func(s *Scenario) { s.AmpPorts = []uint16{80} }, "port 80"},
 		{"many amp ports", func(s *Scenario) { s.AmpPorts = make([]uint16, 1<<20) }, "amplification ports"},
 		{"malformed kind", func(s *Scenario) { s.MalformedKinds = []string{"bogus"} }, "bogus"},
-		{"MaxPackets", func(s *Scenario) { s.MaxPackets = 1 << 40 }, "MaxPackets"},
+		{"MaxPackets", func(s *Scenario) { s.MaxPackets = math.MaxInt }, "MaxPackets"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := smallScenario()

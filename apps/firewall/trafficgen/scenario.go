@@ -268,3 +268,28 @@ func (s Scenario) bound() float64 {
 	add(s.Fragments, attack, 2)
 	return n
 }
+
+// Presets are named Scenarios (see Preset).
+var presets = map[string]func() Scenario{
+	"default": DefaultScenario,
+	// testdata is the capture committed in apps/firewall/testdata: ten
+	// seconds, a few thousand packets of every class, under 1 MB.
+	"testdata": func() Scenario {
+		return Scenario{
+			Seed: 1, Duration: 10 * time.Second, AttackStart: 2 * time.Second, AttackEnd: 8 * time.Second,
+			Clients: 40, TCPFlows: 3, HTTPSFlows: 5, IPv6Flows: 3, DNSRate: 10, NTPRate: 1,
+			SYNFlood4: 300, SYNFlood6: 100, Amplification: 100, Reflectors: 50, AmpPayload: 512,
+			ScanRate: 2, Fragments: 20, Malformed: 20,
+		}
+	},
+}
+
+// Preset returns the Scenario called name: "default" (DefaultScenario) or
+// "testdata" (the capture in apps/firewall/testdata).
+func Preset(name string) (Scenario, error) {
+	f, ok := presets[name]
+	if !ok {
+		return Scenario{}, fmt.Errorf("unknown preset %q (want default or testdata)", name)
+	}
+	return f(), nil
+}
