@@ -356,8 +356,9 @@ func ampDNS(r *rand.Rand, size int) *layers.DNS {
 	for left > 1 {
 		n := min(left-1, 255)
 		b := make([]byte, n)
+		fill(r, b)
 		for k := range b {
-			b[k] = 'a' + byte(r.IntN(26))
+			b[k] = 'a' + b[k]%26
 		}
 		txts = append(txts, b)
 		left -= n + 1

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 )
 
 // Class is the kind of traffic a packet belongs to: legitimate, or one of
@@ -112,18 +113,46 @@ func WriteLabels(w io.Writer, labels []Label) error {
 }
 
 type labelWriter struct {
-	bw *bufio.Writer
-	n  int
+	bw  *bufio.Writer
+	n   int
+	buf []byte
+}
+
+// plain reports whether s needs no JSON escaping.
+func plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 func newLabelWriter(w io.Writer) *labelWriter { return &labelWriter{bw: bufio.NewWriter(w)} }
 
 func (lw *labelWriter) write(l Label) error {
-	b, err := json.Marshal(labelLine{Index: lw.n, Label: l.Class.String(), Kind: l.Kind, Dir: l.Dir.String()})
-	if err != nil {
-		return fmt.Errorf("label %d: %w", lw.n, err)
+	// The generator's own kinds need no escaping: format them directly,
+	// json.Marshal costing as much as building the packet.
+	b := lw.buf[:0]
+	if plain(l.Kind) {
+		b = append(b, `{"index":`...)
+		b = strconv.AppendInt(b, int64(lw.n), 10)
+		b = append(b, `,"label":"`...)
+		b = append(b, l.Class.String()...)
+		b = append(b, `","kind":"`...)
+		b = append(b, l.Kind...)
+		b = append(b, `","dir":"`...)
+		b = append(b, l.Dir.String()...)
+		b = append(b, `"}`...)
+	} else {
+		j, err := json.Marshal(labelLine{Index: lw.n, Label: l.Class.String(), Kind: l.Kind, Dir: l.Dir.String()})
+		if err != nil {
+			return fmt.Errorf("label %d: %w", lw.n, err)
+		}
+		b = append(b, j...)
 	}
 	b = append(b, '\n')
+	lw.buf = b
 	if _, err := lw.bw.Write(b); err != nil {
 		return fmt.Errorf("label %d: %w", lw.n, err)
 	}
