@@ -22,6 +22,7 @@ func ephemeral(r *rand.Rand) uint16 { return uint16(32768 + r.IntN(61000-32768))
 func (g *Generator) chooseHosts(r *rand.Rand) {
 	s := &g.s
 	used := map[netip.Addr]bool{s.Victim4: true, s.Victim6: true}
+	g.known = used
 	h := &g.hosts
 	h.Clients4 = make([]netip.Addr, s.Clients)
 	h.Clients6 = make([]netip.Addr, s.Clients)
@@ -101,22 +102,9 @@ func (g *Generator) spoofed(r *rand.Rand, v6 bool) netip.Addr {
 	}
 }
 
-// isKnown reports whether a is one of the scenario's legitimate IPv4 hosts
-// (a linear search; floods draw from 2^32 addresses, so it is rarely hit
-// and only checked against the small sets).
-func (g *Generator) isKnown(a netip.Addr) bool {
-	if a == g.s.Victim4 || a == g.hosts.Scanner {
-		return true
-	}
-	for _, set := range [][]netip.Addr{g.hosts.Resolvers, g.hosts.NTPServers} {
-		for _, b := range set {
-			if a == b {
-				return true
-			}
-		}
-	}
-	return false
-}
+// isKnown reports whether a is the victim or one of the scenario's IPv4
+// hosts, which spoofed sources avoid.
+func (g *Generator) isKnown(a netip.Addr) bool { return g.known[a] }
 
 // duration returns a uniform duration in [lo, hi).
 func duration(r *rand.Rand, lo, hi time.Duration) time.Duration {

@@ -44,6 +44,7 @@ type Generator struct {
 	scan    []uint16 // the scanner's port order
 	scanAt  int
 	scanSrc uint16
+	known   map[netip.Addr]bool // the victims and every chosen IPv4 host
 }
 
 // stream is one class of flows: a Poisson process of flow starts in

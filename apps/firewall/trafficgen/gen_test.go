@@ -271,6 +271,9 @@ func TestGenerate_parses(t *testing.T) {
 		}
 		switch l.Class {
 		case SYNFlood, PortScan:
+			if l.Class == SYNFlood && g.known[srcOf(pk)] {
+				t.Fatalf("packet %d: a SYN flood spoofs %v, a legitimate host", i, srcOf(pk))
+			}
 			tcp, ok := pk.Layer(layers.LayerTypeTCP).(*layers.TCP)
 			if !ok || !tcp.SYN || tcp.ACK || len(tcp.Payload) != 0 {
 				t.Fatalf("packet %d (%+v) is not a bare SYN", i, l)
@@ -453,4 +456,35 @@ func BenchmarkWrite(b *testing.B) {
 	}
 	b.ReportMetric(float64(n), "packets/op")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/packet")
+}
+
+// Legitimate sources send at normal rates: the busiest one sends fewer
+// than 100 packets to the victim in any second (the default scenario's
+// attack rates are 20,000 SYNs and 10,000 amplified packets a second).
+func TestGenerate_legitRates(t *testing.T) {
+	s := smallScenario()
+	s.SYNFlood4, s.SYNFlood6, s.Amplification, s.ScanRate, s.Fragments, s.Malformed = Off, Off, Off, Off, Off, Off
+	s.Outbound = false
+	s.Duration = 20 * time.Second
+	times := map[netip.Addr][]time.Time{}
+	for _, p := range mustGenerate(t, s) {
+		pk := gopacket.NewPacket(p.Data, layers.LayerTypeEthernet, gopacket.Default)
+		times[srcOf(pk)] = append(times[srcOf(pk)], p.Time)
+	}
+	busiest, most := netip.Addr{}, 0
+	for src, ts := range times {
+		j := 0
+		for i := range ts {
+			for ts[i].Sub(ts[j]) >= time.Second {
+				j++
+			}
+			if n := i - j + 1; n > most {
+				busiest, most = src, n
+			}
+		}
+	}
+	t.Logf("busiest legitimate source %v: %d packets in a second", busiest, most)
+	if most >= 100 || most < 5 {
+		t.Fatalf("busiest legitimate source %v: %d packets in a second", busiest, most)
+	}
 }
