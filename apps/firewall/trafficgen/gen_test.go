@@ -488,3 +488,32 @@ func TestGenerate_legitRates(t *testing.T) {
 		t.Fatalf("busiest legitimate source %v: %d packets in a second", busiest, most)
 	}
 }
+
+// Extreme but valid values generate without hanging or overflowing.
+func TestGenerate_edges(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*Scenario)
+	}{
+		{"tiny rates", func(s *Scenario) { s.TCPFlows, s.SYNFlood4, s.ScanRate = 1e-300, 5e-324, 1e-9 }},
+		{"one nanosecond", func(s *Scenario) { s.Duration, s.AttackStart, s.AttackEnd = 1, 0, 1 }},
+		{"empty attack window", func(s *Scenario) { s.AttackStart, s.AttackEnd = 2*time.Second, 2*time.Second }},
+		{"one client, one reflector, one port", func(s *Scenario) { s.Clients, s.Reflectors, s.ScanPorts = 1, 1, 1 }},
+		{"largest payload", func(s *Scenario) { s.AmpPayload = MaxAmpPayload; s.AmpPorts = []uint16{53, 11211} }},
+		{"smallest payload", func(s *Scenario) { s.AmpPayload = MinAmpPayload }},
+		{"one malformed kind", func(s *Scenario) { s.MalformedKinds = []string{"ip6-len"} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := smallScenario()
+			tc.edit(&s)
+			for _, p := range mustGenerate(t, s) {
+				if len(p.Data) > 9014 {
+					t.Fatalf("a %d-byte frame", len(p.Data))
+				}
+				if p.Label.Class == Malformed && s.MalformedKinds != nil && p.Label.Kind != s.MalformedKinds[0] {
+					t.Fatalf("malformed/%s, want only %v", p.Label.Kind, s.MalformedKinds)
+				}
+			}
+		})
+	}
+}
