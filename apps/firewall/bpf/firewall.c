@@ -22,11 +22,13 @@
 // tolerance. Buckets live in an LRU hash keyed by the source masked to the
 // configured prefix length.
 //
-// Time is bpf_ktime_get_ns, unless FW_F_META_CLOCK is set and the packet
-// carries 8 bytes of XDP metadata: then those bytes are the time, which is
-// how `waggle firewall replay` drives the buckets from a capture's
-// timestamps, reproducibly, in the kernel (BPF_PROG_TEST_RUN) and in user
-// space alike.
+// Time is bpf_ktime_get_ns, unless FW_F_REPLAY is set and the packet
+// carries 16 bytes of XDP metadata (struct replay_meta): then the first 8
+// are the time, and the program writes the deciding rule's id into the
+// next 4. That is how `waggle firewall replay` drives the buckets from a
+// capture's timestamps and learns each packet's rule, reproducibly, in the
+// kernel (BPF_PROG_TEST_RUN, whose data_out starts at data_meta) and in
+// user space alike. Attached to an interface, FW_F_REPLAY stays clear.
 //
 // Each verdict counts in the per-CPU array "counters" at its rule id, and
 // one dropped packet in every config.sample_every goes, with its rule id,
@@ -64,7 +66,7 @@ enum {
 /* config.flags */
 #define FW_F_DROP_FRAGMENTS (1 << 0)
 #define FW_F_DROP_MALFORMED (1 << 1)
-#define FW_F_META_CLOCK (1 << 2)
+#define FW_F_REPLAY (1 << 2)
 
 /* A bucket's rate: interval is nanoseconds per packet (or per byte, in
  * 1/65536 ns for bytes), tolerance the burst in nanoseconds; interval 0
@@ -194,6 +196,13 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
 } samples SEC(".maps");
+
+/* The metadata of a replayed packet, in host byte order. */
+struct replay_meta {
+	__u64 time; /* in: nanoseconds */
+	__u32 rule; /* out: the deciding rule's id */
+	__u32 pad;
+};
 
 struct vlan {
 	__be16 tci;
@@ -442,11 +451,17 @@ static __always_inline int verdict(struct xdp_md *ctx, struct config *c, __u32 r
 	__u32 len = ctx->data_end - ctx->data;
 	struct counter *n = bpf_map_lookup_elem(&counters, &rule);
 
+	if (c->flags & FW_F_REPLAY) {
+		struct replay_meta *m = (void *)(long)ctx->data_meta;
+
+		if ((void *)(m + 1) <= (void *)(long)ctx->data)
+			m->rule = rule;
+	}
 	if (n) {
 		n->packets++;
 		n->bytes += len;
 	}
-	if (action == XDP_DROP && c && c->sample_every) {
+	if (action == XDP_DROP && c->sample_every) {
 		__u32 zero = 0;
 		__u64 *d = bpf_map_lookup_elem(&drops, &zero);
 
@@ -492,12 +507,11 @@ int xdp_firewall(struct xdp_md *ctx)
 	if (!c)
 		return XDP_PASS;
 	now = 0;
-	if (c->flags & FW_F_META_CLOCK) {
-		void *meta = (void *)(long)ctx->data_meta;
-		void *data = (void *)(long)ctx->data;
+	if (c->flags & FW_F_REPLAY) {
+		struct replay_meta *m = (void *)(long)ctx->data_meta;
 
-		if (meta + 8 <= data)
-			now = *(__u64 *)meta;
+		if ((void *)(m + 1) <= (void *)(long)ctx->data)
+			now = m->time;
 	}
 	if (!now)
 		now = bpf_ktime_get_ns();
