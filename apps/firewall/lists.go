@@ -22,6 +22,9 @@ const (
 // prefix it probably meant.
 func parsePrefix(s string) (netip.Prefix, error) {
 	s = strings.TrimSpace(s)
+	if len(s) > 64 {
+		return netip.Prefix{}, fmt.Errorf("%q... is neither a CIDR prefix nor an address", s[:48])
+	}
 	if !strings.Contains(s, "/") {
 		a, err := netip.ParseAddr(s)
 		if err != nil {
@@ -57,7 +60,7 @@ func readLines(dir, path string, line func(n int, s string) error) error {
 		return fmt.Errorf("%s: %d bytes, more than %d", path, st.Size(), maxListBytes)
 	}
 	sc := bufio.NewScanner(io.LimitReader(f, maxListBytes+1))
-	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
+	sc.Buffer(make([]byte, 0, 1024), maxLine)
 	n, read := 0, 0
 	for sc.Scan() {
 		n++
