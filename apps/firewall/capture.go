@@ -1,0 +1,118 @@
+package firewall
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/waggle-bpf/waggle/internal/capture"
+)
+
+// Report is what a replayed capture came to.
+type Report struct {
+	Packets int `json:"packets"`
+	// Verdicts counts packets by XDP action ("XDP_DROP": 3).
+	Verdicts map[string]int `json:"verdicts"`
+	// Rules are the per-rule counters after the capture, for the rules
+	// that counted something, by id.
+	Rules   []RuleCount `json:"rules"`
+	Seconds float64     `json:"seconds"`
+	// PacketsPerSec is the replay's speed, parsing the capture included.
+	PacketsPerSec float64 `json:"packets_per_sec"`
+}
+
+// RuleCount is a rule and what it counted.
+type RuleCount struct {
+	RuleInfo
+	Counter
+}
+
+// ReplayCapture runs every frame of a pcap or pcapng capture (size bytes,
+// -1 if unknown) through the firewall, in order, its timestamps as the
+// clock, and calls each (if not nil) with every packet's number (from 1),
+// the packet and its verdict. Frames must be Ethernet. A capture that
+// breaks off ends the replay with an error naming the packet, after each
+// has seen the packets before it.
+func (r *Replayer) ReplayCapture(src io.Reader, size int64, each func(n int, p Packet, v Verdict) error) (*Report, error) {
+	start := time.Now()
+	rd, err := capture.NewReader(src, size)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Verdicts: map[string]int{}}
+	pkts := make([]Packet, 0, r.batch)
+	bufs := make([][]byte, r.batch)
+	verdicts := make([]Verdict, r.batch)
+	flush := func() error {
+		if err := r.Run(pkts, verdicts); err != nil {
+			return err
+		}
+		for i, p := range pkts {
+			rep.Packets++
+			rep.Verdicts[ActionName(verdicts[i].Action)]++
+			if each != nil {
+				if err := each(rep.Packets, p, verdicts[i]); err != nil {
+					return err
+				}
+			}
+		}
+		pkts = pkts[:0]
+		return nil
+	}
+	for {
+		p, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			if ferr := flush(); ferr != nil {
+				return nil, ferr
+			}
+			return rep, err
+		}
+		if p.LinkType != capture.LinkTypeEthernet {
+			return nil, fmt.Errorf("packet %d: link type %s; the firewall takes Ethernet frames", rd.Packets(), capture.LinkTypeName(p.LinkType))
+		}
+		i := len(pkts)
+		bufs[i] = append(bufs[i][:0], p.Data...)
+		pkts = append(pkts, Packet{Data: bufs[i], Time: p.Timestamp})
+		if len(pkts) == r.batch {
+			if err := flush(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	counters, err := r.Counters()
+	if err != nil {
+		return nil, err
+	}
+	for id, c := range counters {
+		info, ok := r.comp.Rule(id)
+		if !ok {
+			info = RuleInfo{ID: id, Name: r.comp.RuleName(id)}
+		}
+		rep.Rules = append(rep.Rules, RuleCount{RuleInfo: info, Counter: c})
+	}
+	slices.SortFunc(rep.Rules, func(a, b RuleCount) int { return int(a.ID) - int(b.ID) })
+	rep.Seconds = time.Since(start).Seconds()
+	if rep.Seconds > 0 {
+		rep.PacketsPerSec = float64(rep.Packets) / rep.Seconds
+	}
+	return rep, nil
+}
+
+// NewCaptureWriter returns a pcap writer of Ethernet frames with
+// nanosecond timestamps (for replay's --out), and the function that
+// flushes it.
+func NewCaptureWriter(w io.Writer) (write func(Packet) error, flush func() error, err error) {
+	cw, err := capture.NewWriter(w, capture.LinkTypeEthernet, capture.Nanoseconds)
+	if err != nil {
+		return nil, nil, err
+	}
+	return func(p Packet) error { return cw.WritePacket(p.Time, len(p.Data), p.Data) }, cw.Flush, nil
+}
