@@ -116,3 +116,26 @@ func NewCaptureWriter(w io.Writer) (write func(Packet) error, flush func() error
 	}
 	return func(p Packet) error { return cw.WritePacket(p.Time, len(p.Data), p.Data) }, cw.Flush, nil
 }
+
+// Sample is a dropped packet the program sent to the ring buffer
+// "samples" (struct sample): its first bytes and the rule that dropped it.
+type Sample struct {
+	Rule uint32
+	// Length is the packet's length; Data holds its first
+	// min(Length, SampleBytes) bytes.
+	Length int
+	// Time is the program's clock when it dropped the packet: the
+	// capture's time in replay, CLOCK_MONOTONIC attached.
+	Time uint64
+	Data []byte
+}
+
+// ParseSample decodes a ring buffer record of the program's.
+func ParseSample(raw []byte) (Sample, error) {
+	if len(raw) < SampleSize {
+		return Sample{}, fmt.Errorf("firewall sample: %d bytes, want %d", len(raw), SampleSize)
+	}
+	s := Sample{Rule: ne.Uint32(raw), Length: int(ne.Uint32(raw[4:])), Time: ne.Uint64(raw[8:])}
+	s.Data = raw[16 : 16+min(s.Length, SampleBytes)]
+	return s, nil
+}

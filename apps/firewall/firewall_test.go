@@ -1,9 +1,12 @@
 package firewall
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/waggle-bpf/waggle/maps"
 )
 
 const testConfig = `
@@ -281,5 +284,50 @@ limits:
 	}
 	if n := count(36, 44); n != 8 {
 		t.Errorf("burst after the attack: %d of 8 passed, want 8", n)
+	}
+}
+
+// TestReplayer_samples: with sample_every 1, every drop reaches the ring
+// buffer with its rule and first bytes.
+func TestReplayer_samples(t *testing.T) {
+	comp := mustCompile(t, testConfig)
+	cs := firewallCases(t)
+	r, err := NewReplayer(comp, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	pkts := casePackets(cs)
+	if err := r.Run(pkts, make([]Verdict, len(pkts))); err != nil {
+		t.Fatal(err)
+	}
+	rd, err := maps.NewRingBufReader(r.Collection().Maps[MapSamples].Underlying())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	for i, c := range cs {
+		if c.action != XDPDrop {
+			continue
+		}
+		rd.SetDeadline(time.Now())
+		rec, err := rd.Read()
+		if err != nil {
+			t.Fatalf("drop %d (%s): %v", i+1, c.name, err)
+		}
+		s, err := ParseSample(rec.RawSample)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := min(len(c.frame), SampleBytes)
+		if comp.RuleName(s.Rule) != c.rule || s.Length != len(c.frame) || !bytes.Equal(s.Data, c.frame[:n]) ||
+			s.Time != uint64(pkts[i].Time.UnixNano()) {
+			t.Errorf("drop %d (%s): sample rule %s, length %d, time %d; want %s, %d, %d", i+1, c.name,
+				comp.RuleName(s.Rule), s.Length, s.Time, c.rule, len(c.frame), pkts[i].Time.UnixNano())
+		}
+	}
+	rd.SetDeadline(time.Now())
+	if rec, err := rd.Read(); err == nil {
+		t.Errorf("a sample more than the drops: %x", rec.RawSample)
 	}
 }

@@ -3,11 +3,13 @@ package firewall
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/features"
 
+	"github.com/waggle-bpf/waggle/internal/capture"
 	"github.com/waggle-bpf/waggle/kernel"
 )
 
@@ -129,4 +131,63 @@ func TestKernel_synCookieHelpers(t *testing.T) {
 			t.Fatalf("%s: probe: %v", fn, err)
 		}
 	}
+}
+
+// TestKernel_agreesOnCapture replays a capture through the kernel and
+// through waggle with tight limits, so that buckets and the attack window
+// decide too: packet for packet the same.
+func TestKernel_agreesOnCapture(t *testing.T) {
+	comp := mustCompile(t, `
+options: {drop_malformed: true, drop_fragments: true}
+limits:
+  prefix_v4: 24
+  pps: {rate: 200, burst: 10}
+  bps: {rate: 20000, burst: 4000}
+  syn: {rate: 5, burst: 2}
+  udp_amplification: {dns: {rate: 5, burst: 2}}
+  attack_pps: 400
+rules:
+  - {name: some-lan, action: allow, cidrs: [192.168.1.0/24]}
+  - {name: deny-10-0, action: deny, proto: udp, cidrs: [10.0.0.0/16]}
+`)
+	frames, err := capture.ReadFile("../../examples/traffic/traffic.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkts := make([]Packet, len(frames))
+	for i, f := range frames {
+		// 1000 packets over half a second: buckets empty and refill.
+		pkts[i] = Packet{Data: f, Time: testTime.Add(time.Duration(i) * 500 * time.Microsecond)}
+	}
+	coll, prog := kernelFirewall(t, comp)
+	r, err := NewReplayer(comp, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	uv := make([]Verdict, len(pkts))
+	if err := r.Run(pkts, uv); err != nil {
+		t.Fatal(err)
+	}
+	out := make([]byte, 4096)
+	rules := map[string]int{}
+	for i, p := range pkts {
+		kv, err := kernelRun(prog, p, out)
+		if err != nil {
+			t.Fatalf("packet %d: %v", i+1, err)
+		}
+		if kv != uv[i] {
+			t.Errorf("packet %d: kernel %s by %s, waggle %s by %s", i+1, ActionName(kv.Action), comp.RuleName(kv.Rule), ActionName(uv[i].Action), comp.RuleName(uv[i].Rule))
+		}
+		rules[comp.RuleName(kv.Rule)]++
+	}
+	t.Logf("verdicts by rule: %v", rules)
+	if len(rules) < 4 {
+		t.Errorf("only rules %v decided: the capture should exercise more", rules)
+	}
+	uc, err := r.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkCounters(t, comp, uc, kernelCounters(t, coll))
 }
