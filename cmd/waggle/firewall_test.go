@@ -97,3 +97,40 @@ func TestFirewall_badConfig(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
 }
+
+// TestFirewall_readme runs the README's firewall commands.
+func TestFirewall_readme(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(b), "Protect an interface:")
+	if !ok {
+		t.Fatal("README.md has no firewall section")
+	}
+	_, after, _ = strings.Cut(after, "```sh\n")
+	block, _, _ := strings.Cut(after, "```")
+	lines := strings.Split(strings.TrimSpace(block), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("README: %d firewall commands, want 2", len(lines))
+	}
+	out := filepath.Join(t.TempDir(), "passed.pcap")
+	for _, line := range lines {
+		args := strings.Fields(line)
+		if args[0] != "waggle" {
+			t.Fatalf("README: %q", line)
+		}
+		for i, a := range args {
+			switch {
+			case a == "passed.pcap":
+				args[i] = out
+			case strings.HasPrefix(a, "apps/") || strings.HasPrefix(a, "examples/"):
+				args[i] = "../../" + a
+			}
+		}
+		code, stdout, stderr := runCLI(t, "", args[1:]...)
+		if code != 0 || stdout == "" {
+			t.Errorf("%s: exit %d, stderr %s", line, code, stderr)
+		}
+	}
+}
