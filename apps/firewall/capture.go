@@ -107,14 +107,15 @@ func (r *Replayer) ReplayCapture(src io.Reader, size int64, each func(n int, p P
 }
 
 // NewCaptureWriter returns a pcap writer of Ethernet frames with
-// nanosecond timestamps (for replay's --out), and the function that
-// flushes it.
-func NewCaptureWriter(w io.Writer) (write func(Packet) error, flush func() error, err error) {
+// nanosecond timestamps (for replay's --out and capture's --dropped):
+// write takes a packet and its length on the wire (at least len(p.Data));
+// flush flushes it.
+func NewCaptureWriter(w io.Writer) (write func(p Packet, length int) error, flush func() error, err error) {
 	cw, err := capture.NewWriter(w, capture.LinkTypeEthernet, capture.Nanoseconds)
 	if err != nil {
 		return nil, nil, err
 	}
-	return func(p Packet) error { return cw.WritePacket(p.Time, len(p.Data), p.Data) }, cw.Flush, nil
+	return func(p Packet, length int) error { return cw.WritePacket(p.Time, max(length, len(p.Data)), p.Data) }, cw.Flush, nil
 }
 
 // Sample is a dropped packet the program sent to the ring buffer

@@ -13,16 +13,18 @@ import (
 func (e *env) firewallCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "firewall",
-		Short: "The XDP firewall and DDoS dropper: replay captures through it, explain its verdicts",
+		Short: "The XDP firewall and DDoS dropper: attach it, watch it, replay captures and explain its verdicts",
 		Long: `The firewall is one clang-built XDP program (apps/firewall/bpf/firewall.c),
 configured by a YAML file of rules (allow and deny lists of CIDRs, inline or
 from CIDR and ipset save files) and limits (per-source packets/s and bytes/s,
-SYN rate, UDP amplification sources, an under-attack mark). replay and
-explain run it in user space, under waggle, over a capture, with the
-capture's timestamps as the program's clock: the same verdicts the kernel
-gives through BPF_PROG_TEST_RUN.`,
+SYN rate, UDP amplification sources, an under-attack mark). apply attaches
+it to an interface (or reloads it in place), status reads its per-rule
+counters, capture writes its drop samples to a pcap. replay and explain run
+it in user space, under waggle, over a capture, with the capture's
+timestamps as the program's clock: the same verdicts the kernel gives
+through BPF_PROG_TEST_RUN.`,
 	}
-	cmd.AddCommand(e.firewallReplayCmd(), e.firewallExplainCmd())
+	cmd.AddCommand(e.firewallApplyCmd(), e.firewallStatusCmd(), e.firewallCaptureCmd(), e.firewallReplayCmd(), e.firewallExplainCmd())
 	return cmd
 }
 
@@ -84,7 +86,7 @@ func (e *env) firewallReplayCmd() *cobra.Command {
 					if v.Action != firewall.XDPPass {
 						return nil
 					}
-					if err := write(p); err != nil {
+					if err := write(p, len(p.Data)); err != nil {
 						return fmt.Errorf("--out %s: %w", out, err)
 					}
 					return nil
