@@ -104,7 +104,7 @@ func TestFirewall_readme(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, after, ok := strings.Cut(string(b), "Protect an interface:")
+	_, after, ok := strings.Cut(string(b), "On the bundled capture, with the example configuration")
 	if !ok {
 		t.Fatal("README.md has no firewall section")
 	}
