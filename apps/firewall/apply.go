@@ -25,6 +25,9 @@ type ApplyResult struct {
 	Added   int `json:"added"`
 	Changed int `json:"changed"`
 	Removed int `json:"removed"`
+	// Swapped is true when a reload replaced the attached program with
+	// this binary's through the link.
+	Swapped bool `json:"swapped"`
 	// Pinned are the paths a first Apply pinned.
 	Pinned []string `json:"pinned,omitempty"`
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 
 	"github.com/waggle-bpf/waggle/kernel"
@@ -23,7 +24,10 @@ import (
 // one atomic update, in an order that never leaves a packet without a
 // rule the old or the new configuration gives it: first the new and
 // changed prefixes, then the configuration, then the removal of prefixes
-// the new configuration lacks. The program and its link stay as they are.
+// the new configuration lacks. If this binary's program differs from the
+// attached one (another version of firewall.o), the new program, sharing
+// the pinned maps, replaces the old through the link in one atomic
+// update (BPF_LINK_UPDATE): every packet meets one or the other.
 func Apply(c *Compiled, opts ApplyOptions) (*ApplyResult, error) {
 	if opts.PinDir == "" {
 		return nil, errors.New("firewall: apply needs a pin directory")
@@ -165,7 +169,72 @@ func reload(c *Compiled, dir string) (*ApplyResult, error) {
 			res.Removed++
 		}
 	}
+	spec, err := Spec()
+	if err != nil {
+		return nil, err
+	}
+	swapped, err := swapProgram(dir, spec)
+	if err != nil {
+		return nil, err
+	}
+	res.Swapped = swapped
 	return res, nil
+}
+
+// swapProgram loads spec's program with the pinned maps and, if its tag
+// differs from the attached program's, puts it on the pinned link
+// (BPF_LINK_UPDATE) and in the program's pin. It reports whether it did.
+func swapProgram(dir string, spec *ebpf.CollectionSpec) (bool, error) {
+	old, err := ebpf.LoadPinnedProgram(filepath.Join(dir, "prog"), nil)
+	if err != nil {
+		return false, fmt.Errorf("firewall: %s: program: %w", dir, err)
+	}
+	defer old.Close()
+	repl := map[string]*ebpf.Map{}
+	defer func() {
+		for _, m := range repl {
+			m.Close()
+		}
+	}()
+	for name := range spec.Maps {
+		m, err := openPinned(dir, name)
+		if err != nil {
+			return false, fmt.Errorf("%w (a firewall of another layout: detach it and apply again)", err)
+		}
+		repl[name] = m
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: repl})
+	if err != nil {
+		return false, fmt.Errorf("firewall: load the new program with the pinned maps: %w", err)
+	}
+	defer coll.Close()
+	prog := coll.Programs[ProgramName]
+	oi, err := old.Info()
+	if err != nil {
+		return false, fmt.Errorf("firewall: %w", err)
+	}
+	ni, err := prog.Info()
+	if err != nil {
+		return false, fmt.Errorf("firewall: %w", err)
+	}
+	if oi.Tag == ni.Tag {
+		return false, nil
+	}
+	l, err := link.LoadPinnedLink(filepath.Join(dir, "link"), nil)
+	if err != nil {
+		return false, fmt.Errorf("firewall: %s: link: %w", dir, err)
+	}
+	defer l.Close()
+	if err := l.Update(prog); err != nil {
+		return false, fmt.Errorf("firewall: swap the program through the link: %w", err)
+	}
+	if err := old.Unpin(); err != nil {
+		return true, fmt.Errorf("firewall: the new program runs, but unpinning the old: %w", err)
+	}
+	if err := prog.Pin(filepath.Join(dir, "prog")); err != nil {
+		return true, fmt.Errorf("firewall: the new program runs, but pinning it: %w", err)
+	}
+	return true, nil
 }
 
 // PinnedCounters reads the per-rule counters of the firewall Apply pinned

@@ -3,10 +3,13 @@ package firewall
 import (
 	"bytes"
 	"context"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"golang.org/x/sys/unix"
 
 	"github.com/waggle-bpf/waggle/internal/ktest"
@@ -119,8 +122,8 @@ rules:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Reloaded || res.Added != 1 || res.Removed != 1 {
-		t.Fatalf("reload: %+v, want 1 added, 1 removed", res)
+	if !res.Reloaded || res.Added != 1 || res.Removed != 1 || res.Swapped {
+		t.Fatalf("reload: %+v, want 1 added, 1 removed, the same program", res)
 	}
 	for range 2 {
 		unix.Write(fd, udp)
@@ -131,4 +134,67 @@ rules:
 	if got[20].Packets != 3 {
 		t.Errorf("deny-udp after the reload: %d packets, want still 3", got[20].Packets)
 	}
+}
+
+// TestApply_swap: a reload by a binary whose program differs replaces the
+// attached one through the link, keeping the maps and the counters.
+func TestApply_swap(t *testing.T) {
+	if err := kernel.Supported(); err != nil {
+		t.Skipf("no kernel BPF here: %v", err)
+	}
+	v := ktest.NewVeth(t)
+	dir := ktest.BPFFS(t) + "/fw"
+	comp := mustCompile(t, "rules: [{name: deny-udp, id: 20, action: deny, proto: udp, cidrs: [10.9.0.0/24]}]\n")
+	if _, err := Apply(comp, ApplyOptions{Interface: v.Host, Mode: kernel.XDPGeneric, PinDir: dir}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { kernel.Detach(dir) })
+	tagOf := func() string {
+		p, err := ebpf.LoadPinnedProgram(filepath.Join(dir, "prog"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		info, err := p.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.Tag
+	}
+	before := tagOf()
+	// Another version of the program: an instruction more at the start.
+	spec, err := Spec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := spec.Programs[ProgramName]
+	first := ps.Instructions[0]
+	extra := asm.Mov.Imm(asm.R0, 0).WithMetadata(first.Metadata)
+	first.Metadata = asm.Metadata{}
+	ps.Instructions = append(asm.Instructions{extra, first}, ps.Instructions[1:]...)
+	swapped, err := swapProgram(dir, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !swapped || tagOf() == before {
+		t.Fatalf("swapped %v, tag %s then %s", swapped, before, tagOf())
+	}
+	udp := build(t, pkt{src: "10.9.0.1", dst: "10.9.0.2", proto: "udp", sport: 1, dport: 2})
+	fd := v.SenderAtPeer(t)
+	for range 2 {
+		if _, err := unix.Write(fd, udp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitCounters(t, dir, comp, "deny-udp", 2)
+	// And back: the same binary's program swaps in again.
+	res, err := Apply(comp, ApplyOptions{Interface: v.Host, PinDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Swapped || tagOf() != before {
+		t.Fatalf("reload: %+v, tag %s, want %s", res, tagOf(), before)
+	}
+	unix.Write(fd, udp)
+	waitCounters(t, dir, comp, "deny-udp", 3)
 }

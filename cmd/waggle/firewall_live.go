@@ -30,7 +30,9 @@ program and the maps under --pin, so that it stays after the command
 (waggle detach DIR removes it). If --pin holds a firewall already, apply
 reloads it: the pinned maps change in place, new and changed prefixes first,
 then the limits and options, then the removal of prefixes the configuration
-no longer has; the program stays attached throughout.`,
+no longer has; the program stays attached throughout. If this waggle's
+firewall program differs from the attached one, the new one (sharing the
+pinned maps) replaces it through the link in one atomic update.`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			cfg, err := firewall.LoadConfig(config)
@@ -56,6 +58,9 @@ no longer has; the program stays attached throughout.`,
 			}
 			if res.Reloaded {
 				fmt.Fprintf(e.stdout, "reloaded %s: %d prefixes added, %d changed, %d removed\n", pin, res.Added, res.Changed, res.Removed)
+				if res.Swapped {
+					fmt.Fprintln(e.stdout, "the program was replaced through the link by this version's")
+				}
 				return nil
 			}
 			fmt.Fprintf(e.stdout, "firewall attached to %s (XDP %s), pinned under %s\n", iface, m, pin)
