@@ -70,6 +70,9 @@ func (r *Replayer) ReplayCapture(src io.Reader, size int64, each func(n int, p P
 			if ferr := flush(); ferr != nil {
 				return nil, ferr
 			}
+			if cerr := r.report(rep, start); cerr != nil {
+				return nil, cerr
+			}
 			return rep, err
 		}
 		if p.LinkType != capture.LinkTypeEthernet {
@@ -87,9 +90,17 @@ func (r *Replayer) ReplayCapture(src io.Reader, size int64, each func(n int, p P
 	if err := flush(); err != nil {
 		return nil, err
 	}
+	if err := r.report(rep, start); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// report fills rep's per-rule counters and speed.
+func (r *Replayer) report(rep *Report, start time.Time) error {
 	counters, err := r.Counters()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for id, c := range counters {
 		info, ok := r.comp.Rule(id)
@@ -103,7 +114,7 @@ func (r *Replayer) ReplayCapture(src io.Reader, size int64, each func(n int, p P
 	if rep.Seconds > 0 {
 		rep.PacketsPerSec = float64(rep.Packets) / rep.Seconds
 	}
-	return rep, nil
+	return nil
 }
 
 // NewCaptureWriter returns a pcap writer of Ethernet frames with

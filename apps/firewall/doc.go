@@ -15,5 +15,11 @@
 //
 // Replayer runs the program over packets with their capture timestamps as
 // the program's clock, so that rate limits decide the same way on every
-// replay and in the kernel's BPF_PROG_TEST_RUN.
+// replay and in the kernel's BPF_PROG_TEST_RUN. Apply (Linux) attaches it
+// to an interface's XDP hook, pinned, and reloads it in place;
+// PinnedCounters and CaptureDropped read what it does.
+//
+// The program stays far from the verifier's limits: Linux 6.18 processes
+// 17,871 instructions of it (waggle load), waggle's verifier 19,139
+// (waggle verify).
 package firewall
