@@ -3,6 +3,7 @@ package firewall
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -329,5 +330,30 @@ func TestReplayer_samples(t *testing.T) {
 	rd.SetDeadline(time.Now())
 	if rec, err := rd.Read(); err == nil {
 		t.Errorf("a sample more than the drops: %x", rec.RawSample)
+	}
+}
+
+// TestReplayer_frameSizes: the largest frame XDP takes runs; one byte
+// more, or less than an Ethernet header, is an error naming the packet.
+func TestReplayer_frameSizes(t *testing.T) {
+	r, err := NewReplayer(mustCompile(t, ""), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	big := build(t, pkt{src: "10.0.0.1", dst: "10.0.0.2", proto: "udp", sport: 1, dport: 2, payload: maxFrame - 14 - 20 - 8})
+	if len(big) != maxFrame {
+		t.Fatalf("frame of %d bytes", len(big))
+	}
+	v := make([]Verdict, 2)
+	if err := r.Run([]Packet{{Data: big, Time: testTime}}, v); err != nil || v[0].Action != XDPPass {
+		t.Fatalf("a %d-byte frame: %v, %+v", len(big), err, v[0])
+	}
+	for _, n := range []int{maxFrame + 1, 13} {
+		frame := make([]byte, n)
+		err := r.Run([]Packet{{Data: big, Time: testTime}, {Data: frame, Time: testTime}}, v)
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("packet 2: a frame of %d bytes", n)) {
+			t.Errorf("a %d-byte frame: %v", n, err)
+		}
 	}
 }
