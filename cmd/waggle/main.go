@@ -65,6 +65,6 @@ func newRoot(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(e.asmCmd(), e.disasmCmd(), e.runCmd(), e.testCmd(), e.conformanceCmd(), e.pluginCmd(), e.verifyCmd(), e.benchCmd(),
-		e.loadCmd(), e.attachCmd(), e.detachCmd(), e.progCmd(), e.mapCmd(), e.linkCmd(), e.btfCmd(), e.featureCmd())
+		e.loadCmd(), e.attachCmd(), e.detachCmd(), e.progCmd(), e.mapCmd(), e.linkCmd(), e.btfCmd(), e.featureCmd(), e.firewallCmd())
 	return root
 }

@@ -1,0 +1,297 @@
+package firewall
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+
+	"github.com/waggle-bpf/waggle/kernel"
+)
+
+// Apply attaches the firewall, with c's rules, to the XDP hook of
+// opts.Interface and pins it under opts.PinDir. The maps are born filled
+// (the spec's contents), so the program never runs on empty lists.
+//
+// If opts.PinDir already holds a firewall (an earlier Apply), Apply
+// reloads it instead: it changes the pinned maps in place, each entry by
+// one atomic update, in an order that never leaves a packet without a
+// rule the old or the new configuration gives it: first the new and
+// changed prefixes, then the configuration, then the removal of prefixes
+// the new configuration lacks. If this binary's program differs from the
+// attached one (another version of firewall.o), the new program, sharing
+// the pinned maps, replaces the old through the link in one atomic
+// update (BPF_LINK_UPDATE): every packet meets one or the other.
+func Apply(c *Compiled, opts ApplyOptions) (*ApplyResult, error) {
+	if opts.PinDir == "" {
+		return nil, errors.New("firewall: apply needs a pin directory")
+	}
+	if _, err := os.Stat(filepath.Join(opts.PinDir, "maps", MapConfig)); err == nil {
+		return reload(c, opts.PinDir)
+	}
+	if err := kernel.CheckPinDir(opts.PinDir); err != nil {
+		return nil, err
+	}
+	tmp, err := os.CreateTemp("", "firewall-*.o")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(object); err != nil {
+		tmp.Close()
+		return nil, err
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, err
+	}
+	a, err := kernel.AttachFile(tmp.Name(), kernel.AttachOptions{
+		Program: ProgramName,
+		Hook:    kernel.Hook{Kind: kernel.HookXDP, Interface: opts.Interface, XDPMode: opts.Mode},
+		Prepare: func(spec *ebpf.CollectionSpec) error { return c.contents(spec) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("firewall: %w", err)
+	}
+	defer a.Close()
+	pinned, err := a.Pin(opts.PinDir)
+	if err != nil {
+		return nil, fmt.Errorf("firewall: %w", err)
+	}
+	return &ApplyResult{Pinned: pinned}, nil
+}
+
+// contents puts c's maps' contents into spec, for an attached program
+// (no replay flag).
+func (c *Compiled) contents(spec *ebpf.CollectionSpec) error {
+	ms := spec.Maps[MapConfig]
+	if ms == nil {
+		return fmt.Errorf("firewall: the object has no map %s", MapConfig)
+	}
+	ms.Contents = []ebpf.MapKV{{Key: uint32(0), Value: bytes.Clone(c.Config)}}
+	for i := range c.Lists {
+		l := &c.Lists[i]
+		ms := spec.Maps[l.Map]
+		if ms == nil {
+			return fmt.Errorf("firewall: the object has no map %s", l.Map)
+		}
+		ms.Contents = make([]ebpf.MapKV, l.Len())
+		for j := range l.Len() {
+			k, v := l.Entry(j)
+			ms.Contents[j] = ebpf.MapKV{Key: k, Value: v}
+		}
+	}
+	return nil
+}
+
+// openPinned opens a pinned map of the firewall's.
+func openPinned(dir, name string) (*ebpf.Map, error) {
+	m, err := ebpf.LoadPinnedMap(filepath.Join(dir, "maps", kernel.MapPinName(name)), nil)
+	if err != nil {
+		return nil, fmt.Errorf("firewall: %s: map %s: %w", dir, name, err)
+	}
+	return m, nil
+}
+
+// reload changes an applied firewall's maps in place.
+func reload(c *Compiled, dir string) (*ApplyResult, error) {
+	res := &ApplyResult{Reloaded: true}
+	type stale struct {
+		m    *ebpf.Map
+		keys [][]byte
+	}
+	var removals []stale
+	for i := range c.Lists {
+		l := &c.Lists[i]
+		m, err := openPinned(dir, l.Map)
+		if err != nil {
+			return nil, err
+		}
+		defer m.Close()
+		if int(m.KeySize()) != l.KeySize || int(m.ValueSize()) != l.ValueSize {
+			return nil, fmt.Errorf("firewall: %s: map %s has keys of %d and values of %d bytes, not this firewall's", dir, l.Map, m.KeySize(), m.ValueSize())
+		}
+		want := make(map[string][]byte, l.Len())
+		for j := range l.Len() {
+			k, v := l.Entry(j)
+			want[string(k)] = v
+		}
+		have := map[string][]byte{}
+		k, v := make([]byte, l.KeySize), make([]byte, l.ValueSize)
+		it := m.Iterate()
+		for it.Next(&k, &v) {
+			have[string(k)] = bytes.Clone(v)
+		}
+		if err := it.Err(); err != nil {
+			return nil, fmt.Errorf("firewall: map %s: %w", l.Map, err)
+		}
+		for j := range l.Len() {
+			k, v := l.Entry(j)
+			old, ok := have[string(k)]
+			if ok && bytes.Equal(old, v) {
+				continue
+			}
+			if err := m.Put(k, v); err != nil {
+				return nil, fmt.Errorf("firewall: map %s: %w", l.Map, err)
+			}
+			if ok {
+				res.Changed++
+			} else {
+				res.Added++
+			}
+		}
+		s := stale{m: m}
+		for k := range have {
+			if _, ok := want[k]; !ok {
+				s.keys = append(s.keys, []byte(k))
+			}
+		}
+		removals = append(removals, s)
+	}
+	cm, err := openPinned(dir, MapConfig)
+	if err != nil {
+		return nil, err
+	}
+	defer cm.Close()
+	if err := cm.Put(uint32(0), c.Config); err != nil {
+		return nil, fmt.Errorf("firewall: map %s: %w", MapConfig, err)
+	}
+	for _, s := range removals {
+		for _, k := range s.keys {
+			if err := s.m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+				return nil, fmt.Errorf("firewall: delete a stale prefix: %w", err)
+			}
+			res.Removed++
+		}
+	}
+	spec, err := Spec()
+	if err != nil {
+		return nil, err
+	}
+	swapped, err := swapProgram(dir, spec)
+	if err != nil {
+		return nil, err
+	}
+	res.Swapped = swapped
+	return res, nil
+}
+
+// swapProgram loads spec's program with the pinned maps and, if its tag
+// differs from the attached program's, puts it on the pinned link
+// (BPF_LINK_UPDATE) and in the program's pin. It reports whether it did.
+func swapProgram(dir string, spec *ebpf.CollectionSpec) (bool, error) {
+	old, err := ebpf.LoadPinnedProgram(filepath.Join(dir, "prog"), nil)
+	if err != nil {
+		return false, fmt.Errorf("firewall: %s: program: %w", dir, err)
+	}
+	defer old.Close()
+	repl := map[string]*ebpf.Map{}
+	defer func() {
+		for _, m := range repl {
+			m.Close()
+		}
+	}()
+	for name := range spec.Maps {
+		m, err := openPinned(dir, name)
+		if err != nil {
+			return false, fmt.Errorf("%w (a firewall of another layout: detach it and apply again)", err)
+		}
+		repl[name] = m
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: repl})
+	if err != nil {
+		return false, fmt.Errorf("firewall: load the new program with the pinned maps: %w", err)
+	}
+	defer coll.Close()
+	prog := coll.Programs[ProgramName]
+	oi, err := old.Info()
+	if err != nil {
+		return false, fmt.Errorf("firewall: %w", err)
+	}
+	ni, err := prog.Info()
+	if err != nil {
+		return false, fmt.Errorf("firewall: %w", err)
+	}
+	if oi.Tag == ni.Tag {
+		return false, nil
+	}
+	l, err := link.LoadPinnedLink(filepath.Join(dir, "link"), nil)
+	if err != nil {
+		return false, fmt.Errorf("firewall: %s: link: %w", dir, err)
+	}
+	defer l.Close()
+	if err := l.Update(prog); err != nil {
+		return false, fmt.Errorf("firewall: swap the program through the link: %w", err)
+	}
+	if err := old.Unpin(); err != nil {
+		return true, fmt.Errorf("firewall: the new program runs, but unpinning the old: %w", err)
+	}
+	if err := prog.Pin(filepath.Join(dir, "prog")); err != nil {
+		return true, fmt.Errorf("firewall: the new program runs, but pinning it: %w", err)
+	}
+	return true, nil
+}
+
+// PinnedCounters reads the per-rule counters of the firewall Apply pinned
+// under dir, summed over CPUs, for the rules that counted something.
+func PinnedCounters(dir string) (map[uint32]Counter, error) {
+	m, err := openPinned(dir, MapCounters)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	out := map[uint32]Counter{}
+	var per []Counter
+	for id := uint32(0); id < MaxRules; id++ {
+		if err := m.Lookup(id, &per); err != nil {
+			return nil, fmt.Errorf("firewall: counters: %w", err)
+		}
+		var c Counter
+		for _, x := range per {
+			c.Packets += x.Packets
+			c.Bytes += x.Bytes
+		}
+		if c != (Counter{}) {
+			out[id] = c
+		}
+	}
+	return out, nil
+}
+
+// CaptureDropped calls write with each drop sample of the firewall Apply
+// pinned under dir (one drop in Options.SampleEvery), until ctx ends.
+func CaptureDropped(ctx context.Context, dir string, write func(Sample) error) error {
+	m, err := openPinned(dir, MapSamples)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	rd, err := ringbuf.NewReader(m)
+	if err != nil {
+		return fmt.Errorf("firewall: samples: %w", err)
+	}
+	defer rd.Close()
+	stop := context.AfterFunc(ctx, func() { rd.Close() })
+	defer stop()
+	var rec ringbuf.Record
+	for {
+		if err := rd.ReadInto(&rec); err != nil {
+			if errors.Is(err, ringbuf.ErrClosed) || ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("firewall: samples: %w", err)
+		}
+		s, err := ParseSample(rec.RawSample)
+		if err != nil {
+			return err
+		}
+		if err := write(s); err != nil {
+			return err
+		}
+	}
+}

@@ -1,0 +1,191 @@
+package firewall
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/waggle-bpf/waggle"
+)
+
+// benchPrefixes is how many deny prefixes the benchmark loads.
+const benchPrefixes = 1_000_000
+
+var benchCompiled = sync.OnceValues(func() (*Compiled, error) {
+	dir, err := os.MkdirTemp("", "firewall-bench")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	var b strings.Builder
+	// Prefix i lies in 11.0.0.0/8's i'th block of 16 addresses: every
+	// fourth one a /28, the others a /32.
+	for i := range benchPrefixes {
+		a := 11<<24 + i*16
+		if i%4 == 0 {
+			fmt.Fprintf(&b, "%d.%d.%d.%d/28\n", a>>24, a>>16&255, a>>8&255, a&255)
+		} else {
+			a += 1 + i%15
+			fmt.Fprintf(&b, "%d.%d.%d.%d\n", a>>24, a>>16&255, a>>8&255, a&255)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "deny.txt"), []byte(b.String()), 0o644); err != nil {
+		return nil, err
+	}
+	cfg, err := ParseConfig([]byte(`
+options: {drop_malformed: true, drop_fragments: true}
+limits:
+  prefix_v4: 24
+  pps: {rate: 1000000000, burst: 1000000000}
+  bps: {rate: 1000000000000, burst: 1000000000000}
+  syn: {rate: 1000000000}
+  attack_pps: 1000000000000
+rules:
+  - {name: office, action: allow, cidrs: [192.0.2.0/24]}
+  - {name: denied, action: deny, files: [deny.txt]}
+`))
+	if err != nil {
+		return nil, err
+	}
+	cfg.Dir = dir
+	return Compile(cfg)
+})
+
+func threadCPU(tb testing.TB) int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+		tb.Fatal(err)
+	}
+	return ts.Nano()
+}
+
+// reportCPU reports the thread CPU time per packet and Mpps per core.
+func reportCPU(b *testing.B, cpuNs int64, packets int) {
+	per := float64(cpuNs) / float64(packets)
+	b.ReportMetric(per, "cpu-ns/pkt")
+	b.ReportMetric(1e3/per, "Mpps/core")
+}
+
+// BenchmarkFirewall runs the firewall with a million deny prefixes
+// loaded, on a packet that passes every check (allow and deny lookups,
+// attack window, rate bucket: the longest path) and on one a deny prefix
+// drops: in waggle's JIT with the batch API, and in the kernel with
+// BPF_PROG_TEST_RUN and repeat. Both measure the calling thread's CPU
+// clock (the kernel runs the repeats in the caller's thread).
+func BenchmarkFirewall(b *testing.B) {
+	comp, err := benchCompiled()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if n := comp.Lists[2].Len(); n != benchPrefixes {
+		b.Fatalf("deny4 holds %d prefixes, want %d", n, benchPrefixes)
+	}
+	pass := build(b, pkt{src: "10.9.8.7", dst: "10.0.0.1", proto: "tcp", sport: 40000, dport: 443, ack: true, payload: 20})
+	drop := build(b, pkt{src: "11.0.0.5", dst: "10.0.0.1", proto: "tcp", sport: 40000, dport: 443, ack: true, payload: 20})
+	for _, pk := range []struct {
+		name   string
+		frame  []byte
+		action uint32
+	}{{"pass", pass, XDPPass}, {"deny", drop, XDPDrop}} {
+		b.Run(pk.name+"/waggle-jit-batch", func(b *testing.B) {
+			r := benchReplayer(b, comp)
+			const batch = 256
+			runs := make([]waggle.BatchRun, batch)
+			data, md := ReplayInput(Packet{Data: pk.frame, Time: testTime})
+			for i := range runs {
+				runs[i] = waggle.BatchRun{Data: data, Context: md}
+			}
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := threadCPU(b)
+			done := 0
+			for done < b.N {
+				n := min(batch, b.N-done)
+				if _, err := r.prog.RunBatch(runs[:n], nil); err != nil {
+					b.Fatal(err)
+				}
+				done += n
+			}
+			cpu := threadCPU(b) - start
+			b.StopTimer()
+			if runs[0].Retval != pk.action {
+				b.Fatalf("%s, want %s", ActionName(runs[0].Retval), ActionName(pk.action))
+			}
+			reportCPU(b, cpu, b.N)
+		})
+		b.Run(pk.name+"/kernel-test-run", func(b *testing.B) {
+			prog := benchKernel(b, comp)
+			data, md := ReplayInput(Packet{Data: pk.frame, Time: testTime})
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := threadCPU(b)
+			ret, err := prog.Run(&ebpf.RunOptions{Data: data, Context: md, Repeat: uint32(b.N)})
+			cpu := threadCPU(b) - start
+			b.StopTimer()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if ret != pk.action {
+				b.Fatalf("%s, want %s", ActionName(ret), ActionName(pk.action))
+			}
+			reportCPU(b, cpu, b.N)
+		})
+	}
+}
+
+var (
+	benchMu   sync.Mutex
+	benchR    *Replayer
+	benchKern *ebpf.Program
+)
+
+// benchReplayer loads the million prefixes into waggle once per process.
+func benchReplayer(b *testing.B, comp *Compiled) *Replayer {
+	benchMu.Lock()
+	defer benchMu.Unlock()
+	if benchR == nil {
+		r, err := NewReplayer(comp, &waggle.CollectionOptions{CPUs: 1, Engine: waggle.EngineJIT})
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchR = r
+	}
+	return benchR
+}
+
+// benchKernel loads the million prefixes into the kernel once per process.
+func benchKernel(b *testing.B, comp *Compiled) *ebpf.Program {
+	benchMu.Lock()
+	defer benchMu.Unlock()
+	if benchKern == nil {
+		spec, err := Spec()
+		if err != nil {
+			b.Fatal(err)
+		}
+		coll, err := ebpf.NewCollection(spec)
+		if err != nil {
+			b.Skipf("the kernel refused the firewall: %v", err)
+		}
+		if err := comp.Fill(func(name string) Putter {
+			if m := coll.Maps[name]; m != nil {
+				return m
+			}
+			return nil
+		}, true); err != nil {
+			b.Fatal(err)
+		}
+		benchKern = coll.Programs[ProgramName]
+	}
+	return benchKern
+}

@@ -1,0 +1,25 @@
+// Package firewall is waggle's XDP firewall and DDoS dropper: one
+// clang-built program (bpf/firewall.c, committed as bpf/firewall.o) that
+// runs attached to an interface in the kernel and, unchanged, in user space
+// under waggle, where it replays captures and explains its verdicts.
+//
+// A YAML Config names rules (allow and deny lists of CIDRs, inline or from
+// plain CIDR files and ipset save files, with an optional protocol and
+// destination-port range) and limits (per-source packets/s and bytes/s,
+// SYN rate, UDP amplification sources, an under-attack mark). Compile turns
+// it into the maps' contents, in the C structs' layout, which Compiled.Fill
+// writes into waggle's maps and cilium/ebpf's alike. Every verdict names
+// the rule that decided it: fixed rules (RuleDefault ... RuleRateBPS) and
+// the configuration's, whose ids are stable (given in the file, or assigned
+// in order from RuleFirstUser).
+//
+// Replayer runs the program over packets with their capture timestamps as
+// the program's clock, so that rate limits decide the same way on every
+// replay and in the kernel's BPF_PROG_TEST_RUN. Apply (Linux) attaches it
+// to an interface's XDP hook, pinned, and reloads it in place;
+// PinnedCounters and CaptureDropped read what it does.
+//
+// The program stays far from the verifier's limits: Linux 6.18 processes
+// 17,871 instructions of it (waggle load), waggle's verifier 19,139
+// (waggle verify).
+package firewall

@@ -1,0 +1,100 @@
+package firewall
+
+import (
+	"bytes"
+	_ "embed"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+)
+
+//go:embed bpf/firewall.o
+var object []byte
+
+// ProgramName is the XDP program's name in the object.
+const ProgramName = "xdp_firewall"
+
+// Object returns the firewall's clang-built object file (a copy).
+func Object() []byte { return bytes.Clone(object) }
+
+// Spec returns cilium/ebpf's spec of the firewall's object, for the kernel
+// (kernel.NewCollection) and for waggle (waggle.NewCollection) alike.
+func Spec() (*ebpf.CollectionSpec, error) {
+	spec, err := ebpf.LoadCollectionSpecFromReader(bytes.NewReader(object))
+	if err != nil {
+		return nil, fmt.Errorf("firewall object: %w", err)
+	}
+	return spec, nil
+}
+
+// The fixed rules: ids the program itself gives verdicts (enum in
+// bpf/firewall.c). The configuration's rules take ids from RuleFirstUser
+// up to MaxRules-1.
+const (
+	RuleDefault      uint32 = 0  // passed every check
+	RuleNotIP        uint32 = 1  // neither IPv4 nor IPv6: passed
+	RuleMalformed    uint32 = 2  // bad headers: dropped with Options.DropMalformed, else passed
+	RuleFragment     uint32 = 3  // an IP fragment, dropped with Options.DropFragments
+	RuleSYNRate      uint32 = 4  // over Limits.SYN
+	RuleAmpDNS       uint32 = 5  // UDP from port 53 over Limits.UDPAmplification.DNS
+	RuleAmpNTP       uint32 = 6  // from port 123
+	RuleAmpSSDP      uint32 = 7  // from port 1900
+	RuleAmpMemcached uint32 = 8  // from port 11211
+	RuleRatePPS      uint32 = 9  // over Limits.PPS
+	RuleRateBPS      uint32 = 10 // over Limits.BPS
+	RuleFirstUser    uint32 = 16
+	// MaxRules is the size of the counters array: rule ids are below it.
+	MaxRules = 4096
+	// MaxPrefixes is the capacity of each of the four LPM tries.
+	MaxPrefixes = 1 << 20
+)
+
+var fixedRules = map[uint32]string{
+	RuleDefault:      "default",
+	RuleNotIP:        "not-ip",
+	RuleMalformed:    "malformed",
+	RuleFragment:     "fragment",
+	RuleSYNRate:      "syn-rate",
+	RuleAmpDNS:       "udp-amp-dns",
+	RuleAmpNTP:       "udp-amp-ntp",
+	RuleAmpSSDP:      "udp-amp-ssdp",
+	RuleAmpMemcached: "udp-amp-memcached",
+	RuleRatePPS:      "rate-pps",
+	RuleRateBPS:      "rate-bps",
+}
+
+// Map names in the object.
+const (
+	MapConfig   = "config"
+	MapAllow4   = "allow4"
+	MapAllow6   = "allow6"
+	MapDeny4    = "deny4"
+	MapDeny6    = "deny6"
+	MapCounters = "counters"
+	MapSamples  = "samples"
+	MapBuckets  = "buckets"
+	MapAttack   = "attack"
+)
+
+// config.flags
+const (
+	flagDropFragments = 1 << 0
+	flagDropMalformed = 1 << 1
+	flagReplay        = 1 << 2
+)
+
+// Sizes of the C structs.
+const (
+	configSize  = 136 // struct config
+	ruleSize    = 12  // struct rule
+	lpm4Size    = 8   // struct lpm4
+	lpm6Size    = 20  // struct lpm6
+	counterSize = 16  // struct counter
+	// MetaSize is the XDP metadata a replayed packet carries (struct
+	// replay_meta): the time in, the deciding rule out.
+	MetaSize = 16
+	// SampleSize is a drop sample in the ring buffer (struct sample).
+	SampleSize = 16 + SampleBytes
+	// SampleBytes is how much of a dropped packet a sample holds.
+	SampleBytes = 128
+)
