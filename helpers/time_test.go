@@ -17,3 +17,10 @@ func TestKtime(t *testing.T) {
 		t.Error("helper 1 is not a time helper")
 	}
 }
+
+// BenchmarkKtimeGetNs is the cost of bpf_ktime_get_ns's clock reading.
+func BenchmarkKtimeGetNs(b *testing.B) {
+	for b.Loop() {
+		KtimeGetNs(nil, nil)
+	}
+}
