@@ -39,7 +39,8 @@ var monoBase = sync.OnceValue(func() struct {
 		at time.Time
 	}{clockNs(unix.CLOCK_MONOTONIC), at}
 })
-func boottimeNs() uint64  { return clockNs(unix.CLOCK_BOOTTIME) }
+
+func boottimeNs() uint64 { return clockNs(unix.CLOCK_BOOTTIME) }
 
 func coarseNs() uint64 { return clockNs(unix.CLOCK_MONOTONIC_COARSE) }
 
