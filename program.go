@@ -65,6 +65,10 @@ type runner struct {
 	regionsOf  *progtype.Run
 	regionsGen uint64
 	stop       *atomic.Bool // set when the run's context ends (runContext)
+	// keepSection keeps the helpers' grace Section entered from run to
+	// run (a batch's runs, sectionRuns at a time): execRun releases what
+	// a run holds but the Section.
+	keepSection bool
 }
 
 // setRegions makes run's regions the engine's regions of the next run.
@@ -432,7 +436,11 @@ func (p *Program) execRun(rn *runner, again bool, n uint32) (uint64, uint32, err
 	} else {
 		r0, err = rn.m.Run(p.prog, &rn.args)
 	}
-	st.Release()
+	if rn.keepSection {
+		st.ReleaseHeld()
+	} else {
+		st.Release()
+	}
 	return r0, ran, err
 }
 

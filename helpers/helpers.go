@@ -108,6 +108,13 @@ type Record struct {
 // record busy (a ring buffer that stops) or a trie's freed nodes waiting.
 func (s *State) Release() bool {
 	s.Section.Exit()
+	return s.ReleaseHeld()
+}
+
+// ReleaseHeld is Release but for the Section, which stays entered: for
+// runs that follow one another in one read-side section, as the kernel's
+// XDP runs a NAPI poll's packets in one RCU section.
+func (s *State) ReleaseHeld() bool {
 	released := s.Held != 0 || len(s.Records) != 0
 	if s.Held != 0 {
 		if s.Locks != nil {
