@@ -425,8 +425,11 @@ func (p *Program) execRun(rn *runner, again bool, n uint32) (uint64, uint32, err
 	if set := p.reach().set; st.Maps != set {
 		st.Maps = set // a tail call switched it, or the maps changed
 	}
-	for _, m := range p.tries {
-		st.Section.Enter(m, st.CPU)
+	if !rn.keepSection || !st.Section.Held() {
+		// (A batch's section holds them from its chunk's first run.)
+		for _, m := range p.tries {
+			st.Section.Enter(m, st.CPU)
+		}
 	}
 	var r0 uint64
 	ran := uint32(1)
