@@ -376,7 +376,7 @@ func (p *Program) ResetRun(r *Run, in Input) error {
 // the rest of the Input again.
 func (p *Program) ResetRunData(r *Run, data, ctx []byte) error {
 	r.in.Data, r.in.Context = data, ctx
-	if ctx == nil && r.resetXDPData(data) {
+	if r.resetXDPData(data, ctx) {
 		return nil
 	}
 	if err := p.checkInput(&r.in); err != nil {

@@ -137,24 +137,37 @@ func (r *Run) resetXDP(in *Input) error {
 }
 
 // resetXDPData is the reset of an XDP run for a new packet, data, when
-// everything else of its input is what the last reset had and there is no
-// ctx_in: bpf_prog_test_run_xdp's set-up cut to what a packet changes (the
+// everything else of its input is what the last reset had:
+// bpf_prog_test_run_xdp's set-up cut to what a packet changes (the
 // headroom and tail the last packet covered cleared, the copy, the
-// pointers). The shadow xdp_md is read-only to programs and its interface
-// fields stay those of the reset before; the regions stay too, since the
-// frame buffer does. It reports false, having changed nothing, where a
-// full reset is needed: a ctx_in now or in the reset before, what a run
-// left (a redirect, tunnel metadata, clones, an assigned socket, a cgroup
-// retval), or a packet the full reset must refuse.
-func (r *Run) resetXDPData(data []byte) bool {
+// pointers). A ctx_in (ctx) may come with it if the reset before had one
+// that differs only in data_end, which must be the packet's end (the
+// metadata of the same length, the same interface fields): replays that
+// pass metadata (a capture's timestamps) reset so per packet. The shadow
+// xdp_md is read-only to programs and its interface fields stay those of
+// the reset before; the regions stay too, since the frame buffer does. It
+// reports false, having changed nothing, where a full reset is needed: a
+// ctx_in now and not before or the reverse, or one that differs in more,
+// what a run left (a redirect, tunnel metadata, clones, an assigned
+// socket, a cgroup retval), or a packet the full reset must refuse.
+func (r *Run) resetXDPData(data, ctx []byte) bool {
 	x := r.xdp
 	n := len(data)
-	if x == nil || x.ctxIn != nil || r.hasRd || r.cgRetval != 0 || r.ctxLimited ||
-		r.net.tunnel != nil || len(r.net.clones) != 0 || r.net.assigned >= 0 ||
-		n < ethHLen || n > xdpHardEnd-XDPPacketHeadroom {
+	if x == nil || r.hasRd || r.cgRetval != 0 || r.ctxLimited ||
+		r.net.tunnel != nil || len(r.net.clones) != 0 || r.net.assigned >= 0 {
 		return false
 	}
-	start, end := XDPPacketHeadroom, XDPPacketHeadroom+n
+	meta := 0
+	switch {
+	case ctx == nil && x.ctxIn != nil, ctx != nil && !sameXDPContext(x.ctxIn, ctx, n):
+		return false
+	case ctx != nil:
+		meta = int(le.Uint32(ctx[xdpData:])) // checked by the full reset before
+	}
+	if n-meta < ethHLen || n-meta > xdpHardEnd-XDPPacketHeadroom {
+		return false
+	}
+	start, end := XDPPacketHeadroom-meta, XDPPacketHeadroom-meta+n
 	if x.lo < x.hi {
 		// The copy below overwrites [start, end): clear what it does not.
 		if lo, hi := x.lo, min(x.hi, start); lo < hi {
@@ -165,10 +178,23 @@ func (r *Run) resetXDPData(data []byte) bool {
 		}
 	}
 	copy(x.buf[start:end], data)
-	x.meta, x.data, x.end = start, start, end
+	x.meta, x.data, x.end = start, XDPPacketHeadroom, end
+	if ctx != nil {
+		le.PutUint32(x.ctxIn[xdpDataEnd:], uint32(n))
+	}
 	x.lo, x.hi = xdpFrameSize, 0
 	r.syncXDP()
 	return true
+}
+
+// sameXDPContext reports whether ctx, a whole xdp_md, is last (the ctx_in
+// of the reset before, as ctxIn kept it) but for data_end, which is n: the
+// end of a packet of n bytes, metadata included.
+func sameXDPContext(last, ctx []byte, n int) bool {
+	if len(last) != xdpSize || len(ctx) != xdpSize || int(le.Uint32(ctx[xdpDataEnd:])) != n {
+		return false
+	}
+	return string(ctx[:xdpDataEnd]) == string(last[:xdpDataEnd]) && string(ctx[xdpDataEnd+4:]) == string(last[xdpDataEnd+4:])
 }
 
 // syncXDP writes the packet pointers into the shadow xdp_md and the

@@ -15,6 +15,7 @@ import (
 // adjust_head, adjust_meta and adjust_tail exposed and dirtied cleared),
 // the same pointers, shadow and bounds. Runs are dirtied as programs can:
 // writes between the lowest data_meta and the highest data_end so far.
+// Packets come with and without a ctx_in (metadata, an interface).
 func TestResetXDPData(t *testing.T) {
 	k, err := Lookup(XDP)
 	if err != nil {
@@ -32,11 +33,38 @@ func TestResetXDPData(t *testing.T) {
 		}
 		return p
 	}
+	// Inputs come with or without a ctx_in: metadata of a few lengths
+	// before the packet (xdp_md.data), an ingress interface or not. The
+	// style changes now and then, which the fast reset must refuse.
+	type style struct {
+		ctx     bool
+		meta    int
+		ingress uint32
+	}
+	cur := style{}
+	input := func() Input {
+		if rng.IntN(8) == 0 {
+			cur = style{ctx: rng.IntN(2) == 0, meta: 4 * rng.IntN(9), ingress: uint32(rng.IntN(2) * 2)}
+		}
+		p := packet()
+		if !cur.ctx {
+			return Input{Data: p}
+		}
+		data := append(make([]byte, cur.meta), p...)
+		for i := range cur.meta {
+			data[i] = byte(rng.Uint32())
+		}
+		ctx := make([]byte, xdpSize)
+		le.PutUint32(ctx[xdpData:], uint32(cur.meta))
+		le.PutUint32(ctx[xdpDataEnd:], uint32(len(data)))
+		le.PutUint32(ctx[xdpIngressIfindex:], cur.ingress)
+		return Input{Data: data, Context: ctx}
+	}
 	r, err := k.NewRun(Input{Data: packet()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	fast := 0
+	fast, fastCtx := 0, 0
 	for i := range 20000 {
 		x := r.xdp
 		// What a program and its helpers may do: move the pointers
@@ -56,21 +84,27 @@ func TestResetXDPData(t *testing.T) {
 		if rng.IntN(16) == 0 {
 			r.rd, r.hasRd = Redirect{Ifindex: 3}, true // what bpf_redirect leaves
 		}
-		p := packet()
-		took := r.resetXDPData(p)
+		in := input()
+		took := r.resetXDPData(in.Data, in.Context)
 		if !took {
-			r.in.Data = p
+			r.in.Data, r.in.Context = in.Data, in.Context
 			if err := r.reset(); err != nil {
 				t.Fatalf("step %d: full reset: %v", i, err)
 			}
 		} else {
 			fast++
+			if in.Context != nil {
+				fastCtx++
+			}
 		}
-		want, err := k.NewRun(Input{Data: p})
+		want, err := k.NewRun(in)
 		if err != nil {
 			t.Fatal(err)
 		}
 		wx := want.xdp
+		if !bytes.Equal(x.ctxIn, wx.ctxIn) {
+			t.Fatalf("step %d (fast %v): ctx_in %x, a new run's %x", i, took, x.ctxIn, wx.ctxIn)
+		}
 		if !bytes.Equal(x.buf, wx.buf) {
 			for j := range x.buf {
 				if x.buf[j] != wx.buf[j] {
@@ -93,8 +127,8 @@ func TestResetXDPData(t *testing.T) {
 			t.Fatalf("step %d: shadow %x, a new run's %x; redirect left %v", i, r.shadow, want.shadow, r.hasRd)
 		}
 	}
-	if fast < 10000 {
-		t.Fatalf("the fast reset applied %d times of 20000", fast)
+	if fast < 10000 || fastCtx < 3000 {
+		t.Fatalf("the fast reset applied %d times of 20000, %d of them with a ctx_in", fast, fastCtx)
 	}
 }
 
