@@ -258,3 +258,30 @@ func TestCollector_replayer(t *testing.T) {
 		t.Errorf("198.51.100.7: %v packets, want 10", got)
 	}
 }
+
+func TestReplayer_noTopTalkers(t *testing.T) {
+	comp := mustCompile(t, "options: {no_top_talkers: true}\n"+talkerConfig)
+	r, err := NewReplayer(comp, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ps := talkerPackets(t)
+	if err := r.Run(ps, make([]Verdict, len(ps))); err != nil {
+		t.Fatal(err)
+	}
+	ts, err := r.TopTalkers(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ts) != 0 {
+		t.Errorf("no_top_talkers, yet talkers %+v", ts)
+	}
+	counters, err := r.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counters[RuleDefault].Packets == 0 {
+		t.Errorf("counters %v: the packets were not counted", counters)
+	}
+}

@@ -32,7 +32,8 @@
 //
 // Each verdict counts in the per-CPU array "counters" at its rule id and,
 // for an IP packet, in the per-CPU LRU hash "talkers" at its source
-// address (with the rule, for "top talkers"); and one dropped packet in every config.sample_every goes, with its rule id,
+// address (with the rule, for "top talkers"; not with FW_F_NO_TALKERS);
+// and one dropped packet in every config.sample_every goes, with its rule id,
 // to the ring buffer "samples".
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -69,6 +70,7 @@ enum {
 #define FW_F_DROP_FRAGMENTS (1 << 0)
 #define FW_F_DROP_MALFORMED (1 << 1)
 #define FW_F_REPLAY (1 << 2)
+#define FW_F_NO_TALKERS (1 << 3)
 
 /* A bucket's rate: interval is nanoseconds per packet (or per byte, in
  * 1/65536 ns for bytes), tolerance the burst in nanoseconds; interval 0
@@ -507,7 +509,7 @@ static __always_inline int verdict(struct xdp_md *ctx, struct config *c, struct 
 		n->packets++;
 		n->bytes += len;
 	}
-	if (p->family)
+	if (p->family && !(c->flags & FW_F_NO_TALKERS))
 		talk(p, rule, len, now);
 	if (action == XDP_DROP && c->sample_every) {
 		__u32 zero = 0;
