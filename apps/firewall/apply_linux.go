@@ -240,27 +240,12 @@ func swapProgram(dir string, spec *ebpf.CollectionSpec) (bool, error) {
 // PinnedCounters reads the per-rule counters of the firewall Apply pinned
 // under dir, summed over CPUs, for the rules that counted something.
 func PinnedCounters(dir string) (map[uint32]Counter, error) {
-	m, err := openPinned(dir, MapCounters)
+	p, err := OpenPinned(dir)
 	if err != nil {
 		return nil, err
 	}
-	defer m.Close()
-	out := map[uint32]Counter{}
-	var per []Counter
-	for id := uint32(0); id < MaxRules; id++ {
-		if err := m.Lookup(id, &per); err != nil {
-			return nil, fmt.Errorf("firewall: counters: %w", err)
-		}
-		var c Counter
-		for _, x := range per {
-			c.Packets += x.Packets
-			c.Bytes += x.Bytes
-		}
-		if c != (Counter{}) {
-			out[id] = c
-		}
-	}
-	return out, nil
+	defer p.Close()
+	return p.Counters()
 }
 
 // CaptureDropped calls write with each drop sample of the firewall Apply

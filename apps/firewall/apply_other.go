@@ -17,3 +17,21 @@ func PinnedCounters(string) (map[uint32]Counter, error) { return nil, errNotLinu
 
 // CaptureDropped reads an applied firewall's drop samples: Linux only.
 func CaptureDropped(context.Context, string, func(Sample) error) error { return errNotLinux }
+
+// Pinned reads an applied firewall's maps: Linux only.
+type Pinned struct{}
+
+// OpenPinned opens an applied firewall's maps: Linux only.
+func OpenPinned(string) (*Pinned, error) { return nil, errNotLinux }
+
+// Close does nothing.
+func (*Pinned) Close() error { return nil }
+
+// Counters reads the per-rule counters: Linux only.
+func (*Pinned) Counters() (map[uint32]Counter, error) { return nil, errNotLinux }
+
+// TopTalkers reads the top talkers: Linux only.
+func (*Pinned) TopTalkers(int) ([]Talker, error) { return nil, errNotLinux }
+
+// UnderAttack reads the attack state: Linux only.
+func (*Pinned) UnderAttack() (bool, error) { return false, errNotLinux }

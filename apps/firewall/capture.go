@@ -103,9 +103,9 @@ func (r *Replayer) report(rep *Report, start time.Time) error {
 		return err
 	}
 	for id, c := range counters {
-		info, ok := r.comp.Rule(id)
+		info, ok := r.Compiled().Rule(id)
 		if !ok {
-			info = RuleInfo{ID: id, Name: r.comp.RuleName(id)}
+			info = RuleInfo{ID: id, Name: r.Compiled().RuleName(id)}
 		}
 		rep.Rules = append(rep.Rules, RuleCount{RuleInfo: info, Counter: c})
 	}

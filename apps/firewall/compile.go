@@ -389,6 +389,9 @@ func compileLimits(cfg *Config) ([]byte, error) {
 	if cfg.Options.DropMalformed {
 		flags |= flagDropMalformed
 	}
+	if cfg.Options.NoTopTalkers {
+		flags |= flagNoTalkers
+	}
 	ne.PutUint32(b, flags)
 	l := cfg.Limits
 	p4, p6 := l.PrefixV4, l.PrefixV6

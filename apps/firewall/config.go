@@ -57,6 +57,9 @@ type Options struct {
 	// SampleEvery sends one dropped packet in this many, with its rule,
 	// to the ring buffer "samples"; 0 sends none.
 	SampleEvery uint64 `json:"sample_every"`
+	// NoTopTalkers stops the per-source counts (the map "talkers"): one
+	// hash lookup a packet less, and no top talkers in status.
+	NoTopTalkers bool `json:"no_top_talkers"`
 }
 
 // Limits are the per-source rate limits.

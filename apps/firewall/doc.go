@@ -15,11 +15,13 @@
 //
 // Replayer runs the program over packets with their capture timestamps as
 // the program's clock, so that rate limits decide the same way on every
-// replay and in the kernel's BPF_PROG_TEST_RUN. Apply (Linux) attaches it
-// to an interface's XDP hook, pinned, and reloads it in place;
-// PinnedCounters and CaptureDropped read what it does.
+// replay and in the kernel's BPF_PROG_TEST_RUN; Replayer.Reload changes
+// its maps in place. Apply (Linux) attaches it to an interface's XDP hook,
+// pinned, and reloads it in place; OpenPinned (counters, top talkers, the
+// attack state), PinnedCounters and CaptureDropped read what it does, and
+// Collector exports the same to Prometheus, read at each scrape.
 //
 // The program stays far from the verifier's limits: Linux 6.18 processes
-// 17,871 instructions of it (waggle load), waggle's verifier 19,139
+// 21,518 instructions of it (waggle load), waggle's verifier 21,203
 // (waggle verify).
 package firewall

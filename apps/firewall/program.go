@@ -81,6 +81,7 @@ const (
 	flagDropFragments = 1 << 0
 	flagDropMalformed = 1 << 1
 	flagReplay        = 1 << 2
+	flagNoTalkers     = 1 << 3
 )
 
 // Sizes of the C structs.

@@ -3,6 +3,7 @@ package firewall
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/waggle-bpf/waggle"
@@ -94,7 +95,7 @@ func RuleOf(dataOut []byte) (uint32, error) {
 type Replayer struct {
 	coll  *waggle.Collection
 	prog  *waggle.Program
-	comp  *Compiled
+	comp  atomic.Pointer[Compiled]
 	runs  []waggle.BatchRun
 	data  [][]byte
 	outs  [][]byte
@@ -138,7 +139,8 @@ func NewReplayer(c *Compiled, opts *waggle.CollectionOptions) (*Replayer, error)
 		coll.Close()
 		return nil, err
 	}
-	r := &Replayer{coll: coll, prog: prog, comp: c, batch: replayBatch}
+	r := &Replayer{coll: coll, prog: prog, batch: replayBatch}
+	r.comp.Store(c)
 	r.runs = make([]waggle.BatchRun, r.batch)
 	r.data = make([][]byte, r.batch)
 	r.outs = make([][]byte, r.batch)
@@ -157,8 +159,8 @@ const maxFrame = 3520
 // Map("buckets"), ...).
 func (r *Replayer) Collection() *waggle.Collection { return r.coll }
 
-// Compiled returns the rules the replayer runs.
-func (r *Replayer) Compiled() *Compiled { return r.comp }
+// Compiled returns the rules the replayer runs (the last Reload's).
+func (r *Replayer) Compiled() *Compiled { return r.comp.Load() }
 
 // Close releases the collection.
 func (r *Replayer) Close() error {

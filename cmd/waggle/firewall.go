@@ -19,12 +19,12 @@ configured by a YAML file of rules (allow and deny lists of CIDRs, inline or
 from CIDR and ipset save files) and limits (per-source packets/s and bytes/s,
 SYN rate, UDP amplification sources, an under-attack mark). apply attaches
 it to an interface (or reloads it in place), status reads its per-rule
-counters, capture writes its drop samples to a pcap. replay and explain run
+counters and top talkers, exporter serves them to Prometheus, capture writes its drop samples to a pcap. replay and explain run
 it in user space, under waggle, over a capture, with the capture's
 timestamps as the program's clock: the same verdicts the kernel gives
 through BPF_PROG_TEST_RUN.`,
 	}
-	cmd.AddCommand(e.firewallApplyCmd(), e.firewallStatusCmd(), e.firewallCaptureCmd(), e.firewallReplayCmd(), e.firewallExplainCmd())
+	cmd.AddCommand(e.firewallApplyCmd(), e.firewallStatusCmd(), e.firewallExporterCmd(), e.firewallCaptureCmd(), e.firewallReplayCmd(), e.firewallExplainCmd())
 	return cmd
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,6 +55,29 @@ func TestFirewall_applyStatus(t *testing.T) {
 	}
 	if !strings.Contains(status, "no-tcp") || !strings.Contains(status, " 4 ") {
 		t.Fatalf("status:\n%s", status)
+	}
+	if !strings.Contains(status, "top talkers:") {
+		t.Errorf("status shows no top talkers:\n%s", status)
+	}
+	code, stdout, stderr = runCLI(t, "", "firewall", "status", "--config", config, "--pin", pin, "--top", "3", "--json")
+	if code != 0 {
+		t.Fatalf("status --json: exit %d: %s", code, stderr)
+	}
+	var st firewallStatus
+	if err := json.Unmarshal([]byte(stdout), &st); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, stdout)
+	}
+	found := false
+	for _, tk := range st.TopTalkers {
+		if tk.Addr.String() == "10.9.0.1" {
+			found = true
+			if tk.Packets != 4 || tk.Bytes != 4*uint64(len(frame)) || tk.RuleName != "no-tcp" {
+				t.Errorf("talker 10.9.0.1: %+v, want 4 packets of %d bytes, last by no-tcp", tk, len(frame))
+			}
+		}
+	}
+	if !found || len(st.TopTalkers) > 3 {
+		t.Errorf("top talkers (at most 3, with 10.9.0.1): %+v", st.TopTalkers)
 	}
 	out := filepath.Join(t.TempDir(), "dropped.pcap")
 	code, stdout, stderr = runCLI(t, "", "firewall", "capture", "--dropped", out, "--pin", pin, "--duration", "300ms")

@@ -3,12 +3,17 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"slices"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/waggle-bpf/waggle/apps/firewall"
@@ -76,60 +81,175 @@ pinned maps) replaces it through the link in one atomic update.`,
 	return cmd
 }
 
+// namingConfig compiles the applied configuration, to name its rules, or
+// an empty one (only the fixed rules named) when config is "".
+func namingConfig(config string) (*firewall.Compiled, error) {
+	cfg := &firewall.Config{}
+	if config != "" {
+		var err error
+		if cfg, err = firewall.LoadConfig(config); err != nil {
+			return nil, err
+		}
+	}
+	comp, err := firewall.Compile(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", config, err)
+	}
+	return comp, nil
+}
+
+// firewallStatus is status --json.
+type firewallStatus struct {
+	Rules       []firewall.RuleCount `json:"rules"`
+	UnderAttack bool                 `json:"under_attack"`
+	TopTalkers  []talkerRow          `json:"top_talkers"`
+}
+
+// talkerRow is a top talker with its last rule named.
+type talkerRow struct {
+	firewall.Talker
+	RuleName string `json:"rule_name"`
+}
+
 func (e *env) firewallStatusCmd() *cobra.Command {
 	var config, pin string
+	var top int
 	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "status [--config FILE]",
-		Short: "Per-rule counters of an applied firewall",
+		Use:   "status [--config FILE] [--top N]",
+		Short: "Per-rule counters and top talkers of an applied firewall",
 		Long: `Read the per-rule counters (per CPU, summed) of the firewall pinned under
---pin. With --config (the file applied), the configuration's rules are named;
-without it only the fixed rules are.`,
+--pin, whether it is under attack (its limits tightened), and its top
+talkers: the --top N source addresses that sent the most packets, with the
+rule that decided the last packet of each. The program counts every IP
+packet by source in an LRU hash of 16384 addresses: in a flood of more
+sources than that, the least recently seen are forgotten. With --config (the
+file applied), the configuration's rules are named; without it only the
+fixed rules are.`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			comp := &firewall.Compiled{}
-			if config != "" {
-				cfg, err := firewall.LoadConfig(config)
-				if err != nil {
-					return err
-				}
-				if comp, err = firewall.Compile(cfg); err != nil {
-					return fmt.Errorf("%s: %w", config, err)
-				}
-			} else {
-				var err error
-				if comp, err = firewall.Compile(&firewall.Config{}); err != nil {
-					return err
-				}
-			}
-			counters, err := firewall.PinnedCounters(pin)
+			comp, err := namingConfig(config)
 			if err != nil {
 				return err
 			}
-			var rows []firewall.RuleCount
+			p, err := firewall.OpenPinned(pin)
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			counters, err := p.Counters()
+			if err != nil {
+				return err
+			}
+			st := firewallStatus{Rules: []firewall.RuleCount{}, TopTalkers: []talkerRow{}}
 			for id, c := range counters {
 				info, ok := comp.Rule(id)
 				if !ok {
 					info = firewall.RuleInfo{ID: id, Name: comp.RuleName(id)}
 				}
-				rows = append(rows, firewall.RuleCount{RuleInfo: info, Counter: c})
+				st.Rules = append(st.Rules, firewall.RuleCount{RuleInfo: info, Counter: c})
 			}
-			slices.SortFunc(rows, func(a, b firewall.RuleCount) int { return int(a.ID) - int(b.ID) })
+			slices.SortFunc(st.Rules, func(a, b firewall.RuleCount) int { return int(a.ID) - int(b.ID) })
+			if st.UnderAttack, err = p.UnderAttack(); err != nil {
+				return err
+			}
+			if top > 0 {
+				ts, err := p.TopTalkers(top)
+				if err != nil {
+					return err
+				}
+				for _, t := range ts {
+					st.TopTalkers = append(st.TopTalkers, talkerRow{Talker: t, RuleName: comp.RuleName(t.Rule)})
+				}
+			}
 			if asJSON {
 				enc := json.NewEncoder(e.stdout)
 				enc.SetIndent("", "  ")
-				return enc.Encode(rows)
+				return enc.Encode(st)
 			}
 			fmt.Fprintf(e.stdout, "%-5s %-24s %-7s %12s %14s\n", "id", "rule", "action", "packets", "bytes")
-			for _, r := range rows {
+			for _, r := range st.Rules {
 				fmt.Fprintf(e.stdout, "%-5d %-24s %-7s %12d %14d\n", r.ID, r.Name, r.Action, r.Packets, r.Bytes)
+			}
+			if st.UnderAttack {
+				fmt.Fprintln(e.stdout, "under attack: the limits are tightened")
+			}
+			if top > 0 {
+				fmt.Fprintf(e.stdout, "\ntop talkers:\n%-40s %12s %14s  %s\n", "source", "packets", "bytes", "last rule")
+				for _, t := range st.TopTalkers {
+					fmt.Fprintf(e.stdout, "%-40s %12d %14d  %s\n", t.Addr, t.Packets, t.Bytes, t.RuleName)
+				}
 			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&config, "config", "c", "", "the applied configuration, to name its rules")
 	cmd.Flags().StringVar(&pin, "pin", defaultFirewallPin, "the bpffs directory the firewall is pinned under")
+	cmd.Flags().IntVar(&top, "top", 10, "show the N sources that sent the most packets (0: none)")
 	cmd.Flags().BoolVarP(&asJSON, "json", "j", false, "print JSON")
+	return cmd
+}
+
+func (e *env) firewallExporterCmd() *cobra.Command {
+	var config, pin, listen string
+	var top int
+	cmd := &cobra.Command{
+		Use:   "exporter [--listen ADDR] [--config FILE]",
+		Short: "Serve an applied firewall's counters, attack state and top talkers as Prometheus metrics",
+		Long: `Serve /metrics on --listen (Prometheus's text format) until Ctrl-C. Every
+scrape reads the maps of the firewall pinned under --pin: nothing is polled
+in between. The metrics:
+
+  waggle_firewall_rule_packets_total{id,rule,verdict}  per-rule counters
+  waggle_firewall_rule_bytes_total{id,rule,verdict}
+  waggle_firewall_verdict_packets_total{verdict}       pass and drop totals
+  waggle_firewall_verdict_bytes_total{verdict}
+  waggle_firewall_under_attack                          1 while tightened
+  waggle_firewall_talker_packets{source,rule}          the --top sources
+  waggle_firewall_talker_bytes{source,rule}
+
+With --config (the file applied), the configuration's rules are named.`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			comp, err := namingConfig(config)
+			if err != nil {
+				return err
+			}
+			p, err := firewall.OpenPinned(pin)
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			reg := prometheus.NewRegistry()
+			if err := reg.Register(firewall.NewCollector(p, comp, top)); err != nil {
+				return err
+			}
+			mux := http.NewServeMux()
+			mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.HTTPErrorOnError}))
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return fmt.Errorf("--listen: %w", err)
+			}
+			srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+			defer stop()
+			go func() {
+				<-ctx.Done()
+				shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				srv.Shutdown(shut)
+			}()
+			fmt.Fprintf(e.stderr, "serving http://%s/metrics\n", ln.Addr())
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&config, "config", "c", "", "the applied configuration, to name its rules")
+	cmd.Flags().StringVar(&pin, "pin", defaultFirewallPin, "the bpffs directory the firewall is pinned under")
+	cmd.Flags().StringVar(&listen, "listen", ":9108", "the address to serve /metrics on")
+	cmd.Flags().IntVar(&top, "top", firewall.DefaultTopTalkers, "export the N sources that sent the most packets")
 	return cmd
 }
 

@@ -30,8 +30,10 @@
 // kernel (BPF_PROG_TEST_RUN, whose data_out starts at data_meta) and in
 // user space alike. Attached to an interface, FW_F_REPLAY stays clear.
 //
-// Each verdict counts in the per-CPU array "counters" at its rule id, and
-// one dropped packet in every config.sample_every goes, with its rule id,
+// Each verdict counts in the per-CPU array "counters" at its rule id and,
+// for an IP packet, in the per-CPU LRU hash "talkers" at its source
+// address (with the rule, for "top talkers"; not with FW_F_NO_TALKERS);
+// and one dropped packet in every config.sample_every goes, with its rule id,
 // to the ring buffer "samples".
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -46,6 +48,7 @@
 #define MAX_RULES 4096
 #define MAX_PREFIXES (1 << 20)
 #define SAMPLE_BYTES 128
+#define MAX_TALKERS 16384
 
 /* Fixed rule ids; those of the configuration's rules start at RULE_FIRST_USER. */
 enum {
@@ -67,6 +70,7 @@ enum {
 #define FW_F_DROP_FRAGMENTS (1 << 0)
 #define FW_F_DROP_MALFORMED (1 << 1)
 #define FW_F_REPLAY (1 << 2)
+#define FW_F_NO_TALKERS (1 << 3)
 
 /* A bucket's rate: interval is nanoseconds per packet (or per byte, in
  * 1/65536 ns for bytes), tolerance the burst in nanoseconds; interval 0
@@ -128,6 +132,22 @@ struct counter {
 	__u64 bytes;
 };
 
+/* A source address, as the parser found it: family 4 or 6. */
+struct talker_key {
+	__u8 family;
+	__u8 pad[3];
+	__u8 addr[16]; /* an IPv4 address in the first 4 bytes, zeros after */
+};
+
+/* What one source sent, on one CPU. */
+struct talker {
+	__u64 packets;
+	__u64 bytes;
+	__u64 last; /* the program's clock at its last packet */
+	__u32 rule; /* the rule that decided its last packet */
+	__u32 pad;
+};
+
 struct attack {
 	__u64 second; /* the current one-second window */
 	__u64 packets; /* in it */
@@ -177,6 +197,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct counter);
 } counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, MAX_TALKERS);
+	__type(key, struct talker_key);
+	__type(value, struct talker);
+} talkers SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -446,7 +473,28 @@ static __always_inline int under_attack(struct config *c, __u64 now)
 	return a->on != 0;
 }
 
-static __always_inline int verdict(struct xdp_md *ctx, struct config *c, __u32 rule, int action, __u64 now)
+/* talk counts a packet of len bytes, decided by rule, for its source. */
+static __always_inline void talk(struct pkt *p, __u32 rule, __u32 len, __u64 now)
+{
+	struct talker_key k = { .family = p->family };
+	struct talker *t;
+
+	__builtin_memcpy(k.addr, p->saddr, 16);
+	t = bpf_map_lookup_elem(&talkers, &k);
+	if (t) {
+		t->packets++;
+		t->bytes += len;
+		t->last = now;
+		t->rule = rule;
+		return;
+	}
+	struct talker fresh = { .packets = 1, .bytes = len, .last = now, .rule = rule };
+
+	bpf_map_update_elem(&talkers, &k, &fresh, BPF_ANY);
+}
+
+static __always_inline int verdict(struct xdp_md *ctx, struct config *c, struct pkt *p, __u32 rule, int action,
+				   __u64 now)
 {
 	__u32 len = ctx->data_end - ctx->data;
 	struct counter *n = bpf_map_lookup_elem(&counters, &rule);
@@ -461,6 +509,8 @@ static __always_inline int verdict(struct xdp_md *ctx, struct config *c, __u32 r
 		n->packets++;
 		n->bytes += len;
 	}
+	if (p->family && !(c->flags & FW_F_NO_TALKERS))
+		talk(p, rule, len, now);
 	if (action == XDP_DROP && c->sample_every) {
 		__u32 zero = 0;
 		__u64 *d = bpf_map_lookup_elem(&drops, &zero);
@@ -518,25 +568,25 @@ int xdp_firewall(struct xdp_md *ctx)
 
 	st = parse(ctx, &p);
 	if (st == PARSE_NOT_IP)
-		return verdict(ctx, c, RULE_NOT_IP, XDP_PASS, now);
+		return verdict(ctx, c, &p, RULE_NOT_IP, XDP_PASS, now);
 	if (st == PARSE_MALFORMED)
-		return verdict(ctx, c, RULE_MALFORMED, c->flags & FW_F_DROP_MALFORMED ? XDP_DROP : XDP_PASS, now);
+		return verdict(ctx, c, &p, RULE_MALFORMED, c->flags & FW_F_DROP_MALFORMED ? XDP_DROP : XDP_PASS, now);
 	if (p.frag && (c->flags & FW_F_DROP_FRAGMENTS))
-		return verdict(ctx, c, RULE_FRAGMENT, XDP_DROP, now);
+		return verdict(ctx, c, &p, RULE_FRAGMENT, XDP_DROP, now);
 
 	rule = match(&allow4, &allow6, &p);
 	if (rule)
-		return verdict(ctx, c, rule, XDP_PASS, now);
+		return verdict(ctx, c, &p, rule, XDP_PASS, now);
 	rule = match(&deny4, &deny6, &p);
 	if (rule)
-		return verdict(ctx, c, rule, XDP_DROP, now);
+		return verdict(ctx, c, &p, rule, XDP_DROP, now);
 
 	shift = under_attack(c, now);
 
 	if (p.syn && c->syn.interval) {
 		b = bucket(&p, BUCKET_SYN, c->prefix4, c->prefix6, now);
 		if (b && !conform(&b->tat, now, c->syn.interval << shift, c->syn.tolerance >> shift))
-			return verdict(ctx, c, RULE_SYN_RATE, XDP_DROP, now);
+			return verdict(ctx, c, &p, RULE_SYN_RATE, XDP_DROP, now);
 	}
 	if (p.l4proto == IPPROTO_UDP && p.frag <= 1) {
 #pragma unroll
@@ -545,7 +595,7 @@ int xdp_firewall(struct xdp_md *ctx)
 				continue;
 			b = bucket(&p, BUCKET_AMP + i, c->prefix4, c->prefix6, now);
 			if (b && !conform(&b->tat, now, c->amp[i].interval << shift, c->amp[i].tolerance >> shift))
-				return verdict(ctx, c, RULE_AMP_DNS + i, XDP_DROP, now);
+				return verdict(ctx, c, &p, RULE_AMP_DNS + i, XDP_DROP, now);
 			break;
 		}
 	}
@@ -556,15 +606,15 @@ int xdp_firewall(struct xdp_md *ctx)
 			__u64 tat = b->tat, tatb = b->tat_bytes;
 
 			if (c->pps.interval && !conform(&tat, now, c->pps.interval << shift, c->pps.tolerance >> shift))
-				return verdict(ctx, c, RULE_RATE_PPS, XDP_DROP, now);
+				return verdict(ctx, c, &p, RULE_RATE_PPS, XDP_DROP, now);
 			if (c->bps.interval &&
 			    !conform(&tatb, now, (((__u64)len * c->bps.interval) >> 16) << shift, c->bps.tolerance >> shift))
-				return verdict(ctx, c, RULE_RATE_BPS, XDP_DROP, now);
+				return verdict(ctx, c, &p, RULE_RATE_BPS, XDP_DROP, now);
 			b->tat = tat;
 			b->tat_bytes = tatb;
 		}
 	}
-	return verdict(ctx, c, RULE_DEFAULT, XDP_PASS, now);
+	return verdict(ctx, c, &p, RULE_DEFAULT, XDP_PASS, now);
 }
 
 char _license[] SEC("license") = "GPL";
