@@ -98,14 +98,10 @@ func openPinned(dir, name string) (*ebpf.Map, error) {
 	return m, nil
 }
 
-// reload changes an applied firewall's maps in place.
+// reload changes an applied firewall's maps in place (reloadLists).
 func reload(c *Compiled, dir string) (*ApplyResult, error) {
 	res := &ApplyResult{Reloaded: true}
-	type stale struct {
-		m    *ebpf.Map
-		keys [][]byte
-	}
-	var removals []stale
+	lists := make([]listMap, len(c.Lists))
 	for i := range c.Lists {
 		l := &c.Lists[i]
 		m, err := openPinned(dir, l.Map)
@@ -116,11 +112,6 @@ func reload(c *Compiled, dir string) (*ApplyResult, error) {
 		if int(m.KeySize()) != l.KeySize || int(m.ValueSize()) != l.ValueSize {
 			return nil, fmt.Errorf("firewall: %s: map %s has keys of %d and values of %d bytes, not this firewall's", dir, l.Map, m.KeySize(), m.ValueSize())
 		}
-		want := make(map[string][]byte, l.Len())
-		for j := range l.Len() {
-			k, v := l.Entry(j)
-			want[string(k)] = v
-		}
 		have := map[string][]byte{}
 		k, v := make([]byte, l.KeySize), make([]byte, l.ValueSize)
 		it := m.Iterate()
@@ -130,44 +121,28 @@ func reload(c *Compiled, dir string) (*ApplyResult, error) {
 		if err := it.Err(); err != nil {
 			return nil, fmt.Errorf("firewall: map %s: %w", l.Map, err)
 		}
-		for j := range l.Len() {
-			k, v := l.Entry(j)
-			old, ok := have[string(k)]
-			if ok && bytes.Equal(old, v) {
-				continue
-			}
-			if err := m.Put(k, v); err != nil {
-				return nil, fmt.Errorf("firewall: map %s: %w", l.Map, err)
-			}
-			if ok {
-				res.Changed++
-			} else {
-				res.Added++
-			}
-		}
-		s := stale{m: m}
-		for k := range have {
-			if _, ok := want[k]; !ok {
-				s.keys = append(s.keys, []byte(k))
-			}
-		}
-		removals = append(removals, s)
+		lists[i] = listMap{name: l.Map, have: have,
+			put: func(k, v []byte) error { return m.Put(k, v) },
+			del: func(k []byte) error {
+				if err := m.Delete(k); !errors.Is(err, ebpf.ErrKeyNotExist) {
+					return err
+				}
+				return nil
+			}}
 	}
-	cm, err := openPinned(dir, MapConfig)
+	err := reloadLists(c, lists, func() error {
+		cm, err := openPinned(dir, MapConfig)
+		if err != nil {
+			return err
+		}
+		defer cm.Close()
+		if err := cm.Put(uint32(0), c.Config); err != nil {
+			return fmt.Errorf("firewall: map %s: %w", MapConfig, err)
+		}
+		return nil
+	}, res)
 	if err != nil {
 		return nil, err
-	}
-	defer cm.Close()
-	if err := cm.Put(uint32(0), c.Config); err != nil {
-		return nil, fmt.Errorf("firewall: map %s: %w", MapConfig, err)
-	}
-	for _, s := range removals {
-		for _, k := range s.keys {
-			if err := s.m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-				return nil, fmt.Errorf("firewall: delete a stale prefix: %w", err)
-			}
-			res.Removed++
-		}
 	}
 	spec, err := Spec()
 	if err != nil {
