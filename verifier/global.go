@@ -6,6 +6,7 @@ import (
 
 	"github.com/cilium/ebpf/btf"
 	"github.com/waggle-bpf/waggle/helpers"
+	"github.com/waggle-bpf/waggle/internal/btfkind"
 	"github.com/waggle-bpf/waggle/isa"
 	"github.com/waggle-bpf/waggle/progtype"
 )
@@ -595,48 +596,12 @@ func btfSize(t btf.Type) (uint32, bool) {
 }
 
 // btfKind names a type's BTF kind as the kernel's messages do
-// (btf_type_str).
+// (btf_type_str), where void is kind 0, "UNKNOWN".
 func btfKind(t btf.Type) string {
-	switch x := t.(type) {
-	case *btf.Int:
-		return "INT"
-	case *btf.Pointer:
-		return "PTR"
-	case *btf.Array:
-		return "ARRAY"
-	case *btf.Struct:
-		return "STRUCT"
-	case *btf.Union:
-		return "UNION"
-	case *btf.Enum:
-		if x.Size == 8 {
-			return "ENUM64"
-		}
-		return "ENUM"
-	case *btf.Fwd:
-		return "FWD"
-	case *btf.Typedef:
-		return "TYPEDEF"
-	case *btf.Volatile:
-		return "VOLATILE"
-	case *btf.Const:
-		return "CONST"
-	case *btf.Restrict:
-		return "RESTRICT"
-	case *btf.Func:
-		return "FUNC"
-	case *btf.FuncProto:
-		return "FUNC_PROTO"
-	case *btf.Var:
-		return "VAR"
-	case *btf.Datasec:
-		return "DATASEC"
-	case *btf.Float:
-		return "FLOAT"
-	case *btf.TypeTag:
-		return "TYPE_TAG"
+	if _, ok := t.(*btf.Void); ok {
+		return "UNKNOWN"
 	}
-	return "UNKNOWN"
+	return btfkind.Name(t)
 }
 
 // isDynptr reports whether a pointer points to struct bpf_dynptr

@@ -555,52 +555,6 @@ func spacedStars(s string) string {
 	return s
 }
 
-// kindName is BTF's name of t's kind, as bpftool's raw format prints it.
-func kindName(t btf.Type) string {
-	switch t := t.(type) {
-	case *btf.Void:
-		return "VOID"
-	case *btf.Int:
-		return "INT"
-	case *btf.Pointer:
-		return "PTR"
-	case *btf.Array:
-		return "ARRAY"
-	case *btf.Struct:
-		return "STRUCT"
-	case *btf.Union:
-		return "UNION"
-	case *btf.Enum:
-		if t.Size > 4 {
-			return "ENUM64"
-		}
-		return "ENUM"
-	case *btf.Fwd:
-		return "FWD"
-	case *btf.Typedef:
-		return "TYPEDEF"
-	case *btf.Volatile:
-		return "VOLATILE"
-	case *btf.Const:
-		return "CONST"
-	case *btf.Restrict:
-		return "RESTRICT"
-	case *btf.Func:
-		return "FUNC"
-	case *btf.FuncProto:
-		return "FUNC_PROTO"
-	case *btf.Var:
-		return "VAR"
-	case *btf.Datasec:
-		return "DATASEC"
-	case *btf.Float:
-		return "FLOAT"
-	case *btf.TypeTag:
-		return "TYPE_TAG"
-	}
-	return "UNKNOWN"
-}
-
 // TypeDefinitions drops functions, variables and data sections from
 // types: what a C header of the types holds.
 func TypeDefinitions(types []btf.Type) []btf.Type {

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/cilium/ebpf/btf"
+
+	"github.com/waggle-bpf/waggle/internal/btfkind"
 )
 
 // RawType is one BTF type as `bpftool btf dump ... format raw` shows it,
@@ -84,7 +86,7 @@ func Raw(spec TypeIDer, id btf.TypeID, t btf.Type) RawType {
 		}
 		return n
 	}
-	r := RawType{ID: id, Kind: kindName(t), Name: anon(t.TypeName())}
+	r := RawType{ID: id, Kind: btfkind.Name(t), Name: anon(t.TypeName())}
 	switch t := t.(type) {
 	case *btf.Int:
 		r.Size, r.BitsOffset, r.NrBits = ptrTo(t.Size), ptrTo(uint32(0)), ptrTo(t.Size*8)
