@@ -38,47 +38,8 @@ A program is named by its id or by the path of its pin in a bpffs
 ("id N" and "pinned PATH" also work). Needs CAP_SYS_ADMIN (root).`,
 	}
 	cmd.PersistentFlags().BoolVarP(&asJSON, "json", "j", false, "print JSON (bpftool -j's field names)")
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List every program: id, type, name, tag, sizes, maps",
-		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			ps, err := inspect.Programs()
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				if ps == nil {
-					ps = []inspect.Program{}
-				}
-				return e.printJSON(ps)
-			}
-			for _, p := range ps {
-				e.printProgram(p)
-			}
-			return nil
-		},
-	}
-	show := &cobra.Command{
-		Use:   "show ID|PIN",
-		Short: "Show one program",
-		Args:  cobra.RangeArgs(1, 2),
-		RunE: func(_ *cobra.Command, args []string) error {
-			ref, err := inspect.ParseRef(args...)
-			if err != nil {
-				return err
-			}
-			p, err := inspect.ShowProgram(ref)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return e.printJSON(p)
-			}
-			e.printProgram(p)
-			return nil
-		},
-	}
+	list := listCommand(e, "List every program: id, type, name, tag, sizes, maps", &asJSON, inspect.Programs, e.printProgram)
+	show := showCommand(e, "Show one program", &asJSON, inspect.ShowProgram, e.printProgram)
 	var linum, opcodes bool
 	xlated := &cobra.Command{
 		Use:   "xlated ID|PIN",
@@ -253,47 +214,8 @@ one. The value of a prog array or map of maps is a program or map: its
 id or pin.`,
 	}
 	cmd.PersistentFlags().BoolVarP(&asJSON, "json", "j", false, "print JSON (bpftool -j's field names and entry layout)")
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List every map: id, type, name, sizes",
-		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			ms, err := inspect.Maps()
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				if ms == nil {
-					ms = []inspect.Map{}
-				}
-				return e.printJSON(ms)
-			}
-			for _, m := range ms {
-				e.printMap(m)
-			}
-			return nil
-		},
-	}
-	show := &cobra.Command{
-		Use:   "show ID|PIN",
-		Short: "Show one map",
-		Args:  cobra.RangeArgs(1, 2),
-		RunE: func(_ *cobra.Command, args []string) error {
-			ref, err := inspect.ParseRef(args...)
-			if err != nil {
-				return err
-			}
-			m, err := inspect.ShowMap(ref)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return e.printJSON(m)
-			}
-			e.printMap(m)
-			return nil
-		},
-	}
+	list := listCommand(e, "List every map: id, type, name, sizes", &asJSON, inspect.Maps, e.printMap)
+	show := showCommand(e, "Show one map", &asJSON, inspect.ShowMap, e.printMap)
 	dump := &cobra.Command{
 		Use:   "dump ID|PIN",
 		Short: "Print every element",
@@ -542,30 +464,12 @@ func (e *env) linkCmd() *cobra.Command {
 		Short: "Inspect the links in the kernel (bpftool link)",
 	}
 	cmd.PersistentFlags().BoolVarP(&asJSON, "json", "j", false, "print JSON (bpftool -j's field names)")
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List every link: id, type, program and attach target",
-		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			ls, err := inspect.Links()
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				if ls == nil {
-					ls = []inspect.Link{}
-				}
-				return e.printJSON(ls)
-			}
-			for _, l := range ls {
-				fmt.Fprintf(e.stdout, "%d: %s  prog %d\n", l.ID, l.Type, l.ProgID)
-				if l.Target != "" {
-					fmt.Fprintf(e.stdout, "\t%s\n", l.Target)
-				}
-			}
-			return nil
-		},
-	}
+	list := listCommand(e, "List every link: id, type, program and attach target", &asJSON, inspect.Links, func(l inspect.Link) {
+		fmt.Fprintf(e.stdout, "%d: %s  prog %d\n", l.ID, l.Type, l.ProgID)
+		if l.Target != "" {
+			fmt.Fprintf(e.stdout, "\t%s\n", l.Target)
+		}
+	})
 	cmd.AddCommand(list)
 	return cmd
 }
@@ -787,4 +691,54 @@ with their dependencies, which is the useful form:
 	dump.Flags().BoolVarP(&asJSON, "json", "j", false, "the same as --format json")
 	cmd.AddCommand(dump)
 	return cmd
+}
+
+// listCommand is the "list" verb of prog, map and link: every object list
+// returns, as a JSON array (empty rather than null) or printed one by one.
+func listCommand[T any](e *env, short string, asJSON *bool, list func() ([]T, error), print func(T)) *cobra.Command {
+	return &cobra.Command{
+		Use:   "list",
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			all, err := list()
+			if err != nil {
+				return err
+			}
+			if *asJSON {
+				if all == nil {
+					all = []T{}
+				}
+				return e.printJSON(all)
+			}
+			for _, x := range all {
+				print(x)
+			}
+			return nil
+		},
+	}
+}
+
+// showCommand is the "show ID|PIN" verb of prog and map.
+func showCommand[T any](e *env, short string, asJSON *bool, show func(inspect.Ref) (T, error), print func(T)) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show ID|PIN",
+		Short: short,
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(_ *cobra.Command, args []string) error {
+			ref, err := inspect.ParseRef(args...)
+			if err != nil {
+				return err
+			}
+			x, err := show(ref)
+			if err != nil {
+				return err
+			}
+			if *asJSON {
+				return e.printJSON(x)
+			}
+			print(x)
+			return nil
+		},
+	}
 }
