@@ -17,35 +17,12 @@ import (
 	"github.com/cilium/ebpf/perf"
 
 	"github.com/waggle-bpf/waggle"
+	"github.com/waggle-bpf/waggle/internal/ktest"
 	"github.com/waggle-bpf/waggle/internal/mapdump"
 	"github.com/waggle-bpf/waggle/internal/mapjson"
 	"github.com/waggle-bpf/waggle/kernel"
 	"github.com/waggle-bpf/waggle/maps"
 )
-
-// xdpToolsObjects finds the BPF objects Debian's xdp-tools and libxdp1
-// install (GPL: read where the package put them, never copied into the
-// repository). It skips the test when they are absent.
-func xdpToolsObjects(tb testing.TB) []string {
-	tb.Helper()
-	var found []string
-	for _, pattern := range []string{"/usr/lib/*/bpf/*.o", "/usr/lib/bpf/*.o", "/usr/local/lib/bpf/*.o"} {
-		m, _ := filepath.Glob(pattern)
-		for _, p := range m {
-			base := filepath.Base(p)
-			if strings.HasPrefix(base, "xdpfilt_") || strings.HasPrefix(base, "xdpdump_") || strings.HasPrefix(base, "xdp-dispatcher") || strings.HasPrefix(base, "xsk_def_xdp_prog") {
-				found = append(found, p)
-			}
-		}
-		if len(found) > 0 {
-			break
-		}
-	}
-	if len(found) == 0 {
-		tb.Skip("xdp-tools' BPF objects are not installed (apt-get install xdp-tools)")
-	}
-	return found
-}
 
 // xdp-filter's map values (xdp-filter/common_kern_user.h): flags in the
 // low bits, a hit counter above COUNTER_SHIFT, the same on every CPU
@@ -241,7 +218,7 @@ type xdpToolsRow struct {
 // fentry/fexit programs, which need an attach target) are skipped with
 // the kernel's reason. The table of results is logged (go test -v).
 func TestXDPTools_kernel(t *testing.T) {
-	objects := xdpToolsObjects(t)
+	objects := ktest.XDPToolsObjects(t)
 	if err := kernel.Supported(); err != nil {
 		t.Skipf("kernel comparison: %v", err)
 	}

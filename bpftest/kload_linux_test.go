@@ -77,7 +77,7 @@ func TestLoadCollection_count(t *testing.T) {
 			m, _ := filepath.Glob("../examples/*/*.o")
 			return m
 		}},
-		{"xdp-tools", xdpToolsFiles},
+		{"xdp-tools", ktest.XDPToolsObjects},
 		{"cilium", func(tb testing.TB) []string {
 			switch {
 			case testing.Short():
@@ -102,26 +102,6 @@ func TestLoadCollection_count(t *testing.T) {
 			t.Logf("%s: %s", g.name, &tally)
 		})
 	}
-}
-
-// xdpToolsFiles are the objects xdp-tools and libxdp install, as the root
-// package's xdpToolsObjects finds them.
-func xdpToolsFiles(tb testing.TB) []string {
-	for _, pattern := range []string{"/usr/lib/*/bpf/*.o", "/usr/lib/bpf/*.o", "/usr/local/lib/bpf/*.o"} {
-		var found []string
-		m, _ := filepath.Glob(pattern)
-		for _, p := range m {
-			base := filepath.Base(p)
-			if strings.HasPrefix(base, "xdpfilt_") || strings.HasPrefix(base, "xdpdump_") || strings.HasPrefix(base, "xdp-dispatcher") || strings.HasPrefix(base, "xsk_def_xdp_prog") {
-				found = append(found, p)
-			}
-		}
-		if len(found) > 0 {
-			return found
-		}
-	}
-	tb.Skip("xdp-tools' BPF objects are not installed (apt-get install xdp-tools)")
-	return nil
 }
 
 // countLoad loads one object and counts the result; each program loaded

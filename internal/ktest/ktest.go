@@ -220,3 +220,25 @@ func Await(tb testing.TB, fd, n int, match func([]byte) bool) {
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// XDPToolsObjects finds the BPF objects Debian's xdp-tools and libxdp1
+// install (GPL: read where the package put them, never copied into the
+// repository). It skips the test when they are absent.
+func XDPToolsObjects(tb testing.TB) []string {
+	tb.Helper()
+	for _, pattern := range []string{"/usr/lib/*/bpf/*.o", "/usr/lib/bpf/*.o", "/usr/local/lib/bpf/*.o"} {
+		var found []string
+		m, _ := filepath.Glob(pattern)
+		for _, p := range m {
+			base := filepath.Base(p)
+			if strings.HasPrefix(base, "xdpfilt_") || strings.HasPrefix(base, "xdpdump_") || strings.HasPrefix(base, "xdp-dispatcher") || strings.HasPrefix(base, "xsk_def_xdp_prog") {
+				found = append(found, p)
+			}
+		}
+		if len(found) > 0 {
+			return found
+		}
+	}
+	tb.Skip("xdp-tools' BPF objects are not installed (apt-get install xdp-tools)")
+	return nil
+}
