@@ -37,7 +37,7 @@ func kernelReplay(t *testing.T, comp *Compiled, l labelled) {
 		t.Errorf("%d of %d packets differ", diffs, len(l.pkts))
 	}
 	t.Logf("%d packets, the same verdict and rule for each; by rule: %v", len(l.pkts), rules)
-	checkCounters(t, comp, uc, kernelCounters(t, coll))
+	checkCounters(t, comp, uc, countersOf(t, coll))
 }
 
 // TestKernel_attacks replays the committed attack capture, and the

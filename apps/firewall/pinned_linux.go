@@ -46,11 +46,21 @@ func (p *Pinned) Close() error {
 // Counters returns the per-rule counters, summed over CPUs, for the rules
 // that counted something.
 func (p *Pinned) Counters() (map[uint32]Counter, error) {
+	out, err := kernelCounters(p.counters)
+	if err != nil {
+		return nil, fmt.Errorf("firewall: %s: counters: %w", p.dir, err)
+	}
+	return out, nil
+}
+
+// kernelCounters reads the kernel's per-CPU counters map m: each rule's
+// counters summed over the CPUs, for the rules that counted something.
+func kernelCounters(m *ebpf.Map) (map[uint32]Counter, error) {
 	out := map[uint32]Counter{}
 	var per []Counter
 	for id := uint32(0); id < MaxRules; id++ {
-		if err := p.counters.Lookup(id, &per); err != nil {
-			return nil, fmt.Errorf("firewall: %s: counters: %w", p.dir, err)
+		if err := m.Lookup(id, &per); err != nil {
+			return nil, err
 		}
 		var c Counter
 		for _, x := range per {
