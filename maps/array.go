@@ -19,6 +19,13 @@ package maps
 // max_entries*stride bytes apart, in different cache lines unless the
 // array is tiny, rather than next to each other in one.
 
+import "github.com/waggle-bpf/waggle/internal/mem"
+
+// populateLimit is the largest array whose storage is backed at creation
+// (mem.Populate); larger ones get pages as they are first written, as
+// every other map's storage does.
+const populateLimit = 64 << 20
+
 type arrayMap struct {
 	base
 	percpu bool
@@ -38,6 +45,11 @@ func newArray(spec Spec) (*arrayMap, error) {
 	}
 	if err := m.init(spec, size); err != nil {
 		return nil, err
+	}
+	if size <= populateLimit {
+		// Every value is readable from the start, as a kernel array's
+		// vmalloc'd memory is: give it real pages now (mem.Populate).
+		mem.Populate(m.mapping)
 	}
 	m.put64(hdrData, m.hdr+headerSize)
 	m.put32(hdrElemSize, uint32(m.elem))

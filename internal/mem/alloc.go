@@ -67,3 +67,20 @@ func Free(b []byte) error {
 	}
 	return nil
 }
+
+// Populate backs b, memory from Alloc, with pages of its own now, as
+// Linux's vmalloc backs a map at creation, rather than at first write.
+// Until written, anonymous memory reads as the host's one shared zero
+// page: a program reading a never-written 1 MiB array value then read one
+// 4 KiB page through 256 addresses, and took 1.7-2.8x the time the same
+// copy took from written memory (memcpy_1m of waggle bench). Best effort:
+// memory it cannot populate stays lazily backed.
+func Populate(b []byte) {
+	if len(b) == 0 || populate(b) == nil {
+		return
+	}
+	ps := PageSize()
+	for i := 0; i < len(b); i += ps {
+		b[i] = 0 // a write fault gives the page its own memory
+	}
+}
