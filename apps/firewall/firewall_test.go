@@ -289,47 +289,72 @@ limits:
 }
 
 // TestReplayer_samples: with sample_every 1, every drop reaches the ring
-// buffer with its rule and first bytes.
+// buffer with its rule, action, time and first bytes; with sample_all too,
+// every packet does.
 func TestReplayer_samples(t *testing.T) {
-	comp := mustCompile(t, testConfig)
-	cs := firewallCases(t)
-	r, err := NewReplayer(comp, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	pkts := casePackets(cs)
-	if err := r.Run(pkts, make([]Verdict, len(pkts))); err != nil {
-		t.Fatal(err)
-	}
-	rd, err := maps.NewRingBufReader(r.Collection().Maps[MapSamples].Underlying())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
-	for i, c := range cs {
-		if c.action != XDPDrop {
-			continue
-		}
-		rd.SetDeadline(time.Now())
-		rec, err := rd.Read()
-		if err != nil {
-			t.Fatalf("drop %d (%s): %v", i+1, c.name, err)
-		}
-		s, err := ParseSample(rec.RawSample)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := min(len(c.frame), SampleBytes)
-		if comp.RuleName(s.Rule) != c.rule || s.Length != len(c.frame) || !bytes.Equal(s.Data, c.frame[:n]) ||
-			s.Time != uint64(pkts[i].Time.UnixNano()) {
-			t.Errorf("drop %d (%s): sample rule %s, length %d, time %d; want %s, %d, %d", i+1, c.name,
-				comp.RuleName(s.Rule), s.Length, s.Time, c.rule, len(c.frame), pkts[i].Time.UnixNano())
-		}
-	}
-	rd.SetDeadline(time.Now())
-	if rec, err := rd.Read(); err == nil {
-		t.Errorf("a sample more than the drops: %x", rec.RawSample)
+	for _, tc := range []struct {
+		name string
+		all  bool
+	}{{"drops", false}, {"all", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := ParseConfig([]byte(testConfig))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.Options.SampleAll = tc.all
+			comp, err := Compile(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cs := firewallCases(t)
+			r, err := NewReplayer(comp, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			pkts := casePackets(cs)
+			if err := r.Run(pkts, make([]Verdict, len(pkts))); err != nil {
+				t.Fatal(err)
+			}
+			rd, err := maps.NewRingBufReader(r.Collection().Maps[MapSamples].Underlying())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rd.Close()
+			n := 0
+			for i, c := range cs {
+				if c.action != XDPDrop && !tc.all {
+					continue
+				}
+				n++
+				rd.SetDeadline(time.Now())
+				rec, err := rd.Read()
+				if err != nil {
+					t.Fatalf("packet %d (%s): %v", i+1, c.name, err)
+				}
+				s, err := ParseSample(rec.RawSample)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b := min(len(c.frame), SampleBytes)
+				if comp.RuleName(s.Rule) != c.rule || s.Action != c.action || s.Length != len(c.frame) ||
+					!bytes.Equal(s.Data, c.frame[:b]) || s.Time != uint64(pkts[i].Time.UnixNano()) {
+					t.Errorf("packet %d (%s): sample %s by %s, length %d, time %d; want %s by %s, %d, %d", i+1, c.name,
+						ActionName(s.Action), comp.RuleName(s.Rule), s.Length, s.Time,
+						ActionName(c.action), c.rule, len(c.frame), pkts[i].Time.UnixNano())
+				}
+				if got := s.Timestamp(0); !got.Equal(pkts[i].Time) {
+					t.Errorf("packet %d (%s): timestamp %v, want %v", i+1, c.name, got, pkts[i].Time)
+				}
+			}
+			rd.SetDeadline(time.Now())
+			if rec, err := rd.Read(); err == nil {
+				t.Errorf("a sample more than the %d expected: %x", n, rec.RawSample)
+			}
+			if tc.all && n != len(cs) || !tc.all && (n == 0 || n == len(cs)) {
+				t.Errorf("%d samples of %d packets", n, len(cs))
+			}
+		})
 	}
 }
 
