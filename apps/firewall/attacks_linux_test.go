@@ -218,6 +218,22 @@ func attachedReplay(t *testing.T, cfg *Config, l labelled) {
 	checkCounters(t, comp, kc, uc)
 	checkRuleCounters(t, comp, timed, kv, kc)
 	checkPinnedState(t, dir, r, cpu, len(l.pkts))
+
+	// The times as capture --all writes them, shifted to the wall clock by
+	// a whole number of seconds: the same verdicts and counters.
+	shift, err := WallClockShift()
+	if err != nil {
+		t.Fatal(err)
+	}
+	shifted := make([]Packet, len(timed))
+	for i, s := range samples {
+		shifted[i] = Packet{Data: timed[i].Data, Time: s.Timestamp(shift)}
+	}
+	sv, sc := replayAll(t, comp, shifted)
+	if !slices.Equal(sv, kv) {
+		t.Errorf("replayed with the kernel's times shifted by %v: other verdicts", shift)
+	}
+	checkCounters(t, comp, sc, kc)
 }
 
 // sendOnOneCPU writes the frames to fd from a thread pinned to one CPU,

@@ -3,6 +3,7 @@ package firewall
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -380,5 +381,48 @@ func TestReplayer_frameSizes(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("packet 2: a frame of %d bytes", n)) {
 			t.Errorf("a %d-byte frame: %v", n, err)
 		}
+	}
+}
+
+// TestSample_timestampShift: a replay is the same under a shift of its
+// clock by a whole number of seconds (what Sample.Timestamp adds with
+// WallClockShift), and not under half a second, which moves the attack
+// window's boundaries. 1,000 packets a second from one source against a
+// mark of 600: in one window the attack is on for the last 400, split over
+// two windows of 500 it never is.
+func TestSample_timestampShift(t *testing.T) {
+	comp := mustCompile(t, `
+limits:
+  pps: {rate: 700, burst: 10}
+  attack_pps: 600
+`)
+	frame := build(t, pkt{src: "10.0.0.1", dst: "10.0.0.2", proto: "udp", sport: 1000, dport: 2000})
+	replay := func(shift time.Duration) []Verdict {
+		pkts := make([]Packet, 1000)
+		for i := range pkts {
+			s := Sample{Time: uint64(testTime.Add(time.Duration(i) * time.Millisecond).UnixNano())}
+			pkts[i] = Packet{Data: frame, Time: s.Timestamp(shift)}
+		}
+		vs, _ := replayAll(t, comp, pkts)
+		return vs
+	}
+	drops := func(vs []Verdict) (n int) {
+		for _, v := range vs {
+			if v.Action == XDPDrop {
+				n++
+			}
+		}
+		return n
+	}
+	base := replay(0)
+	for _, shift := range []time.Duration{time.Second, 42 * time.Hour} {
+		if got := replay(shift); !slices.Equal(got, base) {
+			t.Errorf("shifted by %v: %d drops, unshifted %d", shift, drops(got), drops(base))
+		}
+	}
+	if got := replay(500 * time.Millisecond); slices.Equal(got, base) {
+		t.Errorf("shifted by half a second: the same %d drops; the test no longer shows why the shift is whole seconds", drops(base))
+	} else {
+		t.Logf("drops: %d unshifted and shifted by whole seconds, %d shifted by half a second", drops(base), drops(got))
 	}
 }
