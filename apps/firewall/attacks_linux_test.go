@@ -255,6 +255,10 @@ func sendOnOneCPU(fd int, pkts []Packet, chunk int, wait func(sent int) error) (
 			res <- result{-1, fmt.Errorf("sched_getaffinity: %w", err)}
 			return
 		}
+		if set.Count() == 0 {
+			res <- result{-1, fmt.Errorf("sched_getaffinity: no CPU")}
+			return
+		}
 		cpu := 0
 		for !set.IsSet(cpu) {
 			cpu++
