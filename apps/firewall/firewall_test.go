@@ -426,3 +426,30 @@ limits:
 		t.Logf("drops: %d unshifted and shifted by whole seconds, %d shifted by half a second", drops(base), drops(got))
 	}
 }
+
+// TestParseSample decodes struct sample, and names a record of another
+// layout (an older firewall's, without the action) as such.
+func TestParseSample(t *testing.T) {
+	raw := make([]byte, SampleSize)
+	ne.PutUint32(raw, 18)
+	ne.PutUint32(raw[4:], 200)
+	ne.PutUint64(raw[8:], 123456789)
+	for i := range SampleBytes {
+		raw[16+i] = byte(i)
+	}
+	ne.PutUint32(raw[16+SampleBytes:], XDPPass)
+	s, err := ParseSample(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Rule != 18 || s.Length != 200 || s.Time != 123456789 || s.Action != XDPPass || len(s.Data) != SampleBytes || s.Data[127] != 127 {
+		t.Errorf("ParseSample: %+v", s)
+	}
+	ne.PutUint32(raw[4:], 20)
+	if s, err := ParseSample(raw); err != nil || len(s.Data) != 20 {
+		t.Errorf("a 20-byte packet: %d bytes of data, %v", len(s.Data), err)
+	}
+	if _, err := ParseSample(raw[:16+SampleBytes]); err == nil || !strings.Contains(err.Error(), "another version") {
+		t.Errorf("a sample without the action: %v", err)
+	}
+}
