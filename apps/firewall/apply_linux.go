@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
+	"golang.org/x/sys/unix"
 
 	"github.com/waggle-bpf/waggle/kernel"
 )
@@ -223,9 +225,59 @@ func PinnedCounters(dir string) (map[uint32]Counter, error) {
 	return p.Counters()
 }
 
-// CaptureDropped calls write with each drop sample of the firewall Apply
-// pinned under dir (one drop in Options.SampleEvery), until ctx ends.
+// CaptureDropped calls write with each sample of a dropped packet of the
+// firewall Apply pinned under dir (one drop in Options.SampleEvery), until
+// ctx ends. With Options.SampleAll the ring buffer holds the other
+// verdicts' samples too: CaptureDropped skips them.
 func CaptureDropped(ctx context.Context, dir string, write func(Sample) error) error {
+	return captureSamples(ctx, dir, func(s Sample) error {
+		if s.Action != XDPDrop {
+			return nil
+		}
+		return write(s)
+	})
+}
+
+// CaptureAll calls write with every sample of the firewall Apply pinned
+// under dir, whatever its verdict, until ctx ends: with Options.SampleAll
+// one packet in Options.SampleEvery, each with the rule, the action and
+// the program's clock it was decided by. A CPU's samples come in the
+// order it decided the packets. With SampleEvery 1, and as long as the
+// ring buffer (1 MiB: about 6,500 samples) is read as fast as it fills,
+// that is every packet: replaying them with Sample.Time as their time
+// gives the same verdicts, rules and counters as the kernel. CaptureAll
+// fails if the applied configuration does not set Options.SampleAll.
+func CaptureAll(ctx context.Context, dir string, write func(Sample) error) error {
+	cfg, err := pinnedConfig(dir)
+	if err != nil {
+		return err
+	}
+	if ne.Uint32(cfg)&flagSampleAll == 0 {
+		return fmt.Errorf("firewall: %s samples dropped packets only: apply a configuration with options.sample_all", dir)
+	}
+	return captureSamples(ctx, dir, write)
+}
+
+// pinnedConfig reads the struct config of the firewall pinned under dir.
+func pinnedConfig(dir string) ([]byte, error) {
+	m, err := openPinned(dir, MapConfig)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	b, err := m.LookupBytes(uint32(0))
+	if err != nil {
+		return nil, fmt.Errorf("firewall: %s: map %s: %w", dir, MapConfig, err)
+	}
+	if len(b) < configSize {
+		return nil, fmt.Errorf("firewall: %s: a config of %d bytes, not %d (a firewall of another version)", dir, len(b), configSize)
+	}
+	return b, nil
+}
+
+// captureSamples calls write with each record of the pinned ring buffer
+// "samples", until ctx ends. A Sample's Data is valid until write returns.
+func captureSamples(ctx context.Context, dir string, write func(Sample) error) error {
 	m, err := openPinned(dir, MapSamples)
 	if err != nil {
 		return err
@@ -254,4 +306,26 @@ func CaptureDropped(ctx context.Context, dir string, write func(Sample) error) e
 			return err
 		}
 	}
+}
+
+// WallClockShift is what to add to the program's clock attached
+// (bpf_ktime_get_ns, CLOCK_MONOTONIC) to read it as the wall clock:
+// CLOCK_REALTIME minus CLOCK_MONOTONIC now, rounded to a whole second.
+//
+// The whole second keeps a capture replayable: the program's only use of
+// its clock's absolute value is the attack window (now / 1e9), whose
+// boundaries a whole-second shift keeps, and every rate limit compares
+// differences of times. So a pcap whose timestamps are Sample.Timestamp
+// (the kernel's time plus the shift) replays with the kernel's verdicts;
+// its timestamps are the wall clock's to within half a second.
+func WallClockShift() (time.Duration, error) {
+	var mono, wall unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono); err != nil {
+		return 0, fmt.Errorf("firewall: CLOCK_MONOTONIC: %w", err)
+	}
+	if err := unix.ClockGettime(unix.CLOCK_REALTIME, &wall); err != nil {
+		return 0, fmt.Errorf("firewall: CLOCK_REALTIME: %w", err)
+	}
+	d := time.Duration(wall.Nano() - mono.Nano())
+	return d.Round(time.Second), nil
 }

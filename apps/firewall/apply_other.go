@@ -5,6 +5,7 @@ package firewall
 import (
 	"context"
 	"errors"
+	"time"
 )
 
 var errNotLinux = errors.New("firewall: attaching to an interface needs Linux")
@@ -17,6 +18,12 @@ func PinnedCounters(string) (map[uint32]Counter, error) { return nil, errNotLinu
 
 // CaptureDropped reads an applied firewall's drop samples: Linux only.
 func CaptureDropped(context.Context, string, func(Sample) error) error { return errNotLinux }
+
+// CaptureAll reads all of an applied firewall's samples: Linux only.
+func CaptureAll(context.Context, string, func(Sample) error) error { return errNotLinux }
+
+// WallClockShift maps the kernel's clock to the wall clock: Linux only.
+func WallClockShift() (time.Duration, error) { return 0, errNotLinux }
 
 // Pinned reads an applied firewall's maps: Linux only.
 type Pinned struct{}

@@ -129,25 +129,34 @@ func NewCaptureWriter(w io.Writer) (write func(p Packet, length int) error, flus
 	return func(p Packet, length int) error { return cw.WritePacket(p.Time, max(length, len(p.Data)), p.Data) }, cw.Flush, nil
 }
 
-// Sample is a dropped packet the program sent to the ring buffer
-// "samples" (struct sample): its first bytes and the rule that dropped it.
+// Sample is a packet the program sent to the ring buffer "samples"
+// (struct sample): a dropped one, or any with Options.SampleAll; its first
+// bytes, its verdict and the rule that decided it.
 type Sample struct {
-	Rule uint32
+	Rule   uint32
+	Action uint32 // XDPDrop, XDPPass...
 	// Length is the packet's length; Data holds its first
 	// min(Length, SampleBytes) bytes.
 	Length int
-	// Time is the program's clock when it dropped the packet: the
-	// capture's time in replay, CLOCK_MONOTONIC attached.
+	// Time is the program's clock when it decided the packet: the
+	// capture's time in replay, CLOCK_MONOTONIC (bpf_ktime_get_ns)
+	// attached.
 	Time uint64
 	Data []byte
+}
+
+// Timestamp is the sample's time as a pcap timestamp: Time plus shift
+// (WallClockShift for a sample of an attached firewall, 0 for a replay's).
+func (s Sample) Timestamp(shift time.Duration) time.Time {
+	return time.Unix(0, int64(s.Time)).Add(shift)
 }
 
 // ParseSample decodes a ring buffer record of the program's.
 func ParseSample(raw []byte) (Sample, error) {
 	if len(raw) < SampleSize {
-		return Sample{}, fmt.Errorf("firewall sample: %d bytes, want %d", len(raw), SampleSize)
+		return Sample{}, fmt.Errorf("firewall sample: %d bytes, want %d (a firewall of another version: apply again to swap in this one's program)", len(raw), SampleSize)
 	}
-	s := Sample{Rule: ne.Uint32(raw), Length: int(ne.Uint32(raw[4:])), Time: ne.Uint64(raw[8:])}
+	s := Sample{Rule: ne.Uint32(raw), Length: int(ne.Uint32(raw[4:])), Time: ne.Uint64(raw[8:]), Action: ne.Uint32(raw[16+SampleBytes:])}
 	s.Data = raw[16 : 16+min(s.Length, SampleBytes)]
 	return s, nil
 }

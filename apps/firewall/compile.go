@@ -392,6 +392,9 @@ func compileLimits(cfg *Config) ([]byte, error) {
 	if cfg.Options.NoTopTalkers {
 		flags |= flagNoTalkers
 	}
+	if cfg.Options.SampleAll {
+		flags |= flagSampleAll
+	}
 	ne.PutUint32(b, flags)
 	l := cfg.Limits
 	p4, p6 := l.PrefixV4, l.PrefixV6

@@ -15,6 +15,7 @@ import (
 //	  drop_fragments: true
 //	  drop_malformed: true
 //	  sample_every: 100        # one dropped packet in 100 to the ring buffer
+//	  sample_all: false        # true: one packet in sample_every, any verdict
 //	limits:
 //	  prefix_v4: 24            # per-source buckets count sources by /24
 //	  prefix_v6: 64
@@ -57,6 +58,13 @@ type Options struct {
 	// SampleEvery sends one dropped packet in this many, with its rule,
 	// to the ring buffer "samples"; 0 sends none.
 	SampleEvery uint64 `json:"sample_every"`
+	// SampleAll samples every verdict, not only drops: one packet in
+	// SampleEvery, whatever the action. With SampleEvery 1 the ring
+	// buffer sees every packet with the rule, the action and the time the
+	// program decided it by, so that a replay of them (CaptureAll, waggle
+	// firewall capture --all) is exactly what the program did attached.
+	// It costs a ring buffer record per sampled packet.
+	SampleAll bool `json:"sample_all"`
 	// NoTopTalkers stops the per-source counts (the map "talkers"): one
 	// hash lookup a packet less, and no top talkers in status.
 	NoTopTalkers bool `json:"no_top_talkers"`

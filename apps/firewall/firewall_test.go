@@ -3,6 +3,7 @@ package firewall
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -289,47 +290,72 @@ limits:
 }
 
 // TestReplayer_samples: with sample_every 1, every drop reaches the ring
-// buffer with its rule and first bytes.
+// buffer with its rule, action, time and first bytes; with sample_all too,
+// every packet does.
 func TestReplayer_samples(t *testing.T) {
-	comp := mustCompile(t, testConfig)
-	cs := firewallCases(t)
-	r, err := NewReplayer(comp, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	pkts := casePackets(cs)
-	if err := r.Run(pkts, make([]Verdict, len(pkts))); err != nil {
-		t.Fatal(err)
-	}
-	rd, err := maps.NewRingBufReader(r.Collection().Maps[MapSamples].Underlying())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
-	for i, c := range cs {
-		if c.action != XDPDrop {
-			continue
-		}
-		rd.SetDeadline(time.Now())
-		rec, err := rd.Read()
-		if err != nil {
-			t.Fatalf("drop %d (%s): %v", i+1, c.name, err)
-		}
-		s, err := ParseSample(rec.RawSample)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := min(len(c.frame), SampleBytes)
-		if comp.RuleName(s.Rule) != c.rule || s.Length != len(c.frame) || !bytes.Equal(s.Data, c.frame[:n]) ||
-			s.Time != uint64(pkts[i].Time.UnixNano()) {
-			t.Errorf("drop %d (%s): sample rule %s, length %d, time %d; want %s, %d, %d", i+1, c.name,
-				comp.RuleName(s.Rule), s.Length, s.Time, c.rule, len(c.frame), pkts[i].Time.UnixNano())
-		}
-	}
-	rd.SetDeadline(time.Now())
-	if rec, err := rd.Read(); err == nil {
-		t.Errorf("a sample more than the drops: %x", rec.RawSample)
+	for _, tc := range []struct {
+		name string
+		all  bool
+	}{{"drops", false}, {"all", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := ParseConfig([]byte(testConfig))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.Options.SampleAll = tc.all
+			comp, err := Compile(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cs := firewallCases(t)
+			r, err := NewReplayer(comp, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			pkts := casePackets(cs)
+			if err := r.Run(pkts, make([]Verdict, len(pkts))); err != nil {
+				t.Fatal(err)
+			}
+			rd, err := maps.NewRingBufReader(r.Collection().Maps[MapSamples].Underlying())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rd.Close()
+			n := 0
+			for i, c := range cs {
+				if c.action != XDPDrop && !tc.all {
+					continue
+				}
+				n++
+				rd.SetDeadline(time.Now())
+				rec, err := rd.Read()
+				if err != nil {
+					t.Fatalf("packet %d (%s): %v", i+1, c.name, err)
+				}
+				s, err := ParseSample(rec.RawSample)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b := min(len(c.frame), SampleBytes)
+				if comp.RuleName(s.Rule) != c.rule || s.Action != c.action || s.Length != len(c.frame) ||
+					!bytes.Equal(s.Data, c.frame[:b]) || s.Time != uint64(pkts[i].Time.UnixNano()) {
+					t.Errorf("packet %d (%s): sample %s by %s, length %d, time %d; want %s by %s, %d, %d", i+1, c.name,
+						ActionName(s.Action), comp.RuleName(s.Rule), s.Length, s.Time,
+						ActionName(c.action), c.rule, len(c.frame), pkts[i].Time.UnixNano())
+				}
+				if got := s.Timestamp(0); !got.Equal(pkts[i].Time) {
+					t.Errorf("packet %d (%s): timestamp %v, want %v", i+1, c.name, got, pkts[i].Time)
+				}
+			}
+			rd.SetDeadline(time.Now())
+			if rec, err := rd.Read(); err == nil {
+				t.Errorf("a sample more than the %d expected: %x", n, rec.RawSample)
+			}
+			if tc.all && n != len(cs) || !tc.all && (n == 0 || n == len(cs)) {
+				t.Errorf("%d samples of %d packets", n, len(cs))
+			}
+		})
 	}
 }
 
@@ -355,5 +381,75 @@ func TestReplayer_frameSizes(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("packet 2: a frame of %d bytes", n)) {
 			t.Errorf("a %d-byte frame: %v", n, err)
 		}
+	}
+}
+
+// TestSample_timestampShift: a replay is the same under a shift of its
+// clock by a whole number of seconds (what Sample.Timestamp adds with
+// WallClockShift), and not under half a second, which moves the attack
+// window's boundaries. 1,000 packets a second from one source against a
+// mark of 600: in one window the attack is on for the last 400, split over
+// two windows of 500 it never is.
+func TestSample_timestampShift(t *testing.T) {
+	comp := mustCompile(t, `
+limits:
+  pps: {rate: 700, burst: 10}
+  attack_pps: 600
+`)
+	frame := build(t, pkt{src: "10.0.0.1", dst: "10.0.0.2", proto: "udp", sport: 1000, dport: 2000})
+	replay := func(shift time.Duration) []Verdict {
+		pkts := make([]Packet, 1000)
+		for i := range pkts {
+			s := Sample{Time: uint64(testTime.Add(time.Duration(i) * time.Millisecond).UnixNano())}
+			pkts[i] = Packet{Data: frame, Time: s.Timestamp(shift)}
+		}
+		vs, _ := replayAll(t, comp, pkts)
+		return vs
+	}
+	drops := func(vs []Verdict) (n int) {
+		for _, v := range vs {
+			if v.Action == XDPDrop {
+				n++
+			}
+		}
+		return n
+	}
+	base := replay(0)
+	for _, shift := range []time.Duration{time.Second, 42 * time.Hour} {
+		if got := replay(shift); !slices.Equal(got, base) {
+			t.Errorf("shifted by %v: %d drops, unshifted %d", shift, drops(got), drops(base))
+		}
+	}
+	if got := replay(500 * time.Millisecond); slices.Equal(got, base) {
+		t.Errorf("shifted by half a second: the same %d drops; the test no longer shows why the shift is whole seconds", drops(base))
+	} else {
+		t.Logf("drops: %d unshifted and shifted by whole seconds, %d shifted by half a second", drops(base), drops(got))
+	}
+}
+
+// TestParseSample decodes struct sample, and names a record of another
+// layout (an older firewall's, without the action) as such.
+func TestParseSample(t *testing.T) {
+	raw := make([]byte, SampleSize)
+	ne.PutUint32(raw, 18)
+	ne.PutUint32(raw[4:], 200)
+	ne.PutUint64(raw[8:], 123456789)
+	for i := range SampleBytes {
+		raw[16+i] = byte(i)
+	}
+	ne.PutUint32(raw[16+SampleBytes:], XDPPass)
+	s, err := ParseSample(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Rule != 18 || s.Length != 200 || s.Time != 123456789 || s.Action != XDPPass || len(s.Data) != SampleBytes || s.Data[127] != 127 {
+		t.Errorf("ParseSample: %+v", s)
+	}
+	ne.PutUint32(raw[4:], 20)
+	if s, err := ParseSample(raw); err != nil || len(s.Data) != 20 {
+		t.Errorf("a 20-byte packet: %d bytes of data, %v", len(s.Data), err)
+	}
+	if _, err := ParseSample(raw[:16+SampleBytes]); err == nil || !strings.Contains(err.Error(), "another version") {
+		t.Errorf("a sample without the action: %v", err)
 	}
 }

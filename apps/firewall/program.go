@@ -74,6 +74,9 @@ const (
 	MapSamples  = "samples"
 	MapBuckets  = "buckets"
 	MapAttack   = "attack"
+	// mapDrops counts, per CPU, the packets that could be sampled: the
+	// cadence of Options.SampleEvery.
+	mapDrops = "drops"
 )
 
 // config.flags
@@ -82,6 +85,7 @@ const (
 	flagDropMalformed = 1 << 1
 	flagReplay        = 1 << 2
 	flagNoTalkers     = 1 << 3
+	flagSampleAll     = 1 << 4
 )
 
 // Sizes of the C structs.
@@ -94,8 +98,9 @@ const (
 	// MetaSize is the XDP metadata a replayed packet carries (struct
 	// replay_meta): the time in, the deciding rule out.
 	MetaSize = 16
-	// SampleSize is a drop sample in the ring buffer (struct sample).
-	SampleSize = 16 + SampleBytes
-	// SampleBytes is how much of a dropped packet a sample holds.
+	// SampleSize is a sample in the ring buffer (struct sample): rule,
+	// length and time, SampleBytes of the packet, then the action.
+	SampleSize = 16 + SampleBytes + 8
+	// SampleBytes is how much of a sampled packet a sample holds.
 	SampleBytes = 128
 )

@@ -19,10 +19,12 @@ configured by a YAML file of rules (allow and deny lists of CIDRs, inline or
 from CIDR and ipset save files) and limits (per-source packets/s and bytes/s,
 SYN rate, UDP amplification sources, an under-attack mark). apply attaches
 it to an interface (or reloads it in place), status reads its per-rule
-counters and top talkers, exporter serves them to Prometheus, capture writes its drop samples to a pcap. replay and explain run
-it in user space, under waggle, over a capture, with the capture's
-timestamps as the program's clock: the same verdicts the kernel gives
-through BPF_PROG_TEST_RUN.`,
+counters and top talkers, exporter serves them to Prometheus, capture
+writes its samples (drops, or every verdict with options.sample_all) to a
+pcap. replay and explain run it in user space, under waggle, over a
+capture, with the capture's timestamps as the program's clock: the same
+verdicts the kernel gives through BPF_PROG_TEST_RUN, and, over a capture
+--all of every packet, the ones it gave attached.`,
 	}
 	cmd.AddCommand(e.firewallApplyCmd(), e.firewallStatusCmd(), e.firewallExporterCmd(), e.firewallCaptureCmd(), e.firewallReplayCmd(), e.firewallExplainCmd())
 	return cmd

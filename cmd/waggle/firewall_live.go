@@ -254,19 +254,43 @@ With --config (the file applied), the configuration's rules are named.`,
 }
 
 func (e *env) firewallCaptureCmd() *cobra.Command {
-	var dropped, pin string
+	var dropped, all, pin string
 	var duration time.Duration
 	cmd := &cobra.Command{
-		Use:   "capture --dropped FILE",
-		Short: "Write the samples of dropped packets of an applied firewall to a pcap",
-		Long: `Read the ring buffer of drop samples of the firewall pinned under --pin and
+		Use:   "capture (--dropped FILE | --all FILE)",
+		Short: "Write the sampled packets of an applied firewall to a pcap: its drops, or every verdict",
+		Long: `Read the ring buffer of samples of the firewall pinned under --pin and
 write each sampled packet (its first 128 bytes, with its length on the wire)
-to a pcap file, until Ctrl-C or --duration. The configuration's
-options.sample_every says which drops are sampled (0: none). The rule that
-dropped each one goes to stderr.`,
+to a pcap file, until Ctrl-C or --duration. Each line on stderr gives a
+packet's verdict and the rule that decided it.
+
+--dropped writes the dropped packets: one in options.sample_every (0: none).
+--all writes every verdict's sample, whatever the action: it needs a
+configuration with options.sample_all, which samples one packet in
+sample_every, dropped or not; with sample_every 1 that is every packet.
+
+Timestamps are the firewall's own clock when it decided each packet
+(bpf_ktime_get_ns, CLOCK_MONOTONIC), in nanoseconds, shifted by a whole
+number of seconds to read as the wall clock (to within half a second). The
+whole second keeps the one-second attack windows where the kernel had them,
+and the rate limits compare only differences of times: so replay and
+explain over an --all capture of every packet (sample_every 1) decide the
+rate limits as the kernel did, for the packets of at most 128 bytes (the
+longer ones are cut, and a cut packet replays as malformed).`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			f, err := os.Create(dropped)
+			if (dropped == "") == (all == "") {
+				return errors.New("capture: give --dropped FILE or --all FILE")
+			}
+			out, capture, what := dropped, firewall.CaptureDropped, "dropped"
+			if all != "" {
+				out, capture, what = all, firewall.CaptureAll, "sampled"
+			}
+			shift, err := firewall.WallClockShift()
+			if err != nil {
+				return err
+			}
+			f, err := os.Create(out)
 			if err != nil {
 				return err
 			}
@@ -283,10 +307,10 @@ dropped each one goes to stderr.`,
 				defer cancel()
 			}
 			n := 0
-			err = firewall.CaptureDropped(ctx, pin, func(s firewall.Sample) error {
+			err = capture(ctx, pin, func(s firewall.Sample) error {
 				n++
-				fmt.Fprintf(e.stderr, "%d: rule %d, %d bytes\n", n, s.Rule, s.Length)
-				return write(firewall.Packet{Data: s.Data, Time: time.Now()}, s.Length)
+				fmt.Fprintf(e.stderr, "%d: %s by rule %d, %d bytes\n", n, firewall.ActionName(s.Action), s.Rule, s.Length)
+				return write(firewall.Packet{Data: s.Data, Time: s.Timestamp(shift)}, s.Length)
 			})
 			if ferr := flush(); err == nil {
 				err = ferr
@@ -294,13 +318,14 @@ dropped each one goes to stderr.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "%d dropped packets written to %s\n", n, dropped)
+			fmt.Fprintf(e.stdout, "%d %s packets written to %s\n", n, what, out)
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dropped, "dropped", "", "the pcap file to write")
+	cmd.Flags().StringVar(&dropped, "dropped", "", "write the sampled drops to this pcap file")
+	cmd.Flags().StringVar(&all, "all", "", "write every sampled packet (options.sample_all) to this pcap file")
 	cmd.Flags().StringVar(&pin, "pin", defaultFirewallPin, "the bpffs directory the firewall is pinned under")
 	cmd.Flags().DurationVar(&duration, "duration", 0, "stop after this long (0: at Ctrl-C)")
-	cmd.MarkFlagRequired("dropped")
+	cmd.MarkFlagsMutuallyExclusive("dropped", "all")
 	return cmd
 }

@@ -34,7 +34,11 @@
 // for an IP packet, in the per-CPU LRU hash "talkers" at its source
 // address (with the rule, for "top talkers"; not with FW_F_NO_TALKERS);
 // and one dropped packet in every config.sample_every goes, with its rule id,
-// to the ring buffer "samples".
+// its action and the time the program decided it, to the ring buffer
+// "samples". With FW_F_SAMPLE_ALL every verdict is a candidate, not only
+// drops: with sample_every 1 the ring then sees each packet, which is how
+// a test (or `waggle firewall capture --all`) replays exactly what the
+// program decided attached, with its clock.
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
@@ -71,6 +75,7 @@ enum {
 #define FW_F_DROP_MALFORMED (1 << 1)
 #define FW_F_REPLAY (1 << 2)
 #define FW_F_NO_TALKERS (1 << 3)
+#define FW_F_SAMPLE_ALL (1 << 4) /* sample every verdict, not only drops */
 
 /* A bucket's rate: interval is nanoseconds per packet (or per byte, in
  * 1/65536 ns for bytes), tolerance the burst in nanoseconds; interval 0
@@ -90,7 +95,7 @@ struct config {
 	struct limit syn;
 	struct limit amp[4]; /* source ports 53, 123, 1900, 11211 */
 	__u64 attack_pps; /* the global mark; 0: never under attack */
-	__u64 sample_every; /* sample one drop in this many; 0: none */
+	__u64 sample_every; /* sample one drop (FW_F_SAMPLE_ALL: packet) in this many; 0: none */
 };
 
 struct lpm4 {
@@ -157,8 +162,10 @@ struct attack {
 struct sample {
 	__u32 rule;
 	__u32 len; /* of the packet */
-	__u64 time;
+	__u64 time; /* the program's clock at the verdict */
 	__u8 data[SAMPLE_BYTES];
+	__u32 action; /* XDP_DROP, XDP_PASS... */
+	__u32 pad;
 };
 
 struct {
@@ -212,6 +219,8 @@ struct {
 	__type(value, struct attack);
 } attack SEC(".maps");
 
+/* The sampling candidates (drops; every verdict with FW_F_SAMPLE_ALL) each
+ * CPU saw: the cadence of config.sample_every. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -511,7 +520,7 @@ static __always_inline int verdict(struct xdp_md *ctx, struct config *c, struct 
 	}
 	if (p->family && !(c->flags & FW_F_NO_TALKERS))
 		talk(p, rule, len, now);
-	if (action == XDP_DROP && c->sample_every) {
+	if ((action == XDP_DROP || (c->flags & FW_F_SAMPLE_ALL)) && c->sample_every) {
 		__u32 zero = 0;
 		__u64 *d = bpf_map_lookup_elem(&drops, &zero);
 
@@ -528,6 +537,8 @@ static __always_inline int verdict(struct xdp_md *ctx, struct config *c, struct 
 				s->rule = rule;
 				s->len = len;
 				s->time = now;
+				s->action = action;
+				s->pad = 0;
 				if (cp > SAMPLE_BYTES)
 					cp = SAMPLE_BYTES;
 				if (cp < ETH_HLEN)
