@@ -665,8 +665,9 @@ static __always_inline void syn_reply(struct cookie_hdrs *h, __u32 l3off, int v6
 }
 
 /* syn_cookie is the SYN-cookie step, under attack with FW_F_SYN_COOKIES,
- * for a TCP packet that is not a fragment. A SYN (without ACK) becomes its
- * SYN-ACK, with a cookie for sequence number, in place: XDP_TX. A bare ACK
+ * for a TCP packet that is not a fragment. For a SYN (without ACK) it
+ * builds the SYN-ACK, with a cookie for sequence number, in h, and returns
+ * XDP_TX: syn_send then puts it in the packet's place. A bare ACK
  * (no SYN, RST or FIN) whose acknowledgement is a valid cookie completes a
  * handshake the program answered: XDP_PASS. Anything else returns -1, and
  * goes on to the next steps: a SYN of an IPv4 header with options or an
@@ -674,7 +675,7 @@ static __always_inline void syn_reply(struct cookie_hdrs *h, __u32 l3off, int v6
  * keeps the stack accepting cookies (syn_passed), and ACKs whose cookie
  * does not check, which are most often those of established connections
  * (the program keeps no connection table to tell them apart). */
-static __always_inline int syn_cookie(struct xdp_md *ctx, struct pkt *p, __u64 now)
+static __always_inline int syn_cookie(struct xdp_md *ctx, struct pkt *p, __u64 now, struct cookie_hdrs *hp)
 {
 	struct cookie_hdrs h = {};
 	struct tcphdr *th = (void *)h.tcp;
@@ -737,24 +738,43 @@ static __always_inline int syn_cookie(struct xdp_md *ctx, struct pkt *p, __u64 n
 	if (r < 0)
 		return -1;
 	syn_reply(&h, l3off, v6, (__u32)r, r >> 32);
+	*hp = h;
+	return XDP_TX;
+}
+
+/* syn_send replaces the packet by the SYN-ACK syn_cookie built in h: it
+ * returns XDP_TX, or XDP_ABORTED if the packet cannot take it. */
+static __always_inline int syn_send(struct xdp_md *ctx, struct cookie_hdrs *h)
+{
+	__u16 proto;
+	__u32 l3off = ETH_HLEN, l4off, len;
+	int v6;
+
+	__builtin_memcpy(&proto, h->l2 + 12, 2);
+	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
+		__builtin_memcpy(&proto, h->l2 + 16, 2);
+		l3off = COOKIE_MAX_L3;
+	}
+	v6 = proto == bpf_htons(ETH_P_IPV6);
+	l4off = l3off + (v6 ? sizeof(struct ipv6hdr) : sizeof(struct iphdr));
 
 	/* The SYN-ACK's length, then its bytes. */
 	len = l4off + COOKIE_TCP_LEN;
 	if (bpf_xdp_adjust_tail(ctx, (int)len - (int)bpf_xdp_get_buff_len(ctx)))
-		return -1;
+		return XDP_ABORTED;
 	if (l3off != ETH_HLEN) {
-		if (bpf_xdp_store_bytes(ctx, 0, h.l2, COOKIE_MAX_L3))
+		if (bpf_xdp_store_bytes(ctx, 0, h->l2, COOKIE_MAX_L3))
 			return XDP_ABORTED;
-	} else if (bpf_xdp_store_bytes(ctx, 0, h.l2, ETH_HLEN)) {
+	} else if (bpf_xdp_store_bytes(ctx, 0, h->l2, ETH_HLEN)) {
 		return XDP_ABORTED;
 	}
 	if (v6) {
-		if (bpf_xdp_store_bytes(ctx, l3off, &h.ip6, sizeof(h.ip6)))
+		if (bpf_xdp_store_bytes(ctx, l3off, &h->ip6, sizeof(h->ip6)))
 			return XDP_ABORTED;
-	} else if (bpf_xdp_store_bytes(ctx, l3off, &h.ip4, sizeof(h.ip4))) {
+	} else if (bpf_xdp_store_bytes(ctx, l3off, &h->ip4, sizeof(h->ip4))) {
 		return XDP_ABORTED;
 	}
-	if (bpf_xdp_store_bytes(ctx, l4off, h.tcp, COOKIE_TCP_LEN))
+	if (bpf_xdp_store_bytes(ctx, l4off, h->tcp, COOKIE_TCP_LEN))
 		return XDP_ABORTED;
 	return XDP_TX;
 }
@@ -812,13 +832,16 @@ int xdp_firewall(struct xdp_md *ctx)
 
 	if ((c->flags & FW_F_SYN_COOKIES) && p.l4proto == IPPROTO_TCP && !p.frag) {
 		if (shift) {
-			st = syn_cookie(ctx, &p, now);
-			if (st == XDP_TX)
-				return verdict(ctx, c, &p, RULE_SYN_COOKIE, XDP_TX, now);
+			struct cookie_hdrs h;
+
+			st = syn_cookie(ctx, &p, now, &h);
+			if (st == XDP_TX) {
+				/* Counted as the SYN it answers. */
+				verdict(ctx, c, &p, RULE_SYN_COOKIE, XDP_TX, now);
+				return syn_send(ctx, &h);
+			}
 			if (st == XDP_PASS)
 				return verdict(ctx, c, &p, RULE_SYN_COOKIE_ACK, XDP_PASS, now);
-			if (st == XDP_ABORTED)
-				return st;
 		} else if (p.syn) {
 			syn_passing(&p, now);
 		}
