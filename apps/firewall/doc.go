@@ -21,7 +21,17 @@
 // attack state), PinnedCounters and CaptureDropped read what it does, and
 // Collector exports the same to Prometheus, read at each scrape.
 //
+// SYN protection is SYN cookies from XDP while under attack
+// (Options.SYNCookies: a SYN is answered with a cookie SYN-ACK, XDP_TX,
+// RuleSYNCookie; an ACK whose cookie checks passes, RuleSYNCookieACK), or
+// where the kernel lacks the helpers the per-source SYN rate (Limits.SYN);
+// Apply and Pinned.SYNProtection say which is in force. The cookies are
+// the kernel's (bpf_tcp_raw_gen_syncookie_ipv4 and _ipv6, its secret), so
+// the host's stack accepts the ACKs when it runs with
+// net.ipv4.tcp_syncookies=2; in a replay they are waggle's.
+//
 // The program stays far from the verifier's limits: Linux 6.18 processes
-// 21,518 instructions of it (waggle load), waggle's verifier 21,203
+// 29,040 instructions of it (waggle load; 28,074 with the cookie helpers
+// left out, as on a kernel without them), waggle's verifier 27,433
 // (waggle verify).
 package firewall

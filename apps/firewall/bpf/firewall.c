@@ -667,9 +667,10 @@ static __always_inline void syn_reply(struct cookie_hdrs *h, __u32 l3off, int v6
 /* syn_cookie is the SYN-cookie step, under attack with FW_F_SYN_COOKIES,
  * for a TCP packet that is not a fragment. For a SYN (without ACK) it
  * builds the SYN-ACK, with a cookie for sequence number, in h, and returns
- * XDP_TX: syn_send then puts it in the packet's place. A bare ACK
- * (no SYN, RST or FIN) whose acknowledgement is a valid cookie completes a
- * handshake the program answered: XDP_PASS. Anything else returns -1, and
+ * XDP_TX: syn_send then puts it in the packet's place. An ACK without
+ * SYN, RST or FIN (the handshake's last, or the first data segment) whose
+ * acknowledgement is a valid cookie completes a handshake the program (or
+ * the stack, which uses the same secret) answered: XDP_PASS. Anything else returns -1, and
  * goes on to the next steps: a SYN of an IPv4 header with options or an
  * IPv6 one with extension headers, the once-a-minute SYN per port that
  * keeps the stack accepting cookies (syn_passed), and ACKs whose cookie
