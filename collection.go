@@ -122,13 +122,16 @@ type Collection struct {
 	unsafe bool
 	blind  bool // CollectionOptions.BlindConstants
 	budget uint64
-	verify bool          // CollectionOptions.Unverified unset
-	seed   uint64        // CollectionOptions.RandSeed
-	runs   atomic.Uint64 // runs started, for seed
-	trace  io.Writer
-	owners owners     // of the prog arrays: the kind of program they hold
-	all    []maps.Map // in object order, owned
-	frozen []bool     // by object order: the map is frozen (.rodata), as cilium/ebpf freezes it
+	verify bool   // CollectionOptions.Unverified unset
+	seed   uint64 // CollectionOptions.RandSeed
+	// syncookie is the secret of the SYN cookie helpers: random, or
+	// derived from RandSeed.
+	syncookie *helpers.SyncookieSecret
+	runs      atomic.Uint64 // runs started, for seed
+	trace     io.Writer
+	owners    owners     // of the prog arrays: the kind of program they hold
+	all       []maps.Map // in object order, owned
+	frozen    []bool     // by object order: the map is frozen (.rodata), as cilium/ebpf freezes it
 
 	refs      atomic.Int64 // runs and map operations in progress ×2, +1 once closed (acquire)
 	freed     sync.Once
@@ -229,18 +232,19 @@ func newCollection(obj *loader.Object, opts *CollectionOptions) (_ *Collection, 
 			orderName(obj.ByteOrder), orderName(binary.NativeEndian))
 	}
 	c := &Collection{
-		hooks:    opts.Hooks,
-		Programs: map[string]*Program{},
-		Maps:     map[string]*Map{},
-		cpus:     opts.CPUs,
-		net:      opts.Net,
-		unsafe:   opts.UnsafeFastUnverified,
-		blind:    opts.BlindConstants,
-		verify:   !opts.Unverified,
-		budget:   opts.Budget,
-		seed:     opts.RandSeed,
-		trace:    opts.Trace,
-		lockOff:  map[maps.Map]int{},
+		hooks:     opts.Hooks,
+		Programs:  map[string]*Program{},
+		Maps:      map[string]*Map{},
+		cpus:      opts.CPUs,
+		net:       opts.Net,
+		unsafe:    opts.UnsafeFastUnverified,
+		blind:     opts.BlindConstants,
+		verify:    !opts.Unverified,
+		budget:    opts.Budget,
+		seed:      opts.RandSeed,
+		trace:     opts.Trace,
+		syncookie: helpers.NewSyncookieSecret(opts.RandSeed),
+		lockOff:   map[maps.Map]int{},
 	}
 	c.checkLock = c.lockRule
 	if c.cpus <= 0 {

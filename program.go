@@ -383,7 +383,7 @@ func (p *Program) execSetup(rn *runner, run *progtype.Run, cpu int) {
 	c := p.coll
 	st := &rn.st
 	if st.Locks != &c.locks {
-		*st = helpers.State{Trace: c.trace, Locks: &c.locks, CheckLock: c.checkLock}
+		*st = helpers.State{Trace: c.trace, Locks: &c.locks, CheckLock: c.checkLock, Syncookie: c.syncookie}
 	}
 	st.CPU, st.Held = cpu, 0
 	if st.Hook != run {

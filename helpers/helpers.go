@@ -65,6 +65,10 @@ type State struct {
 	// Rand is the state of bpf_get_prandom_u32; a zero value is seeded on
 	// first use.
 	Rand uint64
+	// Syncookie is the secret of the SYN cookie helpers
+	// (bpf_tcp_raw_gen_syncookie_ipv4 and the others): the Collection's.
+	// nil uses one drawn at random once per process.
+	Syncookie *SyncookieSecret
 	// TailCall is set by bpf_tail_call to the program to continue with; the
 	// engine replaces the running program with it when the helper returns,
 	// and clears it.

@@ -28,16 +28,29 @@ func monotonicNs() uint64 {
 	return b.ns + uint64(time.Since(b.at))
 }
 
-// monoBase is the pairing monotonicNs counts from, made once.
+// monoBase is the pairing monotonicNs counts from, made once: the
+// CLOCK_MONOTONIC reading of the tightest of a few brackets of time.Now
+// readings, paired with the bracket's middle, so that a slow first system
+// call (page faults, a busy machine) does not put the clock ahead.
 var monoBase = sync.OnceValue(func() struct {
 	ns uint64
 	at time.Time
 } {
-	at := time.Now()
-	return struct {
+	var best struct {
 		ns uint64
 		at time.Time
-	}{clockNs(unix.CLOCK_MONOTONIC), at}
+	}
+	window := time.Duration(1<<63 - 1)
+	for range 8 {
+		before := time.Now()
+		ns := clockNs(unix.CLOCK_MONOTONIC)
+		d := time.Since(before)
+		if d < window {
+			window = d
+			best.ns, best.at = ns, before.Add(d/2)
+		}
+	}
+	return best
 })
 
 func boottimeNs() uint64 { return clockNs(unix.CLOCK_BOOTTIME) }

@@ -208,8 +208,10 @@ func (k *Kind) Helpers() helpers.Defs {
 	case runXDP:
 		src = append(src, xdpDefs...)
 		src = append(src, xdpNetDefs...)
+		src = append(src, helpers.Syncookies()...)
 	case runSKB:
 		src = append(src, skbDefs...)
+		src = append(src, helpers.Syncookies()...)
 		src = append(src, netDefs...)
 		src = append(src, skbSockDefs...)
 		src = append(src, skbCgroupDefs...)

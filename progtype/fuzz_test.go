@@ -81,7 +81,8 @@ var helperIDs = []int32{44, 65, 54, 188, 189, 190, 23, 28, 9, 26, 68, 10, 11, 40
 	// Added later, at the end so that the corpus keeps its meaning.
 	120, 17, 151, 24, 192,
 	163, 13, 37, 69, 123, 80, 98, 122, 46, 47, 25, 22, 55, 36, 51, 152, 155, 124, 95, 84, 85, 86,
-	83, 79, 97, 20, 29, 21, 30, 33, 99, 96}
+	83, 79, 97, 20, 29, 21, 30, 33, 99, 96,
+	204, 205, 206, 207}
 
 // FuzzHelpers calls the type-specific helpers with arbitrary arguments on
 // arbitrary packets, twice in a row, in the checked interpreter: a result or

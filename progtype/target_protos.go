@@ -42,13 +42,10 @@ var protoOnlyDefs = helpers.Defs{
 	{ID: idLwtSeg6AdjustSRH, Name: "lwt_seg6_adjust_srh", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgAnything, helpers.ArgAnything}, ChangesPktData: true}},
 	{ID: idLwtSeg6Action, Name: "lwt_seg6_action", Proto: helpers.Proto{Args: []helpers.ArgType{helpers.ArgPtrToCtx, helpers.ArgAnything, helpers.ArgPtrToMem | helpers.ArgReadOnly, helpers.ArgConstSize}, ChangesPktData: true}},
 
-	// SYN cookies.
+	// SYN cookies with a socket (the socket-less ones are package
+	// helpers' Syncookies).
 	{ID: idTCPCheckSyncookie, Name: "tcp_check_syncookie", Proto: helpers.Proto{GPLOnly: true, Args: []helpers.ArgType{helpers.ArgPtrToBTFIDSockCommon, helpers.ArgPtrToMem | helpers.ArgReadOnly, helpers.ArgConstSize, helpers.ArgPtrToMem | helpers.ArgReadOnly, helpers.ArgConstSize}}},
 	{ID: idTCPGenSyncookie, Name: "tcp_gen_syncookie", Proto: helpers.Proto{GPLOnly: true, Args: []helpers.ArgType{helpers.ArgPtrToBTFIDSockCommon, helpers.ArgPtrToMem | helpers.ArgReadOnly, helpers.ArgConstSize, helpers.ArgPtrToMem | helpers.ArgReadOnly, helpers.ArgConstSize}}},
-	{ID: idTCPRawGenSyncookieV4, Name: "tcp_raw_gen_syncookie_ipv4", Proto: helpers.Proto{GPLOnly: true, Args: []helpers.ArgType{helpers.ArgPtrToFixedSizeMem, helpers.ArgPtrToMem, helpers.ArgConstSizeOrZero}, ArgSize: [5]uint32{20}}},
-	{ID: idTCPRawGenSyncookieV6, Name: "tcp_raw_gen_syncookie_ipv6", Proto: helpers.Proto{GPLOnly: true, Args: []helpers.ArgType{helpers.ArgPtrToFixedSizeMem, helpers.ArgPtrToMem, helpers.ArgConstSizeOrZero}, ArgSize: [5]uint32{40}}},
-	{ID: idTCPRawCheckSyncookieV4, Name: "tcp_raw_check_syncookie_ipv4", Proto: helpers.Proto{GPLOnly: true, Args: []helpers.ArgType{helpers.ArgPtrToFixedSizeMem, helpers.ArgPtrToFixedSizeMem}, ArgSize: [5]uint32{20, 20}}},
-	{ID: idTCPRawCheckSyncookieV6, Name: "tcp_raw_check_syncookie_ipv6", Proto: helpers.Proto{GPLOnly: true, Args: []helpers.ArgType{helpers.ArgPtrToFixedSizeMem, helpers.ArgPtrToFixedSizeMem}, ArgSize: [5]uint32{40, 20}}},
 
 	// Socket storage and cgroups of sockets.
 	{ID: idSkStorageGet, Name: "sk_storage_get", Proto: helpers.Proto{Ret: helpers.RetPtrToMapValueOrNull, Args: []helpers.ArgType{helpers.ArgConstMapPtr, helpers.ArgPtrToBTFIDSockCommon, helpers.ArgPtrToMapValueOrNull, helpers.ArgAnything}}},

@@ -28,6 +28,10 @@ type ApplyResult struct {
 	// Swapped is true when a reload replaced the attached program with
 	// this binary's through the link.
 	Swapped bool `json:"swapped"`
+	// SYNProtection is the SYN protection in force (SYNProtection):
+	// with syn_cookies auto, the per-source SYN rate where the kernel
+	// lacks the SYN cookie helpers.
+	SYNProtection string `json:"syn_protection"`
 	// Pinned are the paths a first Apply pinned.
 	Pinned []string `json:"pinned,omitempty"`
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
@@ -52,10 +54,16 @@ func Apply(c *Compiled, opts ApplyOptions) (*ApplyResult, error) {
 	if err := tmp.Close(); err != nil {
 		return nil, err
 	}
+	var conf []byte
 	a, err := kernel.AttachFile(tmp.Name(), kernel.AttachOptions{
 		Program: ProgramName,
 		Hook:    kernel.Hook{Kind: kernel.HookXDP, Interface: opts.Interface, XDPMode: opts.Mode},
-		Prepare: func(spec *ebpf.CollectionSpec) error { return c.contents(spec) },
+		Prepare: func(spec *ebpf.CollectionSpec) (err error) {
+			if conf, err = c.forKernel(spec); err != nil {
+				return err
+			}
+			return c.contents(spec, conf)
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("firewall: %w", err)
@@ -65,17 +73,72 @@ func Apply(c *Compiled, opts ApplyOptions) (*ApplyResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("firewall: %w", err)
 	}
-	return &ApplyResult{Pinned: pinned}, nil
+	return &ApplyResult{Pinned: pinned, SYNProtection: SYNProtection(conf)}, nil
+}
+
+// haveCookieHelpers reports whether the kernel offers XDP programs the
+// socket-less SYN cookie helpers (Linux 6.0).
+func haveCookieHelpers() (bool, error) {
+	for _, fn := range []asm.BuiltinFunc{asm.FnTcpRawGenSyncookieIpv4, asm.FnTcpRawGenSyncookieIpv6,
+		asm.FnTcpRawCheckSyncookieIpv4, asm.FnTcpRawCheckSyncookieIpv6} {
+		err := features.HaveProgramHelper(ebpf.XDP, fn)
+		if errors.Is(err, ebpf.ErrNotSupported) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("firewall: probe %v: %w", fn, err)
+		}
+	}
+	return true, nil
+}
+
+// forKernel returns the struct config to apply for c on this kernel, and
+// sets spec's fw_cookie_helpers to match: with syn_cookies auto where the
+// kernel lacks the SYN cookie helpers, the cookie flag is cleared and the
+// calls become dead code the verifier skips; with on, that is an error.
+func (c *Compiled) forKernel(spec *ebpf.CollectionSpec) ([]byte, error) {
+	have := true
+	if c.SYNCookies == "on" || c.SYNCookies == "auto" {
+		var err error
+		if have, err = haveCookieHelpers(); err != nil {
+			return nil, err
+		}
+	}
+	return c.forHelpers(spec, have)
+}
+
+// forHelpers is forKernel for a kernel that has the SYN cookie helpers
+// or not.
+func (c *Compiled) forHelpers(spec *ebpf.CollectionSpec, have bool) ([]byte, error) {
+	conf := bytes.Clone(c.Config)
+	if !have && c.SYNCookies != "off" {
+		if c.SYNCookies == "on" {
+			return nil, errors.New("firewall: options.syn_cookies is on, but this kernel lacks the SYN cookie helpers (bpf_tcp_raw_gen_syncookie_ipv4, Linux 6.0): use auto to fall back to the per-source SYN rate")
+		}
+		ne.PutUint32(conf, ne.Uint32(conf)&^flagSYNCookies)
+	}
+	v := spec.Variables[cookieHelpersVar]
+	if v == nil {
+		return nil, fmt.Errorf("firewall: the object has no variable %s", cookieHelpersVar)
+	}
+	var val uint32
+	if have {
+		val = 1
+	}
+	if err := v.Set(val); err != nil {
+		return nil, fmt.Errorf("firewall: %s: %w", cookieHelpersVar, err)
+	}
+	return conf, nil
 }
 
 // contents puts c's maps' contents into spec, for an attached program
-// (no replay flag).
-func (c *Compiled) contents(spec *ebpf.CollectionSpec) error {
+// (no replay flag), with conf for struct config (forKernel's).
+func (c *Compiled) contents(spec *ebpf.CollectionSpec, conf []byte) error {
 	ms := spec.Maps[MapConfig]
 	if ms == nil {
 		return fmt.Errorf("firewall: the object has no map %s", MapConfig)
 	}
-	ms.Contents = []ebpf.MapKV{{Key: uint32(0), Value: bytes.Clone(c.Config)}}
+	ms.Contents = []ebpf.MapKV{{Key: uint32(0), Value: conf}}
 	for i := range c.Lists {
 		l := &c.Lists[i]
 		ms := spec.Maps[l.Map]
@@ -102,7 +165,15 @@ func openPinned(dir, name string) (*ebpf.Map, error) {
 
 // reload changes an applied firewall's maps in place (reloadLists).
 func reload(c *Compiled, dir string) (*ApplyResult, error) {
-	res := &ApplyResult{Reloaded: true}
+	spec, err := Spec()
+	if err != nil {
+		return nil, err
+	}
+	conf, err := c.forKernel(spec)
+	if err != nil {
+		return nil, err
+	}
+	res := &ApplyResult{Reloaded: true, SYNProtection: SYNProtection(conf)}
 	lists := make([]listMap, len(c.Lists))
 	for i := range c.Lists {
 		l := &c.Lists[i]
@@ -132,21 +203,17 @@ func reload(c *Compiled, dir string) (*ApplyResult, error) {
 				return nil
 			}}
 	}
-	err := reloadLists(c, lists, func() error {
+	err = reloadLists(c, lists, func() error {
 		cm, err := openPinned(dir, MapConfig)
 		if err != nil {
 			return err
 		}
 		defer cm.Close()
-		if err := cm.Put(uint32(0), c.Config); err != nil {
+		if err := cm.Put(uint32(0), conf); err != nil {
 			return fmt.Errorf("firewall: map %s: %w", MapConfig, err)
 		}
 		return nil
 	}, res)
-	if err != nil {
-		return nil, err
-	}
-	spec, err := Spec()
 	if err != nil {
 		return nil, err
 	}

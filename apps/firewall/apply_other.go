@@ -40,5 +40,8 @@ func (*Pinned) Counters() (map[uint32]Counter, error) { return nil, errNotLinux 
 // TopTalkers reads the top talkers: Linux only.
 func (*Pinned) TopTalkers(int) ([]Talker, error) { return nil, errNotLinux }
 
+// SYNProtection reads the SYN protection in force: Linux only.
+func (*Pinned) SYNProtection() (string, error) { return "", errNotLinux }
+
 // UnderAttack reads the attack state: Linux only.
 func (*Pinned) UnderAttack() (bool, error) { return false, errNotLinux }

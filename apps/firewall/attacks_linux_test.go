@@ -57,6 +57,7 @@ func TestKernel_attacks(t *testing.T) {
 	t.Run("committed-without-clients", func(t *testing.T) {
 		kernelReplay(t, compileConfig(t, withoutRule(t, cfg, clientsRule)), committed)
 	})
+	t.Run("committed-syn-cookies", func(t *testing.T) { kernelReplay(t, compileConfig(t, cookieAttacksConfig(t)), committed) })
 	for _, sc := range attackScenarios() {
 		t.Run(sc.name, func(t *testing.T) {
 			l, hosts := generate(t, sc.s)

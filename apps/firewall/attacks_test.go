@@ -401,3 +401,62 @@ func TestAttacks_scenarios(t *testing.T) {
 		})
 	}
 }
+
+// cookieAttacksConfig is attacks.yaml with SYN cookies instead of its
+// client list and SYN rate.
+func cookieAttacksConfig(tb testing.TB) *Config {
+	cfg := withoutRule(tb, loadAttacksConfig(tb), clientsRule)
+	cfg.Options.SYNCookies = "on"
+	cfg.Limits.SYN = Rate{}
+	return cfg
+}
+
+// TestAttacks_synCookies replays the committed capture through attacks.yaml
+// without its client list and SYN rate, with syn_cookies on: while the attack is on,
+// every SYN from a source no allow rule passes is answered from XDP
+// (XDP_TX, syn-cookie) instead of reaching the stack, the flood's and the
+// legitimate clients' alike; a legitimate SYN is counted as answered, not
+// dropped (its handshake completes with the ACK the client sends back).
+// The flood's SYNs before the attack mark is crossed meet the SYN rate.
+func TestAttacks_synCookies(t *testing.T) {
+	l := readLabelled(t, attacksPcap, attacksLabels)
+	comp := compileConfig(t, cookieAttacksConfig(t))
+	vs, counters := replayAll(t, comp, l.pkts)
+	t.Logf("%s without %s, with SYN cookies:\n%s", attacksConfig, clientsRule, rateTable(comp, l.labels, vs))
+	checkRuleCounters(t, comp, l.pkts, vs, counters)
+	type count struct{ passed, answered, dropped int }
+	by := map[trafficgen.Class]*count{}
+	for i, lb := range l.labels {
+		c := by[lb.Class]
+		if c == nil {
+			c = &count{}
+			by[lb.Class] = c
+		}
+		switch vs[i].Action {
+		case XDPPass:
+			c.passed++
+		case XDPTX:
+			c.answered++
+			if vs[i].Rule != RuleSYNCookie {
+				t.Errorf("packet %d: XDP_TX by %s", i+1, comp.RuleName(vs[i].Rule))
+			}
+		case XDPDrop:
+			c.dropped++
+		}
+	}
+	for _, c := range trafficgen.Classes() {
+		if n := by[c]; n != nil {
+			t.Logf("%-24s passed %6d, answered %6d, dropped %6d", c, n.passed, n.answered, n.dropped)
+		}
+	}
+	flood := by[trafficgen.SYNFlood]
+	if flood == nil || flood.answered == 0 {
+		t.Fatalf("no SYN of the flood answered: %+v", flood)
+	}
+	if flood.passed != 0 {
+		t.Errorf("%d SYNs of the flood reached the stack", flood.passed)
+	}
+	if legit := by[trafficgen.Legit]; legit == nil || float64(legit.dropped) > maxLegitDropped*float64(legit.passed+legit.answered+legit.dropped) {
+		t.Errorf("legitimate packets dropped: %+v", legit)
+	}
+}

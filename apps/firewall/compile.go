@@ -34,7 +34,8 @@ type RuleInfo struct {
 	ID   uint32 `json:"id"`
 	Name string `json:"name"`
 	// Action is "allow" or "deny" for the configuration's rules, "pass",
-	// "drop" or "option" (dropping or passing by Options) for fixed ones.
+	// "drop", "tx" (answered: RuleSYNCookie) or "option" (dropping or
+	// passing by Options) for fixed ones.
 	Action string `json:"action"`
 	// Prefixes is how many prefixes the rule put in the tries.
 	Prefixes int `json:"prefixes,omitempty"`
@@ -48,9 +49,11 @@ type Compiled struct {
 	// Lists are the four tries, in the order allow4, allow6, deny4, deny6.
 	Lists []List
 	// Rules are every rule, fixed and configured, by id.
-	Rules  []RuleInfo
-	byName map[string]uint32
-	byID   map[uint32]int
+	Rules []RuleInfo
+	// SYNCookies is Options.SYNCookies: "on", "auto" or "off".
+	SYNCookies string
+	byName     map[string]uint32
+	byID       map[uint32]int
 }
 
 // RuleName returns the name of rule id, or "rule-ID" for an id no rule has.
@@ -152,6 +155,13 @@ func Compile(cfg *Config) (*Compiled, error) {
 		return nil, err
 	}
 	c.Config = conf
+	switch c.SYNCookies = string(cfg.Options.SYNCookies); c.SYNCookies {
+	case "":
+		c.SYNCookies = "off"
+	case "on", "auto", "off":
+	default:
+		return nil, fmt.Errorf("firewall config: options.syn_cookies %q: on, auto or off", c.SYNCookies)
+	}
 
 	for id := uint32(0); id < RuleFirstUser; id++ {
 		name, ok := fixedRules[id]
@@ -160,8 +170,10 @@ func Compile(cfg *Config) (*Compiled, error) {
 		}
 		action := "drop"
 		switch id {
-		case RuleDefault, RuleNotIP:
+		case RuleDefault, RuleNotIP, RuleSYNCookieACK:
 			action = "pass"
+		case RuleSYNCookie:
+			action = "tx"
 		case RuleMalformed, RuleFragment:
 			action = "option"
 		}
@@ -394,6 +406,9 @@ func compileLimits(cfg *Config) ([]byte, error) {
 	}
 	if cfg.Options.SampleAll {
 		flags |= flagSampleAll
+	}
+	if o := cfg.Options.SYNCookies; o == "on" || o == "auto" {
+		flags |= flagSYNCookies
 	}
 	ne.PutUint32(b, flags)
 	l := cfg.Limits

@@ -1,6 +1,7 @@
 package firewall
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +17,7 @@ import (
 //	  drop_malformed: true
 //	  sample_every: 100        # one dropped packet in 100 to the ring buffer
 //	  sample_all: false        # true: one packet in sample_every, any verdict
+//	  syn_cookies: auto        # answer SYNs from XDP while under attack
 //	limits:
 //	  prefix_v4: 24            # per-source buckets count sources by /24
 //	  prefix_v6: 64
@@ -68,6 +70,41 @@ type Options struct {
 	// NoTopTalkers stops the per-source counts (the map "talkers"): one
 	// hash lookup a packet less, and no top talkers in status.
 	NoTopTalkers bool `json:"no_top_talkers"`
+	// SYNCookies is "on", "auto" or "off" (the default). On, while under
+	// attack (Limits.AttackPPS), the program answers TCP SYNs from sources
+	// no allow rule passed itself, from XDP, with a SYN-ACK whose sequence
+	// number is a SYN cookie (RuleSYNCookie), and passes the ACKs whose
+	// cookie checks (RuleSYNCookieACK), so that no SYN of a flood reaches
+	// the stack. The kernel's helpers make the stack's cookies: the host
+	// must run with net.ipv4.tcp_syncookies=2 for its listeners to accept
+	// these ACKs. "auto" uses them where the kernel has the helpers
+	// (bpf_tcp_raw_gen_syncookie_ipv4, Linux 6.0) and falls back to the
+	// per-source SYN rate (Limits.SYN) elsewhere; "on" fails there. A
+	// replay always has them.
+	SYNCookies SYNCookieMode `json:"syn_cookies"`
+}
+
+// SYNCookieMode is Options.SYNCookies: "on", "auto", "off" or empty
+// (off). YAML 1.1 reads an unquoted on and off as booleans, so true and
+// false are taken for on and off.
+type SYNCookieMode string
+
+// UnmarshalJSON takes a string, or true and false for "on" and "off".
+func (m *SYNCookieMode) UnmarshalJSON(b []byte) error {
+	switch string(b) {
+	case "true":
+		*m = "on"
+		return nil
+	case "false":
+		*m = "off"
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("syn_cookies: on, auto or off: %w", err)
+	}
+	*m = SYNCookieMode(s)
+	return nil
 }
 
 // Limits are the per-source rate limits.

@@ -25,7 +25,17 @@
 // replay of the packets with those times (Sample.Timestamp) gives the
 // kernel's verdicts, counters and state exactly, rate limits included.
 //
+// SYN protection is SYN cookies from XDP while under attack
+// (Options.SYNCookies: a SYN is answered with a cookie SYN-ACK, XDP_TX,
+// RuleSYNCookie; an ACK whose cookie checks passes, RuleSYNCookieACK), or
+// where the kernel lacks the helpers the per-source SYN rate (Limits.SYN);
+// Apply and Pinned.SYNProtection say which is in force. The cookies are
+// the kernel's (bpf_tcp_raw_gen_syncookie_ipv4 and _ipv6, its secret), so
+// the host's stack accepts the ACKs when it runs with
+// net.ipv4.tcp_syncookies=2; in a replay they are waggle's.
+//
 // The program stays far from the verifier's limits: Linux 6.18 processes
-// 22,386 instructions of it (waggle load), waggle's verifier 20,806
+// 29,218 instructions of it (waggle load; fewer with the cookie helpers
+// left out, as on a kernel without them), waggle's verifier 28,296
 // (waggle verify).
 package firewall

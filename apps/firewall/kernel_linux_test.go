@@ -1,13 +1,11 @@
 package firewall
 
 import (
-	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/features"
 
 	"github.com/waggle-bpf/waggle/internal/capture"
 	"github.com/waggle-bpf/waggle/kernel"
@@ -103,24 +101,72 @@ func TestKernel_agrees(t *testing.T) {
 	checkCounters(t, comp, uc, kc)
 }
 
-// TestKernel_synCookieHelpers says which SYN protection is in force: the
-// program uses a per-source SYN rate, as waggle implements no SYN-cookie
-// helper; this records whether the kernel would allow them in XDP.
-func TestKernel_synCookieHelpers(t *testing.T) {
+// TestKernel_synCookieFallback loads the firewall as Apply does on a
+// kernel without the SYN cookie helpers (fw_cookie_helpers cleared): with
+// syn_cookies auto the cookie flag is cleared and the per-source SYN rate
+// is in force, the kernel loads the program (the calls are dead code) and
+// a SYN under attack meets the SYN rate; with on, Apply refuses. It also
+// records whether this kernel has the helpers.
+func TestKernel_synCookieFallback(t *testing.T) {
 	if err := kernel.Supported(); err != nil {
 		t.Skipf("no kernel BPF here: %v", err)
 	}
-	for _, fn := range []asm.BuiltinFunc{asm.FnTcpRawGenSyncookieIpv4, asm.FnTcpRawCheckSyncookieIpv4, asm.FnTcpRawGenSyncookieIpv6} {
-		err := features.HaveProgramHelper(ebpf.XDP, fn)
-		switch {
-		case err == nil:
-			t.Logf("%s: allowed in XDP by this kernel", fn)
-		case errors.Is(err, ebpf.ErrNotSupported):
-			t.Logf("%s: not allowed in XDP here: %v", fn, err)
-		default:
-			t.Fatalf("%s: probe: %v", fn, err)
+	have, err := haveCookieHelpers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("this kernel has the SYN cookie helpers in XDP: %v", have)
+	if _, err := mustCompile(t, cookieConfig).forHelpers(mustSpec(t), false); err == nil {
+		t.Error("syn_cookies on without the helpers: no error")
+	}
+	comp := mustCompile(t, strings.Replace(cookieConfig, "syn_cookies: on", "syn_cookies: auto", 1))
+	spec := mustSpec(t)
+	conf, err := comp.forHelpers(spec, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := SYNProtection(conf); got != SYNRateOnly {
+		t.Errorf("auto without the helpers: %q, want %q", got, SYNRateOnly)
+	}
+	fallback := *comp
+	fallback.Config = conf
+	coll, err := ebpf.NewCollection(spec)
+	if err != nil {
+		t.Fatalf("the kernel refused the firewall without cookie helpers: %+v", err)
+	}
+	defer coll.Close()
+	if err := fallback.Fill(func(name string) Putter {
+		if m := coll.Maps[name]; m != nil {
+			return m
+		}
+		return nil
+	}, true); err != nil {
+		t.Fatal(err)
+	}
+	k := kernelRunner{coll.Programs[ProgramName]}
+	now := time.Unix(1_700_000_000, 0)
+	k.run(t, Packet{Data: build(t, pkt{src: "198.51.100.200", dst: "203.0.113.1", proto: "udp", sport: 1, dport: 2}), Time: now})
+	for i, want := range []Verdict{{XDPPass, RuleDefault}, {XDPDrop, RuleSYNRate}} {
+		v, _ := k.run(t, Packet{Data: synPacket(t, "198.51.100.7", "203.0.113.1", uint16(40000+i), 1, 0, 1460), Time: now.Add(time.Duration(i+1) * time.Millisecond)})
+		if v != want {
+			t.Errorf("SYN %d under attack: %s by %d, want %s by %d", i+1, ActionName(v.Action), v.Rule, ActionName(want.Action), want.Rule)
 		}
 	}
+	if info, err := coll.Programs[ProgramName].Info(); err == nil {
+		if n, ok := info.VerifiedInstructions(); ok {
+			t.Logf("the kernel verified %d instructions without the cookie branch", n)
+		}
+	}
+}
+
+// mustSpec is Spec or the end of the test.
+func mustSpec(tb testing.TB) *ebpf.CollectionSpec {
+	tb.Helper()
+	spec, err := Spec()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return spec
 }
 
 // TestKernel_agreesOnCapture replays a capture through the kernel and

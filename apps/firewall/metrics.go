@@ -28,7 +28,7 @@ type Stats interface {
 //	waggle_firewall_talker_packets{source,rule}         the top talkers
 //	waggle_firewall_talker_bytes{source,rule}
 //
-// verdict is "pass" or "drop" (the rule's; "unknown" for an id the
+// verdict is "pass", "drop" or "tx" (the rule's; "unknown" for an id the
 // configuration does not name). The talkers are a bounded set: the top
 // ones at the scrape, by packets.
 type Collector struct {
@@ -117,7 +117,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// VerdictOf returns what rule id does to a packet: "pass" or "drop", or
+// VerdictOf returns what rule id does to a packet: "pass", "drop" or "tx"
+// (answered, RuleSYNCookie), or
 // "unknown" for an id no rule has.
 func (c *Compiled) VerdictOf(id uint32) string {
 	r, ok := c.Rule(id)
@@ -129,6 +130,8 @@ func (c *Compiled) VerdictOf(id uint32) string {
 		return "pass"
 	case "deny", "drop":
 		return "drop"
+	case "tx":
+		return "tx"
 	}
 	// Options: the program gives RuleFragment only when it drops
 	// fragments; RuleMalformed passes unless told to drop.

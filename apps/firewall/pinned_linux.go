@@ -96,6 +96,21 @@ func (p *Pinned) TopTalkers(n int) ([]Talker, error) {
 	return topTalkers(ts, n), nil
 }
 
+// SYNProtection names the SYN protection the applied configuration puts
+// in force (see SYNProtection).
+func (p *Pinned) SYNProtection() (string, error) {
+	m, err := openPinned(p.dir, MapConfig)
+	if err != nil {
+		return "", err
+	}
+	defer m.Close()
+	b, err := m.LookupBytes(uint32(0))
+	if err != nil {
+		return "", fmt.Errorf("firewall: %s: config: %w", p.dir, err)
+	}
+	return SYNProtection(b), nil
+}
+
 // UnderAttack reports whether the firewall has its limits tightened.
 func (p *Pinned) UnderAttack() (bool, error) {
 	b, err := p.attack.LookupBytes(uint32(0))

@@ -42,6 +42,13 @@ const (
 	RuleAmpMemcached uint32 = 8  // from port 11211
 	RuleRatePPS      uint32 = 9  // over Limits.PPS
 	RuleRateBPS      uint32 = 10 // over Limits.BPS
+	// RuleSYNCookie is a TCP SYN answered from XDP, while under attack
+	// with Options.SYNCookies, by a SYN-ACK carrying a cookie (XDP_TX):
+	// legitimate clients' SYNs too, which complete with the ACK.
+	RuleSYNCookie uint32 = 11
+	// RuleSYNCookieACK is an ACK whose cookie checks, while under attack
+	// with Options.SYNCookies: passed, past the rate limits.
+	RuleSYNCookieACK uint32 = 12
 	RuleFirstUser    uint32 = 16
 	// MaxRules is the size of the counters array: rule ids are below it.
 	MaxRules = 4096
@@ -61,6 +68,8 @@ var fixedRules = map[uint32]string{
 	RuleAmpMemcached: "udp-amp-memcached",
 	RuleRatePPS:      "rate-pps",
 	RuleRateBPS:      "rate-bps",
+	RuleSYNCookie:    "syn-cookie",
+	RuleSYNCookieACK: "syn-cookie-ack",
 }
 
 // Map names in the object.
@@ -77,6 +86,9 @@ const (
 	// mapDrops counts, per CPU, the packets that could be sampled: the
 	// cadence of Options.SampleEvery.
 	mapDrops = "drops"
+	// MapSYNPassed holds, by TCP port, when a SYN last went to the stack
+	// (see Options.SYNCookies).
+	MapSYNPassed = "syn_passed"
 )
 
 // config.flags
@@ -86,7 +98,13 @@ const (
 	flagReplay        = 1 << 2
 	flagNoTalkers     = 1 << 3
 	flagSampleAll     = 1 << 4
+	flagSYNCookies    = 1 << 8
 )
+
+// cookieHelpersVar is the object's constant that says whether the kernel
+// has the SYN cookie helpers (fw_cookie_helpers); the loader clears it
+// where they are missing, which makes the calls dead code.
+const cookieHelpersVar = "fw_cookie_helpers"
 
 // Sizes of the C structs.
 const (

@@ -14,6 +14,7 @@ const (
 	XDPAborted uint32 = 0
 	XDPDrop    uint32 = 1
 	XDPPass    uint32 = 2
+	XDPTX      uint32 = 3 // a SYN answered with a SYN cookie (RuleSYNCookie)
 )
 
 // ActionName names an XDP action.
@@ -25,7 +26,7 @@ func ActionName(a uint32) string {
 		return "XDP_DROP"
 	case XDPPass:
 		return "XDP_PASS"
-	case 3:
+	case XDPTX:
 		return "XDP_TX"
 	case 4:
 		return "XDP_REDIRECT"
@@ -41,7 +42,7 @@ type Packet struct {
 
 // Verdict is what the firewall decided for a packet, and which rule did.
 type Verdict struct {
-	Action uint32 // XDPDrop, XDPPass
+	Action uint32 // XDPDrop, XDPPass, XDPTX
 	Rule   uint32
 }
 

@@ -66,9 +66,11 @@ pinned maps) replaces it through the link in one atomic update.`,
 				if res.Swapped {
 					fmt.Fprintln(e.stdout, "the program was replaced through the link by this version's")
 				}
+				fmt.Fprintf(e.stdout, "SYN protection: %s\n", res.SYNProtection)
 				return nil
 			}
 			fmt.Fprintf(e.stdout, "firewall attached to %s (XDP %s), pinned under %s\n", iface, m, pin)
+			fmt.Fprintf(e.stdout, "SYN protection: %s\n", res.SYNProtection)
 			return nil
 		},
 	}
@@ -102,7 +104,9 @@ func namingConfig(config string) (*firewall.Compiled, error) {
 type firewallStatus struct {
 	Rules       []firewall.RuleCount `json:"rules"`
 	UnderAttack bool                 `json:"under_attack"`
-	TopTalkers  []talkerRow          `json:"top_talkers"`
+	// SYNProtection is the SYN protection in force.
+	SYNProtection string      `json:"syn_protection"`
+	TopTalkers    []talkerRow `json:"top_talkers"`
 }
 
 // talkerRow is a top talker with its last rule named.
@@ -153,6 +157,9 @@ fixed rules are.`,
 			if st.UnderAttack, err = p.UnderAttack(); err != nil {
 				return err
 			}
+			if st.SYNProtection, err = p.SYNProtection(); err != nil {
+				return err
+			}
 			if top > 0 {
 				ts, err := p.TopTalkers(top)
 				if err != nil {
@@ -174,6 +181,7 @@ fixed rules are.`,
 			if st.UnderAttack {
 				fmt.Fprintln(e.stdout, "under attack: the limits are tightened")
 			}
+			fmt.Fprintf(e.stdout, "SYN protection: %s\n", st.SYNProtection)
 			if top > 0 {
 				fmt.Fprintf(e.stdout, "\ntop talkers:\n%-40s %12s %14s  %s\n", "source", "packets", "bytes", "last rule")
 				for _, t := range st.TopTalkers {

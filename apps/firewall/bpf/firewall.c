@@ -11,6 +11,9 @@
 //	allow4/6     LPM tries: the longest matching prefix's rule passes the packet
 //	deny4/6      LPM tries: the longest matching prefix's rule drops it
 //	attack       a global packet rate over a mark halves every limit below
+//	cookies      under attack, with FW_F_SYN_COOKIES: a TCP SYN is answered with
+//	             a SYN-cookie SYN-ACK (XDP_TX, RULE_SYN_COOKIE), an ACK whose
+//	             cookie checks passes (RULE_SYN_COOKIE_ACK); see syn_cookie
 //	syn          per-source rate of TCP SYNs (RULE_SYN_RATE)
 //	amp          per-source rate of UDP from ports 53, 123, 1900, 11211
 //	rate         per-source packets/s and bytes/s (RULE_RATE_PPS, RULE_RATE_BPS)
@@ -67,6 +70,8 @@ enum {
 	RULE_AMP_MEMCACHED = 8,
 	RULE_RATE_PPS = 9,
 	RULE_RATE_BPS = 10,
+	RULE_SYN_COOKIE = 11,
+	RULE_SYN_COOKIE_ACK = 12,
 	RULE_FIRST_USER = 16,
 };
 
@@ -76,6 +81,7 @@ enum {
 #define FW_F_REPLAY (1 << 2)
 #define FW_F_NO_TALKERS (1 << 3)
 #define FW_F_SAMPLE_ALL (1 << 4) /* sample every verdict, not only drops */
+#define FW_F_SYN_COOKIES (1 << 8)
 
 /* A bucket's rate: interval is nanoseconds per packet (or per byte, in
  * 1/65536 ns for bytes), tolerance the burst in nanoseconds; interval 0
@@ -554,6 +560,248 @@ static __always_inline int verdict(struct xdp_md *ctx, struct config *c, struct 
 
 static const __u16 amp_ports[4] = { 53, 123, 1900, 11211 };
 
+/* SYN cookies.
+ *
+ * fw_cookie_helpers says whether the kernel has the socket-less SYN cookie
+ * helpers (bpf_tcp_raw_gen_syncookie_ipv4, Linux 6.0). The loader clears it
+ * where they are missing: the verifier then knows the branch that calls
+ * them is dead, never checks the calls, and the program loads; the
+ * per-source SYN rate is then all the SYN protection there is.
+ */
+volatile const __u32 fw_cookie_helpers = 1;
+
+/* syn_passed holds, by TCP destination port, when a SYN to it last went to
+ * the stack. A listener accepts cookie ACKs only for two minutes after it
+ * last answered a SYN with a cookie itself (tcp_synq_no_recent_overflow),
+ * which it does for every SYN with net.ipv4.tcp_syncookies=2: so even under
+ * attack one SYN a minute per port goes on to the stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u64);
+} syn_passed SEC(".maps");
+
+#define SYN_REFRESH_NS (60ULL * 1000000000)
+#define COOKIE_TCP_LEN 24 /* the SYN-ACK's TCP header: the MSS option only */
+#define COOKIE_MAX_L3 18 /* Ethernet and one VLAN tag */
+
+/* The headers of a SYN or ACK as syn_cookie reads them, and the SYN-ACK it
+ * writes: the link layer, the IP header and the TCP header. */
+struct cookie_hdrs {
+	__u8 l2[COOKIE_MAX_L3];
+	__u8 pad[2];
+	union {
+		struct iphdr ip4;
+		struct ipv6hdr ip6;
+	};
+	__u8 tcp[60];
+};
+
+/* csum_fold folds a 32-bit sum of 16-bit words into a checksum. */
+static __always_inline __u16 csum_fold(__u32 sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return ~sum;
+}
+
+/* csum_words adds n 16-bit words (n constant) at p. */
+static __always_inline __u32 csum_words(__u32 sum, const void *p, int n)
+{
+	const __u16 *w = p;
+
+#pragma unroll
+	for (int i = 0; i < n; i++)
+		sum += w[i];
+	return sum;
+}
+
+/* syn_reply turns the SYN in h into its SYN-ACK carrying cookie and
+ * announcing mss: the addresses and ports swapped, seq = cookie,
+ * ack = the SYN's seq + 1, the MSS option alone, fresh checksums. */
+static __always_inline void syn_reply(struct cookie_hdrs *h, __u32 l3off, int v6, __u32 cookie, __u16 mss)
+{
+	__u8 mac[ETH_ALEN];
+	struct tcphdr *th = (void *)h->tcp;
+	__u32 sum, seq = bpf_ntohl(th->seq);
+	__u16 port;
+
+	__builtin_memcpy(mac, h->l2, ETH_ALEN);
+	__builtin_memcpy(h->l2, h->l2 + ETH_ALEN, ETH_ALEN);
+	__builtin_memcpy(h->l2 + ETH_ALEN, mac, ETH_ALEN);
+
+	port = th->source;
+	th->source = th->dest;
+	th->dest = port;
+	th->seq = bpf_htonl(cookie);
+	th->ack_seq = bpf_htonl(seq + 1);
+	((__u8 *)th)[12] = (COOKIE_TCP_LEN / 4) << 4;
+	((__u8 *)th)[13] = 0x12; /* SYN, ACK */
+	th->window = bpf_htons(65535);
+	th->check = 0;
+	th->urg_ptr = 0;
+	h->tcp[20] = 2; /* TCPOPT_MSS */
+	h->tcp[21] = 4;
+	h->tcp[22] = mss >> 8;
+	h->tcp[23] = mss;
+
+	/* The pseudo-header: addresses, protocol, TCP length. */
+	sum = bpf_htons(IPPROTO_TCP) + bpf_htons(COOKIE_TCP_LEN);
+	if (v6) {
+		struct in6_addr a = h->ip6.saddr;
+
+		h->ip6.saddr = h->ip6.daddr;
+		h->ip6.daddr = a;
+		h->ip6.payload_len = bpf_htons(COOKIE_TCP_LEN);
+		h->ip6.hop_limit = 64;
+		h->ip6.flow_lbl[0] = h->ip6.flow_lbl[1] = h->ip6.flow_lbl[2] = 0;
+		h->ip6.priority = 0;
+		sum = csum_words(sum, &h->ip6.saddr, 16);
+	} else {
+		__be32 a = h->ip4.saddr;
+
+		h->ip4.saddr = h->ip4.daddr;
+		h->ip4.daddr = a;
+		h->ip4.tos = 0;
+		h->ip4.tot_len = bpf_htons(sizeof(struct iphdr) + COOKIE_TCP_LEN);
+		h->ip4.id = 0;
+		h->ip4.frag_off = bpf_htons(0x4000); /* DF */
+		h->ip4.ttl = 64;
+		h->ip4.check = 0;
+		h->ip4.check = csum_fold(csum_words(0, &h->ip4, 10));
+		sum = csum_words(sum, &h->ip4.saddr, 4);
+	}
+	th->check = csum_fold(csum_words(sum, h->tcp, COOKIE_TCP_LEN / 2));
+}
+
+/* syn_cookie is the SYN-cookie step, under attack with FW_F_SYN_COOKIES,
+ * for a TCP packet that is not a fragment. For a SYN (without ACK) it
+ * builds the SYN-ACK, with a cookie for sequence number, in h, and returns
+ * XDP_TX: syn_send then puts it in the packet's place. An ACK without
+ * SYN, RST or FIN (the handshake's last, or the first data segment) whose
+ * acknowledgement is a valid cookie completes a handshake the program (or
+ * the stack, which uses the same secret) answered: XDP_PASS. Anything else returns -1, and
+ * goes on to the next steps: a SYN of an IPv4 header with options or an
+ * IPv6 one with extension headers, the once-a-minute SYN per port that
+ * keeps the stack accepting cookies (syn_passed), and ACKs whose cookie
+ * does not check, which are most often those of established connections
+ * (the program keeps no connection table to tell them apart). */
+static __always_inline int syn_cookie(struct xdp_md *ctx, struct pkt *p, __u64 now, struct cookie_hdrs *hp)
+{
+	struct cookie_hdrs h = {};
+	struct tcphdr *th = (void *)h.tcp;
+	__u32 l3off = ETH_HLEN, l4off, iplen, len, key;
+	__u16 proto;
+	__u8 flags;
+	__s64 r;
+	int v6 = p->family == 6;
+
+	if (!fw_cookie_helpers)
+		return -1;
+	if (bpf_xdp_load_bytes(ctx, 0, h.l2, ETH_HLEN))
+		return -1;
+	__builtin_memcpy(&proto, h.l2 + 12, 2);
+	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
+		if (bpf_xdp_load_bytes(ctx, ETH_HLEN, h.l2 + ETH_HLEN, 4))
+			return -1;
+		l3off = COOKIE_MAX_L3;
+	}
+	if (v6) {
+		if (bpf_xdp_load_bytes(ctx, l3off, &h.ip6, sizeof(h.ip6)) || h.ip6.nexthdr != IPPROTO_TCP)
+			return -1;
+		iplen = sizeof(struct ipv6hdr);
+	} else {
+		if (bpf_xdp_load_bytes(ctx, l3off, &h.ip4, sizeof(h.ip4)) || h.ip4.ihl != 5)
+			return -1;
+		iplen = sizeof(struct iphdr);
+	}
+	l4off = l3off + iplen;
+	if (bpf_xdp_load_bytes(ctx, l4off, h.tcp, sizeof(struct tcphdr)))
+		return -1;
+	flags = h.tcp[13];
+
+	if ((flags & 0x17) == 0x10) { /* ACK without SYN, RST, FIN */
+		r = v6 ? bpf_tcp_raw_check_syncookie_ipv6(&h.ip6, th) : bpf_tcp_raw_check_syncookie_ipv4(&h.ip4, th);
+		return r == 0 ? XDP_PASS : -1;
+	}
+	if ((flags & 0x12) != 0x02) /* not a SYN without ACK */
+		return -1;
+
+	key = p->dport;
+	__u64 *last = bpf_map_lookup_elem(&syn_passed, &key);
+	if (last && now - *last >= SYN_REFRESH_NS) {
+		*last = now;
+		return -1;
+	}
+
+	len = th->doff * 4;
+	if (len < sizeof(struct tcphdr))
+		return -1;
+	if (len > sizeof(struct tcphdr)) {
+		__u32 opts = len - sizeof(struct tcphdr);
+
+		if (opts > sizeof(h.tcp) - sizeof(struct tcphdr))
+			return -1;
+		if (bpf_xdp_load_bytes(ctx, l4off + sizeof(struct tcphdr), h.tcp + sizeof(struct tcphdr), opts))
+			return -1;
+	}
+	r = v6 ? bpf_tcp_raw_gen_syncookie_ipv6(&h.ip6, th, len) : bpf_tcp_raw_gen_syncookie_ipv4(&h.ip4, th, len);
+	if (r < 0)
+		return -1;
+	syn_reply(&h, l3off, v6, (__u32)r, r >> 32);
+	*hp = h;
+	return XDP_TX;
+}
+
+/* syn_send replaces the packet by the SYN-ACK syn_cookie built in h: it
+ * returns XDP_TX, or XDP_ABORTED if the packet cannot take it. */
+static __always_inline int syn_send(struct xdp_md *ctx, struct cookie_hdrs *h)
+{
+	__u16 proto;
+	__u32 l3off = ETH_HLEN, l4off, len;
+	int v6;
+
+	__builtin_memcpy(&proto, h->l2 + 12, 2);
+	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
+		__builtin_memcpy(&proto, h->l2 + 16, 2);
+		l3off = COOKIE_MAX_L3;
+	}
+	v6 = proto == bpf_htons(ETH_P_IPV6);
+	l4off = l3off + (v6 ? sizeof(struct ipv6hdr) : sizeof(struct iphdr));
+
+	/* The SYN-ACK's length, then its bytes. */
+	len = l4off + COOKIE_TCP_LEN;
+	if (bpf_xdp_adjust_tail(ctx, (int)len - (int)bpf_xdp_get_buff_len(ctx)))
+		return XDP_ABORTED;
+	if (l3off != ETH_HLEN) {
+		if (bpf_xdp_store_bytes(ctx, 0, h->l2, COOKIE_MAX_L3))
+			return XDP_ABORTED;
+	} else if (bpf_xdp_store_bytes(ctx, 0, h->l2, ETH_HLEN)) {
+		return XDP_ABORTED;
+	}
+	if (v6) {
+		if (bpf_xdp_store_bytes(ctx, l3off, &h->ip6, sizeof(h->ip6)))
+			return XDP_ABORTED;
+	} else if (bpf_xdp_store_bytes(ctx, l3off, &h->ip4, sizeof(h->ip4))) {
+		return XDP_ABORTED;
+	}
+	if (bpf_xdp_store_bytes(ctx, l4off, h->tcp, COOKIE_TCP_LEN))
+		return XDP_ABORTED;
+	return XDP_TX;
+}
+
+/* syn_passing records that a SYN to its port goes on to the stack (see
+ * syn_passed). */
+static __always_inline void syn_passing(struct pkt *p, __u64 now)
+{
+	__u32 key = p->dport;
+	__u64 *last = bpf_map_lookup_elem(&syn_passed, &key);
+
+	if (last)
+		*last = now;
+}
+
 SEC("xdp")
 int xdp_firewall(struct xdp_md *ctx)
 {
@@ -594,6 +842,22 @@ int xdp_firewall(struct xdp_md *ctx)
 
 	shift = under_attack(c, now);
 
+	if ((c->flags & FW_F_SYN_COOKIES) && p.l4proto == IPPROTO_TCP && !p.frag) {
+		if (shift) {
+			struct cookie_hdrs h;
+
+			st = syn_cookie(ctx, &p, now, &h);
+			if (st == XDP_TX) {
+				/* Counted as the SYN it answers. */
+				verdict(ctx, c, &p, RULE_SYN_COOKIE, XDP_TX, now);
+				return syn_send(ctx, &h);
+			}
+			if (st == XDP_PASS)
+				return verdict(ctx, c, &p, RULE_SYN_COOKIE_ACK, XDP_PASS, now);
+		} else if (p.syn) {
+			syn_passing(&p, now);
+		}
+	}
 	if (p.syn && c->syn.interval) {
 		b = bucket(&p, BUCKET_SYN, c->prefix4, c->prefix6, now);
 		if (b && !conform(&b->tat, now, c->syn.interval << shift, c->syn.tolerance >> shift))
