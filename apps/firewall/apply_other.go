@@ -45,3 +45,6 @@ func (*Pinned) SYNProtection() (string, error) { return "", errNotLinux }
 
 // UnderAttack reads the attack state: Linux only.
 func (*Pinned) UnderAttack() (bool, error) { return false, errNotLinux }
+
+// SamplesLost reads the count of samples lost: Linux only.
+func (*Pinned) SamplesLost() (uint64, error) { return 0, errNotLinux }

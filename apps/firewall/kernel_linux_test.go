@@ -227,3 +227,40 @@ rules:
 	}
 	checkCounters(t, comp, uc, countersOf(t, coll))
 }
+
+// TestKernel_samplesLost: the kernel's ring buffer fills as waggle's does,
+// and the firewall counts the same samples lost.
+func TestKernel_samplesLost(t *testing.T) {
+	comp := mustCompile(t, lostConfig)
+	coll, prog := kernelFirewall(t, comp)
+	ps, _ := lostPackets(t)
+	out := make([]byte, 4096)
+	for i, p := range ps {
+		if _, err := kernelRun(prog, p, out); err != nil {
+			t.Fatalf("packet %d: %v", i+1, err)
+		}
+	}
+	var per []uint64
+	if err := coll.Maps[mapDrops].Lookup(uint32(dropsLost), &per); err != nil {
+		t.Fatal(err)
+	}
+	var kernelLost uint64
+	for _, x := range per {
+		kernelLost += x
+	}
+	r, err := NewReplayer(comp, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.Run(ps, make([]Verdict, len(ps))); err != nil {
+		t.Fatal(err)
+	}
+	lost, err := r.SamplesLost()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kernelLost == 0 || kernelLost != lost {
+		t.Errorf("the kernel lost %d samples, waggle %d", kernelLost, lost)
+	}
+}

@@ -15,6 +15,9 @@ type Stats interface {
 	TopTalkers(n int) ([]Talker, error)
 	// UnderAttack says whether the limits are tightened.
 	UnderAttack() (bool, error)
+	// SamplesLost counts the samples the ring buffer had no room for
+	// (a reader too slow for the sampling rate), summed over CPUs.
+	SamplesLost() (uint64, error)
 }
 
 // Collector is a Prometheus collector of a firewall's metrics. It reads
@@ -25,6 +28,7 @@ type Stats interface {
 //	waggle_firewall_verdict_packets_total{verdict}      pass and drop totals
 //	waggle_firewall_verdict_bytes_total{verdict}
 //	waggle_firewall_under_attack                         1 while tightened
+//	waggle_firewall_samples_lost_total                   samples the ring had no room for
 //	waggle_firewall_talker_packets{source,rule}         the top talkers
 //	waggle_firewall_talker_bytes{source,rule}
 //
@@ -38,7 +42,7 @@ type Collector struct {
 
 	rulePackets, ruleBytes       *prometheus.Desc
 	verdictPackets, verdictBytes *prometheus.Desc
-	attack                       *prometheus.Desc
+	attack, lost                 *prometheus.Desc
 	talkerPackets, talkerBytes   *prometheus.Desc
 }
 
@@ -60,6 +64,7 @@ func NewCollector(s Stats, comp *Compiled, top int) *Collector {
 		verdictPackets: prometheus.NewDesc(ns+"verdict_packets_total", "Packets passed and dropped.", []string{"verdict"}, nil),
 		verdictBytes:   prometheus.NewDesc(ns+"verdict_bytes_total", "Bytes of the packets passed and dropped.", []string{"verdict"}, nil),
 		attack:         prometheus.NewDesc(ns+"under_attack", "1 while the global packet rate is over the attack mark and the limits are tightened.", nil, nil),
+		lost:           prometheus.NewDesc(ns+"samples_lost_total", "Packet samples the ring buffer had no room for (its reader too slow for the sampling rate).", nil, nil),
 		talkerPackets:  prometheus.NewDesc(ns+"talker_packets", "Packets of the sources that sent the most (the top talkers at the scrape).", []string{"source", "rule"}, nil),
 		talkerBytes:    prometheus.NewDesc(ns+"talker_bytes", "Bytes of the top talkers.", []string{"source", "rule"}, nil),
 	}
@@ -67,7 +72,7 @@ func NewCollector(s Stats, comp *Compiled, top int) *Collector {
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.rulePackets, c.ruleBytes, c.verdictPackets, c.verdictBytes, c.attack, c.talkerPackets, c.talkerBytes} {
+	for _, d := range []*prometheus.Desc{c.rulePackets, c.ruleBytes, c.verdictPackets, c.verdictBytes, c.attack, c.lost, c.talkerPackets, c.talkerBytes} {
 		ch <- d
 	}
 }
@@ -104,6 +109,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			v = 1
 		}
 		ch <- prometheus.MustNewConstMetric(c.attack, prometheus.GaugeValue, v)
+	}
+	if n, err := c.stats.SamplesLost(); err != nil {
+		ch <- prometheus.NewInvalidMetric(c.lost, err)
+	} else {
+		ch <- prometheus.MustNewConstMetric(c.lost, prometheus.CounterValue, float64(n))
 	}
 	ts, err := c.stats.TopTalkers(c.top)
 	if err != nil {

@@ -18,11 +18,13 @@ type statsSnapshot struct {
 	counters map[uint32]Counter
 	talkers  []Talker
 	attack   bool
+	lost     uint64
 }
 
 func (s *statsSnapshot) Counters() (map[uint32]Counter, error) { return s.counters, nil }
 func (s *statsSnapshot) TopTalkers(int) ([]Talker, error)      { return s.talkers, nil }
 func (s *statsSnapshot) UnderAttack() (bool, error)            { return s.attack, nil }
+func (s *statsSnapshot) SamplesLost() (uint64, error)          { return s.lost, nil }
 
 func snapshot(t *testing.T, s Stats, top int) *statsSnapshot {
 	t.Helper()
@@ -35,6 +37,9 @@ func snapshot(t *testing.T, s Stats, top int) *statsSnapshot {
 		t.Fatal(err)
 	}
 	if snap.attack, err = s.UnderAttack(); err != nil {
+		t.Fatal(err)
+	}
+	if snap.lost, err = s.SamplesLost(); err != nil {
 		t.Fatal(err)
 	}
 	return &snap

@@ -211,6 +211,13 @@ func checkScrape(t *testing.T, fams map[string]*dto.MetricFamily, s Stats, comp 
 	if got, want := metricValues(fams, "waggle_firewall_under_attack")[""], map[bool]float64{true: 1}[on]; got != want {
 		t.Errorf("under_attack %v, want %v", got, want)
 	}
+	lost, err := s.SamplesLost()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := metricValues(fams, "waggle_firewall_samples_lost_total")[""]; got != float64(lost) {
+		t.Errorf("samples_lost_total %v, the map says %d", got, lost)
+	}
 	ts, err := s.TopTalkers(top)
 	if err != nil {
 		t.Fatal(err)
@@ -283,5 +290,51 @@ func TestReplayer_noTopTalkers(t *testing.T) {
 	}
 	if counters[RuleDefault].Packets == 0 {
 		t.Errorf("counters %v: the packets were not counted", counters)
+	}
+}
+
+// lostPackets are more sampled packets (sample_all, sample_every 1) than
+// the 1 MiB ring buffer holds, and how many of their samples it holds: a
+// record is a sample and the ring's 8-byte header.
+func lostPackets(t *testing.T) ([]Packet, int) {
+	t.Helper()
+	frame := build(t, pkt{src: "10.9.0.1", dst: "10.9.0.2", proto: "udp", sport: 1000, dport: 2000, payload: 10})
+	ps := make([]Packet, 7000)
+	for i := range ps {
+		ps[i] = Packet{Data: frame, Time: testTime.Add(time.Duration(i) * time.Microsecond)}
+	}
+	return ps, (1 << 20) / (SampleSize + 8)
+}
+
+const lostConfig = "options: {sample_all: true, sample_every: 1}\n"
+
+// TestSamplesLost fills the ring buffer with no reader: every sample past
+// its capacity counts as lost, and the exporter says so.
+func TestSamplesLost(t *testing.T) {
+	comp := mustCompile(t, lostConfig)
+	r, err := NewReplayer(comp, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ps, fit := lostPackets(t)
+	if err := r.Run(ps[:fit], make([]Verdict, fit)); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := r.SamplesLost(); err != nil || n != 0 {
+		t.Fatalf("%d samples in a ring that holds them: %d lost (%v)", fit, n, err)
+	}
+	if err := r.Run(ps[fit:], make([]Verdict, len(ps)-fit)); err != nil {
+		t.Fatal(err)
+	}
+	n, err := r.SamplesLost()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := uint64(len(ps) - fit); n != want {
+		t.Errorf("%d samples lost, want %d (%d packets, %d fit)", n, want, len(ps), fit)
+	}
+	if got := metricValues(scrape(t, NewCollector(r, comp, 0)), "waggle_firewall_samples_lost_total")[""]; got != float64(n) {
+		t.Errorf("samples_lost_total %v, want %d", got, n)
 	}
 }

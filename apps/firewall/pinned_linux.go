@@ -119,3 +119,22 @@ func (p *Pinned) UnderAttack() (bool, error) {
 	}
 	return attackOn(b)
 }
+
+// SamplesLost counts the samples the ring buffer had no room for, summed
+// over CPUs: what a capture missed because it read too slowly.
+func (p *Pinned) SamplesLost() (uint64, error) {
+	m, err := openPinned(p.dir, mapDrops)
+	if err != nil {
+		return 0, err
+	}
+	defer m.Close()
+	var per []uint64
+	if err := m.Lookup(uint32(dropsLost), &per); err != nil {
+		return 0, fmt.Errorf("firewall: %s: %s: %w", p.dir, mapDrops, err)
+	}
+	var n uint64
+	for _, x := range per {
+		n += x
+	}
+	return n, nil
+}

@@ -83,8 +83,9 @@ const (
 	MapSamples  = "samples"
 	MapBuckets  = "buckets"
 	MapAttack   = "attack"
-	// mapDrops counts, per CPU, the packets that could be sampled: the
-	// cadence of Options.SampleEvery.
+	// mapDrops counts, per CPU, the packets that could be sampled (the
+	// cadence of Options.SampleEvery) at key 0, and the samples the ring
+	// buffer had no room for at key dropsLost.
 	mapDrops = "drops"
 	// MapSYNPassed holds, by TCP port, when a SYN last went to the stack
 	// (see Options.SYNCookies).
@@ -105,6 +106,10 @@ const (
 // has the SYN cookie helpers (fw_cookie_helpers); the loader clears it
 // where they are missing, which makes the calls dead code.
 const cookieHelpersVar = "fw_cookie_helpers"
+
+// dropsLost is the key of the map drops that counts lost samples
+// (DROPS_LOST).
+const dropsLost = 1
 
 // Sizes of the C structs.
 const (

@@ -141,6 +141,24 @@ func (r *Replayer) UnderAttack() (bool, error) {
 	return attackOn(b)
 }
 
+// SamplesLost counts the samples the replayer's ring buffer had no room
+// for, summed over CPUs.
+func (r *Replayer) SamplesLost() (uint64, error) {
+	m := r.coll.Maps[mapDrops]
+	if m == nil {
+		return 0, fmt.Errorf("firewall: the object has no map %s", mapDrops)
+	}
+	b, err := m.LookupBytes(uint32(dropsLost))
+	if err != nil {
+		return 0, fmt.Errorf("firewall: map %s: %w", mapDrops, err)
+	}
+	var n uint64
+	for off := 0; off+8 <= len(b); off += 8 {
+		n += ne.Uint64(b[off:])
+	}
+	return n, nil
+}
+
 // attackOn reads struct attack's flag.
 func attackOn(b []byte) (bool, error) {
 	if len(b) < 24 {

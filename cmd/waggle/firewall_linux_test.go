@@ -95,6 +95,44 @@ func TestFirewall_applyStatus(t *testing.T) {
 	if len(frames) != 4 {
 		t.Errorf("capture: %d frames, want 4 (%s)", len(frames), stdout)
 	}
+	// With no reader, the ring fills: the samples past its capacity are
+	// counted lost, and status says how many.
+	const flood = 7000
+	for i := range flood {
+		if _, err := unix.Write(fd, frame); err != nil {
+			t.Fatal(err)
+		}
+		if i%200 == 199 {
+			unix.Nanosleep(&unix.Timespec{Nsec: 1e6}, nil) // within the backlog
+		}
+	}
+	fit := uint64(1<<20) / (firewall.SampleSize + 8)
+	var dropped uint64
+	for range 200 {
+		code, stdout, stderr = runCLI(t, "", "firewall", "status", "--config", config, "--pin", pin, "--json")
+		if code != 0 {
+			t.Fatalf("status --json: exit %d: %s", code, stderr)
+		}
+		st = firewallStatus{}
+		if err := json.Unmarshal([]byte(stdout), &st); err != nil {
+			t.Fatalf("status --json: %v\n%s", err, stdout)
+		}
+		for _, r := range st.Rules {
+			if r.Name == "no-tcp" {
+				dropped = r.Packets
+			}
+		}
+		if dropped >= 4+flood || dropped > 4+fit && st.SamplesLost == dropped-4-fit {
+			break
+		}
+		unix.Nanosleep(&unix.Timespec{Nsec: 10e6}, nil)
+	}
+	if dropped <= 4+fit || st.SamplesLost != dropped-4-fit {
+		t.Errorf("%d packets dropped and sampled after the capture, %d fit the ring: %d samples lost, want %d", dropped-4, fit, st.SamplesLost, dropped-4-fit)
+	}
+	if _, status, _ = runCLI(t, "", "firewall", "status", "--config", config, "--pin", pin); !strings.Contains(status, fmt.Sprintf("samples lost: %d ", st.SamplesLost)) {
+		t.Errorf("status does not say how many samples were lost:\n%s", status)
+	}
 	if err := os.WriteFile(config, []byte("rules: [{name: no-udp, action: deny, proto: udp, cidrs: [10.9.0.0/24]}]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -105,8 +105,10 @@ type firewallStatus struct {
 	Rules       []firewall.RuleCount `json:"rules"`
 	UnderAttack bool                 `json:"under_attack"`
 	// SYNProtection is the SYN protection in force.
-	SYNProtection string      `json:"syn_protection"`
-	TopTalkers    []talkerRow `json:"top_talkers"`
+	SYNProtection string `json:"syn_protection"`
+	// SamplesLost counts the samples the ring buffer had no room for.
+	SamplesLost uint64      `json:"samples_lost"`
+	TopTalkers  []talkerRow `json:"top_talkers"`
 }
 
 // talkerRow is a top talker with its last rule named.
@@ -160,6 +162,9 @@ fixed rules are.`,
 			if st.SYNProtection, err = p.SYNProtection(); err != nil {
 				return err
 			}
+			if st.SamplesLost, err = p.SamplesLost(); err != nil {
+				return err
+			}
 			if top > 0 {
 				ts, err := p.TopTalkers(top)
 				if err != nil {
@@ -182,6 +187,9 @@ fixed rules are.`,
 				fmt.Fprintln(e.stdout, "under attack: the limits are tightened")
 			}
 			fmt.Fprintf(e.stdout, "SYN protection: %s\n", st.SYNProtection)
+			if st.SamplesLost != 0 {
+				fmt.Fprintf(e.stdout, "samples lost: %d (the ring buffer was full: its reader too slow for options.sample_every)\n", st.SamplesLost)
+			}
 			if top > 0 {
 				fmt.Fprintf(e.stdout, "\ntop talkers:\n%-40s %12s %14s  %s\n", "source", "packets", "bytes", "last rule")
 				for _, t := range st.TopTalkers {
@@ -213,6 +221,7 @@ in between. The metrics:
   waggle_firewall_verdict_packets_total{verdict}       pass and drop totals
   waggle_firewall_verdict_bytes_total{verdict}
   waggle_firewall_under_attack                          1 while tightened
+  waggle_firewall_samples_lost_total                    samples the ring had no room for
   waggle_firewall_talker_packets{source,rule}          the --top sources
   waggle_firewall_talker_bytes{source,rule}
 
@@ -277,6 +286,10 @@ packet's verdict and the rule that decided it.
 configuration with options.sample_all, which samples one packet in
 sample_every, dropped or not; with sample_every 1 that is every packet.
 
+Samples the ring buffer had no room for while the capture ran (the reader
+too slow for the sampling rate) are counted and reported at the end; they
+are missing from the file.
+
 Timestamps are the firewall's own clock when it decided each packet
 (bpf_ktime_get_ns, CLOCK_MONOTONIC), in nanoseconds, shifted by a whole
 number of seconds to read as the wall clock (to within half a second). The
@@ -314,6 +327,15 @@ longer ones are cut, and a cut packet replays as malformed).`,
 				ctx, cancel = context.WithTimeout(ctx, duration)
 				defer cancel()
 			}
+			lost := func() uint64 { return 0 }
+			if p, perr := firewall.OpenPinned(pin); perr == nil {
+				defer p.Close()
+				lost = func() uint64 {
+					n, _ := p.SamplesLost()
+					return n
+				}
+			}
+			lost0 := lost()
 			n := 0
 			err = capture(ctx, pin, func(s firewall.Sample) error {
 				n++
@@ -327,6 +349,9 @@ longer ones are cut, and a cut packet replays as malformed).`,
 				return err
 			}
 			fmt.Fprintf(e.stdout, "%d %s packets written to %s\n", n, what, out)
+			if l := lost() - lost0; l != 0 {
+				fmt.Fprintf(e.stdout, "%d samples lost: the ring buffer was full (raise options.sample_every, or read faster)\n", l)
+			}
 			return nil
 		},
 	}

@@ -41,7 +41,8 @@
 // "samples". With FW_F_SAMPLE_ALL every verdict is a candidate, not only
 // drops: with sample_every 1 the ring then sees each packet, which is how
 // a test (or `waggle firewall capture --all`) replays exactly what the
-// program decided attached, with its clock.
+// program decided attached, with its clock. A sample the ring buffer has no
+// room for counts in "drops" at DROPS_LOST, per CPU.
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/ip.h>
@@ -225,11 +226,14 @@ struct {
 	__type(value, struct attack);
 } attack SEC(".maps");
 
-/* The sampling candidates (drops; every verdict with FW_F_SAMPLE_ALL) each
- * CPU saw: the cadence of config.sample_every. */
+/* Per CPU, at DROPS_CANDIDATES the sampling candidates (drops; every verdict
+ * with FW_F_SAMPLE_ALL) it saw, the cadence of config.sample_every; at
+ * DROPS_LOST the samples the ring buffer had no room for. */
+enum { DROPS_CANDIDATES = 0, DROPS_LOST = 1 };
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, __u64);
 } drops SEC(".maps");
@@ -527,7 +531,7 @@ static __always_inline int verdict(struct xdp_md *ctx, struct config *c, struct 
 	if (p->family && !(c->flags & FW_F_NO_TALKERS))
 		talk(p, rule, len, now);
 	if ((action == XDP_DROP || (c->flags & FW_F_SAMPLE_ALL)) && c->sample_every) {
-		__u32 zero = 0;
+		__u32 zero = DROPS_CANDIDATES;
 		__u64 *d = bpf_map_lookup_elem(&drops, &zero);
 
 		if (d && (*d)++ % c->sample_every == 0) {
@@ -552,6 +556,12 @@ static __always_inline int verdict(struct xdp_md *ctx, struct config *c, struct 
 				if (bpf_xdp_load_bytes(ctx, 0, s->data, cp))
 					__builtin_memset(s->data, 0, SAMPLE_BYTES);
 				bpf_ringbuf_submit(s, 0);
+			} else {
+				__u32 lost = DROPS_LOST;
+				__u64 *l = bpf_map_lookup_elem(&drops, &lost);
+
+				if (l)
+					(*l)++;
 			}
 		}
 	}
