@@ -17,8 +17,11 @@ type Report struct {
 	Verdicts map[string]int `json:"verdicts"`
 	// Rules are the per-rule counters after the capture, for the rules
 	// that counted something, by id.
-	Rules   []RuleCount `json:"rules"`
-	Seconds float64     `json:"seconds"`
+	Rules []RuleCount `json:"rules"`
+	// SYNProtection is the SYN protection the replay had in force (a
+	// replay has the SYN cookie helpers: see SYNProtection).
+	SYNProtection string  `json:"syn_protection"`
+	Seconds       float64 `json:"seconds"`
 	// PacketsPerSec is the replay's speed, parsing the capture included.
 	PacketsPerSec float64 `json:"packets_per_sec"`
 }
@@ -110,6 +113,7 @@ func (r *Replayer) report(rep *Report, start time.Time) error {
 		rep.Rules = append(rep.Rules, RuleCount{RuleInfo: info, Counter: c})
 	}
 	slices.SortFunc(rep.Rules, func(a, b RuleCount) int { return int(a.ID) - int(b.ID) })
+	rep.SYNProtection = SYNProtection(r.Compiled().Config)
 	rep.Seconds = time.Since(start).Seconds()
 	if rep.Seconds > 0 {
 		rep.PacketsPerSec = float64(rep.Packets) / rep.Seconds

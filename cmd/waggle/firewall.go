@@ -136,6 +136,7 @@ func (e *env) printFirewallReport(name string, rep *firewall.Report) {
 	for _, r := range rep.Rules {
 		fmt.Fprintf(e.stdout, "  %-5d %-24s %-7s %10d %12d\n", r.ID, r.Name, r.Action, r.Packets, r.Bytes)
 	}
+	fmt.Fprintf(e.stdout, "  SYN protection: %s\n", rep.SYNProtection)
 }
 
 // explained is one line of explain --json.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/waggle-bpf/waggle/apps/firewall"
 	"github.com/waggle-bpf/waggle/internal/capture"
 )
 
@@ -131,6 +132,29 @@ func TestFirewall_readme(t *testing.T) {
 		code, stdout, stderr := runCLI(t, "", args[1:]...)
 		if code != 0 || stdout == "" {
 			t.Errorf("%s: exit %d, stderr %s", line, code, stderr)
+		}
+	}
+}
+
+// TestFirewall_replaySYNProtection: replay says which SYN protection the
+// configuration puts in force (user space has the cookie helpers).
+func TestFirewall_replaySYNProtection(t *testing.T) {
+	for _, c := range []struct{ yaml, want string }{
+		{"limits: {syn: {rate: 50, burst: 10}}\n", firewall.SYNRateOnly},
+		{"options: {syn_cookies: on}\nlimits: {attack_pps: 1000}\n", firewall.SYNCookiesOnly},
+		{"options: {syn_cookies: auto}\nlimits: {attack_pps: 1000, syn: {rate: 50, burst: 10}}\n", firewall.SYNCookiesAndRate},
+		{"rules: []\n", firewall.SYNNone},
+	} {
+		config := filepath.Join(t.TempDir(), "fw.yaml")
+		if err := os.WriteFile(config, []byte(c.yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, stdout, stderr := runCLI(t, "", "firewall", "replay", "--config", config, "../../examples/traffic/traffic.pcap")
+		if code != 0 {
+			t.Fatalf("%q: replay: exit %d: %s", c.yaml, code, stderr)
+		}
+		if !strings.Contains(stdout, "SYN protection: "+c.want+"\n") {
+			t.Errorf("%q: replay says\n%s\nwant SYN protection: %s", c.yaml, stdout, c.want)
 		}
 	}
 }
