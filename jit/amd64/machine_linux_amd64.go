@@ -56,11 +56,11 @@ type Machine struct {
 	// run of the last Run's budget, which Rerun starts from.
 	fuel0, reserve0 uint64
 	// top is the machine stack's top, where a run starts.
-	top uintptr
-	stop      *atomic.Bool // the run's stop flag, polled when the fuel runs out
-	never     atomic.Bool
-	scratch   []byte
-	lent      [maxFrames + 1]uint64
+	top     uintptr
+	stop    *atomic.Bool // the run's stop flag, polled when the fuel runs out
+	never   atomic.Bool
+	scratch []byte
+	lent    [maxFrames + 1]uint64
 }
 
 // NewMachine returns a Machine with its own machine stack.
