@@ -403,9 +403,13 @@ func (p *Program) execSetup(rn *runner, run *progtype.Run, cpu int) {
 // whether the arguments changed.
 func (rn *runner) setArgs(run *progtype.Run) bool {
 	gen := rn.regionsOf == run && rn.regionsGen == run.RegionsGen()
-	rn.setRegions(run)
 	a := &rn.args
-	a.Regions = rn.regions
+	if !gen {
+		// (A pointer store costs a write barrier check: only when they
+		// changed.)
+		rn.setRegions(run)
+		a.Regions = rn.regions
+	}
 	if pkt := run.Packet(); len(pkt) != len(a.Packet) || len(pkt) != 0 && &pkt[0] != &a.Packet[0] {
 		a.Packet = pkt
 		return true
