@@ -201,6 +201,7 @@ func (p *Program) runBatchNext(ctx context.Context, rn *runner, b *BatchRun, sto
 		st.ReleaseHeld()
 	}
 	if err != nil {
+		rn.ready = nil // as execRun
 		return p.runError(ctx, run, err)
 	}
 	b.Retval, err = run.FinishRetval(r0)

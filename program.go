@@ -69,6 +69,13 @@ type runner struct {
 	// run (a batch's runs, sectionRuns at a time): execRun releases what
 	// a run holds but the Section.
 	keepSection bool
+	// ready and readyCPU are the run state and CPU slot that execSetup
+	// set rn's arguments and helper state up for, the engine's last run
+	// having run on them without error (nil otherwise): a run of the
+	// same on an engine.Rerunner, whose arguments setArgs left as they
+	// were, reruns (exec).
+	ready    *progtype.Run
+	readyCPU int
 }
 
 // setRegions makes run's regions the engine's regions of the next run.
@@ -352,10 +359,16 @@ func (p *Program) execOn(ctx context.Context, rn *runner, run *progtype.Run, cpu
 // exec is execOn under the context's stop flag (runContext), if any, with
 // the engine's error as it is.
 func (p *Program) exec(rn *runner, run *progtype.Run, cpu int, repeat uint32) (uint64, error) {
-	p.execSetup(rn, run, cpu)
+	// A run on what the runner's last run had, but for the packet and
+	// context a reset copied into the same buffers, is a rerun (the
+	// runs of one Program.Run after another on the same input kind).
+	again := rn.rr != nil && rn.ready == run && rn.readyCPU == cpu && !rn.setArgs(run)
+	if !again {
+		p.execSetup(rn, run, cpu)
+	}
 	st := &rn.st
 	st.Rand, st.TailCall = p.coll.randState(), nil
-	r0, _, err := p.execRun(rn, false, 1)
+	r0, _, err := p.execRun(rn, again, 1)
 	// The repeats run what the first ran, on the same arguments: an
 	// engine that can runs them again for less (engine.Rerunner), many
 	// at a time, and the context is polled between those.
@@ -396,6 +409,7 @@ func (p *Program) execSetup(rn *runner, run *progtype.Run, cpu int) {
 	a.Regs = [5]uint64{run.Ctx()}
 	a.State, a.Budget = st, c.budget
 	rn.setArgs(run)
+	rn.ready, rn.readyCPU = run, cpu
 }
 
 // setArgs makes the memory of run (its regions and legacy packet) that of
@@ -447,6 +461,9 @@ func (p *Program) execRun(rn *runner, again bool, n uint32) (uint64, uint32, err
 		st.ReleaseHeld()
 	} else {
 		st.Release()
+	}
+	if err != nil {
+		rn.ready = nil // the next run sets the engine up again
 	}
 	return r0, ran, err
 }
@@ -505,7 +522,7 @@ func (p *Program) runHeld(ctx context.Context, opts *RunOptions, timed bool) (ui
 	}
 	rn := p.getRunner()
 	defer p.runners.Put(rn)
-	if rn.inOK && rn.in == p.keyOf(opts) {
+	if rn.inOK && p.sameKey(&rn.in, opts) {
 		// The input of the run before, but for the packet and context:
 		// the run state keeps the rest.
 		err = p.pt.ResetRunData(rn.run, opts.Data, ctxIn)
@@ -585,10 +602,13 @@ type inputKey struct {
 	perf    *progtype.PerfEventValue
 }
 
-// keyOf returns the key of the input opts gives a run of p.
-func (p *Program) keyOf(opts *RunOptions) inputKey {
-	return inputKey{flags: opts.Flags &^ bpfFTestRunOnCPU, ingress: opts.Ingress, task: opts.Task, mem: first(opts.Memory),
-		memLen: len(opts.Memory), net: p.coll.net, tunnel: opts.Tunnel, socket: opts.Socket, perf: opts.PerfValue}
+// sameKey reports whether k is the key of the input opts gives a run of
+// p, field by field (building the key and comparing the structs called
+// memequal on every run).
+func (p *Program) sameKey(k *inputKey, opts *RunOptions) bool {
+	return k.flags == opts.Flags&^bpfFTestRunOnCPU && k.ingress == opts.Ingress && k.task == opts.Task &&
+		k.mem == first(opts.Memory) && k.memLen == len(opts.Memory) && k.net == p.coll.net &&
+		k.tunnel == opts.Tunnel && k.socket == opts.Socket && k.perf == opts.PerfValue
 }
 
 // first returns the address of s's first element, nil for an empty s.
