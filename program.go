@@ -36,6 +36,7 @@ type Program struct {
 	ownerErr  error     // a prog array it uses holds programs of another kind
 	once      sync.Once
 	reachOnce sync.Once
+	prepared  atomic.Bool // both onces done, and the preparation succeeded
 	err       error
 	kind      *progtype.Kind
 	pt        *progtype.Program // the rewritten program, which makes its runs
@@ -175,7 +176,12 @@ type RunOptions struct {
 // that the prog arrays it refers to hold, so that a run never pays for a
 // preparation; a tail call into one that failed ends the run with its
 // error.
-func (p *Program) Prepare() error { return p.PrepareContext(context.Background()) }
+func (p *Program) Prepare() error {
+	if p.prepared.Load() {
+		return nil // (the check of every run, inlined)
+	}
+	return p.PrepareContext(context.Background())
+}
 
 // PrepareContext is Prepare with a context that bounds the verification
 // (the verifier stops when ctx is done, and the program stays
@@ -186,6 +192,7 @@ func (p *Program) PrepareContext(ctx context.Context) error {
 		return err
 	}
 	p.reachOnce.Do(p.prepareReachable)
+	p.prepared.Store(true)
 	return nil
 }
 
@@ -510,6 +517,13 @@ func (p *Program) runHeld(ctx context.Context, opts *RunOptions, timed bool) (ui
 	if err := p.Prepare(); err != nil {
 		return 0, 0, err
 	}
+	rn := p.getRunner()
+	defer p.runners.Put(rn)
+	return p.runOn(ctx, rn, opts, timed)
+}
+
+// runOn is runHeld on the runner rn, of a prepared program.
+func (p *Program) runOn(ctx context.Context, rn *runner, opts *RunOptions, timed bool) (uint32, time.Duration, error) {
 	if err := p.checkCPU(opts.Flags, opts.CPU, "RunOptions"); err != nil {
 		return 0, 0, err
 	}
@@ -520,8 +534,6 @@ func (p *Program) runHeld(ctx context.Context, opts *RunOptions, timed bool) (ui
 			return 0, 0, fmt.Errorf("program %s: context: %w", p.name, err)
 		}
 	}
-	rn := p.getRunner()
-	defer p.runners.Put(rn)
 	if rn.inOK && p.sameKey(&rn.in, opts) {
 		// The input of the run before, but for the packet and context:
 		// the run state keeps the rest.
