@@ -147,11 +147,65 @@ func (p *Program) runBatchHeld(ctx context.Context, runs []BatchRun, opts *RunBa
 		if i%sectionRuns == sectionRuns-1 {
 			rn.st.Section.Exit()
 		}
-		if err := p.runBatchItem(ctx, rn, &in, b, i == 0, int(opts.CPU), done != nil); err != nil {
+		var err error
+		if i > 0 && rn.rr != nil && b.DataOut == nil && b.ContextOut == nil && b.Output == nil {
+			err = p.runBatchNext(ctx, rn, b, done != nil)
+		} else {
+			err = p.runBatchItem(ctx, rn, &in, b, i == 0, int(opts.CPU), done != nil)
+		}
+		if err != nil {
 			return i, fmt.Errorf("program %s: run %d of %d: %w", p.name, i, len(runs), err)
 		}
 	}
 	return len(runs), nil
+}
+
+// runBatchNext is runBatchItem for the common run of a batch, in one
+// function: not the first (rn's engine arguments and helper state are
+// the batch's), on an engine that reruns for less (engine.Rerunner), and
+// asking for nothing but the return value. Each step is runBatchItem's,
+// execRun's and finish's, in their order; what cannot change within a
+// batch is not checked again.
+func (p *Program) runBatchNext(ctx context.Context, rn *runner, b *BatchRun, stoppable bool) error {
+	if stoppable && rn.stop.Load() {
+		return fmt.Errorf("%w: %w", engine.ErrStopped, context.Cause(ctx))
+	}
+	run := rn.run
+	if err := p.pt.ResetRunData(run, b.Data, b.Context); err != nil {
+		return err
+	}
+	again := !rn.setArgs(run)
+	st := &rn.st
+	if p.coll.seed != 0 {
+		st.Rand = p.coll.randState()
+	} else {
+		st.Rand = 0
+	}
+	st.TailCall, st.TailCalls = nil, 0
+	if set := p.reach().set; st.Maps != set {
+		st.Maps = set // a tail call switched it, or the maps changed
+	}
+	if !st.Section.Held() {
+		for _, m := range p.tries {
+			st.Section.Enter(m, st.CPU)
+		}
+	}
+	var r0 uint64
+	var err error
+	if again {
+		r0, _, err = rn.rr.Rerun(1)
+	} else {
+		r0, err = rn.m.Run(p.prog, &rn.args)
+	}
+	if st.Held != 0 || len(st.Records) != 0 {
+		st.ReleaseHeld()
+	}
+	if err != nil {
+		rn.ready = nil // as execRun
+		return p.runError(ctx, run, err)
+	}
+	b.Retval, err = run.FinishRetval(r0)
+	return err
 }
 
 // sectionRuns is how many runs of a batch share a grace section: a

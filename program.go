@@ -36,6 +36,7 @@ type Program struct {
 	ownerErr  error     // a prog array it uses holds programs of another kind
 	once      sync.Once
 	reachOnce sync.Once
+	prepared  atomic.Bool // both onces done, and the preparation succeeded
 	err       error
 	kind      *progtype.Kind
 	pt        *progtype.Program // the rewritten program, which makes its runs
@@ -69,6 +70,13 @@ type runner struct {
 	// run (a batch's runs, sectionRuns at a time): execRun releases what
 	// a run holds but the Section.
 	keepSection bool
+	// ready and readyCPU are the run state and CPU slot that execSetup
+	// set rn's arguments and helper state up for, the engine's last run
+	// having run on them without error (nil otherwise): a run of the
+	// same on an engine.Rerunner, whose arguments setArgs left as they
+	// were, reruns (exec).
+	ready    *progtype.Run
+	readyCPU int
 }
 
 // setRegions makes run's regions the engine's regions of the next run.
@@ -168,7 +176,12 @@ type RunOptions struct {
 // that the prog arrays it refers to hold, so that a run never pays for a
 // preparation; a tail call into one that failed ends the run with its
 // error.
-func (p *Program) Prepare() error { return p.PrepareContext(context.Background()) }
+func (p *Program) Prepare() error {
+	if p.prepared.Load() {
+		return nil // (the check of every run, inlined)
+	}
+	return p.PrepareContext(context.Background())
+}
 
 // PrepareContext is Prepare with a context that bounds the verification
 // (the verifier stops when ctx is done, and the program stays
@@ -179,6 +192,7 @@ func (p *Program) PrepareContext(ctx context.Context) error {
 		return err
 	}
 	p.reachOnce.Do(p.prepareReachable)
+	p.prepared.Store(true)
 	return nil
 }
 
@@ -352,10 +366,16 @@ func (p *Program) execOn(ctx context.Context, rn *runner, run *progtype.Run, cpu
 // exec is execOn under the context's stop flag (runContext), if any, with
 // the engine's error as it is.
 func (p *Program) exec(rn *runner, run *progtype.Run, cpu int, repeat uint32) (uint64, error) {
-	p.execSetup(rn, run, cpu)
+	// A run on what the runner's last run had, but for the packet and
+	// context a reset copied into the same buffers, is a rerun (the
+	// runs of one Program.Run after another on the same input kind).
+	again := rn.rr != nil && rn.ready == run && rn.readyCPU == cpu && !rn.setArgs(run)
+	if !again {
+		p.execSetup(rn, run, cpu)
+	}
 	st := &rn.st
 	st.Rand, st.TailCall = p.coll.randState(), nil
-	r0, _, err := p.execRun(rn, false, 1)
+	r0, _, err := p.execRun(rn, again, 1)
 	// The repeats run what the first ran, on the same arguments: an
 	// engine that can runs them again for less (engine.Rerunner), many
 	// at a time, and the context is polled between those.
@@ -396,6 +416,7 @@ func (p *Program) execSetup(rn *runner, run *progtype.Run, cpu int) {
 	a.Regs = [5]uint64{run.Ctx()}
 	a.State, a.Budget = st, c.budget
 	rn.setArgs(run)
+	rn.ready, rn.readyCPU = run, cpu
 }
 
 // setArgs makes the memory of run (its regions and legacy packet) that of
@@ -403,9 +424,13 @@ func (p *Program) execSetup(rn *runner, run *progtype.Run, cpu int) {
 // whether the arguments changed.
 func (rn *runner) setArgs(run *progtype.Run) bool {
 	gen := rn.regionsOf == run && rn.regionsGen == run.RegionsGen()
-	rn.setRegions(run)
 	a := &rn.args
-	a.Regions = rn.regions
+	if !gen {
+		// (A pointer store costs a write barrier check: only when they
+		// changed.)
+		rn.setRegions(run)
+		a.Regions = rn.regions
+	}
 	if pkt := run.Packet(); len(pkt) != len(a.Packet) || len(pkt) != 0 && &pkt[0] != &a.Packet[0] {
 		a.Packet = pkt
 		return true
@@ -443,6 +468,9 @@ func (p *Program) execRun(rn *runner, again bool, n uint32) (uint64, uint32, err
 		st.ReleaseHeld()
 	} else {
 		st.Release()
+	}
+	if err != nil {
+		rn.ready = nil // the next run sets the engine up again
 	}
 	return r0, ran, err
 }
@@ -489,6 +517,13 @@ func (p *Program) runHeld(ctx context.Context, opts *RunOptions, timed bool) (ui
 	if err := p.Prepare(); err != nil {
 		return 0, 0, err
 	}
+	rn := p.getRunner()
+	defer p.runners.Put(rn)
+	return p.runOn(ctx, rn, opts, timed)
+}
+
+// runOn is runHeld on the runner rn, of a prepared program.
+func (p *Program) runOn(ctx context.Context, rn *runner, opts *RunOptions, timed bool) (uint32, time.Duration, error) {
 	if err := p.checkCPU(opts.Flags, opts.CPU, "RunOptions"); err != nil {
 		return 0, 0, err
 	}
@@ -499,9 +534,7 @@ func (p *Program) runHeld(ctx context.Context, opts *RunOptions, timed bool) (ui
 			return 0, 0, fmt.Errorf("program %s: context: %w", p.name, err)
 		}
 	}
-	rn := p.getRunner()
-	defer p.runners.Put(rn)
-	if rn.inOK && rn.in == p.keyOf(opts) {
+	if rn.inOK && p.sameKey(&rn.in, opts) {
 		// The input of the run before, but for the packet and context:
 		// the run state keeps the rest.
 		err = p.pt.ResetRunData(rn.run, opts.Data, ctxIn)
@@ -581,10 +614,13 @@ type inputKey struct {
 	perf    *progtype.PerfEventValue
 }
 
-// keyOf returns the key of the input opts gives a run of p.
-func (p *Program) keyOf(opts *RunOptions) inputKey {
-	return inputKey{flags: opts.Flags &^ bpfFTestRunOnCPU, ingress: opts.Ingress, task: opts.Task, mem: first(opts.Memory),
-		memLen: len(opts.Memory), net: p.coll.net, tunnel: opts.Tunnel, socket: opts.Socket, perf: opts.PerfValue}
+// sameKey reports whether k is the key of the input opts gives a run of
+// p, field by field (building the key and comparing the structs called
+// memequal on every run).
+func (p *Program) sameKey(k *inputKey, opts *RunOptions) bool {
+	return k.flags == opts.Flags&^bpfFTestRunOnCPU && k.ingress == opts.Ingress && k.task == opts.Task &&
+		k.mem == first(opts.Memory) && k.memLen == len(opts.Memory) && k.net == p.coll.net &&
+		k.tunnel == opts.Tunnel && k.socket == opts.Socket && k.perf == opts.PerfValue
 }
 
 // first returns the address of s's first element, nil for an empty s.

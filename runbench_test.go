@@ -41,6 +41,36 @@ func BenchmarkRun_exit(b *testing.B) {
 	}
 }
 
+// BenchmarkRunner_exit is BenchmarkRun_exit through a Runner, which
+// holds the collection's reference and an execution context from run to
+// run:
+//
+//	go test -run '^$' -bench Runner_exit -benchtime 2000000x .
+func BenchmarkRunner_exit(b *testing.B) {
+	spec := exitSpec(ebpf.XDP, 2)
+	for _, e := range waggle.Engines() {
+		b.Run(e.String(), func(b *testing.B) {
+			coll, err := waggle.NewCollection(spec, &waggle.CollectionOptions{CPUs: 1, Engine: e})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer coll.Close()
+			r, err := coll.Programs["exit"].NewRunner()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close()
+			opts := &waggle.RunOptions{Data: make([]byte, 64)}
+			b.ReportAllocs()
+			cpuLoop(b, 1, "op", func() {
+				if ret, err := r.Run(opts); err != nil || ret != 2 {
+					b.Fatalf("ret %d, %v", ret, err)
+				}
+			})
+		})
+	}
+}
+
 // BenchmarkRunBatch is the cost of one run in a batch of 64
 // (Program.RunBatch) beside one Program.Run, on each engine: the XDP
 // program "r0 = 2; exit" on 64-byte packets, and the examples over the

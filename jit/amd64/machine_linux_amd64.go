@@ -52,10 +52,15 @@ type Machine struct {
 	// (no Args.Budget) never spend it.
 	reserve   uint64
 	unbounded bool
-	stop      *atomic.Bool // the run's stop flag, polled when the fuel runs out
-	never     atomic.Bool
-	scratch   []byte
-	lent      [maxFrames + 1]uint64
+	// fuel0 and reserve0 are ExecCtx.Fuel and reserve at the start of a
+	// run of the last Run's budget, which Rerun starts from.
+	fuel0, reserve0 uint64
+	// top is the machine stack's top, where a run starts.
+	top     uintptr
+	stop    *atomic.Bool // the run's stop flag, polled when the fuel runs out
+	never   atomic.Bool
+	scratch []byte
+	lent    [maxFrames + 1]uint64
 }
 
 // NewMachine returns a Machine with its own machine stack.
@@ -70,7 +75,7 @@ func NewMachine() *Machine {
 		m.err = fmt.Errorf("jit: %w", err)
 		return m
 	}
-	m.stack = st
+	m.stack, m.top = st, st.Top()
 	runtime.AddCleanup(m, func(s *jitrt.Stack) { s.Free() }, st)
 	return m
 }
@@ -98,6 +103,7 @@ func (m *Machine) Run(ep engine.Program, a *engine.Args) (uint64, error) {
 		m.reserve = a.Budget - ec.Fuel
 	}
 	ec.Fuel0, ec.Repeat = ec.Fuel, 0
+	m.fuel0, m.reserve0 = ec.Fuel, m.reserve
 	// Pointer fields are stored only when they change, and kept after the
 	// run: a pointer store costs a write barrier check, and the fields
 	// are few (the interpreter does the same with its regions).
@@ -147,19 +153,16 @@ func (m *Machine) Run(ep engine.Program, a *engine.Args) (uint64, error) {
 // runs itself (ExecCtx.Repeat) until one exits to Go.
 func (m *Machine) Rerun(n uint32) (uint64, uint32, error) {
 	p, a := m.last, m.lastArgs
-	if p == nil || m.err != nil || n == 0 {
+	if p == nil || n == 0 {
+		// (Run sets last only once NewMachine's error is known to be nil.)
 		return 0, 0, errors.Join(errors.New("jit: Rerun without a Run before it, or of no runs"), m.err)
 	}
 	ec := &m.ec
 	ec.Args, ec.Ctx = a.Regs, a.Regs[0]
 	ec.Target = p.entry
 	ec.Depth, ec.Tail = 0, 0
-	ec.Fuel, m.reserve = fuelSlice, 0
-	if !m.unbounded {
-		ec.Fuel = min(m.budget, fuelSlice)
-		m.reserve = m.budget - ec.Fuel
-	}
-	ec.Fuel0, ec.Repeat, m.cut = ec.Fuel, uint64(n-1), 0
+	ec.Fuel, ec.Fuel0, m.reserve = m.fuel0, m.fuel0, m.reserve0
+	ec.Repeat, m.cut = uint64(n-1), 0
 	if m.final != p {
 		m.final = p
 	}
@@ -173,7 +176,14 @@ func (m *Machine) Rerun(n uint32) (uint64, uint32, error) {
 // run runs p once its run's state is set, and ends the run.
 func (m *Machine) run(p *Program) (uint64, error) {
 	m.nested = 0
-	r0, exited, err := m.loop(p, m.stack.Top())
+	ec := &m.ec
+	jitrt.Jump(uintptr(p.addr), m.top, ec) // the entry stub starts the code
+	// A run that never exits to Go is the common case: Jump returns with
+	// its r0, and there is no exit to serve (as loop would, for a call).
+	r0, exited, err := ec.R0, true, error(nil)
+	if ec.Exit != jitrt.ExitOK {
+		r0, exited, err = m.exits()
+	}
 	if st := m.state; err == nil && exited && (st.Held != 0 || len(st.Records) != 0) {
 		err = m.unreleased()
 	}
@@ -193,8 +203,14 @@ func (m *Machine) run(p *Program) (uint64, error) {
 // which ends the frame the loop started (the run, or a callback) as in
 // Linux.
 func (m *Machine) loop(p *Program, sp uintptr) (r0 uint64, exited bool, err error) {
+	jitrt.Jump(uintptr(p.addr), sp, &m.ec) // the entry stub starts the code
+	return m.exits()
+}
+
+// exits serves the exits of the code loop entered, until its call
+// returns (see loop).
+func (m *Machine) exits() (r0 uint64, exited bool, err error) {
 	ec := &m.ec
-	jitrt.Jump(uintptr(p.addr), sp, ec) // the entry stub starts the code
 	for {
 		if ec.Exit == jitrt.ExitOK {
 			return ec.R0, true, nil
