@@ -72,13 +72,14 @@ func (r *Runner) RunContext(ctx context.Context, opts *RunOptions) (uint32, erro
 // Close gives back the Runner's execution context and its reference on
 // the collection: the maps of a closed collection are unmapped when the
 // last reference goes. Runs on a closed Runner fail with EBADF; Close
-// again does nothing.
-func (r *Runner) Close() {
+// again does nothing. It returns nil: the error is io.Closer's.
+func (r *Runner) Close() error {
 	if r.rn == nil {
-		return
+		return nil
 	}
 	r.cleanup.Stop()
 	r.p.runners.Put(r.rn)
 	r.rn = nil
 	r.p.coll.release()
+	return nil
 }
