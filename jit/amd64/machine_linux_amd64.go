@@ -13,6 +13,7 @@ import (
 	"github.com/waggle-bpf/waggle/internal/engine"
 	"github.com/waggle-bpf/waggle/internal/jitrt"
 	"github.com/waggle-bpf/waggle/internal/mem"
+	"github.com/waggle-bpf/waggle/maps"
 )
 
 // stackBytes is a Machine's machine stack. A run uses at most
@@ -196,6 +197,11 @@ func (m *Machine) loop(p *Program, sp uintptr) (r0 uint64, exited bool, err erro
 	ec := &m.ec
 	jitrt.Jump(uintptr(p.addr), sp, ec) // the entry stub starts the code
 	for {
+		if ec.NRecords != 0 {
+			if err := m.takeRecords(); err != nil {
+				return 0, false, err
+			}
+		}
 		if ec.Exit == jitrt.ExitOK {
 			return ec.R0, true, nil
 		}
@@ -272,6 +278,8 @@ func (m *Machine) serve(p *Program, s *site) (v uint64, ok bool, err error) {
 	case siteLdInd:
 		v, ok = engine.LoadPacket(m.state, m.packet, int32(ec.Ret+uint64(int64(s.imm))), s.size)
 		return v, ok, nil
+	case siteWake:
+		return 0, true, m.wake(p, s)
 	case siteCallX:
 		id = int32(ec.Ret)
 		if f, err = p.table.Lookup(id); err != nil {
@@ -310,6 +318,51 @@ func (m *Machine) serve(p *Program, s *site) (v uint64, ok bool, err error) {
 		}
 	}
 	return v, true, nil
+}
+
+// takeRecords moves the ring buffer records native code reserved
+// (ExecCtx.Records) into the run's helpers.State.Records, where Go's
+// submit and discard find them and Release gives back those a run that
+// ended early still holds.
+func (m *Machine) takeRecords() error {
+	ec, st := &m.ec, m.state
+	n := min(ec.NRecords, jitrt.MaxRecords)
+	ec.NRecords = 0
+	for _, r := range ec.Records[:n] {
+		rb, err := m.ring(r.Ring)
+		if err != nil {
+			return err
+		}
+		st.Records = append(st.Records, helpers.Record{Ring: rb, Addr: r.Addr, Size: r.Size})
+	}
+	return nil
+}
+
+// ring returns the ring buffer whose handle native code used.
+func (m *Machine) ring(h uint64) (maps.RingBuffer, error) {
+	mp, err := m.state.Maps.Resolve(h)
+	if err != nil {
+		return nil, fmt.Errorf("jit: a ring buffer native code used: %w", err)
+	}
+	rb, ok := mp.(maps.RingBuffer)
+	if !ok {
+		return nil, fmt.Errorf("jit: native code used map %q, a %s, as a ring buffer", mp.Spec().Name, mp.Spec().Type)
+	}
+	return rb, nil
+}
+
+// wake serves a siteWake exit: a native commit to the ring ExecCtx.Wake
+// found a reader waiting, or was asked to wake it (flags in argument
+// s.imm, as the helper's).
+func (m *Machine) wake(p *Program, s *site) error {
+	rb, err := m.ring(m.ec.Wake)
+	if err != nil {
+		return m.fault(p, s.pc, engine.ErrHelper, "%v", err)
+	}
+	if w, ok := rb.(interface{ Wake(flags uint64) }); ok {
+		w.Wake(m.ec.Args[s.imm])
+	}
+	return nil
 }
 
 // tailCall makes the code continue in the program bpf_tail_call asked
