@@ -74,6 +74,39 @@ func ringSpec(ringBytes uint32) *ebpf.CollectionSpec {
 		name := fmt.Sprintf("r%d", size)
 		spec.Programs[name] = &ebpf.ProgramSpec{Name: name, Type: ebpf.XDP, License: "GPL", Instructions: insns}
 	}
+	for _, size := range ringSizes[:3] {
+		// o<size>: the same sample built on the stack and written with
+		// bpf_ringbuf_output (flags: the second word's bits 8-9); it
+		// returns the helper's result.
+		insns := asm.Instructions{
+			asm.LoadMem(asm.R2, asm.R1, 0, asm.Word),
+			asm.LoadMem(asm.R3, asm.R1, 4, asm.Word),
+			asm.Mov.Reg(asm.R4, asm.R2),
+			asm.Add.Imm(asm.R4, 16),
+			asm.Mov.Imm(asm.R0, 0),
+			asm.JGT.Reg(asm.R4, asm.R3, "out"),
+			asm.LoadMem(asm.R8, asm.R2, 0, asm.DWord),
+			asm.LoadMem(asm.R9, asm.R2, 8, asm.DWord),
+		}
+		for off := int16(0); off < int16(size); off += 8 {
+			insns = append(insns, asm.StoreMem(asm.RFP, -256+off, asm.R8, asm.DWord))
+		}
+		insns = append(insns,
+			asm.Xor.Imm(asm.R8, -1),
+			asm.StoreMem(asm.RFP, int16(-256+size-8), asm.R8, asm.DWord),
+			asm.LoadMapPtr(asm.R1, 0).WithReference("events"),
+			asm.Mov.Reg(asm.R2, asm.RFP),
+			asm.Add.Imm(asm.R2, -256),
+			asm.Mov.Imm(asm.R3, size),
+			asm.Mov.Reg(asm.R4, asm.R9),
+			asm.RSh.Imm(asm.R4, 8),
+			asm.And.Imm(asm.R4, 3),
+			asm.FnRingbufOutput.Call(),
+			asm.Return().WithSymbol("out"),
+		)
+		name := fmt.Sprintf("o%d", size)
+		spec.Programs[name] = &ebpf.ProgramSpec{Name: name, Type: ebpf.XDP, License: "GPL", Instructions: insns}
+	}
 	spec.Programs["stuck"] = &ebpf.ProgramSpec{Name: "stuck", Type: ebpf.XDP, License: "GPL", Instructions: asm.Instructions{
 		asm.LoadMapPtr(asm.R1, 0).WithReference("events"),
 		asm.Mov.Imm(asm.R2, 8),
@@ -100,12 +133,17 @@ func ringSpec(ringBytes uint32) *ebpf.CollectionSpec {
 // 8-9 flags).
 func ringRun(t testing.TB, coll *waggle.Collection, size int32, marker, op uint64) uint32 {
 	t.Helper()
+	return ringRunProg(t, coll, fmt.Sprintf("r%d", size), marker, op)
+}
+
+func ringRunProg(t testing.TB, coll *waggle.Collection, name string, marker, op uint64) uint32 {
+	t.Helper()
 	data := make([]byte, 64)
 	binary.LittleEndian.PutUint64(data, marker)
 	binary.LittleEndian.PutUint64(data[8:], op)
-	ret, err := coll.Programs[fmt.Sprintf("r%d", size)].Run(&waggle.RunOptions{Data: data})
+	ret, err := coll.Programs[name].Run(&waggle.RunOptions{Data: data})
 	if err != nil {
-		t.Fatalf("r%d: %v", size, err)
+		t.Fatalf("%s: %v", name, err)
 	}
 	return ret
 }
@@ -135,8 +173,8 @@ func ringDrain(t testing.TB, rd *maps.RingBufReader) []string {
 	}
 }
 
-// TestRingbufNative_engines reserves records of several sizes on every
-// engine until the ring is full (NULL, a drop counted), discards some,
+// TestRingbufNative_engines reserves (or outputs) records of several sizes
+// on every engine until the ring is full (NULL or -EAGAIN, a drop counted), discards some,
 // submits others with each wakeup flag, reads them between rounds so that
 // positions wrap around the ring many times, and requires of every engine
 // the interpreter's return values, records and drop count.
@@ -166,7 +204,11 @@ func TestRingbufNative_engines(t *testing.T) {
 					if i%7 == 3 {
 						op |= 1
 					}
-					rets = append(rets, ringRun(t, coll, size, marker, op))
+					name := fmt.Sprintf("r%d", size)
+					if i%4 == 2 && size <= 200 {
+						name = fmt.Sprintf("o%d", size) // bpf_ringbuf_output
+					}
+					rets = append(rets, ringRunProg(t, coll, name, marker, op))
 				}
 				got = append(got, fmt.Sprint("round ", round, " returns ", rets))
 				got = append(got, ringDrain(t, rd)...)
@@ -181,9 +223,10 @@ func TestRingbufNative_engines(t *testing.T) {
 			}
 		})
 	}
-	if !slicesContains(want, "2") {
-		// The rounds must have filled the ring at least once.
-		t.Errorf("no reservation failed: %v", want)
+	if !slicesContains(want, "2") || !slicesContains(want, "4294967285") {
+		// The rounds must have filled the ring: a reservation failed
+		// (NULL), and an output (-EAGAIN).
+		t.Errorf("no reservation or output failed: %v", want)
 	}
 }
 
@@ -201,7 +244,7 @@ func slicesContains(lines []string, ret string) bool {
 }
 
 // TestRingbufNative_concurrent produces from JIT code on two goroutines
-// and from Go (Output) on a third while a reader consumes, each producer
+// (reserve and submit or discard; output) and from Go (Output) on a third while a reader consumes, each producer
 // trying again while the ring is full: every record submitted is read
 // once, each producer's in the order it reserved them, none lost, and none
 // read that was discarded.
@@ -220,6 +263,8 @@ func TestRingbufNative_concurrent(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer rd.Close()
+			// Producer 0 reserves and submits or discards, 1 outputs.
+			prog, ok := [2]string{"r24", "o24"}, [2]uint32{1, 0}
 			var submitted [3]atomic.Uint64
 			var wg sync.WaitGroup
 			for p := range 2 {
@@ -228,7 +273,7 @@ func TestRingbufNative_concurrent(t *testing.T) {
 					for i := uint64(1); i <= perProducer; i++ {
 						marker := uint64(p)<<56 | i
 						op := uint64(0)
-						if i%11 == 0 {
+						if i%11 == 0 && p == 0 {
 							op = 1 // discard
 						}
 						if i%13 == 0 {
@@ -237,12 +282,12 @@ func TestRingbufNative_concurrent(t *testing.T) {
 						binary.LittleEndian.PutUint64(data, marker)
 						binary.LittleEndian.PutUint64(data[8:], op)
 						for {
-							ret, err := coll.Programs["r24"].Run(&waggle.RunOptions{Data: data, CPU: uint32(p), Flags: 1 /* BPF_F_TEST_RUN_ON_CPU */})
+							ret, err := coll.Programs[prog[p]].Run(&waggle.RunOptions{Data: data, CPU: uint32(p), Flags: 1 /* BPF_F_TEST_RUN_ON_CPU */})
 							if err != nil {
 								t.Error(err)
 								return
 							}
-							if ret == 1 {
+							if ret == ok[p] {
 								break
 							}
 							runtime.Gosched() // the ring is full: let the reader in
@@ -296,7 +341,7 @@ func TestRingbufNative_concurrent(t *testing.T) {
 				if i <= last[p] {
 					t.Fatalf("producer %d: record %d after %d", p, i, last[p])
 				}
-				if p < 2 && i%11 == 0 {
+				if p == 0 && i%11 == 0 {
 					t.Fatalf("producer %d: discarded record %d read", p, i)
 				}
 				last[p] = i

@@ -180,10 +180,11 @@ type compiler struct {
 	// lpmLookup is the shared routine of inline trie lookups
 	// (emitLPMLookup), emitted once at the end if a call site uses it.
 	lpmLookup Label
-	// ringReserveL and ringCommitL are the shared routines of native ring
-	// buffer reservations and commits (ringbuf.go), emitted once at the
-	// end if a call site uses them.
-	ringReserveL, ringCommitL Label
+	// ringReserveL, ringCommitL and ringOutputL are the shared routines
+	// of native ring buffer reservations, commits and outputs, and
+	// ringCoreL the reservation the first and last share (ringbuf.go),
+	// emitted once at the end if a call site uses them.
+	ringReserveL, ringCommitL, ringOutputL, ringCoreL Label
 	// saved are the registers of r6-r9 each function saves (savedRegs),
 	// by entry; cur are those of the function being compiled.
 	saved map[int][]Reg
@@ -352,13 +353,19 @@ func compileWith(prog []isa.Instruction, opts options, short []bool, loops []int
 	if c.ringCommitL != 0 {
 		c.emitRingCommit()
 	}
+	if c.ringOutputL != 0 {
+		c.emitRingOutput()
+	}
+	if c.ringCoreL != 0 {
+		c.emitRingCore()
+	}
 	code, err := c.a.Finish()
 	if err != nil {
 		return nil, nil, err
 	}
 	out := &compiled{code: code, funcs: map[int]int{}, sites: c.sites, pcs: pcs, stubs: map[string]int{}}
 	out.entry, _ = c.a.Offset(c.entry)
-	for name, l := range map[string]Label{"entry": c.entry, "exitGo": c.exitGo, "callGo": c.callGo, "yield": c.yield, "fault": c.fault, "hashLookup": c.hashLookup, "lpmLookup": c.lpmLookup, "ringReserve": c.ringReserveL, "ringCommit": c.ringCommitL} {
+	for name, l := range map[string]Label{"entry": c.entry, "exitGo": c.exitGo, "callGo": c.callGo, "yield": c.yield, "fault": c.fault, "hashLookup": c.hashLookup, "lpmLookup": c.lpmLookup, "ringReserve": c.ringReserveL, "ringCommit": c.ringCommitL, "ringOutput": c.ringOutputL, "ringCore": c.ringCoreL} {
 		if l == 0 {
 			continue // not emitted
 		}
@@ -1327,6 +1334,10 @@ func (c *compiler) call(pc int, ins isa.Instruction, dst Reg) error {
 			case helpers.IDRingbufSubmit, helpers.IDRingbufDiscard:
 				c.ringCommit(s, ins.Imm == helpers.IDRingbufDiscard)
 				return nil
+			case helpers.IDRingbufOutput:
+				if c.ringOutput(s) {
+					return nil
+				}
 			}
 		}
 		c.callSite(s)

@@ -137,13 +137,54 @@ func (c *compiler) ringCommit(s site, discard bool) {
 // emitRingReserve emits the routine of native reservations: with r1 (rdi)
 // a ring buffer's handle, r2 (rsi) the size and r3 (rdx) the flags, it
 // returns rax = the sample's address or 0 (a drop, counted), and r11 =
-// ringDone; or r11 = ringSlow for Go to reserve. It is maps/ringbuf.go's
-// reserve: the consumer position read, the lock taken, the pending
-// position moved past the records committed since, the space checked
-// against both, the record's header written BUSY (with its page offset),
-// the producer position moved, the lock released; the record is pushed
-// on ExecCtx.Records. It keeps every eBPF register but r0.
+// ringDone; or r11 = ringSlow for Go to reserve (flags, every slot of
+// ExecCtx.Records taken, or what the core leaves to Go). The record is
+// pushed on ExecCtx.Records. It keeps every eBPF register but r0.
 func (c *compiler) emitRingReserve() {
+	a := &c.a
+	slow, ret := a.NewLabel(), a.NewLabel()
+	a.Bind(c.ringReserveL)
+	a.Test(W64, RDX, RDX)
+	a.Jcc(CondNE, slow)
+	a.ALUMemImm(CMP, W64, ecReg, offNRecords, jitrt.MaxRecords)
+	a.Jcc(CondAE, slow)
+	c.callRoutine(&c.ringCoreL)
+	a.Test(W64, tmp, tmp)
+	a.Jcc(CondNE, ret)
+	a.Test(W64, RAX, RAX)
+	a.Jcc(CondE, ret)
+	// Push {sample, size, ring} on ExecCtx.Records.
+	a.Push(RAX)
+	a.Load(8, tmp, ecReg, offNRecords)
+	a.ImulImm(W64, tmp2, tmp, recordSize)
+	a.ALU(ADD, W64, tmp2, ecReg)
+	a.Store(8, tmp2, offRecords+offRecAddr, RAX)
+	a.Store(8, tmp2, offRecords+offRecSize, RSI)
+	a.Store(8, tmp2, offRecords+offRecRing, RDI)
+	a.ALUImm(ADD, W64, tmp, 1)
+	a.Store(8, ecReg, offNRecords, tmp)
+	a.Pop(RAX)
+	a.MovImm32(tmp, ringDone)
+	a.Bind(ret)
+	a.Ret()
+	a.Bind(slow)
+	a.MovImm32(tmp, ringSlow)
+	a.Ret()
+}
+
+// emitRingCore emits the reservation both bpf_ringbuf_reserve and
+// bpf_ringbuf_output make: with r1 (rdi) a ring buffer's handle and r2
+// (rsi) the size, it returns rax = the sample's address or 0 (a drop,
+// counted), and r11 = ringDone; or r11 = ringSlow for Go. It is
+// maps/ringbuf.go's reserve: the consumer position read, the lock taken
+// (ringLockSpins tries, else Go), the pending position moved past the
+// records committed since, the space checked against both, the record's
+// header written BUSY (with its page offset), the producer position
+// moved, the lock released. A size past the largest record or the ring,
+// and a record header or position that fails the checks Go makes, go to
+// Go (which counts the drop, or finds the corruption again and reports
+// ErrCorrupt). It keeps every register but rax and r11.
+func (c *compiler) emitRingCore() {
 	a := &c.a
 	const (
 		handle, size = RDI, RSI
@@ -152,18 +193,13 @@ func (c *compiler) emitRingReserve() {
 		mask         = R9
 		x, y         = R10, R11
 	)
-	saved := []Reg{fuelReg, RBX, R13, R14, R15, RCX}
+	saved := []Reg{fuelReg, RBX, R13, R14, R15, RCX, R10}
 	slow, popSlow, popDone := a.NewLabel(), a.NewLabel(), a.NewLabel()
 	unlockSlow, unlockDrop, locked, retry := a.NewLabel(), a.NewLabel(), a.NewLabel(), a.NewLabel()
-	a.Bind(c.ringReserveL)
-	// Flags, a size past the largest record, no free slot: Go.
-	a.Test(W64, RDX, RDX)
-	a.Jcc(CondNE, slow)
+	a.Bind(c.ringCoreL)
 	a.MovImm32(y, maps.RingMaxRecord)
 	a.ALU(CMP, W64, size, y)
 	a.Jcc(CondA, slow)
-	a.ALUMemImm(CMP, W64, ecReg, offNRecords, jitrt.MaxRecords)
-	a.Jcc(CondAE, slow)
 	for _, r := range saved {
 		a.Push(r)
 	}
@@ -244,17 +280,7 @@ func (c *compiler) emitRingReserve() {
 	a.Store(4, y, 4, RAX)
 	a.Store(8, handle, maps.HeaderRingProd, x) // x86 keeps the stores in order
 	a.StoreImm(4, handle, maps.HeaderRingLock, 0)
-	// Push {sample, size, ring} on ExecCtx.Records.
-	a.Lea(y, y, maps.RingHdrSize)
-	a.Load(8, RAX, ecReg, offNRecords)
-	a.ImulImm(W64, x, RAX, recordSize)
-	a.ALU(ADD, W64, x, ecReg)
-	a.Store(8, x, offRecords+offRecAddr, y)
-	a.Store(8, x, offRecords+offRecSize, size)
-	a.Store(8, x, offRecords+offRecRing, handle)
-	a.ALUImm(ADD, W64, RAX, 1)
-	a.Store(8, ecReg, offNRecords, RAX)
-	a.Mov(W64, RAX, y)
+	a.Lea(RAX, y, maps.RingHdrSize)
 	a.Jmp(popDone)
 
 	a.Bind(unlockDrop)
@@ -357,5 +383,94 @@ func (c *compiler) emitRingCommit() {
 	}
 	a.Bind(slow)
 	a.MovImm32(x, ringSlow)
+	a.Ret()
+}
+
+// ringOutput emits bpf_ringbuf_output(ringbuf, data, size, flags) through
+// emitRingOutput's routine for a ring the program names, and reports
+// whether it did.
+func (c *compiler) ringOutput(s site) bool {
+	a := &c.a
+	slow, done := a.NewLabel(), a.NewLabel()
+	if !c.ringNamed(s, slow) {
+		return false
+	}
+	c.callRoutine(&c.ringOutputL)
+	a.Test(W64, tmp, tmp)
+	a.Jcc(CondE, done)
+	a.ALUImm(CMP, W64, tmp, ringSlow)
+	a.Jcc(CondE, slow)
+	c.callSite(site{kind: siteWake, pc: s.pc, imm: 3}) // flags: r4
+	a.Jmp(done)
+	a.Bind(slow)
+	c.callSite(s)
+	a.Bind(done)
+	return true
+}
+
+// emitRingOutput emits the routine of native outputs: with r1 (rdi) a
+// ring buffer's handle, r2 (rsi) the data, r3 (rdx) its size and r4 (rcx)
+// the flags, it does what maps/ringbuf.go's Output does: a reservation
+// (emitRingCore), the copy, and the commit. It returns rax = 0, -EAGAIN
+// (no room, a drop counted) or -EINVAL (the header changed under it), and
+// r11 = ringDone, or ringWake (done; the reader waits, its ring in
+// ExecCtx.Wake); or r11 = ringSlow, having changed nothing, for Go: flags
+// other than BPF_RB_NO_WAKEUP, or what the core leaves to Go. It keeps
+// every eBPF register but r0.
+func (c *compiler) emitRingOutput() {
+	a := &c.a
+	slow, ret, einval, done := a.NewLabel(), a.NewLabel(), a.NewLabel(), a.NewLabel()
+	a.Bind(c.ringOutputL)
+	a.TestImm(W64, RCX, ^int32(maps.RingBufNoWakeup))
+	a.Jcc(CondNE, slow)
+	a.Push(RSI)
+	a.Mov(W64, RSI, RDX)
+	c.callRoutine(&c.ringCoreL)
+	a.Pop(RSI)
+	a.Test(W64, tmp, tmp)
+	a.Jcc(CondNE, ret)
+	a.Test(W64, RAX, RAX)
+	eagain := a.NewLabel()
+	a.Jcc(CondE, eagain)
+	// rep movsb: rcx bytes from rsi to rdi.
+	for _, r := range []Reg{RDI, RSI, RCX} {
+		a.Push(r)
+	}
+	a.Mov(W64, RDI, RAX)
+	a.Mov(W64, RCX, RDX)
+	a.Raw(0xF3, 0xA4)
+	for _, r := range []Reg{RCX, RSI, RDI} {
+		a.Pop(r)
+	}
+	// Commit: BUSY cleared with lock cmpxchg, as Submit does.
+	a.Mov(W64, tmp2, RAX)
+	a.Load(4, RAX, tmp2, -maps.RingHdrSize)
+	a.TestImm(W32, RAX, int32(-maps.RingBusy))
+	a.Jcc(CondE, einval)
+	a.Mov(W32, tmp, RAX)
+	a.ALUImm(XOR, W32, tmp, int32(-maps.RingBusy))
+	a.LockCmpxchg(4, tmp2, -maps.RingHdrSize, tmp)
+	a.Jcc(CondNE, einval)
+	a.MovImm32(tmp, ringDone)
+	a.TestImm(W64, RCX, int32(maps.RingBufNoWakeup))
+	a.Jcc(CondNE, done)
+	a.ALUMemImm(CMP, W32, RDI, maps.HeaderRingWaiting, 0)
+	a.Jcc(CondE, done)
+	a.Store(8, ecReg, offWake, RDI)
+	a.MovImm32(tmp, ringWake)
+	a.Bind(done)
+	a.MovImm32(RAX, 0)
+	a.Ret()
+	a.Bind(eagain)
+	a.MovImm64(RAX, uint64(maps.Return(maps.EAGAIN)))
+	a.MovImm32(tmp, ringDone)
+	a.Ret()
+	a.Bind(einval)
+	a.MovImm64(RAX, uint64(maps.Return(maps.EINVAL)))
+	a.MovImm32(tmp, ringDone)
+	a.Bind(ret)
+	a.Ret()
+	a.Bind(slow)
+	a.MovImm32(tmp, ringSlow)
 	a.Ret()
 }
