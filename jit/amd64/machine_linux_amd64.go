@@ -3,6 +3,7 @@
 package amd64
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"runtime"
@@ -328,14 +329,23 @@ func (m *Machine) takeRecords() error {
 	ec, st := &m.ec, m.state
 	n := min(ec.NRecords, jitrt.MaxRecords)
 	ec.NRecords = 0
+	var err error
 	for _, r := range ec.Records[:n] {
-		rb, err := m.ring(r.Ring)
-		if err != nil {
-			return err
+		rb, rerr := m.ring(r.Ring)
+		if rerr != nil {
+			// A run without the program's maps (helpers.State.Maps),
+			// whose Go helpers fail too: give the record back here, as
+			// Release would, so that the ring does not stop at it.
+			h := r.Addr - maps.RingHdrSize
+			if l := mem.AtomicLoad32(h); l&maps.RingBusy != 0 {
+				mem.CompareAndSwap32(h, l, l^maps.RingBusy|maps.RingDiscard)
+			}
+			err = cmp.Or(err, rerr)
+			continue
 		}
 		st.Records = append(st.Records, helpers.Record{Ring: rb, Addr: r.Addr, Size: r.Size})
 	}
-	return nil
+	return err
 }
 
 // ring returns the ring buffer whose handle native code used.
