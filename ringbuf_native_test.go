@@ -497,3 +497,72 @@ func TestRingbufNative_wakeup(t *testing.T) {
 		})
 	}
 }
+
+// TestRingbufNative_manyRecords holds more records at once than the JIT
+// keeps natively (jitrt.MaxRecords, 8): a program reserves 12, spilled to
+// its stack, and submits them in reverse order. The reservations past the
+// eighth go to Go, which then holds the first eight too; the submits find
+// each record wherever it is. Every engine gives the same records, in
+// reservation order.
+func TestRingbufNative_manyRecords(t *testing.T) {
+	const n = 12
+	var insns asm.Instructions
+	for k := range int16(n) {
+		ok := fmt.Sprintf("ok%d", k)
+		insns = append(insns,
+			asm.LoadMapPtr(asm.R1, 0).WithReference("events"),
+			asm.Mov.Imm(asm.R2, 24),
+			asm.Mov.Imm(asm.R3, 0),
+			asm.FnRingbufReserve.Call(),
+			asm.JNE.Imm(asm.R0, 0, ok),
+		)
+		for j := range k {
+			insns = append(insns,
+				asm.LoadMem(asm.R1, asm.RFP, -8*(j+1), asm.DWord),
+				asm.Mov.Imm(asm.R2, 0),
+				asm.FnRingbufDiscard.Call(),
+			)
+		}
+		insns = append(insns,
+			asm.Mov.Imm(asm.R0, 2),
+			asm.Return(),
+			asm.Mov.Imm(asm.R1, int32(k+100)).WithSymbol(ok),
+			asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+			asm.Xor.Imm(asm.R1, -1),
+			asm.StoreMem(asm.R0, 16, asm.R1, asm.DWord),
+			asm.StoreMem(asm.RFP, -8*(k+1), asm.R0, asm.DWord),
+		)
+	}
+	for k := int16(n - 1); k >= 0; k-- {
+		insns = append(insns,
+			asm.LoadMem(asm.R1, asm.RFP, -8*(k+1), asm.DWord),
+			asm.Mov.Imm(asm.R2, 0),
+			asm.FnRingbufSubmit.Call(),
+		)
+	}
+	insns = append(insns, asm.Mov.Imm(asm.R0, 1), asm.Return())
+	spec := ringSpec(4096)
+	spec.Programs["many"] = &ebpf.ProgramSpec{Name: "many", Type: ebpf.XDP, License: "GPL", Instructions: insns}
+	want := "[1 100/24 101/24 102/24 103/24 104/24 105/24 106/24 107/24 108/24 109/24 110/24 111/24]"
+	for _, e := range waggle.Engines() {
+		t.Run(e.String(), func(t *testing.T) {
+			coll, err := waggle.NewCollection(spec, &waggle.CollectionOptions{CPUs: 1, Engine: e})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer coll.Close()
+			rd, err := maps.NewRingBufReader(coll.Maps["events"].Underlying())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rd.Close()
+			for range 3 {
+				got := []string{fmt.Sprint(ringRunProg(t, coll, "many", 0, 0))}
+				got = append(got, ringDrain(t, rd)...)
+				if fmt.Sprint(got) != want {
+					t.Errorf("got %v, want %v", got, want)
+				}
+			}
+		})
+	}
+}
