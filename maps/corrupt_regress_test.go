@@ -435,7 +435,7 @@ func TestCorrupt_RingBufRecordHeader(t *testing.T) {
 	bounded(t, func() {
 		for _, hl := range []uint32{0x3fffffff, 4096, 4089} {
 			wantNil(t, "output", m.Output([]byte("first"), 0))
-			native.PutUint32(m.mapping[m.dataOff+m.pending.Load()&m.mask:], hl)
+			native.PutUint32(m.mapping[m.dataOff+*m.pending&m.mask:], hl)
 			wantCorrupt(t, "output after a header was written over", m.Output([]byte("second"), 0))
 			wantNil(t, "output", m.Output([]byte("third"), 0))
 			_, err := read()
@@ -594,7 +594,7 @@ func TestCorrupt_RingBufHeaderWords(t *testing.T) {
 	}{
 		{"lock word", func(m *ringBuf) { m.lock.Store(1) }, false},
 		{"lock left held", func(m *ringBuf) { m.lock.Store(rbLocked) }, false},
-		{"producer behind pending", func(m *ringBuf) { m.pending.Store(m.prod.Load() + 64) }, false},
+		{"producer behind pending", func(m *ringBuf) { *m.pending = m.prod.Load() + 64 }, false},
 		{"producer far ahead", func(m *ringBuf) { m.prod.Store(m.prod.Load() + 1<<40) }, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

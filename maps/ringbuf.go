@@ -118,9 +118,10 @@ type ringBuf struct {
 
 	// The header words (hdrRB*): the producers' lock, the positions,
 	// the drop count and the waiting readers.
-	lock                         *atomic.Uint32
-	cons, prod, pending, dropped *atomic.Uint64
-	waiting                      *atomic.Int32
+	lock                *atomic.Uint32
+	cons, prod, dropped *atomic.Uint64
+	pending             *uint64 // only under lock
+	waiting             *atomic.Int32
 
 	consMu sync.Mutex    // one consumer at a time; Close waits for it
 	notify chan struct{} // producers wake a waiting reader
@@ -145,7 +146,7 @@ func newRingBuf(spec Spec) (*ringBuf, error) {
 	m.waiting = (*atomic.Int32)(word(hdrRBWaiting))
 	m.cons = (*atomic.Uint64)(word(hdrRBCons))
 	m.prod = (*atomic.Uint64)(word(hdrRBProd))
-	m.pending = (*atomic.Uint64)(word(hdrRBPending))
+	m.pending = (*uint64)(word(hdrRBPending))
 	m.dropped = (*atomic.Uint64)(word(hdrRBDropped))
 	return m, nil
 }
@@ -155,6 +156,14 @@ func newRingBuf(spec Spec) (*ringBuf, error) {
 // word that holds neither 0 nor rbLocked, or rbLocked for rbLockWait,
 // was written over: it is reset and the call fails with ErrCorrupt.
 func (m *ringBuf) lockProducers() error {
+	if m.lock.CompareAndSwap(0, rbLocked) {
+		return nil
+	}
+	return m.lockWait()
+}
+
+// lockWait is lockProducers when the lock was not free.
+func (m *ringBuf) lockWait() error {
 	var since time.Time
 	for i := 0; ; i++ {
 		v := m.lock.Load()
@@ -212,9 +221,9 @@ func (m *ringBuf) reserve(size uint64) (uint64, error) {
 		m.drop()
 		return 0, err
 	}
-	pend, prod := m.pending.Load(), m.prod.Load()
+	pend, prod := *m.pending, m.prod.Load()
 	if prod-pend > m.size {
-		m.pending.Store(prod)
+		*m.pending = prod
 		m.unlockProducers()
 		m.drop()
 		return 0, m.corrupt("reserve: the producer position %d is more than the ring ahead of the pending one %d: records up to %d given up", prod, pend, prod)
@@ -226,14 +235,16 @@ func (m *ringBuf) reserve(size uint64) (uint64, error) {
 		}
 		n := recordLen(hl)
 		if n > prod-pend {
-			m.pending.Store(prod)
+			*m.pending = prod
 			m.unlockProducers()
 			m.drop()
 			return 0, m.corrupt("reserve: the record at %d claims %d bytes, %d were reserved after it: records up to %d given up", pend, n, prod-pend, prod)
 		}
 		pend += n
 	}
-	m.pending.Store(pend)
+	if pend != *m.pending {
+		*m.pending = pend
+	}
 	next := prod + l
 	if next-cons > m.mask || next-pend > m.mask {
 		m.unlockProducers()
