@@ -63,9 +63,11 @@ type ExecCtx struct {
 	// Records are the ring buffer records native bpf_ringbuf_reserve
 	// made that native submit or discard has not yet taken back: the
 	// first NRecords of them. Go moves them into helpers.State.Records
-	// at every exit, so that its helpers see every record the run holds
-	// and a run that ends early (a fault, its budget, its context) gives
-	// them back. A native reservation with every slot taken goes to Go.
+	// at every exit but calls of helpers that do not look at records, and
+	// when the run ends, so that the helpers that take records back see
+	// every record the run holds and a run that ends early (a fault, its
+	// budget, its context) gives them back. A native reservation with
+	// every slot taken goes to Go.
 	NRecords uint64
 	Records  [MaxRecords]Record
 	// Wake is the handle of the ring buffer a native commit wants Go to

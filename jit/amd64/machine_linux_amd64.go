@@ -176,6 +176,12 @@ func (m *Machine) Rerun(n uint32) (uint64, uint32, error) {
 func (m *Machine) run(p *Program) (uint64, error) {
 	m.nested = 0
 	r0, exited, err := m.loop(p, m.stack.Top())
+	if m.ec.NRecords != 0 {
+		// Records native code reserved before an exit that ended the run
+		// (a helper's error, a failed packet load): Release gives them
+		// back.
+		err = cmp.Or(err, m.takeRecords())
+	}
 	if st := m.state; err == nil && exited && (st.Held != 0 || len(st.Records) != 0) {
 		err = m.unreleased()
 	}
@@ -198,7 +204,7 @@ func (m *Machine) loop(p *Program, sp uintptr) (r0 uint64, exited bool, err erro
 	ec := &m.ec
 	jitrt.Jump(uintptr(p.addr), sp, ec) // the entry stub starts the code
 	for {
-		if ec.NRecords != 0 {
+		if ec.NRecords != 0 && ec.Exit != jitrt.ExitCall {
 			if err := m.takeRecords(); err != nil {
 				return 0, false, err
 			}
@@ -222,6 +228,11 @@ func (m *Machine) loop(p *Program, sp uintptr) (r0 uint64, exited bool, err erro
 		case jitrt.ExitCall:
 			if ec.Site >= uint64(len(q.sites)) {
 				return 0, false, fmt.Errorf("jit: an exit from call site %d, of %d", ec.Site, len(q.sites))
+			}
+			if ec.NRecords != 0 && q.sites[ec.Site].records() {
+				if err := m.takeRecords(); err != nil {
+					return 0, false, err
+				}
 			}
 			v, ok, err := m.serve(q, &q.sites[ec.Site])
 			if err != nil || !ok {
@@ -324,7 +335,11 @@ func (m *Machine) serve(p *Program, s *site) (v uint64, ok bool, err error) {
 // takeRecords moves the ring buffer records native code reserved
 // (ExecCtx.Records) into the run's helpers.State.Records, where Go's
 // submit and discard find them and Release gives back those a run that
-// ended early still holds.
+// ended early still holds. The loop calls it at every exit but calls of
+// helpers that do not look at the records (site.records), so that a
+// record reserved natively, filled by a helper served in Go (the
+// firewall's bpf_xdp_load_bytes) and submitted is submitted natively;
+// run calls it once the run ended, whichever way.
 func (m *Machine) takeRecords() error {
 	ec, st := &m.ec, m.state
 	n := min(ec.NRecords, jitrt.MaxRecords)

@@ -3,6 +3,7 @@ package amd64
 import (
 	"unsafe"
 
+	"github.com/waggle-bpf/waggle/helpers"
 	"github.com/waggle-bpf/waggle/internal/jitrt"
 	"github.com/waggle-bpf/waggle/internal/mem"
 	"github.com/waggle-bpf/waggle/maps"
@@ -25,9 +26,12 @@ import (
 //     routine.
 //
 // A reservation's record goes into ExecCtx.Records, which Go moves into
-// State.Records at the run's next exit, so that Go's helpers and Release
-// see every record the run holds (a run stopped by its budget between
-// reserve and submit gives it back).
+// State.Records at an exit for a helper that takes records back
+// (site.records), at any other exit but helper calls, and when the run
+// ends, so that Go's submit and discard and Release see every record the
+// run holds (a run stopped by its budget between reserve and submit gives
+// it back), while a record filled by a helper served in Go is still
+// submitted natively.
 //
 // The wakeup: a commit flips the record header with lock cmpxchg (a full
 // barrier), then reads the header's waiting count; the reader adds itself
@@ -473,4 +477,22 @@ func (c *compiler) emitRingOutput() {
 	a.Bind(slow)
 	a.MovImm32(tmp, ringSlow)
 	a.Ret()
+}
+
+// records reports whether Go needs the records native code holds to serve
+// site s (ExecCtx.Records moved into helpers.State.Records first): the
+// helpers that take a record back (submit, discard, their dynptr forms),
+// and calls whose helper is not known before the exit (callx) or that
+// leave the program (tail calls).
+func (s *site) records() bool {
+	switch s.kind {
+	case siteCallX, siteTail:
+		return true
+	case siteHelper:
+		switch s.id {
+		case helpers.IDRingbufSubmit, helpers.IDRingbufDiscard, helpers.IDRingbufSubmitDynptr, helpers.IDRingbufDiscardDynptr:
+			return true
+		}
+	}
+	return false
 }

@@ -3,6 +3,7 @@
 package amd64_test
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -14,9 +15,10 @@ import (
 )
 
 // TestRingbuf_withoutMaps: a run whose helpers.State has no map set
-// (whose Go helpers cannot resolve its maps) reserves natively, then
-// exits to Go, which cannot find the ring of the record: the run fails,
-// and the record is given back, so the ring does not stop at it.
+// (whose Go helpers cannot resolve its maps) reserves natively, then a
+// helper fails the run, which ends holding the record, whose ring Go
+// cannot find: the record is given back all the same, so the ring does
+// not stop at it.
 func TestRingbuf_withoutMaps(t *testing.T) {
 	m, err := maps.New(maps.Spec{Type: maps.RingBuf, MaxEntries: 4096})
 	if err != nil {
@@ -38,7 +40,9 @@ func TestRingbuf_withoutMaps(t *testing.T) {
 	out:
 		r0 = 0
 		exit`, m.Handle(), helpers.IDRingbufReserve, helpers.IDKtimeGetNs, helpers.IDRingbufSubmit))
-	p, err := amd64.Engine{}.Load(prog, engine.Options{Helpers: helpers.Generic().Table(), Verified: true})
+	table := helpers.Generic().Table()
+	table[helpers.IDKtimeGetNs] = func(helpers.Env, *[5]uint64) (uint64, error) { return 0, errors.New("no clock") }
+	p, err := amd64.Engine{}.Load(prog, engine.Options{Helpers: table, Verified: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,5 +59,61 @@ func TestRingbuf_withoutMaps(t *testing.T) {
 	rd.SetDeadline(time.Now().Add(time.Second))
 	if rec, err := rd.Read(); err != nil || string(rec.RawSample) != "after" {
 		t.Fatalf("read %q, %v; want the record after the given back one", rec.RawSample, err)
+	}
+}
+
+// TestRingbuf_helperFails: a record reserved natively and held while a
+// helper served in Go fails the run is in helpers.State.Records when the
+// run returns, for Release to give back; the ring goes on working.
+func TestRingbuf_helperFails(t *testing.T) {
+	m, err := maps.New(maps.Spec{Type: maps.RingBuf, MaxEntries: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	prog := parse(t, fmt.Sprintf(`
+		r1 = %#x ll
+		r2 = 8
+		r3 = 0
+		call %d
+		if r0 == 0 goto out
+		r6 = r0
+		call %d
+		r1 = r6
+		r2 = 0
+		call %d
+	out:
+		r0 = 0
+		exit`, m.Handle(), helpers.IDRingbufReserve, helpers.IDKtimeGetNs, helpers.IDRingbufSubmit))
+	table := helpers.Generic().Table()
+	table[helpers.IDKtimeGetNs] = func(helpers.Env, *[5]uint64) (uint64, error) { return 0, errors.New("no clock") }
+	p, err := amd64.Engine{}.Load(prog, engine.Options{Helpers: table, Verified: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &helpers.State{Maps: maps.NewSet(m)}
+	mc := amd64.NewMachine()
+	for range 3 {
+		if _, err := mc.Run(p, &engine.Args{State: st}); err == nil {
+			t.Fatal("the failing helper: no error")
+		}
+		if len(st.Records) != 1 || st.Records[0].Size != 8 {
+			t.Fatalf("records after the failed run: %+v, want the one reserved", st.Records)
+		}
+		if !st.Release() {
+			t.Fatal("Release gave nothing back")
+		}
+	}
+	rb := m.(maps.RingBuffer)
+	if err := rb.Output([]byte("after"), 0); err != nil {
+		t.Fatal(err)
+	}
+	rd, err := maps.NewRingBufReader(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd.SetDeadline(time.Now().Add(time.Second))
+	if rec, err := rd.Read(); err != nil || string(rec.RawSample) != "after" {
+		t.Fatalf("read %q, %v; want the record after the given back ones", rec.RawSample, err)
 	}
 }
