@@ -8,11 +8,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/waggle-bpf/waggle"
+	"github.com/waggle-bpf/waggle/maps"
 )
 
 // benchPrefixes is how many deny prefixes the benchmark loads.
@@ -195,7 +197,8 @@ func benchKernel(b *testing.B, comp *Compiled) *ebpf.Program {
 // in the ring buffer, fills it (bpf_xdp_load_bytes) and submits it, until
 // the ring is full, which it is after the first few thousand packets
 // (nobody reads it), and from then on each reservation fails, as when a
-// reader falls behind. The ring buffer helpers are what this adds to the
+// reader falls behind; with -read, a reader drains the ring between
+// batches, so that every sample is submitted. The ring buffer helpers are what this adds to the
 // deny path: native routines in the JIT (jit/amd64/ringbuf.go).
 func BenchmarkFirewall_sampled(b *testing.B) {
 	dir := b.TempDir()
@@ -223,35 +226,60 @@ rules:
 	}
 	drop := build(b, pkt{src: "11.0.0.5", dst: "10.0.0.1", proto: "tcp", sport: 40000, dport: 443, ack: true, payload: 20})
 	data, md := ReplayInput(Packet{Data: drop, Time: testTime})
-	b.Run("waggle-jit-batch", func(b *testing.B) {
-		r, err := NewReplayer(comp, &waggle.CollectionOptions{CPUs: 1, Engine: waggle.EngineJIT})
-		if err != nil {
-			b.Fatal(err)
+	for _, read := range []bool{false, true} {
+		name := "waggle-jit-batch"
+		if read {
+			// A reader drains the ring between batches (not timed), so
+			// that every drop's sample is reserved, filled and submitted.
+			name += "-read"
 		}
-		defer r.Close()
-		const batch = 256
-		runs := make([]waggle.BatchRun, batch)
-		for i := range runs {
-			runs[i] = waggle.BatchRun{Data: data, Context: md}
-		}
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		b.ReportAllocs()
-		b.ResetTimer()
-		start := threadCPU(b)
-		for done := 0; done < b.N; done += batch {
-			n := min(batch, b.N-done)
-			if _, err := r.prog.RunBatch(runs[:n], nil); err != nil {
+		b.Run(name, func(b *testing.B) {
+			r, err := NewReplayer(comp, &waggle.CollectionOptions{CPUs: 1, Engine: waggle.EngineJIT})
+			if err != nil {
 				b.Fatal(err)
 			}
-		}
-		cpu := threadCPU(b) - start
-		b.StopTimer()
-		if runs[0].Retval != XDPDrop {
-			b.Fatalf("%s, want XDP_DROP", ActionName(runs[0].Retval))
-		}
-		reportCPU(b, cpu, b.N)
-	})
+			defer r.Close()
+			rd, err := maps.NewRingBufReader(r.coll.Maps["samples"].Underlying())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer rd.Close()
+			var rec maps.RingBufRecord
+			const batch = 256
+			runs := make([]waggle.BatchRun, batch)
+			for i := range runs {
+				runs[i] = waggle.BatchRun{Data: data, Context: md}
+			}
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			b.ReportAllocs()
+			b.ResetTimer()
+			var cpu int64
+			for done := 0; done < b.N; done += batch {
+				n := min(batch, b.N-done)
+				start := threadCPU(b)
+				if _, err := r.prog.RunBatch(runs[:n], nil); err != nil {
+					b.Fatal(err)
+				}
+				cpu += threadCPU(b) - start
+				if read {
+					b.StopTimer()
+					rd.SetDeadline(time.Now())
+					for rd.ReadInto(&rec) == nil {
+					}
+					b.StartTimer()
+				}
+			}
+			b.StopTimer()
+			if runs[0].Retval != XDPDrop {
+				b.Fatalf("%s, want XDP_DROP", ActionName(runs[0].Retval))
+			}
+			if read && r.coll.Maps["samples"].Underlying().(maps.RingBuffer).Dropped() != 0 {
+				b.Fatal("samples dropped although the ring was drained")
+			}
+			reportCPU(b, cpu, b.N)
+		})
+	}
 	b.Run("kernel-test-run", func(b *testing.B) {
 		spec, err := Spec()
 		if err != nil {
