@@ -158,7 +158,6 @@ func (c *compiler) emitRingReserve() {
 	a.Test(W64, RAX, RAX)
 	a.Jcc(CondE, ret)
 	// Push {sample, size, ring} on ExecCtx.Records.
-	a.Push(RAX)
 	a.Load(8, tmp, ecReg, offNRecords)
 	a.ImulImm(W64, tmp2, tmp, recordSize)
 	a.ALU(ADD, W64, tmp2, ecReg)
@@ -167,7 +166,6 @@ func (c *compiler) emitRingReserve() {
 	a.Store(8, tmp2, offRecords+offRecRing, RDI)
 	a.ALUImm(ADD, W64, tmp, 1)
 	a.Store(8, ecReg, offNRecords, tmp)
-	a.Pop(RAX)
 	a.MovImm32(tmp, ringDone)
 	a.Bind(ret)
 	a.Ret()
@@ -222,7 +220,7 @@ func (c *compiler) emitRingCore() {
 	a.MovImm32(x, maps.RingLocked)
 	a.LockCmpxchg(4, handle, maps.HeaderRingLock, x)
 	a.Jcc(CondE, locked)
-	a.Raw(0xF3, 0x90) // pause
+	a.Pause()
 	a.ALUImm(SUB, W32, y, 1)
 	a.Jcc(CondNE, retry)
 	a.Jmp(popSlow)
@@ -442,7 +440,7 @@ func (c *compiler) emitRingOutput() {
 	}
 	a.Mov(W64, RDI, RAX)
 	a.Mov(W64, RCX, RDX)
-	a.Raw(0xF3, 0xA4)
+	a.RepMovsb()
 	for _, r := range []Reg{RCX, RSI, RDI} {
 		a.Pop(r)
 	}
