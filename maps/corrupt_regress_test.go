@@ -435,7 +435,7 @@ func TestCorrupt_RingBufRecordHeader(t *testing.T) {
 	bounded(t, func() {
 		for _, hl := range []uint32{0x3fffffff, 4096, 4089} {
 			wantNil(t, "output", m.Output([]byte("first"), 0))
-			native.PutUint32(m.mapping[m.dataOff+m.pending&m.mask:], hl)
+			native.PutUint32(m.mapping[m.dataOff+*m.pending&m.mask:], hl)
 			wantCorrupt(t, "output after a header was written over", m.Output([]byte("second"), 0))
 			wantNil(t, "output", m.Output([]byte("third"), 0))
 			_, err := read()
@@ -575,6 +575,54 @@ func TestWalkElems_CallbackReinserts(t *testing.T) {
 				})
 				if !errors.Is(err, ErrIterationAborted) || n > walkLimit(uint64(m.total)) {
 					t.Errorf("walk: %d calls, %v", n, err)
+				}
+			})
+		})
+	}
+}
+
+// TestCorrupt_RingBufHeaderWords: the producers' lock and positions are
+// header words (native code takes them too). A lock word holding anything
+// but 0 or rbLocked, or rbLocked with no producer in the section, and
+// positions more than the ring apart fail one call with ErrCorrupt and
+// are reset: the ring works on.
+func TestCorrupt_RingBufHeaderWords(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		write func(m *ringBuf)
+		read  bool // the reader meets it, not the producer
+	}{
+		{"lock word", func(m *ringBuf) { m.lock.Store(1) }, false},
+		{"lock left held", func(m *ringBuf) { m.lock.Store(rbLocked) }, false},
+		{"producer behind pending", func(m *ringBuf) { *m.pending = m.prod.Load() + 64 }, false},
+		{"producer far ahead", func(m *ringBuf) { m.prod.Store(m.prod.Load() + 1<<40) }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := mustMap(t, Spec{Type: RingBuf, MaxEntries: 4096}).(*ringBuf)
+			r, err := NewRingBufReader(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			read := func() ([]byte, error) {
+				r.SetDeadline(time.Now().Add(time.Second))
+				rec, err := r.Read()
+				return rec.RawSample, err
+			}
+			bounded(t, func() {
+				wantNil(t, "output", m.Output([]byte("first"), 0))
+				if got, err := read(); err != nil || string(got) != "first" {
+					t.Fatalf("read %q, %v; want first", got, err)
+				}
+				tc.write(m)
+				if tc.read {
+					_, err := read()
+					wantCorrupt(t, "read", err)
+				}
+				wantCorrupt(t, "output after a header word was written over", m.Output([]byte("second"), 0))
+				wantNil(t, "output", m.Output([]byte("third"), 0))
+				if got, err := read(); err != nil || string(got) != "third" {
+					t.Errorf("read %q, %v; want third", got, err)
 				}
 			})
 		})

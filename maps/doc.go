@@ -104,10 +104,15 @@
 //
 //   - What only updates touch is not in the mapping but in Go memory:
 //     locks, element counts, free lists, LRU lists and touched stacks, a
-//     trie's root, sequence counter, entry count and free queue, queue and
-//     stack indices, ring buffer positions. A write over the mapping cannot
-//     stall a lock, make a map lose capacity through a count, or hand out
-//     one element for two keys through a free list.
+//     trie's entry count and free queue, queue and stack indices. A write
+//     over the mapping cannot stall a lock, make a map lose capacity
+//     through a count, or hand out one element for two keys through a
+//     free list. The exceptions, header words because native code uses
+//     them, are checked where they are read: a trie's root (a link) and
+//     sequence counter (odd sends lookups to the lock); a ring buffer's
+//     positions (the producer at most the ring ahead of the others) and
+//     producers' lock (a word that holds one value while held: another
+//     is reset at once, a held one after a second).
 //   - What lookups read from the mapping is checked before use. Hash chain
 //     links: an index below the elements, an element hashed into the
 //     bucket, a chain no longer than the table that ends in its own

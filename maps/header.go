@@ -57,12 +57,16 @@ import (
 // lookup reads (hash chains and elements, trie nodes, values, ring buffer
 // records) is in the mapping, where native code can follow it without
 // calling Go. What only updates touch (locks, element counts, free lists,
-// LRU lists, queue and ring positions) is in Go memory, which no program
-// and no corrupted word of the mapping can reach: so a map cannot be made
-// to hang on a lock word, to lose capacity through a count, or to hand
-// out an element twice through a free list. Every index and length the Go
-// side reads from the mapping is checked before use (package doc,
-// "Corrupted maps").
+// LRU lists, queue positions) is in Go memory, which no program and no
+// corrupted word of the mapping can reach: so a map cannot be made to
+// hang on a lock word, to lose capacity through a count, or to hand out
+// an element twice through a free list. The exception is a ring buffer,
+// whose reservations native code makes too: its producers' lock,
+// positions, drop count and waiting readers are header words
+// (ringbuf.go); the lock word holds one value while held, so that any
+// other is seen as corrupt, and one left held is given up after a bound.
+// Every index and length the Go side reads from the mapping is checked
+// before use (package doc, "Corrupted maps").
 //
 // value_stride is roundUp8(value_size): the distance between array values
 // and between the CPUs' copies of a per-CPU hash value; a per-CPU array's is
@@ -77,7 +81,8 @@ import (
 //	lpm_trie              data = nodes, elem_size = node size (lpm.go)
 //	queue, stack          data = slots of value_stride bytes (queue.go)
 //	bloom_filter          data = bit set, mask = bit mask, seed (bloom.go)
-//	ringbuf               data = ring data, mask = size-1 (ringbuf.go)
+//	ringbuf               data = ring data, mask = size-1; lock, positions
+//	                      and drop count in the type words (ringbuf.go)
 //	fd arrays, devmaps    data = u64 slots (fdarray.go, devmap.go)
 const (
 	hdrMagic       = 0
@@ -114,6 +119,28 @@ const (
 	HeaderLPMNodes = hdrLPMNodes
 	HeaderLPMRoot  = hdrLPMRoot
 	HeaderLPMSeq   = hdrLPMSeq
+	// HeaderRingLock, HeaderRingWaiting, HeaderRingCons, HeaderRingProd,
+	// HeaderRingPending, HeaderRingDropped and HeaderRingPageShift are a
+	// ring buffer's producers' lock (u32, RingLocked while held), waiting
+	// readers (i32), consumer, producer and pending positions, drop count
+	// (u64) and log2 of the page size (u32) (ringbuf.go).
+	HeaderRingLock      = hdrRBLock
+	HeaderRingWaiting   = hdrRBWaiting
+	HeaderRingCons      = hdrRBCons
+	HeaderRingProd      = hdrRBProd
+	HeaderRingPending   = hdrRBPending
+	HeaderRingDropped   = hdrRBDropped
+	HeaderRingPageShift = hdrRBPageShift
+	// RingLocked is a ring buffer's lock word while a producer holds it.
+	RingLocked = rbLocked
+	// RingBusy and RingDiscard are a ring buffer record header's
+	// BPF_RINGBUF_BUSY_BIT and BPF_RINGBUF_DISCARD_BIT; RingHdrSize is
+	// BPF_RINGBUF_HDR_SZ; RingMaxRecord is the largest sample a
+	// reservation may ask for.
+	RingBusy      = rbBusy
+	RingDiscard   = rbDiscard
+	RingHdrSize   = rbHdrSize
+	RingMaxRecord = ringbufMaxRecord
 
 	// HeaderMagic is the first word of every map header ("wmap" read as
 	// little-endian bytes), so a handle can be recognised.

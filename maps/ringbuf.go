@@ -2,9 +2,11 @@ package maps
 
 import (
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/waggle-bpf/waggle/internal/mem"
 )
@@ -28,28 +30,84 @@ import (
 // more than max_entries bytes), so samples are always contiguous.
 //
 // The mapping: the header page, then the data (2 × max_entries bytes) at
-// the first page boundary. The positions (consumer, producer, and pending:
-// the first record not yet submitted or discarded), the drop count and the
-// lock are Go memory (header.go says why); in Linux too, programs cannot
-// write them.
+// the first page boundary. What producers share is in the header's
+// type-specific words, so that the JIT's native bpf_ringbuf_reserve and
+// submit take the same lock and positions as Go (as the kernel's rb
+// struct holds them beside the data); programs cannot write the header
+// (the verifier gives them no pointer to it, checked engines confine
+// them to the data), in Linux neither:
 //
-// Reservations take the map's lock; Submit and Discard flip the header
+//	+72  ┌───────────────────────────┬───────────────────────────┐
+//	     │ lock u32: 0 or rbLocked   │ waiting i32: readers      │
+//	+80  ├───────────────────────────┴───────────────────────────┤
+//	     │ cons u64: the consumer position (the reader's)        │
+//	+88  ├───────────────────────────────────────────────────────┤
+//	     │ prod u64: the producer position (under lock)          │
+//	+96  ├───────────────────────────────────────────────────────┤
+//	     │ pending u64: the first record not yet submitted or    │
+//	     │ discarded, as far as a reservation looked (under lock)│
+//	+104 ├───────────────────────────────────────────────────────┤
+//	     │ dropped u64: reservations that did not fit (atomic)   │
+//	+112 ├───────────────────────────┬───────────────────────────┤
+//	     │ page_shift u32            │ reserved u32, zero        │
+//	+120 └───────────────────────────┴───────────────────────────┘
+//
+// The lock is a spin lock word, as the kernel's rb->spinlock: a producer
+// (Go or native code) swaps 0 for rbLocked, holds it for a few dozen
+// instructions and stores 0. Native code spins a bounded number of times
+// and otherwise asks Go, whose producers spin, then yield the processor,
+// so that a producer the scheduler (or a stop-the-world) parked in the
+// section is waited for rather than spun against. The word holds rbLocked
+// only while a producer is in the section: a write over the header that
+// leaves anything else there is seen at once (ErrCorrupt, the lock reset),
+// and one that leaves rbLocked is given up after rbLockWait.
+//
+// Reservations take the lock; Submit and Discard flip the record header
 // atomically and take no lock; the reader consumes in order and stops at a
 // record still BUSY, as the kernel's consumers do. Where Linux differs: a
 // failed bpf_ringbuf_output returns -EAGAIN there as here, but Linux does
 // not count drops; waggle counts every reservation that did not fit
 // (Dropped).
 //
+// A waiting reader is woken without loss, native producers included: the
+// reader adds itself to waiting and then looks at the next record again;
+// a producer flips the record header with a locked instruction and then
+// reads waiting. Each side writes, fences and reads the other's word
+// (locked x86 instructions and Go's atomics are full barriers), so either
+// the reader sees the record or the producer sees the reader and wakes it
+// (native code exits to Go for that, and for BPF_RB_FORCE_WAKEUP).
+//
 // Record headers are in the data, where a program writing past its sample
 // reaches them. Reserve and the reader check each header they step over: a
 // record must end at or before the producer position. One that does not
 // was written over; everything from it up to the producer is given up (the
 // reader skips it, Reserve stops waiting for it) and that call fails with
-// ErrCorrupt, so the ring goes on working for the records after.
+// ErrCorrupt, so the ring goes on working for the records after. The
+// positions are checked too (a header written over, which only the
+// corruption tests do): the producer at most the ring's size ahead of the
+// pending and consumer positions, or those are moved up to it.
 const (
 	rbBusy    = 1 << 31 // BPF_RINGBUF_BUSY_BIT
 	rbDiscard = 1 << 30 // BPF_RINGBUF_DISCARD_BIT
 	rbHdrSize = 8       // BPF_RINGBUF_HDR_SZ
+
+	hdrRBLock      = hdrTypeState
+	hdrRBWaiting   = hdrTypeState + 4
+	hdrRBCons      = hdrTypeState + 8
+	hdrRBProd      = hdrTypeState + 16
+	hdrRBPending   = hdrTypeState + 24
+	hdrRBDropped   = hdrTypeState + 32
+	hdrRBPageShift = hdrTypeState + 40
+
+	// rbLocked is the lock word of a held lock ("lock" in ASCII): a
+	// value no write over the header is likely to leave by chance.
+	rbLocked = 0x6b636f6c
+	// rbLockSpins is how often a Go producer tries the lock before it
+	// yields the processor between tries.
+	rbLockSpins = 64
+	// rbLockWait is how long a Go producer waits for the lock before it
+	// takes the word for a corrupt one.
+	rbLockWait = time.Second
 )
 
 type ringBuf struct {
@@ -58,15 +116,16 @@ type ringBuf struct {
 	dataOff    uint64
 	pageShift  uint
 
-	mu         sync.Mutex // producers
-	cons, prod atomic.Uint64
-	pending    uint64 // under mu
-	dropped    atomic.Uint64
+	// The header words (hdrRB*): the producers' lock, the positions,
+	// the drop count and the waiting readers.
+	lock                *atomic.Uint32
+	cons, prod, dropped *atomic.Uint64
+	pending             *uint64 // only under lock
+	waiting             *atomic.Int32
 
-	consMu  sync.Mutex    // one consumer at a time; Close waits for it
-	notify  chan struct{} // producers wake a waiting reader
-	waiting atomic.Int32
-	gone    chan struct{} // closed by Close
+	consMu sync.Mutex    // one consumer at a time; Close waits for it
+	notify chan struct{} // producers wake a waiting reader
+	gone   chan struct{} // closed by Close
 }
 
 func newRingBuf(spec Spec) (*ringBuf, error) {
@@ -81,8 +140,57 @@ func newRingBuf(spec Spec) (*ringBuf, error) {
 	}
 	m.put64(hdrData, m.addr(m.dataOff))
 	m.put32(hdrMask, uint32(m.mask))
+	m.put32(hdrRBPageShift, uint32(m.pageShift))
+	word := func(off int) unsafe.Pointer { return unsafe.Pointer(&m.mapping[off]) }
+	m.lock = (*atomic.Uint32)(word(hdrRBLock))
+	m.waiting = (*atomic.Int32)(word(hdrRBWaiting))
+	m.cons = (*atomic.Uint64)(word(hdrRBCons))
+	m.prod = (*atomic.Uint64)(word(hdrRBProd))
+	m.pending = (*uint64)(word(hdrRBPending))
+	m.dropped = (*atomic.Uint64)(word(hdrRBDropped))
 	return m, nil
 }
+
+// lockProducers takes the producers' lock (the header's lock word, which
+// native producers take too): it spins, then yields between tries. A
+// word that holds neither 0 nor rbLocked, or rbLocked for rbLockWait,
+// was written over: it is reset and the call fails with ErrCorrupt.
+func (m *ringBuf) lockProducers() error {
+	if m.lock.CompareAndSwap(0, rbLocked) {
+		return nil
+	}
+	return m.lockWait()
+}
+
+// lockWait is lockProducers when the lock was not free.
+func (m *ringBuf) lockWait() error {
+	var since time.Time
+	for i := 0; ; i++ {
+		v := m.lock.Load()
+		switch {
+		case v == 0:
+			if m.lock.CompareAndSwap(0, rbLocked) {
+				return nil
+			}
+			continue
+		case v != rbLocked:
+			m.lock.CompareAndSwap(v, 0)
+			return m.corrupt("reserve: the producers' lock word holds %#x", v)
+		case i < rbLockSpins:
+			continue
+		}
+		if since.IsZero() {
+			since = time.Now()
+		} else if i%64 == 0 && time.Since(since) > rbLockWait {
+			m.lock.CompareAndSwap(rbLocked, 0)
+			return m.corrupt("reserve: the producers' lock was held for more than %v", rbLockWait)
+		}
+		runtime.Gosched()
+	}
+}
+
+// unlockProducers releases the producers' lock.
+func (m *ringBuf) unlockProducers() { m.lock.Store(0) }
 
 // recordLen is the bytes the record whose header word is hl takes in the
 // ring: header and sample, rounded up to 8.
@@ -109,8 +217,17 @@ func (m *ringBuf) reserve(size uint64) (uint64, error) {
 	}
 	l := (size + rbHdrSize + 7) &^ 7
 	cons := m.cons.Load()
-	m.mu.Lock()
-	pend, prod := m.pending, m.prod.Load()
+	if err := m.lockProducers(); err != nil {
+		m.drop()
+		return 0, err
+	}
+	pend, prod := *m.pending, m.prod.Load()
+	if prod-pend > m.size {
+		*m.pending = prod
+		m.unlockProducers()
+		m.drop()
+		return 0, m.corrupt("reserve: the producer position %d is more than the ring ahead of the pending one %d: records up to %d given up", prod, pend, prod)
+	}
 	for pend != prod {
 		hl := mem.AtomicLoad32(m.header(pend))
 		if hl&rbBusy != 0 {
@@ -118,17 +235,19 @@ func (m *ringBuf) reserve(size uint64) (uint64, error) {
 		}
 		n := recordLen(hl)
 		if n > prod-pend {
-			m.pending = prod
-			m.mu.Unlock()
+			*m.pending = prod
+			m.unlockProducers()
 			m.drop()
 			return 0, m.corrupt("reserve: the record at %d claims %d bytes, %d were reserved after it: records up to %d given up", pend, n, prod-pend, prod)
 		}
 		pend += n
 	}
-	m.pending = pend
+	if pend != *m.pending {
+		*m.pending = pend
+	}
 	next := prod + l
 	if next-cons > m.mask || next-pend > m.mask {
-		m.mu.Unlock()
+		m.unlockProducers()
 		m.drop()
 		return 0, nil
 	}
@@ -136,7 +255,7 @@ func (m *ringBuf) reserve(size uint64) (uint64, error) {
 	mem.AtomicStore32(m.hdr+h, uint32(size)|rbBusy)
 	native.PutUint32(m.mapping[h+4:], uint32(h>>m.pageShift))
 	m.prod.Store(next)
-	m.mu.Unlock()
+	m.unlockProducers()
 	return m.hdr + h + rbHdrSize, nil
 }
 
@@ -166,8 +285,17 @@ func (m *ringBuf) commit(addr, flags uint64, discard bool) error {
 	return nil
 }
 
-// wake tells a waiting reader about new data, as the kernel's irq_work
-// does unless RingBufNoWakeup (RingBufForceWakeup always wakes).
+// Wake tells a waiting reader about new data, as the kernel's irq_work
+// does unless RingBufNoWakeup (RingBufForceWakeup always wakes). Submit
+// and Discard call it; native code that committed a record calls it when
+// the header says a reader waits, or for RingBufForceWakeup.
+func (m *ringBuf) Wake(flags uint64) {
+	if m.closed.Load() {
+		return
+	}
+	m.wake(flags)
+}
+
 func (m *ringBuf) wake(flags uint64) {
 	if flags&RingBufForceWakeup != 0 || (flags&RingBufNoWakeup == 0 && m.waiting.Load() != 0) {
 		select {
@@ -241,6 +369,10 @@ func (m *ringBuf) consume(buf []byte) ([]byte, bool, int, error) {
 		prod := m.prod.Load()
 		if cons == prod {
 			return buf, false, 0, nil
+		}
+		if prod-cons > m.size {
+			m.cons.Store(prod)
+			return buf, false, 0, m.corrupt("read: the producer position %d is more than the ring ahead of the consumer %d: records up to %d given up", prod, cons, prod)
 		}
 		h := m.dataOff + cons&m.mask
 		l := mem.AtomicLoad32(m.hdr + h)
@@ -385,21 +517,27 @@ func (r *RingBufReader) ReadInto(rec *RingBufRecord) error {
 			return nil
 		}
 		// Announce the wait, then look again, so a producer that
-		// committed in between either sees us waiting or is seen.
-		rb.waiting.Add(1)
+		// committed in between either sees us waiting or is seen. The
+		// count is a header word: it changes under consMu, which Close
+		// takes before it unmaps the header.
 		rb.consMu.Lock()
+		if rb.closed.Load() {
+			rb.consMu.Unlock()
+			return os.ErrClosed
+		}
+		rb.waiting.Add(1)
 		cons := rb.cons.Load()
-		ready := !rb.closed.Load() && rb.prod.Load() != cons && mem.AtomicLoad32(rb.header(cons))&rbBusy == 0
+		ready := rb.prod.Load() != cons && mem.AtomicLoad32(rb.header(cons))&rbBusy == 0
 		rb.consMu.Unlock()
 		if ready {
-			rb.waiting.Add(-1)
+			rb.unwait()
 			continue
 		}
 		var expired <-chan time.Time
 		if d := r.deadline.Load(); d != 0 {
 			wait := time.Until(time.Unix(0, d))
 			if wait <= 0 {
-				rb.waiting.Add(-1)
+				rb.unwait()
 				return os.ErrDeadlineExceeded
 			}
 			if timer == nil {
@@ -413,17 +551,27 @@ func (r *RingBufReader) ReadInto(rec *RingBufRecord) error {
 		case <-rb.notify:
 		case <-r.kick:
 		case <-expired:
-			rb.waiting.Add(-1)
+			rb.unwait()
 			return os.ErrDeadlineExceeded
 		case <-r.closed:
-			rb.waiting.Add(-1)
+			rb.unwait()
 			return os.ErrClosed
 		case <-rb.gone:
-			rb.waiting.Add(-1)
+			rb.unwait()
 			return os.ErrClosed
 		}
-		rb.waiting.Add(-1)
+		rb.unwait()
 	}
+}
+
+// unwait ends a reader's wait: it takes itself out of the waiting count
+// unless the map was closed (and its header unmapped) meanwhile.
+func (m *ringBuf) unwait() {
+	m.consMu.Lock()
+	if !m.closed.Load() {
+		m.waiting.Add(-1)
+	}
+	m.consMu.Unlock()
 }
 
 // AvailableBytes is the number of bytes in the ring not yet read.

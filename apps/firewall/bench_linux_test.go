@@ -8,11 +8,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/waggle-bpf/waggle"
+	"github.com/waggle-bpf/waggle/maps"
 )
 
 // benchPrefixes is how many deny prefixes the benchmark loads.
@@ -188,4 +190,129 @@ func benchKernel(b *testing.B, comp *Compiled) *ebpf.Program {
 		benchKern = coll.Programs[ProgramName]
 	}
 	return benchKern
+}
+
+// BenchmarkFirewall_sampled is BenchmarkFirewall's deny packet with
+// options.sample_every 1 (one deny prefix): every drop reserves a sample
+// in the ring buffer, fills it (bpf_xdp_load_bytes) and submits it, until
+// the ring is full, which it is after the first few thousand packets
+// (nobody reads it), and from then on each reservation fails, as when a
+// reader falls behind; with -read, a reader drains the ring between
+// batches, so that every sample is submitted. The ring buffer helpers are what this adds to the
+// deny path: native routines in the JIT (jit/amd64/ringbuf.go).
+func BenchmarkFirewall_sampled(b *testing.B) {
+	dir := b.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "deny.txt"), []byte("11.0.0.0/24\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	cfg, err := ParseConfig([]byte(`
+options: {drop_malformed: true, drop_fragments: true, sample_every: 1}
+limits:
+  prefix_v4: 24
+  pps: {rate: 1000000000, burst: 1000000000}
+  bps: {rate: 1000000000000, burst: 1000000000000}
+  syn: {rate: 1000000000}
+  attack_pps: 1000000000000
+rules:
+  - {name: denied, action: deny, files: [deny.txt]}
+`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.Dir = dir
+	comp, err := Compile(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	drop := build(b, pkt{src: "11.0.0.5", dst: "10.0.0.1", proto: "tcp", sport: 40000, dport: 443, ack: true, payload: 20})
+	data, md := ReplayInput(Packet{Data: drop, Time: testTime})
+	for _, read := range []bool{false, true} {
+		name := "waggle-jit-batch"
+		if read {
+			// A reader drains the ring between batches (not timed), so
+			// that every drop's sample is reserved, filled and submitted.
+			name += "-read"
+		}
+		b.Run(name, func(b *testing.B) {
+			r, err := NewReplayer(comp, &waggle.CollectionOptions{CPUs: 1, Engine: waggle.EngineJIT})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer r.Close()
+			rd, err := maps.NewRingBufReader(r.coll.Maps["samples"].Underlying())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer rd.Close()
+			var rec maps.RingBufRecord
+			const batch = 256
+			runs := make([]waggle.BatchRun, batch)
+			for i := range runs {
+				runs[i] = waggle.BatchRun{Data: data, Context: md}
+			}
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			b.ReportAllocs()
+			b.ResetTimer()
+			var cpu int64
+			for done := 0; done < b.N; done += batch {
+				n := min(batch, b.N-done)
+				start := threadCPU(b)
+				if _, err := r.prog.RunBatch(runs[:n], nil); err != nil {
+					b.Fatal(err)
+				}
+				cpu += threadCPU(b) - start
+				if read {
+					b.StopTimer()
+					rd.SetDeadline(time.Now())
+					for rd.ReadInto(&rec) == nil {
+					}
+					b.StartTimer()
+				}
+			}
+			b.StopTimer()
+			if runs[0].Retval != XDPDrop {
+				b.Fatalf("%s, want XDP_DROP", ActionName(runs[0].Retval))
+			}
+			if read && r.coll.Maps["samples"].Underlying().(maps.RingBuffer).Dropped() != 0 {
+				b.Fatal("samples dropped although the ring was drained")
+			}
+			reportCPU(b, cpu, b.N)
+		})
+	}
+	b.Run("kernel-test-run", func(b *testing.B) {
+		spec, err := Spec()
+		if err != nil {
+			b.Fatal(err)
+		}
+		coll, err := ebpf.NewCollection(spec)
+		if err != nil {
+			b.Skipf("the kernel refused the firewall: %v", err)
+		}
+		defer coll.Close()
+		if err := comp.Fill(func(name string) Putter {
+			if m := coll.Maps[name]; m != nil {
+				return m
+			}
+			return nil
+		}, true); err != nil {
+			b.Fatal(err)
+		}
+		prog := coll.Programs[ProgramName]
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		b.ReportAllocs()
+		b.ResetTimer()
+		start := threadCPU(b)
+		ret, err := prog.Run(&ebpf.RunOptions{Data: data, Context: md, Repeat: uint32(b.N)})
+		cpu := threadCPU(b) - start
+		b.StopTimer()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if ret != XDPDrop {
+			b.Fatalf("%s, want XDP_DROP", ActionName(ret))
+		}
+		reportCPU(b, cpu, b.N)
+	})
 }

@@ -60,4 +60,27 @@ type ExecCtx struct {
 	// needed Go ends the repeating and Go does its work between runs.
 	Repeat uint64
 	Fuel0  uint64 // the fuel each repeated run starts with
+	// Records are the ring buffer records native bpf_ringbuf_reserve
+	// made that native submit or discard has not yet taken back: the
+	// first NRecords of them. Go moves them into helpers.State.Records
+	// at every exit but calls of helpers that do not look at records, and
+	// when the run ends, so that the helpers that take records back see
+	// every record the run holds and a run that ends early (a fault, its
+	// budget, its context) gives them back. A native reservation with
+	// every slot taken goes to Go.
+	NRecords uint64
+	Records  [MaxRecords]Record
+	// Wake is the handle of the ring buffer a native commit wants Go to
+	// wake the reader of (a reader waits, or BPF_RB_FORCE_WAKEUP).
+	Wake uint64
+}
+
+// MaxRecords is how many ring buffer records native code holds for a
+// run (ExecCtx.Records) between exits to Go.
+const MaxRecords = 8
+
+// Record is a ring buffer record native code reserved: Size bytes of
+// sample at Addr in the ring whose map handle is Ring.
+type Record struct {
+	Addr, Size, Ring uint64
 }

@@ -1006,6 +1006,13 @@ func (a *Asm) Pop(r Reg) {
 // Int3 emits "int3" (CC), a breakpoint trap.
 func (a *Asm) Int3() { a.buf = append(a.buf, 0xCC) }
 
+// Pause emits "pause" (F3 90), the spin-wait hint.
+func (a *Asm) Pause() { a.buf = append(a.buf, 0xF3, 0x90) }
+
+// RepMovsb emits "rep movsb" (F3 A4): rcx bytes from [rsi] to [rdi],
+// forward (the direction flag is clear in code that never sets it).
+func (a *Asm) RepMovsb() { a.buf = append(a.buf, 0xF3, 0xA4) }
+
 // nops holds the recommended multi-byte NOPs of the Intel SDM (vol. 2B,
 // "NOP"), the n-byte one at nops[n*(n-1)/2:][:n]: 0F 1F /0 (nop r/m32)
 // with ever longer memory operands, and 66 prefixes.

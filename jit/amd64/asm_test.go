@@ -200,6 +200,8 @@ var encodingTests = []struct {
 	{func(a *Asm) { a.Pop(RBX) }, "5b", "pop %rbx"},
 	{func(a *Asm) { a.Pop(R15) }, "415f", "pop %r15"},
 	{func(a *Asm) { a.Int3() }, "cc", "int3"},
+	{func(a *Asm) { a.Pause() }, "f390", "pause"},
+	{func(a *Asm) { a.RepMovsb() }, "f3a4", "rep movsb %ds:(%rsi),%es:(%rdi)"},
 	{func(a *Asm) { a.Nop(1) }, "90", "nop"},
 	{func(a *Asm) { a.Nop(5) }, "0f1f440000", "nopl (%rax,%rax)"},
 	{func(a *Asm) { a.Raw(0x0f, 0x0b) }, "0f0b", "ud2"},

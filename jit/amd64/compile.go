@@ -110,6 +110,7 @@ const (
 	siteCallX                  // callx: the helper id is in ExecCtx.Ret
 	siteLdAbs                  // LD_ABS: offset imm
 	siteLdInd                  // LD_IND: offset ExecCtx.Ret + imm
+	siteWake                   // wake the reader of ring ExecCtx.Wake, flags in argument imm
 )
 
 // site is a place where the code exits to Go.
@@ -179,6 +180,11 @@ type compiler struct {
 	// lpmLookup is the shared routine of inline trie lookups
 	// (emitLPMLookup), emitted once at the end if a call site uses it.
 	lpmLookup Label
+	// ringReserveL, ringCommitL and ringOutputL are the shared routines
+	// of native ring buffer reservations, commits and outputs, and
+	// ringCoreL the reservation the first and last share (ringbuf.go),
+	// emitted once at the end if a call site uses them.
+	ringReserveL, ringCommitL, ringOutputL, ringCoreL Label
 	// saved are the registers of r6-r9 each function saves (savedRegs),
 	// by entry; cur are those of the function being compiled.
 	saved map[int][]Reg
@@ -341,13 +347,25 @@ func compileWith(prog []isa.Instruction, opts options, short []bool, loops []int
 	if c.lpmLookup != 0 {
 		c.emitLPMLookup()
 	}
+	if c.ringReserveL != 0 {
+		c.emitRingReserve()
+	}
+	if c.ringCommitL != 0 {
+		c.emitRingCommit()
+	}
+	if c.ringOutputL != 0 {
+		c.emitRingOutput()
+	}
+	if c.ringCoreL != 0 {
+		c.emitRingCore()
+	}
 	code, err := c.a.Finish()
 	if err != nil {
 		return nil, nil, err
 	}
 	out := &compiled{code: code, funcs: map[int]int{}, sites: c.sites, pcs: pcs, stubs: map[string]int{}}
 	out.entry, _ = c.a.Offset(c.entry)
-	for name, l := range map[string]Label{"entry": c.entry, "exitGo": c.exitGo, "callGo": c.callGo, "yield": c.yield, "fault": c.fault, "hashLookup": c.hashLookup, "lpmLookup": c.lpmLookup} {
+	for name, l := range map[string]Label{"entry": c.entry, "exitGo": c.exitGo, "callGo": c.callGo, "yield": c.yield, "fault": c.fault, "hashLookup": c.hashLookup, "lpmLookup": c.lpmLookup, "ringReserve": c.ringReserveL, "ringCommit": c.ringCommitL, "ringOutput": c.ringOutputL, "ringCore": c.ringCoreL} {
 		if l == 0 {
 			continue // not emitted
 		}
@@ -1307,6 +1325,17 @@ func (c *compiler) call(pc int, ins isa.Instruction, dst Reg) error {
 				return nil
 			case helpers.IDLoop:
 				if c.loop(s) {
+					return nil
+				}
+			case helpers.IDRingbufReserve:
+				if c.ringReserve(s) {
+					return nil
+				}
+			case helpers.IDRingbufSubmit, helpers.IDRingbufDiscard:
+				c.ringCommit(s, ins.Imm == helpers.IDRingbufDiscard)
+				return nil
+			case helpers.IDRingbufOutput:
+				if c.ringOutput(s) {
 					return nil
 				}
 			}

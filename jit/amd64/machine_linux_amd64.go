@@ -3,6 +3,7 @@
 package amd64
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"runtime"
@@ -13,6 +14,7 @@ import (
 	"github.com/waggle-bpf/waggle/internal/engine"
 	"github.com/waggle-bpf/waggle/internal/jitrt"
 	"github.com/waggle-bpf/waggle/internal/mem"
+	"github.com/waggle-bpf/waggle/maps"
 )
 
 // stackBytes is a Machine's machine stack. A run uses at most
@@ -184,6 +186,12 @@ func (m *Machine) run(p *Program) (uint64, error) {
 	if ec.Exit != jitrt.ExitOK {
 		r0, exited, err = m.exits()
 	}
+	if ec.NRecords != 0 {
+		// Records native code reserved before an exit that ended the run
+		// (a helper's error, a failed packet load, or an exit with a
+		// record held): Release gives them back.
+		err = cmp.Or(err, m.takeRecords())
+	}
 	if st := m.state; err == nil && exited && (st.Held != 0 || len(st.Records) != 0) {
 		err = m.unreleased()
 	}
@@ -212,6 +220,11 @@ func (m *Machine) loop(p *Program, sp uintptr) (r0 uint64, exited bool, err erro
 func (m *Machine) exits() (r0 uint64, exited bool, err error) {
 	ec := &m.ec
 	for {
+		if ec.NRecords != 0 && ec.Exit != jitrt.ExitCall {
+			if err := m.takeRecords(); err != nil {
+				return 0, false, err
+			}
+		}
 		if ec.Exit == jitrt.ExitOK {
 			return ec.R0, true, nil
 		}
@@ -231,6 +244,11 @@ func (m *Machine) exits() (r0 uint64, exited bool, err error) {
 		case jitrt.ExitCall:
 			if ec.Site >= uint64(len(q.sites)) {
 				return 0, false, fmt.Errorf("jit: an exit from call site %d, of %d", ec.Site, len(q.sites))
+			}
+			if ec.NRecords != 0 && q.sites[ec.Site].records() {
+				if err := m.takeRecords(); err != nil {
+					return 0, false, err
+				}
 			}
 			v, ok, err := m.serve(q, &q.sites[ec.Site])
 			if err != nil || !ok {
@@ -288,6 +306,8 @@ func (m *Machine) serve(p *Program, s *site) (v uint64, ok bool, err error) {
 	case siteLdInd:
 		v, ok = engine.LoadPacket(m.state, m.packet, int32(ec.Ret+uint64(int64(s.imm))), s.size)
 		return v, ok, nil
+	case siteWake:
+		return 0, true, m.wake(p, s)
 	case siteCallX:
 		id = int32(ec.Ret)
 		if f, err = p.table.Lookup(id); err != nil {
@@ -326,6 +346,64 @@ func (m *Machine) serve(p *Program, s *site) (v uint64, ok bool, err error) {
 		}
 	}
 	return v, true, nil
+}
+
+// takeRecords moves the ring buffer records native code reserved
+// (ExecCtx.Records) into the run's helpers.State.Records, where Go's
+// submit and discard find them and Release gives back those a run that
+// ended early still holds. The loop calls it at every exit but calls of
+// helpers that do not look at the records (site.records), so that a
+// record reserved natively, filled by a helper served in Go (the
+// firewall's bpf_xdp_load_bytes) and submitted is submitted natively;
+// run calls it once the run ended, whichever way.
+func (m *Machine) takeRecords() error {
+	ec, st := &m.ec, m.state
+	n := min(ec.NRecords, jitrt.MaxRecords)
+	ec.NRecords = 0
+	var err error
+	for _, r := range ec.Records[:n] {
+		rb, rerr := m.ring(r.Ring)
+		if rerr != nil {
+			// A run without the program's maps (helpers.State.Maps),
+			// whose Go helpers fail too: give the record back here, as
+			// Release would, so that the ring does not stop at it.
+			h := r.Addr - maps.RingHdrSize
+			if l := mem.AtomicLoad32(h); l&maps.RingBusy != 0 {
+				mem.CompareAndSwap32(h, l, l^maps.RingBusy|maps.RingDiscard)
+			}
+			err = cmp.Or(err, rerr)
+			continue
+		}
+		st.Records = append(st.Records, helpers.Record{Ring: rb, Addr: r.Addr, Size: r.Size})
+	}
+	return err
+}
+
+// ring returns the ring buffer whose handle native code used.
+func (m *Machine) ring(h uint64) (maps.RingBuffer, error) {
+	mp, err := m.state.Maps.Resolve(h)
+	if err != nil {
+		return nil, fmt.Errorf("jit: a ring buffer native code used: %w", err)
+	}
+	rb, ok := mp.(maps.RingBuffer)
+	if !ok {
+		return nil, fmt.Errorf("jit: native code used map %q, a %s, as a ring buffer", mp.Spec().Name, mp.Spec().Type)
+	}
+	return rb, nil
+}
+
+// wake serves a siteWake exit: a native commit to the ring ExecCtx.Wake
+// found a reader waiting, or was asked to wake it (flags in argument
+// s.imm, as the helper's).
+func (m *Machine) wake(p *Program, s *site) error {
+	rb, err := m.ring(m.ec.Wake)
+	if err != nil {
+		return m.fault(p, s.pc, engine.ErrHelper, "%v", err)
+	}
+	if w, ok := rb.(interface{ Wake(flags uint64) }); ok {
+		w.Wake(m.ec.Args[s.imm])
+	}
+	return nil
 }
 
 // tailCall makes the code continue in the program bpf_tail_call asked
