@@ -1383,12 +1383,7 @@ func (c *compiler) mapLookup(s site) {
 		lpm := a.NewLabel()
 		a.ALUImm(CMP, W32, tmp, int32(maps.LPMTrie))
 		a.Jcc(CondNE, slow)
-		for _, v := range c.consts {
-			a.MovImm64(tmp, v)
-			a.ALU(CMP, W64, r1, tmp)
-			a.Jcc(CondE, lpm)
-		}
-		a.Jmp(slow)
+		c.isConst(r1, lpm, slow)
 		a.Bind(lpm)
 		c.callRoutine(&c.lpmLookup)
 		a.Test(W64, tmp, tmp)
@@ -1627,6 +1622,27 @@ func jumpTargets(prog []isa.Instruction) []bool {
 	return t
 }
 
+// knownType returns the type of the map whose handle an lddw loads (h),
+// if h is the address of a map's header.
+func knownType(h uint64) (maps.Type, bool) {
+	if h == 0 || h%8 != 0 || mem.Load32(h) != maps.HeaderMagic {
+		return 0, false
+	}
+	return maps.Type(mem.Load32(h + maps.HeaderType)), true
+}
+
+// isConst emits the check that r is a map handle one of the program's
+// lddws loads (c.consts): a jump to named if so, to other if not.
+func (c *compiler) isConst(r Reg, named, other Label) {
+	a := &c.a
+	for _, v := range c.consts {
+		a.MovImm64(tmp, v)
+		a.ALU(CMP, W64, r, tmp)
+		a.Jcc(CondE, named)
+	}
+	a.Jmp(other)
+}
+
 // knownLookup emits bpf_map_lookup_elem on the map whose handle is h, as
 // Linux's verifier inlines lookups of a map it knows: an array's bounds
 // check and address with its size and address as constants, a hash's or
@@ -1634,13 +1650,14 @@ func jumpTargets(prog []isa.Instruction) []bool {
 // false, emitting nothing, for a map whose header it does not recognise
 // or whose lookups have no native form.
 func (c *compiler) knownLookup(s site, h uint64) bool {
-	if h == 0 || h%8 != 0 || mem.Load32(h) != maps.HeaderMagic {
+	typ, ok := knownType(h)
+	if !ok {
 		return false
 	}
 	a := &c.a
 	r2 := regMap[2]
 	done, slow, null := a.NewLabel(), a.NewLabel(), a.NewLabel()
-	switch typ := maps.Type(mem.Load32(h + maps.HeaderType)); typ {
+	switch typ {
 	case maps.Array, maps.PerCPUArray:
 		max, elem := mem.Load32(h+maps.HeaderMaxEntries), mem.Load32(h+maps.HeaderElemSize)
 		data := mem.Load64(h + maps.HeaderData)

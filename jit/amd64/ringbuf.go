@@ -5,7 +5,6 @@ import (
 
 	"github.com/waggle-bpf/waggle/helpers"
 	"github.com/waggle-bpf/waggle/internal/jitrt"
-	"github.com/waggle-bpf/waggle/internal/mem"
 	"github.com/waggle-bpf/waggle/maps"
 )
 
@@ -76,7 +75,8 @@ func (c *compiler) ringNamed(s site, slow Label) bool {
 		return false
 	}
 	if h, ok := c.knownMap(s.pc); ok {
-		return h != 0 && h%8 == 0 && mem.Load32(h) == maps.HeaderMagic && maps.Type(mem.Load32(h+maps.HeaderType)) == maps.RingBuf
+		typ, ok := knownType(h)
+		return ok && typ == maps.RingBuf
 	}
 	if len(c.consts) == 0 || len(c.consts) > maxTrieConsts {
 		return false
@@ -84,12 +84,7 @@ func (c *compiler) ringNamed(s site, slow Label) bool {
 	a := &c.a
 	r1 := regMap[1]
 	named := a.NewLabel()
-	for _, v := range c.consts {
-		a.MovImm64(tmp, v)
-		a.ALU(CMP, W64, r1, tmp)
-		a.Jcc(CondE, named)
-	}
-	a.Jmp(slow)
+	c.isConst(r1, named, slow)
 	a.Bind(named)
 	a.Load(4, tmp, r1, maps.HeaderType)
 	a.ALUImm(CMP, W32, tmp, int32(maps.RingBuf))
