@@ -100,6 +100,20 @@ func namingConfig(config string) (*firewall.Compiled, error) {
 	return comp, nil
 }
 
+// openApplied opens the firewall pinned under pin, with the rules of the
+// configuration applied (config, "" for the fixed rules only) to name them.
+func openApplied(config, pin string) (*firewall.Compiled, *firewall.Pinned, error) {
+	comp, err := namingConfig(config)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := firewall.OpenPinned(pin)
+	if err != nil {
+		return nil, nil, err
+	}
+	return comp, p, nil
+}
+
 // firewallStatus is status --json.
 type firewallStatus struct {
 	Rules       []firewall.RuleCount `json:"rules"`
@@ -134,11 +148,7 @@ file applied), the configuration's rules are named; without it only the
 fixed rules are.`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			comp, err := namingConfig(config)
-			if err != nil {
-				return err
-			}
-			p, err := firewall.OpenPinned(pin)
+			comp, p, err := openApplied(config, pin)
 			if err != nil {
 				return err
 			}
@@ -228,11 +238,7 @@ in between. The metrics:
 With --config (the file applied), the configuration's rules are named.`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			comp, err := namingConfig(config)
-			if err != nil {
-				return err
-			}
-			p, err := firewall.OpenPinned(pin)
+			comp, p, err := openApplied(config, pin)
 			if err != nil {
 				return err
 			}
