@@ -181,15 +181,8 @@ func (p *Program) runBatchNext(ctx context.Context, rn *runner, b *BatchRun, sto
 	} else {
 		st.Rand = 0
 	}
-	st.TailCall, st.TailCalls = nil, 0
-	if set := p.reach().set; st.Maps != set {
-		st.Maps = set // a tail call switched it, or the maps changed
-	}
-	if !st.Section.Held() {
-		for _, m := range p.tries {
-			st.Section.Enter(m, st.CPU)
-		}
-	}
+	st.TailCall = nil
+	p.startRun(rn)
 	var r0 uint64
 	var err error
 	if again {

@@ -446,16 +446,7 @@ func (rn *runner) setArgs(run *progtype.Run) bool {
 // how many runs it made.
 func (p *Program) execRun(rn *runner, again bool, n uint32) (uint64, uint32, error) {
 	st := &rn.st
-	st.TailCalls = 0
-	if set := p.reach().set; st.Maps != set {
-		st.Maps = set // a tail call switched it, or the maps changed
-	}
-	if !rn.keepSection || !st.Section.Held() {
-		// (A batch's section holds them from its chunk's first run.)
-		for _, m := range p.tries {
-			st.Section.Enter(m, st.CPU)
-		}
-	}
+	p.startRun(rn)
 	var r0 uint64
 	ran := uint32(1)
 	var err error
@@ -473,6 +464,23 @@ func (p *Program) execRun(rn *runner, again bool, n uint32) (uint64, uint32, err
 		rn.ready = nil // the next run sets the engine up again
 	}
 	return r0, ran, err
+}
+
+// startRun makes rn's helper state that of a run's start, but for its
+// random state and tail call (which the caller sets): no tail calls yet,
+// the program's map set, the grace sections of its tries entered.
+func (p *Program) startRun(rn *runner) {
+	st := &rn.st
+	st.TailCalls = 0
+	if set := p.reach().set; st.Maps != set {
+		st.Maps = set // a tail call switched it, or the maps changed
+	}
+	if !rn.keepSection || !st.Section.Held() {
+		// (A batch's section holds them from its chunk's first run.)
+		for _, m := range p.tries {
+			st.Section.Enter(m, st.CPU)
+		}
+	}
 }
 
 // runError explains the error a run of run under ctx ended with: the
