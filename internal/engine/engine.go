@@ -81,6 +81,56 @@ type Rerunner interface {
 	Rerun(n uint32) (r0 uint64, ran uint32, err error)
 }
 
+// PacketBatcher is a Machine that runs a program over a batch of
+// packets that take turns in one frame: the runs of an XDP
+// Program.RunBatch, each with its own packet and nothing else changed
+// between them, for less than a Run per packet costs.
+//
+// RunPackets runs p once per item of b, in order, each run with a's
+// arguments (as Run would: r1-r5 from a.Regs, the whole budget) after
+// copying the item's packet to b.Frame, and writes each run's return
+// value into its item. It returns how many runs completed; an error ends
+// the run b's item done made, which does not count.
+//
+// A run that needs the engine's runtime (a helper served in Go, a refill
+// of fuel, a fault) ends the batch: RunPackets calls b.Sync with its
+// item's index before the runtime does anything for it, so that the
+// caller makes its own state (what Go helpers read) that of the item's
+// packet, and returns after that run. A run that needs nothing of Go
+// changes nothing the next one starts from but the packet's bytes, which
+// the next copy replaces.
+type PacketBatcher interface {
+	RunPackets(p Program, a *Args, b *PacketBatch) (done int, err error)
+}
+
+// PacketBatch is the batch of a PacketBatcher's run. It gives the
+// caller's memory by address: the caller keeps it alive, in memory that
+// does not move (the heap, or off-heap memory), until RunPackets returns.
+type PacketBatch struct {
+	// Items is the address of the first item, and item i is at Items +
+	// i*Stride, for i < N. An item starts with a []byte (the packet's
+	// address at +0, its length at +8) and has at RetOff the uint32 that
+	// gets the low 32 bits of its run's r0. Every packet's length is at
+	// most Room: the caller checks.
+	Items, Stride, RetOff uintptr
+	N                     int
+	// Frame is where each packet is copied to, and Room how many bytes
+	// it has. Used is how many bytes from Frame the packet before the
+	// batch left: bytes past the end of a shorter packet are zeroed
+	// before its run, so that every run finds the frame as a fresh one
+	// holds its packet. RunPackets sets Used to the last packet's length.
+	Frame      uintptr
+	Room, Used int
+	// Ends are the addresses of 8-byte words that get Frame plus the
+	// packet's length before each run: the packet's end in the context
+	// the program reads (xdp_md.data_end) and in the bounds of the
+	// packet's region. A zero address is skipped.
+	Ends [2]uintptr
+	// Sync, if not nil, is called as the runtime is about to serve a run
+	// (see PacketBatcher), with the index of its item.
+	Sync func(i int)
+}
+
 // Memory is map memory prepared by Engine.NewMemory. It is immutable and
 // safe for concurrent use; build a new one when the set changes.
 type Memory interface {
