@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
+	"unsafe"
 
 	"github.com/waggle-bpf/waggle/internal/engine"
 	"github.com/waggle-bpf/waggle/maps"
@@ -121,10 +123,16 @@ func (p *Program) runBatchHeld(ctx context.Context, runs []BatchRun, opts *RunBa
 	if len(runs) == 0 {
 		return 0, nil
 	}
-	in := progtype.Input{Flags: opts.Flags &^ bpfFTestRunOnCPU, Task: opts.Task, Memory: opts.Memory,
-		Net: p.coll.net, Tunnel: opts.Tunnel, Socket: opts.Socket, Ingress: opts.Ingress, PerfValue: opts.PerfValue}
 	rn := p.getRunner()
 	defer p.runners.Put(rn)
+	return p.runBatchOn(ctx, rn, runs, opts)
+}
+
+// runBatchOn is runBatchHeld on the runner rn, of a prepared program, for
+// a non-empty batch whose options were checked.
+func (p *Program) runBatchOn(ctx context.Context, rn *runner, runs []BatchRun, opts *RunBatchOptions) (int, error) {
+	in := progtype.Input{Flags: opts.Flags &^ bpfFTestRunOnCPU, Task: opts.Task, Memory: opts.Memory,
+		Net: p.coll.net, Tunnel: opts.Tunnel, Socket: opts.Socket, Ingress: opts.Ingress, PerfValue: opts.PerfValue}
 	var done func()
 	if ctx.Done() != nil {
 		var err error
@@ -142,10 +150,31 @@ func (p *Program) runBatchHeld(ctx context.Context, runs []BatchRun, opts *RunBa
 		rn.keepSection = false
 		rn.st.Section.Exit()
 	}()
-	for i := range runs {
+	// Packet batches (runPackets) run where nothing but the packet
+	// changes from run to run: not under a context (whose end must stop
+	// the next run), nor with a seed (which gives each run its random
+	// state).
+	packets := rn.pb != nil && done == nil && p.coll.seed == 0
+	// The first run of the batch resets the run state for the batch's
+	// input, unless the runner's last run left it set up for it: the
+	// same input but for the packet, on the same CPU slot (as a rerun of
+	// Program.Run).
+	warm := rn.run != nil && rn.ready == rn.run && rn.readyCPU == int(opts.CPU) && rn.inOK && rn.in == keyOf(&in)
+	for i := 0; i < len(runs); {
 		b := &runs[i]
-		if i%sectionRuns == sectionRuns-1 {
+		if i > 0 && i%sectionRuns == 0 {
 			rn.st.Section.Exit()
+		}
+		if packets && (i > 0 || warm) {
+			// Up to the next run that leaves the section.
+			n, err := p.runPackets(ctx, rn, runs[i:min(i+sectionRuns-i%sectionRuns, len(runs))])
+			if err != nil {
+				return i + n, fmt.Errorf("program %s: run %d of %d: %w", p.name, i+n, len(runs), err)
+			}
+			if n > 0 {
+				i += n
+				continue
+			}
 		}
 		var err error
 		if i > 0 && rn.rr != nil && b.DataOut == nil && b.ContextOut == nil && b.Output == nil {
@@ -156,8 +185,67 @@ func (p *Program) runBatchHeld(ctx context.Context, runs []BatchRun, opts *RunBa
 		if err != nil {
 			return i, fmt.Errorf("program %s: run %d of %d: %w", p.name, i, len(runs), err)
 		}
+		i++
 	}
 	return len(runs), nil
+}
+
+// runPackets runs the first runs of runs that ask for their return value
+// only, with packets a plain XDP frame takes, as one packet batch of the
+// engine (engine.PacketBatcher), which checks each run: each run is what
+// runBatchNext would make of it, for the cost of copying its packet and
+// entering the program. It returns how many runs completed, 0 where the
+// first run is not for a packet batch or the run state is not that of a
+// plain frame (its last run moved the packet, say), and the error of the
+// run after them.
+func (p *Program) runPackets(ctx context.Context, rn *runner, runs []BatchRun) (int, error) {
+	run := rn.run
+	frame, room, used, ends, ok := run.XDPBatchFrame()
+	if !ok {
+		return 0, nil
+	}
+	rn.chunk, rn.synced = runs, -1
+	bt := &rn.batch
+	bt.Items, bt.Stride, bt.RetOff = uintptr(unsafe.Pointer(&runs[0])), unsafe.Sizeof(BatchRun{}), unsafe.Offsetof(BatchRun{}.Retval)
+	bt.N, bt.Frame, bt.Room, bt.Used, bt.Ends = len(runs), frame, room, used, ends
+	// The batch stops before a run that asks for more than its return
+	// value, or whose packet the frame does not take as it is.
+	bt.Min, bt.Guards = ethHLen, batchGuards
+	st := &rn.st
+	st.Rand, st.TailCall = 0, nil
+	p.startRun(rn)
+	done, err := rn.pb.RunPackets(p.prog, &rn.args, bt)
+	runtime.KeepAlive(runs)
+	if st.Held != 0 || len(st.Records) != 0 {
+		st.ReleaseHeld()
+	}
+	if last := done - 1; err == nil && last >= 0 && rn.synced != last {
+		run.SetXDPPacket(len(runs[last].Data))
+	}
+	rn.chunk = nil
+	if err != nil {
+		rn.ready = nil // as execRun
+		return done, p.runError(ctx, run, err)
+	}
+	return done, nil
+}
+
+// syncPacket is the Sync of rn's packet batches: the run state becomes
+// that of run i of the batch, whose run needs Go.
+func (rn *runner) syncPacket(i int) {
+	rn.run.SetXDPPacket(len(rn.chunk[i].Data))
+	rn.synced = i
+}
+
+// ethHLen is ETH_HLEN, the shortest packet an XDP run takes.
+const ethHLen = 14
+
+// batchGuards are the words of a BatchRun that must be zero for its run
+// to be in a packet batch: the pointers of Context, DataOut, ContextOut
+// and Output.
+var batchGuards = [4]uintptr{
+	unsafe.Offsetof(BatchRun{}.Context), unsafe.Offsetof(BatchRun{}.DataOut),
+	unsafe.Offsetof(BatchRun{}.ContextOut), unsafe.Offsetof(BatchRun{}.Output),
 }
 
 // runBatchNext is runBatchItem for the common run of a batch, in one

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -120,18 +121,25 @@ func TestRunBatch_equalsRuns(t *testing.T) {
 		frames = frames[:200]
 	}
 	// outputs says which runs of the batch ask for their packet and
-	// context: all, or one in three (the others only for a verdict, which
-	// a batch runs on its fast path: runBatchNext), so the two paths
-	// alternate.
+	// context: all, one in three (the others only for a verdict, which
+	// a batch runs on its fast paths: runPackets, runBatchNext), so the
+	// paths alternate, or none; and the collection's random seed (a
+	// seed keeps a batch off packet batches, runPackets).
 	for _, e := range waggle.Engines() {
 		for _, tc := range batchCases() {
 			for _, outputs := range []struct {
 				name string
 				want func(i int) bool
-			}{{"outputs", func(int) bool { return true }}, {"verdicts", func(i int) bool { return i%3 == 0 }}} {
+				seed uint64
+			}{
+				{"outputs", func(int) bool { return true }, 1},
+				{"verdicts", func(i int) bool { return i%3 == 0 }, 0},
+				{"verdicts-seeded", func(i int) bool { return i%3 == 0 }, 1},
+				{"packets", func(i int) bool { return false }, 0},
+			} {
 				t.Run(e.String()+"/"+tc.name+"/"+outputs.name, func(t *testing.T) {
 					open := func() *waggle.Collection {
-						coll, err := waggle.LoadCollection(tc.object, &waggle.CollectionOptions{CPUs: 2, Engine: e, RandSeed: 1})
+						coll, err := waggle.LoadCollection(tc.object, &waggle.CollectionOptions{CPUs: 2, Engine: e, RandSeed: outputs.seed})
 						if err != nil {
 							t.Fatal(err)
 						}
@@ -259,6 +267,61 @@ func TestRunBatch_badRun(t *testing.T) {
 	coll.Close()
 	if n, err := prog.RunBatch([]waggle.BatchRun{{Data: make([]byte, 64)}}, nil); n != 0 || err == nil {
 		t.Errorf("batch after Close: %d, %v", n, err)
+	}
+}
+
+// TestRunBatch_budget requires that a run that fails in the middle of
+// runs made as one packet batch (runPackets) stops the batch as any
+// failing run does, on every engine: its index, its error, the runs
+// before it made and the ones after it not made.
+func TestRunBatch_budget(t *testing.T) {
+	// "Spin" 200 times for a packet whose first byte is 0xDD, which a
+	// budget of 100 does not allow; return 2 at once for the others.
+	spec := &ebpf.CollectionSpec{Programs: map[string]*ebpf.ProgramSpec{"spin": {
+		Name: "spin", Type: ebpf.XDP, License: "GPL",
+		Instructions: asm.Instructions{
+			asm.LoadMem(asm.R2, asm.R1, 0, asm.Word),
+			asm.LoadMem(asm.R3, asm.R1, 4, asm.Word),
+			asm.Mov.Reg(asm.R4, asm.R2),
+			asm.Add.Imm(asm.R4, 1),
+			asm.JGT.Reg(asm.R4, asm.R3, "out"),
+			asm.LoadMem(asm.R5, asm.R2, 0, asm.Byte),
+			asm.JNE.Imm(asm.R5, 0xDD, "out"),
+			asm.Mov.Imm(asm.R6, 0),
+			asm.Add.Imm(asm.R6, 1).WithSymbol("spin"),
+			asm.JLT.Imm(asm.R6, 200, "spin"),
+			asm.Mov.Imm(asm.R0, 2).WithSymbol("out"),
+			asm.Return(),
+		},
+	}}}
+	for _, e := range waggle.Engines() {
+		t.Run(e.String(), func(t *testing.T) {
+			coll, err := waggle.NewCollection(spec, &waggle.CollectionOptions{CPUs: 1, Engine: e, Budget: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer coll.Close()
+			for _, bad := range []int{1, 2, 40, 63, 64, 99} {
+				runs := make([]waggle.BatchRun, 100)
+				for i := range runs {
+					runs[i].Data = make([]byte, 60+i%7)
+				}
+				runs[bad].Data[0] = 0xDD
+				n, err := coll.Programs["spin"].RunBatch(runs, nil)
+				if n != bad || !errors.Is(err, waggle.ErrBudget) || !strings.Contains(err.Error(), fmt.Sprintf("run %d of 100", bad)) {
+					t.Fatalf("run %d spins: RunBatch %d, %v", bad, n, err)
+				}
+				for i, r := range runs {
+					want := uint32(2)
+					if i >= bad {
+						want = 0 // not made, or failed
+					}
+					if r.Retval != want {
+						t.Fatalf("run %d spins: run %d returned %d, want %d", bad, i, r.Retval, want)
+					}
+				}
+			}
+		})
 	}
 }
 

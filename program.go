@@ -77,6 +77,14 @@ type runner struct {
 	// were, reruns (exec).
 	ready    *progtype.Run
 	readyCPU int
+	// pb is m, if it runs packet batches (engine.PacketBatcher); batch,
+	// chunk and synced are the packet batch it runs now (runPackets):
+	// its description, its runs, and the index of the run whose state
+	// batch.Sync made the run state's (-1 for none).
+	pb     engine.PacketBatcher
+	batch  engine.PacketBatch
+	chunk  []BatchRun
+	synced int
 }
 
 // setRegions makes run's regions the engine's regions of the next run.
@@ -101,6 +109,9 @@ func (p *Program) getRunner() *runner {
 	if rn == nil {
 		rn = &runner{m: p.coll.engine.NewMachine(), stop: new(atomic.Bool)}
 		rn.rr, _ = rn.m.(engine.Rerunner)
+		if rn.pb, _ = rn.m.(engine.PacketBatcher); rn.pb != nil {
+			rn.batch.Sync = rn.syncPacket
+		}
 	}
 	return rn
 }
@@ -602,9 +613,14 @@ func (p *Program) reset(rn *runner, in *progtype.Input) error {
 		}
 		rn.run = run
 	}
-	rn.in, rn.inOK = inputKey{flags: in.Flags, ingress: in.Ingress, task: in.Task, mem: first(in.Memory), memLen: len(in.Memory),
-		net: in.Net, tunnel: in.Tunnel, socket: in.Socket, perf: in.PerfValue}, true
+	rn.in, rn.inOK = keyOf(in), true
 	return nil
+}
+
+// keyOf returns the key of in.
+func keyOf(in *progtype.Input) inputKey {
+	return inputKey{flags: in.Flags, ingress: in.Ingress, task: in.Task, mem: first(in.Memory), memLen: len(in.Memory),
+		net: in.Net, tunnel: in.Tunnel, socket: in.Socket, perf: in.PerfValue}
 }
 
 // inputKey is what a progtype.Input holds besides its Data and Context,

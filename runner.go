@@ -16,7 +16,7 @@ import (
 // when it is made, and keeps them until Close. For packets that come one
 // at a time (a read loop on a socket, a pcap replay that acts on each
 // verdict before reading on); packets that are at hand together cost less
-// per packet in a Program.RunBatch.
+// per packet in a batch (RunBatch).
 //
 // A Runner is not safe for concurrent use: give each goroutine its own.
 // Runs on it after Collection.Close fail with EBADF, as Program.Run's do,
@@ -53,20 +53,57 @@ func (r *Runner) Run(opts *RunOptions) (uint32, error) {
 
 // RunContext is Program.RunContext on the Runner's execution context.
 func (r *Runner) RunContext(ctx context.Context, opts *RunOptions) (uint32, error) {
-	p := r.p
-	switch {
-	case r.rn == nil:
-		return 0, fmt.Errorf("program %s: the Runner is closed: %w", p.name, maps.EBADF)
-	case p.coll.refs.Load()&1 != 0:
-		// (The Runner's reference keeps the maps: this is Run's answer
-		// after Close, not a safety check.)
-		return 0, fmt.Errorf("program %s: %w", p.name, errCollectionClosed)
+	if err := r.usable(); err != nil {
+		return 0, err
 	}
 	if opts == nil {
 		opts = &RunOptions{}
 	}
-	ret, _, err := p.runOn(ctx, r.rn, opts, false)
+	ret, _, err := r.p.runOn(ctx, r.rn, opts, false)
 	return ret, err
+}
+
+// RunBatch is Program.RunBatch on the Runner's execution context: the
+// batch runs on the calling goroutine, so opts.Workers must be 0 or 1.
+// Without the collection's reference and the pool, a batch costs its
+// runs and little else.
+func (r *Runner) RunBatch(runs []BatchRun, opts *RunBatchOptions) (int, error) {
+	return r.RunBatchContext(context.Background(), runs, opts)
+}
+
+// RunBatchContext is Program.RunBatchContext on the Runner's execution
+// context, as RunBatch.
+func (r *Runner) RunBatchContext(ctx context.Context, runs []BatchRun, opts *RunBatchOptions) (int, error) {
+	p := r.p
+	if err := r.usable(); err != nil {
+		return 0, err
+	}
+	if opts == nil {
+		opts = &RunBatchOptions{}
+	}
+	if opts.Workers < 0 || opts.Workers > 1 {
+		return 0, fmt.Errorf("program %s: RunBatchOptions.Workers is %d: a Runner runs a batch on its goroutine (Program.RunBatch spreads one over workers): %w", p.name, opts.Workers, maps.EINVAL)
+	}
+	if err := p.checkCPU(opts.Flags, opts.CPU, "RunBatchOptions"); err != nil {
+		return 0, err
+	}
+	if len(runs) == 0 {
+		return 0, nil
+	}
+	return p.runBatchOn(ctx, r.rn, runs, opts)
+}
+
+// usable returns why the Runner cannot run, if it cannot.
+func (r *Runner) usable() error {
+	switch {
+	case r.rn == nil:
+		return fmt.Errorf("program %s: the Runner is closed: %w", r.p.name, maps.EBADF)
+	case r.p.coll.refs.Load()&1 != 0:
+		// (The Runner's reference keeps the maps: this is Run's answer
+		// after Close, not a safety check.)
+		return fmt.Errorf("program %s: %w", r.p.name, errCollectionClosed)
+	}
+	return nil
 }
 
 // Close gives back the Runner's execution context and its reference on

@@ -102,6 +102,85 @@ func TestRunner_equalsRun(t *testing.T) {
 	}
 }
 
+// TestRunner_batches runs the examples over the bundled capture in
+// batches of many sizes through a Runner, with single runs between them
+// that ask for outputs and batches that change CPU slot, and through
+// Program.Run one frame at a time: the same return values and maps. A
+// Runner's batch starts on what its last run left (a warm run state,
+// packet batches from the first run on), which one batch cannot test.
+func TestRunner_batches(t *testing.T) {
+	frames := readPcap(t, "examples/traffic/traffic.pcap")
+	if testing.Short() {
+		frames = frames[:300]
+	}
+	for _, e := range waggle.Engines() {
+		for _, tc := range batchCases() {
+			t.Run(e.String()+"/"+tc.name, func(t *testing.T) {
+				open := func() *waggle.Collection {
+					coll, err := waggle.LoadCollection(tc.object, &waggle.CollectionOptions{CPUs: 2, Engine: e})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := tc.setup(coll); err != nil {
+						t.Fatal(err)
+					}
+					return coll
+				}
+				one, runner := open(), open()
+				defer one.Close()
+				defer runner.Close()
+				r, err := runner.Programs[tc.program].NewRunner()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer r.Close()
+				cpu := func(i int) uint32 { return uint32(i/97) % 2 }
+				want := make([]uint32, len(frames))
+				for i, f := range frames {
+					if want[i], err = one.Programs[tc.program].Run(&waggle.RunOptions{Data: f, Flags: 1, CPU: cpu(i)}); err != nil {
+						t.Fatalf("frame %d: %v", i, err)
+					}
+				}
+				for i, k := 0, 0; i < len(frames); k++ {
+					if k%4 == 3 {
+						// One run with outputs, alone.
+						opts := &waggle.RunOptions{Data: frames[i], Flags: 1, CPU: cpu(i), DataOut: make([]byte, len(frames[i])+512)}
+						if ret, err := r.Run(opts); err != nil || ret != want[i] {
+							t.Fatalf("frame %d alone: %d, %v; Run %d", i, ret, err, want[i])
+						}
+						i++
+						continue
+					}
+					// A batch of 1 to 70 runs, on one CPU slot.
+					n := min(1+(k*37)%70, len(frames)-i)
+					for j := 1; j < n; j++ {
+						if cpu(i+j) != cpu(i) {
+							n = j
+							break
+						}
+					}
+					runs := make([]waggle.BatchRun, n)
+					for j := range runs {
+						runs[j].Data = frames[i+j]
+					}
+					if got, err := r.RunBatch(runs, &waggle.RunBatchOptions{Flags: 1, CPU: cpu(i)}); err != nil || got != n {
+						t.Fatalf("batch of frames %d-%d: %d, %v", i, i+n-1, got, err)
+					}
+					for j, run := range runs {
+						if run.Retval != want[i+j] {
+							t.Fatalf("frame %d, run %d of a batch of %d: %d; Run %d", i+j, j, n, run.Retval, want[i+j])
+						}
+					}
+					i += n
+				}
+				if a, b := dumpMaps(one), dumpMaps(runner); a != b {
+					t.Fatalf("maps after Run:\n%s\nafter the Runner:\n%s", a, b)
+				}
+			})
+		}
+	}
+}
+
 // TestRunner_close: runs on a Runner fail with EBADF once the collection
 // or the Runner is closed, and a Runner cannot be made of a closed
 // collection; Close twice is harmless.
@@ -128,14 +207,30 @@ func TestRunner_close(t *testing.T) {
 			if ret, err := r.Run(nil); ret != 0 || !errors.Is(err, maps.EINVAL) {
 				t.Fatalf("Run without a packet: %d, %v; want EINVAL", ret, err)
 			}
+			runs := []waggle.BatchRun{{Data: smallFrame()}, {Data: smallFrame()}}
+			if n, err := r.RunBatch(runs, nil); n != 2 || err != nil || runs[1].Retval != 2 {
+				t.Fatalf("RunBatch: %d, %v, %d", n, err, runs[1].Retval)
+			}
+			if n, err := r.RunBatch(runs, &waggle.RunBatchOptions{Workers: 2}); n != 0 || !errors.Is(err, maps.EINVAL) {
+				t.Fatalf("RunBatch on two workers: %d, %v; want EINVAL", n, err)
+			}
+			if n, err := r.RunBatch(runs, &waggle.RunBatchOptions{CPU: 1}); n != 0 || !errors.Is(err, maps.EINVAL) {
+				t.Fatalf("RunBatch on CPU 1 without BPF_F_TEST_RUN_ON_CPU: %d, %v; want EINVAL", n, err)
+			}
 			r2.Close()
 			r2.Close()
 			if _, err := r2.Run(opts); !errors.Is(err, maps.EBADF) {
 				t.Fatalf("Run on a closed Runner: %v", err)
 			}
+			if _, err := r2.RunBatch(runs, nil); !errors.Is(err, maps.EBADF) {
+				t.Fatalf("RunBatch on a closed Runner: %v", err)
+			}
 			coll.Close()
 			if _, err := r.Run(opts); !errors.Is(err, maps.EBADF) {
 				t.Fatalf("Run after the collection's Close: %v", err)
+			}
+			if _, err := r.RunBatch(runs, nil); !errors.Is(err, maps.EBADF) {
+				t.Fatalf("RunBatch after the collection's Close: %v", err)
 			}
 			if _, err := prog.NewRunner(); !errors.Is(err, maps.EBADF) {
 				t.Fatalf("NewRunner after Close: %v", err)

@@ -110,10 +110,16 @@ type PacketBatch struct {
 	// Items is the address of the first item, and item i is at Items +
 	// i*Stride, for i < N. An item starts with a []byte (the packet's
 	// address at +0, its length at +8) and has at RetOff the uint32 that
-	// gets the low 32 bits of its run's r0. Every packet's length is at
-	// most Room: the caller checks.
+	// gets the low 32 bits of its run's r0.
 	Items, Stride, RetOff uintptr
 	N                     int
+	// The batch stops before an item whose packet is shorter than Min or
+	// longer than Room, or whose 8-byte words at the non-zero offsets
+	// Guards are not all zero (pointers to what the item asks for besides
+	// its return value): RunPackets returns its index, without an error,
+	// and the caller runs it otherwise.
+	Min    int
+	Guards [4]uintptr
 	// Frame is where each packet is copied to, and Room how many bytes
 	// it has. Used is how many bytes from Frame the packet before the
 	// batch left: bytes past the end of a shorter packet are zeroed

@@ -73,6 +73,34 @@ type ExecCtx struct {
 	// Wake is the handle of the ring buffer a native commit wants Go to
 	// wake the reader of (a reader waits, or BPF_RB_FORCE_WAKEUP).
 	Wake uint64
+	// Batch* are a packet batch's (engine.PacketBatch) while the batch
+	// stub runs it: before each run it copies the packet of the item at
+	// BatchItem to BatchFrame (zeroing what is left of the BatchUsed
+	// bytes of the packet before), stores its end at the non-zero
+	// BatchEnds, calls Target as the entry stub does, stores the low 32
+	// bits of r0 at BatchItem+BatchRetOff, counts the run in BatchDone
+	// and steps BatchItem by BatchStride, until BatchLeft runs out. Go
+	// sets BatchLeft to 0 when it serves an exit, so that the batch ends
+	// with the run that needed Go (it then wraps to all ones). The batch
+	// stops without counting a run that ended holding ring buffer
+	// records (NRecords), which Go sees as BatchLeft neither 0 nor all
+	// ones.
+	BatchItem uintptr
+	// BatchMin and BatchSpan bound a packet's length to [BatchMin,
+	// BatchMin+BatchSpan]; where BatchGuarded is not 0, the words at the
+	// offsets BatchGuards of an item must be 0 (unused ones repeat a used
+	// one). The batch stops before an item that fails, setting BatchLeft
+	// to 0.
+	BatchMin, BatchSpan uint64
+	BatchGuarded        uint64
+	BatchGuards         [4]uintptr
+	BatchStride         uintptr
+	BatchRetOff         uintptr
+	BatchLeft           uint64
+	BatchDone           uint64
+	BatchFrame          uintptr
+	BatchUsed           uint64
+	BatchEnds           [2]uintptr
 }
 
 // MaxRecords is how many ring buffer records native code holds for a

@@ -1013,6 +1013,27 @@ func (a *Asm) Pause() { a.buf = append(a.buf, 0xF3, 0x90) }
 // forward (the direction flag is clear in code that never sets it).
 func (a *Asm) RepMovsb() { a.buf = append(a.buf, 0xF3, 0xA4) }
 
+// MovdquLoad emits "movdqu xmm, [base+disp]" (F3 0F 6F): 16 bytes,
+// unaligned, into xmm register x (0-7).
+func (a *Asm) MovdquLoad(x int, base Reg, disp int32) { a.sse16(0x0F6F, x, base, disp) }
+
+// MovdquStore emits "movdqu [base+disp], xmm" (F3 0F 7F): the 16 bytes
+// of xmm register x (0-7), unaligned.
+func (a *Asm) MovdquStore(base Reg, disp int32, x int) { a.sse16(0x0F7F, x, base, disp) }
+
+// sse16 emits an F3-prefixed SSE instruction between xmm register x and
+// memory: the mandatory prefix goes before any REX prefix.
+func (a *Asm) sse16(op uint16, x int, base Reg, disp int32) {
+	if x < 0 || x > 7 {
+		panic(fmt.Sprintf("BUG: amd64: xmm%d out of range", x))
+	}
+	a.buf = append(a.buf, 0xF3)
+	a.rm(0, op, Reg(x), base, disp)
+}
+
+// RepStosb emits "rep stosb" (F3 AA): rcx bytes of al to [rdi], forward.
+func (a *Asm) RepStosb() { a.buf = append(a.buf, 0xF3, 0xAA) }
+
 // nops holds the recommended multi-byte NOPs of the Intel SDM (vol. 2B,
 // "NOP"), the n-byte one at nops[n*(n-1)/2:][:n]: 0F 1F /0 (nop r/m32)
 // with ever longer memory operands, and 66 prefixes.

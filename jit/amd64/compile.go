@@ -99,6 +99,18 @@ var (
 	offRand     = int32(unsafe.Offsetof(jitrt.ExecCtx{}.Rand))
 	offRepeat   = int32(unsafe.Offsetof(jitrt.ExecCtx{}.Repeat))
 	offFuel0    = int32(unsafe.Offsetof(jitrt.ExecCtx{}.Fuel0))
+	offBItem    = int32(unsafe.Offsetof(jitrt.ExecCtx{}.BatchItem))
+	offBMin     = int32(unsafe.Offsetof(jitrt.ExecCtx{}.BatchMin))
+	offBSpan    = int32(unsafe.Offsetof(jitrt.ExecCtx{}.BatchSpan))
+	offBGuarded = int32(unsafe.Offsetof(jitrt.ExecCtx{}.BatchGuarded))
+	offBGuards  = int32(unsafe.Offsetof(jitrt.ExecCtx{}.BatchGuards))
+	offBStride  = int32(unsafe.Offsetof(jitrt.ExecCtx{}.BatchStride))
+	offBRetOff  = int32(unsafe.Offsetof(jitrt.ExecCtx{}.BatchRetOff))
+	offBLeft    = int32(unsafe.Offsetof(jitrt.ExecCtx{}.BatchLeft))
+	offBDone    = int32(unsafe.Offsetof(jitrt.ExecCtx{}.BatchDone))
+	offBFrame   = int32(unsafe.Offsetof(jitrt.ExecCtx{}.BatchFrame))
+	offBUsed    = int32(unsafe.Offsetof(jitrt.ExecCtx{}.BatchUsed))
+	offBEnds    = int32(unsafe.Offsetof(jitrt.ExecCtx{}.BatchEnds))
 )
 
 // siteKind says what Go does at an exit from a call site.
@@ -127,6 +139,7 @@ type site struct {
 type compiled struct {
 	code  []byte
 	entry int         // the entry stub: calls ExecCtx.Target with r1-r5 from Args
+	batch int         // the batch stub: the entry stub's runs over a packet batch
 	funcs map[int]int // function entry slot -> offset of its prologue
 	sites []site
 	// pcs maps code offsets back to slots, sorted: pcs[k] is the first
@@ -170,7 +183,8 @@ type compiler struct {
 	yield  Label // save state, exit to Go for more fuel, resume
 	fault  Label // ExitFault with PC and Fault set
 	entry  Label
-	loops  bool // the program has may_goto
+	batch  Label // the entry stub's loop over a packet batch
+	loops  bool  // the program has may_goto
 	// exits are the conditional backward jumps that leave an inner loop
 	// (loopExits): they spend fuel out of line, the others in line.
 	exits map[int]bool
@@ -274,6 +288,7 @@ func compileWith(prog []isa.Instruction, opts options, short []bool, loops []int
 	c.saved = savedRegs(prog, c.fn)
 	heads := loopHeads(prog)
 	c.exitGo, c.callGo, c.fault, c.entry, c.yield = c.a.NewLabel(), c.a.NewLabel(), c.a.NewLabel(), c.a.NewLabel(), c.a.NewLabel()
+	c.batch = c.a.NewLabel()
 	pcs := make([]int, len(prog))
 	for pc := 0; pc < len(prog); pc++ {
 		if l, ok := c.fn[pc]; ok {
@@ -365,7 +380,8 @@ func compileWith(prog []isa.Instruction, opts options, short []bool, loops []int
 	}
 	out := &compiled{code: code, funcs: map[int]int{}, sites: c.sites, pcs: pcs, stubs: map[string]int{}}
 	out.entry, _ = c.a.Offset(c.entry)
-	for name, l := range map[string]Label{"entry": c.entry, "exitGo": c.exitGo, "callGo": c.callGo, "yield": c.yield, "fault": c.fault, "hashLookup": c.hashLookup, "lpmLookup": c.lpmLookup, "ringReserve": c.ringReserveL, "ringCommit": c.ringCommitL, "ringOutput": c.ringOutputL, "ringCore": c.ringCoreL} {
+	out.batch, _ = c.a.Offset(c.batch)
+	for name, l := range map[string]Label{"entry": c.entry, "batch": c.batch, "exitGo": c.exitGo, "callGo": c.callGo, "yield": c.yield, "fault": c.fault, "hashLookup": c.hashLookup, "lpmLookup": c.lpmLookup, "ringReserve": c.ringReserveL, "ringCommit": c.ringCommitL, "ringOutput": c.ringOutputL, "ringCore": c.ringCoreL} {
 		if l == 0 {
 			continue // not emitted
 		}
@@ -408,6 +424,113 @@ func (c *compiler) stubs() {
 	a.Load(8, fuelReg, ecReg, offFuel0)
 	a.StoreImm(8, ecReg, offTail, 0)
 	a.Jmp(again)
+
+	// batch: the runs of a packet batch (jitrt.ExecCtx.Batch*), each as
+	// the entry stub's, after its packet is copied into the frame. Its
+	// state lives in the ExecCtx, which the code's calls keep in ecReg:
+	// the program's functions may use every other register.
+	a.Bind(c.batch)
+	next, refuse, guarded := a.NewLabel(), a.NewLabel(), a.NewLabel()
+	a.Bind(next)
+	a.Load(8, tmp, ecReg, offBItem)
+	a.Load(8, RCX, tmp, 8) // the packet's length
+	a.Mov(W64, RAX, RCX)
+	a.ALULoad(SUB, W64, RAX, ecReg, offBMin)
+	a.ALULoad(CMP, W64, RAX, ecReg, offBSpan)
+	a.Jcc(CondA, refuse)
+	a.ALUMemImm(CMP, W64, ecReg, offBGuarded, 0)
+	a.Jcc(CondE, guarded)
+	for k := range int32(4) {
+		a.Load(8, RDX, ecReg, offBGuards+8*k)
+		a.ALU(ADD, W64, RDX, tmp)
+		a.ALUMemImm(CMP, W64, RDX, 0, 0)
+		a.Jcc(CondNE, refuse)
+	}
+	a.Bind(guarded)
+	a.Load(8, RDI, ecReg, offBFrame) // where it goes
+	a.LeaIndex(RAX, RDI, RCX, 1, 0)  // its end
+	a.Load(8, RDX, ecReg, offBUsed)  // the length of the one before
+	a.Store(8, ecReg, offBUsed, RCX)
+	for k := range int32(2) {
+		skip := a.NewLabel()
+		a.Load(8, tmp2, ecReg, offBEnds+8*k)
+		a.Test(W64, tmp2, tmp2)
+		a.Jcc(CondE, skip)
+		a.Store(8, tmp2, 0, RAX)
+		a.Bind(skip)
+	}
+	copyPacket := a.NewLabel()
+	a.ALU(SUB, W64, RDX, RCX)
+	a.Jcc(CondBE, copyPacket)
+	// The packet before was longer: zero its bytes past this one's end.
+	a.Mov(W64, RDI, RAX)
+	a.Mov(W64, RCX, RDX)
+	a.ALU(XOR, W32, RAX, RAX)
+	a.RepStosb()
+	a.Load(8, RCX, tmp, 8)
+	a.Load(8, RDI, ecReg, offBFrame)
+	a.Bind(copyPacket)
+	a.Load(8, RSI, tmp, 0)
+	// Packets of 8 to 256 bytes go 16 (or 8) bytes at a time, the last
+	// 16 (or 8) first, overlapping the others where the length is not a
+	// multiple: rep movsb costs more to start than such a copy takes.
+	// (xmm0 is scratch in both of Go's ABIs; Go's ABI0-to-Go wrapper
+	// zeroes its own xmm15 again after Jump.)
+	repCopy, words, blocks, copied := a.NewLabel(), a.NewLabel(), a.NewLabel(), a.NewLabel()
+	a.ALUImm(CMP, W64, RCX, 256)
+	a.Jcc(CondA, repCopy)
+	a.ALUImm(CMP, W64, RCX, 16)
+	a.Jcc(CondB, words)
+	a.LeaIndex(R8, RSI, RCX, 1, -16)
+	a.LeaIndex(tmp2, RDI, RCX, 1, -16)
+	a.MovdquLoad(0, R8, 0)
+	a.MovdquStore(tmp2, 0, 0)
+	a.Bind(blocks)
+	a.MovdquLoad(0, RSI, 0)
+	a.MovdquStore(RDI, 0, 0)
+	a.ALUImm(ADD, W64, RSI, 16)
+	a.ALUImm(ADD, W64, RDI, 16)
+	a.ALU(CMP, W64, RSI, R8)
+	a.Jcc(CondB, blocks)
+	a.Jmp(copied)
+	a.Bind(words)
+	a.ALUImm(CMP, W64, RCX, 8)
+	a.Jcc(CondB, repCopy)
+	a.Load(8, RAX, RSI, 0) // 8 to 15 bytes: two words, overlapping
+	a.Store(8, RDI, 0, RAX)
+	a.LeaIndex(R8, RSI, RCX, 1, -8)
+	a.LeaIndex(tmp2, RDI, RCX, 1, -8)
+	a.Load(8, RAX, R8, 0)
+	a.Store(8, tmp2, 0, RAX)
+	a.Jmp(copied)
+	a.Bind(repCopy)
+	a.RepMovsb()
+	a.Bind(copied)
+	for i, r := range regMap[1:6] {
+		a.Load(8, r, ecReg, offArgs+int32(8*i))
+	}
+	a.Load(8, fuelReg, ecReg, offFuel0)
+	a.StoreImm(8, ecReg, offTail, 0)
+	a.Load(8, tmp, ecReg, offTarget)
+	a.CallReg(tmp)
+	// A run that ended holding records stops the batch uncounted: Go
+	// takes the records and judges the run.
+	a.ALUMemImm(CMP, W64, ecReg, offNRecords, 0)
+	a.Jcc(CondNE, done)
+	a.Load(8, tmp, ecReg, offBItem)
+	a.Load(8, tmp2, ecReg, offBRetOff)
+	a.ALU(ADD, W64, tmp2, tmp)
+	a.Store(4, tmp2, 0, RAX)
+	a.ALULoad(ADD, W64, tmp, ecReg, offBStride)
+	a.Store(8, ecReg, offBItem, tmp)
+	a.ALUMemImm(ADD, W64, ecReg, offBDone, 1)
+	// Left-1, looping while it was above 1 (a cut left 0: all ones then).
+	a.ALUMemImm(SUB, W64, ecReg, offBLeft, 1)
+	a.Jcc(CondA, next)
+	a.Jmp(done)
+	a.Bind(refuse) // an item for Go: stop before it
+	a.StoreImm(8, ecReg, offBLeft, 0)
+
 	a.Bind(done)
 	a.Store(8, ecReg, offR0, RAX)
 	a.StoreImm(8, ecReg, offExit, jitrt.ExitOK)

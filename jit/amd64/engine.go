@@ -64,10 +64,13 @@ type Program struct {
 	funcs map[int]uintptr // function entry slot -> address
 	entry uintptr         // funcs[0], the program's start
 	addr  uint64          // its entry stub's address: where runs start, and what its exits report (ExecCtx.Prog)
-	sites []site
-	table helpers.Table // for callx
-	pcs   []int
-	costs map[int]uint64
+	// batchAddr is its batch stub's address, where the runs of a
+	// packet batch start (Machine.RunPackets).
+	batchAddr uint64
+	sites     []site
+	table     helpers.Table // for callx
+	pcs       []int
+	costs     map[int]uint64
 	// entryCost is costs[0], what a tail call into the program spends.
 	entryCost uint64
 	budgeted  bool
@@ -137,6 +140,7 @@ func (e Engine) Load(insns []isa.Instruction, opts engine.Options) (engine.Progr
 		p.funcs[pc] = cm.addr() + uintptr(off)
 	}
 	p.entry, p.addr = p.funcs[0], uint64(cm.addr())+uint64(c.entry)
+	p.batchAddr = uint64(cm.addr()) + uint64(c.batch)
 	cm.release(p)
 	return p, nil
 }

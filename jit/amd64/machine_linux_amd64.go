@@ -4,6 +4,7 @@ package amd64
 
 import (
 	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"runtime"
@@ -46,7 +47,11 @@ type Machine struct {
 	last     *Program
 	lastArgs *engine.Args
 	// cut is how many repeats (ExecCtx.Repeat) an exit to Go cancelled.
-	cut    uint64
+	cut uint64
+	// batch is the packet batch RunPackets runs, and synced says an exit
+	// called its Sync (cutBatch).
+	batch  *engine.PacketBatch
+	synced bool
 	callPC int
 	nested int // callbacks in progress (Env.Call)
 	budget uint64
@@ -84,15 +89,25 @@ func NewMachine() *Machine {
 
 // Run runs p, which the JIT compiled, with the inputs a, and returns r0.
 func (m *Machine) Run(ep engine.Program, a *engine.Args) (uint64, error) {
+	p, err := m.begin(ep, a)
+	if err != nil {
+		return 0, err
+	}
+	return m.run(p, p.addr)
+}
+
+// begin sets the Machine up for a run of ep with a: what Run does
+// before it enters the code.
+func (m *Machine) begin(ep engine.Program, a *engine.Args) (*Program, error) {
 	if m.err != nil {
-		return 0, m.err
+		return nil, m.err
 	}
 	p, ok := ep.(*Program)
 	if !ok {
-		return 0, fmt.Errorf("jit: cannot run a %T, which another engine loaded: %w", ep, engine.ErrNotSupported)
+		return nil, fmt.Errorf("jit: cannot run a %T, which another engine loaded: %w", ep, engine.ErrNotSupported)
 	}
 	if (a.Budget != 0 || a.Stop != nil) && !p.budgeted {
-		return 0, errors.New("jit: Args.Budget and Args.Stop need a program loaded with Options.Budgeted")
+		return nil, errors.New("jit: Args.Budget and Args.Stop need a program loaded with Options.Budgeted")
 	}
 	ec := &m.ec
 	ec.Args, ec.Ctx = a.Regs, a.Regs[0]
@@ -147,7 +162,69 @@ func (m *Machine) Run(ep engine.Program, a *engine.Args) (uint64, error) {
 	if m.lastArgs != a {
 		m.lastArgs = a
 	}
-	return m.run(p)
+	return p, nil
+}
+
+// RunPackets implements engine.PacketBatcher: Run's setup once, then the
+// batch stub runs the items (jitrt.ExecCtx.Batch*) without leaving the
+// code, until they are done or a run exits to Go, which calls b.Sync
+// first (cutBatch) and ends the batch with that run.
+func (m *Machine) RunPackets(ep engine.Program, a *engine.Args, b *engine.PacketBatch) (int, error) {
+	if b.N <= 0 {
+		return 0, nil
+	}
+	p, err := m.begin(ep, a)
+	if err != nil {
+		return 0, err
+	}
+	ec := &m.ec
+	if b.Min > b.Room || b.Min < 0 {
+		return 0, nil // no packet fits
+	}
+	ec.BatchItem, ec.BatchStride, ec.BatchRetOff = b.Items, b.Stride, b.RetOff
+	ec.BatchMin, ec.BatchSpan = uint64(b.Min), uint64(b.Room-b.Min)
+	ec.BatchGuarded, ec.BatchGuards = 0, b.Guards
+	for _, g := range b.Guards {
+		if g != 0 {
+			// Unused guards repeat a used one: the stub checks four.
+			ec.BatchGuarded = 1
+			for k := range ec.BatchGuards {
+				if ec.BatchGuards[k] == 0 {
+					ec.BatchGuards[k] = g
+				}
+			}
+			break
+		}
+	}
+	ec.BatchLeft, ec.BatchDone = uint64(b.N), 0
+	ec.BatchFrame, ec.BatchUsed, ec.BatchEnds = b.Frame, uint64(b.Used), b.Ends
+	m.batch, m.synced = b, false
+	r0, err := m.run(p, p.batchAddr)
+	m.batch = nil
+	done := int(ec.BatchDone)
+	b.Used = int(ec.BatchUsed)
+	if left := ec.BatchLeft; err == nil && left != 0 && left != ^uint64(0) {
+		// The stub stopped at a run that ended holding records, which
+		// m.run took back without an error: the run counts.
+		binary.LittleEndian.PutUint32(mem.Bytes(uint64(ec.BatchItem+b.RetOff), 4), uint32(r0))
+		done++
+	}
+	ec.BatchLeft = 0
+	if err != nil && !m.synced && b.Sync != nil {
+		b.Sync(done) // a run that failed without an exit (held records)
+	}
+	return done, err
+}
+
+// cutBatch is what an exit to Go during a packet batch does first: the
+// caller's state becomes that of the run's packet (PacketBatch.Sync),
+// and the batch ends with the run.
+func (m *Machine) cutBatch() {
+	m.synced = true
+	m.ec.BatchLeft = 0
+	if m.batch.Sync != nil {
+		m.batch.Sync(int(m.ec.BatchDone))
+	}
 }
 
 // Rerun implements engine.Rerunner: the program and Args of the last Run,
@@ -171,15 +248,16 @@ func (m *Machine) Rerun(n uint32) (uint64, uint32, error) {
 	if m.cur != p {
 		m.cur = p
 	}
-	r0, err := m.run(p)
+	r0, err := m.run(p, p.addr)
 	return r0, n - uint32(m.cut), err
 }
 
-// run runs p once its run's state is set, and ends the run.
-func (m *Machine) run(p *Program) (uint64, error) {
+// run runs p once its run's state is set, entering its code at stub
+// (the entry stub, or the batch stub), and ends the run.
+func (m *Machine) run(p *Program, stub uint64) (uint64, error) {
 	m.nested = 0
 	ec := &m.ec
-	jitrt.Jump(uintptr(p.addr), m.top, ec) // the entry stub starts the code
+	jitrt.Jump(uintptr(stub), m.top, ec) // the stub starts the code
 	// A run that never exits to Go is the common case: Jump returns with
 	// its r0, and there is no exit to serve (as loop would, for a call).
 	r0, exited, err := ec.R0, true, error(nil)
@@ -220,6 +298,9 @@ func (m *Machine) loop(p *Program, sp uintptr) (r0 uint64, exited bool, err erro
 func (m *Machine) exits() (r0 uint64, exited bool, err error) {
 	ec := &m.ec
 	for {
+		if m.batch != nil && !m.synced && ec.Exit != jitrt.ExitOK {
+			m.cutBatch()
+		}
 		if ec.NRecords != 0 && ec.Exit != jitrt.ExitCall {
 			if err := m.takeRecords(); err != nil {
 				return 0, false, err
