@@ -101,6 +101,7 @@ type ExecCtx struct {
 	BatchFrame          uintptr
 	BatchUsed           uint64
 	BatchEnds           [2]uintptr
+	BatchSink           uint64 // where an unused end goes
 }
 
 // MaxRecords is how many ring buffer records native code holds for a

@@ -452,12 +452,8 @@ func (c *compiler) stubs() {
 	a.Load(8, RDX, ecReg, offBUsed)  // the length of the one before
 	a.Store(8, ecReg, offBUsed, RCX)
 	for k := range int32(2) {
-		skip := a.NewLabel()
-		a.Load(8, tmp2, ecReg, offBEnds+8*k)
-		a.Test(W64, tmp2, tmp2)
-		a.Jcc(CondE, skip)
+		a.Load(8, tmp2, ecReg, offBEnds+8*k) // (never 0: see RunPackets)
 		a.Store(8, tmp2, 0, RAX)
-		a.Bind(skip)
 	}
 	copyPacket := a.NewLabel()
 	a.ALU(SUB, W64, RDX, RCX)

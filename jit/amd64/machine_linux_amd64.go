@@ -198,6 +198,13 @@ func (m *Machine) RunPackets(ep engine.Program, a *engine.Args, b *engine.Packet
 	}
 	ec.BatchLeft, ec.BatchDone = uint64(b.N), 0
 	ec.BatchFrame, ec.BatchUsed, ec.BatchEnds = b.Frame, uint64(b.Used), b.Ends
+	for k, e := range ec.BatchEnds {
+		if e == 0 {
+			// The stub stores each end: an unused one goes to a word
+			// nobody reads.
+			ec.BatchEnds[k] = uintptr(unsafe.Pointer(&ec.BatchSink))
+		}
+	}
 	m.batch, m.synced = b, false
 	r0, err := m.run(p, p.batchAddr)
 	m.batch = nil
