@@ -122,8 +122,10 @@ func (m *Machine) packets(p *Program, a *Args, b *engine.PacketBatch) (uint64, e
 	item, stride, ret := uint64(b.Items), uint64(b.Stride), uint64(b.RetOff)
 	fuel := m.fuel
 	checked, strict := p.mode == Checked, m.strict
-	r := &m.regs
-	r1, r2, r3, r4, r5, fp := a.Regs[0], a.Regs[1], a.Regs[2], a.Regs[3], a.Regs[4], m.top
+	// r0-r10 at each run's start, copied in one go: as eleven values
+	// they would not fit in registers across the loop.
+	regs := (*[11]uint64)(m.regs[:11])
+	start := [11]uint64{1: a.Regs[0], 2: a.Regs[1], 3: a.Regs[2], 4: a.Regs[3], 5: a.Regs[4], 10: m.top}
 	for i := range b.N {
 		n := copy(frame, mem.SliceAt(item))
 		if n < used {
@@ -142,8 +144,7 @@ func (m *Machine) packets(p *Program, a *Args, b *engine.PacketBatch) (uint64, e
 			m.init[0] = [StackSize / 64]uint64{}
 		}
 		m.depth, m.loops, m.fuel = 0, isa.MaxLoops, fuel
-		r[0], r[1], r[2], r[3], r[4], r[5] = 0, r1, r2, r3, r4, r5
-		r[6], r[7], r[8], r[9], r[10] = 0, 0, 0, 0, fp
+		*regs = start
 		r0, err := m.exec(p, 0)
 		if checked {
 			m.clearStack()
