@@ -216,32 +216,38 @@ func TestRunPackets_frame(t *testing.T) {
 	}
 }
 
-// withLength returns the generated program's packet at length n: cut
-// short (the program then returns fuzzgen.ShortReturn), or followed by
-// random bytes.
+// withLength returns the generated program's packet at length n, with a
+// few of its input bytes (initial registers and stack) changed so that
+// packets give different results: cut short (the program then returns
+// fuzzgen.ShortReturn), or followed by random bytes.
 func withLength(r *rand.Rand, pkt []byte, n int) []byte {
-	out := make([]byte, n)
+	out := make([]byte, max(n, len(pkt)))
 	copy(out, pkt)
+	for range 8 {
+		out[r.IntN(fuzzgen.Scratch)] = byte(r.Uint32())
+	}
 	for k := len(pkt); k < n; k++ {
 		out[k] = byte(r.Uint32())
 	}
-	return out
+	return out[:n]
 }
 
 // TestRunPackets_generated: generated programs, which compute and write
 // their packet, return in a batch what a Run per packet on a fresh frame
 // returns, on both modes, and leave the last packet as that Run does.
 func TestRunPackets_generated(t *testing.T) {
-	const room, seeds, perBatch = 1500, 150, 12
+	const room, seeds, perBatch = 1500, 1000, 12
 	for _, e := range engines {
 		t.Run(e.Name(), func(t *testing.T) {
 			f, ref := newXDPFrame(room, false), newXDPFrame(room, false)
+			f.args.Budget, ref.args.Budget = 1<<20, 1<<20
 			_, pb := batcher(t, e)
 			refM := e.NewMachine()
 			used := 0
 			for seed := uint64(1); seed <= seeds; seed++ {
 				g := fuzzgen.Generate(seed, fuzzgen.Config{MaxNodes: 64})
-				p := mustLoadEngine(t, e, fuzzgen.ForInterp(g.Insns), engine.Options{})
+				// Budgeted, as difftest runs them: loops spend fuel.
+				p := mustLoadEngine(t, e, fuzzgen.ForInterp(g.Insns), engine.Options{Budgeted: true})
 				r := rand.New(rand.NewPCG(seed, 7))
 				items := make([]pktItem, perBatch)
 				for i := range items {
