@@ -30,6 +30,10 @@
 //     (Options.Verified); Load refuses it for others unless
 //     Options.UnsafeFastUnverified is set.
 //
+// A Machine of the Engine also runs a batch of XDP packets that take turns
+// in one frame (engine.PacketBatcher), paying Run's setup once per batch
+// rather than once per packet.
+//
 // Programs loaded with Options.Budgeted can be bounded (Args.Budget, an
 // upper bound of the instructions a run executes) and stopped (Args.Stop)
 // whatever they do, nested callbacks included.

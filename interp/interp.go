@@ -138,6 +138,11 @@ type Program struct {
 	traced []uint8
 	// variants are the slots whose op is opCtxVariant.
 	variants map[int]*variant
+	// goes says runs may run Go code besides the interpreter's loop: a
+	// helper call (and so a tail call or a callback), a legacy packet load
+	// (which may ask the hook) or a trace function. Batches sync the
+	// caller's state for each such run (RunPackets).
+	goes bool
 }
 
 // Load validates prog (isa.ValidateProgram, unless Options.Verified says
@@ -213,7 +218,14 @@ func Load(prog []isa.Instruction, opts Options) (*Program, error) {
 			code[pc].op = opCtxVariant
 		}
 	}
+	for _, i := range code {
+		switch i.op {
+		case opCall, opCallX, opLdAbs, opLdInd:
+			p.goes = true
+		}
+	}
 	if p.trace != nil {
+		p.goes = true
 		p.traced = make([]uint8, len(code))
 		for pc := range code {
 			p.traced[pc], code[pc].op = code[pc].op, opTrace
@@ -396,8 +408,20 @@ func (p *Program) RunMemory(data []byte) (uint64, error) {
 // the stack a run wrote is cleared when it ends, so no run reads what an
 // earlier one left there.
 func (m *Machine) Run(p *Program, a *Args) (uint64, error) {
+	return m.run(p, a, nil)
+}
+
+// errUnbudgeted is Run's answer to a budget or a stop flag for a program
+// that does not count its loops.
+var errUnbudgeted = errors.New("interp: Args.Budget and Args.Stop need a program loaded with Options.Budgeted")
+
+// run is Run, and with a batch b the runs of RunPackets (batch.go), which
+// share everything Run sets up before its run and does after it: there is
+// one copy of that, and Run, which inlines, costs no call more for it.
+// With b, it returns how many of b's runs completed instead of r0.
+func (m *Machine) run(p *Program, a *Args, b *engine.PacketBatch) (uint64, error) {
 	if (a.Budget != 0 || a.Stop != nil) && !p.budgeted {
-		return 0, errors.New("interp: Args.Budget and Args.Stop need a program loaded with Options.Budgeted")
+		return 0, errUnbudgeted
 	}
 	if p.mode == Checked {
 		m.spans = m.spans[:0]
@@ -446,12 +470,18 @@ func (m *Machine) Run(p *Program, a *Args) (uint64, error) {
 	}
 	m.ctx = a.Regs[0]
 	m.lent = [MaxCallFrames]uint64{}
-	r := &m.regs
-	r[0], r[1], r[2], r[3], r[4], r[5] = 0, a.Regs[0], a.Regs[1], a.Regs[2], a.Regs[3], a.Regs[4]
-	r[6], r[7], r[8], r[9], r[10] = 0, 0, 0, 0, m.top
-	r0, err := m.exec(p, 0)
-	if p.mode == Checked {
-		m.clearStack()
+	var r0 uint64
+	var err error
+	if b == nil {
+		r := &m.regs
+		r[0], r[1], r[2], r[3], r[4], r[5] = 0, a.Regs[0], a.Regs[1], a.Regs[2], a.Regs[3], a.Regs[4]
+		r[6], r[7], r[8], r[9], r[10] = 0, 0, 0, 0, m.top
+		r0, err = m.exec(p, 0)
+		if p.mode == Checked {
+			m.clearStack()
+		}
+	} else {
+		r0, err = m.packets(p, a, b)
 	}
 	m.prog, m.packet, m.state, m.memory, m.stop = nil, nil, nil, nil, &m.never
 	runtime.KeepAlive(a)

@@ -186,3 +186,8 @@ func AtomicCmpXchg64(addr, old, v uint64) uint64 {
 		}
 	}
 }
+
+// SliceAt returns the []byte whose header (address, length, capacity) is
+// stored at addr, in memory the caller keeps alive: a batch's items, which
+// the caller gives by address.
+func SliceAt(addr uint64) []byte { return *(*[]byte)(ptrOf(addr)) }

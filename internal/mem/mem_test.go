@@ -90,3 +90,20 @@ func TestAtomicsConcurrent(t *testing.T) {
 		t.Errorf("xor parity %d, counter %d", Load32(a), Load32(a+4))
 	}
 }
+
+// TestSliceAt: SliceAt reads the []byte stored at an address, as a batch
+// reads its items' packets.
+func TestSliceAt(t *testing.T) {
+	items := []struct {
+		data []byte
+		tag  int
+	}{{data: []byte("abc"), tag: 1}, {data: nil, tag: 2}, {data: make([]byte, 5, 9), tag: 3}}
+	base := SliceAddr(items)
+	stride := SliceAddr(items[1:]) - base
+	for i, it := range items {
+		got := SliceAt(base + uint64(i)*stride)
+		if len(got) != len(it.data) || cap(got) != cap(it.data) || len(got) > 0 && &got[0] != &it.data[0] {
+			t.Errorf("item %d: %p len %d cap %d, want %p len %d cap %d", i, got, len(got), cap(got), it.data, len(it.data), cap(it.data))
+		}
+	}
+}
