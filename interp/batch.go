@@ -45,8 +45,7 @@ const sliceHeader = 3 * bits.UintSize / 8
 // An empty batch (N <= 0) reads and writes nothing. A batch whose items,
 // frame or room are inconsistent (no items, a return value that does not
 // fit behind an item's packet or in its stride, used bytes beyond the
-// room) gets an error before any run. A packet longer than the room, which
-// the caller must not give, is cut to it. Items that overlap the frame or
+// room) gets an error before any run. Items that overlap the frame or
 // each other, and packet addresses that are not the caller's memory, are
 // the caller's bug: they are not checked.
 func (m *Machine) runPackets(p *Program, a *Args, b *engine.PacketBatch) (int, error) {
@@ -60,6 +59,9 @@ func (m *Machine) runPackets(p *Program, a *Args, b *engine.PacketBatch) (int, e
 	// Run would fail it, after Sync for item 0.
 	if p.goes || (a.Budget != 0 || a.Stop != nil) && !p.budgeted {
 		item := uint64(b.Items)
+		if g, n := guardsOf(b); refused(b, &g, n, item) {
+			return 0, nil
+		}
 		loadPacket(b, item)
 		if b.Sync != nil {
 			b.Sync(0)
@@ -76,6 +78,40 @@ func (m *Machine) runPackets(p *Program, a *Args, b *engine.PacketBatch) (int, e
 		b.Sync(int(done))
 	}
 	return int(done), err
+}
+
+// guardsOf returns the non-zero offsets of b.Guards, and how many.
+func guardsOf(b *engine.PacketBatch) (g [4]uint64, n int) {
+	for _, off := range b.Guards {
+		if off != 0 {
+			g[n] = uint64(off)
+			n++
+		}
+	}
+	return g, n
+}
+
+// refused reports whether the batch stops before the item at item: its
+// packet's length is outside [b.Min, b.Room], or one of the n words at
+// the offsets g is not zero.
+func refused(b *engine.PacketBatch, g *[4]uint64, n int, item uint64) bool {
+	if l := len(mem.SliceAt(item)); l < b.Min || l > b.Room {
+		return true
+	}
+	for _, off := range g[:n] {
+		if loadWord(item+off) != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// loadWord loads the pointer-sized word at addr: a guard is a pointer.
+func loadWord(addr uint64) uint64 {
+	if bits.UintSize == 32 {
+		return mem.Load32(addr)
+	}
+	return mem.Load64(addr)
 }
 
 // checkBatch returns an error if b's fields are inconsistent.
@@ -122,12 +158,24 @@ func (m *Machine) packets(p *Program, a *Args, b *engine.PacketBatch) (uint64, e
 	item, stride, ret := uint64(b.Items), uint64(b.Stride), uint64(b.RetOff)
 	fuel := m.fuel
 	checked, strict := p.mode == Checked, m.strict
+	// The item checks of refused, unrolled: unused guards repeat a used
+	// one, and the length's bounds are one unsigned comparison.
+	g, ng := guardsOf(b)
+	for k := ng; k < len(g) && ng > 0; k++ {
+		g[k] = g[0]
+	}
+	minLen, span := uint(b.Min), uint(b.Room)-uint(b.Min)
 	// r0-r10 at each run's start, copied in one go: as eleven values
 	// they would not fit in registers across the loop.
 	regs := (*[11]uint64)(m.regs[:11])
 	start := [11]uint64{1: a.Regs[0], 2: a.Regs[1], 3: a.Regs[2], 4: a.Regs[3], 5: a.Regs[4], 10: m.top}
 	for i := range b.N {
-		n := copy(frame, mem.SliceAt(item))
+		pkt := mem.SliceAt(item)
+		if uint(len(pkt))-minLen > span || ng > 0 && loadWord(item+g[0])|loadWord(item+g[1])|loadWord(item+g[2])|loadWord(item+g[3]) != 0 {
+			b.Used = used
+			return uint64(i), nil
+		}
+		n := copy(frame, pkt)
 		if n < used {
 			clear(frame[n:used])
 		}

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"runtime"
 	"testing"
+	"unsafe"
 
 	"github.com/waggle-bpf/waggle/asm"
 	"github.com/waggle-bpf/waggle/helpers"
@@ -558,26 +559,43 @@ func TestRunPackets_hostile(t *testing.T) {
 					t.Fatalf("%s: ran", tc.name)
 				}
 			}
-			// A packet longer than the room is cut to it; the bytes past
-			// the room stay as they were.
+			// The batch stops, without an error and without touching the
+			// frame, before a packet longer than the room or shorter
+			// than Min, or an item whose guard word is not zero; the
+			// items before it run.
 			big := newXDPFrame(64, false)
 			long := make([]byte, 100)
 			for i := range long {
 				long[i] = 0xee
 			}
-			b := big.batch([]pktItem{{data: long}}, 0)
-			b.Room = 40
-			b.Ends[1] = 0
-			if done, err := pb.RunPackets(p, &big.args, b); done != 1 || err != nil {
-				t.Fatalf("long packet: %d, %v", done, err)
-			}
-			for i, c := range big.buf {
-				if want := byte(0xee); i >= 40 && c != 0 || i < 40 && c != want {
-					t.Fatalf("byte %d of the frame is %#x", i, c)
+			for _, tc := range []struct {
+				name string
+				bad  pktItem
+			}{{"long", pktItem{data: long}}, {"short", pktItem{data: long[:13]}}, {"guarded", pktItem{data: long[:20], other: []byte{1}}}} {
+				for _, at := range []int{0, 2} {
+					its := make([]pktItem, 4+at%1)
+					for i := range its {
+						its[i].data = make([]byte, 30)
+					}
+					its[at] = tc.bad
+					clear(big.buf)
+					b := big.batch(its, 0)
+					b.Room, b.Min = 40, 14
+					b.Guards[1] = unsafe.Offsetof(pktItem{}.other)
+					b.Sync = func(i int) { t.Errorf("%s at %d: Sync(%d)", tc.name, at, i) }
+					done, err := pb.RunPackets(p, &big.args, b)
+					if done != at || err != nil {
+						t.Fatalf("%s at %d: %d, %v", tc.name, at, done, err)
+					}
+					for i, c := range big.buf {
+						if c == 0xee {
+							t.Fatalf("%s at %d: byte %d of the frame is the refused packet's", tc.name, at, i)
+						}
+					}
+					if want := 30 * min(at, 1); b.Used != want {
+						t.Fatalf("%s at %d: Used %d, want %d", tc.name, at, b.Used, want)
+					}
 				}
-			}
-			if b.Used != 40 || binary.LittleEndian.Uint64(big.ctx[8:]) != mem.Addr(big.buf)+40 || big.bounds[1] != mem.Addr(big.buf) {
-				t.Fatalf("Used %d, data_end %#x, bounds %#x", b.Used, binary.LittleEndian.Uint64(big.ctx[8:]), big.bounds)
 			}
 			if _, err := pb.RunPackets(foreign{}, &f.args, f.batch(items, 0)); !errors.Is(err, engine.ErrNotSupported) {
 				t.Errorf("foreign program: %v", err)
