@@ -20,6 +20,9 @@ func (em machine) RunPackets(p engine.Program, a *Args, b *engine.PacketBatch) (
 	if !ok {
 		return 0, fmt.Errorf("interp: cannot run a %T, which another engine loaded: %w", p, engine.ErrNotSupported)
 	}
+	if m := em.m; m.last != ip || m.lastArgs != a {
+		m.last, m.lastArgs = ip, a // as Run: for a Rerun after it
+	}
 	return em.m.runPackets(ip, a, b)
 }
 
@@ -73,7 +76,7 @@ func (m *Machine) runPackets(p *Program, a *Args, b *engine.PacketBatch) (int, e
 		mem.Store32(item+uint64(b.RetOff), r0)
 		return 1, nil
 	}
-	done, err := m.run(p, a, b)
+	done, err := m.run(p, a, b, 1)
 	if err != nil && b.Sync != nil {
 		b.Sync(int(done))
 	}

@@ -649,3 +649,60 @@ func BenchmarkRunPackets(b *testing.B) {
 		})
 	}
 }
+
+// TestRerun: Rerun(n) makes the n runs of n Runs, each on what the one
+// before left (a program that counts in its packet); a failing run ends
+// it and counts; a program with a helper call makes one run per Rerun;
+// a Rerun with no Run before it fails.
+func TestRerun(t *testing.T) {
+	count := mustParse(t, `
+		r2 = *(u64 *)(r1 + 0)
+		r3 = *(u64 *)(r1 + 8)
+		r4 = r2
+		r4 += 8
+		if r4 > r3 goto out
+		r0 = *(u64 *)(r2 + 0)
+		r0 += 1
+		*(u64 *)(r2 + 0) = r0
+		if r0 != 5 goto out
+	spin:
+		goto spin
+	out:
+		exit`)
+	for _, e := range engines {
+		t.Run(e.Name(), func(t *testing.T) {
+			m := e.NewMachine()
+			rr := m.(engine.Rerunner)
+			if _, _, err := rr.Rerun(3); err == nil {
+				t.Fatal("Rerun before any Run")
+			}
+			p := mustLoadEngine(t, e, count, engine.Options{Budgeted: true})
+			f := newXDPFrame(64, false)
+			f.load(make([]byte, 8))
+			f.args.Budget = 1000
+			if r0, err := m.Run(p, &f.args); r0 != 1 || err != nil {
+				t.Fatalf("Run: %d, %v", r0, err)
+			}
+			if r0, ran, err := rr.Rerun(3); r0 != 4 || ran != 3 || err != nil {
+				t.Fatalf("Rerun(3): r0 %d, %d runs, %v; want 4, 3 runs", r0, ran, err)
+			}
+			// The fifth run spins until its budget runs out: the Rerun
+			// stops there, the failed run counted.
+			if _, ran, err := rr.Rerun(10); ran != 1 || !errors.Is(err, engine.ErrBudget) {
+				t.Fatalf("Rerun(10) into a spinning run: %d runs, %v", ran, err)
+			}
+			if r0, ran, err := rr.Rerun(2); r0 != 7 || ran != 2 || err != nil {
+				t.Fatalf("Rerun(2) after it: r0 %d, %d runs, %v; want 7, 2 runs", r0, ran, err)
+			}
+			calls := 0
+			table := helpers.Table{1: func(helpers.Env, *[5]uint64) (uint64, error) { calls++; return 9, nil }}
+			hp := mustLoadEngine(t, e, mustParse(t, "call 1\nexit"), engine.Options{Helpers: table})
+			if r0, err := m.Run(hp, &engine.Args{}); r0 != 9 || err != nil {
+				t.Fatalf("Run with a helper: %d, %v", r0, err)
+			}
+			if r0, ran, err := rr.Rerun(5); r0 != 9 || ran != 1 || err != nil || calls != 2 {
+				t.Fatalf("Rerun(5) with a helper: r0 %d, %d runs, %v, %d calls; want one run", r0, ran, err, calls)
+			}
+		})
+	}
+}

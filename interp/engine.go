@@ -1,6 +1,7 @@
 package interp
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/waggle-bpf/waggle/internal/engine"
@@ -91,7 +92,36 @@ func (em machine) Run(p engine.Program, a *Args) (uint64, error) {
 	if !ok {
 		return 0, fmt.Errorf("interp: cannot run a %T, which another engine loaded: %w", p, engine.ErrNotSupported)
 	}
-	return em.m.Run(ip, a)
+	m := em.m
+	// (Pointers are stored only when they change: a store costs a write
+	// barrier check.)
+	if m.last != ip {
+		m.last = ip
+	}
+	if m.lastArgs != a {
+		m.lastArgs = a
+	}
+	return m.Run(ip, a)
+}
+
+// The interpreter repeats runs for less than a Run each.
+var _ engine.Rerunner = machine{}
+
+// Rerun implements engine.Rerunner: the program and Args of the last Run,
+// n times in a row with what Run set up once. A program that may run Go
+// (a helper, a legacy packet load) makes one run per Rerun, so that the
+// caller does what it does between runs.
+func (em machine) Rerun(n uint32) (uint64, uint32, error) {
+	m := em.m
+	p, a := m.last, m.lastArgs
+	if p == nil || n == 0 {
+		return 0, 0, errors.New("interp: Rerun without a Run before it, or of no runs")
+	}
+	if p.goes {
+		n = 1
+	}
+	r0, err := m.run(p, a, nil, n)
+	return r0, m.ran, err
 }
 
 // String returns Name, so that engines print by name.

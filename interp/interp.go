@@ -333,6 +333,12 @@ type frame struct {
 // goroutine its own. The zero value is not usable; call NewMachine.
 type Machine struct {
 	regs [256]uint64 // r0-r10; 256 so that a byte index needs no bounds check
+	// last and lastArgs are the program and arguments of the last run
+	// through the engine.Machine (machine.Run), which Rerun runs again;
+	// ran is how many runs the last run made.
+	last     *Program
+	lastArgs *Args
+	ran      uint32
 	// args holds helper arguments per frame depth, so a helper's arguments
 	// survive the helpers its callbacks call, and calls do not allocate.
 	args    [MaxCallFrames][5]uint64
@@ -408,7 +414,7 @@ func (p *Program) RunMemory(data []byte) (uint64, error) {
 // the stack a run wrote is cleared when it ends, so no run reads what an
 // earlier one left there.
 func (m *Machine) Run(p *Program, a *Args) (uint64, error) {
-	return m.run(p, a, nil)
+	return m.run(p, a, nil, 1)
 }
 
 // errUnbudgeted is Run's answer to a budget or a stop flag for a program
@@ -419,7 +425,9 @@ var errUnbudgeted = errors.New("interp: Args.Budget and Args.Stop need a program
 // share everything Run sets up before its run and does after it: there is
 // one copy of that, and Run, which inlines, costs no call more for it.
 // With b, it returns how many of b's runs completed instead of r0.
-func (m *Machine) run(p *Program, a *Args, b *engine.PacketBatch) (uint64, error) {
+// Without, it makes n runs in a row (Rerun), each on what the one before
+// left, until one fails, and sets m.ran to how many it made.
+func (m *Machine) run(p *Program, a *Args, b *engine.PacketBatch, n uint32) (uint64, error) {
 	if (a.Budget != 0 || a.Stop != nil) && !p.budgeted {
 		return 0, errUnbudgeted
 	}
@@ -473,12 +481,25 @@ func (m *Machine) run(p *Program, a *Args, b *engine.PacketBatch) (uint64, error
 	var r0 uint64
 	var err error
 	if b == nil {
-		r := &m.regs
-		r[0], r[1], r[2], r[3], r[4], r[5] = 0, a.Regs[0], a.Regs[1], a.Regs[2], a.Regs[3], a.Regs[4]
-		r[6], r[7], r[8], r[9], r[10] = 0, 0, 0, 0, m.top
-		r0, err = m.exec(p, 0)
-		if p.mode == Checked {
-			m.clearStack()
+		fuel := m.fuel
+		for k := uint32(1); ; k++ {
+			r := &m.regs
+			r[0], r[1], r[2], r[3], r[4], r[5] = 0, a.Regs[0], a.Regs[1], a.Regs[2], a.Regs[3], a.Regs[4]
+			r[6], r[7], r[8], r[9], r[10] = 0, 0, 0, 0, m.top
+			r0, err = m.exec(p, 0)
+			if p.mode == Checked {
+				m.clearStack()
+			}
+			if err != nil || k >= n {
+				m.ran = k
+				break
+			}
+			// The next run starts as this one did: what a run without
+			// helpers changes (Rerun repeats no other).
+			if m.strict {
+				m.init[0] = [StackSize / 64]uint64{}
+			}
+			m.depth, m.loops, m.fuel = 0, isa.MaxLoops, fuel
 		}
 	} else {
 		r0, err = m.packets(p, a, b)
