@@ -886,6 +886,19 @@ func (a *Asm) ALULoad(op ALUOp, w Width, dst, base Reg, disp int32) {
 	a.rm(w.enc("ALULoad"), uint16(op)<<3|3, dst, base, disp)
 }
 
+// Load64Index emits "mov dst, qword [base+index]" (REX.W 8B /r with a
+// SIB byte, scale 1).
+func (a *Asm) Load64Index(dst, base, index Reg) {
+	a.rmIndex(encW, 0x8B, dst, base, index, 1, 0)
+}
+
+// ALULoad64Index emits "op dst, qword [base+index]" (opcode op<<3|3 with
+// a SIB byte, scale 1).
+func (a *Asm) ALULoad64Index(op ALUOp, dst, base, index Reg) {
+	checkALU(op, "ALULoad64Index")
+	a.rmIndex(encW, uint16(op)<<3|3, dst, base, index, 1, 0)
+}
+
 // ALUStore emits "op [base+disp], src" (opcode op<<3|1: 01 add, 09 or, ...,
 // 39 cmp).
 func (a *Asm) ALUStore(op ALUOp, w Width, base Reg, disp int32, src Reg) {

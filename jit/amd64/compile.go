@@ -431,21 +431,27 @@ func (c *compiler) stubs() {
 	// the program's functions may use every other register.
 	a.Bind(c.batch)
 	next, refuse, guarded := a.NewLabel(), a.NewLabel(), a.NewLabel()
+	// The item's address stays in rbx, r6's register, and three guard
+	// offsets in r13-r15, r7-r9's: the program's functions save and
+	// restore them (calleeSaved).
+	a.Load(8, RBX, ecReg, offBItem)
+	a.Load(8, R13, ecReg, offBGuards)
+	a.Load(8, R14, ecReg, offBGuards+8)
+	a.Load(8, R15, ecReg, offBGuards+16)
 	a.Bind(next)
-	a.Load(8, tmp, ecReg, offBItem)
-	a.Load(8, RCX, tmp, 8) // the packet's length
+	a.Load(8, RCX, RBX, 8) // the packet's length
 	a.Mov(W64, RAX, RCX)
 	a.ALULoad(SUB, W64, RAX, ecReg, offBMin)
 	a.ALULoad(CMP, W64, RAX, ecReg, offBSpan)
 	a.Jcc(CondA, refuse)
 	a.ALUMemImm(CMP, W64, ecReg, offBGuarded, 0)
 	a.Jcc(CondE, guarded)
-	for k := range int32(4) {
-		a.Load(8, RDX, ecReg, offBGuards+8*k)
-		a.ALU(ADD, W64, RDX, tmp)
-		a.ALUMemImm(CMP, W64, RDX, 0, 0)
-		a.Jcc(CondNE, refuse)
-	}
+	a.Load64Index(RDX, RBX, R13)
+	a.ALULoad64Index(OR, RDX, RBX, R14)
+	a.ALULoad64Index(OR, RDX, RBX, R15)
+	a.Load(8, RAX, ecReg, offBGuards+24)
+	a.ALULoad64Index(OR, RDX, RBX, RAX)
+	a.Jcc(CondNE, refuse)
 	a.Bind(guarded)
 	a.Load(8, RDI, ecReg, offBFrame) // where it goes
 	a.LeaIndex(RAX, RDI, RCX, 1, 0)  // its end
@@ -463,10 +469,10 @@ func (c *compiler) stubs() {
 	a.Mov(W64, RCX, RDX)
 	a.ALU(XOR, W32, RAX, RAX)
 	a.RepStosb()
-	a.Load(8, RCX, tmp, 8)
+	a.Load(8, RCX, RBX, 8)
 	a.Load(8, RDI, ecReg, offBFrame)
 	a.Bind(copyPacket)
-	a.Load(8, RSI, tmp, 0)
+	a.Load(8, RSI, RBX, 0)
 	// Packets of 8 to 256 bytes go 16 (or 8) bytes at a time, the last
 	// 16 (or 8) first, overlapping the others where the length is not a
 	// multiple: rep movsb costs more to start than such a copy takes.
@@ -509,16 +515,18 @@ func (c *compiler) stubs() {
 	a.StoreImm(8, ecReg, offTail, 0)
 	a.Load(8, tmp, ecReg, offTarget)
 	a.CallReg(tmp)
-	// A run that ended holding records stops the batch uncounted: Go
-	// takes the records and judges the run.
-	a.ALUMemImm(CMP, W64, ecReg, offNRecords, 0)
-	a.Jcc(CondNE, done)
-	a.Load(8, tmp, ecReg, offBItem)
+	if c.ringReserveL != 0 {
+		// A run that ended holding records (only native reservations
+		// leave them here) stops the batch uncounted: Go takes the
+		// records and judges the run.
+		a.ALUMemImm(CMP, W64, ecReg, offNRecords, 0)
+		a.Jcc(CondNE, done)
+	}
 	a.Load(8, tmp2, ecReg, offBRetOff)
-	a.ALU(ADD, W64, tmp2, tmp)
+	a.ALU(ADD, W64, tmp2, RBX)
 	a.Store(4, tmp2, 0, RAX)
-	a.ALULoad(ADD, W64, tmp, ecReg, offBStride)
-	a.Store(8, ecReg, offBItem, tmp)
+	a.ALULoad(ADD, W64, RBX, ecReg, offBStride)
+	a.Store(8, ecReg, offBItem, RBX)
 	a.ALUMemImm(ADD, W64, ecReg, offBDone, 1)
 	// Left-1, looping while it was above 1 (a cut left 0: all ones then).
 	a.ALUMemImm(SUB, W64, ecReg, offBLeft, 1)
