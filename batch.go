@@ -159,7 +159,7 @@ func (p *Program) runBatchOn(ctx context.Context, rn *runner, runs []BatchRun, o
 	// input, unless the runner's last run left it set up for it: the
 	// same input but for the packet, on the same CPU slot (as a rerun of
 	// Program.Run).
-	warm := rn.run != nil && rn.ready == rn.run && rn.readyCPU == int(opts.CPU) && rn.inOK && rn.in == keyOf(&in)
+	warm := rn.run != nil && rn.ready == rn.run && rn.readyCPU == int(opts.CPU) && rn.inOK && p.sameBatchKey(&rn.in, opts)
 	for i := 0; i < len(runs); {
 		b := &runs[i]
 		if i > 0 && i%sectionRuns == 0 {
@@ -188,6 +188,14 @@ func (p *Program) runBatchOn(ctx context.Context, rn *runner, runs []BatchRun, o
 		i++
 	}
 	return len(runs), nil
+}
+
+// sameBatchKey reports whether k is the key of the input of a batch's
+// runs with opts, field by field, as sameKey.
+func (p *Program) sameBatchKey(k *inputKey, opts *RunBatchOptions) bool {
+	return k.flags == opts.Flags&^bpfFTestRunOnCPU && k.ingress == opts.Ingress && k.task == opts.Task &&
+		k.mem == first(opts.Memory) && k.memLen == len(opts.Memory) && k.net == p.coll.net &&
+		k.tunnel == opts.Tunnel && k.socket == opts.Socket && k.perf == opts.PerfValue
 }
 
 // runPackets runs the first runs of runs that ask for their return value

@@ -157,10 +157,18 @@ func (m *Machine) packets(p *Program, a *Args, b *engine.PacketBatch) (uint64, e
 		frame = mem.Bytes(uint64(b.Frame), uint64(b.Room))
 	}
 	base, used := uint64(b.Frame), b.Used
+	// Both ends are stored for every run: an unused one to a word of
+	// the Machine's that nothing reads.
 	end0, end1 := uint64(b.Ends[0]), uint64(b.Ends[1])
+	if end0 == 0 {
+		end0 = mem.SliceAddr(m.sink[:])
+	}
+	if end1 == 0 {
+		end1 = mem.SliceAddr(m.sink[:])
+	}
 	item, stride, ret := uint64(b.Items), uint64(b.Stride), uint64(b.RetOff)
 	fuel := m.fuel
-	checked, strict := p.mode == Checked, m.strict
+	checked, strict, verified := p.mode == Checked, m.strict, p.verified
 	// The item checks of refused, unrolled: unused guards repeat a used
 	// one, and the length's bounds are one unsigned comparison.
 	g, ng := guardsOf(b)
@@ -172,6 +180,7 @@ func (m *Machine) packets(p *Program, a *Args, b *engine.PacketBatch) (uint64, e
 	// they would not fit in registers across the loop.
 	regs := (*[11]uint64)(m.regs[:11])
 	start := [11]uint64{1: a.Regs[0], 2: a.Regs[1], 3: a.Regs[2], 4: a.Regs[3], 5: a.Regs[4], 10: m.top}
+	*regs = start
 	for i := range b.N {
 		pkt := mem.SliceAt(item)
 		if uint(len(pkt))-minLen > span || ng > 0 && loadWord(item+g[0])|loadWord(item+g[1])|loadWord(item+g[2])|loadWord(item+g[3]) != 0 {
@@ -183,19 +192,19 @@ func (m *Machine) packets(p *Program, a *Args, b *engine.PacketBatch) (uint64, e
 			clear(frame[n:used])
 		}
 		used = n
-		if end := base + uint64(n); end0|end1 != 0 {
-			if end0 != 0 {
-				mem.Store64(end0, end)
-			}
-			if end1 != 0 {
-				mem.Store64(end1, end)
-			}
-		}
+		mem.Store64(end0, base+uint64(n))
+		mem.Store64(end1, base+uint64(n))
 		if strict {
 			m.init[0] = [StackSize / 64]uint64{}
 		}
 		m.depth, m.loops, m.fuel = 0, isa.MaxLoops, fuel
-		*regs = start
+		if verified {
+			// r1 and r10 are all a verified program reads before it
+			// writes (r1 may have changed, r10 not).
+			regs[1] = start[1]
+		} else {
+			*regs = start
+		}
 		r0, err := m.exec(p, 0)
 		if checked {
 			m.clearStack()

@@ -143,6 +143,8 @@ type Program struct {
 	// (which may ask the hook) or a trace function. Batches sync the
 	// caller's state for each such run (RunPackets).
 	goes bool
+	// verified says a verifier accepted the program (Options.Verified).
+	verified bool
 }
 
 // Load validates prog (isa.ValidateProgram, unless Options.Verified says
@@ -176,7 +178,10 @@ func Load(prog []isa.Instruction, opts Options) (*Program, error) {
 		trace:  opts.Trace,
 		memory: opts.Memory,
 		strict: opts.StrictStack && opts.Mode == Checked,
-		costs:  engine.FrameCosts(insns),
+		// (A verified program reads r0 and r2-r9 only after writing
+		// them: the verifier marks them uninitialized at entry.)
+		verified: opts.Verified,
+		costs:    engine.FrameCosts(insns),
 		// Tracing counts every instruction anyway, so it keeps opBack.
 		budgeted: opts.Budgeted || opts.Trace != nil,
 	}
@@ -339,6 +344,9 @@ type Machine struct {
 	last     *Program
 	lastArgs *Args
 	ran      uint32
+	// sink is where a packet batch stores an end it was given no
+	// address for.
+	sink [1]uint64
 	// args holds helper arguments per frame depth, so a helper's arguments
 	// survive the helpers its callbacks call, and calls do not allocate.
 	args    [MaxCallFrames][5]uint64

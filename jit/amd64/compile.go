@@ -508,11 +508,20 @@ func (c *compiler) stubs() {
 	a.Bind(repCopy)
 	a.RepMovsb()
 	a.Bind(copied)
-	for i, r := range regMap[1:6] {
+	// A verified program reads r2-r5 only after writing them (the
+	// verifier marks them uninitialized at entry), and only tail call
+	// sites read Tail.
+	args := regMap[1:6]
+	if c.opts.inline {
+		args = args[:1]
+	}
+	for i, r := range args {
 		a.Load(8, r, ecReg, offArgs+int32(8*i))
 	}
 	a.Load(8, fuelReg, ecReg, offFuel0)
-	a.StoreImm(8, ecReg, offTail, 0)
+	if slices.ContainsFunc(c.sites, func(s site) bool { return s.kind == siteTail }) {
+		a.StoreImm(8, ecReg, offTail, 0)
+	}
 	a.Load(8, tmp, ecReg, offTarget)
 	a.CallReg(tmp)
 	if c.ringReserveL != 0 {
