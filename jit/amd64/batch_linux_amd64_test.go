@@ -118,7 +118,7 @@ func TestRunPackets(t *testing.T) {
 	// Every way the stub copies (words, 16-byte blocks, rep movsb), at
 	// and around their limits, and at random; a longest packet, then
 	// shorter ones.
-	sizes := []int{room, 1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 255, 256, 257, 300, 64, 14}
+	sizes := []int{room, 1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 48, 63, 64, 65, 255, 256, 257, 300, 64, 14}
 	n := len(sizes) + 40
 	items := make([]batchItem, n)
 	for i := range items {
