@@ -3,14 +3,19 @@
 package difftest
 
 import (
+	"bytes"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
+	"github.com/waggle-bpf/waggle/internal/engine"
+	"github.com/waggle-bpf/waggle/internal/engines"
 	"github.com/waggle-bpf/waggle/internal/fuzzgen"
 	"github.com/waggle-bpf/waggle/internal/jitrt"
+	"github.com/waggle-bpf/waggle/internal/mem"
 )
 
 // TestJITDiff compares the JIT with the checked interpreter on generated
@@ -113,4 +118,105 @@ func compareJIT(e *Interp, seed uint64, mayGoto, blind bool) (p *fuzzgen.Program
 	got = e.Run(p.Insns, p.Packet, JIT())
 	e.BlindConstants = false
 	return p, want, got
+}
+
+// packetItem is an item of TestPacketBatches' batches: a packet first,
+// as engine.PacketBatch requires, then the run's return value.
+type packetItem struct {
+	data []byte
+	ret  uint32
+}
+
+// TestPacketBatches runs generated programs over batches of packets
+// (engine.PacketBatcher) on the JIT and on the fast interpreter, and
+// each packet alone on a fresh copy on the checked interpreter: every
+// run's r0, and the last packet after its run, must be the same. The
+// packets of a batch are the program's packet at six lengths, longest
+// first and shortest last, each with its own bytes, so that a batch
+// that left a byte of one packet for the next, or zeroed too little,
+// shows. Runs that yield for fuel end a batch, which goes on from the
+// next packet, as Program.RunBatch goes on.
+//
+//	WAGGLE_PACKETS_N=100000 go test ./internal/difftest -run TestPacketBatches -v
+func TestPacketBatches(t *testing.T) {
+	if err := jitrt.Supported(); err != nil {
+		t.Skip(err)
+	}
+	def := uint64(3000)
+	if testing.Short() {
+		def = 300
+	}
+	n := envUint(t, "WAGGLE_PACKETS_N", def)
+	seed0 := envUint(t, "WAGGLE_PACKETS_SEED", 1<<41)
+	e := NewInterp()
+	engs := []engine.Engine{JIT(), mustEngine(engines.InterpFast)}
+	machines := []engine.Machine{engs[0].NewMachine(), engs[1].NewMachine()}
+	ctx := mem.Aligned(16)
+	compared := 0
+	for i := range n {
+		p := fuzzgen.Generate(seed0+i, fuzzgen.Config{MayGoto: i%2 == 0})
+		var pkts [][]byte
+		for k, cut := range []int{0, 1, 3, 7, 16, 40} {
+			if cut >= len(p.Packet) {
+				break
+			}
+			pkt := bytes.Clone(p.Packet[:len(p.Packet)-cut])
+			for j := range pkt {
+				pkt[j] ^= byte(k * (j + 1))
+			}
+			pkts = append(pkts, pkt)
+		}
+		want := make([]Outcome, len(pkts))
+		ok := true
+		for k, pkt := range pkts {
+			if want[k] = e.Run(p.Insns, pkt, Checked()); want[k].Err != nil {
+				ok = false
+				break
+			}
+		}
+		if !ok {
+			continue // a run the checked interpreter refused: not for a batch
+		}
+		compared++
+		for x, eng := range engs {
+			prog, err := eng.Load(fuzzgen.ForInterp(p.Insns), engine.Options{Budgeted: true, UnsafeFastUnverified: true})
+			if err != nil {
+				t.Fatalf("seed %d: %s: %v", p.Seed, eng.Name(), err)
+			}
+			items := make([]packetItem, len(pkts))
+			for k, pkt := range pkts {
+				items[k].data = pkt
+			}
+			frame := mem.Aligned(len(p.Packet))
+			putU64(ctx[0:], mem.Addr(frame))
+			args := &engine.Args{Regs: [5]uint64{mem.Addr(ctx)}, Budget: e.Budget,
+				Regions: []engine.Region{{Data: ctx}, {Data: frame, Writable: true}}}
+			b := &engine.PacketBatch{Stride: unsafe.Sizeof(packetItem{}), RetOff: unsafe.Offsetof(packetItem{}.ret),
+				Frame: uintptr(mem.Addr(frame)), Room: len(frame), Ends: [2]uintptr{uintptr(mem.Addr(ctx)) + 8}}
+			pb := machines[x].(engine.PacketBatcher)
+			for done := 0; done < len(items); {
+				b.Items, b.N = uintptr(unsafe.Pointer(&items[done])), len(items)-done
+				d, err := pb.RunPackets(prog, args, b)
+				if err != nil || d == 0 {
+					t.Fatalf("seed %d: %s: RunPackets from packet %d: %d, %v", p.Seed, eng.Name(), done, d, err)
+				}
+				done += d
+			}
+			for k, it := range items {
+				if it.ret != uint32(want[k].Ret) {
+					t.Errorf("seed %d (rerun: WAGGLE_PACKETS_SEED=%d WAGGLE_PACKETS_N=1): %s: packet %d of %d bytes: r0 %#x in a batch, %#x alone\nprogram:\n%s",
+						p.Seed, p.Seed, eng.Name(), k, len(it.data), it.ret, uint32(want[k].Ret), disasm(p.Insns, "  "))
+				}
+			}
+			last := want[len(want)-1].Packet
+			if !bytes.Equal(frame[:len(last)], last) || !bytes.Equal(frame[len(last):], make([]byte, len(frame)-len(last))) {
+				t.Errorf("seed %d: %s: the frame after the batch is %x, the last packet after its run %x", p.Seed, eng.Name(), frame, last)
+			}
+			runtime.KeepAlive(items)
+		}
+		if t.Failed() {
+			return
+		}
+	}
+	t.Logf("%d programs (seeds %d..%d): %d compared over batches of up to 6 packets on %s and %s", n, seed0, seed0+n-1, compared, engs[0].Name(), engs[1].Name())
 }
