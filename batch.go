@@ -154,22 +154,32 @@ func (p *Program) runBatchOn(ctx context.Context, rn *runner, runs []BatchRun, o
 	// changes from run to run: not under a context (whose end must stop
 	// the next run), nor with a seed (which gives each run its random
 	// state).
-	packets := rn.pb != nil && done == nil && p.coll.seed == 0
+	packets := rn.pb != nil && done == nil && p.coll.seed == 0 && rn.pb.Batches(p.prog)
 	// The first run of the batch resets the run state for the batch's
 	// input, unless the runner's last run left it set up for it: the
 	// same input but for the packet, on the same CPU slot (as a rerun of
 	// Program.Run).
 	warm := rn.run != nil && rn.ready == rn.run && rn.readyCPU == int(opts.CPU) && rn.inOK && p.sameBatchKey(&rn.in, opts)
+	// A packet batch that ends at its first run because the run needed
+	// Go (a helper served in Go, say) costs more than that run made
+	// otherwise: the next slowRuns runs are made one by one before a
+	// packet batch is tried again, so a program that needs Go on every
+	// packet (a firewall reading the clock) pays for 1 in slowRuns.
+	const slowRuns = 16
+	nextPackets := 0
 	for i := 0; i < len(runs); {
 		b := &runs[i]
 		if i > 0 && i%sectionRuns == 0 {
 			rn.st.Section.Exit()
 		}
-		if packets && (i > 0 || warm) {
+		if packets && (i > 0 || warm) && i >= nextPackets {
 			// Up to the next run that leaves the section.
 			n, err := p.runPackets(ctx, rn, runs[i:min(i+sectionRuns-i%sectionRuns, len(runs))])
 			if err != nil {
 				return i + n, fmt.Errorf("program %s: run %d of %d: %w", p.name, i+n, len(runs), err)
+			}
+			if n == 1 && rn.synced == 0 {
+				nextPackets = i + 1 + slowRuns
 			}
 			if n > 0 {
 				i += n

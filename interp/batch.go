@@ -26,6 +26,13 @@ func (em machine) RunPackets(p engine.Program, a *Args, b *engine.PacketBatch) (
 	return em.m.runPackets(ip, a, b)
 }
 
+// Batches implements engine.PacketBatcher: a program that may run Go
+// makes one run per RunPackets, no cheaper than a Run.
+func (em machine) Batches(p engine.Program) bool {
+	ip, ok := p.(*Program)
+	return ok && !ip.goes
+}
+
 // sliceHeader is the size of a []byte header, which starts each item of
 // a batch: its address and length are the first two words.
 const sliceHeader = 3 * bits.UintSize / 8

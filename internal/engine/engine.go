@@ -99,8 +99,14 @@ type Rerunner interface {
 // packet, and returns after that run. A run that needs nothing of Go
 // changes nothing the next one starts from but the packet's bytes, which
 // the next copy replaces.
+//
+// Batches reports whether RunPackets runs p's packets for less than a
+// Run each: an engine that must stop after every run of p (one that
+// serves each of p's helper calls in Go, say) says false, and the caller
+// runs p's packets otherwise.
 type PacketBatcher interface {
 	RunPackets(p Program, a *Args, b *PacketBatch) (done int, err error)
+	Batches(p Program) bool
 }
 
 // PacketBatch is the batch of a PacketBatcher's run. It gives the

@@ -223,6 +223,13 @@ func (m *Machine) RunPackets(ep engine.Program, a *engine.Args, b *engine.Packet
 	return done, err
 }
 
+// Batches implements engine.PacketBatcher: the batch stub runs any of
+// the JIT's programs, those that exit to Go one run at a time.
+func (m *Machine) Batches(p engine.Program) bool {
+	_, ok := p.(*Program)
+	return ok
+}
+
 // cutBatch is what an exit to Go during a packet batch does first: the
 // caller's state becomes that of the run's packet (PacketBatch.Sync),
 // and the batch ends with the run.
