@@ -45,6 +45,40 @@ func ExampleProgram_NewRunner() {
 	// [192 168 1 20] 1 <nil>
 }
 
+// A Runner runs packets gathered together in one call: each BatchRun
+// gets its verdict.
+func ExampleRunner_RunBatch() {
+	coll, err := waggle.LoadCollection("examples/blocklist/blocklist.o", nil)
+	if err != nil {
+		panic(err)
+	}
+	defer coll.Close()
+	key := binary.NativeEndian.AppendUint32(nil, 24)
+	key = append(key, 192, 168, 1, 0)
+	if err := coll.Maps["blocklist"].Put(key, uint64(0)); err != nil {
+		panic(err)
+	}
+	r, err := coll.Programs["xdp_blocklist"].NewRunner()
+	if err != nil {
+		panic(err)
+	}
+	defer r.Close()
+	runs := make([]waggle.BatchRun, 3)
+	for i, src := range [][4]byte{{10, 0, 0, 7}, {192, 168, 1, 20}, {192, 168, 2, 1}} {
+		runs[i].Data = frameFrom(src)
+	}
+	n, err := r.RunBatch(runs, nil)
+	fmt.Println(n, err)
+	for _, run := range runs {
+		fmt.Println(run.Retval) // XDP_DROP is 1, XDP_PASS 2
+	}
+	// Output:
+	// 3 <nil>
+	// 2
+	// 1
+	// 2
+}
+
 // TestRunner_equalsRun runs the examples over the bundled capture through
 // a Runner and through Program.Run, on each engine, in two collections:
 // the same return values, packets, contexts and maps.
