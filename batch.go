@@ -222,6 +222,10 @@ func (p *Program) runPackets(ctx context.Context, rn *runner, runs []BatchRun) (
 	if !ok {
 		return 0, nil
 	}
+	// rn.chunk holding runs is also what makes them leak to the heap:
+	// the engine reads and writes the items by address while Go code
+	// (Sync, Go helpers) runs on this goroutine, whose stack may move,
+	// so their array must not be on a stack.
 	rn.chunk, rn.synced = runs, -1
 	bt := &rn.batch
 	bt.Items, bt.Stride, bt.RetOff = uintptr(unsafe.Pointer(&runs[0])), unsafe.Sizeof(BatchRun{}), unsafe.Offsetof(BatchRun{}.Retval)
