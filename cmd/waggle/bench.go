@@ -128,7 +128,7 @@ the command fails only if a program got no measurement at all.
 	f := cmd.Flags()
 	f.StringSliceVar(&engineNames, "engine", nil, "engines to measure, of "+strings.Join(append(engineList(), bench.Kernel), ", ")+" (default: all; kernel is the kernel's JIT, as root)")
 	f.BoolVar(&noKernel, "no-kernel", false, "leave the kernel's JIT out")
-	f.IntVar(&rounds, "rounds", 5, "measurements per engine and program, interleaved; the median is kept")
+	f.IntVar(&rounds, "rounds", bench.DefaultRounds, "measurements per engine and program, interleaved; the median is kept")
 	f.DurationVar(&round, "round", 20*time.Millisecond, "CPU time one measurement aims at")
 	f.BoolVar(&jsonOut, "json", false, "print the results as JSON")
 	f.StringSliceVar(&only, "program", nil, "measure only these programs (of the suite, or of OBJ)")
