@@ -14,6 +14,12 @@ import (
 // jump; a bpf-to-bpf call and each callback start with a budget of their
 // own, and the caller's is what it was when it returns.
 func TestRun_MayGoto(t *testing.T) {
+	if raceEnabled && testing.Short() {
+		// Each case runs 8M iterations on one goroutine: 44 s under the
+		// race detector, which has nothing to find in it. CI runs it
+		// without the detector.
+		t.Skip("8M-iteration loops on one goroutine; run without -race")
+	}
 	const n = isa.MaxLoops
 	// loop calls the callback a[0] times and returns the sum of what it
 	// returned.
