@@ -12,6 +12,7 @@ import (
 
 	"github.com/waggle-bpf/waggle/asm"
 	"github.com/waggle-bpf/waggle/helpers"
+	"github.com/waggle-bpf/waggle/internal/cpubench"
 	"github.com/waggle-bpf/waggle/internal/engine"
 	"github.com/waggle-bpf/waggle/internal/fuzzgen"
 	"github.com/waggle-bpf/waggle/internal/mem"
@@ -626,14 +627,14 @@ func BenchmarkRunPackets(b *testing.B) {
 			m, pb := batcher(b, e)
 			batch := f.batch(items, 0)
 			b.Run("batch", func(b *testing.B) {
-				cpuLoop(b, n, "packet", func() {
+				cpubench.Loop(b, n, "packet", func() {
 					if done, err := pb.RunPackets(p, &f.args, batch); err != nil || done != n {
 						b.Fatal(done, err)
 					}
 				})
 			})
 			b.Run("run", func(b *testing.B) {
-				cpuLoop(b, n, "packet", func() {
+				cpubench.Loop(b, n, "packet", func() {
 					for i := range items {
 						it := &items[i]
 						f.setEnd(copy(f.buf, it.data))
