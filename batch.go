@@ -159,7 +159,7 @@ func (p *Program) runBatchOn(ctx context.Context, rn *runner, runs []BatchRun, o
 	// input, unless the runner's last run left it set up for it: the
 	// same input but for the packet, on the same CPU slot (as a rerun of
 	// Program.Run).
-	warm := rn.run != nil && rn.ready == rn.run && rn.readyCPU == int(opts.CPU) && rn.inOK && p.sameBatchKey(&rn.in, opts)
+	warm := rn.run != nil && rn.ready == rn.run && rn.readyCPU == int(opts.CPU) && rn.inOK && rn.in == keyOf(&in)
 	// A packet batch that ends at its first run because the run needed
 	// Go (a helper served in Go, say) costs more than that run made
 	// otherwise: the next slowRuns runs are made one by one before a
@@ -200,14 +200,6 @@ func (p *Program) runBatchOn(ctx context.Context, rn *runner, runs []BatchRun, o
 	return len(runs), nil
 }
 
-// sameBatchKey reports whether k is the key of the input of a batch's
-// runs with opts, field by field, as sameKey.
-func (p *Program) sameBatchKey(k *inputKey, opts *RunBatchOptions) bool {
-	return k.flags == opts.Flags&^bpfFTestRunOnCPU && k.ingress == opts.Ingress && k.task == opts.Task &&
-		k.mem == first(opts.Memory) && k.memLen == len(opts.Memory) && k.net == p.coll.net &&
-		k.tunnel == opts.Tunnel && k.socket == opts.Socket && k.perf == opts.PerfValue
-}
-
 // runPackets runs the first runs of runs that ask for their return value
 // only, with packets a plain XDP frame takes, as one packet batch of the
 // engine (engine.PacketBatcher), which checks each run: each run is what
@@ -218,7 +210,7 @@ func (p *Program) sameBatchKey(k *inputKey, opts *RunBatchOptions) bool {
 // run after them.
 func (p *Program) runPackets(ctx context.Context, rn *runner, runs []BatchRun) (int, error) {
 	run := rn.run
-	frame, room, used, ends, ok := run.XDPBatchFrame()
+	f, ok := run.XDPBatchFrame()
 	if !ok {
 		return 0, nil
 	}
@@ -229,10 +221,10 @@ func (p *Program) runPackets(ctx context.Context, rn *runner, runs []BatchRun) (
 	rn.chunk, rn.synced = runs, -1
 	bt := &rn.batch
 	bt.Items, bt.Stride, bt.RetOff = uintptr(unsafe.Pointer(&runs[0])), unsafe.Sizeof(BatchRun{}), unsafe.Offsetof(BatchRun{}.Retval)
-	bt.N, bt.Frame, bt.Room, bt.Used, bt.Ends = len(runs), frame, room, used, ends
+	bt.N, bt.Frame, bt.Room, bt.Used, bt.Ends = len(runs), f.Frame, f.Room, f.Used, f.Ends
 	// The batch stops before a run that asks for more than its return
 	// value, or whose packet the frame does not take as it is.
-	bt.Min, bt.Guards = ethHLen, batchGuards
+	bt.Min, bt.Guards = f.Min, batchGuards
 	st := &rn.st
 	st.Rand, st.TailCall = 0, nil
 	p.startRun(rn)
@@ -258,9 +250,6 @@ func (rn *runner) syncPacket(i int) {
 	rn.run.SetXDPPacket(len(rn.chunk[i].Data))
 	rn.synced = i
 }
-
-// ethHLen is ETH_HLEN, the shortest packet an XDP run takes.
-const ethHLen = 14
 
 // batchGuards are the words of a BatchRun that must be zero for its run
 // to be in a packet batch: the pointers of Context, DataOut, ContextOut

@@ -187,26 +187,39 @@ func (r *Run) resetXDPData(data, ctx []byte) bool {
 	return true
 }
 
+// XDPFrame is the frame of an XDP run as a packet batch
+// (engine.PacketBatch) uses it: packets are copied to Frame, the start
+// of the frame's data, which has Room bytes for them; Used bytes are the
+// packet now there; Min is the shortest packet a run takes (an Ethernet
+// header); Ends are the addresses of the words that get a packet's end
+// (data_end in the shadow xdp_md, the packet region's bound).
+type XDPFrame struct {
+	Frame           uintptr
+	Min, Room, Used int
+	Ends            [2]uintptr
+}
+
 // XDPBatchFrame returns the frame of an XDP run for runs that replace
 // only the packet, each copying its packet to the start of the frame's
-// data (engine.PacketBatch): the address packets go to, the room they
-// have there, how many bytes the packet now there has, and the addresses
-// of the words that get a packet's end (data_end in the shadow xdp_md,
-// the packet region's bound). ok is false, and a run needs a reset
-// (ResetRunData), where the frame is not that of a plain packet: the run
-// is not XDP, has a ctx_in (metadata, interface fields), or left more
-// than its packet (moved pointers, a redirect, tunnel metadata, ...).
-// After such runs, SetXDPPacket makes the Run's state the last packet's.
-func (r *Run) XDPBatchFrame() (frame uintptr, room, used int, ends [2]uintptr, ok bool) {
+// data. ok is false, and a run needs a reset (ResetRunData), where the
+// frame is not that of a plain packet: the run is not XDP, has a ctx_in
+// (metadata, interface fields), or left more than its packet (moved
+// pointers, a redirect, tunnel metadata, ...). After such runs,
+// SetXDPPacket makes the Run's state the last packet's.
+func (r *Run) XDPBatchFrame() (f XDPFrame, ok bool) {
 	x := r.xdp
 	if x == nil || x.ctxIn != nil || r.hasRd || r.cgRetval != 0 || r.ctxLimited ||
 		r.net.tunnel != nil || len(r.net.clones) != 0 || r.net.assigned >= 0 ||
 		x.meta != XDPPacketHeadroom || x.data != XDPPacketHeadroom || x.lo != XDPPacketHeadroom || x.hi != x.end {
-		return 0, 0, 0, ends, false
+		return f, false
 	}
-	base := uintptr(mem.Addr(x.buf))
-	ends = [2]uintptr{uintptr(mem.Addr(r.shadow)) + rtXDPDataEnd, uintptr(mem.SliceAddr(x.bounds[:])) + 8}
-	return base + XDPPacketHeadroom, xdpHardEnd - XDPPacketHeadroom, x.end - XDPPacketHeadroom, ends, true
+	return XDPFrame{
+		Frame: uintptr(mem.Addr(x.buf)) + XDPPacketHeadroom,
+		Min:   ethHLen,
+		Room:  xdpHardEnd - XDPPacketHeadroom,
+		Used:  x.end - XDPPacketHeadroom,
+		Ends:  [2]uintptr{uintptr(mem.Addr(r.shadow)) + rtXDPDataEnd, uintptr(mem.SliceAddr(x.bounds[:])) + 8},
+	}, true
 }
 
 // SetXDPPacket makes the Run's state that of its frame holding a packet
